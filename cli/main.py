@@ -1,0 +1,169 @@
+"""Entry point of the ``vault`` command.
+
+Start-up must stay cheap (``vault --help`` and ``vault --version`` import
+only Click), so subcommands are imported lazily from their own modules, and
+this module imports nothing heavy. Every error is reported here, once, as
+``vault: <message>`` plus ``hint:`` lines on stderr, with the exit code of
+README.md's table; tracebacks are shown only with ``VAULT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from vault._version import __version__
+from vault.errors import EXIT_OTHER, EXIT_USAGE, VaultError
+from vault_cli._common import Settings, report_error
+
+# name -> (module, attribute, short help). Kept here so that ``--help`` can
+# list commands without importing them.
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("vault_cli._demo", "demo", "Tell the whole story in a temporary folder."),
+    "init": ("vault_cli._vault", "init", "Create a vault in a folder, under a signed policy."),
+    "identity": ("vault_cli._identity", "identity", "Create and show personal identities."),
+    "seal": ("vault_cli._vault", "seal", "Seal files into the vault; prints each new id."),
+    "open": ("vault_cli._vault", "open_", "Open a sealed document."),
+    "ls": ("vault_cli._vault", "ls", "List the documents you may see."),
+    "info": ("vault_cli._vault", "info", "Show a document's label and metadata."),
+    "export": ("vault_cli._vault", "export", "Write a sealed document as a standard age file."),
+    "reclassify": ("vault_cli._vault", "reclassify", "Change a document's label."),
+    "declassify": ("vault_cli._vault", "declassify", "Declassify documents."),
+    "shred": ("vault_cli._vault", "shred", "Destroy a document for good."),
+    "rotate": ("vault_cli._vault", "rotate", "Rotate label-class keys."),
+    "doctor": ("vault_cli._vault", "doctor", "Check that documents, index, keys and log agree."),
+    "policy": ("vault_cli._policy", "policy", "Check, test, explain and apply policies."),
+    "audit": ("vault_cli._audit", "audit", "Review and verify the audit log."),
+    "age": ("vault_cli._age", "age", "Low-level age v1 encryption (no policy, no audit)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked."""
+
+    def __init__(
+        self, *args: Any, lazy: dict[str, tuple[str, str, str]] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr, _ = self.lazy[cmd_name]
+            cmd = getattr(importlib.import_module(module), attr)
+            assert isinstance(cmd, click.Command)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][2]) for name in self.list_commands(ctx) if name in self.lazy]
+        rows += [
+            (name, cmd.get_short_help_str())
+            for name in super().list_commands(ctx)
+            if name not in self.lazy and (cmd := super().get_command(ctx, name)) is not None
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = run_reporting_errors(
+            lambda: super(LazyGroup, self).main(
+                args, prog_name, complete_var, standalone_mode=False, **extra
+            )
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def run_reporting_errors(fn: Any) -> int:
+    """Run ``fn`` and turn every outcome into an exit code, reporting errors."""
+    try:
+        rv = fn()
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.exceptions.Abort:
+        report_error("aborted")
+        return EXIT_OTHER
+    except click.ClickException as e:
+        hint = None
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            hint = f"see '{e.ctx.command_path} --help'"
+        report_error(e.format_message(), hint)
+        return EXIT_USAGE if isinstance(e, click.UsageError) else int(e.exit_code)
+    except VaultError as e:
+        if os.environ.get("VAULT_DEBUG") == "1":
+            raise
+        report_error(e.message, e.hint)
+        return e.exit_code
+    except KeyboardInterrupt:
+        report_error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OTHER
+    except OSError as e:
+        if os.environ.get("VAULT_DEBUG") == "1":
+            raise
+        # OSError text holds the path and the system's reason, never secrets.
+        report_error(f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else ""))
+        return EXIT_OTHER
+    except Exception as e:  # a bug: never show a traceback (it may quote data)
+        if os.environ.get("VAULT_DEBUG") == "1":
+            raise
+        report_error(
+            f"internal error ({type(e).__name__})",
+            "this is a bug in vault; rerun with VAULT_DEBUG=1 for a traceback and report it",
+        )
+        return EXIT_OTHER
+    return rv if isinstance(rv, int) else 0
+
+
+@click.group(cls=LazyGroup, lazy=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="vault", message="%(prog)s %(version)s")
+@click.option(
+    "--vault",
+    "vault_dir",
+    envvar="VAULT_DIR",
+    type=click.Path(file_okay=False),
+    help="Vault folder (env VAULT_DIR).",
+)
+@click.option(
+    "--identity",
+    "identity_path",
+    envvar="VAULT_IDENTITY",
+    type=click.Path(dir_okay=False),
+    help="Your identity file (env VAULT_IDENTITY).",
+)
+@click.pass_context
+def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None) -> None:
+    """vault: seal, open and audit classified office documents.
+
+    Documents are standard age v1 files; who may open them is decided by a
+    YAML classification policy and enforced by who holds keys; every attempt
+    is recorded in a tamper-evident audit log before anything is decrypted.
+    """
+    ctx.obj = Settings(vault_dir=vault_dir, identity_path=identity_path)
+
+
+def main() -> None:
+    cli.main(prog_name="vault")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""vault.age (under construction)."""

@@ -1,0 +1,1 @@
+"""vault.audit (under construction)."""

@@ -1,0 +1,1 @@
+"""vault.policy (under construction)."""
