@@ -32,37 +32,31 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
-    "VaultError",
-    # usage
-    "UsageError",
-    "InsecureFileError",
-    # bad data
-    "BadDataError",
-    "PolicyLoadError",
-    "PolicyProblem",
-    "IdentityFileError",
-    # policy denial
-    "DeniedError",
-    # integrity
-    "IntegrityError",
     "AgeError",
-    "HeaderError",
-    "HMACError",
-    "PayloadError",
     "ArmorError",
+    "AuditIntegrityError",
+    "AuditWriteError",
+    "BadDataError",
+    "CheckpointError",
+    "DeniedError",
+    "HMACError",
+    "HeaderError",
+    "IdentityFileError",
+    "InsecureFileError",
+    "IntegrityError",
     "LabelError",
     "MerkleError",
-    "RootMismatchError",
-    "ProofError",
-    "AuditIntegrityError",
-    "CheckpointError",
-    # no key
-    "NoKeyError",
     "NoIdentityMatchError",
-    # operational
+    "NoKeyError",
     "OperationalError",
-    "AuditWriteError",
+    "PayloadError",
+    "PolicyLoadError",
+    "PolicyProblem",
+    "ProofError",
+    "RootMismatchError",
     "StorageError",
+    "UsageError",
+    "VaultError",
 ]
 
 # Exit codes (README.md, "Exit codes").
@@ -116,7 +110,7 @@ class PolicyProblem:
     problem has no single position (for example a missing top-level key).
     """
 
-    __slots__ = ("file", "line", "column", "message", "hint")
+    __slots__ = ("column", "file", "hint", "line", "message")
 
     def __init__(
         self,

@@ -1,1 +1,70 @@
-"""vault.age (under construction)."""
+"""vault.age: the age v1 file format (C2SP age.md), the vault's low-level layer.
+
+Most code should use :class:`vault.Vault`, which adds policy, labels and the
+audit log on top. This module is the engine underneath: standard age v1
+files that stock ``age`` reads and writes, with X25519 and scrypt
+(passphrase) recipients, strict ASCII armor, streaming in constant memory,
+and the split operations the vault needs (read a header, unwrap the file key,
+decrypt the payload, rewrap a file for new recipients without touching its
+payload). The format as used here is specified in docs/FORMAT.md.
+
+Example::
+
+    identity = X25519Identity.generate()
+    with open("doc.pdf", "rb") as src, open("doc.pdf.age", "wb") as dst:
+        encrypt(src, dst, [identity.recipient])
+    decrypt_file("doc.pdf.age", "copy.pdf", [identity])
+
+Errors are :mod:`vault.errors` classes, one per failure category:
+HeaderError, HMACError, NoIdentityMatchError, PayloadError, ArmorError.
+"""
+
+from __future__ import annotations
+
+from vault.age._armor import ArmorWriter, dearmor
+from vault.age._core import (
+    Identity,
+    Recipient,
+    decrypt,
+    decrypt_file,
+    encrypt,
+    encrypt_file,
+    rewrap,
+    unwrap_file_key,
+)
+from vault.age._format import Header, Stanza, read_header
+from vault.age._identities import (
+    load_identities,
+    parse_identities,
+    parse_recipient,
+    parse_recipients,
+)
+from vault.age._scrypt import MAX_WORK_FACTOR, ScryptIdentity, ScryptRecipient
+from vault.age._stream import decrypt_payload
+from vault.age._x25519 import X25519Identity, X25519Recipient
+
+__all__ = [
+    "MAX_WORK_FACTOR",
+    "ArmorWriter",
+    "Header",
+    "Identity",
+    "Recipient",
+    "ScryptIdentity",
+    "ScryptRecipient",
+    "Stanza",
+    "X25519Identity",
+    "X25519Recipient",
+    "dearmor",
+    "decrypt",
+    "decrypt_file",
+    "decrypt_payload",
+    "encrypt",
+    "encrypt_file",
+    "load_identities",
+    "parse_identities",
+    "parse_recipient",
+    "parse_recipients",
+    "read_header",
+    "rewrap",
+    "unwrap_file_key",
+]

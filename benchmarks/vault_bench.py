@@ -1,0 +1,118 @@
+"""The vault's overhead over bare age: ``Vault.seal``/``open`` (policy check,
+signed label, audit record fsynced, index row) against ``vault.age``
+``encrypt``/``decrypt`` of the same bytes to one X25519 recipient.
+
+Small documents measure operations per second (the overhead dominates);
+a large one measures throughput (the payload dominates: ``seal`` reads its
+input twice, to hash it and to encrypt it). The vault lives on tmpfs
+(/dev/shm) when available, so the disk is not what is measured; fsyncs
+still cost their system calls.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import Row, gbps, ratio
+
+KiB, MiB = 1 << 10, 1 << 20
+
+
+def _office(root: Path) -> object:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from vault_helpers import make_office  # the same office the tests use
+
+    return make_office(root)
+
+
+def _rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:.0f} ops/s"
+
+
+def _small(office: object, n: int) -> list[Row]:
+    import vault.age as age
+
+    clerk = office.as_("clerk")  # type: ignore[attr-defined]
+    data = os.urandom(4 * KiB)
+    start = time.perf_counter()
+    ids = [clerk.seal(io.BytesIO(data), level="INTERNAL", compartments=["STAFF"],
+                      filename="memo.txt").id for _ in range(n)]
+    seal_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for doc in ids:
+        clerk.open(doc, io.BytesIO())
+    open_s = time.perf_counter() - start
+
+    ident = age.X25519Identity.generate()
+    blobs = []
+    start = time.perf_counter()
+    for _ in range(n):
+        out = io.BytesIO()
+        age.encrypt(io.BytesIO(data), out, [ident.recipient])
+        blobs.append(out.getvalue())
+    enc_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for blob in blobs:
+        age.decrypt(io.BytesIO(blob), io.BytesIO(), [ident])
+    dec_s = time.perf_counter() - start
+    return [
+        Row("vault seal 4 KiB (ops/s) vs age encrypt", _rate(n, seal_s), _rate(n, enc_s),
+            ratio(n / seal_s, n / enc_s)),
+        Row("vault open 4 KiB (ops/s) vs age decrypt", _rate(n, open_s), _rate(n, dec_s),
+            ratio(n / open_s, n / dec_s)),
+    ]
+
+
+def _large(office: object, size: int, reps: int) -> list[Row]:
+    import vault.age as age
+
+    root = Path(office.root)  # type: ignore[attr-defined]
+    src = root / "big.bin"
+    with open(src, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(os.urandom(MiB))
+    clerk = office.as_("clerk")  # type: ignore[attr-defined]
+    ident = age.X25519Identity.generate()
+    seal, enc, opn, dec = [], [], [], []
+    for _ in range(reps):
+        t = time.perf_counter()
+        doc = clerk.seal(src, level="INTERNAL", compartments=["STAFF"]).id
+        seal.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        age.encrypt_file(src, root / "big.age", [ident.recipient])
+        enc.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        clerk.open(doc, root / "big.out", overwrite=True)
+        opn.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        age.decrypt_file(root / "big.age", root / "big.dec", [ident])
+        dec.append(time.perf_counter() - t)
+        (root / "big.age").unlink()
+        (root / "big.dec").unlink()
+    s, e, o, d = (statistics.median(x) for x in (seal, enc, opn, dec))
+    mib = size // MiB
+    return [
+        Row(f"vault seal {mib} MiB vs age encrypt_file", gbps(size, s), gbps(size, e),
+            ratio(e, s)),
+        Row(f"vault open {mib} MiB vs age decrypt_file", gbps(size, o), gbps(size, d),
+            ratio(d, o)),
+    ]
+
+
+def run(quick: bool) -> list[Row]:
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    root = Path(tempfile.mkdtemp(prefix="vault-bench-", dir=base))
+    try:
+        office = _office(root / "office")
+        rows = _small(office, 50 if quick else 500)
+        rows += _large(office, (8 if quick else 256) * MiB, 1 if quick else 3)
+        return rows
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,287 @@
+"""``vault audit``: review and verify the audit log (docs/AUDIT.md §11).
+
+Data goes to stdout (a table, JSON lines or CSV; checkpoints, proofs and
+keys as text), diagnostics to stderr. A damaged log exits 4 with the kind
+of damage named.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vault.audit import AuditLog, AuditRecord, NoteVerifier, VerifyReport
+from vault.errors import AuditIntegrityError, UsageError
+
+from ._common import echo_json, info, warn
+
+_TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
+_CSV_FIELDS = (
+    "seq",
+    "time",
+    "actor",
+    "actor_key",
+    "action",
+    "doc",
+    "level",
+    "compartments",
+    "outcome",
+    "rules",
+    "reason",
+    "policy",
+    "request",
+    "host",
+    "pid",
+)
+
+
+def _resolve_log(ctx: click.Context, log: str | None) -> Path:
+    """The log directory a command works on."""
+    if log is None:
+        raise UsageError("no audit log given", hint="pass --log DIR (an audit log directory)")
+    return Path(log)
+
+
+def _open_log(ctx: click.Context, log: str | None) -> AuditLog:
+    return AuditLog.open(_resolve_log(ctx, log))
+
+
+_log_option = click.option(
+    "--log",
+    "log_dir",
+    type=click.Path(file_okay=False),
+    help="Audit log directory.",
+)
+
+
+def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "use RFC 3339 (2024-05-01T12:00:00Z) or a date (2024-05-01)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@click.group("audit")
+def audit() -> None:
+    """Review and verify the audit log (docs/AUDIT.md)."""
+
+
+@audit.command("log")
+@_log_option
+@click.option("--actor", help="Only records by this user.")
+@click.option("--doc", help="Only records about this document id.")
+@click.option("--action", help="Only this action (open, seal, ...).")
+@click.option("--outcome", type=click.Choice(["allowed", "denied", "error"]))
+@click.option("--since", callback=_parse_time, help="From this time on (UTC unless given).")
+@click.option("--until", callback=_parse_time, help="Before this time.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per line (exact bytes).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
+@click.pass_context
+def log_(
+    ctx: click.Context,
+    /,
+    log_dir: str | None,
+    as_json: bool,
+    as_csv: bool,
+    **filters: Any,
+) -> None:
+    """Show audit records, oldest first."""
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    records = _open_log(ctx, log_dir).records(**filters)
+    if as_json:
+        for record in records:
+            click.echo(record.line.decode("utf-8"))
+    elif as_csv:
+        _write_csv(records)
+    else:
+        _write_table(records)
+
+
+def _safe_cell(value: str) -> str:
+    # Spreadsheets run cells starting with these as formulas (CSV injection).
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _csv_row(r: AuditRecord) -> list[str]:
+    text = [
+        r.actor,
+        r.actor_key,
+        r.action,
+        r.doc or "",
+        r.level or "",
+        ";".join(r.compartments),
+        r.outcome,
+        ";".join(r.rules),
+        r.reason,
+    ]
+    return [
+        str(r.seq),
+        r.time,
+        *map(_safe_cell, text),
+        r.policy or "",
+        r.request,
+        r.host,
+        str(r.pid),
+    ]
+
+
+def _write_csv(records: Iterable[AuditRecord]) -> None:
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(_CSV_FIELDS)
+    for record in records:
+        out.writerow(_csv_row(record))
+
+
+def _table_row(r: AuditRecord) -> tuple[str, ...]:
+    label = r.level + "".join("/" + c for c in r.compartments) if r.level else "-"
+    when = r.time[:19].replace("T", " ")
+    return (
+        str(r.seq),
+        when,
+        r.actor,
+        r.action,
+        r.doc or "-",
+        label,
+        r.outcome,
+        ",".join(r.rules) or "-",
+        r.reason,
+    )
+
+
+def _blocks(records: Iterable[AuditRecord]) -> Iterator[list[tuple[str, ...]]]:
+    block: list[tuple[str, ...]] = []
+    for record in records:
+        block.append(_table_row(record))
+        if len(block) == _TABLE_BLOCK:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _write_table(records: Iterable[AuditRecord]) -> None:
+    header = ("SEQ", "TIME (UTC)", "ACTOR", "ACTION", "DOC", "LABEL", "OUTCOME", "RULES", "REASON")
+    widths = [len(h) for h in header]
+    shown = 0
+    for block in _blocks(records):
+        for row in block:
+            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+        if not shown:
+            click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+        for row in block:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        shown += len(block)
+    if not shown:
+        info("no matching records")
+
+
+def _read_key(text: str) -> NoteVerifier:
+    source = Path(text)
+    if "+" not in text or source.is_file():
+        try:
+            text = source.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise UsageError(f"cannot read key file {text}: {e.strerror}") from None
+    try:
+        return NoteVerifier.from_key(text)
+    except ValueError as e:
+        raise UsageError(
+            f"bad verifier key: {e}", hint="use the output of 'vault audit key'"
+        ) from None
+
+
+@audit.command("verify")
+@_log_option
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A checkpoint you kept elsewhere: detects truncation and rewriting since.",
+)
+@click.option("--key", help="The log's verifier key you trust (text or file).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    log_dir: str | None,
+    checkpoint_file: str | None,
+    key: str | None,
+    as_json: bool,
+) -> None:
+    """Recompute the Merkle tree and check every checkpoint (exit 4 if damaged)."""
+    log = _open_log(ctx, log_dir)
+    verifier = _read_key(key) if key else None
+    if verifier is None:
+        if log.checkpoint_signer is None:
+            raise UsageError("no verifier key for this log", hint="pass --key (vault audit key)")
+        info("note: checkpoints checked against the log's own key; pass --key to pin it")
+    trusted = Path(checkpoint_file).read_bytes() if checkpoint_file else None
+    try:
+        report = log.verify(trusted_checkpoint=trusted, verifier=verifier)
+    except AuditIntegrityError as e:
+        if as_json:
+            echo_json({"ok": False, "kind": e.kind, "seq": e.seq, "message": e.message})
+        raise
+    if report.unrecovered:
+        warn(
+            f"{report.unrecovered} bytes at the end were left by an interrupted write; "
+            "the next append sets them aside"
+        )
+    if not report.hashes_ok:
+        warn("the hash files lag behind the log; the next append brings them up to date")
+    if as_json:
+        echo_json({"ok": True, **report.to_dict()})
+    else:
+        _print_report(report)
+
+
+def _print_report(report: VerifyReport) -> None:
+    click.echo(f"ok: {report.size} lines, root {base64.b64encode(report.root).decode()}")
+    newest = f" (newest at size {report.newest_checkpoint})" if report.checkpoints else ""
+    click.echo(f"checkpoints: {report.checkpoints} verified{newest}")
+    if report.trusted_checkpoint is not None:
+        how = "consistency proof checked" if report.consistency_proved else "root recomputed"
+        click.echo(f"trusted checkpoint: size {report.trusted_checkpoint} matches ({how})")
+    if report.signatures:
+        click.echo(f"record signatures: {report.signatures} verified")
+    else:
+        click.echo(f"records after the newest checkpoint: {report.records_parsed}, checked")
+
+
+@audit.command("checkpoint")
+@_log_option
+@click.pass_context
+def checkpoint(ctx: click.Context, log_dir: str | None) -> None:
+    """Sign a checkpoint of the log now and print it (a C2SP signed note)."""
+    note = _open_log(ctx, log_dir).checkpoint()
+    click.echo(note.decode("utf-8"), nl=False)
+
+
+@audit.command("prove")
+@_log_option
+@click.argument("seq", type=click.IntRange(min=0))
+@click.pass_context
+def prove(ctx: click.Context, log_dir: str | None, seq: int) -> None:
+    """Print a c2sp.org/tlog-proof@v1 inclusion proof for record SEQ."""
+    click.echo(_open_log(ctx, log_dir).prove(seq), nl=False)
+
+
+@audit.command("key")
+@_log_option
+@click.pass_context
+def key(ctx: click.Context, log_dir: str | None) -> None:
+    """Print the log's verifier key (name+hash+base64, C2SP signed-note)."""
+    click.echo(_open_log(ctx, log_dir).verifier().verifier_key())

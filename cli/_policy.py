@@ -1,0 +1,225 @@
+"""``vault policy``: check, explain and test classification policies.
+
+Problems go to stderr as ``file:line:column: message`` with a ``hint:`` line,
+data to stdout; ``--json`` puts one JSON document on stdout instead.
+``explain`` exits 0 when the request would be allowed and 3 when denied.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from vault.errors import EXIT_DENIED, BadDataError, DeniedError, PolicyLoadError, UsageError
+from vault.policy import ACTIONS, Decision, Policy, load_policy, run_cases
+from vault.policy._time import TIME_HINT, parse_time
+
+from ._common import echo_json, report_error
+from .main import LazyGroup
+
+# Subcommands of ``vault policy`` that live in other modules, imported only
+# when invoked: name -> (module, attribute, short help). Add entries here.
+_ELSEWHERE: dict[str, tuple[str, str, str]] = {
+    "apply": ("vault_cli._vault_policy", "apply",
+              "Install a new policy version in a vault (officer only)."),
+}
+
+
+class _PolicyGroup(LazyGroup):
+    """A lazy group that treats a not-yet-written subcommand as unknown."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr, _ = self.lazy[cmd_name]
+            try:
+                mod = importlib.import_module(module)
+            except ModuleNotFoundError as e:
+                if e.name != module:
+                    raise
+                return None
+            cmd = getattr(mod, attr, None)
+            return cmd if isinstance(cmd, click.Command) else None
+        return click.Group.get_command(self, ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in self.lazy.items()]
+        for name in click.Group.list_commands(self, ctx):
+            cmd = click.Group.get_command(self, ctx, name)
+            if cmd is not None and name not in self.lazy:
+                rows.append((name, cmd.get_short_help_str()))
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=_PolicyGroup, lazy=_ELSEWHERE)
+def policy() -> None:
+    """Check, test and explain classification policies (docs/POLICY.md)."""
+
+
+def _print_problems(err: PolicyLoadError) -> None:
+    for p in err.problems:
+        click.echo(str(p), err=True)
+        if p.hint:
+            click.echo(f"    hint: {p.hint}", err=True)
+
+
+@policy.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def check(files: Sequence[str], as_json: bool) -> None:
+    """Check policy files and list every problem.
+
+    Each problem is printed as FILE:LINE:COLUMN: message, with a hint.
+    Exits 1 when any file has a problem."""
+    results: list[dict[str, Any]] = []
+    failed = problems = 0
+    for name in files:
+        try:
+            pol = load_policy(name)
+        except PolicyLoadError as e:
+            failed += 1
+            problems += len(e.problems)
+            if not as_json:
+                _print_problems(e)
+            results.append({"file": name, "ok": False,
+                            "problems": [p.to_dict() for p in e.problems]})
+            continue
+        results.append({"file": name, "ok": True, "name": pol.name, "hash": pol.hash,
+                        "levels": len(pol.levels), "users": len(pol.users),
+                        "rules": len(pol.rules)})
+        if not as_json:
+            click.echo(f"{name}: ok (policy {pol.name}: {len(pol.levels)} levels, "
+                       f"{len(pol.users)} users, {len(pol.rules)} rules; sha256 {pol.hash})")
+    if as_json:
+        echo_json({"ok": failed == 0, "files": results})
+    if failed:
+        raise BadDataError(f"{problems} problem{'s' * (problems != 1)} in {failed} of "
+                           f"{len(files)} file{'s' * (len(files) != 1)}",
+                           hint="fix them and check again; docs/POLICY.md describes the schema")
+
+
+def _time(value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}", hint=TIME_HINT) from None
+
+
+def _new_label(pol: Policy, old: Any, level: str | None, compartments: Sequence[str],
+               caveats: Sequence[str], action: str) -> Any:
+    if action != "reclassify":
+        if level or compartments or caveats:
+            raise UsageError("--new-level, --new-compartment and --new-caveat are for reclassify")
+        return None
+    if level is None:
+        raise UsageError("reclassify needs --new-level",
+                         hint="--new-compartment and --new-caveat default to the current ones")
+    return pol.make_label(level=level, compartments=compartments or old.compartments,
+                          caveats=caveats or old.caveats, created=old.created,
+                          classified_by=old.classified_by, reason=old.reason,
+                          derived_from=old.derived_from, declassify_on=old.declassify_on,
+                          embargo_until=old.embargo_until)
+
+
+@policy.command("explain")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--user", "-u", "user", required=True, help="The actor (a user of the policy).")
+@click.option("--action", "-a", required=True, type=click.Choice(ACTIONS))
+@click.option("--level", "-l", help="Document level (default: the policy's default label).")
+@click.option("--compartment", "-c", "compartments", multiple=True, help="Repeatable.")
+@click.option("--caveat", "caveats", multiple=True, help="Repeatable.")
+@click.option("--at", "at", help="Decide at this time (default: now), e.g. 2025-06-01T09:00:00Z.")
+@click.option("--justification", help="Justification text (reclassify, declassify, ...).")
+@click.option("--approver", help="Second person for two-person rules.")
+@click.option("--new-level", help="reclassify: the proposed level.")
+@click.option("--new-compartment", "new_compartments", multiple=True,
+              help="reclassify: proposed compartments (default: unchanged).")
+@click.option("--new-caveat", "new_caveats", multiple=True,
+              help="reclassify: proposed caveats (default: unchanged).")
+@click.option("--embargo-until", help="The document's embargo end.")
+@click.option("--declassify-on", help="Date, duration (P10Y), event:… or exempt:CODE.")
+@click.option("--created", help="When the document was classified.")
+@click.option("--classified-by", help="Who classified the document.")
+@click.option("--reason", help="Classification reason.")
+@click.option("--json", "as_json", is_flag=True, help="The decision and its trace as JSON.")
+@click.pass_context
+def explain(ctx: click.Context, file: str, user: str, action: str, level: str | None,
+            compartments: Sequence[str], caveats: Sequence[str], at: str | None,
+            justification: str | None, approver: str | None, new_level: str | None,
+            new_compartments: Sequence[str], new_caveats: Sequence[str],
+            embargo_until: str | None, declassify_on: str | None, created: str | None,
+            classified_by: str | None, reason: str | None, as_json: bool) -> None:
+    """Explain why a request is allowed or denied.
+
+    Shows the decision, its reasons, every rule considered and every
+    built-in check, each with why it did or did not apply. Exits 0 when
+    the request would be allowed, 3 when it would be denied."""
+    pol = load_policy(file)
+    when = _time(at, "--at")
+    decision: Decision
+    try:
+        label = None
+        if action != "administer" or level is not None:
+            label = pol.make_label(level=level, compartments=compartments, caveats=caveats,
+                                   created=created, classified_by=classified_by, reason=reason,
+                                   declassify_on=declassify_on, embargo_until=embargo_until,
+                                   actor=user)
+        inputs: dict[str, Any] = {k: v for k, v in (("justification", justification),
+                                                    ("approver", approver)) if v is not None}
+        new = _new_label(pol, label, new_level, new_compartments, new_caveats, action)
+        if new is not None:
+            inputs["new_label"] = new
+        decision = pol.decide(user, action, label, at=when, inputs=inputs)
+    except DeniedError as e:  # mandatory labelling, before any rule
+        decision = e.decision
+    if as_json:
+        echo_json({**decision.to_dict(), "trace": decision.trace()})
+    else:
+        click.echo(decision.explain())
+    if not decision.allowed:
+        ctx.exit(EXIT_DENIED)
+
+
+@policy.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def test(files: Sequence[str], as_json: bool) -> None:
+    """Run policy test-case files.
+
+    Each case file names its policy relative to itself. Exits 1 when a
+    case fails."""
+    reports: list[dict[str, Any]] = []
+    failed = total = broken = 0
+    for name in files:
+        try:
+            report = run_cases(name)
+        except PolicyLoadError as e:
+            broken += 1
+            if not as_json:
+                _print_problems(e)
+            reports.append({"file": name, "passed": False,
+                            "problems": [p.to_dict() for p in e.problems]})
+            continue
+        reports.append(report.to_dict())
+        total += len(report.results)
+        failed += len(report.failures)
+        if not as_json:
+            for r in report.results:
+                where = f"{name}:{r.line}" if r.line else name
+                click.echo(f"PASS  {r.name}" if r.passed else f"FAIL  {r.name} ({where}): "
+                           f"{r.message}")
+            click.echo(f"{name}: {len(report.results) - len(report.failures)} passed, "
+                       f"{len(report.failures)} failed (policy {report.policy.name})")
+    if as_json:
+        echo_json({"passed": not failed and not broken, "files": reports})
+    if broken:
+        raise BadDataError(f"{broken} of {len(files)} case file{'s' * (len(files) != 1)} "
+                           "could not be loaded", hint="fix the problems listed above")
+    if failed:
+        report_error(f"{failed} of {total} case{'s' * (total != 1)} failed")
+        raise click.exceptions.Exit(1)

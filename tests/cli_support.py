@@ -1,0 +1,200 @@
+"""Helpers shared by the end-to-end CLI tests (tests/test_cli_*.py).
+
+Everything runs for real: the CLI through Click's runner or the installed
+``vault`` script, the stock ``age`` binary, real files in tmp folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+from vault_cli.main import cli
+
+AGE = shutil.which("age")
+VAULT = shutil.which("vault")
+PASSPHRASE = "correct horse battery staple"
+
+
+def need_age() -> str:
+    # The security checks use the stock binary as the independent judge:
+    # without it they must fail, never skip.
+    assert AGE is not None, "the stock age binary is required (apt-get install age)"
+    return AGE
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: bytes | None = None) -> Result:
+    """Run ``vault ARGS`` in-process; stdout and stderr stay separate."""
+    runner = CliRunner()
+    return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def run_script(
+    *args: str, env: dict[str, str] | None = None, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed ``vault`` console script."""
+    assert VAULT is not None, "the vault console script is not installed"
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [VAULT, *args], env=full_env, input=input, capture_output=True, timeout=120, check=False
+    )
+
+
+def assert_error(result: Result, code: int, fragment: str = "") -> None:
+    """An error: the exit code, ``vault: <lowercase>`` on stderr, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("vault: "), result.stderr
+    assert not first[len("vault: ")].isupper(), first
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert fragment.lower() in result.stderr.lower(), result.stderr
+
+
+def age_decrypt(identity: Path, src: Path) -> subprocess.CompletedProcess[bytes]:
+    """Stock ``age -d -i IDENTITY SRC`` (unencrypted identity files)."""
+    return subprocess.run(
+        [need_age(), "-d", "-i", str(identity), str(src)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def age_decrypt_on_terminal(identity: Path, src: Path, out: Path, passphrase: str) -> int:
+    """Stock ``age -d -i IDENTITY -o OUT SRC`` for a passphrase-protected
+    identity: age asks on its controlling terminal, so give it a pty."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        try:
+            os.execv(need_age(), ["age", "-d", "-i", str(identity), "-o", str(out), str(src)])
+        finally:
+            os._exit(127)
+    seen = b""
+    sent = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not sent and b"passphrase" in seen.lower():
+            os.write(fd, passphrase.encode() + b"\n")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert sent, seen
+    return os.waitstatus_to_exitcode(status)
+
+
+def age_encrypt_to(recipient: str, plaintext: bytes) -> bytes:
+    return subprocess.run(
+        [need_age(), "-e", "-r", recipient],
+        input=plaintext,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
+@dataclass
+class Person:
+    name: str
+    key: Path
+    recipient: str
+    signing_key: str
+    fingerprint: str
+
+
+def new_person(folder: Path, name: str) -> Person:
+    key = folder / f"{name}.key"
+    r = run("identity", "new", name, "-o", str(key), "--no-passphrase")
+    assert r.exit_code == 0, r.stderr
+    shown = run("identity", "show", str(key), "--json")
+    assert shown.exit_code == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    return Person(name, key, data["recipient"], data["signing_key"], data["fingerprint"])
+
+
+@dataclass
+class Office:
+    """A vault under the office policy, with four people and a recovery key."""
+
+    root: Path
+    vault: Path
+    policy: Path
+    recovery: Path
+    people: dict[str, Person] = field(default_factory=dict)
+
+    def as_(self, name: str, *args: str, input: bytes | None = None) -> Result:
+        """``vault --vault V --identity NAME.key ARGS`` in-process."""
+        return run(
+            "--vault", str(self.vault), "--identity", str(self.people[name].key), *args,
+            input=input,
+        )
+
+    def seal(self, name: str, path: Path, *options: str) -> str:
+        r = self.as_(name, "seal", str(path), *options)
+        assert r.exit_code == 0, r.stderr
+        (doc_id,) = r.stdout.split()
+        return doc_id
+
+    def doc_path(self, doc_id: str) -> Path:
+        return self.vault / "docs" / f"{doc_id}.age"
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        r = run("--vault", str(self.vault), "audit", "log", "--json")
+        assert r.exit_code == 0, r.stderr
+        return parse_json_records(r.stdout)
+
+
+def parse_json_records(text: str) -> list[dict[str, Any]]:
+    """``audit log --json`` output: one JSON list, or one object per line."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        data = json.loads(text)
+        assert isinstance(data, list)
+        return data
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def python() -> str:
+    return sys.executable
+
+
+PEOPLE = ("officer", "clerk", "leader", "outsider")
+
+
+def make_office(root: Path, *, vault_name: str = "vault") -> Office:
+    """Four people, the shipped office policy with their keys, a new vault."""
+    from vault._demo_policy import office_policy
+
+    root.mkdir(parents=True, exist_ok=True)
+    people = {name: new_person(root, name) for name in PEOPLE}
+    keys = {p.name: {"recipient": p.recipient, "signing_key": p.signing_key}
+            for p in people.values()}
+    policy = root / "office.yaml"
+    policy.write_text(office_policy(keys))
+    vault = root / vault_name
+    recovery = root / "recovery.key"
+    r = run("init", str(vault), "--policy", str(policy), "--identity", str(people["officer"].key),
+            "--recovery-out", str(recovery))
+    assert r.exit_code == 0, r.stderr
+    return Office(root, vault, policy, recovery, people)

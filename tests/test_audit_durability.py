@@ -1,0 +1,259 @@
+"""Concurrency, crashes and fail-closed appends, with real processes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from audit_support import KEYS, fields, key_lookup, lines_of, make_log
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from vault.audit import AuditLog, verify_tlog_proof
+from vault.errors import AuditWriteError
+
+PROCESSES, APPENDS, EVERY = 4, 500, 97
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from vault.audit import AuditLog, NoteSigner
+
+    log_dir, name, count, every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    Path(log_dir, f"{name}.pub").write_bytes(raw)
+    signer = NoteSigner.from_private_key(Path(log_dir, "log.key").read_text().strip())
+    log = AuditLog(log_dir, checkpoint_signer=signer, checkpoint_every=every)
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    sys.stdin.readline()  # start together
+    for i in range(count):
+        log.append({"actor": {"name": name}, "action": "open", "doc": f"{name}-{i}",
+                    "outcome": "allowed", "request": f"{name}-{i}"}, key)
+    """
+)
+
+
+def test_concurrent_processes_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    AuditLog.create(path, origin="audit.example.org/mp", checkpoint_every=EVERY)
+    names = [f"p{i}" for i in range(PROCESSES)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), name, str(APPENDS), str(EVERY)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for name in names
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+
+    keys = {n: Ed25519PublicKey.from_public_bytes((path / f"{n}.pub").read_bytes()) for n in names}
+    log = AuditLog.open(path)
+    records = list(log.records())
+    assert [r.seq for r in records] == list(range(PROCESSES * APPENDS))
+    assert sorted(r.request for r in records) == sorted(
+        f"{n}-{i}" for n in names for i in range(APPENDS)
+    )
+    for name in names:  # each process's records in its own order
+        mine = [int(r.request.split("-")[1]) for r in records if r.actor == name]
+        assert mine == list(range(APPENDS))
+    assert log.paths.checkpoint_sizes() == list(range(EVERY, PROCESSES * APPENDS + 1, EVERY))
+    report = log.verify(key_lookup=lambda name, fp: keys.get(name))
+    assert report.size == PROCESSES * APPENDS and report.signatures == report.size
+    assert report.hashes_ok and report.checkpoints == len(log.paths.checkpoint_sizes())
+
+
+_BIG_BATCHES = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from vault.audit import AuditLog, NoteSigner
+
+    log_dir = sys.argv[1]
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.stdin.readline().strip()))
+    log = AuditLog.open(log_dir)
+    # Batches of ~40 MB are written in several write(2) calls, so a kill
+    # during the write leaves the log ending in the middle of a line.
+    batch = [({"actor": {"name": "alice"}, "action": "open", "outcome": "allowed",
+               "reason": "x" * 20000}, key)] * 2000
+    while True:
+        log.append_many(batch)
+    """
+)
+
+
+def _raw_private(name: str) -> str:
+    return (
+        KEYS[name]
+        .private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        .hex()
+    )
+
+
+def _kill_mid_write(path: Path) -> bytes:
+    """Start a writer and SIGKILL it while the log ends mid-line; return the
+    torn tail. Retried a few times in case the kill lands between writes."""
+    log_file = path / "log"
+    for _ in range(8):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _BIG_BATCHES, str(path)], stdin=subprocess.PIPE
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(_raw_private("alice").encode() + b"\n")
+        proc.stdin.close()
+        fd = os.open(log_file, os.O_RDONLY)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    proc.send_signal(signal.SIGKILL)
+                    break
+        finally:
+            os.close(fd)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        data = log_file.read_bytes()
+        if not data.endswith(b"\n"):
+            return data[data.rindex(b"\n") + 1 :]
+    pytest.fail("could not catch the writer in the middle of a write")
+
+
+def test_sigkill_mid_append_then_recovery(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    make_log(path, 3)
+    tail = _kill_mid_write(path)
+    complete = lines_of_prefix(path)
+    # Before recovery: readers skip the torn tail, verification reports it.
+    assert len(list(AuditLog.open(path).records())) == len(complete)
+    report = AuditLog.open(path).verify()
+    assert report.unrecovered == len(tail) and report.size == len(complete)
+
+    log = AuditLog.open(path)
+    new = log.append(fields("bob", 1), KEYS["bob"])
+    lines = lines_of(path)
+    fragment_seq = len(complete)
+    assert lines[fragment_seq] == tail  # set aside as an inert line of its own
+    records = list(log.records())
+    torn = records[-2]
+    assert torn.action == "torn" and torn.seq == fragment_seq + 1 and torn.actor == "bob"
+    (frag,) = torn.fragments
+    assert (frag.seq, frag.length) == (fragment_seq, len(tail))
+    assert frag.sha256 == hashlib.sha256(tail).hexdigest()
+    assert new.seq == fragment_seq + 2 and records[-1] == new
+    assert fragment_seq not in {r.seq for r in records}  # never parsed as a record
+    report = log.verify(key_lookup=key_lookup)
+    assert report.unrecovered == 0 and report.size == fragment_seq + 3
+    verify_tlog_proof(log.prove(new.seq), [log.verifier()])
+    verify_tlog_proof(log.prove(fragment_seq), [log.verifier()], leaf=tail)
+
+
+def lines_of_prefix(path: Path) -> list[bytes]:
+    data = (path / "log").read_bytes()
+    return data[: data.rindex(b"\n")].split(b"\n")
+
+
+def test_crash_during_recovery_is_picked_up(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    make_log(path, 4)
+    with open(path / "log", "ab") as f:  # the state after a crash between
+        f.write(b'{"action":"op\n')  # terminating a fragment and recording it
+    log = AuditLog.open(path)
+    log.append(fields(), KEYS["alice"])
+    torn = [r for r in log.records() if r.action == "torn"]
+    assert [f.seq for f in torn[0].fragments] == [4]
+    # A crash while writing the torn record itself: both lines are set aside.
+    with open(path / "log", "ab") as f:
+        f.write(b"{cut short\n" + torn[0].line[:50])
+    log = AuditLog.open(path)
+    log.append(fields("carol", 3), KEYS["carol"])
+    last_torn = [r for r in log.records() if r.action == "torn"][-1]
+    assert [(f.seq, f.length) for f in last_torn.fragments] == [(7, 10), (8, 50)]
+    assert log.verify(key_lookup=key_lookup).size == 11
+
+
+_FSIZE = textwrap.dedent(
+    """
+    import os, resource, sys
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from vault.audit import AuditLog
+    from vault.errors import AuditWriteError
+
+    log_dir, actor = sys.argv[1], sys.argv[2]
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.stdin.readline().strip()))
+    log = AuditLog.open(log_dir)
+    limit = os.path.getsize(os.path.join(log_dir, "log")) + 100
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # the disk "fills up"
+    fields = {"actor": {"name": actor}, "action": "open", "outcome": "allowed",
+              "request": "doomed"}
+    for attempt in ("first", "second"):
+        try:
+            log.append(fields, key)
+        except AuditWriteError as e:
+            print(f"{attempt} refused: {e}")
+        else:
+            print(f"{attempt} PERFORMED the guarded operation")
+    """
+)
+
+
+def test_append_that_cannot_be_made_durable_fails_closed(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    make_log(path, 6)
+    size = (path / "log").stat().st_size
+    out = subprocess.run(
+        [sys.executable, "-c", _FSIZE, str(path), "alice"],
+        input=(_raw_private("alice") + "\n").encode(),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    report = out.stdout.decode().splitlines()
+    assert report[0].startswith("first refused: audit record not durable")
+    assert report[1].startswith("second refused: an earlier write")
+    assert "PERFORMED" not in out.stdout.decode() and not out.stderr
+    assert (path / "log").stat().st_size == size + 100  # a torn, partial record
+    log = AuditLog.open(path)
+    assert [r.request for r in log.records()][-1] != "doomed"
+    assert log.verify().unrecovered == 100
+    log.append(fields("bob"), KEYS["bob"])
+    records = list(log.records())
+    assert "doomed" not in {r.request for r in records}  # no partial record counts
+    assert records[-2].action == "torn" and records[-2].fragments[0].length == 100
+    log.verify(key_lookup=key_lookup)
+
+
+def test_full_disk_and_missing_folder_fail_closed(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    os.symlink("/dev/full", full / "log")  # every write: ENOSPC
+    with pytest.raises(AuditWriteError, match="No space left"):
+        AuditLog(full).append(fields(), KEYS["alice"])
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(AuditWriteError, match="cannot open"):
+        AuditLog(tmp_path / "file" / "log").append(fields(), KEYS["alice"])
+    assert not (tmp_path / "file" / "log").exists()

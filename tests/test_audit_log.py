@@ -1,0 +1,244 @@
+"""The audit log: appending, reading, checkpoints, proofs, verification."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from audit_support import KEYS, ORIGIN, fields, key_lookup, lines_of, make_log
+
+from vault.audit import AuditLog, NoteSigner, open_checkpoint, verify_tlog_proof
+from vault.audit._hashing import leaf_hash
+from vault.audit._tlogproof import TlogProof
+from vault.audit._tree import tree_root
+from vault.errors import (
+    AuditIntegrityError,
+    CheckpointError,
+    InsecureFileError,
+    MerkleError,
+    UsageError,
+)
+
+
+def test_append_fills_in_and_reads_back(tmp_path: Path) -> None:
+    log = AuditLog.create(tmp_path / "a", origin=ORIGIN)
+    before = datetime.now(UTC)
+    rec = log.append(fields("alice", 1, request="req-1"), KEYS["alice"])
+    assert (rec.seq, rec.actor, rec.request, rec.pid) == (0, "alice", "req-1", os.getpid())
+    assert before - timedelta(seconds=1) <= rec.datetime <= datetime.now(UTC)
+    second = log.append(fields("bob", 2), KEYS["bob"])
+    assert second.seq == 1 and len(second.request) == 32
+    assert list(log.records()) == [rec, second]
+    assert lines_of(tmp_path / "a") == [rec.line, second.line]
+
+
+def test_filters(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 30)
+    every = list(log.records())
+    assert len(every) == 30
+    assert {r.actor for r in log.records(actor="bob")} == {"bob"}
+    assert [r.seq for r in log.records(doc="doc-3")] == [3, 8, 13, 18, 23, 28]
+    assert all(r.action == "seal" for r in log.records(action="seal"))
+    assert all(r.outcome == "denied" for r in log.records(outcome="denied"))
+    mid = every[10].datetime
+    assert [r.seq for r in log.records(since=mid)] == [r.seq for r in every if r.datetime >= mid]
+    assert [r.seq for r in log.records(until=mid)] == [r.seq for r in every if r.datetime < mid]
+    assert list(log.records(actor="bob", outcome="allowed", action="open")) == [
+        r for r in every if (r.actor, r.outcome, r.action) == ("bob", "allowed", "open")
+    ]
+
+
+def test_bad_fields_write_nothing(tmp_path: Path) -> None:
+    log = AuditLog.create(tmp_path / "a", origin=ORIGIN)
+    log.append(fields(), KEYS["alice"])
+    with pytest.raises(ValueError):
+        log.append_many([(fields(), KEYS["alice"]), (fields(outcome="?"), KEYS["alice"])])
+    assert len(lines_of(tmp_path / "a")) == 1
+    log.verify()
+
+
+def test_checkpoints_every_n_and_on_demand(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 25, every=10, final_checkpoint=False)
+    assert log.paths.checkpoint_sizes() == [10, 20]
+    for _ in range(7):
+        log.append(fields(), KEYS["alice"])  # one at a time crosses 30
+    assert log.paths.checkpoint_sizes() == [10, 20, 30]
+    note = log.checkpoint()
+    cp = open_checkpoint(note, [log.verifier()], origin=ORIGIN)
+    assert cp.size == 32 and log.latest_checkpoint() == note
+    assert cp.root == tree_root([leaf_hash(line) for line in lines_of(tmp_path / "a")])
+    assert log.checkpoint() == note  # nothing new: the same note
+    for size in (10, 20, 30):
+        body = open_checkpoint(log.paths.checkpoint(size).read_bytes(), [log.verifier()])
+        assert body.size == size
+
+
+def test_open_reads_the_key_file(tmp_path: Path) -> None:
+    made = make_log(tmp_path / "a", 3)
+    assert (os.stat(tmp_path / "a" / "log.key").st_mode & 0o777) == 0o600
+    again = AuditLog.open(tmp_path / "a")
+    assert again.verifier().verifier_key() == made.verifier().verifier_key()
+    assert again.origin == ORIGIN
+    again.append(fields(), KEYS["alice"])
+    assert again.verify().size == 4
+    os.chmod(tmp_path / "a" / "log.key", 0o644)
+    with pytest.raises(InsecureFileError):
+        AuditLog.open(tmp_path / "a")
+    with pytest.raises(UsageError):
+        AuditLog.open(tmp_path / "missing")
+    with pytest.raises(UsageError):
+        AuditLog.create(tmp_path / "a", origin=ORIGIN)
+
+
+def test_prove_every_record(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 37, every=8)
+    lines = lines_of(tmp_path / "a")
+    for seq in range(37):
+        text = log.prove(seq)
+        assert text.startswith("c2sp.org/tlog-proof@v1\nextra ")
+        proof = verify_tlog_proof(text, [log.verifier()], origin=ORIGIN)
+        assert (proof.index, proof.leaf, proof.checkpoint.size) == (seq, lines[seq], 37)
+        verify_tlog_proof(text, [log.verifier()], leaf=lines[seq])
+    with pytest.raises(UsageError):
+        log.prove(37)  # no such record: checkpoint() adds none
+
+
+def test_prove_makes_a_checkpoint_when_needed(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 5)
+    log.append(fields(), KEYS["alice"])
+    proof = verify_tlog_proof(log.prove(5), [log.verifier()])
+    assert proof.checkpoint.size == 6
+
+
+def test_tampered_proofs_are_refused(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 20)
+    text = log.prove(6)
+    other = NoteSigner.generate(ORIGIN)
+    with pytest.raises(CheckpointError):
+        verify_tlog_proof(text, [other.verifier])
+    lines = text.split("\n")
+    hash_line = lines.index("index 6") + 1
+    flipped = lines[hash_line].replace(
+        lines[hash_line][0], "A" if lines[hash_line][0] != "A" else "B", 1
+    )
+    with pytest.raises(MerkleError):
+        verify_tlog_proof(
+            "\n".join([*lines[:hash_line], flipped, *lines[hash_line + 1 :]]), [log.verifier()]
+        )
+    with pytest.raises(MerkleError):
+        verify_tlog_proof(text, [log.verifier()], leaf=lines_of(tmp_path / "a")[7])
+    wrong_index = text.replace("index 6\n", "index 7\n")
+    with pytest.raises(MerkleError):
+        verify_tlog_proof(wrong_index, [log.verifier()])
+    parsed = TlogProof.from_text(text)
+    assert TlogProof.from_text(parsed.to_text()) == parsed
+
+
+def test_verify_reports(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 50, every=20)
+    report = log.verify(key_lookup=key_lookup)
+    assert (report.size, report.checkpoints, report.newest_checkpoint) == (50, 3, 50)
+    assert report.signatures == 50 and report.records_parsed == 50
+    assert report.hashes_ok and report.unrecovered == 0
+    quick = log.verify()
+    assert quick.records_parsed == 0 and quick.root == report.root
+
+
+def test_signature_checks(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 10)
+
+    def wrong_key(name: str, fp: str) -> object:
+        return KEYS["bob"].public_key() if name == "alice" else key_lookup(name, fp)
+
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify(key_lookup=wrong_key)  # type: ignore[arg-type]
+    assert (e.value.kind, e.value.seq) == ("signature", 0)
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify(key_lookup=lambda name, fp: None if name == "bob" else key_lookup(name, fp))
+    assert (e.value.kind, e.value.seq) == ("signature", 1)
+
+
+def test_checkpoint_problems(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 12, every=5)
+    other = NoteSigner.generate(ORIGIN)
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify(verifier=other.verifier)
+    assert e.value.kind == "checkpoint"
+    # A checkpoint file renamed to another size.
+    os.rename(log.paths.checkpoint(5), log.paths.checkpoint(6))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert (e.value.kind, e.value.seq) == ("checkpoint", 6)
+
+
+def test_external_checkpoint(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 30, every=10)
+    kept = log.checkpoint()  # size 30, kept by the auditor
+    for i in range(5):
+        log.append(fields("bob", i), KEYS["bob"])
+    report = log.verify(trusted_checkpoint=kept)
+    assert report.trusted_checkpoint == 30 and report.consistency_proved
+    # A checkpoint signed by another key, or for another log, is refused.
+    stranger = NoteSigner.generate(ORIGIN)
+    forged = stranger.sign(kept.decode().split("\n\n")[0] + "\n")
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify(trusted_checkpoint=forged)
+    assert e.value.kind == "checkpoint"
+
+
+def test_reader_without_key(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 9)
+    (tmp_path / "a" / "log.key").unlink()
+    reader = AuditLog.open(tmp_path / "a")
+    assert len(list(reader.records())) == 9
+    with pytest.raises(UsageError):
+        reader.checkpoint()
+    with pytest.raises(UsageError):
+        reader.verify()
+    assert reader.verify(verifier=log.verifier()).size == 9
+    proof = reader.prove(4)
+    assert verify_tlog_proof(proof, [log.verifier()]).index == 4
+
+
+def test_hash_files_are_rebuilt_when_lost(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 40, every=16)
+    (tmp_path / "a" / "hashes").unlink()
+    (tmp_path / "a" / "index").unlink()
+    assert not log.verify().hashes_ok  # the log itself is fine
+    fresh = AuditLog.open(tmp_path / "a")
+    fresh.append(fields(), KEYS["alice"])
+    report = fresh.verify()
+    assert report.hashes_ok and report.size == 41
+    verify_tlog_proof(fresh.prove(3), [fresh.verifier()])
+
+
+def test_hash_file_damage_never_yields_a_bad_proof(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 16)
+    data = bytearray((tmp_path / "a" / "hashes").read_bytes())
+    data[2 * 32 + 8] ^= 1  # stored hash 2: the node over leaves 0 and 1
+    (tmp_path / "a" / "hashes").write_bytes(bytes(data))
+    log.prove(0)  # does not use that node
+    with pytest.raises(MerkleError) as e:
+        log.prove(2)
+    assert e.value.hint and "remove the hashes and index files" in e.value.hint
+    (tmp_path / "a" / "hashes").unlink()
+    (tmp_path / "a" / "index").unlink()
+    fresh = AuditLog.open(tmp_path / "a")
+    fresh.append(fields(), KEYS["alice"])
+    verify_tlog_proof(fresh.prove(2), [fresh.verifier()])
+
+
+def test_forked_handles_do_not_share_the_lock(tmp_path: Path) -> None:
+    log = make_log(tmp_path / "a", 2)
+    pid = os.fork()
+    if pid == 0:  # child: same object, its own files and lock
+        try:
+            log.append(fields("bob", 1), KEYS["bob"])
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    log.append(fields("carol", 2), KEYS["carol"])
+    assert [r.seq for r in log.records()] == [0, 1, 2, 3]
+    log.verify(key_lookup=key_lookup)

@@ -1,0 +1,130 @@
+"""The audit discipline: every attempt, allowed, denied or failed, is in the
+verified log exactly once, before anything happens; no record, no action."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from vault_helpers import Office, make_office
+
+from vault.errors import AuditWriteError, DeniedError, LabelError, UsageError, VaultError
+
+
+def _records(office: Office) -> list[tuple[str, str, str | None, str]]:
+    v = office.as_("officer")
+    report = v.verify_audit()
+    recs = list(v.audit.records())
+    assert report.signatures == len(recs)  # every record's signature checked
+    return [(r.actor, r.action, r.doc, r.outcome) for r in recs]
+
+
+def test_every_attempt_is_recorded_exactly_once(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    expect: list[tuple[str, str, str | None, str]] = [("officer", "init", None, "allowed")]
+
+    def attempt(who: str, action: str, doc: str | None, outcome: str, fn: object) -> object:
+        try:
+            result = fn()  # type: ignore[operator]
+        except VaultError:
+            result = None
+        expect.append((who, action, doc, outcome))
+        return result
+
+    clerk, leader, outsider = (office.as_(n) for n in ("clerk", "leader", "outsider"))
+    src = office.file("a.txt", b"alpha")
+    a = clerk.seal(src, level="CONFIDENTIAL", compartments=["STAFF"])
+    expect.append(("clerk", "seal", a.id, "allowed"))
+    attempt("leader", "open", a.id, "allowed", lambda: leader.open(a.id, io.BytesIO()))
+    attempt("outsider", "open", a.id, "denied", lambda: outsider.open(a.id, io.BytesIO()))
+    attempt("clerk", "ls", None, "allowed", clerk.ls)
+    attempt("leader", "info", a.id, "allowed", lambda: leader.info(a.id))
+    attempt("clerk", "export", a.id, "allowed",
+            lambda: clerk.export(a.id, tmp_path / "a.age"))
+    attempt("leader", "reclassify", a.id, "allowed",
+            lambda: leader.reclassify(a.id, level="SECRET", compartments=["STAFF", "BOARD"],
+                                      justification="board matter"))
+    attempt("clerk", "reclassify", a.id, "denied",
+            lambda: clerk.reclassify(a.id, level="INTERNAL", justification="oops"))
+    attempt("outsider", "shred", a.id, "denied",
+            lambda: outsider.shred(a.id, justification="no"))
+    missing = "aaaaaaaaaaaaaaaa"
+    attempt("leader", "open", missing, "error", lambda: leader.open(missing, io.BytesIO()))
+    attempt("officer", "rotate", None, "allowed", office.as_("officer").rotate)
+    attempt("clerk", "rotate", None, "allowed", clerk.rotate)  # non-admin: rewrap only
+    attempt("officer", "doctor", None, "allowed", office.as_("officer").doctor)
+    attempt("leader", "shred", a.id, "allowed",
+            lambda: leader.shred(a.id, justification="duplicate"))
+    with pytest.raises(DeniedError):  # mandatory-labelling style denial before a doc exists
+        clerk.seal(office.file("b.txt", b"b"), level="SECRET", compartments=["BOARD"])
+    recs = _records(office)
+    seal_denied = recs[-1]
+    assert seal_denied[:2] == ("clerk", "seal") and seal_denied[3] == "denied"
+    expect.append(("clerk", "seal", seal_denied[2], "denied"))
+    assert recs == expect
+
+
+def test_integrity_failure_before_the_decision_is_recorded_as_error(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = office.as_("clerk").seal(office.file("a.txt", b"a"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    p = office.path / "docs" / f"{doc}.age"
+    p.write_bytes(p.read_bytes().replace(b"vault/v1/label", b"vault/v1/lab3l"))
+    with pytest.raises(LabelError):
+        office.as_("clerk").open(doc, io.BytesIO())
+    last = list(office.as_("clerk").audit.records())[-1]
+    assert (last.actor, last.action, last.doc, last.outcome) == ("clerk", "open", doc, "error")
+    assert "LabelError" in last.reason
+
+
+def test_no_record_no_action(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = office.as_("clerk").seal(office.file("a.txt", b"secret text"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    log = office.path / "audit" / "log"
+    saved = log.read_bytes()
+    log.unlink()
+    log.mkdir()  # the log can no longer be written: every operation must stop
+    before = sorted((office.path / "docs").iterdir())
+    with pytest.raises(AuditWriteError):
+        office.as_("clerk").seal(office.file("b.txt", b"b"), level="INTERNAL",
+                                 compartments=["STAFF"])
+    assert sorted((office.path / "docs").iterdir()) == before
+    out = tmp_path / "out.txt"
+    with pytest.raises(AuditWriteError):
+        office.as_("clerk").open(doc, out)
+    assert not out.exists()
+    with pytest.raises(AuditWriteError):
+        office.as_("leader").shred(doc, justification="gone")
+    assert sorted((office.path / "docs").iterdir()) == before
+    log.rmdir()
+    log.write_bytes(saved)
+    office.as_("officer").verify_audit()
+
+
+def test_outsider_records_verify(tmp_path: Path) -> None:
+    """Someone the policy does not know is still on the record, verifiably."""
+    from vault.identity import new_identity
+
+    office = make_office(tmp_path)
+    doc = office.as_("clerk").seal(office.file("a.txt", b"a"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    import vault
+
+    stranger = vault.Vault(office.path, new_identity("mallory"))
+    with pytest.raises(DeniedError):
+        stranger.open(doc, io.BytesIO())
+    with pytest.raises(DeniedError):
+        stranger.ls()
+    recs = _records(office)
+    assert recs[-2:] == [("mallory", "open", doc, "denied"), ("mallory", "ls", None, "denied")]
+
+
+def test_needs_identity(tmp_path: Path) -> None:
+    import vault
+
+    office = make_office(tmp_path)
+    with pytest.raises(UsageError, match="identity"):
+        vault.Vault(office.path).ls()
+    assert vault.Vault(office.path).doctor().ok  # read-only checks need none

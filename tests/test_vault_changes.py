@@ -1,0 +1,105 @@
+"""Reclassify, declassify and shred: new signed labels over the same
+payload, two-person rules, crypto-shredding."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from vault_helpers import age_decrypt, doc_path, make_office
+
+from vault.age import read_header
+from vault.errors import DeniedError, UsageError
+
+
+def _payload(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        read_header(f)
+        return f.read()
+
+
+def _label_body(path: Path) -> dict[str, object]:
+    with open(path, "rb") as f:
+        stanza = next(s for s in read_header(f).stanzas if s.type == "vault/v1/label")
+    body: dict[str, object] = json.loads(stanza.body)
+    return body
+
+
+def test_reclassify_rewraps_without_touching_the_payload(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = office.as_("clerk").seal(office.file("a.txt", b"alpha"), level="INTERNAL",
+                                   compartments=["STAFF"], title="A").id
+    before = _payload(doc_path(office, doc))
+    info = office.as_("clerk").reclassify(doc, level="CONFIDENTIAL",
+                                          justification="contains salaries")
+    assert info.label.level == "CONFIDENTIAL" and info.label.classified_by == "clerk"
+    assert info.title == "A" and info.sealed_by == "clerk"
+    assert _payload(doc_path(office, doc)) == before
+    with pytest.raises(DeniedError):  # now above the registrar's clearance
+        office.as_("registrar").open(doc, io.BytesIO())
+    with pytest.raises(DeniedError):  # clerks may not lower a label
+        office.as_("clerk").reclassify(doc, level="INTERNAL", justification="oops")
+
+
+def test_two_person_rule_and_signed_approval(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = office.as_("leader").seal(office.file("s.txt", b"secret"), level="SECRET",
+                                    compartments=["BOARD"]).id
+    with pytest.raises(DeniedError, match="approv"):
+        office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="release")
+    with pytest.raises(UsageError):
+        office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="x",
+                                        approver=office.ids["leader"])
+    info = office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="release",
+                                           approver=office.ids["deputy"])
+    assert info.label.level == "CONFIDENTIAL"
+    approval = _label_body(doc_path(office, doc))["approval"]
+    assert isinstance(approval, dict) and approval["name"] == "deputy"
+    out = io.BytesIO()
+    office.as_("clerk").open(doc, out)  # CONFIDENTIAL [BOARD]: the clerk is cleared
+    assert out.getvalue() == b"secret"
+
+
+def test_declassify_due_documents(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    leader = office.as_("leader")
+    due = leader.seal(office.file("old.txt", b"old news"), level="CONFIDENTIAL",
+                      compartments=["STAFF"], declassify_on="2001-01-01").id
+    later = leader.seal(office.file("new.txt", b"fresh"), level="CONFIDENTIAL",
+                        compartments=["STAFF"], declassify_on="2999-01-01").id
+    done = leader.declassify(due=True, justification="declassification date reached")
+    assert [d.id for d in done] == [due] and done[0].label.level == "PUBLIC"
+    out = io.BytesIO()
+    office.as_("outsider").open(due, out)
+    assert out.getvalue() == b"old news"
+    with pytest.raises(DeniedError):
+        office.as_("outsider").open(later, io.BytesIO())
+    with pytest.raises(DeniedError):
+        office.as_("clerk").declassify([later], justification="not mine to release")
+    with pytest.raises(UsageError):
+        leader.declassify(justification="nothing named")
+
+
+def test_shred_destroys_every_wrapped_key(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = office.as_("clerk").seal(office.file("x.txt", b"to destroy"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    path = doc_path(office, doc)
+    with pytest.raises(DeniedError):
+        office.as_("clerk").shred(doc, justification="clerks may not")
+    assert path.exists()
+    fd = path.open("rb")  # a reader that had the file open keeps only noise
+    office.as_("leader").shred(doc, justification="retention period over")
+    assert not path.exists()
+    assert doc not in {d.id for d in office.as_("leader").ls()}
+    leftover = fd.read()
+    fd.close()
+    assert not leftover.startswith(b"age-encryption.org/v1")
+    copy = tmp_path / "copy.age"
+    copy.write_bytes(leftover)
+    assert age_decrypt(office.files["recovery"], copy).returncode != 0
+    with pytest.raises(UsageError, match="no document"):
+        office.as_("leader").open(doc, io.BytesIO())
+    assert office.as_("officer").doctor().ok

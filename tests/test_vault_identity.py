@@ -1,0 +1,104 @@
+"""Personal identities: standard age identity files that also sign."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from vault_helpers import need_age
+
+from vault import load_identity, new_identity
+from vault.errors import IdentityFileError, InsecureFileError, NoKeyError, UsageError
+
+
+def test_signing_key_is_derived_from_the_age_secret() -> None:
+    ident = new_identity("alice")
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"vault/v1 signing key").derive(ident.age_identity.to_bytes())
+    raw = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)
+    assert ident.signing_public == "ed25519:" + base64.b64encode(raw).decode()
+    assert ident.recipient.startswith("age1") and ident.fingerprint.startswith("SHA256:")
+    assert "AGE-SECRET-KEY" not in repr(ident)
+
+
+def test_plain_file_round_trip_and_stock_age(tmp_path: Path) -> None:
+    ident = new_identity("alice")
+    path = tmp_path / "alice.key"
+    ident.to_file(path, None)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text().startswith("# name: alice\n")
+    again = load_identity(path)
+    assert (again.name, again.recipient, again.signing_public) == (
+        "alice", ident.recipient, ident.signing_public)
+    age = need_age()
+    enc = subprocess.run([age, "-r", ident.recipient], input=b"hi alice",
+                         capture_output=True, check=True).stdout
+    dec = subprocess.run([age, "-d", "-i", str(path)], input=enc, capture_output=True,
+                         check=False)
+    assert dec.returncode == 0 and dec.stdout == b"hi alice"
+
+
+def test_passphrase_file(tmp_path: Path) -> None:
+    ident = new_identity("bob")
+    path = tmp_path / "bob.key"
+    ident.to_file(path, "correct horse battery staple")
+    text = path.read_text()
+    assert text.startswith("-----BEGIN AGE ENCRYPTED FILE-----")
+    assert "AGE-SECRET-KEY" not in text and path.stat().st_mode & 0o777 == 0o600
+    again = load_identity(path, lambda: "correct horse battery staple")
+    assert again.recipient == ident.recipient and again.name == "bob"
+    with pytest.raises(NoKeyError, match="wrong passphrase"):
+        load_identity(path, lambda: "wrong")
+    with pytest.raises(UsageError, match="passphrase-protected"):
+        load_identity(path)
+
+
+def test_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    path.write_text("precious")
+    with pytest.raises(UsageError, match="already exists"):
+        new_identity("carol").to_file(path, None)
+    assert path.read_text() == "precious"
+
+
+def test_refuses_readable_files(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    new_identity("dave").to_file(path, None)
+    path.chmod(0o640)
+    with pytest.raises(InsecureFileError) as e:
+        load_identity(path)
+    assert e.value.hint == f"chmod 600 {path}"
+
+
+def test_age_keygen_files_load(tmp_path: Path) -> None:
+    path = tmp_path / "erin.txt"
+    subprocess.run(["age-keygen", "-o", str(path)], capture_output=True, check=True)
+    path.chmod(0o600)
+    ident = load_identity(path)
+    assert ident.name == "erin"
+    pub = [ln for ln in path.read_text().splitlines() if ln.startswith("# public key: ")]
+    assert ident.recipient == pub[0].removeprefix("# public key: ")
+
+
+@pytest.mark.parametrize("body", ["", "# name: x\n", "AGE-SECRET-KEY-1NOPE\n",
+                                  "garbage\nmore garbage\n"])
+def test_malformed_files(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "k"
+    path.write_text(body)
+    path.chmod(0o600)
+    with pytest.raises(IdentityFileError):
+        load_identity(path)
+
+
+def test_names_are_one_line() -> None:
+    with pytest.raises(UsageError):
+        new_identity("eve\n# name: mallory")
+    with pytest.raises(UsageError):
+        new_identity("")

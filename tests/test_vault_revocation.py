@@ -1,0 +1,119 @@
+"""Policy versions, grants and revocation: new grants need only public keys;
+revoking rotates the class key and rewraps headers, so that the revoked
+user's old keys open neither new nor rewrapped documents."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from vault_helpers import Office, doc_path, held_secret_keys, make_office, opens_with
+
+import vault
+from vault.errors import DeniedError, UsageError
+
+DEPUTY_SECRET = "clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}\n  outsider:"
+DEPUTY_LOWER = "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}\n  outsider:"
+REGISTRAR = "clearance: {level: INTERNAL, compartments: [STAFF]}"
+REGISTRAR_UP = "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}"
+
+
+def _seal(office: Office, who: str, level: str, comps: list[str], data: bytes) -> str:
+    return office.as_(who).seal(office.file(f"{who}.txt", data), level=level,
+                                compartments=comps).id
+
+
+def test_revocation_rotates_and_rewraps(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    s1 = _seal(office, "leader", "SECRET", ["BOARD"], b"secret one")
+    c1 = _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"confidential one")
+    s1_payload = doc_path(office, s1).read_bytes()[-40:]
+    old_keys = held_secret_keys(office, "deputy")
+    assert opens_with(old_keys, doc_path(office, s1), tmp_path)  # before: deputy can
+
+    report = office.apply({DEPUTY_SECRET: DEPUTY_LOWER})
+    assert report.version == 2
+    assert "deputy: SECRET [BOARD]" in report.revoked
+    assert any(r.startswith("SECRET [BOARD] -> generation 2") for r in report.rotated)
+    # The officer is not cleared for SECRET: that rewrap waits for someone who is.
+    assert any(s1 in p for p in report.pending)
+
+    done = office.as_("leader").rotate()  # a cleared user finishes the rewrap
+    assert s1 in done.rewrapped
+    assert doc_path(office, s1).read_bytes()[-40:] == s1_payload  # payload untouched
+    s2 = _seal(office, "leader", "SECRET", ["BOARD"], b"secret two")
+
+    for doc in (s1, s2):
+        assert not opens_with(old_keys, doc_path(office, doc), tmp_path), doc
+        assert not opens_with(held_secret_keys(office, "deputy"), doc_path(office, doc),
+                              tmp_path)
+        assert opens_with(held_secret_keys(office, "leader"), doc_path(office, doc), tmp_path)
+        with pytest.raises(DeniedError):
+            office.as_("deputy").open(doc, io.BytesIO())
+    out = io.BytesIO()
+    office.as_("deputy").open(c1, out)  # what the deputy is still cleared for stays open
+    assert out.getvalue() == b"confidential one"
+    assert office.as_("officer").doctor().ok
+
+
+def test_grant_needs_only_public_keys(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    c1 = _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"for the registrar, later")
+    with pytest.raises(DeniedError):
+        office.as_("registrar").open(c1, io.BytesIO())
+    assert not opens_with(held_secret_keys(office, "registrar"), doc_path(office, c1), tmp_path)
+    report = office.apply({REGISTRAR: REGISTRAR_UP})
+    assert "registrar: CONFIDENTIAL [STAFF]" in report.granted
+    assert report.rotated == []
+    out = io.BytesIO()
+    office.as_("registrar").open(c1, out)
+    assert out.getvalue() == b"for the registrar, later"
+    assert opens_with(held_secret_keys(office, "registrar"), doc_path(office, c1), tmp_path)
+
+
+def test_only_an_administrator_installs_a_policy(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    p = tmp_path / "p2.yaml"
+    p.write_text((office.path / "policy" / "000001.yaml").read_text().replace(
+        "clearance: PUBLIC", "clearance: SECRET"))
+    with pytest.raises(DeniedError):
+        office.as_("clerk").apply_policy(p)
+    assert vault.Vault(office.path).policy_version == 1
+    office.as_("officer").apply_policy(p)
+    assert vault.Vault(office.path).policy_version == 2
+
+
+def test_rotate_all_classes_keeps_documents_open(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    docs = {_seal(office, "clerk", "INTERNAL", ["STAFF"], b"internal"): b"internal",
+            _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"conf"): b"conf"}
+    report = office.as_("officer").rotate()
+    assert sorted(report.rewrapped) == sorted(docs)
+    assert report.pending == []
+    for doc, data in docs.items():
+        out = io.BytesIO()
+        office.as_("clerk").open(doc, out)
+        assert out.getvalue() == data
+    assert office.as_("officer").doctor().ok
+
+
+def test_pending_grant_is_completed_by_a_key_holder(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    s1 = _seal(office, "leader", "SECRET", ["BOARD"], b"board only")
+    report = office.apply({REGISTRAR: "clearance: {level: SECRET, compartments: [STAFF, BOARD]}"})
+    assert report.granted == [] and any("registrar" in p for p in report.pending)
+    assert any("pending grant" in p for p in office.as_("officer").doctor().problems)
+    done = office.as_("leader").rotate()  # not an administrator: may only finish work
+    assert done.rotated == [] and "registrar: SECRET [BOARD]" in done.granted
+    out = io.BytesIO()
+    office.as_("registrar").open(s1, out)
+    assert out.getvalue() == b"board only"
+    assert office.as_("officer").doctor().ok
+
+
+def test_an_officer_cannot_remove_themselves_by_mistake(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    with pytest.raises(UsageError, match="keep you an administrator"):
+        office.apply({"members: [officer]": "members: [deputy]"})
+    assert vault.Vault(office.path).policy_version == 1

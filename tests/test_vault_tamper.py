@@ -1,0 +1,235 @@
+"""Tampering: labels changed, forged, swapped or moved, recipients added,
+documents from other vaults, a replaced policy or key record -- each is
+rejected with an IntegrityError subclass (exit code 4)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from vault_helpers import (
+    Office,
+    age_decrypt,
+    doc_path,
+    file_key_of,
+    make_office,
+)
+
+import vault
+from vault._label import LABEL_STANZA
+from vault._sign import b64, canonical_json, sign
+from vault.age import Header, Stanza, X25519Recipient, read_header
+from vault.errors import (
+    EXIT_INTEGRITY,
+    IntegrityError,
+    LabelError,
+    NoKeyError,
+    PayloadError,
+    VaultError,
+)
+from vault.identity import new_identity
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Office:
+    return make_office(tmp_path_factory.mktemp("office"))
+
+
+def _seal(office: Office, data: bytes = b"minutes of the board") -> str:
+    src = office.file("doc.txt", data)
+    return office.as_("leader").seal(src, level="CONFIDENTIAL", compartments=["BOARD"]).id
+
+
+def _split(path: Path) -> tuple[Header, bytes]:
+    with open(path, "rb") as f:
+        header = read_header(f)
+        return header, f.read()
+
+
+def _write(path: Path, stanzas: list[Stanza], payload: bytes, file_key: bytes | None,
+           old: Header | None = None) -> None:
+    """Write a header: re-MACed with ``file_key`` (an insider who can open
+    the document), or keeping the old MAC (someone without any key)."""
+    header = Header.seal(stanzas, file_key) if file_key else Header(stanzas, old.mac)  # type: ignore[union-attr]
+    path.write_bytes(header.encode() + payload)
+
+
+def _label_json(stanza: Stanza) -> Any:
+    return json.loads(stanza.body)
+
+
+def _open_fails(office: Office, doc_id: str, kind: type[Exception], tmp: Path) -> None:
+    out = tmp / "out.txt"
+    with pytest.raises(kind) as e:
+        office.as_("leader").open(doc_id, out)
+    assert isinstance(e.value, IntegrityError) and e.value.exit_code == EXIT_INTEGRITY
+    assert not out.exists()
+
+
+def test_changed_label_is_rejected(office: Office, tmp_path: Path) -> None:
+    doc = _seal(office)
+    header, payload = _split(doc_path(office, doc))
+    file_key = file_key_of(office, doc)
+    for insider in (False, True):
+        stanzas = []
+        for s in header.stanzas:
+            if s.type == LABEL_STANZA:
+                body = _label_json(s)
+                body["statement"]["label"]["level"] = "PUBLIC"
+                s = Stanza(LABEL_STANZA, [], canonical_json(body))
+            stanzas.append(s)
+        key = file_key if insider else None
+        _write(doc_path(office, doc), stanzas, payload, key, header)
+        _open_fails(office, doc, LabelError, tmp_path)
+        with pytest.raises(LabelError):
+            office.as_("leader").info(doc)
+
+
+def test_label_signed_by_someone_the_policy_does_not_know(office: Office, tmp_path: Path) -> None:
+    doc = _seal(office)
+    header, payload = _split(doc_path(office, doc))
+    key = file_key_of(office, doc)
+    stranger = new_identity("leader")  # same name, other key
+    stanzas = []
+    for s in header.stanzas:
+        if s.type == LABEL_STANZA:
+            body = _label_json(s)
+            st_ = body["statement"]
+            st_["signer"]["signing_key"] = stranger.signing_public
+            import hashlib
+            import hmac
+
+            from vault._sign import hkdf32
+
+            raw = canonical_json(st_)
+            binding = hmac.new(hkdf32(key, b"vault/v1 label binding"), raw,
+                               hashlib.sha256).digest()
+            body["binding"] = b64(binding)
+            body["sig"] = b64(sign(stranger.signing_key, "label", binding + raw))
+            s = Stanza(LABEL_STANZA, [], canonical_json(body))
+        stanzas.append(s)
+    _write(doc_path(office, doc), stanzas, payload, key)
+    _open_fails(office, doc, LabelError, tmp_path)
+
+
+def test_label_swapped_between_documents(office: Office, tmp_path: Path) -> None:
+    a, b = _seal(office, b"document A"), _seal(office, b"document B")
+    ha, _ = _split(doc_path(office, a))
+    hb, pb = _split(doc_path(office, b))
+    key_b = file_key_of(office, b)
+    label_a = next(s for s in ha.stanzas if s.type == LABEL_STANZA)
+    # B's file with A's label, re-MACed by someone holding B's file key.
+    swapped = [label_a if s.type == LABEL_STANZA else s for s in hb.stanzas]
+    _write(doc_path(office, b), swapped, pb, key_b)
+    _open_fails(office, b, LabelError, tmp_path)  # names the wrong document
+    # ... and moved under A's name: the label names A, but is bound to A's key.
+    _write(doc_path(office, a), swapped, pb, key_b)
+    _open_fails(office, a, LabelError, tmp_path)
+
+
+def test_recipient_added_by_an_insider(office: Office, tmp_path: Path) -> None:
+    doc = _seal(office)
+    header, payload = _split(doc_path(office, doc))
+    key = file_key_of(office, doc)
+    outsider = X25519Recipient.from_string(office.ids["outsider"].recipient)
+    _write(doc_path(office, doc), [*header.stanzas, *outsider.wrap(key)], payload, key)
+    # The attack is real: stock age now lets the outsider read the file ...
+    assert age_decrypt(office.files["outsider"], doc_path(office, doc)).returncode == 0
+    # ... and the vault refuses it.
+    _open_fails(office, doc, LabelError, tmp_path)
+    with pytest.raises(LabelError):
+        office.as_("leader").export(doc, tmp_path / "e.age")
+
+
+def test_document_copied_from_another_vault(office: Office, tmp_path: Path) -> None:
+    other = make_office(tmp_path / "other")
+    src = other.file("foreign.txt", b"from elsewhere")
+    foreign = other.as_("clerk").seal(src, level="INTERNAL", compartments=["STAFF"]).id
+    shutil.copy(doc_path(other, foreign), doc_path(office, foreign))
+    with pytest.raises(LabelError, match="another vault"):
+        office.as_("leader").open(foreign, tmp_path / "f.txt")
+    doc_path(office, foreign).unlink()
+
+
+def test_flipped_payload_byte_leaves_no_output(office: Office, tmp_path: Path) -> None:
+    doc = _seal(office, b"x" * 100_000)
+    p = doc_path(office, doc)
+    data = bytearray(p.read_bytes())
+    data[-50] ^= 1
+    p.write_bytes(bytes(data))
+    _open_fails(office, doc, PayloadError, tmp_path)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
+def test_any_header_bit_flip_is_caught(office: Office, where: float, bit: int) -> None:
+    doc = _seal(office)
+    p = doc_path(office, doc)
+    header, _ = _split(p)
+    data = bytearray(p.read_bytes())
+    i = int(where * len(header.encode()))
+    data[i] ^= 1 << bit
+    p.write_bytes(bytes(data))
+    out = io.BytesIO()
+    with pytest.raises(VaultError) as e:
+        office.as_("leader").open(doc, out)
+    # A damaged stanza for the class key can only show up as "no key".
+    assert isinstance(e.value, IntegrityError | NoKeyError)
+    assert out.getvalue() == b""
+
+
+def test_class_key_record_replaced(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    _seal(office)
+    record = next((office.path / "classes").glob("*.json"))
+    body = json.loads(record.read_text())
+    body["statement"]["recipient"] = office.ids["outsider"].recipient  # not re-signed
+    record.write_text(json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n")
+    with pytest.raises(IntegrityError, match="bad signature"):
+        office.as_("leader").seal(office.file("n.txt", b"n"), level="CONFIDENTIAL",
+                                  compartments=["BOARD"])
+
+
+def test_policy_replaced_in_the_folder(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    p = office.path / "policy" / "000001.yaml"
+    p.write_text(p.read_text().replace("clearance: PUBLIC", "clearance: SECRET"))
+    with pytest.raises(IntegrityError):
+        office.as_("outsider")
+
+
+def test_policy_version_signed_by_a_non_administrator(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    from vault._trust import sign_policy_version
+
+    raw = (office.path / "policy" / "000001.yaml").read_bytes()
+    prev = __import__("hashlib").sha256(raw).hexdigest()
+    evil = raw.replace(b"clearance: PUBLIC", b"clearance: SECRET")
+    clerk = office.ids["clerk"]
+    sig = sign_policy_version(clerk, office.as_("clerk").id, 2, evil, prev, "2025-01-01T00:00:00Z")
+    (office.path / "policy" / "000002.yaml").write_bytes(evil)
+    (office.path / "policy" / "000002.sig").write_bytes(sig)
+    with pytest.raises(IntegrityError, match="administrator"):
+        vault.Vault(office.path, office.ids["outsider"])
+
+
+def test_planted_keyring_entry_is_ignored(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = _seal(office)
+    entries = list((office.path / "keyrings" / office.ids["leader"].recipient).glob("*.age"))
+    from vault.age import X25519Identity, encrypt
+
+    for entry in entries:  # replace every entry by a key the attacker knows
+        fake = io.BytesIO()
+        encrypt(io.BytesIO(f"{X25519Identity.generate()}\n".encode()), fake,
+                [X25519Recipient.from_string(office.ids["leader"].recipient)])
+        entry.write_bytes(fake.getvalue())
+    with pytest.raises(NoKeyError):
+        office.as_("leader").open(doc, io.BytesIO())

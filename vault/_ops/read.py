@@ -1,0 +1,176 @@
+"""Reading operations: ls, info, open, export (docs/DESIGN.md §6.3)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from vault._document import Sealed, read_sealed, unlock
+from vault._info import DocumentInfo
+from vault._label import Metadata
+from vault.age import decrypt_payload
+from vault.errors import IntegrityError, UsageError, VaultError
+from vault.store._atomic import atomic_writer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault._vault import Destination, Vault
+    from vault.age import X25519Identity
+    from vault.store.base import IndexRow
+
+__all__ = ["export", "info", "ls", "open_document", "sync_index"]
+
+
+def sync_index(v: Vault) -> list[IndexRow]:
+    """The index rows, brought up to date with the documents first.
+
+    The document file is written before its index row, so an interrupted
+    seal, reclassify or shred leaves a row missing, out of date or left
+    over; the stamp each row keeps (docs/DESIGN.md §8) tells which. Only
+    those rows are refreshed, from the verified header; a document whose
+    header fails to verify loses its row (``doctor`` reports it)."""
+    index = v.backend.index
+    stamps = v.backend.document_stamps()
+    rows = index.rows()
+    have = {r.doc_id: r for r in rows}
+    changed = False
+    for doc_id in set(have) - set(stamps):
+        index.remove(doc_id)
+        changed = True
+    for doc_id, stamp in sorted(stamps.items()):
+        row = have.get(doc_id)
+        if row is not None and row.stamp == stamp:
+            continue
+        changed = True
+        try:
+            sealed, f = read_sealed(v.backend, v.chain, doc_id)
+            f.close()
+            index.put(sealed.index_row())
+        except (VaultError, OSError):
+            index.remove(doc_id)
+    return index.rows() if changed else rows
+
+
+def _row_info(row: IndexRow) -> DocumentInfo:
+    from vault.policy import Label
+
+    st = row.label
+    return DocumentInfo(id=row.doc_id, label=Label.from_dict(st["label"]),
+                        sealed_at=row.sealed_at, sealed_by=row.sealed_by, size=row.size,
+                        classified_by=st["label"].get("classified_by"), policy=st.get("policy"))
+
+
+def ls(v: Vault) -> list[DocumentInfo]:
+    me = v.me()
+    with v.attempt("ls") as att:
+        if me.name not in v.policy.users:
+            v.authorise(att, "list", _lowest_label(v))  # records the denial and raises
+        infos = []
+        for row in sync_index(v):
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                info = _row_info(row)
+                if v.policy.decide(me.name, "list", info.label).allowed:
+                    infos.append(info)
+        v.record([att], "allowed", [], f"{len(infos)} documents listed")
+    return infos
+
+
+def _lowest_label(v: Vault) -> Any:
+    from vault.policy import Label
+
+    return Label(level=v.policy.levels[0].name)
+
+
+def identities_for(v: Vault, sealed: Sealed) -> list[X25519Identity]:
+    return v.keyring.identities(v.class_keys.generations(sealed.label.cls))
+
+
+def info(v: Vault, doc_id: str) -> DocumentInfo:
+    me = v.me()
+    with v.attempt("info", doc_id) as att:
+        sealed, f = read_sealed(v.backend, v.chain, doc_id)
+        f.close()
+        att.label = label = sealed.label.label
+        v.authorise(att, "list", label)
+        meta: Metadata | None = None
+        if v.policy.decide(me.name, "open", label).allowed:
+            ids = identities_for(v, sealed)
+            if ids:
+                _, meta = unlock(sealed, ids, v.class_keys, v.chain)
+    return sealed.info(meta)
+
+
+class _Hashing:
+    """A writer that hashes and counts what passes through it."""
+
+    def __init__(self, dst: BinaryIO) -> None:
+        self._dst = dst
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        self._dst.write(data)
+        return len(data)
+
+
+@contextlib.contextmanager
+def _destination(dst: Destination, overwrite: bool, mode: int) -> Iterator[BinaryIO]:
+    if not isinstance(dst, str | os.PathLike):
+        yield dst
+        return
+    path = os.fspath(dst)
+    if not overwrite and os.path.lexists(path):
+        raise UsageError(f"{path} already exists", hint="choose another name, or overwrite it")
+    try:
+        with atomic_writer(path, mode=mode, replace=overwrite) as out:
+            yield out
+    except FileExistsError:
+        raise UsageError(f"{path} already exists",
+                         hint="choose another name, or overwrite it") from None
+
+
+def _check_destination(dst: Destination, overwrite: bool) -> None:
+    # Before anything is recorded or decrypted: refuse an impossible request.
+    if isinstance(dst, str | os.PathLike) and not overwrite and os.path.lexists(dst):
+        raise UsageError(f"{os.fspath(dst)} already exists",
+                         hint="choose another name, or overwrite it")
+
+
+def open_document(v: Vault, doc_id: str, dst: Destination, *, overwrite: bool) -> DocumentInfo:
+    with v.attempt("open", doc_id) as att:
+        _check_destination(dst, overwrite)
+        sealed, f = read_sealed(v.backend, v.chain, doc_id)
+        with f:
+            att.label = sealed.label.label
+            v.authorise(att, "open", sealed.label.label)
+            file_key, meta = unlock(sealed, identities_for(v, sealed), v.class_keys, v.chain)
+            with _destination(dst, overwrite, 0o600) as out:
+                hashing = _Hashing(out)
+                decrypt_payload(f, hashing, file_key)
+                if (hashing.size, hashing.sha256.hexdigest()) != (meta.size, meta.sha256):
+                    raise IntegrityError(f"document {doc_id}: the plaintext does not match "
+                                         "its sealed size and SHA-256")
+    return sealed.info(meta)
+
+
+def export(v: Vault, doc_id: str, dst: Destination, *, overwrite: bool) -> DocumentInfo:
+    with v.attempt("export", doc_id) as att:
+        _check_destination(dst, overwrite)
+        sealed, f = read_sealed(v.backend, v.chain, doc_id)
+        with f:
+            att.label = sealed.label.label
+            v.authorise(att, "export", sealed.label.label)
+            meta = None
+            ids = identities_for(v, sealed)
+            if ids:  # verify all that the file key shows before it leaves the vault
+                _, meta = unlock(sealed, ids, v.class_keys, v.chain)
+            f.seek(0)
+            with _destination(dst, overwrite, 0o600) as out:
+                shutil.copyfileobj(f, out, 1 << 20)
+    return sealed.info(meta)
+

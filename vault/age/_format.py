@@ -1,0 +1,243 @@
+"""The age v1 header: stanzas, canonical base64, line rules and the MAC.
+
+Everything here follows docs/FORMAT.md §2-§3 (C2SP age.md, "Header"). The
+parser accepts exactly one encoding of each header, so that
+``parse(b).encode() == b`` for every ``b`` that parses: anything that is not
+canonical (base64, line wrapping, spaces, line endings) is a HeaderError.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from vault.errors import HeaderError, HMACError
+
+__all__ = [
+    "MAX_HEADER_SIZE",
+    "Header",
+    "Stanza",
+    "b64decode",
+    "b64encode",
+    "hkdf",
+    "read_header",
+]
+
+VERSION_LINE = b"age-encryption.org/v1\n"
+_VERSION_PREFIX = b"age-encryption.org/"
+_STANZA_PREFIX = b"-> "
+_MAC_PREFIX = b"---"
+_COLUMNS = 64
+_MAC_SIZE = 32
+FILE_KEY_SIZE = 16
+
+# docs/FORMAT.md §2.4: a hostile header must not make us buffer without end.
+MAX_HEADER_SIZE = 1 << 20
+
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
+    """HKDF-SHA-256 with a 32-byte output, as every age key derivation uses."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 without padding (docs/FORMAT.md §2.1)."""
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").decode("ascii")
+
+
+def b64decode(text: str | bytes) -> bytes:
+    """Decode canonical unpadded base64, raising ValueError otherwise.
+
+    Canonical means no padding, no characters outside the alphabet, and
+    zero unused bits in the last character (RFC 4648 §3.5).
+    """
+    raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    if not _B64_ALPHABET.issuperset(raw) or len(raw) % 4 == 1:
+        raise ValueError("invalid base64")
+    data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
+    if binascii.b2a_base64(data, newline=False).rstrip(b"=") != raw:
+        raise ValueError("non-canonical base64")
+    return data
+
+
+def _is_vchar_word(s: str) -> bool:
+    return bool(s) and all(0x21 <= ord(c) <= 0x7E for c in s)
+
+
+@dataclass(frozen=True)
+class Stanza:
+    """One recipient stanza: ``-> type args…`` followed by a wrapped body.
+
+    ``type`` is the first argument on the wire (``X25519``, ``scrypt``, or a
+    caller's own type, preferably a domain name such as ``example.com/x``).
+    """
+
+    type: str
+    args: list[str] = field(default_factory=list)
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not _is_vchar_word(self.type) or not all(
+            isinstance(a, str) and _is_vchar_word(a) for a in self.args
+        ):
+            raise ValueError(
+                "stanza type and arguments must be non-empty strings of printable "
+                "ASCII without spaces"
+            )
+        if not isinstance(self.body, bytes):
+            raise TypeError("stanza body must be bytes")
+
+    def encode(self) -> bytes:
+        """The stanza's exact wire form (docs/FORMAT.md §2.2)."""
+        line = " ".join([self.type, *self.args])
+        body = b64encode(self.body)
+        lines = [body[i : i + _COLUMNS] for i in range(0, len(body), _COLUMNS)]
+        if not lines or len(lines[-1]) == _COLUMNS:
+            lines.append("")  # a body always ends with a short, maybe empty, line
+        return ("-> " + line + "\n" + "".join(s + "\n" for s in lines)).encode("ascii")
+
+    def __repr__(self) -> str:
+        # Bodies are wrapped keys: show their size, never their bytes.
+        return f"Stanza(type={self.type!r}, args={self.args!r}, body=<{len(self.body)} bytes>)"
+
+
+@dataclass(frozen=True)
+class Header:
+    """A parsed or freshly built age v1 header.
+
+    A header returned by :func:`read_header` is *unverified*: its MAC is
+    checked only once a file key is known (``vault.age.unwrap_file_key``).
+    """
+
+    stanzas: list[Stanza]
+    mac: bytes
+
+    @classmethod
+    def seal(cls, stanzas: Sequence[Stanza], file_key: bytes) -> Header:
+        """Build a header for ``stanzas`` with its MAC under ``file_key``."""
+        stanzas = list(stanzas)
+        if not stanzas:
+            raise ValueError("a header needs at least one stanza (give at least one recipient)")
+        return cls(stanzas, _compute_mac(_mac_input(stanzas), file_key))
+
+    def encode(self) -> bytes:
+        """The exact header bytes, including the final MAC line."""
+        return _mac_input(self.stanzas) + b" " + b64encode(self.mac).encode("ascii") + b"\n"
+
+    def verify_mac(self, file_key: bytes) -> None:
+        """Raise HMACError unless the MAC matches ``file_key`` (constant time)."""
+        try:
+            _mac(file_key, _mac_input(self.stanzas)).verify(self.mac)
+        except InvalidSignature:
+            raise HMACError("header MAC does not verify: the file was modified") from None
+
+
+def _mac_input(stanzas: Sequence[Stanza]) -> bytes:
+    # docs/FORMAT.md §2.3: the MAC covers everything up to and including "---".
+    return VERSION_LINE + b"".join(s.encode() for s in stanzas) + _MAC_PREFIX
+
+
+def _mac(file_key: bytes, data: bytes) -> hmac.HMAC:
+    if len(file_key) != FILE_KEY_SIZE:
+        raise ValueError("an age file key is 16 bytes")
+    mac = hmac.HMAC(hkdf(file_key, b"", b"header"), hashes.SHA256())
+    mac.update(data)
+    return mac
+
+
+def _compute_mac(data: bytes, file_key: bytes) -> bytes:
+    return _mac(file_key, data).finalize()
+
+
+class _LineReader:
+    """Reads LF-terminated lines, counting bytes against MAX_HEADER_SIZE."""
+
+    def __init__(self, src: BinaryIO, used: int = 0) -> None:
+        self._src = src
+        self.used = used
+
+    def line(self) -> bytes:
+        limit = MAX_HEADER_SIZE - self.used
+        if limit <= 0:
+            raise HeaderError("header too large")
+        line = self._src.readline(limit)
+        self.used += len(line)
+        if not line:
+            raise HeaderError("truncated header")
+        if not line.endswith(b"\n"):
+            raise HeaderError("header too large" if len(line) >= limit else "truncated header")
+        return line[:-1]
+
+
+def read_header(src: BinaryIO) -> Header:
+    """Parse an age v1 header, consuming exactly its bytes from ``src``.
+
+    The returned header is unverified (its MAC needs the file key). Raises
+    HeaderError for anything but the one canonical encoding.
+    """
+    _read_version_line(src)
+    lines = _LineReader(src, used=len(VERSION_LINE))
+    stanzas: list[Stanza] = []
+    while True:
+        line = lines.line()
+        if line.startswith(_STANZA_PREFIX):
+            stanzas.append(_parse_stanza(line, lines))
+        elif line.startswith(_MAC_PREFIX):
+            if not stanzas:
+                raise HeaderError("header has no stanzas")
+            return Header(stanzas, _parse_mac(line))
+        else:
+            raise HeaderError("malformed header line")
+
+
+def _read_version_line(src: BinaryIO) -> None:
+    first = src.readline(len(VERSION_LINE))  # never more than the v1 line
+    if first == VERSION_LINE:
+        return
+    if not first:
+        raise HeaderError("not an age file (it is empty)")
+    if VERSION_LINE.startswith(first):
+        raise HeaderError("truncated header")
+    if first.startswith(_VERSION_PREFIX):
+        raise HeaderError("unsupported age format version")
+    raise HeaderError("not an age file")
+
+
+def _parse_stanza(first: bytes, lines: _LineReader) -> Stanza:
+    words = first[len(_STANZA_PREFIX) :].split(b" ")
+    if not all(w and all(0x21 <= c <= 0x7E for c in w) for w in words):
+        raise HeaderError("malformed stanza arguments")
+    chunks: list[bytes] = []
+    while True:
+        line = lines.line()
+        if len(line) > _COLUMNS or not _B64_ALPHABET.issuperset(line):
+            raise HeaderError("malformed stanza body line")
+        chunks.append(line)
+        if len(line) < _COLUMNS:
+            break
+    try:
+        body = b64decode(b"".join(chunks))
+    except ValueError:
+        raise HeaderError("stanza body is not canonical base64") from None
+    text = [w.decode("ascii") for w in words]
+    return Stanza(text[0], text[1:], body)
+
+
+def _parse_mac(line: bytes) -> bytes:
+    if not line.startswith(b"--- "):
+        raise HeaderError("malformed MAC line")
+    try:
+        mac = b64decode(line[4:])
+    except ValueError:
+        raise HeaderError("MAC is not canonical base64") from None
+    if len(mac) != _MAC_SIZE:
+        raise HeaderError("MAC has the wrong length")
+    return mac

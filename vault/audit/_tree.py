@@ -1,0 +1,237 @@
+"""The Merkle tree: compact ranges, stored hashes and a streaming builder.
+
+docs/AUDIT.md §4 and §5. The tree is the RFC 9162 §2.1.1 Merkle Tree Hash
+over every line of the log. Three views of it live here:
+
+* :class:`CompactRange` -- the roots of the perfect subtrees along the right
+  edge of a tree. It is all a writer keeps in memory: appending a leaf costs
+  amortised one node hash, and the root costs ``O(log n)`` hashes.
+* :class:`HashFile` -- every perfect-subtree hash, persisted in the "stored
+  hash" order (docs/AUDIT.md §5): the hashes a leaf completes are appended
+  right after it. Any subtree hash is one ``pread`` away, so proofs read
+  ``O(log n)`` hashes and never re-hash the log.
+* :class:`TreeBuilder` -- recomputes the tree from a stream of leaf hashes,
+  level by level in blocks (list comprehensions over ``hashlib``), and reports
+  the root at chosen sizes. The verifier uses it to check every checkpoint in
+  one pass over the log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from vault.audit._hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, _sha256
+
+__all__ = [
+    "CompactRange",
+    "HashFile",
+    "TreeBuilder",
+    "fold",
+    "split_range",
+    "stored_hash_count",
+    "stored_hash_index",
+    "tree_root",
+]
+
+
+def stored_hash_count(n: int) -> int:
+    """Number of stored hashes for a tree of ``n`` leaves (docs/AUDIT.md §5).
+
+    Leaf ``i`` contributes itself plus one hash per trailing one bit of ``i``
+    (the perfect subtrees it completes), which sums to ``2n - popcount(n)``.
+    """
+    return 2 * n - n.bit_count()
+
+
+def stored_hash_index(level: int, index: int) -> int:
+    """Position in the hash file of the perfect subtree ``(level, index)``.
+
+    That subtree is completed by leaf ``((index + 1) << level) - 1``, which
+    writes its own hash and then the ``level`` parents above it.
+    """
+    last_leaf = ((index + 1) << level) - 1
+    return stored_hash_count(last_leaf) + level
+
+
+def split_range(lo: int, hi: int) -> list[tuple[int, int]]:
+    """Decompose ``[lo, hi)`` into aligned perfect subtrees, left to right.
+
+    Returns ``(level, index)`` pairs: subtree ``(l, i)`` covers leaves
+    ``[i << l, (i + 1) << l)``. For the ranges RFC 9162 proofs use (``lo`` a
+    multiple of a power of two at least ``hi - lo``), the sizes decrease
+    strictly and :func:`fold` of their hashes is ``MTH(D[lo:hi])``.
+    """
+    out: list[tuple[int, int]] = []
+    while lo < hi:
+        level = (lo & -lo).bit_length() - 1 if lo else (hi - lo).bit_length()
+        while lo + (1 << level) > hi:
+            level -= 1
+        out.append((level, lo >> level))
+        lo += 1 << level
+    return out
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """Combine perfect-subtree hashes, left to right, into their root."""
+    if not hashes:
+        return EMPTY_ROOT
+    root = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        root = _sha256(NODE_PREFIX + h + root).digest()
+    return root
+
+
+class CompactRange:
+    """The right edge of a tree of ``size`` leaves: one hash per set bit of
+    ``size``, largest subtree first."""
+
+    __slots__ = ("hashes", "size")
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if len(hashes) != size.bit_count():
+            raise ValueError("a compact range holds one hash per set bit of its size")
+        self.size = size
+        self.hashes = list(hashes)
+
+    def append(self, leaf: bytes) -> list[bytes]:
+        """Add one leaf hash; return the hashes to store (docs/AUDIT.md §5):
+        the leaf hash, then each perfect subtree it completes, bottom up."""
+        stored = [leaf]
+        h = leaf
+        n = self.size
+        while n & 1:
+            h = _sha256(NODE_PREFIX + self.hashes.pop() + h).digest()
+            stored.append(h)
+            n >>= 1
+        self.hashes.append(h)
+        self.size += 1
+        return stored
+
+    def append_subtree(self, level: int, h: bytes) -> None:
+        """Add a whole perfect subtree of ``2**level`` leaves (aligned)."""
+        if self.size & ((1 << level) - 1):
+            raise ValueError("subtree is not aligned with the range's size")
+        n = self.size >> level
+        while n & 1:
+            h = _sha256(NODE_PREFIX + self.hashes.pop() + h).digest()
+            n >>= 1
+        self.hashes.append(h)
+        self.size += 1 << level
+
+    def root(self) -> bytes:
+        return fold(self.hashes)
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self.hashes)
+
+
+class HashFile:
+    """Read access to a hash file (docs/AUDIT.md §5) through an open fd."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def stored_count(self) -> int:
+        return os.fstat(self.fd).st_size // HASH_SIZE
+
+    def leaf_count(self) -> int:
+        """The largest tree size whose hashes are all in the file."""
+        count = self.stored_count()
+        # stored_hash_count is increasing: search for the last n that fits.
+        n = count // 2  # stored_hash_count(n) <= 2n, so this is a lower bound
+        while stored_hash_count(n + 1) <= count:
+            n += 1
+        return n
+
+    def read(self, level: int, index: int) -> bytes:
+        offset = stored_hash_index(level, index) * HASH_SIZE
+        data = os.pread(self.fd, HASH_SIZE, offset)
+        if len(data) != HASH_SIZE:
+            raise EOFError("hash file is shorter than the tree it serves")
+        return data
+
+    def subtree(self, lo: int, hi: int) -> bytes:
+        """``MTH(D[lo:hi])`` from stored hashes: ``O(log n)`` reads."""
+        return fold([self.read(level, index) for level, index in split_range(lo, hi)])
+
+    def compact_range(self, size: int) -> CompactRange:
+        return CompactRange(size, [self.read(lv, i) for lv, i in split_range(0, size)])
+
+    def root(self, size: int) -> bytes:
+        return self.subtree(0, size)
+
+    def leaf_hashes(self, count: int) -> list[bytes]:
+        """The first ``count`` leaf hashes (reads the whole file once)."""
+        need = stored_hash_count(count) * HASH_SIZE
+        data = os.pread(self.fd, need, 0)
+        if len(data) != need:
+            raise EOFError("hash file is shorter than the tree it serves")
+        offsets = (stored_hash_count(i) * HASH_SIZE for i in range(count))
+        return [data[off : off + HASH_SIZE] for off in offsets]
+
+
+def _levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """All perfect-subtree hashes over ``leaves``, level by level."""
+    levels = [leaves]
+    sha, prefix = _sha256, NODE_PREFIX
+    cur = leaves
+    while len(cur) > 1:
+        cur = [sha(prefix + a + b).digest() for a, b in zip(cur[0::2], cur[1::2], strict=False)]
+        levels.append(cur)
+    return levels
+
+
+class TreeBuilder:
+    """Recompute a tree from leaf hashes fed in order, noting the root at each
+    size in ``want`` as it goes by."""
+
+    def __init__(self, want: Iterable[int] = (), *, block_level: int = 14) -> None:
+        # Blocks of 2**14 leaves: big enough to amortise, small in memory.
+        self.block_level = block_level
+        self._want = sorted(set(want), reverse=True)  # popped from the end
+        self._range = CompactRange()
+        self._pending: list[bytes] = []
+        self.roots: dict[int, bytes] = {}
+        while self._want and self._want[-1] == 0:
+            self.roots[self._want.pop()] = EMPTY_ROOT
+
+    def add(self, leaf_hashes: Sequence[bytes]) -> None:
+        block = 1 << self.block_level
+        self._pending.extend(leaf_hashes)
+        if len(self._pending) < block:
+            return
+        full = len(self._pending) - len(self._pending) % block
+        pending, self._pending = self._pending, self._pending[full:]
+        for start in range(0, full, block):
+            self._block(pending[start : start + block], complete=True)
+
+    def finish(self) -> tuple[int, bytes]:
+        """Return ``(size, root)`` of the whole tree."""
+        if self._pending:
+            self._block(self._pending, complete=False)
+            self._pending = []
+        return self._range.size, self._range.root()
+
+    def _block(self, leaves: list[bytes], *, complete: bool) -> None:
+        levels = _levels(leaves)
+        base = self._range.size
+        want = self._want
+        while want and want[-1] <= base + len(leaves):
+            size = want.pop()
+            parts = [levels[lv][i] for lv, i in split_range(0, size - base)]
+            self.roots[size] = fold(self._range.hashes + parts)
+        if complete:
+            self._range.append_subtree(self.block_level, levels[self.block_level][0])
+        else:
+            for lv, i in split_range(0, len(leaves)):
+                self._range.append_subtree(lv, levels[lv][i])
+
+
+def tree_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """``MTH`` over a list of leaf hashes."""
+    builder = TreeBuilder()
+    builder.add(leaf_hashes)
+    return builder.finish()[1]

@@ -1,0 +1,207 @@
+"""Personal identities: one age X25519 key that is also a signing key
+(docs/DESIGN.md §2).
+
+An identity file is a standard age identity file -- stock ``age -d -i FILE``
+reads it -- holding one ``AGE-SECRET-KEY-1…`` line and comment lines, the
+first of which names the user::
+
+    # name: alice
+    # recipient: age1…
+    # signing key: ed25519:…
+    AGE-SECRET-KEY-1…
+
+With a passphrase the whole text is itself an armored age file encrypted to
+an scrypt stanza (age's "encrypted identity file", also read by stock age).
+
+The user's Ed25519 signing key is derived from the same 32 secret bytes::
+
+    signing seed = HKDF-SHA-256(ikm = X25519 secret, salt = empty,
+                                info = "vault/v1 signing key")
+
+so one file serves both purposes, and losing it loses both.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from vault._sign import format_signing_key, hkdf32
+from vault.age import X25519Identity
+from vault.errors import (
+    IdentityFileError,
+    InsecureFileError,
+    NoIdentityMatchError,
+    NoKeyError,
+    UsageError,
+)
+
+__all__ = ["UserIdentity", "load_identity", "new_identity"]
+
+SIGNING_KEY_INFO = b"vault/v1 signing key"
+MAX_IDENTITY_FILE = 64 * 1024
+
+# A name is written into a comment line and into audit records: one line of
+# printable text, no leading or trailing space.
+_NAME = re.compile(r"\A[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?\Z")
+_ENCRYPTED_PREFIXES = (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----")
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise UsageError(
+            f"invalid user name {name!r}",
+            hint="use 1 to 64 printable characters, without line breaks or outer spaces",
+        )
+    return name
+
+
+class UserIdentity:
+    """A person's keys: ``age_identity`` decrypts, ``signing_key`` signs."""
+
+    def __init__(self, name: str, age_identity: X25519Identity) -> None:
+        self.name = _check_name(name)
+        self.age_identity = age_identity
+        self.recipient: str = str(age_identity.recipient)
+        seed = hkdf32(age_identity.to_bytes(), SIGNING_KEY_INFO)
+        self.signing_key = Ed25519PrivateKey.from_private_bytes(seed)
+        self.signing_public: str = format_signing_key(self.signing_key.public_key())
+
+    @property
+    def fingerprint(self) -> str:
+        """``SHA256:…`` of the signing public key, as audit records show it."""
+        from vault.audit import fingerprint
+
+        return str(fingerprint(self.signing_key.public_key()))
+
+    def __repr__(self) -> str:
+        return f"UserIdentity(name={self.name!r}, recipient={self.recipient!r})"
+
+    def to_text(self) -> str:
+        """The plain identity file text (contains the secret key)."""
+        return (
+            f"# name: {self.name}\n"
+            f"# recipient: {self.recipient}\n"
+            f"# signing key: {self.signing_public}\n"
+            f"{self.age_identity}\n"
+        )
+
+    def to_file(self, path: str | os.PathLike[str], passphrase: str | None) -> None:
+        """Write the identity file, mode 0600, refusing to overwrite.
+
+        With a ``passphrase`` the file is an armored age file encrypted to
+        it (scrypt), which stock ``age -d -i FILE`` also accepts.
+        """
+        from vault.store._atomic import write_atomic
+
+        data = self.to_text().encode("utf-8")
+        if passphrase is not None:
+            if not passphrase:
+                raise UsageError("empty passphrase", hint="give a passphrase, or none at all")
+            from vault.age import ScryptRecipient, encrypt
+
+            out = io.BytesIO()
+            encrypt(io.BytesIO(data), out, [ScryptRecipient(passphrase)], armor=True)
+            data = out.getvalue()
+        try:
+            write_atomic(path, data, mode=0o600, replace=False)
+        except FileExistsError:
+            raise UsageError(
+                f"{os.fspath(path)} already exists",
+                hint="choose another file name; an identity file is never overwritten",
+            ) from None
+
+
+def new_identity(name: str) -> UserIdentity:
+    """A fresh identity with a new random key."""
+    return UserIdentity(name, X25519Identity.generate())
+
+
+def load_identity(
+    path: str | os.PathLike[str], passphrase: Callable[[], str] | None = None
+) -> UserIdentity:
+    """Read an identity file written by :meth:`UserIdentity.to_file` (or by
+    ``age-keygen``: the name then defaults to the file name's stem).
+
+    ``passphrase`` is called only if the file is encrypted. Group- or
+    world-readable files are refused with :class:`InsecureFileError`.
+    """
+    path = os.fspath(path)
+    data = _read_private_file(path)
+    if data.lstrip().startswith(_ENCRYPTED_PREFIXES):
+        data = _decrypt(path, data, passphrase)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IdentityFileError(f"{path} is not an identity file (not UTF-8 text)") from None
+    return _parse(path, text)
+
+
+def _read_private_file(path: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise UsageError(f"identity file {path} does not exist") from None
+    except OSError as e:
+        raise UsageError(f"cannot read identity file {path}: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"identity file {path} is not a regular file")
+        if st.st_mode & 0o077:
+            raise InsecureFileError(
+                f"identity file {path} is readable by other users",
+                hint=f"chmod 600 {path}",
+            )
+        data = f.read(MAX_IDENTITY_FILE + 1)
+    if len(data) > MAX_IDENTITY_FILE:
+        raise IdentityFileError(f"{path} is too large to be an identity file")
+    return data
+
+
+def _decrypt(path: str, data: bytes, passphrase: Callable[[], str] | None) -> bytes:
+    from vault.age import ScryptIdentity, decrypt
+
+    if passphrase is None:
+        raise UsageError(
+            f"identity file {path} is passphrase-protected",
+            hint="enter the passphrase, or set VAULT_PASSPHRASE_FILE",
+        )
+    out = io.BytesIO()
+    try:
+        decrypt(io.BytesIO(data), out, [ScryptIdentity(passphrase())])
+    except NoIdentityMatchError:
+        raise NoKeyError(
+            f"wrong passphrase for identity file {path}", hint="check the passphrase"
+        ) from None
+    return out.getvalue()
+
+
+def _parse(path: str, text: str) -> UserIdentity:
+    name: str | None = None
+    keys: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            key, sep, value = line[1:].strip().partition(":")
+            if sep and key.strip() == "name" and name is None:
+                name = value.strip()
+        elif line:
+            keys.append(line)
+    if len(keys) != 1 or not keys[0].startswith("AGE-SECRET-KEY-1"):
+        raise IdentityFileError(
+            f"{path} must hold exactly one AGE-SECRET-KEY-1… line",
+            hint="create one with 'vault identity new NAME -o FILE'",
+        )
+    try:
+        age_identity = X25519Identity.from_string(keys[0])
+    except ValueError:
+        raise IdentityFileError(f"{path} holds a malformed AGE-SECRET-KEY line") from None
+    if name is None:
+        name = os.path.splitext(os.path.basename(path))[0]
+    return UserIdentity(name, age_identity)

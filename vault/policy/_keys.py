@@ -1,0 +1,53 @@
+"""Checks for the public keys a policy names (docs/POLICY.md §3.6).
+
+A user's ``recipient`` must be a native age X25519 recipient (``age1…``),
+because the vault wraps label-class keys to it; a ``signing_key`` must be
+``ed25519:`` followed by the standard base64 of a 32-byte Ed25519 public key.
+Each check returns None when the text is fine, or a short message saying what
+is wrong (public keys only: messages may quote them). Recipients are
+parsed by :func:`vault.age.parse_recipient`, the same code that encrypts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from vault.age import parse_recipient
+from vault.errors import IdentityFileError
+
+SIGNING_PREFIX = "ed25519:"
+
+
+def recipient_problem(text: str) -> str | None:
+    """Why ``text`` is not an age X25519 recipient, or None if it is one."""
+    if not text.startswith("age1"):
+        return f"'{text}' is not an age recipient; expected age1 followed by 58 characters"
+    if text != text.lower() or text != text.strip():
+        return f"'{text}' is not a native age X25519 recipient; expected lowercase age1…"
+    try:
+        parse_recipient(text)
+    except IdentityFileError:
+        return (f"'{text}' is not a valid age X25519 recipient (mistyped or cut?); plugin "
+                "and SSH recipients are not supported")
+    return None
+
+
+def signing_key_problem(text: str) -> str | None:
+    """Why ``text`` is not ``ed25519:<base64 of 32 bytes>``, or None."""
+    if not text.startswith(SIGNING_PREFIX):
+        return f"'{text}' is not a signing key; expected ed25519:<base64 of 32 bytes>"
+    b64 = text[len(SIGNING_PREFIX):]
+    try:
+        raw = binascii.a2b_base64(b64.encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32 or base64.b64encode(raw).decode("ascii") != b64:
+        return f"'{text}' is not ed25519:<base64 of 32 bytes> (standard base64 with padding)"
+    try:
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        return f"'{text}' is not a valid Ed25519 public key"
+    return None

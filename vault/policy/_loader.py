@@ -1,0 +1,53 @@
+"""Loading policies from files, text, bytes or plain data (docs/POLICY.md §2)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from vault.errors import PolicyLoadError
+from vault.policy._fields import from_data
+from vault.policy._schema import build_policy
+from vault.policy._yaml import MAX_POLICY_BYTES, Problems, compose, decode
+from vault.policy.model import Policy
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Load and check a policy file; PolicyLoadError lists every problem."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            data = f.read(MAX_POLICY_BYTES + 1)
+    except OSError as e:
+        from vault.errors import PolicyProblem
+
+        raise PolicyLoadError([PolicyProblem(name, None, None,
+                                             f"cannot read: {e.strerror or e}")]) from None
+    return load_policy_bytes(data, name)
+
+
+def load_policy_bytes(data: bytes, filename: str = "<bytes>") -> Policy:
+    """Load a policy from its exact bytes (``hash`` is their SHA-256)."""
+    problems = Problems(filename)
+    text = decode(data, problems)
+    root = None if text is None else compose(text, problems)
+    return build_policy(root, problems, hashlib.sha256(data).hexdigest())
+
+
+def load_policy_text(text: str, filename: str = "<string>") -> Policy:
+    """Load a policy from text (``hash`` is the SHA-256 of its UTF-8 bytes)."""
+    if not isinstance(text, str):
+        raise TypeError("load_policy_text takes str; use load_policy_bytes for bytes")
+    return load_policy_bytes(text.encode("utf-8", "surrogatepass"), filename)
+
+
+def policy_from_data(data: Mapping[str, Any], filename: str) -> Policy:
+    if not isinstance(data, Mapping):
+        raise TypeError("Policy.from_dict takes a mapping")
+    problems = Problems(filename)
+    root = from_data(data, "", problems)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return build_policy(root, problems, hashlib.sha256(canonical.encode("utf-8")).hexdigest())

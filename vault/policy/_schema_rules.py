@@ -1,0 +1,165 @@
+"""The rule schema (docs/POLICY.md §4): actor, label and time conditions,
+required inputs, and the checks that make a rule meaningful."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from vault.policy._fields import Fields
+from vault.policy._yaml import Node
+from vault.policy.model import ACTIONS, LabelCondition, Rule, SetCondition, When, Who
+
+RULE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_LOWERING = frozenset(("declassify",))
+_LABEL_FREE = frozenset(("administer",))
+
+
+class RuleFields(Fields):
+    """Readers for rules and their conditions."""
+
+    def who(self, node: Node, what: str) -> Who | None:
+        f = self.mapping(node, what, (), ("users", "groups", "roles", "anyone"))
+        if f is None:
+            return None
+        if not f:
+            self.err(node, f"{what} names nobody; expected users, groups, roles or anyone")
+            return None
+        if "anyone" in f:
+            if self.boolean(f["anyone"], f"{what} anyone") is False:
+                self.err(f["anyone"], f"{what} anyone is false; expected true",
+                         "to match nobody, remove the rule")
+            if len(f) > 1:
+                self.err(node, f"{what} has 'anyone' and other entries; expected one or the other",
+                         "anyone: true already matches every user")
+            return Who(anyone=True)
+        sets = {k: self.refs_list(f[k], f"{what} {k}", k) if k in f else frozenset()
+                for k in ("users", "groups", "roles")}
+        return Who(sets["users"], sets["groups"], sets["roles"])
+
+    def set_condition(self, node: Node, what: str, kind: str) -> SetCondition | None:
+        f = self.mapping(node, what, (), ("any", "all", "none", "empty"))
+        if f is None:
+            return None
+        if not f:
+            self.err(node, f"{what} is empty; expected any, all, none or empty")
+        sets = {k: self.refs_list(f[k], f"{what} {k}", kind) if k in f else frozenset()
+                for k in ("any", "all", "none")}
+        clash = sets["none"] & (sets["any"] | sets["all"])
+        if clash:
+            self.err(node, f"{what} both requires and forbids {', '.join(sorted(clash))}; "
+                     "the rule could never match")
+        empty = self.boolean(f["empty"], f"{what} empty") if "empty" in f else None
+        return SetCondition(sets["any"], sets["all"], sets["none"], empty)
+
+    def label_condition(self, node: Node, what: str) -> LabelCondition | None:
+        f = self.mapping(node, what, (), ("min", "max", "compartments", "caveats"))
+        if f is None:
+            return None
+        lo = self.level_ref(f["min"], f"{what} min") if "min" in f else None
+        hi = self.level_ref(f["max"], f"{what} max") if "max" in f else None
+        rank = {} if self.refs is None else self.refs.rank
+        if lo in rank and hi in rank and rank[lo] > rank[hi]:
+            self.err(f["max"], f"{what} max {hi} is below min {lo}; the rule could never match")
+        comp = self.set_condition(f["compartments"], f"{what} compartments",
+                                  "compartments") if "compartments" in f else None
+        cav = self.set_condition(f["caveats"], f"{what} caveats", "caveats") \
+            if "caveats" in f else None
+        return LabelCondition(lo, hi, comp, cav)
+
+    def when(self, node: Node, what: str) -> When | None:
+        f = self.mapping(node, what, (), ("embargo", "declassify_on", "from", "until"))
+        if f is None:
+            return None
+        emb = self.choice(f["embargo"], f"{what} embargo", ("active", "lifted")) \
+            if "embargo" in f else None
+        dec = self.choice(f["declassify_on"], f"{what} declassify_on", ("due", "pending")) \
+            if "declassify_on" in f else None
+        start = self.time(f["from"], f"{what} from") if "from" in f else None
+        until = self.time(f["until"], f"{what} until") if "until" in f else None
+        if start and until and start >= until:
+            self.err(f["until"], f"{what} until is not after from; the rule could never match")
+        return When(emb, dec, start, until)
+
+    def rule(self, node: Node) -> Rule | None:
+        given_id = next((v.text for k, v in node.pairs if k.text == "id"), "")
+        f = self.mapping(node, f"rule {given_id}".strip(), ("id", "effect", "actions", "who"),
+                         ("description", "label", "new_label", "when", "require", "approvers",
+                          "may_lower"))
+        if f is None:
+            return None
+        rid = self.name(f["id"], "rule id", RULE_ID,
+                        "rule ids are lowercase letters, digits and . _ -") if "id" in f else None
+        if rid is not None and rid.startswith("builtin"):
+            self.err(f["id"], f"rule id '{rid}' is reserved; expected an id not starting "
+                     "with 'builtin'")
+        what = f"rule {rid or given_id}".strip()
+        effect = self.choice(f["effect"], f"{what} effect", ("allow", "deny")) \
+            if "effect" in f else None
+        actions = [a for a, item in self.name_list(f["actions"], f"{what} actions")
+                   if self.choice(item, f"{what} action", ACTIONS)] if "actions" in f else []
+        if "actions" in f and not actions and f["actions"].kind == "seq":
+            self.err(f["actions"], f"{what} actions is empty; expected at least one action")
+        who = self.who(f["who"], f"{what} who") if "who" in f else None
+        parts = self._rule_parts(f, what, effect, set(actions), who)
+        if rid is None or effect is None or not actions or who is None:
+            return None
+        return Rule(rid, effect, tuple(actions), who, line=node.line,
+                    description=self._opt_text(f, "description"), **parts)
+
+    def _rule_parts(self, f: dict[str, Node], what: str, effect: str | None,
+                    actions: set[str], who: Who | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "label" in f:
+            out["label"] = self.label_condition(f["label"], f"{what} label")
+        if "new_label" in f:
+            if not actions <= {"reclassify", "declassify"}:
+                self.err(f["new_label"], f"{what} has new_label; expected it only on rules for "
+                         "reclassify or declassify")
+            out["new_label"] = self.label_condition(f["new_label"], f"{what} new_label")
+        if "when" in f:
+            out["when"] = when = self.when(f["when"], f"{what} when")
+            if when and (when.embargo or when.declassify_on) and actions & _LABEL_FREE:
+                self.err(f["when"], f"{what} tests a label's embargo or declassify-on but "
+                         "administer has no label", "move administer into a rule of its own")
+        if "label" in f and actions & _LABEL_FREE:
+            self.err(f["label"], f"{what} has a label condition; administer has no label",
+                     "move administer into a rule of its own")
+        for key in ("require", "approvers", "may_lower"):
+            if key in f and effect == "deny":
+                self.err(f[key], f"{what} is a deny rule; '{key}' only makes sense on allow rules")
+        if "require" in f:
+            out["require"] = frozenset(
+                v for v, item in self.name_list(f["require"], f"{what} require")
+                if self.choice(item, f"{what} require", ("justification", "approver")))
+        if "approvers" in f:
+            if "approver" not in out.get("require", ()):
+                self.err(f["approvers"], f"{what} names approvers but does not require one",
+                         "add 'approver' to require")
+            out["approvers"] = self.who(f["approvers"], f"{what} approvers")
+        if "may_lower" in f:
+            out["may_lower"] = bool(self.boolean(f["may_lower"], f"{what} may_lower"))
+            if "reclassify" not in actions:
+                self.err(f["may_lower"], f"{what} has may_lower; expected it only on reclassify "
+                         "rules")
+        lowering = effect == "allow" and (actions & _LOWERING or out.get("may_lower"))
+        if lowering and who is not None and who.anyone:
+            self.err(f["who"], f"{what} lets anyone lower a label; expected named users, "
+                     "groups or roles", "lowering (reclassify down, declassify) must name "
+                     "who may do it")
+        return out
+
+    def rules(self, node: Node) -> list[Rule]:
+        out: list[Rule] = []
+        seen: dict[str, Node] = {}
+        for item in self.seq(node, "rules") or []:
+            rule = self.rule(item)
+            if rule is None:
+                continue
+            if rule.id in seen:
+                self.err(item, f"rule id '{rule.id}' is already used (line {seen[rule.id].line}); "
+                         "expected unique ids", "rule ids appear in decisions and audit records")
+                continue
+            seen[rule.id] = item
+            out.append(rule)
+        return out

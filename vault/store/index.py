@@ -1,0 +1,189 @@
+"""The SQLite document index of the folder backend (docs/DESIGN.md §8).
+
+The index is a cache for listing and for ``declassify --due``: every row is
+derived from one document header, so ``Vault.doctor(repair=True)`` can throw
+the file away and rebuild it. It holds only what the header shows in clear
+(the signed label statement, sizes, a digest of the header) -- never a title,
+file name, content type or plaintext digest.
+
+Access decisions never rest on it alone: ``open``, ``info``, ``export`` and
+``reclassify`` re-read and verify the document's own header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+from vault.errors import StorageError
+from vault.store.base import Index, IndexRow
+
+__all__ = ["SQLiteIndex"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id            TEXT PRIMARY KEY,
+    class_id      TEXT NOT NULL,
+    level         TEXT NOT NULL,
+    label         TEXT NOT NULL,
+    sealed_at     TEXT NOT NULL,
+    sealed_by     TEXT NOT NULL,
+    declassify_on TEXT,
+    size          INTEGER NOT NULL,
+    header_sha256 TEXT NOT NULL,
+    stamp         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_declassify ON documents (declassify_on);
+CREATE INDEX IF NOT EXISTS documents_sealed ON documents (sealed_at, id);
+"""
+
+# Whole statements as constants: nothing is ever formatted into SQL.
+_SELECT = (
+    "SELECT id, class_id, level, label, sealed_at, sealed_by, declassify_on, size, header_sha256,"
+    " stamp FROM documents"
+)
+_INSERT = (
+    "INSERT OR REPLACE INTO documents"
+    " (id, class_id, level, label, sealed_at, sealed_by, declassify_on, size, header_sha256,"
+    " stamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _to_row(r: tuple[object, ...]) -> IndexRow:
+    doc_id, class_id, level, label, sealed_at, sealed_by, due, size, digest, stamp = r
+    return IndexRow(
+        doc_id=str(doc_id),
+        class_id=str(class_id),
+        level=str(level),
+        label=json.loads(str(label)),
+        sealed_at=str(sealed_at),
+        sealed_by=str(sealed_by),
+        declassify_on=None if due is None else str(due),
+        size=int(str(size)),
+        header_sha256=str(digest),
+        stamp=str(stamp),
+    )
+
+
+def _values(row: IndexRow) -> tuple[object, ...]:
+    label = json.dumps(row.label, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (
+        row.doc_id,
+        row.class_id,
+        row.level,
+        label,
+        row.sealed_at,
+        row.sealed_by,
+        row.declassify_on,
+        row.size,
+        row.header_sha256,
+        row.stamp,
+    )
+
+
+class SQLiteIndex(Index):
+    """An :class:`~vault.store.base.Index` in one SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._db: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version not in (0, SCHEMA_VERSION):
+                    db.close()
+                    raise StorageError(
+                        f"index schema version {version} is not supported",
+                        hint="run 'vault doctor --repair' to rebuild the index",
+                    )
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except sqlite3.Error as e:
+                raise StorageError(
+                    f"cannot open the index: {e}",
+                    hint="run 'vault doctor --repair' to rebuild it from the documents",
+                ) from e
+            self._db = db
+        return self._db
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StorageError(
+                f"index write failed: {e}", hint="run 'vault doctor --repair'"
+            ) from e
+
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        try:
+            return list(self._connect().execute(sql, args).fetchall())
+        except sqlite3.Error as e:
+            raise StorageError(
+                f"index read failed: {e}", hint="run 'vault doctor --repair'"
+            ) from e
+
+    def put(self, row: IndexRow) -> None:
+        with self._tx() as db:
+            db.execute(_INSERT, _values(row))
+
+    def remove(self, doc_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    def get(self, doc_id: str) -> IndexRow | None:
+        found = self._query(_SELECT + " WHERE id = ?", (doc_id,))
+        return _to_row(found[0]) if found else None
+
+    def rows(self) -> list[IndexRow]:
+        found = self._query(_SELECT + " ORDER BY sealed_at, id")
+        return [_to_row(r) for r in found]
+
+    def due(self, day: str) -> list[IndexRow]:
+        found = self._query(
+            _SELECT + " WHERE declassify_on IS NOT NULL AND declassify_on <= ?"
+            " ORDER BY sealed_at, id",
+            (day,),
+        )
+        return [_to_row(r) for r in found]
+
+    def rebuild(self, rows: Iterable[IndexRow]) -> None:
+        rows = list(rows)
+        try:
+            with self._tx() as db:
+                db.execute("DELETE FROM documents")
+                db.executemany(_INSERT, [_values(r) for r in rows])
+            return
+        except StorageError:
+            pass
+        # The file itself is damaged: start a fresh one (the caller holds the
+        # vault's write lock, so no other writer is using it).
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path + suffix)
+        with self._tx() as db:
+            db.executemany(_INSERT, [_values(r) for r in rows])
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
