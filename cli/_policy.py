@@ -176,6 +176,9 @@ def explain(ctx: click.Context, file: str, user: str, action: str, level: str | 
             inputs["new_label"] = new
         decision = pol.decide(user, action, label, at=when, inputs=inputs)
     except DeniedError as e:  # mandatory labelling, before any rule
+        if action != "seal":
+            raise UsageError(f"give --level: policy {pol.name} makes labelling mandatory, so "
+                             "documents have no default label") from None
         decision = e.decision
     if as_json:
         echo_json({**decision.to_dict(), "trace": decision.trace()})

@@ -19,7 +19,8 @@ import click
 
 from vault._version import __version__
 from vault.errors import EXIT_OTHER, EXIT_USAGE, VaultError
-from vault_cli._common import Settings, report_error
+
+from ._common import Settings, report_error
 
 # name -> (module, attribute, short help). Kept here so that ``--help`` can
 # list commands without importing them.
@@ -64,17 +65,17 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, self.lazy[name][2]) for name in self.list_commands(ctx) if name in self.lazy]
-        rows += [
-            (name, cmd.get_short_help_str())
-            for name in super().list_commands(ctx)
-            if name not in self.lazy and (cmd := super().get_command(ctx, name)) is not None
-        ]
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][2]))
+            elif (cmd := click.Group.get_command(self, ctx, name)) is not None:
+                rows.append((name, cmd.get_short_help_str()))
         if rows:
             with formatter.section("Commands"):
-                formatter.write_dl(sorted(rows))
+                formatter.write_dl(rows)
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -121,7 +122,8 @@ def run_reporting_errors(fn: Any) -> int:
         if os.environ.get("VAULT_DEBUG") == "1":
             raise
         # OSError text holds the path and the system's reason, never secrets.
-        report_error(f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else ""))
+        where = f": {e.filename}" if e.filename else ""
+        report_error(f"{e.strerror or type(e).__name__}{where}")
         return EXIT_OTHER
     except Exception as e:  # a bug: never show a traceback (it may quote data)
         if os.environ.get("VAULT_DEBUG") == "1":
@@ -134,7 +136,9 @@ def run_reporting_errors(fn: Any) -> int:
     return rv if isinstance(rv, int) else 0
 
 
-@click.group(cls=LazyGroup, lazy=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, lazy=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, "--version", prog_name="vault", message="%(prog)s %(version)s")
 @click.option(
     "--vault",

@@ -118,13 +118,16 @@ def test_explain_usage_errors_exit_2() -> None:
     assert r.exit_code == 2 and "--at: expected a date or time" in r.stderr
 
 
-def test_explain_mandatory_labelling(tmp_path: Path) -> None:
+def test_explain_mandatory_labelling() -> None:
     corporate = str(ROOT / "policies" / "corporate.yaml")
     r = run("explain", corporate, "-u", "employee", "-a", "seal")
     assert r.exit_code == 3
     assert "  decided by builtin:mandatory-labelling" in r.stdout
     assert "  FAIL  builtin:mandatory-labelling  policy corporate makes labelling mandatory: " \
         "give a level" in r.stdout
+    r = run("explain", corporate, "-u", "employee", "-a", "open")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("vault: give --level: policy corporate makes labelling mandatory")
 
 
 def test_explain_of_a_broken_policy_exits_1() -> None:

@@ -167,8 +167,10 @@ class Fields:
     def choice(self, node: Node, what: str, options: Sequence[str]) -> str | None:
         value = self.text(node, what)
         if value is not None and value not in options:
-            self.err(node, f"{what} is '{value}'; expected one of: {', '.join(options)}",
-                     did_you_mean(value, options))
+            hint = did_you_mean(value, options)
+            if value in _YAML11_BOOLS:
+                hint = f"'{value}' is not a boolean here; write one of: {', '.join(options)}"
+            self.err(node, f"{what} is '{value}'; expected one of: {', '.join(options)}", hint)
             return None
         return value
 
