@@ -10,18 +10,20 @@ from __future__ import annotations
 import base64
 import csv
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault.audit import AuditLog, AuditRecord, NoteVerifier, VerifyReport
 from vault.errors import AuditIntegrityError, UsageError
 
 from ._common import echo_json, info, warn
 
+KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
 _TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
 _CSV_FIELDS = (
     "seq",
@@ -50,7 +52,13 @@ def _resolve_log(ctx: click.Context, log: str | None) -> Path:
 
 
 def _open_log(ctx: click.Context, log: str | None) -> AuditLog:
+    """The log a command works on (a standalone log directory, for now)."""
     return AuditLog.open(_resolve_log(ctx, log))
+
+
+def _key_lookup(ctx: click.Context, log: str | None) -> KeyLookup | None:
+    """Actors' public keys for record signatures (a standalone log has none)."""
+    return None
 
 
 _log_option = click.option(
@@ -230,7 +238,9 @@ def verify(
         info("note: checkpoints checked against the log's own key; pass --key to pin it")
     trusted = Path(checkpoint_file).read_bytes() if checkpoint_file else None
     try:
-        report = log.verify(trusted_checkpoint=trusted, verifier=verifier)
+        report = log.verify(
+            trusted_checkpoint=trusted, verifier=verifier, key_lookup=_key_lookup(ctx, log_dir)
+        )
     except AuditIntegrityError as e:
         if as_json:
             echo_json({"ok": False, "kind": e.kind, "seq": e.seq, "message": e.message})

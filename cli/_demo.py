@@ -14,13 +14,14 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
 
 import click
 
-from vault.errors import UsageError
+from vault.errors import UsageError, VaultError
 
 
 class _Story:
@@ -37,30 +38,28 @@ class _Story:
         self.step += 1
         click.echo(f"\n{self.step}. {text}")
 
-    def show_path(self, arg: str) -> str:
+    def show(self, text: str) -> str:
         # Paths are shown relative to the demo folder, as if typed there.
-        if arg.startswith(str(self.root) + os.sep):
-            return os.path.relpath(arg, self.root)
-        return arg
+        return text.replace(str(self.root) + os.sep, "")
 
     def vault(self, *args: str, quiet: bool = False, expect: int = 0) -> tuple[str, str]:
         """Run ``vault ARGS``; show the command, its output and exit code."""
-        from vault_cli.main import cli
+        from .main import cli
 
-        shown = " ".join(self.show_path(a) for a in args)
+        shown = self.show(shlex.join(args))
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(list(args), prog_name="vault", standalone_mode=False)
-        if not quiet:
+        if not quiet or code != expect:
             click.echo(f"   $ vault {shown}")
             for line in (out.getvalue() + err.getvalue()).splitlines():
-                click.echo(f"     {self.show_path(line) if line.startswith('/') else line}")
+                click.echo(f"     {self.show(line)}")
             if code != 0:
                 click.echo(f"     (exit code {code})")
         if code != expect:
-            raise UsageError(
+            raise VaultError(
                 f"demo step failed: 'vault {shown}' exited {code}, expected {expect}",
-                hint=(err.getvalue().strip() or "rerun with --keep to inspect the folder"),
+                hint="its output is above; rerun with --keep to inspect the folder",
             )
         return out.getvalue(), err.getvalue()
 
@@ -104,6 +103,15 @@ def _write_office_files(root: Path) -> tuple[Path, Path]:
         )
     )
     return decision, budget
+
+
+def _check_signatures(s: _Story, vault_dir: Path) -> None:
+    from vault import Vault
+
+    with Vault(vault_dir) as v:
+        report = v.verify_audit()
+    s.say(f"   Each record is signed by the person who acted: {report.signatures} "
+          "signatures checked against the keys in the signed policy.")
 
 
 def tell_story(root: Path) -> None:
@@ -189,8 +197,10 @@ def tell_story(root: Path) -> None:
         "is there once, in a hash-chained, signed, Merkle-tree log. Verification "
         "checks all of it."
     )
-    s.vault("--vault", str(vault_dir), "audit", "log")
-    s.vault("--vault", str(vault_dir), "audit", "verify")
+    log = str(vault_dir / "audit")
+    s.vault("audit", "log", "--log", log)
+    s.vault("audit", "verify", "--log", log)
+    _check_signatures(s, vault_dir)
 
     s.chapter(
         "Someone with write access to the vault's folder flips one byte of the "

@@ -12,9 +12,10 @@ import os
 from typing import Any
 
 import click
-from vault_cli._common import echo_json, info, read_passphrase
 
 from vault.errors import UsageError
+
+from ._common import echo_json, info, read_passphrase
 
 
 def identity_summary(identity: Any) -> dict[str, str]:

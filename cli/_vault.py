@@ -16,12 +16,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
-from vault_cli import _progress
-from vault_cli._common import echo_json, settings
-from vault_cli._common import info as tell
-from vault_cli._identity import load_identity_file
 
 from vault.errors import UsageError
+
+from . import _progress
+from ._common import echo_json, settings
+from ._common import info as tell
+from ._identity import load_identity_file
 
 # --------------------------------------------------------------------------
 # Shared plumbing.
@@ -57,7 +58,7 @@ def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Any:
     return Vault(path, ident)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     to_dict = getattr(value, "to_dict", None)
     return to_dict() if callable(to_dict) else value
 
@@ -80,26 +81,20 @@ def _label_line(label: Any) -> str:
 
 
 def _print_docs_json(docs: Iterable[Any]) -> None:
-    echo_json([_jsonable(d) for d in docs])
+    echo_json([jsonable(d) for d in docs])
 
 
 def _print_info(doc: Any) -> None:
-    label = doc.label
+    label = doc.label.to_dict()  # JSON-safe: times as RFC 3339 text
     rows: list[tuple[str, Any]] = [
         ("id", doc.id),
-        ("label", _label_line(label)),
-        ("level", label.level),
-        ("compartments", label.compartments),
-        ("caveats", label.caveats),
-        ("classified_by", label.classified_by),
-        ("reason", label.reason),
-        ("created", label.created),
-        ("declassify_on", label.declassify_on),
-        ("embargo_until", label.embargo_until),
+        ("label", _label_line(doc.label)),
+        *((key, label.get(key)) for key in _LABEL_FIELDS),
         ("sealed_at", doc.sealed_at),
         ("sealed_by", doc.sealed_by),
         ("policy", doc.policy),
         ("size", doc.size),
+        # Only with the document's key; otherwise "-".
         ("title", doc.title),
         ("filename", doc.filename),
         ("content_type", doc.content_type),
@@ -109,6 +104,19 @@ def _print_info(doc: Any) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key.ljust(width)}  {_text(value)}")
+
+
+_LABEL_FIELDS = (
+    "level",
+    "compartments",
+    "caveats",
+    "classified_by",
+    "reason",
+    "derived_from",
+    "created",
+    "declassify_on",
+    "embargo_until",
+)
 
 
 def _label_options(fn: Any) -> Any:
@@ -314,11 +322,12 @@ def ls(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _print_docs_json(docs)
         return
-    rows = [("ID", "LABEL", "SEALED", "TITLE")]
-    rows += [(d.id, _label_line(d.label), _text(d.sealed_at), _text(d.title)) for d in docs]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    # Titles are not shown: they are encrypted, and listing decrypts nothing.
+    rows = [("ID", "LABEL", "SEALED BY", "SEALED AT")]
+    rows += [(d.id, _label_line(d.label), d.sealed_by, _text(d.sealed_at)) for d in docs]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[3])
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 @click.command()
@@ -329,7 +338,7 @@ def info(ctx: click.Context, doc_id: str, as_json: bool) -> None:
     """Show document ID's label and, if you hold its key, its metadata."""
     doc = open_vault(ctx).info(doc_id)
     if as_json:
-        echo_json(_jsonable(doc))
+        echo_json(jsonable(doc))
     else:
         _print_info(doc)
 
@@ -418,7 +427,7 @@ def reclassify(
         approver=approver,
     )
     if as_json:
-        echo_json(_jsonable(doc))
+        echo_json(jsonable(doc))
     else:
         tell(f"reclassified {doc.id} as {_label_line(doc.label)}")
 
@@ -458,25 +467,41 @@ def shred(ctx: click.Context, doc_id: str, justification: str) -> None:
 # rotate, doctor
 
 
-def _print_report(report: Any) -> None:
-    data = _jsonable(report)
-    if isinstance(data, dict):
-        for key, value in data.items():
-            click.echo(f"{key}: {_text(value)}")
-    else:
+def print_report(report: Any) -> None:
+    data = jsonable(report)
+    if not isinstance(data, dict):
         click.echo(str(report))
+        return
+    for key, value in data.items():
+        if isinstance(value, list):
+            click.echo(f"{key}: {len(value)}")
+            for item in value:
+                click.echo(f"  {item}")
+        else:
+            click.echo(f"{key}: {_text(value)}")
 
 
 @click.command()
+@click.option(
+    "--class",
+    "classes",
+    multiple=True,
+    metavar="CLASS",
+    help="Only this label class (id, or 'LEVEL [COMPARTMENT, ...]'); repeat for several.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def rotate(ctx: click.Context, as_json: bool) -> None:
-    """Rotate label-class keys and rewrap document headers (payloads untouched)."""
-    report = open_vault(ctx).rotate()
+def rotate(ctx: click.Context, classes: Sequence[str], as_json: bool) -> None:
+    """Rotate label-class keys and rewrap document headers (payloads untouched).
+
+    The officer gives classes new keys; anyone else finishes pending rewraps
+    of the classes whose keys they hold (that grants nothing).
+    """
+    report = open_vault(ctx).rotate(list(classes) or None)
     if as_json:
-        echo_json(_jsonable(report))
+        echo_json(jsonable(report))
     else:
-        _print_report(report)
+        print_report(report)
 
 
 @click.command()
@@ -489,7 +514,7 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
 
     report = open_vault(ctx, need_identity=False).doctor(repair=repair)
     if as_json:
-        echo_json(_jsonable(report))
+        echo_json(jsonable(report))
     else:
         for kind, lines in (
             ("repaired", report.repaired),
@@ -507,25 +532,3 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
             hint=None if repair else "run 'vault doctor --repair' to rebuild what can be rebuilt",
         )
 
-
-# --------------------------------------------------------------------------
-# policy apply (attached to the ``policy`` group by cli/_policy.py)
-
-
-@click.command("apply")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.pass_context
-def policy_apply(ctx: click.Context, file: str, as_json: bool) -> None:
-    """Sign FILE as the vault's new policy and reconcile keyrings (officer only).
-
-    New grants get their class keys; users who lost a clearance lose the
-    keys too: the affected classes are rotated and document headers
-    rewrapped (payloads are never re-encrypted).
-    """
-    report = open_vault(ctx).apply_policy(file)
-    if as_json:
-        echo_json(_jsonable(report))
-    else:
-        _print_report(report)
-        tell(f"policy {file} applied")

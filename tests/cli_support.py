@@ -36,7 +36,9 @@ def need_age() -> str:
 def run(*args: str, env: dict[str, str] | None = None, input: bytes | None = None) -> Result:
     """Run ``vault ARGS`` in-process; stdout and stderr stay separate."""
     runner = CliRunner()
-    return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+    return runner.invoke(
+        cli, list(args), env=env, input=input, catch_exceptions=False, prog_name="vault"
+    )
 
 
 def run_script(
@@ -55,7 +57,9 @@ def assert_error(result: Result, code: int, fragment: str = "") -> None:
     assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
     first = result.stderr.splitlines()[0]
     assert first.startswith("vault: "), result.stderr
-    assert not first[len("vault: ")].isupper(), first
+    message = first[len("vault: ") :]
+    # Lowercase, unless it starts with an acronym ("HMAC", "MAC", "SQLite").
+    assert not (message[:1].isupper() and message[1:2].islower()), first
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert fragment.lower() in result.stderr.lower(), result.stderr
 
@@ -96,6 +100,8 @@ def age_decrypt_on_terminal(identity: Path, src: Path, out: Path, passphrase: st
         if not sent and b"passphrase" in seen.lower():
             os.write(fd, passphrase.encode() + b"\n")
             sent = True
+    else:
+        os.kill(pid, 9)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert sent, seen

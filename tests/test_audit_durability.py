@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault.audit import AuditLog, verify_tlog_proof
-from vault.errors import AuditWriteError
+from vault.errors import AuditIntegrityError, AuditWriteError
 
 PROCESSES, APPENDS, EVERY = 4, 500, 97
 
@@ -196,12 +196,23 @@ def test_crash_during_recovery_is_picked_up(tmp_path: Path) -> None:
     assert log.verify(key_lookup=key_lookup).size == 11
 
 
+def test_garbage_at_the_end_is_not_set_aside_wholesale(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    make_log(path, 3)
+    with open(path / "log", "ab") as f:
+        f.write(b"junk\n" * 65)
+    with pytest.raises(AuditIntegrityError) as e:
+        AuditLog.open(path).append(fields(), KEYS["alice"])
+    assert (e.value.kind, e.value.seq) == ("inserted", 3)
+    assert len(lines_of(path)) == 68  # nothing was appended
+
+
 _FSIZE = textwrap.dedent(
     """
     import os, resource, sys
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from vault.audit import AuditLog
-    from vault.errors import AuditWriteError
+    from vault.errors import AuditIntegrityError, AuditWriteError
 
     log_dir, actor = sys.argv[1], sys.argv[2]
     key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.stdin.readline().strip()))

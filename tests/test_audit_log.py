@@ -45,6 +45,8 @@ def test_filters(tmp_path: Path) -> None:
     mid = every[10].datetime
     assert [r.seq for r in log.records(since=mid)] == [r.seq for r in every if r.datetime >= mid]
     assert [r.seq for r in log.records(until=mid)] == [r.seq for r in every if r.datetime < mid]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        log.records(since=datetime(2024, 1, 1))
     assert list(log.records(actor="bob", outcome="allowed", action="open")) == [
         r for r in every if (r.actor, r.outcome, r.action) == ("bob", "allowed", "open")
     ]
@@ -90,6 +92,16 @@ def test_open_reads_the_key_file(tmp_path: Path) -> None:
         AuditLog.open(tmp_path / "missing")
     with pytest.raises(UsageError):
         AuditLog.create(tmp_path / "a", origin=ORIGIN)
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "new" / "a", checkpoint_signer=NoteSigner.generate(ORIGIN))
+    log.append(fields(), KEYS["alice"])
+    log.checkpoint()
+    for path in (log.paths.directory, log.paths.checkpoints):
+        assert (path.stat().st_mode & 0o777) == 0o700
+    for path in (log.paths.log, log.paths.hashes, log.paths.index, log.paths.checkpoint(1)):
+        assert (path.stat().st_mode & 0o777) == 0o600
 
 
 def test_prove_every_record(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def check_ooxml(data: bytes, main_type: str) -> dict[str, bytes]:
     z = zipfile.ZipFile(io.BytesIO(data))
     assert z.testzip() is None
     parts = {name: z.read(name) for name in z.namelist()}
-    for name, body in parts.items():
+    for body in parts.values():
         ElementTree.fromstring(body)  # every part is well-formed XML
     types = ElementTree.fromstring(parts["[Content_Types].xml"])
     defaults = {d.get("Extension"): d.get("ContentType") for d in types.iter(_CT + "Default")}

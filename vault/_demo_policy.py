@@ -36,7 +36,7 @@ def office_policy(keys: Mapping[str, Mapping[str, str]]) -> str:
             in_users = False  # the next top-level section
         if in_users and (m := _USER.match(line)):
             user = m.group(1)
-        elif in_users and user in keys and (k := _KEY.match(line)):
+        elif in_users and user is not None and user in keys and (k := _KEY.match(line)):
             field = k.group(2)
             line = f"{k.group(1)}{keys[user][field]}\n"
             done.add((user, field))

@@ -120,6 +120,10 @@ class Header:
     stanzas: list[Stanza]
     mac: bytes
 
+    def __post_init__(self) -> None:
+        if len(self.mac) != _MAC_SIZE:
+            raise ValueError("a header MAC is 32 bytes")
+
     @classmethod
     def seal(cls, stanzas: Sequence[Stanza], file_key: bytes) -> Header:
         """Build a header for ``stanzas`` with its MAC under ``file_key``."""

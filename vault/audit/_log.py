@@ -346,6 +346,9 @@ class AuditLog:
         ``since`` is inclusive, ``until`` exclusive. Signatures are not
         checked here (see :meth:`verify`).
         """
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError(f"{name} must be timezone-aware (for example tzinfo=UTC)")
         snap = self._snapshot()
         return select(
             iter_records(self.paths.log, snap.log_size),

@@ -353,7 +353,7 @@ def build_record(
     # the last ',"time":"' is the top-level key: splice the signature in
     # there rather than encode the record twice (from_line re-checks this).
     at = unsigned.rindex(b',"time":"')
-    line = b"%s,\"sig\":\"%s\"%s" % (unsigned[:at], base64.b64encode(signature), unsigned[at:])
+    line = b'%s,"sig":"%s"%s' % (unsigned[:at], base64.b64encode(signature), unsigned[at:])
     if len(line) > MAX_LINE:
         raise ValueError(f"audit record longer than {MAX_LINE} bytes")
     object.__setattr__(record, "signature", signature)  # still being built: not yet shared

@@ -12,6 +12,7 @@ to :mod:`vault.audit._damage`, which names it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hmac
 import os
 import struct
@@ -189,19 +190,7 @@ def verify_log(
         raise checker.signature
     unrecovered = len(blocks.tail) + sum(len(line) + 1 for _, line in checker.stream.pending)
     hashes_ok = _hashes_match(paths, size, root, blocks.end)
-    proved = False
-    if trusted is not None and checkpoints and hashes_ok:
-        newest = checkpoints[-1]
-        if 0 < trusted.size <= newest.size:
-            proof = make_consistency_proof(paths, trusted.size, newest.size)
-            try:
-                verify_consistency(trusted.size, newest.size, proof, trusted.root, newest.root)
-            except MerkleError as e:
-                raise AuditIntegrityError(
-                    f"the trusted checkpoint is not consistent with the log: {e}",
-                    kind="checkpoint",
-                ) from e
-            proved = True
+    proved = hashes_ok and _prove_consistency(paths, trusted, checkpoints)
     return VerifyReport(
         size=size,
         root=root,
@@ -216,20 +205,37 @@ def verify_log(
     )
 
 
+def _prove_consistency(
+    paths: LogPaths, trusted: Checkpoint | None, checkpoints: list[Checkpoint]
+) -> bool:
+    """Check the external checkpoint against the newest stored one with a
+    consistency proof, as an auditor without the log would."""
+    if trusted is None or not checkpoints or not 0 < trusted.size <= checkpoints[-1].size:
+        return False
+    newest = checkpoints[-1]
+    proof = make_consistency_proof(paths, trusted.size, newest.size)
+    try:
+        verify_consistency(trusted.size, newest.size, proof, trusted.root, newest.root)
+    except MerkleError as e:
+        raise AuditIntegrityError(
+            f"the trusted checkpoint is not consistent with the log: {e}", kind="checkpoint"
+        ) from e
+    return True
+
+
 def _hashes_match(paths: LogPaths, size: int, root: bytes, end: int) -> bool:
     """Do the derived files serve this tree (so proofs from them are right)?"""
-    try:
-        hfd = os.open(paths.hashes, os.O_RDONLY | os.O_CLOEXEC)
-        ifd = os.open(paths.index, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            hfd = os.open(paths.hashes, os.O_RDONLY | os.O_CLOEXEC)
+            stack.callback(os.close, hfd)
+            ifd = os.open(paths.index, os.O_RDONLY | os.O_CLOEXEC)
+            stack.callback(os.close, ifd)
+        except FileNotFoundError:
+            return False
         hashes = HashFile(hfd)
         if hashes.leaf_count() < size or os.fstat(ifd).st_size < size * 8:
             return False
         if size and struct.unpack(">Q", os.pread(ifd, 8, (size - 1) * 8))[0] != end:
             return False
         return hmac.compare_digest(hashes.root(size), root)
-    finally:
-        os.close(hfd)
-        os.close(ifd)

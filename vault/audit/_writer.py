@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import struct
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,15 @@ from vault.errors import AuditIntegrityError
 __all__ = ["LogWriter"]
 
 _OFFSET = struct.Struct(">Q")
+MAX_FRAGMENTS = 64
 _SYNC = getattr(os, "fdatasync", os.fsync)  # appends: fdatasync also flushes the new size
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -50,18 +59,25 @@ class LogWriter:
         self.loaded = False
         self._fds: list[int] = []
         new_dir = not paths.directory.exists()
-        paths.checkpoints.mkdir(mode=0o700, parents=True, exist_ok=True)
+        paths.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
         new_log = not paths.log.exists()
+        # Closed when the writer is closed or collected, or if opening fails.
+        self._closer = weakref.finalize(self, _close_all, self._fds)
         flags = os.O_CLOEXEC | os.O_CREAT
-        self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
-        self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
-        self.read_fd = self._open(paths.log, os.O_RDONLY | os.O_CLOEXEC)
-        self.hash_fd = self._open(paths.hashes, os.O_RDWR | flags)
-        self.index_fd = self._open(paths.index, os.O_RDWR | flags)
-        if new_log:  # make the new names durable before the first record counts
-            fsync_dir(paths.directory)
-            if new_dir:
-                fsync_dir(paths.directory.parent)
+        try:
+            self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
+            self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
+            self.read_fd = self._open(paths.log, os.O_RDONLY | os.O_CLOEXEC)
+            self.hash_fd = self._open(paths.hashes, os.O_RDWR | flags)
+            self.index_fd = self._open(paths.index, os.O_RDWR | flags)
+            if new_log:  # make the new names durable before the first record counts
+                fsync_dir(paths.directory)
+                if new_dir:
+                    fsync_dir(paths.directory.parent)
+        except BaseException:
+            self.close()
+            raise
 
     def _open(self, path: Path, flags: int) -> int:
         fd = os.open(path, flags, 0o600)
@@ -69,10 +85,7 @@ class LogWriter:
         return fd
 
     def close(self) -> None:
-        for fd in self._fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds = []
+        self._closer()
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -166,7 +179,7 @@ class LogWriter:
         with contextlib.suppress(FileNotFoundError):
             if path.read_bytes() == note:  # Ed25519 is deterministic: same tree, same note
                 return note
-        write_atomic(path, note)
+        write_atomic(path, note, mode=0o600)
         self.last_checkpoint = max(self.last_checkpoint, size)
         return note
 
@@ -190,8 +203,15 @@ class LogWriter:
             except AuditIntegrityError:
                 run.append((seq, line))
                 seq -= 1
-                continue
-            break
+            else:
+                break
+            if len(run) > MAX_FRAGMENTS:  # crashes leave one or two, not this
+                raise AuditIntegrityError(
+                    f"lines {run[-1][0]} to {self.size - 1} of the audit log are not records",
+                    kind="inserted",
+                    seq=run[-1][0],
+                    hint="run 'vault audit verify' and treat this as an incident",
+                )
         return run[::-1]
 
 

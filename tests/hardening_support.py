@@ -1,0 +1,150 @@
+"""Helpers for the hardening tests: crash trials, concurrency, hostile
+input and secret hygiene (tests/test_crash.py, test_concurrency.py,
+test_hostile_input.py, test_secret_hygiene.py).
+
+Everything is real: vaults in tmp folders, processes killed with SIGKILL,
+the installed ``vault`` script, the stock ``age`` binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vault_helpers import Office
+
+import vault
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "crash_worker.py"
+# A temporary file the vault's atomic writer leaves behind when killed.
+TEMP_NAME = re.compile(r"\A\.(vault-)?tmp-[0-9a-f]{16}\Z")
+
+
+def trials(default: int = 20) -> int:
+    """Trials per operation: ``VAULT_CRASH_TRIALS`` (default 20 in CI)."""
+    return max(1, int(os.environ.get("VAULT_CRASH_TRIALS", default)))
+
+
+@dataclass
+class Trial:
+    """What one killed child reported."""
+
+    lines: list[list[str]] = field(default_factory=list)
+    status: int | None = None
+    seconds: float = 0.0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return iter(self.lines)
+
+    def of(self, kind: str, op: str) -> list[list[str]]:
+        return [w[2:] for w in self.lines if len(w) >= 2 and w[0] == kind and w[1] == op]
+
+    def check_clean(self) -> None:
+        """The child only ever succeeded, until it was killed (or finished)."""
+        bad = [" ".join(w) for w in self.lines if w[0] in ("fail", "refused")]
+        assert not bad, bad
+        assert self.status is not None
+        killed = os.WIFSIGNALED(self.status) and os.WTERMSIG(self.status) == signal.SIGKILL
+        assert killed or (os.WIFEXITED(self.status) and os.WEXITSTATUS(self.status) == 0), \
+            (self.status, self.lines)
+
+
+class Zygote:
+    """``crash_worker.py``: forks one child per job (see its docstring)."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(HERE)}
+        env.pop("VAULT_DEBUG", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=env, cwd=HERE)
+
+    def _line(self) -> list[str]:
+        assert self.proc.stdout is not None
+        raw = self.proc.stdout.readline()
+        assert raw, "the crash worker died"
+        return raw.decode().split()
+
+    def run(self, job: dict[str, Any], kill_after: float | None) -> Trial:
+        """Start ``job`` in a fresh child; SIGKILL it ``kill_after`` seconds
+        after it started (None: let it finish)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(job) + "\n").encode())
+        self.proc.stdin.flush()
+        trial = Trial()
+        first = self._line()
+        assert first[0] == "start", first
+        pid = int(first[1])
+        started = time.monotonic()
+        if kill_after is not None:
+            time.sleep(kill_after)
+            os.kill(pid, signal.SIGKILL)  # a zombie at worst: not reaped before "reap"
+        self.proc.stdin.write(b"reap\n")
+        self.proc.stdin.flush()
+        while True:
+            words = self._line()
+            if words[0] == "exit" and int(words[1]) == pid:
+                trial.status = int(words[2])
+                trial.seconds = time.monotonic() - started
+                return trial
+            trial.lines.append(words)
+
+    def calibrate(self, job: dict[str, Any]) -> float:
+        """How long ``job`` runs when nobody kills it: kill delays are drawn
+        from that span, so kills land anywhere in it."""
+        trial = self.run(job, None)
+        trial.check_clean()
+        return trial.seconds
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def assert_nowhere(root: Path, needle: bytes, *, what: str) -> None:
+    """No file under ``root`` contains ``needle`` (raw bytes)."""
+    hits = [str(p.relative_to(root)) for p in files_under(root) if needle in p.read_bytes()]
+    assert not hits, f"{what} found in {hits}"
+
+
+def leftover_temps(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if TEMP_NAME.match(p.name))
+
+
+def settle(office: Office, *, may_rotate: bool = False) -> vault.DoctorReport:
+    """The documented tidy-up after a crash: ``doctor --repair`` (and
+    ``rotate`` when the doctor asks for it), then a clean ``doctor``."""
+    officer = office.as_("officer")
+    officer.doctor(repair=True)
+    report = office.as_("officer").doctor()
+    if may_rotate and not report.ok and all("vault rotate" in p for p in report.problems):
+        office.as_("officer").rotate()
+        report = office.as_("officer").doctor()
+    assert report.ok, report.problems
+    return report
+
+
+def audit_records(office: Office) -> list[Any]:
+    return list(vault.Vault(office.path).audit.records())
+
+
+def sealed_ids(office: Office) -> set[str]:
+    return {p.name[:-4] for p in (office.path / "docs").iterdir()
+            if p.name.endswith(".age") and not p.name.startswith(".")}

@@ -1,0 +1,367 @@
+"""Every vault command end to end through the CLI, with stdout and stderr
+checked apart, under the shipped office policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cli_support import Office, age_decrypt, assert_error, make_office, run
+
+MEMO = b"Board decision: the office moves next quarter.\n"
+BUDGET = bytes(range(256)) * 64  # binary, several payload chunks' worth of pattern
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Office:
+    o = make_office(tmp_path)
+    (o.root / "memo.txt").write_bytes(MEMO)
+    (o.root / "budget.bin").write_bytes(BUDGET)
+    return o
+
+
+def test_init_writes_vault_and_recovery_key(office: Office) -> None:
+    assert (office.vault / "vault.json").is_file()
+    assert stat.S_IMODE(os.stat(office.recovery).st_mode) == 0o600
+    assert "AGE-SECRET-KEY-1" in office.recovery.read_text()
+
+
+def test_init_reports_on_stderr_only(tmp_path: Path) -> None:
+    o = make_office(tmp_path / "a")
+    r = run("init", str(tmp_path / "second"), "--policy", str(o.policy),
+            "--identity", str(o.people["officer"].key), "--recovery-out",
+            str(tmp_path / "r2.key"))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    assert "created vault" in r.stderr
+
+
+def test_init_by_a_non_administrator_is_denied(tmp_path: Path) -> None:
+    o = make_office(tmp_path)
+    r = run("init", str(tmp_path / "v2"), "--policy", str(o.policy),
+            "--identity", str(o.people["clerk"].key), "--recovery-out", str(tmp_path / "r.key"))
+    assert_error(r, 3, "administer")
+    assert r.stdout == ""
+    assert not (tmp_path / "v2" / "vault.json").exists()
+
+
+def test_seal_prints_one_id_per_line(office: Office) -> None:
+    r = office.as_("clerk", "seal", str(office.root / "memo.txt"), str(office.root / "budget.bin"),
+                   "--level", "CONFIDENTIAL", "--compartment", "BOARD")
+    assert r.exit_code == 0, r.stderr
+    ids = r.stdout.split("\n")
+    assert ids[-1] == "" and len(ids) == 3  # two ids, each on its own line
+    assert len(set(ids[:2])) == 2
+    for doc_id in ids[:2]:
+        assert office.doc_path(doc_id).is_file()
+
+
+def test_seal_json_describes_the_new_document(office: Office) -> None:
+    r = office.as_("clerk", "seal", str(office.root / "memo.txt"), "--level", "C",
+                   "--compartment", "BOARD", "--caveat", "PERSONAL-DATA", "--title", "Move",
+                   "--json")
+    assert r.exit_code == 0, r.stderr
+    (doc,) = json.loads(r.stdout)
+    assert doc["label"]["level"] == "CONFIDENTIAL"  # the alias C, canonicalised
+    assert doc["label"]["compartments"] == ["BOARD"]
+    assert doc["label"]["caveats"] == ["PERSONAL-DATA"]
+    assert doc["title"] == "Move"
+    assert doc["filename"] == "memo.txt"
+    assert doc["sealed_by"] == "clerk"
+
+
+def test_seal_of_a_missing_file_is_a_usage_error(office: Office) -> None:
+    r = office.as_("clerk", "seal", str(office.root / "nope.txt"))
+    assert_error(r, 2, "does not exist")
+    assert r.stdout == ""
+
+
+def test_seal_above_the_clerks_limit_is_denied(office: Office) -> None:
+    r = office.as_("clerk", "seal", str(office.root / "memo.txt"), "--level", "SECRET",
+                   "--compartment", "BOARD")
+    assert_error(r, 3, "denied")
+    assert r.stdout == ""
+    assert list((office.vault / "docs").iterdir()) == []
+
+
+def test_seal_with_an_unknown_level_is_a_usage_error(office: Office) -> None:
+    r = office.as_("clerk", "seal", str(office.root / "memo.txt"), "--level", "TOP-SECRET")
+    assert r.exit_code == 2, r.stderr
+    assert_error(r, 2, "TOP-SECRET")
+
+
+def test_cleared_user_gets_identical_bytes(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "budget.bin", "--level", "CONFIDENTIAL",
+                         "--compartment", "FINANCE")
+    out = office.root / "opened.bin"
+    r = office.as_("leader", "open", doc_id, "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    assert out.read_bytes() == BUDGET
+    # to stdout, as bytes
+    r = office.as_("leader", "open", doc_id, "-o", "-")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes == BUDGET
+    assert r.stderr == ""
+
+
+def test_open_never_overwrites_unless_forced(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD")
+    out = office.root / "existing.txt"
+    out.write_bytes(b"keep")
+    r = office.as_("leader", "open", doc_id, "-o", str(out))
+    assert_error(r, 2, "already exists")
+    assert "hint: use --force" in r.stderr
+    assert out.read_bytes() == b"keep"
+    r = office.as_("leader", "open", doc_id, "-o", str(out), "--force")
+    assert r.exit_code == 0, r.stderr
+    assert out.read_bytes() == MEMO
+
+
+def test_uncleared_user_is_denied_with_the_rule(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD")
+    out = office.root / "stolen.txt"
+    r = office.as_("outsider", "open", doc_id, "-o", str(out))
+    assert_error(r, 3, "denied")
+    assert "outsiders-stay-out" in r.stderr
+    assert "hint:" in r.stderr
+    assert r.stdout == ""
+    assert not out.exists()
+    # The officer is staff but not cleared for BOARD: denied too.
+    r = office.as_("officer", "open", doc_id, "-o", str(out))
+    assert_error(r, 3, "denied")
+    assert not out.exists()
+
+
+def test_ls_and_info(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD", "--title", "The move")
+    r = office.as_("leader", "ls")
+    assert r.exit_code == 0, r.stderr
+    header, *rows = r.stdout.splitlines()
+    assert header.split()[:2] == ["ID", "LABEL"]
+    assert [row.split()[:2] for row in rows] == [[doc_id, "CONFIDENTIAL/BOARD"]]
+    assert "The move" not in r.stdout  # titles are encrypted; listing decrypts nothing
+
+    r = office.as_("leader", "ls", "--json")
+    (doc,) = json.loads(r.stdout)
+    assert doc["id"] == doc_id and doc["title"] is None
+
+    r = office.as_("outsider", "ls", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == []  # nothing the outsider may see
+
+    r = office.as_("leader", "info", doc_id, "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["title"] == "The move"
+    assert doc["plaintext_size"] == len(MEMO)
+    import hashlib
+
+    assert doc["sha256"] == hashlib.sha256(MEMO).hexdigest()
+
+    r = office.as_("leader", "info", doc_id)
+    fields = dict(line.split(None, 1) for line in r.stdout.splitlines())
+    assert fields["label"] == "CONFIDENTIAL/BOARD"
+    assert fields["title"] == "The move"
+
+    # The officer may list it but not open it: no title, no hash.
+    r = office.as_("officer", "info", doc_id, "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["title"] is None and doc["sha256"] is None
+
+    r = office.as_("outsider", "info", doc_id)
+    assert_error(r, 3, "denied")
+
+
+def test_info_of_an_unknown_document(office: Office) -> None:
+    r = office.as_("leader", "info", "nosuchdocument00")
+    assert r.exit_code in (1, 2), r.stderr
+    assert_error(r, r.exit_code, "nosuchdocument00")
+
+
+def test_export_is_a_standard_age_file(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "budget.bin", "--level", "C", "--compartment",
+                         "FINANCE")
+    out = office.root / "conveyed.age"
+    r = office.as_("clerk", "export", doc_id, "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    assert out.read_bytes() == office.doc_path(doc_id).read_bytes()
+    dec = age_decrypt(office.recovery, out)
+    assert dec.returncode == 0, dec.stderr
+    assert dec.stdout == BUDGET
+    r = office.as_("clerk", "export", doc_id, "-o", str(out))
+    assert_error(r, 2, "already exists")
+    r = office.as_("outsider", "export", doc_id, "-o", str(office.root / "x.age"))
+    assert_error(r, 3, "denied")
+    assert not (office.root / "x.age").exists()
+
+
+def test_reclassify_needs_a_justification_and_an_authorised_principal(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD")
+    r = office.as_("leader", "reclassify", doc_id, "--level", "INTERNAL")
+    assert_error(r, 2, "--justification")
+    # Clerks may only raise a label, never lower it.
+    r = office.as_("clerk", "reclassify", doc_id, "--level", "INTERNAL", "--compartment", "STAFF",
+                   "--justification", "tidying up")
+    assert_error(r, 3, "denied")
+    r = office.as_("leader", "reclassify", doc_id, "--level", "INTERNAL", "--compartment",
+                   "STAFF", "--justification", "announced at the general meeting", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["label"]["level"] == "INTERNAL"
+    assert doc["label"]["compartments"] == ["STAFF"]
+    assert doc["label"]["classified_by"] == "leader"
+    r = office.as_("leader", "info", doc_id, "--json")
+    assert json.loads(r.stdout)["label"]["reason"] == "announced at the general meeting"
+    # Still the same bytes.
+    r = office.as_("leader", "open", doc_id, "-o", "-")
+    assert r.stdout_bytes == MEMO
+
+
+def test_reclassify_with_nothing_to_change_is_a_usage_error(office: Office) -> None:
+    r = office.as_("leader", "reclassify", "whatever", "--justification", "x")
+    assert_error(r, 2, "nothing to change")
+
+
+def test_declassify(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD")
+    r = office.as_("leader", "declassify", "--justification", "x")
+    assert_error(r, 2, "no documents")
+    r = office.as_("clerk", "declassify", doc_id, "--justification", "release")
+    assert_error(r, 3, "denied")
+    r = office.as_("leader", "declassify", doc_id, "--justification", "released to the press")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.split() == [doc_id]
+    # Now PUBLIC: even the outsider opens it.
+    r = office.as_("outsider", "open", doc_id, "-o", "-")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes == MEMO
+
+
+def test_declassify_due(office: Office) -> None:
+    due = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                      "BOARD", "--declassify-on", "2000-01-01")
+    later = office.seal("clerk", office.root / "budget.bin", "--level", "C", "--compartment",
+                        "FINANCE", "--declassify-on", "2999-01-01")
+    r = office.as_("leader", "declassify", "--due", "--justification", "scheduled release",
+                   "--json")
+    assert r.exit_code == 0, r.stderr
+    assert [d["id"] for d in json.loads(r.stdout)] == [due]
+    r = office.as_("leader", "info", later, "--json")
+    assert json.loads(r.stdout)["label"]["level"] == "CONFIDENTIAL"
+
+
+def test_shred(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD")
+    r = office.as_("clerk", "shred", doc_id, "--justification", "mistake")
+    assert_error(r, 3, "denied")
+    assert office.doc_path(doc_id).exists()
+    r = office.as_("leader", "shred", doc_id, "--justification", "retention period over")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    assert not office.doc_path(doc_id).exists()
+    r = office.as_("leader", "open", doc_id, "-o", "-")
+    assert r.exit_code != 0
+    assert_error(r, r.exit_code, doc_id)
+    assert r.stdout == ""
+    r = office.as_("leader", "ls", "--json")
+    assert json.loads(r.stdout) == []
+
+
+def test_rotate_and_doctor(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD")
+    # Not an administrator: no new keys, only pending rewraps (none here).
+    r = office.as_("clerk", "rotate", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["rotated"] == []
+    r = office.as_("officer", "rotate", "--class", "SECRET [NOPE]")
+    assert_error(r, 2, "no label class")
+    r = office.as_("officer", "rotate", "--json")
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["rotated"]
+    # Documents still open, with the new keys.
+    r = office.as_("leader", "open", doc_id, "-o", "-")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes == MEMO
+
+    r = run("--vault", str(office.vault), "doctor")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("ok:")
+
+    # The index is rebuilt from the headers alone.
+    (office.vault / "index.sqlite").unlink()
+    r = run("--vault", str(office.vault), "doctor", "--json")
+    report = json.loads(r.stdout)
+    if r.exit_code == 4:
+        assert report["problems"]
+        assert "hint: run 'vault doctor --repair'" in r.stderr
+        r = office.as_("officer", "doctor", "--repair", "--json")
+    assert r.exit_code == 0, r.stderr
+    r = office.as_("leader", "ls", "--json")
+    assert [d["id"] for d in json.loads(r.stdout)] == [doc_id]
+
+
+def test_doctor_finds_a_damaged_document(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD")
+    path = office.doc_path(doc_id)
+    data = path.read_bytes()
+    # One character of the label stanza, which anyone can verify (signed).
+    at = data.index(b"-> vault/v1/label\n") + len(b"-> vault/v1/label\n") + 10
+    swapped = b"A" if data[at:at + 1] != b"A" else b"B"
+    path.write_bytes(data[:at] + swapped + data[at + 1:])
+    r = run("--vault", str(office.vault), "doctor", "--json")
+    assert r.exit_code == 4, r.stderr
+    report = json.loads(r.stdout)
+    assert not report["ok"]
+    assert any(doc_id in p for p in report["problems"])
+    assert r.stderr.startswith("vault: ")
+
+
+def test_policy_apply_revokes_and_grants(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "budget.bin", "--level", "C", "--compartment",
+                         "FINANCE")
+    # The clerk loses FINANCE.
+    text = office.policy.read_text()
+    new = text.replace("clearance: {level: CONFIDENTIAL, compartments: [STAFF, FINANCE, BOARD]}",
+                       "clearance: {level: CONFIDENTIAL, compartments: [STAFF, BOARD]}")
+    assert new != text
+    policy2 = office.root / "office-v2.yaml"
+    policy2.write_text(new)
+    r = office.as_("clerk", "policy", "apply", str(policy2))
+    assert_error(r, 3, "denied")
+    r = office.as_("officer", "policy", "apply", str(policy2), "--json")
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["version"] == 2
+    assert any("clerk" in x for x in report["revoked"])
+    # Rewrapping needs someone cleared for FINANCE: the leader runs rotate.
+    if report["pending"]:
+        r = office.as_("leader", "rotate")
+        assert r.exit_code in (0, 3), r.stderr
+    r = office.as_("clerk", "open", doc_id, "-o", "-")
+    assert_error(r, 3, "denied")
+    r = office.as_("leader", "open", doc_id, "-o", "-")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes == BUDGET
+
+
+def test_policy_apply_refuses_a_broken_policy(office: Office) -> None:
+    bad = office.root / "bad.yaml"
+    bad.write_text("version: 1\nname: x\nlevels: [\n")
+    r = office.as_("officer", "policy", "apply", str(bad))
+    assert r.exit_code in (1, 2), r.stderr
+    assert_error(r, r.exit_code, "bad.yaml")
