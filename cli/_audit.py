@@ -22,6 +22,7 @@ from vault.audit import AuditLog, AuditRecord, NoteVerifier, VerifyReport
 from vault.errors import AuditIntegrityError, UsageError
 
 from ._common import echo_json, info, warn
+from ._vault_common import vault_audit_key_lookup, vault_audit_log, vault_audit_verifier
 
 KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
 _TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
@@ -47,18 +48,24 @@ _CSV_FIELDS = (
 def _resolve_log(ctx: click.Context, log: str | None) -> Path:
     """The log directory a command works on."""
     if log is None:
-        raise UsageError("no audit log given", hint="pass --log DIR (an audit log directory)")
+        raise UsageError(
+            "no audit log given",
+            hint="pass --vault DIR (or set VAULT_DIR), or --log DIR for a standalone audit log",
+        )
     return Path(log)
 
 
 def _open_log(ctx: click.Context, log: str | None) -> AuditLog:
-    """The log a command works on (a standalone log directory, for now)."""
+    """The log a command works on: ``--log DIR``, else the vault's own log."""
+    if log is None and (vault_log := vault_audit_log(ctx)) is not None:
+        return vault_log  # type: ignore[no-any-return]
     return AuditLog.open(_resolve_log(ctx, log))
 
 
 def _key_lookup(ctx: click.Context, log: str | None) -> KeyLookup | None:
-    """Actors' public keys for record signatures (a standalone log has none)."""
-    return None
+    """Actors' public keys for record signatures: those the vault's signed
+    policies give (a standalone log has none)."""
+    return vault_audit_key_lookup(ctx) if log is None else None
 
 
 _log_option = click.option(
@@ -231,7 +238,7 @@ def verify(
 ) -> None:
     """Recompute the Merkle tree and check every checkpoint (exit 4 if damaged)."""
     log = _open_log(ctx, log_dir)
-    verifier = _read_key(key) if key else None
+    verifier = _read_key(key) if key else (vault_audit_verifier(ctx) if log_dir is None else None)
     if verifier is None:
         if log.checkpoint_signer is None:
             raise UsageError("no verifier key for this log", hint="pass --key (vault audit key)")

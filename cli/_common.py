@@ -83,7 +83,9 @@ def read_passphrase(prompt: str = "passphrase", *, confirm: bool = False) -> str
             "a passphrase is needed but there is no terminal to ask for it",
             hint="set VAULT_PASSPHRASE_FILE to a file holding the passphrase",
         )
-    value = click.prompt(prompt.capitalize(), hide_input=True, confirmation_prompt=confirm, err=True)
+    value = click.prompt(
+        prompt.capitalize(), hide_input=True, confirmation_prompt=confirm, err=True
+    )
     if not value:
         raise UsageError("empty passphrase")
     return str(value)

@@ -243,3 +243,4 @@ def demo(directory: str | None, keep: bool) -> None:
             click.echo(f"\nThe demo folder is kept: {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+            click.echo("\n(The temporary folder is gone; run 'vault demo --keep' to look around.)")

@@ -9,7 +9,7 @@ with a passphrase, in the form stock age reads.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,8 +17,11 @@ from vault.errors import UsageError
 
 from ._common import echo_json, info, read_passphrase
 
+if TYPE_CHECKING:  # pragma: no cover
+    from vault import UserIdentity
 
-def identity_summary(identity: Any) -> dict[str, str]:
+
+def identity_summary(identity: UserIdentity) -> dict[str, str]:
     """What the officer copies into the policy: public parts only."""
     return {
         "name": identity.name,
@@ -28,7 +31,7 @@ def identity_summary(identity: Any) -> dict[str, str]:
     }
 
 
-def load_identity_file(path: str, *, who: str = "your") -> Any:
+def load_identity_file(path: str, *, who: str = "your") -> UserIdentity:
     """Load an identity file, asking for its passphrase only if it is encrypted."""
     from vault import load_identity
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, cast
+from typing import Any, BinaryIO, cast
 
 import click
 
@@ -24,7 +24,7 @@ def wanted(size: int | None) -> bool:
 class _ProgressReader:
     """A read-only binary file that advances a progress bar as it is read."""
 
-    def __init__(self, raw: IO[bytes], bar: Any) -> None:
+    def __init__(self, raw: BinaryIO, bar: Any) -> None:
         self._raw = raw
         self._bar = bar
 
@@ -47,11 +47,11 @@ class _ProgressReader:
 
 
 @contextmanager
-def reading(raw: IO[bytes], size: int | None, label: str) -> Iterator[IO[bytes]]:
+def reading(raw: BinaryIO, size: int | None, label: str) -> Iterator[BinaryIO]:
     """Yield ``raw``, wrapped to show a bar on stderr when the file is large."""
     if not wanted(size):
         yield raw
         return
     bar: Any
     with click.progressbar(length=size, label=label, file=sys.stderr) as bar:
-        yield cast(IO[bytes], _ProgressReader(raw, bar))
+        yield cast(BinaryIO, _ProgressReader(raw, bar))

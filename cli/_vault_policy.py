@@ -10,7 +10,7 @@ import click
 
 from ._common import echo_json
 from ._common import info as tell
-from ._vault import jsonable, open_vault, print_report
+from ._vault_common import jsonable, open_vault, print_report
 
 
 @click.command()

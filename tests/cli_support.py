@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
+
 from vault_cli.main import cli
 
 AGE = shutil.which("age")
@@ -55,8 +56,13 @@ def run_script(
 def assert_error(result: Result, code: int, fragment: str = "") -> None:
     """An error: the exit code, ``vault: <lowercase>`` on stderr, no traceback."""
     assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    first = result.stderr.splitlines()[0]
-    assert first.startswith("vault: "), result.stderr
+    # The error line (notes and warnings may come before it).
+    errors = [
+        line for line in result.stderr.splitlines()
+        if line.startswith("vault: ") and not line.startswith("vault: warning:")
+    ]
+    assert len(errors) == 1, result.stderr
+    first = errors[0]
     message = first[len("vault: ") :]
     # Lowercase, unless it starts with an acronym ("HMAC", "MAC", "SQLite").
     assert not (message[:1].isupper() and message[1:2].islower()), first
@@ -185,7 +191,7 @@ def python() -> str:
     return sys.executable
 
 
-PEOPLE = ("officer", "clerk", "leader", "outsider")
+PEOPLE = ("officer", "clerk", "leader", "deputy", "outsider")
 
 
 def make_office(root: Path, *, vault_name: str = "vault") -> Office:

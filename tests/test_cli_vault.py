@@ -365,3 +365,41 @@ def test_policy_apply_refuses_a_broken_policy(office: Office) -> None:
     r = office.as_("officer", "policy", "apply", str(bad))
     assert r.exit_code in (1, 2), r.stderr
     assert_error(r, r.exit_code, "bad.yaml")
+
+
+def test_reclassify_a_secret_document_takes_two_leaders(office: Office, tmp_path: Path) -> None:
+    doc_id = office.seal("leader", office.root / "memo.txt", "--level", "SECRET",
+                         "--compartment", "BOARD")
+    r = office.as_("leader", "reclassify", doc_id, "--level", "CONFIDENTIAL",
+                   "--justification", "less sensitive now")
+    assert_error(r, 3, "denied")
+    # The deputy approves; their identity file is passphrase-protected, and
+    # their passphrase is theirs, not the caller's.
+    from vault import load_identity
+
+    deputy = tmp_path / "deputy-enc.key"
+    load_identity(office.people["deputy"].key).to_file(deputy, "deputy's own passphrase")
+    phrase = tmp_path / "deputy-phrase"
+    phrase.write_text("deputy's own passphrase\n")
+    r = run("--vault", str(office.vault), "--identity", str(office.people["leader"].key),
+            "reclassify", doc_id, "--level", "CONFIDENTIAL", "--justification",
+            "less sensitive now", "--approver-identity", str(deputy),
+            env={"VAULT_APPROVER_PASSPHRASE_FILE": str(phrase)})
+    assert r.exit_code == 0, r.stderr
+    assert "CONFIDENTIAL/BOARD" in r.stderr
+    r = office.as_("leader", "info", doc_id, "--json")
+    assert json.loads(r.stdout)["label"]["level"] == "CONFIDENTIAL"
+
+
+def test_reclassify_can_clear_compartments(office: Office) -> None:
+    doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
+                         "BOARD", "--caveat", "PERSONAL-DATA")
+    r = office.as_("leader", "reclassify", doc_id, "--compartment", "STAFF",
+                   "--clear-compartments", "--justification", "x")
+    assert_error(r, 2, "contradict")
+    r = office.as_("leader", "reclassify", doc_id, "--level", "PUBLIC", "--clear-compartments",
+                   "--clear-caveats", "--justification", "published in the annual report",
+                   "--json")
+    assert r.exit_code == 0, r.stderr
+    label = json.loads(r.stdout)["label"]
+    assert (label["level"], label["compartments"], label["caveats"]) == ("PUBLIC", [], [])

@@ -4,12 +4,20 @@ verified log exactly once, before anything happens; no record, no action."""
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import pytest
 from vault_helpers import Office, make_office
 
-from vault.errors import AuditWriteError, DeniedError, LabelError, UsageError, VaultError
+from vault.errors import (
+    AuditIntegrityError,
+    AuditWriteError,
+    DeniedError,
+    LabelError,
+    UsageError,
+    VaultError,
+)
 
 
 def _records(office: Office) -> list[tuple[str, str, str | None, str]]:
@@ -101,6 +109,21 @@ def test_no_record_no_action(tmp_path: Path) -> None:
     log.rmdir()
     log.write_bytes(saved)
     office.as_("officer").verify_audit()
+
+
+def test_emptied_audit_folder_stops_everything(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = office.as_("clerk").seal(office.file("a.txt", b"secret text"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    audit = office.path / "audit"
+    shutil.rmtree(audit)  # a folder writer swaps in an empty log folder
+    audit.mkdir()
+    out = tmp_path / "out.txt"
+    with pytest.raises(AuditIntegrityError) as caught:
+        office.as_("clerk").open(doc, out)
+    assert caught.value.kind == "truncated"
+    assert not out.exists()
+    assert not (audit / "log").exists() or (audit / "log").stat().st_size == 0
 
 
 def test_outsider_records_verify(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from vault._label import LABEL_STANZA, META_STANZA, Metadata, SignedLabel
 from vault._wrap import match_stanzas
 from vault.age import Header, Stanza, X25519Identity, X25519Recipient, read_header
 from vault.age import unwrap_file_key as _unwrap
-from vault.errors import LabelError, UsageError
+from vault.errors import LabelError, NoIdentityMatchError, UsageError
 from vault.store.base import DOC_ID, IndexRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,7 +128,20 @@ def unlock(sealed: Sealed, identities: Sequence[X25519Identity], class_keys: Cla
 
         raise NoKeyError(f"you hold no key for documents of class {sealed.label.cls}",
                          hint="ask the officer whether your clearance covers it")
-    file_key = _unwrap(sealed.header, list(identities))
+    try:
+        file_key = _unwrap(sealed.header, list(identities))
+    except NoIdentityMatchError:
+        # Holding every key of the label's class and still opening nothing
+        # means the stanza wrapping the file key to the class was damaged or
+        # replaced: that is tampering, not a missing grant.
+        held = {str(i.recipient) for i in identities}
+        generations = {str(ck.recipient) for ck in class_keys.generations(sealed.label.cls)}
+        if generations and generations <= held:
+            raise LabelError(
+                f"document {sealed.doc_id} is not wrapped to any key of its label class",
+                hint="its header was altered; restore it from a backup or the recovery key",
+            ) from None
+        raise
     sealed.label.verify_binding(file_key)
     check_recipients(sealed, file_key, class_keys, chain)
     return file_key, Metadata.open(sealed.meta, file_key, sealed.doc_id)

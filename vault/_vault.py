@@ -126,7 +126,9 @@ class Vault:
     def audit(self) -> AuditLog:
         """The vault's audit log (``vault.audit.AuditLog``)."""
         if self._audit is None:
-            self._audit = self._backend.audit_log(_ops.log_signer(self), self.manifest.origin)
+            log = self._backend.audit_log(_ops.log_signer(self), self.manifest.origin)
+            _require_history(log)
+            self._audit = log
         return self._audit
 
     @contextlib.contextmanager
@@ -333,3 +335,28 @@ class Vault:
     def doctor(self, repair: bool = False) -> DoctorReport:
         """Check that documents, index, keyrings and audit log agree."""
         return _ops.doctor.doctor(self, repair)
+
+
+def _require_history(log: AuditLog) -> None:
+    """Refuse a vault whose audit log has vanished or been emptied.
+
+    ``init`` writes the first record before the vault exists, so an
+    initialised vault always has one; starting a fresh log instead would
+    silently drop the history (docs/DESIGN.md, "Audit")."""
+    from vault.errors import AuditIntegrityError
+
+    try:
+        first = next(iter(log.records()), None)
+    except UsageError:
+        first = None
+    except OSError as e:  # unreadable: it cannot be appended to either
+        raise AuditWriteError(
+            f"cannot read the vault's audit log: {e.strerror}", hint="nothing was done"
+        ) from e
+    if first is None:
+        raise AuditIntegrityError(
+            "the vault's audit log is missing or empty",
+            kind="truncated",
+            seq=0,
+            hint="restore the audit folder from a backup; treat this as an incident",
+        )

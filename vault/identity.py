@@ -109,7 +109,7 @@ class UserIdentity:
             encrypt(io.BytesIO(data), out, [ScryptRecipient(passphrase)], armor=True)
             data = out.getvalue()
         try:
-            write_atomic(path, data, mode=0o600, replace=False)
+            write_atomic(path, data, mode=0o600, replace=False, sweep=True)
         except FileExistsError:
             raise UsageError(
                 f"{os.fspath(path)} already exists",

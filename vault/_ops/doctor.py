@@ -4,7 +4,8 @@
 Read-only checks need no identity (and then leave no audit record: records
 are signed by their actor). ``repair`` needs an administrator; it rebuilds
 the index from the document headers alone, deletes keyring entries that
-belong to no class key, and removes what crashed writers left behind. It
+belong to no class key, writes the pending grants of class keys the
+repairer holds, and removes or finishes what killed writers left behind. It
 never touches documents: a document that fails verification is reported,
 for people to investigate.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from vault._document import read_sealed
 from vault._info import DoctorReport
 from vault._keyring import cleared_users
+from vault._ops.seal import grant_missing
 from vault.errors import IntegrityError, UsageError, VaultError
 from vault.store.base import IndexRow
 
@@ -144,10 +146,14 @@ def _keyrings(v: Vault, report: DoctorReport, classes: list[Any], repair: bool) 
                                        "run 'vault rotate'")
     for gens in classes:
         ck = gens[-1]
+        if repair:  # e.g. a policy apply killed before it granted: finish what we can
+            report.repaired += [f"granted {g}" for g in grant_missing(v, ck)]
         for user in cleared_users(policy, ck.cls):
             if v.backend.read_keyring_entry(user.recipient, ck.key_id) is None:
                 report.problems.append(f"{user.name} is cleared for {ck.cls} but holds no "
-                                       "key for it yet (a pending grant)")
+                                       "key for it yet (a pending grant: 'vault rotate' or "
+                                       "'vault doctor --repair' by someone who holds that "
+                                       "key writes it)")
 
 
 def _audit(v: Vault, report: DoctorReport) -> None:

@@ -62,7 +62,7 @@ def _write_recovery(path: str | os.PathLike[str], vault_id: str) -> str:
             f"# keep it offline; use it with stock age: age -d -i THIS-FILE DOCUMENT.age\n"
             f"# recipient: {identity.recipient}\n{identity}\n")
     try:
-        write_atomic(path, text.encode("ascii"), mode=0o600, replace=False)
+        write_atomic(path, text.encode("ascii"), mode=0o600, replace=False, sweep=True)
     except FileExistsError:
         raise UsageError(f"{os.fspath(path)} already exists",
                          hint="choose a new file for the recovery identity") from None

@@ -127,7 +127,9 @@ def _destination(dst: Destination, overwrite: bool, mode: int) -> Iterator[Binar
     if not overwrite and os.path.lexists(path):
         raise UsageError(f"{path} already exists", hint="choose another name, or overwrite it")
     try:
-        with atomic_writer(path, mode=mode, replace=overwrite) as out:
+        # sweep: a killed earlier run may have left its partial plaintext in
+        # that folder (docs/THREAT-MODEL.md, "Temporary files").
+        with atomic_writer(path, mode=mode, replace=overwrite, sweep=True) as out:
             yield out
     except FileExistsError:
         raise UsageError(f"{path} already exists",

@@ -6,17 +6,25 @@ fsynced, then linked or renamed into place, and the directory is fsynced so
 that the new name survives a crash too.
 
 Where the kernel allows it the temporary file is anonymous (``O_TMPFILE``):
-a crash then leaves nothing behind at all. Elsewhere it is a dot-file named
-``.tmp-<random>``, created with ``O_EXCL`` and the final mode (never
-``chmod`` after the fact), which :func:`remove_stale_temps` clears.
+a crash then leaves nothing behind at all. Elsewhere (file systems or
+sandboxes that refuse to link it, other systems) it is a dot-file named
+``.vault-tmp-<16 hex digits>``, created with ``O_EXCL`` and the final mode
+(never ``chmod`` after the fact). Its writer holds an exclusive ``flock``
+on it until the file is in place, and the kernel drops that lock when the
+writer dies, however it dies: so a temporary whose lock can be taken was
+left by a killed writer, and :func:`remove_stale_temps` deletes exactly
+those, never a live writer's (docs/THREAT-MODEL.md, "Temporary files").
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
+import re
 import secrets
+import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -28,7 +36,11 @@ __all__ = [
     "write_atomic",
 ]
 
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = ".vault-tmp-"
+# What remove_stale_temps may delete: our temporaries, and in the vault's own
+# folders the shorter ``.tmp-`` form that other writers there use too.
+_OURS = re.compile(r"\A\.vault-tmp-[0-9a-f]{16}\Z")
+_OURS_OR_SHORT = re.compile(r"\A\.(?:vault-)?tmp-[0-9a-f]{16}\Z")
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -73,21 +85,40 @@ def _open_anonymous(directory: str, mode: int) -> int | None:
     if not flag:
         return None
     try:
-        return os.open(directory, flag | os.O_WRONLY | _CLOEXEC, mode)
+        fd = os.open(directory, flag | os.O_WRONLY | _CLOEXEC, mode)
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
             return None
         raise
+    # Locked before it can get a name (a replacement links it to a temporary
+    # name first): a sweeper must never take it for a dead writer's.
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _same_file(fd: int, name: str) -> bool:
+    try:
+        st = os.lstat(name)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _open_named(directory: str, mode: int) -> tuple[int, str]:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     while True:
         name = os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
-            return os.open(name, flags, mode), name
+            fd = os.open(name, flags, mode)
         except FileExistsError:  # pragma: no cover - 64 random bits collided
             continue
+        # Between the create and the lock a sweeper may have found the file
+        # unlocked and deleted it: then start again under a new name.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_file(fd, name):
+            return fd, name
+        os.close(fd)  # pragma: no cover - lost that race
 
 
 def _commit(fd: int, temp: str | None, path: str, directory: str, replace: bool) -> None:
@@ -111,7 +142,8 @@ def _commit(fd: int, temp: str | None, path: str, directory: str, replace: bool)
 
 @contextlib.contextmanager
 def atomic_writer(
-    path: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False
+    path: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False,
+    sweep: bool = False,
 ) -> Iterator[BinaryIO]:
     """Yield a writable file that appears at ``path`` only if the block ends
     without an exception.
@@ -119,9 +151,14 @@ def atomic_writer(
     With ``replace=False`` the final step fails with :class:`FileExistsError`
     when ``path`` already exists (an exclusive create, safe between
     processes); with ``replace=True`` an existing file is atomically replaced.
+    ``sweep`` first deletes the temporaries that killed writers left in the
+    destination's folder (for files written outside the vault: plaintext,
+    identities).
     """
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
+    if sweep:
+        remove_stale_temps(directory, only_ours=True)
     fd = _open_anonymous(directory, mode) if _anonymous_supported(directory) else None
     temp: str | None = None
     if fd is None:
@@ -141,26 +178,52 @@ def atomic_writer(
 
 
 def write_atomic(
-    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, replace: bool = False
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, replace: bool = False,
+    sweep: bool = False,
 ) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
-    with atomic_writer(path, mode=mode, replace=replace) as f:
+    with atomic_writer(path, mode=mode, replace=replace, sweep=sweep) as f:
         f.write(data)
 
 
-def remove_stale_temps(directory: str | os.PathLike[str]) -> list[str]:
-    """Delete temporary files left in ``directory`` by a crashed writer.
+def remove_stale_temps(directory: str | os.PathLike[str], *, only_ours: bool = False
+                       ) -> list[str]:
+    """Delete the temporary files that killed writers left in ``directory``.
 
-    Only call this while holding the vault's write lock: a live writer's
-    temporary file looks exactly like a stale one.
+    A temporary is stale when nobody holds its lock: a live writer keeps it
+    locked until its file is in place, and the kernel releases the lock of
+    a dead one. Only regular files owned by this user with a temporary's
+    exact name are considered (``only_ours``: the ``.vault-tmp-`` form only,
+    for folders that are not the vault's). Safe to call at any time.
     """
+    pattern = _OURS if only_ours else _OURS_OR_SHORT
     removed = []
     with os.scandir(directory) as it:
-        for entry in it:
-            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                removed.append(entry.name)
+        names = [e.name for e in it if pattern.match(e.name)]
+    for name in names:
+        if _remove_if_stale(os.path.join(directory, name)):
+            removed.append(name)
     if removed:
         fsync_dir(directory)
     return removed
+
+
+def _remove_if_stale(path: str) -> bool:
+    try:  # O_NONBLOCK: a planted FIFO must not hang us
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC)
+    except OSError:
+        return False  # gone, a symbolic link, or not ours to read
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live writer's
+        if not _same_file(fd, path):
+            return False
+        os.unlink(path)  # while we hold its lock: nobody else decides meanwhile
+        return True
+    finally:
+        os.close(fd)

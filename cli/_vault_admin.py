@@ -1,0 +1,200 @@
+"""Commands that change documents or administer the vault: reclassify,
+declassify, shred, rotate, doctor (re-exported by :mod:`vault_cli._vault`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from vault.errors import UsageError
+
+from ._common import echo_json
+from ._common import info as tell
+from ._vault_common import (
+    jsonable,
+    label_line,
+    label_options,
+    open_vault,
+    print_docs_json,
+    print_report,
+)
+
+# --------------------------------------------------------------------------
+# reclassify, declassify, shred
+
+
+def _justification_option(fn: Any) -> Any:
+    return click.option(
+        "--justification",
+        metavar="TEXT",
+        required=True,
+        help="Why (recorded in the audit log).",
+    )(fn)
+
+
+def _read_approver_passphrase(path: str) -> str:
+    # The approver is another person, with another passphrase: it never
+    # comes from VAULT_PASSPHRASE_FILE, which holds the caller's.
+    env = os.environ.get("VAULT_APPROVER_PASSPHRASE_FILE")
+    if env:
+        with open(env, encoding="utf-8") as f:
+            value = f.readline().rstrip("\r\n")
+        if value:
+            return value
+        raise UsageError("VAULT_APPROVER_PASSPHRASE_FILE holds an empty passphrase")
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"the approver identity {path} is encrypted and there is no terminal to ask",
+            hint="set VAULT_APPROVER_PASSPHRASE_FILE to a file holding the approver's passphrase",
+        )
+    return str(click.prompt(f"Approver's passphrase for {path}", hide_input=True, err=True))
+
+
+@click.command()
+@click.argument("doc_id", metavar="ID")
+@click.option("--level", metavar="L", help="New level.")
+@label_options
+@click.option("--clear-compartments", is_flag=True, help="Remove every compartment.")
+@click.option("--clear-caveats", is_flag=True, help="Remove every caveat.")
+@_justification_option
+@click.option(
+    "--approver-identity",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A second person's identity, for rules that need two (their passphrase: "
+    "VAULT_APPROVER_PASSPHRASE_FILE or the terminal).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the new document info as JSON.")
+@click.pass_context
+def reclassify(
+    ctx: click.Context,
+    doc_id: str,
+    level: str | None,
+    compartments: Sequence[str],
+    caveats: Sequence[str],
+    clear_compartments: bool,
+    clear_caveats: bool,
+    justification: str,
+    approver_identity: str | None,
+    as_json: bool,
+) -> None:
+    """Give document ID a new label, signed by you."""
+    from vault import load_identity
+
+    if clear_compartments and compartments:
+        raise UsageError("--compartment and --clear-compartments contradict each other")
+    if clear_caveats and caveats:
+        raise UsageError("--caveat and --clear-caveats contradict each other")
+    new_compartments = () if clear_compartments else (tuple(compartments) or None)
+    new_caveats = () if clear_caveats else (tuple(caveats) or None)
+    if level is None and new_compartments is None and new_caveats is None:
+        raise UsageError(
+            "nothing to change", hint="give --level, --compartment or --caveat (or a --clear-…)"
+        )
+    approver = None
+    if approver_identity:
+        path = approver_identity
+        approver = load_identity(path, passphrase=lambda: _read_approver_passphrase(path))
+    doc = open_vault(ctx).reclassify(
+        doc_id,
+        level=level,
+        compartments=new_compartments,
+        caveats=new_caveats,
+        justification=justification,
+        approver=approver,
+    )
+    if as_json:
+        echo_json(jsonable(doc))
+    else:
+        tell(f"reclassified {doc.id} as {label_line(doc.label)}")
+
+
+@click.command()
+@click.argument("doc_ids", metavar="[ID]...", nargs=-1)
+@click.option("--due", is_flag=True, help="Every document whose declassify-on date has passed.")
+@_justification_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the documents.")
+@click.pass_context
+def declassify(
+    ctx: click.Context, doc_ids: Sequence[str], due: bool, justification: str, as_json: bool
+) -> None:
+    """Declassify documents ID... and/or those due (prints each id)."""
+    if not doc_ids and not due:
+        raise UsageError("no documents named", hint="give document ids, or --due")
+    docs = open_vault(ctx).declassify(list(doc_ids) or None, due=due, justification=justification)
+    if as_json:
+        print_docs_json(docs)
+        return
+    for doc in docs:
+        click.echo(doc.id)
+    tell(f"declassified {len(docs)} document{'s' if len(docs) != 1 else ''}")
+
+
+@click.command()
+@click.argument("doc_id", metavar="ID")
+@_justification_option
+@click.pass_context
+def shred(ctx: click.Context, doc_id: str, justification: str) -> None:
+    """Destroy document ID for good: every wrapped key, then the ciphertext."""
+    open_vault(ctx).shred(doc_id, justification=justification)
+    tell(f"shredded {doc_id}")
+
+
+# --------------------------------------------------------------------------
+# rotate, doctor
+
+
+@click.command()
+@click.option(
+    "--class",
+    "classes",
+    multiple=True,
+    metavar="CLASS",
+    help="Only this label class (id, or 'LEVEL [COMPARTMENT, ...]'); repeat for several.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def rotate(ctx: click.Context, classes: Sequence[str], as_json: bool) -> None:
+    """Rotate label-class keys and rewrap document headers (payloads untouched).
+
+    The officer gives classes new keys; anyone else finishes pending rewraps
+    of the classes whose keys they hold (that grants nothing).
+    """
+    report = open_vault(ctx).rotate(list(classes) or None)
+    if as_json:
+        echo_json(jsonable(report))
+    else:
+        print_report(report)
+
+
+@click.command()
+@click.option("--repair", is_flag=True, help="Rebuild what can be rebuilt (the index).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Check that documents, index, keyrings and audit log agree."""
+    from vault.errors import IntegrityError
+
+    report = open_vault(ctx, need_identity=False).doctor(repair=repair)
+    if as_json:
+        echo_json(jsonable(report))
+    else:
+        for kind, lines in (
+            ("repaired", report.repaired),
+            ("note", report.notes),
+            ("problem", report.problems),
+        ):
+            for line in lines:
+                click.echo(f"{kind}: {line}")
+        if report.ok:
+            click.echo("ok: documents, index, keyrings and audit log agree")
+    if not report.ok:
+        n = len(report.problems)
+        raise IntegrityError(
+            f"{n} problem{'s' if n != 1 else ''} found",
+            hint=None if repair else "run 'vault doctor --repair' to rebuild what can be rebuilt",
+        )

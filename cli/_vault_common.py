@@ -1,0 +1,189 @@
+"""Plumbing shared by the vault's commands: which vault, which identity,
+and how documents and reports are printed.
+
+Nothing here imports the library at module level: ``vault --help`` stays
+fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from vault.errors import UsageError
+
+from ._common import echo_json, settings
+from ._identity import load_identity_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault import DocumentInfo, UserIdentity, Vault
+    from vault.policy import Label
+
+# --------------------------------------------------------------------------
+# Shared plumbing.
+
+
+def vault_dir(ctx: click.Context) -> str:
+    path = settings(ctx).vault_dir
+    if not path:
+        raise UsageError(
+            "no vault given", hint="pass --vault DIR before the command, or set VAULT_DIR"
+        )
+    return path
+
+
+def user_identity(ctx: click.Context, path: str | None = None) -> UserIdentity:
+    path = path or settings(ctx).identity_path
+    if not path:
+        raise UsageError(
+            "no identity given",
+            hint="pass --identity FILE before the command, or set VAULT_IDENTITY",
+        )
+    return load_identity_file(path)
+
+
+def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Vault:
+    """The vault named by --vault/VAULT_DIR, acting as --identity/VAULT_IDENTITY."""
+    from vault import Vault
+
+    path = vault_dir(ctx)
+    ident = None
+    if need_identity or settings(ctx).identity_path:
+        ident = user_identity(ctx)
+    return Vault(path, ident)
+
+
+def jsonable(value: Any) -> Any:
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else value
+
+
+def text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple | frozenset | set):
+        return ",".join(sorted(str(v) for v in value)) or "-"
+    return str(value)
+
+
+def label_line(label: Label) -> str:
+    parts = [str(label.level)]
+    parts += sorted(label.compartments)
+    text = "/".join(parts)
+    if label.caveats:
+        text += " (" + ", ".join(sorted(label.caveats)) + ")"
+    return text
+
+
+def print_docs_json(docs: Iterable[DocumentInfo]) -> None:
+    echo_json([jsonable(d) for d in docs])
+
+
+def print_info(doc: DocumentInfo) -> None:
+    label = doc.label.to_dict()  # JSON-safe: times as RFC 3339 text
+    rows: list[tuple[str, Any]] = [
+        ("id", doc.id),
+        ("label", label_line(doc.label)),
+        *((key, label.get(key)) for key in _LABEL_FIELDS),
+        ("sealed_at", doc.sealed_at),
+        ("sealed_by", doc.sealed_by),
+        ("policy", doc.policy),
+        ("size", doc.size),
+        # Only with the document's key; otherwise "-".
+        ("title", doc.title),
+        ("filename", doc.filename),
+        ("content_type", doc.content_type),
+        ("plaintext_size", doc.plaintext_size),
+        ("sha256", doc.sha256),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key.ljust(width)}  {text(value)}")
+
+
+_LABEL_FIELDS = (
+    "level",
+    "compartments",
+    "caveats",
+    "classified_by",
+    "reason",
+    "derived_from",
+    "created",
+    "declassify_on",
+    "embargo_until",
+)
+
+
+def label_options(fn: Any) -> Any:
+    fn = click.option(
+        "--caveat",
+        "caveats",
+        multiple=True,
+        metavar="X",
+        help="Caveat (handling marking); repeat for several.",
+    )(fn)
+    fn = click.option(
+        "--compartment",
+        "compartments",
+        multiple=True,
+        metavar="C",
+        help="Compartment; repeat for several.",
+    )(fn)
+    return fn
+
+
+def print_report(report: Any) -> None:
+    data = jsonable(report)
+    if not isinstance(data, dict):
+        click.echo(str(report))
+        return
+    for key, value in data.items():
+        if isinstance(value, list):
+            click.echo(f"{key}: {len(value)}")
+            for item in value:
+                click.echo(f"  {item}")
+        else:
+            click.echo(f"{key}: {text(value)}")
+
+
+# --------------------------------------------------------------------------
+# The vault's audit log, for ``vault audit`` when --vault/VAULT_DIR is set.
+
+
+def _vault_for_audit(ctx: click.Context) -> Vault | None:
+    # One Vault per command, shared by the helpers below.
+    path = settings(ctx).vault_dir
+    if not path:
+        return None
+    v: Vault | None = ctx.meta.get("vault_cli.audit_vault")
+    if v is None:
+        from vault import Vault
+
+        v = ctx.meta["vault_cli.audit_vault"] = Vault(path)
+    return v
+
+
+def vault_audit_log(ctx: click.Context) -> Any:
+    """The audit log (``vault.audit.AuditLog``) of the vault named by
+    --vault/VAULT_DIR, or None when no vault is named."""
+    v = _vault_for_audit(ctx)
+    return None if v is None else v.audit
+
+
+def vault_audit_key_lookup(ctx: click.Context) -> Any:
+    """``key_lookup`` for ``AuditLog.verify``: every record's signature is
+    checked against the key the vault's signed policies give its actor."""
+    v = _vault_for_audit(ctx)
+    return None if v is None else v.audit_key_lookup()
+
+
+def vault_audit_verifier(ctx: click.Context) -> Any:
+    """The checkpoint verifier pinned in the vault's signed ``vault.json``."""
+    v = _vault_for_audit(ctx)
+    if v is None:
+        return None
+    from vault.audit import NoteVerifier
+
+    return NoteVerifier.from_key(v.manifest.log_key)

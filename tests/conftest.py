@@ -1,0 +1,42 @@
+"""Fixtures shared by the test modules.
+
+``backend`` runs a test once per storage backend: a vault in a folder, and
+a vault in PostgreSQL (a throwaway PostgreSQL 15 cluster started once per
+session, tests/pg_support.py). The PostgreSQL half never skips: without the
+server binaries or the driver the tests fail, saying what to install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from backends import FolderKind, Kind, PostgresKind
+from pg_support import INSTALL_HINT, Cluster, find_bindir
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.fail("the psycopg driver is required: pip install -e '.[test]'")
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.fail(INSTALL_HINT)
+    cluster = Cluster(bindir)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["folder", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Kind:
+    """Where the vaults of a test live: ``backend.new_location(root)``."""
+    if request.param == "folder":
+        return FolderKind()
+    return PostgresKind(request.getfixturevalue("pg_cluster"))

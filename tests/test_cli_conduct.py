@@ -1,0 +1,207 @@
+"""How the CLI behaves: one exit code per kind of outcome (README "Exit
+codes"), data on stdout, ``vault: <lowercase message>`` and ``hint:`` lines
+on stderr, never a traceback -- checked in-process and through the
+installed ``vault`` script."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from cli_support import (
+    PASSPHRASE,
+    Office,
+    assert_error,
+    make_office,
+    run,
+    run_script,
+)
+
+from vault_cli import _progress
+
+MEMO = b"Board decision: the office moves next quarter.\n"
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Office:
+    o = make_office(tmp_path_factory.mktemp("conduct"))
+    (o.root / "memo.txt").write_bytes(MEMO)
+    return o
+
+
+@pytest.fixture(scope="module")
+def board(office: Office) -> str:
+    return office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment", "BOARD")
+
+
+def _script_env(o: Office, who: str) -> dict[str, str]:
+    return {"VAULT_DIR": str(o.vault), "VAULT_IDENTITY": str(o.people[who].key)}
+
+
+def _assert_script_error(r: object, code: int, fragment: str = "") -> None:
+    import subprocess
+
+    assert isinstance(r, subprocess.CompletedProcess)
+    err = r.stderr.decode()
+    assert r.returncode == code, (r.returncode, err)
+    assert err.startswith("vault: "), err
+    assert "Traceback" not in err
+    assert fragment.lower() in err.lower(), err
+
+
+# --------------------------------------------------------------------------
+# Each exit code, in-process.
+
+
+def test_exit_0_success_data_on_stdout_only(office: Office, board: str) -> None:
+    r = office.as_("leader", "open", board, "-o", "-")
+    assert r.exit_code == 0
+    assert r.stdout_bytes == MEMO
+    assert r.stderr == ""
+
+
+def test_exit_1_other_error(office: Office, board: str) -> None:
+    missing = office.root / "no" / "such" / "folder" / "memo.txt"
+    r = office.as_("leader", "open", board, "-o", str(missing))
+    assert_error(r, 1, "no such file or directory")
+    assert r.stdout == ""
+
+
+def test_exit_2_usage(office: Office, board: str) -> None:
+    r = office.as_("leader", "shred", board)  # no --justification
+    assert_error(r, 2, "missing option '--justification'")
+    assert "hint: see 'vault shred --help'" in r.stderr
+    r = run("--vault", str(office.vault), "open", board)  # no identity
+    assert_error(r, 2, "no identity given")
+    assert "hint: pass --identity FILE before the command, or set VAULT_IDENTITY" in r.stderr
+    r = run("--identity", str(office.people["leader"].key), "ls", env={"VAULT_DIR": ""})
+    assert_error(r, 2, "no vault given")
+    r = run("frobnicate")
+    assert_error(r, 2, "no such command")
+    r = run("--vault", str(office.root / "not-a-vault"), "--identity",
+            str(office.people["leader"].key), "ls")
+    assert_error(r, 2, "no vault at")
+
+
+def test_exit_3_denied(office: Office, board: str) -> None:
+    r = office.as_("outsider", "open", board, "-o", "-")
+    assert_error(r, 3, "denied")
+    assert "outsiders-stay-out" in r.stderr
+    assert any(line.startswith("hint: ") for line in r.stderr.splitlines())
+    assert r.stdout == ""
+
+
+def test_exit_4_integrity(office: Office, board: str) -> None:
+    path = office.doc_path(board)
+    pristine = path.read_bytes()
+    try:
+        path.write_bytes(pristine[:-1] + bytes([pristine[-1] ^ 0x80]))
+        r = office.as_("leader", "open", board, "-o", str(office.root / "tampered.txt"))
+        assert_error(r, 4)
+        assert not (office.root / "tampered.txt").exists()
+    finally:
+        path.write_bytes(pristine)
+
+
+def test_exit_5_no_key(office: Office, board: str) -> None:
+    # The policy clears the leader, but the leader's keyring is gone.
+    keyring = office.vault / "keyrings" / office.people["leader"].recipient
+    moved = office.root / "keyring-aside"
+    keyring.rename(moved)
+    try:
+        r = office.as_("leader", "open", board, "-o", "-")
+        assert_error(r, 5, "no key")
+        assert r.stdout == ""
+    finally:
+        moved.rename(keyring)
+    r = office.as_("leader", "open", board, "-o", "-")
+    assert r.exit_code == 0
+
+
+def test_exit_5_wrong_passphrase(tmp_path: Path) -> None:
+    key = tmp_path / "x.key"
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_text(PASSPHRASE + "\n")
+    bad.write_text("guess\n")
+    assert run("identity", "new", "x", "-o", str(key),
+               env={"VAULT_PASSPHRASE_FILE": str(good)}).exit_code == 0
+    r = run("identity", "show", str(key), env={"VAULT_PASSPHRASE_FILE": str(bad)})
+    assert_error(r, 5, "wrong passphrase")
+    assert "guess" not in r.stderr
+
+
+# --------------------------------------------------------------------------
+# The same, through the installed console script (real process, real streams).
+
+
+def test_script_exit_codes(office: Office, board: str, tmp_path: Path) -> None:
+    r = run_script("open", board, "-o", "-", env=_script_env(office, "leader"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == MEMO and r.stderr == b""
+
+    r = run_script("open", board, "-o", "-", env=_script_env(office, "outsider"))
+    _assert_script_error(r, 3, "denied")
+    assert r.stdout == b""
+
+    r = run_script("shred", board, env=_script_env(office, "leader"))
+    _assert_script_error(r, 2, "--justification")
+
+    r = run_script("open", board, "-o", str(tmp_path / "a" / "b"),
+                   env=_script_env(office, "leader"))
+    _assert_script_error(r, 1)
+
+    r = run_script("seal", str(office.root / "memo.txt"), "--json", "--level", "C",
+                   "--compartment", "FINANCE", env=_script_env(office, "clerk"))
+    assert r.returncode == 0, r.stderr
+    (doc,) = json.loads(r.stdout)
+    assert doc["label"]["compartments"] == ["FINANCE"]
+
+
+def test_script_open_refuses_a_terminal_only_when_asked_implicitly(
+    office: Office, board: str
+) -> None:
+    # Not a terminal: plaintext to stdout by default.
+    r = run_script("open", board, env=_script_env(office, "leader"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == MEMO
+
+
+def test_passphrase_protected_identity_for_vault_commands(office: Office, board: str,
+                                                          tmp_path: Path) -> None:
+    # An encrypted copy of the leader's key, read with VAULT_PASSPHRASE_FILE.
+    from vault import load_identity
+
+    phrase = tmp_path / "phrase"
+    phrase.write_text(PASSPHRASE + "\n")
+    enc = tmp_path / "leader-enc.key"
+    load_identity(office.people["leader"].key).to_file(enc, PASSPHRASE)
+    env = {"VAULT_PASSPHRASE_FILE": str(phrase)}
+    r = run("--vault", str(office.vault), "--identity", str(enc), "open", board, "-o", "-",
+            env=env)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes == MEMO
+    r = run("--vault", str(office.vault), "--identity", str(enc), "open", board, "-o", "-",
+            env={"VAULT_PASSPHRASE_FILE": ""})
+    assert_error(r, 2, "passphrase")
+
+
+def test_help_lists_every_command() -> None:
+    r = run("--help")
+    assert r.exit_code == 0
+    for name in ("init", "seal", "open", "ls", "info", "export", "reclassify", "declassify",
+                 "shred", "rotate", "doctor", "identity", "demo", "policy", "audit"):
+        assert f"  {name} " in r.stdout, name
+    r = run("policy", "--help")
+    assert r.exit_code == 0 and "apply" in r.stdout
+    for cmd in ("seal", "open", "reclassify", "identity"):
+        r = run(cmd, "--help")
+        assert r.exit_code == 0 and r.stdout.startswith("Usage: vault ")
+
+
+def test_progress_bars_only_for_large_files_on_a_terminal() -> None:
+    # Under the test runner stderr is not a terminal: never a bar.
+    assert not _progress.wanted(10 * _progress.LARGE_FILE)
+    assert not _progress.wanted(None)
+    assert os.isatty(2) or not _progress.wanted(_progress.LARGE_FILE)

@@ -1,0 +1,245 @@
+"""The PostgreSQL schema of a vault, its versions and migrations
+(docs/DEPLOYMENT.md §1 and §5).
+
+Everything lives in the schema ``vault`` of one database, owned by the
+role that runs ``vault migrate`` (the *owner*). The schema's version is the
+largest ``version`` in ``vault.schema_version``; :data:`STEPS` lists, in
+order, the migrations that take an empty database to :data:`VERSION`.
+:func:`upgrade` applies the missing ones in one transaction (DDL is
+transactional in PostgreSQL: an interrupted upgrade leaves the old
+version), under an advisory lock so that two upgrades never interleave,
+then renews the grants of the application roles recorded in
+``vault.app_roles``.
+
+Application roles (the workstations) get exactly what the vault needs:
+records that are only ever added (manifest, policy versions, class keys,
+actors, the audit log) get SELECT and INSERT; the audit tables are further
+guarded by triggers that reject UPDATE, DELETE and TRUNCATE from anyone,
+their owner included (a superuser must disable the triggers first -- which
+is the tampering the log's checkpoints and signatures then expose).
+
+Every statement here is a constant; the only identifier ever formatted into
+SQL is a role name, quoted by psycopg's ``sql.Identifier``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import sql
+
+from vault.store._pg_conn import Connection
+
+__all__ = ["MIGRATE_LOCK", "STEPS", "VERSION", "current_version", "grant", "upgrade"]
+
+# pg_advisory_xact_lock key serialising schema upgrades (docs/DEPLOYMENT.md §1).
+MIGRATE_LOCK = 0x7661756C74_0003
+
+_STORAGE = r"""
+CREATE SCHEMA vault;
+CREATE TABLE vault.schema_version (
+    version     integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE vault.app_roles (
+    role        name PRIMARY KEY,
+    checkpoints boolean NOT NULL
+);
+CREATE TABLE vault.manifest (
+    one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+    data bytea NOT NULL
+);
+CREATE TABLE vault.log_key (
+    one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+    data bytea NOT NULL
+);
+CREATE TABLE vault.policies (
+    version   integer PRIMARY KEY CHECK (version >= 1),
+    policy    bytea NOT NULL,
+    signature bytea NOT NULL
+);
+CREATE TABLE vault.class_keys (
+    class_id   text NOT NULL CHECK (class_id ~ '^[0-9a-f]{32}$'),
+    generation integer NOT NULL CHECK (generation >= 1),
+    data       bytea NOT NULL,
+    PRIMARY KEY (class_id, generation)
+);
+CREATE TABLE vault.keyrings (
+    owner  text NOT NULL CHECK (owner ~ '^age1[02-9ac-hj-np-z]{58}$'),
+    key_id text NOT NULL CHECK (key_id ~ '^[0-9a-f]{32}$'),
+    data   bytea NOT NULL,
+    PRIMARY KEY (owner, key_id)
+);
+CREATE TABLE vault.actors (
+    key_hash   text PRIMARY KEY CHECK (key_hash ~ '^[0-9a-f]{64}$'),
+    public_key bytea NOT NULL
+);
+CREATE SEQUENCE vault.document_versions;
+CREATE TABLE vault.documents (
+    id      text PRIMARY KEY CHECK (id ~ '^[a-z2-7]{16}$'),
+    version bigint NOT NULL UNIQUE,
+    size    bigint NOT NULL CHECK (size >= 0)
+);
+CREATE TABLE vault.document_chunks (
+    version bigint NOT NULL REFERENCES vault.documents (version)
+            ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    n       integer NOT NULL CHECK (n >= 0),
+    data    bytea NOT NULL,
+    PRIMARY KEY (version, n)
+);
+-- Ciphertext does not compress: store it uncompressed, which also makes
+-- substring() read only the TOAST pieces it needs.
+ALTER TABLE vault.document_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+"""
+
+_AUDIT = r"""
+CREATE TABLE vault.audit_log (
+    seq  bigint PRIMARY KEY CHECK (seq >= 0),
+    line bytea NOT NULL CHECK (position('\x0a'::bytea IN line) = 0)
+);
+CREATE TABLE vault.audit_hashes (
+    n    bigint PRIMARY KEY CHECK (n >= 0),
+    hash bytea NOT NULL CHECK (octet_length(hash) = 32)
+);
+CREATE TABLE vault.audit_checkpoints (
+    size bigint PRIMARY KEY CHECK (size >= 0),
+    note bytea NOT NULL
+);
+CREATE FUNCTION vault.append_only() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    RAISE EXCEPTION 'vault.% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+-- Rows are numbered 0, 1, 2, ... without gaps: each new row must be the next.
+CREATE FUNCTION vault.audit_next() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    expected bigint;
+BEGIN
+    IF TG_TABLE_NAME = 'audit_log' THEN
+        SELECT coalesce(max(seq) + 1, 0) INTO expected FROM vault.audit_log;
+        IF NEW.seq <> expected THEN
+            RAISE EXCEPTION 'audit record % is not the next one (%)', NEW.seq, expected
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+    ELSE
+        SELECT coalesce(max(n) + 1, 0) INTO expected FROM vault.audit_hashes;
+        IF NEW.n <> expected THEN
+            RAISE EXCEPTION 'audit hash % is not the next one (%)', NEW.n, expected
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_log_next BEFORE INSERT ON vault.audit_log
+    FOR EACH ROW EXECUTE FUNCTION vault.audit_next();
+CREATE TRIGGER audit_hashes_next BEFORE INSERT ON vault.audit_hashes
+    FOR EACH ROW EXECUTE FUNCTION vault.audit_next();
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON vault.audit_log
+    FOR EACH ROW EXECUTE FUNCTION vault.append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON vault.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only();
+CREATE TRIGGER audit_hashes_append_only BEFORE UPDATE OR DELETE ON vault.audit_hashes
+    FOR EACH ROW EXECUTE FUNCTION vault.append_only();
+CREATE TRIGGER audit_hashes_no_truncate BEFORE TRUNCATE ON vault.audit_hashes
+    FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only();
+CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE
+    ON vault.audit_checkpoints FOR EACH ROW EXECUTE FUNCTION vault.append_only();
+CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON vault.audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only();
+"""
+
+_INDEX = r"""
+CREATE TABLE vault.document_index (
+    id            text PRIMARY KEY,
+    class_id      text NOT NULL,
+    level         text NOT NULL,
+    label         text NOT NULL,
+    sealed_at     text NOT NULL,
+    sealed_by     text NOT NULL,
+    declassify_on text,
+    size          bigint NOT NULL,
+    header_sha256 text NOT NULL,
+    stamp         text NOT NULL
+);
+CREATE INDEX document_index_declassify ON vault.document_index (declassify_on);
+CREATE INDEX document_index_sealed ON vault.document_index (sealed_at, id);
+"""
+
+#: (version, description, DDL), applied in this order.
+STEPS: Sequence[tuple[int, str, str]] = (
+    (1, "storage: manifest, policies, class keys, keyrings, actors, documents", _STORAGE),
+    (2, "audit log: records, stored hashes, checkpoints; append-only", _AUDIT),
+    (3, "document index", _INDEX),
+)
+VERSION = STEPS[-1][0]
+
+# Privileges of an application role, by table (docs/DEPLOYMENT.md §2).
+_ADD_ONLY = ("manifest", "policies", "class_keys", "actors",
+             "audit_log", "audit_hashes", "audit_checkpoints")
+_READ_WRITE = ("keyrings", "documents", "document_chunks", "document_index")
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of the database (0: no vault schema yet)."""
+    try:
+        with conn.transaction():
+            row = conn.execute("SELECT max(version) FROM vault.schema_version").fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        return 0
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _tables(names: Sequence[str]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier("vault", n) for n in names)
+
+
+def _grant_statements(role: str, checkpoints: bool) -> list[sql.Composed]:
+    who = sql.Identifier(role)
+    key = sql.SQL("SELECT, INSERT" if checkpoints else "INSERT")
+    return [
+        sql.SQL("GRANT USAGE ON SCHEMA vault TO {}").format(who),
+        sql.SQL("GRANT SELECT ON vault.schema_version TO {}").format(who),
+        sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(_tables(_ADD_ONLY), who),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
+            _tables(_READ_WRITE), who),
+        sql.SQL("GRANT USAGE ON SEQUENCE vault.document_versions TO {}").format(who),
+        # The checkpoint key: written once at init; read only by roles that
+        # sign checkpoints (docs/DEPLOYMENT.md §6).
+        sql.SQL("REVOKE ALL ON vault.log_key FROM {}").format(who),
+        sql.SQL("GRANT {} ON vault.log_key TO {}").format(key, who),
+    ]
+
+
+def grant(conn: Connection, role: str, *, checkpoints: bool) -> None:
+    """Give ``role`` an application role's privileges (inside a transaction)."""
+    conn.execute("INSERT INTO vault.app_roles (role, checkpoints) VALUES (%s, %s)"
+                 " ON CONFLICT (role) DO UPDATE SET checkpoints = excluded.checkpoints",
+                 (role, checkpoints))
+    for statement in _grant_statements(role, checkpoints):
+        conn.execute(statement)
+
+
+def upgrade(conn: Connection, *, target: int = VERSION) -> tuple[int, int]:
+    """Apply the missing migrations up to ``target``; ``(before, after)``."""
+    if not 0 <= target <= VERSION:
+        raise ValueError(f"schema version {target} does not exist (latest: {VERSION})")
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+        before = current_version(conn)
+        for version, description, ddl in STEPS:
+            if before < version <= target:
+                conn.execute(ddl)
+                conn.execute("INSERT INTO vault.schema_version (version, description)"
+                             " VALUES (%s, %s)", (version, description))
+        after = max(before, target)
+        if after >= 1:
+            roles = conn.execute("SELECT role, checkpoints FROM vault.app_roles").fetchall()
+            if after >= VERSION:  # grants name tables of the latest version
+                for role, checkpoints in roles:
+                    for statement in _grant_statements(str(role), bool(checkpoints)):
+                        conn.execute(statement)
+    return before, after

@@ -1,0 +1,206 @@
+"""Sealed documents in PostgreSQL, streamed both ways (docs/DEPLOYMENT.md §1.3).
+
+A document is one row of ``vault.documents`` (id, version, size) and its
+bytes in ``vault.document_chunks``: chunks of :data:`CHUNK` bytes numbered
+0, 1, 2, ... under the document's *version*, a number drawn from a sequence
+for every write. Neither direction ever holds more than a chunk in memory.
+
+* Writing (:func:`write_document`): the chunks go out one by one inside a
+  transaction; the ``documents`` row is inserted (exclusive create) or
+  switched to the new version (replace, the old chunks deleted) at the end,
+  in the same transaction. A crash or a dropped connection before the
+  commit leaves nothing; after it, the whole new version.
+* Reading (:class:`DocumentReader`): a REPEATABLE READ transaction pins the
+  version found at open; each read fetches ``substring()`` of one chunk.
+  Like a file kept open while a rename replaces it, a reader keeps the
+  version it opened even if the document is rewritten meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from vault.errors import IntegrityError
+from vault.store._pg_conn import Connection, Database, storage_errors
+
+__all__ = ["CHUNK", "DocumentReader", "is_reader", "open_document", "shred_document",
+           "write_document"]
+
+CHUNK = 1 << 20  # bytes per row: large enough to amortise, small in memory
+READ_BUFFER = 1 << 18
+
+
+class DocumentReader(io.RawIOBase):
+    """One version of a document, read chunk by chunk (seekable)."""
+
+    def __init__(self, db: Database, doc_id: str) -> None:
+        super().__init__()
+        self.doc_id = doc_id
+        self._stack = contextlib.ExitStack()
+        with storage_errors(f"cannot read document {doc_id}"):
+            self._conn: Connection = self._stack.enter_context(db.snapshot())
+            try:
+                row = self._conn.execute(
+                    "SELECT version, size FROM vault.documents WHERE id = %s", (doc_id,)
+                ).fetchone()
+            except BaseException:
+                self._stack.close()
+                raise
+        if row is None:
+            self._stack.close()
+            raise FileNotFoundError(f"no document {doc_id}")
+        self.version, self.size = int(row[0]), int(row[1])
+        self._pos = 0
+
+    # -- io.RawIOBase --------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.closed:
+            raise ValueError("read from a closed document")
+        if self._pos >= self.size or not len(view):
+            return 0
+        n, offset = divmod(self._pos, CHUNK)
+        want = min(len(view), CHUNK - offset, self.size - self._pos)
+        with storage_errors(f"cannot read document {self.doc_id}"):
+            row = self._conn.execute(
+                "SELECT substring(data FROM %s FOR %s) FROM vault.document_chunks"
+                " WHERE version = %s AND n = %s", (offset + 1, want, self.version, n)
+            ).fetchone()
+        data = bytes(row[0]) if row is not None else b""
+        if len(data) != want:
+            raise IntegrityError(f"document {self.doc_id} is damaged in the database: "
+                                 f"chunk {n} is missing or short",
+                                 hint="restore the document from a backup, or shred it")
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                # Ending a read-only transaction: a failure loses nothing.
+                with contextlib.suppress(psycopg.Error):
+                    self._stack.close()
+            finally:
+                super().close()
+
+
+def open_document(db: Database, doc_id: str) -> io.BufferedReader:
+    """A buffered, seekable reader; :class:`FileNotFoundError` if absent."""
+    return io.BufferedReader(DocumentReader(db, doc_id), buffer_size=READ_BUFFER)
+
+
+class _ChunkWriter(io.RawIOBase):
+    """Collects writes into chunks and inserts each one as it fills."""
+
+    def __init__(self, conn: Connection, version: int) -> None:
+        super().__init__()
+        self._conn = conn
+        self.version = version
+        self.size = 0
+        self._n = 0
+        self._buf = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._buf += view
+        self.size += len(view)
+        while len(self._buf) >= CHUNK:
+            self._insert(bytes(self._buf[:CHUNK]))
+            del self._buf[:CHUNK]
+        return len(view)
+
+    def finish(self) -> None:
+        if self._buf:
+            self._insert(bytes(self._buf))
+            self._buf.clear()
+
+    def _insert(self, chunk: bytes) -> None:
+        self._conn.execute("INSERT INTO vault.document_chunks (version, n, data)"
+                           " VALUES (%s, %s, %b)", (self.version, self._n, chunk))
+        self._n += 1
+
+
+@contextlib.contextmanager
+def write_document(db: Database, doc_id: str, *, replace: bool) -> Iterator[io.RawIOBase]:
+    """Yield a stream; the document appears (or is replaced) atomically when
+    the block ends without error. :class:`FileExistsError` if ``replace`` is
+    false and the document exists."""
+    with storage_errors(f"cannot write document {doc_id}"), db.transaction() as conn:
+        row = conn.execute("SELECT nextval('vault.document_versions')").fetchone()
+        assert row is not None
+        writer = _ChunkWriter(conn, int(row[0]))
+        yield writer
+        writer.finish()
+        _commit_version(conn, doc_id, writer, replace)
+
+
+def _commit_version(conn: Connection, doc_id: str, writer: _ChunkWriter, replace: bool) -> None:
+    version, size = writer.version, writer.size
+    if not replace:
+        cur = conn.execute("INSERT INTO vault.documents (id, version, size) VALUES (%s, %s, %s)"
+                           " ON CONFLICT (id) DO NOTHING", (doc_id, version, size))
+        if cur.rowcount != 1:
+            raise FileExistsError(f"document {doc_id} exists")
+        return
+    old = conn.execute("SELECT version FROM vault.documents WHERE id = %s FOR UPDATE",
+                       (doc_id,)).fetchone()
+    if old is None:
+        conn.execute("INSERT INTO vault.documents (id, version, size) VALUES (%s, %s, %s)",
+                     (doc_id, version, size))
+        return
+    conn.execute("UPDATE vault.documents SET version = %s, size = %s WHERE id = %s",
+                 (version, size, doc_id))
+    conn.execute("DELETE FROM vault.document_chunks WHERE version = %s", (old[0],))
+
+
+def shred_document(db: Database, doc_id: str, header_size: int) -> None:
+    """Overwrite the header's bytes with random ones and commit, then delete
+    the document (docs/DEPLOYMENT.md §1.3 says what MVCC keeps meanwhile)."""
+    with storage_errors(f"cannot shred document {doc_id}"):
+        with db.transaction() as conn:
+            row = conn.execute("SELECT version, size FROM vault.documents WHERE id = %s"
+                               " FOR UPDATE", (doc_id,)).fetchone()
+            if row is None:
+                raise FileNotFoundError(f"no document {doc_id}")
+            version, size = int(row[0]), int(row[1])
+            end = min(header_size, size)
+            for n in range(0, (end + CHUNK - 1) // CHUNK):
+                length = min(CHUNK, end - n * CHUNK)
+                conn.execute("UPDATE vault.document_chunks SET data = overlay(data PLACING %b"
+                             " FROM 1) WHERE version = %s AND n = %s",
+                             (os.urandom(length), version, n))
+        with db.transaction() as conn:
+            conn.execute("DELETE FROM vault.documents WHERE id = %s", (doc_id,))
+
+
+def is_reader(f: object) -> DocumentReader | None:
+    """The :class:`DocumentReader` behind a stream :func:`open_document` made."""
+    raw = getattr(f, "raw", None)
+    return raw if isinstance(raw, DocumentReader) else None

@@ -1,0 +1,344 @@
+"""A vault in a PostgreSQL database, shared by many workstations
+(docs/DEPLOYMENT.md).
+
+The location is a libpq connection URI, ``postgresql://[user@]host[:port]/
+database[?sslmode=verify-full&...]``; whatever it leaves out comes from
+libpq's environment (``PGHOST``, ``PGUSER``, ``PGPASSFILE``, ``PGSSLMODE``
+...). One database holds one vault, in the schema ``vault``
+(:mod:`vault.store._pg_schema`). Objects map to tables:
+
+=====================  ============================================
+manifest, log key      ``vault.manifest``, ``vault.log_key`` (one row each)
+policy versions        ``vault.policies`` (version, policy, signature)
+class key records      ``vault.class_keys`` (class id, generation)
+keyring entries        ``vault.keyrings`` (owner recipient, key id)
+audit actors           ``vault.actors`` (SHA-256 of the key)
+sealed documents       ``vault.documents`` + ``vault.document_chunks``
+                       (:mod:`vault.store._pg_stream`)
+the index              ``vault.document_index`` (:mod:`vault.store._pg_index`)
+the audit log          ``vault.audit_*`` (:mod:`vault.store._pg_audit`)
+=====================  ============================================
+
+The contract of :mod:`vault.store.base` holds as for a folder: each write
+is one transaction (atomic); exclusive creates are primary keys
+(``INSERT ... ON CONFLICT DO NOTHING`` tells who won); the write lock is a
+session-level advisory lock (:data:`WRITE_LOCK`), released by the server
+if the session dies; nothing here interprets content. Ids are checked
+against the same strict patterns as the folder's file names before any
+query, and the tables' CHECK constraints repeat them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+import psycopg
+
+from vault.errors import StorageError, UsageError
+from vault.store import _pg_schema, _pg_stream
+from vault.store._pg_conn import Database, describe, storage_errors
+from vault.store._pg_index import PostgresIndex
+from vault.store.base import DOC_ID, HASH, KEY_ID, OWNER, Backend, Index
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.audit import AuditLog, NoteSigner
+
+__all__ = ["WRITE_LOCK", "PostgresBackend", "migrate_schema"]
+
+# pg_advisory_lock key of the vault's write lock (docs/DEPLOYMENT.md §1).
+WRITE_LOCK = 0x7661756C74_0001
+
+_HINT_MIGRATE = "run 'vault migrate LOCATION' as the database owner (docs/DEPLOYMENT.md §5)"
+
+
+def _check(kind: str, value: str) -> str:
+    pattern = {"doc": DOC_ID, "key": KEY_ID, "owner": OWNER, "hash": HASH}[kind]
+    if not isinstance(value, str) or not pattern.match(value):
+        raise UsageError(f"not a valid {kind} id: {value!r}")
+    return value
+
+
+class PostgresBackend(Backend):
+    """A vault stored in the PostgreSQL database named by ``location``."""
+
+    def __init__(self, location: str) -> None:
+        self.db = Database.get(location)
+        self.location = self.db.location  # without the password
+        self._index = PostgresIndex(self.db)
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.location!r})"
+
+    # -- helpers -------------------------------------------------------------
+
+    def _one(self, what: str, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        """First column of the first row, or None."""
+        with storage_errors(what), self.db.connection() as conn:
+            row = conn.execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    def _column(self, what: str, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with storage_errors(what), self.db.connection() as conn:
+            return [r[0] for r in conn.execute(sql, args).fetchall()]
+
+    def _insert(self, what: str, sql: str, args: tuple[Any, ...]) -> bool:
+        """Run an ``INSERT ... ON CONFLICT DO NOTHING``; did it insert?"""
+        with storage_errors(what), self.db.connection() as conn:
+            return conn.execute(sql, args).rowcount == 1
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with storage_errors(f"cannot read the vault schema of {self.location}"), \
+                self.db.connection() as conn:
+            return _pg_schema.current_version(conn)
+
+    def _ready(self) -> bool:
+        """Is the vault schema there, at this version? (False: no schema.)"""
+        if self.db.schema_checked:
+            return True
+        version = self.schema_version()
+        if version == 0:
+            return False
+        if version != _pg_schema.VERSION:
+            newer = version > _pg_schema.VERSION
+            raise StorageError(
+                f"the vault schema of {self.location} is version {version}; this version of "
+                f"vault uses version {_pg_schema.VERSION}",
+                hint="upgrade vault on this machine" if newer else _HINT_MIGRATE)
+        self.db.schema_checked = True
+        return True
+
+    def exists(self) -> bool:
+        if not self._ready():
+            return False
+        return bool(self._one("cannot read the manifest",
+                              "SELECT EXISTS (SELECT 1 FROM vault.manifest)"))
+
+    def create(self) -> None:
+        if not self._ready():
+            try:
+                with self.db.connection() as conn:
+                    _pg_schema.upgrade(conn)
+            except psycopg.errors.InsufficientPrivilege:
+                raise UsageError(f"{self.location} has no vault schema, and this role may not "
+                                 "create it", hint=_HINT_MIGRATE) from None
+            except psycopg.Error as e:
+                raise StorageError(f"cannot create the vault schema: {describe(e)}") from e
+            self._ready()
+        if self.exists():
+            raise UsageError(f"a vault already exists in {self.location}")
+        used = self._one("cannot read the database", "SELECT EXISTS (SELECT 1 FROM"
+                         " vault.policies) OR EXISTS (SELECT 1 FROM vault.audit_log)"
+                         " OR EXISTS (SELECT 1 FROM vault.documents)")
+        if used:
+            raise UsageError(f"{self.location} holds vault data but no manifest (an "
+                             "interrupted init?)",
+                             hint="use a new database (createdb), then 'vault migrate'")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        with self.db.connection() as conn:
+            with storage_errors("cannot take the vault's write lock"):
+                conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+            ok = False
+            try:
+                yield
+                ok = True
+            finally:
+                released = False
+                with contextlib.suppress(psycopg.Error):
+                    row = conn.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,)).fetchone()
+                    released = bool(row and row[0])
+                if ok and not released:
+                    # The session died while we held the lock: another writer
+                    # may have run meanwhile.
+                    raise StorageError("the database session holding the vault's write lock "
+                                       "was lost", hint="run 'vault doctor' to check the vault")
+
+    def tidy(self) -> list[str]:
+        return []  # every write is one transaction: a crash leaves nothing behind
+
+    # -- manifest, log key, policy versions --------------------------------
+
+    def read_manifest(self) -> bytes:
+        data = self._one("cannot read the manifest", "SELECT data FROM vault.manifest")
+        if data is None:
+            raise FileNotFoundError(f"no manifest in {self.location}")
+        return bytes(data)
+
+    def write_manifest(self, data: bytes) -> None:
+        if not self._insert("cannot write the manifest", "INSERT INTO vault.manifest (data)"
+                            " VALUES (%s) ON CONFLICT DO NOTHING", (data,)):
+            raise FileExistsError("the manifest exists")
+
+    def read_log_key(self) -> bytes:
+        try:
+            with self.db.connection() as conn:
+                row = conn.execute("SELECT data FROM vault.log_key").fetchone()
+        except psycopg.errors.InsufficientPrivilege:
+            raise PermissionError("this database role may not read the checkpoint key") \
+                from None
+        except psycopg.Error as e:
+            raise StorageError(f"cannot read the checkpoint key: {describe(e)}") from e
+        if row is None:
+            raise FileNotFoundError("no checkpoint key")
+        return bytes(row[0])
+
+    def write_log_key(self, data: bytes) -> None:
+        # A plain INSERT: roles that may add the key need not be able to read it.
+        with storage_errors("cannot store the checkpoint key"):
+            try:
+                with self.db.connection() as conn:
+                    conn.execute("INSERT INTO vault.log_key (data) VALUES (%s)", (data,))
+            except psycopg.errors.UniqueViolation:
+                raise FileExistsError("the checkpoint key exists") from None
+
+    def policy_versions(self) -> list[int]:
+        return [int(v) for v in self._column("cannot read the policy versions",
+                                             "SELECT version FROM vault.policies ORDER BY 1")]
+
+    def read_policy(self, version: int) -> tuple[bytes, bytes]:
+        with storage_errors("cannot read a policy version"), self.db.connection() as conn:
+            row = conn.execute("SELECT policy, signature FROM vault.policies WHERE version = %s",
+                               (int(version),)).fetchone()
+        if row is None:
+            raise FileNotFoundError(f"no policy version {version}")
+        return bytes(row[0]), bytes(row[1])
+
+    def add_policy(self, version: int, policy: bytes, signature: bytes) -> None:
+        if not self._insert("cannot install the policy version",
+                            "INSERT INTO vault.policies (version, policy, signature)"
+                            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                            (int(version), policy, signature)):
+            raise FileExistsError(f"policy version {version} exists")
+
+    # -- label-class public keys -------------------------------------------
+
+    def class_keys(self) -> list[tuple[str, int]]:
+        with storage_errors("cannot read the class keys"), self.db.connection() as conn:
+            rows = conn.execute("SELECT class_id, generation FROM vault.class_keys"
+                                " ORDER BY 1, 2").fetchall()
+        return [(str(c), int(g)) for c, g in rows]
+
+    def read_class_key(self, class_id: str, generation: int) -> bytes:
+        data = self._one("cannot read a class key", "SELECT data FROM vault.class_keys"
+                         " WHERE class_id = %s AND generation = %s",
+                         (_check("key", class_id), int(generation)))
+        if data is None:
+            raise FileNotFoundError(f"no class key {class_id}.{generation}")
+        return bytes(data)
+
+    def add_class_key(self, class_id: str, generation: int, data: bytes) -> bool:
+        return self._insert("cannot add a class key",
+                            "INSERT INTO vault.class_keys (class_id, generation, data)"
+                            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                            (_check("key", class_id), int(generation), data))
+
+    # -- keyrings ----------------------------------------------------------
+
+    def keyring_owners(self) -> list[str]:
+        return [str(o) for o in self._column("cannot read the keyrings", "SELECT DISTINCT"
+                                             " owner FROM vault.keyrings ORDER BY 1")]
+
+    def keyring_entries(self, owner: str) -> list[str]:
+        return [str(k) for k in self._column(
+            "cannot read a keyring", "SELECT key_id FROM vault.keyrings WHERE owner = %s"
+            " ORDER BY 1", (_check("owner", owner),))]
+
+    def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
+        data = self._one("cannot read a keyring entry", "SELECT data FROM vault.keyrings"
+                         " WHERE owner = %s AND key_id = %s",
+                         (_check("owner", owner), _check("key", key_id)))
+        return None if data is None else bytes(data)
+
+    def write_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
+        with storage_errors("cannot write a keyring entry"), self.db.connection() as conn:
+            conn.execute("INSERT INTO vault.keyrings (owner, key_id, data) VALUES (%s, %s, %s)"
+                         " ON CONFLICT (owner, key_id) DO UPDATE SET data = excluded.data",
+                         (_check("owner", owner), _check("key", key_id), data))
+
+    def delete_keyring_entry(self, owner: str, key_id: str) -> None:
+        with storage_errors("cannot delete a keyring entry"), self.db.connection() as conn:
+            conn.execute("DELETE FROM vault.keyrings WHERE owner = %s AND key_id = %s",
+                         (_check("owner", owner), _check("key", key_id)))
+
+    # -- documents -----------------------------------------------------------
+
+    def document_ids(self) -> list[str]:
+        return [str(d) for d in self._column("cannot list the documents",
+                                             "SELECT id FROM vault.documents ORDER BY 1")]
+
+    def document_stamps(self) -> dict[str, str]:
+        with storage_errors("cannot list the documents"), self.db.connection() as conn:
+            rows = conn.execute("SELECT id, version FROM vault.documents").fetchall()
+        return {str(d): str(v) for d, v in rows}
+
+    def open_document(self, doc_id: str) -> BinaryIO:
+        return cast(BinaryIO, _pg_stream.open_document(self.db, _check("doc", doc_id)))
+
+    def document_version(self, f: BinaryIO) -> tuple[int, str]:
+        # The version number changes with every write (a sequence), so it
+        # identifies one version of the document.
+        reader = _pg_stream.is_reader(f)
+        if reader is None:
+            raise TypeError("document_version needs a stream from this backend's open_document")
+        return reader.size, str(reader.version)
+
+    def write_document(
+        self, doc_id: str, *, replace: bool = False
+    ) -> contextlib.AbstractContextManager[BinaryIO]:
+        return cast(contextlib.AbstractContextManager[BinaryIO], _pg_stream.write_document(
+            self.db, _check("doc", doc_id), replace=replace))
+
+    def shred_document(self, doc_id: str, header_size: int) -> None:
+        _pg_stream.shred_document(self.db, _check("doc", doc_id), header_size)
+
+    # -- actors ----------------------------------------------------------------
+
+    def register_actor(self, key_hash: str, public_key: bytes) -> None:
+        self._insert("cannot register an audit actor", "INSERT INTO vault.actors (key_hash,"
+                     " public_key) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                     (_check("hash", key_hash), public_key))
+
+    def actor_key(self, key_hash: str) -> bytes | None:
+        data = self._one("cannot read an audit actor", "SELECT public_key FROM vault.actors"
+                         " WHERE key_hash = %s", (_check("hash", key_hash),))
+        return None if data is None else bytes(data)
+
+    # -- index and audit log -------------------------------------------------
+
+    @property
+    def index(self) -> Index:
+        return self._index
+
+    def audit_log(self, signer: NoteSigner | None, origin: str) -> AuditLog:
+        from vault.store._pg_audit import PostgresAuditLog
+
+        return PostgresAuditLog(self.db, checkpoint_signer=signer, origin=origin)
+
+    def close(self) -> None:
+        pass  # the connections are shared by the process (vault.store._pg_conn)
+
+
+def migrate_schema(location: str, *, grant: Sequence[str] = (), checkpoint_key: bool = False,
+                   target: int | None = None) -> tuple[int, int]:
+    """Bring the vault schema of the database at ``location`` (connecting as
+    its owner) to ``target`` (default: the latest version), then give each
+    role in ``grant`` an application role's privileges -- with
+    ``checkpoint_key``, including reading the checkpoint signing key.
+    Returns the schema versions ``(before, after)``."""
+    target = _pg_schema.VERSION if target is None else target
+    if grant and target != _pg_schema.VERSION:
+        raise ValueError("grants need the latest schema version")
+    db = Database.get(location)
+    with storage_errors(f"cannot migrate the vault schema of {db.location}"), \
+            db.connection() as conn:
+        before, after = _pg_schema.upgrade(conn, target=target)
+        with conn.transaction():
+            for role in grant:
+                _pg_schema.grant(conn, role, checkpoints=checkpoint_key)
+    db.schema_checked = False
+    return before, after
