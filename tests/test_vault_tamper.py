@@ -145,6 +145,10 @@ def test_recipient_added_by_an_insider(office: Office, tmp_path: Path) -> None:
     _open_fails(office, doc, LabelError, tmp_path)
     with pytest.raises(LabelError):
         office.as_("leader").export(doc, tmp_path / "e.age")
+    # A key holder's doctor finds it without opening the document.
+    report = office.as_("leader").doctor()
+    assert not report.ok
+    assert any(doc in p and "not authorise" in p for p in report.problems)
 
 
 def test_document_copied_from_another_vault(office: Office, tmp_path: Path) -> None:

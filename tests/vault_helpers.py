@@ -2,7 +2,10 @@
 
 An office under the example policy ``policies/office.yaml``, with fresh keys
 for its people and a recovery identity; real files in a tmp folder, and the
-stock ``age`` binary as the independent judge of who can decrypt what.
+stock ``age`` binary as the independent judge of who can decrypt what. The
+vault lives where the ``backend`` fixture says (tests/backends.py): a
+folder by default, or a PostgreSQL database; ``office.raw`` reaches what it
+stores without the library.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from backends import FolderKind, Kind, Raw
 
 import vault
 from vault.age import X25519Identity, decrypt
@@ -66,11 +71,19 @@ class Office:
     root: Path
     ids: dict[str, UserIdentity]
     recovery: X25519Identity
-    path: Path
+    location: str  # a folder path or a postgresql:// URI
+    raw: Raw
+    kind: Kind
     files: dict[str, Path] = field(default_factory=dict)  # plain identity files
 
+    @property
+    def path(self) -> Path:
+        """The vault folder (folder-backend tests only)."""
+        assert self.kind.name == "folder", "a PostgreSQL vault has no folder"
+        return Path(self.location)
+
     def as_(self, name: str) -> vault.Vault:
-        return vault.Vault(self.path, self.ids[name])
+        return vault.Vault(self.location, self.ids[name])
 
     def file(self, name: str, data: bytes) -> Path:
         p = self.root / "in" / name
@@ -84,14 +97,17 @@ class Office:
         return self.as_("officer").apply_policy(p)
 
 
-def make_office(root: Path) -> Office:
+def make_office(root: Path, backend: Kind | None = None) -> Office:
+    """An office whose vault lives in ``backend`` (default: a folder)."""
+    kind = backend or FolderKind()
     root.mkdir(parents=True, exist_ok=True)
     ids = {n: new_identity(n) for n in PEOPLE}
     recovery = X25519Identity.generate()
     policy = root / "policy.yaml"
     policy.write_text(office_policy(ids, [str(recovery.recipient)]))
-    vault.Vault.init(root / "vault", policy, ids["officer"])
-    office = Office(root, ids, recovery, root / "vault")
+    location = kind.new_location(root)
+    vault.Vault.init(location, policy, ids["officer"])
+    office = Office(root, ids, recovery, location, kind.raw(location), kind)
     keys = root / "keys"
     keys.mkdir()
     for name, ident in ids.items():
@@ -110,14 +126,21 @@ def age_decrypt(identity_file: Path, src: Path) -> subprocess.CompletedProcess[b
 
 def held_secret_keys(office: Office, name: str) -> list[str]:
     """Every AGE-SECRET-KEY line that ``name``'s identity can reach: stock age
-    tries the identity file on every file of the vault; whatever decrypts is
-    searched for secret keys."""
+    tries the identity file on every object the vault stores (every file of
+    the folder, every value in the database); whatever decrypts is searched
+    for secret keys."""
     found = []
-    for p in sorted(office.path.rglob("*")):
-        if p.is_file() and p.name != "lock":
-            r = age_decrypt(office.files[name], p)
-            if r.returncode == 0:
-                found += re.findall(r"AGE-SECRET-KEY-1[0-9A-Z]+", r.stdout.decode("latin-1"))
+    scratch = office.root / "scratch"
+    scratch.mkdir(exist_ok=True)
+    for i, (_, data) in enumerate(office.raw.blobs()):
+        if not data.startswith(b"age-encryption.org/") and b"BEGIN AGE" not in data:
+            continue  # stock age would refuse it; skip the subprocess
+        p = scratch / f"{i}.age"
+        p.write_bytes(data)
+        r = age_decrypt(office.files[name], p)
+        p.unlink()
+        if r.returncode == 0:
+            found += re.findall(r"AGE-SECRET-KEY-1[0-9A-Z]+", r.stdout.decode("latin-1"))
     return found
 
 
@@ -134,15 +157,22 @@ def opens_with(keys: list[str], doc: Path, tmp: Path) -> bool:
 
 
 def doc_path(office: Office, doc_id: str) -> Path:
+    """The document's file in a folder vault."""
     return office.path / "docs" / f"{doc_id}.age"
+
+
+def doc_file(office: Office, doc_id: str) -> Path:
+    """The document as a file for stock ``age``, whatever the backend (a
+    copy taken now for PostgreSQL)."""
+    return office.raw.doc_file(doc_id, office.root / "exported")
 
 
 def file_key_of(office: Office, doc_id: str) -> bytes:
     """The document's file key, unwrapped with the recovery identity."""
     from vault.age import read_header, unwrap_file_key
 
-    with open(doc_path(office, doc_id), "rb") as f:
-        return unwrap_file_key(read_header(f), [office.recovery])
+    return unwrap_file_key(read_header(io.BytesIO(office.raw.doc_bytes(doc_id))),
+                           [office.recovery])
 
 
 def decrypt_with(identity: X25519Identity, data: bytes) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vault._document import read_sealed
+from vault._document import Sealed, read_sealed, unlock
 from vault._info import DoctorReport
 from vault._keyring import cleared_users
 from vault._ops.seal import grant_missing
@@ -77,9 +77,32 @@ def _documents(v: Vault, report: DoctorReport) -> list[IndexRow]:
         except (VaultError, OSError) as e:
             report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
             continue
+        problem = _recipients_problem(v, sealed)
+        if problem:
+            report.problems.append(f"document {doc_id}: {problem}")
         rows.append(sealed.index_row())
     report.documents = len(rows)
     return rows
+
+
+def _recipients_problem(v: Vault, sealed: Sealed) -> str | None:
+    """With a key of the document's class, check what only the file key
+    shows: that every recipient stanza belongs to the class or the recovery
+    set (an insider holding the file key could add one)."""
+    if v.identity is None:
+        return None
+    from vault._ops.read import identities_for
+
+    ids = identities_for(v, sealed)
+    if not ids:
+        return None
+    try:
+        unlock(sealed, ids, v.class_keys, v.chain)
+    except IntegrityError as e:
+        return e.message
+    except VaultError:
+        return None  # no key after all: nothing more to check here
+    return None
 
 
 def _index(v: Vault, report: DoctorReport, rows: list[IndexRow], repair: bool) -> None:
