@@ -69,6 +69,10 @@ def _check(v: Vault, report: DoctorReport, *, repair: bool) -> None:
 
 
 def _documents(v: Vault, report: DoctorReport) -> list[IndexRow]:
+    for doc_id in v.backend.interrupted_shreds():
+        report.problems.append(
+            f"document {doc_id}: its shredding was interrupted and its wrapped keys may "
+            f"remain; run 'vault doctor --repair' or 'vault shred {doc_id}' to finish it")
     rows = []
     for doc_id in v.backend.document_ids():
         try:

@@ -1,24 +1,30 @@
-"""Block I/O for the payload: filling buffers, and a background writer.
+"""Block I/O for the payload: filling buffers, and background consumers.
 
 ``fill`` reads until a buffer is full or the input ends (pipes return short
-reads). ``BackgroundWriter`` overlaps output with encryption:
-``cryptography`` holds the GIL while it seals a chunk, so a second thread
-cannot encrypt in parallel, but a ``write`` system call releases the GIL: on
-two or more cores, writing block ``i`` while block ``i + 1`` is being sealed
-hides most of the cost of the output (which on tmpfs is as large as the
-encryption itself). Buffers come from a small fixed pool, so memory stays
-bounded; a block that fits in one buffer is written directly, without
-starting a thread.
+reads). A :class:`Pipeline` hands filled blocks to background threads (the
+writer of the output, and optionally a hash of the plaintext) while the
+caller seals or opens the next block. ``cryptography`` holds the GIL while
+it seals a chunk, so a second thread cannot encrypt in parallel, but a
+``write`` system call and ``hashlib`` on large buffers release it: on two
+or more cores, writing and hashing block ``i`` while block ``i + 1`` is
+being sealed hides most of their cost. Buffers come from a small pool, so
+memory stays bounded whatever the input size. The first MiB is consumed
+inline, without starting a thread: for small inputs a thread would cost
+more than it hides.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-__all__ = ["BackgroundWriter", "Writable", "fill", "write_all"]
+__all__ = ["Pipeline", "Sink", "Writable", "fill", "write_all"]
+
+Sink = Callable[[memoryview], object]
+_INLINE_BYTES = 1 << 20
 
 
 class Writable(Protocol):
@@ -34,58 +40,112 @@ def write_all(dst: Writable, view: memoryview) -> None:
         view = view[written:]
 
 
-class BackgroundWriter:
-    """Hands filled buffers to a writer thread; use as a context manager.
+class _Release:
+    """Returns a buffer to its pool once every consumer is done with it."""
 
-    ``buffer()`` returns a free buffer of ``size`` bytes (waiting for the
-    writer if all are in flight); ``submit(buffer, n)`` queues its first
-    ``n`` bytes. Leaving the ``with`` block waits until everything queued is
-    written, and re-raises a write error if the block itself succeeded.
-    """
+    __slots__ = ("_buf", "_count", "_free", "_lock")
 
-    def __init__(self, dst: Writable, size: int, depth: int = 2) -> None:
-        self._dst = dst
-        self._size = size
-        self._spare = depth  # buffers not allocated yet: small outputs need one
-        self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
-        self._todo: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
-        self._error: BaseException | None = None
+    def __init__(self, count: int, buf: memoryview, free: queue.SimpleQueue[memoryview]) -> None:
+        self._count = count
+        self._buf = buf
+        self._free = free
+        self._lock = threading.Lock() if count > 1 else None
+
+    def __call__(self) -> None:
+        if self._lock is None:
+            self._free.put(self._buf)
+            return
+        with self._lock:
+            self._count -= 1
+            last = self._count == 0
+        if last:
+            self._free.put(self._buf)
+
+
+class _Worker:
+    """One thread applying a sink to each queued block, in order."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.error: BaseException | None = None
+        self._todo: queue.SimpleQueue[tuple[memoryview, _Release] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> BackgroundWriter:
-        return self
-
-    def buffer(self) -> memoryview:
-        if self._spare and self._free.empty():
-            self._spare -= 1
-            return memoryview(bytearray(self._size))
-        buf = self._free.get()
-        self._raise_error()
-        return buf
-
-    def submit(self, buf: memoryview, n: int, *, final: bool = False) -> None:
+    def put(self, view: memoryview, release: _Release) -> None:
         if self._thread is None:
-            if final:  # the only block: no thread needed
-                write_all(self._dst, buf[:n])
-                self._free.put(buf)
-                return
-            self._thread = threading.Thread(target=self._run, name="age-writer", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="age-block", daemon=True)
             self._thread.start()
-        self._todo.put((buf, n))
+        self._todo.put((view, release))
 
     def _run(self) -> None:
         while (item := self._todo.get()) is not None:
-            buf, n = item
-            if self._error is None:
+            view, release = item
+            if self.error is None:
                 try:
-                    write_all(self._dst, buf[:n])
-                except BaseException as e:  # handed to the main thread
-                    self._error = e
+                    self.sink(view)
+                except BaseException as e:  # handed to the caller's thread
+                    self.error = e
+            release()  # even after an error, so the caller never waits forever
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join()
+            self._thread = None
+
+
+class Pipeline:
+    """Blocks handed to background ``sinks``; use as a context manager.
+
+    ``buffer(size)`` returns a free buffer of at least ``size`` bytes
+    (waiting while ``depth`` buffers are in flight); ``submit(buffer, n)``
+    gives its first ``n`` bytes to every sink, each in its own thread and in
+    submission order. Leaving the ``with`` block waits until every sink is
+    done, and re-raises a sink's error if the block itself succeeded. With
+    no sinks, ``submit`` just frees the buffer.
+    """
+
+    def __init__(self, sinks: Sequence[Sink], depth: int = 2) -> None:
+        self._workers = [_Worker(s) for s in sinks]
+        self._spare = depth  # buffers that may still be allocated
+        self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        self._started = False
+        self._inline = _INLINE_BYTES
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def buffer(self, size: int) -> memoryview:
+        while True:
+            if self._spare and self._free.empty():
+                self._spare -= 1
+                return memoryview(bytearray(size))
+            buf = self._free.get()
+            self._raise_error()
+            if len(buf) >= size:
+                return buf
+            self._spare += 1  # too small for the blocks now in use: let it go
+
+    def submit(self, buf: memoryview, n: int, *, final: bool = False) -> None:
+        view = buf[:n]
+        if not self._started and (final or self._inline > n):  # small so far: no thread
+            self._inline -= n
+            for w in self._workers:
+                w.sink(view)
             self._free.put(buf)
+            return
+        if not self._workers:
+            self._free.put(buf)
+            return
+        self._started = True
+        release = _Release(len(self._workers), buf, self._free)
+        for w in self._workers:
+            w.put(view, release)
 
     def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
+        for w in self._workers:
+            if w.error is not None:
+                raise w.error
 
     def __exit__(
         self,
@@ -93,10 +153,8 @@ class BackgroundWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._thread is not None:
-            self._todo.put(None)
-            self._thread.join()
-            self._thread = None
+        for w in self._workers:
+            w.close()
         if exc_type is None:
             self._raise_error()
 

@@ -6,17 +6,20 @@ endian) followed by ``0x01`` for the final chunk and ``0x00`` otherwise. The
 final chunk is the only one that may be short and is empty only when the
 whole plaintext is.
 
-Speed and memory: both directions work on blocks of ``_BLOCK_CHUNKS`` chunks
-held in buffers allocated once per call (the input block, and the output
-blocks of a small pool that a writer thread drains while the next block is
-sealed), sealing chunk by chunk from memoryviews with
-``encrypt_into``/``decrypt_into``: nothing is allocated per chunk and memory
-use is the same for 1 KiB and 4 GiB. When encrypting,
-whether a chunk is the final one is only known at end of file, so each block
-keeps one byte of look-ahead that moves to the front of the buffer for the
-next block. When decrypting, a short chunk is final and a full one is final
-if it opens only with the final flag, as in the reference implementation, so
-exactly the same plaintext is released before an error.
+Speed and memory: the plaintext is read, sealed and written in blocks of
+up to ``_BLOCK_CHUNKS`` chunks (the first block is a single chunk and each
+next one twice as large, so that small inputs allocate little), sealing chunk by chunk from memoryviews with
+``encrypt_into``/``decrypt_into`` into buffers of a small pool that
+background threads drain (:class:`~vault.age._blockio.Pipeline`): the
+output is written, and the plaintext optionally hashed, while the next
+block is sealed. Nothing is allocated per chunk and memory use is the same
+for 1 KiB and 4 GiB. When encrypting, whether a chunk is the final one is
+only known at end of file, so each block reads one byte of look-ahead that
+becomes the first byte of the next block. When decrypting, a short chunk is
+final and a full one is final if it opens only with the final flag, as in
+the reference implementation, so exactly the same plaintext is released
+before an error; plaintext reaches the output and the plaintext sink only
+once its chunk verified.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from vault.age._blockio import BackgroundWriter, Writable, fill, write_all
+from vault.age._blockio import Pipeline, Sink, Writable, fill, write_all
 from vault.age._format import FILE_KEY_SIZE, hkdf
 from vault.errors import HeaderError, PayloadError
 
@@ -38,9 +41,9 @@ NONCE_SIZE = 16
 CHUNK_SIZE = 64 * 1024
 TAG_SIZE = 16
 SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
-# 16 chunks = 1 MiB of plaintext per block: large enough that per-call
-# overhead vanishes, small enough to keep peak RSS well under 40 MB with
-# one input buffer and the writer's pool.
+# 16 chunks = 1 MiB of plaintext per block: large enough that per-call and
+# per-thread-handoff overhead vanishes, small enough that the few buffers in
+# flight keep peak RSS flat and low.
 _BLOCK_CHUNKS = 16
 
 _LAST = 1
@@ -60,23 +63,38 @@ def _set_nonce(iv: bytearray, counter: int, last: bool) -> None:
     iv[11] = _LAST if last else 0
 
 
-def encrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes) -> None:
-    """Write the payload nonce and the sealed chunks of everything in ``src``."""
+def _writer(dst: Writable) -> Sink:
+    return lambda view: write_all(dst, view)
+
+
+def encrypt_payload(
+    src: BinaryIO, dst: Writable, file_key: bytes, *, plaintext_sink: Sink | None = None
+) -> None:
+    """Write the payload nonce and the sealed chunks of everything in ``src``.
+
+    ``plaintext_sink`` (for example a hash's ``update``) is given every
+    plaintext block, in order, from a background thread.
+    """
     nonce = os.urandom(NONCE_SIZE)
     aead = _payload_aead(file_key, nonce)
     write_all(dst, memoryview(nonce))
-    block = _BLOCK_CHUNKS * CHUNK_SIZE
-    plain = memoryview(bytearray(block + 1))  # +1: look-ahead byte
     iv = bytearray(12)
     counter = 0
-    n = 0
-    with BackgroundWriter(dst, _BLOCK_CHUNKS * SEALED_CHUNK_SIZE) as writer:
+    block = CHUNK_SIZE  # the first block is one chunk: small inputs stay small
+    carry = -1  # the look-ahead byte read with the previous block
+    sinks = [plaintext_sink] if plaintext_sink is not None else []
+    with Pipeline([_writer(dst)]) as output, Pipeline(sinks, depth=3) as input_:
         while True:
-            n = fill(src, plain, n)
-            at_end = n < len(plain)
+            plain = input_.buffer(block + 1)  # +1: look-ahead byte
+            n = 0
+            if carry >= 0:
+                plain[0], n = carry, 1
+            n = fill(src, plain[: block + 1], n)
+            at_end = n <= block
             size = n if at_end else block
+            input_.submit(plain, size, final=at_end)  # hashed while it is sealed
             count = max(1, -(-size // CHUNK_SIZE))  # an empty payload is one empty chunk
-            sealed = writer.buffer()
+            sealed = output.buffer(block // CHUNK_SIZE * SEALED_CHUNK_SIZE)
             out = 0
             for i in range(count):
                 piece = plain[i * CHUNK_SIZE : min(size, (i + 1) * CHUNK_SIZE)]
@@ -84,46 +102,56 @@ def encrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes) -> None:
                 aead.encrypt_into(iv, piece, None, sealed[out : out + len(piece) + TAG_SIZE])
                 out += len(piece) + TAG_SIZE
                 counter += 1
-            writer.submit(sealed, out, final=at_end)
+            if not at_end:
+                carry = plain[block]
+            output.submit(sealed, out, final=at_end)
             if at_end:
                 return
-            plain[0] = plain[block]
-            n = 1
+            block = min(2 * block, _BLOCK_CHUNKS * CHUNK_SIZE)
 
 
-def decrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes) -> None:
+def decrypt_payload(
+    src: BinaryIO, dst: Writable, file_key: bytes, *, plaintext_sink: Sink | None = None
+) -> None:
     """Read the payload nonce and chunks from ``src``, writing verified plaintext.
 
-    Plaintext reaches ``dst`` only after its chunk's tag verified. A chunk is
-    final if it is short, or if it is full and only opens with the final
-    flag; everything up to and including the final chunk that verified is
-    released, then PayloadError is raised if anything is wrong (a bad chunk,
-    no final chunk, data after it). A missing or short nonce is part of the
-    header (HeaderError), as in the reference implementation.
+    Plaintext reaches ``dst`` (and ``plaintext_sink``, from a background
+    thread) only after its chunk's tag verified. A chunk is final if it is
+    short, or if it is full and only opens with the final flag; everything
+    up to and including the final chunk that verified is released, then
+    PayloadError is raised if anything is wrong (a bad chunk, no final
+    chunk, data after it). A missing or short nonce is part of the header
+    (HeaderError), as in the reference implementation.
     """
     nonce = bytearray(NONCE_SIZE)
     if fill(src, memoryview(nonce), 0) < NONCE_SIZE:
         raise HeaderError("truncated payload nonce")
     aead = _payload_aead(file_key, bytes(nonce))
-    sealed = memoryview(bytearray(_BLOCK_CHUNKS * SEALED_CHUNK_SIZE))
-    with BackgroundWriter(dst, _BLOCK_CHUNKS * CHUNK_SIZE) as writer:
+    sinks = [_writer(dst)] + ([plaintext_sink] if plaintext_sink is not None else [])
+    # The first block is one chunk, each next one twice as large, so that
+    # small files allocate little.
+    sealed = memoryview(bytearray(SEALED_CHUNK_SIZE))
+    with Pipeline(sinks) as output:
         counter = 0
         while True:
             size = fill(src, sealed, 0)
-            counter = _open_block(aead, counter, sealed[:size], writer, at_end=size < len(sealed))
+            at_end = size < len(sealed)
+            counter = _open_block(aead, counter, sealed[:size], output, at_end=at_end)
             if counter < 0:
                 if src.read(1):
                     raise PayloadError("data after the final chunk")
                 return
-            if size < len(sealed):
+            if at_end:
                 raise PayloadError("payload ends without a final chunk")
+            if len(sealed) < _BLOCK_CHUNKS * SEALED_CHUNK_SIZE:
+                sealed = memoryview(bytearray(2 * len(sealed)))
 
 
 def _open_block(
     aead: ChaCha20Poly1305,
     counter: int,
     sealed: memoryview,
-    writer: BackgroundWriter,
+    output: Pipeline,
     *,
     at_end: bool,
 ) -> int:
@@ -132,7 +160,7 @@ def _open_block(
     Returns the next chunk counter, or -1 once the final chunk was opened.
     On a failure, the chunks that verified before it are submitted first.
     """
-    plain = writer.buffer()
+    plain = output.buffer(-(-len(sealed) // SEALED_CHUNK_SIZE) * CHUNK_SIZE)
     iv = bytearray(12)
     out = 0
     for start in range(0, len(sealed), SEALED_CHUNK_SIZE):
@@ -140,16 +168,16 @@ def _open_block(
         try:
             last = _open_chunk(aead, iv, counter, piece, plain[out:])
         except PayloadError:
-            writer.submit(plain, out, final=True)  # release what verified before
+            output.submit(plain, out, final=True)  # release what verified before
             raise
         out += len(piece) - TAG_SIZE
         counter += 1
         if last:
-            writer.submit(plain, out, final=True)
+            output.submit(plain, out, final=True)
             if start + len(piece) < len(sealed):
                 raise PayloadError("data after the final chunk")
             return -1
-    writer.submit(plain, out, final=at_end)
+    output.submit(plain, out, final=at_end)
     return counter
 
 

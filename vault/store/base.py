@@ -203,7 +203,20 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def shred_document(self, doc_id: str, header_size: int) -> None:
         """Overwrite the first ``header_size`` bytes (every wrapped copy of
-        the file key) in place, make that durable, then delete the document."""
+        the file key) in place, make that durable, then delete the document.
+        The document leaves the store's listing first, in one atomic step:
+        an interrupted shred never leaves a listed document with a destroyed
+        header, only work that :meth:`finish_shreds` completes."""
+
+    def interrupted_shreds(self) -> list[str]:
+        """Ids of documents whose shredding was interrupted (a killed
+        writer): no longer listed, but wrapped keys may remain."""
+        return []
+
+    def finish_shreds(self) -> list[str]:
+        """Complete interrupted shreds; call with :meth:`lock` held.
+        Returns the ids finished."""
+        return []
 
     # -- public keys of audit actors the policy does not know -------------
 

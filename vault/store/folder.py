@@ -10,6 +10,7 @@ Layout::
     keyrings/<age1...>/<key>.age class identities, encrypted to one user
     actors/<sha256>.pub     public keys of audit actors unknown to the policy
     docs/<id>.age           sealed documents (standard age files)
+    .shred-<id>.age         a document being shredded (only while it is)
     index.sqlite            the index (a cache, rebuilt by doctor --repair)
     audit/                  the audit log (vault.audit)
     audit/log.key           its checkpoint signing key (0600), where
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import stat
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
@@ -42,6 +44,9 @@ __all__ = ["FolderBackend"]
 
 _DIRS = ("policy", "classes", "keyrings", "docs", "actors", "audit")
 _PUBLIC = 0o644  # non-secret records (manifest, policy, class public keys)
+_SHRED_PREFIX = ".shred-"
+_SHRED_NAME = re.compile(r"\A\.shred-([a-z2-7]{16})\.age\Z")
+_MAX_HEADER = 1 << 20  # an age header ends within 1 MiB (docs/FORMAT.md §2.4)
 _SECRET = 0o600  # anything holding (even wrapped) key material
 
 
@@ -115,6 +120,8 @@ class FolderBackend(Backend):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._p("policy", v))
             removed.append(f"policy/{v}")
+        removed += [f"{_SHRED_PREFIX}{d}.age (an interrupted shred of {d}, now finished)"
+                    for d in self.finish_shreds()]
         return removed
 
     # -- small files ---------------------------------------------------------
@@ -259,18 +266,54 @@ class FolderBackend(Backend):
     ) -> contextlib.AbstractContextManager[BinaryIO]:
         return _atomic.atomic_writer(self._doc(doc_id), mode=_SECRET, replace=replace)
 
+    def _tomb(self, doc_id: str) -> str:
+        return self._p(f"{_SHRED_PREFIX}{_check('doc', doc_id)}.age")
+
     def shred_document(self, doc_id: str, header_size: int) -> None:
-        path = self._doc(doc_id)
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-        try:
-            # Overwrite the header in place (same blocks, on file systems
-            # that do not copy on write): every wrapped file key goes first.
-            os.pwrite(fd, os.urandom(header_size), 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.unlink(path)
+        # First the document leaves its name, in one durable rename: killed
+        # after this, the vault holds no document with a destroyed header
+        # (which would look like tampering), only a tombstone that
+        # finish_shreds completes (docs/THREAT-MODEL.md, "Shredding").
+        path, tomb = self._doc(doc_id), self._tomb(doc_id)
+        os.rename(path, tomb)
         _atomic.fsync_dir(os.path.dirname(path))
+        _atomic.fsync_dir(self.path)
+        self._destroy(tomb, header_size)
+
+    def _destroy(self, tomb: str, header_size: int) -> None:
+        try:
+            fd = os.open(tomb, os.O_WRONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno != 40:  # ELOOP: a planted link; remove the link only
+                raise
+        else:
+            try:
+                # Overwrite the header in place (same blocks, on file systems
+                # that do not copy on write): every wrapped file key goes first.
+                os.pwrite(fd, os.urandom(header_size), 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.unlink(tomb)
+        _atomic.fsync_dir(self.path)
+
+    def interrupted_shreds(self) -> list[str]:
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        return sorted(m.group(1) for n in names if (m := _SHRED_NAME.match(n)))
+
+    def finish_shreds(self) -> list[str]:
+        done = []
+        for doc_id in self.interrupted_shreds():
+            tomb = self._tomb(doc_id)
+            with contextlib.suppress(FileNotFoundError):
+                # The header size is unknown now: overwrite as much as any
+                # header may take (docs/FORMAT.md §2.4), or the whole file.
+                self._destroy(tomb, min(os.lstat(tomb).st_size, _MAX_HEADER))
+                done.append(doc_id)
+        return done
 
     # -- actors ----------------------------------------------------------------
 
