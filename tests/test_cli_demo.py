@@ -79,8 +79,11 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
     r = run("demo", "--dir", str(folder))
     assert r.exit_code == 0, (r.stdout, r.stderr)
     out = r.stdout
-    for step in ("identity new", "init", "seal", "open", "reclassify", "audit verify"):
-        assert f"$ vault {step}" in out or f" {step} " in out, step
+    for step in ("identity new", "init", "seal", "open", "reclassify", "audit checkpoint",
+                 "audit verify"):
+        assert re.search(rf"\$ vault .*\b{step}\b", out), step
+    assert "checkpoints: 1 verified" in out
+    assert re.search(r"record signatures: \d+ verified", out)
     hashes = re.findall(r"SHA-256 of the [a-z' ]+:\s+([0-9a-f]{64})", out)
     assert len(hashes) == 2 and hashes[0] == hashes[1]
     assert "Identical." in out

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,23 +180,19 @@ def _commit_version(conn: Connection, doc_id: str, writer: _ChunkWriter, replace
 
 
 def shred_document(db: Database, doc_id: str, header_size: int) -> None:
-    """Overwrite the header's bytes with random ones and commit, then delete
-    the document (docs/DEPLOYMENT.md §1.3 says what MVCC keeps meanwhile)."""
-    with storage_errors(f"cannot shred document {doc_id}"):
-        with db.transaction() as conn:
-            row = conn.execute("SELECT version, size FROM vault.documents WHERE id = %s"
-                               " FOR UPDATE", (doc_id,)).fetchone()
-            if row is None:
-                raise FileNotFoundError(f"no document {doc_id}")
-            version, size = int(row[0]), int(row[1])
-            end = min(header_size, size)
-            for n in range(0, (end + CHUNK - 1) // CHUNK):
-                length = min(CHUNK, end - n * CHUNK)
-                conn.execute("UPDATE vault.document_chunks SET data = overlay(data PLACING %b"
-                             " FROM 1) WHERE version = %s AND n = %s",
-                             (os.urandom(length), version, n))
-        with db.transaction() as conn:
-            conn.execute("DELETE FROM vault.documents WHERE id = %s", (doc_id,))
+    """Delete the document -- its header, every wrapped copy of its file key,
+    first -- in one transaction: it is listed with its header intact, or
+    gone. PostgreSQL never overwrites a row in place (an UPDATE writes a new
+    row version), so the bytes are reclaimed by VACUUM, not by an overwrite;
+    docs/DEPLOYMENT.md §1.3 says what that means for backups and WAL."""
+    with storage_errors(f"cannot shred document {doc_id}"), db.transaction() as conn:
+        row = conn.execute("DELETE FROM vault.documents WHERE id = %s RETURNING version",
+                           (doc_id,)).fetchone()
+        if row is None:
+            raise FileNotFoundError(f"no document {doc_id}")
+        # ON DELETE CASCADE removes the chunks; deleting them explicitly
+        # (the header's chunk first) does not depend on the constraint.
+        conn.execute("DELETE FROM vault.document_chunks WHERE version = %s", (row[0],))
 
 
 def is_reader(f: object) -> DocumentReader | None:
