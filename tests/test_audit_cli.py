@@ -137,7 +137,7 @@ def test_checkpoint_and_prove(log_dir: Path) -> None:
 def test_usage_errors(tmp_path: Path) -> None:
     r = run("audit", "verify")
     assert r.exit_code == 2 and "vault: no audit log given" in r.stderr
-    assert "hint: pass --log DIR" in r.stderr
+    assert "hint: pass --vault DIR (or set VAULT_DIR), or --log DIR" in r.stderr
     r = run("audit", "log", "--log", str(tmp_path / "missing"))
     assert r.exit_code == 2 and "no audit log in" in r.stderr
     make_log(tmp_path / "a", 1)
