@@ -4,21 +4,41 @@ Each area is a module ``benchmarks/<area>_bench.py`` defining::
 
     def run(quick: bool) -> list[Row]: ...
 
-A :class:`Row` compares us with a peer on one measurement: ``what`` is
-measured, ``ours`` and ``peer`` are the formatted figures (with units), and
-``ratio`` is ``ours / peer`` as text ("" when a ratio means nothing). With
-``quick`` (``--quick`` or ``VAULT_BENCH_QUICK=1``) an area uses small sizes
-and few repetitions, to check that it runs; its figures are then not the
-reference ones. The dispatcher prints every area's rows in one table, after
-a line describing the machine. Speed is only ever measured here, never
-asserted by unit tests.
+A :class:`Row` sets one measurement of ours beside the same work done by a
+peer in the same run: ``what`` is measured, ``ours`` and ``peer`` are the
+formatted figures (with units), ``ratio`` compares them, ``target`` is the
+goal (docs/PERFORMANCE.md) and ``met`` says whether it was reached.
+
+``ratio`` is always "how many times better than the peer": for speed
+(throughput, rates, times) it is the speed-up, peer time / our time or our
+rate / peer rate, so above 1.00x we are faster; for memory it is peer size
+/ our size. Figures are medians over several runs, ours and the peer's
+interleaved so that drift on the machine hits both alike.
+
+With ``quick`` (``--quick`` or ``VAULT_BENCH_QUICK=1``) an area uses small
+sizes and few repetitions, to check that it runs; its figures are then not
+the reference ones and ``met`` is left empty. The dispatcher prints every
+area's rows in one table, after lines describing the machine. Speed is only
+ever measured here, never asserted by unit tests.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["Row", "gbps", "megabytes", "ratio"]
+__all__ = [
+    "Row",
+    "gbps",
+    "interleaved",
+    "judge",
+    "megabytes",
+    "ms",
+    "rate",
+    "speedup",
+    "us",
+]
 
 
 class Row(NamedTuple):
@@ -26,6 +46,8 @@ class Row(NamedTuple):
     ours: str
     peer: str
     ratio: str
+    target: str = ""
+    met: str = ""
 
 
 def gbps(size: int, seconds: float) -> str:
@@ -38,5 +60,35 @@ def megabytes(kib: int) -> str:
     return f"{kib * 1024 / 1e6:.1f} MB"
 
 
-def ratio(ours: float, peer: float) -> str:
-    return f"{ours / peer:.2f}x" if peer else ""
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:.2f} µs"
+
+
+def rate(count: int, seconds: float, unit: str = "/s") -> str:
+    return f"{count / seconds:,.0f}{unit}"
+
+
+def speedup(ours_seconds: float, peer_seconds: float) -> str:
+    """The ratio of a timing row: peer time / our time."""
+    return f"{peer_seconds / ours_seconds:.2f}x" if ours_seconds else ""
+
+
+def judge(ok: bool, quick: bool) -> str:
+    """The ``met`` column: empty for quick runs, whose sizes are not the targets'."""
+    return "" if quick else ("yes" if ok else "NO")
+
+
+def interleaved(cases: dict[str, Callable[[], float]], reps: int) -> dict[str, float]:
+    """Run every case ``reps`` times, round robin; median seconds of each.
+
+    Each case returns the seconds it measured (so that it may exclude its
+    own set-up)."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(reps):
+        for name, case in cases.items():
+            times[name].append(case())
+    return {name: statistics.median(t) for name, t in times.items()}

@@ -10,14 +10,20 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 
 import benchmarks
 from benchmarks import Row
 
+# The order of the table: what a user meets first, then the layers.
+ORDER = ("startup", "documents", "bulk", "listing", "policy", "audit", "age", "vault")
+
 
 def _areas() -> list[str]:
     names = [m.name for m in pkgutil.iter_modules(benchmarks.__path__)]
-    return sorted(n.removesuffix("_bench") for n in names if n.endswith("_bench"))
+    found = {n.removesuffix("_bench") for n in names if n.endswith("_bench")}
+    return [a for a in ORDER if a in found] + sorted(found - set(ORDER))
 
 
 def _cpu() -> str:
@@ -31,26 +37,61 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _memory() -> str:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            kib = int(f.readline().split()[1])
+        return f"{kib / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        return "RAM unknown"
+
+
 def _version(command: list[str]) -> str:
     if shutil.which(command[0]) is None:
         return "missing"
     out = subprocess.run(command, capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).strip().splitlines()[0] if out.stdout or out.stderr else "?"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "?"
 
 
-def machine() -> str:
+def _fsync_latency(directory: str) -> str:
+    """Median time of an 500-byte append + fdatasync where the disk rows run."""
+    path = os.path.join(directory, f".vault-bench-fsync-{os.getpid()}")
+    samples = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(200):
+            start = time.perf_counter()
+            os.write(fd, b"x" * 499 + b"\n")
+            os.fdatasync(fd)
+            samples.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    samples.sort()
+    return f"{samples[len(samples) // 2] * 1e3:.2f} ms"
+
+
+def machine() -> list[str]:
     from importlib.metadata import version
 
-    return (
-        f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {_cpu()}; "
-        f"Python {platform.python_version()}, cryptography {version('cryptography')}, "
-        f"age {_version(['age', '--version'])}"
-    )
+    disk = tempfile.gettempdir()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    sqlite = _version(["sqlite3", "--version"]).split()[0]
+    return [
+        f"machine: {platform.system()} {platform.release()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, {_cpu()}, {_memory()}",
+        f"software: Python {platform.python_version()}, cryptography {version('cryptography')}, "
+        f"click {version('click')}, age {_version(['age', '--version'])}, "
+        f"{_version(['gpg', '--version'])}, sqlite3 {sqlite}",
+        f"storage: tmpfs rows in /dev/shm; disk rows in {disk} "
+        f"(append + fdatasync median {_fsync_latency(disk)}); load average {load} at start",
+    ]
 
 
 def _table(rows: list[Row]) -> str:
-    header = Row("what", "ours", "peer", "ratio")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    header = Row("what", "ours", "peer", "ratio", "target", "met")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = []
     for n, r in enumerate([header, *rows]):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -68,12 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.areas) - set(_areas()))
     if unknown:
         parser.error(f"unknown area(s): {', '.join(unknown)}; known: {', '.join(_areas())}")
+    described = machine()  # before the areas load the machine
     rows: list[Row] = []
-    for area in args.areas or _areas():
+    started = time.perf_counter()
+    for area in [a for a in _areas() if a in args.areas] if args.areas else _areas():
         module = importlib.import_module(f"benchmarks.{area}_bench")
         print(f"running {area}{' (quick)' if quick else ''} ...", file=sys.stderr, flush=True)
+        area_start = time.perf_counter()
         rows += [Row(*r) for r in module.run(quick)]
-    print(machine())
+        print(f"  {area}: {time.perf_counter() - area_start:.0f} s", file=sys.stderr, flush=True)
+    print("\n".join(described))
+    print(f"mode: {'quick (small sizes: figures are not the reference ones)' if quick else 'full'}"
+          f"; {time.perf_counter() - started:.0f} s")
     print(_table(rows))
     return 0
 

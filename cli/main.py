@@ -2,9 +2,11 @@
 
 Start-up must stay cheap (``vault --help`` and ``vault --version`` import
 only Click), so subcommands are imported lazily from their own modules, and
-this module imports nothing heavy. Every error is reported here, once, as
-``vault: <message>`` plus ``hint:`` lines on stderr, with the exit code of
-README.md's table; tracebacks are shown only with ``VAULT_DEBUG=1``.
+this module imports nothing heavy: not even the error classes and the output
+helpers, which are needed only once something went wrong or a command runs.
+Every error is reported here, once, as ``vault: <message>`` plus ``hint:``
+lines on stderr, with the exit code of README.md's table; tracebacks are
+shown only with ``VAULT_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,6 @@ from typing import Any
 import click
 
 from vault._version import __version__
-from vault.errors import EXIT_OTHER, EXIT_USAGE, VaultError
-
-from ._common import Settings, report_error
 
 # name -> (module, attribute, short help). Kept here so that ``--help`` can
 # list commands without importing them.
@@ -99,41 +98,60 @@ def run_reporting_errors(fn: Any) -> int:
         rv = fn()
     except click.exceptions.Exit as e:
         return int(e.exit_code)
-    except click.exceptions.Abort:
-        report_error("aborted")
-        return EXIT_OTHER
-    except click.ClickException as e:
+    except (click.exceptions.Abort, click.ClickException, KeyboardInterrupt) as e:
+        return _click_exit_code(e)
+    except Exception as e:
+        code = _exit_code(e)
+        if code is None:  # VAULT_DEBUG=1: let the traceback show
+            raise
+        return code
+    return rv if isinstance(rv, int) else 0
+
+
+def _click_exit_code(e: BaseException) -> int:
+    from vault.errors import EXIT_OTHER, EXIT_USAGE
+
+    from ._common import report_error
+
+    if isinstance(e, KeyboardInterrupt):
+        report_error("interrupted")
+        return 130
+    if isinstance(e, click.ClickException):
         hint = None
         if isinstance(e, click.UsageError) and e.ctx is not None:
             hint = f"see '{e.ctx.command_path} --help'"
         report_error(e.format_message(), hint)
         return EXIT_USAGE if isinstance(e, click.UsageError) else int(e.exit_code)
-    except VaultError as e:
-        if os.environ.get("VAULT_DEBUG") == "1":
-            raise
+    report_error("aborted")
+    return EXIT_OTHER
+
+
+def _exit_code(e: Exception) -> int | None:
+    """Report ``e`` and return the exit code, or None to re-raise it."""
+    # Imported here, once something went wrong, to keep start-up cheap.
+    from vault.errors import EXIT_OTHER, VaultError
+
+    from ._common import report_error
+
+    debug = os.environ.get("VAULT_DEBUG") == "1"
+    if isinstance(e, BrokenPipeError):
+        return EXIT_OTHER
+    if debug:
+        return None
+    if isinstance(e, VaultError):
         report_error(e.message, e.hint)
         return e.exit_code
-    except KeyboardInterrupt:
-        report_error("interrupted")
-        return 130
-    except BrokenPipeError:
-        return EXIT_OTHER
-    except OSError as e:
-        if os.environ.get("VAULT_DEBUG") == "1":
-            raise
+    if isinstance(e, OSError):
         # OSError text holds the path and the system's reason, never secrets.
         where = f": {e.filename}" if e.filename else ""
         report_error(f"{e.strerror or type(e).__name__}{where}")
         return EXIT_OTHER
-    except Exception as e:  # a bug: never show a traceback (it may quote data)
-        if os.environ.get("VAULT_DEBUG") == "1":
-            raise
-        report_error(
-            f"internal error ({type(e).__name__})",
-            "this is a bug in vault; rerun with VAULT_DEBUG=1 for a traceback and report it",
-        )
-        return EXIT_OTHER
-    return rv if isinstance(rv, int) else 0
+    # A bug: never show a traceback (it may quote data).
+    report_error(
+        f"internal error ({type(e).__name__})",
+        "this is a bug in vault; rerun with VAULT_DEBUG=1 for a traceback and report it",
+    )
+    return EXIT_OTHER
 
 
 @click.group(
@@ -162,6 +180,8 @@ def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None) ->
     YAML classification policy and enforced by who holds keys; every attempt
     is recorded in a tamper-evident audit log before anything is decrypted.
     """
+    from ._common import Settings
+
     ctx.obj = Settings(vault_dir=vault_dir, identity_path=identity_path)
 
 

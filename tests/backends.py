@@ -71,6 +71,9 @@ class Raw(abc.ABC):
     @abc.abstractmethod
     def index_drop(self) -> None:
         """Lose every index row (as if each write died before its row)."""
+    @abc.abstractmethod
+    def index_garbage(self) -> None:
+        """Make the index unreadable."""
 
     def doc_file(self, doc_id: str, tmp: Path) -> Path:
         """The document as a file, for stock ``age``."""
@@ -179,6 +182,10 @@ class RawFolder(Raw):
         gc.collect()  # close SQLite connections of Vault objects already gone
         for suffix in ("", "-wal", "-shm"):
             Path(str(self.path / "index.sqlite") + suffix).unlink(missing_ok=True)
+
+    def index_garbage(self) -> None:
+        self.index_drop()
+        (self.path / "index.sqlite").write_bytes(b"not a database" * 100)
 
 
 class RawPostgres(Raw):
@@ -293,6 +300,9 @@ class RawPostgres(Raw):
 
     def index_drop(self) -> None:
         self._sql("DELETE FROM vault.document_index")
+
+    def index_garbage(self) -> None:
+        self._sql("UPDATE vault.document_index SET label = 'not a database'")
 
 
 # --------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from click.testing import CliRunner
 from vault_cli.main import cli
 
 import vault
-from vault.errors import VaultError
+from vault.errors import AuditWriteError, VaultError
 
 _OUT = 1  # stdout: the pipe to the test
 
@@ -85,6 +85,8 @@ def plaintext(rng: random.Random, marker: str) -> bytes:
 
 def _levels(rng: random.Random, job: dict[str, Any]) -> tuple[str, list[str]]:
     level = rng.choice(job.get("levels", ["INTERNAL", "CONFIDENTIAL"]))
+    if "compartments" in job:
+        return level, list(rng.choice(job["compartments"]))
     comps = rng.sample(["STAFF", "FINANCE", "HR", "BOARD"], rng.randint(1, 2))
     return level, comps
 
@@ -134,9 +136,13 @@ def step_reclassify(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: 
 
 
 def step_shred(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) -> None:
-    if i >= len(job["docs"]):
-        raise SystemExit(0)
-    doc = job["docs"][i]
+    if job["op"] == "mixed":  # others may be opening it, or shredding it too
+        doc = rng.choice(job["docs"])
+    else:
+        i += job.get("first", 0)  # documents not shredded yet
+        if i >= len(job["docs"]):
+            raise SystemExit(0)
+        doc = job["docs"][i]
     say("try", "shred", doc)
     v.shred(doc, justification=f"trial {i}")
     say("ok", "shred", doc)
@@ -192,7 +198,8 @@ def child(job: dict[str, Any]) -> int:
             say("refused", job["op"], e.exit_code, type(e).__name__, e.message[:200])
             if not job.get("tolerate"):
                 return 1
-            v = vault.Vault(job["vault"], v.identity)  # a failed audit handle is spent
+            if isinstance(e, AuditWriteError):  # that audit handle is spent
+                v = vault.Vault(job["vault"], v.identity)
         except _CliFailed as e:
             say("refused", job["op"], e.code, "cli", str(e)[:200].replace("\n", " | "))
             if not job.get("tolerate"):

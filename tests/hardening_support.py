@@ -75,9 +75,11 @@ class Zygote:
         assert raw, "the crash worker died"
         return raw.decode().split()
 
-    def run(self, job: dict[str, Any], kill_after: float | None) -> Trial:
+    def run(self, job: dict[str, Any], kill_after: float | None, *,
+            from_first_try: bool = False) -> Trial:
         """Start ``job`` in a fresh child; SIGKILL it ``kill_after`` seconds
-        after it started (None: let it finish)."""
+        after it started, or after its first ``try`` line (None: let it
+        finish)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
@@ -86,6 +88,11 @@ class Zygote:
         assert first[0] == "start", first
         pid = int(first[1])
         started = time.monotonic()
+        if from_first_try:
+            while (words := self._line())[0] not in ("try", "fail", "refused", "done"):
+                trial.lines.append(words)
+            trial.lines.append(words)
+            started = time.monotonic()
         if kill_after is not None:
             time.sleep(kill_after)
             os.kill(pid, signal.SIGKILL)  # a zombie at worst: not reaped before "reap"
@@ -99,12 +106,14 @@ class Zygote:
                 return trial
             trial.lines.append(words)
 
-    def calibrate(self, job: dict[str, Any]) -> float:
-        """How long ``job`` runs when nobody kills it: kill delays are drawn
-        from that span, so kills land anywhere in it."""
-        trial = self.run(job, None)
-        trial.check_clean()
-        return trial.seconds
+    def calibrate(self, job: dict[str, Any]) -> tuple[float, float]:
+        """How long ``job`` runs when nobody kills it, from its start and
+        from its first operation: kill delays are drawn from those spans."""
+        whole = self.run(job, None)
+        whole.check_clean()
+        ops = self.run({**job, "first": job["steps"]}, None, from_first_try=True)
+        ops.check_clean()
+        return whole.seconds, ops.seconds
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -118,17 +127,38 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def _contents(p: Path) -> bytes:
-    try:
-        return p.read_bytes()
-    except FileNotFoundError:  # SQLite drops its -shm file when a connection closes
-        return b""
+_SCAN = """
+import os, sys
+root, needles = sys.argv[1], [bytes.fromhex(n) for n in sys.argv[2:]]
+for top, _, names in os.walk(root):
+    for name in names:
+        path = os.path.join(top, name)
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        for i, n in enumerate(needles):
+            if n in data:
+                print(i, os.path.relpath(path, root))
+"""
 
 
-def assert_nowhere(root: Path, needle: bytes, *, what: str) -> None:
-    """No file under ``root`` contains ``needle`` (raw bytes)."""
-    hits = [str(p.relative_to(root)) for p in files_under(root) if needle in _contents(p)]
-    assert not hits, f"{what} found in {hits}"
+def assert_nowhere(root: Path, *needles: bytes, what: str) -> None:
+    """No file under ``root`` contains any of ``needles`` (raw bytes).
+
+    The scan runs in its own process: this one holds SQLite connections to
+    the vault's index, and opening and closing the index files here would
+    drop their POSIX locks (fcntl locks belong to the process), which
+    corrupts the database under concurrent use."""
+    if not needles:
+        return
+    r = subprocess.run([sys.executable, "-c", _SCAN, str(root), *(n.hex() for n in needles)],
+                       capture_output=True, timeout=120, check=True)
+    hits = r.stdout.decode().splitlines()
+    assert not hits, f"{what} found: {hits}"
 
 
 def leftover_temps(directory: Path) -> list[Path]:

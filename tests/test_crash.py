@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from hardening_support import (
+    Trial,
     Zygote,
     assert_nowhere,
     audit_records,
@@ -67,15 +68,23 @@ def _job(office: Office, op: str, who: str, marker: str, n: int, **extra: Any) -
 
 
 class Killer:
-    """Random kill delays spread over an uninterrupted run of the job: from
-    the child opening the vault to the last fsync of its last operation."""
+    """Random kill delays spread over an uninterrupted run of the job: half
+    the trials from the child's start (opening the vault included), half
+    from its first operation to the last fsync of its last one."""
 
     def __init__(self, zygote: Zygote, job: dict[str, Any]) -> None:
-        self.span = zygote.calibrate(job)
+        self.zygote = zygote
+        self.spans = zygote.calibrate(job)
         self.rng = random.Random(SEED)
+        self.n = 0
 
-    def delay(self) -> float:
-        return self.rng.uniform(0.0, self.span)
+    def run(self, job: dict[str, Any]) -> Trial:
+        self.n += 1
+        ops = self.n % 2 == 0
+        delay = self.rng.uniform(0.0, self.spans[ops])
+        trial = self.zygote.run(job, delay, from_first_try=ops)
+        trial.check_clean()
+        return trial
 
 
 def _office(tmp_path: Path) -> tuple[Office, str]:
@@ -118,9 +127,7 @@ def test_seal_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
     levels = ["INTERNAL", "CONFIDENTIAL", "SECRET"]
     kill = Killer(zygote, _job(office, "seal", "leader", marker, -1, levels=levels))
     for n in range(trials()):
-        trial = zygote.run(_job(office, "seal", "leader", marker, n, levels=levels),
-                           kill.delay())
-        trial.check_clean()
+        trial = kill.run(_job(office, "seal", "leader", marker, n, levels=levels))
         _check_common(office, marker)
         for doc, digest in trial.of("ok", "seal"):
             got = _plaintext_of(office, doc)
@@ -134,10 +141,9 @@ def test_open_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
     kill = Killer(zygote, _job(office, "open", "leader", marker, -1, docs=sorted(docs)))
     for p in out.iterdir():
         p.unlink()
+    swept = 0
     for n in range(trials()):
-        trial = zygote.run(_job(office, "open", "leader", marker, n, docs=sorted(docs)),
-                           kill.delay())
-        trial.check_clean()
+        trial = kill.run(_job(office, "open", "leader", marker, n, docs=sorted(docs)))
         tried = {Path(p): d for d, p in trial.of("try", "open")}
         for doc, p in trial.of("ok", "open"):
             assert Path(p).read_bytes() == docs[doc]
@@ -146,6 +152,7 @@ def test_open_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
                 # A killed writer's temporary: owner-only, never at a final name.
                 assert p in leftover_temps(out), p
                 assert p.stat().st_mode & 0o777 == 0o600
+                swept += 1
             else:
                 # Finished, reported or not: whole and exact.
                 assert p.read_bytes() == docs[tried[p]], p
@@ -155,6 +162,7 @@ def test_open_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
         assert not leftover_temps(out)
         (out / "next.bin").unlink()
         _check_common(office, marker)
+    print(f"open: {trials()} kills, {swept} temporaries left by killed writers and swept")
 
 
 def test_reclassify_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
@@ -168,9 +176,8 @@ def test_reclassify_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> N
         for doc in docs:
             label = office.as_("leader").info(doc).label
             state[doc] = (label.level, ",".join(sorted(label.compartments)))
-        trial = zygote.run(_job(office, "reclassify", "leader", marker, n, docs=sorted(docs),
-                                levels=levels), kill.delay())
-        trial.check_clean()
+        trial = kill.run(_job(office, "reclassify", "leader", marker, n, docs=sorted(docs),
+                                levels=levels))
         _check_common(office, marker)
         tries = trial.of("try", "reclassify")
         oks = trial.of("ok", "reclassify")
@@ -193,7 +200,7 @@ def test_reclassify_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> N
 
 def test_shred_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
     office, marker = _office(tmp_path)
-    docs = _seal_some(office, "leader", marker, 3 * (trials() + 1))
+    docs = _seal_some(office, "leader", marker, 3 * (trials() + 2))
     wrapped = {}
     for d in docs:
         with open(doc_path(office, d), "rb") as f:
@@ -201,13 +208,14 @@ def test_shred_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
     pool = sorted(docs)
     job = _job(office, "shred", "leader", marker, -1, docs=pool, steps=3)
     kill = Killer(zygote, job)
-    pool = pool[3:]
+    pool = pool[6:]
+    interrupted = 0
     for n in range(trials()):
-        trial = zygote.run({**job, "seed": SEED + n, "docs": pool}, kill.delay())
-        trial.check_clean()
+        trial = kill.run({**job, "seed": SEED + n, "docs": pool})
         tried = [d for (d,) in trial.of("try", "shred")]
         half_done = vault.Vault(office.path).backend.interrupted_shreds()
         assert set(half_done) <= set(tried)
+        interrupted += len(half_done)
         if half_done and n % 2:  # asking again finishes it; else doctor --repair does
             office.as_("leader").shred(half_done[0], justification="again")
             assert half_done[0] not in vault.Vault(office.path).backend.interrupted_shreds()
@@ -219,13 +227,14 @@ def test_shred_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
                 assert d not in done
                 assert _plaintext_of(office, d) == docs[d]  # untouched, still whole
                 continue
-            # Shredded: no wrapped copy of its file key is left in the folder.
-            for stanza in wrapped[d]:
-                assert_nowhere(office.path, stanza, what=f"a wrapped key of shredded {d}")
             with pytest.raises(UsageError, match="no document"):
                 office.as_("leader").open(d, io.BytesIO())
         assert not set(done) & left
+        # Shredded: no wrapped copy of their file keys is left in the folder.
+        gone = [s for d in tried if d not in left for s in wrapped[d]]
+        assert_nowhere(office.path, *gone, what="a wrapped key of a shredded document")
         pool = pool[3:]
+    print(f"shred: {trials()} kills, {interrupted} shreds interrupted half way and finished")
 
 
 def _registrar_holds_no_key_for(office: Office, level: str) -> None:
@@ -256,9 +265,7 @@ def test_policy_apply_killed_at_random_points(tmp_path: Path, zygote: Zygote) ->
     kill = Killer(zygote, job)
     head = vault.Vault(office.path).chain.head.sha256
     for n in range(trials()):
-        trial = zygote.run({**job, "seed": SEED + n, "start": 0 if head != up else 1},
-                           kill.delay())
-        trial.check_clean()
+        trial = kill.run({**job, "seed": SEED + n, "start": 0 if head != up else 1})
         _check_common(office, marker, may_rotate=True)
         v = vault.Vault(office.path)  # the signed policy chain verifies
         possible = {head} | {h for (h,) in trial.of("try", "apply")}
@@ -274,8 +281,7 @@ def test_audit_append_killed_at_random_points(tmp_path: Path, zygote: Zygote) ->
     office, marker = _office(tmp_path)
     kill = Killer(zygote, _job(office, "audit", "clerk", marker, -1))
     for n in range(trials()):
-        trial = zygote.run(_job(office, "audit", "clerk", marker, n), kill.delay())
-        trial.check_clean()
+        trial = kill.run(_job(office, "audit", "clerk", marker, n))
         _check_common(office, marker)
         requests = [r.request for r in audit_records(office)]
         for words in trial.of("ok", "append"):

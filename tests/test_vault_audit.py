@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from backends import Kind
 from vault_helpers import Office, make_office
 
 from vault.errors import (
@@ -28,8 +29,8 @@ def _records(office: Office) -> list[tuple[str, str, str | None, str]]:
     return [(r.actor, r.action, r.doc, r.outcome) for r in recs]
 
 
-def test_every_attempt_is_recorded_exactly_once(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_every_attempt_is_recorded_exactly_once(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     expect: list[tuple[str, str, str | None, str]] = [("officer", "init", None, "allowed")]
 
     def attempt(who: str, action: str, doc: str | None, outcome: str, fn: object) -> object:
@@ -73,12 +74,13 @@ def test_every_attempt_is_recorded_exactly_once(tmp_path: Path) -> None:
     assert recs == expect
 
 
-def test_integrity_failure_before_the_decision_is_recorded_as_error(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_integrity_failure_before_the_decision_is_recorded_as_error(tmp_path: Path,
+                                                                    backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     doc = office.as_("clerk").seal(office.file("a.txt", b"a"), level="INTERNAL",
                                    compartments=["STAFF"]).id
-    p = office.path / "docs" / f"{doc}.age"
-    p.write_bytes(p.read_bytes().replace(b"vault/v1/label", b"vault/v1/lab3l"))
+    data = office.raw.doc_bytes(doc)
+    office.raw.set_doc_bytes(doc, data.replace(b"vault/v1/label", b"vault/v1/lab3l"))
     with pytest.raises(LabelError):
         office.as_("clerk").open(doc, io.BytesIO())
     last = list(office.as_("clerk").audit.records())[-1]
@@ -86,28 +88,24 @@ def test_integrity_failure_before_the_decision_is_recorded_as_error(tmp_path: Pa
     assert "LabelError" in last.reason
 
 
-def test_no_record_no_action(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_no_record_no_action(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     doc = office.as_("clerk").seal(office.file("a.txt", b"secret text"), level="INTERNAL",
                                    compartments=["STAFF"]).id
-    log = office.path / "audit" / "log"
-    saved = log.read_bytes()
-    log.unlink()
-    log.mkdir()  # the log can no longer be written: every operation must stop
-    before = sorted((office.path / "docs").iterdir())
-    with pytest.raises(AuditWriteError):
-        office.as_("clerk").seal(office.file("b.txt", b"b"), level="INTERNAL",
-                                 compartments=["STAFF"])
-    assert sorted((office.path / "docs").iterdir()) == before
-    out = tmp_path / "out.txt"
-    with pytest.raises(AuditWriteError):
-        office.as_("clerk").open(doc, out)
-    assert not out.exists()
-    with pytest.raises(AuditWriteError):
-        office.as_("leader").shred(doc, justification="gone")
-    assert sorted((office.path / "docs").iterdir()) == before
-    log.rmdir()
-    log.write_bytes(saved)
+    # The log can no longer be written: every operation must stop.
+    with office.raw.audit_unwritable():
+        before = office.raw.doc_ids()
+        with pytest.raises(AuditWriteError):
+            office.as_("clerk").seal(office.file("b.txt", b"b"), level="INTERNAL",
+                                     compartments=["STAFF"])
+        assert office.raw.doc_ids() == before
+        out = tmp_path / "out.txt"
+        with pytest.raises(AuditWriteError):
+            office.as_("clerk").open(doc, out)
+        assert not out.exists()
+        with pytest.raises(AuditWriteError):
+            office.as_("leader").shred(doc, justification="gone")
+        assert office.raw.doc_ids() == before
     office.as_("officer").verify_audit()
 
 
@@ -126,16 +124,16 @@ def test_emptied_audit_folder_stops_everything(tmp_path: Path) -> None:
     assert not (audit / "log").exists() or (audit / "log").stat().st_size == 0
 
 
-def test_outsider_records_verify(tmp_path: Path) -> None:
+def test_outsider_records_verify(tmp_path: Path, backend: Kind) -> None:
     """Someone the policy does not know is still on the record, verifiably."""
     from vault.identity import new_identity
 
-    office = make_office(tmp_path)
+    office = make_office(tmp_path, backend)
     doc = office.as_("clerk").seal(office.file("a.txt", b"a"), level="INTERNAL",
                                    compartments=["STAFF"]).id
     import vault
 
-    stranger = vault.Vault(office.path, new_identity("mallory"))
+    stranger = vault.Vault(office.location, new_identity("mallory"))
     with pytest.raises(DeniedError):
         stranger.open(doc, io.BytesIO())
     with pytest.raises(DeniedError):
@@ -144,10 +142,10 @@ def test_outsider_records_verify(tmp_path: Path) -> None:
     assert recs[-2:] == [("mallory", "open", doc, "denied"), ("mallory", "ls", None, "denied")]
 
 
-def test_needs_identity(tmp_path: Path) -> None:
+def test_needs_identity(tmp_path: Path, backend: Kind) -> None:
     import vault
 
-    office = make_office(tmp_path)
+    office = make_office(tmp_path, backend)
     with pytest.raises(UsageError, match="identity"):
-        vault.Vault(office.path).ls()
-    assert vault.Vault(office.path).doctor().ok  # read-only checks need none
+        vault.Vault(office.location).ls()
+    assert vault.Vault(office.location).doctor().ok  # read-only checks need none

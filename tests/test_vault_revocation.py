@@ -8,7 +8,8 @@ import io
 from pathlib import Path
 
 import pytest
-from vault_helpers import Office, doc_path, held_secret_keys, make_office, opens_with
+from backends import Kind
+from vault_helpers import Office, doc_file, held_secret_keys, make_office, opens_with
 
 import vault
 from vault.errors import DeniedError, UsageError
@@ -24,13 +25,13 @@ def _seal(office: Office, who: str, level: str, comps: list[str], data: bytes) -
                                 compartments=comps).id
 
 
-def test_revocation_rotates_and_rewraps(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_revocation_rotates_and_rewraps(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     s1 = _seal(office, "leader", "SECRET", ["BOARD"], b"secret one")
     c1 = _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"confidential one")
-    s1_payload = doc_path(office, s1).read_bytes()[-40:]
+    s1_payload = office.raw.doc_bytes(s1)[-40:]
     old_keys = held_secret_keys(office, "deputy")
-    assert opens_with(old_keys, doc_path(office, s1), tmp_path)  # before: deputy can
+    assert opens_with(old_keys, doc_file(office, s1), tmp_path)  # before: deputy can
 
     report = office.apply({DEPUTY_SECRET: DEPUTY_LOWER})
     assert report.version == 2
@@ -41,14 +42,14 @@ def test_revocation_rotates_and_rewraps(tmp_path: Path) -> None:
 
     done = office.as_("leader").rotate()  # a cleared user finishes the rewrap
     assert s1 in done.rewrapped
-    assert doc_path(office, s1).read_bytes()[-40:] == s1_payload  # payload untouched
+    assert office.raw.doc_bytes(s1)[-40:] == s1_payload  # payload untouched
     s2 = _seal(office, "leader", "SECRET", ["BOARD"], b"secret two")
 
     for doc in (s1, s2):
-        assert not opens_with(old_keys, doc_path(office, doc), tmp_path), doc
-        assert not opens_with(held_secret_keys(office, "deputy"), doc_path(office, doc),
+        assert not opens_with(old_keys, doc_file(office, doc), tmp_path), doc
+        assert not opens_with(held_secret_keys(office, "deputy"), doc_file(office, doc),
                               tmp_path)
-        assert opens_with(held_secret_keys(office, "leader"), doc_path(office, doc), tmp_path)
+        assert opens_with(held_secret_keys(office, "leader"), doc_file(office, doc), tmp_path)
         with pytest.raises(DeniedError):
             office.as_("deputy").open(doc, io.BytesIO())
     out = io.BytesIO()
@@ -57,35 +58,35 @@ def test_revocation_rotates_and_rewraps(tmp_path: Path) -> None:
     assert office.as_("officer").doctor().ok
 
 
-def test_grant_needs_only_public_keys(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_grant_needs_only_public_keys(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     c1 = _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"for the registrar, later")
     with pytest.raises(DeniedError):
         office.as_("registrar").open(c1, io.BytesIO())
-    assert not opens_with(held_secret_keys(office, "registrar"), doc_path(office, c1), tmp_path)
+    assert not opens_with(held_secret_keys(office, "registrar"), doc_file(office, c1), tmp_path)
     report = office.apply({REGISTRAR: REGISTRAR_UP})
     assert "registrar: CONFIDENTIAL [STAFF]" in report.granted
     assert report.rotated == []
     out = io.BytesIO()
     office.as_("registrar").open(c1, out)
     assert out.getvalue() == b"for the registrar, later"
-    assert opens_with(held_secret_keys(office, "registrar"), doc_path(office, c1), tmp_path)
+    assert opens_with(held_secret_keys(office, "registrar"), doc_file(office, c1), tmp_path)
 
 
-def test_only_an_administrator_installs_a_policy(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_only_an_administrator_installs_a_policy(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     p = tmp_path / "p2.yaml"
-    p.write_text((office.path / "policy" / "000001.yaml").read_text().replace(
+    p.write_text(office.raw.policy(1).decode().replace(
         "clearance: PUBLIC", "clearance: SECRET"))
     with pytest.raises(DeniedError):
         office.as_("clerk").apply_policy(p)
-    assert vault.Vault(office.path).policy_version == 1
+    assert vault.Vault(office.location).policy_version == 1
     office.as_("officer").apply_policy(p)
-    assert vault.Vault(office.path).policy_version == 2
+    assert vault.Vault(office.location).policy_version == 2
 
 
-def test_rotate_all_classes_keeps_documents_open(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_rotate_all_classes_keeps_documents_open(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     docs = {_seal(office, "clerk", "INTERNAL", ["STAFF"], b"internal"): b"internal",
             _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"conf"): b"conf"}
     report = office.as_("officer").rotate()
@@ -98,8 +99,8 @@ def test_rotate_all_classes_keeps_documents_open(tmp_path: Path) -> None:
     assert office.as_("officer").doctor().ok
 
 
-def test_pending_grant_is_completed_by_a_key_holder(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_pending_grant_is_completed_by_a_key_holder(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     s1 = _seal(office, "leader", "SECRET", ["BOARD"], b"board only")
     report = office.apply({REGISTRAR: "clearance: {level: SECRET, compartments: [STAFF, BOARD]}"})
     assert report.granted == [] and any("registrar" in p for p in report.pending)
@@ -112,8 +113,8 @@ def test_pending_grant_is_completed_by_a_key_holder(tmp_path: Path) -> None:
     assert office.as_("officer").doctor().ok
 
 
-def test_an_officer_cannot_remove_themselves_by_mistake(tmp_path: Path) -> None:
-    office = make_office(tmp_path)
+def test_an_officer_cannot_remove_themselves_by_mistake(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
     with pytest.raises(UsageError, match="keep you an administrator"):
         office.apply({"members: [officer]": "members: [deputy]"})
-    assert vault.Vault(office.path).policy_version == 1
+    assert vault.Vault(office.location).policy_version == 1

@@ -22,7 +22,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from vault._version import __version__
-from vault.errors import VaultError
 
 __all__ = [
     "ApplyReport",
@@ -40,6 +39,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from vault._info import ApplyReport, DoctorReport, DocumentInfo, RotateReport
     from vault._vault import Vault
+    from vault.errors import VaultError
     from vault.identity import UserIdentity, load_identity, new_identity
 
 # name -> module that defines it
@@ -52,6 +52,7 @@ _LAZY = {
     "UserIdentity": "vault.identity",
     "load_identity": "vault.identity",
     "new_identity": "vault.identity",
+    "VaultError": "vault.errors",
 }
 
 

@@ -137,6 +137,7 @@ def unlock(sealed: Sealed, identities: Sequence[X25519Identity], class_keys: Cla
         held = {str(i.recipient) for i in identities}
         generations = {str(ck.recipient) for ck in class_keys.generations(sealed.label.cls)}
         if generations and generations <= held:
+            _changed_meanwhile(sealed, class_keys)
             raise LabelError(
                 f"document {sealed.doc_id} is not wrapped to any key of its label class",
                 hint="its header was altered; restore it from a backup or the recovery key",
@@ -162,6 +163,8 @@ def check_recipients(sealed: Sealed, file_key: bytes, class_keys: ClassKeys,
     classes, recovery = authorised_recipients(sealed, class_keys, chain)
     allowed = classes + [X25519Recipient.from_string(r) for r in sorted(recovery)]
     matched, strangers = match_stanzas(sealed.header.stanzas, file_key, allowed)
+    if strangers or sum(1 for r in matched if r in classes) != 1:
+        _changed_meanwhile(sealed, class_keys)
     if strangers:
         raise LabelError(
             f"document {sealed.doc_id} has a recipient stanza added by someone the vault "
@@ -171,3 +174,13 @@ def check_recipients(sealed: Sealed, file_key: bytes, class_keys: ClassKeys,
     if sum(1 for r in matched if r in classes) != 1:
         raise LabelError(f"document {sealed.doc_id} is not wrapped to exactly one key of its "
                          "label class")
+
+
+def _changed_meanwhile(sealed: Sealed, class_keys: ClassKeys) -> None:
+    """Before calling a header tampered with: were the class keys or the
+    policy read before another process rotated a key or installed a
+    version? Then the document may simply be newer than what this process
+    knows -- a retry, not an incident."""
+    if class_keys.refresh_if_changed():
+        raise StorageError(f"document {sealed.doc_id} changed while this operation ran",
+                           hint="run the command again")

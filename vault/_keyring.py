@@ -149,6 +149,17 @@ class ClassKeys:
     def refresh(self) -> None:
         self._by_class = None
 
+    def refresh_if_changed(self) -> bool:
+        """Re-read the records if another process added some (a rotation, a
+        new class) since they were read; True if so."""
+        listed = set(self._backend.class_keys())
+        if self._by_class is not None and listed == {
+                (ck.cls.id, ck.generation) for gens in self._by_class.values() for ck in gens}:
+            return False
+        self._chain.catch_up()
+        self.refresh()
+        return True
+
     def classes(self) -> list[list[ClassKey]]:
         return list(self._load().values())
 

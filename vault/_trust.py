@@ -114,10 +114,28 @@ class PolicyVersion:
 class PolicyChain:
     """Every installed policy version, verified from the manifest onwards."""
 
-    def __init__(self, manifest: Manifest, versions: list[PolicyVersion]) -> None:
+    def __init__(self, manifest: Manifest, versions: list[PolicyVersion],
+                 backend: Backend | None = None) -> None:
         self.manifest = manifest
         self.versions = versions
         self._by_hash = {v.sha256: v for v in versions}
+        self._backend = backend
+
+    def catch_up(self) -> bool:
+        """Add the versions another process installed since this chain was
+        read (verified from the manifest on, like :meth:`load`). A vault
+        object lives on while others apply policies: a label or class key
+        signed under a newer version must not look forged to it."""
+        if self._backend is None or len(self._backend.policy_versions()) <= len(self.versions):
+            return False
+        fresh = PolicyChain.load(self._backend, self.manifest)
+        if [v.sha256 for v in fresh.versions[:len(self.versions)]] != [
+                v.sha256 for v in self.versions]:
+            raise IntegrityError("the vault's policy history changed while it was open",
+                                 hint="someone replaced policy versions; treat it as an incident")
+        self.versions = fresh.versions
+        self._by_hash = fresh._by_hash
+        return True
 
     @property
     def current(self) -> Policy:
@@ -128,12 +146,16 @@ class PolicyChain:
         return self.versions[-1]
 
     def policy(self, sha256: str) -> Policy | None:
+        if sha256 not in self._by_hash:
+            self.catch_up()
         v = self._by_hash.get(sha256)
         return None if v is None else v.policy
 
     def user(self, name: str, signing_key: str, sha256: str | None = None) -> User | None:
         """The user ``name`` with exactly this signing key, in version
         ``sha256`` (or in any version when ``sha256`` is None)."""
+        if sha256 is not None and sha256 not in self._by_hash:
+            self.catch_up()
         candidates = [self._by_hash[sha256]] if sha256 in self._by_hash else []
         if sha256 is None:
             candidates = list(reversed(self.versions))
@@ -177,7 +199,7 @@ class PolicyChain:
                                           str(statement.get("signed_at")), policy))
         if not versions or versions[0].sha256 != manifest.genesis:
             raise IntegrityError("the first policy version is not the one pinned in vault.json")
-        return cls(manifest, versions)
+        return cls(manifest, versions, backend)
 
 
 def _check_signer(authority: Policy, signer: dict[str, Any], manifest: Manifest | None,

@@ -148,6 +148,16 @@ class Vault:
             finally:
                 self._lock_depth = 0
 
+    @contextlib.contextmanager
+    def shared_lock(self) -> Iterator[None]:
+        """Shared with other sealers, excluding the write lock (no rotation
+        meanwhile); nothing to take if this object holds the write lock."""
+        if self._lock_depth:
+            yield
+            return
+        with self._backend.shared_lock():
+            yield
+
     def reload(self) -> None:
         """Re-read the policy chain and class keys (after installing a version)."""
         self.chain = PolicyChain.load(self._backend, self.manifest)

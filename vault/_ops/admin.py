@@ -50,7 +50,7 @@ def apply_policy(v: Vault, policy_path: str | os.PathLike[str]) -> ApplyReport:
                     note=f"install policy version {version} (sha256 {new.hash})")
         with v.lock():
             v.class_keys.refresh()
-            if v.backend.policy_versions()[-1] != v.chain.head.version:
+            if v.backend.policy_versions()[-1] != version - 1:
                 raise StorageError("another policy version was installed meanwhile",
                                    hint="review it, then apply yours again")
             signature = sign_policy_version(me, v.id, version, raw, v.chain.head.sha256, _now())

@@ -17,7 +17,7 @@ from vault._document import Sealed, read_sealed, unlock
 from vault._keyring import LabelClass
 from vault._label import VaultStanzas
 from vault._ops.read import identities_for, sync_index
-from vault._ops.seal import class_key_for, grant_missing, wrap_recipients
+from vault._ops.seal import class_key_for, current_key, grant_missing, wrap_recipients
 from vault.age import rewrap
 from vault.errors import DeniedError, NoKeyError, StorageError, UsageError
 
@@ -39,15 +39,17 @@ def relabel(v: Vault, sealed: Sealed, f: BinaryIO, file_key: bytes, new: Label, 
     """Write ``sealed`` again with label ``new`` signed by the caller,
     wrapped to the current key of its class; returns the new header."""
     me = v.me()
-    ck = class_key_for(v, LabelClass.of(new), new.to_dict()["created"])
-    grant_missing(v, ck)
-    old = sealed.label.statement
-    statement = {"vault": v.id, "doc": sealed.doc_id, "label": new.to_dict(),
-                 "sealed_at": old["sealed_at"], "sealed_by": old["sealed_by"],
-                 "signer": {"name": me.name, "signing_key": me.signing_public},
-                 "policy": v.chain.head.sha256, "action": action}
-    stanzas = VaultStanzas(statement, me, sealed.meta, approver=approver)
-    return rewrap_document(v, sealed, f, file_key, [*wrap_recipients(v, ck), stanzas])
+    cls = LabelClass.of(new)
+    grant_missing(v, class_key_for(v, cls, new.to_dict()["created"]))
+    with v.lock():  # the class key stays current until the header is in place
+        ck = current_key(v, cls)
+        old = sealed.label.statement
+        statement = {"vault": v.id, "doc": sealed.doc_id, "label": new.to_dict(),
+                     "sealed_at": old["sealed_at"], "sealed_by": old["sealed_by"],
+                     "signer": {"name": me.name, "signing_key": me.signing_public},
+                     "policy": v.chain.head.sha256, "action": action}
+        stanzas = VaultStanzas(statement, me, sealed.meta, approver=approver)
+        return rewrap_document(v, sealed, f, file_key, [*wrap_recipients(v, ck), stanzas])
 
 
 def rewrap_document(v: Vault, sealed: Sealed, f: BinaryIO, file_key: bytes,

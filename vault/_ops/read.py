@@ -85,6 +85,9 @@ def _lowest_label(v: Vault) -> Any:
 
 
 def identities_for(v: Vault, sealed: Sealed) -> list[X25519Identity]:
+    # Another process may have rotated the class key since this vault
+    # object read the records: a listing of the class keys tells.
+    v.class_keys.refresh_if_changed()
     return v.keyring.identities(v.class_keys.generations(sealed.label.cls))
 
 

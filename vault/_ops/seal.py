@@ -4,10 +4,15 @@ A document's header carries, in this order: one X25519 stanza for the
 current key of its label class, one per recovery recipient (both made by
 :class:`~vault._wrap.BoundX25519Recipient`), the signed label stanza and the
 encrypted metadata stanza. The metadata holds the plaintext's size and
-SHA-256, which must be known before the header is written: a file is read
-twice (hash, then encrypt); a stream that cannot seek is encrypted once to a
-temporary age file and then given its final header with ``rewrap``, which
-copies the payload unchanged. Plaintext never touches the disk.
+SHA-256, known only once the plaintext was read: the payload is written
+first and the header last (:mod:`vault._ops._payload`), so the plaintext is
+read once. Plaintext never touches the disk.
+
+Sealing several files (``seal_many``) makes one decision and appends their
+audit records in one batch, durable before any document is written; the
+documents are then written through the store's document batch (each one
+fsynced; the folder store overlaps those fsyncs and syncs the directory
+once), and indexed in one transaction once all are in place.
 """
 
 from __future__ import annotations
@@ -15,27 +20,29 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import hashlib
+import json
 import mimetypes
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault._document import read_sealed
+from vault._document import Sealed
 from vault._info import DocumentInfo
 from vault._keyring import ClassKey, LabelClass, cleared_users, write_entry
-from vault._label import Metadata, VaultStanzas
+from vault._label import META_STANZA, Metadata, SignedLabel, VaultStanzas
+from vault._ops._payload import size_hint, write_payload_first
 from vault._wrap import BoundX25519Recipient
-from vault.age import Stanza, X25519Recipient, encrypt, rewrap
+from vault.age import Header, Stanza, X25519Recipient
 from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._vault import Attempt, Source, Vault
     from vault.age import Recipient
     from vault.policy import Label
+    from vault.store._batch import DocumentBatch
 
-__all__ = ["class_key_for", "grant_missing", "new_doc_id", "seal_many", "wrap_recipients"]
+__all__ = ["class_key_for", "current_key", "grant_missing", "new_doc_id", "seal_many",
+           "wrap_recipients"]
 
 
 def new_doc_id() -> str:
@@ -65,6 +72,17 @@ def class_key_for(v: Vault, cls: LabelClass, created: str) -> ClassKey:
             v.class_keys.refresh()
             ck = v.class_keys.current(cls)
     assert ck is not None
+    return ck
+
+
+def current_key(v: Vault, cls: LabelClass) -> ClassKey:
+    """The current key of ``cls`` as stored now, with the policy version now
+    in force (another process may have rotated it or installed a version
+    since this vault object read them). Call under a lock."""
+    v.chain.catch_up()
+    v.class_keys.refresh_if_changed()
+    ck = v.class_keys.current(cls)
+    assert ck is not None, "class keys are only ever added"
     return ck
 
 
@@ -111,10 +129,18 @@ def seal_many(v: Vault, srcs: list[Source], *, level: str | None = None,
             "declassify_on": declassify_on, "embargo_until": embargo_until})
         inputs = {"justification": justification} if justification else {}
         v.authorise(attempts, "seal", label, inputs=inputs)
-        ck = class_key_for(v, LabelClass.of(label), label.to_dict()["created"])
-        grant_missing(v, ck)
-        return [_seal_one(v, stream, name, att, label, ck, title, content_type)
-                for (stream, name), att in zip(sources, attempts, strict=True)]
+        cls = LabelClass.of(label)
+        grant_missing(v, class_key_for(v, cls, label.to_dict()["created"]))
+        # No rotation runs while the documents are written: each is wrapped
+        # to the key that is current when it appears, never to one a
+        # rotation has just retired (docs/DESIGN.md §3.5).
+        with v.shared_lock():
+            recipients = wrap_recipients(v, current_key(v, cls))
+            with v.backend.document_batch() as batch:
+                written = [_seal_one(v, batch, stream, name, att, label, recipients, title,
+                                     content_type)
+                           for (stream, name), att in zip(sources, attempts, strict=True)]
+        return _index(v, written)
 
 
 def _open_source(stack: contextlib.ExitStack, src: Source,
@@ -129,8 +155,9 @@ def _open_source(stack: contextlib.ExitStack, src: Source,
     return stream, filename if filename is not None else os.path.basename(path)
 
 
-def _seal_one(v: Vault, stream: BinaryIO, filename: str | None, att: Attempt, label: Label,
-              ck: ClassKey, title: str | None, content_type: str | None) -> DocumentInfo:
+def _seal_one(v: Vault, batch: DocumentBatch, stream: BinaryIO, filename: str | None,
+              att: Attempt, label: Label, recipients: list[Recipient], title: str | None,
+              content_type: str | None) -> tuple[Sealed, Metadata]:
     assert att.doc is not None
     doc_id = att.doc
     if content_type is None and filename:
@@ -142,70 +169,31 @@ def _seal_one(v: Vault, stream: BinaryIO, filename: str | None, att: Attempt, la
                  "sealed_by": me.name, "signer": {"name": me.name,
                                                   "signing_key": me.signing_public},
                  "policy": v.chain.head.sha256, "action": "seal"}
-    recipients = wrap_recipients(v, ck)
-    if _seekable(stream):
-        start = stream.tell()
-        size, digest = _hash(stream)
-        stream.seek(start)
-        meta = Metadata(filename, title, content_type, size, digest)
-        with v.backend.write_document(doc_id) as out:
-            encrypt(stream, out, [*recipients, VaultStanzas(statement, me, meta)])
-    else:
-        meta = _seal_stream(v, stream, doc_id, recipients, statement,
-                            Metadata(filename, title, content_type, 0, ""))
-    sealed, f = read_sealed(v.backend, v.chain, doc_id)
-    f.close()
-    v.backend.index.put(sealed.index_row())
-    return sealed.info(meta)
+    template = Metadata(filename, title, content_type, 0, "")
+    file_key = os.urandom(16)
+    # The recipient stanzas and the signed label do not depend on the
+    # metadata: made once, whatever header is built with them.
+    stanzas = [s for r in recipients for s in r.wrap(file_key)]
+    label_stanza = VaultStanzas(statement, me, Stanza(META_STANZA)).wrap(file_key)[0]
+
+    def header_for(meta: Metadata) -> Header:
+        return Header.seal([*stanzas, label_stanza, meta.seal(file_key, doc_id)], file_key)
+
+    with batch.write(doc_id, size_hint(stream)) as out:
+        meta, header = write_payload_first(stream, out, file_key, header_for, template)
+    outer = json.loads(label_stanza.body)
+    signed = SignedLabel(statement, label, base64.b64decode(outer["binding"]), label_stanza)
+    encoded = len(header.encode())
+    return Sealed(doc_id, header, encoded, signed, header.stanzas[-1], 0, ""), meta
 
 
-def _seekable(f: BinaryIO) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def _hash(f: BinaryIO) -> tuple[int, str]:
-    h, size = hashlib.sha256(), 0
-    while chunk := f.read(1 << 20):
-        h.update(chunk)
-        size += len(chunk)
-    return size, h.hexdigest()
-
-
-class _HashingReader:
-    def __init__(self, src: BinaryIO) -> None:
-        self._src = src
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._src.read(n)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-
-class _CaptureKey:
-    """A recipient that only remembers the file key (for the spool file)."""
-
-    file_key = b""
-
-    def wrap(self, file_key: bytes) -> list[Stanza]:
-        self.file_key = file_key
-        return [Stanza("vault/v1/spool")]
-
-
-def _seal_stream(v: Vault, stream: BinaryIO, doc_id: str, recipients: list[Recipient],
-                 statement: dict[str, Any], template: Metadata) -> Metadata:
-    capture = _CaptureKey()
-    reader = _HashingReader(stream)
-    with tempfile.TemporaryFile() as spool:  # holds ciphertext only
-        encrypt(reader, spool, [capture])  # type: ignore[arg-type]
-        spool.seek(0)
-        meta = dataclasses.replace(template, size=reader.size, sha256=reader.sha256.hexdigest())
-        with v.backend.write_document(doc_id) as out:
-            rewrap(spool, out, capture.file_key, [*recipients,
-                                                  VaultStanzas(statement, v.me(), meta)])
-    return meta
+def _index(v: Vault, written: list[tuple[Sealed, Metadata]]) -> list[DocumentInfo]:
+    """Index the documents, now in place, in one transaction: each row with
+    the stamp of the file as written (docs/DESIGN.md §8)."""
+    done = []
+    for sealed, meta in written:
+        with v.backend.open_document(sealed.doc_id) as f:
+            size, stamp = v.backend.document_version(f)
+        done.append((dataclasses.replace(sealed, size=size, stamp=stamp), meta))
+    v.backend.index.put_many([s.index_row() for s, _ in done])
+    return [s.info(m) for s, m in done]

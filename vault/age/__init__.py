@@ -5,8 +5,9 @@ audit log on top. This module is the engine underneath: standard age v1
 files that stock ``age`` reads and writes, with X25519 and scrypt
 (passphrase) recipients, strict ASCII armor, streaming in constant memory,
 and the split operations the vault needs (read a header, unwrap the file key,
-decrypt the payload, rewrap a file for new recipients without touching its
-payload). The format as used here is specified in docs/FORMAT.md.
+decrypt the payload, encrypt a payload before its header is known, rewrap a
+file for new recipients without touching its payload). The format as used
+here is specified in docs/FORMAT.md.
 
 Example::
 
@@ -40,7 +41,7 @@ from vault.age._identities import (
     parse_recipients,
 )
 from vault.age._scrypt import MAX_WORK_FACTOR, ScryptIdentity, ScryptRecipient
-from vault.age._stream import decrypt_payload
+from vault.age._stream import decrypt_payload, encrypt_payload
 from vault.age._x25519 import X25519Identity, X25519Recipient
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "decrypt_payload",
     "encrypt",
     "encrypt_file",
+    "encrypt_payload",
     "load_identities",
     "parse_identities",
     "parse_recipient",

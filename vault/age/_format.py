@@ -69,7 +69,9 @@ def b64decode(text: str | bytes) -> bytes:
 
 
 def _is_vchar_word(s: str) -> bool:
-    return bool(s) and all(0x21 <= ord(c) <= 0x7E for c in s)
+    # Non-empty, and only 0x21-0x7E: ASCII, printable (no control character
+    # nor DEL), and no space.
+    return bool(s) and s.isascii() and s.isprintable() and " " not in s
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class Stanza:
     type: str
     args: list[str] = field(default_factory=list)
     body: bytes = b""
+    # The wire form, computed once: a header is encoded several times (its
+    # MAC, the file, digests) and stanzas are not changed after creation.
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _is_vchar_word(self.type) or not all(
@@ -97,12 +102,16 @@ class Stanza:
 
     def encode(self) -> bytes:
         """The stanza's exact wire form (docs/FORMAT.md §2.2)."""
+        if self._encoded is not None:
+            return self._encoded
         line = " ".join([self.type, *self.args])
         body = b64encode(self.body)
         lines = [body[i : i + _COLUMNS] for i in range(0, len(body), _COLUMNS)]
         if not lines or len(lines[-1]) == _COLUMNS:
             lines.append("")  # a body always ends with a short, maybe empty, line
-        return ("-> " + line + "\n" + "".join(s + "\n" for s in lines)).encode("ascii")
+        encoded = ("-> " + line + "\n" + "".join(s + "\n" for s in lines)).encode("ascii")
+        object.__setattr__(self, "_encoded", encoded)
+        return encoded
 
     def __repr__(self) -> str:
         # Bodies are wrapped keys: show their size, never their bytes.

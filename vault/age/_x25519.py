@@ -8,6 +8,7 @@ info="age-encryption.org/v1/X25519")``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
@@ -37,6 +38,7 @@ class X25519Recipient:
     def __init__(self, public_key: X25519PublicKey) -> None:
         self._key = public_key
         self._raw = public_key.public_bytes_raw()
+        self._text: str | None = None  # the age1… form, computed once
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> X25519Recipient:
@@ -48,10 +50,7 @@ class X25519Recipient:
     @classmethod
     def from_string(cls, text: str) -> X25519Recipient:
         """Parse ``age1…``; raises ValueError if it is not an X25519 recipient."""
-        hrp, data = _bech32.decode(text)
-        if hrp != _RECIPIENT_HRP or len(data) != _KEY_SIZE or text != text.lower():
-            raise ValueError("not an X25519 recipient (age1…)")
-        return cls.from_bytes(data)
+        return cls.from_bytes(_recipient_bytes(text))
 
     def to_bytes(self) -> bytes:
         return self._raw
@@ -65,7 +64,9 @@ class X25519Recipient:
         return [Stanza(STANZA_TYPE, [b64encode(share)], body)]
 
     def __str__(self) -> str:
-        return _bech32.encode(_RECIPIENT_HRP, self._raw)
+        if self._text is None:
+            self._text = _bech32.encode(_RECIPIENT_HRP, self._raw)
+        return self._text
 
     def __repr__(self) -> str:
         return f"X25519Recipient({str(self)!r})"
@@ -75,6 +76,17 @@ class X25519Recipient:
 
     def __hash__(self) -> int:
         return hash(self._raw)
+
+
+@functools.lru_cache(maxsize=1024)
+def _recipient_bytes(text: str) -> bytes:
+    # Bech32 in pure Python is slow, and the vault parses the same public
+    # recipients (class keys, recovery) on every operation: remember them.
+    # Only public keys are cached, never identities.
+    hrp, data = _bech32.decode(text)
+    if hrp != _RECIPIENT_HRP or len(data) != _KEY_SIZE or text != text.lower():
+        raise ValueError("not an X25519 recipient (age1…)")
+    return data
 
 
 class X25519Identity:

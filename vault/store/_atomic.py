@@ -143,7 +143,7 @@ def _commit(fd: int, temp: str | None, path: str, directory: str, replace: bool)
 @contextlib.contextmanager
 def atomic_writer(
     path: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False,
-    sweep: bool = False,
+    sweep: bool = False, sync_dir: bool = True,
 ) -> Iterator[BinaryIO]:
     """Yield a writable file that appears at ``path`` only if the block ends
     without an exception.
@@ -153,7 +153,8 @@ def atomic_writer(
     processes); with ``replace=True`` an existing file is atomically replaced.
     ``sweep`` first deletes the temporaries that killed writers left in the
     destination's folder (for files written outside the vault: plaintext,
-    identities).
+    identities). ``sync_dir=False`` leaves the final directory fsync to the
+    caller (several files written together share one).
     """
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
@@ -174,15 +175,16 @@ def atomic_writer(
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
             raise
-    fsync_dir(directory)
+    if sync_dir:
+        fsync_dir(directory)
 
 
 def write_atomic(
     path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, replace: bool = False,
-    sweep: bool = False,
+    sweep: bool = False, sync_dir: bool = True,
 ) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
-    with atomic_writer(path, mode=mode, replace=replace, sweep=sweep) as f:
+    with atomic_writer(path, mode=mode, replace=replace, sweep=sweep, sync_dir=sync_dir) as f:
         f.write(data)
 
 

@@ -190,26 +190,62 @@ class PostgresAuditLog(AuditLog):
         records = [build_record(fields, signer, seq=size + i, time=now, host=self._host,
                                 pid=os.getpid(), request=secrets.token_hex(16))
                    for i, (fields, signer) in enumerate(batch)]
-        stored: list[bytes] = []
-        due: list[tuple[int, bytes]] = []
         every = self.checkpoint_every
-        first_hash = stored_hash_count(size)
-        for r in records:
-            stored += edge.append(leaf_hash(r.line))
-            if every and edge.size % every == 0:
-                due.append((edge.size, edge.root()))
-        conn.execute("INSERT INTO vault.audit_log (seq, line) SELECT * FROM"
-                     " unnest(%s::bigint[], %s::bytea[]) ORDER BY 1",
-                     (list(range(size, size + len(records))), [r.line for r in records]))
-        conn.execute("INSERT INTO vault.audit_hashes (n, hash) SELECT * FROM"
-                     " unnest(%s::bigint[], %s::bytea[]) ORDER BY 1",
-                     (list(range(first_hash, first_hash + len(stored))), stored))
+        due = self._insert(conn, edge, [r.line for r in records], every)
         if not due and every and edge.size - last_checkpoint >= every:
             due = [(edge.size, edge.root())]  # catch up after a writer without the key
         if self.checkpoint_signer is not None and every:
             for cp_size, root in due:
                 self._store_checkpoint(conn, cp_size, root)
         return records, edge
+
+    def import_lines(self, lines: Iterable[bytes],
+                     checkpoints: Mapping[int, bytes]) -> tuple[int, bytes]:
+        """Fill an empty log with another log's lines and checkpoints, byte
+        for byte (moving a vault, docs/DEPLOYMENT.md §7); ``(size, root)``.
+        One transaction: all of it, or nothing."""
+        try:
+            with self.db.transaction() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+                if self._head(conn)[0]:
+                    raise UsageError("the destination's audit log is not empty")
+                edge = CompactRange()
+                batch: list[bytes] = []
+                for line in lines:
+                    batch.append(line)
+                    if len(batch) >= _FETCH:
+                        self._insert(conn, edge, batch)
+                        batch = []
+                self._insert(conn, edge, batch)
+                for size, note in sorted(checkpoints.items()):
+                    conn.execute("INSERT INTO vault.audit_checkpoints (size, note)"
+                                 " VALUES (%s, %s)", (size, note))
+        except VaultError:
+            raise
+        except psycopg.Error as e:
+            raise _write_failed(e) from e
+        return edge.size, edge.root()
+
+    def _insert(self, conn: Connection, edge: CompactRange, lines: list[bytes],
+                every: int = 0) -> list[tuple[int, bytes]]:
+        """Insert ``lines`` after ``edge`` with their stored hashes, extending
+        ``edge``; returns ``(size, root)`` at each multiple of ``every``."""
+        if not lines:
+            return []
+        size, first_hash = edge.size, stored_hash_count(edge.size)
+        stored: list[bytes] = []
+        due: list[tuple[int, bytes]] = []
+        for line in lines:
+            stored += edge.append(leaf_hash(line))
+            if every and edge.size % every == 0:
+                due.append((edge.size, edge.root()))
+        conn.execute("INSERT INTO vault.audit_log (seq, line) SELECT * FROM"
+                     " unnest(%s::bigint[], %s::bytea[]) ORDER BY 1",
+                     (list(range(size, size + len(lines))), lines))
+        conn.execute("INSERT INTO vault.audit_hashes (n, hash) SELECT * FROM"
+                     " unnest(%s::bigint[], %s::bytea[]) ORDER BY 1",
+                     (list(range(first_hash, first_hash + len(stored))), stored))
+        return due
 
     # -- checkpoints -------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from vault.errors import StorageError
 from vault.store._pg_conn import Database, storage_errors
 from vault.store.base import Index, IndexRow
 from vault.store.index import _to_row, _values
@@ -35,7 +36,11 @@ class PostgresIndex(Index):
 
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[IndexRow]:
         with storage_errors("index read failed"), self._db.connection() as conn:
-            return [_to_row(tuple(r)) for r in conn.execute(sql, args).fetchall()]
+            found = conn.execute(sql, args).fetchall()
+        try:
+            return [_to_row(tuple(r)) for r in found]
+        except (ValueError, TypeError) as e:  # a row edited into nonsense
+            raise StorageError("index read failed: a row is malformed", hint=_HINT) from e
 
     def put(self, row: IndexRow) -> None:
         with storage_errors("index write failed"), self._db.connection() as conn:

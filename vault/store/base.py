@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
+    from vault.store._batch import DocumentBatch
 
 __all__ = ["DOC_ID", "HASH", "KEY_ID", "OWNER", "Backend", "Index", "IndexRow"]
 
@@ -65,6 +66,11 @@ class Index(abc.ABC):
     @abc.abstractmethod
     def put(self, row: IndexRow) -> None:
         """Insert or replace the row of ``row.doc_id``."""
+
+    def put_many(self, rows: Iterable[IndexRow]) -> None:
+        """:meth:`put` several rows (an index may do it in one transaction)."""
+        for row in rows:
+            self.put(row)
 
     @abc.abstractmethod
     def remove(self, doc_id: str) -> None:
@@ -108,6 +114,13 @@ class Backend(abc.ABC):
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Exclusive lock serialising the vault's writers (between
         processes). Readers never need it."""
+
+    def shared_lock(self) -> contextlib.AbstractContextManager[None]:
+        """A lock any number of holders share, excluding :meth:`lock`.
+        Sealers hold it while they write new documents to the current class
+        keys, so that no rotation runs in between (docs/DESIGN.md §7). A
+        backend without shared locks may take the exclusive one."""
+        return self.lock()
 
     @abc.abstractmethod
     def tidy(self) -> list[str]:
@@ -199,6 +212,14 @@ class Backend(abc.ABC):
     ) -> contextlib.AbstractContextManager[BinaryIO]:
         """Yield a stream; the document appears (or is replaced) atomically
         when the block ends without error."""
+
+    def document_batch(self) -> DocumentBatch:
+        """A context manager for writing several new documents together;
+        when it ends without error, every one is durable and in place
+        (:mod:`vault.store._batch`; a store may overlap their commits)."""
+        from vault.store._batch import DocumentBatch
+
+        return DocumentBatch(self)
 
     @abc.abstractmethod
     def shred_document(self, doc_id: str, header_size: int) -> None:

@@ -39,6 +39,7 @@ from vault.store.index import SQLiteIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
+    from vault.store._batch import DocumentBatch
 
 __all__ = ["FolderBackend"]
 
@@ -100,11 +101,17 @@ class FolderBackend(Backend):
                     hint="someone altered the vault folder; treat it as an incident",
                 )
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return self._flock(fcntl.LOCK_EX)
+
+    def shared_lock(self) -> contextlib.AbstractContextManager[None]:
+        return self._flock(fcntl.LOCK_SH)
+
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def _flock(self, kind: int) -> Iterator[None]:
         fd = os.open(self._p("lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, _PUBLIC)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, kind)
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -265,6 +272,11 @@ class FolderBackend(Backend):
         self, doc_id: str, *, replace: bool = False
     ) -> contextlib.AbstractContextManager[BinaryIO]:
         return _atomic.atomic_writer(self._doc(doc_id), mode=_SECRET, replace=replace)
+
+    def document_batch(self) -> DocumentBatch:
+        from vault.store._batch import FolderBatch
+
+        return FolderBatch(self, self._doc, _SECRET)
 
     def _tomb(self, doc_id: str) -> str:
         return self._p(f"{_SHRED_PREFIX}{_check('doc', doc_id)}.age")

@@ -144,6 +144,10 @@ class SQLiteIndex(Index):
         with self._tx() as db:
             db.execute(_INSERT, _values(row))
 
+    def put_many(self, rows: Iterable[IndexRow]) -> None:
+        with self._tx() as db:
+            db.executemany(_INSERT, [_values(r) for r in rows])
+
     def remove(self, doc_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))

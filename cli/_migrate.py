@@ -1,0 +1,106 @@
+"""``vault migrate``: the PostgreSQL schema's versions, and moving a vault
+between a folder and PostgreSQL (docs/DEPLOYMENT.md §5 and §7).
+
+    vault migrate [LOCATION] [--grant ROLE ...] [--checkpoint-key]
+    vault migrate --to DEST [--from SOURCE] [--json]
+
+The first form, run as the database's owner, creates or upgrades the vault
+schema (idempotent) and grants application roles; the second copies a
+vault, as an administrator under its policy (``--identity``). Locations
+default to the global ``--vault`` (env ``VAULT_DIR``), then to ``VAULT_DSN``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import click
+
+from vault.errors import UsageError
+
+from ._common import echo_json, settings
+from ._common import info as tell
+from ._vault_common import user_identity
+
+
+def _default_location(ctx: click.Context, given: str | None, what: str) -> str:
+    location = given or settings(ctx).vault_dir or os.environ.get("VAULT_DSN")
+    if not location:
+        raise UsageError(f"no {what} given",
+                         hint="name it, pass --vault before the command, or set VAULT_DSN")
+    return location
+
+
+@click.command("migrate")
+@click.argument("location", required=False, metavar="[LOCATION]")
+@click.option("--grant", "roles", multiple=True, metavar="ROLE",
+              help="Give this database role the application privileges (repeatable).")
+@click.option("--checkpoint-key", is_flag=True,
+              help="With --grant: the roles may also read the checkpoint signing key.")
+@click.option("--to", "destination", metavar="DEST",
+              help="Move the vault here: a new folder or an empty PostgreSQL database.")
+@click.option("--from", "source", metavar="SOURCE",
+              help="With --to: the vault to move (default: --vault, then VAULT_DSN).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
+            checkpoint_key: bool, destination: str | None, source: str | None,
+            as_json: bool) -> None:
+    """Create or upgrade a PostgreSQL vault's schema, or move a vault.
+
+    Without --to: bring the vault schema of the database LOCATION to this
+    version's (run it as the database's owner; it changes no vault data),
+    and grant application roles. With --to: copy the vault SOURCE to DEST,
+    byte for byte, as an administrator (--identity); the audit log keeps
+    verifying end to end, against the same checkpoints.
+    """
+    if destination is not None:
+        if location or roles or checkpoint_key:
+            raise click.UsageError("--to moves a vault; it takes no LOCATION, --grant or "
+                                   "--checkpoint-key")
+        _move(ctx, _default_location(ctx, source, "vault to move"), destination, as_json)
+        return
+    if source is not None:
+        raise click.UsageError("--from needs --to")
+    if checkpoint_key and not roles:
+        raise click.UsageError("--checkpoint-key goes with --grant ROLE")
+    _upgrade(_default_location(ctx, location, "database"), roles, checkpoint_key, as_json)
+
+
+def _upgrade(location: str, roles: Sequence[str], checkpoint_key: bool, as_json: bool) -> None:
+    from vault.store import open_backend
+    from vault.store.postgres import PostgresBackend, migrate_schema
+
+    backend = open_backend(location)
+    if not isinstance(backend, PostgresBackend):
+        raise UsageError("only PostgreSQL vaults have a schema to migrate",
+                         hint="give a postgresql:// location (a folder vault needs no migration)")
+    before, after = migrate_schema(location, grant=list(roles), checkpoint_key=checkpoint_key)
+    if as_json:
+        echo_json({"location": backend.location, "before": before, "after": after,
+                   "granted": list(roles)})
+        return
+    if before == after:
+        click.echo(f"{backend.location}: vault schema version {after}, up to date")
+    else:
+        click.echo(f"{backend.location}: vault schema version {before} -> {after}")
+    for role in roles:
+        extra = " and the checkpoint key" if checkpoint_key else ""
+        click.echo(f"granted the application privileges{extra} to {role}")
+
+
+def _move(ctx: click.Context, source: str, destination: str, as_json: bool) -> None:
+    from vault._move import move_vault
+
+    report = move_vault(source, destination, user_identity(ctx))
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    click.echo(f"moved the vault from {report.source} to {report.destination}")
+    click.echo(f"  {report.documents} documents, {report.policy_versions} policy versions, "
+               f"{report.class_keys} class keys, {report.keyring_entries} keyring entries")
+    click.echo(f"  audit log: {report.records} lines, {report.checkpoints} checkpoints, "
+               f"root {report.root} (verified at the destination)")
+    for note in report.notes:
+        tell(f"note: {note}")
