@@ -84,6 +84,11 @@ def _open(root: Path, ids: list[str], quick: bool) -> Row:
     import vault
     import vault.age as age
 
+    # Let the disk finish writing back what bulk sealing left in the page
+    # cache: the audit record's fdatasync must not queue behind it.
+    os.sync()
+    time.sleep(1)
+
     office_vault, keys = root / "office" / "vault", root / "office" / "keys"
     clerk = vault.Vault(office_vault, vault.load_identity(keys / "clerk.key"))
     recovery = age.parse_identities((keys / "recovery.key").read_text(encoding="ascii"))

@@ -40,6 +40,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "policy": ("vault_cli._policy", "policy", "Check, test, explain and apply policies."),
     "audit": ("vault_cli._audit", "audit", "Review and verify the audit log."),
     "age": ("vault_cli._age", "age", "Low-level age v1 encryption (no policy, no audit)."),
+    "migrate": (
+        "vault_cli._migrate",
+        "migrate",
+        "Upgrade a PostgreSQL vault's schema; move a vault between backends.",
+    ),
 }
 
 
@@ -161,9 +166,8 @@ def _exit_code(e: Exception) -> int | None:
 @click.option(
     "--vault",
     "vault_dir",
-    envvar="VAULT_DIR",
-    type=click.Path(file_okay=False),
-    help="Vault folder (env VAULT_DIR).",
+    envvar=["VAULT_DIR", "VAULT_DSN"],
+    help="Vault folder or postgresql:// URI (env VAULT_DIR or VAULT_DSN).",
 )
 @click.option(
     "--identity",

@@ -15,9 +15,9 @@ over, reporting on stdout (a pipe to the test, one short line per
 
 The test kills the child with SIGKILL whenever it likes, then writes
 ``reap``; only then does the worker collect the child (so its pid cannot be
-reused before the kill) and write ``exit <pid> <wait status>``. Forking from a process that has already
-imported everything makes a trial cost milliseconds, so many kill points
-fit in the CI budget.
+reused before the kill) and write ``exit <pid> <wait status>``. Forking
+from a process that has already imported everything makes a trial cost
+milliseconds, so many kill points fit in the CI budget.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from vault_cli.main import cli
 
 import vault
 from vault.errors import AuditWriteError, VaultError
+from vault_cli.main import cli
 
 _OUT = 1  # stdout: the pipe to the test
 

@@ -99,7 +99,7 @@ class Cluster:
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
-            self._pg_ctl("stop", "-m", "fast")
+            self._pg_ctl("stop", "-m", "immediate")  # throwaway: no checkpoint needed
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def dsn(self, user: str = APP, dbname: str = "postgres") -> str:

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from backends import Kind
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from backends import Kind
 from vault_helpers import (
     Office,
     age_decrypt,

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import Kind
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from backends import Kind
 from vault_helpers import (
     Office,
     age_decrypt,

@@ -27,7 +27,7 @@ from vault._label import LABEL_STANZA, META_STANZA, Metadata, SignedLabel
 from vault._wrap import match_stanzas
 from vault.age import Header, Stanza, X25519Identity, X25519Recipient, read_header
 from vault.age import unwrap_file_key as _unwrap
-from vault.errors import LabelError, NoIdentityMatchError, UsageError
+from vault.errors import LabelError, NoIdentityMatchError, StorageError, UsageError
 from vault.store.base import DOC_ID, IndexRow
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -152,9 +152,12 @@ class ClassKeys:
     def refresh_if_changed(self) -> bool:
         """Re-read the records if another process added some (a rotation, a
         new class) since they were read; True if so."""
+        if self._by_class is None:
+            self._load()  # first read: nothing this object knew has changed
+            return False
         listed = set(self._backend.class_keys())
-        if self._by_class is not None and listed == {
-                (ck.cls.id, ck.generation) for gens in self._by_class.values() for ck in gens}:
+        if listed == {(ck.cls.id, ck.generation) for gens in self._by_class.values()
+                      for ck in gens}:
             return False
         self._chain.catch_up()
         self.refresh()

@@ -29,6 +29,7 @@ from vault._keyring import ClassKeys, Keyring
 from vault._trust import Manifest, PolicyChain
 from vault.errors import AuditWriteError, DeniedError, UsageError, VaultError
 from vault.store import Backend, open_backend
+from vault.store.base import DOC_ID
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -211,7 +212,9 @@ class Vault:
         return {
             "actor": {"name": me.name, "key": me.fingerprint},
             "action": att.action,
-            "doc": att.doc,
+            # Only a well-formed id: a hostile one ('', '../x', megabytes)
+            # is named in the reason (truncated), never as the record's doc.
+            "doc": att.doc if att.doc is not None and DOC_ID.match(att.doc) else None,
             "label": None if label is None else {"level": label.level,
                                                  "compartments": sorted(label.compartments)},
             "outcome": outcome,
@@ -277,6 +280,12 @@ class Vault:
     def ls(self) -> list[DocumentInfo]:
         """The documents the policy lets you see (``list`` action)."""
         return _ops.read.ls(self)
+
+    def ls_json(self) -> str:
+        """:meth:`ls` as JSON text (``[d.to_dict() for d in ls()]``, keys
+        sorted, compact), made without an object per document: for large
+        vaults and ``vault ls --json``."""
+        return _ops.read.ls_json(self)
 
     def info(self, doc_id: str) -> DocumentInfo:
         """Label and, if you may open it, the document's metadata."""

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
@@ -32,14 +33,15 @@ from vault._label import Metadata
 from vault.age import Header, encrypt_payload
 from vault.errors import UsageError
 
-__all__ = ["write_payload_first"]
+__all__ = ["PlaintextDigest", "size_hint", "write_payload_first"]
 
 HeaderFor = Callable[[Metadata], Header]
 _PLACEHOLDER = "0" * 64  # the length of a SHA-256 in hex
 
 
-class _Digest:
-    """The plaintext sink: SHA-256 and size of everything encrypted."""
+class PlaintextDigest:
+    """A plaintext sink (``vault.age``'s ``plaintext_sink``): SHA-256 and
+    size of every block, hashed in the pipeline's own thread."""
 
     def __init__(self) -> None:
         self.sha256 = hashlib.sha256()
@@ -62,6 +64,12 @@ def _seekable(f: BinaryIO) -> bool:
 
 def _remaining(f: BinaryIO) -> int | None:
     """Bytes between the position of ``f`` and its end, if it can seek."""
+    try:  # a regular file: its size, without seeking to its end and back
+        st = os.fstat(f.fileno())
+        if stat.S_ISREG(st.st_mode):
+            return max(0, st.st_size - f.tell())
+    except (AttributeError, OSError, ValueError):
+        pass
     if not _seekable(f):
         return None
     try:
@@ -83,7 +91,7 @@ def write_payload_first(src: BinaryIO, out: BinaryIO, file_key: bytes,
     """Write to ``out`` the age file whose payload is everything in ``src``
     under ``file_key`` and whose header is ``header_for(metadata)``, the
     metadata being ``template`` with the plaintext's size and SHA-256."""
-    digest = _Digest()
+    digest = PlaintextDigest()
     size = _remaining(src)
     if size is not None and _seekable(out):
         start = out.tell()

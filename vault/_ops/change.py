@@ -8,6 +8,7 @@ key to the key of the new label class. The payload is never re-encrypted:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -67,7 +68,8 @@ def rewrap_document(v: Vault, sealed: Sealed, f: BinaryIO, file_key: bytes,
             rewrap(f, out, file_key, recipients)
         new, g = read_sealed(v.backend, v.chain, sealed.doc_id)
         g.close()
-        v.backend.index.put(new.index_row())
+        with contextlib.suppress(StorageError):  # a cache; 'ls' catches up (DESIGN.md §8)
+            v.backend.index.put(new.index_row())
     return new
 
 
@@ -150,6 +152,7 @@ def shred(v: Vault, doc_id: str, *, justification: str) -> None:
                      f"{justification}")
             with v.lock():
                 v.backend.finish_shreds()
+            with contextlib.suppress(StorageError):  # a cache; 'ls' catches up
                 v.backend.index.remove(doc_id)
             return
         sealed, f = read_sealed(v.backend, v.chain, doc_id)
@@ -161,4 +164,5 @@ def shred(v: Vault, doc_id: str, *, justification: str) -> None:
                          f"{hashlib.sha256(sealed.header.encode()).hexdigest()}")
         with v.lock():
             v.backend.shred_document(doc_id, sealed.header_size)
+        with contextlib.suppress(StorageError):  # a cache; 'ls' catches up
             v.backend.index.remove(doc_id)

@@ -33,10 +33,11 @@ def _now() -> str:
 def read_policy_file(path: str | os.PathLike[str]) -> tuple[bytes, Policy]:
     """The exact bytes of a policy file and the policy they define."""
     from vault.policy import load_policy_bytes
+    from vault.policy._yaml import MAX_POLICY_BYTES
 
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_POLICY_BYTES + 1)  # enough for the loader to refuse it
     except OSError as e:
         raise UsageError(f"cannot read policy file {os.fspath(path)}: {e.strerror}") from None
     return raw, load_policy_bytes(raw, os.fspath(path))

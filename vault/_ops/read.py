@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from vault._document import Sealed, read_sealed, unlock
 from vault._info import DocumentInfo
 from vault._label import Metadata
+from vault._ops._listing import listing_json
+from vault._ops._payload import PlaintextDigest
 from vault.age import decrypt_payload
 from vault.errors import IntegrityError, UsageError, VaultError
 from vault.store._atomic import atomic_writer
@@ -21,37 +22,47 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.age import X25519Identity
     from vault.store.base import IndexRow
 
-__all__ = ["export", "info", "ls", "open_document", "sync_index"]
+__all__ = ["export", "info", "ls", "ls_json", "open_document", "refresh_index", "sync_index"]
+
+_DOCUMENTS_VERSION = "documents version"  # index note: see refresh_index
 
 
 def sync_index(v: Vault) -> list[IndexRow]:
-    """The index rows, brought up to date with the documents first.
+    """The index rows, brought up to date with the documents first
+    (:func:`refresh_index`)."""
+    refresh_index(v)
+    return v.backend.index.rows()
+
+
+def refresh_index(v: Vault) -> None:
+    """Bring the index up to date with the documents.
 
     The document file is written before its index row, so an interrupted
     seal, reclassify or shred leaves a row missing, out of date or left
     over; the stamp each row keeps (docs/DESIGN.md §8) tells which. Only
     those rows are refreshed, from the verified header; a document whose
-    header fails to verify loses its row (``doctor`` reports it)."""
+    header fails to verify loses its row (``doctor`` reports it).
+
+    The store's documents version, read before the comparison, is noted
+    with the index afterwards: while it stays the same, no document was
+    added, removed or replaced since, and the comparison is skipped."""
     index = v.backend.index
+    version = v.backend.documents_version()
+    if version is not None and index.note(_DOCUMENTS_VERSION) == version:
+        return
     stamps = v.backend.document_stamps()
-    rows = index.rows()
-    have = {r.doc_id: r for r in rows}
-    changed = False
+    have = index.stamps()
     for doc_id in set(have) - set(stamps):
         index.remove(doc_id)
-        changed = True
-    for doc_id, stamp in sorted(stamps.items()):
-        row = have.get(doc_id)
-        if row is not None and row.stamp == stamp:
-            continue
-        changed = True
+    for doc_id in sorted(d for d, stamp in stamps.items() if have.get(d) != stamp):
         try:
             sealed, f = read_sealed(v.backend, v.chain, doc_id)
             f.close()
             index.put(sealed.index_row())
         except (VaultError, OSError):
             index.remove(doc_id)
-    return index.rows() if changed else rows
+    if version is not None:
+        index.set_note(_DOCUMENTS_VERSION, version)
 
 
 def _row_info(row: IndexRow) -> DocumentInfo:
@@ -69,13 +80,32 @@ def ls(v: Vault) -> list[DocumentInfo]:
         if me.name not in v.policy.users:
             v.authorise(att, "list", _lowest_label(v))  # records the denial and raises
         infos = []
+        allowed = v.policy.decider(me.name, "list")  # one moment for the whole listing
         for row in sync_index(v):
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 info = _row_info(row)
-                if v.policy.decide(me.name, "list", info.label).allowed:
+                if allowed(row.label["label"]):
                     infos.append(info)
         v.record([att], "allowed", [], f"{len(infos)} documents listed")
     return infos
+
+
+def ls_json(v: Vault) -> str:
+    """What :func:`ls` lists, as the JSON text of ``[d.to_dict() for d in
+    ls(v)]`` (keys sorted, compact, UTF-8), without building an object per
+    document (:mod:`vault._ops._listing`): each row's label is shown as the
+    index stores it (the canonical form the vault wrote), and the policy
+    decides once per distinct combination of deciding label fields
+    (``Policy.decider``)."""
+    me = v.me()
+    with v.attempt("ls") as att:
+        if me.name not in v.policy.users:
+            v.authorise(att, "list", _lowest_label(v))  # records the denial and raises
+        refresh_index(v)
+        allowed = v.policy.decider(me.name, "list")
+        text, count = listing_json(v.backend.index.listing(), allowed)
+        v.record([att], "allowed", [], f"{count} documents listed")
+    return text
 
 
 def _lowest_label(v: Vault) -> Any:
@@ -104,21 +134,6 @@ def info(v: Vault, doc_id: str) -> DocumentInfo:
             if ids:
                 _, meta = unlock(sealed, ids, v.class_keys, v.chain)
     return sealed.info(meta)
-
-
-class _Hashing:
-    """A writer that hashes and counts what passes through it."""
-
-    def __init__(self, dst: BinaryIO) -> None:
-        self._dst = dst
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: Any) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        self._dst.write(data)
-        return len(data)
 
 
 @contextlib.contextmanager
@@ -155,9 +170,11 @@ def open_document(v: Vault, doc_id: str, dst: Destination, *, overwrite: bool) -
             v.authorise(att, "open", sealed.label.label)
             file_key, meta = unlock(sealed, identities_for(v, sealed), v.class_keys, v.chain)
             with _destination(dst, overwrite, 0o600) as out:
-                hashing = _Hashing(out)
-                decrypt_payload(f, hashing, file_key)
-                if (hashing.size, hashing.sha256.hexdigest()) != (meta.size, meta.sha256):
+                # Hashed in a thread of its own while the next chunks are
+                # opened and written (vault.age's plaintext sink).
+                digest = PlaintextDigest()
+                decrypt_payload(f, out, file_key, plaintext_sink=digest)
+                if (digest.size, digest.sha256.hexdigest()) != (meta.size, meta.sha256):
                     raise IntegrityError(f"document {doc_id}: the plaintext does not match "
                                          "its sealed size and SHA-256")
     return sealed.info(meta)

@@ -33,7 +33,7 @@ from vault._label import META_STANZA, Metadata, SignedLabel, VaultStanzas
 from vault._ops._payload import size_hint, write_payload_first
 from vault._wrap import BoundX25519Recipient
 from vault.age import Header, Stanza, X25519Recipient
-from vault.errors import UsageError
+from vault.errors import StorageError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._vault import Attempt, Source, Vault
@@ -93,8 +93,10 @@ def grant_missing(v: Vault, ck: ClassKey) -> list[str]:
     if identity is None:
         return []
     granted = []
-    for user in cleared_users(v.policy, ck.cls):
-        if v.backend.read_keyring_entry(user.recipient, ck.key_id) is None:
+    users = cleared_users(v.policy, ck.cls)
+    holders = v.backend.keyring_holders(ck.key_id, [u.recipient for u in users])
+    for user in users:
+        if user.recipient not in holders:
             write_entry(v.backend, user.recipient, ck, identity, v.id)
             granted.append(f"{user.name}: {ck.cls}")
     return granted
@@ -195,5 +197,9 @@ def _index(v: Vault, written: list[tuple[Sealed, Metadata]]) -> list[DocumentInf
         with v.backend.open_document(sealed.doc_id) as f:
             size, stamp = v.backend.document_version(f)
         done.append((dataclasses.replace(sealed, size=size, stamp=stamp), meta))
-    v.backend.index.put_many([s.index_row() for s, _ in done])
+    # The documents are sealed and durable whatever happens now: an index
+    # that cannot be written (a full disk) is a cache the next 'ls' or
+    # 'doctor' brings up to date (docs/DESIGN.md §8), not a failed seal.
+    with contextlib.suppress(StorageError):
+        v.backend.index.put_many([s.index_row() for s, _ in done])
     return [s.info(m) for s, m in done]

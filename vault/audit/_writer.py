@@ -80,7 +80,7 @@ class LogWriter:
             raise
 
     def _open(self, path: Path, flags: int) -> int:
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)  # never append through a planted link
         self._fds.append(fd)
         return fd
 

@@ -9,7 +9,6 @@ where a number is expected, and a date only where a time is expected.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -39,6 +38,8 @@ def describe(node: Node) -> str:
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
+    import difflib  # only for a misspelt name: kept out of every start-up
+
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.75)
     if not close:
         lowered = {o.casefold(): o for o in options}

@@ -7,7 +7,6 @@ a time without a zone is refused rather than guessed.
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -74,6 +73,8 @@ class Duration:
         year, month = start.year + month0 // 12, month0 % 12 + 1
         if year > 9998:  # far enough: treat as never
             return datetime.max.replace(tzinfo=UTC)
+        import calendar  # rarely needed: kept out of every start-up
+
         day = min(start.day, calendar.monthrange(year, month)[1])
         return start.replace(year=year, month=month, day=day) + timedelta(days=self.days)
 

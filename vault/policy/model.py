@@ -9,7 +9,7 @@ between them (a rule naming an unknown group, ...).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -473,6 +473,16 @@ class Policy:
         """Decide whether ``actor`` may ``action`` a document labelled ``label``
         (docs/POLICY.md §6). ``label`` may be None only for ``administer``."""
         return self._engine.decide(actor, action, label, at=at, inputs=inputs)
+
+    def decider(self, actor: str, action: str, *,
+                at: datetime | None = None) -> Callable[[Mapping[str, Any]], bool]:
+        """``allowed(label_dict)`` for many documents at the moment ``at``
+        (default now): the verdict of :meth:`decide` for each label, given
+        in its ``to_dict()`` form, decided once per distinct combination of
+        the fields a decision reads. Actions: list, open, export."""
+        from vault.policy._many import Decider
+
+        return Decider(self, actor, action, at)
 
     def make_label(self, **fields: Any) -> Label:
         """Build a canonical label from user input (docs/POLICY.md §5.2).

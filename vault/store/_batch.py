@@ -123,7 +123,7 @@ class FolderBatch(DocumentBatch):
         # back) and made durable even when the block failed.
         error: BaseException | None = None
         try:
-            if self._waiting is not None and exc_type is None:
+            if self._waiting is not None:
                 self._commit(*self._waiting)
         except BaseException as e:
             error = e

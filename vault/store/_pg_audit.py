@@ -29,10 +29,13 @@ record -- a record without its action, never the reverse.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import secrets
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,11 +66,10 @@ from vault.errors import (
     VaultError,
 )
 from vault.store._pg_conn import Connection, Database, describe, storage_errors
+from vault.store._pg_schema import AUDIT_LOCK
 
 __all__ = ["AUDIT_LOCK", "PostgresAuditLog", "StoredHashes"]
 
-# pg_advisory_xact_lock key serialising appends (docs/DEPLOYMENT.md §4).
-AUDIT_LOCK = 0x7661756C74_0002
 KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
 _FETCH = 5000  # lines per round trip when streaming the log
 
@@ -77,6 +79,35 @@ def _write_failed(e: BaseException) -> AuditWriteError:
         f"audit record not durable: {describe(e)}",
         hint="the operation was not performed; check the database server and retry",
     )
+
+
+_APPEND = ("SELECT vault.audit_append(%s, %s::bytea[], %s, %s::bytea[], %s::bigint[],"
+           " %s::bytea[])")
+_LOCKED_AFTER_MISS = 8  # appends that take the lock first after a wrong guess
+
+
+@dataclass
+class _Plan:
+    """Signed records ready to insert after line ``first``."""
+
+    records: list[AuditRecord]
+    first: int
+    edge: CompactRange  # the tree's right edge once they are in
+    stored: list[bytes]  # their stored hashes, in order
+    notes: list[tuple[int, bytes]]  # checkpoints due: (size, signed note)
+
+
+def _extend(edge: CompactRange, lines: list[bytes],
+            every: int) -> tuple[list[bytes], list[tuple[int, bytes]]]:
+    """Add ``lines`` to ``edge``: their stored hashes, and ``(size, root)``
+    at each multiple of ``every`` on the way."""
+    stored: list[bytes] = []
+    due: list[tuple[int, bytes]] = []
+    for line in lines:
+        stored += edge.append(leaf_hash(line))
+        if every and edge.size % every == 0:
+            due.append((edge.size, edge.root()))
+    return stored, due
 
 
 class StoredHashes:
@@ -146,6 +177,8 @@ class PostgresAuditLog(AuditLog):
             Checkpoint(self.origin, 0, bytes(32))  # validates the origin's syntax
         self._host = socket.gethostname()
         self._edge: CompactRange | None = None  # right edge after our last append
+        self._checkpointed = 0  # size of the newest checkpoint we know of
+        self._guess = _LOCKED_AFTER_MISS  # appends since a wrong guess (see append_many)
 
     def close(self) -> None:
         self._edge = None
@@ -162,16 +195,124 @@ class PostgresAuditLog(AuditLog):
         if not batch:
             return []
         try:
-            with self.db.transaction() as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-                records, edge = self._append_tx(conn, batch)
+            with self.db.connection() as conn:
+                records = self._append_guessing(conn, batch) \
+                    if self._guess >= _LOCKED_AFTER_MISS else None
+                if records is None:
+                    records = self._append_under_lock(conn, batch)
         except (VaultError, ValueError, TypeError):
             raise
         except Exception as e:
             self._edge = None
             raise _write_failed(e) from e
-        self._edge = edge  # only once committed
         return records
+
+    def _append_guessing(self, conn: Connection,
+                         batch: list[tuple[Mapping[str, Any], Ed25519PrivateKey]]
+                         ) -> list[AuditRecord] | None:
+        """One statement, one round trip: records signed for the length the
+        log had after our last append. None when someone appended since
+        (nothing written); then later appends take the lock first for a
+        while (:data:`_LOCKED_AFTER_MISS`)."""
+        if self._edge is None:
+            return None
+        plan = self._plan(batch, self._edge, self._checkpointed)
+        if self._send(conn, plan):
+            self._committed(plan)
+            return plan.records
+        self._edge, self._guess = None, 0
+        return None
+
+    def _append_under_lock(self, conn: Connection,
+                       batch: list[tuple[Mapping[str, Any], Ed25519PrivateKey]]
+                       ) -> list[AuditRecord]:
+        """Take the append lock, learn the log's head, sign, insert, commit."""
+        cur = conn.execute("BEGIN; SELECT head, checkpointed, edge FROM vault.audit_head()")
+        try:
+            cur.nextset()
+            row = cur.fetchone()
+            assert row is not None
+            head, checkpointed, hashes = int(row[0]), int(row[1]), list(row[2])
+            if any(h is None for h in hashes):
+                raise AuditIntegrityError("the audit log's stored hashes are incomplete",
+                                          kind="truncated", seq=head)
+            plan = self._plan(batch, CompactRange(head, [bytes(h) for h in hashes]),
+                              checkpointed)
+            with conn.pipeline():  # the insert and the commit in one round trip
+                sent = self._send(conn, plan)
+                conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+            raise
+        assert sent  # we held the lock
+        self._committed(plan)
+        self._guess = min(self._guess + 1, _LOCKED_AFTER_MISS)
+        return plan.records
+
+    def _plan(self, batch: list[tuple[Mapping[str, Any], Ed25519PrivateKey]],
+              edge: CompactRange, checkpointed: int) -> _Plan:
+        """Sign the records for the lines after ``edge``; work out their stored
+        hashes and the checkpoints due (docs/AUDIT.md §5-6)."""
+        size = edge.size
+        now = format_time(datetime.now(UTC))  # one moment for the whole batch
+        records = [build_record(fields, signer, seq=size + i, time=now, host=self._host,
+                                pid=os.getpid(), request=secrets.token_hex(16))
+                   for i, (fields, signer) in enumerate(batch)]
+        edge = edge.copy()
+        stored, due = _extend(edge, [r.line for r in records], self.checkpoint_every)
+        every = self.checkpoint_every
+        if not due and every and edge.size - checkpointed >= every:
+            due = [(edge.size, edge.root())]  # catch up after a writer without the key
+        notes: list[tuple[int, bytes]] = []
+        if self.checkpoint_signer is not None and every:
+            assert self.origin is not None
+            notes = [(n, Checkpoint(self.origin, n, root).sign([self.checkpoint_signer]))
+                     for n, root in due]
+        return _Plan(records, size, edge, stored, notes)
+
+    def _send(self, conn: Connection, plan: _Plan) -> bool:
+        """Insert the plan's rows if the log still ends where it expects."""
+        cur = conn.execute(_APPEND, (plan.first, [r.line for r in plan.records],
+                                     stored_hash_count(plan.first), plan.stored,
+                                     [n for n, _ in plan.notes], [t for _, t in plan.notes]))
+        row = cur.fetchone()
+        return row is not None and int(row[0]) == -1
+
+    def _committed(self, plan: _Plan) -> None:
+        self._edge = plan.edge
+        if plan.notes:
+            self._checkpointed = max(self._checkpointed, plan.notes[-1][0])
+
+    def import_lines(self, lines: Iterable[bytes],
+                     checkpoints: Mapping[int, bytes]) -> tuple[int, bytes]:
+        """Fill an empty log with another log's lines and checkpoints, byte
+        for byte (moving a vault, docs/DEPLOYMENT.md §7); ``(size, root)``.
+        One transaction: all of it, or nothing."""
+        edge = CompactRange()
+        try:
+            with self.db.transaction() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+                if self._head(conn)[0]:
+                    raise UsageError("the destination's audit log is not empty")
+                batch: list[bytes] = []
+                for line in itertools.chain(lines, [None]):  # None: flush the last batch
+                    if line is not None:
+                        batch.append(line)
+                    if batch and (line is None or len(batch) >= _FETCH):
+                        first = edge.size
+                        stored, _ = _extend(edge, batch, 0)
+                        conn.execute(_APPEND, (first, batch, stored_hash_count(first), stored,
+                                               [], []))
+                        batch = []
+                notes = sorted(checkpoints.items())
+                conn.execute(_APPEND, (edge.size, [], stored_hash_count(edge.size), [],
+                                       [n for n, _ in notes], [t for _, t in notes]))
+        except VaultError:
+            raise
+        except psycopg.Error as e:
+            raise _write_failed(e) from e
+        return edge.size, edge.root()
 
     def _head(self, conn: Connection) -> tuple[int, int]:
         row = conn.execute("SELECT (SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log),"
@@ -179,73 +320,6 @@ class PostgresAuditLog(AuditLog):
                            ).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
-
-    def _append_tx(
-        self, conn: Connection, batch: list[tuple[Mapping[str, Any], Ed25519PrivateKey]]
-    ) -> tuple[list[AuditRecord], CompactRange]:
-        size, last_checkpoint = self._head(conn)
-        edge = self._edge.copy() if self._edge is not None and self._edge.size == size else \
-            StoredHashes(conn).compact_range(size)
-        now = format_time(datetime.now(UTC))  # one moment for the whole batch
-        records = [build_record(fields, signer, seq=size + i, time=now, host=self._host,
-                                pid=os.getpid(), request=secrets.token_hex(16))
-                   for i, (fields, signer) in enumerate(batch)]
-        every = self.checkpoint_every
-        due = self._insert(conn, edge, [r.line for r in records], every)
-        if not due and every and edge.size - last_checkpoint >= every:
-            due = [(edge.size, edge.root())]  # catch up after a writer without the key
-        if self.checkpoint_signer is not None and every:
-            for cp_size, root in due:
-                self._store_checkpoint(conn, cp_size, root)
-        return records, edge
-
-    def import_lines(self, lines: Iterable[bytes],
-                     checkpoints: Mapping[int, bytes]) -> tuple[int, bytes]:
-        """Fill an empty log with another log's lines and checkpoints, byte
-        for byte (moving a vault, docs/DEPLOYMENT.md §7); ``(size, root)``.
-        One transaction: all of it, or nothing."""
-        try:
-            with self.db.transaction() as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-                if self._head(conn)[0]:
-                    raise UsageError("the destination's audit log is not empty")
-                edge = CompactRange()
-                batch: list[bytes] = []
-                for line in lines:
-                    batch.append(line)
-                    if len(batch) >= _FETCH:
-                        self._insert(conn, edge, batch)
-                        batch = []
-                self._insert(conn, edge, batch)
-                for size, note in sorted(checkpoints.items()):
-                    conn.execute("INSERT INTO vault.audit_checkpoints (size, note)"
-                                 " VALUES (%s, %s)", (size, note))
-        except VaultError:
-            raise
-        except psycopg.Error as e:
-            raise _write_failed(e) from e
-        return edge.size, edge.root()
-
-    def _insert(self, conn: Connection, edge: CompactRange, lines: list[bytes],
-                every: int = 0) -> list[tuple[int, bytes]]:
-        """Insert ``lines`` after ``edge`` with their stored hashes, extending
-        ``edge``; returns ``(size, root)`` at each multiple of ``every``."""
-        if not lines:
-            return []
-        size, first_hash = edge.size, stored_hash_count(edge.size)
-        stored: list[bytes] = []
-        due: list[tuple[int, bytes]] = []
-        for line in lines:
-            stored += edge.append(leaf_hash(line))
-            if every and edge.size % every == 0:
-                due.append((edge.size, edge.root()))
-        conn.execute("INSERT INTO vault.audit_log (seq, line) SELECT * FROM"
-                     " unnest(%s::bigint[], %s::bytea[]) ORDER BY 1",
-                     (list(range(size, size + len(lines))), lines))
-        conn.execute("INSERT INTO vault.audit_hashes (n, hash) SELECT * FROM"
-                     " unnest(%s::bigint[], %s::bytea[]) ORDER BY 1",
-                     (list(range(first_hash, first_hash + len(stored))), stored))
-        return due
 
     # -- checkpoints -------------------------------------------------------
 

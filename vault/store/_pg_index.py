@@ -61,9 +61,45 @@ class PostgresIndex(Index):
         return self._query(_SELECT + " WHERE declassify_on IS NOT NULL AND declassify_on <= %s"
                            " ORDER BY sealed_at, id", (day,))
 
+    def put_many(self, rows: Iterable[IndexRow]) -> None:
+        values = [_values(r) for r in rows]
+        if len(values) <= 1:  # one statement is its own transaction
+            for value in values:
+                with storage_errors("index write failed"), self._db.connection() as conn:
+                    conn.execute(_UPSERT, value)
+            return
+        with storage_errors("index write failed"), self._db.transaction() as conn, \
+                conn.cursor() as cur:
+            cur.executemany(_UPSERT, values)
+
+    def stamps(self) -> dict[str, str]:
+        with storage_errors("index read failed"), self._db.connection() as conn:
+            rows = conn.execute("SELECT id, stamp FROM vault.document_index").fetchall()
+        return {str(d): str(s) for d, s in rows}
+
+    def listing(self) -> Iterable[tuple[str, str, str, str, int]]:
+        with storage_errors("index read failed"), self._db.connection() as conn:
+            rows = conn.execute("SELECT id, label, sealed_at, sealed_by, size FROM"
+                                " vault.document_index ORDER BY sealed_at, id").fetchall()
+        return [(str(d), str(label), str(at), str(by), int(size))
+                for d, label, at, by, size in rows]
+
+    def note(self, key: str) -> str | None:
+        with storage_errors("index read failed"), self._db.connection() as conn:
+            row = conn.execute("SELECT value FROM vault.index_notes WHERE key = %s",
+                               (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_note(self, key: str, value: str) -> None:
+        with storage_errors("index write failed"), self._db.connection() as conn:
+            conn.execute("INSERT INTO vault.index_notes (key, value) VALUES (%s, %s)"
+                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         (key, value))
+
     def rebuild(self, rows: Iterable[IndexRow]) -> None:
         values = [_values(r) for r in rows]
         with storage_errors("index rebuild failed"), self._db.transaction() as conn:
             conn.execute("DELETE FROM vault.document_index")
+            conn.execute("DELETE FROM vault.index_notes")
             with conn.cursor() as cur:
                 cur.executemany(_UPSERT, values)

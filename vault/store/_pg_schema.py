@@ -31,9 +31,14 @@ from psycopg import sql
 
 from vault.store._pg_conn import Connection
 
-__all__ = ["MIGRATE_LOCK", "STEPS", "VERSION", "current_version", "grant", "upgrade"]
+__all__ = ["AUDIT_LOCK", "MIGRATE_LOCK", "STEPS", "VERSION", "WRITE_LOCK", "current_version",
+           "grant", "upgrade"]
 
-# pg_advisory_xact_lock key serialising schema upgrades (docs/DEPLOYMENT.md §1).
+# Advisory lock keys (docs/DEPLOYMENT.md §1): the vault's write lock
+# (session level; shared by sealers), the audit log's append lock and the
+# schema upgrade lock (transaction level). "vault" in ASCII, then 1, 2, 3.
+WRITE_LOCK = 0x7661756C74_0001
+AUDIT_LOCK = 0x7661756C74_0002
 MIGRATE_LOCK = 0x7661756C74_0003
 
 _STORAGE = r"""
@@ -134,6 +139,58 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+-- One append in one statement (so, in autocommit mode, one transaction):
+-- the caller signed its records for line numbers from "first" on; if the log
+-- has another length by the time the lock is held, nothing is written and
+-- the length is returned so the caller can sign again. Else -1.
+CREATE FUNCTION vault.audit_append(first bigint, lines bytea[], first_hash bigint,
+                                   hashes bytea[], cp_sizes bigint[], cp_notes bytea[])
+    RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    head bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(audit_lock)d);  -- AUDIT_LOCK
+    SELECT coalesce(max(seq) + 1, 0) INTO head FROM vault.audit_log;
+    IF head <> first THEN
+        RETURN head;
+    END IF;
+    INSERT INTO vault.audit_log (seq, line)
+        SELECT first + i - 1, lines[i] FROM generate_subscripts(lines, 1) AS i ORDER BY i;
+    INSERT INTO vault.audit_hashes (n, hash)
+        SELECT first_hash + i - 1, hashes[i] FROM generate_subscripts(hashes, 1) AS i
+        ORDER BY i;
+    INSERT INTO vault.audit_checkpoints (size, note)
+        SELECT cp_sizes[i], cp_notes[i] FROM generate_subscripts(cp_sizes, 1) AS i
+        ON CONFLICT (size) DO NOTHING;
+    RETURN -1;
+END $$;
+REVOKE ALL ON FUNCTION vault.audit_append FROM PUBLIC;
+-- Under the append lock (until the caller's transaction ends): the log's
+-- length, the newest checkpoint's size, and the tree's right edge -- the
+-- stored hashes of the perfect subtrees that make up the first "head"
+-- leaves, largest first (docs/AUDIT.md §5: subtree (L, i) is hash number
+-- N(((i + 1) << L) - 1) + L, with N(x) = 2x - popcount(x)).
+CREATE FUNCTION vault.audit_head(OUT head bigint, OUT checkpointed bigint, OUT edge bytea[])
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    lo bigint := 0;
+    leaf bigint;
+    lvl integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(audit_lock)d);  -- AUDIT_LOCK
+    SELECT coalesce(max(seq) + 1, 0) INTO head FROM vault.audit_log;
+    SELECT coalesce(max(c.size), 0) INTO checkpointed FROM vault.audit_checkpoints AS c;
+    edge := '{}';
+    FOR lvl IN REVERSE 62..0 LOOP
+        IF (head >> lvl) & 1 = 1 THEN
+            leaf := lo + (1::bigint << lvl) - 1;  -- the leaf completing the subtree
+            edge := edge || (SELECT h.hash FROM vault.audit_hashes AS h WHERE h.n =
+                2 * leaf - length(replace(leaf::bit(64)::text, '0', '')) + lvl);
+            lo := lo + (1::bigint << lvl);
+        END IF;
+    END LOOP;
+END $$;
+REVOKE ALL ON FUNCTION vault.audit_head FROM PUBLIC;
 CREATE TRIGGER audit_log_next BEFORE INSERT ON vault.audit_log
     FOR EACH ROW EXECUTE FUNCTION vault.audit_next();
 CREATE TRIGGER audit_hashes_next BEFORE INSERT ON vault.audit_hashes
@@ -150,7 +207,7 @@ CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE
     ON vault.audit_checkpoints FOR EACH ROW EXECUTE FUNCTION vault.append_only();
 CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON vault.audit_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only();
-"""
+""".replace("%(audit_lock)d", str(AUDIT_LOCK))
 
 _INDEX = r"""
 CREATE TABLE vault.document_index (
@@ -169,18 +226,26 @@ CREATE INDEX document_index_declassify ON vault.document_index (declassify_on);
 CREATE INDEX document_index_sealed ON vault.document_index (sealed_at, id);
 """
 
+_INDEX_NOTES = r"""
+CREATE TABLE vault.index_notes (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+"""
+
 #: (version, description, DDL), applied in this order.
 STEPS: Sequence[tuple[int, str, str]] = (
     (1, "storage: manifest, policies, class keys, keyrings, actors, documents", _STORAGE),
     (2, "audit log: records, stored hashes, checkpoints; append-only", _AUDIT),
     (3, "document index", _INDEX),
+    (4, "index notes (what the index was last brought up to date with)", _INDEX_NOTES),
 )
 VERSION = STEPS[-1][0]
 
 # Privileges of an application role, by table (docs/DEPLOYMENT.md §2).
 _ADD_ONLY = ("manifest", "policies", "class_keys", "actors",
              "audit_log", "audit_hashes", "audit_checkpoints")
-_READ_WRITE = ("keyrings", "documents", "document_chunks", "document_index")
+_READ_WRITE = ("keyrings", "documents", "document_chunks", "document_index", "index_notes")
 
 
 def current_version(conn: Connection) -> int:
@@ -207,6 +272,9 @@ def _grant_statements(role: str, checkpoints: bool) -> list[sql.Composed]:
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
             _tables(_READ_WRITE), who),
         sql.SQL("GRANT USAGE ON SEQUENCE vault.document_versions TO {}").format(who),
+        # Runs with the caller's privileges: INSERT and SELECT, nothing more.
+        sql.SQL("GRANT EXECUTE ON FUNCTION vault.audit_append, vault.audit_head TO {}")
+        .format(who),
         # The checkpoint key: written once at init; read only by roles that
         # sign checkpoints (docs/DEPLOYMENT.md §6).
         sql.SQL("REVOKE ALL ON vault.log_key FROM {}").format(who),

@@ -9,11 +9,13 @@ for every write. Neither direction ever holds more than a chunk in memory.
   transaction; the ``documents`` row is inserted (exclusive create) or
   switched to the new version (replace, the old chunks deleted) at the end,
   in the same transaction. A crash or a dropped connection before the
-  commit leaves nothing; after it, the whole new version.
-* Reading (:class:`DocumentReader`): a REPEATABLE READ transaction pins the
-  version found at open; each read fetches ``substring()`` of one chunk.
-  Like a file kept open while a rename replaces it, a reader keeps the
-  version it opened even if the document is rewritten meanwhile.
+  commit leaves nothing; after it, the whole new version. (A document of
+  one chunk is created by a single statement: the same, in one round trip.)
+* Reading (:class:`DocumentReader`): the row and the first bytes come in
+  one query; a longer document is read in a REPEATABLE READ transaction
+  that pins the version found at open, each read fetching ``substring()``
+  of one chunk. Like a file kept open while a rename replaces it, a reader
+  keeps the version it opened even if the document is rewritten meanwhile.
 """
 
 from __future__ import annotations
@@ -32,30 +34,70 @@ __all__ = ["CHUNK", "DocumentReader", "is_reader", "open_document", "shred_docum
            "write_document"]
 
 CHUNK = 1 << 20  # bytes per row: large enough to amortise, small in memory
+HEAD = 1 << 18  # bytes fetched with the document's row (most documents whole)
 READ_BUFFER = 1 << 18
+
+# One statement, so one snapshot: the document's row and its first bytes.
+_OPEN = ("SELECT d.version, d.size, coalesce(substring(c.data FROM 1 FOR %s), ''::bytea)"
+         " FROM vault.documents d LEFT JOIN vault.document_chunks c"
+         " ON c.version = d.version AND c.n = 0 WHERE d.id = %s")
+# A document of at most one chunk, created in one statement (exclusive:
+# nothing is inserted when the id exists; the count says which).
+_CREATE_SMALL = (
+    "WITH doc AS (INSERT INTO vault.documents (id, version, size)"
+    " VALUES (%s, nextval('vault.document_versions'), %s)"
+    " ON CONFLICT (id) DO NOTHING RETURNING version),"
+    " chunk AS (INSERT INTO vault.document_chunks (version, n, data)"
+    " SELECT version, 0, %b FROM doc WHERE %s > 0 RETURNING n)"
+    " SELECT count(*) FROM doc"
+)
+
+
+def _damaged(doc_id: str, n: int) -> IntegrityError:
+    return IntegrityError(f"document {doc_id} is damaged in the database: chunk {n} is "
+                          "missing or short",
+                          hint="restore the document from a backup, or shred it")
 
 
 class DocumentReader(io.RawIOBase):
-    """One version of a document, read chunk by chunk (seekable)."""
+    """One version of a document, read chunk by chunk (seekable).
+
+    Opening fetches the row and the first :data:`HEAD` bytes in one query;
+    a document that fits is then read from memory, and its connection is
+    already back in the pool. A longer one keeps a connection in a
+    REPEATABLE READ transaction that pins the version for the later reads.
+    """
 
     def __init__(self, db: Database, doc_id: str) -> None:
         super().__init__()
         self.doc_id = doc_id
         self._stack = contextlib.ExitStack()
+        self._conn: Connection | None = None
+        self._pos = 0
         with storage_errors(f"cannot read document {doc_id}"):
-            self._conn: Connection = self._stack.enter_context(db.snapshot())
-            try:
-                row = self._conn.execute(
-                    "SELECT version, size FROM vault.documents WHERE id = %s", (doc_id,)
-                ).fetchone()
-            except BaseException:
-                self._stack.close()
-                raise
+            with db.connection() as conn:
+                row = conn.execute(_OPEN, (HEAD, doc_id)).fetchone()
+            if row is not None and int(row[1]) > len(row[2]):
+                row = self._pin(db)
         if row is None:
             self._stack.close()
             raise FileNotFoundError(f"no document {doc_id}")
-        self.version, self.size = int(row[0]), int(row[1])
-        self._pos = 0
+        self.version, self.size, self._head = int(row[0]), int(row[1]), bytes(row[2])
+        if len(self._head) != min(self.size, HEAD):
+            self._stack.close()
+            raise _damaged(doc_id, 0)
+
+    def _pin(self, db: Database) -> Any:
+        """Re-read the row inside a snapshot that the later reads share."""
+        try:
+            self._conn = conn = self._stack.enter_context(db.connection())
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self._stack.callback(conn.execute, "ROLLBACK")  # read-only: nothing to keep
+            return conn.execute(_OPEN, (HEAD, self.doc_id)).fetchone()
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                self._stack.close()
+            raise
 
     # -- io.RawIOBase --------------------------------------------------------
 
@@ -81,8 +123,18 @@ class DocumentReader(io.RawIOBase):
             raise ValueError("read from a closed document")
         if self._pos >= self.size or not len(view):
             return 0
+        if self._pos < len(self._head):
+            data = self._head[self._pos : self._pos + len(view)]
+        else:
+            data = self._fetch(len(view))
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _fetch(self, size: int) -> bytes:
         n, offset = divmod(self._pos, CHUNK)
-        want = min(len(view), CHUNK - offset, self.size - self._pos)
+        want = min(size, CHUNK - offset, self.size - self._pos)
+        assert self._conn is not None  # longer than its head: pinned at open
         with storage_errors(f"cannot read document {self.doc_id}"):
             row = self._conn.execute(
                 "SELECT substring(data FROM %s FOR %s) FROM vault.document_chunks"
@@ -90,12 +142,8 @@ class DocumentReader(io.RawIOBase):
             ).fetchone()
         data = bytes(row[0]) if row is not None else b""
         if len(data) != want:
-            raise IntegrityError(f"document {self.doc_id} is damaged in the database: "
-                                 f"chunk {n} is missing or short",
-                                 hint="restore the document from a backup, or shred it")
-        view[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+            raise _damaged(self.doc_id, n)
+        return data
 
     def close(self) -> None:
         if not self.closed:
@@ -113,12 +161,14 @@ def open_document(db: Database, doc_id: str) -> io.BufferedReader:
 
 
 class _ChunkWriter(io.RawIOBase):
-    """Collects writes into chunks and inserts each one as it fills."""
+    """Collects writes into chunks. The transaction starts with the first
+    full chunk; a document of at most one chunk needs none (see
+    :data:`_CREATE_SMALL`)."""
 
-    def __init__(self, conn: Connection, version: int) -> None:
+    def __init__(self, conn: Connection) -> None:
         super().__init__()
         self._conn = conn
-        self.version = version
+        self.version = -1  # drawn when the transaction starts
         self.size = 0
         self._n = 0
         self._buf = bytearray()
@@ -130,20 +180,47 @@ class _ChunkWriter(io.RawIOBase):
         view = memoryview(data).cast("B")
         self._buf += view
         self.size += len(view)
-        while len(self._buf) >= CHUNK:
+        while len(self._buf) > CHUNK:  # keep the last chunk: it may be the only one
             self._insert(bytes(self._buf[:CHUNK]))
             del self._buf[:CHUNK]
         return len(view)
 
-    def finish(self) -> None:
-        if self._buf:
-            self._insert(bytes(self._buf))
-            self._buf.clear()
+    @property
+    def started(self) -> bool:
+        return self.version >= 0
+
+    def _begin(self) -> None:
+        self._conn.execute("BEGIN")
+        row = self._conn.execute("SELECT nextval('vault.document_versions')").fetchone()
+        assert row is not None
+        self.version = int(row[0])
 
     def _insert(self, chunk: bytes) -> None:
+        if not self.started:
+            self._begin()
         self._conn.execute("INSERT INTO vault.document_chunks (version, n, data)"
                            " VALUES (%s, %s, %b)", (self.version, self._n, chunk))
         self._n += 1
+
+    def commit(self, doc_id: str, replace: bool) -> None:
+        if not self.started and not replace:
+            row = self._conn.execute(_CREATE_SMALL, (doc_id, self.size, bytes(self._buf),
+                                                     self.size)).fetchone()
+            if row is None or int(row[0]) != 1:
+                raise FileExistsError(f"document {doc_id} exists")
+            return
+        if self._buf:
+            self._insert(bytes(self._buf))
+            self._buf.clear()
+        elif not self.started:
+            self._begin()
+        _commit_version(self._conn, doc_id, self, replace)
+        self._conn.execute("COMMIT")
+
+    def abort(self) -> None:
+        if self.started:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("ROLLBACK")
 
 
 @contextlib.contextmanager
@@ -151,13 +228,14 @@ def write_document(db: Database, doc_id: str, *, replace: bool) -> Iterator[io.R
     """Yield a stream; the document appears (or is replaced) atomically when
     the block ends without error. :class:`FileExistsError` if ``replace`` is
     false and the document exists."""
-    with storage_errors(f"cannot write document {doc_id}"), db.transaction() as conn:
-        row = conn.execute("SELECT nextval('vault.document_versions')").fetchone()
-        assert row is not None
-        writer = _ChunkWriter(conn, int(row[0]))
-        yield writer
-        writer.finish()
-        _commit_version(conn, doc_id, writer, replace)
+    with storage_errors(f"cannot write document {doc_id}"), db.connection() as conn:
+        writer = _ChunkWriter(conn)
+        try:
+            yield writer
+            writer.commit(doc_id, replace)
+        except BaseException:
+            writer.abort()
+            raise
 
 
 def _commit_version(conn: Connection, doc_id: str, writer: _ChunkWriter, replace: bool) -> None:

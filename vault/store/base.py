@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -82,6 +83,28 @@ class Index(abc.ABC):
     @abc.abstractmethod
     def rows(self) -> list[IndexRow]:
         """Every row, ordered by sealing time then id."""
+
+    def stamps(self) -> dict[str, str]:
+        """``doc id -> stamp`` of every row (what bringing the index up to
+        date compares, without decoding any label)."""
+        return {r.doc_id: r.stamp for r in self.rows()}
+
+    def note(self, key: str) -> str | None:
+        """A short value the vault keeps with the index (see :meth:`set_note`)."""
+        return None
+
+    def set_note(self, key: str, value: str) -> None:  # noqa: B027 - optional
+        """Keep ``value`` under ``key`` with the index; an index that keeps
+        no notes ignores it (callers then redo the work a note would save)."""
+
+    def listing(self) -> Iterable[tuple[str, str, str, str, int]]:
+        """``(doc id, label statement as canonical JSON text, sealed at,
+        sealed by, size)`` of every row, ordered like :meth:`rows`: what a
+        listing shows, left encoded (an index may hand its stored text over
+        as it is)."""
+        return [(r.doc_id, json.dumps(r.label, sort_keys=True, separators=(",", ":"),
+                                      ensure_ascii=False), r.sealed_at, r.sealed_by, r.size)
+                for r in self.rows()]
 
     @abc.abstractmethod
     def due(self, day: str) -> list[IndexRow]:
@@ -186,6 +209,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete_keyring_entry(self, owner: str, key_id: str) -> None: ...
 
+    def keyring_holders(self, key_id: str, owners: Iterable[str]) -> set[str]:
+        """Those of ``owners`` that hold an entry for ``key_id`` (a store
+        may answer in one query)."""
+        return {o for o in owners if self.read_keyring_entry(o, key_id) is not None}
+
     # -- documents ---------------------------------------------------------
 
     @abc.abstractmethod
@@ -212,6 +240,13 @@ class Backend(abc.ABC):
     ) -> contextlib.AbstractContextManager[BinaryIO]:
         """Yield a stream; the document appears (or is replaced) atomically
         when the block ends without error."""
+
+    def documents_version(self) -> str | None:
+        """A token that changes whenever a document is added, removed or
+        replaced, or None when the store cannot tell (or not yet: see the
+        folder backend). Equal tokens mean the set of documents and their
+        stamps are unchanged, so the index need not be compared with them."""
+        return None
 
     def document_batch(self) -> DocumentBatch:
         """A context manager for writing several new documents together;

@@ -8,6 +8,11 @@ file name, content type or plaintext digest.
 
 Access decisions never rest on it alone: ``open``, ``info``, ``export`` and
 ``reclassify`` re-read and verify the document's own header.
+
+``notes`` keeps what the vault noted when it last brought the index up to
+date (the store's documents version: ``vault._ops.read.refresh_index``).
+Triggers drop the notes whenever a row is inserted, changed or deleted, by
+the vault or by anyone else, so a note never vouches for rows it did not see.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 from vault.errors import StorageError
 from vault.store.base import Index, IndexRow
@@ -40,6 +46,13 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE INDEX IF NOT EXISTS documents_declassify ON documents (declassify_on);
 CREATE INDEX IF NOT EXISTS documents_sealed ON documents (sealed_at, id);
+CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS documents_insert AFTER INSERT ON documents
+    BEGIN DELETE FROM notes; END;
+CREATE TRIGGER IF NOT EXISTS documents_update AFTER UPDATE ON documents
+    BEGIN DELETE FROM notes; END;
+CREATE TRIGGER IF NOT EXISTS documents_delete AFTER DELETE ON documents
+    BEGIN DELETE FROM notes; END;
 """
 
 # Whole statements as constants: nothing is ever formatted into SQL.
@@ -159,6 +172,29 @@ class SQLiteIndex(Index):
     def rows(self) -> list[IndexRow]:
         found = self._query(_SELECT + " ORDER BY sealed_at, id")
         return [_to_row(r) for r in found]
+
+    def note(self, key: str) -> str | None:
+        found = self._query("SELECT value FROM notes WHERE key = ?", (key,))
+        return str(found[0][0]) if found else None
+
+    def set_note(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO notes (key, value) VALUES (?, ?)", (key, value))
+
+    def stamps(self) -> dict[str, str]:
+        return {str(i): str(s) for i, s in self._query("SELECT id, stamp FROM documents")}
+
+    def listing(self) -> Iterator[tuple[str, str, str, str, int]]:
+        # The label column already holds the statement's canonical JSON
+        # (_values). Streamed: a large vault's rows are never all in memory.
+        try:
+            cursor = self._connect().execute(
+                "SELECT id, label, sealed_at, sealed_by, size FROM documents"
+                " ORDER BY sealed_at, id")
+            while batch := cursor.fetchmany(1000):
+                yield from cast("list[tuple[str, str, str, str, int]]", batch)  # caller checks
+        except sqlite3.Error as e:
+            raise StorageError(f"index read failed: {e}", hint="run 'vault doctor --repair'") from e
 
     def due(self, day: str) -> list[IndexRow]:
         found = self._query(

@@ -31,7 +31,7 @@ query, and the tables' CHECK constraints repeat them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import psycopg
@@ -40,6 +40,7 @@ from vault.errors import StorageError, UsageError
 from vault.store import _pg_schema, _pg_stream
 from vault.store._pg_conn import Database, describe, storage_errors
 from vault.store._pg_index import PostgresIndex
+from vault.store._pg_schema import WRITE_LOCK
 from vault.store.base import DOC_ID, HASH, KEY_ID, OWNER, Backend, Index
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,8 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["WRITE_LOCK", "PostgresBackend", "migrate_schema"]
 
-# pg_advisory_lock key of the vault's write lock (docs/DEPLOYMENT.md §1).
-WRITE_LOCK = 0x7661756C74_0001
 
 _HINT_MIGRATE = "run 'vault migrate LOCATION' as the database owner (docs/DEPLOYMENT.md §5)"
 
@@ -138,11 +137,21 @@ class PostgresBackend(Backend):
                              "interrupted init?)",
                              hint="use a new database (createdb), then 'vault migrate'")
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return self._advisory(shared=False)
+
+    def shared_lock(self) -> contextlib.AbstractContextManager[None]:
+        # Sealers share it; the exclusive lock (rotation, rewrites) waits
+        # for them, and they for it.
+        return self._advisory(shared=True)
+
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def _advisory(self, *, shared: bool) -> Iterator[None]:
+        take, give = ("pg_advisory_lock_shared", "pg_advisory_unlock_shared") if shared \
+            else ("pg_advisory_lock", "pg_advisory_unlock")
         with self.db.connection() as conn:
             with storage_errors("cannot take the vault's write lock"):
-                conn.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+                conn.execute(f"SELECT {take}(%s)", (WRITE_LOCK,))
             ok = False
             try:
                 yield
@@ -150,7 +159,8 @@ class PostgresBackend(Backend):
             finally:
                 released = False
                 with contextlib.suppress(psycopg.Error):
-                    row = conn.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,)).fetchone()
+                    row = conn.execute(f"SELECT {give}(%s)",
+                                       (WRITE_LOCK,)).fetchone()
                     released = bool(row and row[0])
                 if ok and not released:
                     # The session died while we held the lock: another writer
@@ -254,6 +264,12 @@ class PostgresBackend(Backend):
                          (_check("owner", owner), _check("key", key_id)))
         return None if data is None else bytes(data)
 
+    def keyring_holders(self, key_id: str, owners: Iterable[str]) -> set[str]:
+        owners = [_check("owner", o) for o in owners]
+        return {str(o) for o in self._column(
+            "cannot read the keyrings", "SELECT owner FROM vault.keyrings WHERE key_id = %s"
+            " AND owner = ANY(%s)", (_check("key", key_id), owners))}
+
     def write_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
         with storage_errors("cannot write a keyring entry"), self.db.connection() as conn:
             conn.execute("INSERT INTO vault.keyrings (owner, key_id, data) VALUES (%s, %s, %s)"
@@ -275,6 +291,16 @@ class PostgresBackend(Backend):
         with storage_errors("cannot list the documents"), self.db.connection() as conn:
             rows = conn.execute("SELECT id, version FROM vault.documents").fetchall()
         return {str(d): str(v) for d, v in rows}
+
+    def documents_version(self) -> str | None:
+        # Every write draws a new, larger version number and a delete lowers
+        # the count: the pair changes whenever a document comes, goes or is
+        # replaced.
+        with storage_errors("cannot list the documents"), self.db.connection() as conn:
+            row = conn.execute("SELECT coalesce(max(version), 0), count(*)"
+                               " FROM vault.documents").fetchone()
+        assert row is not None
+        return f"{row[0]}:{row[1]}"
 
     def open_document(self, doc_id: str) -> BinaryIO:
         return cast(BinaryIO, _pg_stream.open_document(self.db, _check("doc", doc_id)))

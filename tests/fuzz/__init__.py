@@ -1,0 +1,1 @@
+"""Fuzz targets for the parsers of untrusted input (see targets.py)."""

@@ -1,0 +1,64 @@
+"""The benchmark command runs and prints a complete, well-formed table.
+
+Speed itself is never asserted here (docs/PERFORMANCE.md): only that
+``python -m benchmarks --quick`` runs the cheap areas end to end, and that
+every row it prints has a figure for us and for the peer, a ratio, and the
+target it is judged against.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURE = re.compile(r"\d[\d,]*(\.\d+)? (µs|ms|s|GB/s|MB|/s|docs/s)")
+RATIO = re.compile(r"\d+\.\d\dx")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def _table(stdout: str) -> list[list[str]]:
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("what "))
+    header, rule, *rows = lines[start:]
+    widths = [len(dashes) for dashes in rule.split("  ")]
+    assert [c.strip() for c in _cut(header, widths)] == ["what", "ours", "peer", "ratio",
+                                                         "target", "met"]
+    return [[c.strip() for c in _cut(row, widths)] for row in rows]
+
+
+def _cut(line: str, widths: list[int]) -> list[str]:
+    cells, at = [], 0
+    for w in widths:
+        cells.append(line[at : at + w])
+        at += w + 2
+    return cells
+
+
+def test_quick_run_prints_every_row_with_figures_ratio_and_target() -> None:
+    r = _run("--quick", "startup", "policy")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("machine: ")
+    assert "mode: quick" in r.stdout
+    rows = _table(r.stdout)
+    whats = [row[0] for row in rows]
+    assert sum(w.startswith("start-up: `vault --") for w in whats) == 2
+    assert sum(w.startswith("policy decide (") for w in whats) == 3
+    assert any(w.startswith("billion laughs") for w in whats)
+    for what, ours, peer, ratio, target, met in rows:
+        assert FIGURE.fullmatch(ours) and FIGURE.fullmatch(peer), what
+        assert RATIO.fullmatch(ratio), what
+        assert bool(target) != what.startswith("load "), what  # loading has no target
+        assert met == ""  # a quick run never claims a target
+
+
+def test_unknown_area_is_a_usage_error() -> None:
+    r = _run("--quick", "no-such-area")
+    assert r.returncode == 2
+    assert "unknown area(s): no-such-area" in r.stderr

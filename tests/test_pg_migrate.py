@@ -1,0 +1,170 @@
+"""``vault migrate``: the PostgreSQL schema, and a vault moved from a folder
+to PostgreSQL and back -- same vault, same documents, and an audit log that
+verifies end to end against a checkpoint taken before the first move."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from backends import FolderKind
+from click.testing import CliRunner, Result
+from pg_support import APP, OWNER, Cluster, dbname_of
+from vault_helpers import Office, age_decrypt, make_office
+
+import vault
+from vault.errors import DeniedError, UsageError
+from vault.identity import new_identity
+from vault.store import open_backend
+from vault.store._pg_schema import VERSION
+from vault_cli.main import cli
+
+
+def vault_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, prog_name="vault")
+
+
+def _contents(office: Office, location: str, docs: dict[str, bytes]) -> None:
+    for doc, data in docs.items():
+        out = io.BytesIO()
+        vault.Vault(location, office.ids["leader"]).open(doc, out)
+        assert out.getvalue() == data
+
+
+def test_folder_to_postgres_and_back(tmp_path: Path, pg_cluster: Cluster) -> None:
+    office = make_office(tmp_path / "a", FolderKind())
+    docs = {office.as_("clerk").seal(office.file(f"{i}.txt", b"doc %d" % i), level="INTERNAL",
+                                     compartments=["STAFF"]).id: b"doc %d" % i for i in range(3)}
+    secret = office.as_("leader").seal(io.BytesIO(b"board"), level="SECRET",
+                                       compartments=["BOARD"]).id
+    docs[secret] = b"board"
+    with pytest.raises(DeniedError):  # an outsider's attempt, signed by a registered key
+        vault.Vault(office.location, new_identity("mallory")).open(secret, io.BytesIO())
+    trusted = office.as_("officer").audit.checkpoint()  # an auditor keeps this one
+    vault_id = office.as_("officer").id
+
+    pg = pg_cluster.new_database()
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", pg, "--json")
+    assert r.exit_code == 0, r.stderr
+    moved = json.loads(r.stdout)
+    assert (moved["documents"], moved["policy_versions"], moved["actors"]) == (4, 1, 1)
+    v = vault.Vault(pg, office.ids["officer"])
+    assert v.id == vault_id
+    report = v.verify_audit(trusted_checkpoint=trusted)
+    assert report.consistency_proved and report.root.hex() == moved["root"]
+    assert report.signatures == report.size  # mallory's record too
+    _contents(office, pg, docs)
+    assert v.doctor().ok
+    docs[vault.Vault(pg, office.ids["clerk"]).seal(io.BytesIO(b"in pg"), level="INTERNAL",
+                                                  compartments=["STAFF"]).id] = b"in pg"
+
+    back = tmp_path / "c" / "vault"
+    r = vault_cli("--vault", pg, "--identity", str(office.files["officer"]), "migrate",
+                  "--to", str(back))
+    assert r.exit_code == 0, r.stderr
+    assert "verified at the destination" in r.stdout
+    again = vault.Vault(back, office.ids["officer"])
+    assert again.id == vault_id
+    assert again.verify_audit(trusted_checkpoint=trusted).consistency_proved
+    assert again.audit.prove(0)  # the stored hashes came along
+    _contents(office, str(back), docs)
+    for doc in docs:  # still standard age files for the recovery identity
+        assert age_decrypt(office.files["recovery"], back / "docs" / f"{doc}.age").returncode == 0
+    actions = [rec.action for rec in again.audit.records()]
+    assert actions.count("migrate") == 2
+    assert again.doctor().ok
+
+
+def test_moves_are_refused_without_right_or_room(tmp_path: Path, pg_cluster: Cluster) -> None:
+    office = make_office(tmp_path / "a", FolderKind())
+    pg = pg_cluster.new_database()
+    from vault._move import move_vault
+
+    with pytest.raises(DeniedError):  # not an administrator: refused, and on the record
+        move_vault(office.location, pg, office.ids["clerk"])
+    assert not open_backend(pg).exists()
+    move_vault(office.location, pg, office.ids["officer"])
+    with pytest.raises(UsageError, match="already exists"):
+        move_vault(office.location, pg, office.ids["officer"])
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", office.location)
+    assert r.exit_code == 2 and "same vault" in r.stderr
+
+
+def test_schema_command(pg_cluster: Cluster) -> None:
+    owner = pg_cluster.dsn(OWNER, dbname_of(pg_cluster.new_database(schema=False)))
+    r = vault_cli("migrate", owner, "--grant", APP)
+    assert r.exit_code == 0, r.stderr
+    assert f"vault schema version 0 -> {VERSION}" in r.stdout and f"to {APP}" in r.stdout
+    r = vault_cli("--vault", owner, "migrate", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["before"] == json.loads(r.stdout)["after"]
+    r = vault_cli("migrate", "/some/folder")
+    assert r.exit_code == 2 and "only PostgreSQL vaults" in r.stderr
+
+
+def test_the_cli_takes_a_dsn_as_vault(tmp_path: Path, pg_cluster: Cluster,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from backends import PostgresKind
+
+    office = make_office(tmp_path, PostgresKind(pg_cluster))
+    src = office.file("memo.txt", b"over the wire")
+    monkeypatch.setenv("VAULT_DIR", office.location)
+    r = vault_cli("--identity", str(office.files["clerk"]), "seal", str(src), "--level",
+                  "INTERNAL", "--compartment", "STAFF")
+    assert r.exit_code == 0, r.stderr
+    doc = r.stdout.split()[0]
+    r = vault_cli("--identity", str(office.files["leader"]), "open", doc, "-o", "-")
+    assert r.exit_code == 0 and r.stdout_bytes == b"over the wire"
+    # The audit commands work on the database's log, as on a folder's.
+    r = vault_cli("audit", "checkpoint")
+    assert r.exit_code == 0 and r.stdout.startswith(f"vault/{vault.Vault(office.location).id}")
+    r = vault_cli("audit", "prove", "1")
+    assert r.exit_code == 0 and r.stdout.startswith("c2sp.org/tlog-proof@v1")
+    r = vault_cli("audit", "verify")
+    assert r.exit_code == 0, r.stderr
+    office.raw.set_audit_line(1, office.raw.audit_lines()[1].replace(b"clerk", b"clerc"))
+    r = vault_cli("audit", "verify")
+    assert r.exit_code == 4 and "modified" in r.stderr + r.stdout
+
+
+def test_a_read_only_auditor_verifies(tmp_path: Path, pg_cluster: Cluster) -> None:
+    from backends import PostgresKind
+
+    office = make_office(tmp_path, PostgresKind(pg_cluster))
+    office.as_("clerk").seal(io.BytesIO(b"x"), level="INTERNAL", compartments=["STAFF"])
+    db = dbname_of(office.location)
+    pg_cluster.execute("DO $$ BEGIN CREATE ROLE auditor LOGIN; EXCEPTION WHEN duplicate_object"
+                       " THEN NULL; END $$")
+    for sql in ("GRANT USAGE ON SCHEMA vault TO auditor",
+                "GRANT SELECT ON ALL TABLES IN SCHEMA vault TO auditor",
+                "REVOKE SELECT ON vault.log_key FROM auditor"):
+        pg_cluster.execute(sql, dbname=db, user=OWNER)
+    auditor = pg_cluster.dsn("auditor", db)
+    trusted = office.as_("officer").audit.checkpoint()
+    checkpoint = tmp_path / "published.note"
+    checkpoint.write_bytes(trusted)
+    r = vault_cli("--vault", auditor, "audit", "verify", "--checkpoint", str(checkpoint))
+    assert r.exit_code == 0, r.stderr
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        pg_cluster.execute("INSERT INTO vault.audit_log VALUES (99, 'x')", dbname=db,
+                           user="auditor")
+
+
+def test_a_log_with_set_aside_lines_moves_verbatim(tmp_path: Path, pg_cluster: Cluster) -> None:
+    from vault._move import move_vault
+
+    office = make_office(tmp_path / "a", FolderKind())
+    with open(office.path / "audit" / "log", "ab") as log:
+        log.write(b'{"v":1,"seq":1,"acto')  # a write interrupted by a crash
+    pg = pg_cluster.new_database()
+    with pytest.raises(UsageError, match="interrupted write"):
+        move_vault(office.location, pg, office.ids["officer"])
+    office.as_("officer").doctor()  # its record sets the torn line aside (AUDIT.md §7)
+    move_vault(office.location, pg, office.ids["officer"])
+    moved = vault.Vault(pg, office.ids["officer"])
+    assert moved.verify_audit().root == office.as_("officer").verify_audit().root
+    assert [r.action for r in moved.audit.records()][:3] == ["init", "torn", "doctor"]

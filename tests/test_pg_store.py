@@ -1,0 +1,194 @@
+"""The PostgreSQL backend under the storage contract (vault/store/base.py):
+atomic writes, exclusive creates, documents streamed in chunks, strict ids,
+the schema's versions and migrations, and the application role's grants."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from pg_support import APP, OWNER, SUPER, Cluster, dbname_of
+from vault_helpers import PEOPLE, office_policy
+
+import vault
+from vault.errors import StorageError, UsageError
+from vault.identity import new_identity
+from vault.store import open_backend
+from vault.store._pg_conn import redact
+from vault.store._pg_schema import VERSION
+from vault.store._pg_stream import CHUNK
+from vault.store.base import IndexRow
+from vault.store.postgres import PostgresBackend, migrate_schema
+
+
+@pytest.fixture
+def store(pg_cluster: Cluster) -> PostgresBackend:
+    b = open_backend(pg_cluster.new_database())
+    assert isinstance(b, PostgresBackend)
+    b.create()
+    return b
+
+
+def _chunks(cluster: Cluster, b: PostgresBackend) -> list[tuple[int, int]]:
+    return [(int(v), int(n)) for v, n in cluster.execute(
+        "SELECT version, octet_length(data) FROM vault.document_chunks ORDER BY version, n",
+        dbname=dbname_of(b.db.conninfo))]
+
+
+def test_documents_are_streamed_in_chunks(store: PostgresBackend, pg_cluster: Cluster) -> None:
+    data = os.urandom(2 * CHUNK + 12345)
+    with store.write_document("aaaaaaaaaaaaaaaa") as out:
+        for i in range(0, len(data), 50_000):
+            out.write(data[i:i + 50_000])
+    assert [n for _, n in _chunks(pg_cluster, store)] == [CHUNK, CHUNK, 12345]
+    with store.open_document("aaaaaaaaaaaaaaaa") as f:
+        assert f.read(10) == data[:10]
+        f.seek(CHUNK - 5)
+        assert f.read(10) == data[CHUNK - 5:CHUNK + 5]  # across a chunk boundary
+        f.seek(0)
+        assert f.read() == data
+        size, stamp = store.document_version(f)
+    assert size == len(data) and store.document_stamps() == {"aaaaaaaaaaaaaaaa": stamp}
+
+
+def test_writes_are_atomic_and_creates_exclusive(store: PostgresBackend,
+                                                 pg_cluster: Cluster) -> None:
+    doc = "bbbbbbbbbbbbbbbb"
+    with pytest.raises(RuntimeError), store.write_document(doc) as out:
+        out.write(os.urandom(CHUNK + 1))  # one chunk already sent
+        raise RuntimeError("crash")
+    assert store.document_ids() == [] and _chunks(pg_cluster, store) == []
+    with store.write_document(doc) as out:
+        out.write(b"one")
+    with pytest.raises(FileExistsError), store.write_document(doc) as out:
+        out.write(b"two")
+    big = os.urandom(CHUNK + 5)
+    with store.write_document(doc, replace=True) as out:
+        out.write(big)
+    # Readers keep the version they opened (a snapshot pins it), whether
+    # they had started reading or not when it was replaced.
+    untouched, started = store.open_document(doc), store.open_document(doc)
+    started.read(10)
+    with store.write_document(doc, replace=True) as out:
+        out.write(b"three")
+    assert untouched.read() == big and started.read() == big[10:]
+    untouched.close()
+    started.close()
+    with store.open_document(doc) as f:
+        assert f.read() == b"three"
+    assert len(_chunks(pg_cluster, store)) == 1  # the old versions' chunks are gone
+    assert store.add_class_key("0" * 32, 1, b"a") and not store.add_class_key("0" * 32, 1, b"b")
+    assert store.read_class_key("0" * 32, 1) == b"a"
+    store.add_policy(1, b"p", b"s")
+    with pytest.raises(FileExistsError):
+        store.add_policy(1, b"q", b"t")
+    store.write_manifest(b"{}")
+    with pytest.raises(FileExistsError):
+        store.write_manifest(b"{}")
+    store.shred_document(doc, 10)
+    assert store.document_ids() == [] and _chunks(pg_cluster, store) == []
+    with pytest.raises(FileNotFoundError):
+        store.open_document(doc)
+
+
+@pytest.mark.parametrize("bad", ["../../x", "a'; DROP TABLE vault.documents; --", "a\x00b",
+                                 "AAAAAAAAAAAAAAAA"])
+def test_ids_are_checked_before_any_query(store: PostgresBackend, bad: str) -> None:
+    with pytest.raises(UsageError):
+        store.open_document(bad)
+    with pytest.raises(UsageError):
+        store.read_keyring_entry(bad, "0" * 32)
+    with pytest.raises(UsageError):
+        store.read_class_key(bad, 1)
+    with pytest.raises(UsageError):
+        store.write_document(bad)
+
+
+def test_index_queries_and_rebuild(store: PostgresBackend) -> None:
+    def row(doc_id: str, due: str | None = None) -> IndexRow:
+        return IndexRow(doc_id=doc_id, class_id="0" * 32, level="INTERNAL",
+                        label={"label": {"level": "INTERNAL"}},
+                        sealed_at=f"2025-01-0{doc_id[-1]}", sealed_by="clerk",
+                        declassify_on=due, size=10, header_sha256="0" * 64, stamp="1")
+
+    index = store.index
+    for r in (row("aaaaaaaaaaaaaaa1", "2030-01-01"), row("aaaaaaaaaaaaaaa2", "2020-01-01"),
+              row("aaaaaaaaaaaaaaa3")):
+        index.put(r)
+    assert [r.doc_id for r in index.due("2025-06-01")] == ["aaaaaaaaaaaaaaa2"]
+    assert index.get("aaaaaaaaaaaaaaa3") == row("aaaaaaaaaaaaaaa3")
+    index.remove("aaaaaaaaaaaaaaa3")
+    index.rebuild([row("aaaaaaaaaaaaaaa4")])
+    assert [r.doc_id for r in index.rows()] == ["aaaaaaaaaaaaaaa4"]
+
+
+def test_schema_versions_and_migrations(pg_cluster: Cluster, tmp_path: Path) -> None:
+    app = pg_cluster.new_database(schema=False)
+    owner = pg_cluster.dsn(OWNER, dbname_of(app))
+    assert migrate_schema(owner, target=1) == (0, 1)
+    with pytest.raises(StorageError, match="version 1") as caught:
+        vault.Vault(owner)
+    assert "vault migrate" in (caught.value.hint or "")
+    assert migrate_schema(owner, grant=[APP]) == (1, VERSION)
+    assert migrate_schema(owner) == (VERSION, VERSION)  # idempotent
+    ids = {n: new_identity(n) for n in PEOPLE}
+    policy = tmp_path / "p.yaml"
+    policy.write_text(office_policy(ids, [ids["leader"].recipient]))
+    vault.Vault.init(app, policy, ids["officer"])
+    clerk = vault.Vault(app, ids["clerk"])
+    doc = clerk.seal(io.BytesIO(b"kept"), level="INTERNAL", compartments=["STAFF"]).id
+    # A schema from a newer vault is refused, not misread.
+    pg_cluster.execute("INSERT INTO vault.schema_version VALUES (99, 'future')",
+                       dbname=dbname_of(app), user=OWNER)
+    fresh = "postgresql://" + app.removeprefix("postgresql://")  # a new process's view
+    fresh = fresh.replace("?host", "?application_name=other&host")
+    with pytest.raises(StorageError, match="version 99") as caught:
+        vault.Vault(fresh, ids["clerk"])
+    assert "upgrade vault" in (caught.value.hint or "")
+    pg_cluster.execute("DELETE FROM vault.schema_version WHERE version = 99",
+                       dbname=dbname_of(app), user=OWNER)
+    out = io.BytesIO()
+    vault.Vault(fresh, ids["clerk"]).open(doc, out)
+    assert out.getvalue() == b"kept"
+
+
+def test_roles_without_grants_or_schema_get_a_clear_error(pg_cluster: Cluster,
+                                                          tmp_path: Path) -> None:
+    app = pg_cluster.new_database(schema=False)
+    ids = {n: new_identity(n) for n in PEOPLE}
+    policy = tmp_path / "p.yaml"
+    policy.write_text(office_policy(ids, [ids["leader"].recipient]))
+    with pytest.raises(UsageError, match="may not create it") as caught:
+        vault.Vault.init(app, policy, ids["officer"])
+    assert "vault migrate" in (caught.value.hint or "")
+    migrate_schema(pg_cluster.dsn(OWNER, dbname_of(app)))  # schema, but no grant
+    with pytest.raises(StorageError, match="permission denied") as denied:
+        vault.Vault.init(app, policy, ids["officer"])
+    assert "--grant" in (denied.value.hint or "")
+
+
+def test_the_owner_can_create_the_schema_at_init(pg_cluster: Cluster, tmp_path: Path) -> None:
+    owner = pg_cluster.dsn(OWNER, dbname_of(pg_cluster.new_database(schema=False)))
+    ids = {n: new_identity(n) for n in PEOPLE}
+    policy = tmp_path / "p.yaml"
+    policy.write_text(office_policy(ids, [ids["leader"].recipient]))
+    v = vault.Vault.init(owner, policy, ids["officer"])
+    assert v.verify_audit().size == 1
+    with pytest.raises(UsageError, match="already exists"):
+        vault.Vault.init(owner, policy, ids["officer"])
+
+
+def test_passwords_never_show(pg_cluster: Cluster) -> None:
+    assert redact("postgresql://app:s3cret@db.example/vault") == \
+        "postgresql://app:***@db.example/vault"
+    assert "s3cret" not in redact("host=db user=app password=s3cret dbname=vault")
+    pg_cluster.execute(f"ALTER ROLE {SUPER} PASSWORD 's3cret'")
+    bad = pg_cluster.dsn(SUPER).replace(f"{SUPER}@", f"{SUPER}:s3cret@").replace(
+        "/postgres?", "/no_such_db?")
+    backend = open_backend(bad)
+    assert "s3cret" not in backend.location and "s3cret" not in repr(backend)
+    with pytest.raises(StorageError) as caught:
+        vault.Vault(bad)
+    assert "s3cret" not in str(caught.value) and "no_such_db" in str(caught.value)

@@ -1,0 +1,129 @@
+"""The fast paths give the answers of the slow ones: the JSON listing, the
+policy's many-document decider, the index's documents-version note, and
+sealing many documents through a document batch (docs/PERFORMANCE.md)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from backends import Kind
+from vault_helpers import Office, make_office
+
+from vault.policy import Label
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory, backend: Kind) -> Office:
+    office = make_office(tmp_path_factory.mktemp("office"), backend)
+    clerk, leader = office.as_("clerk"), office.as_("leader")
+    clerk.seal_many([io.BytesIO(b"memo %d" % i) for i in range(3)], level="INTERNAL",
+                    compartments=["STAFF"])
+    clerk.seal(io.BytesIO(b"invoice"), level="CONFIDENTIAL", compartments=["FINANCE"],
+               caveats=["PERSONAL-DATA"])
+    leader.seal(io.BytesIO(b"decision"), level="SECRET", compartments=["BOARD"],
+                embargo_until=datetime.now(UTC) + timedelta(days=30))
+    leader.seal(io.BytesIO(b"minutes"), level="PUBLIC", declassify_on="P1Y")
+    return office
+
+
+@pytest.mark.parametrize("who", ["clerk", "registrar", "leader", "outsider"])
+def test_json_listing_is_exactly_the_listing(office: Office, who: str) -> None:
+    v = office.as_(who)
+    slow = json.dumps([d.to_dict() for d in v.ls()], sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+    assert v.ls_json() == slow
+    assert len(json.loads(slow)) == {"clerk": 6, "registrar": 6, "leader": 6,
+                                     "outsider": 1}[who]
+
+
+def test_decider_agrees_with_decide_on_every_label_and_moment(office: Office) -> None:
+    policy = office.as_("leader").policy
+    soon = datetime.now(UTC) + timedelta(days=1)
+    labels = [Label(level=lv, compartments=frozenset(c), caveats=frozenset(cv),
+                    embargo_until=e, created=datetime(2020, 1, 1, tzinfo=UTC),
+                    declassify_on=d)
+              for lv in ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "SECRET")
+              for c in ((), ("STAFF",), ("BOARD", "FINANCE"))
+              for cv in ((), ("LEGAL-PRIVILEGE",))
+              for e in (None, soon)
+              for d in (None, "P1Y", "P10Y")]
+    for at in (datetime.now(UTC), soon + timedelta(days=1)):
+        for who in ("clerk", "leader", "outsider", "nobody"):
+            for action in ("list", "open", "export"):
+                allowed = policy.decider(who, action, at=at)
+                for label in labels:
+                    want = policy.decide(who, action, label, at=at).allowed
+                    assert allowed(label.to_dict()) == want, (who, action, label)
+    allowed = policy.decider("clerk", "list")
+    assert not allowed({"level": "INTERNAL", "compartments": "STAFF"})  # malformed
+    assert not allowed({"level": "NO-SUCH-LEVEL"})
+    with pytest.raises(ValueError, match="decider decides one of"):
+        policy.decider("clerk", "seal")
+
+
+def test_listing_skips_damaged_rows_like_ls(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    clerk = office.as_("clerk")
+    ids = [d.id for d in clerk.seal_many([io.BytesIO(b"a"), io.BytesIO(b"b")],
+                                         level="INTERNAL", compartments=["STAFF"])]
+    with sqlite3.connect(Path(office.location) / "index.sqlite") as db:
+        db.execute("UPDATE documents SET label = '{\"label\": 3}' WHERE id = ?", (ids[0],))
+    listed = json.loads(clerk.ls_json())
+    assert [d["id"] for d in listed] == [ids[1]] == [d.id for d in clerk.ls()]
+
+
+def test_noted_documents_version_still_sees_every_change(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    clerk = office.as_("clerk")
+    first = clerk.seal(io.BytesIO(b"one"), level="INTERNAL", compartments=["STAFF"]).id
+    time.sleep(2.2)  # docs/ settles: the next listing notes its version
+    assert [d.id for d in clerk.ls()] == [first]
+    index = Path(office.location) / "index.sqlite"
+    with sqlite3.connect(index) as db:
+        assert db.execute("SELECT count(*) FROM notes").fetchone() == (1,)
+        # Someone removes a row: the note goes with it, so the row comes back.
+        db.execute("DELETE FROM documents")
+        assert db.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+    assert [d.id for d in clerk.ls()] == [first]
+    second = clerk.seal(io.BytesIO(b"two"), level="INTERNAL", compartments=["STAFF"]).id
+    os.unlink(Path(office.location) / "docs" / f"{first}.age")  # docs/ changed again
+    assert json.loads(clerk.ls_json())[0]["id"] == second
+    assert [d.id for d in clerk.ls()] == [second]
+
+
+def test_seal_many_batch_writes_every_document_whole(office: Office, tmp_path: Path) -> None:
+    big = os.urandom(3 << 20)  # streamed straight to its file, not through memory
+    files = [office.file(f"note-{i}.txt", b"note %d\n" % i * (i + 1)) for i in range(40)]
+
+    class Pipe(io.RawIOBase):  # a source that cannot seek: spooled, then copied
+        def __init__(self) -> None:
+            self.left = b"from a pipe\n" * 5000
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray | memoryview) -> int:
+            n = min(len(b), len(self.left), 777)
+            b[:n], self.left = self.left[:n], self.left[n:]
+            return n
+
+    sources: list[Path | io.IOBase] = [*files, io.BytesIO(big), Pipe()]
+    clerk = office.as_("clerk")
+    docs = clerk.seal_many(sources, level="INTERNAL", compartments=["STAFF"])
+    expected = [f.read_bytes() for f in files] + [big, b"from a pipe\n" * 5000]
+    listed = {d.id for d in clerk.ls()}
+    for doc, data in zip(docs, expected, strict=True):
+        out = io.BytesIO()
+        info = clerk.open(doc.id, out)
+        assert out.getvalue() == data
+        assert info.plaintext_size == len(data) == doc.plaintext_size
+        assert doc.id in listed
+    names = os.listdir(Path(office.location) / "docs") if office.kind.name == "folder" else []
+    assert not [n for n in names if n.startswith(".")]  # no temporary file left behind
