@@ -60,12 +60,20 @@ def jsonable(value: Any) -> Any:
     return to_dict() if callable(to_dict) else value
 
 
+def _printable(s: str) -> str:
+    """Escape control characters: stored titles and file names come from
+    whoever sealed the document and must not drive the reader's terminal."""
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+
+
 def text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, list | tuple | frozenset | set):
-        return ",".join(sorted(str(v) for v in value)) or "-"
-    return str(value)
+        return _printable(",".join(sorted(str(v) for v in value))) or "-"
+    return _printable(str(value))
 
 
 def label_line(label: Label) -> str:

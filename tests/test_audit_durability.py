@@ -258,12 +258,14 @@ def test_append_that_cannot_be_made_durable_fails_closed(tmp_path: Path) -> None
     log.verify(key_lookup=key_lookup)
 
 
-def test_full_disk_and_missing_folder_fail_closed(tmp_path: Path) -> None:
-    full = tmp_path / "full"
-    full.mkdir()
-    os.symlink("/dev/full", full / "log")  # every write: ENOSPC
-    with pytest.raises(AuditWriteError, match="No space left"):
-        AuditLog(full).append(fields(), KEYS["alice"])
+def test_planted_link_and_missing_folder_fail_closed(tmp_path: Path) -> None:
+    # A link planted in place of the log is never followed (it could point
+    # at any file the writer may change). Full disks: test_hostile_input.py.
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    os.symlink("/dev/full", planted / "log")
+    with pytest.raises(AuditWriteError, match="symbolic link"):
+        AuditLog(planted).append(fields(), KEYS["alice"])
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(AuditWriteError, match="cannot open"):
         AuditLog(tmp_path / "file" / "log").append(fields(), KEYS["alice"])

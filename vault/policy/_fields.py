@@ -27,14 +27,27 @@ _YAML11_BOOLS = frozenset(("yes", "no", "on", "off", "y", "n", "True", "False", 
                            "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"))
 
 
-def describe(node: Node) -> str:
+# Text that must never be echoed back: a file given by mistake as a policy
+# may be an identity file or a passphrase file (docs/POLICY.md §2.4).
+_SECRET_PREFIXES = ("AGE-SECRET-KEY-", "AGE-PLUGIN-", "PRIVATE+KEY+")
+_QUOTE_MAX = 64
+
+
+def describe(node: Node, *, quote: bool = True) -> str:
     if node.kind == "map":
         return "a mapping"
     if node.kind == "seq":
         return "a list"
     if node.is_null():
         return "nothing"
-    return f"'{node.text}'"
+    text = node.text
+    if not quote:
+        return f"a text of {len(text)} characters, not shown"
+    if text.upper().startswith(_SECRET_PREFIXES):
+        return "a secret key, not shown"
+    if len(text) > _QUOTE_MAX:
+        return f"'{text[:_QUOTE_MAX]}…'"
+    return f"'{text}'"
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str | None:
@@ -102,7 +115,10 @@ class Fields:
         if node.kind == "invalid":
             return None
         if node.kind != "map":
-            self.err(node, f"{what} is {describe(node)}; expected a mapping")
+            # A whole document that is one scalar is no policy at all (perhaps
+            # an identity or passphrase file given by mistake): never quote it.
+            shown = describe(node, quote=node.kind != "scalar" or what != "the policy")
+            self.err(node, f"{what} is {shown}; expected a mapping")
             return None
         allowed = (*required, *optional)
         out: dict[str, Node] = {}

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from typing import cast
 
@@ -122,12 +123,24 @@ class SQLiteIndex(Index):
                 db.executescript(_SCHEMA)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except sqlite3.Error as e:
-                raise StorageError(
-                    f"cannot open the index: {e}",
-                    hint="run 'vault doctor --repair' to rebuild it from the documents",
-                ) from e
+                if not os.access(os.path.dirname(self.path) or ".", os.W_OK):
+                    # A read-only vault (a mounted backup, a CD): read the
+                    # index as it is; it cannot change under us.
+                    db = self._connect_read_only(e)
+                else:
+                    raise StorageError(
+                        f"cannot open the index: {e}",
+                        hint="run 'vault doctor --repair' to rebuild it from the documents",
+                    ) from e
             self._db = db
         return self._db
+
+    def _connect_read_only(self, cause: sqlite3.Error) -> sqlite3.Connection:
+        uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro&immutable=1"
+        try:
+            return sqlite3.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StorageError(f"cannot open the index read-only: {e}") from cause
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
