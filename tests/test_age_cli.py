@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from vault_cli.main import cli
 
 import vault.age as age
+from vault_cli.main import cli
 
 MiB = 1 << 20
 

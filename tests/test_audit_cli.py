@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from audit_support import KEYS, ORIGIN, fields, lines_of, make_log, write_lines
 from click.testing import CliRunner, Result
-from vault_cli.main import cli
 
 from vault.audit import AuditLog, NoteVerifier, open_checkpoint, verify_tlog_proof
+from vault_cli.main import cli
 
 
 def run(*args: str) -> Result:

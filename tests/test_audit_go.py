@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from audit_support import KEYS, fields, make_log
 from click.testing import CliRunner
-from vault_cli.main import cli
 
 from vault.audit import AuditLog
+from vault_cli.main import cli
 
 SOURCE = Path(__file__).parent / "go" / "auditcheck" / "main.go"
 GOPATH = "/usr/share/gocode"  # Debian's golang-golang-x-mod-dev

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+
 from vault_cli.main import cli
 
 ROOT = Path(__file__).parent.parent
