@@ -208,3 +208,20 @@ def test_bech32_keys_round_trip_and_reject_any_typo(data: st.DataObject) -> None
     typo = data.draw(alphabet.filter(lambda c: c != text[position]))
     with pytest.raises(IdentityFileError):
         age.parse_recipient(text[:position] + typo + text[position + 1 :])
+
+
+@pytest.mark.parametrize("first_bytes", [b"\x5f\x50", b"\x08\x00"])  # data "tag…", "pq…"
+def test_recipient_whose_data_looks_like_another_type_still_parses(first_bytes: bytes) -> None:
+    # Only the Bech32 prefix up to its separator names a recipient type; an
+    # X25519 key whose data happens to begin with "tag" or "pq" is ordinary.
+    recipient = age.X25519Recipient.from_bytes(first_bytes + bytes(range(30)))
+    text = str(recipient)
+    assert text.startswith(("age1tag", "age1pq"))
+    assert str(age.parse_recipient(text)) == text
+
+
+@FEW
+@given(st.binary(min_size=32, max_size=32))
+def test_every_public_key_round_trips_through_its_recipient_string(raw: bytes) -> None:
+    text = str(age.X25519Recipient.from_bytes(raw))
+    assert str(age.parse_recipient(text)) == text

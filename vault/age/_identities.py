@@ -30,9 +30,12 @@ _UNSUPPORTED_IDENTITIES = (
     ("AGE-PLUGIN-", "plugin identities are not supported"),
     ("-----BEGIN OPENSSH PRIVATE KEY", "SSH identities are not supported"),
 )
+# Prefixes include the Bech32 separator "1": the data part of an ordinary
+# X25519 recipient may itself begin with "tag" or "pq" (docs/FORMAT.md §6).
 _UNSUPPORTED_RECIPIENTS = (
     ("age1pq1", "post-quantum (mlkem768x25519) recipients are not supported yet"),
-    ("age1tag", "tagged (hardware) recipients are not supported"),
+    ("age1tag1", "tagged (hardware) recipients are not supported"),
+    ("age1tagpq1", "tagged (hardware) recipients are not supported"),
     ("ssh-", "SSH recipients are not supported"),
 )
 
