@@ -212,3 +212,24 @@ def test_binary_ciphertext_is_not_written_to_a_terminal(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_decrypt_sweeps_a_killed_writers_plaintext(
+    identity: tuple[age.X25519Identity, Path], tmp_path: Path
+) -> None:
+    # A decrypt killed mid-write leaves an unlocked temporary holding partial
+    # plaintext; the next atomic write into that folder removes it.
+    ident, key = identity
+    plain, sealed = tmp_path / "plain", tmp_path / "sealed.age"
+    plain.write_bytes(b"board minutes")
+    sealing = invoke(["encrypt", "-r", str(ident.recipient), "-o", str(sealed), str(plain)])
+    assert sealing.exit_code == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".vault-tmp-0123456789abcdef"
+    fd = os.open(stale, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, b"partial plaintext")
+    os.close(fd)  # its writer is gone: nobody holds its lock
+    result = invoke(["decrypt", "-i", str(key), "-o", str(out / "back"), str(sealed)])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    assert sorted(p.name for p in out.iterdir()) == ["back"]
