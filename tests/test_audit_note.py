@@ -43,7 +43,7 @@ def test_private_key_round_trip_and_secrecy() -> None:
     assert text.startswith("PRIVATE+KEY+example.com/log+")
     again = NoteSigner.from_private_key(text)
     assert again.verifier_key() == signer.verifier_key()
-    assert text.split("+")[-1] not in repr(signer)
+    assert text.split("+", 4)[4] not in repr(signer)
     with pytest.raises(ValueError):
         NoteSigner.from_private_key(signer.verifier_key())
 
@@ -53,7 +53,7 @@ def test_private_key_round_trip_and_secrecy() -> None:
     [
         lambda k: k.replace("+", "-", 1),  # no hash separator
         lambda k: k.split("+")[0] + "+00000000+" + k.split("+", 2)[2],  # wrong hash
-        lambda k: k.rsplit("+", 1)[0] + "+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
+        lambda k: "+".join(k.split("+", 2)[:2]) + "+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
         lambda k: "bad name+" + k.split("+", 1)[1],
         lambda k: k[:-4],  # truncated key
     ],

@@ -106,7 +106,7 @@ def _all_secrets(office: Office) -> Secrets:
     _x25519(s, "the recovery key", recovery)
     log_key = (office.vault / "audit" / "log.key").read_text().strip()
     s.add("the checkpoint key", log_key)
-    encoded = log_key.rsplit("+", 1)[1]
+    encoded = log_key.split("+", 4)[4]  # PRIVATE+KEY+name+hash+base64; base64 may hold "+"
     raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
     s.add_key("the checkpoint key", raw)
     s.add_key("the checkpoint key", raw[1:])  # without its algorithm byte
