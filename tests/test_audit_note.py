@@ -48,12 +48,16 @@ def test_private_key_round_trip_and_secrecy() -> None:
         NoteSigner.from_private_key(signer.verifier_key())
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 @pytest.mark.parametrize(
     "mangle",
     [
         lambda k: k.replace("+", "-", 1),  # no hash separator
         lambda k: k.split("+")[0] + "+00000000+" + k.split("+", 2)[2],  # wrong hash
-        lambda k: "+".join(k.split("+", 2)[:2]) + "+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
+        lambda k: "+".join(k.split("+", 2)[:2]) + "+" + _b64(b"\x02" + bytes(32)),  # not Ed25519
         lambda k: "bad name+" + k.split("+", 1)[1],
         lambda k: k[:-4],  # truncated key
     ],
