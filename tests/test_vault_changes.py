@@ -11,8 +11,10 @@ import pytest
 from backends import Kind
 from vault_helpers import Office, age_decrypt, make_office
 
+from vault._document import read_sealed
+from vault._ops.change import check_unchanged
 from vault.age import read_header
-from vault.errors import DeniedError, UsageError
+from vault.errors import DeniedError, StorageError, UsageError
 
 
 def _payload(office: Office, doc: str) -> bytes:
@@ -105,3 +107,25 @@ def test_shred_destroys_every_wrapped_key(tmp_path: Path, backend: Kind) -> None
     with pytest.raises(UsageError, match="no document"):
         office.as_("leader").open(doc, io.BytesIO())
     assert office.as_("officer").doctor().ok
+
+
+def test_a_document_changed_by_another_writer_meanwhile_is_a_clear_error(
+        tmp_path: Path, backend: Kind) -> None:
+    # What reclassify and shred check under the lock, after their decision:
+    # another process may have shredded or relabelled the document since
+    # its header was read. Each is a vault error, never an OSError.
+    office = make_office(tmp_path, backend)
+    leader = office.as_("leader")
+    doc = leader.seal(office.file("r.txt", b"race"), level="INTERNAL",
+                      compartments=["STAFF"]).id
+    sealed, f = read_sealed(leader.backend, leader.chain, doc)
+    f.close()
+    check_unchanged(leader, sealed)  # nobody else wrote: passes
+    office.as_("clerk").reclassify(doc, level="CONFIDENTIAL", justification="salaries")
+    with pytest.raises(StorageError, match=f"document {doc} changed while"):
+        check_unchanged(leader, sealed)
+    sealed, f = read_sealed(leader.backend, leader.chain, doc)
+    f.close()
+    office.as_("deputy").shred(doc, justification="retention period over")
+    with pytest.raises(UsageError, match=f"document {doc} was shredded while"):
+        check_unchanged(leader, sealed)

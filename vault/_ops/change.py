@@ -58,11 +58,7 @@ def rewrap_document(v: Vault, sealed: Sealed, f: BinaryIO, file_key: bytes,
     """Replace the document's header, under the vault lock, provided nobody
     changed it since ``sealed`` was read."""
     with v.lock():
-        with v.backend.open_document(sealed.doc_id) as current:
-            head = current.read(sealed.header_size)
-        if head != sealed.header.encode():
-            raise StorageError(f"document {sealed.doc_id} changed while this operation ran",
-                               hint="run the command again")
+        check_unchanged(v, sealed)
         f.seek(0)
         with v.backend.write_document(sealed.doc_id, replace=True) as out:
             rewrap(f, out, file_key, recipients)
@@ -71,6 +67,22 @@ def rewrap_document(v: Vault, sealed: Sealed, f: BinaryIO, file_key: bytes,
         with contextlib.suppress(StorageError):  # a cache; 'ls' catches up (DESIGN.md §8)
             v.backend.index.put(new.index_row())
     return new
+
+
+def check_unchanged(v: Vault, sealed: Sealed) -> None:
+    """Under the vault lock: the document still exists with the header read
+    before the decision. Another process may have shredded or relabelled it
+    meanwhile; each is a clear answer, never an OSError."""
+    try:
+        current = v.backend.open_document(sealed.doc_id)
+    except FileNotFoundError:
+        raise UsageError(f"document {sealed.doc_id} was shredded while this operation ran",
+                         hint="'vault ls' lists the documents you may see") from None
+    with current:
+        head = current.read(sealed.header_size)
+    if head != sealed.header.encode():
+        raise StorageError(f"document {sealed.doc_id} changed while this operation ran",
+                           hint="run the command again")
 
 
 def reclassify(v: Vault, doc_id: str, *, level: str | None, compartments: Sequence[str] | None,
@@ -163,6 +175,7 @@ def shred(v: Vault, doc_id: str, *, justification: str) -> None:
                     note=f"justification: {justification}; header sha256 "
                          f"{hashlib.sha256(sealed.header.encode()).hexdigest()}")
         with v.lock():
+            check_unchanged(v, sealed)  # the header size to destroy is this one's
             v.backend.shred_document(doc_id, sealed.header_size)
         with contextlib.suppress(StorageError):  # a cache; 'ls' catches up
             v.backend.index.remove(doc_id)
