@@ -26,7 +26,7 @@ from vault.policy._checks import (
 )
 from vault.policy._explain import match_summary
 from vault.policy._time import as_time, format_time
-from vault.policy.model import ACTIONS, Label, Rule, SetCondition, User
+from vault.policy.model import ACTIONS, Label, LabelCondition, Rule, SetCondition, User
 
 if TYPE_CHECKING:
     from vault.policy.model import Policy
@@ -203,31 +203,35 @@ class Engine:
 
     # -- rules -------------------------------------------------------------
 
+    def _outside(self, what: str, label: Label, lo: int, hi: int,
+                 bounds: LabelCondition | None, comp: SetCondition | None,
+                 cav: SetCondition | None) -> str | None:
+        """Why ``label`` is outside a rule's level range, compartments or
+        caveats (``what`` is "" for the current label, "new " for the
+        proposed one)."""
+        r = self.rank[label.level]
+        if r < lo or r > hi:
+            assert bounds is not None  # a bound is set, so the rule has its condition
+            if r < lo:
+                return f"{what}level {label.level} is below {bounds.min}"
+            return f"{what}level {label.level} is above {bounds.max}"
+        if comp is not None and (why := _set_mismatch(comp, label.compartments,
+                                                      what + "compartments")):
+            return why
+        if cav is not None and (why := _set_mismatch(cav, label.caveats, what + "caveats")):
+            return why
+        return None
+
     def mismatch(self, c: _Compiled, label: Label | None, new: Label | None,
                  at: datetime) -> str | None:
         """Why rule ``c`` does not match (its actor and action already do)."""
-        if label is not None:
-            r = self.rank[label.level]
-            if r < c.lo:
-                return f"level {label.level} is below {c.rule.label.min}"  # type: ignore[union-attr]
-            if r > c.hi:
-                return f"level {label.level} is above {c.rule.label.max}"  # type: ignore[union-attr]
-            if c.comp is not None and (why := _set_mismatch(c.comp, label.compartments,
-                                                             "compartments")):
-                return why
-            if c.cav is not None and (why := _set_mismatch(c.cav, label.caveats, "caveats")):
-                return why
-        if new is not None and (c.nlo >= 0 or c.nhi < _BIG or c.ncomp or c.ncav):
-            r = self.rank[new.level]
-            if r < c.nlo:
-                return f"new level {new.level} is below {c.rule.new_label.min}"  # type: ignore[union-attr]
-            if r > c.nhi:
-                return f"new level {new.level} is above {c.rule.new_label.max}"  # type: ignore[union-attr]
-            if c.ncomp is not None and (why := _set_mismatch(c.ncomp, new.compartments,
-                                                              "new compartments")):
-                return why
-            if c.ncav is not None and (why := _set_mismatch(c.ncav, new.caveats, "new caveats")):
-                return why
+        if label is not None and (why := self._outside("", label, c.lo, c.hi, c.rule.label,
+                                                        c.comp, c.cav)):
+            return why
+        if (new is not None and (c.nlo >= 0 or c.nhi < _BIG or c.ncomp or c.ncav)
+                and (why := self._outside("new ", new, c.nlo, c.nhi, c.rule.new_label,
+                                          c.ncomp, c.ncav))):
+            return why
         if c.start is not None and at < c.start:
             return f"rule applies from {format_time(c.start)}"
         if c.until is not None and at >= c.until:
