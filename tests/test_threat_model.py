@@ -21,8 +21,8 @@ from cli_support import run
 from vault_helpers import Office, doc_path, held_secret_keys, make_office, opens_with
 
 import vault
+from vault._atomic import atomic_writer, remove_stale_temps
 from vault.errors import DeniedError
-from vault.store._atomic import atomic_writer, remove_stale_temps
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,7 @@ def test_a_folder_writer_can_roll_a_document_back(office: Office, tmp_path: Path
 
 _WRITER = textwrap.dedent("""
     import sys, time
-    from vault.store._atomic import atomic_writer
+    from vault._atomic import atomic_writer
     with atomic_writer(sys.argv[1], mode=0o600) as f:
         f.write(b"PARTIAL PLAINTEXT")
         f.flush()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from vault._atomic import atomic_writer, remove_stale_temps, write_atomic
 from vault.errors import IntegrityError, UsageError
-from vault.store._atomic import atomic_writer, remove_stale_temps, write_atomic
 from vault.store.base import IndexRow
 from vault.store.folder import FolderBackend
 from vault.store.index import SQLiteIndex

@@ -239,9 +239,9 @@ def _write_folder_log(directory: Path, lines: Iterable[bytes],
                       checkpoints: dict[int, bytes]) -> tuple[int, bytes]:
     """A log directory as docs/AUDIT.md §1 and §5 lay it out: ``log``, the
     derived ``hashes`` and ``index``, and ``checkpoints/N``."""
+    from vault._atomic import fsync_dir, write_atomic
     from vault.audit._hashing import leaf_hash
     from vault.audit._tree import CompactRange
-    from vault.store._atomic import fsync_dir, write_atomic
 
     rng, end = CompactRange(), 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

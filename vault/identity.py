@@ -97,7 +97,7 @@ class UserIdentity:
         With a ``passphrase`` the file is an armored age file encrypted to
         it (scrypt), which stock ``age -d -i FILE`` also accepts.
         """
-        from vault.store._atomic import write_atomic
+        from vault._atomic import write_atomic
 
         data = self.to_text().encode("utf-8")
         if passphrase is not None:

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from vault._atomic import atomic_writer
 from vault._document import Sealed, read_sealed, unlock
 from vault._info import DocumentInfo
 from vault._label import Metadata
@@ -15,7 +16,6 @@ from vault._ops._listing import listing_json
 from vault._ops._payload import PlaintextDigest
 from vault.age import decrypt_payload
 from vault.errors import IntegrityError, UsageError, VaultError
-from vault.store._atomic import atomic_writer
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._vault import Destination, Vault

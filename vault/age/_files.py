@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from vault.store._atomic import atomic_writer
+from vault._atomic import atomic_writer
 
 __all__ = ["atomic_output"]
 

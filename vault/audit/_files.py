@@ -13,12 +13,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BLOCK_SIZE", "LineBlocks", "LogPaths", "Snapshot", "fsync_dir", "write_atomic"]
+__all__ = ["BLOCK_SIZE", "LineBlocks", "LogPaths", "Snapshot"]
 
 BLOCK_SIZE = 1 << 22  # 4 MiB reads: few syscalls, cache-friendly splits
 
@@ -118,31 +117,3 @@ class LineBlocks:
                 self.end = pos - len(carry)
                 yield parts
         self.tail = carry
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write a whole file or nothing: temp file, fsync, rename, fsync dir."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from vault.audit._files import fsync_dir
+from vault._atomic import fsync_dir
 from vault.audit.note import NoteSigner
 from vault.errors import CheckpointError, InsecureFileError
 

@@ -19,7 +19,8 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
-from vault.audit._files import LineBlocks, LogPaths, fsync_dir, write_atomic
+from vault._atomic import fsync_dir, write_atomic
+from vault.audit._files import LineBlocks, LogPaths
 from vault.audit._hashing import HASH_SIZE, LEAF_PREFIX, _sha256
 from vault.audit._record import AuditRecord
 from vault.audit._tree import CompactRange, HashFile, stored_hash_count
@@ -179,7 +180,7 @@ class LogWriter:
         with contextlib.suppress(FileNotFoundError):
             if path.read_bytes() == note:  # Ed25519 is deterministic: same tree, same note
                 return note
-        write_atomic(path, note, mode=0o600)
+        write_atomic(path, note, mode=0o600, replace=True)
         self.last_checkpoint = max(self.last_checkpoint, size)
         return note
 

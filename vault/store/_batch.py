@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
-from vault.store import _atomic
+from vault import _atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.store.base import Backend

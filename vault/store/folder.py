@@ -34,8 +34,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from vault import _atomic
 from vault.errors import IntegrityError, StorageError, UsageError
-from vault.store import _atomic
 from vault.store.base import DOC_ID, HASH, KEY_ID, OWNER, Backend, Index
 from vault.store.index import SQLiteIndex
 

@@ -38,7 +38,7 @@ __all__ = [
 
 TEMP_PREFIX = ".vault-tmp-"
 # What remove_stale_temps may delete: our temporaries, and in the vault's own
-# folders the shorter ``.tmp-`` form that other writers there use too.
+# folders (which only the vault writes) the shorter ``.tmp-`` form as well.
 _OURS = re.compile(r"\A\.vault-tmp-[0-9a-f]{16}\Z")
 _OURS_OR_SHORT = re.compile(r"\A\.(?:vault-)?tmp-[0-9a-f]{16}\Z")
 
