@@ -12,7 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from backends import FolderKind, Kind, PostgresKind
+from hardening_support import trial_seed
 from pg_support import INSTALL_HINT, Cluster, find_bindir
+
+
+def pytest_report_header() -> str:
+    return f"random trials: VAULT_TRIAL_SEED={trial_seed()} replays them"
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -28,6 +29,18 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "crash_worker.py"
 # A temporary file the vault's atomic writer leaves behind when killed.
 TEMP_NAME = re.compile(r"\A\.(vault-)?tmp-[0-9a-f]{16}\Z")
+
+
+def trial_seed() -> int:
+    """The seed of this run's random trials (crash points, concurrent
+    operations): ``VAULT_TRIAL_SEED`` replays a run; pytest's header shows it."""
+    global _SEED
+    if _SEED is None:
+        _SEED = int(os.environ.get("VAULT_TRIAL_SEED") or random.randrange(1 << 32))
+    return _SEED
+
+
+_SEED: int | None = None
 
 
 def trials(default: int = 20) -> int:

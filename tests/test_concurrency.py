@@ -18,14 +18,13 @@ import hashlib
 import io
 import json
 import os
-import random
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from hardening_support import HERE, WORKER, Trial
+from hardening_support import HERE, WORKER, Trial, trial_seed
 from vault_helpers import Office, make_office, office_policy
 
 import vault
@@ -34,7 +33,7 @@ from vault._ops.read import identities_for
 from vault.age import unwrap_file_key
 from vault.errors import NoKeyError
 
-SEED = random.randrange(1 << 32)
+SEED = trial_seed()
 STEPS = 30
 REGISTRAR = "clearance: {level: INTERNAL, compartments: [STAFF]}"
 REGISTRAR_UP = "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}"

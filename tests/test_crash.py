@@ -38,6 +38,7 @@ from hardening_support import (
     leftover_temps,
     sealed_ids,
     settle,
+    trial_seed,
     trials,
 )
 from vault_helpers import Office, doc_path, make_office, office_policy
@@ -48,7 +49,7 @@ from vault._ops.read import identities_for
 from vault.age import read_header, unwrap_file_key
 from vault.errors import NoKeyError, UsageError
 
-SEED = random.randrange(1 << 32)
+SEED = trial_seed()
 REGISTRAR = "clearance: {level: INTERNAL, compartments: [STAFF]}"
 REGISTRAR_UP = "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}"
 
