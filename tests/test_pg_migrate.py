@@ -93,6 +93,8 @@ def test_moves_are_refused_without_right_or_room(tmp_path: Path, pg_cluster: Clu
     r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
                   office.location, "--to", office.location)
     assert r.exit_code == 2 and "same vault" in r.stderr
+    last = list(vault.Vault(office.location).audit.records())[-1]
+    assert (last.action, last.outcome, last.actor) == ("migrate", "error", "officer")
 
 
 def test_schema_command(pg_cluster: Cluster) -> None:

@@ -77,13 +77,13 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
 
     src = Vault(source, identity)
     dst = open_backend(destination)
-    if type(dst) is type(src.backend) and dst.location == src.location:
-        raise UsageError("the source and the destination are the same vault")
-    if src.verify_audit().unrecovered:
+    if src.verify_audit().unrecovered:  # refused unrecorded: 'doctor' writes that record
         raise UsageError("the source's audit log ends with an interrupted write",
                          hint="run 'vault doctor' on it first: its record sets the "
                               "interrupted write aside")
-    with src.attempt("migrate") as att:
+    with src.attempt("migrate") as att:  # a refusal from here on is on the record
+        if type(dst) is type(src.backend) and dst.location == src.location:
+            raise UsageError("the source and the destination are the same vault")
         src.authorise(att, "administer", None, note=f"move the vault to {dst.location}")
     dst.create()
     report = MoveReport(src.location, dst.location)
