@@ -118,3 +118,23 @@ def test_an_officer_cannot_remove_themselves_by_mistake(tmp_path: Path, backend:
     with pytest.raises(UsageError, match="keep you an administrator"):
         office.apply({"members: [officer]": "members: [deputy]"})
     assert vault.Vault(office.location).policy_version == 1
+
+
+def test_a_vault_object_opened_before_a_revocation_never_grants_the_revoked(
+        tmp_path: Path, backend: Kind) -> None:
+    # A long-lived vault object (a server, a batch job) read the policy while
+    # the registrar was cleared; after the officer revokes the registrar, its
+    # next seal grants by the version in force, not by the one it read.
+    office = make_office(tmp_path, backend)
+    office.apply({REGISTRAR: REGISTRAR_UP})
+    c1 = _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"before the revocation")
+    stale = office.as_("leader")
+    report = office.apply({})
+    assert "registrar: CONFIDENTIAL [STAFF]" in report.revoked
+    c2 = stale.seal(office.file("late.txt", b"after it"), level="CONFIDENTIAL",
+                    compartments=["STAFF"]).id
+    registrar_keys = held_secret_keys(office, "registrar")
+    for doc in (c1, c2):
+        assert not opens_with(registrar_keys, doc_file(office, doc), tmp_path), doc
+        assert opens_with(held_secret_keys(office, "clerk"), doc_file(office, doc), tmp_path)
+    assert office.as_("officer").doctor().ok

@@ -135,6 +135,7 @@ def rotate(v: Vault, classes: Sequence[str] | None) -> RotateReport:
                      "current key (no new keys: grants nothing)")
         report = RotateReport()
         with v.lock():
+            v.chain.catch_up()  # keys go to whom the latest version clears
             v.class_keys.refresh()
             for ck in targets:
                 _rotate_class(v, ck.cls, report, rotate=admin)

@@ -38,7 +38,7 @@ from vault.errors import StorageError, UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from vault._vault import Attempt, Source, Vault
     from vault.age import Recipient
-    from vault.policy import Label
+    from vault.policy import Label, User
     from vault.store._batch import DocumentBatch
 
 __all__ = ["class_key_for", "current_key", "grant_missing", "new_doc_id", "seal_many",
@@ -63,6 +63,7 @@ def class_key_for(v: Vault, cls: LabelClass, created: str) -> ClassKey:
     if ck is not None:
         return ck
     with v.lock():
+        v.chain.catch_up()  # entries go to whom the latest version clears (DESIGN.md §3.5)
         v.class_keys.refresh()
         ck = v.class_keys.current(cls)
         if ck is None:
@@ -90,16 +91,27 @@ def grant_missing(v: Vault, ck: ClassKey) -> list[str]:
     """Write ``ck``'s entry for every cleared user lacking it, if we hold it.
     Granting needs only the users' public recipients from the policy."""
     identity = v.keyring.identity(ck)
-    if identity is None:
-        return []
-    granted = []
-    users = cleared_users(v.policy, ck.cls)
-    holders = v.backend.keyring_holders(ck.key_id, [u.recipient for u in users])
-    for user in users:
-        if user.recipient not in holders:
+    if identity is None or not _lacking(v, ck):
+        return []  # the usual case: no lock taken
+    with v.lock():
+        # Whom to grant is decided again under the lock policy installs take,
+        # against the latest version: another process may have revoked a user
+        # since this object read the policy, and a revoked user must never
+        # receive a key (docs/DESIGN.md §3.5).
+        v.chain.catch_up()
+        granted = []
+        for user in _lacking(v, ck):
             write_entry(v.backend, user.recipient, ck, identity, v.id)
             granted.append(f"{user.name}: {ck.cls}")
     return granted
+
+
+def _lacking(v: Vault, ck: ClassKey) -> list[User]:
+    """Users the policy this object holds clears for ``ck``'s class, who
+    have no entry for it."""
+    users = cleared_users(v.policy, ck.cls)
+    holders = v.backend.keyring_holders(ck.key_id, [u.recipient for u in users])
+    return [u for u in users if u.recipient not in holders]
 
 
 def wrap_recipients(v: Vault, ck: ClassKey) -> list[Recipient]:
