@@ -138,3 +138,17 @@ def test_a_vault_object_opened_before_a_revocation_never_grants_the_revoked(
         assert not opens_with(registrar_keys, doc_file(office, doc), tmp_path), doc
         assert opens_with(held_secret_keys(office, "clerk"), doc_file(office, doc), tmp_path)
     assert office.as_("officer").doctor().ok
+
+
+def test_every_decision_is_made_under_the_version_in_force(tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
+    office.apply({REGISTRAR: REGISTRAR_UP})
+    c1 = _seal(office, "clerk", "CONFIDENTIAL", ["STAFF"], b"for the registrar, for now")
+    registrar = office.as_("registrar")  # lives on, as in a server
+    registrar.open(c1, io.BytesIO())
+    office.apply({})  # the registrar is back to INTERNAL
+    with pytest.raises(DeniedError):  # the policy says no, before any key is tried
+        registrar.open(c1, io.BytesIO())
+    last = list(registrar.audit.records())[-1]
+    assert (last.actor, last.action, last.outcome) == ("registrar", "open", "denied")
+    assert last.policy == office.as_("officer").chain.head.sha256

@@ -252,6 +252,9 @@ class Vault:
         self.me()
         atts = [Attempt(action, d) for d in docs]
         try:
+            # Decide under the policy version in force now, not the one this
+            # object read when it was opened (docs/DESIGN.md §7).
+            self.chain.catch_up()
             yield atts
         except (VaultError, OSError) as e:
             pending = [a for a in atts if not a.recorded]
