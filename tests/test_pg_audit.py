@@ -4,6 +4,7 @@ folder log holding the same lines."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,8 @@ def test_checkpoints_every_n_records_and_filters(dsn: str) -> None:
     report = log.verify(key_lookup=_lookup)
     assert (report.size, report.checkpoints, report.newest_checkpoint) == (13, 3, 12)
     assert [r.seq for r in log.records(actor="carol")] == [2, 5, 8, 9, 10, 11, 12]
+    with pytest.raises(ValueError, match="timezone-aware"):  # as the folder log
+        log.records(since=datetime(2026, 1, 1))
     trusted = log.latest_checkpoint()
     _fill(log, 2)
     assert log.verify(trusted_checkpoint=trusted).consistency_proved

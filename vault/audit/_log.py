@@ -349,9 +349,8 @@ class AuditLog:
         for name, moment in (("since", since), ("until", until)):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError(f"{name} must be timezone-aware (for example tzinfo=UTC)")
-        snap = self._snapshot()
         return select(
-            iter_records(self.paths.log, snap.log_size),
+            self._records(),
             actor=actor,
             doc=doc,
             action=action,
@@ -359,6 +358,11 @@ class AuditLog:
             since=since,
             until=until,
         )
+
+    def _records(self) -> Iterator[AuditRecord]:
+        """Every record in order, set-aside fragments skipped (what a
+        storage of the log provides to :meth:`records`)."""
+        return iter_records(self.paths.log, self._snapshot().log_size)
 
     def verify(
         self,

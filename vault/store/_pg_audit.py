@@ -46,7 +46,7 @@ from vault.audit import AuditLog, AuditRecord, Checkpoint, NoteSigner, NoteVerif
 from vault.audit._checkpoint import open_checkpoint
 from vault.audit._hashing import leaf_hash
 from vault.audit._proof import consistency_proof, inclusion_proof, verify_inclusion
-from vault.audit._reader import parse_lines, select
+from vault.audit._reader import parse_lines
 from vault.audit._record import build_record, format_time
 from vault.audit._tlogproof import TlogProof
 from vault.audit._tree import (
@@ -374,18 +374,8 @@ class PostgresAuditLog(AuditLog):
             for (line,) in cur:
                 yield bytes(line)
 
-    def records(
-        self,
-        *,
-        actor: str | None = None,
-        doc: str | None = None,
-        action: str | None = None,
-        outcome: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[AuditRecord]:
-        return select(parse_lines(enumerate(self.lines())), actor=actor, doc=doc,
-                      action=action, outcome=outcome, since=since, until=until)
+    def _records(self) -> Iterator[AuditRecord]:
+        return parse_lines(enumerate(self.lines()))
 
     def verify(
         self,
