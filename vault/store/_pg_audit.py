@@ -185,9 +185,6 @@ class PostgresAuditLog(AuditLog):
 
     # -- appending ---------------------------------------------------------
 
-    def append(self, fields: Mapping[str, Any], signer: Ed25519PrivateKey) -> AuditRecord:
-        return self.append_many([(fields, signer)])[0]
-
     def append_many(
         self, items: Iterable[tuple[Mapping[str, Any], Ed25519PrivateKey]]
     ) -> list[AuditRecord]:
