@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
+from tty_support import with_tty
 
 from vault_cli.main import cli
 
@@ -83,35 +81,10 @@ def age_decrypt(identity: Path, src: Path) -> subprocess.CompletedProcess[bytes]
 def age_decrypt_on_terminal(identity: Path, src: Path, out: Path, passphrase: str) -> int:
     """Stock ``age -d -i IDENTITY -o OUT SRC`` for a passphrase-protected
     identity: age asks on its controlling terminal, so give it a pty."""
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        try:
-            os.execv(need_age(), ["age", "-d", "-i", str(identity), "-o", str(out), str(src)])
-        finally:
-            os._exit(127)
-    seen = b""
-    sent = False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-        if not sent and b"passphrase" in seen.lower():
-            os.write(fd, passphrase.encode() + b"\n")
-            sent = True
-    else:
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert sent, seen
-    return os.waitstatus_to_exitcode(status)
+    status, transcript, typed = with_tty(
+        [need_age(), "-d", "-i", str(identity), "-o", str(out), str(src)], [passphrase])
+    assert typed == 1, transcript
+    return status
 
 
 def age_encrypt_to(recipient: str, plaintext: bytes) -> bytes:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import io
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tty_support import with_tty
 
 import vault.age as age
 from vault.age import Stanza
@@ -66,43 +64,6 @@ def _plaintext(size: int) -> bytes:
 
 def _age(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([_binary("age"), *args], input=stdin, capture_output=True)
-
-
-def _with_tty(argv: list[str], answers: list[str], timeout: float = 60.0) -> tuple[int, bytes]:
-    """Run ``argv`` with a pseudo-terminal as its controlling terminal.
-
-    Each time the program prompts for a passphrase, the next answer is typed.
-    Returns (exit status, terminal transcript).
-    """
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        try:
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
-    transcript = b""
-    answered_upto = 0
-    pending = list(answers)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                transcript += data
-            tail = transcript[answered_upto:].lower()
-            if pending and b"passphrase" in tail and tail.rstrip().endswith(b":"):
-                os.write(fd, pending.pop(0).encode() + b"\n")
-                answered_upto = len(transcript)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), transcript
 
 
 class LabelRecipient:
@@ -197,7 +158,7 @@ def test_we_decrypt_age_passphrase_files(age_bin: str, tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.write_bytes(_plaintext(70_000))
     sealed = tmp_path / "file.age"
-    status, transcript = _with_tty(
+    status, transcript, _ = with_tty(
         [age_bin, "-p", "-o", str(sealed), str(plain)], [PASSPHRASE, PASSPHRASE]
     )
     assert status == 0, transcript
@@ -213,7 +174,7 @@ def test_age_decrypts_our_passphrase_files(age_bin: str, tmp_path: Path, armor: 
     with open(sealed, "wb") as f:  # the default work factor, as age -p uses
         age.encrypt(io.BytesIO(plain), f, [age.ScryptRecipient(PASSPHRASE)], armor=armor)
     out = tmp_path / "out"
-    status, transcript = _with_tty([age_bin, "-d", "-o", str(out), str(sealed)], [PASSPHRASE])
+    status, transcript, _ = with_tty([age_bin, "-d", "-o", str(out), str(sealed)], [PASSPHRASE])
     assert status == 0, transcript
     assert out.read_bytes() == plain
 
@@ -227,7 +188,7 @@ def test_we_read_identity_files_encrypted_by_age(
         f"{_binary('age-keygen')} 2>/dev/null | tee {plain_key} | "
         f"{age_bin} -p -a -o {protected}"
     )
-    status, transcript = _with_tty(["sh", "-c", pipeline], [PASSPHRASE, PASSPHRASE])
+    status, transcript, _ = with_tty(["sh", "-c", pipeline], [PASSPHRASE, PASSPHRASE])
     assert status == 0, transcript
     assert protected.read_bytes().startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
 
@@ -262,7 +223,7 @@ def test_age_reads_identity_files_we_encrypt(age_bin: str, tmp_path: Path) -> No
     with open(sealed, "wb") as f:
         age.encrypt(io.BytesIO(plain), f, [identity.recipient])
     out = tmp_path / "out"
-    status, transcript = _with_tty(
+    status, transcript, _ = with_tty(
         [age_bin, "-d", "-i", str(protected), "-o", str(out), str(sealed)], [PASSPHRASE]
     )
     assert status == 0, transcript

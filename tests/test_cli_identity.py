@@ -17,6 +17,7 @@ from cli_support import (
     run,
     run_script,
 )
+from tty_support import with_tty
 
 
 def _mode(path: Path) -> int:
@@ -135,43 +136,14 @@ def test_missing_name_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_installed_script_asks_twice_at_the_terminal(tmp_path: Path) -> None:
     # Through the real console script, on a real pseudo-terminal.
-    import pty
-    import select
-    import time
-
     from cli_support import VAULT
 
     assert VAULT is not None
     key = tmp_path / "typed.key"
     env = {k: v for k, v in os.environ.items() if k != "VAULT_PASSPHRASE_FILE"}
-    pid, fd = pty.fork()
-    if pid == 0:
-        try:
-            os.execve(VAULT, ["vault", "identity", "new", "typed", "-o", str(key)], env)
-        finally:
-            os._exit(127)
-    seen, pending, answered = b"", b"", 0
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not select.select([fd], [], [], 0.5)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-        pending += chunk
-        if pending.rstrip().endswith(b":"):  # a prompt: "Passphrase:", "Repeat ...:"
-            os.write(fd, PASSPHRASE.encode() + b"\n")
-            pending = b""
-            answered += 1
-    else:
-        os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, seen
+    status, seen, answered = with_tty([VAULT, "identity", "new", "typed", "-o", str(key)],
+                                      [PASSPHRASE, PASSPHRASE, PASSPHRASE], env=env)
+    assert status == 0, seen
     assert answered == 2, seen  # asked, then asked to repeat
     assert b"repeat" in seen.lower()
     assert PASSPHRASE.encode() not in seen  # never echoed
