@@ -161,38 +161,44 @@ def _check_destination(dst: Destination, overwrite: bool) -> None:
                          hint="choose another name, or overwrite it")
 
 
-def open_document(v: Vault, doc_id: str, dst: Destination, *, overwrite: bool) -> DocumentInfo:
-    with v.attempt("open", doc_id) as att:
+@contextlib.contextmanager
+def _authorised(v: Vault, action: str, doc_id: str, dst: Destination,
+                overwrite: bool) -> Iterator[tuple[Sealed, BinaryIO]]:
+    """The first steps of open and export, in the order that keeps the
+    promise "recorded before anything leaves" (docs/DESIGN.md §6): the
+    destination is checked, the header verified, the decision recorded;
+    only then does the caller get the document."""
+    with v.attempt(action, doc_id) as att:
         _check_destination(dst, overwrite)
         sealed, f = read_sealed(v.backend, v.chain, doc_id)
         with f:
             att.label = sealed.label.label
-            v.authorise(att, "open", sealed.label.label)
-            file_key, meta = unlock(sealed, identities_for(v, sealed), v.class_keys, v.chain)
-            with _destination(dst, overwrite, 0o600) as out:
-                # Hashed in a thread of its own while the next chunks are
-                # opened and written (vault.age's plaintext sink).
-                digest = PlaintextDigest()
-                decrypt_payload(f, out, file_key, plaintext_sink=digest)
-                if (digest.size, digest.sha256.hexdigest()) != (meta.size, meta.sha256):
-                    raise IntegrityError(f"document {doc_id}: the plaintext does not match "
-                                         "its sealed size and SHA-256")
+            v.authorise(att, action, sealed.label.label)
+            yield sealed, f
+
+
+def open_document(v: Vault, doc_id: str, dst: Destination, *, overwrite: bool) -> DocumentInfo:
+    with _authorised(v, "open", doc_id, dst, overwrite) as (sealed, f):
+        file_key, meta = unlock(sealed, identities_for(v, sealed), v.class_keys, v.chain)
+        with _destination(dst, overwrite, 0o600) as out:
+            # Hashed in a thread of its own while the next chunks are
+            # opened and written (vault.age's plaintext sink).
+            digest = PlaintextDigest()
+            decrypt_payload(f, out, file_key, plaintext_sink=digest)
+            if (digest.size, digest.sha256.hexdigest()) != (meta.size, meta.sha256):
+                raise IntegrityError(f"document {doc_id}: the plaintext does not match "
+                                     "its sealed size and SHA-256")
     return sealed.info(meta)
 
 
 def export(v: Vault, doc_id: str, dst: Destination, *, overwrite: bool) -> DocumentInfo:
-    with v.attempt("export", doc_id) as att:
-        _check_destination(dst, overwrite)
-        sealed, f = read_sealed(v.backend, v.chain, doc_id)
-        with f:
-            att.label = sealed.label.label
-            v.authorise(att, "export", sealed.label.label)
-            meta = None
-            ids = identities_for(v, sealed)
-            if ids:  # verify all that the file key shows before it leaves the vault
-                _, meta = unlock(sealed, ids, v.class_keys, v.chain)
-            f.seek(0)
-            with _destination(dst, overwrite, 0o600) as out:
-                shutil.copyfileobj(f, out, 1 << 20)
+    with _authorised(v, "export", doc_id, dst, overwrite) as (sealed, f):
+        meta = None
+        ids = identities_for(v, sealed)
+        if ids:  # verify all that the file key shows before it leaves the vault
+            _, meta = unlock(sealed, ids, v.class_keys, v.chain)
+        f.seek(0)
+        with _destination(dst, overwrite, 0o600) as out:
+            shutil.copyfileobj(f, out, 1 << 20)
     return sealed.info(meta)
 
