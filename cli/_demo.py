@@ -3,7 +3,7 @@
 Every step runs a real ``vault`` command (in this process, through the same
 entry point as the console script) and shows it as the reader would type
 it, with what it printed and its exit code. The office files are generated
-(:mod:`vault._demo_files`); the policy is the office example shipped with
+(:mod:`vault_cli._demo_files`); the policy is the office example shipped with
 the package, with the four people's fresh keys written in.
 """
 
@@ -69,13 +69,13 @@ def _sha256(path: Path) -> str:
 
 
 def _policy_text(keys: dict[str, dict[str, str]]) -> str:
-    from vault._demo_policy import office_policy
+    from ._demo_policy import office_policy
 
     return office_policy(keys)
 
 
 def _write_office_files(root: Path) -> tuple[Path, Path]:
-    from vault import _demo_files
+    from . import _demo_files
 
     decision = root / "board-decision.docx"
     decision.write_bytes(

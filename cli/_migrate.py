@@ -91,7 +91,7 @@ def _upgrade(location: str, roles: Sequence[str], checkpoint_key: bool, as_json:
 
 
 def _move(ctx: click.Context, source: str, destination: str, as_json: bool) -> None:
-    from vault._move import move_vault
+    from vault._ops.migrate import move_vault
 
     report = move_vault(source, destination, user_identity(ctx))
     if as_json:

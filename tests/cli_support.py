@@ -169,7 +169,7 @@ PEOPLE = ("officer", "clerk", "leader", "deputy", "outsider")
 
 def make_office(root: Path, *, vault_name: str = "vault") -> Office:
     """Four people, the shipped office policy with their keys, a new vault."""
-    from vault._demo_policy import office_policy
+    from vault_cli._demo_policy import office_policy
 
     root.mkdir(parents=True, exist_ok=True)
     people = {name: new_person(root, name) for name in PEOPLE}

@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 from cli_support import run, run_script
 
-from vault import _demo_files
+from vault_cli import _demo_files
 
 _CT = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -68,7 +68,7 @@ def test_xlsx_is_a_valid_excel_package() -> None:
 
 def test_demo_policy_is_the_example_office_policy() -> None:
     # The demo ships a copy of policies/office.yaml as package data.
-    from vault._demo_policy import office_policy_template
+    from vault_cli._demo_policy import office_policy_template
 
     example = Path(__file__).resolve().parent.parent / "policies" / "office.yaml"
     assert office_policy_template() == example.read_text(encoding="utf-8")

@@ -30,8 +30,8 @@ from hardening_support import HERE, WORKER, Trial, trial_seed
 from vault_helpers import Office, make_office, office_policy
 
 import vault
-from vault._document import read_sealed
 from vault._ops.read import identities_for
+from vault._sealed.reading import read_sealed
 from vault.age import unwrap_file_key
 from vault.errors import NoKeyError
 

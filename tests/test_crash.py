@@ -44,8 +44,8 @@ from hardening_support import (
 from vault_helpers import Office, doc_path, make_office, office_policy
 
 import vault
-from vault._document import read_sealed, unlock
 from vault._ops.read import identities_for
+from vault._sealed.reading import read_sealed, unlock
 from vault.age import read_header, unwrap_file_key
 from vault.errors import NoKeyError, UsageError
 

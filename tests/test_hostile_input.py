@@ -29,7 +29,7 @@ import pytest
 from cli_support import Office, assert_error, make_office, run, run_script
 
 import vault
-from vault._sign import canonical_json
+from vault._primitives import canonical_json
 from vault.age import (
     Header,
     ScryptRecipient,

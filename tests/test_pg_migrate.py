@@ -82,7 +82,7 @@ def test_folder_to_postgres_and_back(tmp_path: Path, pg_cluster: Cluster) -> Non
 def test_moves_are_refused_without_right_or_room(tmp_path: Path, pg_cluster: Cluster) -> None:
     office = make_office(tmp_path / "a", FolderKind())
     pg = pg_cluster.new_database()
-    from vault._move import move_vault
+    from vault._ops.migrate import move_vault
 
     with pytest.raises(DeniedError):  # not an administrator: refused, and on the record
         move_vault(office.location, pg, office.ids["clerk"])
@@ -157,7 +157,7 @@ def test_a_read_only_auditor_verifies(tmp_path: Path, pg_cluster: Cluster) -> No
 
 
 def test_a_log_with_set_aside_lines_moves_verbatim(tmp_path: Path, pg_cluster: Cluster) -> None:
-    from vault._move import move_vault
+    from vault._ops.migrate import move_vault
 
     office = make_office(tmp_path / "a", FolderKind())
     with open(office.path / "audit" / "log", "ab") as log:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vault._demo_policy import office_policy
+from vault_cli._demo_policy import office_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ import pytest
 from backends import Kind
 from vault_helpers import Office, age_decrypt, make_office
 
-from vault._document import read_sealed
 from vault._ops.change import check_unchanged
+from vault._sealed.reading import read_sealed
 from vault.age import read_header
 from vault.errors import DeniedError, StorageError, UsageError
 

@@ -22,8 +22,8 @@ from vault_helpers import (
 )
 
 import vault
-from vault._label import LABEL_STANZA
-from vault._sign import b64, canonical_json, sign
+from vault._primitives import b64, canonical_json, sign
+from vault._sealed.label import LABEL_STANZA
 from vault.age import Header, Stanza, X25519Recipient, read_header
 from vault.errors import (
     EXIT_INTEGRITY,
@@ -105,7 +105,7 @@ def test_label_signed_by_someone_the_policy_does_not_know(office: Office, tmp_pa
             import hashlib
             import hmac
 
-            from vault._sign import hkdf32
+            from vault._primitives import hkdf32
 
             raw = canonical_json(st_)
             binding = hmac.new(hkdf32(key, b"vault/v1 label binding"), raw,
@@ -211,7 +211,7 @@ def test_policy_replaced_in_the_folder(tmp_path: Path, backend: Kind) -> None:
 
 def test_policy_version_signed_by_a_non_administrator(tmp_path: Path, backend: Kind) -> None:
     office = make_office(tmp_path, backend)
-    from vault._trust import sign_policy_version
+    from vault._trust.chain import sign_policy_version
 
     raw = office.raw.policy(1)
     prev = __import__("hashlib").sha256(raw).hexdigest()

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._info import ApplyReport, DoctorReport, DocumentInfo, RotateReport
+    from vault._results import ApplyReport, DoctorReport, DocumentInfo, RotateReport
     from vault._vault import Vault
     from vault.errors import VaultError
     from vault.identity import UserIdentity, load_identity, new_identity
@@ -45,10 +45,10 @@ if TYPE_CHECKING:  # pragma: no cover
 # name -> module that defines it
 _LAZY = {
     "Vault": "vault._vault",
-    "DocumentInfo": "vault._info",
-    "ApplyReport": "vault._info",
-    "RotateReport": "vault._info",
-    "DoctorReport": "vault._info",
+    "DocumentInfo": "vault._results",
+    "ApplyReport": "vault._results",
+    "RotateReport": "vault._results",
+    "DoctorReport": "vault._results",
     "UserIdentity": "vault.identity",
     "load_identity": "vault.identity",
     "new_identity": "vault.identity",

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault import _ops
-from vault._info import ApplyReport, DoctorReport, DocumentInfo, RotateReport
-from vault._keyring import ClassKeys, Keyring
-from vault._trust import Manifest, PolicyChain
+from vault._results import ApplyReport, DoctorReport, DocumentInfo, RotateReport
+from vault._trust.chain import Manifest, PolicyChain
+from vault._trust.keys import ClassKeys, Keyring
 from vault.errors import AuditWriteError, DeniedError, UsageError, VaultError
 from vault.store import Backend, open_backend
 from vault.store.base import DOC_ID

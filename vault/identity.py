@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vault._sign import format_signing_key, hkdf32
+from vault._primitives import format_signing_key, hkdf32
 from vault.age import X25519Identity
 from vault.errors import (
     IdentityFileError,

@@ -162,7 +162,7 @@ class _Sealed:
 def _vault() -> _Sealed:
     """A vault with one document, in a temporary folder kept for the run."""
     import vault
-    from vault._demo_policy import office_policy
+    from vault_cli._demo_policy import office_policy
 
     root = Path(tempfile.mkdtemp(prefix="vault-fuzz-"))
     people = {n: vault.new_identity(n) for n in ("officer", "clerk", "leader", "outsider")}
@@ -180,8 +180,8 @@ def _vault() -> _Sealed:
 
 
 def _sealed_document(data: bytes) -> None:
-    from vault._document import read_sealed, unlock
     from vault._ops.read import identities_for
+    from vault._sealed.reading import read_sealed, unlock
 
     s = _vault()
     tmp = s.path.with_name(".fuzz")

@@ -37,7 +37,7 @@ def log_signer(v: Vault) -> NoteSigner | None:
 
 def _known_keys(v: Vault) -> dict[str, dict[str, Ed25519PublicKey]]:
     """name -> fingerprint -> key, over every policy version."""
-    from vault._sign import parse_signing_key
+    from vault._primitives import parse_signing_key
     from vault.audit import fingerprint
 
     keys: dict[str, dict[str, Ed25519PublicKey]] = {}

@@ -17,15 +17,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from vault._document import read_sealed, unlock
-from vault._info import ApplyReport, RotateReport
-from vault._keyring import ClassKey, LabelClass, cleared_users
-from vault._label import VaultStanzas
 from vault._ops.change import rewrap_document
 from vault._ops.init import read_policy_file
 from vault._ops.read import sync_index
 from vault._ops.seal import grant_missing, wrap_recipients
-from vault._trust import is_administrator, sign_policy_version
+from vault._results import ApplyReport, RotateReport
+from vault._sealed.label import VaultStanzas
+from vault._sealed.reading import read_sealed, unlock
+from vault._trust.chain import is_administrator, sign_policy_version
+from vault._trust.keys import ClassKey, LabelClass, cleared_users
 from vault.errors import NoKeyError, StorageError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -14,16 +14,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault._document import Sealed, read_sealed, unlock
-from vault._keyring import LabelClass
-from vault._label import VaultStanzas
 from vault._ops.read import identities_for, sync_index
 from vault._ops.seal import class_key_for, current_key, grant_missing, wrap_recipients
+from vault._sealed.label import VaultStanzas
+from vault._sealed.reading import Sealed, read_sealed, unlock
+from vault._trust.keys import LabelClass
 from vault.age import rewrap
 from vault.errors import DeniedError, NoKeyError, StorageError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._info import DocumentInfo
+    from vault._results import DocumentInfo
     from vault._vault import Vault
     from vault.identity import UserIdentity
     from vault.policy import Label

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vault._document import Sealed, read_sealed, unlock
-from vault._info import DoctorReport
-from vault._keyring import cleared_users
 from vault._ops.seal import grant_missing
+from vault._results import DoctorReport
+from vault._sealed.reading import Sealed, read_sealed, unlock
+from vault._trust.keys import cleared_users
 from vault.errors import IntegrityError, UsageError, VaultError
 from vault.store.base import IndexRow
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vault._atomic import write_atomic
-from vault._trust import Manifest, is_administrator, sign_policy_version, sign_statement
+from vault._trust.chain import Manifest, is_administrator, sign_policy_version, sign_statement
 from vault.age import X25519Identity
 from vault.errors import DeniedError, UsageError
 from vault.store import Backend, open_backend

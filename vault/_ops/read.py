@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault._atomic import atomic_writer
-from vault._document import Sealed, read_sealed, unlock
-from vault._info import DocumentInfo
-from vault._label import Metadata
-from vault._ops._listing import listing_json
-from vault._ops._payload import PlaintextDigest
+from vault._ops.listing import listing_json
+from vault._results import DocumentInfo
+from vault._sealed.label import Metadata
+from vault._sealed.reading import Sealed, read_sealed, unlock
+from vault._sealed.writing import PlaintextDigest
 from vault.age import decrypt_payload
 from vault.errors import IntegrityError, UsageError, VaultError
 
@@ -93,7 +93,7 @@ def ls(v: Vault) -> list[DocumentInfo]:
 def ls_json(v: Vault) -> str:
     """What :func:`ls` lists, as the JSON text of ``[d.to_dict() for d in
     ls(v)]`` (keys sorted, compact, UTF-8), without building an object per
-    document (:mod:`vault._ops._listing`): each row's label is shown as the
+    document (:mod:`vault._ops.listing`): each row's label is shown as the
     index stores it (the canonical form the vault wrote), and the policy
     decides once per distinct combination of deciding label fields
     (``Policy.decider``)."""

@@ -2,10 +2,10 @@
 
 A document's header carries, in this order: one X25519 stanza for the
 current key of its label class, one per recovery recipient (both made by
-:class:`~vault._wrap.BoundX25519Recipient`), the signed label stanza and the
+:class:`~vault._sealed.recipients.BoundX25519Recipient`), the signed label stanza and the
 encrypted metadata stanza. The metadata holds the plaintext's size and
 SHA-256, known only once the plaintext was read: the payload is written
-first and the header last (:mod:`vault._ops._payload`), so the plaintext is
+first and the header last (:mod:`vault._sealed.writing`), so the plaintext is
 read once. Plaintext never touches the disk.
 
 Sealing several files (``seal_many``) makes one decision and appends their
@@ -26,12 +26,12 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault._document import Sealed
-from vault._info import DocumentInfo
-from vault._keyring import ClassKey, LabelClass, cleared_users, write_entry
-from vault._label import META_STANZA, Metadata, SignedLabel, VaultStanzas
-from vault._ops._payload import size_hint, write_payload_first
-from vault._wrap import BoundX25519Recipient
+from vault._results import DocumentInfo
+from vault._sealed.label import META_STANZA, Metadata, SignedLabel, VaultStanzas
+from vault._sealed.reading import Sealed
+from vault._sealed.recipients import BoundX25519Recipient
+from vault._sealed.writing import size_hint, write_payload_first
+from vault._trust.keys import ClassKey, LabelClass, cleared_users, write_entry
 from vault.age import Header, Stanza, X25519Recipient
 from vault.errors import StorageError, UsageError
 

@@ -19,13 +19,13 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vault._sign import canonical_json
-from vault._trust import check_signature, is_administrator, open_statement, sign_statement
+from vault._primitives import canonical_json
+from vault._trust.chain import check_signature, is_administrator, open_statement, sign_statement
 from vault.age import X25519Identity, X25519Recipient
 from vault.errors import IntegrityError, NoIdentityMatchError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._trust import PolicyChain
+    from vault._trust.chain import PolicyChain
     from vault.identity import UserIdentity
     from vault.policy import Label, Policy, User
     from vault.store.base import Backend

@@ -22,17 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from vault._info import DocumentInfo
-from vault._label import LABEL_STANZA, META_STANZA, Metadata, SignedLabel
-from vault._wrap import match_stanzas
+from vault._results import DocumentInfo
+from vault._sealed.label import LABEL_STANZA, META_STANZA, Metadata, SignedLabel
+from vault._sealed.recipients import match_stanzas
 from vault.age import Header, Stanza, X25519Identity, X25519Recipient, read_header
 from vault.age import unwrap_file_key as _unwrap
 from vault.errors import LabelError, NoIdentityMatchError, StorageError, UsageError
 from vault.store.base import DOC_ID, IndexRow
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._keyring import ClassKeys
-    from vault._trust import PolicyChain
+    from vault._trust.chain import PolicyChain
+    from vault._trust.keys import ClassKeys
     from vault.store.base import Backend
 
 __all__ = ["Sealed", "check_doc_id", "read_sealed", "unlock"]

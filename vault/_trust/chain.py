@@ -18,8 +18,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vault._sign import b64, canonical_json, parse_canonical_json, parse_signing_key, sign, unb64
-from vault._sign import verify as verify_sig
+from vault._primitives import (
+    b64,
+    canonical_json,
+    parse_canonical_json,
+    parse_signing_key,
+    sign,
+    unb64,
+)
+from vault._primitives import verify as verify_sig
 from vault.errors import IntegrityError
 
 if TYPE_CHECKING:  # pragma: no cover

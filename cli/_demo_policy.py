@@ -1,6 +1,6 @@
 """The office policy ``vault demo`` runs under, with the demo's fresh keys.
 
-``_demo_policy.yaml`` is a copy of the example ``policies/office.yaml``,
+``demo_policy.yaml`` is a copy of the example ``policies/office.yaml``,
 shipped as package data so that the demo also works from an installed
 package. The demo people (officer, clerk, leader, outsider) get their newly
 made public keys written in; the other example users keep theirs.
@@ -19,7 +19,7 @@ _KEY = re.compile(r"^(    (recipient|signing_key): )\S+\s*$")
 
 
 def office_policy_template() -> str:
-    return resources.files("vault").joinpath("_demo_policy.yaml").read_text(encoding="utf-8")
+    return resources.files("vault_cli").joinpath("demo_policy.yaml").read_text(encoding="utf-8")
 
 
 def office_policy(keys: Mapping[str, Mapping[str, str]]) -> str:

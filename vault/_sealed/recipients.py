@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from vault._sign import hkdf32
+from vault._primitives import hkdf32
 from vault.age import Stanza, X25519Recipient
 
 __all__ = ["BoundX25519Recipient", "match_stanzas"]

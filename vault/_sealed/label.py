@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from vault._keyring import LabelClass
-from vault._sign import (
+from vault._primitives import (
     b64,
     canonical_json,
     hkdf32,
@@ -43,11 +42,12 @@ from vault._sign import (
     unb64,
     verify,
 )
+from vault._trust.keys import LabelClass
 from vault.age import Stanza
 from vault.errors import LabelError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._trust import PolicyChain
+    from vault._trust.chain import PolicyChain
     from vault.identity import UserIdentity
     from vault.policy import Label
 

@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
-from vault._label import Metadata
+from vault._sealed.label import Metadata
 from vault.age import Header, encrypt_payload
 from vault.errors import UsageError
 
