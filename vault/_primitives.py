@@ -1,19 +1,26 @@
-"""Small cryptographic helpers shared by the vault's formats (docs/DESIGN.md §3).
+"""The one home of the library's small cryptographic helpers, used by the
+age engine (:mod:`vault.age`) and the vault alike. Every primitive comes
+from ``cryptography``; nothing here is a cipher of its own.
 
-* Canonical JSON: the one byte string a signed object is encoded as (keys
+* HKDF-SHA-256 (RFC 5869), ``hkdf(ikm, salt, info)`` -- the argument order
+  of age's spec (docs/FORMAT.md §2.2);
+* base64: age's canonical unpadded form (docs/FORMAT.md §2.1) and the
+  padded form the vault's JSON uses (docs/FORMAT.md §13.1);
+* canonical JSON: the one byte string a signed object is encoded as (keys
   sorted, no insignificant white space, UTF-8). Parsers re-encode what they
-  read and refuse anything that is not already canonical, so a signed record
-  has exactly one encoding.
+  read and refuse anything that is not already canonical, so a signed
+  record has exactly one encoding (docs/FORMAT.md §13.1);
 * Ed25519 signatures with domain separation: every signature covers
   ``"vault/v1 " || context || LF || payload``, so that a signature made for
-  one purpose (a label) can never be replayed as another (a policy).
-* Signing public keys are written ``ed25519:<base64 of the 32 raw bytes>``.
+  one purpose (a label) can never be replayed as another (a manifest);
+* signing public keys written ``ed25519:<base64 of the 32 raw bytes>``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from typing import Any
 
@@ -25,17 +32,77 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 __all__ = [
     "b64",
+    "b64decode",
+    "b64encode",
     "canonical_json",
     "format_signing_key",
-    "hkdf32",
+    "hkdf",
     "parse_canonical_json",
     "parse_signing_key",
+    "raw_public",
+    "sha256_hex",
     "sign",
     "unb64",
     "verify",
 ]
 
 SIGNING_KEY_PREFIX = "ed25519:"
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def hkdf(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
+    """HKDF-SHA-256. An empty ``salt`` is the RFC's default (zero bytes)."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt or None,
+                info=info).derive(ikm)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- base64 --------------------------------------------------------------------
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 without padding (age's form, docs/FORMAT.md §2.1)."""
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").decode("ascii")
+
+
+def b64decode(text: str | bytes) -> bytes:
+    """Decode canonical unpadded base64, raising ValueError otherwise.
+
+    Canonical means no padding, no characters outside the alphabet, and
+    zero unused bits in the last character (RFC 4648 §3.5).
+    """
+    raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    if not _B64_ALPHABET.issuperset(raw) or len(raw) % 4 == 1:
+        raise ValueError("invalid base64")
+    data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
+    if binascii.b2a_base64(data, newline=False).rstrip(b"=") != raw:
+        raise ValueError("non-canonical base64")
+    return data
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 with padding (the vault's JSON)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: Any, size: int | None = None) -> bytes:
+    """Strict inverse of :func:`b64`; ValueError if malformed or of the
+    wrong ``size``."""
+    if not isinstance(text, str):
+        raise ValueError("expected a base64 string")
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise ValueError("invalid base64") from None
+    if b64(data) != text or (size is not None and len(data) != size):
+        raise ValueError("invalid base64")
+    return data
+
+
+# -- canonical JSON --------------------------------------------------------------
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -56,44 +123,31 @@ def parse_canonical_json(data: bytes) -> dict[str, Any]:
         raise ValueError("not JSON") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
-    if canonical_json(obj) != data:
+    try:
+        again = canonical_json(obj)
+    except (ValueError, UnicodeEncodeError):  # NaN, lone surrogates
+        raise ValueError("not in canonical form") from None
+    if again != data:
         raise ValueError("not in canonical form")
     return obj
 
 
-def b64(data: bytes) -> str:
-    """Standard base64 with padding."""
-    return base64.b64encode(data).decode("ascii")
+# -- Ed25519 -----------------------------------------------------------------------
 
 
-def unb64(text: Any, size: int | None = None) -> bytes:
-    """Strict inverse of :func:`b64`; ValueError if malformed or of the
-    wrong ``size``."""
-    if not isinstance(text, str):
-        raise ValueError("expected a base64 string")
-    try:
-        data = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ValueError("invalid base64") from None
-    if b64(data) != text or (size is not None and len(data) != size):
-        raise ValueError("invalid base64")
-    return data
-
-
-def hkdf32(ikm: bytes, info: bytes, salt: bytes = b"") -> bytes:
-    """HKDF-SHA-256 (RFC 5869) with a 32-byte output."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt or None, info=info).derive(ikm)
+def raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def format_signing_key(key: Ed25519PublicKey) -> str:
-    return SIGNING_KEY_PREFIX + b64(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    return SIGNING_KEY_PREFIX + b64(raw_public(key))
 
 
 def parse_signing_key(text: Any) -> Ed25519PublicKey:
     """Parse ``ed25519:<base64>``; ValueError if it is anything else."""
     if not isinstance(text, str) or not text.startswith(SIGNING_KEY_PREFIX):
         raise ValueError("a signing key is written ed25519:<base64>")
-    return Ed25519PublicKey.from_public_bytes(unb64(text[len(SIGNING_KEY_PREFIX) :], 32))
+    return Ed25519PublicKey.from_public_bytes(unb64(text[len(SIGNING_KEY_PREFIX):], 32))
 
 
 def _message(context: str, payload: bytes) -> bytes:

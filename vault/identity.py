@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vault._primitives import format_signing_key, hkdf32
+from vault._primitives import format_signing_key, hkdf
 from vault.age import X25519Identity
 from vault.errors import (
     IdentityFileError,
@@ -68,7 +68,7 @@ class UserIdentity:
         self.name = _check_name(name)
         self.age_identity = age_identity
         self.recipient: str = str(age_identity.recipient)
-        seed = hkdf32(age_identity.to_bytes(), SIGNING_KEY_INFO)
+        seed = hkdf(age_identity.to_bytes(), b"", SIGNING_KEY_INFO)
         self.signing_key = Ed25519PrivateKey.from_private_bytes(seed)
         self.signing_public: str = format_signing_key(self.signing_key.public_key())
 

@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from vault._primitives import b64decode, b64encode, hkdf
 from vault.errors import HeaderError, HMACError
 
 __all__ = [
@@ -39,34 +39,6 @@ FILE_KEY_SIZE = 16
 
 # docs/FORMAT.md §2.4: a hostile header must not make us buffer without end.
 MAX_HEADER_SIZE = 1 << 20
-
-_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-
-
-def hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
-    """HKDF-SHA-256 with a 32-byte output, as every age key derivation uses."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
-
-
-def b64encode(data: bytes) -> str:
-    """Standard base64 without padding (docs/FORMAT.md §2.1)."""
-    return binascii.b2a_base64(data, newline=False).rstrip(b"=").decode("ascii")
-
-
-def b64decode(text: str | bytes) -> bytes:
-    """Decode canonical unpadded base64, raising ValueError otherwise.
-
-    Canonical means no padding, no characters outside the alphabet, and
-    zero unused bits in the last character (RFC 4648 §3.5).
-    """
-    raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
-    if not _B64_ALPHABET.issuperset(raw) or len(raw) % 4 == 1:
-        raise ValueError("invalid base64")
-    data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
-    if binascii.b2a_base64(data, newline=False).rstrip(b"=") != raw:
-        raise ValueError("non-canonical base64")
-    return data
-
 
 def _is_vchar_word(s: str) -> bool:
     # Non-empty, and only 0x21-0x7E: ASCII, printable (no control character

@@ -56,7 +56,12 @@ class X25519Recipient:
         return self._raw
 
     def wrap(self, file_key: bytes) -> list[Stanza]:
-        ephemeral = X25519PrivateKey.generate()
+        return self.wrap_with(file_key, X25519PrivateKey.generate())
+
+    def wrap_with(self, file_key: bytes, ephemeral: X25519PrivateKey) -> list[Stanza]:
+        """The stanza for a given ephemeral secret. age requires a fresh one
+        per stanza and file; the vault derives it from the file key, which
+        is fresh per file (docs/FORMAT.md §11.1)."""
         share = ephemeral.public_key().public_bytes_raw()
         shared = ephemeral.exchange(self._key)
         wrap_key = hkdf(shared, share + self._raw, _INFO)

@@ -1,0 +1,133 @@
+"""Label classes and their keys (docs/DESIGN.md §3).
+
+A *label class* is a level plus a set of compartments: what decides who may
+hold a document's key (caveats do not; the policy enforces them). Each
+class that is used has a key pair per *generation*; its public half, its
+creator and everyone who was ever given its private half are known from the
+verified audit log (:mod:`vault._trust.journal`), never from a file that
+someone could plant.
+
+A generation is **clean** under a policy when every person who could know
+its private key -- its creator and everyone it was granted to -- is, with
+the same keys, a user cleared for the class. Nothing is ever encrypted to a
+key that is not clean: a revocation makes the class's current key unclean,
+and the next cleared person who needs it makes a new generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vault._primitives import canonical_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.age import Recipient
+    from vault.policy import Label, Policy, User
+
+__all__ = ["ClassKey", "Holder", "LabelClass", "cleared_users", "key_id", "user_by_recipient"]
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """Level + compartments (docs/FORMAT.md §13.3)."""
+
+    level: str
+    compartments: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, label: Label) -> LabelClass:
+        return cls(label.level, frozenset(label.compartments))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LabelClass:
+        """Strict: ``{"compartments": [sorted names], "level": L}``; ValueError."""
+        if (not isinstance(data, dict) or set(data) != {"level", "compartments"}
+                or not isinstance(data["level"], str) or not data["level"]
+                or not isinstance(data["compartments"], list)
+                or not all(isinstance(c, str) and c for c in data["compartments"])
+                or data["compartments"] != sorted(set(data["compartments"]))):
+            raise ValueError("malformed label class")
+        return cls(data["level"], frozenset(data["compartments"]))
+
+    @property
+    def id(self) -> str:
+        """32 hex digits naming the class."""
+        return hashlib.sha256(b"vault/v1 class\n" + canonical_json(self.to_dict())).hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "compartments": sorted(self.compartments)}
+
+    def label(self) -> Label:
+        from vault.policy import Label
+
+        return Label(level=self.level, compartments=self.compartments)
+
+    def __str__(self) -> str:
+        if not self.compartments:
+            return self.level
+        return f"{self.level} [{', '.join(sorted(self.compartments))}]"
+
+
+def key_id(recipient: str) -> str:
+    """32 hex digits naming one class key generation (by its public key)."""
+    return hashlib.sha256(recipient.encode("ascii")).hexdigest()[:32]
+
+
+def cleared_users(policy: Policy, cls: LabelClass) -> list[User]:
+    """Users of ``policy`` whose clearance dominates ``cls``, by name."""
+    label = cls.label()
+    return [u for _, u in sorted(policy.users.items()) if policy.dominates(u.clearance, label)]
+
+
+def user_by_recipient(policy: Policy, recipient: str) -> User | None:
+    for user in policy.users.values():
+        if user.recipient == recipient:
+            return user
+    return None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Someone who could know a class private key: a user name (None for a
+    recipient no policy user had) and the recipient the key went to."""
+
+    name: str | None
+    recipient: str
+
+
+@dataclass(frozen=True)
+class ClassKey:
+    """One verified generation of a class key (from the audit log)."""
+
+    cls: LabelClass
+    generation: int
+    recipient: str  # age1… or age1pq1…
+    creator: str
+    seq: int  # the record that created it
+    holders: frozenset[Holder]
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.recipient)
+
+    def age_recipient(self) -> Recipient:
+        from vault.age import parse_recipient
+
+        return parse_recipient(self.recipient)
+
+    def unclean_holders(self, policy: Policy) -> list[Holder]:
+        """Holders who are not, with the same recipient, users cleared for
+        the class under ``policy`` (docs/DESIGN.md §3.3)."""
+        label = self.cls.label()
+        bad = []
+        for h in sorted(self.holders, key=lambda h: (h.name or "", h.recipient)):
+            user = policy.users.get(h.name) if h.name is not None else None
+            if (user is None or user.recipient != h.recipient
+                    or not policy.dominates(user.clearance, label)):
+                bad.append(h)
+        return bad
+
+    def clean(self, policy: Policy) -> bool:
+        return not self.unclean_holders(policy)

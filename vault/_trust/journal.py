@@ -1,0 +1,359 @@
+"""Replaying the audit log into the vault's trusted state (docs/DESIGN.md §8,
+docs/AUDIT.md §13).
+
+Every change of the vault's state is a record in the audit log, signed by
+the person who made it, whose ``state`` member says what changed: a policy
+version installed, a class key generation created, keyring entries granted
+or retired, a document's new version, a shred, an incident. Replaying the
+log in order rebuilds the state; each state record counts only if
+
+* its signature verifies with the key the policy *in force at that point of
+  the log* gives the name it claims (a key the policy does not know never
+  changes anything), and
+* its signer was entitled to make it, decided again under that policy
+  version: an administrator installs policies; only someone cleared for a
+  class creates its keys; whoever grants a key must hold it and may grant
+  it only to cleared users; a label counts only if its signer could seal at
+  it, or change the previous label into it, with the inputs recorded.
+
+A record that fails is **ignored** for every decision and kept as a
+*finding* for ``doctor`` and ``audit verify``: an insider's bad record never
+takes the vault down for everyone else. A grant to someone not cleared
+still counts as a *holder* of the key (they could know it), which makes the
+key unclean, so nothing is encrypted to it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from vault._primitives import canonical_json, parse_signing_key
+from vault._trust.classes import LabelClass, key_id, user_by_recipient
+from vault._trust.state import DocRow, StateStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from vault._trust.manifest import Manifest
+    from vault.audit import AuditRecord
+    from vault.policy import Label, Policy
+
+__all__ = ["Journal", "ScannedLine"]
+
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+_HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
+_VERSION = re.compile(r"\A[0-9a-f]{8}\Z")
+_DOC_ID = re.compile(r"\A[a-z2-7]{16}\Z")
+_CHANGES = ("seal", "reclassify", "declassify")
+_PENDING = frozenset(("seal", "reclassify", "declassify", "shred"))
+STATE_KINDS = ("policy", "class_key", "grants", "retire", "document", "shred", "incident",
+               "request", "approval")
+
+
+class ScannedLine(Protocol):
+    """One line of the log as :meth:`vault.audit.AuditLog.scan` yields it."""
+
+    seq: int
+    record: AuditRecord | None  # None: not a record (a fragment, damage)
+    chain: bytes | None  # the digest a signed record's signature covers
+
+
+class _Invalid(Exception):
+    """A state record that must not count (the message says why)."""
+
+
+def _need(ok: bool, why: str) -> None:
+    if not ok:
+        raise _Invalid(why)
+
+
+class Journal:
+    """Feeds lines, in log order, into a :class:`StateStore` (inside one of
+    its transactions). ``policy_of`` parses a policy text once."""
+
+    def __init__(self, store: StateStore, manifest: Manifest,
+                 policy_of: Callable[[str, str], Policy],
+                 verify: Callable[[AuditRecord, bytes, Ed25519PublicKey], bool]) -> None:
+        self.store = store
+        self.manifest = manifest
+        self._policy_of = policy_of
+        self._verify = verify
+        self._pending: list[AuditRecord] = []  # unsigned records awaiting their batch's end
+        versions = store.policies()
+        self.version = versions[-1][0] if versions else 0
+        self.policy: Policy | None = None
+        if versions:
+            sha = versions[-1][1]
+            text = store.policy_text(sha)
+            assert text is not None
+            self.policy = policy_of(text, sha)
+
+    # -- feeding -------------------------------------------------------------------
+
+    def feed(self, line: ScannedLine) -> None:
+        rec = line.record
+        if rec is None:
+            return
+        if rec.signature is None:  # covered by a later record of the same run
+            self._pending.append(rec)
+            return
+        run, self._pending = [*self._pending, rec], []
+        if any(r.actor_key != rec.actor_key for r in run):
+            self._finding(rec.seq, "signature", "unsigned records are not covered by the "
+                          "signature that follows them; ignored")
+            run = [rec]
+        for r in run:
+            self._track(r)
+        if not any(r.state for r in run):
+            return
+        key = self._key(rec)
+        if key is None or line.chain is None or not self._verify(rec, line.chain, key):
+            for r in run:
+                if r.state:
+                    self._finding(r.seq, "signature", f"a {r.action} record whose signer the "
+                                  "policy does not know (or a bad signature) changed nothing")
+            return
+        for r in run:
+            if r.state:
+                self._apply(r)
+
+    def _key(self, rec: AuditRecord) -> Ed25519PublicKey | None:
+        """The key that must have signed a state record: the policy user's
+        (or, before the first policy, the officer's pinned in vault.json)."""
+        from vault.audit import fingerprint
+
+        name = rec.actor
+        if name is None:
+            return None
+        if self.policy is None:
+            officer = self.manifest.officer
+            text = officer["signing_key"] if name == officer["name"] else None
+        else:
+            user = self.policy.users.get(name)
+            text = user.signing_key if user is not None else None
+        if text is None:
+            return None
+        key = parse_signing_key(text)
+        return key if fingerprint(key) == rec.actor_key else None
+
+    def _track(self, rec: AuditRecord) -> None:
+        """Remember allowed changes until their completion (``doctor`` tells
+        an interrupted write from a planted file with it)."""
+        if rec.outcome == "allowed" and rec.action in _PENDING:
+            self.store.add_pending(rec.request, rec.seq, rec.action, rec.doc, rec.actor)
+        elif rec.outcome in ("done", "failed"):
+            self.store.end_pending(rec.request)
+
+    def _finding(self, seq: int, kind: str, message: str) -> None:
+        self.store.add_finding(seq, kind, message)
+
+    # -- applying one state record -------------------------------------------------
+
+    def _apply(self, rec: AuditRecord) -> None:
+        state = rec.state
+        assert state is not None
+        unknown = sorted(set(state) - set(STATE_KINDS))
+        if unknown:
+            self._finding(rec.seq, "state", f"unknown state change {unknown[0]!r}; ignored")
+            return
+        for kind in STATE_KINDS:
+            if kind not in state:
+                continue
+            try:
+                if self.policy is None and kind != "policy":
+                    raise _Invalid("no policy is in force yet")
+                getattr(self, f"_{kind}")(rec, state[kind])
+            except _Invalid as e:
+                self._finding(rec.seq, kind.replace("_", " "), f"{e}; ignored")
+            except (KeyError, TypeError, ValueError):
+                self._finding(rec.seq, kind.replace("_", " "), "malformed; ignored")
+
+    def _allowed(self, rec: AuditRecord, action: str, label: Label | None,
+                 inputs: Mapping[str, Any] | None = None) -> None:
+        assert self.policy is not None and rec.actor is not None
+        decision = self.policy.decide(rec.actor, action, label, at=rec.datetime,
+                                      inputs=dict(inputs or {}))
+        _need(decision.allowed, f"{rec.actor} was not entitled to {action} this "
+              f"({'; '.join(decision.reasons)})")
+
+    def _policy(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        version, sha, text = st["version"], st["sha256"], st["text"]
+        _need(isinstance(version, int) and isinstance(text, str) and isinstance(sha, str),
+              "malformed policy version")
+        _need(version == self.version + 1, f"policy version {version} does not follow "
+              f"version {self.version}")
+        _need(hashlib.sha256(text.encode("utf-8")).hexdigest() == sha,
+              "the policy text does not have the recorded SHA-256")
+        if version == 1:
+            officer = self.manifest.officer
+            _need(sha == self.manifest.genesis, "the first policy is not the one vault.json pins")
+            _need(rec.actor == officer["name"], "the first policy is not the officer's")
+        else:
+            self._allowed(rec, "administer", None)
+        try:
+            policy = self._policy_of(text, sha)
+        except Exception as e:  # a policy the parser refuses never comes into force
+            raise _Invalid(f"policy version {version} does not load") from e
+        if version == 1:
+            user = policy.users.get(rec.actor or "")
+            _need(user is not None and user.signing_key == self.manifest.officer["signing_key"]
+                  and policy.decide(user.name, "administer", None, at=rec.datetime).allowed,
+                  "the officer is not an administrator of the first policy")
+        self.store.add_policy(version, sha, text, rec.seq, rec.actor or "", rec.time)
+        self.version, self.policy = version, policy
+
+    def _class_key(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        assert self.policy is not None and rec.actor is not None
+        cls = LabelClass.from_dict(st["class"])
+        generation, recipient = st["generation"], st["recipient"]
+        _need(st["class_id"] == cls.id, "the class id does not match the class")
+        _need(isinstance(recipient, str) and isinstance(generation, int), "malformed")
+        have = [g for c, g, *_ in self.store.class_keys() if c == cls.id]
+        _need(generation == len(have) + 1, f"generation {generation} of {cls} does not follow "
+              f"generation {len(have)}")
+        from vault.age import parse_recipient
+
+        parse_recipient(recipient)  # ValueError/IdentityFileError: malformed
+        user = self.policy.users[rec.actor]
+        _need(self.policy.dominates(user.clearance, cls.label()),
+              f"{rec.actor} is not cleared for {cls} and may not create its key")
+        kid = key_id(recipient)
+        _need(all(k != kid for k, *_ in self.store.holders()), "a reused class key")
+        self.store.add_class_key(cls.id, generation, cls.to_dict(), recipient, kid, rec.actor,
+                                 rec.seq)
+        self.store.add_holder(kid, rec.actor, user.recipient, rec.seq)
+
+    def _key_class(self, kid: str) -> LabelClass:
+        for _, _, cls, recipient, _, _ in self.store.class_keys():
+            if key_id(recipient) == kid:
+                import json
+
+                return LabelClass.from_dict(json.loads(cls))
+        raise _Invalid(f"no class key {kid}")
+
+    def _grants(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        assert self.policy is not None
+        kid, entries = st["key_id"], st["entries"]
+        _need(isinstance(kid, str) and bool(_HEX32.match(kid)) and isinstance(entries, list)
+              and bool(entries), "malformed grant")
+        cls = self._key_class(kid)
+        _need(any(k == kid and n == rec.actor for k, n, _ in self.store.holders()),
+              f"{rec.actor} does not hold the key of {cls} and cannot grant it")
+        problems = []
+        for e in entries:
+            owner, digest = e["owner"], e["sha256"]
+            _need(isinstance(owner, str) and isinstance(digest, str)
+                  and bool(_HEX64.match(digest)), "malformed grant entry")
+            user = user_by_recipient(self.policy, owner)
+            # Whoever received an entry could know the key: a holder either way.
+            self.store.add_holder(kid, user.name if user else None, owner, rec.seq)
+            if user is None or not self.policy.dominates(user.clearance, cls.label()):
+                problems.append(user.name if user else "a recipient the policy does not know")
+                continue
+            self.store.set_entry(kid, owner, digest, rec.seq)
+        _need(not problems, f"{cls} was granted to {', '.join(problems)}, not cleared for it "
+              "(the key must be rotated)")
+
+    def _retire(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        kid, owners = st["key_id"], st["owners"]
+        _need(isinstance(kid, str) and isinstance(owners, list), "malformed")
+        for owner in owners:
+            self.store.remove_entry(kid, str(owner))
+
+    def _document(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        from vault.policy import Label
+
+        assert self.policy is not None and rec.actor is not None
+        doc_id, version, header, kid = st["doc"], st["version"], st["header"], st["key_id"]
+        statement, inputs = st["statement"], st.get("inputs") or {}
+        _need(isinstance(doc_id, str) and bool(_DOC_ID.match(doc_id))
+              and isinstance(version, str) and bool(_VERSION.match(version))
+              and isinstance(header, str) and bool(_HEX64.match(header))
+              and isinstance(statement, dict) and isinstance(inputs, dict), "malformed")
+        _need(statement.get("vault") == self.manifest.vault_id
+              and statement.get("doc") == doc_id, "the label names another vault or document")
+        user = self.policy.users[rec.actor]
+        _need(statement.get("signer") == {"name": rec.actor, "signing_key": user.signing_key},
+              "the label is not signed by the one who recorded it")
+        label = Label.from_dict(statement["label"])
+        cls = self._key_class(kid)
+        _need(cls == LabelClass.of(label), "the document is wrapped to another class's key")
+        prev = self.store.doc(doc_id)
+        _need(prev is None or not prev.shredded, f"document {doc_id} was shredded")
+        if prev is not None and canonical_json(prev.statement) == canonical_json(statement):
+            # Rewrapped (a new key generation or recovery set): the label stays.
+            _need(self.policy.dominates(user.clearance, cls.label()),
+                  f"{rec.actor} is not cleared for {cls}")
+        else:
+            _need(statement.get("policy") == self.policy.hash,
+                  "the label was not signed under the policy in force")
+            self._entitled(rec, statement, label, prev, inputs)
+        when = label.declassify_at()
+        self.store.put_doc(DocRow(
+            doc_id, version, header, statement, kid, cls.id, label.level,
+            str(statement["sealed_at"]), str(statement["sealed_by"]),
+            None if when is None else when.date().isoformat(), rec.seq, False))
+
+    def _entitled(self, rec: AuditRecord, st: dict[str, Any], label: Label,
+                  prev: DocRow | None, inputs: Mapping[str, Any]) -> None:
+        from vault.policy import Label
+
+        action = st.get("action")
+        _need(action in _CHANGES, "unknown label action")
+        _need(label.classified_by == rec.actor, "the label names another classifier")
+        if prev is None:
+            _need(action == "seal" and st.get("sealed_by") == rec.actor,
+                  "a new document must be sealed by its signer")
+            content = st.get("content")
+            _need(isinstance(content, dict) and set(content) == {"meta", "payload", "size"}
+                  and all(isinstance(content[k], str) and _HEX64.match(content[k])
+                          for k in ("meta", "payload"))
+                  and isinstance(content["size"], int) and content["size"] >= 16,
+                  "the label does not commit to the content")
+            self._allowed(rec, "seal", label, inputs)
+            return
+        _need(action != "seal", f"document {prev.doc_id} exists already")
+        old = prev.statement
+        _need(st.get("sealed_at") == old["sealed_at"] and st.get("sealed_by") == old["sealed_by"]
+              and st.get("content") == old.get("content"),
+              "a relabelled document keeps its sealing and its content")
+        before = Label.from_dict(old["label"])
+        if action == "declassify":
+            target = self.policy.declassified_label(before)
+            _need(_class_fields(label) == _class_fields(target),
+                  "not the label the policy declassifies to")
+        self._allowed(rec, str(action), before, {**inputs, "new_label": label})
+
+    def _shred(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        from vault.policy import Label
+
+        doc_id = st["doc"]
+        prev = self.store.doc(str(doc_id))
+        _need(prev is not None and not prev.shredded, f"no document {doc_id} to shred")
+        assert prev is not None
+        self._allowed(rec, "shred", Label.from_dict(prev.statement["label"]),
+                      st.get("inputs") or {})
+        self.store.shred(prev.doc_id, rec.seq)
+
+    def _incident(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        first, last = st["from"], st["to"]
+        _need(isinstance(first, int) and isinstance(last, int) and 0 <= first <= last < rec.seq
+              and last - first < 100_000, "malformed incident range")
+        self._allowed(rec, "administer", None)
+        for seq in range(first, last + 1):
+            self.store.seal_off(seq, rec.seq)
+
+    def _request(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        raise _Invalid("requests are not supported here")
+
+    def _approval(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        raise _Invalid("approvals are not supported here")
+
+
+def _class_fields(label: Label) -> tuple[Any, ...]:
+    return (label.level, label.compartments, label.caveats, label.embargo_until,
+            label.declassify_on)
+

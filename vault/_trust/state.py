@@ -1,0 +1,311 @@
+"""The trusted state: what the verified audit log says the vault holds
+(docs/DESIGN.md §8).
+
+The vault's state -- the policy version in force, the class keys and who
+holds them, every document's current version and label -- is the replay of
+the audit log's state records (:mod:`vault._trust.journal`). This module
+keeps that replay in a small SQLite database **outside the vault**, one per
+vault and machine user (``$VAULT_STATE_DIR``, else
+``$XDG_STATE_HOME/vault``, else ``~/.local/state/vault``; 0700/0600), the
+way a TUF client keeps the metadata it verified: someone who can write the
+vault folder cannot write it, so it is the reference the folder is checked
+against. It remembers where in the log it stopped (a trusted tip: size, end
+offset and the Merkle tree's right edge), so each command replays only the
+records appended since; a log that no longer extends that tip was rolled
+back or rewritten, and says so.
+
+It is a cache of the log, never more: deleting it costs one full replay.
+Without a writable state folder the replay is kept in memory for the life
+of the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from vault.errors import StorageError
+
+__all__ = ["DocRow", "StateStore", "state_path"]
+
+_SCHEMA_VERSION = 2
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE policies (version INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL, seq INTEGER NOT NULL, applied_by TEXT NOT NULL,
+    applied_at TEXT NOT NULL);
+CREATE TABLE class_keys (class_id TEXT NOT NULL, generation INTEGER NOT NULL,
+    class TEXT NOT NULL, recipient TEXT NOT NULL, key_id TEXT NOT NULL UNIQUE,
+    creator TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (class_id, generation));
+CREATE TABLE holders (key_id TEXT NOT NULL, name TEXT, recipient TEXT NOT NULL,
+    seq INTEGER NOT NULL, PRIMARY KEY (key_id, recipient));
+CREATE TABLE entries (key_id TEXT NOT NULL, owner TEXT NOT NULL, sha256 TEXT NOT NULL,
+    seq INTEGER NOT NULL, PRIMARY KEY (key_id, owner));
+CREATE TABLE docs (doc_id TEXT PRIMARY KEY, version TEXT NOT NULL, header TEXT NOT NULL,
+    statement TEXT NOT NULL, key_id TEXT NOT NULL, class_id TEXT NOT NULL,
+    level TEXT NOT NULL, sealed_at TEXT NOT NULL, sealed_by TEXT NOT NULL,
+    due TEXT, seq INTEGER NOT NULL, shredded INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX docs_due ON docs (due) WHERE due IS NOT NULL AND shredded = 0;
+CREATE INDEX docs_key ON docs (key_id) WHERE shredded = 0;
+CREATE TABLE findings (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    message TEXT NOT NULL);
+CREATE TABLE sealed_off (seq INTEGER PRIMARY KEY, incident INTEGER NOT NULL);
+CREATE TABLE used (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE pending (request TEXT PRIMARY KEY, seq INTEGER NOT NULL, action TEXT NOT NULL,
+    doc TEXT, actor TEXT);
+"""
+
+
+def state_path(vault_id: str) -> str | None:
+    """Where this user keeps the replay of vault ``vault_id`` (None: keep
+    it in memory, when no folder is set or can be made)."""
+    base = os.environ.get("VAULT_STATE_DIR")
+    if not base:
+        xdg = os.environ.get("XDG_STATE_HOME")
+        home = os.path.expanduser("~")
+        if not xdg and home in ("~", "/"):
+            return None
+        base = os.path.join(xdg or os.path.join(home, ".local", "state"), "vault")
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        st = os.stat(base)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o022 or st.st_uid != os.getuid():
+        return None  # a folder others may write is no place for a trusted state
+    return os.path.join(base, f"{vault_id}.sqlite")
+
+
+@dataclass(frozen=True)
+class DocRow:
+    """One document as the verified log last recorded it."""
+
+    doc_id: str
+    version: str  # which stored file holds this version (8 hex digits)
+    header: str  # SHA-256 (hex) of its header
+    statement: dict[str, Any]  # the signed label statement
+    key_id: str  # the class key generation it is wrapped to
+    class_id: str
+    level: str
+    sealed_at: str
+    sealed_by: str
+    due: str | None  # declassify-on day
+    seq: int  # the record that made this state
+    shredded: bool
+
+
+class StateStore:
+    """The replay database. Callers write only inside :meth:`transaction`."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        try:
+            self._db = self._open(path)
+        except sqlite3.DatabaseError:
+            # A damaged cache is rebuilt from the log, never trusted.
+            if path is None:
+                raise
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + suffix)
+            self._db = self._open(path)
+
+    @staticmethod
+    def _open(path: str | None) -> sqlite3.Connection:
+        if path is not None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+        db = sqlite3.connect(path or ":memory:", isolation_level=None,
+                             check_same_thread=False, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        db.execute("PRAGMA synchronous=NORMAL")  # a cache of the log: rebuilt if lost
+        if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+            db.execute("BEGIN IMMEDIATE")  # two processes may start at once: check again
+            if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+                for (name,) in db.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                    db.execute(f'DROP TABLE IF EXISTS "{name}"')
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One writer at a time (across processes); all or nothing."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StorageError(f"cannot update this machine's record of the vault: {e}",
+                               hint="check $VAULT_STATE_DIR (or ~/.local/state/vault)") from e
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def reset(self) -> None:
+        """Forget everything (inside a transaction): the next replay starts over."""
+        for table in ("meta", "policies", "class_keys", "holders", "entries", "docs",
+                      "findings", "sealed_off", "used", "pending"):
+            self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+
+    # -- small values ----------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- policies --------------------------------------------------------------
+
+    def policies(self) -> list[tuple[int, str, int, str, str]]:
+        """``(version, sha256, seq, applied by, applied at)``, ascending."""
+        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+            "SELECT version, sha256, seq, applied_by, applied_at FROM policies ORDER BY version")]
+
+    def policy_text(self, sha256: str) -> str | None:
+        row = self._db.execute("SELECT text FROM policies WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_policy(self, version: int, sha256: str, text: str, seq: int, by: str,
+                   at: str) -> None:
+        self._db.execute("INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?)",
+                         (version, sha256, text, seq, by, at))
+
+    # -- class keys, holders and keyring entries --------------------------------
+
+    def class_keys(self) -> list[tuple[str, int, str, str, str, int]]:
+        """``(class id, generation, class JSON, recipient, creator, seq)``."""
+        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+            "SELECT class_id, generation, class, recipient, creator, seq FROM class_keys "
+            "ORDER BY class_id, generation")]
+
+    def add_class_key(self, class_id: str, generation: int, cls: dict[str, Any],
+                      recipient: str, key_id: str, creator: str, seq: int) -> None:
+        self._db.execute("INSERT INTO class_keys VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (class_id, generation, json.dumps(cls, sort_keys=True), recipient,
+                          key_id, creator, seq))
+
+    def holders(self) -> list[tuple[str, str | None, str]]:
+        """``(key id, user name or None, recipient)``."""
+        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+            "SELECT key_id, name, recipient FROM holders")]
+
+    def add_holder(self, key_id: str, name: str | None, recipient: str, seq: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO holders VALUES (?, ?, ?, ?)",
+                         (key_id, name, recipient, seq))
+
+    def entries(self) -> dict[tuple[str, str], str]:
+        """``(key id, owner recipient) -> SHA-256 of the entry file``."""
+        return {(k, o): h for k, o, h in self._db.execute(
+            "SELECT key_id, owner, sha256 FROM entries")}
+
+    def entry(self, key_id: str, owner: str) -> str | None:
+        row = self._db.execute("SELECT sha256 FROM entries WHERE key_id = ? AND owner = ?",
+                               (key_id, owner)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_entry(self, key_id: str, owner: str, sha256: str, seq: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
+                         (key_id, owner, sha256, seq))
+
+    def remove_entry(self, key_id: str, owner: str) -> None:
+        self._db.execute("DELETE FROM entries WHERE key_id = ? AND owner = ?", (key_id, owner))
+
+    # -- documents ----------------------------------------------------------------
+
+    _DOC = ("SELECT doc_id, version, header, statement, key_id, class_id, level, sealed_at, "
+            "sealed_by, due, seq, shredded FROM docs")
+
+    @staticmethod
+    def _doc(r: Any) -> DocRow:
+        return DocRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+                      r[10], bool(r[11]))
+
+    def doc(self, doc_id: str) -> DocRow | None:
+        row = self._db.execute(self._DOC + " WHERE doc_id = ?", (doc_id,)).fetchone()
+        return None if row is None else self._doc(row)
+
+    def docs(self, *, live: bool = True, key_id: str | None = None,
+             due_by: str | None = None) -> list[DocRow]:
+        """Documents ordered by sealing time then id."""
+        where, args = ["shredded = 0"] if live else [], []
+        if key_id is not None:
+            where.append("key_id = ?")
+            args.append(key_id)
+        if due_by is not None:
+            where.append("due IS NOT NULL AND due <= ?")
+            args.append(due_by)
+        sql = self._DOC + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._doc(r) for r in self._db.execute(sql + " ORDER BY sealed_at, doc_id",
+                                                       args)]
+
+    def listing(self) -> Iterator[tuple[str, str, str, str]]:
+        """``(doc id, statement JSON text, sealed at, sealed by)`` of live
+        documents, left encoded (a listing of many documents)."""
+        yield from self._db.execute("SELECT doc_id, statement, sealed_at, sealed_by FROM docs "
+                                    "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
+
+    def put_doc(self, row: DocRow) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.doc_id, row.version, row.header,
+             json.dumps(row.statement, sort_keys=True, separators=(",", ":"),
+                        ensure_ascii=False),
+             row.key_id, row.class_id, row.level, row.sealed_at, row.sealed_by, row.due,
+             row.seq, int(row.shredded)))
+
+    def shred(self, doc_id: str, seq: int) -> None:
+        self._db.execute("UPDATE docs SET shredded = 1, seq = ? WHERE doc_id = ?", (seq, doc_id))
+
+    # -- findings, incidents, single-use statements, pending operations ------------
+
+    def add_finding(self, seq: int, kind: str, message: str) -> None:
+        self._db.execute("INSERT INTO findings (seq, kind, message) VALUES (?, ?, ?)",
+                         (seq, kind, message))
+
+    def findings(self) -> list[tuple[int, str, str]]:
+        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+            "SELECT seq, kind, message FROM findings ORDER BY n")]
+
+    def seal_off(self, seq: int, incident: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO sealed_off VALUES (?, ?)", (seq, incident))
+
+    def sealed_off(self) -> dict[int, int]:
+        return dict(self._db.execute("SELECT seq, incident FROM sealed_off"))
+
+    def use(self, item: str, seq: int) -> None:
+        self._db.execute("INSERT INTO used VALUES (?, ?)", (item, seq))
+
+    def used(self, item: str) -> int | None:
+        row = self._db.execute("SELECT seq FROM used WHERE id = ?", (item,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_pending(self, request: str, seq: int, action: str, doc: str | None,
+                    actor: str | None) -> None:
+        self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?)",
+                         (request, seq, action, doc, actor))
+
+    def end_pending(self, request: str) -> None:
+        self._db.execute("DELETE FROM pending WHERE request = ?", (request,))
+
+    def pending(self) -> list[tuple[str, int, str, str | None, str | None]]:
+        """Allowed state-changing decisions without their completion yet:
+        ``(request, seq, action, doc, actor)``."""
+        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+            "SELECT request, seq, action, doc, actor FROM pending ORDER BY seq")]

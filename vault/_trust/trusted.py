@@ -1,0 +1,210 @@
+"""The state the vault relies on, verified from the audit log
+(docs/DESIGN.md §8): :class:`TrustedState`.
+
+Operations never read policy versions, class keys or document labels from
+files or rows on their own: they ask this object, which replays the log
+into the state store (:mod:`vault._trust.state`, :mod:`vault._trust.journal`)
+and brings itself up to date whenever the log grew (:meth:`catch_up`, which
+taking the vault's lock calls). The manifest is pinned the first time this
+machine user opens the vault: a replaced ``vault.json`` is an alarm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from vault._primitives import b64, sha256_hex, unb64
+from vault._trust.classes import ClassKey, Holder, LabelClass
+from vault._trust.journal import Journal
+from vault._trust.state import DocRow, StateStore, state_path
+from vault.errors import AuditIntegrityError, IntegrityError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault._trust.manifest import Manifest
+    from vault.audit import AuditLog, TrustedTip
+    from vault.policy import Policy
+
+__all__ = ["TrustedState"]
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_policy(text: str, sha: str) -> Policy:
+    from vault.policy import load_policy_bytes
+
+    policy = load_policy_bytes(text.encode("utf-8"), f"policy {sha[:12]}")
+    assert policy.hash == sha
+    return policy
+
+
+def _tip_to_text(tip: TrustedTip) -> str:
+    return json.dumps({"size": tip.size, "end": tip.end_offset, "last": b64(tip.last_leaf),
+                       "frontier": [b64(h) for h in tip.frontier]})
+
+
+def _tip_from_text(text: str | None) -> TrustedTip | None:
+    from vault.audit import TrustedTip
+
+    if text is None:
+        return None
+    d = json.loads(text)
+    return TrustedTip(size=d["size"], end_offset=d["end"], last_leaf=unb64(d["last"], 32),
+                      frontier=tuple(unb64(h, 32) for h in d["frontier"]))
+
+
+class TrustedState:
+    """The replayed state of one vault, for one process."""
+
+    def __init__(self, manifest: Manifest, manifest_bytes: bytes, log: AuditLog,
+                 path: str | None = None, *, persistent: bool = True) -> None:
+        self.manifest = manifest
+        self._log = log
+        where = path if path is not None else (state_path(manifest.vault_id)
+                                               if persistent else None)
+        self.store = StateStore(where)
+        self._pin = sha256_hex(manifest_bytes)
+        self._keys: dict[str, list[ClassKey]] | None = None
+        self._policy: Policy | None = None
+        self._size = -1  # log size at the last catch-up
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- bringing it up to date ---------------------------------------------------
+
+    def catch_up(self, *, force: bool = False) -> bool:
+        """Replay what was appended since; True if anything was."""
+        if not force and self._size >= 0 and self._log.size() == self._size:
+            return False
+        from vault.audit import verify_record
+
+        with self.store.transaction():
+            self._check_pin()
+            tip = _tip_from_text(self.store.meta("tip"))
+            journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
+            try:
+                scan = self._log.scan(tip)
+                for line in scan:
+                    journal.feed(line)
+            except AuditIntegrityError as e:
+                if tip is None:
+                    raise
+                raise AuditIntegrityError(
+                    "the audit log no longer extends what this machine verified before "
+                    f"(record {tip.size}): it was rolled back or rewritten",
+                    kind=e.kind, seq=e.seq,
+                    hint="treat this as an incident; compare with a published checkpoint") from e
+            new_tip = scan.tip
+            changed = tip is None or new_tip.size != tip.size
+            if changed:
+                self.store.set_meta("tip", _tip_to_text(new_tip))
+        self._log.set_trusted_tip(new_tip)
+        self._size = new_tip.size
+        if changed:
+            self._keys, self._policy = None, None
+        if self.store.meta("version") is None and not self.store.policies():
+            raise IntegrityError("the audit log installs no policy: this is not a vault, "
+                                 "or its first record was removed",
+                                 hint="restore the vault from a backup; treat it as an incident")
+        return changed
+
+    def _check_pin(self) -> None:
+        pinned, vid = self.store.meta("manifest"), self.store.meta("vault")
+        if pinned is None:
+            self.store.set_meta("manifest", self._pin)
+            self.store.set_meta("vault", self.manifest.vault_id)
+        elif pinned != self._pin or vid != self.manifest.vault_id:
+            raise IntegrityError("vault.json changed since this machine first opened the vault",
+                                 hint="someone replaced the vault's manifest; treat it as an "
+                                      "incident")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[TrustedState]:
+        self.catch_up()
+        yield self
+
+    # -- policy ------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        """The policy version in force: the latest one the log installed."""
+        if self._policy is None:
+            versions = self.store.policies()
+            if not versions:
+                raise IntegrityError("no policy version is in force")
+            self._policy = self.policy_by_hash(versions[-1][1])
+        assert self._policy is not None
+        return self._policy
+
+    @property
+    def policy_version(self) -> int:
+        return len(self.store.policies())
+
+    def policy_versions(self) -> list[tuple[int, str, int, str, str]]:
+        """``(version, sha256, seq, applied by, applied at)`` of each version."""
+        return self.store.policies()
+
+    def policy_by_hash(self, sha: str) -> Policy:
+        text = self.store.policy_text(sha)
+        if text is None:
+            raise IntegrityError(f"no policy version {sha[:12]}… was ever in force")
+        return _parse_policy(text, sha)
+
+    def recovery_now(self) -> list[str]:
+        """Recovery recipients new wraps go to."""
+        return sorted(set(self.policy.recovery) | set(self.manifest.recovery))
+
+    def recovery_ever(self) -> set[str]:
+        """Every recovery recipient a document may still be wrapped to."""
+        out = set(self.manifest.recovery)
+        for _, sha, *_ in self.store.policies():
+            out |= set(self.policy_by_hash(sha).recovery)
+        return out
+
+    # -- class keys ---------------------------------------------------------------------
+
+    def _load_keys(self) -> dict[str, list[ClassKey]]:
+        if self._keys is None:
+            holders: dict[str, set[Holder]] = {}
+            for kid, name, recipient in self.store.holders():
+                holders.setdefault(kid, set()).add(Holder(name, recipient))
+            from vault._trust.classes import key_id
+
+            keys: dict[str, list[ClassKey]] = {}
+            for class_id, gen, cls, recipient, creator, seq in self.store.class_keys():
+                keys.setdefault(class_id, []).append(ClassKey(
+                    LabelClass.from_dict(json.loads(cls)), gen, recipient, creator, seq,
+                    frozenset(holders.get(key_id(recipient), ()))))
+            self._keys = keys
+        return self._keys
+
+    def classes(self) -> list[list[ClassKey]]:
+        return list(self._load_keys().values())
+
+    def generations(self, cls: LabelClass) -> list[ClassKey]:
+        return list(self._load_keys().get(cls.id, []))
+
+    def current(self, cls: LabelClass) -> ClassKey | None:
+        gens = self.generations(cls)
+        return gens[-1] if gens else None
+
+    def key(self, kid: str) -> ClassKey | None:
+        for gens in self._load_keys().values():
+            for ck in gens:
+                if ck.key_id == kid:
+                    return ck
+        return None
+
+    def entry_digest(self, kid: str, owner: str) -> str | None:
+        return self.store.entry(kid, owner)
+
+    # -- documents ----------------------------------------------------------------------
+
+    def doc(self, doc_id: str) -> DocRow | None:
+        return self.store.doc(doc_id)
+
+    def docs(self, **where: object) -> list[DocRow]:
+        return self.store.docs(**where)  # type: ignore[arg-type]
