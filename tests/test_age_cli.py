@@ -162,7 +162,7 @@ def test_tampered_file_exits_4_and_leaves_no_partial_plaintext(
     ("args", "stdin", "code", "message"),
     [
         (["encrypt"], b"x", 2, "vault: no recipients"),
-        (["encrypt", "-r", "age1notakey"], b"x", 1, "vault: not a valid age recipient"),
+        (["encrypt", "-r", "age1notakey"], b"x", 2, "vault: -r: not a valid age recipient"),
         (["encrypt", "-p", "-r", "{recipient}"], b"x", 2, "vault: -p cannot be combined"),
         (["decrypt"], b"{sealed}", 2, "vault: no identity given"),
         (["decrypt", "-i", "{key}"], b"not an age file", 4, "vault: not an age file"),

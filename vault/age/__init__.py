@@ -2,11 +2,12 @@
 
 Most code should use :class:`vault.Vault`, which adds policy, labels and the
 audit log on top. This module is the engine underneath: standard age v1
-files that stock ``age`` reads and writes, with X25519 and scrypt
-(passphrase) recipients, strict ASCII armor, streaming in constant memory,
-and the split operations the vault needs (read a header, unwrap the file key,
-decrypt the payload, encrypt a payload before its header is known, rewrap a
-file for new recipients without touching its payload). The format as used
+files that stock ``age`` reads and writes, with X25519, post-quantum hybrid
+(mlkem768x25519, ``age1pq1…``) and scrypt (passphrase) recipients, strict
+ASCII armor, streaming in constant memory, and the split operations the
+vault needs (read a header, unwrap the file key, decrypt the payload,
+encrypt a payload before its header is known, rewrap a file for new
+recipients without touching its payload). The format as used
 here is specified in docs/FORMAT.md.
 
 Example::
@@ -40,6 +41,7 @@ from vault.age._identities import (
     parse_recipient,
     parse_recipients,
 )
+from vault.age._mlkem import MLKEM768X25519Identity, MLKEM768X25519Recipient
 from vault.age._scrypt import MAX_WORK_FACTOR, ScryptIdentity, ScryptRecipient
 from vault.age._stream import decrypt_payload, encrypt_payload
 from vault.age._x25519 import X25519Identity, X25519Recipient
@@ -49,6 +51,8 @@ __all__ = [
     "ArmorWriter",
     "Header",
     "Identity",
+    "MLKEM768X25519Identity",
+    "MLKEM768X25519Recipient",
     "Recipient",
     "ScryptIdentity",
     "ScryptRecipient",

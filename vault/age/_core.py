@@ -30,6 +30,11 @@ __all__ = [
 ]
 
 _SCRYPT = "scrypt"
+# docs/FORMAT.md §5.3 (age.md: a file SHOULD NOT be encrypted both to a
+# post-quantum recipient and to one a quantum computer could break, which
+# would void the protection). Writers refuse; readers accept such files.
+_POST_QUANTUM = frozenset({"mlkem768x25519", "mlkem768p256tag"})
+_CLASSICAL = frozenset({"X25519", "p256tag", "ssh-ed25519", "ssh-rsa"})
 _COPY_SIZE = 1 << 20
 
 
@@ -61,6 +66,11 @@ def _seal_header(file_key: bytes, recipients: Sequence[Recipient]) -> Header:
     stanzas = [stanza for r in recipients for stanza in r.wrap(file_key)]
     if len(stanzas) > 1 and any(s.type == _SCRYPT for s in stanzas):
         raise ValueError("a passphrase (scrypt) recipient must be the file's only recipient")
+    types = {s.type for s in stanzas}
+    if types & _POST_QUANTUM and types & _CLASSICAL:
+        raise ValueError(
+            "post-quantum (age1pq1…) and classical (age1…) recipients cannot be mixed in one file"
+        )
     return Header.seal(stanzas, file_key)
 
 

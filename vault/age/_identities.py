@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from vault.age._mlkem import MLKEM768X25519Identity, MLKEM768X25519Recipient
 from vault.age._x25519 import X25519Identity, X25519Recipient
 from vault.errors import IdentityFileError, NoIdentityMatchError, UsageError
 
@@ -25,15 +26,16 @@ __all__ = ["load_identities", "parse_identities", "parse_recipient", "parse_reci
 # Identity files are tiny; refuse to slurp something that is obviously not one.
 MAX_IDENTITY_FILE = 1 << 20
 
+_PQ_IDENTITY_PREFIX = "AGE-SECRET-KEY-PQ-1"
+_PQ_RECIPIENT_PREFIX = "age1pq1"
 _UNSUPPORTED_IDENTITIES = (
-    ("AGE-SECRET-KEY-PQ-1", "post-quantum (mlkem768x25519) identities are not supported yet"),
     ("AGE-PLUGIN-", "plugin identities are not supported"),
     ("-----BEGIN OPENSSH PRIVATE KEY", "SSH identities are not supported"),
 )
 # Prefixes include the Bech32 separator "1": the data part of an ordinary
-# X25519 recipient may itself begin with "tag" or "pq" (docs/FORMAT.md §6).
+# X25519 recipient may itself begin with "tag" or "pq" (docs/FORMAT.md §6),
+# but never with "1", which is not a Bech32 data character.
 _UNSUPPORTED_RECIPIENTS = (
-    ("age1pq1", "post-quantum (mlkem768x25519) recipients are not supported yet"),
     ("age1tag1", "tagged (hardware) recipients are not supported"),
     ("age1tagpq1", "tagged (hardware) recipients are not supported"),
     ("ssh-", "SSH recipients are not supported"),
@@ -53,16 +55,19 @@ def _parse_identity_line(line: str, where: str) -> Identity:
         if line.upper().startswith(prefix):
             raise IdentityFileError(f"{where}: {message}")
     try:
+        if line.upper().startswith(_PQ_IDENTITY_PREFIX):
+            return MLKEM768X25519Identity.from_string(line)
         return X25519Identity.from_string(line)
     except ValueError:
         raise IdentityFileError(
             f"{where}: not a valid age identity",
-            hint="identities look like AGE-SECRET-KEY-1… (one per line, # starts a comment)",
+            hint="identities look like AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1… "
+            "(one per line, # starts a comment)",
         ) from None
 
 
 def parse_identities(text: str) -> list[Identity]:
-    """Parse the text of an identity file: one or more ``AGE-SECRET-KEY-1…``."""
+    """Parse an identity file: ``AGE-SECRET-KEY-1…`` or ``AGE-SECRET-KEY-PQ-1…`` lines."""
     identities = [_parse_identity_line(line, f"line {n}") for n, line in _lines(text)]
     if not identities:
         raise IdentityFileError("no identities found")
@@ -70,21 +75,24 @@ def parse_identities(text: str) -> list[Identity]:
 
 
 def parse_recipient(text: str) -> Recipient:
-    """Parse one recipient string (``age1…``)."""
+    """Parse one recipient string (``age1…`` or post-quantum ``age1pq1…``)."""
     line = text.strip()
     for prefix, message in _UNSUPPORTED_RECIPIENTS:
         if line.lower().startswith(prefix):
             raise IdentityFileError(message)
     try:
+        if line.lower().startswith(_PQ_RECIPIENT_PREFIX):
+            return MLKEM768X25519Recipient.from_string(line)
         return X25519Recipient.from_string(line)
     except ValueError:
         raise IdentityFileError(
-            "not a valid age recipient", hint="recipients look like age1… (lowercase)"
+            "not a valid age recipient",
+            hint="recipients look like age1… or age1pq1… (lowercase)",
         ) from None
 
 
 def parse_recipients(text: str) -> list[Recipient]:
-    """Parse a recipients file: one ``age1…`` per line, ``#`` comments."""
+    """Parse a recipients file: one ``age1…`` or ``age1pq1…`` per line, ``#`` comments."""
     recipients: list[Recipient] = []
     for number, line in _lines(text):
         try:
