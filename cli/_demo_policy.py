@@ -2,8 +2,9 @@
 
 ``demo_policy.yaml`` is a copy of the example ``policies/office.yaml``,
 shipped as package data so that the demo also works from an installed
-package. The demo people (officer, clerk, leader, outsider) get their newly
-made public keys written in; the other example users keep theirs.
+package. Its users' keys are placeholders; the demo people (officer, clerk,
+leader, outsider) get their newly made public keys written in, and the
+example users the story does not need get fresh keys nobody keeps.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from importlib import resources
 __all__ = ["office_policy", "office_policy_template"]
 
 _USER = re.compile(r"^  ([A-Za-z0-9._-]+):\s*$")
-_KEY = re.compile(r"^(    (recipient|signing_key): )\S+\s*$")
+_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
 
 
 def office_policy_template() -> str:
@@ -24,7 +25,10 @@ def office_policy_template() -> str:
 
 def office_policy(keys: Mapping[str, Mapping[str, str]]) -> str:
     """The office policy with ``keys[user]["recipient"]`` and
-    ``keys[user]["signing_key"]`` in place of the example keys."""
+    ``keys[user]["signing_key"]`` in place of the placeholders (fresh keys
+    for the users not in ``keys``)."""
+    from vault.policy._keys import stand_in
+
     out: list[str] = []
     in_users = False
     user: str | None = None
@@ -36,9 +40,10 @@ def office_policy(keys: Mapping[str, Mapping[str, str]]) -> str:
             in_users = False  # the next top-level section
         if in_users and (m := _USER.match(line)):
             user = m.group(1)
-        elif in_users and user is not None and user in keys and (k := _KEY.match(line)):
+        elif in_users and user is not None and (k := _KEY.match(line)):
             field = k.group(2)
-            line = f"{k.group(1)}{keys[user][field]}\n"
+            value = keys[user][field] if user in keys else stand_in(field)
+            line = f"{k.group(1)}{value}\n"
             done.add((user, field))
         out.append(line)
     missing = {(u, f) for u in keys for f in ("recipient", "signing_key")} - done

@@ -4,8 +4,6 @@ declassify, shred, rotate, doctor (re-exported by :mod:`vault_cli._vault`).
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,24 +35,6 @@ def _justification_option(fn: Any) -> Any:
     )(fn)
 
 
-def _read_approver_passphrase(path: str) -> str:
-    # The approver is another person, with another passphrase: it never
-    # comes from VAULT_PASSPHRASE_FILE, which holds the caller's.
-    env = os.environ.get("VAULT_APPROVER_PASSPHRASE_FILE")
-    if env:
-        with open(env, encoding="utf-8") as f:
-            value = f.readline().rstrip("\r\n")
-        if value:
-            return value
-        raise UsageError("VAULT_APPROVER_PASSPHRASE_FILE holds an empty passphrase")
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"the approver identity {path} is encrypted and there is no terminal to ask",
-            hint="set VAULT_APPROVER_PASSPHRASE_FILE to a file holding the approver's passphrase",
-        )
-    return str(click.prompt(f"Approver's passphrase for {path}", hide_input=True, err=True))
-
-
 @click.command()
 @click.argument("doc_id", metavar="ID")
 @click.option("--level", metavar="L", help="New level.")
@@ -62,12 +42,6 @@ def _read_approver_passphrase(path: str) -> str:
 @click.option("--clear-compartments", is_flag=True, help="Remove every compartment.")
 @click.option("--clear-caveats", is_flag=True, help="Remove every caveat.")
 @_justification_option
-@click.option(
-    "--approver-identity",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A second person's identity, for rules that need two (their passphrase: "
-    "VAULT_APPROVER_PASSPHRASE_FILE or the terminal).",
-)
 @click.option("--json", "as_json", is_flag=True, help="Print the new document info as JSON.")
 @click.pass_context
 def reclassify(
@@ -79,12 +53,9 @@ def reclassify(
     clear_compartments: bool,
     clear_caveats: bool,
     justification: str,
-    approver_identity: str | None,
     as_json: bool,
 ) -> None:
     """Give document ID a new label, signed by you."""
-    from vault import load_identity
-
     if clear_compartments and compartments:
         raise UsageError("--compartment and --clear-compartments contradict each other")
     if clear_caveats and caveats:
@@ -95,17 +66,12 @@ def reclassify(
         raise UsageError(
             "nothing to change", hint="give --level, --compartment or --caveat (or a --clear-…)"
         )
-    approver = None
-    if approver_identity:
-        path = approver_identity
-        approver = load_identity(path, passphrase=lambda: _read_approver_passphrase(path))
     doc = open_vault(ctx).reclassify(
         doc_id,
         level=level,
         compartments=new_compartments,
         caveats=new_caveats,
         justification=justification,
-        approver=approver,
     )
     if as_json:
         echo_json(jsonable(doc))
@@ -172,29 +138,34 @@ def rotate(ctx: click.Context, classes: Sequence[str], as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--repair", is_flag=True, help="Rebuild what can be rebuilt (the index).")
+@click.option("--repair", is_flag=True,
+              help="Remove what interrupted writes left, finish shreds, write pending grants.")
+@click.option("--deep", is_flag=True,
+              help="Also check every document's payload against its label (reads everything).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
-    """Check that documents, index, keyrings and audit log agree."""
+def doctor(ctx: click.Context, repair: bool, deep: bool, as_json: bool) -> None:
+    """Check that documents, keyrings and class keys agree with the audit log."""
     from vault.errors import IntegrityError
 
-    report = open_vault(ctx, need_identity=False).doctor(repair=repair)
+    report = open_vault(ctx, need_identity=False).doctor(repair=repair, deep=deep)
     if as_json:
         echo_json(jsonable(report))
     else:
         for kind, lines in (
             ("repaired", report.repaired),
             ("note", report.notes),
+            ("leftover", report.leftovers),
             ("problem", report.problems),
         ):
             for line in lines:
                 click.echo(f"{kind}: {line}")
         if report.ok:
-            click.echo("ok: documents, index, keyrings and audit log agree")
+            click.echo("ok: documents, keyrings and class keys agree with the audit log")
     if not report.ok:
         n = len(report.problems)
         raise IntegrityError(
             f"{n} problem{'s' if n != 1 else ''} found",
-            hint=None if repair else "run 'vault doctor --repair' to rebuild what can be rebuilt",
+            hint=None if repair else "each problem names what was found; 'vault doctor --repair' "
+            "removes leftovers but never what is evidence",
         )

@@ -104,8 +104,10 @@ def print_info(doc: DocumentInfo) -> None:
         ("filename", doc.filename),
         ("content_type", doc.content_type),
         ("plaintext_size", doc.plaintext_size),
-        ("sha256", doc.sha256),
+        ("payload_sha256", doc.payload_sha256),
     ]
+    if doc.hidden:
+        rows.append(("hidden", f"metadata not shown: {doc.hidden}"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key.ljust(width)}  {text(value)}")
@@ -180,11 +182,12 @@ def vault_audit_log(ctx: click.Context) -> Any:
     return None if v is None else v.audit
 
 
-def vault_audit_key_lookup(ctx: click.Context) -> Any:
-    """``key_lookup`` for ``AuditLog.verify``: every record's signature is
-    checked against the key the vault's signed policies give its actor."""
+def vault_audit_verify(ctx: click.Context, trusted_checkpoint: bytes | None) -> Any:
+    """Verify the vault's audit log as the vault reads it: every record's
+    signature by the key the policy in force then gave its actor, the
+    checkpoints by the key vault.json pins. None when no vault is named."""
     v = _vault_for_audit(ctx)
-    return None if v is None else v.audit_key_lookup()
+    return None if v is None else v.verify_audit(trusted_checkpoint=trusted_checkpoint)
 
 
 def vault_audit_verifier(ctx: click.Context) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import sqlite3
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,53 +27,68 @@ class Raw(abc.ABC):
     """What a vault stores, reached around the library."""
 
     @abc.abstractmethod
-    def doc_ids(self) -> list[str]: ...
+    def doc_files(self) -> list[tuple[str, str]]:
+        """``(doc id, version)`` of every stored document file."""
     @abc.abstractmethod
-    def doc_bytes(self, doc_id: str) -> bytes: ...
+    def doc_version_bytes(self, doc_id: str, version: str) -> bytes: ...
     @abc.abstractmethod
-    def set_doc_bytes(self, doc_id: str, data: bytes) -> None:
-        """Overwrite (or plant) a document's stored bytes."""
+    def set_doc_version_bytes(self, doc_id: str, version: str, data: bytes) -> None:
+        """Overwrite (or plant) one stored version's bytes."""
     @abc.abstractmethod
-    def delete_doc(self, doc_id: str) -> None: ...
+    def delete_doc_version(self, doc_id: str, version: str) -> None: ...
     @abc.abstractmethod
     def blobs(self) -> Iterator[tuple[str, bytes]]:
         """Every stored object, with a name: files, or column values."""
-    @abc.abstractmethod
-    def class_keys(self) -> list[tuple[str, int]]: ...
-    @abc.abstractmethod
-    def class_key(self, class_id: str, gen: int) -> bytes: ...
-    @abc.abstractmethod
-    def set_class_key(self, class_id: str, gen: int, data: bytes) -> None: ...
-    @abc.abstractmethod
-    def policy(self, version: int) -> bytes: ...
-    @abc.abstractmethod
-    def set_policy(self, version: int, yaml: bytes, sig: bytes | None = None) -> None:
-        """Replace (or add, with ``sig``) a policy version."""
     @abc.abstractmethod
     def manifest(self) -> bytes: ...
     @abc.abstractmethod
     def set_manifest(self, data: bytes) -> None: ...
     @abc.abstractmethod
-    def keyring_entries(self, owner: str) -> list[str]: ...
+    def keyring_files(self) -> list[tuple[str, str]]:
+        """``(owner key, key id)`` of every entry."""
     @abc.abstractmethod
-    def set_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None: ...
+    def keyring_entry(self, owner_key: str, key_id: str) -> bytes: ...
+    @abc.abstractmethod
+    def set_keyring_entry(self, owner_key: str, key_id: str, data: bytes) -> None: ...
     @abc.abstractmethod
     def audit_lines(self) -> list[bytes]: ...
     @abc.abstractmethod
     def set_audit_line(self, seq: int, line: bytes) -> None: ...
     @abc.abstractmethod
+    def append_audit_line(self, line: bytes) -> None:
+        """Add a line at the end, as an insider with the application's rights."""
+    @abc.abstractmethod
+    def truncate_audit(self, size: int) -> None:
+        """Keep only the first ``size`` lines (someone with the rights to)."""
+    @abc.abstractmethod
     def audit_unwritable(self) -> contextlib.AbstractContextManager[None]:
         """Within the block, appending to the audit log fails."""
-    @abc.abstractmethod
-    def index_rows(self) -> list[tuple[Any, ...]]: ...
-    @abc.abstractmethod
-    def index_update(self, values: dict[str, str], doc_id: str | None = None) -> None: ...
-    @abc.abstractmethod
-    def index_drop(self) -> None:
-        """Lose every index row (as if each write died before its row)."""
-    @abc.abstractmethod
-    def index_garbage(self) -> None:
-        """Make the index unreadable."""
+
+    # -- conveniences over the primitives above ---------------------------------
+
+    def doc_ids(self) -> list[str]:
+        return sorted({d for d, _ in self.doc_files()})
+
+    def versions(self, doc_id: str) -> list[str]:
+        return sorted(v for d, v in self.doc_files() if d == doc_id)
+
+    def current(self, doc_id: str) -> str:
+        """The version the audit log counts (the newest document state)."""
+        for line in reversed(self.audit_lines()):
+            rec = json.loads(line)
+            st = (rec.get("state") or {}).get("document")
+            if st and st["doc"] == doc_id:
+                return str(st["version"])
+        raise FileNotFoundError(doc_id)
+
+    def doc_bytes(self, doc_id: str) -> bytes:
+        return self.doc_version_bytes(doc_id, self.current(doc_id))
+
+    def set_doc_bytes(self, doc_id: str, data: bytes) -> None:
+        self.set_doc_version_bytes(doc_id, self.current(doc_id), data)
+
+    def delete_doc(self, doc_id: str) -> None:
+        self.delete_doc_version(doc_id, self.current(doc_id))
 
     def doc_file(self, doc_id: str, tmp: Path) -> Path:
         """The document as a file, for stock ``age``."""
@@ -90,46 +105,32 @@ class RawFolder(Raw):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _doc(self, doc_id: str) -> Path:
-        return self.path / "docs" / f"{doc_id}.age"
+    def _doc(self, doc_id: str, version: str) -> Path:
+        return self.path / "docs" / f"{doc_id}.{version}.age"
 
-    def doc_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.path / "docs").glob("*.age"))
+    def doc_files(self) -> list[tuple[str, str]]:
+        out = []
+        for p in (self.path / "docs").glob("*.age"):
+            doc_id, _, version = p.stem.partition(".")
+            out.append((doc_id, version))
+        return sorted(out)
 
-    def doc_bytes(self, doc_id: str) -> bytes:
-        return self._doc(doc_id).read_bytes()
+    def doc_version_bytes(self, doc_id: str, version: str) -> bytes:
+        return self._doc(doc_id, version).read_bytes()
 
-    def set_doc_bytes(self, doc_id: str, data: bytes) -> None:
-        self._doc(doc_id).write_bytes(data)
+    def set_doc_version_bytes(self, doc_id: str, version: str, data: bytes) -> None:
+        self._doc(doc_id, version).write_bytes(data)
 
-    def delete_doc(self, doc_id: str) -> None:
-        self._doc(doc_id).unlink()
+    def delete_doc_version(self, doc_id: str, version: str) -> None:
+        self._doc(doc_id, version).unlink()
 
     def doc_file(self, doc_id: str, tmp: Path) -> Path:
-        return self._doc(doc_id)
+        return self._doc(doc_id, self.current(doc_id))
 
     def blobs(self) -> Iterator[tuple[str, bytes]]:
         for p in sorted(self.path.rglob("*")):
             if p.is_file() and p.name != "lock":
                 yield str(p.relative_to(self.path)), p.read_bytes()
-
-    def class_keys(self) -> list[tuple[str, int]]:
-        names = (p.name.split(".") for p in (self.path / "classes").glob("*.json"))
-        return sorted((c, int(g)) for c, g, _ in names)
-
-    def class_key(self, class_id: str, gen: int) -> bytes:
-        return (self.path / "classes" / f"{class_id}.{gen}.json").read_bytes()
-
-    def set_class_key(self, class_id: str, gen: int, data: bytes) -> None:
-        (self.path / "classes" / f"{class_id}.{gen}.json").write_bytes(data)
-
-    def policy(self, version: int) -> bytes:
-        return (self.path / "policy" / f"{version:06d}.yaml").read_bytes()
-
-    def set_policy(self, version: int, yaml: bytes, sig: bytes | None = None) -> None:
-        (self.path / "policy" / f"{version:06d}.yaml").write_bytes(yaml)
-        if sig is not None:
-            (self.path / "policy" / f"{version:06d}.sig").write_bytes(sig)
 
     def manifest(self) -> bytes:
         return (self.path / "vault.json").read_bytes()
@@ -137,19 +138,34 @@ class RawFolder(Raw):
     def set_manifest(self, data: bytes) -> None:
         (self.path / "vault.json").write_bytes(data)
 
-    def keyring_entries(self, owner: str) -> list[str]:
-        return sorted(p.stem for p in (self.path / "keyrings" / owner).glob("*.age"))
+    def keyring_files(self) -> list[tuple[str, str]]:
+        return sorted((p.parent.name, p.stem) for p in (self.path / "keyrings").glob("*/*.age"))
 
-    def set_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
-        (self.path / "keyrings" / owner / f"{key_id}.age").write_bytes(data)
+    def keyring_entry(self, owner_key: str, key_id: str) -> bytes:
+        return (self.path / "keyrings" / owner_key / f"{key_id}.age").read_bytes()
+
+    def set_keyring_entry(self, owner_key: str, key_id: str, data: bytes) -> None:
+        folder = self.path / "keyrings" / owner_key
+        folder.mkdir(exist_ok=True)
+        (folder / f"{key_id}.age").write_bytes(data)
 
     def audit_lines(self) -> list[bytes]:
         return (self.path / "audit" / "log").read_bytes().split(b"\n")[:-1]
 
+    def _write_lines(self, lines: list[bytes]) -> None:
+        (self.path / "audit" / "log").write_bytes(b"".join(x + b"\n" for x in lines))
+
     def set_audit_line(self, seq: int, line: bytes) -> None:
         lines = self.audit_lines()
         lines[seq] = line
-        (self.path / "audit" / "log").write_bytes(b"".join(x + b"\n" for x in lines))
+        self._write_lines(lines)
+
+    def append_audit_line(self, line: bytes) -> None:
+        with (self.path / "audit" / "log").open("ab") as f:
+            f.write(line + b"\n")
+
+    def truncate_audit(self, size: int) -> None:
+        self._write_lines(self.audit_lines()[:size])
 
     @contextlib.contextmanager
     def audit_unwritable(self) -> Iterator[None]:
@@ -163,30 +179,6 @@ class RawFolder(Raw):
             log.rmdir()
             log.write_bytes(saved)
 
-    def _index(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path / "index.sqlite")
-
-    def index_rows(self) -> list[tuple[Any, ...]]:
-        with contextlib.closing(self._index()) as db:
-            return sorted(tuple(r) for r in db.execute("SELECT * FROM documents").fetchall())
-
-    def index_update(self, values: dict[str, str], doc_id: str | None = None) -> None:
-        sets = ", ".join(f"{k} = ?" for k in values)
-        where, args = (" WHERE id = ?", [doc_id]) if doc_id else ("", [])
-        with contextlib.closing(self._index()) as db, db:
-            db.execute(f"UPDATE documents SET {sets}{where}", [*values.values(), *args])
-
-    def index_drop(self) -> None:
-        import gc
-
-        gc.collect()  # close SQLite connections of Vault objects already gone
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(self.path / "index.sqlite") + suffix).unlink(missing_ok=True)
-
-    def index_garbage(self) -> None:
-        self.index_drop()
-        (self.path / "index.sqlite").write_bytes(b"not a database" * 100)
-
 
 class RawPostgres(Raw):
     """SQL as the cluster's superuser, on the vault's database."""
@@ -198,36 +190,38 @@ class RawPostgres(Raw):
     def _sql(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return self.cluster.execute(sql, params, dbname=self.dbname, user=SUPER)
 
-    def doc_ids(self) -> list[str]:
-        return [r[0] for r in self._sql("SELECT id FROM vault.documents ORDER BY id")]
+    def doc_files(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self._sql("SELECT id, tag FROM vault.documents"
+                                                " ORDER BY 1, 2")]
 
-    def doc_bytes(self, doc_id: str) -> bytes:
+    def doc_version_bytes(self, doc_id: str, version: str) -> bytes:
         rows = self._sql("SELECT c.data FROM vault.documents d JOIN vault.document_chunks c"
-                         " ON c.version = d.version WHERE d.id = %s ORDER BY c.n", doc_id)
-        if not rows and not self.has_doc(doc_id):
+                         " ON c.vid = d.vid WHERE d.id = %s AND d.tag = %s ORDER BY c.n",
+                         doc_id, version)
+        if not rows and (doc_id, version) not in self.doc_files():
             raise FileNotFoundError(doc_id)
         return b"".join(bytes(r[0]) for r in rows)
 
-    def set_doc_bytes(self, doc_id: str, data: bytes) -> None:
+    def set_doc_version_bytes(self, doc_id: str, version: str, data: bytes) -> None:
         with self.cluster.connect(SUPER, self.dbname) as conn, conn.transaction():
-            row = conn.execute("SELECT version FROM vault.documents WHERE id = %s",
-                               (doc_id,)).fetchone()
+            row = conn.execute("SELECT vid FROM vault.documents WHERE id = %s AND tag = %s",
+                               (doc_id, version)).fetchone()
             if row is None:
-                row = conn.execute("INSERT INTO vault.documents (id, version, size) VALUES"
-                                   " (%s, nextval('vault.document_versions'), 0)"
-                                   " RETURNING version", (doc_id,)).fetchone()
-            conn.execute("DELETE FROM vault.document_chunks WHERE version = %s", (row[0],))
-            conn.execute("INSERT INTO vault.document_chunks (version, n, data)"
+                row = conn.execute("INSERT INTO vault.documents (id, tag, vid, size) VALUES"
+                                   " (%s, %s, nextval('vault.document_versions'), 0)"
+                                   " RETURNING vid", (doc_id, version)).fetchone()
+            conn.execute("DELETE FROM vault.document_chunks WHERE vid = %s", (row[0],))
+            conn.execute("INSERT INTO vault.document_chunks (vid, n, data)"
                          " VALUES (%s, 0, %s)", (row[0], data))
-            conn.execute("UPDATE vault.documents SET size = %s WHERE id = %s",
-                         (len(data), doc_id))
+            conn.execute("UPDATE vault.documents SET size = %s WHERE vid = %s",
+                         (len(data), row[0]))
 
-    def delete_doc(self, doc_id: str) -> None:
-        self._sql("DELETE FROM vault.documents WHERE id = %s", doc_id)
+    def delete_doc_version(self, doc_id: str, version: str) -> None:
+        self._sql("DELETE FROM vault.documents WHERE id = %s AND tag = %s", doc_id, version)
 
     def blobs(self) -> Iterator[tuple[str, bytes]]:
-        for doc_id in self.doc_ids():
-            yield f"documents/{doc_id}", self.doc_bytes(doc_id)
+        for doc_id, version in self.doc_files():
+            yield f"documents/{doc_id}.{version}", self.doc_version_bytes(doc_id, version)
         tables = self._sql("SELECT table_name FROM information_schema.tables"
                            " WHERE table_schema = 'vault' AND table_name <> 'document_chunks'")
         for (table,) in tables:
@@ -237,41 +231,23 @@ class RawPostgres(Raw):
                         str(value).encode()
                     yield f"{table}/{i}", data
 
-    def class_keys(self) -> list[tuple[str, int]]:
-        return [(c, int(g)) for c, g in self._sql("SELECT class_id, generation FROM"
-                                                   " vault.class_keys ORDER BY 1, 2")]
-
-    def class_key(self, class_id: str, gen: int) -> bytes:
-        return bytes(self._sql("SELECT data FROM vault.class_keys WHERE class_id = %s AND"
-                               " generation = %s", class_id, gen)[0][0])
-
-    def set_class_key(self, class_id: str, gen: int, data: bytes) -> None:
-        self._sql("UPDATE vault.class_keys SET data = %s WHERE class_id = %s AND"
-                  " generation = %s", data, class_id, gen)
-
-    def policy(self, version: int) -> bytes:
-        return bytes(self._sql("SELECT policy FROM vault.policies WHERE version = %s",
-                               version)[0][0])
-
-    def set_policy(self, version: int, yaml: bytes, sig: bytes | None = None) -> None:
-        if sig is None:
-            self._sql("UPDATE vault.policies SET policy = %s WHERE version = %s", yaml, version)
-        else:
-            self._sql("INSERT INTO vault.policies VALUES (%s, %s, %s)", version, yaml, sig)
-
     def manifest(self) -> bytes:
         return bytes(self._sql("SELECT data FROM vault.manifest")[0][0])
 
     def set_manifest(self, data: bytes) -> None:
         self._sql("UPDATE vault.manifest SET data = %s", data)
 
-    def keyring_entries(self, owner: str) -> list[str]:
-        return [r[0] for r in self._sql("SELECT key_id FROM vault.keyrings WHERE owner = %s"
-                                        " ORDER BY 1", owner)]
+    def keyring_files(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self._sql("SELECT okey, key_id FROM vault.keyrings"
+                                                " ORDER BY 1, 2")]
 
-    def set_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
-        self._sql("INSERT INTO vault.keyrings VALUES (%s, %s, %s) ON CONFLICT (owner, key_id)"
-                  " DO UPDATE SET data = excluded.data", owner, key_id, data)
+    def keyring_entry(self, owner_key: str, key_id: str) -> bytes:
+        return bytes(self._sql("SELECT data FROM vault.keyrings WHERE okey = %s AND"
+                               " key_id = %s", owner_key, key_id)[0][0])
+
+    def set_keyring_entry(self, owner_key: str, key_id: str, data: bytes) -> None:
+        self._sql("INSERT INTO vault.keyrings VALUES (%s, %s, %s) ON CONFLICT (okey, key_id)"
+                  " DO UPDATE SET data = excluded.data", owner_key, key_id, data)
 
     def audit_lines(self) -> list[bytes]:
         return [bytes(r[0]) for r in self._sql("SELECT line FROM vault.audit_log ORDER BY seq")]
@@ -282,6 +258,16 @@ class RawPostgres(Raw):
             conn.execute("SET LOCAL session_replication_role = replica")
             conn.execute("UPDATE vault.audit_log SET line = %s WHERE seq = %s", (line, seq))
 
+    def append_audit_line(self, line: bytes) -> None:
+        n = len(self.audit_lines())
+        self.cluster.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
+                             (n, line), dbname=self.dbname, user="vault_app")
+
+    def truncate_audit(self, size: int) -> None:
+        with self.cluster.connect(SUPER, self.dbname) as conn, conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute("DELETE FROM vault.audit_log WHERE seq >= %s", (size,))
+
     @contextlib.contextmanager
     def audit_unwritable(self) -> Iterator[None]:
         self._sql("REVOKE INSERT ON vault.audit_log FROM vault_app")
@@ -289,20 +275,6 @@ class RawPostgres(Raw):
             yield
         finally:
             self._sql("GRANT INSERT ON vault.audit_log TO vault_app")
-
-    def index_rows(self) -> list[tuple[Any, ...]]:
-        return sorted(self._sql("SELECT * FROM vault.document_index"))
-
-    def index_update(self, values: dict[str, str], doc_id: str | None = None) -> None:
-        sets = ", ".join(f"{k} = %s" for k in values)
-        where, args = (" WHERE id = %s", [doc_id]) if doc_id else ("", [])
-        self._sql(f"UPDATE vault.document_index SET {sets}{where}", *values.values(), *args)
-
-    def index_drop(self) -> None:
-        self._sql("DELETE FROM vault.document_index")
-
-    def index_garbage(self) -> None:
-        self._sql("UPDATE vault.document_index SET label = 'not a database'")
 
 
 # --------------------------------------------------------------------------

@@ -8,12 +8,22 @@ server binaries or the driver the tests fail, saying what to install.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 from backends import FolderKind, Kind, PostgresKind
 from hardening_support import trial_seed
 from pg_support import INSTALL_HINT, Cluster, find_bindir
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Where each vault's verified replay of its audit log is kept
+    # (docs/DESIGN.md §8): one throwaway folder for the whole run, never the
+    # home of whoever runs the tests. Child processes inherit it.
+    if not os.environ.get("VAULT_STATE_DIR"):
+        os.environ["VAULT_STATE_DIR"] = tempfile.mkdtemp(prefix="vault-test-state-")
 
 
 def pytest_report_header() -> str:

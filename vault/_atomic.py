@@ -33,6 +33,7 @@ __all__ = [
     "atomic_writer",
     "fsync_dir",
     "remove_stale_temps",
+    "stale_temps",
     "write_atomic",
 ]
 
@@ -208,6 +209,41 @@ def remove_stale_temps(directory: str | os.PathLike[str], *, only_ours: bool = F
     if removed:
         fsync_dir(directory)
     return removed
+
+
+def stale_temps(directory: str | os.PathLike[str]) -> list[tuple[str, int]]:
+    """``(name, size)`` of the temporaries killed writers left in
+    ``directory`` (what :func:`remove_stale_temps` would delete), without
+    deleting anything."""
+    found = []
+    try:
+        with os.scandir(directory) as it:
+            names = [e.name for e in it if _OURS_OR_SHORT.match(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for name in names:
+        size = _stale_size(os.path.join(directory, name))
+        if size is not None:
+            found.append((name, size))
+    return found
+
+
+def _stale_size(path: str) -> int | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # a live writer's
+        return st.st_size
+    finally:
+        os.close(fd)
 
 
 def _remove_if_stale(path: str) -> bool:

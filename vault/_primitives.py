@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 SIGNING_KEY_PREFIX = "ed25519:"
-_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 def hkdf(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
@@ -75,7 +75,7 @@ def b64decode(text: str | bytes) -> bytes:
     zero unused bits in the last character (RFC 4648 §3.5).
     """
     raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
-    if not _B64_ALPHABET.issuperset(raw) or len(raw) % 4 == 1:
+    if not B64_ALPHABET.issuperset(raw) or len(raw) % 4 == 1:
         raise ValueError("invalid base64")
     data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
     if binascii.b2a_base64(data, newline=False).rstrip(b"=") != raw:

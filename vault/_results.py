@@ -7,10 +7,12 @@ the encrypted metadata stanza only when the caller could open it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._sealed.meta import Metadata
     from vault.policy import Label
 
 __all__ = ["ApplyReport", "DoctorReport", "DocumentInfo", "RotateReport"]
@@ -18,26 +20,42 @@ __all__ = ["ApplyReport", "DoctorReport", "DocumentInfo", "RotateReport"]
 
 @dataclass(frozen=True)
 class DocumentInfo:
-    """One document. ``label`` and the first five fields are public (they
-    are in the header in clear); the rest is ``None`` unless the caller
-    holds the document's key."""
+    """One document. ``label`` and the fields up to ``payload_sha256`` are
+    public (the signed label in its header, in clear); the metadata fields
+    are ``None`` unless the caller could open the document, and then
+    ``hidden`` says why."""
 
     id: str
     label: Label
     sealed_at: str
     sealed_by: str
     size: int  # bytes of the sealed (ciphertext) file
+    classified_by: str | None = None
+    policy: str | None = None  # hash of the policy version the label was signed under
+    payload_sha256: str | None = None  # what the label commits to (ciphertext)
     title: str | None = None
     filename: str | None = None
     content_type: str | None = None
     plaintext_size: int | None = None
-    sha256: str | None = None
-    classified_by: str | None = None
-    policy: str | None = None  # hash of the policy version the label was signed under
+    hidden: str | None = None  # why the metadata is not shown, if it is not
 
-    @property
-    def has_metadata(self) -> bool:
-        return self.sha256 is not None
+    @classmethod
+    def of(cls, statement: Mapping[str, Any], meta: Metadata | None = None, *,
+           header_size: int = 0, hidden: str | None = None) -> DocumentInfo:
+        """From a verified label statement and, for a reader, its metadata."""
+        from vault.policy import Label
+
+        content = statement.get("content") or {}
+        return cls(
+            id=str(statement["doc"]), label=Label.from_dict(statement["label"]),
+            sealed_at=str(statement["sealed_at"]), sealed_by=str(statement["sealed_by"]),
+            size=header_size + int(content.get("size", 0)),
+            classified_by=statement["label"].get("classified_by"),
+            policy=statement.get("policy"), payload_sha256=content.get("payload"),
+            title=meta.title if meta else None, filename=meta.filename if meta else None,
+            content_type=meta.content_type if meta else None,
+            plaintext_size=meta.size if meta else None,
+            hidden=None if meta is not None else hidden)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,13 +64,14 @@ class DocumentInfo:
             "sealed_at": self.sealed_at,
             "sealed_by": self.sealed_by,
             "size": self.size,
+            "classified_by": self.classified_by,
+            "policy": self.policy,
+            "payload_sha256": self.payload_sha256,
             "title": self.title,
             "filename": self.filename,
             "content_type": self.content_type,
             "plaintext_size": self.plaintext_size,
-            "sha256": self.sha256,
-            "classified_by": self.classified_by,
-            "policy": self.policy,
+            "hidden": self.hidden,
         }
 
 
@@ -91,10 +110,13 @@ class RotateReport:
 
 @dataclass
 class DoctorReport:
-    """What ``Vault.doctor`` found. ``ok`` means no problem remains."""
+    """What ``Vault.doctor`` found. ``ok`` means no problem remains;
+    ``leftovers`` are what interrupted writes left (``--repair`` removes
+    them), ``notes`` harmless findings."""
 
     problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # harmless findings
+    leftovers: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     documents: int = 0
 
@@ -104,4 +126,4 @@ class DoctorReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "documents": self.documents, "problems": self.problems,
-                "notes": self.notes, "repaired": self.repaired}
+                "leftovers": self.leftovers, "notes": self.notes, "repaired": self.repaired}

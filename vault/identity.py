@@ -32,7 +32,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vault._primitives import format_signing_key, hkdf
-from vault.age import X25519Identity
+from vault.age import MLKEM768X25519Identity, X25519Identity
 from vault.errors import (
     IdentityFileError,
     InsecureFileError,
@@ -41,7 +41,10 @@ from vault.errors import (
     UsageError,
 )
 
-__all__ = ["UserIdentity", "load_identity", "new_identity"]
+__all__ = ["AgeKeyPair", "UserIdentity", "load_identity", "new_identity"]
+
+# A person's (or a label class's) age key: post-quantum hybrid, or X25519.
+AgeKeyPair = X25519Identity | MLKEM768X25519Identity
 
 SIGNING_KEY_INFO = b"vault/v1 signing key"
 MAX_IDENTITY_FILE = 64 * 1024
@@ -64,13 +67,17 @@ def _check_name(name: str) -> str:
 class UserIdentity:
     """A person's keys: ``age_identity`` decrypts, ``signing_key`` signs."""
 
-    def __init__(self, name: str, age_identity: X25519Identity) -> None:
+    def __init__(self, name: str, age_identity: AgeKeyPair) -> None:
         self.name = _check_name(name)
         self.age_identity = age_identity
         self.recipient: str = str(age_identity.recipient)
         seed = hkdf(age_identity.to_bytes(), b"", SIGNING_KEY_INFO)
         self.signing_key = Ed25519PrivateKey.from_private_bytes(seed)
         self.signing_public: str = format_signing_key(self.signing_key.public_key())
+
+    @property
+    def post_quantum(self) -> bool:
+        return isinstance(self.age_identity, MLKEM768X25519Identity)
 
     @property
     def fingerprint(self) -> str:
@@ -117,9 +124,11 @@ class UserIdentity:
             ) from None
 
 
-def new_identity(name: str) -> UserIdentity:
-    """A fresh identity with a new random key."""
-    return UserIdentity(name, X25519Identity.generate())
+def new_identity(name: str, *, post_quantum: bool = True) -> UserIdentity:
+    """A fresh identity with a new random key: a post-quantum hybrid
+    (ML-KEM-768 + X25519) one unless ``post_quantum`` is False."""
+    kind = MLKEM768X25519Identity if post_quantum else X25519Identity
+    return UserIdentity(name, kind.generate())
 
 
 def load_identity(
@@ -193,13 +202,15 @@ def _parse(path: str, text: str) -> UserIdentity:
                 name = value.strip()
         elif line:
             keys.append(line)
-    if len(keys) != 1 or not keys[0].startswith("AGE-SECRET-KEY-1"):
+    if len(keys) != 1 or not keys[0].startswith(("AGE-SECRET-KEY-1", "AGE-SECRET-KEY-PQ-1")):
         raise IdentityFileError(
-            f"{path} must hold exactly one AGE-SECRET-KEY-1… line",
+            f"{path} must hold exactly one AGE-SECRET-KEY-… line",
             hint="create one with 'vault identity new NAME -o FILE'",
         )
     try:
-        age_identity = X25519Identity.from_string(keys[0])
+        age_identity: AgeKeyPair = (MLKEM768X25519Identity.from_string(keys[0])
+                                    if keys[0].startswith("AGE-SECRET-KEY-PQ-1")
+                                    else X25519Identity.from_string(keys[0]))
     except ValueError:
         raise IdentityFileError(f"{path} holds a malformed AGE-SECRET-KEY line") from None
     if name is None:

@@ -1,149 +1,227 @@
 """Administration: installing a policy version and rotating class keys
 (docs/DESIGN.md §6.6).
 
-Granting needs only public keys: whoever holds a class identity can write
-it for a newly cleared user's recipient. Revoking needs a new key: the
-class gets a new generation (a fresh key pair written for every user
-cleared *now*, from their public recipients), every document of the class
-that the administrator can open is rewrapped to it, and the old entries are
-removed. Documents the administrator cannot open stay on the old
-generation, listed as pending, until someone who can runs ``rotate``.
+A policy version is installed by a record in the audit log that carries its
+text; from that record on it is in force, for every process. Then the
+class keys are reconciled with it:
+
+* a key whose holders are all still cleared is granted to newly cleared
+  users (by whoever holds it);
+* a key someone no longer cleared could know is *unclean*: never encrypted
+  to again. If the installer is cleared for the class, the class gets a new
+  generation at once, its documents are rewrapped (header only) and the
+  entries nobody should hold any more are retired; otherwise this is
+  reported as pending, naming who can finish it with ``vault rotate`` --
+  until then the revoked user's old key still opens those documents, which
+  they could open before anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from vault._ops.change import rewrap_document
+from vault._ops.discipline import Attempt, attempt, authorise, complete, record
 from vault._ops.init import read_policy_file
-from vault._ops.read import sync_index
-from vault._ops.seal import grant_missing, wrap_recipients
+from vault._ops.keys import create_generation, grant_missing, retire
+from vault._ops.seal import doc_state, new_version, wrap_recipients
 from vault._results import ApplyReport, RotateReport
-from vault._sealed.label import VaultStanzas
+from vault._sealed.label import LabelStanza
 from vault._sealed.reading import read_sealed, unlock
-from vault._trust.chain import is_administrator, sign_policy_version
-from vault._trust.keys import ClassKey, LabelClass, cleared_users
-from vault.errors import NoKeyError, StorageError, UsageError
+from vault._sealed.writing import write_rewrapped
+from vault._trust.classes import ClassKey, LabelClass, cleared_users
+from vault.age import Header
+from vault.errors import IntegrityError, NoKeyError, StorageError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._vault import Vault
+    from vault._ops.session import Session
     from vault.policy import Policy
 
 __all__ = ["apply_policy", "rotate"]
 
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_REWRAP_BATCH = 64  # documents rewrapped per batch of records
 
 
-def apply_policy(v: Vault, policy_path: str | os.PathLike[str]) -> ApplyReport:
-    me = v.me()
-    with v.attempt("policy-apply") as att:
+def apply_policy(s: Session, policy_path: str | os.PathLike[str]) -> ApplyReport:
+    actor = s.actor()
+    with attempt(s, "policy-apply") as att:
         raw, new = read_policy_file(policy_path)
-        if v.policy.decide(me.name, "administer", None).allowed:
-            _check_successor(v, new)  # a non-administrator is simply denied below
-        version = v.chain.head.version + 1
-        v.authorise(att, "administer", None,
-                    note=f"install policy version {version} (sha256 {new.hash})")
-        with v.lock():
-            v.class_keys.refresh()
-            if v.backend.policy_versions()[-1] != version - 1:
+        old = s.trusted.policy
+        if old.decide(actor.decides_as, "administer", None).allowed:
+            _check_successor(s, new)  # a non-administrator is simply denied below
+        version = s.trusted.policy_version + 1
+        authorise(s, att, "administer", None,
+                  note=f"install policy version {version} (sha256 {new.hash})")
+        with s.lock():
+            if s.trusted.policy_version != version - 1:
                 raise StorageError("another policy version was installed meanwhile",
                                    hint="review it, then apply yours again")
-            signature = sign_policy_version(me, v.id, version, raw, v.chain.head.sha256, _now())
-            v.backend.add_policy(version, raw, signature)
-            old = v.policy
-            v.reload()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UsageError("a policy file must be UTF-8 text") from None
+            complete(s, [att], [{"policy": {"version": version, "sha256": new.hash,
+                                            "text": text}}])
+            if s.trusted.policy_version != version:
+                raise IntegrityError("the policy version was recorded but did not come into "
+                                     "force", hint="run 'vault doctor': it names the reason")
             report = ApplyReport(version, new.hash)
-            reconcile(v, old, report)
+            reconcile(s, old, report)
     return report
 
 
-def _check_successor(v: Vault, new: Policy) -> None:
-    """The installer must stay an administrator, with the same key, under the
-    new version: the keys it rotates are signed under it (docs/DESIGN.md
-    §3.3), and nobody should lock the vault's last officer out by mistake."""
-    me = v.me()
-    user = new.users.get(me.name)
-    if user is None or user.signing_key != me.signing_public or not is_administrator(new,
-                                                                                     me.name):
+def _check_successor(s: Session, new: Policy) -> None:
+    """The installer stays an administrator, with the same keys, under the
+    new version: nobody should lock the vault's last officer out by mistake."""
+    me = s.me()
+    name = s.actor().name
+    user = new.users.get(name or "")
+    if user is None or (user.signing_key, user.recipient) != (me.signing_public, me.recipient) \
+            or not new.decide(user.name, "administer", None).allowed:
         raise UsageError(
-            "the new policy must keep you an administrator, with the same signing key",
-            hint="hand over in two steps: add the new officer first, then let them remove you",
-        )
-    if new.hash == v.chain.head.sha256:
+            "the new policy must keep you an administrator, with the same keys",
+            hint="hand over in two steps: add the new officer first, then let them remove you")
+    if new.hash == s.trusted.policy.hash:
         raise UsageError("this policy is already the active version")
 
 
-def _holders(v: Vault) -> dict[str, set[str]]:
-    """Key ids held, by owner recipient."""
-    return {owner: set(v.backend.keyring_entries(owner)) for owner in v.backend.keyring_owners()}
+def _cleared_names(policy: Policy, cls: LabelClass) -> str:
+    names = [u.name for u in cleared_users(policy, cls)]
+    return ", ".join(names) if names else "nobody (no user is cleared for it)"
 
 
-def _name(policy: Policy, recipient: str) -> str:
-    names = [n for n, u in policy.users.items() if u.recipient == recipient]
-    return names[0] if names else recipient
-
-
-def reconcile(v: Vault, old: Policy, report: ApplyReport) -> None:
-    """Bring keyrings in line with the policy just installed."""
-    policy = v.policy
-    holders = _holders(v)
+def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
+              *, force: Sequence[LabelClass] = ()) -> None:
+    """Under the write lock: bring the class keys in line with the policy
+    in force (after an install, or for ``rotate``)."""
+    policy = s.trusted.policy
     recovery_changed = set(old.recovery) != set(policy.recovery)
-    for gens in v.class_keys.classes():
+    for gens in s.trusted.classes():
         current = gens[-1]
-        entitled = {u.recipient for u in cleared_users(policy, current.cls)}
-        held_by = {o for o, ids in holders.items() if current.key_id in ids}
-        revoked = held_by - entitled
-        report.revoked += [f"{_name(old, o)}: {current.cls}" for o in sorted(revoked)]
-        if revoked or recovery_changed:
-            rot = RotateReport()
-            _rotate_class(v, current.cls, rot, rotate=bool(revoked))
-            report.rotated += rot.rotated
-            report.rewrapped += rot.rewrapped
-            report.granted += rot.granted
-            report.pending += rot.pending
-        else:
-            report.granted += grant_missing(v, current)
-            missing = sorted(_name(policy, o) for o in entitled
-                             if v.backend.read_keyring_entry(o, current.key_id) is None)
-            if missing:
+        cls = current.cls
+        unclean = current.unclean_holders(policy)
+        if isinstance(report, ApplyReport):
+            report.revoked += [f"{h.name or 'an unknown recipient'}: {cls}" for h in unclean]
+        if unclean or cls in force:
+            me = policy.users.get(s.actor().name or "")
+            if me is None or not policy.dominates(me.clearance, cls.label()):
                 report.pending.append(
-                    f"grant {current.cls} to {', '.join(missing)}: needs someone who holds "
-                    "that class key to seal at it or to run 'vault rotate'")
-
-
-def rotate(v: Vault, classes: Sequence[str] | None) -> RotateReport:
-    """An administrator gives the classes (default: all) new keys and
-    rewraps their documents. Anyone else may only finish pending rewraps of
-    classes whose current key they hold: that moves documents onto a key
-    the policy already gave out, and so grants nothing."""
-    me = v.me()
-    with v.attempt("rotate") as att:
-        targets = _select(v, classes)
-        names = ", ".join(str(ck.cls) for ck in targets) or "no classes"
-        admin = v.policy.decide(me.name, "administer", None).allowed
-        if admin:
-            v.authorise(att, "administer", None, note=f"rotate {names}")
+                    f"rotate {cls}: needs someone cleared for it ({_cleared_names(policy, cls)})"
+                    " to run 'vault rotate'; until then the old key, which "
+                    f"{', '.join(h.name or 'an unknown recipient' for h in unclean) or 'nobody'}"
+                    " could keep, still opens its documents")
+                _retire_unclean(s, gens, policy)
+                continue
+            made = create_generation(s, cls)
+            report.rotated.append(f"{cls} -> generation {made.generation}")
         else:
-            targets = [ck for ck in targets if v.keyring.identity(ck) is not None]
-            held = ", ".join(str(ck.cls) for ck in targets) or "no classes"
-            v.record([att], "allowed", [], f"rewrap pending documents of {held} to their "
-                     "current key (no new keys: grants nothing)")
+            report.granted += grant_missing(s, current)
+        _rewrap_class(s, cls, report, recovery_changed)
+        _retire_unclean(s, s.trusted.generations(cls), policy, report)
+
+
+def _retire_unclean(s: Session, gens: list[ClassKey], policy: Policy,
+                    report: ApplyReport | RotateReport | None = None) -> None:
+    """Entries of people no longer cleared, and of old generations no
+    document needs any more, are removed (on the record)."""
+    current = gens[-1]
+    cleared = {u.recipient for u in cleared_users(policy, current.cls)}
+    entries = s.trusted.store.entries()
+    for ck in gens:
+        needed = ck is current or bool(s.trusted.docs(key_id=ck.key_id))
+        owners = sorted(o for (k, o) in entries if k == ck.key_id
+                        and (o not in cleared or not needed))
+        if owners:
+            retire(s, ck, owners, f"retire {len(owners)} entr{'y' if len(owners) == 1 else 'ies'}"
+                   f" of {ck.cls} generation {ck.generation}")
+            if isinstance(report, RotateReport):
+                report.retired += [f"{ck.cls} generation {ck.generation}: {len(owners)} "
+                                   "entries"]
+
+
+def _rewrap_class(s: Session, cls: LabelClass, report: ApplyReport | RotateReport,
+                  recovery_changed: bool) -> None:
+    """Rewrap the documents of ``cls`` not wrapped to its current key (or
+    to the current recovery set) that the caller can open."""
+    current = s.trusted.current(cls)
+    assert current is not None
+    keyring = s.my_keyring()
+    todo = [row for row in s.trusted.docs() if row.class_id == cls.id
+            and (row.key_id != current.key_id or recovery_changed)]
+    for start in range(0, len(todo), _REWRAP_BATCH):
+        _rewrap_batch(s, todo[start:start + _REWRAP_BATCH], current, keyring, report)
+
+
+def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
+                  report: ApplyReport | RotateReport) -> None:
+    written: list[tuple[str, str, str, dict[str, Any]]] = []
+    try:
+        for row in rows:
+            sealed, f = read_sealed(s.backend, s.trusted, row.doc_id)
+            with f:
+                ck = s.trusted.key(row.key_id)
+                ids = [i for i in ([keyring.identity(ck)] if ck else []) if i is not None]
+                try:
+                    file_key, _ = unlock(sealed, ids, s.trusted)
+                except NoKeyError:
+                    report.pending.append(
+                        f"rewrap {row.doc_id} ({current.cls}): needs someone who holds its "
+                        f"current key ({_cleared_names(s.trusted.policy, current.cls)})")
+                    continue
+                stanzas = [st for r in wrap_recipients(s, current) for st in r.wrap(file_key)]
+                label = LabelStanza.carry(sealed.label).wrap(file_key)
+                header = Header.seal([*stanzas, *label, sealed.meta], file_key)
+                version = new_version()
+                with s.backend.write_document(row.doc_id, version) as out:
+                    write_rewrapped(f, out, header)
+                state = doc_state(row.doc_id, version, header, current,
+                                  sealed.label.statement, {})
+                written.append((row.doc_id, version, row.version, state))
+        if written:
+            atts = [Attempt("rewrap", doc_id) for doc_id, *_ in written]
+            record(s, atts, "allowed", [], f"rewrapped to {current.cls} generation "
+                   f"{current.generation}", [st for *_, st in written])
+            s.trusted.catch_up()
+    except BaseException:
+        for doc_id, version, _, _ in written:
+            with contextlib.suppress(VaultError, OSError):
+                s.backend.delete_document(doc_id, version)
+        raise
+    for doc_id, _, old_version, _ in written:
+        s.backend.delete_document(doc_id, old_version)
+        report.rewrapped.append(doc_id)
+
+
+def rotate(s: Session, classes: Sequence[str] | None) -> RotateReport:
+    """An administrator gives the classes (default: all) new keys and
+    rewraps their documents -- for the classes they are cleared for. Anyone
+    cleared may finish what a revocation left pending: new keys for unclean
+    classes, rewraps to the current key. Both grant nothing new."""
+    actor = s.actor()
+    with attempt(s, "rotate") as att:
+        targets = _select(s, classes)
+        names = ", ".join(str(ck.cls) for ck in targets) or "no classes"
+        admin = s.trusted.policy.decide(actor.decides_as, "administer", None).allowed
+        if admin:
+            authorise(s, att, "administer", None, note=f"rotate {names}")
+        elif actor.name is None:
+            authorise(s, att, "administer", None)  # records the denial and raises
+        else:
+            record(s, [att], "allowed", [], f"finish pending rotations and rewraps of {names} "
+                   "(grants nothing)")
         report = RotateReport()
-        with v.lock():
-            v.chain.catch_up()  # keys go to whom the latest version clears
-            v.class_keys.refresh()
-            for ck in targets:
-                _rotate_class(v, ck.cls, report, rotate=admin)
+        with s.lock():
+            force = [ck.cls for ck in targets] if admin else []
+            reconcile(s, s.trusted.policy, report, force=force)
+            complete(s, [att], [None], reason=f"{len(report.rotated)} rotated, "
+                     f"{len(report.rewrapped)} rewrapped")
     return report
 
 
-def _select(v: Vault, classes: Sequence[str] | None) -> list[ClassKey]:
-    current = [gens[-1] for gens in v.class_keys.classes()]
+def _select(s: Session, classes: Sequence[str] | None) -> list[ClassKey]:
+    current = [gens[-1] for gens in s.trusted.classes()]
     if classes is None:
         return current
     by_name = {k: ck for ck in current for k in (ck.cls.id, str(ck.cls))}
@@ -152,53 +230,3 @@ def _select(v: Vault, classes: Sequence[str] | None) -> list[ClassKey]:
         raise UsageError(f"no label class {unknown[0]!r} has a key in this vault",
                          hint="name classes by id or as 'LEVEL [COMPARTMENT, ...]'")
     return list({by_name[c].cls.id: by_name[c] for c in classes}.values())
-
-
-def _rotate_class(v: Vault, cls: LabelClass, report: RotateReport, *, rotate: bool) -> None:
-    """Optionally make a new generation of ``cls``; rewrap its documents to
-    the current generation; retire entries nobody should hold any more."""
-    if rotate:
-        made = v.class_keys.create(cls, v.me(), v.policy, _now())
-        if made is None:  # pragma: no cover - we hold the lock
-            raise StorageError(f"class key {cls} changed meanwhile", hint="run it again")
-        report.rotated.append(f"{cls} -> generation {made[0].generation}")
-    gens = v.class_keys.generations(cls)
-    current = gens[-1]
-    pending = _rewrap_class(v, cls, current, report)
-    report.granted += grant_missing(v, current)
-    entitled = {u.recipient for u in cleared_users(v.policy, cls)}
-    for owner, ids in _holders(v).items():
-        for ck in gens:
-            old_gen = ck is not current
-            if ck.key_id in ids and (owner not in entitled or (old_gen and not pending)):
-                v.backend.delete_keyring_entry(owner, ck.key_id)
-                report.retired.append(f"{_name(v.policy, owner)}: {ck.cls} "
-                                      f"generation {ck.generation}")
-
-
-def _rewrap_class(v: Vault, cls: LabelClass, current: ClassKey, report: RotateReport) -> bool:
-    """Rewrap every document of ``cls`` to ``current``; True if some could
-    not be (the caller holds no key that opens them)."""
-    pending = False
-    identities = v.keyring.identities(v.class_keys.generations(cls))
-    recipients = wrap_recipients(v, current)
-    for row in sync_index(v):
-        if row.class_id != cls.id:
-            continue
-        sealed, f = read_sealed(v.backend, v.chain, row.doc_id)
-        with f:
-            try:
-                file_key, _ = unlock(sealed, identities, v.class_keys, v.chain)
-            except NoKeyError:
-                pending = True
-                report.pending.append(f"rewrap {row.doc_id} ({cls}): needs someone cleared "
-                                      "for it to run 'vault rotate'")
-                continue
-            want = [s for r in recipients for s in r.wrap(file_key)]
-            have = [s for s in sealed.header.stanzas if s.type == "X25519"]
-            if have == want:
-                continue  # already wrapped to the current key and recovery set
-            carry = VaultStanzas.carry(sealed.label, sealed.meta)
-            rewrap_document(v, sealed, f, file_key, [*recipients, carry])
-        report.rewrapped.append(row.doc_id)
-    return pending

@@ -1,190 +1,226 @@
-"""``doctor``: do documents, index, class keys, keyrings and audit log agree?
-(docs/DESIGN.md §6.7)
+"""``doctor``: does everything in the store agree with the verified audit
+log? (docs/DESIGN.md §6.7)
 
 Read-only checks need no identity (and then leave no audit record: records
-are signed by their actor). ``repair`` needs an administrator; it rebuilds
-the index from the document headers alone, deletes keyring entries that
-belong to no class key, writes the pending grants of class keys the
-repairer holds, and removes or finishes what killed writers left behind. It
-never touches documents: a document that fails verification is reported,
-for people to investigate.
+are signed by their actor). They compare the store with the trusted state:
+
+* every record the replay refused (a forged or unentitled state change),
+  the audit log's own verification, the checkpoint key;
+* documents: the log's current version of each is present and is the
+  recorded bytes (header digest); nothing the log never saw; no version of
+  a shredded document left; with ``deep``, every payload against its
+  label's commitment (no key needed: the digest is over ciphertext), and,
+  for a key holder, every recipient stanza;
+* keyring entries: each is the one the log granted (digest), none is
+  missing or planted; the caller's own open and hold what they should;
+* class keys nobody should hold any more (revocations pending), grants
+  pending;
+* what interrupted writes left (each named: where, how large, whether it
+  could hold anything secret).
+
+``repair`` (an administrator) removes what interrupted writes left, the
+versions and entries the log does not count, finishes interrupted shreds
+and writes pending grants of keys the repairer holds. It never rewrites a
+document the log counts, and leaves a document the log never saw in place
+(reported) for people to investigate.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+import hashlib
+from typing import TYPE_CHECKING
 
-from vault._ops.seal import grant_missing
+from vault._ops.discipline import attempt, authorise, record
+from vault._ops.keys import grant_missing, lacking
 from vault._results import DoctorReport
-from vault._sealed.reading import Sealed, read_sealed, unlock
-from vault._trust.keys import cleared_users
-from vault.errors import IntegrityError, UsageError, VaultError
-from vault.store.base import IndexRow
+from vault._sealed.reading import PayloadDigest, read_sealed, unlock
+from vault.errors import IntegrityError, NoKeyError, UsageError, VaultError
+from vault.store.base import owner_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._vault import Vault
+    from vault._ops.session import Session
 
 __all__ = ["doctor"]
 
 
-def doctor(v: Vault, repair: bool) -> DoctorReport:
-    if repair and v.identity is None:
+def doctor(s: Session, repair: bool, deep: bool = False) -> DoctorReport:
+    if repair and s.identity is None:
         raise UsageError("repairing needs your identity (an administrator's)",
                          hint="pass --identity FILE or set VAULT_IDENTITY")
     report = DoctorReport()
-    if v.identity is None:
-        _check(v, report, repair=False)
+    if s.identity is None:
+        _check(s, report, repair=False, deep=deep)
         return report
-    with v.attempt("doctor") as att:
+    with attempt(s, "doctor") as att:
         if repair:
-            v.authorise(att, "administer", None, note="doctor --repair")
+            authorise(s, att, "administer", None, note="doctor --repair")
+            with s.lock():
+                _check(s, report, repair=True, deep=deep)
         else:
-            v.record([att], "allowed", [], "read-only check")
-        if repair:
-            with v.lock():
-                report.repaired += [f"removed leftover {p}" for p in v.backend.tidy()]
-                _check(v, report, repair=True)
-        else:
-            _check(v, report, repair=False)
+            record(s, [att], "allowed", [], "read-only check" + (" (deep)" if deep else ""))
+            _check(s, report, repair=False, deep=deep)
     return report
 
 
-def _check(v: Vault, report: DoctorReport, *, repair: bool) -> None:
-    try:
-        v.class_keys.refresh()
-        classes = v.class_keys.classes()
-    except IntegrityError as e:
-        report.problems.append(f"class keys: {e.message}")
-        classes = []
-    for gens in classes:
-        ck = gens[-1]
-        if ck.provisional:
-            report.problems.append(
-                f"class {ck.cls}: its key was made by {ck.created_by}, who is not cleared for "
-                "it; run 'vault rotate'")
-    rows = _documents(v, report)
-    _index(v, report, rows, repair)
-    _keyrings(v, report, classes, repair)
-    _audit(v, report)
+def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> None:
+    s.trusted.catch_up()
+    if s.log_key_problem:
+        report.problems.append(f"audit log: {s.log_key_problem}; checkpoints are not being made")
+    for seq, kind, message in s.trusted.store.findings():
+        report.problems.append(f"audit record {seq} ({kind}): {message}")
+    _leftovers(s, report, repair)
+    _documents(s, report, repair, deep)
+    _keyrings(s, report, repair)
+    _classes(s, report, repair)
+    _audit(s, report)
 
 
-def _documents(v: Vault, report: DoctorReport) -> list[IndexRow]:
-    for doc_id in v.backend.interrupted_shreds():
-        report.problems.append(
-            f"document {doc_id}: its shredding was interrupted and its wrapped keys may "
-            f"remain; run 'vault doctor --repair' or 'vault shred {doc_id}' to finish it")
-    rows = []
-    for doc_id in v.backend.document_ids():
-        try:
-            sealed, f = read_sealed(v.backend, v.chain, doc_id)
-            f.close()
-        except (VaultError, OSError) as e:
-            report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
-            continue
-        problem = _recipients_problem(v, sealed)
-        if problem:
-            report.problems.append(f"document {doc_id}: {problem}")
-        rows.append(sealed.index_row())
-    report.documents = len(rows)
-    return rows
-
-
-def _recipients_problem(v: Vault, sealed: Sealed) -> str | None:
-    """With a key of the document's class, check what only the file key
-    shows: that every recipient stanza belongs to the class or the recovery
-    set (an insider holding the file key could add one)."""
-    if v.identity is None:
-        return None
-    from vault._ops.read import identities_for
-
-    ids = identities_for(v, sealed)
-    if not ids:
-        return None
-    try:
-        unlock(sealed, ids, v.class_keys, v.chain)
-    except IntegrityError as e:
-        return e.message
-    except VaultError:
-        return None  # no key after all: nothing more to check here
-    return None
-
-
-def _index(v: Vault, report: DoctorReport, rows: list[IndexRow], repair: bool) -> None:
-    """Rows of documents rewritten since (a newer stamp), missing or left
-    over are what an interrupted write leaves: refreshed, and noted. A row
-    that differs from its document although the stamp matches was edited."""
-    want = {r.doc_id: r for r in rows}
-    try:
-        have = {r.doc_id: r for r in v.backend.index.rows()}
-    except VaultError as e:
-        report.problems.append(f"index: {e.message}")
+def _leftovers(s: Session, report: DoctorReport, repair: bool) -> None:
+    found = s.backend.tidy() if repair else s.backend.leftovers()
+    for item in found:
+        what = (f"{item.where} ({item.size} bytes; {item.what}; "
+                f"{'may hold ciphertext or wrapped keys' if item.secret else 'holds no secret'})")
         if repair:
-            _rebuild(v, report, rows)
-        return
-    stale = sorted(d for d in set(want) | set(have)
-                   if d not in want or d not in have or want[d].stamp != have[d].stamp)
-    edited = sorted(d for d in set(want) & set(have)
-                    if want[d].stamp == have[d].stamp and want[d] != have[d])
-    if repair and (stale or edited):
-        _rebuild(v, report, rows)
-        return
-    for d in stale:
-        if d in want:
-            v.backend.index.put(want[d])
+            report.repaired.append(f"removed {what}")
         else:
-            v.backend.index.remove(d)
-    if stale:
-        report.notes.append(f"index: refreshed {len(stale)} out-of-date entries "
-                            f"({_ids(stale)}), left by interrupted writes")
-    if edited:
-        report.problems.append(f"index: {len(edited)} entries were changed behind the "
-                               f"vault's back ({_ids(edited)}); run 'vault doctor --repair'")
+            report.leftovers.append(what)
 
 
-def _rebuild(v: Vault, report: DoctorReport, rows: list[IndexRow]) -> None:
-    v.backend.index.rebuild(rows)
-    report.repaired.append(f"index rebuilt from {len(rows)} document headers")
+def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> None:
+    live = {r.doc_id: r for r in s.trusted.docs()}
+    shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
+    pending = {doc for _, _, action, doc, _ in s.trusted.store.pending()
+               if doc is not None and action in ("seal", "reclassify", "declassify")}
+    files = s.backend.document_files()
+    present = set(files)
+    for doc_id, row in sorted(live.items()):
+        if (doc_id, row.version) not in present:
+            report.problems.append(f"document {doc_id}: missing, although the audit log "
+                                   f"records it (record {row.seq}) and no shred")
+            continue
+        _check_document(s, report, doc_id, deep)
+    report.documents = len(live)
+    for doc_id, version in sorted(present):
+        current = live.get(doc_id)
+        if current is not None and current.version == version:
+            continue
+        where = f"docs/{doc_id}.{version}.age"
+        if doc_id in shredded:
+            what = f"{where}: a version of shredded document {doc_id} is still stored"
+        elif current is not None or doc_id in pending:
+            what = f"{where}: a version of {doc_id} the audit log does not count (an " \
+                   "interrupted write)"
+        else:
+            report.problems.append(f"{where}: a document the audit log never saw (planted, "
+                                   "or copied in); it is not used; remove it once investigated")
+            continue
+        if repair:
+            with contextlib.suppress(OSError, VaultError):
+                _destroy(s, doc_id, version)
+                report.repaired.append(f"removed {what.split(':')[0]}")
+        else:
+            report.leftovers.append(what)
 
 
-def _ids(ids: list[str]) -> str:
-    return ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+def _destroy(s: Session, doc_id: str, version: str) -> None:
+    with s.backend.open_document(doc_id, version) as f:
+        size = min(len(f.read(1 << 20)), 1 << 20)
+    s.backend.shred_document(doc_id, version, size)
 
 
-def _keyrings(v: Vault, report: DoctorReport, classes: list[Any], repair: bool) -> None:
-    policy = v.policy
-    by_key = {ck.key_id: ck for gens in classes for ck in gens}
-    users = {u.recipient: u for u in policy.users.values()}
-    for owner in v.backend.keyring_owners():
-        for key_id in v.backend.keyring_entries(owner):
-            ck = by_key.get(key_id)
-            user = users.get(owner)
-            who = user.name if user else f"recipient {owner}"
-            if ck is None:
-                if repair:
-                    v.backend.delete_keyring_entry(owner, key_id)
-                    report.repaired.append(f"removed keyring entry {key_id} of {who}: "
-                                           "it belongs to no class key")
-                else:
-                    report.notes.append(f"keyring entry {key_id} of {who} belongs to no "
-                                        "class key")
-            elif user is None or not policy.dominates(user.clearance, ck.cls.label()):
-                report.problems.append(f"{who} holds the key of {ck.cls} (generation "
-                                       f"{ck.generation}) but is not cleared for it; "
-                                       "run 'vault rotate'")
-    for gens in classes:
-        ck = gens[-1]
-        if repair:  # e.g. a policy apply killed before it granted: finish what we can
-            report.repaired += [f"granted {g}" for g in grant_missing(v, ck)]
-        for user in cleared_users(policy, ck.cls):
-            if v.backend.read_keyring_entry(user.recipient, ck.key_id) is None:
-                report.problems.append(f"{user.name} is cleared for {ck.cls} but holds no "
-                                       "key for it yet (a pending grant: 'vault rotate' or "
-                                       "'vault doctor --repair' by someone who holds that "
-                                       "key writes it)")
-
-
-def _audit(v: Vault, report: DoctorReport) -> None:
+def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool) -> None:
     try:
-        v.verify_audit()
+        sealed, f = read_sealed(s.backend, s.trusted, doc_id)
+    except (VaultError, OSError) as e:
+        report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
+        return
+    with f:
+        try:
+            if s.identity is not None:
+                from vault._ops.read import class_identities
+
+                ids = class_identities(s, sealed)
+                if ids:
+                    unlock(sealed, ids, s.trusted)
+            if deep:
+                digest = PayloadDigest()
+                while block := f.read(1 << 20):
+                    digest(block)
+                digest.check(sealed)
+        except NoKeyError:
+            pass
+        except (IntegrityError, OSError) as e:
+            report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
+
+
+def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
+    policy = s.trusted.policy
+    logged = s.trusted.store.entries()
+    names = {u.recipient: u.name for u in policy.users.values()}
+    owners = {owner_key(o): o for _, o in logged} | {owner_key(r): r for r in names}
+    files = set(s.backend.keyring_files())
+    for (kid, owner), digest in sorted(logged.items()):
+        ck = s.trusted.key(kid)
+        who = names.get(owner, "a former user")
+        what = f"{who}'s keyring entry for {ck.cls if ck else kid}"
+        if (owner_key(owner), kid) not in files:
+            report.problems.append(f"{what} is missing (the audit log granted it)")
+            continue
+        data = s.backend.read_keyring_entry(owner, kid)
+        if data is None or hashlib.sha256(data).hexdigest() != digest:
+            report.problems.append(f"{what} is not the one the audit log granted (changed or "
+                                   "replaced); it is not used")
+    for okey, kid in sorted(files):
+        known = owners.get(okey)
+        if known is not None and (kid, known) in logged:
+            continue
+        what = f"keyrings/{okey}/{kid}.age"
+        if repair:
+            s.backend.delete_keyring_entry(okey, kid)
+            report.repaired.append(f"removed {what}: no grant in the audit log")
+        else:
+            report.leftovers.append(f"{what}: no grant in the audit log (an interrupted grant, "
+                                    "a retired entry or a planted file); it is not used")
+    if s.identity is not None:
+        keyring = s.my_keyring()
+        for gens in s.trusted.classes():
+            for ck in gens:
+                problem = keyring.check(ck)
+                if problem and problem != "not granted in the audit log":
+                    report.problems.append(f"your keyring entry for {ck.cls} generation "
+                                           f"{ck.generation}: {problem}")
+
+
+def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
+    policy = s.trusted.policy
+    for gens in s.trusted.classes():
+        ck = gens[-1]
+        unclean = ck.unclean_holders(policy)
+        if unclean:
+            who = ", ".join(h.name or "an unknown recipient" for h in unclean)
+            report.problems.append(
+                f"class {ck.cls}: its current key could be known to {who}, who is not (or no "
+                "longer) cleared for it; someone cleared must run 'vault rotate'")
+            continue
+        if repair:
+            report.repaired += [f"granted {g}" for g in grant_missing(s, ck)]
+        for user in lacking(s, ck):
+            report.notes.append(f"{user.name} is cleared for {ck.cls} but holds no key for it "
+                                "yet (a pending grant: 'vault rotate' or 'vault doctor "
+                                "--repair' by someone who holds it writes it)")
+    for request, seq, action, doc, actor in s.trusted.store.pending():
+        report.notes.append(f"record {seq}: {actor or 'someone'}'s {action}"
+                            f"{' of ' + doc if doc else ''} was allowed but never completed "
+                            f"(request {request[:8]})")
+
+
+def _audit(s: Session, report: DoctorReport) -> None:
+    from vault._ops.verify import verify_audit
+
+    try:
+        result = verify_audit(s)
     except VaultError as e:
         report.problems.append(f"audit log: {e.message}")
+        return
+    report.notes += [f"audit log: {n}" for n in getattr(result, "findings", [])]

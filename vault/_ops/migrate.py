@@ -1,50 +1,41 @@
 """Moving a vault between backends: a folder and PostgreSQL, both ways
 (docs/DEPLOYMENT.md §7).
 
-Everything is copied byte for byte -- manifest, checkpoint key, policy
-versions, class key records, keyring entries, documents, the audit log's
-lines and signed checkpoints -- so every signature, label binding, Merkle
-root and checkpoint stays valid: the destination *is* the same vault (same
-id, same log origin, same pinned keys), and an auditor's old checkpoints
-verify against it. Only derived data is recomputed (the index, the stored
-Merkle hashes).
+Everything the vault relies on is copied byte for byte -- manifest,
+checkpoint key, the audit log's lines and signed checkpoints (through the
+log's own storage interface), the keyring entries and document versions the
+log counts, the registered actors, the requests and approvals -- so every
+signature, content commitment, Merkle root and checkpoint stays valid: the
+destination *is* the same vault (same id, same log, same pinned keys), and
+an auditor's old checkpoints verify against it. What the log does not count
+(a leftover version, a planted entry) is not copied.
 
-The move is an administrative act and is on the record: the caller must
-be an administrator, and the ``migrate`` record is appended to the source
-before anything is copied (so it travels with the log). Order:
-
-1. open the source (its policy chain verifies) and verify its audit log;
-   refuse one with an interrupted write still pending (docs/AUDIT.md §7);
-2. decide and record (fail closed);
-3. create the destination (an empty folder, or an empty vault schema);
-4. under the source's write lock: copy the checkpoint key, the audit log,
-   policy versions, class keys, keyrings, actors, documents, index rows,
-   and last the manifest -- the commit point, as in ``init``: an
-   interrupted move leaves a destination that is visibly not a vault;
-5. refuse the result if the source's log grew meanwhile (writers must be
-   stopped during a move), then verify the destination's log end to end
-   and check that its tree is the source's.
+The move is an administrative act and is on the record: the caller must be
+an administrator, and the ``migrate`` record is appended to the source
+before anything is copied (so it travels with the log). Writers must be
+stopped: the copy is made under the source's write lock, and refused if
+the log grew meanwhile. The manifest is written last -- the commit point,
+as in ``init``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import shutil
-import struct
-from collections.abc import Iterable, Iterator
+import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vault._ops.discipline import attempt, authorise
+from vault._ops.session import Session
 from vault.errors import IntegrityError, StorageError, UsageError
-from vault.store import Backend, open_backend
+from vault.store import open_backend
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._vault import Vault
     from vault.identity import UserIdentity
+    from vault.store.base import Backend
 
 __all__ = ["MoveReport", "move_vault"]
 
@@ -56,10 +47,9 @@ class MoveReport:
     source: str
     destination: str
     documents: int = 0
-    policy_versions: int = 0
-    class_keys: int = 0
     keyring_entries: int = 0
     actors: int = 0
+    statements: int = 0
     records: int = 0  # lines of the audit log
     checkpoints: int = 0
     root: str = ""  # the audit log's Merkle root (hex), the same on both sides
@@ -73,192 +63,75 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
                identity: UserIdentity) -> MoveReport:
     """Copy the vault at ``source`` to ``destination`` (a new folder or an
     empty PostgreSQL database), as ``identity`` (an administrator)."""
-    from vault._vault import Vault
-
-    src = Vault(source, identity)
+    src = Session(open_backend(source), identity)
     dst = open_backend(destination)
-    if src.verify_audit().unrecovered:  # refused unrecorded: 'doctor' writes that record
+    from vault._ops.verify import verify_audit
+
+    if verify_audit(src).unrecovered:  # refused unrecorded: 'doctor' writes that record
         raise UsageError("the source's audit log ends with an interrupted write",
                          hint="run 'vault doctor' on it first: its record sets the "
                               "interrupted write aside")
-    with src.attempt("migrate") as att:  # a refusal from here on is on the record
-        if type(dst) is type(src.backend) and dst.location == src.location:
+    with attempt(src, "migrate") as att:  # a refusal from here on is on the record
+        if type(dst) is type(src.backend) and dst.location == src.backend.location:
             raise UsageError("the source and the destination are the same vault")
-        src.authorise(att, "administer", None, note=f"move the vault to {dst.location}")
+        authorise(src, att, "administer", None, note="move the vault to another store")
     dst.create()
-    report = MoveReport(src.location, dst.location)
+    report = MoveReport(src.backend.location, dst.location)
     with src.lock():
         _copy(src, dst, report)
-        if _line_count(src.backend) != report.records:
+        if src.log.size() != report.records:
             raise StorageError("records were appended to the source's audit log during the "
                                "move; the destination is incomplete (it has no manifest)",
                                hint="stop every writer, remove the destination, move again")
+        dst.write_manifest(src.backend.read_manifest())
     _check(src, dst, report)
     return report
 
 
-def _copy(src: Vault, dst: Backend, report: MoveReport) -> None:
+def _copy(src: Session, dst: Backend, report: MoveReport) -> None:
     b = src.backend
     try:
         dst.write_log_key(b.read_log_key())
     except (FileNotFoundError, PermissionError):
         report.notes.append("the checkpoint key was not readable here and was not copied: "
                             "checkpoints need it (docs/DEPLOYMENT.md §6)")
-    fingerprints: set[str] = set()
-    report.records, report.checkpoints, root = _copy_audit(b, dst, fingerprints)
-    report.root = root.hex()
-    for version in b.policy_versions():
-        dst.add_policy(version, *b.read_policy(version))
-        report.policy_versions += 1
-    for class_id, generation in b.class_keys():
-        if not dst.add_class_key(class_id, generation, b.read_class_key(class_id, generation)):
-            raise StorageError(f"class key {class_id}.{generation} exists at the destination")
-        report.class_keys += 1
-    for owner in b.keyring_owners():
-        for key_id in b.keyring_entries(owner):
-            entry = b.read_keyring_entry(owner, key_id)
-            if entry is not None:
-                dst.write_keyring_entry(owner, key_id, entry)
-                report.keyring_entries += 1
-    report.actors = _copy_actors(b, dst, fingerprints)
-    for doc_id in b.document_ids():
-        with contextlib.closing(b.open_document(doc_id)) as f, \
-                dst.write_document(doc_id) as out:
+    moved = dst.audit_log(None, src.manifest.origin).import_from(src.log)
+    report.records, report.checkpoints = moved.records, moved.checkpoints
+    for (kid, owner), _ in sorted(src.trusted.store.entries().items()):
+        data = b.read_keyring_entry(owner, kid)
+        if data is not None:
+            dst.write_keyring_entry(owner, kid, data)
+            report.keyring_entries += 1
+    for key_hash in b.actor_keys():
+        key = b.actor_key(key_hash)
+        if key is not None:
+            dst.register_actor(key_hash, key)
+            report.actors += 1
+    for kind in ("request", "approval"):
+        for name, data in b.statements(kind):
+            dst.put_statement(kind, name, data)
+            report.statements += 1
+    for row in src.trusted.docs():
+        with contextlib.closing(b.open_document(row.doc_id, row.version)) as f, \
+                dst.write_document(row.doc_id, row.version) as out:
             shutil.copyfileobj(f, out, 1 << 20)  # streamed: never a whole document
         report.documents += 1
-    _copy_index(src, dst)
-    dst.write_manifest(b.read_manifest())
 
 
-def _copy_actors(b: Backend, dst: Backend, fingerprints: set[str]) -> int:
-    """Registered keys of actors the policy does not know, found through
-    the fingerprints in the audit records (docs/DESIGN.md §9)."""
-    import base64
+def _check(src: Session, dst: Backend, report: MoveReport) -> None:
+    """The destination's log must verify end to end (against the source's
+    newest checkpoint) and have the source's tree; its state must replay."""
+    from vault._ops.verify import verify_audit
 
-    copied = 0
-    for fp in sorted(fingerprints):
-        digest = base64.b64decode(fp.removeprefix("SHA256:") + "=").hex()
-        key = b.actor_key(digest)
-        if key is not None and hashlib.sha256(key).hexdigest() == digest:
-            dst.register_actor(digest, key)
-            copied += 1
-    return copied
-
-
-def _copy_index(src: Vault, dst: Backend) -> None:
-    from vault._ops.read import sync_index
-
-    stamps = dst.document_stamps()
-    rows = [dataclasses.replace(r, stamp=stamps[r.doc_id]) for r in sync_index(src)
-            if r.doc_id in stamps]
-    dst.index.rebuild(rows)
-
-
-def _check(src: Vault, dst: Backend, report: MoveReport) -> None:
-    from vault._vault import Vault
-
-    moved = Vault(dst, src.identity)
-    theirs, ours = src.verify_audit(), moved.verify_audit(
-        trusted_checkpoint=src.audit.latest_checkpoint())
-    if (ours.size, ours.root) != (theirs.size, theirs.root) or ours.root.hex() != report.root:
-        raise IntegrityError("the moved audit log does not reproduce the source's tree")
-
-
-# --------------------------------------------------------------------------
-# The audit log, line for line.
-
-
-def _line_count(b: Backend) -> int:
-    return sum(1 for _ in _source_lines(b))
-
-
-def _source_lines(b: Backend) -> Iterator[bytes]:
-    from vault.store.folder import FolderBackend
-    from vault.store.postgres import PostgresBackend
-
-    if isinstance(b, PostgresBackend):
-        from vault.store._pg_audit import PostgresAuditLog
-
-        yield from PostgresAuditLog(b.db).lines()
-    elif isinstance(b, FolderBackend):
-        from vault.audit._reader import iter_lines
-
-        log = Path(b.path) / "audit" / "log"
-        yield from iter_lines(log, log.stat().st_size)
-    else:
-        raise UsageError(f"cannot move a vault stored in {type(b).__name__}")
-
-
-def _source_checkpoints(b: Backend) -> dict[int, bytes]:
-    from vault.store.folder import FolderBackend
-    from vault.store.postgres import PostgresBackend
-
-    if isinstance(b, PostgresBackend):
-        from vault.store._pg_conn import storage_errors
-
-        with storage_errors("cannot read the checkpoints"), b.db.connection() as conn:
-            rows = conn.execute("SELECT size, note FROM vault.audit_checkpoints").fetchall()
-        return {int(s): bytes(n) for s, n in rows}
-    assert isinstance(b, FolderBackend)
-    from vault.audit._files import LogPaths
-
-    paths = LogPaths(Path(b.path) / "audit")
-    return {s: paths.checkpoint(s).read_bytes() for s in paths.checkpoint_sizes()}
-
-
-def _noting(lines: Iterable[bytes], fingerprints: set[str]) -> Iterator[bytes]:
-    """Pass the lines through, noting the actors' key fingerprints."""
-    from vault.audit import AuditRecord
-    from vault.errors import AuditIntegrityError
-
-    for line in lines:
-        with contextlib.suppress(AuditIntegrityError):
-            fingerprints.add(AuditRecord.from_line(line).actor_key)
-        yield line
-
-
-def _copy_audit(b: Backend, dst: Backend, fingerprints: set[str]) -> tuple[int, int, bytes]:
-    """Copy lines and checkpoints; ``(lines, checkpoints, root)``."""
-    from vault.store.folder import FolderBackend
-    from vault.store.postgres import PostgresBackend
-
-    lines = _noting(_source_lines(b), fingerprints)
-    checkpoints = _source_checkpoints(b)
-    if isinstance(dst, PostgresBackend):
-        from vault.store._pg_audit import PostgresAuditLog
-
-        size, root = PostgresAuditLog(dst.db).import_lines(lines, checkpoints)
-    elif isinstance(dst, FolderBackend):
-        size, root = _write_folder_log(Path(dst.path) / "audit", lines, checkpoints)
-    else:
-        raise UsageError(f"cannot move a vault into {type(dst).__name__}")
-    return size, len(checkpoints), root
-
-
-def _write_folder_log(directory: Path, lines: Iterable[bytes],
-                      checkpoints: dict[int, bytes]) -> tuple[int, bytes]:
-    """A log directory as docs/AUDIT.md §1 and §5 lay it out: ``log``, the
-    derived ``hashes`` and ``index``, and ``checkpoints/N``."""
-    from vault._atomic import fsync_dir, write_atomic
-    from vault.audit._hashing import leaf_hash
-    from vault.audit._tree import CompactRange
-
-    rng, end = CompactRange(), 0
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with contextlib.ExitStack() as stack:
-        log, hashes, index = (stack.enter_context(os.fdopen(os.open(directory / name, flags,
-                                                                     0o600), "wb"))
-                              for name in ("log", "hashes", "index"))
-        for line in lines:
-            log.write(line + b"\n")
-            hashes.write(b"".join(rng.append(leaf_hash(line))))
-            end += len(line) + 1
-            index.write(struct.pack(">Q", end))
-        for f in (log, hashes, index):
-            f.flush()
-            os.fsync(f.fileno())
-    (directory / "checkpoints").mkdir(mode=0o700, exist_ok=True)
-    for size, note in sorted(checkpoints.items()):
-        write_atomic(directory / "checkpoints" / str(size), note, mode=0o600)
-    fsync_dir(directory)
-    return rng.size, rng.root()
+    theirs = verify_audit(src)
+    with tempfile.TemporaryDirectory() as state:
+        moved = Session(dst, src.identity, state_dir=state)
+        try:
+            ours = verify_audit(moved, trusted_checkpoint=src.log.latest_checkpoint())
+            if (ours.size, ours.root) != (theirs.size, theirs.root):
+                raise IntegrityError("the moved audit log does not reproduce the source's tree")
+            if len(moved.trusted.docs()) != len(src.trusted.docs()):
+                raise IntegrityError("the moved vault does not hold the source's documents")
+        finally:
+            moved.trusted.close()
+    report.root = theirs.root.hex()

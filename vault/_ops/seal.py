@@ -1,48 +1,53 @@
 """Sealing documents (docs/DESIGN.md §6.2).
 
-A document's header carries, in this order: one X25519 stanza for the
-current key of its label class, one per recovery recipient (both made by
-:class:`~vault._sealed.recipients.BoundX25519Recipient`), the signed label stanza and the
-encrypted metadata stanza. The metadata holds the plaintext's size and
-SHA-256, known only once the plaintext was read: the payload is written
-first and the header last (:mod:`vault._sealed.writing`), so the plaintext is
-read once. Plaintext never touches the disk.
+A document's header carries, in this order: one stanza for the current
+(clean) key of its label class, one per recovery recipient, the signed
+label stanza and the encrypted metadata stanza. The label commits to the
+payload's digest, known only once the plaintext was read: the payload is
+written first and the header last (:mod:`vault._sealed.writing`), so the
+plaintext is read once and never touches the disk.
 
-Sealing several files (``seal_many``) makes one decision and appends their
-audit records in one batch, durable before any document is written; the
-documents are then written through the store's document batch (each one
-fsynced; the folder store overlaps those fsyncs and syncs the directory
-once), and indexed in one transaction once all are in place.
+Order: sources opened and values checked, one policy decision for all the
+files, their decision records appended in one batch (fail closed); then,
+under the sealers' shared lock (no rotation meanwhile), the documents are
+written as new stored versions that count for nothing yet; then one batch
+of completion records names each document's version, header digest and
+signed label -- from then on they exist. A crash before that leaves files
+the log never recorded, which ``doctor --repair`` removes.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
-import json
+import hashlib
 import mimetypes
 import os
+import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from vault._ops.discipline import Attempt, attempts, authorise, complete
+from vault._ops.keys import usable_key
 from vault._results import DocumentInfo
-from vault._sealed.label import META_STANZA, Metadata, SignedLabel, VaultStanzas
-from vault._sealed.reading import Sealed
-from vault._sealed.recipients import BoundX25519Recipient
-from vault._sealed.writing import size_hint, write_payload_first
-from vault._trust.keys import ClassKey, LabelClass, cleared_users, write_entry
-from vault.age import Header, Stanza, X25519Recipient
-from vault.errors import StorageError, UsageError
+from vault._sealed.label import LabelStanza, content_of
+from vault._sealed.meta import Metadata
+from vault._sealed.recipients import vault_recipient
+from vault._sealed.writing import size_hint, write_sealed
+from vault._trust.classes import ClassKey, LabelClass
+from vault.age import Header, Stanza
+from vault.errors import StorageError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._vault import Attempt, Source, Vault
+    from vault._ops.session import Session
     from vault.age import Recipient
-    from vault.policy import Label, User
+    from vault.policy import Label
     from vault.store._batch import DocumentBatch
 
-__all__ = ["class_key_for", "current_key", "grant_missing", "new_doc_id", "seal_many",
-           "wrap_recipients"]
+__all__ = ["doc_state", "new_doc_id", "new_version", "seal_many", "wrap_recipients"]
+
+Source = str | os.PathLike[str] | BinaryIO
 
 
 def new_doc_id() -> str:
@@ -50,77 +55,23 @@ def new_doc_id() -> str:
     return base64.b32encode(os.urandom(10)).decode("ascii").lower()
 
 
-def make_label(v: Vault, fields: dict[str, Any]) -> Label:
-    """A label from user input, checked and canonicalised by the policy
-    (which applies its default label, or refuses under mandatory labelling)."""
-    return v.policy.make_label(actor=v.me().name,
-                               **{k: val for k, val in fields.items() if val is not None})
+def new_version() -> str:
+    return secrets.token_hex(4)
 
 
-def class_key_for(v: Vault, cls: LabelClass, created: str) -> ClassKey:
-    """The current key of ``cls``, created (by this sealer) when first needed."""
-    ck = v.class_keys.current(cls)
-    if ck is not None:
-        return ck
-    with v.lock():
-        v.chain.catch_up()  # entries go to whom the latest version clears (DESIGN.md §3.5)
-        v.class_keys.refresh()
-        ck = v.class_keys.current(cls)
-        if ck is None:
-            made = v.class_keys.create(cls, v.me(), v.policy, created)
-            if made is not None:
-                v.keyring.remember(made[0], made[1])
-            v.class_keys.refresh()
-            ck = v.class_keys.current(cls)
-    assert ck is not None
-    return ck
+def wrap_recipients(s: Session, ck: ClassKey) -> list[Recipient]:
+    return [vault_recipient(ck.recipient), *(vault_recipient(r) for r in s.trusted.recovery_now())]
 
 
-def current_key(v: Vault, cls: LabelClass) -> ClassKey:
-    """The current key of ``cls`` as stored now, with the policy version now
-    in force (another process may have rotated it or installed a version
-    since this vault object read them). Call under a lock."""
-    v.chain.catch_up()
-    v.class_keys.refresh_if_changed()
-    ck = v.class_keys.current(cls)
-    assert ck is not None, "class keys are only ever added"
-    return ck
+def doc_state(doc_id: str, version: str, header: Header, ck: ClassKey,
+              statement: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The ``document`` state a completion record carries (docs/AUDIT.md §13)."""
+    return {"document": {"doc": doc_id, "version": version, "key_id": ck.key_id,
+                         "header": hashlib.sha256(header.encode()).hexdigest(),
+                         "statement": statement, "inputs": inputs}}
 
 
-def grant_missing(v: Vault, ck: ClassKey) -> list[str]:
-    """Write ``ck``'s entry for every cleared user lacking it, if we hold it.
-    Granting needs only the users' public recipients from the policy."""
-    identity = v.keyring.identity(ck)
-    if identity is None or not _lacking(v, ck):
-        return []  # the usual case: no lock taken
-    with v.lock():
-        # Whom to grant is decided again under the lock policy installs take,
-        # against the latest version: another process may have revoked a user
-        # since this object read the policy, and a revoked user must never
-        # receive a key (docs/DESIGN.md §3.5).
-        v.chain.catch_up()
-        granted = []
-        for user in _lacking(v, ck):
-            write_entry(v.backend, user.recipient, ck, identity, v.id)
-            granted.append(f"{user.name}: {ck.cls}")
-    return granted
-
-
-def _lacking(v: Vault, ck: ClassKey) -> list[User]:
-    """Users the policy this object holds clears for ``ck``'s class, who
-    have no entry for it."""
-    users = cleared_users(v.policy, ck.cls)
-    holders = v.backend.keyring_holders(ck.key_id, [u.recipient for u in users])
-    return [u for u in users if u.recipient not in holders]
-
-
-def wrap_recipients(v: Vault, ck: ClassKey) -> list[Recipient]:
-    recovery = sorted(set(v.policy.recovery) | set(v.manifest.recovery))
-    return [BoundX25519Recipient(ck.recipient),
-            *(BoundX25519Recipient(X25519Recipient.from_string(r)) for r in recovery)]
-
-
-def seal_many(v: Vault, srcs: list[Source], *, level: str | None = None,
+def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
               compartments: Sequence[str] = (), caveats: Sequence[str] = (),
               title: str | None = None, filename: str | None = None,
               declassify_on: Any = None, embargo_until: Any = None,
@@ -128,33 +79,53 @@ def seal_many(v: Vault, srcs: list[Source], *, level: str | None = None,
               content_type: str | None = None) -> list[DocumentInfo]:
     if not srcs:
         raise ValueError("give at least one file or stream to seal")
-    me = v.me()
-    from vault._vault import now
-
-    created = now()
-    with v.attempts("seal", [new_doc_id() for _ in srcs]) as attempts, \
+    created = datetime.now(UTC)
+    with attempts(s, "seal", [new_doc_id() for _ in srcs]) as atts, \
             contextlib.ExitStack() as stack:
-        # Sources are opened before the decision: an unreadable file is an
-        # error on the record, never an "allowed" that did nothing.
+        actor = s.actor()
+        # Sources are opened and values checked before the decision: an
+        # unreadable file or an oversized title is an error on the record,
+        # never an "allowed" that did nothing.
         sources = [_open_source(stack, src, filename) for src in srcs]
-        label = make_label(v, {
-            "level": level, "compartments": list(compartments), "caveats": list(caveats),
-            "classified_by": me.name, "reason": reason or justification, "created": created,
-            "declassify_on": declassify_on, "embargo_until": embargo_until})
-        inputs = {"justification": justification} if justification else {}
-        v.authorise(attempts, "seal", label, inputs=inputs)
+        templates = [_template(name, title, content_type) for _, name in sources]
+        label = s.trusted.policy.make_label(
+            actor=actor.decides_as, level=level, compartments=list(compartments),
+            caveats=list(caveats), classified_by=actor.name, reason=reason or justification,
+            created=created, declassify_on=declassify_on, embargo_until=embargo_until)
+        inputs: dict[str, Any] = {"justification": justification} if justification else {}
+        authorise(s, atts, "seal", label, inputs=inputs)
         cls = LabelClass.of(label)
-        grant_missing(v, class_key_for(v, cls, label.to_dict()["created"]))
-        # No rotation runs while the documents are written: each is wrapped
-        # to the key that is current when it appears, never to one a
-        # rotation has just retired (docs/DESIGN.md §3.5).
-        with v.shared_lock():
-            recipients = wrap_recipients(v, current_key(v, cls))
-            with v.backend.document_batch() as batch:
-                written = [_seal_one(v, batch, stream, name, att, label, recipients, title,
-                                     content_type)
-                           for (stream, name), att in zip(sources, attempts, strict=True)]
-        return _index(v, written)
+        for _ in range(3):
+            ck = usable_key(s, cls)
+            # No rotation runs while the documents are written: each is
+            # wrapped to the key that is current when it appears.
+            with s.lock(shared=True):
+                current = s.trusted.current(cls)
+                if current is None or current.key_id != ck.key_id or not current.clean(
+                        s.trusted.policy):
+                    continue  # rotated or revoked meanwhile: take the new key
+                _recheck(s, atts, label, inputs)
+                return _write_all(s, atts, sources, templates, label, ck, inputs)
+        raise StorageError("the class key kept changing while sealing",
+                           hint="run the command again")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _recheck(s: Session, atts: list[Attempt], label: Label, inputs: dict[str, Any]) -> None:
+    """A policy installed between the decision and the lock decides again:
+    the documents are signed under the version in force when they appear."""
+    decision = s.trusted.policy.decide(s.actor().decides_as, "seal", label, inputs=inputs)
+    if not decision.allowed:
+        from vault.errors import DeniedError
+
+        raise DeniedError(f"seal denied by the policy installed meanwhile: "
+                          f"{'; '.join(decision.reasons)}", decision=decision)
+
+
+def _template(name: str | None, title: str | None, content_type: str | None) -> Metadata:
+    if content_type is None and name:
+        content_type = mimetypes.guess_type(name)[0]
+    return Metadata(name, title, content_type or "application/octet-stream", 0).check()
 
 
 def _open_source(stack: contextlib.ExitStack, src: Source,
@@ -169,49 +140,51 @@ def _open_source(stack: contextlib.ExitStack, src: Source,
     return stream, filename if filename is not None else os.path.basename(path)
 
 
-def _seal_one(v: Vault, batch: DocumentBatch, stream: BinaryIO, filename: str | None,
-              att: Attempt, label: Label, recipients: list[Recipient], title: str | None,
-              content_type: str | None) -> tuple[Sealed, Metadata]:
+def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],
+               templates: list[Metadata], label: Label, ck: ClassKey,
+               inputs: dict[str, Any]) -> list[DocumentInfo]:
+    recipients = wrap_recipients(s, ck)
+    written: list[tuple[str, str, Header, dict[str, Any], Metadata]] = []
+    try:
+        with s.backend.document_batch() as batch:
+            for (stream, _), att, template in zip(sources, atts, templates, strict=True):
+                written.append(_seal_one(s, batch, stream, att, label, recipients, template))
+        states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
+        complete(s, atts, states, reason=f"{len(written)} document(s) sealed")
+    except BaseException:
+        for doc_id, version, *_ in written:  # they never counted: take them away
+            with contextlib.suppress(VaultError, OSError):
+                s.backend.delete_document(doc_id, version)
+        raise
+    return [DocumentInfo.of(st, meta, header_size=len(h.encode()))
+            for _, _, h, st, meta in written]
+
+
+def _seal_one(s: Session, batch: DocumentBatch, stream: BinaryIO, att: Attempt, label: Label,
+              recipients: list[Recipient], template: Metadata
+              ) -> tuple[str, str, Header, dict[str, Any], Metadata]:
     assert att.doc is not None
-    doc_id = att.doc
-    if content_type is None and filename:
-        content_type = mimetypes.guess_type(filename)[0]
-    content_type = content_type or "application/octet-stream"
-    me = v.me()
+    doc_id, version = att.doc, new_version()
+    me = s.me()
+    name = s.actor().name
     stamp = label.to_dict()["created"]
-    statement = {"vault": v.id, "doc": doc_id, "label": label.to_dict(), "sealed_at": stamp,
-                 "sealed_by": me.name, "signer": {"name": me.name,
-                                                  "signing_key": me.signing_public},
-                 "policy": v.chain.head.sha256, "action": "seal"}
-    template = Metadata(filename, title, content_type, 0, "")
     file_key = os.urandom(16)
-    # The recipient stanzas and the signed label do not depend on the
-    # metadata: made once, whatever header is built with them.
-    stanzas = [s for r in recipients for s in r.wrap(file_key)]
-    label_stanza = VaultStanzas(statement, me, Stanza(META_STANZA)).wrap(file_key)[0]
+    # The recipient stanzas do not depend on the content: made once.
+    stanzas = [st for r in recipients for st in r.wrap(file_key)]
+    made: dict[str, Any] = {}
 
-    def header_for(meta: Metadata) -> Header:
-        return Header.seal([*stanzas, label_stanza, meta.seal(file_key, doc_id)], file_key)
+    def header_for(plain: int, payload_sha: str, payload_len: int) -> Header:
+        meta = Metadata(template.filename, template.title, template.content_type, plain)
+        meta_stanza: Stanza = meta.seal(file_key, doc_id)
+        statement = {"vault": s.manifest.vault_id, "doc": doc_id, "label": label.to_dict(),
+                     "sealed_at": stamp, "sealed_by": name,
+                     "signer": {"name": name, "signing_key": me.signing_public},
+                     "policy": s.trusted.policy.hash, "action": "seal",
+                     "content": content_of(payload_sha, payload_len, meta_stanza)}
+        made.update(statement=statement, meta=meta)
+        label_stanza = LabelStanza(statement, me).wrap(file_key)[0]
+        return Header.seal([*stanzas, label_stanza, meta_stanza], file_key)
 
-    with batch.write(doc_id, size_hint(stream)) as out:
-        meta, header = write_payload_first(stream, out, file_key, header_for, template)
-    outer = json.loads(label_stanza.body)
-    signed = SignedLabel(statement, label, base64.b64decode(outer["binding"]), label_stanza)
-    encoded = len(header.encode())
-    return Sealed(doc_id, header, encoded, signed, header.stanzas[-1], 0, ""), meta
-
-
-def _index(v: Vault, written: list[tuple[Sealed, Metadata]]) -> list[DocumentInfo]:
-    """Index the documents, now in place, in one transaction: each row with
-    the stamp of the file as written (docs/DESIGN.md §8)."""
-    done = []
-    for sealed, meta in written:
-        with v.backend.open_document(sealed.doc_id) as f:
-            size, stamp = v.backend.document_version(f)
-        done.append((dataclasses.replace(sealed, size=size, stamp=stamp), meta))
-    # The documents are sealed and durable whatever happens now: an index
-    # that cannot be written (a full disk) is a cache the next 'ls' or
-    # 'doctor' brings up to date (docs/DESIGN.md §8), not a failed seal.
-    with contextlib.suppress(StorageError):
-        v.backend.index.put_many([s.index_row() for s, _ in done])
-    return [s.info(m) for s, m in done]
+    with batch.write(doc_id, version, size_hint(stream)) as out:
+        header, _ = write_sealed(stream, out, file_key, header_for, template.filename)
+    return doc_id, version, header, made["statement"], made["meta"]

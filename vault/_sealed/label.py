@@ -1,75 +1,74 @@
-"""The label and metadata stanzas of a sealed document (docs/FORMAT.md
-§11.2 and §11.3).
+"""The label stanza of a sealed document (docs/FORMAT.md §11.2).
 
-Both are custom stanzas in the document's age header, so the header MAC
-covers them and stock age ignores them.
+``-> vault/v2/label`` carries, in clear, the canonical JSON object::
 
-``-> vault/v1/label`` carries, in clear, a canonical JSON object::
+    {"binding": B64, "sig": B64, "statement": {...}}
 
-    {"statement": {...}, "binding": B64, "sig": B64[, "approval": {...}]}
+The *statement* names the vault, the document, the label, who sealed it
+when, who signed it under which policy version, and the **content**: the
+SHA-256 and length of the payload as stored, and the SHA-256 of the
+metadata stanza's body. ``binding`` is ``HMAC-SHA-256(HKDF(file key, "vault/v1
+label binding"), statement)`` and ``sig`` the signer's Ed25519 signature over
+``binding || statement``.
 
-``statement`` names the vault, the document, the label, who sealed it when,
-who signed it under which policy version. ``binding`` is
-``HMAC-SHA-256(HKDF(file key, "vault/v1 label binding"), statement)`` and
-``sig`` the signer's Ed25519 signature over ``binding || statement``. The
-signature stops anyone without the signer's key from changing the label;
-the binding ties it to this document's file key, so a valid label cannot be
-moved onto another document, even by someone who can open both.
-
-``-> vault/v1/meta`` carries the file name, title, content type, size and
-plaintext SHA-256, encrypted with ChaCha20-Poly1305 under a key derived from
-the file key: readable only by whoever can open the document.
+So nobody -- not even a reader who holds the file key -- changes the label,
+the plaintext, the metadata or the payload under a signed label unseen: the
+signature covers the content digests, and the payload is checked against
+them as it is read. The digests are over ciphertext, so they reveal nothing
+about the plaintext to people without the key, cost no second pass (the
+payload is hashed while it is written or read), and stay valid when the
+document is rewrapped (the payload and metadata are carried byte for byte).
+Whether the signer was *entitled* to make the label is decided from the
+audit log (:mod:`vault._trust.journal`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from vault._primitives import (
     b64,
     canonical_json,
-    hkdf32,
+    hkdf,
     parse_canonical_json,
     parse_signing_key,
     sign,
     unb64,
     verify,
 )
-from vault._trust.keys import LabelClass
+from vault._trust.classes import LabelClass
 from vault.age import Stanza
 from vault.errors import LabelError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._trust.chain import PolicyChain
     from vault.identity import UserIdentity
     from vault.policy import Label
 
-__all__ = ["LABEL_STANZA", "META_STANZA", "Metadata", "SignedLabel", "VaultStanzas"]
+__all__ = ["LABEL_STANZA", "LabelStanza", "SignedLabel", "content_of"]
 
-LABEL_STANZA = "vault/v1/label"
-META_STANZA = "vault/v1/meta"
+LABEL_STANZA = "vault/v2/label"
 _BINDING_INFO = b"vault/v1 label binding"
-_META_INFO = b"vault/v1 metadata"
-_META_PAD = 256  # metadata plaintext is padded to a multiple of this (hides name lengths)
-_STATEMENT_KEYS = {"vault", "doc", "label", "sealed_at", "sealed_by", "signer", "policy", "action"}
+STATEMENT_KEYS = frozenset({"vault", "doc", "label", "sealed_at", "sealed_by", "signer",
+                            "policy", "action", "content"})
 
 
 def _binding(file_key: bytes, statement: bytes) -> bytes:
-    return hmac.new(hkdf32(file_key, _BINDING_INFO), statement, hashlib.sha256).digest()
+    return hmac.new(hkdf(file_key, b"", _BINDING_INFO), statement, hashlib.sha256).digest()
+
+
+def content_of(payload_sha256: str, payload_size: int, meta: Stanza) -> dict[str, Any]:
+    """The ``content`` member: what the label commits to."""
+    return {"payload": payload_sha256, "size": payload_size,
+            "meta": hashlib.sha256(meta.body).hexdigest()}
 
 
 @dataclass(frozen=True)
 class SignedLabel:
-    """A label stanza whose signature and signer were verified against the
-    vault's policy chain; its binding to the file key is checked separately
-    (:meth:`verify_binding`) once the key is known."""
+    """A label stanza whose signature verified; its binding to the file
+    key is checked once the key is known (:meth:`verify_binding`)."""
 
     statement: dict[str, Any]
     label: Label
@@ -88,161 +87,77 @@ class SignedLabel:
     def signer(self) -> str:
         return str(self.statement["signer"]["name"])
 
+    @property
+    def content(self) -> dict[str, Any]:
+        return dict(self.statement["content"])
+
     def verify_binding(self, file_key: bytes) -> None:
         want = _binding(file_key, canonical_json(self.statement))
         if not hmac.compare_digest(want, self.binding):
             raise LabelError(f"document {self.doc_id}: the label is not bound to this document")
 
+    def check_meta(self, meta: Stanza) -> None:
+        if hashlib.sha256(meta.body).hexdigest() != self.content["meta"]:
+            raise LabelError(f"document {self.doc_id}: its metadata is not the one its label "
+                             "was signed over")
+
     @classmethod
-    def verify(cls, stanza: Stanza, chain: PolicyChain, doc_id: str) -> SignedLabel:
-        """Parse and verify the label stanza of document ``doc_id``: it must
-        name this vault and this document and carry a valid signature by a
-        user of the policy version it names. No file key is needed."""
+    def verify(cls, stanza: Stanza, vault_id: str, doc_id: str) -> SignedLabel:
+        """Parse the label stanza of document ``doc_id`` and check its
+        signature against the signing key it names. No file key is needed."""
+        from vault.policy import Label
+
         try:
             if stanza.args:
                 raise ValueError
             outer = parse_canonical_json(stanza.body)
             st = outer["statement"]
-            if not isinstance(st, dict) or set(st) != _STATEMENT_KEYS:
+            if set(outer) != {"statement", "binding", "sig"} or not isinstance(st, dict) \
+                    or set(st) != STATEMENT_KEYS:
                 raise ValueError
             binding, sig = unb64(outer["binding"], 32), unb64(outer["sig"], 64)
-            from vault.policy import Label
-
             label = Label.from_dict(st["label"])
             if canonical_json(label.to_dict()) != canonical_json(st["label"]):
                 raise ValueError
-            signer, approval = st["signer"], outer.get("approval")
-            if set(outer) - {"statement", "binding", "sig", "approval"}:
+            signer = st["signer"]
+            if not isinstance(signer, dict) or set(signer) != {"name", "signing_key"}:
                 raise ValueError
+            key = parse_signing_key(signer["signing_key"])
         except (ValueError, TypeError, KeyError):
-            raise LabelError("the label stanza is malformed") from None
-        if st["vault"] != chain.manifest.vault_id:
-            raise LabelError(
-                f"document {doc_id} belongs to another vault",
-                hint="it was copied in from elsewhere; import it through its own vault",
-            )
+            raise LabelError(f"document {doc_id}: the label stanza is malformed") from None
+        if st["vault"] != vault_id:
+            raise LabelError(f"document {doc_id} belongs to another vault",
+                             hint="it was copied in from elsewhere; import it through its own "
+                                  "vault")
         if st["doc"] != doc_id:
             raise LabelError(f"document {doc_id} carries the label of another document")
-        payload = binding + canonical_json(st)
-        _check_signer(chain, signer, st["policy"], label, payload, sig, "label")
-        if approval is not None:
-            if not isinstance(approval, dict):
-                raise LabelError("the label's approval is malformed")
-            try:
-                asig = unb64(approval.get("sig"), 64)
-            except ValueError:
-                raise LabelError("the label's approval is malformed") from None
-            _check_signer(chain, approval, st["policy"], None, payload, asig, "label approval")
+        if label.classified_by != signer["name"]:
+            raise LabelError(f"document {doc_id}: the label's signer is not its classifier")
+        if not verify(key, "label", binding + canonical_json(st), sig):
+            raise LabelError(f"document {doc_id}: the label signature does not verify")
         return cls(st, label, binding, stanza)
 
 
-def _check_signer(chain: PolicyChain, signer: Any, policy_hash: Any, label: Label | None,
-                  payload: bytes, sig: bytes, context: str) -> None:
-    members = {"name", "signing_key"} | ({"sig"} if label is None else set())
-    if not isinstance(signer, dict) or set(signer) != members:
-        raise LabelError(f"the {context} names no valid signer")
-    name, key = signer.get("name"), signer.get("signing_key")
-    if not isinstance(name, str) or not isinstance(key, str) or not isinstance(policy_hash, str):
-        raise LabelError(f"the {context} names no valid signer")
-    if label is not None and label.classified_by != name:
-        raise LabelError("the label's signer is not its classifier")
-    if chain.user(name, key, policy_hash) is None:
-        raise LabelError(
-            f"the {context} is signed by a key the vault's policy does not authorise",
-            hint="the document was signed outside this vault, or its label was forged",
-        )
-    try:
-        ok = verify(parse_signing_key(key), context, payload, sig)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise LabelError(f"the {context} signature does not verify")
+class LabelStanza:
+    """An age ``Recipient``-like maker of the label stanza, computed from the
+    file key when the header is built; or an existing one, carried over."""
 
-
-@dataclass(frozen=True)
-class Metadata:
-    """What only a reader of the document may learn about it."""
-
-    filename: str | None
-    title: str | None
-    content_type: str | None
-    size: int
-    sha256: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"filename": self.filename, "title": self.title,
-                "content_type": self.content_type, "size": self.size, "sha256": self.sha256}
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Metadata:
-        if not isinstance(d, dict) or set(d) != {"filename", "title", "content_type", "size",
-                                                 "sha256"}:
-            raise ValueError("bad metadata")
-        for k in ("filename", "title", "content_type"):
-            if d[k] is not None and not isinstance(d[k], str):
-                raise ValueError("bad metadata")
-        if not isinstance(d["size"], int) or not isinstance(d["sha256"], str):
-            raise ValueError("bad metadata")
-        return cls(d["filename"], d["title"], d["content_type"], d["size"], d["sha256"])
-
-    def seal(self, file_key: bytes, doc_id: str) -> Stanza:
-        plain = canonical_json(self.to_dict())
-        plain += b" " * (-len(plain) % _META_PAD)
-        nonce = os.urandom(12)
-        aead = ChaCha20Poly1305(hkdf32(file_key, _META_INFO))
-        return Stanza(META_STANZA, [], nonce + aead.encrypt(nonce, plain, _meta_aad(doc_id)))
-
-    @classmethod
-    def open(cls, stanza: Stanza, file_key: bytes, doc_id: str) -> Metadata:
-        body = stanza.body
-        try:
-            if stanza.args or len(body) < 12 + 16:
-                raise ValueError
-            aead = ChaCha20Poly1305(hkdf32(file_key, _META_INFO))
-            plain = aead.decrypt(body[:12], body[12:], _meta_aad(doc_id))
-            return cls.from_dict(parse_canonical_json(plain.rstrip(b" ")))
-        except (InvalidTag, ValueError):
-            raise LabelError(f"document {doc_id}: the metadata stanza is damaged") from None
-
-
-def _meta_aad(doc_id: str) -> bytes:
-    return b"vault/v1 metadata\n" + doc_id.encode("ascii")
-
-
-class VaultStanzas:
-    """An age ``Recipient`` adding the label and metadata stanzas, computed
-    from the file key when the header is built (seal, reclassify, rewrap).
-
-    ``meta`` is either plaintext :class:`Metadata` (a new document) or the
-    existing metadata stanza, carried over byte for byte."""
-
-    def __init__(self, statement: dict[str, Any], signer: UserIdentity,
-                 meta: Metadata | Stanza, approver: UserIdentity | None = None,
+    def __init__(self, statement: dict[str, Any], signer: UserIdentity | None = None,
                  keep: SignedLabel | None = None) -> None:
         self.statement = statement
         self._signer = signer
-        self._approver = approver
-        self._meta = meta
         self._keep = keep
 
     @classmethod
-    def carry(cls, label: SignedLabel, meta: Stanza) -> VaultStanzas:
-        """Re-emit an existing label stanza unchanged (rewrapping)."""
-        return cls(label.statement, None, meta, keep=label)  # type: ignore[arg-type]
+    def carry(cls, label: SignedLabel) -> LabelStanza:
+        return cls(label.statement, keep=label)
 
     def wrap(self, file_key: bytes) -> list[Stanza]:
-        doc_id = str(self.statement["doc"])
-        meta = self._meta if isinstance(self._meta, Stanza) else self._meta.seal(file_key, doc_id)
         if self._keep is not None:
-            return [self._keep.stanza, meta]
+            return [self._keep.stanza]
+        assert self._signer is not None
         st = canonical_json(self.statement)
         binding = _binding(file_key, st)
-        outer: dict[str, Any] = {
-            "statement": self.statement, "binding": b64(binding),
-            "sig": b64(sign(self._signer.signing_key, "label", binding + st)),
-        }
-        if self._approver is not None:
-            a = self._approver
-            outer["approval"] = {"name": a.name, "signing_key": a.signing_public,
-                                 "sig": b64(sign(a.signing_key, "label approval", binding + st))}
-        return [Stanza(LABEL_STANZA, [], canonical_json(outer)), meta]
+        outer = {"statement": self.statement, "binding": b64(binding),
+                 "sig": b64(sign(self._signer.signing_key, "label", binding + st))}
+        return [Stanza(LABEL_STANZA, [], canonical_json(outer))]

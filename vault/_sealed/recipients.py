@@ -1,48 +1,40 @@
-"""X25519 stanzas whose ephemeral key is derived from the file key
-(docs/FORMAT.md §11.1, docs/DESIGN.md §4.1).
+"""Recipient stanzas of a sealed document (docs/FORMAT.md §11.1).
 
-The stanzas are standard age X25519 stanzas (C2SP age.md, "X25519 recipient
-stanza"): stock ``age`` unwraps them like any other. The one difference is
-where the ephemeral secret comes from::
+X25519 stanzas are standard age stanzas (C2SP age.md, "X25519 recipient
+stanza"), made by the engine's own wrap, with one difference: the
+ephemeral secret is derived instead of drawn at random::
 
     ephemeral secret = HKDF-SHA-256(ikm = file key, salt = recipient,
                                     info = "vault/v1 X25519 ephemeral")
 
 It is fresh for every file (file keys are fresh CSPRNG output) and distinct
 for every recipient, which is what age.md's "new ephemeral secret for each
-stanza and each file" protects: the wrap key never seals two different file
-keys. Rewrapping the same file key to the same recipient reproduces the same
-stanza byte for byte.
+stanza and each file" protects. The point is verifiability: whoever holds
+the file key recomputes the stanza each authorised recipient must have, and
+so detects a stanza added by anyone else -- even by another holder of the
+file key, who can recompute the header MAC.
 
-That determinism is the point: anyone holding the file key can recompute the
-stanza each authorised recipient must have, and so detect a stanza added by
-someone else -- even by another holder of the file key, who can recompute
-the header MAC but cannot make an X25519 stanza for an outsider look like
-one for the class key.
+Post-quantum (``mlkem768x25519``) stanzas are the engine's, with the
+randomness HPKE draws: they cannot be recomputed, so a document may carry
+no more of them than it has authorised post-quantum recipients; which
+recipients they are is fixed by the header's SHA-256 in the audit log
+(docs/DESIGN.md §4.3).
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
 from collections.abc import Iterable, Sequence
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from vault._primitives import hkdf32
-from vault.age import Stanza, X25519Recipient
+from vault._primitives import hkdf
+from vault.age import MLKEM768X25519Recipient, Recipient, Stanza, X25519Recipient
 
-__all__ = ["BoundX25519Recipient", "match_stanzas"]
+__all__ = ["PQ_STANZA", "BoundX25519Recipient", "match_stanzas", "vault_recipient"]
 
 _EPHEMERAL_INFO = b"vault/v1 X25519 ephemeral"
-_AGE_INFO = b"age-encryption.org/v1/X25519"  # C2SP age.md, X25519 stanza
-_ZERO_NONCE = bytes(12)
-
-
-def _b64_unpadded(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii").rstrip("=")
+PQ_STANZA = "mlkem768x25519"
 
 
 class BoundX25519Recipient:
@@ -51,42 +43,54 @@ class BoundX25519Recipient:
 
     def __init__(self, recipient: X25519Recipient) -> None:
         self.recipient = recipient
-        self._raw = recipient.to_bytes()
 
     def wrap(self, file_key: bytes) -> list[Stanza]:
-        secret = hkdf32(file_key, _EPHEMERAL_INFO, salt=self._raw)
-        ephemeral = X25519PrivateKey.from_private_bytes(secret)
-        share = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(self._raw))
-        wrap_key = hkdf32(shared, _AGE_INFO, salt=share + self._raw)
-        body = ChaCha20Poly1305(wrap_key).encrypt(_ZERO_NONCE, file_key, None)
-        return [Stanza("X25519", [_b64_unpadded(share)], body)]
+        secret = hkdf(file_key, self.recipient.to_bytes(), _EPHEMERAL_INFO)
+        return self.recipient.wrap_with(file_key, X25519PrivateKey.from_private_bytes(secret))
 
     def __repr__(self) -> str:
         return f"BoundX25519Recipient({str(self.recipient)!r})"
 
 
-def match_stanzas(
-    stanzas: Sequence[Stanza], file_key: bytes, allowed: Iterable[X25519Recipient]
-) -> tuple[list[X25519Recipient], list[int]]:
-    """Pair each X25519 stanza with the authorised recipient it was made for.
+def vault_recipient(text: str) -> Recipient:
+    """The recipient a document is wrapped to for the public key ``text``."""
+    from vault.age import parse_recipient
 
-    Returns ``(matched recipients, indexes of unmatched X25519 stanzas)``.
-    A stanza matches a recipient only if it is byte-identical to the one
-    :class:`BoundX25519Recipient` makes for that recipient and file key.
-    """
-    expected = {}
-    for r in allowed:
-        (stanza,) = BoundX25519Recipient(r).wrap(file_key)
-        expected[stanza.args[0]] = (stanza.body, r)
-    matched: list[X25519Recipient] = []
+    r = parse_recipient(text)
+    return BoundX25519Recipient(r) if isinstance(r, X25519Recipient) else r
+
+
+def match_stanzas(stanzas: Sequence[Stanza], file_key: bytes,
+                  allowed: Iterable[str]) -> tuple[list[str], list[int]]:
+    """Pair each recipient stanza with an authorised recipient.
+
+    Returns ``(matched recipients, indexes of stanzas that match none)``. An
+    X25519 stanza matches only if it is byte-identical to the one
+    :class:`BoundX25519Recipient` makes; post-quantum stanzas are matched by
+    count against the authorised post-quantum recipients."""
+    from vault.age import parse_recipient
+
+    expected: dict[str, tuple[bytes, str]] = {}
+    pq: list[str] = []
+    for text in allowed:
+        r = parse_recipient(text)
+        if isinstance(r, X25519Recipient):
+            (stanza,) = BoundX25519Recipient(r).wrap(file_key)
+            expected[stanza.args[0]] = (stanza.body, text)
+        elif isinstance(r, MLKEM768X25519Recipient):
+            pq.append(text)
+    matched: list[str] = []
     strangers: list[int] = []
     for i, s in enumerate(stanzas):
-        if s.type != "X25519":
-            continue
-        want = expected.get(s.args[0]) if len(s.args) == 1 else None
-        if want is not None and hmac.compare_digest(want[0], s.body):
-            matched.append(want[1])
-        else:
-            strangers.append(i)
+        if s.type == "X25519":
+            want = expected.get(s.args[0]) if len(s.args) == 1 else None
+            if want is not None and hmac.compare_digest(want[0], s.body):
+                matched.append(want[1])
+            else:
+                strangers.append(i)
+        elif s.type == PQ_STANZA:
+            if pq:
+                matched.append(pq.pop(0))  # by count: see the module docstring
+            else:
+                strangers.append(i)
     return matched, strangers

@@ -1,18 +1,17 @@
 """Writing a new document: payload first, header last (docs/DESIGN.md §6.2).
 
-The header's metadata stanza holds the plaintext's size and SHA-256, known
-only once the whole plaintext has been read, while the payload depends on
-the file key alone. So the plaintext is read once: the payload is encrypted
-while a background thread hashes the same blocks
-(:func:`vault.age.encrypt_payload`'s plaintext sink), and the header is
+The label commits to the payload's SHA-256 and length and the metadata
+holds the plaintext's size -- known only once the whole plaintext has been
+read -- while the payload depends on the file key alone. So the plaintext
+is read once: the payload is encrypted and hashed as it is written (the
+hash in the writer's own thread, overlapping the cipher), and the header is
 written last --
 
 * into a seekable output, in a gap left at its front. The gap's length is
-  known in advance: the metadata is padded to a multiple of 256 bytes and
-  its hash has a fixed length (docs/FORMAT.md §11.3), so for a source whose
-  size is known (a seekable one) a header built with a placeholder hash has
-  exactly the final header's length. If the source changed size meanwhile
-  so much that the lengths differ, the document is refused;
+  known in advance: the digests have a fixed length, the metadata is padded
+  to a multiple of 256 bytes, and for a source whose size is known (a
+  seekable one) the sizes are too. If the source changed size meanwhile so
+  much that the lengths differ, the document is refused;
 * otherwise (a stream that cannot seek, on either side) after spooling the
   payload to an anonymous temporary file -- ciphertext only, plaintext never
   touches the disk -- which is then copied after the header.
@@ -20,7 +19,6 @@ written last --
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import shutil
@@ -29,30 +27,40 @@ import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
-from vault._sealed.label import Metadata
 from vault.age import Header, encrypt_payload
 from vault.errors import UsageError
 
-__all__ = ["PlaintextDigest", "size_hint", "write_payload_first"]
+__all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_sealed"]
 
-HeaderFor = Callable[[Metadata], Header]
+# header_for(plaintext size, payload SHA-256 hex, payload size) -> the header
+HeaderFor = Callable[[int, str, int], Header]
 _PLACEHOLDER = "0" * 64  # the length of a SHA-256 in hex
+_NONCE, _CHUNK, _TAG = 16, 64 * 1024, 16
 
 
-class PlaintextDigest:
-    """A plaintext sink (``vault.age``'s ``plaintext_sink``): SHA-256 and
-    size of every block, hashed in the pipeline's own thread."""
+def payload_size(plaintext: int) -> int:
+    """Bytes of the age payload for ``plaintext`` bytes (docs/FORMAT.md §4)."""
+    return _NONCE + plaintext + _TAG * max(1, -(-plaintext // _CHUNK))
 
-    def __init__(self) -> None:
+
+def _plaintext_size(payload: int) -> int:
+    chunks = max(1, -(-(payload - _NONCE) // (_CHUNK + _TAG)))
+    return payload - _NONCE - _TAG * chunks
+
+
+class _Hashing:
+    """A writable that hashes what it passes on (in the writer's thread)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
         self.sha256 = hashlib.sha256()
         self.size = 0
 
-    def __call__(self, block: memoryview) -> None:
-        self.sha256.update(block)
-        self.size += len(block)
-
-    def metadata(self, template: Metadata) -> Metadata:
-        return dataclasses.replace(template, size=self.size, sha256=self.sha256.hexdigest())
+    def write(self, data: memoryview | bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        n = self._out.write(data)
+        return len(data) if n is None else n
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -62,8 +70,8 @@ def _seekable(f: BinaryIO) -> bool:
         return False
 
 
-def _remaining(f: BinaryIO) -> int | None:
-    """Bytes between the position of ``f`` and its end, if it can seek."""
+def size_hint(f: BinaryIO) -> int | None:
+    """Bytes between the position of ``f`` and its end, if it can tell."""
     try:  # a regular file: its size, without seeking to its end and back
         st = os.fstat(f.fileno())
         if stat.S_ISREG(st.st_mode):
@@ -81,40 +89,43 @@ def _remaining(f: BinaryIO) -> int | None:
     return max(0, end - start)
 
 
-def size_hint(src: BinaryIO) -> int | None:
-    """The size of what :func:`write_payload_first` will read, if known."""
-    return _remaining(src)
-
-
-def write_payload_first(src: BinaryIO, out: BinaryIO, file_key: bytes,
-                        header_for: HeaderFor, template: Metadata) -> tuple[Metadata, Header]:
+def write_sealed(src: BinaryIO, out: BinaryIO, file_key: bytes, header_for: HeaderFor,
+                 name: str | None = None) -> tuple[Header, int]:
     """Write to ``out`` the age file whose payload is everything in ``src``
-    under ``file_key`` and whose header is ``header_for(metadata)``, the
-    metadata being ``template`` with the plaintext's size and SHA-256."""
-    digest = PlaintextDigest()
-    size = _remaining(src)
+    under ``file_key`` and whose header is ``header_for(...)``; returns the
+    header and the plaintext size."""
+    size = size_hint(src)
     if size is not None and _seekable(out):
         start = out.tell()
-        gap = len(header_for(dataclasses.replace(template, size=size,
-                                                 sha256=_PLACEHOLDER)).encode())
+        gap = len(header_for(size, _PLACEHOLDER, payload_size(size)).encode())
         out.seek(start + gap)
-        encrypt_payload(src, out, file_key, plaintext_sink=digest)
-        meta = digest.metadata(template)
-        header = header_for(meta)
+        sink = _Hashing(out)
+        encrypt_payload(src, sink, file_key)
+        plain = _plaintext_size(sink.size)
+        header = header_for(plain, sink.sha256.hexdigest(), sink.size)
         data = header.encode()
         if len(data) != gap:
-            raise UsageError(f"{template.filename or 'the input'} changed while it was "
-                             "being sealed", hint="seal it again once it is complete")
+            raise UsageError(f"{name or 'the input'} changed while it was being sealed",
+                             hint="seal it again once it is complete")
         end = out.tell()
         out.seek(start)
         out.write(data)
         out.seek(end)
-        return meta, header
+        return header, plain
     with tempfile.TemporaryFile() as spool:  # ciphertext only
-        encrypt_payload(src, spool, file_key, plaintext_sink=digest)
-        meta = digest.metadata(template)
-        header = header_for(meta)
+        sink = _Hashing(spool)
+        encrypt_payload(src, sink, file_key)
+        plain = _plaintext_size(sink.size)
+        header = header_for(plain, sink.sha256.hexdigest(), sink.size)
         out.write(header.encode())
         spool.seek(0)
         shutil.copyfileobj(spool, out, 1 << 20)
-    return meta, header
+    return header, plain
+
+
+def write_rewrapped(payload: BinaryIO, out: BinaryIO, header: Header) -> None:
+    """A document again, with a new header and its payload copied byte for
+    byte (``payload`` positioned at the payload's start): nothing is
+    re-encrypted (docs/FORMAT.md §8)."""
+    out.write(header.encode())
+    shutil.copyfileobj(payload, out, 1 << 20)

@@ -321,6 +321,7 @@ class Journal:
               and st.get("content") == old.get("content"),
               "a relabelled document keeps its sealing and its content")
         before = Label.from_dict(old["label"])
+        assert self.policy is not None
         if action == "declassify":
             target = self.policy.declassified_label(before)
             _need(_class_fields(label) == _class_fields(target),

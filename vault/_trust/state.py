@@ -175,7 +175,7 @@ class StateStore:
 
     def policies(self) -> list[tuple[int, str, int, str, str]]:
         """``(version, sha256, seq, applied by, applied at)``, ascending."""
-        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+        return [tuple(r) for r in self._db.execute(
             "SELECT version, sha256, seq, applied_by, applied_at FROM policies ORDER BY version")]
 
     def policy_text(self, sha256: str) -> str | None:
@@ -191,7 +191,7 @@ class StateStore:
 
     def class_keys(self) -> list[tuple[str, int, str, str, str, int]]:
         """``(class id, generation, class JSON, recipient, creator, seq)``."""
-        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+        return [tuple(r) for r in self._db.execute(
             "SELECT class_id, generation, class, recipient, creator, seq FROM class_keys "
             "ORDER BY class_id, generation")]
 
@@ -203,7 +203,7 @@ class StateStore:
 
     def holders(self) -> list[tuple[str, str | None, str]]:
         """``(key id, user name or None, recipient)``."""
-        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+        return [tuple(r) for r in self._db.execute(
             "SELECT key_id, name, recipient FROM holders")]
 
     def add_holder(self, key_id: str, name: str | None, recipient: str, seq: int) -> None:
@@ -280,7 +280,7 @@ class StateStore:
                          (seq, kind, message))
 
     def findings(self) -> list[tuple[int, str, str]]:
-        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+        return [tuple(r) for r in self._db.execute(
             "SELECT seq, kind, message FROM findings ORDER BY n")]
 
     def seal_off(self, seq: int, incident: int) -> None:
@@ -307,5 +307,5 @@ class StateStore:
     def pending(self) -> list[tuple[str, int, str, str | None, str | None]]:
         """Allowed state-changing decisions without their completion yet:
         ``(request, seq, action, doc, actor)``."""
-        return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+        return [tuple(r) for r in self._db.execute(
             "SELECT request, seq, action, doc, actor FROM pending ORDER BY seq")]

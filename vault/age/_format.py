@@ -16,6 +16,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 
+from vault._primitives import B64_ALPHABET as _B64_ALPHABET
 from vault._primitives import b64decode, b64encode, hkdf
 from vault.errors import HeaderError, HMACError
 

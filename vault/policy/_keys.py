@@ -1,7 +1,8 @@
 """Checks for the public keys a policy names (docs/POLICY.md §3.6).
 
-A user's ``recipient`` must be a native age X25519 recipient (``age1…``),
-because the vault wraps label-class keys to it; a ``signing_key`` must be
+A user's ``recipient`` must be a native age recipient -- post-quantum
+(``age1pq1…``) or X25519 (``age1…``) -- because the vault wraps label-class
+keys to it; a ``signing_key`` must be
 ``ed25519:`` followed by the standard base64 of a 32-byte Ed25519 public key.
 Each check returns None when the text is fine, or a short message saying what
 is wrong (public keys only: messages may quote them). Recipients are
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -21,22 +23,56 @@ from vault.errors import IdentityFileError
 SIGNING_PREFIX = "ed25519:"
 
 
+# What shipped templates hold until the officer pastes real keys: refused,
+# so that no key whose private half nobody here controls is ever granted.
+PLACEHOLDER = "REPLACE-WITH-"
+PLACEHOLDER_HINT = "paste the 'recipient' and 'signing_key' lines 'vault identity show FILE' " \
+    "prints for that person, or remove the user"
+
+
+# Policy test cases run against templates: with this set, a placeholder
+# stands for a fresh key of the right kind instead of being refused.
+STAND_INS: contextvars.ContextVar[bool] = contextvars.ContextVar("stand_ins", default=False)
+
+
+def stand_in(kind: str) -> str:
+    """A fresh public key standing for a template's placeholder."""
+    from vault._primitives import format_signing_key
+    from vault.age import MLKEM768X25519Identity
+
+    if kind == "signing_key":
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        return format_signing_key(Ed25519PrivateKey.generate().public_key())
+    return str(MLKEM768X25519Identity.generate().recipient)
+
+
+def placeholder_problem(text: str) -> str | None:
+    if PLACEHOLDER in text:
+        return f"'{text[:40]}' is a placeholder of the template, not a key"
+    return None
+
+
 def recipient_problem(text: str) -> str | None:
-    """Why ``text`` is not an age X25519 recipient, or None if it is one."""
+    """Why ``text`` is not a native age recipient, or None if it is one."""
+    if (problem := placeholder_problem(text)) is not None:
+        return problem
     if not text.startswith("age1"):
         return f"'{text}' is not an age recipient; expected age1 followed by 58 characters"
     if text != text.lower() or text != text.strip():
-        return f"'{text}' is not a native age X25519 recipient; expected lowercase age1…"
+        return f"'{text[:40]}…' is not a native age recipient; expected lowercase age1…"
     try:
         parse_recipient(text)
     except IdentityFileError:
-        return (f"'{text}' is not a valid age X25519 recipient (mistyped or cut?); plugin "
+        return (f"'{text[:40]}…' is not a valid age recipient (mistyped or cut?); plugin "
                 "and SSH recipients are not supported")
     return None
 
 
 def signing_key_problem(text: str) -> str | None:
     """Why ``text`` is not ``ed25519:<base64 of 32 bytes>``, or None."""
+    if (problem := placeholder_problem(text)) is not None:
+        return problem
     if not text.startswith(SIGNING_PREFIX):
         return f"'{text}' is not a signing key; expected ed25519:<base64 of 32 bytes>"
     b64 = text[len(SIGNING_PREFIX):]

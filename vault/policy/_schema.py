@@ -32,7 +32,8 @@ from vault.policy.model import (
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 TOP_REQUIRED = ("version", "name", "levels", "users", "rules")
 TOP_OPTIONAL = ("description", "compartments", "caveats", "roles", "groups", "recovery",
-                "default_label", "labelling", "label_requires", "declassification")
+                "default_label", "labelling", "label_requires", "declassification",
+                "post_quantum")
 
 
 class Schema(RuleFields):
@@ -142,10 +143,13 @@ class Schema(RuleFields):
         for key, check in (("recipient", _keys.recipient_problem),
                            ("signing_key", _keys.signing_key_problem)):
             value = self.text(f[key], f"{what} {key}") if key in f else None
+            if value is not None and _keys.STAND_INS.get() and _keys.placeholder_problem(value):
+                value = _keys.stand_in(key)
             problem = None if value is None else check(value)
             if problem:
                 self.err(f[key], f"{what} {key}: {problem}",
-                         "copy it from 'vault identity show' for this user")
+                         _keys.PLACEHOLDER_HINT if _keys.placeholder_problem(value or "")
+                         else "copy it from 'vault identity show' for this user")
                 value = None
             elif value is not None and (key, value) in seen:
                 self.err(f[key], f"{what} {key} is the same as user {seen[key, value]}'s; "
@@ -310,8 +314,11 @@ def _build(root: Node, problems: Problems, digest: str) -> Policy | None:
     users = s.users(f["users"]) if "users" in f else {}
     groups = s.groups(f["groups"]) if "groups" in f else {}
     users = {n: _with_groups(u, groups) for n, u in users.items()}
-    recovery = [r for r, item in s.name_list(f["recovery"], "recovery", re.compile(r"\S+"), "")
-                if not _bad_recipient(s, item, r)] if "recovery" in f else []
+    recovery = [_keys.stand_in("recipient")
+                if _keys.STAND_INS.get() and _keys.placeholder_problem(r) else r
+                for r, item in s.name_list(f["recovery"], "recovery", re.compile(r"\S+"), "")
+                if (_keys.STAND_INS.get() and _keys.placeholder_problem(r))
+                or not _bad_recipient(s, item, r)] if "recovery" in f else []
     rules = s.rules(f["rules"]) if "rules" in f else []
     default = s.label(f["default_label"], "default_label") if "default_label" in f \
         else (Label(levels[0].name) if levels else None)
@@ -322,13 +329,38 @@ def _build(root: Node, problems: Problems, digest: str) -> Policy | None:
         if "label_requires" in f else frozenset()
     declass = s.declassification(f["declassification"], levels) if "declassification" in f \
         else (Declassification(levels[0].name) if levels else None)
-    if problems.items or name is None or default is None or declass is None:
+    pq = s.choice(f["post_quantum"], "post_quantum", PQ_SETTINGS) if "post_quantum" in f \
+        else "required"
+    if pq == "required":
+        _require_pq(s, f, users, recovery)
+    if problems.items or name is None or default is None or declass is None or pq is None:
         return None
     return Policy(name=name, description=s._opt_text(f, "description"), levels=tuple(levels),
                   compartments=comps, caveats=cavs, roles=roles, groups=groups, users=users,
                   recovery=tuple(recovery), rules=tuple(rules), default_label=default,
                   labelling_mandatory=labelling == "mandatory", label_requires=requires,
-                  declassification=declass, hash=digest)
+                  declassification=declass, post_quantum=pq, hash=digest)
+
+
+PQ_SETTINGS = ("required", "preferred", "off")
+_PQ_HINT = ("make post-quantum identities with 'vault identity new NAME' (the default), or "
+            "set 'post_quantum: preferred' while users move to them (docs/POLICY.md §3.10)")
+
+
+def _require_pq(s: Schema, f: Mapping[str, Node], users: Mapping[str, User],
+                recovery: list[str]) -> None:
+    """Under ``post_quantum: required`` every key the vault wraps to is hybrid."""
+    for name, user in users.items():
+        if not user.recipient.startswith("age1pq1"):
+            node = f["users"]
+            s.err(node, f"user {name}: post_quantum is required but the recipient is a "
+                  "classical X25519 key (age1…)", _PQ_HINT)
+    for r in recovery:
+        if not r.startswith("age1pq1"):
+            s.err(f["recovery"], "post_quantum is required but a recovery recipient is a "
+                  "classical X25519 key (age1…)",
+                  "make one with 'vault age keygen --pq', or let 'vault init --recovery-out' "
+                  "make it")
 
 
 def _bad_recipient(s: Schema, node: Node, value: str) -> bool:

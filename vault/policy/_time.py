@@ -26,14 +26,33 @@ DECLASSIFY_HINT = (
 )
 
 
+# Times the vault accepts, at input and when read back from disk: far
+# enough for any document, and never near the ends of what datetime holds
+# (an offset or a duration must not overflow it).
+MIN_YEAR, MAX_YEAR = 1900, 8000
+MAX_DURATION_DAYS = 1000 * 366
+
+
+def _bounded(moment: datetime, text: str) -> datetime:
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValueError(f"'{text[:40]}' is out of range (years {MIN_YEAR} to {MAX_YEAR})")
+    return moment
+
+
 def parse_time(text: str) -> datetime:
     """Parse a date or an RFC 3339 time; raise ValueError saying what to write."""
+    if not isinstance(text, str) or len(text) > 40:
+        raise ValueError("expected a date or time of at most 40 characters")
     try:
         if _DATE.fullmatch(text):
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+            return _bounded(datetime.combine(date.fromisoformat(text), datetime.min.time(),
+                                             UTC), text)
         if _TIME.fullmatch(text):
-            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
+            return _bounded(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC),
+                            text)
+    except (ValueError, OverflowError) as e:
+        if "out of range (years" in str(e):
+            raise
         raise ValueError(f"'{text}' is not a valid date or time") from None
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", text):
         raise ValueError(f"time '{text}' has no time zone; expected Z or an offset like +01:00")
@@ -47,9 +66,12 @@ def as_time(value: object, what: str) -> datetime:
             raise ValueError(
                 f"{what} must be timezone-aware; use datetime.now(UTC) or .replace(tzinfo=UTC)"
             )
-        return value.astimezone(UTC)
+        try:
+            return _bounded(value.astimezone(UTC), what)
+        except OverflowError:
+            raise ValueError(f"{what} is out of range") from None
     if isinstance(value, date):
-        return datetime.combine(value, datetime.min.time(), UTC)
+        return _bounded(datetime.combine(value, datetime.min.time(), UTC), what)
     if isinstance(value, str):
         return parse_time(value)
     raise TypeError(f"{what} must be a datetime, a date or text, not {type(value).__name__}")
@@ -69,10 +91,10 @@ class Duration:
 
     def after(self, start: datetime) -> datetime:
         # Calendar arithmetic: 29 February plus one year is 28 February.
+        # Durations are bounded (parse_duration) and times too (MAX_YEAR), so
+        # this stays far inside what datetime holds.
         month0 = start.month - 1 + self.months + 12 * self.years
         year, month = start.year + month0 // 12, month0 % 12 + 1
-        if year > 9998:  # far enough: treat as never
-            return datetime.max.replace(tzinfo=UTC)
         import calendar  # rarely needed: kept out of every start-up
 
         day = min(start.day, calendar.monthrange(year, month)[1])
@@ -84,6 +106,8 @@ def parse_duration(text: str) -> Duration:
     if m is None or text == "P":
         raise ValueError(f"expected a duration like P10Y, P6M, P2W or P30D, got '{text}'")
     y, mo, w, d = (int(g) if g else 0 for g in m.groups())
+    if 366 * y + 31 * mo + 7 * w + d > MAX_DURATION_DAYS:
+        raise ValueError(f"'{text}' is longer than 1000 years")
     return Duration(years=y, months=mo, days=7 * w + d)
 
 

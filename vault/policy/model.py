@@ -420,6 +420,7 @@ class Policy:
     recovery: tuple[str, ...] = ()
     labelling_mandatory: bool = False
     label_requires: frozenset[str] = frozenset()
+    post_quantum: str = "required"  # required | preferred | off (docs/POLICY.md §3.10)
     _lookup: dict[str, Level] = field(init=False, repr=False)
     _folded: dict[str, Level] = field(init=False, repr=False)
     _engine: Engine = field(init=False, repr=False)
@@ -528,6 +529,7 @@ class Policy:
         out["labelling"] = "mandatory" if self.labelling_mandatory else "optional"
         out["label_requires"] = sorted(self.label_requires)
         out["declassification"] = self.declassification.to_dict()
+        out["post_quantum"] = self.post_quantum
         out["rules"] = [r.to_dict() for r in self.rules]
         return out
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 
 from vault.errors import UsageError
-from vault.store.base import Backend, Index, IndexRow
+from vault.store.base import Backend
 
-__all__ = ["Backend", "Index", "IndexRow", "open_backend"]
+__all__ = ["Backend", "open_backend"]
 
 
 def open_backend(location: str | os.PathLike[str] | Backend) -> Backend:

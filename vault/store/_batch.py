@@ -2,7 +2,7 @@
 docs/DESIGN.md §7).
 
 A :class:`DocumentBatch` is used as a context manager around the writing of
-several documents; ``write(doc_id)`` yields a stream, like
+several documents; ``write(doc_id, version)`` yields a stream, like
 :meth:`Backend.write_document`. The promise is the same as writing them one
 by one: when the ``with`` block ends without error, every document written
 in it is complete, durable and in place; a document never appears partly
@@ -49,11 +49,11 @@ class DocumentBatch:
         self.backend = backend
 
     def write(
-        self, doc_id: str, size_hint: int | None = None
+        self, doc_id: str, version: str, size_hint: int | None = None
     ) -> contextlib.AbstractContextManager[BinaryIO]:
         """A stream for the new document ``doc_id`` (about ``size_hint``
         bytes when known); it is in place by the end of the batch."""
-        return self.backend.write_document(doc_id)
+        return self.backend.write_document(doc_id, version)
 
     def __enter__(self) -> DocumentBatch:
         return self
@@ -72,10 +72,10 @@ class FolderBatch(DocumentBatch):
     id): small ones committed by a thread pool, one directory fsync at the
     end."""
 
-    def __init__(self, backend: Backend, path_of: Callable[[str], str], mode: int) -> None:
+    def __init__(self, backend: Backend, path_of: Callable[[str, str], str], mode: int) -> None:
         super().__init__(backend)
         self._path_of = path_of
-        self._directory = os.path.dirname(path_of("a" * 16))
+        self._directory = os.path.dirname(path_of("a" * 16, "0" * 8))
         self._mode = mode
         self._slots = threading.BoundedSemaphore(_IN_FLIGHT)
         self._pool: ThreadPoolExecutor | None = None
@@ -84,10 +84,11 @@ class FolderBatch(DocumentBatch):
         self._committed = False
 
     @contextlib.contextmanager
-    def write(self, doc_id: str, size_hint: int | None = None) -> Iterator[BinaryIO]:
-        path = self._path_of(doc_id)
+    def write(self, doc_id: str, version: str,
+              size_hint: int | None = None) -> Iterator[BinaryIO]:
+        path = self._path_of(doc_id, version)
         if size_hint is None or size_hint > _IN_MEMORY:
-            with self.backend.write_document(doc_id) as out:
+            with self.backend.write_document(doc_id, version) as out:
                 yield out
             return
         buf = io.BytesIO()
@@ -110,7 +111,8 @@ class FolderBatch(DocumentBatch):
         self._futures.append(future)
 
     def _commit(self, path: str, buf: io.BytesIO) -> None:
-        _atomic.write_atomic(path, buf.getvalue(), mode=self._mode, sync_dir=False)
+        _atomic.write_atomic(path, buf.getvalue(), mode=self._mode, replace=False,
+                             sync_dir=False)
         self._committed = True
 
     def __exit__(

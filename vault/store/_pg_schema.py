@@ -12,8 +12,8 @@ then renews the grants of the application roles recorded in
 ``vault.app_roles``.
 
 Application roles (the workstations) get exactly what the vault needs:
-records that are only ever added (manifest, policy versions, class keys,
-actors, the audit log) get SELECT and INSERT; the audit tables are further
+records that are only ever added (manifest, actors, requests and
+approvals, the audit log) get SELECT and INSERT; the audit tables are further
 guarded by triggers that reject UPDATE, DELETE and TRUNCATE from anyone,
 their owner included (a superuser must disable the triggers first -- which
 is the tampering the log's checkpoints and signatures then expose).
@@ -29,9 +29,11 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from vault.errors import UsageError
 from vault.store._pg_conn import Connection
 
-__all__ = ["AUDIT_LOCK", "MIGRATE_LOCK", "STEPS", "VERSION", "WRITE_LOCK", "current_version",
+__all__ = ["AUDIT_LOCK", "FIRST", "MIGRATE_LOCK", "STEPS", "VERSION", "WRITE_LOCK",
+           "current_version",
            "grant", "upgrade"]
 
 # Advisory lock keys (docs/DEPLOYMENT.md §1): the vault's write lock
@@ -60,39 +62,36 @@ CREATE TABLE vault.log_key (
     one  boolean PRIMARY KEY DEFAULT true CHECK (one),
     data bytea NOT NULL
 );
-CREATE TABLE vault.policies (
-    version   integer PRIMARY KEY CHECK (version >= 1),
-    policy    bytea NOT NULL,
-    signature bytea NOT NULL
-);
-CREATE TABLE vault.class_keys (
-    class_id   text NOT NULL CHECK (class_id ~ '^[0-9a-f]{32}$'),
-    generation integer NOT NULL CHECK (generation >= 1),
-    data       bytea NOT NULL,
-    PRIMARY KEY (class_id, generation)
-);
 CREATE TABLE vault.keyrings (
-    owner  text NOT NULL CHECK (owner ~ '^age1[02-9ac-hj-np-z]{58}$'),
+    okey   text NOT NULL CHECK (okey ~ '^[0-9a-f]{32}$'),
     key_id text NOT NULL CHECK (key_id ~ '^[0-9a-f]{32}$'),
     data   bytea NOT NULL,
-    PRIMARY KEY (owner, key_id)
+    PRIMARY KEY (okey, key_id)
 );
 CREATE TABLE vault.actors (
     key_hash   text PRIMARY KEY CHECK (key_hash ~ '^[0-9a-f]{64}$'),
-    public_key bytea NOT NULL
+    public_key bytea NOT NULL CHECK (octet_length(public_key) = 32)
+);
+CREATE TABLE vault.statements (
+    kind text NOT NULL CHECK (kind IN ('request', 'approval')),
+    name text NOT NULL CHECK (name ~ '^[0-9a-f]{64}$'),
+    data bytea NOT NULL CHECK (octet_length(data) <= 1048576),
+    PRIMARY KEY (kind, name)
 );
 CREATE SEQUENCE vault.document_versions;
 CREATE TABLE vault.documents (
-    id      text PRIMARY KEY CHECK (id ~ '^[a-z2-7]{16}$'),
-    version bigint NOT NULL UNIQUE,
-    size    bigint NOT NULL CHECK (size >= 0)
+    id   text NOT NULL CHECK (id ~ '^[a-z2-7]{16}$'),
+    tag  text NOT NULL CHECK (tag ~ '^[0-9a-f]{8}$'),
+    vid  bigint NOT NULL UNIQUE,
+    size bigint NOT NULL CHECK (size >= 0),
+    PRIMARY KEY (id, tag)
 );
 CREATE TABLE vault.document_chunks (
-    version bigint NOT NULL REFERENCES vault.documents (version)
+    vid     bigint NOT NULL REFERENCES vault.documents (vid)
             ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     n       integer NOT NULL CHECK (n >= 0),
     data    bytea NOT NULL,
-    PRIMARY KEY (version, n)
+    PRIMARY KEY (vid, n)
 );
 -- Ciphertext does not compress: store it uncompressed, which also makes
 -- substring() read only the TOAST pieces it needs.
@@ -209,43 +208,21 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON vault.audit_chec
     FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only();
 """.replace("%(audit_lock)d", str(AUDIT_LOCK))
 
-_INDEX = r"""
-CREATE TABLE vault.document_index (
-    id            text PRIMARY KEY,
-    class_id      text NOT NULL,
-    level         text NOT NULL,
-    label         text NOT NULL,
-    sealed_at     text NOT NULL,
-    sealed_by     text NOT NULL,
-    declassify_on text,
-    size          bigint NOT NULL,
-    header_sha256 text NOT NULL,
-    stamp         text NOT NULL
-);
-CREATE INDEX document_index_declassify ON vault.document_index (declassify_on);
-CREATE INDEX document_index_sealed ON vault.document_index (sealed_at, id);
-"""
-
-_INDEX_NOTES = r"""
-CREATE TABLE vault.index_notes (
-    key   text PRIMARY KEY,
-    value text NOT NULL
-);
-"""
-
 #: (version, description, DDL), applied in this order.
+# Versions 1 to 4 held vaults of format vault/v1, which this version does
+# not read: format vault/v2 starts at FIRST.
 STEPS: Sequence[tuple[int, str, str]] = (
-    (1, "storage: manifest, policies, class keys, keyrings, actors, documents", _STORAGE),
-    (2, "audit log: records, stored hashes, checkpoints; append-only", _AUDIT),
-    (3, "document index", _INDEX),
-    (4, "index notes (what the index was last brought up to date with)", _INDEX_NOTES),
+    (10, "vault/v2 storage: manifest, log key, keyrings, actors, statements, documents",
+     _STORAGE),
+    (11, "audit log: records, checkpoints; append-only", _AUDIT),
 )
+FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
 
 # Privileges of an application role, by table (docs/DEPLOYMENT.md §2).
-_ADD_ONLY = ("manifest", "policies", "class_keys", "actors",
-             "audit_log", "audit_hashes", "audit_checkpoints")
-_READ_WRITE = ("keyrings", "documents", "document_chunks", "document_index", "index_notes")
+_ADD_ONLY = ("manifest", "actors", "statements", "audit_log", "audit_hashes",
+             "audit_checkpoints")
+_READ_WRITE = ("keyrings", "documents", "document_chunks")
 
 
 def current_version(conn: Connection) -> int:
@@ -298,6 +275,9 @@ def upgrade(conn: Connection, *, target: int = VERSION) -> tuple[int, int]:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
         before = current_version(conn)
+        if 0 < before < FIRST:
+            raise UsageError("this database holds a vault of an earlier format (schema "
+                             f"version {before})", hint="use a new database for a new vault")
         for version, description, ddl in STEPS:
             if before < version <= target:
                 conn.execute(ddl)

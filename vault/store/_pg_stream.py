@@ -1,21 +1,20 @@
 """Sealed documents in PostgreSQL, streamed both ways (docs/DEPLOYMENT.md §1.3).
 
-A document is one row of ``vault.documents`` (id, version, size) and its
-bytes in ``vault.document_chunks``: chunks of :data:`CHUNK` bytes numbered
-0, 1, 2, ... under the document's *version*, a number drawn from a sequence
-for every write. Neither direction ever holds more than a chunk in memory.
+A stored document version is one row of ``vault.documents`` (id, tag,
+vid, size) and its bytes in ``vault.document_chunks``: chunks of
+:data:`CHUNK` bytes numbered 0, 1, 2, ... under the row's *vid*, a number
+drawn from a sequence for every write (the *tag* is the vault's 8-hex-digit
+version name). Neither direction ever holds more than a chunk in memory.
 
 * Writing (:func:`write_document`): the chunks go out one by one inside a
-  transaction; the ``documents`` row is inserted (exclusive create) or
-  switched to the new version (replace, the old chunks deleted) at the end,
-  in the same transaction. A crash or a dropped connection before the
-  commit leaves nothing; after it, the whole new version. (A document of
-  one chunk is created by a single statement: the same, in one round trip.)
+  transaction; the ``documents`` row is inserted (exclusive create) at the
+  end, in the same transaction. A crash or a dropped connection before the
+  commit leaves nothing; after it, the whole version. (A document of one
+  chunk is created by a single statement: the same, in one round trip.)
 * Reading (:class:`DocumentReader`): the row and the first bytes come in
   one query; a longer document is read in a REPEATABLE READ transaction
   that pins the version found at open, each read fetching ``substring()``
-  of one chunk. Like a file kept open while a rename replaces it, a reader
-  keeps the version it opened even if the document is rewritten meanwhile.
+  of one chunk.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import psycopg
 from vault.errors import IntegrityError
 from vault.store._pg_conn import Connection, Database, storage_errors
 
-__all__ = ["CHUNK", "DocumentReader", "is_reader", "open_document", "shred_document",
+__all__ = ["CHUNK", "DocumentReader", "delete_document", "is_reader", "open_document",
            "write_document"]
 
 CHUNK = 1 << 20  # bytes per row: large enough to amortise, small in memory
@@ -38,17 +37,17 @@ HEAD = 1 << 18  # bytes fetched with the document's row (most documents whole)
 READ_BUFFER = 1 << 18
 
 # One statement, so one snapshot: the document's row and its first bytes.
-_OPEN = ("SELECT d.version, d.size, coalesce(substring(c.data FROM 1 FOR %s), ''::bytea)"
+_OPEN = ("SELECT d.vid, d.size, coalesce(substring(c.data FROM 1 FOR %s), ''::bytea)"
          " FROM vault.documents d LEFT JOIN vault.document_chunks c"
-         " ON c.version = d.version AND c.n = 0 WHERE d.id = %s")
+         " ON c.vid = d.vid AND c.n = 0 WHERE d.id = %s AND d.tag = %s")
 # A document of at most one chunk, created in one statement (exclusive:
 # nothing is inserted when the id exists; the count says which).
 _CREATE_SMALL = (
-    "WITH doc AS (INSERT INTO vault.documents (id, version, size)"
-    " VALUES (%s, nextval('vault.document_versions'), %s)"
-    " ON CONFLICT (id) DO NOTHING RETURNING version),"
-    " chunk AS (INSERT INTO vault.document_chunks (version, n, data)"
-    " SELECT version, 0, %b FROM doc WHERE %s > 0 RETURNING n)"
+    "WITH doc AS (INSERT INTO vault.documents (id, tag, vid, size)"
+    " VALUES (%s, %s, nextval('vault.document_versions'), %s)"
+    " ON CONFLICT (id, tag) DO NOTHING RETURNING vid),"
+    " chunk AS (INSERT INTO vault.document_chunks (vid, n, data)"
+    " SELECT vid, 0, %b FROM doc WHERE %s > 0 RETURNING n)"
     " SELECT count(*) FROM doc"
 )
 
@@ -68,15 +67,16 @@ class DocumentReader(io.RawIOBase):
     REPEATABLE READ transaction that pins the version for the later reads.
     """
 
-    def __init__(self, db: Database, doc_id: str) -> None:
+    def __init__(self, db: Database, doc_id: str, tag: str) -> None:
         super().__init__()
         self.doc_id = doc_id
+        self.tag = tag
         self._stack = contextlib.ExitStack()
         self._conn: Connection | None = None
         self._pos = 0
         with storage_errors(f"cannot read document {doc_id}"):
             with db.connection() as conn:
-                row = conn.execute(_OPEN, (HEAD, doc_id)).fetchone()
+                row = conn.execute(_OPEN, (HEAD, doc_id, tag)).fetchone()
             if row is not None and int(row[1]) > len(row[2]):
                 row = self._pin(db)
         if row is None:
@@ -93,7 +93,7 @@ class DocumentReader(io.RawIOBase):
             self._conn = conn = self._stack.enter_context(db.connection())
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             self._stack.callback(conn.execute, "ROLLBACK")  # read-only: nothing to keep
-            return conn.execute(_OPEN, (HEAD, self.doc_id)).fetchone()
+            return conn.execute(_OPEN, (HEAD, self.doc_id, self.tag)).fetchone()
         except BaseException:
             with contextlib.suppress(psycopg.Error):
                 self._stack.close()
@@ -138,7 +138,7 @@ class DocumentReader(io.RawIOBase):
         with storage_errors(f"cannot read document {self.doc_id}"):
             row = self._conn.execute(
                 "SELECT substring(data FROM %s FOR %s) FROM vault.document_chunks"
-                " WHERE version = %s AND n = %s", (offset + 1, want, self.version, n)
+                " WHERE vid = %s AND n = %s", (offset + 1, want, self.version, n)
             ).fetchone()
         data = bytes(row[0]) if row is not None else b""
         if len(data) != want:
@@ -155,9 +155,9 @@ class DocumentReader(io.RawIOBase):
                 super().close()
 
 
-def open_document(db: Database, doc_id: str) -> io.BufferedReader:
+def open_document(db: Database, doc_id: str, tag: str) -> io.BufferedReader:
     """A buffered, seekable reader; :class:`FileNotFoundError` if absent."""
-    return io.BufferedReader(DocumentReader(db, doc_id), buffer_size=READ_BUFFER)
+    return io.BufferedReader(DocumentReader(db, doc_id, tag), buffer_size=READ_BUFFER)
 
 
 class _ChunkWriter(io.RawIOBase):
@@ -198,23 +198,25 @@ class _ChunkWriter(io.RawIOBase):
     def _insert(self, chunk: bytes) -> None:
         if not self.started:
             self._begin()
-        self._conn.execute("INSERT INTO vault.document_chunks (version, n, data)"
+        self._conn.execute("INSERT INTO vault.document_chunks (vid, n, data)"
                            " VALUES (%s, %s, %b)", (self.version, self._n, chunk))
         self._n += 1
 
-    def commit(self, doc_id: str, replace: bool) -> None:
-        if not self.started and not replace:
-            row = self._conn.execute(_CREATE_SMALL, (doc_id, self.size, bytes(self._buf),
+    def commit(self, doc_id: str, tag: str) -> None:
+        if not self.started:
+            row = self._conn.execute(_CREATE_SMALL, (doc_id, tag, self.size, bytes(self._buf),
                                                      self.size)).fetchone()
             if row is None or int(row[0]) != 1:
-                raise FileExistsError(f"document {doc_id} exists")
+                raise FileExistsError(f"document {doc_id} version {tag} exists")
             return
         if self._buf:
             self._insert(bytes(self._buf))
             self._buf.clear()
-        elif not self.started:
-            self._begin()
-        _commit_version(self._conn, doc_id, self, replace)
+        cur = self._conn.execute("INSERT INTO vault.documents (id, tag, vid, size)"
+                                 " VALUES (%s, %s, %s, %s) ON CONFLICT (id, tag) DO NOTHING",
+                                 (doc_id, tag, self.version, self.size))
+        if cur.rowcount != 1:
+            raise FileExistsError(f"document {doc_id} version {tag} exists")
         self._conn.execute("COMMIT")
 
     def abort(self) -> None:
@@ -224,53 +226,33 @@ class _ChunkWriter(io.RawIOBase):
 
 
 @contextlib.contextmanager
-def write_document(db: Database, doc_id: str, *, replace: bool) -> Iterator[io.RawIOBase]:
-    """Yield a stream; the document appears (or is replaced) atomically when
-    the block ends without error. :class:`FileExistsError` if ``replace`` is
-    false and the document exists."""
+def write_document(db: Database, doc_id: str, tag: str) -> Iterator[io.RawIOBase]:
+    """Yield a stream; the version appears atomically when the block ends
+    without error. :class:`FileExistsError` if it exists."""
     with storage_errors(f"cannot write document {doc_id}"), db.connection() as conn:
         writer = _ChunkWriter(conn)
         try:
             yield writer
-            writer.commit(doc_id, replace)
+            writer.commit(doc_id, tag)
         except BaseException:
             writer.abort()
             raise
 
 
-def _commit_version(conn: Connection, doc_id: str, writer: _ChunkWriter, replace: bool) -> None:
-    version, size = writer.version, writer.size
-    if not replace:
-        cur = conn.execute("INSERT INTO vault.documents (id, version, size) VALUES (%s, %s, %s)"
-                           " ON CONFLICT (id) DO NOTHING", (doc_id, version, size))
-        if cur.rowcount != 1:
-            raise FileExistsError(f"document {doc_id} exists")
-        return
-    old = conn.execute("SELECT version FROM vault.documents WHERE id = %s FOR UPDATE",
-                       (doc_id,)).fetchone()
-    if old is None:
-        conn.execute("INSERT INTO vault.documents (id, version, size) VALUES (%s, %s, %s)",
-                     (doc_id, version, size))
-        return
-    conn.execute("UPDATE vault.documents SET version = %s, size = %s WHERE id = %s",
-                 (version, size, doc_id))
-    conn.execute("DELETE FROM vault.document_chunks WHERE version = %s", (old[0],))
-
-
-def shred_document(db: Database, doc_id: str, header_size: int) -> None:
-    """Delete the document -- its header, every wrapped copy of its file key,
-    first -- in one transaction: it is listed with its header intact, or
-    gone. PostgreSQL never overwrites a row in place (an UPDATE writes a new
-    row version), so the bytes are reclaimed by VACUUM, not by an overwrite;
-    docs/DEPLOYMENT.md §1.3 says what that means for backups and WAL."""
-    with storage_errors(f"cannot shred document {doc_id}"), db.transaction() as conn:
-        row = conn.execute("DELETE FROM vault.documents WHERE id = %s RETURNING version",
-                           (doc_id,)).fetchone()
+def delete_document(db: Database, doc_id: str, tag: str) -> None:
+    """Delete one stored version -- its header, every wrapped copy of its
+    file key, first -- in one transaction. PostgreSQL never overwrites a row
+    in place (an UPDATE writes a new row version), so the bytes are reclaimed
+    by VACUUM, not by an overwrite; docs/DEPLOYMENT.md §1.3 says what that
+    means for backups and WAL."""
+    with storage_errors(f"cannot delete document {doc_id}"), db.transaction() as conn:
+        row = conn.execute("DELETE FROM vault.documents WHERE id = %s AND tag = %s"
+                           " RETURNING vid", (doc_id, tag)).fetchone()
         if row is None:
-            raise FileNotFoundError(f"no document {doc_id}")
+            return
         # ON DELETE CASCADE removes the chunks; deleting them explicitly
         # (the header's chunk first) does not depend on the constraint.
-        conn.execute("DELETE FROM vault.document_chunks WHERE version = %s", (row[0],))
+        conn.execute("DELETE FROM vault.document_chunks WHERE vid = %s", (row[0],))
 
 
 def is_reader(f: object) -> DocumentReader | None:

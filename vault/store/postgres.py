@@ -9,14 +9,12 @@ libpq's environment (``PGHOST``, ``PGUSER``, ``PGPASSFILE``, ``PGSSLMODE``
 
 =====================  ============================================
 manifest, log key      ``vault.manifest``, ``vault.log_key`` (one row each)
-policy versions        ``vault.policies`` (version, policy, signature)
-class key records      ``vault.class_keys`` (class id, generation)
 keyring entries        ``vault.keyrings`` (owner recipient, key id)
 audit actors           ``vault.actors`` (SHA-256 of the key)
+requests, approvals    ``vault.statements`` (kind, SHA-256)
 sealed documents       ``vault.documents`` + ``vault.document_chunks``
-                       (:mod:`vault.store._pg_stream`)
-the index              ``vault.document_index`` (:mod:`vault.store._pg_index`)
-the audit log          ``vault.audit_*`` (:mod:`vault.store._pg_audit`)
+                       (:mod:`vault.store._pg_stream`), one row per version
+the audit log          ``vault.audit_*`` (:mod:`vault.store._pg_log`)
 =====================  ============================================
 
 The contract of :mod:`vault.store.base` holds as for a folder: each write
@@ -39,9 +37,8 @@ import psycopg
 from vault.errors import StorageError, UsageError
 from vault.store import _pg_schema, _pg_stream
 from vault.store._pg_conn import Database, describe, storage_errors
-from vault.store._pg_index import PostgresIndex
 from vault.store._pg_schema import WRITE_LOCK
-from vault.store.base import DOC_ID, HASH, KEY_ID, OWNER, Backend, Index
+from vault.store.base import DOC_ID, HASH, KEY_ID, OWNER, VERSION, Backend, Leftover, owner_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
@@ -53,9 +50,10 @@ _HINT_MIGRATE = "run 'vault migrate LOCATION' as the database owner (docs/DEPLOY
 
 
 def _check(kind: str, value: str) -> str:
-    pattern = {"doc": DOC_ID, "key": KEY_ID, "owner": OWNER, "hash": HASH}[kind]
+    pattern = {"doc": DOC_ID, "key": KEY_ID, "owner": OWNER, "hash": HASH,
+               "version": VERSION}[kind]
     if not isinstance(value, str) or not pattern.match(value):
-        raise UsageError(f"not a valid {kind} id: {value!r}")
+        raise UsageError(f"not a valid {kind} id: {value[:40]!r}")
     return value
 
 
@@ -65,7 +63,6 @@ class PostgresBackend(Backend):
     def __init__(self, location: str) -> None:
         self.db = Database.get(location)
         self.location = self.db.location  # without the password
-        self._index = PostgresIndex(self.db)
 
     def __repr__(self) -> str:
         return f"PostgresBackend({self.location!r})"
@@ -101,6 +98,10 @@ class PostgresBackend(Backend):
         version = self.schema_version()
         if version == 0:
             return False
+        if version < _pg_schema.FIRST:
+            raise UsageError(f"{self.location} holds a vault of an earlier format",
+                             hint="open its documents with the recovery identity and stock "
+                                  "'age -d', then seal them into a new vault")
         if version != _pg_schema.VERSION:
             newer = version > _pg_schema.VERSION
             raise StorageError(
@@ -130,8 +131,7 @@ class PostgresBackend(Backend):
         if self.exists():
             raise UsageError(f"a vault already exists in {self.location}")
         used = self._one("cannot read the database", "SELECT EXISTS (SELECT 1 FROM"
-                         " vault.policies) OR EXISTS (SELECT 1 FROM vault.audit_log)"
-                         " OR EXISTS (SELECT 1 FROM vault.documents)")
+                         " vault.audit_log) OR EXISTS (SELECT 1 FROM vault.documents)")
         if used:
             raise UsageError(f"{self.location} holds vault data but no manifest (an "
                              "interrupted init?)",
@@ -168,8 +168,11 @@ class PostgresBackend(Backend):
                     raise StorageError("the database session holding the vault's write lock "
                                        "was lost", hint="run 'vault doctor' to check the vault")
 
-    def tidy(self) -> list[str]:
+    def leftovers(self) -> list[Leftover]:
         return []  # every write is one transaction: a crash leaves nothing behind
+
+    def tidy(self) -> list[Leftover]:
+        return []
 
     # -- manifest, log key, policy versions --------------------------------
 
@@ -206,121 +209,53 @@ class PostgresBackend(Backend):
             except psycopg.errors.UniqueViolation:
                 raise FileExistsError("the checkpoint key exists") from None
 
-    def policy_versions(self) -> list[int]:
-        return [int(v) for v in self._column("cannot read the policy versions",
-                                             "SELECT version FROM vault.policies ORDER BY 1")]
-
-    def read_policy(self, version: int) -> tuple[bytes, bytes]:
-        with storage_errors("cannot read a policy version"), self.db.connection() as conn:
-            row = conn.execute("SELECT policy, signature FROM vault.policies WHERE version = %s",
-                               (int(version),)).fetchone()
-        if row is None:
-            raise FileNotFoundError(f"no policy version {version}")
-        return bytes(row[0]), bytes(row[1])
-
-    def add_policy(self, version: int, policy: bytes, signature: bytes) -> None:
-        if not self._insert("cannot install the policy version",
-                            "INSERT INTO vault.policies (version, policy, signature)"
-                            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                            (int(version), policy, signature)):
-            raise FileExistsError(f"policy version {version} exists")
-
-    # -- label-class public keys -------------------------------------------
-
-    def class_keys(self) -> list[tuple[str, int]]:
-        with storage_errors("cannot read the class keys"), self.db.connection() as conn:
-            rows = conn.execute("SELECT class_id, generation FROM vault.class_keys"
-                                " ORDER BY 1, 2").fetchall()
-        return [(str(c), int(g)) for c, g in rows]
-
-    def read_class_key(self, class_id: str, generation: int) -> bytes:
-        data = self._one("cannot read a class key", "SELECT data FROM vault.class_keys"
-                         " WHERE class_id = %s AND generation = %s",
-                         (_check("key", class_id), int(generation)))
-        if data is None:
-            raise FileNotFoundError(f"no class key {class_id}.{generation}")
-        return bytes(data)
-
-    def add_class_key(self, class_id: str, generation: int, data: bytes) -> bool:
-        return self._insert("cannot add a class key",
-                            "INSERT INTO vault.class_keys (class_id, generation, data)"
-                            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                            (_check("key", class_id), int(generation), data))
-
     # -- keyrings ----------------------------------------------------------
 
-    def keyring_owners(self) -> list[str]:
-        return [str(o) for o in self._column("cannot read the keyrings", "SELECT DISTINCT"
-                                             " owner FROM vault.keyrings ORDER BY 1")]
-
-    def keyring_entries(self, owner: str) -> list[str]:
-        return [str(k) for k in self._column(
-            "cannot read a keyring", "SELECT key_id FROM vault.keyrings WHERE owner = %s"
-            " ORDER BY 1", (_check("owner", owner),))]
+    def keyring_files(self) -> list[tuple[str, str]]:
+        with storage_errors("cannot read the keyrings"), self.db.connection() as conn:
+            rows = conn.execute("SELECT okey, key_id FROM vault.keyrings ORDER BY 1, 2")
+            return [(str(o), str(k)) for o, k in rows.fetchall()]
 
     def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
         data = self._one("cannot read a keyring entry", "SELECT data FROM vault.keyrings"
-                         " WHERE owner = %s AND key_id = %s",
-                         (_check("owner", owner), _check("key", key_id)))
+                         " WHERE okey = %s AND key_id = %s",
+                         (owner_key(_check("owner", owner)), _check("key", key_id)))
         return None if data is None else bytes(data)
-
-    def keyring_holders(self, key_id: str, owners: Iterable[str]) -> set[str]:
-        owners = [_check("owner", o) for o in owners]
-        return {str(o) for o in self._column(
-            "cannot read the keyrings", "SELECT owner FROM vault.keyrings WHERE key_id = %s"
-            " AND owner = ANY(%s)", (_check("key", key_id), owners))}
 
     def write_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
         with storage_errors("cannot write a keyring entry"), self.db.connection() as conn:
-            conn.execute("INSERT INTO vault.keyrings (owner, key_id, data) VALUES (%s, %s, %s)"
-                         " ON CONFLICT (owner, key_id) DO UPDATE SET data = excluded.data",
-                         (_check("owner", owner), _check("key", key_id), data))
+            conn.execute("INSERT INTO vault.keyrings (okey, key_id, data) VALUES (%s, %s, %s)"
+                         " ON CONFLICT (okey, key_id) DO UPDATE SET data = excluded.data",
+                         (owner_key(_check("owner", owner)), _check("key", key_id), data))
 
-    def delete_keyring_entry(self, owner: str, key_id: str) -> None:
+    def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
         with storage_errors("cannot delete a keyring entry"), self.db.connection() as conn:
-            conn.execute("DELETE FROM vault.keyrings WHERE owner = %s AND key_id = %s",
-                         (_check("owner", owner), _check("key", key_id)))
+            conn.execute("DELETE FROM vault.keyrings WHERE okey = %s AND key_id = %s",
+                         (_check("key", owner_key), _check("key", key_id)))
 
     # -- documents -----------------------------------------------------------
 
-    def document_ids(self) -> list[str]:
-        return [str(d) for d in self._column("cannot list the documents",
-                                             "SELECT id FROM vault.documents ORDER BY 1")]
-
-    def document_stamps(self) -> dict[str, str]:
+    def document_files(self) -> list[tuple[str, str]]:
         with storage_errors("cannot list the documents"), self.db.connection() as conn:
-            rows = conn.execute("SELECT id, version FROM vault.documents").fetchall()
-        return {str(d): str(v) for d, v in rows}
+            rows = conn.execute("SELECT id, tag FROM vault.documents ORDER BY 1, 2").fetchall()
+        return [(str(d), str(t)) for d, t in rows]
 
-    def documents_version(self) -> str | None:
-        # Every write draws a new, larger version number and a delete lowers
-        # the count: the pair changes whenever a document comes, goes or is
-        # replaced.
-        with storage_errors("cannot list the documents"), self.db.connection() as conn:
-            row = conn.execute("SELECT coalesce(max(version), 0), count(*)"
-                               " FROM vault.documents").fetchone()
-        assert row is not None
-        return f"{row[0]}:{row[1]}"
+    def open_document(self, doc_id: str, version: str) -> BinaryIO:
+        return cast(BinaryIO, _pg_stream.open_document(self.db, _check("doc", doc_id),
+                                                       _check("version", version)))
 
-    def open_document(self, doc_id: str) -> BinaryIO:
-        return cast(BinaryIO, _pg_stream.open_document(self.db, _check("doc", doc_id)))
-
-    def document_version(self, f: BinaryIO) -> tuple[int, str]:
-        # The version number changes with every write (a sequence), so it
-        # identifies one version of the document.
-        reader = _pg_stream.is_reader(f)
-        if reader is None:
-            raise TypeError("document_version needs a stream from this backend's open_document")
-        return reader.size, str(reader.version)
-
-    def write_document(
-        self, doc_id: str, *, replace: bool = False
-    ) -> contextlib.AbstractContextManager[BinaryIO]:
+    def write_document(self, doc_id: str,
+                       version: str) -> contextlib.AbstractContextManager[BinaryIO]:
         return cast(contextlib.AbstractContextManager[BinaryIO], _pg_stream.write_document(
-            self.db, _check("doc", doc_id), replace=replace))
+            self.db, _check("doc", doc_id), _check("version", version)))
 
-    def shred_document(self, doc_id: str, header_size: int) -> None:
-        _pg_stream.shred_document(self.db, _check("doc", doc_id), header_size)
+    def delete_document(self, doc_id: str, version: str) -> None:
+        _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version))
+
+    def shred_document(self, doc_id: str, version: str, header_size: int) -> None:
+        if (doc_id, version) not in self.document_files():
+            raise FileNotFoundError(f"no document {doc_id} version {version}")
+        _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version))
 
     # -- actors ----------------------------------------------------------------
 
@@ -334,11 +269,23 @@ class PostgresBackend(Backend):
                          " WHERE key_hash = %s", (_check("hash", key_hash),))
         return None if data is None else bytes(data)
 
-    # -- index and audit log -------------------------------------------------
+    def actor_keys(self) -> list[str]:
+        return [str(k) for k in self._column("cannot read the audit actors",
+                                             "SELECT key_hash FROM vault.actors ORDER BY 1")]
 
-    @property
-    def index(self) -> Index:
-        return self._index
+    def put_statement(self, kind: str, name: str, data: bytes) -> None:
+        assert kind in ("request", "approval")
+        self._insert("cannot leave the statement in the vault", "INSERT INTO vault.statements"
+                     " (kind, name, data) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                     (kind, _check("hash", name), data))
+
+    def statements(self, kind: str) -> Iterable[tuple[str, bytes]]:
+        with storage_errors("cannot read the statements"), self.db.connection() as conn:
+            rows = conn.execute("SELECT name, data FROM vault.statements WHERE kind = %s"
+                                " ORDER BY name", (kind,)).fetchall()
+        return [(str(n), bytes(d)) for n, d in rows]
+
+    # -- the audit log -------------------------------------------------------
 
     def audit_log(self, signer: NoteSigner | None, origin: str) -> AuditLog:
         from vault.store._pg_audit import PostgresAuditLog

@@ -1,0 +1,170 @@
+"""The office every vault test works in: its people, the shipped office
+policy with their keys, a vault in the backend under test, the raw store
+reached around the library, and independent age implementations as judges.
+
+* :func:`policy_text` fills a shipped template's placeholders with people's
+  keys (the one home of that filler);
+* :class:`Office` -- ``as_(name)`` opens the vault as a person (library),
+  ``cli(name, *args)`` runs the command line as them (in-process);
+* :func:`stock_decrypt` -- stock ``age`` for X25519 files, the npm
+  ``age-encryption`` package (typage) for post-quantum ones: never this
+  project's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backends import FolderKind, Kind, Raw
+from cli_support import Result, run
+
+import vault
+from vault.age import MLKEM768X25519Identity, X25519Identity
+from vault.identity import AgeKeyPair, UserIdentity, new_identity
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+OFFICE = POLICIES / "office.yaml"
+PEOPLE = ("officer", "clerk", "registrar", "leader", "deputy", "outsider")
+AGE = shutil.which("age")
+NODE = shutil.which("node")
+NPM_AGE = ROOT / "tests" / "npm" / "age.mjs"
+
+_USER = re.compile(r"^  ([A-Za-z0-9._@+-]+):\s*$")
+_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
+
+
+def policy_text(keys: Mapping[str, UserIdentity], recovery: Sequence[str] = (),
+                edit: Mapping[str, str] | None = None, template: Path = OFFICE) -> str:
+    """``template`` with ``keys``' public keys in place of its placeholders
+    (fresh keys nobody keeps for the users not in ``keys``), ``recovery``
+    recipients, and textual replacements ``edit`` (old -> new) applied."""
+    from vault.policy._keys import stand_in
+
+    out, user, in_users = [], None, False
+    for line in template.read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.startswith("users:"):
+            in_users = True
+        elif line[:1].isalnum():
+            in_users = False
+        if in_users and (m := _USER.match(line)):
+            user = m.group(1)
+        elif in_users and user is not None and (k := _KEY.match(line)):
+            field_ = k.group(2)
+            who = keys.get(user)
+            value = stand_in(field_) if who is None else (
+                who.recipient if field_ == "recipient" else who.signing_public)
+            line = f"{k.group(1)}{value}\n"
+        elif line.startswith("default_label:") and recovery:
+            line = "recovery: [" + ", ".join(recovery) + "]\n" + line
+        out.append(line)
+    text = "".join(out)
+    for old, new in (edit or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def stock_decrypt(identity_file: Path, src: Path) -> subprocess.CompletedProcess[bytes]:
+    """Decrypt ``src`` with an independent age implementation: stock ``age``
+    when the identity is X25519, the npm ``age-encryption`` package when it
+    is post-quantum (stock age 1.1 has no hybrid recipient)."""
+    text = identity_file.read_text(encoding="utf-8", errors="replace")
+    if "AGE-SECRET-KEY-PQ-1" in text:
+        assert NODE is not None, "node is required: the npm age-encryption package judges"
+        assert (ROOT / "tests" / "npm" / "node_modules").is_dir(), \
+            "run 'npm ci --prefix tests/npm' (the age-encryption package judges)"
+        with src.open("rb") as f:
+            return subprocess.run([NODE, str(NPM_AGE), "decrypt", str(identity_file)], stdin=f,
+                                  capture_output=True, timeout=120, check=False)
+    assert AGE is not None, "the stock age binary is required"
+    return subprocess.run([AGE, "-d", "-i", str(identity_file), str(src)],
+                          capture_output=True, timeout=60, check=False)
+
+
+@dataclass
+class Office:
+    """A vault and the people who use it."""
+
+    root: Path
+    ids: dict[str, UserIdentity]
+    recovery: AgeKeyPair
+    location: str  # a folder path or a postgresql:// URI
+    raw: Raw
+    kind: Kind
+    post_quantum: bool
+    files: dict[str, Path] = field(default_factory=dict)  # plain identity files
+    policy: Path = Path()
+
+    @property
+    def path(self) -> Path:
+        """The vault folder (folder-backend tests only)."""
+        assert self.kind.name == "folder", "a PostgreSQL vault has no folder"
+        return Path(self.location)
+
+    # -- the library ---------------------------------------------------------
+
+    def as_(self, name: str) -> vault.Vault:
+        return vault.Vault(self.location, self.ids[name])
+
+    def file(self, name: str, data: bytes) -> Path:
+        p = self.root / "in" / name
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(data)
+        return p
+
+    def policy_text(self, edit: Mapping[str, str] | None = None) -> str:
+        return policy_text(self.ids, [str(self.recovery.recipient)], edit)
+
+    def write_policy(self, edit: Mapping[str, str] | None = None) -> Path:
+        p = self.root / f"policy-{abs(hash(tuple((edit or {}).items())))}.yaml"
+        p.write_text(self.policy_text(edit))
+        return p
+
+    def apply(self, edit: Mapping[str, str]) -> vault.ApplyReport:
+        return self.as_("officer").apply_policy(self.write_policy(edit))
+
+    def doc_file(self, doc_id: str) -> Path:
+        """The document's current version as a file, for stock tools."""
+        return self.raw.doc_file(doc_id, self.root / "exported")
+
+    # -- the command line ------------------------------------------------------
+
+    def cli(self, name: str | None, *args: str, input: bytes | None = None,
+            env: Mapping[str, str] | None = None) -> Result:
+        """``vault --vault V [--identity NAME.key] ARGS`` in-process."""
+        who = ["--identity", str(self.files[name])] if name else []
+        return run("--vault", self.location, *who, *args, input=input, env=env)
+
+
+def make_office(root: Path, backend: Kind | None = None, *, post_quantum: bool = True,
+                people: Sequence[str] = PEOPLE) -> Office:
+    """An office whose vault lives in ``backend`` (default: a folder). With
+    ``post_quantum`` (the policy's default) every key is a hybrid one."""
+    kind = backend or FolderKind()
+    root.mkdir(parents=True, exist_ok=True)
+    ids = {n: new_identity(n, post_quantum=post_quantum) for n in people}
+    recovery: AgeKeyPair = (MLKEM768X25519Identity.generate() if post_quantum
+                            else X25519Identity.generate())
+    policy = root / "policy.yaml"
+    edit = None if post_quantum else {"version: 1\n": "version: 1\npost_quantum: off\n"}
+    policy.write_text(policy_text(ids, [str(recovery.recipient)], edit))
+    location = kind.new_location(root)
+    vault.Vault.init(location, policy, ids["officer"]).close()
+    office = Office(root, ids, recovery, location, kind.raw(location), kind, post_quantum,
+                    policy=policy)
+    keys = root / "keys"
+    keys.mkdir(exist_ok=True)
+    for name, ident in ids.items():
+        ident.to_file(keys / f"{name}.key", None)
+        office.files[name] = keys / f"{name}.key"
+    (keys / "recovery.key").write_text(f"{recovery}\n")
+    os.chmod(keys / "recovery.key", 0o600)
+    office.files["recovery"] = keys / "recovery.key"
+    return office

@@ -1,0 +1,317 @@
+"""Insiders (docs/THREAT-MODEL.md §3): a name is a key, and a signature counts
+only when its signer was entitled to make it.
+
+Each test is an attack by someone inside the office -- a renamed identity
+file, a class key planted through the audit log or the store, a reader who
+rewrites a header they can decrypt, a content swap, a hostile value -- run
+against both backends, with what the attacker could do with write access
+to the folder or the PostgreSQL application role: write files, and append
+records signed with their *own* key (a modified copy of the library).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from office import Office, make_office
+
+import vault
+from vault.age import Header, MLKEM768X25519Identity, read_header, unwrap_file_key
+from vault.errors import DeniedError, IntegrityError, UsageError
+from vault.identity import UserIdentity, load_identity
+
+
+@pytest.fixture
+def office(tmp_path: Path, backend: Any) -> Office:
+    return make_office(tmp_path, backend)
+
+
+def seal(office: Office, who: str, data: bytes, **label: Any) -> str:
+    return office.as_(who).seal(io.BytesIO(data), filename="x.txt", **label).id
+
+
+def insider_append(office: Office, who: str, action: str, state: dict[str, Any] | None,
+                   *, outcome: str = "allowed", name: str | None = "") -> None:
+    """A record appended by ``who`` with a modified library: signed with
+    their own key, claiming whatever they like."""
+    me = office.ids[who]
+    with office.as_("officer") as v:
+        v.audit.append({"actor": {"name": who if name == "" else name, "key": me.fingerprint},
+                        "action": action, "doc": None, "label": None, "outcome": outcome,
+                        "rules": [], "reason": "", "policy": None, "state": state},
+                       me.signing_key)
+
+
+def records(office: Office) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in office.raw.audit_lines()]
+
+
+# -- 1. who acts is decided by keys ---------------------------------------------
+
+
+def test_an_identity_file_renamed_to_the_leader_acts_as_its_own_keys(office: Office,
+                                                                      tmp_path: Path) -> None:
+    doc = seal(office, "leader", b"minutes", level="SECRET", compartments=["BOARD"],
+               justification="board")
+    text = office.files["outsider"].read_text().replace("# name: outsider", "# name: leader")
+    forged = tmp_path / "x.key"
+    forged.write_text(text)
+    forged.chmod(0o600)
+    impostor = load_identity(forged)
+    assert impostor.name == "leader"
+    with vault.Vault(office.location, impostor) as v:
+        assert v.actor == "outsider"  # the policy user whose keys these are
+        with pytest.raises(DeniedError):
+            v.shred(doc, justification="gone")
+    last = records(office)[-1]
+    assert last["actor"]["name"] == "outsider" and last["outcome"] == "denied"
+    assert office.as_("leader").info(doc).id == doc  # still there
+
+
+def test_keys_the_policy_does_not_know_act_as_nobody(office: Office) -> None:
+    stranger = UserIdentity("leader", MLKEM768X25519Identity.generate())
+    with vault.Vault(office.location, stranger) as v:
+        assert v.actor is None
+        with pytest.raises(DeniedError):
+            v.ls()
+        with pytest.raises(DeniedError):
+            v.rotate()
+    rec = records(office)[-1]
+    assert rec["actor"]["name"] is None and rec["outcome"] == "denied"
+    assert "leader" not in json.dumps(rec["actor"])
+    # Recorded, and the record verifies (the stranger's key is registered).
+    assert office.as_("officer").verify_audit().size == len(records(office))
+
+
+def test_an_honest_new_key_under_the_old_name_is_an_unknown_actor_until_the_officer_adds_it(
+        office: Office, tmp_path: Path) -> None:
+    new_key = vault.new_identity("leader")
+    with vault.Vault(office.location, new_key) as v, pytest.raises(DeniedError):
+        v.ls()
+    assert office.as_("officer").verify_audit()  # no record that verify rejects forever
+    office.ids["leader"] = new_key
+    office.apply({})  # the officer puts the new keys in the policy
+    with vault.Vault(office.location, new_key) as v:
+        assert v.actor == "leader"
+        v.ls()
+
+
+# -- 2. a class key counts only if its maker was entitled --------------------------
+
+
+def _plant_class_key(office: Office, who: str, level: str, comps: list[str]) -> str:
+    from vault._trust.classes import LabelClass, key_id
+
+    cls = LabelClass(level, frozenset(comps))
+    planted = MLKEM768X25519Identity.generate()
+    recipient = str(planted.recipient)
+    insider_append(office, who, "class-key", {"class_key": {
+        "class": cls.to_dict(), "class_id": cls.id, "generation": 1, "recipient": recipient}})
+    return key_id(recipient)
+
+
+def test_a_class_key_planted_by_someone_not_cleared_is_never_used(office: Office) -> None:
+    planted = _plant_class_key(office, "outsider", "SECRET", ["FINANCE"])
+    doc = seal(office, "leader", b"budget", level="SECRET", compartments=["FINANCE"],
+               justification="budget")
+    with office.as_("leader") as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None and row.key_id != planted
+        report = v.doctor()
+    assert any("class key" in p and "outsider" in p for p in report.problems)
+
+
+def test_a_demoted_administrator_cannot_plant_keys_naming_old_versions(office: Office) -> None:
+    office.apply({"members: [officer]": "members: [officer, deputy]"})
+    office.apply({})  # deputy is an officer no more (back to the template)
+    planted = _plant_class_key(office, "registrar", "CONFIDENTIAL", ["BOARD"])
+    doc = seal(office, "clerk", b"agenda", level="CONFIDENTIAL", compartments=["BOARD"])
+    with office.as_("clerk") as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None and row.key_id != planted
+
+
+def test_a_key_granted_to_someone_not_cleared_is_never_encrypted_to_again(
+        office: Office) -> None:
+    first = seal(office, "clerk", b"a", level="CONFIDENTIAL", compartments=["FINANCE"])
+    with office.as_("clerk") as v:
+        kid = v._s.trusted.doc(first).key_id  # type: ignore[union-attr]
+    # The clerk (who holds the key) writes an entry for the outsider and
+    # records the grant with a modified library.
+    insider_append(office, "clerk", "grant", {"grants": {"key_id": kid, "entries": [
+        {"owner": office.ids["outsider"].recipient, "sha256": "0" * 64}]}})
+    second = seal(office, "clerk", b"b", level="CONFIDENTIAL", compartments=["FINANCE"])
+    with office.as_("clerk") as v:
+        assert v._s.trusted.doc(second).key_id != kid  # type: ignore[union-attr]
+
+
+def test_an_administrator_not_cleared_never_makes_a_class_key(office: Office) -> None:
+    seal(office, "leader", b"s", level="SECRET", compartments=["BOARD"], justification="j")
+    report = office.as_("officer").rotate()  # the officer is cleared CONFIDENTIAL only
+    assert any("SECRET" in p and "needs someone cleared" in p for p in report.pending)
+    assert not any("SECRET" in r for r in report.rotated)
+
+
+# -- 3. labels: only entitled signers, only through the log ------------------------------
+
+
+def _rewrite_label(office: Office, doc: str, who: str, **changes: Any) -> None:
+    """``who`` holds the file key and rewrites the header's label, signed by
+    themselves, header MAC recomputed: no record in the log."""
+    from vault._sealed.label import LabelStanza, SignedLabel
+
+    data = office.raw.doc_bytes(doc)
+    header = read_header(io.BytesIO(data))
+    file_key = unwrap_file_key(header, [office.recovery])
+    old = next(s for s in header.stanzas if s.type == "vault/v2/label")
+    label = SignedLabel.verify(old, office.as_(who).id, doc)
+    statement = json.loads(json.dumps(label.statement))
+    statement["label"].update(changes)
+    statement["signer"]["name"] = who
+    statement["label"]["classified_by"] = who
+    statement["signer"]["signing_key"] = office.ids[who].signing_public
+    new = LabelStanza(statement, office.ids[who]).wrap(file_key)[0]
+    stanzas = [new if s.type == "vault/v2/label" else s for s in header.stanzas]
+    raw_header = header.encode()
+    office.raw.set_doc_bytes(doc, Header.seal(stanzas, file_key).encode()
+                             + data[len(raw_header):])
+
+
+def test_a_reader_who_lowers_a_label_in_the_file_changes_nothing(office: Office) -> None:
+    doc = seal(office, "clerk", b"payroll", level="CONFIDENTIAL", compartments=["FINANCE"])
+    _rewrite_label(office, doc, "clerk", level="PUBLIC", compartments=[])
+    with pytest.raises(IntegrityError, match="not the version the audit log records"):
+        office.as_("outsider").open(doc, io.BytesIO())
+    assert not office.as_("officer").doctor().ok
+
+
+def test_a_reader_who_removes_an_embargo_changes_nothing(office: Office) -> None:
+    doc = seal(office, "leader", b"decision", level="CONFIDENTIAL", compartments=["BOARD"],
+               embargo_until="2099-01-01")
+    _rewrite_label(office, doc, "clerk")  # drops nothing but re-signs as the clerk
+    with pytest.raises(IntegrityError):
+        office.as_("clerk").open(doc, io.BytesIO())
+
+
+def test_a_relabel_recorded_by_someone_not_entitled_does_not_count(office: Office) -> None:
+    doc = seal(office, "clerk", b"payroll", level="CONFIDENTIAL", compartments=["FINANCE"])
+    with office.as_("clerk") as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None
+    statement = dict(row.statement)
+    statement["label"] = {**statement["label"], "level": "PUBLIC", "compartments": []}
+    statement["action"] = "reclassify"
+    insider_append(office, "clerk", "reclassify", {"document": {
+        "doc": doc, "version": row.version, "header": row.header, "key_id": row.key_id,
+        "statement": statement, "inputs": {"justification": "x"}}}, outcome="done")
+    with office.as_("leader") as v:
+        assert v.info(doc).label.level == "CONFIDENTIAL"
+        assert any("not entitled" in p or "another class" in p for p in v.doctor().problems)
+
+
+def test_declassifying_secret_needs_the_second_leader(office: Office) -> None:
+    doc = seal(office, "leader", b"s", level="SECRET", compartments=["BOARD"],
+               justification="j")
+    with pytest.raises(DeniedError, match="approv"):
+        office.as_("leader").declassify([doc], justification="release")
+
+
+# -- 4. a label commits to the content ------------------------------------------------
+
+
+def test_a_reader_who_swaps_the_content_under_the_signed_label_is_caught(
+        office: Office) -> None:
+    from vault.age._stream import encrypt_payload
+
+    doc = seal(office, "clerk", b"revenue up 4%", level="CONFIDENTIAL",
+               compartments=["FINANCE"])
+    data = office.raw.doc_bytes(doc)
+    header = read_header(io.BytesIO(data))
+    file_key = unwrap_file_key(header, [office.recovery])
+    out = io.BytesIO()
+    encrypt_payload(io.BytesIO(b"revenue DOWN 40%"), out, file_key)
+    office.raw.set_doc_bytes(doc, header.encode() + out.getvalue())
+    with pytest.raises(IntegrityError, match="content"):
+        office.as_("leader").open(doc, io.BytesIO())
+    assert any("content" in p for p in office.as_("leader").doctor(deep=True).problems)
+    # Without any key too: the commitment is over ciphertext.
+    with vault.Vault(office.location) as v:
+        assert any("content" in p for p in v.doctor(deep=True).problems)
+
+
+def test_an_outsider_who_replaces_a_document_is_caught(office: Office) -> None:
+    doc = seal(office, "leader", b"minutes", level="SECRET", compartments=["BOARD"],
+               justification="j")
+    other = seal(office, "clerk", b"other", level="INTERNAL", compartments=["STAFF"])
+    office.raw.set_doc_bytes(doc, office.raw.doc_bytes(other))
+    with pytest.raises(IntegrityError):
+        office.as_("leader").open(doc, io.BytesIO())
+
+
+# -- 5. hostile values ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field,value", [
+    ("declassify_on", "P7900Y9999W99999D"),
+    ("embargo_until", "9999-12-31T23:59:00-23:59"),
+    ("declassify_on", "0001-01-01"),
+])
+def test_hostile_dates_are_refused_at_input_and_on_the_record(office: Office, field: str,
+                                                              value: str) -> None:
+    before = len(records(office))
+    with pytest.raises(UsageError):
+        office.as_("clerk").seal(io.BytesIO(b"x"), level="INTERNAL", compartments=["STAFF"],
+                                 **{field: value})
+    rec = records(office)[-1]
+    assert len(records(office)) == before + 1 and rec["outcome"] == "error"
+    office.as_("clerk").ls()  # the vault keeps working
+
+
+def test_a_hostile_label_in_the_log_disables_nothing_else(office: Office) -> None:
+    good = seal(office, "clerk", b"fine", level="INTERNAL", compartments=["STAFF"])
+    with office.as_("clerk") as v:
+        row = v._s.trusted.doc(good)
+    assert row is not None
+    statement = json.loads(json.dumps(row.statement))
+    statement["doc"] = "aaaaaaaaaaaaaaaa"
+    statement["label"]["declassify_on"] = "P7900Y9999W99999D"
+    insider_append(office, "clerk", "seal", {"document": {
+        "doc": "aaaaaaaaaaaaaaaa", "version": "00000000", "header": "0" * 64,
+        "key_id": row.key_id, "statement": statement, "inputs": {}}}, outcome="done")
+    for who in ("clerk", "leader"):
+        with office.as_(who) as v:
+            assert good in [d.id for d in v.ls()]
+            v.declassify(due=True, justification="due")
+    assert not office.as_("officer").doctor().ok  # reported
+
+
+def test_an_unexpected_exception_still_ends_in_one_record_without_paths(
+        office: Office, tmp_path: Path) -> None:
+    secret_path = tmp_path / "Secret Plans For Q3.docx"
+    before = len(records(office))
+    with pytest.raises(UsageError):
+        office.as_("clerk").seal(secret_path, level="INTERNAL", compartments=["STAFF"])
+    after = records(office)
+    assert len(after) == before + 1
+    assert "Secret Plans" not in json.dumps(after[-1])
+
+
+# -- 6. templates carry no live keys ------------------------------------------------------
+
+
+def test_shipped_policies_hold_placeholders_that_check_refuses() -> None:
+    from vault.errors import PolicyLoadError
+    from vault.policy import load_policy
+
+    root = Path(__file__).resolve().parent.parent / "policies"
+    for path in sorted(root.glob("*.yaml")):
+        if path.name.endswith(".cases.yaml"):
+            continue
+        text = path.read_text()
+        assert "age1" not in text.split("rules:")[0].split("users:")[1]
+        with pytest.raises(PolicyLoadError, match="placeholder"):
+            load_policy(path)

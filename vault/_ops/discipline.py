@@ -1,0 +1,179 @@
+"""The audit discipline, written once (docs/DESIGN.md §6).
+
+Every operation follows the same order:
+
+1. read and verify what needs no key (the document's recorded version and
+   label, its shape);
+2. ask the policy, for the actor the caller's keys make them;
+3. append the decision's record -- allowed, denied, or error -- and make it
+   durable; if that fails, stop (fail closed);
+4. only then unwrap keys, decrypt or change anything;
+5. for an operation that changes the vault, append its completion record
+   (``done``, with the state it changed) and only then make the change
+   visible; one that fails after an allowed decision is completed as
+   ``failed``.
+
+Each attempt gets exactly one decision record, whatever is raised before it
+(an unexpected exception is an ``error``, named by its type only: no path,
+title or key material ever reaches a record).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vault.errors import AuditWriteError, DeniedError, UsageError, VaultError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.session import Session
+    from vault.policy import Decision, Label
+
+__all__ = ["Attempt", "attempt", "attempts", "authorise", "complete", "record"]
+
+MAX_REASON = 2000
+# Errors whose messages name no path, title or secret, by design of their
+# raisers; anything else is recorded by its type alone.
+_SPEAKING = ("IntegrityError", "LabelError", "HeaderError", "HMACError", "PayloadError",
+             "ArmorError", "AuditIntegrityError", "NoKeyError", "NoIdentityMatchError",
+             "DeniedError", "StorageError")
+
+
+@dataclass
+class Attempt:
+    """One attempt at one operation: what its records will say."""
+
+    action: str
+    doc: str | None = None
+    label: Label | None = None
+    request: str = field(default_factory=lambda: secrets.token_hex(16))
+    recorded: bool = False
+    allowed: bool = False
+    completed: bool = False
+
+
+def _summary(label: Label | None) -> dict[str, Any] | None:
+    if label is None:
+        return None
+    return {"level": label.level, "compartments": sorted(label.compartments),
+            "caveats": sorted(label.caveats)}
+
+
+def _reason_of(e: BaseException) -> str:
+    name = type(e).__name__
+    if isinstance(e, VaultError) and any(c.__name__ in _SPEAKING for c in type(e).__mro__):
+        return f"{name}: {e.message}"
+    if isinstance(e, OSError):
+        return f"{name}: {e.strerror or 'I/O error'}"
+    return name
+
+
+def _outcome_of(e: BaseException) -> tuple[str, list[str], str]:
+    """Outcome, rule ids and reason recording a failure before the decision."""
+    if isinstance(e, DeniedError):  # refused by the policy engine itself
+        return "denied", list(getattr(e.decision, "rule_ids", [])), e.message
+    return "error", [], _reason_of(e)
+
+
+def record(s: Session, atts: Sequence[Attempt], outcome: str, rules: Sequence[str],
+           reason: str, states: Sequence[Mapping[str, Any] | None] | None = None,
+           *, completion: bool = False) -> None:
+    """Append one record per attempt, durably and in one batch (raises
+    AuditWriteError, and then nothing may happen)."""
+    me = s.me()
+    s.register_me()
+    actor = s.actor()
+    policy = s.trusted.policy.hash
+    items = []
+    for i, a in enumerate(atts):
+        items.append(({
+            "actor": actor.record(), "action": a.action,
+            "doc": a.doc if a.doc is not None and _doc_ok(a.doc) else None,
+            "label": _summary(a.label), "outcome": outcome, "rules": list(rules),
+            "reason": reason[:MAX_REASON], "policy": policy, "request": a.request,
+            "state": None if states is None else states[i],
+        }, me.signing_key))
+        if completion:
+            a.completed = True
+        else:
+            a.recorded = True  # even if the append fails: never a second record
+            a.allowed = outcome == "allowed"
+    if len(items) == 1:
+        s.log.append(*items[0])
+    else:
+        s.log.append_many(items)
+
+
+def _doc_ok(doc: str) -> bool:
+    from vault.store.base import DOC_ID
+
+    # Only a well-formed id: a hostile one ('', '../x', megabytes) never
+    # becomes the record's doc.
+    return bool(DOC_ID.match(doc))
+
+
+@contextlib.contextmanager
+def attempts(s: Session, action: str, docs: Sequence[str | None]) -> Iterator[list[Attempt]]:
+    """Several attempts decided together (sealing many files). Whatever is
+    raised before an attempt's decision is recorded as its outcome; a
+    failure after an allowed decision completes it as ``failed``."""
+    s.me()
+    atts = [Attempt(action, d) for d in docs]
+    try:
+        s.trusted.catch_up()  # decide under the policy version in force now
+        yield atts
+    except BaseException as e:
+        if isinstance(e, AuditWriteError):
+            raise
+        pending = [a for a in atts if not a.recorded]
+        unfinished = [a for a in atts if a.recorded and a.allowed and not a.completed]
+        with contextlib.suppress(VaultError, OSError):
+            if pending:
+                record(s, pending, *_outcome_of(e))
+            if unfinished:
+                record(s, unfinished, "failed", [], _reason_of(e), completion=True)
+        raise
+
+
+@contextlib.contextmanager
+def attempt(s: Session, action: str, doc: str | None = None) -> Iterator[Attempt]:
+    with attempts(s, action, [doc]) as (att,):
+        yield att
+
+
+def authorise(s: Session, atts: Attempt | Sequence[Attempt], action: str,
+              label: Label | None, *, inputs: Mapping[str, Any] | None = None,
+              note: str = "") -> Decision:
+    """Decide for the actor the caller's keys make them, record, and raise
+    DeniedError if the policy said no."""
+    atts = [atts] if isinstance(atts, Attempt) else list(atts)
+    actor = s.actor()
+    decision = s.trusted.policy.decide(actor.decides_as, action, label, inputs=inputs)
+    reasons = list(decision.reasons)
+    if actor.name is None:
+        reasons = [f"these keys belong to no user of the policy (the identity file calls "
+                   f"itself {actor.claimed!r})"]
+    reason = "; ".join(reasons) + (f" | {note}" if note else "")
+    for a in atts:
+        a.label = label
+    record(s, atts, "allowed" if decision.allowed else "denied", decision.rule_ids, reason)
+    if not decision.allowed:
+        hint = ("run 'vault policy explain' to see which rules apply, or ask the officer"
+                if actor.name is not None else
+                "ask the officer to add your keys to the policy ('vault identity show')")
+        raise DeniedError(f"{atts[0].action} denied: {'; '.join(reasons)}",
+                          decision=decision, hint=hint)
+    return decision
+
+
+def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, Any] | None],
+             reason: str = "") -> None:
+    """The completion records (``done``) of allowed attempts, with the state
+    each changed: after this they count (docs/DESIGN.md §8)."""
+    if any(not (a.recorded and a.allowed) for a in atts):
+        raise UsageError("internal: completing an attempt that was not allowed")
+    record(s, atts, "done", [], reason, states, completion=True)
+    s.trusted.catch_up()

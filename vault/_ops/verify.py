@@ -1,0 +1,75 @@
+"""Verifying the audit log as the vault reads it (docs/AUDIT.md §10,
+docs/DESIGN.md §9).
+
+Every record's signature is checked with the key the policy *in force at
+that record* gives the name it claims -- a key the policy does not know
+stands only for an unnamed actor (registered, self-certifying, under
+``actors/``), never for a user -- and checkpoints with the verifier key
+pinned in ``vault.json``. Lines an officer's incident record sealed off are
+reported as such rather than failing the verification.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from vault._primitives import parse_signing_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.session import Session
+    from vault.audit import VerifyReport
+
+__all__ = ["key_lookup", "verify_audit"]
+
+
+def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey | None]:
+    from vault.audit import fingerprint
+
+    versions = s.trusted.policy_versions()
+    starts = [seq for _, _, seq, _, _ in versions]
+    policies = [s.trusted.policy_by_hash(sha) for _, sha, *_ in versions]
+    officer = s.manifest.officer
+
+    def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
+        if name is None:
+            return _registered(s, fp)
+        # The version in force when the record was appended (the record
+        # that installs a version is signed under the one before it).
+        i = bisect.bisect_left(starts, seq) - 1
+        if i < 0:
+            text = officer["signing_key"] if name == officer["name"] else None
+        else:
+            user = policies[i].users.get(name)
+            text = user.signing_key if user is not None else None
+        if text is None:
+            return None
+        key = parse_signing_key(text)
+        return key if fingerprint(key) == fp else None
+
+    return lookup
+
+
+def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
+    try:
+        digest = base64.b64decode(fp.removeprefix("SHA256:") + "=", validate=True)
+    except ValueError:
+        return None
+    raw = s.backend.actor_key(digest.hex()) if len(digest) == 32 else None
+    if raw is None or hashlib.sha256(raw).digest() != digest:
+        return None
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None) -> VerifyReport:
+    from vault.audit import NoteVerifier
+
+    s.trusted.catch_up()
+    return s.log.verify(trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup(s),
+                        verifier=NoteVerifier.from_key(s.manifest.log_key),
+                        sealed_off=set(s.trusted.store.sealed_off()))
