@@ -37,7 +37,8 @@ def test_check_lists_every_problem_on_stderr() -> None:
         f"{bad}:22:5: rule clerks-open is missing 'effect'",
         "    hint: add 'effect:' to rule clerks-open",
         f"{bad}:23:5: unknown key 'efect' in rule clerks-open; expected one of: id, effect, "
-        "actions, who, description, label, new_label, when, require, approvers, may_lower",
+        "actions, who, description, label, new_label, when, require, approvers, may_lower, "
+        "below_floor",
         "    hint: did you mean 'effect'?",
         "vault: 2 problems in 1 of 2 files",
         "hint: fix them and check again; docs/POLICY.md describes the schema",

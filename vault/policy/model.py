@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from vault.errors import UsageError
+from vault.policy._intake_model import NO_INTAKE, IntakePolicy
 from vault.policy._time import (
     DeclassifyOn,
     Duration,
@@ -357,6 +358,7 @@ class Rule:
     may_lower: bool = False
     description: str | None = None
     line: int | None = field(default=None, compare=False)
+    below_floor: bool | None = None  # seal only: holds when the label is (not) below the floor
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id}
@@ -371,6 +373,8 @@ class Rule:
             out["require"] = sorted(self.require)
         if self.may_lower:
             out["may_lower"] = True
+        if self.below_floor is not None:
+            out["below_floor"] = self.below_floor
         return out
 
     @classmethod
@@ -420,6 +424,7 @@ class Policy:
     recovery: tuple[str, ...] = ()
     labelling_mandatory: bool = False
     label_requires: frozenset[str] = frozenset()
+    intake: IntakePolicy = NO_INTAKE  # docs/POLICY.md §3.11
     _lookup: dict[str, Level] = field(init=False, repr=False)
     _folded: dict[str, Level] = field(init=False, repr=False)
     _engine: Engine = field(init=False, repr=False)
@@ -529,6 +534,8 @@ class Policy:
         out["label_requires"] = sorted(self.label_requires)
         out["declassification"] = self.declassification.to_dict()
         out["rules"] = [r.to_dict() for r in self.rules]
+        if self.intake.configured:
+            out["intake"] = self.intake.to_dict()
         return out
 
     @classmethod
