@@ -80,8 +80,7 @@ def read_pdf(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel,
 
 
 def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
-    from pypdf import PdfReader
-    from pypdf import PasswordType
+    from pypdf import PasswordType, PdfReader
 
     reader = PdfReader(fp, strict=False)
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:

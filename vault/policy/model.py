@@ -479,6 +479,12 @@ class Policy:
         (docs/POLICY.md §6). ``label`` may be None only for ``administer``."""
         return self._engine.decide(actor, action, label, at=at, inputs=inputs)
 
+    def below_floor(self, label: Label, floor: Label | None) -> bool:
+        """Whether sealing ``label`` would be below the intake ``floor``
+        (docs/POLICY.md §6.6): a lower level, or a floor compartment or
+        caveat missing."""
+        return self._engine.below_floor("seal", label, {"floor": floor})
+
     def decider(self, actor: str, action: str, *,
                 at: datetime | None = None) -> Callable[[Mapping[str, Any]], bool]:
         """``allowed(label_dict)`` for many documents at the moment ``at``
