@@ -32,6 +32,7 @@ class OfficeLabelMapping:
     id: str | None = None  # lowercase, no braces
     name: str | None = None
     line: int | None = field(default=None, compare=False)
+    site_id: str | None = None  # the tenant, written when marking (lowercase, no braces)
 
     @property
     def rule_id(self) -> str:
@@ -44,6 +45,8 @@ class OfficeLabelMapping:
             out["id"] = self.id
         if self.name:
             out["name"] = self.name
+        if self.site_id:
+            out["site_id"] = self.site_id
         out["label"] = _short(self.label)
         return out
 

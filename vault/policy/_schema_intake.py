@@ -66,7 +66,7 @@ def _office_labels(s: Schema, node: Node) -> list[OfficeLabelMapping]:
     ids: dict[str, Node] = {}
     names: dict[str, Node] = {}
     for item in s.seq(node, "intake office_labels") or []:
-        f = s.mapping(item, "office label", ("label",), ("id", "name"))
+        f = s.mapping(item, "office label", ("label",), ("id", "name", "site_id"))
         if f is None:
             continue
         if "id" not in f and "name" not in f:
@@ -80,14 +80,20 @@ def _office_labels(s: Schema, node: Node) -> list[OfficeLabelMapping]:
                 s.err(f["id"], f"office label id '{text}' is not a GUID", _GUID_HINT)
             elif gid is not None and not _unique(s, gid, f["id"], ids, "office label id"):
                 gid = None
+        site = None
+        if "site_id" in f:
+            text = s.text(f["site_id"], "office label site_id")
+            site = guid(text) if text is not None else None
+            if text is not None and site is None:
+                s.err(f["site_id"], f"office label site_id '{text}' is not a GUID",
+                      "the site id is the Microsoft Entra tenant id, a GUID")
         name = s.text(f["name"], "office label name") if "name" in f else None
         if name is not None and not _unique(s, name.casefold(), f["name"], names,
                                             "office label name"):
             name = None
         label = s.label(f["label"], f"office label {gid or name or ''}".strip())
         if label is not None and (gid is not None or name is not None):
-            out.append(OfficeLabelMapping(label, gid, name,
-                                          item.line))
+            out.append(OfficeLabelMapping(label, gid, name, item.line, site))
     return out
 
 
