@@ -23,7 +23,7 @@ def run(*args: str) -> Result:
 def test_check_ok() -> None:
     r = run("check", OFFICE)
     assert r.exit_code == 0
-    assert r.stdout.startswith(f"{OFFICE}: ok (policy office: 4 levels, 6 users, 17 rules; "
+    assert r.stdout.startswith(f"{OFFICE}: ok (policy office: 4 levels, 6 users, 18 rules; "
                                "sha256 ")
     assert r.stderr == ""
 
@@ -143,7 +143,7 @@ def test_test_runs_case_files() -> None:
     r = run("test", str(ROOT / "policies" / "office.cases.yaml"))
     assert r.exit_code == 0, r.stdout
     assert r.stdout.splitlines()[0] == "PASS  a clerk seals a confidential finance memo"
-    assert r.stdout.splitlines()[-1].endswith(": 33 passed, 0 failed (policy office)")
+    assert r.stdout.splitlines()[-1].endswith(": 45 passed, 0 failed (policy office)")
     assert r.stderr == ""
 
 
