@@ -112,7 +112,7 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
     problem = pattern_problem(pattern)
     if problem:
         raise ValueError(problem)
-    return re.compile(pattern)
+    return re.compile(pattern, re.MULTILINE)  # ^ and $ at line starts and ends
 
 
 def phrase_problem(phrase: str) -> str | None:

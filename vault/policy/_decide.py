@@ -315,7 +315,9 @@ class Engine:
                     trace.append(check_entry(UNKNOWN_LABEL, False, reason))
                 return False, [UNKNOWN_LABEL], [reason], []
 
-        floor = inputs.get("floor")
+        floor = inputs.get("floor")  # docs/POLICY.md §6.6
+        if floor is not None and not isinstance(floor, Label):
+            raise TypeError("inputs['floor'] must be a vault.policy.Label")
         if floor is not None and not self._known(floor):  # checked like the label itself
             raise ValueError(f"inputs['floor'] names {self._unknown(floor)}, unknown to this "
                              "policy")
