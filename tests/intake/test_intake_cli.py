@@ -100,3 +100,15 @@ def test_the_vaults_own_policy(tmp_path: Path) -> None:
     r = run("--vault", office.location, "classify", str(FILES / "highly-confidential.docx"))
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines()[0].endswith("SECRET//STAFF (proposed)")
+
+
+def test_the_readme_example_is_what_classify_prints() -> None:
+    readme = (POLICIES.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ vault classify ", 1)[1].split("```", 1)[0]
+    command, *expected = block.rstrip("\n").splitlines()
+    args = command.split()
+    assert args[:2] == ["--policy", "policies/office.yaml"]
+    r = run("classify", "--policy", OFFICE, str(POLICIES.parent / args[2]))
+    assert r.exit_code == 0
+    shown = r.stdout.replace(str(POLICIES.parent) + "/", "").splitlines()
+    assert shown == expected

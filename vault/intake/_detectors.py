@@ -14,9 +14,13 @@ from collections.abc import Callable, Iterator
 
 __all__ = ["DETECTORS", "iban_valid", "luhn_valid"]
 
+# Each pattern starts with a plain character class and checks the character
+# before it with a lookbehind placed after that first character: the
+# regular-expression engine can then skip ahead to candidates quickly.
+
 # -- payment cards ------------------------------------------------------------
 
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])")
+_CARD = re.compile(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -86,7 +90,7 @@ IBAN_LENGTHS = {
     "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23,
     "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
 }
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+_IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9].)[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
 
 
 def iban_valid(iban: str) -> bool:
@@ -123,7 +127,7 @@ def _take(value: str, n: int) -> str:
 
 # -- US Social Security number --------------------------------------------------
 
-_SSN = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])")
+_SSN = re.compile(r"(\d(?<![\d-].)\d{2})-(\d{2})-(\d{4})(?![\d-])")
 _SSN_EXAMPLES = frozenset(("078051120", "219099999"))  # published in advertising
 
 
@@ -142,7 +146,7 @@ def _ssns(text: str) -> Iterator[int]:
 
 # -- UK National Insurance number ------------------------------------------------
 
-_NINO = re.compile(r"(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?(\d{2}) ?(\d{2}) ?"
+_NINO = re.compile(r"([A-CEGHJ-PR-TW-Z](?<![A-Za-z0-9].)[A-CEGHJ-NPR-TW-Z]) ?(\d{2}) ?(\d{2}) ?"
                    r"(\d{2}) ?([A-D])(?![A-Za-z0-9])")
 _NINO_NEVER = frozenset(("BG", "GB", "KN", "NK", "NT", "TN", "ZZ"))
 
@@ -155,7 +159,7 @@ def _ninos(text: str) -> Iterator[int]:
 
 # -- German tax identification number (Steuer-ID) --------------------------------
 
-_STEUER_ID = re.compile(r"(?<![\d])([1-9]\d) ?(\d{3}) ?(\d{3}) ?(\d{3})(?![\d])")
+_STEUER_ID = re.compile(r"([1-9](?<!\d.)\d) ?(\d{3}) ?(\d{3}) ?(\d{3})(?!\d)")
 
 
 def steuer_id_valid(digits: str) -> bool:
@@ -183,7 +187,7 @@ def _steuer_ids(text: str) -> Iterator[int]:
 
 # -- French social security number (NIR) ------------------------------------------
 
-_NIR = re.compile(r"(?<![\dA-Za-z])([1-478]) ?(\d{2}) ?(\d{2}) ?(\d{2}|2[AB]) ?(\d{3}) ?(\d{3})"
+_NIR = re.compile(r"([1-478])(?<![\dA-Za-z].) ?(\d{2}) ?(\d{2}) ?(\d{2}|2[AB]) ?(\d{3}) ?(\d{3})"
                   r" ?(\d{2})(?![\d])")
 
 
@@ -207,7 +211,7 @@ def _nirs(text: str) -> Iterator[int]:
 
 # -- Dutch citizen service number (BSN) ---------------------------------------------
 
-_BSN = re.compile(r"(?<![\d.])(\d{4})\.?(\d{2})\.?(\d{3})(?![\d])")
+_BSN = re.compile(r"(\d(?<![\d.].)\d{3})\.?(\d{2})\.?(\d{3})(?!\d)")
 
 
 def bsn_valid(digits: str) -> bool:

@@ -46,7 +46,14 @@ def _finder(rule: ContentRule) -> Callable[[str], Iterator[int]]:
         return DETECTORS[rule.detector][0]
     if rule.phrases:
         pattern = compile_keywords(rule.phrases)
-        return lambda text: (m.start() for m in pattern.finditer(text))
+        # A quick test first: no phrase's first word anywhere, no search.
+        firsts = {normalise(p).split()[0].casefold() for p in rule.phrases}
+
+        def phrases(text: str) -> Iterator[int]:
+            folded = text.casefold()
+            if any(word in folded for word in firsts):
+                yield from (m.start() for m in pattern.finditer(text))
+        return phrases
     if rule.regex is not None:
         rx = compile_regex(rule.regex)
 
