@@ -38,6 +38,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "rotate": ("vault_cli._vault", "rotate", "Rotate label-class keys."),
     "doctor": ("vault_cli._vault", "doctor", "Check that documents, index, keys and log agree."),
     "policy": ("vault_cli._policy", "policy", "Check, test, explain and apply policies."),
+    "classify": ("vault_cli._classify", "classify", "Show the label a file would be sealed with."),
     "audit": ("vault_cli._audit", "audit", "Review and verify the audit log."),
     "age": ("vault_cli._age", "age", "Low-level age v1 encryption (no policy, no audit)."),
     "migrate": (

@@ -23,7 +23,7 @@ def run(*args: str) -> Result:
 def test_check_ok() -> None:
     r = run("check", OFFICE)
     assert r.exit_code == 0
-    assert r.stdout.startswith(f"{OFFICE}: ok (policy office: 4 levels, 6 users, 17 rules; "
+    assert r.stdout.startswith(f"{OFFICE}: ok (policy office: 4 levels, 6 users, 18 rules; "
                                "sha256 ")
     assert r.stderr == ""
 
@@ -37,7 +37,8 @@ def test_check_lists_every_problem_on_stderr() -> None:
         f"{bad}:22:5: rule clerks-open is missing 'effect'",
         "    hint: add 'effect:' to rule clerks-open",
         f"{bad}:23:5: unknown key 'efect' in rule clerks-open; expected one of: id, effect, "
-        "actions, who, description, label, new_label, when, require, approvers, may_lower",
+        "actions, who, description, label, new_label, when, require, approvers, may_lower, "
+        "below_floor",
         "    hint: did you mean 'effect'?",
         "vault: 2 problems in 1 of 2 files",
         "hint: fix them and check again; docs/POLICY.md describes the schema",
@@ -142,7 +143,7 @@ def test_test_runs_case_files() -> None:
     r = run("test", str(ROOT / "policies" / "office.cases.yaml"))
     assert r.exit_code == 0, r.stdout
     assert r.stdout.splitlines()[0] == "PASS  a clerk seals a confidential finance memo"
-    assert r.stdout.splitlines()[-1].endswith(": 33 passed, 0 failed (policy office)")
+    assert r.stdout.splitlines()[-1].endswith(": 45 passed, 0 failed (policy office)")
     assert r.stderr == ""
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vault.errors import DeniedError, PolicyLoadError, UsageError
+from vault.policy._cases_intake import ClassifyCase, read_classify_case, run_classify_case
 from vault.policy._checks import BUILTIN_IDS
 from vault.policy._decide import Decision
 from vault.policy._fields import Fields
@@ -36,14 +37,19 @@ class CaseResult:
     line: int | None
     expected: str  # "allow" | "deny"
     expected_rule: str
-    decision: Decision
+    decision: Decision | None  # None: a classify case with no label to decide
     passed: bool
     message: str  # empty when passed
+    classification: dict[str, Any] | None = None  # classify cases (§8.2)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "line": self.line, "passed": self.passed,
-                "expected": self.expected, "expected_rule": self.expected_rule,
-                "message": self.message, "decision": self.decision.to_dict()}
+        out = {"name": self.name, "line": self.line, "passed": self.passed,
+               "expected": self.expected, "expected_rule": self.expected_rule,
+               "message": self.message,
+               "decision": None if self.decision is None else self.decision.to_dict()}
+        if self.classification is not None:
+            out["classification"] = self.classification
+        return out
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ def run_cases(path: str | os.PathLike[str]) -> CaseReport:
     return CaseReport(file, policy, tuple(_run(policy, c) for c in cases))
 
 
-def load_cases(file: str) -> tuple[Policy, list[_Case]]:
+def load_cases(file: str) -> tuple[Policy, list[_Case | ClassifyCase]]:
     problems = Problems(file)
     try:
         with open(file, "rb") as f:
@@ -116,6 +122,7 @@ def load_cases(file: str) -> tuple[Policy, list[_Case]]:
         STAND_INS.reset(token)
     default_at = reader.time(top["at"], "at") if "at" in top else None
     parser = _CaseReader(problems, policy, default_at or datetime.now(UTC))
+    parser.base = os.path.dirname(file)
     cases = [c for item in reader.seq(top["cases"], "cases", nonempty=True) or []
              if (c := parser.case(item)) is not None]
     found = problems.finish()
@@ -131,8 +138,11 @@ class _CaseReader(Fields):
         self.at = at
         self.names: dict[str, Node] = {}
         self.rule_ids = {r.id for r in policy.rules} | set(BUILTIN_IDS)
+        self.base = "."
 
-    def case(self, node: Node) -> _Case | None:
+    def case(self, node: Node) -> _Case | ClassifyCase | None:
+        if any(k.text == "classify" for k, _ in node.pairs):  # §8.2
+            return read_classify_case(self, node, self.base)
         f = self.mapping(node, "case", ("name", "actor", "action", "expect", "rule"),
                          ("label", "at", "inputs", "obligations"))
         if f is None:
@@ -194,19 +204,22 @@ class _CaseReader(Fields):
             return None
 
     def inputs(self, node: Node) -> dict[str, Any] | None:
-        f = self.mapping(node, "inputs", (), ("justification", "approver", "new_label"))
+        f = self.mapping(node, "inputs", (), ("justification", "approver", "new_label", "floor"))
         if f is None:
             return None
         out: dict[str, Any] = {}
         for key in ("justification", "approver"):
             if key in f:
                 out[key] = self.text(f[key], f"inputs {key}")
-        if "new_label" in f:
-            out["new_label"] = self.label(f["new_label"], "inputs new_label")
+        for key in ("new_label", "floor"):
+            if key in f:
+                out[key] = self.label(f[key], f"inputs {key}")
         return None if any(v is None for v in out.values()) else out
 
 
-def _run(policy: Policy, case: _Case) -> CaseResult:
+def _run(policy: Policy, case: _Case | ClassifyCase) -> CaseResult:
+    if isinstance(case, ClassifyCase):
+        return run_classify_case(policy, case)
     if isinstance(case.label, DeniedError):
         decision: Decision = case.label.decision
     else:

@@ -32,10 +32,11 @@ APPROVER = "builtin:approver"
 LABEL_FIELDS = "builtin:label-requirements"
 DECLASSIFY_ON = "builtin:declassify-on"
 MANDATORY_LABELLING = "builtin:mandatory-labelling"
+FLOOR = "builtin:floor"
 
 BUILTIN_IDS = (UNKNOWN_ACTOR, UNKNOWN_LABEL, DEFAULT_DENY, EMBARGO, NO_READ_UP, NO_SEAL_ABOVE,
                NO_WRITE_DOWN, JUSTIFICATION, APPROVER, LABEL_FIELDS, DECLASSIFY_ON,
-               MANDATORY_LABELLING)
+               MANDATORY_LABELLING, FLOOR)
 
 READS = frozenset(("open", "export", "reclassify", "declassify", "shred"))
 _CREATES = frozenset(("seal", "reclassify"))
@@ -70,6 +71,7 @@ def _dominance(engine: Engine, user: User, label: Label) -> tuple[bool, str]:
 def builtin_checks(
     engine: Engine, user: User, action: str, label: Label | None, new: Label | None,
     allow: list[_Compiled], at: datetime, inputs: Mapping[str, Any], trace: Trace | None,
+    below: bool = False,
 ) -> tuple[Failures, set[str]]:
     failures: Failures = []
     tracing = trace is not None
@@ -97,6 +99,17 @@ def builtin_checks(
         if tracing or why_bad:
             record(DECLASSIFY_ON, why_bad is None, why_bad or "declassify-on is acceptable")
 
+    floor = inputs.get("floor") if action == "seal" else None
+    if floor is not None and label is not None and (tracing or below):
+        # docs/POLICY.md §6.6. The overriding rule's own require: (a
+        # justification, later more) is enforced below like any other.
+        by = [c.id for c in allow if c.below_floor]
+        record(FLOOR, not below or bool(by),
+               f"{fmt(label)} is below the floor {fmt(floor)}{_caveats(floor)} that intake "
+               f"found; allowed by rule {', '.join(by)}" if below and by else
+               f"{fmt(label)} is below the floor {fmt(floor)}{_caveats(floor)} that intake found;"
+               " sealing below it needs a rule with below_floor: true" if below else
+               f"{fmt(label)} is at or above the floor {fmt(floor)}{_caveats(floor)}")
     required = set().union(*(c.require for c in allow))
     lowering = action == "declassify" or (
         action == "reclassify" and label is not None and new is not None
@@ -125,6 +138,10 @@ def builtin_checks(
             record(APPROVER, problem is None, problem or f"approved by {inputs['approver']} "
                    f"({'; '.join(_requirers(allow, 'approver'))})")
     return failures, required
+
+
+def _caveats(label: Label) -> str:
+    return f" ({', '.join(sorted(label.caveats))})" if label.caveats else ""
 
 
 def _requirers(allow: list[_Compiled], what: str) -> list[str]:

@@ -102,6 +102,7 @@ class _Compiled:
     __slots__ = (
         "allow",
         "approvers",
+        "below_floor",
         "cav",
         "comp",
         "declass",
@@ -141,6 +142,7 @@ class _Compiled:
         self.require = rule.require
         self.approvers = rule.approvers
         self.may_lower = rule.may_lower
+        self.below_floor = rule.below_floor
 
 
 def _set_mismatch(cond: SetCondition, have: frozenset[str], what: str) -> str | None:
@@ -222,8 +224,23 @@ class Engine:
             return why
         return None
 
+    def below_floor(self, action: str, label: Label | None,
+                    inputs: Mapping[str, Any]) -> bool:
+        """docs/POLICY.md §6.6: is a label being sealed below the floor that
+        intake found (``inputs['floor']``, see vault.intake.classify_for_seal)?
+        Below means a lower level, or a compartment or caveat of the floor
+        missing."""
+        floor = inputs.get("floor")
+        if floor is None or action != "seal" or label is None:
+            return False
+        if not isinstance(floor, Label):
+            raise TypeError("inputs['floor'] must be a vault.policy.Label")
+        return (self.rank[label.level] < self.rank[floor.level]
+                or not floor.compartments <= label.compartments
+                or not floor.caveats <= label.caveats)
+
     def mismatch(self, c: _Compiled, label: Label | None, new: Label | None,
-                 at: datetime) -> str | None:
+                 at: datetime, below: bool = False) -> str | None:
         """Why rule ``c`` does not match (its actor and action already do)."""
         if label is not None and (why := self._outside("", label, c.lo, c.hi, c.rule.label,
                                                         c.comp, c.cav)):
@@ -232,6 +249,9 @@ class Engine:
                 and (why := self._outside("new ", new, c.nlo, c.nhi, c.rule.new_label,
                                           c.ncomp, c.ncav))):
             return why
+        if c.below_floor is not None and c.below_floor != below:
+            return "the label is not below the floor" if c.below_floor else \
+                "the label is below the floor"
         if c.start is not None and at < c.start:
             return f"rule applies from {format_time(c.start)}"
         if c.until is not None and at >= c.until:
@@ -295,7 +315,14 @@ class Engine:
                     trace.append(check_entry(UNKNOWN_LABEL, False, reason))
                 return False, [UNKNOWN_LABEL], [reason], []
 
-        allow, deny, held = self._match_rules(user, action, label, new, at, trace)
+        floor = inputs.get("floor")  # docs/POLICY.md §6.6
+        if floor is not None and not isinstance(floor, Label):
+            raise TypeError("inputs['floor'] must be a vault.policy.Label")
+        if floor is not None and not self._known(floor):  # checked like the label itself
+            raise ValueError(f"inputs['floor'] names {self._unknown(floor)}, unknown to this "
+                             "policy")
+        below = self.below_floor(action, label, inputs)
+        allow, deny, held = self._match_rules(user, action, label, new, at, trace, below)
         if deny:
             return (False, [c.id for c in deny],
                     [f"denied by rule {c.id}" + _about(c.rule) for c in deny], [])
@@ -310,7 +337,7 @@ class Engine:
                      (f" {fmt(label)} document" if label is not None else "")], [])
 
         failures, required = builtin_checks(self, user, action, label, new, allow, at, inputs,
-                                            trace)
+                                            trace, below)
         obligations = sorted(required)
         if failures:
             return False, [i for i, _ in failures], [r for _, r in failures], obligations
@@ -319,7 +346,7 @@ class Engine:
 
     def _match_rules(
         self, user: User, action: str, label: Label | None, new: Label | None,
-        at: datetime, trace: Trace | None,
+        at: datetime, trace: Trace | None, below: bool = False,
     ) -> tuple[list[_Compiled], list[_Compiled], list[_Compiled]]:
         allow: list[_Compiled] = []
         deny: list[_Compiled] = []
@@ -332,7 +359,7 @@ class Engine:
             if trace is not None and c not in candidates:
                 trace.append(_non_candidate(c.rule, user, action))
                 continue
-            why = self.mismatch(c, label, new, at)
+            why = self.mismatch(c, label, new, at, below)
             if why is None and c.allow and embargoed and c.embargo != "active":
                 held.append(c)
                 why = "held back: the document is under embargo and the rule does not say " \

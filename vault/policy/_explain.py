@@ -35,7 +35,7 @@ def render(decision: Decision) -> str:
     if label is not None:
         lines.append(f"  label     {_label_line(decision)}")
     if decision.inputs:
-        shown = [f"{k}={policy.format_label(v) if k == 'new_label' else repr(v)}"
+        shown = [f"{k}={policy.format_label(v) if k in ('new_label', 'floor') else repr(v)}"
                  for k, v in decision.inputs.items()]
         lines.append(f"  inputs    {', '.join(shown)}")
     lines.append(f"  decided by {', '.join(decision.rule_ids)}")
@@ -88,6 +88,9 @@ def match_summary(rule: Rule, user: User, label: Label | None, embargoed: bool) 
             parts.append("caveats fit")
     if rule.new_label is not None:
         parts.append("new label fits")
+    if rule.below_floor is not None:
+        parts.append("the label is below the floor" if rule.below_floor
+                     else "the label is not below the floor")
     if rule.when is not None:
         parts.append("time conditions hold" + (" (embargo active)" if embargoed else ""))
     return "; ".join(parts)

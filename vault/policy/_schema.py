@@ -15,6 +15,8 @@ from typing import Any
 from vault.errors import PolicyLoadError, PolicyProblem
 from vault.policy import _keys
 from vault.policy._fields import MARKING_HINT, MARKING_NAME, Refs, from_data
+from vault.policy._intake_model import NO_INTAKE
+from vault.policy._schema_intake import read_intake
 from vault.policy._schema_rules import RuleFields
 from vault.policy._time import DECLASSIFY_HINT, Duration, parse_declassify_on, parse_duration
 from vault.policy._yaml import Node, Problems
@@ -33,7 +35,7 @@ _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 TOP_REQUIRED = ("version", "name", "levels", "users", "rules")
 TOP_OPTIONAL = ("description", "compartments", "caveats", "roles", "groups", "recovery",
                 "default_label", "labelling", "label_requires", "declassification",
-                "post_quantum")
+                "post_quantum", "intake")
 
 
 class Schema(RuleFields):
@@ -333,13 +335,16 @@ def _build(root: Node, problems: Problems, digest: str) -> Policy | None:
         else "required"
     if pq == "required":
         _require_pq(s, f, users, recovery)
-    if problems.items or name is None or default is None or declass is None or pq is None:
+    intake = read_intake(s, f["intake"], rules) if "intake" in f else NO_INTAKE  # §3.11
+    if (problems.items or name is None or default is None or declass is None or pq is None
+            or intake is None):
         return None
     return Policy(name=name, description=s._opt_text(f, "description"), levels=tuple(levels),
                   compartments=comps, caveats=cavs, roles=roles, groups=groups, users=users,
                   recovery=tuple(recovery), rules=tuple(rules), default_label=default,
                   labelling_mandatory=labelling == "mandatory", label_requires=requires,
-                  declassification=declass, post_quantum=pq, hash=digest)
+                  declassification=declass, post_quantum=pq, hash=digest,
+                  intake=intake)
 
 
 PQ_SETTINGS = ("required", "preferred", "off")

@@ -85,7 +85,7 @@ class RuleFields(Fields):
         given_id = next((v.text for k, v in node.pairs if k.text == "id"), "")
         f = self.mapping(node, f"rule {given_id}".strip(), ("id", "effect", "actions", "who"),
                          ("description", "label", "new_label", "when", "require", "approvers",
-                          "may_lower"))
+                          "may_lower", "below_floor"))
         if f is None:
             return None
         rid = self.name(f["id"], "rule id", RULE_ID,
@@ -142,6 +142,11 @@ class RuleFields(Fields):
             if "reclassify" not in actions:
                 self.err(f["may_lower"], f"{what} has may_lower; expected it only on reclassify "
                          "rules")
+        if "below_floor" in f:  # docs/POLICY.md §4.8: sealing below an intake floor
+            out["below_floor"] = self.boolean(f["below_floor"], f"{what} below_floor")
+            if not actions <= {"seal"}:
+                self.err(f["below_floor"], f"{what} has below_floor; expected it only on rules "
+                         "for seal", "move the other actions into a rule of their own")
         lowering = effect == "allow" and (actions & _LOWERING or out.get("may_lower"))
         if lowering and who is not None and who.anyone:
             self.err(f["who"], f"{what} lets anyone lower a label; expected named users, "

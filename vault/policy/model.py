@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from vault.errors import UsageError
+from vault.policy._intake_model import NO_INTAKE, IntakePolicy
 from vault.policy._time import (
     DeclassifyOn,
     Duration,
@@ -357,6 +358,7 @@ class Rule:
     may_lower: bool = False
     description: str | None = None
     line: int | None = field(default=None, compare=False)
+    below_floor: bool | None = None  # seal only: holds when the label is (not) below the floor
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id}
@@ -371,6 +373,8 @@ class Rule:
             out["require"] = sorted(self.require)
         if self.may_lower:
             out["may_lower"] = True
+        if self.below_floor is not None:
+            out["below_floor"] = self.below_floor
         return out
 
     @classmethod
@@ -421,6 +425,7 @@ class Policy:
     labelling_mandatory: bool = False
     label_requires: frozenset[str] = frozenset()
     post_quantum: str = "required"  # required | preferred | off (docs/POLICY.md §3.10)
+    intake: IntakePolicy = NO_INTAKE  # docs/POLICY.md §3.11
     _lookup: dict[str, Level] = field(init=False, repr=False)
     _folded: dict[str, Level] = field(init=False, repr=False)
     _engine: Engine = field(init=False, repr=False)
@@ -474,6 +479,12 @@ class Policy:
         """Decide whether ``actor`` may ``action`` a document labelled ``label``
         (docs/POLICY.md §6). ``label`` may be None only for ``administer``."""
         return self._engine.decide(actor, action, label, at=at, inputs=inputs)
+
+    def below_floor(self, label: Label, floor: Label | None) -> bool:
+        """Whether sealing ``label`` would be below the intake ``floor``
+        (docs/POLICY.md §6.6): a lower level, or a floor compartment or
+        caveat missing."""
+        return self._engine.below_floor("seal", label, {"floor": floor})
 
     def decider(self, actor: str, action: str, *,
                 at: datetime | None = None) -> Callable[[Mapping[str, Any]], bool]:
@@ -531,6 +542,8 @@ class Policy:
         out["declassification"] = self.declassification.to_dict()
         out["post_quantum"] = self.post_quantum
         out["rules"] = [r.to_dict() for r in self.rules]
+        if self.intake.configured:
+            out["intake"] = self.intake.to_dict()
         return out
 
     @classmethod

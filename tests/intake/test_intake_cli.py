@@ -1,0 +1,114 @@
+"""``vault classify``: exit codes, stdout and stderr checked separately."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_support import run
+from intake_support import FILES, HC_ALL, POLICIES
+from vault_helpers import make_office
+
+OFFICE = str(POLICIES / "office.yaml")
+
+
+def test_help() -> None:
+    r = run("classify", "--help")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert r.stdout.startswith("Usage: vault classify [OPTIONS] FILES...")
+    for option in ("--policy", "--json", "--explain", "--user", "--level"):
+        assert option in r.stdout
+    listed = run("--help")
+    assert "  classify    Show the label a file would be sealed with." in listed.stdout
+
+
+def test_classify_shows_label_floor_and_where() -> None:
+    r = run("classify", "--policy", OFFICE, str(FILES / "board-minutes.txt"),
+            str(FILES / "highly-confidential.docx"))
+    assert r.exit_code == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{FILES / 'board-minutes.txt'}: " \
+        "CONFIDENTIAL//BOARD/FINANCE/STAFF//PERSONAL-DATA (proposed)"
+    assert "  floor      CONFIDENTIAL//BOARD/FINANCE//PERSONAL-DATA" in lines
+    assert "  matched    card-numbers at text:43" in lines
+    assert "  matched    board-minutes at text:0" in lines
+    assert f"{FILES / 'highly-confidential.docx'}: SECRET//STAFF (proposed)" in lines
+    assert any(line.startswith("  office     'Highly Confidential\\All Employees' " + HC_ALL)
+               for line in lines)
+    assert "4111" not in r.stdout and "BOARD MINUTES" not in r.stdout
+
+
+def test_json_and_explain() -> None:
+    r = run("classify", "--policy", OFFICE, "--json", str(FILES / "board-minutes.txt"))
+    assert r.exit_code == 0 and r.stderr == ""
+    doc = json.loads(r.stdout)
+    file = doc["files"][0]
+    assert doc["policy"]["name"] == "office"
+    assert file["rule_ids"] == ["board-minutes", "card-numbers"]
+    assert file["label"]["level"] == "CONFIDENTIAL" and "decision" not in file
+    assert {"rule": "card-numbers", "part": "text", "offset": 43} in \
+        file["inspection"]["matches"]
+    e = run("classify", "--policy", OFFICE, "--explain", str(FILES / "board-minutes.txt"))
+    assert e.exit_code == 0 and e.stderr == ""
+    assert "floors, in policy order:" in e.stdout
+    assert any(line.startswith("  MATCH card-numbers") and "1 match: text:43" in line
+               for line in e.stdout.splitlines())
+    assert any(line.startswith("  no    tax-ids") for line in e.stdout.splitlines())
+
+
+def test_user_decision_and_exit_code() -> None:
+    ok = run("classify", "--policy", OFFICE, "--user", "clerk",
+             str(FILES / "board-minutes.txt"))
+    assert ok.exit_code == 0 and "  seal       ALLOWED for clerk by clerks-seal" in ok.stdout
+    below = run("classify", "--policy", OFFICE, "--user", "clerk", "--level", "INTERNAL",
+                "--compartment", "STAFF", str(FILES / "board-minutes.txt"))
+    assert below.exit_code == 3 and below.stderr == ""
+    assert "  seal       DENIED for clerk by builtin:floor" in below.stdout
+    justified = run("classify", "--policy", OFFICE, "--user", "leader", "--level", "INTERNAL",
+                    "--compartment", "STAFF", "--justification", "a published test number",
+                    "--explain", str(FILES / "board-minutes.txt"))
+    assert justified.exit_code == 0
+    assert "pass  builtin:floor" in justified.stdout
+
+
+def test_an_uninspectable_file_is_reported_not_an_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked.docx"
+    locked.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1000)
+    r = run("classify", "--policy", OFFICE, str(locked))
+    assert r.exit_code == 0 and r.stderr == ""
+    assert r.stdout.splitlines()[0] == f"{locked}: give a label (the file could not be inspected)"
+    assert "  inspected  ole, uninspectable: an OLE compound file" in r.stdout
+
+
+def test_usage_and_other_errors(tmp_path: Path) -> None:
+    r = run("classify", str(FILES / "plain.docx"))
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("vault: no policy given\nhint: pass --policy FILE")
+    missing = run("classify", "--policy", OFFICE, str(tmp_path / "nowhere.txt"))
+    assert missing.exit_code == 1 and missing.stdout == ""
+    assert missing.stderr.startswith("vault: no such file or directory: ")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\n")
+    broken = run("classify", "--policy", str(bad), str(FILES / "plain.docx"))
+    assert broken.exit_code == 1 and broken.stdout == ""
+    assert run("classify", "--policy", OFFICE, "--compartment", "STAFF",
+               str(FILES / "plain.docx")).exit_code == 2
+
+
+def test_the_vaults_own_policy(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    r = run("--vault", office.location, "classify", str(FILES / "highly-confidential.docx"))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[0].endswith("SECRET//STAFF (proposed)")
+
+
+def test_the_readme_example_is_what_classify_prints() -> None:
+    readme = (POLICIES.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ vault classify ", 1)[1].split("```", 1)[0]
+    command, *expected = block.rstrip("\n").splitlines()
+    args = command.split()
+    assert args[:2] == ["--policy", "policies/office.yaml"]
+    r = run("classify", "--policy", OFFICE, str(POLICIES.parent / args[2]))
+    assert r.exit_code == 0
+    shown = r.stdout.replace(str(POLICIES.parent) + "/", "").splitlines()
+    assert shown == expected

@@ -1,0 +1,180 @@
+"""Built-in detectors: true positives, near misses with bad checksums, and
+generated numbers (hypothesis) for the Luhn and IBAN checks."""
+
+from __future__ import annotations
+
+import io
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vault.intake import Budget, ContentRule, inspect
+from vault.intake._detectors import (
+    DETECTORS,
+    IBAN_LENGTHS,
+    bsn_valid,
+    card_valid,
+    iban_valid,
+    luhn_valid,
+    nir_valid,
+    steuer_id_valid,
+)
+
+
+def found(detector: str, text: str) -> list[int]:
+    return list(DETECTORS[detector][0](text))
+
+
+def luhn_digit(payload: str) -> str:
+    for d in "0123456789":
+        if luhn_valid(payload + d):
+            return d
+    raise AssertionError("no Luhn digit")
+
+
+def iban_for(country: str, bban: str) -> str:
+    number = "".join(str(int(c, 36)) for c in bban + country + "00")
+    return f"{country}{98 - int(number) % 97:02d}{bban}"
+
+
+# -- payment cards -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111",
+    "5555 5555 5555 4444", "3782 822463 10005", "6011 1111 1111 1117", "3530111333300000",
+])
+def test_card_numbers_are_found(text: str) -> None:
+    assert found("payment-card", f"pay with {text}, thanks") == [9]
+
+
+@pytest.mark.parametrize("text", [
+    "4111 1111 1111 1112",  # Luhn fails
+    "9111 1111 1111 1115",  # no known issuer
+    "4111 1111 1111 11",  # Visa is 13, 16 or 19 digits
+    "3782 8224 6310 0055",  # Amex is 15 digits
+    "12345678901234567890123",  # a long run of digits is not a card
+    "order 4111111111111111-7",  # part of a longer token
+])
+def test_near_miss_card_numbers_are_not(text: str) -> None:
+    assert found("payment-card", text) == []
+
+
+@given(st.text(alphabet=string.digits, min_size=15, max_size=15))
+def test_luhn_accepts_its_check_digit_and_refuses_any_other(payload: str) -> None:
+    good = luhn_digit(payload)
+    assert luhn_valid(payload + good)
+    for d in "0123456789":
+        if d != good:
+            assert not luhn_valid(payload + d)
+
+
+@given(st.text(alphabet=string.digits, min_size=14, max_size=14), st.integers(0, 14),
+       st.integers(1, 9))
+def test_luhn_catches_every_single_digit_error(payload: str, where: int, delta: int) -> None:
+    number = "4" + payload
+    number += luhn_digit(number)
+    wrong = number[:where] + str((int(number[where]) + delta) % 10) + number[where + 1:]
+    assert luhn_valid(number) and not luhn_valid(wrong)
+    assert card_valid(number)
+
+
+# -- IBAN --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("iban", [
+    "DE89 3704 0044 0532 0130 00", "GB82 WEST 1234 5698 7654 32", "NL91ABNA0417164300",
+    "FR14 2004 1010 0505 0001 3M02 606", "BE68 5390 0754 7034", "CH93 0076 2011 6238 5295 7",
+])
+def test_ibans_are_found(iban: str) -> None:
+    assert found("iban", f"to {iban} please") == [3]
+
+
+@pytest.mark.parametrize("text", [
+    "DE88 3704 0044 0532 0130 00",  # check digits wrong
+    "DE89 3704 0044 0532 0130 01",  # a digit changed
+    "DE89 3704 0044 0532 0130",  # too short for DE
+    "XX89 3704 0044 0532 0130 00",  # no such country
+])
+def test_near_miss_ibans_are_not(text: str) -> None:
+    assert found("iban", text) == []
+
+
+@given(st.sampled_from(sorted(IBAN_LENGTHS)), st.data())
+def test_generated_ibans_validate_and_any_substitution_fails(country: str,
+                                                               data: st.DataObject) -> None:
+    n = IBAN_LENGTHS[country] - 4
+    bban = data.draw(st.text(alphabet=string.digits + string.ascii_uppercase, min_size=n,
+                             max_size=n))
+    iban = iban_for(country, bban)
+    assert iban_valid(iban)
+    where = data.draw(st.integers(4, len(iban) - 1))
+    other = data.draw(st.sampled_from([c for c in string.digits if c != iban[where]]))
+    if iban[where].isdigit():  # MOD 97-10 detects every single substitution
+        assert not iban_valid(iban[:where] + other + iban[where + 1:])
+
+
+# -- national identifiers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("detector", "good", "bad"), [
+    ("us-ssn", "123-45-6789", "666-45-6789"),
+    ("us-ssn", "536-22-1234", "123-00-6789"),
+    ("us-ssn", "212-09-9999", "900-12-3456"),
+    ("uk-nino", "AB 12 34 56 C", "BG 12 34 56 C"),
+    ("uk-nino", "JG103759A", "DA123456A"),
+    ("nl-bsn", "111222333", "111222334"),
+    ("nl-bsn", "1234.56.782", "1234.56.781"),
+])
+def test_national_ids_and_near_misses(detector: str, good: str, bad: str) -> None:
+    assert found(detector, f"id {good}.") == [3]
+    assert found(detector, f"id {bad}.") == []
+
+
+def steuer_id(first10: str) -> str:
+    product = 10
+    for ch in first10:
+        product = (2 * ((int(ch) + product) % 10 or 10)) % 11
+    check = 11 - product
+    return first10 + str(0 if check == 10 else check)
+
+
+def test_german_tax_ids() -> None:
+    good = steuer_id("8609574271")  # 7 appears twice, no other repeat
+    assert steuer_id_valid(good)
+    assert found("de-steuer-id", f"Steuer-ID {good[:2]} {good[2:5]} {good[5:8]} {good[8:]}")
+    wrong_check = good[:10] + str((int(good[10]) + 1) % 10)
+    assert not steuer_id_valid(wrong_check)
+    assert not steuer_id_valid(steuer_id("1234567890"))  # no digit repeats
+    assert not steuer_id_valid(steuer_id("0860957427"))  # leading zero
+
+
+def nir(first13: str) -> str:
+    return first13 + f"{97 - int(first13) % 97:02d}"
+
+
+def test_french_nir() -> None:
+    good = nir("1840176451089")
+    assert nir_valid(good[0], good[1:3], good[3:5], good[5:7], good[7:10], good[10:13],
+                     good[13:])
+    spaced = f"{good[0]} {good[1:3]} {good[3:5]} {good[5:7]} {good[7:10]} {good[10:13]} {good[13:]}"
+    assert found("fr-nir", f"NIR {spaced}") == [4]
+    bad = good[:13] + f"{(int(good[13:]) + 1) % 100:02d}"
+    assert found("fr-nir", f"NIR {bad}") == []
+    corsica = "2" + "84" + "01" + "2A" + "004" + "123"  # 2A counts as 19
+    key = 97 - int(corsica.replace("2A", "19")) % 97
+    assert found("fr-nir", f"NIR {corsica}{key:02d}") == [4]
+
+
+def test_bsn_eleven_proof() -> None:
+    assert bsn_valid("123456782") and not bsn_valid("000000000")
+
+
+def test_matches_never_carry_the_text() -> None:
+    rules = [ContentRule("cards", detector="payment-card")]
+    result = inspect(io.BytesIO(b"card 4111 1111 1111 1111"), rules=rules, budget=Budget())
+    assert [m.to_dict() for m in result.matches] == [{"rule": "cards", "part": "text",
+                                                       "offset": 5}]
+    assert "4111" not in repr(result) and "4111" not in str(result.to_dict())

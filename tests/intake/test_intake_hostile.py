@@ -1,0 +1,160 @@
+"""Hostile files are data: each ends as ``uninspectable`` with a cause,
+within 1 second and 100 MB, never as a traceback.
+
+Each file is inspected in a fresh interpreter that reports the seconds
+``inspect`` took and its own peak RSS (``resource.getrusage``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from intake_support import FILES
+
+MAX_SECONDS = 1.0
+MAX_RSS_MB = 100.0
+GiB = 1 << 30
+
+_PROBE = """
+import json, resource, sys, time
+from vault.intake import inspect
+start = time.perf_counter()
+result = inspect(sys.argv[1])
+took = time.perf_counter() - start
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"status": result.status, "cause": result.cause, "reason": result.reason,
+                  "seconds": took, "rss_mb": rss}))
+"""
+
+CONTENT_TYPES = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
+                 b'openxmlformats.org/package/2006/content-types"></Types>')
+
+
+def docx_with(parts: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def document(body: bytes) -> bytes:
+    return docx_with({"word/document.xml": body})
+
+
+def zip_bomb(path: Path) -> None:
+    """word/document.xml: 1 GiB of zeros, deflated to about a megabyte."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        with z.open("word/document.xml", "w", force_zip64=True) as part:
+            zeros = bytes(1 << 20)
+            for _ in range(GiB >> 20):
+                part.write(zeros)
+
+
+def lying_zip_bomb(path: Path) -> None:
+    """The same bomb's directory rewritten to claim 1 KiB uncompressed: the
+    bytes that come out are what is counted."""
+    zip_bomb(path)
+    data = bytearray(path.read_bytes())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("word/document.xml")
+    at = data.rfind(b"PK\x01\x02")  # the part is the last entry
+    assert data[at + 46: at + 46 + len(info.filename)] == info.filename.encode()
+    assert int.from_bytes(data[at + 24: at + 28], "little") == GiB  # uncompressed size
+    data[at + 24: at + 28] = (1024).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+def many_entries(path: Path) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("word/document.xml", b"<w/>")
+        for i in range(20_000):
+            z.writestr(f"e/{i}", b"")
+
+
+BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                  + b"".join(b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10
+                                                        if i > 1 else b"&lol;" * 10)
+                             for i in range(1, 10))
+                  + b']><w:document xmlns:w="http://schemas.openxmlformats.org/'
+                    b'wordprocessingml/2006/main"><w:t>&lol9;</w:t></w:document>')
+EXTERNAL = (b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<Properties><property name="MSIP_Label_9fbde396-1a24-4c79-8edf-9254a0f35055_Name">'
+            b"<vt:lpwstr>&x;</vt:lpwstr></property></Properties>")
+
+
+def deep(n: int) -> bytes:
+    return b"<a>" * n + b"x" + b"</a>" * n
+
+
+def encrypted_docx(path: Path) -> None:
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    with open(FILES / "plain.docx", "rb") as src, open(path, "wb") as out:
+        OOXMLFile(src).encrypt("a password", out)
+
+
+def encrypted_pdf(path: Path) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(FILES / "labelled.pdf"))
+    writer.encrypt(user_password="a password", algorithm="AES-256")
+    with open(path, "wb") as f:
+        writer.write(f)
+
+
+def write(data: bytes) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(data)
+
+
+HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "zip-bomb.docx": (zip_bomb, "too-large"),
+    "lying-zip-bomb.docx": (lying_zip_bomb, "malformed"),
+    "many-entries.docx": (many_entries, "too-many-entries"),
+    "billion-laughs.docx": (write(document(BILLION_LAUGHS)), "xml-dtd"),
+    "external-entity.docx": (write(docx_with({"word/document.xml": b"<w/>",
+                                              "docProps/custom.xml": EXTERNAL})), "xml-dtd"),
+    "deep.docx": (write(document(deep(10_000))), "xml-too-deep"),
+    "malformed-xml.docx": (write(document(b"<w:document><w:t>unclosed")), "malformed"),
+    "encrypted.docx": (encrypted_docx, "encrypted"),
+    "truncated.pdf": (write((FILES / "labelled.pdf").read_bytes()[:400]), "malformed"),
+    "garbage.pdf": (write(b"%PDF-1.7\n" + bytes(range(256)) * 64), "malformed"),
+    "encrypted.pdf": (encrypted_pdf, "encrypted"),
+    "not-a-zip.docx": (write(b"PK\x03\x04" + b"\x00" * 100), "malformed"),
+    "binary.bin": (write(bytes(range(256)) * 16), "unsupported"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hostile")
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_files_are_uninspectable_quickly_and_in_little_memory(
+        name: str, hostile_dir: Path) -> None:
+    make, cause = HOSTILE[name]
+    path = hostile_dir / name
+    make(path)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # Linux carries a process's RSS high-water mark across exec: started
+    # directly from this (large) process, the probe would report at least
+    # our RSS. A shell that forks the probe (not its last command, so no
+    # exec) gives it a fresh one.
+    proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
+                           _PROBE, str(path)], capture_output=True, text=True, timeout=60,
+                          env=env, check=False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["status"], report["cause"]) == ("uninspectable", cause), report
+    assert report["reason"] and "passwd" not in report["reason"]
+    assert report["seconds"] < MAX_SECONDS, report
+    assert report["rss_mb"] < MAX_RSS_MB, report

@@ -1,0 +1,96 @@
+"""Marking on the way out: the policy label written back as the mapped
+Office sensitivity label; every other part copied byte for byte."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import docx
+import pytest
+from intake_support import CONF_ALL, FILES, HC_ALL, POLICIES
+
+from vault.errors import BadDataError
+from vault.intake import inspect, mark_office, mark_pdf, office_label_for
+from vault.policy import load_policy
+
+POLICY = load_policy(POLICIES / "office.yaml")
+
+
+def raw_parts(data: bytes) -> dict[str, bytes]:
+    """Each part's compressed bytes as stored."""
+    out = {}
+    z = zipfile.ZipFile(io.BytesIO(data))
+    for info in z.infolist():
+        at = info.header_offset
+        n, m = int.from_bytes(data[at + 26: at + 28], "little"), \
+            int.from_bytes(data[at + 28: at + 30], "little")
+        start = at + 30 + n + m
+        out[info.filename] = data[start: start + info.compress_size]
+    return out
+
+
+def test_office_label_for_picks_the_mapping() -> None:
+    label = POLICY.make_label
+    mapping = office_label_for(POLICY, label(level="SECRET", compartments=["STAFF"]))
+    assert mapping is not None and mapping.id == HC_ALL
+    closest = office_label_for(POLICY, label(level="CONFIDENTIAL", compartments=["STAFF", "HR"]))
+    assert closest is not None and closest.id == CONF_ALL
+    assert office_label_for(POLICY, label(level="PUBLIC")) is not None
+
+
+@pytest.mark.parametrize("name", ["plain.docx", "labelinfo.xlsx", "confidential.pptx",
+                                  "highly-confidential.docx"])
+def test_marked_documents_carry_the_label_and_nothing_else_changes(name: str) -> None:
+    source = (FILES / name).read_bytes()
+    mapping = office_label_for(POLICY, POLICY.make_label(level="SECRET", compartments=["STAFF"]))
+    assert mapping is not None
+    out = io.BytesIO()
+    mark_office(io.BytesIO(source), out, mapping)
+    marked = out.getvalue()
+    found = inspect(io.BytesIO(marked))
+    assert found.status == "complete"
+    assert found.office_label is not None and found.office_label.id == HC_ALL
+    assert found.office_label.site_id == "3b1e6a2c-7d4f-4c9a-9b8e-5f2d1a0c6e47"
+    before, after = raw_parts(source), raw_parts(marked)
+    changed = {"docProps/custom.xml", "docMetadata/LabelInfo.xml", "[Content_Types].xml",
+               "_rels/.rels"}
+    for part, data in before.items():
+        if part not in changed:
+            assert after[part] == data, part
+    assert zipfile.ZipFile(io.BytesIO(marked)).testzip() is None
+    if name.endswith(".docx"):
+        assert [p.text for p in docx.Document(io.BytesIO(marked)).paragraphs] == \
+            [p.text for p in docx.Document(io.BytesIO(source)).paragraphs]
+
+
+def test_marking_keeps_other_custom_properties() -> None:
+    source = (FILES / "highly-confidential.docx").read_bytes()
+    mapping = office_label_for(POLICY, POLICY.make_label(level="CONFIDENTIAL",
+                                                         compartments=["STAFF"]))
+    assert mapping is not None
+    out = io.BytesIO()
+    mark_office(io.BytesIO(source), out, mapping)
+    found = inspect(io.BytesIO(out.getvalue()))
+    assert [lab.id for lab in found.office_labels] == [CONF_ALL]  # the old label is gone
+
+
+def test_marking_a_pdf() -> None:
+    mapping = office_label_for(POLICY, POLICY.make_label(level="CONFIDENTIAL",
+                                                         compartments=["STAFF"]))
+    assert mapping is not None
+    out = io.BytesIO()
+    with open(FILES / "board-minutes.txt", "rb") as f, pytest.raises(BadDataError):
+        mark_pdf(f, io.BytesIO(), mapping)
+    with open(FILES / "labelled.pdf", "rb") as f:
+        mark_pdf(f, out, mapping)
+    ids = {lab.id for lab in inspect(io.BytesIO(out.getvalue())).office_labels}
+    assert CONF_ALL in ids
+
+
+def test_what_cannot_be_marked_is_a_clear_error() -> None:
+    mapping = office_label_for(POLICY, POLICY.make_label(level="PUBLIC"))
+    assert mapping is not None
+    for data in (b"plain text", (FILES / "labelled.pdf").read_bytes()):
+        with pytest.raises(BadDataError, match="cannot mark"):
+            mark_office(io.BytesIO(data), io.BytesIO(), mapping)

@@ -1,0 +1,112 @@
+"""Microsoft sensitivity labels in a file's metadata (docs/POLICY.md §11.1).
+
+Office writes a label in one or both of two places ([MS-OFFCRYPTO] §2.6):
+
+* custom document properties (``docProps/custom.xml``), one property per
+  field, named ``MSIP_Label_<guid>_<Field>``: ``Enabled``, ``SetDate``,
+  ``Method``, ``Name``, ``SiteId``, ``ActionId``, ``ContentBits``;
+* the Sensitivity Label Information part ``docMetadata/LabelInfo.xml``,
+  a ``clbl:labelList`` of ``clbl:label`` elements with the attributes
+  ``id``, ``enabled``, ``method``, ``siteId``, ``contentBits``, ``removed``
+  (namespace ``http://schemas.microsoft.com/office/2020/mipLabelMetadata``).
+
+LabelInfo is read first; custom properties add the labels it lacks and the
+names it never carries. A PDF exported from a labelled document carries
+the same custom properties in its document information dictionary, and
+in its XMP metadata (pdfx namespace).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import BinaryIO
+
+from vault.intake._model import OfficeLabel
+from vault.intake._xml import parse_small
+
+__all__ = [
+    "CUSTOM_PROPS",
+    "LABEL_INFO",
+    "from_properties",
+    "merge",
+    "read_custom",
+    "read_label_info",
+]
+
+CUSTOM_PROPS = "docProps/custom.xml"
+LABEL_INFO = "docMetadata/LabelInfo.xml"
+LABEL_NS = "http://schemas.microsoft.com/office/2020/mipLabelMetadata"
+PROPERTY = re.compile(r"MSIP_Label_([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+                      r"[0-9A-Fa-f]{12})_([A-Za-z]+)")
+_GUID = re.compile(r"\{?([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+                   r"[0-9A-Fa-f]{12})\}?")
+_MAX_FIELD = 256  # longer property values are not a label's
+
+
+def guid(text: str | None) -> str | None:
+    """A GUID lowercase without braces, or None if ``text`` is not one."""
+    m = _GUID.fullmatch(text.strip()) if text else None
+    return m.group(1).lower() if m else None
+
+
+def _true(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("true", "1")
+
+
+def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
+    """Labels from ``MSIP_Label_<guid>_<Field>`` properties, in first-seen order."""
+    fields: dict[str, dict[str, str]] = {}
+    for name, value in props.items():
+        m = PROPERTY.fullmatch(name)
+        if m and len(value) <= _MAX_FIELD:
+            fields.setdefault(m.group(1).lower(), {})[m.group(2).lower()] = value.strip()
+    return [OfficeLabel(gid, f.get("name") or None, _true(f.get("enabled")),
+                        f.get("method") or None, guid(f.get("siteid")), source)
+            for gid, f in fields.items()]
+
+
+def read_custom(stream: BinaryIO, limit: int, max_depth: int) -> dict[str, str]:
+    """The custom properties of ``docProps/custom.xml``: name -> value text
+    (the text of the property's one child, ``vt:lpwstr``, ``vt:bool``, ...)."""
+    out: dict[str, str] = {}
+    value = ""
+    for tag, attrib, text, _ in parse_small(stream, CUSTOM_PROPS, limit, max_depth):
+        if tag.rsplit("}", 1)[-1] == "property":
+            name = attrib.get("name")
+            if name:
+                out[name] = value
+            value = ""
+        else:
+            value = text
+    return out
+
+
+def read_label_info(stream: BinaryIO, limit: int, max_depth: int) -> list[OfficeLabel]:
+    """Labels listed in ``docMetadata/LabelInfo.xml`` that are not removed."""
+    out: list[OfficeLabel] = []
+    for tag, attrib, _, _ in parse_small(stream, LABEL_INFO, limit, max_depth):
+        if tag != f"{{{LABEL_NS}}}label":
+            continue
+        gid = guid(attrib.get("id"))
+        if gid is None or _true(attrib.get("removed")):
+            continue
+        out.append(OfficeLabel(gid, None, _true(attrib.get("enabled")),
+                               attrib.get("method") or None, guid(attrib.get("siteId")),
+                               LABEL_INFO))
+    return out
+
+
+def merge(first: Iterable[OfficeLabel], then: Iterable[OfficeLabel]) -> tuple[OfficeLabel, ...]:
+    """``first`` wins for the labels it has (taking names from ``then``);
+    ``then`` adds the others ([MS-OFFCRYPTO] §2.6.3)."""
+    later = {lab.id: lab for lab in then}
+    out: dict[str, OfficeLabel] = {}
+    for lab in first:
+        if lab.id not in out:
+            name = lab.name or (later[lab.id].name if lab.id in later else None)
+            out[lab.id] = OfficeLabel(lab.id, name, lab.enabled, lab.method, lab.site_id,
+                                      lab.source)
+    for lab in later.values():
+        out.setdefault(lab.id, lab)
+    return tuple(out.values())

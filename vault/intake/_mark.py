@@ -1,0 +1,223 @@
+"""Marking on the way out (docs/POLICY.md §11.6): write a policy label back
+into an Office file's sensitivity-label metadata, so that Microsoft 365
+shows and enforces it once the document leaves the vault.
+
+The policy label is translated to the Office label its intake section
+maps to it (:func:`office_label_for`), and written as ``MSIP_Label_*``
+custom properties (``docProps/custom.xml``, created if missing) and, when
+the file has one, in ``docMetadata/LabelInfo.xml``. Every other part is
+copied byte for byte. A PDF gets the same properties in its document
+information dictionary (:func:`mark_pdf`; pypdf rewrites the whole file).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, BinaryIO
+from xml.sax.saxutils import escape, quoteattr
+
+from vault.errors import BadDataError
+from vault.intake._labels import CUSTOM_PROPS, LABEL_INFO, LABEL_NS, PROPERTY
+from vault.intake._model import Budget, Meter, Refused
+from vault.intake._xml import parse_small
+from vault.intake._zipwrite import ZipCopier
+
+if TYPE_CHECKING:
+    from vault.policy import Label, Policy
+    from vault.policy._intake_model import OfficeLabelMapping
+
+__all__ = ["mark_office", "mark_pdf", "office_label_for"]
+
+_FMTID = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"
+_PROPS_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
+_VT_NS = "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"
+_PROPS_TYPE = "application/vnd.openxmlformats-officedocument.custom-properties+xml"
+_PROPS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/custom-properties"
+
+
+def office_label_for(policy: Policy, label: Label) -> OfficeLabelMapping | None:
+    """The Office label to mark a document labelled ``label`` with: a mapping
+    (with an id) whose label equals it; else the one of the same level whose
+    compartments and caveats are the most that ``label`` has; else the
+    lowest mapping of a higher level. None when the policy maps none."""
+    rank = policy.level_rank
+    mapped = [m for m in policy.intake.office_labels if m.id is not None]
+    for m in mapped:
+        if (m.label.level, m.label.compartments, m.label.caveats) == \
+                (label.level, label.compartments, label.caveats):
+            return m
+    same = [m for m in mapped if m.label.level == label.level
+            and m.label.compartments <= label.compartments and m.label.caveats <= label.caveats]
+    if same:
+        return max(same, key=lambda m: len(m.label.compartments) + len(m.label.caveats))
+    higher = [m for m in mapped if rank(m.label.level) > rank(label.level)]
+    return min(higher, key=lambda m: rank(m.label.level)) if higher else None
+
+
+def _fields(mapping: OfficeLabelMapping, site_id: str | None, method: str,
+            now: datetime) -> dict[str, str]:
+    assert mapping.id is not None
+    out = {"Enabled": "true", "SetDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "Method": method,
+           "Name": mapping.name or mapping.id}
+    if site_id:
+        out["SiteId"] = site_id
+    out["ActionId"] = str(uuid.uuid4())
+    out["ContentBits"] = "0"
+    return {f"MSIP_Label_{mapping.id}_{k}": v for k, v in out.items()}
+
+
+def _custom_xml(old: list[tuple[str, str, str]], fields: dict[str, str]) -> bytes:
+    """custom.xml with ``old`` properties (name, vt type, value) that are not
+    labels, then the label's fields."""
+    rows = [(n, t, v) for n, t, v in old if not PROPERTY.fullmatch(n)]
+    rows += [(n, "lpwstr", v) for n, v in fields.items()]
+    lines = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
+             f'<Properties xmlns="{_PROPS_NS}" xmlns:vt="{_VT_NS}">']
+    for pid, (name, vtype, value) in enumerate(rows, 2):
+        lines.append(f'<property fmtid="{_FMTID}" pid="{pid}" name={quoteattr(name)}>'
+                     f"<vt:{vtype}>{escape(value)}</vt:{vtype}></property>")
+    lines.append("</Properties>")
+    return "".join(lines).encode("utf-8")
+
+
+def _old_properties(data: bytes, budget: Budget) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    child = ("lpwstr", "")
+    for tag, attrib, text, _ in parse_small(io.BytesIO(data), CUSTOM_PROPS,
+                                            budget.max_metadata_bytes, budget.max_xml_depth):
+        local = tag.rsplit("}", 1)[-1]
+        if local == "property":
+            if attrib.get("name"):
+                out.append((attrib["name"], child[0], child[1]))
+            child = ("lpwstr", "")
+        elif tag.startswith("{" + _VT_NS + "}"):
+            child = (local, text)
+    return out
+
+
+def _label_info(mapping: OfficeLabelMapping, site_id: str | None, method: str) -> bytes:
+    body = ""
+    if site_id:  # siteId is required: without it, no label element (custom properties apply)
+        body = (f'<clbl:label id="{{{mapping.id}}}" enabled="1" method={quoteattr(method)} '
+                f'siteId="{{{site_id}}}" removed="0" />')
+    return ('<?xml version="1.0" encoding="utf-8" standalone="yes"?>\n'
+            f'<clbl:labelList xmlns:clbl="{LABEL_NS}">{body}</clbl:labelList>').encode()
+
+
+def _insert(data: bytes, closing: bytes, element: str, part: str) -> bytes:
+    at = data.rfind(closing)
+    if at < 0:
+        raise BadDataError(f"{part} has no {closing.decode()}; not an Office document")
+    return data[:at] + element.encode("utf-8") + data[at:]
+
+
+@contextmanager
+def _seekable(src: BinaryIO) -> Iterator[BinaryIO]:
+    """``src``, or a temporary copy of it when it cannot seek (a pipe)."""
+    try:
+        ok = src.seekable()
+    except (AttributeError, ValueError, OSError):
+        ok = False
+    if ok:
+        yield src
+        return
+    with tempfile.TemporaryFile() as spool:
+        while chunk := src.read(1 << 20):
+            spool.write(chunk)
+        spool.seek(0)
+        yield spool
+
+
+def mark_office(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, *,
+                site_id: str | None = None, method: str = "Privileged",
+                now: datetime | None = None, budget: Budget | None = None) -> None:
+    """Copy the Office document ``src`` to ``dst`` with its sensitivity label
+    set to ``mapping`` (see :func:`office_label_for`). ``site_id`` is the
+    tenant's id (default: the mapping's, else the one the file already
+    carries). BadDataError when ``src`` is not an Office document that can
+    be marked."""
+    if mapping.id is None:
+        raise BadDataError("this Office label mapping has no id (GUID); it cannot be written")
+    with _seekable(src) as seekable:
+        _mark_zip(seekable, dst, mapping, site_id, method, now, budget or Budget())
+
+
+def _mark_zip(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, site_id: str | None,
+              method: str, now: datetime | None, budget: Budget) -> None:
+    from vault.intake._labels import guid
+    from vault.intake._office import office_kind, read_labels
+    from vault.intake._zip import SafeZip
+
+    meter = Meter(budget)
+    try:
+        zf = SafeZip(src, meter)
+        if office_kind(zf) is None:
+            raise Refused("unsupported", "not a Word, Excel or PowerPoint document")
+        found = read_labels(zf, meter)
+        site = guid(site_id) or mapping.site_id or next(
+            (lab.site_id for lab in found if lab.site_id), None)
+        parts = {}
+        for name in (CUSTOM_PROPS, "[Content_Types].xml", "_rels/.rels"):
+            if name in zf:
+                with zf.open(name, budget.max_metadata_bytes) as f:
+                    parts[name] = f.read()
+    except Refused as e:
+        raise BadDataError(f"cannot mark this file: {e.reason}") from None
+    fields = _fields(mapping, site, method, now or datetime.now(UTC))
+    old = _old_properties(parts[CUSTOM_PROPS], budget) if CUSTOM_PROPS in parts else []
+    replace = {CUSTOM_PROPS: _custom_xml(old, fields)}
+    if LABEL_INFO in zf:
+        replace[LABEL_INFO] = _label_info(mapping, site, method)
+    if CUSTOM_PROPS not in zf:
+        replace["[Content_Types].xml"] = _insert(
+            parts["[Content_Types].xml"], b"</Types>",
+            f'<Override PartName="/{CUSTOM_PROPS}" ContentType="{_PROPS_TYPE}"/>',
+            "[Content_Types].xml")
+        replace["_rels/.rels"] = _insert(
+            parts["_rels/.rels"], b"</Relationships>",
+            f'<Relationship Id="rIdVaultCustomProps" Type="{_PROPS_REL}" '
+            f'Target="{CUSTOM_PROPS}"/>', "_rels/.rels")
+    out = ZipCopier(src, dst)
+    for info in zf.zip.infolist():
+        if info.filename in replace:
+            out.add(info.filename, replace.pop(info.filename), info)
+        else:
+            out.copy(info)
+    for name, data in replace.items():  # a custom.xml the file did not have
+        out.add(name, data)
+    out.close()
+    zf.close()
+
+
+def mark_pdf(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, *,
+             site_id: str | None = None, method: str = "Privileged",
+             now: datetime | None = None) -> None:
+    """The same for a PDF: ``/MSIP_Label_<guid>_<Field>`` entries in its
+    document information dictionary (other entries kept). Not streaming:
+    pypdf holds the document while it rewrites it. BadDataError for an
+    encrypted or unreadable PDF."""
+    from pypdf import PdfReader, PdfWriter
+
+    if mapping.id is None:
+        raise BadDataError("this Office label mapping has no id (GUID); it cannot be written")
+    fields = _fields(mapping, site_id or mapping.site_id, method, now or datetime.now(UTC))
+    try:
+        with _seekable(src) as seekable:
+            _write_pdf(PdfReader(seekable, strict=False), dst, fields, PdfWriter)
+    except BadDataError:
+        raise
+    except Exception as e:  # pypdf raises many kinds on malformed input
+        raise BadDataError(f"cannot mark this PDF ({type(e).__name__})") from None
+
+
+def _write_pdf(reader: Any, dst: BinaryIO, fields: dict[str, str], writer_type: Any) -> None:
+    if reader.is_encrypted:
+        raise BadDataError("cannot mark an encrypted PDF")
+    writer = writer_type(clone_from=reader)
+    writer.add_metadata({f"/{k}": v for k, v in fields.items()})
+    writer.write(dst)

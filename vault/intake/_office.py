@@ -1,0 +1,125 @@
+"""Office Open XML documents: which parts hold text, and how to read them
+(docs/POLICY.md §11.1).
+
+Word (.docx, .docm): the body, headers and footers, comments, footnotes
+and endnotes, deleted text of tracked changes included. Excel (.xlsx,
+.xlsm): shared strings, each sheet's inline strings and cell values, and
+comments. PowerPoint (.pptx, .pptm): slides, notes and comments. Embedded
+objects, images and macros are not inspected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from vault.intake._labels import (
+    CUSTOM_PROPS,
+    LABEL_INFO,
+    from_properties,
+    merge,
+    read_custom,
+    read_label_info,
+)
+from vault.intake._model import Meter, OfficeLabel, Refused
+from vault.intake._scan import Scanner
+from vault.intake._xml import TextTarget, iter_text
+from vault.intake._zip import SafeZip
+
+__all__ = ["office_kind", "read_office"]
+
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+
+_WORD = (re.compile(r"word/(document|header\d*|footer\d*|comments|footnotes|endnotes)\.xml"),
+         lambda depth: TextTarget(frozenset((W + "t", W + "delText")),
+                                  frozenset((W + "p", W + "br", W + "cr")),
+                                  frozenset((W + "tab",)), depth))
+_SHARED = (re.compile(r"xl/sharedStrings\.xml"),
+           lambda depth: TextTarget(frozenset((S + "t",)), frozenset((S + "si",)),
+                                    max_depth=depth))
+_SHEET = (re.compile(r"xl/worksheets/sheet\d+\.xml"),
+          lambda depth: _SheetTarget(depth))
+_XL_COMMENTS = (re.compile(r"xl/comments\d*\.xml"),
+                lambda depth: TextTarget(frozenset((S + "t",)), frozenset((S + "comment",)),
+                                         max_depth=depth))
+_SLIDES = (re.compile(r"ppt/(slides/slide|notesSlides/notesSlide)\d+\.xml"),
+           lambda depth: TextTarget(frozenset((A + "t",)), frozenset((A + "p", A + "br")),
+                                    max_depth=depth))
+_PPT_COMMENTS = (re.compile(r"ppt/comments/[^/]+\.xml"),
+                 lambda depth: TextTarget(frozenset((P + "text",)), frozenset((P + "cm",)),
+                                          max_depth=depth))
+
+_KINDS: dict[str, tuple[str, tuple[tuple[re.Pattern[str], Callable[[int], TextTarget]], ...]]] = {
+    "word/document.xml": ("word", (_WORD,)),
+    "xl/workbook.xml": ("excel", (_SHARED, _SHEET, _XL_COMMENTS)),
+    "ppt/presentation.xml": ("powerpoint", (_SLIDES, _PPT_COMMENTS)),
+}
+
+
+class _SheetTarget(TextTarget):
+    """Inline strings and cell values, but not shared-string indexes."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(frozenset((S + "t", S + "v")), frozenset((S + "c", S + "row")),
+                         max_depth=depth, skip=self._index)
+        self.cell_type: str | None = None
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if tag == S + "c":
+            self.cell_type = attrib.get("t")
+        super().start(tag, attrib)
+
+    def _index(self, tag: str, attrib: dict[str, str]) -> bool:
+        return tag == S + "v" and self.cell_type == "s"
+
+
+def _order(name: str) -> tuple[str, int, str]:
+    """document.xml first; slide2 before slide10."""
+    m = re.search(r"(\d+)\.xml$", name)
+    stem = name[: m.start()] if m else name.removesuffix(".xml")
+    first = "" if name in _KINDS or name.endswith("/document.xml") else stem
+    return first, int(m.group(1)) if m else 0, name
+
+
+def office_kind(zf: SafeZip) -> str | None:
+    return next((kind for main, (kind, _) in _KINDS.items() if main in zf), None)
+
+
+def read_labels(zf: SafeZip, meter: Meter) -> tuple[OfficeLabel, ...]:
+    budget = meter.budget
+    info: list[OfficeLabel] = []
+    props: list[OfficeLabel] = []
+    if LABEL_INFO in zf:
+        with zf.open(LABEL_INFO, budget.max_metadata_bytes) as f:
+            info = read_label_info(f, budget.max_metadata_bytes, budget.max_xml_depth)
+    if CUSTOM_PROPS in zf:
+        with zf.open(CUSTOM_PROPS, budget.max_metadata_bytes) as f:
+            props = from_properties(read_custom(f, budget.max_metadata_bytes,
+                                                budget.max_xml_depth), CUSTOM_PROPS)
+    return merge(info, props)
+
+
+def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple[OfficeLabel, ...]]:
+    """Scan the text parts of an OOXML package; (kind, labels found)."""
+    kind = office_kind(zf)
+    if kind is None:
+        raise Refused("unsupported", "a zip container that is not a Word, Excel or PowerPoint "
+                      "document")
+    labels = read_labels(zf, meter)
+    readers = _KINDS[next(m for m, (k, _) in _KINDS.items() if k == kind)][1]
+    parts = sorted((name for name in zf.names()
+                    if any(rx.fullmatch(name) for rx, _ in readers)), key=_order)
+    for name in parts:
+        make = next(make for rx, make in readers if rx.fullmatch(name))
+        scanner.start(name)
+        with zf.open(name) as stream:
+            for text in iter_text(stream, make(meter.budget.max_xml_depth), name, meter):
+                if not scanner.feed(text):
+                    break
+        scanner.end()
+        if meter.truncated and (meter.chars >= meter.budget.max_chars or meter.out_of_time()):
+            break
+    return kind, labels

@@ -1,0 +1,102 @@
+"""PDF text and labels, with pypdf (docs/POLICY.md §11.1).
+
+Text is extracted page by page; the time budget is checked between pages
+and pypdf bounds what one stream may decode to (75 MB by default). A PDF
+encrypted with a user password is not inspected; one that opens with the
+empty password (owner-password protection only) is. Labels come from the
+document information dictionary (``/MSIP_Label_<guid>_<Field>`` entries, as
+Office writes them when exporting a labelled document) and from the XMP
+metadata stream, parsed here with defusedxml (not with pypdf's parser).
+pypdf's log messages about malformed files are silenced while it runs.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from vault.intake._labels import PROPERTY, from_properties, merge
+from vault.intake._model import Meter, OfficeLabel, Refused
+from vault.intake._scan import Scanner
+from vault.intake._xml import parse_small
+
+__all__ = ["read_pdf"]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    log = logging.getLogger("pypdf")
+    level, propagate = log.level, log.propagate
+    log.setLevel(logging.CRITICAL + 1)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+        log.propagate = propagate
+
+
+def _info_labels(reader: Any) -> list[OfficeLabel]:
+    info = reader.metadata or {}
+    props = {str(k).lstrip("/"): str(v) for k, v in info.items()
+             if PROPERTY.fullmatch(str(k).lstrip("/"))}
+    return from_properties(props, "pdf:info")
+
+
+def _xmp_labels(reader: Any, meter: Meter) -> list[OfficeLabel]:
+    root = reader.trailer["/Root"]
+    meta = root.get("/Metadata")
+    if meta is None:
+        return []
+    data = meta.get_object().get_data()
+    budget = meter.budget
+    if len(data) > budget.max_metadata_bytes:
+        return []
+    props: dict[str, str] = {}
+    for tag, attrib, text, _ in parse_small(io.BytesIO(data), "XMP metadata",
+                                            budget.max_metadata_bytes, budget.max_xml_depth):
+        local = tag.rsplit("}", 1)[-1]
+        if PROPERTY.fullmatch(local):
+            props[local] = text
+        for key, value in attrib.items():
+            if PROPERTY.fullmatch(key.rsplit("}", 1)[-1]):
+                props[key.rsplit("}", 1)[-1]] = value
+    return from_properties(props, "pdf:xmp")
+
+
+def read_pdf(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
+    """Scan a PDF's pages; returns the labels found in its metadata."""
+    with _quiet():
+        try:
+            return _read(fp, scanner, meter)
+        except Refused:
+            raise
+        except Exception as e:  # pypdf raises many kinds on malformed input
+            raise Refused("malformed", f"a PDF that cannot be read ({type(e).__name__})") \
+                from None
+
+
+def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
+    from pypdf import PasswordType, PdfReader
+
+    reader = PdfReader(fp, strict=False)
+    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+        raise Refused("encrypted", "an encrypted PDF (it needs a password to open)")
+    labels = merge(_info_labels(reader), _xmp_labels(reader, meter))
+    for number, page in enumerate(reader.pages, 1):
+        if number > meter.budget.max_pdf_pages:
+            meter.truncate(f"pages past {meter.budget.max_pdf_pages} were not inspected")
+            break
+        if meter.out_of_time():
+            break
+        scanner.start(f"page {number}")
+        text = page.extract_text() or ""
+        meter.add_bytes(len(text))
+        more = scanner.feed(text)
+        scanner.end()
+        if not more and (meter.chars >= meter.budget.max_chars or meter.out_of_time()):
+            break
+    return labels

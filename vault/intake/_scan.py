@@ -1,0 +1,135 @@
+"""Content rules run over extracted text, chunk by chunk (docs/POLICY.md §11.3).
+
+Text arrives in pieces of a part (a page, a sheet); it is NFKC-normalised
+and scanned in windows of :data:`WINDOW` characters that overlap by
+:data:`OVERLAP`, so a match across two pieces is still found and none is
+counted twice. Regular expressions see one line (or :data:`LINE_WINDOW`
+characters of a long line) at a time. Only rule ids, parts and offsets are
+kept: the matched text is dropped as soon as a detector has validated it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from vault.intake._detectors import DETECTORS
+from vault.intake._model import Match, Meter
+from vault.intake._patterns import LINE_WINDOW, compile_keywords, compile_regex, normalise
+
+__all__ = ["ContentRule", "Scanner", "builtin_rules"]
+
+WINDOW = 64 * 1024
+OVERLAP = 1024  # longer than any phrase, detector candidate or regex window
+_LINES = re.compile(rf"[^\n]{{1,{LINE_WINDOW}}}")
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRule:
+    """One rule to look for: exactly one of a built-in ``detector`` name,
+    keyword ``phrases``, or a ``regex`` (vetted by compile)."""
+
+    id: str
+    detector: str | None = None
+    phrases: tuple[str, ...] = ()
+    regex: str | None = None
+
+
+def builtin_rules() -> tuple[ContentRule, ...]:
+    """Every built-in detector, each as a rule named after it."""
+    return tuple(ContentRule(name, detector=name) for name in DETECTORS)
+
+
+def _finder(rule: ContentRule) -> Callable[[str], Iterator[int]]:
+    if rule.detector is not None:
+        return DETECTORS[rule.detector][0]
+    if rule.phrases:
+        pattern = compile_keywords(rule.phrases)
+        # A quick test first: no phrase's first word anywhere, no search.
+        firsts = {normalise(p).split()[0].casefold() for p in rule.phrases}
+
+        def phrases(text: str) -> Iterator[int]:
+            folded = text.casefold()
+            if any(word in folded for word in firsts):
+                yield from (m.start() for m in pattern.finditer(text))
+        return phrases
+    if rule.regex is not None:
+        rx = compile_regex(rule.regex)
+
+        def lines(text: str) -> Iterator[int]:
+            for line in _LINES.finditer(text):
+                m = rx.search(text, line.start(), line.end())
+                while m is not None:
+                    yield m.start()
+                    nxt = m.end() if m.end() > m.start() else m.end() + 1
+                    m = rx.search(text, nxt, line.end()) if nxt < line.end() else None
+        return lines
+    raise ValueError(f"content rule {rule.id} has nothing to look for")
+
+
+class Scanner:
+    """Scans the text of one file's parts against a set of rules."""
+
+    def __init__(self, rules: Iterable[ContentRule], meter: Meter) -> None:
+        self.rules = [(r.id, _finder(r)) for r in rules]
+        self.meter = meter
+        self.matches: list[Match] = []
+        self.counts: dict[str, int] = {rid: 0 for rid, _ in self.rules}
+        self._kept: dict[str, int] = {}
+        self.parts: list[str] = []
+        self._part = ""
+        self._pending = ""
+        self._base = 0
+        self._part_chars = 0
+
+    def start(self, part: str) -> None:
+        self.parts.append(part)
+        self._part, self._pending, self._base, self._part_chars = part, "", 0, 0
+
+    def feed(self, text: str) -> bool:
+        """Add text of the current part; False once a budget says stop."""
+        budget = self.meter.budget
+        room = min(budget.max_part_chars - self._part_chars, budget.max_chars - self.meter.chars)
+        full = len(text) > room
+        if full:
+            text = text[:max(room, 0)]
+            self.meter.truncate(
+                f"text past {budget.max_part_chars} characters of {self._part} was not inspected"
+                if budget.max_part_chars - self._part_chars <= budget.max_chars - self.meter.chars
+                else f"text past {budget.max_chars} characters in all was not inspected")
+        self._part_chars += len(text)
+        self.meter.chars += len(text)
+        self._pending += normalise(text)
+        while len(self._pending) >= WINDOW:
+            self._scan(final=False)
+        return not full and not self.meter.out_of_time()
+
+    def end(self) -> None:
+        """The current part is complete: scan what remains of it."""
+        if self._pending:
+            self._scan(final=True)
+        self._pending = ""
+
+    def _scan(self, *, final: bool) -> None:
+        window = self._pending
+        limit = len(window)
+        if not final:
+            limit = len(window) - OVERLAP
+            line_start = window.rfind("\n", limit - 4 * LINE_WINDOW, limit) + 1
+            if line_start > 0:
+                limit = line_start
+        for rid, find in self.rules:
+            for offset in find(window):
+                if offset >= limit:
+                    break
+                self._hit(rid, self._base + offset)
+        self._pending = window[limit:]
+        self._base += limit
+
+    def _hit(self, rid: str, offset: int) -> None:
+        self.counts[rid] += 1
+        kept = self._kept.get(rid, 0)
+        if kept < self.meter.budget.max_positions:
+            self._kept[rid] = kept + 1
+            self.matches.append(Match(rid, self._part, offset))

@@ -1,0 +1,127 @@
+"""A zip container read within a budget (docs/POLICY.md §11.4).
+
+Office files are zip containers, and a zip can lie: its directory may
+declare small sizes for parts that inflate to gigabytes, hold millions of
+entries, or overlap entries. So the entry count is read from the
+end-of-central-directory record before the directory is parsed, declared
+sizes and ratios are checked before a part is opened, and the bytes that
+actually come out of the decompressor are counted as they come, per part
+and for the whole container, with the ratio checked again as they come.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from typing import IO, BinaryIO
+
+from vault.intake._model import Meter, MiB, Refused
+
+__all__ = ["SafeZip"]
+
+_EOCD = b"PK\x05\x06"
+
+
+def _declared_entries(fp: BinaryIO) -> int | None:
+    """The entry count of the end-of-central-directory record (None for zip64)."""
+    fp.seek(0, io.SEEK_END)
+    size = fp.tell()
+    tail = min(size, 22 + 65535)
+    fp.seek(size - tail)
+    data = fp.read(tail)
+    at = data.rfind(_EOCD)
+    if at < 0 or at + 22 > len(data):
+        raise Refused("malformed", "not a readable zip container (no end of directory)")
+    (total,) = struct.unpack("<H", data[at + 10 : at + 12])
+    return None if total == 0xFFFF else total
+
+
+class _Bounded(io.RawIOBase):
+    """A zip part's decompressed bytes, counted against the budget as read."""
+
+    def __init__(self, raw: IO[bytes], info: zipfile.ZipInfo, meter: Meter, limit: int) -> None:
+        super().__init__()
+        self.raw = raw
+        self.info = info
+        self.meter = meter
+        self.limit = limit
+        self.produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self.raw.read(len(b))
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
+            raise Refused("malformed", f"{self.info.filename} cannot be decompressed "
+                          f"({type(e).__name__})") from None
+        n = len(data)
+        b[:n] = data
+        self.produced += n
+        name, budget = self.info.filename, self.meter.budget
+        if self.produced > self.limit:
+            raise Refused("too-large", f"{name} inflates past {self.limit} bytes")
+        if (self.produced > MiB
+                and self.produced > max(self.info.compress_size, 1) * budget.max_ratio):
+            raise Refused("zip-bomb", f"{name} inflates more than {budget.max_ratio} times "
+                          "its compressed size (a zip bomb)")
+        self.meter.add_bytes(n)
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class SafeZip:
+    """The parts of a zip container, opened one at a time within a budget."""
+
+    def __init__(self, fp: BinaryIO, meter: Meter) -> None:
+        self.meter = meter
+        budget = meter.budget
+        declared = _declared_entries(fp)
+        if declared is not None and declared > budget.max_entries:
+            raise Refused("too-many-entries", f"the container declares {declared} entries; "
+                          f"at most {budget.max_entries} are inspected")
+        fp.seek(0)
+        try:
+            self.zip = zipfile.ZipFile(fp)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
+            raise Refused("malformed", f"not a readable zip container ({type(e).__name__})") \
+                from None
+        infos = self.zip.infolist()
+        if len(infos) > budget.max_entries:
+            raise Refused("too-many-entries", f"the container holds {len(infos)} entries; "
+                          f"at most {budget.max_entries} are inspected")
+        self.infos = {i.filename: i for i in infos}
+
+    def names(self) -> list[str]:
+        return list(self.infos)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.infos
+
+    def open(self, name: str, limit: int | None = None) -> io.BufferedReader:
+        """A reader of part ``name``; reading past the budget raises Refused."""
+        info = self.infos[name]
+        budget = self.meter.budget
+        limit = budget.max_part_bytes if limit is None else limit
+        if info.flag_bits & 0x1:
+            raise Refused("encrypted", f"{name} is encrypted inside the zip")
+        if info.file_size > limit:
+            raise Refused("too-large", f"{name} declares {info.file_size} bytes "
+                          f"uncompressed; at most {limit} are inspected")
+        if info.file_size > MiB and info.file_size > max(info.compress_size, 1) * budget.max_ratio:
+            raise Refused("zip-bomb", f"{name} declares more than {budget.max_ratio} times "
+                          "its compressed size (a zip bomb)")
+        try:
+            raw = self.zip.open(info)
+        except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError) as e:
+            raise Refused("malformed", f"{name} cannot be read ({type(e).__name__})") from None
+        return io.BufferedReader(_Bounded(raw, info, self.meter, limit), 64 * 1024)
+
+    def close(self) -> None:
+        self.zip.close()
