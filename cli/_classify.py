@@ -140,7 +140,7 @@ def classify(ctx: click.Context, files: Sequence[str], policy_file: str | None,
     if policy_file is None and not settings(ctx).vault_dir:
         raise UsageError("no policy given", hint="pass --policy FILE, or --vault DIR before "
                          "the command (or set VAULT_DIR) to use the vault's policy")
-    pol = load_policy(policy_file) if policy_file else vault_policy(ctx)
+    pol = load_policy(policy_file, template=True) if policy_file else vault_policy(ctx)
     if (compartments or caveats or justification) and level is None:
         raise UsageError("--compartment, --caveat and --justification need --level")
     given = None if level is None else pol.make_label(

@@ -159,7 +159,7 @@ def explain(ctx: click.Context, file: str, user: str, action: str, level: str | 
     Shows the decision, its reasons, every rule considered and every
     built-in check, each with why it did or did not apply. Exits 0 when
     the request would be allowed, 3 when it would be denied."""
-    pol = load_policy(file)
+    pol = load_policy(file, template=True)
     when = _time(at, "--at")
     decision: Decision
     try:

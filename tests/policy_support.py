@@ -47,7 +47,7 @@ def policy_text(rules: str, extra: str = "") -> str:
         for i, (name, (lvl, comps)) in enumerate(CLEARANCES.items())
     )
     return (
-        "version: 1\nname: test\n"
+        "version: 1\nname: test\npost_quantum: off\n"
         "levels:\n  - PUBLIC\n  - {name: INTERNAL, aliases: [I]}\n"
         "  - {name: CONFIDENTIAL, aliases: [C]}\n"
         "  - {name: SECRET, aliases: [S], marking: SEKRIT}\n"

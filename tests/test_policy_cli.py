@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from vault_cli.main import cli
@@ -16,23 +17,44 @@ OFFICE = str(ROOT / "policies" / "office.yaml")
 BROKEN = ROOT / "tests" / "policies_broken"
 
 
+@pytest.fixture
+def filled(tmp_path: Path) -> str:
+    """The office template with its people's keys pasted in."""
+    from office import policy_text
+
+    from vault.identity import new_identity
+
+    path = tmp_path / "office.yaml"
+    path.write_text(policy_text({n: new_identity(n) for n in ("officer", "clerk", "leader")}))
+    return str(path)
+
+
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["policy", *args], catch_exceptions=False)
 
 
-def test_check_ok() -> None:
-    r = run("check", OFFICE)
-    assert r.exit_code == 0
-    assert r.stdout.startswith(f"{OFFICE}: ok (policy office: 4 levels, 6 users, 18 rules; "
+def test_check_ok(filled: str) -> None:
+    r = run("check", filled)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith(f"{filled}: ok (policy office: 4 levels, 6 users, 18 rules; "
                                "sha256 ")
     assert r.stderr == ""
 
 
-def test_check_lists_every_problem_on_stderr() -> None:
+def test_check_refuses_a_template_until_its_placeholders_are_replaced() -> None:
+    r = run("check", OFFICE)
+    assert r.exit_code == 1 and r.stdout == ""
+    assert f"{OFFICE}:65:16: user officer recipient: 'REPLACE-WITH-RECIPIENT-OF-officer' is a " \
+        "placeholder of the template, not a key" in r.stderr
+    assert "hint: paste the 'recipient' and 'signing_key' lines 'vault identity show FILE' " \
+        "prints for that person" in r.stderr
+
+
+def test_check_lists_every_problem_on_stderr(filled: str) -> None:
     bad = str(BROKEN / "unknown_key.yaml")
-    r = run("check", OFFICE, bad)
+    r = run("check", filled, bad)
     assert r.exit_code == 1
-    assert r.stdout.startswith(f"{OFFICE}: ok")
+    assert r.stdout.startswith(f"{filled}: ok")
     assert r.stderr.splitlines() == [
         f"{bad}:22:5: rule clerks-open is missing 'effect'",
         "    hint: add 'effect:' to rule clerks-open",
@@ -45,9 +67,9 @@ def test_check_lists_every_problem_on_stderr() -> None:
     ]
 
 
-def test_check_json() -> None:
+def test_check_json(filled: str) -> None:
     bad = str(BROKEN / "duplicate_key.yaml")
-    r = run("check", "--json", OFFICE, bad)
+    r = run("check", "--json", filled, bad)
     assert r.exit_code == 1
     data = json.loads(r.stdout)
     assert data["ok"] is False
@@ -175,10 +197,10 @@ def test_test_of_a_broken_case_file(tmp_path: Path) -> None:
     assert r.stderr.splitlines()[-2] == "vault: 1 of 1 case file could not be loaded"
 
 
-def test_the_installed_script() -> None:
+def test_the_installed_script(filled: str) -> None:
     vault = shutil.which("vault")
     assert vault is not None
-    good = subprocess.run([vault, "policy", "check", OFFICE], capture_output=True, text=True,
+    good = subprocess.run([vault, "policy", "check", filled], capture_output=True, text=True,
                           check=False)
     assert good.returncode == 0 and good.stderr == ""
     bad = subprocess.run([vault, "policy", "check", str(BROKEN / "anchor_alias.yaml")],

@@ -115,7 +115,7 @@ def test_the_file_name_is_never_trusted_for_the_kind(tmp_path: Path) -> None:
 
 
 def test_a_highly_confidential_docx_is_no_lower_than_its_mapping() -> None:
-    policy = load_policy(POLICIES / "office.yaml")
+    policy = load_policy(POLICIES / "office.yaml", template=True)
     result = inspect(FILES / "highly-confidential.docx", rules=policy.intake.content_rules())
     outcome = classify_for_seal(policy, result, None, actor="leader")
     mapped = policy.intake.mapping_for(result.office_labels[0])
@@ -134,7 +134,7 @@ def test_a_highly_confidential_docx_is_no_lower_than_its_mapping() -> None:
 
 
 def test_board_minutes_with_a_card_are_no_lower_than_their_floor() -> None:
-    policy = load_policy(POLICIES / "office.yaml")
+    policy = load_policy(POLICIES / "office.yaml", template=True)
     result = inspect(FILES / "board-minutes.txt", rules=policy.intake.content_rules())
     outcome = classify_for_seal(policy, result, None, actor="clerk")
     assert sorted(outcome.rule_ids) == ["board-minutes", "card-numbers"]
@@ -151,13 +151,13 @@ def test_board_minutes_with_a_card_are_no_lower_than_their_floor() -> None:
 
 
 def test_an_uninspectable_file_needs_a_label_under_require_label() -> None:
-    policy = load_policy(POLICIES / "office.yaml")
+    policy = load_policy(POLICIES / "office.yaml", template=True)
     result = inspect(io.BytesIO(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600))
     outcome = classify_for_seal(policy, result, None, actor="clerk")
     assert (outcome.label, outcome.allowed, outcome.rule_ids) == \
         (None, False, ("intake:uninspectable",))
     given = policy.make_label(level="CONFIDENTIAL", compartments=["STAFF"])
     assert classify_for_seal(policy, result, given, actor="clerk").allowed
-    tlp = load_policy(POLICIES / "tlp2.yaml")  # uninspectable: {floor: AMBER}
+    tlp = load_policy(POLICIES / "tlp2.yaml", template=True)  # uninspectable: {floor: AMBER}
     floor = classify_for_seal(tlp, result, None, actor="analyst")
     assert floor.floor is not None and floor.floor.level == "AMBER"

@@ -14,7 +14,7 @@ from vault.errors import BadDataError
 from vault.intake import inspect, mark_office, mark_pdf, office_label_for
 from vault.policy import load_policy
 
-POLICY = load_policy(POLICIES / "office.yaml")
+POLICY = load_policy(POLICIES / "office.yaml", template=True)
 
 
 def raw_parts(data: bytes) -> dict[str, bytes]:

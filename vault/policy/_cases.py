@@ -19,7 +19,6 @@ from vault.policy._cases_intake import ClassifyCase, read_classify_case, run_cla
 from vault.policy._checks import BUILTIN_IDS
 from vault.policy._decide import Decision
 from vault.policy._fields import Fields
-from vault.policy._keys import STAND_INS
 from vault.policy._loader import load_policy
 from vault.policy._yaml import MAX_POLICY_BYTES, Node, Problems, compose, decode
 from vault.policy.model import ACTIONS, Label, Policy
@@ -115,11 +114,7 @@ def load_cases(file: str) -> tuple[Policy, list[_Case | ClassifyCase]]:
         raise PolicyLoadError(problems.finish())
     # A shipped template holds placeholders instead of people's keys:
     # decisions do not depend on key values, so stand-ins take their place.
-    token = STAND_INS.set(True)
-    try:
-        policy = load_policy(os.path.join(os.path.dirname(file), policy_name))
-    finally:
-        STAND_INS.reset(token)
+    policy = load_policy(os.path.join(os.path.dirname(file), policy_name), template=True)
     default_at = reader.time(top["at"], "at") if "at" in top else None
     parser = _CaseReader(problems, policy, default_at or datetime.now(UTC))
     parser.base = os.path.dirname(file)

@@ -60,13 +60,17 @@ def recipient_problem(text: str) -> str | None:
     if not text.startswith("age1"):
         return f"'{text}' is not an age recipient; expected age1 followed by 58 characters"
     if text != text.lower() or text != text.strip():
-        return f"'{text[:40]}…' is not a native age recipient; expected lowercase age1…"
+        return f"'{_short(text)}' is not a native age recipient; expected lowercase age1…"
     try:
         parse_recipient(text)
     except IdentityFileError:
-        return (f"'{text[:40]}…' is not a valid age recipient (mistyped or cut?); plugin "
+        return (f"'{_short(text)}' is not a valid age recipient (mistyped or cut?); plugin "
                 "and SSH recipients are not supported")
     return None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 100 else text[:60] + "…"
 
 
 def signing_key_problem(text: str) -> str | None:

@@ -15,8 +15,20 @@ from vault.policy._yaml import MAX_POLICY_BYTES, Problems, compose, decode
 from vault.policy.model import Policy
 
 
-def load_policy(path: str | os.PathLike[str]) -> Policy:
-    """Load and check a policy file; PolicyLoadError lists every problem."""
+def load_policy(path: str | os.PathLike[str], *, template: bool = False) -> Policy:
+    """Load and check a policy file; PolicyLoadError lists every problem.
+
+    ``template``: the file is a shipped template whose users' keys are
+    placeholders (refused otherwise); fresh stand-in keys take their place,
+    for test cases and classification, never for a vault."""
+    if template:
+        from vault.policy._keys import STAND_INS
+
+        token = STAND_INS.set(True)
+        try:
+            return load_policy(path)
+        finally:
+            STAND_INS.reset(token)
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
