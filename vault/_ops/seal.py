@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from vault._ops import intake
 from vault._ops.discipline import Attempt, attempts, authorise, complete
 from vault._ops.keys import usable_key
 from vault._results import DocumentInfo
@@ -83,17 +84,25 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
     with attempts(s, "seal", [new_doc_id() for _ in srcs]) as atts, \
             contextlib.ExitStack() as stack:
         actor = s.actor()
+        policy = s.trusted.policy
         # Sources are opened and values checked before the decision: an
         # unreadable file or an oversized title is an error on the record,
         # never an "allowed" that did nothing.
         sources = [_open_source(stack, src, filename) for src in srcs]
         templates = [_template(name, title, content_type) for _, name in sources]
-        label = s.trusted.policy.make_label(
-            actor=actor.decides_as, level=level, compartments=list(compartments),
-            caveats=list(caveats), classified_by=actor.name, reason=reason or justification,
-            created=created, declassify_on=declassify_on, embargo_until=embargo_until)
+        fields: dict[str, Any] = {
+            "actor": actor.decides_as, "classified_by": actor.name,
+            "reason": reason or justification, "created": created,
+            "declassify_on": declassify_on, "embargo_until": embargo_until}
+        given = level is not None or bool(compartments) or bool(caveats)
+        proposed = policy.make_label(level=level, compartments=list(compartments),
+                                     caveats=list(caveats), **fields) if given else None
+        sources, found = intake.inspect_all(policy, sources)
+        label, floor, note = intake.decide_label(policy, found, proposed, fields)
         inputs: dict[str, Any] = {"justification": justification} if justification else {}
-        authorise(s, atts, "seal", label, inputs=inputs)
+        if floor is not None:
+            inputs["floor"] = floor
+        authorise(s, atts, "seal", label, inputs=inputs, note=note)
         cls = LabelClass.of(label)
         for _ in range(3):
             ck = usable_key(s, cls)
@@ -105,7 +114,8 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
                         s.trusted.policy):
                     continue  # rotated or revoked meanwhile: take the new key
                 _recheck(s, atts, label, inputs)
-                return _write_all(s, atts, sources, templates, label, ck, inputs)
+                recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}
+                return _write_all(s, atts, sources, templates, label, ck, recorded)
         raise StorageError("the class key kept changing while sealing",
                            hint="run the command again")
     raise AssertionError("unreachable")  # pragma: no cover

@@ -173,9 +173,13 @@ class Journal:
 
     def _allowed(self, rec: AuditRecord, action: str, label: Label | None,
                  inputs: Mapping[str, Any] | None = None) -> None:
+        from vault.policy import Label
+
         assert self.policy is not None and rec.actor is not None
-        decision = self.policy.decide(rec.actor, action, label, at=rec.datetime,
-                                      inputs=dict(inputs or {}))
+        given = dict(inputs or {})
+        if given.get("floor") is not None and not isinstance(given["floor"], Label):
+            given["floor"] = Label.from_dict(given["floor"])
+        decision = self.policy.decide(rec.actor, action, label, at=rec.datetime, inputs=given)
         _need(decision.allowed, f"{rec.actor} was not entitled to {action} this "
               f"({'; '.join(decision.reasons)})")
 

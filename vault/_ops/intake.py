@@ -1,0 +1,118 @@
+"""Classification at intake, as sealing applies it (docs/POLICY.md §11,
+docs/DESIGN.md §6.2).
+
+Before the decision, every file is inspected (:func:`vault.intake.inspect`:
+Office sensitivity labels, content rules) and the policy turns what was
+found into a *floor*: the least upper bound of the labels its mappings and
+floor rules name. The label sealed with is the sealer's own, or -- when
+they gave none -- the floor joined with the default label. Sealing below
+the floor is for the policy to allow (``builtin:floor``, ``below_floor``
+rules); the record names the rules that matched, never what they matched.
+
+Plaintext never touches the disk: a stream that cannot be read twice is
+kept in memory up to the inspection budget and then sealed from there on;
+what is longer is inspected only as far as the budget goes (the inspection
+says so).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from vault.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.intake import Inspection
+    from vault.policy import Label, Policy
+
+__all__ = ["decide_label", "inspect_all"]
+
+Named = tuple[BinaryIO, str | None]
+
+
+class _Replay(io.RawIOBase):
+    """What was read ahead, then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
+                 ) -> tuple[BinaryIO, Inspection]:
+    from vault.intake import Budget, inspect
+
+    budget = Budget()
+    rules = policy.intake.content_rules()
+    if _seekable(stream):
+        start = stream.tell()
+        found = inspect(stream, filename=name, budget=budget, rules=rules)
+        stream.seek(start)
+        return stream, found
+    head = stream.read(budget.max_input_bytes)
+    found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
+    replay = io.BufferedReader(_Replay(head, stream), 1 << 20)
+    return replay, found  # type: ignore[return-value]
+
+
+def inspect_all(policy: Policy, sources: Sequence[Named]) -> tuple[list[Named], list[Inspection]]:
+    out, found = [], []
+    for stream, name in sources:
+        new, inspection = _inspect_one(policy, stream, name)
+        out.append((new, name))
+        found.append(inspection)
+    return out, found
+
+
+def decide_label(policy: Policy, found: Sequence[Inspection], proposed: Label | None,
+                 fields: dict[str, Any]) -> tuple[Label, Label | None, str]:
+    """The label to seal every file with, the joined floor, and the note
+    the decision's record carries (rule ids, never content)."""
+    from vault.intake import floor_of, join
+
+    floors, ids = [], []
+    for inspection in found:
+        if (not inspection.inspectable and policy.intake.uninspectable == "require-label"
+                and proposed is None):
+            raise UsageError(f"a file could not be inspected ({inspection.reason}) and the "
+                             "policy requires a label for it", hint="give --level (and "
+                             "compartments) for it")
+        floor, rule_ids, _ = floor_of(policy, inspection)
+        if floor is not None:
+            floors.append(floor)
+        ids += [r for r in rule_ids if r not in ids]
+    floor = join(policy, floors) if floors else None
+    label = proposed
+    if label is None:
+        default = policy.make_label(**fields)
+        joined = join(policy, [default, floor]) if floor is not None else default
+        label = policy.make_label(level=joined.level, compartments=joined.compartments,
+                                  caveats=joined.caveats, **fields)
+    note = ""
+    if ids:
+        note = f"intake: {', '.join(ids)}; floor {policy.format_label(floor)}" if floor \
+            else f"intake: {', '.join(ids)}"
+    return label, floor, note
