@@ -16,7 +16,7 @@ audit actors           ``vault.actors`` (SHA-256 of the key)
 sealed documents       ``vault.documents`` + ``vault.document_chunks``
                        (:mod:`vault.store._pg_stream`)
 the index              ``vault.document_index`` (:mod:`vault.store._pg_index`)
-the audit log          ``vault.audit_*`` (:mod:`vault.store._pg_audit`)
+the audit log          ``vault.audit_*`` (:mod:`vault.store._pg_log`)
 =====================  ============================================
 
 The contract of :mod:`vault.store.base` holds as for a folder: each write
@@ -341,9 +341,10 @@ class PostgresBackend(Backend):
         return self._index
 
     def audit_log(self, signer: NoteSigner | None, origin: str) -> AuditLog:
-        from vault.store._pg_audit import PostgresAuditLog
+        from vault.audit import AuditLog
+        from vault.store._pg_log import PostgresLogStorage
 
-        return PostgresAuditLog(self.db, checkpoint_signer=signer, origin=origin)
+        return AuditLog(PostgresLogStorage(self.db), checkpoint_signer=signer, origin=origin)
 
     def close(self) -> None:
         pass  # the connections are shared by the process (vault.store._pg_conn)
