@@ -3,11 +3,11 @@
 
 Everything is copied byte for byte -- manifest, checkpoint key, policy
 versions, class key records, keyring entries, documents, the audit log's
-lines and signed checkpoints -- so every signature, label binding, Merkle
-root and checkpoint stays valid: the destination *is* the same vault (same
-id, same log origin, same pinned keys), and an auditor's old checkpoints
-verify against it. Only derived data is recomputed (the index, the stored
-Merkle hashes).
+lines and signed checkpoints (through the log's storage interface) -- so
+every signature, label binding, Merkle root and checkpoint stays valid: the
+destination *is* the same vault (same id, same log origin, same pinned
+keys), and an auditor's old checkpoints verify against it. Only derived
+data is recomputed (the index, the stored Merkle hashes).
 
 The move is an administrative act and is on the record: the caller must
 be an administrator, and the ``migrate`` record is appended to the source
@@ -33,10 +33,8 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vault.errors import IntegrityError, StorageError, UsageError
@@ -89,7 +87,7 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     report = MoveReport(src.location, dst.location)
     with src.lock():
         _copy(src, dst, report)
-        if _line_count(src.backend) != report.records:
+        if _line_count(src) != report.records:
             raise StorageError("records were appended to the source's audit log during the "
                                "move; the destination is incomplete (it has no manifest)",
                                hint="stop every writer, remove the destination, move again")
@@ -105,7 +103,7 @@ def _copy(src: Vault, dst: Backend, report: MoveReport) -> None:
         report.notes.append("the checkpoint key was not readable here and was not copied: "
                             "checkpoints need it (docs/DEPLOYMENT.md §6)")
     fingerprints: set[str] = set()
-    report.records, report.checkpoints, root = _copy_audit(b, dst, fingerprints)
+    report.records, report.checkpoints, root = _copy_audit(src, dst, fingerprints, report)
     report.root = root.hex()
     for version in b.policy_versions():
         dst.add_policy(version, *b.read_policy(version))
@@ -165,45 +163,11 @@ def _check(src: Vault, dst: Backend, report: MoveReport) -> None:
 
 
 # --------------------------------------------------------------------------
-# The audit log, line for line.
+# The audit log, line for line, through vault.audit's storage interface.
 
 
-def _line_count(b: Backend) -> int:
-    return sum(1 for _ in _source_lines(b))
-
-
-def _source_lines(b: Backend) -> Iterator[bytes]:
-    from vault.store.folder import FolderBackend
-    from vault.store.postgres import PostgresBackend
-
-    if isinstance(b, PostgresBackend):
-        from vault.store._pg_audit import PostgresAuditLog
-
-        yield from PostgresAuditLog(b.db).lines()
-    elif isinstance(b, FolderBackend):
-        from vault.audit._reader import iter_lines
-
-        log = Path(b.path) / "audit" / "log"
-        yield from iter_lines(log, log.stat().st_size)
-    else:
-        raise UsageError(f"cannot move a vault stored in {type(b).__name__}")
-
-
-def _source_checkpoints(b: Backend) -> dict[int, bytes]:
-    from vault.store.folder import FolderBackend
-    from vault.store.postgres import PostgresBackend
-
-    if isinstance(b, PostgresBackend):
-        from vault.store._pg_conn import storage_errors
-
-        with storage_errors("cannot read the checkpoints"), b.db.connection() as conn:
-            rows = conn.execute("SELECT size, note FROM vault.audit_checkpoints").fetchall()
-        return {int(s): bytes(n) for s, n in rows}
-    assert isinstance(b, FolderBackend)
-    from vault.audit._files import LogPaths
-
-    paths = LogPaths(Path(b.path) / "audit")
-    return {s: paths.checkpoint(s).read_bytes() for s in paths.checkpoint_sizes()}
+def _line_count(src: Vault) -> int:
+    return sum(1 for _ in src.audit.lines())
 
 
 def _noting(lines: Iterable[bytes], fingerprints: set[str]) -> Iterator[bytes]:
@@ -217,48 +181,23 @@ def _noting(lines: Iterable[bytes], fingerprints: set[str]) -> Iterator[bytes]:
         yield line
 
 
-def _copy_audit(b: Backend, dst: Backend, fingerprints: set[str]) -> tuple[int, int, bytes]:
-    """Copy lines and checkpoints; ``(lines, checkpoints, root)``."""
-    from vault.store.folder import FolderBackend
-    from vault.store.postgres import PostgresBackend
+def _copy_audit(src: Vault, dst: Backend, fingerprints: set[str],
+                report: MoveReport) -> tuple[int, int, bytes]:
+    """Copy lines and checkpoints; ``(lines, checkpoints, root)``. Only the
+    checkpoints signed with the vault's pinned log key travel (docs/AUDIT.md §7)."""
+    from vault.audit import NoteVerifier, open_checkpoint
+    from vault.errors import CheckpointError
 
-    lines = _noting(_source_lines(b), fingerprints)
-    checkpoints = _source_checkpoints(b)
-    if isinstance(dst, PostgresBackend):
-        from vault.store._pg_audit import PostgresAuditLog
-
-        size, root = PostgresAuditLog(dst.db).import_lines(lines, checkpoints)
-    elif isinstance(dst, FolderBackend):
-        size, root = _write_folder_log(Path(dst.path) / "audit", lines, checkpoints)
-    else:
-        raise UsageError(f"cannot move a vault into {type(dst).__name__}")
+    verifier = NoteVerifier.from_key(src.manifest.log_key)
+    checkpoints = {}
+    for size, note in src.audit.stored_checkpoints().items():
+        try:
+            if open_checkpoint(note, [verifier], origin=src.manifest.origin).size == size:
+                checkpoints[size] = note
+                continue
+        except CheckpointError:
+            pass
+        report.notes.append(f"checkpoint {size} does not verify and was not copied")
+    log = dst.audit_log(None, src.manifest.origin)
+    size, root = log.import_log(_noting(src.audit.lines(), fingerprints), checkpoints)
     return size, len(checkpoints), root
-
-
-def _write_folder_log(directory: Path, lines: Iterable[bytes],
-                      checkpoints: dict[int, bytes]) -> tuple[int, bytes]:
-    """A log directory as docs/AUDIT.md §1 and §5 lay it out: ``log``, the
-    derived ``hashes`` and ``index``, and ``checkpoints/N``."""
-    from vault._atomic import fsync_dir, write_atomic
-    from vault.audit._hashing import leaf_hash
-    from vault.audit._tree import CompactRange
-
-    rng, end = CompactRange(), 0
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with contextlib.ExitStack() as stack:
-        log, hashes, index = (stack.enter_context(os.fdopen(os.open(directory / name, flags,
-                                                                     0o600), "wb"))
-                              for name in ("log", "hashes", "index"))
-        for line in lines:
-            log.write(line + b"\n")
-            hashes.write(b"".join(rng.append(leaf_hash(line))))
-            end += len(line) + 1
-            index.write(struct.pack(">Q", end))
-        for f in (log, hashes, index):
-            f.flush()
-            os.fsync(f.fileno())
-    (directory / "checkpoints").mkdir(mode=0o700, exist_ok=True)
-    for size, note in sorted(checkpoints.items()):
-        write_atomic(directory / "checkpoints" / str(size), note, mode=0o600)
-    fsync_dir(directory)
-    return rng.size, rng.root()

@@ -164,7 +164,7 @@ class Vault:
         self.chain = PolicyChain.load(self._backend, self.manifest)
         self.class_keys = ClassKeys(self._backend, self.chain)
 
-    def audit_key_lookup(self) -> Callable[[str, str], Ed25519PublicKey | None]:
+    def audit_key_lookup(self) -> Callable[[str | None, str, int], Ed25519PublicKey | None]:
         """``key_lookup`` for ``AuditLog.verify``: checks every record's
         signature against the key the vault knows for its actor."""
         return _ops.audit_key_lookup(self)
@@ -176,7 +176,8 @@ class Vault:
 
         return self.audit.verify(trusted_checkpoint=trusted_checkpoint,
                                  key_lookup=self.audit_key_lookup(),
-                                 verifier=NoteVerifier.from_key(self.manifest.log_key))
+                                 verifier=NoteVerifier.from_key(self.manifest.log_key),
+                                 expect_signer=True)
 
     def close(self) -> None:
         self._backend.close()
@@ -216,7 +217,8 @@ class Vault:
             # is named in the reason (truncated), never as the record's doc.
             "doc": att.doc if att.doc is not None and DOC_ID.match(att.doc) else None,
             "label": None if label is None else {"level": label.level,
-                                                 "compartments": sorted(label.compartments)},
+                                                 "compartments": sorted(label.compartments),
+                                                 "caveats": sorted(label.caveats)},
             "outcome": outcome,
             "rules": list(rules),
             "reason": reason[:MAX_REASON],

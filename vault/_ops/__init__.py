@@ -58,14 +58,14 @@ def register_actor(v: Vault) -> None:
     v.backend.register_actor(hashlib.sha256(raw).hexdigest(), raw)
 
 
-def audit_key_lookup(v: Vault) -> Callable[[str, str], Ed25519PublicKey | None]:
+def audit_key_lookup(v: Vault) -> Callable[[str | None, str, int], Ed25519PublicKey | None]:
     """Find the key that must have signed an audit record: a policy user's
     key for a name the policy knows (someone else using that name is not
     accepted), a registered key for any other name."""
     known = _known_keys(v)
 
-    def lookup(name: str, fp: str) -> Ed25519PublicKey | None:
-        if name in known:
+    def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
+        if name is not None and name in known:
             return known[name].get(fp)
         try:
             digest = base64.b64decode(fp.removeprefix("SHA256:") + "=", validate=True)
