@@ -370,6 +370,11 @@ class _FolderDerived(DerivedStore):
         os.ftruncate(self.hash_fd, 0)
         os.ftruncate(self.index_fd, 0)
 
+    def holds(self, at_hash: int, stored: bytes, at_line: int, ends: Sequence[int]) -> bool:
+        packed = struct.pack(f">{len(ends)}Q", *ends)
+        return (os.pread(self.hash_fd, len(stored), at_hash * HASH_SIZE) == stored
+                and os.pread(self.index_fd, len(packed), at_line * _OFFSET.size) == packed)
+
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)

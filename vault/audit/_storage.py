@@ -86,6 +86,12 @@ class DerivedStore(abc.ABC):
         """Forget everything (a rebuild starts from here)."""
         raise NotImplementedError
 
+    def holds(self, at_hash: int, stored: bytes, at_line: int, ends: Sequence[int]) -> bool:
+        """Does it hold these stored hashes from hash number ``at_hash`` on,
+        and these end offsets from line ``at_line`` on? (A full check, for a
+        deep verification; a storage that computes its own may say True.)"""
+        return True
+
     def close(self) -> None:
         """Give back descriptors or connections."""
         return None

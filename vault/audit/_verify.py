@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import hmac
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from vault.audit._chain import ZERO_LEAF, verify_record
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
 from vault.audit._incidents import Incidents
 from vault.audit._record import fingerprint
+from vault.audit._tree import CompactRange, stored_hash_count, stored_order
 from vault.audit._treepass import hash_tree
 from vault.audit._walk import MAX_FRAGMENTS, ScannedLine, Walker, parse, settles
 from vault.audit.note import NoteVerifier
@@ -148,6 +148,35 @@ class _Checker:
                 self.bad_signature = error
 
 
+class _DerivedCheck:
+    """Deep mode: every stored hash and end offset the derived data holds is
+    compared with the ones computed from the lines (§6)."""
+
+    def __init__(self, log: AuditLog) -> None:
+        derived = log.storage.derived()
+        self.derived = derived if derived is not None and derived.writable else None
+        if derived is not None and self.derived is None:
+            derived.close()
+        self.range = CompactRange()
+        self.offset = 0
+        self.ok = True
+
+    def __call__(self, first: int, lines: list[bytes], leaves: list[bytes]) -> None:
+        if self.derived is None or not self.ok:
+            return
+        at_hash = stored_hash_count(self.range.size)
+        stored = stored_order(leaves, self.range)
+        ends = []
+        for line in lines:
+            self.offset += len(line) + 1
+            ends.append(self.offset)
+        self.ok = self.derived.holds(at_hash, stored, first, ends)
+
+    def close(self) -> None:
+        if self.derived is not None:
+            self.derived.close()
+
+
 def _open_all(log: AuditLog, notes: dict[int, bytes], verifier: NoteVerifier, origin: str,
               findings: list[str]) -> list[Checkpoint]:
     """The stored checkpoints that verify; the others are findings (§7)."""
@@ -192,10 +221,24 @@ def verify_log(log: AuditLog, *, verifier: NoteVerifier, origin: str,
     covered = max(wanted, default=0)
     incidents = Incidents(sealed_off)
     checker = _Checker(0 if key_lookup else covered, key_lookup, incidents)
-    tree = hash_tree(storage, end, [*wanted, *([tip.size] if tip else [])], checker,
-                     max(0, checker.start - MAX_FRAGMENTS - 2))
+    sizes = [*wanted, *([tip.size] if tip else [])]
+    if key_lookup is None:
+        tree = hash_tree(storage, end, sizes, checker, max(0, checker.start - MAX_FRAGMENTS - 2))
+        derived_ok = True
+    else:
+        deep = _DerivedCheck(log)
+
+        def both(first: int, lines: list[bytes], leaves: list[bytes]) -> None:
+            checker(first, lines, leaves)
+            deep(first, lines, leaves)
+
+        try:
+            tree = hash_tree(storage, end, sizes, both, 0)
+        finally:
+            deep.close()
+        derived_ok = deep.ok
     if checker.walker is None:  # nothing at or after the start: still seed the reading
         checker._seed()
     return finish(log, tree, checker, checkpoints, trusted, tip, end, findings, incidents,
                   expect_signer=expect_signer, deep=key_lookup is not None,
-                  hmac_equal=hmac.compare_digest)
+                  derived_ok=derived_ok)

@@ -126,7 +126,8 @@ class Turn:
     # -- recovery (§8) -------------------------------------------------------------
 
     def _add(self, lines: list[bytes], leaves: list[bytes]) -> None:
-        """Lines just appended: extend the tip, the derived data, the due list."""
+        """Lines just appended: extend the tip, the derived data, the due
+        list and the recent lines."""
         tip = self.tip
         rng = tip.range()
         stored: list[bytes] = []
@@ -139,6 +140,8 @@ class Turn:
             if self.every and rng.size % self.every == 0:
                 self.due.append((rng.size, rng.root()))
         self._extend_derived(tip.size, ends, b"".join(stored))
+        self._recent.extend(_Line(tip.size + i, line, leaf, end) for i, (line, leaf, end)
+                            in enumerate(zip(lines, leaves, ends, strict=True)))
         self.tip = TrustedTip.of(rng, pos, leaves[-1] if leaves else tip.last_leaf)
 
     def recover(self, builder: RecordBuilder, first: Checked) -> None:
@@ -146,9 +149,7 @@ class Turn:
         signed by ``first``'s signer, before the turn's own records."""
         if self.tail:
             self.storage.terminate_tail()
-            seq, leaf = self.tip.size, leaf_hash(self.tail)
-            self._add([self.tail], [leaf])
-            self._recent.append(_Line(seq, self.tail, leaf, self.tip.end_offset))
+            self._add([self.tail], [leaf_hash(self.tail)])
             self.tail = b""
         run, before = self._trailing_run()
         if not run:
@@ -203,10 +204,9 @@ class Turn:
     # -- appending ---------------------------------------------------------------------
 
     def append(self, records: list[AuditRecord], leaves: list[bytes]) -> None:
-        self.storage.append([r.line for r in records])
-        self._add([r.line for r in records], leaves)
-        self._recent.extend(_Line(r.seq, r.line, leaf, 0) for r, leaf in zip(
-            records, leaves, strict=True))
+        lines = [r.line for r in records]
+        self.storage.append(lines)
+        self._add(lines, leaves)
 
 
 def rebuild(storage: LogStorage, derived: DerivedStore, tip: TrustedTip) -> str:
