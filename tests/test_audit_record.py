@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from vault.audit import MAX_LINE, AuditRecord, fingerprint, verify_record
 from vault.audit._chain import SIGNING_CONTEXT, ZERO_LEAF, chain_digest, signed_body
-from vault.audit._fields import RecordBuilder, check_fields
+from vault.audit._fields import Checked, RecordBuilder, check_fields
 from vault.audit._record import Fragment, caller_members, canonical_json
 from vault.errors import AuditIntegrityError
 
@@ -200,10 +200,10 @@ def test_non_canonical_encodings_are_refused() -> None:
 
 def test_torn_records_name_their_fragments() -> None:
     frag = Fragment.of(5, b'{"partial')
-    torn = check_fields(fields(), KEYS["alice"], fingerprint(KEYS["alice"].public_key()))
-    torn.members = caller_members({**torn.members, "action": "torn", "request": "t",
-                                   "actor": {"key": torn.fingerprint, "name": "alice"},
-                                   "label": None}, strict=False)
+    fp = fingerprint(KEYS["alice"].public_key())
+    torn = Checked(caller_members({"action": "torn", "request": "t", "outcome": "error",
+                                   "actor": {"key": fp, "name": "alice"}}, strict=False),
+                   KEYS["alice"], fp)
     record = BUILDER.signed(torn, 6, CHAIN, (frag,))
     parsed = AuditRecord.from_line(record.line)
     assert parsed.fragments == (frag,) and frag.names(5, b'{"partial')

@@ -20,16 +20,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from vault.audit._chain import SIGNING_CONTEXT, chain_digest
 from vault.audit._hashing import leaf_hash
 from vault.audit._record import (
+    FORMAT_VERSION,
     MAX_LINE,
+    REQUEST_RE,
     TORN_ACTION,
     AuditRecord,
     Fragment,
     Invalid,
     caller_members,
     canonical_json,
+    check_state,
 )
 
-__all__ = ["CALLER_FIELDS", "RUN_LIMIT", "Checked", "RecordBuilder", "check_fields"]
+__all__ = ["CALLER_FIELDS", "RUN_LIMIT", "Checked", "FieldChecker", "RecordBuilder",
+           "check_fields"]
 
 CALLER_FIELDS = frozenset(
     {"actor", "action", "doc", "label", "outcome", "rules", "reason", "policy", "request",
@@ -42,33 +46,52 @@ RUN_LIMIT = 1000
 
 
 class Checked:
-    """Validated caller fields and the key that signs them."""
+    """Validated caller fields and the key that signs them; ``body`` holds
+    the members as JSON values (ready for the encoder)."""
 
-    __slots__ = ("fingerprint", "members", "signer")
+    __slots__ = ("body", "fingerprint", "members", "signer")
 
-    def __init__(self, members: dict[str, Any], signer: Ed25519PrivateKey, fp: str) -> None:
+    def __init__(self, members: dict[str, Any], signer: Ed25519PrivateKey, fp: str,
+                 like: Checked | None = None) -> None:
         self.members, self.signer, self.fingerprint = members, signer, fp
+        self.body: dict[str, Any]
+        m = members
+        if like is not None:  # all but doc, request and state are like's
+            self.body = {**like.body, "doc": m["doc"], "request": m["request"],
+                         "state": m["state"]}
+            return
+        self.body = {
+            "actor": {"key": m["actor_key"], "name": m["actor"]}, "action": m["action"],
+            "doc": m["doc"], "outcome": m["outcome"], "rules": list(m["rules"]),
+            "reason": m["reason"], "policy": m["policy"], "request": m["request"],
+            "state": m["state"],
+            "label": None if m["level"] is None else {
+                "caveats": list(m["caveats"]), "compartments": list(m["compartments"]),
+                "level": m["level"]},
+        }
 
 
-def check_fields(fields: Mapping[str, Any], signer: Ed25519PrivateKey, fp: str) -> Checked:
-    """Validate ``fields`` for a record signed by ``signer`` (fingerprint ``fp``)."""
-    if not isinstance(fields, Mapping):
+def check_fields(fields: Mapping[str, Any], signer: Ed25519PrivateKey, fp: str,
+                 request: str | None = None) -> Checked:
+    """Validate ``fields`` for a record signed by ``signer`` (fingerprint
+    ``fp``); ``request`` is the id used when the caller gives none."""
+    if type(fields) is not dict and not isinstance(fields, Mapping):
         raise TypeError("fields must be a mapping")
-    if not isinstance(signer, Ed25519PrivateKey):
+    if not fp and not isinstance(signer, Ed25519PrivateKey):  # fp: a key already checked
         raise TypeError("signer must be an Ed25519PrivateKey")
-    unknown = set(fields) - CALLER_FIELDS
-    if unknown:
+    if not CALLER_FIELDS.issuperset(fields):
+        unknown = set(fields) - CALLER_FIELDS
         raise ValueError(f"unknown audit field {sorted(unknown)[0]!r}")
     actor = fields.get("actor")
-    if isinstance(actor, Mapping):
+    if type(actor) is dict or isinstance(actor, Mapping):
         if "name" not in actor:
             raise ValueError("bad audit field: 'actor.name' must be given "
                              "(null for a key the policy does not know)")
         actor = {"key": fp, **actor}
-    request = fields.get("request")
     try:
         members = caller_members(
-            {**fields, "actor": actor, "request": request or secrets.token_hex(16)},
+            {**fields, "actor": actor,
+             "request": fields.get("request") or request or secrets.token_hex(16)},
             strict=False,
         )
     except Invalid as e:
@@ -80,6 +103,48 @@ def check_fields(fields: Mapping[str, Any], signer: Ed25519PrivateKey, fp: str) 
     return Checked(members, signer, fp)
 
 
+_SHARED = ("actor", "action", "label", "outcome", "rules", "reason", "policy")
+
+
+class FieldChecker:
+    """:func:`check_fields` for the items of one batch. Items of a batch
+    usually share their actor, action, label, rules, reason and policy: what
+    equals the item before's is not validated again (it is on the path of
+    every record of a large batch)."""
+
+    def __init__(self) -> None:
+        self._raw: tuple[Any, ...] | None = None
+        self._last: Checked | None = None
+
+    def __call__(self, fields: Mapping[str, Any], signer: Ed25519PrivateKey, fp: str,
+                 request: str) -> Checked:
+        last = self._last
+        if type(fields) is dict and last is not None and fp and fp == last.fingerprint:
+            raw = tuple(fields.get(k) for k in _SHARED)
+            if raw == self._raw and CALLER_FIELDS.issuperset(fields):
+                return self._like(fields, signer, fp, request, last)
+        checked = check_fields(fields, signer, fp, request)
+        if type(fields) is dict:
+            self._raw, self._last = tuple(fields.get(k) for k in _SHARED), checked
+        return checked
+
+    @staticmethod
+    def _like(fields: Mapping[str, Any], signer: Ed25519PrivateKey, fp: str, request: str,
+              last: Checked) -> Checked:
+        doc, state = fields.get("doc"), fields.get("state")
+        request = fields.get("request") or request
+        try:
+            if doc is not None and (type(doc) is not str or not doc):
+                raise Invalid("'doc' must be a non-empty string")
+            if type(request) is not str or not REQUEST_RE.match(request):
+                raise Invalid("'request' must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+            state = None if state is None else check_state(state)
+        except Invalid as e:
+            raise ValueError(f"bad audit field: {e}") from None
+        members = {**last.members, "doc": doc, "request": request, "state": state}
+        return Checked(members, signer, fp, like=last)
+
+
 class RecordBuilder:
     """Encodes the records of one append: one time, host and pid for all."""
 
@@ -87,17 +152,26 @@ class RecordBuilder:
         self.time, self.host, self.pid = time, host, pid
 
     def _record(self, c: Checked, seq: int, fragments: tuple[Fragment, ...]) -> AuditRecord:
-        return AuditRecord(seq=seq, time=self.time, host=self.host, pid=self.pid,
-                           signature=None, fragments=fragments, **c.members)
+        # Members checked already: filled in directly (a frozen dataclass's
+        # __init__ costs several times more, on every record of a batch).
+        record: AuditRecord = object.__new__(AuditRecord)
+        record.__dict__.update(c.members, seq=seq, time=self.time, host=self.host,
+                               pid=self.pid, signature=None, fragments=fragments, line=b"")
+        return record
+
+    def _body(self, c: Checked, seq: int) -> dict[str, Any]:
+        return {**c.body, "v": FORMAT_VERSION, "seq": seq, "time": self.time,
+                "host": self.host, "pid": self.pid}
 
     def unsigned(self, c: Checked, seq: int) -> AuditRecord:
-        record = self._record(c, seq, ())
-        return _finish(record, _encode(record.body()))
+        return _finish(self._record(c, seq, ()), _encode(self._body(c, seq)))
 
     def signed(self, c: Checked, seq: int, chain: bytes,
                fragments: tuple[Fragment, ...] = ()) -> AuditRecord:
         record = self._record(c, seq, fragments)
-        body = record.body()
+        body = self._body(c, seq)
+        if fragments:
+            body["fragments"] = [f.to_dict() for f in fragments]
         # Members after "sig" in canonical order are state, time and v: encode
         # the two halves once, and splice the signature in between.
         tail = _encode({k: body.pop(k) for k in ("state", "time", "v")})

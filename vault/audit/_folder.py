@@ -59,7 +59,7 @@ class _Files:
         paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
         new_log = not paths.log.exists()
         flags = os.O_CLOEXEC | os.O_CREAT
-        self.paths = paths
+        self._lock_path = str(paths.lock)
         try:
             self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
             self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
@@ -82,18 +82,17 @@ class _Files:
     def stale(self) -> bool:
         """Was a file removed or replaced since we opened it? (A writer
         must not lock one lock file while others lock its replacement, nor
-        append to a log nobody reads.)"""
-        p = self.paths
-        for fd, path in ((self.lock_fd, p.lock), (self.log_fd, p.log), (self.hash_fd, p.hashes),
-                         (self.index_fd, p.index)):
-            try:
-                st = os.stat(path, follow_symlinks=False)
-            except FileNotFoundError:
-                return True
-            mine = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
-                return True
-        return False
+        append to a log nobody reads.) A file renamed over or unlinked has
+        no link left; the lock file must also still be the one at its name."""
+        if any(os.fstat(fd).st_nlink == 0 for fd in (self.lock_fd, self.log_fd, self.hash_fd,
+                                                      self.index_fd)):
+            return True
+        try:
+            st = os.stat(self._lock_path, follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        mine = os.fstat(self.lock_fd)
+        return (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino)
 
     def close(self) -> None:
         self._closer()
@@ -351,6 +350,18 @@ class _FolderDerived(DerivedStore):
     def covered(self) -> int:
         lines = os.fstat(self.index_fd).st_size // _OFFSET.size
         return min(lines, HashFile(self.hash_fd).leaf_count())
+
+    def in_step(self, size: int, end: int, last_leaf: bytes) -> bool:
+        # Two fstat and two pread calls: this runs on every append.
+        if os.fstat(self.index_fd).st_size != size * _OFFSET.size:
+            return False
+        if os.fstat(self.hash_fd).st_size != stored_hash_count(size) * HASH_SIZE:
+            return False
+        if size == 0:
+            return True
+        return (os.pread(self.index_fd, 8, (size - 1) * 8) == _OFFSET.pack(end)
+                and os.pread(self.hash_fd, HASH_SIZE,
+                             stored_hash_count(size - 1) * HASH_SIZE) == last_leaf)
 
     def end_of(self, size: int) -> int | None:
         if size == 0:

@@ -17,19 +17,19 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
-from vault.audit._fields import RecordBuilder, check_fields
+from vault.audit._fields import FieldChecker, RecordBuilder
 from vault.audit._files import LogPaths
 from vault.audit._folder import FolderStorage
 from vault.audit._hashing import leaf_hash
 from vault.audit._keyfile import load_key_file, write_key_file
 from vault.audit._reader import select
-from vault.audit._record import AuditRecord, format_time
+from vault.audit._record import AuditRecord, now
 from vault.audit._record import fingerprint as _fingerprint_of
 from vault.audit._scan import Scan
 from vault.audit._storage import LogStorage
@@ -88,6 +88,7 @@ class AuditLog:
         self.notes: list[str] = []
         self._host = socket.gethostname()
         self._tip: TrustedTip | None = None
+        self._settled = False  # whether the tip ends at a settle point (docs/AUDIT.md §5)
         self._failed = False
         self._checkpointed = 0  # newest checkpoint size this handle knows of
         self._fingerprints: dict[int, tuple[Ed25519PrivateKey, str]] = {}
@@ -146,7 +147,7 @@ class AuditLog:
         ``modified`` otherwise), and :meth:`verify` checks the log against it."""
         if not isinstance(tip, TrustedTip):
             raise TypeError("tip must be a TrustedTip")
-        self._tip = tip
+        self._tip, self._settled = tip, False
 
     def tip(self) -> TrustedTip:
         """The trusted tip of every complete line now in the log (to persist)."""
@@ -160,7 +161,7 @@ class AuditLog:
                 extend_range(rng, leaves)
                 offset += sum(map(len, block)) + len(block)
                 last = leaves[-1]
-        self._tip = TrustedTip.of(rng, offset, last)
+        self._tip, self._settled = TrustedTip.of(rng, offset, last), False
         return self._tip
 
     # -- appending -------------------------------------------------------------
@@ -192,17 +193,21 @@ class AuditLog:
                 "an earlier write to the audit log failed; this handle no longer appends",
                 hint="open the audit log again once its storage is fixed",
             )
-        checked = [check_fields(f, s, self._fingerprint(s)) for f, s in batch]
+        ids = os.urandom(16 * len(batch)).hex()  # request ids for fields that give none
+        check = FieldChecker()
+        checked = [check(f, s, self._fingerprint(s), ids[32 * i : 32 * i + 32])
+                   for i, (f, s) in enumerate(batch)]
         with self._writing("cannot append") as stack:
             turn = stack.enter_context(contextlib.closing(
-                Turn(self.storage, self._tip, self.checkpoint_every)))
-            builder = RecordBuilder(time=format_time(datetime.now(UTC)), host=self._host,
+                Turn(self.storage, self._tip, self.checkpoint_every, settled=self._settled)))
+            builder = RecordBuilder(time=now(), host=self._host,
                                     pid=os.getpid())  # one moment for the whole batch
             turn.recover(builder, checked[0])
             records, leaves = builder.run(checked, turn.tip.size, turn.tip.last_leaf)
             turn.append(records, leaves)
             self._store_due(turn)
         self._after(turn)
+        self._settled = True  # the tip ends with a signed record of ours
         return records
 
     @contextlib.contextmanager
@@ -232,6 +237,7 @@ class AuditLog:
 
     def _after(self, turn: Turn) -> None:
         self._tip = turn.tip
+        self._settled = False
         self.notes += turn.notes
 
     def _fingerprint(self, signer: Ed25519PrivateKey) -> str:
@@ -241,7 +247,7 @@ class AuditLog:
         if hit is not None and hit[0] is signer:
             return hit[1]
         if not isinstance(signer, Ed25519PrivateKey):
-            return ""  # check_fields reports the misuse
+            return ""  # check_fields reports the misuse (an empty fingerprint)
         if len(self._fingerprints) >= 64:
             self._fingerprints.clear()
         fp = _fingerprint_of(signer.public_key())

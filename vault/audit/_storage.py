@@ -73,6 +73,16 @@ class DerivedStore(abc.ABC):
     def covered(self) -> int:
         """How many lines the derived data claims to describe."""
 
+    def in_step(self, size: int, end: int, last_leaf: bytes) -> bool:
+        """Does it describe exactly ``size`` lines, ending at ``end``, the
+        last with leaf hash ``last_leaf``? (The writer's check on every turn.)"""
+        if self.covered() != size or self.end_of(size) not in (end, None):
+            return False
+        try:
+            return size == 0 or self.hashes().leaf(size - 1) == last_leaf
+        except EOFError:
+            return False
+
     def end_of(self, size: int) -> int | None:
         """The offset just past the first ``size`` lines, if recorded."""
         return None

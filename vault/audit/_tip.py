@@ -52,7 +52,13 @@ class TrustedTip:
 
     @classmethod
     def of(cls, rng: CompactRange, end_offset: int, last_leaf: bytes) -> TrustedTip:
-        return cls(rng.size, end_offset, tuple(rng.hashes), last_leaf)
+        """The tip of lines this process just hashed (consistent by
+        construction: not checked again, it is on every append's path)."""
+        tip = object.__new__(cls)
+        for name, value in (("size", rng.size), ("end_offset", end_offset),
+                            ("frontier", tuple(rng.hashes)), ("last_leaf", last_leaf)):
+            object.__setattr__(tip, name, value)
+        return tip
 
     # -- persisting (the vault core keeps one per user) ------------------------
 

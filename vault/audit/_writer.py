@@ -37,10 +37,11 @@ class _Line(NamedTuple):
     end: int  # offset just past it
 
 
-def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd) -> None:
-    """Does the log still start with the lines ``tip`` describes? (§9)"""
+def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd) -> bytes | None:
+    """Does the log still start with the lines ``tip`` describes? (§9)
+    Returns the tip's last line (None for the empty tip)."""
     if tip.size == 0:
-        return
+        return None
     shorter = (end.lines is not None and end.lines < tip.size) or (
         end.offset is not None and end.offset < tip.end_offset)
     last = None if shorter else storage.lines_before(tip.size, tip.end_offset, 1)
@@ -52,14 +53,16 @@ def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd) -> None:
         raise AuditIntegrityError(
             f"line {tip.size - 1} of the audit log is not the one this process trusts",
             kind="modified", seq=tip.size - 1, hint=_HINT)
+    return last[-1]
 
 
 class Turn:
     """A writer's turn: call inside ``storage.exclusive()``."""
 
     def __init__(self, storage: LogStorage, tip: TrustedTip | None, every: int, *,
-                 rebuild: bool = False) -> None:
+                 rebuild: bool = False, settled: bool = False) -> None:
         self.storage = storage
+        self._settled = settled  # does the tip end at a settle point (§5)?
         self.every = every
         self.notes: list[str] = []
         self.due: list[tuple[int, bytes]] = []  # checkpoints due: (size, root)
@@ -71,9 +74,15 @@ class Turn:
         storage = self.storage
         end = storage.end()
         start = tip if tip is not None else EMPTY_TIP
-        check_tip(storage, start, end)
+        self._start = start
+        self._start_line = check_tip(storage, start, end)
+        self._recent: deque[_Line] = deque(maxlen=MAX_FRAGMENTS + 1)
+        if end.lines == start.size or end.offset == start.end_offset:
+            self.tail, self.tip = b"", start  # nobody wrote since: nothing to read
+            self._open_derived()
+            return
         rng, offset, last = start.range(), start.end_offset, start.last_leaf
-        recent: deque[_Line] = deque(maxlen=MAX_FRAGMENTS + 1)
+        recent = self._recent
         seq = start.size
         source = storage.read(start.size, start.end_offset, end)
         sha, prefix = _sha256, LEAF_PREFIX
@@ -90,7 +99,6 @@ class Turn:
             last = leaves[-1]
         self.tail = source.tail
         self.tip = TrustedTip.of(rng, offset, last)
-        self._recent = recent
         self._open_derived()
 
     # -- derived data (§6) -------------------------------------------------------
@@ -104,14 +112,7 @@ class Turn:
             return
         self._derived = derived
         tip = self.tip
-        ok = not self._force and derived.covered() == tip.size and (
-            derived.end_of(tip.size) == tip.end_offset)
-        if ok and tip.size:
-            try:
-                ok = derived.hashes().leaf(tip.size - 1) == tip.last_leaf
-            except EOFError:
-                ok = False
-        if not ok:
+        if self._force or not derived.in_step(tip.size, tip.end_offset, tip.last_leaf):
             self.notes.append(rebuild(self.storage, derived, tip))
 
     def _extend_derived(self, size: int, ends: list[int], stored: bytes) -> None:
@@ -125,7 +126,7 @@ class Turn:
 
     # -- recovery (§8) -------------------------------------------------------------
 
-    def _add(self, lines: list[bytes], leaves: list[bytes]) -> None:
+    def _add(self, lines: list[bytes], leaves: list[bytes], *, remember: bool = False) -> None:
         """Lines just appended: extend the tip, the derived data, the due
         list and the recent lines."""
         tip = self.tip
@@ -140,8 +141,9 @@ class Turn:
             if self.every and rng.size % self.every == 0:
                 self.due.append((rng.size, rng.root()))
         self._extend_derived(tip.size, ends, b"".join(stored))
-        self._recent.extend(_Line(tip.size + i, line, leaf, end) for i, (line, leaf, end)
-                            in enumerate(zip(lines, leaves, ends, strict=True)))
+        if remember:  # recovery looks back over these (§8)
+            self._recent.extend(_Line(tip.size + i, line, leaf, end) for i, (line, leaf, end)
+                                in enumerate(zip(lines, leaves, ends, strict=True)))
         self.tip = TrustedTip.of(rng, pos, leaves[-1] if leaves else tip.last_leaf)
 
     def recover(self, builder: RecordBuilder, first: Checked) -> None:
@@ -149,7 +151,7 @@ class Turn:
         signed by ``first``'s signer, before the turn's own records."""
         if self.tail:
             self.storage.terminate_tail()
-            self._add([self.tail], [leaf_hash(self.tail)])
+            self._add([self.tail], [leaf_hash(self.tail)], remember=True)
             self.tail = b""
         run, before = self._trailing_run()
         if not run:
@@ -182,6 +184,9 @@ class Turn:
         first_seq = items[0].seq if items else self.tip.size
         if first_seq == 0:
             return items, ZERO_LEAF
+        if first_seq == self._start.size and (self._settled or settles(
+                parse(self._start_line or b"", first_seq - 1), first_seq - 1)):
+            return items, self._start.last_leaf  # the tip ends at a settle point
         # Every line read is pending: the run may start before this turn's tip.
         first_end = items[0].end - len(items[0].line) - 1 if items else self.tip.end_offset
         older = self.storage.lines_before(first_seq, first_end, MAX_FRAGMENTS + 1 - len(items))
