@@ -1,15 +1,17 @@
-"""``vault audit``: review and verify the audit log (docs/AUDIT.md §11).
+"""``vault audit``: review and verify the audit log (docs/AUDIT.md §14).
 
-Data goes to stdout (a table, JSON lines or CSV; checkpoints, proofs and
-keys as text), diagnostics to stderr. A damaged log exits 4 with the kind
-of damage named.
+Data goes to stdout (a table, one JSON document, JSON lines or CSV;
+checkpoints, proofs and keys as text), diagnostics to stderr. A damaged log
+exits 4 with the kind of damage named.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import difflib
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +20,13 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault.audit import AuditLog, AuditRecord, NoteVerifier, VerifyReport
+from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, AuditRecord, NoteVerifier, VerifyReport
 from vault.errors import AuditIntegrityError, UsageError
 
 from ._common import echo_json, info, warn
 from ._vault_common import vault_audit_key_lookup, vault_audit_log, vault_audit_verifier
 
-KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
+KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 _TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
 _CSV_FIELDS = (
     "seq",
@@ -35,6 +37,7 @@ _CSV_FIELDS = (
     "doc",
     "level",
     "compartments",
+    "caveats",
     "outcome",
     "rules",
     "reason",
@@ -88,6 +91,16 @@ def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def _check_action(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Only the vault's action names: a typo would silently match nothing."""
+    if value is None or value in VAULT_ACTIONS:
+        return value
+    close = difflib.get_close_matches(value, VAULT_ACTIONS, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise UsageError(f"unknown action {value!r}",
+                     hint=f"{hint}actions: {', '.join(VAULT_ACTIONS)}")
+
+
 @click.group("audit")
 def audit() -> None:
     """Review and verify the audit log (docs/AUDIT.md)."""
@@ -97,32 +110,95 @@ def audit() -> None:
 @_log_option
 @click.option("--actor", help="Only records by this user.")
 @click.option("--doc", help="Only records about this document id.")
-@click.option("--action", help="Only this action (open, seal, ...).")
-@click.option("--outcome", type=click.Choice(["allowed", "denied", "error"]))
+@click.option("--action", callback=_check_action, help="Only this action (open, seal, ...).")
+@click.option("--outcome", type=click.Choice(OUTCOMES))
 @click.option("--since", callback=_parse_time, help="From this time on (UTC unless given).")
 @click.option("--until", callback=_parse_time, help="Before this time.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON record per line (exact bytes).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: an array of records.")
+@click.option("--jsonl", "as_jsonl", is_flag=True,
+              help="JSON Lines: the exact log lines, one record per line (for a SIEM).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing new records as they are written (with --jsonl or --csv; "
+                   "Ctrl-C stops, exit 130).")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="With --follow: seconds between looks at the log.")
 @click.pass_context
 def log_(
     ctx: click.Context,
     /,
     log_dir: str | None,
     as_json: bool,
+    as_jsonl: bool,
     as_csv: bool,
+    follow: bool,
+    interval: float,
     **filters: Any,
 ) -> None:
     """Show audit records, oldest first."""
-    if as_json and as_csv:
-        raise click.UsageError("choose one of --json and --csv")
-    records = _open_log(ctx, log_dir).records(**filters)
+    if as_json + as_jsonl + as_csv > 1:
+        raise click.UsageError("choose one of --json, --jsonl and --csv")
+    if follow and not (as_jsonl or as_csv):
+        raise click.UsageError("--follow needs --jsonl or --csv (a stream)")
+    log = _open_log(ctx, log_dir)
+    if follow:
+        _follow(ctx, log, interval, as_csv, filters)
+    records = log.records(**filters)
     if as_json:
+        _write_json(records)
+    elif as_jsonl:
         for record in records:
             click.echo(record.line.decode("utf-8"))
     elif as_csv:
         _write_csv(records)
     else:
         _write_table(records)
+
+
+def _matches(r: AuditRecord, filters: dict[str, Any]) -> bool:
+    since, until = filters.get("since"), filters.get("until")
+    return all(filters.get(k) is None or getattr(r, k) == filters[k]
+               for k in ("actor", "doc", "action", "outcome")) and (
+        since is None or r.datetime >= since) and (until is None or r.datetime < until)
+
+
+def _follow(ctx: click.Context, log: AuditLog, interval: float, as_csv: bool,
+            filters: dict[str, Any]) -> None:
+    """Print matching records, then new ones as they settle (docs/AUDIT.md §12:
+    each look starts from the trusted tip of the last, so a log cut short or
+    rewritten meanwhile is an error, not a silent restart)."""
+    out = csv.writer(sys.stdout, lineterminator="\n") if as_csv else None
+    if out is not None:
+        out.writerow(_CSV_FIELDS)
+    tip = None
+    try:
+        while True:
+            scan = log.scan(tip)
+            with scan:
+                for item in scan:
+                    if item.problem is not None:
+                        raise item.problem
+                    if item.record is None or not _matches(item.record, filters):
+                        continue
+                    if out is not None:
+                        out.writerow(_csv_row(item.record))
+                    else:
+                        click.echo(item.record.line.decode("utf-8"))
+            tip = scan.tip
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        ctx.exit(130)
+
+
+def _write_json(records: Iterable[AuditRecord]) -> None:
+    """One JSON array of the exact lines, streamed (a long log never sits
+    in memory)."""
+    sep = "["
+    for record in records:
+        click.echo(sep + record.line.decode("utf-8"), nl=False)
+        sep = ",\n"
+    click.echo("[]" if sep == "[" else "]")
 
 
 def _safe_cell(value: str) -> str:
@@ -132,12 +208,13 @@ def _safe_cell(value: str) -> str:
 
 def _csv_row(r: AuditRecord) -> list[str]:
     text = [
-        r.actor,
+        r.actor or "",
         r.actor_key,
         r.action,
         r.doc or "",
         r.level or "",
         ";".join(r.compartments),
+        ";".join(r.caveats),
         r.outcome,
         ";".join(r.rules),
         r.reason,
@@ -160,16 +237,22 @@ def _write_csv(records: Iterable[AuditRecord]) -> None:
         out.writerow(_csv_row(record))
 
 
+def _label(r: AuditRecord) -> str:
+    if not r.level:
+        return "-"
+    return r.level + "".join("/" + c for c in r.compartments) + "".join(
+        "+" + c for c in r.caveats)
+
+
 def _table_row(r: AuditRecord) -> tuple[str, ...]:
-    label = r.level + "".join("/" + c for c in r.compartments) if r.level else "-"
     when = r.time[:19].replace("T", " ")
     return (
         str(r.seq),
         when,
-        r.actor,
+        r.actor if r.actor is not None else "(unknown key)",
         r.action,
         r.doc or "-",
-        label,
+        _label(r),
         r.outcome,
         ",".join(r.rules) or "-",
         r.reason,
@@ -252,13 +335,10 @@ def verify(
         if as_json:
             echo_json({"ok": False, "kind": e.kind, "seq": e.seq, "message": e.message})
         raise
-    if report.unrecovered:
-        warn(
-            f"{report.unrecovered} bytes at the end were left by an interrupted write; "
-            "the next append sets them aside"
-        )
-    if not report.hashes_ok:
-        warn("the hash files lag behind the log; the next append brings them up to date")
+    for finding in report.findings:
+        info(f"note: {finding}")
+    for incident in report.incidents:
+        warn(f"incident: {incident}")
     if as_json:
         echo_json({"ok": True, **report.to_dict()})
     else:
@@ -273,7 +353,9 @@ def _print_report(report: VerifyReport) -> None:
         how = "consistency proof checked" if report.consistency_proved else "root recomputed"
         click.echo(f"trusted checkpoint: size {report.trusted_checkpoint} matches ({how})")
     if report.signatures:
-        click.echo(f"record signatures: {report.signatures} verified")
+        covered = f", covering {report.unsigned_covered} unsigned" if report.unsigned_covered \
+            else ""
+        click.echo(f"record signatures: {report.signatures} verified{covered}")
     else:
         click.echo(f"records after the newest checkpoint: {report.records_parsed}, checked")
 

@@ -32,8 +32,8 @@ def fields(actor: str = "alice", n: int = 0, **over: Any) -> dict[str, Any]:
     return base
 
 
-def key_lookup(name: str, fp: str) -> Ed25519PublicKey | None:
-    key = KEYS.get(name)
+def key_lookup(name: str | None, fp: str, seq: int = 0) -> Ed25519PublicKey | None:
+    key = KEYS.get(name or "")
     if key is None or fingerprint(key.public_key()) != fp:
         return None
     return key.public_key()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -16,7 +17,8 @@ from audit_support import KEYS, fields, key_lookup, lines_of, make_log
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault.audit import AuditLog, verify_tlog_proof
+from vault.audit import AuditLog, AuditRecord, verify_tlog_proof
+from vault.audit._walk import MAX_FRAGMENTS
 from vault.errors import AuditIntegrityError, AuditWriteError
 
 PROCESSES, APPENDS, EVERY = 4, 500, 97
@@ -77,7 +79,7 @@ def test_concurrent_processes_lose_and_duplicate_nothing(tmp_path: Path) -> None
         mine = [int(r.request.split("-")[1]) for r in records if r.actor == name]
         assert mine == list(range(APPENDS))
     assert log.paths.checkpoint_sizes() == list(range(EVERY, PROCESSES * APPENDS + 1, EVERY))
-    report = log.verify(key_lookup=lambda name, fp: keys.get(name))
+    report = log.verify(key_lookup=lambda name, fp, seq: keys.get(name or ""))
     assert report.size == PROCESSES * APPENDS and report.signatures == report.size
     assert report.hashes_ok and report.checkpoints == len(log.paths.checkpoint_sizes())
 
@@ -143,15 +145,27 @@ def _kill_mid_write(path: Path) -> bytes:
     pytest.fail("could not catch the writer in the middle of a write")
 
 
+def _settled(lines: list[bytes]) -> int:
+    """Lines up to the last signed record: what a kill mid-batch leaves settled."""
+    for i in range(len(lines) - 1, -1, -1):
+        with contextlib.suppress(AuditIntegrityError):
+            if AuditRecord.from_line(lines[i]).signed:
+                return i + 1
+    return 0
+
+
 def test_sigkill_mid_append_then_recovery(tmp_path: Path) -> None:
     path = tmp_path / "log"
     make_log(path, 3)
     tail = _kill_mid_write(path)
     complete = lines_of_prefix(path)
-    # Before recovery: readers skip the torn tail, verification reports it.
-    assert len(list(AuditLog.open(path).records())) == len(complete)
+    settled = _settled(complete)  # a batch's run is signed by its last record (§5)
+    # Before recovery: readers skip the uncovered lines and the torn tail;
+    # verification reports them.
+    assert len(list(AuditLog.open(path).records())) == settled
     report = AuditLog.open(path).verify()
-    assert report.unrecovered == len(tail) and report.size == len(complete)
+    assert report.size == len(complete) and report.unrecovered_lines == len(complete) - settled
+    assert report.unrecovered == len(tail) + sum(len(x) + 1 for x in complete[settled:])
 
     log = AuditLog.open(path)
     new = log.append(fields("bob", 1), KEYS["bob"])
@@ -161,11 +175,13 @@ def test_sigkill_mid_append_then_recovery(tmp_path: Path) -> None:
     records = list(log.records())
     torn = records[-2]
     assert torn.action == "torn" and torn.seq == fragment_seq + 1 and torn.actor == "bob"
-    (frag,) = torn.fragments
+    assert [f.seq for f in torn.fragments] == list(range(settled, fragment_seq + 1))
+    frag = torn.fragments[-1]
     assert (frag.seq, frag.length) == (fragment_seq, len(tail))
     assert frag.sha256 == hashlib.sha256(tail).hexdigest()
     assert new.seq == fragment_seq + 2 and records[-1] == new
-    assert fragment_seq not in {r.seq for r in records}  # never parsed as a record
+    # Never read as records: the torn piece, nor the uncovered lines before it.
+    assert not set(range(settled, fragment_seq + 1)) & {r.seq for r in records}
     report = log.verify(key_lookup=key_lookup)
     assert report.unrecovered == 0 and report.size == fragment_seq + 3
     verify_tlog_proof(log.prove(new.seq), [log.verifier()])
@@ -200,11 +216,16 @@ def test_garbage_at_the_end_is_not_set_aside_wholesale(tmp_path: Path) -> None:
     path = tmp_path / "log"
     make_log(path, 3)
     with open(path / "log", "ab") as f:
-        f.write(b"junk\n" * 65)
+        f.write(b"junk\n" * 65)  # more than a crash leaves, but a torn record can name them
+    AuditLog.open(path).append(fields(), KEYS["alice"])
+    (torn,) = [r for r in AuditLog.open(path).records() if r.action == "torn"]
+    assert len(torn.fragments) == 65
+    with open(path / "log", "ab") as f:
+        f.write(b"junk\n" * (MAX_FRAGMENTS + 1))  # more than any torn record may name
     with pytest.raises(AuditIntegrityError) as e:
         AuditLog.open(path).append(fields(), KEYS["alice"])
-    assert (e.value.kind, e.value.seq) == ("inserted", 3)
-    assert len(lines_of(path)) == 68  # nothing was appended
+    assert (e.value.kind, e.value.seq) == ("inserted", 70)
+    assert len(lines_of(path)) == 70 + MAX_FRAGMENTS + 1  # nothing was appended
 
 
 _FSIZE = textwrap.dedent(

@@ -1,23 +1,28 @@
 """Third-party verification: Go's golang.org/x/mod/sumdb/note and tlog check
 our checkpoints (with `vault audit key`'s output), inclusion proofs, hash
-file and consistency proofs. Go is required: without it this fails."""
+file and consistency proofs, and Go's standard library every record
+signature over its chain (docs/AUDIT.md §4, §5). Go is required: without it
+this fails."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from audit_support import KEYS, fields, make_log
+from audit_support import KEYS, fields, key_lookup, lines_of, make_log, write_lines
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vault.audit import AuditLog
+from vault.audit import AuditLog, fingerprint
 from vault_cli.main import cli
 
-SOURCE = Path(__file__).parent / "go" / "auditcheck" / "main.go"
+SOURCE = Path(__file__).parent / "go" / "auditcheck"
 GOPATH = "/usr/share/gocode"  # Debian's golang-golang-x-mod-dev
 
 
@@ -36,7 +41,8 @@ def auditcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "GOFLAGS": "",
         "GOCACHE": os.environ.get("GOCACHE") or str(out.parent / "cache"),
     }
-    subprocess.run([go, "build", "-o", str(out), str(SOURCE)], env=env, check=True, timeout=300)
+    sources = [str(p) for p in sorted(SOURCE.glob("*.go"))]
+    subprocess.run([go, "build", "-o", str(out), *sources], env=env, check=True, timeout=300)
     return out
 
 
@@ -46,17 +52,26 @@ def _cli(*args: str) -> str:
     return result.stdout
 
 
-def _files(tmp_path: Path, log_dir: Path, seq: int) -> list[str]:
+def _keys_file(path: Path, keys: dict[str, Ed25519PrivateKey]) -> str:
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    b64 = [base64.b64encode(k.public_key().public_bytes(*raw)).decode() for k in keys.values()]
+    path.write_text("".join(f"{fingerprint(k.public_key())} {text}\n"
+                            for k, text in zip(keys.values(), b64, strict=True)))
+    return str(path)
+
+
+def _files(tmp_path: Path, log_dir: Path, seq: int, newest: int | None = None) -> list[str]:
     log = AuditLog.open(log_dir)
     (tmp_path / "vkey").write_text(_cli("audit", "key", "--log", str(log_dir)))
     (tmp_path / "proof").write_text(_cli("audit", "prove", str(seq), "--log", str(log_dir)))
-    newest = log.paths.checkpoint_sizes()[-1]
+    newest = newest or log.paths.checkpoint_sizes()[-1]
     (tmp_path / "old").write_bytes(log.paths.checkpoint(7).read_bytes())
     consistency = log.consistency_proof(7, newest)
     (tmp_path / "consistency").write_text(
         "".join(base64.b64encode(h).decode() + "\n" for h in consistency)
     )
     return [
+        "-keys", _keys_file(tmp_path / "keys", KEYS),
         str(tmp_path / "vkey"),
         str(log.paths.checkpoint(newest)),
         str(tmp_path / "proof"),
@@ -73,20 +88,38 @@ def _check(auditcheck: Path, args: list[str]) -> subprocess.CompletedProcess[str
     )
 
 
-def test_go_verifies_checkpoints_proofs_and_hashes(auditcheck: Path, tmp_path: Path) -> None:
+def _batched_log(log_dir: Path) -> AuditLog:
+    """Single records, runs of one signer, signers alternating in a batch,
+    and an interrupted write set aside by a torn record."""
+    log = make_log(log_dir, 20, every=7, final_checkpoint=False)
+    log.append_many([(fields("bob", i), KEYS["bob"]) for i in range(5)])
+    log.append_many([(fields(a, i), KEYS[a]) for i, a in enumerate(["alice"] * 3 + ["carol"] * 2
+                                                                     + ["alice"])])
+    with open(log_dir / "log", "ab") as f:
+        f.write(b'{"action":"op')  # a torn write
+    log = AuditLog.open(log_dir, checkpoint_every=7)
+    log.append_many([(fields("carol", i), KEYS["carol"]) for i in range(4)])
+    log.checkpoint()
+    return log
+
+
+def test_go_verifies_checkpoints_proofs_hashes_and_signatures(auditcheck: Path,
+                                                              tmp_path: Path) -> None:
     log_dir = tmp_path / "log"
-    log = make_log(log_dir, 61, every=7)
-    log.append(fields("bob", 5), KEYS["bob"])
-    _cli("audit", "checkpoint", "--log", str(log_dir))  # size 62
-    for seq in (0, 13, 61):
+    log = _batched_log(log_dir)
+    size = len(lines_of(log_dir))
+    assert size == 37 and log.verify(key_lookup=key_lookup).unsigned_covered == 4 + 3 + 3
+    for seq in (0, 13, 22, size - 1):
         result = _check(auditcheck, _files(tmp_path, log_dir, seq))
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines() == [
-            "checkpoint ok: audit.example.org/test size 62",
-            f"inclusion ok: record {seq} in tree of size 62",
+            f"checkpoint ok: audit.example.org/test size {size}",
+            f"inclusion ok: record {seq} in tree of size {size}",
             f"record ok: line {seq} of the log",
-            f"tree ok: 62 log lines hash to the checkpoint root; {2 * 62 - 5} stored hashes match",
-            "consistency ok: 7 is a prefix of 62",
+            f"tree ok: {size} log lines hash to the checkpoint root; "
+            f"{2 * size - size.bit_count()} stored hashes match",
+            f"consistency ok: 7 is a prefix of {size}",
+            "signatures ok: 26 signed records cover 10 unsigned; 1 lines set aside, 0 pending",
         ]
 
 
@@ -98,7 +131,7 @@ def test_go_rejects_what_we_would_reject(auditcheck: Path, tmp_path: Path) -> No
 
     other = make_log(tmp_path / "other", 1)  # another log's key
     (tmp_path / "vkey2").write_text(other.verifier().verifier_key())
-    result = _check(auditcheck, [str(tmp_path / "vkey2"), *args[1:]])
+    result = _check(auditcheck, [*args[:2], str(tmp_path / "vkey2"), *args[3:]])
     assert result.returncode == 1 and "checkpoint signature" in result.stderr
 
     proof = (tmp_path / "proof").read_text().split("\n")
@@ -109,8 +142,54 @@ def test_go_rejects_what_we_would_reject(auditcheck: Path, tmp_path: Path) -> No
     assert result.returncode == 1 and "inclusion proof" in result.stderr
 
     _files(tmp_path, log_dir, 9)
-    hashes = bytearray(Path(args[3]).read_bytes())
+    hashes = bytearray(Path(args[5]).read_bytes())
     hashes[5] ^= 1
-    Path(args[3]).write_bytes(bytes(hashes))
+    Path(args[5]).write_bytes(bytes(hashes))
     result = _check(auditcheck, args)
     assert result.returncode == 1 and "hash file" in result.stderr
+
+
+def test_go_finds_rewritten_records_by_their_signatures(auditcheck: Path,
+                                                        tmp_path: Path) -> None:
+    # Lines above the checkpoint used: only the signatures vouch for them.
+    log_dir = tmp_path / "log"
+    log = make_log(log_dir, 14, every=7, final_checkpoint=False)
+    log.append_many([(fields("bob", i), KEYS["bob"]) for i in range(4)])  # lines 14-17
+    args = _files(tmp_path, log_dir, 3, newest=14)
+    assert _check(auditcheck, args).returncode == 0
+    pristine = lines_of(log_dir)
+    for change in ("modify", "substitute"):
+        lines = list(pristine)
+        record = json.loads(lines[15])
+        if change == "modify":  # an unsigned record of the run: the run's signature breaks
+            lines[15] = lines[15].replace(b'"reason":"reason 1"', b'"reason":"REASON 1"')
+            want = "signature: record 17"
+        else:  # a record re-signed by a fresh key the auditor does not know
+            mallory = AuditLog.create(tmp_path / "m", origin="x.example/m")
+            fresh = Ed25519PrivateKey.generate()
+            forged = mallory.append({**fields("alice", 9), "actor": {"name": "alice"}}, fresh)
+            lines = [*lines[:14], forged.line.replace(b'"seq":0', b'"seq":14')]
+            want = "signature: record 14"
+            assert record["seq"] == 15
+        write_lines(log_dir, lines)
+        result = _check(auditcheck, args)
+        assert result.returncode == 1 and want in result.stderr, (change, result.stderr)
+
+
+def test_go_confirms_rebuilt_derived_files(auditcheck: Path, tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+    make_log(log_dir, 30, every=7)
+    hashes = bytearray((log_dir / "hashes").read_bytes())
+    hashes[32 * 5 + 3] ^= 0x40  # a stored hash proofs of record 4 use
+    (log_dir / "hashes").write_bytes(bytes(hashes))
+    index = bytearray((log_dir / "index").read_bytes())
+    index[8 * 20 + 7] ^= 1  # a moved offset
+    (log_dir / "index").write_bytes(bytes(index))
+    log = AuditLog.open(log_dir)
+    log.append(fields("bob", 1), KEYS["bob"])  # in step at the end: extended as is
+    assert log.verify().hashes_ok  # the quick check reads what it needs, not all
+    report = log.verify(key_lookup=key_lookup)  # the deep one compares every byte
+    assert any("rebuilt" in f for f in report.findings) and not report.hashes_ok
+    assert log.verify(key_lookup=key_lookup).hashes_ok
+    result = _check(auditcheck, _files(tmp_path, log_dir, 4))
+    assert result.returncode == 0, result.stderr

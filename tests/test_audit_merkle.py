@@ -25,10 +25,13 @@ from vault.audit._proof import (
 from vault.audit._tree import (
     CompactRange,
     HashFile,
+    StoredHashes,
     TreeBuilder,
+    extend_range,
     split_range,
     stored_hash_count,
     stored_hash_index,
+    stored_order,
     tree_root,
 )
 from vault.errors import MerkleError, ProofError, RootMismatchError
@@ -154,8 +157,15 @@ def test_proofs_from_the_hash_file(tmp_path_factory: Any, data: list[bytes], pic
     try:
         n = len(data)
         assert hashes.leaf_count() == n
-        assert hashes.stored_count() == stored_hash_count(n)
+        assert hashes.count == stored_hash_count(n)
         assert hashes.leaf_hashes(n) == [leaf_hash(x) for x in data]
+        # The same hashes through the generic batch reader, and built at once.
+        raw = stored_order(leaf_hash(x) for x in data)
+        memory = StoredHashes(lambda ix: [raw[i * 32 : i * 32 + 32] for i in ix], len(raw) // 32)
+        assert memory.leaf_hashes(n) == hashes.leaf_hashes(n) and memory.leaf_count() == n
+        rng = CompactRange()
+        extend_range(rng, [leaf_hash(x) for x in data], block_level=2)
+        assert rng.root() == mth(data)
         size = pick.draw(st.integers(1, n), label="size")
         index = pick.draw(st.integers(0, size - 1), label="index")
         assert hashes.root(size) == mth(data[:size])

@@ -14,7 +14,7 @@ from audit_support import KEYS, fields, lines_of, make_log, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vault.audit import AuditLog
+from vault.audit import AuditLog, TrustedTip
 from vault.errors import AuditIntegrityError
 
 N = 40  # lines; checkpoints at 7, 14, ..., 35 and a final one at 40
@@ -172,15 +172,39 @@ def test_truncation_above_the_newest_checkpoint(
     assert AuditLog.open(path).verify(trusted_checkpoint=kept).trusted_checkpoint == 40
 
 
-def test_truncated_log_with_its_hash_files_left(
+def test_truncation_above_the_newest_checkpoint_and_trusted_tips(
     pristine: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     path = _copy(pristine, tmp_path_factory)
     log = AuditLog.open(path, checkpoint_every=0)
     log.append_many([(fields("bob", i), KEYS["bob"]) for i in range(3)])  # no checkpoint
+    kept = log.tip().to_json()  # the vault core keeps one per user
     write_lines(path, lines_of(path)[:41])
-    err = _damage(path)
-    assert (err.kind, err.seq) == ("truncated", 41)
-    with pytest.raises(AuditIntegrityError) as e:  # writers refuse to go on
-        AuditLog.open(path).append(fields(), KEYS["alice"])
+    with pytest.raises(AuditIntegrityError) as e:  # the writer trusts what it wrote
+        log.verify()
+    assert (e.value.kind, e.value.seq) == ("truncated", 41)
+    with pytest.raises(AuditIntegrityError) as e:  # ... and refuses to go on
+        log.append(fields(), KEYS["alice"])
     assert e.value.kind == "truncated"
+    fresh = AuditLog.open(path)
+    fresh.set_trusted_tip(TrustedTip.from_json(kept))
+    with pytest.raises(AuditIntegrityError) as e:
+        fresh.append(fields(), KEYS["alice"])
+    assert e.value.kind == "truncated"
+    # Nothing trusted at hand: the derived files alone never raise an alarm (§6).
+    report = AuditLog.open(path).verify()
+    assert report.size == 41 and any("rebuilt" in f for f in report.findings)
+
+
+def test_a_trusted_tip_notices_a_modified_line(
+    pristine: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = _copy(pristine, tmp_path_factory)
+    log = AuditLog.open(path, checkpoint_every=0)
+    log.append(fields("bob", 1), KEYS["bob"])
+    lines = lines_of(path)
+    lines[-1] = lines[-1].replace(b'"reason":"reason 1"', b'"reason":"REASON 1"')
+    write_lines(path, lines)
+    with pytest.raises(AuditIntegrityError) as e:
+        log.append(fields(), KEYS["alice"])
+    assert (e.value.kind, e.value.seq) == ("modified", N)

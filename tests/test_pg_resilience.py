@@ -18,7 +18,7 @@ from pg_workers import run_all, seal_and_open
 from vault_helpers import Office, make_office
 
 from vault.errors import AuditWriteError, StorageError
-from vault.store._pg_audit import AUDIT_LOCK
+from vault.store._pg_log import AUDIT_LOCK
 
 
 @pytest.fixture

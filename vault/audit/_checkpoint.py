@@ -1,4 +1,4 @@
-"""Checkpoint bodies, c2sp.org/tlog-checkpoint (docs/AUDIT.md §6).
+"""Checkpoint bodies, c2sp.org/tlog-checkpoint (docs/AUDIT.md §7).
 
     <origin>\\n
     <tree size, decimal, no leading zeros>\\n

@@ -1,10 +1,10 @@
-"""Naming the damage once verification failed (docs/AUDIT.md §10.2).
+"""Naming the damage once verification failed (docs/AUDIT.md §11.2).
 
 Detection never depends on this module: a checkpoint whose root does not
 match, a structural error or a log shorter than it was is already enough to
 fail. Here we only find out *what* happened, from the best evidence there is:
 
-1. The leaf hashes in ``hashes`` were written when each record was
+1. The leaf hashes in the derived data (``hashes``) were written when each record was
    appended. Once their tree reproduces a signed checkpoint root they are the
    authentic original sequence, and comparing it with the leaves of the log as
    it is now says exactly what changed: a leaf that is new and an original
@@ -21,20 +21,25 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
-import os
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
-from vault.audit._checkpoint import Checkpoint
-from vault.audit._files import LogPaths, Snapshot
 from vault.audit._hashing import leaf_hash
-from vault.audit._reader import iter_lines
 from vault.audit._record import TORN_ACTION, AuditRecord
-from vault.audit._tree import HashFile, tree_root
+from vault.audit._storage import LogEnd, LogStorage
+from vault.audit._tree import tree_root
 from vault.errors import AuditIntegrityError
 
-__all__ = ["classify"]
+__all__ = ["Target", "classify"]
 
-_HINT = "treat this as a security incident; keep a copy of the log directory as evidence"
+_HINT = "treat this as a security incident; keep a copy of the log as evidence"
+
+
+class Target(NamedTuple):
+    """A size and root the log must reproduce (a checkpoint, a trusted tip)."""
+
+    size: int
+    root: bytes
 
 
 def _damage(kind: str, seq: int, message: str) -> AuditIntegrityError:
@@ -42,17 +47,17 @@ def _damage(kind: str, seq: int, message: str) -> AuditIntegrityError:
 
 
 def classify(
-    paths: LogPaths,
-    snap: Snapshot,
-    targets: Sequence[Checkpoint],
+    storage: LogStorage,
+    end: LogEnd,
+    targets: Sequence[Target],
     roots: Mapping[int, bytes],
     structure: AuditIntegrityError | None,
 ) -> AuditIntegrityError:
     """The error that best names what happened to the log."""
-    lines = list(iter_lines(paths.log, snap.log_size))
+    lines = [line for block in storage.read(0, 0, end) for line in block]
     leaves = [leaf_hash(line) for line in lines]
-    required = max([c.size for c in targets] + [snap.index_count])
-    original = _original_leaves(paths, targets)
+    required = max([t.size for t in targets], default=0)
+    original = _original_leaves(storage, targets)
     start = 0
     if original is not None:
         found = _diff(leaves, original, required)
@@ -71,20 +76,21 @@ def classify(
     )
 
 
-def _original_leaves(paths: LogPaths, targets: Sequence[Checkpoint]) -> list[bytes] | None:
-    """The leaf hashes recorded at append time, if a checkpoint vouches for them."""
-    try:
-        fd = os.open(paths.hashes, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+def _original_leaves(storage: LogStorage, targets: Sequence[Target]) -> list[bytes] | None:
+    """The leaf hashes recorded at append time, if a target vouches for them.
+    (Derived data: only used to *name* damage already detected.)"""
+    derived = storage.derived()
+    if derived is None:
         return None
     try:
-        hashes = HashFile(fd)
-        leaves = hashes.leaf_hashes(hashes.leaf_count())
+        with derived:
+            hashes = derived.hashes()
+            leaves = hashes.leaf_hashes(hashes.leaf_count())
     except (OSError, EOFError):
         return None
-    finally:
-        os.close(fd)
-    anchors = [c for c in targets if 0 < c.size <= len(leaves)]
+    if not leaves:
+        return None
+    anchors = [t for t in sorted(targets) if 0 < t.size <= len(leaves)]
     if anchors and not hmac.compare_digest(tree_root(leaves[: anchors[-1].size]), anchors[-1].root):
         return None
     return leaves
@@ -167,10 +173,10 @@ def _by_seq(lines: list[bytes], start: int, required: int) -> AuditIntegrityErro
 
 
 def _modified_between(
-    targets: Sequence[Checkpoint], roots: Mapping[int, bytes], size: int
+    targets: Sequence[Target], roots: Mapping[int, bytes], size: int
 ) -> AuditIntegrityError | None:
     lower = 0
-    for cp in targets:
+    for cp in sorted(targets):
         if cp.size > size:
             break
         if not hmac.compare_digest(roots.get(cp.size, b""), cp.root):

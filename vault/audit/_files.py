@@ -1,4 +1,4 @@
-"""The log directory on disk (docs/AUDIT.md §1): names, locking, reading.
+"""The log directory on disk (docs/AUDIT.md §1): names and block reads.
 
 <dir>/log           records, one per line; opened O_APPEND, never rewritten
 <dir>/hashes        stored Merkle hashes (derived from log, rebuilt if lost)
@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BLOCK_SIZE", "LineBlocks", "LogPaths", "Snapshot"]
+from vault.audit._storage import LineSource
+
+__all__ = ["BLOCK_SIZE", "LineBlocks", "LogPaths"]
 
 BLOCK_SIZE = 1 << 22  # 4 MiB reads: few syscalls, cache-friendly splits
 
@@ -59,38 +59,10 @@ class LogPaths:
             names = os.listdir(self.checkpoints)
         except FileNotFoundError:
             return []
-        return sorted(int(n) for n in names if n.isascii() and n.isdigit())
+        return sorted(int(n) for n in names if n.isascii() and n.isdigit() and str(int(n)) == n)
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """What a reader looks at: the log's length and the checkpoints present,
-    taken together under a shared lock so no append is half-seen."""
-
-    log_size: int
-    checkpoint_sizes: list[int]
-    index_count: int  # lines the index file knows (derived; never ahead of the log)
-
-    @classmethod
-    def take(cls, paths: LogPaths) -> Snapshot:
-        with contextlib.ExitStack() as stack:
-            try:
-                fd = os.open(paths.lock, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                fd = -1  # a copied log without a lock file: nobody writes to it
-            if fd >= 0:
-                stack.callback(os.close, fd)
-                fcntl.flock(fd, fcntl.LOCK_SH)
-                stack.callback(fcntl.flock, fd, fcntl.LOCK_UN)
-            size = os.stat(paths.log).st_size
-            try:
-                index_count = os.stat(paths.index).st_size // 8
-            except FileNotFoundError:
-                index_count = 0
-            return cls(size, paths.checkpoint_sizes(), index_count)
-
-
-class LineBlocks:
+class LineBlocks(LineSource):
     """Complete lines of ``fd[start:stop]`` in lists, one list per block read.
 
     After iteration, ``tail`` holds bytes after the last newline (a torn line

@@ -1,4 +1,4 @@
-"""RFC 6962 / RFC 9162 §2.1.1 hashing with SHA-256 (docs/AUDIT.md §4).
+"""RFC 6962 / RFC 9162 §2.1.1 hashing with SHA-256 (docs/AUDIT.md §6).
 
 Leaves and interior nodes are domain-separated by a one-byte prefix so that
 a leaf can never be passed off as a node (second-preimage protection):

@@ -1,4 +1,4 @@
-"""The checkpoint key of a standalone log: ``<dir>/log.key`` (docs/AUDIT.md §6).
+"""The checkpoint key of a standalone log: ``<dir>/log.key`` (docs/AUDIT.md §7).
 
 One line, the signed-note private key ``PRIVATE+KEY+<name>+<id>+<base64>``
 (the form Go's golang.org/x/mod/sumdb/note reads), in a file created 0600

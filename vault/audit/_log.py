@@ -1,58 +1,54 @@
-"""The audit log: :class:`AuditLog` (docs/AUDIT.md).
+"""The audit log: :class:`AuditLog`, written once over a storage (docs/AUDIT.md).
 
-Fail-closed contract (docs/AUDIT.md §8). :meth:`AuditLog.append` returns only
-once its record is on stable storage (written with ``O_APPEND`` and
-fsynced). If anything fails -- the lock, the write, the fsync, the tree
-files, a checkpoint that is due -- it raises :class:`AuditWriteError` and the
-caller MUST NOT perform the operation the record was about. A failed append
-may still leave its record in the log (the write reached the file but the
-fsync failed); it never leaves a performed operation without a record.
-After a failed write the object refuses further appends: the kernel may
-already have dropped the unwritten pages, so only a fresh :class:`AuditLog`
-that re-reads the file from disk can be trusted.
+Fail-closed contract (docs/AUDIT.md §9). :meth:`AuditLog.append` returns only
+once its record is on stable storage. If anything fails -- the lock, the
+write, the fdatasync, a checkpoint that is due -- it raises
+:class:`AuditWriteError` and the caller MUST NOT perform the operation the
+record was about. A failed append may still leave its record in the log; it
+never leaves a performed operation without a record. After a failed write to
+a storage that can tear (a folder) the object refuses further appends: the
+kernel may already have dropped the unwritten pages, so only a fresh
+:class:`AuditLog`, which re-reads the log, can be trusted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import socket
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
-from vault.audit._files import LogPaths, Snapshot
+from vault.audit._fields import FieldChecker, RecordBuilder
+from vault.audit._files import LogPaths
+from vault.audit._folder import FolderStorage
+from vault.audit._hashing import leaf_hash
 from vault.audit._keyfile import load_key_file, write_key_file
-from vault.audit._prover import make_consistency_proof, make_proof
-from vault.audit._reader import iter_records, select
-from vault.audit._record import (
-    TORN_ACTION,
-    AuditRecord,
-    Fragment,
-    build_record,
-    fingerprint,
-    format_time,
-)
-from vault.audit._verify import VerifyReport, verify_log
-from vault.audit._writer import LogWriter
+from vault.audit._reader import select
+from vault.audit._record import AuditRecord, now
+from vault.audit._record import fingerprint as _fingerprint_of
+from vault.audit._scan import Scan
+from vault.audit._storage import LogStorage
+from vault.audit._tip import EMPTY_TIP, TrustedTip
+from vault.audit._tree import CompactRange, extend_range
+from vault.audit._verify import VerifyReport
+from vault.audit._writer import Turn, check_tip, rebuild
 from vault.audit.note import NoteSigner, NoteVerifier, parse_note
-from vault.errors import AuditWriteError, UsageError, VaultError
+from vault.errors import AuditWriteError, CheckpointError, UsageError, VaultError
 
-__all__ = ["AuditLog"]
+__all__ = ["AuditLog", "KeyLookup"]
 
-KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
-_WRITE_CHUNK = 1 << 22  # batched appends: one write per 4 MiB, one fsync per batch
-_TORN_REASON = "an interrupted write left these lines; they are set aside, not records"
+#: ``key_lookup(name, fingerprint, seq)``: the key that must have signed the
+#: record at line ``seq`` (the policy in force there), or None.
+KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 
 
 def _write_failed(e: BaseException, what: str) -> AuditWriteError:
-    reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
     return AuditWriteError(
         f"audit record not durable: {what}: {reason}",
         hint="the operation was not performed; fix the audit log's storage and retry",
@@ -60,7 +56,8 @@ def _write_failed(e: BaseException, what: str) -> AuditWriteError:
 
 
 class AuditLog:
-    """An append-only, tamper-evident audit log in one directory.
+    """An append-only, tamper-evident audit log over a :class:`LogStorage`
+    (a directory path means :class:`FolderStorage`).
 
     ``checkpoint_signer`` signs checkpoints (every ``checkpoint_every``
     records, 0 for on demand only, and on :meth:`checkpoint`); its name is
@@ -70,7 +67,7 @@ class AuditLog:
 
     def __init__(
         self,
-        directory: str | os.PathLike[str],
+        storage: LogStorage | str | os.PathLike[str],
         *,
         checkpoint_signer: NoteSigner | None = None,
         checkpoint_every: int = 1000,
@@ -80,21 +77,28 @@ class AuditLog:
             raise ValueError("checkpoint_every must be an integer >= 0 (0: only on demand)")
         if checkpoint_signer is not None and not isinstance(checkpoint_signer, NoteSigner):
             raise TypeError("checkpoint_signer must be a NoteSigner")
-        self.paths = LogPaths(Path(directory))
+        self.storage = storage if isinstance(storage, LogStorage) else FolderStorage(storage)
         self.checkpoint_signer = checkpoint_signer
         self.checkpoint_every = checkpoint_every
-        self.origin = (
-            origin
-            if origin is not None
-            else (checkpoint_signer.name if checkpoint_signer else None)
-        )
+        self.origin = origin if origin is not None else (
+            checkpoint_signer.name if checkpoint_signer else None)
         if self.origin is not None:
             Checkpoint(self.origin, 0, bytes(32))  # validates the origin's syntax
+        #: what this handle noticed and repaired on its own (derived data rebuilt)
+        self.notes: list[str] = []
         self._host = socket.gethostname()
-        self._mutex = threading.Lock()  # flock does not exclude threads sharing the fd
-        self._writer: LogWriter | None = None
+        self._tip: TrustedTip | None = None
+        self._settled = False  # whether the tip ends at a settle point (docs/AUDIT.md §5)
         self._failed = False
+        self._checkpointed = 0  # newest checkpoint size this handle knows of
         self._fingerprints: dict[int, tuple[Ed25519PrivateKey, str]] = {}
+
+    @property
+    def paths(self) -> LogPaths:
+        """The files of a folder log (docs/AUDIT.md §1)."""
+        if not isinstance(self.storage, FolderStorage):
+            raise AttributeError("only a folder log has paths")
+        return self.storage.paths
 
     # -- creating and opening a standalone log (docs/AUDIT.md §1) -----------
 
@@ -103,21 +107,21 @@ class AuditLog:
         cls, directory: str | os.PathLike[str], *, origin: str, checkpoint_every: int = 1000
     ) -> AuditLog:
         """Create a new log directory with its own checkpoint key (``log.key``)."""
-        paths = LogPaths(Path(directory))
+        paths = LogPaths(FolderStorage(directory).paths.directory)
         if paths.log.exists() or paths.key.exists():
             raise UsageError(f"{paths.directory} already holds an audit log")
         signer = NoteSigner.generate(origin)
         paths.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_key_file(paths.key, signer)
         log = cls(directory, checkpoint_signer=signer, checkpoint_every=checkpoint_every)
-        with log._mutex:
-            log._open_writer()
+        with log.storage.exclusive():  # creates the files
+            pass
         return log
 
     @classmethod
     def open(cls, directory: str | os.PathLike[str], *, checkpoint_every: int = 1000) -> AuditLog:
         """Open an existing log directory, with its ``log.key`` if present."""
-        paths = LogPaths(Path(directory))
+        paths = FolderStorage(directory).paths
         if not paths.log.is_file():
             raise UsageError(f"no audit log in {paths.directory}", hint="check the --log directory")
         signer = None
@@ -126,10 +130,7 @@ class AuditLog:
         return cls(directory, checkpoint_signer=signer, checkpoint_every=checkpoint_every)
 
     def close(self) -> None:
-        with self._mutex:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        self.storage.close()
 
     def __enter__(self) -> AuditLog:
         return self
@@ -137,14 +138,41 @@ class AuditLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- appending ---------------------------------------------------------
+    # -- trusted tips (docs/AUDIT.md §9) ------------------------------------------
+
+    def set_trusted_tip(self, tip: TrustedTip) -> None:
+        """Trust ``tip`` (kept by the caller, computed from this log's lines):
+        appends go on from it after checking that the log still starts with
+        the lines it describes (AuditIntegrityError ``truncated`` or
+        ``modified`` otherwise), and :meth:`verify` checks the log against it."""
+        if not isinstance(tip, TrustedTip):
+            raise TypeError("tip must be a TrustedTip")
+        self._tip, self._settled = tip, False
+
+    def tip(self) -> TrustedTip:
+        """The trusted tip of every complete line now in the log (to persist)."""
+        with self._reading():
+            end = self.storage.end()
+            start = self._tip or EMPTY_TIP
+            check_tip(self.storage, start, end)
+            rng, offset, last = start.range(), start.end_offset, start.last_leaf
+            for block in self.storage.read(start.size, start.end_offset, end):
+                leaves = [leaf_hash(line) for line in block]
+                extend_range(rng, leaves)
+                offset += sum(map(len, block)) + len(block)
+                last = leaves[-1]
+        self._tip, self._settled = TrustedTip.of(rng, offset, last), False
+        return self._tip
+
+    # -- appending -------------------------------------------------------------
 
     def append(self, fields: Mapping[str, Any], signer: Ed25519PrivateKey) -> AuditRecord:
         """Record one event, durably, before the caller acts on it.
 
-        ``fields``: ``actor`` {name, key}, ``action``, ``outcome``, and
-        optionally ``doc``, ``label`` {level, compartments}, ``rules``,
-        ``reason``, ``policy``, ``request``. The log fills in seq, time, host,
+        ``fields``: ``actor`` {name (None for a key the policy does not
+        know), key}, ``action``, ``outcome``, and optionally ``doc``,
+        ``label`` {level, compartments, caveats}, ``rules``, ``reason``,
+        ``policy``, ``request``, ``state``. The log fills in seq, time, host,
         pid and a request id, and ``signer`` (the actor's key) signs.
         Raises ValueError/TypeError for bad fields (nothing written) and
         :class:`AuditWriteError` when the record is not durable: then the
@@ -155,160 +183,138 @@ class AuditLog:
     def append_many(
         self, items: Iterable[tuple[Mapping[str, Any], Ed25519PrivateKey]]
     ) -> list[AuditRecord]:
-        """Record several events with one fsync; all or none are durable."""
+        """Record several events with one durability point, all or none
+        acknowledged; one signature per run of a signer (docs/AUDIT.md §5)."""
         batch = list(items)
         if not batch:
             return []
-        with self._mutex:
-            writer = self._open_writer()
-            try:
-                with writer.locked():
-                    return self._append_locked(writer, batch)
-            except (VaultError, ValueError, TypeError):
-                raise
-            except Exception as e:
-                self._failed = True
-                raise _write_failed(e, "cannot append") from e
-
-    def _open_writer(self) -> LogWriter:
         if self._failed:
             raise AuditWriteError(
                 "an earlier write to the audit log failed; this handle no longer appends",
                 hint="open the audit log again once its storage is fixed",
             )
-        if self._writer is not None and self._writer.pid != os.getpid():
-            self._writer = None  # forked: never share locks or caches with the parent
-        if self._writer is None:
-            try:
-                self._writer = LogWriter(self.paths)
-            except OSError as e:
-                raise _write_failed(e, f"cannot open {self.paths.directory}") from e
-        return self._writer
-
-    def _append_locked(
-        self, writer: LogWriter, batch: list[tuple[Mapping[str, Any], Ed25519PrivateKey]]
-    ) -> list[AuditRecord]:
-        tail, changed = writer.sync()
-        due: list[tuple[int, bytes]] = []
-        if batch and (tail or changed):
-            due += self._recover(writer, tail, batch[0])
-        now = format_time(datetime.now(UTC))  # one moment for the whole batch
-        records: list[AuditRecord] = []
-        for fields, signer in batch:
-            records.append(self._build(fields, signer, writer.size + len(records), now))
-        data = b"".join(r.line + b"\n" for r in records)
-        for start in range(0, len(data), _WRITE_CHUNK):
-            writer.write(data[start : start + _WRITE_CHUNK])
-        writer.flush()
-        due += writer.add_lines([r.line for r in records], self.checkpoint_every)
-        self._checkpoints_due(writer, due)
+        ids = os.urandom(16 * len(batch)).hex()  # request ids for fields that give none
+        check = FieldChecker()
+        checked = [check(f, s, self._fingerprint(s), ids[32 * i : 32 * i + 32])
+                   for i, (f, s) in enumerate(batch)]
+        with self._writing("cannot append") as stack:
+            turn = stack.enter_context(contextlib.closing(
+                Turn(self.storage, self._tip, self.checkpoint_every, settled=self._settled)))
+            builder = RecordBuilder(time=now(), host=self._host,
+                                    pid=os.getpid())  # one moment for the whole batch
+            turn.recover(builder, checked[0])
+            records, leaves = builder.run(checked, turn.tip.size, turn.tip.last_leaf)
+            turn.append(records, leaves)
+            self._store_due(turn)
+        self._after(turn)
+        self._settled = True  # the tip ends with a signed record of ours
         return records
 
-    def _fingerprint(self, signer: Ed25519PrivateKey) -> str | None:
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[contextlib.ExitStack]:
+        """The exclusive lock, with failures turned into AuditWriteError."""
+        failure: Exception | None = None
+        with contextlib.ExitStack() as outer:
+            try:
+                outer.enter_context(self.storage.exclusive())
+            except VaultError:
+                raise
+            except Exception as e:
+                raise _write_failed(e, f"cannot open {self.storage.location}") from e
+            try:
+                with contextlib.ExitStack() as stack:
+                    yield stack
+                outer.close()  # releases the lock; the lines become durable here
+            except (VaultError, ValueError, TypeError):
+                raise
+            except Exception as e:
+                failure = e
+        if failure is not None:
+            if self.storage.can_tear:
+                self._failed = True
+                self.storage.close()
+            raise _write_failed(failure, what) from failure
+
+    def _after(self, turn: Turn) -> None:
+        self._tip = turn.tip
+        self._settled = False
+        self.notes += turn.notes
+
+    def _fingerprint(self, signer: Ed25519PrivateKey) -> str:
         # Keyed by id() but holding the key itself, so an id is never reused
         # while cached. Small: a process signs for a handful of people.
         hit = self._fingerprints.get(id(signer))
         if hit is not None and hit[0] is signer:
             return hit[1]
         if not isinstance(signer, Ed25519PrivateKey):
-            return None  # build_record reports the misuse
+            return ""  # check_fields reports the misuse (an empty fingerprint)
         if len(self._fingerprints) >= 64:
             self._fingerprints.clear()
-        fp = fingerprint(signer.public_key())
+        fp = _fingerprint_of(signer.public_key())
         self._fingerprints[id(signer)] = (signer, fp)
         return fp
 
-    def _build(
-        self,
-        fields: Mapping[str, Any],
-        signer: Ed25519PrivateKey,
-        seq: int,
-        time: str | None = None,
-        **extra: Any,
-    ) -> AuditRecord:
-        return build_record(
-            fields,
-            signer,
-            seq=seq,
-            time=time or format_time(datetime.now(UTC)),
-            host=self._host,
-            pid=os.getpid(),
-            request=secrets.token_hex(16),
-            signer_fingerprint=self._fingerprint(signer),
-            **extra,
-        )
+    # -- checkpoints (docs/AUDIT.md §7) ----------------------------------------------
 
-    def _recover(
-        self,
-        writer: LogWriter,
-        tail: bytes,
-        first: tuple[Mapping[str, Any], Ed25519PrivateKey],
-    ) -> list[tuple[int, bytes]]:
-        """Set aside what an interrupted write left (docs/AUDIT.md §7).
-
-        The torn tail is terminated with a newline, so it becomes an inert
-        line (a leaf like any other); then a ``torn`` record, signed by the
-        actor whose append found it, names every such line by position,
-        SHA-256 and length. A crash in between leaves complete non-record
-        lines at the end, which the next writer picks up the same way.
-        """
-        due: list[tuple[int, bytes]] = []
-        if tail:
-            writer.write_durable(b"\n")
-            due += writer.add_lines([tail], self.checkpoint_every)
-        run = writer.trailing_fragments()
-        if not run:
-            return due
-        fields, signer = first
-        actor = fields.get("actor") if isinstance(fields, Mapping) else None
-        torn_fields = {
-            "actor": actor,
-            "action": TORN_ACTION,
-            "outcome": "error",
-            "reason": _TORN_REASON,
-        }
-        fragments = tuple(Fragment.of(seq, line) for seq, line in run)
-        record = self._build(torn_fields, signer, writer.size, fragments=fragments)
-        writer.write_durable(record.line + b"\n")
-        return due + writer.add_lines([record.line], self.checkpoint_every)
-
-    # -- checkpoints -------------------------------------------------------
-
-    def _checkpoints_due(self, writer: LogWriter, due: list[tuple[int, bytes]]) -> None:
-        signer = self.checkpoint_signer
-        if signer is None or not self.checkpoint_every:
+    def _store_due(self, turn: Turn) -> None:
+        signer, every = self.checkpoint_signer, self.checkpoint_every
+        if signer is None or not every:
             return
-        if not due:
-            if writer.size - writer.last_checkpoint < self.checkpoint_every:
-                return
-            due = [(writer.size, writer.range.root())]  # catch up after a missed one
-        for size, root in due:
-            self._write_checkpoint(writer, signer, size, root)
+        due = turn.due
+        size = turn.tip.size
+        if not due and size - self._checkpointed >= every:  # one may have been missed
+            known = [s for s in self.storage.checkpoint_sizes() if s <= size]
+            self._checkpointed = max(known, default=0)
+            if size - self._checkpointed >= every:
+                due = [(size, turn.tip.root)]
+        for n, root in due:
+            self.storage.store_checkpoint(n, self._sign(signer, n, root))
+            self._checkpointed = max(self._checkpointed, n)
 
-    def _write_checkpoint(
-        self, writer: LogWriter, signer: NoteSigner, size: int, root: bytes
-    ) -> bytes:
+    def _sign(self, signer: NoteSigner, size: int, root: bytes) -> bytes:
         assert self.origin is not None
-        return writer.store_checkpoint(Checkpoint(self.origin, size, root).sign([signer]), size)
+        return Checkpoint(self.origin, size, root).sign([signer])
 
     def checkpoint(self) -> bytes:
-        """Sign and store a checkpoint of the log as it is now; return it."""
+        """Sign and store a checkpoint of the log as it is now; return it.
+        The root is recomputed from the lines, never read from stored hashes."""
         signer = self._require_signer()
-        with self._mutex:
-            writer = self._open_writer()
-            try:
-                with writer.locked():
-                    writer.sync()
-                    return self._write_checkpoint(writer, signer, writer.size, writer.range.root())
-            except VaultError:
-                raise
-            except Exception as e:
-                raise _write_failed(e, "cannot write a checkpoint") from e
+        with self._writing("cannot write a checkpoint") as stack:
+            turn = stack.enter_context(contextlib.closing(Turn(self.storage, self._tip, 0)))
+            note = self._sign(signer, turn.tip.size, turn.tip.root)
+            self.storage.store_checkpoint(turn.tip.size, note)
+        self._after(turn)
+        return note
 
     def latest_checkpoint(self) -> bytes | None:
-        """The newest stored checkpoint (a signed note), if any."""
-        sizes = self.paths.checkpoint_sizes()
-        return self.paths.checkpoint(sizes[-1]).read_bytes() if sizes else None
+        """The newest stored checkpoint that verifies (any that parses, for a
+        handle without the key); bogus ones are skipped (§7)."""
+        found = self._valid_checkpoints(newest_only=True)
+        return found[-1][0] if found else None
+
+    def _valid_checkpoints(self, *, newest_only: bool = False,
+                           above: int = -1) -> list[tuple[bytes, Checkpoint]]:
+        out: list[tuple[bytes, Checkpoint]] = []
+        for size in reversed(self.storage.checkpoint_sizes()):
+            if size <= above:
+                break
+            note = self.storage.read_checkpoint(size)
+            cp = self._checkpoint_from(note) if note else None
+            if cp is not None and cp.size == size:
+                out.insert(0, (note or b"", cp))
+                if newest_only:
+                    break
+        return out
+
+    def _checkpoint_from(self, note: bytes) -> Checkpoint | None:
+        try:
+            if self.checkpoint_signer is not None:
+                return open_checkpoint(note, [self.checkpoint_signer.verifier],
+                                       origin=self.origin)
+            unverified_text, _ = parse_note(note)  # a proof's reader verifies it
+            return Checkpoint.from_text(unverified_text)
+        except (CheckpointError, UnicodeError):
+            return None
 
     def _require_signer(self) -> NoteSigner:
         if self.checkpoint_signer is None:
@@ -321,15 +327,27 @@ class AuditLog:
     def verifier(self) -> NoteVerifier:
         return self._require_signer().verifier
 
-    # -- reading -----------------------------------------------------------
+    # -- reading (docs/AUDIT.md §12) -------------------------------------------------
 
-    def _snapshot(self) -> Snapshot:
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
         try:
-            return Snapshot.take(self.paths)
+            with self.storage.shared():
+                yield
         except FileNotFoundError:
-            raise UsageError(
-                f"no audit log in {self.paths.directory}", hint="check the --log directory"
-            ) from None
+            raise UsageError(f"no audit log in {self.storage.location}",
+                             hint="check the --log directory") from None
+
+    def scan(self, start: TrustedTip | None = None) -> Scan:
+        """Every settled line after ``start`` (default: the beginning), with
+        its leaf hash, parsed record, chain digest and damage if any; the
+        scan's ``tip`` is the trusted tip after the lines it yielded."""
+        start = start or EMPTY_TIP
+        with self._reading():
+            end = self.storage.end()
+            check_tip(self.storage, start, end)
+            source = self.storage.read(start.size, start.end_offset, end)
+        return Scan(source, start)
 
     def records(
         self,
@@ -341,28 +359,70 @@ class AuditLog:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Iterator[AuditRecord]:
-        """The records in order, filtered; set-aside fragments are skipped.
-
-        ``since`` is inclusive, ``until`` exclusive. Signatures are not
-        checked here (see :meth:`verify`).
-        """
+        """The records in order, filtered; fragments and unsigned records not
+        yet covered are skipped. ``since`` is inclusive, ``until`` exclusive.
+        Signatures are not checked here (see :meth:`verify`)."""
         for name, moment in (("since", since), ("until", until)):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError(f"{name} must be timezone-aware (for example tzinfo=UTC)")
-        return select(
-            self._records(),
-            actor=actor,
-            doc=doc,
-            action=action,
-            outcome=outcome,
-            since=since,
-            until=until,
-        )
+        return select(self._records(self.scan()), actor=actor, doc=doc, action=action,
+                      outcome=outcome, since=since, until=until)
 
-    def _records(self) -> Iterator[AuditRecord]:
-        """Every record in order, set-aside fragments skipped (what a
-        storage of the log provides to :meth:`records`)."""
-        return iter_records(self.paths.log, self._snapshot().log_size)
+    @staticmethod
+    def _records(scan: Scan) -> Iterator[AuditRecord]:
+        with scan:
+            for item in scan:
+                if item.problem is not None:
+                    raise item.problem
+                if item.record is not None:
+                    yield item.record
+
+    def lines(self) -> Iterator[bytes]:
+        """Every complete line of the log, in order (a move copies these)."""
+        with self._reading():
+            end = self.storage.end()
+            source = self.storage.read(0, 0, end)
+        try:
+            for block in source:
+                yield from block
+        finally:
+            source.close()
+
+    def stored_checkpoints(self) -> dict[int, bytes]:
+        """Every stored checkpoint note by size, as stored (bogus ones too)."""
+        out = {}
+        for size in self.storage.checkpoint_sizes():
+            note = self.storage.read_checkpoint(size)
+            if note is not None:
+                out[size] = note
+        return out
+
+    def import_log(self, lines: Iterable[bytes],
+                   checkpoints: Mapping[int, bytes]) -> tuple[int, bytes]:
+        """Fill this (empty) log with another's lines and checkpoints, byte
+        for byte; returns ``(size, root)`` of the tree imported."""
+        rng, offset, last = CompactRange(), 0, EMPTY_TIP.last_leaf
+
+        def hashed() -> Iterator[bytes]:
+            nonlocal offset, last
+            for line in lines:
+                last = leaf_hash(line)
+                rng.append(last)
+                offset += len(line) + 1
+                yield line
+
+        self.storage.import_log(hashed(), checkpoints)
+        tip = TrustedTip.of(rng, offset, last)
+        with self.storage.exclusive():
+            derived = self.storage.derived()
+            if derived is not None:
+                with derived:
+                    if derived.writable:
+                        rebuild(self.storage, derived, tip)
+        self._tip = tip
+        return tip.size, tip.root
+
+    # -- verification and proofs (docs/AUDIT.md §10, §11) ------------------------------
 
     def verify(
         self,
@@ -370,49 +430,47 @@ class AuditLog:
         trusted_checkpoint: bytes | None = None,
         key_lookup: KeyLookup | None = None,
         verifier: NoteVerifier | None = None,
+        sealed_off: Collection[int] = (),
+        expect_signer: bool = False,
     ) -> VerifyReport:
-        """Recompute the tree from the log and check it (docs/AUDIT.md §10).
+        """Recompute the tree from the log and check it (docs/AUDIT.md §11).
 
         Checkpoints are checked with ``verifier`` (default: this log's own
-        key -- an auditor should pass the key they trust). Raises
-        :class:`AuditIntegrityError` naming the damage.
+        key -- an auditor should pass the key they trust); with
+        ``key_lookup`` every record's signature is checked over its chain.
+        Raises :class:`AuditIntegrityError` naming the damage, except for
+        damage confined to the ``sealed_off`` lines (an officer's incident),
+        reported in ``report.incidents``.
         """
-        verifier = verifier or self.verifier()
-        origin = self.origin or verifier.name
-        return verify_log(
-            self.paths,
-            self._snapshot(),
-            verifier=verifier,
-            origin=origin,
-            trusted_checkpoint=trusted_checkpoint,
-            key_lookup=key_lookup,
-        )
+        from vault.audit._verify import verify_log
 
-    # -- proofs ------------------------------------------------------------
+        verifier = verifier or self.verifier()
+        return verify_log(self, verifier=verifier, origin=self.origin or verifier.name,
+                          trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup,
+                          sealed_off=frozenset(sealed_off), expect_signer=expect_signer)
 
     def prove(self, seq: int) -> str:
-        """A c2sp.org/tlog-proof@v1 that record ``seq`` is in the log,
-        against the newest checkpoint (a new one is made if none covers it)."""
+        """A c2sp.org/tlog-proof@v1 that record ``seq`` is in the log, against
+        the newest valid checkpoint (a new one is made if none covers it)."""
+        from vault.audit._prover import prove
+
         if not isinstance(seq, int) or seq < 0:
             raise ValueError("seq must be a non-negative integer")
-        sizes = self._snapshot().checkpoint_sizes
-        if not sizes or sizes[-1] <= seq:
+        with self._reading():
+            found = self._valid_checkpoints(newest_only=True)
+        if not found or found[-1][1].size <= seq:
             if self.checkpoint_signer is None:
-                raise UsageError(
-                    f"no checkpoint covers record {seq} yet",
-                    hint="create one with 'vault audit checkpoint'",
-                )
-            self.checkpoint()
-            sizes = self.paths.checkpoint_sizes()
-        note = self.paths.checkpoint(sizes[-1]).read_bytes()
-        return make_proof(self.paths, seq, note, self._checkpoint_from(note))
+                raise UsageError(f"no checkpoint covers record {seq} yet",
+                                 hint="create one with 'vault audit checkpoint'")
+            note = self.checkpoint()
+            cp = self._checkpoint_from(note)
+            assert cp is not None
+            found = [(note, cp)]
+        note, cp = found[-1]
+        return prove(self, seq, note, cp)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between two sizes of this log."""
-        return make_consistency_proof(self.paths, old_size, new_size)
+        from vault.audit._prover import consistency
 
-    def _checkpoint_from(self, note: bytes) -> Checkpoint:
-        if self.checkpoint_signer is not None:
-            return open_checkpoint(note, [self.checkpoint_signer.verifier], origin=self.origin)
-        unverified_text, _ = parse_note(note)  # the proof's reader verifies it
-        return Checkpoint.from_text(unverified_text)
+        return consistency(self, old_size, new_size)

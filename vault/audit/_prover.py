@@ -1,73 +1,117 @@
-"""Proofs served from the hash file (docs/AUDIT.md §5 and §9).
+"""Proofs served from the derived hashes, checked before they are handed
+out (docs/AUDIT.md §6, §10).
 
-A proof reads ``O(log n)`` stored hashes and one line of the log (found
-through the index); nothing is re-hashed. The hash file is derived data, so
-every inclusion proof is verified against its signed checkpoint before it
-is handed out.
+A proof reads ``O(log n)`` stored hashes and one line; nothing is re-hashed.
+The stored hashes are derived data, so every inclusion proof is verified
+against its signed checkpoint first; when that fails the derived data is
+rebuilt from the log (with a note) and the proof made again -- or, where the
+log logic may not rewrite it (a database computes its own), the proof is
+made from the lines themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from vault.audit._checkpoint import Checkpoint
-from vault.audit._files import LogPaths
-from vault.audit._hashing import leaf_hash
+from vault.audit._hashing import HASH_SIZE, leaf_hash
 from vault.audit._proof import consistency_proof, inclusion_proof, verify_inclusion
+from vault.audit._storage import LogEnd
 from vault.audit._tlogproof import TlogProof
-from vault.audit._tree import HashFile
-from vault.audit._writer import read_line
-from vault.errors import MerkleError, UsageError
+from vault.audit._tree import StoredHashes, stored_order
+from vault.errors import AuditIntegrityError, MerkleError, UsageError
 
-__all__ = ["make_consistency_proof", "make_proof", "open_derived"]
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.audit._log import AuditLog
 
-_REPAIR_HINT = (
-    "the hash files do not match the checkpoint: run 'vault audit verify'; if the log "
-    "verifies, remove the hashes and index files (the next append rebuilds them)"
-)
+__all__ = ["consistency", "prove"]
 
-
-@contextlib.contextmanager
-def open_derived(paths: LogPaths) -> Iterator[tuple[HashFile, int, int]]:
-    """The hash file, and read fds on the index and the log."""
-    with contextlib.ExitStack() as stack:
-        fds = []
-        for path in (paths.hashes, paths.index, paths.log):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise UsageError(f"no audit log in {paths.directory}") from None
-            stack.callback(os.close, fd)
-            fds.append(fd)
-        yield HashFile(fds[0]), fds[1], fds[2]
+T = TypeVar("T")
+_FAILED = (MerkleError, EOFError, OSError, ValueError)
 
 
-def make_proof(paths: LogPaths, seq: int, note: bytes, checkpoint: Checkpoint) -> str:
-    """A c2sp.org/tlog-proof@v1 for line ``seq`` against ``checkpoint``
-    (whose signed note is ``note``), carrying the line as extra data."""
-    if seq >= checkpoint.size:
-        raise UsageError(f"there is no record {seq}: the log holds {checkpoint.size} lines")
-    with open_derived(paths) as (hashes, index_fd, log_fd):
-        if hashes.leaf_count() < checkpoint.size:
-            raise UsageError(
-                "the log's hash files lag behind its newest checkpoint",
-                hint="append a record or run 'vault audit checkpoint' to update them",
-            )
-        line = read_line(index_fd, log_fd, seq)
-        proof = inclusion_proof(seq, checkpoint.size, hashes.subtree)
+def _from_derived(log: AuditLog, size: int, make: Callable[[StoredHashes], T]) -> T:
+    derived = log.storage.derived()
+    if derived is None:
+        raise EOFError("no derived hashes")
+    with derived:
+        hashes = derived.hashes()
+        if hashes.leaf_count() < size:
+            raise EOFError("the derived hashes lag behind")
+        return make(hashes)
+
+
+def _in_memory(log: AuditLog, size: int) -> tuple[StoredHashes, list[bytes]]:
+    """Stored hashes of the first ``size`` lines, computed from the lines."""
+    lines = [line for block in log.storage.read(0, 0, LogEnd(size, None)) for line in block]
+    lines = lines[:size]
+    data = stored_order(leaf_hash(line) for line in lines)
+
+    def read(indexes: object) -> list[bytes]:
+        return [data[i * HASH_SIZE : (i + 1) * HASH_SIZE] for i in indexes]  # type: ignore[attr-defined]
+
+    return StoredHashes(read, len(data) // HASH_SIZE), lines
+
+
+def _rebuild(log: AuditLog) -> bool:
+    """Rebuild writable derived data; False when it is not ours to rewrite."""
+    from vault.audit._verify_end import _repair
+
+    derived = log.storage.derived()
+    writable = derived is not None and derived.writable
+    if derived is not None:
+        derived.close()
+    if writable:
+        log.notes.append(_repair(log, None))
+    return writable
+
+
+def prove(log: AuditLog, seq: int, note: bytes, cp: Checkpoint) -> str:
+    """A c2sp.org/tlog-proof@v1 for line ``seq`` against ``cp`` (whose signed
+    note is ``note``), carrying the line as extra data, verified first."""
+    if seq >= cp.size:
+        raise UsageError(f"there is no record {seq}: the log holds {cp.size} lines")
+    for attempt in range(2):
+        try:
+            with log._reading():
+                proof = _from_derived(log, cp.size, lambda h: h.prefetched(
+                    lambda sub: inclusion_proof(seq, cp.size, sub)))
+                line = log.storage.line(seq)
+            if line is None:
+                raise EOFError("line not found through the derived index")
+            verify_inclusion(seq, cp.size, leaf_hash(line), proof, cp.root)
+            return TlogProof(seq, tuple(proof), note, extra=line).to_text()
+        except _FAILED:
+            if attempt or not _rebuild(log):
+                break
+    with log._reading():
+        hashes, lines = _in_memory(log, cp.size)
+    if len(lines) < cp.size:
+        raise AuditIntegrityError(f"the audit log holds fewer than the {cp.size} lines of its "
+                                  "checkpoint", kind="truncated", seq=len(lines),
+                                  hint="run 'vault audit verify'")
+    proof = inclusion_proof(seq, cp.size, hashes.subtree)
     try:
-        verify_inclusion(seq, checkpoint.size, leaf_hash(line), proof, checkpoint.root)
+        verify_inclusion(seq, cp.size, leaf_hash(lines[seq]), proof, cp.root)
     except MerkleError as e:
-        e.hint = _REPAIR_HINT
-        raise
-    return TlogProof(seq, tuple(proof), note, extra=line).to_text()
+        raise AuditIntegrityError("the audit log does not match its checkpoint of size "
+                                  f"{cp.size}", kind="modified",
+                                  hint="run 'vault audit verify'") from e
+    return TlogProof(seq, tuple(proof), note, extra=lines[seq]).to_text()
 
 
-def make_consistency_proof(paths: LogPaths, old_size: int, new_size: int) -> list[bytes]:
-    """RFC 9162 consistency proof from the stored hashes."""
-    with open_derived(paths) as (hashes, _, _):
-        if not 0 < old_size <= new_size <= hashes.leaf_count():
-            raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
-        return consistency_proof(old_size, new_size, hashes.subtree)
+def consistency(log: AuditLog, old_size: int, new_size: int) -> list[bytes]:
+    """RFC 9162 consistency proof between two sizes, from the derived hashes
+    (from the lines when there are none): check it against roots you trust."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
+    with contextlib.suppress(EOFError, OSError), log._reading():
+        return _from_derived(log, new_size, lambda h: h.prefetched(
+            lambda sub: consistency_proof(old_size, new_size, sub)))
+    with log._reading():
+        hashes, lines = _in_memory(log, new_size)
+    if len(lines) < new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
+    return consistency_proof(old_size, new_size, hashes.subtree)

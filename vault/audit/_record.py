@@ -1,12 +1,14 @@
-"""Audit records and their canonical serialisation (docs/AUDIT.md §2 and §3).
+"""Audit records v2 and their canonical serialisation (docs/AUDIT.md §2, §3).
 
 A record is one JSON object on one line: keys sorted, no insignificant
-whitespace, UTF-8, no floats. Every field is always present (``null`` when
-empty) so a record has exactly one encoding; a parsed line is re-encoded and
-must come out byte-identical, otherwise it was modified.
+whitespace, UTF-8, no floats. Every member is always present (``null`` when
+empty) except ``sig``, which only signed records carry (§4: a record
+covered by a later record's signature has none), and ``fragments``, which
+only ``torn`` records carry. A parsed line is re-encoded and must come out
+byte-identical, otherwise it was modified.
 
-The actor signs ``SIGNING_CONTEXT || canonical record without "sig"`` with
-Ed25519, so nobody can append a record in someone else's name.
+This module parses and validates; building and signing are in
+:mod:`vault.audit._fields` and :mod:`vault.audit._chain`.
 """
 
 from __future__ import annotations
@@ -16,34 +18,53 @@ import binascii
 import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault.errors import AuditIntegrityError
 
-__all__ = ["AuditRecord", "Fragment", "canonical_json", "fingerprint"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_LINE",
+    "OUTCOMES",
+    "TORN_ACTION",
+    "AuditRecord",
+    "Fragment",
+    "Invalid",
+    "canonical_json",
+    "fingerprint",
+    "format_time",
+    "now",
+]
 
-FORMAT_VERSION = 1
-SIGNING_CONTEXT = b"vault audit record v1\n"
-MAX_LINE = 65536
-OUTCOMES = ("allowed", "denied", "error")
+FORMAT_VERSION = 2
+MAX_LINE = 524_288  # a policy version's text travels in a record's state
+OUTCOMES = ("allowed", "denied", "error", "done", "failed")
 TORN_ACTION = "torn"
+MAX_NAME = 64
 
 _encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
-_FP_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}\Z")
-_HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
-_CALLER_FIELDS = frozenset(
-    {"actor", "action", "doc", "label", "outcome", "rules", "reason", "policy", "request"}
-)
+TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
+FP_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}\Z")
+HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
+REQUEST_RE = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
+_LABEL_KEYS = frozenset({"level", "compartments", "caveats"})
+MEMBERS = frozenset(
+    {"v", "seq", "time", "actor", "action", "doc", "label", "outcome", "rules", "reason",
+     "policy", "request", "host", "pid", "state"}
+)  # fmt: skip
+
+
+class Invalid(ValueError):
+    """A record member breaks a rule of docs/AUDIT.md §2."""
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -63,39 +84,106 @@ def format_time(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
 
 
-class _Invalid(ValueError):
-    pass
+def now() -> str:
+    """The current time as :func:`format_time` writes it (cheaper: every
+    append asks)."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + (
+        f".{ns // 1000 % 1_000_000:06d}Z")
 
 
-def _str(d: Mapping[str, Any], key: str, *, optional: bool = False, empty: bool = False) -> Any:
+# -- member checks, shared by the parser and the builder ----------------------
+
+
+def text(d: Mapping[str, Any], key: str, *, optional: bool = False, empty: bool = False) -> Any:
     value = d.get(key)
     if value is None and optional:
         return None
     if not isinstance(value, str) or (not value and not empty):
-        raise _Invalid(f"{key!r} must be a {'' if empty else 'non-empty '}string")
+        raise Invalid(f"{key!r} must be a {'' if empty else 'non-empty '}string")
     return value
 
 
-def _int(d: Mapping[str, Any], key: str) -> int:
+def count(d: Mapping[str, Any], key: str) -> int:
     value = d.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _Invalid(f"{key!r} must be a non-negative integer")
+        raise Invalid(f"{key!r} must be a non-negative integer")
     return value
 
 
-def _strings(value: Any, what: str) -> tuple[str, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
-        raise _Invalid(f"{what} must be a list of strings")
-    if not all(isinstance(v, str) and v for v in value):
-        raise _Invalid(f"{what} must hold non-empty strings")
+def strings(value: Any, what: str) -> tuple[str, ...]:
+    # type() first: the common case, on the path of every record.
+    if type(value) is not list and type(value) is not tuple and (
+            isinstance(value, str | bytes)
+            or not isinstance(value, list | tuple | set | frozenset)):
+        raise Invalid(f"{what} must be a list of strings")
+    for v in value:
+        if (type(v) is not str and not isinstance(v, str)) or not v:
+            raise Invalid(f"{what} must hold non-empty strings")
     return tuple(value)
+
+
+def actor_name(value: Any) -> str | None:
+    """``null`` (a key the policy does not know) or a short printable name."""
+    if value is None:
+        return None
+    if type(value) is not str or not value or len(value) > MAX_NAME or not value.isprintable():
+        raise Invalid(f"'actor.name' must be null or a printable string of 1 to {MAX_NAME} chars")
+    return value
+
+
+def check_state(value: Any) -> dict[str, Any] | None:
+    """``null`` or an object with non-empty string keys and no floats inside."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        raise Invalid("'state' must be null or an object whose keys are non-empty strings")
+    stack: list[Any] = [value]
+    while stack:  # iterative: a deep state must not exhaust the Python stack
+        item = stack.pop()
+        if isinstance(item, float):
+            raise Invalid("'state' must hold no floating-point numbers (§3)")
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                raise Invalid("'state' objects must have string keys")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif not (item is None or isinstance(item, str | int)):
+            raise Invalid("'state' must hold only JSON values")
+    return value
+
+
+def label_parts(label: Any, *, strict: bool) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """(level, compartments, caveats) of a label member; ``strict``: as read
+    from a line (sorted, unique, all three present), else as a caller gives it."""
+    if label is None:
+        return None, (), ()
+    # Only the summary: a title or filename must never reach the log.
+    if (type(label) is not dict and not isinstance(label, Mapping)) or "level" not in label \
+            or not _LABEL_KEYS.issuperset(label):
+        raise Invalid("'label' must hold level, compartments and caveats, nothing else")
+    if strict and len(label) != 3:
+        raise Invalid("'label' must hold level, compartments and caveats")
+    level = label["level"]
+    if type(level) is not str or not level:
+        raise Invalid("'level' must be a non-empty string")
+    sets = []
+    for key in ("compartments", "caveats"):
+        values = strings(label.get(key, ()), f"'label.{key}'")
+        if not strict:
+            values = tuple(sorted(set(values)))
+        elif list(values) != sorted(set(values)):
+            raise Invalid(f"'label.{key}' must be sorted and unique")
+        sets.append(values)
+    return level, sets[0], sets[1]
 
 
 @dataclass(frozen=True)
 class Fragment:
-    """A line set aside by a ``torn`` record (docs/AUDIT.md §7): the piece of
-    a record whose write was interrupted, named by its position, SHA-256 and
-    length so that it can never be mistaken for (or replaced by) a record."""
+    """A line set aside by a ``torn`` record (docs/AUDIT.md §8): named by its
+    position, SHA-256 and length so that it can never be mistaken for (or
+    replaced by) a record."""
 
     seq: int
     sha256: str
@@ -111,25 +199,34 @@ class Fragment:
     @classmethod
     def from_dict(cls, d: Any) -> Fragment:
         if not isinstance(d, dict) or set(d) != {"length", "seq", "sha256"}:
-            raise _Invalid("a fragment holds exactly length, seq and sha256")
-        digest = _str(d, "sha256")
-        if not _HEX64_RE.match(digest):
-            raise _Invalid("a fragment's sha256 must be 64 lowercase hex digits")
-        return cls(_int(d, "seq"), digest, _int(d, "length"))
+            raise Invalid("a fragment holds exactly length, seq and sha256")
+        digest = text(d, "sha256")
+        if not HEX64_RE.match(digest):
+            raise Invalid("a fragment's sha256 must be 64 lowercase hex digits")
+        return cls(count(d, "seq"), digest, count(d, "length"))
+
+    def names(self, seq: int, line: bytes) -> bool:
+        return (self.seq, self.length) == (seq, len(line)) and (
+            self.sha256 == hashlib.sha256(line).hexdigest()
+        )
 
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One record. ``line`` is its exact encoding (the Merkle leaf)."""
+    """One record. ``line`` is its exact encoding (the Merkle leaf).
+
+    ``signature`` is None for a record covered by the signature of a later
+    record of the same actor (docs/AUDIT.md §4, §5)."""
 
     seq: int
     time: str
-    actor: str
+    actor: str | None  # actor.name; None: a key the policy does not know
     actor_key: str
     action: str
     doc: str | None
     level: str | None  # label summary; None when the action had no label
     compartments: tuple[str, ...]
+    caveats: tuple[str, ...]
     outcome: str
     rules: tuple[str, ...]
     reason: str
@@ -137,7 +234,8 @@ class AuditRecord:
     request: str
     host: str
     pid: int
-    signature: bytes
+    state: dict[str, Any] | None
+    signature: bytes | None
     fragments: tuple[Fragment, ...] = ()  # only on "torn" records
     line: bytes = field(default=b"", repr=False, compare=False)
 
@@ -145,7 +243,19 @@ class AuditRecord:
     def datetime(self) -> datetime:
         return datetime.strptime(self.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
-    def _body(self) -> dict[str, Any]:
+    @property
+    def signed(self) -> bool:
+        return self.signature is not None
+
+    @property
+    def label(self) -> dict[str, Any] | None:
+        if self.level is None:
+            return None
+        return {"caveats": list(self.caveats), "compartments": list(self.compartments),
+                "level": self.level}  # fmt: skip
+
+    def body(self) -> dict[str, Any]:
+        """Every member but ``sig``: what the signature covers (with the chain)."""
         body: dict[str, Any] = {
             "v": FORMAT_VERSION,
             "seq": self.seq,
@@ -153,9 +263,7 @@ class AuditRecord:
             "actor": {"key": self.actor_key, "name": self.actor},
             "action": self.action,
             "doc": self.doc,
-            "label": None
-            if self.level is None
-            else {"compartments": list(self.compartments), "level": self.level},
+            "label": self.label,
             "outcome": self.outcome,
             "rules": list(self.rules),
             "reason": self.reason,
@@ -163,198 +271,141 @@ class AuditRecord:
             "request": self.request,
             "host": self.host,
             "pid": self.pid,
+            "state": self.state,
         }
         if self.action == TORN_ACTION:
             body["fragments"] = [f.to_dict() for f in self.fragments]
         return body
 
-    def signed_message(self) -> bytes:
-        """What the actor signs: the context string and the record without ``sig``."""
-        return SIGNING_CONTEXT + canonical_json(self._body())
-
     def to_dict(self) -> dict[str, Any]:
-        return {**self._body(), "sig": base64.b64encode(self.signature).decode()}
+        body = self.body()
+        if self.signature is not None:
+            body["sig"] = base64.b64encode(self.signature).decode()
+        return body
 
-    def verify_signature(self, public_key: Ed25519PublicKey) -> bool:
-        """True when ``public_key`` matches ``actor_key`` and signed this record."""
-        if fingerprint(public_key) != self.actor_key:
-            return False
+    @classmethod
+    def from_line(cls, line: bytes, *, seq: int | None = None) -> AuditRecord:
+        """Parse one log line (without its newline); the line must be canonical.
+        Raises AuditIntegrityError (kind ``modified``) for anything else."""
         try:
-            public_key.verify(self.signature, self.signed_message())
-        except InvalidSignature:
-            return False
-        return True
+            if len(line) > MAX_LINE:
+                raise Invalid(f"longer than {MAX_LINE} bytes")
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise Invalid("a record is a JSON object")
+            record = cls._from_dict(data)
+            if canonical_json(record.to_dict()) != line:
+                raise Invalid("not in canonical form")
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and Invalid
+            reason = str(e) if isinstance(e, Invalid) else "not JSON"
+            raise AuditIntegrityError(
+                f"malformed audit record: {reason}", kind="modified", seq=seq
+            ) from None
+        object.__setattr__(record, "line", line)
+        return record
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AuditRecord:
         """Validate a record dict (raises AuditIntegrityError kind ``modified``)."""
         try:
             return cls._from_dict(d)
-        except _Invalid as e:
+        except Invalid as e:
             raise AuditIntegrityError(f"malformed audit record: {e}", kind="modified") from None
 
     @classmethod
-    def from_line(cls, line: bytes, *, seq: int | None = None) -> AuditRecord:
-        """Parse one log line (without its newline); the line must be canonical."""
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise _Invalid("a record is a JSON object")
-            record = cls._from_dict(data)
-        except (ValueError, RecursionError) as e:  # JSONDecodeError and _Invalid
-            reason = str(e) if isinstance(e, _Invalid) else "not JSON"
-            raise AuditIntegrityError(
-                f"malformed audit record: {reason}", kind="modified", seq=seq
-            ) from None
-        encoded = canonical_json(record.to_dict())
-        if encoded != line:
-            raise AuditIntegrityError(
-                "audit record is not in canonical form", kind="modified", seq=seq
-            )
-        return _with_line(record, line)
-
-    @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> AuditRecord:
-        known = {*_CALLER_FIELDS, "v", "seq", "time", "host", "pid", "sig", "fragments"}
-        if set(d) - known:
-            raise _Invalid(f"unknown field {sorted(set(d) - known)[0]!r}")
-        if d.get("v") != FORMAT_VERSION:
-            raise _Invalid("unsupported record version")
-        time = _str(d, "time")
-        if not _TIME_RE.match(time):
-            raise _Invalid("'time' must be RFC 3339 UTC with microseconds")
-        try:
-            sig = base64.b64decode(_str(d, "sig").encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeError):
-            raise _Invalid("'sig' must be base64") from None
-        if len(sig) != 64:
-            raise _Invalid("'sig' must be an Ed25519 signature")
-        seq = _int(d, "seq")
-        fragments = _fragments(d.get("fragments"), seq) if "fragments" in d else None
-        if (fragments is not None) != (d.get("action") == TORN_ACTION):
-            raise _Invalid("only 'torn' records list fragments, and they must")
+        keys = set(d)
+        missing = MEMBERS - keys
+        if missing:
+            raise Invalid(f"missing member {sorted(missing)[0]!r}")
+        extra = keys - MEMBERS - {"sig", "fragments"}
+        if extra:
+            raise Invalid(f"unknown member {sorted(extra)[0]!r}")
+        if d["v"] != FORMAT_VERSION or isinstance(d["v"], bool):
+            raise Invalid("unsupported record version")
+        time = text(d, "time")
+        if not TIME_RE.match(time):
+            raise Invalid("'time' must be RFC 3339 UTC with microseconds")
+        sig = _signature(d["sig"]) if "sig" in d else None
+        seq = count(d, "seq")
+        torn = d["action"] == TORN_ACTION
+        if ("fragments" in d) != torn:
+            raise Invalid("only 'torn' records list fragments, and they must")
+        if torn and sig is None:
+            raise Invalid("a 'torn' record is always signed")
         return cls(
             seq=seq,
             time=time,
-            **_caller_fields(d, require_all=True),
-            host=_str(d, "host"),
-            pid=_int(d, "pid"),
+            **caller_members(d),
+            host=text(d, "host"),
+            pid=count(d, "pid"),
             signature=sig,
-            fragments=fragments or (),
+            fragments=_fragments(d["fragments"], seq) if torn else (),
         )
+
+
+def _signature(value: Any) -> bytes:
+    try:
+        sig = base64.b64decode(text({"sig": value}, "sig").encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeError):
+        raise Invalid("'sig' must be base64") from None
+    if len(sig) != 64:
+        raise Invalid("'sig' must be an Ed25519 signature (64 bytes)")
+    return sig
 
 
 def _fragments(value: Any, seq: int) -> tuple[Fragment, ...]:
     """The fragments a torn record sets aside: the lines just before it."""
     if not isinstance(value, list) or not value:
-        raise _Invalid("'fragments' must be a non-empty list")
+        raise Invalid("'fragments' must be a non-empty list")
     fragments = tuple(Fragment.from_dict(v) for v in value)
     if [f.seq for f in fragments] != list(range(seq - len(fragments), seq)):
-        raise _Invalid("'fragments' must name the lines just before the record")
+        raise Invalid("'fragments' must name the lines just before the record")
     return fragments
 
 
-def _with_line(record: AuditRecord, line: bytes) -> AuditRecord:
-    object.__setattr__(record, "line", line)
-    return record
-
-
-def _caller_fields(d: Mapping[str, Any], *, require_all: bool) -> dict[str, Any]:
-    """Validate the fields a caller supplies (docs/AUDIT.md §2)."""
-    if require_all:
-        missing = _CALLER_FIELDS - set(d)
-        if missing:
-            raise _Invalid(f"missing field {sorted(missing)[0]!r}")
+def caller_members(d: Mapping[str, Any], *, strict: bool = True) -> dict[str, Any]:
+    """Validate the members a caller supplies (docs/AUDIT.md §2). ``strict``
+    is for lines read back; a caller may omit what has a default. (Written
+    for speed: it runs for every record appended and every line read.)"""
     actor = d.get("actor")
-    if not isinstance(actor, Mapping) or set(actor) - {"name", "key"}:
-        raise _Invalid("'actor' must be an object with name and key")
-    key = _str(actor, "key")
-    if not _FP_RE.match(key):
-        raise _Invalid("'actor.key' must be a key fingerprint SHA256:<base64>")
-    label = d.get("label")
-    level: str | None = None
-    compartments: tuple[str, ...] = ()
-    if label is not None:
-        if not isinstance(label, Mapping) or set(label) != {"level", "compartments"}:
-            # Only the summary: a title or filename must never reach the log.
-            raise _Invalid("'label' must hold exactly level and compartments")
-        level = _str(label, "level")
-        compartments = _strings(label["compartments"], "'label.compartments'")
-        if not require_all:
-            compartments = tuple(sorted(set(compartments)))
-        elif list(compartments) != sorted(set(compartments)):
-            raise _Invalid("'label.compartments' must be sorted and unique")
+    if (type(actor) is not dict and not isinstance(actor, Mapping)) or len(actor) != 2 \
+            or "name" not in actor or "key" not in actor:
+        raise Invalid("'actor' must be an object with name and key")
+    key = actor["key"]
+    if type(key) is not str or not FP_RE.match(key):
+        raise Invalid("'actor.key' must be a key fingerprint SHA256:<base64>")
+    level, compartments, caveats = label_parts(d.get("label"), strict=strict)
     outcome = d.get("outcome")
     if outcome not in OUTCOMES:
-        raise _Invalid(f"'outcome' must be one of {', '.join(OUTCOMES)}")
-    policy = _str(d, "policy", optional=True)
-    if policy is not None and not _HEX64_RE.match(policy):
-        raise _Invalid("'policy' must be a SHA-256 in lowercase hex")
+        raise Invalid(f"'outcome' must be one of {', '.join(OUTCOMES)}")
+    policy = d.get("policy")
+    if policy is not None and (type(policy) is not str or not HEX64_RE.match(policy)):
+        raise Invalid("'policy' must be a SHA-256 in lowercase hex")
+    request = d.get("request")
+    if type(request) is not str or not REQUEST_RE.match(request):
+        raise Invalid("'request' must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
+    action, doc = d.get("action"), d.get("doc")
+    if type(action) is not str or not action:
+        raise Invalid("'action' must be a non-empty string")
+    if doc is not None and (type(doc) is not str or not doc):
+        raise Invalid("'doc' must be a non-empty string")
+    reason = d.get("reason", None if strict else "")
+    if type(reason) is not str:
+        raise Invalid("'reason' must be a string")
+    state = d.get("state")
     return {
-        "actor": _str(actor, "name"),
+        "actor": actor_name(actor["name"]),
         "actor_key": key,
-        "action": _str(d, "action"),
-        "doc": _str(d, "doc", optional=True),
+        "action": action,
+        "doc": doc,
         "level": level,
         "compartments": compartments,
+        "caveats": caveats,
         "outcome": outcome,
-        "rules": _strings(d.get("rules", ()), "'rules'"),
-        "reason": _str(d, "reason", empty=True) if "reason" in d or require_all else "",
+        "rules": strings(d.get("rules", ()), "'rules'"),
+        "reason": reason,
         "policy": policy,
-        "request": _str(d, "request"),
+        "request": request,
+        "state": None if state is None else check_state(state),
     }
-
-
-def build_record(
-    fields: Mapping[str, Any],
-    signer: Ed25519PrivateKey,
-    *,
-    seq: int,
-    time: str,
-    host: str,
-    pid: int,
-    request: str,
-    fragments: tuple[Fragment, ...] = (),
-    signer_fingerprint: str | None = None,
-) -> AuditRecord:
-    """Validate caller ``fields``, fill in the rest, sign (ValueError on misuse).
-
-    ``signer_fingerprint`` may pass ``fingerprint(signer.public_key())`` when
-    the caller has it already (it is on the append path's budget).
-    """
-    if not isinstance(fields, Mapping):
-        raise TypeError("fields must be a mapping")
-    if not isinstance(signer, Ed25519PrivateKey):
-        raise TypeError("signer must be an Ed25519PrivateKey")
-    unknown = set(fields) - _CALLER_FIELDS
-    if unknown:
-        raise ValueError(f"unknown audit field {sorted(unknown)[0]!r}")
-    own_key = signer_fingerprint or fingerprint(signer.public_key())
-    actor = fields.get("actor")
-    if isinstance(actor, Mapping) and "key" not in actor:
-        actor = {**actor, "key": own_key}
-    try:
-        checked = _caller_fields({"request": request, **fields, "actor": actor}, require_all=False)
-    except _Invalid as e:
-        raise ValueError(f"bad audit field: {e}") from None
-    if checked["actor_key"] != own_key:
-        raise ValueError("actor.key is not the fingerprint of the signing key")
-    if bool(fragments) != (checked["action"] == TORN_ACTION):
-        raise ValueError(f"the {TORN_ACTION!r} action is reserved for torn-line records")
-    record = AuditRecord(
-        seq=seq, time=time, host=host, pid=pid, signature=b"", fragments=fragments, **checked
-    )
-    try:
-        unsigned = canonical_json(record._body())
-    except UnicodeEncodeError:
-        raise ValueError("audit fields must be valid Unicode text") from None
-    signature = signer.sign(SIGNING_CONTEXT + unsigned)
-    # "sig" sorts between "seq" and "time", and only "v":1 follows "time", so
-    # the last ',"time":"' is the top-level key: splice the signature in
-    # there rather than encode the record twice (from_line re-checks this).
-    at = unsigned.rindex(b',"time":"')
-    line = b'%s,"sig":"%s"%s' % (unsigned[:at], base64.b64encode(signature), unsigned[at:])
-    if len(line) > MAX_LINE:
-        raise ValueError(f"audit record longer than {MAX_LINE} bytes")
-    object.__setattr__(record, "signature", signature)  # still being built: not yet shared
-    return _with_line(record, line)

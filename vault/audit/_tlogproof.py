@@ -1,4 +1,4 @@
-"""Inclusion proofs as c2sp.org/tlog-proof@v1 text (docs/AUDIT.md §9).
+"""Inclusion proofs as c2sp.org/tlog-proof@v1 text (docs/AUDIT.md §10).
 
     c2sp.org/tlog-proof@v1
     extra <base64 of the record line>

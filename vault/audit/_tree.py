@@ -1,15 +1,15 @@
 """The Merkle tree: compact ranges, stored hashes and a streaming builder.
 
-docs/AUDIT.md §4 and §5. The tree is the RFC 9162 §2.1.1 Merkle Tree Hash
+docs/AUDIT.md §6. The tree is the RFC 9162 §2.1.1 Merkle Tree Hash
 over every line of the log. Three views of it live here:
 
 * :class:`CompactRange` -- the roots of the perfect subtrees along the right
   edge of a tree. It is all a writer keeps in memory: appending a leaf costs
   amortised one node hash, and the root costs ``O(log n)`` hashes.
-* :class:`HashFile` -- every perfect-subtree hash, persisted in the "stored
-  hash" order (docs/AUDIT.md §5): the hashes a leaf completes are appended
-  right after it. Any subtree hash is one ``pread`` away, so proofs read
-  ``O(log n)`` hashes and never re-hash the log.
+* :class:`StoredHashes` -- every perfect-subtree hash, persisted in the
+  "stored hash" order (docs/AUDIT.md §6): the hashes a leaf completes are
+  appended right after it. Any subtree hash is one read away, so proofs read
+  ``O(log n)`` hashes and never re-hash the log (:class:`HashFile`: in a file).
 * :class:`TreeBuilder` -- recomputes the tree from a stream of leaf hashes,
   level by level in blocks (list comprehensions over ``hashlib``), and reports
   the root at chosen sizes. The verifier uses it to check every checkpoint in
@@ -19,24 +19,31 @@ over every line of the log. Three views of it live here:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from vault.audit._hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, _sha256
 
 __all__ = [
     "CompactRange",
     "HashFile",
+    "HashReader",
+    "StoredHashes",
     "TreeBuilder",
+    "extend_range",
     "fold",
     "split_range",
     "stored_hash_count",
     "stored_hash_index",
+    "stored_order",
     "tree_root",
 ]
 
+T = TypeVar("T")
+
 
 def stored_hash_count(n: int) -> int:
-    """Number of stored hashes for a tree of ``n`` leaves (docs/AUDIT.md §5).
+    """Number of stored hashes for a tree of ``n`` leaves (docs/AUDIT.md §6).
 
     Leaf ``i`` contributes itself plus one hash per trailing one bit of ``i``
     (the perfect subtrees it completes), which sums to ``2n - popcount(n)``.
@@ -95,7 +102,7 @@ class CompactRange:
         self.hashes = list(hashes)
 
     def append(self, leaf: bytes) -> list[bytes]:
-        """Add one leaf hash; return the hashes to store (docs/AUDIT.md §5):
+        """Add one leaf hash; return the hashes to store (docs/AUDIT.md §6):
         the leaf hash, then each perfect subtree it completes, bottom up."""
         stored = [leaf]
         h = leaf
@@ -126,42 +133,90 @@ class CompactRange:
         return CompactRange(self.size, self.hashes)
 
 
-class HashFile:
-    """Read access to a hash file (docs/AUDIT.md §5) through an open fd."""
+HashReader = Callable[[Sequence[int]], list[bytes]]
 
-    __slots__ = ("fd",)
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+class StoredHashes:
+    """Subtree hashes served from stored hashes (docs/AUDIT.md §6), read
+    through ``read(indexes)`` in batches (one round trip for a database).
+    ``count`` is the number of stored hashes available. What is read is
+    derived data: callers check what they build from it (a proof against a
+    trusted root) before relying on it."""
 
-    def stored_count(self) -> int:
-        return os.fstat(self.fd).st_size // HASH_SIZE
+    def __init__(self, read: HashReader, count: int) -> None:
+        self._read = read
+        self.count = count
+        self._cache: dict[int, bytes] = {}
 
     def leaf_count(self) -> int:
-        """The largest tree size whose hashes are all in the file."""
-        count = self.stored_count()
+        """The largest tree size whose hashes are all available."""
         # stored_hash_count is increasing: search for the last n that fits.
-        n = count // 2  # stored_hash_count(n) <= 2n, so this is a lower bound
-        while stored_hash_count(n + 1) <= count:
+        n = self.count // 2  # stored_hash_count(n) <= 2n, so this is a lower bound
+        while stored_hash_count(n + 1) <= self.count:
             n += 1
         return n
 
+    def fetch(self, indexes: Iterable[int]) -> None:
+        want = sorted(set(indexes) - set(self._cache))
+        if any(i >= self.count for i in want):
+            raise EOFError("the stored hashes are shorter than the tree they serve")
+        if want:
+            hashes = self._read(want)
+            if len(hashes) != len(want) or any(len(h) != HASH_SIZE for h in hashes):
+                raise EOFError("the stored hashes are incomplete")
+            self._cache.update(zip(want, hashes, strict=True))
+
     def read(self, level: int, index: int) -> bytes:
-        offset = stored_hash_index(level, index) * HASH_SIZE
-        data = os.pread(self.fd, HASH_SIZE, offset)
-        if len(data) != HASH_SIZE:
-            raise EOFError("hash file is shorter than the tree it serves")
-        return data
+        n = stored_hash_index(level, index)
+        self.fetch([n])
+        return self._cache[n]
 
     def subtree(self, lo: int, hi: int) -> bytes:
         """``MTH(D[lo:hi])`` from stored hashes: ``O(log n)`` reads."""
-        return fold([self.read(level, index) for level, index in split_range(lo, hi)])
+        parts = split_range(lo, hi)
+        self.fetch(stored_hash_index(lv, i) for lv, i in parts)
+        return fold([self._cache[stored_hash_index(lv, i)] for lv, i in parts])
+
+    def prefetched(self, make: Callable[[Callable[[int, int], bytes]], T]) -> T:
+        """Run ``make(subtree)`` twice: once to learn which subtrees it reads,
+        then for real with all of them fetched in one batch."""
+        wanted: list[tuple[int, int]] = []
+
+        def note(lo: int, hi: int) -> bytes:
+            wanted.append((lo, hi))
+            return bytes(HASH_SIZE)
+
+        make(note)
+        self.fetch(stored_hash_index(lv, i) for lo, hi in wanted for lv, i in split_range(lo, hi))
+        return make(self.subtree)
 
     def compact_range(self, size: int) -> CompactRange:
-        return CompactRange(size, [self.read(lv, i) for lv, i in split_range(0, size)])
+        parts = split_range(0, size)
+        self.fetch(stored_hash_index(lv, i) for lv, i in parts)
+        return CompactRange(size, [self._cache[stored_hash_index(lv, i)] for lv, i in parts])
 
     def root(self, size: int) -> bytes:
         return self.subtree(0, size)
+
+    def leaf(self, i: int) -> bytes:
+        return self.read(0, i)
+
+    def leaf_hashes(self, count: int) -> list[bytes]:
+        """The first ``count`` leaf hashes."""
+        indexes = [stored_hash_count(i) for i in range(count)]
+        self.fetch(indexes)
+        return [self._cache[i] for i in indexes]
+
+
+class HashFile(StoredHashes):
+    """Stored hashes in a file (the folder layout's ``hashes``), by fd."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(self._pread, os.fstat(fd).st_size // HASH_SIZE)
+        self.fd = fd
+
+    def _pread(self, indexes: Sequence[int]) -> list[bytes]:
+        return [os.pread(self.fd, HASH_SIZE, i * HASH_SIZE) for i in indexes]
 
     def leaf_hashes(self, count: int) -> list[bytes]:
         """The first ``count`` leaf hashes (reads the whole file once)."""
@@ -171,6 +226,13 @@ class HashFile:
             raise EOFError("hash file is shorter than the tree it serves")
         offsets = (stored_hash_count(i) * HASH_SIZE for i in range(count))
         return [data[off : off + HASH_SIZE] for off in offsets]
+
+
+def stored_order(leaves: Iterable[bytes], rng: CompactRange | None = None) -> bytes:
+    """The stored hashes (§6) that ``leaves`` add to ``rng`` (default: an
+    empty tree), concatenated in stored order; ``rng`` is extended."""
+    rng = rng if rng is not None else CompactRange()
+    return b"".join(h for leaf in leaves for h in rng.append(leaf))
 
 
 def _levels(leaves: list[bytes]) -> list[list[bytes]]:
@@ -215,6 +277,10 @@ class TreeBuilder:
             self._pending = []
         return self._range.size, self._range.root()
 
+    def range(self) -> CompactRange:
+        """The right edge of the whole tree (after :meth:`finish`)."""
+        return self._range.copy()
+
     def _block(self, leaves: list[bytes], *, complete: bool) -> None:
         levels = _levels(leaves)
         base = self._range.size
@@ -228,6 +294,21 @@ class TreeBuilder:
         else:
             for lv, i in split_range(0, len(leaves)):
                 self._range.append_subtree(lv, levels[lv][i])
+
+
+def extend_range(rng: CompactRange, leaves: Sequence[bytes], block_level: int = 14) -> None:
+    """Add many leaf hashes to ``rng``: whole aligned blocks level by level
+    (list comprehensions over hashlib), one by one only at the edges."""
+    block = 1 << block_level
+    i, n = 0, len(leaves)
+    while i < n and (rng.size & (block - 1)):
+        rng.append(leaves[i])
+        i += 1
+    while n - i >= block:
+        rng.append_subtree(block_level, _levels(list(leaves[i : i + block]))[block_level][0])
+        i += block
+    for leaf in leaves[i:]:
+        rng.append(leaf)
 
 
 def tree_root(leaf_hashes: Sequence[bytes]) -> bytes:

@@ -1,43 +1,41 @@
-"""Verifying a log directory (docs/AUDIT.md §10).
+"""Verifying a log (docs/AUDIT.md §11).
 
-One streaming pass over the log recomputes the tree (:class:`TreeBuilder`)
-and notes the root at every checkpoint's size. Lines covered by a verified
+One streaming pass recomputes the tree (:mod:`vault.audit._treepass`) and
+notes the root at every checkpoint's size. Lines covered by a verified
 checkpoint need nothing more: the signed root fixes every byte of them.
-Lines above the newest checkpoint are parsed and their structure checked
-(``seq`` = line number, fragments set aside). With ``key_lookup`` every
-record is parsed and its actor's signature checked. Any failure is handed
-to :mod:`vault.audit._damage`, which names it.
+Lines above the newest one are read by the reading rules (§5, §8); with
+``key_lookup`` every line is, and every signature is checked over its chain
+(§4). Checkpoints that do not open are findings, never damage (§7). What
+the derived data says is compared with what was recomputed, and rebuilt
+when it disagrees (§6) -- detection never depends on it.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
-import contextlib
-import hmac
-import os
-import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from vault.audit._chain import ZERO_LEAF, verify_record
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
-from vault.audit._damage import classify
-from vault.audit._files import LineBlocks, LogPaths, Snapshot
-from vault.audit._hashing import LEAF_PREFIX, _sha256
-from vault.audit._proof import verify_consistency
-from vault.audit._prover import make_consistency_proof
-from vault.audit._reader import RecordStream
-from vault.audit._record import AuditRecord
-from vault.audit._tree import HashFile, TreeBuilder
+from vault.audit._incidents import Incidents
+from vault.audit._record import fingerprint
+from vault.audit._tree import CompactRange, stored_hash_count, stored_order
+from vault.audit._treepass import hash_tree
+from vault.audit._walk import MAX_FRAGMENTS, ScannedLine, Walker, parse, settles
 from vault.audit.note import NoteVerifier
-from vault.errors import AuditIntegrityError, CheckpointError, MerkleError
+from vault.errors import AuditIntegrityError, CheckpointError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.audit._log import AuditLog
 
 __all__ = ["VerifyReport", "verify_log"]
 
-KeyLookup = Callable[[str, str], Ed25519PublicKey | None]
-_SEED_LINES = 16  # lines kept from before the unsigned tail, to see a fragment run whole
+KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 
 
 @dataclass(frozen=True)
@@ -53,96 +51,148 @@ class VerifyReport:
     records_parsed: int
     signatures: int  # record signatures verified (only with key_lookup)
     unrecovered: int  # bytes at the end not yet set aside (interrupted write)
-    hashes_ok: bool  # the derived hash and index files match the log
+    hashes_ok: bool  # the derived data gave this tree (before any rebuild)
+    findings: tuple[str, ...] = ()  # notes: ignored checkpoints, rebuilt data, ...
+    incidents: tuple[str, ...] = ()  # damage confined to sealed-off lines
+    unsigned_covered: int = 0  # unsigned records covered by a later signature
+    unrecovered_lines: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["root"] = self.root.hex()
+        d = asdict(self)
+        d["root"] = base64.b64encode(self.root).decode()  # as the text output shows it
+        d["findings"], d["incidents"] = list(self.findings), list(self.incidents)
         return d
 
 
+@dataclass
 class _Checker:
-    """Parses lines from ``start`` on; remembers the first problem of each kind."""
+    """Reads lines by the rules from ``start`` on; checks signatures with
+    ``key_lookup``. Kept lines before ``start`` seed the reading (§11.1)."""
 
-    def __init__(self, start: int, key_lookup: KeyLookup | None) -> None:
-        self.start = start
-        self.key_lookup = key_lookup
-        self.stream = RecordStream()
-        self.before: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=_SEED_LINES)
-        self.seeded = start == 0
-        self.parsed = 0
-        self.signatures = 0
-        self.structure: AuditIntegrityError | None = None
-        self.signature: AuditIntegrityError | None = None
+    start: int
+    key_lookup: KeyLookup | None
+    incidents: Incidents
+    parsed: int = 0
+    signatures: int = 0
+    unsigned_covered: int = 0
+    problem: AuditIntegrityError | None = None
+    bad_signature: AuditIntegrityError | None = None
+    walker: Walker | None = None
+    buffer: collections.deque[tuple[int, bytes, bytes]] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_FRAGMENTS + 2))
 
-    def add(self, first: int, lines: list[bytes]) -> None:
-        if self.structure is not None:
+    def __call__(self, first: int, lines: list[bytes], leaves: list[bytes]) -> None:
+        n = len(lines)
+        at = min(n, max(0, self.start - first)) if self.walker is None else 0
+        if at:
+            keep = min(at, MAX_FRAGMENTS + 2)
+            self.buffer.extend(zip(range(first + at - keep, first + at), lines[at - keep : at],
+                                   leaves[at - keep : at], strict=True))
+        if at >= n:
             return
-        if first + len(lines) <= self.start:
-            keep = min(len(lines), _SEED_LINES)
-            last = first + len(lines)
-            self.before.extend(zip(range(last - keep, last), lines[-keep:], strict=True))
-            return
-        for seq in range(first, first + len(lines)):
-            if seq < self.start:
-                self.before.append((seq, lines[seq - first]))
-            elif self._feed(seq, lines[seq - first]):
-                return
+        if self.walker is None:
+            self._seed()
+        for i in range(at, n):
+            self._feed(first + i, lines[i], leaves[i])
 
     def _seed(self) -> None:
-        # Start right after the last record before the tail, so that a run of
-        # fragments straddling the boundary is seen whole.
-        seed = list(self.before)
+        """Start at the last settle point before ``start``: a run of pending
+        lines straddling it is then read whole."""
+        seed = list(self.buffer)
+        before = ZERO_LEAF
         for i in range(len(seed) - 1, -1, -1):
-            try:
-                AuditRecord.from_line(seed[i][1])
-            except AuditIntegrityError:
-                continue
-            seed = seed[i + 1 :]
-            break
-        self.stream.pending = seed
-        self.seeded = True
+            if settles(parse(seed[i][1], seed[i][0]), seed[i][0]):
+                before, seed = seed[i][2], seed[i + 1 :]
+                break
+        else:
+            if seed and seed[0][0] > 0:  # too many pending lines: the walker says so
+                before, seed = seed[0][2], seed[1:]
+        self.walker = Walker(before)
+        for seq, line, leaf in seed:
+            self._feed(seq, line, leaf)
 
-    def _feed(self, seq: int, line: bytes) -> bool:
-        if not self.seeded:
-            self._seed()
-        try:
-            record = self.stream.feed(seq, line)
-        except AuditIntegrityError as e:
-            self.structure = e
-            return True
+    def _feed(self, seq: int, line: bytes, leaf: bytes) -> None:
+        assert self.walker is not None
         self.parsed += 1
-        if record is not None and self.key_lookup is not None and self.signature is None:
-            key = self.key_lookup(record.actor, record.actor_key)
-            if key is not None and record.verify_signature(key):
-                self.signatures += 1
-            else:
-                why = "has a bad signature" if key else "is signed by an unknown key"
-                self.signature = AuditIntegrityError(
-                    f"record {seq} ({record.actor}) {why}", kind="signature", seq=seq
-                )
-        return False
+        for item in self.walker.feed(seq, line, leaf):
+            self._check(item)
+
+    def _check(self, item: ScannedLine) -> None:
+        if item.problem is not None:
+            if not self.incidents.excuse(item.problem, [item.seq]) and self.problem is None:
+                self.problem = item.problem
+            return
+        record = item.record
+        if record is None:
+            return
+        if record.signature is None:
+            self.unsigned_covered += 1
+        if self.key_lookup is None:
+            return
+        key = self.key_lookup(record.actor, record.actor_key, item.seq)
+        if record.signature is None:
+            ok = key is not None and fingerprint(key) == record.actor_key
+            why = "is not the record of a known actor"
+            lines = [item.seq]
+        else:
+            assert item.chain is not None
+            ok = key is not None and verify_record(record, item.chain, key)
+            why = "has a bad signature" if key else "is signed by an unknown key"
+            lines = list(range(item.covers.start - 1, item.seq + 1))
+            self.signatures += ok
+        if not ok:
+            who = record.actor if record.actor is not None else record.actor_key
+            error = AuditIntegrityError(f"record {item.seq} ({who}) {why}", kind="signature",
+                                        seq=item.seq)
+            if not self.incidents.excuse(error, lines) and self.bad_signature is None:
+                self.bad_signature = error
 
 
-def _load_checkpoints(
-    paths: LogPaths, sizes: list[int], verifier: NoteVerifier, origin: str
-) -> list[Checkpoint]:
-    out = []
-    for size in sizes:
+class _DerivedCheck:
+    """Deep mode: every stored hash and end offset the derived data holds is
+    compared with the ones computed from the lines (§6)."""
+
+    def __init__(self, log: AuditLog) -> None:
+        derived = log.storage.derived()
+        self.derived = derived if derived is not None and derived.writable else None
+        if derived is not None and self.derived is None:
+            derived.close()
+        self.range = CompactRange()
+        self.offset = 0
+        self.ok = True
+
+    def __call__(self, first: int, lines: list[bytes], leaves: list[bytes]) -> None:
+        if self.derived is None or not self.ok:
+            return
+        at_hash = stored_hash_count(self.range.size)
+        stored = stored_order(leaves, self.range)
+        ends = []
+        for line in lines:
+            self.offset += len(line) + 1
+            ends.append(self.offset)
+        self.ok = self.derived.holds(at_hash, stored, first, ends)
+
+    def close(self) -> None:
+        if self.derived is not None:
+            self.derived.close()
+
+
+def _open_all(log: AuditLog, notes: dict[int, bytes], verifier: NoteVerifier, origin: str,
+              findings: list[str]) -> list[Checkpoint]:
+    """The stored checkpoints that verify; the others are findings (§7)."""
+    valid = []
+    for size, note in sorted(notes.items()):
         try:
-            cp = open_checkpoint(paths.checkpoint(size).read_bytes(), [verifier], origin=origin)
-        except (CheckpointError, OSError) as e:
-            raise AuditIntegrityError(
-                f"checkpoint {size} does not verify: {e}", kind="checkpoint", seq=size
-            ) from e
+            cp = open_checkpoint(note, [verifier], origin=origin)
+        except CheckpointError as e:
+            findings.append(f"checkpoint {size} does not verify and is ignored: {e.message}")
+            continue
         if cp.size != size:
-            raise AuditIntegrityError(
-                f"checkpoint file {size} holds a checkpoint of size {cp.size}",
-                kind="checkpoint",
-                seq=size,
-            )
-        out.append(cp)
-    return out
+            findings.append(f"checkpoint file {size} holds a checkpoint of size {cp.size} "
+                            "and is ignored")
+            continue
+        valid.append(cp)
+    return valid
 
 
 def _open_trusted(data: bytes, verifier: NoteVerifier, origin: str) -> Checkpoint:
@@ -150,92 +200,45 @@ def _open_trusted(data: bytes, verifier: NoteVerifier, origin: str) -> Checkpoin
         return open_checkpoint(data, [verifier], origin=origin)
     except CheckpointError as e:
         raise AuditIntegrityError(
-            f"the trusted checkpoint does not verify: {e}", kind="checkpoint"
-        ) from e
+            f"the trusted checkpoint does not verify: {e}", kind="checkpoint") from e
 
 
-def verify_log(
-    paths: LogPaths,
-    snap: Snapshot,
-    *,
-    verifier: NoteVerifier,
-    origin: str,
-    trusted_checkpoint: bytes | None,
-    key_lookup: KeyLookup | None,
-) -> VerifyReport:
-    checkpoints = _load_checkpoints(paths, snap.checkpoint_sizes, verifier, origin)
+def verify_log(log: AuditLog, *, verifier: NoteVerifier, origin: str,
+               trusted_checkpoint: bytes | None, key_lookup: KeyLookup | None,
+               sealed_off: frozenset[int], expect_signer: bool) -> VerifyReport:
+    from vault.audit._verify_end import finish
+
+    storage = log.storage
+    findings: list[str] = []
+    with log._reading():
+        end = storage.end()
+        notes = {s: n for s in storage.checkpoint_sizes()
+                 if (n := storage.read_checkpoint(s)) is not None}
+    checkpoints = _open_all(log, notes, verifier, origin, findings)
     trusted = _open_trusted(trusted_checkpoint, verifier, origin) if trusted_checkpoint else None
-    targets = sorted([*checkpoints, *([trusted] if trusted else [])], key=lambda c: c.size)
-    covered = targets[-1].size if targets else 0
-    builder = TreeBuilder(c.size for c in targets)
-    checker = _Checker(0 if key_lookup else covered, key_lookup)
-    sha, prefix = _sha256, LEAF_PREFIX
-    fd = os.open(paths.log, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        blocks = LineBlocks(fd, 0, snap.log_size)
-        n = 0
-        for lines in blocks:
-            builder.add([sha(prefix + line).digest() for line in lines])
-            checker.add(n, lines)
-            n += len(lines)
-    finally:
-        os.close(fd)
-    size, root = builder.finish()
-    bad_root = any(
-        c.size > size or not hmac.compare_digest(builder.roots[c.size], c.root) for c in targets
-    )
-    if bad_root or checker.structure is not None or snap.index_count > size:
-        raise classify(paths, snap, targets, builder.roots, checker.structure)
-    if checker.signature is not None:
-        raise checker.signature
-    unrecovered = len(blocks.tail) + sum(len(line) + 1 for _, line in checker.stream.pending)
-    hashes_ok = _hashes_match(paths, size, root, blocks.end)
-    proved = hashes_ok and _prove_consistency(paths, trusted, checkpoints)
-    return VerifyReport(
-        size=size,
-        root=root,
-        checkpoints=len(checkpoints),
-        newest_checkpoint=checkpoints[-1].size if checkpoints else None,
-        trusted_checkpoint=trusted.size if trusted else None,
-        consistency_proved=proved,
-        records_parsed=checker.parsed,
-        signatures=checker.signatures,
-        unrecovered=unrecovered,
-        hashes_ok=hashes_ok,
-    )
+    tip = log._tip
+    wanted = [c.size for c in checkpoints] + ([trusted.size] if trusted else [])
+    covered = max(wanted, default=0)
+    incidents = Incidents(sealed_off)
+    checker = _Checker(0 if key_lookup else covered, key_lookup, incidents)
+    sizes = [*wanted, *([tip.size] if tip else [])]
+    if key_lookup is None:
+        tree = hash_tree(storage, end, sizes, checker, max(0, checker.start - MAX_FRAGMENTS - 2))
+        derived_ok = True
+    else:
+        deep = _DerivedCheck(log)
 
+        def both(first: int, lines: list[bytes], leaves: list[bytes]) -> None:
+            checker(first, lines, leaves)
+            deep(first, lines, leaves)
 
-def _prove_consistency(
-    paths: LogPaths, trusted: Checkpoint | None, checkpoints: list[Checkpoint]
-) -> bool:
-    """Check the external checkpoint against the newest stored one with a
-    consistency proof, as an auditor without the log would."""
-    if trusted is None or not checkpoints or not 0 < trusted.size <= checkpoints[-1].size:
-        return False
-    newest = checkpoints[-1]
-    proof = make_consistency_proof(paths, trusted.size, newest.size)
-    try:
-        verify_consistency(trusted.size, newest.size, proof, trusted.root, newest.root)
-    except MerkleError as e:
-        raise AuditIntegrityError(
-            f"the trusted checkpoint is not consistent with the log: {e}", kind="checkpoint"
-        ) from e
-    return True
-
-
-def _hashes_match(paths: LogPaths, size: int, root: bytes, end: int) -> bool:
-    """Do the derived files serve this tree (so proofs from them are right)?"""
-    with contextlib.ExitStack() as stack:
         try:
-            hfd = os.open(paths.hashes, os.O_RDONLY | os.O_CLOEXEC)
-            stack.callback(os.close, hfd)
-            ifd = os.open(paths.index, os.O_RDONLY | os.O_CLOEXEC)
-            stack.callback(os.close, ifd)
-        except FileNotFoundError:
-            return False
-        hashes = HashFile(hfd)
-        if hashes.leaf_count() < size or os.fstat(ifd).st_size < size * 8:
-            return False
-        if size and struct.unpack(">Q", os.pread(ifd, 8, (size - 1) * 8))[0] != end:
-            return False
-        return hmac.compare_digest(hashes.root(size), root)
+            tree = hash_tree(storage, end, sizes, both, 0)
+        finally:
+            deep.close()
+        derived_ok = deep.ok
+    if checker.walker is None:  # nothing at or after the start: still seed the reading
+        checker._seed()
+    return finish(log, tree, checker, checkpoints, trusted, tip, end, findings, incidents,
+                  expect_signer=expect_signer, deep=key_lookup is not None,
+                  derived_ok=derived_ok)

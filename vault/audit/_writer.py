@@ -1,230 +1,236 @@
-"""The append path: lock, catch up, write, fsync, extend the tree.
+"""One writer's turn under the exclusive lock (docs/AUDIT.md §8, §9).
 
-docs/AUDIT.md §1, §5 and §7. One :class:`LogWriter` per process holds the
-open files and a cache of the tree's right edge. Every change to the log
-happens under an exclusive ``flock`` on ``lock``. The log file is opened
-``O_WRONLY | O_APPEND``; nothing here seeks in it, truncates it or rewrites
-it. ``hashes`` and ``index`` are derived from the log: they are written after
-the log is durable, never fsynced on their own, checked and extended (or
-rebuilt) from the log whenever they lag behind it.
+:class:`Turn` catches up from the writer's trusted tip (checking first that
+the log still starts with the lines it describes), sets aside what an
+interrupted write left (a torn tail, an unrecovered run), appends, and keeps
+the derived data in step -- rebuilding it from the log, with a note, when it
+disagrees (§6). The tree's right edge always comes from the tip and the
+lines, never from stored hashes.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import struct
-import weakref
-from collections.abc import Iterator
-from pathlib import Path
+import secrets
+from collections import deque
+from typing import NamedTuple
 
-from vault._atomic import fsync_dir, write_atomic
-from vault.audit._files import LineBlocks, LogPaths
-from vault.audit._hashing import HASH_SIZE, LEAF_PREFIX, _sha256
-from vault.audit._record import AuditRecord
-from vault.audit._tree import CompactRange, HashFile, stored_hash_count
+from vault.audit._chain import ZERO_LEAF
+from vault.audit._fields import Checked, RecordBuilder
+from vault.audit._hashing import LEAF_PREFIX, _sha256, leaf_hash
+from vault.audit._record import TORN_ACTION, AuditRecord, Fragment, caller_members
+from vault.audit._storage import DerivedStore, LogEnd, LogStorage
+from vault.audit._tip import EMPTY_TIP, TrustedTip
+from vault.audit._tree import CompactRange, extend_range, stored_order
+from vault.audit._walk import MAX_FRAGMENTS, Walker, parse, settles
 from vault.errors import AuditIntegrityError
 
-__all__ = ["LogWriter"]
+__all__ = ["Turn", "check_tip"]
 
-_OFFSET = struct.Struct(">Q")
-MAX_FRAGMENTS = 64
-_SYNC = getattr(os, "fdatasync", os.fsync)  # appends: fdatasync also flushes the new size
-
-
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    fds.clear()
+TORN_REASON = "an interrupted write left these lines; they are set aside, not records"
+_HINT = "run 'vault audit verify' and treat this as an incident"
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
+class _Line(NamedTuple):
+    seq: int
+    line: bytes
+    leaf: bytes
+    end: int  # offset just past it
 
 
-class LogWriter:
-    """Open files and tree state of one writing process."""
+def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd) -> bytes | None:
+    """Does the log still start with the lines ``tip`` describes? (§9)
+    Returns the tip's last line (None for the empty tip)."""
+    if tip.size == 0:
+        return None
+    shorter = (end.lines is not None and end.lines < tip.size) or (
+        end.offset is not None and end.offset < tip.end_offset)
+    last = None if shorter else storage.lines_before(tip.size, tip.end_offset, 1)
+    if not last:
+        raise AuditIntegrityError(
+            f"the audit log is shorter than the {tip.size} lines this process trusts",
+            kind="truncated", seq=tip.size, hint=_HINT)
+    if leaf_hash(last[-1]) != tip.last_leaf:
+        raise AuditIntegrityError(
+            f"line {tip.size - 1} of the audit log is not the one this process trusts",
+            kind="modified", seq=tip.size - 1, hint=_HINT)
+    return last[-1]
 
-    def __init__(self, paths: LogPaths) -> None:
-        self.paths = paths
-        self.pid = os.getpid()
-        self.size = 0  # leaves (lines) in the tree
-        self.end = 0  # offset just past the last line in the tree
-        self.range = CompactRange()
-        self.last_checkpoint = 0  # size of the newest stored checkpoint
-        self.loaded = False
-        self._fds: list[int] = []
-        new_dir = not paths.directory.exists()
-        paths.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
-        new_log = not paths.log.exists()
-        # Closed when the writer is closed or collected, or if opening fails.
-        self._closer = weakref.finalize(self, _close_all, self._fds)
-        flags = os.O_CLOEXEC | os.O_CREAT
-        try:
-            self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
-            self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
-            self.read_fd = self._open(paths.log, os.O_RDONLY | os.O_CLOEXEC)
-            self.hash_fd = self._open(paths.hashes, os.O_RDWR | flags)
-            self.index_fd = self._open(paths.index, os.O_RDWR | flags)
-            if new_log:  # make the new names durable before the first record counts
-                fsync_dir(paths.directory)
-                if new_dir:
-                    fsync_dir(paths.directory.parent)
-        except BaseException:
-            self.close()
-            raise
 
-    def _open(self, path: Path, flags: int) -> int:
-        fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)  # never append through a planted link
-        self._fds.append(fd)
-        return fd
+class Turn:
+    """A writer's turn: call inside ``storage.exclusive()``."""
+
+    def __init__(self, storage: LogStorage, tip: TrustedTip | None, every: int, *,
+                 rebuild: bool = False, settled: bool = False) -> None:
+        self.storage = storage
+        self._settled = settled  # does the tip end at a settle point (§5)?
+        self.every = every
+        self.notes: list[str] = []
+        self.due: list[tuple[int, bytes]] = []  # checkpoints due: (size, root)
+        self._derived: DerivedStore | None = None
+        self._force = rebuild
+        self._catch_up(tip)
+
+    def _catch_up(self, tip: TrustedTip | None) -> None:
+        storage = self.storage
+        end = storage.end()
+        start = tip if tip is not None else EMPTY_TIP
+        self._start = start
+        self._start_line = check_tip(storage, start, end)
+        self._recent: deque[_Line] = deque(maxlen=MAX_FRAGMENTS + 1)
+        if end.lines == start.size or end.offset == start.end_offset:
+            self.tail, self.tip = b"", start  # nobody wrote since: nothing to read
+            self._open_derived()
+            return
+        rng, offset, last = start.range(), start.end_offset, start.last_leaf
+        recent = self._recent
+        seq = start.size
+        source = storage.read(start.size, start.end_offset, end)
+        sha, prefix = _sha256, LEAF_PREFIX
+        for block in source:
+            leaves = [sha(prefix + line).digest() for line in block]
+            extend_range(rng, leaves)
+            n = len(block)
+            keep = min(n, MAX_FRAGMENTS + 1)  # only the last lines can be pending
+            offset += sum(map(len, block[: n - keep])) + n - keep
+            for k in range(n - keep, n):
+                offset += len(block[k]) + 1
+                recent.append(_Line(seq + k, block[k], leaves[k], offset))
+            seq += n
+            last = leaves[-1]
+        self.tail = source.tail
+        self.tip = TrustedTip.of(rng, offset, last)
+        self._open_derived()
+
+    # -- derived data (§6) -------------------------------------------------------
+
+    def _open_derived(self) -> None:
+        derived = self.storage.derived()
+        if derived is None:
+            return
+        if not derived.writable:
+            derived.close()
+            return
+        self._derived = derived
+        tip = self.tip
+        if self._force or not derived.in_step(tip.size, tip.end_offset, tip.last_leaf):
+            self.notes.append(rebuild(self.storage, derived, tip))
+
+    def _extend_derived(self, size: int, ends: list[int], stored: bytes) -> None:
+        if self._derived is not None:
+            self._derived.extend(size, ends, stored)
 
     def close(self) -> None:
-        self._closer()
+        if self._derived is not None:
+            self._derived.close()
+            self._derived = None
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+    # -- recovery (§8) -------------------------------------------------------------
 
-    # -- catching up -------------------------------------------------------
-
-    def sync(self) -> tuple[bytes, bool]:
-        """Bring the tree up to the log's end (call under the lock).
-
-        Returns the torn tail (bytes after the last newline, normally empty)
-        and whether anyone else touched the log since our last write.
-        """
-        log_size = os.fstat(self.log_fd).st_size
-        if self.loaded and log_size == self.end:
-            return b"", False
-        self._load(log_size)
-        blocks = LineBlocks(self.read_fd, self.end, log_size)
-        for lines in blocks:
-            self.add_lines(lines)
-        return blocks.tail, True
-
-    def _load(self, log_size: int) -> None:
-        """Restore size, end and right edge from the derived files."""
-        hashes = HashFile(self.hash_fd)
-        n = min(os.fstat(self.index_fd).st_size // _OFFSET.size, hashes.leaf_count())
-        end = _OFFSET.unpack(os.pread(self.index_fd, 8, (n - 1) * 8))[0] if n else 0
-        if end > log_size:
-            raise AuditIntegrityError(
-                f"the audit log is shorter than its index ({log_size} < {end} bytes)",
-                kind="truncated",
-                hint="run 'vault audit verify' and treat this as an incident",
-            )
-        if n and os.pread(self.read_fd, 1, end - 1) != b"\n":
-            n, end = 0, 0  # the derived files do not match the log: rebuild them
-        os.ftruncate(self.index_fd, n * _OFFSET.size)
-        os.ftruncate(self.hash_fd, stored_hash_count(n) * HASH_SIZE)
-        self.range = hashes.compact_range(n)
-        self.size, self.end, self.loaded = n, end, True
-        sizes = self.paths.checkpoint_sizes()
-        self.last_checkpoint = sizes[-1] if sizes else 0
-
-    # -- writing -----------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        """Append ``data`` to the log in one write(2). Any failure propagates
-        as OSError and may leave a torn tail, which the next writer sets aside.
-        A short write is a failure too: retrying could interleave with the
-        torn bytes of a crash, so the next writer's recovery handles it."""
-        n = os.write(self.log_fd, data)
-        if n != len(data):
-            raise OSError(f"short write to the audit log ({n} of {len(data)} bytes)")
-
-    def flush(self) -> None:
-        _SYNC(self.log_fd)
-
-    def write_durable(self, data: bytes) -> None:
-        self.write(data)
-        self.flush()
-
-    def add_lines(self, lines: list[bytes], every: int = 0) -> list[tuple[int, bytes]]:
-        """Add durable lines to the tree and the derived files.
-
-        Returns ``(size, root)`` for each size that is a multiple of ``every``
-        on the way (the checkpoints due).
-        """
-        sha, prefix = _sha256, LEAF_PREFIX
-        rng, size, pos = self.range, self.size, self.end
+    def _add(self, lines: list[bytes], leaves: list[bytes], *, remember: bool = False) -> None:
+        """Lines just appended: extend the tip, the derived data, the due
+        list and the recent lines."""
+        tip = self.tip
+        rng = tip.range()
         stored: list[bytes] = []
         ends: list[int] = []
-        due: list[tuple[int, bytes]] = []
-        for line in lines:
-            stored += rng.append(sha(prefix + line).digest())
+        pos = tip.end_offset
+        for line, leaf in zip(lines, leaves, strict=True):
+            stored += rng.append(leaf)
             pos += len(line) + 1
             ends.append(pos)
-            size += 1
-            if every and size % every == 0:
-                due.append((size, rng.root()))
-        _pwrite_all(self.hash_fd, b"".join(stored), stored_hash_count(self.size) * HASH_SIZE)
-        _pwrite_all(self.index_fd, struct.pack(f">{len(ends)}Q", *ends), self.size * _OFFSET.size)
-        self.size, self.end = size, pos
-        return due
+            if self.every and rng.size % self.every == 0:
+                self.due.append((rng.size, rng.root()))
+        self._extend_derived(tip.size, ends, b"".join(stored))
+        if remember:  # recovery looks back over these (§8)
+            self._recent.extend(_Line(tip.size + i, line, leaf, end) for i, (line, leaf, end)
+                                in enumerate(zip(lines, leaves, ends, strict=True)))
+        self.tip = TrustedTip.of(rng, pos, leaves[-1] if leaves else tip.last_leaf)
 
-    def store_checkpoint(self, note: bytes, size: int) -> bytes:
-        """Store a signed checkpoint as ``checkpoints/<size>``, atomically."""
-        path = self.paths.checkpoint(size)
-        with contextlib.suppress(FileNotFoundError):
-            if path.read_bytes() == note:  # Ed25519 is deterministic: same tree, same note
-                return note
-        write_atomic(path, note, mode=0o600, replace=True)
-        self.last_checkpoint = max(self.last_checkpoint, size)
-        return note
+    def recover(self, builder: RecordBuilder, first: Checked) -> None:
+        """Set aside a torn tail and any unrecovered run with a torn record
+        signed by ``first``'s signer, before the turn's own records."""
+        if self.tail:
+            self.storage.terminate_tail()
+            self._add([self.tail], [leaf_hash(self.tail)], remember=True)
+            self.tail = b""
+        run, before = self._trailing_run()
+        if not run:
+            return
+        if len(run) > MAX_FRAGMENTS:  # crashes leave a batch's run at most, not this
+            raise AuditIntegrityError(
+                f"lines {run[0].seq} to {run[-1].seq} of the audit log are not records",
+                kind="inserted", seq=run[0].seq, hint=_HINT)
+        walker = Walker(before)
+        for item in run:
+            walker.hold(item.seq, item.line, item.leaf)
+        chain, _ = walker.chain_for(first.fingerprint)
+        torn = Checked(caller_members({
+            "actor": {"key": first.fingerprint, "name": first.members["actor"]},
+            "action": TORN_ACTION, "outcome": "error", "reason": TORN_REASON,
+            "request": secrets.token_hex(16)}, strict=False), first.signer, first.fingerprint)
+        fragments = tuple(Fragment.of(item.seq, item.line) for item in run)
+        record = builder.signed(torn, self.tip.size, chain, fragments)
+        self.append([record], [leaf_hash(record.line)])
 
-    # -- reading back ------------------------------------------------------
-
-    def line(self, seq: int) -> bytes:
-        """The exact bytes of line ``seq`` (without its newline)."""
-        if not 0 <= seq < self.size:
-            raise IndexError(seq)
-        return read_line(self.index_fd, self.read_fd, seq)
-
-    def trailing_fragments(self) -> list[tuple[int, bytes]]:
-        """Lines at the end of the log that are not records and not yet set
-        aside (left by a crash during an earlier recovery), oldest first."""
-        run: list[tuple[int, bytes]] = []
-        seq = self.size - 1
-        while seq >= 0:
-            line = self.line(seq)
-            try:
-                AuditRecord.from_line(line)
-            except AuditIntegrityError:
-                run.append((seq, line))
-                seq -= 1
-            else:
-                break
-            if len(run) > MAX_FRAGMENTS:  # crashes leave one or two, not this
-                raise AuditIntegrityError(
-                    f"lines {run[-1][0]} to {self.size - 1} of the audit log are not records",
-                    kind="inserted",
-                    seq=run[-1][0],
-                    hint="run 'vault audit verify' and treat this as an incident",
-                )
-        return run[::-1]
-
-
-def read_line(index_fd: int, log_fd: int, seq: int) -> bytes:
-    """Line ``seq`` of the log, located through the index."""
-    if seq:
-        start, end = struct.unpack(">2Q", os.pread(index_fd, 16, (seq - 1) * 8))
-    else:
-        start, end = 0, _OFFSET.unpack(os.pread(index_fd, 8, 0))[0]
-    data = os.pread(log_fd, end - start, start)
-    if len(data) != end - start or not data.endswith(b"\n"):
+    def _trailing_run(self) -> tuple[list[_Line], bytes]:
+        """The lines after the last settle point (§5, §8), and the leaf
+        hash of the line before them."""
+        items = list(self._recent)
+        i = len(items)
+        while i and not settles(parse(items[i - 1].line, items[i - 1].seq), items[i - 1].seq):
+            i -= 1
+        if i:
+            return items[i:], items[i - 1].leaf
+        first_seq = items[0].seq if items else self.tip.size
+        if first_seq == 0:
+            return items, ZERO_LEAF
+        if first_seq == self._start.size and (self._settled or settles(
+                parse(self._start_line or b"", first_seq - 1), first_seq - 1)):
+            return items, self._start.last_leaf  # the tip ends at a settle point
+        # Every line read is pending: the run may start before this turn's tip.
+        first_end = items[0].end - len(items[0].line) - 1 if items else self.tip.end_offset
+        older = self.storage.lines_before(first_seq, first_end, MAX_FRAGMENTS + 1 - len(items))
+        if older is None:
+            raise AuditIntegrityError("the audit log changed under the writer's lock",
+                                      kind="truncated", seq=first_seq, hint=_HINT)
+        seq = first_seq - len(older)
+        before = [_Line(seq + k, line, leaf_hash(line), 0) for k, line in enumerate(older)]
+        j = len(before)
+        while j and not settles(parse(before[j - 1].line, before[j - 1].seq), before[j - 1].seq):
+            j -= 1
+        if j:
+            return before[j:] + items, before[j - 1].leaf
+        if seq == 0:
+            return before + items, ZERO_LEAF
         raise AuditIntegrityError(
-            f"record {seq} is not where the index says", kind="truncated", seq=seq
-        )
-    return data[:-1]
+            f"more than {MAX_FRAGMENTS} lines before line {first_seq + len(items)} of the audit "
+            "log are not records", kind="inserted", seq=seq, hint=_HINT)
+
+    # -- appending ---------------------------------------------------------------------
+
+    def append(self, records: list[AuditRecord], leaves: list[bytes]) -> None:
+        lines = [r.line for r in records]
+        self.storage.append(lines)
+        self._add(lines, leaves)
+
+
+def rebuild(storage: LogStorage, derived: DerivedStore, tip: TrustedTip) -> str:
+    """Recompute the derived data of the first ``tip.size`` lines from the log."""
+    derived.reset()
+    rng = CompactRange()
+    pos = 0
+    for block in storage.read(0, 0, LogEnd(tip.size, tip.end_offset)):
+        block = block[: tip.size - rng.size]
+        if not block:
+            break
+        at = rng.size
+        stored = stored_order((leaf_hash(line) for line in block), rng)
+        ends = []
+        for line in block:
+            pos += len(line) + 1
+            ends.append(pos)
+        derived.extend(at, ends, stored)
+    if (rng.size, pos, tuple(rng.hashes)) != (tip.size, tip.end_offset, tip.frontier):
+        raise AuditIntegrityError("the audit log changed while its derived files were rebuilt",
+                                  kind="modified", hint=_HINT)
+    return f"the derived hash and index data did not match the log; rebuilt ({tip.size} lines)"

@@ -1,4 +1,4 @@
-"""C2SP signed notes with Ed25519 keys (c2sp.org/signed-note; docs/AUDIT.md §6).
+"""C2SP signed notes with Ed25519 keys (c2sp.org/signed-note; docs/AUDIT.md §7).
 
 A note is UTF-8 text ending in a newline, a blank line, and one or more
 signature lines ``— <key name> base64(key ID || signature)``. The key ID of

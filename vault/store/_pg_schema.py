@@ -208,6 +208,125 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON vault.audit_chec
     FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only();
 """.replace("%(audit_lock)d", str(AUDIT_LOCK))
 
+# Audit log v2 (docs/AUDIT.md §13). An application role holds INSERT on the
+# log, so the database itself refuses rows the log logic would reject: the
+# next number, one line, at most MAX_LINE bytes, a JSON object with "v" 2 and
+# "seq" its row's number -- or, for a line that is no record (a fragment
+# moved in from a folder, §8), a torn record in the same transaction naming
+# it. Checkpoints must be UTF-8 and no larger than the log. The derived
+# hashes are computed here, by a trigger running as the schema's owner; no
+# application role may write them.
+_AUDIT_V2 = r"""
+DROP TABLE vault.audit_hashes;
+DROP TRIGGER audit_log_next ON vault.audit_log;
+DROP FUNCTION vault.audit_next();
+DROP FUNCTION vault.audit_append(bigint, bytea[], bigint, bytea[], bigint[], bytea[]);
+DROP FUNCTION vault.audit_head();
+ALTER TABLE vault.audit_log ADD CONSTRAINT audit_log_line_size
+    CHECK (octet_length(line) BETWEEN 1 AND 524288);
+CREATE TABLE vault.audit_tree (
+    seq    bigint PRIMARY KEY CHECK (seq >= 0),
+    hashes bytea NOT NULL CHECK (octet_length(hashes) % 32 = 0 AND octet_length(hashes) > 0)
+);
+-- The line as JSON, or NULL when it is not UTF-8 JSON (a fragment).
+CREATE FUNCTION vault.audit_json(line bytea) RETURNS json
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN convert_from(line, 'UTF8')::json;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+CREATE FUNCTION vault.audit_is_object(line bytea) RETURNS boolean
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
+    RETURN coalesce(json_typeof(vault.audit_json(line)) = 'object', false);
+CREATE FUNCTION vault.audit_check_line() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    expected bigint;
+    doc json;
+BEGIN
+    SELECT coalesce(max(seq) + 1, 0) INTO expected FROM vault.audit_log;
+    IF NEW.seq <> expected THEN
+        RAISE EXCEPTION 'audit record % is not the next one (%)', NEW.seq, expected
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    IF NOT vault.audit_is_object(NEW.line) THEN
+        RETURN NEW;  -- a fragment: audit_named checks it at commit
+    END IF;
+    doc := vault.audit_json(NEW.line);
+    IF json_typeof(doc -> 'v') IS DISTINCT FROM 'number' OR doc ->> 'v' <> '2'
+            OR json_typeof(doc -> 'seq') IS DISTINCT FROM 'number'
+            OR doc ->> 'seq' <> NEW.seq::text THEN
+        RAISE EXCEPTION 'audit line % is not a version 2 record numbered %', NEW.seq, NEW.seq
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+-- At commit: a line that is no record must be set aside by a torn record
+-- of the same transaction naming its number, length and SHA-256.
+CREATE FUNCTION vault.audit_named() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM vault.audit_log AS t,
+                      json_array_elements(vault.audit_json(t.line) -> 'fragments') AS f
+        WHERE t.seq > NEW.seq AND t.seq <= NEW.seq + 4097
+          AND vault.audit_is_object(t.line)
+          AND vault.audit_json(t.line) ->> 'action' = 'torn'
+          AND f ->> 'seq' = NEW.seq::text
+          AND f ->> 'length' = octet_length(NEW.line)::text
+          AND f ->> 'sha256' = encode(sha256(NEW.line), 'hex')) THEN
+        RAISE EXCEPTION 'audit line % is not a record and no torn record sets it aside',
+            NEW.seq USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+-- The stored hashes line NEW.seq adds (docs/AUDIT.md §6): its leaf hash,
+-- then each perfect subtree it completes. Runs as the schema's owner.
+CREATE FUNCTION vault.audit_tree_row() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    h bytea := sha256('\x00'::bytea || NEW.line);
+    stored bytea := h;
+    lvl integer := 0;
+    sibling bytea;
+BEGIN
+    WHILE ((NEW.seq >> lvl) & 1) = 1 LOOP
+        SELECT substring(t.hashes FROM lvl * 32 + 1 FOR 32) INTO sibling
+            FROM vault.audit_tree AS t WHERE t.seq = ((NEW.seq >> lvl) << lvl) - 1;
+        IF sibling IS NULL OR octet_length(sibling) <> 32 THEN
+            RETURN NEW;  -- derived data lagging: readers fall back to the lines
+        END IF;
+        h := sha256('\x01'::bytea || sibling || h);
+        stored := stored || h;
+        lvl := lvl + 1;
+    END LOOP;
+    INSERT INTO vault.audit_tree (seq, hashes) VALUES (NEW.seq, stored)
+        ON CONFLICT (seq) DO UPDATE SET hashes = excluded.hashes;
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION vault.audit_tree_row() FROM PUBLIC;
+CREATE TRIGGER audit_log_1_check BEFORE INSERT ON vault.audit_log
+    FOR EACH ROW EXECUTE FUNCTION vault.audit_check_line();
+CREATE TRIGGER audit_log_2_tree BEFORE INSERT ON vault.audit_log
+    FOR EACH ROW EXECUTE FUNCTION vault.audit_tree_row();
+CREATE CONSTRAINT TRIGGER audit_log_named AFTER INSERT ON vault.audit_log
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NOT vault.audit_is_object(NEW.line)) EXECUTE FUNCTION vault.audit_named();
+CREATE FUNCTION vault.audit_check_checkpoint() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    IF NEW.size > (SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log) THEN
+        RAISE EXCEPTION 'checkpoint % is larger than the audit log', NEW.size
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    PERFORM convert_from(NEW.note, 'UTF8');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_checkpoints_check BEFORE INSERT ON vault.audit_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION vault.audit_check_checkpoint();
+"""
+
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
 # not read: format vault/v2 starts at FIRST.
@@ -215,13 +334,14 @@ STEPS: Sequence[tuple[int, str, str]] = (
     (10, "vault/v2 storage: manifest, log key, keyrings, actors, statements, documents",
      _STORAGE),
     (11, "audit log: records, checkpoints; append-only", _AUDIT),
+    (12, "audit log v2: hostile rows refused, derived hashes computed by the database",
+     _AUDIT_V2),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
 
 # Privileges of an application role, by table (docs/DEPLOYMENT.md §2).
-_ADD_ONLY = ("manifest", "actors", "statements", "audit_log", "audit_hashes",
-             "audit_checkpoints")
+_ADD_ONLY = ("manifest", "actors", "statements", "audit_log", "audit_checkpoints")
 _READ_WRITE = ("keyrings", "documents", "document_chunks")
 
 
@@ -249,9 +369,8 @@ def _grant_statements(role: str, checkpoints: bool) -> list[sql.Composed]:
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
             _tables(_READ_WRITE), who),
         sql.SQL("GRANT USAGE ON SEQUENCE vault.document_versions TO {}").format(who),
-        # Runs with the caller's privileges: INSERT and SELECT, nothing more.
-        sql.SQL("GRANT EXECUTE ON FUNCTION vault.audit_append, vault.audit_head TO {}")
-        .format(who),
+        # Derived hashes: computed by the database (audit_tree_row), read here.
+        sql.SQL("GRANT SELECT ON vault.audit_tree TO {}").format(who),
         # The checkpoint key: written once at init; read only by roles that
         # sign checkpoints (docs/DEPLOYMENT.md §6).
         sql.SQL("REVOKE ALL ON vault.log_key FROM {}").format(who),

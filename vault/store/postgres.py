@@ -288,9 +288,10 @@ class PostgresBackend(Backend):
     # -- the audit log -------------------------------------------------------
 
     def audit_log(self, signer: NoteSigner | None, origin: str) -> AuditLog:
-        from vault.store._pg_audit import PostgresAuditLog
+        from vault.audit import AuditLog
+        from vault.store._pg_log import PostgresLogStorage
 
-        return PostgresAuditLog(self.db, checkpoint_signer=signer, origin=origin)
+        return AuditLog(PostgresLogStorage(self.db), checkpoint_signer=signer, origin=origin)
 
     def close(self) -> None:
         pass  # the connections are shared by the process (vault.store._pg_conn)

@@ -1,22 +1,25 @@
 // Command auditcheck verifies a vault audit log's checkpoint, inclusion
-// proof and hash file with golang.org/x/mod/sumdb/note and .../tlog, an
-// implementation independent of vault's own. It prints one line per check
-// and exits 1 at the first failure.
+// proof, hash file and record signatures with golang.org/x/mod/sumdb/note
+// and .../tlog and the Go standard library, an implementation independent of
+// vault's own. It prints one line per check and exits 1 at the first failure.
 //
 // Usage:
 //
-//	auditcheck VKEY CHECKPOINT TLOG_PROOF HASHES LOG [OLD_CHECKPOINT CONSISTENCY]
+//	auditcheck [-keys KEYS] VKEY CHECKPOINT TLOG_PROOF HASHES LOG [OLD_CHECKPOINT CONSISTENCY]
 //
 // VKEY is the log's verifier key text (name+hash+base64); CHECKPOINT and
 // OLD_CHECKPOINT are signed-note files; TLOG_PROOF a c2sp.org/tlog-proof@v1
 // file; HASHES the log's stored-hash file; LOG the log itself; CONSISTENCY
 // a file of base64 hashes (one per line) proving OLD_CHECKPOINT's tree is a
-// prefix of CHECKPOINT's.
+// prefix of CHECKPOINT's. KEYS, a file of "FINGERPRINT BASE64-KEY" lines
+// (the actors' Ed25519 public keys), has every record signature checked
+// (records.go).
 package main
 
 import (
 	"bytes"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -131,19 +134,23 @@ func indexRange(n int64) []int64 {
 }
 
 func main() {
-	if len(os.Args) != 6 && len(os.Args) != 8 {
-		fail("usage: auditcheck VKEY CHECKPOINT TLOG_PROOF HASHES LOG [OLD_CHECKPOINT CONSISTENCY]")
+	keysPath := flag.String("keys", "", "file of actor public keys: check every record signature")
+	flag.Parse()
+	args := append([]string{os.Args[0]}, flag.Args()...)
+	if len(args) != 6 && len(args) != 8 {
+		fail("usage: auditcheck [-keys KEYS] VKEY CHECKPOINT TLOG_PROOF HASHES LOG " +
+			"[OLD_CHECKPOINT CONSISTENCY]")
 	}
-	verifier, err := note.NewVerifier(strings.TrimSpace(string(read(os.Args[1]))))
+	verifier, err := note.NewVerifier(strings.TrimSpace(string(read(args[1]))))
 	if err != nil {
 		fail("verifier key: %v", err)
 	}
 	verifiers := note.VerifierList(verifier)
 
-	origin, size, root := openCheckpoint(verifiers, read(os.Args[2]))
+	origin, size, root := openCheckpoint(verifiers, read(args[2]))
 	fmt.Printf("checkpoint ok: %s size %d\n", origin, size)
 
-	p := parseProof(string(read(os.Args[3])))
+	p := parseProof(string(read(args[3])))
 	pOrigin, pSize, pRoot := openCheckpoint(verifiers, p.note)
 	if pOrigin != origin {
 		fail("proof checkpoint is for %q, not %q", pOrigin, origin)
@@ -153,13 +160,13 @@ func main() {
 	}
 	fmt.Printf("inclusion ok: record %d in tree of size %d\n", p.index, pSize)
 
-	lines := bytes.Split(read(os.Args[5]), []byte("\n"))
+	lines := bytes.Split(read(args[5]), []byte("\n"))
 	if p.index >= int64(len(lines)) || !bytes.Equal(lines[p.index], p.extra) {
 		fail("proof's record is not line %d of the log", p.index)
 	}
 	fmt.Printf("record ok: line %d of the log\n", p.index)
 
-	reader := fileHashes(read(os.Args[4]))
+	reader := fileHashes(read(args[4]))
 	th, err := tlog.TreeHash(size, reader)
 	if err != nil || th != root {
 		fail("hash file: tree hash %v (err %v) != checkpoint root %v", th, err, root)
@@ -208,15 +215,19 @@ func main() {
 	fmt.Printf("tree ok: %d log lines hash to the checkpoint root; %d stored hashes match\n",
 		size, len(stored))
 
-	if len(os.Args) == 8 {
-		_, oldSize, oldRoot := openCheckpoint(verifiers, read(os.Args[6]))
+	if len(args) == 8 {
+		_, oldSize, oldRoot := openCheckpoint(verifiers, read(args[6]))
 		var tp tlog.TreeProof
-		for _, line := range strings.Fields(string(read(os.Args[7]))) {
+		for _, line := range strings.Fields(string(read(args[7]))) {
 			tp = append(tp, hash(line))
 		}
 		if err := tlog.CheckTree(tp, size, root, oldSize, oldRoot); err != nil {
 			fail("consistency proof: %v", err)
 		}
 		fmt.Printf("consistency ok: %d is a prefix of %d\n", oldSize, size)
+	}
+
+	if *keysPath != "" {
+		checkSignatures(read(args[5]), read(*keysPath))
 	}
 }

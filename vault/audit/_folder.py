@@ -1,0 +1,394 @@
+"""Folder storage: the log directory of docs/AUDIT.md §1 (docs/AUDIT.md §9).
+
+Every change to the log happens under an exclusive ``flock`` on ``lock``
+(and a thread lock: ``flock`` does not separate threads sharing a
+descriptor; a forked child reopens everything). The log file is opened
+``O_WRONLY | O_APPEND``; nothing here seeks in it, truncates it or rewrites
+it. Lines are written under the lock and made durable with one
+``fdatasync`` *after* the lock is released (§9, group commit): the next
+writer writes meanwhile, and concurrent ``fdatasync`` calls on one file
+share the file system's journal commit. A record is acknowledged only after
+an ``fdatasync`` its own process started after writing it. A turn that stores
+checkpoints syncs and stores them before it lets go of the lock (one turn in
+``checkpoint_every``): no checkpoint is ever durable before its lines, and
+the next writer always sees it.
+``hashes`` and ``index`` are derived (§6) and never fsynced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import struct
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from vault._atomic import fsync_dir, write_atomic
+from vault.audit._files import LineBlocks, LogPaths
+from vault.audit._hashing import HASH_SIZE
+from vault.audit._storage import DerivedStore, LineSource, LogEnd, LogStorage
+from vault.audit._tree import HashFile, StoredHashes, stored_hash_count
+
+__all__ = ["FolderStorage"]
+
+_SYNC = getattr(os, "fdatasync", os.fsync)  # appends: fdatasync also flushes the new size
+_WRITE_CHUNK = 1 << 22  # one write(2) per 4 MiB
+_OFFSET = struct.Struct(">Q")
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
+
+
+class _Files:
+    """The open files of one writing process."""
+
+    def __init__(self, paths: LogPaths) -> None:
+        self.pid = os.getpid()
+        self._fds: list[int] = []
+        # Closed when collected, or at once if opening fails.
+        self._closer = weakref.finalize(self, _close_all, self._fds)
+        new_dir = not paths.directory.exists()
+        paths.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
+        new_log = not paths.log.exists()
+        flags = os.O_CLOEXEC | os.O_CREAT
+        self._lock_path = str(paths.lock)
+        try:
+            self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
+            self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
+            self.read_fd = self._open(paths.log, os.O_RDONLY | os.O_CLOEXEC)
+            self.hash_fd = self._open(paths.hashes, os.O_RDWR | flags)
+            self.index_fd = self._open(paths.index, os.O_RDWR | flags)
+            if new_log:  # make the new names durable before the first record counts
+                fsync_dir(paths.directory)
+                if new_dir:
+                    fsync_dir(paths.directory.parent)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, path: Path, flags: int) -> int:
+        fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)  # never through a planted link
+        self._fds.append(fd)
+        return fd
+
+    def stale(self) -> bool:
+        """Was a file removed or replaced since we opened it? (A writer
+        must not lock one lock file while others lock its replacement, nor
+        append to a log nobody reads.) A file renamed over or unlinked has
+        no link left; the lock file must also still be the one at its name."""
+        if any(os.fstat(fd).st_nlink == 0 for fd in (self.lock_fd, self.log_fd, self.hash_fd,
+                                                      self.index_fd)):
+            return True
+        try:
+            st = os.stat(self._lock_path, follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        mine = os.fstat(self.lock_fd)
+        return (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino)
+
+    def close(self) -> None:
+        self._closer()
+
+
+class _OwnedLines(LineBlocks):
+    """Block reads through a descriptor this reader closes when done."""
+
+    def __init__(self, fd: int, start: int, stop: int, *, owned: bool) -> None:
+        super().__init__(fd, start, stop)
+        self._owned = owned
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        try:
+            yield from super().__iter__()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._owned:
+            self._owned = False
+            os.close(self.fd)
+
+
+class FolderStorage(LogStorage):
+    """A log in a directory (docs/AUDIT.md §1)."""
+
+    can_tear = True
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.paths = LogPaths(Path(directory))
+        self.location = str(self.paths.directory)
+        self._pid = os.getpid()
+        self._mutex = threading.Lock()
+        self._files: _Files | None = None
+        self._inside = False
+        self._wrote = False
+        self._due: list[tuple[int, bytes]] = []
+
+    def __repr__(self) -> str:
+        return f"FolderStorage({self.location!r})"
+
+    def _writer(self) -> _Files:
+        if self._files is None:
+            self._files = _Files(self.paths)
+        return self._files
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+            self._files = None
+
+    # -- locking ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        if self._pid != os.getpid():  # forked: never share locks or files with the parent
+            self._pid, self._mutex, self._files = os.getpid(), threading.Lock(), None
+        with self._mutex:
+            files = self._writer()
+            fcntl.flock(files.lock_fd, fcntl.LOCK_EX)
+            if files.stale():  # reopen what was replaced, then lock again
+                fcntl.flock(files.lock_fd, fcntl.LOCK_UN)
+                self.close()
+                files = self._writer()
+                fcntl.flock(files.lock_fd, fcntl.LOCK_EX)
+            self._inside, self._wrote, self._due = True, False, []
+            try:
+                yield
+                due, self._due = self._due, []
+                if due:  # rare: sync and store under the lock, so the next writer sees them
+                    _SYNC(files.log_fd)
+                    for size, note in due:
+                        self._write_checkpoint(size, note)
+                    self._wrote = False
+            finally:
+                self._inside = False
+                fcntl.flock(files.lock_fd, fcntl.LOCK_UN)
+            if self._wrote:
+                _SYNC(files.log_fd)  # outside the lock: group commit (§9)
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        if self._inside:
+            yield
+            return
+        try:
+            fd = os.open(self.paths.lock, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            yield  # a copied log without a lock file: nobody writes to it
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    # -- lines -----------------------------------------------------------------
+
+    def end(self) -> LogEnd:
+        if self._inside:
+            assert self._files is not None
+            return LogEnd(None, os.fstat(self._files.log_fd).st_size)
+        return LogEnd(None, os.stat(self.paths.log).st_size)
+
+    def _read_fd(self) -> tuple[int, bool]:
+        if self._inside:
+            assert self._files is not None
+            return self._files.read_fd, False
+        return os.open(self.paths.log, os.O_RDONLY | os.O_CLOEXEC), True
+
+    def read(self, start: int, offset: int, stop: LogEnd | None = None) -> LineSource:
+        fd, owned = self._read_fd()
+        limit = stop.offset if stop is not None and stop.offset is not None else None
+        if limit is None:
+            limit = os.fstat(fd).st_size
+        return _OwnedLines(fd, offset, limit, owned=owned)
+
+    def lines_before(self, size: int, end_offset: int, count: int) -> list[bytes] | None:
+        if size == 0 or count <= 0:
+            return []
+        fd, owned = self._read_fd()
+        try:
+            if os.fstat(fd).st_size < end_offset:
+                return None
+            window = 4096 * count
+            while True:
+                start = max(0, end_offset - window)
+                data = os.pread(fd, end_offset - start, start)
+                if not data.endswith(b"\n"):
+                    return [b"\n"]  # no line ends there: the tip does not match
+                lines = data[:-1].split(b"\n")
+                if start == 0 or len(lines) > min(count, size):
+                    return lines[-min(count, size):]
+                window *= 4
+        finally:
+            if owned:
+                os.close(fd)
+
+    def line(self, seq: int) -> bytes | None:
+        try:
+            with contextlib.ExitStack() as stack:
+                index_fd = self._fd(stack, self.paths.index, "index_fd")
+                log_fd = self._fd(stack, self.paths.log, "read_fd")
+                raw = os.pread(index_fd, 16, (seq - 1) * 8) if seq else (
+                    b"\0" * 8 + os.pread(index_fd, 8, 0))
+                if len(raw) != 16:
+                    return None
+                start, end = struct.unpack(">2Q", raw)
+                data = os.pread(log_fd, end - start, start) if end > start else b""
+        except (OSError, OverflowError):
+            return None
+        return data[:-1] if data.endswith(b"\n") and len(data) == end - start else None
+
+    def _fd(self, stack: contextlib.ExitStack, path: Path, name: str) -> int:
+        if self._inside and self._files is not None:
+            return int(getattr(self._files, name))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        stack.callback(os.close, fd)
+        return fd
+
+    def append(self, lines: Sequence[bytes]) -> None:
+        assert self._inside and self._files is not None
+        data = b"".join(line + b"\n" for line in lines)
+        for start in range(0, len(data), _WRITE_CHUNK):
+            self._write(data[start : start + _WRITE_CHUNK])
+
+    def terminate_tail(self) -> None:
+        self._write(b"\n")
+
+    def _write(self, data: bytes) -> None:
+        """One write(2). A short write is a failure too: retrying could
+        interleave with the torn bytes of a crash, so the next writer's
+        recovery (§8) handles it."""
+        assert self._files is not None
+        self._wrote = True
+        n = os.write(self._files.log_fd, data)
+        if n != len(data):
+            raise OSError(f"short write to the audit log ({n} of {len(data)} bytes)")
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def checkpoint_sizes(self) -> list[int]:
+        return self.paths.checkpoint_sizes()
+
+    def read_checkpoint(self, size: int) -> bytes | None:
+        try:
+            return self.paths.checkpoint(size).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def store_checkpoint(self, size: int, note: bytes) -> None:
+        if self._inside:
+            self._due.append((size, note))  # after the fdatasync (see exclusive)
+        else:
+            self._write_checkpoint(size, note)
+
+    def _write_checkpoint(self, size: int, note: bytes) -> None:
+        path = self.paths.checkpoint(size)
+        with contextlib.suppress(OSError):
+            if path.read_bytes() == note:  # Ed25519 is deterministic: same tree, same note
+                return
+        write_atomic(path, note, mode=0o600, replace=True)  # a bogus file is replaced
+
+    # -- derived data and moves ------------------------------------------------
+
+    def derived(self) -> DerivedStore | None:
+        return _FolderDerived(self)
+
+    def import_log(self, lines: Iterable[bytes], checkpoints: Mapping[int, bytes]) -> None:
+        paths = self.paths
+        paths.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(paths.log, flags, 0o600), "wb") as log:
+            for line in lines:
+                log.write(line + b"\n")
+            log.flush()
+            os.fsync(log.fileno())
+        paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
+        for size, note in sorted(checkpoints.items()):
+            write_atomic(paths.checkpoint(size), note, mode=0o600)
+        fsync_dir(paths.directory)
+
+
+class _FolderDerived(DerivedStore):
+    """``hashes`` and ``index`` (docs/AUDIT.md §6): written through the
+    writer's descriptors inside the exclusive lock, else read-only."""
+
+    writable = True
+
+    def __init__(self, storage: FolderStorage) -> None:
+        self._s = storage
+        self._stack = contextlib.ExitStack()
+        files = storage._files if storage._inside else None
+        if files is not None:
+            self.hash_fd, self.index_fd = files.hash_fd, files.index_fd
+        else:
+            self.hash_fd = self._open(storage.paths.hashes)
+            self.index_fd = self._open(storage.paths.index)
+
+    def _open(self, path: Path) -> int:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # reads as empty
+        self._stack.callback(os.close, fd)
+        return fd
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def hashes(self) -> StoredHashes:
+        return HashFile(self.hash_fd)
+
+    def covered(self) -> int:
+        lines = os.fstat(self.index_fd).st_size // _OFFSET.size
+        return min(lines, HashFile(self.hash_fd).leaf_count())
+
+    def in_step(self, size: int, end: int, last_leaf: bytes) -> bool:
+        # Two fstat and two pread calls: this runs on every append.
+        if os.fstat(self.index_fd).st_size != size * _OFFSET.size:
+            return False
+        if os.fstat(self.hash_fd).st_size != stored_hash_count(size) * HASH_SIZE:
+            return False
+        if size == 0:
+            return True
+        return (os.pread(self.index_fd, 8, (size - 1) * 8) == _OFFSET.pack(end)
+                and os.pread(self.hash_fd, HASH_SIZE,
+                             stored_hash_count(size - 1) * HASH_SIZE) == last_leaf)
+
+    def end_of(self, size: int) -> int | None:
+        if size == 0:
+            return 0
+        raw = os.pread(self.index_fd, 8, (size - 1) * 8)
+        return _OFFSET.unpack(raw)[0] if len(raw) == 8 else None
+
+    def extend(self, size: int, ends: Sequence[int], stored: bytes) -> None:
+        hash_at = stored_hash_count(size) * HASH_SIZE
+        for fd, at in ((self.hash_fd, hash_at), (self.index_fd, size * _OFFSET.size)):
+            if os.fstat(fd).st_size != at:
+                os.ftruncate(fd, at)
+        _pwrite_all(self.hash_fd, stored, hash_at)
+        _pwrite_all(self.index_fd, struct.pack(f">{len(ends)}Q", *ends), size * _OFFSET.size)
+
+    def reset(self) -> None:
+        os.ftruncate(self.hash_fd, 0)
+        os.ftruncate(self.index_fd, 0)
+
+    def holds(self, at_hash: int, stored: bytes, at_line: int, ends: Sequence[int]) -> bool:
+        packed = struct.pack(f">{len(ends)}Q", *ends)
+        return (os.pread(self.hash_fd, len(stored), at_hash * HASH_SIZE) == stored
+                and os.pread(self.index_fd, len(packed), at_line * _OFFSET.size) == packed)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n

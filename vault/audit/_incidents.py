@@ -1,0 +1,38 @@
+"""Damage an officer has declared (docs/AUDIT.md §11.3).
+
+The vault logs an incident naming lines it found damaged; verification is
+then given those line numbers (``sealed_off``). Damage confined to them --
+and to the next signed record, whose chain covers them (§4) -- is reported
+as an incident instead of raising; anything else still raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vault.errors import AuditIntegrityError
+
+__all__ = ["Incidents"]
+
+
+class Incidents:
+    def __init__(self, sealed_off: frozenset[int]) -> None:
+        self.lines = sealed_off
+        self.notes: list[str] = []
+        self._seen: set[tuple[str, int | None]] = set()
+
+    def excuse(self, error: AuditIntegrityError, lines: Iterable[int]) -> bool:
+        """Is ``error``, about ``lines``, explained by a sealed-off line?"""
+        if not self.lines or self.lines.isdisjoint(lines):
+            return False
+        self.note(f"{error.message} (sealed off by an incident)", error.seq)
+        return True
+
+    def note(self, text: str, seq: int | None = None) -> None:
+        if (text, seq) not in self._seen:
+            self._seen.add((text, seq))
+            self.notes.append(text)
+
+    def before(self, size: int) -> bool:
+        """Is any sealed-off line among the first ``size``?"""
+        return any(i < size for i in self.lines)

@@ -1,0 +1,194 @@
+"""Where a log's bytes live: the storage interface (docs/AUDIT.md §9).
+
+:class:`~vault.audit.AuditLog` is written once, over this interface; a
+storage only stores. It never parses a record, never decides what a line
+means, never signs. Two implementations: a folder
+(:mod:`vault.audit._folder`) and PostgreSQL (``vault.store._pg_log``).
+
+Contract:
+
+* :meth:`LogStorage.exclusive` serialises writers across processes (and
+  threads); everything appended inside is durable once the block exits
+  without an exception (a folder may ``fdatasync`` after releasing its lock,
+  §9 group commit; a database commits). Checkpoints stored inside are never
+  durable before the lines they cover.
+* :meth:`LogStorage.shared` gives readers one consistent state: the end
+  read inside it and every read started inside it see the same lines.
+* Lines are bytes without their newline; a storage never holds a newline
+  inside a line. A folder may be left with a *torn tail* (bytes after the
+  last newline) by a crash; a database cannot tear.
+* Derived data (:class:`DerivedStore`) is a cache the log logic checks
+  before it relies on it, and rebuilds when it disagrees (§6).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import NamedTuple
+
+from vault.audit._tree import StoredHashes
+
+__all__ = ["DerivedStore", "LineSource", "LogEnd", "LogStorage"]
+
+
+class LogEnd(NamedTuple):
+    """Where a log ends: ``lines`` when the storage counts its lines
+    (PostgreSQL), ``offset`` in bytes, a torn tail included, when it is a
+    file (folder). A storage gives at least one of them."""
+
+    lines: int | None
+    offset: int | None
+
+
+class LineSource(abc.ABC):
+    """Complete lines in blocks of many lines (one list per block), in order.
+    After the iteration, ``tail`` holds bytes after the last newline."""
+
+    tail: bytes = b""
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[list[bytes]]: ...
+
+    def close(self) -> None:
+        """Give back what an unfinished iteration holds (a database snapshot)."""
+        return None
+
+
+class DerivedStore(abc.ABC):
+    """Derived data a storage keeps (docs/AUDIT.md §6): the stored hashes of
+    the Merkle tree, and for a file, the end offset of every line. Never
+    trusted: whatever is read from it is checked against data the log logic
+    computed from the lines."""
+
+    #: whether the log logic may rewrite it (a database computes its own)
+    writable: bool = False
+
+    @abc.abstractmethod
+    def hashes(self) -> StoredHashes:
+        """The stored hashes, as they are now."""
+
+    @abc.abstractmethod
+    def covered(self) -> int:
+        """How many lines the derived data claims to describe."""
+
+    def in_step(self, size: int, end: int, last_leaf: bytes) -> bool:
+        """Does it describe exactly ``size`` lines, ending at ``end``, the
+        last with leaf hash ``last_leaf``? (The writer's check on every turn.)"""
+        if self.covered() != size or self.end_of(size) not in (end, None):
+            return False
+        try:
+            return size == 0 or self.hashes().leaf(size - 1) == last_leaf
+        except EOFError:
+            return False
+
+    def end_of(self, size: int) -> int | None:
+        """The offset just past the first ``size`` lines, if recorded."""
+        return None
+
+    def extend(self, size: int, ends: Sequence[int], stored: bytes) -> None:
+        """Record lines ``size, size + 1, ...`` (their end offsets and the
+        stored hashes they add); the data is first cut back to ``size`` lines."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget everything (a rebuild starts from here)."""
+        raise NotImplementedError
+
+    def holds(self, at_hash: int, stored: bytes, at_line: int, ends: Sequence[int]) -> bool:
+        """Does it hold these stored hashes from hash number ``at_hash`` on,
+        and these end offsets from line ``at_line`` on? (A full check, for a
+        deep verification; a storage that computes its own may say True.)"""
+        return True
+
+    def close(self) -> None:
+        """Give back descriptors or connections."""
+        return None
+
+    def __enter__(self) -> DerivedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LogStorage(abc.ABC):
+    """The storage operations of one audit log (see module doc)."""
+
+    #: a name for messages (a folder, a database without its password)
+    location: str = ""
+    #: True if a crash can leave a torn tail or a write can half-happen, so
+    #: that a handle whose write failed must not append again (§9)
+    can_tear: bool = False
+
+    # -- locking ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """The writers' lock; appends inside are durable when it exits."""
+
+    @abc.abstractmethod
+    def shared(self) -> contextlib.AbstractContextManager[None]:
+        """A consistent view for readers (writers may go on meanwhile)."""
+
+    # -- lines -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def end(self) -> LogEnd:
+        """Where the log ends now."""
+
+    @abc.abstractmethod
+    def read(self, start: int, offset: int, stop: LogEnd | None = None) -> LineSource:
+        """Lines from line ``start`` (at byte ``offset`` in the folder layout,
+        a hint for storages with offsets) up to ``stop`` (default: the end)."""
+
+    @abc.abstractmethod
+    def lines_before(self, size: int, end_offset: int, count: int) -> list[bytes] | None:
+        """Up to ``count`` lines ending with line ``size - 1`` (which ends
+        ``end_offset`` bytes into the folder layout), oldest first; None when
+        the storage holds fewer lines (or bytes). A storage with offsets
+        returns ``[b"\\n"]`` -- never a line -- when no line ends there."""
+
+    def line(self, seq: int) -> bytes | None:
+        """Line ``seq`` found cheaply (a file: through its derived index,
+        unchecked), or None when the storage cannot tell."""
+        return None
+
+    @abc.abstractmethod
+    def append(self, lines: Sequence[bytes]) -> None:
+        """Append lines (inside :meth:`exclusive`). May fail part-way in a
+        folder (a torn tail), never in a database."""
+
+    def terminate_tail(self) -> None:
+        """Make a torn tail a line of its own (one newline; folder only)."""
+        raise NotImplementedError
+
+    # -- checkpoints -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def checkpoint_sizes(self) -> list[int]:
+        """Sizes of the stored checkpoints, ascending."""
+
+    @abc.abstractmethod
+    def read_checkpoint(self, size: int) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def store_checkpoint(self, size: int, note: bytes) -> None:
+        """Store a signed checkpoint (inside :meth:`exclusive`: made durable
+        with, or after, the lines it covers)."""
+
+    # -- derived data and moves ------------------------------------------------
+
+    def derived(self) -> DerivedStore | None:
+        return None
+
+    @abc.abstractmethod
+    def import_log(self, lines: Iterable[bytes], checkpoints: Mapping[int, bytes]) -> None:
+        """Fill an empty storage with another log's lines and checkpoints,
+        byte for byte (a move between backends). All or nothing where the
+        storage can; a folder is refused afterwards if incomplete."""
+
+    def close(self) -> None:
+        """Close files or connections (a handle may be reopened by using it)."""
+        return None

@@ -1,0 +1,185 @@
+"""Verification, second half: judging what the pass found (docs/AUDIT.md §11).
+
+Damage raises (named by :mod:`vault.audit._damage`) unless an incident
+explains it; everything else -- ignored checkpoints, an unrecovered tail,
+derived data rebuilt, a missing checkpoint key -- is a finding.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING
+
+from vault.audit._checkpoint import Checkpoint
+from vault.audit._damage import Target, classify
+from vault.audit._hashing import leaf_hash
+from vault.audit._incidents import Incidents
+from vault.audit._proof import verify_consistency
+from vault.audit._storage import LogEnd
+from vault.audit._tip import TrustedTip
+from vault.audit._treepass import TreeResult
+from vault.audit._writer import Turn
+from vault.errors import AuditIntegrityError, VaultError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.audit._log import AuditLog
+    from vault.audit._verify import VerifyReport, _Checker
+
+__all__ = ["finish"]
+
+_HINT = "treat this as a security incident; keep a copy of the log as evidence"
+
+
+def finish(log: AuditLog, tree: TreeResult, checker: _Checker, checkpoints: list[Checkpoint],
+           trusted: Checkpoint | None, tip: TrustedTip | None, end: LogEnd, findings: list[str],
+           incidents: Incidents, *, expect_signer: bool, deep: bool,
+           derived_ok: bool = True) -> VerifyReport:
+    from vault.audit._verify import VerifyReport
+
+    targets = [Target(c.size, c.root) for c in checkpoints]
+    targets += [Target(trusted.size, trusted.root)] if trusted else []
+    targets += [Target(tip.size, tip.root)] if tip else []
+    damage = None
+    for t in targets:
+        if t.size > tree.size:
+            damage = AuditIntegrityError(
+                f"the audit log was truncated: it ends after {tree.size} lines, {t.size} "
+                "were written", kind="truncated", seq=tree.size, hint=_HINT)
+        elif not hmac.compare_digest(tree.roots[t.size], t.root) and not _excused(
+                log, t, tree, incidents, deep):
+            damage = damage or AuditIntegrityError(
+                f"the audit log does not match its checkpoint of size {t.size}",
+                kind="modified", hint=_HINT)
+    if damage is not None or checker.problem is not None:
+        raise classify(log.storage, end, targets, tree.roots, checker.problem or damage)
+    if checker.bad_signature is not None:
+        raise checker.bad_signature
+    assert checker.walker is not None
+    pending = checker.walker.pending
+    unrecovered = len(tree.tail) + sum(len(p.line) + 1 for p in pending)
+    if unrecovered:
+        findings.append(f"{len(pending)} lines and {len(tree.tail)} bytes at the end were left "
+                        "by an interrupted write; the next append sets them aside")
+    hashes_ok = derived_ok and _derived_ok(log, tree, checkpoints)
+    if not hashes_ok:
+        findings.append(_repair(log, tree))
+    proved = _prove_consistency(log, trusted, checkpoints)
+    if expect_signer:
+        findings += _missing_signer(log, tree.size, checkpoints)
+    newest = checkpoints[-1].size if checkpoints else None
+    return VerifyReport(
+        size=tree.size, root=tree.root, checkpoints=len(checkpoints), newest_checkpoint=newest,
+        trusted_checkpoint=trusted.size if trusted else None, consistency_proved=proved,
+        records_parsed=checker.parsed, signatures=checker.signatures, unrecovered=unrecovered,
+        hashes_ok=hashes_ok, findings=tuple(findings), incidents=tuple(incidents.notes),
+        unsigned_covered=checker.unsigned_covered, unrecovered_lines=len(pending))
+
+
+def _excused(log: AuditLog, target: Target, tree: TreeResult, incidents: Incidents,
+             deep: bool) -> bool:
+    """A root that differs only because of sealed-off lines (§11.3): every
+    other line is vouched for by its actors' chained signatures (``deep``),
+    or the derived leaves reproduce the root and differ only there."""
+    if not incidents.before(target.size):
+        return False
+    ok = deep or _originals_confirm(log, target, incidents)
+    if ok:
+        incidents.note(f"checkpoint {target.size} differs from the log only at lines an "
+                       "incident sealed off")
+    return ok
+
+
+def _originals_confirm(log: AuditLog, target: Target, incidents: Incidents) -> bool:
+    from vault.audit._tree import tree_root
+
+    derived = log.storage.derived()
+    if derived is None:
+        return False
+    try:
+        with derived:
+            original = derived.hashes().leaf_hashes(target.size)
+    except (OSError, EOFError):
+        return False
+    if not hmac.compare_digest(tree_root(original), target.root):
+        return False
+    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(target.size, None))
+           for line in block][: target.size]
+    return len(now) == target.size and all(
+        i in incidents.lines for i, (a, b) in enumerate(zip(now, original, strict=True))
+        if a != b)
+
+
+def _derived_ok(log: AuditLog, tree: TreeResult, checkpoints: list[Checkpoint]) -> bool:
+    """Does the derived data serve this tree (roots at every checkpoint and
+    at the end, the end offset)? O(log n) reads per root."""
+    derived = log.storage.derived()
+    if derived is None:
+        return True  # nothing derived: nothing to disagree
+    try:
+        with derived:
+            hashes = derived.hashes()
+            if derived.covered() != tree.size:
+                return False
+            end = derived.end_of(tree.size)
+            if end is not None and end != tree.end and log.storage.can_tear:
+                return False
+            for size, root in [*((c.size, c.root) for c in checkpoints), (tree.size, tree.root)]:
+                if 0 < size <= tree.size and not hmac.compare_digest(hashes.root(size), root):
+                    return False
+    except (OSError, EOFError):
+        return False
+    return True
+
+
+def _repair(log: AuditLog, tree: TreeResult | None) -> str:
+    """Rebuild the derived data from the log, as a writer would (§6)."""
+    derived = log.storage.derived()
+    writable = derived is not None and derived.writable
+    if derived is not None:
+        derived.close()
+    if not writable:
+        return "the derived hash data does not match the log (the database computes it)"
+    try:
+        with log.storage.exclusive():
+            turn = Turn(log.storage, tree.tip() if tree else log._tip, 0, rebuild=True)
+            turn.close()
+    except (VaultError, OSError) as e:
+        what = e.message if isinstance(e, VaultError) else (e.strerror or type(e).__name__)
+        return f"the derived hash and index data do not match the log; not rebuilt: {what}"
+    return turn.notes[0] if turn.notes else "the derived hash and index data were rebuilt"
+
+
+def _prove_consistency(log: AuditLog, trusted: Checkpoint | None,
+                       checkpoints: list[Checkpoint]) -> bool:
+    """Check the external checkpoint against the newest stored one with a
+    consistency proof from the derived hashes, as an auditor without the log
+    would. Both roots were recomputed from the lines already, so a proof that
+    fails only says the derived data is damaged: rebuilt once, else no proof."""
+    if trusted is None or not checkpoints or not 0 < trusted.size <= checkpoints[-1].size:
+        return False
+    from vault.audit._prover import consistency
+
+    newest = checkpoints[-1]
+    for attempt in range(2):
+        try:
+            proof = consistency(log, trusted.size, newest.size)
+            verify_consistency(trusted.size, newest.size, proof, trusted.root, newest.root)
+        except (VaultError, ValueError, EOFError, OSError):
+            if attempt == 0 and trusted.size < newest.size:
+                log.notes.append(_repair(log, None))
+                continue
+            return False
+        return True
+    return False
+
+
+def _missing_signer(log: AuditLog, size: int, checkpoints: list[Checkpoint]) -> list[str]:
+    out = []
+    if log.checkpoint_signer is None:
+        out.append("this process has no checkpoint key: it cannot sign checkpoints")
+    newest = checkpoints[-1].size if checkpoints else 0
+    every = log.checkpoint_every
+    if every and size - newest >= every:
+        out.append(f"{size - newest} lines follow the newest checkpoint ({newest}): "
+                   f"checkpoints are missing (one is due every {every} lines)")
+    return out

@@ -1,0 +1,246 @@
+"""The audit log's storage in PostgreSQL (docs/AUDIT.md §13; docs/DEPLOYMENT.md §4).
+
+A :class:`vault.audit.LogStorage` over three tables of the vault schema:
+
+* ``vault.audit_log (seq, line)`` -- line ``seq`` of the log, byte for byte;
+* ``vault.audit_checkpoints (size, note)`` -- the signed checkpoints;
+* ``vault.audit_tree (seq, hashes)`` -- derived: the stored hashes line
+  ``seq`` adds to the Merkle tree (docs/AUDIT.md §6), computed by the
+  database itself as each line is inserted; no application role may write it.
+
+So the tree, the checkpoints and the proofs are exactly a folder log's with
+the same lines. All the log logic is :class:`vault.audit.AuditLog`'s; here
+are only storage operations. A writer's turn is one transaction holding the
+advisory lock :data:`AUDIT_LOCK`: its lines and checkpoints commit together
+or not at all, so nothing tears. Readers use REPEATABLE READ snapshots.
+The schema refuses rows the log logic would reject (:mod:`._pg_schema`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import psycopg
+
+from vault.audit import DerivedStore, LineSource, LogEnd, LogStorage, StoredHashes
+from vault.audit import stored_hash_count as _count
+from vault.errors import UsageError
+from vault.store._pg_conn import Connection, Database, storage_errors
+from vault.store._pg_schema import AUDIT_LOCK
+
+__all__ = ["AUDIT_LOCK", "PostgresLogStorage"]
+
+_FETCH = 5000  # lines per round trip when streaming the log
+_INSERT = ("INSERT INTO vault.audit_log (seq, line) SELECT %s + u.i - 1, u.line"
+           " FROM unnest(%s::bytea[]) WITH ORDINALITY AS u(line, i) ORDER BY u.i")
+_HEAD = "SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log"
+
+
+def _leaf_of(x: int) -> tuple[int, int]:
+    """Stored hash number ``x`` as (leaf, level): leaf ``i`` writes hashes
+    N(i) .. N(i + 1) - 1 (docs/AUDIT.md §6), N(i) = 2i - popcount(i)."""
+    i = x // 2
+    while _count(i) > x:
+        i -= 1
+    while _count(i + 1) <= x:
+        i += 1
+    return i, x - _count(i)
+
+
+class _Rows(LineSource):
+    """Lines ``start <= seq < stop``, in blocks, on a snapshot of their own
+    (rows are only ever added: any snapshot sees the same ones)."""
+
+    def __init__(self, db: Database, conn: Connection | None, start: int, stop: int) -> None:
+        self._db, self._conn, self._start, self._stop = db, conn, start, stop
+        self._stack = contextlib.ExitStack()
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        with self._stack, storage_errors("cannot read the audit log"):
+            conn = self._conn or self._stack.enter_context(self._db.snapshot())
+            if self._stop - self._start <= _FETCH:
+                block = [bytes(r[0]) for r in conn.execute(
+                    "SELECT line FROM vault.audit_log WHERE seq >= %s AND seq < %s ORDER BY seq",
+                    (self._start, self._stop))]
+                if block:
+                    yield block
+                return
+            cur = self._stack.enter_context(conn.cursor(name="vault_audit_lines"))
+            cur.execute("SELECT line FROM vault.audit_log WHERE seq >= %s AND seq < %s"
+                        " ORDER BY seq", (self._start, self._stop))
+            while rows := cur.fetchmany(_FETCH):
+                yield [bytes(r[0]) for r in rows]
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+class PostgresLogStorage(LogStorage):
+    """The audit log of the vault in database ``db`` (see module doc)."""
+
+    can_tear = False
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.location = db.location
+        self._conn: Connection | None = None  # inside exclusive() or shared()
+        self._writing = False
+        self._head = 0
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            with storage_errors("cannot read the audit log"), self.db.connection() as conn:
+                yield conn
+
+    # -- locking ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        # Errors stay psycopg's here: AuditLog reports them as AuditWriteError.
+        with self.db.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+            self._conn, self._writing, self._head = conn, True, -1
+            try:
+                yield
+            finally:
+                self._conn, self._writing = None, False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        if self._conn is not None:
+            yield
+            return
+        with storage_errors("cannot read the audit log"), self.db.snapshot() as conn:
+            self._conn = conn
+            try:
+                yield
+            finally:
+                self._conn = None
+
+    # -- lines -----------------------------------------------------------------
+
+    def end(self) -> LogEnd:
+        with self._session() as conn:
+            row = conn.execute(_HEAD).fetchone()
+        head = int(row[0]) if row else 0
+        if self._writing:
+            self._head = head
+        return LogEnd(head, None)
+
+    def read(self, start: int, offset: int, stop: LogEnd | None = None) -> LineSource:
+        if stop is None or stop.lines is None:
+            stop = self.end()
+        assert stop.lines is not None
+        return _Rows(self.db, self._conn if self._writing else None, start, stop.lines)
+
+    def lines_before(self, size: int, end_offset: int, count: int) -> list[bytes] | None:
+        if size == 0 or count <= 0:
+            return []
+        with self._session() as conn:
+            rows = conn.execute("SELECT seq, line FROM vault.audit_log WHERE seq < %s"
+                                " ORDER BY seq DESC LIMIT %s", (size, count)).fetchall()
+        if not rows or int(rows[0][0]) != size - 1:
+            return None
+        return [bytes(r[1]) for r in reversed(rows)]
+
+    def line(self, seq: int) -> bytes | None:
+        with self._session() as conn:
+            row = conn.execute("SELECT line FROM vault.audit_log WHERE seq = %s",
+                               (seq,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def append(self, lines: Sequence[bytes]) -> None:
+        assert self._writing and self._conn is not None
+        if self._head < 0:
+            self.end()
+        self._conn.execute(_INSERT, (self._head, list(lines)))
+        self._head += len(lines)
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def checkpoint_sizes(self) -> list[int]:
+        with self._session() as conn:
+            rows = conn.execute("SELECT size FROM vault.audit_checkpoints ORDER BY size")
+            return [int(r[0]) for r in rows]
+
+    def read_checkpoint(self, size: int) -> bytes | None:
+        with self._session() as conn:
+            row = conn.execute("SELECT note FROM vault.audit_checkpoints WHERE size = %s",
+                               (size,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def store_checkpoint(self, size: int, note: bytes) -> None:
+        # Append-only: a row someone else stored for this size stays (and,
+        # if it is bogus, is ignored by the log, docs/AUDIT.md §7).
+        sql = ("INSERT INTO vault.audit_checkpoints (size, note) VALUES (%s, %s)"
+               " ON CONFLICT (size) DO NOTHING")
+        if self._writing and self._conn is not None:
+            self._conn.execute(sql, (size, note))
+            return
+        with self.db.connection() as conn:
+            conn.execute(sql, (size, note))
+
+    # -- derived data and moves ------------------------------------------------
+
+    def derived(self) -> DerivedStore | None:
+        return _Tree(self)
+
+    def import_log(self, lines: Iterable[bytes], checkpoints: Mapping[int, bytes]) -> None:
+        try:
+            with self.db.transaction() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+                row = conn.execute(_HEAD).fetchone()
+                if row and int(row[0]):
+                    raise UsageError("the destination's audit log is not empty")
+                head, batch = 0, []
+                for line in lines:
+                    batch.append(line)
+                    if len(batch) >= _FETCH:
+                        conn.execute(_INSERT, (head, batch))
+                        head, batch = head + len(batch), []
+                if batch:
+                    conn.execute(_INSERT, (head, batch))
+                for size, note in sorted(checkpoints.items()):
+                    conn.execute("INSERT INTO vault.audit_checkpoints (size, note)"
+                                 " VALUES (%s, %s)", (size, note))
+        except psycopg.Error as e:
+            with storage_errors("cannot import the audit log"):
+                raise e
+
+
+class _Tree(DerivedStore):
+    """``vault.audit_tree``: stored hashes the database computes (read-only)."""
+
+    writable = False
+
+    def __init__(self, storage: PostgresLogStorage) -> None:
+        self._s = storage
+
+    def covered(self) -> int:
+        with self._s._session() as conn:
+            row = conn.execute("SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_tree")
+            first = row.fetchone()
+        return int(first[0]) if first else 0
+
+    def hashes(self) -> StoredHashes:
+        return StoredHashes(self._read, _count(self.covered()))
+
+    def _read(self, indexes: Sequence[int]) -> list[bytes]:
+        where = [_leaf_of(x) for x in indexes]
+        with self._s._session() as conn:
+            rows = conn.execute("SELECT seq, hashes FROM vault.audit_tree WHERE seq = ANY(%s)",
+                                (sorted({leaf for leaf, _ in where}),)).fetchall()
+        found: dict[int, Any] = {int(s): bytes(h) for s, h in rows}
+        out = []
+        for leaf, level in where:
+            data = found.get(leaf, b"")
+            h = data[level * 32 : (level + 1) * 32]
+            if len(h) != 32:
+                raise EOFError("the audit tree table lacks a hash")
+            out.append(h)
+        return out
