@@ -24,7 +24,7 @@ from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, AuditRecord, NoteVeri
 from vault.errors import AuditIntegrityError, UsageError
 
 from ._common import echo_json, info, warn
-from ._vault_common import vault_audit_key_lookup, vault_audit_log, vault_audit_verifier
+from ._vault_common import vault_audit_log, vault_audit_verifier, vault_audit_verify
 
 KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 _TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
@@ -63,12 +63,6 @@ def _open_log(ctx: click.Context, log: str | None) -> AuditLog:
     if log is None and (vault_log := vault_audit_log(ctx)) is not None:
         return vault_log  # type: ignore[no-any-return]
     return AuditLog.open(_resolve_log(ctx, log))
-
-
-def _key_lookup(ctx: click.Context, log: str | None) -> KeyLookup | None:
-    """Actors' public keys for record signatures: those the vault's signed
-    policies give (a standalone log has none)."""
-    return vault_audit_key_lookup(ctx) if log is None else None
 
 
 _log_option = click.option(
@@ -328,9 +322,11 @@ def verify(
         info("note: checkpoints checked against the log's own key; pass --key to pin it")
     trusted = Path(checkpoint_file).read_bytes() if checkpoint_file else None
     try:
-        report = log.verify(
-            trusted_checkpoint=trusted, verifier=verifier, key_lookup=_key_lookup(ctx, log_dir)
-        )
+        # A vault's log is verified as the vault reads it (record signatures by
+        # the keys its policy versions gave, incidents sealed off); a
+        # standalone log structurally, with its checkpoints.
+        report = (vault_audit_verify(ctx, trusted, verifier) if log_dir is None else None) \
+            or log.verify(trusted_checkpoint=trusted, verifier=verifier)
     except AuditIntegrityError as e:
         if as_json:
             echo_json({"ok": False, "kind": e.kind, "seq": e.seq, "message": e.message})

@@ -98,8 +98,8 @@ def _move(ctx: click.Context, source: str, destination: str, as_json: bool) -> N
         echo_json(report.to_dict())
         return
     click.echo(f"moved the vault from {report.source} to {report.destination}")
-    click.echo(f"  {report.documents} documents, {report.policy_versions} policy versions, "
-               f"{report.class_keys} class keys, {report.keyring_entries} keyring entries")
+    click.echo(f"  {report.documents} documents, {report.keyring_entries} keyring entries, "
+               f"{report.actors} registered actors, {report.statements} requests and approvals")
     click.echo(f"  audit log: {report.records} lines, {report.checkpoints} checkpoints, "
                f"root {report.root} (verified at the destination)")
     for note in report.notes:

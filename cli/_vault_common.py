@@ -182,12 +182,15 @@ def vault_audit_log(ctx: click.Context) -> Any:
     return None if v is None else v.audit
 
 
-def vault_audit_verify(ctx: click.Context, trusted_checkpoint: bytes | None) -> Any:
+def vault_audit_verify(ctx: click.Context, trusted_checkpoint: bytes | None,
+                       verifier: Any = None) -> Any:
     """Verify the vault's audit log as the vault reads it: every record's
     signature by the key the policy in force then gave its actor, the
-    checkpoints by the key vault.json pins. None when no vault is named."""
+    checkpoints by ``verifier`` (default: the key vault.json pins). None
+    when no vault is named."""
     v = _vault_for_audit(ctx)
-    return None if v is None else v.verify_audit(trusted_checkpoint=trusted_checkpoint)
+    return None if v is None else v.verify_audit(trusted_checkpoint=trusted_checkpoint,
+                                                 verifier=verifier)
 
 
 def vault_audit_verifier(ctx: click.Context) -> Any:

@@ -22,7 +22,7 @@ from vault.store import Backend, open_backend
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.manifest import Manifest
-    from vault.audit import AuditLog, VerifyReport
+    from vault.audit import AuditLog, NoteVerifier, VerifyReport
     from vault.identity import UserIdentity
     from vault.policy import Policy
 
@@ -107,13 +107,15 @@ class Vault:
         """The vault's audit log (``vault.audit.AuditLog``), for reading."""
         return self._s.log
 
-    def verify_audit(self, *, trusted_checkpoint: bytes | None = None) -> VerifyReport:
-        """Verify the audit log: Merkle tree, checkpoints (against the key
-        pinned in ``vault.json``) and every record's signature by the key
-        the policy in force then gave its actor."""
+    def verify_audit(self, *, trusted_checkpoint: bytes | None = None,
+                     verifier: NoteVerifier | None = None) -> VerifyReport:
+        """Verify the audit log: Merkle tree, checkpoints (against
+        ``verifier``, default the key pinned in ``vault.json``) and every
+        record's signature by the key the policy in force then gave its
+        actor."""
         from vault._ops.verify import verify_audit
 
-        return verify_audit(self._s, trusted_checkpoint=trusted_checkpoint)
+        return verify_audit(self._s, trusted_checkpoint=trusted_checkpoint, verifier=verifier)
 
     def close(self) -> None:
         self._s.close()

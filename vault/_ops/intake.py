@@ -75,7 +75,7 @@ def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
     head = stream.read(budget.max_input_bytes)
     found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
     replay = io.BufferedReader(_Replay(head, stream), 1 << 20)
-    return replay, found  # type: ignore[return-value]
+    return replay, found
 
 
 def inspect_all(policy: Policy, sources: Sequence[Named]) -> tuple[list[Named], list[Inspection]]:

@@ -79,7 +79,7 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     report = MoveReport(src.backend.location, dst.location)
     with src.lock():
         _copy(src, dst, report)
-        if src.log.size() != report.records:
+        if src.log.tip().size != report.records:
             raise StorageError("records were appended to the source's audit log during the "
                                "move; the destination is incomplete (it has no manifest)",
                                hint="stop every writer, remove the destination, move again")
@@ -95,8 +95,10 @@ def _copy(src: Session, dst: Backend, report: MoveReport) -> None:
     except (FileNotFoundError, PermissionError):
         report.notes.append("the checkpoint key was not readable here and was not copied: "
                             "checkpoints need it (docs/DEPLOYMENT.md §6)")
-    moved = dst.audit_log(None, src.manifest.origin).import_from(src.log)
-    report.records, report.checkpoints = moved.records, moved.checkpoints
+    checkpoints = src.log.stored_checkpoints()
+    dst_log = dst.audit_log(None, src.manifest.origin)
+    report.records, _ = dst_log.import_log(src.log.lines(), checkpoints)
+    report.checkpoints = len(checkpoints)
     for (kid, owner), _ in sorted(src.trusted.store.entries().items()):
         data = b.read_keyring_entry(owner, kid)
         if data is not None:

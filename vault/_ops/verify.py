@@ -23,7 +23,7 @@ from vault._primitives import parse_signing_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
-    from vault.audit import VerifyReport
+    from vault.audit import NoteVerifier, VerifyReport
 
 __all__ = ["key_lookup", "verify_audit"]
 
@@ -66,10 +66,11 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None) -> VerifyReport:
+def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,
+                 verifier: NoteVerifier | None = None) -> VerifyReport:
     from vault.audit import NoteVerifier
 
     s.trusted.catch_up()
     return s.log.verify(trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup(s),
-                        verifier=NoteVerifier.from_key(s.manifest.log_key),
-                        sealed_off=set(s.trusted.store.sealed_off()))
+                        verifier=verifier or NoteVerifier.from_key(s.manifest.log_key),
+                        sealed_off=set(s.trusted.store.sealed_off()), expect_signer=True)

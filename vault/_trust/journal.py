@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_signing_key
 from vault._trust.classes import LabelClass, key_id, user_by_recipient
@@ -38,10 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from vault._trust.manifest import Manifest
-    from vault.audit import AuditRecord
+    from vault.audit import AuditRecord, ScannedLine
     from vault.policy import Label, Policy
 
-__all__ = ["Journal", "ScannedLine"]
+__all__ = ["Journal"]
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -51,14 +51,6 @@ _CHANGES = ("seal", "reclassify", "declassify")
 _PENDING = frozenset(("seal", "reclassify", "declassify", "shred"))
 STATE_KINDS = ("policy", "class_key", "grants", "retire", "document", "shred", "incident",
                "request", "approval")
-
-
-class ScannedLine(Protocol):
-    """One line of the log as :meth:`vault.audit.AuditLog.scan` yields it."""
-
-    seq: int
-    record: AuditRecord | None  # None: not a record (a fragment, damage)
-    chain: bytes | None  # the digest a signed record's signature covers
 
 
 class _Invalid(Exception):
@@ -96,6 +88,8 @@ class Journal:
     def feed(self, line: ScannedLine) -> None:
         rec = line.record
         if rec is None:
+            if line.problem is not None:
+                self._finding(line.seq, "damage", line.problem.message)
             return
         if rec.signature is None:  # covered by a later record of the same run
             self._pending.append(rec)

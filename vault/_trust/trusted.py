@@ -68,7 +68,7 @@ class TrustedState:
         self._pin = sha256_hex(manifest_bytes)
         self._keys: dict[str, list[ClassKey]] | None = None
         self._policy: Policy | None = None
-        self._size = -1  # log size at the last catch-up
+        self._end: object = None  # where the log ended at the last catch-up
 
     def close(self) -> None:
         self.store.close()
@@ -77,10 +77,11 @@ class TrustedState:
 
     def catch_up(self, *, force: bool = False) -> bool:
         """Replay what was appended since; True if anything was."""
-        if not force and self._size >= 0 and self._log.size() == self._size:
+        if not force and self._end is not None and self._log.storage.end() == self._end:
             return False
         from vault.audit import verify_record
 
+        end = self._log.storage.end()
         with self.store.transaction():
             self._check_pin()
             tip = _tip_from_text(self.store.meta("tip"))
@@ -102,7 +103,7 @@ class TrustedState:
             if changed:
                 self.store.set_meta("tip", _tip_to_text(new_tip))
         self._log.set_trusted_tip(new_tip)
-        self._size = new_tip.size
+        self._end = end
         if changed:
             self._keys, self._policy = None, None
         if self.store.meta("version") is None and not self.store.policies():

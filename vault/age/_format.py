@@ -8,7 +8,6 @@ canonical (base64, line wrapping, spaces, line endings) is a HeaderError.
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
