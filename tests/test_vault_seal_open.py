@@ -39,7 +39,7 @@ def test_cleared_user_gets_identical_bytes(office: Office, tmp_path: Path) -> No
     opened = office.as_("leader").open(info.id, out)
     assert out.read_bytes() == data
     assert out.stat().st_mode & 0o777 == 0o600
-    assert opened.sha256 == info.sha256 and opened.title == "Budget 2025"
+    assert opened.payload_sha256 == info.payload_sha256 and opened.title == "Budget 2025"
 
 
 def test_open_refuses_to_overwrite(office: Office, tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_metadata_only_for_key_holders(office: Office) -> None:
                                      compartments=["FINANCE"], title="Plan")
     seen = office.as_("officer").ls()
     row = next(d for d in seen if d.id == info.id)
-    assert row.title is None and row.filename is None and row.sha256 is None
+    assert row.title is None and row.filename is None and row.plaintext_size is None
     assert office.as_("officer").info(info.id).title is None  # no need to know: no FINANCE
     with pytest.raises(DeniedError):
         office.as_("outsider").info(info.id)

@@ -1,11 +1,8 @@
 """Helpers for the library-level vault tests (tests/test_vault_*.py).
 
-An office under the example policy ``policies/office.yaml``, with fresh keys
-for its people and a recovery identity; real files in a tmp folder, and the
-stock ``age`` binary as the independent judge of who can decrypt what. The
-vault lives where the ``backend`` fixture says (tests/backends.py): a
-folder by default, or a PostgreSQL database; ``office.raw`` reaches what it
-stores without the library.
+The office itself is tests/office.py; here are what the library tests do
+with it: independent age implementations as the judges of who can decrypt
+what, the keys a person's identity reaches, documents as files.
 """
 
 from __future__ import annotations
@@ -14,22 +11,15 @@ import io
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends import FolderKind, Kind, Raw
+from office import OFFICE, PEOPLE, Office, make_office, policy_text, stock_decrypt
 
-import vault
-from vault.age import X25519Identity, decrypt
-from vault.identity import UserIdentity, new_identity
+from vault.age import decrypt
+from vault.identity import AgeKeyPair, UserIdentity
 
-ROOT = Path(__file__).resolve().parent.parent
-OFFICE = ROOT / "policies" / "office.yaml"
-PEOPLE = ("officer", "clerk", "registrar", "leader", "deputy", "outsider")
 AGE = shutil.which("age")
-
-_USER = re.compile(r"^  ([A-Za-z0-9._-]+):\s*$")
-_KEY = re.compile(r"^(    (recipient|signing_key): )\S+\s*$")
+__all__ = ["OFFICE", "PEOPLE", "Office", "make_office", "office_policy", "policy_text"]
 
 
 def need_age() -> str:
@@ -40,88 +30,12 @@ def need_age() -> str:
 
 def office_policy(ids: dict[str, UserIdentity], recovery: list[str],
                   edit: dict[str, str] | None = None) -> str:
-    """office.yaml with ``ids``' keys, ``recovery`` recipients, and textual
-    replacements ``edit`` (old -> new) applied."""
-    out, user, in_users = [], None, False
-    for line in OFFICE.read_text(encoding="utf-8").splitlines(keepends=True):
-        if line.startswith("users:"):
-            in_users = True
-        elif line[:1].isalnum():
-            in_users = False
-        if in_users and (m := _USER.match(line)):
-            user = m.group(1)
-        elif in_users and user in ids and (k := _KEY.match(line)):
-            who = ids[user]
-            line = k.group(1) + (who.recipient if k.group(2) == "recipient"
-                                 else who.signing_public) + "\n"
-        elif line.startswith("default_label:") and recovery:
-            line = "recovery: [" + ", ".join(recovery) + "]\n" + line
-        out.append(line)
-    text = "".join(out)
-    for old, new in (edit or {}).items():
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
-
-
-@dataclass
-class Office:
-    """A vault and the people who use it."""
-
-    root: Path
-    ids: dict[str, UserIdentity]
-    recovery: X25519Identity
-    location: str  # a folder path or a postgresql:// URI
-    raw: Raw
-    kind: Kind
-    files: dict[str, Path] = field(default_factory=dict)  # plain identity files
-
-    @property
-    def path(self) -> Path:
-        """The vault folder (folder-backend tests only)."""
-        assert self.kind.name == "folder", "a PostgreSQL vault has no folder"
-        return Path(self.location)
-
-    def as_(self, name: str) -> vault.Vault:
-        return vault.Vault(self.location, self.ids[name])
-
-    def file(self, name: str, data: bytes) -> Path:
-        p = self.root / "in" / name
-        p.parent.mkdir(exist_ok=True)
-        p.write_bytes(data)
-        return p
-
-    def apply(self, edit: dict[str, str]) -> vault.ApplyReport:
-        p = self.root / f"policy-{len(edit)}-{abs(hash(tuple(edit.items())))}.yaml"
-        p.write_text(office_policy(self.ids, [str(self.recovery.recipient)], edit))
-        return self.as_("officer").apply_policy(p)
-
-
-def make_office(root: Path, backend: Kind | None = None) -> Office:
-    """An office whose vault lives in ``backend`` (default: a folder)."""
-    kind = backend or FolderKind()
-    root.mkdir(parents=True, exist_ok=True)
-    ids = {n: new_identity(n) for n in PEOPLE}
-    recovery = X25519Identity.generate()
-    policy = root / "policy.yaml"
-    policy.write_text(office_policy(ids, [str(recovery.recipient)]))
-    location = kind.new_location(root)
-    vault.Vault.init(location, policy, ids["officer"])
-    office = Office(root, ids, recovery, location, kind.raw(location), kind)
-    keys = root / "keys"
-    keys.mkdir()
-    for name, ident in ids.items():
-        ident.to_file(keys / f"{name}.key", None)
-        office.files[name] = keys / f"{name}.key"
-    (keys / "recovery.key").write_text(f"{recovery}\n")
-    (keys / "recovery.key").chmod(0o600)
-    office.files["recovery"] = keys / "recovery.key"
-    return office
+    return policy_text(ids, recovery, edit)
 
 
 def age_decrypt(identity_file: Path, src: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([need_age(), "-d", "-i", str(identity_file), str(src)],
-                          capture_output=True, timeout=60, check=False)
+    """An independent age implementation decrypts (tests/office.py)."""
+    return stock_decrypt(identity_file, src)
 
 
 def held_secret_keys(office: Office, name: str) -> list[str]:
@@ -140,7 +54,8 @@ def held_secret_keys(office: Office, name: str) -> list[str]:
         r = age_decrypt(office.files[name], p)
         p.unlink()
         if r.returncode == 0:
-            found += re.findall(r"AGE-SECRET-KEY-1[0-9A-Z]+", r.stdout.decode("latin-1"))
+            found += re.findall(r"AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]+",
+                                r.stdout.decode("latin-1"))
     return found
 
 
@@ -157,8 +72,8 @@ def opens_with(keys: list[str], doc: Path, tmp: Path) -> bool:
 
 
 def doc_path(office: Office, doc_id: str) -> Path:
-    """The document's file in a folder vault."""
-    return office.path / "docs" / f"{doc_id}.age"
+    """The document's current file in a folder vault."""
+    return office.path / "docs" / f"{doc_id}.{office.raw.current(doc_id)}.age"
 
 
 def doc_file(office: Office, doc_id: str) -> Path:
@@ -175,7 +90,7 @@ def file_key_of(office: Office, doc_id: str) -> bytes:
                            [office.recovery])
 
 
-def decrypt_with(identity: X25519Identity, data: bytes) -> bytes:
+def decrypt_with(identity: AgeKeyPair, data: bytes) -> bytes:
     out = io.BytesIO()
     decrypt(io.BytesIO(data), out, [identity])
     return out.getvalue()

@@ -54,6 +54,7 @@ __all__ = [
     "PolicyProblem",
     "ProofError",
     "RootMismatchError",
+    "StateError",
     "StorageError",
     "UsageError",
     "VaultError",
@@ -213,6 +214,12 @@ class ArmorError(AgeError):
 class LabelError(IntegrityError):
     """A document label is missing, malformed, unsigned or not bound to the
     document (docs/FORMAT.md, "Label stanza")."""
+
+
+class StateError(IntegrityError):
+    """What the store holds is not what the verified audit log records: a
+    document rolled back, replaced or deleted, a keyring entry changed
+    (docs/DESIGN.md §8)."""
 
 
 class MerkleError(IntegrityError):

@@ -29,7 +29,14 @@ from vault._sealed.meta import META_STANZA, Metadata
 from vault._sealed.recipients import PQ_STANZA, match_stanzas
 from vault.age import Header, Stanza, read_header
 from vault.age import unwrap_file_key as _unwrap
-from vault.errors import IntegrityError, LabelError, NoIdentityMatchError, NoKeyError, UsageError
+from vault.errors import (
+    IntegrityError,
+    LabelError,
+    NoIdentityMatchError,
+    NoKeyError,
+    StateError,
+    UsageError,
+)
 from vault.store.base import DOC_ID
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,14 +101,14 @@ def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str) -> tuple[S
     try:
         f = backend.open_document(doc_id, row.version)
     except FileNotFoundError:
-        raise IntegrityError(f"document {doc_id} is missing from the vault, although the audit "
+        raise StateError(f"document {doc_id} is missing from the vault, although the audit "
                              "log records it", hint="someone deleted it; restore it from a "
                              "backup, and treat it as an incident") from None
     try:
         header = read_header(f)
         raw = header.encode()
         if hashlib.sha256(raw).hexdigest() != row.header:
-            raise IntegrityError(
+            raise StateError(
                 f"document {doc_id} is not the version the audit log records: it was rolled "
                 "back or replaced", hint="restore it from a backup; treat it as an incident")
         label_stanza, meta = check_shape(header.stanzas, doc_id)

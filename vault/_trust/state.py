@@ -34,10 +34,10 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_path"]
 
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE policies (version INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE,
+CREATE TABLE policies (version INTEGER PRIMARY KEY, sha256 TEXT NOT NULL,
     text TEXT NOT NULL, seq INTEGER NOT NULL, applied_by TEXT NOT NULL,
     applied_at TEXT NOT NULL);
 CREATE TABLE class_keys (class_id TEXT NOT NULL, generation INTEGER NOT NULL,
@@ -179,7 +179,8 @@ class StateStore:
             "SELECT version, sha256, seq, applied_by, applied_at FROM policies ORDER BY version")]
 
     def policy_text(self, sha256: str) -> str | None:
-        row = self._db.execute("SELECT text FROM policies WHERE sha256 = ?", (sha256,)).fetchone()
+        row = self._db.execute("SELECT text FROM policies WHERE sha256 = ? LIMIT 1",
+                               (sha256,)).fetchone()
         return None if row is None else str(row[0])
 
     def add_policy(self, version: int, sha256: str, text: str, seq: int, by: str,
