@@ -23,9 +23,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from vault._ops.discipline import Attempt, attempt, authorise, complete, record
+from vault._ops.discipline import Attempt, attempt, authorise, check_counted, complete, record
 from vault._ops.init import read_policy_file
-from vault._ops.keys import create_generation, grant_missing, retire
+from vault._ops.keys import create_generation, grant_missing, lacking, retire
 from vault._ops.seal import doc_state, new_version, wrap_recipients
 from vault._results import ApplyReport, RotateReport
 from vault._sealed.label import LabelStanza
@@ -87,6 +87,13 @@ def _check_successor(s: Session, new: Policy) -> None:
         raise UsageError("this policy is already the active version")
 
 
+def _holding(s: Session, ck: ClassKey) -> str:
+    entries = s.trusted.store.entries()
+    names = sorted(u.name for u in s.trusted.policy.users.values()
+                   if (ck.key_id, u.recipient) in entries)
+    return ", ".join(names) if names else "nobody yet"
+
+
 def _cleared_names(policy: Policy, cls: LabelClass) -> str:
     names = [u.name for u in cleared_users(policy, cls)]
     return ", ".join(names) if names else "nobody (no user is cleared for it)"
@@ -118,6 +125,11 @@ def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
             report.rotated.append(f"{cls} -> generation {made.generation}")
         else:
             report.granted += grant_missing(s, current)
+            waiting = [u.name for u in lacking(s, current)]
+            if waiting:
+                report.pending.append(
+                    f"grant {cls} to {', '.join(waiting)}: needs someone who holds its key "
+                    f"({_holding(s, current)}) to seal at it or to run 'vault rotate'")
         _rewrap_class(s, cls, report, recovery_changed)
         _retire_unclean(s, s.trusted.generations(cls), policy, report)
 
@@ -181,9 +193,11 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                 written.append((row.doc_id, version, row.version, state))
         if written:
             atts = [Attempt("rewrap", doc_id) for doc_id, *_ in written]
+            states = [st for *_, st in written]
             record(s, atts, "allowed", [], f"rewrapped to {current.cls} generation "
-                   f"{current.generation}", [st for *_, st in written])
+                   f"{current.generation}", states)
             s.trusted.catch_up()
+            check_counted(s, states)
     except BaseException:
         for doc_id, version, _, _ in written:
             with contextlib.suppress(VaultError, OSError):

@@ -177,3 +177,20 @@ def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, 
         raise UsageError("internal: completing an attempt that was not allowed")
     record(s, atts, "done", [], reason, states, completion=True)
     s.trusted.catch_up()
+    check_counted(s, states)
+
+
+def check_counted(s: Session, states: Sequence[Mapping[str, Any] | None]) -> None:
+    """Each document state just recorded is the one the trusted state now
+    holds: the replay accepted it. Nothing that relied on it (removing the
+    old version) may happen otherwise."""
+    from vault.errors import IntegrityError
+
+    for state in states:
+        doc = (state or {}).get("document")
+        if doc is None:
+            continue
+        row = s.trusted.doc(doc["doc"])
+        if row is None or row.version != doc["version"]:
+            raise IntegrityError(f"document {doc['doc']}: the change was recorded but does "
+                                 "not count", hint="'vault doctor' names the reason")

@@ -274,8 +274,6 @@ class Journal:
         _need(statement.get("vault") == self.manifest.vault_id
               and statement.get("doc") == doc_id, "the label names another vault or document")
         user = self.policy.users[rec.actor]
-        _need(statement.get("signer") == {"name": rec.actor, "signing_key": user.signing_key},
-              "the label is not signed by the one who recorded it")
         label = Label.from_dict(statement["label"])
         cls = self._key_class(kid)
         _need(cls == LabelClass.of(label), "the document is wrapped to another class's key")
@@ -286,6 +284,9 @@ class Journal:
             _need(self.policy.dominates(user.clearance, cls.label()),
                   f"{rec.actor} is not cleared for {cls}")
         else:
+            _need(statement.get("signer") == {"name": rec.actor,
+                                               "signing_key": user.signing_key},
+                  "the label is not signed by the one who recorded it")
             _need(statement.get("policy") == self.policy.hash,
                   "the label was not signed under the policy in force")
             self._entitled(rec, statement, label, prev, inputs)

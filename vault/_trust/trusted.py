@@ -69,6 +69,7 @@ class TrustedState:
         self._keys: dict[str, list[ClassKey]] | None = None
         self._policy: Policy | None = None
         self._end: object = None  # where the log ended at the last catch-up
+        self._seen = -1  # the log size the caches below were made at
 
     def close(self) -> None:
         self.store.close()
@@ -99,13 +100,16 @@ class TrustedState:
                     kind=e.kind, seq=e.seq,
                     hint="treat this as an incident; compare with a published checkpoint") from e
             new_tip = scan.tip
-            changed = tip is None or new_tip.size != tip.size
-            if changed:
+            if tip is None or new_tip.size != tip.size:
                 self.store.set_meta("tip", _tip_to_text(new_tip))
         self._log.set_trusted_tip(new_tip)
         self._end = end
+        # The store may have been brought forward by another session of this
+        # user (same file): what this object cached is compared with the
+        # tip it was cached at, not with what this catch-up replayed.
+        changed = new_tip.size != self._seen
         if changed:
-            self._keys, self._policy = None, None
+            self._keys, self._policy, self._seen = None, None, new_tip.size
         if self.store.meta("version") is None and not self.store.policies():
             raise IntegrityError("the audit log installs no policy: this is not a vault, "
                                  "or its first record was removed",
