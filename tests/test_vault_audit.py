@@ -15,23 +15,32 @@ from vault.errors import (
     AuditIntegrityError,
     AuditWriteError,
     DeniedError,
-    LabelError,
+    StateError,
     UsageError,
     VaultError,
 )
 
 
-def _records(office: Office) -> list[tuple[str, str, str | None, str]]:
+# Records a decision makes; the others are its follow-ups (completions,
+# class keys made, grants, rewraps) -- docs/AUDIT.md §13.
+DECISIONS = ("allowed", "denied", "error")
+FOLLOW_UPS = ("class-key", "grant", "retire", "rewrap")
+
+
+def _records(office: Office) -> list[tuple[str | None, str, str | None, str]]:
     v = office.as_("officer")
     report = v.verify_audit()
     recs = list(v.audit.records())
-    assert report.signatures == len(recs)  # every record's signature checked
-    return [(r.actor, r.action, r.doc, r.outcome) for r in recs]
+    signed = [r for r in recs if r.signature is not None]
+    assert report.signatures == len(signed)  # every signature checked
+    return [(r.actor, r.action, r.doc, r.outcome) for r in recs
+            if r.outcome in DECISIONS and r.action not in FOLLOW_UPS]
 
 
 def test_every_attempt_is_recorded_exactly_once(tmp_path: Path, backend: Kind) -> None:
     office = make_office(tmp_path, backend)
-    expect: list[tuple[str, str, str | None, str]] = [("officer", "init", None, "allowed")]
+    expect: list[tuple[str | None, str, str | None, str]] = [
+        ("officer", "init", None, "allowed")]
 
     def attempt(who: str, action: str, doc: str | None, outcome: str, fn: object) -> object:
         try:
@@ -80,12 +89,12 @@ def test_integrity_failure_before_the_decision_is_recorded_as_error(tmp_path: Pa
     doc = office.as_("clerk").seal(office.file("a.txt", b"a"), level="INTERNAL",
                                    compartments=["STAFF"]).id
     data = office.raw.doc_bytes(doc)
-    office.raw.set_doc_bytes(doc, data.replace(b"vault/v1/label", b"vault/v1/lab3l"))
-    with pytest.raises(LabelError):
+    office.raw.set_doc_bytes(doc, data.replace(b"vault/v2/label", b"vault/v2/lab3l"))
+    with pytest.raises(StateError):
         office.as_("clerk").open(doc, io.BytesIO())
     last = list(office.as_("clerk").audit.records())[-1]
     assert (last.actor, last.action, last.doc, last.outcome) == ("clerk", "open", doc, "error")
-    assert "LabelError" in last.reason
+    assert "StateError" in last.reason
 
 
 def test_no_record_no_action(tmp_path: Path, backend: Kind) -> None:
@@ -122,6 +131,7 @@ def test_emptied_audit_folder_stops_everything(tmp_path: Path) -> None:
     assert caught.value.kind == "truncated"
     assert not out.exists()
     assert not (audit / "log").exists() or (audit / "log").stat().st_size == 0
+    assert caught.value.exit_code == 4
 
 
 def test_outsider_records_verify(tmp_path: Path, backend: Kind) -> None:
@@ -139,7 +149,8 @@ def test_outsider_records_verify(tmp_path: Path, backend: Kind) -> None:
     with pytest.raises(DeniedError):
         stranger.ls()
     recs = _records(office)
-    assert recs[-2:] == [("mallory", "open", doc, "denied"), ("mallory", "ls", None, "denied")]
+    # Named by their key only: "mallory" is what their file says, not a user.
+    assert recs[-2:] == [(None, "open", doc, "denied"), (None, "ls", None, "denied")]
 
 
 def test_needs_identity(tmp_path: Path, backend: Kind) -> None:

@@ -25,7 +25,7 @@ def _payload(office: Office, doc: str) -> bytes:
 
 def _label_body(office: Office, doc: str) -> dict[str, object]:
     f = io.BytesIO(office.raw.doc_bytes(doc))
-    stanza = next(s for s in read_header(f).stanzas if s.type == "vault/v1/label")
+    stanza = next(s for s in read_header(f).stanzas if s.type == "vault/v2/label")
     body: dict[str, object] = json.loads(stanza.body)
     return body
 
@@ -46,23 +46,27 @@ def test_reclassify_rewraps_without_touching_the_payload(tmp_path: Path, backend
         office.as_("clerk").reclassify(doc, level="INTERNAL", justification="oops")
 
 
-def test_two_person_rule_and_signed_approval(tmp_path: Path, backend: Kind) -> None:
+def test_two_person_rule_refuses_one_person(tmp_path: Path, backend: Kind) -> None:
     office = make_office(tmp_path, backend)
     doc = office.as_("leader").seal(office.file("s.txt", b"secret"), level="SECRET",
                                     compartments=["BOARD"]).id
     with pytest.raises(DeniedError, match="approv"):
         office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="release")
-    with pytest.raises(UsageError):
-        office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="x",
-                                        approver=office.ids["leader"])
-    info = office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="release",
-                                           approver=office.ids["deputy"])
-    assert info.label.level == "CONFIDENTIAL"
-    approval = _label_body(office, doc)["approval"]
-    assert isinstance(approval, dict) and approval["name"] == "deputy"
-    out = io.BytesIO()
-    office.as_("clerk").open(doc, out)  # CONFIDENTIAL [BOARD]: the clerk is cleared
-    assert out.getvalue() == b"secret"
+    assert office.as_("leader").info(doc).label.level == "SECRET"
+
+
+def test_the_new_label_is_signed_by_the_reclassifier_over_the_same_content(
+        tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
+    doc = office.as_("clerk").seal(office.file("a.txt", b"alpha"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    before = _label_body(office, doc)["statement"]
+    office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="up")
+    after = _label_body(office, doc)["statement"]
+    assert isinstance(before, dict) and isinstance(after, dict)
+    assert after["signer"]["name"] == "leader" and after["action"] == "reclassify"
+    assert after["content"] == before["content"]
+    assert after["sealed_by"] == before["sealed_by"] == "clerk"
 
 
 def test_declassify_due_documents(tmp_path: Path, backend: Kind) -> None:
@@ -92,7 +96,7 @@ def test_shred_destroys_every_wrapped_key(tmp_path: Path, backend: Kind) -> None
     with pytest.raises(DeniedError):
         office.as_("clerk").shred(doc, justification="clerks may not")
     assert office.raw.has_doc(doc)
-    fd = office.path.joinpath("docs", f"{doc}.age").open("rb") \
+    fd = office.path.joinpath("docs", f"{doc}.{office.raw.current(doc)}.age").open("rb") \
         if backend.name == "folder" else None  # a reader that had the file open keeps noise
     office.as_("leader").shred(doc, justification="retention period over")
     assert not office.raw.has_doc(doc)
@@ -104,7 +108,7 @@ def test_shred_destroys_every_wrapped_key(tmp_path: Path, backend: Kind) -> None
         copy = tmp_path / "copy.age"
         copy.write_bytes(leftover)
         assert age_decrypt(office.files["recovery"], copy).returncode != 0
-    with pytest.raises(UsageError, match="no document"):
+    with pytest.raises(UsageError, match="was shredded"):
         office.as_("leader").open(doc, io.BytesIO())
     assert office.as_("officer").doctor().ok
 
@@ -118,14 +122,17 @@ def test_a_document_changed_by_another_writer_meanwhile_is_a_clear_error(
     leader = office.as_("leader")
     doc = leader.seal(office.file("r.txt", b"race"), level="INTERNAL",
                       compartments=["STAFF"]).id
-    sealed, f = read_sealed(leader.backend, leader.chain, doc)
+    s = leader._s
+    sealed, f = read_sealed(s.backend, s.trusted, doc)
     f.close()
-    check_unchanged(leader, sealed)  # nobody else wrote: passes
+    check_unchanged(s, sealed)  # nobody else wrote: passes
     office.as_("clerk").reclassify(doc, level="CONFIDENTIAL", justification="salaries")
+    s.trusted.catch_up()
     with pytest.raises(StorageError, match=f"document {doc} changed while"):
-        check_unchanged(leader, sealed)
-    sealed, f = read_sealed(leader.backend, leader.chain, doc)
+        check_unchanged(s, sealed)
+    sealed, f = read_sealed(s.backend, s.trusted, doc)
     f.close()
     office.as_("deputy").shred(doc, justification="retention period over")
+    s.trusted.catch_up()
     with pytest.raises(UsageError, match=f"document {doc} was shredded while"):
-        check_unchanged(leader, sealed)
+        check_unchanged(s, sealed)

@@ -21,7 +21,7 @@ from vault._primitives import b64, sha256_hex, unb64
 from vault._trust.classes import ClassKey, Holder, LabelClass
 from vault._trust.journal import Journal
 from vault._trust.state import DocRow, StateStore, state_path
-from vault.errors import AuditIntegrityError, IntegrityError
+from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.manifest import Manifest
@@ -78,11 +78,20 @@ class TrustedState:
 
     def catch_up(self, *, force: bool = False) -> bool:
         """Replay what was appended since; True if anything was."""
-        if not force and self._end is not None and self._log.storage.end() == self._end:
+        try:
+            end = self._log.storage.end()
+        except FileNotFoundError:
+            raise AuditIntegrityError(
+                "the vault's audit log is missing", kind="truncated", seq=0,
+                hint="restore the audit folder from a backup; treat this as an incident"
+            ) from None
+        except OSError as e:  # fail closed: no log, no action
+            raise AuditWriteError(f"cannot read the audit log: {e.strerror or e}",
+                                  hint="nothing was done; fix the audit log's storage") from e
+        if not force and self._end is not None and end == self._end:
             return False
         from vault.audit import verify_record
 
-        end = self._log.storage.end()
         with self.store.transaction():
             self._check_pin()
             tip = _tip_from_text(self.store.meta("tip"))

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import errno
 import os
+import stat
 import struct
 import threading
 import weakref
@@ -196,7 +198,10 @@ class FolderStorage(LogStorage):
         if self._inside:
             assert self._files is not None
             return LogEnd(None, os.fstat(self._files.log_fd).st_size)
-        return LogEnd(None, os.stat(self.paths.log).st_size)
+        st = os.stat(self.paths.log)
+        if not stat.S_ISREG(st.st_mode):  # a log that cannot be read is not a short one
+            raise OSError(errno.EINVAL, "the audit log is not a regular file")
+        return LogEnd(None, st.st_size)
 
     def _read_fd(self) -> tuple[int, bool]:
         if self._inside:
