@@ -17,9 +17,8 @@ from vault.errors import StorageError, UsageError
 from vault.identity import new_identity
 from vault.store import open_backend
 from vault.store._pg_conn import redact
-from vault.store._pg_schema import VERSION
+from vault.store._pg_schema import FIRST, VERSION
 from vault.store._pg_stream import CHUNK
-from vault.store.base import IndexRow
 from vault.store.postgres import PostgresBackend, migrate_schema
 
 
@@ -33,105 +32,91 @@ def store(pg_cluster: Cluster) -> PostgresBackend:
 
 def _chunks(cluster: Cluster, b: PostgresBackend) -> list[tuple[int, int]]:
     return [(int(v), int(n)) for v, n in cluster.execute(
-        "SELECT version, octet_length(data) FROM vault.document_chunks ORDER BY version, n",
+        "SELECT vid, octet_length(data) FROM vault.document_chunks ORDER BY vid, n",
         dbname=dbname_of(b.db.conninfo))]
+
+
+A, V1, V2 = "aaaaaaaaaaaaaaaa", "00000001", "00000002"
 
 
 def test_documents_are_streamed_in_chunks(store: PostgresBackend, pg_cluster: Cluster) -> None:
     data = os.urandom(2 * CHUNK + 12345)
-    with store.write_document("aaaaaaaaaaaaaaaa") as out:
+    with store.write_document(A, V1) as out:
         for i in range(0, len(data), 50_000):
             out.write(data[i:i + 50_000])
     assert [n for _, n in _chunks(pg_cluster, store)] == [CHUNK, CHUNK, 12345]
-    with store.open_document("aaaaaaaaaaaaaaaa") as f:
+    with store.open_document(A, V1) as f:
         assert f.read(10) == data[:10]
         f.seek(CHUNK - 5)
         assert f.read(10) == data[CHUNK - 5:CHUNK + 5]  # across a chunk boundary
         f.seek(0)
         assert f.read() == data
-        size, stamp = store.document_version(f)
-    assert size == len(data) and store.document_stamps() == {"aaaaaaaaaaaaaaaa": stamp}
+    assert store.document_files() == [(A, V1)]
 
 
 def test_writes_are_atomic_and_creates_exclusive(store: PostgresBackend,
                                                  pg_cluster: Cluster) -> None:
     doc = "bbbbbbbbbbbbbbbb"
-    with pytest.raises(RuntimeError), store.write_document(doc) as out:
+    with pytest.raises(RuntimeError), store.write_document(doc, V1) as out:
         out.write(os.urandom(CHUNK + 1))  # one chunk already sent
         raise RuntimeError("crash")
-    assert store.document_ids() == [] and _chunks(pg_cluster, store) == []
-    with store.write_document(doc) as out:
+    assert store.document_files() == [] and _chunks(pg_cluster, store) == []
+    with store.write_document(doc, V1) as out:
         out.write(b"one")
-    with pytest.raises(FileExistsError), store.write_document(doc) as out:
+    with pytest.raises(FileExistsError), store.write_document(doc, V1) as out:
         out.write(b"two")
     big = os.urandom(CHUNK + 5)
-    with store.write_document(doc, replace=True) as out:
+    with store.write_document(doc, V2) as out:
         out.write(big)
-    # Readers keep the version they opened (a snapshot pins it), whether
-    # they had started reading or not when it was replaced.
-    untouched, started = store.open_document(doc), store.open_document(doc)
-    started.read(10)
-    with store.write_document(doc, replace=True) as out:
-        out.write(b"three")
-    assert untouched.read() == big and started.read() == big[10:]
-    untouched.close()
-    started.close()
-    with store.open_document(doc) as f:
-        assert f.read() == b"three"
-    assert len(_chunks(pg_cluster, store)) == 1  # the old versions' chunks are gone
-    assert store.add_class_key("0" * 32, 1, b"a") and not store.add_class_key("0" * 32, 1, b"b")
-    assert store.read_class_key("0" * 32, 1) == b"a"
-    store.add_policy(1, b"p", b"s")
-    with pytest.raises(FileExistsError):
-        store.add_policy(1, b"q", b"t")
+    # A reader keeps the version it opened while the old one is removed.
+    reader = store.open_document(doc, V2)
+    reader.read(10)
+    store.delete_document(doc, V1)
+    assert reader.read() == big[10:]
+    reader.close()
+    assert store.document_files() == [(doc, V2)]
     store.write_manifest(b"{}")
     with pytest.raises(FileExistsError):
         store.write_manifest(b"{}")
-    store.shred_document(doc, 10)
-    assert store.document_ids() == [] and _chunks(pg_cluster, store) == []
+    store.shred_document(doc, V2, 10)
+    assert store.document_files() == [] and _chunks(pg_cluster, store) == []
     with pytest.raises(FileNotFoundError):
-        store.open_document(doc)
+        store.open_document(doc, V2)
 
 
 @pytest.mark.parametrize("bad", ["../../x", "a'; DROP TABLE vault.documents; --", "a\x00b",
                                  "AAAAAAAAAAAAAAAA"])
 def test_ids_are_checked_before_any_query(store: PostgresBackend, bad: str) -> None:
     with pytest.raises(UsageError):
-        store.open_document(bad)
+        store.open_document(bad, V1)
+    with pytest.raises(UsageError):
+        store.open_document(A, bad)
     with pytest.raises(UsageError):
         store.read_keyring_entry(bad, "0" * 32)
     with pytest.raises(UsageError):
-        store.read_class_key(bad, 1)
+        store.delete_keyring_entry(bad, "0" * 32)
     with pytest.raises(UsageError):
-        store.write_document(bad)
+        store.write_document(bad, V1)
+    with pytest.raises(UsageError):
+        store.put_statement("request", bad, b"{}")
 
 
-def test_index_queries_and_rebuild(store: PostgresBackend) -> None:
-    def row(doc_id: str, due: str | None = None) -> IndexRow:
-        return IndexRow(doc_id=doc_id, class_id="0" * 32, level="INTERNAL",
-                        label={"label": {"level": "INTERNAL"}},
-                        sealed_at=f"2025-01-0{doc_id[-1]}", sealed_by="clerk",
-                        declassify_on=due, size=10, header_sha256="0" * 64, stamp="1")
-
-    index = store.index
-    for r in (row("aaaaaaaaaaaaaaa1", "2030-01-01"), row("aaaaaaaaaaaaaaa2", "2020-01-01"),
-              row("aaaaaaaaaaaaaaa3")):
-        index.put(r)
-    assert [r.doc_id for r in index.due("2025-06-01")] == ["aaaaaaaaaaaaaaa2"]
-    assert index.get("aaaaaaaaaaaaaaa3") == row("aaaaaaaaaaaaaaa3")
-    index.remove("aaaaaaaaaaaaaaa3")
-    index.rebuild([row("aaaaaaaaaaaaaaa4")])
-    assert [r.doc_id for r in index.rows()] == ["aaaaaaaaaaaaaaa4"]
+def test_statements_and_actors(store: PostgresBackend) -> None:
+    store.put_statement("request", "1" * 64, b"r")
+    store.put_statement("request", "1" * 64, b"again")  # left once
+    assert list(store.statements("request")) == [("1" * 64, b"r")]
+    store.register_actor("2" * 64, b"k" * 32)
+    assert store.actor_keys() == ["2" * 64] and store.actor_key("2" * 64) == b"k" * 32
 
 
 def test_schema_versions_and_migrations(pg_cluster: Cluster, tmp_path: Path) -> None:
     app = pg_cluster.new_database(schema=False)
     owner = pg_cluster.dsn(OWNER, dbname_of(app))
-    assert migrate_schema(owner, target=1) == (0, 1)
-    with pytest.raises(StorageError, match="version 1") as caught:
+    assert migrate_schema(owner, target=FIRST) == (0, FIRST)
+    with pytest.raises(StorageError, match=f"version {FIRST}") as caught:
         vault.Vault(owner)
     assert "vault migrate" in (caught.value.hint or "")
-    assert migrate_schema(owner, grant=[APP]) == (1, VERSION)
+    assert migrate_schema(owner, grant=[APP]) == (FIRST, VERSION)
     assert migrate_schema(owner) == (VERSION, VERSION)  # idempotent
     ids = {n: new_identity(n) for n in PEOPLE}
     policy = tmp_path / "p.yaml"

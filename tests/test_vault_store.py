@@ -1,4 +1,4 @@
-"""Storage: atomic writes, the folder backend's guards, the SQLite index."""
+"""Storage: atomic writes and the folder backend's guards."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 
 from vault._atomic import atomic_writer, remove_stale_temps, write_atomic
 from vault.errors import IntegrityError, UsageError
-from vault.store.base import IndexRow
 from vault.store.folder import FolderBackend
-from vault.store.index import SQLiteIndex
 
 
 def test_atomic_write_appears_whole_or_not_at_all(tmp_path: Path) -> None:
@@ -48,19 +46,23 @@ def backend(tmp_path: Path) -> FolderBackend:
 @pytest.mark.parametrize("bad", ["../../x", "/etc/passwd", "a\x00b", "C:\\x", "AAAAAAAAAAAAAAAA"])
 def test_ids_cannot_address_other_files(backend: FolderBackend, bad: str) -> None:
     with pytest.raises(UsageError):
-        backend.open_document(bad)
+        backend.open_document(bad, "00000000")
     with pytest.raises(UsageError):
-        backend.read_keyring_entry(bad, "0" * 32)
+        backend.open_document("aaaaaaaaaaaaaaaa", bad)
     with pytest.raises(UsageError):
-        backend.read_class_key(bad, 1)
+        backend.read_keyring_entry("age1x", bad)
+    with pytest.raises(UsageError):
+        backend.delete_keyring_entry(bad, "0" * 32)
+    with pytest.raises(UsageError):
+        backend.put_statement("request", bad, b"{}")
 
 
 def test_symlinks_are_refused(backend: FolderBackend, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere.age"
     target.write_bytes(b"age-encryption.org/v1\n")
-    os.symlink(target, Path(backend.path) / "docs" / "aaaaaaaaaaaaaaaa.age")
+    os.symlink(target, Path(backend.path) / "docs" / "aaaaaaaaaaaaaaaa.00000000.age")
     with pytest.raises(IntegrityError, match="symbolic link"):
-        backend.open_document("aaaaaaaaaaaaaaaa")
+        backend.open_document("aaaaaaaaaaaaaaaa", "00000000")
     os.rename(Path(backend.path) / "docs", tmp_path / "real-docs")
     os.symlink(tmp_path / "real-docs", Path(backend.path) / "docs")
     with pytest.raises(IntegrityError, match="not a directory"):
@@ -77,28 +79,42 @@ def test_create_refuses_an_existing_vault_or_a_full_folder(tmp_path: Path,
         FolderBackend(tmp_path / "full").create()
 
 
-def _row(doc_id: str, due: str | None = None) -> IndexRow:
-    return IndexRow(doc_id=doc_id, class_id="0" * 32, level="INTERNAL",
-                    label={"label": {"level": "INTERNAL"}}, sealed_at=f"2025-01-0{doc_id[-1]}",
-                    sealed_by="clerk", declassify_on=due, size=10, header_sha256="0" * 64,
-                    stamp="1:1")
+def test_document_versions_are_exclusive_and_listed(backend: FolderBackend) -> None:
+    with backend.write_document("aaaaaaaaaaaaaaaa", "00000001") as out:
+        out.write(b"one")
+    with pytest.raises(FileExistsError), backend.write_document("aaaaaaaaaaaaaaaa",
+                                                                "00000001") as out:
+        out.write(b"two")
+    with backend.write_document("aaaaaaaaaaaaaaaa", "00000002") as out:
+        out.write(b"three")
+    assert backend.document_files() == [("aaaaaaaaaaaaaaaa", "00000001"),
+                                        ("aaaaaaaaaaaaaaaa", "00000002")]
+    with backend.open_document("aaaaaaaaaaaaaaaa", "00000001") as f:
+        assert f.read() == b"one"
+    backend.shred_document("aaaaaaaaaaaaaaaa", "00000001", 3)
+    backend.delete_document("aaaaaaaaaaaaaaaa", "00000002")
+    backend.delete_document("aaaaaaaaaaaaaaaa", "00000002")  # gone already: fine
+    assert backend.document_files() == []
 
 
-def test_index_queries_and_rebuild(tmp_path: Path) -> None:
-    index = SQLiteIndex(tmp_path / "index.sqlite")
-    index.put(_row("aaaaaaaaaaaaaaa1", "2030-01-01"))
-    index.put(_row("aaaaaaaaaaaaaaa2", "2020-01-01"))
-    index.put(_row("aaaaaaaaaaaaaaa3"))
-    assert [r.doc_id for r in index.rows()] == ["aaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaa2",
-                                                "aaaaaaaaaaaaaaa3"]
-    assert [r.doc_id for r in index.due("2025-06-01")] == ["aaaaaaaaaaaaaaa2"]
-    assert index.get("aaaaaaaaaaaaaaa3") == _row("aaaaaaaaaaaaaaa3")
-    index.remove("aaaaaaaaaaaaaaa3")
-    assert index.get("aaaaaaaaaaaaaaa3") is None
-    index.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(tmp_path / "index.sqlite") + suffix).unlink(missing_ok=True)
-    (tmp_path / "index.sqlite").write_bytes(b"garbage" * 500)
-    index = SQLiteIndex(tmp_path / "index.sqlite")
-    index.rebuild([_row("aaaaaaaaaaaaaaa4")])
-    assert [r.doc_id for r in index.rows()] == ["aaaaaaaaaaaaaaa4"]
+def test_keyring_entries_are_filed_by_owner_key(backend: FolderBackend) -> None:
+    from vault.age import MLKEM768X25519Identity
+    from vault.store.base import owner_key
+
+    owner = str(MLKEM768X25519Identity.generate().recipient)  # too long for a file name
+    backend.write_keyring_entry(owner, "1" * 32, b"entry")
+    assert backend.keyring_files() == [(owner_key(owner), "1" * 32)]
+    assert backend.read_keyring_entry(owner, "1" * 32) == b"entry"
+    backend.delete_keyring_entry(owner_key(owner), "1" * 32)
+    assert backend.read_keyring_entry(owner, "1" * 32) is None
+
+
+def test_leftovers_are_named_and_tidied(backend: FolderBackend) -> None:
+    folder = Path(backend.path)
+    (folder / "docs" / ".vault-tmp-0123456789abcdef").write_bytes(b"ciphertext")
+    (folder / "actors" / ".vault-tmp-fedcba9876543210").write_bytes(b"key")
+    found = {x.where: x for x in backend.leftovers()}
+    assert found["docs/.vault-tmp-0123456789abcdef"].size == 10
+    assert found["docs/.vault-tmp-0123456789abcdef"].secret
+    assert not found["actors/.vault-tmp-fedcba9876543210"].secret
+    assert len(backend.tidy()) == 2 and backend.leftovers() == []

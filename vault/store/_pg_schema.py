@@ -389,7 +389,7 @@ def grant(conn: Connection, role: str, *, checkpoints: bool) -> None:
 
 def upgrade(conn: Connection, *, target: int = VERSION) -> tuple[int, int]:
     """Apply the missing migrations up to ``target``; ``(before, after)``."""
-    if not 0 <= target <= VERSION:
+    if target not in {0, *(version for version, _, _ in STEPS)}:
         raise ValueError(f"schema version {target} does not exist (latest: {VERSION})")
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
