@@ -51,7 +51,7 @@ def test_folder_to_postgres_and_back(tmp_path: Path, pg_cluster: Cluster) -> Non
                   office.location, "--to", pg, "--json")
     assert r.exit_code == 0, r.stderr
     moved = json.loads(r.stdout)
-    assert (moved["documents"], moved["policy_versions"], moved["actors"]) == (4, 1, 1)
+    assert (moved["documents"], moved["actors"]) == (4, 1)
     v = vault.Vault(pg, office.ids["officer"])
     assert v.id == vault_id
     report = v.verify_audit(trusted_checkpoint=trusted)
@@ -73,7 +73,8 @@ def test_folder_to_postgres_and_back(tmp_path: Path, pg_cluster: Cluster) -> Non
     assert again.audit.prove(0)  # the stored hashes came along
     _contents(office, str(back), docs)
     for doc in docs:  # still standard age files for the recovery identity
-        assert age_decrypt(office.files["recovery"], back / "docs" / f"{doc}.age").returncode == 0
+        (path,) = (back / "docs").glob(f"{doc}.*.age")
+        assert age_decrypt(office.files["recovery"], path).returncode == 0
     actions = [rec.action for rec in again.audit.records()]
     assert actions.count("migrate") == 2
     assert again.doctor().ok
