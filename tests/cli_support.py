@@ -140,7 +140,11 @@ class Office:
         return doc_id
 
     def doc_path(self, doc_id: str) -> Path:
-        return self.vault / "docs" / f"{doc_id}.age"
+        """The document's current stored version (the newest file of it)."""
+        paths = sorted((self.vault / "docs").glob(f"{doc_id}.*.age"),
+                       key=lambda p: p.stat().st_mtime_ns)
+        assert paths, f"no stored file for document {doc_id}"
+        return paths[-1]
 
     def audit_records(self) -> list[dict[str, Any]]:
         r = run("--vault", str(self.vault), "audit", "log", "--json")

@@ -118,11 +118,17 @@ class StateStore:
 
     @staticmethod
     def _open(path: str | None) -> sqlite3.Connection:
-        if path is not None:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            os.close(fd)
+        if path is not None and os.path.islink(path):
+            raise StorageError("this machine's record of the vault is a symbolic link",
+                               hint=f"remove {path}")
+        # Never open the file outside SQLite: closing any descriptor of it
+        # would drop the locks SQLite holds for this process's other
+        # connections (and corrupt it). The folder is 0700; the file is
+        # made 0600 right after.
         db = sqlite3.connect(path or ":memory:", isolation_level=None,
                              check_same_thread=False, timeout=60)
+        if path is not None:
+            os.chmod(path, 0o600)
         db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
         db.execute("PRAGMA synchronous=NORMAL")  # a cache of the log: rebuilt if lost
         if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
