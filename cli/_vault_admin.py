@@ -152,6 +152,8 @@ def doctor(ctx: click.Context, repair: bool, deep: bool, as_json: bool) -> None:
     if as_json:
         echo_json(jsonable(report))
     else:
+        if report.ok:
+            click.echo("ok: documents, keyrings and class keys agree with the audit log")
         for kind, lines in (
             ("repaired", report.repaired),
             ("note", report.notes),
@@ -160,8 +162,6 @@ def doctor(ctx: click.Context, repair: bool, deep: bool, as_json: bool) -> None:
         ):
             for line in lines:
                 click.echo(f"{kind}: {line}")
-        if report.ok:
-            click.echo("ok: documents, keyrings and class keys agree with the audit log")
     if not report.ok:
         n = len(report.problems)
         raise IntegrityError(

@@ -157,7 +157,7 @@ def step_apply(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) 
 
 
 def step_audit(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) -> None:
-    me = v.me()
+    me = v._s.me()
     how = rng.choice(["one", "many", "ls"])
     if how == "ls":
         say("try", "ls")
@@ -166,9 +166,9 @@ def step_audit(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) 
         return
     n = 1 if how == "one" else rng.randint(2, 5)
     requests = [f"{os.getpid()}-{i}-{k}" for k in range(n)]
-    items = [({"actor": {"name": me.name, "key": me.fingerprint}, "action": "note",
+    items = [({"actor": {"name": v.actor, "key": me.fingerprint}, "action": "note",
                "outcome": "allowed", "reason": "crash trial " + "x" * rng.randint(0, 3000),
-               "request": r, "policy": v.chain.head.sha256}, me.signing_key)
+               "request": r, "policy": v.policy.hash}, me.signing_key)
              for r in requests]
     say("try", "append", *requests)
     v.audit.append_many(items)
@@ -199,7 +199,7 @@ def child(job: dict[str, Any]) -> int:
             if not job.get("tolerate"):
                 return 1
             if isinstance(e, AuditWriteError):  # that audit handle is spent
-                v = vault.Vault(job["vault"], v.identity)
+                v = vault.Vault(job["vault"], v._s.identity)
         except _CliFailed as e:
             say("refused", job["op"], e.code, "cli", str(e)[:200].replace("\n", " | "))
             if not job.get("tolerate"):

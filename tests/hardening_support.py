@@ -196,5 +196,6 @@ def audit_records(office: Office) -> list[Any]:
 
 
 def sealed_ids(office: Office) -> set[str]:
-    return {p.name[:-4] for p in (office.path / "docs").iterdir()
+    """Ids of the documents stored (``docs/<id>.<version>.age``)."""
+    return {p.name.split(".")[0] for p in (office.path / "docs").iterdir()
             if p.name.endswith(".age") and not p.name.startswith(".")}

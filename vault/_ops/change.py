@@ -85,14 +85,25 @@ def rewrap_document(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_
 
 def relabel(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_key: bytes, new: Label,
             action: str, inputs: dict[str, Any]) -> Sealed:
+    """Sign ``new`` over the document's content and write it, all under the
+    write lock: the label names the policy version in force when it is
+    recorded, and a version installed since the decision decides again."""
     old = sealed.label.statement
     me = s.me()
-    statement = {"vault": s.manifest.vault_id, "doc": sealed.doc_id, "label": new.to_dict(),
-                 "sealed_at": old["sealed_at"], "sealed_by": old["sealed_by"],
-                 "signer": {"name": s.actor().name, "signing_key": me.signing_public},
-                 "policy": s.trusted.policy.hash, "action": action,
-                 "content": old["content"]}
-    return rewrap_document(s, att, sealed, f, file_key, statement, inputs, LabelClass.of(new))
+    with s.lock():
+        decision = s.trusted.policy.decide(s.actor().decides_as, action, sealed.label.label,
+                                           inputs={**inputs, "new_label": new})
+        if not decision.allowed:
+            raise DeniedError(f"{action} denied by the policy installed meanwhile: "
+                              f"{'; '.join(decision.reasons)}", decision=decision)
+        statement = {"vault": s.manifest.vault_id, "doc": sealed.doc_id,
+                     "label": new.to_dict(), "sealed_at": old["sealed_at"],
+                     "sealed_by": old["sealed_by"],
+                     "signer": {"name": s.actor().name, "signing_key": me.signing_public},
+                     "policy": s.trusted.policy.hash, "action": action,
+                     "content": old["content"]}
+        return rewrap_document(s, att, sealed, f, file_key, statement, inputs,
+                               LabelClass.of(new))
 
 
 def reclassify(s: Session, doc_id: str, *, level: str | None,
@@ -173,6 +184,11 @@ def shred(s: Session, doc_id: str, *, justification: str) -> None:
                   note=f"justification: {justification}; header sha256 {sealed.row.header}")
         with s.lock():
             check_unchanged(s, sealed)
+            decision = s.trusted.policy.decide(s.actor().decides_as, "shred",
+                                               sealed.label.label, inputs=inputs)
+            if not decision.allowed:  # a version installed since the decision says no
+                raise DeniedError(f"shred denied by the policy installed meanwhile: "
+                                  f"{'; '.join(decision.reasons)}", decision=decision)
             complete(s, [att], [{"shred": {"doc": doc_id, "inputs": inputs}}])
             with contextlib.suppress(FileNotFoundError):
                 s.backend.shred_document(doc_id, sealed.row.version, sealed.header_size)

@@ -90,8 +90,8 @@ def _leftovers(s: Session, report: DoctorReport, repair: bool) -> None:
 def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> None:
     live = {r.doc_id: r for r in s.trusted.docs()}
     shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
-    pending = {doc for _, _, action, doc, _ in s.trusted.store.pending()
-               if doc is not None and action in ("seal", "reclassify", "declassify")}
+    pending = {p[3] for p in s.trusted.store.pending()
+               if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")}
     files = s.backend.document_files()
     present = set(files)
     for doc_id, row in sorted(live.items()):
@@ -195,6 +195,20 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
 def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
     policy = s.trusted.policy
     for gens in s.trusted.classes():
+        for old in gens[:-1]:
+            docs = s.trusted.docs(key_id=old.key_id)
+            if not docs:
+                continue
+            unclean = old.unclean_holders(policy)
+            what = (f"{len(docs)} document{'s' if len(docs) != 1 else ''} of {old.cls} "
+                    f"({', '.join(r.doc_id for r in docs[:3])}{', …' if len(docs) > 3 else ''})"
+                    f" still wrapped to generation {old.generation}")
+            if unclean:
+                who = ", ".join(h.name or "an unknown recipient" for h in unclean)
+                report.problems.append(f"{what}, which {who} could keep; someone cleared must "
+                                       "run 'vault rotate'")
+            else:
+                report.notes.append(f"{what} (a pending rewrap: 'vault rotate')")
         ck = gens[-1]
         unclean = ck.unclean_holders(policy)
         if unclean:
@@ -209,10 +223,42 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
             report.notes.append(f"{user.name} is cleared for {ck.cls} but holds no key for it "
                                 "yet (a pending grant: 'vault rotate' or 'vault doctor "
                                 "--repair' by someone who holds it writes it)")
-    for request, seq, action, doc, actor in s.trusted.store.pending():
-        report.notes.append(f"record {seq}: {actor or 'someone'}'s {action}"
-                            f"{' of ' + doc if doc else ''} was allowed but never completed "
-                            f"(request {request[:8]})")
+    _unfinished(s, report, repair)
+
+
+def _unfinished(s: Session, report: DoctorReport, repair: bool) -> None:
+    """Allowed changes never completed: a writer that died on this host is
+    completed as ``failed`` by repair (its process is gone); others are
+    named, since they may still be running elsewhere."""
+    import socket
+
+    from vault._ops.discipline import Attempt, record
+
+    here = socket.gethostname()
+    dead = []
+    for request, seq, action, doc, actor, host, pid in s.trusted.store.pending():
+        what = (f"record {seq}: {actor or 'someone'}'s {action}"
+                f"{' of ' + doc if doc else ''} was allowed but never completed")
+        if repair and host == here and not _alive(pid):
+            dead.append(Attempt(action, doc, request=request, recorded=True, allowed=True))
+            report.repaired.append(f"{what}: recorded as failed (its process ended)")
+        else:
+            report.notes.append(f"{what} (request {request[:8]}, {host} pid {pid})")
+    if dead:
+        record(s, dead, "failed", [], "interrupted: the process ended before it finished",
+               completion=True)
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _audit(s: Session, report: DoctorReport) -> None:

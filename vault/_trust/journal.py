@@ -137,7 +137,8 @@ class Journal:
         """Remember allowed changes until their completion (``doctor`` tells
         an interrupted write from a planted file with it)."""
         if rec.outcome == "allowed" and rec.action in _PENDING:
-            self.store.add_pending(rec.request, rec.seq, rec.action, rec.doc, rec.actor)
+            self.store.add_pending(rec.request, rec.seq, rec.action, rec.doc, rec.actor,
+                                   rec.host, rec.pid)
         elif rec.outcome in ("done", "failed"):
             self.store.end_pending(rec.request)
 

@@ -34,7 +34,7 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_path"]
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE policies (version INTEGER PRIMARY KEY, sha256 TEXT NOT NULL,
@@ -58,7 +58,7 @@ CREATE TABLE findings (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NO
 CREATE TABLE sealed_off (seq INTEGER PRIMARY KEY, incident INTEGER NOT NULL);
 CREATE TABLE used (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE pending (request TEXT PRIMARY KEY, seq INTEGER NOT NULL, action TEXT NOT NULL,
-    doc TEXT, actor TEXT);
+    doc TEXT, actor TEXT, host TEXT NOT NULL, pid INTEGER NOT NULL);
 """
 
 
@@ -304,15 +304,15 @@ class StateStore:
         return None if row is None else int(row[0])
 
     def add_pending(self, request: str, seq: int, action: str, doc: str | None,
-                    actor: str | None) -> None:
-        self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?)",
-                         (request, seq, action, doc, actor))
+                    actor: str | None, host: str, pid: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (request, seq, action, doc, actor, host, pid))
 
     def end_pending(self, request: str) -> None:
         self._db.execute("DELETE FROM pending WHERE request = ?", (request,))
 
-    def pending(self) -> list[tuple[str, int, str, str | None, str | None]]:
+    def pending(self) -> list[tuple[str, int, str, str | None, str | None, str, int]]:
         """Allowed state-changing decisions without their completion yet:
-        ``(request, seq, action, doc, actor)``."""
+        ``(request, seq, action, doc, actor, host, pid)``."""
         return [tuple(r) for r in self._db.execute(
-            "SELECT request, seq, action, doc, actor FROM pending ORDER BY seq")]
+            "SELECT request, seq, action, doc, actor, host, pid FROM pending ORDER BY seq")]
