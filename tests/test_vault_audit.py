@@ -20,7 +20,6 @@ from vault.errors import (
     VaultError,
 )
 
-
 # Records a decision makes; the others are its follow-ups (completions,
 # class keys made, grants, rewraps) -- docs/AUDIT.md §13.
 DECISIONS = ("allowed", "denied", "error")
