@@ -30,6 +30,19 @@ def pytest_report_header() -> str:
     return f"random trials: VAULT_TRIAL_SEED={trial_seed()} replays them"
 
 
+@pytest.fixture(autouse=True)
+def _close_idle_database_sessions() -> Iterator[None]:
+    """Every test database gets a pool of idle sessions in this process;
+    give them back after each test, or a long run exhausts the server's
+    connection slots."""
+    yield
+    import sys
+
+    conn = sys.modules.get("vault.store._pg_conn")
+    if conn is not None:
+        conn._close_all()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     try:

@@ -111,7 +111,7 @@ def test_keyring_damage_names_the_user(tmp_path: Path, backend: Kind) -> None:
 
 
 def test_repair_clears_leftovers_and_names_each(tmp_path: Path, backend: Kind) -> None:
-    office, ids = _office_with_docs(tmp_path, backend)
+    office, _ = _office_with_docs(tmp_path, backend)
     clerk = owner_key(office.ids["clerk"].recipient)
     folder = backend.name == "folder"
     planted = []

@@ -97,9 +97,9 @@ class TrustedState:
             tip = _tip_from_text(self.store.meta("tip"))
             journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
             try:
-                scan = self._log.scan(tip)
-                for line in scan:
-                    journal.feed(line)
+                with self._log.scan(tip) as scan:
+                    for line in scan:
+                        journal.feed(line)
             except AuditIntegrityError as e:
                 if tip is None:
                     raise
