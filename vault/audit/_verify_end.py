@@ -123,7 +123,9 @@ def _derived_ok(log: AuditLog, tree: TreeResult, checkpoints: list[Checkpoint]) 
             end = derived.end_of(tree.size)
             if end is not None and end != tree.end and log.storage.can_tear:
                 return False
-            for size, root in [*((c.size, c.root) for c in checkpoints), (tree.size, tree.root)]:
+            # The newest checkpoint and the end: what proofs are made against.
+            newest = [(c.size, c.root) for c in checkpoints[-1:]]
+            for size, root in [*newest, (tree.size, tree.root)]:
                 if 0 < size <= tree.size and not hmac.compare_digest(hashes.root(size), root):
                     return False
     except (OSError, EOFError):
