@@ -2,7 +2,7 @@
 
 A record is one JSON object on one line: keys sorted, no insignificant
 whitespace, UTF-8, no floats. Every member is always present (``null`` when
-empty) except ``sig``, which only signed records carry (§4: a record
+empty) except ``sig``, which only signed records carry (§4, §5: a record
 covered by a later record's signature has none), and ``fragments``, which
 only ``torn`` records carry. A parsed line is re-encoded and must come out
 byte-identical, otherwise it was modified.
