@@ -128,12 +128,18 @@ class FolderStorage(LogStorage):
         self._pid = os.getpid()
         self._mutex = threading.Lock()
         self._files: _Files | None = None
-        self._inside = False
+        self._owner: int | None = None  # the thread inside exclusive()
         self._wrote = False
         self._due: list[tuple[int, bytes]] = []
 
     def __repr__(self) -> str:
         return f"FolderStorage({self.location!r})"
+
+    @property
+    def _inside(self) -> bool:
+        """Is this thread the one holding the exclusive lock? (Other threads
+        reading meanwhile use their own descriptors and locks.)"""
+        return self._owner is not None and self._owner == threading.get_ident()
 
     def _writer(self) -> _Files:
         if self._files is None:
@@ -159,7 +165,7 @@ class FolderStorage(LogStorage):
                 self.close()
                 files = self._writer()
                 fcntl.flock(files.lock_fd, fcntl.LOCK_EX)
-            self._inside, self._wrote, self._due = True, False, []
+            self._owner, self._wrote, self._due = threading.get_ident(), False, []
             try:
                 yield
                 due, self._due = self._due, []
@@ -169,7 +175,7 @@ class FolderStorage(LogStorage):
                         self._write_checkpoint(size, note)
                     self._wrote = False
             finally:
-                self._inside = False
+                self._owner = None
                 fcntl.flock(files.lock_fd, fcntl.LOCK_UN)
             if self._wrote:
                 _SYNC(files.log_fd)  # outside the lock: group commit (§9)
