@@ -19,17 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vault.audit._chain import SIGNING_CONTEXT, chain_digest
 from vault.audit._hashing import leaf_hash
+from vault.audit._members import REQUEST_RE, Invalid, caller_members, check_state
 from vault.audit._record import (
     FORMAT_VERSION,
     MAX_LINE,
-    REQUEST_RE,
     TORN_ACTION,
     AuditRecord,
     Fragment,
-    Invalid,
-    caller_members,
     canonical_json,
-    check_state,
 )
 
 __all__ = ["CALLER_FIELDS", "RUN_LIMIT", "Checked", "FieldChecker", "RecordBuilder",
