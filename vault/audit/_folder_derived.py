@@ -71,10 +71,9 @@ class FolderDerived(DerivedStore):
         return _OFFSET.unpack(raw)[0] if len(raw) == 8 else None
 
     def extend(self, size: int, ends: Sequence[int], stored: bytes) -> None:
+        # Written at the place of line ``size``: the files hold exactly that
+        # many lines (the writer checked them, or rebuilt them, this turn).
         hash_at = stored_hash_count(size) * HASH_SIZE
-        for fd, at in ((self.hash_fd, hash_at), (self.index_fd, size * _OFFSET.size)):
-            if os.fstat(fd).st_size != at:
-                os.ftruncate(fd, at)
         _pwrite_all(self.hash_fd, stored, hash_at)
         _pwrite_all(self.index_fd, struct.pack(f">{len(ends)}Q", *ends), size * _OFFSET.size)
 

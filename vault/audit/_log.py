@@ -102,7 +102,7 @@ class AuditLog(LogReading):
         cls, directory: str | os.PathLike[str], *, origin: str, checkpoint_every: int = 1000
     ) -> AuditLog:
         """Create a new log directory with its own checkpoint key (``log.key``)."""
-        paths = LogPaths(FolderStorage(directory).paths.directory)
+        paths = FolderStorage(directory).paths
         if paths.log.exists() or paths.key.exists():
             raise UsageError(f"{paths.directory} already holds an audit log")
         signer = NoteSigner.generate(origin)
