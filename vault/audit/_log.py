@@ -21,6 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from vault.audit._chain import KeyLookup
 from vault.audit._checkpoint import Checkpoint
 from vault.audit._fields import FieldChecker, RecordBuilder
 from vault.audit._files import LogPaths
@@ -33,7 +34,6 @@ from vault.audit._record import fingerprint as _fingerprint_of
 from vault.audit._storage import LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
 from vault.audit._tree import CompactRange, extend_range
-from vault.audit._verify import KeyLookup
 from vault.audit._writer import Turn, check_tip, rebuild
 from vault.audit.note import NoteSigner
 from vault.errors import AuditWriteError, UsageError, VaultError

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
 from vault.audit._reader import select
@@ -18,10 +19,13 @@ from vault.audit._record import AuditRecord
 from vault.audit._scan import Scan
 from vault.audit._storage import LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
-from vault.audit._verify import KeyLookup, VerifyReport
 from vault.audit._writer import check_tip
 from vault.audit.note import NoteSigner, NoteVerifier, parse_note
 from vault.errors import CheckpointError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover - verification is imported when used
+    from vault.audit._chain import KeyLookup
+    from vault.audit._verify import VerifyReport
 
 __all__ = ["LogReading"]
 

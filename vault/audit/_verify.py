@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import base64
 import collections
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from vault.audit._chain import ZERO_LEAF, verify_record
+from vault.audit._chain import ZERO_LEAF, KeyLookup, verify_record
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
 from vault.audit._incidents import Incidents
 from vault.audit._record import fingerprint
@@ -35,9 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["KeyLookup", "VerifyReport", "verify_log"]
 
-#: ``key_lookup(name, fingerprint, seq)``: the key that must have signed the
-#: record at line ``seq`` (the policy in force there), or None.
-KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 
 
 @dataclass(frozen=True)
