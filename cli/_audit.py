@@ -8,11 +8,8 @@ exits 4 with the kind of damage named.
 from __future__ import annotations
 
 import base64
-import csv
 import difflib
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,32 +17,14 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, AuditRecord, NoteVerifier, VerifyReport
+from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport
 from vault.errors import AuditIntegrityError, UsageError
 
+from . import _audit_output as out
 from ._common import echo_json, info, warn
 from ._vault_common import vault_audit_log, vault_audit_verifier, vault_audit_verify
 
 KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
-_TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
-_CSV_FIELDS = (
-    "seq",
-    "time",
-    "actor",
-    "actor_key",
-    "action",
-    "doc",
-    "level",
-    "compartments",
-    "caveats",
-    "outcome",
-    "rules",
-    "reason",
-    "policy",
-    "request",
-    "host",
-    "pid",
-)
 
 
 def _resolve_log(ctx: click.Context, log: str | None) -> Path:
@@ -136,148 +115,17 @@ def log_(
         raise click.UsageError("--follow needs --jsonl or --csv (a stream)")
     log = _open_log(ctx, log_dir)
     if follow:
-        _follow(ctx, log, interval, as_csv, filters)
+        out.follow(ctx, log, interval, as_csv, filters)
     records = log.records(**filters)
     if as_json:
-        _write_json(records)
+        out.write_json(records)
     elif as_jsonl:
         for record in records:
             click.echo(record.line.decode("utf-8"))
     elif as_csv:
-        _write_csv(records)
+        out.write_csv(records)
     else:
-        _write_table(records)
-
-
-def _matches(r: AuditRecord, filters: dict[str, Any]) -> bool:
-    since, until = filters.get("since"), filters.get("until")
-    return all(filters.get(k) is None or getattr(r, k) == filters[k]
-               for k in ("actor", "doc", "action", "outcome")) and (
-        since is None or r.datetime >= since) and (until is None or r.datetime < until)
-
-
-def _follow(ctx: click.Context, log: AuditLog, interval: float, as_csv: bool,
-            filters: dict[str, Any]) -> None:
-    """Print matching records, then new ones as they settle (docs/AUDIT.md §12:
-    each look starts from the trusted tip of the last, so a log cut short or
-    rewritten meanwhile is an error, not a silent restart)."""
-    out = csv.writer(sys.stdout, lineterminator="\n") if as_csv else None
-    if out is not None:
-        out.writerow(_CSV_FIELDS)
-    tip = None
-    try:
-        while True:
-            scan = log.scan(tip)
-            with scan:
-                for item in scan:
-                    if item.problem is not None:
-                        raise item.problem
-                    if item.record is None or not _matches(item.record, filters):
-                        continue
-                    if out is not None:
-                        out.writerow(_csv_row(item.record))
-                    else:
-                        click.echo(item.record.line.decode("utf-8"))
-            tip = scan.tip
-            sys.stdout.flush()
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        ctx.exit(130)
-
-
-def _write_json(records: Iterable[AuditRecord]) -> None:
-    """One JSON array of the exact lines, streamed (a long log never sits
-    in memory)."""
-    sep = "["
-    for record in records:
-        click.echo(sep + record.line.decode("utf-8"), nl=False)
-        sep = ",\n"
-    click.echo("[]" if sep == "[" else "]")
-
-
-def _safe_cell(value: str) -> str:
-    # Spreadsheets run cells starting with these as formulas (CSV injection).
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _csv_row(r: AuditRecord) -> list[str]:
-    text = [
-        r.actor or "",
-        r.actor_key,
-        r.action,
-        r.doc or "",
-        r.level or "",
-        ";".join(r.compartments),
-        ";".join(r.caveats),
-        r.outcome,
-        ";".join(r.rules),
-        r.reason,
-    ]
-    return [
-        str(r.seq),
-        r.time,
-        *map(_safe_cell, text),
-        r.policy or "",
-        r.request,
-        r.host,
-        str(r.pid),
-    ]
-
-
-def _write_csv(records: Iterable[AuditRecord]) -> None:
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(_CSV_FIELDS)
-    for record in records:
-        out.writerow(_csv_row(record))
-
-
-def _label(r: AuditRecord) -> str:
-    if not r.level:
-        return "-"
-    return r.level + "".join("/" + c for c in r.compartments) + "".join(
-        "+" + c for c in r.caveats)
-
-
-def _table_row(r: AuditRecord) -> tuple[str, ...]:
-    when = r.time[:19].replace("T", " ")
-    return (
-        str(r.seq),
-        when,
-        r.actor if r.actor is not None else "(unknown key)",
-        r.action,
-        r.doc or "-",
-        _label(r),
-        r.outcome,
-        ",".join(r.rules) or "-",
-        r.reason,
-    )
-
-
-def _blocks(records: Iterable[AuditRecord]) -> Iterator[list[tuple[str, ...]]]:
-    block: list[tuple[str, ...]] = []
-    for record in records:
-        block.append(_table_row(record))
-        if len(block) == _TABLE_BLOCK:
-            yield block
-            block = []
-    if block:
-        yield block
-
-
-def _write_table(records: Iterable[AuditRecord]) -> None:
-    header = ("SEQ", "TIME (UTC)", "ACTOR", "ACTION", "DOC", "LABEL", "OUTCOME", "RULES", "REASON")
-    widths = [len(h) for h in header]
-    shown = 0
-    for block in _blocks(records):
-        for row in block:
-            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-        if not shown:
-            click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-        for row in block:
-            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        shown += len(block)
-    if not shown:
-        info("no matching records")
+        out.write_table(records)
 
 
 def _read_key(text: str) -> NoteVerifier:

@@ -291,3 +291,37 @@ def test_planted_link_and_missing_folder_fail_closed(tmp_path: Path) -> None:
     with pytest.raises(AuditWriteError, match="cannot open"):
         AuditLog(tmp_path / "file" / "log").append(fields(), KEYS["alice"])
     assert not (tmp_path / "file" / "log").exists()
+
+
+def test_threads_share_one_handle(tmp_path: Path) -> None:
+    # Appends from several threads are serialised; a thread reading meanwhile
+    # sees whole, settled records and never the writers' lock or files.
+    import threading
+
+    log = make_log(tmp_path / "log", 2)
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            for i in range(30):
+                log.append_many([(fields(name, i), KEYS[name])] * (1 + i % 3))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def read() -> None:
+        try:
+            for _ in range(20):
+                assert all(r.signed or r.action != "torn" for r in log.records())
+                log.verify()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in ("alice", "bob")]
+    threads.append(threading.Thread(target=read))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    report = log.verify(key_lookup=key_lookup)
+    assert report.size == 2 + 2 * 60 and not report.findings

@@ -266,3 +266,45 @@ def test_forked_handles_do_not_share_the_lock(tmp_path: Path) -> None:
     log.append(fields("carol", 2), KEYS["carol"])
     assert [r.seq for r in log.records()] == [0, 1, 2, 3]
     log.verify(key_lookup=key_lookup)
+
+
+def test_a_large_log_is_hashed_in_two_processes(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from vault.audit import _parallel
+
+    log = AuditLog.create(tmp_path / "a", origin=ORIGIN, checkpoint_every=7000)
+    for start in range(0, 40_000, 10_000):
+        log.append_many([(fields("bob", i, reason=""), KEYS["bob"])
+                         for i in range(start, start + 10_000)])
+    log.append(fields("carol", 1), KEYS["carol"])
+    with open(tmp_path / "a" / "log", "ab") as f:
+        f.write(b'{"torn')  # a torn tail for the helper's half to report
+    alone = log.verify()
+    called: list[object] = []
+    real = _parallel.parallel_tree
+
+    def spy(*args: object) -> object:
+        called.append(real(*args))  # type: ignore[arg-type]
+        return called[-1]
+
+    monkeypatch.setattr(_parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(_parallel, "parallel_tree", spy)
+    both = log.verify()
+    assert called and called[0] is not None  # the helper did half of it
+    assert both == alone and both.size == 40_001 and both.checkpoints == 5
+    assert both.unrecovered == len(b'{"torn') and both.records_parsed == alone.records_parsed
+    # Damage in the helper's half is found all the same; a bad hint is no harm.
+    data = bytearray((tmp_path / "a" / "log").read_bytes())
+    at = data.index(b'"seq":30000,')
+    data[at + 8] = ord("1")  # line 30000 now claims seq 10000
+    (tmp_path / "a" / "log").write_bytes(bytes(data))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert (e.value.kind, e.value.seq) == ("modified", 30_000)
+    index = bytearray((tmp_path / "a" / "index").read_bytes())
+    index[8 * 16383 + 7] ^= 4  # the split point moves: the helper's result is not used
+    (tmp_path / "a" / "index").write_bytes(bytes(index))
+    called.clear()
+    with pytest.raises(AuditIntegrityError):
+        log.verify()
+    assert called == [None]

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from vault.audit import MAX_LINE, AuditRecord, fingerprint, verify_record
 from vault.audit._chain import SIGNING_CONTEXT, ZERO_LEAF, chain_digest, signed_body
 from vault.audit._fields import Checked, RecordBuilder, check_fields
-from vault.audit._record import Fragment, caller_members, canonical_json
+from vault.audit._members import caller_members
+from vault.audit._record import Fragment, canonical_json
 from vault.errors import AuditIntegrityError
 
 BUILDER = RecordBuilder(time="2024-05-01T12:00:00.000001Z", host="h1", pid=42)

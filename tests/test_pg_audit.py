@@ -118,20 +118,25 @@ def _line(seq: int, **over: Any) -> bytes:
     return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
 
 
-HOSTILE = {
-    "a gap": (7, _line(7)),
-    "a duplicate": (2, _line(2)),
-    "not JSON": (3, b"not json at all"),
-    "a JSON array": (3, b"[1,2,3]"),
-    "invalid UTF-8": (3, b'{"v":2,"seq":3,"x":"\xff"}'),
-    "version 1": (3, _line(3, v=1)),
-    "a float version": (3, b'{"seq":3,"v":2.0}'),
-    "a string version": (3, _line(3, v="2")),
-    "another seq": (3, _line(4)),
-    "a newline": (3, _line(3)[:-1] + b',"x":1}\n'),
-    "too long": (3, _line(3, pad="x" * 524_288)),
-    "empty": (3, b""),
-}
+def _hostile(n: int) -> dict[str, tuple[int, bytes]]:
+    """Rows the database must refuse when the log holds ``n`` lines."""
+    return {
+        "a gap": (n + 4, _line(n + 4)),
+        "a duplicate": (n - 1, _line(n - 1)),
+        "not JSON": (n, b"not json at all"),
+        "a JSON array": (n, b"[1,2,3]"),
+        "invalid UTF-8": (n, b'{"v":2,"seq":%d,"x":"\xff"}' % n),
+        "version 1": (n, _line(n, v=1)),
+        "a float version": (n, b'{"seq":%d,"v":2.0}' % n),
+        "a string version": (n, _line(n, v="2")),
+        "another seq": (n, _line(n + 1)),
+        "a newline": (n, _line(n)[:-1] + b',"x":1}\n'),
+        "too long": (n, _line(n, pad="x" * 524_288)),
+        "empty": (n, b""),
+    }
+
+
+HOSTILE = _hostile(3)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -241,3 +246,37 @@ def test_interleaved_writers_keep_one_tree(dsn: str) -> None:
     assert report.hashes_ok and report.unsigned_covered == 4
     assert [r.seq for r in b.records()] == list(range(45))
     assert AUDIT_LOCK == 0x7661756C74_0002
+
+
+def test_an_insider_with_insert_does_not_stop_the_vault(tmp_path: Path,
+                                                        pg_cluster: Cluster) -> None:
+    import io
+
+    from backends import PostgresKind
+    from vault_helpers import make_office
+
+    office = make_office(tmp_path, PostgresKind(pg_cluster))
+    clerk = office.as_("clerk")
+    doc = clerk.seal(io.BytesIO(b"before"), level="INTERNAL", compartments=["STAFF"]).id
+    db = dbname_of(office.location)
+    size = len(list(office.as_("officer").audit.lines()))
+    for seq, line in _hostile(size).values():
+        with pytest.raises(psycopg.IntegrityError):
+            pg_cluster.execute("INSERT INTO vault.audit_log VALUES (%s, %s)", (seq, line),
+                               dbname=db, user=APP)
+    # What the schema cannot tell from a record: a JSON line and a checkpoint.
+    pg_cluster.execute("INSERT INTO vault.audit_log VALUES (%s, %s)",
+                       (size, _line(size, action="open", note="not signed")), dbname=db,
+                       user=APP)
+    pg_cluster.execute("INSERT INTO vault.audit_checkpoints VALUES (%s, 'x')", (size,),
+                       dbname=db, user=APP)
+    out = io.BytesIO()
+    office.as_("leader").open(doc, out)  # the vault goes on: the line is set aside
+    assert out.getvalue() == b"before"
+    officer = office.as_("officer")
+    report = officer.verify_audit()
+    assert report.unrecovered == 0 and any(f.startswith(f"checkpoint {size} ")
+                                           for f in report.findings)
+    torn = [r for r in officer.audit.records() if r.action == "torn"]
+    assert [f.seq for f in torn[0].fragments] == [size]
+    assert officer.doctor().ok

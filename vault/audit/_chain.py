@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault.audit._record import AuditRecord, fingerprint
 
-__all__ = ["SIGNING_CONTEXT", "ZERO_LEAF", "chain_digest", "signed_body", "verify_record"]
+__all__ = ["SIGNING_CONTEXT", "ZERO_LEAF", "KeyLookup", "chain_digest", "signed_body",
+           "verify_record"]
 
 SIGNING_CONTEXT = b"vault audit record v2\n"
+#: ``key_lookup(name, fingerprint, seq)``: the key that must have signed the
+#: record at line ``seq`` (the policy in force there), or None.
+KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 ZERO_LEAF = bytes(32)  # leaf(-1): what the first line of a log commits to
 
 

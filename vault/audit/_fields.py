@@ -19,17 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vault.audit._chain import SIGNING_CONTEXT, chain_digest
 from vault.audit._hashing import leaf_hash
+from vault.audit._members import REQUEST_RE, Invalid, caller_members, check_state
 from vault.audit._record import (
     FORMAT_VERSION,
     MAX_LINE,
-    REQUEST_RE,
     TORN_ACTION,
     AuditRecord,
     Fragment,
-    Invalid,
-    caller_members,
     canonical_json,
-    check_state,
 )
 
 __all__ = ["CALLER_FIELDS", "RUN_LIMIT", "Checked", "FieldChecker", "RecordBuilder",
@@ -172,15 +169,19 @@ class RecordBuilder:
         body = self._body(c, seq)
         if fragments:
             body["fragments"] = [f.to_dict() for f in fragments]
-        # Members after "sig" in canonical order are state, time and v: encode
-        # the two halves once, and splice the signature in between.
-        tail = _encode({k: body.pop(k) for k in ("state", "time", "v")})
-        head = _encode(body)
-        unsigned = head[:-1] + b"," + tail[1:]
+        unsigned = _encode(body)
+        # The members after "sig" in canonical order are state, time and v:
+        # the signature goes in just before them (time is digits and
+        # punctuation, JSON as it stands).
+        state = body["state"]
+        tail = b'"state":%s,"time":"%s","v":%d}' % (
+            b"null" if state is None else _encode(state), self.time.encode(), FORMAT_VERSION)
+        if not unsigned.endswith(tail):  # pragma: no cover - the encoder's own order
+            raise AssertionError("canonical JSON did not end with state, time and v")
         signature = c.signer.sign(SIGNING_CONTEXT + chain + unsigned)
         object.__setattr__(record, "signature", signature)  # not yet shared
-        return _finish(record, b'%s,"sig":"%s",%s' % (
-            head[:-1], base64.b64encode(signature), tail[1:]))
+        return _finish(record, b'%s"sig":"%s",%s' % (
+            unsigned[: -len(tail)], base64.b64encode(signature), tail))
 
     def run(self, items: Sequence[Checked], first: int,
             before: bytes) -> tuple[list[AuditRecord], list[bytes]]:

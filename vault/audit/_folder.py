@@ -30,9 +30,7 @@ from pathlib import Path
 
 from vault._atomic import fsync_dir, write_atomic
 from vault.audit._files import LineBlocks, LogPaths
-from vault.audit._hashing import HASH_SIZE
 from vault.audit._storage import DerivedStore, LineSource, LogEnd, LogStorage
-from vault.audit._tree import HashFile, StoredHashes, stored_hash_count
 
 __all__ = ["FolderStorage"]
 
@@ -130,12 +128,18 @@ class FolderStorage(LogStorage):
         self._pid = os.getpid()
         self._mutex = threading.Lock()
         self._files: _Files | None = None
-        self._inside = False
+        self._owner: int | None = None  # the thread inside exclusive()
         self._wrote = False
         self._due: list[tuple[int, bytes]] = []
 
     def __repr__(self) -> str:
         return f"FolderStorage({self.location!r})"
+
+    @property
+    def _inside(self) -> bool:
+        """Is this thread the one holding the exclusive lock? (Other threads
+        reading meanwhile use their own descriptors and locks.)"""
+        return self._owner is not None and self._owner == threading.get_ident()
 
     def _writer(self) -> _Files:
         if self._files is None:
@@ -161,7 +165,7 @@ class FolderStorage(LogStorage):
                 self.close()
                 files = self._writer()
                 fcntl.flock(files.lock_fd, fcntl.LOCK_EX)
-            self._inside, self._wrote, self._due = True, False, []
+            self._owner, self._wrote, self._due = threading.get_ident(), False, []
             try:
                 yield
                 due, self._due = self._due, []
@@ -171,7 +175,7 @@ class FolderStorage(LogStorage):
                         self._write_checkpoint(size, note)
                     self._wrote = False
             finally:
-                self._inside = False
+                self._owner = None
                 fcntl.flock(files.lock_fd, fcntl.LOCK_UN)
             if self._wrote:
                 _SYNC(files.log_fd)  # outside the lock: group commit (§9)
@@ -305,7 +309,12 @@ class FolderStorage(LogStorage):
     # -- derived data and moves ------------------------------------------------
 
     def derived(self) -> DerivedStore | None:
-        return _FolderDerived(self)
+        from vault.audit._folder_derived import FolderDerived
+
+        files = self._files if self._inside else None
+        if files is not None:
+            return FolderDerived(self.paths, files.hash_fd, files.index_fd)
+        return FolderDerived(self.paths)
 
     def import_log(self, lines: Iterable[bytes], checkpoints: Mapping[int, bytes]) -> None:
         paths = self.paths
@@ -320,80 +329,3 @@ class FolderStorage(LogStorage):
         for size, note in sorted(checkpoints.items()):
             write_atomic(paths.checkpoint(size), note, mode=0o600)
         fsync_dir(paths.directory)
-
-
-class _FolderDerived(DerivedStore):
-    """``hashes`` and ``index`` (docs/AUDIT.md §6): written through the
-    writer's descriptors inside the exclusive lock, else read-only."""
-
-    writable = True
-
-    def __init__(self, storage: FolderStorage) -> None:
-        self._s = storage
-        self._stack = contextlib.ExitStack()
-        files = storage._files if storage._inside else None
-        if files is not None:
-            self.hash_fd, self.index_fd = files.hash_fd, files.index_fd
-        else:
-            self.hash_fd = self._open(storage.paths.hashes)
-            self.index_fd = self._open(storage.paths.index)
-
-    def _open(self, path: Path) -> int:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # reads as empty
-        self._stack.callback(os.close, fd)
-        return fd
-
-    def close(self) -> None:
-        self._stack.close()
-
-    def hashes(self) -> StoredHashes:
-        return HashFile(self.hash_fd)
-
-    def covered(self) -> int:
-        lines = os.fstat(self.index_fd).st_size // _OFFSET.size
-        return min(lines, HashFile(self.hash_fd).leaf_count())
-
-    def in_step(self, size: int, end: int, last_leaf: bytes) -> bool:
-        # Two fstat and two pread calls: this runs on every append.
-        if os.fstat(self.index_fd).st_size != size * _OFFSET.size:
-            return False
-        if os.fstat(self.hash_fd).st_size != stored_hash_count(size) * HASH_SIZE:
-            return False
-        if size == 0:
-            return True
-        return (os.pread(self.index_fd, 8, (size - 1) * 8) == _OFFSET.pack(end)
-                and os.pread(self.hash_fd, HASH_SIZE,
-                             stored_hash_count(size - 1) * HASH_SIZE) == last_leaf)
-
-    def end_of(self, size: int) -> int | None:
-        if size == 0:
-            return 0
-        raw = os.pread(self.index_fd, 8, (size - 1) * 8)
-        return _OFFSET.unpack(raw)[0] if len(raw) == 8 else None
-
-    def extend(self, size: int, ends: Sequence[int], stored: bytes) -> None:
-        hash_at = stored_hash_count(size) * HASH_SIZE
-        for fd, at in ((self.hash_fd, hash_at), (self.index_fd, size * _OFFSET.size)):
-            if os.fstat(fd).st_size != at:
-                os.ftruncate(fd, at)
-        _pwrite_all(self.hash_fd, stored, hash_at)
-        _pwrite_all(self.index_fd, struct.pack(f">{len(ends)}Q", *ends), size * _OFFSET.size)
-
-    def reset(self) -> None:
-        os.ftruncate(self.hash_fd, 0)
-        os.ftruncate(self.index_fd, 0)
-
-    def holds(self, at_hash: int, stored: bytes, at_line: int, ends: Sequence[int]) -> bool:
-        packed = struct.pack(f">{len(ends)}Q", *ends)
-        return (os.pread(self.hash_fd, len(stored), at_hash * HASH_SIZE) == stored
-                and os.pread(self.index_fd, len(packed), at_line * _OFFSET.size) == packed)
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n

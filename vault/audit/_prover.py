@@ -24,7 +24,7 @@ from vault.audit._tree import StoredHashes, stored_order
 from vault.errors import AuditIntegrityError, MerkleError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault.audit._log import AuditLog
+    from vault.audit._logread import LogReading
 
 __all__ = ["consistency", "prove"]
 
@@ -32,7 +32,7 @@ T = TypeVar("T")
 _FAILED = (MerkleError, EOFError, OSError, ValueError)
 
 
-def _from_derived(log: AuditLog, size: int, make: Callable[[StoredHashes], T]) -> T:
+def _from_derived(log: LogReading, size: int, make: Callable[[StoredHashes], T]) -> T:
     derived = log.storage.derived()
     if derived is None:
         raise EOFError("no derived hashes")
@@ -43,7 +43,7 @@ def _from_derived(log: AuditLog, size: int, make: Callable[[StoredHashes], T]) -
         return make(hashes)
 
 
-def _in_memory(log: AuditLog, size: int) -> tuple[StoredHashes, list[bytes]]:
+def _in_memory(log: LogReading, size: int) -> tuple[StoredHashes, list[bytes]]:
     """Stored hashes of the first ``size`` lines, computed from the lines."""
     lines = [line for block in log.storage.read(0, 0, LogEnd(size, None)) for line in block]
     lines = lines[:size]
@@ -55,7 +55,7 @@ def _in_memory(log: AuditLog, size: int) -> tuple[StoredHashes, list[bytes]]:
     return StoredHashes(read, len(data) // HASH_SIZE), lines
 
 
-def _rebuild(log: AuditLog) -> bool:
+def _rebuild(log: LogReading) -> bool:
     """Rebuild writable derived data; False when it is not ours to rewrite."""
     from vault.audit._verify_end import _repair
 
@@ -68,7 +68,7 @@ def _rebuild(log: AuditLog) -> bool:
     return writable
 
 
-def prove(log: AuditLog, seq: int, note: bytes, cp: Checkpoint) -> str:
+def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
     """A c2sp.org/tlog-proof@v1 for line ``seq`` against ``cp`` (whose signed
     note is ``note``), carrying the line as extra data, verified first."""
     if seq >= cp.size:
@@ -102,7 +102,7 @@ def prove(log: AuditLog, seq: int, note: bytes, cp: Checkpoint) -> str:
     return TlogProof(seq, tuple(proof), note, extra=lines[seq]).to_text()
 
 
-def consistency(log: AuditLog, old_size: int, new_size: int) -> list[bytes]:
+def consistency(log: LogReading, old_size: int, new_size: int) -> list[bytes]:
     """RFC 9162 consistency proof between two sizes, from the derived hashes
     (from the lines when there are none): check it against roots you trust."""
     if not 0 < old_size <= new_size:

@@ -89,7 +89,8 @@ class DerivedStore(abc.ABC):
 
     def extend(self, size: int, ends: Sequence[int], stored: bytes) -> None:
         """Record lines ``size, size + 1, ...`` (their end offsets and the
-        stored hashes they add); the data is first cut back to ``size`` lines."""
+        stored hashes they add) after exactly ``size`` lines (checked with
+        :meth:`in_step`, or after :meth:`reset`)."""
         raise NotImplementedError
 
     def reset(self) -> None:

@@ -257,10 +257,13 @@ class TreeBuilder:
         self._range = CompactRange()
         self._pending: list[bytes] = []
         self.roots: dict[int, bytes] = {}
+        self.last_leaf = bytes(HASH_SIZE)  # the last leaf added (zeros before any)
         while self._want and self._want[-1] == 0:
             self.roots[self._want.pop()] = EMPTY_ROOT
 
     def add(self, leaf_hashes: Sequence[bytes]) -> None:
+        if leaf_hashes:
+            self.last_leaf = leaf_hashes[-1]
         block = 1 << self.block_level
         self._pending.extend(leaf_hashes)
         if len(self._pending) < block:

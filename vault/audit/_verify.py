@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import base64
 import collections
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from vault.audit._chain import ZERO_LEAF, verify_record
+from vault.audit._chain import ZERO_LEAF, KeyLookup, verify_record
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
 from vault.audit._incidents import Incidents
 from vault.audit._record import fingerprint
@@ -31,11 +28,10 @@ from vault.audit.note import NoteVerifier
 from vault.errors import AuditIntegrityError, CheckpointError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault.audit._log import AuditLog
+    from vault.audit._logread import LogReading
 
-__all__ = ["VerifyReport", "verify_log"]
+__all__ = ["KeyLookup", "VerifyReport", "verify_log"]
 
-KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 
 
 @dataclass(frozen=True)
@@ -152,7 +148,7 @@ class _DerivedCheck:
     """Deep mode: every stored hash and end offset the derived data holds is
     compared with the ones computed from the lines (§6)."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: LogReading) -> None:
         derived = log.storage.derived()
         self.derived = derived if derived is not None and derived.writable else None
         if derived is not None and self.derived is None:
@@ -177,7 +173,7 @@ class _DerivedCheck:
             self.derived.close()
 
 
-def _open_all(log: AuditLog, notes: dict[int, bytes], verifier: NoteVerifier, origin: str,
+def _open_all(log: LogReading, notes: dict[int, bytes], verifier: NoteVerifier, origin: str,
               findings: list[str]) -> list[Checkpoint]:
     """The stored checkpoints that verify; the others are findings (§7)."""
     valid = []
@@ -203,20 +199,20 @@ def _open_trusted(data: bytes, verifier: NoteVerifier, origin: str) -> Checkpoin
             f"the trusted checkpoint does not verify: {e}", kind="checkpoint") from e
 
 
-def verify_log(log: AuditLog, *, verifier: NoteVerifier, origin: str,
+def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                trusted_checkpoint: bytes | None, key_lookup: KeyLookup | None,
                sealed_off: frozenset[int], expect_signer: bool) -> VerifyReport:
     from vault.audit._verify_end import finish
 
     storage = log.storage
     findings: list[str] = []
+    tip = log._tip  # before the snapshot: another thread's append may move it on
     with log._reading():
         end = storage.end()
         notes = {s: n for s in storage.checkpoint_sizes()
                  if (n := storage.read_checkpoint(s)) is not None}
     checkpoints = _open_all(log, notes, verifier, origin, findings)
     trusted = _open_trusted(trusted_checkpoint, verifier, origin) if trusted_checkpoint else None
-    tip = log._tip
     wanted = [c.size for c in checkpoints] + ([trusted.size] if trusted else [])
     covered = max(wanted, default=0)
     incidents = Incidents(sealed_off)

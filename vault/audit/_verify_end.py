@@ -22,7 +22,7 @@ from vault.audit._writer import Turn
 from vault.errors import AuditIntegrityError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault.audit._log import AuditLog
+    from vault.audit._logread import LogReading
     from vault.audit._verify import VerifyReport, _Checker
 
 __all__ = ["finish"]
@@ -30,7 +30,7 @@ __all__ = ["finish"]
 _HINT = "treat this as a security incident; keep a copy of the log as evidence"
 
 
-def finish(log: AuditLog, tree: TreeResult, checker: _Checker, checkpoints: list[Checkpoint],
+def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: list[Checkpoint],
            trusted: Checkpoint | None, tip: TrustedTip | None, end: LogEnd, findings: list[str],
            incidents: Incidents, *, expect_signer: bool, deep: bool,
            derived_ok: bool = True) -> VerifyReport:
@@ -75,7 +75,7 @@ def finish(log: AuditLog, tree: TreeResult, checker: _Checker, checkpoints: list
         unsigned_covered=checker.unsigned_covered, unrecovered_lines=len(pending))
 
 
-def _excused(log: AuditLog, target: Target, tree: TreeResult, incidents: Incidents,
+def _excused(log: LogReading, target: Target, tree: TreeResult, incidents: Incidents,
              deep: bool) -> bool:
     """A root that differs only because of sealed-off lines (§11.3): every
     other line is vouched for by its actors' chained signatures (``deep``),
@@ -89,7 +89,7 @@ def _excused(log: AuditLog, target: Target, tree: TreeResult, incidents: Inciden
     return ok
 
 
-def _originals_confirm(log: AuditLog, target: Target, incidents: Incidents) -> bool:
+def _originals_confirm(log: LogReading, target: Target, incidents: Incidents) -> bool:
     from vault.audit._tree import tree_root
 
     derived = log.storage.derived()
@@ -109,7 +109,7 @@ def _originals_confirm(log: AuditLog, target: Target, incidents: Incidents) -> b
         if a != b)
 
 
-def _derived_ok(log: AuditLog, tree: TreeResult, checkpoints: list[Checkpoint]) -> bool:
+def _derived_ok(log: LogReading, tree: TreeResult, checkpoints: list[Checkpoint]) -> bool:
     """Does the derived data serve this tree (roots at every checkpoint and
     at the end, the end offset)? O(log n) reads per root."""
     derived = log.storage.derived()
@@ -123,7 +123,9 @@ def _derived_ok(log: AuditLog, tree: TreeResult, checkpoints: list[Checkpoint]) 
             end = derived.end_of(tree.size)
             if end is not None and end != tree.end and log.storage.can_tear:
                 return False
-            for size, root in [*((c.size, c.root) for c in checkpoints), (tree.size, tree.root)]:
+            # The newest checkpoint and the end: what proofs are made against.
+            newest = [(c.size, c.root) for c in checkpoints[-1:]]
+            for size, root in [*newest, (tree.size, tree.root)]:
                 if 0 < size <= tree.size and not hmac.compare_digest(hashes.root(size), root):
                     return False
     except (OSError, EOFError):
@@ -131,7 +133,7 @@ def _derived_ok(log: AuditLog, tree: TreeResult, checkpoints: list[Checkpoint]) 
     return True
 
 
-def _repair(log: AuditLog, tree: TreeResult | None) -> str:
+def _repair(log: LogReading, tree: TreeResult | None) -> str:
     """Rebuild the derived data from the log, as a writer would (§6)."""
     derived = log.storage.derived()
     writable = derived is not None and derived.writable
@@ -149,7 +151,7 @@ def _repair(log: AuditLog, tree: TreeResult | None) -> str:
     return turn.notes[0] if turn.notes else "the derived hash and index data were rebuilt"
 
 
-def _prove_consistency(log: AuditLog, trusted: Checkpoint | None,
+def _prove_consistency(log: LogReading, trusted: Checkpoint | None,
                        checkpoints: list[Checkpoint]) -> bool:
     """Check the external checkpoint against the newest stored one with a
     consistency proof from the derived hashes, as an auditor without the log
@@ -173,7 +175,7 @@ def _prove_consistency(log: AuditLog, trusted: Checkpoint | None,
     return False
 
 
-def _missing_signer(log: AuditLog, size: int, checkpoints: list[Checkpoint]) -> list[str]:
+def _missing_signer(log: LogReading, size: int, checkpoints: list[Checkpoint]) -> list[str]:
     out = []
     if log.checkpoint_signer is None:
         out.append("this process has no checkpoint key: it cannot sign checkpoints")

@@ -17,7 +17,8 @@ from typing import NamedTuple
 from vault.audit._chain import ZERO_LEAF
 from vault.audit._fields import Checked, RecordBuilder
 from vault.audit._hashing import LEAF_PREFIX, _sha256, leaf_hash
-from vault.audit._record import TORN_ACTION, AuditRecord, Fragment, caller_members
+from vault.audit._members import caller_members
+from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.audit._storage import DerivedStore, LogEnd, LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
 from vault.audit._tree import CompactRange, extend_range, stored_order

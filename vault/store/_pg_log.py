@@ -19,6 +19,7 @@ The schema refuses rows the log logic would reject (:mod:`._pg_schema`).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -85,9 +86,33 @@ class PostgresLogStorage(LogStorage):
     def __init__(self, db: Database) -> None:
         self.db = db
         self.location = db.location
-        self._conn: Connection | None = None  # inside exclusive() or shared()
-        self._writing = False
-        self._head = 0
+        # Per thread: the session of the exclusive() or shared() block the
+        # thread is in (a connection is never shared between threads).
+        self._local = threading.local()
+
+    @property
+    def _conn(self) -> Connection | None:
+        return getattr(self._local, "conn", None)
+
+    @_conn.setter
+    def _conn(self, conn: Connection | None) -> None:
+        self._local.conn = conn
+
+    @property
+    def _writing(self) -> bool:
+        return bool(getattr(self._local, "writing", False))
+
+    @_writing.setter
+    def _writing(self, value: bool) -> None:
+        self._local.writing = value
+
+    @property
+    def _head(self) -> int:
+        return int(getattr(self._local, "head", -1))
+
+    @_head.setter
+    def _head(self, value: int) -> None:
+        self._local.head = value
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[Connection]:

@@ -1,0 +1,210 @@
+"""Reading a log: what every :class:`~vault.audit.AuditLog` offers besides
+appending (docs/AUDIT.md §7, §10, §11, §12).
+
+Nothing here writes, except what verification and proofs may rebuild of the
+derived data (docs/AUDIT.md §6) and a checkpoint :meth:`LogReading.prove`
+may make.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from vault.audit._checkpoint import Checkpoint, open_checkpoint
+from vault.audit._reader import select
+from vault.audit._record import AuditRecord
+from vault.audit._scan import Scan
+from vault.audit._storage import LogStorage
+from vault.audit._tip import EMPTY_TIP, TrustedTip
+from vault.audit._writer import check_tip
+from vault.audit.note import NoteSigner, NoteVerifier, parse_note
+from vault.errors import CheckpointError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover - verification is imported when used
+    from vault.audit._chain import KeyLookup
+    from vault.audit._verify import VerifyReport
+
+__all__ = ["LogReading"]
+
+
+class LogReading:
+    """The reading half of :class:`~vault.audit.AuditLog`."""
+
+    storage: LogStorage
+    checkpoint_signer: NoteSigner | None
+    checkpoint_every: int
+    origin: str | None
+    notes: list[str]
+    _tip: TrustedTip | None
+
+    def checkpoint(self) -> bytes:
+        raise NotImplementedError  # AuditLog signs and stores one
+
+    # -- checkpoints (docs/AUDIT.md §7) ----------------------------------------------
+
+    def latest_checkpoint(self) -> bytes | None:
+        """The newest stored checkpoint that verifies (any that parses, for a
+        handle without the key); bogus ones are skipped (§7)."""
+        found = self._valid_checkpoints(newest_only=True)
+        return found[-1][0] if found else None
+
+    def _valid_checkpoints(self, *, newest_only: bool = False,
+                           above: int = -1) -> list[tuple[bytes, Checkpoint]]:
+        out: list[tuple[bytes, Checkpoint]] = []
+        for size in reversed(self.storage.checkpoint_sizes()):
+            if size <= above:
+                break
+            note = self.storage.read_checkpoint(size)
+            cp = self._checkpoint_from(note) if note else None
+            if cp is not None and cp.size == size:
+                out.insert(0, (note or b"", cp))
+                if newest_only:
+                    break
+        return out
+
+    def _checkpoint_from(self, note: bytes) -> Checkpoint | None:
+        try:
+            if self.checkpoint_signer is not None:
+                return open_checkpoint(note, [self.checkpoint_signer.verifier],
+                                       origin=self.origin)
+            unverified_text, _ = parse_note(note)  # a proof's reader verifies it
+            return Checkpoint.from_text(unverified_text)
+        except (CheckpointError, UnicodeError):
+            return None
+
+    def _require_signer(self) -> NoteSigner:
+        if self.checkpoint_signer is None:
+            raise UsageError(
+                "this audit log has no checkpoint key",
+                hint="open the log with its checkpoint signer (or its log.key file)",
+            )
+        return self.checkpoint_signer
+
+    def verifier(self) -> NoteVerifier:
+        return self._require_signer().verifier
+
+    # -- reading (docs/AUDIT.md §12) -------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            with self.storage.shared():
+                yield
+        except FileNotFoundError:
+            raise UsageError(f"no audit log in {self.storage.location}",
+                             hint="check the --log directory") from None
+
+    def scan(self, start: TrustedTip | None = None) -> Scan:
+        """Every settled line after ``start`` (default: the beginning), with
+        its leaf hash, parsed record, chain digest and damage if any; the
+        scan's ``tip`` is the trusted tip after the lines it yielded."""
+        start = start or EMPTY_TIP
+        with self._reading():
+            end = self.storage.end()
+            check_tip(self.storage, start, end)
+            source = self.storage.read(start.size, start.end_offset, end)
+        return Scan(source, start)
+
+    def records(
+        self,
+        *,
+        actor: str | None = None,
+        doc: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[AuditRecord]:
+        """The records in order, filtered; fragments and unsigned records not
+        yet covered are skipped. ``since`` is inclusive, ``until`` exclusive.
+        Signatures are not checked here (see :meth:`verify`)."""
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError(f"{name} must be timezone-aware (for example tzinfo=UTC)")
+        return select(self._records(self.scan()), actor=actor, doc=doc, action=action,
+                      outcome=outcome, since=since, until=until)
+
+    @staticmethod
+    def _records(scan: Scan) -> Iterator[AuditRecord]:
+        with scan:
+            for item in scan:
+                if item.problem is not None:
+                    raise item.problem
+                if item.record is not None:
+                    yield item.record
+
+    def lines(self) -> Iterator[bytes]:
+        """Every complete line of the log, in order (a move copies these)."""
+        with self._reading():
+            end = self.storage.end()
+            source = self.storage.read(0, 0, end)
+        try:
+            for block in source:
+                yield from block
+        finally:
+            source.close()
+
+    def stored_checkpoints(self) -> dict[int, bytes]:
+        """Every stored checkpoint note by size, as stored (bogus ones too)."""
+        out = {}
+        for size in self.storage.checkpoint_sizes():
+            note = self.storage.read_checkpoint(size)
+            if note is not None:
+                out[size] = note
+        return out
+
+    # -- verification and proofs (docs/AUDIT.md §10, §11) ------------------------------
+
+    def verify(
+        self,
+        *,
+        trusted_checkpoint: bytes | None = None,
+        key_lookup: KeyLookup | None = None,
+        verifier: NoteVerifier | None = None,
+        sealed_off: Collection[int] = (),
+        expect_signer: bool = False,
+    ) -> VerifyReport:
+        """Recompute the tree from the log and check it (docs/AUDIT.md §11).
+
+        Checkpoints are checked with ``verifier`` (default: this log's own
+        key -- an auditor should pass the key they trust); with
+        ``key_lookup`` every record's signature is checked over its chain.
+        Raises :class:`AuditIntegrityError` naming the damage, except for
+        damage confined to the ``sealed_off`` lines (an officer's incident),
+        reported in ``report.incidents``.
+        """
+        from vault.audit._verify import verify_log
+
+        verifier = verifier or self.verifier()
+        return verify_log(self, verifier=verifier, origin=self.origin or verifier.name,
+                          trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup,
+                          sealed_off=frozenset(sealed_off), expect_signer=expect_signer)
+
+    def prove(self, seq: int) -> str:
+        """A c2sp.org/tlog-proof@v1 that record ``seq`` is in the log, against
+        the newest valid checkpoint (a new one is made if none covers it)."""
+        from vault.audit._prover import prove
+
+        if not isinstance(seq, int) or seq < 0:
+            raise ValueError("seq must be a non-negative integer")
+        with self._reading():
+            found = self._valid_checkpoints(newest_only=True)
+        if not found or found[-1][1].size <= seq:
+            if self.checkpoint_signer is None:
+                raise UsageError(f"no checkpoint covers record {seq} yet",
+                                 hint="create one with 'vault audit checkpoint'")
+            note = self.checkpoint()
+            cp = self._checkpoint_from(note)
+            assert cp is not None
+            found = [(note, cp)]
+        note, cp = found[-1]
+        return prove(self, seq, note, cp)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two sizes of this log."""
+        from vault.audit._prover import consistency
+
+        return consistency(self, old_size, new_size)
