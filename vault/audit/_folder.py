@@ -18,8 +18,8 @@ the next writer always sees it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import errno
+import fcntl
 import os
 import stat
 import struct
