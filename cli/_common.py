@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -89,3 +89,13 @@ def read_passphrase(prompt: str = "passphrase", *, confirm: bool = False) -> str
     if not value:
         raise UsageError("empty passphrase")
     return str(value)
+
+
+def binary_stdin() -> BinaryIO:
+    """The process's standard input as bytes (Click's runner replaces it in tests)."""
+    return sys.stdin.buffer
+
+
+def binary_stdout() -> BinaryIO:
+    """The process's standard output as bytes."""
+    return sys.stdout.buffer

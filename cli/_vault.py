@@ -23,7 +23,7 @@ import click
 from vault.errors import UsageError
 
 from . import _progress
-from ._common import echo_json
+from ._common import binary_stdout, echo_json
 from ._common import info as tell
 from ._vault_admin import declassify, doctor, reclassify, rotate, shred
 from ._vault_common import (
@@ -172,7 +172,7 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
             f"refusing to write {what} to the terminal",
             hint="use -o FILE, or -o - to write to stdout anyway",
         )
-    return click.get_binary_stream("stdout")
+    return binary_stdout()
 
 
 @click.command("open")
