@@ -211,6 +211,23 @@ class Vault:
         """Give label classes new keys and rewrap their documents."""
         return admin.rotate(self._s, classes)
 
+    def declare_incident(self, first: int, last: int, *, reason: str) -> int:
+        """An administrator seals off audit lines ``first``..``last`` as
+        damaged, keeping them as evidence (docs/AUDIT.md §13.8); returns the
+        incident record's number."""
+        import tempfile
+
+        from vault._ops.incident import declare_incident
+
+        # The damage may be below what this machine verified, which refuses
+        # to go on: the declaration is made from a fresh replay of the log.
+        with tempfile.TemporaryDirectory() as fresh:
+            s = Session(self._s.backend, self._s.identity, state_dir=fresh)
+            try:
+                return declare_incident(s, first, last, reason)
+            finally:
+                s.trusted.close()
+
     def doctor(self, repair: bool = False, *, deep: bool = False) -> DoctorReport:
         """Check that the store agrees with the verified audit log."""
         return doctor.doctor(self._s, repair, deep)

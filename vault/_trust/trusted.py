@@ -90,25 +90,30 @@ class TrustedState:
                                   hint="nothing was done; fix the audit log's storage") from e
         if not force and self._end is not None and end == self._end:
             return False
-        from vault.audit import verify_record
-
         with self.store.transaction():
             self._check_pin()
             tip = _tip_from_text(self.store.meta("tip"))
-            journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
             try:
-                with self._log.scan(tip) as scan:
-                    for line in scan:
-                        journal.feed(line)
+                new_tip = self._replay(tip)
             except AuditIntegrityError as e:
                 if tip is None:
                     raise
-                raise AuditIntegrityError(
-                    "the audit log no longer extends what this machine verified before "
-                    f"(record {tip.size}): it was rolled back or rewritten",
-                    kind=e.kind, seq=e.seq,
-                    hint="treat this as an incident; compare with a published checkpoint") from e
-            new_tip = scan.tip
+                # The log no longer extends what this machine verified. Only an
+                # administrator's incident record over what was seen before
+                # explains that; otherwise it is an alarm.
+                self.store.reset()
+                self._check_pin()
+                new_tip = self._replay(None)
+                if not any(seq < tip.size for seq in self.store.sealed_off()):
+                    raise AuditIntegrityError(
+                        "the audit log no longer extends what this machine verified before "
+                        f"(record {tip.size}): it was rolled back or rewritten",
+                        kind=e.kind, seq=e.seq,
+                        hint="treat this as an incident; compare with a published checkpoint"
+                    ) from e
+                self.store.add_finding(tip.size, "incident", "the log changed below what "
+                                       "this machine had verified; an administrator's incident "
+                                       "record covers it, and the state was replayed again")
             if tip is None or new_tip.size != tip.size:
                 self.store.set_meta("tip", _tip_to_text(new_tip))
         self._log.set_trusted_tip(new_tip)
@@ -134,6 +139,16 @@ class TrustedState:
             raise IntegrityError("vault.json changed since this machine first opened the vault",
                                  hint="someone replaced the vault's manifest; treat it as an "
                                       "incident")
+
+    def _replay(self, tip: TrustedTip | None) -> TrustedTip:
+        """Feed the lines after ``tip`` to the journal (inside a transaction)."""
+        from vault.audit import verify_record
+
+        journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
+        with self._log.scan(tip) as scan:
+            for line in scan:
+                journal.feed(line)
+        return scan.tip
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[TrustedState]:

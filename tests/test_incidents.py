@@ -1,0 +1,92 @@
+"""Containing damage to the audit log (docs/AUDIT.md §13.8): an insider's
+bad record never makes the vault unusable, and an officer's signed
+incident record seals it off while keeping it as evidence. History
+rewritten below what a machine verified is an alarm, never accepted."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backends import Kind
+from office import Office, make_office
+
+import vault
+from vault.errors import AuditIntegrityError, DeniedError, UsageError
+
+
+@pytest.fixture
+def office(tmp_path: Path, backend: Kind) -> Office:
+    return make_office(tmp_path, backend)
+
+
+def _seal(office: Office, data: bytes) -> str:
+    return office.as_("clerk").seal(io.BytesIO(data), level="INTERNAL",
+                                    compartments=["STAFF"]).id
+
+
+def _forge_after_last(office: Office) -> int:
+    """The clerk appends a record that claims the leader opened something:
+    the right shape and number, a signature that is not the leader's."""
+    lines = office.raw.audit_lines()
+    last: dict[str, Any] = json.loads(lines[-1])
+    forged = {**last, "seq": len(lines), "action": "open", "outcome": "allowed",
+              "actor": {"key": office.ids["leader"].fingerprint, "name": "leader"},
+              "reason": "the leader looked", "state": None, "request": "f" * 32,
+              "sig": base64.b64encode(bytes(64)).decode()}
+    office.raw.append_audit_line(json.dumps(forged, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=False).encode())
+    return len(lines)
+
+
+def test_a_forged_record_is_contained_then_sealed_off(office: Office) -> None:
+    first = _seal(office, b"before")
+    at = _forge_after_last(office)
+    # The vault keeps working for everyone, on this machine and a fresh one.
+    second = _seal(office, b"after")
+    for who in ("clerk", "leader"):
+        with vault.Vault(office.location, office.ids[who],
+                         state_dir=office.root / f"fresh-{who}") as v:
+            assert {first, second} <= {d.id for d in v.ls()}
+    # The damage is reported, loudly, until an officer declares it.
+    with pytest.raises(AuditIntegrityError):
+        office.as_("officer").verify_audit()
+    assert not office.as_("officer").doctor().ok
+    with pytest.raises(DeniedError):
+        office.as_("clerk").declare_incident(at, at, reason="a forged record")
+    n = office.as_("officer").declare_incident(at, at, reason="a forged record, kept")
+    report = office.as_("officer").verify_audit()
+    assert report.incidents and str(at) in report.incidents[0]
+    assert office.as_("officer").doctor().ok
+    # The evidence is still there, and the incident is on the record.
+    assert json.loads(office.raw.audit_lines()[at])["reason"] == "the leader looked"
+    record = json.loads(office.raw.audit_lines()[n])
+    assert record["action"] == "incident" and record["actor"]["name"] == "officer"
+    assert record["state"] == {"incident": {"from": at, "to": at,
+                                            "reason": "a forged record, kept"}}
+
+
+def test_an_incident_names_real_lines(office: Office) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        office.as_("officer").declare_incident(5, 10_000, reason="x")
+    with pytest.raises(UsageError):
+        office.as_("officer").declare_incident(3, 1, reason="x")
+
+
+def test_history_rewritten_below_what_a_machine_verified_is_an_alarm(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    _seal(office, b"seen")
+    lines = office.raw.audit_lines()
+    altered = json.loads(lines[2])
+    altered["reason"] = "something else"
+    office.raw.set_audit_line(2, json.dumps(altered, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=False).encode())
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
+        office.as_("clerk").ls()
+    office.raw.truncate_audit(3)
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten|truncated"):
+        office.as_("leader").ls()

@@ -1,0 +1,51 @@
+"""Containing damage to the audit log: an officer's incident record
+(docs/AUDIT.md §13.8, docs/DESIGN.md §9.3).
+
+Someone with write access to the log's storage can damage lines (an
+inserted or altered line in a folder log; the database refuses such rows).
+The evidence stays where it is -- nothing is ever rewritten or removed --
+and an administrator declares, in a signed record of their own, which lines
+are damaged and why. From then on the vault's verification reports those
+lines as a known incident instead of failing, the replay ignores what they
+say, and every later record still commits to them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vault._ops.discipline import attempt, authorise, complete
+from vault.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.session import Session
+
+__all__ = ["declare_incident"]
+
+MAX_RANGE = 100_000
+
+
+def declare_incident(s: Session, first: int, last: int, reason: str) -> int:
+    """Seal off lines ``first`` to ``last`` (inclusive); returns the
+    incident record's number."""
+    if not isinstance(first, int) or not isinstance(last, int) or not 0 <= first <= last:
+        raise UsageError("an incident names lines FIRST to LAST, with 0 <= FIRST <= LAST")
+    if last - first >= MAX_RANGE:
+        raise UsageError(f"an incident seals off at most {MAX_RANGE} lines at once")
+    if not reason.strip() or len(reason) > 2000:
+        raise UsageError("give the reason for the record (1 to 2000 characters)")
+    size = s.log.tip().size
+    if last >= size:
+        raise UsageError(f"the audit log has {size} lines; line {last} does not exist")
+    with attempt(s, "incident") as att:
+        authorise(s, att, "administer", None,
+                  note=f"declare lines {first} to {last} damaged: {reason}")
+        complete(s, [att], [{"incident": {"from": first, "to": last, "reason": reason}}],
+                 reason=reason)
+    sealed = s.trusted.store.sealed_off()
+    if any(seq not in sealed for seq in range(first, last + 1)):
+        from vault.errors import IntegrityError
+
+        raise IntegrityError("the incident was recorded but does not count",
+                             hint="'vault doctor' names the reason")
+    return s.log.tip().size - 1
