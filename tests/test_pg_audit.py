@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,16 @@ def _lookup(name: str | None, fp: str, seq: int) -> Any:
 @pytest.fixture
 def dsn(pg_cluster: Cluster) -> str:
     return pg_cluster.new_database()
+
+
+@pytest.fixture(autouse=True)
+def _idle_sessions_closed() -> Iterator[None]:
+    # Each test uses databases of its own: their idle sessions would
+    # otherwise stay open for the rest of the run, against max_connections.
+    yield
+    from vault.store import _pg_conn
+
+    _pg_conn._close_all()
 
 
 def _log(dsn: str, every: int = 5, signer: NoteSigner | None = SIGNER) -> AuditLog:

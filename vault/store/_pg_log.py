@@ -51,16 +51,18 @@ def _leaf_of(x: int) -> tuple[int, int]:
 
 
 class _Rows(LineSource):
-    """Lines ``start <= seq < stop``, in blocks, on a snapshot of their own
-    (rows are only ever added: any snapshot sees the same ones)."""
+    """Lines ``start <= seq < stop``, in blocks: on the session of the
+    exclusive() or shared() block the iterating thread is in, else on a
+    snapshot of their own (rows are only ever added: any snapshot sees the
+    same ones)."""
 
-    def __init__(self, db: Database, conn: Connection | None, start: int, stop: int) -> None:
-        self._db, self._conn, self._start, self._stop = db, conn, start, stop
+    def __init__(self, storage: PostgresLogStorage, start: int, stop: int) -> None:
+        self._storage, self._start, self._stop = storage, start, stop
         self._stack = contextlib.ExitStack()
 
     def __iter__(self) -> Iterator[list[bytes]]:
         with self._stack, storage_errors("cannot read the audit log"):
-            conn = self._conn or self._stack.enter_context(self._db.snapshot())
+            conn = self._storage._conn or self._stack.enter_context(self._storage.db.snapshot())
             if self._stop - self._start <= _FETCH:
                 block = [bytes(r[0]) for r in conn.execute(
                     "SELECT line FROM vault.audit_log WHERE seq >= %s AND seq < %s ORDER BY seq",
@@ -161,7 +163,7 @@ class PostgresLogStorage(LogStorage):
         if stop is None or stop.lines is None:
             stop = self.end()
         assert stop.lines is not None
-        return _Rows(self.db, self._conn if self._writing else None, start, stop.lines)
+        return _Rows(self, start, stop.lines)
 
     def lines_before(self, size: int, end_offset: int, count: int) -> list[bytes] | None:
         if size == 0 or count <= 0:
