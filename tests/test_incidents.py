@@ -88,5 +88,5 @@ def test_history_rewritten_below_what_a_machine_verified_is_an_alarm(tmp_path: P
     with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
         office.as_("clerk").ls()
     office.raw.truncate_audit(3)
-    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten|truncated"):
+    with pytest.raises(AuditIntegrityError, match=r"rolled back or rewritten|truncated"):
         office.as_("leader").ls()
