@@ -122,15 +122,21 @@ def shred(ctx: click.Context, doc_id: str, justification: str) -> None:
     metavar="CLASS",
     help="Only this label class (id, or 'LEVEL [COMPARTMENT, ...]'); repeat for several.",
 )
+@click.option("--post-quantum", "post_quantum", is_flag=True,
+              help="Only classes whose key is still classical: move them to hybrid "
+                   "(ML-KEM-768 + X25519) keys. Run again to resume.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def rotate(ctx: click.Context, classes: Sequence[str], as_json: bool) -> None:
+def rotate(ctx: click.Context, classes: Sequence[str], post_quantum: bool,
+           as_json: bool) -> None:
     """Rotate label-class keys and rewrap document headers (payloads untouched).
 
     The officer gives classes new keys; anyone else finishes pending rewraps
-    of the classes whose keys they hold (that grants nothing).
+    of the classes whose keys they hold (that grants nothing). The report's
+    'classical' lines say what a copy taken now would still leave to a
+    quantum computer.
     """
-    report = open_vault(ctx).rotate(list(classes) or None)
+    report = open_vault(ctx).rotate(list(classes) or None, post_quantum=post_quantum)
     if as_json:
         echo_json(jsonable(report))
     else:

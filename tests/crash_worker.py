@@ -156,6 +156,13 @@ def step_apply(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) 
     say("ok", "apply", digest, report.version)
 
 
+def step_rotate(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) -> None:
+    pq = bool(job.get("post_quantum"))
+    say("try", "rotate", int(pq))
+    report = v.rotate(post_quantum=pq)
+    say("ok", "rotate", len(report.rotated), len(report.rewrapped))
+
+
 def step_audit(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) -> None:
     me = v._s.me()
     how = rng.choice(["one", "many", "ls"])
@@ -183,7 +190,7 @@ def step_mixed(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) 
 
 STEPS: dict[str, Callable[[vault.Vault, dict[str, Any], random.Random, int], None]] = {
     "seal": step_seal, "open": step_open, "reclassify": step_reclassify,
-    "shred": step_shred, "apply": step_apply, "audit": step_audit, "mixed": step_mixed,
+    "shred": step_shred, "apply": step_apply, "rotate": step_rotate, "audit": step_audit, "mixed": step_mixed,
 }
 
 

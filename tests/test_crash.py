@@ -46,7 +46,7 @@ from vault_helpers import Office, doc_path, make_office, office_policy
 import vault
 from vault._ops.read import class_identities
 from vault._sealed.reading import read_sealed, unlock
-from vault.age import read_header, unwrap_file_key
+from vault.age import MLKEM768X25519Identity, read_header, unwrap_file_key
 from vault.errors import NoKeyError, UsageError
 
 SEED = trial_seed()
@@ -325,6 +325,50 @@ def _policy_apply_trials(tmp_path: Path, zygote: Zygote, count: int) -> None:
 def test_policy_apply_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
     for i, count in enumerate(_batches()):
         _policy_apply_trials(tmp_path / f"batch-{i}", zygote, count)
+
+
+def _pq_move_trials(tmp_path: Path, zygote: Zygote, count: int) -> None:
+    """A move between classical and hybrid class keys (``rotate
+    --post-quantum``, docs/POLICY.md §3.12) killed at random points, then
+    run again: it resumes, and every document opens to the same bytes,
+    wrapped to keys of one kind only."""
+    office = make_office(tmp_path, post_quantum=False)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    marker = f"PLAINTEXT-MARKER-{random.randrange(1 << 64):016x}"
+    docs = _seal_some(office, "clerk", marker, 5)
+    docs |= _seal_some(office, "leader", marker, 3, level="SECRET")
+    hybrid = MLKEM768X25519Identity.generate()
+    policies = {}
+    for kind, recovery, edit in (
+            ("pq", hybrid, {"version: 1\n": "version: 1\npost_quantum: preferred\n"}),
+            ("classic", office.recovery, {"version: 1\n": "version: 1\npost_quantum: off\n"})):
+        p = tmp_path / f"{kind}.yaml"
+        p.write_text(office_policy(office.ids, [str(recovery.recipient)], edit))
+        policies[kind] = p
+    office.as_("officer").apply_policy(policies["pq"])
+    job = _job(office, "rotate", "leader", marker, -1, steps=1, post_quantum=True)
+    kill = Killer(zygote, job)  # its calibration run completes the first move
+    kill.spans = (kill.spans[0], kill.spans[0])  # the second run had nothing to do
+    for n in range(count):
+        kind = "classic" if n % 2 == 0 else "pq"
+        office.as_("officer").apply_policy(policies[kind])  # moves what it is cleared for
+        kill.run({**job, "seed": SEED + n, "post_quantum": kind == "pq"})
+        _check_common(office, marker)
+        report = office.as_("leader").rotate(post_quantum=kind == "pq")  # resumes
+        assert not report.pending, report.pending
+        for doc, data in docs.items():
+            header = read_header(io.BytesIO(office.raw.doc_bytes(doc)))
+            kinds = {st.type for st in header.stanzas if not st.type.startswith("vault/")}
+            assert kinds == ({"mlkem768x25519"} if kind == "pq" else {"X25519"}), (n, doc)
+            assert _plaintext_of(office, doc) == data, (n, doc)
+    _cli_clean(office)
+
+
+def test_a_move_to_post_quantum_keys_killed_at_random_points(tmp_path: Path,
+                                                             zygote: Zygote) -> None:
+    for i, count in enumerate(_batches()):
+        _pq_move_trials(tmp_path / f"batch-{i}", zygote, count)
 
 
 def _audit_append_trials(tmp_path: Path, zygote: Zygote, count: int) -> None:

@@ -102,10 +102,11 @@ class RotateReport:
     retired: list[str] = field(default_factory=list)  # keyring entries removed
     granted: list[str] = field(default_factory=list)  # "user: class"
     pending: list[str] = field(default_factory=list)
+    classical: list[str] = field(default_factory=list)  # what stays classical (PQ vaults)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rotated": self.rotated, "rewrapped": self.rewrapped, "retired": self.retired,
-                "granted": self.granted, "pending": self.pending}
+                "granted": self.granted, "pending": self.pending, "classical": self.classical}
 
 
 @dataclass

@@ -207,9 +207,12 @@ class Vault:
         """Install a new policy version, then reconcile the class keys."""
         return admin.apply_policy(self._s, policy_path)
 
-    def rotate(self, classes: Sequence[str] | None = None) -> RotateReport:
-        """Give label classes new keys and rewrap their documents."""
-        return admin.rotate(self._s, classes)
+    def rotate(self, classes: Sequence[str] | None = None, *,
+               post_quantum: bool = False) -> RotateReport:
+        """Give label classes new keys and rewrap their documents (headers
+        only). ``post_quantum``: only the classes whose key is classical,
+        moving a vault to hybrid keys; run again to resume."""
+        return admin.rotate(self._s, classes, post_quantum=post_quantum)
 
     def declare_incident(self, first: int, last: int, *, reason: str) -> int:
         """An administrator seals off audit lines ``first``..``last`` as

@@ -32,6 +32,7 @@ from vault._sealed.label import LabelStanza
 from vault._sealed.reading import read_sealed, unlock
 from vault._sealed.writing import write_rewrapped
 from vault._trust.classes import ClassKey, LabelClass, cleared_users
+from vault._trust.trusted import recovery_for
 from vault.age import Header
 from vault.errors import IntegrityError, NoKeyError, StorageError, UsageError, VaultError
 
@@ -85,6 +86,12 @@ def _check_successor(s: Session, new: Policy) -> None:
             hint="hand over in two steps: add the new officer first, then let them remove you")
     if new.hash == s.trusted.policy.hash:
         raise UsageError("this policy is already the active version")
+    recovery = recovery_for(new, s.manifest.recovery)
+    if new.post_quantum == "required" and not all(r.startswith("age1pq1") for r in recovery):
+        raise UsageError("post_quantum is required but this vault's recovery recipient made at "
+                         "'vault init' is classical",
+                         hint="name a post-quantum recovery recipient in the policy "
+                              "('vault age keygen --pq'), docs/POLICY.md §3.12")
 
 
 def _holding(s: Session, ck: ClassKey) -> str:
@@ -100,25 +107,28 @@ def _cleared_names(policy: Policy, cls: LabelClass) -> str:
 
 
 def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
-              *, force: Sequence[LabelClass] = ()) -> None:
-    """Under the write lock: bring the class keys in line with the policy
-    in force (after an install, or for ``rotate``)."""
+              *, force: Sequence[LabelClass] = (), only: set[str] | None = None) -> None:
+    """Under the write lock: bring the class keys (of the classes ``only``
+    names, default all) in line with the policy in force (after an install,
+    or for ``rotate``)."""
     policy = s.trusted.policy
     recovery_changed = set(old.recovery) != set(policy.recovery)
     for gens in s.trusted.classes():
         current = gens[-1]
         cls = current.cls
+        if only is not None and cls.id not in only:
+            continue
         unclean = current.unclean_holders(policy)
+        # A key of the wrong kind (classical where the policy's recipients
+        # are hybrid, or the reverse) cannot share a header with them.
+        pq = s.trusted.post_quantum_keys()
+        wrong_kind = ("hybrid" if pq else "classical") if current.post_quantum != pq else None
         if isinstance(report, ApplyReport):
             report.revoked += [f"{h.name or 'an unknown recipient'}: {cls}" for h in unclean]
-        if unclean or cls in force:
+        if unclean or wrong_kind or cls in force:
             me = policy.users.get(s.actor().name or "")
             if me is None or not policy.dominates(me.clearance, cls.label()):
-                report.pending.append(
-                    f"rotate {cls}: needs someone cleared for it ({_cleared_names(policy, cls)})"
-                    " to run 'vault rotate'; until then the old key, which "
-                    f"{', '.join(h.name or 'an unknown recipient' for h in unclean) or 'nobody'}"
-                    " could keep, still opens its documents")
+                report.pending.append(_pending_rotation(policy, cls, unclean, wrong_kind))
                 _retire_unclean(s, gens, policy)
                 continue
             made = create_generation(s, cls)
@@ -132,6 +142,19 @@ def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
                     f"({_holding(s, current)}) to seal at it or to run 'vault rotate'")
         _rewrap_class(s, cls, report, recovery_changed)
         _retire_unclean(s, s.trusted.generations(cls), policy, report)
+
+
+def _pending_rotation(policy: Policy, cls: LabelClass, unclean: list[Any],
+                      wrong_kind: str | None) -> str:
+    who = f"needs someone cleared for it ({_cleared_names(policy, cls)})"
+    if unclean:
+        kept = ", ".join(h.name or "an unknown recipient" for h in unclean)
+        return (f"rotate {cls}: {who} to run 'vault rotate'; until then the old key, which "
+                f"{kept} could keep, still opens its documents")
+    if wrong_kind:
+        return (f"rotate {cls}: its key is not {wrong_kind} like the recovery recipients; {who} to "
+                "run 'vault rotate --post-quantum'")
+    return f"rotate {cls}: {who} to run 'vault rotate'"
 
 
 def _retire_unclean(s: Session, gens: list[ClassKey], policy: Policy,
@@ -208,14 +231,26 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
         report.rewrapped.append(doc_id)
 
 
-def rotate(s: Session, classes: Sequence[str] | None) -> RotateReport:
+def rotate(s: Session, classes: Sequence[str] | None, *,
+           post_quantum: bool = False) -> RotateReport:
     """An administrator gives the classes (default: all) new keys and
     rewraps their documents -- for the classes they are cleared for. Anyone
     cleared may finish what a revocation left pending: new keys for unclean
-    classes, rewraps to the current key. Both grant nothing new."""
+    classes, rewraps to the current key. Both grant nothing new.
+
+    With ``post_quantum`` only the classes whose key is still classical get
+    a new (hybrid) key; the report says what stays classical. Run again, it
+    resumes where an interrupted run stopped (docs/POLICY.md §3.12)."""
     actor = s.actor()
     with attempt(s, "rotate") as att:
+        if post_quantum and not s.trusted.post_quantum_keys():
+            raise UsageError("the policy in force keeps class keys classical",
+                             hint="set 'post_quantum: required' with post-quantum recovery "
+                                  "recipients, 'vault policy apply' it, then run this again "
+                                  "(docs/POLICY.md §3.12)")
         targets = _select(s, classes)
+        if post_quantum:
+            targets = [ck for ck in targets if not ck.post_quantum]
         names = ", ".join(str(ck.cls) for ck in targets) or "no classes"
         admin = s.trusted.policy.decide(actor.decides_as, "administer", None).allowed
         if admin:
@@ -228,10 +263,34 @@ def rotate(s: Session, classes: Sequence[str] | None) -> RotateReport:
         report = RotateReport()
         with s.lock():
             force = [ck.cls for ck in targets] if admin else []
-            reconcile(s, s.trusted.policy, report, force=force)
+            only = None if classes is None else {ck.cls.id for ck in _select(s, classes)}
+            reconcile(s, s.trusted.policy, report, force=force, only=only)
+            if s.trusted.post_quantum_keys():
+                report.classical = classical_left(s)
             complete(s, [att], [None], reason=f"{len(report.rotated)} rotated, "
                      f"{len(report.rewrapped)} rewrapped")
     return report
+
+
+def classical_left(s: Session) -> list[str]:
+    """What a copy of the vault taken now would still leave to a future
+    quantum computer: classical class keys and the documents wrapped to
+    them, and classical user identities (their keyring entries)."""
+    out = []
+    for gens in s.trusted.classes():
+        current = gens[-1]
+        old = {ck.key_id for ck in gens if not ck.post_quantum}
+        docs = [row.doc_id for row in s.trusted.docs() if row.key_id in old]
+        if not current.post_quantum:
+            out.append(f"{current.cls}: its current key is classical")
+        if docs:
+            out.append(f"{current.cls}: {len(docs)} document(s) wrapped to a classical key")
+    users = sorted(u.name for u in s.trusted.policy.users.values()
+                   if not u.recipient.startswith("age1pq1"))
+    if users:
+        out.append(f"classical identities (their keyring entries are classical): "
+                   f"{', '.join(users)}")
+    return out
 
 
 def _select(s: Session, classes: Sequence[str] | None) -> list[ClassKey]:

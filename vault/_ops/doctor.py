@@ -223,6 +223,11 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
             report.notes.append(f"{user.name} is cleared for {ck.cls} but holds no key for it "
                                 "yet (a pending grant: 'vault rotate' or 'vault doctor "
                                 "--repair' by someone who holds it writes it)")
+    if s.trusted.post_quantum_keys():
+        from vault._ops.admin import classical_left
+
+        report.notes += [f"{what} ('vault rotate --post-quantum' by someone cleared)"
+                         for what in classical_left(s) if "identities" not in what]
     _unfinished(s, report, repair)
 
 

@@ -34,18 +34,19 @@ __all__ = ["create_generation", "grant_missing", "lacking", "retire", "usable_ke
 
 
 def wants_pq(policy: Policy) -> bool:
-    """Are new class keys post-quantum hybrids under ``policy``?"""
-    return str(getattr(policy, "post_quantum", "off")) != "off"
+    """Are new class keys post-quantum hybrids under ``policy`` alone (a
+    vault being made)? An open vault asks ``TrustedState.post_quantum_keys``."""
+    return policy.post_quantum_keys
 
 
 def usable_key(s: Session, cls: LabelClass) -> ClassKey:
-    """The current key of ``cls`` if it is clean, else a new generation made
+    """The current key of ``cls`` if it is usable, else a new generation made
     by the caller (who must be cleared for it); missing grants written."""
     ck = s.trusted.current(cls)
-    if ck is None or not ck.clean(s.trusted.policy):
+    if ck is None or not ck.usable(s.trusted.policy, s.trusted.post_quantum_keys()):
         with s.lock():
             ck = s.trusted.current(cls)
-            if ck is None or not ck.clean(s.trusted.policy):
+            if ck is None or not ck.usable(s.trusted.policy, s.trusted.post_quantum_keys()):
                 ck = create_generation(s, cls)
     grant_missing(s, ck)
     return ck
@@ -67,7 +68,7 @@ def create_generation(s: Session, cls: LabelClass) -> ClassKey:
     if me is None or not policy.dominates(me.clearance, cls.label()):
         raise DeniedError(f"only someone cleared for {cls} can make its key",
                           hint="ask someone cleared for it to run 'vault rotate'")
-    identity = new_class_identity(wants_pq(policy))
+    identity = new_class_identity(s.trusted.post_quantum_keys())
     recipient = str(identity.recipient)
     generation = len(s.trusted.generations(cls)) + 1
     ck = ClassKey(cls, generation, recipient, me.name, -1, frozenset())

@@ -61,7 +61,14 @@ def new_version() -> str:
 
 
 def wrap_recipients(s: Session, ck: ClassKey) -> list[Recipient]:
-    return [vault_recipient(ck.recipient), *(vault_recipient(r) for r in s.trusted.recovery_now())]
+    """The class key and the recovery recipients of a new header: never a
+    mix of hybrid and classical ones (FORMAT.md §5.3)."""
+    recovery = s.trusted.recovery_now()
+    if any(r.startswith("age1pq1") != ck.post_quantum for r in recovery):
+        raise UsageError(f"the key of {ck.cls} is {'hybrid' if ck.post_quantum else 'classical'}"
+                         " but the recovery recipients are not: one header cannot mix them",
+                         hint="someone cleared for the class runs 'vault rotate --post-quantum'")
+    return [vault_recipient(ck.recipient), *(vault_recipient(r) for r in recovery)]
 
 
 def doc_state(doc_id: str, version: str, header: Header, ck: ClassKey,
@@ -110,8 +117,8 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
             # wrapped to the key that is current when it appears.
             with s.lock(shared=True):
                 current = s.trusted.current(cls)
-                if current is None or current.key_id != ck.key_id or not current.clean(
-                        s.trusted.policy):
+                if current is None or current.key_id != ck.key_id or not current.usable(
+                        s.trusted.policy, s.trusted.post_quantum_keys()):
                     continue  # rotated or revoked meanwhile: take the new key
                 _recheck(s, atts, label, inputs)
                 recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}

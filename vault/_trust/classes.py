@@ -131,3 +131,12 @@ class ClassKey:
 
     def clean(self, policy: Policy) -> bool:
         return not self.unclean_holders(policy)
+
+    @property
+    def post_quantum(self) -> bool:
+        return self.recipient.startswith("age1pq1")
+
+    def usable(self, policy: Policy, post_quantum: bool) -> bool:
+        """May new headers be wrapped to it under ``policy``: clean, and of
+        the kind (hybrid or not) the recovery recipients beside it are."""
+        return self.clean(policy) and self.post_quantum == post_quantum

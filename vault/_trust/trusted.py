@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from vault._primitives import b64, sha256_hex, unb64
@@ -184,7 +184,16 @@ class TrustedState:
 
     def recovery_now(self) -> list[str]:
         """Recovery recipients new wraps go to."""
-        return sorted(set(self.policy.recovery) | set(self.manifest.recovery))
+        return recovery_for(self.policy, self.manifest.recovery)
+
+    def post_quantum_keys(self) -> bool:
+        """Are new class keys hybrid? They share every header with the
+        recovery recipients, which are all of one kind (docs/POLICY.md
+        §3.12)."""
+        recovery = self.recovery_now()
+        if recovery:
+            return all(r.startswith("age1pq1") for r in recovery)
+        return self.policy.post_quantum != "off"
 
     def recovery_ever(self) -> set[str]:
         """Every recovery recipient a document may still be wrapped to."""
@@ -237,3 +246,15 @@ class TrustedState:
 
     def docs(self, **where: object) -> list[DocRow]:
         return self.store.docs(**where)  # type: ignore[arg-type]
+
+
+def recovery_for(policy: Policy, from_init: Sequence[str]) -> list[str]:
+    """The recovery recipients under ``policy``: its own, and the one made
+    at ``vault init`` -- unless that one is of the other kind (hybrid or
+    classical), which one header cannot hold beside them; with none of its
+    own, the one made at init."""
+    named = set(policy.recovery)
+    if not named:
+        return sorted(from_init)
+    pq = all(r.startswith("age1pq1") for r in named)
+    return sorted(named | {r for r in from_init if r.startswith("age1pq1") == pq})

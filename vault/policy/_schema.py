@@ -335,6 +335,10 @@ def _build(root: Node, problems: Problems, digest: str) -> Policy | None:
         else "required"
     if pq == "required":
         _require_pq(s, f, users, recovery)
+    if len({r.startswith("age1pq1") for r in recovery}) > 1:
+        s.err(f["recovery"], "recovery recipients mix post-quantum (age1pq1…) and classical "
+              "(age1…) keys, which one file cannot hold together",
+              "make every recovery recipient post-quantum ('vault age keygen --pq')")
     intake = read_intake(s, f["intake"], rules) if "intake" in f else NO_INTAKE  # §3.11
     if (problems.items or name is None or default is None or declass is None or pq is None
             or intake is None):
@@ -349,7 +353,7 @@ def _build(root: Node, problems: Problems, digest: str) -> Policy | None:
 
 PQ_SETTINGS = ("required", "preferred", "off")
 _PQ_HINT = ("make post-quantum identities with 'vault identity new NAME' (the default), or "
-            "set 'post_quantum: preferred' while users move to them (docs/POLICY.md §3.10)")
+            "set 'post_quantum: preferred' while users move to them (docs/POLICY.md §3.12)")
 
 
 def _require_pq(s: Schema, f: Mapping[str, Node], users: Mapping[str, User],

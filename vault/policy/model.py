@@ -424,7 +424,7 @@ class Policy:
     recovery: tuple[str, ...] = ()
     labelling_mandatory: bool = False
     label_requires: frozenset[str] = frozenset()
-    post_quantum: str = "required"  # required | preferred | off (docs/POLICY.md §3.10)
+    post_quantum: str = "required"  # required | preferred | off (docs/POLICY.md §3.12)
     intake: IntakePolicy = NO_INTAKE  # docs/POLICY.md §3.11
     _lookup: dict[str, Level] = field(init=False, repr=False)
     _folded: dict[str, Level] = field(init=False, repr=False)
@@ -439,6 +439,18 @@ class Policy:
         object.__setattr__(self, "_lookup", lookup)
         object.__setattr__(self, "_folded", {w.casefold(): lvl for w, lvl in lookup.items()})
         object.__setattr__(self, "_engine", Engine(self))
+
+    @property
+    def post_quantum_keys(self) -> bool:
+        """Are the vault's class keys hybrid (mlkem768x25519) under this
+        policy? A header may not mix hybrid and classical recipients
+        (FORMAT.md §5.3), and every header carries the class key beside the
+        recovery recipients: so the recovery recipients decide when there
+        are any (the schema refuses a mixed set), else the setting does
+        (docs/POLICY.md §3.12)."""
+        if self.recovery:
+            return all(r.startswith("age1pq1") for r in self.recovery)
+        return self.post_quantum != "off"
 
     # -- levels and dominance ---------------------------------------------
 
