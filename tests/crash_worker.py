@@ -190,7 +190,8 @@ def step_mixed(v: vault.Vault, job: dict[str, Any], rng: random.Random, i: int) 
 
 STEPS: dict[str, Callable[[vault.Vault, dict[str, Any], random.Random, int], None]] = {
     "seal": step_seal, "open": step_open, "reclassify": step_reclassify,
-    "shred": step_shred, "apply": step_apply, "rotate": step_rotate, "audit": step_audit, "mixed": step_mixed,
+    "shred": step_shred, "apply": step_apply, "rotate": step_rotate, "audit": step_audit,
+    "mixed": step_mixed,
 }
 
 

@@ -20,10 +20,10 @@ import pytest
 from office import Office, make_office, stock_decrypt
 
 import vault
-from vault.store.base import owner_key
 from vault.age import MLKEM768X25519Identity, read_header
 from vault.errors import PolicyLoadError, UsageError
 from vault.identity import new_identity
+from vault.store.base import owner_key
 
 HYBRID = "mlkem768x25519"
 CLASSICAL = {"X25519", "scrypt"}
@@ -72,7 +72,7 @@ def assert_intact(office: Office) -> None:
     v = office.as_("officer")
     assert v.doctor().ok, v.doctor().problems
     report = v.verify_audit()  # raises on any damage
-    assert report.size == len(office.raw.audit_lines()) 
+    assert report.size == len(office.raw.audit_lines())
     assert report.signatures + report.unsigned_covered == report.size
     assert not report.findings and not report.incidents
 
