@@ -140,9 +140,9 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
     if due == (doc_ids is not None):
         raise UsageError("name documents to declassify, or ask for those that are due")
     if due:
-        s.trusted.catch_up()
         today = datetime.now(UTC).date().isoformat()
-        doc_ids = [r.doc_id for r in s.trusted.docs(due_by=today)]
+        with s.lock(shared=True):  # the documents the log says are due now
+            doc_ids = [r.doc_id for r in s.trusted.docs(due_by=today)]
     assert doc_ids is not None
     done = []
     for doc_id in doc_ids:

@@ -82,7 +82,9 @@ def record(s: Session, atts: Sequence[Attempt], outcome: str, rules: Sequence[st
            reason: str, states: Sequence[Mapping[str, Any] | None] | None = None,
            *, completion: bool = False) -> None:
     """Append one record per attempt, durably and in one batch (raises
-    AuditWriteError, and then nothing may happen)."""
+    AuditWriteError, and then nothing may happen). Records that change the
+    vault's state take effect here: the trusted state replays them before
+    this returns."""
     me = s.me()
     s.register_me()
     actor = s.actor()
@@ -105,6 +107,8 @@ def record(s: Session, atts: Sequence[Attempt], outcome: str, rules: Sequence[st
         s.log.append(*items[0])
     else:
         s.log.append_many(items)
+    if states is not None and any(st is not None for st in states):
+        s.trusted.catch_up()
 
 
 def _doc_ok(doc: str) -> bool:
@@ -176,7 +180,6 @@ def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, 
     if any(not (a.recorded and a.allowed) for a in atts):
         raise UsageError("internal: completing an attempt that was not allowed")
     record(s, atts, "done", [], reason, states, completion=True)
-    s.trusted.catch_up()
     check_counted(s, states)
 
 

@@ -64,7 +64,6 @@ def doctor(s: Session, repair: bool, deep: bool = False) -> DoctorReport:
 
 
 def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> None:
-    s.trusted.catch_up()
     if s.log_key_problem:
         report.problems.append(f"audit log: {s.log_key_problem}; checkpoints are not being made")
     for seq, kind, message in s.trusted.store.findings():

@@ -56,7 +56,6 @@ def _state_record(s: Session, action: str, reason: str, state: dict[str, Any]) -
     from vault._ops.discipline import Attempt, record
 
     record(s, [Attempt(action)], "allowed", [], reason, [state])
-    s.trusted.catch_up()
 
 
 def create_generation(s: Session, cls: LabelClass) -> ClassKey:

@@ -182,6 +182,12 @@ class TrustedState:
             raise IntegrityError(f"no policy version {sha[:12]}… was ever in force")
         return _parse_policy(text, sha)
 
+    def sealed_off_now(self) -> dict[int, int]:
+        """Lines sealed off by the incidents the log declares by now
+        (docs/AUDIT.md §13.8): line -> incident record."""
+        self.catch_up()
+        return self.store.sealed_off()
+
     def recovery_now(self) -> list[str]:
         """Recovery recipients new wraps go to."""
         return recovery_for(self.policy, self.manifest.recovery)
