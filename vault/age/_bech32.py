@@ -8,7 +8,10 @@ This is an encoding, not cryptography, so it is written out here.
 
 from __future__ import annotations
 
-__all__ = ["decode", "encode"]
+import functools
+from typing import ClassVar
+
+__all__ = ["PublicKeyText", "decode", "decode_key", "encode"]
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _VALUES = {c: i for i, c in enumerate(_CHARSET)}
@@ -82,3 +85,36 @@ def decode(text: str) -> tuple[str, bytes]:
     if _polymod(_hrp_expand(hrp) + values) != 1:
         raise ValueError("bad checksum")
     return hrp, bytes(_convert_bits(values[:-6], 5, 8, pad=False))
+
+
+@functools.lru_cache(maxsize=1024)
+def decode_key(text: str, hrp: str, size: int, what: str) -> bytes:
+    """The ``size``-byte key a lowercase ``hrp1…`` string encodes; raises
+    ValueError("not <what>") otherwise. Bech32 in pure Python is slow (a
+    hybrid recipient is ~1950 characters) and the vault parses the same
+    public recipients on every operation, so results are remembered: call
+    this for public keys only, never identities."""
+    got, data = decode(text)
+    if got != hrp or len(data) != size or text != text.lower():
+        raise ValueError(f"not {what}")
+    return data
+
+
+class PublicKeyText:
+    """What every recipient type shares: its Bech32 text form (computed
+    once), and equality and hashing by its raw bytes."""
+
+    _hrp: ClassVar[str]
+    _raw: bytes
+    _text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = encode(self._hrp, self._raw)
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._raw == self._raw
+
+    def __hash__(self) -> int:
+        return hash(self._raw)

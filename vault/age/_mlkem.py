@@ -16,7 +16,6 @@ The recipient is the 1184-byte ML-KEM encapsulation key followed by the
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 
@@ -46,15 +45,16 @@ _WRAPPED_SIZE = FILE_KEY_SIZE + 16
 _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 
-class MLKEM768X25519Recipient:
+class MLKEM768X25519Recipient(_bech32.PublicKeyText):
     """An ``age1pq1…`` public key: anyone can encrypt to it, quantum-safely."""
 
     stanza_type = STANZA_TYPE
+    _hrp = _RECIPIENT_HRP
 
     def __init__(self, mlkem: MLKEM768PublicKey, x25519: X25519PublicKey) -> None:
         self._raw = mlkem.public_bytes_raw() + x25519.public_bytes_raw()
         self._key = hpke.MLKEM768X25519PublicKey(mlkem, x25519)
-        self._text: str | None = None  # the age1pq1… form, computed once
+        self._text = None  # the age1pq1… form, computed once
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> MLKEM768X25519Recipient:
@@ -71,7 +71,8 @@ class MLKEM768X25519Recipient:
     @classmethod
     def from_string(cls, text: str) -> MLKEM768X25519Recipient:
         """Parse ``age1pq1…``; raises ValueError if it is not such a recipient."""
-        return cls.from_bytes(_recipient_bytes(text))
+        return cls.from_bytes(_bech32.decode_key(text, _RECIPIENT_HRP, _PUBLIC_SIZE,
+                                                  "an mlkem768x25519 recipient (age1pq1…)"))
 
     def to_bytes(self) -> bytes:
         return self._raw
@@ -83,29 +84,10 @@ class MLKEM768X25519Recipient:
         enc, body = sealed[:_ENC_SIZE], sealed[_ENC_SIZE:]
         return [Stanza(STANZA_TYPE, [b64encode(enc)], body)]
 
-    def __str__(self) -> str:
-        if self._text is None:
-            self._text = _bech32.encode(_RECIPIENT_HRP, self._raw)
-        return self._text
 
     def __repr__(self) -> str:
         return f"MLKEM768X25519Recipient({str(self)[:24]!r}…)"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, MLKEM768X25519Recipient) and other._raw == self._raw
-
-    def __hash__(self) -> int:
-        return hash(self._raw)
-
-
-@functools.lru_cache(maxsize=256)
-def _recipient_bytes(text: str) -> bytes:
-    # Bech32 of ~1950 characters in pure Python takes milliseconds; public
-    # recipients are parsed again and again, so remember them (never identities).
-    hrp, data = _bech32.decode(text)
-    if hrp != _RECIPIENT_HRP or len(data) != _PUBLIC_SIZE or text != text.lower():
-        raise ValueError("not an mlkem768x25519 recipient (age1pq1…)")
-    return data
 
 
 def _expand(seed: bytes) -> tuple[MLKEM768PrivateKey, X25519PrivateKey]:

@@ -8,7 +8,6 @@ info="age-encryption.org/v1/X25519")``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
@@ -30,15 +29,16 @@ _KEY_SIZE = 32
 _WRAPPED_SIZE = FILE_KEY_SIZE + 16
 
 
-class X25519Recipient:
+class X25519Recipient(_bech32.PublicKeyText):
     """An ``age1…`` public key: anyone can encrypt to it."""
 
     stanza_type = STANZA_TYPE
+    _hrp = _RECIPIENT_HRP
 
     def __init__(self, public_key: X25519PublicKey) -> None:
         self._key = public_key
         self._raw = public_key.public_bytes_raw()
-        self._text: str | None = None  # the age1… form, computed once
+        self._text = None  # the age1… form, computed once
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> X25519Recipient:
@@ -50,7 +50,8 @@ class X25519Recipient:
     @classmethod
     def from_string(cls, text: str) -> X25519Recipient:
         """Parse ``age1…``; raises ValueError if it is not an X25519 recipient."""
-        return cls.from_bytes(_recipient_bytes(text))
+        return cls.from_bytes(_bech32.decode_key(text, _RECIPIENT_HRP, _KEY_SIZE,
+                                                  "an X25519 recipient (age1…)"))
 
     def to_bytes(self) -> bytes:
         return self._raw
@@ -68,30 +69,10 @@ class X25519Recipient:
         body = ChaCha20Poly1305(wrap_key).encrypt(_ZERO_NONCE, file_key, None)
         return [Stanza(STANZA_TYPE, [b64encode(share)], body)]
 
-    def __str__(self) -> str:
-        if self._text is None:
-            self._text = _bech32.encode(_RECIPIENT_HRP, self._raw)
-        return self._text
 
     def __repr__(self) -> str:
         return f"X25519Recipient({str(self)!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, X25519Recipient) and other._raw == self._raw
-
-    def __hash__(self) -> int:
-        return hash(self._raw)
-
-
-@functools.lru_cache(maxsize=1024)
-def _recipient_bytes(text: str) -> bytes:
-    # Bech32 in pure Python is slow, and the vault parses the same public
-    # recipients (class keys, recovery) on every operation: remember them.
-    # Only public keys are cached, never identities.
-    hrp, data = _bech32.decode(text)
-    if hrp != _RECIPIENT_HRP or len(data) != _KEY_SIZE or text != text.lower():
-        raise ValueError("not an X25519 recipient (age1…)")
-    return data
 
 
 class X25519Identity:
