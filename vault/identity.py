@@ -104,24 +104,29 @@ class UserIdentity:
         With a ``passphrase`` the file is an armored age file encrypted to
         it (scrypt), which stock ``age -d -i FILE`` also accepts.
         """
-        from vault._atomic import write_atomic
+        write_secret_file(path, self.to_text().encode("utf-8"), passphrase,
+                          "choose another file name; an identity file is never overwritten")
 
-        data = self.to_text().encode("utf-8")
-        if passphrase is not None:
-            if not passphrase:
-                raise UsageError("empty passphrase", hint="give a passphrase, or none at all")
-            from vault.age import ScryptRecipient, encrypt
 
-            out = io.BytesIO()
-            encrypt(io.BytesIO(data), out, [ScryptRecipient(passphrase)], armor=True)
-            data = out.getvalue()
-        try:
-            write_atomic(path, data, mode=0o600, replace=False, sweep=True)
-        except FileExistsError:
-            raise UsageError(
-                f"{os.fspath(path)} already exists",
-                hint="choose another file name; an identity file is never overwritten",
-            ) from None
+def write_secret_file(path: str | os.PathLike[str], data: bytes, passphrase: str | None,
+                      exists_hint: str) -> None:
+    """A file holding a secret key: mode 0600, written whole or not at all,
+    never over an existing file; with a ``passphrase``, an armored age file
+    encrypted to it (scrypt) that stock ``age -d`` opens."""
+    from vault._atomic import write_atomic
+
+    if passphrase is not None:
+        if not passphrase:
+            raise UsageError("empty passphrase", hint="give a passphrase, or none at all")
+        from vault.age import ScryptRecipient, encrypt
+
+        out = io.BytesIO()
+        encrypt(io.BytesIO(data), out, [ScryptRecipient(passphrase)], armor=True)
+        data = out.getvalue()
+    try:
+        write_atomic(path, data, mode=0o600, replace=False, sweep=True)
+    except FileExistsError:
+        raise UsageError(f"{os.fspath(path)} already exists", hint=exists_hint) from None
 
 
 def new_identity(name: str, *, post_quantum: bool = True) -> UserIdentity:

@@ -12,10 +12,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from vault._atomic import write_atomic
 from vault._ops.session import resolve
 from vault._trust.manifest import Manifest, sign_statement
 from vault.errors import DeniedError, UsageError
+from vault.identity import write_secret_file
 from vault.store import Backend, open_backend
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,19 +66,7 @@ def _write_recovery(path: str | os.PathLike[str], vault_id: str, post_quantum: b
     text = (f"# vault recovery identity: opens every document of vault {vault_id}\n"
             f"# keep it offline; use it with stock age: age -d -i THIS-FILE DOCUMENT.age\n"
             f"# recipient: {identity.recipient}\n{identity}\n").encode("ascii")
-    if passphrase is not None:
-        import io
-
-        from vault.age import ScryptRecipient, encrypt
-
-        out = io.BytesIO()
-        encrypt(io.BytesIO(text), out, [ScryptRecipient(passphrase)], armor=True)
-        text = out.getvalue()
-    try:
-        write_atomic(path, text, mode=0o600, replace=False, sweep=True)
-    except FileExistsError:
-        raise UsageError(f"{os.fspath(path)} already exists",
-                         hint="choose a new file for the recovery identity") from None
+    write_secret_file(path, text, passphrase, "choose a new file for the recovery identity")
     return str(identity.recipient)
 
 
