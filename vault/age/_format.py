@@ -27,6 +27,7 @@ __all__ = [
     "b64encode",
     "hkdf",
     "read_header",
+    "recipient_arg",
 ]
 
 VERSION_LINE = b"age-encryption.org/v1\n"
@@ -226,3 +227,22 @@ def _parse_mac(line: bytes) -> bytes:
     if len(mac) != _MAC_SIZE:
         raise HeaderError("MAC has the wrong length")
     return mac
+
+
+def recipient_arg(stanza: Stanza, what: str, size: int, body_size: int) -> bytes:
+    """The one argument of a recipient stanza (``what`` it holds, ``size``
+    bytes), decoded, with a body of ``body_size`` bytes. A malformed stanza
+    of a recipient's own type is a header error whoever it addresses, and
+    every length is checked before any decryption (partitioning oracles)."""
+    kind = stanza.type
+    if len(stanza.args) != 1:
+        raise HeaderError(f"{kind} stanza must have exactly one argument")
+    try:
+        arg = b64decode(stanza.args[0])
+    except ValueError:
+        raise HeaderError(f"{kind} {what} is not canonical base64") from None
+    if len(arg) != size:
+        raise HeaderError(f"{kind} {what} has the wrong length")
+    if len(stanza.body) != body_size:
+        raise HeaderError(f"{kind} stanza body has the wrong length")
+    return arg

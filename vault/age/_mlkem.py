@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from vault.age import _bech32
-from vault.age._format import FILE_KEY_SIZE, Stanza, b64decode, b64encode
+from vault.age._format import FILE_KEY_SIZE, Stanza, b64encode, recipient_arg
 from vault.errors import HeaderError
 
 __all__ = ["MLKEM768X25519Identity", "MLKEM768X25519Recipient"]
@@ -146,18 +146,7 @@ class MLKEM768X25519Identity:
         return None
 
     def _unwrap_one(self, stanza: Stanza) -> bytes | None:
-        # Malformed stanzas of our type are header errors, whoever they address;
-        # lengths are checked before any decryption (partitioning oracles).
-        if len(stanza.args) != 1:
-            raise HeaderError("mlkem768x25519 stanza must have exactly one argument")
-        try:
-            enc = b64decode(stanza.args[0])
-        except ValueError:
-            raise HeaderError("mlkem768x25519 enc is not canonical base64") from None
-        if len(enc) != _ENC_SIZE:
-            raise HeaderError("mlkem768x25519 enc has the wrong length")
-        if len(stanza.body) != _WRAPPED_SIZE:
-            raise HeaderError("mlkem768x25519 stanza body has the wrong length")
+        enc = recipient_arg(stanza, "enc", _ENC_SIZE, _WRAPPED_SIZE)
         try:
             # The HPKE open below would only fail its tag on an all-zero X25519
             # secret; age (and the CCTV vectors) make that a header failure, as

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from vault.age import _bech32
-from vault.age._format import FILE_KEY_SIZE, Stanza, b64decode, b64encode, hkdf
+from vault.age._format import FILE_KEY_SIZE, Stanza, b64encode, hkdf, recipient_arg
 from vault.errors import HeaderError
 
 __all__ = ["X25519Identity", "X25519Recipient"]
@@ -117,17 +117,7 @@ class X25519Identity:
         return None
 
     def _unwrap_one(self, stanza: Stanza) -> bytes | None:
-        # Malformed X25519 stanzas are header errors, whoever they address.
-        if len(stanza.args) != 1:
-            raise HeaderError("X25519 stanza must have exactly one argument")
-        try:
-            share = b64decode(stanza.args[0])
-        except ValueError:
-            raise HeaderError("X25519 share is not canonical base64") from None
-        if len(share) != _KEY_SIZE:
-            raise HeaderError("X25519 share has the wrong length")
-        if len(stanza.body) != _WRAPPED_SIZE:
-            raise HeaderError("X25519 stanza body has the wrong length")
+        share = recipient_arg(stanza, "share", _KEY_SIZE, _WRAPPED_SIZE)
         try:
             shared = self._key.exchange(X25519PublicKey.from_public_bytes(share))
         except ValueError:
