@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from backends import FolderKind, Kind, PostgresKind
 from hardening_support import trial_seed
+from office import Office, make_office
 from pg_support import INSTALL_HINT, Cluster, find_bindir
 
 
@@ -68,3 +70,10 @@ def backend(request: pytest.FixtureRequest) -> Kind:
     if request.param == "folder":
         return FolderKind()
     return PostgresKind(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def office(tmp_path: Path, backend: Kind) -> Office:
+    """A fresh office (tests/office.py) in each backend. Modules that need
+    files beside it, or one office for all their tests, define their own."""
+    return make_office(tmp_path, backend)

@@ -12,16 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Kind
 from office import Office, make_office
 
 import vault
 from vault.errors import AuditIntegrityError, DeniedError, UsageError
-
-
-@pytest.fixture
-def office(tmp_path: Path, backend: Kind) -> Office:
-    return make_office(tmp_path, backend)
 
 
 def _seal(office: Office, data: bytes) -> str:

@@ -17,17 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from office import Office, make_office
+from office import Office
 
 import vault
 from vault.age import Header, MLKEM768X25519Identity, read_header, unwrap_file_key
 from vault.errors import DeniedError, IntegrityError, UsageError
 from vault.identity import UserIdentity, load_identity
-
-
-@pytest.fixture
-def office(tmp_path: Path, backend: Any) -> Office:
-    return make_office(tmp_path, backend)
 
 
 def seal(office: Office, who: str, data: bytes, **label: Any) -> str:

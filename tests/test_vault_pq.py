@@ -80,11 +80,6 @@ def assert_intact(office: Office) -> None:
 # -- a new vault ----------------------------------------------------------------
 
 
-@pytest.fixture
-def office(tmp_path: Path, backend: Any) -> Office:
-    return make_office(tmp_path, backend)
-
-
 def test_a_new_vault_holds_no_classical_recipient_anywhere(office: Office) -> None:
     docs = seal_all(office)
     office.apply({"clearance: {level: INTERNAL, compartments: [STAFF]}":
