@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,3 +229,26 @@ def prove(ctx: click.Context, log_dir: str | None, seq: int) -> None:
 def key(ctx: click.Context, log_dir: str | None) -> None:
     """Print the log's verifier key (name+hash+base64, C2SP signed-note)."""
     click.echo(_open_log(ctx, log_dir).verifier().verifier_key())
+
+
+@audit.command("incident")
+@click.argument("first", type=click.IntRange(min=0))
+@click.argument("last", type=click.IntRange(min=0))
+@click.option("--reason", required=True, metavar="TEXT",
+              help="What happened, for the record (no secrets: it is kept in the log).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def incident(ctx: click.Context, first: int, last: int, reason: str, as_json: bool) -> None:
+    """Seal off damaged audit lines FIRST..LAST as an incident (administrators).
+
+    The lines stay in the log as evidence; a signed incident record says
+    they count for nothing, and 'audit verify' reports the incident from
+    then on instead of failing (docs/AUDIT.md §13.8).
+    """
+    from ._vault_common import open_vault
+
+    seq = open_vault(ctx).declare_incident(first, last, reason=reason)
+    if as_json:
+        click.echo(json.dumps({"incident": seq, "first": first, "last": last}))
+    else:
+        click.echo(f"incident recorded as line {seq}: lines {first}..{last} sealed off")

@@ -84,3 +84,22 @@ def test_history_rewritten_below_what_a_machine_verified_is_an_alarm(tmp_path: P
     office.raw.truncate_audit(3)
     with pytest.raises(AuditIntegrityError, match=r"rolled back or rewritten|truncated"):
         office.as_("leader").ls()
+
+
+def test_the_command_line_declares_an_incident_and_verify_reports_it(office: Office) -> None:
+    _seal(office, b"before")
+    at = _forge_after_last(office)
+    r = office.cli("officer", "audit", "verify")
+    assert r.exit_code == 4 and r.stdout == "", (r.exit_code, r.stdout, r.stderr)
+    assert r.stderr.startswith("vault: ")
+    r = office.cli("clerk", "audit", "incident", str(at), str(at), "--reason", "forged")
+    assert r.exit_code == 3 and r.stdout == "" and "denied" in r.stderr
+    r = office.cli("officer", "audit", "incident", str(at), str(at), "--reason",
+                   "a forged record", "--json")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    out = json.loads(r.stdout)
+    assert out["first"] == out["last"] == at and out["incident"] > at
+    r = office.cli("officer", "audit", "verify")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.startswith("ok: ")
+    assert "incident: " in r.stderr and str(at) in r.stderr  # reported from then on
