@@ -184,18 +184,21 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
     help="Where to write the plaintext; '-' is stdout (the default when not a terminal).",
 )
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@click.option("--mark", is_flag=True,
+              help="Write the vault's label into the Office or PDF file's sensitivity-label "
+                   "properties (the policy's Office label mapping).")
 @click.pass_context
-def open_(ctx: click.Context, doc_id: str, output: str | None, force: bool) -> None:
+def open_(ctx: click.Context, doc_id: str, output: str | None, force: bool, mark: bool) -> None:
     """Open document ID: decrypt it, after checking its label and the policy."""
     if output not in (None, "-") and not force and os.path.lexists(output):
         raise UsageError(f"{output} already exists", hint="use --force to overwrite it")
     v = open_vault(ctx)
     if output in (None, "-"):
         out = _binary_stdout("the document", output == "-")
-        v.open(doc_id, out)
+        v.open(doc_id, out, mark=mark)
         out.flush()
         return
-    v.open(doc_id, output, overwrite=force)
+    v.open(doc_id, output, overwrite=force, mark=mark)
     tell(f"opened {doc_id} into {output}")
 
 

@@ -143,10 +143,14 @@ class Vault:
         """Label and, if you may open it and hold its key, its metadata."""
         return read.info(self._s, doc_id)
 
-    def open(self, doc_id: str, dst: Destination, *, overwrite: bool = False) -> DocumentInfo:
+    def open(self, doc_id: str, dst: Destination, *, overwrite: bool = False,
+             mark: bool = False) -> DocumentInfo:
         """Decrypt a document into ``dst`` (a path, written atomically and
-        never over an existing file unless ``overwrite``, or a binary stream)."""
-        return read.open_document(self._s, doc_id, dst, overwrite=overwrite)
+        never over an existing file unless ``overwrite``, or a binary stream).
+        With ``mark``, an Office or PDF document leaves with the vault's
+        current label written into its sensitivity-label properties
+        (docs/POLICY.md §11.6); the sealed bytes are not changed."""
+        return read.open_document(self._s, doc_id, dst, overwrite=overwrite, mark=mark)
 
     def export(self, doc_id: str, dst: Destination, *, overwrite: bool = False) -> DocumentInfo:
         """Write the sealed document, a standard age file, to ``dst``."""

@@ -4,11 +4,15 @@ Office sensitivity label; every other part copied byte for byte."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
+from pathlib import Path
+from typing import Any
 
 import docx
 import pytest
 from intake_support import CONF_ALL, FILES, HC_ALL, POLICIES
+from office import make_office
 
 from vault.errors import BadDataError
 from vault.intake import inspect, mark_office, mark_pdf, office_label_for
@@ -94,3 +98,50 @@ def test_what_cannot_be_marked_is_a_clear_error() -> None:
     for data in (b"plain text", (FILES / "labelled.pdf").read_bytes()):
         with pytest.raises(BadDataError, match="cannot mark"):
             mark_office(io.BytesIO(data), io.BytesIO(), mapping)
+
+
+# -- vault open --mark ------------------------------------------------------------
+
+
+def _sealed(tmp_path: Path, name: str, level: str, compartments: list[str]) -> tuple[Any, str]:
+    office = make_office(tmp_path)
+    src = office.file(name, (FILES / name).read_bytes())
+    doc = office.as_("leader").seal(src, level=level, compartments=compartments,
+                                    justification="marking").id
+    return office, doc
+
+
+def test_open_mark_writes_the_current_label_and_leaves_the_sealed_bytes(tmp_path: Path) -> None:
+    office, doc = _sealed(tmp_path, "plain.docx", "SECRET", ["STAFF"])
+    sealed = office.raw.doc_bytes(doc)
+    out = tmp_path / "out.docx"
+    r = office.cli("leader", "open", doc, "-o", str(out), "--mark")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    found = inspect(io.BytesIO(out.read_bytes()))
+    assert found.office_label is not None and found.office_label.id == HC_ALL
+    assert office.raw.doc_bytes(doc) == sealed
+    # Without --mark the bytes are those sealed.
+    plain = tmp_path / "plain.docx"
+    assert office.cli("leader", "open", doc, "-o", str(plain)).exit_code == 0
+    assert plain.read_bytes() == (FILES / "plain.docx").read_bytes()
+    # To stdout as well.
+    r = office.cli("leader", "open", doc, "-o", "-", "--mark")
+    assert r.exit_code == 0, r.stderr
+    piped = inspect(io.BytesIO(r.stdout_bytes)).office_label
+    assert piped is not None and piped.id == HC_ALL
+
+
+def test_open_mark_of_a_file_that_is_not_office_or_pdf_leaves_nothing(tmp_path: Path) -> None:
+    office = make_office(tmp_path)
+    doc = office.as_("leader").seal(io.BytesIO(b"just text"), filename="a.txt",
+                                    level="CONFIDENTIAL", compartments=["STAFF"]).id
+    out = tmp_path / "out.txt"
+    r = office.cli("leader", "open", doc, "-o", str(out), "--mark")
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.startswith("vault: only Word, Excel, PowerPoint and PDF documents")
+    assert "hint: open it without --mark" in r.stderr
+    assert not out.exists() and r.stdout == ""
+    # The attempt is on the record, as failed.
+    last = [json.loads(line) for line in office.raw.audit_lines()][-1]
+    assert last["action"] == "open" and last["outcome"] == "failed"

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from vault._atomic import atomic_writer
+from vault._ops import marking
 from vault._ops.discipline import attempt, authorise, record
 from vault._results import DocumentInfo
 from vault._sealed.meta import Metadata
@@ -133,13 +134,21 @@ def _authorised(s: Session, action: str, doc_id: str, dst: Destination,
 
 
 def open_document(s: Session, doc_id: str, dst: Destination, *,
-                  overwrite: bool) -> DocumentInfo:
+                  overwrite: bool, mark: bool = False) -> DocumentInfo:
     with _authorised(s, "open", doc_id, dst, overwrite) as (sealed, f):
+        mapping = marking.mapping_for(s.trusted.policy, sealed.label.label) if mark else None
         file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
         digest = PayloadDigest()
-        with _destination(dst, overwrite) as out:
-            decrypt_payload(_Tee(f, digest), out, file_key)  # type: ignore[arg-type]
-            digest.check(sealed)  # before the destination appears
+        if mapping is not None:
+            plain = marking.Plaintext()
+            decrypt_payload(_Tee(f, digest), plain, file_key)  # type: ignore[arg-type]
+            digest.check(sealed)
+            with _destination(dst, overwrite) as out:
+                marking.write_marked(plain.getvalue(), out, mapping)
+        else:
+            with _destination(dst, overwrite) as out:
+                decrypt_payload(_Tee(f, digest), out, file_key)  # type: ignore[arg-type]
+                digest.check(sealed)  # before the destination appears
     return DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size)
 
 
