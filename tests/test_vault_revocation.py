@@ -156,3 +156,31 @@ def test_every_decision_is_made_under_the_version_in_force(tmp_path: Path, backe
     last = list(registrar.audit.records())[-1]
     assert (last.actor, last.action, last.outcome) == ("registrar", "open", "denied")
     assert last.policy == office.as_("officer").policy.hash
+
+
+@pytest.mark.parametrize("post_quantum", [True, False])
+def test_documents_open_after_the_recovery_recipients_change(
+        tmp_path: Path, post_quantum: bool) -> None:
+    # Post-quantum stanzas cannot be recomputed: a reader matches them by
+    # count against every recovery recipient ever in force and the class
+    # key. Adding a recovery recipient (documents not yet rewrapped carry
+    # fewer stanzas than that) and removing it again (rewrapped documents
+    # carry fewer) must leave every document open (docs/FORMAT.md §11.1).
+    from office import policy_text
+
+    from vault.age import MLKEM768X25519Identity, X25519Identity
+
+    office = make_office(tmp_path, post_quantum=post_quantum)
+    old = _seal(office, "clerk", "INTERNAL", ["STAFF"], b"before")
+    extra = (MLKEM768X25519Identity.generate() if post_quantum
+             else X25519Identity.generate())
+    edit = None if post_quantum else {"version: 1\n": "version: 1\npost_quantum: off\n"}
+    for version, recovery in ((2, [office.recovery, extra]), (3, [office.recovery])):
+        policy = tmp_path / f"policy-{version}.yaml"
+        policy.write_text(policy_text(office.ids, [str(r.recipient) for r in recovery], edit))
+        assert office.as_("officer").apply_policy(policy).version == version
+        new = _seal(office, "clerk", "INTERNAL", ["STAFF"], b"after %d" % version)
+        for doc, data in ((old, b"before"), (new, b"after %d" % version)):
+            out = io.BytesIO()
+            office.as_("clerk").open(doc, out)
+            assert out.getvalue() == data

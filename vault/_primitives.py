@@ -10,7 +10,7 @@ from ``cryptography``; nothing here is a cipher of its own.
   sorted, no insignificant white space, UTF-8). Parsers re-encode what they
   read and refuse anything that is not already canonical, so a signed
   record has exactly one encoding (docs/FORMAT.md §13.1);
-* Ed25519 signatures with domain separation: every signature covers
+* Ed25519 signatures with domain separation (docs/FORMAT.md §13.2): every signature covers
   ``"vault/v1 " || context || LF || payload``, so that a signature made for
   one purpose (a label) can never be replayed as another (a manifest);
 * signing public keys written ``ed25519:<base64 of the 32 raw bytes>``.

@@ -213,7 +213,7 @@ class ArmorError(AgeError):
 
 class LabelError(IntegrityError):
     """A document label is missing, malformed, unsigned or not bound to the
-    document (docs/FORMAT.md, "Label stanza")."""
+    document (docs/FORMAT.md §11.2)."""
 
 
 class StateError(IntegrityError):

@@ -1,5 +1,5 @@
-"""Personal identities: one age X25519 key that is also a signing key
-(docs/DESIGN.md §2).
+"""Personal identities: one age key that is also a signing key
+(docs/FORMAT.md §12, docs/DESIGN.md §2).
 
 An identity file is a standard age identity file -- stock ``age -d -i FILE``
 reads it -- holding one ``AGE-SECRET-KEY-1…`` line and comment lines, the

@@ -1,5 +1,5 @@
 """Containing damage to the audit log: an officer's incident record
-(docs/AUDIT.md §13.8, docs/DESIGN.md §9.3).
+(docs/FORMAT.md §14.8, docs/AUDIT.md §11.3, docs/DESIGN.md §9.3).
 
 Someone with write access to the log's storage can damage lines (an
 inserted or altered line in a folder log; the database refuses such rows).

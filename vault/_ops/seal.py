@@ -73,7 +73,7 @@ def wrap_recipients(s: Session, ck: ClassKey) -> list[Recipient]:
 
 def doc_state(doc_id: str, version: str, header: Header, ck: ClassKey,
               statement: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
-    """The ``document`` state a completion record carries (docs/AUDIT.md §13)."""
+    """The ``document`` state a completion record carries (docs/FORMAT.md §14.6)."""
     return {"document": {"doc": doc_id, "version": version, "key_id": ck.key_id,
                          "header": hashlib.sha256(header.encode()).hexdigest(),
                          "statement": statement, "inputs": inputs}}

@@ -67,7 +67,8 @@ def match_stanzas(stanzas: Sequence[Stanza], file_key: bytes,
     Returns ``(matched recipients, indexes of stanzas that match none)``. An
     X25519 stanza matches only if it is byte-identical to the one
     :class:`BoundX25519Recipient` makes; post-quantum stanzas are matched by
-    count against the authorised post-quantum recipients."""
+    count against the authorised post-quantum recipients, taken in the order
+    of ``allowed`` (so the recipient the caller knows is there comes first)."""
     from vault.age import parse_recipient
 
     expected: dict[str, tuple[bytes, str]] = {}

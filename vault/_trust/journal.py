@@ -1,5 +1,5 @@
 """Replaying the audit log into the vault's trusted state (docs/DESIGN.md §8,
-docs/AUDIT.md §13).
+docs/FORMAT.md §14).
 
 Every change of the vault's state is a record in the audit log, signed by
 the person who made it, whose ``state`` member says what changed: a policy

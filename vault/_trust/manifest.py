@@ -32,7 +32,7 @@ _OLD_FORMATS = ("vault/v1",)
 
 def sign_statement(identity: UserIdentity, context: str, statement: dict[str, Any]) -> bytes:
     """``{"sig": …, "statement": …}`` as canonical JSON plus a newline
-    (docs/FORMAT.md §13.1)."""
+    (docs/FORMAT.md §13.2)."""
     from vault._primitives import b64
 
     sig = sign(identity.signing_key, context, canonical_json(statement))

@@ -49,7 +49,7 @@ OWNER = re.compile(r"\Aage1(pq1)?[02-9ac-hj-np-z]{58,4000}\Z")  # a user's age r
 def owner_key(recipient: str) -> str:
     """Where a user's keyring entries are filed: 32 hex digits of SHA-256
     of their recipient (post-quantum recipients are too long for a file
-    name). ``vault identity show`` prints it."""
+    name; docs/FORMAT.md §13.6)."""
     return hashlib.sha256(recipient.encode("ascii")).hexdigest()[:32]
 
 
