@@ -145,7 +145,11 @@ def unlock(sealed: Sealed, identities: Sequence[AgeKeyPair],
         raise
     sealed.label.verify_binding(file_key)
     sealed.label.check_meta(sealed.meta)
-    allowed = sorted(trusted.recovery_ever()) + ([ck.recipient] if ck is not None else [])
+    # The class key first: one of the caller's class identities opened the
+    # file, so a stanza for it is there, and post-quantum stanzas are
+    # matched by count, in this order (a recovery recipient added since the
+    # document was sealed has no stanza in it).
+    allowed = ([ck.recipient] if ck is not None else []) + sorted(trusted.recovery_ever())
     matched, strangers = match_stanzas(sealed.header.stanzas, file_key, allowed)
     if strangers:
         raise LabelError(
