@@ -22,7 +22,7 @@ from vault_helpers import Office, doc_path, held_secret_keys, make_office, opens
 
 import vault
 from vault._atomic import atomic_writer, remove_stale_temps
-from vault.errors import DeniedError
+from vault.errors import AuditIntegrityError, DeniedError, StateError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,48 +74,70 @@ def test_revocation_protects_the_future_not_the_past(office: Office, tmp_path: P
     assert opens_with(kept_keys, kept_copy, tmp_path)
 
 
-def test_a_folder_writer_can_delete_a_document_and_its_records(office: Office,
-                                                               tmp_path: Path) -> None:
-    """... without a trace the vault can see, until a checkpoint covering the
-    records has left the machine: then verification against it fails."""
-    clerk = office.as_("clerk")
-    keep = clerk.seal(office.file("a.txt", b"stays"), level="INTERNAL", compartments=["STAFF"])
-    gone = clerk.seal(office.file("b.txt", b"goes"), level="INTERNAL", compartments=["STAFF"])
-    published = tmp_path / "published.checkpoint"
-    published.write_bytes(vault.Vault(office.path).audit.checkpoint())  # sent to auditors
-    # The insider deletes the document, the records naming it, and every
-    # file that would betray the change (hashes, stored checkpoints).
-    doc_path(office, gone.id).unlink()
-    log = office.path / "audit" / "log"
-    lines = log.read_bytes().split(b"\n")[:-1]
-    log.write_bytes(b"".join(x + b"\n" for x in lines if gone.id.encode() not in x))
+def _hide_the_tail(office: Office, size: int) -> None:
+    """What a folder writer does to make the newest records disappear: the
+    log cut back to ``size`` lines, and every file that would betray it
+    (derived hashes and offsets, stored checkpoints) removed."""
+    office.raw.truncate_audit(size)
     for name in ("hashes", "index"):
         (office.path / "audit" / name).unlink(missing_ok=True)
     shutil.rmtree(office.path / "audit" / "checkpoints")
     (office.path / "audit" / "checkpoints").mkdir(mode=0o700)
-    # From inside the folder, nothing looks wrong ...
+
+
+def test_a_folder_writer_can_delete_a_document_and_its_records(office: Office,
+                                                               tmp_path: Path) -> None:
+    """... when they are the newest records: unseen by a machine that never
+    read them, until a checkpoint covering them has left the machine. Any
+    machine user who read them before raises the alarm."""
+    clerk = office.as_("clerk")
+    keep = clerk.seal(office.file("a.txt", b"stays"), level="INTERNAL", compartments=["STAFF"])
+    size = len(office.raw.audit_lines())
+    gone = clerk.seal(office.file("b.txt", b"goes"), level="INTERNAL", compartments=["STAFF"])
+    published = tmp_path / "published.checkpoint"
+    published.write_bytes(vault.Vault(office.path).audit.checkpoint())  # sent to auditors
+    doc_path(office, gone.id).unlink()
+    _hide_the_tail(office, size)
+    # A machine that never read those records sees nothing wrong ...
+    with vault.Vault(office.path, office.ids["leader"], state_dir=tmp_path / "fresh") as v:
+        assert [d.id for d in v.ls()] == [keep.id]
+        assert v.doctor().ok
+        assert v.verify_audit()
     r = run("audit", "verify", "--log", str(office.path / "audit"))
     assert r.exit_code == 0, r.stderr
-    assert vault.Vault(office.path).doctor().ok
-    assert [d.id for d in office.as_("leader").ls()] == [keep.id]
-    # ... but the checkpoint that left the machine catches it.
+    # ... the machine that read them refuses to go on ...
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
+        office.as_("leader").ls()
+    # ... and so does the checkpoint that left the machine.
     r = run("audit", "verify", "--log", str(office.path / "audit"), "--checkpoint",
             str(published))
     assert r.exit_code == 4, (r.stdout, r.stderr)
 
 
 def test_a_folder_writer_can_roll_a_document_back(office: Office, tmp_path: Path) -> None:
-    # An older copy of a document is validly signed: the vault cannot tell
-    # it from the current one. The reclassification stays on the record.
+    """... only together with the newest records of the log, with the same
+    limits as a deletion: an older copy of the document on its own is refused."""
     doc = office.as_("leader").seal(office.file("r.txt", b"rolled"), level="INTERNAL",
                                     compartments=["STAFF"]).id
-    old = tmp_path / "old.age"
-    shutil.copy(doc_path(office, doc), old)
+    old, version = doc_path(office, doc).read_bytes(), office.raw.current(doc)
+    size = len(office.raw.audit_lines())
     office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="more sensitive")
-    shutil.copy(old, doc_path(office, doc))
-    assert office.as_("leader").info(doc).label.level == "INTERNAL"  # accepted as is
-    records = list(vault.Vault(office.path).audit.records(doc=doc, action="reclassify"))
-    assert "CONFIDENTIAL" in records[-1].reason  # the log says what the label should be
+    published = office.as_("officer").audit.checkpoint()
+    # The file alone rolled back: the log records another header.
+    office.raw.set_doc_version_bytes(doc, office.raw.current(doc), old)
+    with pytest.raises(StateError):
+        office.as_("registrar").open(doc, io.BytesIO())
+    # The file and the log's tail: a machine that never saw the change accepts
+    # the old label; the machine that saw it, and the checkpoint, do not.
+    office.raw.delete_doc_version(doc, office.raw.current(doc))
+    office.raw.set_doc_version_bytes(doc, version, old)
+    _hide_the_tail(office, size)
+    with vault.Vault(office.path, office.ids["registrar"], state_dir=tmp_path / "fresh") as v:
+        assert v.info(doc).label.level == "INTERNAL"
+        with pytest.raises(AuditIntegrityError):
+            v.verify_audit(trusted_checkpoint=published)
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
+        office.as_("registrar").open(doc, io.BytesIO())
 
 
 _WRITER = textwrap.dedent("""

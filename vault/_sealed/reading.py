@@ -145,8 +145,10 @@ def unlock(sealed: Sealed, identities: Sequence[AgeKeyPair],
         raise
     sealed.label.verify_binding(file_key)
     sealed.label.check_meta(sealed.meta)
-    # The class key first: post-quantum stanzas are matched by count, in
-    # this order, and the unwrap above showed the class key's is there.
+    # The class key first: one of the caller's class identities opened the
+    # file, so a stanza for it is there, and post-quantum stanzas are
+    # matched by count, in this order (a recovery recipient added since the
+    # document was sealed has no stanza in it).
     allowed = ([ck.recipient] if ck is not None else []) + sorted(trusted.recovery_ever())
     matched, strangers = match_stanzas(sealed.header.stanzas, file_key, allowed)
     if strangers:

@@ -1,0 +1,245 @@
+"""Claims of docs/THREAT-MODEL.md that no other test states: what a copy
+of a vault shows, what an administrator who is not cleared can still do
+through the policy, what a PostgreSQL application role can and cannot
+change, that a new vault is post-quantum end to end, and that reading
+with stock tools leaves no record.
+
+Every test runs against a real vault (tests/office.py), on both backends
+where the claim is about both.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from backends import Kind, PostgresKind
+from office import Office, make_office, policy_text
+from pg_support import APP, Cluster, dbname_of
+from vault_helpers import doc_file, held_secret_keys, opens_with
+
+import vault
+from vault._trust.manifest import sign_statement
+from vault.age import MLKEM768X25519Identity, read_header
+from vault.errors import IntegrityError, StateError
+from vault.store.base import owner_key
+
+MARKER = "COPY-CANARY-31f7"
+
+
+@pytest.fixture
+def office(tmp_path: Path, backend: Kind) -> Office:
+    return make_office(tmp_path, backend)
+
+
+def _records(office: Office) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in office.raw.audit_lines()]
+
+
+# -- (a) an outsider with a copy --------------------------------------------------------
+
+
+def test_a_copy_shows_labels_and_the_trail_but_no_titles_names_or_contents(
+        office: Office) -> None:
+    src = office.file(f"{MARKER}-file.txt", f"{MARKER} plaintext\n".encode() * 40)
+    doc = office.as_("leader").seal(src, level="SECRET", compartments=["BOARD"],
+                                    title=f"{MARKER} title").id
+    office.as_("leader").open(doc, io.BytesIO())
+    copy = list(office.raw.blobs())  # every object the store holds, no key at all
+    # No title, file name or plaintext anywhere in it.
+    assert not [name for name, data in copy if MARKER.encode() in data]
+    # What it does show: each document's label and who sealed it, in clear in
+    # its header ...
+    header = read_header(io.BytesIO(office.raw.doc_bytes(doc)))
+    label = next(s for s in header.stanzas if s.type == "vault/v2/label")
+    statement = json.loads(label.body)["statement"]
+    assert statement["label"]["level"] == "SECRET" and statement["sealed_by"] == "leader"
+    # ... and the audit trail: who did what to which document, when.
+    opened = [r for r in _records(office) if r["action"] == "open" and r["doc"] == doc]
+    assert opened and opened[0]["actor"]["name"] == "leader" and opened[0]["time"]
+    assert opened[0]["label"]["level"] == "SECRET"
+    # ... and the policy's full text, recorded when it was installed.
+    assert any(b"clerks-convey" in line for line in office.raw.audit_lines())
+
+
+# -- (f) an administrator who is not cleared -----------------------------------------------
+
+
+OFFICER = "clearance: {level: CONFIDENTIAL, compartments: [STAFF, HR]}"
+OFFICER_SECRET = "clearance: {level: SECRET, compartments: [STAFF, HR, BOARD]}"
+
+
+def test_an_administrator_who_clears_themselves_is_granted_by_the_next_key_holder(
+        office: Office, tmp_path: Path) -> None:
+    doc = office.as_("leader").seal(io.BytesIO(b"board minutes"), level="SECRET",
+                                    compartments=["BOARD"]).id
+    assert not opens_with(held_secret_keys(office, "officer"), doc_file(office, doc), tmp_path)
+    report = office.apply({OFFICER: OFFICER_SECRET})
+    # Nobody has handed over the key yet: the grant waits for a holder ...
+    assert any(p.startswith("grant SECRET [BOARD] to officer") for p in report.pending)
+    assert not opens_with(held_secret_keys(office, "officer"), doc_file(office, doc), tmp_path)
+    # ... whose next routine seal at that class writes it, from public keys.
+    office.as_("leader").seal(io.BytesIO(b"more minutes"), level="SECRET",
+                              compartments=["BOARD"])
+    out = io.BytesIO()
+    office.as_("officer").open(doc, out)
+    assert out.getvalue() == b"board minutes"
+    # All of it is on the record: the policy's full text, and the grant.
+    installs = [r for r in _records(office) if (r["state"] or {}).get("policy")]
+    assert OFFICER_SECRET in installs[-1]["state"]["policy"]["text"]
+    assert installs[-1]["actor"]["name"] == "officer"
+    assert office.as_("officer").doctor().ok
+
+
+def test_a_recovery_recipient_added_by_the_administrator_receives_new_documents(
+        office: Office, tmp_path: Path) -> None:
+    before = office.as_("leader").seal(io.BytesIO(b"before"), level="SECRET",
+                                       compartments=["BOARD"]).id
+    staff = office.as_("clerk").seal(io.BytesIO(b"staff"), level="CONFIDENTIAL",
+                                     compartments=["STAFF"]).id
+    mine = MLKEM768X25519Identity.generate()  # the officer's own, kept off the record
+    key = tmp_path / "mine.key"
+    key.write_text(f"{mine}\n")
+    key.chmod(0o600)
+    p = tmp_path / "recovery.yaml"
+    p.write_text(policy_text(office.ids, [str(office.recovery.recipient), str(mine.recipient)]))
+    report = office.as_("officer").apply_policy(p)
+    # Rewrapped at once: what the officer can open; the rest waits for a key holder.
+    assert staff in report.rewrapped
+    assert any(p.startswith(f"rewrap {before}") for p in report.pending)
+    after = office.as_("leader").seal(io.BytesIO(b"after"), level="SECRET",
+                                      compartments=["BOARD"]).id
+    assert opens_with([str(mine)], doc_file(office, after), tmp_path)
+    assert opens_with([str(mine)], doc_file(office, staff), tmp_path)
+    assert not opens_with([str(mine)], doc_file(office, before), tmp_path)
+    # Every document still opens for its readers, and nothing is reported.
+    for doc, data in ((before, b"before"), (after, b"after")):
+        out = io.BytesIO()
+        office.as_("leader").open(doc, out)
+        assert out.getvalue() == data
+    assert office.as_("officer").doctor().ok
+
+
+# -- (e) a revoked user ------------------------------------------------------------------
+
+
+DEPUTY_SECRET = "clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}\n  outsider:"
+DEPUTY_LOWER = "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}\n  outsider:"
+
+
+def test_until_someone_cleared_rotates_the_old_key_still_opens_and_doctor_says_who_could(
+        office: Office, tmp_path: Path) -> None:
+    doc = office.as_("leader").seal(io.BytesIO(b"minutes"), level="SECRET",
+                                    compartments=["BOARD"]).id
+    kept = held_secret_keys(office, "deputy")
+    office.apply({DEPUTY_SECRET: DEPUTY_LOWER})  # the officer is not cleared for SECRET
+    assert opens_with(kept, doc_file(office, doc), tmp_path)  # not rewrapped yet
+    problems = office.as_("officer").doctor().problems
+    assert any("SECRET [BOARD]" in p and "deputy" in p and "vault rotate" in p
+               for p in problems), problems
+    office.as_("leader").rotate()
+    assert not opens_with(kept, doc_file(office, doc), tmp_path)
+    assert office.as_("officer").doctor().ok
+
+
+# -- (d) a cleared reader ------------------------------------------------------------------
+
+
+def test_reading_with_stock_age_and_a_held_key_leaves_no_record(office: Office,
+                                                                tmp_path: Path) -> None:
+    doc = office.as_("clerk").seal(io.BytesIO(b"payroll"), level="CONFIDENTIAL",
+                                   compartments=["FINANCE"]).id
+    keys = held_secret_keys(office, "clerk")
+    count = len(office.raw.audit_lines())
+    assert opens_with(keys, doc_file(office, doc), tmp_path)
+    assert len(office.raw.audit_lines()) == count
+
+
+# -- (b) a folder writer: the whole vault replaced ---------------------------------------
+
+
+def test_a_manifest_signed_by_someone_else_is_refused(office: Office, tmp_path: Path) -> None:
+    office.as_("clerk").ls()  # this machine has opened the vault
+    outer = json.loads(office.raw.manifest())
+    statement = outer["statement"]
+    outsider = office.ids["outsider"]
+    statement["officer"] = {"name": "outsider", "recipient": outsider.recipient,
+                            "signing_key": outsider.signing_public}
+    office.raw.set_manifest(sign_statement(outsider, "manifest", statement))
+    with pytest.raises(IntegrityError, match=r"vault\.json changed"):
+        office.as_("clerk").ls()
+    # A machine that never opened it: the log's first policy is not that officer's.
+    with pytest.raises(IntegrityError), \
+            vault.Vault(office.location, office.ids["clerk"], state_dir=tmp_path / "fresh") as v:
+        v.ls()
+
+
+# -- post-quantum ------------------------------------------------------------------------
+
+
+def test_a_new_vault_wraps_every_key_to_a_hybrid_recipient(office: Office) -> None:
+    office.as_("clerk").seal(io.BytesIO(b"a"), level="INTERNAL", compartments=["STAFF"])
+    office.as_("leader").seal(io.BytesIO(b"b"), level="SECRET", compartments=["BOARD"])
+    office.apply({DEPUTY_SECRET: DEPUTY_LOWER})
+    office.as_("leader").rotate()
+    assert all(i.post_quantum for i in office.ids.values())
+    headers = 0
+    for name, data in office.raw.blobs():
+        if not data.startswith(b"age-encryption.org/v1\n"):
+            continue
+        headers += 1
+        types = {s.type for s in read_header(io.BytesIO(data)).stanzas}
+        assert types <= {"mlkem768x25519", "vault/v2/label", "vault/v2/meta"}, (name, types)
+        assert "mlkem768x25519" in types, name
+    assert headers >= 2 + len(office.raw.keyring_files())
+
+
+# -- (c) a PostgreSQL application role ---------------------------------------------------
+
+
+def _app(cluster: Cluster, office: Office, sql: str, *params: Any) -> None:
+    cluster.execute(sql, params, dbname=dbname_of(office.location), user=APP)
+
+
+def test_a_postgresql_application_role_changes_nothing_unseen(tmp_path: Path,
+                                                              pg_cluster: Cluster) -> None:
+    office = make_office(tmp_path, PostgresKind(pg_cluster))
+    keep = office.as_("clerk").seal(io.BytesIO(b"keep"), level="INTERNAL",
+                                    compartments=["STAFF"]).id
+    swapped = office.as_("clerk").seal(io.BytesIO(b"swap"), level="INTERNAL",
+                                       compartments=["STAFF"]).id
+    gone = office.as_("clerk").seal(io.BytesIO(b"gone"), level="INTERNAL",
+                                    compartments=["STAFF"]).id
+    # What the role may not touch at all.
+    for sql in ("UPDATE vault.manifest SET data = data", "DELETE FROM vault.manifest",
+                "UPDATE vault.audit_log SET line = line", "DELETE FROM vault.audit_log",
+                "DELETE FROM vault.audit_checkpoints", "DELETE FROM vault.actors"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _app(pg_cluster, office, sql)
+    # What it may change -- documents and keyring entries -- and how it shows.
+    other = office.raw.doc_bytes(keep)
+    _app(pg_cluster, office, "UPDATE vault.document_chunks SET data = %s WHERE vid ="
+         " (SELECT vid FROM vault.documents WHERE id = %s)", other, swapped)
+    _app(pg_cluster, office, "UPDATE vault.documents SET size = %s WHERE id = %s",
+         len(other), swapped)
+    _app(pg_cluster, office, "DELETE FROM vault.documents WHERE id = %s", gone)
+    leader = owner_key(office.ids["leader"].recipient)
+    outsider = owner_key(office.ids["outsider"].recipient)
+    for okey, kid in office.raw.keyring_files():
+        if okey == leader:  # the leader's entry, filed as the outsider's
+            _app(pg_cluster, office, "INSERT INTO vault.keyrings VALUES (%s, %s, %s)",
+                 outsider, kid, office.raw.keyring_entry(okey, kid))
+    with pytest.raises(StateError):
+        office.as_("leader").open(swapped, io.BytesIO())
+    report = office.as_("officer").doctor()
+    assert any(p.startswith(f"document {gone}: missing") for p in report.problems)
+    assert any(swapped in p and "rolled back or replaced" in p for p in report.problems)
+    assert any(f"keyrings/{outsider}/" in x for x in report.leftovers)
+    out = io.BytesIO()
+    office.as_("leader").open(keep, out)  # the rest goes on
+    assert out.getvalue() == b"keep"
+
