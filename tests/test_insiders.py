@@ -144,6 +144,26 @@ def test_a_key_granted_to_someone_not_cleared_is_never_encrypted_to_again(
         assert v._s.trusted.doc(second).key_id != kid  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("who", ["outsider", "officer", "clerk"])
+def test_nobody_withdraws_the_entries_cleared_people_still_need(office: Office,
+                                                                who: str) -> None:
+    # A retire record by the outsider (no right at all), the officer (an
+    # administrator) or the clerk (a cleared holder) that withdraws every
+    # entry of a class in use: ignored, the others keep their access.
+    doc = seal(office, "clerk", b"invoice", level="CONFIDENTIAL", compartments=["FINANCE"])
+    with office.as_("clerk") as v:
+        kid = v._s.trusted.doc(doc).key_id  # type: ignore[union-attr]
+    owners = [office.ids[n].recipient for n in ("clerk", "leader", "deputy")]
+    insider_append(office, who, "retire", {"retire": {"key_id": kid, "owners": owners}})
+    for reader in ("clerk", "leader"):
+        out = io.BytesIO()
+        office.as_(reader).open(doc, out)
+        assert out.getvalue() == b"invoice"
+    report = office.as_("officer").doctor()
+    assert any("may not withdraw" in p or "still needed" in p for p in report.problems), \
+        report.problems
+
+
 def test_an_administrator_not_cleared_never_makes_a_class_key(office: Office) -> None:
     seal(office, "leader", b"s", level="SECRET", compartments=["BOARD"], justification="j")
     report = office.as_("officer").rotate()  # the officer is cleared CONFIDENTIAL only

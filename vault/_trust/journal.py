@@ -257,10 +257,34 @@ class Journal:
               "(the key must be rotated)")
 
     def _retire(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        """Entries are withdrawn by an administrator or by a cleared holder
+        of the key, and only entries nobody needs: of people not (or no
+        longer) cleared for the class, or of an old generation no document
+        is wrapped to. Anything else would lock cleared people out."""
+        assert self.policy is not None and rec.actor is not None
         kid, owners = st["key_id"], st["owners"]
-        _need(isinstance(kid, str) and isinstance(owners, list), "malformed")
+        _need(isinstance(kid, str) and isinstance(owners, list)
+              and all(isinstance(o, str) for o in owners), "malformed")
+        cls = self._key_class(kid)
+        user = self.policy.users[rec.actor]
+        holder = any(k == kid and n == rec.actor for k, n, _ in self.store.holders())
+        admin = self.policy.decide(rec.actor, "administer", None, at=rec.datetime).allowed
+        _need(admin or (holder and self.policy.dominates(user.clearance, cls.label())),
+              f"{rec.actor} neither administers the vault nor holds the key of {cls}, and "
+              "may not withdraw its entries")
+        generations = [(g, key_id(r)) for c, g, _, r, _, _ in self.store.class_keys()
+                       if c == cls.id]
+        old = kid != max(generations)[1] and not self.store.docs(key_id=kid)
+        needed = []
         for owner in owners:
-            self.store.remove_entry(kid, str(owner))
+            who = user_by_recipient(self.policy, owner)
+            if not old and who is not None and self.policy.dominates(who.clearance,
+                                                                     cls.label()):
+                needed.append(who.name)
+        _need(not needed, f"the entries of {', '.join(needed)}, cleared for {cls}, are still "
+              "needed and may not be withdrawn")
+        for owner in owners:
+            self.store.remove_entry(kid, owner)
 
     def _document(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         from vault.policy import Label
