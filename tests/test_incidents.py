@@ -103,3 +103,20 @@ def test_the_command_line_declares_an_incident_and_verify_reports_it(office: Off
     assert r.exit_code == 0, r.stderr
     assert r.stdout.startswith("ok: ")
     assert "incident: " in r.stderr and str(at) in r.stderr  # reported from then on
+
+
+def test_an_incident_already_seen_never_explains_a_later_rollback(office: Office) -> None:
+    at = _forge_after_last(office)
+    office.as_("officer").declare_incident(at, at, reason="a forged record")
+    doc = _seal(office, b"to be shredded")
+    office.as_("leader").shred(doc, justification="done with")
+    keep = len(office.raw.audit_lines())
+    assert doc not in {d.id for d in office.as_("leader").ls()}  # the leader saw the shred
+    # Someone rolls the log back to before the shred, the incident still in it.
+    lines = office.raw.audit_lines()
+    shred_at = next(i for i, line in enumerate(lines)
+                    if json.loads(line).get("action") == "shred")
+    office.raw.truncate_audit(shred_at)
+    assert len(office.raw.audit_lines()) < keep
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
+        office.as_("leader").ls()

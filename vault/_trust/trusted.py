@@ -104,7 +104,11 @@ class TrustedState:
                 self.store.reset()
                 self._check_pin()
                 new_tip = self._replay(None)
-                if not any(seq < tip.size for seq in self.store.sealed_off()):
+                # The incident must be new to this machine (recorded at or
+                # after what it had verified) and seal off lines it had seen:
+                # an incident it already knew never explains a later rollback.
+                if not any(seq < tip.size <= incident
+                           for seq, incident in self.store.sealed_off().items()):
                     raise AuditIntegrityError(
                         "the audit log no longer extends what this machine verified before "
                         f"(record {tip.size}): it was rolled back or rewritten",
