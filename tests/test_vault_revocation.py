@@ -12,7 +12,8 @@ from backends import Kind
 from vault_helpers import Office, doc_file, held_secret_keys, make_office, opens_with
 
 import vault
-from vault.errors import DeniedError, UsageError
+from vault.age import read_header, unwrap_file_key
+from vault.errors import DeniedError, NoKeyError, UsageError
 
 DEPUTY_SECRET = "clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}\n  outsider:"
 DEPUTY_LOWER = "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}\n  outsider:"
@@ -184,3 +185,34 @@ def test_documents_open_after_the_recovery_recipients_change(
             out = io.BytesIO()
             office.as_("clerk").open(doc, out)
             assert out.getvalue() == data
+
+
+def test_a_change_of_recovery_recipients_is_finished_by_whoever_holds_the_keys(
+        tmp_path: Path) -> None:
+    # The officer replaces the recovery recipient but cannot open SECRET
+    # documents: they stay wrapped to the old one, pending. A later plain
+    # 'rotate' by a leader finishes it, so the old recovery key stops
+    # opening them and the new one opens them.
+    from office import policy_text, stock_decrypt
+
+    from vault.age import MLKEM768X25519Identity
+
+    office = make_office(tmp_path)
+    doc = _seal(office, "leader", "SECRET", ["BOARD"], b"minutes")
+    new = MLKEM768X25519Identity.generate()
+    policy = tmp_path / "new-recovery.yaml"
+    policy.write_text(policy_text(office.ids, [str(new.recipient)]))
+    office.as_("officer").apply_policy(policy)
+    header = read_header(io.BytesIO(office.raw.doc_bytes(doc)))
+    assert unwrap_file_key(header, [office.recovery]) is not None  # still the old one
+    report = office.as_("leader").rotate()
+    assert doc in report.rewrapped, report
+    header = read_header(io.BytesIO(office.raw.doc_bytes(doc)))
+    with pytest.raises(NoKeyError):
+        unwrap_file_key(header, [office.recovery])
+    key = tmp_path / "new-recovery.key"
+    key.write_text(f"{new}\n")
+    key.chmod(0o600)
+    r = stock_decrypt(key, office.raw.doc_file(doc, tmp_path))
+    assert r.returncode == 0 and r.stdout == b"minutes"
+    assert not office.as_("leader").rotate().rewrapped  # nothing left

@@ -69,7 +69,7 @@ def apply_policy(s: Session, policy_path: str | os.PathLike[str]) -> ApplyReport
                 raise IntegrityError("the policy version was recorded but did not come into "
                                      "force", hint="run 'vault doctor': it names the reason")
             report = ApplyReport(version, new.hash)
-            reconcile(s, old, report)
+            reconcile(s, report)
     return report
 
 
@@ -106,13 +106,12 @@ def _cleared_names(policy: Policy, cls: LabelClass) -> str:
     return ", ".join(names) if names else "nobody (no user is cleared for it)"
 
 
-def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
+def reconcile(s: Session, report: ApplyReport | RotateReport,
               *, force: Sequence[LabelClass] = (), only: set[str] | None = None) -> None:
     """Under the write lock: bring the class keys (of the classes ``only``
     names, default all) in line with the policy in force (after an install,
     or for ``rotate``)."""
     policy = s.trusted.policy
-    recovery_changed = set(old.recovery) != set(policy.recovery)
     for gens in s.trusted.classes():
         current = gens[-1]
         cls = current.cls
@@ -140,7 +139,7 @@ def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
                 report.pending.append(
                     f"grant {cls} to {', '.join(waiting)}: needs someone who holds its key "
                     f"({_holding(s, current)}) to seal at it or to run 'vault rotate'")
-        _rewrap_class(s, cls, report, recovery_changed)
+        _rewrap_class(s, cls, report)
         _retire_unclean(s, s.trusted.generations(cls), policy, report)
 
 
@@ -176,17 +175,22 @@ def _retire_unclean(s: Session, gens: list[ClassKey], policy: Policy,
                                    "entries"]
 
 
-def _rewrap_class(s: Session, cls: LabelClass, report: ApplyReport | RotateReport,
-                  recovery_changed: bool) -> None:
-    """Rewrap the documents of ``cls`` not wrapped to its current key (or
-    to the current recovery set) that the caller can open."""
+def _rewrap_class(s: Session, cls: LabelClass, report: ApplyReport | RotateReport) -> None:
+    """Rewrap the documents of ``cls`` not wrapped to its current key or to
+    the current recovery recipients, that the caller can open."""
     current = s.trusted.current(cls)
     assert current is not None
     keyring = s.my_keyring()
     todo = [row for row in s.trusted.docs() if row.class_id == cls.id
-            and (row.key_id != current.key_id or recovery_changed)]
+            and (row.key_id != current.key_id or _recovery_behind(s, row.seq))]
     for start in range(0, len(todo), _REWRAP_BATCH):
         _rewrap_batch(s, todo[start:start + _REWRAP_BATCH], current, keyring, report)
+
+
+def _recovery_behind(s: Session, seq: int) -> bool:
+    """Was the header recorded at ``seq`` wrapped to other recovery
+    recipients than today's (a change still to be carried out)?"""
+    return set(s.trusted.recovery_at(seq)) != set(s.trusted.recovery_now())
 
 
 def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
@@ -263,7 +267,7 @@ def rotate(s: Session, classes: Sequence[str] | None, *,
         with s.lock():
             force = [ck.cls for ck in targets] if admin else []
             only = None if classes is None else {ck.cls.id for ck in _select(s, classes)}
-            reconcile(s, s.trusted.policy, report, force=force, only=only)
+            reconcile(s, report, force=force, only=only)
             if s.trusted.post_quantum_keys():
                 report.classical = classical_left(s)
             complete(s, [att], [None], reason=f"{len(report.rotated)} rotated, "

@@ -186,6 +186,20 @@ class TrustedState:
             raise IntegrityError(f"no policy version {sha[:12]}… was ever in force")
         return _parse_policy(text, sha)
 
+    def recovery_at(self, seq: int) -> list[str]:
+        """The recovery recipients a header recorded at line ``seq`` was
+        wrapped to: those of the policy in force then (a writer holds the
+        vault's lock from wrapping to recording, so no version came
+        between)."""
+        sha = None
+        for _, digest, at, _, _ in self.store.policies():
+            if at > seq:
+                break
+            sha = digest
+        if sha is None:
+            return recovery_for(self.policy, self.manifest.recovery)
+        return recovery_for(self.policy_by_hash(sha), self.manifest.recovery)
+
     def sealed_off_now(self) -> dict[int, int]:
         """Lines sealed off by the incidents the log declares by now
         (docs/AUDIT.md §13.8): line -> incident record."""
