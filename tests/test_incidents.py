@@ -120,3 +120,23 @@ def test_an_incident_already_seen_never_explains_a_later_rollback(office: Office
     assert len(office.raw.audit_lines()) < keep
     with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
         office.as_("leader").ls()
+
+
+def test_an_invalid_record_stays_a_problem_until_an_incident_seals_it_off(
+        office: Office) -> None:
+    # The outsider appends a state record it is not entitled to (a policy
+    # version): ignored, a problem for the doctor -- until declared.
+    me = office.ids["outsider"]
+    with office.as_("officer") as v:
+        v.audit.append({"actor": {"name": "outsider", "key": me.fingerprint},
+                        "action": "policy-apply", "outcome": "done", "doc": None,
+                        "label": None, "rules": [], "reason": "", "policy": None,
+                        "state": {"policy": {"version": 2, "sha256": "0" * 64, "text": "x"}}},
+                       me.signing_key)
+    at = len(office.raw.audit_lines()) - 1
+    report = office.as_("officer").doctor()
+    assert any(f"audit record {at}" in p for p in report.problems), report.problems
+    n = office.as_("officer").declare_incident(at, at, reason="an outsider's policy record")
+    report = office.as_("officer").doctor()
+    assert report.ok, report.problems
+    assert any(f"audit record {at}" in x and f"incident record {n}" in x for x in report.notes)

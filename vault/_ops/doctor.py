@@ -66,8 +66,15 @@ def doctor(s: Session, repair: bool, deep: bool = False) -> DoctorReport:
 def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> None:
     if s.log_key_problem:
         report.problems.append(f"audit log: {s.log_key_problem}; checkpoints are not being made")
+    sealed_off = s.trusted.store.sealed_off()
     for seq, kind, message in s.trusted.store.findings():
-        report.problems.append(f"audit record {seq} ({kind}): {message}")
+        what = f"audit record {seq} ({kind}): {message}"
+        if seq in sealed_off:  # an administrator declared it: evidence, not news
+            report.notes.append(f"{what} (sealed off by incident record {sealed_off[seq]})")
+        elif kind == "incident":  # a changed history an incident record explained
+            report.notes.append(what)
+        else:
+            report.problems.append(what)
     _leftovers(s, report, repair)
     _documents(s, report, repair, deep)
     _keyrings(s, report, repair)
