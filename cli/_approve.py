@@ -267,6 +267,9 @@ def approvals(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json([_request_json(r) for r in pending])
         return
+    if not pending:
+        tell("no requests wait for your approval")
+        return
     from vault.policy import Label
 
     rows = [("ID", "REQUESTER", "ACTION", "DOCUMENT", "LABEL", "EXPIRES")]
@@ -280,5 +283,3 @@ def approvals(ctx: click.Context, as_json: bool) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    if not pending:
-        tell("no requests wait for your approval")

@@ -142,28 +142,30 @@ def make_request(s: Session, action: str, doc_id: str | None = None, *,
 def _check_asked(s: Session, r: Request, me_name: str) -> None:
     """A request is answered only while it can still be performed."""
     policy = s.trusted.policy
+    again = "ask the requester to ask again"
     if r.statement["vault"] != s.manifest.vault_id:
-        raise ApprovalError("vault", "the request is for another vault")
+        raise ApprovalError("vault", "the request is for another vault",
+                            hint="answer it with --vault set to the vault it names")
     if r.requester.name == me_name:
         raise ApprovalError("self", "you cannot answer your own request; a second person "
-                            "must approve it")
+                            "must approve it", hint="send it to an approver the rule names")
     user = policy.users.get(r.requester.name)
     if user is None or user.signing_key != r.requester.signing_key:
         raise ApprovalError("requester", f"the request is signed by a key the policy in force "
-                            f"does not give {r.requester.name}")
+                            f"does not give {r.requester.name}", hint="treat it as forged")
     if r.policy != policy.hash:
         raise ApprovalError("policy", "the request was made under another policy version "
-                            "than the one in force now", hint="ask the requester to ask again")
+                            "than the one in force now", hint=again)
     if r.doc is not None:
         row = s.trusted.doc(r.doc)
         if row is None or row.shredded or row.header != r.state:
             raise ApprovalError("state", f"document {r.doc} changed since the request was "
-                                "made (or is gone)", hint="ask the requester to ask again")
+                                "made (or is gone)", hint=again)
     if datetime.now(UTC) >= r.expires:
-        raise ApprovalError("expired", "the request has expired",
-                            hint="ask the requester to ask again")
+        raise ApprovalError("expired", "the request has expired", hint=again)
     if (seq := s.trusted.store.used(r.digest)) is not None:
-        raise ApprovalError("used", f"the request was already performed (audit record {seq})")
+        raise ApprovalError("used", f"the request was already performed (audit record {seq})",
+                            hint="nothing to answer")
 
 
 def _standing(s: Session, r: Request, name: str) -> str | None:
@@ -187,13 +189,15 @@ def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None 
 
             att.label = Label.from_dict(r.label)
         if actor.name is None:
-            raise ApprovalError("approver", "these keys belong to no user of the policy")
+            raise ApprovalError("approver", "these keys belong to no user of the policy",
+                                hint="ask the officer to add your keys")
         _check_asked(s, r, actor.name)
         why = _standing(s, r, actor.name)
         if why is not None:
             raise ApprovalError("approver", f"your approval would not count: {actor.name} is "
                                 f"{why}" if why.startswith("not ") else
-                                f"your approval would not count: {why}")
+                                f"your approval would not count: {why}",
+                                hint="the request needs an approver the rule names (above)")
         a = sign_approval(me, r, name=actor.name, refuse=refuse, reason=reason,
                           lifetime=lifetime)
         record(s, [att], "allowed", [], f"{a.decision} request {r.id} of {r.requester.name} "

@@ -186,7 +186,8 @@ def check_request(approvals: Sequence[Approval], *, vault: str, action: str,
         raise ApprovalError("mixed", "the approvals answer different requests",
                             hint="give the approvals of one request")
     if r.statement["vault"] != vault:
-        raise ApprovalError("vault", "the approval is for another vault")
+        raise ApprovalError("vault", "the approval is for another vault",
+                            hint="act on the vault it names (--vault)")
     if r.action != action:
         raise ApprovalError("action", f"the approval is for a request to {r.action}, not to "
                             f"{action}", hint=_AGAIN)
