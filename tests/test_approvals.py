@@ -300,3 +300,17 @@ def test_requests_that_need_no_approval_or_would_be_refused_anyway(office: Offic
     with office.as_("registrar") as v, pytest.raises(DeniedError, match="even approved"):
         v.request("open", doc)
     assert records(office)[-1]["outcome"] == "denied"
+
+
+def test_approval_to_open_is_enforced_by_the_policy_not_by_keys(strict: Office,
+                                                               tmp_path: Path) -> None:
+    """docs/THREAT-MODEL.md §4.7: a cleared leader holds the class key; the
+    two-person rule keeps the vault from opening it for them alone -- but
+    the key itself, with stock age and a modified client, opens it."""
+    from vault_helpers import doc_file, held_secret_keys, opens_with
+
+    doc = seal(strict, "deputy", approvals=[grant(strict, "leader", ask(
+        strict, "deputy", "seal", level="SECRET", compartments=["BOARD"]))])
+    with strict.as_("leader") as v, pytest.raises(DeniedError, match="approval"):
+        v.open(doc, io.BytesIO())
+    assert opens_with(held_secret_keys(strict, "leader"), doc_file(strict, doc), tmp_path)
