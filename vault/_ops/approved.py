@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from vault._trust.approvals import (
@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Approved", "gather", "refusal"]
 
 _REQUEST_ID = re.compile(r"\A[0-9a-f]{32}\Z")
+# An approval about to expire counts as expired: the replay checks expiry at
+# the time of the record that uses it, appended a moment after this check.
+_MARGIN = timedelta(seconds=60)
 
 
 def refusal(s: Session) -> Any:
@@ -128,7 +131,7 @@ class Approved:
         verified = check_request(
             self.approvals, vault=s.manifest.vault_id, action=self.action, doc=self.doc,
             state=self.state, requester=Party(actor.decides_as, me.signing_public),
-            policy=s.trusted.policy, now=datetime.now(UTC), used=s.trusted.store.used,
+            policy=s.trusted.policy, now=datetime.now(UTC) + _MARGIN, used=s.trusted.store.used,
             refused=refusal(s))
         check_outcome(verified.request, **self.made)
         return verified
