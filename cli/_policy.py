@@ -135,7 +135,8 @@ def _new_label(pol: Policy, old: Any, level: str | None, compartments: Sequence[
 @click.option("--caveat", "caveats", multiple=True, help="Repeatable.")
 @click.option("--at", "at", help="Decide at this time (default: now), e.g. 2025-06-01T09:00:00Z.")
 @click.option("--justification", help="Justification text (reclassify, declassify, ...).")
-@click.option("--approver", help="Second person for two-person rules.")
+@click.option("--approver", "approvers", multiple=True, metavar="USER",
+              help="A user whose verified approval is assumed (two-person rules); repeatable.")
 @click.option("--new-level", help="reclassify: the proposed level.")
 @click.option("--new-compartment", "new_compartments", multiple=True,
               help="reclassify: proposed compartments (default: unchanged).")
@@ -150,7 +151,7 @@ def _new_label(pol: Policy, old: Any, level: str | None, compartments: Sequence[
 @click.pass_context
 def explain(ctx: click.Context, file: str, user: str, action: str, level: str | None,
             compartments: Sequence[str], caveats: Sequence[str], at: str | None,
-            justification: str | None, approver: str | None, new_level: str | None,
+            justification: str | None, approvers: Sequence[str], new_level: str | None,
             new_compartments: Sequence[str], new_caveats: Sequence[str],
             embargo_until: str | None, declassify_on: str | None, created: str | None,
             classified_by: str | None, reason: str | None, as_json: bool) -> None:
@@ -170,7 +171,7 @@ def explain(ctx: click.Context, file: str, user: str, action: str, level: str | 
                                    declassify_on=declassify_on, embargo_until=embargo_until,
                                    actor=user)
         inputs: dict[str, Any] = {k: v for k, v in (("justification", justification),
-                                                    ("approver", approver)) if v is not None}
+                                                    ("approvers", list(approvers))) if v}
         new = _new_label(pol, label, new_level, new_compartments, new_caveats, action)
         if new is not None:
             inputs["new_label"] = new

@@ -23,6 +23,7 @@ import click
 from vault.errors import UsageError
 
 from . import _progress
+from ._approve import approval_options, approved
 from ._common import binary_stdout, echo_json
 from ._common import info as tell
 from ._vault_admin import declassify, doctor, reclassify, rotate, shred
@@ -118,6 +119,7 @@ def init(
 @click.option("--embargo-until", metavar="TIME", help="No one opens it before this time.")
 @click.option("--justification", metavar="TEXT", help="Why this label (recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the new documents.")
+@approval_options()
 @click.pass_context
 def seal(
     ctx: click.Context,
@@ -136,6 +138,8 @@ def seal(
         raise UsageError(
             "--title names one document", hint="seal files one at a time to title each"
         )
+    if approved() and len(files) > 1:
+        raise UsageError("approvals cover one document", hint="seal files one at a time")
     v = open_vault(ctx)
     sealed = []
     for path in files:
@@ -152,6 +156,7 @@ def seal(
                 declassify_on=declassify_on,
                 embargo_until=embargo_until,
                 justification=justification,
+                **approved(),
             )
         sealed.append(doc)
         if not as_json:
@@ -187,6 +192,7 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
 @click.option("--mark", is_flag=True,
               help="Write the vault's label into the Office or PDF file's sensitivity-label "
                    "properties (the policy's Office label mapping).")
+@approval_options(justification=True)
 @click.pass_context
 def open_(ctx: click.Context, doc_id: str, output: str | None, force: bool, mark: bool) -> None:
     """Open document ID: decrypt it, after checking its label and the policy."""
@@ -195,10 +201,10 @@ def open_(ctx: click.Context, doc_id: str, output: str | None, force: bool, mark
     v = open_vault(ctx)
     if output in (None, "-"):
         out = _binary_stdout("the document", output == "-")
-        v.open(doc_id, out, mark=mark)
+        v.open(doc_id, out, mark=mark, **approved())
         out.flush()
         return
-    v.open(doc_id, output, overwrite=force, mark=mark)
+    v.open(doc_id, output, overwrite=force, mark=mark, **approved())
     tell(f"opened {doc_id} into {output}")
 
 
@@ -212,6 +218,7 @@ def open_(ctx: click.Context, doc_id: str, output: str | None, force: bool, mark
     help="Where to write the age file ('-': stdout).",
 )
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@approval_options(justification=True)
 @click.pass_context
 def export(ctx: click.Context, doc_id: str, output: str, force: bool) -> None:
     """Write document ID as a standard age file (its recipients can use stock age)."""
@@ -220,10 +227,10 @@ def export(ctx: click.Context, doc_id: str, output: str, force: bool) -> None:
     v = open_vault(ctx)
     if output == "-":
         out = _binary_stdout("an age file", True)
-        v.export(doc_id, out)
+        v.export(doc_id, out, **approved())
         out.flush()
         return
-    v.export(doc_id, output, overwrite=force)
+    v.export(doc_id, output, overwrite=force, **approved())
     tell(f"exported {doc_id} to {output}")
 
 

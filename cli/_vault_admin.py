@@ -11,6 +11,7 @@ import click
 
 from vault.errors import UsageError
 
+from ._approve import approval_options, approved
 from ._common import echo_json
 from ._common import info as tell
 from ._vault_common import (
@@ -30,8 +31,7 @@ def _justification_option(fn: Any) -> Any:
     return click.option(
         "--justification",
         metavar="TEXT",
-        required=True,
-        help="Why (recorded in the audit log).",
+        help="Why (recorded in the audit log); with approvals, the approved request's.",
     )(fn)
 
 
@@ -43,6 +43,7 @@ def _justification_option(fn: Any) -> Any:
 @click.option("--clear-caveats", is_flag=True, help="Remove every caveat.")
 @_justification_option
 @click.option("--json", "as_json", is_flag=True, help="Print the new document info as JSON.")
+@approval_options(needs_justification=True)
 @click.pass_context
 def reclassify(
     ctx: click.Context,
@@ -52,7 +53,7 @@ def reclassify(
     caveats: Sequence[str],
     clear_compartments: bool,
     clear_caveats: bool,
-    justification: str,
+    justification: str | None,
     as_json: bool,
 ) -> None:
     """Give document ID a new label, signed by you."""
@@ -72,6 +73,7 @@ def reclassify(
         compartments=new_compartments,
         caveats=new_caveats,
         justification=justification,
+        **approved(),
     )
     if as_json:
         echo_json(jsonable(doc))
@@ -84,14 +86,17 @@ def reclassify(
 @click.option("--due", is_flag=True, help="Every document whose declassify-on date has passed.")
 @_justification_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the documents.")
+@approval_options(needs_justification=True)
 @click.pass_context
 def declassify(
-    ctx: click.Context, doc_ids: Sequence[str], due: bool, justification: str, as_json: bool
+    ctx: click.Context, doc_ids: Sequence[str], due: bool, justification: str | None,
+    as_json: bool
 ) -> None:
     """Declassify documents ID... and/or those due (prints each id)."""
     if not doc_ids and not due:
         raise UsageError("no documents named", hint="give document ids, or --due")
-    docs = open_vault(ctx).declassify(list(doc_ids) or None, due=due, justification=justification)
+    docs = open_vault(ctx).declassify(list(doc_ids) or None, due=due, justification=justification,
+                                      **approved())
     if as_json:
         print_docs_json(docs)
         return
@@ -103,10 +108,11 @@ def declassify(
 @click.command()
 @click.argument("doc_id", metavar="ID")
 @_justification_option
+@approval_options(needs_justification=True)
 @click.pass_context
-def shred(ctx: click.Context, doc_id: str, justification: str) -> None:
+def shred(ctx: click.Context, doc_id: str, justification: str | None) -> None:
     """Destroy document ID for good: every wrapped key, then the ciphertext."""
-    open_vault(ctx).shred(doc_id, justification=justification)
+    open_vault(ctx).shred(doc_id, justification=justification, **approved())
     tell(f"shredded {doc_id}")
 
 
@@ -126,6 +132,7 @@ def shred(ctx: click.Context, doc_id: str, justification: str) -> None:
               help="Only classes whose key is still classical: move them to hybrid "
                    "(ML-KEM-768 + X25519) keys. Run again to resume.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@approval_options(justification=True)
 @click.pass_context
 def rotate(ctx: click.Context, classes: Sequence[str], post_quantum: bool,
            as_json: bool) -> None:
@@ -136,7 +143,8 @@ def rotate(ctx: click.Context, classes: Sequence[str], post_quantum: bool,
     'classical' lines say what a copy taken now would still leave to a
     quantum computer.
     """
-    report = open_vault(ctx).rotate(list(classes) or None, post_quantum=post_quantum)
+    report = open_vault(ctx).rotate(list(classes) or None, post_quantum=post_quantum,
+                                    **approved())
     if as_json:
         echo_json(jsonable(report))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from ._approve import approval_options, approved
 from ._common import echo_json
 from ._common import info as tell
 from ._vault_common import jsonable, open_vault, print_report
@@ -16,6 +17,7 @@ from ._vault_common import jsonable, open_vault, print_report
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@approval_options(justification=True)
 @click.pass_context
 def apply(ctx: click.Context, file: str, as_json: bool) -> None:
     """Sign FILE as the vault's new policy and reconcile keyrings (officer only).
@@ -24,7 +26,7 @@ def apply(ctx: click.Context, file: str, as_json: bool) -> None:
     keys too: the affected classes are rotated and document headers
     rewrapped (payloads are never re-encrypted).
     """
-    report = open_vault(ctx).apply_policy(file)
+    report = open_vault(ctx).apply_policy(file, **approved())
     if as_json:
         echo_json(jsonable(report))
     else:

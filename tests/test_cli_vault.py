@@ -367,24 +367,21 @@ def test_policy_apply_refuses_a_broken_policy(office: Office) -> None:
     assert_error(r, r.exit_code, "bad.yaml")
 
 
-def test_reclassify_a_secret_document_takes_two_leaders(office: Office, tmp_path: Path) -> None:
+def test_reclassify_a_secret_document_takes_two_leaders(office: Office) -> None:
     doc_id = office.seal("leader", office.root / "memo.txt", "--level", "SECRET",
                          "--compartment", "BOARD")
     r = office.as_("leader", "reclassify", doc_id, "--level", "CONFIDENTIAL",
                    "--justification", "less sensitive now")
-    assert_error(r, 3, "denied")
-    # The deputy approves; their identity file is passphrase-protected, and
-    # their passphrase is theirs, not the caller's.
-    from vault import load_identity
-
-    deputy = tmp_path / "deputy-enc.key"
-    load_identity(office.people["deputy"].key).to_file(deputy, "deputy's own passphrase")
-    phrase = tmp_path / "deputy-phrase"
-    phrase.write_text("deputy's own passphrase\n")
-    r = run("--vault", str(office.vault), "--identity", str(office.people["leader"].key),
-            "reclassify", doc_id, "--level", "CONFIDENTIAL", "--justification",
-            "less sensitive now", "--approver-identity", str(deputy),
-            env={"VAULT_APPROVER_PASSPHRASE_FILE": str(phrase)})
+    assert_error(r, 3, "approval")
+    # The deputy approves with their own identity; nobody hands a key over.
+    r = office.as_("leader", "request", "reclassify", doc_id, "--level", "CONFIDENTIAL",
+                   "--justification", "less sensitive now")
+    assert r.exit_code == 0, r.stderr
+    request_id = r.stdout.strip()
+    r = office.as_("deputy", "approve", request_id, "--yes")
+    assert r.exit_code == 0, r.stderr
+    r = office.as_("leader", "reclassify", doc_id, "--level", "CONFIDENTIAL",
+                   "--request", request_id)
     assert r.exit_code == 0, r.stderr
     assert "CONFIDENTIAL/BOARD" in r.stderr
     r = office.as_("leader", "info", doc_id, "--json")

@@ -59,8 +59,8 @@ def test_check_lists_every_problem_on_stderr(filled: str) -> None:
         f"{bad}:22:5: rule clerks-open is missing 'effect'",
         "    hint: add 'effect:' to rule clerks-open",
         f"{bad}:23:5: unknown key 'efect' in rule clerks-open; expected one of: id, effect, "
-        "actions, who, description, label, new_label, when, require, approvers, may_lower, "
-        "below_floor",
+        "actions, who, description, label, new_label, when, require, approvers, approvals, "
+        "may_lower, below_floor",
         "    hint: did you mean 'effect'?",
         "vault: 2 problems in 1 of 2 files",
         "hint: fix them and check again; docs/POLICY.md describes the schema",
@@ -165,7 +165,7 @@ def test_test_runs_case_files() -> None:
     r = run("test", str(ROOT / "policies" / "office.cases.yaml"))
     assert r.exit_code == 0, r.stdout
     assert r.stdout.splitlines()[0] == "PASS  a clerk seals a confidential finance memo"
-    assert r.stdout.splitlines()[-1].endswith(": 45 passed, 0 failed (policy office)")
+    assert r.stdout.splitlines()[-1].endswith(": 46 passed, 0 failed (policy office)")
     assert r.stderr == ""
 
 

@@ -167,33 +167,60 @@ def test_declassify_on_due_condition() -> None:
 
 def test_two_person_rule() -> None:
     policy = make_policy(rule("two", "allow", "declassify", "{groups: [leads]}",
-                              require="[justification, approver]", approvers="{roles: [approver]}"))
+                              require="[justification, approver]",
+                              approvers="{roles: [approver], users: [alice]}"))
     lab = label("SECRET", "A")
 
-    def decide(approver: str | None) -> object:
-        inputs = {"justification": "ok"} | ({"approver": approver} if approver else {})
+    def decide(*approvers: str) -> object:
+        inputs = {"justification": "ok", "approvers": list(approvers)}
         return policy.decide("alice", "declassify", lab, at=AT, inputs=inputs)
 
+    need = "a second person's approval is required (rule two, by user alice; role approver)"
     expected = {
-        None: "a second person's approval is required (rule two): name an approver",
-        "mallory": "approver 'mallory' is not a user of this policy",
-        "alice": "alice cannot approve their own request (rule two)",
-        "bob": "approver bob is not role approver (rule two)",
+        (): need,
+        ("mallory",): f"{need}; mallory does not count: not a user of this policy",
+        ("alice",): f"{need}; alice does not count: nobody approves their own request",
+        ("bob",): f"{need}; bob does not count: not user alice; role approver (rule two)",
     }
-    for approver, reason in expected.items():
-        d = decide(approver)
+    for approvers, reason in expected.items():
+        d = decide(*approvers)
         assert d.rule_ids == ["builtin:approver"] and d.reasons == [reason]  # type: ignore[attr-defined]
         assert d.obligations == ["approver", "justification"]  # type: ignore[attr-defined]
     d = decide("dave")
     assert d.allowed and d.rule_ids == ["two"]  # type: ignore[attr-defined]
+    d = decide("bob", "dave", "dave")  # one who counts is enough; names count once
+    assert d.allowed  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="inputs\\['approver'\\] is gone"):
+        policy.decide("alice", "declassify", lab, at=AT, inputs={"justification": "ok",
+                                                                 "approver": "dave"})
+    with pytest.raises(TypeError):
+        policy.decide("alice", "declassify", lab, at=AT, inputs={"approvers": "dave"})
 
 
 def test_approver_must_be_cleared() -> None:
     policy = make_policy(rule("two", "allow", "export", require="[approver]"))
-    d = policy.decide("alice", "export", label("SECRET", "B"), at=AT, inputs={"approver": "bob"})
-    assert d.reasons == ["approver bob is not cleared for SECRET [B]"]
+    d = policy.decide("alice", "export", label("SECRET", "B"), at=AT,
+                      inputs={"approvers": ["bob"]})
+    assert d.reasons == ["a second person's approval is required (rule two); bob does not "
+                         "count: not cleared for SECRET [B]"]
     assert policy.decide("alice", "export", label("CONFIDENTIAL", "A"), at=AT,
-                         inputs={"approver": "bob"}).allowed
+                         inputs={"approvers": ["bob"]}).allowed
+
+
+def test_approvals_count_distinct_acceptable_people() -> None:
+    policy = make_policy(rule("three", "allow", "export", "{users: [erin]}",
+                              require="[approver]", approvals="2"))
+    lab = label("PUBLIC")
+    d = policy.decide("erin", "export", lab, at=AT, inputs={"approvers": ["bob"]})
+    assert d.reasons == ["2 approvals by other people are required (rule three); 1 counted "
+                         "(bob)"]
+    d = policy.decide("erin", "export", lab, at=AT, inputs={"approvers": ["bob", "erin"]})
+    assert not d.allowed and "erin does not count" in d.reasons[0]
+    d = policy.decide("erin", "export", lab, at=AT, inputs={"approvers": ["bob", "carol"]})
+    assert d.allowed
+    trace = [t for t in d.trace() if t["id"] == "builtin:approver"]
+    assert trace == [{"kind": "check", "id": "builtin:approver", "passed": True,
+                      "why": "approved by bob, carol (rule three: 2 of 2)"}]
 
 
 def test_requirements_of_every_matching_allow_rule_apply() -> None:
@@ -202,7 +229,7 @@ def test_requirements_of_every_matching_allow_rule_apply() -> None:
     assert policy.decide("alice", "open", label("CONFIDENTIAL"), at=AT).allowed
     d = policy.decide("alice", "open", label("SECRET"), at=AT)
     assert d.rule_ids == ["builtin:approver"]
-    d = policy.decide("alice", "open", label("SECRET"), at=AT, inputs={"approver": "dave"})
+    d = policy.decide("alice", "open", label("SECRET"), at=AT, inputs={"approvers": ["dave"]})
     assert d.allowed and d.rule_ids == ["open-all", "secret-two"]
 
 

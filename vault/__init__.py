@@ -25,8 +25,10 @@ from vault._version import __version__
 
 __all__ = [
     "ApplyReport",
+    "Approval",
     "DoctorReport",
     "DocumentInfo",
+    "Request",
     "RotateReport",
     "UserIdentity",
     "Vault",
@@ -34,10 +36,13 @@ __all__ = [
     "__version__",
     "load_identity",
     "new_identity",
+    "read_approval",
+    "read_request",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._results import ApplyReport, DoctorReport, DocumentInfo, RotateReport
+    from vault._trust.approvals import Approval, Request, read_approval, read_request
     from vault._vault import Vault
     from vault.errors import VaultError
     from vault.identity import UserIdentity, load_identity, new_identity
@@ -53,6 +58,10 @@ _LAZY = {
     "load_identity": "vault.identity",
     "new_identity": "vault.identity",
     "VaultError": "vault.errors",
+    "Request": "vault._trust.approvals",
+    "Approval": "vault._trust.approvals",
+    "read_request": "vault._trust.approvals",
+    "read_approval": "vault._trust.approvals",
 }
 
 

@@ -5,7 +5,7 @@ from ``cryptography``; nothing here is a cipher of its own.
 * HKDF-SHA-256 (RFC 5869), ``hkdf(ikm, salt, info)`` -- the argument order
   of age's spec (docs/FORMAT.md §2.2);
 * base64: age's canonical unpadded form (docs/FORMAT.md §2.1) and the
-  padded form the vault's JSON uses (docs/FORMAT.md §13.1);
+  padded form the vault's JSON uses (docs/FORMAT.md §11, notation);
 * canonical JSON: the one byte string a signed object is encoded as (keys
   sorted, no insignificant white space, UTF-8). Parsers re-encode what they
   read and refuse anything that is not already canonical, so a signed

@@ -14,13 +14,17 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
-from vault._ops import admin, change, doctor, read, seal
+from vault._ops import admin, approve, change, doctor, read, seal
+from vault._ops.approved import Approved
 from vault._ops.session import Session
 from vault._results import ApplyReport, DoctorReport, DocumentInfo, RotateReport
 from vault.errors import UsageError
 from vault.store import Backend, open_backend
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import timedelta
+
+    from vault._trust.approvals import Approval, Request
     from vault._trust.manifest import Manifest
     from vault.audit import AuditLog, NoteVerifier, VerifyReport
     from vault.identity import UserIdentity
@@ -31,6 +35,7 @@ __all__ = ["Vault"]
 Source = str | os.PathLike[str] | BinaryIO
 Destination = str | os.PathLike[str] | BinaryIO
 When = str | date | datetime
+Approvals = Sequence[bytes]
 
 
 class Vault:
@@ -144,17 +149,28 @@ class Vault:
         return read.info(self._s, doc_id)
 
     def open(self, doc_id: str, dst: Destination, *, overwrite: bool = False,
-             mark: bool = False) -> DocumentInfo:
+             mark: bool = False, justification: str | None = None,
+             approvals: Approvals = (), request: str | None = None) -> DocumentInfo:
         """Decrypt a document into ``dst`` (a path, written atomically and
         never over an existing file unless ``overwrite``, or a binary stream).
         With ``mark``, an Office or PDF document leaves with the vault's
         current label written into its sensitivity-label properties
-        (docs/POLICY.md §11.6); the sealed bytes are not changed."""
-        return read.open_document(self._s, doc_id, dst, overwrite=overwrite, mark=mark)
+        (docs/POLICY.md §11.6); the sealed bytes are not changed.
 
-    def export(self, doc_id: str, dst: Destination, *, overwrite: bool = False) -> DocumentInfo:
+        Every action takes ``approvals`` (approval files' bytes) and
+        ``request`` (a request id whose approvals were left in the vault)
+        where a rule requires approval (docs/POLICY.md §4.5)."""
+        return read.open_document(self._s, doc_id, dst, overwrite=overwrite, mark=mark,
+                                  justification=justification,
+                                  approved=self._approved(approvals, request))
+
+    def export(self, doc_id: str, dst: Destination, *, overwrite: bool = False,
+               justification: str | None = None, approvals: Approvals = (),
+               request: str | None = None) -> DocumentInfo:
         """Write the sealed document, a standard age file, to ``dst``."""
-        return read.export(self._s, doc_id, dst, overwrite=overwrite)
+        return read.export(self._s, doc_id, dst, overwrite=overwrite,
+                           justification=justification,
+                           approved=self._approved(approvals, request))
 
     # -- writing ---------------------------------------------------------------
 
@@ -162,13 +178,15 @@ class Vault:
              caveats: Sequence[str] = (), title: str | None = None, filename: str | None = None,
              declassify_on: When | None = None, embargo_until: When | None = None,
              justification: str | None = None, reason: str | None = None,
-             content_type: str | None = None) -> DocumentInfo:
+             content_type: str | None = None, approvals: Approvals = (),
+             request: str | None = None) -> DocumentInfo:
         """Seal one file or stream; returns the new document."""
         (info,) = self.seal_many([src], level=level, compartments=compartments,
                                  caveats=caveats, title=title, filename=filename,
                                  declassify_on=declassify_on, embargo_until=embargo_until,
                                  justification=justification, reason=reason,
-                                 content_type=content_type)
+                                 content_type=content_type, approvals=approvals,
+                                 request=request)
         return info
 
     def seal_many(self, srcs: Sequence[Source], *, level: str | None = None,
@@ -176,47 +194,62 @@ class Vault:
                   title: str | None = None, filename: str | None = None,
                   declassify_on: When | None = None, embargo_until: When | None = None,
                   justification: str | None = None, reason: str | None = None,
-                  content_type: str | None = None) -> list[DocumentInfo]:
+                  content_type: str | None = None, approvals: Approvals = (),
+                  request: str | None = None) -> list[DocumentInfo]:
         """Seal several sources under one label: one decision, one batch of
-        decision records and one of completion records."""
+        decision records and one of completion records (approvals cover
+        one source)."""
         return seal.seal_many(self._s, list(srcs), level=level, compartments=compartments,
                               caveats=caveats, title=title, filename=filename,
                               declassify_on=declassify_on, embargo_until=embargo_until,
                               justification=justification, reason=reason,
-                              content_type=content_type)
+                              content_type=content_type,
+                              approved=self._approved(approvals, request))
 
     def reclassify(self, doc_id: str, *, level: str | None = None,
                    compartments: Sequence[str] | None = None,
-                   caveats: Sequence[str] | None = None, justification: str,
-                   declassify_on: When | None = None,
-                   embargo_until: When | None = None) -> DocumentInfo:
-        """Give a document a new label, signed by you."""
+                   caveats: Sequence[str] | None = None, justification: str | None = None,
+                   declassify_on: When | None = None, embargo_until: When | None = None,
+                   approvals: Approvals = (), request: str | None = None) -> DocumentInfo:
+        """Give a document a new label, signed by you. With approvals, the
+        justification defaults to the approved request's."""
         return change.reclassify(self._s, doc_id, level=level, compartments=compartments,
                                  caveats=caveats, justification=justification,
-                                 declassify_on=declassify_on, embargo_until=embargo_until)
+                                 declassify_on=declassify_on, embargo_until=embargo_until,
+                                 approved=self._approved(approvals, request))
 
     def declassify(self, doc_ids: Sequence[str] | None = None, *, due: bool = False,
-                   justification: str) -> list[DocumentInfo]:
+                   justification: str | None = None, approvals: Approvals = (),
+                   request: str | None = None) -> list[DocumentInfo]:
         """Declassify ``doc_ids``, or (``due=True``) every document whose
-        declassify-on date has passed."""
-        return change.declassify(self._s, doc_ids, due=due, justification=justification)
+        declassify-on date has passed (approvals cover one document)."""
+        return change.declassify(self._s, doc_ids, due=due, justification=justification,
+                                 approved=self._approved(approvals, request))
 
-    def shred(self, doc_id: str, *, justification: str) -> None:
+    def shred(self, doc_id: str, *, justification: str | None = None,
+              approvals: Approvals = (), request: str | None = None) -> None:
         """Destroy a document: recorded first, then every wrapped file key."""
-        change.shred(self._s, doc_id, justification=justification)
+        change.shred(self._s, doc_id, justification=justification,
+                     approved=self._approved(approvals, request))
 
     # -- administration ----------------------------------------------------------
 
-    def apply_policy(self, policy_path: str | os.PathLike[str]) -> ApplyReport:
+    def apply_policy(self, policy_path: str | os.PathLike[str], *,
+                     justification: str | None = None, approvals: Approvals = (),
+                     request: str | None = None) -> ApplyReport:
         """Install a new policy version, then reconcile the class keys."""
-        return admin.apply_policy(self._s, policy_path)
+        return admin.apply_policy(self._s, policy_path, justification=justification,
+                                  approved=self._approved(approvals, request))
 
     def rotate(self, classes: Sequence[str] | None = None, *,
-               post_quantum: bool = False) -> RotateReport:
+               post_quantum: bool = False, justification: str | None = None,
+               approvals: Approvals = (), request: str | None = None) -> RotateReport:
         """Give label classes new keys and rewrap their documents (headers
         only). ``post_quantum``: only the classes whose key is classical,
         moving a vault to hybrid keys; run again to resume."""
-        return admin.rotate(self._s, classes, post_quantum=post_quantum)
+        return admin.rotate(self._s, classes, post_quantum=post_quantum,
+                            justification=justification,
+                            approved=self._approved(approvals, request))
 
     def declare_incident(self, first: int, last: int, *, reason: str) -> int:
         """An administrator seals off audit lines ``first``..``last`` as
@@ -234,6 +267,53 @@ class Vault:
                 return declare_incident(s, first, last, reason)
             finally:
                 s.trusted.close()
+
+    # -- two-person rule (docs/POLICY.md §4.5, docs/FORMAT.md §16) ---------------
+
+    def _approved(self, approvals: Approvals, request: str | None) -> Approved | None:
+        if not approvals and request is None:
+            return None
+        if isinstance(approvals, bytes | str):
+            raise TypeError("approvals is a sequence of approval files' bytes")
+        return Approved(self._s, list(approvals), request)
+
+    def request(self, action: str, doc_id: str | None = None, *, level: str | None = None,
+                compartments: Sequence[str] | None = None,
+                caveats: Sequence[str] | None = None, justification: str | None = None,
+                expires: timedelta | None = None, policy_path: str | os.PathLike[str] | None = None,
+                classes: Sequence[str] | None = None) -> Request:
+        """Ask for approval of one action: ``open``, ``export``, ``shred``,
+        ``reclassify`` (``level``, ``compartments``, ``caveats``: the new
+        label, unchanged when None), ``declassify`` (of ``doc_id``);
+        ``seal`` (the proposed label); ``policy-apply`` (``policy_path``);
+        ``rotate`` (``classes``, default all). Signed with your key,
+        recorded, and left in the vault for approvers; expires after
+        ``expires`` (default 7 days, at most 90). ``Request.to_bytes()`` is
+        the request file."""
+        return approve.make_request(self._s, action, doc_id, justification=justification,
+                                    lifetime=expires, level=level, compartments=compartments,
+                                    caveats=caveats, policy_path=policy_path, classes=classes)
+
+    def approve(self, request: bytes, *, refuse: bool = False, reason: str | None = None,
+                expires: timedelta | None = None) -> Approval:
+        """Answer a request file with your own key, after checking it against
+        the vault as it is now; recorded, and left in the vault for the
+        requester. ``Approval.to_bytes()`` is the approval file."""
+        return approve.answer(self._s, request, refuse=refuse, reason=reason, lifetime=expires)
+
+    def find_request(self, request_id: str) -> Request:
+        """A request left in the vault or on the record, by its id."""
+        return approve.find(self._s, request_id)
+
+    def approvals(self) -> list[Request]:
+        """Requests you may still answer: unexpired, unanswered by you."""
+        return approve.pending(self._s)
+
+    def explain_request(self, request: Request) -> str:
+        """A request in plain words, why the policy needs approval, and
+        whether yours would count."""
+        self._s.trusted.catch_up()
+        return approve.explain(self._s, request)
 
     def doctor(self, repair: bool = False, *, deep: bool = False) -> DoctorReport:
         """Check that the store agrees with the verified audit log."""

@@ -37,6 +37,7 @@ from vault.age import Header
 from vault.errors import IntegrityError, NoKeyError, StorageError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.policy import Policy
 
@@ -45,16 +46,22 @@ __all__ = ["apply_policy", "rotate"]
 _REWRAP_BATCH = 64  # documents rewrapped per batch of records
 
 
-def apply_policy(s: Session, policy_path: str | os.PathLike[str]) -> ApplyReport:
-    actor = s.actor()
+def apply_policy(s: Session, policy_path: str | os.PathLike[str], *,
+                 justification: str | None = None,
+                 approved: Approved | None = None) -> ApplyReport:
     with attempt(s, "policy-apply") as att:
         raw, new = read_policy_file(policy_path)
         old = s.trusted.policy
-        if old.decide(actor.decides_as, "administer", None).allowed:
+        if _administers(old, s.actor().decides_as):
             _check_successor(s, new)  # a non-administrator is simply denied below
         version = s.trusted.policy_version + 1
-        authorise(s, att, "administer", None,
-                  note=f"install policy version {version} (sha256 {new.hash})")
+        if approved:
+            approved.bind("policy-apply", details={"policy": new.hash})
+            justification = approved.justification(justification)
+        authorise(s, att, "administer", None, inputs=_justified(justification),
+                  note=f"install policy version {version} (sha256 {new.hash})"
+                  + (f"; justification: {justification}" if justification else ""),
+                  approved=approved)
         with s.lock():
             if s.trusted.policy_version != version - 1:
                 raise StorageError("another policy version was installed meanwhile",
@@ -80,7 +87,7 @@ def _check_successor(s: Session, new: Policy) -> None:
     name = s.actor().name
     user = new.users.get(name or "")
     if user is None or (user.signing_key, user.recipient) != (me.signing_public, me.recipient) \
-            or not new.decide(user.name, "administer", None).allowed:
+            or not _administers(new, user.name):
         raise UsageError(
             "the new policy must keep you an administrator, with the same keys",
             hint="hand over in two steps: add the new officer first, then let them remove you")
@@ -234,8 +241,12 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
         report.rewrapped.append(doc_id)
 
 
-def rotate(s: Session, classes: Sequence[str] | None, *,
-           post_quantum: bool = False) -> RotateReport:
+def _justified(justification: str | None) -> dict[str, Any] | None:
+    return {"justification": justification} if justification else None
+
+
+def rotate(s: Session, classes: Sequence[str] | None, *, post_quantum: bool = False,
+           justification: str | None = None, approved: Approved | None = None) -> RotateReport:
     """An administrator gives the classes (default: all) new keys and
     rewraps their documents -- for the classes they are cleared for. Anyone
     cleared may finish what a revocation left pending: new keys for unclean
@@ -255,9 +266,17 @@ def rotate(s: Session, classes: Sequence[str] | None, *,
         if post_quantum:
             targets = [ck for ck in targets if not ck.post_quantum]
         names = ", ".join(str(ck.cls) for ck in targets) or "no classes"
-        admin = s.trusted.policy.decide(actor.decides_as, "administer", None).allowed
+        admin = _administers(s.trusted.policy, actor.decides_as)
+        if approved:
+            ids = None if classes is None else sorted(ck.cls.id for ck in targets)
+            approved.bind("rotate", details={"classes": ids})
+            justification = approved.justification(justification)
         if admin:
-            authorise(s, att, "administer", None, note=f"rotate {names}")
+            authorise(s, att, "administer", None, inputs=_justified(justification),
+                      note=f"rotate {names}", approved=approved)
+        elif approved:
+            raise UsageError("finishing pending rotations needs no approval",
+                             hint="run 'vault rotate' without approvals")
         elif actor.name is None:
             authorise(s, att, "administer", None)  # records the denial and raises
         else:
@@ -294,6 +313,15 @@ def classical_left(s: Session) -> list[str]:
         out.append(f"classical identities (their keyring entries are classical): "
                    f"{', '.join(users)}")
     return out
+
+
+def _administers(policy: Policy, name: str) -> bool:
+    """Whether the rules let ``name`` administer, approvals and a
+    justification aside (which the decision then requires)."""
+    from vault.policy._checks import APPROVER, JUSTIFICATION
+
+    decision = policy.decide(name, "administer", None)
+    return decision.allowed or set(decision.rule_ids) <= {APPROVER, JUSTIFICATION}
 
 
 def _select(s: Session, classes: Sequence[str] | None) -> list[ClassKey]:

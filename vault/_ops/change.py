@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault._ops.discipline import Attempt, attempt, authorise, complete, record
+from vault._ops.discipline import Attempt, approvers, attempt, authorise, complete, record
 from vault._ops.keys import usable_key
 from vault._ops.read import class_identities
 from vault._ops.seal import doc_state, new_version, wrap_recipients
@@ -33,6 +33,7 @@ from vault.age import Header, Stanza
 from vault.errors import DeniedError, NoKeyError, StorageError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.policy import Label
 
@@ -84,15 +85,17 @@ def rewrap_document(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_
 
 
 def relabel(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_key: bytes, new: Label,
-            action: str, inputs: dict[str, Any]) -> Sealed:
+            action: str, inputs: dict[str, Any], approved_by: list[str]) -> Sealed:
     """Sign ``new`` over the document's content and write it, all under the
     write lock: the label names the policy version in force when it is
-    recorded, and a version installed since the decision decides again."""
+    recorded, and a version installed since the decision decides again
+    (with the approvers the decision verified)."""
     old = sealed.label.statement
     me = s.me()
     with s.lock():
         decision = s.trusted.policy.decide(s.actor().decides_as, action, sealed.label.label,
-                                           inputs={**inputs, "new_label": new})
+                                           inputs={**inputs, "new_label": new,
+                                                   "approvers": approved_by})
         if not decision.allowed:
             raise DeniedError(f"{action} denied by the policy installed meanwhile: "
                               f"{'; '.join(decision.reasons)}", decision=decision)
@@ -108,9 +111,12 @@ def relabel(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_key: byt
 
 def reclassify(s: Session, doc_id: str, *, level: str | None,
                compartments: Sequence[str] | None, caveats: Sequence[str] | None,
-               justification: str, declassify_on: Any, embargo_until: Any) -> DocumentInfo:
+               justification: str | None, declassify_on: Any, embargo_until: Any,
+               approved: Approved | None = None) -> DocumentInfo:
     actor = s.actor()
     with attempt(s, "reclassify", doc_id) as att:
+        if approved:
+            justification = approved.justification(justification)
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
         with f:
             old = att.label = sealed.label.label
@@ -125,20 +131,27 @@ def reclassify(s: Session, doc_id: str, *, level: str | None,
             inputs: dict[str, Any] = {"justification": justification}
             note = (f"new label {s.trusted.policy.format_label(new)}; "
                     f"justification: {justification}")
-            authorise(s, att, "reclassify", old, inputs={**inputs, "new_label": new}, note=note)
+            if approved:
+                approved.bind("reclassify", doc_id, sealed.row.header, new_label=new)
+            decision = authorise(s, att, "reclassify", old, inputs={**inputs, "new_label": new},
+                                 note=note, approved=approved)
             file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
-            done = relabel(s, att, sealed, f, file_key, new, "reclassify", inputs)
+            done = relabel(s, att, sealed, f, file_key, new, "reclassify", inputs,
+                           approvers(decision))
     return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size)
 
 
 def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
-               justification: str) -> list[DocumentInfo]:
+               justification: str | None,
+               approved: Approved | None = None) -> list[DocumentInfo]:
     """Declassify the given documents, or with ``due`` every document whose
     declassify-on day has passed according to the verified log (then the
     documents the caller may not or cannot declassify are skipped; each
     attempt is still recorded)."""
     if due == (doc_ids is not None):
         raise UsageError("name documents to declassify, or ask for those that are due")
+    if approved and (due or len(doc_ids or ()) != 1):
+        raise UsageError("approvals cover one document", hint="declassify it on its own")
     if due:
         today = datetime.now(UTC).date().isoformat()
         with s.lock(shared=True):  # the documents the log says are due now
@@ -147,16 +160,19 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
     done = []
     for doc_id in doc_ids:
         try:
-            done.append(_declassify_one(s, doc_id, justification))
+            done.append(_declassify_one(s, doc_id, justification, approved))
         except (DeniedError, NoKeyError):
             if not due:
                 raise
     return done
 
 
-def _declassify_one(s: Session, doc_id: str, justification: str) -> DocumentInfo:
+def _declassify_one(s: Session, doc_id: str, justification: str | None,
+                    approved: Approved | None) -> DocumentInfo:
     actor = s.actor()
     with attempt(s, "declassify", doc_id) as att:
+        if approved:
+            justification = approved.justification(justification)
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
         with f:
             old = att.label = sealed.label.label
@@ -166,26 +182,36 @@ def _declassify_one(s: Session, doc_id: str, justification: str) -> DocumentInfo
             inputs: dict[str, Any] = {"justification": justification}
             note = (f"new label {s.trusted.policy.format_label(new)}; "
                     f"justification: {justification}")
-            authorise(s, att, "declassify", old, inputs={**inputs, "new_label": new},
-                      note=note)
+            if approved:
+                approved.bind("declassify", doc_id, sealed.row.header, new_label=new)
+            decision = authorise(s, att, "declassify", old, inputs={**inputs, "new_label": new},
+                                 note=note, approved=approved)
             file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
-            done = relabel(s, att, sealed, f, file_key, new, "declassify", inputs)
+            done = relabel(s, att, sealed, f, file_key, new, "declassify", inputs,
+                           approvers(decision))
     return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size)
 
 
-def shred(s: Session, doc_id: str, *, justification: str) -> None:
+def shred(s: Session, doc_id: str, *, justification: str | None,
+          approved: Approved | None = None) -> None:
     """Crypto-shredding (docs/DESIGN.md §6.5)."""
     with attempt(s, "shred", doc_id) as att:
+        if approved:
+            justification = approved.justification(justification)
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
         f.close()
         att.label = sealed.label.label
         inputs = {"justification": justification}
-        authorise(s, att, "shred", sealed.label.label, inputs=inputs,
-                  note=f"justification: {justification}; header sha256 {sealed.row.header}")
+        if approved:
+            approved.bind("shred", doc_id, sealed.row.header)
+        decided = authorise(s, att, "shred", sealed.label.label, inputs=inputs,
+                            note=f"justification: {justification}; header sha256 "
+                                 f"{sealed.row.header}", approved=approved)
         with s.lock():
             check_unchanged(s, sealed)
-            decision = s.trusted.policy.decide(s.actor().decides_as, "shred",
-                                               sealed.label.label, inputs=inputs)
+            decision = s.trusted.policy.decide(
+                s.actor().decides_as, "shred", sealed.label.label,
+                inputs={**inputs, "approvers": approvers(decided)})
             if not decision.allowed:  # a version installed since the decision says no
                 raise DeniedError(f"shred denied by the policy installed meanwhile: "
                                   f"{'; '.join(decision.reasons)}", decision=decision)

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 from vault.errors import AuditWriteError, DeniedError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.policy import Decision, Label
 
-__all__ = ["Attempt", "attempt", "attempts", "authorise", "complete", "record"]
+__all__ = ["Attempt", "approvers", "attempt", "attempts", "authorise", "complete", "record"]
 
 MAX_REASON = 2000
 # Errors whose messages name no path, title or secret, by design of their
@@ -150,10 +151,29 @@ def attempt(s: Session, action: str, doc: str | None = None) -> Iterator[Attempt
 
 def authorise(s: Session, atts: Attempt | Sequence[Attempt], action: str,
               label: Label | None, *, inputs: Mapping[str, Any] | None = None,
-              note: str = "") -> Decision:
+              note: str = "", approved: Approved | None = None) -> Decision:
     """Decide for the actor the caller's keys make them, record, and raise
-    DeniedError if the policy said no."""
+    DeniedError if the policy said no. With approvals (``approved``, bound
+    to this attempt), they are verified, decided with and recorded as used
+    under the vault's exclusive lock (docs/AUDIT.md §17)."""
     atts = [atts] if isinstance(atts, Attempt) else list(atts)
+    if not approved:
+        return _decide(s, atts, action, label, dict(inputs or {}), note, None)
+    if len(atts) != 1:
+        raise UsageError("approvals cover one document: act on one at a time")
+    with s.lock():
+        verified = approved.verify(s)  # an ApprovalError is recorded as the denial
+        given = {**(inputs or {}), "approvers": list(verified.names)}
+        note = (f"{note} | " if note else "") + (
+            f"request {verified.request.id} of {verified.request.requester.name}, approved "
+            f"by {', '.join(verified.names)}")
+        return _decide(s, atts, action, label, given, note, approved.use_state())
+
+
+def _decide(s: Session, atts: list[Attempt], action: str, label: Label | None,
+            inputs: dict[str, Any], note: str, state: Mapping[str, Any] | None) -> Decision:
+    from vault.policy._checks import APPROVER
+
     actor = s.actor()
     decision = s.trusted.policy.decide(actor.decides_as, action, label, inputs=inputs)
     reasons = list(decision.reasons)
@@ -163,14 +183,27 @@ def authorise(s: Session, atts: Attempt | Sequence[Attempt], action: str,
     reason = "; ".join(reasons) + (f" | {note}" if note else "")
     for a in atts:
         a.label = label
-    record(s, atts, "allowed" if decision.allowed else "denied", decision.rule_ids, reason)
-    if not decision.allowed:
+    allowed = decision.allowed
+    record(s, atts, "allowed" if allowed else "denied", decision.rule_ids, reason,
+           [state] if allowed and state is not None else None)
+    if not allowed:
         hint = ("run 'vault policy explain' to see which rules apply, or ask the officer"
                 if actor.name is not None else
                 "ask the officer to add your keys to the policy ('vault identity show')")
+        if APPROVER in decision.rule_ids and "approvers" not in inputs:
+            act = atts[0].action
+            what = {"seal": "seal --level L ...", "policy-apply": "policy-apply FILE"}.get(
+                act, f"{act} {atts[0].doc}" if atts[0].doc else act)
+            hint = (f"ask for approval with 'vault request {what}', then act again with "
+                    "--request ID once approved (or --approval FILE)")
         raise DeniedError(f"{atts[0].action} denied: {'; '.join(reasons)}",
                           decision=decision, hint=hint)
     return decision
+
+
+def approvers(decision: Decision) -> list[str]:
+    """The verified approvers a decision was made with, for deciding again."""
+    return list(decision.inputs.get("approvers") or [])
 
 
 def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, Any] | None],
@@ -190,6 +223,12 @@ def check_counted(s: Session, states: Sequence[Mapping[str, Any] | None]) -> Non
     from vault.errors import IntegrityError
 
     for state in states:
+        gone = (state or {}).get("shred")
+        if gone is not None:
+            row = s.trusted.doc(gone["doc"])
+            if row is None or not row.shredded:
+                raise IntegrityError(f"document {gone['doc']}: the shred was recorded but does "
+                                     "not count", hint="'vault doctor' names the reason")
         doc = (state or {}).get("document")
         if doc is None:
             continue

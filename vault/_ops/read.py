@@ -26,6 +26,7 @@ from vault.age import decrypt_payload
 from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.identity import AgeKeyPair
 
@@ -120,8 +121,9 @@ def _destination(dst: Destination, overwrite: bool) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def _authorised(s: Session, action: str, doc_id: str, dst: Destination,
-                overwrite: bool) -> Iterator[tuple[Sealed, BinaryIO]]:
+def _authorised(s: Session, action: str, doc_id: str, dst: Destination, overwrite: bool,
+                justification: str | None,
+                approved: Approved | None) -> Iterator[tuple[Sealed, BinaryIO]]:
     """The first steps of open and export, in the order that keeps the
     promise "recorded before anything leaves" (docs/DESIGN.md §6)."""
     with attempt(s, action, doc_id) as att:
@@ -129,13 +131,21 @@ def _authorised(s: Session, action: str, doc_id: str, dst: Destination,
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
         with f:
             att.label = sealed.label.label
-            authorise(s, att, action, sealed.label.label)
+            if approved:
+                approved.bind(action, doc_id, sealed.row.header)
+                justification = approved.justification(justification)
+            authorise(s, att, action, sealed.label.label,
+                      inputs={"justification": justification} if justification else None,
+                      note=f"justification: {justification}" if justification else "",
+                      approved=approved)
             yield sealed, f
 
 
-def open_document(s: Session, doc_id: str, dst: Destination, *,
-                  overwrite: bool, mark: bool = False) -> DocumentInfo:
-    with _authorised(s, "open", doc_id, dst, overwrite) as (sealed, f):
+def open_document(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,
+                  mark: bool = False, justification: str | None = None,
+                  approved: Approved | None = None) -> DocumentInfo:
+    with _authorised(s, "open", doc_id, dst, overwrite, justification,
+                     approved) as (sealed, f):
         mapping = marking.mapping_for(s.trusted.policy, sealed.label.label) if mark else None
         file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
         digest = PayloadDigest()
@@ -152,8 +162,10 @@ def open_document(s: Session, doc_id: str, dst: Destination, *,
     return DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size)
 
 
-def export(s: Session, doc_id: str, dst: Destination, *, overwrite: bool) -> DocumentInfo:
-    with _authorised(s, "export", doc_id, dst, overwrite) as (sealed, f):
+def export(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,
+           justification: str | None = None, approved: Approved | None = None) -> DocumentInfo:
+    with _authorised(s, "export", doc_id, dst, overwrite, justification,
+                     approved) as (sealed, f):
         meta = None
         ids = class_identities(s, sealed)
         if ids:  # verify all that the file key shows before it leaves the vault

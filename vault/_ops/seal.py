@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault._ops import intake
-from vault._ops.discipline import Attempt, attempts, authorise, complete
+from vault._ops.discipline import Attempt, approvers, attempts, authorise, complete
 from vault._ops.keys import usable_key
 from vault._results import DocumentInfo
 from vault._sealed.label import LabelStanza, content_of
@@ -41,6 +41,7 @@ from vault.age import Header, Stanza
 from vault.errors import StorageError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.age import Recipient
     from vault.policy import Label
@@ -84,14 +85,19 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
               title: str | None = None, filename: str | None = None,
               declassify_on: Any = None, embargo_until: Any = None,
               justification: str | None = None, reason: str | None = None,
-              content_type: str | None = None) -> list[DocumentInfo]:
+              content_type: str | None = None,
+              approved: Approved | None = None) -> list[DocumentInfo]:
     if not srcs:
         raise ValueError("give at least one file or stream to seal")
+    if approved and len(srcs) > 1:
+        raise UsageError("approvals cover one document", hint="seal the files one at a time")
     created = datetime.now(UTC)
     with attempts(s, "seal", [new_doc_id() for _ in srcs]) as atts, \
             contextlib.ExitStack() as stack:
         actor = s.actor()
         policy = s.trusted.policy
+        if approved:
+            justification = approved.justification(justification)
         # Sources are opened and values checked before the decision: an
         # unreadable file or an oversized title is an error on the record,
         # never an "allowed" that did nothing.
@@ -109,7 +115,10 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
         inputs: dict[str, Any] = {"justification": justification} if justification else {}
         if floor is not None:
             inputs["floor"] = floor
-        authorise(s, atts, "seal", label, inputs=inputs, note=note)
+        if approved:
+            approved.bind("seal", label=label)
+        decision = authorise(s, atts, "seal", label, inputs=inputs, note=note, approved=approved)
+        decided = {**inputs, "approvers": approvers(decision)}
         cls = LabelClass.of(label)
         for _ in range(3):
             ck = usable_key(s, cls)
@@ -120,7 +129,7 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
                 if current is None or current.key_id != ck.key_id or not current.usable(
                         s.trusted.policy, s.trusted.post_quantum_keys()):
                     continue  # rotated or revoked meanwhile: take the new key
-                _recheck(s, atts, label, inputs)
+                _recheck(s, atts, label, decided)
                 recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}
                 return _write_all(s, atts, sources, templates, label, ck, recorded)
         raise StorageError("the class key kept changing while sealing",

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_signing_key
 from vault._trust.classes import LabelClass, key_id, user_by_recipient
+from vault._trust.journal_approvals import ApprovalReplay, Invalid
 from vault._trust.state import DocRow, StateStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,11 +51,8 @@ _DOC_ID = re.compile(r"\A[a-z2-7]{16}\Z")
 _CHANGES = ("seal", "reclassify", "declassify")
 _PENDING = frozenset(("seal", "reclassify", "declassify", "shred"))
 STATE_KINDS = ("policy", "class_key", "grants", "retire", "document", "shred", "incident",
-               "request", "approval")
-
-
-class _Invalid(Exception):
-    """A state record that must not count (the message says why)."""
+               "request", "approval", "use")
+_Invalid = Invalid  # a state record that must not count (the message says why)
 
 
 def _need(ok: bool, why: str) -> None:
@@ -62,7 +60,7 @@ def _need(ok: bool, why: str) -> None:
         raise _Invalid(why)
 
 
-class Journal:
+class Journal(ApprovalReplay):
     """Feeds lines, in log order, into a :class:`StateStore` (inside one of
     its transactions). ``policy_of`` parses a policy text once."""
 
@@ -95,6 +93,15 @@ class Journal:
             self._pending.append(rec)
             return
         run, self._pending = [*self._pending, rec], []
+        try:
+            self._feed_run(rec, line, run)
+        finally:
+            # A decision's approvals count for one completion at most.
+            for r in run:
+                if r.outcome in ("done", "failed"):
+                    self.store.end_approved(r.request)
+
+    def _feed_run(self, rec: AuditRecord, line: ScannedLine, run: list[AuditRecord]) -> None:
         if any(r.actor_key != rec.actor_key for r in run):
             self._finding(rec.seq, "signature", "unsigned records are not covered by the "
                           "signature that follows them; ignored")
@@ -167,11 +174,17 @@ class Journal:
                 self._finding(rec.seq, kind.replace("_", " "), "malformed; ignored")
 
     def _allowed(self, rec: AuditRecord, action: str, label: Label | None,
-                 inputs: Mapping[str, Any] | None = None) -> None:
+                 inputs: Mapping[str, Any] | None = None,
+                 made: Mapping[str, Any] | None = None) -> None:
+        """Decide again under the policy in force at ``rec``, with the
+        approvers this state's decision verified (never the record's own
+        claim); ``made`` is what it produced, compared with what was
+        approved (docs/AUDIT.md §17)."""
         from vault.policy import Label
 
         assert self.policy is not None and rec.actor is not None
         given = dict(inputs or {})
+        given["approvers"] = self.approvers_for(rec, made or {})
         if given.get("floor") is not None and not isinstance(given["floor"], Label):
             given["floor"] = Label.from_dict(given["floor"])
         decision = self.policy.decide(rec.actor, action, label, at=rec.datetime, inputs=given)
@@ -191,7 +204,7 @@ class Journal:
             _need(sha == self.manifest.genesis, "the first policy is not the one vault.json pins")
             _need(rec.actor == officer["name"], "the first policy is not the officer's")
         else:
-            self._allowed(rec, "administer", None)
+            self._allowed(rec, "administer", None, made={"details": {"policy": sha}})
         try:
             policy = self._policy_of(text, sha)
         except Exception as e:  # a policy the parser refuses never comes into force
@@ -337,7 +350,7 @@ class Journal:
                           for k in ("meta", "payload"))
                   and isinstance(content["size"], int) and content["size"] >= 16,
                   "the label does not commit to the content")
-            self._allowed(rec, "seal", label, inputs)
+            self._allowed(rec, "seal", label, inputs, {"label": label})
             return
         _need(action != "seal", f"document {prev.doc_id} exists already")
         old = prev.statement
@@ -350,7 +363,8 @@ class Journal:
             target = self.policy.declassified_label(before)
             _need(_class_fields(label) == _class_fields(target),
                   "not the label the policy declassifies to")
-        self._allowed(rec, str(action), before, {**inputs, "new_label": label})
+        self._allowed(rec, str(action), before, {**inputs, "new_label": label},
+                      {"new_label": label})
 
     def _shred(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         from vault.policy import Label
@@ -371,11 +385,6 @@ class Journal:
         for seq in range(first, last + 1):
             self.store.seal_off(seq, rec.seq)
 
-    def _request(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
-        raise _Invalid("requests are not supported here")
-
-    def _approval(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
-        raise _Invalid("approvals are not supported here")
 
 
 def _class_fields(label: Label) -> tuple[Any, ...]:

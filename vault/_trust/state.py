@@ -34,7 +34,7 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_path"]
 
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE policies (version INTEGER PRIMARY KEY, sha256 TEXT NOT NULL,
@@ -57,6 +57,13 @@ CREATE TABLE findings (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NO
     message TEXT NOT NULL);
 CREATE TABLE sealed_off (seq INTEGER PRIMARY KEY, incident INTEGER NOT NULL);
 CREATE TABLE used (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE requests (digest TEXT PRIMARY KEY, id TEXT NOT NULL, requester TEXT NOT NULL,
+    expires TEXT NOT NULL, seq INTEGER NOT NULL, statement TEXT NOT NULL);
+CREATE TABLE answers (id TEXT PRIMARY KEY, request TEXT NOT NULL, approver TEXT NOT NULL,
+    decision TEXT NOT NULL, reason TEXT, seq INTEGER NOT NULL);
+CREATE INDEX answers_request ON answers (request);
+CREATE TABLE approved (request TEXT PRIMARY KEY, actor TEXT NOT NULL, seq INTEGER NOT NULL,
+    approvers TEXT NOT NULL, expect TEXT NOT NULL);
 CREATE TABLE pending (request TEXT PRIMARY KEY, seq INTEGER NOT NULL, action TEXT NOT NULL,
     doc TEXT, actor TEXT, host TEXT NOT NULL, pid INTEGER NOT NULL);
 """
@@ -165,7 +172,8 @@ class StateStore:
     def reset(self) -> None:
         """Forget everything (inside a transaction): the next replay starts over."""
         for table in ("meta", "policies", "class_keys", "holders", "entries", "docs",
-                      "findings", "sealed_off", "used", "pending"):
+                      "findings", "sealed_off", "used", "pending", "requests", "answers",
+                      "approved"):
             self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
 
     # -- small values ----------------------------------------------------------
@@ -302,6 +310,50 @@ class StateStore:
     def used(self, item: str) -> int | None:
         row = self._db.execute("SELECT seq FROM used WHERE id = ?", (item,)).fetchone()
         return None if row is None else int(row[0])
+
+    # -- requests, their answers, and approvals waiting for their completion ----
+    # (docs/AUDIT.md §17)
+
+    def add_request(self, digest: str, request_id: str, requester: str, expires: str,
+                    seq: int, statement: dict[str, Any]) -> None:
+        self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?)",
+                         (digest, request_id, requester, expires, seq,
+                          json.dumps(statement, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False)))
+
+    def requests(self) -> list[tuple[str, int, dict[str, Any]]]:
+        """``(digest, seq, signed request)`` of every recorded request."""
+        return [(r[0], r[1], json.loads(r[2])) for r in self._db.execute(
+            "SELECT digest, seq, statement FROM requests ORDER BY seq")]
+
+    def add_answer(self, answer_id: str, request: str, approver: str, decision: str,
+                   reason: str | None, seq: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                         (answer_id, request, approver, decision, reason, seq))
+
+    def answers(self, request: str) -> list[tuple[str, str, str | None, int]]:
+        """``(approver, decision, reason, seq)`` recorded for a request digest."""
+        return [tuple(r) for r in self._db.execute(
+            "SELECT approver, decision, reason, seq FROM answers WHERE request = ? ORDER BY seq",
+            (request,))]
+
+    def put_approved(self, request: str, actor: str, seq: int, approvers: list[str],
+                     expect: dict[str, Any]) -> bool:
+        """Remember the verified approvers of a decision until its
+        completion; False if that request id already has some."""
+        cur = self._db.execute("INSERT OR IGNORE INTO approved VALUES (?, ?, ?, ?, ?)",
+                               (request, actor, seq, json.dumps(approvers),
+                                json.dumps(expect, sort_keys=True)))
+        return cur.rowcount == 1
+
+    def approved(self, request: str) -> tuple[str, list[str], dict[str, Any]] | None:
+        """``(actor, approvers, expected outcome)`` of a decision's approvals."""
+        row = self._db.execute("SELECT actor, approvers, expect FROM approved WHERE request = ?",
+                               (request,)).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]), json.loads(row[2]))
+
+    def end_approved(self, request: str) -> None:
+        self._db.execute("DELETE FROM approved WHERE request = ?", (request,))
 
     def add_pending(self, request: str, seq: int, action: str, doc: str | None,
                     actor: str | None, host: str, pid: int) -> None:

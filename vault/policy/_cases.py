@@ -199,13 +199,17 @@ class _CaseReader(Fields):
             return None
 
     def inputs(self, node: Node) -> dict[str, Any] | None:
-        f = self.mapping(node, "inputs", (), ("justification", "approver", "new_label", "floor"))
+        f = self.mapping(node, "inputs", (), ("justification", "approvals", "new_label", "floor"))
         if f is None:
             return None
         out: dict[str, Any] = {}
-        for key in ("justification", "approver"):
-            if key in f:
-                out[key] = self.text(f[key], f"inputs {key}")
+        if "justification" in f:
+            out["justification"] = self.text(f["justification"], "inputs justification")
+        if "approvals" in f:
+            # Names standing for approvals the vault verified (docs/POLICY.md §8):
+            # what 'vault <action> --approval FILE' gives the decision.
+            names = [n for n, _ in self.name_list(f["approvals"], "inputs approvals", _ANY_NAME)]
+            out["approvers"] = names
         for key in ("new_label", "floor"):
             if key in f:
                 out[key] = self.label(f[key], f"inputs {key}")

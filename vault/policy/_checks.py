@@ -133,10 +133,9 @@ def builtin_checks(
             record(JUSTIFICATION, ok, "a justification is given" if ok else
                    f"a justification is required ({'; '.join(by)})")
     if "approver" in required:
-        problem = _approver_problem(engine, user, label, new, allow, inputs.get("approver"))
-        if tracing or problem:
-            record(APPROVER, problem is None, problem or f"approved by {inputs['approver']} "
-                   f"({'; '.join(_requirers(allow, 'approver'))})")
+        ok, why = _approvals(engine, user, label, new, allow, inputs)
+        if tracing or not ok:
+            record(APPROVER, ok, why)
     return failures, required
 
 
@@ -179,24 +178,58 @@ def _declassify_problem(engine: Engine, label: Label, at: datetime) -> str | Non
     return None
 
 
-def _approver_problem(engine: Engine, user: User, label: Label | None, new: Label | None,
-                      allow: list[_Compiled], name: object) -> str | None:
-    """Why the named approver cannot approve, or None (docs/POLICY.md §4.5)."""
-    if name is None or name == "":
-        by = "; ".join(_requirers(allow, "approver"))
-        return f"a second person's approval is required ({by}): name an approver"
-    if not isinstance(name, str):
-        raise TypeError("inputs['approver'] must be a user name (str)")
+def _approvals(engine: Engine, user: User, label: Label | None, new: Label | None,
+               allow: list[_Compiled], inputs: Mapping[str, Any]) -> tuple[bool, str]:
+    """docs/POLICY.md §4.5: every allow rule that requires approval counts
+    at least its ``approvals`` distinct acceptable names among
+    ``inputs['approvers']`` -- names whose signed approvals the caller has
+    already verified (vault/_trust/approvals.py), never names typed in."""
+    if "approver" in inputs:
+        raise TypeError("inputs['approver'] is gone: pass inputs['approvers'], the names of "
+                        "verified approvals")
+    given = inputs.get("approvers") or ()
+    if isinstance(given, str) or not all(isinstance(n, str) for n in given):
+        raise TypeError("inputs['approvers'] must be a list of user names (str)")
+    names = list(dict.fromkeys(given))
+    passed: list[str] = []
+    failed: list[str] = []
+    skipped: dict[str, str] = {}
+    for c in allow:
+        if "approver" not in c.require:
+            continue
+        counted = []
+        for name in names:
+            why = not_counted(engine, user, label, new, c, name)
+            if why is None:
+                counted.append(name)
+            else:
+                skipped.setdefault(name, why)
+        if len(counted) >= c.approvals:
+            passed.append(f"approved by {', '.join(counted)} (rule {c.id}: {len(counted)} of "
+                          f"{c.approvals})")
+        else:
+            need = ("a second person's approval is required" if c.approvals == 1 else
+                    f"{c.approvals} approvals by other people are required")
+            who = f", by {c.approvers.describe()}" if c.approvers else ""
+            got = f"; {len(counted)} counted ({', '.join(counted)})" if counted else ""
+            failed.append(f"{need} (rule {c.id}{who}){got}")
+    extra = "; ".join(f"{n} does not count: {w}" for n, w in skipped.items())
+    if failed:
+        return False, "; ".join(failed) + (f"; {extra}" if extra else "")
+    return True, "; ".join(passed) + (f"; {extra}" if extra else "")
+
+
+def not_counted(engine: Engine, user: User, label: Label | None, new: Label | None,
+                c: _Compiled, name: str) -> str | None:
+    """Why the approval of ``name`` does not count for rule ``c``, or None."""
     approver = engine.policy.users.get(name)
     if approver is None:
-        return f"approver '{name}' is not a user of this policy"
+        return "not a user of this policy"
     if approver.name == user.name:
-        by = "; ".join(_requirers(allow, "approver"))
-        return f"{name} cannot approve their own request ({by})"
-    for c in allow:
-        if "approver" in c.require and c.approvers and not c.approvers.matches(approver):
-            return f"approver {name} is not {c.approvers.describe()} (rule {c.id})"
+        return "nobody approves their own request"
+    if c.approvers and not c.approvers.matches(approver):
+        return f"not {c.approvers.describe()} (rule {c.id})"
     for lab in (label, new):
         if lab is not None and not engine.dominates(name, lab):
-            return f"approver {name} is not cleared for {fmt(lab)}"
+            return f"not cleared for {fmt(lab)}"
     return None

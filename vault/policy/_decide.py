@@ -101,6 +101,7 @@ class _Compiled:
 
     __slots__ = (
         "allow",
+        "approvals",
         "approvers",
         "below_floor",
         "cav",
@@ -141,6 +142,7 @@ class _Compiled:
         self.until = w.until if w else None
         self.require = rule.require
         self.approvers = rule.approvers
+        self.approvals = rule.approvals
         self.may_lower = rule.may_lower
         self.below_floor = rule.below_floor
 

@@ -322,6 +322,10 @@ def _build(root: Node, problems: Problems, digest: str) -> Policy | None:
                 if (_keys.STAND_INS.get() and _keys.placeholder_problem(r))
                 or not _bad_recipient(s, item, r)] if "recovery" in f else []
     rules = s.rules(f["rules"]) if "rules" in f else []
+    # Who could approve is counted only over a complete list of users: a user
+    # refused above (a template's placeholder key) must not look absent.
+    if "users" in f and f["users"].kind == "map" and len(users) == len(f["users"].pairs):
+        s.check_approvals(rules, users)
     default = s.label(f["default_label"], "default_label") if "default_label" in f \
         else (Label(levels[0].name) if levels else None)
     labelling = s.choice(f["labelling"], "labelling", ("mandatory", "optional")) \

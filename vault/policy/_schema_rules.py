@@ -4,15 +4,17 @@ required inputs, and the checks that make a rule meaningful."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from vault.policy._fields import Fields
 from vault.policy._yaml import Node
-from vault.policy.model import ACTIONS, LabelCondition, Rule, SetCondition, When, Who
+from vault.policy.model import ACTIONS, LabelCondition, Rule, SetCondition, User, When, Who
 
 RULE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _LOWERING = frozenset(("declassify",))
 _LABEL_FREE = frozenset(("administer",))
+MAX_APPROVALS = 16  # a use carries at most this many approvals (docs/FORMAT.md §16)
 
 
 class RuleFields(Fields):
@@ -85,7 +87,7 @@ class RuleFields(Fields):
         given_id = next((v.text for k, v in node.pairs if k.text == "id"), "")
         f = self.mapping(node, f"rule {given_id}".strip(), ("id", "effect", "actions", "who"),
                          ("description", "label", "new_label", "when", "require", "approvers",
-                          "may_lower", "below_floor"))
+                          "approvals", "may_lower", "below_floor"))
         if f is None:
             return None
         rid = self.name(f["id"], "rule id", RULE_ID,
@@ -125,7 +127,7 @@ class RuleFields(Fields):
         if "label" in f and actions & _LABEL_FREE:
             self.err(f["label"], f"{what} has a label condition; administer has no label",
                      "move administer into a rule of its own")
-        for key in ("require", "approvers", "may_lower"):
+        for key in ("require", "approvers", "approvals", "may_lower"):
             if key in f and effect == "deny":
                 self.err(f[key], f"{what} is a deny rule; '{key}' only makes sense on allow rules")
         if "require" in f:
@@ -137,6 +139,16 @@ class RuleFields(Fields):
                 self.err(f["approvers"], f"{what} names approvers but does not require one",
                          "add 'approver' to require")
             out["approvers"] = self.who(f["approvers"], f"{what} approvers")
+        if "approvals" in f and effect != "deny":
+            n = self._approvals(f, what, out.get("require", frozenset()))
+            if n is not None:
+                out["approvals"] = n
+        carried = out.get("require", frozenset()) & {"justification", "approver"}
+        if carried and "list" in actions:
+            # docs/POLICY.md §4.7: 'vault ls' lists many documents at once and
+            # carries neither a justification nor approvals.
+            self.err(f["require"], f"{what} requires {' and '.join(sorted(carried))} for list, "
+                     "which can carry neither", "move list into a rule of its own")
         if "may_lower" in f:
             out["may_lower"] = bool(self.boolean(f["may_lower"], f"{what} may_lower"))
             if "reclassify" not in actions:
@@ -154,8 +166,20 @@ class RuleFields(Fields):
                      "who may do it")
         return out
 
+    def _approvals(self, f: dict[str, Node], what: str,
+                   require: frozenset[str]) -> int | None:
+        if "approver" not in require:
+            self.err(f["approvals"], f"{what} counts approvals but does not require an approver",
+                     "add 'approver' to require")
+        n = self.integer(f["approvals"], f"{what} approvals")
+        if n is not None and not 1 <= n <= MAX_APPROVALS:
+            self.err(f["approvals"], f"{what} approvals is {n}; expected 1 to {MAX_APPROVALS}")
+            return None
+        return n
+
     def rules(self, node: Node) -> list[Rule]:
         out: list[Rule] = []
+        self.rule_nodes: dict[str, dict[str, Node]] = {}
         seen: dict[str, Node] = {}
         for item in self.seq(node, "rules") or []:
             rule = self.rule(item)
@@ -166,5 +190,34 @@ class RuleFields(Fields):
                          "expected unique ids", "rule ids appear in decisions and audit records")
                 continue
             seen[rule.id] = item
+            self.rule_nodes[rule.id] = {k.text: v for k, v in item.pairs}
             out.append(rule)
         return out
+
+    def check_approvals(self, rules: list[Rule], users: Mapping[str, User]) -> None:
+        """docs/POLICY.md §4.7: refuse a two-person rule nobody could ever
+        satisfy -- approvers who name no user, or fewer possible approvers
+        besides some requester than the approvals it counts."""
+        for rule in rules:
+            if "approver" not in rule.require or rule.effect != "allow":
+                continue
+            nodes = getattr(self, "rule_nodes", {}).get(rule.id, {})
+            pool = [u.name for u in users.values()
+                    if rule.approvers is None or rule.approvers.matches(u)]
+            if rule.approvers is not None and not pool and "approvers" in nodes:
+                self.err(nodes["approvers"], f"rule {rule.id} approvers "
+                         f"({rule.approvers.describe()}) name no user of the policy",
+                         "name users, or groups and roles that someone has")
+                continue
+            worst = min(((len([p for p in pool if p != u.name]), u.name)
+                         for u in users.values() if rule.who.matches(u)), default=None)
+            if worst is not None and worst[0] < rule.approvals:
+                n, requester = worst
+                where = nodes.get("approvals") or nodes.get("approvers") or nodes.get("require")
+                if where is None:
+                    continue
+                others = ", ".join(p for p in pool if p != requester) or "nobody"
+                self.err(where, f"rule {rule.id} needs {rule.approvals} "
+                         f"approval{'s' if rule.approvals != 1 else ''} but {requester} could "
+                         f"only ever be approved by {n} other user{'s' if n != 1 else ''} "
+                         f"({others})", "name more approvers, lower approvals, or narrow who")

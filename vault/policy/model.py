@@ -355,6 +355,7 @@ class Rule:
     when: When | None = None
     require: frozenset[str] = frozenset()
     approvers: Who | None = None
+    approvals: int = 1  # distinct approvers needed when require has approver (§4.5)
     may_lower: bool = False
     description: str | None = None
     line: int | None = field(default=None, compare=False)
@@ -371,6 +372,8 @@ class Rule:
                 out[k] = v.to_dict()
         if self.require:
             out["require"] = sorted(self.require)
+        if "approver" in self.require:
+            out["approvals"] = self.approvals
         if self.may_lower:
             out["may_lower"] = True
         if self.below_floor is not None:
@@ -491,6 +494,23 @@ class Policy:
         """Decide whether ``actor`` may ``action`` a document labelled ``label``
         (docs/POLICY.md §6). ``label`` may be None only for ``administer``."""
         return self._engine.decide(actor, action, label, at=at, inputs=inputs)
+
+    def approval_rules(self, actor: str, action: str, label: Label | None, *,
+                       at: datetime | None = None,
+                       inputs: Mapping[str, Any] | None = None) -> list[Rule]:
+        """The allow rules that make this request need approval (§4.5)."""
+        from vault.policy._approvers import approval_rules
+
+        return approval_rules(self, actor, action, label, at=at, inputs=inputs)
+
+    def approver_problem(self, actor: str, action: str, label: Label | None, approver: str, *,
+                         at: datetime | None = None,
+                         inputs: Mapping[str, Any] | None = None) -> str | None:
+        """Why ``approver``'s approval of ``actor``'s request would not count
+        (docs/POLICY.md §4.5), or None when it would."""
+        from vault.policy._approvers import approver_problem
+
+        return approver_problem(self, actor, action, label, approver, at=at, inputs=inputs)
 
     def below_floor(self, label: Label, floor: Label | None) -> bool:
         """Whether sealing ``label`` would be below the intake ``floor``

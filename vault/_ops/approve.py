@@ -1,0 +1,283 @@
+"""Asking for approval and giving it (docs/DESIGN.md §6, docs/FORMAT.md §16).
+
+``request`` binds one precise action to the state the verified audit log
+records now -- the document's header digest and label, the new label of a
+change, the policy version in force -- signs it with the requester's key,
+records it (a ``request`` record) and leaves it in the vault for
+approvers to find. ``approve`` checks a request against the same state on
+the approver's machine, signs the answer with the approver's own key,
+records it (an ``approve`` or ``refuse`` record) and leaves it in the vault
+for the requester. Neither ever reads anyone else's private key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from vault._ops.approved import refusal
+from vault._ops.discipline import attempt, record
+from vault._trust.approvals import (
+    ACTIONS,
+    Approval,
+    ApprovalError,
+    Request,
+    new_request,
+    policy_action,
+    read_request,
+    sign_approval,
+)
+from vault.errors import DeniedError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.session import Session
+    from vault.policy import Label
+
+__all__ = ["answer", "explain", "find", "make_request", "pending", "target"]
+
+_ON_DOC = ("open", "export", "reclassify", "declassify", "shred")
+
+
+def _doc_label(s: Session, doc_id: str | None) -> tuple[str, Label]:
+    from vault.policy import Label
+
+    row = s.trusted.doc(doc_id or "")
+    if doc_id is None or row is None or row.shredded:
+        raise UsageError(f"no document {doc_id} in this vault",
+                         hint="'vault ls' lists the documents you may see")
+    return row.header, Label.from_dict(row.statement["label"])
+
+
+def target(s: Session, action: str, doc_id: str | None, *, level: str | None = None,
+           compartments: Sequence[str] | None = None, caveats: Sequence[str] | None = None,
+           justification: str | None = None, policy_path: str | os.PathLike[str] | None = None,
+           classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """What a request for ``action`` binds, from the trusted state now:
+    ``doc``, ``state``, ``label``, ``new_label``, ``details``."""
+    policy, actor = s.trusted.policy, s.actor()
+    if action not in ACTIONS:
+        raise UsageError(f"cannot ask approval to {action!r}",
+                         hint=f"actions: {', '.join(ACTIONS)}")
+    if (action in _ON_DOC) != (doc_id is not None):
+        raise UsageError(f"{action} {'needs' if action in _ON_DOC else 'takes no'} document id")
+    out: dict[str, Any] = {"doc": None, "state": None, "label": None, "new_label": None,
+                           "details": {}}
+    if action in _ON_DOC:
+        out["state"], old = _doc_label(s, doc_id)
+        out.update(doc=doc_id, label=old)
+        if action == "reclassify":
+            out["new_label"] = policy.make_label(
+                actor=actor.decides_as, level=level or old.level,
+                compartments=old.compartments if compartments is None else compartments,
+                caveats=old.caveats if caveats is None else caveats,
+                classified_by=actor.name, reason=justification or None,
+                created=datetime.now(UTC), declassify_on=old.declassify_on,
+                embargo_until=old.embargo_until)
+        elif action == "declassify":
+            out["new_label"] = policy.declassified_label(old)
+    elif action == "seal":
+        out["label"] = policy.make_label(
+            actor=actor.decides_as, level=level, compartments=list(compartments or ()),
+            caveats=list(caveats or ()), classified_by=actor.name, reason=justification,
+            created=datetime.now(UTC))
+    elif action == "policy-apply":
+        if policy_path is None:
+            raise UsageError("name the policy file to install")
+        from vault._ops.init import read_policy_file
+
+        out["details"] = {"policy": read_policy_file(policy_path)[1].hash}
+    else:
+        from vault._ops.admin import _select
+
+        out["details"] = {"classes": None if classes is None else
+                          sorted(ck.cls.id for ck in _select(s, classes))}
+    return out
+
+
+def make_request(s: Session, action: str, doc_id: str | None = None, *,
+                 justification: str | None = None, lifetime: timedelta | None = None,
+                 **what: Any) -> Request:
+    """Ask for approval of one action (``what``: see :func:`target`)."""
+    me, actor = s.me(), s.actor()
+    if actor.name is None:
+        raise DeniedError("these keys belong to no user of the policy: nobody can approve "
+                          "their requests", hint="ask the officer to add your keys")
+    bound = target(s, action, doc_id, justification=justification, **what)
+    policy = s.trusted.policy
+    decision = policy.decide(actor.name, policy_action(action), bound["label"], inputs={
+        "justification": justification, "approvers": [],
+        **({"new_label": bound["new_label"]} if bound["new_label"] is not None else {})})
+    if decision.allowed:
+        raise UsageError(f"{action} needs no approval here: {'; '.join(decision.reasons)}",
+                         hint="act without a request")
+    from vault.policy._checks import APPROVER
+
+    with attempt(s, "request", bound["doc"]) as att:
+        att.label = bound["label"]
+        others = [r for i, r in zip(decision.rule_ids, decision.reasons, strict=False)
+                  if i != APPROVER]
+        if APPROVER not in decision.rule_ids or others:
+            raise DeniedError(f"request denied: even approved, {action} would be refused: "
+                              f"{'; '.join(others or decision.reasons)}",
+                              decision=decision, hint="run 'vault policy explain' to see "
+                              "which rules apply")
+        r = new_request(me, vault=s.manifest.vault_id, action=action, doc=bound["doc"],
+                        state=bound["state"], label=bound["label"],
+                        new_label=bound["new_label"], details=bound["details"],
+                        justification=justification, requester=actor.name,
+                        policy=policy.hash, lifetime=lifetime)
+        rules = [x.id for x in policy.approval_rules(actor.name, policy_action(action),
+                                                     bound["label"], inputs={
+            "new_label": bound["new_label"]} if bound["new_label"] is not None else None)]
+        record(s, [att], "allowed", rules, f"request {r.id}: {actor.name} asks to {action}"
+               + (f" {doc_id}" if doc_id else "") + f", until {r.statement['expires']}"
+               + (f"; justification: {justification}" if justification else ""),
+               [{"request": {"id": r.id, "digest": r.digest, "statement": r.signed()}}])
+    s.backend.put_statement("request", r.digest, r.to_bytes())
+    return r
+
+
+def _check_asked(s: Session, r: Request, me_name: str) -> None:
+    """A request is answered only while it can still be performed."""
+    policy = s.trusted.policy
+    again = "ask the requester to ask again"
+    if r.statement["vault"] != s.manifest.vault_id:
+        raise ApprovalError("vault", "the request is for another vault",
+                            hint="answer it with --vault set to the vault it names")
+    if r.requester.name == me_name:
+        raise ApprovalError("self", "you cannot answer your own request; a second person "
+                            "must approve it", hint="send it to an approver the rule names")
+    user = policy.users.get(r.requester.name)
+    if user is None or user.signing_key != r.requester.signing_key:
+        raise ApprovalError("requester", f"the request is signed by a key the policy in force "
+                            f"does not give {r.requester.name}", hint="treat it as forged")
+    if r.policy != policy.hash:
+        raise ApprovalError("policy", "the request was made under another policy version "
+                            "than the one in force now", hint=again)
+    if r.doc is not None:
+        row = s.trusted.doc(r.doc)
+        if row is None or row.shredded or row.header != r.state:
+            raise ApprovalError("state", f"document {r.doc} changed since the request was "
+                                "made (or is gone)", hint=again)
+    if datetime.now(UTC) >= r.expires:
+        raise ApprovalError("expired", "the request has expired", hint=again)
+    if (seq := s.trusted.store.used(r.digest)) is not None:
+        raise ApprovalError("used", f"the request was already performed (audit record {seq})",
+                            hint="nothing to answer")
+
+
+def _standing(s: Session, r: Request, name: str) -> str | None:
+    """Why ``name`` may not answer ``r`` under the policy in force, or None."""
+    from vault.policy import Label
+
+    label = None if r.label is None else Label.from_dict(r.label)
+    inputs = None if r.new_label is None else {"new_label": Label.from_dict(r.new_label)}
+    return s.trusted.policy.approver_problem(r.requester.name, policy_action(r.action), label,
+                                             name, inputs=inputs)
+
+
+def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None = None,
+           lifetime: timedelta | None = None) -> Approval:
+    """Approve (or refuse) a request file, with the caller's own key."""
+    r = read_request(data)
+    me, actor = s.me(), s.actor()
+    with attempt(s, "refuse" if refuse else "approve", r.doc) as att:
+        if r.label is not None:
+            from vault.policy import Label
+
+            att.label = Label.from_dict(r.label)
+        if actor.name is None:
+            raise ApprovalError("approver", "these keys belong to no user of the policy",
+                                hint="ask the officer to add your keys")
+        _check_asked(s, r, actor.name)
+        why = _standing(s, r, actor.name)
+        if why is not None:
+            raise ApprovalError("approver", f"your approval would not count: {actor.name} is "
+                                f"{why}" if why.startswith("not ") else
+                                f"your approval would not count: {why}",
+                                hint="the request needs an approver the rule names (above)")
+        a = sign_approval(me, r, name=actor.name, refuse=refuse, reason=reason,
+                          lifetime=lifetime)
+        record(s, [att], "allowed", [], f"{a.decision} request {r.id} of {r.requester.name} "
+               f"to {r.action}" + (f" {r.doc}" if r.doc else "")
+               + (f"; reason: {reason}" if reason else ""),
+               [{"approval": {"id": a.id, "statement": a.to_dict()}}])
+    s.backend.put_statement("approval", a.id, a.to_bytes())
+    return a
+
+
+def _known(s: Session) -> dict[str, Request]:
+    """Every signed request of this vault left in it or on the record."""
+    found: dict[str, Request] = {}
+    for _, data in s.backend.statements("request"):
+        try:
+            r = read_request(data)
+        except (UsageError, DeniedError):
+            continue  # whatever anyone left in the vault: only signed requests count
+        if r.statement["vault"] == s.manifest.vault_id:
+            found.setdefault(r.digest, r)
+    for digest, _, signed in s.trusted.store.requests():
+        if digest not in found:
+            found[digest] = Request.read(signed)
+    return found
+
+
+def find(s: Session, request_id: str) -> Request:
+    """The request with this id (the newest, should a forger reuse one)."""
+    s.trusted.catch_up()
+    mine = [r for r in _known(s).values() if r.id == request_id]
+    if not mine:
+        raise UsageError(f"no request {request_id} in this vault",
+                         hint="give the request file instead; 'vault approvals' lists yours")
+    return max(mine, key=lambda r: r.statement["created"])
+
+
+def pending(s: Session) -> list[Request]:
+    """Requests the caller may still answer: left in the vault or on the
+    record, unexpired, unanswered by them, never performed or refused."""
+    s.trusted.catch_up()
+    name = s.actor().name
+    if name is None:
+        return []
+    refused = refusal(s)
+    out = []
+    for r in _known(s).values():
+        try:
+            _check_asked(s, r, name)
+        except ApprovalError:
+            continue
+        if refused(r.digest) or any(a == name for a, *_ in s.trusted.store.answers(r.digest)) \
+                or _standing(s, r, name) is not None:
+            continue
+        out.append(r)
+    return sorted(out, key=lambda r: (r.statement["created"], r.id))
+
+
+def explain(s: Session, r: Request) -> str:
+    """The request in plain words, why the policy asks for approval, and
+    whether the caller's approval would count."""
+    policy = s.trusted.policy
+    lines = [r.describe(policy)]
+    from vault.policy import Label
+
+    label = None if r.label is None else Label.from_dict(r.label)
+    inputs = None if r.new_label is None else {"new_label": Label.from_dict(r.new_label)}
+    rules = policy.approval_rules(r.requester.name, policy_action(r.action), label,
+                                  inputs=inputs) if r.requester.name in policy.users else []
+    lines.append("why approval is needed:")
+    for rule in rules:
+        who = rule.approvers.describe() if rule.approvers else "anyone cleared for it"
+        lines.append(f"  rule {rule.id}: {rule.description or '(no description)'}")
+        lines.append(f"    needs {rule.approvals} approval{'s' if rule.approvals != 1 else ''}"
+                     f" by {who}, other than {r.requester.name}")
+    if not rules:
+        lines.append("  no rule of the policy in force asks for approval of it")
+    name = s.actor().name
+    if name is not None:
+        why = _standing(s, r, name) if rules else "no rule asks for it"
+        lines.append(f"your approval ({name}) " + ("counts" if why is None else
+                                                    f"would not count: {why}"))
+    return "\n".join(lines)
+

@@ -1,0 +1,270 @@
+"""Approvals: a second person's signed answer to one request
+(docs/FORMAT.md §16.3), and the checks that decide whether approvals count
+for one attempt (§13.4).
+
+An approval answers one request by the SHA-256 of its statement and is
+signed by the approver, on their own machine, with their own key: the
+requester's process only ever reads signed public statements. An approval
+*file* carries its request, so it stands alone. Its id, the SHA-256 of its
+statement (not of its signature, which another encoding could change), is
+what single use is enforced on, through the audit log: the trusted state's
+``used`` table (docs/AUDIT.md §17).
+
+:func:`check_request` and :func:`check_outcome` are the one definition of
+"this approval counts for this attempt": the operations call them before
+they decide, and the replay of the log calls them again on the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from vault._primitives import b64, canonical_json, parse_signing_key
+from vault._primitives import sha256_hex as _sha
+from vault._primitives import sign as _sign
+from vault._primitives import verify as _verify
+from vault._trust._statement import (
+    ACTIONS,
+    APPROVAL_MEMBERS,
+    HEX32,
+    HEX64,
+    MAX_FILE,
+    ApprovalError,
+    Party,
+    StatementError,
+    bound_label,
+    encode,
+    parse_file,
+    policy_action,
+    read_signed,
+    read_text,
+    read_time,
+    utc_text,
+)
+from vault._trust.requests import Request, new_request, read_request
+from vault.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.policy import Policy
+
+__all__ = ["ACTIONS", "MAX_FILE", "Approval", "ApprovalError", "Party", "Request",
+           "StatementError", "Verified", "bound_label", "check_outcome", "check_request",
+           "new_request", "policy_action", "read_approval", "read_request", "sign_approval"]
+
+MAX_APPROVALS = 16  # approvals one attempt may carry (docs/POLICY.md §4.5)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A signed answer to ``request``: ``approve`` or ``refuse``."""
+
+    statement: dict[str, Any]
+    sig: bytes
+    request: Request
+
+    @property
+    def id(self) -> str:
+        return _sha(canonical_json(self.statement))
+
+    @property
+    def approver(self) -> Party:
+        return Party(**self.statement["approver"])
+
+    @property
+    def decision(self) -> str:
+        return str(self.statement["decision"])
+
+    @property
+    def reason(self) -> str | None:
+        return self.statement["reason"]  # type: ignore[no-any-return]
+
+    @property
+    def created(self) -> datetime:
+        return read_time(self.statement["created"], "created")
+
+    @property
+    def expires(self) -> datetime:
+        return read_time(self.statement["expires"], "expires")
+
+    def signed(self) -> dict[str, Any]:
+        return {"sig": b64(self.sig), "statement": self.statement}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The approval file's content: the approval and its request."""
+        return {"approval": self.signed(), "request": self.request.signed()}
+
+    def to_bytes(self) -> bytes:
+        return encode(self.to_dict())
+
+    @classmethod
+    def read(cls, obj: Any) -> Approval:
+        """Check an approval file's content: both statements, both signatures."""
+        if not isinstance(obj, dict) or set(obj) != {"approval", "request"}:
+            raise StatementError("not an approval file ({approval, request})")
+        request = Request.read(obj["request"])
+        st, sig = read_signed(obj["approval"], "approval")
+        if set(st) != APPROVAL_MEMBERS:
+            raise StatementError("the approval does not have exactly the members of "
+                                 "docs/FORMAT.md §16.3")
+        if not isinstance(st["vault"], str) or not HEX32.match(st["vault"]) \
+                or not isinstance(st["request"], str) or not HEX64.match(st["request"]):
+            raise StatementError("the approval's vault or request is malformed")
+        if st["vault"] != request.statement["vault"] or st["request"] != request.digest:
+            raise StatementError("the approval does not answer the request it carries")
+        if st["decision"] not in ("approve", "refuse"):
+            raise StatementError("the approval's decision is neither approve nor refuse")
+        read_text(st["reason"], "reason")
+        who = Party.read(st["approver"], "approver")
+        created, expires = read_time(st["created"], "created"), read_time(st["expires"],
+                                                                          "expires")
+        if not created < expires <= request.expires:
+            raise StatementError("the approval must expire after it was made, and no later "
+                                 "than its request")
+        if not _verify(parse_signing_key(who.signing_key), "approval", canonical_json(st), sig):
+            raise ApprovalError("forged", f"the approval's signature does not verify with the "
+                                f"key it names for {who.name}: it was forged or altered",
+                                hint="ask the approver for the file they signed")
+        return cls(st, sig, request)
+
+
+def read_approval(data: bytes) -> Approval:
+    """An approval file (canonical JSON and a newline)."""
+    return Approval.read(parse_file(data, "approval"))
+
+
+def sign_approval(identity: Any, request: Request, *, name: str, refuse: bool = False,
+                  reason: str | None = None, lifetime: timedelta | None = None,
+                  now: datetime | None = None) -> Approval:
+    """Answer ``request`` with ``identity``, the approver's own keys; it
+    expires with the request, or earlier with ``lifetime``."""
+    created = (now or datetime.now(UTC)).replace(microsecond=0)
+    expires = request.expires if lifetime is None else min(request.expires, created + lifetime)
+    if expires <= created:
+        raise ApprovalError("expired", f"the request expired at {utc_text(request.expires)}",
+                            hint="ask the requester to make a new request")
+    st = {"vault": request.statement["vault"], "request": request.digest,
+          "decision": "refuse" if refuse else "approve", "reason": reason,
+          "approver": {"name": name, "signing_key": identity.signing_public},
+          "created": utc_text(created), "expires": utc_text(expires)}
+    sig = _sign(identity.signing_key, "approval", canonical_json(st))
+    return Approval.read({"approval": {"sig": b64(sig), "statement": st},
+                          "request": request.signed()})
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Approvals that count for one attempt: the request they answer, the
+    distinct approvers (for ``inputs["approvers"]``), the ids to mark used."""
+
+    request: Request
+    names: tuple[str, ...]
+    ids: tuple[str, ...]
+
+
+_AGAIN = "ask the requester to make a new request ('vault request') and have it approved"
+
+
+def check_request(approvals: Sequence[Approval], *, vault: str, action: str,
+                  doc: str | None, state: str | None, requester: Party, policy: Policy,
+                  now: datetime, used: Callable[[str], int | None],
+                  refused: Callable[[str], str | None]) -> Verified:
+    """docs/FORMAT.md §16.4: the approvals answer one request, made by
+    ``requester`` for exactly this action on this document state under the
+    policy in force, unexpired, never used or refused; each is an approval
+    by a user of that policy, with the key it gives them, not the
+    requester. Raises :class:`ApprovalError` naming the first reason."""
+    if not approvals:
+        raise UsageError("no approvals given")
+    if len(approvals) > MAX_APPROVALS:
+        raise UsageError(f"at most {MAX_APPROVALS} approvals per action")
+    unique = list({a.id: a for a in approvals}.values())
+    r = unique[0].request
+    if any(a.request.digest != r.digest for a in unique):
+        raise ApprovalError("mixed", "the approvals answer different requests",
+                            hint="give the approvals of one request")
+    if r.statement["vault"] != vault:
+        raise ApprovalError("vault", "the approval is for another vault",
+                            hint="act on the vault it names (--vault)")
+    if r.action != action:
+        raise ApprovalError("action", f"the approval is for a request to {r.action}, not to "
+                            f"{action}", hint=_AGAIN)
+    if r.doc != doc:
+        raise ApprovalError("document", f"the approval is for document {r.doc}, not {doc}",
+                            hint=_AGAIN)
+    who = r.requester
+    if who != requester:
+        raise ApprovalError("requester", f"the approval answers {who.name}'s request; it counts "
+                            f"only for {who.name}, with the keys that asked", hint=_AGAIN)
+    if r.policy != policy.hash:
+        raise ApprovalError("policy", "the request was made under another policy version than "
+                            "the one in force now (a new version was installed since)",
+                            hint=_AGAIN)
+    if r.state != state:
+        raise ApprovalError("state", f"document {doc} changed since the request was made: the "
+                            "approval is for an earlier version of it", hint=_AGAIN)
+    if now >= r.expires:
+        raise ApprovalError("expired", f"the request expired at {utc_text(r.expires)}",
+                            hint=_AGAIN)
+    if (seq := used(r.digest)) is not None:
+        raise ApprovalError("used", f"request {r.id} was already performed (audit record "
+                            f"{seq}); an approval counts once", hint=_AGAIN)
+    if (why := refused(r.digest)) is not None:
+        raise ApprovalError("refused", f"request {r.id} was refused on the record: {why}",
+                            hint=_AGAIN)
+    for a in unique:
+        _check_one(a, who, policy, now, used)
+    names = tuple(dict.fromkeys(a.approver.name for a in unique))
+    return Verified(r, names, tuple(a.id for a in unique))
+
+
+def _check_one(a: Approval, requester: Party, policy: Policy, now: datetime,
+               used: Callable[[str], int | None]) -> None:
+    name = a.approver.name
+    if a.decision != "approve":
+        raise ApprovalError("refused", f"{name} refused this request"
+                            + (f": {a.reason}" if a.reason else ""), hint=_AGAIN)
+    if now >= a.expires:
+        raise ApprovalError("expired", f"{name}'s approval expired at {utc_text(a.expires)}",
+                            hint=_AGAIN)
+    if name == requester.name:
+        raise ApprovalError("self", f"{name} approved their own request; a second person must "
+                            "approve it", hint="ask another approver")
+    user = policy.users.get(name)
+    if user is None:
+        raise ApprovalError("approver", f"the approver {name} is not a user of the policy in "
+                            "force", hint="ask an approver the policy names")
+    if user.signing_key != a.approver.signing_key:
+        raise ApprovalError("key", f"the approval is signed by a key the policy does not give "
+                            f"{name}", hint="ask the approver to sign with their own identity")
+    if (seq := used(a.id)) is not None:
+        raise ApprovalError("used", f"{name}'s approval was already used (audit record {seq}); "
+                            "an approval counts once", hint=_AGAIN)
+
+
+def check_outcome(request: Request, *, label: Any = None, new_label: Any = None,
+                  details: dict[str, Any] | None = None) -> None:
+    """docs/FORMAT.md §16.4: what the action produces is what was approved:
+    the label a seal signs, a change's new label, an administrative
+    action's details."""
+    expect = request.label if request.action == "seal" else request.new_label
+    made = label if request.action == "seal" else new_label
+    if expect is not None and (made is None or bound_label(made) != expect):
+        raise ApprovalError("label", "the approval is for another label "
+                            f"({_show(expect)}, not {_show(made)})", hint=_AGAIN)
+    if details is not None and details != request.details:
+        raise ApprovalError("details", "the approval is for another "
+                            + ("policy file" if request.action == "policy-apply" else
+                               "set of label classes"), hint=_AGAIN)
+
+
+def _show(label: Any) -> str:
+    if label is None:
+        return "none"
+    d = bound_label(label)
+    return "/".join([d["level"], *d["compartments"]]) + (
+        f" ({', '.join(d['caveats'])})" if d["caveats"] else "")
+
+

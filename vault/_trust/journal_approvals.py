@@ -1,0 +1,173 @@
+"""The replay of requests, approvals and their use (docs/AUDIT.md §17).
+
+Three state members concern the two-person rule:
+
+* ``request`` (a ``request`` record): a signed request, kept so that
+  approvers find it (``vault approvals``) and auditors read what was asked;
+* ``approval`` (an ``approve`` or ``refuse`` record): an approval file,
+  signed by the record's own signer, who must be eligible to answer that
+  request under the policy in force; a refusal on the record ends the
+  request;
+* ``use`` (on an allowed decision record): the approvals that decision
+  relied on. Each is checked again here, under the policy in force at that
+  record, against the state the log recorded for its document, and marked
+  used: a second use of the same approval is a finding and counts for
+  nothing. The verified approver names are kept for the decision's request
+  id until its completion, whose state is then decided again with them
+  (``inputs["approvers"]``) -- and only if it produced what was approved.
+
+Every approver name a completion is decided with comes from here, never
+from the record: a ``use`` that does not verify leaves its completion
+without approvers, and a rule that requires approval refuses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from vault._primitives import canonical_json
+from vault._trust.approvals import (
+    Approval,
+    ApprovalError,
+    Party,
+    Request,
+    StatementError,
+    check_outcome,
+    check_request,
+    policy_action,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault._trust.manifest import Manifest
+    from vault._trust.state import StateStore
+    from vault.audit import AuditRecord
+    from vault.policy import Policy
+
+__all__ = ["ApprovalReplay"]
+
+_COMPLETED = frozenset(("seal", "reclassify", "declassify", "shred", "policy-apply"))
+_MAX_USE = 16
+
+
+class Invalid(Exception):
+    """A state member that must not count (the message says why)."""
+
+
+def _statement(obj: Any, read: Any) -> Any:
+    if len(canonical_json(obj)) > 64 * 1024:
+        raise Invalid("an oversized statement")
+    try:
+        return read(obj)
+    except (StatementError, ApprovalError) as e:
+        raise Invalid(e.message) from None
+
+
+class ApprovalReplay:
+    """The ``request``, ``approval`` and ``use`` members, for :class:`Journal`."""
+
+    store: StateStore
+    manifest: Manifest
+    policy: Policy | None
+
+    def _requester(self, rec: AuditRecord) -> Party:
+        assert self.policy is not None and rec.actor is not None
+        return Party(rec.actor, self.policy.users[rec.actor].signing_key)
+
+    def _request(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        r: Request = _statement(st["statement"], Request.read)
+        if st["id"] != r.id or st["digest"] != r.digest:
+            raise Invalid("the request's id or digest is not the statement's")
+        if r.statement["vault"] != self.manifest.vault_id:
+            raise Invalid("a request for another vault")
+        if r.requester != self._requester(rec):
+            raise Invalid("a request recorded by someone else than its requester")
+        self.store.add_request(r.digest, r.id, r.requester.name, r.statement["expires"],
+                               rec.seq, r.signed())
+
+    def _approval(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        from vault.policy import Label
+
+        assert self.policy is not None
+        a: Approval = _statement(st["statement"], Approval.read)
+        r = a.request
+        if st["id"] != a.id:
+            raise Invalid("the approval's id is not its statement's")
+        if r.statement["vault"] != self.manifest.vault_id:
+            raise Invalid("an approval for another vault")
+        if a.approver != self._requester(rec):
+            raise Invalid("an approval recorded by someone else than its approver")
+        if rec.action != a.decision:  # an approve record approves, a refuse record refuses
+            raise Invalid(f"a {rec.action} record carrying a decision to {a.decision}")
+        # Eligible: the approval would count for the request, under the
+        # policy in force now (docs/POLICY.md §4.5).
+        label = None if r.label is None else Label.from_dict(r.label)
+        inputs = {} if r.new_label is None else {"new_label": Label.from_dict(r.new_label)}
+        if r.requester.name not in self.policy.users:
+            why: str | None = f"{r.requester.name} is not a user of the policy in force"
+        else:
+            why = self.policy.approver_problem(r.requester.name, policy_action(r.action), label,
+                                               a.approver.name, at=rec.datetime, inputs=inputs)
+        if why is not None:
+            raise Invalid(f"{a.approver.name} may not answer this request ({why})")
+        self.store.add_answer(a.id, r.digest, a.approver.name, a.decision, a.reason, rec.seq)
+
+    def _refusal(self, digest: str) -> str | None:
+        for approver, decision, reason, seq in self.store.answers(digest):
+            if decision == "refuse":
+                return f"{approver} refused it (audit record {seq})" + (
+                    f": {reason}" if reason else "")
+        return None
+
+    def _use(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        assert self.policy is not None and rec.actor is not None
+        files = st["approvals"]
+        if rec.outcome != "allowed" or not isinstance(files, list) \
+                or not 0 < len(files) <= _MAX_USE or set(st) != {"approvals"}:
+            raise Invalid("approvals are used by one allowed decision (1 to 16 of them)")
+        approvals = [_statement(f, Approval.read) for f in files]
+        doc = self.store.doc(rec.doc) if rec.doc is not None else None
+        on_doc = rec.action in ("open", "export", "reclassify", "declassify", "shred")
+        try:
+            verified = check_request(
+                approvals, vault=self.manifest.vault_id, action=rec.action,
+                doc=rec.doc if on_doc else None,
+                state=doc.header if on_doc and doc is not None and not doc.shredded else None,
+                requester=self._requester(rec), policy=self.policy, now=rec.datetime,
+                used=self.store.used, refused=self._refusal)
+        except ApprovalError as e:
+            raise Invalid(e.message) from None
+        for item in (*verified.ids, verified.request.digest):
+            self.store.use(item, rec.seq)
+        if rec.action in _COMPLETED:
+            r = verified.request
+            expect = {"action": r.action, "label": r.label, "new_label": r.new_label,
+                      "details": r.details}
+            if not self.store.put_approved(rec.request, rec.actor, rec.seq,
+                                           list(verified.names), expect):
+                raise Invalid(f"request id {rec.request} already carries approvals")
+
+    def approvers_for(self, rec: AuditRecord, made: Mapping[str, Any]) -> list[str]:
+        """The verified approvers of the decision this completion record
+        completes -- if the same person completes it and it produced what
+        was approved (``made``: label, new_label or details); else none."""
+        row = self.store.approved(rec.request)
+        if row is None or row[0] != rec.actor:
+            return []
+        _, names, expect = row
+        r = _Expected(expect)
+        try:
+            check_outcome(r, **made)  # type: ignore[arg-type]
+        except ApprovalError:
+            return []
+        return list(names)
+
+
+class _Expected:
+    """What :func:`check_outcome` reads of a request, from a stored row."""
+
+    def __init__(self, expect: Mapping[str, Any]) -> None:
+        self.action = str(expect["action"])
+        self.label = expect["label"]
+        self.new_label = expect["new_label"]
+        self.details = dict(expect["details"])

@@ -1,0 +1,216 @@
+"""Signed requests (docs/FORMAT.md §16.2): one precise action, asked for
+by its requester, signed with the requester's own key.
+
+A request names the action, the document and the digest of the header the
+trusted state records for it, the label (and a change's new label), the
+justification, the requester and the policy version in force, and when it
+expires. Approvals answer it by the SHA-256 of its statement
+(vault/_trust/approvals.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vault._primitives import b64, canonical_json, parse_signing_key
+from vault._primitives import sha256_hex as _sha
+from vault._primitives import sign as _sign
+from vault._primitives import verify as _verify
+from vault._trust._statement import (
+    ACTIONS,
+    CHANGES,
+    DEFAULT_LIFETIME,
+    DOC,
+    HEX32,
+    HEX64,
+    MAX_LIFETIME,
+    ON_DOCUMENT,
+    REQUEST_MEMBERS,
+    ApprovalError,
+    Party,
+    StatementError,
+    bound_label,
+    encode,
+    parse_file,
+    read_details,
+    read_label,
+    read_signed,
+    read_text,
+    read_time,
+    utc_text,
+)
+from vault.errors import UsageError
+
+__all__ = ["Request", "new_request", "read_request"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A signed request (docs/FORMAT.md §16.2)."""
+
+    statement: dict[str, Any]
+    sig: bytes
+
+    # -- what it says ------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return str(self.statement["id"])
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the canonical statement: what approvals answer."""
+        return _sha(canonical_json(self.statement))
+
+    @property
+    def action(self) -> str:
+        return str(self.statement["action"])
+
+    @property
+    def doc(self) -> str | None:
+        return self.statement["doc"]  # type: ignore[no-any-return]
+
+    @property
+    def state(self) -> str | None:
+        return self.statement["state"]  # type: ignore[no-any-return]
+
+    @property
+    def label(self) -> dict[str, Any] | None:
+        return self.statement["label"]  # type: ignore[no-any-return]
+
+    @property
+    def new_label(self) -> dict[str, Any] | None:
+        return self.statement["new_label"]  # type: ignore[no-any-return]
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return dict(self.statement["details"])
+
+    @property
+    def justification(self) -> str | None:
+        return self.statement["justification"]  # type: ignore[no-any-return]
+
+    @property
+    def requester(self) -> Party:
+        return Party(**self.statement["requester"])
+
+    @property
+    def policy(self) -> str:
+        return str(self.statement["policy"])
+
+    @property
+    def created(self) -> datetime:
+        return read_time(self.statement["created"], "created")
+
+    @property
+    def expires(self) -> datetime:
+        return read_time(self.statement["expires"], "expires")
+
+    # -- encodings ---------------------------------------------------------------
+
+    def signed(self) -> dict[str, Any]:
+        return {"sig": b64(self.sig), "statement": self.statement}
+
+    def to_bytes(self) -> bytes:
+        return encode(self.signed())
+
+    def describe(self, policy: Any = None) -> str:
+        """The request in plain words, for the approver (labels as the
+        policy marks them when it is given)."""
+        def mark(d: dict[str, Any] | None) -> str:
+            if d is None:
+                return "-"
+            if policy is not None:
+                from vault.policy import Label
+
+                return str(policy.format_label(Label.from_dict(d)))
+            return "/".join([d["level"], *d["compartments"]])
+
+        what = {"policy-apply": "install a new policy version", "rotate": "rotate class keys",
+                "seal": "seal a new document"}.get(self.action, f"{self.action} document "
+                                                                 f"{self.doc}")
+        lines = [f"{self.requester.name} asks to {what}"]
+        if self.doc is not None:
+            lines.append(f"  document       {self.doc}, labelled {mark(self.label)} "
+                         f"(header sha256 {self.state})")
+        elif self.label is not None:
+            lines.append(f"  label          {mark(self.label)}")
+        if self.new_label is not None:
+            lines.append(f"  new label      {mark(self.new_label)}")
+        for key, value in sorted(self.details.items()):
+            shown = ", ".join(value) if isinstance(value, list) else "all" if value is None \
+                else value
+            lines.append(f"  {key:<14} {shown}")
+        lines.append(f"  justification  {self.justification or '(none)'}")
+        lines.append(f"  policy         sha256 {self.policy}")
+        lines.append(f"  requested      {utc_text(self.created)}; expires "
+                     f"{utc_text(self.expires)}")
+        lines.append(f"  request id     {self.id}")
+        return "\n".join(lines)
+
+    # -- reading -----------------------------------------------------------------
+
+    @classmethod
+    def read(cls, obj: Any) -> Request:
+        """Check a signed request's every member and its signature."""
+        st, sig = read_signed(obj, "request")
+        if set(st) != REQUEST_MEMBERS:
+            raise StatementError("the request does not have exactly the members of "
+                                 "docs/FORMAT.md §16.2")
+        for key, pattern in (("vault", HEX32), ("id", HEX32), ("policy", HEX64)):
+            if not isinstance(st[key], str) or not pattern.match(st[key]):
+                raise StatementError(f"the request's {key} is malformed")
+        action = st["action"]
+        if action not in ACTIONS:
+            raise StatementError(f"the request's action {action!r} is not one of "
+                                 f"{', '.join(ACTIONS)}")
+        on_doc = action in ON_DOCUMENT
+        doc, state = st["doc"], st["state"]
+        if on_doc != (isinstance(doc, str) and bool(DOC.match(doc))) or (not on_doc and (
+                doc is not None)) or on_doc != (isinstance(state, str) and bool(
+                HEX64.match(state))) or (not on_doc and state is not None):
+            raise StatementError("the request's doc and state do not fit its action")
+        label, new = read_label(st["label"], "label"), read_label(st["new_label"], "new_label")
+        if (label is None) != (action in ("policy-apply", "rotate")) \
+                or (new is None) == (action in CHANGES):
+            raise StatementError("the request's labels do not fit its action")
+        read_details(action, st["details"])
+        read_text(st["justification"], "justification")
+        who = Party.read(st["requester"], "requester")
+        created, expires = read_time(st["created"], "created"), read_time(st["expires"], "expires")
+        if not created < expires <= created + MAX_LIFETIME:
+            raise StatementError("the request must expire after it was made, within 90 days")
+        if not _verify(parse_signing_key(who.signing_key), "request", canonical_json(st), sig):
+            raise ApprovalError("forged", f"the request's signature does not verify with "
+                                f"{who.name}'s key: it was forged or altered",
+                                hint="ask the requester for the file they signed")
+        return cls(st, sig)
+
+
+def new_request(identity: Any, *, vault: str, action: str, doc: str | None, state: str | None,
+                label: Any, new_label: Any, details: Mapping[str, Any],
+                justification: str | None, requester: str, policy: str,
+                lifetime: timedelta | None = None, now: datetime | None = None) -> Request:
+    """Sign a request with ``identity`` (its holder's own key)."""
+    created = (now or datetime.now(UTC)).replace(microsecond=0)
+    life = DEFAULT_LIFETIME if lifetime is None else lifetime
+    if not timedelta(seconds=1) <= life <= MAX_LIFETIME:
+        raise UsageError("a request expires 1 second to 90 days after it is made",
+                         hint="give --expires as a duration like P7D, PT12H or PT30M")
+    st = {"vault": vault, "id": secrets.token_hex(16), "action": action, "doc": doc,
+          "state": state, "label": None if label is None else bound_label(label),
+          "new_label": None if new_label is None else bound_label(new_label),
+          "details": dict(details), "justification": justification,
+          "requester": {"name": requester, "signing_key": identity.signing_public},
+          "policy": policy, "created": utc_text(created), "expires": utc_text(created + life)}
+    sig = _sign(identity.signing_key, "request", canonical_json(st))
+    return Request.read({"sig": b64(sig), "statement": st})
+
+
+def read_request(data: bytes) -> Request:
+    """A request file (a signed request and a newline)."""
+    return Request.read(parse_file(data, "request"))
