@@ -247,3 +247,33 @@ def _key_file(tmp: Path, identity: Any) -> Path:
     p.write_text(f"{identity}\n")
     p.chmod(0o600)
     return p
+
+
+def test_a_classical_recovery_identity_made_at_init_gives_way_to_hybrid_ones(
+        tmp_path: Path) -> None:
+    from office import policy_text
+
+    ids = {n: new_identity(n) for n in ("officer", "clerk", "leader")}
+    off = tmp_path / "off.yaml"
+    off.write_text(policy_text(ids, [], {"version: 1\n": "version: 1\npost_quantum: off\n"}))
+    location = tmp_path / "vault"
+    vault.Vault.init(location, off, ids["officer"], recovery_out=tmp_path / "rec.key").close()
+    assert "AGE-SECRET-KEY-1" in (tmp_path / "rec.key").read_text()  # classical
+    officer = vault.Vault(location, ids["officer"])
+    # 'required' is refused while the vault's own recovery recipient would
+    # stay classical ...
+    required = tmp_path / "required.yaml"
+    required.write_text(policy_text(ids))
+    with pytest.raises(UsageError, match="made at 'vault init' is classical"):
+        officer.apply_policy(required)
+    # ... and with a hybrid one in the policy the classical one is no longer
+    # wrapped to: new headers are hybrid only.
+    hybrid = MLKEM768X25519Identity.generate()
+    required.write_text(policy_text(ids, [str(hybrid.recipient)]))
+    officer.apply_policy(required)
+    doc = vault.Vault(location, ids["clerk"]).seal(
+        io.BytesIO(b"memo"), filename="m.txt", level="CONFIDENTIAL", compartments=["STAFF"])
+    data = next(p for p in (location / "docs").iterdir()
+                if p.name.startswith(doc.id)).read_bytes()
+    assert recipient_types(data) == {HYBRID}
+    assert len([s for s in read_header(io.BytesIO(data)).stanzas if s.type == HYBRID]) == 2
