@@ -17,7 +17,7 @@ from vault._primitives import b64, canonical_json, format_signing_key, sign
 from vault._trust.approvals import ApprovalError, StatementError
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "FORMAT.md").read_text()
-SECTION = DOC[DOC.index("### 13.5 Test vector"):]
+SECTION = DOC[DOC.index("### 16.5 Test vector"):]
 BLOCKS = re.findall(r"```\n(.*?)\n```", SECTION, re.S)
 DIGESTS = re.findall(r"`([0-9a-f]{64})`", SECTION)
 
