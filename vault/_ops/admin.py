@@ -114,11 +114,7 @@ def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
         if unclean or cls in force:
             me = policy.users.get(s.actor().name or "")
             if me is None or not policy.dominates(me.clearance, cls.label()):
-                report.pending.append(
-                    f"rotate {cls}: needs someone cleared for it ({_cleared_names(policy, cls)})"
-                    " to run 'vault rotate'; until then the old key, which "
-                    f"{', '.join(h.name or 'an unknown recipient' for h in unclean) or 'nobody'}"
-                    " could keep, still opens its documents")
+                report.pending.append(_rotation_pending(policy, cls, unclean))
                 _retire_unclean(s, gens, policy)
                 continue
             made = create_generation(s, cls)
@@ -132,6 +128,21 @@ def reconcile(s: Session, old: Policy, report: ApplyReport | RotateReport,
                     f"({_holding(s, current)}) to seal at it or to run 'vault rotate'")
         _rewrap_class(s, cls, report, recovery_changed)
         _retire_unclean(s, s.trusted.generations(cls), policy, report)
+
+
+def _rotation_pending(policy: Policy, cls: LabelClass, unclean: Sequence[Any]) -> str:
+    """Why a class keeps its key for now, and who can change that: only
+    someone cleared for a class ever makes its key (docs/DESIGN.md §3.5)."""
+    if unclean:
+        who = ", ".join(h.name or "an unknown recipient" for h in unclean)
+        return (f"rotate {cls}: needs someone cleared for it ({_cleared_names(policy, cls)}) "
+                f"to run 'vault rotate'; until then {who} could still open its documents "
+                "with the old key, as before the change")
+    admins = [u for u in policy.administrators()
+              if policy.dominates(policy.users[u].clearance, cls.label())]
+    return (f"rotate {cls}: you are not cleared for it; only an administrator cleared for it "
+            f"can give it a new key ({', '.join(admins) or 'none is'}), or a revocation "
+            "lets anyone cleared for it do so")
 
 
 def _retire_unclean(s: Session, gens: list[ClassKey], policy: Policy,
@@ -238,9 +249,22 @@ def _select(s: Session, classes: Sequence[str] | None) -> list[ClassKey]:
     current = [gens[-1] for gens in s.trusted.classes()]
     if classes is None:
         return current
-    by_name = {k: ck for ck in current for k in (ck.cls.id, str(ck.cls))}
-    unknown = [c for c in classes if c not in by_name]
-    if unknown:
-        raise UsageError(f"no label class {unknown[0]!r} has a key in this vault",
-                         hint="name classes by id or as 'LEVEL [COMPARTMENT, ...]'")
-    return list({by_name[c].cls.id: by_name[c] for c in classes}.values())
+    by_id = {ck.cls.id: ck for ck in current}
+    chosen = {}
+    for text in classes:
+        ck = by_id.get(text) or by_id.get(_class_id(s.trusted.policy, text) or "")
+        if ck is None:
+            known = ", ".join(sorted(str(ck.cls) for ck in current)) or "none yet"
+            raise UsageError(f"no label class {text!r} has a key in this vault",
+                             hint=f"name a class by id or as LEVEL//COMPARTMENT/...; "
+                                  f"classes with keys: {known}")
+        chosen[ck.cls.id] = ck
+    return list(chosen.values())
+
+
+def _class_id(policy: Policy, text: str) -> str | None:
+    """The class a label written as a banner falls in (caveats aside)."""
+    try:
+        return LabelClass.of(policy.parse_label(text)).id
+    except VaultError:
+        return None

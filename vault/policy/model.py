@@ -511,8 +511,18 @@ class Policy:
         return Label(self.declassification.to, classified_by=label.classified_by,
                      reason=label.reason, derived_from=label.derived_from, created=label.created)
 
+    def parse_label(self, text: str) -> Label:
+        """The label written ``text`` (as :meth:`format_label` writes it, or
+        just a level): level, compartments and caveats only."""
+        from vault.policy._banner import parse_banner
+
+        level, compartments, caveats = parse_banner(self, text)
+        return Label(level, compartments, caveats)
+
     def format_label(self, label: Label) -> str:
-        """Banner marking such as ``TOP SECRET//SI/TK//NOFORN``."""
+        """The one way the vault writes a label: a banner such as
+        ``TOP SECRET//SI/TK//NOFORN`` (level, compartments, caveats, each in
+        its policy marking if it has one); :meth:`parse_label` reads it."""
         lvl = self._lookup.get(label.level)
         parts = [lvl.display if lvl else label.level]
         for names, cats in ((label.compartments, self.compartments),
