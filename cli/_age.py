@@ -22,7 +22,7 @@ import click
 
 from vault.errors import IdentityFileError, UsageError
 
-from ._common import info, read_passphrase
+from ._common import binary_stream, info, read_passphrase
 
 if TYPE_CHECKING:
     from vault.age import Header, Identity, Recipient
@@ -43,7 +43,7 @@ def age() -> None:
 @contextlib.contextmanager
 def _input(path: str | None) -> Iterator[BinaryIO]:
     if path is None or path == "-":
-        yield click.get_binary_stream("stdin")
+        yield binary_stream("stdin")
         return
     with open(path, "rb") as f:
         yield f
@@ -52,7 +52,7 @@ def _input(path: str | None) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def _output(path: str | None, mode: int, *, binary_to_tty_ok: bool) -> Iterator[BinaryIO]:
     if path is None or path == "-":
-        stdout = click.get_binary_stream("stdout")
+        stdout = binary_stream("stdout")
         if not binary_to_tty_ok and sys.stdout.isatty():
             raise UsageError(
                 "refusing to write binary ciphertext to a terminal",
