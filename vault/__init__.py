@@ -27,6 +27,7 @@ __all__ = [
     "ApplyReport",
     "DoctorReport",
     "DocumentInfo",
+    "PolicyVersion",
     "RotateReport",
     "UserIdentity",
     "Vault",
@@ -37,7 +38,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._results import ApplyReport, DoctorReport, DocumentInfo, RotateReport
+    from vault._results import (
+        ApplyReport,
+        DoctorReport,
+        DocumentInfo,
+        PolicyVersion,
+        RotateReport,
+    )
     from vault._vault import Vault
     from vault.errors import VaultError
     from vault.identity import UserIdentity, load_identity, new_identity
@@ -49,6 +56,7 @@ _LAZY = {
     "ApplyReport": "vault._results",
     "RotateReport": "vault._results",
     "DoctorReport": "vault._results",
+    "PolicyVersion": "vault._results",
     "UserIdentity": "vault.identity",
     "load_identity": "vault.identity",
     "new_identity": "vault.identity",

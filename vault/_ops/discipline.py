@@ -161,12 +161,22 @@ def authorise(s: Session, atts: Attempt | Sequence[Attempt], action: str,
         a.label = label
     record(s, atts, "allowed" if decision.allowed else "denied", decision.rule_ids, reason)
     if not decision.allowed:
-        hint = ("run 'vault policy explain' to see which rules apply, or ask the officer"
-                if actor.name is not None else
+        hint = (f"see why, rule by rule: {_explain_command(s, atts[0], action, label)}; "
+                "or ask the officer" if actor.name is not None else
                 "ask the officer to add your keys to the policy ('vault identity show')")
         raise DeniedError(f"{atts[0].action} denied: {'; '.join(reasons)}",
                           decision=decision, hint=hint)
     return decision
+
+
+def _explain_command(s: Session, att: Attempt, action: str, label: Label | None) -> str:
+    """The command that explains this very denial against the policy in force."""
+    command = f"vault policy explain --action {action}"
+    if att.doc is not None and att.action != "seal":
+        return f"{command} --doc {att.doc}"
+    if label is not None:
+        return f"{command} --level {s.trusted.policy.format_label(label)}"
+    return command
 
 
 def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, Any] | None],

@@ -195,7 +195,7 @@ def _approver_problem(engine: Engine, user: User, label: Label | None, new: Labe
         return f"{name} cannot approve their own request ({by})"
     for c in allow:
         if "approver" in c.require and c.approvers and not c.approvers.matches(approver):
-            return f"approver {name} is not {c.approvers.describe()} (rule {c.id})"
+            return f"approver {name} is not among {c.approvers.describe()} (rule {c.id})"
     for lab in (label, new):
         if lab is not None and not engine.dominates(name, lab):
             return f"approver {name} is not cleared for {fmt(lab)}"
