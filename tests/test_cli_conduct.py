@@ -63,9 +63,11 @@ def test_exit_0_success_data_on_stdout_only(office: Office, board: str) -> None:
 
 
 def test_exit_1_other_error(office: Office, board: str) -> None:
-    missing = office.root / "no" / "such" / "folder" / "memo.txt"
-    r = office.as_("leader", "open", board, "-o", str(missing))
-    assert_error(r, 1, "no such file or directory")
+    # A malformed policy file: nothing is installed.
+    bad = office.root / "broken.yaml"
+    bad.write_text("version: 1\nname: office\nlevels: [\n")
+    r = office.as_("officer", "policy", "apply", str(bad))
+    assert_error(r, 1, "broken.yaml")
     assert r.stdout == ""
 
 
@@ -83,6 +85,14 @@ def test_exit_2_usage(office: Office, board: str) -> None:
     r = run("--vault", str(office.root / "not-a-vault"), "--identity",
             str(office.people["leader"].key), "ls")
     assert_error(r, 2, "no vault at")
+    # An output file in a folder that does not exist is a bad argument,
+    # refused before anything is decided or recorded.
+    before = len(office.audit_records())
+    missing = office.root / "no" / "such" / "folder" / "memo.txt"
+    r = office.as_("leader", "open", board, "-o", str(missing))
+    assert_error(r, 2, "folder does not exist")
+    assert r.stdout == ""
+    assert len(office.audit_records()) == before
 
 
 def test_exit_3_denied(office: Office, board: str) -> None:
@@ -107,7 +117,9 @@ def test_exit_4_integrity(office: Office, board: str) -> None:
 
 def test_exit_5_no_key(office: Office, board: str) -> None:
     # The policy clears the leader, but the leader's keyring is gone.
-    keyring = office.vault / "keyrings" / office.people["leader"].recipient
+    from vault.store.base import owner_key
+
+    keyring = office.vault / "keyrings" / owner_key(office.people["leader"].recipient)
     moved = office.root / "keyring-aside"
     keyring.rename(moved)
     try:
@@ -150,7 +162,12 @@ def test_script_exit_codes(office: Office, board: str, tmp_path: Path) -> None:
 
     r = run_script("open", board, "-o", str(tmp_path / "a" / "b"),
                    env=_script_env(office, "leader"))
-    _assert_script_error(r, 1)
+    _assert_script_error(r, 2, "folder does not exist")
+
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("version: 1\nname: office\nlevels: [\n")
+    r = run_script("policy", "apply", str(bad), env=_script_env(office, "officer"))
+    _assert_script_error(r, 1, "broken.yaml")
 
     r = run_script("seal", str(office.root / "memo.txt"), "--json", "--level", "C",
                    "--compartment", "FINANCE", env=_script_env(office, "clerk"))
