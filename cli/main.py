@@ -162,7 +162,9 @@ def _click_exit_code(e: BaseException) -> int:
 
     # Ctrl-C, wherever it lands (a prompt turns it into Abort): 128 + SIGINT,
     # as shells report it (README.md, "Exit codes").
-    if isinstance(e, KeyboardInterrupt) or isinstance(e.__cause__, KeyboardInterrupt):
+    # (click raises Abort "from None": the interrupt is its __context__.)
+    why = e.__cause__ or e.__context__
+    if isinstance(e, KeyboardInterrupt) or isinstance(why, KeyboardInterrupt):
         report_error("interrupted")
         return EXIT_INTERRUPTED
     if isinstance(e, click.ClickException):
@@ -171,7 +173,7 @@ def _click_exit_code(e: BaseException) -> int:
             hint = f"see '{e.ctx.command_path} --help'"
         report_error(e.format_message(), hint)
         return EXIT_USAGE if isinstance(e, click.UsageError) else int(e.exit_code)
-    if isinstance(e.__cause__, EOFError):  # end of input at a prompt
+    if isinstance(why, EOFError):  # end of input at a prompt
         report_error("no answer: the input ended", "run the command at a terminal, or see "
                      "its --help for the environment variables it reads")
         return EXIT_USAGE
