@@ -36,7 +36,8 @@ _PATH = click.Path(dir_okay=False, allow_dash=True)
 def age() -> None:
     """Low-level age v1 encryption (no policy, no audit).
 
-    Files are standard age v1, readable and writable by stock age.
+    Files are standard age v1, readable and writable by stock age (age 1.3
+    or later for post-quantum keys).
     """
 
 

@@ -216,6 +216,7 @@ def _exit_code(e: Exception) -> int | None:
 @click.option(
     "--vault",
     "vault_dir",
+    metavar="DIR",
     envvar=["VAULT_DIR", "VAULT_DSN"],
     help="Vault folder or postgresql:// URI (env VAULT_DIR or VAULT_DSN).",
 )

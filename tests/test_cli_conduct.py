@@ -145,6 +145,43 @@ def test_exit_5_wrong_passphrase(tmp_path: Path) -> None:
     assert "guess" not in r.stderr
 
 
+def test_exit_130_interrupted(office: Office) -> None:
+    """Ctrl-C while a seal reads its input: exit 130, no traceback, no
+    document, and the attempt's outcome on the record."""
+    import signal
+    import subprocess
+    import time
+
+    from cli_support import VAULT
+
+    assert VAULT is not None
+    env = {**os.environ, **_script_env(office, "clerk")}
+    before = len(office.audit_records())
+    seal = subprocess.Popen([VAULT, "seal", "-", "--level", "C", "--compartment", "FINANCE"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert seal.stdin is not None
+    seal.stdin.write(b"the first part of a long document\n")
+    seal.stdin.flush()
+    # Intake reads the whole input before deciding: wait until it waits for more.
+    wchan = f"/proc/{seal.pid}/wchan"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        with open(wchan) as f:
+            if "pipe" in f.read():
+                break
+    seal.send_signal(signal.SIGINT)
+    out, err = seal.communicate(timeout=30)
+    assert seal.returncode == 130, err
+    assert out == b""
+    assert err.decode().strip() == "vault: interrupted"  # after a new line, off the ^C
+    (record,) = office.audit_records()[before:]
+    assert (record["action"], record["outcome"]) == ("seal", "error")
+    assert record["reason"] == "KeyboardInterrupt"
+    assert not list((office.vault / "docs").glob(f"{record['doc']}.*"))
+
+
 # --------------------------------------------------------------------------
 # The same, through the installed console script (real process, real streams).
 
