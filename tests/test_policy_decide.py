@@ -67,7 +67,7 @@ def test_no_read_up_on_level_and_compartments() -> None:
 def test_read_up_reasons_name_the_gap() -> None:
     policy = make_policy(OPEN_ALL)
     [level] = policy.decide("bob", "open", label("SECRET"), at=AT).reasons
-    assert level == ("no read up: bob's clearance CONFIDENTIAL [A] does not dominate SECRET "
+    assert level == ("no read up: bob's clearance CONFIDENTIAL//A does not dominate SECRET "
                      "(level SECRET is above CONFIDENTIAL)")
     [comp] = policy.decide("bob", "open", label("CONFIDENTIAL", "A", "C"), at=AT).reasons
     assert comp.endswith("(not cleared for C)")
@@ -178,7 +178,7 @@ def test_two_person_rule() -> None:
         None: "a second person's approval is required (rule two): name an approver",
         "mallory": "approver 'mallory' is not a user of this policy",
         "alice": "alice cannot approve their own request (rule two)",
-        "bob": "approver bob is not role approver (rule two)",
+        "bob": "approver bob is not among role approver (rule two)",
     }
     for approver, reason in expected.items():
         d = decide(approver)
@@ -191,7 +191,7 @@ def test_two_person_rule() -> None:
 def test_approver_must_be_cleared() -> None:
     policy = make_policy(rule("two", "allow", "export", require="[approver]"))
     d = policy.decide("alice", "export", label("SECRET", "B"), at=AT, inputs={"approver": "bob"})
-    assert d.reasons == ["approver bob is not cleared for SECRET [B]"]
+    assert d.reasons == ["approver bob is not cleared for SECRET//B"]
     assert policy.decide("alice", "export", label("CONFIDENTIAL", "A"), at=AT,
                          inputs={"approver": "bob"}).allowed
 
@@ -301,7 +301,7 @@ def test_explain_lists_every_rule_once_with_its_reason() -> None:
     trace = d.trace()
     assert [t["id"] for t in trace if t["kind"] == "rule"] == ["open-all", "no-bob", "seal-leads"]
     d = policy.decide("alice", "open", label("SECRET", "C"), at=AT)
-    assert "  pass  builtin:no-read-up  alice's clearance SECRET [A, B, C] dominates SECRET [C]" \
+    assert "  pass  builtin:no-read-up  alice's clearance SECRET//A/B/C dominates SECRET//C" \
         in d.explain()
     assert "label     level SECRET; compartments C" in d.explain()
     assert d.explain().splitlines()[0] == "ALLOWED: alice open SEKRIT//CHARLIE"
