@@ -25,8 +25,9 @@ keys for a shipped template's placeholders)::
     >>> decision = policy.decide("clerk", "open", label)
     >>> decision.allowed
     False
-    >>> print(decision.reasons[0])
-    no read up: clerk's clearance CONFIDENTIAL does not dominate CONFIDENTIAL//BOARD (not cleared for BOARD)
+    >>> print(decision.reasons[0])  # doctest: +NORMALIZE_WHITESPACE
+    no read up: clerk's clearance CONFIDENTIAL does not dominate
+    CONFIDENTIAL//BOARD (not cleared for BOARD)
 """
 
 from __future__ import annotations
