@@ -1,4 +1,4 @@
-"""Labels written as banners, and read back (docs/POLICY.md §5.1).
+"""Labels written as banners, and read back (docs/POLICY.md §5.4).
 
 Every label the vault shows is written one way, :meth:`Policy.format_label`:
 the level, then the compartments, then the caveats, sections separated by
