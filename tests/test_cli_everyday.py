@@ -242,3 +242,30 @@ def test_waiting_for_the_lock_is_said(office: Office) -> None:
     assert r.exit_code == 0, r.stderr
     assert time.monotonic() - started >= 0.9
     assert r.stderr.startswith("waiting for the vault's lock: other commands are writing")
+
+
+def test_audit_filters_say_what_the_vault_never_knew(office: Office) -> None:
+    office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment", "BOARD")
+    log = ("--vault", str(office.vault), "audit", "log")
+    r = run(*log, "--actor", "clrek")
+    assert_error(r, 2, "no user 'clrek' in any policy version")
+    assert "did you mean 'clerk'?" in r.stderr
+    assert r.stdout == ""
+    r = run(*log, "--doc", "aaaaaaaaaaaaaaaa")
+    assert_error(r, 2, "was never in this vault")
+    r = run(*log, "--doc", "not-an-id")
+    assert_error(r, 2, "is not a document id")
+    r = run(*log, "--action", "opne")
+    assert_error(r, 2, "unknown action")
+    assert "did you mean 'open'?" in r.stderr
+    # A known name with nothing to show is an empty answer, not an error.
+    r = run(*log, "--actor", "deputy")
+    assert r.exit_code == 0 and r.stdout == "" and r.stderr == "no matching records\n"
+    r = run(*log, "--actor", "clerk", "--json")
+    assert r.exit_code == 0
+    records = json.loads(r.stdout)  # one JSON document
+    assert records and all(rec["actor"]["name"] == "clerk" for rec in records)
+    # The root is base64 in text and JSON alike.
+    text = run("--vault", str(office.vault), "audit", "verify")
+    data = json.loads(run("--vault", str(office.vault), "audit", "verify", "--json").stdout)
+    assert f"root {data['root']}" in text.stdout
