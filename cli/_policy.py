@@ -28,6 +28,8 @@ _ELSEWHERE: dict[str, tuple[str, str, str]] = {
               "Install a new policy version in a vault (officer only)."),
     "show": ("vault_cli._vault_policy", "show",
              "Show the policy in force in a vault: version, by whom, when."),
+    "fill": ("vault_cli._policy_fill", "fill",
+             "Fill a policy template's placeholder keys from people's FILE.pub."),
 }
 
 

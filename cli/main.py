@@ -52,7 +52,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
 
 # Commands that take neither --vault nor --identity (anywhere on the line).
 _NO_GLOBALS = frozenset({"vault age", "vault agent", "vault demo", "vault identity",
-                         "vault policy check", "vault policy test"})
+                         "vault policy check", "vault policy fill", "vault policy test"})
 
 
 def _global_option(name: str, ctx: click.Context, value: str | None) -> None:

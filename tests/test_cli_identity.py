@@ -288,3 +288,31 @@ def test_installed_script_asks_twice_at_the_terminal(tmp_path: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["name"] == "typed"
+
+
+def test_policy_fill_puts_people_s_keys_into_a_template(tmp_path: Path) -> None:
+    from office import OFFICE
+
+    for name in ("officer", "clerk", "auditor"):
+        assert run("identity", "new", name, "-o", str(tmp_path / f"{name}.key"),
+                   "--no-passphrase").exit_code == 0
+    pubs = [str(tmp_path / f"{n}.key.pub") for n in ("officer", "clerk", "auditor")]
+    out = tmp_path / "office.yaml"
+    r = run("policy", "fill", str(OFFICE), *pubs, "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines[0] == f"wrote {out}: keys of clerk, officer filled in"
+    assert "auditor is no user of the template" in lines[1]
+    assert "still placeholders: deputy, leader, outsider, registrar" in lines[2]
+    text = out.read_text()
+    officer = json.loads(run("identity", "show", pubs[0], "--json").stdout)
+    assert officer["recipient"] in text and officer["signing_key"] in text
+    # Everything else is the template's, comments included.
+    assert text.count("\n") == OFFICE.read_text().count("\n")
+    r = run("policy", "check", str(out))
+    assert r.exit_code == 1
+    assert "REPLACE-WITH-RECIPIENT-OF-officer" not in r.stderr
+    assert "REPLACE-WITH-RECIPIENT-OF-leader" in r.stderr
+    r = run("policy", "fill", str(OFFICE), *pubs, "-o", str(out))
+    assert_error(r, 2, "already exists")
