@@ -91,7 +91,8 @@ def _title_matches(doc: DocumentInfo, words: str) -> bool:
 
 
 def _print_table(policy: Policy, docs: list[DocumentInfo], titles: bool) -> None:
-    header = ["ID", "LABEL", "SEALED BY", "SEALED AT (UTC)"] + (["TITLE"] if titles else [])
+    header = ["ID", "LABEL", "SEALED BY", "SEALED AT (UTC)"]
+    header += ["TITLE OR FILE NAME"] if titles else []
     rows = [header]
     for d in docs:
         row = [d.id, label_text(policy, d.label), text(d.sealed_by),

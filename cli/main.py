@@ -37,7 +37,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "shred": ("vault_cli._vault", "shred", "Destroy a document for good."),
     "rotate": ("vault_cli._vault", "rotate", "Rotate label-class keys."),
     "doctor": ("vault_cli._vault", "doctor", "Check that documents and keys agree with the log."),
-    "policy": ("vault_cli._policy", "policy", "Check, test, explain and apply policies."),
+    "policy": ("vault_cli._policy", "policy",
+               "Fill, check, test, explain, show and apply policies."),
     "classify": ("vault_cli._classify", "classify", "Show the label a file would be sealed with."),
     "audit": ("vault_cli._audit", "audit", "Review and verify the audit log."),
     "age": ("vault_cli._age", "age", "Low-level age v1 encryption (no policy, no audit)."),
@@ -234,6 +235,10 @@ def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None) ->
     Documents are standard age v1 files; who may open them is decided by a
     YAML classification policy and enforced by who holds keys; every attempt
     is recorded in a tamper-evident audit log before anything is decrypted.
+
+    Exit codes: 0 success, 1 other error, 2 usage error, 3 denied by the
+    policy, 4 integrity failure, 5 no key (or a wrong passphrase), 130
+    interrupted. Every command has --help; the manual is docs/vault.1.
     """
     from ._common import Settings
 

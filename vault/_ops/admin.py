@@ -140,9 +140,12 @@ def _rotation_pending(policy: Policy, cls: LabelClass, unclean: Sequence[Any]) -
                 "with the old key, as before the change")
     admins = [u for u in policy.administrators()
               if policy.dominates(policy.users[u].clearance, cls.label())]
-    return (f"rotate {cls}: you are not cleared for it; only an administrator cleared for it "
-            f"can give it a new key ({', '.join(admins) or 'none is'}), or a revocation "
-            "lets anyone cleared for it do so")
+    if admins:
+        return (f"rotate {cls}: you are not cleared for it; ask {', '.join(admins)} "
+                "(administrators cleared for it) to run 'vault rotate'")
+    return (f"rotate {cls}: you are not cleared for it and no administrator is, so its key "
+            "changes only after a revocation, by someone cleared for it "
+            f"({_cleared_names(policy, cls)}) running 'vault rotate'")
 
 
 def _retire_unclean(s: Session, gens: list[ClassKey], policy: Policy,
