@@ -22,7 +22,7 @@ from vault_helpers import Office, doc_path, held_secret_keys, make_office, opens
 
 import vault
 from vault._atomic import atomic_writer, remove_stale_temps
-from vault.errors import DeniedError
+from vault.errors import AuditIntegrityError, DeniedError, StateError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,8 +76,9 @@ def test_revocation_protects_the_future_not_the_past(office: Office, tmp_path: P
 
 def test_a_folder_writer_can_delete_a_document_and_its_records(office: Office,
                                                                tmp_path: Path) -> None:
-    """... without a trace the vault can see, until a checkpoint covering the
-    records has left the machine: then verification against it fails."""
+    """... without a trace that a machine new to the vault can see, until a
+    checkpoint covering the records has left the machine: then verification
+    against it fails. A machine that read the log before refuses it."""
     clerk = office.as_("clerk")
     keep = clerk.seal(office.file("a.txt", b"stays"), level="INTERNAL", compartments=["STAFF"])
     gone = clerk.seal(office.file("b.txt", b"goes"), level="INTERNAL", compartments=["STAFF"])
@@ -93,28 +94,40 @@ def test_a_folder_writer_can_delete_a_document_and_its_records(office: Office,
         (office.path / "audit" / name).unlink(missing_ok=True)
     shutil.rmtree(office.path / "audit" / "checkpoints")
     (office.path / "audit" / "checkpoints").mkdir(mode=0o700)
-    # From inside the folder, nothing looks wrong ...
+    # This machine read the log before: it says the log was rolled back.
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
+        office.as_("leader").ls()
+    # From a machine new to the vault (its own state folder), nothing looks wrong ...
+    fresh = tmp_path / "new-workstation"
     r = run("audit", "verify", "--log", str(office.path / "audit"))
     assert r.exit_code == 0, r.stderr
-    assert vault.Vault(office.path).doctor().ok
-    assert [d.id for d in office.as_("leader").ls()] == [keep.id]
+    with vault.Vault(office.path, state_dir=fresh) as v:
+        assert v.doctor().ok
+    with vault.Vault(office.path, office.ids["leader"], state_dir=fresh) as v:
+        assert [d.id for d in v.ls()] == [keep.id]
     # ... but the checkpoint that left the machine catches it.
     r = run("audit", "verify", "--log", str(office.path / "audit"), "--checkpoint",
             str(published))
     assert r.exit_code == 4, (r.stdout, r.stderr)
 
 
-def test_a_folder_writer_can_roll_a_document_back(office: Office, tmp_path: Path) -> None:
-    # An older copy of a document is validly signed: the vault cannot tell
-    # it from the current one. The reclassification stays on the record.
+def test_a_document_rolled_back_alone_is_refused(office: Office, tmp_path: Path) -> None:
+    # An older copy of a document is validly signed, but its header is not
+    # the one the audit log records: every machine refuses it, and the log
+    # says what the label should be. (Rolling back the log too is the
+    # deletion above.)
     doc = office.as_("leader").seal(office.file("r.txt", b"rolled"), level="INTERNAL",
                                     compartments=["STAFF"]).id
     old = tmp_path / "old.age"
     shutil.copy(doc_path(office, doc), old)
     office.as_("leader").reclassify(doc, level="CONFIDENTIAL", justification="more sensitive")
     shutil.copy(old, doc_path(office, doc))
-    assert office.as_("leader").info(doc).label.level == "INTERNAL"  # accepted as is
-    records = list(vault.Vault(office.path).audit.records(doc=doc, action="reclassify"))
+    for state in (None, tmp_path / "new-workstation"):
+        with vault.Vault(office.path, office.ids["leader"], state_dir=state) as v, \
+                pytest.raises(StateError, match="rolled back or replaced"):
+            v.info(doc)
+    records = list(vault.Vault(office.path).audit.records(doc=doc, action="reclassify",
+                                                          outcome="allowed"))
     assert "CONFIDENTIAL" in records[-1].reason  # the log says what the label should be
 
 
