@@ -396,6 +396,30 @@ def test_doctor_finds_a_damaged_document(office: Office) -> None:
     assert not report["ok"]
     assert any(doc_id in p for p in report["problems"])
     assert r.stderr.startswith("vault: ")
+    # --repair removes leftovers, never evidence: it is not what the hint offers.
+    assert "cannot fix them: they are evidence" in r.stderr
+
+
+def test_doctor_offers_repair_only_where_it_can_help(office: Office,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = office.vault / "docs" / ".vault-tmp-0123456789abcdef"
+    stale.write_bytes(b"what a killed writer left")
+    stale.chmod(0o600)
+    r = run("--vault", str(office.vault), "doctor")
+    assert r.exit_code == 0, r.stderr
+    assert "\nleftover: docs/.vault-tmp-0123456789abcdef (25 bytes;" in r.stdout
+    assert r.stderr.startswith("hint: 'vault doctor --repair' (as an administrator) removes")
+    import vault_cli._vault_admin as admin
+
+    monkeypatch.setattr(admin, "_read_only", lambda location: True)
+    r = run("--vault", str(office.vault), "doctor")
+    assert r.exit_code == 0
+    assert "read-only file system" in r.stderr and "--repair" not in r.stderr
+    monkeypatch.undo()
+    r = office.as_("officer", "doctor", "--repair")
+    assert r.exit_code == 0, r.stderr
+    assert "repaired: removed docs/.vault-tmp-0123456789abcdef" in r.stdout
+    assert not stale.exists()
 
 
 def test_policy_apply_revokes_and_grants(office: Office) -> None:
