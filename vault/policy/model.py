@@ -446,8 +446,12 @@ class Policy:
         """The level called ``name_or_alias`` (name or alias, any case)."""
         lvl = self._lookup.get(name_or_alias) or self._folded.get(str(name_or_alias).casefold())
         if lvl is None:
+            from vault.policy._fields import did_you_mean
+
+            names = [lv.name for lv in self.levels]
+            close = did_you_mean(str(name_or_alias), names)
             raise UsageError(f"unknown level '{name_or_alias}'",
-                             hint="levels: " + ", ".join(lv.name for lv in self.levels))
+                             hint=(f"{close} " if close else "") + "levels: " + ", ".join(names))
         return lvl
 
     def canonical_level(self, name_or_alias: str) -> str:
