@@ -161,7 +161,7 @@ def authorise(s: Session, atts: Attempt | Sequence[Attempt], action: str,
         a.label = label
     record(s, atts, "allowed" if decision.allowed else "denied", decision.rule_ids, reason)
     if not decision.allowed:
-        hint = (f"see why, rule by rule: {_explain_command(s, atts[0], action, label)}; "
+        hint = (f"see why, rule by rule: {_explain_command(s, atts[0], action, label, inputs)}; "
                 "or ask the officer" if actor.name is not None else
                 "ask the officer to add your keys to the policy ('vault identity show')")
         raise DeniedError(f"{atts[0].action} denied: {'; '.join(reasons)}",
@@ -169,8 +169,13 @@ def authorise(s: Session, atts: Attempt | Sequence[Attempt], action: str,
     return decision
 
 
-def _explain_command(s: Session, att: Attempt, action: str, label: Label | None) -> str:
+def _explain_command(s: Session, att: Attempt, action: str, label: Label | None,
+                     inputs: Mapping[str, Any] | None) -> str:
     """The command that explains this very denial against the policy in force."""
+    if action == "seal" and inputs and inputs.get("floor") is not None and label is not None:
+        # What the file said of itself is part of the decision: classify knows it.
+        return (f"vault classify FILE --explain --user {s.actor().decides_as} --level "
+                f"{s.trusted.policy.format_label(label)}")
     command = f"vault policy explain --action {action}"
     if att.doc is not None and att.action != "seal":
         return f"{command} --doc {att.doc}"
