@@ -167,6 +167,9 @@ def print_report(report: Any) -> None:
                 click.echo(f"  {item}")
         else:
             click.echo(f"{key}: {text(value)}")
+    if data.get("pending"):
+        tell("hint: each pending item names who can finish it; nothing else is needed from "
+             "you")
 
 
 # --------------------------------------------------------------------------

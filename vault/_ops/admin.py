@@ -194,7 +194,9 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                 except NoKeyError:
                     report.pending.append(
                         f"rewrap {row.doc_id} ({current.cls}): needs someone who holds its "
-                        f"current key ({_cleared_names(s.trusted.policy, current.cls)})")
+                        f"current key ({_cleared_names(s.trusted.policy, current.cls)}) to "
+                        "run 'vault rotate'; until then whoever held its older key can "
+                        "still open it")
                     continue
                 stanzas = [st for r in wrap_recipients(s, current) for st in r.wrap(file_key)]
                 label = LabelStanza.carry(sealed.label).wrap(file_key)
