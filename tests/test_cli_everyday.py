@@ -54,9 +54,14 @@ def test_open_under_the_stored_name_never_outside_the_folder(office: Office,
     assert sorted(p.name for p in folder.iterdir()) == ["bashrc"]
     assert (folder / "bashrc").read_bytes() == MEMO
     assert not (tmp_path / ".bashrc").exists()
-    # Never over an existing file unless --force.
+    # Never over an existing file unless --force. The name is known only once
+    # the document is unlocked, after the decision: the attempt's failure is
+    # on the record next to it.
     r = office.as_("leader", "open", hostile, "-o", str(folder))
     assert_error(r, 2, "already exists")
+    decided, ended = office.audit_records()[-2:]
+    assert (decided["action"], decided["outcome"], decided["doc"]) == ("open", "allowed", hostile)
+    assert (ended["outcome"], ended["request"]) == ("failed", decided["request"])
     r = office.as_("leader", "open", hostile, "-o", str(folder), "--force")
     assert r.exit_code == 0, r.stderr
     # -O: the current folder.
