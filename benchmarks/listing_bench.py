@@ -89,7 +89,7 @@ def run(quick: bool) -> list[Row]:
         vault_dir = _build(root, count)
         env = {**os.environ, "VAULT_DIR": str(vault_dir),
                "VAULT_IDENTITY": str(root / "office" / "keys" / "clerk.key")}
-        ls = [*vault_command(), "ls", "--json"]
+        ls = [*vault_command(), "ls", "--json", "--no-titles"]  # labels only, as before
         time.sleep(2.5)  # the folder's change time must be settled to be noted
         listed = json.loads(sh(ls, env=env)[1])  # brings the index up to date
         if len(listed) != count:

@@ -124,7 +124,7 @@ class NaivePolicy:
 
 
 def _decisions(batch: int, batches: int, quick: bool) -> list[Row]:
-    policy = load_policy(OFFICE)
+    policy = load_policy(OFFICE, template=True)
     naive = NaivePolicy(yaml.safe_load(OFFICE.read_text(encoding="utf-8")))
     finance = policy.make_label(level="CONFIDENTIAL", compartments=["FINANCE"])
     staff = policy.make_label(level="CONFIDENTIAL", compartments=["STAFF"])
@@ -158,7 +158,7 @@ def _decisions(batch: int, batches: int, quick: bool) -> list[Row]:
 
 def _loading(batches: int, quick: bool) -> list[Row]:
     data = OFFICE.read_bytes()
-    ours = _per_call(lambda: load_policy(OFFICE), 1, batches)
+    ours = _per_call(lambda: load_policy(OFFICE, template=True), 1, batches)
     peer = _per_call(lambda: yaml.safe_load(data), 1, batches)
     rows = [Row(f"load office.yaml ({len(data)} B): check + compile vs yaml.safe_load",
                 ms(ours), ms(peer), speedup(ours, peer))]

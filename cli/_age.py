@@ -22,7 +22,7 @@ import click
 
 from vault.errors import IdentityFileError, UsageError
 
-from ._common import binary_stdin, binary_stdout, info, read_passphrase
+from ._common import binary_stream, info, read_passphrase
 
 if TYPE_CHECKING:
     from vault.age import Header, Identity, Recipient
@@ -36,14 +36,15 @@ _PATH = click.Path(dir_okay=False, allow_dash=True)
 def age() -> None:
     """Low-level age v1 encryption (no policy, no audit).
 
-    Files are standard age v1, readable and writable by stock age.
+    Files are standard age v1, readable and writable by stock age (age 1.3
+    or later for post-quantum keys).
     """
 
 
 @contextlib.contextmanager
 def _input(path: str | None) -> Iterator[BinaryIO]:
     if path is None or path == "-":
-        yield binary_stdin()
+        yield binary_stream("stdin")
         return
     with open(path, "rb") as f:
         yield f
@@ -52,7 +53,7 @@ def _input(path: str | None) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def _output(path: str | None, mode: int, *, binary_to_tty_ok: bool) -> Iterator[BinaryIO]:
     if path is None or path == "-":
-        stdout = binary_stdout()
+        stdout = binary_stream("stdout")
         if not binary_to_tty_ok and sys.stdout.isatty():
             raise UsageError(
                 "refusing to write binary ciphertext to a terminal",

@@ -26,7 +26,7 @@ from vault.errors import UsageError
 
 from ._common import echo_json
 from ._common import info as tell
-from ._vault_common import label_line, open_vault
+from ._vault_common import label_text, open_vault
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault import Request
@@ -263,7 +263,8 @@ def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
 @click.pass_context
 def approvals(ctx: click.Context, as_json: bool) -> None:
     """List the requests waiting for your approval."""
-    pending = open_vault(ctx).approvals()
+    v = open_vault(ctx)
+    pending = v.approvals()
     if as_json:
         echo_json([_request_json(r) for r in pending])
         return
@@ -275,9 +276,9 @@ def approvals(ctx: click.Context, as_json: bool) -> None:
     rows = [("ID", "REQUESTER", "ACTION", "DOCUMENT", "LABEL", "EXPIRES")]
     for r in pending:
         label = r.new_label or r.label
-        shown = "-" if label is None else label_line(Label.from_dict(label))
+        shown = "-" if label is None else label_text(v.policy, Label.from_dict(label))
         if r.new_label is not None and r.label is not None:
-            shown = f"{label_line(Label.from_dict(r.label))} -> {shown}"
+            shown = f"{label_text(v.policy, Label.from_dict(r.label))} -> {shown}"
         rows.append((r.id, r.requester.name, r.action, r.doc or "-", shown,
                      r.statement["expires"]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

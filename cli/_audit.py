@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,13 @@ from vault.errors import AuditIntegrityError, UsageError
 
 from . import _audit_output as out
 from ._common import echo_json, info, warn
-from ._vault_common import vault_audit_log, vault_audit_verifier, vault_audit_verify
+from ._complete import complete_doc_ids
+from ._vault_common import (
+    vault_audit_log,
+    vault_audit_verifier,
+    vault_audit_verify,
+    vault_for_audit,
+)
 
 KeyLookup = Callable[[str | None, str, int], Ed25519PublicKey | None]
 
@@ -82,8 +88,9 @@ def audit() -> None:
 
 @audit.command("log")
 @_log_option
-@click.option("--actor", help="Only records by this user.")
-@click.option("--doc", help="Only records about this document id.")
+@click.option("--actor", help="Only records by this user (a user of any policy version).")
+@click.option("--doc", shell_complete=complete_doc_ids,
+              help="Only records about this document id.")
 @click.option("--action", callback=_check_action, help="Only this action (open, seal, ...).")
 @click.option("--outcome", type=click.Choice(OUTCOMES))
 @click.option("--since", callback=_parse_time, help="From this time on (UTC unless given).")
@@ -115,18 +122,67 @@ def log_(
     if follow and not (as_jsonl or as_csv):
         raise click.UsageError("--follow needs --jsonl or --csv (a stream)")
     log = _open_log(ctx, log_dir)
+    vault = vault_for_audit(ctx) if log_dir is None else None
     if follow:
+        if vault is not None:
+            _check_known(vault, filters, None)
         out.follow(ctx, log, interval, as_csv, filters)
     records = log.records(**filters)
     if as_json:
-        out.write_json(records)
+        shown = out.write_json(records)
     elif as_jsonl:
-        for record in records:
-            click.echo(record.line.decode("utf-8"))
+        shown = out.write_jsonl(records)
     elif as_csv:
-        out.write_csv(records)
+        shown = out.write_csv(records)
     else:
-        out.write_table(records)
+        shown = out.write_table(records, _label_writer(vault))
+    if not shown:
+        if vault is not None:
+            _check_known(vault, filters, log)
+        info("no matching records")
+
+
+def _label_writer(vault: Any) -> out.LabelWriter:
+    """Labels as the vault's policy writes them, or by names for a
+    standalone log."""
+    if vault is None:
+        return out.banner
+    from vault.policy import Label
+
+    policy = vault.policy
+
+    def write(level: str, compartments: Sequence[str], caveats: Sequence[str]) -> str:
+        return str(policy.format_label(Label(level, frozenset(compartments),
+                                             frozenset(caveats))))
+
+    return write
+
+
+def _check_known(vault: Any, filters: dict[str, Any], log: AuditLog | None) -> None:
+    """An --actor or --doc the vault never knew is a typo, not an empty
+    answer: say so (exit 2), with the closest name known."""
+    actor, doc = filters.get("actor"), filters.get("doc")
+    if actor is not None:
+        from vault.policy import load_policy_bytes
+
+        known = set()
+        for version in vault.policy_versions:
+            text = vault.policy_text(version.version).encode("utf-8")
+            known |= set(load_policy_bytes(text, "policy").users)
+        if log is not None:
+            known |= {r.actor for r in log.records() if r.actor}
+        if actor not in known:
+            close = difflib.get_close_matches(actor, sorted(known), n=1, cutoff=0.6)
+            raise UsageError(f"no user {actor!r} in any policy version of this vault",
+                             hint=(f"did you mean '{close[0]}'? " if close else "")
+                             + f"users: {', '.join(sorted(known))}")
+    if doc is not None and log is not None and not any(True for _ in log.records(doc=doc)):
+        from vault.store.base import DOC_ID
+
+        why = "is not a document id (16 letters and digits)" if not DOC_ID.match(doc) \
+            else "was never in this vault"
+        raise UsageError(f"document {doc!r} {why}",
+                         hint="'vault ls' lists the documents you may see")
 
 
 def _read_key(text: str) -> NoteVerifier:

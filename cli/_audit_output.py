@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import click
 
 from vault.audit import AuditLog, AuditRecord
-
-from ._common import info
 
 _TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
 _CSV_FIELDS = (
@@ -69,17 +67,28 @@ def follow(ctx: click.Context, log: AuditLog, interval: float, as_csv: bool,
             sys.stdout.flush()
             time.sleep(interval)
     except KeyboardInterrupt:
-        ctx.exit(130)
+        from vault.errors import EXIT_INTERRUPTED
+
+        ctx.exit(EXIT_INTERRUPTED)
 
 
-def write_json(records: Iterable[AuditRecord]) -> None:
+def write_json(records: Iterable[AuditRecord]) -> int:
     """One JSON array of the exact lines, streamed (a long log never sits
-    in memory)."""
-    sep = "["
+    in memory); returns how many."""
+    sep, n = "[", 0
     for record in records:
         click.echo(sep + record.line.decode("utf-8"), nl=False)
-        sep = ",\n"
+        sep, n = ",\n", n + 1
     click.echo("[]" if sep == "[" else "]")
+    return n
+
+
+def write_jsonl(records: Iterable[AuditRecord]) -> int:
+    """The exact log lines, one record per line (for a SIEM)."""
+    n = 0
+    for n, record in enumerate(records, 1):  # noqa: B007 - n is what was written
+        click.echo(record.line.decode("utf-8"))
+    return n
 
 
 def _safe_cell(value: str) -> str:
@@ -111,21 +120,30 @@ def _csv_row(r: AuditRecord) -> list[str]:
     ]
 
 
-def write_csv(records: Iterable[AuditRecord]) -> None:
+def write_csv(records: Iterable[AuditRecord]) -> int:
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(_CSV_FIELDS)
+    n = 0
     for record in records:
         out.writerow(_csv_row(record))
+        n += 1
+    return n
 
 
-def _label(r: AuditRecord) -> str:
-    if not r.level:
-        return "-"
-    return r.level + "".join("/" + c for c in r.compartments) + "".join(
-        "+" + c for c in r.caveats)
+LabelWriter = Callable[[str, Sequence[str], Sequence[str]], str]
 
 
-def _table_row(r: AuditRecord) -> tuple[str, ...]:
+def banner(level: str, compartments: Sequence[str], caveats: Sequence[str]) -> str:
+    """The banner form of a label (vault.policy._banner), by names: for a
+    standalone log, whose policy is not at hand."""
+    return "//".join([level, *("/".join(sorted(x)) for x in (compartments, caveats) if x)])
+
+
+def _label(r: AuditRecord, write: LabelWriter) -> str:
+    return write(r.level, r.compartments, r.caveats) if r.level else "-"
+
+
+def _table_row(r: AuditRecord, write: LabelWriter) -> tuple[str, ...]:
     when = r.time[:19].replace("T", " ")
     return (
         str(r.seq),
@@ -133,17 +151,18 @@ def _table_row(r: AuditRecord) -> tuple[str, ...]:
         r.actor if r.actor is not None else "(unknown key)",
         r.action,
         r.doc or "-",
-        _label(r),
+        _label(r, write),
         r.outcome,
         ",".join(r.rules) or "-",
         r.reason,
     )
 
 
-def _blocks(records: Iterable[AuditRecord]) -> Iterator[list[tuple[str, ...]]]:
+def _blocks(records: Iterable[AuditRecord],
+            write: LabelWriter) -> Iterator[list[tuple[str, ...]]]:
     block: list[tuple[str, ...]] = []
     for record in records:
-        block.append(_table_row(record))
+        block.append(_table_row(record, write))
         if len(block) == _TABLE_BLOCK:
             yield block
             block = []
@@ -151,11 +170,12 @@ def _blocks(records: Iterable[AuditRecord]) -> Iterator[list[tuple[str, ...]]]:
         yield block
 
 
-def write_table(records: Iterable[AuditRecord]) -> None:
+def write_table(records: Iterable[AuditRecord], write: LabelWriter = banner) -> int:
+    """The records as an aligned table; returns how many were shown."""
     header = ("SEQ", "TIME (UTC)", "ACTOR", "ACTION", "DOC", "LABEL", "OUTCOME", "RULES", "REASON")
     widths = [len(h) for h in header]
     shown = 0
-    for block in _blocks(records):
+    for block in _blocks(records, write):
         for row in block:
             widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
         if not shown:
@@ -163,5 +183,4 @@ def write_table(records: Iterable[AuditRecord]) -> None:
         for row in block:
             click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         shown += len(block)
-    if not shown:
-        info("no matching records")
+    return shown

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, cast
 
 import click
 
@@ -54,48 +54,80 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
+def binary_stream(name: Literal["stdin", "stdout"]) -> BinaryIO:
+    """The byte stream under ``sys.stdin`` or ``sys.stdout`` (documents and
+    age files are bytes, never text)."""
+    stream = getattr(sys, name)
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # replaced by a text-only stream (an embedding program)
+        raise UsageError(f"{name} takes no bytes here", hint="use -o FILE instead of -")
+    return cast(BinaryIO, buffer)
+
+
 def settings(ctx: click.Context) -> Settings:
     obj = ctx.find_root().obj
     return obj if isinstance(obj, Settings) else Settings()
 
 
-def read_passphrase(prompt: str = "passphrase", *, confirm: bool = False) -> str:
-    """Read a passphrase from ``VAULT_PASSPHRASE_FILE`` or the terminal.
+# Below this many characters a new passphrase gets a warning: the file can be
+# copied and guessed at offline, scrypt only slows each guess down.
+SHORT_PASSPHRASE = 12
+_TRIES = 3
+
+
+def read_passphrase(prompt: str = "passphrase", *, confirm: bool = False,
+                    env: str = "VAULT_PASSPHRASE_FILE", empty_hint: str = "") -> str:
+    """Read a passphrase from the file named by ``env`` or the terminal.
 
     Passphrases are never taken from the command line, where other users can
-    read them in the process list.
+    read them in the process list. ``confirm``: a new passphrase, asked twice
+    and warned about when short. An empty answer is explained, then asked
+    again (``empty_hint`` says what else the user can do).
     """
-    path = os.environ.get("VAULT_PASSPHRASE_FILE")
+    path = os.environ.get(env)
     if path:
         try:
             with open(path, encoding="utf-8") as f:
                 value = f.readline().rstrip("\r\n")
         except OSError as e:
             raise UsageError(
-                f"cannot read VAULT_PASSPHRASE_FILE: {e.strerror}",
-                hint="point VAULT_PASSPHRASE_FILE at a readable file holding the passphrase",
+                f"cannot read {env}: {e.strerror}",
+                hint=f"point {env} at a readable file holding the passphrase",
             ) from None
         if not value:
-            raise UsageError("VAULT_PASSPHRASE_FILE holds an empty passphrase")
+            raise UsageError(f"{env} holds an empty passphrase",
+                             hint="write the passphrase on the file's first line")
+        if confirm:
+            _warn_if_short(value)
         return value
     if not sys.stdin.isatty():
         raise UsageError(
             "a passphrase is needed but there is no terminal to ask for it",
-            hint="set VAULT_PASSPHRASE_FILE to a file holding the passphrase",
+            hint=f"set {env} to a file holding the passphrase",
         )
-    value = click.prompt(
-        prompt.capitalize(), hide_input=True, confirmation_prompt=confirm, err=True
-    )
-    if not value:
-        raise UsageError("empty passphrase")
-    return str(value)
+    for _ in range(_TRIES):
+        value = _ask(prompt.capitalize())
+        if not value:
+            info("an empty passphrase protects nothing: type one"
+                 + (f" ({empty_hint})" if empty_hint else ""))
+            continue
+        if not confirm:
+            return value
+        _warn_if_short(value)
+        if _ask("Repeat for confirmation") == value:
+            return value
+        info("the two passphrases differ: type it again")
+    raise UsageError("no passphrase given", hint=empty_hint or None)
 
 
-def binary_stdin() -> BinaryIO:
-    """The process's standard input as bytes (Click's runner replaces it in tests)."""
-    return sys.stdin.buffer
+def _ask(prompt: str) -> str:
+    # default="" lets an empty answer through, to be explained, where
+    # click.prompt would silently ask again.
+    return str(click.prompt(prompt, hide_input=True, default="", show_default=False, err=True))
 
 
-def binary_stdout() -> BinaryIO:
-    """The process's standard output as bytes."""
-    return sys.stdout.buffer
+def _warn_if_short(value: str) -> None:
+    if len(value) < SHORT_PASSPHRASE:
+        warn(f"this passphrase is short ({len(value)} characters): anyone who copies the "
+             f"file can guess at it offline; {SHORT_PASSPHRASE} or more characters, or a few "
+             "words, hold out far longer")

@@ -120,9 +120,10 @@ def tell_story(root: Path) -> None:
         s.vault("identity", "new", name, "-o", key, "--no-passphrase", quiet=name != "officer")
         out, _ = s.vault("identity", "show", key, "--json", quiet=True)
         keys[name] = json.loads(out)
-    s.say("   The others did the same. Each file is a standard age identity; "
-          "each person sends the officer only the public parts:")
-    out, _ = s.vault("identity", "show", str(root / "clerk.key"))
+    s.say("   The others did the same. Each file is a standard age identity, with a "
+          "post-quantum (ML-KEM-768 + X25519) key; each person sends the officer only the "
+          "public parts (clerk.key.pub), which the officer turns into the policy's entry:")
+    out, _ = s.vault("identity", "show", str(root / "clerk.key.pub"))
 
     s.chapter(
         "The officer writes the office policy with those public keys, and creates "
@@ -156,6 +157,10 @@ def tell_story(root: Path) -> None:
                  "--compartment", "BOARD", "--title", "Board decision: the office moves")
     memo_id = out.split()[0]
 
+    s.chapter("The leader lists what she may see: labels for everything she may list, "
+              "and the titles of the documents she may open (titles are encrypted).")
+    as_("leader", "ls")
+
     s.chapter("The leader opens the budget and gets back exactly the clerk's bytes.")
     opened = root / "budget-opened-by-leader.xlsx"
     as_("leader", "open", budget_id, "-o", str(opened))
@@ -170,7 +175,7 @@ def tell_story(root: Path) -> None:
         "The outsider, a visiting contractor cleared for PUBLIC only, tries to open "
         "the board decision. The policy denies it (exit code 3) and says which rule; "
         "the attempt is on the record before anything is decrypted. Nor could the "
-        "outsider decrypt it with stock age: no key they hold opens it."
+        "outsider decrypt it with any age tool: no key they hold opens it."
     )
     as_("outsider", "open", memo_id, "-o", str(root / "stolen.docx"), expect=3)
 
@@ -179,7 +184,7 @@ def tell_story(root: Path) -> None:
         "reclassifies it for all staff, with a justification. The new label is "
         "signed by the leader and bound to the document."
     )
-    as_("leader", "reclassify", memo_id, "--level", "INTERNAL", "--compartment", "STAFF",
+    as_("leader", "reclassify", memo_id, "--level", "INTERNAL//STAFF",
         "--justification", "announced to all staff at the general meeting")
     as_("leader", "info", memo_id)
 
@@ -194,19 +199,50 @@ def tell_story(root: Path) -> None:
     s.vault("--vault", str(vault_dir), "audit", "checkpoint")
     s.vault("--vault", str(vault_dir), "audit", "verify")
 
+    _recovery(s, root, vault_dir, budget, budget_id)
+
     s.chapter(
         "Someone with write access to the vault's folder flips one byte of the "
         "sealed budget. The next open notices (exit code 4) and writes nothing."
     )
-    sealed = vault_dir / "docs" / f"{budget_id}.age"
+    sealed = _stored(vault_dir, budget_id)
     data = bytearray(sealed.read_bytes())
     data[len(data) - 20] ^= 0x01
     sealed.write_bytes(bytes(data))
-    s.say(f"   (flipped one bit of byte {len(data) - 20} of vault/docs/{budget_id}.age)")
+    s.say(f"   (flipped one bit of byte {len(data) - 20} of vault/docs/{sealed.name})")
     as_("leader", "open", budget_id, "-o", str(root / "budget-again.xlsx"), expect=4)
 
     s.say("\nThat is the whole story: keys decide who can read, labels cannot be "
           "changed unseen, and the log remembers every attempt.")
+
+
+def _stored(vault_dir: Path, doc_id: str) -> Path:
+    """The file holding a document's current version (docs/ID.VERSION.age)."""
+    (path,) = (vault_dir / "docs").glob(f"{doc_id}.*.age")
+    return path
+
+
+def _recovery(s: _Story, root: Path, vault_dir: Path, original: Path, doc_id: str) -> None:
+    s.chapter(
+        "Recovery never needs the vault: the officer takes the offline recovery identity "
+        "and decrypts the budget's stored file with plain age. 'vault age' is a plain age "
+        "v1 implementation (no policy, no audit log: nothing is asked or recorded, which is "
+        "why the recovery identity stays offline)."
+    )
+    sealed = _stored(vault_dir, doc_id)
+    recovered = root / "budget-recovered.xlsx"
+    s.vault("age", "decrypt", "-i", str(root / "recovery.key"), "-o", str(recovered),
+            str(sealed))
+    same = _sha256(recovered) == _sha256(original)
+    s.say("   The clerk's bytes again." if same else "   DIFFERENT: something is wrong.")
+    if not same:
+        raise UsageError("demo step failed: the recovered file differs from the original")
+    s.say("   The keys are post-quantum (the office policy requires it), so any age "
+          "implementation\n   with post-quantum support opens the same file: age 1.3 or later "
+          "('age -d -i recovery.key FILE'),\n   or typage (the age-encryption npm package). "
+          "Older age (1.1, 1.2) cannot; an office that must\n   recover with it sets "
+          "'post_quantum: preferred' and names an X25519 recovery recipient, and\n   accepts "
+          "that documents are then only as safe as X25519 against a future quantum computer.")
 
 
 @click.command()

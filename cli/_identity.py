@@ -1,14 +1,18 @@
 """``vault identity``: create and show personal identities.
 
-An identity file is a standard age X25519 identity file (stock ``age -d -i
-FILE`` accepts it); the user's Ed25519 signing key is derived from the same
-secret, so one file serves both. By default the file is itself encrypted
-with a passphrase, in the form stock age reads.
+An identity file is a standard age identity file (``age -d -i FILE``
+accepts it: age 1.3 and later for the post-quantum keys made by default,
+any age for ``--classic`` X25519 ones); the user's Ed25519 signing key is
+derived from the same secret, so one file serves both. By default the file
+is itself encrypted with a passphrase, in the form stock age reads. Beside
+it, ``FILE.pub`` holds the public parts, so that showing them needs no
+passphrase.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 
 import click
@@ -19,26 +23,44 @@ from ._common import echo_json, info, read_passphrase
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault import UserIdentity
+    from vault.identity import PublicIdentity
 
 
-def identity_summary(identity: UserIdentity) -> dict[str, str]:
+def identity_summary(identity: UserIdentity | PublicIdentity) -> dict[str, object]:
     """What the officer copies into the policy: public parts only."""
+    from vault.store.base import owner_key
+
     return {
         "name": identity.name,
         "recipient": identity.recipient,
         "signing_key": identity.signing_public,
         "fingerprint": identity.fingerprint,
+        "post_quantum": identity.post_quantum,
+        "keyring": owner_key(identity.recipient),  # keyrings/<this>/ in a folder vault
     }
 
 
+def policy_name(name: str) -> str:
+    """``name`` as a policy user name could be: the suggestion a hint makes."""
+    suggestion = re.sub(r"[^A-Za-z0-9_.@+-]+", ".", name.strip().lower()).strip(".")
+    return suggestion[:64] or "user"
+
+
+def check_policy_name(name: str) -> None:
+    """Refuse a name no policy accepts, now rather than at 'policy check'."""
+    from vault.policy._fields import PRINCIPAL_HINT, PRINCIPAL_NAME
+
+    if not PRINCIPAL_NAME.fullmatch(name):
+        raise UsageError(f"{name!r} cannot be a user name in a policy",
+                         hint=f"{PRINCIPAL_HINT}; for example '{policy_name(name)}'")
+
+
 def load_identity_file(path: str, *, who: str = "your") -> UserIdentity:
-    """Load an identity file, asking for its passphrase only if it is encrypted."""
-    from vault import load_identity
+    """Load an identity file, asking for its passphrase only if it is
+    encrypted (from the passphrase agent first, when one is running)."""
+    from ._agent_client import load_identity_file as load
 
-    def ask() -> str:
-        return read_passphrase(f"passphrase for {who} identity {path}")
-
-    return load_identity(path, passphrase=ask)
+    return load(path, who=who)
 
 
 @click.group()
@@ -54,46 +76,98 @@ def identity() -> None:
     "output",
     required=True,
     type=click.Path(dir_okay=False, writable=True),
-    help="Where to write the new identity file (created 0600, never overwritten).",
+    help="Where to write the new identity file (created 0600, never overwritten); "
+    "the public parts go to FILE.pub.",
 )
 @click.option(
     "--no-passphrase",
     is_flag=True,
     help="Write the key unencrypted (for automation; protect the file yourself).",
 )
-def new(name: str, output: str, no_passphrase: bool) -> None:
-    """Create a new identity NAME in a new file.
+@click.option(
+    "--classic",
+    is_flag=True,
+    help="An X25519 key (age1…) instead of a post-quantum hybrid one (age1pq1…): for "
+    "policies with 'post_quantum: preferred' or 'off', read by every age version.",
+)
+def new(name: str, output: str, no_passphrase: bool, classic: bool) -> None:
+    """Create a new identity NAME in a new file, and its public part in FILE.pub.
 
-    The passphrase is asked twice at the terminal, or read from the file
-    named by VAULT_PASSPHRASE_FILE.
+    NAME is how the policy will call you: letters, digits and _ . @ + -.
+    The key is post-quantum (ML-KEM-768 + X25519) unless --classic. The
+    passphrase is asked twice at the terminal, or read from the file named
+    by VAULT_PASSPHRASE_FILE.
     """
     from vault import new_identity
+    from vault.identity import public_path
 
-    if os.path.lexists(output):
-        raise UsageError(
-            f"{output} already exists",
-            hint="identity files are never overwritten; choose another file name",
-        )
-    passphrase = None if no_passphrase else read_passphrase("new passphrase", confirm=True)
-    ident = new_identity(name)
+    check_policy_name(name)
+    for path in (output, public_path(output)):
+        if os.path.lexists(path):
+            raise UsageError(
+                f"{path} already exists",
+                hint="identity files are never overwritten; choose another file name",
+            )
+    passphrase = None if no_passphrase else read_passphrase(
+        "new passphrase", confirm=True,
+        empty_hint="or use --no-passphrase to write the key unencrypted")
+    ident = new_identity(name, post_quantum=not classic)
     ident.to_file(output, passphrase)
+    ident.public().to_file(public_path(output))
     protection = "unencrypted" if passphrase is None else "passphrase-protected"
-    info(f"wrote {protection} identity {name!r} to {output}")
-    info(f"recipient: {ident.recipient}")
-    info(f"signing_key: {ident.signing_public}")
+    kind = "X25519" if classic else "post-quantum"
+    info(f"wrote {protection} {kind} identity {name!r} to {output}")
+    info(f"public parts in {public_path(output)}: send them to the officer "
+         f"('vault identity show {output}' prints them for the policy)")
+
+
+def _public_parts(file: str) -> UserIdentity | PublicIdentity:
+    """The identity in ``file``, or only its public parts when they can be
+    read without a passphrase (``FILE.pub`` beside an encrypted file)."""
+    from vault.identity import load_public_identity, public_path
+
+    if file.endswith(".pub"):
+        return load_public_identity(file)
+    with open(file, "rb") as f:
+        encrypted = f.read(64).lstrip().startswith(
+            (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----"))
+    if encrypted and os.path.isfile(public_path(file)):
+        return load_public_identity(public_path(file))
+    return load_identity_file(file)
+
+
+def policy_snippet(summary: dict[str, object]) -> str:
+    """A ``users:`` entry of a policy, ready to paste but for the clearance,
+    which is the officer's decision (the placeholder fails 'policy check')."""
+    name = str(summary["name"])
+    lines = [f"# {name}: paste under 'users:' in the policy, and set the clearance "
+             f"(fingerprint {summary['fingerprint']})"]
+    from vault.policy._fields import PRINCIPAL_NAME
+
+    if not PRINCIPAL_NAME.fullmatch(name):
+        lines.append(f"# '{name}' is not a policy user name: renamed {policy_name(name)}")
+        name = policy_name(name)
+    lines += [
+        f"  {name}:",
+        f"    recipient: {summary['recipient']}",
+        f"    signing_key: {summary['signing_key']}",
+        "    clearance: REPLACE-WITH-CLEARANCE  # e.g. {level: INTERNAL, compartments: [STAFF]}",
+    ]
+    return "\n".join(lines)
 
 
 @identity.command("show")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def show(file: str, as_json: bool) -> None:
-    """Print the name, age recipient and signing public key of an identity.
+    """Print the public parts of an identity, as a policy 'users:' entry.
 
-    These are the public parts the officer copies into the policy's users.
+    FILE is an identity file or its FILE.pub. No passphrase is needed when
+    FILE.pub is beside an encrypted FILE. --json gives name, recipient,
+    signing_key, fingerprint, post_quantum and keyring (its folder name).
     """
-    summary = identity_summary(load_identity_file(file))
+    summary = identity_summary(_public_parts(file))
     if as_json:
         echo_json(summary)
         return
-    for key in ("name", "recipient", "signing_key", "fingerprint"):
-        click.echo(f"{key}: {summary[key]}")
+    click.echo(policy_snippet(summary))

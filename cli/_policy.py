@@ -18,13 +18,18 @@ from vault.policy import ACTIONS, Decision, Policy, load_policy, run_cases
 from vault.policy._time import TIME_HINT, parse_time
 
 from ._common import echo_json, report_error
-from .main import LazyGroup
+from ._complete import complete_caveats, complete_compartments, complete_doc_ids, complete_levels
+from .main import LazyGroup, with_global_options
 
 # Subcommands of ``vault policy`` that live in other modules, imported only
 # when invoked: name -> (module, attribute, short help). Add entries here.
 _ELSEWHERE: dict[str, tuple[str, str, str]] = {
     "apply": ("vault_cli._vault_policy", "apply",
               "Install a new policy version in a vault (officer only)."),
+    "show": ("vault_cli._vault_policy", "show",
+             "Show the policy in force in a vault: version, by whom, when."),
+    "fill": ("vault_cli._policy_fill", "fill",
+             "Fill a policy template's placeholder keys from people's FILE.pub."),
 }
 
 
@@ -41,8 +46,12 @@ class _PolicyGroup(LazyGroup):
                     raise
                 return None
             cmd = getattr(mod, attr, None)
-            return cmd if isinstance(cmd, click.Command) else None
-        return click.Group.get_command(self, ctx, cmd_name)
+            if not isinstance(cmd, click.Command):
+                return None
+            return with_global_options(cmd, f"{ctx.command_path} {cmd_name}")
+        found = click.Group.get_command(self, ctx, cmd_name)
+        return None if found is None else with_global_options(
+            found, f"{ctx.command_path} {cmd_name}")
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, _, help_) in self.lazy.items()]
@@ -56,7 +65,7 @@ class _PolicyGroup(LazyGroup):
 
 @click.group(cls=_PolicyGroup, lazy=_ELSEWHERE)
 def policy() -> None:
-    """Check, test and explain classification policies (docs/POLICY.md)."""
+    """Check, test, explain, show and apply classification policies (docs/POLICY.md)."""
 
 
 def _print_problems(err: PolicyLoadError) -> None:
@@ -119,25 +128,34 @@ def _new_label(pol: Policy, old: Any, level: str | None, compartments: Sequence[
     if level is None:
         raise UsageError("reclassify needs --new-level",
                          hint="--new-compartment and --new-caveat default to the current ones")
-    return pol.make_label(level=level, compartments=compartments or old.compartments,
-                          caveats=caveats or old.caveats, created=old.created,
+    whole = "/" in level  # a whole label: its sets replace the current ones
+    return pol.make_label(level=level,
+                          compartments=compartments or (() if whole else old.compartments),
+                          caveats=caveats or (() if whole else old.caveats), created=old.created,
                           classified_by=old.classified_by, reason=old.reason,
                           derived_from=old.derived_from, declassify_on=old.declassify_on,
                           embargo_until=old.embargo_until)
 
 
 @policy.command("explain")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--user", "-u", "user", required=True, help="The actor (a user of the policy).")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--doc", "doc_id", metavar="ID", shell_complete=complete_doc_ids,
+              help="Explain for this document of the vault (its label; needs --identity).")
+@click.option("--user", "-u", "user",
+              help="The actor (a user of the policy; default: you, by your --identity).")
 @click.option("--action", "-a", required=True, type=click.Choice(ACTIONS))
-@click.option("--level", "-l", help="Document level (default: the policy's default label).")
-@click.option("--compartment", "-c", "compartments", multiple=True, help="Repeatable.")
-@click.option("--caveat", "caveats", multiple=True, help="Repeatable.")
+@click.option("--level", "-l", shell_complete=complete_levels,
+              help="Document level, or a whole label (LEVEL//C/C//X); default: the policy's "
+              "default label.")
+@click.option("--compartment", "-c", "compartments", multiple=True,
+              shell_complete=complete_compartments, help="Repeatable.")
+@click.option("--caveat", "caveats", multiple=True, shell_complete=complete_caveats,
+              help="Repeatable.")
 @click.option("--at", "at", help="Decide at this time (default: now), e.g. 2025-06-01T09:00:00Z.")
 @click.option("--justification", help="Justification text (reclassify, declassify, ...).")
 @click.option("--approver", "approvers", multiple=True, metavar="USER",
               help="A user whose verified approval is assumed (two-person rules); repeatable.")
-@click.option("--new-level", help="reclassify: the proposed level.")
+@click.option("--new-level", help="reclassify: the proposed level (or whole label).")
 @click.option("--new-compartment", "new_compartments", multiple=True,
               help="reclassify: proposed compartments (default: unchanged).")
 @click.option("--new-caveat", "new_caveats", multiple=True,
@@ -149,23 +167,30 @@ def _new_label(pol: Policy, old: Any, level: str | None, compartments: Sequence[
 @click.option("--reason", help="Classification reason.")
 @click.option("--json", "as_json", is_flag=True, help="The decision and its trace as JSON.")
 @click.pass_context
-def explain(ctx: click.Context, file: str, user: str, action: str, level: str | None,
-            compartments: Sequence[str], caveats: Sequence[str], at: str | None,
-            justification: str | None, approvers: Sequence[str], new_level: str | None,
-            new_compartments: Sequence[str], new_caveats: Sequence[str],
-            embargo_until: str | None, declassify_on: str | None, created: str | None,
-            classified_by: str | None, reason: str | None, as_json: bool) -> None:
+def explain(ctx: click.Context, file: str | None, doc_id: str | None, user: str | None,
+            action: str, level: str | None, compartments: Sequence[str],
+            caveats: Sequence[str], at: str | None, justification: str | None,
+            approvers: Sequence[str], new_level: str | None, new_compartments: Sequence[str],
+            new_caveats: Sequence[str], embargo_until: str | None, declassify_on: str | None,
+            created: str | None, classified_by: str | None, reason: str | None,
+            as_json: bool) -> None:
     """Explain why a request is allowed or denied.
 
-    Shows the decision, its reasons, every rule considered and every
-    built-in check, each with why it did or did not apply. Exits 0 when
-    the request would be allowed, 3 when it would be denied."""
-    pol = load_policy(file, template=True)
+    Against the policy FILE, or without FILE the policy in force in the
+    vault (--vault); --doc takes the label of one of its documents (you
+    must be allowed to list it). Shows the decision, its reasons, every
+    rule considered and every built-in check, each with why it did or did
+    not apply. Exits 0 when the request would be allowed, 3 when denied."""
+    pol, user, doc_label = _explain_inputs(ctx, file, doc_id, user)
+    if doc_label is not None and (level or compartments or caveats or embargo_until
+                                  or declassify_on or created or classified_by or reason):
+        raise UsageError("--doc gives the label; drop --level, --compartment and the other "
+                         "label options")
     when = _time(at, "--at")
     decision: Decision
     try:
-        label = None
-        if action != "administer" or level is not None:
+        label = doc_label
+        if label is None and (action != "administer" or level is not None):
             label = pol.make_label(level=level, compartments=compartments, caveats=caveats,
                                    created=created, classified_by=classified_by, reason=reason,
                                    declassify_on=declassify_on, embargo_until=embargo_until,
@@ -180,6 +205,7 @@ def explain(ctx: click.Context, file: str, user: str, action: str, level: str | 
         if action != "seal":
             raise UsageError(f"give --level: policy {pol.name} makes labelling mandatory, so "
                              "documents have no default label") from None
+        assert e.decision is not None  # make_label's refusals carry one
         decision = e.decision
     if as_json:
         echo_json({**decision.to_dict(), "trace": decision.trace()})
@@ -187,6 +213,33 @@ def explain(ctx: click.Context, file: str, user: str, action: str, level: str | 
         click.echo(decision.explain())
     if not decision.allowed:
         ctx.exit(EXIT_DENIED)
+
+
+def _explain_inputs(ctx: click.Context, file: str | None, doc_id: str | None,
+                    user: str | None) -> tuple[Policy, str, Any]:
+    """The policy, the actor and (with --doc) the document's label."""
+    from ._common import settings
+
+    if file is not None and doc_id is not None:
+        raise UsageError("--doc explains under the vault's policy: drop FILE")
+    if file is not None:
+        if user is None:
+            raise UsageError("explaining against a policy file needs --user")
+        return load_policy(file, template=True), user, None
+    if not settings(ctx).vault_dir:
+        raise UsageError("no policy given", hint="give a policy FILE, or --vault DIR (or set "
+                         "VAULT_DIR) to explain under the policy in force there")
+    from ._vault_common import open_vault
+
+    v = open_vault(ctx, need_identity=doc_id is not None or user is None)
+    if user is None:
+        user = v.actor
+        if user is None:
+            raise UsageError("your keys belong to no user of the policy in force",
+                             hint="give --user NAME, or ask the officer to add you "
+                                  "('vault identity show')")
+    label = v.info(doc_id).label if doc_id is not None else None
+    return v.policy, user, label
 
 
 @policy.command("test")

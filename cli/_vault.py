@@ -1,4 +1,4 @@
-"""The vault's document commands: init, seal, open, export, ls, info.
+"""The vault's document commands: init, seal, open, export.
 
 Each command is a thin wrapper over :class:`vault.Vault`: the library checks
 the policy and writes the audit record before anything is decrypted or
@@ -6,9 +6,10 @@ changed; this module only parses options and prints. Data goes to stdout
 (ids, JSON, plaintext), messages for people to stderr. The library is
 imported inside the commands so that ``vault --help`` stays fast.
 
-The commands that change documents (reclassify, declassify, shred) and
-administer the vault (rotate, doctor) live in :mod:`vault_cli._vault_admin`
-and are re-exported here, where the command table looks for them.
+Listing lives in :mod:`vault_cli._vault_list`; the commands that change
+documents (reclassify, declassify, shred) and administer the vault (rotate,
+doctor) in :mod:`vault_cli._vault_admin`. All are re-exported here, where
+the command table looks for them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -24,20 +25,19 @@ from vault.errors import UsageError
 
 from . import _progress
 from ._approve import approval_options, approved
-from ._common import binary_stdout, echo_json
+from ._common import binary_stream, read_passphrase
 from ._common import info as tell
+from ._complete import complete_doc_ids
 from ._vault_admin import declassify, doctor, reclassify, rotate, shred
 from ._vault_common import (
-    jsonable,
-    label_line,
     label_options,
+    level_option,
     open_vault,
     print_docs_json,
-    print_info,
-    text,
     user_identity,
     vault_dir,
 )
+from ._vault_list import info, ls
 
 __all__ = [
     "declassify",
@@ -52,6 +52,8 @@ __all__ = [
     "seal",
     "shred",
 ]
+
+RECOVERY_PASSPHRASE_FILE = "VAULT_RECOVERY_PASSPHRASE_FILE"  # noqa: S105 - a variable's name
 
 # --------------------------------------------------------------------------
 # init
@@ -77,6 +79,12 @@ __all__ = [
     type=click.Path(dir_okay=False),
     help="Create a recovery identity here (when the policy names no recovery recipient).",
 )
+@click.option(
+    "--protect-recovery",
+    is_flag=True,
+    help="Encrypt the recovery identity with a passphrase (asked twice, or read from the "
+    f"file named by {RECOVERY_PASSPHRASE_FILE}); age reads such files too.",
+)
 @click.pass_context
 def init(
     ctx: click.Context,
@@ -84,20 +92,29 @@ def init(
     policy_path: str,
     officer_path: str | None,
     recovery_out: str | None,
+    protect_recovery: bool,
 ) -> None:
     """Create a vault in DIR under the policy, signed by the officer."""
     from vault import Vault
 
     directory = directory or vault_dir(ctx)
+    if protect_recovery and not recovery_out:
+        raise UsageError("--protect-recovery protects the file --recovery-out writes",
+                         hint="add --recovery-out FILE")
     if recovery_out and os.path.lexists(recovery_out):
         raise UsageError(
             f"{recovery_out} already exists", hint="choose a new file for the recovery identity"
         )
     officer = user_identity(ctx, officer_path)
-    Vault.init(directory, policy_path, officer, recovery_out=recovery_out)
+    passphrase = read_passphrase("passphrase for the recovery identity", confirm=True,
+                                 env=RECOVERY_PASSPHRASE_FILE) if protect_recovery else None
+    Vault.init(directory, policy_path, officer, recovery_out=recovery_out,
+               recovery_passphrase=passphrase).close()
     tell(f"created vault in {directory}, policy signed by {officer.name}")
     if recovery_out:
-        tell(f"recovery identity written to {recovery_out}: keep it offline, it opens everything")
+        how = "passphrase-protected" if passphrase else "unencrypted"
+        tell(f"recovery identity written to {recovery_out} ({how}): keep it offline, "
+             "it opens every document")
 
 
 # --------------------------------------------------------------------------
@@ -110,11 +127,13 @@ def init(
     metavar="FILE...",
     nargs=-1,
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
 )
-@click.option("--level", metavar="L", help="Classification level (default: the policy's).")
+@level_option()
 @label_options
 @click.option("--title", metavar="T", help="Title (readable only with the document's key).")
+@click.option("--filename", metavar="NAME",
+              help="The file name to store (default: FILE's own; none for '-').")
 @click.option("--declassify-on", metavar="DATE", help="Date the document may be declassified.")
 @click.option("--embargo-until", metavar="TIME", help="No one opens it before this time.")
 @click.option("--justification", metavar="TEXT", help="Why this label (recorded).")
@@ -128,31 +147,42 @@ def seal(
     compartments: Sequence[str],
     caveats: Sequence[str],
     title: str | None,
+    filename: str | None,
     declassify_on: str | None,
     embargo_until: str | None,
     justification: str | None,
     as_json: bool,
 ) -> None:
-    """Seal FILE... into the vault; print each new id, one per line."""
+    """Seal FILE... into the vault; print each new id, one per line.
+
+    '-' reads a document from standard input (give it a --filename to
+    store). The label is --level (a level, or a whole label such as
+    CONFIDENTIAL//FINANCE//PERSONAL-DATA) plus any --compartment and
+    --caveat; without one, the policy's default, raised to what the file
+    says of itself (see 'vault classify').
+    """
     if title is not None and len(files) > 1:
         raise UsageError(
             "--title names one document", hint="seal files one at a time to title each"
         )
     if approved() and len(files) > 1:
         raise UsageError("approvals cover one document", hint="seal files one at a time")
+    if filename is not None and len(files) > 1:
+        raise UsageError("--filename names one document", hint="seal files one at a time")
+    if files.count("-") > 1:
+        raise UsageError("standard input can be sealed once")
     v = open_vault(ctx)
     sealed = []
     for path in files:
-        with open(path, "rb") as raw, _progress.reading(
-            raw, os.fstat(raw.fileno()).st_size, f"sealing {os.path.basename(path)}"
-        ) as src:
+        with _source(path) as (raw, size), \
+                _progress.reading(raw, size, f"sealing {os.path.basename(path)}") as src:
             doc = v.seal(
                 src,
                 level=level,
                 compartments=tuple(compartments),
                 caveats=tuple(caveats),
                 title=title,
-                filename=os.path.basename(path),
+                filename=filename or (None if path == "-" else os.path.basename(path)),
                 declassify_on=declassify_on,
                 embargo_until=embargo_until,
                 justification=justification,
@@ -167,6 +197,24 @@ def seal(
         print_docs_json(sealed)
 
 
+class _source:
+    """A file to seal, or standard input for '-': (stream, size if known)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file: BinaryIO | None = None
+
+    def __enter__(self) -> tuple[BinaryIO, int | None]:
+        if self.path == "-":
+            return binary_stream("stdin"), None
+        self.file = open(self.path, "rb")
+        return self.file, os.fstat(self.file.fileno()).st_size
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
 # --------------------------------------------------------------------------
 # open, export
 
@@ -175,30 +223,45 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
     if not explicit and sys.stdout.isatty():
         raise UsageError(
             f"refusing to write {what} to the terminal",
-            hint="use -o FILE, or -o - to write to stdout anyway",
+            hint="use -o FILE, -O to save it under its own file name, or -o - to write to "
+            "stdout anyway",
         )
-    return binary_stdout()
+    return binary_stream("stdout")
 
 
 @click.command("open")
-@click.argument("doc_id", metavar="ID")
+@click.argument("doc_id", metavar="ID", shell_complete=complete_doc_ids)
 @click.option(
     "-o",
     "--output",
     metavar="PATH",
-    help="Where to write the plaintext; '-' is stdout (the default when not a terminal).",
+    help="Where to write the plaintext: a file, a folder (then under the stored file name), "
+    "or '-' for stdout (the default when not a terminal).",
 )
-@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@click.option("-O", "--stored-name", is_flag=True,
+              help="Save under the document's stored file name, in the current folder "
+              "(or in the folder -o names); never outside it.")
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 @click.option("--mark", is_flag=True,
               help="Write the vault's label into the Office or PDF file's sensitivity-label "
                    "properties (the policy's Office label mapping).")
 @approval_options(justification=True)
 @click.pass_context
-def open_(ctx: click.Context, doc_id: str, output: str | None, force: bool, mark: bool) -> None:
+def open_(ctx: click.Context, doc_id: str, output: str | None, stored_name: bool,
+          force: bool, mark: bool) -> None:
     """Open document ID: decrypt it, after checking its label and the policy."""
-    if output not in (None, "-") and not force and os.path.lexists(output):
+    into = None
+    if stored_name or (output not in (None, "-") and os.path.isdir(str(output))):
+        if output == "-":
+            raise UsageError("-O saves to a file; '-o -' writes to stdout", hint="give one")
+        into = output or "."
+    elif output not in (None, "-") and not force and os.path.lexists(str(output)):
         raise UsageError(f"{output} already exists", hint="use --force to overwrite it")
     v = open_vault(ctx)
+    if into is not None:
+        path, _ = v.open_into(doc_id, into, overwrite=force, mark=mark, **approved())
+        tell(f"opened {doc_id} into {path}")
+        return
     if output in (None, "-"):
         out = _binary_stdout("the document", output == "-")
         v.open(doc_id, out, mark=mark, **approved())
@@ -209,7 +272,7 @@ def open_(ctx: click.Context, doc_id: str, output: str | None, force: bool, mark
 
 
 @click.command()
-@click.argument("doc_id", metavar="ID")
+@click.argument("doc_id", metavar="ID", shell_complete=complete_doc_ids)
 @click.option(
     "-o",
     "--output",
@@ -232,37 +295,3 @@ def export(ctx: click.Context, doc_id: str, output: str, force: bool) -> None:
         return
     v.export(doc_id, output, overwrite=force, **approved())
     tell(f"exported {doc_id} to {output}")
-
-
-# --------------------------------------------------------------------------
-# ls, info
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-@click.pass_context
-def ls(ctx: click.Context, as_json: bool) -> None:
-    """List the documents you may see."""
-    if as_json:  # the same JSON as print_docs_json(ls()), made for large vaults
-        click.echo(open_vault(ctx).ls_json())
-        return
-    docs = open_vault(ctx).ls()
-    # Titles are not shown: they are encrypted, and listing decrypts nothing.
-    rows = [("ID", "LABEL", "SEALED BY", "SEALED AT")]
-    rows += [(d.id, label_line(d.label), d.sealed_by, text(d.sealed_at)) for d in docs]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-@click.command()
-@click.argument("doc_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-def info(ctx: click.Context, doc_id: str, as_json: bool) -> None:
-    """Show document ID's label and, if you hold its key, its metadata."""
-    doc = open_vault(ctx).info(doc_id)
-    if as_json:
-        echo_json(jsonable(doc))
-    else:
-        print_info(doc)

@@ -9,15 +9,16 @@ from typing import Any
 
 import click
 
-from vault.errors import UsageError
+from vault.errors import DeniedError, UsageError
 
 from ._approve import approval_options, approved
 from ._common import echo_json
 from ._common import info as tell
+from ._complete import complete_caveats, complete_compartments, complete_doc_ids
 from ._vault_common import (
     jsonable,
-    label_line,
-    label_options,
+    label_text,
+    level_option,
     open_vault,
     print_docs_json,
     print_report,
@@ -36,9 +37,25 @@ def _justification_option(fn: Any) -> Any:
 
 
 @click.command()
-@click.argument("doc_id", metavar="ID")
-@click.option("--level", metavar="L", help="New level.")
-@label_options
+@click.argument("doc_id", metavar="ID", shell_complete=complete_doc_ids)
+@level_option(help="New level, or a whole new label as 'vault ls' shows it "
+              "(LEVEL//COMPARTMENT/...//CAVEAT: replaces the compartments and caveats).")
+@click.option("--add-compartment", "add_compartments", multiple=True, metavar="C",
+              shell_complete=complete_compartments, help="Add this compartment (repeatable).")
+@click.option("--remove-compartment", "remove_compartments", multiple=True, metavar="C",
+              shell_complete=complete_compartments,
+              help="Remove this compartment (repeatable).")
+@click.option("--add-caveat", "add_caveats", multiple=True, metavar="X",
+              shell_complete=complete_caveats, help="Add this caveat (repeatable).")
+@click.option("--remove-caveat", "remove_caveats", multiple=True, metavar="X",
+              shell_complete=complete_caveats, help="Remove this caveat (repeatable).")
+@click.option("--compartment", "compartments", multiple=True, metavar="C",
+              shell_complete=complete_compartments,
+              help="The whole new set of compartments (repeat for several): replaces the "
+              "current ones; the result names any dropped.")
+@click.option("--caveat", "caveats", multiple=True, metavar="X",
+              shell_complete=complete_caveats,
+              help="The whole new set of caveats: replaces the current ones.")
 @click.option("--clear-compartments", is_flag=True, help="Remove every compartment.")
 @click.option("--clear-caveats", is_flag=True, help="Remove every caveat.")
 @_justification_option
@@ -49,6 +66,10 @@ def reclassify(
     ctx: click.Context,
     doc_id: str,
     level: str | None,
+    add_compartments: Sequence[str],
+    remove_compartments: Sequence[str],
+    add_caveats: Sequence[str],
+    remove_caveats: Sequence[str],
     compartments: Sequence[str],
     caveats: Sequence[str],
     clear_compartments: bool,
@@ -56,29 +77,75 @@ def reclassify(
     justification: str | None,
     as_json: bool,
 ) -> None:
-    """Give document ID a new label, signed by you."""
+    """Give document ID a new label, signed by you.
+
+    Change the level with --level; add and remove compartments and caveats
+    with --add-… and --remove-…, or give a whole new set. What was dropped
+    is said in the result.
+    """
+    whole_label = level is not None and "/" in level
+    sets = _new_sets(compartments, caveats, clear_compartments, clear_caveats, whole_label,
+                     bool(add_compartments or remove_compartments),
+                     bool(add_caveats or remove_caveats))
+    if level is None and sets == (None, None) and not (
+            add_compartments or remove_compartments or add_caveats or remove_caveats):
+        raise UsageError(
+            "nothing to change",
+            hint="give --level, --add-compartment, --remove-compartment, --add-caveat or "
+            "--remove-caveat")
+    v = open_vault(ctx)
+    try:
+        doc = v.reclassify(
+            doc_id, level=level, compartments=sets[0], caveats=sets[1],
+            add_compartments=add_compartments, remove_compartments=remove_compartments,
+            add_caveats=add_caveats, remove_caveats=remove_caveats,
+            justification=justification, **approved())
+    except DeniedError as e:
+        raise _explained(e, v.policy) from None
+    if as_json:
+        echo_json(jsonable(doc))
+        return
+    assert doc.previous is not None
+    tell(f"reclassified {doc.id}: {label_text(v.policy, doc.previous)} -> "
+         f"{label_text(v.policy, doc.label)}")
+    for key, what in (("removed_compartments", "dropped compartment"),
+                      ("removed_caveats", "dropped caveat"),
+                      ("added_compartments", "added compartment"),
+                      ("added_caveats", "added caveat")):
+        names = doc.changes()[key]
+        if names:
+            tell(f"  {what}{'s' if len(names) > 1 else ''}: {', '.join(names)}")
+
+
+def _new_sets(compartments: Sequence[str], caveats: Sequence[str], clear_compartments: bool,
+              clear_caveats: bool, whole_label: bool, edits_compartments: bool,
+              edits_caveats: bool) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The whole new compartment and caveat sets, where the options give them."""
     if clear_compartments and compartments:
         raise UsageError("--compartment and --clear-compartments contradict each other")
     if clear_caveats and caveats:
         raise UsageError("--caveat and --clear-caveats contradict each other")
-    new_compartments = () if clear_compartments else (tuple(compartments) or None)
-    new_caveats = () if clear_caveats else (tuple(caveats) or None)
-    if level is None and new_compartments is None and new_caveats is None:
-        raise UsageError(
-            "nothing to change", hint="give --level, --compartment or --caveat (or a --clear-…)"
-        )
-    doc = open_vault(ctx).reclassify(
-        doc_id,
-        level=level,
-        compartments=new_compartments,
-        caveats=new_caveats,
-        justification=justification,
-        **approved(),
-    )
-    if as_json:
-        echo_json(jsonable(doc))
-    else:
-        tell(f"reclassified {doc.id} as {label_line(doc.label)}")
+    out: list[tuple[str, ...] | None] = []
+    for given, clear, edits in ((compartments, clear_compartments, edits_compartments),
+                                (caveats, clear_caveats, edits_caveats)):
+        whole = tuple(given) if given else (() if clear or (whole_label and not edits) else None)
+        out.append(whole)
+    return out[0], out[1]
+
+
+def _explained(e: DeniedError, policy: Any) -> DeniedError:
+    """A denial that drops names the caller may have meant to keep says so."""
+    decision = e.decision
+    new = decision.inputs.get("new_label") if decision is not None else None
+    if decision is None or new is None or decision.label is None:
+        return e
+    dropped = sorted((decision.label.compartments - new.compartments)
+                     | (decision.label.caveats - new.caveats))
+    if not dropped:
+        return e
+    hint = (f"the new label {label_text(policy, new)} drops {', '.join(dropped)}: to add a "
+            "compartment or caveat, use --add-compartment or --add-caveat\n" + (e.hint or ""))
+    return DeniedError(e.message, decision=decision, hint=hint.strip())
 
 
 @click.command()
@@ -126,7 +193,8 @@ def shred(ctx: click.Context, doc_id: str, justification: str | None) -> None:
     "classes",
     multiple=True,
     metavar="CLASS",
-    help="Only this label class (id, or 'LEVEL [COMPARTMENT, ...]'); repeat for several.",
+    help="Only this label class (its id, or LEVEL//COMPARTMENT/... as listed); repeat for "
+    "several.",
 )
 @click.option("--post-quantum", "post_quantum", is_flag=True,
               help="Only classes whose key is still classical: move them to hybrid "
@@ -178,8 +246,35 @@ def doctor(ctx: click.Context, repair: bool, deep: bool, as_json: bool) -> None:
                 click.echo(f"{kind}: {line}")
     if not report.ok:
         n = len(report.problems)
-        raise IntegrityError(
-            f"{n} problem{'s' if n != 1 else ''} found",
-            hint=None if repair else "each problem names what was found; 'vault doctor --repair' "
-            "removes leftovers but never what is evidence",
-        )
+        raise IntegrityError(f"{n} problem{'s' if n != 1 else ''} found", hint=_doctor_hint(
+            ctx, report, repair))
+    if report.leftovers and not repair:
+        tell("hint: " + (_doctor_hint(ctx, report, repair) or "nothing to repair"))
+
+
+def _doctor_hint(ctx: click.Context, report: Any, repair: bool) -> str | None:
+    """Only a hint that can help: --repair removes leftovers (never
+    evidence), and only where the vault can be written."""
+    from ._vault_common import vault_dir
+
+    if repair:
+        return "each problem names what was found; treat unexplained ones as an incident"
+    if not report.leftovers:
+        return "each problem names what was found; 'vault doctor --repair' cannot fix " \
+            "them: they are evidence, to compare with a backup"
+    if _read_only(vault_dir(ctx)):
+        return "the vault is on a read-only file system: leftovers can be removed only " \
+            "where it is writable"
+    return "'vault doctor --repair' (as an administrator) removes the leftovers listed, " \
+        "never what is evidence"
+
+
+def _read_only(location: str) -> bool:
+    import os
+
+    if "://" in location:
+        return False
+    try:
+        return bool(os.statvfs(location).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

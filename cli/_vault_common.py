@@ -7,19 +7,21 @@ fast.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from vault.errors import UsageError
 
 from ._common import echo_json, settings
+from ._common import info as tell
+from ._complete import complete_caveats, complete_compartments, complete_levels
 from ._identity import load_identity_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault import DocumentInfo, UserIdentity, Vault
-    from vault.policy import Label
+    from vault.policy import Label, Policy
 
 # --------------------------------------------------------------------------
 # Shared plumbing.
@@ -28,20 +30,23 @@ if TYPE_CHECKING:  # pragma: no cover
 def vault_dir(ctx: click.Context) -> str:
     path = settings(ctx).vault_dir
     if not path:
-        raise UsageError(
-            "no vault given", hint="pass --vault DIR before the command, or set VAULT_DIR"
-        )
+        raise UsageError("no vault given", hint="pass --vault DIR, or set VAULT_DIR")
     return path
 
 
 def user_identity(ctx: click.Context, path: str | None = None) -> UserIdentity:
     path = path or settings(ctx).identity_path
     if not path:
-        raise UsageError(
-            "no identity given",
-            hint="pass --identity FILE before the command, or set VAULT_IDENTITY",
-        )
+        raise UsageError("no identity given",
+                         hint="pass --identity FILE, or set VAULT_IDENTITY")
     return load_identity_file(path)
+
+
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+
+def _waiting(why: str) -> None:
+    tell(f"waiting for the vault's lock: {why}; this goes on when they finish")
 
 
 def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Vault:
@@ -52,7 +57,9 @@ def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Vault:
     ident = None
     if need_identity or settings(ctx).identity_path:
         ident = user_identity(ctx)
-    return Vault(path, ident)
+    v = Vault(path, ident, on_wait=_waiting)
+    ctx.call_on_close(v.close)
+    return v
 
 
 def jsonable(value: Any) -> Any:
@@ -76,47 +83,40 @@ def text(value: Any) -> str:
     return _printable(str(value))
 
 
-def label_line(label: Label) -> str:
-    parts = [str(label.level)]
-    parts += sorted(label.compartments)
-    text = "/".join(parts)
-    if label.caveats:
-        text += " (" + ", ".join(sorted(label.caveats)) + ")"
-    return text
+def label_text(policy: Policy, label: Label) -> str:
+    """The one way labels are written (vault.policy.Policy.format_label)."""
+    return policy.format_label(label)
 
 
 def print_docs_json(docs: Iterable[DocumentInfo]) -> None:
     echo_json([jsonable(d) for d in docs])
 
 
-def print_info(doc: DocumentInfo) -> None:
+def print_info(policy: Policy, doc: DocumentInfo) -> None:
     label = doc.label.to_dict()  # JSON-safe: times as RFC 3339 text
     rows: list[tuple[str, Any]] = [
         ("id", doc.id),
-        ("label", label_line(doc.label)),
+        ("label", label_text(policy, doc.label)),
         *((key, label.get(key)) for key in _LABEL_FIELDS),
         ("sealed_at", doc.sealed_at),
         ("sealed_by", doc.sealed_by),
         ("policy", doc.policy),
         ("size", doc.size),
-        # Only with the document's key; otherwise "-".
+        ("payload_sha256", doc.payload_sha256),
+        # Only with the document's key; otherwise "-" and why.
         ("title", doc.title),
         ("filename", doc.filename),
         ("content_type", doc.content_type),
         ("plaintext_size", doc.plaintext_size),
-        ("payload_sha256", doc.payload_sha256),
     ]
     if doc.hidden:
-        rows.append(("hidden", f"metadata not shown: {doc.hidden}"))
+        rows.append(("hidden", f"title and file name not shown: {doc.hidden}"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key.ljust(width)}  {text(value)}")
 
 
 _LABEL_FIELDS = (
-    "level",
-    "compartments",
-    "caveats",
     "classified_by",
     "reason",
     "derived_from",
@@ -132,6 +132,7 @@ def label_options(fn: Any) -> Any:
         "caveats",
         multiple=True,
         metavar="X",
+        shell_complete=complete_caveats,
         help="Caveat (handling marking); repeat for several.",
     )(fn)
     fn = click.option(
@@ -139,9 +140,19 @@ def label_options(fn: Any) -> Any:
         "compartments",
         multiple=True,
         metavar="C",
+        shell_complete=complete_compartments,
         help="Compartment; repeat for several.",
     )(fn)
     return fn
+
+
+LEVEL_HELP = ("Level, or a whole label as 'vault ls' shows it (LEVEL//COMPARTMENT/...//CAVEAT); "
+              "default: the policy's.")
+
+
+def level_option(help: str = LEVEL_HELP) -> Callable[[FC], FC]:
+    """``--level``, which takes a level or a whole label (parsed by the policy)."""
+    return click.option("--level", metavar="L", shell_complete=complete_levels, help=help)
 
 
 def print_report(report: Any) -> None:
@@ -156,13 +167,16 @@ def print_report(report: Any) -> None:
                 click.echo(f"  {item}")
         else:
             click.echo(f"{key}: {text(value)}")
+    if data.get("pending"):
+        tell("hint: each pending item names who can finish it; nothing else is needed from "
+             "you")
 
 
 # --------------------------------------------------------------------------
 # The vault's audit log, for ``vault audit`` when --vault/VAULT_DIR is set.
 
 
-def _vault_for_audit(ctx: click.Context) -> Vault | None:
+def vault_for_audit(ctx: click.Context) -> Vault | None:
     # One Vault per command, shared by the helpers below.
     path = settings(ctx).vault_dir
     if not path:
@@ -178,7 +192,7 @@ def _vault_for_audit(ctx: click.Context) -> Vault | None:
 def vault_audit_log(ctx: click.Context) -> Any:
     """The audit log (``vault.audit.AuditLog``) of the vault named by
     --vault/VAULT_DIR, or None when no vault is named."""
-    v = _vault_for_audit(ctx)
+    v = vault_for_audit(ctx)
     return None if v is None else v.audit
 
 
@@ -188,14 +202,14 @@ def vault_audit_verify(ctx: click.Context, trusted_checkpoint: bytes | None,
     signature by the key the policy in force then gave its actor, the
     checkpoints by ``verifier`` (default: the key vault.json pins). None
     when no vault is named."""
-    v = _vault_for_audit(ctx)
+    v = vault_for_audit(ctx)
     return None if v is None else v.verify_audit(trusted_checkpoint=trusted_checkpoint,
                                                  verifier=verifier)
 
 
 def vault_audit_verifier(ctx: click.Context) -> Any:
     """The checkpoint verifier pinned in the vault's signed ``vault.json``."""
-    v = _vault_for_audit(ctx)
+    v = vault_for_audit(ctx)
     if v is None:
         return None
     from vault.audit import NoteVerifier

@@ -1,7 +1,9 @@
-"""``vault policy apply``: the officer installs a new policy version.
+"""``vault policy apply`` and ``vault policy show``: the policy versions of
+a vault.
 
-It lives apart from the policy engine's own commands (check, explain, test),
-which need no vault; cli/_policy.py attaches it to the ``policy`` group.
+They live apart from the policy engine's own commands (check, explain,
+test), which need no vault; cli/_policy.py attaches them to the ``policy``
+group.
 """
 
 from __future__ import annotations
@@ -24,11 +26,62 @@ def apply(ctx: click.Context, file: str, as_json: bool) -> None:
 
     New grants get their class keys; users who lost a clearance lose the
     keys too: the affected classes are rotated and document headers
-    rewrapped (payloads are never re-encrypted).
+    rewrapped (payloads are never re-encrypted). What the officer cannot do
+    (a class she is not cleared for) is listed as pending, with who can.
     """
     report = open_vault(ctx).apply_policy(file, **approved())
     if as_json:
         echo_json(jsonable(report))
     else:
         print_report(report)
-        tell(f"policy {file} applied")
+        tell(f"policy {file} applied: version {report.version} is in force")
+
+
+@click.command()
+@click.option("--text", "as_text", is_flag=True,
+              help="Print the policy file itself (YAML), exactly as installed.")
+@click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
+              help="Show version N instead of the one in force.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def show(ctx: click.Context, as_text: bool, version: int | None, as_json: bool) -> None:
+    """Show the policy in force: its version, who installed it and when,
+    and every earlier version (from the vault's verified audit log).
+
+    Needs no identity: the policy is no secret to whoever can read the
+    vault. 'vault policy show --text > current.yaml' gives the file to
+    read, or to pass to 'vault policy explain'.
+    """
+    v = open_vault(ctx, need_identity=False)
+    versions = v.policy_versions
+    if as_text:
+        click.echo(v.policy_text(version), nl=False)
+        return
+    chosen = versions[-1] if version is None else next(
+        (x for x in versions if x.version == version), None)
+    if chosen is None:
+        from vault.errors import UsageError
+
+        raise UsageError(f"no policy version {version} was installed in this vault",
+                         hint=f"versions: 1 to {len(versions)}")
+    from vault.policy import load_policy_bytes
+
+    pol = load_policy_bytes(v.policy_text(chosen.version).encode("utf-8"), "policy")
+    if as_json:
+        echo_json({"name": pol.name, "in_force": versions[-1].version,
+                   **chosen.to_dict(), "versions": [x.to_dict() for x in versions]})
+        return
+    state = "in force" if chosen is versions[-1] else f"not in force (version " \
+        f"{versions[-1].version} is)"
+    click.echo(f"policy     {pol.name}, version {chosen.version} of {len(versions)} ({state})")
+    click.echo(f"sha256     {chosen.sha256}")
+    click.echo(f"installed  {chosen.applied_at} by {chosen.applied_by} "
+               f"(audit record {chosen.seq})")
+    click.echo(f"contents   {len(pol.levels)} levels, {len(pol.compartments)} compartments, "
+               f"{len(pol.users)} users, {len(pol.rules)} rules; post_quantum "
+               f"{pol.post_quantum}")
+    if len(versions) > 1:
+        click.echo("versions:")
+        for x in versions:
+            click.echo(f"  {x.version}  {x.applied_at}  {x.applied_by:<12}  sha256 "
+                       f"{x.sha256[:16]}…")

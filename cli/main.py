@@ -29,8 +29,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "identity": ("vault_cli._identity", "identity", "Create and show personal identities."),
     "seal": ("vault_cli._vault", "seal", "Seal files into the vault; prints each new id."),
     "open": ("vault_cli._vault", "open_", "Open a sealed document."),
-    "ls": ("vault_cli._vault", "ls", "List the documents you may see."),
-    "info": ("vault_cli._vault", "info", "Show a document's label and metadata."),
+    "ls": ("vault_cli._vault_list", "ls", "List the documents you may see."),
+    "info": ("vault_cli._vault_list", "info", "Show a document's label and metadata."),
     "export": ("vault_cli._vault", "export", "Write a sealed document as a standard age file."),
     "reclassify": ("vault_cli._vault", "reclassify", "Change a document's label."),
     "declassify": ("vault_cli._vault", "declassify", "Declassify documents."),
@@ -39,17 +39,59 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "request": ("vault_cli._approve", "request", "Ask a second person to approve an action."),
     "approve": ("vault_cli._approve", "approve", "Approve or refuse a request, with your key."),
     "approvals": ("vault_cli._approve", "approvals", "List the requests waiting for you."),
-    "doctor": ("vault_cli._vault", "doctor", "Check that documents, index, keys and log agree."),
-    "policy": ("vault_cli._policy", "policy", "Check, test, explain and apply policies."),
+    "doctor": ("vault_cli._vault", "doctor", "Check that documents and keys agree with the log."),
+    "policy": ("vault_cli._policy", "policy",
+               "Fill, check, test, explain, show and apply policies."),
     "classify": ("vault_cli._classify", "classify", "Show the label a file would be sealed with."),
     "audit": ("vault_cli._audit", "audit", "Review and verify the audit log."),
     "age": ("vault_cli._age", "age", "Low-level age v1 encryption (no policy, no audit)."),
+    "agent": ("vault_cli._agent", "agent", "Keep unlocked identities for a while (optional)."),
     "migrate": (
         "vault_cli._migrate",
         "migrate",
         "Upgrade a PostgreSQL vault's schema; move a vault between backends.",
     ),
 }
+
+
+# Commands that take neither --vault nor --identity (anywhere on the line).
+_NO_GLOBALS = frozenset({"vault age", "vault agent", "vault demo", "vault identity",
+                         "vault policy check", "vault policy fill", "vault policy test"})
+
+
+def _global_option(name: str, ctx: click.Context, value: str | None) -> None:
+    """``--vault``/``--identity`` given after the command: the same setting."""
+    if value is not None:
+        from ._common import Settings
+
+        root = ctx.find_root()
+        if not isinstance(root.obj, Settings):  # completion runs no group callback
+            root.obj = Settings()
+        setattr(root.obj, name, value)
+
+
+def with_global_options(cmd: click.Command, path: str) -> click.Command:
+    """Let ``cmd`` (and the commands under it) take the global options after
+    their own name too: ``vault ls --vault DIR`` as ``vault --vault DIR ls``."""
+    if path in _NO_GLOBALS or getattr(cmd, "_vault_globals", False):
+        return cmd
+    cmd._vault_globals = True  # type: ignore[attr-defined]
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            with_global_options(sub, f"{path} {name}")
+        return cmd
+    taken = {opt for p in cmd.params for opt in getattr(p, "opts", ())}
+    if "--vault" not in taken:
+        cmd.params.append(click.Option(
+            ["--vault", "vault_dir"], metavar="DIR", expose_value=False,
+            callback=lambda c, _, v: _global_option("vault_dir", c, v),
+            help="Vault folder or postgresql:// URI (as before the command; env VAULT_DIR)."))
+    if "--identity" not in taken:
+        cmd.params.append(click.Option(
+            ["--identity", "identity_path"], metavar="FILE", expose_value=False,
+            callback=lambda c, _, v: _global_option("identity_path", c, v),
+            help="Your identity file (as before the command; env VAULT_IDENTITY)."))
+    return cmd
 
 
 class LazyGroup(click.Group):
@@ -69,7 +111,7 @@ class LazyGroup(click.Group):
             module, attr, _ = self.lazy[cmd_name]
             cmd = getattr(importlib.import_module(module), attr)
             assert isinstance(cmd, click.Command)
-            return cmd
+            return with_global_options(cmd, f"{ctx.command_path} {cmd_name}")
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -118,19 +160,27 @@ def run_reporting_errors(fn: Any) -> int:
 
 
 def _click_exit_code(e: BaseException) -> int:
-    from vault.errors import EXIT_OTHER, EXIT_USAGE
+    from vault.errors import EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
 
     from ._common import report_error
 
-    if isinstance(e, KeyboardInterrupt):
+    # Ctrl-C, wherever it lands (a prompt turns it into Abort): 128 + SIGINT,
+    # as shells report it (README.md, "Exit codes").
+    # (click raises Abort "from None": the interrupt is its __context__.)
+    why = e.__cause__ or e.__context__
+    if isinstance(e, KeyboardInterrupt) or isinstance(why, KeyboardInterrupt):
         report_error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     if isinstance(e, click.ClickException):
         hint = None
         if isinstance(e, click.UsageError) and e.ctx is not None:
             hint = f"see '{e.ctx.command_path} --help'"
         report_error(e.format_message(), hint)
         return EXIT_USAGE if isinstance(e, click.UsageError) else int(e.exit_code)
+    if isinstance(why, EOFError):  # end of input at a prompt
+        report_error("no answer: the input ended", "run the command at a terminal, or see "
+                     "its --help for the environment variables it reads")
+        return EXIT_USAGE
     report_error("aborted")
     return EXIT_OTHER
 
@@ -170,6 +220,7 @@ def _exit_code(e: Exception) -> int | None:
 @click.option(
     "--vault",
     "vault_dir",
+    metavar="DIR",
     envvar=["VAULT_DIR", "VAULT_DSN"],
     help="Vault folder or postgresql:// URI (env VAULT_DIR or VAULT_DSN).",
 )
@@ -187,6 +238,10 @@ def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None) ->
     Documents are standard age v1 files; who may open them is decided by a
     YAML classification policy and enforced by who holds keys; every attempt
     is recorded in a tamper-evident audit log before anything is decrypted.
+
+    Exit codes: 0 success, 1 other error, 2 usage error, 3 denied by the
+    policy, 4 integrity failure, 5 no key (or a wrong passphrase), 130
+    interrupted. Every command has --help; the manual is docs/vault.1.
     """
     from ._common import Settings
 

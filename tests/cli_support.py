@@ -69,13 +69,13 @@ def assert_error(result: Result, code: int, fragment: str = "") -> None:
 
 
 def age_decrypt(identity: Path, src: Path) -> subprocess.CompletedProcess[bytes]:
-    """Stock ``age -d -i IDENTITY SRC`` (unencrypted identity files)."""
-    return subprocess.run(
-        [need_age(), "-d", "-i", str(identity), str(src)],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    """Decrypt ``src`` with an independent age implementation (unencrypted
+    identity files): stock ``age -d`` for X25519 identities, the npm
+    ``age-encryption`` package for post-quantum ones (stock age 1.1 has no
+    hybrid recipient). Never this project's own code."""
+    from office import stock_decrypt
+
+    return stock_decrypt(identity, src)
 
 
 def age_decrypt_on_terminal(identity: Path, src: Path, out: Path, passphrase: str) -> int:
@@ -87,7 +87,24 @@ def age_decrypt_on_terminal(identity: Path, src: Path, out: Path, passphrase: st
     return status
 
 
+def age_decrypt_file_on_terminal(src: Path, out: Path, passphrase: str) -> int:
+    """Stock ``age -d -o OUT SRC`` of a passphrase-encrypted file (an
+    encrypted identity file is one), typing the passphrase on a pty."""
+    status, transcript, typed = with_tty([need_age(), "-d", "-o", str(out), str(src)],
+                                         [passphrase])
+    assert typed == 1, transcript
+    return status
+
+
 def age_encrypt_to(recipient: str, plaintext: bytes) -> bytes:
+    """Encrypt with an independent implementation: stock age to ``age1…``,
+    the npm package to post-quantum ``age1pq1…``."""
+    if recipient.startswith("age1pq1"):
+        from office import NODE, NPM_AGE
+
+        assert NODE is not None, "node is required: the npm age-encryption package judges"
+        return subprocess.run([NODE, str(NPM_AGE), "encrypt", recipient], input=plaintext,
+                              capture_output=True, timeout=60, check=True).stdout
     return subprocess.run(
         [need_age(), "-e", "-r", recipient],
         input=plaintext,
@@ -145,6 +162,10 @@ class Office:
                        key=lambda p: p.stat().st_mtime_ns)
         assert paths, f"no stored file for document {doc_id}"
         return paths[-1]
+
+    def doc_files(self, doc_id: str) -> list[Path]:
+        """Every stored file of the document (versions, a shred under way)."""
+        return sorted(p for p in (self.vault / "docs").iterdir() if doc_id in p.name)
 
     def audit_records(self) -> list[dict[str, Any]]:
         r = run("--vault", str(self.vault), "audit", "log", "--json")

@@ -63,9 +63,11 @@ def test_exit_0_success_data_on_stdout_only(office: Office, board: str) -> None:
 
 
 def test_exit_1_other_error(office: Office, board: str) -> None:
-    missing = office.root / "no" / "such" / "folder" / "memo.txt"
-    r = office.as_("leader", "open", board, "-o", str(missing))
-    assert_error(r, 1, "no such file or directory")
+    # A malformed policy file: nothing is installed.
+    bad = office.root / "broken.yaml"
+    bad.write_text("version: 1\nname: office\nlevels: [\n")
+    r = office.as_("officer", "policy", "apply", str(bad))
+    assert_error(r, 1, "broken.yaml")
     assert r.stdout == ""
 
 
@@ -75,7 +77,7 @@ def test_exit_2_usage(office: Office, board: str) -> None:
     assert "hint: see 'vault shred --help'" in r.stderr
     r = run("--vault", str(office.vault), "open", board)  # no identity
     assert_error(r, 2, "no identity given")
-    assert "hint: pass --identity FILE before the command, or set VAULT_IDENTITY" in r.stderr
+    assert "hint: pass --identity FILE, or set VAULT_IDENTITY" in r.stderr
     r = run("--identity", str(office.people["leader"].key), "ls", env={"VAULT_DIR": ""})
     assert_error(r, 2, "no vault given")
     r = run("frobnicate")
@@ -83,6 +85,14 @@ def test_exit_2_usage(office: Office, board: str) -> None:
     r = run("--vault", str(office.root / "not-a-vault"), "--identity",
             str(office.people["leader"].key), "ls")
     assert_error(r, 2, "no vault at")
+    # An output file in a folder that does not exist is a bad argument,
+    # refused before anything is decided or recorded.
+    before = len(office.audit_records())
+    missing = office.root / "no" / "such" / "folder" / "memo.txt"
+    r = office.as_("leader", "open", board, "-o", str(missing))
+    assert_error(r, 2, "folder does not exist")
+    assert r.stdout == ""
+    assert len(office.audit_records()) == before
 
 
 def test_exit_3_denied(office: Office, board: str) -> None:
@@ -107,7 +117,9 @@ def test_exit_4_integrity(office: Office, board: str) -> None:
 
 def test_exit_5_no_key(office: Office, board: str) -> None:
     # The policy clears the leader, but the leader's keyring is gone.
-    keyring = office.vault / "keyrings" / office.people["leader"].recipient
+    from vault.store.base import owner_key
+
+    keyring = office.vault / "keyrings" / owner_key(office.people["leader"].recipient)
     moved = office.root / "keyring-aside"
     keyring.rename(moved)
     try:
@@ -127,9 +139,47 @@ def test_exit_5_wrong_passphrase(tmp_path: Path) -> None:
     bad.write_text("guess\n")
     assert run("identity", "new", "x", "-o", str(key),
                env={"VAULT_PASSPHRASE_FILE": str(good)}).exit_code == 0
+    (tmp_path / "x.key.pub").unlink()  # else show reads the public part, no passphrase
     r = run("identity", "show", str(key), env={"VAULT_PASSPHRASE_FILE": str(bad)})
     assert_error(r, 5, "wrong passphrase")
     assert "guess" not in r.stderr
+
+
+def test_exit_130_interrupted(office: Office) -> None:
+    """Ctrl-C while a seal reads its input: exit 130, no traceback, no
+    document, and the attempt's outcome on the record."""
+    import signal
+    import subprocess
+    import time
+
+    from cli_support import VAULT
+
+    assert VAULT is not None
+    env = {**os.environ, **_script_env(office, "clerk")}
+    before = len(office.audit_records())
+    seal = subprocess.Popen([VAULT, "seal", "-", "--level", "C", "--compartment", "FINANCE"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert seal.stdin is not None
+    seal.stdin.write(b"the first part of a long document\n")
+    seal.stdin.flush()
+    # Intake reads the whole input before deciding: wait until it waits for more.
+    wchan = f"/proc/{seal.pid}/wchan"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        with open(wchan) as f:
+            if "pipe" in f.read():
+                break
+    seal.send_signal(signal.SIGINT)
+    out, err = seal.communicate(timeout=30)
+    assert seal.returncode == 130, err
+    assert out == b""
+    assert err.decode().strip() == "vault: interrupted"  # after a new line, off the ^C
+    (record,) = office.audit_records()[before:]
+    assert (record["action"], record["outcome"]) == ("seal", "error")
+    assert record["reason"] == "KeyboardInterrupt"
+    assert not list((office.vault / "docs").glob(f"{record['doc']}.*"))
 
 
 # --------------------------------------------------------------------------
@@ -150,7 +200,12 @@ def test_script_exit_codes(office: Office, board: str, tmp_path: Path) -> None:
 
     r = run_script("open", board, "-o", str(tmp_path / "a" / "b"),
                    env=_script_env(office, "leader"))
-    _assert_script_error(r, 1)
+    _assert_script_error(r, 2, "folder does not exist")
+
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("version: 1\nname: office\nlevels: [\n")
+    r = run_script("policy", "apply", str(bad), env=_script_env(office, "officer"))
+    _assert_script_error(r, 1, "broken.yaml")
 
     r = run_script("seal", str(office.root / "memo.txt"), "--json", "--level", "C",
                    "--compartment", "FINANCE", env=_script_env(office, "clerk"))

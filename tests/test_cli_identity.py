@@ -1,19 +1,25 @@
-"""``vault identity new`` and ``vault identity show``, end to end, with the
-stock age binary as the judge of the files written."""
+"""``vault identity new`` and ``vault identity show``, end to end, with
+independent age implementations as the judges of the files written: stock
+age for X25519 keys and passphrase-encrypted files, the npm age-encryption
+package (typage) for post-quantum keys."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
+import yaml
 from cli_support import (
     PASSPHRASE,
     age_decrypt,
+    age_decrypt_file_on_terminal,
     age_decrypt_on_terminal,
     age_encrypt_to,
     assert_error,
+    need_age,
     run,
     run_script,
 )
@@ -30,30 +36,56 @@ def _passphrase_file(tmp_path: Path, value: str = PASSPHRASE) -> Path:
     return p
 
 
-def test_new_without_passphrase_is_a_stock_age_identity(tmp_path: Path) -> None:
+def test_new_without_passphrase_is_a_standard_post_quantum_identity(tmp_path: Path) -> None:
     key = tmp_path / "clerk.key"
     r = run("identity", "new", "clerk", "-o", str(key), "--no-passphrase")
     assert r.exit_code == 0, r.stderr
     assert r.stdout == ""
-    assert "clerk" in r.stderr and "age1" in r.stderr
+    assert "clerk" in r.stderr and "post-quantum" in r.stderr
     assert _mode(key) == 0o600
     text = key.read_text()
-    assert "AGE-SECRET-KEY-1" in text
-    assert "AGE-SECRET-KEY-1" not in r.stderr  # the secret is never printed
+    assert "AGE-SECRET-KEY-PQ-1" in text
+    assert "AGE-SECRET-KEY" not in r.stderr  # the secret is never printed
+    # The public parts beside it: readable by anyone, no secret in them.
+    pub = tmp_path / "clerk.key.pub"
+    assert _mode(pub) == 0o644 and "AGE-SECRET-KEY" not in pub.read_text()
 
     shown = run("identity", "show", str(key), "--json")
     assert shown.exit_code == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert data["name"] == "clerk"
-    assert data["recipient"].startswith("age1")
+    assert data["recipient"].startswith("age1pq1") and data["post_quantum"] is True
     assert data["signing_key"].startswith("ed25519:")
     assert data["fingerprint"].startswith("SHA256:")
+    assert json.loads(run("identity", "show", str(pub), "--json").stdout) == data
 
+    # An independent implementation (typage) encrypts to the recipient and
+    # decrypts with the identity file as written.
     secret = tmp_path / "memo.age"
     secret.write_bytes(age_encrypt_to(data["recipient"], b"staff memo\n"))
     out = age_decrypt(key, secret)
     assert out.returncode == 0, out.stderr
     assert out.stdout == b"staff memo\n"
+
+
+def test_classic_identity_is_one_stock_age_reads(tmp_path: Path) -> None:
+    key = tmp_path / "clerk.key"
+    r = run("identity", "new", "clerk", "-o", str(key), "--no-passphrase", "--classic")
+    assert r.exit_code == 0, r.stderr
+    assert "X25519" in r.stderr
+    assert "AGE-SECRET-KEY-1" in key.read_text()
+    data = json.loads(run("identity", "show", str(key), "--json").stdout)
+    assert data["recipient"].startswith("age1") and data["post_quantum"] is False
+    secret = tmp_path / "memo.age"
+    secret.write_bytes(age_encrypt_to(data["recipient"], b"staff memo\n"))  # stock age
+    out = age_decrypt(key, secret)  # stock age -d
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == b"staff memo\n"
+    # Stock age encrypts to the .pub file as a recipients file.
+    enc = subprocess.run([need_age(), "-e", "-R", str(tmp_path / "clerk.key.pub")],
+                         input=b"to the file", capture_output=True, check=True).stdout
+    (tmp_path / "b.age").write_bytes(enc)
+    assert age_decrypt(key, tmp_path / "b.age").stdout == b"to the file"
 
 
 def test_new_with_passphrase_file_is_encrypted_and_stock_age_accepts_it(tmp_path: Path) -> None:
@@ -63,14 +95,33 @@ def test_new_with_passphrase_file_is_encrypted_and_stock_age_accepts_it(tmp_path
     assert r.exit_code == 0, r.stderr
     assert _mode(key) == 0o600
     text = key.read_text()
-    assert "AGE-SECRET-KEY-1" not in text
+    assert "AGE-SECRET-KEY" not in text
     assert "passphrase" in r.stderr
 
-    shown = run("identity", "show", str(key), "--json", env=env)
+    # Showing the public parts needs no passphrase: FILE.pub answers.
+    shown = run("identity", "show", str(key), "--json", env={"VAULT_PASSPHRASE_FILE": ""})
     assert shown.exit_code == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert data["name"] == "leader"
 
+    # The file is a standard passphrase-encrypted age file (stock age opens
+    # it at a terminal), holding a standard hybrid identity (typage uses it).
+    plain = tmp_path / "leader-plain.key"
+    assert age_decrypt_file_on_terminal(key, plain, PASSPHRASE) == 0
+    assert "AGE-SECRET-KEY-PQ-1" in plain.read_text()
+    plain.chmod(0o600)
+    secret = tmp_path / "plan.age"
+    secret.write_bytes(age_encrypt_to(data["recipient"], b"five-year plan\n"))
+    out = age_decrypt(plain, secret)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == b"five-year plan\n"
+
+
+def test_classic_passphrase_identity_works_with_stock_age_at_a_terminal(tmp_path: Path) -> None:
+    key = tmp_path / "leader.key"
+    env = {"VAULT_PASSPHRASE_FILE": str(_passphrase_file(tmp_path))}
+    assert run("identity", "new", "leader", "-o", str(key), "--classic", env=env).exit_code == 0
+    data = json.loads(run("identity", "show", str(key), "--json").stdout)
     secret = tmp_path / "plan.age"
     secret.write_bytes(age_encrypt_to(data["recipient"], b"five-year plan\n"))
     out = tmp_path / "plan.txt"
@@ -78,28 +129,59 @@ def test_new_with_passphrase_file_is_encrypted_and_stock_age_accepts_it(tmp_path
     assert out.read_bytes() == b"five-year plan\n"
 
 
-def test_show_text_lists_what_the_officer_copies(tmp_path: Path) -> None:
+def test_show_prints_a_policy_users_entry(tmp_path: Path) -> None:
     key = tmp_path / "officer.key"
     assert run("identity", "new", "officer", "-o", str(key), "--no-passphrase").exit_code == 0
     data = json.loads(run("identity", "show", str(key), "--json").stdout)
     r = run("identity", "show", str(key))
     assert r.exit_code == 0
-    lines = dict(line.split(": ", 1) for line in r.stdout.splitlines())
-    assert lines["name"] == "officer"
-    assert lines["recipient"] == data["recipient"]
-    assert lines["signing_key"] == data["signing_key"]
     assert r.stderr == ""
+    entry = yaml.safe_load("users:\n" + r.stdout)["users"]
+    assert entry == {"officer": {"recipient": data["recipient"],
+                                 "signing_key": data["signing_key"],
+                                 "clearance": "REPLACE-WITH-CLEARANCE"}}
+    assert data["fingerprint"] in r.stdout  # in the comment line
+
+
+def test_the_pasted_entry_is_what_the_policy_needs(tmp_path: Path) -> None:
+    # Pasted into the office template with a clearance, it passes 'policy check'.
+    from office import OFFICE
+
+    key = tmp_path / "clerk.key"
+    assert run("identity", "new", "clerk", "-o", str(key), "--no-passphrase").exit_code == 0
+    entry = run("identity", "show", str(key)).stdout.replace(
+        "REPLACE-WITH-CLEARANCE", "{level: INTERNAL, compartments: [STAFF]}")
+    template = OFFICE.read_text()
+    start = template.index("  clerk:\n")
+    end = template.index("  registrar:\n")
+    policy = tmp_path / "office.yaml"
+    policy.write_text(template[:start] + entry.split("\n", 1)[1] + "\n" + template[end:])
+    r = run("policy", "check", str(policy))
+    # Only the other users' placeholders are left to fill in.
+    assert "clerk" not in r.stderr, r.stderr
+    assert "REPLACE-WITH-RECIPIENT-OF-officer" in r.stderr
+
+
+def test_a_name_no_policy_accepts_is_refused_up_front(tmp_path: Path) -> None:
+    r = run("identity", "new", "Anna Smith", "-o", str(tmp_path / "anna.key"),
+            "--no-passphrase")
+    assert_error(r, 2, "cannot be a user name in a policy")
+    assert "hint: names are 1-64 letters, digits and _ . @ + -; for example 'anna.smith'" \
+        in r.stderr
+    assert r.stdout == ""
+    assert not (tmp_path / "anna.key").exists()
 
 
 def test_show_with_wrong_passphrase_fails_cleanly(tmp_path: Path) -> None:
     key = tmp_path / "leader.key"
     env = {"VAULT_PASSPHRASE_FILE": str(_passphrase_file(tmp_path))}
     assert run("identity", "new", "leader", "-o", str(key), env=env).exit_code == 0
+    (tmp_path / "leader.key.pub").unlink()  # now the secret must be read
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase\n")
     r = run("identity", "show", str(key), env={"VAULT_PASSPHRASE_FILE": str(wrong)})
-    assert r.exit_code != 0
-    assert_error(r, r.exit_code)
+    assert_error(r, 5, "wrong passphrase")
+    assert r.stdout == ""
     assert PASSPHRASE not in r.stderr and "not the passphrase" not in r.stderr
 
 
@@ -129,6 +211,58 @@ def test_group_readable_identity_is_refused(tmp_path: Path) -> None:
     assert "chmod 600" in r.stderr
 
 
+def test_a_document_given_as_identity_is_not_told_to_chmod(tmp_path: Path) -> None:
+    doc = tmp_path / "some.docx"
+    doc.write_bytes(b"PK\x03\x04 a document, readable by the office")
+    doc.chmod(0o644)
+    r = run("--vault", str(tmp_path), "--identity", str(doc), "ls")
+    assert_error(r, 2, "is not an identity file")
+    assert "chmod" not in r.stderr
+    # The public part, given by mistake, is named as such.
+    assert run("identity", "new", "x", "-o", str(tmp_path / "x.key"),
+               "--no-passphrase").exit_code == 0
+    r = run("--vault", str(tmp_path), "--identity", str(tmp_path / "x.key.pub"), "ls")
+    assert_error(r, 2, "is not an identity file")
+    assert "hint: it holds only public keys: give the identity file itself" in r.stderr
+
+
+def test_a_malformed_identity_file_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.key"
+    bad.write_text("# name: x\nAGE-SECRET-KEY-1NOTBECH32\n")
+    bad.chmod(0o600)
+    r = run("identity", "show", str(bad))
+    assert_error(r, 2, "malformed")
+
+
+def test_passphrase_prompts_explain_empty_and_warn_short(tmp_path: Path) -> None:
+    from cli_support import VAULT
+
+    assert VAULT is not None
+    key = tmp_path / "typed.key"
+    env = {k: v for k, v in os.environ.items() if k != "VAULT_PASSPHRASE_FILE"}
+    status, seen, answered = with_tty([VAULT, "identity", "new", "typed", "-o", str(key)],
+                                      ["", "abc", "abc"], env=env)
+    assert status == 0, seen
+    assert answered == 3, seen
+    text = seen.decode(errors="replace")
+    assert "an empty passphrase protects nothing" in text
+    assert "--no-passphrase" in text
+    assert "this passphrase is short (3 characters)" in text
+
+
+def test_ctrl_c_at_a_prompt_exits_130(tmp_path: Path) -> None:
+    from cli_support import VAULT
+
+    assert VAULT is not None
+    env = {k: v for k, v in os.environ.items() if k != "VAULT_PASSPHRASE_FILE"}
+    status, seen, _ = with_tty([VAULT, "identity", "new", "typed", "-o",
+                                str(tmp_path / "typed.key")], ["\x03"], env=env)
+    assert status == 130, seen
+    assert b"vault: interrupted" in seen
+    assert b"Traceback" not in seen
+    assert not (tmp_path / "typed.key").exists()
+
+
 def test_missing_name_is_a_usage_error(tmp_path: Path) -> None:
     r = run("identity", "new", "-o", str(tmp_path / "x.key"))
     assert_error(r, 2, "missing argument")
@@ -147,10 +281,38 @@ def test_installed_script_asks_twice_at_the_terminal(tmp_path: Path) -> None:
     assert answered == 2, seen  # asked, then asked to repeat
     assert b"repeat" in seen.lower()
     assert PASSPHRASE.encode() not in seen  # never echoed
-    assert "AGE-SECRET-KEY-1" not in key.read_text()
+    assert "AGE-SECRET-KEY" not in key.read_text()
     shown = run_script(
         "identity", "show", str(key), "--json",
         env={"VAULT_PASSPHRASE_FILE": str(_passphrase_file(tmp_path))},
     )
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["name"] == "typed"
+
+
+def test_policy_fill_puts_people_s_keys_into_a_template(tmp_path: Path) -> None:
+    from office import OFFICE
+
+    for name in ("officer", "clerk", "auditor"):
+        assert run("identity", "new", name, "-o", str(tmp_path / f"{name}.key"),
+                   "--no-passphrase").exit_code == 0
+    pubs = [str(tmp_path / f"{n}.key.pub") for n in ("officer", "clerk", "auditor")]
+    out = tmp_path / "office.yaml"
+    r = run("policy", "fill", str(OFFICE), *pubs, "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines[0] == f"wrote {out}: keys of clerk, officer filled in"
+    assert "auditor is no user of the template" in lines[1]
+    assert "still placeholders: deputy, leader, outsider, registrar" in lines[2]
+    text = out.read_text()
+    officer = json.loads(run("identity", "show", pubs[0], "--json").stdout)
+    assert officer["recipient"] in text and officer["signing_key"] in text
+    # Everything else is the template's, comments included.
+    assert text.count("\n") == OFFICE.read_text().count("\n")
+    r = run("policy", "check", str(out))
+    assert r.exit_code == 1
+    assert "REPLACE-WITH-RECIPIENT-OF-officer" not in r.stderr
+    assert "REPLACE-WITH-RECIPIENT-OF-leader" in r.stderr
+    r = run("policy", "fill", str(OFFICE), *pubs, "-o", str(out))
+    assert_error(r, 2, "already exists")

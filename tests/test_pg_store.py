@@ -161,7 +161,7 @@ def test_the_owner_can_create_the_schema_at_init(pg_cluster: Cluster, tmp_path: 
     policy.write_text(office_policy(ids, [ids["leader"].recipient]))
     v = vault.Vault.init(owner, policy, ids["officer"])
     assert v.verify_audit().size == 1
-    with pytest.raises(UsageError, match="already exists"):
+    with pytest.raises(UsageError, match="already a vault"):
         vault.Vault.init(owner, policy, ids["officer"])
 
 

@@ -46,8 +46,8 @@ def test_check_refuses_a_template_until_its_placeholders_are_replaced() -> None:
     assert r.exit_code == 1 and r.stdout == ""
     assert f"{OFFICE}:65:16: user officer recipient: 'REPLACE-WITH-RECIPIENT-OF-officer' is a " \
         "placeholder of the template, not a key" in r.stderr
-    assert "hint: paste the 'recipient' and 'signing_key' lines 'vault identity show FILE' " \
-        "prints for that person" in r.stderr
+    assert "hint: fill it from that person's FILE.pub ('vault policy fill TEMPLATE FILE.pub... " \
+        "-o POLICY'" in r.stderr
 
 
 def test_check_lists_every_problem_on_stderr(filled: str) -> None:

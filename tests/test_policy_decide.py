@@ -67,7 +67,7 @@ def test_no_read_up_on_level_and_compartments() -> None:
 def test_read_up_reasons_name_the_gap() -> None:
     policy = make_policy(OPEN_ALL)
     [level] = policy.decide("bob", "open", label("SECRET"), at=AT).reasons
-    assert level == ("no read up: bob's clearance CONFIDENTIAL [A] does not dominate SECRET "
+    assert level == ("no read up: bob's clearance CONFIDENTIAL//A does not dominate SECRET "
                      "(level SECRET is above CONFIDENTIAL)")
     [comp] = policy.decide("bob", "open", label("CONFIDENTIAL", "A", "C"), at=AT).reasons
     assert comp.endswith("(not cleared for C)")
@@ -180,7 +180,7 @@ def test_two_person_rule() -> None:
         (): need,
         ("mallory",): f"{need}; mallory does not count: not a user of this policy",
         ("alice",): f"{need}; alice does not count: nobody approves their own request",
-        ("bob",): f"{need}; bob does not count: not user alice; role approver (rule two)",
+        ("bob",): f"{need}; bob does not count: not among user alice; role approver (rule two)",
     }
     for approvers, reason in expected.items():
         d = decide(*approvers)
@@ -328,7 +328,7 @@ def test_explain_lists_every_rule_once_with_its_reason() -> None:
     trace = d.trace()
     assert [t["id"] for t in trace if t["kind"] == "rule"] == ["open-all", "no-bob", "seal-leads"]
     d = policy.decide("alice", "open", label("SECRET", "C"), at=AT)
-    assert "  pass  builtin:no-read-up  alice's clearance SECRET [A, B, C] dominates SECRET [C]" \
+    assert "  pass  builtin:no-read-up  alice's clearance SECRET//A/B/C dominates SECRET//C" \
         in d.explain()
     assert "label     level SECRET; compartments C" in d.explain()
     assert d.explain().splitlines()[0] == "ALLOWED: alice open SEKRIT//CHARLIE"

@@ -66,8 +66,9 @@ def test_library_example_runs_as_written(
     assert not (office_folder / "stolen.docx").exists()
     assert "DENIED: outsider open CONFIDENTIAL//BOARD" in out
     assert "outsiders-stay-out" in out
-    # init, seal, open (allowed), open (denied): four records, all verified.
-    assert out.rstrip().endswith("4 audit records verified")
+    # init, seal (its decision, the class key it made, its completion), open
+    # (allowed), open (denied): six records, all verified.
+    assert out.rstrip().endswith("6 audit records verified")
     assert os.stat(office_folder / "recovery.key").st_mode & 0o077 == 0
 
 

@@ -118,3 +118,63 @@ def test_names_are_one_line() -> None:
         new_identity("eve\n# name: mallory")
     with pytest.raises(UsageError):
         new_identity("")
+
+
+def test_a_protected_file_without_a_passphrase_says_how_to_give_one(tmp_path: Path) -> None:
+    key = tmp_path / "a.key"
+    new_identity("alice").to_file(key, "a long passphrase")
+    with pytest.raises(UsageError, match="passphrase-protected") as refused:
+        load_identity(key)
+    assert refused.value.hint is not None and "passphrase=" in refused.value.hint
+    assert "VAULT_PASSPHRASE_FILE" not in refused.value.hint  # the library reads no variable
+
+
+def test_a_cache_spares_the_passphrase_and_never_serves_a_changed_file(tmp_path: Path) -> None:
+    class Cache:
+        def __init__(self) -> None:
+            self.held: dict[str, str] = {}
+
+        def get(self, key: str) -> str | None:
+            return self.held.get(key)
+
+        def put(self, key: str, text: str) -> None:
+            self.held[key] = text
+
+    key = tmp_path / "a.key"
+    alice = new_identity("alice")
+    alice.to_file(key, "a long passphrase")
+    cache, asked = Cache(), []
+
+    def passphrase() -> str:
+        asked.append(1)
+        return "a long passphrase"
+
+    assert load_identity(key, passphrase, cache=cache).recipient == alice.recipient
+    assert load_identity(key, passphrase, cache=cache).recipient == alice.recipient
+    assert len(asked) == 1 and len(cache.held) == 1  # the second time from the cache
+    key.unlink()
+    bob = new_identity("bob")
+    bob.to_file(key, "a long passphrase")  # another file at the same path
+    assert load_identity(key, passphrase, cache=cache).recipient == bob.recipient
+    assert len(asked) == 2
+
+
+def test_the_public_part_is_a_recipients_file_that_names_its_user(tmp_path: Path) -> None:
+    from vault.identity import load_public_identity, public_path
+
+    alice = new_identity("alice")
+    path = tmp_path / "alice.key"
+    alice.public().to_file(public_path(path))
+    public = load_public_identity(public_path(path))
+    assert (public.name, public.recipient, public.signing_public) == (
+        "alice", alice.recipient, alice.signing_public)
+    assert public.fingerprint == alice.fingerprint and public.post_quantum
+    text = Path(public_path(path)).read_text()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [alice.recipient]
+    with pytest.raises(IdentityFileError, match="not the public part of an identity"):
+        bad = tmp_path / "bad.pub"
+        bad.write_text("# name: x\n# signing key: ed25519:AAAA\nage1notarecipient\n")
+        load_public_identity(bad)
+    with pytest.raises(IdentityFileError, match="not an identity file"):
+        Path(public_path(path)).chmod(0o600)
+        load_identity(public_path(path))

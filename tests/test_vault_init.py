@@ -47,8 +47,11 @@ def test_recovery_out_makes_a_working_recovery_identity(tmp_path: Path,
                                                         compartments=["STAFF"])
     r = age_decrypt(rec, backend.raw(location).doc_file(doc.id, tmp_path / "out"))
     assert r.returncode == 0 and r.stdout == b"recover me"
-    with pytest.raises(UsageError, match="already exists"):
+    with pytest.raises(UsageError, match="already a vault"):  # said before anything else
         vault.Vault.init(location, policy, people["officer"], recovery_out=rec)
+    with pytest.raises(UsageError, match="already exists"):
+        vault.Vault.init(backend.new_location(tmp_path / "v2"), policy, people["officer"],
+                         recovery_out=rec)
 
 
 def test_officer_must_be_an_administrator_of_the_policy(tmp_path: Path,

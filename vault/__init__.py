@@ -1,4 +1,4 @@
-"""vault: classified office documents, sealed in age v1, under a YAML policy,
+r"""vault: classified office documents, sealed in age v1, under a YAML policy,
 with a tamper-evident audit log.
 
 The public API is small; everything else is reached through its submodules
@@ -6,14 +6,47 @@ The public API is small; everything else is reached through its submodules
 :mod:`vault.audit`). Names are imported lazily so that ``import vault`` stays
 cheap for the command line.
 
-Example::
+Example: an officer and a clerk, a two-level policy, a vault in a new
+folder, a sealed document and its recovery (the identities come from
+``vault identity new NAME -o FILE`` in real life; the policy from a file
+such as policies/office.yaml)::
 
-    import vault
-
-    officer = vault.new_identity("olivia")
-    v = vault.Vault.init("office-vault", "policy.yaml", officer)
-    info = v.seal("minutes.docx", level="SECRET")
-    v.open(info.id, "minutes-copy.docx")
+    >>> import os, tempfile, vault
+    >>> from vault.errors import DeniedError
+    >>> folder = tempfile.mkdtemp()
+    >>> officer, clerk, visitor = (vault.new_identity(n) for n in ("olivia", "carl", "vic"))
+    >>> def user(who, clearance):
+    ...     return (f"  {who.name}: {{recipient: {who.recipient}, "
+    ...             f"signing_key: '{who.signing_public}', clearance: {clearance}}}\n")
+    >>> policy = os.path.join(folder, "policy.yaml")
+    >>> with open(policy, "w") as f:
+    ...     _ = f.write("version: 1\nname: example\nlevels: [PUBLIC, CONFIDENTIAL]\n"
+    ...                 "users:\n" + user(officer, "CONFIDENTIAL") + user(clerk, "CONFIDENTIAL")
+    ...                 + user(visitor, "PUBLIC") + "rules:\n"
+    ...                 "  - {id: officer, effect: allow, actions: [administer], "
+    ...                 "who: {users: [olivia]}}\n"
+    ...                 "  - {id: staff, effect: allow, actions: [seal, open, list], "
+    ...                 "who: {users: [olivia, carl]}}\n")
+    >>> office = os.path.join(folder, "office-vault")
+    >>> recovery = os.path.join(folder, "recovery.key")
+    >>> vault.Vault.init(office, policy, officer, recovery_out=recovery).close()
+    >>> memo = os.path.join(folder, "memo.txt")
+    >>> with open(memo, "wb") as f:
+    ...     _ = f.write(b"The office moves next quarter.")
+    >>> with vault.Vault(office, clerk) as v:
+    ...     doc = v.seal(memo, level="CONFIDENTIAL", title="The move")
+    ...     _ = v.open(doc.id, os.path.join(folder, "copy.txt"))
+    >>> open(os.path.join(folder, "copy.txt"), "rb").read()
+    b'The office moves next quarter.'
+    >>> with vault.Vault(office, visitor) as v:
+    ...     try:
+    ...         v.open(doc.id, os.path.join(folder, "stolen.txt"))
+    ...     except DeniedError as refused:
+    ...         print(refused.decision.explain().splitlines()[0])
+    DENIED: vic open CONFIDENTIAL
+    >>> with vault.Vault(office) as v:  # no identity: read-only checks
+    ...     print(v.verify_audit().size, "audit records verified")
+    6 audit records verified
 """
 
 from __future__ import annotations
@@ -28,6 +61,7 @@ __all__ = [
     "Approval",
     "DoctorReport",
     "DocumentInfo",
+    "PolicyVersion",
     "Request",
     "RotateReport",
     "UserIdentity",
@@ -41,7 +75,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault._results import ApplyReport, DoctorReport, DocumentInfo, RotateReport
+    from vault._results import (
+        ApplyReport,
+        DoctorReport,
+        DocumentInfo,
+        PolicyVersion,
+        RotateReport,
+    )
     from vault._trust.approvals import Approval, Request, read_approval, read_request
     from vault._vault import Vault
     from vault.errors import VaultError
@@ -54,6 +94,7 @@ _LAZY = {
     "ApplyReport": "vault._results",
     "RotateReport": "vault._results",
     "DoctorReport": "vault._results",
+    "PolicyVersion": "vault._results",
     "UserIdentity": "vault.identity",
     "load_identity": "vault.identity",
     "new_identity": "vault.identity",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._sealed.meta import Metadata
     from vault.policy import Label
 
-__all__ = ["ApplyReport", "DoctorReport", "DocumentInfo", "RotateReport"]
+__all__ = ["ApplyReport", "DoctorReport", "DocumentInfo", "PolicyVersion", "RotateReport"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,12 @@ class DocumentInfo:
     content_type: str | None = None
     plaintext_size: int | None = None
     hidden: str | None = None  # why the metadata is not shown, if it is not
+    previous: Label | None = None  # the label before this reclassification or declassification
 
     @classmethod
     def of(cls, statement: Mapping[str, Any], meta: Metadata | None = None, *,
-           header_size: int = 0, hidden: str | None = None) -> DocumentInfo:
+           header_size: int = 0, hidden: str | None = None,
+           previous: Label | None = None) -> DocumentInfo:
         """From a verified label statement and, for a reader, its metadata."""
         from vault.policy import Label
 
@@ -55,10 +57,28 @@ class DocumentInfo:
             title=meta.title if meta else None, filename=meta.filename if meta else None,
             content_type=meta.content_type if meta else None,
             plaintext_size=meta.size if meta else None,
-            hidden=None if meta is not None else hidden)
+            hidden=None if meta is not None else hidden, previous=previous)
+
+    def changes(self) -> dict[str, list[str]]:
+        """What a relabelling added and removed: ``{"added_compartments":
+        [...], "removed_compartments": [...], "added_caveats": [...],
+        "removed_caveats": [...]}`` (empty lists when there is no previous
+        label)."""
+        old = self.previous
+        out: dict[str, list[str]] = {}
+        for kind in ("compartments", "caveats"):
+            before = getattr(old, kind) if old is not None else getattr(self.label, kind)
+            after = getattr(self.label, kind)
+            out[f"added_{kind}"] = sorted(after - before)
+            out[f"removed_{kind}"] = sorted(before - after)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.previous is not None:  # only after a change: listings stay as they were
+            extra = {"previous_label": self.previous.to_dict(), **self.changes()}
         return {
+            **extra,
             "id": self.id,
             "label": self.label.to_dict(),
             "sealed_at": self.sealed_at,
@@ -128,3 +148,18 @@ class DoctorReport:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "documents": self.documents, "problems": self.problems,
                 "leftovers": self.leftovers, "notes": self.notes, "repaired": self.repaired}
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    """One policy version installed in a vault, as its audit log records it."""
+
+    version: int  # 1 for the policy the vault was created under
+    sha256: str  # of the exact policy file
+    seq: int  # the audit record that installed it
+    applied_by: str  # the administrator who signed that record
+    applied_at: str  # RFC 3339, UTC
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "sha256": self.sha256, "seq": self.seq,
+                "applied_by": self.applied_by, "applied_at": self.applied_at}

@@ -10,14 +10,14 @@ audit log records (:mod:`vault._trust`).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 from vault._ops import admin, approve, change, doctor, read, seal
 from vault._ops.approved import Approved
 from vault._ops.session import Session
-from vault._results import ApplyReport, DoctorReport, DocumentInfo, RotateReport
+from vault._results import ApplyReport, DoctorReport, DocumentInfo, PolicyVersion, RotateReport
 from vault.errors import UsageError
 from vault.store import Backend, open_backend
 
@@ -51,11 +51,15 @@ class Vault:
 
     def __init__(self, path: str | os.PathLike[str] | Backend,
                  identity: UserIdentity | None = None, *,
-                 state_dir: str | os.PathLike[str] | None = None) -> None:
+                 state_dir: str | os.PathLike[str] | None = None,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        """``on_wait(why)`` is called when an operation has to wait for the
+        vault's lock, which another process holds."""
         backend = open_backend(path)
         if not backend.exists():
             raise UsageError(f"no vault at {backend.location}",
                              hint="create one with 'vault init DIR --policy FILE'")
+        backend.on_wait = on_wait
         self._s = Session(backend, identity,
                           state_dir=None if state_dir is None else os.fspath(state_dir))
 
@@ -102,6 +106,24 @@ class Vault:
         return self._s.trusted.policy_version
 
     @property
+    def policy_versions(self) -> list[PolicyVersion]:
+        """Every policy version installed, oldest first: the last is in force."""
+        self._s.trusted.catch_up()
+        return [PolicyVersion(*row) for row in self._s.trusted.policy_versions()]
+
+    def policy_text(self, version: int | None = None) -> str:
+        """The exact text of a policy version (default: the one in force)."""
+        versions = self.policy_versions
+        chosen = versions[-1] if version is None else next(
+            (v for v in versions if v.version == version), None)
+        if chosen is None:
+            raise UsageError(f"no policy version {version} was installed in this vault",
+                             hint=f"versions: 1 to {len(versions)}")
+        text = self._s.trusted.store.policy_text(chosen.sha256)
+        assert text is not None  # every version the log installed is kept
+        return text
+
+    @property
     def actor(self) -> str | None:
         """The policy user the identity's keys make the caller (None: a key
         the policy does not know)."""
@@ -136,9 +158,14 @@ class Vault:
 
     # -- reading ---------------------------------------------------------------
 
-    def ls(self) -> list[DocumentInfo]:
-        """The documents the policy lets you list (``list`` action)."""
-        return read.ls(self._s)
+    def ls(self, *, metadata: bool = False,
+           where: Callable[[DocumentInfo], bool] | None = None) -> list[DocumentInfo]:
+        """The documents the policy lets you list (``list`` action), those
+        ``where`` accepts (it sees labels, ids and sealers, never titles).
+        With ``metadata``, titles and file names of the ones you may open
+        and hold the key of; ``hidden`` says why for the others. One audit
+        record either way."""
+        return read.ls(self._s, metadata, where)
 
     def ls_json(self) -> str:
         """:meth:`ls` as JSON text (``[d.to_dict() for d in ls()]``)."""
@@ -163,6 +190,17 @@ class Vault:
         return read.open_document(self._s, doc_id, dst, overwrite=overwrite, mark=mark,
                                   justification=justification,
                                   approved=self._approved(approvals, request))
+
+    def open_into(self, doc_id: str, folder: str | os.PathLike[str] = ".", *,
+                  overwrite: bool = False, mark: bool = False,
+                  justification: str | None = None, approvals: Approvals = (),
+                  request: str | None = None) -> tuple[str, DocumentInfo]:
+        """Decrypt a document into ``folder`` under its stored file name
+        (only its last part, cleaned; the id when none is usable): never
+        outside the folder. Returns the path written and the document."""
+        return read.open_into(self._s, doc_id, folder, overwrite=overwrite, mark=mark,
+                              justification=justification,
+                              approved=self._approved(approvals, request))
 
     def export(self, doc_id: str, dst: Destination, *, overwrite: bool = False,
                justification: str | None = None, approvals: Approvals = (),
@@ -210,11 +248,20 @@ class Vault:
                    compartments: Sequence[str] | None = None,
                    caveats: Sequence[str] | None = None, justification: str | None = None,
                    declassify_on: When | None = None, embargo_until: When | None = None,
+                   add_compartments: Sequence[str] = (),
+                   remove_compartments: Sequence[str] = (),
+                   add_caveats: Sequence[str] = (),
+                   remove_caveats: Sequence[str] = (),
                    approvals: Approvals = (), request: str | None = None) -> DocumentInfo:
-        """Give a document a new label, signed by you. With approvals, the
+        """Give a document a new label, signed by you. ``compartments`` and
+        ``caveats`` replace the current sets; ``add_…``/``remove_…`` change
+        them instead (not both for one set). The result's ``previous`` and
+        ``changes()`` say what was added and dropped. With approvals, the
         justification defaults to the approved request's."""
-        return change.reclassify(self._s, doc_id, level=level, compartments=compartments,
-                                 caveats=caveats, justification=justification,
+        changes = change.Changes(compartments, caveats, add_compartments, remove_compartments,
+                                 add_caveats, remove_caveats)
+        return change.reclassify(self._s, doc_id, level=level, changes=changes,
+                                 justification=justification,
                                  declassify_on=declassify_on, embargo_until=embargo_until,
                                  approved=self._approved(approvals, request))
 

@@ -29,7 +29,10 @@ kind of tampering regardless of which layer noticed it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.policy import Decision
 
 __all__ = [
     "AgeError",
@@ -66,6 +69,7 @@ EXIT_USAGE = 2
 EXIT_DENIED = 3
 EXIT_INTEGRITY = 4
 EXIT_NO_KEY = 5
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); nothing half-done is left visible
 
 
 class VaultError(Exception):
@@ -163,7 +167,10 @@ class PolicyLoadError(BadDataError):
 
 
 class IdentityFileError(BadDataError):
-    """An identity or recipient file or string is malformed."""
+    """An identity or recipient file or string is malformed. The file or
+    string was the caller's argument, so it is a usage error (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 # --------------------------------------------------------------------------
@@ -171,13 +178,16 @@ class IdentityFileError(BadDataError):
 
 
 class DeniedError(VaultError):
-    """The policy denied the action. ``decision`` holds the full decision."""
+    """The policy denied the action. ``decision`` holds the full decision
+    (``decision.explain()`` says why, rule by rule); None only when no
+    decision was made (a request refused before the policy was asked)."""
 
     exit_code = EXIT_DENIED
 
-    def __init__(self, message: str, *, decision: Any = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, decision: Decision | None = None,
+                 hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
-        self.decision = decision
+        self.decision: Decision | None = decision
 
 
 # --------------------------------------------------------------------------

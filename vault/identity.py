@@ -13,6 +13,11 @@ first of which names the user::
 With a passphrase the whole text is itself an armored age file encrypted to
 an scrypt stanza (age's "encrypted identity file", also read by stock age).
 
+Beside it, ``vault identity new`` writes ``FILE.pub``: the public parts
+only, as an age recipients file (stock ``age -R FILE.pub`` encrypts to it)
+whose comment lines name the user and give the signing key. Showing them
+needs no passphrase (:func:`load_public_identity`).
+
 The user's Ed25519 signing key is derived from the same 32 secret bytes::
 
     signing seed = HKDF-SHA-256(ikm = X25519 secret, salt = empty,
@@ -23,14 +28,21 @@ so one file serves both purposes, and losing it loses both.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import stat
 from collections.abc import Callable
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from vault._identity_public import (
+    PublicIdentity,
+    load_public_identity,
+    public_path,
+)
 from vault._primitives import format_signing_key, hkdf
 from vault.age import MLKEM768X25519Identity, X25519Identity
 from vault.errors import (
@@ -39,9 +51,19 @@ from vault.errors import (
     NoIdentityMatchError,
     NoKeyError,
     UsageError,
+    VaultError,
 )
 
-__all__ = ["AgeKeyPair", "UserIdentity", "load_identity", "new_identity"]
+__all__ = [
+    "AgeKeyPair",
+    "IdentityCache",
+    "PublicIdentity",
+    "UserIdentity",
+    "load_identity",
+    "load_public_identity",
+    "new_identity",
+    "public_path",
+]
 
 # A person's (or a label class's) age key: post-quantum hybrid, or X25519.
 AgeKeyPair = X25519Identity | MLKEM768X25519Identity
@@ -53,9 +75,10 @@ MAX_IDENTITY_FILE = 64 * 1024
 # printable text, no leading or trailing space.
 _NAME = re.compile(r"\A[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?\Z")
 _ENCRYPTED_PREFIXES = (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----")
+_SECRET_PREFIXES = ("AGE-SECRET-KEY-1", "AGE-SECRET-KEY-PQ-1")
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(
             f"invalid user name {name!r}",
@@ -68,7 +91,7 @@ class UserIdentity:
     """A person's keys: ``age_identity`` decrypts, ``signing_key`` signs."""
 
     def __init__(self, name: str, age_identity: AgeKeyPair) -> None:
-        self.name = _check_name(name)
+        self.name = check_name(name)
         self.age_identity = age_identity
         self.recipient: str = str(age_identity.recipient)
         seed = hkdf(age_identity.to_bytes(), b"", SIGNING_KEY_INFO)
@@ -108,6 +131,10 @@ class UserIdentity:
                           "choose another file name; an identity file is never overwritten")
 
 
+    def public(self) -> PublicIdentity:
+        return PublicIdentity(self.name, self.recipient, self.signing_public)
+
+
 def write_secret_file(path: str | os.PathLike[str], data: bytes, passphrase: str | None,
                       exists_hint: str) -> None:
     """A file holding a secret key: mode 0600, written whole or not at all,
@@ -136,19 +163,43 @@ def new_identity(name: str, *, post_quantum: bool = True) -> UserIdentity:
     return UserIdentity(name, kind.generate())
 
 
+class IdentityCache(Protocol):
+    """Somewhere the plain text of encrypted identity files may be kept for
+    a while, so that each use does not cost the passphrase's scrypt again
+    (the command line's passphrase agent). ``key`` is the SHA-256 (hex) of
+    the encrypted file's bytes: a changed file is never served stale."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, text: str) -> None: ...
+
+
 def load_identity(
-    path: str | os.PathLike[str], passphrase: Callable[[], str] | None = None
+    path: str | os.PathLike[str], passphrase: Callable[[], str] | None = None, *,
+    cache: IdentityCache | None = None,
 ) -> UserIdentity:
     """Read an identity file written by :meth:`UserIdentity.to_file` (or by
     ``age-keygen``: the name then defaults to the file name's stem).
 
-    ``passphrase`` is called only if the file is encrypted. Group- or
-    world-readable files are refused with :class:`InsecureFileError`.
+    ``passphrase`` is called only if the file is encrypted and ``cache``
+    (if given) does not hold its text. Group- or world-readable files are
+    refused with :class:`InsecureFileError`; a file that is no identity
+    file with :class:`IdentityFileError`.
     """
     path = os.fspath(path)
     data = _read_private_file(path)
     if data.lstrip().startswith(_ENCRYPTED_PREFIXES):
+        import hashlib
+
+        key = hashlib.sha256(data).hexdigest()
+        cached = cache.get(key) if cache is not None else None
+        if cached is not None:
+            with contextlib.suppress(VaultError):
+                return _parse(path, cached)
         data = _decrypt(path, data, passphrase)
+        if cache is not None:
+            with contextlib.suppress(UnicodeDecodeError):
+                cache.put(key, data.decode("utf-8"))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -167,15 +218,28 @@ def _read_private_file(path: str) -> bytes:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise UsageError(f"identity file {path} is not a regular file")
-        if st.st_mode & 0o077:
-            raise InsecureFileError(
-                f"identity file {path} is readable by other users",
-                hint=f"chmod 600 {path}",
-            )
         data = f.read(MAX_IDENTITY_FILE + 1)
-    if len(data) > MAX_IDENTITY_FILE:
-        raise IdentityFileError(f"{path} is too large to be an identity file")
+    # What the file is decides the message: "chmod 600" helps only with an
+    # identity file, never with a document given by mistake.
+    if len(data) > MAX_IDENTITY_FILE or not _looks_like_identity(data):
+        public = data[:MAX_IDENTITY_FILE].lstrip().startswith((b"# name:", b"age1"))
+        raise IdentityFileError(
+            f"{path} is not an identity file",
+            hint=("it holds only public keys: give the identity file itself"
+                  if public else "give the file 'vault identity new NAME -o FILE' wrote"))
+    if st.st_mode & 0o077:
+        raise InsecureFileError(
+            f"identity file {path} is readable by other users",
+            hint=f"chmod 600 {path}",
+        )
     return data
+
+
+def _looks_like_identity(data: bytes) -> bool:
+    head = data.lstrip()
+    if head.startswith(_ENCRYPTED_PREFIXES):
+        return True
+    return any(line.strip().startswith(b"AGE-SECRET-KEY-") for line in data.splitlines())
 
 
 def _decrypt(path: str, data: bytes, passphrase: Callable[[], str] | None) -> bytes:
@@ -184,7 +248,7 @@ def _decrypt(path: str, data: bytes, passphrase: Callable[[], str] | None) -> by
     if passphrase is None:
         raise UsageError(
             f"identity file {path} is passphrase-protected",
-            hint="enter the passphrase, or set VAULT_PASSPHRASE_FILE",
+            hint="pass passphrase=, a function returning it (called only for such files)",
         )
     out = io.BytesIO()
     try:
@@ -207,7 +271,7 @@ def _parse(path: str, text: str) -> UserIdentity:
                 name = value.strip()
         elif line:
             keys.append(line)
-    if len(keys) != 1 or not keys[0].startswith(("AGE-SECRET-KEY-1", "AGE-SECRET-KEY-PQ-1")):
+    if len(keys) != 1 or not keys[0].startswith(_SECRET_PREFIXES):
         raise IdentityFileError(
             f"{path} must hold exactly one AGE-SECRET-KEY-… line",
             hint="create one with 'vault identity new NAME -o FILE'",

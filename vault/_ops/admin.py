@@ -150,17 +150,27 @@ def reconcile(s: Session, report: ApplyReport | RotateReport,
         _retire_unclean(s, s.trusted.generations(cls), policy, report)
 
 
-def _pending_rotation(policy: Policy, cls: LabelClass, unclean: list[Any],
+def _pending_rotation(policy: Policy, cls: LabelClass, unclean: Sequence[Any],
                       wrong_kind: str | None) -> str:
-    who = f"needs someone cleared for it ({_cleared_names(policy, cls)})"
+    """Why a class keeps its key for now, and who can change that: only
+    someone cleared for a class ever makes its key (docs/DESIGN.md §3.5)."""
     if unclean:
-        kept = ", ".join(h.name or "an unknown recipient" for h in unclean)
-        return (f"rotate {cls}: {who} to run 'vault rotate'; until then the old key, which "
-                f"{kept} could keep, still opens its documents")
+        who = ", ".join(h.name or "an unknown recipient" for h in unclean)
+        return (f"rotate {cls}: needs someone cleared for it ({_cleared_names(policy, cls)}) "
+                f"to run 'vault rotate'; until then {who} could still open its documents "
+                "with the old key, as before the change")
     if wrong_kind:
-        return (f"rotate {cls}: its key is not {wrong_kind} like the recovery recipients; {who} to "
-                "run 'vault rotate --post-quantum'")
-    return f"rotate {cls}: {who} to run 'vault rotate'"
+        return (f"rotate {cls}: its key is not {wrong_kind} like the recovery recipients; "
+                f"needs someone cleared for it ({_cleared_names(policy, cls)}) to run "
+                "'vault rotate --post-quantum'")
+    admins = [u for u in policy.administrators()
+              if policy.dominates(policy.users[u].clearance, cls.label())]
+    if admins:
+        return (f"rotate {cls}: you are not cleared for it; ask {', '.join(admins)} "
+                "(administrators cleared for it) to run 'vault rotate'")
+    return (f"rotate {cls}: you are not cleared for it and no administrator is, so its key "
+            "changes only after a revocation, by someone cleared for it "
+            f"({_cleared_names(policy, cls)}) running 'vault rotate'")
 
 
 def _retire_unclean(s: Session, gens: list[ClassKey], policy: Policy,
@@ -214,7 +224,9 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                 except NoKeyError:
                     report.pending.append(
                         f"rewrap {row.doc_id} ({current.cls}): needs someone who holds its "
-                        f"current key ({_cleared_names(s.trusted.policy, current.cls)})")
+                        f"current key ({_cleared_names(s.trusted.policy, current.cls)}) to "
+                        "run 'vault rotate'; until then whoever held its older key can "
+                        "still open it")
                     continue
                 stanzas = [st for r in wrap_recipients(s, current) for st in r.wrap(file_key)]
                 label = LabelStanza.carry(sealed.label).wrap(file_key)
@@ -328,9 +340,22 @@ def _select(s: Session, classes: Sequence[str] | None) -> list[ClassKey]:
     current = [gens[-1] for gens in s.trusted.classes()]
     if classes is None:
         return current
-    by_name = {k: ck for ck in current for k in (ck.cls.id, str(ck.cls))}
-    unknown = [c for c in classes if c not in by_name]
-    if unknown:
-        raise UsageError(f"no label class {unknown[0]!r} has a key in this vault",
-                         hint="name classes by id or as 'LEVEL [COMPARTMENT, ...]'")
-    return list({by_name[c].cls.id: by_name[c] for c in classes}.values())
+    by_id = {ck.cls.id: ck for ck in current}
+    chosen = {}
+    for text in classes:
+        ck = by_id.get(text) or by_id.get(_class_id(s.trusted.policy, text) or "")
+        if ck is None:
+            known = ", ".join(sorted(str(ck.cls) for ck in current)) or "none yet"
+            raise UsageError(f"no label class {text!r} has a key in this vault",
+                             hint=f"name a class by id or as LEVEL//COMPARTMENT/...; "
+                                  f"classes with keys: {known}")
+        chosen[ck.cls.id] = ck
+    return list(chosen.values())
+
+
+def _class_id(policy: Policy, text: str) -> str | None:
+    """The class a label written as a banner falls in (caveats aside)."""
+    try:
+        return LabelClass.of(policy.parse_label(text)).id
+    except VaultError:
+        return None

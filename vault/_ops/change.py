@@ -16,6 +16,7 @@ is gone for the vault, and its file -- every wrapped copy of its file key
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -37,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
     from vault.policy import Label
 
-__all__ = ["declassify", "reclassify", "relabel", "rewrap_document", "shred"]
+__all__ = ["Changes", "declassify", "reclassify", "relabel", "rewrap_document", "shred"]
 
 
 def check_unchanged(s: Session, sealed: Sealed) -> None:
@@ -109,21 +110,63 @@ def relabel(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_key: byt
                                LabelClass.of(new))
 
 
-def reclassify(s: Session, doc_id: str, *, level: str | None,
-               compartments: Sequence[str] | None, caveats: Sequence[str] | None,
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """How a reclassification changes the compartments and caveats: a
+    whole new set (``compartments``/``caveats``), or names added to and
+    removed from the current one."""
+
+    compartments: Sequence[str] | None = None
+    caveats: Sequence[str] | None = None
+    add_compartments: Sequence[str] = ()
+    remove_compartments: Sequence[str] = ()
+    add_caveats: Sequence[str] = ()
+    remove_caveats: Sequence[str] = ()
+
+    def check(self) -> None:
+        for what, whole, add, remove in (
+                ("compartments", self.compartments, self.add_compartments,
+                 self.remove_compartments),
+                ("caveats", self.caveats, self.add_caveats, self.remove_caveats)):
+            if whole is not None and (add or remove):
+                raise UsageError(f"give the new {what} as a whole set, or what to add and "
+                                 "remove, not both")
+            if set(add) & set(remove):
+                raise UsageError(f"the same {what[:-1]} is both added and removed: "
+                                 f"{sorted(set(add) & set(remove))[0]}")
+
+    def apply(self, old: Label) -> tuple[set[str], set[str]]:
+        def one(current: frozenset[str], whole: Sequence[str] | None, add: Sequence[str],
+                remove: Sequence[str], what: str) -> set[str]:
+            if whole is not None:
+                return set(whole)
+            missing = sorted(set(remove) - current)
+            if missing:
+                raise UsageError(f"the document has no {what} {missing[0]} to remove",
+                                 hint=f"its {what}s: {', '.join(sorted(current)) or 'none'}")
+            return (set(current) | set(add)) - set(remove)
+
+        return (one(old.compartments, self.compartments, self.add_compartments,
+                    self.remove_compartments, "compartment"),
+                one(old.caveats, self.caveats, self.add_caveats, self.remove_caveats,
+                    "caveat"))
+
+
+def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,
                justification: str | None, declassify_on: Any, embargo_until: Any,
                approved: Approved | None = None) -> DocumentInfo:
     actor = s.actor()
+    changes.check()
     with attempt(s, "reclassify", doc_id) as att:
         if approved:
             justification = approved.justification(justification)
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
         with f:
             old = att.label = sealed.label.label
+            compartments, caveats = changes.apply(old)
             new = s.trusted.policy.make_label(
                 actor=actor.decides_as, level=level or old.level,
-                compartments=old.compartments if compartments is None else compartments,
-                caveats=old.caveats if caveats is None else caveats,
+                compartments=compartments, caveats=caveats,
                 classified_by=actor.name, reason=justification or None,
                 created=datetime.now(UTC),
                 declassify_on=declassify_on if declassify_on is not None else old.declassify_on,
@@ -138,7 +181,8 @@ def reclassify(s: Session, doc_id: str, *, level: str | None,
             file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
             done = relabel(s, att, sealed, f, file_key, new, "reclassify", inputs,
                            approvers(decision))
-    return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size)
+    return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size,
+                           previous=old)
 
 
 def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
@@ -189,7 +233,8 @@ def _declassify_one(s: Session, doc_id: str, justification: str | None,
             file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
             done = relabel(s, att, sealed, f, file_key, new, "declassify", inputs,
                            approvers(decision))
-    return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size)
+    return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size,
+                           previous=old)
 
 
 def shred(s: Session, doc_id: str, *, justification: str | None,

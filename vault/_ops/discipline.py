@@ -187,8 +187,8 @@ def _decide(s: Session, atts: list[Attempt], action: str, label: Label | None,
     record(s, atts, "allowed" if allowed else "denied", decision.rule_ids, reason,
            [state] if allowed and state is not None else None)
     if not allowed:
-        hint = ("run 'vault policy explain' to see which rules apply, or ask the officer"
-                if actor.name is not None else
+        hint = (f"see why, rule by rule: {_explain_command(s, atts[0], action, label, inputs)}; "
+                "or ask the officer" if actor.name is not None else
                 "ask the officer to add your keys to the policy ('vault identity show')")
         if APPROVER in decision.rule_ids and "approvers" not in inputs:
             act = atts[0].action
@@ -204,6 +204,21 @@ def _decide(s: Session, atts: list[Attempt], action: str, label: Label | None,
 def approvers(decision: Decision) -> list[str]:
     """The verified approvers a decision was made with, for deciding again."""
     return list(decision.inputs.get("approvers") or [])
+
+
+def _explain_command(s: Session, att: Attempt, action: str, label: Label | None,
+                     inputs: Mapping[str, Any] | None) -> str:
+    """The command that explains this very denial against the policy in force."""
+    if action == "seal" and inputs and inputs.get("floor") is not None and label is not None:
+        # What the file said of itself is part of the decision: classify knows it.
+        return (f"vault classify FILE --explain --user {s.actor().decides_as} --level "
+                f"{s.trusted.policy.format_label(label)}")
+    command = f"vault policy explain --action {action}"
+    if att.doc is not None and att.action != "seal":
+        return f"{command} --doc {att.doc}"
+    if label is not None:
+        return f"{command} --level {s.trusted.policy.format_label(label)}"
+    return command
 
 
 def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, Any] | None],

@@ -77,6 +77,10 @@ def init_vault(path: str | os.PathLike[str] | Backend, policy_path: str | os.Pat
     from vault._ops.keys import wants_pq
     from vault.audit import NoteSigner
 
+    backend = open_backend(path)
+    if backend.exists():  # before anything else: nothing else would help
+        raise UsageError(f"{backend.location} is already a vault",
+                         hint="choose a new folder (or an empty database) for a new vault")
     raw, policy = read_policy_file(policy_path)
     name = check_officer(policy, officer)
     if not policy.recovery and recovery_out is None:
@@ -89,7 +93,6 @@ def init_vault(path: str | os.PathLike[str] | Backend, policy_path: str | os.Pat
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError("a policy file must be UTF-8 text") from None
-    backend = open_backend(path)
     backend.create()
     vault_id = secrets.token_hex(16)
     recovery = ([_write_recovery(recovery_out, vault_id, wants_pq(policy), recovery_passphrase)]

@@ -11,9 +11,10 @@ they stream it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from vault._atomic import atomic_writer
@@ -23,19 +24,25 @@ from vault._results import DocumentInfo
 from vault._sealed.meta import Metadata
 from vault._sealed.reading import PayloadDigest, Sealed, read_sealed, unlock
 from vault.age import decrypt_payload
-from vault.errors import UsageError
+from vault.errors import UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.identity import AgeKeyPair
 
-__all__ = ["export", "info", "ls", "ls_json", "open_document"]
+__all__ = ["HIDDEN_NO_KEY", "HIDDEN_POLICY", "export", "info", "ls", "ls_json", "open_document",
+           "open_into"]
 
 Destination = str | os.PathLike[str] | BinaryIO
+# Why a title and file name are not shown (DocumentInfo.hidden).
+HIDDEN_POLICY = "the policy does not let you open it"
+HIDDEN_NO_KEY = ("you hold no key for its class yet (someone who holds it grants it when "
+                 "they next use it, or with 'vault rotate')")
 
 
-def _listed(s: Session) -> list[DocumentInfo]:
+def _listed(s: Session, metadata: bool = False,
+            where: Callable[[DocumentInfo], bool] | None = None) -> list[DocumentInfo]:
     actor = s.actor()
     with attempt(s, "ls") as att:
         if actor.name is None or actor.name not in s.trusted.policy.users:
@@ -48,14 +55,48 @@ def _listed(s: Session) -> list[DocumentInfo]:
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 statement = json.loads(text)
                 if allowed(statement["label"]):
-                    infos.append(DocumentInfo.of(statement, hidden="not opened by 'ls'"))
+                    doc = DocumentInfo.of(statement, hidden="not read: listed without titles")
+                    if where is None or where(doc):
+                        infos.append(doc)
+        if metadata:
+            infos = _with_metadata(s, infos)
         count = len(infos)
-        record(s, [att], "allowed", [], f"{count} document{'s' if count != 1 else ''} listed")
+        shown = sum(d.hidden is None for d in infos)
+        record(s, [att], "allowed", [], f"{count} document{'s' if count != 1 else ''} listed"
+               + (f", {shown} with titles" if metadata else ""))
     return infos
 
 
-def ls(s: Session) -> list[DocumentInfo]:
-    return _listed(s)
+def _with_metadata(s: Session, infos: list[DocumentInfo]) -> list[DocumentInfo]:
+    """Titles and file names of the documents the caller may open and holds
+    the key of (as :func:`info` shows them); for the rest, why not."""
+    may_open = s.trusted.policy.decider(s.actor().decides_as, "open")
+    keys: dict[str, list[AgeKeyPair]] = {}
+    out = []
+    for doc in infos:
+        if not may_open(doc.label.to_dict()):
+            out.append(dataclasses.replace(doc, hidden=HIDDEN_POLICY))
+            continue
+        try:
+            sealed, f = read_sealed(s.backend, s.trusted, doc.id)
+            f.close()
+            kid = sealed.row.key_id
+            if kid not in keys:
+                keys[kid] = class_identities(s, sealed)
+            if not keys[kid]:
+                out.append(dataclasses.replace(doc, hidden=HIDDEN_NO_KEY))
+                continue
+            _, meta = unlock(sealed, keys[kid], s.trusted)
+        except VaultError as e:  # one damaged document does not hide the others
+            out.append(dataclasses.replace(doc, hidden=f"cannot be read: {e.message}"))
+            continue
+        out.append(DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size))
+    return out
+
+
+def ls(s: Session, metadata: bool = False,
+       where: Callable[[DocumentInfo], bool] | None = None) -> list[DocumentInfo]:
+    return _listed(s, metadata, where)
 
 
 def ls_json(s: Session) -> str:
@@ -81,11 +122,11 @@ def info(s: Session, doc_id: str) -> DocumentInfo:
         meta: Metadata | None = None
         hidden = None
         if not s.trusted.policy.decide(actor.decides_as, "open", label).allowed:
-            hidden = "the policy does not let you open it"
+            hidden = HIDDEN_POLICY
         else:
             ids = class_identities(s, sealed)
             if not ids:
-                hidden = "you hold no key for its class yet"
+                hidden = HIDDEN_NO_KEY
             else:
                 _, meta = unlock(sealed, ids, s.trusted)
     return DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size,
@@ -100,6 +141,11 @@ def _check_destination(dst: Destination, overwrite: bool) -> None:
     if isinstance(dst, str | os.PathLike) and os.path.isdir(dst):
         raise UsageError(f"{os.fspath(dst)} is a folder",
                          hint="give a file name inside it")
+    if isinstance(dst, str | os.PathLike):
+        folder = os.path.dirname(os.path.abspath(os.fspath(dst)))
+        if not os.path.isdir(folder):
+            raise UsageError(f"cannot write {os.fspath(dst)}: its folder does not exist",
+                             hint=f"create {folder} first, or choose another file")
 
 
 @contextlib.contextmanager
@@ -115,19 +161,21 @@ def _destination(dst: Destination, overwrite: bool) -> Iterator[BinaryIO]:
             yield out
     except FileExistsError:
         raise UsageError(f"{path} already exists",
-                         hint="choose another name, or overwrite it") from None
+                         hint="choose another name, or overwrite it ('vault open --force')"
+                         ) from None
     except FileNotFoundError:
         raise UsageError(f"cannot write {path}: its folder does not exist") from None
 
 
 @contextlib.contextmanager
-def _authorised(s: Session, action: str, doc_id: str, dst: Destination, overwrite: bool,
+def _authorised(s: Session, action: str, doc_id: str, dst: Destination | None, overwrite: bool,
                 justification: str | None,
                 approved: Approved | None) -> Iterator[tuple[Sealed, BinaryIO]]:
     """The first steps of open and export, in the order that keeps the
     promise "recorded before anything leaves" (docs/DESIGN.md §6)."""
+    if dst is not None:
+        _check_destination(dst, overwrite)  # an impossible request is no attempt
     with attempt(s, action, doc_id) as att:
-        _check_destination(dst, overwrite)
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
         with f:
             att.label = sealed.label.label
@@ -146,20 +194,55 @@ def open_document(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,
                   approved: Approved | None = None) -> DocumentInfo:
     with _authorised(s, "open", doc_id, dst, overwrite, justification,
                      approved) as (sealed, f):
-        mapping = marking.mapping_for(s.trusted.policy, sealed.label.label) if mark else None
-        file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
-        digest = PayloadDigest()
-        if mapping is not None:
-            plain = marking.Plaintext()
-            decrypt_payload(_Tee(f, digest), plain, file_key)  # type: ignore[arg-type]
-            digest.check(sealed)
-            with _destination(dst, overwrite) as out:
-                marking.write_marked(plain.getvalue(), out, mapping)
-        else:
-            with _destination(dst, overwrite) as out:
-                decrypt_payload(_Tee(f, digest), out, file_key)  # type: ignore[arg-type]
-                digest.check(sealed)  # before the destination appears
+        meta = _deliver(s, sealed, f, lambda _: dst, overwrite, mark)
     return DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size)
+
+
+def _deliver(s: Session, sealed: Sealed, f: BinaryIO,
+             destination: Callable[[Metadata], Destination], overwrite: bool,
+             mark: bool) -> Metadata:
+    """Decrypt an authorised document to where ``destination`` says (told
+    its metadata), checking the payload against the label's commitment
+    before the destination appears; marked on the way out with ``mark``."""
+    mapping = marking.mapping_for(s.trusted.policy, sealed.label.label) if mark else None
+    file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
+    dst = destination(meta)
+    digest = PayloadDigest()
+    if mapping is not None:
+        plain = marking.Plaintext()
+        decrypt_payload(_Tee(f, digest), plain, file_key)  # type: ignore[arg-type]
+        digest.check(sealed)
+        with _destination(dst, overwrite) as out:
+            marking.write_marked(plain.getvalue(), out, mapping)
+    else:
+        with _destination(dst, overwrite) as out:
+            decrypt_payload(_Tee(f, digest), out, file_key)  # type: ignore[arg-type]
+            digest.check(sealed)  # before the destination appears
+    return meta
+
+
+def open_into(s: Session, doc_id: str, folder: str | os.PathLike[str], *,
+              overwrite: bool, mark: bool = False, justification: str | None = None,
+              approved: Approved | None = None) -> tuple[str, DocumentInfo]:
+    """Open a document into ``folder`` under its stored file name, made
+    safe (:func:`vault._ops.filenames.safe_filename`): never outside it."""
+    from vault._ops.filenames import safe_filename
+
+    where = os.fspath(folder)
+    if not os.path.isdir(where):
+        raise UsageError(f"{where} is not a folder", hint="create it first, or give -o FILE")
+    with _authorised(s, "open", doc_id, None, overwrite, justification,
+                     approved) as (sealed, f):
+        path = ""
+
+        def named(meta: Metadata) -> str:
+            nonlocal path
+            path = os.path.join(where, safe_filename(meta.filename, doc_id, meta.content_type))
+            _check_destination(path, overwrite)
+            return path
+
+        meta = _deliver(s, sealed, f, named, overwrite, mark)
+    return path, DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size)
 
 
 def export(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,

@@ -176,7 +176,8 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
             for (stream, _), att, template in zip(sources, atts, templates, strict=True):
                 written.append(_seal_one(s, batch, stream, att, label, recipients, template))
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
-        complete(s, atts, states, reason=f"{len(written)} document(s) sealed")
+        n = len(written)
+        complete(s, atts, states, reason=f"{n} document{'s' if n != 1 else ''} sealed")
     except BaseException:
         for doc_id, version, *_ in written:  # they never counted: take them away
             with contextlib.suppress(VaultError, OSError):

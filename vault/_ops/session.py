@@ -93,6 +93,16 @@ class Session:
         self._shared = False
         self._registered = False
         self.trusted.catch_up()
+        if identity is not None and identity.recipient in self.trusted.recovery_ever():
+            self.close()
+            # Not a person: acting with it would only be recorded as a
+            # stranger's denied attempt, and the hint would lead nowhere.
+            raise UsageError(
+                "this is the vault's recovery identity: it opens documents without the vault, "
+                "it is no user of the policy",
+                hint="decrypt a document's stored file with any age implementation, e.g. "
+                     "'age -d -i RECOVERY-FILE docs/ID.VERSION.age' (age 1.3 or later for "
+                     "post-quantum keys), or 'vault age decrypt -i RECOVERY-FILE FILE'")
 
     def _log_signer(self) -> tuple[NoteSigner | None, str | None]:
         """The checkpoint signer, if this process may read the log key (0600)

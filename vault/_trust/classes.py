@@ -65,9 +65,10 @@ class LabelClass:
         return Label(level=self.level, compartments=self.compartments)
 
     def __str__(self) -> str:
-        if not self.compartments:
-            return self.level
-        return f"{self.level} [{', '.join(sorted(self.compartments))}]"
+        # The banner form every label is written in (vault.policy._banner),
+        # by names: the policy that would give markings is not at hand.
+        return "//".join([self.level, *(["/".join(sorted(self.compartments))]
+                                        if self.compartments else [])])
 
 
 def key_id(recipient: str) -> str:

@@ -130,12 +130,16 @@ class StateStore:
                                hint=f"remove {path}")
         # Never open the file outside SQLite: closing any descriptor of it
         # would drop the locks SQLite holds for this process's other
-        # connections (and corrupt it). The folder is 0700; the file is
-        # made 0600 right after.
-        db = sqlite3.connect(path or ":memory:", isolation_level=None,
-                             check_same_thread=False, timeout=60)
-        if path is not None:
-            os.chmod(path, 0o600)
+        # connections (and corrupt it). So SQLite creates it, under a umask
+        # that makes it 0600 from the start (its -wal and -shm files take the
+        # same mode); the folder is 0700 anyway. A narrower umask meanwhile
+        # can only make another thread's new file more private, never less.
+        old = os.umask(0o077)
+        try:
+            db = sqlite3.connect(path or ":memory:", isolation_level=None,
+                                 check_same_thread=False, timeout=60)
+        finally:
+            os.umask(old)
         db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
         db.execute("PRAGMA synchronous=NORMAL")  # a cache of the log: rebuilt if lost
         if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:

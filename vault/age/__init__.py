@@ -10,12 +10,17 @@ encrypt a payload before its header is known, rewrap a file for new
 recipients without touching its payload). The format as used
 here is specified in docs/FORMAT.md.
 
-Example::
+Example (``encrypt_file``/``decrypt_file`` do the same between files,
+all or nothing)::
 
-    identity = X25519Identity.generate()
-    with open("doc.pdf", "rb") as src, open("doc.pdf.age", "wb") as dst:
-        encrypt(src, dst, [identity.recipient])
-    decrypt_file("doc.pdf.age", "copy.pdf", [identity])
+    >>> import io
+    >>> from vault.age import MLKEM768X25519Identity, decrypt, encrypt
+    >>> identity = MLKEM768X25519Identity.generate()  # age-keygen -pq
+    >>> sealed, opened = io.BytesIO(), io.BytesIO()
+    >>> encrypt(io.BytesIO(b"board minutes"), sealed, [identity.recipient])
+    >>> decrypt(io.BytesIO(sealed.getvalue()), opened, [identity])
+    >>> opened.getvalue()
+    b'board minutes'
 
 Errors are :mod:`vault.errors` classes, one per failure category:
 HeaderError, HMACError, NoIdentityMatchError, PayloadError, ArmorError.

@@ -1,11 +1,33 @@
 """Classification policies: a strict YAML schema, Bell-LaPadula decisions,
 explanations and policy test cases (docs/POLICY.md).
 
-    policy = load_policy("policies/office.yaml")
-    label = policy.make_label(level="CONFIDENTIAL", compartments=["BOARD"])
-    decision = policy.decide("clerk", "open", label)
-    if not decision.allowed:
-        print(decision.explain())
+Example (``load_policy(path)`` reads a file; ``template=True`` stands in
+keys for a shipped template's placeholders)::
+
+    >>> from vault.policy import load_policy_text
+    >>> policy = load_policy_text('''
+    ... version: 1
+    ... name: example
+    ... post_quantum: off
+    ... levels: [PUBLIC, CONFIDENTIAL]
+    ... compartments: [BOARD]
+    ... users:
+    ...   clerk:
+    ...     recipient: age13ujtj75hzu9efvpxtmkzft4j65alpy5nkxu5khjfhxzl3fnjjaxqentttd
+    ...     signing_key: ed25519:sUKXW59CSzFou9idzv+6m8wgf70mgR1q/NkTUoSfzFs=
+    ...     clearance: CONFIDENTIAL
+    ... rules:
+    ...   - {id: need-to-know, effect: allow, actions: [open], who: {users: [clerk]}}
+    ... ''')
+    >>> label = policy.parse_label("CONFIDENTIAL//BOARD")
+    >>> policy.format_label(label)
+    'CONFIDENTIAL//BOARD'
+    >>> decision = policy.decide("clerk", "open", label)
+    >>> decision.allowed
+    False
+    >>> print(decision.reasons[0])  # doctest: +NORMALIZE_WHITESPACE
+    no read up: clerk's clearance CONFIDENTIAL does not dominate
+    CONFIDENTIAL//BOARD (not cleared for BOARD)
 """
 
 from __future__ import annotations

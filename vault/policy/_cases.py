@@ -220,6 +220,7 @@ def _run(policy: Policy, case: _Case | ClassifyCase) -> CaseResult:
     if isinstance(case, ClassifyCase):
         return run_classify_case(policy, case)
     if isinstance(case.label, DeniedError):
+        assert case.label.decision is not None  # make_label's refusals carry one
         decision: Decision = case.label.decision
     else:
         decision = policy.decide(case.actor, case.action, case.label, at=case.at,

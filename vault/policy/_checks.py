@@ -49,10 +49,10 @@ def check_entry(check_id: str, passed: bool, why: str) -> dict[str, Any]:
 
 
 def fmt(label: Label) -> str:
-    """Short display of a label's level and compartments, for reasons."""
-    if not label.compartments:
-        return label.level
-    return f"{label.level} [{', '.join(sorted(label.compartments))}]"
+    """A label (or a clearance as one) in reasons: the banner form every
+    label is written in (vault.policy._banner), by names."""
+    return "//".join([label.level, *("/".join(sorted(names)) for names in
+                                     (label.compartments, label.caveats) if names)])
 
 
 def _dominance(engine: Engine, user: User, label: Label) -> tuple[bool, str]:
@@ -105,11 +105,11 @@ def builtin_checks(
         # justification, later more) is enforced below like any other.
         by = [c.id for c in allow if c.below_floor]
         record(FLOOR, not below or bool(by),
-               f"{fmt(label)} is below the floor {fmt(floor)}{_caveats(floor)} that intake "
+               f"{fmt(label)} is below the floor {fmt(floor)} that intake "
                f"found; allowed by rule {', '.join(by)}" if below and by else
-               f"{fmt(label)} is below the floor {fmt(floor)}{_caveats(floor)} that intake found;"
+               f"{fmt(label)} is below the floor {fmt(floor)} that intake found;"
                " sealing below it needs a rule with below_floor: true" if below else
-               f"{fmt(label)} is at or above the floor {fmt(floor)}{_caveats(floor)}")
+               f"{fmt(label)} is at or above the floor {fmt(floor)}")
     required = set().union(*(c.require for c in allow))
     lowering = action == "declassify" or (
         action == "reclassify" and label is not None and new is not None
@@ -137,10 +137,6 @@ def builtin_checks(
         if tracing or not ok:
             record(APPROVER, ok, why)
     return failures, required
-
-
-def _caveats(label: Label) -> str:
-    return f" ({', '.join(sorted(label.caveats))})" if label.caveats else ""
 
 
 def _requirers(allow: list[_Compiled], what: str) -> list[str]:
@@ -228,7 +224,7 @@ def not_counted(engine: Engine, user: User, label: Label | None, new: Label | No
     if approver.name == user.name:
         return "nobody approves their own request"
     if c.approvers and not c.approvers.matches(approver):
-        return f"not {c.approvers.describe()} (rule {c.id})"
+        return f"not among {c.approvers.describe()} (rule {c.id})"
     for lab in (label, new):
         if lab is not None and not engine.dominates(name, lab):
             return f"not cleared for {fmt(lab)}"

@@ -28,8 +28,10 @@ def render(decision: Decision) -> str:
     ]
     if user is not None:
         c = user.clearance
-        lines.append(f"  actor     {user.name}: clearance {c.level}"
-                     + (f" [{', '.join(sorted(c.compartments))}]" if c.compartments else "")
+        from vault.policy.model import Label
+
+        clearance = policy.format_label(Label(c.level, c.compartments))
+        lines.append(f"  actor     {user.name}: clearance {clearance}"
                      + _membership(sorted(user.groups), "groups")
                      + _membership(sorted(user.roles), "roles"))
     if label is not None:

@@ -26,8 +26,8 @@ SIGNING_PREFIX = "ed25519:"
 # What shipped templates hold until the officer pastes real keys: refused,
 # so that no key whose private half nobody here controls is ever granted.
 PLACEHOLDER = "REPLACE-WITH-"
-PLACEHOLDER_HINT = "paste the 'recipient' and 'signing_key' lines 'vault identity show FILE' " \
-    "prints for that person, or remove the user"
+PLACEHOLDER_HINT = "fill it from that person's FILE.pub ('vault policy fill TEMPLATE FILE.pub... " \
+    "-o POLICY', or paste what 'vault identity show FILE' prints), or remove the user"
 
 
 # Policy test cases run against templates: with this set, a placeholder

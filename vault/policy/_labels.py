@@ -29,6 +29,13 @@ def make_label(
     embargo_until: datetime | date | str | None = None, actor: str | None = None,
 ) -> Label:
     comps, cavs = _listed(compartments, "compartments"), _listed(caveats, "caveats")
+    if level is not None:
+        # A level, or a whole label as the vault prints it (LEVEL//C/C//X).
+        from vault.policy._banner import parse_banner
+
+        level, in_comps, in_cavs = parse_banner(policy, level)
+        comps |= in_comps
+        cavs |= in_cavs
     if level is None:
         if policy.labelling_mandatory:
             raise _mandatory(policy, actor)

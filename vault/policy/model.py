@@ -461,8 +461,12 @@ class Policy:
         """The level called ``name_or_alias`` (name or alias, any case)."""
         lvl = self._lookup.get(name_or_alias) or self._folded.get(str(name_or_alias).casefold())
         if lvl is None:
+            from vault.policy._fields import did_you_mean
+
+            names = [lv.name for lv in self.levels]
+            close = did_you_mean(str(name_or_alias), names)
             raise UsageError(f"unknown level '{name_or_alias}'",
-                             hint="levels: " + ", ".join(lv.name for lv in self.levels))
+                             hint=(f"{close} " if close else "") + "levels: " + ", ".join(names))
         return lvl
 
     def canonical_level(self, name_or_alias: str) -> str:
@@ -543,8 +547,18 @@ class Policy:
         return Label(self.declassification.to, classified_by=label.classified_by,
                      reason=label.reason, derived_from=label.derived_from, created=label.created)
 
+    def parse_label(self, text: str) -> Label:
+        """The label written ``text`` (as :meth:`format_label` writes it, or
+        just a level): level, compartments and caveats only."""
+        from vault.policy._banner import parse_banner
+
+        level, compartments, caveats = parse_banner(self, text)
+        return Label(level, compartments, caveats)
+
     def format_label(self, label: Label) -> str:
-        """Banner marking such as ``TOP SECRET//SI/TK//NOFORN``."""
+        """The one way the vault writes a label: a banner such as
+        ``TOP SECRET//SI/TK//NOFORN`` (level, compartments, caveats, each in
+        its policy marking if it has one); :meth:`parse_label` reads it."""
         lvl = self._lookup.get(label.level)
         parts = [lvl.display if lvl else label.level]
         for names, cats in ((label.compartments, self.compartments),

@@ -27,7 +27,7 @@ import abc
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -67,6 +67,16 @@ class Backend(abc.ABC):
     """Where a vault lives. See the module docstring for the contract."""
 
     location: str
+    # Called (with what is awaited) when taking a lock has to wait for
+    # another process: a person should know why nothing happens.
+    on_wait: Callable[[str], None] | None = None
+
+    def waiting(self, shared: bool) -> None:
+        if self.on_wait is not None:
+            self.on_wait("another command is changing the vault (a rotation, a policy "
+                         "change, a relabelling)" if shared else
+                         "other commands are writing to the vault (a seal still running, a "
+                         "rotation, a relabelling)")
 
     # -- lifecycle ---------------------------------------------------------
 

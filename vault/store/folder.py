@@ -123,7 +123,11 @@ class FolderBackend(Backend):
                 raise _planted("lock") from None
             raise
         try:
-            fcntl.flock(fd, kind)
+            try:
+                fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.waiting(kind == fcntl.LOCK_SH)
+                fcntl.flock(fd, kind)
             yield
         finally:
             os.close(fd)  # closing releases the lock

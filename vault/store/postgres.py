@@ -149,9 +149,13 @@ class PostgresBackend(Backend):
     def _advisory(self, *, shared: bool) -> Iterator[None]:
         take, give = ("pg_advisory_lock_shared", "pg_advisory_unlock_shared") if shared \
             else ("pg_advisory_lock", "pg_advisory_unlock")
+        attempt = take.replace("pg_advisory_lock", "pg_try_advisory_lock")
         with self.db.connection() as conn:
             with storage_errors("cannot take the vault's write lock"):
-                conn.execute(f"SELECT {take}(%s)", (WRITE_LOCK,))
+                row = conn.execute(f"SELECT {attempt}(%s)", (WRITE_LOCK,)).fetchone()
+                if not (row and row[0]):
+                    self.waiting(shared)
+                    conn.execute(f"SELECT {take}(%s)", (WRITE_LOCK,))
             ok = False
             try:
                 yield

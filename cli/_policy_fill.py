@@ -1,0 +1,89 @@
+"""``vault policy fill``: a policy template's placeholder keys replaced by
+people's public keys.
+
+The shipped policies are templates whose users' keys are
+``REPLACE-WITH-…`` placeholders (``vault policy check`` refuses them). Each
+person sends the officer their ``FILE.pub`` (``vault identity new`` writes
+it); this writes the template with the keys of the users those files name,
+and says which users are still placeholders. Nothing else of the text
+changes: comments, order and layout stay the officer's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+import click
+
+from vault.errors import UsageError
+
+from ._common import info, warn
+
+__all__ = ["fill", "fill_template"]
+
+_USER = re.compile(r"^  ([A-Za-z0-9_][A-Za-z0-9_.@+-]*):\s*$")
+_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
+
+
+def fill_template(text: str, keys: Mapping[str, Mapping[str, str]]
+                  ) -> tuple[str, list[str], list[str]]:
+    """``text`` with the placeholder keys of the users in ``keys`` replaced
+    (``keys[user]["recipient"]`` and ``["signing_key"]``); returns the text,
+    the users filled and the users still holding placeholders."""
+    out: list[str] = []
+    in_users = False
+    user: str | None = None
+    filled: set[str] = set()
+    left: set[str] = set()
+    for line in text.splitlines(keepends=True):
+        if line.startswith("users:"):
+            in_users = True
+        elif line[:1].isalnum():
+            in_users = False  # the next top-level section
+        if in_users and (m := _USER.match(line)):
+            user = m.group(1)
+        elif in_users and user is not None and (k := _KEY.match(line)):
+            if user in keys:
+                line = f"{k.group(1)}{keys[user][k.group(2)]}\n"
+                filled.add(user)
+            else:
+                left.add(user)
+        out.append(line)
+    return "".join(out), sorted(filled), sorted(left)
+
+
+@click.command("fill")
+@click.argument("template", type=click.Path(exists=True, dir_okay=False))
+@click.argument("public", nargs=-1, required=True, metavar="FILE.pub...",
+                type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the filled policy (never over an existing file).")
+def fill(template: str, public: Sequence[str], output: str) -> None:
+    """Write TEMPLATE with the keys of the people whose FILE.pub are given.
+
+    Each FILE.pub (written by 'vault identity new') names its user; that
+    user's placeholder keys in TEMPLATE are replaced. Then check the result
+    with 'vault policy check'.
+    """
+    from vault.identity import load_public_identity
+
+    if os.path.lexists(output):
+        raise UsageError(f"{output} already exists", hint="choose a new file name")
+    with open(template, encoding="utf-8") as f:
+        text = f.read()
+    people = [load_public_identity(p) for p in public]
+    keys = {p.name: {"recipient": p.recipient, "signing_key": p.signing_public}
+            for p in people}
+    new_text, filled, left = fill_template(text, keys)
+    missing = sorted(set(keys) - set(filled))
+    with open(output, "x", encoding="utf-8") as f:
+        f.write(new_text)
+    info(f"wrote {output}: keys of {', '.join(filled) or 'nobody'} filled in")
+    for name in missing:
+        warn(f"{name} is no user of the template: paste the entry 'vault identity show' "
+             "prints for their FILE.pub under 'users:', and set a clearance")
+    if left:
+        warn(f"still placeholders: {', '.join(left)}: fill them the same way, or remove "
+             "those users (and their names from the groups)")
