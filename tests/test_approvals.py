@@ -232,7 +232,7 @@ def test_an_approval_from_outside_the_approvers_is_refused(office: Office) -> No
     with office.as_("leader") as v, pytest.raises(DeniedError) as e:
         v.declassify([doc], approvals=[clerks])
     assert not isinstance(e.value, ApprovalError)  # the policy's own verdict
-    assert "clerk does not count: not group leaders (rule secret-two-leaders)" in str(e.value)
+    assert "clerk does not count: not among group leaders (rule secret-two-leaders)" in str(e.value)
 
 
 def test_an_approval_under_a_since_replaced_policy_is_refused(office: Office) -> None:

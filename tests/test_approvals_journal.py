@@ -95,7 +95,7 @@ def test_a_completion_whose_decision_used_invalid_approvals_does_not_count(
     assert not shredded(office, doc)
     found = findings(office)
     assert any(k == "use" and "leader approved their own request" in m for _, k, m in found)
-    assert any(k == "shred" and "clerk does not count: not group leaders" in m
+    assert any(k == "shred" and "clerk does not count: not among group leaders" in m
                for _, k, m in found)
 
 
