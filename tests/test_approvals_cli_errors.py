@@ -159,7 +159,7 @@ def test_approvals_lists_what_waits_for_me(office: Office) -> None:
     assert r.exit_code == 0 and r.stderr == ""
     header, row = r.stdout.splitlines()
     assert header.split() == ["ID", "REQUESTER", "ACTION", "DOCUMENT", "LABEL", "EXPIRES"]
-    assert row.split()[:5] == [request, "leader", "declassify", doc, "SECRET/BOARD"]
+    assert row.split()[:5] == [request, "leader", "declassify", doc, "SECRET//BOARD"]
     (item,) = json.loads(ok(office.cli("deputy", "approvals", "--json")))
     assert item["id"] == request and item["new_label"]["level"] == "PUBLIC"
     r = office.cli("leader", "approvals")  # not for the requester

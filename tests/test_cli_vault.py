@@ -371,7 +371,7 @@ def test_reclassify_a_secret_document_takes_two_leaders(office: Office) -> None:
     r = office.as_("leader", "reclassify", doc_id, "--level", "CONFIDENTIAL",
                    "--request", request_id)
     assert r.exit_code == 0, r.stderr
-    assert "CONFIDENTIAL/BOARD" in r.stderr
+    assert "CONFIDENTIAL//BOARD" in r.stderr
     r = office.as_("leader", "info", doc_id, "--json")
     assert json.loads(r.stdout)["label"]["level"] == "CONFIDENTIAL"
 

@@ -804,7 +804,7 @@ def test_keyring_entry_by_the_document(name: str) -> None:
     assert text.splitlines() == [
         "# vault keyring entry: a label-class identity",
         f"# vault: {v['vault']}",
-        f"# class: {cls['level']}" + (f" [{', '.join(sorted(cls['compartments']))}]"
+        f"# class: {cls['level']}" + (f"//{'/'.join(sorted(cls['compartments']))}"
                                       if cls["compartments"] else ""),
         f"# class id: {cls['id']}",
         f"# generation: {cls['generation']}",

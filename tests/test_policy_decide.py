@@ -202,7 +202,7 @@ def test_approver_must_be_cleared() -> None:
     d = policy.decide("alice", "export", label("SECRET", "B"), at=AT,
                       inputs={"approvers": ["bob"]})
     assert d.reasons == ["a second person's approval is required (rule two); bob does not "
-                         "count: not cleared for SECRET [B]"]
+                         "count: not cleared for SECRET//B"]
     assert policy.decide("alice", "export", label("CONFIDENTIAL", "A"), at=AT,
                          inputs={"approvers": ["bob"]}).allowed
 

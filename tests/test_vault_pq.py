@@ -213,12 +213,12 @@ def test_an_interrupted_move_resumes_and_reports_what_remains(classical: Office)
     # The clerk moves what they are cleared for (FINANCE); SECRET stays
     # classical, named by the report and the doctor until the leader runs it.
     first = office.as_("clerk").rotate(post_quantum=True)
-    assert first.rotated == ["CONFIDENTIAL [FINANCE] -> generation 2"]
+    assert first.rotated == ["CONFIDENTIAL//FINANCE -> generation 2"]
     left = [c for c in first.classical if "identities" not in c]
     assert left and all("SECRET" in c for c in left), first.classical
     assert any("SECRET" in p for p in first.pending)
-    one = office.as_("leader").rotate(["SECRET [HR]"], post_quantum=True)
-    assert one.rotated == ["SECRET [HR] -> generation 2"]
+    one = office.as_("leader").rotate(["SECRET//HR"], post_quantum=True)
+    assert one.rotated == ["SECRET//HR -> generation 2"]
     notes = office.as_("officer").doctor().notes
     assert any("--post-quantum" in n and "SECRET" in n for n in notes), notes
     last = office.as_("leader").rotate(post_quantum=True)
