@@ -89,7 +89,8 @@ def test_self_approval_and_wrong_group(office: Office) -> None:
     refused(office.cli("leader", "approve", request, "--yes"),
             "you cannot answer your own request")
     refused(office.cli("clerk", "approve", request, "--yes"),
-            "your approval would not count: clerk is not among group leaders (rule secret-two-leaders)")
+            "your approval would not count: clerk is not among group leaders "
+            "(rule secret-two-leaders)")
     refused(office.cli("officer", "approve", request, "--yes"),
             "your approval would not count: officer is not among group leaders")
 

@@ -22,7 +22,8 @@ def test_explain_counts_the_approvers_given() -> None:
     r = run(*ARGS, "--approver", "clerk")
     assert r.exit_code == 3 and r.stderr == ""
     assert "  - a second person's approval is required (rule secret-two-leaders, by group " \
-        "leaders); clerk does not count: not among group leaders (rule secret-two-leaders)" in r.stdout
+        "leaders); clerk does not count: not among group leaders (rule " \
+        "secret-two-leaders)" in r.stdout
     r = run(*ARGS, "--approver", "clerk", "--approver", "deputy")
     assert r.exit_code == 0
     assert "  pass  builtin:approver" in r.stdout and "approved by deputy (rule " \
