@@ -171,18 +171,8 @@ def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,
                 created=datetime.now(UTC),
                 declassify_on=declassify_on if declassify_on is not None else old.declassify_on,
                 embargo_until=embargo_until if embargo_until is not None else old.embargo_until)
-            inputs: dict[str, Any] = {"justification": justification}
-            note = (f"new label {s.trusted.policy.format_label(new)}; "
-                    f"justification: {justification}")
-            if approved:
-                approved.bind("reclassify", doc_id, sealed.row.header, new_label=new)
-            decision = authorise(s, att, "reclassify", old, inputs={**inputs, "new_label": new},
-                                 note=note, approved=approved)
-            file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
-            done = relabel(s, att, sealed, f, file_key, new, "reclassify", inputs,
-                           approvers(decision))
-    return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size,
-                           previous=old)
+            return _change_label(s, att, sealed, f, "reclassify", new, justification,
+                                 approved)
 
 
 def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
@@ -223,16 +213,24 @@ def _declassify_one(s: Session, doc_id: str, justification: str | None,
             new = s.trusted.policy.declassified_label(old).replace(
                 classified_by=actor.name, reason=justification or None,
                 created=datetime.now(UTC))
-            inputs: dict[str, Any] = {"justification": justification}
-            note = (f"new label {s.trusted.policy.format_label(new)}; "
-                    f"justification: {justification}")
-            if approved:
-                approved.bind("declassify", doc_id, sealed.row.header, new_label=new)
-            decision = authorise(s, att, "declassify", old, inputs={**inputs, "new_label": new},
-                                 note=note, approved=approved)
-            file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
-            done = relabel(s, att, sealed, f, file_key, new, "declassify", inputs,
-                           approvers(decision))
+            return _change_label(s, att, sealed, f, "declassify", new, justification,
+                                 approved)
+
+
+def _change_label(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, action: str,
+                  new: Label, justification: str | None,
+                  approved: Approved | None) -> DocumentInfo:
+    """What reclassify and declassify share once the new label is built:
+    the decision (with its approvals), then the new header."""
+    old = sealed.label.label
+    inputs: dict[str, Any] = {"justification": justification}
+    note = f"new label {s.trusted.policy.format_label(new)}; justification: {justification}"
+    if approved:
+        approved.bind(action, att.doc, sealed.row.header, new_label=new)
+    decision = authorise(s, att, action, old, inputs={**inputs, "new_label": new},
+                         note=note, approved=approved)
+    file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
+    done = relabel(s, att, sealed, f, file_key, new, action, inputs, approvers(decision))
     return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size,
                            previous=old)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vault._primitives import canonical_json, parse_canonical_json, parse_signing_key, unb64
+from vault._primitives import b64, canonical_json, parse_canonical_json, parse_signing_key, unb64
 from vault.errors import DeniedError, UsageError
 
 __all__ = ["ACTIONS", "MAX_FILE", "ApprovalError", "Party", "StatementError", "bound_label",
@@ -171,3 +171,21 @@ def encode(obj: dict[str, Any]) -> bytes:
     return canonical_json(obj) + b"\n"
 
 
+@dataclass(frozen=True)
+class SignedStatement:
+    """What a request and an approval share: the statement, its signature,
+    its validity period and its signed form (docs/FORMAT.md §16)."""
+
+    statement: dict[str, Any]
+    sig: bytes
+
+    @property
+    def created(self) -> datetime:
+        return read_time(self.statement["created"], "created")
+
+    @property
+    def expires(self) -> datetime:
+        return read_time(self.statement["expires"], "expires")
+
+    def signed(self) -> dict[str, Any]:
+        return {"sig": b64(self.sig), "statement": self.statement}

@@ -34,6 +34,7 @@ from vault._trust._statement import (
     MAX_FILE,
     ApprovalError,
     Party,
+    SignedStatement,
     StatementError,
     bound_label,
     encode,
@@ -58,11 +59,9 @@ MAX_APPROVALS = 16  # approvals one attempt may carry (docs/POLICY.md §4.5)
 
 
 @dataclass(frozen=True)
-class Approval:
+class Approval(SignedStatement):
     """A signed answer to ``request``: ``approve`` or ``refuse``."""
 
-    statement: dict[str, Any]
-    sig: bytes
     request: Request
 
     @property
@@ -81,16 +80,8 @@ class Approval:
     def reason(self) -> str | None:
         return self.statement["reason"]  # type: ignore[no-any-return]
 
-    @property
-    def created(self) -> datetime:
-        return read_time(self.statement["created"], "created")
 
-    @property
-    def expires(self) -> datetime:
-        return read_time(self.statement["expires"], "expires")
 
-    def signed(self) -> dict[str, Any]:
-        return {"sig": b64(self.sig), "statement": self.statement}
 
     def to_dict(self) -> dict[str, Any]:
         """The approval file's content: the approval and its request."""

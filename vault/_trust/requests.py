@@ -32,6 +32,7 @@ from vault._trust._statement import (
     REQUEST_MEMBERS,
     ApprovalError,
     Party,
+    SignedStatement,
     StatementError,
     bound_label,
     encode,
@@ -49,11 +50,8 @@ __all__ = ["Request", "new_request", "read_request"]
 
 
 @dataclass(frozen=True)
-class Request:
+class Request(SignedStatement):
     """A signed request (docs/FORMAT.md §16.2)."""
-
-    statement: dict[str, Any]
-    sig: bytes
 
     # -- what it says ------------------------------------------------------------
 
@@ -102,18 +100,10 @@ class Request:
     def policy(self) -> str:
         return str(self.statement["policy"])
 
-    @property
-    def created(self) -> datetime:
-        return read_time(self.statement["created"], "created")
 
-    @property
-    def expires(self) -> datetime:
-        return read_time(self.statement["expires"], "expires")
 
     # -- encodings ---------------------------------------------------------------
 
-    def signed(self) -> dict[str, Any]:
-        return {"sig": b64(self.sig), "statement": self.statement}
 
     def to_bytes(self) -> bytes:
         return encode(self.signed())
