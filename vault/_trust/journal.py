@@ -39,9 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vault._trust.manifest import Manifest
     from vault.audit import AuditRecord, ScannedLine
-    from vault.policy import Label, Policy
+    from vault.policy import Decision, Label, Policy
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "inert"]
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -51,6 +51,14 @@ _CHANGES = ("seal", "reclassify", "declassify")
 _PENDING = frozenset(("seal", "reclassify", "declassify", "shred"))
 STATE_KINDS = ("policy", "class_key", "grants", "retire", "document", "shred", "incident",
                "request", "approval")
+
+
+def inert(rec: AuditRecord) -> bool:
+    """Does feeding this (well-formed, signed or covered) record change
+    nothing but the tip? No state, nothing pending begun or ended -- what a
+    decision to open, export, list or deny writes."""
+    return rec.state is None and rec.outcome not in ("done", "failed") and not (
+        rec.outcome == "allowed" and rec.action in _PENDING)
 
 
 class _Invalid(Exception):
@@ -74,6 +82,10 @@ class Journal:
         self._policy_of = policy_of
         self._verify = verify
         self._pending: list[AuditRecord] = []  # unsigned records awaiting their batch's end
+        self.applied = 0  # state records applied (counted or not): the state may differ
+        # Entitlement decisions of this replay: a batch's records repeat one
+        # actor, action, label, moment and inputs (sealing many files).
+        self._decided: dict[tuple[Any, ...], Decision] = {}
         versions = store.policies()
         self.version = versions[-1][0] if versions else 0
         self.policy: Policy | None = None
@@ -150,6 +162,7 @@ class Journal:
     def _apply(self, rec: AuditRecord) -> None:
         state = rec.state
         assert state is not None
+        self.applied += 1
         unknown = sorted(set(state) - set(STATE_KINDS))
         if unknown:
             self._finding(rec.seq, "state", f"unknown state change {unknown[0]!r}; ignored")
@@ -174,7 +187,18 @@ class Journal:
         given = dict(inputs or {})
         if given.get("floor") is not None and not isinstance(given["floor"], Label):
             given["floor"] = Label.from_dict(given["floor"])
-        decision = self.policy.decide(rec.actor, action, label, at=rec.datetime, inputs=given)
+        try:
+            key: tuple[Any, ...] | None = (rec.actor, action, label, rec.time,
+                                           tuple(sorted(given.items())))
+            hash(key)
+        except TypeError:  # an input that cannot be a key: decided on its own
+            key = None
+        decision = self._decided.get(key) if key is not None else None
+        if decision is None:
+            decision = self.policy.decide(rec.actor, action, label, at=rec.datetime,
+                                          inputs=given)
+            if key is not None:
+                self._decided[key] = decision
         _need(decision.allowed, f"{rec.actor} was not entitled to {action} this "
               f"({'; '.join(decision.reasons)})")
 
@@ -203,6 +227,7 @@ class Journal:
                   "the officer is not an administrator of the first policy")
         self.store.add_policy(version, sha, text, rec.seq, rec.actor or "", rec.time)
         self.version, self.policy = version, policy
+        self._decided.clear()
 
     def _class_key(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         assert self.policy is not None and rec.actor is not None

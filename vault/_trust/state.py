@@ -174,6 +174,12 @@ class StateStore:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def metas(self, *keys: str) -> dict[str, str]:
+        """Several values read in one statement (one consistent snapshot)."""
+        marks = ", ".join("?" * len(keys))
+        return {str(k): str(v) for k, v in self._db.execute(
+            f"SELECT key, value FROM meta WHERE key IN ({marks})", keys)}  # noqa: S608
+
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
