@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.areas) - set(_areas()))
     if unknown:
         parser.error(f"unknown area(s): {', '.join(unknown)}; known: {', '.join(_areas())}")
+    from benchmarks._office import state_dir
+
+    state_dir()  # every vault's trusted state in a scratch folder, children included
     described = machine()  # before the areas load the machine
     rows: list[Row] = []
     started = time.perf_counter()
