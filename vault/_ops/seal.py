@@ -200,6 +200,7 @@ def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
         label_stanza = LabelStanza(statement, me).wrap(file_key)[0]
         return Header.seal([*stanzas, label_stanza, meta_stanza], file_key)
 
-    with batch.write(doc_id, version, size_hint(stream)) as out:
-        header, _ = write_sealed(stream, out, file_key, header_for, template.filename)
+    size = size_hint(stream)
+    with batch.write(doc_id, version, size) as out:
+        header, _ = write_sealed(stream, out, file_key, header_for, template.filename, size=size)
     return doc_id, version, header, made["statement"], made["meta"]

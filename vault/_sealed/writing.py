@@ -31,6 +31,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable
+from types import EllipsisType
 from typing import BinaryIO
 
 from vault.age import Header, encrypt_payload
@@ -97,11 +98,14 @@ def size_hint(f: BinaryIO) -> int | None:
 
 
 def write_sealed(src: BinaryIO, out: BinaryIO, file_key: bytes, header_for: HeaderFor,
-                 name: str | None = None) -> tuple[Header, int]:
+                 name: str | None = None, *, size: int | EllipsisType | None = ...
+                 ) -> tuple[Header, int]:
     """Write to ``out`` the age file whose payload is everything in ``src``
     under ``file_key`` and whose header is ``header_for(...)``; returns the
-    header and the plaintext size."""
-    size = size_hint(src)
+    header and the plaintext size. ``size``: what :func:`size_hint` said of
+    ``src`` just before, if the caller asked it."""
+    if size is ...:
+        size = size_hint(src)
     if size is not None and size <= SMALL:
         return _write_small(src, size, out, file_key, header_for, name)
     if size is not None and _seekable(out):
