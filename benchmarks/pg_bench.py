@@ -2,8 +2,9 @@
 documents at the same time, against a PostgreSQL vault (ours) and a folder
 vault (peer) on the same machine and disk.
 
-Each process opens the vault on its own connections, as its own user, and
-loops: seal a document, open it back. Aggregate operations per second are
+Each process opens the vault on its own connections, as its own user with
+a record of the vault of its own (a workstation each: its own
+``VAULT_STATE_DIR``), and loops: seal a document, open it back. Aggregate operations per second are
 all seals and opens divided by the wall time from the common start to the
 last process's end; the figures are medians of 3 runs of 150 iterations
 per process, PostgreSQL and folder runs interleaved. Afterwards the audit
@@ -45,7 +46,10 @@ def _run(office: Any, iterations: int) -> tuple[float, int, int]:
     from pg_workers import run_all, seal_and_open
 
     start = time.time() + 2.0  # every process imported and connected by then
-    args = [(office.location, str(office.files[w]), iterations, SIZE, start) for w in WHO]
+    # Each person works at a workstation of their own: their own record of
+    # the vault (docs/DESIGN.md §8), kept from one run to the next.
+    args = [(office.location, str(office.files[w]), iterations, SIZE, start, "INTERNAL",
+             ("STAFF",), str(office.root / f"state-{w}")) for w in WHO]
     results = run_all(seal_and_open, args)
     wall = max(r["seconds"] for r in results)
     ids = [i for r in results for i in r["ids"]]
