@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault._atomic import atomic_writer
 from vault._ops.discipline import attempt, authorise, record
@@ -27,13 +27,19 @@ from vault.errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
     from vault.identity import AgeKeyPair
+    from vault.policy import Label
 
 __all__ = ["export", "info", "ls", "ls_json", "open_document"]
 
 Destination = str | os.PathLike[str] | BinaryIO
 
 
-def _listed(s: Session) -> list[DocumentInfo]:
+_HIDDEN = "not opened by 'ls'"
+
+
+def _listed(s: Session, *, as_dicts: bool = False) -> list[Any]:
+    """The documents the caller may list: :class:`DocumentInfo` objects, or
+    (``as_dicts``) their ``to_dict()`` forms, made without the objects."""
     actor = s.actor()
     with attempt(s, "ls") as att:
         if actor.name is None or actor.name not in s.trusted.policy.users:
@@ -41,15 +47,37 @@ def _listed(s: Session) -> list[DocumentInfo]:
 
             authorise(s, att, "list", Label(level=s.trusted.policy.levels[0].name))
         allowed = s.trusted.policy.decider(actor.decides_as, "list")  # one moment for all
-        infos = []
+        # Documents sealed together share their label: each distinct one is
+        # read (and written back canonically) once.
+        labels: dict[str, tuple[Label, dict[str, Any]]] = {}
+        out: list[Any] = []
         for _, text, _, _ in s.trusted.store.listing():
-            with contextlib.suppress(ValueError, TypeError, KeyError):
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
                 statement = json.loads(text)
-                if allowed(statement["label"]):
-                    infos.append(DocumentInfo.of(statement, hidden="not opened by 'ls'"))
-        count = len(infos)
+                raw = statement["label"]
+                if not allowed(raw):
+                    continue
+                key = json.dumps(raw, sort_keys=True)
+                known = labels.get(key)
+                if known is None:
+                    from vault.policy import Label
+
+                    label = Label.from_dict(raw)
+                    known = labels[key] = (label, label.to_dict())
+                content = statement.get("content") or {}
+                fields = {"id": str(statement["doc"]), "sealed_at": str(statement["sealed_at"]),
+                          "sealed_by": str(statement["sealed_by"]),
+                          "size": int(content.get("size", 0)),
+                          "classified_by": raw.get("classified_by"),
+                          "policy": statement.get("policy"),
+                          "payload_sha256": content.get("payload"), "title": None,
+                          "filename": None, "content_type": None, "plaintext_size": None,
+                          "hidden": _HIDDEN}
+                out.append({**fields, "label": known[1]} if as_dicts
+                           else DocumentInfo(label=known[0], **fields))
+        count = len(out)
         record(s, [att], "allowed", [], f"{count} document{'s' if count != 1 else ''} listed")
-    return infos
+    return out
 
 
 def ls(s: Session) -> list[DocumentInfo]:
@@ -57,7 +85,7 @@ def ls(s: Session) -> list[DocumentInfo]:
 
 
 def ls_json(s: Session) -> str:
-    return json.dumps([d.to_dict() for d in _listed(s)], sort_keys=True, separators=(",", ":"),
+    return json.dumps(_listed(s, as_dicts=True), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False)
 
 
