@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -23,16 +24,18 @@ from vault._trust.classes import ClassKey, Holder, LabelClass
 from vault._trust.journal import Journal, inert
 from vault._trust.state import DocRow, StateStore, state_path
 from vault.audit import LineSource
-from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError
+from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.manifest import Manifest
     from vault.audit import AuditLog, TrustedTip
+    from vault.audit._log import LastAppend
     from vault.policy import Policy
 
 __all__ = ["TrustedState"]
 
 _UNSET = object()
+_AHEAD = 256  # own appends kept in memory only, at most, before the store is written
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,10 +92,17 @@ class TrustedState:
         self._seen = -1  # the log size at the last catch-up
         self._mark: object = _UNSET  # the store's state mark the caches were made at
         self._pinned = False  # the store's pin was checked against this manifest
+        self._trusted_tip: TrustedTip | None = None  # where this object's replay stands
+        # This process's own appends replayed in memory only (see _keep_in_memory).
+        self._ahead: list[LastAppend] = []
         self._tip: TrustedTip | None = None  # the stored tip, parsed from _tip_text
         self._tip_text: str | None = None
 
     def close(self) -> None:
+        # What this session replayed in memory only is kept for the next one.
+        if self._ahead:
+            with contextlib.suppress(VaultError, sqlite3.Error, OSError):
+                self.catch_up(own=True)
         self.store.close()
 
     # -- bringing it up to date ---------------------------------------------------
@@ -102,7 +112,7 @@ class TrustedState:
         at least this process's own latest append, without asking the
         storage where the log ends when those lines directly follow what
         was replayed (a writer checking that its change counted)."""
-        if own and not force and self._pinned and self._own_append_follows():
+        if own and not force and self._pinned and self._own_chain():
             with self.store.transaction():
                 replayed = self._own_lines(self._stored_tip(), None)
                 if replayed is not None:
@@ -130,6 +140,9 @@ class TrustedState:
         if not force and self._end is not None and end == self._end:
             return False
         if not force and self._pinned:
+            kept = self._keep_in_memory(end)
+            if kept is not None:
+                return kept
             adopted = self._adopt(end)
             if adopted is not None:
                 return adopted
@@ -187,7 +200,11 @@ class TrustedState:
             return None
         return self._caught_up(tip, end, found.get("state"))
 
-    def _caught_up(self, new_tip: TrustedTip, end: object, mark: str | None) -> bool:
+    def _caught_up(self, new_tip: TrustedTip, end: object, mark: str | None, *,
+                   keep: bool = False) -> bool:
+        if not keep:  # the store holds every line up to new_tip
+            self._ahead.clear()
+        self._trusted_tip = new_tip
         self._log.set_trusted_tip(new_tip)
         self._end = end
         # The store may have been brought forward by another session of this
@@ -212,36 +229,68 @@ class TrustedState:
             self._tip, self._tip_text = _tip_from_text(text), text
         return self._tip
 
-    def _own_lines(self, tip: TrustedTip | None, end: object) -> tuple[TrustedTip, bool] | None:
-        """Replay this process's own latest append without reading it back,
-        when its lines are all the log added after ``tip``: they are the
-        bytes this process wrote, right after the lines this state verified
-        (the append checked that the log still starts with them), so they
-        are fed to the journal as written -- parsed and settled by the same
-        reading rules as lines read from storage. Lines that would change
-        nothing but the tip (decisions to open, list, export; denials) are
-        not even parsed. None: read the log as usual."""
+    def _own_chain(self) -> list[LastAppend]:
+        """This process's appends not yet in the store, oldest first: those
+        kept in memory only, then the latest one (each right after the one
+        before it)."""
+        chain = list(self._ahead)
         own = self._log.last_append
-        if own is None or tip is None or own.before != tip:
+        if own is not None and (not chain or chain[-1] is not own):
+            if chain and own.before != chain[-1].after:
+                return []  # not contiguous: read the log
+            chain.append(own)
+        return chain
+
+    def _keep_in_memory(self, end: object) -> bool | None:
+        """Catch up with this process's own latest append in memory only,
+        when it is all the log added since this object's tip and changes
+        nothing but the tip (a decision to open, list or export; a denial):
+        the store, a cache of the log shared by this user's sessions, is not
+        written for it -- writing it would make the next fdatasync of the
+        log carry SQLite's pages too. Such appends are written to the store
+        with the next replay that changes something, or when the session
+        closes; until then other sessions read them from the log."""
+        own = self._log.last_append
+        if (own is None or self._trusted_tip is None or own.before != self._trusted_tip
+                or (self._ahead and self._ahead[-1] is own) or len(self._ahead) >= _AHEAD
+                or (end != (own.after.size, None) and end != (None, own.after.end_offset))
+                or not all(inert(rec) for rec in own.records)):
             return None
-        after = own.after
+        self._ahead.append(own)
+        assert isinstance(self._mark, str | None)
+        return self._caught_up(own.after, end, self._mark, keep=True)
+
+    def _own_lines(self, tip: TrustedTip | None, end: object) -> tuple[TrustedTip, bool] | None:
+        """Replay this process's own appends without reading them back, when
+        their lines are all the log added after ``tip``: they are the bytes
+        this process wrote, right after the lines this state verified (each
+        append checked that the log still starts with them), so they are fed
+        to the journal as written -- parsed and settled by the same reading
+        rules as lines read from storage. Lines that would change nothing
+        but the tip (decisions to open, list, export; denials) are not even
+        parsed. None: read the log as usual."""
+        chain = self._own_chain()
+        if tip is None:
+            return None
+        start = next((i for i, a in enumerate(chain) if a.before == tip), None)
+        if start is None:
+            return None
+        chain = chain[start:]
+        after = chain[-1].after
         if end is not None and end != (after.size, None) and end != (None, after.end_offset):
             return None  # someone else appended since (or the log changed size)
-        if all(inert(rec) for rec in own.records):
+        records = [rec for a in chain for rec in a.records]
+        if all(inert(rec) for rec in records):
             return after, False
         from vault.audit import Scan, verify_record
 
         journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
-        with Scan(_Written([rec.line for rec in own.records]), tip) as scan:
+        with Scan(_Written([rec.line for rec in records]), tip) as scan:
             for line in scan:
                 journal.feed(line)
         if scan.tip != after or scan.unrecovered:  # pragma: no cover - by construction
             raise AssertionError("an append's own lines did not replay to its tip")
         return after, journal.applied > 0
-
-    def _own_append_follows(self) -> bool:
-        own = self._log.last_append
-        return own is not None and own.before == self._tip
 
     def _check_pin(self) -> None:
         if self._pinned:  # verified once: a replay never changes the pin
