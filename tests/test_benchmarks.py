@@ -66,7 +66,7 @@ def test_quick_run_of_the_vault_areas() -> None:
     rows = _table(r.stdout)
     whats = [row[0] for row in rows]
     assert sum(w.startswith("seal 500 x 100 KB on disk, each durable") for w in whats) == 3
-    assert sum(w.startswith("open one 100 KB document") for w in whats) == 1
+    assert sum(w.startswith("open one 100 KB document") for w in whats) == 2
     assert sum(w.startswith("Vault.") for w in whats) == 4
     for what, ours, peer, ratio, target, met in rows:
         assert FIGURE.fullmatch(ours) and FIGURE.fullmatch(peer), what
