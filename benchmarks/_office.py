@@ -1,34 +1,73 @@
-"""A vault to benchmark: the example office (policies/office.yaml) with
-fresh keys, plain (``--no-passphrase``) identity files and a recovery
-identity, created through the library in a scratch folder."""
+"""A vault to benchmark: the shipped office policy (policies/office.yaml)
+with fresh keys in place of its placeholders, plain (no passphrase)
+identity files and a recovery identity, created through the library in a
+scratch folder.
+
+Keys are post-quantum hybrid ones, as the policy requires by default
+(``post_quantum: required``, docs/POLICY.md §3.10); ``post_quantum=False``
+makes an office of X25519 keys (``post_quantum: off``).
+
+Every vault keeps the verified replay of its audit log in
+``$VAULT_STATE_DIR`` (docs/DESIGN.md §8): :func:`state_dir` points it at a
+scratch folder for the whole run, never at the home of whoever runs the
+benchmarks, and child processes inherit it.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 OFFICE_POLICY = Path(__file__).resolve().parent.parent / "policies" / "office.yaml"
 PEOPLE = ("officer", "clerk", "registrar", "leader", "deputy", "outsider")
 
-_USER = re.compile(r"^  ([A-Za-z0-9._-]+):\s*$")
-_KEY = re.compile(r"^(    (recipient|signing_key): )\S+\s*$")
+_USER = re.compile(r"^  ([A-Za-z0-9._@+-]+):\s*$")
+_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
+
+
+def state_dir() -> str:
+    """``$VAULT_STATE_DIR``, set to a scratch folder (removed at exit) unless
+    the caller chose one."""
+    current = os.environ.get("VAULT_STATE_DIR")
+    if current and os.environ.get("_VAULT_BENCH_STATE") == current:
+        return current
+    folder = tempfile.mkdtemp(prefix="vault-bench-state-")
+    atexit.register(shutil.rmtree, folder, True)
+    os.environ["VAULT_STATE_DIR"] = folder
+    os.environ["_VAULT_BENCH_STATE"] = folder
+    return folder
 
 
 @dataclass
 class Office:
     root: Path  # scratch folder holding everything below
-    vault: Path
+    vault: Path  # the vault folder, or a PostgreSQL location in ``location``
+    location: str = ""
     keys: dict[str, Path] = field(default_factory=dict)  # name -> identity file
     recovery_key: Path = Path()
+    post_quantum: bool = True
 
     def env(self, who: str) -> dict[str, str]:
         """The environment a user of the CLI runs ``vault`` in."""
-        return {**os.environ, "VAULT_DIR": str(self.vault), "VAULT_IDENTITY": str(self.keys[who])}
+        return {**os.environ, "VAULT_DIR": self.location or str(self.vault),
+                "VAULT_IDENTITY": str(self.keys[who])}
+
+    def as_(self, who: str) -> Any:
+        """The vault opened by the library as ``who``."""
+        import vault
+
+        return vault.Vault(self.location or self.vault, vault.load_identity(self.keys[who]))
 
 
-def _policy(recipients: dict[str, str], signing: dict[str, str], recovery: str) -> str:
+def policy_text(recipients: dict[str, str], signing: dict[str, str], recovery: str, *,
+                post_quantum: bool = True) -> str:
+    """The office policy with these keys in place of its placeholders."""
     out: list[str] = []
     user = None
     in_users = False
@@ -44,24 +83,46 @@ def _policy(recipients: dict[str, str], signing: dict[str, str], recovery: str) 
             line = f"{k.group(1)}{keys[user]}\n"
         elif line.startswith("default_label:"):
             line = f"recovery: [{recovery}]\n{line}"
+        elif line.startswith("version: 1") and not post_quantum:
+            line += "post_quantum: off\n"
         out.append(line)
     return "".join(out)
 
 
-def make_office(root: Path) -> Office:
-    """Create the office vault in ``root/vault`` and its people's key files."""
-    from vault import Vault, new_identity
-    from vault.age import X25519Identity
+def filled_policy(path: Path, *, post_quantum: bool = True) -> Path:
+    """The office policy with fresh keys for everyone, written to ``path``
+    (the shipped file holds placeholders, which a policy refuses)."""
+    from vault import new_identity
+    from vault.age import MLKEM768X25519Identity, X25519Identity
 
+    people = {name: new_identity(name, post_quantum=post_quantum) for name in PEOPLE}
+    recovery = (MLKEM768X25519Identity.generate() if post_quantum
+                else X25519Identity.generate())
+    path.write_text(policy_text({n: p.recipient for n, p in people.items()},
+                                {n: p.signing_public for n, p in people.items()},
+                                str(recovery.recipient), post_quantum=post_quantum),
+                    encoding="utf-8")
+    return path
+
+
+def make_office(root: Path, *, post_quantum: bool = True, location: str | None = None) -> Office:
+    """Create the office vault in ``root/vault`` (or at ``location``, a
+    PostgreSQL URI) and its people's key files."""
+    from vault import Vault, new_identity
+    from vault.age import MLKEM768X25519Identity, X25519Identity
+
+    state_dir()
     root.mkdir(parents=True, exist_ok=True)
-    people = {name: new_identity(name) for name in PEOPLE}
-    recovery = X25519Identity.generate()
+    people = {name: new_identity(name, post_quantum=post_quantum) for name in PEOPLE}
+    recovery = (MLKEM768X25519Identity.generate() if post_quantum
+                else X25519Identity.generate())
     policy = root / "policy.yaml"
-    policy.write_text(_policy({n: p.recipient for n, p in people.items()},
-                              {n: p.signing_public for n, p in people.items()},
-                              str(recovery.recipient)), encoding="utf-8")
-    office = Office(root, root / "vault")
-    Vault.init(office.vault, policy, people["officer"]).close()
+    policy.write_text(policy_text({n: p.recipient for n, p in people.items()},
+                                  {n: p.signing_public for n, p in people.items()},
+                                  str(recovery.recipient), post_quantum=post_quantum),
+                      encoding="utf-8")
+    office = Office(root, root / "vault", location or "", post_quantum=post_quantum)
+    Vault.init(location or office.vault, policy, people["officer"]).close()
     keys = root / "keys"
     keys.mkdir(mode=0o700)
     for name, person in people.items():

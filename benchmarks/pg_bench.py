@@ -2,13 +2,15 @@
 documents at the same time, against a PostgreSQL vault (ours) and a folder
 vault (peer) on the same machine and disk.
 
-Each process opens the vault on its own connections, as its own user, and
-loops: seal a document, open it back. Aggregate operations per second are
+Each process opens the vault on its own connections, as its own user with
+a record of the vault of its own (a workstation each: its own
+``VAULT_STATE_DIR``), and loops: seal a document, open it back. Aggregate operations per second are
 all seals and opens divided by the wall time from the common start to the
 last process's end; the figures are medians of 3 runs of 150 iterations
 per process, PostgreSQL and folder runs interleaved. Afterwards the audit
-log must hold exactly one seal and one open record per document (no record
-lost) and verify end to end.
+log must hold, for every document, exactly one seal decision, one seal
+completion and one open decision (no record lost), and verify end to end.
+Target: PostgreSQL at least as fast as the folder.
 
 The PostgreSQL server is a throwaway cluster (tests/pg_support.py:
 initdb into a temporary folder, a Unix socket, fsync on, default settings
@@ -31,7 +33,8 @@ from benchmarks import Row, judge
 PROCESSES = 4
 WHO = ("clerk", "leader", "deputy", "registrar")
 SIZE = 4 << 10
-TARGET = 500  # aggregate operations per second against PostgreSQL (issue target)
+EXPECTED = (("seal", "allowed"), ("seal", "done"), ("open", "allowed"))
+TARGET = 1.0  # at least as fast as the folder (ratio PostgreSQL / folder)
 
 
 def _support() -> None:
@@ -43,18 +46,24 @@ def _run(office: Any, iterations: int) -> tuple[float, int, int]:
     from pg_workers import run_all, seal_and_open
 
     start = time.time() + 2.0  # every process imported and connected by then
-    args = [(office.location, str(office.files[w]), iterations, SIZE, start) for w in WHO]
+    # Each person works at a workstation of their own: their own record of
+    # the vault (docs/DESIGN.md §8), kept from one run to the next.
+    args = [(office.location, str(office.files[w]), iterations, SIZE, start, "INTERNAL",
+             ("STAFF",), str(office.root / f"state-{w}")) for w in WHO]
     results = run_all(seal_and_open, args)
     wall = max(r["seconds"] for r in results)
     ids = [i for r in results for i in r["ids"]]
     assert sum(r["mismatches"] for r in results) == 0, "a document came back different"
     officer = office.as_("officer")
     officer.verify_audit()
-    seen: dict[tuple[str, str | None], int] = {}
+    seen: dict[tuple[str, str, str | None], int] = {}
     for rec in officer.audit.records():
         if rec.action in ("seal", "open"):
-            seen[rec.action, rec.doc] = seen.get((rec.action, rec.doc), 0) + 1
-    missing = sum(seen.get((a, d), 0) != 1 for d in ids for a in ("seal", "open"))
+            key = (rec.action, rec.outcome, rec.doc)
+            seen[key] = seen.get(key, 0) + 1
+    officer.close()
+    # Each document: its seal decided and done, its opening decided.
+    missing = sum(seen.get((*want, d), 0) != 1 for d in ids for want in EXPECTED)
     return 2 * len(ids) / wall, missing, len(ids)
 
 
@@ -89,11 +98,15 @@ def run(quick: bool) -> list[Row]:
         shutil.rmtree(root, ignore_errors=True)
     pg_rate, folder_rate = statistics.median(pg_rates), statistics.median(folder_rates)
     n *= reps
+    expected = len(EXPECTED) * n
     what = f"{PROCESSES} processes seal+open 4 KiB: PostgreSQL vs folder"
+    spread = (f"median of {reps}; PostgreSQL {min(pg_rates):,.0f}-{max(pg_rates):,.0f}, "
+              f"folder {min(folder_rates):,.0f}-{max(folder_rates):,.0f} ops/s")
     return [
-        Row(f"{what} (ops/s)", f"{pg_rate:.0f} ops/s", f"{folder_rate:.0f} ops/s",
-            f"{pg_rate / folder_rate:.2f}x", f">= {TARGET} ops/s",
-            judge(pg_rate >= TARGET, quick)),
-        Row(f"{what}: audit records lost", f"{pg_missing} of {2 * n}",
-            f"{folder_missing} of {2 * n}", "", "0", judge(pg_missing == 0, quick)),
+        Row(f"{what} ({spread})", f"{pg_rate:,.0f} ops/s", f"{folder_rate:,.0f} ops/s",
+            f"{pg_rate / folder_rate:.2f}x", f">= {TARGET:.2f}x",
+            judge(pg_rate >= TARGET * folder_rate, quick)),
+        Row(f"{what}: audit records lost (decided, done, opened: 3 per document)",
+            f"{pg_missing} of {expected}", f"{folder_missing} of {expected}", "", "0",
+            judge(pg_missing == 0 and folder_missing == 0, quick)),
     ]

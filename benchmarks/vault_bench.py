@@ -27,10 +27,7 @@ KiB, MiB = 1 << 10, 1 << 20
 
 
 def _clerk(root: Path) -> Any:
-    import vault
-
-    office = make_office(root)
-    return vault.Vault(office.vault, vault.load_identity(office.keys["clerk"]))
+    return make_office(root).as_("clerk")
 
 
 def _rate(n: int, seconds: float) -> str:

@@ -14,6 +14,7 @@ the command table looks for them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -120,6 +121,8 @@ def init(
 # --------------------------------------------------------------------------
 # seal
 
+_SEAL_BATCH = 500  # files per seal_many call
+
 
 @click.command()
 @click.argument(
@@ -173,26 +176,35 @@ def seal(
         raise UsageError("standard input can be sealed once")
     v = open_vault(ctx)
     sealed = []
-    for path in files:
-        with _source(path) as (raw, size), \
-                _progress.reading(raw, size, f"sealing {os.path.basename(path)}") as src:
-            doc = v.seal(
-                src,
+    for group in _batches(files):
+        with contextlib.ExitStack() as stack:
+            srcs: Sequence[Any] = group
+            name = None
+            if len(group) == 1:
+                (path,) = group
+                raw, size = stack.enter_context(_source(path))
+                what = "standard input" if path == "-" else os.path.basename(path)
+                srcs = [stack.enter_context(_progress.reading(raw, size, f"sealing {what}"))]
+                name = filename or (None if path == "-" else os.path.basename(path))
+            # Several files of one label are sealed together: one decision,
+            # one batch of records, durable writes grouped (Vault.seal_many).
+            docs = v.seal_many(
+                srcs,
                 level=level,
                 compartments=tuple(compartments),
                 caveats=tuple(caveats),
                 title=title,
-                filename=filename or (None if path == "-" else os.path.basename(path)),
+                filename=name,
                 declassify_on=declassify_on,
                 embargo_until=embargo_until,
                 justification=justification,
                 **approved(),
             )
-        sealed.append(doc)
+        sealed += docs
         if not as_json:
-            # One id per line as each is sealed, so a partial run still tells
-            # the caller which files made it.
-            click.echo(doc.id)
+            # The ids of each group as soon as it is sealed, so that a partial
+            # run still tells the caller which files made it.
+            click.echo("\n".join(doc.id for doc in docs))
     if as_json:
         print_docs_json(sealed)
 
@@ -213,6 +225,30 @@ class _source:
     def __exit__(self, *exc: object) -> None:
         if self.file is not None:
             self.file.close()
+
+
+def _batches(files: Sequence[str]) -> list[list[str]]:
+    """Consecutive small files in groups that one ``seal_many`` call takes
+    (each keeps its files open: a few hundred at most); a large file alone,
+    with its progress bar."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    most = max(1, min(_SEAL_BATCH, (soft if soft > 0 else 1024) // 2 - 32))
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for path in files:
+        if path == "-" or os.path.getsize(path) >= _progress.LARGE_FILE:
+            groups += [current, [path]] if current else [[path]]
+            current = []
+            continue
+        current.append(path)
+        if len(current) == most:
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
 
 
 # --------------------------------------------------------------------------

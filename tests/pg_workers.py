@@ -16,13 +16,16 @@ from typing import Any
 
 def seal_and_open(location: str, identity_file: str, count: int, size: int,
                   start_at: float, level: str = "INTERNAL",
-                  compartments: tuple[str, ...] = ("STAFF",)) -> dict[str, Any]:
+                  compartments: tuple[str, ...] = ("STAFF",),
+                  state_dir: str | None = None) -> dict[str, Any]:
     """Seal ``count`` documents of ``size`` bytes and open each one back;
-    returns the ids, failures and the busy time."""
+    returns the ids, failures and the busy time. ``state_dir``: where this
+    worker keeps its record of the vault (default: $VAULT_STATE_DIR, shared
+    by every worker of the run)."""
     import vault
 
     me = vault.load_identity(identity_file)
-    v = vault.Vault(location, me)
+    v = vault.Vault(location, me, state_dir=state_dir)
     data = os.urandom(size)
     while time.time() < start_at:  # every worker starts at the same moment
         time.sleep(0.001)

@@ -257,3 +257,34 @@ def test_round_trip(actor: str, name: str | None, seq: int, signed: bool,
     if values["label"] is not None:
         assert parsed.compartments == tuple(sorted(values["label"]["compartments"]))
         assert parsed.caveats == tuple(sorted(values["label"]["caveats"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    docs=st.lists(st.none() | _text, min_size=3, max_size=6),
+    states=st.lists(st.none() | st.dictionaries(_text, _json, max_size=3), min_size=6,
+                    max_size=6),
+    reason=st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+    first=st.integers(0, 2**40),
+)
+def test_records_alike_encode_as_if_whole(docs: list[str | None],
+                                          states: list[dict[str, Any] | None], reason: str,
+                                          first: int) -> None:
+    # A batch's records that share all but doc, request and state are
+    # encoded from pieces made once; each line is still the canonical JSON
+    # of the whole record, and a lone record among them is encoded whole.
+    from vault.audit._fields import FieldChecker
+
+    check = FieldChecker()
+    key = KEYS["alice"]
+    fp = fingerprint(key.public_key())
+    items = [check({**fields("alice"), "doc": d, "reason": reason, "state": s}, key, fp,
+                   f"req{i}")
+             for i, (d, s) in enumerate(zip(docs, states, strict=False))]
+    items.append(check({**fields("alice"), "action": "other", "reason": reason}, key, fp, "x"))
+    builder = RecordBuilder(time="2024-05-01T12:00:00.000001Z", host="höst\u2028", pid=7)
+    records, _ = builder.run(items, first, ZERO_LEAF)
+    assert len({id(c.template) for c in items[:-1]}) == 1
+    for record in records:
+        assert AuditRecord.from_line(record.line) == record
+        assert canonical_json(record.to_dict()) == record.line

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURE = re.compile(r"\d[\d,]*(\.\d+)? (µs|ms|s|GB/s|MB|/s|docs/s)")
+FIGURE = re.compile(r"\d[\d,]*(\.\d+)? (µs|ms|s|GB/s|MB|/s|docs/s|ops/s)")
 RATIO = re.compile(r"\d+\.\d\dx")
 
 
@@ -56,6 +56,23 @@ def test_quick_run_prints_every_row_with_figures_ratio_and_target() -> None:
         assert RATIO.fullmatch(ratio), what
         assert bool(target) != what.startswith("load "), what  # loading has no target
         assert met == ""  # a quick run never claims a target
+
+
+def test_quick_run_of_the_vault_areas() -> None:
+    # The areas that drive the vault itself through the library and the
+    # command line: they follow its API, so a quick run keeps them honest.
+    r = _run("--quick", "bulk", "vault")
+    assert r.returncode == 0, r.stderr
+    rows = _table(r.stdout)
+    whats = [row[0] for row in rows]
+    assert sum(w.startswith("seal 500 x 100 KB on disk, each durable") for w in whats) == 3
+    assert sum(w.startswith("open one 100 KB document") for w in whats) == 2
+    assert sum(w.startswith("Vault.") for w in whats) == 4
+    for what, ours, peer, ratio, target, met in rows:
+        assert FIGURE.fullmatch(ours) and FIGURE.fullmatch(peer), what
+        assert RATIO.fullmatch(ratio), what
+        assert bool(target) == (not what.startswith("Vault.")), what
+        assert met == ""
 
 
 def test_unknown_area_is_a_usage_error() -> None:

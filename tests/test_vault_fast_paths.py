@@ -95,3 +95,78 @@ def test_seal_many_batch_writes_every_document_whole(office: Office, tmp_path: P
         assert doc.id in listed
     names = os.listdir(Path(office.location) / "docs") if office.kind.name == "folder" else []
     assert not [n for n in names if n.startswith(".")]  # no temporary file left behind
+
+
+def test_a_small_source_that_grows_while_sealed_is_refused(office: Office) -> None:
+    # A small source is read whole and sealed in memory (its header made
+    # once): one that turns out longer than its size said is refused, as a
+    # large one whose header length changed is.
+    from vault.errors import UsageError
+
+    class Growing(io.BytesIO):
+        def seek(self, pos: int, whence: int = 0) -> int:  # reports 10 bytes at the end
+            return 10 if whence == os.SEEK_END else super().seek(pos, whence)
+
+    clerk = office.as_("clerk")
+    before = {d.id for d in clerk.ls()}
+    with pytest.raises(UsageError, match="changed while it was being sealed"):
+        clerk.seal(Growing(b"x" * 100), level="INTERNAL", compartments=["STAFF"])
+    assert {d.id for d in clerk.ls()} == before
+
+
+def test_sessions_of_one_user_share_what_the_log_says(tmp_path: Path, backend: Kind) -> None:
+    # Two vault objects of one machine user share its record of the vault
+    # ($VAULT_STATE_DIR). A change of state made through one -- a policy
+    # version -- reaches the other at its next attempt, whichever of them
+    # replayed it; decisions and openings (no state) leave caches alone.
+    office = make_office(tmp_path, backend)
+    registrar = office.as_("registrar")
+    doc = office.as_("clerk").seal(io.BytesIO(b"for staff"), level="CONFIDENTIAL",
+                                   compartments=["STAFF"]).id
+    from vault.errors import DeniedError
+
+    with pytest.raises(DeniedError):
+        registrar.open(doc, io.BytesIO())
+    version = registrar.policy_version
+    office.apply({"clearance: {level: INTERNAL, compartments: [STAFF]}":
+                  "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}"})
+    other = office.as_("registrar")  # replays the new version first
+    assert other.policy_version == version + 1
+    out = io.BytesIO()
+    registrar.open(doc, out)  # the older object sees it too
+    assert out.getvalue() == b"for staff"
+    assert registrar.policy_version == version + 1
+
+
+def test_a_writers_own_lines_replay_as_the_log_reads(tmp_path: Path, backend: Kind) -> None:
+    # What a process replays from the lines it appended equals a fresh
+    # replay of the whole log read back from storage.
+    office = make_office(tmp_path, backend)
+    clerk = office.as_("clerk")
+    docs = clerk.seal_many([io.BytesIO(b"one"), io.BytesIO(b"two")], level="INTERNAL",
+                           compartments=["STAFF"])
+    clerk.open(docs[0].id, io.BytesIO())
+    leader = office.as_("leader")
+    leader.shred(docs[1].id, justification="duplicate")
+    clerk.ls()  # catches up with the shred (read back), then appends its own record
+    clerk._s.trusted.catch_up()  # that record: in memory only (it changes no state)
+    import sqlite3
+
+    import vault
+
+    with vault.Vault(office.location, office.ids["clerk"],
+                     state_dir=tmp_path / "fresh") as fresh:
+        mine = clerk._s.trusted.store
+        theirs = fresh._s.trusted.store
+        assert [(r.doc_id, r.version, r.header, r.statement, r.shredded)
+                for r in mine.docs(live=False)] == [
+            (r.doc_id, r.version, r.header, r.statement, r.shredded)
+            for r in theirs.docs(live=False)]
+        assert mine.pending() == theirs.pending() == []
+        assert clerk._s.log._tip == fresh._s.log._tip  # both trust every line
+        path, tip = mine.path, theirs.meta("tip")
+    clerk.close()  # the store is written when the session ends
+    if path is not None:
+        with sqlite3.connect(path) as db:
+            (stored,) = db.execute("SELECT value FROM meta WHERE key = 'tip'").fetchone()
+        assert stored == tip

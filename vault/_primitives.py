@@ -105,11 +105,14 @@ def unb64(text: Any, size: int | None = None) -> bytes:
 # -- canonical JSON --------------------------------------------------------------
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
 def canonical_json(obj: Any) -> bytes:
-    """The canonical encoding of a JSON value."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The canonical encoding of a JSON value (one encoder for every call:
+    what ``json.dumps`` with these options builds each time)."""
+    return _CANONICAL.encode(obj).encode("utf-8")
 
 
 def parse_canonical_json(data: bytes) -> dict[str, Any]:

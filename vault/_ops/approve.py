@@ -218,7 +218,7 @@ def _known(s: Session) -> dict[str, Request]:
             continue  # whatever anyone left in the vault: only signed requests count
         if r.statement["vault"] == s.manifest.vault_id:
             found.setdefault(r.digest, r)
-    for digest, _, signed in s.trusted.store.requests():
+    for digest, _, signed in s.trusted.requests_now():
         if digest not in found:
             found[digest] = Request.read(signed)
     return found
@@ -226,7 +226,6 @@ def _known(s: Session) -> dict[str, Request]:
 
 def find(s: Session, request_id: str) -> Request:
     """The request with this id (the newest, should a forger reuse one)."""
-    s.trusted.catch_up()
     mine = [r for r in _known(s).values() if r.id == request_id]
     if not mine:
         raise UsageError(f"no request {request_id} in this vault",
@@ -237,7 +236,6 @@ def find(s: Session, request_id: str) -> Request:
 def pending(s: Session) -> list[Request]:
     """Requests the caller may still answer: left in the vault or on the
     record, unexpired, unanswered by them, never performed or refused."""
-    s.trusted.catch_up()
     name = s.actor().name
     if name is None:
         return []

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault.intake import Inspection
+    from vault.intake import ContentRule, Inspection
     from vault.policy import Label, Policy
 
 __all__ = ["decide_label", "inspect_all"]
@@ -62,11 +62,10 @@ def _seekable(f: BinaryIO) -> bool:
 
 
 def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
-                 ) -> tuple[BinaryIO, Inspection]:
+                 rules: tuple[ContentRule, ...]) -> tuple[BinaryIO, Inspection]:
     from vault.intake import Budget, inspect
 
     budget = Budget()
-    rules = policy.intake.content_rules()
     if _seekable(stream):
         start = stream.tell()
         found = inspect(stream, filename=name, budget=budget, rules=rules)
@@ -80,8 +79,9 @@ def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
 
 def inspect_all(policy: Policy, sources: Sequence[Named]) -> tuple[list[Named], list[Inspection]]:
     out, found = [], []
+    rules = policy.intake.content_rules()  # compiled once for every file
     for stream, name in sources:
-        new, inspection = _inspect_one(policy, stream, name)
+        new, inspection = _inspect_one(policy, stream, name, rules)
         out.append((new, name))
         found.append(inspection)
     return out, found

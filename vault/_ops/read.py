@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault._atomic import atomic_writer
 from vault._ops import marking
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.identity import AgeKeyPair
+    from vault.policy import Label
 
 __all__ = ["HIDDEN_NO_KEY", "HIDDEN_POLICY", "export", "info", "ls", "ls_json", "open_document",
            "open_into"]
@@ -41,8 +42,16 @@ HIDDEN_NO_KEY = ("you hold no key for its class yet (someone who holds it grants
                  "they next use it, or with 'vault rotate')")
 
 
-def _listed(s: Session, metadata: bool = False,
-            where: Callable[[DocumentInfo], bool] | None = None) -> list[DocumentInfo]:
+_HIDDEN = "not read: listed without titles"
+
+
+def _listed(s: Session, *, metadata: bool = False,
+            where: Callable[[DocumentInfo], bool] | None = None,
+            as_dicts: bool = False) -> list[Any]:
+    """The documents the caller may list (and ``where`` accepts):
+    :class:`DocumentInfo` objects, or (``as_dicts``) their ``to_dict()``
+    forms; with ``metadata``, titles and file names where the caller may
+    open the document and holds its key."""
     actor = s.actor()
     with attempt(s, "ls") as att:
         if actor.name is None or actor.name not in s.trusted.policy.users:
@@ -50,21 +59,47 @@ def _listed(s: Session, metadata: bool = False,
 
             authorise(s, att, "list", Label(level=s.trusted.policy.levels[0].name))
         allowed = s.trusted.policy.decider(actor.decides_as, "list")  # one moment for all
-        infos = []
+        # Documents sealed together share their label: each distinct one is
+        # read (and written back canonically) once.
+        labels: dict[str, tuple[Label, dict[str, Any]]] = {}
+        out: list[Any] = []
         for _, text, _, _ in s.trusted.store.listing():
-            with contextlib.suppress(ValueError, TypeError, KeyError):
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
                 statement = json.loads(text)
-                if allowed(statement["label"]):
-                    doc = DocumentInfo.of(statement, hidden="not read: listed without titles")
-                    if where is None or where(doc):
-                        infos.append(doc)
+                raw = statement["label"]
+                if not allowed(raw):
+                    continue
+                key = json.dumps(raw, sort_keys=True)
+                known = labels.get(key)
+                if known is None:
+                    from vault.policy import Label
+
+                    label = Label.from_dict(raw)
+                    known = labels[key] = (label, label.to_dict())
+                content = statement.get("content") or {}
+                fields = {"id": str(statement["doc"]), "sealed_at": str(statement["sealed_at"]),
+                          "sealed_by": str(statement["sealed_by"]),
+                          "size": int(content.get("size", 0)),
+                          "classified_by": raw.get("classified_by"),
+                          "policy": statement.get("policy"),
+                          "payload_sha256": content.get("payload"), "title": None,
+                          "filename": None, "content_type": None, "plaintext_size": None,
+                          "hidden": _HIDDEN}
+                if as_dicts and where is None and not metadata:  # the fast path of 'ls --json'
+                    out.append({**fields, "label": known[1]})
+                    continue
+                doc = DocumentInfo(label=known[0], **fields)
+                if where is None or where(doc):
+                    out.append(doc)
         if metadata:
-            infos = _with_metadata(s, infos)
-        count = len(infos)
-        shown = sum(d.hidden is None for d in infos)
+            out = _with_metadata(s, out)
+        count = len(out)
+        shown = sum(d.hidden is None for d in out) if metadata else 0
         record(s, [att], "allowed", [], f"{count} document{'s' if count != 1 else ''} listed"
                + (f", {shown} with titles" if metadata else ""))
-    return infos
+    if as_dicts and (metadata or where is not None):
+        return [d.to_dict() for d in out]
+    return out
 
 
 def _with_metadata(s: Session, infos: list[DocumentInfo]) -> list[DocumentInfo]:
@@ -96,11 +131,11 @@ def _with_metadata(s: Session, infos: list[DocumentInfo]) -> list[DocumentInfo]:
 
 def ls(s: Session, metadata: bool = False,
        where: Callable[[DocumentInfo], bool] | None = None) -> list[DocumentInfo]:
-    return _listed(s, metadata, where)
+    return _listed(s, metadata=metadata, where=where)
 
 
 def ls_json(s: Session) -> str:
-    return json.dumps([d.to_dict() for d in _listed(s)], sort_keys=True, separators=(",", ":"),
+    return json.dumps(_listed(s, as_dicts=True), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False)
 
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.age import Recipient
+    from vault.identity import UserIdentity
     from vault.policy import Label
     from vault.store._batch import DocumentBatch
 
@@ -170,11 +171,23 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
                templates: list[Metadata], label: Label, ck: ClassKey,
                inputs: dict[str, Any]) -> list[DocumentInfo]:
     recipients = wrap_recipients(s, ck)
+    me = s.me()
+    name = s.actor().name
+    label_dict = label.to_dict()
+    # What every document's statement shares (one label, signer and policy).
+    common = {"vault": s.manifest.vault_id, "label": label_dict,
+              "sealed_at": label_dict["created"], "sealed_by": name,
+              "signer": {"name": name, "signing_key": me.signing_public},
+              "policy": s.trusted.policy.hash, "action": "seal"}
+    versions = os.urandom(4 * len(atts)).hex()
     written: list[tuple[str, str, Header, dict[str, Any], Metadata]] = []
     try:
         with s.backend.document_batch() as batch:
-            for (stream, _), att, template in zip(sources, atts, templates, strict=True):
-                written.append(_seal_one(s, batch, stream, att, label, recipients, template))
+            for i, ((stream, _), att, template) in enumerate(
+                    zip(sources, atts, templates, strict=True)):
+                assert att.doc is not None
+                written.append(_seal_one(batch, stream, att.doc, versions[8 * i:8 * i + 8],
+                                         me, common, recipients, template))
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
         n = len(written)
         complete(s, atts, states, reason=f"{n} document{'s' if n != 1 else ''} sealed")
@@ -187,14 +200,9 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
             for _, _, h, st, meta in written]
 
 
-def _seal_one(s: Session, batch: DocumentBatch, stream: BinaryIO, att: Attempt, label: Label,
-              recipients: list[Recipient], template: Metadata
-              ) -> tuple[str, str, Header, dict[str, Any], Metadata]:
-    assert att.doc is not None
-    doc_id, version = att.doc, new_version()
-    me = s.me()
-    name = s.actor().name
-    stamp = label.to_dict()["created"]
+def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
+              me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
+              template: Metadata) -> tuple[str, str, Header, dict[str, Any], Metadata]:
     file_key = os.urandom(16)
     # The recipient stanzas do not depend on the content: made once.
     stanzas = [st for r in recipients for st in r.wrap(file_key)]
@@ -203,15 +211,13 @@ def _seal_one(s: Session, batch: DocumentBatch, stream: BinaryIO, att: Attempt, 
     def header_for(plain: int, payload_sha: str, payload_len: int) -> Header:
         meta = Metadata(template.filename, template.title, template.content_type, plain)
         meta_stanza: Stanza = meta.seal(file_key, doc_id)
-        statement = {"vault": s.manifest.vault_id, "doc": doc_id, "label": label.to_dict(),
-                     "sealed_at": stamp, "sealed_by": name,
-                     "signer": {"name": name, "signing_key": me.signing_public},
-                     "policy": s.trusted.policy.hash, "action": "seal",
+        statement = {**common, "doc": doc_id,
                      "content": content_of(payload_sha, payload_len, meta_stanza)}
         made.update(statement=statement, meta=meta)
         label_stanza = LabelStanza(statement, me).wrap(file_key)[0]
         return Header.seal([*stanzas, label_stanza, meta_stanza], file_key)
 
-    with batch.write(doc_id, version, size_hint(stream)) as out:
-        header, _ = write_sealed(stream, out, file_key, header_for, template.filename)
+    size = size_hint(stream)
+    with batch.write(doc_id, version, size) as out:
+        header, _ = write_sealed(stream, out, file_key, header_for, template.filename, size=size)
     return doc_id, version, header, made["statement"], made["meta"]

@@ -91,6 +91,7 @@ class Session:
         self.keyring = Keyring(backend, self.trusted, identity) if identity else None
         self._depth = 0
         self._shared = False
+        self._actor: tuple[Policy, Actor] | None = None
         self._registered = False
         self.trusted.catch_up()
         if identity is not None and identity.recipient in self.trusted.recovery_ever():
@@ -145,8 +146,14 @@ class Session:
     def actor(self) -> Actor:
         """The actor under the policy version in force now."""
         me = self.me()
-        user = resolve(self.trusted.policy, me)
-        return Actor(user.name if user else None, me.name, me.fingerprint)
+        policy = self.trusted.policy
+        cached = self._actor
+        if cached is not None and cached[0] is policy:  # the same policy version object
+            return cached[1]
+        user = resolve(policy, me)
+        actor = Actor(user.name if user else None, me.name, me.fingerprint)
+        self._actor = (policy, actor)
+        return actor
 
     def register_me(self) -> None:
         """Keep the caller's public key if the policy does not know it, so

@@ -74,6 +74,8 @@ class SignedLabel:
     label: Label
     binding: bytes
     stanza: Stanza = field(repr=False)
+    #: the statement's canonical JSON, as signed
+    statement_bytes: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def doc_id(self) -> str:
@@ -133,9 +135,10 @@ class SignedLabel:
             raise LabelError(f"document {doc_id} carries the label of another document")
         if label.classified_by != signer["name"]:
             raise LabelError(f"document {doc_id}: the label's signer is not its classifier")
-        if not verify(key, "label", binding + canonical_json(st), sig):
+        signed = canonical_json(st)
+        if not verify(key, "label", binding + signed, sig):
             raise LabelError(f"document {doc_id}: the label signature does not verify")
-        return cls(st, label, binding, stanza)
+        return cls(st, label, binding, stanza, signed)
 
 
 class LabelStanza:

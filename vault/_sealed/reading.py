@@ -115,7 +115,9 @@ def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str) -> tuple[S
         from vault._primitives import canonical_json
 
         label = SignedLabel.verify(label_stanza, trusted.manifest.vault_id, doc_id)
-        if canonical_json(label.statement) != canonical_json(row.statement):
+        recorded = (row.statement_text.encode("utf-8") if row.statement_text
+                    else canonical_json(row.statement))  # the store keeps it canonical
+        if label.statement_bytes != recorded:
             raise LabelError(f"document {doc_id} carries a label other than the one recorded")
     except BaseException:
         f.close()

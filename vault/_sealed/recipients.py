@@ -23,6 +23,7 @@ recipients they are is fixed by the header's SHA-256 in the audit log
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Iterable, Sequence
 
@@ -52,11 +53,18 @@ class BoundX25519Recipient:
         return f"BoundX25519Recipient({str(self.recipient)!r})"
 
 
-def vault_recipient(text: str) -> Recipient:
-    """The recipient a document is wrapped to for the public key ``text``."""
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Recipient:
+    """A recipient parsed once (a post-quantum one is 1,959 characters of
+    bech32 and a key to build: every opening checks against a few)."""
     from vault.age import parse_recipient
 
-    r = parse_recipient(text)
+    return parse_recipient(text)
+
+
+def vault_recipient(text: str) -> Recipient:
+    """The recipient a document is wrapped to for the public key ``text``."""
+    r = _parsed(text)
     return BoundX25519Recipient(r) if isinstance(r, X25519Recipient) else r
 
 
@@ -69,12 +77,10 @@ def match_stanzas(stanzas: Sequence[Stanza], file_key: bytes,
     :class:`BoundX25519Recipient` makes; post-quantum stanzas are matched by
     count against the authorised post-quantum recipients, taken in the order
     of ``allowed`` (so the recipient the caller knows is there comes first)."""
-    from vault.age import parse_recipient
-
     expected: dict[str, tuple[bytes, str]] = {}
     pq: list[str] = []
     for text in allowed:
-        r = parse_recipient(text)
+        r = _parsed(text)
         if isinstance(r, X25519Recipient):
             (stanza,) = BoundX25519Recipient(r).wrap(file_key)
             expected[stanza.args[0]] = (stanza.body, text)

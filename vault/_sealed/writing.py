@@ -15,16 +15,23 @@ written last --
 * otherwise (a stream that cannot seek, on either side) after spooling the
   payload to an anonymous temporary file -- ciphertext only, plaintext never
   touches the disk -- which is then copied after the header.
+
+A small source (up to ``SMALL`` bytes, its size known) is read whole and
+its payload encrypted into memory, so that its header is made once: the
+label is signed once per document, not a second time to measure the gap.
+A source that grew meanwhile is refused, as one whose header length changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable
+from types import EllipsisType
 from typing import BinaryIO
 
 from vault.age import Header, encrypt_payload
@@ -36,6 +43,7 @@ __all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_s
 HeaderFor = Callable[[int, str, int], Header]
 _PLACEHOLDER = "0" * 64  # the length of a SHA-256 in hex
 _NONCE, _CHUNK, _TAG = 16, 64 * 1024, 16
+SMALL = 1 << 20  # sources up to this size are sealed in memory, header made once
 
 
 def payload_size(plaintext: int) -> int:
@@ -90,11 +98,16 @@ def size_hint(f: BinaryIO) -> int | None:
 
 
 def write_sealed(src: BinaryIO, out: BinaryIO, file_key: bytes, header_for: HeaderFor,
-                 name: str | None = None) -> tuple[Header, int]:
+                 name: str | None = None, *, size: int | EllipsisType | None = ...
+                 ) -> tuple[Header, int]:
     """Write to ``out`` the age file whose payload is everything in ``src``
     under ``file_key`` and whose header is ``header_for(...)``; returns the
-    header and the plaintext size."""
-    size = size_hint(src)
+    header and the plaintext size. ``size``: what :func:`size_hint` said of
+    ``src`` just before, if the caller asked it."""
+    if size is ...:
+        size = size_hint(src)
+    if size is not None and size <= SMALL:
+        return _write_small(src, size, out, file_key, header_for, name)
     if size is not None and _seekable(out):
         start = out.tell()
         gap = len(header_for(size, _PLACEHOLDER, payload_size(size)).encode())
@@ -121,6 +134,32 @@ def write_sealed(src: BinaryIO, out: BinaryIO, file_key: bytes, header_for: Head
         spool.seek(0)
         shutil.copyfileobj(spool, out, 1 << 20)
     return header, plain
+
+
+def _write_small(src: BinaryIO, size: int, out: BinaryIO, file_key: bytes,
+                 header_for: HeaderFor, name: str | None) -> tuple[Header, int]:
+    data = _read_up_to(src, size + 1)  # one byte more: a source that grew is seen
+    if len(data) > size:
+        raise UsageError(f"{name or 'the input'} changed while it was being sealed",
+                         hint="seal it again once it is complete")
+    payload = io.BytesIO()
+    encrypt_payload(io.BytesIO(data), payload, file_key)
+    sealed = payload.getbuffer()
+    header = header_for(len(data), hashlib.sha256(sealed).hexdigest(), len(sealed))
+    out.write(header.encode())
+    out.write(sealed)
+    return header, len(data)
+
+
+def _read_up_to(src: BinaryIO, limit: int) -> bytes:
+    parts = []
+    while limit > 0:
+        chunk = src.read(limit)
+        if not chunk:
+            break
+        parts.append(chunk)
+        limit -= len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def write_rewrapped(payload: BinaryIO, out: BinaryIO, header: Header) -> None:

@@ -40,9 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vault._trust.manifest import Manifest
     from vault.audit import AuditRecord, ScannedLine
-    from vault.policy import Label, Policy
+    from vault.policy import Decision, Label, Policy
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "inert"]
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -53,6 +53,14 @@ _PENDING = frozenset(("seal", "reclassify", "declassify", "shred"))
 STATE_KINDS = ("policy", "class_key", "grants", "retire", "document", "shred", "incident",
                "request", "approval", "use")
 _Invalid = Invalid  # a state record that must not count (the message says why)
+
+
+def inert(rec: AuditRecord) -> bool:
+    """Does feeding this (well-formed, signed or covered) record change
+    nothing but the tip? No state, nothing pending begun or ended -- what a
+    decision to open, export, list or deny writes."""
+    return rec.state is None and rec.outcome not in ("done", "failed") and not (
+        rec.outcome == "allowed" and rec.action in _PENDING)
 
 
 def _need(ok: bool, why: str) -> None:
@@ -72,6 +80,10 @@ class Journal(ApprovalReplay):
         self._policy_of = policy_of
         self._verify = verify
         self._pending: list[AuditRecord] = []  # unsigned records awaiting their batch's end
+        self.applied = 0  # state records applied (counted or not): the state may differ
+        # Entitlement decisions of this replay: a batch's records repeat one
+        # actor, action, label, moment and inputs (sealing many files).
+        self._decided: dict[tuple[Any, ...], Decision] = {}
         versions = store.policies()
         self.version = versions[-1][0] if versions else 0
         self.policy: Policy | None = None
@@ -157,6 +169,7 @@ class Journal(ApprovalReplay):
     def _apply(self, rec: AuditRecord) -> None:
         state = rec.state
         assert state is not None
+        self.applied += 1
         unknown = sorted(set(state) - set(STATE_KINDS))
         if unknown:
             self._finding(rec.seq, "state", f"unknown state change {unknown[0]!r}; ignored")
@@ -187,7 +200,18 @@ class Journal(ApprovalReplay):
         given["approvers"] = self.approvers_for(rec, made or {})
         if given.get("floor") is not None and not isinstance(given["floor"], Label):
             given["floor"] = Label.from_dict(given["floor"])
-        decision = self.policy.decide(rec.actor, action, label, at=rec.datetime, inputs=given)
+        try:
+            key: tuple[Any, ...] | None = (rec.actor, action, label, rec.time,
+                                           tuple(sorted(given.items())))
+            hash(key)
+        except TypeError:  # an input that cannot be a key: decided on its own
+            key = None
+        decision = self._decided.get(key) if key is not None else None
+        if decision is None:
+            decision = self.policy.decide(rec.actor, action, label, at=rec.datetime,
+                                          inputs=given)
+            if key is not None:
+                self._decided[key] = decision
         _need(decision.allowed, f"{rec.actor} was not entitled to {action} this "
               f"({'; '.join(decision.reasons)})")
 
@@ -216,6 +240,7 @@ class Journal(ApprovalReplay):
                   "the officer is not an administrator of the first policy")
         self.store.add_policy(version, sha, text, rec.seq, rec.actor or "", rec.time)
         self.version, self.policy = version, policy
+        self._decided.clear()
 
     def _class_key(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         assert self.policy is not None and rec.actor is not None

@@ -27,9 +27,10 @@ import os
 import sqlite3
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from vault._primitives import canonical_json
 from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_path"]
@@ -105,6 +106,8 @@ class DocRow:
     due: str | None  # declassify-on day
     seq: int  # the record that made this state
     shredded: bool
+    #: the statement as stored: its canonical JSON (empty when not read from the store)
+    statement_text: str = field(default="", repr=False, compare=False)
 
 
 class StateStore:
@@ -186,6 +189,12 @@ class StateStore:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def metas(self, *keys: str) -> dict[str, str]:
+        """Several values read in one statement (one consistent snapshot)."""
+        marks = ", ".join("?" * len(keys))
+        return {str(k): str(v) for k, v in self._db.execute(
+            f"SELECT key, value FROM meta WHERE key IN ({marks})", keys)}  # noqa: S608
+
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
@@ -254,7 +263,7 @@ class StateStore:
     @staticmethod
     def _doc(r: Any) -> DocRow:
         return DocRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
-                      r[10], bool(r[11]))
+                      r[10], bool(r[11]), r[3])
 
     def doc(self, doc_id: str) -> DocRow | None:
         row = self._db.execute(self._DOC + " WHERE doc_id = ?", (doc_id,)).fetchone()
@@ -284,8 +293,7 @@ class StateStore:
         self._db.execute(
             "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.doc_id, row.version, row.header,
-             json.dumps(row.statement, sort_keys=True, separators=(",", ":"),
-                        ensure_ascii=False),
+             canonical_json(row.statement).decode("utf-8"),
              row.key_id, row.class_id, row.level, row.sealed_at, row.sealed_by, row.due,
              row.seq, int(row.shredded)))
 

@@ -14,21 +14,28 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import secrets
+import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vault._primitives import b64, sha256_hex, unb64
 from vault._trust.classes import ClassKey, Holder, LabelClass
-from vault._trust.journal import Journal
+from vault._trust.journal import Journal, inert
 from vault._trust.state import DocRow, StateStore, state_path
-from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError
+from vault.audit import LineSource
+from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.manifest import Manifest
     from vault.audit import AuditLog, TrustedTip
+    from vault.audit._log import LastAppend
     from vault.policy import Policy
 
 __all__ = ["TrustedState"]
+
+_UNSET = object()
+_AHEAD = 256  # own appends kept in memory only, at most, before the store is written
 
 
 @functools.lru_cache(maxsize=64)
@@ -55,6 +62,17 @@ def _tip_from_text(text: str | None) -> TrustedTip | None:
                       frontier=tuple(unb64(h, 32) for h in d["frontier"]))
 
 
+class _Written(LineSource):
+    """Lines this process just appended, as one block (see _own_lines)."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self._lines = lines
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        if self._lines:
+            yield self._lines
+
+
 class TrustedState:
     """The replayed state of one vault, for one process."""
 
@@ -67,17 +85,48 @@ class TrustedState:
         self.store = StateStore(where)
         self._pin = sha256_hex(manifest_bytes)
         self._keys: dict[str, list[ClassKey]] | None = None
+        self._by_id: dict[str, ClassKey] = {}
         self._policy: Policy | None = None
+        self._recovery: frozenset[str] | None = None
         self._end: object = None  # where the log ended at the last catch-up
-        self._seen = -1  # the log size the caches below were made at
+        self._seen = -1  # the log size at the last catch-up
+        self._mark: object = _UNSET  # the store's state mark the caches were made at
+        self._pinned = False  # the store's pin was checked against this manifest
+        self._trusted_tip: TrustedTip | None = None  # where this object's replay stands
+        # This process's own appends replayed in memory only (see _keep_in_memory).
+        self._ahead: list[LastAppend] = []
+        self._tip: TrustedTip | None = None  # the stored tip, parsed from _tip_text
+        self._tip_text: str | None = None
 
     def close(self) -> None:
+        # What this session replayed in memory only is kept for the next one.
+        if self._ahead:
+            with contextlib.suppress(VaultError, sqlite3.Error, OSError):
+                self.catch_up(own=True)
         self.store.close()
 
     # -- bringing it up to date ---------------------------------------------------
 
-    def catch_up(self, *, force: bool = False) -> bool:
-        """Replay what was appended since; True if anything was."""
+    def catch_up(self, *, force: bool = False, own: bool = False) -> bool:
+        """Replay what was appended since; True if anything was. ``own``:
+        at least this process's own latest append, without asking the
+        storage where the log ends when those lines directly follow what
+        was replayed (a writer checking that its change counted)."""
+        if own and not force and self._pinned and self._own_chain():
+            with self.store.transaction():
+                replayed = self._own_lines(self._stored_tip(), None)
+                if replayed is not None:
+                    new_tip, applied = replayed
+                    self._tip_text = _tip_to_text(new_tip)
+                    self._tip = new_tip
+                    self.store.set_meta("tip", self._tip_text)
+                    if applied:
+                        self.store.set_meta("state", secrets.token_hex(8))
+                    mark = self.store.meta("state")
+            if replayed is not None:
+                changed = self._caught_up(new_tip, None, mark)
+                self._end = None  # where the log ends now is not known: ask next time
+                return changed
         try:
             end = self._log.storage.end()
         except FileNotFoundError:
@@ -90,11 +139,18 @@ class TrustedState:
                                   hint="nothing was done; fix the audit log's storage") from e
         if not force and self._end is not None and end == self._end:
             return False
+        if not force and self._pinned:
+            kept = self._keep_in_memory(end)
+            if kept is not None:
+                return kept
+            adopted = self._adopt(end)
+            if adopted is not None:
+                return adopted
         with self.store.transaction():
             self._check_pin()
-            tip = _tip_from_text(self.store.meta("tip"))
+            tip = self._stored_tip()
             try:
-                new_tip = self._replay(tip)
+                new_tip, applied = self._own_lines(tip, end) or self._replay(tip)
             except AuditIntegrityError as e:
                 if tip is None:
                     raise
@@ -102,8 +158,10 @@ class TrustedState:
                 # administrator's incident record over what was seen before
                 # explains that; otherwise it is an alarm.
                 self.store.reset()
+                self._pinned = False
                 self._check_pin()
-                new_tip = self._replay(None)
+                new_tip, applied = self._replay(None)
+                applied = True
                 # The incident must be new to this machine (recorded at or
                 # after what it had verified) and seal off lines it had seen:
                 # an incident it already knew never explains a later rollback.
@@ -119,22 +177,128 @@ class TrustedState:
                                        "this machine had verified; an administrator's incident "
                                        "record covers it, and the state was replayed again")
             if tip is None or new_tip.size != tip.size:
-                self.store.set_meta("tip", _tip_to_text(new_tip))
+                self._tip_text = _tip_to_text(new_tip)
+                self._tip = new_tip
+                self.store.set_meta("tip", self._tip_text)
+            if applied or tip is None:
+                # A new mark whenever a state record was replayed (or the
+                # replay started over): what sessions cached is stale.
+                self.store.set_meta("state", secrets.token_hex(8))
+            mark = self.store.meta("state")
+        self._pinned = True  # checked (or made) in a transaction that committed
+        return self._caught_up(new_tip, end, mark)
+
+    def _adopt(self, end: object) -> bool | None:
+        """Without taking the store's write lock: has another session of
+        this user (same file) replayed the log to its current end already?
+        Then its tip and state are this one's (None: replay)."""
+        found = self.store.metas("tip", "state")
+        text = found.get("tip")
+        if text is None:
+            return None
+        if text != self._tip_text:
+            self._tip, self._tip_text = _tip_from_text(text), text
+        tip = self._tip
+        assert tip is not None
+        if end != (tip.size, None) and end != (None, tip.end_offset):
+            return None
+        return self._caught_up(tip, end, found.get("state"))
+
+    def _caught_up(self, new_tip: TrustedTip, end: object, mark: str | None, *,
+                   keep: bool = False) -> bool:
+        if not keep:  # the store holds every line up to new_tip
+            self._ahead.clear()
+        self._trusted_tip = new_tip
         self._log.set_trusted_tip(new_tip)
         self._end = end
         # The store may have been brought forward by another session of this
         # user (same file): what this object cached is compared with the
-        # tip it was cached at, not with what this catch-up replayed.
+        # store's mark of the state it was cached at, not with what this
+        # catch-up replayed. Records that change no state (most of them:
+        # every decision, every opening) leave the caches alone.
         changed = new_tip.size != self._seen
-        if changed:
-            self._keys, self._policy, self._seen = None, None, new_tip.size
-        if self.store.meta("version") is None and not self.store.policies():
-            raise IntegrityError("the audit log installs no policy: this is not a vault, "
-                                 "or its first record was removed",
-                                 hint="restore the vault from a backup; treat it as an incident")
+        self._seen = new_tip.size
+        if mark != self._mark:
+            self._keys, self._policy, self._recovery, self._mark = None, None, None, mark
+            if not self.store.policies():
+                raise IntegrityError("the audit log installs no policy: this is not a vault, "
+                                     "or its first record was removed",
+                                     hint="restore the vault from a backup; treat it as an "
+                                          "incident")
         return changed
 
+    def _stored_tip(self) -> TrustedTip | None:
+        text = self.store.meta("tip")
+        if text is None or text != self._tip_text:  # parsed again only when it moved
+            self._tip, self._tip_text = _tip_from_text(text), text
+        return self._tip
+
+    def _own_chain(self) -> list[LastAppend]:
+        """This process's appends not yet in the store, oldest first: those
+        kept in memory only, then the latest one (each right after the one
+        before it)."""
+        chain = list(self._ahead)
+        own = self._log.last_append
+        if own is not None and (not chain or chain[-1] is not own):
+            if chain and own.before != chain[-1].after:
+                return []  # not contiguous: read the log
+            chain.append(own)
+        return chain
+
+    def _keep_in_memory(self, end: object) -> bool | None:
+        """Catch up with this process's own latest append in memory only,
+        when it is all the log added since this object's tip and changes
+        nothing but the tip (a decision to open, list or export; a denial):
+        the store, a cache of the log shared by this user's sessions, is not
+        written for it -- writing it would make the next fdatasync of the
+        log carry SQLite's pages too. Such appends are written to the store
+        with the next replay that changes something, or when the session
+        closes; until then other sessions read them from the log."""
+        own = self._log.last_append
+        if (own is None or self._trusted_tip is None or own.before != self._trusted_tip
+                or (self._ahead and self._ahead[-1] is own) or len(self._ahead) >= _AHEAD
+                or (end != (own.after.size, None) and end != (None, own.after.end_offset))
+                or not all(inert(rec) for rec in own.records)):
+            return None
+        self._ahead.append(own)
+        assert isinstance(self._mark, str | None)
+        return self._caught_up(own.after, end, self._mark, keep=True)
+
+    def _own_lines(self, tip: TrustedTip | None, end: object) -> tuple[TrustedTip, bool] | None:
+        """Replay this process's own appends without reading them back, when
+        their lines are all the log added after ``tip``: they are the bytes
+        this process wrote, right after the lines this state verified (each
+        append checked that the log still starts with them), so they are fed
+        to the journal as written -- parsed and settled by the same reading
+        rules as lines read from storage. Lines that would change nothing
+        but the tip (decisions to open, list, export; denials) are not even
+        parsed. None: read the log as usual."""
+        chain = self._own_chain()
+        if tip is None:
+            return None
+        start = next((i for i, a in enumerate(chain) if a.before == tip), None)
+        if start is None:
+            return None
+        chain = chain[start:]
+        after = chain[-1].after
+        if end is not None and end != (after.size, None) and end != (None, after.end_offset):
+            return None  # someone else appended since (or the log changed size)
+        records = [rec for a in chain for rec in a.records]
+        if all(inert(rec) for rec in records):
+            return after, False
+        from vault.audit import Scan, verify_record
+
+        journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
+        with Scan(_Written([rec.line for rec in records]), tip) as scan:
+            for line in scan:
+                journal.feed(line)
+        if scan.tip != after or scan.unrecovered:  # pragma: no cover - by construction
+            raise AssertionError("an append's own lines did not replay to its tip")
+        return after, journal.applied > 0
+
     def _check_pin(self) -> None:
+        if self._pinned:  # verified once: a replay never changes the pin
+            return
         pinned, vid = self.store.meta("manifest"), self.store.meta("vault")
         if pinned is None:
             self.store.set_meta("manifest", self._pin)
@@ -144,15 +308,16 @@ class TrustedState:
                                  hint="someone replaced the vault's manifest; treat it as an "
                                       "incident")
 
-    def _replay(self, tip: TrustedTip | None) -> TrustedTip:
-        """Feed the lines after ``tip`` to the journal (inside a transaction)."""
+    def _replay(self, tip: TrustedTip | None) -> tuple[TrustedTip, bool]:
+        """Feed the lines after ``tip`` to the journal (inside a transaction);
+        the new tip, and whether any state record was applied."""
         from vault.audit import verify_record
 
         journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
         with self._log.scan(tip) as scan:
             for line in scan:
                 journal.feed(line)
-        return scan.tip
+        return scan.tip, journal.applied > 0
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[TrustedState]:
@@ -200,6 +365,12 @@ class TrustedState:
             return recovery_for(self.policy, self.manifest.recovery)
         return recovery_for(self.policy_by_hash(sha), self.manifest.recovery)
 
+    def requests_now(self) -> list[tuple[str, int, dict[str, Any]]]:
+        """The requests for approval the log records by now: ``(digest,
+        line, signed request)``."""
+        self.catch_up()
+        return self.store.requests()
+
     def sealed_off_now(self) -> dict[int, int]:
         """Lines sealed off by the incidents the log declares by now
         (docs/AUDIT.md §13.8): line -> incident record."""
@@ -221,10 +392,12 @@ class TrustedState:
 
     def recovery_ever(self) -> set[str]:
         """Every recovery recipient a document may still be wrapped to."""
-        out = set(self.manifest.recovery)
-        for _, sha, *_ in self.store.policies():
-            out |= set(self.policy_by_hash(sha).recovery)
-        return out
+        if self._recovery is None:
+            out = set(self.manifest.recovery)
+            for _, sha, *_ in self.store.policies():
+                out |= set(self.policy_by_hash(sha).recovery)
+            self._recovery = frozenset(out)
+        return set(self._recovery)
 
     # -- class keys ---------------------------------------------------------------------
 
@@ -241,6 +414,7 @@ class TrustedState:
                     LabelClass.from_dict(json.loads(cls)), gen, recipient, creator, seq,
                     frozenset(holders.get(key_id(recipient), ()))))
             self._keys = keys
+            self._by_id = {ck.key_id: ck for gens in keys.values() for ck in gens}
         return self._keys
 
     def classes(self) -> list[list[ClassKey]]:
@@ -254,11 +428,8 @@ class TrustedState:
         return gens[-1] if gens else None
 
     def key(self, kid: str) -> ClassKey | None:
-        for gens in self._load_keys().values():
-            for ck in gens:
-                if ck.key_id == kid:
-                    return ck
-        return None
+        self._load_keys()
+        return self._by_id.get(kid)
 
     def entry_digest(self, kid: str, owner: str) -> str | None:
         return self.store.entry(kid, owner)

@@ -44,9 +44,11 @@ RUN_LIMIT = 1000
 
 class Checked:
     """Validated caller fields and the key that signs them; ``body`` holds
-    the members as JSON values (ready for the encoder)."""
+    the members as JSON values (ready for the encoder). ``template`` is the
+    first of a series of items alike but for doc, request and state (itself
+    when it starts one): what they share is encoded once."""
 
-    __slots__ = ("body", "fingerprint", "members", "signer")
+    __slots__ = ("body", "fingerprint", "members", "signer", "template")
 
     def __init__(self, members: dict[str, Any], signer: Ed25519PrivateKey, fp: str,
                  like: Checked | None = None) -> None:
@@ -54,9 +56,11 @@ class Checked:
         self.body: dict[str, Any]
         m = members
         if like is not None:  # all but doc, request and state are like's
+            self.template: Checked = like.template
             self.body = {**like.body, "doc": m["doc"], "request": m["request"],
                          "state": m["state"]}
             return
+        self.template = self
         self.body = {
             "actor": {"key": m["actor_key"], "name": m["actor"]}, "action": m["action"],
             "doc": m["doc"], "outcome": m["outcome"], "rules": list(m["rules"]),
@@ -116,14 +120,17 @@ class FieldChecker:
     def __call__(self, fields: Mapping[str, Any], signer: Ed25519PrivateKey, fp: str,
                  request: str) -> Checked:
         last = self._last
-        if type(fields) is dict and last is not None and fp and fp == last.fingerprint:
-            raw = tuple(fields.get(k) for k in _SHARED)
-            if raw == self._raw and CALLER_FIELDS.issuperset(fields):
-                return self._like(fields, signer, fp, request, last)
-        checked = check_fields(fields, signer, fp, request)
         if type(fields) is dict:
-            self._raw, self._last = tuple(fields.get(k) for k in _SHARED), checked
-        return checked
+            get = fields.get  # _SHARED, spelt out: this runs for every record
+            raw = (get("actor"), get("action"), get("label"), get("outcome"), get("rules"),
+                   get("reason"), get("policy"))
+            if (last is not None and fp and fp == last.fingerprint and raw == self._raw
+                    and CALLER_FIELDS.issuperset(fields)):
+                return self._like(fields, signer, fp, request, last)
+            checked = check_fields(fields, signer, fp, request)
+            self._raw, self._last = raw, checked
+            return checked
+        return check_fields(fields, signer, fp, request)
 
     @staticmethod
     def _like(fields: Mapping[str, Any], signer: Ed25519PrivateKey, fp: str, request: str,
@@ -143,10 +150,55 @@ class FieldChecker:
 
 
 class RecordBuilder:
-    """Encodes the records of one append: one time, host and pid for all."""
+    """Encodes the records of one append: one time, host and pid for all.
+
+    A record's canonical JSON is its members' encodings, in key order,
+    joined: ``action, actor, doc, host, label, outcome, pid, policy, reason,
+    request, rules, seq, [sig,] state, time, v``. What items made from one
+    template share is encoded once per append, and each record adds only its
+    doc, request, seq and state -- the same bytes, member by member, as
+    encoding the whole object (a torn record, with its fragments, is encoded
+    whole)."""
 
     def __init__(self, *, time: str, host: str, pid: int) -> None:
         self.time, self.host, self.pid = time, host, pid
+        self._shared: dict[int, tuple[Checked, bytes, bytes, bytes]] = {}
+        self._alike: set[int] = set()  # templates of several records of this append
+        self._end = b',"time":%s,"v":%d}' % (_encode(time), FORMAT_VERSION)
+
+    def _pieces(self, c: Checked) -> tuple[bytes, bytes, bytes]:
+        """The encoded members around doc, request and seq for ``c``'s template."""
+        t = c.template
+        hit = self._shared.get(id(t))
+        if hit is not None and hit[0] is t:
+            return hit[1], hit[2], hit[3]
+        b = t.body
+        before_doc = b'{"action":%s,"actor":%s,"doc":' % (_encode(b["action"]),
+                                                         _encode(b["actor"]))
+        before_request = (b',"host":%s,"label":%s,"outcome":%s,"pid":%s,"policy":%s,'
+                          b'"reason":%s,"request":' % (
+                              _encode(self.host), _encode(b["label"]), _encode(b["outcome"]),
+                              _encode(self.pid), _encode(b["policy"]), _encode(b["reason"])))
+        before_seq = b',"rules":%s,"seq":' % _encode(b["rules"])
+        self._shared[id(t)] = (t, before_doc, before_request, before_seq)
+        return before_doc, before_request, before_seq
+
+    def _encoded(self, c: Checked, seq: int) -> tuple[bytes, bytes]:
+        """``(head, tail)``: the record's canonical JSON is ``head + tail``,
+        and ``sig`` goes between them (head ends with the comma after seq,
+        tail starts with ``"state"``)."""
+        b = c.body
+        state = b["state"]
+        tail = b'"state":%s%s' % (b"null" if state is None else _encode(state), self._end)
+        if id(c.template) not in self._alike:  # a record like no other: encoded whole
+            whole = _encode(self._body(c, seq))
+            if not whole.endswith(tail):  # pragma: no cover - the encoder's own order
+                raise AssertionError("canonical JSON did not end with state, time and v")
+            return whole[: -len(tail)], tail
+        before_doc, before_request, before_seq = self._pieces(c)
+        head = b"%s%s%s%s%s%d," % (before_doc, _encode(b["doc"]), before_request,
+                                   _encode(b["request"]), before_seq, seq)
+        return head, tail
 
     def _record(self, c: Checked, seq: int, fragments: tuple[Fragment, ...]) -> AuditRecord:
         # Members checked already: filled in directly (a frozen dataclass's
@@ -161,27 +213,29 @@ class RecordBuilder:
                 "host": self.host, "pid": self.pid}
 
     def unsigned(self, c: Checked, seq: int) -> AuditRecord:
-        return _finish(self._record(c, seq, ()), _encode(self._body(c, seq)))
+        head, tail = self._encoded(c, seq)
+        return _finish(self._record(c, seq, ()), head + tail)
 
     def signed(self, c: Checked, seq: int, chain: bytes,
                fragments: tuple[Fragment, ...] = ()) -> AuditRecord:
         record = self._record(c, seq, fragments)
-        body = self._body(c, seq)
-        if fragments:
+        if fragments:  # a torn record: encoded whole
+            body = self._body(c, seq)
             body["fragments"] = [f.to_dict() for f in fragments]
-        unsigned = _encode(body)
-        # The members after "sig" in canonical order are state, time and v:
-        # the signature goes in just before them (time is digits and
-        # punctuation, JSON as it stands).
-        state = body["state"]
-        tail = b'"state":%s,"time":"%s","v":%d}' % (
-            b"null" if state is None else _encode(state), self.time.encode(), FORMAT_VERSION)
-        if not unsigned.endswith(tail):  # pragma: no cover - the encoder's own order
-            raise AssertionError("canonical JSON did not end with state, time and v")
+            unsigned = _encode(body)
+            # The members after "sig" in canonical order are state, time and
+            # v: the signature goes in just before them.
+            state = body["state"]
+            tail = b'"state":%s%s' % (b"null" if state is None else _encode(state), self._end)
+            if not unsigned.endswith(tail):  # pragma: no cover - the encoder's own order
+                raise AssertionError("canonical JSON did not end with state, time and v")
+            head = unsigned[: -len(tail)]
+        else:
+            head, tail = self._encoded(c, seq)
+            unsigned = head + tail
         signature = c.signer.sign(SIGNING_CONTEXT + chain + unsigned)
         object.__setattr__(record, "signature", signature)  # not yet shared
-        return _finish(record, b'%s"sig":"%s",%s' % (
-            unsigned[: -len(tail)], base64.b64encode(signature), tail))
+        return _finish(record, b'%s"sig":"%s",%s' % (head, base64.b64encode(signature), tail))
 
     def run(self, items: Sequence[Checked], first: int,
             before: bytes) -> tuple[list[AuditRecord], list[bytes]]:
@@ -191,6 +245,12 @@ class RecordBuilder:
         out: list[AuditRecord] = []
         all_leaves: list[bytes] = []
         start = 0
+        seen: set[int] = set()
+        for c in items:
+            t = id(c.template)
+            if t in seen:
+                self._alike.add(t)
+            seen.add(t)
         while start < len(items):
             fp = items[start].fingerprint
             end = start + 1

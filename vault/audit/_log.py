@@ -17,7 +17,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -38,7 +38,18 @@ from vault.audit._writer import Turn, check_tip, rebuild
 from vault.audit.note import NoteSigner
 from vault.errors import AuditWriteError, UsageError, VaultError
 
-__all__ = ["AuditLog", "KeyLookup"]
+__all__ = ["AuditLog", "KeyLookup", "LastAppend"]
+
+
+class LastAppend(NamedTuple):
+    """What one append wrote: ``records``, the lines right after ``before``
+    (the tip the writer's turn reached: every line of the log up to them),
+    ending at ``after``. A reader that trusts ``before`` and finds the log
+    ending at ``after`` knows these are the lines in between."""
+
+    before: TrustedTip
+    records: tuple[AuditRecord, ...]
+    after: TrustedTip
 
 
 def _write_failed(e: BaseException, what: str) -> AuditWriteError:
@@ -87,6 +98,8 @@ class AuditLog(LogReading):
         self._failed = False
         self._checkpointed = 0  # newest checkpoint size this handle knows of
         self._fingerprints: dict[int, tuple[Ed25519PrivateKey, str]] = {}
+        #: this handle's latest append: the lines it wrote, between two tips
+        self.last_append: LastAppend | None = None
 
     @property
     def paths(self) -> LogPaths:
@@ -142,7 +155,10 @@ class AuditLog(LogReading):
         ``modified`` otherwise), and :meth:`verify` checks the log against it."""
         if not isinstance(tip, TrustedTip):
             raise TypeError("tip must be a TrustedTip")
-        self._tip, self._settled = tip, False
+        # The same tip again (a reader caught up with our own append): it
+        # still ends where our last append left it, at a settle point.
+        same = tip == self._tip
+        self._tip, self._settled = tip, same and self._settled
 
     def tip(self) -> TrustedTip:
         """The trusted tip of every complete line now in the log (to persist)."""
@@ -198,32 +214,39 @@ class AuditLog(LogReading):
             builder = RecordBuilder(time=now(), host=self._host,
                                     pid=os.getpid())  # one moment for the whole batch
             turn.recover(builder, checked[0])
+            before = turn.tip
             records, leaves = builder.run(checked, turn.tip.size, turn.tip.last_leaf)
             turn.append(records, leaves)
             self._store_due(turn)
         self._after(turn)
         self._settled = True  # the tip ends with a signed record of ours
+        self.last_append = LastAppend(before, tuple(records), turn.tip)
         return records
 
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[contextlib.ExitStack]:
         """The exclusive lock, with failures turned into AuditWriteError."""
         failure: Exception | None = None
-        with contextlib.ExitStack() as outer:
-            try:
-                outer.enter_context(self.storage.exclusive())
-            except VaultError:
-                raise
-            except Exception as e:
-                raise _write_failed(e, f"cannot open {self.storage.location}") from e
-            try:
-                with contextlib.ExitStack() as stack:
-                    yield stack
-                outer.close()  # releases the lock; the lines become durable here
-            except (VaultError, ValueError, TypeError):
-                raise
-            except Exception as e:
-                failure = e
+        try:
+            with contextlib.ExitStack() as outer:
+                try:
+                    outer.enter_context(self.storage.exclusive())
+                except VaultError:
+                    raise
+                except Exception as e:
+                    raise _write_failed(e, f"cannot open {self.storage.location}") from e
+                try:
+                    with contextlib.ExitStack() as stack:
+                        yield stack
+                    outer.close()  # releases the lock; the lines become durable here
+                except (VaultError, ValueError, TypeError):
+                    raise
+                except Exception as e:
+                    failure = e
+        except (VaultError, ValueError, TypeError):
+            raise
+        except Exception as e:  # letting go of the storage failed after a failure inside
+            failure = failure or e
         if failure is not None:
             if self.storage.can_tear:
                 self._failed = True

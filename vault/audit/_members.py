@@ -82,17 +82,22 @@ def check_state(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
         raise Invalid("'state' must be null or an object whose keys are non-empty strings")
     stack: list[Any] = [value]
+    pop, push = stack.pop, stack.extend
     while stack:  # iterative: a deep state must not exhaust the Python stack
-        item = stack.pop()
-        if isinstance(item, float):
+        item = pop()
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool:
+            continue  # the common leaves, by exact type first
+        if kind is dict or (kind is not list and isinstance(item, dict)):
+            for k in item:
+                if type(k) is not str and not isinstance(k, str):
+                    raise Invalid("'state' objects must have string keys")
+            push(item.values())
+        elif kind is list or isinstance(item, list):
+            push(item)
+        elif isinstance(item, float):
             raise Invalid("'state' must hold no floating-point numbers (§3)")
-        if isinstance(item, dict):
-            if not all(isinstance(k, str) for k in item):
-                raise Invalid("'state' objects must have string keys")
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif not (item is None or isinstance(item, str | int)):
+        elif not isinstance(item, str | int):
             raise Invalid("'state' must hold only JSON values")
     return value
 

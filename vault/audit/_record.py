@@ -82,12 +82,19 @@ def format_time(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
 
 
+_second: list[Any] = [None, ""]  # the last second formatted, and its text
+
+
 def now() -> str:
     """The current time as :func:`format_time` writes it (cheaper: every
-    append asks)."""
+    append asks, and the date and time of day change once a second)."""
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + (
-        f".{ns // 1000 % 1_000_000:06d}Z")
+    second = ns // 1_000_000_000
+    cached = _second
+    if cached[0] != second:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        cached[0] = second
+    return f"{cached[1]}.{ns // 1000 % 1_000_000:06d}Z"
 
 
 @dataclass(frozen=True)

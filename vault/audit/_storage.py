@@ -26,6 +26,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import EllipsisType
 from typing import NamedTuple
 
 from vault.audit._tree import StoredHashes
@@ -150,6 +151,14 @@ class LogStorage(abc.ABC):
         ``end_offset`` bytes into the folder layout), oldest first; None when
         the storage holds fewer lines (or bytes). A storage with offsets
         returns ``[b"\\n"]`` -- never a line -- when no line ends there."""
+
+    def end_and_last(self, size: int,
+                     end_offset: int) -> tuple[LogEnd, list[bytes] | EllipsisType | None]:
+        """:meth:`end`, and the line ending with line ``size - 1`` as
+        ``lines_before(size, end_offset, 1)`` gives it -- or ``...`` when it
+        was not read (a database answers both in one round trip; a writer
+        checks its tip with it on every turn)."""
+        return self.end(), ...
 
     def line(self, seq: int) -> bytes | None:
         """Line ``seq`` found cheaply (a file: through its derived index,

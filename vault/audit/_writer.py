@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from types import EllipsisType
 from typing import NamedTuple
 
 from vault.audit._chain import ZERO_LEAF
@@ -38,14 +39,18 @@ class _Line(NamedTuple):
     end: int  # offset just past it
 
 
-def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd) -> bytes | None:
+def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd,
+              read: list[bytes] | EllipsisType | None = ...) -> bytes | None:
     """Does the log still start with the lines ``tip`` describes? (§9)
-    Returns the tip's last line (None for the empty tip)."""
+    Returns the tip's last line (None for the empty tip). ``read``: what
+    ``lines_before(tip.size, tip.end_offset, 1)`` gave with ``end``, if the
+    storage read them together."""
     if tip.size == 0:
         return None
     shorter = (end.lines is not None and end.lines < tip.size) or (
         end.offset is not None and end.offset < tip.end_offset)
-    last = None if shorter else storage.lines_before(tip.size, tip.end_offset, 1)
+    last = None if shorter else (
+        storage.lines_before(tip.size, tip.end_offset, 1) if read is ... else read)
     if not last:
         raise AuditIntegrityError(
             f"the audit log is shorter than the {tip.size} lines this process trusts",
@@ -73,10 +78,10 @@ class Turn:
 
     def _catch_up(self, tip: TrustedTip | None) -> None:
         storage = self.storage
-        end = storage.end()
         start = tip if tip is not None else EMPTY_TIP
+        end, read = storage.end_and_last(start.size, start.end_offset)
         self._start = start
-        self._start_line = check_tip(storage, start, end)
+        self._start_line = check_tip(storage, start, end, read)
         self._recent: deque[_Line] = deque(maxlen=MAX_FRAGMENTS + 1)
         if end.lines == start.size or end.offset == start.end_offset:
             self.tail, self.tip = b"", start  # nobody wrote since: nothing to read

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import EllipsisType
 from typing import Any
 
 import psycopg
@@ -37,6 +38,7 @@ _FETCH = 5000  # lines per round trip when streaming the log
 _INSERT = ("INSERT INTO vault.audit_log (seq, line) SELECT %s + u.i - 1, u.line"
            " FROM unnest(%s::bytea[]) WITH ORDINALITY AS u(line, i) ORDER BY u.i")
 _HEAD = "SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log"
+_FROM = "SELECT seq, line FROM vault.audit_log WHERE seq >= %s ORDER BY seq LIMIT %s"
 
 
 def _leaf_of(x: int) -> tuple[int, int]:
@@ -70,6 +72,7 @@ class _Rows(LineSource):
                 if block:
                     yield block
                 return
+            self._storage._unpipelined()  # a server-side cursor takes no pipeline
             cur = self._stack.enter_context(conn.cursor(name="vault_audit_lines"))
             cur.execute("SELECT line FROM vault.audit_log WHERE seq >= %s AND seq < %s"
                         " ORDER BY seq", (self._start, self._stop))
@@ -78,6 +81,17 @@ class _Rows(LineSource):
 
     def close(self) -> None:
         self._stack.close()
+
+
+class _Fetched(LineSource):
+    """Lines a writer's turn fetched already (see end_and_last)."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self._lines = lines
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        if self._lines:
+            yield self._lines
 
 
 class PostgresLogStorage(LogStorage):
@@ -129,13 +143,41 @@ class PostgresLogStorage(LogStorage):
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         # Errors stay psycopg's here: AuditLog reports them as AuditWriteError.
-        with self.db.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-            self._conn, self._writing, self._head = conn, True, -1
+        # Round trips: BEGIN and the lock are queued in pipeline mode and go
+        # with the writer's first query (which runs after the lock is held:
+        # statements run in order, each on a snapshot of its own); the lines
+        # appended are queued again and go with the COMMIT, whose outcome --
+        # an error raised by a trigger included -- is known before this
+        # block ends. So a turn is two round trips.
+        with self.db.connection() as conn:
+            self._pipelined(conn)
             try:
-                yield
-            finally:
-                self._conn, self._writing = None, False
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+                    self._conn, self._writing, self._head = conn, True, -1
+                    try:
+                        yield
+                    finally:
+                        self._conn, self._writing, self._local.ahead = None, False, None
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):  # the first error is the one to tell
+                    self._unpipelined()
+                raise
+            self._unpipelined()
+
+    def _pipelined(self, conn: Connection) -> None:
+        """Queue what follows until a result is needed (pipeline mode)."""
+        if getattr(self._local, "pipeline", None) is None:
+            self._local.pipeline = conn.pipeline()
+            self._local.pipeline.__enter__()
+
+    def _unpipelined(self) -> None:
+        """Leave pipeline mode (sending what is queued): before a statement
+        that pipeline mode does not take, such as a server-side cursor."""
+        pipeline = getattr(self._local, "pipeline", None)
+        if pipeline is not None:
+            self._local.pipeline = None
+            pipeline.__exit__(None, None, None)
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
@@ -159,10 +201,35 @@ class PostgresLogStorage(LogStorage):
             self._head = head
         return LogEnd(head, None)
 
+    def end_and_last(self, size: int,
+                     end_offset: int) -> tuple[LogEnd, list[bytes] | EllipsisType | None]:
+        # One statement (one snapshot): line size - 1 and the lines after it,
+        # which a writer's turn reads next -- kept for read() to hand over.
+        with self._session() as conn:
+            rows = conn.execute(_FROM, (size - 1, _FETCH + 1)).fetchall()
+            found = bool(rows) and int(rows[0][0]) == size - 1
+            if found and len(rows) <= _FETCH:
+                head = int(rows[-1][0]) + 1
+            else:  # many lines since, or not the line expected: the head on its own
+                row = conn.execute(_HEAD).fetchone()
+                head = int(row[0]) if row else 0
+        self._unpipelined()  # the turn's first round trip is done
+        if self._writing:
+            self._head = head
+            self._local.ahead = (size, head, [bytes(r[1]) for r in rows[1:]]) if (
+                found and len(rows) <= _FETCH) else None
+        if size == 0:
+            return LogEnd(head, None), []
+        return LogEnd(head, None), [bytes(rows[0][1])] if found else None
+
     def read(self, start: int, offset: int, stop: LogEnd | None = None) -> LineSource:
         if stop is None or stop.lines is None:
             stop = self.end()
         assert stop.lines is not None
+        ahead = getattr(self._local, "ahead", None) if self._writing else None
+        if ahead is not None and ahead[0] == start and ahead[1] == stop.lines:
+            self._local.ahead = None
+            return _Fetched(ahead[2])  # read with the turn's first query
         return _Rows(self, start, stop.lines)
 
     def lines_before(self, size: int, end_offset: int, count: int) -> list[bytes] | None:
@@ -185,6 +252,7 @@ class PostgresLogStorage(LogStorage):
         assert self._writing and self._conn is not None
         if self._head < 0:
             self.end()
+        self._pipelined(self._conn)  # sent with the COMMIT (see exclusive)
         self._conn.execute(_INSERT, (self._head, list(lines)))
         self._head += len(lines)
 
