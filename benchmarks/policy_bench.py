@@ -114,7 +114,7 @@ class NaivePolicy:
         if "justification" in required and not str(inputs.get("justification", "")).strip():
             return False
         if "approver" in required:
-            approver = str(inputs.get("approver"))
+            approver = str((inputs.get("approvers") or [None])[0])
             if approver not in self.data["users"] or approver == user:
                 return False
             for rule in allow:
@@ -131,7 +131,7 @@ def _decisions(office: Path, batch: int, batches: int, quick: bool) -> list[Row]
     finance = policy.make_label(level="CONFIDENTIAL", compartments=["FINANCE"])
     staff = policy.make_label(level="CONFIDENTIAL", compartments=["STAFF"])
     board = policy.make_label(level="SECRET", compartments=["BOARD"])
-    release = {"justification": "released", "approver": "deputy"}
+    release = {"justification": "released", "approvers": ["deputy"]}
     requests: list[tuple[str, str, str, Label, dict[str, Any]]] = [
         ("open, allowed", "leader", "open", finance, {}),
         ("open, denied by a deny rule", "outsider", "open", staff, {}),
