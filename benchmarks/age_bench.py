@@ -166,7 +166,8 @@ def _per_op(batches: list[float], ops: int) -> str:
 def _key_wrapping(quick: bool) -> list[Row]:
     ops, batches = (20, 5) if quick else (200, 15)
     file_key = os.urandom(16)
-    identities = {"X25519": age.X25519Identity.generate(),
+    identities: dict[str, age.X25519Identity | age.MLKEM768X25519Identity] = {
+                  "X25519": age.X25519Identity.generate(),
                   "hybrid": age.MLKEM768X25519Identity.generate()}
     stanzas = {k: i.recipient.wrap(file_key) for k, i in identities.items()}
     times: dict[str, list[float]] = {}
