@@ -42,7 +42,7 @@ def age() -> None:
 @contextlib.contextmanager
 def _input(path: str | None) -> Iterator[BinaryIO]:
     if path is None or path == "-":
-        yield click.get_binary_stream("stdin")
+        yield sys.stdin.buffer
         return
     with open(path, "rb") as f:
         yield f
@@ -51,7 +51,7 @@ def _input(path: str | None) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def _output(path: str | None, mode: int, *, binary_to_tty_ok: bool) -> Iterator[BinaryIO]:
     if path is None or path == "-":
-        stdout = click.get_binary_stream("stdout")
+        stdout = sys.stdout.buffer
         if not binary_to_tty_ok and sys.stdout.isatty():
             raise UsageError(
                 "refusing to write binary ciphertext to a terminal",

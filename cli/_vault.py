@@ -172,7 +172,7 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
             f"refusing to write {what} to the terminal",
             hint="use -o FILE, or -o - to write to stdout anyway",
         )
-    return click.get_binary_stream("stdout")
+    return sys.stdout.buffer
 
 
 @click.command("open")
