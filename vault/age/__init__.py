@@ -5,9 +5,10 @@ audit log on top. This module is the engine underneath: standard age v1
 files that stock ``age`` reads and writes, with X25519 and scrypt
 (passphrase) recipients, strict ASCII armor, streaming in constant memory,
 and the split operations the vault needs (read a header, unwrap the file key,
-decrypt the payload, encrypt a payload before its header is known, rewrap a
-file for new recipients without touching its payload). The format as used
-here is specified in docs/FORMAT.md.
+decrypt the payload, encrypt a payload before its header is known, hash a
+payload as stored while writing or reading it or afterwards, rewrap a file
+for new recipients without touching its payload). The format as used here
+is specified in docs/FORMAT.md.
 
 Example::
 
@@ -33,6 +34,7 @@ from vault.age._core import (
     rewrap,
     unwrap_file_key,
 )
+from vault.age._digest import PayloadDigest, hash_payload
 from vault.age._format import Header, Stanza, read_header
 from vault.age._identities import (
     load_identities,
@@ -49,6 +51,7 @@ __all__ = [
     "ArmorWriter",
     "Header",
     "Identity",
+    "PayloadDigest",
     "Recipient",
     "ScryptIdentity",
     "ScryptRecipient",
@@ -62,6 +65,7 @@ __all__ = [
     "encrypt",
     "encrypt_file",
     "encrypt_payload",
+    "hash_payload",
     "load_identities",
     "parse_identities",
     "parse_recipient",
