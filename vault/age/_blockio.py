@@ -12,11 +12,11 @@ Why this shape, on two cores: ``cryptography`` holds the GIL while it seals
 or opens a chunk, while ``write``/``readinto`` and ``hashlib`` release it.
 So the AEAD stays in one thread, and everything that can run beside it
 does. Reading a file costs about half as much as writing one, and the AEAD
-about as much as writing, so the reading is shared (:class:`Source`): the
-writer reads every other block ahead when it has nothing to write, and the
-caller's thread reads the rest, also while it waits for a free output slot.
-Measured on two cores, sharing beat leaving every read to either thread by
-about 6 % (docs/PERFORMANCE.md §4.9).
+about as much as writing, so the reading can be shared (:class:`Source`):
+the caller's thread reads when it needs a block or waits for a free output
+slot, and the writer, if asked to, reads every other block ahead when it
+has nothing to write. On two cores that beat leaving all reads to either
+thread (docs/PERFORMANCE.md §4.9).
 
 The rings live in anonymous memory that the kernel zero-fills when a page
 is first touched, and a ring starts again at its first slot whenever no

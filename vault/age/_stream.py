@@ -93,11 +93,15 @@ class _Flow:
         self.input = Ring(plain if lookahead else sealed, in_block + 1 if lookahead else in_block)
         self.output = Ring(sealed if lookahead else plain, out_block)
         self.source = Source(src, self.input, in_block, lookahead=lookahead)
-        # The writer reads every other block ahead when it has nothing to write.
-        self.consumers = [Consumer(self.output, lambda v: write_all(dst, v),
-                                   lambda: self.source.read_ahead(share=True))]
-        self.consumers += [Consumer(self.output, s) for s in out_sinks if s is not None]
-        self.consumers += [Consumer(self.input, s) for s in in_sinks if s is not None]
+        sinks = [Consumer(self.output, s) for s in out_sinks if s is not None]
+        sinks += [Consumer(self.input, s) for s in in_sinks if s is not None]
+        # Without sinks, the AEAD thread does most of the work: the writer
+        # reads every other block ahead when it has nothing to write. With a
+        # sink, hashing takes longest, and the AEAD thread reads everything:
+        # its reads release the GIL, which the hashing thread needs between
+        # blocks.
+        share = None if sinks else (lambda: self.source.read_ahead(share=True))
+        self.consumers = [Consumer(self.output, lambda v: write_all(dst, v), share), *sinks]
         self._inline = _blockio.INLINE_BYTES
         self.advance(0)
 
