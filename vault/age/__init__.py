@@ -6,9 +6,10 @@ files that stock ``age`` reads and writes, with X25519, post-quantum hybrid
 (mlkem768x25519, ``age1pq1…``) and scrypt (passphrase) recipients, strict
 ASCII armor, streaming in constant memory, and the split operations the
 vault needs (read a header, unwrap the file key, decrypt the payload,
-encrypt a payload before its header is known, rewrap a file for new
-recipients without touching its payload). The format as used
-here is specified in docs/FORMAT.md.
+encrypt a payload before its header is known, hash a payload as stored
+while writing or reading it or afterwards, rewrap a file for new recipients
+without touching its payload). The format as used here is specified in
+docs/FORMAT.md.
 
 Example (``encrypt_file``/``decrypt_file`` do the same between files,
 all or nothing)::
@@ -39,6 +40,7 @@ from vault.age._core import (
     rewrap,
     unwrap_file_key,
 )
+from vault.age._digest import PayloadDigest, hash_payload
 from vault.age._format import Header, Stanza, read_header
 from vault.age._identities import (
     load_identities,
@@ -58,6 +60,7 @@ __all__ = [
     "Identity",
     "MLKEM768X25519Identity",
     "MLKEM768X25519Recipient",
+    "PayloadDigest",
     "Recipient",
     "ScryptIdentity",
     "ScryptRecipient",
@@ -71,6 +74,7 @@ __all__ = [
     "encrypt",
     "encrypt_file",
     "encrypt_payload",
+    "hash_payload",
     "load_identities",
     "parse_identities",
     "parse_recipient",

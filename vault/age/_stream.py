@@ -6,33 +6,40 @@ endian) followed by ``0x01`` for the final chunk and ``0x00`` otherwise. The
 final chunk is the only one that may be short and is empty only when the
 whole plaintext is.
 
-Speed and memory: the plaintext is read, sealed and written in blocks of
-up to ``_BLOCK_CHUNKS`` chunks (the first block is a single chunk and each
-next one twice as large, so that small inputs allocate little), sealing
-chunk by chunk from memoryviews with ``encrypt_into``/``decrypt_into`` into
-buffers of a small pool that background threads drain
-(:class:`~vault.age._blockio.Pipeline`): the output is written, and the
-plaintext optionally hashed, while the next block is sealed. Nothing is
-allocated per chunk and memory use is the same for 1 KiB and 4 GiB. When
-encrypting, whether a chunk is the final one is only known at end of file,
-so each block reads one byte of look-ahead that becomes the first byte of
-the next block. When decrypting, a short chunk is final and a full one is
+Speed and memory (docs/PERFORMANCE.md): blocks of ``_BLOCK_CHUNKS`` chunks
+go through the rings of :mod:`vault.age._blockio`; this thread seals or
+opens them chunk by chunk with ``encrypt_into``/``decrypt_into``, between
+views of the rings made once, while other threads write the output, read
+ahead and hash. Nothing is allocated per chunk and memory use is the same
+for 1 KiB and 4 GiB. When encrypting, whether a chunk is the final one is
+only known at end of file, so each block is read with one byte of
+look-ahead. When decrypting, a short chunk is final and a full one is
 final if it opens only with the final flag, as in the reference
 implementation, so exactly the same plaintext is released before an error;
 plaintext reaches the output and the plaintext sink only once its chunk
 verified.
+
+Sinks (``plaintext_sink``, ``payload_sink``) are called with a memoryview
+of each piece in order, never two calls at once, from a background thread
+past the first MiB; a view is valid only during the call. The payload sink
+gets the payload exactly as stored: the nonce, then every sealed chunk --
+when decrypting, every byte read after the header, including bytes after
+the final chunk read before the error is raised.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
+from types import TracebackType
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from vault.age._blockio import Pipeline, Sink, Writable, fill, write_all
+from vault.age import _blockio
+from vault.age._blockio import Consumer, Ring, Sink, Source, Writable, fill, write_all
 from vault.age._format import FILE_KEY_SIZE, hkdf
 from vault.errors import HeaderError, PayloadError
 
@@ -42,11 +49,15 @@ NONCE_SIZE = 16
 CHUNK_SIZE = 64 * 1024
 TAG_SIZE = 16
 SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
-# 4 chunks = 256 KiB of plaintext per block: large enough that per-call and
-# per-thread-handoff overhead stays small (a few µs per block, against about
-# 70 µs to seal and 150 µs to hash it), small enough that the handful of
-# buffers in flight add about 1 MiB to the process, whatever the file size.
+# 4 chunks = 256 KiB per block; 2 plaintext and 3 sealed slots (the sealed
+# side is hashed too when the payload is): 1.3 MB of buffers whatever the
+# file size, all `vault seal` can afford under its 40 MB. Blocks of 1 MiB
+# measured no faster.
 _BLOCK_CHUNKS = 4
+_BLOCK = _BLOCK_CHUNKS * CHUNK_SIZE
+_SEALED_BLOCK = _BLOCK_CHUNKS * SEALED_CHUNK_SIZE
+_PLAIN_SLOTS = 2
+_SEALED_SLOTS = 3
 
 _LAST = 1
 _counter = struct.Struct(">Q")
@@ -65,143 +76,212 @@ def _set_nonce(iv: bytearray, counter: int, last: bool) -> None:
     iv[11] = _LAST if last else 0
 
 
-def _writer(dst: Writable) -> Sink:
-    return lambda view: write_all(dst, view)
+def _chunk_views(ring: Ring, size: int) -> list[list[memoryview]]:
+    # Made once: slicing per chunk would allocate and cost time in the one
+    # thread that holds the GIL for the AEAD.
+    return [[ring.view(s, size, i * size) for i in range(_BLOCK_CHUNKS)] for s in range(ring.slots)]
 
 
-def encrypt_payload(
-    src: BinaryIO, dst: Writable, file_key: bytes, *, plaintext_sink: Sink | None = None
-) -> None:
+class _Flow:
+    """The rings, the reader and the consumers of one payload operation."""
+
+    def __init__(self, src: BinaryIO, dst: Writable, in_block: int, out_block: int, *,
+                 lookahead: bool, in_sinks: Sequence[Sink | None],
+                 out_sinks: Sequence[Sink | None]) -> None:
+        # Plaintext, then sealed chunks (encrypting), or the reverse.
+        plain, sealed = (_PLAIN_SLOTS, _SEALED_SLOTS)
+        self.input = Ring(plain if lookahead else sealed, in_block + 1 if lookahead else in_block)
+        self.output = Ring(sealed if lookahead else plain, out_block)
+        self.source = Source(src, self.input, in_block, lookahead=lookahead)
+        sinks = [Consumer(self.output, s) for s in out_sinks if s is not None]
+        sinks += [Consumer(self.input, s) for s in in_sinks if s is not None]
+        # Without sinks, the AEAD thread does most of the work: the writer
+        # reads every other block ahead when it has nothing to write. With a
+        # sink, hashing takes longest, and the AEAD thread reads everything:
+        # its reads release the GIL, which the hashing thread needs between
+        # blocks.
+        share = None if sinks else (lambda: self.source.read_ahead(share=True))
+        self.consumers = [Consumer(self.output, lambda v: write_all(dst, v), share), *sinks]
+        self._inline = _blockio.INLINE_BYTES
+        self.advance(0)
+
+    def advance(self, n: int) -> None:
+        """Count ``n`` more bytes done; past the first MiB, go to threads."""
+        if self._inline >= 0:
+            self._inline -= n
+            if self._inline <= 0:
+                self._inline = -1
+                for c in self.consumers:
+                    c.start()
+
+    def claim(self) -> int:
+        """A free output slot: while the consumers still hold them all, read ahead."""
+        while self._inline < 0 and not self.output.ready() and self.source.read_ahead():
+            pass
+        slot = self.output.claim()
+        self.check()
+        return slot
+
+    def check(self) -> None:
+        for c in self.consumers:
+            if c.error is not None:
+                raise c.error
+
+    def __enter__(self) -> _Flow:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        # Whatever happened, every block published so far is consumed: the
+        # output gets all verified plaintext, a sink everything read.
+        self.source.stop()
+        for c in self.consumers:
+            c.close()
+        if exc_type is None:
+            self.check()
+
+
+def encrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes, *,
+                    plaintext_sink: Sink | None = None, payload_sink: Sink | None = None) -> None:
     """Write the payload nonce and the sealed chunks of everything in ``src``.
 
-    ``plaintext_sink`` (for example a hash's ``update``) is given every
-    plaintext block, in order, from a background thread.
+    ``plaintext_sink`` is given the plaintext and ``payload_sink`` the bytes
+    written (nonce and sealed chunks), each in order (see the module notes).
     """
     nonce = os.urandom(NONCE_SIZE)
     aead = _payload_aead(file_key, nonce)
     write_all(dst, memoryview(nonce))
-    iv = bytearray(12)
-    counter = 0
-    block = CHUNK_SIZE  # the first block is one chunk: small inputs stay small
-    carry = -1  # the look-ahead byte read with the previous block
-    sinks = [plaintext_sink] if plaintext_sink is not None else []
-    with Pipeline([_writer(dst)]) as output, Pipeline(sinks, depth=3) as input_:
-        while True:
-            plain = input_.buffer(block + 1)  # +1: look-ahead byte
-            n = 0
-            if carry >= 0:
-                plain[0], n = carry, 1
-            n = fill(src, plain[: block + 1], n)
-            at_end = n <= block
-            size = n if at_end else block
-            input_.submit(plain, size, final=at_end)  # hashed while it is sealed
-            count = max(1, -(-size // CHUNK_SIZE))  # an empty payload is one empty chunk
-            sealed = output.buffer(block // CHUNK_SIZE * SEALED_CHUNK_SIZE)
-            out = 0
-            for i in range(count):
-                piece = plain[i * CHUNK_SIZE : min(size, (i + 1) * CHUNK_SIZE)]
-                _set_nonce(iv, counter, at_end and i == count - 1)
-                aead.encrypt_into(iv, piece, None, sealed[out : out + len(piece) + TAG_SIZE])
-                out += len(piece) + TAG_SIZE
-                counter += 1
-            if not at_end:
-                carry = plain[block]
-            output.submit(sealed, out, final=at_end)
-            if at_end:
-                return
-            block = min(2 * block, _BLOCK_CHUNKS * CHUNK_SIZE)
-
-
-def decrypt_payload(
-    src: BinaryIO, dst: Writable, file_key: bytes, *, plaintext_sink: Sink | None = None
-) -> None:
-    """Read the payload nonce and chunks from ``src``, writing verified plaintext.
-
-    Plaintext reaches ``dst`` (and ``plaintext_sink``, from a background
-    thread) only after its chunk's tag verified. A chunk is final if it is
-    short, or if it is full and only opens with the final flag; everything
-    up to and including the final chunk that verified is released, then
-    PayloadError is raised if anything is wrong (a bad chunk, no final
-    chunk, data after it). A missing or short nonce is part of the header
-    (HeaderError), as in the reference implementation.
-    """
-    nonce = bytearray(NONCE_SIZE)
-    if fill(src, memoryview(nonce), 0) < NONCE_SIZE:
-        raise HeaderError("truncated payload nonce")
-    aead = _payload_aead(file_key, bytes(nonce))
-    sinks = [_writer(dst)] + ([plaintext_sink] if plaintext_sink is not None else [])
-    # The first block is one chunk, each next one twice as large, so that
-    # small files allocate little.
-    sealed = memoryview(bytearray(SEALED_CHUNK_SIZE))
-    with Pipeline(sinks) as output:
+    if payload_sink is not None:
+        payload_sink(memoryview(nonce))
+    with _Flow(src, dst, _BLOCK, _SEALED_BLOCK, lookahead=True,
+               in_sinks=[plaintext_sink], out_sinks=[payload_sink]) as flow:
+        plain, sealed = _chunk_views(flow.input, CHUNK_SIZE), _chunk_views(flow.output,
+                                                                           SEALED_CHUNK_SIZE)
+        encrypt = aead.encrypt_into
+        iv = bytearray(12)
         counter = 0
         while True:
-            size = fill(src, sealed, 0)
-            at_end = size < len(sealed)
-            counter = _open_block(aead, counter, sealed[:size], output, at_end=at_end)
-            if counter < 0:
-                if src.read(1):
+            slot, n, last = flow.source.next()
+            out = flow.claim()
+            if not last:  # a full block: no chunk of it is final
+                for p, s in zip(plain[slot], sealed[out], strict=True):
+                    _counter.pack_into(iv, 3, counter)
+                    encrypt(iv, p, None, s)
+                    counter += 1
+                size = _SEALED_BLOCK
+            else:  # possibly short; an empty input is one empty chunk
+                count = max(1, -(-n // CHUNK_SIZE))
+                size = 0
+                for i in range(count):
+                    piece = flow.input.view(slot, min(CHUNK_SIZE, n - i * CHUNK_SIZE),
+                                            i * CHUNK_SIZE)
+                    _set_nonce(iv, counter, i == count - 1)
+                    encrypt(iv, piece, None, flow.output.view(out, len(piece) + TAG_SIZE, size))
+                    size += len(piece) + TAG_SIZE
+                    counter += 1
+            flow.source.release()
+            flow.output.publish(out, size, last)
+            if last:
+                return
+            flow.advance(n)
+
+
+def decrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes, *,
+                    plaintext_sink: Sink | None = None, payload_sink: Sink | None = None) -> None:
+    """Read the payload nonce and chunks from ``src``, writing verified plaintext.
+
+    Plaintext reaches ``dst`` (and ``plaintext_sink``) only after its
+    chunk's tag verified; ``payload_sink`` gets every byte read (see the
+    module notes). A chunk is final if it is short, or if it is full and
+    only opens with the final flag; everything up to and including the
+    final chunk that verified is released, then PayloadError is raised if
+    anything is wrong (a bad chunk, no final chunk, data after it). A
+    missing or short nonce is part of the header (HeaderError), as in the
+    reference implementation.
+    """
+    nonce = bytearray(NONCE_SIZE)
+    got = fill(src, memoryview(nonce), 0)
+    if payload_sink is not None and got:
+        payload_sink(memoryview(nonce)[:got])
+    if got < NONCE_SIZE:
+        raise HeaderError("truncated payload nonce")
+    with _Flow(src, dst, _SEALED_BLOCK, _BLOCK, lookahead=False,
+               in_sinks=[payload_sink], out_sinks=[plaintext_sink]) as flow:
+        opener = _Opener(_payload_aead(file_key, bytes(nonce)), flow.input, flow.output)
+        ended = False  # the final chunk ended the previous block
+        while True:
+            slot, n, last = flow.source.next()
+            if ended:
+                flow.source.release()
+                if n:
                     raise PayloadError("data after the final chunk")
                 return
-            if at_end:
+            out = flow.claim()
+            size, final, error = opener.open(slot, n, out)
+            flow.source.release()
+            flow.output.publish(out, size, last)  # what verified, also before an error
+            if error is not None:
+                raise error
+            if final and last:
+                return
+            if last:
                 raise PayloadError("payload ends without a final chunk")
-            if len(sealed) < _BLOCK_CHUNKS * SEALED_CHUNK_SIZE:
-                sealed = memoryview(bytearray(2 * len(sealed)))
+            ended = final
+            flow.advance(n)
 
 
-def _open_block(
-    aead: ChaCha20Poly1305,
-    counter: int,
-    sealed: memoryview,
-    output: Pipeline,
-    *,
-    at_end: bool,
-) -> int:
-    """Open the chunks in ``sealed`` and submit the plaintext.
+class _Opener:
+    """Opens the sealed chunks of input blocks into output blocks, in order."""
 
-    Returns the next chunk counter, or -1 once the final chunk was opened.
-    On a failure, the chunks that verified before it are submitted first.
-    """
-    plain = output.buffer(-(-len(sealed) // SEALED_CHUNK_SIZE) * CHUNK_SIZE)
-    iv = bytearray(12)
-    out = 0
-    for start in range(0, len(sealed), SEALED_CHUNK_SIZE):
-        piece = sealed[start : start + SEALED_CHUNK_SIZE]
+    def __init__(self, aead: ChaCha20Poly1305, input_: Ring, output: Ring) -> None:
+        self._decrypt = aead.decrypt_into
+        self._input, self._output = input_, output
+        self._sealed = _chunk_views(input_, SEALED_CHUNK_SIZE)
+        self._plain = _chunk_views(output, CHUNK_SIZE)
+        self._iv = bytearray(12)
+        self._counter = 0
+
+    def open(self, slot: int, n: int, out: int) -> tuple[int, bool, PayloadError | None]:
+        """Open the ``n`` bytes in input ``slot`` into output ``out``.
+
+        Returns the plaintext size, whether the final chunk was opened, and
+        the error that stopped the block (the chunks before it verified).
+        """
+        iv, decrypt = self._iv, self._decrypt
+        sealed, plain = self._sealed[slot], self._plain[out]
+        done = 0
+        for i, start in enumerate(range(0, n, SEALED_CHUNK_SIZE)):
+            if n - start >= SEALED_CHUNK_SIZE:
+                _set_nonce(iv, self._counter, False)
+                try:
+                    decrypt(iv, sealed[i], None, plain[i])
+                    self._counter += 1
+                    done += CHUNK_SIZE
+                    continue
+                except InvalidTag:
+                    pass  # maybe a full-size final chunk
+            piece = min(SEALED_CHUNK_SIZE, n - start)
+            error = self._open_final(slot, start, piece, out, done)
+            if error is not None:
+                return done, False, error
+            done += piece - TAG_SIZE
+            if start + piece < n:
+                return done, True, PayloadError("data after the final chunk")
+            return done, True, None
+        return done, False, None
+
+    def _open_final(self, slot: int, start: int, piece: int, out: int,
+                    at: int) -> PayloadError | None:
+        size = piece - TAG_SIZE
+        if size < 0:
+            return PayloadError("truncated payload chunk")
+        if size == 0 and self._counter > 0:
+            return PayloadError("empty final chunk after a full one")
+        _set_nonce(self._iv, self._counter, True)
         try:
-            last = _open_chunk(aead, iv, counter, piece, plain[out:])
-        except PayloadError:
-            output.submit(plain, out, final=True)  # release what verified before
-            raise
-        out += len(piece) - TAG_SIZE
-        counter += 1
-        if last:
-            output.submit(plain, out, final=True)
-            if start + len(piece) < len(sealed):
-                raise PayloadError("data after the final chunk")
-            return -1
-    output.submit(plain, out, final=at_end)
-    return counter
-
-
-def _open_chunk(
-    aead: ChaCha20Poly1305, iv: bytearray, counter: int, piece: memoryview, out: memoryview
-) -> bool:
-    """Decrypt one sealed chunk into ``out``; return whether it was the final one."""
-    size = len(piece) - TAG_SIZE
-    if size < 0:
-        raise PayloadError("truncated payload chunk")
-    if size == 0 and counter > 0:
-        raise PayloadError("empty final chunk after a full one")
-    if size == CHUNK_SIZE:
-        _set_nonce(iv, counter, False)
-        try:
-            aead.decrypt_into(iv, piece, None, out[:size])
-            return False
+            self._decrypt(self._iv, self._input.view(slot, piece, start), None,
+                          self._output.view(out, size, at))
         except InvalidTag:
-            pass  # maybe a full-size final chunk
-    _set_nonce(iv, counter, True)
-    try:
-        aead.decrypt_into(iv, piece, None, out[:size])
-    except InvalidTag:
-        raise PayloadError("payload chunk failed authentication") from None
-    return True
+            return PayloadError("payload chunk failed authentication")
+        self._counter += 1
+        return None
