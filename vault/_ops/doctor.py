@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 from vault._ops.discipline import attempt, authorise, record
 from vault._ops.keys import grant_missing, lacking
 from vault._results import DoctorReport
-from vault._sealed.reading import PayloadDigest, read_sealed, unlock
+from vault._sealed.reading import check_payload, read_sealed, unlock
+from vault.age import hash_payload
 from vault.errors import IntegrityError, NoKeyError, UsageError, VaultError
 from vault.store.base import owner_key
 
@@ -150,10 +151,7 @@ def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool) -
                 if ids:
                     unlock(sealed, ids, s.trusted)
             if deep:
-                digest = PayloadDigest()
-                while block := f.read(1 << 20):
-                    digest(block)
-                digest.check(sealed)
+                check_payload(sealed, *hash_payload(f))
         except NoKeyError:
             pass
         except (IntegrityError, OSError) as e:

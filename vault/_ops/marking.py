@@ -41,7 +41,7 @@ def mapping_for(policy: Policy, label: Label) -> OfficeLabelMapping:
 class Plaintext(io.BytesIO):
     """The decrypted document, refused past :data:`MAX_MARKED_BYTES`."""
 
-    def write(self, data: bytes) -> int:  # type: ignore[override]
+    def write(self, data: bytes | memoryview) -> int:  # type: ignore[override]
         if self.tell() + len(data) > MAX_MARKED_BYTES:
             raise UsageError(f"too large to mark (more than {MAX_MARKED_BYTES >> 20} MiB)",
                              hint="open it without --mark")

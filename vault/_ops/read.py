@@ -245,13 +245,13 @@ def _deliver(s: Session, sealed: Sealed, f: BinaryIO,
     digest = PayloadDigest()
     if mapping is not None:
         plain = marking.Plaintext()
-        decrypt_payload(_Tee(f, digest), plain, file_key)  # type: ignore[arg-type]
+        decrypt_payload(f, plain, file_key, payload_sink=digest)
         digest.check(sealed)
         with _destination(dst, overwrite) as out:
             marking.write_marked(plain.getvalue(), out, mapping)
     else:
         with _destination(dst, overwrite) as out:
-            decrypt_payload(_Tee(f, digest), out, file_key)  # type: ignore[arg-type]
+            decrypt_payload(f, out, file_key, payload_sink=digest)
             digest.check(sealed)  # before the destination appears
     return meta
 
@@ -291,30 +291,8 @@ def export(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,
         digest = PayloadDigest()
         with _destination(dst, overwrite) as out:
             out.write(sealed.header.encode())
-            tee = _Tee(f, digest)
-            while chunk := tee.read(1 << 20):
+            while chunk := f.read(1 << 20):
+                digest(memoryview(chunk))
                 out.write(chunk)
             digest.check(sealed)
     return DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size)
-
-
-class _Tee:
-    """A readable that hands every byte read to a digest (the payload
-    commitment is checked as the payload streams by)."""
-
-    def __init__(self, f: BinaryIO, digest: PayloadDigest) -> None:
-        self._f = f
-        self._digest = digest
-
-    def readinto(self, buf: memoryview | bytearray) -> int:
-        n = self._f.readinto(buf)  # type: ignore[attr-defined]
-        if n:
-            self._digest(memoryview(buf)[:n])
-        return int(n or 0)
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n)
-        if data:
-            self._digest(data)
-        return data
-

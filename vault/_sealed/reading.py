@@ -20,6 +20,7 @@ checked against the label's content digest as it is read
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -28,6 +29,7 @@ from vault._sealed.label import LABEL_STANZA, SignedLabel
 from vault._sealed.meta import META_STANZA, Metadata
 from vault._sealed.recipients import PQ_STANZA, match_stanzas
 from vault.age import Header, Stanza, read_header
+from vault.age import PayloadDigest as _PayloadSink
 from vault.age import unwrap_file_key as _unwrap
 from vault.errors import (
     IntegrityError,
@@ -45,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.identity import AgeKeyPair
     from vault.store.base import Backend
 
-__all__ = ["PayloadDigest", "Sealed", "check_doc_id", "read_sealed", "unlock"]
+__all__ = ["PayloadDigest", "Sealed", "check_doc_id", "check_payload", "read_sealed", "unlock"]
 
 
 def check_doc_id(doc_id: str) -> str:
@@ -164,21 +166,21 @@ def unlock(sealed: Sealed, identities: Sequence[AgeKeyPair],
     return file_key, Metadata.open(sealed.meta, file_key, sealed.doc_id)
 
 
-class PayloadDigest:
-    """SHA-256 and length of the payload bytes, checked against the label's
-    content commitment once all of them went by."""
+class PayloadDigest(_PayloadSink):
+    """SHA-256 and length of the payload bytes (a payload sink of
+    :func:`vault.age.decrypt_payload`), checked against the label's content
+    commitment once all of them went by."""
 
-    def __init__(self) -> None:
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def __call__(self, block: memoryview | bytes) -> None:
-        self.sha256.update(block)
-        self.size += len(block)
+    __slots__ = ()
 
     def check(self, sealed: Sealed) -> None:
-        content = sealed.label.content
-        if self.size != content["size"] or self.sha256.hexdigest() != content["payload"]:
-            raise IntegrityError(f"document {sealed.doc_id}: its content is not the one its "
-                                 "label was signed over", hint="someone replaced it; restore it "
-                                 "from a backup, and treat it as an incident")
+        check_payload(sealed, self.hexdigest(), self.size)
+
+
+def check_payload(sealed: Sealed, sha256_hex: str, size: int) -> None:
+    """Refuse a payload whose SHA-256 or size is not what the label committed to."""
+    content = sealed.label.content
+    if size != content["size"] or not hmac.compare_digest(sha256_hex, content["payload"]):
+        raise IntegrityError(f"document {sealed.doc_id}: its content is not the one its "
+                             "label was signed over", hint="someone replaced it; restore it "
+                             "from a backup, and treat it as an incident")

@@ -4,8 +4,9 @@ The label commits to the payload's SHA-256 and length and the metadata
 holds the plaintext's size -- known only once the whole plaintext has been
 read -- while the payload depends on the file key alone. So the plaintext
 is read once: the payload is encrypted and hashed as it is written (the
-hash in the writer's own thread, overlapping the cipher), and the header is
-written last --
+payload sink of :func:`vault.age.encrypt_payload`, hashing in a thread of
+its own past the first MiB, overlapping the cipher and the writes), and the
+header is written last --
 
 * into a seekable output, in a gap left at its front. The gap's length is
   known in advance: the digests have a fixed length, the metadata is padded
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from types import EllipsisType
 from typing import BinaryIO
 
-from vault.age import Header, encrypt_payload
+from vault.age import Header, PayloadDigest, encrypt_payload
 from vault.errors import UsageError
 
 __all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_sealed"]
@@ -54,21 +55,6 @@ def payload_size(plaintext: int) -> int:
 def _plaintext_size(payload: int) -> int:
     chunks = max(1, -(-(payload - _NONCE) // (_CHUNK + _TAG)))
     return payload - _NONCE - _TAG * chunks
-
-
-class _Hashing:
-    """A writable that hashes what it passes on (in the writer's thread)."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: memoryview | bytes) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        n = self._out.write(data)
-        return len(data) if n is None else n
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -112,10 +98,10 @@ def write_sealed(src: BinaryIO, out: BinaryIO, file_key: bytes, header_for: Head
         start = out.tell()
         gap = len(header_for(size, _PLACEHOLDER, payload_size(size)).encode())
         out.seek(start + gap)
-        sink = _Hashing(out)
-        encrypt_payload(src, sink, file_key)
-        plain = _plaintext_size(sink.size)
-        header = header_for(plain, sink.sha256.hexdigest(), sink.size)
+        digest = PayloadDigest()
+        encrypt_payload(src, out, file_key, payload_sink=digest)
+        plain = _plaintext_size(digest.size)
+        header = header_for(plain, digest.hexdigest(), digest.size)
         data = header.encode()
         if len(data) != gap:
             raise UsageError(f"{name or 'the input'} changed while it was being sealed",
@@ -126,10 +112,10 @@ def write_sealed(src: BinaryIO, out: BinaryIO, file_key: bytes, header_for: Head
         out.seek(end)
         return header, plain
     with tempfile.TemporaryFile() as spool:  # ciphertext only
-        sink = _Hashing(spool)
-        encrypt_payload(src, sink, file_key)
-        plain = _plaintext_size(sink.size)
-        header = header_for(plain, sink.sha256.hexdigest(), sink.size)
+        digest = PayloadDigest()
+        encrypt_payload(src, spool, file_key, payload_sink=digest)
+        plain = _plaintext_size(digest.size)
+        header = header_for(plain, digest.hexdigest(), digest.size)
         out.write(header.encode())
         spool.seek(0)
         shutil.copyfileobj(spool, out, 1 << 20)
