@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 from typing import TYPE_CHECKING, Any
 
 from ._common import read_passphrase
@@ -24,6 +23,8 @@ SOCKET_ENV = "VAULT_AGENT_SOCK"
 def ask(path: str, request: dict[str, Any], *, timeout: float = 5.0) -> dict[str, Any] | None:
     """One request to the agent at ``path``; None if it cannot be reached."""
     with contextlib.suppress(OSError, ValueError):
+        import socket  # here: most commands never talk to an agent
+
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(path)

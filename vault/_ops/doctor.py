@@ -239,11 +239,12 @@ def _unfinished(s: Session, report: DoctorReport, repair: bool) -> None:
     """Allowed changes never completed: a writer that died on this host is
     completed as ``failed`` by repair (its process is gone); others are
     named, since they may still be running elsewhere."""
-    import socket
+
+    import os
 
     from vault._ops.discipline import Attempt, record
 
-    here = socket.gethostname()
+    here = os.uname().nodename
     dead = []
     for request, seq, action, doc, actor, host, pid in s.trusted.store.pending():
         what = (f"record {seq}: {actor or 'someone'}'s {action}"

@@ -44,7 +44,7 @@ __all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_s
 HeaderFor = Callable[[int, str, int], Header]
 _PLACEHOLDER = "0" * 64  # the length of a SHA-256 in hex
 _NONCE, _CHUNK, _TAG = 16, 64 * 1024, 16
-SMALL = 1 << 20  # sources up to this size are sealed in memory, header made once
+SMALL = 256 << 10  # sources up to this size are sealed in memory, header made once
 
 
 def payload_size(plaintext: int) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -92,7 +91,7 @@ class AuditLog(LogReading):
             Checkpoint(self.origin, 0, bytes(32))  # validates the origin's syntax
         #: what this handle noticed and repaired on its own (derived data rebuilt)
         self.notes: list[str] = []
-        self._host = socket.gethostname()
+        self._host = os.uname().nodename  # gethostname(2), without loading socket
         self._tip: TrustedTip | None = None
         self._settled = False  # whether the tip ends at a settle point (docs/AUDIT.md §5)
         self._failed = False

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
 from vault.intake._model import OfficeLabel
-from vault.intake._xml import parse_small
 
 __all__ = [
     "CUSTOM_PROPS",
@@ -71,6 +70,8 @@ def read_custom(stream: BinaryIO, limit: int, max_depth: int) -> dict[str, str]:
     (the text of the property's one child, ``vt:lpwstr``, ``vt:bool``, ...)."""
     out: dict[str, str] = {}
     value = ""
+    from vault.intake._xml import parse_small  # the XML parser only when a file has labels
+
     for tag, attrib, text, _ in parse_small(stream, CUSTOM_PROPS, limit, max_depth):
         if tag.rsplit("}", 1)[-1] == "property":
             name = attrib.get("name")
@@ -85,6 +86,8 @@ def read_custom(stream: BinaryIO, limit: int, max_depth: int) -> dict[str, str]:
 def read_label_info(stream: BinaryIO, limit: int, max_depth: int) -> list[OfficeLabel]:
     """Labels listed in ``docMetadata/LabelInfo.xml`` that are not removed."""
     out: list[OfficeLabel] = []
+    from vault.intake._xml import parse_small
+
     for tag, attrib, _, _ in parse_small(stream, LABEL_INFO, limit, max_depth):
         if tag != f"{{{LABEL_NS}}}label":
             continue

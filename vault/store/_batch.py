@@ -26,13 +26,14 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
 from vault import _atomic
 
 if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from vault.store.base import Backend
 
 __all__ = ["DocumentBatch", "FolderBatch"]
@@ -97,6 +98,9 @@ class FolderBatch(DocumentBatch):
             self._waiting = (path, buf)  # a batch of one needs no thread
             return
         if self._pool is None:
+            # imported here: a command sealing one document never loads it
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="vault-commit")
             assert self._waiting is not None
             self._submit(*self._waiting)
