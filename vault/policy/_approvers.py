@@ -32,7 +32,7 @@ def _rules(policy: Policy, actor: str, action: str, label: Label | None, at: dat
     if user is None:
         return [], None
     given = dict(inputs or {})
-    new = _new_label(policy, action, label, given) if action in _NEW_LABEL else None
+    new = _new_label(engine, action, label, given) if action in _NEW_LABEL else None
     below = engine.below_floor(action, label, given)
     allow, deny, _ = engine._match_rules(user, action, label, new, at or datetime.now(UTC),
                                          None, below)

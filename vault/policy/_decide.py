@@ -164,6 +164,7 @@ class Engine:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        self.declassified: dict[Label, Label] = {}
         self.rank = {lvl.name: lvl.rank for lvl in policy.levels}
         self.names = [lvl.name for lvl in policy.levels]
         self.compartments = frozenset(policy.compartments)
@@ -308,7 +309,7 @@ class Engine:
             if trace is not None:
                 trace.append(check_entry(UNKNOWN_ACTOR, False, f"'{actor}' is not a user"))
             return False, [UNKNOWN_ACTOR], [f"'{actor}' is not a user of this policy"], []
-        new = _new_label(self.policy, action, label, inputs) if action in _NEW_LABEL else None
+        new = _new_label(self, action, label, inputs) if action in _NEW_LABEL else None
         for lab, what in ((label, "label"), (new, "new label")):
             bad = lab is not None and not self._known(lab) and self._unknown(lab)
             if bad:
@@ -375,14 +376,22 @@ class Engine:
         return allow, deny, held
 
 
-def _new_label(policy: Policy, action: str, label: Label | None,
+def _new_label(engine: Engine, action: str, label: Label | None,
                inputs: Mapping[str, Any]) -> Label | None:
     if label is None:
         return None
     new = inputs.get("new_label")
     if new is None:
         if action == "declassify":
-            return policy.declassified_label(label)
+            # Labels are immutable and a batch asks about the same few: each
+            # declassified form is built once (a bounded memo).
+            memo = engine.declassified
+            out = memo.get(label)
+            if out is None:
+                if len(memo) >= 256:
+                    memo.clear()
+                out = memo[label] = engine.policy.declassified_label(label)
+            return out
         raise ValueError("reclassify needs inputs['new_label'], the proposed Label")
     if not isinstance(new, Label):
         raise TypeError("inputs['new_label'] must be a vault.policy.Label")
