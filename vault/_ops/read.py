@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from vault._atomic import atomic_writer
 from vault._ops import marking
 from vault._ops.discipline import attempt, authorise, record
-from vault._results import DocumentInfo
+from vault._results import LISTED_WITHOUT_TITLES, DocumentInfo, listing_entry
 from vault._sealed.meta import Metadata
 from vault._sealed.reading import PayloadDigest, Sealed, read_sealed, unlock
 from vault.age import decrypt_payload
@@ -42,16 +42,20 @@ HIDDEN_NO_KEY = ("you hold no key for its class yet (someone who holds it grants
                  "they next use it, or with 'vault rotate')")
 
 
-_HIDDEN = "not read: listed without titles"
+_HIDDEN = LISTED_WITHOUT_TITLES
+_DECODE = json.JSONDecoder().decode
 
 
 def _listed(s: Session, *, metadata: bool = False,
             where: Callable[[DocumentInfo], bool] | None = None,
-            as_dicts: bool = False) -> list[Any]:
+            as_json: bool = False) -> list[Any]:
     """The documents the caller may list (and ``where`` accepts):
-    :class:`DocumentInfo` objects, or (``as_dicts``) their ``to_dict()``
-    forms; with ``metadata``, titles and file names where the caller may
-    open the document and holds its key."""
+    :class:`DocumentInfo` objects, or (``as_json``, without ``metadata`` or
+    ``where``) the JSON texts of their ``to_dict()`` forms; with
+    ``metadata``, titles and file names where the caller may open the
+    document and holds its key."""
+    if as_json and (metadata or where is not None):
+        raise ValueError("as_json lists without metadata or filters")
     actor = s.actor()
     with attempt(s, "ls") as att:
         if actor.name is None or actor.name not in s.trusted.policy.users:
@@ -61,34 +65,42 @@ def _listed(s: Session, *, metadata: bool = False,
         allowed = s.trusted.policy.decider(actor.decides_as, "list")  # one moment for all
         # Documents sealed together share their label: each distinct one is
         # read (and written back canonically) once.
-        labels: dict[str, tuple[Label, dict[str, Any]]] = {}
+        labels: dict[str, Label] = {}
         out: list[Any] = []
-        for _, text, _, _ in s.trusted.store.listing():
+        if as_json:  # 'vault ls --json': the entries made when the log was replayed
+            verdicts: dict[str, bool] = {}
+            for _, text, label_text, entry in s.trusted.store.listing_entries():
+                with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                    if label_text is None or entry is None:  # as the slow path would fail
+                        label_text, entry = listing_entry(_DECODE(text or ""))
+                    ok = verdicts.get(label_text)
+                    if ok is None:  # one decision per distinct label, at one moment
+                        ok = verdicts[label_text] = bool(allowed(_DECODE(label_text)))
+                    if ok:
+                        out.append(entry)
+        for _, text, _, _ in () if as_json else s.trusted.store.listing():
             with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
-                statement = json.loads(text)
+                statement = _DECODE(text)
                 raw = statement["label"]
                 if not allowed(raw):
                     continue
-                key = json.dumps(raw, sort_keys=True)
+                # The statement is canonical JSON (keys sorted), so equal labels
+                # decode to equal dicts in the same order: repr tells them apart
+                # several times faster than encoding them again.
+                key = repr(raw)
                 known = labels.get(key)
                 if known is None:
                     from vault.policy import Label
 
-                    label = Label.from_dict(raw)
-                    known = labels[key] = (label, label.to_dict())
+                    known = labels[key] = Label.from_dict(raw)
                 content = statement.get("content") or {}
-                fields = {"id": str(statement["doc"]), "sealed_at": str(statement["sealed_at"]),
-                          "sealed_by": str(statement["sealed_by"]),
-                          "size": int(content.get("size", 0)),
-                          "classified_by": raw.get("classified_by"),
-                          "policy": statement.get("policy"),
-                          "payload_sha256": content.get("payload"), "title": None,
-                          "filename": None, "content_type": None, "plaintext_size": None,
-                          "hidden": _HIDDEN}
-                if as_dicts and where is None and not metadata:  # the fast path of 'ls --json'
-                    out.append({**fields, "label": known[1]})
-                    continue
-                doc = DocumentInfo(label=known[0], **fields)
+                doc = DocumentInfo(
+                    label=known, id=str(statement["doc"]),
+                    sealed_at=str(statement["sealed_at"]), sealed_by=str(statement["sealed_by"]),
+                    size=int(content.get("size", 0)), classified_by=raw.get("classified_by"),
+                    policy=statement.get("policy"), payload_sha256=content.get("payload"),
+                    title=None, filename=None, content_type=None, plaintext_size=None,
+                    hidden=_HIDDEN)
                 if where is None or where(doc):
                     out.append(doc)
         if metadata:
@@ -97,8 +109,6 @@ def _listed(s: Session, *, metadata: bool = False,
         shown = sum(d.hidden is None for d in out) if metadata else 0
         record(s, [att], "allowed", [], f"{count} document{'s' if count != 1 else ''} listed"
                + (f", {shown} with titles" if metadata else ""))
-    if as_dicts and (metadata or where is not None):
-        return [d.to_dict() for d in out]
     return out
 
 
@@ -135,8 +145,10 @@ def ls(s: Session, metadata: bool = False,
 
 
 def ls_json(s: Session) -> str:
-    return json.dumps(_listed(s, as_dicts=True), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    # Each entry is encoded as json.dumps(..., sort_keys=True, separators=(",", ":"),
+    # ensure_ascii=False) encodes it (vault._results.listing_entry), so the
+    # joined list is exactly that encoding of the whole listing.
+    return "[" + ",".join(_listed(s, as_json=True)) + "]"
 
 
 def class_identities(s: Session, sealed: Sealed) -> list[AgeKeyPair]:

@@ -35,7 +35,11 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_path"]
 
-_SCHEMA_VERSION = 5
+_SCHEMA_VERSION = 6
+_LISTING = ("SELECT doc_id, statement, label, listed FROM docs "
+            "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
+_LISTING_ENTRIES = ("SELECT doc_id, CASE WHEN listed IS NULL THEN statement END, label, listed "
+                    "FROM docs WHERE shredded = 0 ORDER BY sealed_at, doc_id")
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE policies (version INTEGER PRIMARY KEY, sha256 TEXT NOT NULL,
@@ -51,7 +55,8 @@ CREATE TABLE entries (key_id TEXT NOT NULL, owner TEXT NOT NULL, sha256 TEXT NOT
 CREATE TABLE docs (doc_id TEXT PRIMARY KEY, version TEXT NOT NULL, header TEXT NOT NULL,
     statement TEXT NOT NULL, key_id TEXT NOT NULL, class_id TEXT NOT NULL,
     level TEXT NOT NULL, sealed_at TEXT NOT NULL, sealed_by TEXT NOT NULL,
-    due TEXT, seq INTEGER NOT NULL, shredded INTEGER NOT NULL DEFAULT 0);
+    due TEXT, seq INTEGER NOT NULL, shredded INTEGER NOT NULL DEFAULT 0,
+    label TEXT, listed TEXT);
 CREATE INDEX docs_due ON docs (due) WHERE due IS NOT NULL AND shredded = 0;
 CREATE INDEX docs_key ON docs (key_id) WHERE shredded = 0;
 CREATE TABLE findings (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -283,19 +288,29 @@ class StateStore:
         return [self._doc(r) for r in self._db.execute(sql + " ORDER BY sealed_at, doc_id",
                                                        args)]
 
-    def listing(self) -> Iterator[tuple[str, str, str, str]]:
-        """``(doc id, statement JSON text, sealed at, sealed by)`` of live
-        documents, left encoded (a listing of many documents)."""
-        yield from self._db.execute("SELECT doc_id, statement, sealed_at, sealed_by FROM docs "
-                                    "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
+    def listing(self) -> Iterator[tuple[str, str, str | None, str | None]]:
+        """``(doc id, statement JSON text, label JSON, listing entry JSON)``
+        of live documents, left encoded (a listing of many documents); the
+        last two are None where :func:`vault._results.listing_entry` failed."""
+        yield from self._db.execute(_LISTING)
+
+    def listing_entries(self) -> Iterator[tuple[str, str | None, str | None, str | None]]:
+        """As :meth:`listing`, with the statement only where the entry is None."""
+        yield from self._db.execute(_LISTING_ENTRIES)
 
     def put_doc(self, row: DocRow) -> None:
+        from vault._results import listing_entry
+
+        label: str | None = None
+        listed: str | None = None
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            label, listed = listing_entry(row.statement)
         self._db.execute(
-            "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.doc_id, row.version, row.header,
              canonical_json(row.statement).decode("utf-8"),
              row.key_id, row.class_id, row.level, row.sealed_at, row.sealed_by, row.due,
-             row.seq, int(row.shredded)))
+             row.seq, int(row.shredded), label, listed))
 
     def shred(self, doc_id: str, seq: int) -> None:
         self._db.execute("UPDATE docs SET shredded = 1, seq = ? WHERE doc_id = ?", (seq, doc_id))
