@@ -69,14 +69,10 @@ def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
 
 
 def _upgrade(location: str, roles: Sequence[str], checkpoint_key: bool, as_json: bool) -> None:
-    from vault.store import open_backend
-    from vault.store.postgres import PostgresBackend, migrate_schema
+    from vault.store import migrate_schema, open_backend
 
-    backend = open_backend(location)
-    if not isinstance(backend, PostgresBackend):
-        raise UsageError("only PostgreSQL vaults have a schema to migrate",
-                         hint="give a postgresql:// location (a folder vault needs no migration)")
     before, after = migrate_schema(location, grant=list(roles), checkpoint_key=checkpoint_key)
+    backend = open_backend(location)
     if as_json:
         echo_json({"location": backend.location, "before": before, "after": after,
                    "granted": list(roles)})

@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
-from vault._ops import admin, approve, change, doctor, read, seal
+# The other operations are imported by the methods that use them: a command
+# loads only what it runs (start-up and peak RSS, docs/PERFORMANCE.md).
+from vault._ops import read, seal
 from vault._ops.approved import Approved
 from vault._ops.session import Session
 from vault._results import ApplyReport, DoctorReport, DocumentInfo, PolicyVersion, RotateReport
@@ -258,6 +260,8 @@ class Vault:
         them instead (not both for one set). The result's ``previous`` and
         ``changes()`` say what was added and dropped. With approvals, the
         justification defaults to the approved request's."""
+        from vault._ops import change
+
         changes = change.Changes(compartments, caveats, add_compartments, remove_compartments,
                                  add_caveats, remove_caveats)
         return change.reclassify(self._s, doc_id, level=level, changes=changes,
@@ -270,12 +274,16 @@ class Vault:
                    request: str | None = None) -> list[DocumentInfo]:
         """Declassify ``doc_ids``, or (``due=True``) every document whose
         declassify-on date has passed (approvals cover one document)."""
+        from vault._ops import change
+
         return change.declassify(self._s, doc_ids, due=due, justification=justification,
                                  approved=self._approved(approvals, request))
 
     def shred(self, doc_id: str, *, justification: str | None = None,
               approvals: Approvals = (), request: str | None = None) -> None:
         """Destroy a document: recorded first, then every wrapped file key."""
+        from vault._ops import change
+
         change.shred(self._s, doc_id, justification=justification,
                      approved=self._approved(approvals, request))
 
@@ -285,6 +293,8 @@ class Vault:
                      justification: str | None = None, approvals: Approvals = (),
                      request: str | None = None) -> ApplyReport:
         """Install a new policy version, then reconcile the class keys."""
+        from vault._ops import admin
+
         return admin.apply_policy(self._s, policy_path, justification=justification,
                                   approved=self._approved(approvals, request))
 
@@ -294,6 +304,8 @@ class Vault:
         """Give label classes new keys and rewrap their documents (headers
         only). ``post_quantum``: only the classes whose key is classical,
         moving a vault to hybrid keys; run again to resume."""
+        from vault._ops import admin
+
         return admin.rotate(self._s, classes, post_quantum=post_quantum,
                             justification=justification,
                             approved=self._approved(approvals, request))
@@ -337,6 +349,8 @@ class Vault:
         recorded, and left in the vault for approvers; expires after
         ``expires`` (default 7 days, at most 90). ``Request.to_bytes()`` is
         the request file."""
+        from vault._ops import approve
+
         return approve.make_request(self._s, action, doc_id, justification=justification,
                                     lifetime=expires, level=level, compartments=compartments,
                                     caveats=caveats, policy_path=policy_path, classes=classes)
@@ -346,22 +360,32 @@ class Vault:
         """Answer a request file with your own key, after checking it against
         the vault as it is now; recorded, and left in the vault for the
         requester. ``Approval.to_bytes()`` is the approval file."""
+        from vault._ops import approve
+
         return approve.answer(self._s, request, refuse=refuse, reason=reason, lifetime=expires)
 
     def find_request(self, request_id: str) -> Request:
         """A request left in the vault or on the record, by its id."""
+        from vault._ops import approve
+
         return approve.find(self._s, request_id)
 
     def approvals(self) -> list[Request]:
         """Requests you may still answer: unexpired, unanswered by you."""
+        from vault._ops import approve
+
         return approve.pending(self._s)
 
     def explain_request(self, request: Request) -> str:
         """A request in plain words, why the policy needs approval, and
         whether yours would count."""
         self._s.trusted.catch_up()
+        from vault._ops import approve
+
         return approve.explain(self._s, request)
 
     def doctor(self, repair: bool = False, *, deep: bool = False) -> DoctorReport:
         """Check that the store agrees with the verified audit log."""
+        from vault._ops import doctor
+
         return doctor.doctor(self._s, repair, deep)

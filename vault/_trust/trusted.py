@@ -28,8 +28,7 @@ from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError, V
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.manifest import Manifest
-    from vault.audit import AuditLog, TrustedTip
-    from vault.audit._log import LastAppend
+    from vault.audit import AuditLog, LastAppend, TrustedTip
     from vault.policy import Policy
 
 __all__ = ["TrustedState"]

@@ -28,6 +28,7 @@ __all__ = [
     "FolderStorage",
     "Fragment",
     "KeyLookup",
+    "LastAppend",
     "LineSource",
     "LogEnd",
     "LogStorage",
@@ -55,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit._checkpoint import Checkpoint, open_checkpoint
     from vault.audit._folder import FolderStorage
     from vault.audit._hashing import leaf_hash
-    from vault.audit._log import AuditLog
+    from vault.audit._log import AuditLog, LastAppend
     from vault.audit._proof import verify_consistency, verify_inclusion
     from vault.audit._record import MAX_LINE, OUTCOMES, AuditRecord, Fragment, fingerprint
     from vault.audit._scan import Scan
@@ -72,6 +73,7 @@ _LAZY = {
     "VAULT_ACTIONS": "_actions", "KeyLookup": "_chain", "verify_record": "_chain",
     "Checkpoint": "_checkpoint", "open_checkpoint": "_checkpoint",
     "FolderStorage": "_folder", "leaf_hash": "_hashing", "AuditLog": "_log",
+    "LastAppend": "_log",
     "verify_consistency": "_proof", "verify_inclusion": "_proof", "MAX_LINE": "_record",
     "OUTCOMES": "_record", "AuditRecord": "_record", "Fragment": "_record",
     "fingerprint": "_record", "Scan": "_scan", "DerivedStore": "_storage",

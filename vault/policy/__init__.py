@@ -32,10 +32,14 @@ keys for a shipped template's placeholders)::
 
 from __future__ import annotations
 
-from vault.policy._cases import CaseReport, CaseResult, run_cases
+from typing import TYPE_CHECKING, Any
+
 from vault.policy._decide import Decision
 from vault.policy._loader import load_policy, load_policy_bytes, load_policy_text
 from vault.policy.model import ACTIONS, Clearance, Group, Label, Level, Policy, Rule, User
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.policy._cases import CaseReport, CaseResult, run_cases
 
 __all__ = [
     "ACTIONS",
@@ -54,3 +58,13 @@ __all__ = [
     "load_policy_text",
     "run_cases",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Policy test cases (vault policy test) are loaded when first asked for:
+    # the commands that only decide never load them (docs/PERFORMANCE.md).
+    if name in ("CaseReport", "CaseResult", "run_cases"):
+        from vault.policy import _cases
+
+        return getattr(_cases, name)
+    raise AttributeError(f"module 'vault.policy' has no attribute {name!r}")

@@ -10,11 +10,14 @@ interface in :mod:`vault.store.base`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from vault.errors import UsageError
 from vault.store.base import Backend
 
-__all__ = ["Backend", "open_backend"]
+__all__ = ["Backend", "migrate_schema", "open_backend"]
+
+_POSTGRES = ("postgresql://", "postgres://")
 
 
 def open_backend(location: str | os.PathLike[str] | Backend) -> Backend:
@@ -23,7 +26,7 @@ def open_backend(location: str | os.PathLike[str] | Backend) -> Backend:
     if isinstance(location, Backend):
         return location
     text = os.fspath(location)
-    if text.startswith(("postgresql://", "postgres://")):
+    if text.startswith(_POSTGRES):
         try:
             from vault.store.postgres import PostgresBackend
         except ImportError:
@@ -39,3 +42,17 @@ def open_backend(location: str | os.PathLike[str] | Backend) -> Backend:
     from vault.store.folder import FolderBackend
 
     return FolderBackend(text)
+
+
+def migrate_schema(location: str, *, grant: Sequence[str] = (),
+                   checkpoint_key: bool = False) -> tuple[int, int]:
+    """Bring a PostgreSQL vault's schema up to date and grant roles
+    (:func:`vault.store.postgres.migrate_schema`); a folder vault has no
+    schema to migrate (UsageError)."""
+    if not os.fspath(location).startswith(_POSTGRES):
+        raise UsageError("only PostgreSQL vaults have a schema to migrate",
+                         hint="give a postgresql:// location (a folder vault needs no migration)")
+    open_backend(location)  # the driver is installed, or a clear error
+    from vault.store.postgres import migrate_schema as migrate
+
+    return migrate(location, grant=grant, checkpoint_key=checkpoint_key)
