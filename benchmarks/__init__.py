@@ -82,8 +82,9 @@ def judge(ok: bool, quick: bool) -> str:
     return "" if quick else ("yes" if ok else "NO")
 
 
-def interleaved(cases: dict[str, Callable[[], float]], reps: int) -> dict[str, float]:
-    """Run every case ``reps`` times, round robin; median seconds of each.
+def interleaved_times(cases: dict[str, Callable[[], float]], reps: int
+                      ) -> dict[str, list[float]]:
+    """Run every case ``reps`` times, round robin; the seconds of each run.
 
     Each case returns the seconds it measured (so that it may exclude its
     own set-up)."""
@@ -91,4 +92,14 @@ def interleaved(cases: dict[str, Callable[[], float]], reps: int) -> dict[str, f
     for _ in range(reps):
         for name, case in cases.items():
             times[name].append(case())
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def interleaved(cases: dict[str, Callable[[], float]], reps: int) -> dict[str, float]:
+    """As :func:`interleaved_times`: the median seconds of each case."""
+    return {name: statistics.median(t) for name, t in interleaved_times(cases, reps).items()}
+
+
+def gbps_range(size: int, times: list[float]) -> str:
+    """The slowest and fastest of several runs, in GB/s: ``min-max``."""
+    return f"{size / max(times) / 1e9:.2f}-{size / min(times) / 1e9:.2f}"

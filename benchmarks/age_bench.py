@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import vault.age as age
-from benchmarks import Row, gbps, interleaved, judge, megabytes, speedup
+from benchmarks import Row, gbps, gbps_range, interleaved_times, judge, megabytes, speedup
 from benchmarks._tools import (
     GiB,
     MiB,
@@ -47,7 +47,9 @@ from benchmarks._tools import (
 )
 from benchmarks._tools import run as sh
 
-TARGET, RSS_TARGET_MB = 1.5, 40.0
+# `vault age encrypt` at twice age's speed, the rest at 1.5 times (docs/PERFORMANCE.md §4.2)
+TARGETS = {("enc", "cli"): 2.0, ("enc", "lib"): 1.5, ("dec", "cli"): 1.5, ("dec", "lib"): 1.5}
+RSS_TARGET_MB = 40.0
 # A hybrid wrap or unwrap is one ML-KEM-768 operation and one X25519 exchange
 # more than X25519's: well under a millisecond, negligible beside any file.
 KEY_TARGET_S = 1e-3
@@ -98,7 +100,8 @@ def _throughput(s: _Setup, size: int, reps: int, quick: bool) -> list[Row]:
         )[0],
         "dec lib": lambda: float(sh([*lib, "decrypt", sealed, fresh(out), s.key])[1]),
     }
-    med = interleaved(cases, reps)
+    times = interleaved_times(cases, reps)
+    med = {name: statistics.median(t) for name, t in times.items()}
     if not filecmp.cmp(plain, out, shallow=False):  # the last case decrypted with vault.age
         raise RuntimeError("vault.age decrypted something else than the plaintext")
     fresh(out)
@@ -110,14 +113,17 @@ def _throughput(s: _Setup, size: int, reps: int, quick: bool) -> list[Row]:
         peer = med[f"{op} age"]
         for how, text in (("cli", f"`vault age {verb}`"), ("lib", f"vault.age.{verb}_file")):
             ours = med[f"{op} {how}"]
+            target = TARGETS[op, how]
             rows.append(
                 Row(
-                    f"{verb} {label} on tmpfs: {text} vs `age {flag}` (median of {reps})",
+                    f"{verb} {label} on tmpfs: {text} vs `age {flag}` (median of {reps}; ours "
+                    f"{gbps_range(size, times[f'{op} {how}'])}, peer "
+                    f"{gbps_range(size, times[f'{op} age'])} GB/s)",
                     gbps(size, ours),
                     gbps(size, peer),
                     f"{peer / ours:.2f}x",
-                    f">= {TARGET:.1f}x",
-                    judge(peer / ours >= TARGET, quick),
+                    f">= {target:.1f}x",
+                    judge(peer / ours >= target, quick),
                 )
             )
     return rows
@@ -160,7 +166,7 @@ def _peak_rss(s: _Setup, sizes: Sequence[int], quick: bool) -> list[Row]:
 
 def _per_op(batches: list[float], ops: int) -> str:
     each = sorted(b / ops * 1e6 for b in batches)
-    return f"{each[0]:.0f} / {statistics.median(each):.0f} / {each[-1]:.0f} µs"
+    return f"{each[0]:.0f}-{each[-1]:.0f}"
 
 
 def _key_wrapping(quick: bool) -> list[Row]:
@@ -190,9 +196,10 @@ def _key_wrapping(quick: bool) -> list[Row]:
         rows.append(
             Row(
                 f"{op} a file key, per operation: mlkem768x25519 vs X25519 "
-                f"(min / median / max of {batches} batches of {ops})",
-                _per_op(ours, ops),
-                _per_op(peer, ops),
+                f"(median of {batches} batches of {ops}; ours {_per_op(ours, ops)}, "
+                f"peer {_per_op(peer, ops)} µs)",
+                f"{median * 1e6:.0f} µs",
+                f"{statistics.median(peer) / ops * 1e6:.0f} µs",
                 speedup(median, statistics.median(peer) / ops),
                 f"<= {KEY_TARGET_S * 1e6:.0f} µs",
                 judge(median <= KEY_TARGET_S, quick),

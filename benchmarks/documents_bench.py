@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import Row, gbps, interleaved, judge, megabytes
+from benchmarks import Row, gbps, gbps_range, interleaved_times, judge, megabytes
 from benchmarks._office import Office, make_office
 from benchmarks._tools import (
     GPG,
@@ -116,7 +117,8 @@ def _throughput(t: _Tools, size: int, reps: int, quick: bool) -> list[Row]:
                                 str(age_file)])[0],
         "open gpg": lambda: sh(t.gpg("--decrypt", "-o", fresh(str(out)), str(gpg_file)))[0],
     }
-    med = interleaved(cases, reps)
+    times = interleaved_times(cases, reps)
+    med = {name: statistics.median(t) for name, t in times.items()}
     sh(["cmp", str(plain), str(out)])  # the last case opened the document with gpg
     sh([*t.vault, "open", doc, "-o", fresh(str(out))], env=t.env)
     sh(["cmp", str(plain), str(out)])
@@ -132,7 +134,8 @@ def _throughput(t: _Tools, size: int, reps: int, quick: bool) -> list[Row]:
                     ("seal", "gpg"): "--symmetric", ("open", "gpg"): "--decrypt"}[op, peer_name]
             rows.append(Row(
                 f"{verb} {size_label(size)} on tmpfs: `vault {verb}` vs `{peer_name} {flag}` "
-                f"(median of {reps})",
+                f"(median of {reps}; ours {gbps_range(size, times[f'{op} vault'])}, peer "
+                f"{gbps_range(size, times[f'{op} {peer_name}'])} GB/s)",
                 gbps(size, ours), gbps(size, peer), f"{peer / ours:.2f}x", f">= {target:.1f}x",
                 judge(peer / ours >= target, quick)))
     return rows

@@ -78,7 +78,7 @@ def run(quick: bool) -> list[Row]:
         raise SystemExit(INSTALL_HINT)
     iterations, reps = (25, 1) if quick else (150, 3)
     root = Path(tempfile.mkdtemp(prefix="vault-pg-bench-"))
-    cluster = Cluster(bindir)
+    cluster = Cluster(bindir, durable=True)  # every commit reaches the disk
     pg_rates: list[float] = []
     folder_rates: list[float] = []
     pg_missing = folder_missing = n = 0

@@ -59,8 +59,9 @@ def _server_user() -> str | None:
 class Cluster:
     """One running throwaway PostgreSQL cluster."""
 
-    def __init__(self, bindir: str) -> None:
+    def __init__(self, bindir: str, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable  # fsync on, as in production (the benchmarks)
         self.user = _server_user()
         self.dir = Path(tempfile.mkdtemp(prefix="vault-pg-"))
         self.data = self.dir / "data"
@@ -81,10 +82,11 @@ class Cluster:
         self._run("initdb", "-D", str(self.data), "-U", SUPER, "--auth=trust", "-E", "UTF8",
                   "--no-locale", "--no-sync")
         options = (f"-c listen_addresses='' -c unix_socket_directories='{self.dir}'"
-                   f" -c port={self.port} -c max_connections=200"
-                   # a throwaway cluster: nothing to keep across a crash of the
-                   # machine, so no fsync (shutdown checkpoints stay quick)
-                   " -c fsync=off -c full_page_writes=off")
+                   f" -c port={self.port} -c max_connections=200")
+        if not self.durable:
+            # a throwaway cluster for tests: nothing to keep across a crash
+            # of the machine, so no fsync (shutdown checkpoints stay quick)
+            options += " -c fsync=off -c full_page_writes=off"
         self._pg_ctl("start", "-o", options)
         for sql in (f"CREATE ROLE {OWNER} LOGIN", f"CREATE ROLE {APP} LOGIN"):
             self.execute(sql)

@@ -67,7 +67,7 @@ def test_quick_run_of_the_vault_areas() -> None:
     whats = [row[0] for row in rows]
     assert sum(w.startswith("seal 500 x 100 KB on disk, each durable") for w in whats) == 3
     assert sum(w.startswith("open one 100 KB document") for w in whats) == 2
-    assert sum(w.startswith("Vault.") for w in whats) == 4
+    assert sum(w.startswith("Vault.") for w in whats) == 5
     for what, ours, peer, ratio, target, met in rows:
         assert FIGURE.fullmatch(ours) and FIGURE.fullmatch(peer), what
         assert RATIO.fullmatch(ratio), what
