@@ -49,15 +49,17 @@ NONCE_SIZE = 16
 CHUNK_SIZE = 64 * 1024
 TAG_SIZE = 16
 SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
-# 4 chunks = 256 KiB per block; 2 plaintext and 3 sealed slots (the sealed
-# side is hashed too when the payload is): 1.3 MB of buffers whatever the
-# file size, all `vault seal` can afford under its 40 MB. Blocks of 1 MiB
-# measured no faster.
+# 4 chunks = 256 KiB per block; 2 plaintext slots, and 2 sealed slots when
+# encrypting (written and hashed), 3 when decrypting (read ahead, opened and
+# hashed): at most 1.3 MB of buffers whatever the file size, all `vault
+# seal` can afford under its 40 MB. Blocks of 1 MiB measured no faster, nor
+# a third sealed slot when encrypting (docs/PERFORMANCE.md §4.2).
 _BLOCK_CHUNKS = 4
 _BLOCK = _BLOCK_CHUNKS * CHUNK_SIZE
 _SEALED_BLOCK = _BLOCK_CHUNKS * SEALED_CHUNK_SIZE
 _PLAIN_SLOTS = 2
-_SEALED_SLOTS = 3
+_SEALED_OUT_SLOTS = 2  # encrypting
+_SEALED_IN_SLOTS = 3  # decrypting
 
 _LAST = 1
 _counter = struct.Struct(">Q")
@@ -89,9 +91,10 @@ class _Flow:
                  lookahead: bool, in_sinks: Sequence[Sink | None],
                  out_sinks: Sequence[Sink | None]) -> None:
         # Plaintext, then sealed chunks (encrypting), or the reverse.
-        plain, sealed = (_PLAIN_SLOTS, _SEALED_SLOTS)
-        self.input = Ring(plain if lookahead else sealed, in_block + 1 if lookahead else in_block)
-        self.output = Ring(sealed if lookahead else plain, out_block)
+        plain = _PLAIN_SLOTS
+        self.input = Ring(plain if lookahead else _SEALED_IN_SLOTS,
+                          in_block + 1 if lookahead else in_block)
+        self.output = Ring(_SEALED_OUT_SLOTS if lookahead else plain, out_block)
         self.source = Source(src, self.input, in_block, lookahead=lookahead)
         sinks = [Consumer(self.output, s) for s in out_sinks if s is not None]
         sinks += [Consumer(self.input, s) for s in in_sinks if s is not None]
