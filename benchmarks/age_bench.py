@@ -47,7 +47,7 @@ from benchmarks._tools import (
 )
 from benchmarks._tools import run as sh
 
-# `vault age encrypt` at twice age's speed, the rest at 1.5 times (docs/PERFORMANCE.md §4.2)
+# `vault age encrypt` at twice age's speed, the rest at 1.5 times (docs/PERFORMANCE.md §4.9)
 TARGETS = {("enc", "cli"): 2.0, ("enc", "lib"): 1.5, ("dec", "cli"): 1.5, ("dec", "lib"): 1.5}
 RSS_TARGET_MB = 40.0
 # A hybrid wrap or unwrap is one ML-KEM-768 operation and one X25519 exchange

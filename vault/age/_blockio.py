@@ -16,7 +16,7 @@ about as much as writing, so the reading can be shared (:class:`Source`):
 the caller's thread reads when it needs a block or waits for a free output
 slot, and the writer, if asked to, reads every other block ahead when it
 has nothing to write. On two cores that beat leaving all reads to either
-thread (docs/PERFORMANCE.md §4.9).
+thread (docs/PERFORMANCE.md §4.1).
 
 The rings live in anonymous memory that the kernel zero-fills when a page
 is first touched, and a ring starts again at its first slot whenever no
