@@ -274,3 +274,13 @@ def test_audit_filters_say_what_the_vault_never_knew(office: Office) -> None:
     text = run("--vault", str(office.vault), "audit", "verify")
     data = json.loads(run("--vault", str(office.vault), "audit", "verify", "--json").stdout)
     assert f"root {data['root']}" in text.stdout
+
+
+def test_a_malformed_recipient_is_a_usage_error(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(MEMO)
+    r = run("age", "encrypt", "-r", "age1bad", "-o", str(tmp_path / "out.age"), str(plain))
+    assert_error(r, 2, "not a valid age recipient")
+    assert r.stdout == ""
+    assert "hint: recipients look like age1" in r.stderr
+    assert not (tmp_path / "out.age").exists()

@@ -1,0 +1,50 @@
+"""The public API is what a developer should call: no plumbing on the
+facade, keywords that say what they take, counts written as people write
+them."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import typing
+from pathlib import Path
+
+from backends import FolderKind
+from vault_helpers import make_office
+
+import vault
+from vault.errors import DeniedError
+
+PLUMBING = ("record", "authorise", "attempt", "attempts", "lock", "shared_lock", "catch_up",
+            "refresh", "backend", "session")
+
+
+def test_the_facade_has_no_plumbing() -> None:
+    public = {n for n in dir(vault.Vault) if not n.startswith("_")}
+    assert not public & set(PLUMBING)
+    assert {"seal", "seal_many", "open", "ls", "reclassify", "request", "approve"} <= public
+
+
+def test_seal_many_takes_the_keywords_seal_takes() -> None:
+    seal = inspect.signature(vault.Vault.seal).parameters
+    many = inspect.signature(vault.Vault.seal_many).parameters
+    assert not any(p.kind is p.VAR_KEYWORD for p in many.values())
+    shared = {n for n, p in seal.items() if p.kind is p.KEYWORD_ONLY}
+    assert shared - {"filename"} <= set(many)
+
+
+def test_denied_error_carries_a_typed_decision() -> None:
+    from vault.policy import Decision
+
+    hints = typing.get_type_hints(DeniedError.__init__, localns={"Decision": Decision})
+    assert hints["decision"] == Decision | None
+
+
+def test_a_listing_of_one_is_recorded_as_one_document(tmp_path: Path) -> None:
+    office = make_office(tmp_path, FolderKind())
+    clerk = office.as_("clerk")
+    clerk.seal(io.BytesIO(b"memo"), level="INTERNAL", compartments=["STAFF"])
+    clerk.ls()
+    notes = [r.reason for r in office.as_("officer").audit.records() if r.action == "ls"]
+    assert notes and "1 document listed" in notes[-1]
+    assert "1 documents" not in notes[-1]
