@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -27,8 +26,6 @@ from typing import Any
 OFFICE_POLICY = Path(__file__).resolve().parent.parent / "policies" / "office.yaml"
 PEOPLE = ("officer", "clerk", "registrar", "leader", "deputy", "outsider")
 
-_USER = re.compile(r"^  ([A-Za-z0-9._@+-]+):\s*$")
-_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
 
 
 def state_dir() -> str:
@@ -68,25 +65,14 @@ class Office:
 def policy_text(recipients: dict[str, str], signing: dict[str, str], recovery: str, *,
                 post_quantum: bool = True) -> str:
     """The office policy with these keys in place of its placeholders."""
-    out: list[str] = []
-    user = None
-    in_users = False
-    for line in OFFICE_POLICY.read_text(encoding="utf-8").splitlines(keepends=True):
-        if line.startswith("users:"):
-            in_users = True
-        elif line[:1].isalnum():
-            in_users = False
-        if in_users and (m := _USER.match(line)):
-            user = m.group(1)
-        elif in_users and user in recipients and (k := _KEY.match(line)):
-            keys = recipients if k.group(2) == "recipient" else signing
-            line = f"{k.group(1)}{keys[user]}\n"
-        elif line.startswith("default_label:"):
-            line = f"recovery: [{recovery}]\n{line}"
-        elif line.startswith("version: 1") and not post_quantum:
-            line += "post_quantum: off\n"
-        out.append(line)
-    return "".join(out)
+    from vault.policy._keys import fill_template
+
+    keys = {u: {"recipient": recipients[u], "signing_key": signing[u]} for u in recipients}
+    text, _, _ = fill_template(OFFICE_POLICY.read_text(encoding="utf-8"), keys)
+    text = text.replace("\ndefault_label:", f"\nrecovery: [{recovery}]\ndefault_label:", 1)
+    if not post_quantum:
+        text = text.replace("\nversion: 1\n", "\nversion: 1\npost_quantum: off\n", 1)
+    return text
 
 
 def filled_policy(path: Path, *, post_quantum: bool = True) -> Path:

@@ -23,14 +23,11 @@ def office_policy(keys: Mapping[str, Mapping[str, str]]) -> str:
     """The office policy with ``keys[user]["recipient"]`` and
     ``keys[user]["signing_key"]`` in place of the placeholders (fresh keys
     for the users not in ``keys``)."""
-    from vault.policy._keys import stand_in
+    from vault.policy._keys import fill_template, stand_in
 
-    from ._policy_fill import fill_template
-
-    text, filled, left = fill_template(office_policy_template(), keys)
+    text, filled, _ = fill_template(office_policy_template(), keys, others=stand_in)
     missing = set(keys) - set(filled)
     if missing:
         # The shipped file and this code disagree: a packaging bug.
         raise RuntimeError(f"demo policy has no place for keys of {sorted(missing)}")
-    others = {u: {f: stand_in(f) for f in ("recipient", "signing_key")} for u in left}
-    return fill_template(text, others)[0]
+    return text

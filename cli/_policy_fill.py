@@ -12,8 +12,7 @@ changes: comments, order and layout stay the officer's.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import click
 
@@ -21,37 +20,7 @@ from vault.errors import UsageError
 
 from ._common import info, warn
 
-__all__ = ["fill", "fill_template"]
-
-_USER = re.compile(r"^  ([A-Za-z0-9_][A-Za-z0-9_.@+-]*):\s*$")
-_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
-
-
-def fill_template(text: str, keys: Mapping[str, Mapping[str, str]]
-                  ) -> tuple[str, list[str], list[str]]:
-    """``text`` with the placeholder keys of the users in ``keys`` replaced
-    (``keys[user]["recipient"]`` and ``["signing_key"]``); returns the text,
-    the users filled and the users still holding placeholders."""
-    out: list[str] = []
-    in_users = False
-    user: str | None = None
-    filled: set[str] = set()
-    left: set[str] = set()
-    for line in text.splitlines(keepends=True):
-        if line.startswith("users:"):
-            in_users = True
-        elif line[:1].isalnum():
-            in_users = False  # the next top-level section
-        if in_users and (m := _USER.match(line)):
-            user = m.group(1)
-        elif in_users and user is not None and (k := _KEY.match(line)):
-            if user in keys:
-                line = f"{k.group(1)}{keys[user][k.group(2)]}\n"
-                filled.add(user)
-            else:
-                left.add(user)
-        out.append(line)
-    return "".join(out), sorted(filled), sorted(left)
+__all__ = ["fill"]
 
 
 @click.command("fill")
@@ -68,6 +37,7 @@ def fill(template: str, public: Sequence[str], output: str) -> None:
     with 'vault policy check'.
     """
     from vault.identity import load_public_identity
+    from vault.policy._keys import fill_template
 
     if os.path.lexists(output):
         raise UsageError(f"{output} already exists", hint="choose a new file name")

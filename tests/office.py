@@ -14,7 +14,6 @@ reached around the library, and independent age implementations as judges.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -36,8 +35,6 @@ AGE = shutil.which("age")
 NODE = shutil.which("node")
 NPM_AGE = ROOT / "tests" / "npm" / "age.mjs"
 
-_USER = re.compile(r"^  ([A-Za-z0-9._@+-]+):\s*$")
-_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
 
 
 def policy_text(keys: Mapping[str, UserIdentity], recovery: Sequence[str] = (),
@@ -45,26 +42,14 @@ def policy_text(keys: Mapping[str, UserIdentity], recovery: Sequence[str] = (),
     """``template`` with ``keys``' public keys in place of its placeholders
     (fresh keys nobody keeps for the users not in ``keys``), ``recovery``
     recipients, and textual replacements ``edit`` (old -> new) applied."""
-    from vault.policy._keys import stand_in
+    from vault.policy._keys import fill_template, stand_in
 
-    out, user, in_users = [], None, False
-    for line in template.read_text(encoding="utf-8").splitlines(keepends=True):
-        if line.startswith("users:"):
-            in_users = True
-        elif line[:1].isalnum():
-            in_users = False
-        if in_users and (m := _USER.match(line)):
-            user = m.group(1)
-        elif in_users and user is not None and (k := _KEY.match(line)):
-            field_ = k.group(2)
-            who = keys.get(user)
-            value = stand_in(field_) if who is None else (
-                who.recipient if field_ == "recipient" else who.signing_public)
-            line = f"{k.group(1)}{value}\n"
-        elif line.startswith("default_label:") and recovery:
-            line = "recovery: [" + ", ".join(recovery) + "]\n" + line
-        out.append(line)
-    text = "".join(out)
+    given = {name: {"recipient": who.recipient, "signing_key": who.signing_public}
+             for name, who in keys.items()}
+    text, _, _ = fill_template(template.read_text(encoding="utf-8"), given, others=stand_in)
+    if recovery:
+        text = text.replace("\ndefault_label:",
+                            "\nrecovery: [" + ", ".join(recovery) + "]\ndefault_label:", 1)
     for old, new in (edit or {}).items():
         assert old in text, old
         text = text.replace(old, new)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
+import re
+from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -45,6 +47,43 @@ def stand_in(kind: str) -> str:
 
         return format_signing_key(Ed25519PrivateKey.generate().public_key())
     return str(MLKEM768X25519Identity.generate().recipient)
+
+
+_USER = re.compile(r"^  ([A-Za-z0-9_][A-Za-z0-9_.@+-]*):\s*$")
+_KEY = re.compile(r"^(    (recipient|signing_key): )REPLACE-WITH-\S+\s*$")
+
+
+def fill_template(text: str, keys: Mapping[str, Mapping[str, str]], *,
+                  others: Callable[[str], str] | None = None
+                  ) -> tuple[str, list[str], list[str]]:
+    """A policy template's text with the placeholder keys of the users in
+    ``keys`` replaced (``keys[user]["recipient"]`` and ``["signing_key"]``)
+    and, with ``others``, those of every other user by ``others(kind)``
+    (e.g. :func:`stand_in`). Nothing else changes: comments, order and
+    layout stay. Returns the text, the users filled from ``keys``, and the
+    users still holding placeholders (``vault policy fill``)."""
+    out: list[str] = []
+    in_users = False
+    user: str | None = None
+    filled: set[str] = set()
+    left: set[str] = set()
+    for line in text.splitlines(keepends=True):
+        if line.startswith("users:"):
+            in_users = True
+        elif line[:1].isalnum():
+            in_users = False  # the next top-level section
+        if in_users and (m := _USER.match(line)):
+            user = m.group(1)
+        elif in_users and user is not None and (k := _KEY.match(line)):
+            if user in keys:
+                line = f"{k.group(1)}{keys[user][k.group(2)]}\n"
+                filled.add(user)
+            elif others is not None:
+                line = f"{k.group(1)}{others(k.group(2))}\n"
+            else:
+                left.add(user)
+        out.append(line)
+    return "".join(out), sorted(filled), sorted(left)
 
 
 def placeholder_problem(text: str) -> str | None:
