@@ -114,6 +114,41 @@ def test_a_folder_writer_can_delete_a_document_and_its_records(office: Office,
     assert r.exit_code == 4, (r.stdout, r.stderr)
 
 
+def test_an_upgrade_of_this_machines_record_keeps_what_it_verified(office: Office,
+                                                                    tmp_path: Path) -> None:
+    """A newer vault version reads a record of the vault from the version
+    before (schema 5) in place: the pin and the trusted tip stay, so a
+    machine that saw the newest records still raises the alarm when they
+    were cut away while it was being upgraded. Rebuilt from the log
+    instead, it would be new to the vault and see nothing wrong."""
+    state = tmp_path / "state"
+    with vault.Vault(office.path, office.ids["leader"], state_dir=state) as leader:
+        leader.seal(office.file("a.txt", b"stays"), level="INTERNAL", compartments=["STAFF"])
+        size = len(office.raw.audit_lines())
+        gone = leader.seal(office.file("b.txt", b"goes"), level="INTERNAL",
+                           compartments=["STAFF"])
+        path = leader._s.trusted.store.path
+    assert path is not None
+    as_schema_5(path)
+    doc_path(office, gone.id).unlink()
+    _hide_the_tail(office, size)
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"), \
+            vault.Vault(office.path, office.ids["leader"], state_dir=state) as leader:
+        leader.ls()
+
+
+def as_schema_5(path: str) -> None:
+    """A record of the vault as the version before left it: no listing entries."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE docs DROP COLUMN label")
+    db.execute("ALTER TABLE docs DROP COLUMN listed")
+    db.execute("PRAGMA user_version=5")
+    db.commit()
+    db.close()
+
+
 def test_a_folder_writer_can_roll_a_document_back(office: Office, tmp_path: Path) -> None:
     """... only together with the newest records of the log, with the same
     limits as a deletion: an older copy of the document on its own is refused."""

@@ -54,6 +54,24 @@ def test_json_listing_without_the_entries_made_at_replay_is_the_same(office: Off
     assert "forged" not in outsider.ls_json()  # entries are filtered by their label
 
 
+def test_a_record_from_the_version_before_gets_its_entries_in_place(office: Office,
+                                                                     tmp_path: Path) -> None:
+    from test_threat_model import as_schema_5
+
+    import vault
+
+    state = tmp_path / "state"
+    with vault.Vault(office.location, office.ids["clerk"], state_dir=state) as v:
+        want = v.ls_json()
+        path = v._s.trusted.store.path
+    assert path is not None
+    as_schema_5(path)
+    with vault.Vault(office.location, office.ids["clerk"], state_dir=state) as v:
+        assert v.ls_json() == want
+        rows = v._s.trusted.store._db.execute("SELECT listed FROM docs").fetchall()
+        assert rows and all(listed is not None for (listed,) in rows)
+
+
 def test_decider_agrees_with_decide_on_every_label_and_moment(office: Office) -> None:
     policy = office.as_("leader").policy
     soon = datetime.now(UTC) + timedelta(days=1)

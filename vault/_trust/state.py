@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,24 @@ from vault.errors import StorageError
 __all__ = ["DocRow", "StateStore", "state_path"]
 
 _SCHEMA_VERSION = 6
+
+
+def _add_listing_entries(db: sqlite3.Connection) -> None:
+    """Schema 5 -> 6: each document's label and listing entry, made once
+    from the statements already verified."""
+    from vault._results import listing_entry
+
+    db.execute("ALTER TABLE docs ADD COLUMN label TEXT")
+    db.execute("ALTER TABLE docs ADD COLUMN listed TEXT")
+    rows = db.execute("SELECT doc_id, statement FROM docs").fetchall()
+    for doc_id, text in rows:
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            db.execute("UPDATE docs SET label = ?, listed = ? WHERE doc_id = ?",
+                       (*listing_entry(json.loads(text)), doc_id))
+
+
+# Steps from an older schema to this one that keep what was verified.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {5: _add_listing_entries}
 _LISTING = ("SELECT doc_id, statement, label, listed FROM docs "
             "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
 _LISTING_ENTRIES = ("SELECT doc_id, CASE WHEN listed IS NULL THEN statement END, label, listed "
@@ -152,14 +170,20 @@ class StateStore:
         db.execute("PRAGMA synchronous=NORMAL")  # a cache of the log: rebuilt if lost
         if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
             db.execute("BEGIN IMMEDIATE")  # two processes may start at once: check again
-            if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version in _MIGRATIONS:
+                # In place: the pin and the trusted tip survive an upgrade.
+                # Rebuilt from the log, this machine would be new to the vault
+                # and could no longer tell a cut tail (THREAT-MODEL.md §5.5).
+                _MIGRATIONS[version](db)
+            elif version != _SCHEMA_VERSION:
                 for (name,) in db.execute(
                         "SELECT name FROM sqlite_master WHERE type='table'").fetchall():
                     db.execute(f'DROP TABLE IF EXISTS "{name}"')
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             db.execute("COMMIT")
         return db
 
