@@ -5,6 +5,7 @@ rejected with an IntegrityError subclass (exit code 4), or never counts."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -157,6 +158,32 @@ def test_a_header_check_that_does_not_need_the_log_still_names_the_forgery(
     with pytest.raises(LabelError, match="signature"):
         SignedLabel.verify(Stanza(LABEL_STANZA, [], canonical_json(body)),
                            office.as_("leader").id, a)
+
+
+@pytest.mark.parametrize("content", [
+    {"payload": 123, "size": 1, "meta": "0" * 64},
+    {"payload": "0" * 64, "size": "1", "meta": "0" * 64},
+    {"payload": "0" * 64, "size": -1, "meta": "0" * 64},
+    {"payload": "Z" * 64, "size": 1, "meta": "0" * 64},
+    {"payload": "0" * 64, "size": 1},
+    ["not", "a", "dict"],
+])
+def test_a_signed_label_with_a_malformed_content_commitment_is_malformed(
+        office: Office, content: Any) -> None:
+    """The label's signer (here the leader, signing their own label) cannot
+    make the content check fail with anything but a clean error."""
+    from vault._sealed.label import SignedLabel
+
+    doc = _seal(office)
+    label = next(s for s in _split(office, doc)[0].stanzas if s.type == LABEL_STANZA)
+    body = _label_json(label)
+    body["statement"]["content"] = content
+    raw = canonical_json(body["statement"])
+    binding = base64.b64decode(body["binding"])
+    body["sig"] = b64(sign(office.ids["leader"].signing_key, "label", binding + raw))
+    with pytest.raises(LabelError, match="malformed"):
+        SignedLabel.verify(Stanza(LABEL_STANZA, [], canonical_json(body)),
+                           office.as_("leader").id, doc)
 
 
 def test_recipient_added_by_an_insider(office: Office, tmp_path: Path) -> None:

@@ -59,6 +59,16 @@ def _binding(file_key: bytes, statement: bytes) -> bytes:
     return hmac.new(hkdf(file_key, b"", _BINDING_INFO), statement, hashlib.sha256).digest()
 
 
+def _well_formed_content(content: Any) -> bool:
+    """What :func:`content_of` makes (docs/FORMAT.md §11.4): two lowercase
+    SHA-256 hex digests and an integer size of at least 16."""
+    return (isinstance(content, dict) and set(content) == {"payload", "size", "meta"}
+            and all(isinstance(content[k], str) and len(content[k]) == 64
+                    and all(c in "0123456789abcdef" for c in content[k])
+                    for k in ("payload", "meta"))
+            and type(content["size"]) is int and content["size"] >= 16)
+
+
 def content_of(payload_sha256: str, payload_size: int, meta: Stanza) -> dict[str, Any]:
     """The ``content`` member: what the label commits to."""
     return {"payload": payload_sha256, "size": payload_size,
@@ -120,6 +130,8 @@ class SignedLabel:
             binding, sig = unb64(outer["binding"], 32), unb64(outer["sig"], 64)
             label = Label.from_dict(st["label"])
             if canonical_json(label.to_dict()) != canonical_json(st["label"]):
+                raise ValueError
+            if not _well_formed_content(st["content"]):
                 raise ValueError
             signer = st["signer"]
             if not isinstance(signer, dict) or set(signer) != {"name", "signing_key"}:
