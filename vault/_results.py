@@ -35,7 +35,10 @@ def listing_entry(statement: Mapping[str, Any]) -> tuple[str, str]:
     Raises ValueError, TypeError, KeyError or AttributeError on a statement
     that is not a document's. Made once per document when the verified log
     is replayed (vault/_trust/state.py), so that a listing of 100,000
-    documents decodes and encodes no JSON per document."""
+    documents decodes and encodes no JSON per document. The entries are
+    stored: a change to this encoding (or to ``Label.to_dict`` or
+    ``DocumentInfo.to_dict``) needs a new state schema version whose
+    migration remakes them."""
     from vault.policy import Label
 
     raw = statement["label"]

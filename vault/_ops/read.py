@@ -42,7 +42,6 @@ HIDDEN_NO_KEY = ("you hold no key for its class yet (someone who holds it grants
                  "they next use it, or with 'vault rotate')")
 
 
-_HIDDEN = LISTED_WITHOUT_TITLES
 _DECODE = json.JSONDecoder().decode
 
 
@@ -100,7 +99,7 @@ def _listed(s: Session, *, metadata: bool = False,
                     size=int(content.get("size", 0)), classified_by=raw.get("classified_by"),
                     policy=statement.get("policy"), payload_sha256=content.get("payload"),
                     title=None, filename=None, content_type=None, plaintext_size=None,
-                    hidden=_HIDDEN)
+                    hidden=LISTED_WITHOUT_TITLES)
                 if where is None or where(doc):
                     out.append(doc)
         if metadata:
