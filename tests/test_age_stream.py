@@ -1,11 +1,13 @@
 """The payload engine: sinks see exactly the payload, errors release what the format says.
 
-Every test runs twice: as small inputs run (everything in the caller's
-thread), and with the background threads from the first byte (the
-threshold set to 0), so that small inputs exercise the rings wrapping
-around, reading ahead, joining blocks and stopping on errors. Released
-plaintext and errors are compared with a reference reader written from
-docs/FORMAT.md §4, one chunk at a time.
+Every test runs three times: as it comes (a payload of one block in a
+memory buffer or a file is opened in memory, vault/age/_small.py); through
+the rings in the caller's thread; and through the rings with the
+background threads from the first byte (the threshold set to 0), so that
+small inputs exercise the rings wrapping around, reading ahead, joining
+blocks and stopping on errors. Released plaintext and errors are compared
+with a reference reader written from docs/FORMAT.md §4, one chunk at a
+time.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vault.age as age
-from vault.age import _blockio
+from vault.age import _blockio, _small
 from vault.errors import AgeError, HeaderError, PayloadError
 
 C = 64 * 1024
@@ -41,8 +43,10 @@ FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChec
                HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(params=["inline", "threads"])
+@pytest.fixture(params=["memory", "inline", "threads"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param != "memory":  # every payload through the rings
+        monkeypatch.setattr(_small, "SEALED_LIMIT", -1)
     if request.param == "threads":
         monkeypatch.setattr(_blockio, "INLINE_BYTES", 0)
     yield request.param
@@ -273,3 +277,40 @@ def test_sources_without_readinto_are_read_too(mode: str) -> None:
     age.decrypt_payload(ReadOnly(out.getvalue()), back, KEY)  # type: ignore[arg-type]
     assert back.getvalue() == plain
     assert age.hash_payload(ReadOnly(out.getvalue()))[1] == len(out.getvalue())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [s for s in SIZES if s <= BLOCK])
+def test_a_small_payload_sealed_in_memory_is_the_streams(mode: str, size: int) -> None:
+    plain = _data(size, size)
+    payload = bytes(_small.seal_small(plain, KEY))
+    assert len(payload) == 16 + size + 16 * max(1, -(-size // C))
+    assert reference_decrypt(payload) == (plain, None)
+    back = io.BytesIO()
+    age.decrypt_payload(io.BytesIO(payload), back, KEY)
+    assert back.getvalue() == plain
+
+
+def test_seal_small_takes_one_block_at_most() -> None:
+    with pytest.raises(ValueError, match="one block"):
+        _small.seal_small(bytes(BLOCK + 1), KEY)
+
+
+def test_a_file_that_grows_while_it_is_read_is_read_whole(tmp_path: Path) -> None:
+    # Its size said one block; what came after is read too, through the rings.
+    plain = _data(3 * C, 7)
+    payload = _encrypt(plain)
+    path = tmp_path / "payload"
+    path.write_bytes(payload[: 2 * S + 16])
+    with open(path, "rb") as f:
+        nonce = f.read(16)
+        left = _small.remaining(f)
+        assert left == 2 * S
+        with open(path, "ab") as more:
+            more.write(payload[2 * S + 16:])
+        got, grown = _small.read_small(f, left)
+        assert grown is not None and bytes(got) == payload[16: 2 * S + 17]
+        back = io.BytesIO()
+        rest = grown.read()
+        assert rest == payload[16:]  # what was read, then the rest: nothing lost
+        age.decrypt_payload(io.BytesIO(nonce + rest), back, KEY)
+    assert back.getvalue() == plain

@@ -213,6 +213,7 @@ def _recovery_behind(s: Session, seq: int) -> bool:
 def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                   report: ApplyReport | RotateReport) -> None:
     written: list[tuple[str, str, str, dict[str, Any]]] = []
+    tried = False
     try:
         for row in rows:
             sealed, f = read_sealed(s.backend, s.trusted, row.doc_id)
@@ -240,13 +241,15 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
         if written:
             atts = [Attempt("rewrap", doc_id) for doc_id, *_ in written]
             states = [st for *_, st in written]
+            tried = True  # from here on the new versions may count
             record(s, atts, "allowed", [], f"rewrapped to {current.cls} generation "
                    f"{current.generation}", states)
             check_counted(s, states)
     except BaseException:
-        for doc_id, version, _, _ in written:
-            with contextlib.suppress(VaultError, OSError):
-                s.backend.delete_document(doc_id, version)
+        if not tried:  # after, they stay: 'doctor --repair' removes any that do not count
+            for doc_id, version, _, _ in written:
+                with contextlib.suppress(VaultError, OSError):
+                    s.backend.delete_document(doc_id, version)
         raise
     for doc_id, _, old_version, _ in written:
         s.backend.delete_document(doc_id, old_version)

@@ -76,8 +76,9 @@ def rewrap_document(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_
             complete(s, [att], [doc_state(sealed.doc_id, version, header, ck, statement,
                                           inputs)])
         except BaseException:
-            with contextlib.suppress(VaultError, OSError):
-                s.backend.delete_document(sealed.doc_id, version)
+            if not att.completed:  # once its record was tried, it may count: it stays
+                with contextlib.suppress(VaultError, OSError):
+                    s.backend.delete_document(sealed.doc_id, version)
             raise
         s.backend.delete_document(sealed.doc_id, sealed.row.version)
         new, g = read_sealed(s.backend, s.trusted, sealed.doc_id)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import mimetypes
 import os
 import secrets
@@ -42,6 +43,7 @@ from vault.errors import StorageError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
+    from vault._ops.seal_workers import Task
     from vault._ops.session import Session
     from vault.age import Recipient
     from vault.identity import UserIdentity
@@ -180,29 +182,121 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
               "signer": {"name": name, "signing_key": me.signing_public},
               "policy": s.trusted.policy.hash, "action": "seal"}
     versions = os.urandom(4 * len(atts)).hex()
-    written: list[tuple[str, str, Header, dict[str, Any], Metadata]] = []
-    try:
-        with s.backend.document_batch() as batch:
+    jobs = [(i, att.doc, versions[8 * i:8 * i + 8], template, stream)
             for i, ((stream, _), att, template) in enumerate(
-                    zip(sources, atts, templates, strict=True)):
-                assert att.doc is not None
-                written.append(_seal_one(batch, stream, att.doc, versions[8 * i:8 * i + 8],
-                                         me, common, recipients, template))
+                zip(sources, atts, templates, strict=True))]
+    tasks, inline = _share_out(jobs)
+    written: list[tuple[str, str, Header, dict[str, Any], Metadata]] = []
+    order: list[int] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            batch = stack.enter_context(s.backend.document_batch())
+            if tasks:  # forked before the batch starts any thread
+                from vault._ops.seal_workers import Workers, cores
+
+                put = batch.committer()
+
+                def seal(k: int) -> tuple[bytes | None, Header, dict[str, Any], Metadata, int]:
+                    return *_seal_task(tasks[k], me, common, recipients), k
+
+                def commit(prepared: tuple[bytes, Header, dict[str, Any], Metadata, int]
+                           ) -> tuple[bytes | None, Header, dict[str, Any], Metadata, int]:
+                    sealed, header, statement, meta, k = prepared
+                    assert put is not None
+                    put(tasks[k][1], tasks[k][2], sealed)
+                    return None, header, statement, meta, k  # in place: the bytes stay here
+
+                workers = stack.enter_context(
+                    Workers(min(cores(), len(tasks)), seal, [t[4] for t in tasks],
+                            commit if put is not None else None))
+                for task, (sealed, header, statement, meta, _) in zip(
+                        tasks, workers.run(len(tasks)), strict=True):
+                    if sealed is not None:
+                        with batch.write(task[1], task[2], len(sealed)) as out:
+                            out.write(sealed)
+                    written.append((task[1], task[2], header, statement, meta))
+                    order.append(task[0])
+            for i, doc_id, version, template, stream in inline:
+                assert doc_id is not None
+                written.append(_seal_one(batch, stream, doc_id, version, me, common,
+                                         recipients, template))
+                order.append(i)
+        written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
         n = len(written)
         complete(s, atts, states, reason=f"{n} document{'s' if n != 1 else ''} sealed")
     except BaseException:
-        for doc_id, version, *_ in written:  # they never counted: take them away
-            with contextlib.suppress(VaultError, OSError):
-                s.backend.delete_document(doc_id, version)
+        # Until their completion records are tried, they never counted: taken
+        # away. After (an interrupt during the replay), they may count: they
+        # stay, and 'doctor --repair' removes any the log does not count.
+        # Every job's, not only those written here: a worker (stopped by now)
+        # may have put one in place that it never got to report.
+        if not any(a.completed for a in atts):
+            for _, doc_id, version, *_ in jobs:
+                with contextlib.suppress(VaultError, OSError):
+                    s.backend.delete_document(str(doc_id), version)
         raise
     return [DocumentInfo.of(st, meta, header_size=len(h.encode()))
             for _, _, h, st, meta in written]
 
 
+Job = tuple[int, "str | None", str, Metadata, BinaryIO]
+
+
+def _share_out(jobs: list[Job]) -> tuple[list[Task], list[Job]]:
+    """The documents forked workers seal (small regular files, when there
+    are enough of them and more than one core), and those sealed here."""
+    if len(jobs) < 2 or not hasattr(os, "fork"):
+        return [], jobs
+    from vault._ops import seal_workers
+
+    if len(jobs) < seal_workers.MIN_TASKS or seal_workers.cores() < 2:
+        return [], jobs
+    tasks: list[Task] = []
+    inline: list[Job] = []
+    for job in jobs:
+        i, doc_id, version, template, stream = job
+        spec = seal_workers.source_task(stream, size_hint(stream))
+        if spec is None or doc_id is None:
+            inline.append(job)
+        else:
+            tasks.append((i, doc_id, version, template, *spec))
+    if len(tasks) < seal_workers.MIN_TASKS:
+        return [], jobs
+    return tasks, inline
+
+
+def _seal_task(task: Task, me: UserIdentity, common: dict[str, Any],
+               recipients: list[Recipient]) -> tuple[bytes, Header, dict[str, Any], Metadata]:
+    """One task in a worker: the source read with ``pread`` (the parent's
+    offset untouched), sealed in memory (docs/DESIGN.md §6.2)."""
+    _, doc_id, _, template, fd, offset, size = task
+    parts, got = [], 0
+    while got <= size:  # one byte more than announced: a source that grew is seen
+        chunk = os.pread(fd, size + 1 - got, offset + got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    out = io.BytesIO()
+    header, statement, meta = _seal_into(out, io.BytesIO(b"".join(parts)), size, doc_id, me,
+                                         common, recipients, template)
+    return out.getvalue(), header, statement, meta
+
+
 def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
               me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
               template: Metadata) -> tuple[str, str, Header, dict[str, Any], Metadata]:
+    size = size_hint(stream)
+    with batch.write(doc_id, version, size) as out:
+        header, statement, meta = _seal_into(out, stream, size, doc_id, me, common, recipients,
+                                             template)
+    return doc_id, version, header, statement, meta
+
+
+def _seal_into(out: BinaryIO, stream: BinaryIO, size: int | None, doc_id: str,
+               me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
+               template: Metadata) -> tuple[Header, dict[str, Any], Metadata]:
     file_key = os.urandom(16)
     # The recipient stanzas do not depend on the content: made once.
     stanzas = [st for r in recipients for st in r.wrap(file_key)]
@@ -217,7 +311,5 @@ def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
         label_stanza = LabelStanza(statement, me).wrap(file_key)[0]
         return Header.seal([*stanzas, label_stanza, meta_stanza], file_key)
 
-    size = size_hint(stream)
-    with batch.write(doc_id, version, size) as out:
-        header, _ = write_sealed(stream, out, file_key, header_for, template.filename, size=size)
-    return doc_id, version, header, made["statement"], made["meta"]
+    header, _ = write_sealed(stream, out, file_key, header_for, template.filename, size=size)
+    return header, made["statement"], made["meta"]

@@ -64,7 +64,7 @@ def _well_formed_content(content: Any) -> bool:
     SHA-256 hex digests and an integer size of at least 16."""
     return (isinstance(content, dict) and set(content) == {"payload", "size", "meta"}
             and all(isinstance(content[k], str) and len(content[k]) == 64
-                    and all(c in "0123456789abcdef" for c in content[k])
+                    and not content[k].strip("0123456789abcdef")
                     for k in ("payload", "meta"))
             and type(content["size"]) is int and content["size"] >= 16)
 

@@ -26,7 +26,6 @@ A source that grew meanwhile is refused, as one whose header length changed.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import stat
@@ -36,6 +35,7 @@ from types import EllipsisType
 from typing import BinaryIO
 
 from vault.age import Header, PayloadDigest, encrypt_payload
+from vault.age._small import LIMIT, seal_small
 from vault.errors import UsageError
 
 __all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_sealed"]
@@ -44,7 +44,7 @@ __all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_s
 HeaderFor = Callable[[int, str, int], Header]
 _PLACEHOLDER = "0" * 64  # the length of a SHA-256 in hex
 _NONCE, _CHUNK, _TAG = 16, 64 * 1024, 16
-SMALL = 256 << 10  # sources up to this size are sealed in memory, header made once
+SMALL = LIMIT  # sources up to one block are sealed in memory, header made once
 
 
 def payload_size(plaintext: int) -> int:
@@ -128,9 +128,7 @@ def _write_small(src: BinaryIO, size: int, out: BinaryIO, file_key: bytes,
     if len(data) > size:
         raise UsageError(f"{name or 'the input'} changed while it was being sealed",
                          hint="seal it again once it is complete")
-    payload = io.BytesIO()
-    encrypt_payload(io.BytesIO(data), payload, file_key)
-    sealed = payload.getbuffer()
+    sealed = seal_small(data, file_key)
     header = header_for(len(data), hashlib.sha256(sealed).hexdigest(), len(sealed))
     out.write(header.encode())
     out.write(sealed)

@@ -35,6 +35,10 @@ _VERSION_PREFIX = b"age-encryption.org/"
 _STANZA_PREFIX = b"-> "
 _MAC_PREFIX = b"---"
 _COLUMNS = 64
+# Every byte an argument may not hold (anything but VCHAR, 0x21-0x7E):
+# bytes.translate deletes the allowed ones in C, where a Python loop over
+# a hybrid stanza's 1,500-character argument cost a quarter of a millisecond.
+_VCHAR = bytes(range(0x21, 0x7F))
 _MAC_SIZE = 32
 FILE_KEY_SIZE = 16
 
@@ -199,7 +203,7 @@ def _read_version_line(src: BinaryIO) -> None:
 
 def _parse_stanza(first: bytes, lines: _LineReader) -> Stanza:
     words = first[len(_STANZA_PREFIX) :].split(b" ")
-    if not all(w and all(0x21 <= c <= 0x7E for c in w) for w in words):
+    if not all(w and not w.translate(None, _VCHAR) for w in words):
         raise HeaderError("malformed stanza arguments")
     chunks: list[bytes] = []
     while True:

@@ -208,6 +208,18 @@ def decrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes, *,
         payload_sink(memoryview(nonce)[:got])
     if got < NONCE_SIZE:
         raise HeaderError("truncated payload nonce")
+    from vault.age import _small
+
+    left = _small.remaining(src)
+    if left is not None and left <= _small.SEALED_LIMIT:  # one block: in memory
+        payload, grown = _small.read_small(src, left)
+        if grown is None:
+            if payload_sink is not None and payload:
+                payload_sink(memoryview(payload))
+            _small.open_small(payload, _payload_aead(file_key, bytes(nonce)), dst,
+                              plaintext_sink)
+            return
+        src = grown  # it grew while it was read: the stream, from what was read
     with _Flow(src, dst, _SEALED_BLOCK, _BLOCK, lookahead=False,
                in_sinks=[payload_sink], out_sinks=[plaintext_sink]) as flow:
         opener = _Opener(_payload_aead(file_key, bytes(nonce)), flow.input, flow.output)

@@ -16,7 +16,9 @@ faster form: a small document is encrypted into memory and then committed
 while the caller encrypts the next one. ``fsync`` releases the GIL, and the
 file system commits concurrent fsyncs in one journal transaction, so the
 disk's latency is paid a few times per batch rather than once per document.
-The directory is fsynced once, when the block ends.
+The directory is fsynced once, when the block ends. :meth:`FolderBatch.committer`
+lets forked sealing workers (:mod:`vault._ops.seal_workers`) commit the
+documents they sealed the same way, each in its own process.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ class DocumentBatch:
         """A stream for the new document ``doc_id`` (about ``size_hint``
         bytes when known); it is in place by the end of the batch."""
         return self.backend.write_document(doc_id, version)
+
+    def committer(self) -> Callable[[str, str, bytes], None] | None:
+        """A function that a process forked from this one may call to put
+        a new document (``doc_id``, ``version``, its bytes) in place,
+        complete and durable but for the directory entry, which the batch
+        makes durable when it ends. None: only this process can write (a
+        database connection is not shared with a child)."""
+        return None
 
     def __enter__(self) -> DocumentBatch:
         return self
@@ -106,6 +116,15 @@ class FolderBatch(DocumentBatch):
             self._submit(*self._waiting)
             self._waiting = None
         self._submit(path, buf)
+
+    def committer(self) -> Callable[[str, str, bytes], None]:
+        self._committed = True  # their directory entries are synced at the end
+        path_of, mode = self._path_of, self._mode
+
+        def put(doc_id: str, version: str, data: bytes) -> None:
+            _atomic.write_atomic(path_of(doc_id, version), data, mode=mode, replace=False,
+                                 sync_dir=False)
+        return put
 
     def _submit(self, path: str, buf: io.BytesIO) -> None:
         self._slots.acquire()  # bounds the memory held by documents in flight
