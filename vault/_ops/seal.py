@@ -192,7 +192,7 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
         with contextlib.ExitStack() as stack:
             batch = stack.enter_context(s.backend.document_batch())
             if tasks:  # forked before the batch starts any thread
-                from vault._ops.seal_workers import Workers, cores
+                from vault._ops.seal_workers import Workers, workers_for
 
                 put = batch.committer()
 
@@ -207,7 +207,7 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
                     return None, header, statement, meta, k  # in place: the bytes stay here
 
                 workers = stack.enter_context(
-                    Workers(min(cores(), len(tasks)), seal, [t[4] for t in tasks],
+                    Workers(workers_for(len(tasks)), seal, [t[4] for t in tasks],
                             commit if put is not None else None))
                 for task, (sealed, header, statement, meta, _) in zip(
                         tasks, workers.run(len(tasks)), strict=True):

@@ -42,12 +42,13 @@ from typing import Any, BinaryIO
 
 from vault.errors import StorageError
 
-__all__ = ["Task", "Workers", "source_task"]
+__all__ = ["Task", "Workers", "cores", "source_task", "workers_for"]
 
 # A document is sealed by a worker only if it is at most this large: the
 # sealed bytes travel back through a pipe and are held in memory.
 MAX_SIZE = 256 * 1024
 MIN_TASKS = 16  # fewer documents are sealed faster than workers are forked
+MAX_WORKERS = 8  # past that, the parent's share of each document is the limit
 _AHEAD = 8  # tasks given to one worker before its first answer is read
 _COMMIT_THREADS = 8  # a worker's concurrent fsyncs, grouped by the file system
 _FRAME = struct.Struct("!Q")
@@ -63,6 +64,12 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def workers_for(tasks: int) -> int:
+    """One worker per core, each with at least :data:`MIN_TASKS` / 2
+    tasks, at most :data:`MAX_WORKERS`."""
+    return max(1, min(cores(), MAX_WORKERS, tasks // (MIN_TASKS // 2)))
 
 
 def source_task(stream: BinaryIO, size: int | None) -> tuple[int, int, int] | None:
