@@ -291,6 +291,9 @@ def test_a_small_payload_sealed_in_memory_is_the_streams(mode: str, size: int) -
 
 
 def test_seal_small_takes_one_block_at_most() -> None:
+    from vault._sealed.writing import SMALL
+
+    assert SMALL == _small.LIMIT == BLOCK  # what sealing keeps in memory, it seals in memory
     with pytest.raises(ValueError, match="one block"):
         _small.seal_small(bytes(BLOCK + 1), KEY)
 

@@ -79,3 +79,12 @@ def test_unknown_area_is_a_usage_error() -> None:
     r = _run("--quick", "no-such-area")
     assert r.returncode == 2
     assert "unknown area(s): no-such-area" in r.stderr
+
+
+def test_the_bulk_cpu_split_prints_both_processes_shares() -> None:
+    r = subprocess.run([sys.executable, "-m", "benchmarks.bulk_cpu", "1", "40"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["post-quantum", "X25519"]
+    assert all("docs/s; per document: wall" in line and "workers" in line for line in lines)

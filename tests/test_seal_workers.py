@@ -16,6 +16,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -228,3 +229,41 @@ def test_a_killed_or_interrupted_seal_leaves_no_worker_and_no_lock(tmp_path: Pat
                        check=False)
     assert r.returncode == 0 and r.stdout.startswith(b"ok"), (r.stdout, r.stderr)
     assert not [n for n in os.listdir(office.path / "docs") if n.startswith(".")]
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _many(office: Office) -> list[Path]:
+    data = bytearray(random.Random(3).randbytes(100_000))
+    files = []
+    for i in range(200):  # enough work to show in the children's CPU time
+        data[:4] = i.to_bytes(4, "big")
+        files.append(office.file(f"memo-{i}.bin", bytes(data)))
+    return files
+
+
+def test_the_workers_do_the_sealing(office: Office) -> None:
+    files = _many(office)
+    before = _children_cpu()
+    docs = office.as_("clerk").seal_many(files, **LABEL)
+    assert _children_cpu() > before  # reaped children did the work
+    assert len(docs) == 200 and not _children_of_this_process()
+
+
+def test_with_another_thread_running_nothing_is_forked(office: Office) -> None:
+    # A lock another thread holds at a fork stays held in the child forever.
+    files = _many(office)
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait)
+    busy.start()
+    try:
+        before = _children_cpu()
+        docs = office.as_("clerk").seal_many(files, **LABEL)
+        assert _children_cpu() == before
+    finally:
+        stop.set()
+        busy.join()
+    assert len(docs) == 200

@@ -206,11 +206,14 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
                     put(tasks[k][1], tasks[k][2], sealed)
                     return None, header, statement, meta, k  # in place: the bytes stay here
 
-                workers = stack.enter_context(
-                    Workers(workers_for(len(tasks)), seal, [t[4] for t in tasks],
-                            commit if put is not None else None))
+                try:
+                    workers = stack.enter_context(
+                        Workers(workers_for(len(tasks)), seal, [t[4] for t in tasks],
+                                commit if put is not None else None))
+                except OSError:  # no process to spare (EAGAIN, ENOMEM): all sealed here
+                    tasks, inline = [], jobs
                 for task, (sealed, header, statement, meta, _) in zip(
-                        tasks, workers.run(len(tasks)), strict=True):
+                        tasks, workers.run(len(tasks)) if tasks else (), strict=True):
                     if sealed is not None:
                         with batch.write(task[1], task[2], len(sealed)) as out:
                             out.write(sealed)
@@ -245,8 +248,15 @@ Job = tuple[int, "str | None", str, Metadata, BinaryIO]
 
 def _share_out(jobs: list[Job]) -> tuple[list[Task], list[Job]]:
     """The documents forked workers seal (small regular files, when there
-    are enough of them and more than one core), and those sealed here."""
+    are enough of them, more than one core and no other thread in this
+    process), and those sealed here."""
     if len(jobs) < 2 or not hasattr(os, "fork"):
+        return [], jobs
+    import threading
+
+    if threading.active_count() > 1:
+        # A thread of the caller's could hold a lock (OpenSSL's, the
+        # allocator's) at the fork, which the child would then wait on forever.
         return [], jobs
     from vault._ops import seal_workers
 

@@ -35,7 +35,6 @@ from types import EllipsisType
 from typing import BinaryIO
 
 from vault.age import Header, PayloadDigest, encrypt_payload
-from vault.age._small import LIMIT, seal_small
 from vault.errors import UsageError
 
 __all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_sealed"]
@@ -44,7 +43,9 @@ __all__ = ["HeaderFor", "payload_size", "size_hint", "write_rewrapped", "write_s
 HeaderFor = Callable[[int, str, int], Header]
 _PLACEHOLDER = "0" * 64  # the length of a SHA-256 in hex
 _NONCE, _CHUNK, _TAG = 16, 64 * 1024, 16
-SMALL = LIMIT  # sources up to one block are sealed in memory, header made once
+# Sources up to one block (vault.age._small.LIMIT) are sealed in memory,
+# header made once.
+SMALL = 256 << 10
 
 
 def payload_size(plaintext: int) -> int:
@@ -128,6 +129,8 @@ def _write_small(src: BinaryIO, size: int, out: BinaryIO, file_key: bytes,
     if len(data) > size:
         raise UsageError(f"{name or 'the input'} changed while it was being sealed",
                          hint="seal it again once it is complete")
+    from vault.age._small import seal_small  # not loaded by a command sealing one large file
+
     sealed = seal_small(data, file_key)
     header = header_for(len(data), hashlib.sha256(sealed).hexdigest(), len(sealed))
     out.write(header.encode())
