@@ -21,6 +21,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from vault.age._blockio import Prefixed
 from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,28 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["decide_label", "inspect_all"]
 
 Named = tuple[BinaryIO, str | None]
-
-
-class _Replay(io.RawIOBase):
-    """What was read ahead, then the rest of the stream."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        view = memoryview(buf).cast("B")
-        if self._head:
-            n = min(len(view), len(self._head))
-            view[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(view))
-        view[: len(data)] = data
-        return len(data)
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -73,7 +52,7 @@ def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
         return stream, found
     head = stream.read(budget.max_input_bytes)
     found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
-    replay = io.BufferedReader(_Replay(head, stream), 1 << 20)
+    replay = io.BufferedReader(Prefixed(head, stream), 1 << 20)
     return replay, found
 
 

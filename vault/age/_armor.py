@@ -18,6 +18,7 @@ import binascii
 import io
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from vault.age._blockio import Prefixed
 from vault.errors import ArmorError
 
 if TYPE_CHECKING:
@@ -188,32 +189,6 @@ def _decode_line(line: bytes) -> bytes:
     return data
 
 
-class _Prefixed(io.RawIOBase):
-    """``src`` with some already-read bytes put back in front."""
-
-    def __init__(self, prefix: bytes, src: BinaryIO) -> None:
-        super().__init__()
-        self._prefix = prefix
-        self._src = src
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._prefix:
-            n = min(len(view), len(self._prefix))
-            view[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        readinto = getattr(self._src, "readinto", None)
-        if readinto is not None:
-            return int(readinto(view) or 0)
-        data = self._src.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
 def dearmor(src: BinaryIO, *, armored: bool | None = None) -> BinaryIO:
     """Return a stream of the binary age file in ``src``, removing armor.
 
@@ -228,7 +203,7 @@ def dearmor(src: BinaryIO, *, armored: bool | None = None) -> BinaryIO:
             first = bytes(peek(1)[:1])
         else:
             first = src.read(1)
-            src = cast(BinaryIO, io.BufferedReader(_Prefixed(first, src)))
+            src = cast(BinaryIO, io.BufferedReader(Prefixed(first, src)))
         armored = bool(first) and (first in b"-" or first in _WHITESPACE)
     if not armored:
         return src

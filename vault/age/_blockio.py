@@ -34,9 +34,13 @@ import queue
 import stat
 import threading
 from collections.abc import Callable
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-__all__ = ["INLINE_BYTES", "Consumer", "Ring", "Sink", "Source", "Writable", "fill", "write_all"]
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import WriteableBuffer
+
+__all__ = ["INLINE_BYTES", "Consumer", "Prefixed", "Ring", "Sink", "Source", "Writable", "fill",
+           "write_all"]
 
 Sink = Callable[[memoryview], object]
 Item = tuple[int, int, bool]  # slot, bytes in it, last block of the input
@@ -54,6 +58,33 @@ def write_all(dst: Writable, view: memoryview) -> None:
         if written is None or written >= len(view):
             return
         view = view[written:]
+
+
+class Prefixed(io.RawIOBase):
+    """``src`` with bytes already read from it put back in front (a reader
+    that looked ahead: armor detection, intake, a file that grew)."""
+
+    def __init__(self, prefix: bytes, src: BinaryIO) -> None:
+        super().__init__()
+        self._prefix = memoryview(prefix)
+        self._src = src
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._prefix:
+            n = min(len(view), len(self._prefix))
+            view[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        readinto = getattr(self._src, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view) or 0)
+        data = self._src.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
 
 def fill(src: BinaryIO, view: memoryview, n: int = 0) -> int:

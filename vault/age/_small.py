@@ -13,12 +13,12 @@ from __future__ import annotations
 import io
 import os
 import stat
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from vault.age._blockio import Sink, Writable, fill, write_all
+from vault.age._blockio import Prefixed, Sink, Writable, fill, write_all
 from vault.age._stream import (
     _BLOCK,
     _SEALED_BLOCK,
@@ -80,26 +80,7 @@ def read_small(src: BinaryIO, size: int) -> tuple[bytearray, BinaryIO | None]:
     if got <= size:
         del buf[got:]
         return buf, None
-    return buf, io.BufferedReader(_Prefixed(bytes(buf), src))
-
-
-class _Prefixed(io.RawIOBase):
-    """``head``, then what ``rest`` reads."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head, self._rest = memoryview(head), rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        if self._head:
-            n = min(len(view), len(self._head))
-            view[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        return fill(self._rest, view[:len(view)], 0) if len(view) else 0
+    return buf, io.BufferedReader(Prefixed(bytes(buf), src))
 
 
 def open_small(payload: bytearray, aead: ChaCha20Poly1305, dst: Writable,
