@@ -10,6 +10,7 @@ kept: the matched text is dropped as soon as a detector has validated it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ def builtin_rules() -> tuple[ContentRule, ...]:
     return tuple(ContentRule(name, detector=name) for name in DETECTORS)
 
 
+@functools.lru_cache(maxsize=256)  # rules are frozen; a batch of files shares them
 def _finder(rule: ContentRule) -> Callable[[str], Iterator[int]]:
     if rule.detector is not None:
         return DETECTORS[rule.detector][0]
