@@ -267,3 +267,22 @@ def test_with_another_thread_running_nothing_is_forked(office: Office) -> None:
         stop.set()
         busy.join()
     assert len(docs) == 200
+
+
+def test_when_no_process_can_be_forked_the_batch_is_sealed_here(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Injected: as root here, RLIMIT_NPROC never makes a real fork fail.
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    files = _many(office)
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = _children_cpu()
+    docs = office.as_("clerk").seal_many(files, **LABEL)
+    monkeypatch.undo()
+    assert _children_cpu() == before
+    clerk = office.as_("clerk")
+    for doc, f in zip(docs, files, strict=True):
+        out = io.BytesIO()
+        clerk.open(doc.id, out)
+        assert out.getvalue() == f.read_bytes()
