@@ -96,11 +96,18 @@ def _batches() -> list[int]:
     return [25] * (n // 25) + ([n % 25] if n % 25 else [])
 
 
+def _marker() -> str:
+    """A random plaintext marker of letters only: hex digits could form a
+    number that an intake detector takes for a national identifier (1 in
+    400 did), and the seal would meet a floor instead of being tested."""
+    return "PLAINTEXT-MARKER-" + "".join(random.choice("abcdefghijklmnop") for _ in range(16))
+
+
 def _office(tmp_path: Path) -> tuple[Office, str]:
     office = make_office(tmp_path)
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
-    return office, f"PLAINTEXT-MARKER-{random.randrange(1 << 64):016x}"
+    return office, _marker()
 
 
 def _seal_some(office: Office, who: str, marker: str, n: int,
@@ -335,7 +342,7 @@ def _pq_move_trials(tmp_path: Path, zygote: Zygote, count: int) -> None:
     office = make_office(tmp_path, post_quantum=False)
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
-    marker = f"PLAINTEXT-MARKER-{random.randrange(1 << 64):016x}"
+    marker = _marker()
     docs = _seal_some(office, "clerk", marker, 5)
     docs |= _seal_some(office, "leader", marker, 3, level="SECRET")
     hybrid = MLKEM768X25519Identity.generate()
