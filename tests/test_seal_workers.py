@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -287,44 +286,3 @@ def test_when_no_process_can_be_forked_the_batch_is_sealed_here(
         out = io.BytesIO()
         clerk.open(doc.id, out)
         assert out.getvalue() == f.read_bytes()
-
-
-def _interrupt_after_completion(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C right after the completion records are written and replayed,
-    before the operation returns (injected: a real one lands there only by
-    chance, as in the test above)."""
-    from vault._ops import discipline
-
-    real = discipline.check_counted
-
-    def interrupted(*args: Any) -> None:
-        monkeypatch.setattr(discipline, "check_counted", real)
-        real(*args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(discipline, "check_counted", interrupted)
-
-
-def test_documents_whose_completion_was_recorded_stay_when_interrupted(
-        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
-    files = [office.file(f"memo-{i}.bin", b"memo %d" % i) for i in range(20)]
-    clerk = office.as_("clerk")
-    doc = clerk.seal(files[0], **LABEL)
-    _interrupt_after_completion(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        clerk.seal_many(files[1:], **LABEL)
-    _interrupt_after_completion(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
-        clerk.reclassify(doc.id, level="CONFIDENTIAL", justification="wider than it seemed")
-    clerk.close()
-    # The records count, so the documents they name are there, whole.
-    leader = office.as_("leader")
-    listed = leader.ls()
-    assert len(listed) == 20
-    for d in listed:
-        out = io.BytesIO()
-        leader.open(d.id, out)
-        assert out.getvalue().startswith(b"memo ")
-    assert leader.info(doc.id).label.level == "CONFIDENTIAL"
-    report = office.as_("officer").doctor()
-    assert report.ok, report.problems
