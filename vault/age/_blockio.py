@@ -130,9 +130,11 @@ class Ring:
     order they are published, so counting tokens is enough.
     """
 
-    def __init__(self, slots: int, size: int) -> None:
+    def __init__(self, slots: int, size: int, memory: bytearray | None = None) -> None:
+        # ``memory``: one slot over a caller's buffer (a payload opened in
+        # memory, vault/age/_small.py), never published to lanes.
         self.slots, self.size = slots, size
-        self.memory = memoryview(mmap.mmap(-1, slots * size))
+        self.memory = memoryview(mmap.mmap(-1, slots * size) if memory is None else memory)
         self.lanes: list[Lane] = []
         self._next = 0
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import BinaryIO
 
@@ -172,21 +172,29 @@ def encrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes, *,
                     encrypt(iv, p, None, s)
                     counter += 1
                 size = _SEALED_BLOCK
-            else:  # possibly short; an empty input is one empty chunk
-                count = max(1, -(-n // CHUNK_SIZE))
-                size = 0
-                for i in range(count):
-                    piece = flow.input.view(slot, min(CHUNK_SIZE, n - i * CHUNK_SIZE),
-                                            i * CHUNK_SIZE)
-                    _set_nonce(iv, counter, i == count - 1)
-                    encrypt(iv, piece, None, flow.output.view(out, len(piece) + TAG_SIZE, size))
-                    size += len(piece) + TAG_SIZE
-                    counter += 1
+            else:
+                size = seal_last(encrypt, iv, counter, flow.input.view(slot, n),
+                                 flow.output.view(out, flow.output.size))
             flow.source.release()
             flow.output.publish(out, size, last)
             if last:
                 return
             flow.advance(n)
+
+
+def seal_last(encrypt: Callable[..., object], iv: bytearray, counter: int, plain: memoryview,
+              out: memoryview) -> int:
+    """Seal ``plain``, the last block (possibly short; an empty input is
+    one empty chunk), from chunk ``counter`` on into ``out``; returns the
+    bytes written. The final chunk carries the final flag."""
+    count = max(1, -(-len(plain) // CHUNK_SIZE))
+    size = 0
+    for i in range(count):
+        piece = plain[i * CHUNK_SIZE:(i + 1) * CHUNK_SIZE]
+        _set_nonce(iv, counter + i, i == count - 1)
+        encrypt(iv, piece, None, out[size:size + len(piece) + TAG_SIZE])
+        size += len(piece) + TAG_SIZE
+    return size
 
 
 def decrypt_payload(src: BinaryIO, dst: Writable, file_key: bytes, *,
