@@ -114,6 +114,22 @@ def test_answers_come_back_in_order_and_an_error_is_the_callers(tmp_path: Path) 
     assert not _children_of_this_process()
 
 
+class _Unrebuildable(Exception):
+    def __init__(self, message: str, *, code: int) -> None:  # pickling loses ``code``
+        super().__init__(message)
+        self.code = code
+
+
+def test_an_error_that_cannot_cross_the_pipe_is_still_an_error() -> None:
+    def seal(k: int) -> int:
+        raise _Unrebuildable("no way back", code=k)
+
+    with Workers(2, seal, []) as workers, \
+            pytest.raises(StorageError, match="failed in a way it could not report"):
+        list(workers.run(4))
+    assert not _children_of_this_process()
+
+
 def test_a_commit_stage_answers_in_order(tmp_path: Path) -> None:
     def seal(k: int) -> int:
         return k

@@ -9,10 +9,12 @@ recipients, the sealer's signing identity, the common label statement and
 the list of tasks. Nothing of it crosses a pipe: the parent sends a task's
 number. A task names an already open source by its descriptor, offset and
 size (the worker reads it with ``pread``, which leaves the parent's offset
-alone); the answer is the sealed file in memory, its header and its signed
-statement, pickled -- the pipe is anonymous, between this process and its
-own child, and nothing else can write into it -- which the parent commits
-exactly as it would have committed its own.
+alone). The worker seals it in memory and, where the batch lets a child
+commit (the folder backend), puts it in place itself; the answer is the
+document's header and signed statement, with the sealed bytes only when
+the parent must write them (PostgreSQL). Answers are pickled -- the pipe is
+anonymous, between this process and its own child, and nothing else can
+write into it.
 
 A worker holds nothing of the vault but the sources: right after the fork it
 closes every other descriptor (the vault's lock, the trusted state, the
@@ -162,7 +164,11 @@ class Workers:
         body = _read_exactly(self._pipes[w][2], _FRAME.unpack(head)[0]) if head else b""
         if not head or not body:
             raise _stopped()
-        ok, value = pickle.loads(body)  # noqa: S301 - our own child's answer
+        try:
+            ok, value = pickle.loads(body)  # noqa: S301 - our own child's answer
+        except Exception:  # an error whose class cannot be rebuilt from its arguments
+            raise StorageError("a sealing process failed in a way it could not report",
+                               hint="run the command again; nothing was counted") from None
         if not ok:
             raise value
         return value
