@@ -407,6 +407,43 @@ def test_full_disk_during_seal(tmp_path: Path) -> None:
         assert run("audit", "verify", "--log", str(office.vault / "audit")).exit_code == 0
 
 
+def test_full_disk_while_workers_seal_many(tmp_path: Path) -> None:
+    # Forty files of 100 KB: sealed by forked workers, which write the
+    # documents themselves; the disk fills under them part way.
+    with _tmpfs(tmp_path / "small", "1m") as mounted:
+        office = make_office(tmp_path / "small" if mounted else tmp_path / "plain")
+        keep = _seal(office, b"sealed before the disk filled")
+        records = len(list(vault.Vault(office.vault).audit.records()))
+        log_size = sum(p.stat().st_size for p in (office.vault / "audit").iterdir())
+        size = 100_000 if mounted else log_size + (64 << 10)  # each past the fallback's limit
+        folder = tmp_path / "memos"
+        folder.mkdir()
+        for i in range(40):
+            (folder / f"memo-{i:02d}.bin").write_bytes(os.urandom(size))
+        args = ["--vault", str(office.vault), "--identity", str(office.people["clerk"].key),
+                "seal", "--level", "INTERNAL", "--compartment", "STAFF",
+                *sorted(str(p) for p in folder.iterdir())]
+        limit = log_size + (48 << 10)
+        r = subprocess.run(["vault", *args], capture_output=True, timeout=120, check=False,
+                           preexec_fn=None if mounted else lambda: resource.setrlimit(
+                               resource.RLIMIT_FSIZE, (limit, limit)))
+        assert r.returncode == OTHER, r.stderr
+        assert r.stderr.decode().startswith("vault: ") and b"Traceback" not in r.stderr
+        assert b"space" in r.stderr or b"too large" in r.stderr, r.stderr
+        assert r.stdout == b""
+        # No document of the batch left, nothing half-written; every attempt
+        # on the record, decided before anything was written.
+        assert sorted(p.name for p in (office.vault / "docs").iterdir()) == [
+            office.doc_path(keep).name]
+        new = [x for x in list(vault.Vault(office.vault).audit.records())[records:]
+               if x.action == "seal"]
+        assert [x.outcome for x in new][:40] == ["allowed"] * 40
+        assert {x.outcome for x in new[40:]} <= {"failed"}
+        _opens(office, keep, b"sealed before the disk filled")
+        assert office.as_("officer", "doctor").exit_code == 0
+        assert run("audit", "verify", "--log", str(office.vault / "audit")).exit_code == 0
+
+
 def _open_until_refused(office: Office, doc: str, tmp_path: Path, limit: int | None
                         ) -> tuple[list[Path], str]:
     """Open ``doc`` into new files until the audit log refuses; returns the

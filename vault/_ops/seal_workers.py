@@ -18,10 +18,12 @@ write into it.
 
 A worker holds nothing of the vault but the sources: right after the fork it
 closes every other descriptor (the vault's lock, the trusted state, the
-log), so a worker left behind never keeps the vault locked, and it exits as
-soon as the parent's end of its task pipe closes -- when the batch ends, or
-when the parent dies. Ctrl-C is the parent's to handle: workers ignore it
-and are stopped by the parent.
+log), so a worker left behind never keeps the vault locked, and it exits
+once the parent's end of its task pipe closes -- when the batch ends, or
+when the parent dies -- after finishing the documents it is writing (a
+worker killed half way would leave a temporary file in the vault). Ctrl-C
+is the parent's to handle: workers ignore it and are stopped by the
+parent.
 
 Low-level: used by :mod:`vault._ops.seal` only.
 """
@@ -37,6 +39,7 @@ import select
 import signal
 import stat
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,6 +57,7 @@ MAX_WORKERS = 8  # past that, the parent's share of each document is the limit
 _AHEAD = 8  # tasks given to one worker before its first answer is read
 _COMMIT_THREADS = 8  # a worker's concurrent fsyncs, grouped by the file system
 _FRAME = struct.Struct("!Q")
+_STOP_WAIT = 30.0  # seconds a stopped worker may take to finish its writes
 _PIPE_SIZE = 1 << 20  # the default most a user may ask (/proc/sys/fs/pipe-max-size)
 
 # (index, doc_id, version, template, fd, offset, size)
@@ -174,23 +178,41 @@ class Workers:
         return value
 
     def stop(self) -> None:
-        """Close the task pipes (each worker exits at that end of file) and
-        reap the workers; one still busy is killed."""
-        for pid, task_w, answer_r in self._pipes:
+        """Close the pipes and reap the workers. A worker finishes the
+        documents it is writing before it exits (one killed half way would
+        leave a temporary file in the vault); one that takes longer than
+        :data:`_STOP_WAIT` seconds, or a second Ctrl-C, is killed."""
+        pids = [pid for pid, _, _ in self._pipes]
+        for _, task_w, answer_r in self._pipes:
             for fd in (task_w, answer_r):
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)  # its work is not wanted any more
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
         self._pipes = []
+        deadline = time.monotonic() + _STOP_WAIT
+        try:
+            while pids and time.monotonic() < deadline:
+                pids = [pid for pid in pids if not _reaped(pid)]
+                if pids:
+                    time.sleep(0.002)
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
 
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
 
 
 def _stopped() -> StorageError:
@@ -207,21 +229,26 @@ class _Child:  # pragma: no cover - runs in the child (measured by its answers)
         self._task_r, self._answer_w = task_r, answer_w
         self._pending: deque[Future[Any]] = deque()
         self._pool: ThreadPoolExecutor | None = None
+        self._gone = False  # the parent stopped reading answers
 
     def serve(self) -> None:
         pending = self._pending
-        while True:
-            while pending and pending[0].done():
-                self._answer(pending.popleft())
-            if pending and not select.select([self._task_r], [], [], 0)[0]:
-                self._answer(pending.popleft())  # no task waiting: finish the oldest
-                continue
-            head = _read_exactly(self._task_r, _FRAME.size)
-            if not head:  # the parent closed its end: the batch is over
-                while pending:
+        try:
+            while not self._gone:
+                while pending and pending[0].done():
                     self._answer(pending.popleft())
-                return
-            pending.append(self._start(_FRAME.unpack(head)[0]))
+                if pending and not select.select([self._task_r], [], [], 0)[0]:
+                    self._answer(pending.popleft())  # no task waiting: finish the oldest
+                    continue
+                head = _read_exactly(self._task_r, _FRAME.size)
+                if not head:  # the parent closed its end: the batch is over
+                    break
+                pending.append(self._start(_FRAME.unpack(head)[0]))
+        finally:
+            # Whatever ended the loop, the documents being written are
+            # finished (their answers sent while someone reads them).
+            while pending:
+                self._answer(pending.popleft())
 
     def _start(self, k: int) -> Future[Any]:
         done: Future[Any] = Future()
@@ -238,13 +265,18 @@ class _Child:  # pragma: no cover - runs in the child (measured by its answers)
         return self._pool.submit(self._commit, prepared)
 
     def _answer(self, future: Future[Any]) -> None:
-        error = future.exception()
+        error = future.exception()  # waits for the document to be written
+        if self._gone:
+            return
         answer: tuple[bool, Any] = (True, future.result()) if error is None else (False, error)
         try:
             data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             data = pickle.dumps((False, StorageError("a sealing process could not answer")))
-        _write_all(self._answer_w, _FRAME.pack(len(data)) + data)
+        try:
+            _write_all(self._answer_w, _FRAME.pack(len(data)) + data)
+        except BrokenPipeError:
+            self._gone = True
 
 
 def _close_all_but(keep: list[int]) -> None:  # pragma: no cover - runs in the child
