@@ -373,6 +373,25 @@ def _fill(path: Path) -> None:
         os.close(fd)
 
 
+def _refused_for_space(r: subprocess.CompletedProcess[bytes], office: Office,
+                       keep: str) -> None:
+    """A seal the full disk stopped: a clear error, no traceback, nothing on
+    stdout, and no file of it left in docs/ (only ``keep``)."""
+    assert r.returncode == OTHER, r.stderr
+    assert r.stderr.decode().startswith("vault: ") and b"Traceback" not in r.stderr
+    assert b"space" in r.stderr or b"too large" in r.stderr, r.stderr
+    assert r.stdout == b""
+    assert sorted(p.name for p in (office.vault / "docs").iterdir()) == [
+        office.doc_path(keep).name]
+
+
+def _still_whole(office: Office, keep: str) -> None:
+    """What was sealed before the disk filled opens; doctor and the log agree."""
+    _opens(office, keep, b"sealed before the disk filled")
+    assert office.as_("officer", "doctor").exit_code == 0
+    assert run("audit", "verify", "--log", str(office.vault / "audit")).exit_code == 0
+
+
 def test_full_disk_during_seal(tmp_path: Path) -> None:
     with _tmpfs(tmp_path / "small", "1m") as mounted:
         office = make_office(tmp_path / "small" if mounted else tmp_path / "plain")
@@ -388,13 +407,8 @@ def test_full_disk_during_seal(tmp_path: Path) -> None:
             r = subprocess.run(["vault", *args], capture_output=True, timeout=60, check=False,
                                preexec_fn=lambda: resource.setrlimit(
                                    resource.RLIMIT_FSIZE, (1 << 18, 1 << 18)))
-        assert r.returncode == OTHER, r.stderr
-        assert r.stderr.decode().startswith("vault: ") and b"Traceback" not in r.stderr
-        assert b"space" in r.stderr or b"too large" in r.stderr, r.stderr
-        assert r.stdout == b""
         # Nothing half-written, nothing lost; the attempt is on the record once.
-        assert sorted(p.name for p in (office.vault / "docs").iterdir()) == [
-            office.doc_path(keep).name]
+        _refused_for_space(r, office, keep)
         seals = [x for x in vault.Vault(office.vault).audit.records() if x.action == "seal"]
         decided = [x for x in seals if x.outcome in ("allowed", "denied", "error")]
         assert decided[-1].outcome == "allowed"  # decided and recorded before the write
@@ -402,9 +416,7 @@ def test_full_disk_during_seal(tmp_path: Path) -> None:
         assert [x.outcome for x in new if x.action == "seal"] in (["allowed"],
                                                                   ["allowed", "failed"])
         big.unlink()
-        _opens(office, keep, b"sealed before the disk filled")
-        assert office.as_("officer", "doctor").exit_code == 0
-        assert run("audit", "verify", "--log", str(office.vault / "audit")).exit_code == 0
+        _still_whole(office, keep)
 
 
 def test_full_disk_while_workers_seal_many(tmp_path: Path) -> None:
@@ -427,21 +439,14 @@ def test_full_disk_while_workers_seal_many(tmp_path: Path) -> None:
         r = subprocess.run(["vault", *args], capture_output=True, timeout=120, check=False,
                            preexec_fn=None if mounted else lambda: resource.setrlimit(
                                resource.RLIMIT_FSIZE, (limit, limit)))
-        assert r.returncode == OTHER, r.stderr
-        assert r.stderr.decode().startswith("vault: ") and b"Traceback" not in r.stderr
-        assert b"space" in r.stderr or b"too large" in r.stderr, r.stderr
-        assert r.stdout == b""
         # No document of the batch left, nothing half-written; every attempt
         # on the record, decided before anything was written.
-        assert sorted(p.name for p in (office.vault / "docs").iterdir()) == [
-            office.doc_path(keep).name]
+        _refused_for_space(r, office, keep)
         new = [x for x in list(vault.Vault(office.vault).audit.records())[records:]
                if x.action == "seal"]
         assert [x.outcome for x in new][:40] == ["allowed"] * 40
         assert {x.outcome for x in new[40:]} <= {"failed"}
-        _opens(office, keep, b"sealed before the disk filled")
-        assert office.as_("officer", "doctor").exit_code == 0
-        assert run("audit", "verify", "--log", str(office.vault / "audit")).exit_code == 0
+        _still_whole(office, keep)
 
 
 def _open_until_refused(office: Office, doc: str, tmp_path: Path, limit: int | None
