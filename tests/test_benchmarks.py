@@ -75,6 +75,24 @@ def test_quick_run_of_the_vault_areas() -> None:
         assert met == ""
 
 
+def test_quick_run_of_the_postgresql_area() -> None:
+    # Four worker processes against a throwaway cluster and a folder vault:
+    # the rate, the CPU of every process (the server's included) and the
+    # count of audit records lost.
+    r = _run("--quick", "pg")
+    assert r.returncode == 0, r.stderr
+    rows = _table(r.stdout)
+    assert len(rows) == 3
+    (rate, cpu, lost) = rows
+    assert rate[0].startswith("4 processes seal+open 4 KiB: PostgreSQL vs folder (")
+    assert "CPU per operation" in cpu[0] and re.search(r"\d cores allow at most \d", cpu[0])
+    for row in (rate, cpu):
+        assert FIGURE.fullmatch(row[1]) and FIGURE.fullmatch(row[2]), row[0]
+        assert RATIO.fullmatch(row[3]), row[0]
+    assert lost[1] == lost[2] == "0 of 300"  # 4 x 25 documents, 3 records each
+    assert all(row[5] == "" for row in rows)
+
+
 def test_unknown_area_is_a_usage_error() -> None:
     r = _run("--quick", "no-such-area")
     assert r.returncode == 2

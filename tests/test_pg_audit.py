@@ -291,3 +291,32 @@ def test_an_insider_with_insert_does_not_stop_the_vault(tmp_path: Path,
     torn = [r for r in officer.audit.records() if r.action == "torn"]
     assert [f.seq for f in torn[0].fragments] == [size]
     assert officer.doctor().ok
+
+
+def test_each_append_is_flushed_when_it_returns(pg_cluster: Cluster, dsn: str) -> None:
+    # Fail closed (docs/AUDIT.md §9.3): an append returns only once its
+    # commit is flushed, whatever the session's synchronous_commit might
+    # let a turn do. With the WAL writer slowed down, nothing else flushes
+    # it in time: pg_walinspect reads only flushed WAL, so the turn's commit
+    # record must be found there. (A turn committed asynchronously, or one
+    # followed by a transaction that writes no WAL, fails this.)
+    db = dbname_of(dsn)
+    pg_cluster.execute("CREATE EXTENSION pg_walinspect", dbname=db)
+    pg_cluster.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+    pg_cluster.execute("SELECT pg_reload_conf()")
+    try:
+        log = _log(dsn, every=0)
+        for i in range(4):
+            start = pg_cluster.execute("SELECT pg_current_wal_flush_lsn()")[0][0]
+            record = log.append(fields("alice", i), KEYS["alice"])
+            with pg_cluster.connect(dbname=db) as su:
+                (xid,) = su.execute("SELECT xmin::text FROM vault.audit_log WHERE seq = %s",
+                                    (record.seq,)).fetchone()
+                found = su.execute(
+                    "SELECT count(*) FROM pg_get_wal_records_info(%s, pg_current_wal_flush_lsn())"
+                    " WHERE xid::text = %s AND record_type = 'COMMIT'", (start, xid)).fetchone()
+            assert found == (1,), f"append {i}: its commit is not flushed"
+        assert log.verify(key_lookup=_lookup).size == 4
+    finally:
+        pg_cluster.execute("ALTER SYSTEM RESET wal_writer_delay")
+        pg_cluster.execute("SELECT pg_reload_conf()")
