@@ -80,6 +80,7 @@ class Journal(ApprovalReplay):
         self._policy_of = policy_of
         self._verify = verify
         self._pending: list[AuditRecord] = []  # unsigned records awaiting their batch's end
+        self._classes: dict[str, LabelClass] = {}  # key id -> class (see _key_class)
         self.applied = 0  # state records applied (counted or not): the state may differ
         # Entitlement decisions of this replay: a batch's records repeat one
         # actor, action, label, moment and inputs (sealing many files).
@@ -264,12 +265,17 @@ class Journal(ApprovalReplay):
         self.store.add_holder(kid, rec.actor, user.recipient, rec.seq)
 
     def _key_class(self, kid: str) -> LabelClass:
-        for _, _, cls, recipient, _, _ in self.store.class_keys():
-            if key_id(recipient) == kid:
-                import json
+        # Class keys are only ever added, and a key id names one of them
+        # (a reused one is refused): what was found once stays true.
+        hit = self._classes.get(kid) if isinstance(kid, str) else None
+        if hit is None:
+            import json
 
-                return LabelClass.from_dict(json.loads(cls))
-        raise _Invalid(f"no class key {kid}")
+            found = self.store.class_of_key(kid) if isinstance(kid, str) else None
+            if found is None:
+                raise _Invalid(f"no class key {kid}")
+            hit = self._classes[kid] = LabelClass.from_dict(json.loads(found))
+        return hit
 
     def _grants(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         assert self.policy is not None

@@ -252,6 +252,12 @@ class StateStore:
             "SELECT class_id, generation, class, recipient, creator, seq FROM class_keys "
             "ORDER BY class_id, generation")]
 
+    def class_of_key(self, key_id: str) -> str | None:
+        """The class JSON of class key ``key_id``, if there is one."""
+        row = self._db.execute("SELECT class FROM class_keys WHERE key_id = ?",
+                               (key_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def add_class_key(self, class_id: str, generation: int, cls: dict[str, Any],
                       recipient: str, key_id: str, creator: str, seq: int) -> None:
         self._db.execute("INSERT INTO class_keys VALUES (?, ?, ?, ?, ?, ?, ?)",
