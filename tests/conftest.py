@@ -19,6 +19,8 @@ from hardening_support import trial_seed
 from office import Office, make_office
 from pg_support import INSTALL_HINT, Cluster, find_bindir
 
+_STATE_DIRS: list[str] = []
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Where each vault's verified replay of its audit log is kept
@@ -26,6 +28,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # home of whoever runs the tests. Child processes inherit it.
     if not os.environ.get("VAULT_STATE_DIR"):
         os.environ["VAULT_STATE_DIR"] = tempfile.mkdtemp(prefix="vault-test-state-")
+        _STATE_DIRS.append(os.environ["VAULT_STATE_DIR"])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The run's own folder goes with it (one the caller chose stays).
+    import shutil
+
+    for folder in _STATE_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("VAULT_STATE_DIR") == folder:
+            del os.environ["VAULT_STATE_DIR"]
 
 
 def pytest_report_header() -> str:
