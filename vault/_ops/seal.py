@@ -219,10 +219,11 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
                             out.write(sealed)
                     written.append((task[1], task[2], header, statement, meta))
                     order.append(task[0])
+            alone = len(jobs) == 1
             for i, doc_id, version, template, stream in inline:
                 assert doc_id is not None
                 written.append(_seal_one(batch, stream, doc_id, version, me, common,
-                                         recipients, template))
+                                         recipients, template, alone=alone))
                 order.append(i)
         written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
@@ -296,9 +297,12 @@ def _seal_task(task: Task, me: UserIdentity, common: dict[str, Any],
 
 def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
               me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
-              template: Metadata) -> tuple[str, str, Header, dict[str, Any], Metadata]:
+              template: Metadata, *, alone: bool = False
+              ) -> tuple[str, str, Header, dict[str, Any], Metadata]:
     size = size_hint(stream)
-    with batch.write(doc_id, version, size) as out:
+    # A batch holds a small document in memory to commit it beside others;
+    # the only document of a call goes straight to its file (less memory).
+    with batch.write(doc_id, version, None if alone else size) as out:
         header, statement, meta = _seal_into(out, stream, size, doc_id, me, common, recipients,
                                              template)
     return doc_id, version, header, statement, meta
