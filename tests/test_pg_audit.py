@@ -312,6 +312,9 @@ def test_each_append_is_flushed_when_it_returns(pg_cluster: Cluster, dsn: str) -
             with pg_cluster.connect(dbname=db) as su:
                 (xid,) = su.execute("SELECT xmin::text FROM vault.audit_log WHERE seq = %s",
                                     (record.seq,)).fetchone()
+                (moved,) = su.execute("SELECT pg_current_wal_flush_lsn() > %s::pg_lsn",
+                                      (start,)).fetchone()
+                assert moved, f"append {i}: nothing was flushed"
                 found = su.execute(
                     "SELECT count(*) FROM pg_get_wal_records_info(%s, pg_current_wal_flush_lsn())"
                     " WHERE xid::text = %s AND record_type = 'COMMIT'", (start, xid)).fetchone()
