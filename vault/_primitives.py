@@ -28,7 +28,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 __all__ = [
     "b64",
@@ -139,7 +138,9 @@ def parse_canonical_json(data: bytes) -> dict[str, Any]:
 
 
 def raw_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    # public_bytes_raw, not serialization's encodings: that package loads
+    # every key format cryptography knows (about 1 MB of memory per process).
+    return key.public_bytes_raw()
 
 
 def format_signing_key(key: Ed25519PublicKey) -> str:

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from vault.errors import CheckpointError
@@ -41,7 +40,7 @@ _PRIVATE_PREFIX = "PRIVATE+KEY+"
 
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key.public_bytes_raw()
 
 
 def _check_name(name: str) -> None:
@@ -151,11 +150,7 @@ class NoteSigner:
 
     def private_key(self) -> str:
         """The secret key text (store it only in a file created 0600)."""
-        seed = self._key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
+        seed = self._key.private_bytes_raw()
         data = base64.b64encode(bytes([ALG_ED25519]) + seed).decode()
         return f"{_PRIVATE_PREFIX}{self.name}+{self.key_id:08x}+{data}"
 
