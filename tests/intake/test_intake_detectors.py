@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import string
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -178,3 +180,110 @@ def test_matches_never_carry_the_text() -> None:
     assert [m.to_dict() for m in result.matches] == [{"rule": "cards", "part": "text",
                                                        "offset": 5}]
     assert "4111" not in repr(result) and "4111" not in str(result.to_dict())
+
+
+# -- reading only near digits (vault/intake/_scan.py near_digits) ---------------
+
+_SAMPLES = ["4111 1111 1111 1111", "4111-1111-1111-1111", "3782 822463 10005",
+            iban_for("DE", "370400440532013000"), "DE89 3704 0044 0532 0130 00",
+            "GB82 WEST 1234 5698 7654 32", "123-45-6789", "AB 12 34 56 C", "JG103759A",
+            "111222333", "1234.56.782", steuer_id("8609574271"), nir("1840176451089"),
+            "2 84 01 2A 004 123 {:02d}".format(97 - int("2840119004123") % 97),  # Corsica
+            # letters far from the last digit: the stretch must reach them
+            iban_for("MT", "MALT01100ABCDEFGHIJKLMNOPQR"), "MT86 MALT 0110 0ABC DEFG HIJK LMNO PQR"]
+_PIECES = st.one_of(
+    st.sampled_from(_SAMPLES),
+    st.text(alphabet=string.ascii_letters + " .-\n", min_size=1, max_size=300),
+    st.text(alphabet=string.digits + " -.", min_size=1, max_size=40),
+    st.text(alphabet=string.ascii_uppercase + string.digits + " ", min_size=1, max_size=80),
+)
+
+
+def _near(detector: str, text: str, spans: list[tuple[int, int]]) -> list[int]:
+    find = DETECTORS[detector][0]
+    return [offset for start, end in spans for offset in find(text, start, end)]
+
+
+@given(st.lists(_PIECES, min_size=1, max_size=40), st.sampled_from(sorted(DETECTORS)))
+def test_reading_near_digits_finds_exactly_what_reading_everything_finds(
+        pieces: list[str], detector: str) -> None:
+    from vault.intake._scan import near_digits
+
+    text = "".join(pieces)
+    spans = near_digits(text)
+    if spans is not None:
+        assert _near(detector, text, spans) == found(detector, text)
+
+
+def test_prose_with_identifiers_here_and_there_is_read_near_its_digits_only() -> None:
+    # Long prose, each sample at a few random places: the stretches leave
+    # most of it unread, and find exactly what reading all of it finds.
+    import random
+
+    from vault.intake._scan import near_digits
+
+    rng = random.Random(7)
+    words = ["board", "minutes", "the", "agreed", "budget", "of", "and", "Q", "IBAN"]
+    for sample in _SAMPLES:
+        parts = [" ".join(rng.choice(words) for _ in range(rng.randint(50, 400)))
+                 for _ in range(6)]
+        text = f" {sample} ".join(parts)
+        spans = near_digits(text)
+        assert spans is not None and sum(e - s for s, e in spans) < len(text) / 2, sample
+        for detector in DETECTORS:
+            assert _near(detector, text, spans) == found(detector, text), (sample, detector)
+        assert any(found(d, text) for d in DETECTORS), sample  # each sample is a match
+
+
+def test_the_stretches_near_digits() -> None:
+    from vault.intake._scan import near_digits
+
+    prose = "the board met and agreed nothing of note " * 2000
+    assert near_digits(prose) == []  # no digit: no detector can match
+    card = prose + "pay with 4111 1111 1111 1111 please " + prose
+    spans = near_digits(card)
+    assert spans is not None and len(spans) == 1
+    (start, end), at = spans[0], card.index("4111")
+    assert start < at and end > at + 19 and end - start < 200
+    assert _near("payment-card", card, spans) == found("payment-card", card) == [at]
+    assert near_digits("ﬁle " + card) is None  # not ASCII: other scripts have digits
+    assert near_digits("12 " * 20000) is None  # digits everywhere: read it all
+
+
+def _lookarounds(parsed: Any) -> Iterator[tuple[int, Any]]:
+    """(direction, subpattern) of every lookahead (1) and lookbehind (-1)."""
+    for op, av in parsed:
+        name = str(op)
+        if name in ("ASSERT", "ASSERT_NOT"):
+            yield av[0], av[1]
+            yield from _lookarounds(av[1])
+        elif name == "SUBPATTERN":
+            yield from _lookarounds(av[-1])
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            yield from _lookarounds(av[2])
+        elif name == "BRANCH":
+            for branch in av[1]:
+                yield from _lookarounds(branch)
+
+
+def test_the_detectors_stay_within_the_bounds_near_digits_relies_on() -> None:
+    # Each pattern: at most MAX_MATCH characters; a lookbehind reads at most
+    # 2 characters back and a lookahead 1 ahead (the stretches give 4).
+    import re
+
+    from vault.intake import _detectors
+    from vault.intake._detectors import MAX_MATCH
+
+    try:
+        from re import _parser as parser  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - before Python 3.11
+        import sre_parse as parser  # type: ignore[no-redef]
+    patterns = [v for v in vars(_detectors).values() if isinstance(v, re.Pattern)]
+    assert len(patterns) == len(DETECTORS)
+    for pattern in patterns:
+        parsed = parser.parse(pattern.pattern)
+        assert parsed.getwidth()[1] <= MAX_MATCH, pattern.pattern
+        looks = list(_lookarounds(parsed))
+        assert looks, pattern.pattern
+        for direction, sub in looks:
+            assert sub.getwidth()[1] <= (2 if direction < 0 else 1), pattern.pattern

@@ -12,11 +12,26 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-__all__ = ["DETECTORS", "iban_valid", "luhn_valid"]
+__all__ = ["DETECTORS", "MAX_MATCH", "iban_valid", "luhn_valid"]
 
 # Each pattern starts with a plain character class and checks the character
 # before it with a lookbehind placed after that first character: the
 # regular-expression engine can then skip ahead to candidates quickly.
+#
+# Every match of every pattern here holds at least one digit and is at most
+# MAX_MATCH characters long (an IBAN of 34 characters with a space between
+# each is the longest); a lookbehind reads at most 2 characters before a
+# match and a lookahead 1 after it (tests/intake/test_intake_detectors.py
+# checks both). A finder given ``pos`` and ``end`` reads only text[:end] and
+# matches from pos on, so the scanner may hand it only the stretches of a
+# long text near its digits (vault/intake/_scan.py, docs/POLICY.md §11.3).
+MAX_MATCH = 64
+
+
+
+def _end(text: str, end: int | None) -> int:
+    return len(text) if end is None else end
+
 
 # -- payment cards ------------------------------------------------------------
 
@@ -68,8 +83,8 @@ def card_valid(digits: str) -> bool:
     return known and luhn_valid(digits)
 
 
-def _cards(text: str) -> Iterator[int]:
-    for m in _CARD.finditer(text):
+def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    for m in _CARD.finditer(text, pos, _end(text, end)):
         digits = m.group().replace(" ", "").replace("-", "")
         if card_valid(digits):
             yield m.start()
@@ -105,8 +120,8 @@ def iban_valid(iban: str) -> bool:
     return int(number) % 97 == 1
 
 
-def _ibans(text: str) -> Iterator[int]:
-    for m in _IBAN.finditer(text):
+def _ibans(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    for m in _IBAN.finditer(text, pos, _end(text, end)):
         value = m.group()
         want = IBAN_LENGTHS.get(value[:2])
         compact = value.replace(" ", "")
@@ -138,8 +153,8 @@ def ssn_valid(area: str, group: str, serial: str) -> bool:
             and area + group + serial not in _SSN_EXAMPLES)
 
 
-def _ssns(text: str) -> Iterator[int]:
-    for m in _SSN.finditer(text):
+def _ssns(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    for m in _SSN.finditer(text, pos, _end(text, end)):
         if ssn_valid(*m.groups()):
             yield m.start()
 
@@ -151,8 +166,8 @@ _NINO = re.compile(r"([A-CEGHJ-PR-TW-Z](?<![A-Za-z0-9].)[A-CEGHJ-NPR-TW-Z]) ?(\d
 _NINO_NEVER = frozenset(("BG", "GB", "KN", "NK", "NT", "TN", "ZZ"))
 
 
-def _ninos(text: str) -> Iterator[int]:
-    for m in _NINO.finditer(text):
+def _ninos(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    for m in _NINO.finditer(text, pos, _end(text, end)):
         if m.group(1) not in _NINO_NEVER:
             yield m.start()
 
@@ -179,8 +194,8 @@ def steuer_id_valid(digits: str) -> bool:
     return (0 if check == 10 else check) == int(digits[10])
 
 
-def _steuer_ids(text: str) -> Iterator[int]:
-    for m in _STEUER_ID.finditer(text):
+def _steuer_ids(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    for m in _STEUER_ID.finditer(text, pos, _end(text, end)):
         if steuer_id_valid("".join(m.groups())):
             yield m.start()
 
@@ -203,8 +218,8 @@ def nir_valid(sex: str, year: str, month: str, dept: str, commune: str, order: s
     return 97 - int(number_text) % 97 == int(key)
 
 
-def _nirs(text: str) -> Iterator[int]:
-    for m in _NIR.finditer(text):
+def _nirs(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    for m in _NIR.finditer(text, pos, _end(text, end)):
         if nir_valid(*m.groups()):
             yield m.start()
 
@@ -222,14 +237,16 @@ def bsn_valid(digits: str) -> bool:
     return total != 0 and total % 11 == 0
 
 
-def _bsns(text: str) -> Iterator[int]:
-    for m in _BSN.finditer(text):
+def _bsns(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    for m in _BSN.finditer(text, pos, _end(text, end)):
         if bsn_valid("".join(m.groups())):
             yield m.start()
 
 
-# name -> (finder, one-line description for docs and explanations)
-DETECTORS: dict[str, tuple[Callable[[str], Iterator[int]], str]] = {
+# name -> (finder, one-line description for docs and explanations); a finder
+# is called as finder(text) or finder(text, pos, end) (see MAX_MATCH)
+Finder = Callable[[str, int, "int | None"], Iterator[int]]
+DETECTORS: dict[str, tuple[Finder, str]] = {
     "payment-card": (_cards, "payment card number: 13-19 digits, known issuer range, Luhn"),
     "iban": (_ibans, "IBAN: country length (ISO 13616), MOD 97-10 check"),
     "us-ssn": (_ssns, "US Social Security number ddd-dd-dddd: SSA area, group, serial rules"),

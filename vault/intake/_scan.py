@@ -15,15 +15,18 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from vault.intake._detectors import DETECTORS
+from vault.intake._detectors import DETECTORS, MAX_MATCH, Finder
 from vault.intake._model import Match, Meter
 from vault.intake._patterns import LINE_WINDOW, compile_keywords, compile_regex, normalise
 
-__all__ = ["ContentRule", "Scanner", "builtin_rules"]
+__all__ = ["ContentRule", "Scanner", "builtin_rules", "near_digits"]
 
 WINDOW = 64 * 1024
 OVERLAP = 1024  # longer than any phrase, detector candidate or regex window
 _LINES = re.compile(rf"[^\n]{{1,{LINE_WINDOW}}}")
+_REACH = MAX_MATCH + 4  # past a match's lookbehind and lookahead, with room
+# b"1" for an ASCII digit, b"0" for any other byte
+_DIGIT_MARKS = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +45,54 @@ def builtin_rules() -> tuple[ContentRule, ...]:
     return tuple(ContentRule(name, detector=name) for name in DETECTORS)
 
 
+def near_digits(text: str) -> list[tuple[int, int]] | None:
+    """The stretches ``(start, end)`` of ``text`` that hold every match a
+    built-in detector can make in it, or None when it must be read whole.
+
+    Every detector match holds a digit and is at most MAX_MATCH characters
+    long (vault/intake/_detectors.py), so none lies more than _REACH
+    characters from a digit, and none crosses from one stretch into the
+    next. Only for ASCII text, whose digits are 0-9: they are marked in one
+    ``bytes.translate`` and their runs found with ``bytes.find``. Other text,
+    or text whose stretches would cover half of it, is read whole."""
+    if not text.isascii():
+        return None
+    marks = text.encode("ascii").translate(_DIGIT_MARKS)
+    size = len(marks)
+    spans: list[tuple[int, int]] = []
+    covered = 0
+    find = marks.find
+    i = find(b"1")
+    while i >= 0:
+        j = find(b"0", i)
+        if j < 0:
+            j = size
+        start, end = max(0, i - _REACH), min(size, j + _REACH)  # digits i .. j - 1
+        if spans and start <= spans[-1][1]:
+            covered += end - spans[-1][1]
+            spans[-1] = (spans[-1][0], end)
+        else:
+            covered += end - start
+            spans.append((start, end))
+        if 2 * covered > size:
+            return None
+        i = find(b"1", j)
+    return spans
+
+
+def _in_spans(find: Finder, text: str, spans: list[tuple[int, int]] | None) -> Iterator[int]:
+    if spans is None:
+        yield from find(text, 0, None)
+        return
+    for start, end in spans:
+        yield from find(text, start, end)
+
+
 @functools.lru_cache(maxsize=256)  # rules are frozen; a batch of files shares them
 def _finder(rule: ContentRule) -> Callable[[str], Iterator[int]]:
     if rule.detector is not None:
-        return DETECTORS[rule.detector][0]
+        detector = DETECTORS[rule.detector][0]
+        return lambda text: detector(text, 0, None)
     if rule.phrases:
         pattern = compile_keywords(rule.phrases)
         # A quick test first: no phrase's first word anywhere, no search.
@@ -74,10 +121,14 @@ class Scanner:
     """Scans the text of one file's parts against a set of rules."""
 
     def __init__(self, rules: Iterable[ContentRule], meter: Meter) -> None:
-        self.rules = [(r.id, _finder(r)) for r in rules]
+        # Each rule: its id, and its detector (read near digits only, see
+        # near_digits) or its finder.
+        self.rules: list[tuple[str, Finder | None, Callable[[str], Iterator[int]] | None]] = [
+            (r.id, DETECTORS[r.detector][0], None) if r.detector is not None
+            else (r.id, None, _finder(r)) for r in rules]
         self.meter = meter
         self.matches: list[Match] = []
-        self.counts: dict[str, int] = {rid: 0 for rid, _ in self.rules}
+        self.counts: dict[str, int] = {rid: 0 for rid, _, _ in self.rules}
         self._kept: dict[str, int] = {}
         self.parts: list[str] = []
         self._part = ""
@@ -121,8 +172,17 @@ class Scanner:
             line_start = window.rfind("\n", limit - 4 * LINE_WINDOW, limit) + 1
             if line_start > 0:
                 limit = line_start
-        for rid, find in self.rules:
-            for offset in find(window):
+        spans: list[tuple[int, int]] | None = None
+        looked = False  # for the digits of this window (once, and only for a detector)
+        for rid, detector, find in self.rules:
+            if detector is not None:
+                if not looked:
+                    spans, looked = near_digits(window), True
+                found = _in_spans(detector, window, spans)
+            else:
+                assert find is not None
+                found = find(window)
+            for offset in found:
                 if offset >= limit:
                     break
                 self._hit(rid, self._base + offset)
