@@ -106,3 +106,12 @@ def test_the_bulk_cpu_split_prints_both_processes_shares() -> None:
     lines = r.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["post-quantum", "X25519"]
     assert all("docs/s; per document: wall" in line and "workers" in line for line in lines)
+
+
+def test_the_detector_density_table_prints_every_share() -> None:
+    r = subprocess.run([sys.executable, "-m", "benchmarks.detector_density", "1"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["0.0%", "0.1%", "0.5%", "1.0%", "3.0%", "10.0%"]
+    assert rows[0].split()[-1] == "0%" and rows[-1].split()[-1] == "whole"

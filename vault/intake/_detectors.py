@@ -24,9 +24,8 @@ __all__ = ["DETECTORS", "MAX_MATCH", "iban_valid", "luhn_valid"]
 # match and a lookahead 1 after it (tests/intake/test_intake_detectors.py
 # checks both). A finder given ``pos`` and ``end`` reads only text[:end] and
 # matches from pos on, so the scanner may hand it only the stretches of a
-# long text near its digits (vault/intake/_scan.py, docs/POLICY.md §11.3).
+# long text near its digits (vault/intake/_scan.py, docs/POLICY.md §11.2).
 MAX_MATCH = 64
-
 
 
 def _end(text: str, end: int | None) -> int:
