@@ -267,11 +267,13 @@ class Journal(ApprovalReplay):
     def _key_class(self, kid: str) -> LabelClass:
         # Class keys are only ever added, and a key id names one of them
         # (a reused one is refused): what was found once stays true.
-        hit = self._classes.get(kid) if isinstance(kid, str) else None
+        if not isinstance(kid, str):  # a malformed record's
+            raise _Invalid(f"no class key {kid}")
+        hit = self._classes.get(kid)
         if hit is None:
             import json
 
-            found = self.store.class_of_key(kid) if isinstance(kid, str) else None
+            found = self.store.class_of_key(kid)
             if found is None:
                 raise _Invalid(f"no class key {kid}")
             hit = self._classes[kid] = LabelClass.from_dict(json.loads(found))

@@ -244,7 +244,7 @@ def _bsns(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
 
 # name -> (finder, one-line description for docs and explanations); a finder
 # is called as finder(text) or finder(text, pos, end) (see MAX_MATCH)
-Finder = Callable[[str, int, "int | None"], Iterator[int]]
+Finder = Callable[[str, int, int | None], Iterator[int]]
 DETECTORS: dict[str, tuple[Finder, str]] = {
     "payment-card": (_cards, "payment card number: 13-19 digits, known issuer range, Luhn"),
     "iban": (_ibans, "IBAN: country length (ISO 13616), MOD 97-10 check"),

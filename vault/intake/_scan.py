@@ -90,9 +90,8 @@ def _in_spans(find: Finder, text: str, spans: list[tuple[int, int]] | None) -> I
 
 @functools.lru_cache(maxsize=256)  # rules are frozen; a batch of files shares them
 def _finder(rule: ContentRule) -> Callable[[str], Iterator[int]]:
-    if rule.detector is not None:
-        detector = DETECTORS[rule.detector][0]
-        return lambda text: detector(text, 0, None)
+    """The finder of a keyword or regex rule (a detector is read near digits:
+    see Scanner)."""
     if rule.phrases:
         pattern = compile_keywords(rule.phrases)
         # A quick test first: no phrase's first word anywhere, no search.
