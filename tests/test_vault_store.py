@@ -97,6 +97,22 @@ def test_document_versions_are_exclusive_and_listed(backend: FolderBackend) -> N
     assert backend.document_files() == []
 
 
+def test_a_batch_of_one_writes_straight_to_the_file(backend: FolderBackend) -> None:
+    # A batch keeps small documents in memory until it commits them beside
+    # others; the only document of a batch has none to be grouped with and
+    # is in place as soon as it is written (the memory is saved).
+    ids = [("a" * 16, "00000001"), ("b" * 16, "00000001"), ("c" * 16, "00000001")]
+    with backend.document_batch(1) as batch:
+        with batch.write(*ids[0], 100) as out:
+            out.write(b"x" * 100)
+        assert backend.document_files() == [ids[0]]
+    with backend.document_batch(2) as batch:
+        for doc in ids[1:]:
+            with batch.write(*doc, 100) as out:
+                out.write(b"y" * 100)
+    assert backend.document_files() == ids  # all in place once the batch ends
+
+
 def test_keyring_entries_are_filed_by_owner_key(backend: FolderBackend) -> None:
     from vault.age import MLKEM768X25519Identity
     from vault.store.base import owner_key

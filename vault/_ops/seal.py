@@ -190,7 +190,7 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
     order: list[int] = []
     try:
         with contextlib.ExitStack() as stack:
-            batch = stack.enter_context(s.backend.document_batch())
+            batch = stack.enter_context(s.backend.document_batch(len(jobs)))
             if tasks:  # forked before the batch starts any thread
                 from vault._ops.seal_workers import Workers, workers_for
 
@@ -219,11 +219,10 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
                             out.write(sealed)
                     written.append((task[1], task[2], header, statement, meta))
                     order.append(task[0])
-            alone = len(jobs) == 1
             for i, doc_id, version, template, stream in inline:
                 assert doc_id is not None
                 written.append(_seal_one(batch, stream, doc_id, version, me, common,
-                                         recipients, template, alone=alone))
+                                         recipients, template))
                 order.append(i)
         written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
@@ -297,12 +296,9 @@ def _seal_task(task: Task, me: UserIdentity, common: dict[str, Any],
 
 def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
               me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
-              template: Metadata, *, alone: bool = False
-              ) -> tuple[str, str, Header, dict[str, Any], Metadata]:
+              template: Metadata) -> tuple[str, str, Header, dict[str, Any], Metadata]:
     size = size_hint(stream)
-    # A batch holds a small document in memory to commit it beside others;
-    # the only document of a call goes straight to its file (less memory).
-    with batch.write(doc_id, version, None if alone else size) as out:
+    with batch.write(doc_id, version, size) as out:
         header, statement, meta = _seal_into(out, stream, size, doc_id, me, common, recipients,
                                              template)
     return doc_id, version, header, statement, meta

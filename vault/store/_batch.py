@@ -81,10 +81,14 @@ class DocumentBatch:
 class FolderBatch(DocumentBatch):
     """Documents at ``path_of(doc_id)`` (one directory, which checks the
     id): small ones committed by a thread pool, one directory fsync at the
-    end."""
+    end. A batch of ``count`` 1 writes its document straight to its file: it
+    has nothing to group its fsync with, and holding it in memory would
+    only cost memory."""
 
-    def __init__(self, backend: Backend, path_of: Callable[[str, str], str], mode: int) -> None:
+    def __init__(self, backend: Backend, path_of: Callable[[str, str], str], mode: int,
+                 count: int) -> None:
         super().__init__(backend)
+        self._alone = count == 1
         self._path_of = path_of
         self._directory = os.path.dirname(path_of("a" * 16, "0" * 8))
         self._mode = mode
@@ -98,7 +102,7 @@ class FolderBatch(DocumentBatch):
     def write(self, doc_id: str, version: str,
               size_hint: int | None = None) -> Iterator[BinaryIO]:
         path = self._path_of(doc_id, version)
-        if size_hint is None or size_hint > _IN_MEMORY:
+        if size_hint is None or size_hint > _IN_MEMORY or self._alone:
             with self.backend.write_document(doc_id, version) as out:
                 yield out
             return

@@ -157,8 +157,8 @@ class Backend(abc.ABC):
         """Yield a stream; the document version appears atomically (and
         durably) when the block ends without error. Exclusive."""
 
-    def document_batch(self) -> DocumentBatch:
-        """A context manager for writing several new documents together;
+    def document_batch(self, count: int) -> DocumentBatch:
+        """A context manager for writing ``count`` new documents together;
         when it ends without error, every one is durable and in place
         (:mod:`vault.store._batch`; a store may overlap their commits)."""
         from vault.store._batch import DocumentBatch

@@ -249,10 +249,10 @@ class FolderBackend(Backend):
                        version: str) -> contextlib.AbstractContextManager[BinaryIO]:
         return _atomic.atomic_writer(self._doc(doc_id, version), mode=_SECRET, replace=False)
 
-    def document_batch(self) -> DocumentBatch:
+    def document_batch(self, count: int) -> DocumentBatch:
         from vault.store._batch import FolderBatch
 
-        return FolderBatch(self, self._doc, _SECRET)
+        return FolderBatch(self, self._doc, _SECRET, count)
 
     def delete_document(self, doc_id: str, version: str) -> None:
         with contextlib.suppress(FileNotFoundError):
