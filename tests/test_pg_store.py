@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from pg_support import APP, OWNER, SUPER, Cluster, dbname_of
-from vault_helpers import PEOPLE, office_policy
+from vault_helpers import PEOPLE, descriptors_past_1024, office_policy
 
 import vault
 from vault.errors import StorageError, UsageError
 from vault.identity import new_identity
 from vault.store import open_backend
-from vault.store._pg_conn import redact
+from vault.store._pg_conn import Database, redact
 from vault.store._pg_schema import FIRST, VERSION
 from vault.store._pg_stream import CHUNK
 from vault.store.postgres import PostgresBackend, migrate_schema
@@ -177,3 +177,19 @@ def test_passwords_never_show(pg_cluster: Cluster) -> None:
     with pytest.raises(StorageError) as caught:
         vault.Vault(bad)
     assert "s3cret" not in str(caught.value) and "no_such_db" in str(caught.value)
+
+
+def test_a_session_is_reused_when_the_process_holds_many_descriptors(
+        pg_cluster: Cluster) -> None:
+    # select() refuses a descriptor past 1,024: every idle session then
+    # looked dead, and each unit of work connected anew.
+    db = Database(pg_cluster.new_database())
+    try:
+        with descriptors_past_1024():
+            with db.connection() as conn:
+                first = conn.info.backend_pid
+                assert conn.fileno() > 1024
+            with db.connection() as conn:
+                assert conn.info.backend_pid == first
+    finally:
+        db.close()

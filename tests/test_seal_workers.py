@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from vault_helpers import descriptors_past_1024
 
 from tests.office import Office, make_office, stock_decrypt
 from vault._ops import seal_workers
@@ -302,3 +303,21 @@ def test_when_no_process_can_be_forked_the_batch_is_sealed_here(
         out = io.BytesIO()
         clerk.open(doc.id, out)
         assert out.getvalue() == f.read_bytes()
+
+
+
+def test_workers_seal_when_the_process_holds_over_a_thousand_descriptors(
+        office: Office) -> None:
+    # select() refuses a descriptor past 1,024: a worker waiting on its task
+    # pipe with it died, and the batch failed with "stopped before it answered".
+    files = [office.file(f"memo-{i}.bin", os.urandom(1000 + i)) for i in range(40)]
+    clerk = office.as_("clerk")
+    with descriptors_past_1024():
+        before = _children_cpu()
+        docs = clerk.seal_many(files, **LABEL)
+        assert _children_cpu() > before  # the workers did it, with high descriptors
+    for doc, f in zip(docs, files, strict=True):
+        out = io.BytesIO()
+        clerk.open(doc.id, out)
+        assert out.getvalue() == f.read_bytes()
+    assert not _children_of_this_process()

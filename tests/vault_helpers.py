@@ -7,12 +7,17 @@ what, the keys a person's identity reaches, documents as files.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
+import resource
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from office import OFFICE, PEOPLE, Office, make_office, policy_text, stock_decrypt
 
 from vault.age import decrypt
@@ -94,3 +99,22 @@ def decrypt_with(identity: AgeKeyPair, data: bytes) -> bytes:
     out = io.BytesIO()
     decrypt(io.BytesIO(data), out, [identity])
     return out.getvalue()
+
+
+@contextlib.contextmanager
+def descriptors_past_1024() -> Iterator[None]:
+    """This process holds descriptors up to past 1,024 (a batch of that many
+    open sources, or a busy host program), so that new ones land above it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 1300
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"this machine allows only {hard} open files")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

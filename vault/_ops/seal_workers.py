@@ -229,6 +229,10 @@ class _Child:  # pragma: no cover - runs in the child (measured by its answers)
         self._task_r, self._answer_w = task_r, answer_w
         self._pending: deque[Future[Any]] = deque()
         self._pool: ThreadPoolExecutor | None = None
+        # poll, not select: select refuses descriptors past 1024, which a
+        # batch of that many open sources (or a busy host program) reaches.
+        self._tasks = select.poll()
+        self._tasks.register(task_r, select.POLLIN)
         self._gone = False  # the parent stopped reading answers
 
     def serve(self) -> None:
@@ -237,7 +241,7 @@ class _Child:  # pragma: no cover - runs in the child (measured by its answers)
             while not self._gone:
                 while pending and pending[0].done():
                     self._answer(pending.popleft())
-                if pending and not select.select([self._task_r], [], [], 0)[0]:
+                if pending and not self._tasks.poll(0):
                     self._answer(pending.popleft())  # no task waiting: finish the oldest
                     continue
                 head = _read_exactly(self._task_r, _FRAME.size)
