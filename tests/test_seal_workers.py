@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -321,3 +322,20 @@ def test_workers_seal_when_the_process_holds_over_a_thousand_descriptors(
         clerk.open(doc.id, out)
         assert out.getvalue() == f.read_bytes()
     assert not _children_of_this_process()
+
+
+def test_more_files_than_may_be_open_is_a_usage_error_with_a_hint(office: Office) -> None:
+    files = [office.file(f"memo-{i}.bin", b"x" * 100) for i in range(80)]
+    clerk = office.as_("clerk")
+    clerk.ls()  # the vault's own files are open before the limit drops
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").exists() else 64
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 40, hard))
+    try:
+        with pytest.raises(UsageError) as caught:
+            clerk.seal_many(files, **LABEL)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "open-file limit" in (caught.value.hint or "")
+    assert clerk.ls() == []
+    assert len(clerk.seal_many(files[:20], **LABEL)) == 20  # nothing left behind in the way

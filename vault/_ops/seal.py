@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import io
 import mimetypes
@@ -165,6 +166,10 @@ def _open_source(stack: contextlib.ExitStack, src: Source,
     try:
         stream = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - the stack closes it
     except OSError as e:
+        if e.errno in (errno.EMFILE, errno.ENFILE):  # every source stays open until the end
+            raise UsageError(f"cannot read {path}: {e.strerror}",
+                             hint="a call holds all its files open: seal fewer at once, or "
+                                  "raise the open-file limit ('ulimit -n')") from None
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     return stream, filename if filename is not None else os.path.basename(path)
 
