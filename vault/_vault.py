@@ -238,7 +238,9 @@ class Vault:
                   request: str | None = None) -> list[DocumentInfo]:
         """Seal several sources under one label: one decision, one batch of
         decision records and one of completion records (approvals cover
-        one source)."""
+        one source). Paths are all opened before the decision and stay open
+        until the end: a call cannot take more files than the process may
+        open (a usage error says so; ``vault seal`` splits its files to fit)."""
         return seal.seal_many(self._s, list(srcs), level=level, compartments=compartments,
                               caveats=caveats, title=title, filename=filename,
                               declassify_on=declassify_on, embargo_until=embargo_until,
