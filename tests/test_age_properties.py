@@ -95,7 +95,10 @@ def test_any_header_that_parses_reencodes_byte_for_byte(
         header = age.read_header(src)
     except HeaderError:
         return
-    assert header.encode() == bytes(data[: src.tell()])
+    # A parsed stanza keeps the bytes it was read from (the MAC covers
+    # them), so the one canonical form is checked by encoding its values anew.
+    fresh = Header([Stanza(s.type, list(s.args), s.body) for s in header.stanzas], header.mac)
+    assert fresh.encode() == header.encode() == bytes(data[: src.tell()])
 
 
 def _tamper_case(size: int, seed: int, where: float, xor: int) -> tuple[bytes, bytes, int]:

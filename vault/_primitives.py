@@ -46,7 +46,10 @@ __all__ = [
 ]
 
 SIGNING_KEY_PREFIX = "ed25519:"
-B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+# The base64 alphabet, for bytes.translate: it deletes these bytes in C,
+# where a set test looked at one byte at a time (a hybrid stanza's argument
+# is 1,500 of them).
+B64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 def hkdf(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
@@ -74,7 +77,7 @@ def b64decode(text: str | bytes) -> bytes:
     zero unused bits in the last character (RFC 4648 §3.5).
     """
     raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
-    if not B64_ALPHABET.issuperset(raw) or len(raw) % 4 == 1:
+    if raw.translate(None, B64_BYTES) or len(raw) % 4 == 1:
         raise ValueError("invalid base64")
     data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
     if binascii.b2a_base64(data, newline=False).rstrip(b"=") != raw:

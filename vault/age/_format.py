@@ -15,7 +15,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 
-from vault._primitives import B64_ALPHABET as _B64_ALPHABET
+from vault._primitives import B64_BYTES as _B64_BYTES
 from vault._primitives import b64decode, b64encode, hkdf
 from vault.errors import HeaderError, HMACError
 
@@ -208,7 +208,7 @@ def _parse_stanza(first: bytes, lines: _LineReader) -> Stanza:
     chunks: list[bytes] = []
     while True:
         line = lines.line()
-        if len(line) > _COLUMNS or not _B64_ALPHABET.issuperset(line):
+        if len(line) > _COLUMNS or line.translate(None, _B64_BYTES):
             raise HeaderError("malformed stanza body line")
         chunks.append(line)
         if len(line) < _COLUMNS:
@@ -218,7 +218,11 @@ def _parse_stanza(first: bytes, lines: _LineReader) -> Stanza:
     except ValueError:
         raise HeaderError("stanza body is not canonical base64") from None
     text = [w.decode("ascii") for w in words]
-    return Stanza(text[0], text[1:], body)
+    stanza = Stanza(text[0], text[1:], body)
+    # Only the canonical encoding parses, so the bytes read are the stanza's
+    # wire form: kept, rather than encoded again for the header's MAC.
+    object.__setattr__(stanza, "_encoded", b"\n".join([first, *chunks, b""]))
+    return stanza
 
 
 def _parse_mac(line: bytes) -> bytes:
