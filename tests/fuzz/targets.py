@@ -11,10 +11,12 @@ hang -- is a bug. The same targets run under hypothesis in CI
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
 import io
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +166,7 @@ def _vault() -> _Sealed:
     from vault_cli._demo_policy import office_policy
 
     root = Path(tempfile.mkdtemp(prefix="vault-fuzz-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # it holds keys
     people = {n: vault.new_identity(n) for n in ("officer", "clerk", "leader", "outsider")}
     keys = {n: {"recipient": p.recipient, "signing_key": p.signing_public}
             for n, p in people.items()}
