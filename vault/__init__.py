@@ -47,6 +47,8 @@ such as policies/office.yaml)::
     >>> with vault.Vault(office) as v:  # no identity: read-only checks
     ...     print(v.verify_audit().size, "audit records verified")
     6 audit records verified
+    >>> import shutil
+    >>> shutil.rmtree(folder)  # the example's keys go with it
 """
 
 from __future__ import annotations
