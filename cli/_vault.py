@@ -219,7 +219,12 @@ class _source:
     def __enter__(self) -> tuple[BinaryIO, int | None]:
         if self.path == "-":
             return binary_stream("stdin"), None
-        self.file = open(self.path, "rb")
+        from vault._ops.seal import open_source
+
+        try:
+            self.file = open_source(self.path)
+        except OSError as e:
+            raise UsageError(f"cannot read {self.path}: {e.strerror}") from None
         return self.file, os.fstat(self.file.fileno()).st_size
 
     def __exit__(self, *exc: object) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 from collections import Counter
@@ -382,3 +383,25 @@ def test_the_stock_age_binary_is_present() -> None:
     # The checks above rely on it; without it the suite fails, never skips.
     path = need_age()
     assert subprocess.run([path, "--version"], capture_output=True, check=False).returncode == 0
+
+
+def test_a_link_another_user_planted_is_not_sealed(office: Office) -> None:
+    # A shared inbox: another user links a file only the clerk can read.
+    private = office.root / "clerk-only.txt"
+    private.write_bytes(b"the clerk's own notes")
+    private.chmod(0o600)
+    inbox = office.root / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_bytes(b"a memo")
+    planted = inbox / "report.txt"
+    planted.symlink_to(private)
+    try:
+        os.lchown(planted, 54321, 54321)
+    except PermissionError:
+        pytest.skip("only root can make a link that belongs to another user")
+    for files in ([planted], [inbox / "a.txt", planted]):
+        r = office.as_("clerk", "seal", *map(str, files), "--level", "PUBLIC")
+        assert_error(r, 2, "symbolic link that another user made")
+        assert "hint:" in r.stderr and r.stdout == ""
+    assert list((office.vault / "docs").glob("*.age")) == []
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +316,49 @@ def test_an_unexpected_exception_still_ends_in_one_record_without_paths(
     assert "Secret Plans" not in json.dumps(after[-1])
 
 
-# -- 6. templates carry no live keys ------------------------------------------------------
+# -- 6. a link planted among the files to seal ----------------------------------------------
+
+
+ANOTHER_USER = 54321
+
+
+def _planted_links(office: Office) -> tuple[Path, Path, Path]:
+    """A shared inbox: a file of the clerk's own that only they can read, a
+    link to it that another user planted, and a link the clerk made."""
+    inbox = office.root / "inbox"
+    inbox.mkdir()
+    private = office.root / "clerk-only.txt"
+    private.write_bytes(b"the clerk's own notes")
+    private.chmod(0o600)
+    planted = inbox / "report.txt"
+    planted.symlink_to(private)
+    try:
+        os.lchown(planted, ANOTHER_USER, ANOTHER_USER)
+    except PermissionError:
+        pytest.skip("only root can make a link that belongs to another user")
+    own = inbox / "mine.txt"
+    own.symlink_to(private)
+    return planted, own, private
+
+
+def test_a_link_another_user_planted_among_the_files_to_seal_is_refused(
+        office: Office) -> None:
+    planted, own, private = _planted_links(office)
+    others = [office.file(f"memo-{i}.txt", b"memo %d" % i) for i in range(20)]
+    clerk = office.as_("clerk")
+    for batch in ([planted], [*others, planted]):  # alone, and among many (the workers)
+        with pytest.raises(UsageError) as caught:
+            clerk.seal_many(batch, level="INTERNAL", compartments=["STAFF"])
+        assert "another user" in str(caught.value)
+    assert clerk.ls() == []
+    # The clerk's own link is theirs to follow.
+    doc = clerk.seal(own, level="INTERNAL", compartments=["STAFF"])
+    out = io.BytesIO()
+    clerk.open(doc.id, out)
+    assert out.getvalue() == private.read_bytes()
+
+
+# -- 7. templates carry no live keys ------------------------------------------------------
 
 
 def test_shipped_policies_hold_placeholders_that_check_refuses() -> None:

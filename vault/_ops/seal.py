@@ -26,6 +26,7 @@ import io
 import mimetypes
 import os
 import secrets
+import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -164,7 +165,7 @@ def _open_source(stack: contextlib.ExitStack, src: Source,
         return src, filename
     path = os.fspath(src)
     try:
-        stream = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - the stack closes it
+        stream = stack.enter_context(open_source(path))
     except OSError as e:
         if e.errno in (errno.EMFILE, errno.ENFILE):  # every source stays open until the end
             raise UsageError(f"cannot read {path}: {e.strerror}",
@@ -172,6 +173,23 @@ def _open_source(stack: contextlib.ExitStack, src: Source,
                                   "raise the open-file limit ('ulimit -n')") from None
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     return stream, filename if filename is not None else os.path.basename(path)
+
+
+def open_source(path: str) -> BinaryIO:
+    """Open a file to seal, by its path, refusing a symbolic link that
+    another user made (docs/THREAT-MODEL.md §10). In a folder others can
+    write -- a shared inbox -- such a link would make the sealer read a
+    file only they can read, and seal it where the link's maker may open
+    it. The sealer's own links and the system's (root's) are followed.
+    """
+    info = os.lstat(path)
+    link = stat.S_ISLNK(info.st_mode)
+    if link and info.st_uid not in (os.geteuid(), 0):
+        raise UsageError(f"{path} is a symbolic link that another user made",
+                         hint="seal the file it points to by its own name, if you mean to")
+    # Not a link when looked at: it must not become one before it is opened.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW))
+    return os.fdopen(fd, "rb")
 
 
 def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],
