@@ -162,8 +162,8 @@ def seal(
     store). The label is --level (a level, or a whole label such as
     CONFIDENTIAL//FINANCE//PERSONAL-DATA) plus any --compartment and
     --caveat; without one, the policy's default, raised to what the file
-    says of itself (see 'vault classify'). A symbolic link that another
-    user made is refused.
+    says of itself (see 'vault classify'). A path through a symbolic link
+    that another user made is refused.
     """
     if title is not None and len(files) > 1:
         raise UsageError(

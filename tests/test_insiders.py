@@ -358,6 +358,25 @@ def test_a_link_another_user_planted_among_the_files_to_seal_is_refused(
     assert out.getvalue() == private.read_bytes()
 
 
+def test_a_folder_another_user_replaced_with_a_link_is_refused(office: Office) -> None:
+    # The inbox's subfolder 'sub' points into the clerk's own folder; the
+    # clerk seals 'inbox/*/*', which names their private file through it.
+    planted, _, private = _planted_links(office)
+    sub = planted.parent / "sub"
+    sub.symlink_to(private.parent)
+    os.lchown(sub, ANOTHER_USER, ANOTHER_USER)
+    clerk = office.as_("clerk")
+    with pytest.raises(UsageError) as caught:
+        clerk.seal(sub / private.name, level="INTERNAL", compartments=["STAFF"])
+    assert "another user" in str(caught.value)
+    assert clerk.ls() == []
+    # A folder link of the clerk's own is followed.
+    mine = planted.parent / "my-folder"
+    mine.symlink_to(private.parent)
+    doc = clerk.seal(mine / private.name, level="INTERNAL", compartments=["STAFF"])
+    assert doc.plaintext_size == len(private.read_bytes())
+
+
 # -- 7. templates carry no live keys ------------------------------------------------------
 
 

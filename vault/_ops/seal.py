@@ -176,18 +176,26 @@ def _open_source(stack: contextlib.ExitStack, src: Source,
 
 
 def open_source(path: str) -> BinaryIO:
-    """Open a file to seal, by its path, refusing a symbolic link that
-    another user made (docs/THREAT-MODEL.md §10). In a folder others can
-    write -- a shared inbox -- such a link would make the sealer read a
-    file only they can read, and seal it where the link's maker may open
-    it. The sealer's own links and the system's (root's) are followed.
+    """Open a file to seal, by its path, refusing a path that passes through
+    a symbolic link another user made (docs/THREAT-MODEL.md §10). In a
+    folder others can write -- a shared inbox -- such a link would make the
+    sealer read a file only they can read, and seal it where the link's
+    maker may open it. The sealer's own links and the system's (root's)
+    are followed.
     """
-    info = os.lstat(path)
-    link = stat.S_ISLNK(info.st_mode)
-    if link and info.st_uid not in (os.geteuid(), 0):
-        raise UsageError(f"{path} is a symbolic link that another user made",
-                         hint="seal the file it points to by its own name, if you mean to")
-    # Not a link when looked at: it must not become one before it is opened.
+    me = os.geteuid()
+    parts = path.split("/")
+    link = False
+    for i in range(1, len(parts) + 1):
+        if not parts[i - 1] or parts[i - 1] in (".", ".."):
+            continue  # "/", "a//b", ".", "..": nothing a user can plant
+        info = os.lstat("/".join(parts[:i]))
+        link = stat.S_ISLNK(info.st_mode)
+        if link and info.st_uid not in (me, 0):
+            raise UsageError(
+                f"{path} goes through a symbolic link that another user made",
+                hint="seal the file by a path of its own, without that link, if you mean to")
+    # The last component was no link when looked at: it must not become one.
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW))
     return os.fdopen(fd, "rb")
 
