@@ -222,10 +222,7 @@ class _source:
             return binary_stream("stdin"), None
         from vault._ops.seal import open_source
 
-        try:
-            self.file = open_source(self.path)
-        except OSError as e:
-            raise UsageError(f"cannot read {self.path}: {e.strerror}") from None
+        self.file = open_source(self.path)
         return self.file, os.fstat(self.file.fileno()).st_size
 
     def __exit__(self, *exc: object) -> None:

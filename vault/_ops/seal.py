@@ -164,25 +164,29 @@ def _open_source(stack: contextlib.ExitStack, src: Source,
     if not isinstance(src, str | os.PathLike):
         return src, filename
     path = os.fspath(src)
-    try:
-        stream = stack.enter_context(open_source(path))
-    except OSError as e:
-        if e.errno in (errno.EMFILE, errno.ENFILE):  # every source stays open until the end
-            raise UsageError(f"cannot read {path}: {e.strerror}",
-                             hint="a call holds all its files open: seal fewer at once, or "
-                                  "raise the open-file limit ('ulimit -n')") from None
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    stream = stack.enter_context(open_source(path))
     return stream, filename if filename is not None else os.path.basename(path)
 
 
 def open_source(path: str) -> BinaryIO:
-    """Open a file to seal, by its path, refusing a path that passes through
-    a symbolic link another user made (docs/THREAT-MODEL.md §10). In a
-    folder others can write -- a shared inbox -- such a link would make the
-    sealer read a file only they can read, and seal it where the link's
-    maker may open it. The sealer's own links and the system's (root's)
-    are followed.
+    """Open a file to seal, by its path (UsageError if it cannot be read),
+    refusing a path that passes through a symbolic link another user made
+    (docs/THREAT-MODEL.md §10). In a folder others can write -- a shared
+    inbox -- such a link would make the sealer read a file only they can
+    read, and seal it where the link's maker may open it. The sealer's own
+    links and the system's (root's) are followed.
     """
+    try:
+        return _open_unplanted(path)
+    except OSError as e:
+        hint = None
+        if e.errno in (errno.EMFILE, errno.ENFILE):  # a batch holds its files until the end
+            hint = ("a call holds all its files open: seal fewer at once, or raise the "
+                    "open-file limit ('ulimit -n')")
+        raise UsageError(f"cannot read {path}: {e.strerror}", hint=hint) from None
+
+
+def _open_unplanted(path: str) -> BinaryIO:
     me = os.geteuid()
     parts = path.split("/")
     link = False
@@ -197,7 +201,11 @@ def open_source(path: str) -> BinaryIO:
                 hint="seal the file by a path of its own, without that link, if you mean to")
     # The last component was no link when looked at: it must not become one.
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW))
-    return os.fdopen(fd, "rb")
+    try:
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],
