@@ -163,7 +163,8 @@ def seal(
     CONFIDENTIAL//FINANCE//PERSONAL-DATA) plus any --compartment and
     --caveat; without one, the policy's default, raised to what the file
     says of itself (see 'vault classify'). A path through a symbolic link
-    that another user made is refused.
+    that another user made is refused, and so is a FIFO or device file that
+    another user made.
     """
     if title is not None and len(files) > 1:
         raise UsageError(

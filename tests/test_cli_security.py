@@ -405,3 +405,19 @@ def test_a_link_another_user_planted_is_not_sealed(office: Office) -> None:
         assert "hint:" in r.stderr and r.stdout == ""
     assert list((office.vault / "docs").glob("*.age")) == []
 
+
+def test_a_fifo_another_user_planted_does_not_stall_the_seal(office: Office) -> None:
+    inbox = office.root / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_bytes(b"a memo")
+    planted = inbox / "report.txt"
+    os.mkfifo(planted)
+    try:
+        os.chown(planted, 54321, 54321)
+    except PermissionError:
+        pytest.skip("only root can make a file that belongs to another user")
+    r = office.as_("clerk", "seal", str(inbox / "a.txt"), str(planted), "--level", "PUBLIC")
+    assert_error(r, 2, "not a regular file, and another user made it")
+    assert "hint:" in r.stderr and r.stdout == ""
+    assert list((office.vault / "docs").glob("*.age")) == []
+

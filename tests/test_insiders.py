@@ -11,9 +11,11 @@ records signed with their *own* key (a modified copy of the library).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -375,6 +377,47 @@ def test_a_folder_another_user_replaced_with_a_link_is_refused(office: Office) -
     mine.symlink_to(private.parent)
     doc = clerk.seal(mine / private.name, level="INTERNAL", compartments=["STAFF"])
     assert doc.plaintext_size == len(private.read_bytes())
+
+
+def _write_once(fifo: Path) -> None:
+    with contextlib.suppress(OSError):  # no reader: nothing waits on it
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_a_fifo_another_user_planted_among_the_files_to_seal_is_refused(
+        office: Office) -> None:
+    # Opening a FIFO waits for a writer: planted in a shared inbox, it would
+    # stall 'vault seal inbox/*' until someone interrupted it.
+    inbox = office.root / "inbox"
+    inbox.mkdir()
+    planted = inbox / "report.txt"
+    os.mkfifo(planted)
+    try:
+        os.chown(planted, ANOTHER_USER, ANOTHER_USER)
+    except PermissionError:
+        pytest.skip("only root can make a file that belongs to another user")
+    others = [office.file(f"memo-{i}.txt", b"memo %d" % i) for i in range(20)]
+    clerk = office.as_("clerk")
+    for batch in ([planted], [*others, planted]):
+        # Should the seal wait after all, a writer comes after 20 s, so that
+        # the test fails rather than hangs.
+        rescue = threading.Timer(20, _write_once, args=(planted,))
+        rescue.start()
+        with pytest.raises(UsageError) as caught:
+            clerk.seal_many(batch, level="INTERNAL", compartments=["STAFF"])
+        rescue.cancel()
+        assert "another user" in str(caught.value)
+    assert clerk.ls() == []
+    # A FIFO of the clerk's own is read once its writer comes, as age reads it.
+    own = inbox / "mine"
+    os.mkfifo(own)
+    writer = threading.Thread(target=own.write_bytes, args=(b"piped in",))
+    writer.start()
+    doc = clerk.seal(own, level="INTERNAL", compartments=["STAFF"])
+    writer.join()
+    out = io.BytesIO()
+    clerk.open(doc.id, out)
+    assert out.getvalue() == b"piped in"
 
 
 # -- 7. templates carry no live keys ------------------------------------------------------

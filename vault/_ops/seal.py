@@ -174,7 +174,8 @@ def open_source(path: str) -> BinaryIO:
     (docs/THREAT-MODEL.md §10). In a folder others can write -- a shared
     inbox -- such a link would make the sealer read a file only they can
     read, and seal it where the link's maker may open it. The sealer's own
-    links and the system's (root's) are followed.
+    links and the system's (root's) are followed. For the same reason a FIFO
+    or device another user made is refused: a FIFO would stall the sealer.
     """
     try:
         return _open_unplanted(path)
@@ -200,11 +201,25 @@ def _open_unplanted(path: str) -> BinaryIO:
                 f"{path} goes through a symbolic link that another user made",
                 hint="seal the file by a path of its own, without that link, if you mean to")
     # The last component was no link when looked at: it must not become one.
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW))
+    # O_NONBLOCK: opening a FIFO would wait for a writer, so a FIFO another
+    # user planted would stall the sealer until interrupted.
+    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW)
+    fd = os.open(path, flags | os.O_NONBLOCK)
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) and info.st_uid not in (me, 0):
+            raise UsageError(f"{path} is not a regular file, and another user made it",
+                             hint="seal a regular file, or copy the data into one of your own")
+        if stat.S_ISFIFO(info.st_mode):  # the sealer's own: wait for its writer, as age does
+            fd, probe = -1, fd
+            os.close(probe)
+            fd = os.open(path, flags)
+        else:
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         raise
 
 
