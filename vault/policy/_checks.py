@@ -55,6 +55,21 @@ def fmt(label: Label) -> str:
                                      (label.compartments, label.caveats) if names)])
 
 
+def due_sooner(old: Label, new: Label) -> bool:
+    """docs/POLICY.md §6.4: is ``new`` due for declassification before ``old``?
+
+    A due declassify-on is what ``declassify --due`` and rules with ``when:
+    {declassify_on: due}`` release, so bringing it forward lowers the label
+    as surely as dropping a compartment does. A label that is never due (no
+    declassify-on, an event, a bare exemption, a duration without its
+    creation time) is due after every label that is."""
+    due = new.declassify_at()
+    if due is None:
+        return False
+    before = old.declassify_at()
+    return before is None or due < before
+
+
 def _dominance(engine: Engine, user: User, label: Label) -> tuple[bool, str]:
     ok = engine.dominates(user.name, label)
     clearance = Label(user.clearance.level, user.clearance.compartments)
@@ -118,11 +133,12 @@ def builtin_checks(
         required.add("justification")
     if action == "reclassify" and (lowering or tracing):
         ok = not lowering or any(c.may_lower for c in allow)
+        sooner = _sooner(label, new) if lowering else ""  # type: ignore[arg-type]
         record(NO_WRITE_DOWN, ok,
-               (f"lowering {fmt(label)} to {fmt(new)} is allowed by "  # type: ignore[arg-type]
+               (f"lowering {fmt(label)} to {fmt(new)}{sooner} is allowed by "  # type: ignore[arg-type]
                 f"{', '.join(c.id for c in allow if c.may_lower)}") if ok and lowering
                else "the new label is not lower" if ok
-               else f"lowering a label needs a rule with may_lower: true for {user.name}")
+               else f"lowering a label{sooner} needs a rule with may_lower: true for {user.name}")
     if "justification" in required:
         text = inputs.get("justification")
         if text is not None and not isinstance(text, str):
@@ -137,6 +153,15 @@ def builtin_checks(
         if tracing or not ok:
             record(APPROVER, ok, why)
     return failures, required
+
+
+def _sooner(old: Label, new: Label) -> str:
+    """Says why a label that reads the same is lower: its new declassify-on
+    releases it earlier (the banner shows no dates)."""
+    if not due_sooner(old, new):
+        return ""
+    return (f" (declassify-on {new.declassify_on} brings declassification forward from "
+            f"{old.declassify_on or 'never'})")
 
 
 def _requirers(allow: list[_Compiled], what: str) -> list[str]:

@@ -22,6 +22,7 @@ from vault.policy._checks import (
     UNKNOWN_LABEL,
     builtin_checks,
     check_entry,
+    due_sooner,
     fmt,
 )
 from vault.policy._explain import match_summary
@@ -204,7 +205,8 @@ class Engine:
                 or not old.compartments <= new.compartments
                 or not old.caveats <= new.caveats
                 or (old.embargo_until is not None
-                    and (new.embargo_until is None or new.embargo_until < old.embargo_until)))
+                    and (new.embargo_until is None or new.embargo_until < old.embargo_until))
+                or due_sooner(old, new))
 
     # -- rules -------------------------------------------------------------
 
