@@ -29,6 +29,7 @@ from vault._trust.approvals import (
     check_request,
     read_approval,
 )
+from vault._trust.journal_approvals import clock
 from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,8 +132,9 @@ class Approved:
         verified = check_request(
             self.approvals, vault=s.manifest.vault_id, action=self.action, doc=self.doc,
             state=self.state, requester=Party(actor.decides_as, me.signing_public),
-            policy=s.trusted.policy, now=datetime.now(UTC) + _MARGIN, used=s.trusted.store.used,
-            refused=refusal(s))
+            policy=s.trusted.policy, used=s.trusted.store.used, refused=refusal(s),
+            # as the replay will: never earlier than the log's latest changes allow
+            now=clock(s.trusted.store.meta("latest"), datetime.now(UTC)) + _MARGIN)
         check_outcome(verified.request, **self.made)
         return verified
 

@@ -85,6 +85,10 @@ class Journal(ApprovalReplay):
         # Entitlement decisions of this replay: a batch's records repeat one
         # actor, action, label, moment and inputs (sealing many files).
         self._decided: dict[tuple[Any, ...], Decision] = {}
+        # Allowed decisions awaiting their completion, request id -> (action,
+        # doc, actor): the store's ``pending`` table, read once per replay.
+        self._open: dict[str, tuple[str, str | None, str | None]] | None = None
+        self._completes: set[int] = set()  # this run's completions of such a decision
         versions = store.policies()
         self.version = versions[-1][0] if versions else 0
         self.policy: Policy | None = None
@@ -119,8 +123,7 @@ class Journal(ApprovalReplay):
             self._finding(rec.seq, "signature", "unsigned records are not covered by the "
                           "signature that follows them; ignored")
             run = [rec]
-        for r in run:
-            self._track(r)
+        self._completes = {r.seq for r in run if self._track(r)}
         if not any(r.state for r in run):
             return
         key = self._key(rec)
@@ -133,6 +136,7 @@ class Journal(ApprovalReplay):
         for r in run:
             if r.state:
                 self._apply(r)
+        self.seen(max(r.time for r in run))
 
     def _key(self, rec: AuditRecord) -> Ed25519PublicKey | None:
         """The key that must have signed a state record: the policy user's
@@ -153,14 +157,28 @@ class Journal(ApprovalReplay):
         key = parse_signing_key(text)
         return key if fingerprint(key) == rec.actor_key else None
 
-    def _track(self, rec: AuditRecord) -> None:
+    def _track(self, rec: AuditRecord) -> bool:
         """Remember allowed changes until their completion (``doctor`` tells
-        an interrupted write from a planted file with it)."""
+        an interrupted write from a planted file with it). True for the
+        completion (``done``) of an allowed decision of the same request id,
+        action, document and actor: the only record whose document state
+        counts (docs/DESIGN.md §6, no completion without its decision)."""
+        if self._open is None:
+            self._open = {r: (a, d, who) for r, _, a, d, who, _, _ in self.store.pending()}
         if rec.outcome == "allowed" and rec.action in _PENDING:
             self.store.add_pending(rec.request, rec.seq, rec.action, rec.doc, rec.actor,
                                    rec.host, rec.pid)
+            self._open[rec.request] = (rec.action, rec.doc, rec.actor)
         elif rec.outcome in ("done", "failed"):
             self.store.end_pending(rec.request)
+            decided = self._open.pop(rec.request, None)
+            return rec.outcome == "done" and decided == (rec.action, rec.doc, rec.actor)
+        return False
+
+    def _completion(self, rec: AuditRecord, action: Any, doc_id: str) -> None:
+        _need(rec.seq in self._completes and rec.action == action and rec.doc == doc_id,
+              f"no allowed {action} decision of document {doc_id} under request id "
+              f"{rec.request} precedes this record (a completion follows its own decision)")
 
     def _finding(self, seq: int, kind: str, message: str) -> None:
         self.store.add_finding(seq, kind, message)
@@ -361,6 +379,7 @@ class Journal(ApprovalReplay):
             _need(statement.get("policy") == self.policy.hash,
                   "the label was not signed under the policy in force")
             self._entitled(rec, statement, label, prev, inputs)
+            self._completion(rec, statement.get("action"), doc_id)
         when = label.declassify_at()
         self.store.put_doc(DocRow(
             doc_id, version, header, statement, kid, cls.id, label.level,
@@ -408,6 +427,7 @@ class Journal(ApprovalReplay):
         assert prev is not None
         self._allowed(rec, "shred", Label.from_dict(prev.statement["label"]),
                       st.get("inputs") or {})
+        self._completion(rec, "shred", prev.doc_id)
         self.store.shred(prev.doc_id, rec.seq)
 
     def _incident(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:

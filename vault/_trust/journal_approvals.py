@@ -13,8 +13,12 @@ Three state members concern the two-person rule:
   record, against the state the log recorded for its document, and marked
   used: a second use of the same approval is a finding and counts for
   nothing. The verified approver names are kept for the decision's request
-  id until its completion, whose state is then decided again with them
-  (``inputs["approvers"]``) -- and only if it produced what was approved.
+  id, bound to its document and to the header digest the request names,
+  until its completion, whose state is then decided again with them
+  (``inputs["approvers"]``) -- and only if it is that decision's, on that
+  document in that state, and produced what was approved. They serve one
+  completion: a modified client's completion of another document under
+  the same request id is a finding (docs/AUDIT.md §17).
 
 Every approver name a completion is decided with comes from here, never
 from the record: a ``use`` that does not verify leaves its completion
@@ -24,6 +28,7 @@ without approvers, and a rule that requires approval refuses it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json
@@ -44,10 +49,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditRecord
     from vault.policy import Policy
 
-__all__ = ["ApprovalReplay"]
+__all__ = ["CLOCK_SKEW", "ApprovalReplay", "clock"]
 
 _COMPLETED = frozenset(("seal", "reclassify", "declassify", "shred", "policy-apply"))
 _MAX_USE = 16
+# How much earlier than the latest state run before it a use may be dated
+# and still have its expiry checked at its own time: the clocks of the
+# machines writing one log differ a little (docs/AUDIT.md §17).
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 class Invalid(Exception):
@@ -69,6 +78,25 @@ class ApprovalReplay:
     store: StateStore
     manifest: Manifest
     policy: Policy | None
+    _latest: str | None = None  # the latest time of a signed state run replayed
+
+    def seen(self, time: str) -> None:
+        """A signed run with state, dated ``time``, was replayed: expiry is
+        never checked earlier than ``CLOCK_SKEW`` before it again (a writer
+        chooses its records' times; kept in the store for later replays)."""
+        if self._latest is None:
+            self._latest = self.store.meta("latest") or ""
+        if time > self._latest:  # RFC 3339 at a fixed width: ordered as text
+            self._latest = time
+            self.store.set_meta("latest", time)
+
+    def _clock(self, rec: AuditRecord) -> datetime:
+        """When a use's expiries are checked: its record's time, or, for a
+        record dated back, ``CLOCK_SKEW`` before the latest signed state
+        run the log holds before it."""
+        if self._latest is None:
+            self._latest = self.store.meta("latest") or ""
+        return clock(self._latest, rec.datetime)
 
     def _requester(self, rec: AuditRecord) -> Party:
         assert self.policy is not None and rec.actor is not None
@@ -133,34 +161,70 @@ class ApprovalReplay:
                 approvals, vault=self.manifest.vault_id, action=rec.action,
                 doc=rec.doc if on_doc else None,
                 state=doc.header if on_doc and doc is not None and not doc.shredded else None,
-                requester=self._requester(rec), policy=self.policy, now=rec.datetime,
+                requester=self._requester(rec), policy=self.policy, now=self._clock(rec),
                 used=self.store.used, refused=self._refusal)
         except ApprovalError as e:
             raise Invalid(e.message) from None
+        made = max([verified.request.created, *(a.created for a in approvals)])
+        if rec.datetime < made - CLOCK_SKEW:
+            raise Invalid("the record is dated before the request and approvals it uses were "
+                          "made (dated back)")
         for item in (*verified.ids, verified.request.digest):
             self.store.use(item, rec.seq)
         if rec.action in _COMPLETED:
+            # Bound to this decision's document (the record's, which the
+            # request names for an action on a document; a seal's new one)
+            # and to the header the request names for it.
             r = verified.request
             expect = {"action": r.action, "label": r.label, "new_label": r.new_label,
-                      "details": r.details}
+                      "details": r.details, "doc": rec.doc, "state": r.state}
             if not self.store.put_approved(rec.request, rec.actor, rec.seq,
                                            list(verified.names), expect):
                 raise Invalid(f"request id {rec.request} already carries approvals")
 
     def approvers_for(self, rec: AuditRecord, made: Mapping[str, Any]) -> list[str]:
         """The verified approvers of the decision this completion record
-        completes -- if the same person completes it and it produced what
-        was approved (``made``: label, new_label or details); else none."""
+        completes -- if the same person completes it, as its completion
+        (``done``, same action), on the document the decision was for, in
+        the state the request names, and it produced what was approved
+        (``made``: label, new_label or details); else none. They serve
+        this one completion: the next record naming the request id finds
+        none (raises :class:`Invalid` for a completion of that request id
+        on another document or state of it)."""
         row = self.store.approved(rec.request)
         if row is None or row[0] != rec.actor:
             return []
         _, names, expect = row
+        if rec.outcome != "done" or rec.action != expect["action"]:
+            return []
+        doc, header = self._target(rec)
+        if doc != expect.get("doc") or rec.doc != doc:
+            raise Invalid(f"the approvals of request id {rec.request} are for document "
+                          f"{expect.get('doc')}, not {doc}")
+        if header != expect.get("state"):
+            raise Invalid(f"the approvals of request id {rec.request} are for another state "
+                          f"of document {doc}")
         r = _Expected(expect)
         try:
             check_outcome(r, **made)  # type: ignore[arg-type]
         except ApprovalError:
             return []
+        self.store.end_approved(rec.request)
         return list(names)
+
+    def _target(self, rec: AuditRecord) -> tuple[str | None, str | None]:
+        """The document a completion changes, and its header digest before
+        the change (None: a new document, or no document)."""
+        state = rec.state or {}
+        docs = {str(state[k].get("doc")) for k in ("document", "shred")
+                if isinstance(state.get(k), dict)}
+        if len(docs) > 1:
+            raise Invalid("one completion changes one document")
+        if not docs:
+            return None, None
+        doc = docs.pop()
+        row = self.store.doc(doc)
+        return doc, None if row is None else row.header
 
 
 class _Expected:
@@ -171,3 +235,11 @@ class _Expected:
         self.label = expect["label"]
         self.new_label = expect["new_label"]
         self.details = dict(expect["details"])
+
+
+def clock(latest: str | None, at: datetime) -> datetime:
+    """``at``, or ``CLOCK_SKEW`` before ``latest`` (the store's ``latest``
+    meta value) if that is later: the time expiries are checked at."""
+    if not latest:
+        return at
+    return max(at, datetime.fromisoformat(latest[:-1]).replace(tzinfo=UTC) - CLOCK_SKEW)

@@ -1,0 +1,322 @@
+"""One approval serves one completion, of the very document and state it
+was given for (docs/AUDIT.md §17, THREAT-MODEL.md §12): attacks by an
+insider whose modified library writes its own records, signed with its own
+key, on both backends. A completion that does not follow an allowed
+decision of its own request id, action and document counts for nothing
+and is named by ``doctor``.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from approval_support import ask, findings, grant, office_for, records, seal
+from backends import Kind
+from office import Office
+
+import vault._ops.change as change
+from vault._ops.discipline import Attempt, check_counted, record
+from vault._ops.keys import usable_key
+from vault._ops.read import class_identities
+from vault._ops.seal import doc_state, new_version, wrap_recipients
+from vault._ops.session import Session
+from vault._sealed.label import LabelStanza
+from vault._sealed.reading import read_sealed, unlock
+from vault._sealed.writing import write_rewrapped
+from vault._trust.approvals import Request, new_request, read_approval, sign_approval
+from vault._trust.classes import LabelClass
+from vault._trust.journal_approvals import CLOCK_SKEW
+from vault.age import Header
+from vault.errors import DeniedError, IntegrityError
+from vault.policy import Label
+
+# Shredding takes a second leader's approval (the office's own SECRET rule
+# already asks one for changing a SECRET label).
+SHRED_APPROVED = {
+    "    actions: [shred]\n    who: {groups: [leaders]}\n    require: [justification]":
+    "    actions: [shred]\n    who: {groups: [leaders]}\n    require: [justification, approver]\n"
+    "    approvers: {groups: [leaders]}"}
+
+
+def gone(doc: str) -> dict[str, Any]:
+    return {"shred": {"doc": doc, "inputs": {"justification": "retention"}}}
+
+
+def fields(office: Office, who: str, action: str, doc: str | None, request: str,
+           state: dict[str, Any] | None, outcome: str) -> dict[str, Any]:
+    return {"actor": {"name": who, "key": office.ids[who].fingerprint}, "action": action,
+            "doc": doc, "label": None, "outcome": outcome, "rules": [], "reason": "",
+            "policy": None, "request": request, "state": state}
+
+
+def append_run(office: Office, who: str, *items: tuple[str, str | None, str,
+                                                        dict[str, Any] | None, str]) -> None:
+    """Records ``who`` appends with a modified library, in one signed run:
+    ``(action, doc, request, state, outcome)`` each."""
+    key = office.ids[who].signing_key
+    with office.as_("officer") as v:
+        v.audit.append_many([(fields(office, who, *item), key) for item in items])
+
+
+def shredded(office: Office, doc: str) -> bool:
+    with office.as_("officer") as v:
+        v._s.trusted.catch_up()
+        row = v._s.trusted.doc(doc)
+        return row is not None and row.shredded
+
+
+def problems(office: Office) -> list[str]:
+    with office.as_("officer") as v:
+        report = v.doctor()
+    assert not report.ok
+    return list(report.problems)
+
+
+def fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """From here on, a machine that replays the log from its start."""
+    monkeypatch.setenv("VAULT_STATE_DIR", str(tmp_path / "fresh-state"))
+
+
+def use(approval: bytes) -> dict[str, Any]:
+    return {"use": {"approvals": [read_approval(approval).to_dict()]}}
+
+
+# -- one approval, one document --------------------------------------------------------
+
+
+def _relabel_another(s: Session, att: Attempt, states: list[dict[str, Any]],
+                     other: str) -> None:
+    """What a modified client writes instead of the approved completion:
+    ``other`` rewrapped under the approved new label, signed by the caller,
+    its completion in the same signed run as the approved one's and under
+    its request id."""
+    approved = states[0]["document"]
+    new = Label.from_dict(approved["statement"]["label"])
+    sealed, f = read_sealed(s.backend, s.trusted, other)
+    with f:
+        file_key, _ = unlock(sealed, class_identities(s, sealed), s.trusted)
+        old = sealed.label.statement
+        statement = {**approved["statement"], "doc": other, "sealed_at": old["sealed_at"],
+                     "sealed_by": old["sealed_by"], "content": old["content"]}
+        ck = usable_key(s, LabelClass.of(new))
+        stanzas = [st for r in wrap_recipients(s, ck) for st in r.wrap(file_key)]
+        header = Header.seal([*stanzas, *LabelStanza(statement, s.me()).wrap(file_key),
+                              sealed.meta], file_key)
+        version = new_version()
+        f.seek(sealed.header_size)
+        with s.backend.write_document(other, version) as out:
+            write_rewrapped(f, out, header)
+    theirs = doc_state(other, version, header, ck, statement, approved.get("inputs") or {})
+    extra = Attempt("reclassify", other, request=att.request, recorded=True, allowed=True)
+    record(s, [att, extra], "done", [], "", [states[0], theirs], completion=True)
+    check_counted(s, [states[0], theirs])
+
+
+def test_one_approval_to_downgrade_a_document_relabels_no_other(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    office = office_for(tmp_path, backend)
+    a = seal(office, "deputy", data=b"to be published")
+    b = seal(office, "deputy", data=b"the real secret")
+    with pytest.raises(DeniedError, match="approval is required"):  # the leader alone
+        office.as_("leader").reclassify(b, level="CONFIDENTIAL", justification="x")
+    approval = grant(office, "deputy", ask(office, "leader", "reclassify", a,
+                                           level="CONFIDENTIAL"))
+
+    def complete(s: Session, atts: list[Attempt], states: list[dict[str, Any]],
+                 reason: str = "") -> None:
+        _relabel_another(s, atts[0], states, b)
+
+    with monkeypatch.context() as m:
+        m.setattr(change, "complete", complete)
+        with pytest.raises(IntegrityError, match=f"document {b}: the change was recorded but "
+                                                 "does not count"):
+            office.as_("leader").reclassify(a, level="CONFIDENTIAL", approvals=[approval])
+    recs = records(office)[-2:]
+    assert [r["doc"] for r in recs] == [a, b] and recs[0]["request"] == recs[1]["request"]
+    fresh(monkeypatch, tmp_path)
+    with office.as_("clerk") as v:  # cleared CONFIDENTIAL//BOARD only
+        v.open(a, io.BytesIO())
+        with pytest.raises(DeniedError, match="no read up"):
+            v.open(b, io.BytesIO())
+    assert office.as_("deputy").info(b).label.level == "SECRET"
+    assert any(p.startswith(f"audit record {recs[1]['seq']} (document)")
+               for p in problems(office))
+
+
+def _relabel_first(office: Office, a: str, b: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The modified client's completion for ``b`` comes before the approved
+    one in their run."""
+    approval = grant(office, "deputy", ask(office, "leader", "reclassify", a,
+                                           level="CONFIDENTIAL"))
+    def complete(s: Session, atts: list[Attempt], states: list[dict[str, Any]],
+                 reason: str = "") -> None:
+        att = atts[0]
+        row = s.trusted.doc(b)
+        assert row is not None
+        statement = {**states[0]["document"]["statement"], "doc": b,
+                     "sealed_at": row.statement["sealed_at"],
+                     "sealed_by": row.statement["sealed_by"],
+                     "content": row.statement["content"]}
+        theirs = {"document": {**states[0]["document"], "doc": b, "statement": statement}}
+        extra = Attempt("reclassify", b, request=att.request, recorded=True, allowed=True)
+        record(s, [extra, att], "done", [], "", [theirs, states[0]], completion=True)
+        check_counted(s, [theirs, states[0]])
+
+    with monkeypatch.context() as m:
+        m.setattr(change, "complete", complete)
+        with pytest.raises(IntegrityError, match=f"document {b}: the change was recorded"):
+            office.as_("leader").reclassify(a, level="CONFIDENTIAL", approvals=[approval])
+
+
+def test_a_completion_of_another_document_never_takes_the_approvals(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    office = office_for(tmp_path, backend)
+    a = seal(office, "deputy", data=b"to be published")
+    b = seal(office, "deputy", data=b"the real secret")
+    _relabel_first(office, a, b, monkeypatch)
+    theirs, approved = records(office)[-2:]
+    fresh(monkeypatch, tmp_path)
+    with office.as_("deputy") as v:  # the first completion of the request id ended it
+        assert v.info(a).label.level == "SECRET"
+        assert v.info(b).label.level == "SECRET"
+    found = findings(office)
+    assert (theirs["seq"], "document", f"the approvals of request id {theirs['request']} are "
+            f"for document {a}, not {b}; ignored") in found
+    assert (approved["seq"], "document", f"no allowed reclassify decision of document {a} "
+            f"under request id {approved['request']} precedes this record (a completion "
+            "follows its own decision); ignored") in found
+
+
+def test_one_approval_to_shred_a_document_shreds_no_other(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    a, b, c = (seal(office, "deputy", "CONFIDENTIAL", data=f"doc {x}".encode())
+               for x in "abc")
+    with pytest.raises(DeniedError, match="approval is required"):
+        office.as_("leader").shred(b, justification="x")
+    approval = grant(office, "deputy", ask(office, "leader", "shred", a))
+    append_run(office, "leader", ("shred", a, "r1", use(approval), "allowed"))
+    append_run(office, "leader", ("shred", a, "r1", gone(a), "done"),
+               ("shred", b, "r1", gone(b), "done"), ("shred", c, "r1", gone(c), "done"))
+    last = records(office)[-1]["seq"]
+    fresh(monkeypatch, tmp_path)
+    assert shredded(office, a) and not shredded(office, b) and not shredded(office, c)
+    with office.as_("deputy") as v:
+        v.open(b, io.BytesIO())
+        v.open(c, io.BytesIO())
+    found = {p.split(":")[0] for p in problems(office)}
+    assert {f"audit record {last - 1} (shred)", f"audit record {last} (shred)"} <= found
+    assert f"audit record {last - 2} (shred)" not in found
+
+
+def test_a_completion_counts_only_after_its_own_decision(office: Office) -> None:
+    # The leader may shred alone: still, a completion whose request id is
+    # another document's decision, or no decision's, changes nothing.
+    a, b, c = (seal(office, "deputy", "CONFIDENTIAL", data=f"doc {x}".encode())
+               for x in "abc")
+    append_run(office, "leader", ("shred", a, "r1", None, "allowed"))
+    append_run(office, "leader", ("shred", b, "r1", gone(b), "done"),
+               ("shred", c, "nothing", gone(c), "done"))
+    append_run(office, "leader", ("shred", a, "r1", gone(a), "done"))  # ended by b's
+    assert not any(shredded(office, d) for d in (a, b, c))
+    first = len(records(office)) - 3
+    assert [(s, k) for s, k, _ in findings(office)] == [
+        (first, "shred"), (first + 1, "shred"), (first + 2, "shred")]
+    assert (first, "shred", f"no allowed shred decision of document {b} under request id r1 "
+            "precedes this record (a completion follows its own decision); ignored"
+            ) in findings(office)
+    append_run(office, "leader", ("shred", a, "r2", None, "allowed"))
+    append_run(office, "leader", ("shred", a, "r2", gone(a), "done"))
+    assert shredded(office, a)  # its own decision, then its completion
+
+
+def test_a_decision_that_reuses_an_approved_request_id_gets_no_approvals(
+        tmp_path: Path, backend: Kind) -> None:
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    a, b = (seal(office, "deputy", "CONFIDENTIAL", data=f"doc {x}".encode()) for x in "ab")
+    approval = grant(office, "deputy", ask(office, "leader", "shred", a))
+    append_run(office, "leader", ("shred", a, "r1", use(approval), "allowed"))
+    append_run(office, "leader", ("shred", b, "r1", None, "allowed"))  # b's own, unapproved
+    append_run(office, "leader", ("shred", b, "r1", gone(b), "done"))
+    assert not shredded(office, b)
+    assert (records(office)[-1]["seq"], "shred", f"the approvals of request id r1 are for "
+            f"document {a}, not {b}; ignored") in findings(office)
+
+
+def test_an_approval_serves_no_later_state_of_its_document(tmp_path: Path,
+                                                           backend: Kind) -> None:
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    a = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
+    approval = grant(office, "deputy", ask(office, "leader", "shred", a))
+    append_run(office, "leader", ("shred", a, "r1", use(approval), "allowed"))
+    # The document changes between the approved decision and its completion.
+    office.as_("leader").reclassify(a, add_compartments=["FINANCE"], justification="x")
+    append_run(office, "leader", ("shred", a, "r1", gone(a), "done"))
+    assert not shredded(office, a)
+    assert (records(office)[-1]["seq"], "shred", "the approvals of request id r1 are for "
+            f"another state of document {a}; ignored") in findings(office)
+
+
+# -- expiry: a record's time is its writer's claim ---------------------------------------
+
+
+def _dated(office: Office, r: Request, made: datetime) -> Request:
+    """``r`` as the requester's modified client signs it, dated ``made``."""
+    st = r.statement
+    return new_request(office.ids["leader"], vault=st["vault"], action=st["action"],
+                       doc=st["doc"], state=st["state"], label=st["label"],
+                       new_label=st["new_label"], details=st["details"],
+                       justification=st["justification"], requester="leader",
+                       policy=st["policy"], lifetime=timedelta(hours=1), now=made)
+
+
+def test_an_expired_approval_is_not_used_by_dating_records_back(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vault.audit._log as log
+    from vault.audit._record import format_time
+
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    a, b = (seal(office, "deputy", "CONFIDENTIAL", data=f"doc {x}".encode()) for x in "ab")
+    now = datetime.now(UTC)  # after the seals, state runs of the log
+    # Within the clock skew allowed, records dated back count at their time.
+    approval = grant(office, "deputy", ask(office, "leader", "shred", b))
+    monkeypatch.setattr(log, "now", lambda: format_time(now - CLOCK_SKEW / 2))
+    append_run(office, "leader", ("shred", b, "r2", use(approval), "allowed"))
+    append_run(office, "leader", ("shred", b, "r2", gone(b), "done"))
+    assert shredded(office, b)
+    # An approval that expired five minutes ago, of a request the modified
+    # client dated back too; its records are dated before the expiry.
+    r = _dated(office, ask(office, "leader", "shred", a), now - timedelta(minutes=9))
+    expired = sign_approval(office.ids["deputy"], r, name="deputy",
+                            lifetime=timedelta(minutes=4),
+                            now=now - timedelta(minutes=9)).to_bytes()
+    monkeypatch.setattr(log, "now", lambda: format_time(now - timedelta(minutes=8)))
+    append_run(office, "leader", ("shred", a, "r1", use(expired), "allowed"))
+    append_run(office, "leader", ("shred", a, "r1", gone(a), "done"))
+    monkeypatch.undo()
+    assert not shredded(office, a)
+    used = records(office)[-2]["seq"]
+    assert any(seq == used and kind == "use" and "deputy's approval expired at" in message
+               for seq, kind, message in findings(office))
+
+
+def test_a_use_dated_before_its_approval_was_made_does_not_count(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vault.audit._log as log
+    from vault.audit._record import format_time
+
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    a = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
+    approval = grant(office, "deputy", ask(office, "leader", "shred", a))
+    when = datetime.now(UTC) - CLOCK_SKEW - timedelta(seconds=10)
+    monkeypatch.setattr(log, "now", lambda: format_time(when))
+    append_run(office, "leader", ("shred", a, "r1", use(approval), "allowed"))
+    append_run(office, "leader", ("shred", a, "r1", gone(a), "done"))
+    monkeypatch.undo()
+    assert not shredded(office, a)
+    assert (records(office)[-2]["seq"], "use", "the record is dated before the request and "
+            "approvals it uses were made (dated back); ignored") in findings(office)
