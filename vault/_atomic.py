@@ -30,8 +30,13 @@ from typing import BinaryIO
 
 __all__ = [
     "TEMP_PREFIX",
+    "NotRegularFile",
     "atomic_writer",
     "fsync_dir",
+    "open_output",
+    "open_regular",
+    "output_target",
+    "real_directory",
     "remove_stale_temps",
     "stale_temps",
     "write_atomic",
@@ -159,6 +164,8 @@ def atomic_writer(
     """
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
+    if sweep and replace:
+        _check_replaceable(path)
     if sweep:
         remove_stale_temps(directory, only_ours=True)
     fd = _open_anonymous(directory, mode) if _anonymous_supported(directory) else None
@@ -180,6 +187,21 @@ def atomic_writer(
         fsync_dir(directory)
 
 
+def _check_replaceable(path: str) -> None:
+    # A user's file (sweep: outside the vault) that is a symbolic link, a
+    # device or a FIFO is never renamed over: as root that would turn
+    # /dev/null into a file. open_output writes to such destinations.
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        from vault.errors import UsageError
+
+        raise UsageError(f"{path} is not a regular file, and only a file is replaced",
+                         hint="name a regular file, or pass an open file to write to")
+
+
 def write_atomic(
     path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, replace: bool = False,
     sweep: bool = False, sync_dir: bool = True,
@@ -187,6 +209,99 @@ def write_atomic(
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path, mode=mode, replace=replace, sweep=sweep, sync_dir=sync_dir) as f:
         f.write(data)
+
+
+def output_target(path: str | os.PathLike[str], *, replace: bool) -> str | None:
+    """Where output that a user sends to ``path`` goes (``-o FILE``), checked
+    before anything is written (docs/THREAT-MODEL.md §13.2).
+
+    ``None``: ``path`` is a character device or a FIFO (``/dev/null``, a
+    terminal, a pipe), written in place as stdout would be; nothing is
+    replaced. Otherwise the name of the regular file to create, or with
+    ``replace`` to replace atomically: ``path`` itself, or where a symbolic
+    link leads -- a link is never replaced by a file. Links and devices are
+    used only when the user or root made them (``-o /dev/stdout`` is root's
+    link): in a folder others can write, a planted link or FIFO would send
+    the output where its maker can read it. UsageError for those, for a
+    folder and for any other kind of file; FileExistsError for an existing
+    file without ``replace``.
+    """
+    from vault.errors import UsageError
+
+    path = os.fspath(path)
+    me = os.geteuid()
+    parts = path.split("/")
+    link = False
+    for i in range(1, len(parts) + 1):
+        if not parts[i - 1] or parts[i - 1] in (".", ".."):
+            continue
+        try:
+            info = os.lstat("/".join(parts[:i]))
+        except (FileNotFoundError, NotADirectoryError):
+            break  # a new file (or a missing folder, which the write reports)
+        link = stat.S_ISLNK(info.st_mode)
+        if link and info.st_uid not in (me, 0):
+            raise UsageError(f"{path} goes through a symbolic link that another user made",
+                             hint="write to a path of your own, without that link")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        target = os.path.realpath(path) if link else path  # created where the link points
+        folder = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(folder):
+            raise UsageError(f"cannot write {path}: its folder does not exist",
+                             hint=f"create {folder} first, or choose another file") from None
+        return target
+    except NotADirectoryError:
+        raise UsageError(f"cannot write {path}: a part of its folder is a file",
+                         hint="choose another file") from None
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        if st.st_uid not in (me, 0):
+            raise UsageError(f"{path} is a device or FIFO that another user made",
+                             hint="write to a file or pipe of your own")
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is a folder", hint="give a file name inside it")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path} is neither a file, a character device nor a FIFO",
+                         hint="write to a file, a pipe or stdout ('-')")
+    target = os.path.realpath(path) if link else path
+    try:  # /proc/self/fd/N of a deleted file resolves to a name that is not it
+        same = not link or os.path.samestat(os.stat(target), st)
+    except OSError:
+        same = False
+    if not same:
+        raise UsageError(f"cannot tell which file {path} leads to",
+                         hint="name the file itself")
+    if not replace:  # named by where it is: '-o /dev/stdout' may lead to a file
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
+    return target
+
+
+@contextlib.contextmanager
+def open_output(path: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False
+                ) -> Iterator[BinaryIO]:
+    """Yield a file for a user's output to ``path`` (see :func:`output_target`):
+    a regular file appears atomically, whole or not at all, as with
+    :func:`atomic_writer` (temporaries of killed writers swept first); a
+    character device or FIFO is written in place, with no temporary file
+    and no rename, as stock ``age -o`` does."""
+    target = output_target(path, replace=replace)
+    if target is not None:
+        with atomic_writer(target, mode=mode, replace=replace, sweep=True) as f:
+            yield f
+        return
+    # No O_CREAT, no O_TRUNC: nothing is made or cut short. O_NOCTTY: a
+    # terminal named here must not become this process's controlling one.
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | _CLOEXEC)
+    st = os.fstat(fd)
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)) or st.st_uid not in (
+            os.geteuid(), 0):
+        os.close(fd)  # replaced since it was looked at: write nothing into it
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(path))
+    with os.fdopen(fd, "wb") as f:
+        yield f
+        f.flush()
 
 
 def remove_stale_temps(directory: str | os.PathLike[str], *, only_ours: bool = False
@@ -265,3 +380,75 @@ def _remove_if_stale(path: str) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+# -- reading files someone else may have replaced -------------------------------
+
+
+class NotRegularFile(OSError):
+    """A path that must name a regular file names something else: a
+    symbolic link, a named pipe, a directory, a socket, a device. ``kind``
+    says which (for messages: "a named pipe (FIFO)")."""
+
+    def __init__(self, path: str, kind: str, expected: str = "a regular file") -> None:
+        super().__init__(errno.EINVAL, f"{path} is {kind}, not {expected}")
+        self.path, self.kind = path, kind
+
+
+def _kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str], flags: int = os.O_RDONLY,
+                 mode: int = 0o600) -> int:
+    """Open ``path``, which must be a regular file (``flags`` may add
+    ``O_CREAT`` and the like), and return the descriptor.
+
+    Never through a symbolic link, and never blocking: opening a planted
+    named pipe would wait forever for a writer. Anything but a regular file
+    raises :class:`NotRegularFile` (an :class:`OSError`) naming it; absence
+    is :class:`FileNotFoundError` as usual. The descriptor blocks again
+    before it is returned (a no-op for regular files, which never block).
+    """
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NotRegularFile(path, "a symbolic link") from None
+        if e.errno not in (errno.ENXIO, errno.EISDIR):  # a pipe or socket to write; a folder
+            raise
+        try:
+            kind = _kind(os.lstat(path).st_mode)
+        except OSError:
+            raise e from None
+        raise NotRegularFile(path, kind) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(path, _kind(st.st_mode))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def real_directory(path: str | os.PathLike[str]) -> bool:
+    """Is ``path`` a directory (False when absent)? Anything else there --
+    a symbolic link, even to a directory, a file, a pipe -- raises
+    :class:`NotRegularFile`: nothing is read or written through it."""
+    path = os.fspath(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotRegularFile(path, "a regular file" if stat.S_ISREG(st.st_mode)
+                             else _kind(st.st_mode), "a directory")
+    return True

@@ -16,7 +16,11 @@ are signed by their actor). They compare the store with the trusted state:
 * class keys nobody should hold any more (revocations pending), grants
   pending;
 * what interrupted writes left (each named: where, how large, whether it
-  could hold anything secret).
+  could hold anything secret); a shred's tombstone only where the log
+  records that shred (anyone who can write the folder can plant the name,
+  as a hard link to a live document or to the log);
+* the store's own structure (a keyring or checkpoint folder replaced by a
+  link or a file).
 
 ``repair`` (an administrator) removes what interrupted writes left, the
 versions and entries the log does not count, finishes interrupted shreds
@@ -27,7 +31,6 @@ document the log counts, and leaves a document the log never saw in place
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from typing import TYPE_CHECKING
 
@@ -37,7 +40,7 @@ from vault._results import DoctorReport
 from vault._sealed.reading import check_payload, read_sealed, unlock
 from vault.age import hash_payload
 from vault.errors import IntegrityError, NoKeyError, UsageError, VaultError
-from vault.store.base import owner_key
+from vault.store.base import Leftover, owner_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
@@ -76,7 +79,9 @@ def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> Non
             report.notes.append(what)
         else:
             report.problems.append(what)
+    report.problems += s.backend.layout_problems()
     _leftovers(s, report, repair)
+    _shreds(s, report, repair)
     _documents(s, report, repair, deep)
     _keyrings(s, report, repair)
     _classes(s, report, repair)
@@ -86,12 +91,43 @@ def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> Non
 def _leftovers(s: Session, report: DoctorReport, repair: bool) -> None:
     found = s.backend.tidy() if repair else s.backend.leftovers()
     for item in found:
-        what = (f"{item.where} ({item.size} bytes; {item.what}; "
-                f"{'may hold ciphertext or wrapped keys' if item.secret else 'holds no secret'})")
         if repair:
-            report.repaired.append(f"removed {what}")
+            report.repaired.append(f"removed {_described(item)}")
         else:
-            report.leftovers.append(what)
+            report.leftovers.append(_described(item))
+
+
+def _described(item: Leftover) -> str:
+    return (f"{item.where} ({item.size} bytes; {item.what}; "
+            f"{'may hold ciphertext or wrapped keys' if item.secret else 'holds no secret'})")
+
+
+def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
+    """Tombstones of interrupted shreds. One is finished only when the log
+    does not count its version as a live document's (a shredded one, or an
+    earlier version doctor was destroying) and it is nothing but itself:
+    otherwise it is planted, evidence, and never written to or removed."""
+    finish: dict[tuple[str, str], Leftover] = {}
+    for doc_id, version in s.backend.interrupted_shreds():
+        try:
+            item, problem = s.backend.shred_leftover(doc_id, version)
+        except FileNotFoundError:
+            continue
+        row = s.trusted.doc(doc_id)
+        if problem is None and (row is None or (row.version == version and not row.shredded)):
+            problem = ("the audit log records no shred of it" if row is None else
+                       "it is the current version of a live document, which the audit log "
+                       "records no shred of")
+        if problem is not None:
+            report.problems.append(f"{item.where}: named like an interrupted shred of {doc_id}, "
+                                   f"but {problem}; planted: it is not used or touched, keep it "
+                                   "as evidence and remove it once investigated")
+        elif repair:
+            finish[(doc_id, version)] = item
+        else:
+            report.leftovers.append(_described(item))
+    for done in s.backend.finish_shreds(list(finish)):
+        report.repaired.append(f"removed {_described(finish[done])}")
 
 
 def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> None:
@@ -123,8 +159,13 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> No
                                    "or copied in); it is not used; remove it once investigated")
             continue
         if repair:
-            with contextlib.suppress(OSError, VaultError):
+            try:
                 _destroy(s, doc_id, version)
+            except IntegrityError as e:  # not the file it is named as (a hard link to another)
+                report.problems.append(f"{where}: {e.message}")
+            except (OSError, VaultError):
+                pass
+            else:
                 report.repaired.append(f"removed {what.split(':')[0]}")
         else:
             report.leftovers.append(what)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault._atomic import NotRegularFile, real_directory
 from vault.audit._storage import LineSource
 
 __all__ = ["BLOCK_SIZE", "LineBlocks", "LogPaths"]
@@ -56,9 +57,11 @@ class LogPaths:
     def checkpoint_sizes(self) -> list[int]:
         """Sizes of the stored checkpoints, ascending (temporary files skipped)."""
         try:
-            names = os.listdir(self.checkpoints)
-        except FileNotFoundError:
+            if not real_directory(self.checkpoints):
+                return []
+        except NotRegularFile:  # a planted link: never read through (doctor names it)
             return []
+        names = os.listdir(self.checkpoints)
         return sorted(int(n) for n in names if n.isascii() and n.isdigit() and str(int(n)) == n)
 
 

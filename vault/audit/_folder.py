@@ -12,7 +12,10 @@ an ``fdatasync`` its own process started after writing it. A turn that stores
 checkpoints syncs and stores them before it lets go of the lock (one turn in
 ``checkpoint_every``): no checkpoint is ever durable before its lines, and
 the next writer always sees it.
-``hashes`` and ``index`` are derived (§6) and never fsynced.
+``hashes`` and ``index`` are derived (§6) and never fsynced; anything but a
+regular file in their place is set aside and they are rebuilt. Every file
+is opened without following a link or waiting on a planted named pipe
+(:func:`vault._atomic.open_regular`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import secrets
 import stat
 import struct
 import threading
@@ -28,7 +32,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from vault._atomic import fsync_dir, write_atomic
+from vault._atomic import NotRegularFile, fsync_dir, open_regular, real_directory, write_atomic
 from vault.audit._files import LineBlocks, LogPaths
 from vault.audit._storage import DerivedStore, LineSource, LogEnd, LogStorage
 
@@ -56,7 +60,9 @@ class _Files:
         self._closer = weakref.finalize(self, _close_all, self._fds)
         new_dir = not paths.directory.exists()
         paths.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
+        with contextlib.suppress(NotRegularFile):  # a planted link: never used (see below)
+            if not real_directory(paths.checkpoints):
+                paths.checkpoints.mkdir(mode=0o700, exist_ok=True)
         new_log = not paths.log.exists()
         flags = os.O_CLOEXEC | os.O_CREAT
         self._lock_path = str(paths.lock)
@@ -64,8 +70,8 @@ class _Files:
             self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
             self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
             self.read_fd = self._open(paths.log, os.O_RDONLY | os.O_CLOEXEC)
-            self.hash_fd = self._open(paths.hashes, os.O_RDWR | flags)
-            self.index_fd = self._open(paths.index, os.O_RDWR | flags)
+            self.hash_fd = self._derived(paths.hashes, os.O_RDWR | flags)
+            self.index_fd = self._derived(paths.index, os.O_RDWR | flags)
             if new_log:  # make the new names durable before the first record counts
                 fsync_dir(paths.directory)
                 if new_dir:
@@ -75,9 +81,19 @@ class _Files:
             raise
 
     def _open(self, path: Path, flags: int) -> int:
-        fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)  # never through a planted link
+        fd = open_regular(path, flags, 0o600)  # never through a link, never a pipe
         self._fds.append(fd)
         return fd
+
+    def _derived(self, path: Path, flags: int) -> int:
+        try:
+            return self._open(path, flags)
+        except NotRegularFile:
+            # Derived data (§6): whatever took its place (a folder, a pipe,
+            # a link) is set aside, never used, and the file is rebuilt.
+            with contextlib.suppress(FileNotFoundError):  # another writer was first
+                os.rename(path, path.with_name(f".{path.name}.set-aside-{secrets.token_hex(4)}"))
+            return self._open(path, flags)
 
     def stale(self) -> bool:
         """Was a file removed or replaced since we opened it? (A writer
@@ -186,7 +202,7 @@ class FolderStorage(LogStorage):
             yield
             return
         try:
-            fd = os.open(self.paths.lock, os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_regular(self.paths.lock)
         except FileNotFoundError:
             yield  # a copied log without a lock file: nobody writes to it
             return
@@ -211,7 +227,7 @@ class FolderStorage(LogStorage):
         if self._inside:
             assert self._files is not None
             return self._files.read_fd, False
-        return os.open(self.paths.log, os.O_RDONLY | os.O_CLOEXEC), True
+        return open_regular(self.paths.log), True
 
     def read(self, start: int, offset: int, stop: LogEnd | None = None) -> LineSource:
         fd, owned = self._read_fd()
@@ -259,7 +275,7 @@ class FolderStorage(LogStorage):
     def _fd(self, stack: contextlib.ExitStack, path: Path, name: str) -> int:
         if self._inside and self._files is not None:
             return int(getattr(self._files, name))
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_regular(path)
         stack.callback(os.close, fd)
         return fd
 
@@ -289,9 +305,13 @@ class FolderStorage(LogStorage):
 
     def read_checkpoint(self, size: int) -> bytes | None:
         try:
-            return self.paths.checkpoint(size).read_bytes()
-        except FileNotFoundError:
+            if not real_directory(self.paths.checkpoints):
+                return None
+            fd = open_regular(self.paths.checkpoint(size))
+        except (FileNotFoundError, NotRegularFile):  # a pipe, a link: no checkpoint
             return None
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
 
     def store_checkpoint(self, size: int, note: bytes) -> None:
         if self._inside:
@@ -302,8 +322,14 @@ class FolderStorage(LogStorage):
     def _write_checkpoint(self, size: int, note: bytes) -> None:
         path = self.paths.checkpoint(size)
         with contextlib.suppress(OSError):
-            if path.read_bytes() == note:  # Ed25519 is deterministic: same tree, same note
+            if self.read_checkpoint(size) == note:  # Ed25519 is deterministic: same tree, note
                 return
+        try:
+            real_directory(self.paths.checkpoints)
+        except NotRegularFile:
+            # Never written through a planted link, nor made its target:
+            # no checkpoint is stored (the records are), and doctor names it.
+            return
         write_atomic(path, note, mode=0o600, replace=True)  # a bogus file is replaced
 
     # -- derived data and moves ------------------------------------------------

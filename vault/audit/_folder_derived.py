@@ -12,6 +12,7 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
+from vault._atomic import NotRegularFile, open_regular
 from vault.audit._files import LogPaths
 from vault.audit._hashing import HASH_SIZE
 from vault.audit._storage import DerivedStore
@@ -36,8 +37,8 @@ class FolderDerived(DerivedStore):
 
     def _open(self, path: Path) -> int:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
+            fd = open_regular(path)
+        except (FileNotFoundError, NotRegularFile):  # a pipe, a folder: rebuilt by the writer
             fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # reads as empty
         self._stack.callback(os.close, fd)
         return fd

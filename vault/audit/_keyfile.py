@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from vault._atomic import fsync_dir
+from vault._atomic import fsync_dir, open_regular
 from vault.audit.note import NoteSigner
 from vault.errors import CheckpointError, InsecureFileError
 
@@ -30,7 +30,7 @@ def write_key_file(path: Path, signer: NoteSigner) -> None:
 
 
 def load_key_file(path: Path) -> NoteSigner:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = open_regular(path)  # never a planted link or named pipe
     with os.fdopen(fd, "r", encoding="utf-8") as f:
         if stat.S_IMODE(os.fstat(f.fileno()).st_mode) & 0o077:
             raise InsecureFileError(f"{path} is readable by others", hint=f"chmod 600 {path}")

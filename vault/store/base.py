@@ -177,11 +177,27 @@ class Backend(abc.ABC):
         leaves only work that :meth:`finish_shreds` completes."""
 
     def interrupted_shreds(self) -> list[tuple[str, str]]:
-        """``(doc id, version)`` of shreds a killed writer left half done."""
+        """``(doc id, version)`` of what is named like a shred a killed
+        writer left half done. Names only: anyone who can write the store
+        can plant such a name, so the caller checks each against the audit
+        log and :meth:`shred_leftover` before :meth:`finish_shreds`."""
         return []
 
-    def finish_shreds(self) -> list[tuple[str, str]]:
-        """Complete interrupted shreds; call with :meth:`lock` held."""
+    def shred_leftover(self, doc_id: str, version: str) -> tuple[Leftover, str | None]:
+        """What an interrupted shred left, and why it cannot be one (a link,
+        not a regular file, another name of a file still in use), None when
+        it can; :class:`FileNotFoundError` when it is gone."""
+        raise FileNotFoundError(f"no interrupted shred of {doc_id}")
+
+    def finish_shreds(self, shreds: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Complete the interrupted shreds named (each one the audit log
+        records), leaving alone anything that is not one; return those done.
+        Call with :meth:`lock` held."""
+        return []
+
+    def layout_problems(self) -> list[str]:
+        """What is wrong with the store's own structure (a folder replaced
+        by a link or a file), for ``doctor``: each is refused where used."""
         return []
 
     # -- public keys of audit actors the policy does not know -------------

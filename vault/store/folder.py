@@ -17,16 +17,18 @@ Layout::
 
 ``<owner>`` is :func:`vault.store.base.owner_key` of the user's recipient.
 Every write goes through :mod:`vault._atomic`. Files are opened with
-``O_NOFOLLOW`` and the layout's directories must not be symbolic links:
-someone who can plant links in the folder must not redirect the vault's
-reads or writes elsewhere.
+``O_NOFOLLOW | O_NONBLOCK`` and must be regular files, and the layout's
+directories (each user's keyring folder too) must be directories, not
+symbolic links: someone who can plant links in the folder must not
+redirect the vault's reads or writes elsewhere, nor hang every command
+with a named pipe.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
+import hashlib
 import os
 import re
 import stat
@@ -34,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from vault import _atomic
+from vault._atomic import NotRegularFile, open_regular, real_directory
 from vault.errors import IntegrityError, StorageError, UsageError
 from vault.store.base import DOC_ID, HASH, KEY_ID, VERSION, Backend, Leftover, owner_key
 
@@ -52,9 +55,12 @@ _SECRET = 0o600  # anything holding (even wrapped) key material
 _KINDS = ("request", "approval")
 
 
-def _planted(name: str) -> IntegrityError:
-    return IntegrityError(f"{name} in the vault folder is a symbolic link",
-                          hint="someone altered the vault folder; treat it as an incident")
+_ALTERED = "someone altered the vault folder; treat it as an incident"
+
+
+def _planted(name: str, kind: str = "a symbolic link", expected: str = "") -> IntegrityError:
+    return IntegrityError(f"{name} in the vault folder is {kind}"
+                          + (f", not {expected}" if expected else ""), hint=_ALTERED)
 
 
 def _check(pattern_name: str, value: str) -> str:
@@ -117,11 +123,9 @@ class FolderBackend(Backend):
     @contextlib.contextmanager
     def _flock(self, kind: int) -> Iterator[None]:
         try:
-            fd = os.open(self._p("lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, _PUBLIC)
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise _planted("lock") from None
-            raise
+            fd = open_regular(self._p("lock"), os.O_RDWR | os.O_CREAT, _PUBLIC)
+        except NotRegularFile as e:
+            raise _planted("lock", e.kind, "a regular file") from None
         try:
             try:
                 fcntl.flock(fd, kind | fcntl.LOCK_NB)
@@ -133,7 +137,10 @@ class FolderBackend(Backend):
             os.close(fd)  # closing releases the lock
 
     def _temp_dirs(self) -> list[str]:
-        dirs = [self.path, *(self._p(d) for d in _DIRS), self._p("audit", "checkpoints")]
+        dirs = [self.path, *(self._p(d) for d in _DIRS)]
+        with contextlib.suppress(IntegrityError):  # a linked one is never swept through
+            if self._folder("audit", "checkpoints"):
+                dirs.append(self._p("audit", "checkpoints"))
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             dirs += [e.path for e in os.scandir(self._p("keyrings"))
                      if e.is_dir(follow_symlinks=False)]
@@ -148,32 +155,47 @@ class FolderBackend(Backend):
                 where = os.path.normpath(os.path.join(rel, name))
                 found.append(Leftover(where, size, secret, "a temporary file an interrupted "
                                       "write left"))
-        for doc_id, version in self.interrupted_shreds():
-            tomb = self._tomb(doc_id, version)
-            with contextlib.suppress(FileNotFoundError):
-                found.append(Leftover(os.path.basename(tomb), os.lstat(tomb).st_size, True,
-                                      f"an interrupted shred of {doc_id}"))
-        return found
+        return found  # tombstones: shred_leftover, checked against the audit log
 
     def tidy(self) -> list[Leftover]:
         found = self.leftovers()
         for d in self._temp_dirs():
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 _atomic.remove_stale_temps(d)
-        self.finish_shreds()
         return found
 
     # -- small files ---------------------------------------------------------
 
-    def _read(self, *parts: str) -> bytes:
+    def _open(self, *parts: str) -> int:
+        """A descriptor of the regular file ``parts``; anything else there
+        (a link, a named pipe, a folder) is refused, never followed or
+        waited on (IntegrityError)."""
         try:
-            fd = os.open(self._p(*parts), os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError as e:
-            if e.errno == errno.ELOOP:  # a symbolic link where a file belongs
-                raise IntegrityError(f"{'/'.join(parts)} is a symbolic link") from None
-            raise
-        with os.fdopen(fd, "rb") as f:
+            return open_regular(self._p(*parts))
+        except NotRegularFile as e:
+            raise _planted("/".join(parts), e.kind, "a regular file") from None
+
+    def _read(self, *parts: str) -> bytes:
+        with os.fdopen(self._open(*parts), "rb") as f:
             return f.read()
+
+    def _folder(self, *parts: str) -> bool:
+        """Is the layout's folder ``parts`` there (False when absent)? A
+        link or anything else in its place is refused (IntegrityError)."""
+        try:
+            return real_directory(self._p(*parts))
+        except NotRegularFile as e:
+            raise _planted("/".join(parts) + "/", e.kind, "a directory") from None
+
+    def layout_problems(self) -> list[str]:
+        problems = []
+        for parts in [("audit", "checkpoints"), *(("keyrings", n) for n in self._names("keyrings")
+                                                  if KEY_ID.match(n))]:
+            try:
+                self._folder(*parts)
+            except IntegrityError as e:
+                problems.append(f"{e.message}: it is not used")
+        return problems
 
     def _write(self, parts: tuple[str, ...], data: bytes, *, mode: int, replace: bool) -> None:
         _atomic.write_atomic(self._p(*parts), data, mode=mode, replace=replace)
@@ -202,28 +224,37 @@ class FolderBackend(Backend):
     def keyring_files(self) -> list[tuple[str, str]]:
         out = []
         for owner in self._names("keyrings"):
-            if KEY_ID.match(owner):
+            with contextlib.suppress(IntegrityError):  # layout_problems names it
+                if not KEY_ID.match(owner) or not self._folder("keyrings", owner):
+                    continue
                 out += [(owner, n[:-4]) for n in self._names("keyrings", owner)
                         if n.endswith(".age") and KEY_ID.match(n[:-4])]
         return out
 
     def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
+        name = f"{_check('key', key_id)}.age"
+        if not self._folder("keyrings", owner_key(owner)):
+            return None
         try:
-            return self._read("keyrings", owner_key(owner), f"{_check('key', key_id)}.age")
+            return self._read("keyrings", owner_key(owner), name)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
     def write_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
+        _check("key", key_id)
         d = self._p("keyrings", owner_key(owner))
-        if not os.path.isdir(d):
+        if not self._folder("keyrings", owner_key(owner)):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(d, 0o700)
                 _atomic.fsync_dir(self._p("keyrings"))
+            self._folder("keyrings", owner_key(owner))  # made, or planted meanwhile?
         self._write(("keyrings", owner_key(owner), f"{_check('key', key_id)}.age"), data,
                     mode=_SECRET, replace=True)
 
     def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
         path = self._p("keyrings", _check("key", owner_key), f"{_check('key', key_id)}.age")
+        if not self._folder("keyrings", owner_key):
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
             _atomic.fsync_dir(os.path.dirname(path))
@@ -237,13 +268,8 @@ class FolderBackend(Backend):
         return [(m.group(1), m.group(2)) for n in self._names("docs") if (m := _DOC.match(n))]
 
     def open_document(self, doc_id: str, version: str) -> BinaryIO:
-        try:
-            fd = os.open(self._doc(doc_id, version), os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise IntegrityError(f"document {doc_id} is a symbolic link") from None
-            raise
-        return os.fdopen(fd, "rb")
+        self._doc(doc_id, version)  # checks the ids
+        return os.fdopen(self._open("docs", f"{doc_id}.{version}.age"), "rb")
 
     def write_document(self, doc_id: str,
                        version: str) -> contextlib.AbstractContextManager[BinaryIO]:
@@ -267,26 +293,62 @@ class FolderBackend(Backend):
         # this, the vault holds no document with a destroyed header, only a
         # tombstone that finish_shreds completes (docs/THREAT-MODEL.md).
         path, tomb = self._doc(doc_id, version), self._tomb(doc_id, version)
-        os.rename(path, tomb)
-        _atomic.fsync_dir(os.path.dirname(path))
-        _atomic.fsync_dir(self.path)
-        self._destroy(tomb, header_size)
-
-    def _destroy(self, tomb: str, header_size: int) -> None:
+        fd = self._open_to_destroy(path, f"document {doc_id}", tomb)
         try:
-            fd = os.open(tomb, os.O_WRONLY | os.O_NOFOLLOW)
-        except OSError as e:
-            if e.errno != errno.ELOOP:  # a planted link: remove the link only
-                raise
-        else:
-            try:
-                # Overwrite the header in place (same blocks, on file systems
-                # that do not copy on write): every wrapped file key goes first.
-                os.pwrite(fd, os.urandom(header_size), 0)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.unlink(tomb)
+            st = os.fstat(fd)
+            os.rename(path, tomb)
+            _atomic.fsync_dir(os.path.dirname(path))
+            _atomic.fsync_dir(self.path)
+            self._overwrite(fd, header_size)
+        finally:
+            os.close(fd)
+        self._unlink_tomb(tomb)
+        # rename(2) does nothing when a hard link planted under the
+        # tombstone's name is the same file: then its own name goes too.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.lstat(path), st):
+                os.unlink(path)
+                _atomic.fsync_dir(os.path.dirname(path))
+
+    def _open_to_destroy(self, path: str, what: str, tomb: str = "") -> int:
+        """A descriptor to overwrite ``path`` through, once it is known to
+        be a regular file that is no other file of the vault (a hard link
+        to the audit log or to another document must not be destroyed)."""
+        try:
+            fd = open_regular(path, os.O_WRONLY)
+        except NotRegularFile as e:
+            raise IntegrityError(f"{what}: its file in the vault folder is {e.kind}, not a "
+                                 "regular file; it was not destroyed", hint=_ALTERED) from None
+        other = self._same_as(os.fstat(fd), path, tomb)
+        if other is not None:
+            os.close(fd)
+            raise IntegrityError(f"{what}: its file in the vault folder is also {other} (a "
+                                 "hard link); it was not destroyed", hint=_ALTERED)
+        return fd
+
+    def _same_as(self, st: os.stat_result, *paths: str) -> str | None:
+        """Which other file of the vault (documents, the audit folder, the
+        manifest) is the file ``st`` under another name than ``paths``."""
+        if st.st_nlink == 1:
+            return None  # no other name anywhere
+        for d in (self.path, self._p("docs"), self._p("audit")):
+            with contextlib.suppress(OSError), os.scandir(d) as it:
+                for e in it:
+                    if e.inode() == st.st_ino and e.path not in paths and e.name != "checkpoints" \
+                            and e.stat(follow_symlinks=False).st_dev == st.st_dev:
+                        return os.path.relpath(e.path, self.path)
+        return None
+
+    @staticmethod
+    def _overwrite(fd: int, header_size: int) -> None:
+        # Overwrite the header in place (same blocks, on file systems that
+        # do not copy on write): every wrapped file key goes first.
+        os.pwrite(fd, os.urandom(header_size), 0)
+        os.fsync(fd)
+
+    def _unlink_tomb(self, tomb: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tomb)
         _atomic.fsync_dir(self.path)
 
     def interrupted_shreds(self) -> list[tuple[str, str]]:
@@ -296,29 +358,71 @@ class FolderBackend(Backend):
             return []
         return sorted((m.group(1), m.group(2)) for n in names if (m := _SHRED.match(n)))
 
-    def finish_shreds(self) -> list[tuple[str, str]]:
+    def shred_leftover(self, doc_id: str, version: str) -> tuple[Leftover, str | None]:
+        tomb = self._tomb(doc_id, version)
+        item = Leftover(os.path.basename(tomb), os.lstat(tomb).st_size, True,
+                        f"an interrupted shred of {doc_id}")
+        try:
+            fd = open_regular(tomb)
+        except NotRegularFile as e:
+            return item, f"it is {e.kind}"
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        other = self._same_as(st, tomb)
+        if other is not None:
+            return item, f"it is also {other} (a hard link)"
+        if st.st_nlink != 1:  # a shred's tombstone has no other name
+            return item, f"it has {st.st_nlink} names in the file system (a hard link)"
+        return item, None
+
+    def finish_shreds(self, shreds: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         done = []
-        for doc_id, version in self.interrupted_shreds():
+        for doc_id, version in shreds:
             tomb = self._tomb(doc_id, version)
-            with contextlib.suppress(FileNotFoundError):
+            try:
+                fd = self._open_to_destroy(tomb, f"the shred of {doc_id}")
+            except (FileNotFoundError, IntegrityError):
+                continue  # gone, or not a tombstone: left alone (doctor names it)
+            try:
+                if os.fstat(fd).st_nlink != 1:
+                    continue
                 # The header size is unknown now: overwrite as much as any
                 # header may take (docs/FORMAT.md §2.4), or the whole file.
-                self._destroy(tomb, min(os.lstat(tomb).st_size, _MAX_HEADER))
-                done.append((doc_id, version))
+                self._overwrite(fd, min(os.fstat(fd).st_size, _MAX_HEADER))
+            finally:
+                os.close(fd)
+            self._unlink_tomb(tomb)
+            done.append((doc_id, version))
         return done
 
     # -- actors and statements ---------------------------------------------------
 
     def register_actor(self, key_hash: str, public_key: bytes) -> None:
-        with contextlib.suppress(FileExistsError):
-            self._write(("actors", f"{_check('hash', key_hash)}.pub"), public_key,
-                        mode=_PUBLIC, replace=False)
+        if hashlib.sha256(public_key).hexdigest() != _check("hash", key_hash):
+            raise UsageError("an audit actor's key hash must be the SHA-256 of its key")
+        name = ("actors", f"{key_hash}.pub")
+        try:
+            self._write(name, public_key, mode=_PUBLIC, replace=False)
+        except FileExistsError:
+            try:
+                kept = self.actor_key(key_hash)
+            except IntegrityError:  # not a regular file: a link is replaced as such
+                kept = None
+            if kept is None:
+                # Planted under this hash, and not the key it names: the
+                # real key takes its place, or its records would not verify.
+                with contextlib.suppress(IsADirectoryError):  # a folder cannot be
+                    self._write(name, public_key, mode=_PUBLIC, replace=True)
 
     def actor_key(self, key_hash: str) -> bytes | None:
         try:
-            return self._read("actors", f"{_check('hash', key_hash)}.pub")
+            data = self._read("actors", f"{_check('hash', key_hash)}.pub")
         except FileNotFoundError:
             return None
+        # Self-certifying: believed only if it is the key its name hashes.
+        return data if hashlib.sha256(data).hexdigest() == key_hash else None
 
     def actor_keys(self) -> list[str]:
         return [n[:-4] for n in self._names("actors") if n.endswith(".pub")

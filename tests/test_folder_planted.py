@@ -1,0 +1,279 @@
+"""Files and folders planted in a vault folder by someone who can write it
+(docs/THREAT-MODEL.md §5.4): a hard link named like a shred's tombstone, a
+named pipe where a file belongs, a link in place of a keyring or
+checkpoint folder, a derived audit file replaced by a folder or a pipe.
+
+Each is refused or set aside, named precisely, and never destroys, hangs
+or redirects anything. Commands that could hang run as real ``vault``
+processes with a timeout: a hang fails the test instead of stalling it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_support import VAULT
+from office import Office, make_office
+
+import vault
+from vault.errors import IntegrityError
+from vault.store.base import owner_key
+
+INTEGRITY = 4
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Office:
+    return make_office(tmp_path / "office", post_quantum=False)
+
+
+def _seal(office: Office, who: str, data: bytes, level: str, compartment: str) -> str:
+    return office.as_(who).seal(io.BytesIO(data), filename="x.txt", level=level,
+                                compartments=[compartment]).id
+
+
+def _stored(office: Office, doc: str) -> Path:
+    (path,) = (office.path / "docs").glob(f"{doc}.*.age")
+    return path
+
+
+def _vault(office: Office, who: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command as ``who``; a hang is a failure, never a stall."""
+    assert VAULT is not None
+    cmd = [VAULT, "--vault", str(office.path), "--identity", str(office.files[who]), *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"vault {' '.join(args)} hung (a planted named pipe?)")
+
+
+# -- 1. a planted shred tombstone ---------------------------------------------------------
+
+
+def test_a_planted_shred_tombstone_destroys_nothing(office: Office) -> None:
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    gone = _seal(office, "clerk", b"to be shredded", "INTERNAL", "STAFF")
+    log = office.path / "audit" / "log"
+    # Someone who may not shred links a live document and the audit log
+    # under tombstone names, and renames another live document to one.
+    board_file, staff_file = _stored(office, board), _stored(office, staff)
+    linked = office.path / f".shred-{board_file.name}"
+    os.link(board_file, linked)
+    to_log = office.path / ".shred-aaaaaaaaaaaaaaaa.00000000.age"
+    os.link(log, to_log)
+    renamed = office.path / f".shred-{staff_file.name}"
+    os.rename(staff_file, renamed)
+    # A real interrupted shred: recorded, its tombstone left behind.
+    gone_file = _stored(office, gone)
+    office.as_("leader").shred(gone, justification="done")
+    tomb = office.path / f".shred-{gone_file.name}"
+    tomb.write_bytes(b"age-encryption.org/v1\n" + os.urandom(300))
+    before = log.read_bytes()
+
+    r = _vault(office, "officer", "doctor")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"{linked.name}: named like an interrupted shred of {board}, but it is also " \
+           f"docs/{board_file.name} (a hard link)" in r.stdout
+    assert f"{to_log.name}: named like an interrupted shred of aaaaaaaaaaaaaaaa, but it " \
+           "is also audit/log (a hard link)" in r.stdout
+    assert f"{renamed.name}: named like an interrupted shred of {staff}, but it is the " \
+           "current version of a live document" in r.stdout
+    assert f"leftover: {tomb.name}" in r.stdout  # the real one is a leftover, as before
+
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"removed {tomb.name}" in r.stdout and not tomb.exists()
+    # Nothing planted was written to or removed: the evidence stays.
+    assert log.read_bytes()[:len(before)] == before
+    assert linked.exists() and to_log.exists() and renamed.exists()
+    out = io.BytesIO()
+    office.as_("leader").open(board, out)
+    assert out.getvalue() == b"board minutes"
+    os.rename(renamed, staff_file)  # put back, it is whole
+    out = io.BytesIO()
+    office.as_("clerk").open(staff, out)
+    assert out.getvalue() == b"staff notes"
+    assert vault.Vault(office.location).verify_audit()
+
+
+def test_a_planted_tombstone_does_not_stop_or_undo_a_shred(office: Office) -> None:
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    stored = _stored(office, board)
+    planted = office.path / f".shred-{stored.name}"
+    os.link(stored, planted)  # the very name the shred renames the document to
+    office.as_("leader").shred(board, justification="done")
+    assert not stored.exists() and not planted.exists()  # both names gone, header destroyed
+    assert office.as_("officer").doctor().ok
+
+
+def test_doctor_never_destroys_a_version_linked_to_the_log(office: Office) -> None:
+    doc = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    log = office.path / "audit" / "log"
+    # A version the log does not count (what repair destroys), linked to the log.
+    stray = office.path / "docs" / f"{doc}.0000beef.age"
+    os.link(log, stray)
+    before = log.read_bytes()
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"docs/{stray.name}: document {doc}: its file in the vault folder is also " \
+           "audit/log (a hard link); it was not destroyed" in r.stdout
+    assert log.read_bytes()[:len(before)] == before and stray.exists()
+    assert vault.Vault(office.location).verify_audit()
+
+
+# -- 2. named pipes ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _pipe_at(path: Path) -> Iterator[None]:
+    """A named pipe in place of ``path`` (which is put back afterwards)."""
+    saved = path.with_name(path.name + ".saved")
+    if path.exists():
+        os.rename(path, saved)
+    path.parent.mkdir(exist_ok=True)
+    os.mkfifo(path, 0o600)
+    try:
+        yield
+    finally:
+        path.unlink()
+        if saved.exists():
+            os.rename(saved, path)
+
+
+def test_a_planted_named_pipe_never_hangs_a_command(office: Office) -> None:
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    src = office.file("in.txt", b"new")
+    seal = ("seal", str(src), "--level", "INTERNAL//STAFF")
+    stored = _stored(office, staff)
+    leader = office.path / "keyrings" / owner_key(office.ids["leader"].recipient)
+    entry = sorted(leader.glob("*.age"))[0]
+    request = office.path / "requests" / ("ab" * 32 + ".json")
+    pipe = "is a named pipe (FIFO), not a regular file"
+    # (where, who, command, exit code, what stdout or stderr says)
+    cases = [
+        (stored, "clerk", ("open", staff, "-o", "-"), INTEGRITY,
+         f"docs/{stored.name} in the vault folder {pipe}"),
+        (stored, "clerk", ("ls",), 0, staff),  # only that document fails
+        (stored, "leader", ("open", board, "-o", "-"), 0, "board minutes"),
+        (stored, "officer", ("doctor",), INTEGRITY,
+         f"document {staff}: docs/{stored.name} in the vault folder {pipe}"),
+        (office.path / "vault.json", "officer", ("doctor",), INTEGRITY,
+         f"vault.json in the vault folder {pipe}"),
+        (office.path / "audit" / "log.key", "clerk", ("ls",), INTEGRITY,
+         f"audit/log.key in the vault folder {pipe}"),
+        (office.path / "lock", "clerk", seal, INTEGRITY, f"lock in the vault folder {pipe}"),
+        (office.path / "audit" / "lock", "clerk", ("ls",), 1, f"audit/lock {pipe}"),
+        (office.path / "audit" / "lock", "officer", ("doctor",), 1, f"audit/lock {pipe}"),
+        (entry, "leader", ("open", board, "-o", "-"), INTEGRITY, f"{entry.name} in the vault "
+         f"folder {pipe}"),
+        (entry, "clerk", ("open", staff, "-o", "-"), 0, "staff notes"),
+        (request, "leader", ("approvals",), 0, "no requests"),
+    ]
+    for where, who, args, code, says in cases:
+        with _pipe_at(where):
+            r = _vault(office, who, *args)
+        assert r.returncode == code and says in r.stdout + r.stderr, (where, args, r)
+        assert "Traceback" not in r.stderr
+    assert _vault(office, "officer", "doctor").returncode == 0  # all put back
+
+
+# -- 3. linked folders inside the layout ---------------------------------------------------
+
+
+def test_a_linked_keyring_folder_is_never_read_or_written_through(office: Office,
+                                                                  tmp_path: Path) -> None:
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    deputy = owner_key(office.ids["deputy"].recipient)
+    folder = office.path / "keyrings" / deputy
+    outside = tmp_path / "outside"
+    shutil.copytree(folder, outside)
+    shutil.rmtree(folder)
+    os.symlink(outside, folder)
+    kept = {p.name: p.read_bytes() for p in outside.iterdir()}
+    # A new class key is granted to the deputy: not through the link.
+    with pytest.raises(IntegrityError, match=f"keyrings/{deputy}/ in the vault folder is a "
+                                             "symbolic link, not a directory"):
+        _seal(office, "leader", b"hr file", "SECRET", "HR")
+    r = _vault(office, "deputy", "open", board, "-o", "-")
+    assert r.returncode == INTEGRITY and "symbolic link" in r.stderr, r
+    r = _vault(office, "officer", "doctor")
+    assert r.returncode == INTEGRITY
+    assert f"keyrings/{deputy}/ in the vault folder is a symbolic link, not a directory" \
+        in r.stdout
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == kept
+
+
+def test_a_linked_checkpoint_folder_is_never_used(office: Office, tmp_path: Path) -> None:
+    _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    folder = office.path / "audit" / "checkpoints"
+    outside = tmp_path / "outside"
+    shutil.copytree(folder, outside)
+    shutil.rmtree(folder)
+    os.symlink(outside, folder)
+    kept = sorted(os.listdir(outside))
+    assert _vault(office, "clerk", "audit", "checkpoint").returncode == 0
+    for _ in range(3):
+        _seal(office, "clerk", b"more", "INTERNAL", "STAFF")
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY
+    assert "audit/checkpoints/ in the vault folder is a symbolic link, not a directory" \
+        in r.stdout
+    assert sorted(os.listdir(outside)) == kept  # nothing written through the link
+    folder.unlink()
+    assert _vault(office, "officer", "doctor").returncode == 0  # made again, all agrees
+
+
+# -- 4. derived audit files and keyring folders that are not what they should be ------------
+
+
+@pytest.mark.parametrize("name", ["index", "hashes"])
+@pytest.mark.parametrize("kind", ["folder", "pipe"])
+def test_a_derived_file_that_is_not_a_file_is_rebuilt(office: Office, name: str,
+                                                      kind: str) -> None:
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    path = office.path / "audit" / name
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    else:
+        os.mkfifo(path, 0o600)
+    src = office.file("in.txt", b"new")
+    r = _vault(office, "clerk", "seal", str(src), "--level", "INTERNAL//STAFF")
+    assert r.returncode == 0, r
+    r = _vault(office, "clerk", "open", staff, "-o", "-")
+    assert r.returncode == 0 and r.stdout == "staff notes", r
+    r = _vault(office, "officer", "doctor")
+    assert r.returncode == 0, r
+    assert path.is_file() and not path.is_symlink()
+    assert vault.Vault(office.location).verify_audit()
+
+
+@pytest.mark.parametrize("planted", ["file", "dangling link"])
+def test_a_keyring_folder_that_is_not_a_folder_is_named(office: Office, planted: str) -> None:
+    _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    deputy = owner_key(office.ids["deputy"].recipient)
+    folder = office.path / "keyrings" / deputy
+    shutil.rmtree(folder)
+    if planted == "file":
+        folder.write_bytes(b"not a folder")
+    else:
+        os.symlink("/nonexistent/elsewhere", folder)
+    what = "a regular file" if planted == "file" else "a symbolic link"
+    src = office.file("hr.txt", b"hr file")
+    r = _vault(office, "leader", "seal", str(src), "--level", "SECRET//HR")
+    assert r.returncode == INTEGRITY, r
+    assert f"keyrings/{deputy}/ in the vault folder is {what}, not a directory" in r.stderr
+    assert "elsewhere" not in r.stderr and "Traceback" not in r.stderr
+    assert not os.path.exists("/nonexistent/elsewhere")
+    r = _vault(office, "officer", "doctor")
+    assert f"keyrings/{deputy}/ in the vault folder is {what}, not a directory" in r.stdout
