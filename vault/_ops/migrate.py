@@ -105,10 +105,13 @@ def _copy(src: Session, dst: Backend, report: MoveReport) -> None:
             dst.write_keyring_entry(owner, kid, data)
             report.keyring_entries += 1
     for key_hash in b.actor_keys():
-        key = b.actor_key(key_hash)
+        key = b.actor_key(key_hash)  # None for a key its hash does not name: planted
         if key is not None:
             dst.register_actor(key_hash, key)
             report.actors += 1
+        else:
+            report.notes.append(f"actor {key_hash[:16]}… holds a key its name is not the "
+                                "SHA-256 of (planted?) and was not copied")
     for kind in ("request", "approval"):
         for name, data in b.statements(kind):
             dst.put_statement(kind, name, data)

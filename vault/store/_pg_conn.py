@@ -7,7 +7,7 @@ or per command) while a new PostgreSQL session costs a process on the
 server. A unit of work checks a connection out, uses it alone, and gives it
 back.
 
-Three rules keep this safe:
+Four rules keep this safe:
 
 * a connection whose server side went away (a restart, an administrator's
   ``pg_terminate_backend``) is noticed *before* it is reused: a dead
@@ -19,7 +19,13 @@ Three rules keep this safe:
   anything on the parent's behalf;
 * commits are durable when they return: a session that the server
   configured with ``synchronous_commit = off`` is switched to ``local``
-  (the audit log's fail-closed contract depends on it).
+  (the audit log's fail-closed contract depends on it);
+* no wait for a lock is endless: any session of the application role can
+  take the vault's advisory locks or lock a table and keep it, so every
+  session gets a ``lock_timeout`` (:data:`LOCK_TIMEOUT` seconds, or
+  ``VAULT_PG_LOCK_TIMEOUT``; a limit the server or the location already
+  sets is kept), and a wait that runs out is a :class:`StorageError` naming
+  the sessions that hold the vault's locks.
 
 Errors: psycopg's exceptions never leave this package. :func:`storage_errors`
 turns them into :class:`~vault.errors.StorageError` (permission problems
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import select
 import threading
@@ -39,15 +46,35 @@ from typing import Any
 import psycopg
 from psycopg import conninfo as _conninfo
 
-from vault.errors import StorageError, UsageError
+from vault.errors import StorageError, UsageError, VaultError
 
-__all__ = ["SCHEMES", "Connection", "Database", "redact", "storage_errors"]
+__all__ = ["LOCK_TIMEOUT", "SCHEMES", "Connection", "Database", "lock_wait_error", "redact",
+           "storage_errors"]
 
 SCHEMES = ("postgresql://", "postgres://")
 MAX_IDLE = 8  # idle sessions kept per database and process
 CONNECT_TIMEOUT = 10  # seconds, unless the location says otherwise
+LOCK_TIMEOUT = 30  # seconds a statement waits for a lock (see module doc)
+LOCK_TIMEOUT_ENV = "VAULT_PG_LOCK_TIMEOUT"
 
 Connection = psycopg.Connection[Any]
+
+# Sessions holding a lock a vault operation may wait for: the vault's
+# advisory locks (a bigint key is classid << 32 | objid), a table lock
+# stronger than reading or writing rows, or an open write to a vault table.
+_HOLDERS = (
+    "SELECT l.pid, coalesce(a.application_name, ''), min(CASE WHEN l.locktype = 'advisory'"
+    " THEN 0 WHEN l.mode <> 'RowExclusiveLock' THEN 1 ELSE 2 END) AS rank"
+    " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.granted AND l.pid <> pg_backend_pid()"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND ((l.locktype = 'advisory' AND l.objsubid = 1"
+    "       AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY(%s))"
+    "   OR (l.locktype = 'relation' AND l.mode NOT IN ('AccessShareLock', 'RowShareLock')"
+    "       AND l.relation IN (SELECT oid FROM pg_class"
+    "                          WHERE relnamespace = 'vault'::regnamespace)))"
+    " GROUP BY 1, 2 ORDER BY 3, 1 LIMIT 3"
+)
 
 _GRANT_HINT = (
     "the database role lacks a privilege: have the database owner run "
@@ -81,11 +108,26 @@ def describe(e: BaseException) -> str:
     return text.strip().splitlines()[0]
 
 
+def lock_wait_error(db: Database | None, what: str, cls: type[VaultError] = StorageError,
+                    hint: str = "") -> VaultError:
+    """A wait for a lock ran out (``lock_timeout``): say who holds the vault's locks."""
+    holders, limit = db.lock_holders() if db is not None else ([], "")
+    who = ", ".join(f"pid {pid} ({app or 'no application name'})" for pid, app in holders)
+    return cls(f"{what}: gave up after {limit or 'the lock timeout'} waiting for a lock that "
+               "another database session holds" + (f": {who}" if who else ""),
+               hint=(hint + "; " if hint else "") + "if that session is stuck or hostile, the "
+               "database administrator can end it (pg_terminate_backend); "
+               f"{LOCK_TIMEOUT_ENV} sets the wait (docs/DEPLOYMENT.md §1.2)")
+
+
 @contextlib.contextmanager
-def storage_errors(what: str) -> Iterator[None]:
-    """Turn psycopg's exceptions into :class:`StorageError` ``what: reason``."""
+def storage_errors(what: str, db: Database | None = None) -> Iterator[None]:
+    """Turn psycopg's exceptions into :class:`StorageError` ``what: reason``
+    (with ``db``, a lock wait that ran out names who holds the locks)."""
     try:
         yield
+    except psycopg.errors.LockNotAvailable as e:
+        raise lock_wait_error(db, what, hint="nothing was changed by the failed step") from e
     except psycopg.errors.InsufficientPrivilege as e:
         raise StorageError(f"{what}: {describe(e)}", hint=_GRANT_HINT) from e
     except psycopg.Error as e:
@@ -134,16 +176,38 @@ class Database:
         extra: dict[str, Any] = {"application_name": "vault"}
         if "connect_timeout" not in _conninfo.conninfo_to_dict(self.conninfo):
             extra["connect_timeout"] = CONNECT_TIMEOUT
+        wait = _lock_timeout()
         with storage_errors(f"cannot connect to the vault database {self.location}"):
             conn = psycopg.connect(self.conninfo, autocommit=True, **extra)
             try:
-                # One round trip: keep commits durable if the server made them lazy.
-                conn.execute("SELECT set_config('synchronous_commit', 'local', false)"
-                             " WHERE current_setting('synchronous_commit') = 'off'")
+                # One round trip: keep commits durable if the server made them
+                # lazy, and bound every wait for a lock (see module doc).
+                conn.execute(
+                    "SELECT CASE WHEN current_setting('synchronous_commit') = 'off'"
+                    " THEN set_config('synchronous_commit', 'local', false) END,"
+                    " set_config('lock_timeout', coalesce(%s, CASE WHEN"
+                    " current_setting('lock_timeout') = '0' THEN %s"
+                    " ELSE current_setting('lock_timeout') END), false)",
+                    (wait, f"{LOCK_TIMEOUT}s"))
             except BaseException:
                 conn.close()
                 raise
         return conn
+
+    def lock_holders(self) -> tuple[list[tuple[int, str]], str]:
+        """Up to three ``(pid, application_name)`` of other sessions holding
+        the vault's locks (advisory ones first), and the ``lock_timeout``;
+        nothing when even that cannot be read."""
+        from vault.store._pg_schema import AUDIT_LOCK, MIGRATE_LOCK, WRITE_LOCK
+
+        try:
+            with self.connection() as conn:
+                found = conn.execute(_HOLDERS,
+                                     ([WRITE_LOCK, AUDIT_LOCK, MIGRATE_LOCK],)).fetchall()
+                limit = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+        except (psycopg.Error, VaultError):
+            return [], ""
+        return [(int(r[0]), str(r[1])) for r in found], str(limit[0]) if limit else ""
 
     def _checkout(self) -> Connection:
         while True:
@@ -215,6 +279,23 @@ class Database:
             os.close(devnull)
 
 
+def _lock_timeout() -> str | None:
+    """``lock_timeout`` from the environment (seconds; 0: wait for ever),
+    or None: the session's own, if it has one, else :data:`LOCK_TIMEOUT`."""
+    text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+        if not 0 <= seconds <= 86400:
+            raise ValueError(text)
+    except ValueError:
+        raise UsageError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds from 0 to 86400",
+                         hint="0 waits for ever; unset, a wait for a lock lasts at most "
+                              f"{LOCK_TIMEOUT} s") from None
+    return f"{max(1, round(seconds * 1000)) if seconds else 0}ms"
+
+
 # Every Database of this process, by connection string.
 _registry: dict[str, Database] = {}
 _registry_lock = threading.Lock()
@@ -232,5 +313,10 @@ def _close_all() -> None:
         db.close()
 
 
+# psycopg logs the errors it ignores (such as a pipeline left when the
+# server cut the session); with no logging configured Python would print
+# them on stderr ahead of the vault's own message. A program that sets up
+# logging still receives them.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_close_all)

@@ -327,6 +327,17 @@ CREATE TRIGGER audit_checkpoints_check BEFORE INSERT ON vault.audit_checkpoints
     FOR EACH ROW EXECUTE FUNCTION vault.audit_check_checkpoint();
 """
 
+# An actor row is self-certifying (the key hash is the SHA-256 of the key,
+# DESIGN.md §9.1): a row planted under an honest user's hash with another
+# key would keep theirs out (an insert is exclusive), and their records
+# would then fail verification. The database refuses such a row; rows an
+# earlier version let in were never believed by a reader and are dropped.
+_ACTORS_V13 = r"""
+DELETE FROM vault.actors WHERE key_hash <> encode(sha256(public_key), 'hex');
+ALTER TABLE vault.actors ADD CONSTRAINT actors_key_hash
+    CHECK (key_hash = encode(sha256(public_key), 'hex'));
+"""
+
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
 # not read: format vault/v2 starts at FIRST.
@@ -336,6 +347,7 @@ STEPS: Sequence[tuple[int, str, str]] = (
     (11, "audit log: records, checkpoints; append-only", _AUDIT),
     (12, "audit log v2: hostile rows refused, derived hashes computed by the database",
      _AUDIT_V2),
+    (13, "actors: a row's key hash must be the SHA-256 of its key", _ACTORS_V13),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]

@@ -71,10 +71,11 @@ class DocumentReader(io.RawIOBase):
         super().__init__()
         self.doc_id = doc_id
         self.tag = tag
+        self._db = db
         self._stack = contextlib.ExitStack()
         self._conn: Connection | None = None
         self._pos = 0
-        with storage_errors(f"cannot read document {doc_id}"):
+        with storage_errors(f"cannot read document {doc_id}", db):
             with db.connection() as conn:
                 row = conn.execute(_OPEN, (HEAD, doc_id, tag)).fetchone()
             if row is not None and int(row[1]) > len(row[2]):
@@ -135,7 +136,7 @@ class DocumentReader(io.RawIOBase):
         n, offset = divmod(self._pos, CHUNK)
         want = min(size, CHUNK - offset, self.size - self._pos)
         assert self._conn is not None  # longer than its head: pinned at open
-        with storage_errors(f"cannot read document {self.doc_id}"):
+        with storage_errors(f"cannot read document {self.doc_id}", self._db):
             row = self._conn.execute(
                 "SELECT substring(data FROM %s FOR %s) FROM vault.document_chunks"
                 " WHERE vid = %s AND n = %s", (offset + 1, want, self.version, n)
@@ -229,7 +230,7 @@ class _ChunkWriter(io.RawIOBase):
 def write_document(db: Database, doc_id: str, tag: str) -> Iterator[io.RawIOBase]:
     """Yield a stream; the version appears atomically when the block ends
     without error. :class:`FileExistsError` if it exists."""
-    with storage_errors(f"cannot write document {doc_id}"), db.connection() as conn:
+    with storage_errors(f"cannot write document {doc_id}", db), db.connection() as conn:
         writer = _ChunkWriter(conn)
         try:
             yield writer
@@ -245,7 +246,7 @@ def delete_document(db: Database, doc_id: str, tag: str) -> None:
     in place (an UPDATE writes a new row version), so the bytes are reclaimed
     by VACUUM, not by an overwrite; docs/DEPLOYMENT.md §1.3 says what that
     means for backups and WAL."""
-    with storage_errors(f"cannot delete document {doc_id}"), db.transaction() as conn:
+    with storage_errors(f"cannot delete document {doc_id}", db), db.transaction() as conn:
         row = conn.execute("DELETE FROM vault.documents WHERE id = %s AND tag = %s"
                            " RETURNING vid", (doc_id, tag)).fetchone()
         if row is None:

@@ -29,7 +29,8 @@ query, and the tables' CHECK constraints repeat them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import psycopg
@@ -46,7 +47,16 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["WRITE_LOCK", "PostgresBackend", "migrate_schema"]
 
 
+_STATEMENTS_PER_FETCH = 4  # rows of at most 1 MiB each
 _HINT_MIGRATE = "run 'vault migrate LOCATION' as the database owner (docs/DEPLOYMENT.md §5)"
+
+
+def _self_certified(key_hash: str, public_key: bytes) -> str:
+    """``key_hash``, if it is the SHA-256 of ``public_key`` (an actor's
+    file or row is named by its key's hash)."""
+    if hashlib.sha256(public_key).hexdigest() != _check("hash", key_hash):
+        raise UsageError("an audit actor's key hash must be the SHA-256 of its key")
+    return key_hash
 
 
 def _check(kind: str, value: str) -> str:
@@ -71,23 +81,23 @@ class PostgresBackend(Backend):
 
     def _one(self, what: str, sql: str, args: tuple[Any, ...] = ()) -> Any:
         """First column of the first row, or None."""
-        with storage_errors(what), self.db.connection() as conn:
+        with storage_errors(what, self.db), self.db.connection() as conn:
             row = conn.execute(sql, args).fetchone()
         return None if row is None else row[0]
 
     def _column(self, what: str, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        with storage_errors(what), self.db.connection() as conn:
+        with storage_errors(what, self.db), self.db.connection() as conn:
             return [r[0] for r in conn.execute(sql, args).fetchall()]
 
     def _insert(self, what: str, sql: str, args: tuple[Any, ...]) -> bool:
         """Run an ``INSERT ... ON CONFLICT DO NOTHING``; did it insert?"""
-        with storage_errors(what), self.db.connection() as conn:
+        with storage_errors(what, self.db), self.db.connection() as conn:
             return conn.execute(sql, args).rowcount == 1
 
     # -- lifecycle ---------------------------------------------------------
 
     def schema_version(self) -> int:
-        with storage_errors(f"cannot read the vault schema of {self.location}"), \
+        with storage_errors(f"cannot read the vault schema of {self.location}", self.db), \
                 self.db.connection() as conn:
             return _pg_schema.current_version(conn)
 
@@ -151,7 +161,7 @@ class PostgresBackend(Backend):
             else ("pg_advisory_lock", "pg_advisory_unlock")
         attempt = take.replace("pg_advisory_lock", "pg_try_advisory_lock")
         with self.db.connection() as conn:
-            with storage_errors("cannot take the vault's write lock"):
+            with storage_errors("cannot take the vault's write lock", self.db):
                 row = conn.execute(f"SELECT {attempt}(%s)", (WRITE_LOCK,)).fetchone()
                 if not (row and row[0]):
                     self.waiting(shared)
@@ -206,7 +216,7 @@ class PostgresBackend(Backend):
 
     def write_log_key(self, data: bytes) -> None:
         # A plain INSERT: roles that may add the key need not be able to read it.
-        with storage_errors("cannot store the checkpoint key"):
+        with storage_errors("cannot store the checkpoint key", self.db):
             try:
                 with self.db.connection() as conn:
                     conn.execute("INSERT INTO vault.log_key (data) VALUES (%s)", (data,))
@@ -216,7 +226,7 @@ class PostgresBackend(Backend):
     # -- keyrings ----------------------------------------------------------
 
     def keyring_files(self) -> list[tuple[str, str]]:
-        with storage_errors("cannot read the keyrings"), self.db.connection() as conn:
+        with storage_errors("cannot read the keyrings", self.db), self.db.connection() as conn:
             rows = conn.execute("SELECT okey, key_id FROM vault.keyrings ORDER BY 1, 2")
             return [(str(o), str(k)) for o, k in rows.fetchall()]
 
@@ -227,20 +237,20 @@ class PostgresBackend(Backend):
         return None if data is None else bytes(data)
 
     def write_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
-        with storage_errors("cannot write a keyring entry"), self.db.connection() as conn:
+        with storage_errors("cannot write a keyring entry", self.db), self.db.connection() as conn:
             conn.execute("INSERT INTO vault.keyrings (okey, key_id, data) VALUES (%s, %s, %s)"
                          " ON CONFLICT (okey, key_id) DO UPDATE SET data = excluded.data",
                          (owner_key(_check("owner", owner)), _check("key", key_id), data))
 
     def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
-        with storage_errors("cannot delete a keyring entry"), self.db.connection() as conn:
+        with storage_errors("cannot delete a keyring entry", self.db), self.db.connection() as conn:
             conn.execute("DELETE FROM vault.keyrings WHERE okey = %s AND key_id = %s",
                          (_check("key", owner_key), _check("key", key_id)))
 
     # -- documents -----------------------------------------------------------
 
     def document_files(self) -> list[tuple[str, str]]:
-        with storage_errors("cannot list the documents"), self.db.connection() as conn:
+        with storage_errors("cannot list the documents", self.db), self.db.connection() as conn:
             rows = conn.execute("SELECT id, tag FROM vault.documents ORDER BY 1, 2").fetchall()
         return [(str(d), str(t)) for d, t in rows]
 
@@ -264,14 +274,19 @@ class PostgresBackend(Backend):
     # -- actors ----------------------------------------------------------------
 
     def register_actor(self, key_hash: str, public_key: bytes) -> None:
+        # The table refuses a row whose hash is not its key's (schema
+        # version 13), so a row already there under this hash is this key.
         self._insert("cannot register an audit actor", "INSERT INTO vault.actors (key_hash,"
                      " public_key) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                     (_check("hash", key_hash), public_key))
+                     (_self_certified(key_hash, public_key), public_key))
 
     def actor_key(self, key_hash: str) -> bytes | None:
         data = self._one("cannot read an audit actor", "SELECT public_key FROM vault.actors"
                          " WHERE key_hash = %s", (_check("hash", key_hash),))
-        return None if data is None else bytes(data)
+        # Believed only if it is the key its hash names.
+        if data is None or hashlib.sha256(data).hexdigest() != key_hash:
+            return None
+        return bytes(data)
 
     def actor_keys(self) -> list[str]:
         return [str(k) for k in self._column("cannot read the audit actors",
@@ -283,11 +298,20 @@ class PostgresBackend(Backend):
                      " (kind, name, data) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                      (kind, _check("hash", name), data))
 
-    def statements(self, kind: str) -> Iterable[tuple[str, bytes]]:
-        with storage_errors("cannot read the statements"), self.db.connection() as conn:
-            rows = conn.execute("SELECT name, data FROM vault.statements WHERE kind = %s"
-                                " ORDER BY name", (kind,)).fetchall()
-        return [(str(n), bytes(d)) for n, d in rows]
+    def statements(self, kind: str) -> Iterator[tuple[str, bytes]]:
+        # Streamed, a few rows per round trip and in binary (bytea is not
+        # doubled as hex): anyone with the role can add any number of rows
+        # of up to 1 MiB, and every approver reads them all -- their memory
+        # must not grow with the table.
+        assert kind in ("request", "approval")
+        with storage_errors("cannot read the statements", self.db), \
+                self.db.snapshot() as conn, \
+                conn.cursor(name="vault_statements", binary=True) as cur:
+            cur.itersize = _STATEMENTS_PER_FETCH
+            cur.execute("SELECT name, data FROM vault.statements WHERE kind = %s"
+                        " ORDER BY name", (kind,))
+            for name, data in cur:
+                yield str(name), bytes(data)
 
     # -- the audit log -------------------------------------------------------
 
@@ -312,7 +336,7 @@ def migrate_schema(location: str, *, grant: Sequence[str] = (), checkpoint_key: 
     if grant and target != _pg_schema.VERSION:
         raise ValueError("grants need the latest schema version")
     db = Database.get(location)
-    with storage_errors(f"cannot migrate the vault schema of {db.location}"), \
+    with storage_errors(f"cannot migrate the vault schema of {db.location}", db), \
             db.connection() as conn:
         before, after = _pg_schema.upgrade(conn, target=target)
         with conn.transaction():

@@ -1,0 +1,280 @@
+"""What one PostgreSQL application role can do to the other workstations
+(THREAT-MODEL.md §6): plant an actor under someone else's key, hold the
+vault's locks, flood the statements table, cut the others' sessions -- and
+how each ends in a clear answer rather than a false alarm, a hang or
+exhausted memory."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from backends import PostgresKind
+from office import Office, make_office
+from pg_support import APP, OWNER, Cluster, dbname_of
+from vault_helpers import PEOPLE, office_policy
+
+import vault
+from vault._ops.migrate import move_vault
+from vault._primitives import raw_public
+from vault.errors import DeniedError
+from vault.store._pg_schema import AUDIT_LOCK, VERSION, WRITE_LOCK
+from vault.store.postgres import migrate_schema
+
+
+def _app_sql(office: Office, sql: str, *params: object) -> None:
+    """``sql`` as the application role every workstation holds."""
+    cluster: Cluster = office.kind.cluster  # type: ignore[attr-defined]
+    with psycopg.connect(cluster.dsn(APP, dbname_of(office.location)), autocommit=True) as c:
+        c.execute(sql, params)
+
+
+# -- an actor planted under an honest user's key -----------------------------------
+
+
+def test_an_actor_planted_under_an_honest_key_neither_blocks_nor_forges(
+        office: Office) -> None:
+    new_key = vault.new_identity("leader")
+    raw = raw_public(new_key.signing_key.public_key())  # public: it goes in the policy
+    key_hash = hashlib.sha256(raw).hexdigest()
+    if office.kind.name == "postgres":
+        with pytest.raises(psycopg.errors.CheckViolation):
+            _app_sql(office, "INSERT INTO vault.actors VALUES (%s, %s)", key_hash,
+                     os.urandom(32))
+    else:  # a folder writer can plant the file: it is not believed, and replaced
+        (Path(office.location) / "actors" / f"{key_hash}.pub").write_bytes(os.urandom(32))
+    with vault.Vault(office.location, new_key) as v, pytest.raises(DeniedError):
+        v.ls()  # an unknown actor, on the record
+    with office.as_("officer") as officer:
+        report = officer.verify_audit()  # no false alarm of a forged record
+        assert report.signatures == report.size
+        assert officer.doctor().ok
+    office.ids["leader"] = new_key
+    office.apply({})
+    with vault.Vault(office.location, new_key) as v:
+        assert v.actor == "leader"
+
+
+def test_the_migration_drops_actors_whose_hash_is_not_their_key(pg_cluster: Cluster) -> None:
+    app = pg_cluster.new_database(schema=False)
+    name = dbname_of(app)
+    owner = pg_cluster.dsn(OWNER, name)
+    assert migrate_schema(owner, target=12) == (0, 12)
+    good = os.urandom(32)
+    planted = hashlib.sha256(os.urandom(32)).hexdigest()
+    pg_cluster.execute("INSERT INTO vault.actors VALUES (%s, %s), (%s, %s)",
+                       (hashlib.sha256(good).hexdigest(), good, planted, os.urandom(32)),
+                       dbname=name, user=OWNER)
+    assert migrate_schema(owner, grant=[APP]) == (12, VERSION)
+    rows = pg_cluster.execute("SELECT key_hash, public_key FROM vault.actors", dbname=name,
+                              user=OWNER)
+    assert [(h, bytes(k)) for h, k in rows] == [(hashlib.sha256(good).hexdigest(), good)]
+    with pytest.raises(psycopg.errors.CheckViolation):
+        pg_cluster.execute("INSERT INTO vault.actors VALUES (%s, %s)", (planted, good),
+                           dbname=name, user=APP)
+
+
+# -- locks held for ever by another session -------------------------------------------
+
+
+@pytest.fixture
+def pg_office(tmp_path: Path, pg_cluster: Cluster) -> Office:
+    return make_office(tmp_path / "office", PostgresKind(pg_cluster))
+
+
+def _intruder(office: Office, *, autocommit: bool) -> psycopg.Connection[Any]:
+    cluster: Cluster = office.kind.cluster  # type: ignore[attr-defined]
+    return psycopg.connect(cluster.dsn(APP, dbname_of(office.location)),
+                           autocommit=autocommit, application_name="intruder")
+
+
+def _vault(office: Office, who: str, *args: str, wait: str = "1") -> tuple[int, str, float]:
+    if args[0] == "open":
+        args = (*args, "-o", tempfile.mkdtemp(dir=office.root))
+    return _run(office.location, office.files[who], office.root, *args, wait=wait)
+
+
+def _run(location: str, identity: Path, cwd: Path, *args: str,
+         wait: str = "1") -> tuple[int, str, float]:
+    """``vault ARGS`` in a process of its own, waiting ``wait`` seconds for
+    a lock; a hang fails the test (the timeout), it does not stall it."""
+    env = dict(os.environ, VAULT_PG_LOCK_TIMEOUT=wait)
+    started = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "vault_cli.main", "--vault", location,
+                        "--identity", str(identity), *args], capture_output=True,
+                       text=True, timeout=60, env=env, cwd=cwd)
+    return p.returncode, p.stderr, time.monotonic() - started
+
+
+_HOLDS = {
+    "the append lock": (f"SELECT pg_advisory_lock({AUDIT_LOCK})", True),
+    "the write lock": (f"SELECT pg_advisory_lock({WRITE_LOCK})", True),
+    "an uncommitted next audit line": (
+        "INSERT INTO vault.audit_log SELECT max(seq) + 1, convert_to(format("
+        "'{\"v\":2,\"seq\":%s}', max(seq) + 1), 'UTF8') FROM vault.audit_log", False),
+    "a table lock": ("LOCK TABLE vault.documents IN ACCESS EXCLUSIVE MODE", False),
+}
+
+
+@pytest.mark.parametrize("hold", list(_HOLDS))
+def test_a_lock_held_for_ever_is_a_clear_error_naming_its_holder(pg_office: Office,
+                                                                hold: str) -> None:
+    office = pg_office
+    doc = office.as_("clerk").seal(io.BytesIO(b"kept"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    before = office.as_("officer").verify_audit().size
+    sql, autocommit = _HOLDS[hold]
+    with _intruder(office, autocommit=autocommit) as conn:
+        conn.execute(sql)
+        pid = conn.info.backend_pid
+        for args in (("open", doc), ("seal", "--level", "INTERNAL", "--compartment",
+                                           "STAFF", str(office.file("new.txt", b"new")))):
+            code, err, took = _vault(office, "leader", *args)
+            blocked = hold != "the write lock" or args[0] == "seal"  # open takes no write lock
+            if not blocked:
+                assert code == 0, err
+                continue
+            assert code == 1, err
+            assert f"pid {pid} (intruder)" in err and "gave up after 1s" in err, err
+            assert "pg_terminate_backend" in err and took < 30
+            assert all(line.startswith(("vault: ", "hint: ", "waiting for"))
+                       for line in err.splitlines()), err
+    # The holder gone, everything works, and the log verifies: each attempt
+    # that could be recorded is on the record, and nothing else happened.
+    code, err, _ = _vault(office, "leader", "open", doc, wait="30")
+    assert code == 0, err
+    with office.as_("officer") as officer:
+        report = officer.verify_audit()
+        assert report.size > before and not report.findings
+        assert officer.doctor().ok
+
+
+def test_the_lock_wait_is_configured_by_the_environment(pg_office: Office) -> None:
+    with _intruder(pg_office, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (AUDIT_LOCK,))
+        code, err, took = _vault(pg_office, "leader", "ls", wait="3")
+        assert code == 1 and "gave up after 3s" in err and 3 <= took < 30, err
+        code, err, _ = _vault(pg_office, "leader", "ls", wait="soon")
+        assert code == 2 and "VAULT_PG_LOCK_TIMEOUT must be a number" in err, err
+
+
+# -- a flood of statements ---------------------------------------------------------------
+
+_PEAK = """
+import resource, sys
+import vault
+from vault.identity import load_identity
+
+v = vault.Vault(sys.argv[1], load_identity(sys.argv[2]))
+v.ls()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+pending = v.approvals()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(pending), (after - before) // 1024)
+"""
+
+
+def test_a_flood_of_statements_does_not_multiply_an_approvers_memory(
+        pg_office: Office) -> None:
+    rows = 40  # of 1 MiB each, which the table allows in any number
+    _app_sql(pg_office, "INSERT INTO vault.statements SELECT 'request',"
+             " encode(sha256(int8send(i)), 'hex'), convert_to('{\"x\":\"' ||"
+             " repeat('A', 1048560) || '\"}', 'UTF8') FROM generate_series(1, %s::int) i", rows)
+    p = subprocess.run([sys.executable, "-c", _PEAK, pg_office.location,
+                        str(pg_office.files["leader"])], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    pending, grown_mib = map(int, p.stdout.split())
+    assert pending == 0  # none of it is a signed request
+    assert grown_mib < rows // 2, f"approvals grew by {grown_mib} MiB"
+
+
+# -- sessions cut by another ------------------------------------------------------------
+
+
+def test_a_cut_session_leaves_only_the_vaults_message_on_stderr(pg_office: Office) -> None:
+    office = pg_office
+    doc = office.as_("clerk").seal(io.BytesIO(b"kept"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    with _intruder(office, autocommit=True) as conn:  # one role: it may cut the others
+        conn.execute("SELECT pg_advisory_lock(%s)", (AUDIT_LOCK,))
+        victim = subprocess.Popen(
+            [sys.executable, "-m", "vault_cli.main", "--vault", office.location, "--identity",
+             str(office.files["leader"]), "open", doc, "-o", str(office.root)],
+            env=dict(os.environ, VAULT_PG_LOCK_TIMEOUT="30"), stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, text=True)
+        try:
+            # Its audit append waits for the lock, in a pipeline: cut it there.
+            deadline = time.monotonic() + 30
+            waiting: list[tuple[Any, ...]] = []
+            while not waiting and time.monotonic() < deadline:
+                time.sleep(0.1)
+                waiting = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+                    " application_name = 'vault' AND wait_event_type = 'Lock'").fetchall()
+            assert waiting
+            _, err = victim.communicate(timeout=60)
+        finally:
+            victim.kill()
+    assert victim.returncode == 1
+    assert "audit record not durable" in err
+    assert all(line.startswith(("vault: ", "hint: ")) for line in err.splitlines()), err
+
+
+def test_one_login_role_per_workstation_in_a_group_role(pg_cluster: Cluster,
+                                                        tmp_path: Path) -> None:
+    # DEPLOYMENT.md §2: the grants go to a NOLOGIN group role; each
+    # workstation logs in as a member. The vault works the same, and no
+    # workstation can cut another's sessions any more.
+    app = pg_cluster.new_database(schema=False)
+    name = dbname_of(app)
+    group, one, two = (f"{name}_{r}" for r in ("apps", "ws1", "ws2"))
+    pg_cluster.execute(f"CREATE ROLE {group} NOLOGIN")
+    for role in (one, two):
+        pg_cluster.execute(f"CREATE ROLE {role} LOGIN IN ROLE {group}")
+    migrate_schema(pg_cluster.dsn(OWNER, name), grant=[group], checkpoint_key=True)
+    ids = {n: vault.new_identity(n) for n in PEOPLE}
+    policy = tmp_path / "p.yaml"
+    policy.write_text(office_policy(ids, [vault.new_identity("recovery").recipient]))
+    first, second = pg_cluster.dsn(one, name), pg_cluster.dsn(two, name)
+    vault.Vault.init(first, policy, ids["officer"]).close()
+    with vault.Vault(first, ids["clerk"]) as v:
+        doc = v.seal(io.BytesIO(b"kept"), level="INTERNAL", compartments=["STAFF"]).id
+    with vault.Vault(second, ids["leader"]) as v:
+        out = io.BytesIO()
+        v.open(doc, out)
+        assert out.getvalue() == b"kept"
+    with vault.Vault(second, ids["officer"]) as v:
+        assert v.verify_audit().size and v.doctor().ok
+    with psycopg.connect(first, application_name="ws1", autocommit=True) as c1, \
+            psycopg.connect(second, application_name="ws2", autocommit=True) as c2:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c1.execute("SELECT pg_terminate_backend(%s)", (c2.info.backend_pid,))
+        # Locks still cross roles: a wait that runs out names the holder.
+        c1.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+        ids["clerk"].to_file(tmp_path / "clerk.key", None)
+        (tmp_path / "note.txt").write_bytes(b"a note")
+        code, err, _ = _run(second, tmp_path / "clerk.key", tmp_path, "seal", "--level",
+                            "INTERNAL", "--compartment", "STAFF", str(tmp_path / "note.txt"))
+        assert code == 1 and f"pid {c1.info.backend_pid} (ws1)" in err, err
+
+
+def test_a_planted_actor_file_is_not_moved_into_postgresql(tmp_path: Path,
+                                                          pg_cluster: Cluster) -> None:
+    office = make_office(tmp_path / "office")
+    with pytest.raises(DeniedError):  # a stranger's attempt: their key is registered
+        vault.Vault(office.location, vault.new_identity("mallory")).ls()
+    planted = hashlib.sha256(os.urandom(32)).hexdigest()
+    (Path(office.location) / "actors" / f"{planted}.pub").write_bytes(os.urandom(32))
+    report = move_vault(office.location, pg_cluster.new_database(), office.ids["officer"])
+    assert report.actors == 1
+    assert any(planted[:16] in note for note in report.notes)
