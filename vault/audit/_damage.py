@@ -28,6 +28,7 @@ from vault.audit._hashing import leaf_hash
 from vault.audit._record import TORN_ACTION, AuditRecord
 from vault.audit._storage import LogEnd, LogStorage
 from vault.audit._tree import tree_root
+from vault.audit._walk import MAX_FRAGMENTS
 from vault.errors import AuditIntegrityError
 
 __all__ = ["Target", "classify"]
@@ -125,7 +126,7 @@ def _diff(now: list[bytes], original: list[bytes], required: int) -> AuditIntegr
 def _seqs(lines: list[bytes], start: int) -> list[int | None]:
     """The seq each line claims (fragments set aside claim their position)."""
     seqs: list[int | None] = []
-    last_record = start - 1
+    last_record = last_signed = start - 1
     for i in range(start, len(lines)):
         try:
             record = AuditRecord.from_line(lines[i])
@@ -139,6 +140,13 @@ def _seqs(lines: list[bytes], start: int) -> list[int | None]:
                 j = f.seq
                 if start <= j < i and seqs[j - start] is None and _matches(lines[j], f.sha256):
                     seqs[j - start] = j
+            if len(record.fragments) == MAX_FRAGMENTS:  # a long run: its chain covers the rest
+                j = record.fragments[0].seq - 1
+                while j > last_signed and seqs[j - start] in (None, j):
+                    seqs[j - start] = j
+                    j -= 1
+        if record.signature is not None:
+            last_signed = i
     # Lines after the last record are an interrupted write not yet set aside.
     for i in range(last_record + 1, len(lines)):
         seqs[i - start] = i

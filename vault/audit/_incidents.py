@@ -23,7 +23,12 @@ class Incidents:
 
     def excuse(self, error: AuditIntegrityError, lines: Iterable[int]) -> bool:
         """Is ``error``, about ``lines``, explained by a sealed-off line?"""
-        if not self.lines or self.lines.isdisjoint(lines):
+        if not self.lines:
+            return False
+        if isinstance(lines, range):  # a long run's lines (§8): never listed one by one
+            if not any(i in lines for i in self.lines):
+                return False
+        elif self.lines.isdisjoint(lines):
             return False
         self.note(f"{error.message} (sealed off by an incident)", error.seq)
         return True

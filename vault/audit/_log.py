@@ -280,8 +280,9 @@ class AuditLog(LogReading):
         due = turn.due
         size = turn.tip.size
         if not due and size - self._checkpointed >= every:  # one may have been missed
-            known = [s for s in self.storage.checkpoint_sizes() if s <= size]
-            self._checkpointed = max(known, default=0)
+            # Only a checkpoint that verifies counts: a planted one must not
+            # stand in for the real one due here (AUDIT.md §7).
+            self._checkpointed = self._newest_counting(size, above=size - every)
             if size - self._checkpointed >= every:
                 due = [(size, turn.tip.root)]
         for n, root in due:

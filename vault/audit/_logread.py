@@ -65,6 +65,22 @@ class LogReading:
                     break
         return out
 
+    def _newest_counting(self, size: int, above: int) -> int:
+        """The size of the newest stored checkpoint in ``(above, size]`` that
+        counts (§7: one that does not verify is ignored, also in deciding
+        whether one is due), else ``max(above, 0)``. Bounded: sizes at or
+        below ``above`` are never read, however many were planted."""
+        for stored in reversed(self.storage.checkpoint_sizes()):
+            if stored <= above:
+                break
+            if stored > size:
+                continue
+            note = self.storage.read_checkpoint(stored)
+            cp = self._checkpoint_from(note) if note else None
+            if cp is not None and cp.size == stored:
+                return stored
+        return max(above, 0)
+
     def _checkpoint_from(self, note: bytes) -> Checkpoint | None:
         try:
             if self.checkpoint_signer is not None:

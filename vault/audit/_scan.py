@@ -29,21 +29,27 @@ class Scan(Iterator[ScannedLine]):
         self._source = source
         self._blocks: Iterator[list[bytes]] | None = iter(source)
         self._walker = Walker(start.last_leaf)
-        self._queue: collections.deque[ScannedLine] = collections.deque()
+        # Each item, with the tip after it when it ends what one line settled.
+        self._queue: collections.deque[tuple[ScannedLine, TrustedTip | None]] = (
+            collections.deque())
         self._next_seq = start.size
+        # Every line fed so far: what one line settles always ends with that
+        # line, so the tip of the lines yielded is this one at such a line --
+        # also after a long run, whose lines are not yielded one by one (§8).
         self._range = start.range()
         self._offset = start.end_offset
-        self._last = start.last_leaf
+        self._tip = start
 
     @property
     def tip(self) -> TrustedTip:
-        """The trusted tip of the lines yielded so far."""
-        return TrustedTip.of(self._range, self._offset, self._last)
+        """The trusted tip of the lines yielded so far (up to the last one
+        that ended what a line settled: every line, after the iteration)."""
+        return self._tip
 
     @property
     def unrecovered(self) -> int:
         """Lines at the end still waiting to be settled (after the iteration)."""
-        return len(self._walker.pending)
+        return self._walker.count
 
     @property
     def torn_tail(self) -> bytes:
@@ -59,15 +65,21 @@ class Scan(Iterator[ScannedLine]):
                 self._blocks = None
                 continue
             sha, prefix, feed = _sha256, LEAF_PREFIX, self._walker.feed
+            queue, rng, offset = self._queue, self._range, self._offset
             seq = self._next_seq
             for line in block:
-                self._queue.extend(feed(seq, line, sha(prefix + line).digest()))
+                leaf = sha(prefix + line).digest()
+                rng.append(leaf)
+                offset += len(line) + 1
+                settled = feed(seq, line, leaf)
+                if settled:
+                    queue.extend((item, None) for item in settled[:-1])
+                    queue.append((settled[-1], TrustedTip.of(rng, offset, leaf)))
                 seq += 1
-            self._next_seq = seq
-        item = self._queue.popleft()
-        self._range.append(item.leaf)
-        self._offset += len(item.line) + 1
-        self._last = item.leaf
+            self._next_seq, self._offset = seq, offset
+        item, tip = self._queue.popleft()
+        if tip is not None:
+            self._tip = tip
         return item
 
     def close(self) -> None:

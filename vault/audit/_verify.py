@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from vault.audit._chain import ZERO_LEAF, KeyLookup, verify_record
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
+from vault.audit._hashing import leaf_hash
 from vault.audit._incidents import Incidents
 from vault.audit._record import fingerprint
+from vault.audit._storage import LogEnd, LogStorage
 from vault.audit._tree import CompactRange, stored_hash_count, stored_order
 from vault.audit._treepass import hash_tree
 from vault.audit._walk import MAX_FRAGMENTS, ScannedLine, Walker, parse, settles
@@ -74,6 +76,7 @@ class _Checker:
     problem: AuditIntegrityError | None = None
     bad_signature: AuditIntegrityError | None = None
     walker: Walker | None = None
+    storage: LogStorage | None = None  # to read a long run straddling the start
     buffer: collections.deque[tuple[int, bytes, bytes]] = field(
         default_factory=lambda: collections.deque(maxlen=MAX_FRAGMENTS + 2))
 
@@ -101,11 +104,31 @@ class _Checker:
                 before, seed = seed[i][2], seed[i + 1 :]
                 break
         else:
-            if seed and seed[0][0] > 0:  # too many pending lines: the walker says so
-                before, seed = seed[0][2], seed[1:]
+            if seed and seed[0][0] > 0:  # a long run straddles it: read from the start
+                self.walker = Walker()
+                self._replay(seed[0][0])
+                for seq, line, leaf in seed:
+                    self._feed(seq, line, leaf)
+                return
         self.walker = Walker(before)
         for seq, line, leaf in seed:
             self._feed(seq, line, leaf)
+
+    def _replay(self, stop: int) -> None:
+        """Walk lines 0 to ``stop`` - 1 (covered by a checkpoint: no finding of
+        theirs counts) to know what is pending at ``stop``; bounded memory."""
+        assert self.walker is not None and self.storage is not None
+        source = self.storage.read(0, 0, LogEnd(stop, None))
+        seq = 0
+        try:
+            for block in source:
+                for line in block[: stop - seq]:
+                    self.walker.feed(seq, line, leaf_hash(line))
+                    seq += 1
+                if seq >= stop:
+                    break
+        finally:
+            source.close()
 
     def _feed(self, seq: int, line: bytes, leaf: bytes) -> None:
         assert self.walker is not None
@@ -115,7 +138,8 @@ class _Checker:
 
     def _check(self, item: ScannedLine) -> None:
         if item.problem is not None:
-            if not self.incidents.excuse(item.problem, [item.seq]) and self.problem is None:
+            lines = range(item.seq, item.seq + item.count)
+            if not self.incidents.excuse(item.problem, lines) and self.problem is None:
                 self.problem = item.problem
             return
         record = item.record
@@ -129,12 +153,12 @@ class _Checker:
         if record.signature is None:
             ok = key is not None and fingerprint(key) == record.actor_key
             why = "is not the record of a known actor"
-            lines = [item.seq]
+            lines = range(item.seq, item.seq + 1)
         else:
             assert item.chain is not None
             ok = key is not None and verify_record(record, item.chain, key)
             why = "has a bad signature" if key else "is signed by an unknown key"
-            lines = list(range(item.covers.start - 1, item.seq + 1))
+            lines = range(item.covers.start - 1, item.seq + 1)
             self.signatures += ok
         if not ok:
             who = record.actor if record.actor is not None else record.actor_key
@@ -216,7 +240,7 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
     wanted = [c.size for c in checkpoints] + ([trusted.size] if trusted else [])
     covered = max(wanted, default=0)
     incidents = Incidents(sealed_off)
-    checker = _Checker(0 if key_lookup else covered, key_lookup, incidents)
+    checker = _Checker(0 if key_lookup else covered, key_lookup, incidents, storage=storage)
     sizes = [*wanted, *([tip.size] if tip else [])]
     if key_lookup is None:
         tree = hash_tree(storage, end, sizes, checker, max(0, checker.start - MAX_FRAGMENTS - 2))

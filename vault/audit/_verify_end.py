@@ -55,10 +55,10 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
     if checker.bad_signature is not None:
         raise checker.bad_signature
     assert checker.walker is not None
-    pending = checker.walker.pending
-    unrecovered = len(tree.tail) + sum(len(p.line) + 1 for p in pending)
+    pending = checker.walker.count
+    unrecovered = len(tree.tail) + checker.walker.bytes
     if unrecovered:
-        findings.append(f"{len(pending)} lines and {len(tree.tail)} bytes at the end were left "
+        findings.append(f"{pending} lines and {len(tree.tail)} bytes at the end were left "
                         "by an interrupted write; the next append sets them aside")
     hashes_ok = derived_ok and _derived_ok(log, tree, checkpoints)
     if not hashes_ok:
@@ -72,7 +72,7 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
         trusted_checkpoint=trusted.size if trusted else None, consistency_proved=proved,
         records_parsed=checker.parsed, signatures=checker.signatures, unrecovered=unrecovered,
         hashes_ok=hashes_ok, findings=tuple(findings), incidents=tuple(incidents.notes),
-        unsigned_covered=checker.unsigned_covered, unrecovered_lines=len(pending))
+        unsigned_covered=checker.unsigned_covered, unrecovered_lines=pending)
 
 
 def _excused(log: LogReading, target: Target, tree: TreeResult, incidents: Incidents,

@@ -4,8 +4,10 @@ Every line is a leaf, but not every line counts on its own:
 
 * a signed record (valid, ``seq`` = its line number) settles the lines
   pending before it: the run of unsigned records of its actor that its
-  signature covers (§4, §5), or -- for a ``torn`` record -- exactly the
-  lines its fragments name (§8);
+  signature covers (§4, §5), or -- for a ``torn`` record -- the lines its
+  fragments name: every pending line, or, for a run longer than
+  :data:`MAX_FRAGMENTS`, the last ones while its signature covers the
+  whole run (§8);
 * an unsigned record waits for the signed record that covers it;
 * any other line (a *fragment*) waits for a torn record that names it.
 
@@ -15,27 +17,38 @@ Lines that can never be settled (a fragment followed by an ordinary
 record, an unsigned record followed by someone else's, a record whose
 ``seq`` is not its line number) are damage: they are settled with a
 ``problem`` so that a reader can raise and a replay can go on.
+
+Memory is bounded whatever the length of a run: only its last
+:data:`MAX_FRAGMENTS` lines are held; of the others, running digests and
+counts. Lines no longer held are yielded as one item standing for them all.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from vault.audit._chain import ZERO_LEAF, chain_digest
+from vault.audit._chain import ZERO_LEAF
 from vault.audit._record import TORN_ACTION, AuditRecord
 from vault.errors import AuditIntegrityError
 
 __all__ = ["MAX_FRAGMENTS", "ScannedLine", "Walker", "settles"]
 
-# The most lines one torn record may set aside (about 90 bytes each, well
-# within MAX_LINE); a crash leaves at most a batch's run of RUN_LIMIT lines.
+# The most lines one torn record names (about 110 bytes each, within
+# MAX_LINE); a longer run is named by its last MAX_FRAGMENTS lines and
+# covered whole by the torn record's chain (docs/AUDIT.md §8).
 MAX_FRAGMENTS = 4096
 
 
 @dataclass(frozen=True)
 class ScannedLine:
-    """One line of the log as the reading rules see it (docs/AUDIT.md §12)."""
+    """One line of the log as the reading rules see it (docs/AUDIT.md §12);
+    with ``count`` > 1, the ``count`` lines from ``seq`` of a long run (§8),
+    set aside or damaged alike, whose bytes were not kept (``line`` is
+    empty, ``leaf`` the last one's)."""
 
     seq: int
     line: bytes
@@ -44,6 +57,7 @@ class ScannedLine:
     chain: bytes | None = None  # signed records: chain(k), what the signature covers
     covers: range = range(0)  # signed records: the lines their signature covers
     problem: AuditIntegrityError | None = None  # the reading rules are broken here
+    count: int = 1  # lines this item stands for
 
     @property
     def fragment(self) -> bool:
@@ -80,8 +94,25 @@ class Walker:
     before the first one fed (32 zero bytes at the start of a log)."""
 
     def __init__(self, before: bytes = ZERO_LEAF) -> None:
+        self._reset(before)
+
+    def _reset(self, before: bytes) -> None:
         self.before = before
-        self.pending: list[_Pending] = []
+        #: the last pending lines (at most MAX_FRAGMENTS); ``count`` says how many pend
+        self.pending: deque[_Pending] = deque()
+        self.count = 0
+        self.bytes = 0  # pending bytes, a newline each
+        self.first = -1  # the first pending line
+        self._first_unsigned = False  # is it an unsigned record?
+        self._dropped_leaf = before  # leaf of the last pending line no longer held
+        self._last = before  # leaf of the last pending line (or before)
+        # Running digests, made when a line pends (most records settle at once):
+        # leaf(s-1) || every pending leaf (§8), and the trailing run of
+        # unsigned records of one actor (§4).
+        self._run: Any = None
+        self._tail: Any = None
+        self._tail_key: str | None = None
+        self._tail_len = 0
 
     def feed(self, seq: int, line: bytes, leaf: bytes) -> list[ScannedLine]:
         """Add line ``seq``; return the lines it settles, in order."""
@@ -90,13 +121,10 @@ class Walker:
             # A whole record out of place is never an interrupted write (§8).
             kind = "deleted" if record.seq > seq else "inserted"
             problem = _damage(kind, min(seq, record.seq), f"line {seq} holds record {record.seq}")
-            return self._flush(problem, _Pending(seq, line, leaf, None))
+            self._hold(_Pending(seq, line, leaf, None))
+            return self._flush(problem)
         if record is None or record.signature is None:
-            self.pending.append(_Pending(seq, line, leaf, record))
-            if len(self.pending) > MAX_FRAGMENTS:
-                first = self.pending[0].seq
-                return self._flush(_damage("inserted", first, f"lines from {first} on are not "
-                                           "records and nothing sets them aside"), None)
+            self._hold(_Pending(seq, line, leaf, record))
             return []
         return self._settle(record, seq, line, leaf)
 
@@ -105,60 +133,94 @@ class Walker:
         about to set them aside, §8)."""
         record = parse(line, seq)
         unsigned = record if record is not None and record.signature is None else None
-        self.pending.append(_Pending(seq, line, leaf, unsigned))
+        self._hold(_Pending(seq, line, leaf, unsigned))
+
+    def _hold(self, p: _Pending) -> None:
+        if not self.count:
+            self.first, self._first_unsigned = p.seq, p.record is not None
+            self._run = hashlib.sha256(self.before)
+        if len(self.pending) == MAX_FRAGMENTS:
+            self._dropped_leaf = self.pending.popleft().leaf  # counted, no longer held
+        self.pending.append(p)
+        self.count += 1
+        self.bytes += len(p.line) + 1
+        self._run.update(p.leaf)
+        if p.record is not None and p.record.actor_key == self._tail_key:
+            self._tail.update(p.leaf)
+            self._tail_len += 1
+        elif p.record is not None:
+            self._tail = hashlib.sha256(self._last + p.leaf)
+            self._tail_key, self._tail_len = p.record.actor_key, 1
+        else:
+            self._tail_key, self._tail_len = None, 0
+        self._last = p.leaf
 
     def chain_for(self, actor_key: str) -> tuple[bytes, int]:
         """``chain(k)`` for a signed record of ``actor_key`` fed next, and how
         many pending lines its signature covers (§4)."""
-        pending = self.pending
-        start = len(pending)
-        while start and _covered_by(pending[start - 1], actor_key):
-            start -= 1
-        before = pending[start - 1].leaf if start else self.before
-        return chain_digest(before, [p.leaf for p in pending[start:]]), len(pending) - start
+        if self._tail_key == actor_key and self._tail_len:
+            return self._tail.copy().digest(), self._tail_len
+        return hashlib.sha256(self._last).digest(), 0
+
+    @property
+    def long(self) -> bool:
+        """Are more lines pending than one torn record names one by one (§8)?"""
+        return self.count > MAX_FRAGMENTS
+
+    def torn_chain(self, actor_key: str) -> tuple[bytes, int]:
+        """``chain(k)`` for a torn record of ``actor_key`` setting the pending
+        lines aside, and how many lines its signature covers (§8)."""
+        if self.long:
+            return self._run.copy().digest(), self.count
+        return self.chain_for(actor_key)
 
     def _settle(self, record: AuditRecord, seq: int, line: bytes,
                 leaf: bytes) -> list[ScannedLine]:
-        pending = self.pending
-        chain, run = self.chain_for(record.actor_key)
-        start = len(pending) - run
-        covers = range(seq - run, seq + 1)
-        out: list[ScannedLine] = []
+        held = list(self.pending)
+        out: list[ScannedLine]
         if record.action == TORN_ACTION:
-            named = len(record.fragments) == len(pending) and all(
-                f.names(p.seq, p.line) for f, p in zip(record.fragments, pending, strict=False))
+            chain, run = self.torn_chain(record.actor_key)
+            n = len(record.fragments)
+            named = n <= len(held) and n == min(self.count, MAX_FRAGMENTS) and all(
+                f.names(p.seq, p.line) for f, p in zip(record.fragments, held[-n:], strict=True))
             if named:
-                out = [ScannedLine(p.seq, p.line, p.leaf, None) for p in pending]
+                out = self._gone(None)
+                out += [ScannedLine(p.seq, p.line, p.leaf, None) for p in held]
             else:
-                at = pending[0].seq if pending else seq
-                problem = _damage("modified", at, f"torn record {seq} does not match the lines "
-                                  "it sets aside")
-                out = self._problems(pending, problem)
+                at = self.first if self.count else seq
+                out = self._problems(_damage("modified", at, f"torn record {seq} does not "
+                                             "match the lines it sets aside"), len(held))
         else:
-            extra, covered = pending[:start], pending[start:]
-            if extra:
-                first = extra[0]
+            chain, run = self.chain_for(record.actor_key)
+            # A run longer than any batch's (§5) is not read as records.
+            covered = run if run <= len(held) else 0
+            out = []
+            if self.count > covered:
                 why = ("is an unsigned record that no record of its actor covers"
-                       if first.record is not None else "is not a valid record")
-                out = self._problems(extra, _damage("modified", first.seq,
-                                                    f"line {first.seq} {why}"))
-            out += [ScannedLine(p.seq, p.line, p.leaf, p.record) for p in covered]
-        out.append(ScannedLine(seq, line, leaf, record, chain, covers))
-        self.pending, self.before = [], leaf
+                       if self._first_unsigned else "is not a valid record")
+                out = self._problems(_damage("modified", self.first, f"line {self.first} {why}"),
+                                     len(held) - covered)
+            out += [ScannedLine(p.seq, p.line, p.leaf, p.record)
+                    for p in held[len(held) - covered:]]
+        out.append(ScannedLine(seq, line, leaf, record, chain, range(seq - run, seq + 1)))
+        self._reset(leaf)
         return out
 
-    def _problems(self, lines: Sequence[_Pending],
-                  problem: AuditIntegrityError) -> list[ScannedLine]:
-        return [ScannedLine(p.seq, p.line, p.leaf, None, problem=problem) for p in lines]
+    def _gone(self, problem: AuditIntegrityError | None) -> list[ScannedLine]:
+        """One item for the pending lines no longer held, if any."""
+        dropped = self.count - len(self.pending)
+        if not dropped:
+            return []
+        return [ScannedLine(self.first, b"", self._dropped_leaf, None, problem=problem,
+                            count=dropped)]
 
-    def _flush(self, problem: AuditIntegrityError, last: _Pending | None) -> list[ScannedLine]:
-        lines = [*self.pending, *([last] if last else [])]
-        self.pending = []
-        if lines:
-            self.before = lines[-1].leaf
-        return self._problems(lines, problem)
+    def _problems(self, problem: AuditIntegrityError, held: int) -> list[ScannedLine]:
+        """The lines no longer held, and the first ``held`` held ones, as damage."""
+        lines: Sequence[_Pending] = list(self.pending)[:held]
+        return self._gone(problem) + [
+            ScannedLine(p.seq, p.line, p.leaf, None, problem=problem) for p in lines]
 
-
-def _covered_by(p: _Pending, actor_key: str) -> bool:
-    """Is ``p`` an unsigned record of this actor (§4: part of its run)?"""
-    return p.record is not None and p.record.actor_key == actor_key
+    def _flush(self, problem: AuditIntegrityError) -> list[ScannedLine]:
+        out = self._problems(problem, len(self.pending))
+        self._reset(self._last)
+        return out

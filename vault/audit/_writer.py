@@ -30,6 +30,7 @@ __all__ = ["Turn", "check_tip"]
 
 TORN_REASON = "an interrupted write left these lines; they are set aside, not records"
 _HINT = "run 'vault audit verify' and treat this as an incident"
+_BACK = 256  # lines read at a time looking back for where a run starts (§8)
 
 
 class _Line(NamedTuple):
@@ -154,63 +155,74 @@ class Turn:
 
     def recover(self, builder: RecordBuilder, first: Checked) -> None:
         """Set aside a torn tail and any unrecovered run with a torn record
-        signed by ``first``'s signer, before the turn's own records."""
+        signed by ``first``'s signer, before the turn's own records (§8).
+        A run of any length: a long one is named by its last lines and
+        covered whole by the torn record's chain."""
         if self.tail:
             self.storage.terminate_tail()
             self._add([self.tail], [leaf_hash(self.tail)], remember=True)
             self.tail = b""
-        run, before = self._trailing_run()
-        if not run:
+        walker = self._trailing_run()
+        if not walker.count:
             return
-        if len(run) > MAX_FRAGMENTS:  # crashes leave a batch's run at most, not this
-            raise AuditIntegrityError(
-                f"lines {run[0].seq} to {run[-1].seq} of the audit log are not records",
-                kind="inserted", seq=run[0].seq, hint=_HINT)
-        walker = Walker(before)
-        for item in run:
-            walker.hold(item.seq, item.line, item.leaf)
-        chain, _ = walker.chain_for(first.fingerprint)
+        chain, _ = walker.torn_chain(first.fingerprint)
         torn = Checked(caller_members({
             "actor": {"key": first.fingerprint, "name": first.members["actor"]},
             "action": TORN_ACTION, "outcome": "error", "reason": TORN_REASON,
             "request": secrets.token_hex(16)}, strict=False), first.signer, first.fingerprint)
-        fragments = tuple(Fragment.of(item.seq, item.line) for item in run)
+        fragments = tuple(Fragment.of(p.seq, p.line) for p in walker.pending)
         record = builder.signed(torn, self.tip.size, chain, fragments)
         self.append([record], [leaf_hash(record.line)])
 
-    def _trailing_run(self) -> tuple[list[_Line], bytes]:
-        """The lines after the last settle point (§5, §8), and the leaf
-        hash of the line before them."""
+    def _trailing_run(self) -> Walker:
+        """The lines after the last settle point (§5, §8), held by a walker."""
         items = list(self._recent)
         i = len(items)
         while i and not settles(parse(items[i - 1].line, items[i - 1].seq), items[i - 1].seq):
             i -= 1
         if i:
-            return items[i:], items[i - 1].leaf
+            return _held(items[i:], items[i - 1].leaf)
         first_seq = items[0].seq if items else self.tip.size
         if first_seq == 0:
-            return items, ZERO_LEAF
+            return _held(items, ZERO_LEAF)
         if first_seq == self._start.size and (self._settled or settles(
                 parse(self._start_line or b"", first_seq - 1), first_seq - 1)):
-            return items, self._start.last_leaf  # the tip ends at a settle point
-        # Every line read is pending: the run may start before this turn's tip.
+            return _held(items, self._start.last_leaf)  # the tip ends at a settle point
+        # Every line read is pending: the run starts earlier. Find where, then
+        # read it forwards; the walker holds its last lines and digests (§8).
         first_end = items[0].end - len(items[0].line) - 1 if items else self.tip.end_offset
-        older = self.storage.lines_before(first_seq, first_end, MAX_FRAGMENTS + 1 - len(items))
-        if older is None:
-            raise AuditIntegrityError("the audit log changed under the writer's lock",
-                                      kind="truncated", seq=first_seq, hint=_HINT)
-        seq = first_seq - len(older)
-        before = [_Line(seq + k, line, leaf_hash(line), 0) for k, line in enumerate(older)]
-        j = len(before)
-        while j and not settles(parse(before[j - 1].line, before[j - 1].seq), before[j - 1].seq):
-            j -= 1
-        if j:
-            return before[j:] + items, before[j - 1].leaf
-        if seq == 0:
-            return before + items, ZERO_LEAF
-        raise AuditIntegrityError(
-            f"more than {MAX_FRAGMENTS} lines before line {first_seq + len(items)} of the audit "
-            "log are not records", kind="inserted", seq=seq, hint=_HINT)
+        start, offset, before = self._run_start(first_seq, first_end)
+        walker = Walker(before)
+        tip = self.tip
+        source = self.storage.read(start, offset, LogEnd(tip.size, tip.end_offset))
+        seq = start
+        try:
+            for block in source:
+                for line in block[: tip.size - seq]:
+                    walker.hold(seq, line, leaf_hash(line))
+                    seq += 1
+        finally:
+            source.close()
+        if seq != tip.size:
+            raise _changed(seq)
+        return walker
+
+    def _run_start(self, seq: int, end: int) -> tuple[int, int, bytes]:
+        """Where the run pending before line ``seq`` (which starts ``end``
+        bytes in) starts: its first line, that line's offset and the leaf
+        hash of the line before it. Reads backwards, a block at a time."""
+        while seq > 0:
+            older = self.storage.lines_before(seq, end, _BACK)
+            if not older or older == [b"\n"]:
+                raise _changed(seq)
+            for k in range(len(older) - 1, -1, -1):
+                at = seq - len(older) + k
+                if settles(parse(older[k], at), at):
+                    rest = older[k + 1 :]
+                    return at + 1, end - sum(map(len, rest)) - len(rest), leaf_hash(older[k])
+            seq -= len(older)
+            end -= sum(map(len, older)) + len(older)
+        return 0, 0, ZERO_LEAF
 
     # -- appending ---------------------------------------------------------------------
 
@@ -218,6 +230,18 @@ class Turn:
         lines = [r.line for r in records]
         self.storage.append(lines)
         self._add(lines, leaves)
+
+
+def _held(items: list[_Line], before: bytes) -> Walker:
+    walker = Walker(before)
+    for item in items:
+        walker.hold(item.seq, item.line, item.leaf)
+    return walker
+
+
+def _changed(seq: int) -> AuditIntegrityError:
+    return AuditIntegrityError("the audit log changed under the writer's lock",
+                               kind="truncated", seq=seq, hint=_HINT)
 
 
 def rebuild(storage: LogStorage, derived: DerivedStore, tip: TrustedTip) -> str:

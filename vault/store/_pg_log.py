@@ -28,8 +28,8 @@ import psycopg
 
 from vault.audit import DerivedStore, LineSource, LogEnd, LogStorage, StoredHashes
 from vault.audit import stored_hash_count as _count
-from vault.errors import UsageError
-from vault.store._pg_conn import Connection, Database, storage_errors
+from vault.errors import AuditWriteError, UsageError
+from vault.store._pg_conn import Connection, Database, lock_wait_error, storage_errors
 from vault.store._pg_schema import AUDIT_LOCK
 
 __all__ = ["AUDIT_LOCK", "PostgresLogStorage"]
@@ -65,19 +65,18 @@ class _Rows(LineSource):
     def __iter__(self) -> Iterator[list[bytes]]:
         with self._stack, storage_errors("cannot read the audit log"):
             conn = self._storage._conn or self._stack.enter_context(self._storage.db.snapshot())
-            if self._stop - self._start <= _FETCH:
+            # A page of seq numbers at a time (rows are numbered without gaps):
+            # no server-side cursor, which a writer's session cannot open while
+            # its transaction is pipelined -- a writer far behind reads many.
+            start = self._start
+            while start < self._stop:
                 block = [bytes(r[0]) for r in conn.execute(
                     "SELECT line FROM vault.audit_log WHERE seq >= %s AND seq < %s ORDER BY seq",
-                    (self._start, self._stop))]
-                if block:
-                    yield block
-                return
-            self._storage._unpipelined()  # a server-side cursor takes no pipeline
-            cur = self._stack.enter_context(conn.cursor(name="vault_audit_lines"))
-            cur.execute("SELECT line FROM vault.audit_log WHERE seq >= %s AND seq < %s"
-                        " ORDER BY seq", (self._start, self._stop))
-            while rows := cur.fetchmany(_FETCH):
-                yield [bytes(r[0]) for r in rows]
+                    (start, min(start + _FETCH, self._stop)))]
+                if not block:
+                    return
+                yield block
+                start += len(block)
 
     def close(self) -> None:
         self._stack.close()
@@ -133,10 +132,20 @@ class PostgresLogStorage(LogStorage):
     @contextlib.contextmanager
     def _session(self) -> Iterator[Connection]:
         if self._conn is not None:
-            yield self._conn
+            try:
+                yield self._conn
+            except psycopg.errors.LockNotAvailable as e:  # lock_timeout ran out
+                raise self._lock_wait(writing=self._writing) from e
         else:
             with storage_errors("cannot read the audit log"), self.db.connection() as conn:
                 yield conn
+
+    def _lock_wait(self, *, writing: bool) -> Exception:
+        """Another session kept a lock this one needs (see _pg_conn)."""
+        if not writing:
+            return lock_wait_error(self.db, "cannot read the audit log")
+        return lock_wait_error(self.db, "audit record not durable: cannot append",
+                               AuditWriteError, "the operation was not performed")
 
     # -- locking ---------------------------------------------------------------
 
@@ -159,9 +168,11 @@ class PostgresLogStorage(LogStorage):
                         yield
                     finally:
                         self._conn, self._writing, self._local.ahead = None, False, None
-            except BaseException:
+            except BaseException as e:
                 with contextlib.suppress(psycopg.Error):  # the first error is the one to tell
                     self._unpipelined()
+                if isinstance(e, psycopg.errors.LockNotAvailable):  # at the COMMIT
+                    raise self._lock_wait(writing=True) from e
                 raise
             self._unpipelined()
 

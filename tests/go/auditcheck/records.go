@@ -11,8 +11,11 @@ package main
 //   - the actor signs "vault audit record v2\n" || chain(k) || the line
 //     without its top-level ,"sig":"..." member;
 //   - every other line must be covered that way, or named by the fragments
-//     of the torn record that follows the run it belongs to; lines still
-//     waiting at the end are an unrecovered tail.
+//     of the torn record that follows the run it belongs to: every line of
+//     the run, or, for a run longer than maxFragments lines, its last
+//     maxFragments lines, the torn record's chain then covering the whole
+//     run (s = the run's first line); lines still waiting at the end are an
+//     unrecovered tail.
 
 import (
 	"bufio"
@@ -26,6 +29,9 @@ import (
 	"strconv"
 	"strings"
 )
+
+// maxFragments: the most lines a torn record names one by one (§8).
+const maxFragments = 4096
 
 type fragment struct {
 	Length int64  `json:"length"`
@@ -153,6 +159,10 @@ func checkRecords(lines [][]byte, keys map[string]ed25519.PublicKey) (int, int, 
 			s--
 		}
 		start := i - (len(pending) - s)
+		long := r.action == "torn" && len(pending) > maxFragments
+		if long { // a long run: the torn record's chain covers all of it
+			start = pending[0]
+		}
 		h := sha256.New()
 		if start > 0 {
 			h.Write(leaves[start-1][:])
@@ -169,20 +179,24 @@ func checkRecords(lines [][]byte, keys map[string]ed25519.PublicKey) (int, int, 
 		}
 		signed++
 		if r.action == "torn" {
-			if len(r.fragments) != len(pending) {
+			named := pending
+			if long {
+				named = pending[len(pending)-maxFragments:]
+			}
+			if len(r.fragments) != len(named) {
 				fail("torn record %d names %d lines, not the %d before it", i,
-					len(r.fragments), len(pending))
+					len(r.fragments), len(named))
 			}
 			for n, f := range r.fragments {
-				sum := sha256.Sum256(lines[pending[n]])
-				if f.Seq != int64(pending[n]) || f.Length != int64(len(lines[pending[n]])) ||
+				sum := sha256.Sum256(lines[named[n]])
+				if f.Seq != int64(named[n]) || f.Length != int64(len(lines[named[n]])) ||
 					f.Sha256 != hex.EncodeToString(sum[:]) {
-					fail("torn record %d does not name line %d", i, pending[n])
+					fail("torn record %d does not name line %d", i, named[n])
 				}
 			}
 			aside += len(pending)
 		} else {
-			if s > 0 {
+			if s > 0 || len(pending) > maxFragments {
 				fail("line %d is neither covered by a signature nor set aside", pending[0])
 			}
 			covered += len(pending)

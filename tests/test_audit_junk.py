@@ -1,0 +1,247 @@
+"""Runs of lines that are no records, of any length (docs/AUDIT.md §8): an
+insider with the application's rights appends them -- schema-valid JSON in
+PostgreSQL, anything in a folder -- and the next writer sets them aside with
+one torn record; the vault goes on, verification agrees, and memory stays
+bounded (a long run is named by its last lines and covered by a digest)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audit_support import KEYS, fields, key_lookup, lines_of, make_log, write_lines
+from backends import RawFolder, RawPostgres
+from office import Office
+from test_audit_go import _files, auditcheck  # noqa: F401 - the Go checker, built once
+
+from vault.audit import AuditLog
+from vault.audit._walk import MAX_FRAGMENTS
+from vault.errors import AuditIntegrityError
+
+LONG = MAX_FRAGMENTS + 1  # the shortest run a torn record cannot name line by line
+
+
+def _junk(path: Path, first: int, n: int) -> None:
+    """Lines a folder writer appends directly: JSON the schema would take."""
+    with open(path / "log", "ab") as f:
+        f.write(b"".join(b'{"v":2,"seq":%d}\n' % s for s in range(first, first + n)))
+
+
+def _office_junk(office: Office, n: int) -> int:
+    """``n`` junk lines at the end of an office's log, as its insiders can
+    write them: one INSERT in PostgreSQL, an append to audit/log in a folder.
+    Returns the first one's number."""
+    raw = office.raw
+    head = len(raw.audit_lines())
+    if isinstance(raw, RawPostgres):
+        raw.cluster.execute(
+            "INSERT INTO vault.audit_log (seq, line) SELECT s, convert_to(format("
+            "'{\"v\":2,\"seq\":%%s}', s), 'UTF8') FROM generate_series(%s::bigint, %s::bigint) s",
+            (head, head + n - 1), dbname=raw.dbname, user="vault_app")
+    else:
+        assert isinstance(raw, RawFolder)
+        _junk(raw.path / "audit", head, n)
+    return head
+
+
+def test_a_long_run_is_set_aside_by_one_torn_record(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    make_log(path, 5)
+    _junk(path, 5, 3 * MAX_FRAGMENTS)
+    before = AuditLog.open(path).verify(key_lookup=key_lookup)
+    assert before.unrecovered_lines == 3 * MAX_FRAGMENTS  # pending: not damage
+    log = AuditLog.open(path)
+    log.append(fields("bob"), KEYS["bob"])
+    end = 5 + 3 * MAX_FRAGMENTS
+    (torn,) = [r for r in log.records() if r.action == "torn"]
+    assert torn.seq == end and [f.seq for f in torn.fragments] == list(
+        range(end - MAX_FRAGMENTS, end))  # the last lines, one by one
+    report = log.verify(key_lookup=key_lookup)
+    assert (report.size, report.unrecovered_lines, report.signatures) == (end + 2, 0, 7)
+    assert log.verify().size == end + 2
+    scan = log.scan()
+    items = list(scan)
+    assert scan.tip == log.tip() and scan.unrecovered == 0
+    assert sum(i.count for i in items) == end + 2 and all(i.problem is None for i in items)
+    assert [i.count for i in items if i.count > 1] == [2 * MAX_FRAGMENTS]
+
+
+def test_the_torn_record_covers_the_whole_long_run(tmp_path: Path) -> None:
+    # A line of the run the torn record does not name one by one still
+    # counts: its chain (§8) covers it, so a change breaks its signature.
+    path = tmp_path / "log"
+    make_log(path, 5, every=0, final_checkpoint=False)  # no checkpoint vouches for it
+    _junk(path, 5, LONG + 10)
+    AuditLog.open(path, checkpoint_every=0).append(fields("bob"), KEYS["bob"])
+    lines = lines_of(path)
+    lines[7] = b'{"v":2,"seq":7,"x":1}'
+    write_lines(path, lines)
+    with pytest.raises(AuditIntegrityError) as e:
+        AuditLog.open(path).verify(key_lookup=key_lookup)
+    assert (e.value.kind, e.value.seq) == ("signature", 5 + LONG + 10)
+
+
+def test_a_checkpoint_inside_a_long_run(tmp_path: Path) -> None:
+    # Quick verification reads from the newest checkpoint on; a pending run
+    # straddling it, longer than a torn record names, is read whole.
+    path = tmp_path / "log"
+    make_log(path, 5)
+    _junk(path, 5, 2 * MAX_FRAGMENTS)
+    AuditLog.open(path).checkpoint()
+    log = AuditLog.open(path)
+    log.append(fields("carol"), KEYS["carol"])
+    report = log.verify()
+    assert report.size == 5 + 2 * MAX_FRAGMENTS + 2 and report.unrecovered_lines == 0
+    assert log.verify(key_lookup=key_lookup).newest_checkpoint == 5 + 2 * MAX_FRAGMENTS
+
+
+def test_a_long_run_before_the_tip_of_a_turn_that_only_read(tmp_path: Path) -> None:
+    # A handle whose tip ends inside a long run (a checkpoint turn read it)
+    # looks back for where the run starts.
+    path = tmp_path / "log"
+    make_log(path, 5)
+    _junk(path, 5, LONG)
+    log = AuditLog.open(path)
+    log.checkpoint()  # the tip is now the end of the junk
+    _junk(path, 5 + LONG, 3)
+    log.append(fields(), KEYS["alice"])
+    (torn,) = [r for r in log.records() if r.action == "torn"]
+    assert torn.fragments[-1].seq == 5 + LONG + 2
+    assert log.verify(key_lookup=key_lookup).unrecovered_lines == 0
+
+
+def test_a_junk_run_does_not_stop_the_vault(office: Office) -> None:
+    # Longer than a database turn reads in one round trip, too.
+    clerk = office.as_("clerk")
+    doc = clerk.seal(io.BytesIO(b"before"), level="INTERNAL", compartments=["STAFF"]).id
+    n = 3 * MAX_FRAGMENTS
+    first = _office_junk(office, n)
+    out = io.BytesIO()
+    office.as_("leader").open(doc, out)  # the leader's append sets the run aside
+    assert out.getvalue() == b"before"
+    clerk.seal(io.BytesIO(b"after"), level="INTERNAL", compartments=["STAFF"])
+    officer = office.as_("officer")
+    assert officer.verify_audit().unrecovered_lines == 0
+    assert officer.doctor().ok
+    torn = json.loads(office.raw.audit_lines()[first + n])
+    assert torn["action"] == "torn" and torn["fragments"][0]["seq"] == first + n - MAX_FRAGMENTS
+
+
+def test_an_incident_does_not_wait_for_the_damage_to_settle(office: Office) -> None:
+    # The declaration is an append: it sets the run aside first, then names it.
+    first = _office_junk(office, LONG + 100)
+    officer = office.as_("officer")
+    seq = officer.declare_incident(first, first + LONG + 99, reason="junk")
+    assert seq == first + LONG + 100 + 2  # after the torn record and the decision
+    assert officer.doctor().ok
+
+
+def test_go_agrees_on_a_long_run(auditcheck: Path, tmp_path: Path) -> None:  # noqa: F811
+    path = tmp_path / "log"
+    make_log(path, 20, every=7)
+    _junk(path, 20, LONG + 3)
+    log = AuditLog.open(path, checkpoint_every=7)
+    log.append(fields("bob"), KEYS["bob"])
+    args = _files(tmp_path, path, 3, newest=14)  # above it only the signatures vouch
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(auditcheck), *args], capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    result = check()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"signatures ok: 22 signed records cover 0 unsigned; {LONG + 3} lines set aside, "
+        "0 pending")
+    lines = lines_of(path)
+    lines[21] = b'{"v":2,"seq":21,"x":1}'  # not one the torn record names one by one
+    write_lines(path, lines)
+    result = check()
+    assert result.returncode == 1 and f"signature: record {20 + LONG + 3}" in result.stderr
+
+
+def test_a_writer_far_behind_catches_up(pg_cluster: Any) -> None:
+    # A database writer whose tip is many round trips behind reads the lines
+    # since inside its own (pipelined) transaction.
+    from vault.audit import NoteSigner
+    from vault.store.postgres import PostgresBackend
+
+    dsn = pg_cluster.new_database()
+    signer = NoteSigner.generate("pg.example/behind")
+    behind, busy = (PostgresBackend(dsn).audit_log(signer, "pg.example/behind")
+                    for _ in range(2))
+    behind.append(fields(), KEYS["alice"])
+    for _ in range(3):
+        busy.append_many([(fields("bob", i), KEYS["bob"]) for i in range(MAX_FRAGMENTS)])
+    behind.append(fields(), KEYS["alice"])
+    assert behind.tip().size == 3 * MAX_FRAGMENTS + 2
+    assert busy.verify(key_lookup=key_lookup).size == 3 * MAX_FRAGMENTS + 2
+
+
+# -- checkpoints a planted one would have suppressed (docs/AUDIT.md §7) --------------
+
+
+@pytest.fixture(params=["folder", "postgres"])
+def bare_log(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[AuditLog, Any]:
+    """A log checkpointed every 10 lines, and how an insider plants a line
+    or a checkpoint in it: ``plant(kind, seq_or_size, data)``."""
+    if request.param == "folder":
+        log = make_log(tmp_path / "log", 5, every=10, final_checkpoint=False)
+
+        def plant(kind: str, n: int, data: bytes) -> None:
+            if kind == "line":
+                with open(tmp_path / "log" / "log", "ab") as f:
+                    f.write(data + b"\n")
+            else:
+                (tmp_path / "log" / "checkpoints" / str(n)).write_bytes(data)
+
+        return log, plant
+    from pg_support import APP, Cluster, dbname_of
+
+    from vault.audit import NoteSigner
+    from vault.store.postgres import PostgresBackend
+
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    dsn = cluster.new_database()
+    log = PostgresBackend(dsn).audit_log(NoteSigner.generate("pg.example/junk"),
+                                         "pg.example/junk")
+    log.checkpoint_every = 10
+    log.append_many([(fields("alice", i), KEYS["alice"]) for i in range(5)])
+
+    def plant_pg(kind: str, n: int, data: bytes) -> None:
+        table = "audit_log (seq, line)" if kind == "line" else "audit_checkpoints (size, note)"
+        cluster.execute(f"INSERT INTO vault.{table} VALUES (%s, %s)", (n, data),
+                        dbname=dbname_of(dsn), user=APP)
+
+    return log, plant_pg
+
+
+def test_a_bogus_checkpoint_does_not_suppress_real_ones(bare_log: tuple[AuditLog, Any]) -> None:
+    log, plant = bare_log
+    for seq in range(5, 10):  # the log padded to the next multiple of 10
+        plant("line", seq, b'{"v":2,"seq":%d}' % seq)
+    plant("checkpoint", 10, b"bogus")
+    for i in range(3):
+        log.append(fields("bob", i), KEYS["bob"])
+    report = log.verify(expect_signer=True)
+    assert report.checkpoints == 1 and report.newest_checkpoint == 12
+    assert not any("checkpoints are missing" in f for f in report.findings)
+    assert any(f.startswith("checkpoint 10 does not verify") for f in report.findings)
+
+
+def test_doctor_names_a_bogus_checkpoint(office: Office) -> None:
+    size = len(office.raw.audit_lines())
+    raw = office.raw
+    if isinstance(raw, RawPostgres):
+        raw.cluster.execute("INSERT INTO vault.audit_checkpoints VALUES (%s, 'bogus')", (size,),
+                            dbname=raw.dbname, user="vault_app")
+    else:
+        assert isinstance(raw, RawFolder)
+        (raw.path / "audit" / "checkpoints" / str(size)).write_bytes(b"bogus")
+    report = office.as_("officer").doctor()
+    assert report.ok  # a finding, not damage (docs/AUDIT.md §7)
+    assert any(n.startswith(f"audit log: checkpoint {size} does not verify") for n in report.notes)
