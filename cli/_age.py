@@ -4,7 +4,8 @@ Standard age v1 files, no policy and no audit: ``keygen``, ``encrypt`` and
 ``decrypt`` behave like stock ``age-keygen``/``age`` (and interoperate with
 them), including the post-quantum hybrid keys of ``age-keygen -pq``
 (docs/FORMAT.md §5.3). Input and output default to stdin/stdout (``-`` too); output to a
-path appears atomically, and a failed decryption leaves no file behind.
+path appears atomically, and a failed decryption leaves no file behind; a
+device or FIFO named by ``-o`` is written in place, as by age.
 ``vault.age`` is imported inside the commands so that ``vault --help``
 stays fast.
 """
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
+from vault._inputs import open_input
 from vault.errors import IdentityFileError, UsageError
 
 from ._common import binary_stream, info, read_passphrase
@@ -37,7 +39,10 @@ def age() -> None:
     """Low-level age v1 encryption (no policy, no audit).
 
     Files are standard age v1, readable and writable by stock age (age 1.3
-    or later for post-quantum keys).
+    or later for post-quantum keys). As with age, -o FILE overwrites FILE,
+    whole or not at all; a device or FIFO (/dev/stdout, a pipe) is written
+    in place; a symbolic link is followed, never replaced, and refused if
+    another user made it.
     """
 
 
@@ -46,7 +51,7 @@ def _input(path: str | None) -> Iterator[BinaryIO]:
     if path is None or path == "-":
         yield binary_stream("stdin")
         return
-    with open(path, "rb") as f:
+    with open_input(path) as f:  # never blocks on a FIFO another user planted
         yield f
 
 
@@ -62,9 +67,12 @@ def _output(path: str | None, mode: int, *, binary_to_tty_ok: bool) -> Iterator[
         yield stdout
         stdout.flush()
         return
-    from vault.age._files import atomic_output
+    from vault._atomic import open_output
 
-    with atomic_output(path, mode) as f:
+    # Like age, an existing file is overwritten; unlike a bare rename, a
+    # device or FIFO is written in place and a symbolic link is never
+    # replaced (docs/THREAT-MODEL.md §13.2).
+    with open_output(path, mode=mode, replace=True) as f:
         yield f
 
 
@@ -156,8 +164,8 @@ def encrypt(
 
     targets: list[Recipient] = [_recipient_option(r) for r in recipients]
     for path in recipient_files:
-        with open(path, encoding="utf-8") as f:
-            targets += agelib.parse_recipients(f.read())
+        with open_input(path) as f:
+            targets += agelib.parse_recipients(f.read().decode("utf-8"))
     if passphrase:
         if targets:
             raise UsageError("-p cannot be combined with -r or -R")

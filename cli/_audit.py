@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from vault._inputs import open_input
 from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport
 from vault.errors import AuditIntegrityError, UsageError
 
@@ -127,7 +129,14 @@ def log_(
         if vault is not None:
             _check_known(vault, filters, None)
         out.follow(ctx, log, interval, as_csv, filters)
-    records = log.records(**filters)
+    records = iter(log.records(**filters))
+    first = next(records, None)
+    if first is None and vault is not None:
+        # Before a byte is written: an unknown --actor or --doc is an error,
+        # never an empty '[]' or CSV header followed by one.
+        _check_known(vault, filters, log)
+    if first is not None:
+        records = itertools.chain((first,), records)
     if as_json:
         shown = out.write_json(records)
     elif as_jsonl:
@@ -137,8 +146,6 @@ def log_(
     else:
         shown = out.write_table(records, _label_writer(vault))
     if not shown:
-        if vault is not None:
-            _check_known(vault, filters, log)
         info("no matching records")
 
 
@@ -189,7 +196,11 @@ def _read_key(text: str) -> NoteVerifier:
     source = Path(text)
     if "+" not in text or source.is_file():
         try:
-            text = source.read_text(encoding="utf-8").strip()
+            with open_input(text) as f:  # never blocks on a FIFO another user planted
+                text = f.read().decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise UsageError(f"key file {text} is not UTF-8 text",
+                             hint="use the output of 'vault audit key'") from None
         except OSError as e:
             raise UsageError(f"cannot read key file {text}: {e.strerror}") from None
     try:
@@ -225,7 +236,10 @@ def verify(
         if log.checkpoint_signer is None:
             raise UsageError("no verifier key for this log", hint="pass --key (vault audit key)")
         info("note: checkpoints checked against the log's own key; pass --key to pin it")
-    trusted = Path(checkpoint_file).read_bytes() if checkpoint_file else None
+    trusted = None
+    if checkpoint_file:
+        with open_input(checkpoint_file) as f:
+            trusted = f.read()
     try:
         # A vault's log is verified as the vault reads it (record signatures by
         # the keys its policy versions gave, incidents sealed off); a

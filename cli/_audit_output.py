@@ -13,6 +13,8 @@ import click
 
 from vault.audit import AuditLog, AuditRecord
 
+from ._common import printable
+
 _TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
 _CSV_FIELDS = (
     "seq",
@@ -93,6 +95,7 @@ def write_jsonl(records: Iterable[AuditRecord]) -> int:
 
 def _safe_cell(value: str) -> str:
     # Spreadsheets run cells starting with these as formulas (CSV injection).
+    value = printable(value)
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
@@ -113,9 +116,9 @@ def _csv_row(r: AuditRecord) -> list[str]:
         str(r.seq),
         r.time,
         *map(_safe_cell, text),
-        r.policy or "",
-        r.request,
-        r.host,
+        printable(r.policy or ""),
+        printable(r.request),
+        printable(r.host),
         str(r.pid),
     ]
 
@@ -144,8 +147,10 @@ def _label(r: AuditRecord, write: LabelWriter) -> str:
 
 
 def _table_row(r: AuditRecord, write: LabelWriter) -> tuple[str, ...]:
+    # Every cell escaped: whoever signed a record chose its text, and a
+    # '\r' or an escape sequence in it must not redraw the auditor's table.
     when = r.time[:19].replace("T", " ")
-    return (
+    return tuple(map(printable, (
         str(r.seq),
         when,
         r.actor if r.actor is not None else "(unknown key)",
@@ -155,7 +160,7 @@ def _table_row(r: AuditRecord, write: LabelWriter) -> tuple[str, ...]:
         r.outcome,
         ",".join(r.rules) or "-",
         r.reason,
-    )
+    )))
 
 
 def _blocks(records: Iterable[AuditRecord],

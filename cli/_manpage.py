@@ -35,11 +35,15 @@ _EXIT = (
 _ENVIRONMENT = (
     ("VAULT_DIR", "the vault folder, as --vault (VAULT_DSN: a postgresql:// vault)"),
     ("VAULT_IDENTITY", "your identity file, as --identity"),
-    ("VAULT_PASSPHRASE_FILE", "a file whose first line is the identity's passphrase"),
+    ("VAULT_PASSPHRASE_FILE", "a file whose first line is the identity's passphrase; it must "
+                              "be yours alone (chmod 600), or a pipe of yours"),
     ("VAULT_RECOVERY_PASSPHRASE_FILE", "the same, for init --protect-recovery"),
     ("VAULT_AGENT_SOCK", "the passphrase agent's socket (set by vault agent start)"),
     ("VAULT_STATE_DIR", "where this machine keeps its verified replay of each vault's audit "
                         "log (default ~/.local/state/vault)"),
+    ("VAULT_PG_LOCK_TIMEOUT", "seconds a PostgreSQL vault waits for a lock another session "
+                              "holds before it gives up naming the holder (default 30; 0 waits "
+                              "for ever)"),
     ("VAULT_DEBUG", "1 shows tracebacks"),
 )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 import click
@@ -269,6 +269,22 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
     return binary_stream("stdout")
 
 
+@contextlib.contextmanager
+def _output_file(output: str, force: bool) -> Iterator[BinaryIO]:
+    """The file ``-o`` names, checked before anything is recorded: a file
+    is replaced only with --force, a device or FIFO (/dev/null, a pipe) is
+    written in place, a symbolic link is never replaced
+    (vault._atomic.output_target)."""
+    from vault._atomic import open_output
+
+    try:
+        with open_output(output, mode=0o600, replace=force) as out:
+            yield out
+    except FileExistsError as e:  # link(2) names the new file second
+        raise UsageError(f"{e.filename2 or e.filename or output} already exists",
+                         hint="use --force to overwrite it") from None
+
+
 @click.command("open")
 @click.argument("doc_id", metavar="ID", shell_complete=complete_doc_ids)
 @click.option(
@@ -289,14 +305,17 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
 @click.pass_context
 def open_(ctx: click.Context, doc_id: str, output: str | None, stored_name: bool,
           force: bool, mark: bool) -> None:
-    """Open document ID: decrypt it, after checking its label and the policy."""
+    """Open document ID: decrypt it, after checking its label and the policy.
+
+    An existing file is replaced only with --force; a device or FIFO
+    (/dev/null, a pipe) is written in place; a symbolic link is followed,
+    never replaced, and refused if another user made it.
+    """
     into = None
     if stored_name or (output not in (None, "-") and os.path.isdir(str(output))):
         if output == "-":
             raise UsageError("-O saves to a file; '-o -' writes to stdout", hint="give one")
         into = output or "."
-    elif output not in (None, "-") and not force and os.path.lexists(str(output)):
-        raise UsageError(f"{output} already exists", hint="use --force to overwrite it")
     v = open_vault(ctx)
     if into is not None:
         path, _ = v.open_into(doc_id, into, overwrite=force, mark=mark, **approved())
@@ -307,7 +326,8 @@ def open_(ctx: click.Context, doc_id: str, output: str | None, stored_name: bool
         v.open(doc_id, out, mark=mark, **approved())
         out.flush()
         return
-    v.open(doc_id, output, overwrite=force, mark=mark, **approved())
+    with _output_file(output, force) as out:
+        v.open(doc_id, out, mark=mark, **approved())
     tell(f"opened {doc_id} into {output}")
 
 
@@ -324,14 +344,17 @@ def open_(ctx: click.Context, doc_id: str, output: str | None, stored_name: bool
 @approval_options(justification=True)
 @click.pass_context
 def export(ctx: click.Context, doc_id: str, output: str, force: bool) -> None:
-    """Write document ID as a standard age file (its recipients can use stock age)."""
-    if output != "-" and not force and os.path.lexists(output):
-        raise UsageError(f"{output} already exists", hint="use --force to overwrite it")
+    """Write document ID as a standard age file (its recipients can use stock age).
+
+    -o FILE as for 'vault open': replaced only with --force; a device or
+    FIFO written in place; a symbolic link followed, never replaced.
+    """
     v = open_vault(ctx)
     if output == "-":
         out = _binary_stdout("an age file", True)
         v.export(doc_id, out, **approved())
         out.flush()
         return
-    v.export(doc_id, output, overwrite=force, **approved())
+    with _output_file(output, force) as out:
+        v.export(doc_id, out, **approved())
     tell(f"exported {doc_id} to {output}")

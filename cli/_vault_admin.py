@@ -12,7 +12,7 @@ import click
 from vault.errors import DeniedError, UsageError
 
 from ._approve import approval_options, approved
-from ._common import echo_json
+from ._common import echo_json, printable
 from ._common import info as tell
 from ._complete import complete_caveats, complete_compartments, complete_doc_ids
 from ._vault_common import (
@@ -242,8 +242,8 @@ def doctor(ctx: click.Context, repair: bool, deep: bool, as_json: bool) -> None:
             ("leftover", report.leftovers),
             ("problem", report.problems),
         ):
-            for line in lines:
-                click.echo(f"{kind}: {line}")
+            for line in lines:  # may quote what a record or a file says
+                click.echo(f"{kind}: {printable(str(line))}")
     if not report.ok:
         n = len(report.problems)
         raise IntegrityError(f"{n} problem{'s' if n != 1 else ''} found", hint=_doctor_hint(

@@ -14,7 +14,7 @@ import click
 
 from vault.errors import UsageError
 
-from ._common import echo_json, settings
+from ._common import echo_json, printable, settings
 from ._common import info as tell
 from ._complete import complete_caveats, complete_compartments, complete_levels
 from ._identity import load_identity_file
@@ -67,25 +67,18 @@ def jsonable(value: Any) -> Any:
     return to_dict() if callable(to_dict) else value
 
 
-def _printable(s: str) -> str:
-    """Escape control characters: stored titles and file names come from
-    whoever sealed the document and must not drive the reader's terminal."""
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
-
-
 def text(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, list | tuple | frozenset | set):
-        return _printable(",".join(sorted(str(v) for v in value))) or "-"
-    return _printable(str(value))
+        return printable(",".join(sorted(str(v) for v in value))) or "-"
+    # Stored titles and file names come from whoever sealed the document.
+    return printable(str(value))
 
 
 def label_text(policy: Policy, label: Label) -> str:
     """The one way labels are written (vault.policy.Policy.format_label)."""
-    return policy.format_label(label)
+    return printable(policy.format_label(label))
 
 
 def print_docs_json(docs: Iterable[DocumentInfo]) -> None:
@@ -164,7 +157,7 @@ def print_report(report: Any) -> None:
         if isinstance(value, list):
             click.echo(f"{key}: {len(value)}")
             for item in value:
-                click.echo(f"  {item}")
+                click.echo(f"  {printable(str(item))}")
         else:
             click.echo(f"{key}: {text(value)}")
     if data.get("pending"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -153,11 +154,27 @@ class Changes:
                     "caveat"))
 
 
+# What must not be in a justification or reason: C0 and C1 controls, DEL,
+# and the bidirectional marks, embeddings, overrides and isolates. Records
+# are read on terminals; these would redraw them or reorder their text.
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def check_free_text(text: str | None, what: str) -> None:
+    """UsageError for a ``what`` (justification, reason) that carries a
+    control or bidi character, before anything is recorded."""
+    found = _UNSHOWABLE.search(text) if isinstance(text, str) else None
+    if found:
+        raise UsageError(f"the {what} contains the control character U+{ord(found.group()):04X}",
+                         hint=f"give the {what} as plain text on one line")
+
+
 def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,
                justification: str | None, declassify_on: Any, embargo_until: Any,
                approved: Approved | None = None) -> DocumentInfo:
     actor = s.actor()
     changes.check()
+    check_free_text(justification, "justification")
     with attempt(s, "reclassify", doc_id) as att:
         if approved:
             justification = approved.justification(justification)
@@ -185,6 +202,7 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
     attempt is still recorded)."""
     if due == (doc_ids is not None):
         raise UsageError("name documents to declassify, or ask for those that are due")
+    check_free_text(justification, "justification")
     if approved and (due or len(doc_ids or ()) != 1):
         raise UsageError("approvals cover one document", hint="declassify it on its own")
     if due:
@@ -239,6 +257,7 @@ def _change_label(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, action:
 def shred(s: Session, doc_id: str, *, justification: str | None,
           approved: Approved | None = None) -> None:
     """Crypto-shredding (docs/DESIGN.md §6.5)."""
+    check_free_text(justification, "justification")
     with attempt(s, "shred", doc_id) as att:
         if approved:
             justification = approved.justification(justification)

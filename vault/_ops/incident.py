@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vault._ops.change import check_free_text
 from vault._ops.discipline import attempt, authorise, complete
 from vault.errors import UsageError
 
@@ -34,6 +35,7 @@ def declare_incident(s: Session, first: int, last: int, reason: str) -> int:
         raise UsageError(f"an incident seals off at most {MAX_RANGE} lines at once")
     if not reason.strip() or len(reason) > 2000:
         raise UsageError("give the reason for the record (1 to 2000 characters)")
+    check_free_text(reason, "reason")
     size = s.log.tip().size
     if last >= size:
         raise UsageError(f"the audit log has {size} lines; line {last} does not exist")

@@ -1,0 +1,308 @@
+"""What the command line writes, and where.
+
+* ``-o`` never turns a device, a FIFO or a symbolic link into a regular
+  file: a character device or FIFO is written in place (as stock ``age``
+  does, so ``-o /dev/stdout`` works), a link is followed only when the user
+  or root made it, and an existing file is replaced only with ``--force``
+  (``vault age``, like ``age``, overwrites). Device nodes are private ones
+  made in a tmp folder, never the system's.
+* Control characters that a user typed or that a record carries never
+  reach the terminal raw: the audit log's table and CSV, and every error
+  message, show them escaped; a justification or incident reason carrying
+  them is refused at input.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from cli_support import Office, assert_error, make_office, run
+from office import make_office as make_library_office
+
+import vault.age as agelib
+
+MEMO = b"The office is closed on Friday.\n"
+OTHER_UID = 54321
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Office:
+    o = make_office(tmp_path)
+    (o.root / "memo.txt").write_bytes(MEMO)
+    return o
+
+
+@pytest.fixture
+def age_files(tmp_path: Path) -> tuple[Path, Path, str]:
+    """An identity file, an age file of MEMO encrypted to it, its recipient."""
+    key = agelib.X25519Identity.generate()
+    key_file = tmp_path / "k.key"
+    key_file.write_text(f"{key}\n")
+    key_file.chmod(0o600)
+    src = tmp_path / "memo.age"
+    with src.open("wb") as f:
+        agelib.encrypt(io.BytesIO(MEMO), f, [key.recipient])
+    return key_file, src, str(key.recipient)
+
+
+def _writers(office: Office, age_files: tuple[Path, Path, str]) -> dict[str, list[str]]:
+    """Each command that writes to -o, with --force where it has one."""
+    key_file, src, recipient = age_files
+    plain = office.root / "memo.txt"
+    doc = office.seal("clerk", plain, "--level", "PUBLIC")
+    base = ["--vault", str(office.vault), "--identity", str(office.people["clerk"].key)]
+    return {
+        "age decrypt": ["age", "decrypt", "-i", str(key_file), str(src)],
+        "age encrypt": ["age", "encrypt", "-r", recipient, str(plain)],
+        "open": [*base, "open", doc, "--force"],
+        "export": [*base, "export", doc, "--force"],
+    }
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root can make device nodes")
+
+
+def test_a_device_named_by_o_is_written_in_place_never_replaced(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    _need_root()
+    devices = tmp_path / "dev"
+    devices.mkdir()
+    for name, args in _writers(office, age_files).items():
+        for node, rdev, code in (("null", os.makedev(1, 3), 0), ("full", os.makedev(1, 7), 1)):
+            path = devices / node
+            os.mknod(path, 0o666 | stat.S_IFCHR, rdev)
+            try:
+                r = run(*args, "-o", str(path))
+                assert r.exit_code == code, (name, node, r.stderr)
+                if code:
+                    assert "no space left" in r.stderr, (name, r.stderr)
+                st = path.lstat()
+                assert stat.S_ISCHR(st.st_mode) and st.st_rdev == rdev, (name, node)
+                assert sorted(os.listdir(devices)) == [node], (name, os.listdir(devices))
+            finally:
+                path.unlink()
+
+
+def _read_into(path: Path, got: list[bytes]) -> None:
+    got.append(path.read_bytes())
+
+
+def test_a_fifo_of_ones_own_is_written_in_place(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    for name, args in _writers(office, age_files).items():
+        os.mkfifo(fifo)
+        got: list[bytes] = []
+        reader = threading.Thread(target=_read_into, args=(fifo, got), daemon=True)
+        reader.start()
+        r = run(*args, "-o", str(fifo))
+        reader.join(30)
+        assert r.exit_code == 0, (name, r.stderr)
+        assert stat.S_ISFIFO(fifo.lstat().st_mode), name
+        assert got and got[0], name
+        if name in ("age decrypt", "open"):
+            assert got[0] == MEMO
+        fifo.unlink()
+
+
+def test_a_device_or_fifo_another_user_made_is_refused(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    try:
+        os.chown(fifo, OTHER_UID, OTHER_UID)
+    except PermissionError:
+        pytest.skip("only root can make a file that belongs to another user")
+    for name, args in _writers(office, age_files).items():
+        r = run(*args, "-o", str(fifo))  # refused at once: nothing waits for a reader
+        assert_error(r, 2, "another user made")
+        assert stat.S_ISFIFO(fifo.lstat().st_mode), name
+
+
+def test_a_symbolic_link_is_never_replaced(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    target = tmp_path / "target.txt"
+    link = tmp_path / "link"
+    for name, args in _writers(office, age_files).items():
+        target.write_bytes(b"keep")
+        link.symlink_to(target)
+        if name.startswith("age"):  # like age: an existing file is overwritten
+            r = run(*args, "-o", str(link))
+        else:
+            refused = run(*args[:-1], "-o", str(link))  # without --force
+            assert_error(refused, 2, f"{target} already exists")
+            assert target.read_bytes() == b"keep"
+            r = run(*args, "-o", str(link))
+        assert r.exit_code == 0, (name, r.stderr)
+        assert link.is_symlink() and os.readlink(link) == str(target), name
+        assert target.read_bytes() not in (b"keep", b""), name
+        link.unlink()
+
+
+def test_a_symbolic_link_another_user_made_is_refused(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"keep")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    try:
+        os.lchown(link, OTHER_UID, OTHER_UID)
+    except PermissionError:
+        pytest.skip("only root can make a link that belongs to another user")
+    for name, args in _writers(office, age_files).items():
+        r = run(*args, "-o", str(link))
+        assert_error(r, 2, "symbolic link that another user made")
+        assert link.is_symlink() and target.read_bytes() == b"keep", name
+
+
+def test_an_existing_file_is_replaced_only_with_force(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for name, args in _writers(office, age_files).items():
+        out.write_bytes(b"keep")
+        if not name.startswith("age"):
+            assert_error(run(*args[:-1], "-o", str(out)), 2, "already exists")
+            assert out.read_bytes() == b"keep", name
+        r = run(*args, "-o", str(out))
+        assert r.exit_code == 0, (name, r.stderr)
+        assert out.read_bytes() != b"keep", name
+
+
+def test_the_library_never_renames_over_a_link_a_device_or_a_fifo(
+        age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    # encrypt_file and decrypt_file replace a file; anything else stays as it is.
+    from vault.errors import UsageError
+
+    key_file, src, recipient = age_files
+    key = agelib.parse_identities(key_file.read_text())
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"keep")
+    (tmp_path / "link").symlink_to(target)
+    os.mkfifo(tmp_path / "pipe")
+    names = ["link", "pipe"]
+    if os.geteuid() == 0:
+        os.mknod(tmp_path / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        names.append("null")
+    for name in names:
+        dst = tmp_path / name
+        kind = stat.S_IFMT(dst.lstat().st_mode)
+        with pytest.raises(UsageError, match="not a regular file"):
+            agelib.decrypt_file(src, dst, key)
+        with pytest.raises(UsageError, match="not a regular file"):
+            agelib.encrypt_file(src, dst, [agelib.parse_recipient(recipient)])
+        assert stat.S_IFMT(dst.lstat().st_mode) == kind, name
+    assert target.read_bytes() == b"keep"
+
+
+def test_vault_open_and_export_never_rename_over_a_link(tmp_path: Path) -> None:
+    from vault.errors import UsageError
+
+    o = make_library_office(tmp_path / "lib", post_quantum=False)
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"keep")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with o.as_("clerk") as v:
+        doc = v.seal(io.BytesIO(MEMO), filename="memo.txt", level="PUBLIC").id
+        with pytest.raises(UsageError, match="not a regular file"):
+            v.open(doc, link, overwrite=True)
+        with pytest.raises(UsageError, match="not a regular file"):
+            v.export(doc, link, overwrite=True)
+    assert link.is_symlink() and target.read_bytes() == b"keep"
+
+
+# -- control characters never reach the terminal raw ----------------------------
+
+HOSTILE = "\r3    2026-01-01 00:00:00  leader  shred \x1b]0;PWNED\x07\x1b[2J\u202eX\x9b"
+RAW = ("\r", "\x1b", "\x07", "\u202e", "\x9b")
+
+
+def _raw(text: str) -> list[str]:
+    return [c for c in RAW if c in text]
+
+
+def test_control_characters_in_records_are_escaped_in_the_table_and_csv(
+        tmp_path: Path) -> None:
+    # An insider's modified client signs records whose text they chose.
+    o = make_library_office(tmp_path / "lib", post_quantum=False)
+    me = o.ids["clerk"]
+    with o.as_("officer") as v:
+        v.audit.append({"actor": {"name": "clerk", "key": me.fingerprint},
+                        "action": "ls" + HOSTILE, "doc": None, "label": None,
+                        "outcome": "allowed", "rules": ["r" + HOSTILE], "reason": HOSTILE,
+                        "policy": None, "state": None}, me.signing_key)
+    for fmt in ([], ["--csv"]):
+        r = o.cli(None, "audit", "log", *fmt)
+        assert r.exit_code == 0, r.stderr
+        assert _raw(r.stdout) == [], (fmt, r.stdout[-300:])
+        assert "\\r3    2026-01-01" in r.stdout and "\\x1b]0;PWNED\\x07" in r.stdout
+        assert "\\u202e" in r.stdout
+        # splitlines() breaks at '\r' as a terminal does: no forged row appears.
+        assert not any(row.startswith("3    2026-01-01") for row in r.stdout.splitlines()), fmt
+
+
+def test_names_in_error_messages_are_escaped(office: Office) -> None:
+    esc = "\x1b]0;PWNED\x07\u202e"
+    memo = str(office.root / "memo.txt")
+    for args in (["seal", memo, "--level", esc], ["seal", memo, "--compartment", esc],
+                 ["ls", "--label", esc], ["request", "open", esc],
+                 ["policy", "explain", "-a", "open", "-l", esc]):
+        r = office.as_("clerk", *args)
+        assert r.exit_code == 2, (args, r.stderr)
+        assert _raw(r.stderr + r.stdout) == [], (args, r.stderr)
+        assert "\\x1b]0;PWNED\\x07\\u202e" in r.stderr, (args, r.stderr)
+    r = office.as_("clerk", "policy", "explain", "-a", "open", "-u", esc)
+    assert r.exit_code == 3, r.stderr
+    assert _raw(r.stdout + r.stderr) == [] and "\\x1b]0;PWNED" in r.stdout
+
+
+def test_a_policy_file_naming_a_level_with_escapes_is_reported_escaped(
+        office: Office) -> None:
+    text = office.policy.read_text(encoding="utf-8")
+    bad = office.root / "bad.yaml"
+    bad.write_text(text.replace("name: PUBLIC", 'name: "\\e]0;PWNED\\a"', 1), encoding="utf-8")
+    r = run("policy", "check", str(bad))
+    assert _raw(r.stdout + r.stderr) == [], r.stderr
+    assert r.exit_code != 0 and "\\x1b]0;PWNED" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\r", "\n", "\x07", "\x7f", "\x9b", "\u202e",
+                                  "\u2066"])
+def test_control_characters_in_a_justification_or_reason_are_refused_at_input(
+        office: Office, char: str) -> None:
+    doc = office.seal("clerk", office.root / "memo.txt", "--level", "PUBLIC")
+    before = len(office.audit_records())
+    text = f"why{char}x"
+    for who, args in (("leader", ["reclassify", doc, "--level", "INTERNAL",
+                                  "--justification", text]),
+                      ("leader", ["declassify", doc, "--justification", text]),
+                      ("leader", ["shred", doc, "--justification", text]),
+                      ("officer", ["audit", "incident", "0", "0", "--reason", text])):
+        r = office.as_(who, *args)
+        assert_error(r, 2, f"U+{ord(char):04X}")
+        assert r.stdout == ""
+    assert len(office.audit_records()) == before  # nothing stored
+
+
+# -- audit log filters are checked before anything is written ---------------------
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--jsonl"], ["--csv"]])
+def test_an_unknown_actor_or_document_writes_nothing_to_stdout(
+        office: Office, fmt: list[str]) -> None:
+    office.seal("clerk", office.root / "memo.txt", "--level", "PUBLIC")
+    for flt in (["--actor", "nobody"], ["--doc", "zzz"], ["--doc", "a" * 16]):
+        r = run("--vault", str(office.vault), "audit", "log", *fmt, *flt)
+        assert_error(r, 2)
+        assert r.stdout == "", (fmt, flt, r.stdout)
+    # A known name with no records is an empty answer, not an error.
+    r = run("--vault", str(office.vault), "audit", "log", *fmt, "--actor", "deputy")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() in ("", "[]") or r.stdout.startswith("seq,time,"), r.stdout
