@@ -41,8 +41,12 @@ _DURATION_HINT = "write an ISO 8601 duration: P7D (7 days), PT12H (12 hours), P1
 
 
 def _read_file(path: str, what: str) -> bytes:
+    from vault._inputs import open_input
+
     try:
-        with open(path, "rb") as f:
+        # open_input: a FIFO or link another user planted is refused, never
+        # waited on; the user's own (an approval piped in) is read.
+        with open_input(path) as f:
             data = f.read(_MAX_FILE + 1)
     except OSError as e:
         raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None

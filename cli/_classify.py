@@ -133,6 +133,7 @@ def classify(ctx: click.Context, files: Sequence[str], policy_file: str | None,
     Reads Office sensitivity labels and runs the policy's content floors
     (docs/POLICY.md §11). Nothing is sealed or recorded. Matches are shown
     as part:offset, never as text."""
+    from vault._inputs import open_input
     from vault.errors import UsageError
     from vault.intake import classify_for_seal, inspect
     from vault.policy import load_policy
@@ -149,7 +150,16 @@ def classify(ctx: click.Context, files: Sequence[str], policy_file: str | None,
     out: list[dict[str, Any]] = []
     denied = False
     for name in files:
-        outcome = classify_for_seal(pol, inspect(name, rules=rules), given, actor=user or "",
+        # Opened as seal opens files: a FIFO or link another user planted is
+        # refused, never waited on.
+        try:
+            stream = open_input(name, foreign_hint="classify a regular file, or copy the "
+                                "data into one of your own")
+        except OSError as e:
+            raise UsageError(f"cannot read {name}: {e.strerror}") from None
+        with stream:
+            found = inspect(stream, filename=name, rules=rules)
+        outcome = classify_for_seal(pol, found, given, actor=user or "",
                                     justification=justification)
         denied = denied or (user is not None and not outcome.allowed)
         if as_json:

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, Literal, cast
 
 import click
 
+from vault._inputs import read_passphrase_file
 from vault.errors import UsageError
 
 
@@ -32,21 +33,33 @@ def _lower_first(message: str) -> str:
     return message
 
 
+def printable(s: str) -> str:
+    """``s`` with every character that is not printable escaped (``\\x1b``,
+    ``\\r``, ``\\u202e``): the one way the command line shows a string that
+    a user typed or a record carries, so that none drives the reader's
+    terminal (a colour, a title, a line overwritten by ``\\r``, text
+    reversed by a bidi override)."""
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+
+
 def report_error(message: str, hint: str | None = None) -> None:
-    """Print ``vault: <message>`` and one ``hint:`` line per hint line to stderr."""
-    click.echo(f"vault: {_lower_first(message)}", err=True)
+    """Print ``vault: <message>`` and one ``hint:`` line per hint line to
+    stderr. Messages quote names and ids as given: escaped here, once."""
+    click.echo(f"vault: {printable(_lower_first(message))}", err=True)
     if hint:
         for line in hint.splitlines():
-            click.echo(f"hint: {line}", err=True)
+            click.echo(f"hint: {printable(line)}", err=True)
 
 
 def warn(message: str) -> None:
-    click.echo(f"vault: warning: {message}", err=True)
+    click.echo(f"vault: warning: {printable(message)}", err=True)
 
 
 def info(message: str) -> None:
     """A progress or status line for people (stderr, never parsed)."""
-    click.echo(message, err=True)
+    click.echo("\n".join(map(printable, message.split("\n"))), err=True)
 
 
 def echo_json(obj: Any) -> None:
@@ -86,17 +99,7 @@ def read_passphrase(prompt: str = "passphrase", *, confirm: bool = False,
     """
     path = os.environ.get(env)
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                value = f.readline().rstrip("\r\n")
-        except OSError as e:
-            raise UsageError(
-                f"cannot read {env}: {e.strerror}",
-                hint=f"point {env} at a readable file holding the passphrase",
-            ) from None
-        if not value:
-            raise UsageError(f"{env} holds an empty passphrase",
-                             hint="write the passphrase on the file's first line")
+        value = read_passphrase_file(path, env)  # private, regular or a pipe, UTF-8
         if confirm:
             _warn_if_short(value)
         return value

@@ -11,6 +11,7 @@ passphrase.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import TYPE_CHECKING
@@ -113,7 +114,14 @@ def new(name: str, output: str, no_passphrase: bool, classic: bool) -> None:
         empty_hint="or use --no-passphrase to write the key unencrypted")
     ident = new_identity(name, post_quantum=not classic)
     ident.to_file(output, passphrase)
-    ident.public().to_file(public_path(output))
+    try:
+        ident.public().to_file(public_path(output))
+    except BaseException:
+        # A key without its FILE.pub would make the retry refused ("already
+        # exists"); nobody has used it yet, so it goes too.
+        with contextlib.suppress(OSError):
+            os.unlink(output)
+        raise
     protection = "unencrypted" if passphrase is None else "passphrase-protected"
     kind = "X25519" if classic else "post-quantum"
     info(f"wrote {protection} {kind} identity {name!r} to {output}")
@@ -128,9 +136,17 @@ def _public_parts(file: str) -> UserIdentity | PublicIdentity:
 
     if file.endswith(".pub"):
         return load_public_identity(file)
-    with open(file, "rb") as f:
-        encrypted = f.read(64).lstrip().startswith(
-            (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----"))
+    from vault._inputs import open_input
+
+    encrypted = False
+    with contextlib.suppress(OSError), open_input(
+            file, regular=True, what="identity file") as f:
+        # Its head is looked at only if nobody else may read the file; other
+        # files are refused by load_identity_file, before a byte is read.
+        info = os.fstat(f.fileno())
+        if info.st_uid in (os.geteuid(), 0) and not info.st_mode & 0o077:
+            encrypted = f.read(64).lstrip().startswith(
+                (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----"))
     if encrypted and os.path.isfile(public_path(file)):
         return load_public_identity(public_path(file))
     return load_identity_file(file)

@@ -41,8 +41,8 @@ def fill(template: str, public: Sequence[str], output: str) -> None:
 
     if os.path.lexists(output):
         raise UsageError(f"{output} already exists", hint="choose a new file name")
-    with open(template, encoding="utf-8") as f:
-        text = f.read()
+    text = _read_template(template)
+    # Every input is read and checked before anything is written.
     people = [load_public_identity(p) for p in public]
     keys = {p.name: {"recipient": p.recipient, "signing_key": p.signing_public}
             for p in people}
@@ -57,3 +57,29 @@ def fill(template: str, public: Sequence[str], output: str) -> None:
     if left:
         warn(f"still placeholders: {', '.join(left)}: fill them the same way, or remove "
              "those users (and their names from the groups)")
+
+
+def _read_template(path: str) -> str:
+    """The template's text. An identity file given in its place is refused
+    unquoted: copied into the new file -- readable by all, as a policy is
+    -- its secret key would be out (docs/THREAT-MODEL.md §15)."""
+    from vault._inputs import holds_secret, open_input
+    from vault.policy._yaml import MAX_POLICY_BYTES
+
+    try:
+        with open_input(path) as f:
+            data = f.read(MAX_POLICY_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    if holds_secret(data):
+        raise UsageError(f"{path} is a secret key, not shown",
+                         hint="give the policy template (such as policies/office.yaml); "
+                              "an identity file stays private")
+    if len(data) > MAX_POLICY_BYTES:
+        raise UsageError(f"{path} is too large to be a policy",
+                         hint=f"a policy holds at most {MAX_POLICY_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text, so no policy template",
+                         hint="give the policy template (such as policies/office.yaml)") from None

@@ -35,6 +35,7 @@ def identity(tmp_path: Path) -> tuple[age.X25519Identity, Path]:
 def passphrase_env(tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "passphrase"
     path.write_text("a passphrase of some length\n")
+    path.chmod(0o600)
     return {"VAULT_PASSPHRASE_FILE": str(path)}
 
 

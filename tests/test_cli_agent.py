@@ -25,6 +25,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Office:
     locked = o.root / "leader-locked.key"
     load_identity(o.people["leader"].key).to_file(locked, PASSPHRASE)
     (o.root / "phrase").write_text(PASSPHRASE + "\n")
+    (o.root / "phrase").chmod(0o600)
     return o
 
 

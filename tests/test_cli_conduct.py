@@ -136,7 +136,9 @@ def test_exit_5_wrong_passphrase(tmp_path: Path) -> None:
     key = tmp_path / "x.key"
     good, bad = tmp_path / "good", tmp_path / "bad"
     good.write_text(PASSPHRASE + "\n")
+    good.chmod(0o600)
     bad.write_text("guess\n")
+    bad.chmod(0o600)
     assert run("identity", "new", "x", "-o", str(key),
                env={"VAULT_PASSPHRASE_FILE": str(good)}).exit_code == 0
     (tmp_path / "x.key.pub").unlink()  # else show reads the public part, no passphrase
@@ -230,6 +232,7 @@ def test_passphrase_protected_identity_for_vault_commands(office: Office, board:
 
     phrase = tmp_path / "phrase"
     phrase.write_text(PASSPHRASE + "\n")
+    phrase.chmod(0o600)
     enc = tmp_path / "leader-enc.key"
     load_identity(office.people["leader"].key).to_file(enc, PASSPHRASE)
     env = {"VAULT_PASSPHRASE_FILE": str(phrase)}

@@ -192,6 +192,7 @@ def test_policy_explain_against_the_vault_and_a_document(office: Office) -> None
 def test_recovery_identity_can_be_passphrase_protected(office: Office, tmp_path: Path) -> None:
     phrase = tmp_path / "phrase"
     phrase.write_text("a long recovery passphrase\n")
+    phrase.chmod(0o600)
     rec = tmp_path / "recovery.key"
     r = run("init", str(tmp_path / "v"), "--policy", str(office.policy), "--identity",
             str(office.people["officer"].key), "--recovery-out", str(rec),

@@ -33,6 +33,7 @@ def _mode(path: Path) -> int:
 def _passphrase_file(tmp_path: Path, value: str = PASSPHRASE) -> Path:
     p = tmp_path / "passphrase"
     p.write_text(value + "\n")
+    p.chmod(0o600)
     return p
 
 
@@ -179,6 +180,7 @@ def test_show_with_wrong_passphrase_fails_cleanly(tmp_path: Path) -> None:
     (tmp_path / "leader.key.pub").unlink()  # now the secret must be read
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase\n")
+    wrong.chmod(0o600)
     r = run("identity", "show", str(key), env={"VAULT_PASSPHRASE_FILE": str(wrong)})
     assert_error(r, 5, "wrong passphrase")
     assert r.stdout == ""

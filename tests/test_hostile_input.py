@@ -120,6 +120,7 @@ def test_absurd_scrypt_work_factors_are_refused_before_any_work(office: Office,
     key.chmod(0o600)
     pw = office.root / "passphrase"
     pw.write_text("pass phrase\n")
+    pw.chmod(0o600)
     r = run("--vault", str(office.vault), "--identity", str(key), "ls",
             env={"VAULT_PASSPHRASE_FILE": str(pw)})
     assert_error(r, INTEGRITY, "scrypt work factor")

@@ -82,7 +82,9 @@ def _age_key(secrets: Secrets, what: str, identity: AgeKeyPair) -> None:
 def office(tmp_path_factory: pytest.TempPathFactory) -> Office:
     o = make_office(tmp_path_factory.mktemp("hygiene"))
     (o.root / "pass").write_text(PASSPHRASE + "\n")
+    (o.root / "pass").chmod(0o600)
     (o.root / "wrong").write_text(WRONG + "\n")
+    (o.root / "wrong").chmod(0o600)
     leader = vault.load_identity(o.people["leader"].key)
     leader.to_file(o.root / "leader-locked.key", PASSPHRASE)
     for i, level in enumerate(("INTERNAL", "CONFIDENTIAL")):
@@ -226,6 +228,7 @@ def test_secret_files_are_created_owner_only(tmp_path: Path) -> None:
     env = {**os.environ, "VAULT_PASSPHRASE_FILE": str(tmp_path / "pass")}
     env.pop("VAULT_DEBUG", None)
     (tmp_path / "pass").write_text(PASSPHRASE + "\n")
+    (tmp_path / "pass").chmod(0o600)
 
     def vault_(*argv: str) -> None:
         r = subprocess.run([sys.executable, "-c", _TRACE, str(trace), *argv], env=env,

@@ -66,16 +66,22 @@ def public_path(path: str | os.PathLike[str]) -> str:
 def load_public_identity(path: str | os.PathLike[str]) -> PublicIdentity:
     """Read a ``FILE.pub`` written beside an identity file (no passphrase:
     it holds no secret). :class:`IdentityFileError` if it is not one."""
+    from vault._inputs import holds_secret, open_input
     from vault._primitives import parse_signing_key
     from vault.age import parse_recipient
     from vault.identity import check_name
 
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
+        with open_input(path) as f:  # never stalled by a FIFO another user planted
             data = f.read(_MAX_FILE + 1)
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    if holds_secret(data):  # given by mistake: said so, never quoted (docs/THREAT-MODEL.md §15)
+        raise IdentityFileError(
+            f"{path} is a secret key, not shown",
+            hint="give the public part instead: FILE.pub, beside the identity file "
+                 "('vault identity new NAME -o FILE' wrote both)")
     fields: dict[str, str] = {}
     recipients = []
     for line in data[:_MAX_FILE].decode("utf-8", "replace").splitlines():

@@ -32,9 +32,8 @@ import contextlib
 import io
 import os
 import re
-import stat
 from collections.abc import Callable
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -46,6 +45,8 @@ from vault._identity_public import (
 from vault._primitives import format_signing_key, hkdf
 from vault.age import MLKEM768X25519Identity, X25519Identity
 from vault.errors import (
+    AgeError,
+    HMACError,
     IdentityFileError,
     InsecureFileError,
     NoIdentityMatchError,
@@ -182,9 +183,11 @@ def load_identity(
     ``age-keygen``: the name then defaults to the file name's stem).
 
     ``passphrase`` is called only if the file is encrypted and ``cache``
-    (if given) does not hold its text. Group- or world-readable files are
-    refused with :class:`InsecureFileError`; a file that is no identity
-    file with :class:`IdentityFileError`.
+    (if given) does not hold its text. Group- or world-readable files, and
+    files of another user, are refused with :class:`InsecureFileError`
+    before the key is read; a file that is no identity file, or a damaged
+    passphrase-protected one, with :class:`IdentityFileError`; anything but
+    a regular file (a FIFO is never waited on) with :class:`UsageError`.
     """
     path = os.fspath(path)
     data = _read_private_file(path)
@@ -208,31 +211,73 @@ def load_identity(
 
 
 def _read_private_file(path: str) -> bytes:
+    from vault._inputs import check_private, open_input
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        f = open_input(path, regular=True, what="identity file",
+                       link_hint="give the identity file by a path of its own, without "
+                                 "that link")
     except FileNotFoundError:
         raise UsageError(f"identity file {path} does not exist") from None
     except OSError as e:
         raise UsageError(f"cannot read identity file {path}: {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"identity file {path} is not a regular file")
+    with f:
+        # Owner and mode are checked before a byte of the key is read. What
+        # the file is still decides the message -- "chmod 600" helps only
+        # with an identity file, never with a document given by mistake --
+        # so a file others may read is told apart by its head alone.
+        try:
+            check_private(path, "identity file", os.fstat(f.fileno()))
+        except InsecureFileError:
+            kind = _head_kind(f.fileno())
+            if kind == "identity":
+                raise
+            _not_identity(path, public=kind == "public")
         data = f.read(MAX_IDENTITY_FILE + 1)
-    # What the file is decides the message: "chmod 600" helps only with an
-    # identity file, never with a document given by mistake.
     if len(data) > MAX_IDENTITY_FILE or not _looks_like_identity(data):
-        public = data[:MAX_IDENTITY_FILE].lstrip().startswith((b"# name:", b"age1"))
-        raise IdentityFileError(
-            f"{path} is not an identity file",
-            hint=("it holds only public keys: give the identity file itself"
-                  if public else "give the file 'vault identity new NAME -o FILE' wrote"))
-    if st.st_mode & 0o077:
-        raise InsecureFileError(
-            f"identity file {path} is readable by other users",
-            hint=f"chmod 600 {path}",
-        )
+        _not_identity(path, public=data[:MAX_IDENTITY_FILE].lstrip().startswith(
+            (b"# name:", b"age1")))
     return data
+
+
+def _not_identity(path: str, *, public: bool) -> NoReturn:
+    raise IdentityFileError(
+        f"{path} is not an identity file",
+        hint=("it holds only public keys: give the identity file itself"
+              if public else "give the file 'vault identity new NAME -o FILE' wrote"))
+
+
+# How much of a line tells a key from a recipient: "AGE-SECRET-KEY-P" is the
+# prefix every secret key shares, not yet a character of the key itself.
+_HEAD = 16
+
+
+def _head_kind(fd: int) -> str:
+    """``identity``, ``public`` or ``other``: what a file is by the first
+    characters of its first line that is no comment, read one byte at a time
+    so that no character of a secret key is read."""
+    budget = MAX_IDENTITY_FILE
+
+    def byte() -> bytes:
+        nonlocal budget
+        budget -= 1
+        return os.read(fd, 1) if budget >= 0 else b""
+
+    b = byte()
+    while True:
+        while b in (b" ", b"\t", b"\r", b"\n"):
+            b = byte()
+        if b != b"#":
+            break
+        while b not in (b"", b"\n"):  # a comment line: names and public keys
+            b = byte()
+    head = b
+    while b and len(head) < _HEAD:
+        b = byte()
+        head += b
+    if head.startswith((b"AGE-SECRET-KEY-", b"-----BEGIN AGE", b"age-encryption.o")):
+        return "identity"
+    return "public" if head.startswith(b"age1") else "other"
 
 
 def _looks_like_identity(data: bytes) -> bool:
@@ -243,21 +288,50 @@ def _looks_like_identity(data: bytes) -> bool:
 
 
 def _decrypt(path: str, data: bytes, passphrase: Callable[[], str] | None) -> bytes:
-    from vault.age import ScryptIdentity, decrypt
+    from vault.age import (
+        ScryptIdentity,
+        dearmor,
+        decrypt_payload,
+        read_header,
+        unwrap_file_key,
+    )
 
     if passphrase is None:
         raise UsageError(
             f"identity file {path} is passphrase-protected",
             hint="pass passphrase=, a function returning it (called only for such files)",
         )
+    # A damaged identity file is the caller's argument at fault (exit 2),
+    # never taken for a damaged document of the vault: the armor, header and
+    # payload are read step by step to tell which part failed.
     out = io.BytesIO()
     try:
-        decrypt(io.BytesIO(data), out, [ScryptIdentity(passphrase())])
+        src = dearmor(io.BytesIO(data))
+        header = read_header(src)
+    except AgeError as e:
+        raise _damaged(path, e) from None
+    try:
+        file_key = unwrap_file_key(header, [ScryptIdentity(passphrase())])
     except NoIdentityMatchError:
         raise NoKeyError(
             f"wrong passphrase for identity file {path}", hint="check the passphrase"
         ) from None
+    except HMACError as e:  # the passphrase was right: a wrong one matches no stanza
+        raise _damaged(path, e) from None
+    # Any other refusal of the stanza itself -- an absurd scrypt work factor
+    # -- stays hostile input refused before any work (docs/THREAT-MODEL.md §14).
+    try:
+        decrypt_payload(src, out, file_key)
+    except AgeError as e:
+        raise _damaged(path, e) from None
     return out.getvalue()
+
+
+def _damaged(path: str, e: AgeError) -> IdentityFileError:
+    return IdentityFileError(
+        f"identity file {path} is damaged ({e.message})",
+        hint="restore it from your backup copy; without one, make a new identity "
+             "('vault identity new') and ask the officer to replace your keys")
 
 
 def _parse(path: str, text: str) -> UserIdentity:

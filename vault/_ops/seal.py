@@ -26,11 +26,11 @@ import io
 import mimetypes
 import os
 import secrets
-import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from vault._inputs import open_input
 from vault._ops import intake
 from vault._ops.discipline import Attempt, approvers, attempts, authorise, complete
 from vault._ops.keys import usable_key
@@ -188,39 +188,9 @@ def open_source(path: str) -> BinaryIO:
 
 
 def _open_unplanted(path: str) -> BinaryIO:
-    me = os.geteuid()
-    parts = path.split("/")
-    link = False
-    for i in range(1, len(parts) + 1):
-        if not parts[i - 1] or parts[i - 1] in (".", ".."):
-            continue  # "/", "a//b", ".", "..": nothing a user can plant
-        info = os.lstat("/".join(parts[:i]))
-        link = stat.S_ISLNK(info.st_mode)
-        if link and info.st_uid not in (me, 0):
-            raise UsageError(
-                f"{path} goes through a symbolic link that another user made",
-                hint="seal the file by a path of its own, without that link, if you mean to")
-    # The last component was no link when looked at: it must not become one.
-    # O_NONBLOCK: opening a FIFO would wait for a writer, so a FIFO another
-    # user planted would stall the sealer until interrupted.
-    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW)
-    fd = os.open(path, flags | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) and info.st_uid not in (me, 0):
-            raise UsageError(f"{path} is not a regular file, and another user made it",
-                             hint="seal a regular file, or copy the data into one of your own")
-        if stat.S_ISFIFO(info.st_mode):  # the sealer's own: wait for its writer, as age does
-            fd, probe = -1, fd
-            os.close(probe)
-            fd = os.open(path, flags)
-        else:
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        raise
+    return open_input(
+        path, link_hint="seal the file by a path of its own, without that link, if you mean to",
+        foreign_hint="seal a regular file, or copy the data into one of your own")
 
 
 def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],

@@ -113,6 +113,13 @@ def state_path(vault_id: str) -> str | None:
     return os.path.join(base, f"{vault_id}.sqlite")
 
 
+def _unusable(path: str, e: sqlite3.DatabaseError) -> StorageError:
+    return StorageError(
+        f"cannot use this machine's record of the vault: {e}",
+        hint=f"it is {path}: make its folder writable by you, or remove the file (it is "
+             "rebuilt from the audit log), or set VAULT_STATE_DIR to a folder of yours")
+
+
 @dataclass(frozen=True)
 class DocRow:
     """One document as the verified log last recorded it."""
@@ -140,6 +147,18 @@ class StateStore:
         self.path = path
         try:
             self._db = self._open(path)
+        except sqlite3.OperationalError as e:
+            # Cannot be opened or written (a read-only folder, a folder in
+            # its place, a lock held too long): nothing says it is damaged,
+            # so it is kept -- its trusted tip is what tells a cut log.
+            if path is None:
+                raise
+            if os.path.lexists(path):
+                raise _unusable(path, e) from e
+            # No record yet, and none can be made: kept in memory, as
+            # without a state folder (state_path).
+            self.path = None
+            self._db = self._open(None)
         except sqlite3.DatabaseError:
             # A damaged cache is rebuilt from the log, never trusted.
             if path is None:
@@ -147,7 +166,10 @@ class StateStore:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path + suffix)
-            self._db = self._open(path)
+            try:
+                self._db = self._open(path)
+            except sqlite3.DatabaseError as e:
+                raise _unusable(path, e) from e
 
     @staticmethod
     def _open(path: str | None) -> sqlite3.Connection:

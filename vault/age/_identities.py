@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from vault._inputs import open_input
 from vault.age._mlkem import MLKEM768X25519Identity, MLKEM768X25519Recipient
 from vault.age._x25519 import X25519Identity, X25519Recipient
 from vault.errors import IdentityFileError, NoIdentityMatchError, UsageError
@@ -122,7 +123,8 @@ def load_identities(
     if isinstance(path_or_bytes, bytes | bytearray):
         data = bytes(path_or_bytes)
     else:
-        with open(path_or_bytes, "rb") as f:
+        # Never blocks on a FIFO; one another user planted is refused.
+        with open_input(os.fspath(path_or_bytes), what="identity file") as f:
             data = f.read(MAX_IDENTITY_FILE + 1)
         if len(data) > MAX_IDENTITY_FILE:
             raise IdentityFileError("identity file is too large to be one")

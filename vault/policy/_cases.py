@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from vault._inputs import open_input
 from vault.errors import DeniedError, PolicyLoadError, UsageError
 from vault.policy._cases_intake import ClassifyCase, read_classify_case, run_classify_case
 from vault.policy._checks import BUILTIN_IDS
@@ -97,7 +98,7 @@ def run_cases(path: str | os.PathLike[str]) -> CaseReport:
 def load_cases(file: str) -> tuple[Policy, list[_Case | ClassifyCase]]:
     problems = Problems(file)
     try:
-        with open(file, "rb") as f:
+        with open_input(file) as f:  # never blocks on a FIFO another user planted
             data = f.read(MAX_POLICY_BYTES + 1)
     except OSError as e:
         problems.add(None, None, f"cannot read: {e.strerror or e}")

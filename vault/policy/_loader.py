@@ -29,15 +29,20 @@ def load_policy(path: str | os.PathLike[str], *, template: bool = False) -> Poli
             return load_policy(path)
         finally:
             STAND_INS.reset(token)
+    from vault._inputs import open_input
+    from vault.errors import PolicyProblem, UsageError
+
     name = os.fspath(path)
+    # open_input: a FIFO or link another user planted is refused, never
+    # waited on; the user's own (``<(…)``) is read.
     try:
-        with open(name, "rb") as f:
+        with open_input(name) as f:
             data = f.read(MAX_POLICY_BYTES + 1)
     except OSError as e:
-        from vault.errors import PolicyProblem
-
         raise PolicyLoadError([PolicyProblem(name, None, None,
                                              f"cannot read: {e.strerror or e}")]) from None
+    except UsageError as e:
+        raise PolicyLoadError([PolicyProblem(name, None, None, e.message, e.hint)]) from None
     return load_policy_bytes(data, name)
 
 

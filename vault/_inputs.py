@@ -1,0 +1,144 @@
+"""Opening the files a user names as input (docs/THREAT-MODEL.md §10, §15).
+
+Two things can stall or mislead a plain ``open()``: a FIFO, whose opening
+waits for a writer (forever, if nobody ever writes), and a symbolic link
+another user planted in a folder they can write, which makes the reader
+read a file of the reader's own that the link's maker chose. So every
+input is opened with ``O_NONBLOCK`` and looked at (``fstat``) before a byte
+is read; the links and FIFOs of the user's own -- or the system's (root's)
+-- are honoured, so that ``-R <(…)`` and a checkpoint piped in still work.
+
+Files holding a secret (identity files, passphrase files) must be regular
+files of the user's own that nobody else can read: :func:`open_private`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import stat
+from typing import BinaryIO
+
+from vault.errors import InsecureFileError, UsageError
+
+__all__ = ["check_private", "holds_secret", "open_input", "open_private",
+           "read_passphrase_file"]
+
+# A passphrase is the first line of its file; a longer file is none.
+MAX_PASSPHRASE_FILE = 64 * 1024
+
+
+def open_input(path: str, *, regular: bool = False, what: str = "",
+               link_hint: str | None = None, foreign_hint: str | None = None) -> BinaryIO:
+    """Open ``path`` for reading without ever blocking on a FIFO.
+
+    A path through a symbolic link another user made is refused (UsageError,
+    ``link_hint``); the user's own links and root's are followed. With
+    ``regular`` anything but a regular file is refused ("``what`` PATH is
+    not a regular file"); otherwise a FIFO or device another user made is
+    refused (``foreign_hint``), and reading the user's own FIFO waits for
+    its writer, as age does. OSError is left to the caller, who knows
+    what the file is for.
+    """
+    me = os.geteuid()
+    parts = path.split("/")
+    link = False
+    for i in range(1, len(parts) + 1):
+        if not parts[i - 1] or parts[i - 1] in (".", ".."):
+            continue  # "/", "a//b", ".", "..": nothing a user can plant
+        info = os.lstat("/".join(parts[:i]))
+        link = stat.S_ISLNK(info.st_mode)
+        if link and info.st_uid not in (me, 0):
+            raise UsageError(f"{path} goes through a symbolic link that another user made",
+                             hint=link_hint)
+    # The last component was no link when looked at: it must not become one.
+    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW)
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            if regular:
+                raise UsageError(f"{what} {path} is not a regular file".lstrip(),
+                                 hint="give the file itself, not a device, FIFO or folder")
+            if info.st_uid not in (me, 0):
+                raise UsageError(f"{path} is not a regular file, and another user made it",
+                                 hint=foreign_hint)
+        if stat.S_ISFIFO(info.st_mode):
+            # The user's own: wait for its writer, as age does -- on this
+            # descriptor. Reopening would lose what a writer that came and
+            # went meanwhile left in it, and wait for another forever. Until
+            # a writer came, a read would end at once; poll waits for data,
+            # or for the hang-up of a writer that was there.
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll()
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_private(path: str, what: str, info: os.stat_result,
+                  error: type[UsageError] = InsecureFileError) -> None:
+    """Refuse a file holding a secret that another user owns or may read:
+    they could read the secret, or change it under the user."""
+    if info.st_uid not in (os.geteuid(), 0):
+        raise error(f"{what} {path} belongs to another user",
+                    hint="use a file of your own: copy it, then chmod 600 the copy")
+    if info.st_mode & 0o077:
+        raise error(f"{what} {path} is readable by other users", hint=f"chmod 600 {path}")
+
+
+def open_private(path: str, what: str, *, regular: bool = True) -> BinaryIO:
+    """A file holding a secret, opened and checked (:func:`check_private`)
+    before a byte of it is read: a regular file, unless ``regular`` is false
+    (then also a pipe of the user's own, such as ``<(pass show …)``)."""
+    f = open_input(path, regular=regular, what=what,
+                   link_hint="give the file by a path of its own, without that link")
+    try:
+        check_private(path, what, os.fstat(f.fileno()))
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def read_passphrase_file(path: str, env: str) -> str:
+    """The passphrase on the first line of the file ``env`` names: a regular
+    file of the user's own, readable by nobody else, in UTF-8 (UsageError
+    otherwise, exit 2). An empty first line is refused too."""
+    what = f"{env} file {path}:"
+    try:
+        with open_private(path, f"{env} file", regular=False) as f:
+            line = f.readline(MAX_PASSPHRASE_FILE + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {env}: {e.strerror}",
+                         hint=f"point {env} at a readable file holding the passphrase") from None
+    if len(line) > MAX_PASSPHRASE_FILE:
+        raise UsageError(f"{what} its first line is too long to be a passphrase",
+                         hint="write the passphrase alone on the file's first line")
+    try:
+        value = line.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} its first line is not UTF-8 text",
+                         hint="write the passphrase on the file's first line, as UTF-8 "
+                              "text (as a terminal would type it)") from None
+    if not value:
+        raise UsageError(f"{env} holds an empty passphrase",
+                         hint="write the passphrase on the file's first line")
+    return value
+
+
+def holds_secret(data: bytes) -> bool:
+    """Whether ``data`` holds a secret key anywhere (the prefixes a policy
+    problem never quotes, docs/POLICY.md §2.4) or is an age file -- such as
+    a passphrase-protected identity file -- rather than public text."""
+    from vault.policy._fields import _SECRET_PREFIXES
+
+    pattern = b"|".join(re.escape(p.encode("ascii")) for p in _SECRET_PREFIXES)
+    if re.search(pattern, data, re.IGNORECASE):
+        return True
+    head = data.lstrip(b" \t\r\n")
+    return head.startswith((b"-----BEGIN AGE ENCRYPTED FILE-----", b"age-encryption.org/"))
