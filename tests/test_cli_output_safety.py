@@ -284,7 +284,13 @@ def test_control_characters_in_a_justification_or_reason_are_refused_at_input(
                                   "--justification", text]),
                       ("leader", ["declassify", doc, "--justification", text]),
                       ("leader", ["shred", doc, "--justification", text]),
-                      ("officer", ["audit", "incident", "0", "0", "--reason", text])):
+                      ("officer", ["audit", "incident", "0", "0", "--reason", text]),
+                      ("clerk", ["seal", str(office.root / "memo.txt"), "--level", "PUBLIC",
+                                 "--justification", text]),
+                      ("leader", ["open", doc, "--justification", text]),
+                      ("leader", ["export", doc, "-o", str(office.root / "out"),
+                                  "--justification", text]),
+                      ("leader", ["request", "shred", doc, "--justification", text])):
         r = office.as_(who, *args)
         assert_error(r, 2, f"U+{ord(char):04X}")
         assert r.stdout == ""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from vault._ops.approved import refusal
-from vault._ops.discipline import attempt, record
+from vault._ops.discipline import attempt, check_free_text, record
 from vault._trust.approvals import (
     ACTIONS,
     Approval,
@@ -100,6 +100,7 @@ def make_request(s: Session, action: str, doc_id: str | None = None, *,
                  justification: str | None = None, lifetime: timedelta | None = None,
                  **what: Any) -> Request:
     """Ask for approval of one action (``what``: see :func:`target`)."""
+    check_free_text(justification, "justification")
     me, actor = s.me(), s.actor()
     if actor.name is None:
         raise DeniedError("these keys belong to no user of the policy: nobody can approve "
@@ -181,6 +182,7 @@ def _standing(s: Session, r: Request, name: str) -> str | None:
 def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None = None,
            lifetime: timedelta | None = None) -> Approval:
     """Approve (or refuse) a request file, with the caller's own key."""
+    check_free_text(reason, "reason")
     r = read_request(data)
     me, actor = s.me(), s.actor()
     with attempt(s, "refuse" if refuse else "approve", r.doc) as att:

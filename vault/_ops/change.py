@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault._ops.discipline import Attempt, approvers, attempt, authorise, complete, record
+from vault._ops.discipline import (
+    Attempt,
+    approvers,
+    attempt,
+    authorise,
+    check_free_text,
+    complete,
+    record,
+)
 from vault._ops.keys import usable_key
 from vault._ops.read import class_identities
 from vault._ops.seal import doc_state, new_version, wrap_recipients
@@ -152,21 +159,6 @@ class Changes:
                     self.remove_compartments, "compartment"),
                 one(old.caveats, self.caveats, self.add_caveats, self.remove_caveats,
                     "caveat"))
-
-
-# What must not be in a justification or reason: C0 and C1 controls, DEL,
-# and the bidirectional marks, embeddings, overrides and isolates. Records
-# are read on terminals; these would redraw them or reorder their text.
-_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def check_free_text(text: str | None, what: str) -> None:
-    """UsageError for a ``what`` (justification, reason) that carries a
-    control or bidi character, before anything is recorded."""
-    found = _UNSHOWABLE.search(text) if isinstance(text, str) else None
-    if found:
-        raise UsageError(f"the {what} contains the control character U+{ord(found.group()):04X}",
-                         hint=f"give the {what} as plain text on one line")
 
 
 def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,

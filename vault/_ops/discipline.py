@@ -21,6 +21,7 @@ title or key material ever reaches a record).
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
     from vault.policy import Decision, Label
 
-__all__ = ["Attempt", "approvers", "attempt", "attempts", "authorise", "complete", "record"]
+__all__ = ["Attempt", "approvers", "attempt", "attempts", "authorise", "check_free_text",
+           "complete", "record"]
 
 MAX_REASON = 2000
 # Errors whose messages name no path, title or secret, by design of their
@@ -54,6 +56,21 @@ class Attempt:
     recorded: bool = False
     allowed: bool = False
     completed: bool = False
+
+
+# What must not be in a justification or reason: C0 and C1 controls, DEL,
+# and the bidirectional marks, embeddings, overrides and isolates. Records
+# are read on terminals; these would redraw them or reorder their text.
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def check_free_text(text: str | None, what: str) -> None:
+    """UsageError for a ``what`` (justification, reason) that carries a
+    control or bidi character, before anything is recorded."""
+    found = _UNSHOWABLE.search(text) if isinstance(text, str) else None
+    if found:
+        raise UsageError(f"the {what} contains the control character U+{ord(found.group()):04X}",
+                         hint=f"give the {what} as plain text on one line")
 
 
 def _summary(label: Label | None) -> dict[str, Any] | None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vault._ops.change import check_free_text
-from vault._ops.discipline import attempt, authorise, complete
+from vault._ops.discipline import attempt, authorise, check_free_text, complete
 from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover

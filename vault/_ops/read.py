@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault._atomic import atomic_writer
 from vault._ops import marking
-from vault._ops.discipline import attempt, authorise, record
+from vault._ops.discipline import attempt, authorise, check_free_text, record
 from vault._results import LISTED_WITHOUT_TITLES, DocumentInfo, listing_entry
 from vault._sealed.meta import Metadata
 from vault._sealed.reading import PayloadDigest, Sealed, read_sealed, unlock
@@ -219,6 +219,7 @@ def _authorised(s: Session, action: str, doc_id: str, dst: Destination | None, o
                 approved: Approved | None) -> Iterator[tuple[Sealed, BinaryIO]]:
     """The first steps of open and export, in the order that keeps the
     promise "recorded before anything leaves" (docs/DESIGN.md §6)."""
+    check_free_text(justification, "justification")
     if dst is not None:
         _check_destination(dst, overwrite)  # an impossible request is no attempt
     with attempt(s, action, doc_id) as att:

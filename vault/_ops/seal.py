@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault._inputs import open_input
 from vault._ops import intake
-from vault._ops.discipline import Attempt, approvers, attempts, authorise, complete
+from vault._ops.discipline import (
+    Attempt,
+    approvers,
+    attempts,
+    authorise,
+    check_free_text,
+    complete,
+)
 from vault._ops.keys import usable_key
 from vault._results import DocumentInfo
 from vault._sealed.label import LabelStanza, content_of
@@ -94,6 +101,8 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
               approved: Approved | None = None) -> list[DocumentInfo]:
     if not srcs:
         raise ValueError("give at least one file or stream to seal")
+    check_free_text(justification, "justification")
+    check_free_text(reason, "reason")
     if approved and len(srcs) > 1:
         raise UsageError("approvals cover one document", hint="seal the files one at a time")
     created = datetime.now(UTC)
