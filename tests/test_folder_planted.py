@@ -174,8 +174,6 @@ def test_a_planted_named_pipe_never_hangs_a_command(office: Office) -> None:
         (office.path / "lock", "clerk", seal, INTEGRITY, f"lock in the vault folder {pipe}"),
         (office.path / "audit" / "lock", "clerk", ("ls",), 1, f"audit/lock {pipe}"),
         (office.path / "audit" / "lock", "officer", ("doctor",), 1, f"audit/lock {pipe}"),
-        (entry, "leader", ("open", board, "-o", "-"), INTEGRITY, f"{entry.name} in the vault "
-         f"folder {pipe}"),
         (entry, "clerk", ("open", staff, "-o", "-"), 0, "staff notes"),
         (request, "leader", ("approvals",), 0, "no requests"),
     ]
@@ -184,6 +182,17 @@ def test_a_planted_named_pipe_never_hangs_a_command(office: Office) -> None:
             r = _vault(office, who, *args)
         assert r.returncode == code and says in r.stdout + r.stderr, (where, args, r)
         assert "Traceback" not in r.stderr
+    # The leader holds several keyring entries: a pipe in place of the one
+    # the board document needs fails that opening, naming it; the others
+    # are not read for it.
+    outcomes = []
+    for each in sorted(leader.glob("*.age")):
+        with _pipe_at(each):
+            r = _vault(office, "leader", "open", board, "-o", "-")
+        assert "Traceback" not in r.stderr
+        outcomes.append((r.returncode, f"{each.name} in the vault folder {pipe}" in r.stderr))
+    assert (INTEGRITY, True) in outcomes
+    assert set(outcomes) <= {(INTEGRITY, True), (0, False)}, outcomes
     assert _vault(office, "officer", "doctor").returncode == 0  # all put back
 
 
