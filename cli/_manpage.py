@@ -30,6 +30,7 @@ _EXIT = (
     ("5", "no key for this identity, or a wrong passphrase"),
     ("130", "interrupted (Ctrl-C); what was under way is recorded as failed, nothing "
             "half-written is left visible"),
+    ("143, 129", "terminated (SIGTERM) or hung up (SIGHUP): as 130"),
 )
 
 _ENVIRONMENT = (

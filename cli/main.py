@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -144,8 +145,26 @@ class LazyGroup(click.Group):
         return code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a service stopped, a terminal or ssh session
+    closed): the command ends as Ctrl-C ends it -- temporary files removed,
+    the attempt recorded as failed -- instead of being killed midway with
+    plaintext in a temporary file and no record (THREAT-MODEL.md §13.2)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
 def run_reporting_errors(fn: Any) -> int:
     """Run ``fn`` and turn every outcome into an exit code, reporting errors."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_DFL:  # nohup's SIG_IGN stays
+            signal.signal(sig, _terminate)
     try:
         rv = fn()
     except click.exceptions.Exit as e:
@@ -169,6 +188,10 @@ def _click_exit_code(e: BaseException) -> int:
     # as shells report it (README.md, "Exit codes").
     # (click raises Abort "from None": the interrupt is its __context__.)
     why = e.__cause__ or e.__context__
+    for cause in (e, why):
+        if isinstance(cause, Terminated):  # 128 + the signal, as shells report it
+            report_error(f"terminated ({signal.Signals(cause.signum).name})")
+            return 128 + cause.signum
     if isinstance(e, KeyboardInterrupt) or isinstance(why, KeyboardInterrupt):
         report_error("interrupted")
         return EXIT_INTERRUPTED
@@ -242,7 +265,7 @@ def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None) ->
 
     Exit codes: 0 success, 1 other error, 2 usage error, 3 denied by the
     policy, 4 integrity failure, 5 no key (or a wrong passphrase), 130
-    interrupted. Every command has --help; the manual is docs/vault.1.
+    interrupted (143 terminated, 129 hung up). Every command has --help; the manual is docs/vault.1.
     """
     from ._common import Settings
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import (
@@ -147,10 +148,9 @@ def test_exit_5_wrong_passphrase(tmp_path: Path) -> None:
     assert "guess" not in r.stderr
 
 
-def test_exit_130_interrupted(office: Office) -> None:
-    """Ctrl-C while a seal reads its input: exit 130, no traceback, no
-    document, and the attempt's outcome on the record."""
-    import signal
+def _seal_stopped_by(office: Office, signum: int) -> tuple[int, bytes, str, dict[str, Any]]:
+    """A seal that reads its input, stopped by ``signum`` while it waits for
+    more: its exit code, stdout, stderr and the attempt's one record."""
     import subprocess
     import time
 
@@ -173,15 +173,72 @@ def test_exit_130_interrupted(office: Office) -> None:
         with open(wchan) as f:
             if "pipe" in f.read():
                 break
-    seal.send_signal(signal.SIGINT)
+    seal.send_signal(signum)
     out, err = seal.communicate(timeout=30)
-    assert seal.returncode == 130, err
-    assert out == b""
-    assert err.decode().strip() == "vault: interrupted"  # after a new line, off the ^C
     (record,) = office.audit_records()[before:]
     assert (record["action"], record["outcome"]) == ("seal", "error")
-    assert record["reason"] == "KeyboardInterrupt"
     assert not list((office.vault / "docs").glob(f"{record['doc']}.*"))
+    return seal.returncode, out, err.decode(), record
+
+
+def test_exit_130_interrupted(office: Office) -> None:
+    """Ctrl-C while a seal reads its input: exit 130, no traceback, no
+    document, and the attempt's outcome on the record."""
+    import signal
+
+    code, out, err, record = _seal_stopped_by(office, signal.SIGINT)
+    assert code == 130, err
+    assert out == b""
+    assert err.strip() == "vault: interrupted"  # after a new line, off the ^C
+    assert record["reason"] == "KeyboardInterrupt"
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_terminated_or_hung_up_ends_as_ctrl_c_does(office: Office, name: str) -> None:
+    """A stopped service or a closed ssh session ends the command as Ctrl-C
+    does: recorded as failed, nothing left behind; 128 + the signal."""
+    import signal
+
+    signum = getattr(signal, name)
+    code, out, err, record = _seal_stopped_by(office, signum)
+    assert code == 128 + signum, err
+    assert out == b""
+    assert err.strip() == f"vault: terminated ({name})"
+    assert record["reason"] == "Terminated"
+
+
+def test_an_open_terminated_midway_leaves_no_plaintext(office: Office, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from cli_support import VAULT
+
+    assert VAULT is not None
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1 << 20) * 96)
+    doc = office.seal("clerk", big, "--level", "C", "--compartment", "BOARD")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    before = len(office.audit_records())
+    env = {**os.environ, **_script_env(office, "leader")}
+    opening = subprocess.Popen([VAULT, "open", doc, "-o", str(out_dir / "big.bin")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 30
+    while not any(out_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until the plaintext's temporary file appears
+    opening.send_signal(signal.SIGTERM)
+    _, err = opening.communicate(timeout=30)
+    records = office.audit_records()[before:]
+    if opening.returncode == 0:  # finished first: then the whole file is there
+        assert (out_dir / "big.bin").read_bytes() == big.read_bytes()
+        return
+    assert opening.returncode == 128 + signal.SIGTERM, err
+    assert list(out_dir.iterdir()) == []
+    # Stopped before the decision, while its record was being written, or
+    # after it: either way the attempt ends failed on the record.
+    assert [r["outcome"] for r in records] in (["error"], ["failed"], ["allowed", "failed"])
+    assert records[-1]["reason"] == "Terminated"
 
 
 # --------------------------------------------------------------------------

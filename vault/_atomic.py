@@ -24,6 +24,7 @@ import fcntl
 import os
 import re
 import secrets
+import signal
 import stat
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 TEMP_PREFIX = ".vault-tmp-"
+_STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 # What remove_stale_temps may delete: our temporaries, and in the vault's own
 # folders (which only the vault writes) the shorter ``.tmp-`` form as well.
 _OURS = re.compile(r"\A\.vault-tmp-[0-9a-f]{16}\Z")
@@ -170,10 +172,21 @@ def atomic_writer(
         remove_stale_temps(directory, only_ours=True)
     fd = _open_anonymous(directory, mode) if _anonymous_supported(directory) else None
     temp: str | None = None
+    held = None
     if fd is None:
-        fd, temp = _open_named(directory, mode)
+        # A signal (Ctrl-C, SIGTERM) between the named file's creation and
+        # the try below would leave it behind, holding plaintext: the
+        # signals wait until the try is entered.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+        try:
+            fd, temp = _open_named(directory, mode)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise
     with os.fdopen(fd, "wb") as f:
         try:
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)  # delivered here, if any
             yield f
             f.flush()
             os.fsync(f.fileno())
