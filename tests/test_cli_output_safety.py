@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from cli_support import Office, assert_error, make_office, run
 from office import make_office as make_library_office
+from vault_helpers import make_another_users
 
 import vault.age as agelib
 
 MEMO = b"The office is closed on Friday.\n"
-OTHER_UID = 54321
 
 
 @pytest.fixture
@@ -116,10 +116,7 @@ def test_a_device_or_fifo_another_user_made_is_refused(
         office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    try:
-        os.chown(fifo, OTHER_UID, OTHER_UID)
-    except PermissionError:
-        pytest.skip("only root can make a file that belongs to another user")
+    make_another_users(fifo)
     for name, args in _writers(office, age_files).items():
         r = run(*args, "-o", str(fifo))  # refused at once: nothing waits for a reader
         assert_error(r, 2, "another user made")
@@ -152,10 +149,7 @@ def test_a_symbolic_link_another_user_made_is_refused(
     target.write_bytes(b"keep")
     link = tmp_path / "link"
     link.symlink_to(target)
-    try:
-        os.lchown(link, OTHER_UID, OTHER_UID)
-    except PermissionError:
-        pytest.skip("only root can make a link that belongs to another user")
+    make_another_users(link)
     for name, args in _writers(office, age_files).items():
         r = run(*args, "-o", str(link))
         assert_error(r, 2, "symbolic link that another user made")

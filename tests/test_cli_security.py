@@ -26,6 +26,7 @@ import pytest
 from cli_support import Office, age_decrypt, assert_error, make_office, need_age, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from vault_helpers import make_another_users
 
 from vault.age import (
     Header,
@@ -395,10 +396,7 @@ def test_a_link_another_user_planted_is_not_sealed(office: Office) -> None:
     (inbox / "a.txt").write_bytes(b"a memo")
     planted = inbox / "report.txt"
     planted.symlink_to(private)
-    try:
-        os.lchown(planted, 54321, 54321)
-    except PermissionError:
-        pytest.skip("only root can make a link that belongs to another user")
+    make_another_users(planted)
     for files in ([planted], [inbox / "a.txt", planted]):
         r = office.as_("clerk", "seal", *map(str, files), "--level", "PUBLIC")
         assert_error(r, 2, "symbolic link that another user made")
@@ -412,10 +410,7 @@ def test_a_fifo_another_user_planted_does_not_stall_the_seal(office: Office) -> 
     (inbox / "a.txt").write_bytes(b"a memo")
     planted = inbox / "report.txt"
     os.mkfifo(planted)
-    try:
-        os.chown(planted, 54321, 54321)
-    except PermissionError:
-        pytest.skip("only root can make a file that belongs to another user")
+    make_another_users(planted)
     r = office.as_("clerk", "seal", str(inbox / "a.txt"), str(planted), "--level", "PUBLIC")
     assert_error(r, 2, "not a regular file, and another user made it")
     assert "hint:" in r.stderr and r.stdout == ""

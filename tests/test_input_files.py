@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from cli_support import PASSPHRASE, VAULT, assert_error, run
 from office import make_office
+from vault_helpers import make_another_users
 
 import vault
 from vault._inputs import read_passphrase_file
 from vault.errors import IdentityFileError, InsecureFileError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
-OTHER_UID = 54321
 # Long enough for a loaded machine, short enough that a hang fails the test.
 HANG = 30
 
@@ -57,13 +57,6 @@ def _phrase(tmp_path: Path, data: bytes = PASSPHRASE.encode() + b"\n",
     p.write_bytes(data)
     p.chmod(0o600)
     return p
-
-
-def _owned_by_another_user(path: Path) -> None:
-    try:
-        os.lchown(path, OTHER_UID, OTHER_UID)
-    except PermissionError:
-        pytest.skip("only root can make a file that belongs to another user")
 
 
 # -- 'vault policy fill' never copies a secret ---------------------------------
@@ -105,7 +98,7 @@ def test_a_fifo_another_user_made_is_refused_at_once(tmp_path: Path) -> None:
     office = make_office(tmp_path / "office")
     planted = tmp_path / "shared.yaml"
     os.mkfifo(planted)
-    _owned_by_another_user(planted)
+    make_another_users(planted)
     for args, code in ((["policy", "check", str(planted)], 1),
                        (["classify", "--policy", str(planted), str(office.policy)], 1),
                        (["classify", "--policy", str(office.policy), str(planted)], 2),
@@ -171,12 +164,12 @@ def test_a_passphrase_file_must_be_private_regular_utf8(tmp_path: Path) -> None:
     assert read_passphrase_file(str(own), env) == PASSPHRASE
     writer.join(HANG)
     theirs = _phrase(tmp_path, name="theirs")
-    _owned_by_another_user(theirs)
+    make_another_users(theirs)
     with pytest.raises(InsecureFileError, match="belongs to another user"):
         read_passphrase_file(str(theirs), env)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo, 0o600)
-    _owned_by_another_user(fifo)
+    make_another_users(fifo)
     with pytest.raises(UsageError, match="not a regular file, and another user made it"):
         read_passphrase_file(str(fifo), env)  # at once: no writer is waited for
 
@@ -271,7 +264,7 @@ def test_identity_file_links(tmp_path: Path) -> None:
     shared.mkdir()
     planted = shared / "anna.key"
     planted.symlink_to(key)
-    _owned_by_another_user(planted)
+    make_another_users(planted)
     r = run("--vault", str(tmp_path), "--identity", str(planted), "ls")
     assert_error(r, 2, "goes through a symbolic link that another user made")
     assert "hint: give the identity file by a path of its own" in r.stderr
@@ -279,7 +272,7 @@ def test_identity_file_links(tmp_path: Path) -> None:
 
 def test_an_identity_file_of_another_user_is_refused(tmp_path: Path) -> None:
     key = _key(tmp_path, "anna")
-    _owned_by_another_user(key)
+    make_another_users(key)
     r = run("--vault", str(tmp_path), "--identity", str(key), "ls")
     assert_error(r, 2, f"identity file {key} belongs to another user")
 

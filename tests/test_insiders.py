@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from office import Office
+from vault_helpers import make_another_users
 
 import vault
 from vault.age import Header, MLKEM768X25519Identity, read_header, unwrap_file_key
@@ -321,8 +322,6 @@ def test_an_unexpected_exception_still_ends_in_one_record_without_paths(
 # -- 6. a link planted among the files to seal ----------------------------------------------
 
 
-ANOTHER_USER = 54321
-
 
 def _planted_links(office: Office) -> tuple[Path, Path, Path]:
     """A shared inbox: a file of the clerk's own that only they can read, a
@@ -334,10 +333,7 @@ def _planted_links(office: Office) -> tuple[Path, Path, Path]:
     private.chmod(0o600)
     planted = inbox / "report.txt"
     planted.symlink_to(private)
-    try:
-        os.lchown(planted, ANOTHER_USER, ANOTHER_USER)
-    except PermissionError:
-        pytest.skip("only root can make a link that belongs to another user")
+    make_another_users(planted)
     own = inbox / "mine.txt"
     own.symlink_to(private)
     return planted, own, private
@@ -366,7 +362,7 @@ def test_a_folder_another_user_replaced_with_a_link_is_refused(office: Office) -
     planted, _, private = _planted_links(office)
     sub = planted.parent / "sub"
     sub.symlink_to(private.parent)
-    os.lchown(sub, ANOTHER_USER, ANOTHER_USER)
+    make_another_users(sub)
     clerk = office.as_("clerk")
     with pytest.raises(UsageError) as caught:
         clerk.seal(sub / private.name, level="INTERNAL", compartments=["STAFF"])
@@ -392,10 +388,7 @@ def test_a_fifo_another_user_planted_among_the_files_to_seal_is_refused(
     inbox.mkdir()
     planted = inbox / "report.txt"
     os.mkfifo(planted)
-    try:
-        os.chown(planted, ANOTHER_USER, ANOTHER_USER)
-    except PermissionError:
-        pytest.skip("only root can make a file that belongs to another user")
+    make_another_users(planted)
     others = [office.file(f"memo-{i}.txt", b"memo %d" % i) for i in range(20)]
     clerk = office.as_("clerk")
     for batch in ([planted], [*others, planted]):

@@ -118,3 +118,15 @@ def descriptors_past_1024() -> Iterator[None]:
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+ANOTHER_USER = 54321  # a uid no test runs as
+
+
+def make_another_users(path: Path) -> None:
+    """Give ``path`` (a link itself, not its target) to another user, as a
+    file planted by someone else in a shared folder; skips unless root."""
+    try:
+        os.lchown(path, ANOTHER_USER, ANOTHER_USER)
+    except PermissionError:
+        pytest.skip("only root can make a file that belongs to another user")
