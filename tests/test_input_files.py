@@ -10,18 +10,16 @@ regression fails instead of stalling the suite.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_support import PASSPHRASE, VAULT, assert_error, run
 from office import make_office
-from vault_helpers import make_another_users
+from vault_helpers import make_another_users, small_tmpfs
 
 import vault
 from vault._inputs import read_passphrase_file
@@ -330,22 +328,9 @@ def test_a_read_only_state_folder_falls_back_to_memory(tmp_path: Path) -> None:
 # -- 'identity new' on a full disk ----------------------------------------------------
 
 
-@contextlib.contextmanager
-def _tmpfs(where: Path, size: str) -> Iterator[None]:
-    where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
-                              str(where)], capture_output=True, check=False).returncode == 0
-    if not mounted:
-        pytest.skip("mounting a small file system is not permitted here")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
-
-
 def test_identity_new_on_a_full_disk_leaves_nothing(tmp_path: Path) -> None:
     small = tmp_path / "small"
-    with _tmpfs(small, "4k"):  # room for the key, not for FILE.pub
+    with small_tmpfs(small, "4k"):  # room for the key, not for FILE.pub
         key = small / "zz.key"
         r = _vault("identity", "new", "zz", "-o", str(key), "--no-passphrase")
         assert r.returncode == 1, r.stderr

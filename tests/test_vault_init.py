@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from backends import Kind
-from vault_helpers import PEOPLE, age_decrypt, office_policy
+from vault_helpers import PEOPLE, age_decrypt, office_policy, small_tmpfs
 
 import vault
-from vault.errors import DeniedError, IntegrityError, UsageError
+from vault.errors import DeniedError, IntegrityError, UsageError, VaultError
 from vault.identity import new_identity
 from vault.store import open_backend
 
@@ -52,6 +52,28 @@ def test_recovery_out_makes_a_working_recovery_identity(tmp_path: Path,
     with pytest.raises(UsageError, match="already exists"):
         vault.Vault.init(backend.new_location(tmp_path / "v2"), policy, people["officer"],
                          recovery_out=rec)
+
+
+def test_a_failed_init_leaves_nothing_and_can_simply_be_run_again(
+        tmp_path: Path, people: dict[str, vault.UserIdentity]) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(office_policy(people, []))
+    officer = people["officer"]
+    # A typo in the recovery key's folder is refused before anything is made.
+    with pytest.raises(UsageError, match="does not exist"):
+        vault.Vault.init(tmp_path / "v", policy, officer,
+                         recovery_out=tmp_path / "nowhere" / "recovery.key")
+    assert not (tmp_path / "v").exists()
+    # A disk that fills up after the folder was made: what init wrote is
+    # removed, the recovery key of a vault that never was included.
+    small = tmp_path / "small"
+    with small_tmpfs(small, "8k"):
+        with pytest.raises((VaultError, OSError)):
+            vault.Vault.init(small / "v", policy, officer, recovery_out=small / "recovery.key")
+        assert list(small.iterdir()) == []
+    for where in (small / "v", tmp_path / "v"):  # the same command, where there is room
+        v = vault.Vault.init(where, policy, officer, recovery_out=where.parent / "recovery.key")
+        assert v.policy_version == 1
 
 
 def test_officer_must_be_an_administrator_of_the_policy(tmp_path: Path,

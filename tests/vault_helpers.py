@@ -130,3 +130,18 @@ def make_another_users(path: Path) -> None:
         os.lchown(path, ANOTHER_USER, ANOTHER_USER)
     except PermissionError:
         pytest.skip("only root can make a file that belongs to another user")
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[None]:
+    """A file system of ``size`` mounted at ``where`` (made here): a disk that
+    fills up. Skips where mounting is not permitted."""
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(where)], capture_output=True, check=False).returncode == 0
+    if not mounted:
+        pytest.skip("mounting a small file system is not permitted here")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)

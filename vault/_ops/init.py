@@ -7,6 +7,7 @@ commit point, so a crash leaves a folder that is visibly not a vault.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from datetime import UTC, datetime
@@ -75,7 +76,6 @@ def init_vault(path: str | os.PathLike[str] | Backend, policy_path: str | os.Pat
                recovery_passphrase: str | None = None) -> Backend:
     """Create the vault; returns its backend (the caller opens it)."""
     from vault._ops.keys import wants_pq
-    from vault.audit import NoteSigner
 
     backend = open_backend(path)
     if backend.exists():  # before anything else: nothing else would help
@@ -89,14 +89,48 @@ def init_vault(path: str | os.PathLike[str] | Backend, policy_path: str | os.Pat
     if recovery_out is not None and os.path.lexists(recovery_out):
         raise UsageError(f"{os.fspath(recovery_out)} already exists",
                          hint="choose a new file for the recovery identity")
+    if recovery_out is not None and not os.path.isdir(os.path.dirname(
+            os.path.abspath(recovery_out))):
+        raise UsageError(f"the folder of {os.fspath(recovery_out)} does not exist",
+                         hint="choose a file in an existing folder for the recovery identity")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError("a policy file must be UTF-8 text") from None
     backend.create()
-    vault_id = secrets.token_hex(16)
-    recovery = ([_write_recovery(recovery_out, vault_id, wants_pq(policy), recovery_passphrase)]
-                if recovery_out is not None else [])
+    wrote_recovery = False
+    try:
+        vault_id = secrets.token_hex(16)
+        recovery: list[str] = []
+        if recovery_out is not None:
+            recovery.append(_write_recovery(recovery_out, vault_id, wants_pq(policy),
+                                            recovery_passphrase))
+            wrote_recovery = True
+        _populate(backend, policy, text, name, officer, vault_id, recovery)
+    except BaseException:
+        # Undone, so that the same command can simply be run again, and no
+        # recovery key of a vault that never was lies about -- unless the
+        # manifest, the commit point, was written (or it cannot be told).
+        try:
+            committed = backend.exists()
+        except Exception:
+            committed = True
+        if not committed:
+            backend.abandon()
+            if wrote_recovery:
+                assert recovery_out is not None
+                with contextlib.suppress(OSError):
+                    os.unlink(recovery_out)
+        raise
+    return backend
+
+
+def _populate(backend: Backend, policy: Policy, text: str, name: str, officer: UserIdentity,
+              vault_id: str, recovery: list[str]) -> None:
+    """The log key, the first record (installing the policy) and, last, the
+    manifest: the commit point."""
+    from vault.audit import NoteSigner
+
     origin = f"vault/{vault_id}"
     signer = NoteSigner.generate(origin)
     backend.write_log_key((signer.private_key() + "\n").encode("ascii"))
@@ -115,4 +149,3 @@ def init_vault(path: str | os.PathLike[str] | Backend, policy_path: str | os.Pat
     }
     backend.audit_log(signer, origin).append(fields, officer.signing_key)  # fail closed
     backend.write_manifest(sign_statement(officer, "manifest", manifest.statement()))
-    return backend

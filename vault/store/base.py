@@ -88,6 +88,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def exists(self) -> bool: ...
 
+    def abandon(self) -> None:
+        """Undo a :meth:`create` whose init failed before the manifest was
+        written, so that the same init can simply be run again. Nothing
+        here by default: a database keeps its append-only rows (and says
+        so when init is tried again)."""
+        return
+
     @abc.abstractmethod
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Exclusive lock serialising the vault's writers (between

@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
@@ -76,6 +77,7 @@ class FolderBackend(Backend):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.location = self.path
+        self._made_folder: bool | None = None  # by create(): the folder was new
 
     def _p(self, *parts: str) -> str:
         return os.path.join(self.path, *parts)
@@ -90,6 +92,7 @@ class FolderBackend(Backend):
             raise UsageError(f"a vault already exists in {self.path}",
                              hint="'vault doctor' checks it; choose another folder for a new one")
         try:
+            self._made_folder = not os.path.lexists(self.path)
             os.makedirs(self.path, mode=0o700, exist_ok=True)
             if any(not n.startswith(".") for n in os.listdir(self.path)):
                 raise UsageError(f"{self.path} is not empty",
@@ -99,6 +102,24 @@ class FolderBackend(Backend):
             _atomic.fsync_dir(self.path)
         except OSError as e:
             raise StorageError(f"cannot create the vault folder: {e.strerror}") from e
+
+    def abandon(self) -> None:
+        # create() found the folder new or without entries but dot-files,
+        # and vault.json (written last) is not there: every other entry is
+        # what the failed init made.
+        if self.exists() or self._made_folder is None:
+            return
+        for name in os.listdir(self.path):
+            if not name.startswith("."):
+                where = self._p(name)
+                if os.path.isdir(where) and not os.path.islink(where):
+                    shutil.rmtree(where, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(where)
+        if self._made_folder:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.path)
 
     def _check_layout(self) -> None:
         for d in _DIRS:
