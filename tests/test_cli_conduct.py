@@ -225,8 +225,9 @@ def test_an_open_terminated_midway_leaves_no_plaintext(office: Office, tmp_path:
     opening = subprocess.Popen([VAULT, "open", doc, "-o", str(out_dir / "big.bin")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 30
-    while not any(out_dir.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.005)  # until the plaintext's temporary file appears
+    while time.monotonic() < deadline and opening.poll() is None and not any(
+            f.stat().st_size for f in out_dir.iterdir()):
+        time.sleep(0.002)  # until plaintext is being written to the temporary file
     opening.send_signal(signal.SIGTERM)
     _, err = opening.communicate(timeout=30)
     records = office.audit_records()[before:]

@@ -193,8 +193,12 @@ class Consumer:
 
     def start(self) -> None:
         self.inline = False
-        self._thread = threading.Thread(target=self._run, name="age-block", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name="age-block", daemon=True)
+        thread.start()
+        # Only once started: a Ctrl-C or SIGTERM in between must not leave
+        # close() a thread to join that never ran (a RuntimeError that
+        # would hide the interruption).
+        self._thread = thread
 
     def close(self) -> None:
         """Wait until every block published so far is consumed."""
@@ -310,7 +314,11 @@ class Source:
                 return False
             try:
                 self._read()
-            except BaseException as e:  # the caller's next() raises it
+            except Exception as e:  # the caller's next() raises it
+                # Not BaseException: this may run on the caller's own thread,
+                # where Ctrl-C or SIGTERM must end the read now -- kept for a
+                # next() that may never come, it was lost, and what was read
+                # so far looked like a short, damaged file.
                 self.error = e
                 return False
             self._shared = share
