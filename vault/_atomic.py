@@ -239,23 +239,13 @@ def output_target(path: str | os.PathLike[str], *, replace: bool) -> str | None:
     folder and for any other kind of file; FileExistsError for an existing
     file without ``replace``.
     """
+    from vault._inputs import refuse_planted_links
     from vault.errors import UsageError
 
     path = os.fspath(path)
     me = os.geteuid()
-    parts = path.split("/")
-    link = False
-    for i in range(1, len(parts) + 1):
-        if not parts[i - 1] or parts[i - 1] in (".", ".."):
-            continue
-        try:
-            info = os.lstat("/".join(parts[:i]))
-        except (FileNotFoundError, NotADirectoryError):
-            break  # a new file (or a missing folder, which the write reports)
-        link = stat.S_ISLNK(info.st_mode)
-        if link and info.st_uid not in (me, 0):
-            raise UsageError(f"{path} goes through a symbolic link that another user made",
-                             hint="write to a path of your own, without that link")
+    link = refuse_planted_links(path, "write to a path of your own, without that link",
+                                new=True)
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -23,10 +23,35 @@ from typing import BinaryIO
 from vault.errors import InsecureFileError, UsageError
 
 __all__ = ["check_private", "holds_secret", "open_input", "open_private",
-           "read_passphrase_file"]
+           "read_passphrase_file", "refuse_planted_links"]
 
 # A passphrase is the first line of its file; a longer file is none.
 MAX_PASSPHRASE_FILE = 64 * 1024
+
+
+def refuse_planted_links(path: str, hint: str | None, *, new: bool = False) -> bool:
+    """Look at every component of ``path`` as given (``lstat``): UsageError
+    if one is a symbolic link another user (neither this one nor root)
+    made. Returns whether the last one looked at is a link. With ``new``
+    the path may not exist yet: the look stops at the first missing part.
+    """
+    me = os.geteuid()
+    parts = path.split("/")
+    link = False
+    for i in range(1, len(parts) + 1):
+        if not parts[i - 1] or parts[i - 1] in (".", ".."):
+            continue  # "/", "a//b", ".", "..": nothing a user can plant
+        try:
+            info = os.lstat("/".join(parts[:i]))
+        except (FileNotFoundError, NotADirectoryError):
+            if not new:
+                raise
+            break  # a new file (or a missing folder, which the write reports)
+        link = stat.S_ISLNK(info.st_mode)
+        if link and info.st_uid not in (me, 0):
+            raise UsageError(f"{path} goes through a symbolic link that another user made",
+                             hint=hint)
+    return link
 
 
 def open_input(path: str, *, regular: bool = False, what: str = "",
@@ -42,16 +67,7 @@ def open_input(path: str, *, regular: bool = False, what: str = "",
     what the file is for.
     """
     me = os.geteuid()
-    parts = path.split("/")
-    link = False
-    for i in range(1, len(parts) + 1):
-        if not parts[i - 1] or parts[i - 1] in (".", ".."):
-            continue  # "/", "a//b", ".", "..": nothing a user can plant
-        info = os.lstat("/".join(parts[:i]))
-        link = stat.S_ISLNK(info.st_mode)
-        if link and info.st_uid not in (me, 0):
-            raise UsageError(f"{path} goes through a symbolic link that another user made",
-                             hint=link_hint)
+    link = refuse_planted_links(path, link_hint)
     # The last component was no link when looked at: it must not become one.
     flags = os.O_RDONLY | os.O_CLOEXEC | (0 if link else os.O_NOFOLLOW)
     fd = os.open(path, flags | os.O_NONBLOCK)
