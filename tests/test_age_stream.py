@@ -317,3 +317,34 @@ def test_a_file_that_grows_while_it_is_read_is_read_whole(tmp_path: Path) -> Non
         assert rest == payload[16:]  # what was read, then the rest: nothing lost
         age.decrypt_payload(io.BytesIO(nonce + rest), back, KEY)
     assert back.getvalue() == plain
+
+
+class _Interrupted(io.BytesIO):
+    """A source whose read is interrupted, as Ctrl-C or SIGTERM would."""
+
+    def readinto(self, buffer: Any) -> int:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_read_ahead_is_not_kept_for_later() -> None:
+    # Kept for a next() that may never come, the interruption was lost and
+    # what was read so far looked like a short, damaged file.
+    ring = _blockio.Ring(2, 64)
+    source = _blockio.Source(_Interrupted(b"x" * 200), ring, 64, lookahead=False)
+    with pytest.raises(KeyboardInterrupt):
+        source.read_ahead()
+    assert source.error is None
+
+
+def test_an_interruption_while_a_consumer_starts_leaves_nothing_to_join(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ring = _blockio.Ring(2, 64)
+    consumer = _blockio.Consumer(ring, lambda view: None)
+
+    def interrupted_start(self: threading.Thread) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        consumer.start()
+    consumer.close()  # nothing started: nothing to join, no RuntimeError
