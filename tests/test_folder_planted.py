@@ -115,6 +115,25 @@ def test_a_planted_tombstone_does_not_stop_or_undo_a_shred(office: Office) -> No
     assert office.as_("officer").doctor().ok
 
 
+def test_a_live_file_renamed_as_another_versions_tombstone_is_not_destroyed(
+        office: Office) -> None:
+    # Renamed, not linked: one name only, and its version is not the live
+    # one -- yet it is the live document's only file, still recoverable.
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    staff_file = _stored(office, staff)
+    renamed = office.path / f".shred-{staff}.00000000.age"
+    os.rename(staff_file, renamed)
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"{renamed.name}: named like an interrupted shred of {staff}, but the live " \
+           "document's current file is missing" in r.stdout
+    assert renamed.exists()
+    os.rename(renamed, staff_file)  # put back, it is whole
+    out = io.BytesIO()
+    office.as_("clerk").open(staff, out)
+    assert out.getvalue() == b"staff notes"
+
+
 def test_doctor_never_destroys_a_version_linked_to_the_log(office: Office) -> None:
     doc = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
     log = office.path / "audit" / "log"

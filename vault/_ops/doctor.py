@@ -108,6 +108,7 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
     earlier version doctor was destroying) and it is nothing but itself:
     otherwise it is planted, evidence, and never written to or removed."""
     finish: dict[tuple[str, str], Leftover] = {}
+    present: set[tuple[str, str]] | None = None
     for doc_id, version in s.backend.interrupted_shreds():
         try:
             item, problem = s.backend.shred_leftover(doc_id, version)
@@ -118,6 +119,14 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
             problem = ("the audit log records no shred of it" if row is None else
                        "it is the current version of a live document, which the audit log "
                        "records no shred of")
+        if problem is None and row is not None and not row.shredded:
+            # A live document's file renamed under an older version's
+            # tombstone name: finishing it would destroy the document.
+            if present is None:
+                present = set(s.backend.document_files())
+            if (doc_id, row.version) not in present:
+                problem = ("the live document's current file is missing, and this may be it "
+                           "under another name")
         if problem is not None:
             report.problems.append(f"{item.where}: named like an interrupted shred of {doc_id}, "
                                    f"but {problem}; planted: it is not used or touched, keep it "
