@@ -134,3 +134,11 @@ cases:
     cases.write_text("policy: office.yaml\ncases:\n  - name: x\n    classify: nowhere.txt\n")
     with pytest.raises(PolicyLoadError, match=r"classify: no file nowhere\.txt"):
         run_cases(cases)
+
+
+def test_an_office_label_without_its_label_is_a_problem_not_a_crash() -> None:
+    text = BASE + """intake:
+  office_labels:
+    - {id: 87ba5c36-b7cf-4793-bbc2-bd5b3a9f95ca, name: Public}
+"""
+    assert [msg for _, _, msg, _ in problems(text)] == ["office label is missing 'label'"]

@@ -67,7 +67,7 @@ def _office_labels(s: Schema, node: Node) -> list[OfficeLabelMapping]:
     names: dict[str, Node] = {}
     for item in s.seq(node, "intake office_labels") or []:
         f = s.mapping(item, "office label", ("label",), ("id", "name", "site_id"))
-        if f is None:
+        if f is None or "label" not in f:  # a missing label is already reported
             continue
         if "id" not in f and "name" not in f:
             s.err(item, "office label has neither id nor name; expected at least one",
