@@ -81,6 +81,9 @@ class Journal(ApprovalReplay):
         self._verify = verify
         self._pending: list[AuditRecord] = []  # unsigned records awaiting their batch's end
         self._classes: dict[str, LabelClass] = {}  # key id -> class (see _key_class)
+        # Key id -> is it clean under the policy in force (see _key_clean); a
+        # policy version or a new holder changes the answer.
+        self._clean: dict[str, bool] = {}
         self.applied = 0  # state records applied (counted or not): the state may differ
         # Entitlement decisions of this replay: a batch's records repeat one
         # actor, action, label, moment and inputs (sealing many files).
@@ -260,6 +263,7 @@ class Journal(ApprovalReplay):
         self.store.add_policy(version, sha, text, rec.seq, rec.actor or "", rec.time)
         self.version, self.policy = version, policy
         self._decided.clear()
+        self._clean.clear()
 
     def _class_key(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         assert self.policy is not None and rec.actor is not None
@@ -291,6 +295,7 @@ class Journal(ApprovalReplay):
         if hit is None:
             import json
 
+        self._clean.pop(kid, None)
             found = self.store.class_of_key(kid)
             if found is None:
                 raise _Invalid(f"no class key {kid}")
@@ -307,6 +312,23 @@ class Journal(ApprovalReplay):
               f"{rec.actor} does not hold the key of {cls} and cannot grant it")
         problems = []
         for e in entries:
+    def _key_clean(self, kid: str, cls: LabelClass) -> bool:
+        """Is every holder of ``kid``, with the same recipient, a user cleared
+        for ``cls`` under the policy in force (ClassKey.clean, from the
+        replayed holders)?"""
+        hit = self._clean.get(kid)
+        if hit is None:
+            assert self.policy is not None
+            policy, label = self.policy, cls.label()
+            hit = True
+            for name, recipient in self.store.holders_of(kid):
+                user = policy.users.get(name) if name is not None else None
+                if (user is None or user.recipient != recipient
+                        or not policy.dominates(user.clearance, label)):
+                    hit = False
+            self._clean[kid] = hit
+        return hit
+
             owner, digest = e["owner"], e["sha256"]
             _need(isinstance(owner, str) and isinstance(digest, str)
                   and bool(_HEX64.match(digest)), "malformed grant entry")
@@ -323,6 +345,7 @@ class Journal(ApprovalReplay):
     def _retire(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         """Entries are withdrawn by an administrator or by a cleared holder
         of the key, and only entries nobody needs: of people not (or no
+            self._clean.pop(kid, None)
         longer) cleared for the class, or of an old generation no document
         is wrapped to. Anything else would lock cleared people out."""
         assert self.policy is not None and rec.actor is not None
@@ -376,6 +399,11 @@ class Journal(ApprovalReplay):
             _need(statement.get("signer") == {"name": rec.actor,
                                                "signing_key": user.signing_key},
                   "the label is not signed by the one who recorded it")
+        # A new header goes only to a key nobody uncleared could know: a
+        # cleared insider's client that wraps to the generation a revoked
+        # user kept (or rewraps back to it) must not count (FORMAT.md §14.6).
+        _need(self._key_clean(kid, cls), f"the document is wrapped to a key of {cls} that "
+              "someone not cleared for it could know")
             _need(statement.get("policy") == self.policy.hash,
                   "the label was not signed under the policy in force")
             self._entitled(rec, statement, label, prev, inputs)

@@ -291,6 +291,11 @@ class StateStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT key_id, name, recipient FROM holders")]
 
+    def holders_of(self, key_id: str) -> list[tuple[str | None, str]]:
+        """``(user name or None, recipient)`` of everyone who could know ``key_id``."""
+        return [(n, r) for n, r in self._db.execute(
+            "SELECT name, recipient FROM holders WHERE key_id = ?", (key_id,))]
+
     def add_holder(self, key_id: str, name: str | None, recipient: str, seq: int) -> None:
         self._db.execute("INSERT OR IGNORE INTO holders VALUES (?, ?, ?, ?)",
                          (key_id, name, recipient, seq))

@@ -1,0 +1,134 @@
+"""A revoked user's kept keys (docs/DESIGN.md §3.3, FORMAT.md §14.6): after
+a revocation, no header that counts is wrapped to a class key the revoked
+user could know -- not even by a cleared insider whose modified client
+picks the old generation on purpose, for a new document or by rewrapping
+an existing one back to it.
+
+Each attack is run on both backends by someone cleared for the class (the
+leader), who could hand over the plaintext anyway: what the vault must not
+do is take such a header for a genuine version, as if the rotation had
+shut the revoked user out of it.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from office import Office
+from vault_helpers import doc_file, held_secret_keys, opens_with
+
+from vault._trust.classes import ClassKey
+from vault.errors import DeniedError, IntegrityError
+
+DEPUTY_SECRET = "clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}\n  outsider:"
+DEPUTY_LOWER = "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}\n  outsider:"
+NOT_CLEAN = "someone not cleared for it could know"
+
+
+def _seal(office: Office, data: bytes) -> str:
+    return office.as_("leader").seal(io.BytesIO(data), filename="m.txt", level="SECRET",
+                                     compartments=["BOARD"], justification="minutes").id
+
+
+def _key_of(office: Office, doc: str) -> str:
+    with office.as_("leader") as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None
+        return row.key_id
+
+
+def _modified_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leader's copy of the library treats every class key as usable:
+    the unclean current generation is wrapped to instead of being replaced."""
+    def usable(self: ClassKey, policy: Any, post_quantum: bool) -> bool:
+        return True
+
+    monkeypatch.setattr(ClassKey, "usable", usable)
+
+
+def test_a_new_document_wrapped_to_the_key_a_revoked_user_kept_does_not_count(
+        office: Office, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _seal(office, b"minutes before")
+    old_key = _key_of(office, before)
+    kept = held_secret_keys(office, "deputy")  # what the deputy kept while cleared
+    office.apply({DEPUTY_SECRET: DEPUTY_LOWER})
+
+    with monkeypatch.context() as m:
+        _modified_client(m)
+        with pytest.raises(IntegrityError, match="does not count") as caught:
+            _seal(office, b"minutes after")
+    planted = str(caught.value).split()[1].rstrip(":")
+    # The file was written, wrapped to the old generation: the deputy's kept
+    # keys open it -- but no reader takes it for a document of the vault,
+    # and doctor names both the record and the file, kept as evidence.
+    assert opens_with(kept, doc_file(office, planted), tmp_path)
+    with office.as_("leader") as v:
+        assert {d.id for d in v.ls()} == {before}
+    problems = office.as_("officer").doctor().problems
+    assert any(NOT_CLEAN in p for p in problems), problems
+    assert any(planted in p and "not used" in p for p in problems), problems
+    # An honest seal afterwards makes a clean generation, as it should.
+    after = _seal(office, b"minutes after, honestly")
+    assert _key_of(office, after) != old_key
+    assert not opens_with(kept, doc_file(office, after), tmp_path)
+    with pytest.raises(DeniedError):
+        office.as_("deputy").open(after, io.BytesIO())
+
+
+def _generations(office: Office, doc: str) -> list[ClassKey]:
+    with office.as_("leader") as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None
+        ck = v._s.trusted.key(row.key_id)
+        assert ck is not None
+        return v._s.trusted.generations(ck.cls)
+
+
+def test_a_rewrap_back_to_the_revoked_generation_does_not_count(office: Office) -> None:
+    from vault._ops.admin import _rewrap_batch
+    from vault._results import RotateReport
+
+    doc = _seal(office, b"minutes")
+    office.apply({DEPUTY_SECRET: DEPUTY_LOWER})
+    office.as_("leader").rotate()  # generation 2, the document rewrapped to it
+    first, second = _generations(office, doc)
+    assert _key_of(office, doc) == second.key_id
+    # The leader's modified client runs the library's own rewrap, aimed at
+    # generation 1: header only, the label kept, as a rewrap is.
+    with office.as_("leader") as v, v._s.lock():
+        row = v._s.trusted.doc(doc)
+        with pytest.raises(IntegrityError, match="does not count"):
+            _rewrap_batch(v._s, [row], first, v._s.my_keyring(), RotateReport())
+    assert _key_of(office, doc) == second.key_id
+    out = io.BytesIO()
+    office.as_("leader").open(doc, out)
+    assert out.getvalue() == b"minutes"
+    problems = office.as_("leader").doctor().problems
+    assert any(NOT_CLEAN in p for p in problems), problems
+
+
+def test_an_older_generation_that_is_still_clean_may_be_used(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What counts is who could know the key, not how new it is: after a
+    # rotation that revoked nobody, generation 1 is as safe as generation 2,
+    # and a client still using it when the rotation landed is no insider.
+    # Its document counts, and doctor finds nothing wrong with it.
+    from vault._trust.trusted import TrustedState
+
+    def staff(data: bytes) -> str:
+        return office.as_("clerk").seal(io.BytesIO(data), filename="n.txt",
+                                        level="CONFIDENTIAL", compartments=["STAFF"]).id
+
+    doc = staff(b"notice")
+    office.as_("officer").rotate(["CONFIDENTIAL//STAFF"])  # an administrator cleared for it
+    first, second = _generations(office, doc)
+    assert _key_of(office, doc) == second.key_id
+    with monkeypatch.context() as m:
+        m.setattr(TrustedState, "current", lambda self, cls: first)
+        late = staff(b"sealed to generation 1")
+    assert _key_of(office, late) == first.key_id
+    report = office.as_("officer").doctor()
+    assert report.ok, report.problems
