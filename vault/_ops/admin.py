@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._ops.discipline import Attempt, attempt, authorise, check_counted, complete, record
 from vault._ops.init import read_policy_file
-from vault._ops.keys import create_generation, grant_missing, lacking, retire
+from vault._ops.keys import create_generation, grant_missing, lacking, retire, unopenable_entry
 from vault._ops.seal import doc_state, new_version, wrap_recipients
 from vault._results import ApplyReport, RotateReport
 from vault._sealed.label import LabelStanza
@@ -131,7 +131,10 @@ def reconcile(s: Session, report: ApplyReport | RotateReport,
         wrong_kind = ("hybrid" if pq else "classical") if current.post_quantum != pq else None
         if isinstance(report, ApplyReport):
             report.revoked += [f"{h.name or 'an unknown recipient'}: {cls}" for h in unclean]
-        if unclean or wrong_kind or cls in force:
+        # Someone granted an entry for the current key that does not open (a
+        # junk entry from its maker) makes a new one they hold, if cleared.
+        unheld = unopenable_entry(s, current)
+        if unclean or wrong_kind or unheld or cls in force:
             me = policy.users.get(s.actor().name or "")
             if me is None or not policy.dominates(me.clearance, cls.label()):
                 report.pending.append(_pending_rotation(policy, cls, unclean, wrong_kind))

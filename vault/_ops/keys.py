@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.identity import AgeKeyPair
     from vault.policy import Policy, User
 
-__all__ = ["create_generation", "grant_missing", "lacking", "retire", "usable_key", "wants_pq"]
+__all__ = ["create_generation", "fit_for", "grant_missing", "lacking", "retire",
+           "unopenable_entry", "usable_key", "wants_pq"]
 
 
 def wants_pq(policy: Policy) -> bool:
@@ -43,13 +44,34 @@ def usable_key(s: Session, cls: LabelClass) -> ClassKey:
     """The current key of ``cls`` if it is usable, else a new generation made
     by the caller (who must be cleared for it); missing grants written."""
     ck = s.trusted.current(cls)
-    if ck is None or not ck.usable(s.trusted.policy, s.trusted.post_quantum_keys()):
+    if ck is None or not fit_for(s, ck):
         with s.lock():
             ck = s.trusted.current(cls)
-            if ck is None or not ck.usable(s.trusted.policy, s.trusted.post_quantum_keys()):
+            if ck is None or not fit_for(s, ck):
                 ck = create_generation(s, cls)
     grant_missing(s, ck)
     return ck
+
+
+def fit_for(s: Session, ck: ClassKey) -> bool:
+    """May the caller wrap new headers to ``ck``: it is usable under the
+    policy in force, and the caller was not granted an entry for it that
+    they cannot open. A maker who handed someone cleared a junk entry (its
+    digest recorded, so nobody grants them again) would otherwise have them
+    seal to a key they cannot open, locked out of what they write: they make
+    a new generation, for everyone cleared, instead (docs/DESIGN.md §3.5).
+    Without an entry (a grant still pending, or writing up) nothing changes."""
+    if not ck.usable(s.trusted.policy, s.trusted.post_quantum_keys()):
+        return False
+    return not unopenable_entry(s, ck)
+
+
+def unopenable_entry(s: Session, ck: ClassKey) -> bool:
+    """Does the log grant the caller an entry for ``ck`` that does not give
+    them the key (missing, replaced, or holding another key)?"""
+    if s.identity is None or s.trusted.entry_digest(ck.key_id, s.identity.recipient) is None:
+        return False
+    return s.my_keyring().identity(ck) is None
 
 
 def _state_record(s: Session, action: str, reason: str, state: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_signing_key
-from vault._trust.classes import LabelClass, key_id, user_by_recipient
+from vault._trust.classes import LabelClass, cleared_users, key_id, user_by_recipient
 from vault._trust.journal_approvals import ApprovalReplay, Invalid
 from vault._trust.state import DocRow, StateStore
 
@@ -282,9 +282,20 @@ class Journal(ApprovalReplay):
               f"{rec.actor} is not cleared for {cls} and may not create its key")
         kid = key_id(recipient)
         _need(all(k != kid for k, *_ in self.store.holders()), "a reused class key")
+        # Its first grants, in the same record, reach everyone cleared for the
+        # class: a generation its maker kept to themselves (or to a few) would
+        # become the one everyone else seals to and cannot open.
+        grants = (rec.state or {}).get("grants")
+        given = set()
+        if isinstance(grants, dict) and grants.get("key_id") == kid:
+            given = {e.get("owner") for e in grants.get("entries") or () if isinstance(e, dict)}
+        left_out = [u.name for u in cleared_users(self.policy, cls) if u.recipient not in given]
+        _need(not left_out, f"the new key of {cls} is not given to {', '.join(left_out)}, "
+              "cleared for it")
         self.store.add_class_key(cls.id, generation, cls.to_dict(), recipient, kid, rec.actor,
                                  rec.seq)
         self.store.add_holder(kid, rec.actor, user.recipient, rec.seq)
+        self._clean.pop(kid, None)
 
     def _key_class(self, kid: str) -> LabelClass:
         # Class keys are only ever added, and a key id names one of them
@@ -295,23 +306,12 @@ class Journal(ApprovalReplay):
         if hit is None:
             import json
 
-        self._clean.pop(kid, None)
             found = self.store.class_of_key(kid)
             if found is None:
                 raise _Invalid(f"no class key {kid}")
             hit = self._classes[kid] = LabelClass.from_dict(json.loads(found))
         return hit
 
-    def _grants(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
-        assert self.policy is not None
-        kid, entries = st["key_id"], st["entries"]
-        _need(isinstance(kid, str) and bool(_HEX32.match(kid)) and isinstance(entries, list)
-              and bool(entries), "malformed grant")
-        cls = self._key_class(kid)
-        _need(any(k == kid and n == rec.actor for k, n, _ in self.store.holders()),
-              f"{rec.actor} does not hold the key of {cls} and cannot grant it")
-        problems = []
-        for e in entries:
     def _key_clean(self, kid: str, cls: LabelClass) -> bool:
         """Is every holder of ``kid``, with the same recipient, a user cleared
         for ``cls`` under the policy in force (ClassKey.clean, from the
@@ -329,12 +329,23 @@ class Journal(ApprovalReplay):
             self._clean[kid] = hit
         return hit
 
+    def _grants(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
+        assert self.policy is not None
+        kid, entries = st["key_id"], st["entries"]
+        _need(isinstance(kid, str) and bool(_HEX32.match(kid)) and isinstance(entries, list)
+              and bool(entries), "malformed grant")
+        cls = self._key_class(kid)
+        _need(any(k == kid and n == rec.actor for k, n, _ in self.store.holders()),
+              f"{rec.actor} does not hold the key of {cls} and cannot grant it")
+        problems = []
+        for e in entries:
             owner, digest = e["owner"], e["sha256"]
             _need(isinstance(owner, str) and isinstance(digest, str)
                   and bool(_HEX64.match(digest)), "malformed grant entry")
             user = user_by_recipient(self.policy, owner)
             # Whoever received an entry could know the key: a holder either way.
             self.store.add_holder(kid, user.name if user else None, owner, rec.seq)
+            self._clean.pop(kid, None)
             if user is None or not self.policy.dominates(user.clearance, cls.label()):
                 problems.append(user.name if user else "a recipient the policy does not know")
                 continue
@@ -345,7 +356,6 @@ class Journal(ApprovalReplay):
     def _retire(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         """Entries are withdrawn by an administrator or by a cleared holder
         of the key, and only entries nobody needs: of people not (or no
-            self._clean.pop(kid, None)
         longer) cleared for the class, or of an old generation no document
         is wrapped to. Anything else would lock cleared people out."""
         assert self.policy is not None and rec.actor is not None
@@ -389,6 +399,11 @@ class Journal(ApprovalReplay):
         label = Label.from_dict(statement["label"])
         cls = self._key_class(kid)
         _need(cls == LabelClass.of(label), "the document is wrapped to another class's key")
+        # A new header goes only to a key nobody uncleared could know: a
+        # cleared insider's client that wraps to the generation a revoked
+        # user kept (or rewraps back to it) must not count (FORMAT.md §14.6).
+        _need(self._key_clean(kid, cls), f"the document is wrapped to a key of {cls} that "
+              "someone not cleared for it could know")
         prev = self.store.doc(doc_id)
         _need(prev is None or not prev.shredded, f"document {doc_id} was shredded")
         if prev is not None and canonical_json(prev.statement) == canonical_json(statement):
@@ -399,11 +414,6 @@ class Journal(ApprovalReplay):
             _need(statement.get("signer") == {"name": rec.actor,
                                                "signing_key": user.signing_key},
                   "the label is not signed by the one who recorded it")
-        # A new header goes only to a key nobody uncleared could know: a
-        # cleared insider's client that wraps to the generation a revoked
-        # user kept (or rewraps back to it) must not count (FORMAT.md §14.6).
-        _need(self._key_clean(kid, cls), f"the document is wrapped to a key of {cls} that "
-              "someone not cleared for it could know")
             _need(statement.get("policy") == self.policy.hash,
                   "the label was not signed under the policy in force")
             self._entitled(rec, statement, label, prev, inputs)
