@@ -136,10 +136,12 @@ class Journal(ApprovalReplay):
                     self._finding(r.seq, "signature", f"a {r.action} record whose signer the "
                                   "policy does not know (or a bad signature) changed nothing")
             return
+        counted = False
         for r in run:
             if r.state:
-                self._apply(r)
-        self.seen(max(r.time for r in run))
+                counted = self._apply(r) or counted
+        if counted:
+            self.seen(rec.actor or "", max(r.time for r in run))
 
     def _key(self, rec: AuditRecord) -> Ed25519PublicKey | None:
         """The key that must have signed a state record: the policy user's
@@ -188,14 +190,16 @@ class Journal(ApprovalReplay):
 
     # -- applying one state record -------------------------------------------------
 
-    def _apply(self, rec: AuditRecord) -> None:
+    def _apply(self, rec: AuditRecord) -> bool:
+        """Apply one record's state members; True if any of them counted."""
         state = rec.state
         assert state is not None
         self.applied += 1
         unknown = sorted(set(state) - set(STATE_KINDS))
         if unknown:
             self._finding(rec.seq, "state", f"unknown state change {unknown[0]!r}; ignored")
-            return
+            return False
+        counted = False
         for kind in STATE_KINDS:
             if kind not in state:
                 continue
@@ -203,10 +207,12 @@ class Journal(ApprovalReplay):
                 if self.policy is None and kind != "policy":
                     raise _Invalid("no policy is in force yet")
                 getattr(self, f"_{kind}")(rec, state[kind])
+                counted = True
             except _Invalid as e:
                 self._finding(rec.seq, kind.replace("_", " "), f"{e}; ignored")
             except (KeyError, TypeError, ValueError):
                 self._finding(rec.seq, kind.replace("_", " "), "malformed; ignored")
+        return counted
 
     def _allowed(self, rec: AuditRecord, action: str, label: Label | None,
                  inputs: Mapping[str, Any] | None = None,

@@ -27,6 +27,7 @@ without approvers, and a rule that requires approval refuses it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -78,22 +79,42 @@ class ApprovalReplay:
     store: StateStore
     manifest: Manifest
     policy: Policy | None
-    _latest: str | None = None  # the latest time of a signed state run replayed
+    _latest: str | None = None  # the time expiries are never checked much before
+    _latest_by: dict[str, str] | None = None  # person -> their latest counted state run
 
-    def seen(self, time: str) -> None:
-        """A signed run with state, dated ``time``, was replayed: expiry is
-        never checked earlier than ``CLOCK_SKEW`` before it again (a writer
-        chooses its records' times; kept in the store for later replays)."""
-        if self._latest is None:
-            self._latest = self.store.meta("latest") or ""
-        if time > self._latest:  # RFC 3339 at a fixed width: ordered as text
-            self._latest = time
-            self.store.set_meta("latest", time)
+    def seen(self, actor: str, time: str) -> None:
+        """A signed run of ``actor``'s with state that counted, dated
+        ``time``, was replayed. Expiry is never checked earlier than
+        ``CLOCK_SKEW`` before the *second* latest of the times at which each
+        person last wrote one (docs/AUDIT.md §17): a writer chooses its
+        records' times, so one insider's record dated years ahead must not
+        make every approval look expired, while a use dated back is still
+        caught once two people have written since. Kept in the store for
+        later replays."""
+        by = self._times_by()
+        if time > by.get(actor, ""):  # RFC 3339 at a fixed width: ordered as text
+            by[actor] = time
+            latest = sorted(by.values(), reverse=True)[1] if len(by) > 1 else ""
+            self.store.set_meta("latest_by", json.dumps(by, sort_keys=True))
+            if latest != self._latest:
+                self._latest = latest
+                self.store.set_meta("latest", latest)
+
+    def _times_by(self) -> dict[str, str]:
+        if self._latest_by is None:
+            kept = self.store.meta("latest_by")
+            if kept is not None:
+                self._latest_by = json.loads(kept)
+            else:
+                # A store from before this rule kept only the latest time of
+                # all: it stands for one person's, whoever wrote it.
+                old = self.store.meta("latest")
+                self._latest_by = {"": old} if old else {}
+        return self._latest_by
 
     def _clock(self, rec: AuditRecord) -> datetime:
         """When a use's expiries are checked: its record's time, or, for a
-        record dated back, ``CLOCK_SKEW`` before the latest signed state
-        run the log holds before it."""
+        record dated back, ``CLOCK_SKEW`` before the latest time (``seen``)."""
         if self._latest is None:
             self._latest = self.store.meta("latest") or ""
         return clock(self._latest, rec.datetime)
