@@ -129,16 +129,18 @@ class Office:
 
 
 def make_office(root: Path, backend: Kind | None = None, *, post_quantum: bool = True,
-                people: Sequence[str] = PEOPLE) -> Office:
+                people: Sequence[str] = PEOPLE, edit: Mapping[str, str] | None = None) -> Office:
     """An office whose vault lives in ``backend`` (default: a folder). With
-    ``post_quantum`` (the policy's default) every key is a hybrid one."""
+    ``post_quantum`` (the policy's default) every key is a hybrid one;
+    ``edit`` changes the first policy's text (old -> new)."""
     kind = backend or FolderKind()
     root.mkdir(parents=True, exist_ok=True)
     ids = {n: new_identity(n, post_quantum=post_quantum) for n in people}
     recovery: AgeKeyPair = (MLKEM768X25519Identity.generate() if post_quantum
                             else X25519Identity.generate())
     policy = root / "policy.yaml"
-    edit = None if post_quantum else {"version: 1\n": "version: 1\npost_quantum: off\n"}
+    edit = {**({} if post_quantum else {"version: 1\n": "version: 1\npost_quantum: off\n"}),
+            **(edit or {})}
     policy.write_text(policy_text(ids, [str(recovery.recipient)], edit))
     location = kind.new_location(root)
     vault.Vault.init(location, policy, ids["officer"]).close()

@@ -52,7 +52,7 @@ def apply_policy(s: Session, policy_path: str | os.PathLike[str], *,
     with attempt(s, "policy-apply") as att:
         raw, new = read_policy_file(policy_path)
         old = s.trusted.policy
-        if _administers(old, s.actor().decides_as):
+        if old.may_administer(s.actor().decides_as):
             _check_successor(s, new)  # a non-administrator is simply denied below
         version = s.trusted.policy_version + 1
         if approved:
@@ -87,7 +87,7 @@ def _check_successor(s: Session, new: Policy) -> None:
     name = s.actor().name
     user = new.users.get(name or "")
     if user is None or (user.signing_key, user.recipient) != (me.signing_public, me.recipient) \
-            or not _administers(new, user.name):
+            or not new.may_administer(user.name):
         raise UsageError(
             "the new policy must keep you an administrator, with the same keys",
             hint="hand over in two steps: add the new officer first, then let them remove you")
@@ -284,7 +284,7 @@ def rotate(s: Session, classes: Sequence[str] | None, *, post_quantum: bool = Fa
         if post_quantum:
             targets = [ck for ck in targets if not ck.post_quantum]
         names = ", ".join(str(ck.cls) for ck in targets) or "no classes"
-        admin = _administers(s.trusted.policy, actor.decides_as)
+        admin = s.trusted.policy.may_administer(actor.decides_as)
         if approved:
             ids = None if classes is None else sorted(ck.cls.id for ck in targets)
             approved.bind("rotate", details={"classes": ids})
@@ -331,15 +331,6 @@ def classical_left(s: Session) -> list[str]:
         out.append(f"classical identities (their keyring entries are classical): "
                    f"{', '.join(users)}")
     return out
-
-
-def _administers(policy: Policy, name: str) -> bool:
-    """Whether the rules let ``name`` administer, approvals and a
-    justification aside (which the decision then requires)."""
-    from vault.policy._checks import APPROVER, JUSTIFICATION
-
-    decision = policy.decide(name, "administer", None)
-    return decision.allowed or set(decision.rule_ids) <= {APPROVER, JUSTIFICATION}
 
 
 def _select(s: Session, classes: Sequence[str] | None) -> list[ClassKey]:

@@ -263,8 +263,10 @@ class Journal(ApprovalReplay):
             raise _Invalid(f"policy version {version} does not load") from e
         if version == 1:
             user = policy.users.get(rec.actor or "")
+            # The first policy is the officer's alone (vault.json pins it):
+            # a two-person rule on administer applies from the next one.
             _need(user is not None and user.signing_key == self.manifest.officer["signing_key"]
-                  and policy.decide(user.name, "administer", None, at=rec.datetime).allowed,
+                  and policy.may_administer(user.name, at=rec.datetime),
                   "the officer is not an administrator of the first policy")
         self.store.add_policy(version, sha, text, rec.seq, rec.actor or "", rec.time)
         self.version, self.policy = version, policy

@@ -488,8 +488,19 @@ class Policy:
         return sorted(n for n, u in self.users.items() if self.dominates(u.clearance, label))
 
     def administrators(self, *, at: datetime | None = None) -> list[str]:
-        """Users the rules allow to ``administer`` (officers)."""
-        return sorted(n for n in self.users if self.decide(n, "administer", None, at=at).allowed)
+        """Users the rules allow to ``administer`` (officers), approvals and
+        a justification aside (:meth:`may_administer`)."""
+        return sorted(n for n in self.users if self.may_administer(n, at=at))
+
+    def may_administer(self, name: str, *, at: datetime | None = None) -> bool:
+        """Do the rules let ``name`` administer, with the approvals and the
+        justification a rule may require for it (which each decision then
+        asks for)? A two-person rule on ``administer`` still has an officer:
+        the one who makes the vault, and whose requests others approve."""
+        from vault.policy._checks import APPROVER, JUSTIFICATION
+
+        decision = self.decide(name, "administer", None, at=at)
+        return decision.allowed or set(decision.rule_ids) <= {APPROVER, JUSTIFICATION}
 
     # -- decisions and labels ----------------------------------------------
 
