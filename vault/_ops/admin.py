@@ -141,7 +141,9 @@ def reconcile(s: Session, report: ApplyReport | RotateReport,
                 _retire_unclean(s, gens, policy)
                 continue
             made = create_generation(s, cls)
-            report.rotated.append(f"{cls} -> generation {made.generation}")
+            why = (f" (your entry for generation {current.generation} does not give you its key)"
+                   if unheld and not (unclean or wrong_kind or cls in force) else "")
+            report.rotated.append(f"{cls} -> generation {made.generation}{why}")
         else:
             report.granted += grant_missing(s, current)
             waiting = [u.name for u in lacking(s, current)]
