@@ -42,7 +42,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditRecord, ScannedLine
     from vault.policy import Decision, Label, Policy
 
-__all__ = ["Journal", "inert"]
+__all__ = ["RULES", "Journal", "inert"]
+
+# The version of the rules below. A machine whose trusted state was replayed
+# under other rules replays the log again from its start (keeping what it
+# pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
+# record differently, or two machines would disagree about the same log.
+RULES = "2"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")

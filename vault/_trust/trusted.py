@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._primitives import b64, sha256_hex, unb64
 from vault._trust.classes import ClassKey, Holder, LabelClass
-from vault._trust.journal import Journal, inert
+from vault._trust.journal import RULES, Journal, inert
 from vault._trust.state import DocRow, StateStore, state_path
 from vault.audit import LineSource
 from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError, VaultError
@@ -149,14 +149,17 @@ class TrustedState:
             self._check_pin()
             tip = self._stored_tip()
             try:
-                new_tip, applied = self._own_lines(tip, end) or self._replay(tip)
+                if tip is not None and self.store.meta("rules") != RULES:
+                    new_tip, applied = self._replay_again(tip)
+                else:
+                    new_tip, applied = self._own_lines(tip, end) or self._replay(tip)
             except AuditIntegrityError as e:
                 if tip is None:
                     raise
                 # The log no longer extends what this machine verified. Only an
                 # administrator's incident record over what was seen before
                 # explains that; otherwise it is an alarm.
-                self.store.reset()
+                self.store.reset()  # "rules" too: the tip is stored again below
                 self._pinned = False
                 self._check_pin()
                 new_tip, applied = self._replay(None)
@@ -175,7 +178,10 @@ class TrustedState:
                 self.store.add_finding(tip.size, "incident", "the log changed below what "
                                        "this machine had verified; an administrator's incident "
                                        "record covers it, and the state was replayed again")
-            if tip is None or new_tip.size != tip.size:
+            started_over = self.store.meta("rules") != RULES  # the store was emptied
+            if started_over:
+                self.store.set_meta("rules", RULES)
+            if tip is None or started_over or new_tip.size != tip.size:
                 self._tip_text = _tip_to_text(new_tip)
                 self._tip = new_tip
                 self.store.set_meta("tip", self._tip_text)
@@ -307,16 +313,43 @@ class TrustedState:
                                  hint="someone replaced the vault's manifest; treat it as an "
                                       "incident")
 
-    def _replay(self, tip: TrustedTip | None) -> tuple[TrustedTip, bool]:
+    def _replay(self, tip: TrustedTip | None,
+                through: TrustedTip | None = None) -> tuple[TrustedTip, bool]:
         """Feed the lines after ``tip`` to the journal (inside a transaction);
-        the new tip, and whether any state record was applied."""
+        the new tip, and whether any state record was applied. ``through``:
+        a tip the lines must pass through on the way (AuditIntegrityError)."""
         from vault.audit import verify_record
 
         journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
+        passed = through is None or through.size == 0
         with self._log.scan(tip) as scan:
             for line in scan:
                 journal.feed(line)
+                if through is not None and not passed and scan.tip.size >= through.size:
+                    passed = scan.tip == through
+                    if not passed:
+                        break
+        if through is not None and not passed:
+            raise AuditIntegrityError(
+                f"the audit log no longer starts with the {through.size} lines this machine "
+                "verified before", kind="modified", seq=through.size - 1,
+                hint="treat this as an incident; compare with a published checkpoint")
         return scan.tip, journal.applied > 0
+
+    def _replay_again(self, old: TrustedTip) -> tuple[TrustedTip, bool]:
+        """This machine replayed the log under other rules (``RULES``): replay
+        it from its start under these, keeping the manifest's pin, and still
+        holding the log to the lines verified before -- a machine that
+        started over as if new could no longer tell a cut or rewritten log
+        (THREAT-MODEL.md §5.5). Inside the transaction: a failure keeps the
+        old state. A log that no longer passes through ``old`` raises
+        AuditIntegrityError, which ``catch_up`` handles as for any replay."""
+        pins = self.store.metas("manifest", "vault")
+        self.store.reset()
+        for key, value in pins.items():
+            self.store.set_meta(key, value)
+        new_tip, _ = self._replay(None, through=old)
+        return new_tip, True
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[TrustedState]:
