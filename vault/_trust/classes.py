@@ -17,6 +17,7 @@ and the next cleared person who needs it makes a new generation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.age import Recipient
     from vault.policy import Label, Policy, User
 
-__all__ = ["ClassKey", "Holder", "LabelClass", "cleared_users", "key_id", "user_by_recipient"]
+__all__ = ["ClassKey", "Holder", "LabelClass", "cleared_users", "key_id", "unclean",
+           "user_by_recipient"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,20 @@ def user_by_recipient(policy: Policy, recipient: str) -> User | None:
     return None
 
 
+def unclean(policy: Policy, cls: LabelClass, holders: Iterable[Holder]) -> list[Holder]:
+    """Those of ``holders`` who are not, with the same recipient, users
+    cleared for ``cls`` under ``policy``: a key they could know is not
+    clean (docs/DESIGN.md §3.3)."""
+    label = cls.label()
+    bad = []
+    for h in sorted(holders, key=lambda h: (h.name or "", h.recipient)):
+        user = policy.users.get(h.name) if h.name is not None else None
+        if (user is None or user.recipient != h.recipient
+                or not policy.dominates(user.clearance, label)):
+            bad.append(h)
+    return bad
+
+
 @dataclass(frozen=True)
 class Holder:
     """Someone who could know a class private key: a user name (None for a
@@ -121,14 +137,7 @@ class ClassKey:
     def unclean_holders(self, policy: Policy) -> list[Holder]:
         """Holders who are not, with the same recipient, users cleared for
         the class under ``policy`` (docs/DESIGN.md §3.3)."""
-        label = self.cls.label()
-        bad = []
-        for h in sorted(self.holders, key=lambda h: (h.name or "", h.recipient)):
-            user = policy.users.get(h.name) if h.name is not None else None
-            if (user is None or user.recipient != h.recipient
-                    or not policy.dominates(user.clearance, label)):
-                bad.append(h)
-        return bad
+        return unclean(policy, self.cls, self.holders)
 
     def clean(self, policy: Policy) -> bool:
         return not self.unclean_holders(policy)

@@ -31,7 +31,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_signing_key
-from vault._trust.classes import LabelClass, cleared_users, key_id, user_by_recipient
+from vault._trust.classes import (
+    Holder,
+    LabelClass,
+    cleared_users,
+    key_id,
+    unclean,
+    user_by_recipient,
+)
 from vault._trust.journal_approvals import ApprovalReplay, Invalid
 from vault._trust.state import DocRow, StateStore
 
@@ -333,14 +340,8 @@ class Journal(ApprovalReplay):
         hit = self._clean.get(kid)
         if hit is None:
             assert self.policy is not None
-            policy, label = self.policy, cls.label()
-            hit = True
-            for name, recipient in self.store.holders_of(kid):
-                user = policy.users.get(name) if name is not None else None
-                if (user is None or user.recipient != recipient
-                        or not policy.dominates(user.clearance, label)):
-                    hit = False
-            self._clean[kid] = hit
+            holders = [Holder(name, recipient) for name, recipient in self.store.holders_of(kid)]
+            hit = self._clean[kid] = not unclean(self.policy, cls, holders)
         return hit
 
     def _grants(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:

@@ -103,13 +103,7 @@ class ApprovalReplay:
     def _times_by(self) -> dict[str, str]:
         if self._latest_by is None:
             kept = self.store.meta("latest_by")
-            if kept is not None:
-                self._latest_by = json.loads(kept)
-            else:
-                # A store from before this rule kept only the latest time of
-                # all: it stands for one person's, whoever wrote it.
-                old = self.store.meta("latest")
-                self._latest_by = {"": old} if old else {}
+            self._latest_by = json.loads(kept) if kept is not None else {}
         return self._latest_by
 
     def _clock(self, rec: AuditRecord) -> datetime:
