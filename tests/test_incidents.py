@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from office import Office, make_office
+from vault_helpers import rewrite_audit_line
 
 import vault
 from vault.errors import AuditIntegrityError, DeniedError, UsageError
@@ -74,11 +75,7 @@ def test_an_incident_names_real_lines(office: Office) -> None:
 def test_history_rewritten_below_what_a_machine_verified_is_an_alarm(tmp_path: Path) -> None:
     office = make_office(tmp_path)
     _seal(office, b"seen")
-    lines = office.raw.audit_lines()
-    altered = json.loads(lines[2])
-    altered["reason"] = "something else"
-    office.raw.set_audit_line(2, json.dumps(altered, sort_keys=True, separators=(",", ":"),
-                                            ensure_ascii=False).encode())
+    rewrite_audit_line(office, 2)
     with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
         office.as_("clerk").ls()
     office.raw.truncate_audit(3)

@@ -9,10 +9,10 @@ alarm. Both backends.
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 from office import Office
+from vault_helpers import forge_manifest, rewrite_audit_line
 
 import vault._trust.trusted as trusted_module
 from vault._trust.classes import ClassKey
@@ -51,14 +51,19 @@ def test_what_older_rules_accepted_is_replayed_again_under_the_new_ones(
     assert any("someone not cleared for it could know" in p for p in problems), problems
 
 
+def _replayed_under_older_rules(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine verified every line so far, under older rules."""
+    with monkeypatch.context() as m:
+        m.setattr(trusted_module, "RULES", "1")
+        office.as_("leader").ls()
+
+
 def test_a_cut_log_is_still_an_alarm_when_replaying_again(
         office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
     _minutes(office, b"one")
     size = len(office.raw.audit_lines())
     _minutes(office, b"two")
-    with monkeypatch.context() as m:
-        m.setattr(trusted_module, "RULES", "1")
-        office.as_("leader").ls()  # this machine verified every line so far
+    _replayed_under_older_rules(office, monkeypatch)
     office.raw.truncate_audit(size)
     with pytest.raises(AuditIntegrityError, match=r"rolled back or rewritten|truncated|shorter"):
         office.as_("leader").ls()
@@ -67,33 +72,17 @@ def test_a_cut_log_is_still_an_alarm_when_replaying_again(
 def test_a_rewritten_line_is_still_an_alarm_when_replaying_again(
         office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
     _minutes(office, b"one")
-    with monkeypatch.context() as m:
-        m.setattr(trusted_module, "RULES", "1")
-        office.as_("leader").ls()
-    lines = office.raw.audit_lines()
-    altered = json.loads(lines[2])
-    altered["reason"] = "something else"
-    office.raw.set_audit_line(2, json.dumps(altered, sort_keys=True, separators=(",", ":"),
-                                            ensure_ascii=False).encode())
+    _replayed_under_older_rules(office, monkeypatch)
+    rewrite_audit_line(office, 2)
     with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
         office.as_("leader").ls()
 
 
 def test_the_manifest_pin_survives_replaying_again(
         office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vault._trust.manifest import sign_statement
-
     _minutes(office, b"one")
-    with monkeypatch.context() as m:
-        m.setattr(trusted_module, "RULES", "1")
-        office.as_("leader").ls()
+    _replayed_under_older_rules(office, monkeypatch)
     office.as_("leader").ls()  # replayed again under the current rules
-    # The outsider signs a manifest naming themselves officer, same vault id.
-    outer = json.loads(office.raw.manifest())
-    statement = outer["statement"]
-    outsider = office.ids["outsider"]
-    statement["officer"] = {"name": "outsider", "recipient": outsider.recipient,
-                            "signing_key": outsider.signing_public}
-    office.raw.set_manifest(sign_statement(outsider, "manifest", statement))
+    forge_manifest(office, "outsider")  # same vault id, the outsider as officer
     with pytest.raises(IntegrityError, match=r"vault\.json changed"):
         office.as_("leader").ls()

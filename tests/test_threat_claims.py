@@ -20,10 +20,9 @@ import pytest
 from backends import Kind, PostgresKind
 from office import Office, make_office, policy_text
 from pg_support import APP, Cluster, dbname_of
-from vault_helpers import doc_file, held_secret_keys, opens_with
+from vault_helpers import doc_file, forge_manifest, held_secret_keys, opens_with
 
 import vault
-from vault._trust.manifest import sign_statement
 from vault.age import MLKEM768X25519Identity, read_header
 from vault.errors import IntegrityError, StateError
 from vault.store.base import owner_key
@@ -164,12 +163,7 @@ def test_reading_with_stock_age_and_a_held_key_leaves_no_record(office: Office,
 
 def test_a_manifest_signed_by_someone_else_is_refused(office: Office, tmp_path: Path) -> None:
     office.as_("clerk").ls()  # this machine has opened the vault
-    outer = json.loads(office.raw.manifest())
-    statement = outer["statement"]
-    outsider = office.ids["outsider"]
-    statement["officer"] = {"name": "outsider", "recipient": outsider.recipient,
-                            "signing_key": outsider.signing_public}
-    office.raw.set_manifest(sign_statement(outsider, "manifest", statement))
+    forge_manifest(office, "outsider")
     with pytest.raises(IntegrityError, match=r"vault\.json changed"):
         office.as_("clerk").ls()
     # A machine that never opened it: the log's first policy is not that officer's.

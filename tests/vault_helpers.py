@@ -145,3 +145,27 @@ def small_tmpfs(where: Path, size: str) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+def forge_manifest(office: Office, who: str = "outsider") -> None:
+    """A folder writer (or the PostgreSQL role) replaces vault.json with one
+    naming ``who`` officer, same vault id, signed with ``who``'s own key."""
+    import json
+
+    from vault._trust.manifest import sign_statement
+
+    statement = json.loads(office.raw.manifest())["statement"]
+    me = office.ids[who]
+    statement["officer"] = {"name": who, "recipient": me.recipient,
+                            "signing_key": me.signing_public}
+    office.raw.set_manifest(sign_statement(me, "manifest", statement))
+
+
+def rewrite_audit_line(office: Office, seq: int, reason: str = "something else") -> None:
+    """Line ``seq`` of the log with another reason, its signature left as it was."""
+    import json
+
+    altered = json.loads(office.raw.audit_lines()[seq])
+    altered["reason"] = reason
+    office.raw.set_audit_line(seq, json.dumps(altered, sort_keys=True, separators=(",", ":"),
+                                              ensure_ascii=False).encode())
