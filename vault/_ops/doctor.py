@@ -43,12 +43,14 @@ from vault.errors import IntegrityError, NoKeyError, UsageError, VaultError
 from vault.store.base import Leftover, owner_key
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.approved import Approved
     from vault._ops.session import Session
 
 __all__ = ["doctor"]
 
 
-def doctor(s: Session, repair: bool, deep: bool = False) -> DoctorReport:
+def doctor(s: Session, repair: bool, deep: bool = False,
+           approved: Approved | None = None) -> DoctorReport:
     if repair and s.identity is None:
         raise UsageError("repairing needs your identity (an administrator's)",
                          hint="pass --identity FILE or set VAULT_IDENTITY")
@@ -58,7 +60,9 @@ def doctor(s: Session, repair: bool, deep: bool = False) -> DoctorReport:
         return report
     with attempt(s, "doctor") as att:
         if repair:
-            authorise(s, att, "administer", None, note="doctor --repair")
+            if approved:
+                approved.bind("doctor")
+            authorise(s, att, "administer", None, approved=approved, note="doctor --repair")
             with s.lock():
                 _check(s, report, repair=True, deep=deep)
         else:
@@ -75,7 +79,7 @@ def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> Non
         what = f"audit record {seq} ({kind}): {message}"
         if seq in sealed_off:  # an administrator declared it: evidence, not news
             report.notes.append(f"{what} (sealed off by incident record {sealed_off[seq]})")
-        elif kind == "incident":  # a changed history an incident record explained
+        elif kind == "history":  # a changed history an incident record explained
             report.notes.append(what)
         else:
             report.problems.append(what)

@@ -175,7 +175,7 @@ class TrustedState:
                         kind=e.kind, seq=e.seq,
                         hint="treat this as an incident; compare with a published checkpoint"
                     ) from e
-                self.store.add_finding(tip.size, "incident", "the log changed below what "
+                self.store.add_finding(tip.size, "history", "the log changed below what "
                                        "this machine had verified; an administrator's incident "
                                        "record covers it, and the state was replayed again")
             started_over = self.store.meta("rules") != RULES  # the store was emptied
