@@ -138,8 +138,9 @@ def _request_json(r: Request) -> dict[str, Any]:
 
 @click.command("request")
 @click.argument("action", type=click.Choice(("open", "export", "seal", "reclassify",
-                                             "declassify", "shred", "policy-apply", "rotate")))
-@click.argument("target", metavar="[ID|FILE]", required=False)
+                                             "declassify", "shred", "policy-apply", "rotate",
+                                             "incident", "doctor")))
+@click.argument("target", metavar="[ID|FILE|LINES]", required=False)
 @click.option("--level", metavar="L", help="seal: the label's level; reclassify: the new level.")
 @click.option("--compartment", "compartments", multiple=True, metavar="C",
               help="seal, reclassify: compartment; repeat for several.")
@@ -159,8 +160,9 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
             compartments: Sequence[str], caveats: Sequence[str], clear_compartments: bool,
             clear_caveats: bool, classes: Sequence[str], justification: str | None,
             expires: str | None, output: str | None, force: bool, as_json: bool) -> None:
-    """Ask a second person to approve ACTION (on document ID, or for
-    policy-apply the policy FILE); prints the request id.
+    """Ask a second person to approve ACTION (on document ID; for
+    policy-apply the policy FILE; for incident the audit LINES, FIRST-LAST;
+    doctor asks for 'doctor --repair'); prints the request id.
 
     The request is signed with your key, recorded in the audit log and left
     in the vault: an approver runs 'vault approve ID' (or gets the file),
@@ -173,16 +175,19 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
         raise UsageError(f"{output} already exists", hint="choose another name, or use --force")
     if action == "policy-apply" and target is None:
         raise UsageError("policy-apply needs the policy FILE to install")
-    doc = target if action not in ("policy-apply", "seal", "rotate") else None
-    if action in ("seal", "rotate") and target is not None:
-        raise UsageError(f"{action} takes no ID", hint="give the label with --level etc.")
+    doc = target if action not in ("policy-apply", "seal", "rotate", "incident",
+                                   "doctor") else None
+    if action in ("seal", "rotate", "doctor") and target is not None:
+        raise UsageError(f"{action} takes no ID", hint="give the label with --level etc."
+                         if action == "seal" else None)
+    lines = _lines(target) if action == "incident" else None
     new_comps = () if clear_compartments else (tuple(compartments) or None)
     new_cavs = () if clear_caveats else (tuple(caveats) or None)
     r = open_vault(ctx).request(
         action, doc, level=level, compartments=new_comps, caveats=new_cavs,
         justification=justification, expires=parse_lifetime(expires),
         policy_path=target if action == "policy-apply" else None,
-        classes=list(classes) or None)
+        classes=list(classes) or None, lines=lines)
     if output:
         _write(output, r.to_bytes(), force)
     if as_json:
@@ -193,6 +198,15 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
     tell(f"an approver runs 'vault approve {r.id}'"
          + (f" (or 'vault approve {output}' on their machine)" if output else "")
          + f"; then act with --request {r.id}")
+
+
+def _lines(text: str | None) -> tuple[int, int]:
+    """An incident request's LINES: FIRST-LAST, or one line."""
+    m = re.fullmatch(r"(\d{1,12})(?:-(\d{1,12}))?", text or "")
+    if m is None:
+        raise UsageError("incident needs the audit LINES it declares damaged, as FIRST-LAST",
+                         hint="for example: vault request incident 120-131")
+    return int(m.group(1)), int(m.group(2) or m.group(1))
 
 
 # --------------------------------------------------------------------------

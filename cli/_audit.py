@@ -24,6 +24,7 @@ from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyR
 from vault.errors import AuditIntegrityError, UsageError
 
 from . import _audit_output as out
+from ._approve import approval_options, approved
 from ._common import echo_json, info, warn
 from ._complete import complete_doc_ids
 from ._vault_common import (
@@ -307,6 +308,7 @@ def key(ctx: click.Context, log_dir: str | None) -> None:
 @click.option("--reason", required=True, metavar="TEXT",
               help="What happened, for the record (no secrets: it is kept in the log).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@approval_options()
 @click.pass_context
 def incident(ctx: click.Context, first: int, last: int, reason: str, as_json: bool) -> None:
     """Seal off damaged audit lines FIRST..LAST as an incident (administrators).
@@ -317,7 +319,7 @@ def incident(ctx: click.Context, first: int, last: int, reason: str, as_json: bo
     """
     from ._vault_common import open_vault
 
-    seq = open_vault(ctx).declare_incident(first, last, reason=reason)
+    seq = open_vault(ctx).declare_incident(first, last, reason=reason, **approved())
     if as_json:
         click.echo(json.dumps({"incident": seq, "first": first, "last": last}))
     else:

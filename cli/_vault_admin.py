@@ -225,12 +225,16 @@ def rotate(ctx: click.Context, classes: Sequence[str], post_quantum: bool,
 @click.option("--deep", is_flag=True,
               help="Also check every document's payload against its label (reads everything).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@approval_options()
 @click.pass_context
 def doctor(ctx: click.Context, repair: bool, deep: bool, as_json: bool) -> None:
     """Check that documents, keyrings and class keys agree with the audit log."""
     from vault.errors import IntegrityError
 
-    report = open_vault(ctx, need_identity=False).doctor(repair=repair, deep=deep)
+    given = approved()
+    if given and not repair:
+        raise UsageError("approvals are for 'doctor --repair'", hint="add --repair")
+    report = open_vault(ctx, need_identity=False).doctor(repair=repair, deep=deep, **given)
     if as_json:
         echo_json(jsonable(report))
     else:

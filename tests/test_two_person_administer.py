@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,92 @@ def test_a_policy_version_recorded_without_approval_does_not_count(guarded: Offi
         assert v.policy_version == 1
     problems = guarded.as_("officer").doctor().problems
     assert any("policy" in p and "not entitled" in p for p in problems), problems
+
+
+# -- what else administering means: incidents and repairs ------------------------------
+
+
+def _forged_line(office: Office) -> int:
+    """The clerk appends a line claiming the leader opened something."""
+    import base64
+
+    lines = office.raw.audit_lines()
+    last = json.loads(lines[-1])
+    forged = {**last, "seq": len(lines), "action": "open", "outcome": "allowed",
+              "actor": {"key": office.ids["leader"].fingerprint, "name": "leader"},
+              "reason": "the leader looked", "state": None, "request": "f" * 32,
+              "sig": base64.b64encode(bytes(64)).decode()}
+    office.raw.append_audit_line(json.dumps(forged, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=False).encode())
+    return len(lines)
+
+
+def test_an_incident_takes_the_approval_of_those_lines(guarded: Office) -> None:
+    from vault._trust.approvals import ApprovalError
+
+    _minutes(guarded)
+    at = _forged_line(guarded)
+    _minutes(guarded)
+    with pytest.raises(DeniedError, match="approv"):
+        guarded.as_("officer").declare_incident(at, at, reason="a forged line")
+    other = ask(guarded, "officer", "incident", lines=(at - 1, at))
+    with pytest.raises(ApprovalError, match="another range of lines"):
+        guarded.as_("officer").declare_incident(at, at, reason="a forged line",
+                                                approvals=[grant(guarded, "leader", other)])
+    request = ask(guarded, "officer", "incident", lines=(at, at))
+    seq = guarded.as_("officer").declare_incident(
+        at, at, reason="a forged line", approvals=[grant(guarded, "leader", request)])
+    assert seq > at
+    report = guarded.as_("officer").verify_audit()
+    assert report.incidents  # a successful verification, the forged line contained
+
+
+def test_an_incident_recorded_without_approval_does_not_count(guarded: Office) -> None:
+    _minutes(guarded)
+    at = _forged_line(guarded)
+    me = guarded.ids["officer"]
+    with guarded.as_("officer") as v:
+        v.audit.append({
+            "actor": {"name": "officer", "key": me.fingerprint}, "action": "incident",
+            "doc": None, "label": None, "outcome": "done", "rules": [], "reason": "x",
+            "policy": None, "state": {"incident": {"from": at, "to": at, "reason": "x"}}},
+            me.signing_key)
+        v._s.trusted.catch_up()
+        assert at not in v._s.trusted.store.sealed_off()
+        findings = v._s.trusted.store.findings()
+    assert any(kind == "incident" and "not entitled" in message
+               for _, kind, message in findings), findings
+    # The forged line stays what it was, damage nobody has contained, and
+    # the refused incident record is a problem of its own, not a note.
+    problems = guarded.as_("officer").doctor().problems
+    assert any("bad signature" in p for p in problems), problems
+    assert any("(incident)" in p and "not entitled" in p for p in problems), problems
+
+
+def test_a_repair_takes_an_approval_too(guarded: Office) -> None:
+    _minutes(guarded)
+    with pytest.raises(DeniedError, match="approv"):
+        guarded.as_("officer").doctor(repair=True)
+    request = ask(guarded, "officer", "doctor")
+    report = guarded.as_("officer").doctor(repair=True,
+                                           approvals=[grant(guarded, "leader", request)])
+    assert report.ok
+
+
+def test_the_command_line_asks_for_and_uses_an_incident_approval(guarded: Office) -> None:
+    _minutes(guarded)
+    at = _forged_line(guarded)
+    r = guarded.cli("officer", "request", "incident", f"{at}-{at}", "--justification",
+                    "a forged line")
+    assert r.exit_code == 0, r.stderr
+    request_id = r.stdout.strip()
+    r = guarded.cli("leader", "approve", request_id, "--yes")
+    assert r.exit_code == 0, r.stderr
+    r = guarded.cli("officer", "audit", "incident", str(at), str(at), "--reason",
+                    "a forged line", "--request", request_id, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["first"] == at
+    r = guarded.cli("officer", "request", "incident", "soon")
+    assert r.exit_code == 2 and "FIRST-LAST" in r.stderr
+    r = guarded.cli("officer", "doctor", "--request", request_id)
+    assert r.exit_code == 2 and "--repair" in r.stderr

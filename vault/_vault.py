@@ -312,10 +312,12 @@ class Vault:
                             justification=justification,
                             approved=self._approved(approvals, request))
 
-    def declare_incident(self, first: int, last: int, *, reason: str) -> int:
+    def declare_incident(self, first: int, last: int, *, reason: str,
+                         approvals: Approvals = (), request: str | None = None) -> int:
         """An administrator seals off audit lines ``first``..``last`` as
         damaged, keeping them as evidence (docs/AUDIT.md §13.8); returns the
-        incident record's number."""
+        incident record's number. ``approvals``/``request``: where the
+        policy asks a second person to approve administering."""
         import tempfile
 
         from vault._ops.incident import declare_incident
@@ -325,29 +327,33 @@ class Vault:
         with tempfile.TemporaryDirectory() as fresh:
             s = Session(self._s.backend, self._s.identity, state_dir=fresh)
             try:
-                return declare_incident(s, first, last, reason)
+                return declare_incident(s, first, last, reason,
+                                        approved=self._approved(approvals, request, s))
             finally:
                 s.trusted.close()
 
     # -- two-person rule (docs/POLICY.md §4.5, docs/FORMAT.md §16) ---------------
 
-    def _approved(self, approvals: Approvals, request: str | None) -> Approved | None:
+    def _approved(self, approvals: Approvals, request: str | None,
+                  session: Session | None = None) -> Approved | None:
         if not approvals and request is None:
             return None
         if isinstance(approvals, bytes | str):
             raise TypeError("approvals is a sequence of approval files' bytes")
-        return Approved(self._s, list(approvals), request)
+        return Approved(session or self._s, list(approvals), request)
 
     def request(self, action: str, doc_id: str | None = None, *, level: str | None = None,
                 compartments: Sequence[str] | None = None,
                 caveats: Sequence[str] | None = None, justification: str | None = None,
                 expires: timedelta | None = None, policy_path: str | os.PathLike[str] | None = None,
-                classes: Sequence[str] | None = None) -> Request:
+                classes: Sequence[str] | None = None,
+                lines: tuple[int, int] | None = None) -> Request:
         """Ask for approval of one action: ``open``, ``export``, ``shred``,
         ``reclassify`` (``level``, ``compartments``, ``caveats``: the new
         label, unchanged when None), ``declassify`` (of ``doc_id``);
         ``seal`` (the proposed label); ``policy-apply`` (``policy_path``);
-        ``rotate`` (``classes``, default all). Signed with your key,
+        ``rotate`` (``classes``, default all); ``incident`` (``lines``,
+        first and last); ``doctor`` (``doctor --repair``). Signed with your key,
         recorded, and left in the vault for approvers; expires after
         ``expires`` (default 7 days, at most 90). ``Request.to_bytes()`` is
         the request file."""
@@ -355,7 +361,8 @@ class Vault:
 
         return approve.make_request(self._s, action, doc_id, justification=justification,
                                     lifetime=expires, level=level, compartments=compartments,
-                                    caveats=caveats, policy_path=policy_path, classes=classes)
+                                    caveats=caveats, policy_path=policy_path, classes=classes,
+                                    lines=lines)
 
     def approve(self, request: bytes, *, refuse: bool = False, reason: str | None = None,
                 expires: timedelta | None = None) -> Approval:
@@ -386,8 +393,12 @@ class Vault:
 
         return approve.explain(self._s, request)
 
-    def doctor(self, repair: bool = False, *, deep: bool = False) -> DoctorReport:
-        """Check that the store agrees with the verified audit log."""
+    def doctor(self, repair: bool = False, *, deep: bool = False, approvals: Approvals = (),
+               request: str | None = None) -> DoctorReport:
+        """Check that the store agrees with the verified audit log;
+        ``repair`` (an administrator) mends what can be mended, with
+        ``approvals``/``request`` where the policy asks for them."""
         from vault._ops import doctor
 
-        return doctor.doctor(self._s, repair, deep)
+        return doctor.doctor(self._s, repair, deep,
+                             approved=self._approved(approvals, request) if repair else None)

@@ -53,7 +53,8 @@ def _doc_label(s: Session, doc_id: str | None) -> tuple[str, Label]:
 def target(s: Session, action: str, doc_id: str | None, *, level: str | None = None,
            compartments: Sequence[str] | None = None, caveats: Sequence[str] | None = None,
            justification: str | None = None, policy_path: str | os.PathLike[str] | None = None,
-           classes: Sequence[str] | None = None) -> dict[str, Any]:
+           classes: Sequence[str] | None = None,
+           lines: tuple[int, int] | None = None) -> dict[str, Any]:
     """What a request for ``action`` binds, from the trusted state now:
     ``doc``, ``state``, ``label``, ``new_label``, ``details``."""
     policy, actor = s.trusted.policy, s.actor()
@@ -88,6 +89,15 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
         from vault._ops.init import read_policy_file
 
         out["details"] = {"policy": read_policy_file(policy_path)[1].hash}
+    elif action == "incident":
+        if lines is None:
+            raise UsageError("name the lines the incident declares damaged (FIRST-LAST)")
+        from vault._ops.incident import check_range
+
+        out["details"] = {"from": lines[0], "to": lines[1]}
+        check_range(*lines)
+    elif action == "doctor":
+        pass  # doctor --repair: nothing more to bind
     else:
         from vault._ops.admin import _select
 

@@ -15,23 +15,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vault._ops.discipline import attempt, authorise, check_free_text, complete
+from vault._trust._statement import MAX_INCIDENT
 from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vault._ops.approved import Approved
     from vault._ops.session import Session
 
-__all__ = ["declare_incident"]
+__all__ = ["check_range", "declare_incident"]
 
-MAX_RANGE = 100_000
+MAX_RANGE = MAX_INCIDENT
 
 
-def declare_incident(s: Session, first: int, last: int, reason: str) -> int:
-    """Seal off lines ``first`` to ``last`` (inclusive); returns the
-    incident record's number."""
-    if not isinstance(first, int) or not isinstance(last, int) or not 0 <= first <= last:
+def check_range(first: int, last: int) -> None:
+    if type(first) is not int or type(last) is not int or not 0 <= first <= last:
         raise UsageError("an incident names lines FIRST to LAST, with 0 <= FIRST <= LAST")
     if last - first >= MAX_RANGE:
         raise UsageError(f"an incident seals off at most {MAX_RANGE} lines at once")
+
+
+def declare_incident(s: Session, first: int, last: int, reason: str,
+                     approved: Approved | None = None) -> int:
+    """Seal off lines ``first`` to ``last`` (inclusive); returns the
+    incident record's number. ``approved``: where a two-person rule covers
+    ``administer``, approvals of an ``incident`` request for those lines."""
+    check_range(first, last)
     if not reason.strip() or len(reason) > 2000:
         raise UsageError("give the reason for the record (1 to 2000 characters)")
     check_free_text(reason, "reason")
@@ -39,7 +47,9 @@ def declare_incident(s: Session, first: int, last: int, reason: str) -> int:
     if last >= size:
         raise UsageError(f"the audit log has {size} lines; line {last} does not exist")
     with attempt(s, "incident") as att:
-        authorise(s, att, "administer", None,
+        if approved:
+            approved.bind("incident", details={"from": first, "to": last})
+        authorise(s, att, "administer", None, approved=approved,
                   note=f"declare lines {first} to {last} damaged: {reason}")
         complete(s, [att], [{"incident": {"from": first, "to": last, "reason": reason}}],
                  reason=reason)

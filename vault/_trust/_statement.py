@@ -16,15 +16,19 @@ from typing import Any
 from vault._primitives import b64, canonical_json, parse_canonical_json, parse_signing_key, unb64
 from vault.errors import DeniedError, UsageError
 
-__all__ = ["ACTIONS", "MAX_FILE", "ApprovalError", "Party", "StatementError", "bound_label",
-           "policy_action", "utc_text"]
+__all__ = ["ACTIONS", "ADMINISTRATIVE", "MAX_FILE", "ApprovalError", "Party", "StatementError",
+           "bound_label", "policy_action", "utc_text"]
 
 MAX_FILE = 64 * 1024  # a statement file, and each statement inside a record
 MAX_TEXT = 2000  # justification, reason
 MAX_LIFETIME = timedelta(days=90)
 DEFAULT_LIFETIME = timedelta(days=7)
 ACTIONS = ("open", "export", "seal", "reclassify", "declassify", "shred", "policy-apply",
-           "rotate")
+           "rotate", "incident", "doctor")
+# Requests to administer, with no document and no label (docs/FORMAT.md §16.1);
+# ``doctor`` asks for ``doctor --repair``.
+ADMINISTRATIVE = frozenset(("policy-apply", "rotate", "incident", "doctor"))
+MAX_INCIDENT = 100_000  # lines one incident seals off (docs/AUDIT.md §13.8)
 ON_DOCUMENT = frozenset(("open", "export", "reclassify", "declassify", "shred"))
 CHANGES = frozenset(("reclassify", "declassify"))
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -57,7 +61,7 @@ class ApprovalError(DeniedError):
 
 def policy_action(action: str) -> str:
     """The policy's name for a request's action (docs/POLICY.md §4.1)."""
-    return "administer" if action in ("policy-apply", "rotate") else action
+    return "administer" if action in ADMINISTRATIVE else action
 
 
 def utc_text(moment: datetime) -> str:
@@ -132,6 +136,10 @@ def read_details(action: str, value: Any) -> dict[str, Any]:
     if ok and action == "policy-apply":
         ok = set(value) == {"policy"} and isinstance(value["policy"], str) \
             and bool(HEX64.match(value["policy"]))
+    elif ok and action == "incident":
+        first, last = value.get("from"), value.get("to")
+        ok = set(value) == {"from", "to"} and type(first) is int and type(last) is int \
+            and 0 <= first <= last < first + MAX_INCIDENT
     elif ok and action == "rotate":
         classes = value.get("classes")
         ok = set(value) == {"classes"} and (classes is None or (

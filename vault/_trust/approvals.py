@@ -246,9 +246,9 @@ def check_outcome(request: Request, *, label: Any = None, new_label: Any = None,
         raise ApprovalError("label", "the approval is for another label "
                             f"({_show(expect)}, not {_show(made)})", hint=_AGAIN)
     if details is not None and details != request.details:
-        raise ApprovalError("details", "the approval is for another "
-                            + ("policy file" if request.action == "policy-apply" else
-                               "set of label classes"), hint=_AGAIN)
+        raise ApprovalError("details", "the approval is for another " + {
+            "policy-apply": "policy file", "incident": "range of lines"}.get(
+                request.action, "set of label classes"), hint=_AGAIN)
 
 
 def _show(label: Any) -> str:

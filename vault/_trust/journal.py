@@ -487,7 +487,7 @@ class Journal(ApprovalReplay):
         first, last = st["from"], st["to"]
         _need(isinstance(first, int) and isinstance(last, int) and 0 <= first <= last < rec.seq
               and last - first < 100_000, "malformed incident range")
-        self._allowed(rec, "administer", None)
+        self._allowed(rec, "administer", None, made={"details": {"from": first, "to": last}})
         for seq in range(first, last + 1):
             self.store.seal_off(seq, rec.seq)
 

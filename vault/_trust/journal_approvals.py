@@ -52,7 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["CLOCK_SKEW", "ApprovalReplay", "clock"]
 
-_COMPLETED = frozenset(("seal", "reclassify", "declassify", "shred", "policy-apply"))
+_COMPLETED = frozenset(("seal", "reclassify", "declassify", "shred", "policy-apply",
+                        "incident"))
 _MAX_USE = 16
 # How much earlier than the latest state run before it a use may be dated
 # and still have its expiry checked at its own time: the clocks of the

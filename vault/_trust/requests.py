@@ -22,6 +22,7 @@ from vault._primitives import sign as _sign
 from vault._primitives import verify as _verify
 from vault._trust._statement import (
     ACTIONS,
+    ADMINISTRATIVE,
     CHANGES,
     DEFAULT_LIFETIME,
     DOC,
@@ -121,8 +122,9 @@ class Request(SignedStatement):
             return "/".join([d["level"], *d["compartments"]])
 
         what = {"policy-apply": "install a new policy version", "rotate": "rotate class keys",
-                "seal": "seal a new document"}.get(self.action, f"{self.action} document "
-                                                                 f"{self.doc}")
+                "seal": "seal a new document", "doctor": "repair the vault (doctor --repair)",
+                "incident": "declare audit lines damaged (an incident)",
+                }.get(self.action, f"{self.action} document {self.doc}")
         lines = [f"{self.requester.name} asks to {what}"]
         if self.doc is not None:
             lines.append(f"  document       {self.doc}, labelled {mark(self.label)} "
@@ -165,7 +167,7 @@ class Request(SignedStatement):
                 HEX64.match(state))) or (not on_doc and state is not None):
             raise StatementError("the request's doc and state do not fit its action")
         label, new = read_label(st["label"], "label"), read_label(st["new_label"], "new_label")
-        if (label is None) != (action in ("policy-apply", "rotate")) \
+        if (label is None) != (action in ADMINISTRATIVE) \
                 or (new is None) == (action in CHANGES):
             raise StatementError("the request's labels do not fit its action")
         read_details(action, st["details"])
