@@ -113,6 +113,9 @@ class Fragment:
     def of(cls, seq: int, line: bytes) -> Fragment:
         return cls(seq, hashlib.sha256(line).hexdigest(), len(line))
 
+    def names(self, seq: int, line: bytes) -> bool:
+        return self == Fragment.of(seq, line)
+
     @classmethod
     def from_dict(cls, d: Any) -> Fragment:
         if not isinstance(d, dict) or set(d) != {"length", "seq", "sha256"}:
@@ -121,11 +124,6 @@ class Fragment:
         if not HEX64_RE.match(digest):
             raise Invalid("a fragment's sha256 must be 64 lowercase hex digits")
         return cls(count(d, "seq"), digest, count(d, "length"))
-
-    def names(self, seq: int, line: bytes) -> bool:
-        return (self.seq, self.length) == (seq, len(line)) and (
-            self.sha256 == hashlib.sha256(line).hexdigest()
-        )
 
 
 @dataclass(frozen=True)

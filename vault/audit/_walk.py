@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vault.audit._chain import ZERO_LEAF
-from vault.audit._record import TORN_ACTION, AuditRecord
+from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.errors import AuditIntegrityError
 
 __all__ = ["MAX_FRAGMENTS", "ScannedLine", "Walker", "settles"]
@@ -48,7 +48,8 @@ class ScannedLine:
     """One line of the log as the reading rules see it (docs/AUDIT.md §12);
     with ``count`` > 1, the ``count`` lines from ``seq`` of a long run (§8),
     set aside or damaged alike, whose bytes were not kept (``line`` is
-    empty, ``leaf`` the last one's)."""
+    empty, ``leaf`` the last one's). A line that is not a record is not
+    kept either: ``line`` is empty, ``leaf`` its hash."""
 
     seq: int
     line: bytes
@@ -67,10 +68,21 @@ class ScannedLine:
 
 @dataclass
 class _Pending:
+    """A line waiting to be settled. Of a line that is not a record only
+    what a torn record names is kept -- its position, length and SHA-256 --
+    so that a run of large junk lines costs a reader no more memory than a
+    run of small ones (§8)."""
+
     seq: int
-    line: bytes
+    line: bytes  # an unsigned record's; b"" for a fragment (see ``fragment``)
     leaf: bytes
     record: AuditRecord | None  # parsed (an unsigned record), else None
+    fragment: Fragment
+
+    @classmethod
+    def of(cls, seq: int, line: bytes, leaf: bytes, record: AuditRecord | None) -> _Pending:
+        return cls(seq, line if record is not None else b"", leaf, record,
+                   Fragment.of(seq, line))
 
 
 def settles(record: AuditRecord | None, seq: int) -> bool:
@@ -121,19 +133,23 @@ class Walker:
             # A whole record out of place is never an interrupted write (§8).
             kind = "deleted" if record.seq > seq else "inserted"
             problem = _damage(kind, min(seq, record.seq), f"line {seq} holds record {record.seq}")
-            self._hold(_Pending(seq, line, leaf, None))
+            self._hold(_Pending.of(seq, line, leaf, None))
             return self._flush(problem)
         if record is None or record.signature is None:
-            self._hold(_Pending(seq, line, leaf, record))
+            self._hold(_Pending.of(seq, line, leaf, record))
             return []
         return self._settle(record, seq, line, leaf)
 
-    def hold(self, seq: int, line: bytes, leaf: bytes) -> None:
+    def hold(self, seq: int, line: bytes, leaf: bytes, fragment: Fragment | None = None) -> None:
         """Add a line to the pending ones without settling anything (a writer
-        about to set them aside, §8)."""
+        about to set them aside, §8); ``fragment``: a line that is not a
+        record, known by what a torn record names of it (``line`` unused)."""
+        if fragment is not None:
+            self._hold(_Pending(seq, b"", leaf, None, fragment))
+            return
         record = parse(line, seq)
         unsigned = record if record is not None and record.signature is None else None
-        self._hold(_Pending(seq, line, leaf, unsigned))
+        self._hold(_Pending.of(seq, line, leaf, unsigned))
 
     def _hold(self, p: _Pending) -> None:
         if not self.count:
@@ -143,7 +159,7 @@ class Walker:
             self._dropped_leaf = self.pending.popleft().leaf  # counted, no longer held
         self.pending.append(p)
         self.count += 1
-        self.bytes += len(p.line) + 1
+        self.bytes += p.fragment.length + 1
         self._run.update(p.leaf)
         if p.record is not None and p.record.actor_key == self._tail_key:
             self._tail.update(p.leaf)
@@ -182,7 +198,7 @@ class Walker:
             chain, run = self.torn_chain(record.actor_key)
             n = len(record.fragments)
             named = n <= len(held) and n == min(self.count, MAX_FRAGMENTS) and all(
-                f.names(p.seq, p.line) for f, p in zip(record.fragments, held[-n:], strict=True))
+                f == p.fragment for f, p in zip(record.fragments, held[-n:], strict=True))
             if named:
                 out = self._gone(None)
                 out += [ScannedLine(p.seq, p.line, p.leaf, None) for p in held]

@@ -35,9 +35,23 @@ _BACK = 256  # lines read at a time looking back for where a run starts (§8)
 
 class _Line(NamedTuple):
     seq: int
-    line: bytes
+    line: bytes  # b"" for a large line that is not a record (``fragment`` names it)
     leaf: bytes
     end: int  # offset just past it
+    length: int
+    fragment: Fragment | None = None
+
+
+# A line at least this long that is not a record is remembered by what a torn
+# record names of it, not by its bytes: the last MAX_FRAGMENTS lines a writer
+# looks back over then hold little memory whatever an insider appended (§8).
+_COMPACT = 64 * 1024
+
+
+def _line(seq: int, line: bytes, leaf: bytes, end: int) -> _Line:
+    if len(line) >= _COMPACT and parse(line, seq) is None:
+        return _Line(seq, b"", leaf, end, len(line), Fragment.of(seq, line))
+    return _Line(seq, line, leaf, end, len(line))
 
 
 def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd,
@@ -101,7 +115,7 @@ class Turn:
             offset += sum(map(len, block[: n - keep])) + n - keep
             for k in range(n - keep, n):
                 offset += len(block[k]) + 1
-                recent.append(_Line(seq + k, block[k], leaves[k], offset))
+                recent.append(_line(seq + k, block[k], leaves[k], offset))
             seq += n
             last = leaves[-1]
         self.tail = source.tail
@@ -149,7 +163,7 @@ class Turn:
                 self.due.append((rng.size, rng.root()))
         self._extend_derived(tip.size, ends, b"".join(stored))
         if remember:  # recovery looks back over these (§8)
-            self._recent.extend(_Line(tip.size + i, line, leaf, end) for i, (line, leaf, end)
+            self._recent.extend(_line(tip.size + i, line, leaf, end) for i, (line, leaf, end)
                                 in enumerate(zip(lines, leaves, ends, strict=True)))
         self.tip = TrustedTip.of(rng, pos, leaves[-1] if leaves else tip.last_leaf)
 
@@ -170,7 +184,7 @@ class Turn:
             "actor": {"key": first.fingerprint, "name": first.members["actor"]},
             "action": TORN_ACTION, "outcome": "error", "reason": TORN_REASON,
             "request": secrets.token_hex(16)}, strict=False), first.signer, first.fingerprint)
-        fragments = tuple(Fragment.of(p.seq, p.line) for p in walker.pending)
+        fragments = tuple(p.fragment for p in walker.pending)
         record = builder.signed(torn, self.tip.size, chain, fragments)
         self.append([record], [leaf_hash(record.line)])
 
@@ -190,7 +204,7 @@ class Turn:
             return _held(items, self._start.last_leaf)  # the tip ends at a settle point
         # Every line read is pending: the run starts earlier. Find where, then
         # read it forwards; the walker holds its last lines and digests (§8).
-        first_end = items[0].end - len(items[0].line) - 1 if items else self.tip.end_offset
+        first_end = items[0].end - items[0].length - 1 if items else self.tip.end_offset
         start, offset, before = self._run_start(first_seq, first_end)
         walker = Walker(before)
         tip = self.tip
@@ -235,7 +249,7 @@ class Turn:
 def _held(items: list[_Line], before: bytes) -> Walker:
     walker = Walker(before)
     for item in items:
-        walker.hold(item.seq, item.line, item.leaf)
+        walker.hold(item.seq, item.line, item.leaf, item.fragment)
     return walker
 
 
