@@ -74,15 +74,22 @@ class _Pending:
     run of small ones (§8)."""
 
     seq: int
-    line: bytes  # an unsigned record's; b"" for a fragment (see ``fragment``)
+    line: bytes  # an unsigned record's; b"" for a line that is no record
     leaf: bytes
     record: AuditRecord | None  # parsed (an unsigned record), else None
-    fragment: Fragment
+    length: int
+    named: Fragment | None = None  # a line that is no record: what names it
 
     @classmethod
     def of(cls, seq: int, line: bytes, leaf: bytes, record: AuditRecord | None) -> _Pending:
-        return cls(seq, line if record is not None else b"", leaf, record,
-                   Fragment.of(seq, line))
+        if record is not None:  # most pending lines: a batch's unsigned records
+            return cls(seq, line, leaf, record, len(line))
+        return cls(seq, b"", leaf, None, len(line), Fragment.of(seq, line))
+
+    @property
+    def fragment(self) -> Fragment:
+        """What a torn record setting this line aside names of it."""
+        return self.named if self.named is not None else Fragment.of(self.seq, self.line)
 
 
 def settles(record: AuditRecord | None, seq: int) -> bool:
@@ -145,7 +152,7 @@ class Walker:
         about to set them aside, §8); ``fragment``: a line that is not a
         record, known by what a torn record names of it (``line`` unused)."""
         if fragment is not None:
-            self._hold(_Pending(seq, b"", leaf, None, fragment))
+            self._hold(_Pending(seq, b"", leaf, None, fragment.length, fragment))
             return
         record = parse(line, seq)
         unsigned = record if record is not None and record.signature is None else None
@@ -159,7 +166,7 @@ class Walker:
             self._dropped_leaf = self.pending.popleft().leaf  # counted, no longer held
         self.pending.append(p)
         self.count += 1
-        self.bytes += p.fragment.length + 1
+        self.bytes += p.length + 1
         self._run.update(p.leaf)
         if p.record is not None and p.record.actor_key == self._tail_key:
             self._tail.update(p.leaf)
