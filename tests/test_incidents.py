@@ -5,15 +5,13 @@ rewritten below what a machine verified is an alarm, never accepted."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from office import Office, make_office
-from vault_helpers import rewrite_audit_line
+from vault_helpers import forge_record_after_last, rewrite_audit_line
 
 import vault
 from vault.errors import AuditIntegrityError, DeniedError, UsageError
@@ -24,23 +22,9 @@ def _seal(office: Office, data: bytes) -> str:
                                     compartments=["STAFF"]).id
 
 
-def _forge_after_last(office: Office) -> int:
-    """The clerk appends a record that claims the leader opened something:
-    the right shape and number, a signature that is not the leader's."""
-    lines = office.raw.audit_lines()
-    last: dict[str, Any] = json.loads(lines[-1])
-    forged = {**last, "seq": len(lines), "action": "open", "outcome": "allowed",
-              "actor": {"key": office.ids["leader"].fingerprint, "name": "leader"},
-              "reason": "the leader looked", "state": None, "request": "f" * 32,
-              "sig": base64.b64encode(bytes(64)).decode()}
-    office.raw.append_audit_line(json.dumps(forged, sort_keys=True, separators=(",", ":"),
-                                            ensure_ascii=False).encode())
-    return len(lines)
-
-
 def test_a_forged_record_is_contained_then_sealed_off(office: Office) -> None:
     first = _seal(office, b"before")
-    at = _forge_after_last(office)
+    at = forge_record_after_last(office)
     # The vault keeps working for everyone, on this machine and a fresh one.
     second = _seal(office, b"after")
     for who in ("clerk", "leader"):
@@ -85,7 +69,7 @@ def test_history_rewritten_below_what_a_machine_verified_is_an_alarm(tmp_path: P
 
 def test_the_command_line_declares_an_incident_and_verify_reports_it(office: Office) -> None:
     _seal(office, b"before")
-    at = _forge_after_last(office)
+    at = forge_record_after_last(office)
     r = office.cli("officer", "audit", "verify")
     assert r.exit_code == 4 and r.stdout == "", (r.exit_code, r.stdout, r.stderr)
     assert r.stderr.startswith("vault: ")
@@ -103,7 +87,7 @@ def test_the_command_line_declares_an_incident_and_verify_reports_it(office: Off
 
 
 def test_an_incident_already_seen_never_explains_a_later_rollback(office: Office) -> None:
-    at = _forge_after_last(office)
+    at = forge_record_after_last(office)
     office.as_("officer").declare_incident(at, at, reason="a forged record")
     doc = _seal(office, b"to be shredded")
     office.as_("leader").shred(doc, justification="done with")

@@ -19,6 +19,7 @@ import pytest
 from approval_support import ask, grant
 from backends import Kind
 from office import Office, make_office
+from vault_helpers import forge_record_after_last
 
 from vault.errors import DeniedError
 
@@ -92,26 +93,11 @@ def test_a_policy_version_recorded_without_approval_does_not_count(guarded: Offi
 # -- what else administering means: incidents and repairs ------------------------------
 
 
-def _forged_line(office: Office) -> int:
-    """The clerk appends a line claiming the leader opened something."""
-    import base64
-
-    lines = office.raw.audit_lines()
-    last = json.loads(lines[-1])
-    forged = {**last, "seq": len(lines), "action": "open", "outcome": "allowed",
-              "actor": {"key": office.ids["leader"].fingerprint, "name": "leader"},
-              "reason": "the leader looked", "state": None, "request": "f" * 32,
-              "sig": base64.b64encode(bytes(64)).decode()}
-    office.raw.append_audit_line(json.dumps(forged, sort_keys=True, separators=(",", ":"),
-                                            ensure_ascii=False).encode())
-    return len(lines)
-
-
 def test_an_incident_takes_the_approval_of_those_lines(guarded: Office) -> None:
     from vault._trust.approvals import ApprovalError
 
     _minutes(guarded)
-    at = _forged_line(guarded)
+    at = forge_record_after_last(guarded)
     _minutes(guarded)
     with pytest.raises(DeniedError, match="approv"):
         guarded.as_("officer").declare_incident(at, at, reason="a forged line")
@@ -129,7 +115,7 @@ def test_an_incident_takes_the_approval_of_those_lines(guarded: Office) -> None:
 
 def test_an_incident_recorded_without_approval_does_not_count(guarded: Office) -> None:
     _minutes(guarded)
-    at = _forged_line(guarded)
+    at = forge_record_after_last(guarded)
     me = guarded.ids["officer"]
     with guarded.as_("officer") as v:
         v.audit.append({
@@ -161,7 +147,7 @@ def test_a_repair_takes_an_approval_too(guarded: Office) -> None:
 
 def test_the_command_line_asks_for_and_uses_an_incident_approval(guarded: Office) -> None:
     _minutes(guarded)
-    at = _forged_line(guarded)
+    at = forge_record_after_last(guarded)
     r = guarded.cli("officer", "request", "incident", f"{at}-{at}", "--justification",
                     "a forged line")
     assert r.exit_code == 0, r.stderr

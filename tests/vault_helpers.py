@@ -169,3 +169,21 @@ def rewrite_audit_line(office: Office, seq: int, reason: str = "something else")
     altered["reason"] = reason
     office.raw.set_audit_line(seq, json.dumps(altered, sort_keys=True, separators=(",", ":"),
                                               ensure_ascii=False).encode())
+
+
+def forge_record_after_last(office: Office) -> int:
+    """Someone who can write the log appends a record claiming the leader
+    opened something: the right shape and number, a signature that is not
+    the leader's. Returns its line number."""
+    import base64
+    import json
+
+    lines = office.raw.audit_lines()
+    last = json.loads(lines[-1])
+    forged = {**last, "seq": len(lines), "action": "open", "outcome": "allowed",
+              "actor": {"key": office.ids["leader"].fingerprint, "name": "leader"},
+              "reason": "the leader looked", "state": None, "request": "f" * 32,
+              "sig": base64.b64encode(bytes(64)).decode()}
+    office.raw.append_audit_line(json.dumps(forged, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=False).encode())
+    return len(lines)
