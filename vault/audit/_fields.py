@@ -28,6 +28,7 @@ from vault.audit._record import (
     Fragment,
     canonical_json,
 )
+from vault.audit._walk import MAX_RUN_BYTES
 
 __all__ = ["CALLER_FIELDS", "RUN_LIMIT", "Checked", "FieldChecker", "RecordBuilder",
            "check_fields"]
@@ -253,20 +254,23 @@ class RecordBuilder:
             seen.add(t)
         while start < len(items):
             fp = items[start].fingerprint
-            end = start + 1
-            while end < len(items) and end - start < RUN_LIMIT and items[end].fingerprint == fp:
-                end += 1
             leaves: list[bytes] = []
-            for c in items[start : end - 1]:
-                record = self.unsigned(c, first + len(out))
+            size, i = 0, start  # items[i] is signed: it ends the run
+            while i + 1 < len(items) and i + 1 - start < RUN_LIMIT \
+                    and items[i + 1].fingerprint == fp:
+                record = self.unsigned(items[i], first + len(out))
+                size += len(record.line) + 1
+                if size > MAX_RUN_BYTES:  # the reading rules would not cover it (§5)
+                    break
                 leaves.append(leaf_hash(record.line))
                 out.append(record)
-            last = self.signed(items[end - 1], first + len(out), chain_digest(before, leaves))
+                i += 1
+            last = self.signed(items[i], first + len(out), chain_digest(before, leaves))
             out.append(last)
             before = leaf_hash(last.line)
             all_leaves += leaves
             all_leaves.append(before)
-            start = end
+            start = i + 1
         return out, all_leaves
 
 

@@ -35,12 +35,16 @@ from vault.audit._chain import ZERO_LEAF
 from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.errors import AuditIntegrityError
 
-__all__ = ["MAX_FRAGMENTS", "ScannedLine", "Walker", "settles"]
+__all__ = ["MAX_FRAGMENTS", "MAX_RUN_BYTES", "ScannedLine", "Walker", "settles"]
 
 # The most lines one torn record names (about 110 bytes each, within
 # MAX_LINE); a longer run is named by its last MAX_FRAGMENTS lines and
 # covered whole by the torn record's chain (docs/AUDIT.md §8).
 MAX_FRAGMENTS = 4096
+# The most bytes (lines and their newlines) of a run of unsigned records one
+# signature covers (§5): a batch's run is a few MB; a larger one is damage,
+# so that a reader never holds more of records waiting for their signature.
+MAX_RUN_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class Walker:
         self._tail: Any = None
         self._tail_key: str | None = None
         self._tail_len = 0
+        self._tail_bytes = 0
 
     def feed(self, seq: int, line: bytes, leaf: bytes) -> list[ScannedLine]:
         """Add line ``seq``; return the lines it settles, in order."""
@@ -164,19 +169,38 @@ class Walker:
             self._run = hashlib.sha256(self.before)
         if len(self.pending) == MAX_FRAGMENTS:
             self._dropped_leaf = self.pending.popleft().leaf  # counted, no longer held
-        self.pending.append(p)
-        self.count += 1
-        self.bytes += p.length + 1
-        self._run.update(p.leaf)
         if p.record is not None and p.record.actor_key == self._tail_key:
             self._tail.update(p.leaf)
             self._tail_len += 1
-        elif p.record is not None:
-            self._tail = hashlib.sha256(self._last + p.leaf)
-            self._tail_key, self._tail_len = p.record.actor_key, 1
+            self._tail_bytes += p.length + 1
         else:
-            self._tail_key, self._tail_len = None, 0
+            # Only the trailing run of one actor's unsigned records can still
+            # be covered by a signature: the records held before it are
+            # damage or set aside whatever follows, and need no bytes.
+            self._compact()
+            if p.record is not None:
+                self._tail = hashlib.sha256(self._last + p.leaf)
+                self._tail_key, self._tail_len = p.record.actor_key, 1
+                self._tail_bytes = p.length + 1
+            else:
+                self._tail_key, self._tail_len, self._tail_bytes = None, 0, 0
+        self.pending.append(p)
+        if self._tail_bytes > MAX_RUN_BYTES:
+            self._compact()  # too large for a signature to cover (§5): it never will
+        self.count += 1
+        self.bytes += p.length + 1
+        self._run.update(p.leaf)
         self._last = p.leaf
+
+    def _compact(self) -> None:
+        """Keep of the held records only what a torn record names of them.
+        Records are held only at the end of ``pending``."""
+        held = self.pending
+        i = len(held) - 1
+        while i >= 0 and held[i].record is not None:
+            q = held[i]
+            held[i] = _Pending(q.seq, b"", q.leaf, None, q.length, q.fragment)
+            i -= 1
 
     def chain_for(self, actor_key: str) -> tuple[bytes, int]:
         """``chain(k)`` for a signed record of ``actor_key`` fed next, and how
@@ -215,12 +239,16 @@ class Walker:
                                              "match the lines it sets aside"), len(held))
         else:
             chain, run = self.chain_for(record.actor_key)
-            # A run longer than any batch's (§5) is not read as records.
-            covered = run if run <= len(held) else 0
+            # A run longer or larger than any batch's (§5) is not read as records.
+            large = run > 0 and self._tail_bytes > MAX_RUN_BYTES
+            covered = run if run <= len(held) and not large else 0
             out = []
             if self.count > covered:
                 why = ("is an unsigned record that no record of its actor covers"
                        if self._first_unsigned else "is not a valid record")
+                if large and self.count == run:
+                    why = (f"starts a run of unsigned records larger than one signature "
+                           f"covers ({MAX_RUN_BYTES // 2**20} MiB)")
                 out = self._problems(_damage("modified", self.first, f"line {self.first} {why}"),
                                      len(held) - covered)
             out += [ScannedLine(p.seq, p.line, p.leaf, p.record)

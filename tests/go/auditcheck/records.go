@@ -33,6 +33,10 @@ import (
 // maxFragments: the most lines a torn record names one by one (§8).
 const maxFragments = 4096
 
+// maxRunBytes: the most bytes (lines and their newlines) of a run of unsigned
+// records one signature covers (§5).
+const maxRunBytes = 16 << 20
+
 type fragment struct {
 	Length int64  `json:"length"`
 	Seq    int64  `json:"seq"`
@@ -198,6 +202,14 @@ func checkRecords(lines [][]byte, keys map[string]ed25519.PublicKey) (int, int, 
 		} else {
 			if s > 0 || len(pending) > maxFragments {
 				fail("line %d is neither covered by a signature nor set aside", pending[0])
+			}
+			size := 0
+			for _, j := range pending {
+				size += len(lines[j]) + 1
+			}
+			if size > maxRunBytes {
+				fail("line %d starts a run of unsigned records larger than one signature covers",
+					pending[0])
 			}
 			covered += len(pending)
 		}
