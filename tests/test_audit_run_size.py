@@ -118,3 +118,23 @@ def test_a_reader_holds_no_more_than_one_runs_worth(
     finally:
         tracemalloc.stop()
     assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB"
+
+
+def test_the_next_writer_sets_large_unsigned_records_aside_in_bounded_memory(
+        office: Office, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with monkeypatch.context() as m:
+        m.setattr(fields_module, "MAX_RUN_BYTES", 1 << 40, raising=False)
+        with office.as_("officer") as v:
+            v.audit.append_many(_items(office, 121))
+    office.raw.truncate_audit(len(office.raw.audit_lines()) - 1)  # no signature ever came
+    monkeypatch.setenv("VAULT_STATE_DIR", str(tmp_path / "a-new-machine"))
+    tracemalloc.start()
+    try:
+        office.as_("clerk").seal(io.BytesIO(b"after"), filename="a.txt", level="INTERNAL",
+                                 compartments=["STAFF"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB"
+    with office.as_("officer") as v:
+        v.verify_audit()  # set aside by one torn record: no damage

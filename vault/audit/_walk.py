@@ -82,7 +82,13 @@ class _Pending:
     leaf: bytes
     record: AuditRecord | None  # parsed (an unsigned record), else None
     length: int
-    named: Fragment | None = None  # a line that is no record: what names it
+    named: Fragment | None = None  # a line held by its digests only: what names it
+    signer: str | None = None  # such a line that is an unsigned record: its actor key
+
+    @property
+    def actor(self) -> str | None:
+        """The actor key of an unsigned record, held whole or not."""
+        return self.record.actor_key if self.record is not None else self.signer
 
     @classmethod
     def of(cls, seq: int, line: bytes, leaf: bytes, record: AuditRecord | None) -> _Pending:
@@ -152,12 +158,14 @@ class Walker:
             return []
         return self._settle(record, seq, line, leaf)
 
-    def hold(self, seq: int, line: bytes, leaf: bytes, fragment: Fragment | None = None) -> None:
+    def hold(self, seq: int, line: bytes, leaf: bytes, fragment: Fragment | None = None,
+             actor_key: str | None = None) -> None:
         """Add a line to the pending ones without settling anything (a writer
-        about to set them aside, §8); ``fragment``: a line that is not a
-        record, known by what a torn record names of it (``line`` unused)."""
+        about to set them aside, §8). ``fragment``: a line known only by what
+        a torn record names of it (``line`` unused) -- with ``actor_key``, an
+        unsigned record of that actor, which its chain still follows."""
         if fragment is not None:
-            self._hold(_Pending(seq, b"", leaf, None, fragment.length, fragment))
+            self._hold(_Pending(seq, b"", leaf, None, fragment.length, fragment, actor_key))
             return
         record = parse(line, seq)
         unsigned = record if record is not None and record.signature is None else None
@@ -165,11 +173,12 @@ class Walker:
 
     def _hold(self, p: _Pending) -> None:
         if not self.count:
-            self.first, self._first_unsigned = p.seq, p.record is not None
+            self.first, self._first_unsigned = p.seq, p.actor is not None
             self._run = hashlib.sha256(self.before)
         if len(self.pending) == MAX_FRAGMENTS:
             self._dropped_leaf = self.pending.popleft().leaf  # counted, no longer held
-        if p.record is not None and p.record.actor_key == self._tail_key:
+        actor = p.actor
+        if actor is not None and actor == self._tail_key:
             self._tail.update(p.leaf)
             self._tail_len += 1
             self._tail_bytes += p.length + 1
@@ -178,9 +187,9 @@ class Walker:
             # be covered by a signature: the records held before it are
             # damage or set aside whatever follows, and need no bytes.
             self._compact()
-            if p.record is not None:
+            if actor is not None:
                 self._tail = hashlib.sha256(self._last + p.leaf)
-                self._tail_key, self._tail_len = p.record.actor_key, 1
+                self._tail_key, self._tail_len = actor, 1
                 self._tail_bytes = p.length + 1
             else:
                 self._tail_key, self._tail_len, self._tail_bytes = None, 0, 0
@@ -199,7 +208,7 @@ class Walker:
         i = len(held) - 1
         while i >= 0 and held[i].record is not None:
             q = held[i]
-            held[i] = _Pending(q.seq, b"", q.leaf, None, q.length, q.fragment)
+            held[i] = _Pending(q.seq, b"", q.leaf, None, q.length, q.fragment, q.actor)
             i -= 1
 
     def chain_for(self, actor_key: str) -> tuple[bytes, int]:

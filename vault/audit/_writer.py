@@ -35,23 +35,34 @@ _BACK = 256  # lines read at a time looking back for where a run starts (§8)
 
 class _Line(NamedTuple):
     seq: int
-    line: bytes  # b"" for a large line that is not a record (``fragment`` names it)
+    line: bytes  # b"" for a large line, known by ``fragment`` and ``settle``
     leaf: bytes
     end: int  # offset just past it
     length: int
     fragment: Fragment | None = None
+    settle: bool = False  # a large line: is it a settle point (§5)?
+    signer: str | None = None  # a large unsigned record: its actor key
 
 
-# A line at least this long that is not a record is remembered by what a torn
-# record names of it, not by its bytes: the last MAX_FRAGMENTS lines a writer
-# looks back over then hold little memory whatever an insider appended (§8).
-_COMPACT = 64 * 1024
+# A line at least this long is remembered by what the writer needs of it --
+# is it a settle point, what would a torn record name, whose unsigned record
+# is it -- not by its bytes: the last MAX_FRAGMENTS lines a writer looks back
+# over then hold little memory whatever an insider appended (§5, §8).
+_COMPACT = 4 * 1024
 
 
 def _line(seq: int, line: bytes, leaf: bytes, end: int) -> _Line:
-    if len(line) >= _COMPACT and parse(line, seq) is None:
-        return _Line(seq, b"", leaf, end, len(line), Fragment.of(seq, line))
-    return _Line(seq, line, leaf, end, len(line))
+    if len(line) < _COMPACT:
+        return _Line(seq, line, leaf, end, len(line))
+    record = parse(line, seq)
+    unsigned = record is not None and record.signature is None
+    return _Line(seq, b"", leaf, end, len(line), Fragment.of(seq, line), settles(record, seq),
+                 record.actor_key if record is not None and unsigned else None)
+
+
+def _settles(item: _Line) -> bool:
+    return item.settle if item.fragment is not None else settles(parse(item.line, item.seq),
+                                                                   item.seq)
 
 
 def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd,
@@ -192,7 +203,7 @@ class Turn:
         """The lines after the last settle point (§5, §8), held by a walker."""
         items = list(self._recent)
         i = len(items)
-        while i and not settles(parse(items[i - 1].line, items[i - 1].seq), items[i - 1].seq):
+        while i and not _settles(items[i - 1]):
             i -= 1
         if i:
             return _held(items[i:], items[i - 1].leaf)
@@ -249,7 +260,7 @@ class Turn:
 def _held(items: list[_Line], before: bytes) -> Walker:
     walker = Walker(before)
     for item in items:
-        walker.hold(item.seq, item.line, item.leaf, item.fragment)
+        walker.hold(item.seq, item.line, item.leaf, item.fragment, item.signer)
     return walker
 
 
