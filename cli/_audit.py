@@ -315,7 +315,7 @@ def incident(ctx: click.Context, first: int, last: int, reason: str, as_json: bo
 
     The lines stay in the log as evidence; a signed incident record says
     they count for nothing, and 'audit verify' reports the incident from
-    then on instead of failing (docs/AUDIT.md §13.8).
+    then on instead of failing (docs/AUDIT.md §11.3).
     """
     from ._vault_common import open_vault
 

@@ -315,7 +315,7 @@ class Vault:
     def declare_incident(self, first: int, last: int, *, reason: str,
                          approvals: Approvals = (), request: str | None = None) -> int:
         """An administrator seals off audit lines ``first``..``last`` as
-        damaged, keeping them as evidence (docs/AUDIT.md §13.8); returns the
+        damaged, keeping them as evidence (docs/AUDIT.md §11.3); returns the
         incident record's number. ``approvals``/``request``: where the
         policy asks a second person to approve administering."""
         import tempfile

@@ -24,14 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["check_range", "declare_incident"]
 
-MAX_RANGE = MAX_INCIDENT
-
 
 def check_range(first: int, last: int) -> None:
     if type(first) is not int or type(last) is not int or not 0 <= first <= last:
         raise UsageError("an incident names lines FIRST to LAST, with 0 <= FIRST <= LAST")
-    if last - first >= MAX_RANGE:
-        raise UsageError(f"an incident seals off at most {MAX_RANGE} lines at once")
+    if last - first >= MAX_INCIDENT:
+        raise UsageError(f"an incident seals off at most {MAX_INCIDENT:,} lines at once")
 
 
 def declare_incident(s: Session, first: int, last: int, reason: str,

@@ -28,7 +28,7 @@ ACTIONS = ("open", "export", "seal", "reclassify", "declassify", "shred", "polic
 # Requests to administer, with no document and no label (docs/FORMAT.md §16.1);
 # ``doctor`` asks for ``doctor --repair``.
 ADMINISTRATIVE = frozenset(("policy-apply", "rotate", "incident", "doctor"))
-MAX_INCIDENT = 100_000  # lines one incident seals off (docs/AUDIT.md §13.8)
+MAX_INCIDENT = 100_000  # lines one incident seals off (docs/AUDIT.md §11.3)
 ON_DOCUMENT = frozenset(("open", "export", "reclassify", "declassify", "shred"))
 CHANGES = frozenset(("reclassify", "declassify"))
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")

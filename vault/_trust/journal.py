@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_signing_key
+from vault._trust._statement import MAX_INCIDENT
 from vault._trust.classes import (
     Holder,
     LabelClass,
@@ -486,7 +487,7 @@ class Journal(ApprovalReplay):
     def _incident(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         first, last = st["from"], st["to"]
         _need(isinstance(first, int) and isinstance(last, int) and 0 <= first <= last < rec.seq
-              and last - first < 100_000, "malformed incident range")
+              and last - first < MAX_INCIDENT, "malformed incident range")
         self._allowed(rec, "administer", None, made={"details": {"from": first, "to": last}})
         for seq in range(first, last + 1):
             self.store.seal_off(seq, rec.seq)

@@ -405,7 +405,7 @@ class TrustedState:
 
     def sealed_off_now(self) -> dict[int, int]:
         """Lines sealed off by the incidents the log declares by now
-        (docs/AUDIT.md §13.8): line -> incident record."""
+        (docs/AUDIT.md §11.3): line -> incident record."""
         self.catch_up()
         return self.store.sealed_off()
 
