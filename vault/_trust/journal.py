@@ -56,7 +56,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "2"
+RULES = "3"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -353,7 +353,13 @@ class Journal(ApprovalReplay):
         cls = self._key_class(kid)
         _need(any(k == kid and n == rec.actor for k, n, _ in self.store.holders()),
               f"{rec.actor} does not hold the key of {cls} and cannot grant it")
-        problems = []
+        granter = self.policy.users[rec.actor]
+        # A holder no longer cleared (a revoked user keeps the key) grants
+        # nothing: an entry of theirs could be junk that locks out someone
+        # still cleared (FORMAT.md §14.3).
+        _need(self.policy.dominates(granter.clearance, cls.label()),
+              f"{rec.actor} is no longer cleared for {cls} and may not grant its key")
+        problems, replaced = [], []
         for e in entries:
             owner, digest = e["owner"], e["sha256"]
             _need(isinstance(owner, str) and isinstance(digest, str)
@@ -365,9 +371,18 @@ class Journal(ApprovalReplay):
             if user is None or not self.policy.dominates(user.clearance, cls.label()):
                 problems.append(user.name if user else "a recipient the policy does not know")
                 continue
+            if self.store.entry(kid, owner) is not None:
+                # A grant only gives an entry to someone who has none: one
+                # replacing a recorded entry would take a colleague's key
+                # away from every document of the generation, and nobody
+                # could tell the new entry from junk but its owner.
+                replaced.append(user.name)
+                continue
             self.store.set_entry(kid, owner, digest, rec.seq)
         _need(not problems, f"{cls} was granted to {', '.join(problems)}, not cleared for it "
               "(the key must be rotated)")
+        _need(not replaced, f"{cls} was granted again to {', '.join(replaced)}, who already "
+              "had an entry for it: a grant never replaces one")
 
     def _retire(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         """Entries are withdrawn by an administrator or by a cleared holder
