@@ -320,3 +320,43 @@ def test_a_use_dated_before_its_approval_was_made_does_not_count(
     assert not shredded(office, a)
     assert (records(office)[-2]["seq"], "use", "the record is dated before the request and "
             "approvals it uses were made (dated back); ignored") in findings(office)
+
+
+@pytest.mark.parametrize("who", ["registrar", "a forged line"])
+def test_another_persons_record_of_the_request_id_ends_nothing(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch, who: str) -> None:
+    # While the leader's approved declassification is under way (decided,
+    # not yet completed, no lock held), someone else appends a `failed`
+    # record naming its request id: the registrar with their own key, or a
+    # raw line claiming to be the leader's under no valid signature. Only
+    # the decision's maker, signing, ends it: the completion still counts
+    # and the deputy's approval is used by it, not spent by the interloper.
+    import base64
+    import json
+
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader")
+    approval = grant(office, "deputy", ask(office, "leader", "declassify", doc))
+    real = change.unlock
+
+    def interloper(*args: Any, **kwargs: Any) -> Any:
+        lines = office.raw.audit_lines()
+        last = json.loads(lines[-1])
+        assert last["actor"]["name"] == "leader" and last["outcome"] == "allowed", last
+        if who == "registrar":
+            append_run(office, "registrar",
+                       ("declassify", doc, last["request"], None, "failed"))
+        else:
+            forged = {**last, "seq": len(lines), "outcome": "failed", "state": None,
+                      "sig": base64.b64encode(bytes(64)).decode()}
+            office.raw.append_audit_line(json.dumps(
+                forged, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(change, "unlock", interloper)
+    with office.as_("leader") as v:
+        v.declassify([doc], approvals=[approval])
+    monkeypatch.undo()
+    with office.as_("deputy") as v:
+        assert [d.label.level for d in v.ls() if d.id == doc] == ["PUBLIC"]
+        assert not [p for p in v.doctor().problems if "not entitled" in p]

@@ -106,6 +106,7 @@ class Journal(ApprovalReplay):
         # doc, actor): the store's ``pending`` table, read once per replay.
         self._open: dict[str, tuple[str, str | None, str | None]] | None = None
         self._completes: set[int] = set()  # this run's completions of such a decision
+        self._signed: bool | None = None  # does this run's signature verify (if asked)
         versions = store.policies()
         self.version = versions[-1][0] if versions else 0
         self.policy: Policy | None = None
@@ -127,24 +128,46 @@ class Journal(ApprovalReplay):
             self._pending.append(rec)
             return
         run, self._pending = [*self._pending, rec], []
+        self._signed = None
         try:
             self._feed_run(rec, line, run)
         finally:
-            # A decision's approvals count for one completion at most.
+            # A decision's approvals count for one completion at most: its
+            # maker's own, signed (anyone else's record naming the request
+            # id would otherwise spend them).
             for r in run:
                 if r.outcome in ("done", "failed"):
-                    self.store.end_approved(r.request)
+                    row = self.store.approved(r.request)
+                    if row is not None and self._by_maker(r, row[0], rec, line):
+                        self.store.end_approved(r.request)
+
+    def _by_maker(self, r: AuditRecord, maker: str | None, rec: AuditRecord,
+                  line: ScannedLine) -> bool:
+        """Is ``r`` (of the run ``rec`` signs) the record of ``maker``, under
+        a signature that verifies with their policy key? Checked only for
+        a completion that would end a decision: most runs end none."""
+        if r.actor != maker or r.actor_key != rec.actor_key or rec.actor != maker:
+            return False
+        return self._run_signed(rec, line)
+
+    def _run_signed(self, rec: AuditRecord, line: ScannedLine) -> bool:
+        """Does the run's signature (on ``rec``, its last record) verify with
+        its actor's policy key? Verified once per run."""
+        if self._signed is None:
+            key = self._key(rec)
+            self._signed = (key is not None and line.chain is not None
+                            and self._verify(rec, line.chain, key))
+        return self._signed
 
     def _feed_run(self, rec: AuditRecord, line: ScannedLine, run: list[AuditRecord]) -> None:
         if any(r.actor_key != rec.actor_key for r in run):
             self._finding(rec.seq, "signature", "unsigned records are not covered by the "
                           "signature that follows them; ignored")
             run = [rec]
-        self._completes = {r.seq for r in run if self._track(r)}
+        self._completes = {r.seq for r in run if self._track(r, rec, line)}
         if not any(r.state for r in run):
             return
-        key = self._key(rec)
-        if key is None or line.chain is None or not self._verify(rec, line.chain, key):
+        if not self._run_signed(rec, line):
             for r in run:
                 if r.state:
                     self._finding(r.seq, "signature", f"a {r.action} record whose signer the "
@@ -176,12 +199,15 @@ class Journal(ApprovalReplay):
         key = parse_signing_key(text)
         return key if fingerprint(key) == rec.actor_key else None
 
-    def _track(self, rec: AuditRecord) -> bool:
+    def _track(self, rec: AuditRecord, signer: AuditRecord, line: ScannedLine) -> bool:
         """Remember allowed changes until their completion (``doctor`` tells
         an interrupted write from a planted file with it). True for the
         completion (``done``) of an allowed decision of the same request id,
         action, document and actor: the only record whose document state
-        counts (docs/DESIGN.md §6, no completion without its decision)."""
+        counts (docs/DESIGN.md §6, no completion without its decision).
+        Only the decision's maker, signing, ends it: another's record naming
+        its request id leaves it open (``signer``, ``line``: the run's last
+        record and its line)."""
         if self._open is None:
             self._open = {r: (a, d, who) for r, _, a, d, who, _, _ in self.store.pending()}
         if rec.outcome == "allowed" and rec.action in _PENDING:
@@ -189,8 +215,11 @@ class Journal(ApprovalReplay):
                                    rec.host, rec.pid)
             self._open[rec.request] = (rec.action, rec.doc, rec.actor)
         elif rec.outcome in ("done", "failed"):
+            decided = self._open.get(rec.request)
+            if decided is None or not self._by_maker(rec, decided[2], signer, line):
+                return False
             self.store.end_pending(rec.request)
-            decided = self._open.pop(rec.request, None)
+            del self._open[rec.request]
             return rec.outcome == "done" and decided == (rec.action, rec.doc, rec.actor)
         return False
 
