@@ -360,3 +360,59 @@ def test_another_persons_record_of_the_request_id_ends_nothing(
     with office.as_("deputy") as v:
         assert [d.label.level for d in v.ls() if d.id == doc] == ["PUBLIC"]
         assert not [p for p in v.doctor().problems if "not entitled" in p]
+
+
+def _stranger_signs(office: Office, r: Request, **change: Any) -> Request:
+    """A request statement ``r`` with ``change``, signed with a fresh key
+    that calls itself the requester (anyone can leave one in the vault)."""
+    from vault._primitives import b64, canonical_json, sign
+    from vault.identity import new_identity
+
+    stranger = new_identity("leader", post_quantum=False)
+    statement = {**r.statement, **change,
+                 "requester": {"name": "leader", "signing_key": stranger.signing_public}}
+    sig = sign(stranger.signing_key, "request", canonical_json(statement))
+    return Request.read({"sig": b64(sig), "statement": statement})
+
+
+def test_answers_signed_with_keys_the_policy_does_not_give_are_not_heard(
+        tmp_path: Path, backend: Kind) -> None:
+    # The registrar leaves in the vault, under the names of people the
+    # policy knows but with keys of their own: a refusal "by the deputy",
+    # and an approval "by the deputy" of a copy of the request "by the
+    # leader". Neither speaks for them: the deputy's genuine approval, left
+    # in the vault, is the one `--request` finds, and it counts.
+    from vault.identity import new_identity
+
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader")
+    r = ask(office, "leader", "declassify", doc)
+    grant(office, "deputy", r)
+    impostor = new_identity("deputy", post_quantum=False)
+    planted = [sign_approval(impostor, r, name="deputy", refuse=True, reason="no way"),
+               sign_approval(impostor, _stranger_signs(office, r, justification="other"),
+                             name="deputy")]
+    with office.as_("registrar") as v:
+        for a in planted:
+            v._s.backend.put_statement("approval", a.to_bytes())
+    result = office.cli("leader", "declassify", doc, "--request", r.id)
+    assert result.exit_code == 0, result.stderr
+    with office.as_("deputy") as v:
+        assert [d.label.level for d in v.ls() if d.id == doc] == ["PUBLIC"]
+
+
+def test_a_request_left_under_the_same_id_by_someone_else_is_not_the_one_approved(
+        tmp_path: Path, backend: Kind) -> None:
+    # A copy of the leader's request, newer, signed with a stranger's key
+    # under the leader's name and the same id: `vault approve ID` answers
+    # the genuine one, and the leader acts on the answer.
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader")
+    r = ask(office, "leader", "declassify", doc)
+    later = (r.created + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with office.as_("registrar") as v:
+        v._s.backend.put_statement("request", _stranger_signs(office, r, created=later).to_bytes())
+    result = office.cli("deputy", "approve", r.id, "--yes")
+    assert result.exit_code == 0, result.stderr
+    result = office.cli("leader", "declassify", doc, "--request", r.id)
+    assert result.exit_code == 0, result.stderr

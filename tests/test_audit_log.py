@@ -158,6 +158,29 @@ def test_verify_reports(tmp_path: Path) -> None:
     assert quick.records_parsed == 0 and quick.root == report.root
 
 
+def test_planted_checkpoints_cost_a_reader_bounded_memory(tmp_path: Path) -> None:
+    # Whoever can store notes can store one at every size of the log, each
+    # as large as they like: a reader holds at most 64 KiB of one at a time,
+    # names the first hundred bogus ones and counts the rest.
+    import tracemalloc
+
+    log = make_log(tmp_path / "a", 300, every=100)
+    for size in range(1, 250):
+        if size % 100:
+            log.paths.checkpoint(size).write_bytes(b"x" * (8 << 20 if size < 4 else 100))
+    tracemalloc.start()
+    try:
+        report = log.verify()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.checkpoints == 3 and report.size == 300
+    named = [f for f in report.findings if f.startswith("checkpoint ")]
+    assert len(named) == 100, len(named)
+    assert "147 more stored checkpoints are bogus, and are ignored" in report.findings
+    assert peak < 4 << 20, f"{peak / (1 << 20):.1f} MiB"
+
+
 def test_signature_checks(tmp_path: Path) -> None:
     log = make_log(tmp_path / "a", 10)
 

@@ -186,9 +186,11 @@ print(len(pending), (after - before) // 1024)
 def test_a_flood_of_statements_does_not_multiply_an_approvers_memory(
         pg_office: Office) -> None:
     rows = 40  # of 1 MiB each, which the table allows in any number
+    # Each row named by its bytes' SHA-256, as the database asks (schema 14).
     _app_sql(pg_office, "INSERT INTO vault.statements SELECT 'request',"
-             " encode(sha256(int8send(i)), 'hex'), convert_to('{\"x\":\"' ||"
-             " repeat('A', 1048560) || '\"}', 'UTF8') FROM generate_series(1, %s::int) i", rows)
+             " encode(sha256(d), 'hex'), d FROM (SELECT convert_to('{\"x\":\"' ||"
+             " repeat('A', 1048550) || i || '\"}', 'UTF8') AS d"
+             " FROM generate_series(1, %s::int) i) AS rows", rows)
     p = subprocess.run([sys.executable, "-c", _PEAK, pg_office.location,
                         str(pg_office.files["leader"])], capture_output=True, text=True,
                        timeout=120)
@@ -278,3 +280,64 @@ def test_a_planted_actor_file_is_not_moved_into_postgresql(tmp_path: Path,
     report = move_vault(office.location, pg_cluster.new_database(), office.ids["officer"])
     assert report.actors == 1
     assert any(planted[:16] in note for note in report.notes)
+
+
+# -- rows that would take what the others need (schema 14) ------------------------------
+
+
+def _seal(office: Office, who: str, data: bytes) -> str:
+    with office.as_(who) as v:
+        return v.seal(io.BytesIO(data), filename="m.bin", level="INTERNAL",
+                      compartments=["STAFF"]).id
+
+
+def test_document_version_numbers_cannot_be_taken_ahead(pg_office: Office) -> None:
+    # The role draws a number, then plants rows under the next ones: every
+    # later seal would find its number taken. The database refuses a number
+    # not yet drawn, and a number once given is never changed.
+    with _intruder(pg_office, autocommit=True) as c:
+        (n,) = c.execute("SELECT nextval('vault.document_versions')").fetchone()  # type: ignore[misc]
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="not drawn"):
+            c.execute("INSERT INTO vault.documents (id, tag, vid, size) SELECT"
+                      " 'aaaaaaaaaaaaaaaa', lpad(to_hex(i::int), 8, '0'), i, 0"
+                      " FROM generate_series(%s::bigint + 1, %s::bigint + 1000) i", (n, n))
+        c.execute("INSERT INTO vault.documents (id, tag, vid, size)"
+                  " VALUES ('aaaaaaaaaaaaaaaa', '00000000', %s, 0)", (n,))  # its own: allowed
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="never changed"):
+            c.execute("UPDATE vault.documents SET vid = vid + 1 WHERE vid = %s", (n,))
+    small = _seal(pg_office, "clerk", b"notice")
+    large = _seal(pg_office, "leader", os.urandom(3 << 20))  # several chunks
+    out = io.BytesIO()
+    pg_office.as_("clerk").open(small, out)
+    assert out.getvalue() == b"notice"
+    with pg_office.as_("leader") as v:
+        assert {small, large} <= {d.id for d in v.ls()}
+        problems = v.doctor().problems  # the role's own row only, named as planted
+        assert len(problems) == 1 and "aaaaaaaaaaaaaaaa" in problems[0], problems
+
+
+def test_the_migration_drops_version_numbers_taken_ahead(pg_cluster: Cluster) -> None:
+    app = pg_cluster.new_database(schema=False)
+    name = dbname_of(app)
+    owner = pg_cluster.dsn(OWNER, name)
+    assert migrate_schema(owner, target=13) == (0, 13)
+    pg_cluster.execute("SELECT nextval('vault.document_versions')", dbname=name, user=OWNER)
+    pg_cluster.execute("INSERT INTO vault.documents (id, tag, vid, size) VALUES"
+                       " ('aaaaaaaaaaaaaaaa', '00000001', 1, 0),"
+                       " ('aaaaaaaaaaaaaaaa', '00000002', 2, 0),"
+                       " ('aaaaaaaaaaaaaaaa', '00000003', 9000000000000000000, 0)",
+                       dbname=name, user=OWNER)
+    assert migrate_schema(owner, grant=[APP]) == (13, VERSION)
+    rows = pg_cluster.execute("SELECT vid FROM vault.documents", dbname=name, user=OWNER)
+    assert [int(r[0]) for r in rows] == [1]
+
+
+def test_statements_and_checkpoints_are_held_to_their_bounds(pg_office: Office) -> None:
+    # A statement is named by its bytes' SHA-256: nobody plants junk under
+    # the name a genuine one will take. A checkpoint note is at most 64 KiB.
+    with pytest.raises(psycopg.errors.CheckViolation):
+        _app_sql(pg_office, "INSERT INTO vault.statements VALUES ('approval', %s, 'junk')",
+                 hashlib.sha256(b"something else").hexdigest())
+    with pytest.raises(psycopg.errors.CheckViolation):
+        _app_sql(pg_office, "INSERT INTO vault.audit_checkpoints VALUES"
+                 " (1, convert_to(repeat('x', 65537), 'UTF8'))")

@@ -146,7 +146,7 @@ def make_request(s: Session, action: str, doc_id: str | None = None, *,
                + (f" {doc_id}" if doc_id else "") + f", until {r.statement['expires']}"
                + (f"; justification: {justification}" if justification else ""),
                [{"request": {"id": r.id, "digest": r.digest, "statement": r.signed()}}])
-    s.backend.put_statement("request", r.digest, r.to_bytes())
+    s.backend.put_statement("request", r.to_bytes())
     return r
 
 
@@ -216,7 +216,7 @@ def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None 
                f"to {r.action}" + (f" {r.doc}" if r.doc else "")
                + (f"; reason: {reason}" if reason else ""),
                [{"approval": {"id": a.id, "statement": a.to_dict()}}])
-    s.backend.put_statement("approval", a.id, a.to_bytes())
+    s.backend.put_statement("approval", a.to_bytes())
     return a
 
 
@@ -237,12 +237,17 @@ def _known(s: Session) -> dict[str, Request]:
 
 
 def find(s: Session, request_id: str) -> Request:
-    """The request with this id (the newest, should a forger reuse one)."""
+    """The request with this id: of those signed with the key the policy in
+    force gives their requester, if any (anyone can leave a request under
+    an id they saw, signed with a key of their own), the newest."""
     mine = [r for r in _known(s).values() if r.id == request_id]
     if not mine:
         raise UsageError(f"no request {request_id} in this vault",
                          hint="give the request file instead; 'vault approvals' lists yours")
-    return max(mine, key=lambda r: r.statement["created"])
+    users = s.trusted.policy.users
+    genuine = [r for r in mine if (u := users.get(r.requester.name)) is not None
+               and u.signing_key == r.requester.signing_key]
+    return max(genuine or mine, key=lambda r: r.statement["created"])
 
 
 def pending(s: Session) -> list[Request]:

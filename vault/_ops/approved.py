@@ -73,7 +73,13 @@ def gather(s: Session, files: Sequence[bytes], request: str | None) -> list[Appr
                 a = read_approval(data)
             except (StatementError, ApprovalError):
                 continue  # the vault holds whatever anyone left: only signed answers count
-            if a.request.id == request and a.request.statement["vault"] == s.manifest.vault_id:
+            # Only answers signed with the keys the policy gives the names
+            # they carry, to a request so signed: anyone can leave a
+            # statement signed with a key of their own under any name, and
+            # it must neither speak for the person named (a refusal) nor
+            # stand in the way of the genuine answers.
+            if a.request.id == request and a.request.statement["vault"] == s.manifest.vault_id \
+                    and _by_policy_key(s, a.approver) and _by_policy_key(s, a.request.requester):
                 left.append(a)
         if not left and not found:
             raise UsageError(f"no answer to request {request} was left in the vault",
@@ -81,6 +87,12 @@ def gather(s: Session, files: Sequence[bytes], request: str | None) -> list[Appr
                                   "approval file with --approval FILE")
         found += left
     return found
+
+
+def _by_policy_key(s: Session, party: Party) -> bool:
+    """Does the policy in force give ``party.name`` the key it signed with?"""
+    user = s.trusted.policy.users.get(party.name)
+    return user is not None and user.signing_key == party.signing_key
 
 
 @dataclass

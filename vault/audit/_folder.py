@@ -34,7 +34,7 @@ from pathlib import Path
 
 from vault._atomic import NotRegularFile, fsync_dir, open_regular, real_directory, write_atomic
 from vault.audit._files import LineBlocks, LogPaths
-from vault.audit._storage import DerivedStore, LineSource, LogEnd, LogStorage
+from vault.audit._storage import MAX_CHECKPOINT, DerivedStore, LineSource, LogEnd, LogStorage
 
 __all__ = ["FolderStorage"]
 
@@ -311,7 +311,7 @@ class FolderStorage(LogStorage):
         except (FileNotFoundError, NotRegularFile):  # a pipe, a link: no checkpoint
             return None
         with os.fdopen(fd, "rb") as f:
-            return f.read()
+            return f.read(MAX_CHECKPOINT + 1)
 
     def store_checkpoint(self, size: int, note: bytes) -> None:
         if self._inside:

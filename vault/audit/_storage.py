@@ -31,7 +31,14 @@ from typing import NamedTuple
 
 from vault.audit._tree import StoredHashes
 
-__all__ = ["DerivedStore", "LineSource", "LogEnd", "LogStorage"]
+__all__ = ["MAX_CHECKPOINT", "DerivedStore", "LineSource", "LogEnd", "LogStorage"]
+
+#: The most bytes of a stored checkpoint note a reader takes (docs/AUDIT.md
+#: §7). A checkpoint is a few hundred bytes, and a hundred signatures
+#: (note.MAX_SIGNATURES) about 10 KB: a larger note is no checkpoint, and
+#: whoever can store notes (a folder writer, the PostgreSQL application
+#: role) must not make every verification hold them whole.
+MAX_CHECKPOINT = 64 * 1024
 
 
 class LogEnd(NamedTuple):
@@ -181,7 +188,9 @@ class LogStorage(abc.ABC):
         """Sizes of the stored checkpoints, ascending."""
 
     @abc.abstractmethod
-    def read_checkpoint(self, size: int) -> bytes | None: ...
+    def read_checkpoint(self, size: int) -> bytes | None:
+        """The note stored for ``size`` (None: none), of which at most
+        ``MAX_CHECKPOINT + 1`` bytes: a longer one then fails to verify."""
 
     @abc.abstractmethod
     def store_checkpoint(self, size: int, note: bytes) -> None:

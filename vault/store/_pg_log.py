@@ -28,6 +28,7 @@ import psycopg
 
 from vault.audit import DerivedStore, LineSource, LogEnd, LogStorage, StoredHashes
 from vault.audit import stored_hash_count as _count
+from vault.audit._storage import MAX_CHECKPOINT
 from vault.errors import AuditWriteError, UsageError
 from vault.store._pg_conn import Connection, Database, lock_wait_error, storage_errors
 from vault.store._pg_schema import AUDIT_LOCK
@@ -276,8 +277,9 @@ class PostgresLogStorage(LogStorage):
 
     def read_checkpoint(self, size: int) -> bytes | None:
         with self._session() as conn:
-            row = conn.execute("SELECT note FROM vault.audit_checkpoints WHERE size = %s",
-                               (size,)).fetchone()
+            row = conn.execute("SELECT substring(note FROM 1 FOR %s)"
+                               " FROM vault.audit_checkpoints WHERE size = %s",
+                               (MAX_CHECKPOINT + 1, size)).fetchone()
         return bytes(row[0]) if row else None
 
     def store_checkpoint(self, size: int, note: bytes) -> None:

@@ -338,6 +338,50 @@ ALTER TABLE vault.actors ADD CONSTRAINT actors_key_hash
     CHECK (key_hash = encode(sha256(public_key), 'hex'));
 """
 
+# What one application role must not take from the others (THREAT-MODEL.md §6):
+# * a document version number (vid) drawn ahead of the sequence, so that
+#   every later seal's number is already taken: a row's vid must have been
+#   drawn, and is never changed; rows an earlier version let in ahead of the
+#   sequence are no version any writer made, and are dropped;
+# * the name a request or approval will be left under: a statement is
+#   named by the SHA-256 of its bytes (FORMAT.md §13.8), which hold its
+#   signature, so no one else can plant a row under it first (rows left
+#   before this version keep their names);
+# * every reader's memory, by checkpoint notes of any size: a note is at
+#   most 64 KiB (a checkpoint is a few hundred bytes); a reader takes no
+#   more of one stored before this version.
+_V14 = r"""
+CREATE FUNCTION vault.documents_vid() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    drawn bigint;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.vid <> OLD.vid THEN
+            RAISE EXCEPTION 'a document version number is never changed'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END IF;
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO drawn
+        FROM vault.document_versions;
+    IF NEW.vid < 1 OR NEW.vid > drawn THEN
+        RAISE EXCEPTION 'document version number % was not drawn from its sequence', NEW.vid
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION vault.documents_vid() FROM PUBLIC;
+CREATE TRIGGER documents_vid BEFORE INSERT OR UPDATE ON vault.documents
+    FOR EACH ROW EXECUTE FUNCTION vault.documents_vid();
+DELETE FROM vault.documents WHERE vid > (
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM vault.document_versions);
+ALTER TABLE vault.statements ADD CONSTRAINT statements_named
+    CHECK (name = encode(sha256(data), 'hex')) NOT VALID;
+ALTER TABLE vault.audit_checkpoints ADD CONSTRAINT audit_checkpoints_note
+    CHECK (octet_length(note) <= 65536) NOT VALID;
+"""
+
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
 # not read: format vault/v2 starts at FIRST.
@@ -348,6 +392,8 @@ STEPS: Sequence[tuple[int, str, str]] = (
     (12, "audit log v2: hostile rows refused, derived hashes computed by the database",
      _AUDIT_V2),
     (13, "actors: a row's key hash must be the SHA-256 of its key", _ACTORS_V13),
+    (14, "documents: version numbers drawn, never squatted; statements named by their "
+         "bytes' SHA-256; checkpoint notes of at most 64 KiB", _V14),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]

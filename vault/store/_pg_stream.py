@@ -6,11 +6,14 @@ vid, size) and its bytes in ``vault.document_chunks``: chunks of
 drawn from a sequence for every write (the *tag* is the vault's 8-hex-digit
 version name). Neither direction ever holds more than a chunk in memory.
 
-* Writing (:func:`write_document`): the chunks go out one by one inside a
-  transaction; the ``documents`` row is inserted (exclusive create) at the
-  end, in the same transaction. A crash or a dropped connection before the
-  commit leaves nothing; after it, the whole version. (A document of one
-  chunk is created by a single statement: the same, in one round trip.)
+* Writing (:func:`write_document`): the ``documents`` row is inserted
+  (exclusive create) by the statement that draws its vid, then the chunks
+  go out one by one, and its size is set at the end, all in one
+  transaction. A crash or a dropped connection before the commit leaves
+  nothing; after it, the whole version. (A document of one chunk is created
+  by a single statement: the same, in one round trip.) Drawing and taking
+  the number in one statement leaves no moment in which another role could
+  take it first; the database refuses a number not yet drawn (schema 14).
 * Reading (:class:`DocumentReader`): the row and the first bytes come in
   one query; a longer document is read in a REPEATABLE READ transaction
   that pins the version found at open, each read fetching ``substring()``
@@ -166,9 +169,10 @@ class _ChunkWriter(io.RawIOBase):
     full chunk; a document of at most one chunk needs none (see
     :data:`_CREATE_SMALL`)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, doc_id: str, tag: str) -> None:
         super().__init__()
         self._conn = conn
+        self._doc = (doc_id, tag)
         self.version = -1  # drawn when the transaction starts
         self.size = 0
         self._n = 0
@@ -192,8 +196,12 @@ class _ChunkWriter(io.RawIOBase):
 
     def _begin(self) -> None:
         self._conn.execute("BEGIN")
-        row = self._conn.execute("SELECT nextval('vault.document_versions')").fetchone()
-        assert row is not None
+        row = self._conn.execute(
+            "INSERT INTO vault.documents (id, tag, vid, size)"
+            " VALUES (%s, %s, nextval('vault.document_versions'), 0)"
+            " ON CONFLICT (id, tag) DO NOTHING RETURNING vid", self._doc).fetchone()
+        if row is None:
+            raise FileExistsError(f"document {self._doc[0]} version {self._doc[1]} exists")
         self.version = int(row[0])
 
     def _insert(self, chunk: bytes) -> None:
@@ -203,7 +211,8 @@ class _ChunkWriter(io.RawIOBase):
                            " VALUES (%s, %s, %b)", (self.version, self._n, chunk))
         self._n += 1
 
-    def commit(self, doc_id: str, tag: str) -> None:
+    def commit(self) -> None:
+        doc_id, tag = self._doc
         if not self.started:
             row = self._conn.execute(_CREATE_SMALL, (doc_id, tag, self.size, bytes(self._buf),
                                                      self.size)).fetchone()
@@ -213,11 +222,8 @@ class _ChunkWriter(io.RawIOBase):
         if self._buf:
             self._insert(bytes(self._buf))
             self._buf.clear()
-        cur = self._conn.execute("INSERT INTO vault.documents (id, tag, vid, size)"
-                                 " VALUES (%s, %s, %s, %s) ON CONFLICT (id, tag) DO NOTHING",
-                                 (doc_id, tag, self.version, self.size))
-        if cur.rowcount != 1:
-            raise FileExistsError(f"document {doc_id} version {tag} exists")
+        self._conn.execute("UPDATE vault.documents SET size = %s WHERE vid = %s",
+                           (self.size, self.version))
         self._conn.execute("COMMIT")
 
     def abort(self) -> None:
@@ -231,10 +237,10 @@ def write_document(db: Database, doc_id: str, tag: str) -> Iterator[io.RawIOBase
     """Yield a stream; the version appears atomically when the block ends
     without error. :class:`FileExistsError` if it exists."""
     with storage_errors(f"cannot write document {doc_id}", db), db.connection() as conn:
-        writer = _ChunkWriter(conn)
+        writer = _ChunkWriter(conn, doc_id, tag)
         try:
             yield writer
-            writer.commit(doc_id, tag)
+            writer.commit()
         except BaseException:
             writer.abort()
             raise

@@ -224,9 +224,11 @@ class Backend(abc.ABC):
     # -- requests and approvals waiting to be picked up --------------------
 
     @abc.abstractmethod
-    def put_statement(self, kind: str, name: str, data: bytes) -> None:
+    def put_statement(self, kind: str, data: bytes) -> None:
         """Leave a signed statement (``kind`` is ``request`` or
-        ``approval``; ``name`` a hex digest) for others to pick up."""
+        ``approval``) for others to pick up, named by the SHA-256 of its
+        bytes (docs/FORMAT.md §13.7): they hold its signature, so nobody
+        else can take the name first with something else."""
 
     @abc.abstractmethod
     def statements(self, kind: str) -> Iterable[tuple[str, bytes]]:

@@ -449,14 +449,14 @@ class FolderBackend(Backend):
         return [n[:-4] for n in self._names("actors") if n.endswith(".pub")
                 and HASH.match(n[:-4])]
 
-    def put_statement(self, kind: str, name: str, data: bytes) -> None:
+    def put_statement(self, kind: str, data: bytes) -> None:
         assert kind in _KINDS
         folder = self._p(kind + "s")
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder, 0o700)
+        name = hashlib.sha256(data).hexdigest()
         with contextlib.suppress(FileExistsError):
-            self._write((kind + "s", f"{_check('hash', name)}.json"), data, mode=_PUBLIC,
-                        replace=False)
+            self._write((kind + "s", f"{name}.json"), data, mode=_PUBLIC, replace=False)
 
     def statements(self, kind: str) -> Iterable[tuple[str, bytes]]:
         assert kind in _KINDS

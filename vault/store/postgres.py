@@ -292,11 +292,11 @@ class PostgresBackend(Backend):
         return [str(k) for k in self._column("cannot read the audit actors",
                                              "SELECT key_hash FROM vault.actors ORDER BY 1")]
 
-    def put_statement(self, kind: str, name: str, data: bytes) -> None:
+    def put_statement(self, kind: str, data: bytes) -> None:
         assert kind in ("request", "approval")
         self._insert("cannot leave the statement in the vault", "INSERT INTO vault.statements"
                      " (kind, name, data) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                     (kind, _check("hash", name), data))
+                     (kind, hashlib.sha256(data).hexdigest(), data))
 
     def statements(self, kind: str) -> Iterator[tuple[str, bytes]]:
         # Streamed, a few rows per round trip and in binary (bytea is not
