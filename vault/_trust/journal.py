@@ -382,11 +382,11 @@ class Journal(ApprovalReplay):
         cls = self._key_class(kid)
         _need(any(k == kid and n == rec.actor for k, n, _ in self.store.holders()),
               f"{rec.actor} does not hold the key of {cls} and cannot grant it")
-        granter = self.policy.users[rec.actor]
+        granter = self.policy.users.get(rec.actor or "")
         # A holder no longer cleared (a revoked user keeps the key) grants
         # nothing: an entry of theirs could be junk that locks out someone
-        # still cleared (FORMAT.md §14.3).
-        _need(self.policy.dominates(granter.clearance, cls.label()),
+        # still cleared (FORMAT.md §14.4).
+        _need(granter is not None and self.policy.dominates(granter.clearance, cls.label()),
               f"{rec.actor} is no longer cleared for {cls} and may not grant its key")
         problems, replaced = [], []
         for e in entries:
