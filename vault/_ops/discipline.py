@@ -62,11 +62,17 @@ class Attempt:
 # and the bidirectional marks, embeddings, overrides and isolates. Records
 # are read on terminals; these would redraw them or reorder their text.
 _UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_free_text(text: str | None, what: str) -> None:
     """UsageError for a ``what`` (justification, reason) that carries a
     control or bidi character, before anything is recorded."""
+    if isinstance(text, str) and _SURROGATE.search(text):
+        # Bytes that were not UTF-8 on the command line (Python keeps them
+        # as lone surrogates): no record could hold them.
+        raise UsageError(f"the {what} is not valid UTF-8 text",
+                         hint=f"give the {what} as plain text on one line")
     found = _UNSHOWABLE.search(text) if isinstance(text, str) else None
     if found:
         raise UsageError(f"the {what} contains the control character U+{ord(found.group()):04X}",
