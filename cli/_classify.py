@@ -18,7 +18,7 @@ import click
 
 from vault.errors import EXIT_DENIED
 
-from ._common import echo_json, settings
+from ._common import echo_json, printable, settings
 from ._vault_common import label_options
 
 if TYPE_CHECKING:
@@ -171,7 +171,11 @@ def classify(ctx: click.Context, files: Sequence[str], policy_file: str | None,
         else:
             lines = (_explain if explain else _report)(pol, click.format_filename(name),
                                                        outcome, user)
-            click.echo("\n".join(lines))
+            # The file name, the user and the Office label names come from
+            # whoever made the file: escaped, line by line, like every
+            # string the command line shows.
+            text = "\n".join(lines).split("\n")
+            click.echo("\n".join(printable(line) for line in text))
     if as_json:
         echo_json({"policy": {"name": pol.name, "hash": pol.hash}, "files": out})
     if denied:

@@ -306,3 +306,16 @@ def test_an_unknown_actor_or_document_writes_nothing_to_stdout(
     r = run("--vault", str(office.vault), "audit", "log", *fmt, "--actor", "deputy")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.strip() in ("", "[]") or r.stdout.startswith("seq,time,"), r.stdout
+
+
+def test_classify_shows_file_and_user_names_escaped(office: Office) -> None:
+    # The names classify prints come from whoever made the file (its name,
+    # the Office label names inside it) or from the command line.
+    odd = office.root / "a\u202eexe.txt"
+    odd.write_text("minutes of the meeting\n")
+    for extra in ([], ["--explain"]):
+        r = run("classify", "--policy", str(office.policy), str(odd),
+                "-u", "bob\x1b]0;owned\x07", *extra)
+        assert r.exit_code in (0, 2, 3), r.stderr
+        assert _raw(r.stdout + r.stderr) == [], (extra, r.stdout)
+        assert "a\\u202eexe.txt" in r.stdout, r.stdout
