@@ -107,7 +107,7 @@ def keygen(output: str | None, pq: bool, convert: str | None) -> None:
                 "-y cannot be combined with -o or --pq",
                 hint="-y prints the recipients of an existing identity file",
             )
-        for key in load_identities(convert, _asker(convert)):
+        for key in load_identities(_identity_file(convert), _asker(convert)):
             if isinstance(key, X25519Identity | MLKEM768X25519Identity):
                 click.echo(str(key.recipient))
         return
@@ -243,8 +243,24 @@ def _identities(header: Header, identity_files: tuple[str, ...]) -> list[Identit
         raise UsageError("no identity given", hint="give -i IDENTITY_FILE")
     identities: list[Identity] = []
     for path in identity_files:
-        identities += agelib.load_identities(path, _asker(path))
+        identities += agelib.load_identities(_identity_file(path), _asker(path))
     return identities
+
+
+def _identity_file(path: str) -> bytes:
+    """An identity file's bytes, refused if another user owns it or may read
+    it (as ``vault --identity`` refuses it): it is a secret, a recovery
+    identity most of all. A pipe of the user's own (``<(pass show …)``) is
+    read as well."""
+    from vault._inputs import open_private
+    from vault.age._identities import MAX_IDENTITY_FILE
+    from vault.errors import IdentityFileError
+
+    with open_private(path, "identity file", regular=False) as f:
+        data = f.read(MAX_IDENTITY_FILE + 1)
+    if len(data) > MAX_IDENTITY_FILE:
+        raise IdentityFileError("identity file is too large to be one")
+    return data
 
 
 def _asker(path: str) -> Callable[[], str]:

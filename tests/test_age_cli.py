@@ -28,6 +28,7 @@ def identity(tmp_path: Path) -> tuple[age.X25519Identity, Path]:
     ident = age.X25519Identity.generate()
     path = tmp_path / "key.txt"
     path.write_text(f"# test key\n{ident}\n")
+    path.chmod(0o600)  # a secret: refused when others may read it
     return ident, path
 
 
@@ -124,6 +125,7 @@ def test_passphrase_protected_identity_file(
         recipients = [age.ScryptRecipient(phrase, work_factor=10)]
         age.encrypt(io.BytesIO(f"{ident}\n".encode()), f, recipients, armor=True)
     sealed = invoke(["encrypt", "-r", str(ident.recipient)], stdin=b"for the key holder")
+    protected.chmod(0o600)
     back = invoke(["decrypt", "-i", str(protected)], stdin=sealed.stdout_bytes, env=passphrase_env)
     assert (back.exit_code, back.stdout, back.stderr) == (0, "for the key holder", "")
 
@@ -132,6 +134,7 @@ def test_wrong_key_exits_5_and_writes_nothing(tmp_path: Path) -> None:
     sealed = invoke(["encrypt", "-r", str(age.X25519Identity.generate().recipient)], stdin=b"x")
     key = tmp_path / "other.txt"
     key.write_text(f"{age.X25519Identity.generate()}\n")
+    key.chmod(0o600)
     out = tmp_path / "out"
     result = invoke(["decrypt", "-i", str(key), "-o", str(out)], stdin=sealed.stdout_bytes)
     assert result.exit_code == 5
@@ -234,3 +237,18 @@ def test_decrypt_sweeps_a_killed_writers_plaintext(
     result = invoke(["decrypt", "-i", str(key), "-o", str(out / "back"), str(sealed)])
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     assert sorted(p.name for p in out.iterdir()) == ["back"]
+
+
+def test_an_identity_file_others_may_read_is_refused(
+    identity: tuple[age.X25519Identity, Path]
+) -> None:
+    # A secret (a recovery identity above all): refused as `vault
+    # --identity` refuses it, before a byte of it is read.
+    ident, key = identity
+    key.chmod(0o644)
+    sealed = invoke(["encrypt", "-r", str(ident.recipient)], stdin=b"recovered")
+    for args in (["decrypt", "-i", str(key)], ["keygen", "-y", str(key)]):
+        result = invoke(args, stdin=sealed.stdout_bytes)
+        assert result.exit_code == 2, result.stderr
+        assert result.stdout == ""
+        assert "is readable by other users" in result.stderr and "chmod 600" in result.stderr

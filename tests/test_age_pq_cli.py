@@ -17,6 +17,7 @@ def pq_key(tmp_path: Path) -> tuple[age.MLKEM768X25519Identity, Path]:
     ident = age.MLKEM768X25519Identity.generate()
     path = tmp_path / "pq.txt"
     path.write_text(f"# public key: {ident.recipient}\n{ident}\n")
+    path.chmod(0o600)
     return ident, path
 
 
@@ -53,6 +54,7 @@ def test_keygen_pq_to_a_file_then_y_prints_the_recipient(tmp_path: Path) -> None
     classical = age.X25519Identity.generate()
     mixed = tmp_path / "both.txt"
     mixed.write_text(f"{classical}\n{ident}\n")
+    mixed.chmod(0o600)
     converted = run("age", "keygen", "-y", str(mixed))
     assert (converted.exit_code, converted.stderr) == (0, "")
     assert converted.stdout == f"{classical.recipient}\n{ident.recipient}\n"
@@ -94,6 +96,7 @@ def test_an_identity_file_may_hold_both_kinds(tmp_path: Path) -> None:
     pq, classical = age.MLKEM768X25519Identity.generate(), age.X25519Identity.generate()
     key = tmp_path / "both.txt"
     key.write_text(f"{classical}\n{pq}\n")
+    key.chmod(0o600)
     for recipient in (pq.recipient, classical.recipient):
         sealed = run("age", "encrypt", "-r", str(recipient), input=b"either")
         assert sealed.exit_code == 0

@@ -58,6 +58,7 @@ def npm_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     identity, recipient = npm_age("keygen").decode().split()
     path = tmp_path_factory.mktemp("npm") / "key.txt"
     path.write_text(f"{identity}\n")
+    path.chmod(0o600)
     return path, recipient
 
 
@@ -67,6 +68,7 @@ def vault_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, age.MLKEM
     identity = age.MLKEM768X25519Identity.generate()
     path = tmp_path_factory.mktemp("vault") / "key.txt"
     path.write_text(f"# public key: {identity.recipient}\n{identity}\n")
+    path.chmod(0o600)
     return path, identity
 
 
