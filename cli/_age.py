@@ -165,7 +165,15 @@ def encrypt(
     targets: list[Recipient] = [_recipient_option(r) for r in recipients]
     for path in recipient_files:
         with open_input(path) as f:
-            targets += agelib.parse_recipients(f.read().decode("utf-8"))
+            data = f.read(_MAX_RECIPIENTS_FILE + 1)
+        if len(data) > _MAX_RECIPIENTS_FILE:
+            raise UsageError(f"recipients file {path} is too large to be one")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"recipients file {path} is not UTF-8 text",
+                             hint="give a file of age1… recipients, one per line") from None
+        targets += agelib.parse_recipients(text)
     if passphrase:
         if targets:
             raise UsageError("-p cannot be combined with -r or -R")
@@ -175,6 +183,10 @@ def encrypt(
     _check_mix(targets)
     with _input(input_path) as src, _output(output, 0o666, binary_to_tty_ok=armor) as dst:
         agelib.encrypt(src, dst, targets, armor=armor)
+
+
+# Thousands of post-quantum recipients (about 2 KB each): more is no list.
+_MAX_RECIPIENTS_FILE = 16 << 20
 
 
 def _recipient_option(text: str) -> Recipient:

@@ -252,3 +252,11 @@ def test_an_identity_file_others_may_read_is_refused(
         assert result.exit_code == 2, result.stderr
         assert result.stdout == ""
         assert "is readable by other users" in result.stderr and "chmod 600" in result.stderr
+
+
+def test_a_recipients_file_that_is_not_text_is_a_usage_error(tmp_path: Path) -> None:
+    listing = tmp_path / "recipients"
+    listing.write_bytes(b"age1\xff\xfe\n")
+    result = invoke(["encrypt", "-R", str(listing)], stdin=b"x")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "is not UTF-8 text" in result.stderr and "internal error" not in result.stderr
