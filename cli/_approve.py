@@ -116,12 +116,35 @@ def parse_lifetime(text: str | None) -> timedelta | None:
     return timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=sec)
 
 
-def _write(path: str, data: bytes, force: bool) -> None:
-    from vault._atomic import write_atomic
+def _check_output(path: str | None, force: bool) -> None:
+    """Refuse an -o FILE that could not be written before anything is asked,
+    approved or recorded: once it is, the statement is in force, and an
+    error would tell the user it failed."""
+    from vault._atomic import output_target
 
+    if path is None:
+        return
     if not force and os.path.lexists(path):
         raise UsageError(f"{path} already exists", hint="choose another name, or use --force")
-    write_atomic(path, data, mode=0o644, replace=force)
+    target = output_target(path, replace=force)  # a missing folder, a planted link, ...
+    folder = os.path.dirname(os.path.abspath(target or path))
+    if target is not None and not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: its folder is not writable",
+                         hint="choose another file")
+
+
+def _write(path: str, data: bytes, force: bool, what: str) -> None:
+    from vault._atomic import write_atomic
+    from vault.errors import StorageError
+
+    try:
+        write_atomic(path, data, mode=0o644, replace=force)
+    except (OSError, UsageError) as e:
+        why = e.strerror if isinstance(e, OSError) else e.message
+        raise StorageError(f"the {what} is recorded and left in the vault, but {path} could "
+                           f"not be written: {why}",
+                           hint="the file is only a copy: nothing needs to be done again") \
+            from None
 
 
 def _request_json(r: Request) -> dict[str, Any]:
@@ -171,8 +194,7 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
         raise UsageError("--compartment and --clear-compartments contradict each other")
     if clear_caveats and caveats:
         raise UsageError("--caveat and --clear-caveats contradict each other")
-    if output and not force and os.path.lexists(output):
-        raise UsageError(f"{output} already exists", hint="choose another name, or use --force")
+    _check_output(output, force)
     if action == "policy-apply" and target is None:
         raise UsageError("policy-apply needs the policy FILE to install")
     doc = target if action not in ("policy-apply", "seal", "rotate", "incident",
@@ -189,7 +211,7 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
         policy_path=target if action == "policy-apply" else None,
         classes=list(classes) or None, lines=lines)
     if output:
-        _write(output, r.to_bytes(), force)
+        _write(output, r.to_bytes(), force, "request")
     if as_json:
         echo_json({**_request_json(r), "file": output})
     else:
@@ -241,8 +263,7 @@ def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
     Shows what is asked in plain words and why the policy needs approval,
     then asks for confirmation. The approval is recorded and left in the
     vault for the requester; prints its id."""
-    if output and not force and os.path.lexists(output):
-        raise UsageError(f"{output} already exists", hint="choose another name, or use --force")
+    _check_output(output, force)
     v = open_vault(ctx)
     if os.path.isfile(source):
         data = _read_file(source, "request file")
@@ -260,7 +281,7 @@ def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
         _confirm(refuse)
     a = v.approve(data, refuse=refuse, reason=reason, expires=parse_lifetime(expires))
     if output:
-        _write(output, a.to_bytes(), force)
+        _write(output, a.to_bytes(), force, "answer")
     if as_json:
         echo_json({"id": a.id, "request": r.id, "decision": a.decision, "reason": a.reason,
                    "approver": a.approver.name, "expires": a.statement["expires"],

@@ -202,3 +202,22 @@ def test_every_action_takes_approvals(command: list[str]) -> None:
     assert "--approval FILE" in r.stdout and "--request ID" in r.stdout
     assert "--justification TEXT" in r.stdout
     assert "--approver-identity" not in r.stdout
+
+
+def test_an_output_file_that_cannot_be_written_is_refused_before_anything_is_asked(
+        office: Office) -> None:
+    # Once a request or an answer is recorded it is in force: an -o FILE
+    # that cannot be written must stop the command before that, not after.
+    doc = seal(office, "leader")
+    nowhere = str(office.root / "no such folder" / "r.json")
+    r = office.cli("leader", "request", "declassify", doc, "--justification", "published",
+                   "-o", nowhere)
+    assert_error(r, 2, "its folder does not exist")
+    assert office.cli("deputy", "approvals", "--json").stdout.strip() == "[]"
+    request = ask(office, doc)
+    r = office.cli("deputy", "approve", request, "--yes", "-o", nowhere)
+    assert_error(r, 2, "its folder does not exist")
+    assert [item["id"] for item in json.loads(ok(office.cli("deputy", "approvals", "--json")))] \
+        == [request]  # still waiting: nothing was approved
+    r = office.cli("leader", "declassify", doc, "--request", request)
+    assert r.exit_code == 2 and "no answer" in r.stderr, r.stderr
