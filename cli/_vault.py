@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import click
@@ -269,22 +269,6 @@ def _binary_stdout(what: str, explicit: bool) -> Any:
     return binary_stream("stdout")
 
 
-@contextlib.contextmanager
-def _output_file(output: str, force: bool) -> Iterator[BinaryIO]:
-    """The file ``-o`` names, checked before anything is recorded: a file
-    is replaced only with --force, a device or FIFO (/dev/null, a pipe) is
-    written in place, a symbolic link is never replaced
-    (vault._atomic.output_target)."""
-    from vault._atomic import open_output
-
-    try:
-        with open_output(output, mode=0o600, replace=force) as out:
-            yield out
-    except FileExistsError as e:  # link(2) names the new file second
-        raise UsageError(f"{e.filename2 or e.filename or output} already exists",
-                         hint="use --force to overwrite it") from None
-
-
 @click.command("open")
 @click.argument("doc_id", metavar="ID", shell_complete=complete_doc_ids)
 @click.option(
@@ -326,8 +310,9 @@ def open_(ctx: click.Context, doc_id: str, output: str | None, stored_name: bool
         v.open(doc_id, out, mark=mark, **approved())
         out.flush()
         return
-    with _output_file(output, force) as out:
-        v.open(doc_id, out, mark=mark, **approved())
+    # The path goes to the library: the file is committed inside the
+    # attempt, so that a failure to write it is on the record.
+    v.open(doc_id, output, overwrite=force, mark=mark, **approved())
     tell(f"opened {doc_id} into {output}")
 
 
@@ -355,6 +340,5 @@ def export(ctx: click.Context, doc_id: str, output: str, force: bool) -> None:
         v.export(doc_id, out, **approved())
         out.flush()
         return
-    with _output_file(output, force) as out:
-        v.export(doc_id, out, **approved())
+    v.export(doc_id, output, overwrite=force, **approved())
     tell(f"exported {doc_id} to {output}")

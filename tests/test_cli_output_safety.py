@@ -196,6 +196,9 @@ def test_the_library_never_renames_over_a_link_a_device_or_a_fifo(
 
 
 def test_vault_open_and_export_never_rename_over_a_link(tmp_path: Path) -> None:
+    # A path given to the library is the user's output, as on the command
+    # line: their own link is followed, never replaced; without overwrite
+    # the file it leads to is kept.
     from vault.errors import UsageError
 
     o = make_library_office(tmp_path / "lib", post_quantum=False)
@@ -205,11 +208,14 @@ def test_vault_open_and_export_never_rename_over_a_link(tmp_path: Path) -> None:
     link.symlink_to(target)
     with o.as_("clerk") as v:
         doc = v.seal(io.BytesIO(MEMO), filename="memo.txt", level="PUBLIC").id
-        with pytest.raises(UsageError, match="not a regular file"):
-            v.open(doc, link, overwrite=True)
-        with pytest.raises(UsageError, match="not a regular file"):
-            v.export(doc, link, overwrite=True)
-    assert link.is_symlink() and target.read_bytes() == b"keep"
+        for write in (v.open, v.export):
+            with pytest.raises(UsageError, match=f"{target} already exists"):
+                write(doc, link)
+            assert link.is_symlink() and target.read_bytes() == b"keep"
+        v.open(doc, link, overwrite=True)
+        assert link.is_symlink() and target.read_bytes() == MEMO
+        v.export(doc, link, overwrite=True)
+        assert link.is_symlink() and target.read_bytes().startswith(b"age-encryption.org/v1")
 
 
 # -- control characters never reach the terminal raw ----------------------------
@@ -319,3 +325,15 @@ def test_classify_shows_file_and_user_names_escaped(office: Office) -> None:
         assert r.exit_code in (0, 2, 3), r.stderr
         assert _raw(r.stdout + r.stderr) == [], (extra, r.stdout)
         assert "a\\u202eexe.txt" in r.stdout, r.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_output_that_fails_is_on_the_record_as_failed(office: Office) -> None:
+    # The output is written (and a file committed) inside the attempt: a
+    # failure to write it is the attempt's outcome, never a bare "allowed".
+    doc = office.seal("clerk", office.root / "memo.txt", "--level", "PUBLIC")
+    for verb in ("open", "export"):
+        r = office.as_("clerk", verb, doc, "-o", "/dev/full")
+        assert r.exit_code == 1 and "no space left" in r.stderr.lower(), (verb, r.stderr)
+        last = office.audit_records()[-1]
+        assert (last["action"], last["outcome"]) == (verb, "failed"), last

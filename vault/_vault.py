@@ -182,6 +182,10 @@ class Vault:
              approvals: Approvals = (), request: str | None = None) -> DocumentInfo:
         """Decrypt a document into ``dst`` (a path, written atomically and
         never over an existing file unless ``overwrite``, or a binary stream).
+        A path is the user's output, as ``vault open -o`` takes it: a link of
+        their own is followed, never replaced (one another user made is
+        refused), a device or FIFO of theirs is written in place; it is
+        written inside the attempt, so a failure to write it is recorded.
         With ``mark``, an Office or PDF document leaves with the vault's
         current label written into its sensitivity-label properties
         (docs/POLICY.md §11.6); the sealed bytes are not changed.

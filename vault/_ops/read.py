@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault._atomic import atomic_writer
+from vault._atomic import atomic_writer, open_output, output_target
 from vault._ops import marking
 from vault._ops.discipline import attempt, authorise, check_free_text, record
 from vault._results import LISTED_WITHOUT_TITLES, DocumentInfo, listing_entry
@@ -179,35 +179,55 @@ def info(s: Session, doc_id: str) -> DocumentInfo:
                            hidden=hidden)
 
 
-def _check_destination(dst: Destination, overwrite: bool) -> None:
-    # Before anything is recorded or decrypted: refuse an impossible request.
-    if isinstance(dst, str | os.PathLike) and not overwrite and os.path.lexists(dst):
-        raise UsageError(f"{os.fspath(dst)} already exists",
-                         hint="choose another name, or overwrite it")
-    if isinstance(dst, str | os.PathLike) and os.path.isdir(dst):
-        raise UsageError(f"{os.fspath(dst)} is a folder",
-                         hint="give a file name inside it")
-    if isinstance(dst, str | os.PathLike):
-        folder = os.path.dirname(os.path.abspath(os.fspath(dst)))
-        if not os.path.isdir(folder):
-            raise UsageError(f"cannot write {os.fspath(dst)}: its folder does not exist",
-                             hint=f"create {folder} first, or choose another file")
+def _check_destination(dst: Destination, overwrite: bool, *, given: bool = True) -> None:
+    """Before anything is recorded or decrypted: refuse an impossible
+    request. A path the caller ``given`` is the user's own output
+    (vault._atomic.output_target): a file replaced only with ``overwrite``,
+    a device or FIFO of theirs written in place, a link never replaced and
+    refused if another user made it. A name the vault made up (open_into)
+    must be a new file, or one to replace."""
+    if not isinstance(dst, str | os.PathLike):
+        return
+    path = os.fspath(dst)
+    if given:
+        try:
+            output_target(path, replace=overwrite)
+        except FileExistsError as e:  # names the file a link leads to
+            raise UsageError(f"{e.filename or path} already exists",
+                             hint="choose another name, or overwrite it (--force)") from None
+        return
+    if not overwrite and os.path.lexists(path):
+        raise UsageError(f"{path} already exists", hint="choose another name, or overwrite it")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a folder", hint="give a file name inside it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {path}: its folder does not exist",
+                         hint=f"create {folder} first, or choose another file")
 
 
 @contextlib.contextmanager
-def _destination(dst: Destination, overwrite: bool) -> Iterator[BinaryIO]:
+def _destination(dst: Destination, overwrite: bool, *, given: bool = True
+                 ) -> Iterator[BinaryIO]:
+    """Where the output goes, written inside the attempt: a file appears
+    whole or not at all, and a failure to commit it (a full disk, a signal)
+    is the attempt's outcome, on the record."""
     if not isinstance(dst, str | os.PathLike):
         yield dst
         return
     path = os.fspath(dst)
     try:
-        # sweep: a killed earlier run may have left its partial plaintext in
-        # that folder (docs/THREAT-MODEL.md, "Temporary files").
-        with atomic_writer(path, mode=0o600, replace=overwrite, sweep=True) as out:
-            yield out
-    except FileExistsError:
-        raise UsageError(f"{path} already exists",
-                         hint="choose another name, or overwrite it ('vault open --force')"
+        if given:
+            with open_output(path, mode=0o600, replace=overwrite) as out:
+                yield out
+        else:
+            # sweep: a killed earlier run may have left its partial plaintext
+            # in that folder (docs/THREAT-MODEL.md, "Temporary files").
+            with atomic_writer(path, mode=0o600, replace=overwrite, sweep=True) as out:
+                yield out
+    except FileExistsError as e:  # link(2) names the new file second
+        raise UsageError(f"{e.filename2 or e.filename or path} already exists",
+                         hint="choose another name, or overwrite it (--force)"
                          ) from None
     except FileNotFoundError:
         raise UsageError(f"cannot write {path}: its folder does not exist") from None
@@ -247,7 +267,7 @@ def open_document(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,
 
 def _deliver(s: Session, sealed: Sealed, f: BinaryIO,
              destination: Callable[[Metadata], Destination], overwrite: bool,
-             mark: bool) -> Metadata:
+             mark: bool, *, given: bool = True) -> Metadata:
     """Decrypt an authorised document to where ``destination`` says (told
     its metadata), checking the payload against the label's commitment
     before the destination appears; marked on the way out with ``mark``."""
@@ -259,10 +279,10 @@ def _deliver(s: Session, sealed: Sealed, f: BinaryIO,
         plain = marking.Plaintext()
         decrypt_payload(f, plain, file_key, payload_sink=digest)
         digest.check(sealed)
-        with _destination(dst, overwrite) as out:
+        with _destination(dst, overwrite, given=given) as out:
             marking.write_marked(plain.getvalue(), out, mapping)
     else:
-        with _destination(dst, overwrite) as out:
+        with _destination(dst, overwrite, given=given) as out:
             decrypt_payload(f, out, file_key, payload_sink=digest)
             digest.check(sealed)  # before the destination appears
     return meta
@@ -285,10 +305,10 @@ def open_into(s: Session, doc_id: str, folder: str | os.PathLike[str], *,
         def named(meta: Metadata) -> str:
             nonlocal path
             path = os.path.join(where, safe_filename(meta.filename, doc_id, meta.content_type))
-            _check_destination(path, overwrite)
+            _check_destination(path, overwrite, given=False)
             return path
 
-        meta = _deliver(s, sealed, f, named, overwrite, mark)
+        meta = _deliver(s, sealed, f, named, overwrite, mark, given=False)
     return path, DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size)
 
 
