@@ -68,7 +68,12 @@ def follow(ctx: click.Context, log: AuditLog, interval: float, as_csv: bool,
             tip = scan.tip
             sys.stdout.flush()
             time.sleep(interval)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        # Ctrl-C is how one stops following: quietly, 130. SIGTERM and
+        # SIGHUP (main.Terminated, which carries its signal) are reported
+        # as for every command, 128 + the signal.
+        if getattr(e, "signum", None) is not None:
+            raise
         from vault.errors import EXIT_INTERRUPTED
 
         ctx.exit(EXIT_INTERRUPTED)

@@ -170,6 +170,23 @@ def test_log_follow_tails_new_records(log_dir: Path) -> None:
     assert proc.returncode == 130 and out == b"" and b"Traceback" not in err
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_log_follow_ended_by_a_signal_says_so(log_dir: Path, sig: signal.Signals) -> None:
+    # Ctrl-C is how one stops following (130, quietly); a service stopped
+    # or a session closed is reported as for every command.
+    vault = shutil.which("vault")
+    assert vault is not None
+    proc = subprocess.Popen(
+        [vault, "audit", "log", "--log", str(log_dir), "--follow", "--jsonl", "--interval",
+         "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # following
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig, (proc.returncode, err)
+    assert err.strip() == f"vault: terminated ({sig.name})".encode()
+
+
 def test_log_follow_stops_at_a_rewritten_log(log_dir: Path) -> None:
     vault = shutil.which("vault")
     assert vault is not None
