@@ -31,6 +31,9 @@ _EXIT = (
     ("130", "interrupted (Ctrl-C); what was under way is recorded as failed, nothing "
             "half-written is left visible"),
     ("143, 129", "terminated (SIGTERM) or hung up (SIGHUP): as 130"),
+    ("141", "the reader of the output went away (a broken pipe, as in 'vault ls | head "
+            "-1'): nothing more is written, and nothing is said, as for a program SIGPIPE "
+            "ends; an open or export under way is recorded as failed"),
 )
 
 _ENVIRONMENT = (

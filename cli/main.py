@@ -11,6 +11,7 @@ shown only with ``VAULT_DEBUG=1``.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -96,6 +97,10 @@ def with_global_options(cmd: click.Command, path: str) -> click.Command:
     return cmd
 
 
+class ReaderGone(Exception):
+    """The reader of standard output went away (a broken pipe)."""
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported only when invoked."""
 
@@ -115,6 +120,13 @@ class LazyGroup(click.Group):
             assert isinstance(cmd, click.Command)
             return with_global_options(cmd, f"{ctx.command_path} {cmd_name}")
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as e:
+            # Click's main would end the process with a bare exit 1.
+            raise ReaderGone() from e
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -217,8 +229,14 @@ def _exit_code(e: Exception) -> int | None:
     from ._common import report_error
 
     debug = os.environ.get("VAULT_DEBUG") == "1"
-    if isinstance(e, BrokenPipeError):
-        return EXIT_OTHER
+    if isinstance(e, BrokenPipeError | ReaderGone):
+        # The reader went away (`vault ls | head -1`): say nothing, and
+        # exit as a program SIGPIPE ends. Standard output now goes nowhere,
+        # so that flushing it at exit cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     if debug:
         return None
     if isinstance(e, VaultError):

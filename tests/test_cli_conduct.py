@@ -321,3 +321,28 @@ def test_progress_bars_only_for_large_files_on_a_terminal() -> None:
     assert not _progress.wanted(10 * _progress.LARGE_FILE)
     assert not _progress.wanted(None)
     assert os.isatty(2) or not _progress.wanted(_progress.LARGE_FILE)
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`vault open ID -o - | head -c 1`: exit 141, as for a program SIGPIPE
+    ends, nothing on stderr, and the open on the record as failed."""
+    import subprocess
+
+    from cli_support import VAULT
+
+    o = make_office(tmp_path)
+    big = o.root / "big.bin"
+    big.write_bytes(os.urandom(4 << 20))
+    doc = o.seal("clerk", big, "--level", "PUBLIC")
+    assert VAULT is not None
+    proc = subprocess.Popen([VAULT, "open", doc, "-o", "-"], env={
+        **os.environ, **_script_env(o, "clerk")}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(1)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == b""
+    last = o.audit_records()[-1]
+    assert (last["action"], last["outcome"]) == ("open", "failed"), last
