@@ -357,8 +357,19 @@ def describe_document(name: str, data: bytes) -> dict[str, Any]:
         "state": {"document": {"doc": _doc_id(name), "version": _version(name),
                                "key_id": ref.short_id(recipients[0]),
                                "header": hashlib.sha256(f.header).hexdigest(),
-                               "statement": statement, "inputs": {}}},
+                               "statement": statement, "inputs": {},
+                               "stanzas": _pins(f.stanzas[:-2])}},
     }
+
+
+def _pins(recipient_stanzas: list[ref.Stanza]) -> dict[str, Any]:
+    """§14.6: the SHA-256 of each recipient stanza's encoding, the class
+    key's (the first) apart, the recovery ones sorted."""
+    def digest(s: ref.Stanza) -> str:
+        return hashlib.sha256(ref.encode_stanza(s)).hexdigest()
+
+    first, *rest = recipient_stanzas
+    return {"class": digest(first), "recovery": sorted(digest(s) for s in rest)}
 
 
 def describe_entry(name: str, data: bytes) -> dict[str, Any]:
@@ -723,7 +734,7 @@ def test_document_by_the_document(name: str) -> None:
     assert v["state"]["document"] == {"doc": v["doc"], "version": v["version"],
                                       "key_id": v["class"]["key_id"],
                                       "header": v["header"]["sha256"], "statement": statement,
-                                      "inputs": {}}
+                                      "inputs": {}, "stanzas": _pins(f.stanzas[:-2])}
 
 
 @pytest.mark.parametrize("name", sorted(DOCS))

@@ -204,19 +204,36 @@ def test_recipient_added_by_an_insider(office: Office, tmp_path: Path) -> None:
                for p in report.problems)
 
 
-def test_recipient_added_and_recorded_by_an_insider(office: Office, tmp_path: Path) -> None:
+@pytest.mark.parametrize("named", ["nothing", "its stanzas", "the old stanzas"])
+def test_recipient_added_and_recorded_by_an_insider(office: Office, tmp_path: Path,
+                                                    named: str) -> None:
     """The leader, who holds the file key, adds the outsider's stanza AND
-    records the new header as a rewrap with a modified library: the header
-    is then the recorded one, but a key holder counts its recipients."""
+    records the new header as a rewrap with a modified library, naming in
+    the record no stanzas, the header's own, or those of the version it
+    replaces (FORMAT.md §14.6). The first two records do not count: the
+    document stays as it was. The third counts -- it names the recovery
+    stanzas of the version before -- but the header does not hold what it
+    names: a reader refuses it."""
     import hashlib
+
+    from vault._ops.seal import recipient_stanzas
+    from vault._sealed.recipients import pins_of
 
     doc = _seal(office)
     header, payload = _split(office, doc)
     key = file_key_of(office, doc)
     outsider = parse_recipient(office.ids["outsider"].recipient)
-    new = Header.seal([*header.stanzas, *outsider.wrap(key)], key)
+    stanzas = recipient_stanzas(header)
+    added = [*stanzas, *outsider.wrap(key)]
+    new = Header.seal([*added, *header.stanzas[len(stanzas):]], key)
     version = "abcdef01"
     office.raw.set_doc_version_bytes(doc, version, new.encode() + payload)
+    state: dict[str, Any] = {"doc": doc, "version": version, "header":
+                             hashlib.sha256(new.encode()).hexdigest(), "inputs": {}}
+    if named == "its stanzas":
+        state["stanzas"] = pins_of(added)
+    elif named == "the old stanzas":
+        state["stanzas"] = pins_of(stanzas)
     with office.as_("leader") as v:
         row = v._s.trusted.doc(doc)
         assert row is not None
@@ -224,12 +241,21 @@ def test_recipient_added_and_recorded_by_an_insider(office: Office, tmp_path: Pa
         v.audit.append({"actor": {"name": "leader", "key": leader.fingerprint},
                         "action": "rewrap", "doc": doc, "label": None, "outcome": "allowed",
                         "rules": [], "reason": "", "policy": None,
-                        "state": {"document": {
-                            "doc": doc, "version": version, "key_id": row.key_id,
-                            "header": hashlib.sha256(new.encode()).hexdigest(),
-                            "statement": row.statement, "inputs": {}}}}, leader.signing_key)
-    _open_fails(office, doc, LabelError, tmp_path)  # a stanza nobody authorised
-    assert any(doc in p and "not authorise" in p for p in office.as_("leader").doctor().problems)
+                        "state": {"document": {**state, "key_id": row.key_id,
+                                               "statement": row.statement}}},
+                        leader.signing_key)
+    problems = office.as_("leader").doctor().problems
+    if named == "the old stanzas":
+        _open_fails(office, doc, LabelError, tmp_path)  # not the stanzas it names
+        assert any(doc in p and "other than those its record names" in p
+                   for p in problems), problems
+    else:
+        out = tmp_path / "out.txt"
+        office.as_("leader").open(doc, out)  # the version before, untouched
+        assert out.read_bytes() == b"minutes of the board"
+        why = "does not name" if named == "nothing" else "does not carry the recovery stanzas"
+        assert any(why in p for p in problems), problems
+    office.raw.delete_doc_version(doc, version)
 
 
 def test_document_copied_from_another_vault(office: Office, tmp_path: Path,

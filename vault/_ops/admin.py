@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vault._ops.discipline import Attempt, attempt, authorise, check_counted, complete, record
 from vault._ops.init import read_policy_file
 from vault._ops.keys import create_generation, grant_missing, lacking, retire, unopenable_entry
-from vault._ops.seal import doc_state, new_version, wrap_recipients
+from vault._ops.seal import doc_state, new_version, rewrap_stanzas
 from vault._results import ApplyReport, RotateReport
 from vault._sealed.label import LabelStanza
 from vault._sealed.reading import read_sealed, unlock
@@ -234,7 +234,7 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                         "run 'vault rotate'; until then whoever held its older key can "
                         "still open it")
                     continue
-                stanzas = [st for r in wrap_recipients(s, current) for st in r.wrap(file_key)]
+                stanzas = rewrap_stanzas(s, current, file_key, sealed)
                 label = LabelStanza.carry(sealed.label).wrap(file_key)
                 header = Header.seal([*stanzas, *label, sealed.meta], file_key)
                 version = new_version()

@@ -32,7 +32,7 @@ from vault._ops.discipline import (
 )
 from vault._ops.keys import usable_key
 from vault._ops.read import class_identities
-from vault._ops.seal import doc_state, new_version, wrap_recipients
+from vault._ops.seal import doc_state, new_version, rewrap_stanzas
 from vault._results import DocumentInfo
 from vault._sealed.label import LabelStanza
 from vault._sealed.reading import Sealed, read_sealed, unlock
@@ -74,7 +74,7 @@ def rewrap_document(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_
         ck = usable_key(s, cls)
         keep = statement == sealed.label.statement
         label = LabelStanza.carry(sealed.label) if keep else LabelStanza(statement, me)
-        stanzas = [st for r in wrap_recipients(s, ck) for st in r.wrap(file_key)]
+        stanzas = rewrap_stanzas(s, ck, file_key, sealed)
         header = Header.seal([*stanzas, *label.wrap(file_key), sealed.meta], file_key)
         version = new_version()
         f.seek(sealed.header_size)

@@ -42,18 +42,19 @@ from vault._ops.discipline import (
 )
 from vault._ops.keys import usable_key
 from vault._results import DocumentInfo
-from vault._sealed.label import LabelStanza, content_of
-from vault._sealed.meta import Metadata
+from vault._sealed.label import LABEL_STANZA, LabelStanza, content_of
+from vault._sealed.meta import META_STANZA, Metadata
 from vault._sealed.recipients import vault_recipient
 from vault._sealed.writing import size_hint, write_sealed
 from vault._trust.classes import ClassKey, LabelClass
 from vault.age import Header, Stanza
-from vault.errors import StorageError, UsageError, VaultError
+from vault.errors import IntegrityError, StorageError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.seal_workers import Task
     from vault._ops.session import Session
+    from vault._sealed.reading import Sealed
     from vault.age import Recipient
     from vault.identity import UserIdentity
     from vault.policy import Label
@@ -84,12 +85,39 @@ def wrap_recipients(s: Session, ck: ClassKey) -> list[Recipient]:
     return [vault_recipient(ck.recipient), *(vault_recipient(r) for r in recovery)]
 
 
+def rewrap_stanzas(s: Session, ck: ClassKey, file_key: bytes, sealed: Sealed) -> list[Stanza]:
+    """The recipient stanzas of a new header for ``sealed``: the class key's
+    made now, and its recovery stanzas copied while the recovery recipients
+    are the ones they were made for -- a new version must carry them
+    unchanged then (FORMAT.md §14.6) -- else made now as well."""
+    from vault._sealed.recipients import keep_recovery, recovery_set
+
+    pins = sealed.row.pins
+    made = [st for r in wrap_recipients(s, ck) for st in r.wrap(file_key)]
+    if pins is None or pins["set"] != recovery_set(s.trusted.recovery_now()):
+        return made
+    kept = keep_recovery(recipient_stanzas(sealed.header), pins)
+    if kept is None:  # the reader checked them: not reached unless the header changed
+        raise IntegrityError(f"document {sealed.doc_id} lacks a recovery stanza its record "
+                             "names", hint="run 'vault doctor'")
+    return [made[0], *kept]
+
+
+def recipient_stanzas(header: Header) -> list[Stanza]:
+    """A document header's recipient stanzas (not its label or metadata)."""
+    return [st for st in header.stanzas if st.type not in (LABEL_STANZA, META_STANZA)]
+
+
 def doc_state(doc_id: str, version: str, header: Header, ck: ClassKey,
               statement: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
-    """The ``document`` state a completion record carries (docs/FORMAT.md §14.6)."""
+    """The ``document`` state a completion record carries (docs/FORMAT.md
+    §14.6), naming its recipient stanzas, the class key's first."""
+    from vault._sealed.recipients import pins_of
+
     return {"document": {"doc": doc_id, "version": version, "key_id": ck.key_id,
                          "header": hashlib.sha256(header.encode()).hexdigest(),
-                         "statement": statement, "inputs": inputs}}
+                         "statement": statement, "inputs": inputs,
+                         "stanzas": pins_of(recipient_stanzas(header))}}
 
 
 def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vault._sealed.label import LABEL_STANZA, SignedLabel
 from vault._sealed.meta import META_STANZA, Metadata
-from vault._sealed.recipients import PQ_STANZA, match_stanzas
+from vault._sealed.recipients import PQ_STANZA, match_stanzas, pins_match
 from vault.age import Header, Stanza, read_header
 from vault.age import PayloadDigest as _PayloadSink
 from vault.age import unwrap_file_key as _unwrap
@@ -149,6 +149,16 @@ def unlock(sealed: Sealed, identities: Sequence[AgeKeyPair],
         raise
     sealed.label.verify_binding(file_key)
     sealed.label.check_meta(sealed.meta)
+    pins = sealed.row.pins
+    if pins is not None and not pins_match(
+            [s for s in sealed.header.stanzas if s.type not in (LABEL_STANZA, META_STANZA)],
+            pins):
+        # FORMAT.md §14.6: the header is the one recorded, but the record
+        # named other stanzas than it holds.
+        raise LabelError(
+            f"document {sealed.doc_id} holds recipient stanzas other than those its record "
+            "names", hint="someone who could open it re-encrypted it for another key; treat "
+            "as an incident")
     # The class key first: one of the caller's class identities opened the
     # file, so a stanza for it is there, and post-quantum stanzas are
     # matched by count, in this order (a recovery recipient added since the

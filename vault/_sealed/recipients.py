@@ -24,15 +24,18 @@ recipients they are is fixed by the header's SHA-256 in the audit log
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from vault._primitives import hkdf
 from vault.age import MLKEM768X25519Recipient, Recipient, Stanza, X25519Recipient
 
-__all__ = ["PQ_STANZA", "BoundX25519Recipient", "match_stanzas", "vault_recipient"]
+__all__ = ["PQ_STANZA", "BoundX25519Recipient", "match_stanzas", "pins_match", "pins_of",
+           "recovery_set", "vault_recipient"]
 
 _EPHEMERAL_INFO = b"vault/v1 X25519 ephemeral"
 PQ_STANZA = "mlkem768x25519"
@@ -101,3 +104,46 @@ def match_stanzas(stanzas: Sequence[Stanza], file_key: bytes,
             else:
                 strangers.append(i)
     return matched, strangers
+
+
+# -- pins: which recovery stanzas a version carries (docs/FORMAT.md §14.6) ------------
+#
+# A post-quantum stanza cannot be recomputed, so a cleared insider could
+# swap a document's recovery stanza for one of their choosing and record the
+# header as a rewrap. The ``document`` record therefore names the SHA-256 of
+# each recipient stanza, the class key's apart; the replay holds a new
+# version to the recovery stanzas of the one it replaces while the recovery
+# recipients stay the same (writers copy them), and a reader holds the
+# header to what its record names.
+
+
+def _digest(stanza: Stanza) -> str:
+    return hashlib.sha256(stanza.encode()).hexdigest()
+
+
+def pins_of(recipient_stanzas: Sequence[Stanza]) -> dict[str, Any]:
+    """The ``stanzas`` member of a document record: the class key's stanza
+    (a writer's first) and the recovery stanzas, by SHA-256."""
+    first, *rest = recipient_stanzas
+    return {"class": _digest(first), "recovery": sorted(_digest(s) for s in rest)}
+
+
+def pins_match(recipient_stanzas: Sequence[Stanza], pins: Mapping[str, Any]) -> bool:
+    """Are these exactly the stanzas ``pins`` names (in any order)?"""
+    want = sorted([pins["class"], *pins["recovery"]])
+    return sorted(_digest(s) for s in recipient_stanzas) == want
+
+
+def keep_recovery(recipient_stanzas: Sequence[Stanza], pins: Mapping[str, Any]
+                  ) -> list[Stanza] | None:
+    """The recovery stanzas ``pins`` names, taken from a verified header (a
+    writer rewrapping copies them), or None if one is missing."""
+    by_digest = {_digest(s): s for s in recipient_stanzas}
+    kept = [by_digest.get(d) for d in pins["recovery"]]
+    return None if any(s is None for s in kept) else [s for s in kept if s is not None]
+
+
+def recovery_set(recipients: Iterable[str]) -> str:
+    """One digest of a set of recovery recipients (which set a version's
+    recovery stanzas were made for)."""
+    return hashlib.sha256("\n".join(sorted(set(recipients))).encode()).hexdigest()

@@ -56,7 +56,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "3"
+RULES = "4"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -107,6 +107,7 @@ class Journal(ApprovalReplay):
         self._open: dict[str, tuple[str, str | None, str | None]] | None = None
         self._completes: set[int] = set()  # this run's completions of such a decision
         self._signed: bool | None = None  # does this run's signature verify (if asked)
+        self._recovery: tuple[str, str] | None = None  # policy hash -> its recovery set
         versions = store.policies()
         self.version = versions[-1][0] if versions else 0
         self.policy: Policy | None = None
@@ -478,11 +479,45 @@ class Journal(ApprovalReplay):
                   "the label was not signed under the policy in force")
             self._entitled(rec, statement, label, prev, inputs)
             self._completion(rec, statement.get("action"), doc_id)
+        pins = self._pins(st.get("stanzas"), prev)
         when = label.declassify_at()
         self.store.put_doc(DocRow(
             doc_id, version, header, statement, kid, cls.id, label.level,
             str(statement["sealed_at"]), str(statement["sealed_by"]),
-            None if when is None else when.date().isoformat(), rec.seq, False))
+            None if when is None else when.date().isoformat(), rec.seq, False, pins=pins))
+
+    def _pins(self, pins: Any, prev: DocRow | None) -> dict[str, Any] | None:
+        """The recipient stanzas a version names (FORMAT.md §14.6), held to
+        the recovery stanzas of the version it replaces while the recovery
+        recipients are the same: a post-quantum stanza cannot be recomputed,
+        and one swapped for another's would otherwise count."""
+        if pins is None:
+            _need(prev is None or prev.pins is None, "the new version does not name its "
+                  "recipient stanzas, as the one it replaces does")
+            return None
+        _need(isinstance(pins, dict) and set(pins) == {"class", "recovery"}
+              and isinstance(pins["class"], str) and bool(_HEX64.match(pins["class"]))
+              and isinstance(pins["recovery"], list) and len(pins["recovery"]) <= 64
+              and all(isinstance(d, str) and _HEX64.match(d) for d in pins["recovery"]),
+              "malformed stanzas")
+        kept = {"class": pins["class"], "recovery": sorted(pins["recovery"]),
+                "set": self._recovery_set()}
+        if prev is not None and prev.pins is not None and prev.pins["set"] == kept["set"]:
+            _need(kept["recovery"] == prev.pins["recovery"], "the new version does not carry "
+                  "the recovery stanzas of the one it replaces, though the recovery "
+                  "recipients are the same")
+        return kept
+
+    def _recovery_set(self) -> str:
+        from vault._sealed.recipients import recovery_set
+        from vault._trust.trusted import recovery_for
+
+        assert self.policy is not None
+        hit = self._recovery
+        if hit is None or hit[0] != self.policy.hash:
+            hit = self._recovery = (self.policy.hash, recovery_set(
+                recovery_for(self.policy, self.manifest.recovery)))
+        return hit[1]
 
     def _entitled(self, rec: AuditRecord, st: dict[str, Any], label: Label,
                   prev: DocRow | None, inputs: Mapping[str, Any]) -> None:

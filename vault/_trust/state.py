@@ -35,7 +35,7 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_path"]
 
-_SCHEMA_VERSION = 6
+_SCHEMA_VERSION = 7
 
 
 def _add_listing_entries(db: sqlite3.Connection) -> None:
@@ -52,8 +52,19 @@ def _add_listing_entries(db: sqlite3.Connection) -> None:
                        (*listing_entry(json.loads(text)), doc_id))
 
 
+def _add_pins(db: sqlite3.Connection) -> None:
+    """Schema 6 -> 7: each document's recipient stanza digests, filled by
+    the replay under rules 4 (the rules version changed with it)."""
+    db.execute("ALTER TABLE docs ADD COLUMN pins TEXT")
+
+
+def _from_5(db: sqlite3.Connection) -> None:
+    _add_listing_entries(db)
+    _add_pins(db)
+
+
 # Steps from an older schema to this one that keep what was verified.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {5: _add_listing_entries}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {5: _from_5, 6: _add_pins}
 _LISTING = ("SELECT doc_id, statement, label, listed FROM docs "
             "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
 _LISTING_ENTRIES = ("SELECT doc_id, CASE WHEN listed IS NULL THEN statement END, label, listed "
@@ -74,7 +85,7 @@ CREATE TABLE docs (doc_id TEXT PRIMARY KEY, version TEXT NOT NULL, header TEXT N
     statement TEXT NOT NULL, key_id TEXT NOT NULL, class_id TEXT NOT NULL,
     level TEXT NOT NULL, sealed_at TEXT NOT NULL, sealed_by TEXT NOT NULL,
     due TEXT, seq INTEGER NOT NULL, shredded INTEGER NOT NULL DEFAULT 0,
-    label TEXT, listed TEXT);
+    label TEXT, listed TEXT, pins TEXT);
 CREATE INDEX docs_due ON docs (due) WHERE due IS NOT NULL AND shredded = 0;
 CREATE INDEX docs_key ON docs (key_id) WHERE shredded = 0;
 CREATE TABLE findings (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -138,6 +149,10 @@ class DocRow:
     shredded: bool
     #: the statement as stored: its canonical JSON (empty when not read from the store)
     statement_text: str = field(default="", repr=False, compare=False)
+    #: SHA-256 of its recipient stanzas -- ``class``, ``recovery`` -- and ``set``,
+    #: the recovery recipients they were made for (FORMAT.md §14.6); None for a
+    #: version recorded without them
+    pins: dict[str, Any] | None = field(default=None, compare=False)
 
 
 class StateStore:
@@ -320,12 +335,12 @@ class StateStore:
     # -- documents ----------------------------------------------------------------
 
     _DOC = ("SELECT doc_id, version, header, statement, key_id, class_id, level, sealed_at, "
-            "sealed_by, due, seq, shredded FROM docs")
+            "sealed_by, due, seq, shredded, pins FROM docs")
 
     @staticmethod
     def _doc(r: Any) -> DocRow:
         return DocRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
-                      r[10], bool(r[11]), r[3])
+                      r[10], bool(r[11]), r[3], None if r[12] is None else json.loads(r[12]))
 
     def doc(self, doc_id: str) -> DocRow | None:
         row = self._db.execute(self._DOC + " WHERE doc_id = ?", (doc_id,)).fetchone()
@@ -363,11 +378,12 @@ class StateStore:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
             label, listed = listing_entry(row.statement)
         self._db.execute(
-            "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.doc_id, row.version, row.header,
              canonical_json(row.statement).decode("utf-8"),
              row.key_id, row.class_id, row.level, row.sealed_at, row.sealed_by, row.due,
-             row.seq, int(row.shredded), label, listed))
+             row.seq, int(row.shredded), label, listed,
+             None if row.pins is None else canonical_json(row.pins).decode("utf-8")))
 
     def shred(self, doc_id: str, seq: int) -> None:
         self._db.execute("UPDATE docs SET shredded = 1, seq = ? WHERE doc_id = ?", (seq, doc_id))

@@ -1,0 +1,162 @@
+"""A document's recovery stanzas are the ones its record names, and a new
+version keeps them while the recovery recipients stay the same
+(docs/FORMAT.md §14.6, DESIGN.md §4.3).
+
+A post-quantum stanza cannot be recomputed from the file key, so counting
+stanzas was all a reader could do: a cleared insider's modified client
+could swap a document's recovery stanza for one to a key of their choosing
+(the outsider's) and record the header as a rewrap, or record again a
+header kept from before the recovery recipients changed. Both counted, and
+recovery no longer opened the document, or a retired recovery key did
+again. Run on both backends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import pytest
+from office import Office, policy_text
+
+from vault._ops.seal import recipient_stanzas
+from vault._sealed.recipients import pins_of, vault_recipient
+from vault.age import (
+    Header,
+    MLKEM768X25519Identity,
+    Stanza,
+    decrypt,
+    parse_recipient,
+    read_header,
+    unwrap_file_key,
+)
+
+
+def _seal(office: Office, who: str, level: str, compartment: str) -> str:
+    return office.as_(who).seal(io.BytesIO(b"staff appraisal"), filename="a.txt", level=level,
+                                compartments=[compartment], justification="review").id
+
+
+def _opens(office: Office, who: str, doc: str) -> bytes:
+    out = io.BytesIO()
+    office.as_(who).open(doc, out)
+    return out.getvalue()
+
+
+def _version(office: Office, doc: str) -> str:
+    """The version the replayed log says is the document."""
+    with office.as_("officer") as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None
+        return row.version
+
+
+def _recorded(office: Office, doc: str) -> bytes:
+    return office.raw.doc_version_bytes(doc, _version(office, doc))
+
+
+def _stored_opens_with(office: Office, doc: str, identity: Any) -> bool:
+    out = io.BytesIO()
+    try:
+        decrypt(io.BytesIO(_recorded(office, doc)), out, [identity])
+    except Exception:
+        return False
+    return out.getvalue() == b"staff appraisal"
+
+
+def _record_rewrap(office: Office, who: str, doc: str, data: bytes,
+                   stanzas: list[Stanza] | None) -> None:
+    """``who``'s modified client stores ``data`` as a new version of
+    ``doc`` and records it as a rewrap, naming ``stanzas`` (or none)."""
+    version = "5eed5eed"
+    office.raw.set_doc_version_bytes(doc, version, data)
+    header = read_header(io.BytesIO(data)).encode()
+    me = office.ids[who]
+    with office.as_(who) as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None
+        state: dict[str, Any] = {"doc": doc, "version": version, "key_id": row.key_id,
+                                 "header": hashlib.sha256(header).hexdigest(),
+                                 "statement": row.statement, "inputs": {}}
+        if stanzas is not None:
+            state["stanzas"] = pins_of(stanzas)
+        v.audit.append({"actor": {"name": who, "key": me.fingerprint}, "action": "rewrap",
+                        "doc": doc, "label": None, "outcome": "allowed", "rules": [],
+                        "reason": "", "policy": None, "state": {"document": state}},
+                       me.signing_key)
+
+
+@pytest.mark.parametrize("named", ["no stanzas", "its stanzas"])
+def test_a_recovery_stanza_swapped_for_an_outsiders_does_not_count(
+        office: Office, named: str) -> None:
+    doc = _seal(office, "leader", "CONFIDENTIAL", "STAFF")
+    with office.as_("clerk") as v:  # cleared for it: holds the class key
+        row = v._s.trusted.doc(doc)
+        assert row is not None
+        ck = v._s.trusted.key(row.key_id)
+        assert ck is not None
+        identity = v._s.my_keyring().identity(ck)
+    data = _recorded(office, doc)
+    src = io.BytesIO(data)
+    header = read_header(src)
+    file_key = unwrap_file_key(header, [identity])
+    swapped = [*vault_recipient(ck.recipient).wrap(file_key),
+               *parse_recipient(office.ids["outsider"].recipient).wrap(file_key)]
+    assert len(swapped) == len(recipient_stanzas(header))  # the same count
+    new = Header.seal([*swapped, *header.stanzas[len(swapped):]], file_key)
+    _record_rewrap(office, "clerk", doc, new.encode() + src.read(),
+                   None if named == "no stanzas" else swapped)
+    # The version before is still the document: the leader opens it, and so
+    # does the recovery identity, on every machine; doctor names the record.
+    assert _opens(office, "leader", doc) == b"staff appraisal"
+    assert _version(office, doc) != "5eed5eed"
+    assert _stored_opens_with(office, doc, office.recovery)
+    problems = office.as_("officer").doctor().problems
+    why = "does not name" if named == "no stanzas" else "does not carry the recovery stanzas"
+    assert any(why in p for p in problems), problems
+
+
+def test_a_header_from_before_a_recovery_change_does_not_come_back(office: Office) -> None:
+    doc = _seal(office, "leader", "SECRET", "BOARD")
+    kept = _recorded(office, doc)  # the deputy keeps a copy of the stored file
+    retired = office.recovery
+    new = MLKEM768X25519Identity.generate()
+    path = office.root / "new-recovery.yaml"
+    path.write_text(policy_text(office.ids, [str(new.recipient)]))
+    office.as_("officer").apply_policy(path)
+    assert doc in office.as_("leader").rotate().rewrapped
+    assert not _stored_opens_with(office, doc, retired)
+    assert _stored_opens_with(office, doc, new)
+    for named in (None, recipient_stanzas(read_header(io.BytesIO(kept)))):
+        _record_rewrap(office, "deputy", doc, kept, named)
+        assert _version(office, doc) != "5eed5eed"
+        assert not _stored_opens_with(office, doc, retired)  # still retired
+        assert _stored_opens_with(office, doc, new)
+        assert _opens(office, "leader", doc) == b"staff appraisal"
+        office.raw.delete_doc_version(doc, "5eed5eed")
+
+
+def test_honest_new_versions_keep_the_recovery_stanzas(office: Office) -> None:
+    # Writers copy the recovery stanzas while the recovery recipients stay
+    # the same: a rotation and a relabel keep them byte for byte; after the
+    # recovery recipients change, the next rewrap makes new ones.
+    doc = _seal(office, "leader", "CONFIDENTIAL", "STAFF")
+
+    def recovery_stanzas() -> list[bytes]:
+        header = read_header(io.BytesIO(_recorded(office, doc)))
+        return sorted(s.encode() for s in recipient_stanzas(header)[1:])
+
+    first = recovery_stanzas()
+    office.as_("leader").rotate(["CONFIDENTIAL//STAFF"])
+    office.as_("leader").reclassify(doc, level="CONFIDENTIAL", compartments=["STAFF", "HR"],
+                                    justification="also a personnel matter")
+    assert recovery_stanzas() == first
+    new = MLKEM768X25519Identity.generate()
+    path = office.root / "new-recovery.yaml"
+    path.write_text(policy_text(office.ids, [str(new.recipient)]))
+    office.as_("officer").apply_policy(path)
+    office.as_("leader").rotate()
+    assert recovery_stanzas() != first
+    assert _stored_opens_with(office, doc, new)
+    assert office.as_("leader").doctor().ok
