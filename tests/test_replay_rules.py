@@ -9,6 +9,7 @@ alarm. Both backends.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from office import Office
@@ -86,3 +87,30 @@ def test_the_manifest_pin_survives_replaying_again(
     forge_manifest(office, "outsider")  # same vault id, the outsider as officer
     with pytest.raises(IntegrityError, match=r"vault\.json changed"):
         office.as_("leader").ls()
+
+
+def test_a_record_kept_by_the_version_before_is_upgraded_in_place(
+        office: Office, tmp_path: Path) -> None:
+    # The version before kept no stanza digests (schema 6) and replayed
+    # under rules 3: the column is added in place, the log replayed again,
+    # and every document gets its digests -- so that a swapped recovery
+    # stanza recorded later is held to them.
+    import sqlite3
+
+    import vault
+
+    doc = _minutes(office, b"minutes")
+    state = tmp_path / "state"
+    with vault.Vault(office.location, office.ids["leader"], state_dir=state) as v:
+        path = v._s.trusted.store.path
+    assert path is not None
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE docs DROP COLUMN pins")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'rules'")
+    db.execute("PRAGMA user_version=6")
+    db.commit()
+    db.close()
+    with vault.Vault(office.location, office.ids["leader"], state_dir=state) as v:
+        assert {d.id for d in v.ls()} == {doc}
+        row = v._s.trusted.doc(doc)
+        assert row is not None and row.pins is not None and len(row.pins["recovery"]) == 1
