@@ -15,6 +15,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import run
@@ -210,3 +211,52 @@ def test_killed_writers_temporaries_are_swept_live_ones_kept(tmp_path: Path) -> 
     with atomic_writer(tmp_path / "next.txt", sweep=True) as f:
         f.write(b"the next run")
     assert sorted(os.listdir(tmp_path)) == ["next.txt"]
+
+
+# A policy rule that releases documents once their declassify-on date is due
+# (us-eo13526's automatic declassification, here for the office's clerks).
+_RELEASE_WHEN_DUE = """
+  - id: clerks-release-due
+    description: Clerks release documents whose declassify-on date has passed.
+    effect: allow
+    actions: [declassify]
+    who: {groups: [clerks]}
+    label: {max: CONFIDENTIAL}
+    when: {declassify_on: due}
+    require: [justification]
+
+  - id: leaders-shred"""
+
+
+def test_a_record_dated_ahead_meets_a_time_rule_early(tmp_path: Path) -> None:
+    """A record's time is its writer's: a clerk whose modified client dates
+    its records past a document's declassify-on date gets the release the
+    rule gives only then, and every machine's replay agrees -- on the
+    record, signed, with the time it claims."""
+    import datetime as dt
+    from unittest import mock
+
+    import vault._ops.change as change
+    import vault.audit._log as log_module
+    import vault.policy._decide as decide
+
+    office = make_office(tmp_path, edit={"\n  - id: leaders-shred": _RELEASE_WHEN_DUE})
+    doc = office.as_("leader").seal(io.BytesIO(b"staff list"), filename="s.txt",
+                                    level="CONFIDENTIAL", compartments=["STAFF"],
+                                    declassify_on="2035-01-01", justification="list").id
+    with pytest.raises(DeniedError):
+        office.as_("clerk").declassify([doc], justification="release")
+    ahead = dt.datetime(2035, 1, 2, tzinfo=dt.UTC)
+
+    class Ahead(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return ahead if tz else ahead.replace(tzinfo=None)
+
+    with mock.patch.object(log_module, "now", lambda: "2035-01-02T00:00:00.000000Z"), \
+            mock.patch.object(decide, "datetime", Ahead), \
+            mock.patch.object(change, "datetime", Ahead):
+        office.as_("clerk").declassify([doc], justification="release")
+    out = io.BytesIO()
+    office.as_("outsider").open(doc, out)
+    assert out.getvalue() == b"staff list"
