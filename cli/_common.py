@@ -44,13 +44,26 @@ def printable(s: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
 
 
+# An error line quotes what it was given (a name, a label, a path): a value
+# of 100,000 characters must not become a 100 KB line on the terminal.
+_LONGEST = 2000
+
+
+def _bounded(line: str) -> str:
+    if len(line) <= _LONGEST:
+        return line
+    cut = len(line) - _LONGEST + 200
+    return f"{line[:_LONGEST - 400]} ... ({cut:,} characters left out) ... {line[-200:]}"
+
+
 def report_error(message: str, hint: str | None = None) -> None:
     """Print ``vault: <message>`` and one ``hint:`` line per hint line to
-    stderr. Messages quote names and ids as given: escaped here, once."""
-    click.echo(f"vault: {printable(_lower_first(message))}", err=True)
+    stderr. Messages quote names and ids as given: escaped here, once, and
+    each line bounded."""
+    click.echo(f"vault: {_bounded(printable(_lower_first(message)))}", err=True)
     if hint:
         for line in hint.splitlines():
-            click.echo(f"hint: {printable(line)}", err=True)
+            click.echo(f"hint: {_bounded(printable(line))}", err=True)
 
 
 def warn(message: str) -> None:

@@ -337,3 +337,9 @@ def test_an_output_that_fails_is_on_the_record_as_failed(office: Office) -> None
         assert r.exit_code == 1 and "no space left" in r.stderr.lower(), (verb, r.stderr)
         last = office.audit_records()[-1]
         assert (last["action"], last["outcome"]) == (verb, "failed"), last
+
+
+def test_a_huge_value_quoted_in_an_error_is_cut_short(office: Office) -> None:
+    r = office.as_("clerk", "ls", "--label", "X" * 100_000)
+    assert r.exit_code == 2, r.stderr
+    assert len(r.stderr) < 3000 and "characters left out" in r.stderr, len(r.stderr)
