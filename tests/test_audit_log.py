@@ -181,6 +181,31 @@ def test_planted_checkpoints_cost_a_reader_bounded_memory(tmp_path: Path) -> Non
     assert peak < 4 << 20, f"{peak / (1 << 20):.1f} MiB"
 
 
+def test_a_forged_checkpoint_alone_is_named_as_a_suspect(tmp_path: Path) -> None:
+    # Whoever holds the log key (in a folder vault, anyone who can write the
+    # folder) can sign a checkpoint with any root. The log then looks
+    # modified; the hint says that only stored checkpoints disagree.
+    from vault.audit._checkpoint import Checkpoint
+    from vault.audit.note import sign_note
+
+    log = make_log(tmp_path / "a", 12, every=1000)
+    assert log.checkpoint_signer is not None
+    bogus = Checkpoint(ORIGIN, 6, bytes(32)).to_text()
+    log.paths.checkpoint(6).write_bytes(sign_note(bogus, [log.checkpoint_signer]))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert "only stored checkpoints disagree (6)" in (e.value.hint or "")
+    # A checkpoint kept outside that disagrees is not blamed on the folder.
+    kept = log.latest_checkpoint()
+    log.paths.checkpoint(6).unlink()
+    lines = lines_of(tmp_path / "a")
+    lines[3] = lines[3].replace(b'"reason":"', b'"reason":"x', 1)
+    (tmp_path / "a" / "log").write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify(trusted_checkpoint=kept)
+    assert "only stored checkpoints" not in (e.value.hint or "")
+
+
 def test_signature_checks(tmp_path: Path) -> None:
     log = make_log(tmp_path / "a", 10)
 

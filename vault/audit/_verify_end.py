@@ -40,18 +40,35 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
     targets += [Target(trusted.size, trusted.root)] if trusted else []
     targets += [Target(tip.size, tip.root)] if tip else []
     damage = None
+    against: set[int] = set()  # the targets the log contradicts
     for t in targets:
         if t.size > tree.size:
             damage = AuditIntegrityError(
                 f"the audit log was truncated: it ends after {tree.size} lines, {t.size} "
                 "were written", kind="truncated", seq=tree.size, hint=_HINT)
+            against.add(id(t))
         elif not hmac.compare_digest(tree.roots[t.size], t.root) and not _excused(
                 log, t, tree, incidents, deep):
             damage = damage or AuditIntegrityError(
                 f"the audit log does not match its checkpoint of size {t.size}",
                 kind="modified", hint=_HINT)
+            against.add(id(t))
     if damage is not None or checker.problem is not None:
-        raise classify(log.storage, end, targets, tree.roots, checker.problem or damage)
+        error = classify(log.storage, end, targets, tree.roots, checker.problem or damage)
+        stored = targets[:len(checkpoints)]
+        if checker.problem is None and against and all(
+                any(id(t) == a for t in stored) for a in against):
+            # Only stored checkpoints disagree (not this machine's trusted
+            # tip, nor a checkpoint the caller kept): whoever holds the log
+            # key -- any folder writer, where it is kept -- could have signed
+            # a bogus one. The auditor must not take the log's word alone.
+            sizes = ", ".join(str(t.size) for t in stored if id(t) in against)
+            error = AuditIntegrityError(
+                error.message, kind=error.kind, seq=error.seq,
+                hint=f"{_HINT}; only stored checkpoints disagree ({sizes}): if every machine's "
+                     "trusted tip and the checkpoints kept outside agree with the log, suspect "
+                     "those checkpoints, signed by someone who holds the log key")
+        raise error
     if checker.bad_signature is not None:
         raise checker.bad_signature
     assert checker.walker is not None
