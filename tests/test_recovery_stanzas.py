@@ -160,3 +160,52 @@ def test_honest_new_versions_keep_the_recovery_stanzas(office: Office) -> None:
     assert recovery_stanzas() != first
     assert _stored_opens_with(office, doc, new)
     assert office.as_("leader").doctor().ok
+
+
+def test_a_header_recorded_again_before_the_rotation_is_still_rewrapped(
+        office: Office) -> None:
+    # Between a change of recovery recipients and the rotation that carries
+    # it out, a cleared insider records the document's current header again.
+    # Its recovery stanzas are the same, made for the retired recipient: the
+    # record says so, and the rotation still moves it.
+    doc = _seal(office, "leader", "SECRET", "BOARD")
+    retired = office.recovery
+    new = MLKEM768X25519Identity.generate()
+    path = office.root / "new-recovery.yaml"
+    path.write_text(policy_text(office.ids, [str(new.recipient)]))
+    office.as_("officer").apply_policy(path)
+    current = _recorded(office, doc)
+    _record_rewrap(office, "deputy", doc, current,
+                   recipient_stanzas(read_header(io.BytesIO(current))))
+    assert _version(office, doc) == "5eed5eed"  # the same stanzas: it counts
+    assert doc in office.as_("leader").rotate().rewrapped
+    assert _stored_opens_with(office, doc, new)
+    assert not _stored_opens_with(office, doc, retired)
+
+
+def test_one_spoiled_document_does_not_stop_the_rotation_of_the_others(
+        office: Office) -> None:
+    # A cleared insider's record names stanzas its header does not hold (a
+    # documented way to spoil one document). A revocation afterwards must
+    # still move every other document of the class off the revoked key.
+    docs = [_seal(office, "leader", "CONFIDENTIAL", "FINANCE") for _ in range(3)]
+    spoiled = _seal(office, "clerk", "CONFIDENTIAL", "FINANCE")
+    data = _recorded(office, spoiled)
+    pins = pins_of(recipient_stanzas(read_header(io.BytesIO(data))))
+    me = office.ids["clerk"]
+    with office.as_("clerk") as v:
+        row = v._s.trusted.doc(spoiled)
+        assert row is not None
+        state = {"doc": spoiled, "version": row.version, "key_id": row.key_id,
+                 "header": row.header, "statement": row.statement, "inputs": {},
+                 "stanzas": {**pins, "class": "0" * 64}}
+        v.audit.append({"actor": {"name": "clerk", "key": me.fingerprint}, "action": "rewrap",
+                        "doc": spoiled, "label": None, "outcome": "allowed", "rules": [],
+                        "reason": "", "policy": None, "state": {"document": state}},
+                       me.signing_key)
+    office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}\n"
+                  "  outsider:": "clearance: {level: SECRET, compartments: [STAFF, HR, BOARD]}\n"
+                  "  outsider:"})  # the deputy leaves FINANCE
+    report = office.as_("leader").rotate()
+    assert sorted(report.rewrapped) == sorted(docs), report
+    assert any(spoiled in p and "cannot be rewrapped" in p for p in report.pending), report

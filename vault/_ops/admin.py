@@ -39,6 +39,7 @@ from vault.errors import IntegrityError, NoKeyError, StorageError, UsageError, V
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
+    from vault._trust.state import DocRow
     from vault.policy import Policy
 
 __all__ = ["apply_policy", "rotate"]
@@ -204,15 +205,26 @@ def _rewrap_class(s: Session, cls: LabelClass, report: ApplyReport | RotateRepor
     assert current is not None
     keyring = s.my_keyring()
     todo = [row for row in s.trusted.docs() if row.class_id == cls.id
-            and (row.key_id != current.key_id or _recovery_behind(s, row.seq))]
+            and (row.key_id != current.key_id or _recovery_behind(s, row))]
     for start in range(0, len(todo), _REWRAP_BATCH):
         _rewrap_batch(s, todo[start:start + _REWRAP_BATCH], current, keyring, report)
 
 
-def _recovery_behind(s: Session, seq: int) -> bool:
-    """Was the header recorded at ``seq`` wrapped to other recovery
-    recipients than today's (a change still to be carried out)?"""
-    return set(s.trusted.recovery_at(seq)) != set(s.trusted.recovery_now())
+def _recovery_behind(s: Session, row: DocRow) -> bool:
+    """Is the document's header wrapped to other recovery recipients than
+    today's (a change still to be carried out)? Its record says for which
+    its recovery stanzas were made (FORMAT.md §14.6); one recorded without
+    that, the recipients in force when it was recorded."""
+    from vault._sealed.recipients import recovery_set
+
+    if row.pins is not None:
+        return bool(row.pins["set"] != recovery_set(s.trusted.recovery_now()))
+    return set(s.trusted.recovery_at(row.seq)) != set(s.trusted.recovery_now())
+
+
+def _damaged(doc_id: str, e: IntegrityError) -> str:
+    return (f"rewrap {doc_id}: it cannot be rewrapped ({e.message}); whoever held its older "
+            "key can still open it: see 'vault doctor', restore it or shred it")
 
 
 def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
@@ -221,7 +233,11 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
     tried = False
     try:
         for row in rows:
-            sealed, f = read_sealed(s.backend, s.trusted, row.doc_id)
+            try:
+                sealed, f = read_sealed(s.backend, s.trusted, row.doc_id)
+            except IntegrityError as e:
+                report.pending.append(_damaged(row.doc_id, e))
+                continue
             with f:
                 ck = s.trusted.key(row.key_id)
                 ids = [i for i in ([keyring.identity(ck)] if ck else []) if i is not None]
@@ -233,6 +249,11 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                         f"current key ({_cleared_names(s.trusted.policy, current.cls)}) to "
                         "run 'vault rotate'; until then whoever held its older key can "
                         "still open it")
+                    continue
+                except IntegrityError as e:
+                    # One damaged document must not keep every other of its
+                    # class on a key a revoked user kept.
+                    report.pending.append(_damaged(row.doc_id, e))
                     continue
                 stanzas = rewrap_stanzas(s, current, file_key, sealed)
                 label = LabelStanza.carry(sealed.label).wrap(file_key)

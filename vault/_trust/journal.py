@@ -502,10 +502,16 @@ class Journal(ApprovalReplay):
               "malformed stanzas")
         kept = {"class": pins["class"], "recovery": sorted(pins["recovery"]),
                 "set": self._recovery_set()}
-        if prev is not None and prev.pins is not None and prev.pins["set"] == kept["set"]:
-            _need(kept["recovery"] == prev.pins["recovery"], "the new version does not carry "
-                  "the recovery stanzas of the one it replaces, though the recovery "
-                  "recipients are the same")
+        if prev is not None and prev.pins is not None:
+            if prev.pins["set"] == kept["set"]:
+                _need(kept["recovery"] == prev.pins["recovery"], "the new version does not "
+                      "carry the recovery stanzas of the one it replaces, though the recovery "
+                      "recipients are the same")
+            elif kept["recovery"] == prev.pins["recovery"]:
+                # The same stanzas, made for the recipients before a change:
+                # still to be rewrapped to the new ones (`set` says which a
+                # version's stanzas were made for, not when it was recorded).
+                kept["set"] = prev.pins["set"]
         return kept
 
     def _recovery_set(self) -> str:
