@@ -416,3 +416,57 @@ def test_a_request_left_under_the_same_id_by_someone_else_is_not_the_one_approve
     assert result.exit_code == 0, result.stderr
     result = office.cli("leader", "declassify", doc, "--request", r.id)
     assert result.exit_code == 0, result.stderr
+
+
+def _as_registrar(office: Office, r: Request, **change: Any) -> Request:
+    """A copy of request ``r`` under the same id, made by the registrar as
+    themselves, with their own key."""
+    from vault._primitives import b64, canonical_json, sign
+
+    me = office.ids["registrar"]
+    statement = {**r.statement, **change,
+                 "requester": {"name": "registrar", "signing_key": me.signing_public}}
+    sig = sign(me.signing_key, "request", canonical_json(statement))
+    return Request.read({"sig": b64(sig), "statement": statement})
+
+
+@pytest.mark.parametrize("left", ["a refusal", "a request of their own", "17 approvals"])
+def test_answers_from_people_who_may_not_answer_are_not_heard(
+        tmp_path: Path, backend: Kind, left: str) -> None:
+    # The registrar, a user of the policy but no approver of a SECRET
+    # declassification, signs with their own key: a refusal of the leader's
+    # request, an approval of a copy of it that names them as requester, or
+    # 17 approvals. None is heard: the deputy's approval counts.
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader")
+    r = ask(office, "leader", "declassify", doc)
+    grant(office, "deputy", r)
+    me = office.ids["registrar"]
+    if left == "a refusal":
+        planted = [sign_approval(me, r, name="registrar", refuse=True, reason="veto")]
+    elif left == "a request of their own":
+        planted = [sign_approval(me, _as_registrar(office, r), name="registrar")]
+    else:
+        planted = [sign_approval(me, r, name="registrar", reason=f"yes {i}") for i in range(17)]
+    with office.as_("registrar") as v:
+        for a in planted:
+            v._s.backend.put_statement("approval", a.to_bytes())
+    result = office.cli("leader", "declassify", doc, "--request", r.id)
+    assert result.exit_code == 0, result.stderr
+    with office.as_("deputy") as v:
+        assert [d.label.level for d in v.ls() if d.id == doc] == ["PUBLIC"]
+
+
+def test_a_request_id_names_the_first_request_recorded_under_it(
+        tmp_path: Path, backend: Kind) -> None:
+    # The registrar leaves a newer request of their own under the leader's
+    # request id: `vault approve ID` still answers the leader's.
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader")
+    r = ask(office, "leader", "declassify", doc)
+    later = (r.created + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with office.as_("registrar") as v:
+        v._s.backend.put_statement("request", _as_registrar(office, r, created=later).to_bytes())
+    result = office.cli("deputy", "approve", r.id, "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert office.cli("leader", "declassify", doc, "--request", r.id).exit_code == 0

@@ -172,3 +172,19 @@ def test_repair_needs_an_administrator(tmp_path: Path, backend: Kind) -> None:
         vault.Vault(office.location).doctor(repair=True)
     with pytest.raises(DeniedError):
         office.as_("clerk").doctor(repair=True)
+
+
+def test_many_planted_documents_are_named_up_to_a_hundred(office: Office) -> None:
+    # Whoever can write the folder (or the PostgreSQL role) can store any
+    # number of documents: doctor names the first hundred and counts the
+    # rest.
+    import base64
+
+    for i in range(130):
+        doc = base64.b32encode(i.to_bytes(10, "big")).decode().lower()
+        office.raw.set_doc_version_bytes(doc, "0000000a", b"age-encryption.org/v1\n")
+    problems = office.as_("officer").doctor().problems
+    named = [p for p in problems if "never saw" in p and p.startswith("docs/")]
+    assert len(named) == 100, len(named)
+    assert "30 more stored documents the audit log never saw (planted, or copied in); " \
+        "not used" in problems

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
     from vault.policy import Label
 
-__all__ = ["answer", "explain", "find", "make_request", "pending", "target"]
+__all__ = ["answer", "explain", "find", "make_request", "pending", "standing", "target"]
 
 _ON_DOC = ("open", "export", "reclassify", "declassify", "shred")
 
@@ -179,7 +179,7 @@ def _check_asked(s: Session, r: Request, me_name: str) -> None:
                             hint="nothing to answer")
 
 
-def _standing(s: Session, r: Request, name: str) -> str | None:
+def standing(s: Session, r: Request, name: str) -> str | None:
     """Why ``name`` may not answer ``r`` under the policy in force, or None."""
     from vault.policy import Label
 
@@ -204,7 +204,7 @@ def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None 
             raise ApprovalError("approver", "these keys belong to no user of the policy",
                                 hint="ask the officer to add your keys")
         _check_asked(s, r, actor.name)
-        why = _standing(s, r, actor.name)
+        why = standing(s, r, actor.name)
         if why is not None:
             raise ApprovalError("approver", f"your approval would not count: {actor.name} is "
                                 f"{why}" if why.startswith("not ") else
@@ -237,17 +237,24 @@ def _known(s: Session) -> dict[str, Request]:
 
 
 def find(s: Session, request_id: str) -> Request:
-    """The request with this id: of those signed with the key the policy in
-    force gives their requester, if any (anyone can leave a request under
-    an id they saw, signed with a key of their own), the newest."""
+    """The request with this id. Anyone can leave a request under an id they
+    saw -- signed with a key of their own, or as themselves -- and date it as
+    they like: the id names the first request the log recorded under it,
+    else (none recorded yet) the earliest signed with the key the policy in
+    force gives its requester."""
     mine = [r for r in _known(s).values() if r.id == request_id]
     if not mine:
         raise UsageError(f"no request {request_id} in this vault",
                          hint="give the request file instead; 'vault approvals' lists yours")
+    recorded = {digest: seq for digest, seq, _ in s.trusted.requests_now()}
     users = s.trusted.policy.users
-    genuine = [r for r in mine if (u := users.get(r.requester.name)) is not None
-               and u.signing_key == r.requester.signing_key]
-    return max(genuine or mine, key=lambda r: r.statement["created"])
+
+    def rank(r: Request) -> tuple[int, int, str]:
+        u = users.get(r.requester.name)
+        genuine = u is not None and u.signing_key == r.requester.signing_key
+        return (recorded.get(r.digest, 1 << 62), 0 if genuine else 1, r.statement["created"])
+
+    return min(mine, key=rank)
 
 
 def pending(s: Session) -> list[Request]:
@@ -264,7 +271,7 @@ def pending(s: Session) -> list[Request]:
         except ApprovalError:
             continue
         if refused(r.digest) or any(a == name for a, *_ in s.trusted.store.answers(r.digest)) \
-                or _standing(s, r, name) is not None:
+                or standing(s, r, name) is not None:
             continue
         out.append(r)
     return sorted(out, key=lambda r: (r.statement["created"], r.id))
@@ -291,7 +298,7 @@ def explain(s: Session, r: Request) -> str:
         lines.append("  no rule of the policy in force asks for approval of it")
     name = s.actor().name
     if name is not None:
-        why = _standing(s, r, name) if rules else "no rule asks for it"
+        why = standing(s, r, name) if rules else "no rule asks for it"
         lines.append(f"your approval ({name}) " + ("counts" if why is None else
                                                     f"would not count: {why}"))
     return "\n".join(lines)

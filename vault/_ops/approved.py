@@ -67,26 +67,38 @@ def gather(s: Session, files: Sequence[bytes], request: str | None) -> list[Appr
         if not _REQUEST_ID.match(request):
             raise UsageError(f"'{request}' is not a request id (32 hex digits)",
                              hint="'vault request' printed it; 'vault approvals' lists them")
-        left = []
-        for _, data in s.backend.statements("approval"):
-            try:
-                a = read_approval(data)
-            except (StatementError, ApprovalError):
-                continue  # the vault holds whatever anyone left: only signed answers count
-            # Only answers signed with the keys the policy gives the names
-            # they carry, to a request so signed: anyone can leave a
-            # statement signed with a key of their own under any name, and
-            # it must neither speak for the person named (a refusal) nor
-            # stand in the way of the genuine answers.
-            if a.request.id == request and a.request.statement["vault"] == s.manifest.vault_id \
-                    and _by_policy_key(s, a.approver) and _by_policy_key(s, a.request.requester):
-                left.append(a)
+        left = _left_for(s, request)
         if not left and not found:
             raise UsageError(f"no answer to request {request} was left in the vault",
                              hint="wait for an approver ('vault approve'), or give the "
                                   "approval file with --approval FILE")
         found += left
     return found
+
+
+def _left_for(s: Session, request: str) -> list[Approval]:
+    """The answers left in the vault to the request the id names (the first
+    the log recorded under it, vault/_ops/approve.find), by people who may
+    answer it, signed with the keys the policy gives them. Anyone can leave
+    a statement: one by somebody else, or to another request under the
+    same id, must neither speak for the people named (a refusal) nor stand
+    in the way of the genuine answers."""
+    from vault._ops.approve import find, standing
+
+    try:
+        genuine = find(s, request)
+    except UsageError:
+        return []  # no request: then no answer either
+    left = []
+    for _, data in s.backend.statements("approval"):
+        try:
+            a = read_approval(data)
+        except (StatementError, ApprovalError):
+            continue  # the vault holds whatever anyone left: only signed answers count
+        if a.request.digest == genuine.digest and _by_policy_key(s, a.approver) \
+                and standing(s, genuine, a.approver.name) is None:
+            left.append(a)
+    return left
 
 
 def _by_policy_key(s: Session, party: Party) -> bool:
