@@ -147,13 +147,7 @@ def test_log_time_filters_and_injection(log_dir: Path) -> None:
 
 
 def test_log_follow_tails_new_records(log_dir: Path) -> None:
-    vault = shutil.which("vault")
-    assert vault is not None, "the vault console script is not installed"
-    proc = subprocess.Popen(
-        [vault, "audit", "log", "--log", str(log_dir), "--follow", "--jsonl", "--interval",
-         "0.05", "--actor", "bob"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    proc = _follow(log_dir, "--jsonl", "--actor", "bob")
     try:
         assert proc.stdout is not None
         first = [proc.stdout.readline() for _ in range(4)]  # bob's 4 records so far
@@ -170,15 +164,20 @@ def test_log_follow_tails_new_records(log_dir: Path) -> None:
     assert proc.returncode == 130 and out == b"" and b"Traceback" not in err
 
 
+def _follow(log_dir: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``vault audit log --follow`` of ``log_dir``, polling every 50 ms."""
+    vault = shutil.which("vault")
+    assert vault is not None, "the vault console script is not installed"
+    return subprocess.Popen(
+        [vault, "audit", "log", "--log", str(log_dir), "--follow", "--interval", "0.05", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_log_follow_ended_by_a_signal_says_so(log_dir: Path, sig: signal.Signals) -> None:
     # Ctrl-C is how one stops following (130, quietly); a service stopped
     # or a session closed is reported as for every command.
-    vault = shutil.which("vault")
-    assert vault is not None
-    proc = subprocess.Popen(
-        [vault, "audit", "log", "--log", str(log_dir), "--follow", "--jsonl", "--interval",
-         "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _follow(log_dir, "--jsonl")
     assert proc.stdout is not None
     proc.stdout.readline()  # following
     proc.send_signal(sig)
@@ -188,11 +187,7 @@ def test_log_follow_ended_by_a_signal_says_so(log_dir: Path, sig: signal.Signals
 
 
 def test_log_follow_stops_at_a_rewritten_log(log_dir: Path) -> None:
-    vault = shutil.which("vault")
-    assert vault is not None
-    proc = subprocess.Popen(
-        [vault, "audit", "log", "--log", str(log_dir), "--follow", "--csv", "--interval",
-         "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _follow(log_dir, "--csv")
     assert proc.stdout is not None
     assert [proc.stdout.readline() for _ in range(13)][-1].startswith(b"11,")
     write_lines(log_dir, lines_of(log_dir)[:5])  # cut short under the follower
