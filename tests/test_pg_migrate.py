@@ -171,3 +171,23 @@ def test_a_log_with_set_aside_lines_moves_verbatim(tmp_path: Path, pg_cluster: C
     moved = vault.Vault(pg, office.ids["officer"])
     assert moved.verify_audit().root == office.as_("officer").verify_audit().root
     assert [r.action for r in moved.audit.records()][:3] == ["init", "torn", "doctor"]
+
+
+def test_planted_checkpoints_are_not_moved(tmp_path: Path, pg_cluster: Cluster) -> None:
+    # A folder writer plants checkpoint files: one of 1 MiB, and one that
+    # does not verify. They are findings, not checkpoints: the move carries
+    # the log's own checkpoints only (the database would refuse a note over
+    # 64 KiB, and the move with it).
+    office = make_office(tmp_path / "a", FolderKind())
+    office.as_("clerk").seal(office.file("a.txt", b"doc"), level="INTERNAL",
+                             compartments=["STAFF"])
+    office.as_("officer").audit.checkpoint()
+    folder = Path(office.location) / "audit" / "checkpoints"
+    (folder / "1").write_bytes(b"x" * (1 << 20))
+    (folder / "2").write_bytes(b"not a checkpoint\n")
+    pg = pg_cluster.new_database()
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", pg, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["checkpoints"] >= 1
+    assert vault.Vault(pg, office.ids["officer"]).doctor().ok

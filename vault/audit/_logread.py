@@ -164,13 +164,10 @@ class LogReading:
             source.close()
 
     def stored_checkpoints(self) -> dict[int, bytes]:
-        """Every stored checkpoint note by size, as stored (bogus ones too)."""
-        out = {}
-        for size in self.storage.checkpoint_sizes():
-            note = self.storage.read_checkpoint(size)
-            if note is not None:
-                out[size] = note
-        return out
+        """The stored checkpoint notes that count (§7), by size, as stored
+        (to move a log): a bogus one is a finding here, and whoever can
+        store notes can store one at every size."""
+        return {cp.size: note for note, cp in self._valid_checkpoints()}
 
     # -- verification and proofs (docs/AUDIT.md §10, §11) ------------------------------
 
