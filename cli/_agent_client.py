@@ -20,14 +20,42 @@ if TYPE_CHECKING:  # pragma: no cover
 SOCKET_ENV = "VAULT_AGENT_SOCK"
 
 
+def _served_by_me(s: Any, path: str) -> bool:
+    """Is the process at the other end of ``s`` this user's? The socket's
+    path may be another user's by now: an agent that stopped leaves its name
+    in the environment, and in a shared /tmp anyone can make a socket there
+    and collect the identities sent to it (``put``) or hand out its own."""
+    import socket
+    import stat
+    import struct
+
+    me = os.geteuid()
+    if hasattr(socket, "SO_PEERCRED"):
+        creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return bool(struct.unpack("3i", creds)[1] == me)
+    # No peer credentials here: the socket and its folder must be the
+    # user's alone (the agent makes both so).
+    folder = os.lstat(os.path.dirname(os.path.abspath(path)))
+    sock = os.lstat(path)
+    return (stat.S_ISSOCK(sock.st_mode) and sock.st_uid == me and folder.st_uid == me
+            and stat.S_IMODE(folder.st_mode) & 0o077 == 0)
+
+
 def ask(path: str, request: dict[str, Any], *, timeout: float = 5.0) -> dict[str, Any] | None:
-    """One request to the agent at ``path``; None if it cannot be reached."""
+    """One request to the agent at ``path``; None if it cannot be reached,
+    or if another user serves that socket (a warning says so)."""
     with contextlib.suppress(OSError, ValueError):
         import socket  # here: most commands never talk to an agent
 
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(path)
+            if not _served_by_me(s, path):
+                from ._common import warn
+
+                warn(f"the agent socket {SOCKET_ENV} names is served by another user; it is "
+                     "not used (unset it, or start your agent again)")
+                return None
             s.sendall(json.dumps(request).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):

@@ -131,7 +131,9 @@ def serve(path: str, timeout: float) -> None:
             agent.expire()
             if ready:
                 conn, _ = server.accept()
-                with contextlib.suppress(OSError, ValueError):
+                # Whatever one request holds (a malformed line, nesting
+                # deep enough to exhaust the parser), the agent goes on.
+                with contextlib.suppress(Exception):
                     _serve_one(agent, conn)
             if agent.idle_too_long():
                 break

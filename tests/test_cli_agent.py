@@ -111,3 +111,85 @@ def test_fish_syntax(tmp_path: Path) -> None:
     sock = shlex.split(sock_line[len("set -gx VAULT_AGENT_SOCK "):].rstrip(";\n"))[0]
     r = run("agent", "stop", env={"VAULT_AGENT_SOCK": sock})
     assert r.exit_code == 0 and r.stderr == "agent stopped\n"
+
+
+_FAKE_AGENT = """
+import os, socket, sys
+path, log = sys.argv[1], sys.argv[2]
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+os.chmod(path, 0o777)
+server.listen(8)
+server.settimeout(20)
+print("ready", flush=True)
+with open(log, "ab") as out:
+    while True:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            break
+        with conn:
+            conn.settimeout(5)
+            out.write(conn.recv(1 << 20) + b"\\\\n")
+            out.flush()
+            conn.sendall(b'{"ok": true}\\\\n')
+"""
+
+
+def test_a_socket_another_user_serves_is_never_told_anything(office: Office) -> None:
+    # The agent stopped; the shell still names its socket. Another local
+    # user makes a socket there (in a shared /tmp anyone can): the client
+    # must not send it the unlocked identity, nor take an answer from it.
+    import subprocess
+    import sys
+
+    from vault_helpers import ANOTHER_USER
+
+    if os.geteuid() != 0:
+        pytest.skip("only root can run a process as another user here")
+    import shutil
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="vault-agent-", dir="/tmp"))  # a shared /tmp
+    shared.chmod(0o1777)
+    sock, log = shared / "agent.sock", shared / "heard"
+
+    def as_another_user() -> None:
+        os.setgid(ANOTHER_USER)
+        os.setuid(ANOTHER_USER)
+
+    for python in (sys.executable, "/usr/bin/python3"):  # one the other user may run
+        try:
+            fake = subprocess.Popen([python, "-c", _FAKE_AGENT, str(sock), str(log)],
+                                    stdout=subprocess.PIPE, preexec_fn=as_another_user)
+            break
+        except OSError:
+            continue
+    else:
+        pytest.skip("no Python interpreter another user may run")
+    try:
+        assert fake.stdout is not None and fake.stdout.readline() == b"ready\n"
+        r = _ls(office, {"VAULT_AGENT_SOCK": str(sock),
+                         "VAULT_PASSPHRASE_FILE": str(office.root / "phrase")})
+        assert r.exit_code == 0, r.stderr  # type: ignore[attr-defined]
+        assert "served by another user" in r.stderr  # type: ignore[attr-defined]
+        heard = log.read_bytes() if log.exists() else b""
+        assert b"AGE-SECRET-KEY" not in heard and b'"op"' not in heard, heard
+    finally:
+        fake.kill()
+        fake.wait()
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_malformed_request_does_not_stop_the_agent(agent: str) -> None:
+    import socket
+
+    from vault_cli._agent_client import ask
+
+    for junk in (b"[" * 100_000 + b"\n", b"\xff\xfe\n", b"{}" * 10 + b"\n"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(agent)
+            s.sendall(junk)
+            s.settimeout(10)
+            s.recv(1024)  # an answer, or the connection closed
+    assert ask(agent, {"op": "get", "key": "nothing"}) is not None  # still there
