@@ -161,3 +161,29 @@ def test_an_uninspectable_file_needs_a_label_under_require_label() -> None:
     tlp = load_policy(POLICIES / "tlp2.yaml", template=True)  # uninspectable: {floor: AMBER}
     floor = classify_for_seal(tlp, result, None, actor="analyst")
     assert floor.floor is not None and floor.floor.level == "AMBER"
+
+
+def test_a_text_part_under_another_name_is_read() -> None:
+    # An application finds a package's parts by their relationships and
+    # content types: a body (or sheet, or slide) may live under any name,
+    # beside a decoy under the usual one. What the content types declare a
+    # text part is read too.
+    import zipfile
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+    def part(text: str) -> str:
+        return (f'<w:document {w}><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body>'
+                '</w:document>')
+
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml",
+                   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                   f'<Override PartName="/WORD/Body.xml" ContentType="{main}"/></Types>')
+        z.writestr("word/body.xml", part("the board minutes of March"))
+        z.writestr("word/document.xml", part("lunch menu"))
+    rules = [ContentRule("m", phrases=("board minutes",))]
+    result = inspect(io.BytesIO(out.getvalue()), rules=rules)
+    assert result.counts["m"] == 1 and result.status == "complete", result

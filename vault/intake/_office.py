@@ -4,7 +4,8 @@
 Word (.docx, .docm): the body, headers and footers, comments, footnotes
 and endnotes, deleted text of tracked changes included. Excel (.xlsx,
 .xlsm): shared strings, each sheet's inline strings and cell values, and
-comments. PowerPoint (.pptx, .pptm): slides, notes and comments. Embedded
+comments. PowerPoint (.pptx, .pptm): slides, notes and comments -- found by
+name, and by the content type [Content_Types].xml declares for them. Embedded
 objects, images and macros are not inspected.
 """
 
@@ -76,6 +77,50 @@ class _SheetTarget(TextTarget):
         return tag == S + "v" and self.cell_type == "s"
 
 
+# Text parts found by their declared content type, whatever their names: an
+# application opens a package's parts through its relationships and checks
+# their content types, so a body, a sheet or a slide may live under any
+# name ("word/body.xml"), where the patterns above would not look.
+CONTENT_TYPES = "[Content_Types].xml"
+_OOXML = "application/vnd.openxmlformats-officedocument."
+_TYPED: dict[str, dict[str, tuple[re.Pattern[str], Callable[[int], TextTarget]]]] = {
+    "word": {f"{_OOXML}wordprocessingml.{t}+xml": _WORD
+             for t in ("document.main", "template.main", "header", "footer", "comments",
+                       "footnotes", "endnotes")}
+    | {f"application/vnd.ms-word.{t}.main+xml": _WORD
+       for t in ("document.macroEnabled", "template.macroEnabledTemplate")},
+    "excel": {f"{_OOXML}spreadsheetml.worksheet+xml": _SHEET,
+              f"{_OOXML}spreadsheetml.sharedStrings+xml": _SHARED,
+              f"{_OOXML}spreadsheetml.comments+xml": _XL_COMMENTS},
+    "powerpoint": {f"{_OOXML}presentationml.slide+xml": _SLIDES,
+                   f"{_OOXML}presentationml.notesSlide+xml": _SLIDES,
+                   f"{_OOXML}presentationml.comments+xml": _PPT_COMMENTS},
+}
+
+
+def _typed_parts(zf: SafeZip, kind: str, meter: Meter
+                 ) -> dict[str, tuple[re.Pattern[str], Callable[[int], TextTarget]]]:
+    """The parts ``[Content_Types].xml`` declares as text parts of ``kind``."""
+    if CONTENT_TYPES not in zf:
+        return {}
+    from vault.intake._xml import parse_small
+
+    budget = meter.budget
+    with zf.open(CONTENT_TYPES, budget.max_metadata_bytes) as f:
+        events = parse_small(f, CONTENT_TYPES, budget.max_metadata_bytes, budget.max_xml_depth)
+    wanted = {t.lower(): reader for t, reader in _TYPED[kind].items()}
+    names = {n.lower(): n for n in zf.names()}  # part names are case-insensitive (OPC)
+    out = {}
+    for tag, attrib, _, _ in events:
+        if tag.rsplit("}", 1)[-1] != "Override":
+            continue
+        reader = wanted.get(attrib.get("ContentType", "").lower())
+        name = names.get(attrib.get("PartName", "").lstrip("/").lower())
+        if reader is not None and name is not None:
+            out[name] = reader
+    return out
+
+
 def _order(name: str) -> tuple[str, int, str]:
     """document.xml first; slide2 before slide10."""
     m = re.search(r"(\d+)\.xml$", name)
@@ -110,10 +155,10 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
                       "document")
     labels = read_labels(zf, meter)
     readers = _KINDS[next(m for m, (k, _) in _KINDS.items() if k == kind)][1]
-    parts = sorted((name for name in zf.names()
-                    if any(rx.fullmatch(name) for rx, _ in readers)), key=_order)
-    for name in parts:
-        make = next(make for rx, make in readers if rx.fullmatch(name))
+    chosen = {name: make for name in zf.names() for rx, make in readers if rx.fullmatch(name)}
+    chosen |= {name: make for name, (_, make) in _typed_parts(zf, kind, meter).items()}
+    for name in sorted(chosen, key=_order):
+        make = chosen[name]
         scanner.start(name)
         with zf.open(name) as stream:
             for text in iter_text(stream, make(meter.budget.max_xml_depth), name, meter):
