@@ -92,6 +92,68 @@ def test_marking_a_pdf() -> None:
     assert CONF_ALL in ids
 
 
+def test_a_marked_pdf_carries_the_vaults_label_alone() -> None:
+    # A PDF that comes with a "Public" label of its own, in its information
+    # dictionary and in its XMP metadata: the marked copy carries the
+    # vault's label and nothing else, so that no reader picks the old one.
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    public = "87ba5c36-b7cf-4793-bbc2-bd5b3a9f95ca"
+    fields = {f"/MSIP_Label_{public}_{k}": v
+              for k, v in (("Enabled", "true"), ("Name", "Public"), ("Method", "Privileged"))}
+    w = PdfWriter()
+    w.add_blank_page(200, 200)
+    w.add_metadata(fields)
+    xmp = StreamObject()
+    xmp.set_data(('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/'
+                  '1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:pdfx="http://'
+                  'ns.adobe.com/pdfx/1.3/" ' + " ".join(
+                      f'pdfx:{k[1:]}="{v}"' for k, v in fields.items())
+                  + '/></rdf:RDF></x:xmpmeta>').encode())
+    xmp.update({NameObject("/Type"): NameObject("/Metadata"),
+                NameObject("/Subtype"): NameObject("/XML")})
+    w.root_object[NameObject("/Metadata")] = w._add_object(xmp)
+    src = io.BytesIO()
+    w.write(src)
+    assert {lab.id for lab in inspect(io.BytesIO(src.getvalue())).office_labels} == {public}
+    mapping = office_label_for(POLICY, POLICY.make_label(level="CONFIDENTIAL",
+                                                         compartments=["STAFF"]))
+    assert mapping is not None
+    out = io.BytesIO()
+    mark_pdf(io.BytesIO(src.getvalue()), out, mapping)
+    assert {lab.id for lab in inspect(io.BytesIO(out.getvalue())).office_labels} == {CONF_ALL}
+    assert not [k for k in PdfReader(io.BytesIO(out.getvalue())).metadata or {}
+                if public in str(k)]
+
+
+def test_an_office_file_marking_cannot_read_rightly_is_refused() -> None:
+    # Two parts of one name (which one a reader takes is its own choice),
+    # or no [Content_Types].xml: refused, clearly, never marked half.
+    mapping = office_label_for(POLICY, POLICY.make_label(level="PUBLIC"))
+    assert mapping is not None
+    plain = (FILES / "plain.docx").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(plain)) as z:
+        parts = [(i.filename, z.read(i)) for i in z.infolist()]
+    twice, missing = io.BytesIO(), io.BytesIO()
+    import warnings
+
+    with zipfile.ZipFile(twice, "w") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the name written twice
+        for name, data in parts:
+            z.writestr(name, data)
+        z.writestr("word/document.xml", b"<w:document/>")  # a second one
+    with zipfile.ZipFile(missing, "w") as z:
+        for name, data in parts:
+            if name != "[Content_Types].xml":
+                z.writestr(name, data)
+    cases = ((twice, "two parts of the same name"), (missing, r"no \[Content_Types\]\.xml"))
+    for data, why in cases:
+        with pytest.raises(BadDataError, match=why):
+            mark_office(io.BytesIO(data.getvalue()), io.BytesIO(), mapping)
+    assert inspect(io.BytesIO(twice.getvalue())).status == "uninspectable"
+
+
 def test_what_cannot_be_marked_is_a_clear_error() -> None:
     mapping = office_label_for(POLICY, POLICY.make_label(level="PUBLIC"))
     assert mapping is not None

@@ -166,6 +166,10 @@ def _mark_zip(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, site_id
             if name in zf:
                 with zf.open(name, budget.max_metadata_bytes) as f:
                     parts[name] = f.read()
+        missing = [n for n in ("[Content_Types].xml", "_rels/.rels")
+                   if n not in parts and CUSTOM_PROPS not in zf]
+        if missing:
+            raise Refused("malformed", f"it has no {missing[0]}")
     except Refused as e:
         raise BadDataError(f"cannot mark this file: {e.reason}") from None
     fields = _fields(mapping, site, method, now or datetime.now(UTC))
@@ -219,5 +223,17 @@ def _write_pdf(reader: Any, dst: BinaryIO, fields: dict[str, str], writer_type: 
     if reader.is_encrypted:
         raise BadDataError("cannot mark an encrypted PDF")
     writer = writer_type(clone_from=reader)
+    # The vault's label is the only one the copy carries: the labels the
+    # file came with go, from the information dictionary and from the XMP
+    # metadata (which readers such as inspect() also take labels from).
+    # (``writer.metadata`` is a copy: the dictionary itself is ``_info``.)
+    info = writer._info.get_object() if writer._info is not None else None
+    if info is not None:
+        for key in [k for k in info if str(k).startswith("/MSIP_Label_")]:
+            del info[key]
+    root = writer.root_object
+    meta = root.get("/Metadata")
+    if meta is not None and b"MSIP_Label_" in meta.get_object().get_data():
+        del root["/Metadata"]
     writer.add_metadata({f"/{k}": v for k, v in fields.items()})
     writer.write(dst)

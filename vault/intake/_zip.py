@@ -97,6 +97,11 @@ class SafeZip:
             raise Refused("too-many-entries", f"the container holds {len(infos)} entries; "
                           f"at most {budget.max_entries} are inspected")
         self.infos = {i.filename: i for i in infos}
+        if len(self.infos) != len(infos):
+            # Two parts of one name: which one an application reads is its
+            # own choice, so the scanner (or marking) could be shown one and
+            # the reader the other.
+            raise Refused("malformed", "the container holds two parts of the same name")
 
     def names(self) -> list[str]:
         return list(self.infos)
