@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 from office import Office, policy_text
 
-from vault._ops.seal import recipient_stanzas
-from vault._sealed.recipients import pins_of, vault_recipient
+from vault._sealed.recipients import pins_of, recipient_stanzas, vault_recipient
 from vault.age import (
     Header,
     MLKEM768X25519Identity,

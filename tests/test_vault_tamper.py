@@ -216,8 +216,7 @@ def test_recipient_added_and_recorded_by_an_insider(office: Office, tmp_path: Pa
     names: a reader refuses it."""
     import hashlib
 
-    from vault._ops.seal import recipient_stanzas
-    from vault._sealed.recipients import pins_of
+    from vault._sealed.recipients import pins_of, recipient_stanzas
 
     doc = _seal(office)
     header, payload = _split(office, doc)

@@ -42,9 +42,9 @@ from vault._ops.discipline import (
 )
 from vault._ops.keys import usable_key
 from vault._results import DocumentInfo
-from vault._sealed.label import LABEL_STANZA, LabelStanza, content_of
-from vault._sealed.meta import META_STANZA, Metadata
-from vault._sealed.recipients import vault_recipient
+from vault._sealed.label import LabelStanza, content_of
+from vault._sealed.meta import Metadata
+from vault._sealed.recipients import recipient_stanzas, vault_recipient
 from vault._sealed.writing import size_hint, write_sealed
 from vault._trust.classes import ClassKey, LabelClass
 from vault.age import Header, Stanza
@@ -101,11 +101,6 @@ def rewrap_stanzas(s: Session, ck: ClassKey, file_key: bytes, sealed: Sealed) ->
         raise IntegrityError(f"document {sealed.doc_id} lacks a recovery stanza its record "
                              "names", hint="run 'vault doctor'")
     return [made[0], *kept]
-
-
-def recipient_stanzas(header: Header) -> list[Stanza]:
-    """A document header's recipient stanzas (not its label or metadata)."""
-    return [st for st in header.stanzas if st.type not in (LABEL_STANZA, META_STANZA)]
 
 
 def doc_state(doc_id: str, version: str, header: Header, ck: ClassKey,

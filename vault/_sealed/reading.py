@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vault._sealed.label import LABEL_STANZA, SignedLabel
 from vault._sealed.meta import META_STANZA, Metadata
-from vault._sealed.recipients import PQ_STANZA, match_stanzas, pins_match
+from vault._sealed.recipients import PQ_STANZA, match_stanzas, pins_match, recipient_stanzas
 from vault.age import Header, Stanza, read_header
 from vault.age import PayloadDigest as _PayloadSink
 from vault.age import unwrap_file_key as _unwrap
@@ -114,6 +114,13 @@ def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str) -> tuple[S
                 f"document {doc_id} is not the version the audit log records: it was rolled "
                 "back or replaced", hint="restore it from a backup; treat it as an incident")
         label_stanza, meta = check_shape(header.stanzas, doc_id)
+        if row.pins is not None and not pins_match(recipient_stanzas(header), row.pins):
+            # FORMAT.md §14.6: the header is the one recorded, but the record
+            # named other stanzas than it holds. Needs no key: doctor sees it.
+            raise LabelError(
+                f"document {doc_id} holds recipient stanzas other than those its record "
+                "names", hint="someone who could open it re-encrypted it for another key; "
+                "treat as an incident")
         from vault._primitives import canonical_json
 
         label = SignedLabel.verify(label_stanza, trusted.manifest.vault_id, doc_id)
@@ -149,16 +156,6 @@ def unlock(sealed: Sealed, identities: Sequence[AgeKeyPair],
         raise
     sealed.label.verify_binding(file_key)
     sealed.label.check_meta(sealed.meta)
-    pins = sealed.row.pins
-    if pins is not None and not pins_match(
-            [s for s in sealed.header.stanzas if s.type not in (LABEL_STANZA, META_STANZA)],
-            pins):
-        # FORMAT.md §14.6: the header is the one recorded, but the record
-        # named other stanzas than it holds.
-        raise LabelError(
-            f"document {sealed.doc_id} holds recipient stanzas other than those its record "
-            "names", hint="someone who could open it re-encrypted it for another key; treat "
-            "as an incident")
     # The class key first: one of the caller's class identities opened the
     # file, so a stanza for it is there, and post-quantum stanzas are
     # matched by count, in this order (a recovery recipient added since the

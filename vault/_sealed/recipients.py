@@ -32,10 +32,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from vault._primitives import hkdf
-from vault.age import MLKEM768X25519Recipient, Recipient, Stanza, X25519Recipient
+from vault.age import Header, MLKEM768X25519Recipient, Recipient, Stanza, X25519Recipient
 
 __all__ = ["PQ_STANZA", "BoundX25519Recipient", "match_stanzas", "pins_match", "pins_of",
-           "recovery_set", "vault_recipient"]
+           "recipient_stanzas", "recovery_set", "vault_recipient"]
 
 _EPHEMERAL_INFO = b"vault/v1 X25519 ephemeral"
 PQ_STANZA = "mlkem768x25519"
@@ -115,6 +115,12 @@ def match_stanzas(stanzas: Sequence[Stanza], file_key: bytes,
 # version to the recovery stanzas of the one it replaces while the recovery
 # recipients stay the same (writers copy them), and a reader holds the
 # header to what its record names.
+
+
+def recipient_stanzas(header: Header) -> list[Stanza]:
+    """A document header's recipient stanzas, in order (not its label or
+    metadata; reading.check_shape refuses a header with any other kind)."""
+    return [s for s in header.stanzas if s.type in ("X25519", PQ_STANZA)]
 
 
 def _digest(stanza: Stanza) -> str:
