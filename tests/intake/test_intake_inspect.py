@@ -187,3 +187,24 @@ def test_a_text_part_under_another_name_is_read() -> None:
     rules = [ContentRule("m", phrases=("board minutes",))]
     result = inspect(io.BytesIO(out.getvalue()), rules=rules)
     assert result.counts["m"] == 1 and result.status == "complete", result
+
+
+def test_a_part_under_its_usual_name_is_read_as_that_name_says() -> None:
+    # A sheet declared with the shared strings' content type is still read
+    # as a sheet: its cell values too, which a shared-strings reading skips.
+    import zipfile
+
+    s = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    shared = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml",
+                   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                   f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{shared}"/>'
+                   '</Types>')
+        z.writestr("xl/workbook.xml", f"<workbook {s}/>")
+        z.writestr("xl/worksheets/sheet1.xml",
+                   f"<worksheet {s}><sheetData><row><c><v>778899</v></c></row></sheetData>"
+                   "</worksheet>")
+    rules = [ContentRule("m", phrases=("778899",))]
+    assert inspect(io.BytesIO(out.getvalue()), rules=rules).counts["m"] == 1

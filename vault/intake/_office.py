@@ -155,8 +155,10 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
                       "document")
     labels = read_labels(zf, meter)
     readers = _KINDS[next(m for m, (k, _) in _KINDS.items() if k == kind)][1]
-    chosen = {name: make for name in zf.names() for rx, make in readers if rx.fullmatch(name)}
-    chosen |= {name: make for name, (_, make) in _typed_parts(zf, kind, meter).items()}
+    # Parts under their usual names are read as those names say, whatever
+    # type a file declares for them; the declared types add the others.
+    chosen = {name: make for name, (_, make) in _typed_parts(zf, kind, meter).items()}
+    chosen |= {name: make for name in zf.names() for rx, make in readers if rx.fullmatch(name)}
     for name in sorted(chosen, key=_order):
         make = chosen[name]
         scanner.start(name)
