@@ -79,7 +79,10 @@ class _CliFailed(Exception):
 
 def plaintext(rng: random.Random, marker: str) -> bytes:
     size = rng.choice([0, 1, 900, 5000, 65536, 70000])
-    body = marker.encode() + b" " + rng.randbytes(8).hex().encode()
+    # Letters only, as the marker: hex digits formed a Dutch citizen number
+    # (a 9-digit run that met its checksum) in 9 of 6,000 plaintexts,
+    # and the seal met a floor instead of being tested.
+    body = marker.encode() + b" " + "".join(rng.choices("abcdefghijklmnop", k=16)).encode()
     return (body + rng.randbytes(size))[: max(size, len(body))]
 
 
