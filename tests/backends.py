@@ -51,6 +51,10 @@ class Raw(abc.ABC):
     @abc.abstractmethod
     def set_keyring_entry(self, owner_key: str, key_id: str, data: bytes) -> None: ...
     @abc.abstractmethod
+    def plant_many(self, docs: int, entries: int, owner_key: str) -> None:
+        """``docs`` empty documents under ids the log never saw, and
+        ``entries`` empty keyring entries for ``owner_key``, cheaply."""
+    @abc.abstractmethod
     def audit_lines(self) -> list[bytes]: ...
     @abc.abstractmethod
     def set_audit_line(self, seq: int, line: bytes) -> None: ...
@@ -101,6 +105,10 @@ class Raw(abc.ABC):
         return doc_id in self.doc_ids()
 
 
+# Hex digits a document id may not hold, as letters it may (ids are base32).
+_B32 = str.maketrans("0189", "wxyz")
+
+
 class RawFolder(Raw):
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -148,6 +156,15 @@ class RawFolder(Raw):
         folder = self.path / "keyrings" / owner_key
         folder.mkdir(exist_ok=True)
         (folder / f"{key_id}.age").write_bytes(data)
+
+    def plant_many(self, docs: int, entries: int, owner_key: str) -> None:
+        for i in range(docs):
+            doc_id = f"zz{i:014x}".translate(_B32)
+            (self.path / "docs" / f"{doc_id}.0000000a.age").touch()
+        folder = self.path / "keyrings" / owner_key
+        folder.mkdir(exist_ok=True)
+        for i in range(entries):
+            (folder / f"{i:032x}.age").touch()
 
     def audit_lines(self) -> list[bytes]:
         return (self.path / "audit" / "log").read_bytes().split(b"\n")[:-1]
@@ -248,6 +265,15 @@ class RawPostgres(Raw):
     def set_keyring_entry(self, owner_key: str, key_id: str, data: bytes) -> None:
         self._sql("INSERT INTO vault.keyrings VALUES (%s, %s, %s) ON CONFLICT (okey, key_id)"
                   " DO UPDATE SET data = excluded.data", owner_key, key_id, data)
+
+    def plant_many(self, docs: int, entries: int, owner_key: str) -> None:
+        # As the application role could: each version number drawn first.
+        self._sql("INSERT INTO vault.documents (id, tag, vid, size) SELECT 'zz' ||"
+                  " translate(lpad(to_hex(g), 14, '0'), '0189', 'wxyz'), '0000000a',"
+                  " nextval('vault.document_versions'), 0 FROM generate_series(0, %s - 1) g",
+                  docs)
+        self._sql("INSERT INTO vault.keyrings SELECT %s, lpad(to_hex(g), 32, '0'), ''::bytea"
+                  " FROM generate_series(0, %s - 1) g", owner_key, entries)
 
     def audit_lines(self) -> list[bytes]:
         return [bytes(r[0]) for r in self._sql("SELECT line FROM vault.audit_log ORDER BY seq")]

@@ -112,7 +112,6 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
     earlier version doctor was destroying) and it is nothing but itself:
     otherwise it is planted, evidence, and never written to or removed."""
     finish: dict[tuple[str, str], Leftover] = {}
-    present: set[tuple[str, str]] | None = None
     for doc_id, version in s.backend.interrupted_shreds():
         try:
             item, problem = s.backend.shred_leftover(doc_id, version)
@@ -123,14 +122,12 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
             problem = ("the audit log records no shred of it" if row is None else
                        "it is the current version of a live document, which the audit log "
                        "records no shred of")
-        if problem is None and row is not None and not row.shredded:
-            # A live document's file renamed under an older version's
-            # tombstone name: finishing it would destroy the document.
-            if present is None:
-                present = set(s.backend.document_files())
-            if (doc_id, row.version) not in present:
-                problem = ("the live document's current file is missing, and this may be it "
-                           "under another name")
+        # A live document's file renamed under an older version's tombstone
+        # name: finishing it would destroy the document.
+        if (problem is None and row is not None and not row.shredded
+                and not s.backend.has_document(doc_id, row.version)):
+            problem = ("the live document's current file is missing, and this may be it "
+                       "under another name")
         if problem is not None:
             report.problems.append(f"{item.where}: named like an interrupted shred of {doc_id}, "
                                    f"but {problem}; planted: it is not used or touched, keep it "
@@ -143,9 +140,31 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
         report.repaired.append(f"removed {_described(finish[done])}")
 
 
-# Planted documents named one by one; the rest are counted (whoever can
-# write the folder, or the PostgreSQL role, can store any number).
-_NAMED_PLANTED = 100
+# Whoever can write the folder, or the PostgreSQL role, can store any number
+# of files: of each kind that anyone can make, doctor names the first hundred
+# (by name) and counts the rest, holding no more than that while it reads.
+_NAMED = 100
+
+
+class _Few:
+    """The ``_NAMED`` smallest-keyed lines of one kind, and how many there were."""
+
+    def __init__(self) -> None:
+        self._kept: list[tuple[tuple[str, str], str]] = []
+        self.count = 0
+
+    def add(self, key: tuple[str, str], line: str) -> None:
+        self.count += 1
+        self._kept.append((key, line))
+        if len(self._kept) >= 2 * _NAMED:  # amortised: sort, keep the first
+            self._kept.sort()
+            del self._kept[_NAMED:]
+
+    def into(self, out: list[str], more: str) -> None:
+        self._kept.sort()
+        out += [line for _, line in self._kept[:_NAMED]]
+        if self.count > _NAMED:
+            out.append(more.format(f"{self.count - _NAMED:,}"))
 
 
 def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> None:
@@ -153,51 +172,47 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> No
     shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
     pending = {p[3] for p in s.trusted.store.pending()
                if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")}
-    files = s.backend.document_files()
-    present = set(files)
-    for doc_id, row in sorted(live.items()):
-        if (doc_id, row.version) not in present:
-            report.problems.append(f"document {doc_id}: missing, although the audit log "
-                                   f"records it (record {row.seq}) and no shred")
-            continue
-        _check_document(s, report, doc_id, deep)
-    report.documents = len(live)
-    planted = 0
-    for doc_id, version in sorted(present):
+    found: set[str] = set()  # live documents whose current file is stored
+    planted, stray, refused, removed = _Few(), _Few(), _Few(), _Few()
+    for doc_id, version in s.backend.iter_document_files():
         current = live.get(doc_id)
         if current is not None and current.version == version:
+            found.add(doc_id)
             continue
-        where = f"docs/{doc_id}.{version}.age"
+        key, where = (doc_id, version), f"docs/{doc_id}.{version}.age"
         if doc_id in shredded:
             what = f"{where}: a version of shredded document {doc_id} is still stored"
         elif current is not None or doc_id in pending:
             what = f"{where}: a version of {doc_id} the audit log does not count (an " \
                    "interrupted write)"
         else:
-            planted += 1
-            if planted <= _NAMED_PLANTED:
-                report.problems.append(f"{where}: a document the audit log never saw "
-                                       "(planted, or copied in); it is not used; remove it "
-                                       "once investigated")
+            planted.add(key, f"{where}: a document the audit log never saw (planted, or "
+                             "copied in); it is not used; remove it once investigated")
             continue
-        if repair:
-            try:
-                _destroy(s, doc_id, version)
-            except IntegrityError as e:  # not the file it is named as (a hard link to another)
-                report.problems.append(f"{where}: {e.message}")
-            except (OSError, VaultError):
-                pass
-            else:
-                report.repaired.append(f"removed {what.split(':')[0]}")
+        if not repair:
+            stray.add(key, what)
+            continue
+        try:
+            _destroy(s, doc_id, version)
+        except IntegrityError as e:  # not the file it is named as (a hard link to another)
+            refused.add(key, f"{where}: {e.message}")
+        except (OSError, VaultError):
+            pass
         else:
-            report.leftovers.append(what)
-    _named_more(report, planted)
-
-
-def _named_more(report: DoctorReport, planted: int) -> None:
-    if planted > _NAMED_PLANTED:
-        report.problems.append(f"{planted - _NAMED_PLANTED:,} more stored documents the audit "
-                               "log never saw (planted, or copied in); not used")
+            removed.add(key, f"removed {where}")
+    for doc_id, row in sorted(live.items()):
+        if doc_id not in found:
+            report.problems.append(f"document {doc_id}: missing, although the audit log "
+                                   f"records it (record {row.seq}) and no shred")
+            continue
+        _check_document(s, report, doc_id, deep)
+    report.documents = len(live)
+    planted.into(report.problems, "{} more stored documents the audit log never saw "
+                                  "(planted, or copied in); not used")
+    refused.into(report.problems, "{} more stored versions not removed: not the files they "
+                                  "are named as")
+    stray.into(report.leftovers, "{} more stored versions the audit log does not count")
+    removed.into(report.repaired, "removed {} more stored versions the audit log does not count")
 
 
 def _destroy(s: Session, doc_id: str, version: str) -> None:
@@ -233,29 +248,35 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
     logged = s.trusted.store.entries()
     names = {u.recipient: u.name for u in policy.users.values()}
     owners = {owner_key(o): o for _, o in logged} | {owner_key(r): r for r in names}
-    files = set(s.backend.keyring_files())
+    found: set[tuple[str, str]] = set()  # (owner key, key id) of entries granted and stored
+    stray, removed = _Few(), _Few()
+    for okey, kid in s.backend.iter_keyring_files():
+        known = owners.get(okey)
+        if known is not None and (kid, known) in logged:
+            found.add((okey, kid))
+            continue
+        what = f"keyrings/{okey}/{kid}.age"
+        if repair:
+            s.backend.delete_keyring_entry(okey, kid)
+            removed.add((okey, kid), f"removed {what}: no grant in the audit log")
+        else:
+            stray.add((okey, kid), f"{what}: no grant in the audit log (an interrupted grant, "
+                                   "a retired entry or a planted file); it is not used")
     for (kid, owner), digest in sorted(logged.items()):
         ck = s.trusted.key(kid)
         who = names.get(owner, "a former user")
         what = f"{who}'s keyring entry for {ck.cls if ck else kid}"
-        if (owner_key(owner), kid) not in files:
+        if (owner_key(owner), kid) not in found:
             report.problems.append(f"{what} is missing (the audit log granted it)")
             continue
         data = s.backend.read_keyring_entry(owner, kid)
         if data is None or hashlib.sha256(data).hexdigest() != digest:
             report.problems.append(f"{what} is not the one the audit log granted (changed or "
                                    "replaced); it is not used")
-    for okey, kid in sorted(files):
-        known = owners.get(okey)
-        if known is not None and (kid, known) in logged:
-            continue
-        what = f"keyrings/{okey}/{kid}.age"
-        if repair:
-            s.backend.delete_keyring_entry(okey, kid)
-            report.repaired.append(f"removed {what}: no grant in the audit log")
-        else:
-            report.leftovers.append(f"{what}: no grant in the audit log (an interrupted grant, "
-                                    "a retired entry or a planted file); it is not used")
+    stray.into(report.leftovers, "{} more keyring entries with no grant in the audit log; "
+                                 "not used")
+    removed.into(report.repaired, "removed {} more keyring entries with no grant in the "
+                                  "audit log")
     if s.identity is not None:
         keyring = s.my_keyring()
         for gens in s.trusted.classes():

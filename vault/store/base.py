@@ -27,7 +27,7 @@ import abc
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -134,8 +134,13 @@ class Backend(abc.ABC):
     # -- keyrings: one entry per (owner recipient, class key id) -----------
 
     @abc.abstractmethod
+    def iter_keyring_files(self) -> Iterator[tuple[str, str]]:
+        """``(owner key, key id)`` of every stored entry (:func:`owner_key`),
+        in no set order, a batch at a time (as :meth:`iter_document_files`)."""
+
     def keyring_files(self) -> list[tuple[str, str]]:
-        """``(owner key, key id)`` of every stored entry (:func:`owner_key`)."""
+        """:meth:`iter_keyring_files`, sorted (for a few; tests)."""
+        return sorted(self.iter_keyring_files())
 
     @abc.abstractmethod
     def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
@@ -151,8 +156,22 @@ class Backend(abc.ABC):
     # -- documents: one stored file per (id, version) -----------------------
 
     @abc.abstractmethod
+    def iter_document_files(self) -> Iterator[tuple[str, str]]:
+        """``(doc id, version)`` of every stored document file, in no set
+        order, read a batch at a time: whoever can write the store can put
+        millions there, and a reader holds none of them for long."""
+
     def document_files(self) -> list[tuple[str, str]]:
-        """``(doc id, version)`` of every stored document file."""
+        """:meth:`iter_document_files`, sorted (for a few; tests)."""
+        return sorted(self.iter_document_files())
+
+    def has_document(self, doc_id: str, version: str) -> bool:
+        """Is that one version stored?"""
+        try:
+            self.open_document(doc_id, version).close()
+        except FileNotFoundError:
+            return False
+        return True
 
     @abc.abstractmethod
     def open_document(self, doc_id: str, version: str) -> BinaryIO:

@@ -227,6 +227,17 @@ class FolderBackend(Backend):
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def _scan(self, *parts: str) -> Iterator[str]:
+        """The names in a folder as the kernel hands them out, unsorted and
+        never all at once (:meth:`_names` for the folders that stay small)."""
+        try:
+            with os.scandir(self._p(*parts)) as entries:
+                for e in entries:
+                    if not e.name.startswith("."):
+                        yield e.name
+        except (FileNotFoundError, NotADirectoryError):
+            return
+
     def read_manifest(self) -> bytes:
         self._check_layout()
         return self._read("vault.json")
@@ -242,15 +253,16 @@ class FolderBackend(Backend):
 
     # -- keyrings ------------------------------------------------------------
 
-    def keyring_files(self) -> list[tuple[str, str]]:
-        out = []
-        for owner in self._names("keyrings"):
-            with contextlib.suppress(IntegrityError):  # layout_problems names it
+    def iter_keyring_files(self) -> Iterator[tuple[str, str]]:
+        for owner in self._names("keyrings"):  # owners are few: one per person
+            try:
                 if not KEY_ID.match(owner) or not self._folder("keyrings", owner):
                     continue
-                out += [(owner, n[:-4]) for n in self._names("keyrings", owner)
-                        if n.endswith(".age") and KEY_ID.match(n[:-4])]
-        return out
+            except IntegrityError:  # layout_problems names it
+                continue
+            for n in self._scan("keyrings", owner):
+                if n.endswith(".age") and KEY_ID.match(n[:-4]):
+                    yield owner, n[:-4]
 
     def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
         name = f"{_check('key', key_id)}.age"
@@ -285,8 +297,17 @@ class FolderBackend(Backend):
     def _doc(self, doc_id: str, version: str) -> str:
         return self._p("docs", f"{_check('doc', doc_id)}.{_check('version', version)}.age")
 
-    def document_files(self) -> list[tuple[str, str]]:
-        return [(m.group(1), m.group(2)) for n in self._names("docs") if (m := _DOC.match(n))]
+    def iter_document_files(self) -> Iterator[tuple[str, str]]:
+        for n in self._scan("docs"):
+            if m := _DOC.match(n):
+                yield m.group(1), m.group(2)
+
+    def has_document(self, doc_id: str, version: str) -> bool:
+        try:
+            os.lstat(self._doc(doc_id, version))
+        except FileNotFoundError:
+            return False
+        return True
 
     def open_document(self, doc_id: str, version: str) -> BinaryIO:
         self._doc(doc_id, version)  # checks the ids

@@ -225,10 +225,18 @@ class PostgresBackend(Backend):
 
     # -- keyrings ----------------------------------------------------------
 
-    def keyring_files(self) -> list[tuple[str, str]]:
-        with storage_errors("cannot read the keyrings", self.db), self.db.connection() as conn:
-            rows = conn.execute("SELECT okey, key_id FROM vault.keyrings ORDER BY 1, 2")
-            return [(str(o), str(k)) for o, k in rows.fetchall()]
+    def _pairs(self, what: str, query: str) -> Iterator[tuple[str, str]]:
+        """Rows of two columns through a server-side cursor, a batch at a
+        time: the application role can insert millions of rows."""
+        with storage_errors(what, self.db), self.db.snapshot() as conn, \
+                conn.cursor(name="vault_pairs") as cur:
+            cur.itersize = 2000
+            cur.execute(query)
+            for a, b in cur:
+                yield str(a), str(b)
+
+    def iter_keyring_files(self) -> Iterator[tuple[str, str]]:
+        return self._pairs("cannot read the keyrings", "SELECT okey, key_id FROM vault.keyrings")
 
     def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
         data = self._one("cannot read a keyring entry", "SELECT data FROM vault.keyrings"
@@ -249,10 +257,13 @@ class PostgresBackend(Backend):
 
     # -- documents -----------------------------------------------------------
 
-    def document_files(self) -> list[tuple[str, str]]:
-        with storage_errors("cannot list the documents", self.db), self.db.connection() as conn:
-            rows = conn.execute("SELECT id, tag FROM vault.documents ORDER BY 1, 2").fetchall()
-        return [(str(d), str(t)) for d, t in rows]
+    def iter_document_files(self) -> Iterator[tuple[str, str]]:
+        return self._pairs("cannot list the documents", "SELECT id, tag FROM vault.documents")
+
+    def has_document(self, doc_id: str, version: str) -> bool:
+        return self._one("cannot read the documents", "SELECT 1 FROM vault.documents"
+                         " WHERE id = %s AND tag = %s",
+                         (_check("doc", doc_id), _check("version", version))) is not None
 
     def open_document(self, doc_id: str, version: str) -> BinaryIO:
         return cast(BinaryIO, _pg_stream.open_document(self.db, _check("doc", doc_id),
