@@ -322,15 +322,17 @@ def test_a_use_dated_before_its_approval_was_made_does_not_count(
             "approvals it uses were made (dated back); ignored") in findings(office)
 
 
-@pytest.mark.parametrize("who", ["registrar", "a forged line"])
+@pytest.mark.parametrize("who", ["registrar", "a forged line", "registrar deciding"])
 def test_another_persons_record_of_the_request_id_ends_nothing(
         tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch, who: str) -> None:
     # While the leader's approved declassification is under way (decided,
     # not yet completed, no lock held), someone else appends a `failed`
     # record naming its request id: the registrar with their own key, or a
-    # raw line claiming to be the leader's under no valid signature. Only
-    # the decision's maker, signing, ends it: the completion still counts
-    # and the deputy's approval is used by it, not spent by the interloper.
+    # raw line claiming to be the leader's under no valid signature; or the
+    # registrar records an `allowed` decision of their own under it, to
+    # take the decision over. Only the decision's maker, signing, ends it,
+    # and the first decision under an id is the one: the completion still
+    # counts and the deputy's approval is used by it, not spent.
     import base64
     import json
 
@@ -343,9 +345,9 @@ def test_another_persons_record_of_the_request_id_ends_nothing(
         lines = office.raw.audit_lines()
         last = json.loads(lines[-1])
         assert last["actor"]["name"] == "leader" and last["outcome"] == "allowed", last
-        if who == "registrar":
-            append_run(office, "registrar",
-                       ("declassify", doc, last["request"], None, "failed"))
+        if who.startswith("registrar"):
+            append_run(office, "registrar", ("declassify", doc, last["request"], None,
+                                             "allowed" if "deciding" in who else "failed"))
         else:
             forged = {**last, "seq": len(lines), "outcome": "failed", "state": None,
                       "sig": base64.b64encode(bytes(64)).decode()}
@@ -360,6 +362,38 @@ def test_another_persons_record_of_the_request_id_ends_nothing(
     with office.as_("deputy") as v:
         assert [d.label.level for d in v.ls() if d.id == doc] == ["PUBLIC"]
         assert not [p for p in v.doctor().problems if "not entitled" in p]
+
+
+def test_another_persons_decision_under_a_seals_request_id_takes_nothing(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The leader's seal is decided and its payload being written when the
+    # registrar (cleared for INTERNAL only) records an allowed seal decision
+    # of their own under the leader's request id, read from the log. Before,
+    # it took the leader's place: the leader's completion did not count, the
+    # document never came into force, and doctor blamed the leader's record.
+    import json
+
+    import vault._ops.seal as sealing
+
+    office = office_for(tmp_path, backend)
+    real = sealing.complete
+
+    def interloper(*args: Any, **kwargs: Any) -> Any:
+        lines = [json.loads(x) for x in office.raw.audit_lines()]
+        last = next(r for r in reversed(lines) if r["action"] == "seal")
+        assert last["actor"]["name"] == "leader" and last["outcome"] == "allowed", last
+        append_run(office, "registrar", ("seal", last["doc"], last["request"], None, "allowed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sealing, "complete", interloper)
+    with office.as_("leader") as v:
+        doc = v.seal(io.BytesIO(b"board minutes"), level="SECRET", compartments=["BOARD"],
+                     justification="minutes").id
+    monkeypatch.undo()
+    with office.as_("leader") as v:
+        assert [d.id for d in v.ls()] == [doc]
+        report = v.doctor()
+    assert not [p for p in report.problems if "precedes this record" in p or doc in p]
 
 
 def _copy_of(r: Request, signer: Any, name: str, **change: Any) -> Request:

@@ -56,7 +56,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "4"
+RULES = "5"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -212,6 +212,11 @@ class Journal(ApprovalReplay):
         if self._open is None:
             self._open = {r: (a, d, who) for r, _, a, d, who, _, _ in self.store.pending()}
         if rec.outcome == "allowed" and rec.action in _PENDING:
+            if rec.request in self._open:
+                # The first decision under an id is the one. Ids are drawn at
+                # random when the decision is recorded, so only a later record
+                # repeats one: anyone's, made to take the maker's place.
+                return False
             self.store.add_pending(rec.request, rec.seq, rec.action, rec.doc, rec.actor,
                                    rec.host, rec.pid)
             self._open[rec.request] = (rec.action, rec.doc, rec.actor)
