@@ -90,6 +90,75 @@ def test_a_policy_version_recorded_without_approval_does_not_count(guarded: Offi
     assert any("policy" in p and "not entitled" in p for p in problems), problems
 
 
+CONTRACTOR = {"description: A visiting contractor.": "description: A visiting contractor (v2)."}
+
+
+def _install(office: Office, edit: dict[str, str]) -> int:
+    path = office.write_policy(edit)
+    request = ask(office, "officer", "policy-apply", policy_path=path)
+    with office.as_("officer") as v:
+        return v.apply_policy(path, approvals=[grant(office, "leader", request)]).version
+
+
+def test_an_approval_does_not_come_back_with_an_old_policy_text(guarded: Office) -> None:
+    # The leader approves a version that clears the officer; another
+    # version is installed first, so that approval is dead. Then the first
+    # text is installed again. A request names its policy by the text's
+    # SHA-256: before, the old approval counted again (for its 90 days)
+    # and the officer installed the version that clears them.
+    from vault._trust.approvals import ApprovalError
+
+    doc = _minutes(guarded)
+    path = guarded.write_policy({**TWO_PERSON, OFFICER: OFFICER_SECRET})
+    old = grant(guarded, "leader", ask(guarded, "officer", "policy-apply", policy_path=path))
+    assert _install(guarded, {**TWO_PERSON, **CONTRACTOR}) == 2
+    assert _install(guarded, TWO_PERSON) == 3  # the first text, again
+    with pytest.raises(ApprovalError, match="another policy version") as e:
+        guarded.as_("officer").apply_policy(path, approvals=[old])
+    assert e.value.kind == "policy"
+    _minutes(guarded)
+    assert not _officer_reads(guarded, doc)
+    with guarded.as_("leader") as v:
+        assert v.policy_version == 3
+
+
+def test_a_completion_held_back_past_another_version_gets_no_approvers(
+        guarded: Office) -> None:
+    # The officer's modified client records the approved decision to
+    # install a version that clears them, and holds its completion back.
+    # Another version is installed meanwhile. Before, the completion
+    # recorded then, as the next version, counted with the approval the
+    # decision had used under the version before.
+    from vault._ops.approved import Approved
+    from vault._ops.discipline import Attempt, authorise, complete
+    from vault._ops.init import read_policy_file
+
+    doc = _minutes(guarded)
+    path = guarded.write_policy({**TWO_PERSON, OFFICER: OFFICER_SECRET})
+    approval = grant(guarded, "leader", ask(guarded, "officer", "policy-apply",
+                                            policy_path=path))
+    raw, new = read_policy_file(path)
+    with guarded.as_("officer") as v:
+        v._s.trusted.catch_up()
+        att = Attempt("policy-apply")
+        approved = Approved(v._s, [approval], None).bind("policy-apply",
+                                                        details={"policy": new.hash})
+        authorise(v._s, att, "administer", None, inputs={"justification": "an audit"},
+                  approved=approved)
+    assert _install(guarded, {**TWO_PERSON, **CONTRACTOR}) == 2
+    with guarded.as_("officer") as v:
+        v._s.trusted.catch_up()
+        held = Attempt("policy-apply", request=att.request, recorded=True, allowed=True)
+        complete(v._s, [held], [{"policy": {"version": 3, "sha256": new.hash,
+                                             "text": raw.decode()}}])
+    _minutes(guarded)
+    assert not _officer_reads(guarded, doc)
+    with guarded.as_("leader") as v:
+        assert v.policy_version == 2
+    problems = guarded.as_("leader").doctor().problems
+    assert any("(policy)" in p and "not entitled" in p for p in problems), problems
+
+
 # -- what else administering means: incidents and repairs ------------------------------
 
 

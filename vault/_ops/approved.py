@@ -157,6 +157,7 @@ class Approved:
             self.approvals, vault=s.manifest.vault_id, action=self.action, doc=self.doc,
             state=self.state, requester=Party(actor.decides_as, me.signing_public),
             policy=s.trusted.policy, used=s.trusted.store.used, refused=refusal(s),
+            recorded=s.trusted.store.request_seq, installed=s.trusted.store.policy_seq(),
             # as the replay will: never earlier than the log's latest changes allow
             now=clock(s.trusted.store.meta("latest"), datetime.now(UTC)) + _MARGIN)
         check_outcome(verified.request, **self.made)

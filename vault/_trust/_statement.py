@@ -52,7 +52,7 @@ class ApprovalError(DeniedError):
     """An approval that does not count for this attempt (exit 3). ``kind``
     names the reason for scripts and tests: forged, vault, action, document,
     state, label, details, requester, policy, expired, refused, self,
-    approver, key, used, mixed."""
+    approver, key, used, mixed, unrecorded."""
 
     def __init__(self, kind: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

@@ -161,12 +161,19 @@ _AGAIN = "ask the requester to make a new request ('vault request') and have it 
 def check_request(approvals: Sequence[Approval], *, vault: str, action: str,
                   doc: str | None, state: str | None, requester: Party, policy: Policy,
                   now: datetime, used: Callable[[str], int | None],
-                  refused: Callable[[str], str | None]) -> Verified:
+                  refused: Callable[[str], str | None],
+                  recorded: Callable[[str], int | None], installed: int) -> Verified:
     """docs/FORMAT.md §16.4: the approvals answer one request, made by
     ``requester`` for exactly this action on this document state under the
     policy in force, unexpired, never used or refused; each is an approval
     by a user of that policy, with the key it gives them, not the
-    requester. Raises :class:`ApprovalError` naming the first reason."""
+    requester. Raises :class:`ApprovalError` naming the first reason.
+
+    ``recorded`` gives the audit record that first recorded a request (by
+    digest), ``installed`` the record that installed the policy in force:
+    a request names its policy by the text's SHA-256, and the same text
+    may be installed again later, so the request must also be on the
+    record since that version's install."""
     if not approvals:
         raise UsageError("no approvals given")
     if len(approvals) > MAX_APPROVALS:
@@ -207,6 +214,13 @@ def check_request(approvals: Sequence[Approval], *, vault: str, action: str,
                             hint=_AGAIN)
     for a in unique:
         _check_one(a, who, policy, now, used)
+    if (at := recorded(r.digest)) is None:
+        raise ApprovalError("unrecorded", f"request {r.id} is not on the audit record",
+                            hint="ask with 'vault request', which records it")
+    if at < installed:
+        raise ApprovalError("policy", "the request was made under another policy version than "
+                            "the one in force now (the same text, installed again since, is "
+                            "another version)", hint=_AGAIN)
     names = tuple(dict.fromkeys(a.approver.name for a in unique))
     return Verified(r, names, tuple(a.id for a in unique))
 

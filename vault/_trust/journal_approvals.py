@@ -178,7 +178,8 @@ class ApprovalReplay:
                 doc=rec.doc if on_doc else None,
                 state=doc.header if on_doc and doc is not None and not doc.shredded else None,
                 requester=self._requester(rec), policy=self.policy, now=self._clock(rec),
-                used=self.store.used, refused=self._refusal)
+                used=self.store.used, refused=self._refusal,
+                recorded=self.store.request_seq, installed=self.store.policy_seq())
         except ApprovalError as e:
             raise Invalid(e.message) from None
         made = max([verified.request.created, *(a.created for a in approvals)])
@@ -192,8 +193,11 @@ class ApprovalReplay:
             # request names for an action on a document; a seal's new one)
             # and to the header the request names for it.
             r = verified.request
+            # And to the policy version in force: a completion held back
+            # until another version was installed gets no approvers.
             expect = {"action": r.action, "label": r.label, "new_label": r.new_label,
-                      "details": r.details, "doc": rec.doc, "state": r.state}
+                      "details": r.details, "doc": rec.doc, "state": r.state,
+                      "under": self.store.policy_seq()}
             if not self.store.put_approved(rec.request, rec.actor, rec.seq,
                                            list(verified.names), expect):
                 raise Invalid(f"request id {rec.request} already carries approvals")
@@ -211,7 +215,8 @@ class ApprovalReplay:
         if row is None or row[0] != rec.actor:
             return []
         _, names, expect = row
-        if rec.outcome != "done" or rec.action != expect["action"]:
+        if (rec.outcome != "done" or rec.action != expect["action"]
+                or expect.get("under") != self.store.policy_seq()):
             return []
         doc, header = self._target(rec)
         if doc != expect.get("doc") or rec.doc != doc:

@@ -271,6 +271,11 @@ class StateStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT version, sha256, seq, applied_by, applied_at FROM policies ORDER BY version")]
 
+    def policy_seq(self) -> int:
+        """The audit record that installed the policy version in force."""
+        row = self._db.execute("SELECT seq FROM policies ORDER BY version DESC LIMIT 1").fetchone()
+        return -1 if row is None else int(row[0])
+
     def policy_text(self, sha256: str) -> str | None:
         row = self._db.execute("SELECT text FROM policies WHERE sha256 = ? LIMIT 1",
                                (sha256,)).fetchone()
@@ -420,6 +425,11 @@ class StateStore:
                          (digest, request_id, requester, expires, seq,
                           json.dumps(statement, sort_keys=True, separators=(",", ":"),
                                      ensure_ascii=False)))
+
+    def request_seq(self, digest: str) -> int | None:
+        """The audit record that first recorded a request (by digest)."""
+        row = self._db.execute("SELECT seq FROM requests WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else int(row[0])
 
     def requests(self) -> list[tuple[str, int, dict[str, Any]]]:
         """``(digest, seq, signed request)`` of every recorded request."""
