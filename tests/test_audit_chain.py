@@ -117,6 +117,48 @@ def test_damage_is_contained_to_its_run_and_the_next_signature(pristine: Path,
         AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off={3})
 
 
+def test_an_incident_excuses_no_change_to_the_run_after_it(pristine: Path,
+                                                          tmp_path: Path) -> None:
+    # Line 20 is damaged and sealed off. Bob's run 21-24 follows it: record
+    # 24's chain starts with line 20's leaf. Before, the incident excused any
+    # failure of record 24's signature, so bob's unsigned records 21-23 (and
+    # 24 itself) were anyone's to rewrite. Now 24 must verify with line 20's
+    # leaf as it was written (the derived hashes keep it; trusted only as
+    # far as the signature then verifies).
+    path = _copy(pristine, tmp_path)
+    damaged = _modify(lines_of(path), 20)
+    write_lines(path, damaged)
+    report = AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off={20})
+    assert any("record 24" in i for i in report.incidents)  # excused: it verifies as written
+    for k in (21, 22, 24):
+        write_lines(path, _modify(damaged, k))
+        with pytest.raises(AuditIntegrityError) as e:
+            AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off={20})
+        assert (e.value.kind, e.value.seq) == ("signature", 24), k
+
+
+def test_a_sealed_off_signature_vouches_for_nothing_below_a_checkpoint(
+        pristine: Path, tmp_path: Path) -> None:
+    # Bob's signed record 24 is damaged and sealed off: nothing vouches for
+    # his unsigned records 21-23 any more but the checkpoint kept outside.
+    # Before, a verification that checked signatures took every line it did
+    # not excuse as vouched for, so 22 rewritten below the kept checkpoint
+    # passed as "differs only at lines an incident sealed off".
+    path = _copy(pristine, tmp_path)
+    kept = AuditLog.open(path).checkpoint()
+    damaged = _modify(lines_of(path), 24)
+    write_lines(path, damaged)
+    report = AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off={24},
+                                        trusted_checkpoint=kept)
+    assert any("differs from the log only at lines an incident sealed off" in i
+               for i in report.incidents)
+    write_lines(path, _modify(damaged, 22))
+    with pytest.raises(AuditIntegrityError) as e:
+        AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off={24},
+                                   trusted_checkpoint=kept)
+    assert e.value.kind == "modified"
+
+
 def test_an_incident_below_a_checkpoint(tmp_path: Path) -> None:
     log = make_log(tmp_path / "log", 10, every=5)
     lines = lines_of(tmp_path / "log")

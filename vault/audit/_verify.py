@@ -17,7 +17,7 @@ import collections
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vault.audit._chain import ZERO_LEAF, KeyLookup, verify_record
+from vault.audit._chain import ZERO_LEAF, KeyLookup, chain_digest, verify_record
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
 from vault.audit._hashing import leaf_hash
 from vault.audit._incidents import Incidents
@@ -79,6 +79,12 @@ class _Checker:
     storage: LogStorage | None = None  # to read a long run straddling the start
     buffer: collections.deque[tuple[int, bytes, bytes]] = field(
         default_factory=lambda: collections.deque(maxlen=MAX_FRAGMENTS + 2))
+    # The leaves of the lines just read: a chain to recompute (§11.3).
+    recent: collections.deque[tuple[int, bytes]] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_FRAGMENTS + 2))
+    # Lines whose run signature an incident excused (the run's signed record
+    # sealed off): nothing vouches for them any more, only a checkpoint.
+    unvouched: list[range] = field(default_factory=list)
 
     def __call__(self, first: int, lines: list[bytes], leaves: list[bytes]) -> None:
         n = len(lines)
@@ -133,6 +139,7 @@ class _Checker:
     def _feed(self, seq: int, line: bytes, leaf: bytes) -> None:
         assert self.walker is not None
         self.parsed += 1
+        self.recent.append((seq, leaf))
         for item in self.walker.feed(seq, line, leaf):
             self._check(item)
 
@@ -164,8 +171,43 @@ class _Checker:
             who = record.actor if record.actor is not None else record.actor_key
             error = AuditIntegrityError(f"record {item.seq} ({who}) {why}", kind="signature",
                                         seq=item.seq)
-            if not self.incidents.excuse(error, lines) and self.bad_signature is None:
+            excused = (record.signature is None or self._excusable(item, record, key)) \
+                and self.incidents.excuse(error, lines)
+            if not excused and self.bad_signature is None:
                 self.bad_signature = error
+
+    def _excusable(self, item: ScannedLine, record: Any, key: Any) -> bool:
+        """May an incident excuse this signed record's bad signature (AUDIT.md
+        §11.3)? If the record itself is sealed off, yes (its run's other
+        lines are then vouched for by nothing). If a sealed-off line is only
+        in its chain, only when the signature verifies with the leaves
+        those lines had when they were written: else a line that is not
+        sealed off changed too -- the record after a sealed-off line would
+        otherwise be anyone's to rewrite, with the unsigned lines of its run."""
+        sealed = self.incidents.lines
+        if item.seq in sealed:
+            self.unvouched.append(range(item.covers.start, item.seq))
+            return True
+        if key is None:
+            return False
+        start = item.covers.start - 1
+        have = {seq: leaf for seq, leaf in self.recent if start <= seq < item.seq}
+        if len(have) != item.seq - max(start, 0):
+            return False  # a run longer than what is kept: the incident must cover it
+        derived = self.storage.derived() if self.storage is not None else None
+        if derived is None:
+            return False
+        try:
+            with derived:
+                hashes = derived.hashes()
+                for i in sealed:
+                    if start <= i < item.seq and 0 <= i < derived.covered():
+                        have[i] = hashes.leaf(i)
+        except (OSError, EOFError):
+            return False
+        before = have[start] if start >= 0 else ZERO_LEAF
+        chain = chain_digest(before, [have[i] for i in range(start + 1, item.seq)])
+        return verify_record(record, chain, key)
 
 
 class _DerivedCheck:

@@ -48,7 +48,8 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
                 "were written", kind="truncated", seq=tree.size, hint=_HINT)
             against.add(id(t))
         elif not hmac.compare_digest(tree.roots[t.size], t.root) and not _excused(
-                log, t, tree, incidents, deep):
+                log, t, incidents, deep and not any(r.start < t.size for r in checker.unvouched
+                                                    if r)):
             damage = damage or AuditIntegrityError(
                 f"the audit log does not match its checkpoint of size {t.size}",
                 kind="modified", hint=_HINT)
@@ -92,14 +93,15 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
         unsigned_covered=checker.unsigned_covered, unrecovered_lines=pending)
 
 
-def _excused(log: LogReading, target: Target, tree: TreeResult, incidents: Incidents,
-             deep: bool) -> bool:
+def _excused(log: LogReading, target: Target, incidents: Incidents, vouched: bool) -> bool:
     """A root that differs only because of sealed-off lines (§11.3): every
-    other line is vouched for by its actors' chained signatures (``deep``),
-    or the derived leaves reproduce the root and differ only there."""
+    other line is vouched for by its actors' chained signatures (``vouched``:
+    every signature was checked, and none an incident excused covers a line
+    that is not sealed off), or the derived leaves reproduce the root and
+    differ only there."""
     if not incidents.before(target.size):
         return False
-    ok = deep or _originals_confirm(log, target, incidents)
+    ok = vouched or _originals_confirm(log, target, incidents)
     if ok:
         incidents.note(f"checkpoint {target.size} differs from the log only at lines an "
                        "incident sealed off")
