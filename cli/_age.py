@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -253,8 +253,16 @@ def _identities(header: Header, identity_files: tuple[str, ...]) -> list[Identit
         return [agelib.ScryptIdentity(read_passphrase())]
     if not identity_files:
         raise UsageError("no identity given", hint="give -i IDENTITY_FILE")
+    return identity_files_loaded(identity_files)
+
+
+def identity_files_loaded(paths: Sequence[str]) -> list[Identity]:
+    """The age identities in these files (``vault doctor --recovery-identity``
+    too), each file refused if others may read it."""
+    import vault.age as agelib
+
     identities: list[Identity] = []
-    for path in identity_files:
+    for path in paths:
         identities += agelib.load_identities(_identity_file(path), _asker(path))
     return identities
 

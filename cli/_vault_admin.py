@@ -224,17 +224,31 @@ def rotate(ctx: click.Context, classes: Sequence[str], post_quantum: bool,
               help="Remove what interrupted writes left, finish shreds, write pending grants.")
 @click.option("--deep", is_flag=True,
               help="Also check every document's payload against its label (reads everything).")
+@click.option("--recovery-identity", "recovery", multiple=True, metavar="FILE",
+              help="Also check that this recovery identity (an age identity file, 0600) "
+                   "opens every document. Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @approval_options()
 @click.pass_context
-def doctor(ctx: click.Context, repair: bool, deep: bool, as_json: bool) -> None:
-    """Check that documents, keyrings and class keys agree with the audit log."""
+def doctor(ctx: click.Context, repair: bool, deep: bool, recovery: tuple[str, ...],
+           as_json: bool) -> None:
+    """Check that documents, keyrings and class keys agree with the audit log.
+
+    Only the holder of the recovery identity can check that it still opens
+    every document: a recovery stanza made after a change of recovery
+    recipients is counted, not checked. Run it with --recovery-identity
+    after each such change and rotation.
+    """
     from vault.errors import IntegrityError
+
+    from ._age import identity_files_loaded
 
     given = approved()
     if given and not repair:
         raise UsageError("approvals are for 'doctor --repair'", hint="add --repair")
-    report = open_vault(ctx, need_identity=False).doctor(repair=repair, deep=deep, **given)
+    keys = identity_files_loaded(recovery) if recovery else []
+    report = open_vault(ctx, need_identity=False).doctor(repair=repair, deep=deep,
+                                                         recovery=keys, **given)
     if as_json:
         echo_json(jsonable(report))
     else:

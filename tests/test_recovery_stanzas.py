@@ -208,3 +208,57 @@ def test_one_spoiled_document_does_not_stop_the_rotation_of_the_others(
     report = office.as_("leader").rotate()
     assert sorted(report.rewrapped) == sorted(docs), report
     assert any(spoiled in p and "cannot be rewrapped" in p for p in report.pending), report
+
+
+def test_the_recovery_holder_finds_a_stanza_made_for_another_key_in_the_rotation_window(
+        office: Office, tmp_path: Any) -> None:
+    # A limit (DESIGN.md §4.3): between a change of recovery recipients and
+    # the rotation that carries it out, the version that moves a document to
+    # the new recipients makes new recovery stanzas, which nobody can
+    # check. The deputy's modified client makes the one for the new
+    # recovery key to the outsider's key instead, and records it as that
+    # rewrap: it counts, and the leader's rotation leaves it. Only the
+    # holder of the new recovery identity can tell, and doctor does when
+    # given it -- on the document, by record; a clean vault stays clean.
+    doc = _seal(office, "leader", "SECRET", "BOARD")
+    other = _seal(office, "leader", "SECRET", "BOARD")
+    new = MLKEM768X25519Identity.generate()
+    path = office.root / "new-recovery.yaml"
+    path.write_text(policy_text(office.ids, [str(new.recipient)]))
+    office.as_("officer").apply_policy(path)  # not cleared for BOARD: no rewrap yet
+    with office.as_("officer") as v:
+        assert not v.doctor(recovery=[new]).ok  # both wait for the rotation, and it says so
+        assert all("'vault rotate'" in p for p in v.doctor(recovery=[new]).problems)
+    with office.as_("deputy") as v:
+        row = v._s.trusted.doc(doc)
+        assert row is not None
+        ck = v._s.trusted.key(row.key_id)
+        assert ck is not None
+        identity = v._s.my_keyring().identity(ck)
+    data = _recorded(office, doc)
+    src = io.BytesIO(data)
+    header = read_header(src)
+    file_key = unwrap_file_key(header, [identity])
+    swapped = [*vault_recipient(ck.recipient).wrap(file_key),
+               *parse_recipient(office.ids["outsider"].recipient).wrap(file_key)]
+    new_header = Header.seal([*swapped, *header.stanzas[len(swapped):]], file_key)
+    _record_rewrap(office, "deputy", doc, new_header.encode() + src.read(), swapped)
+    assert _version(office, doc) == "5eed5eed"  # counted: the limit
+    assert other in office.as_("leader").rotate().rewrapped
+    assert not _stored_opens_with(office, doc, new)
+    assert _stored_opens_with(office, other, new)
+    assert office.as_("officer").doctor().ok  # nobody else can tell
+    problems = office.as_("officer").doctor(recovery=[new]).problems
+    assert len(problems) == 1 and problems[0].startswith(f"document {doc}: the recovery "
+                                                          "identity given does not open it")
+    assert "whoever recorded it chose them" in problems[0]
+    # From the command line, with the recovery identity file (0600).
+    key = tmp_path / "recovery.key"
+    key.write_text(f"{new}\n")
+    key.chmod(0o600)
+    r = office.cli("officer", "doctor", "--recovery-identity", str(key))
+    assert r.exit_code == 4 and f"problem: document {doc}: the recovery identity" in r.stdout
+    assert str(new) not in r.stdout + r.stderr  # no key material shown
+    key.chmod(0o644)
+    r = office.cli("officer", "doctor", "--recovery-identity", str(key))
+    assert r.exit_code == 2 and "chmod 600" in r.stderr, r.stderr

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vault._trust.approvals import Approval, Request
     from vault._trust.manifest import Manifest
+    from vault.age import Identity
     from vault.audit import AuditLog, NoteVerifier, VerifyReport
     from vault.identity import UserIdentity
     from vault.policy import Policy
@@ -398,11 +399,15 @@ class Vault:
         return approve.explain(self._s, request)
 
     def doctor(self, repair: bool = False, *, deep: bool = False, approvals: Approvals = (),
-               request: str | None = None) -> DoctorReport:
+               request: str | None = None,
+               recovery: Sequence[Identity] = ()) -> DoctorReport:
         """Check that the store agrees with the verified audit log;
         ``repair`` (an administrator) mends what can be mended, with
-        ``approvals``/``request`` where the policy asks for them."""
+        ``approvals``/``request`` where the policy asks for them. With
+        ``recovery`` (the recovery identities, :func:`vault.age.load_identities`),
+        also check that they open every document: only their holder can."""
         from vault._ops import doctor
 
         return doctor.doctor(self._s, repair, deep,
-                             approved=self._approved(approvals, request) if repair else None)
+                             approved=self._approved(approvals, request) if repair else None,
+                             recovery=recovery)

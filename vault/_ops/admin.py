@@ -205,12 +205,12 @@ def _rewrap_class(s: Session, cls: LabelClass, report: ApplyReport | RotateRepor
     assert current is not None
     keyring = s.my_keyring()
     todo = [row for row in s.trusted.docs() if row.class_id == cls.id
-            and (row.key_id != current.key_id or _recovery_behind(s, row))]
+            and (row.key_id != current.key_id or recovery_behind(s, row))]
     for start in range(0, len(todo), _REWRAP_BATCH):
         _rewrap_batch(s, todo[start:start + _REWRAP_BATCH], current, keyring, report)
 
 
-def _recovery_behind(s: Session, row: DocRow) -> bool:
+def recovery_behind(s: Session, row: DocRow) -> bool:
     """Is the document's header wrapped to other recovery recipients than
     today's (a change still to be carried out)? Its record says for which
     its recovery stanzas were made (FORMAT.md §14.6); one recorded without

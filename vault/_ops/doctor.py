@@ -32,31 +32,33 @@ document the log counts, and leaves a document the log never saw in place
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from vault._ops.discipline import attempt, authorise, record
 from vault._ops.keys import grant_missing, lacking
 from vault._results import DoctorReport
-from vault._sealed.reading import check_payload, read_sealed, unlock
-from vault.age import hash_payload
+from vault._sealed.reading import Sealed, check_payload, read_sealed, unlock
+from vault.age import hash_payload, unwrap_file_key
 from vault.errors import IntegrityError, NoKeyError, UsageError, VaultError
 from vault.store.base import Leftover, owner_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
+    from vault.age import Identity
 
 __all__ = ["doctor"]
 
 
-def doctor(s: Session, repair: bool, deep: bool = False,
-           approved: Approved | None = None) -> DoctorReport:
+def doctor(s: Session, repair: bool, deep: bool = False, approved: Approved | None = None,
+           recovery: Sequence[Identity] = ()) -> DoctorReport:
     if repair and s.identity is None:
         raise UsageError("repairing needs your identity (an administrator's)",
                          hint="pass --identity FILE or set VAULT_IDENTITY")
     report = DoctorReport()
     if s.identity is None:
-        _check(s, report, repair=False, deep=deep)
+        _check(s, report, repair=False, deep=deep, recovery=recovery)
         return report
     with attempt(s, "doctor") as att:
         if repair:
@@ -64,14 +66,15 @@ def doctor(s: Session, repair: bool, deep: bool = False,
                 approved.bind("doctor")
             authorise(s, att, "administer", None, approved=approved, note="doctor --repair")
             with s.lock():
-                _check(s, report, repair=True, deep=deep)
+                _check(s, report, repair=True, deep=deep, recovery=recovery)
         else:
             record(s, [att], "allowed", [], "read-only check" + (" (deep)" if deep else ""))
-            _check(s, report, repair=False, deep=deep)
+            _check(s, report, repair=False, deep=deep, recovery=recovery)
     return report
 
 
-def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> None:
+def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool,
+           recovery: Sequence[Identity]) -> None:
     if s.log_key_problem:
         report.problems.append(f"audit log: {s.log_key_problem}; checkpoints are not being made")
     sealed_off = s.trusted.store.sealed_off()
@@ -86,7 +89,7 @@ def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool) -> Non
     report.problems += s.backend.layout_problems()
     _leftovers(s, report, repair)
     _shreds(s, report, repair)
-    _documents(s, report, repair, deep)
+    _documents(s, report, repair, deep, recovery)
     _keyrings(s, report, repair)
     _classes(s, report, repair)
     _audit(s, report)
@@ -167,7 +170,8 @@ class _Few:
             out.append(more.format(f"{self.count - _NAMED:,}"))
 
 
-def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> None:
+def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
+               recovery: Sequence[Identity]) -> None:
     live = {r.doc_id: r for r in s.trusted.docs()}
     shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
     pending = {p[3] for p in s.trusted.store.pending()
@@ -205,7 +209,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool) -> No
             report.problems.append(f"document {doc_id}: missing, although the audit log "
                                    f"records it (record {row.seq}) and no shred")
             continue
-        _check_document(s, report, doc_id, deep)
+        _check_document(s, report, doc_id, deep, recovery)
     report.documents = len(live)
     planted.into(report.problems, "{} more stored documents the audit log never saw "
                                   "(planted, or copied in); not used")
@@ -221,12 +225,15 @@ def _destroy(s: Session, doc_id: str, version: str) -> None:
     s.backend.shred_document(doc_id, version, size)
 
 
-def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool) -> None:
+def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool,
+                    recovery: Sequence[Identity]) -> None:
     try:
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
     except (VaultError, OSError) as e:
         report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
         return
+    if recovery:
+        _recovers(s, report, sealed, recovery)
     with f:
         try:
             if s.identity is not None:
@@ -241,6 +248,26 @@ def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool) -
             pass
         except (IntegrityError, OSError) as e:
             report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
+
+
+def _recovers(s: Session, report: DoctorReport, sealed: Sealed,
+              recovery: Sequence[Identity]) -> None:
+    """Does the recovery identity given open the document? Nobody but its
+    holder can tell: a recovery stanza made after a change of recovery
+    recipients is counted, not checked (docs/DESIGN.md §4.3), so a cleared
+    insider who rewraps in that window can make it to another key."""
+    from vault._ops.admin import recovery_behind
+    from vault.errors import HeaderError, HMACError, NoIdentityMatchError
+
+    try:
+        unwrap_file_key(sealed.header, recovery)
+    except (NoIdentityMatchError, HeaderError, HMACError):
+        why = ("its rotation to the recovery recipients in force is still to be run: "
+               "'vault rotate'" if recovery_behind(s, sealed.row) else
+               f"the version recorded in audit record {sealed.row.seq} holds recovery "
+               "stanzas for another key: whoever recorded it chose them")
+        report.problems.append(f"document {sealed.doc_id}: the recovery identity given does "
+                               f"not open it ({why})")
 
 
 def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
