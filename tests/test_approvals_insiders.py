@@ -8,6 +8,7 @@ and is named by ``doctor``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -468,3 +469,55 @@ def test_a_request_id_names_the_first_request_recorded_under_it(
     assert result.exit_code == 0, result.stderr
     result = office.cli("leader", "declassify", doc, "--request", r.id)
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("what", ["a policy version", "a use of approvals"])
+def test_a_run_signed_by_one_user_speaks_for_nobody_else(
+        tmp_path: Path, backend: Kind, what: str) -> None:
+    # A run is one signature over several records, grouped by the signer's
+    # key. The clerk's modified client puts an unsigned record under another
+    # name -- but the clerk's key -- before one signed record of their own.
+    # Before, the replay applied it as that person's: a policy version
+    # "by the officer" that made the clerk an officer came into force, or a
+    # decision "by the leader" spent the leader's approval before the
+    # leader could use it.
+    import secrets
+
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "deputy", data=b"to be published")
+    approval = grant(office, "deputy", ask(office, "leader", "reclassify", doc,
+                                           level="CONFIDENTIAL"))
+    if what == "a policy version":
+        text = office.policy_text({"version: 1\n": "version: 1\npost_quantum: off\n",
+                                   "    members: [officer]\n": "    members: [officer, clerk]\n"})
+        name, action, state, outcome = "officer", "policy-apply", {"policy": {
+            "version": 2, "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "text": text}}, "done"
+    else:
+        name, action, state, outcome = "leader", "reclassify", use(approval), "allowed"
+
+    def record_of(who: str, action: str, state: Any, outcome: str) -> dict[str, Any]:
+        return {"actor": {"name": who, "key": office.ids["clerk"].fingerprint},
+                "action": action, "doc": None if action == "policy-apply" else doc,
+                "label": None, "outcome": outcome, "rules": [], "reason": "", "policy": None,
+                "request": secrets.token_hex(16), "state": state}
+
+    with office.as_("officer") as v:
+        v.audit.append_many([(record_of(name, action, state, outcome),
+                              office.ids["clerk"].signing_key),
+                             (record_of("clerk", "open", None, "denied"),
+                              office.ids["clerk"].signing_key)])
+    fresh_machine = tmp_path / "fresh-state"
+    for state_dir in (None, fresh_machine):  # this machine, and one replaying from the start
+        env = {"VAULT_STATE_DIR": str(state_dir)} if state_dir else {}
+        with pytest.MonkeyPatch.context() as m:
+            for k, val in env.items():
+                m.setenv(k, val)
+            with office.as_("leader") as v:
+                assert v.policy_version == 1
+            assert any(kind == "signature" and "another name" in message
+                       for _, kind, message in findings(office))
+    if what == "a use of approvals":
+        with office.as_("leader") as v:
+            v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval])
+            assert [d.label.level for d in v.ls() if d.id == doc] == ["CONFIDENTIAL"]

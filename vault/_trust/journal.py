@@ -161,9 +161,12 @@ class Journal(ApprovalReplay):
         return self._signed
 
     def _feed_run(self, rec: AuditRecord, line: ScannedLine, run: list[AuditRecord]) -> None:
-        if any(r.actor_key != rec.actor_key for r in run):
+        if any(r.actor_key != rec.actor_key or r.actor != rec.actor for r in run):
+            # A run is one signer's: an unsigned record under another name,
+            # whatever key it carries, is not theirs to sign for.
             self._finding(rec.seq, "signature", "unsigned records are not covered by the "
-                          "signature that follows them; ignored")
+                          "signature that follows them (another key, or another name); "
+                          "ignored")
             run = [rec]
         self._completes = {r.seq for r in run if self._track(r, rec, line)}
         if not any(r.state for r in run):
