@@ -305,3 +305,31 @@ def test_a_keyring_folder_that_is_not_a_folder_is_named(office: Office, planted:
     assert not os.path.exists("/nonexistent/elsewhere")
     r = _vault(office, "officer", "doctor")
     assert f"keyrings/{deputy}/ in the vault folder is {what}, not a directory" in r.stdout
+
+
+def test_a_bloated_keyring_entry_costs_its_reader_nothing(tmp_path: Path) -> None:
+    # Anyone who can write the folder can grow a keyring entry: its reader
+    # took all of it into memory (on PostgreSQL the role's UPDATE did the
+    # same, 1.5 GB for 256 MiB). A reader takes at most 64 KiB + 1 bytes of
+    # an entry; a longer one is not the entry granted, and is not used.
+    import tracemalloc
+
+    office = make_office(tmp_path)
+    doc = office.as_("clerk").seal(io.BytesIO(b"notice"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    folder = office.path / "keyrings" / owner_key(office.ids["clerk"].recipient)
+    (entry,) = folder.iterdir()
+    with entry.open("ab") as f:
+        f.write(bytes(16 << 20))
+    v = office.as_("clerk")
+    v.ls()  # caught up first
+    tracemalloc.start()
+    try:
+        with pytest.raises(vault.errors.VaultError):
+            v.open(doc, io.BytesIO())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+    assert any("is not the one the audit log granted" in p
+               for p in office.as_("officer").doctor().problems)

@@ -341,3 +341,49 @@ def test_statements_and_checkpoints_are_held_to_their_bounds(pg_office: Office) 
     with pytest.raises(psycopg.errors.CheckViolation):
         _app_sql(pg_office, "INSERT INTO vault.audit_checkpoints VALUES"
                  " (1, convert_to(repeat('x', 65537), 'UTF8'))")
+
+
+# -- what the role could still write (schema 15) ---------------------------------------
+
+
+def test_two_sessions_racing_one_line_number_cannot_write_the_derived_hashes(
+        pg_office: Office) -> None:
+    # Session A inserts line N and holds its transaction open; session B
+    # inserts another line N with ON CONFLICT DO NOTHING. B's tree trigger
+    # waited for A's tree row and, once A committed, overwrote it with the
+    # hashes of B's line, which itself was skipped: the derived hashes no
+    # longer matched the log, for good, and only the owner could mend them.
+    import json
+    import threading
+
+    _seal(pg_office, "clerk", b"notice")
+    with _intruder(pg_office, autocommit=True) as a, \
+            _intruder(pg_office, autocommit=True) as b:
+        (n,) = a.execute("SELECT max(seq) + 1 FROM vault.audit_log").fetchone()  # type: ignore[misc]
+        a.execute("BEGIN")
+        a.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
+                  (n, json.dumps({"v": 2, "seq": n}).encode()))
+        other = threading.Thread(target=lambda: b.execute(
+            "INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (n, json.dumps({"v": 2, "seq": n, "x": "other"}).encode())))
+        other.start()
+        time.sleep(0.5)  # B waits on A's tree row
+        a.execute("COMMIT")
+        other.join(timeout=30)
+        line, tree = a.execute("SELECT l.line, t.hashes FROM vault.audit_log l JOIN"
+                               " vault.audit_tree t USING (seq) WHERE seq = %s",
+                               (n,)).fetchone()  # type: ignore[misc]
+    assert bytes(tree)[:32] == hashlib.sha256(b"\x00" + bytes(line)).digest()
+    _seal(pg_office, "clerk", b"after")
+    with pg_office.as_("officer") as v:
+        assert v.verify_audit().hashes_ok
+
+
+def test_a_bloated_keyring_entry_is_refused(pg_office: Office) -> None:
+    # The role may UPDATE keyring entries (deleting one is within its
+    # rights); an entry of 256 MiB cost every reader of it 1.5 GB. The
+    # database keeps entries to 64 KiB; a reader takes no more of one.
+    _seal(pg_office, "clerk", b"notice")
+    with _intruder(pg_office, autocommit=True) as c, \
+            pytest.raises(psycopg.errors.CheckViolation, match="keyrings_entry_size"):
+        c.execute("UPDATE vault.keyrings SET data = data || %s", (bytes(1 << 20),))

@@ -382,6 +382,41 @@ ALTER TABLE vault.audit_checkpoints ADD CONSTRAINT audit_checkpoints_note
     CHECK (octet_length(note) <= 65536) NOT VALID;
 """
 
+# What the application role could still do (THREAT-MODEL.md §6):
+# * write the derived hashes: two sessions inserting the same audit line
+#   number, the second with ON CONFLICT DO NOTHING, ran the second's tree
+#   trigger too, and its upsert overwrote the first's stored hashes once that
+#   committed, while its own line was skipped. A tree row, once there, is
+#   never replaced;
+# * cost every reader memory with a bloated keyring entry: at most 64 KiB
+#   (an entry is a few KB; readers take no more of one stored before).
+_V15 = r"""
+CREATE OR REPLACE FUNCTION vault.audit_tree_row() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    h bytea := sha256('\x00'::bytea || NEW.line);
+    stored bytea := h;
+    lvl integer := 0;
+    sibling bytea;
+BEGIN
+    WHILE ((NEW.seq >> lvl) & 1) = 1 LOOP
+        SELECT substring(t.hashes FROM lvl * 32 + 1 FOR 32) INTO sibling
+            FROM vault.audit_tree AS t WHERE t.seq = ((NEW.seq >> lvl) << lvl) - 1;
+        IF sibling IS NULL OR octet_length(sibling) <> 32 THEN
+            RETURN NEW;  -- derived data lagging: readers fall back to the lines
+        END IF;
+        h := sha256('\x01'::bytea || sibling || h);
+        stored := stored || h;
+        lvl := lvl + 1;
+    END LOOP;
+    INSERT INTO vault.audit_tree (seq, hashes) VALUES (NEW.seq, stored)
+        ON CONFLICT (seq) DO NOTHING;
+    RETURN NEW;
+END $$;
+ALTER TABLE vault.keyrings ADD CONSTRAINT keyrings_entry_size
+    CHECK (octet_length(data) <= 65536) NOT VALID;
+"""
+
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
 # not read: format vault/v2 starts at FIRST.
@@ -394,6 +429,8 @@ STEPS: Sequence[tuple[int, str, str]] = (
     (13, "actors: a row's key hash must be the SHA-256 of its key", _ACTORS_V13),
     (14, "documents: version numbers drawn, never squatted; statements named by their "
          "bytes' SHA-256; checkpoint notes of at most 64 KiB", _V14),
+    (15, "audit log: a stored tree row is never replaced; keyring entries of at most 64 KiB",
+     _V15),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]

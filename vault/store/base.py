@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
     from vault.store._batch import DocumentBatch
 
-__all__ = ["DOC_ID", "HASH", "KEY_ID", "OWNER", "VERSION", "Backend", "Leftover", "owner_key"]
+__all__ = ["DOC_ID", "HASH", "KEY_ID", "MAX_KEYRING_ENTRY", "OWNER", "VERSION", "Backend",
+           "Leftover", "owner_key"]
 
 # Names that reach file names or SQL are checked against these before use,
 # so a hostile id can never address anything outside its place.
@@ -43,6 +44,11 @@ HASH = re.compile(r"\A[0-9a-f]{64}\Z")  # a full SHA-256 in hex
 DOC_ID = re.compile(r"\A[a-z2-7]{16}\Z")  # base32 of 80 random bits
 KEY_ID = re.compile(r"\A[0-9a-f]{32}\Z")  # truncated SHA-256 (class and key ids)
 VERSION = re.compile(r"\A[0-9a-f]{8}\Z")  # one stored version of a document
+# A keyring entry is one class key wrapped to one person: a few KB. A reader
+# takes no more than this of one, so an entry bloated in the store (the
+# PostgreSQL role may UPDATE them) costs nobody memory; a longer one is not
+# the granted entry (its digest differs) and is not used.
+MAX_KEYRING_ENTRY = 64 * 1024
 OWNER = re.compile(r"\Aage1(pq1)?[02-9ac-hj-np-z]{58,4000}\Z")  # a user's age recipient
 
 

@@ -39,7 +39,16 @@ from typing import TYPE_CHECKING, BinaryIO
 from vault import _atomic
 from vault._atomic import NotRegularFile, open_regular, real_directory
 from vault.errors import IntegrityError, StorageError, UsageError
-from vault.store.base import DOC_ID, HASH, KEY_ID, VERSION, Backend, Leftover, owner_key
+from vault.store.base import (
+    DOC_ID,
+    HASH,
+    KEY_ID,
+    MAX_KEYRING_ENTRY,
+    VERSION,
+    Backend,
+    Leftover,
+    owner_key,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
@@ -196,9 +205,9 @@ class FolderBackend(Backend):
         except NotRegularFile as e:
             raise _planted("/".join(parts), e.kind, "a regular file") from None
 
-    def _read(self, *parts: str) -> bytes:
+    def _read(self, *parts: str, limit: int = -1) -> bytes:
         with os.fdopen(self._open(*parts), "rb") as f:
-            return f.read()
+            return f.read(limit)
 
     def _folder(self, *parts: str) -> bool:
         """Is the layout's folder ``parts`` there (False when absent)? A
@@ -269,7 +278,7 @@ class FolderBackend(Backend):
         if not self._folder("keyrings", owner_key(owner)):
             return None
         try:
-            return self._read("keyrings", owner_key(owner), name)
+            return self._read("keyrings", owner_key(owner), name, limit=MAX_KEYRING_ENTRY + 1)
         except (FileNotFoundError, NotADirectoryError):
             return None
 

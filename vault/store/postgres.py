@@ -39,7 +39,17 @@ from vault.errors import StorageError, UsageError
 from vault.store import _pg_schema, _pg_stream
 from vault.store._pg_conn import Database, describe, storage_errors
 from vault.store._pg_schema import WRITE_LOCK
-from vault.store.base import DOC_ID, HASH, KEY_ID, OWNER, VERSION, Backend, Leftover, owner_key
+from vault.store.base import (
+    DOC_ID,
+    HASH,
+    KEY_ID,
+    MAX_KEYRING_ENTRY,
+    OWNER,
+    VERSION,
+    Backend,
+    Leftover,
+    owner_key,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
@@ -239,9 +249,10 @@ class PostgresBackend(Backend):
         return self._pairs("cannot read the keyrings", "SELECT okey, key_id FROM vault.keyrings")
 
     def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
-        data = self._one("cannot read a keyring entry", "SELECT data FROM vault.keyrings"
-                         " WHERE okey = %s AND key_id = %s",
-                         (owner_key(_check("owner", owner)), _check("key", key_id)))
+        data = self._one("cannot read a keyring entry", "SELECT substring(data FROM 1 FOR %s)"
+                         " FROM vault.keyrings WHERE okey = %s AND key_id = %s",
+                         (MAX_KEYRING_ENTRY + 1, owner_key(_check("owner", owner)),
+                          _check("key", key_id)))
         return None if data is None else bytes(data)
 
     def write_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None:
