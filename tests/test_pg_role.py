@@ -387,3 +387,32 @@ def test_a_bloated_keyring_entry_is_refused(pg_office: Office) -> None:
     with _intruder(pg_office, autocommit=True) as c, \
             pytest.raises(psycopg.errors.CheckViolation, match="keyrings_entry_size"):
         c.execute("UPDATE vault.keyrings SET data = data || %s", (bytes(1 << 20),))
+
+
+def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office) -> None:
+    # Anyone holding the shared application role can set its defaults for
+    # every later session of every workstation: read-only transactions
+    # stopped every seal and open until a database administrator reset
+    # them, and a lock wait of a day let a held lock hang everyone.
+    from vault.store._pg_conn import LOCK_TIMEOUT, Database
+
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    _seal(pg_office, "clerk", b"before")
+    with _intruder(pg_office, autocommit=True) as c:
+        c.execute("ALTER ROLE CURRENT_USER SET default_transaction_read_only = on;"
+                  " ALTER ROLE CURRENT_USER SET default_transaction_isolation = serializable;"
+                  " ALTER ROLE CURRENT_USER SET statement_timeout = 1;"
+                  " ALTER ROLE CURRENT_USER SET idle_session_timeout = 1;"
+                  " ALTER ROLE CURRENT_USER SET lock_timeout = '1d'")
+    db = Database.get(pg_office.location)
+    db.close()  # new sessions only, as on every other workstation
+    try:
+        doc = _seal(pg_office, "leader", b"after" * 100_000)
+        out = io.BytesIO()
+        pg_office.as_("leader").open(doc, out)
+        assert out.getvalue() == b"after" * 100_000
+        with db.connection() as conn:
+            row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+        assert row == (f"{LOCK_TIMEOUT}s",)
+    finally:
+        cluster.execute(f"ALTER ROLE {APP} RESET ALL")

@@ -23,9 +23,9 @@ Four rules keep this safe:
 * no wait for a lock is endless: any session of the application role can
   take the vault's advisory locks or lock a table and keep it, so every
   session gets a ``lock_timeout`` (:data:`LOCK_TIMEOUT` seconds, or
-  ``VAULT_PG_LOCK_TIMEOUT``; a limit the server or the location already
-  sets is kept), and a wait that runs out is a :class:`StorageError` naming
-  the sessions that hold the vault's locks.
+  ``VAULT_PG_LOCK_TIMEOUT``; a shorter limit the server or the location
+  already sets is kept, a longer one cut), and a wait that runs out is a
+  :class:`StorageError` naming the sessions that hold the vault's locks.
 
 Errors: psycopg's exceptions never leave this package. :func:`storage_errors`
 turns them into :class:`~vault.errors.StorageError` (permission problems
@@ -181,14 +181,23 @@ class Database:
             conn = psycopg.connect(self.conninfo, autocommit=True, **extra)
             try:
                 # One round trip: keep commits durable if the server made them
-                # lazy, and bound every wait for a lock (see module doc).
+                # lazy, bound every wait for a lock (see module doc), and undo
+                # the defaults anyone holding the application role can give it
+                # (ALTER ROLE CURRENT_USER SET ...) to stop every workstation:
+                # read-only transactions, a statement time limit, serializable
+                # transactions that fail, a lock wait of a day.
                 conn.execute(
                     "SELECT CASE WHEN current_setting('synchronous_commit') = 'off'"
                     " THEN set_config('synchronous_commit', 'local', false) END,"
                     " set_config('lock_timeout', coalesce(%s, CASE WHEN"
-                    " current_setting('lock_timeout') = '0' THEN %s"
-                    " ELSE current_setting('lock_timeout') END), false)",
-                    (wait, f"{LOCK_TIMEOUT}s"))
+                    " current_setting('lock_timeout') = '0' OR"
+                    " current_setting('lock_timeout')::interval > %s::interval THEN %s"
+                    " ELSE current_setting('lock_timeout') END), false),"
+                    " set_config('default_transaction_read_only', 'off', false),"
+                    " set_config('default_transaction_isolation', 'read committed', false),"
+                    " set_config('statement_timeout', '0', false),"
+                    " set_config('idle_session_timeout', '0', false)",
+                    (wait, f"{LOCK_TIMEOUT}s", f"{LOCK_TIMEOUT}s"))
             except BaseException:
                 conn.close()
                 raise
