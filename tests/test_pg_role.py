@@ -200,6 +200,42 @@ def test_a_flood_of_statements_does_not_multiply_an_approvers_memory(
     assert grown_mib < rows // 2, f"approvals grew by {grown_mib} MiB"
 
 
+def test_a_flood_of_signed_requests_does_not_multiply_an_approvers_memory(
+        pg_office: Office) -> None:
+    # Valid requests this time, each signed with a key of the role's own (in
+    # no policy) and bloated with 1,000 classes: 'vault approvals' kept every
+    # one it read before filtering, about 3 times the table's size (312 MiB
+    # for 107 MiB). Now it keeps only requests whose requester's key is
+    # the policy's.
+    import secrets
+
+    from vault._trust.requests import new_request
+
+    with pg_office.as_("clerk") as v:
+        vault_id = v._s.manifest.vault_id
+    me = vault.new_identity("mallory")
+    total = 0
+    with _intruder(pg_office, autocommit=False) as c:
+        for _ in range(1000):
+            data = new_request(me, vault=vault_id, action="rotate", doc=None, state=None,
+                               label=None, new_label=None,
+                               details={"classes": sorted(secrets.token_hex(16)
+                                                          for _ in range(1000))},
+                               justification="J" * 2000, requester="mallory",
+                               policy=secrets.token_hex(32)).to_bytes()
+            total += len(data)
+            c.execute("INSERT INTO vault.statements (kind, name, data) VALUES ('request', %s,"
+                      " %s)", (hashlib.sha256(data).hexdigest(), data))
+        c.commit()
+    p = subprocess.run([sys.executable, "-c", _PEAK, pg_office.location,
+                        str(pg_office.files["leader"])], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    pending, grown_mib = map(int, p.stdout.split())
+    assert pending == 0
+    assert grown_mib < (total >> 20) // 4, f"approvals grew by {grown_mib} MiB of {total >> 20}"
+
+
 # -- sessions cut by another ------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ for the requester. Neither ever reads anyone else's private key.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -164,9 +164,14 @@ def _check_asked(s: Session, r: Request, me_name: str) -> None:
     if user is None or user.signing_key != r.requester.signing_key:
         raise ApprovalError("requester", f"the request is signed by a key the policy in force "
                             f"does not give {r.requester.name}", hint="treat it as forged")
-    if r.policy != policy.hash:
+    at = s.trusted.store.request_seq(r.digest)
+    if r.policy != policy.hash or (at is not None and at < s.trusted.store.policy_seq()):
         raise ApprovalError("policy", "the request was made under another policy version "
                             "than the one in force now", hint=again)
+    if at is None:  # an approval of it could never be used (FORMAT.md §16.4)
+        raise ApprovalError("unrecorded", f"request {r.id} is not on the audit record",
+                            hint="ask the requester to ask with 'vault request', which "
+                                 "records it")
     if r.doc is not None:
         row = s.trusted.doc(r.doc)
         if row is None or row.shredded or row.header != r.state:
@@ -220,20 +225,20 @@ def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None 
     return a
 
 
-def _known(s: Session) -> dict[str, Request]:
-    """Every signed request of this vault left in it or on the record."""
-    found: dict[str, Request] = {}
+def _requests(s: Session) -> Iterator[Request]:
+    """Every signed request of this vault left in it, then every one on the
+    record (one may come twice), a few at a time: anyone can leave any number
+    of valid requests, signed with keys of their own, and a reader keeps only
+    what it is looking for."""
     for _, data in s.backend.statements("request"):
         try:
             r = read_request(data)
         except (UsageError, DeniedError):
             continue  # whatever anyone left in the vault: only signed requests count
         if r.statement["vault"] == s.manifest.vault_id:
-            found.setdefault(r.digest, r)
-    for digest, _, signed in s.trusted.requests_now():
-        if digest not in found:
-            found[digest] = Request.read(signed)
-    return found
+            yield r
+    for _, _, signed in s.trusted.requests_now():
+        yield Request.read(signed)
 
 
 def find(s: Session, request_id: str) -> Request:
@@ -242,10 +247,6 @@ def find(s: Session, request_id: str) -> Request:
     they like: the id names the first request the log recorded under it,
     else (none recorded yet) the earliest signed with the key the policy in
     force gives its requester."""
-    mine = [r for r in _known(s).values() if r.id == request_id]
-    if not mine:
-        raise UsageError(f"no request {request_id} in this vault",
-                         hint="give the request file instead; 'vault approvals' lists yours")
     recorded = {digest: seq for digest, seq, _ in s.trusted.requests_now()}
     users = s.trusted.policy.users
 
@@ -254,7 +255,14 @@ def find(s: Session, request_id: str) -> Request:
         genuine = u is not None and u.signing_key == r.requester.signing_key
         return (recorded.get(r.digest, 1 << 62), 0 if genuine else 1, r.statement["created"])
 
-    return min(mine, key=rank)
+    best: Request | None = None
+    for r in _requests(s):
+        if r.id == request_id and (best is None or rank(r) < rank(best)):
+            best = r
+    if best is None:
+        raise UsageError(f"no request {request_id} in this vault",
+                         hint="give the request file instead; 'vault approvals' lists yours")
+    return best
 
 
 def pending(s: Session) -> list[Request]:
@@ -264,8 +272,12 @@ def pending(s: Session) -> list[Request]:
     if name is None:
         return []
     refused = refusal(s)
-    out = []
-    for r in _known(s).values():
+    users = s.trusted.policy.users
+    out: dict[str, Request] = {}
+    for r in _requests(s):
+        u = users.get(r.requester.name)
+        if r.digest in out or u is None or u.signing_key != r.requester.signing_key:
+            continue  # kept only once, and only if its requester's key is theirs
         try:
             _check_asked(s, r, name)
         except ApprovalError:
@@ -273,8 +285,8 @@ def pending(s: Session) -> list[Request]:
         if refused(r.digest) or any(a == name for a, *_ in s.trusted.store.answers(r.digest)) \
                 or standing(s, r, name) is not None:
             continue
-        out.append(r)
-    return sorted(out, key=lambda r: (r.statement["created"], r.id))
+        out[r.digest] = r
+    return sorted(out.values(), key=lambda r: (r.statement["created"], r.id))
 
 
 def explain(s: Session, r: Request) -> str:
