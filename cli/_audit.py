@@ -281,8 +281,11 @@ def _print_report(report: VerifyReport) -> None:
 @click.pass_context
 def checkpoint(ctx: click.Context, log_dir: str | None) -> None:
     """Sign a checkpoint of the log now and print it (a C2SP signed note)."""
-    note = _open_log(ctx, log_dir).checkpoint()
+    log = _open_log(ctx, log_dir)
+    note = log.checkpoint()
     click.echo(note.decode("utf-8"), nl=False)
+    if log.unstored:
+        warn(log.unstored)
 
 
 @audit.command("prove")

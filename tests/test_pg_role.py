@@ -452,3 +452,21 @@ def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office) -> None:
         assert row == (f"{LOCK_TIMEOUT}s",)
     finally:
         cluster.execute(f"ALTER ROLE {APP} RESET ALL")
+
+
+def test_a_checkpoint_that_a_planted_note_keeps_out_is_reported(pg_office: Office) -> None:
+    # The role stores a bogus note under the log's current size: the
+    # officer's 'vault audit checkpoint' then printed its note and exited
+    # 0, but stored nothing (the table is append-only). It still prints
+    # the note, to keep outside, and says it was not stored.
+    _seal(pg_office, "clerk", b"notice")
+    with _intruder(pg_office, autocommit=True) as c:
+        c.execute("INSERT INTO vault.audit_checkpoints (size, note) SELECT max(seq) + 1,"
+                  " 'bogus' FROM vault.audit_log")
+    r = pg_office.cli("officer", "audit", "checkpoint")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.count("\n") >= 3 and "\u2014 " in r.stdout  # a signed note
+    assert "was not stored: another note of that size is in its place" in r.stderr
+    _seal(pg_office, "clerk", b"later")
+    r = pg_office.cli("officer", "audit", "checkpoint")  # one of another size: stored
+    assert r.exit_code == 0 and r.stderr == "", r.stderr

@@ -313,11 +313,12 @@ class FolderStorage(LogStorage):
         with os.fdopen(fd, "rb") as f:
             return f.read(MAX_CHECKPOINT + 1)
 
-    def store_checkpoint(self, size: int, note: bytes) -> None:
+    def store_checkpoint(self, size: int, note: bytes) -> bool:
         if self._inside:
             self._due.append((size, note))  # after the fdatasync (see exclusive)
         else:
             self._write_checkpoint(size, note)
+        return True  # a bogus file in its place is replaced
 
     def _write_checkpoint(self, size: int, note: bytes) -> None:
         path = self.paths.checkpoint(size)

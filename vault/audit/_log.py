@@ -91,6 +91,8 @@ class AuditLog(LogReading):
             Checkpoint(self.origin, 0, bytes(32))  # validates the origin's syntax
         #: what this handle noticed and repaired on its own (derived data rebuilt)
         self.notes: list[str] = []
+        #: why the checkpoint :meth:`checkpoint` made last was not stored, if it was not
+        self.unstored: str | None = None
         self._host = os.uname().nodename  # gethostname(2), without loading socket
         self._tip: TrustedTip | None = None
         self._settled = False  # whether the tip ends at a settle point (docs/AUDIT.md §5)
@@ -297,10 +299,15 @@ class AuditLog(LogReading):
         """Sign and store a checkpoint of the log as it is now; return it.
         The root is recomputed from the lines, never read from stored hashes."""
         signer = self._require_signer()
+        self.unstored = None
         with self._writing("cannot write a checkpoint") as stack:
             turn = stack.enter_context(contextlib.closing(Turn(self.storage, self._tip, 0)))
             note = self._sign(signer, turn.tip.size, turn.tip.root)
-            self.storage.store_checkpoint(turn.tip.size, note)
+            if not self.storage.store_checkpoint(turn.tip.size, note):
+                # Someone stored a note of that size first (a PostgreSQL
+                # role can; it is bogus, and ignored): this one is not kept.
+                self.unstored = (f"checkpoint {turn.tip.size} was not stored: another note of "
+                                 "that size is in its place; keep this one outside")
         self._after(turn)
         return note
 

@@ -193,9 +193,10 @@ class LogStorage(abc.ABC):
         ``MAX_CHECKPOINT + 1`` bytes: a longer one then fails to verify."""
 
     @abc.abstractmethod
-    def store_checkpoint(self, size: int, note: bytes) -> None:
+    def store_checkpoint(self, size: int, note: bytes) -> bool:
         """Store a signed checkpoint (inside :meth:`exclusive`: made durable
-        with, or after, the lines it covers)."""
+        with, or after, the lines it covers). False when another note holds
+        that size and cannot be replaced (an append-only store)."""
 
     # -- derived data and moves ------------------------------------------------
 

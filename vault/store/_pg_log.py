@@ -282,16 +282,22 @@ class PostgresLogStorage(LogStorage):
                                (MAX_CHECKPOINT + 1, size)).fetchone()
         return bytes(row[0]) if row else None
 
-    def store_checkpoint(self, size: int, note: bytes) -> None:
+    def store_checkpoint(self, size: int, note: bytes) -> bool:
         # Append-only: a row someone else stored for this size stays (and,
-        # if it is bogus, is ignored by the log, docs/AUDIT.md §7).
+        # if it is bogus, is ignored by the log, docs/AUDIT.md §7); the
+        # caller is told when it is not this note (Ed25519 is deterministic:
+        # the same tree signed again is the same note).
         sql = ("INSERT INTO vault.audit_checkpoints (size, note) VALUES (%s, %s)"
-               " ON CONFLICT (size) DO NOTHING")
-        if self._writing and self._conn is not None:
-            self._conn.execute(sql, (size, note))
-            return
-        with self.db.connection() as conn:
-            conn.execute(sql, (size, note))
+               " ON CONFLICT (size) DO NOTHING RETURNING size")
+        held = ("SELECT substring(note FROM 1 FOR %s) FROM vault.audit_checkpoints"
+                " WHERE size = %s")
+        with contextlib.ExitStack() as stack:
+            conn = self._conn if self._writing and self._conn is not None else \
+                stack.enter_context(self.db.connection())
+            if conn.execute(sql, (size, note)).fetchone() is not None:
+                return True
+            row = conn.execute(held, (len(note) + 1, size)).fetchone()
+        return row is not None and bytes(row[0]) == note
 
     # -- derived data and moves ------------------------------------------------
 
