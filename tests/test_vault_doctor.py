@@ -233,3 +233,41 @@ def test_doctor_reads_what_was_planted_in_bounded_memory(office: Office) -> None
     after = office.as_("officer").doctor()
     assert not after.leftovers
     assert [p for p in after.problems if "never saw" not in p] == []
+
+
+@pytest.mark.parametrize("how", ["the clerk's key", "no valid signature"])
+def test_a_decision_under_another_name_is_nobodys(office: Office, how: str) -> None:
+    # The clerk records an allowed seal decision "by the leader" -- signed
+    # with the clerk's own key, or a copy of a leader's line with a zeroed
+    # signature -- and plants a file for its document. doctor blamed the
+    # leader for a seal "allowed but never completed", and called the
+    # planted file an interrupted write (which a repair removes).
+    import base64
+    import json
+    import secrets
+
+    office.as_("leader").seal(io.BytesIO(b"minutes"), level="INTERNAL",
+                              compartments=["STAFF"])
+    doc = "abcdefghijklmnop"
+    clerk = office.ids["clerk"]
+    if how == "the clerk's key":
+        with office.as_("officer") as v:
+            v.audit.append({"actor": {"name": "leader", "key": clerk.fingerprint},
+                            "action": "seal", "doc": doc, "label": None, "outcome": "allowed",
+                            "rules": [], "reason": "", "policy": None,
+                            "request": secrets.token_hex(16), "state": None},
+                           clerk.signing_key)
+    else:
+        lines = office.raw.audit_lines()
+        decided = next(json.loads(x) for x in lines if b'"outcome":"allowed"' in x
+                       and b'"action":"seal"' in x)
+        forged = {**decided, "seq": len(lines), "doc": doc, "request": secrets.token_hex(16),
+                  "sig": base64.b64encode(bytes(64)).decode()}
+        office.raw.append_audit_line(json.dumps(forged, sort_keys=True, separators=(",", ":"),
+                                                ensure_ascii=False).encode())
+    office.raw.set_doc_version_bytes(doc, "00000001", b"planted by the clerk")
+    report = office.as_("officer").doctor()
+    text = "\n".join([*report.problems, *report.leftovers, *report.notes])
+    assert "leader's seal" not in text and "never completed" not in text, text
+    assert any(p.startswith(f"docs/{doc}.00000001.age: a document the audit log never saw")
+               for p in report.problems), report.problems

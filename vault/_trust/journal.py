@@ -220,6 +220,11 @@ class Journal(ApprovalReplay):
                 # random when the decision is recorded, so only a later record
                 # repeats one: anyone's, made to take the maker's place.
                 return False
+            if not self._run_signed(signer, line):
+                # Nobody's: a name without its owner's signature never makes
+                # a decision doctor would blame on them, nor lends a planted
+                # file the look of an interrupted write.
+                return False
             self.store.add_pending(rec.request, rec.seq, rec.action, rec.doc, rec.actor,
                                    rec.host, rec.pid)
             self._open[rec.request] = (rec.action, rec.doc, rec.actor)
