@@ -115,6 +115,55 @@ def test_a_folder_writer_can_delete_a_document_and_its_records(office: Office,
     assert r.exit_code == 4, (r.stdout, r.stderr)
 
 
+def test_a_folder_writer_can_rewrite_their_own_earlier_record_for_a_new_machine(
+        tmp_path: Path) -> None:
+    """A limit (THREAT-MODEL.md §5.5): a record's signature covers only the
+    line before its run (AUDIT.md §4). The deputy, an administrator under
+    version 2 and revoked by version 3, rewrites a record of his own from
+    before, re-signed over the same chain, into a policy version that keeps
+    him an administrator. A machine that read the log before stops with
+    the alarm and verification fails, naming the next record; a machine
+    that reads it for the first time counts the rewritten record, and the
+    officer's version 3 does not follow it."""
+    import base64
+    import hashlib
+    import json
+
+    from vault._primitives import canonical_json
+    from vault.audit._chain import SIGNING_CONTEXT
+    from vault.audit._hashing import leaf_hash
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    pq = {"version: 1\n": "version: 1\npost_quantum: off\n"}
+    deputy_admin = {**pq, "    members: [officer]\n": "    members: [officer, deputy]\n"}
+    office.as_("officer").apply_policy(office.write_policy(deputy_admin))
+    office.as_("deputy").ls()
+    log = office.path / "audit" / "log"
+    lines = log.read_bytes().split(b"\n")[:-1]
+    mine = max(i for i, x in enumerate(lines) if json.loads(x)["actor"]["name"] == "deputy")
+    office.as_("leader").ls()
+    office.as_("officer").apply_policy(office.write_policy(pq))  # the deputy is out
+    lines = log.read_bytes().split(b"\n")[:-1]
+    text = office.policy_text({**deputy_admin, "description: Classification policy":
+                               "description: The deputy's policy"})
+    body = {k: v for k, v in json.loads(lines[mine]).items() if k != "sig"}
+    body.update(action="policy-apply", outcome="done", doc=None, label=None, rules=[],
+                reason="", state={"policy": {"version": 3, "text": text,
+                                             "sha256": hashlib.sha256(text.encode()).hexdigest()}})
+    chain = hashlib.sha256(leaf_hash(lines[mine - 1])).digest()
+    sig = office.ids["deputy"].signing_key.sign(SIGNING_CONTEXT + chain + canonical_json(body))
+    lines[mine] = canonical_json({**body, "sig": base64.b64encode(sig).decode()})
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
+        office.as_("officer").ls()  # a machine that read the log before
+    r = run("--vault", str(office.path), "audit", "verify",  # signatures checked, anew
+            env={"VAULT_STATE_DIR": str(tmp_path / "auditor")})
+    assert r.exit_code == 4 and f"record {mine + 1} " in r.stderr, r.stderr
+    with vault.Vault(office.path, office.ids["leader"], state_dir=tmp_path / "new") as v:
+        assert [(p.version, p.applied_by) for p in v.policy_versions][-1] == (3, "deputy")
+        assert not v.doctor().ok  # the next record's bad signature, named
+
+
 def test_an_upgrade_of_this_machines_record_keeps_what_it_verified(office: Office,
                                                                     tmp_path: Path) -> None:
     """A newer vault version reads a record of the vault from the version
