@@ -439,6 +439,7 @@ def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office) -> None:
                   " ALTER ROLE CURRENT_USER SET default_transaction_isolation = serializable;"
                   " ALTER ROLE CURRENT_USER SET statement_timeout = 1;"
                   " ALTER ROLE CURRENT_USER SET idle_session_timeout = 1;"
+                  " ALTER ROLE CURRENT_USER SET standard_conforming_strings = off;"
                   " ALTER ROLE CURRENT_USER SET lock_timeout = '1d'")
     db = Database.get(pg_office.location)
     db.close()  # new sessions only, as on every other workstation

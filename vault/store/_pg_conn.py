@@ -56,6 +56,14 @@ MAX_IDLE = 8  # idle sessions kept per database and process
 CONNECT_TIMEOUT = 10  # seconds, unless the location says otherwise
 LOCK_TIMEOUT = 30  # seconds a statement waits for a lock (see module doc)
 LOCK_TIMEOUT_ENV = "VAULT_PG_LOCK_TIMEOUT"
+# What every session sets whatever the role's defaults say (anyone who holds
+# the role can give it defaults, with ALTER ROLE CURRENT_USER SET, that stop
+# every workstation: read-only transactions, time limits, serializable
+# transactions that fail, strings whose backslashes escape).
+_SESSION = ("-c default_transaction_read_only=off"
+            " -c default_transaction_isolation=read\\ committed"
+            " -c statement_timeout=0 -c idle_session_timeout=0"
+            " -c standard_conforming_strings=on")
 
 Connection = psycopg.Connection[Any]
 
@@ -174,29 +182,27 @@ class Database:
 
     def _connect(self) -> Connection:
         extra: dict[str, Any] = {"application_name": "vault"}
-        if "connect_timeout" not in _conninfo.conninfo_to_dict(self.conninfo):
+        given = _conninfo.conninfo_to_dict(self.conninfo)
+        if "connect_timeout" not in given:
             extra["connect_timeout"] = CONNECT_TIMEOUT
+        # Settings in the startup packet take precedence over the role's own
+        # defaults, from the first moment of the session (an idle-session
+        # limit of 1 ms would end it before any SET).
+        extra["options"] = f"{given.get('options', '')} {_SESSION}".strip()
         wait = _lock_timeout()
         with storage_errors(f"cannot connect to the vault database {self.location}"):
             conn = psycopg.connect(self.conninfo, autocommit=True, **extra)
             try:
                 # One round trip: keep commits durable if the server made them
-                # lazy, bound every wait for a lock (see module doc), and undo
-                # the defaults anyone holding the application role can give it
-                # (ALTER ROLE CURRENT_USER SET ...) to stop every workstation:
-                # read-only transactions, a statement time limit, serializable
-                # transactions that fail, a lock wait of a day.
+                # lazy, and bound every wait for a lock (see module doc): a
+                # role's default of a day is cut too (see _SESSION).
                 conn.execute(
                     "SELECT CASE WHEN current_setting('synchronous_commit') = 'off'"
                     " THEN set_config('synchronous_commit', 'local', false) END,"
                     " set_config('lock_timeout', coalesce(%s, CASE WHEN"
                     " current_setting('lock_timeout') = '0' OR"
                     " current_setting('lock_timeout')::interval > %s::interval THEN %s"
-                    " ELSE current_setting('lock_timeout') END), false),"
-                    " set_config('default_transaction_read_only', 'off', false),"
-                    " set_config('default_transaction_isolation', 'read committed', false),"
-                    " set_config('statement_timeout', '0', false),"
-                    " set_config('idle_session_timeout', '0', false)",
+                    " ELSE current_setting('lock_timeout') END), false)",
                     (wait, f"{LOCK_TIMEOUT}s", f"{LOCK_TIMEOUT}s"))
             except BaseException:
                 conn.close()
