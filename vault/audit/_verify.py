@@ -30,7 +30,10 @@ from vault.audit.note import NoteVerifier
 from vault.errors import AuditIntegrityError, CheckpointError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from vault.audit._logread import LogReading
+    from vault.audit._record import AuditRecord
 
 __all__ = ["KeyLookup", "VerifyReport", "verify_log"]
 
@@ -176,7 +179,8 @@ class _Checker:
             if not excused and self.bad_signature is None:
                 self.bad_signature = error
 
-    def _excusable(self, item: ScannedLine, record: Any, key: Any) -> bool:
+    def _excusable(self, item: ScannedLine, record: AuditRecord,
+                   key: Ed25519PublicKey | None) -> bool:
         """May an incident excuse this signed record's bad signature (AUDIT.md
         §11.3)? If the record itself is sealed off, yes (its run's other
         lines are then vouched for by nothing). If a sealed-off line is only
@@ -185,6 +189,8 @@ class _Checker:
         sealed off changed too -- the record after a sealed-off line would
         otherwise be anyone's to rewrite, with the unsigned lines of its run."""
         sealed = self.incidents.lines
+        if not sealed:
+            return False
         if item.seq in sealed:
             self.unvouched.append(range(item.covers.start, item.seq))
             return True
