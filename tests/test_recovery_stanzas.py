@@ -86,26 +86,32 @@ def _record_rewrap(office: Office, who: str, doc: str, data: bytes,
                        me.signing_key)
 
 
-@pytest.mark.parametrize("named", ["no stanzas", "its stanzas"])
-def test_a_recovery_stanza_swapped_for_an_outsiders_does_not_count(
-        office: Office, named: str) -> None:
-    doc = _seal(office, "leader", "CONFIDENTIAL", "STAFF")
-    with office.as_("clerk") as v:  # cleared for it: holds the class key
+def _swapped_for_the_outsider(office: Office, who: str, doc: str) -> tuple[bytes, list[Stanza]]:
+    """The document's stored file as ``who`` (cleared: they hold the class
+    key) rewrites it: the class key's stanza made anew and, in place of the
+    recovery stanza, one to the outsider's key -- the same count."""
+    with office.as_(who) as v:
         row = v._s.trusted.doc(doc)
         assert row is not None
         ck = v._s.trusted.key(row.key_id)
         assert ck is not None
         identity = v._s.my_keyring().identity(ck)
-    data = _recorded(office, doc)
-    src = io.BytesIO(data)
+    src = io.BytesIO(_recorded(office, doc))
     header = read_header(src)
     file_key = unwrap_file_key(header, [identity])
     swapped = [*vault_recipient(ck.recipient).wrap(file_key),
                *parse_recipient(office.ids["outsider"].recipient).wrap(file_key)]
-    assert len(swapped) == len(recipient_stanzas(header))  # the same count
+    assert len(swapped) == len(recipient_stanzas(header))
     new = Header.seal([*swapped, *header.stanzas[len(swapped):]], file_key)
-    _record_rewrap(office, "clerk", doc, new.encode() + src.read(),
-                   None if named == "no stanzas" else swapped)
+    return new.encode() + src.read(), swapped
+
+
+@pytest.mark.parametrize("named", ["no stanzas", "its stanzas"])
+def test_a_recovery_stanza_swapped_for_an_outsiders_does_not_count(
+        office: Office, named: str) -> None:
+    doc = _seal(office, "leader", "CONFIDENTIAL", "STAFF")
+    data, swapped = _swapped_for_the_outsider(office, "clerk", doc)  # clerk: cleared for it
+    _record_rewrap(office, "clerk", doc, data, None if named == "no stanzas" else swapped)
     # The version before is still the document: the leader opens it, and so
     # does the recovery identity, on every machine; doctor names the record.
     assert _opens(office, "leader", doc) == b"staff appraisal"
@@ -229,20 +235,8 @@ def test_the_recovery_holder_finds_a_stanza_made_for_another_key_in_the_rotation
     with office.as_("officer") as v:
         assert not v.doctor(recovery=[new]).ok  # both wait for the rotation, and it says so
         assert all("'vault rotate'" in p for p in v.doctor(recovery=[new]).problems)
-    with office.as_("deputy") as v:
-        row = v._s.trusted.doc(doc)
-        assert row is not None
-        ck = v._s.trusted.key(row.key_id)
-        assert ck is not None
-        identity = v._s.my_keyring().identity(ck)
-    data = _recorded(office, doc)
-    src = io.BytesIO(data)
-    header = read_header(src)
-    file_key = unwrap_file_key(header, [identity])
-    swapped = [*vault_recipient(ck.recipient).wrap(file_key),
-               *parse_recipient(office.ids["outsider"].recipient).wrap(file_key)]
-    new_header = Header.seal([*swapped, *header.stanzas[len(swapped):]], file_key)
-    _record_rewrap(office, "deputy", doc, new_header.encode() + src.read(), swapped)
+    data, swapped = _swapped_for_the_outsider(office, "deputy", doc)
+    _record_rewrap(office, "deputy", doc, data, swapped)
     assert _version(office, doc) == "5eed5eed"  # counted: the limit
     assert other in office.as_("leader").rotate().rewrapped
     assert not _stored_opens_with(office, doc, new)

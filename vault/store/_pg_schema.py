@@ -208,6 +208,32 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON vault.audit_chec
     FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only();
 """.replace("%(audit_lock)d", str(AUDIT_LOCK))
 
+# The stored hashes line NEW.seq adds (docs/AUDIT.md §6), as version 12
+# made them (version 15 changes what a conflict does).
+_TREE_ROW = r"""CREATE FUNCTION vault.audit_tree_row() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    h bytea := sha256('\x00'::bytea || NEW.line);
+    stored bytea := h;
+    lvl integer := 0;
+    sibling bytea;
+BEGIN
+    WHILE ((NEW.seq >> lvl) & 1) = 1 LOOP
+        SELECT substring(t.hashes FROM lvl * 32 + 1 FOR 32) INTO sibling
+            FROM vault.audit_tree AS t WHERE t.seq = ((NEW.seq >> lvl) << lvl) - 1;
+        IF sibling IS NULL OR octet_length(sibling) <> 32 THEN
+            RETURN NEW;  -- derived data lagging: readers fall back to the lines
+        END IF;
+        h := sha256('\x01'::bytea || sibling || h);
+        stored := stored || h;
+        lvl := lvl + 1;
+    END LOOP;
+    INSERT INTO vault.audit_tree (seq, hashes) VALUES (NEW.seq, stored)
+        ON CONFLICT (seq) DO UPDATE SET hashes = excluded.hashes;
+    RETURN NEW;
+END $$;
+"""
+
 # Audit log v2 (docs/AUDIT.md §13). An application role holds INSERT on the
 # log, so the database itself refuses rows the log logic would reject: the
 # next number, one line, at most MAX_LINE bytes, a JSON object with "v" 2 and
@@ -283,29 +309,7 @@ BEGIN
 END $$;
 -- The stored hashes line NEW.seq adds (docs/AUDIT.md §6): its leaf hash,
 -- then each perfect subtree it completes. Runs as the schema's owner.
-CREATE FUNCTION vault.audit_tree_row() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
-DECLARE
-    h bytea := sha256('\x00'::bytea || NEW.line);
-    stored bytea := h;
-    lvl integer := 0;
-    sibling bytea;
-BEGIN
-    WHILE ((NEW.seq >> lvl) & 1) = 1 LOOP
-        SELECT substring(t.hashes FROM lvl * 32 + 1 FOR 32) INTO sibling
-            FROM vault.audit_tree AS t WHERE t.seq = ((NEW.seq >> lvl) << lvl) - 1;
-        IF sibling IS NULL OR octet_length(sibling) <> 32 THEN
-            RETURN NEW;  -- derived data lagging: readers fall back to the lines
-        END IF;
-        h := sha256('\x01'::bytea || sibling || h);
-        stored := stored || h;
-        lvl := lvl + 1;
-    END LOOP;
-    INSERT INTO vault.audit_tree (seq, hashes) VALUES (NEW.seq, stored)
-        ON CONFLICT (seq) DO UPDATE SET hashes = excluded.hashes;
-    RETURN NEW;
-END $$;
-REVOKE ALL ON FUNCTION vault.audit_tree_row() FROM PUBLIC;
+@TREE_ROW@REVOKE ALL ON FUNCTION vault.audit_tree_row() FROM PUBLIC;
 CREATE TRIGGER audit_log_1_check BEFORE INSERT ON vault.audit_log
     FOR EACH ROW EXECUTE FUNCTION vault.audit_check_line();
 CREATE TRIGGER audit_log_2_tree BEFORE INSERT ON vault.audit_log
@@ -325,7 +329,7 @@ BEGIN
 END $$;
 CREATE TRIGGER audit_checkpoints_check BEFORE INSERT ON vault.audit_checkpoints
     FOR EACH ROW EXECUTE FUNCTION vault.audit_check_checkpoint();
-"""
+""".replace("@TREE_ROW@", _TREE_ROW)
 
 # An actor row is self-certifying (the key hash is the SHA-256 of the key,
 # DESIGN.md §9.1): a row planted under an honest user's hash with another
@@ -390,29 +394,8 @@ ALTER TABLE vault.audit_checkpoints ADD CONSTRAINT audit_checkpoints_note
 #   never replaced;
 # * cost every reader memory with a bloated keyring entry: at most 64 KiB
 #   (an entry is a few KB; readers take no more of one stored before).
-_V15 = r"""
-CREATE OR REPLACE FUNCTION vault.audit_tree_row() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
-DECLARE
-    h bytea := sha256('\x00'::bytea || NEW.line);
-    stored bytea := h;
-    lvl integer := 0;
-    sibling bytea;
-BEGIN
-    WHILE ((NEW.seq >> lvl) & 1) = 1 LOOP
-        SELECT substring(t.hashes FROM lvl * 32 + 1 FOR 32) INTO sibling
-            FROM vault.audit_tree AS t WHERE t.seq = ((NEW.seq >> lvl) << lvl) - 1;
-        IF sibling IS NULL OR octet_length(sibling) <> 32 THEN
-            RETURN NEW;  -- derived data lagging: readers fall back to the lines
-        END IF;
-        h := sha256('\x01'::bytea || sibling || h);
-        stored := stored || h;
-        lvl := lvl + 1;
-    END LOOP;
-    INSERT INTO vault.audit_tree (seq, hashes) VALUES (NEW.seq, stored)
-        ON CONFLICT (seq) DO NOTHING;
-    RETURN NEW;
-END $$;
+_V15 = _TREE_ROW.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION").replace(
+    "DO UPDATE SET hashes = excluded.hashes", "DO NOTHING") + r"""
 ALTER TABLE vault.keyrings ADD CONSTRAINT keyrings_entry_size
     CHECK (octet_length(data) <= 65536) NOT VALID;
 """
