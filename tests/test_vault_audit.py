@@ -159,3 +159,53 @@ def test_needs_identity(tmp_path: Path, backend: Kind) -> None:
     with pytest.raises(UsageError, match="identity"):
         vault.Vault(office.location).ls()
     assert vault.Vault(office.location).doctor().ok  # read-only checks need none
+
+
+@pytest.mark.parametrize("signed_with", ["the key before", "the key the run installs"])
+def test_a_run_that_installs_a_policy_is_judged_under_the_one_before(
+        tmp_path: Path, backend: Kind, signed_with: str) -> None:
+    # The officer's modified client appends one run: first (unsigned) a
+    # policy version giving the officer a new signing key, then a record
+    # signed with the old key -- or with the new one. The replay judges a
+    # run's signature under the policy in force before the run; verification
+    # looked the key up at the signed record's line, under the new version,
+    # and called the first run forged although every machine counted it. Now
+    # both judge the whole run under the version before: the first counts
+    # and verifies, the second neither.
+    import hashlib
+    import os
+
+    from office import policy_text
+
+    import vault
+    from vault.identity import new_identity
+
+    office = make_office(tmp_path / "o", backend, post_quantum=False)
+    second = new_identity("officer", post_quantum=False)
+    text = policy_text({**office.ids, "officer": second}, [str(office.recovery.recipient)],
+                       {"version: 1\n": "version: 1\npost_quantum: off\n",
+                        "description: Classification policy": "description: v2"})
+    key = (office.ids["officer"] if signed_with == "the key before" else second).signing_key
+    fp = (office.ids["officer"] if signed_with == "the key before" else second).fingerprint
+
+    def record(action: str, outcome: str, state: dict[str, object] | None) -> dict[str, object]:
+        return {"actor": {"name": "officer", "key": fp}, "action": action, "doc": None,
+                "label": None, "outcome": outcome, "rules": [], "reason": "", "policy": None,
+                "request": os.urandom(16).hex(), "state": state}
+
+    with office.as_("officer") as v:
+        v.audit.append_many([
+            (record("policy-apply", "done", {"policy": {
+                "version": 2, "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "text": text}}), key),
+            (record("list", "allowed", None), key)])
+    with vault.Vault(office.location, office.ids["leader"], state_dir=tmp_path / "new") as v:
+        counted = v.policy_version == 2
+        try:
+            v.verify_audit()
+            verified = True
+        except AuditIntegrityError as e:
+            assert e.kind == "signature", e
+            verified = False
+    assert (counted, verified) == ((True, True) if signed_with == "the key before"
+                                   else (False, False))

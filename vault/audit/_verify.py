@@ -88,6 +88,7 @@ class _Checker:
     # Lines whose run signature an incident excused (the run's signed record
     # sealed off): nothing vouches for them any more, only a checkpoint.
     unvouched: list[range] = field(default_factory=list)
+    _run: tuple[int, str] | None = None  # first line and key of the unsigned run being read
 
     def __call__(self, first: int, lines: list[bytes], leaves: list[bytes]) -> None:
         n = len(lines)
@@ -147,6 +148,8 @@ class _Checker:
             self._check(item)
 
     def _check(self, item: ScannedLine) -> None:
+        if item.problem is not None or item.record is None:
+            self._run = None
         if item.problem is not None:
             lines = range(item.seq, item.seq + item.count)
             if not self.incidents.excuse(item.problem, lines) and self.problem is None:
@@ -159,7 +162,16 @@ class _Checker:
             self.unsigned_covered += 1
         if self.key_lookup is None:
             return
-        key = self.key_lookup(record.actor, record.actor_key, item.seq)
+        # A run is judged under the policy in force before its first line, as
+        # the replay judges it (DESIGN.md §8.2): a policy version inside the
+        # run does not change whose key signs the rest of it.
+        if record.signature is not None:
+            at, self._run = item.covers.start, None
+        elif self._run is None or self._run[1] != record.actor_key:
+            at, self._run = item.seq, (item.seq, record.actor_key)
+        else:
+            at = self._run[0]
+        key = self.key_lookup(record.actor, record.actor_key, at)
         if record.signature is None:
             ok = key is not None and fingerprint(key) == record.actor_key
             why = "is not the record of a known actor"
