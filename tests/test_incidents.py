@@ -121,3 +121,33 @@ def test_an_invalid_record_stays_a_problem_until_an_incident_seals_it_off(
     report = office.as_("officer").doctor()
     assert report.ok, report.problems
     assert any(f"audit record {at}" in x and f"incident record {n}" in x for x in report.notes)
+
+
+def test_an_incident_over_one_line_excuses_no_other_change_below_what_a_machine_verified(
+        tmp_path: Path) -> None:
+    # The deputy, an administrator under version 2, revoked by version 3,
+    # plants a forged line; the officer declares an incident over it alone.
+    # Then the deputy overwrites version 3's line. The leader's machine, which
+    # had counted version 3, took the new incident as explaining any change
+    # below what it verified: it replayed the log again and made the deputy
+    # an administrator. Now the change must be confined to the sealed-off
+    # lines, checked with every signature; here it is not: the alarm stands.
+    office = make_office(tmp_path / "o", post_quantum=False)
+    pq = {"version: 1\n": "version: 1\npost_quantum: off\n"}
+    deputy_admin = {**pq, "    members: [officer]\n": "    members: [officer, deputy]\n"}
+    office.as_("officer").apply_policy(office.write_policy(deputy_admin))
+    office.as_("officer").apply_policy(office.write_policy(pq))
+    machine = tmp_path / "leader-machine"
+
+    def versions() -> list[int]:
+        with vault.Vault(office.location, office.ids["leader"], state_dir=machine) as v:
+            return [p.version for p in v.policy_versions]
+
+    lines = office.raw.audit_lines()
+    v3 = max(i for i, x in enumerate(lines) if (json.loads(x).get("state") or {}).get("policy"))
+    forged = forge_record_after_last(office)
+    assert versions() == [1, 2, 3]
+    office.as_("officer").declare_incident(forged, forged, reason="a forged record")
+    office.raw.set_audit_line(v3, b'{"junk":"the revocation is gone"}')  # before it reads it
+    with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
+        versions()

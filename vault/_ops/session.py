@@ -30,6 +30,7 @@ from vault.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
+    from vault.audit._tip import TrustedTip
     from vault.identity import UserIdentity
     from vault.policy import Policy, User
     from vault.store.base import Backend
@@ -87,6 +88,7 @@ class Session:
             path = os.path.join(state_dir, f"{self.manifest.vault_id}.sqlite")
         self.trusted = TrustedState(self.manifest, manifest_bytes, self.log, path,
                                     persistent=persistent)
+        self.trusted.confirm = self._confirm
         self.identity = identity
         self.keyring = Keyring(backend, self.trusted, identity) if identity else None
         self._depth = 0
@@ -137,6 +139,13 @@ class Session:
             raise UsageError("this needs your identity",
                              hint="pass --identity FILE or set VAULT_IDENTITY")
         return self.identity
+
+    def _confirm(self, tip: TrustedTip) -> object:
+        """Verify the log, every signature with the keys the state just
+        replayed gives, held to ``tip`` at the lines incidents seal off."""
+        from vault._ops.verify import confirm_history
+
+        return confirm_history(self, tip)
 
     def my_keyring(self) -> Keyring:
         self.me()

@@ -24,8 +24,9 @@ from vault._primitives import parse_signing_key
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
     from vault.audit import NoteVerifier, VerifyReport
+    from vault.audit._tip import TrustedTip
 
-__all__ = ["key_lookup", "verify_audit"]
+__all__ = ["confirm_history", "key_lookup", "verify_audit"]
 
 
 def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey | None]:
@@ -64,6 +65,17 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
     if raw is None or hashlib.sha256(raw).digest() != digest:
         return None
     return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def confirm_history(s: Session, tip: TrustedTip) -> VerifyReport:
+    """Does the log differ from what this machine verified (``tip``) only at
+    the lines incidents seal off? Every signature is checked (docs/AUDIT.md
+    §11.3); raises :class:`AuditIntegrityError` otherwise. Called while the
+    state is being replayed again, so it reads the store, never catching up."""
+    from vault.audit import NoteVerifier
+
+    return s.log.verify(key_lookup=key_lookup(s), sealed_off=set(s.trusted.store.sealed_off()),
+                        verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip)
 
 
 def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,

@@ -16,7 +16,7 @@ import functools
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import b64, sha256_hex, unb64
@@ -96,6 +96,10 @@ class TrustedState:
         self._ahead: list[LastAppend] = []
         self._tip: TrustedTip | None = None  # the stored tip, parsed from _tip_text
         self._tip_text: str | None = None
+        #: checks that the log differs from what this machine verified (the
+        #: tip) only at lines an incident seals off; raises AuditIntegrityError
+        #: (the session's verification with every signature, vault/_ops/verify.py)
+        self.confirm: Callable[[TrustedTip], object] | None = None
 
     def close(self) -> None:
         # What this session replayed in memory only is kept for the next one.
@@ -167,8 +171,11 @@ class TrustedState:
                 # The incident must be new to this machine (recorded at or
                 # after what it had verified) and seal off lines it had seen:
                 # an incident it already knew never explains a later rollback.
+                # And it must explain the whole change: a new incident over one
+                # line excuses nothing else below what this machine verified.
                 if not any(seq < tip.size <= incident
-                           for seq, incident in self.store.sealed_off().items()):
+                           for seq, incident in self.store.sealed_off().items()) \
+                        or not self._confined(tip):
                     raise AuditIntegrityError(
                         "the audit log no longer extends what this machine verified before "
                         f"(record {tip.size}): it was rolled back or rewritten",
@@ -192,6 +199,16 @@ class TrustedState:
             mark = self.store.meta("state")
         self._pinned = True  # checked (or made) in a transaction that committed
         return self._caught_up(new_tip, end, mark)
+
+    def _confined(self, tip: TrustedTip) -> bool:
+        """Does the log differ from ``tip`` only at sealed-off lines?"""
+        if self.confirm is None:
+            return False
+        try:
+            self.confirm(tip)
+        except AuditIntegrityError:
+            return False
+        return True
 
     def _adopt(self, end: object) -> bool | None:
         """Without taking the store's write lock: has another session of

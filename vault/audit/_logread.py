@@ -179,6 +179,7 @@ class LogReading:
         verifier: NoteVerifier | None = None,
         sealed_off: Collection[int] = (),
         expect_signer: bool = False,
+        known: TrustedTip | None = None,
     ) -> VerifyReport:
         """Recompute the tree from the log and check it (docs/AUDIT.md §11).
 
@@ -187,14 +188,16 @@ class LogReading:
         ``key_lookup`` every record's signature is checked over its chain.
         Raises :class:`AuditIntegrityError` naming the damage, except for
         damage confined to the ``sealed_off`` lines (an officer's incident),
-        reported in ``report.incidents``.
+        reported in ``report.incidents``. ``known``: a tip the caller verified
+        before (a machine's trusted state), held to as a checkpoint is.
         """
         from vault.audit._verify import verify_log
 
         verifier = verifier or self.verifier()
         return verify_log(self, verifier=verifier, origin=self.origin or verifier.name,
                           trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup,
-                          sealed_off=frozenset(sealed_off), expect_signer=expect_signer)
+                          sealed_off=frozenset(sealed_off), expect_signer=expect_signer,
+                          known=known)
 
     def prove(self, seq: int) -> str:
         """A c2sp.org/tlog-proof@v1 that record ``seq`` is in the log, against

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vault.audit._logread import LogReading
     from vault.audit._record import AuditRecord
+    from vault.audit._tip import TrustedTip
 
 __all__ = ["KeyLookup", "VerifyReport", "verify_log"]
 
@@ -299,7 +300,8 @@ def _open_trusted(data: bytes, verifier: NoteVerifier, origin: str) -> Checkpoin
 
 def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                trusted_checkpoint: bytes | None, key_lookup: KeyLookup | None,
-               sealed_off: frozenset[int], expect_signer: bool) -> VerifyReport:
+               sealed_off: frozenset[int], expect_signer: bool,
+               known: TrustedTip | None = None) -> VerifyReport:
     from vault.audit._verify_end import finish
 
     storage = log.storage
@@ -313,7 +315,7 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
     covered = max(wanted, default=0)
     incidents = Incidents(sealed_off)
     checker = _Checker(0 if key_lookup else covered, key_lookup, incidents, storage=storage)
-    sizes = [*wanted, *([tip.size] if tip else [])]
+    sizes = [*wanted, *([tip.size] if tip else []), *([known.size] if known else [])]
     if key_lookup is None:
         tree = hash_tree(storage, end, sizes, checker, max(0, checker.start - MAX_FRAGMENTS - 2))
         derived_ok = True
@@ -333,4 +335,4 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
         checker._seed()
     return finish(log, tree, checker, checkpoints, trusted, tip, end, findings, incidents,
                   expect_signer=expect_signer, deep=key_lookup is not None,
-                  derived_ok=derived_ok)
+                  derived_ok=derived_ok, known=known)

@@ -33,12 +33,13 @@ _HINT = "treat this as a security incident; keep a copy of the log as evidence"
 def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: list[Checkpoint],
            trusted: Checkpoint | None, tip: TrustedTip | None, end: LogEnd, findings: list[str],
            incidents: Incidents, *, expect_signer: bool, deep: bool,
-           derived_ok: bool = True) -> VerifyReport:
+           derived_ok: bool = True, known: TrustedTip | None = None) -> VerifyReport:
     from vault.audit._verify import VerifyReport
 
     targets = [Target(c.size, c.root) for c in checkpoints]
     targets += [Target(trusted.size, trusted.root)] if trusted else []
     targets += [Target(tip.size, tip.root)] if tip else []
+    targets += [Target(known.size, known.root)] if known else []
     damage = None
     against: set[int] = set()  # the targets the log contradicts
     for t in targets:
