@@ -428,3 +428,37 @@ def test_shipped_policies_hold_placeholders_that_check_refuses() -> None:
         assert "age1" not in text.split("rules:")[0].split("users:")[1]
         with pytest.raises(PolicyLoadError, match="placeholder"):
             load_policy(path)
+
+
+@pytest.mark.parametrize("files", [1, 21])  # sealed here; by forked workers
+def test_a_file_rewritten_between_intake_and_sealing_seals_nothing(
+        office: Office, monkeypatch: pytest.MonkeyPatch, files: int) -> None:
+    # Another local user's file in a shared inbox is read by intake as
+    # harmless, then rewritten in place (same inode, same size) with card
+    # numbers before the sealer reads it again: the cards were sealed under
+    # the label decided for the harmless text, below the intake floor, and
+    # a junior reader opened them. Now a batch whose file changed between
+    # the two reads seals nothing, and the attempt is on the record as failed.
+    import vault._ops.intake as intake
+
+    harmless = b"Minutes of the canteen meeting: more coffee, please.          \n" * 4
+    cards = (b"Card 4111 1111 1111 1111 exp 12/29 holder J Smith cvv 123        \n" * 4)
+    cards = cards[:len(harmless)].ljust(len(harmless), b" ")
+    src = office.file("aaa-minutes.txt", harmless)
+    memos = [office.file(f"memo-{i:02}.txt", b"memo %d\n" % i) for i in range(files - 1)]
+    real = intake.inspect_all
+
+    def then_rewritten(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        with open(src, "r+b") as f:  # as the file's owner would, watching it being read
+            f.write(cards)
+        return found
+
+    monkeypatch.setattr(intake, "inspect_all", then_rewritten)
+    with pytest.raises(IntegrityError, match="changed while it was being sealed"):
+        office.as_("clerk").seal_many([src, *memos])
+    monkeypatch.undo()
+    last = json.loads(office.raw.audit_lines()[-1])
+    assert (last["action"], last["outcome"]) == ("seal", "failed")
+    assert office.as_("leader").ls() == []
+    assert office.as_("officer").doctor().ok

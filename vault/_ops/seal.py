@@ -26,6 +26,7 @@ import io
 import mimetypes
 import os
 import secrets
+import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -147,6 +148,7 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
         given = level is not None or bool(compartments) or bool(caveats)
         proposed = policy.make_label(level=level, compartments=list(compartments),
                                      caveats=list(caveats), **fields) if given else None
+        stamps = [_stamp(stream) for stream, _ in sources]  # before intake reads a byte
         sources, found = intake.inspect_all(policy, sources)
         label, floor, note = intake.decide_label(policy, found, proposed, fields)
         inputs: dict[str, Any] = {"justification": justification} if justification else {}
@@ -168,7 +170,7 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
                     continue  # rotated or revoked meanwhile: take the new key
                 _recheck(s, atts, label, decided)
                 recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}
-                return _write_all(s, atts, sources, templates, label, ck, recorded)
+                return _write_all(s, atts, sources, templates, label, ck, recorded, stamps)
         raise StorageError("the class key kept changing while sealing",
                            hint="run the command again")
     raise AssertionError("unreachable")  # pragma: no cover
@@ -227,7 +229,8 @@ def _open_unplanted(path: str) -> BinaryIO:
 
 def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],
                templates: list[Metadata], label: Label, ck: ClassKey,
-               inputs: dict[str, Any]) -> list[DocumentInfo]:
+               inputs: dict[str, Any],
+               stamps: Sequence[tuple[int, ...] | None]) -> list[DocumentInfo]:
     recipients = wrap_recipients(s, ck)
     me = s.me()
     name = s.actor().name
@@ -281,6 +284,7 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
                                          recipients, template))
                 order.append(i)
         written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
+        _unchanged(sources, stamps)
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
         n = len(written)
         complete(s, atts, states, reason=f"{n} document{'s' if n != 1 else ''} sealed")
@@ -300,6 +304,33 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
 
 
 Job = tuple[int, "str | None", str, Metadata, BinaryIO]
+
+
+def _stamp(stream: BinaryIO) -> tuple[int, ...] | None:
+    """What changes whenever a regular file is written: its inode, size,
+    modification and change times (a change time no user can set)."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None  # not a file descriptor: a stream of the caller's
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _unchanged(sources: Sequence[tuple[BinaryIO, str | None]],
+               stamps: Sequence[tuple[int, ...] | None]) -> None:
+    """Intake classified each file, then the sealer read it again: a file
+    written in between (by whoever can write it, in a shared inbox) would be
+    sealed under the label decided for other bytes. Checked after the last
+    read, before anything counts: such a batch seals nothing."""
+    for n, ((stream, _), before) in enumerate(zip(sources, stamps, strict=False), 1):
+        if before is not None and _stamp(stream) != before:
+            raise IntegrityError(f"file {n} of {len(sources)} changed while it was being "
+                                 "sealed: what was sealed may not be what was classified; "
+                                 "nothing was sealed",
+                                 hint="seal it again once nobody is writing it; if you did "
+                                      "not expect it to change, someone else can write it")
 
 
 def _share_out(jobs: list[Job]) -> tuple[list[Task], list[Job]]:
