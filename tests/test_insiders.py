@@ -431,14 +431,20 @@ def test_shipped_policies_hold_placeholders_that_check_refuses() -> None:
 
 
 @pytest.mark.parametrize("files", [1, 21])  # sealed here; by forked workers
+@pytest.mark.parametrize("how", ["written", "through a shared mapping"])
 def test_a_file_rewritten_between_intake_and_sealing_seals_nothing(
-        office: Office, monkeypatch: pytest.MonkeyPatch, files: int) -> None:
+        office: Office, monkeypatch: pytest.MonkeyPatch, files: int, how: str) -> None:
     # Another local user's file in a shared inbox is read by intake as
     # harmless, then rewritten in place (same inode, same size) with card
     # numbers before the sealer reads it again: the cards were sealed under
     # the label decided for the harmless text, below the intake floor, and
-    # a junior reader opened them. Now a batch whose file changed between
-    # the two reads seals nothing, and the attempt is on the record as failed.
+    # a junior reader opened them. Written with write(2), the file's times
+    # change; through a shared mapping whose page is already dirty, nothing
+    # about the file changes but its bytes: a file others may write is
+    # inspected from one read and the sealer's bytes are held to its hash.
+    # Either way the batch seals nothing, and is on the record as failed.
+    import mmap
+
     import vault._ops.intake as intake
 
     harmless = b"Minutes of the canteen meeting: more coffee, please.          \n" * 4
@@ -446,17 +452,31 @@ def test_a_file_rewritten_between_intake_and_sealing_seals_nothing(
     cards = cards[:len(harmless)].ljust(len(harmless), b" ")
     src = office.file("aaa-minutes.txt", harmless)
     memos = [office.file(f"memo-{i:02}.txt", b"memo %d\n" % i) for i in range(files - 1)]
+    mapped = None
+    if how != "written":
+        src.chmod(0o666)  # the inbox's other users may write it
+        fd = os.open(src, os.O_RDWR)
+        mapped = mmap.mmap(fd, len(harmless))
+        os.close(fd)
+        mapped[0:1] = mapped[0:1]  # its page dirty now: later writes change no time
     real = intake.inspect_all
 
     def then_rewritten(*args: Any, **kwargs: Any) -> Any:
         found = real(*args, **kwargs)
-        with open(src, "r+b") as f:  # as the file's owner would, watching it being read
-            f.write(cards)
+        if mapped is not None:
+            mapped[:] = cards
+        else:
+            with open(src, "r+b") as f:  # as the file's owner would, watching it being read
+                f.write(cards)
         return found
 
     monkeypatch.setattr(intake, "inspect_all", then_rewritten)
-    with pytest.raises(IntegrityError, match="changed while it was being sealed"):
-        office.as_("clerk").seal_many([src, *memos])
+    try:
+        with pytest.raises(IntegrityError, match="changed while it was being sealed"):
+            office.as_("clerk").seal_many([src, *memos])
+    finally:
+        if mapped is not None:
+            mapped.close()
     monkeypatch.undo()
     last = json.loads(office.raw.audit_lines()[-1])
     assert (last["action"], last["outcome"]) == ("seal", "failed")

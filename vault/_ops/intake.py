@@ -17,7 +17,10 @@ says so).
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import stat
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -40,30 +43,56 @@ def _seekable(f: BinaryIO) -> bool:
         return False
 
 
+# A file someone else may write is read whole into memory, up to this size,
+# inspected from there, and the bytes the sealer reads again are held to
+# their SHA-256 (a write through a shared mapping changes no file time).
+GUARDED = 256 * 1024
+Guard = tuple[int, bytes]  # (bytes inspected, their SHA-256)
+
+
+def _others_may_write(stream: BinaryIO) -> bool:
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return stat.S_ISREG(info.st_mode) and (info.st_uid != os.geteuid()
+                                           or bool(info.st_mode & 0o022))
+
+
 def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
-                 rules: tuple[ContentRule, ...]) -> tuple[BinaryIO, Inspection]:
+                 rules: tuple[ContentRule, ...]) -> tuple[BinaryIO, Inspection, Guard | None]:
     from vault.intake import Budget, inspect
 
     budget = Budget()
     if _seekable(stream):
         start = stream.tell()
+        if _others_may_write(stream):
+            head = stream.read(GUARDED + 1)
+            stream.seek(start)
+            if len(head) <= GUARDED:
+                found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
+                return stream, found, (len(head), hashlib.sha256(head).digest())
         found = inspect(stream, filename=name, budget=budget, rules=rules)
         stream.seek(start)
-        return stream, found
+        return stream, found, None
     head = stream.read(budget.max_input_bytes)
     found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
     replay = io.BufferedReader(Prefixed(head, stream), 1 << 20)
-    return replay, found
+    return replay, found, None
 
 
-def inspect_all(policy: Policy, sources: Sequence[Named]) -> tuple[list[Named], list[Inspection]]:
-    out, found = [], []
+def inspect_all(policy: Policy, sources: Sequence[Named]
+                ) -> tuple[list[Named], list[Inspection], list[Guard | None]]:
+    """Each source inspected, as it is to be read next, what was found, and
+    for a file someone else may write, what its bytes must hash to."""
+    out, found, guards = [], [], []
     rules = policy.intake.content_rules()  # compiled once for every file
     for stream, name in sources:
-        new, inspection = _inspect_one(policy, stream, name, rules)
+        new, inspection, guard = _inspect_one(policy, stream, name, rules)
         out.append((new, name))
         found.append(inspection)
-    return out, found
+        guards.append(guard)
+    return out, found, guards
 
 
 def decide_label(policy: Policy, found: Sequence[Inspection], proposed: Label | None,

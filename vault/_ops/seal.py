@@ -29,7 +29,7 @@ import secrets
 import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from vault._inputs import open_input
 from vault._ops import intake
@@ -149,7 +149,7 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
         proposed = policy.make_label(level=level, compartments=list(compartments),
                                      caveats=list(caveats), **fields) if given else None
         stamps = [_stamp(stream) for stream, _ in sources]  # before intake reads a byte
-        sources, found = intake.inspect_all(policy, sources)
+        sources, found, guards = intake.inspect_all(policy, sources)
         label, floor, note = intake.decide_label(policy, found, proposed, fields)
         inputs: dict[str, Any] = {"justification": justification} if justification else {}
         if floor is not None:
@@ -170,7 +170,8 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
                     continue  # rotated or revoked meanwhile: take the new key
                 _recheck(s, atts, label, decided)
                 recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}
-                return _write_all(s, atts, sources, templates, label, ck, recorded, stamps)
+                return _write_all(s, atts, sources, templates, label, ck, recorded,
+                                  stamps, guards)
         raise StorageError("the class key kept changing while sealing",
                            hint="run the command again")
     raise AssertionError("unreachable")  # pragma: no cover
@@ -230,7 +231,8 @@ def _open_unplanted(path: str) -> BinaryIO:
 def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],
                templates: list[Metadata], label: Label, ck: ClassKey,
                inputs: dict[str, Any],
-               stamps: Sequence[tuple[int, ...] | None]) -> list[DocumentInfo]:
+               stamps: Sequence[tuple[int, ...] | None],
+               guards: Sequence[intake.Guard | None]) -> list[DocumentInfo]:
     recipients = wrap_recipients(s, ck)
     me = s.me()
     name = s.actor().name
@@ -244,7 +246,10 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
     jobs = [(i, att.doc, versions[8 * i:8 * i + 8], template, stream)
             for i, ((stream, _), att, template) in enumerate(
                 zip(sources, atts, templates, strict=True))]
-    tasks, inline = _share_out(jobs)
+    # A file someone else may write is sealed here, its bytes held to what
+    # intake read (the workers read sources themselves).
+    tasks, inline = _share_out([j for j in jobs if guards[j[0]] is None])
+    inline += [j for j in jobs if guards[j[0]] is not None]
     written: list[tuple[str, str, Header, dict[str, Any], Metadata]] = []
     order: list[int] = []
     try:
@@ -281,7 +286,7 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
             for i, doc_id, version, template, stream in inline:
                 assert doc_id is not None
                 written.append(_seal_one(batch, stream, doc_id, version, me, common,
-                                         recipients, template))
+                                         recipients, template, guards[i], (i + 1, len(jobs))))
                 order.append(i)
         written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
         _unchanged(sources, stamps)
@@ -326,11 +331,14 @@ def _unchanged(sources: Sequence[tuple[BinaryIO, str | None]],
     read, before anything counts: such a batch seals nothing."""
     for n, ((stream, _), before) in enumerate(zip(sources, stamps, strict=False), 1):
         if before is not None and _stamp(stream) != before:
-            raise IntegrityError(f"file {n} of {len(sources)} changed while it was being "
-                                 "sealed: what was sealed may not be what was classified; "
-                                 "nothing was sealed",
-                                 hint="seal it again once nobody is writing it; if you did "
-                                      "not expect it to change, someone else can write it")
+            raise _changed(n, len(sources))
+
+
+def _changed(n: int, of: int) -> IntegrityError:
+    return IntegrityError(f"file {n} of {of} changed while it was being sealed: what was "
+                          "sealed may not be what was classified; nothing was sealed",
+                          hint="seal it again once nobody is writing it; if you did not "
+                               "expect it to change, someone else can write it")
 
 
 def _share_out(jobs: list[Job]) -> tuple[list[Task], list[Job]]:
@@ -383,12 +391,37 @@ def _seal_task(task: Task, me: UserIdentity, common: dict[str, Any],
 
 def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
               me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
-              template: Metadata) -> tuple[str, str, Header, dict[str, Any], Metadata]:
+              template: Metadata, guard: intake.Guard | None = None,
+              which: tuple[int, int] = (1, 1)) -> tuple[str, str, Header, dict[str, Any],
+                                                        Metadata]:
     size = size_hint(stream)
+    hashed = _Hashed(stream) if guard is not None else None
     with batch.write(doc_id, version, size) as out:
-        header, statement, meta = _seal_into(out, stream, size, doc_id, me, common, recipients,
-                                             template)
+        header, statement, meta = _seal_into(out, cast(BinaryIO, hashed or stream), size,
+                                             doc_id, me, common, recipients, template)
+        if hashed is not None and guard is not None and not hashed.matches(guard):
+            raise _changed(*which)  # before the document is in place
     return doc_id, version, header, statement, meta
+
+
+class _Hashed(io.RawIOBase):
+    """A source read through, its bytes hashed (see intake.GUARDED)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw, self._sha, self._n = raw, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        got = cast(Any, self._raw).readinto(b)
+        if got:
+            self._sha.update(memoryview(b)[:got])
+            self._n += got
+        return int(got or 0)
+
+    def matches(self, guard: intake.Guard) -> bool:
+        return (self._n, self._sha.digest()) == guard
 
 
 def _seal_into(out: BinaryIO, stream: BinaryIO, size: int | None, doc_id: str,
