@@ -22,6 +22,7 @@ import io
 import os
 import stat
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault.age._blockio import Prefixed
@@ -43,38 +44,54 @@ def _seekable(f: BinaryIO) -> bool:
         return False
 
 
-# A file someone else may write is read whole into memory, up to this size,
-# inspected from there, and the bytes the sealer reads again are held to
-# their SHA-256 (a write through a shared mapping changes no file time).
+# What intake read of a regular file, to hold the sealer's second read to:
+# the file's inode, size and times (a change time no user can set), and for
+# a file someone else may write, of up to GUARDED bytes, the SHA-256 of the
+# bytes inspected (a write through a shared mapping changes no file time).
 GUARDED = 256 * 1024
-Guard = tuple[int, bytes]  # (bytes inspected, their SHA-256)
 
 
-def _others_may_write(stream: BinaryIO) -> bool:
+@dataclass(frozen=True)
+class Seen:
+    stamp: tuple[int, ...]
+    digest: tuple[int, bytes] | None = None  # (bytes inspected, their SHA-256)
+
+
+def stamp(stream: BinaryIO) -> tuple[int, ...] | None:
+    """A regular file's inode, size, modification and change times; None
+    for anything else (a pipe, a stream of the caller's)."""
     try:
         info = os.fstat(stream.fileno())
     except (AttributeError, OSError, ValueError):
-        return False
-    return stat.S_ISREG(info.st_mode) and (info.st_uid != os.geteuid()
-                                           or bool(info.st_mode & 0o022))
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
+            info.st_uid, info.st_mode)
+
+
+def _others_may_write(seen: tuple[int, ...]) -> bool:
+    uid, mode = seen[5], seen[6]
+    return uid != os.geteuid() or bool(mode & 0o022)
 
 
 def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
-                 rules: tuple[ContentRule, ...]) -> tuple[BinaryIO, Inspection, Guard | None]:
+                 rules: tuple[ContentRule, ...]) -> tuple[BinaryIO, Inspection, Seen | None]:
     from vault.intake import Budget, inspect
 
     budget = Budget()
     if _seekable(stream):
         start = stream.tell()
-        if _others_may_write(stream):
+        before = stamp(stream)  # before intake reads a byte
+        if before is not None and _others_may_write(before):
             head = stream.read(GUARDED + 1)
             stream.seek(start)
             if len(head) <= GUARDED:
                 found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
-                return stream, found, (len(head), hashlib.sha256(head).digest())
+                return stream, found, Seen(before, (len(head), hashlib.sha256(head).digest()))
         found = inspect(stream, filename=name, budget=budget, rules=rules)
         stream.seek(start)
-        return stream, found, None
+        return stream, found, Seen(before) if before is not None else None
     head = stream.read(budget.max_input_bytes)
     found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
     replay = io.BufferedReader(Prefixed(head, stream), 1 << 20)
@@ -82,17 +99,17 @@ def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
 
 
 def inspect_all(policy: Policy, sources: Sequence[Named]
-                ) -> tuple[list[Named], list[Inspection], list[Guard | None]]:
+                ) -> tuple[list[Named], list[Inspection], list[Seen | None]]:
     """Each source inspected, as it is to be read next, what was found, and
-    for a file someone else may write, what its bytes must hash to."""
-    out, found, guards = [], [], []
+    what intake saw of each regular file (:class:`Seen`)."""
+    out, found, seen = [], [], []
     rules = policy.intake.content_rules()  # compiled once for every file
     for stream, name in sources:
-        new, inspection, guard = _inspect_one(policy, stream, name, rules)
+        new, inspection, saw = _inspect_one(policy, stream, name, rules)
         out.append((new, name))
         found.append(inspection)
-        guards.append(guard)
-    return out, found, guards
+        seen.append(saw)
+    return out, found, seen
 
 
 def decide_label(policy: Policy, found: Sequence[Inspection], proposed: Label | None,

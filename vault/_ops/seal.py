@@ -26,7 +26,6 @@ import io
 import mimetypes
 import os
 import secrets
-import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -148,8 +147,7 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
         given = level is not None or bool(compartments) or bool(caveats)
         proposed = policy.make_label(level=level, compartments=list(compartments),
                                      caveats=list(caveats), **fields) if given else None
-        stamps = [_stamp(stream) for stream, _ in sources]  # before intake reads a byte
-        sources, found, guards = intake.inspect_all(policy, sources)
+        sources, found, seen = intake.inspect_all(policy, sources)
         label, floor, note = intake.decide_label(policy, found, proposed, fields)
         inputs: dict[str, Any] = {"justification": justification} if justification else {}
         if floor is not None:
@@ -170,8 +168,7 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
                     continue  # rotated or revoked meanwhile: take the new key
                 _recheck(s, atts, label, decided)
                 recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}
-                return _write_all(s, atts, sources, templates, label, ck, recorded,
-                                  stamps, guards)
+                return _write_all(s, atts, sources, templates, label, ck, recorded, seen)
         raise StorageError("the class key kept changing while sealing",
                            hint="run the command again")
     raise AssertionError("unreachable")  # pragma: no cover
@@ -231,8 +228,7 @@ def _open_unplanted(path: str) -> BinaryIO:
 def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],
                templates: list[Metadata], label: Label, ck: ClassKey,
                inputs: dict[str, Any],
-               stamps: Sequence[tuple[int, ...] | None],
-               guards: Sequence[intake.Guard | None]) -> list[DocumentInfo]:
+               seen: Sequence[intake.Seen | None]) -> list[DocumentInfo]:
     recipients = wrap_recipients(s, ck)
     me = s.me()
     name = s.actor().name
@@ -248,8 +244,9 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
                 zip(sources, atts, templates, strict=True))]
     # A file someone else may write is sealed here, its bytes held to what
     # intake read (the workers read sources themselves).
-    tasks, inline = _share_out([j for j in jobs if guards[j[0]] is None])
-    inline += [j for j in jobs if guards[j[0]] is not None]
+    digests = [saw.digest if saw else None for saw in seen]
+    tasks, inline = _share_out([j for j in jobs if digests[j[0]] is None])
+    inline += [j for j in jobs if digests[j[0]] is not None]
     written: list[tuple[str, str, Header, dict[str, Any], Metadata]] = []
     order: list[int] = []
     try:
@@ -286,10 +283,10 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
             for i, doc_id, version, template, stream in inline:
                 assert doc_id is not None
                 written.append(_seal_one(batch, stream, doc_id, version, me, common,
-                                         recipients, template, guards[i], (i + 1, len(jobs))))
+                                         recipients, template, digests[i], (i + 1, len(jobs))))
                 order.append(i)
         written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
-        _unchanged(sources, stamps)
+        _unchanged(sources, seen)
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
         n = len(written)
         complete(s, atts, states, reason=f"{n} document{'s' if n != 1 else ''} sealed")
@@ -311,26 +308,14 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
 Job = tuple[int, "str | None", str, Metadata, BinaryIO]
 
 
-def _stamp(stream: BinaryIO) -> tuple[int, ...] | None:
-    """What changes whenever a regular file is written: its inode, size,
-    modification and change times (a change time no user can set)."""
-    try:
-        info = os.fstat(stream.fileno())
-    except (AttributeError, OSError, ValueError):
-        return None  # not a file descriptor: a stream of the caller's
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
 def _unchanged(sources: Sequence[tuple[BinaryIO, str | None]],
-               stamps: Sequence[tuple[int, ...] | None]) -> None:
+               seen: Sequence[intake.Seen | None]) -> None:
     """Intake classified each file, then the sealer read it again: a file
     written in between (by whoever can write it, in a shared inbox) would be
     sealed under the label decided for other bytes. Checked after the last
     read, before anything counts: such a batch seals nothing."""
-    for n, ((stream, _), before) in enumerate(zip(sources, stamps, strict=False), 1):
-        if before is not None and _stamp(stream) != before:
+    for n, ((stream, _), saw) in enumerate(zip(sources, seen, strict=True), 1):
+        if saw is not None and intake.stamp(stream) != saw.stamp:
             raise _changed(n, len(sources))
 
 
@@ -391,7 +376,7 @@ def _seal_task(task: Task, me: UserIdentity, common: dict[str, Any],
 
 def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
               me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
-              template: Metadata, guard: intake.Guard | None = None,
+              template: Metadata, guard: tuple[int, bytes] | None = None,
               which: tuple[int, int] = (1, 1)) -> tuple[str, str, Header, dict[str, Any],
                                                         Metadata]:
     size = size_hint(stream)
@@ -405,7 +390,7 @@ def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
 
 
 class _Hashed(io.RawIOBase):
-    """A source read through, its bytes hashed (see intake.GUARDED)."""
+    """A source read through, its bytes hashed (see intake.Seen)."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw, self._sha, self._n = raw, hashlib.sha256(), 0
@@ -420,7 +405,7 @@ class _Hashed(io.RawIOBase):
             self._n += got
         return int(got or 0)
 
-    def matches(self, guard: intake.Guard) -> bool:
+    def matches(self, guard: tuple[int, bytes]) -> bool:
         return (self._n, self._sha.digest()) == guard
 
 
