@@ -521,3 +521,21 @@ def test_a_run_signed_by_one_user_speaks_for_nobody_else(
         with office.as_("leader") as v:
             v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval])
             assert [d.label.level for d in v.ls() if d.id == doc] == ["CONFIDENTIAL"]
+
+
+def test_an_approver_refuses_a_request_its_approval_could_never_serve(
+        tmp_path: Path, backend: Kind) -> None:
+    # A request signed by its requester but never recorded (a modified
+    # client's, or one made and kept back) cannot be used: the use needs a
+    # request on the record since the policy in force was installed. The
+    # approver is told so before signing anything.
+    from vault._trust.approvals import ApprovalError
+
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
+    unrecorded = _dated(office, ask(office, "leader", "shred", doc), datetime.now(UTC))
+    with pytest.raises(ApprovalError) as e:
+        grant(office, "deputy", unrecorded)
+    assert e.value.kind == "unrecorded"
+    assert not [r for r in records(office) if r["action"] == "approve"
+                and r["outcome"] == "allowed" and r.get("state")]
