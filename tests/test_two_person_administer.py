@@ -231,3 +231,21 @@ def test_the_command_line_asks_for_and_uses_an_incident_approval(guarded: Office
     assert r.exit_code == 2 and "FIRST-LAST" in r.stderr
     r = guarded.cli("officer", "doctor", "--request", request_id)
     assert r.exit_code == 2 and "--repair" in r.stderr
+
+
+def test_an_approver_refuses_a_request_recorded_before_the_policy_in_force(
+        guarded: Office) -> None:
+    # The officer's request was recorded under the first text; another
+    # version was installed, then the first text again. The request names
+    # the policy in force by its hash, but it was recorded before that
+    # install, so no approval of it could serve: the approver is told so
+    # before signing anything.
+    from vault._trust.approvals import ApprovalError
+
+    path = guarded.write_policy({**TWO_PERSON, OFFICER: OFFICER_SECRET})
+    request = ask(guarded, "officer", "policy-apply", policy_path=path)
+    assert _install(guarded, {**TWO_PERSON, **CONTRACTOR}) == 2
+    assert _install(guarded, TWO_PERSON) == 3  # the first text, again
+    with pytest.raises(ApprovalError, match="another policy version") as e:
+        grant(guarded, "leader", request)
+    assert e.value.kind == "policy"
