@@ -643,6 +643,8 @@ def test_manifest_by_the_library() -> None:
     v, data = _json("manifest.json"), _bytes("vault.json")
     m = Manifest.load(data)
     assert m.statement() == v["statement"]
+    # What the first record names (§14.2): the statement's canonical JSON, hashed.
+    assert m.digest() == hashlib.sha256(ref.canonical_json(v["statement"])).hexdigest()
     assert (m.vault_id, m.origin, m.genesis) == (VAULT_ID, ORIGIN, POLICY)
     statement, sig = open_statement(data, "manifest", "vault.json",
                                     v["signer"]["signing_key"])

@@ -172,6 +172,33 @@ def test_a_manifest_signed_by_someone_else_is_refused(office: Office, tmp_path: 
         v.ls()
 
 
+def test_a_manifest_the_officer_signs_again_is_refused(office: Office, tmp_path: Path) -> None:
+    # The officer can write the folder and signs manifests: they sign
+    # vault.json again with a recovery recipient of their own added, and
+    # record nothing. Before, a machine that had never opened the vault
+    # took it, wrapped every document it sealed to the officer's key as
+    # well, and doctor and audit verify were clean: the officer, not
+    # cleared for SECRET, read the board's minutes, without the approval
+    # the policy asks for a change of recovery recipients.
+    from vault._trust.manifest import sign_statement
+
+    office.as_("clerk").ls()  # this machine has opened the vault
+    statement = json.loads(office.raw.manifest())["statement"]
+    theirs = MLKEM768X25519Identity.generate()
+    statement["recovery"] = [*statement["recovery"], str(theirs.recipient)]
+    office.raw.set_manifest(sign_statement(office.ids["officer"], "manifest", statement))
+    stored = len(list(office.raw.blobs()))
+    with pytest.raises(IntegrityError, match=r"vault\.json changed"):
+        office.as_("clerk").ls()
+    # A machine that never opened it: the first record names another manifest.
+    with pytest.raises(IntegrityError, match="no policy") as e, \
+            vault.Vault(office.location, office.ids["leader"], state_dir=tmp_path / "new") as v:
+        v.seal(io.BytesIO(b"board minutes"), level="SECRET", compartments=["BOARD"])
+    assert "vault.json is not the manifest the vault's first record names" in str(
+        e.value) + (e.value.hint or "")
+    assert len(list(office.raw.blobs())) == stored  # nothing was sealed
+
+
 # -- post-quantum ------------------------------------------------------------------------
 
 

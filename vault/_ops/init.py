@@ -145,7 +145,10 @@ def _populate(backend: Backend, policy: Policy, text: str, name: str, officer: U
         "doc": None, "label": None, "outcome": "allowed", "rules": list(decision.rule_ids),
         "reason": f"vault {vault_id} created; " + "; ".join(decision.reasons),
         "policy": policy.hash,
-        "state": {"policy": {"version": 1, "sha256": policy.hash, "text": text}},
+        # The manifest is written after this record (its commit point) and
+        # named by it: a manifest re-signed later does not match (§14.2).
+        "state": {"policy": {"version": 1, "sha256": policy.hash, "text": text,
+                             "manifest": manifest.digest()}},
     }
     backend.audit_log(signer, origin).append(fields, officer.signing_key)  # fail closed
     backend.write_manifest(sign_statement(officer, "manifest", manifest.statement()))

@@ -311,6 +311,10 @@ class Journal(ApprovalReplay):
         if version == 1:
             officer = self.manifest.officer
             _need(sha == self.manifest.genesis, "the first policy is not the one vault.json pins")
+            # Vaults made before the first record named the manifest have
+            # no such member: theirs is held to genesis alone (FORMAT.md §14.2).
+            _need(st.get("manifest", self.manifest.digest()) == self.manifest.digest(),
+                  "vault.json is not the manifest the vault's first record names")
             _need(rec.actor == officer["name"], "the first policy is not the officer's")
         else:
             self._allowed(rec, "administer", None, made={"details": {"policy": sha}})

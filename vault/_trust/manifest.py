@@ -7,7 +7,8 @@ audit log's checkpoints, the log's origin and the recovery recipients made
 at ``init``. Everything else the vault relies on is verified from here on:
 the first policy version must have the pinned hash and be installed by the
 pinned officer, and every later change is a record in the audit log
-(:mod:`vault._trust.journal`). Pin the vault id and the officer's signing
+(:mod:`vault._trust.journal`), and that first record names this manifest's
+digest (:meth:`Manifest.digest`). Pin the vault id and the officer's signing
 key out of band: someone who can write the folder can replace the whole
 vault with another one, but never make it the same vault.
 """
@@ -101,3 +102,12 @@ class Manifest:
         return {"format": FORMAT, "vault": self.vault_id, "created": self.created,
                 "officer": self.officer, "genesis": self.genesis, "log_key": self.log_key,
                 "origin": self.origin, "recovery": list(self.recovery)}
+
+    def digest(self) -> str:
+        """SHA-256 hex of the statement's canonical JSON, the members a
+        reader takes (FORMAT.md §13.4): what the vault's first record names,
+        so that the officer, who signs both, cannot re-sign another manifest
+        (more recovery recipients, say) for machines that never saw this one."""
+        import hashlib
+
+        return hashlib.sha256(canonical_json(self.statement())).hexdigest()

@@ -403,6 +403,12 @@ class StateStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT seq, kind, message FROM findings ORDER BY n")]
 
+    def first_finding(self, kind: str) -> str | None:
+        """The message of the first finding of that kind, if any."""
+        row = self._db.execute("SELECT message FROM findings WHERE kind = ? ORDER BY n LIMIT 1",
+                               (kind,)).fetchone()
+        return None if row is None else str(row[0])
+
     def seal_off(self, seq: int, incident: int) -> None:
         self._db.execute("INSERT OR IGNORE INTO sealed_off VALUES (?, ?)", (seq, incident))
 

@@ -243,10 +243,13 @@ class TrustedState:
         if mark != self._mark:
             self._keys, self._policy, self._recovery, self._mark = None, None, None, mark
             if not self.store.policies():
-                raise IntegrityError("the audit log installs no policy: this is not a vault, "
-                                     "or its first record was removed",
-                                     hint="restore the vault from a backup; treat it as an "
-                                          "incident")
+                # Why the first policy record did not count (the manifest
+                # it names, say) says more than that none did.
+                why = self.store.first_finding("policy")
+                raise IntegrityError("the audit log installs no policy: " + (
+                    f"its first policy record does not count: {why.removesuffix('; ignored')}"
+                    if why else "this is not a vault, or its first record was removed"),
+                    hint="restore the vault from a backup; treat it as an incident")
         return changed
 
     def _stored_tip(self) -> TrustedTip | None:
