@@ -77,10 +77,14 @@ def start(timeout: str, fish: bool) -> None:
     folder = tempfile.mkdtemp(prefix="vault-agent-", dir=base if base and
                               os.path.isdir(base) else None)  # mode 0700
     path = os.path.join(folder, "agent.sock")
+    # -P: '-m' would put the current folder first on the module path, and
+    # a module planted there (json.py in a shared folder) would run inside
+    # the process that holds every unlocked identity. From '/', an empty
+    # entry of PYTHONPATH names no folder anyone else may write either.
     process = subprocess.Popen(
-        [sys.executable, "-m", "vault_cli._agent_server", path, str(seconds)],
+        [sys.executable, "-P", "-m", "vault_cli._agent_server", path, str(seconds)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True)
+        start_new_session=True, close_fds=True, cwd="/")
     deadline = time.monotonic() + 10
     while ask(path, {"op": "status"}, timeout=1) is None:
         if process.poll() is not None or time.monotonic() > deadline:

@@ -193,3 +193,36 @@ def test_a_malformed_request_does_not_stop_the_agent(agent: str) -> None:
             s.settimeout(10)
             s.recv(1024)  # an answer, or the connection closed
     assert ask(agent, {"op": "get", "key": "nothing"}) is not None  # still there
+
+
+def test_the_agent_runs_no_module_planted_in_the_folder_it_is_started_from(
+        tmp_path: Path) -> None:
+    # Someone who can write the folder the agent is started from (a shared
+    # vault folder) plants json.py there. Started with 'python -m', the
+    # agent -- the process that holds every unlocked identity -- imported
+    # it from its working folder first.
+    import subprocess
+
+    from cli_support import VAULT
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    marker = tmp_path / "planted-code-ran"
+    (shared / "json.py").write_text(
+        "import importlib, os, sys\n"
+        f"open({str(marker)!r}, 'a').write(str(os.getpid()))\n"
+        "here = os.path.dirname(os.path.abspath(__file__))\n"
+        "del sys.modules['json']\n"
+        "sys.path = [p for p in sys.path if os.path.abspath(p or '.') != here]\n"
+        "sys.modules['json'] = importlib.import_module('json')\n")
+    assert VAULT is not None
+    r = subprocess.run([VAULT, "agent", "start"], cwd=shared, capture_output=True, timeout=60,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    sock = shlex.split(r.stdout.decode().split(";")[0].split("=", 1)[1])[0]
+    try:
+        status = run("agent", "status", "--json", env={"VAULT_AGENT_SOCK": sock})
+        assert status.exit_code == 0, status.stderr
+    finally:
+        run("agent", "stop", env={"VAULT_AGENT_SOCK": sock})
+    assert not marker.exists()
