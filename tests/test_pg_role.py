@@ -425,12 +425,15 @@ def test_a_bloated_keyring_entry_is_refused(pg_office: Office) -> None:
         c.execute("UPDATE vault.keyrings SET data = data || %s", (bytes(1 << 20),))
 
 
-def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office) -> None:
+def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office, tmp_path: Path) -> None:
     # Anyone holding the shared application role can set its defaults for
     # every later session of every workstation: read-only transactions
     # stopped every seal and open until a database administrator reset
-    # them, and a lock wait of a day let a held lock hang everyone.
-    from vault.store._pg_conn import LOCK_TIMEOUT, Database
+    # them, and a lock wait of a day let a held lock hang everyone. A limit
+    # of 1 ms on an idle transaction ended every replay, verification and
+    # long read ("internal error"), and SQL_ASCII made every text column
+    # bytes: doctor found every document missing on an intact vault.
+    from vault.store._pg_conn import IDLE_FLOOR, LOCK_TIMEOUT, Database
 
     cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
     _seal(pg_office, "clerk", b"before")
@@ -440,7 +443,9 @@ def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office) -> None:
                   " ALTER ROLE CURRENT_USER SET statement_timeout = 1;"
                   " ALTER ROLE CURRENT_USER SET idle_session_timeout = 1;"
                   " ALTER ROLE CURRENT_USER SET standard_conforming_strings = off;"
-                  " ALTER ROLE CURRENT_USER SET lock_timeout = '1d'")
+                  " ALTER ROLE CURRENT_USER SET lock_timeout = '1d';"
+                  " ALTER ROLE CURRENT_USER SET idle_in_transaction_session_timeout = 1;"
+                  " ALTER ROLE CURRENT_USER SET client_encoding = 'SQL_ASCII'")
     db = Database.get(pg_office.location)
     db.close()  # new sessions only, as on every other workstation
     try:
@@ -449,8 +454,18 @@ def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office) -> None:
         pg_office.as_("leader").open(doc, out)
         assert out.getvalue() == b"after" * 100_000
         with db.connection() as conn:
-            row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
-        assert row == (f"{LOCK_TIMEOUT}s",)
+            row = conn.execute("SELECT current_setting('lock_timeout'),"
+                               " current_setting('idle_in_transaction_session_timeout')"
+                               ).fetchone()
+        assert row == (f"{LOCK_TIMEOUT}s", f"{IDLE_FLOOR // 60}min")
+        # A machine that replays the log for the first time, verifies it
+        # and runs doctor over the intact vault.
+        with vault.Vault(pg_office.location, pg_office.ids["officer"],
+                         state_dir=tmp_path / "new") as v:
+            checked = v.verify_audit()
+            assert checked.hashes_ok and not checked.findings, checked
+            report = v.doctor()
+            assert report.ok, (report.problems, report.leftovers)
     finally:
         cluster.execute(f"ALTER ROLE {APP} RESET ALL")
 

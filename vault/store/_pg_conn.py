@@ -56,14 +56,19 @@ MAX_IDLE = 8  # idle sessions kept per database and process
 CONNECT_TIMEOUT = 10  # seconds, unless the location says otherwise
 LOCK_TIMEOUT = 30  # seconds a statement waits for a lock (see module doc)
 LOCK_TIMEOUT_ENV = "VAULT_PG_LOCK_TIMEOUT"
+IDLE_FLOOR = 300  # seconds: the least idle_in_transaction_session_timeout kept
 # What every session sets whatever the role's defaults say (anyone who holds
 # the role can give it defaults, with ALTER ROLE CURRENT_USER SET, that stop
 # every workstation: read-only transactions, time limits, serializable
-# transactions that fail, strings whose backslashes escape).
+# transactions that fail, strings whose backslashes escape, an encoding that
+# turns every text column into bytes -- doctor then found every document
+# missing). A limit on an idle transaction is raised to IDLE_FLOOR instead
+# (one of 1 ms ended every replay and long read): the administrator's own
+# limit, for sessions that hang holding locks, is kept if it is longer.
 _SESSION = ("-c default_transaction_read_only=off"
             " -c default_transaction_isolation=read\\ committed"
             " -c statement_timeout=0 -c idle_session_timeout=0"
-            " -c standard_conforming_strings=on")
+            " -c standard_conforming_strings=on -c client_encoding=UTF8")
 
 Connection = psycopg.Connection[Any]
 
@@ -202,8 +207,13 @@ class Database:
                     " set_config('lock_timeout', coalesce(%s, CASE WHEN"
                     " current_setting('lock_timeout') = '0' OR"
                     " current_setting('lock_timeout')::interval > %s::interval THEN %s"
-                    " ELSE current_setting('lock_timeout') END), false)",
-                    (wait, f"{LOCK_TIMEOUT}s", f"{LOCK_TIMEOUT}s"))
+                    " ELSE current_setting('lock_timeout') END), false),"
+                    " CASE WHEN current_setting('idle_in_transaction_session_timeout') <> '0'"
+                    " AND current_setting('idle_in_transaction_session_timeout')::interval"
+                    " < %s::interval THEN set_config('idle_in_transaction_session_timeout',"
+                    " %s, false) END",
+                    (wait, f"{LOCK_TIMEOUT}s", f"{LOCK_TIMEOUT}s", f"{IDLE_FLOOR}s",
+                     f"{IDLE_FLOOR}s"))
             except BaseException:
                 conn.close()
                 raise
