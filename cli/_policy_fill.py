@@ -33,8 +33,9 @@ def fill(template: str, public: Sequence[str], output: str) -> None:
     """Write TEMPLATE with the keys of the people whose FILE.pub are given.
 
     Each FILE.pub (written by 'vault identity new') names its user; that
-    user's placeholder keys in TEMPLATE are replaced. Then check the result
-    with 'vault policy check'.
+    user's placeholder keys in TEMPLATE are replaced. Two files naming one
+    user with different keys are refused. Compare each fingerprint printed
+    with its person, then check the result with 'vault policy check'.
     """
     from vault.identity import load_public_identity
     from vault.policy._keys import fill_template
@@ -44,13 +45,27 @@ def fill(template: str, public: Sequence[str], output: str) -> None:
     text = _read_template(template)
     # Every input is read and checked before anything is written.
     people = [load_public_identity(p) for p in public]
-    keys = {p.name: {"recipient": p.recipient, "signing_key": p.signing_public}
-            for p in people}
+    # The name in a FILE.pub is only a label anyone can write: a second
+    # file claiming a name (one more dropped in the folder they are
+    # collected from) would silently give that user someone else's keys.
+    keys: dict[str, dict[str, str]] = {}
+    first: dict[str, int] = {}
+    for n, p in enumerate(people, 1):
+        mine = {"recipient": p.recipient, "signing_key": p.signing_public}
+        if keys.setdefault(p.name, mine) != mine:
+            raise UsageError(f"FILE.pub {first[p.name]} and {n} both name {p.name}, with "
+                             "different keys; nothing was written",
+                             hint=f"ask {p.name} which one is theirs (the fingerprint "
+                                  "'vault identity show' prints), and give only that one")
+        first.setdefault(p.name, n)
     new_text, filled, left = fill_template(text, keys)
     missing = sorted(set(keys) - set(filled))
     with open(output, "x", encoding="utf-8") as f:
         f.write(new_text)
     info(f"wrote {output}: keys of {', '.join(filled) or 'nobody'} filled in")
+    fingerprints = {p.name: p.fingerprint for p in people}
+    for name in filled:  # to compare with each person before installing
+        info(f"  {name}: signing key {fingerprints[name]}")
     for name in missing:
         warn(f"{name} is no user of the template: paste the entry 'vault identity show' "
              "prints for their FILE.pub under 'users:', and set a clearance")

@@ -305,8 +305,12 @@ def test_policy_fill_puts_people_s_keys_into_a_template(tmp_path: Path) -> None:
     assert r.stdout == ""
     lines = r.stderr.splitlines()
     assert lines[0] == f"wrote {out}: keys of clerk, officer filled in"
-    assert "auditor is no user of the template" in lines[1]
-    assert "still placeholders: deputy, leader, outsider, registrar" in lines[2]
+    shown = {n: json.loads(run("identity", "show", str(tmp_path / f"{n}.key.pub"),
+                               "--json").stdout)["fingerprint"] for n in ("clerk", "officer")}
+    assert lines[1:3] == [f"  clerk: signing key {shown['clerk']}",
+                          f"  officer: signing key {shown['officer']}"]
+    assert "auditor is no user of the template" in lines[3]
+    assert "still placeholders: deputy, leader, outsider, registrar" in lines[4]
     text = out.read_text()
     officer = json.loads(run("identity", "show", pubs[0], "--json").stdout)
     assert officer["recipient"] in text and officer["signing_key"] in text
@@ -318,3 +322,27 @@ def test_policy_fill_puts_people_s_keys_into_a_template(tmp_path: Path) -> None:
     assert "REPLACE-WITH-RECIPIENT-OF-leader" in r.stderr
     r = run("policy", "fill", str(OFFICE), *pubs, "-o", str(out))
     assert_error(r, 2, "already exists")
+
+
+def test_policy_fill_refuses_two_files_naming_one_user(tmp_path: Path) -> None:
+    # The name in a FILE.pub is a label anyone can write. One more file
+    # dropped in the folder the officer collects them from, claiming to be
+    # the leader's, used to win silently: the policy gave 'leader' the
+    # planter's keys.
+    from office import OFFICE
+
+    for name in ("officer", "leader"):
+        assert run("identity", "new", name, "-o", str(tmp_path / f"{name}.key"),
+                   "--no-passphrase").exit_code == 0
+    (tmp_path / "planted").mkdir()
+    assert run("identity", "new", "leader", "-o", str(tmp_path / "planted" / "leader.key"),
+               "--no-passphrase").exit_code == 0
+    pubs = [str(tmp_path / "officer.key.pub"), str(tmp_path / "leader.key.pub")]
+    out = tmp_path / "office.yaml"
+    r = run("policy", "fill", str(OFFICE), *pubs, str(tmp_path / "planted" / "leader.key.pub"),
+            "-o", str(out))
+    assert_error(r, 2, "file.pub 2 and 3 both name leader, with different keys")
+    assert r.stdout == "" and not out.exists()
+    # The same file given twice is one claim.
+    r = run("policy", "fill", str(OFFICE), *pubs, pubs[1], "-o", str(out))
+    assert r.exit_code == 0, r.stderr
