@@ -119,7 +119,11 @@ def log_(
     interval: float,
     **filters: Any,
 ) -> None:
-    """Show audit records, oldest first."""
+    """Show audit records, oldest first.
+
+    On a vault's log, a record not signed by the key the policy gave the
+    name it carries is shown as a claim, and a warning names it.
+    """
     if as_json + as_jsonl + as_csv > 1:
         raise click.UsageError("choose one of --json, --jsonl and --csv")
     if follow and not (as_jsonl or as_csv):
@@ -130,7 +134,9 @@ def log_(
         if vault is not None:
             _check_known(vault, filters, None)
         out.follow(ctx, log, interval, as_csv, filters)
-    records = iter(log.records(**filters))
+    claims = _Claims()
+    records = iter(log.records(**filters) if vault is None else
+                   claims.sift(vault.audit_records(**filters)))
     first = next(records, None)
     if first is None and vault is not None:
         # Before a byte is written: an unknown --actor or --doc is an error,
@@ -145,9 +151,37 @@ def log_(
     elif as_csv:
         shown = out.write_csv(records)
     else:
-        shown = out.write_table(records, _label_writer(vault))
+        shown = out.write_table(records, _label_writer(vault), claims.seqs)
     if not shown:
         info("no matching records")
+    claims.report()
+
+
+class _Claims:
+    """Records whose name is only a claim: their run is not signed by the
+    key the policy then gave that name (anyone who can append can write
+    another's). The table shows them as claims; every form warns."""
+
+    def __init__(self) -> None:
+        self.seqs: set[int] = set()
+        self.count = 0
+
+    def sift(self, pairs: Any) -> Any:
+        for record, attributed in pairs:
+            if not attributed:
+                self.count += 1
+                if len(self.seqs) < 10_000:  # what the table marks; the rest counted
+                    self.seqs.add(record.seq)
+            yield record
+
+    def report(self) -> None:
+        if self.count:
+            first = ", ".join(map(str, sorted(self.seqs)[:5]))
+            warn(f"{self.count} record{'s' if self.count != 1 else ''} shown "
+                 f"{'are' if self.count != 1 else 'is'} not signed by the key the policy "
+                 f"gave the name {'they carry' if self.count != 1 else 'it carries'} "
+                 f"(seq {first}{', ...' if self.count > 5 else ''}): that name is only a "
+                 "claim; run 'vault audit verify', and treat those actors as unknown")
 
 
 def _label_writer(vault: Any) -> out.LabelWriter:

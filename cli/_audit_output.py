@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -151,14 +151,15 @@ def _label(r: AuditRecord, write: LabelWriter) -> str:
     return write(r.level, r.compartments, r.caveats) if r.level else "-"
 
 
-def _table_row(r: AuditRecord, write: LabelWriter) -> tuple[str, ...]:
+def _table_row(r: AuditRecord, write: LabelWriter, claimed: bool) -> tuple[str, ...]:
     # Every cell escaped: whoever signed a record chose its text, and a
     # '\r' or an escape sequence in it must not redraw the auditor's table.
     when = r.time[:19].replace("T", " ")
+    actor = r.actor if r.actor is not None else "(unknown key)"
     return tuple(map(printable, (
         str(r.seq),
         when,
-        r.actor if r.actor is not None else "(unknown key)",
+        f"(claims {actor})" if claimed and r.actor is not None else actor,
         r.action,
         r.doc or "-",
         _label(r, write),
@@ -168,11 +169,11 @@ def _table_row(r: AuditRecord, write: LabelWriter) -> tuple[str, ...]:
     )))
 
 
-def _blocks(records: Iterable[AuditRecord],
-            write: LabelWriter) -> Iterator[list[tuple[str, ...]]]:
+def _blocks(records: Iterable[AuditRecord], write: LabelWriter,
+            claims: Collection[int]) -> Iterator[list[tuple[str, ...]]]:
     block: list[tuple[str, ...]] = []
     for record in records:
-        block.append(_table_row(record, write))
+        block.append(_table_row(record, write, record.seq in claims))
         if len(block) == _TABLE_BLOCK:
             yield block
             block = []
@@ -180,12 +181,14 @@ def _blocks(records: Iterable[AuditRecord],
         yield block
 
 
-def write_table(records: Iterable[AuditRecord], write: LabelWriter = banner) -> int:
-    """The records as an aligned table; returns how many were shown."""
+def write_table(records: Iterable[AuditRecord], write: LabelWriter = banner,
+                claims: Collection[int] = ()) -> int:
+    """The records as an aligned table, the actor of those in ``claims``
+    shown as a claim; returns how many were shown."""
     header = ("SEQ", "TIME (UTC)", "ACTOR", "ACTION", "DOC", "LABEL", "OUTCOME", "RULES", "REASON")
     widths = [len(h) for h in header]
     shown = 0
-    for block in _blocks(records, write):
+    for block in _blocks(records, write, claims):
         for row in block:
             widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
         if not shown:

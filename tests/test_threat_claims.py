@@ -199,6 +199,46 @@ def test_a_manifest_the_officer_signs_again_is_refused(office: Office, tmp_path:
     assert len(list(office.raw.blobs())) == stored  # nothing was sealed
 
 
+def test_audit_log_shows_a_name_its_signer_could_not_sign_for_as_a_claim(
+        office: Office) -> None:
+    # The clerk appends a record naming the leader, signed with the clerk's
+    # own key; a folder writer appends one with the leader's fingerprint and
+    # no valid signature. 'vault audit log' showed both as the leader's,
+    # exit 0 and nothing on stderr: only 'audit verify' said otherwise.
+    from vault_helpers import forge_record_after_last
+
+    doc = office.as_("leader").seal(io.BytesIO(b"board minutes"), level="SECRET",
+                                    compartments=["BOARD"]).id
+    honest = office.cli("officer", "audit", "log")
+    assert honest.exit_code == 0 and honest.stderr == "", honest.stderr
+    assert "(claims" not in honest.stdout
+    clerk = office.ids["clerk"]
+    with office.as_("clerk") as v:
+        v.audit.append({"actor": {"name": "leader", "key": clerk.fingerprint},
+                        "action": "export", "doc": doc,
+                        "label": {"level": "SECRET", "compartments": ["BOARD"], "caveats": []},
+                        "outcome": "allowed", "rules": ["leaders-export"],
+                        "reason": "exported to the press", "policy": None, "state": None},
+                       clerk.signing_key)
+    seq = forge_record_after_last(office)
+    table = office.cli("officer", "audit", "log", "--actor", "leader")
+    assert table.exit_code == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if "the press" in line
+            or "the leader looked" in line]
+    assert len(rows) == 2 and all("(claims leader)" in row for row in rows), table.stdout
+    assert [line for line in table.stdout.splitlines()
+            if " seal " in line and "(claims" not in line and " leader " in line]
+    assert table.stderr.startswith("vault: warning: 2 records shown are not signed by the key "
+                                   "the policy gave the name they carry (seq "), table.stderr
+    assert f"{seq})" in table.stderr and "vault audit verify" in table.stderr
+    for form in ("--json", "--jsonl", "--csv"):  # the data as stored; the warning beside it
+        r = office.cli("officer", "audit", "log", form)
+        assert r.exit_code == 0 and "the press" in r.stdout, r.stderr
+        assert "2 records shown are not signed" in r.stderr, (form, r.stderr)
+    alone = office.cli("officer", "audit", "log", "--action", "seal")
+    assert alone.exit_code == 0 and alone.stderr == "", alone.stderr
+
+
 # -- post-quantum ------------------------------------------------------------------------
 
 

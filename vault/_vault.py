@@ -10,9 +10,9 @@ audit log records (:mod:`vault._trust`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 # The other operations are imported by the methods that use them: a command
 # loads only what it runs (start-up and peak RSS, docs/PERFORMANCE.md).
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.approvals import Approval, Request
     from vault._trust.manifest import Manifest
     from vault.age import Identity
-    from vault.audit import AuditLog, NoteVerifier, VerifyReport
+    from vault.audit import AuditLog, AuditRecord, NoteVerifier, VerifyReport
     from vault.identity import UserIdentity
     from vault.policy import Policy
 
@@ -136,6 +136,15 @@ class Vault:
     def audit(self) -> AuditLog:
         """The vault's audit log (``vault.audit.AuditLog``), for reading."""
         return self._s.log
+
+    def audit_records(self, **filters: Any) -> Iterator[tuple[AuditRecord, bool]]:
+        """The records ``audit.records(**filters)`` gives, oldest first, each
+        with whether it is its actor's: signed, with its run, by the key the
+        policy in force then gave the name it carries. One that is not is
+        only a claim: anyone who can append can write another's name."""
+        from vault._ops.verify import key_lookup
+
+        return self._s.log.attributed_records(key_lookup(self._s), **filters)
 
     def verify_audit(self, *, trusted_checkpoint: bytes | None = None,
                      verifier: NoteVerifier | None = None) -> VerifyReport:

@@ -36,6 +36,7 @@ def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey 
     starts = [seq for _, _, seq, _, _ in versions]
     policies = [s.trusted.policy_by_hash(sha) for _, sha, *_ in versions]
     officer = s.manifest.officer
+    parsed: dict[str, Ed25519PublicKey] = {}  # a policy's keys, parsed once
 
     def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
         if name is None:
@@ -50,7 +51,9 @@ def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey 
             text = user.signing_key if user is not None else None
         if text is None:
             return None
-        key = parse_signing_key(text)
+        key = parsed.get(text)
+        if key is None:
+            key = parsed[text] = parse_signing_key(text)
         return key if fingerprint(key) == fp else None
 
     return lookup

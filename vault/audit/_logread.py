@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
-from vault.audit._reader import select
+from vault.audit._reader import KeyLookup, attributed, select
 from vault.audit._record import AuditRecord
 from vault.audit._scan import Scan
 from vault.audit._storage import LogStorage
@@ -142,6 +142,14 @@ class LogReading:
                 raise ValueError(f"{name} must be timezone-aware (for example tzinfo=UTC)")
         return select(self._records(self.scan()), actor=actor, doc=doc, action=action,
                       outcome=outcome, since=since, until=until)
+
+    def attributed_records(self, key_lookup: KeyLookup, **filters: object
+                           ) -> Iterator[tuple[AuditRecord, bool]]:
+        """:meth:`records`, each with whether it is its actor's: signed (with
+        its run) by the key ``key_lookup(name, fingerprint, seq)`` gives its
+        name before the run's first line (docs/AUDIT.md §14)."""
+        return attributed(self.scan(), key_lookup,
+                          lambda r: next(select((r,), **filters), None) is not None)  # type: ignore[arg-type]
 
     @staticmethod
     def _records(scan: Scan) -> Iterator[AuditRecord]:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from vault.audit._record import AuditRecord
 
-__all__ = ["select"]
+if TYPE_CHECKING:  # pragma: no cover
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from vault.audit._scan import Scan
+
+__all__ = ["attributed", "select"]
+
+KeyLookup = Callable[[str | None, str, int], "Ed25519PublicKey | None"]
 
 
 def select(
@@ -35,3 +43,36 @@ def select(
         if until is not None and record.datetime >= until:
             continue
         yield record
+
+
+def attributed(scan: Scan, key_lookup: KeyLookup,
+               shown: Callable[[AuditRecord], bool]) -> Iterator[tuple[AuditRecord, bool]]:
+    """The records ``shown`` picks, each with whether it is its actor's
+    (§14): its run's signature verifies with the key ``key_lookup`` gives
+    the signer's name before the run's first line, and the record carries
+    that signer's name and key (as the replay judges a run, DESIGN.md §8.2).
+    A name in a record is a claim until then: anyone who can append can
+    write another's. Only runs holding a record shown are verified; damage
+    is raised as :meth:`AuditLog.records` raises it."""
+    from vault.audit._chain import verify_record
+
+    run: list[AuditRecord] = []
+    with scan:
+        for item in scan:
+            if item.problem is not None:
+                raise item.problem
+            record = item.record
+            if record is None:
+                continue
+            if record.signature is None:
+                run.append(record)  # yielded with the record that signs it
+                continue
+            whole, run = [*run, record], []
+            picked = [r for r in whole if shown(r)]
+            if not picked:
+                continue
+            key = key_lookup(record.actor, record.actor_key, item.covers.start)
+            signed = (key is not None and item.chain is not None
+                      and verify_record(record, item.chain, key))
+            for r in picked:
+                yield r, signed and r.actor == record.actor and r.actor_key == record.actor_key
