@@ -486,3 +486,41 @@ def test_a_checkpoint_that_a_planted_note_keeps_out_is_reported(pg_office: Offic
     _seal(pg_office, "clerk", b"later")
     r = pg_office.cli("officer", "audit", "checkpoint")  # one of another size: stored
     assert r.exit_code == 0 and r.stderr == "", r.stderr
+
+
+def test_large_lines_the_role_plants_cost_readers_bounded_memory(
+        pg_office: Office, tmp_path: Path) -> None:
+    # Lines the schema takes for records, of 512 KiB each (the most a line
+    # may hold): readers fetched 5,000 lines per round trip and held them
+    # all -- a new machine's replay, doctor, verify and the next writer.
+    # 60 of them (30 MB) here; before, each reader's peak of Python
+    # allocations was about twice that.
+    import json
+    import tracemalloc
+
+    _seal(pg_office, "clerk", b"before")
+    size = 512 * 1024
+    with _intruder(pg_office, autocommit=True) as c:
+        (head,) = c.execute("SELECT max(seq) + 1 FROM vault.audit_log").fetchone()  # type: ignore[misc]
+        for i in range(60):
+            prefix = json.dumps({"v": 2, "seq": head + i, "pad": ""})[:-2]
+            c.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
+                      (head + i, (prefix + "x" * (size - len(prefix) - 2) + '"}').encode()))
+
+    def peak(step: Any) -> int:
+        tracemalloc.start()
+        try:
+            step()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    bound = 16 * 2**20
+    wrote = peak(lambda: _seal(pg_office, "clerk", b"after"))  # sets the lines aside
+    assert wrote < bound, f"{wrote / 2**20:.0f} MiB"
+    with vault.Vault(pg_office.location, pg_office.ids["officer"],
+                     state_dir=tmp_path / "new") as v:
+        replayed = peak(v.doctor)
+        checked = peak(v.verify_audit)
+        assert v.doctor().ok
+    assert replayed < bound and checked < bound, (replayed / 2**20, checked / 2**20)

@@ -36,10 +36,20 @@ from vault.store._pg_schema import AUDIT_LOCK
 __all__ = ["AUDIT_LOCK", "PostgresLogStorage"]
 
 _FETCH = 5000  # lines per round trip when streaming the log
+# ... and bytes: the role can insert lines of 512 KiB that the schema takes
+# for records, and 5,000 of them in one answer cost every reader 2.5 GiB.
+# A block stops at the line that takes it past this (at least one line).
+_FETCH_BYTES = 4 * 1024 * 1024
+# The lines of seq >= %s, at most %s of them and as many as fit in %s bytes
+# (the first always), each with how many the first two bounds allowed.
+_BOUNDED = ("SELECT seq, line, n FROM (SELECT seq, line, count(*) OVER () AS n,"
+            " sum(octet_length(line)) OVER (ORDER BY seq) - octet_length(line) AS before"
+            " FROM (SELECT seq, line FROM vault.audit_log WHERE seq >= %s AND seq < %s"
+            " ORDER BY seq LIMIT %s) AS t) AS w WHERE before < %s ORDER BY seq")
+_NO_END = 2**62  # no upper bound on seq
 _INSERT = ("INSERT INTO vault.audit_log (seq, line) SELECT %s + u.i - 1, u.line"
            " FROM unnest(%s::bytea[]) WITH ORDINALITY AS u(line, i) ORDER BY u.i")
 _HEAD = "SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log"
-_FROM = "SELECT seq, line FROM vault.audit_log WHERE seq >= %s ORDER BY seq LIMIT %s"
 
 
 def _leaf_of(x: int) -> tuple[int, int]:
@@ -71,9 +81,8 @@ class _Rows(LineSource):
             # its transaction is pipelined -- a writer far behind reads many.
             start = self._start
             while start < self._stop:
-                block = [bytes(r[0]) for r in conn.execute(
-                    "SELECT line FROM vault.audit_log WHERE seq >= %s AND seq < %s ORDER BY seq",
-                    (start, min(start + _FETCH, self._stop)))]
+                block = [bytes(r[1]) for r in conn.execute(
+                    _BOUNDED, (start, self._stop, _FETCH, _FETCH_BYTES))]
                 if not block:
                     return
                 yield block
@@ -218,9 +227,12 @@ class PostgresLogStorage(LogStorage):
         # One statement (one snapshot): line size - 1 and the lines after it,
         # which a writer's turn reads next -- kept for read() to hand over.
         with self._session() as conn:
-            rows = conn.execute(_FROM, (size - 1, _FETCH + 1)).fetchall()
+            rows = conn.execute(_BOUNDED, (size - 1, _NO_END, _FETCH + 1,
+                                           _FETCH_BYTES)).fetchall()
             found = bool(rows) and int(rows[0][0]) == size - 1
-            if found and len(rows) <= _FETCH:
+            # Every line since: fewer than the count bound, none cut by bytes.
+            whole = found and len(rows) == int(rows[0][2]) and len(rows) <= _FETCH
+            if whole:
                 head = int(rows[-1][0]) + 1
             else:  # many lines since, or not the line expected: the head on its own
                 row = conn.execute(_HEAD).fetchone()
@@ -228,8 +240,8 @@ class PostgresLogStorage(LogStorage):
         self._unpipelined()  # the turn's first round trip is done
         if self._writing:
             self._head = head
-            self._local.ahead = (size, head, [bytes(r[1]) for r in rows[1:]]) if (
-                found and len(rows) <= _FETCH) else None
+            self._local.ahead = (size, head, [bytes(r[1]) for r in rows[1:]]) if whole \
+                else None
         if size == 0:
             return LogEnd(head, None), []
         return LogEnd(head, None), [bytes(rows[0][1])] if found else None
@@ -248,8 +260,12 @@ class PostgresLogStorage(LogStorage):
         if size == 0 or count <= 0:
             return []
         with self._session() as conn:
-            rows = conn.execute("SELECT seq, line FROM vault.audit_log WHERE seq < %s"
-                                " ORDER BY seq DESC LIMIT %s", (size, count)).fetchall()
+            # At most _FETCH_BYTES (and one line) at a time, as _BOUNDED.
+            rows = conn.execute(
+                "SELECT seq, line FROM (SELECT seq, line, sum(octet_length(line)) OVER"
+                " (ORDER BY seq DESC) - octet_length(line) AS after FROM (SELECT seq, line"
+                " FROM vault.audit_log WHERE seq < %s ORDER BY seq DESC LIMIT %s) AS t) AS w"
+                " WHERE after < %s ORDER BY seq DESC", (size, count, _FETCH_BYTES)).fetchall()
         if not rows or int(rows[0][0]) != size - 1:
             return None
         return [bytes(r[1]) for r in reversed(rows)]
