@@ -151,7 +151,7 @@ def log_(
     elif as_csv:
         shown = out.write_csv(records)
     else:
-        shown = out.write_table(records, _label_writer(vault), claims.seqs)
+        shown = out.write_table(records, _label_writer(vault), claims.claimed)
     if not shown:
         info("no matching records")
     claims.report()
@@ -163,20 +163,27 @@ class _Claims:
     another's). The table shows them as claims; every form warns."""
 
     def __init__(self) -> None:
-        self.seqs: set[int] = set()
+        self.first: list[int] = []  # the first few, to name
         self.count = 0
+        self._last: Any = None  # the record just given out, if it is a claim
 
     def sift(self, pairs: Any) -> Any:
         for record, attributed in pairs:
+            self._last = None if attributed else record
             if not attributed:
                 self.count += 1
-                if len(self.seqs) < 10_000:  # what the table marks; the rest counted
-                    self.seqs.add(record.seq)
+                if len(self.first) < 5:
+                    self.first.append(record.seq)
             yield record
+
+    def claimed(self, record: Any) -> bool:
+        """Is ``record`` -- the one just given out: the table writes each
+        row as it comes -- a claim? Nothing is kept per record."""
+        return record is self._last
 
     def report(self) -> None:
         if self.count:
-            first = ", ".join(map(str, sorted(self.seqs)[:5]))
+            first = ", ".join(map(str, self.first))
             warn(f"{self.count} record{'s' if self.count != 1 else ''} shown "
                  f"{'are' if self.count != 1 else 'is'} not signed by the key the policy "
                  f"gave the name {'they carry' if self.count != 1 else 'it carries'} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -170,10 +170,10 @@ def _table_row(r: AuditRecord, write: LabelWriter, claimed: bool) -> tuple[str, 
 
 
 def _blocks(records: Iterable[AuditRecord], write: LabelWriter,
-            claims: Collection[int]) -> Iterator[list[tuple[str, ...]]]:
+            claimed: Callable[[AuditRecord], bool]) -> Iterator[list[tuple[str, ...]]]:
     block: list[tuple[str, ...]] = []
     for record in records:
-        block.append(_table_row(record, write, record.seq in claims))
+        block.append(_table_row(record, write, claimed(record)))
         if len(block) == _TABLE_BLOCK:
             yield block
             block = []
@@ -182,13 +182,14 @@ def _blocks(records: Iterable[AuditRecord], write: LabelWriter,
 
 
 def write_table(records: Iterable[AuditRecord], write: LabelWriter = banner,
-                claims: Collection[int] = ()) -> int:
-    """The records as an aligned table, the actor of those in ``claims``
-    shown as a claim; returns how many were shown."""
+                claimed: Callable[[AuditRecord], bool] = lambda r: False) -> int:
+    """The records as an aligned table, the actor of those ``claimed``
+    (asked as each record comes) shown as a claim; returns how many were
+    shown."""
     header = ("SEQ", "TIME (UTC)", "ACTOR", "ACTION", "DOC", "LABEL", "OUTCOME", "RULES", "REASON")
     widths = [len(h) for h in header]
     shown = 0
-    for block in _blocks(records, write, claims):
+    for block in _blocks(records, write, claimed):
         for row in block:
             widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
         if not shown:

@@ -239,6 +239,39 @@ def test_audit_log_shows_a_name_its_signer_could_not_sign_for_as_a_claim(
     assert alone.exit_code == 0 and alone.stderr == "", alone.stderr
 
 
+def test_audit_log_marks_every_claim_however_many_come_before(tmp_path: Path) -> None:
+    # 10,000 planted records under the leader's name, then the one that
+    # matters: the table marked only the first 10,000 claims it met.
+    import base64
+
+    office = make_office(tmp_path)
+    doc = office.as_("leader").seal(io.BytesIO(b"board minutes"), level="SECRET",
+                                    compartments=["BOARD"]).id
+    lines = office.raw.audit_lines()
+    last, n = json.loads(lines[-1]), len(lines)
+
+    def forged(seq: int, action: str) -> bytes:
+        record = {**last, "seq": seq, "action": action, "outcome": "allowed", "doc": doc,
+                  "actor": {"key": office.ids["leader"].fingerprint, "name": "leader"},
+                  "reason": action, "state": None, "request": f"{seq:032x}",
+                  "sig": base64.b64encode(bytes(64)).decode()}
+        return json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+    with open(office.path / "audit" / "log", "ab") as f:
+        f.write(b"".join(forged(n + i, "list") for i in range(10_000)) + forged(n + 10_000,
+                                                                                "export"))
+    r = office.cli("officer", "audit", "log", "--doc", doc, "--action", "export")
+    assert r.exit_code == 0, r.stderr
+    (row,) = [line for line in r.stdout.splitlines() if line.startswith(f"{n + 10_000} ")]
+    assert "(claims leader)" in row
+    assert "1 record shown is not signed" in r.stderr
+    r = office.cli("officer", "audit", "log", "--doc", doc)
+    rows = [line for line in r.stdout.splitlines()[1:] if line.split()[0].isdigit()
+            and int(line.split()[0]) >= n]
+    assert len(rows) == 10_001 and all("(claims leader)" in row for row in rows)
+    assert "10001 records shown are not signed" in r.stderr
+
+
 # -- post-quantum ------------------------------------------------------------------------
 
 
