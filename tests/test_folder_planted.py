@@ -143,10 +143,84 @@ def test_doctor_never_destroys_a_version_linked_to_the_log(office: Office) -> No
     before = log.read_bytes()
     r = _vault(office, "officer", "doctor", "--repair")
     assert r.returncode == INTEGRITY, r.stdout + r.stderr
-    assert f"docs/{stray.name}: document {doc}: its file in the vault folder is also " \
-           "audit/log (a hard link); it was not destroyed" in r.stdout
+    assert f"docs/{stray.name}: document {doc}: its file has 2 names in the file system " \
+           "(a hard link); it was not destroyed" in r.stdout
     assert log.read_bytes()[:len(before)] == before and stray.exists()
     assert vault.Vault(office.location).verify_audit()
+
+
+def test_repair_never_destroys_a_keyring_entry_or_checkpoint_linked_into_docs(
+        office: Office) -> None:
+    # The registrar hard-links the leader's keyring entries and a stored
+    # checkpoint into docs/ under versions the log does not count. Before,
+    # the officer's 'doctor --repair' overwrote them in place as interrupted
+    # writes: the leader's keys and the checkpoint were destroyed.
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    staff = _seal(office, "registrar", b"staff notes", "INTERNAL", "STAFF")
+    office.as_("officer").audit.checkpoint()
+    leader = office.path / "keyrings" / owner_key(office.ids["leader"].recipient)
+    kept = {e: e.read_bytes() for e in sorted(leader.iterdir())}
+    checkpoint = sorted((office.path / "audit" / "checkpoints").iterdir())[-1]
+    kept[checkpoint] = checkpoint.read_bytes()
+    for i, e in enumerate(kept, 1):
+        os.link(e, office.path / "docs" / f"{staff}.{i:08x}.age")
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert r.stdout.count("names in the file system (a hard link); it was not destroyed") \
+        == len(kept), r.stdout
+    assert all(e.read_bytes() == data for e, data in kept.items())
+    out = io.BytesIO()
+    office.as_("leader").open(board, out)
+    assert out.getvalue() == b"board minutes"
+    # A live document's own shred still finds what its file also is.
+    for i in range(1, len(kept) + 1):
+        (office.path / "docs" / f"{staff}.{i:08x}.age").unlink()
+    os.link(_stored(office, staff), leader / f"{'0' * 32}.age")
+    with pytest.raises(IntegrityError, match=r"is also keyrings/.* \(a hard link\)"):
+        office.as_("leader").shred(staff, justification="spent")
+
+
+def test_repair_keeps_a_stray_version_while_the_current_file_is_missing(
+        office: Office) -> None:
+    # A folder writer renames a live document's file to a version the log
+    # does not count. Plain doctor names both; before, the repair then
+    # destroyed the only copy, which renaming back would have restored.
+    doc = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    current = _stored(office, doc)
+    renamed = current.with_name(f"{doc}.00000000.age")
+    os.rename(current, renamed)
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"docs/{renamed.name}: a version of {doc} the audit log does not count, while " \
+           "its current file is missing" in r.stdout
+    assert renamed.exists()
+    # A folder planted at the current file's name is no current file.
+    current.mkdir()
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY and renamed.exists(), r.stdout
+    current.rmdir()
+    os.rename(renamed, current)
+    out = io.BytesIO()
+    office.as_("leader").open(doc, out)
+    assert out.getvalue() == b"board minutes"
+
+
+def test_a_keyring_entry_renamed_as_a_tombstone_is_not_destroyed(office: Office) -> None:
+    # Named like an interrupted shred of an older version of a live
+    # document: before, the repair "finished the shred" of what was the
+    # deputy's keyring entry.
+    doc = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    deputy = office.path / "keyrings" / owner_key(office.ids["deputy"].recipient)
+    entry = sorted(deputy.iterdir())[0]
+    tomb = office.path / f".shred-{doc}.00000000.age"
+    os.rename(entry, tomb)
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"{tomb.name}: named like an interrupted shred of {doc}, but it is an age file " \
+           "but no document" in r.stdout
+    assert tomb.exists()
+    os.rename(tomb, entry)
+    assert office.as_("officer").doctor().ok
 
 
 # -- 2. named pipes ------------------------------------------------------------------------

@@ -196,6 +196,13 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
         if not repair:
             stray.add(key, what)
             continue
+        if current is not None and not s.backend.has_document(doc_id, current.version):
+            # The live document's current file is missing: this may be it,
+            # renamed. Destroying it would lose what a rename could restore.
+            refused.add(key, f"{where}: a version of {doc_id} the audit log does not count, "
+                             "while its current file is missing: this may be it under "
+                             "another name; it was not removed, keep it as evidence")
+            continue
         try:
             _destroy(s, doc_id, version)
         except IntegrityError as e:  # not the file it is named as (a hard link to another)
@@ -222,7 +229,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
 def _destroy(s: Session, doc_id: str, version: str) -> None:
     with s.backend.open_document(doc_id, version) as f:
         size = min(len(f.read(1 << 20)), 1 << 20)
-    s.backend.shred_document(doc_id, version, size)
+    s.backend.shred_document(doc_id, version, size, stray=True)
 
 
 def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool,

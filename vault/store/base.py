@@ -202,11 +202,14 @@ class Backend(abc.ABC):
         """Remove a stored version (no error when it is absent)."""
 
     @abc.abstractmethod
-    def shred_document(self, doc_id: str, version: str, header_size: int) -> None:
+    def shred_document(self, doc_id: str, version: str, header_size: int, *,
+                       stray: bool = False) -> None:
         """Overwrite the first ``header_size`` bytes (every wrapped copy of
         the file key) in place, make that durable, then delete the file. It
         leaves the listing first, in one atomic step: an interrupted shred
-        leaves only work that :meth:`finish_shreds` completes."""
+        leaves only work that :meth:`finish_shreds` completes. ``stray``: a
+        version nobody counts, refused (:class:`IntegrityError`) if its
+        file has any other name."""
 
     def interrupted_shreds(self) -> list[tuple[str, str]]:
         """``(doc id, version)`` of what is named like a shred a killed

@@ -312,11 +312,11 @@ class FolderBackend(Backend):
                 yield m.group(1), m.group(2)
 
     def has_document(self, doc_id: str, version: str) -> bool:
+        # A regular file: a folder or link planted at the name is none.
         try:
-            os.lstat(self._doc(doc_id, version))
+            return stat.S_ISREG(os.lstat(self._doc(doc_id, version)).st_mode)
         except FileNotFoundError:
             return False
-        return True
 
     def open_document(self, doc_id: str, version: str) -> BinaryIO:
         self._doc(doc_id, version)  # checks the ids
@@ -339,12 +339,13 @@ class FolderBackend(Backend):
     def _tomb(self, doc_id: str, version: str) -> str:
         return self._p(f".shred-{_check('doc', doc_id)}.{_check('version', version)}.age")
 
-    def shred_document(self, doc_id: str, version: str, header_size: int) -> None:
+    def shred_document(self, doc_id: str, version: str, header_size: int, *,
+                       stray: bool = False) -> None:
         # First the file leaves its name, in one durable rename: killed after
         # this, the vault holds no document with a destroyed header, only a
         # tombstone that finish_shreds completes (docs/THREAT-MODEL.md).
         path, tomb = self._doc(doc_id, version), self._tomb(doc_id, version)
-        fd = self._open_to_destroy(path, f"document {doc_id}", tomb)
+        fd = self._open_to_destroy(path, f"document {doc_id}", tomb, alone=stray)
         try:
             st = os.fstat(fd)
             os.rename(path, tomb)
@@ -361,15 +362,24 @@ class FolderBackend(Backend):
                 os.unlink(path)
                 _atomic.fsync_dir(os.path.dirname(path))
 
-    def _open_to_destroy(self, path: str, what: str, tomb: str = "") -> int:
+    def _open_to_destroy(self, path: str, what: str, tomb: str = "", *,
+                         alone: bool = False) -> int:
         """A descriptor to overwrite ``path`` through, once it is known to
         be a regular file that is no other file of the vault (a hard link
-        to the audit log or to another document must not be destroyed)."""
+        to the audit log, a keyring entry or another document must not be
+        destroyed). ``alone``: one with any other name at all is refused --
+        for what nobody counts (an interrupted write), where looking for
+        each of many planted links' other names would cost without bound."""
         try:
             fd = open_regular(path, os.O_WRONLY)
         except NotRegularFile as e:
             raise IntegrityError(f"{what}: its file in the vault folder is {e.kind}, not a "
                                  "regular file; it was not destroyed", hint=_ALTERED) from None
+        links = os.fstat(fd).st_nlink
+        if alone and links != 1:
+            os.close(fd)
+            raise IntegrityError(f"{what}: its file has {links} names in the file system (a "
+                                 "hard link); it was not destroyed", hint=_ALTERED)
         other = self._same_as(os.fstat(fd), path, tomb)
         if other is not None:
             os.close(fd)
@@ -382,7 +392,10 @@ class FolderBackend(Backend):
         manifest) is the file ``st`` under another name than ``paths``."""
         if st.st_nlink == 1:
             return None  # no other name anywhere
-        for d in (self.path, self._p("docs"), self._p("audit")):
+        folders = [self.path, self._p("docs"), self._p("audit"), self._p("audit", "checkpoints")]
+        with contextlib.suppress(OSError), os.scandir(self._p("keyrings")) as owners:
+            folders += [e.path for e in owners if e.is_dir(follow_symlinks=False)]
+        for d in folders:
             with contextlib.suppress(OSError), os.scandir(d) as it:
                 for e in it:
                     if e.inode() == st.st_ino and e.path not in paths and e.name != "checkpoints" \
@@ -426,6 +439,8 @@ class FolderBackend(Backend):
             return item, f"it is also {other} (a hard link)"
         if st.st_nlink != 1:  # a shred's tombstone has no other name
             return item, f"it has {st.st_nlink} names in the file system (a hard link)"
+        if not _could_be_document(tomb):
+            return item, "it is an age file but no document (a keyring entry, renamed?)"
         return item, None
 
     def finish_shreds(self, shreds: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -501,3 +516,24 @@ class FolderBackend(Backend):
         from vault.audit import AuditLog
 
         return AuditLog(self._p("audit"), checkpoint_signer=signer, origin=origin)
+
+
+def _could_be_document(path: str) -> bool:
+    """Could this tombstone be (what is left of) a document? Its header was
+    either overwritten with random bytes or is still a document's, with its
+    label stanza (docs/FORMAT.md §11); an age file without one -- a keyring
+    entry renamed -- is not, and finishing its "shred" would destroy it."""
+    try:
+        fd = open_regular(path)
+    except (OSError, NotRegularFile):
+        return False
+    try:
+        head = os.pread(fd, _MAX_HEADER, 0)
+    finally:
+        os.close(fd)
+    if not head.startswith(b"age-encryption.org/v1\n"):
+        return True  # overwritten (or never an age file: nothing of the vault's)
+    end = head.find(b"\n--- ")
+    if end < 0:
+        return True  # no whole header: overwritten in part
+    return b"\n-> vault/v2/label\n" in head[:end + 1]

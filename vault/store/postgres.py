@@ -288,7 +288,8 @@ class PostgresBackend(Backend):
     def delete_document(self, doc_id: str, version: str) -> None:
         _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version))
 
-    def shred_document(self, doc_id: str, version: str, header_size: int) -> None:
+    def shred_document(self, doc_id: str, version: str, header_size: int, *,
+                       stray: bool = False) -> None:
         # This one row, not the whole table: the role can fill the table.
         if self._one("cannot read the documents", "SELECT 1 FROM vault.documents"
                      " WHERE id = %s AND tag = %s",
