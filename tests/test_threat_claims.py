@@ -199,6 +199,37 @@ def test_a_manifest_the_officer_signs_again_is_refused(office: Office, tmp_path:
     assert len(list(office.raw.blobs())) == stored  # nothing was sealed
 
 
+def test_a_second_first_policy_naming_another_manifest_is_refused(office: Office,
+                                                                   tmp_path: Path) -> None:
+    # Right after init the officer records "policy version 1" again, naming
+    # the digest of a manifest they sign later with a recovery recipient of
+    # their own. Before, once a new machine refused the first record (its
+    # manifest no longer matched), it took that later record instead.
+    from vault._trust.manifest import Manifest, sign_statement
+
+    officer = office.ids["officer"]
+    old = json.loads(office.raw.manifest())["statement"]
+    theirs = MLKEM768X25519Identity.generate()
+    again = sign_statement(officer, "manifest",
+                           {**old, "recovery": [*old["recovery"], str(theirs.recipient)]})
+    with office.as_("officer") as v:
+        v.audit.append({"actor": {"name": "officer", "key": officer.fingerprint},
+                        "action": "administer", "outcome": "allowed", "reason": "routine",
+                        "policy": old["genesis"],
+                        "state": {"policy": {"version": 1, "sha256": old["genesis"],
+                                             "text": office.policy.read_text(),
+                                             "manifest": Manifest.load(again).digest()}}},
+                       officer.signing_key)
+    assert any(p.startswith("audit record 1 (policy): policy version 1 does not follow")
+               for p in office.as_("clerk").doctor().problems)
+    office.raw.set_manifest(again)
+    stored = len(list(office.raw.blobs()))
+    with pytest.raises(IntegrityError, match="no policy"), \
+            vault.Vault(office.location, office.ids["leader"], state_dir=tmp_path / "new") as v:
+        v.seal(io.BytesIO(b"board minutes"), level="SECRET", compartments=["BOARD"])
+    assert len(list(office.raw.blobs())) == stored
+
+
 def test_audit_log_shows_a_name_its_signer_could_not_sign_for_as_a_claim(
         office: Office) -> None:
     # The clerk appends a record naming the leader, signed with the clerk's

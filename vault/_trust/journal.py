@@ -310,6 +310,10 @@ class Journal(ApprovalReplay):
               "the policy text does not have the recorded SHA-256")
         if version == 1:
             officer = self.manifest.officer
+            # Only the log's first line: were it refused (a manifest that is
+            # not the one it names), a later "version 1" naming another
+            # manifest must not take its place.
+            _need(rec.seq == 0, "policy version 1 is recorded by the log's first line only")
             _need(sha == self.manifest.genesis, "the first policy is not the one vault.json pins")
             # Vaults made before the first record named the manifest have
             # no such member: theirs is held to genesis alone (FORMAT.md §14.2).
