@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault._inputs import open_input
 from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport
+from vault.audit._storage import MAX_CHECKPOINT
 from vault.errors import AuditIntegrityError, UsageError
 
 from . import _audit_output as out
@@ -234,12 +235,19 @@ def _check_known(vault: Any, filters: dict[str, Any], log: AuditLog | None) -> N
                          hint="'vault ls' lists the documents you may see")
 
 
+_MAX_KEY_FILE = 4096  # a verifier key is one line of about 100 characters
+
+
 def _read_key(text: str) -> NoteVerifier:
     source = Path(text)
     if "+" not in text or source.is_file():
         try:
             with open_input(text) as f:  # never blocks on a FIFO another user planted
-                text = f.read().decode("utf-8").strip()
+                data = f.read(_MAX_KEY_FILE + 1)
+            if len(data) > _MAX_KEY_FILE:
+                raise UsageError(f"key file {text} is too large to be a verifier key",
+                                 hint="use the output of 'vault audit key'")
+            text = data.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise UsageError(f"key file {text} is not UTF-8 text",
                              hint="use the output of 'vault audit key'") from None
@@ -281,7 +289,11 @@ def verify(
     trusted = None
     if checkpoint_file:
         with open_input(checkpoint_file) as f:
-            trusted = f.read()
+            trusted = f.read(MAX_CHECKPOINT + 1)  # /dev/zero must not fill the memory
+        if len(trusted) > MAX_CHECKPOINT:
+            raise UsageError(f"{checkpoint_file} is larger than any checkpoint "
+                             f"({MAX_CHECKPOINT // 1024} KiB at most)",
+                             hint="give the note 'vault audit checkpoint' printed")
     try:
         # A vault's log is verified as the vault reads it (record signatures by
         # the keys its policy versions gave, incidents sealed off); a

@@ -49,7 +49,8 @@ def printable(s: str) -> str:
 _LONGEST = 2000
 
 
-def _bounded(line: str) -> str:
+def bounded(line: str) -> str:
+    """``line`` cut to at most 2,000 characters, saying how many were left out."""
     if len(line) <= _LONGEST:
         return line
     cut = len(line) - _LONGEST + 200
@@ -60,14 +61,14 @@ def report_error(message: str, hint: str | None = None) -> None:
     """Print ``vault: <message>`` and one ``hint:`` line per hint line to
     stderr. Messages quote names and ids as given: escaped here, once, and
     each line bounded."""
-    click.echo(f"vault: {_bounded(printable(_lower_first(message)))}", err=True)
+    click.echo(f"vault: {bounded(printable(_lower_first(message)))}", err=True)
     if hint:
         for line in hint.splitlines():
-            click.echo(f"hint: {_bounded(printable(line))}", err=True)
+            click.echo(f"hint: {bounded(printable(line))}", err=True)
 
 
 def warn(message: str) -> None:
-    click.echo(f"vault: warning: {printable(message)}", err=True)
+    click.echo(f"vault: warning: {bounded(printable(message))}", err=True)
 
 
 def info(message: str) -> None:

@@ -17,7 +17,7 @@ from vault.errors import EXIT_DENIED, BadDataError, DeniedError, PolicyLoadError
 from vault.policy import ACTIONS, Decision, Policy, load_policy, run_cases
 from vault.policy._time import TIME_HINT, parse_time
 
-from ._common import echo_json, printable, report_error
+from ._common import bounded, echo_json, printable, report_error
 from ._complete import complete_caveats, complete_compartments, complete_doc_ids, complete_levels
 from .main import LazyGroup, with_global_options
 
@@ -69,10 +69,10 @@ def policy() -> None:
 
 
 def _print_problems(err: PolicyLoadError) -> None:
-    for p in err.problems:  # they quote the file's own text
-        click.echo(printable(str(p)), err=True)
+    for p in err.problems:  # they quote the file's own text: each line bounded
+        click.echo(bounded(printable(str(p))), err=True)
         if p.hint:
-            click.echo(f"    hint: {printable(p.hint)}", err=True)
+            click.echo(f"    hint: {bounded(printable(p.hint))}", err=True)
 
 
 @policy.command("check")

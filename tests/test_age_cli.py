@@ -252,6 +252,12 @@ def test_an_identity_file_others_may_read_is_refused(
         assert result.exit_code == 2, result.stderr
         assert result.stdout == ""
         assert "is readable by other users" in result.stderr and "chmod 600" in result.stderr
+    # A device holds no secret, and 'chmod 600 /dev/null' is no advice to give.
+    for args in (["decrypt", "-i", "/dev/null"], ["keygen", "-y", "/dev/null"]):
+        result = invoke(args, stdin=sealed.stdout_bytes)
+        assert result.exit_code == 2, result.stderr
+        assert "/dev/null is not a regular file" in result.stderr
+        assert "chmod" not in result.stderr
 
 
 def test_a_recipients_file_that_is_not_text_is_a_usage_error(tmp_path: Path) -> None:

@@ -238,6 +238,22 @@ def test_verify_with_kept_checkpoint(log_dir: Path, tmp_path: Path) -> None:
     assert r.exit_code == 4 and "truncated" in r.stderr
 
 
+def test_verify_refuses_an_emptied_or_endless_kept_checkpoint(log_dir: Path,
+                                                              tmp_path: Path) -> None:
+    # An empty --checkpoint file (a kept note truncated by a full disk) was
+    # taken for none given: exit 0, "ok". /dev/zero as the checkpoint or
+    # the key was read whole until the memory ran out.
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    r = run("audit", "verify", "--log", str(log_dir), "--checkpoint", str(empty))
+    assert r.exit_code == 4 and "malformed note" in r.stderr, (r.exit_code, r.stderr)
+    assert "ok:" not in r.stdout
+    r = run("audit", "verify", "--log", str(log_dir), "--checkpoint", "/dev/zero")
+    assert r.exit_code == 2 and "larger than any checkpoint (64 KiB at most)" in r.stderr
+    r = run("audit", "verify", "--log", str(log_dir), "--key", "/dev/zero")
+    assert r.exit_code == 2 and "too large to be a verifier key" in r.stderr
+
+
 def test_verify_with_the_wrong_key(log_dir: Path, tmp_path: Path) -> None:
     other = make_log(tmp_path / "other", 1)
     (tmp_path / "key.txt").write_text(other.verifier().verifier_key() + "\n")

@@ -343,3 +343,9 @@ def test_a_huge_value_quoted_in_an_error_is_cut_short(office: Office) -> None:
     r = office.as_("clerk", "ls", "--label", "X" * 100_000)
     assert r.exit_code == 2, r.stderr
     assert len(r.stderr) < 3000 and "characters left out" in r.stderr, len(r.stderr)
+    # A policy's problems quote the file's own text: a 210 KB label was one line.
+    policy = office.root / "huge-label.yaml"
+    policy.write_text("default_label: INTERNAL" + "//STAFF" * 30_000 + "\n")
+    r = run("policy", "check", str(policy))
+    assert r.exit_code == 1 and "characters left out" in r.stderr, r.stderr[:300]
+    assert max(map(len, r.stderr.splitlines())) <= 2100

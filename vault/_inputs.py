@@ -100,6 +100,10 @@ def check_private(path: str, what: str, info: os.stat_result,
                   error: type[UsageError] = InsecureFileError) -> None:
     """Refuse a file holding a secret that another user owns or may read:
     they could read the secret, or change it under the user."""
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        # A device (/dev/null) holds no secret; 'chmod 600' it would break the system.
+        raise error(f"{what} {path} is not a regular file",
+                    hint="give the file itself, not a device or folder")
     if info.st_uid not in (os.geteuid(), 0):
         raise error(f"{what} {path} belongs to another user",
                     hint="use a file of your own: copy it, then chmod 600 the copy")

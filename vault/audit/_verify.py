@@ -310,7 +310,9 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
     with log._reading():
         end = storage.end()
         checkpoints = _open_all(storage, verifier, origin, findings)
-    trusted = _open_trusted(trusted_checkpoint, verifier, origin) if trusted_checkpoint else None
+    # b"" is a checkpoint given, and malformed (a kept file emptied), never none.
+    trusted = (_open_trusted(trusted_checkpoint, verifier, origin)
+               if trusted_checkpoint is not None else None)
     wanted = [c.size for c in checkpoints] + ([trusted.size] if trusted else [])
     covered = max(wanted, default=0)
     incidents = Incidents(sealed_off)
