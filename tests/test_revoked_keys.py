@@ -132,3 +132,31 @@ def test_an_older_generation_that_is_still_clean_may_be_used(
     assert _key_of(office, late) == first.key_id
     report = office.as_("officer").doctor()
     assert report.ok, report.problems
+
+
+def test_a_policy_that_clears_nobody_for_a_class_in_use_is_refused(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A level renamed (CONFIDENTIAL -> CONF) passes 'policy check'. Applied,
+    # it withdrew the CONFIDENTIAL//BOARD key from every holder: applying
+    # the old text again granted it to nobody (nobody held it to grant),
+    # nobody could open its documents through the vault, new documents
+    # sealed at it opened for nobody, and doctor said ok.
+    from vault._ops import admin
+    from vault.errors import UsageError
+
+    doc = office.as_("clerk").seal(io.BytesIO(b"board paper"), level="CONFIDENTIAL",
+                                   compartments=["BOARD"]).id
+    renamed = office.write_policy({"CONFIDENTIAL": "CONF"})
+    with pytest.raises(UsageError, match=r"clears nobody for CONFIDENTIAL//BOARD \(1 document\)"):
+        office.as_("officer").apply_policy(renamed)
+    assert office.as_("officer").policy_version == 1
+    out = io.BytesIO()
+    office.as_("leader").open(doc, out)
+    assert out.getvalue() == b"board paper"
+    # Where it happened anyway (a vault of an earlier version): doctor says so.
+    monkeypatch.setattr(admin, "_check_nobody_stranded", lambda s, new: None)
+    office.as_("officer").apply_policy(renamed)
+    office.apply({})  # the old text again
+    problems = office.as_("officer").doctor().problems
+    assert any(p.startswith("class CONFIDENTIAL//BOARD: nobody holds its current key, so nobody "
+                            "can open its 1 document") for p in problems), problems

@@ -94,12 +94,37 @@ def _check_successor(s: Session, new: Policy) -> None:
             hint="hand over in two steps: add the new officer first, then let them remove you")
     if new.hash == s.trusted.policy.hash:
         raise UsageError("this policy is already the active version")
+    _check_nobody_stranded(s, new)
     recovery = recovery_for(new, s.manifest.recovery)
     if new.post_quantum == "required" and not all(r.startswith("age1pq1") for r in recovery):
         raise UsageError("post_quantum is required but this vault's recovery recipient made at "
                          "'vault init' is classical",
                          hint="name a post-quantum recovery recipient in the policy "
                               "('vault age keygen --pq'), docs/POLICY.md §3.12")
+
+
+def _check_nobody_stranded(s: Session, new: Policy) -> None:
+    """A version that clears nobody for a class with live documents (a
+    level or compartment renamed, its last cleared user removed) would
+    withdraw its key from every holder: nobody could open, rotate or be
+    granted those documents through the vault again, whatever version
+    came next. Refused before anything is recorded."""
+    stranded = []
+    for gens in s.trusted.classes():
+        cls = gens[-1].cls
+        if cleared_users(new, cls):
+            continue
+        count = sum(len(s.trusted.docs(key_id=g.key_id)) for g in gens)
+        if count:
+            stranded.append(f"{cls} ({count} document{'s' if count != 1 else ''})")
+    if stranded:
+        more = f" and {len(stranded) - 5} more classes" if len(stranded) > 5 else ""
+        raise UsageError(
+            f"the new policy clears nobody for {', '.join(stranded[:5])}{more}: its key would "
+            "be withdrawn from everyone, and nobody could open those documents through the "
+            "vault again",
+            hint="keep someone cleared for it (was a level or compartment renamed?), or "
+                 "reclassify, declassify or shred those documents first")
 
 
 def _holding(s: Session, ck: ClassKey) -> str:

@@ -46,6 +46,7 @@ from vault.store.base import Leftover, owner_key
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
+    from vault._trust.classes import ClassKey
     from vault.age import Identity
 
 __all__ = ["doctor"]
@@ -348,7 +349,16 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
             continue
         if repair:
             report.repaired += [f"granted {g}" for g in grant_missing(s, ck)]
-        for user in lacking(s, ck):
+        waiting = lacking(s, ck)
+        if waiting and not _held(s, ck):
+            count = sum(len(s.trusted.docs(key_id=g.key_id)) for g in gens)
+            if count:  # nobody can grant it, rotate it or open these through the vault
+                report.problems.append(
+                    f"class {ck.cls}: nobody holds its current key, so nobody can open its "
+                    f"{count} document{'s' if count != 1 else ''} through the vault or be "
+                    "granted it; open them with the recovery identity and seal them again")
+                continue
+        for user in waiting:
             report.notes.append(f"{user.name} is cleared for {ck.cls} but holds no key for it "
                                 "yet (a pending grant: 'vault rotate' or 'vault doctor "
                                 "--repair' by someone who holds it writes it)")
@@ -358,6 +368,12 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
         report.notes += [f"{what} ('vault rotate --post-quantum' by someone cleared)"
                          for what in classical_left(s) if "identities" not in what]
     _unfinished(s, report, repair)
+
+
+def _held(s: Session, ck: ClassKey) -> bool:
+    """Does a user of the policy in force hold an entry for ``ck``?"""
+    entries = s.trusted.store.entries()
+    return any((ck.key_id, u.recipient) in entries for u in s.trusted.policy.users.values())
 
 
 def _unfinished(s: Session, report: DoctorReport, repair: bool) -> None:
