@@ -275,6 +275,11 @@ def _doctor_hint(ctx: click.Context, report: Any, repair: bool) -> str | None:
     evidence), and only where the vault can be written."""
     from ._vault_common import vault_dir
 
+    if report.problems and all("'vault rotate'" in p for p in report.problems):
+        # Work a revocation left (a class key someone no longer cleared may
+        # know): no damage, no evidence -- a rotation by someone cleared.
+        return "each problem is a rotation a change of clearances left pending: someone " \
+            "cleared for the class must run 'vault rotate'; nothing was damaged"
     if repair:
         return "each problem names what was found; treat unexplained ones as an incident"
     if not report.leftovers:

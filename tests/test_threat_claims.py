@@ -140,6 +140,12 @@ def test_until_someone_cleared_rotates_the_old_key_still_opens_and_doctor_says_w
     problems = office.as_("officer").doctor().problems
     assert any("SECRET//BOARD" in p and "deputy" in p and "vault rotate" in p
                for p in problems), problems
+    # Work to do, not damage: the hint says who must act, never "evidence".
+    r = office.cli("officer", "doctor")
+    assert r.exit_code == 4
+    assert "hint: each problem is a rotation a change of clearances left pending: someone " \
+           "cleared for the class must run 'vault rotate'; nothing was damaged" in r.stderr
+    assert "evidence" not in r.stderr and "backup" not in r.stderr
     office.as_("leader").rotate()
     assert not opens_with(kept, doc_file(office, doc), tmp_path)
     assert office.as_("officer").doctor().ok
