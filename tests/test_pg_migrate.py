@@ -173,6 +173,31 @@ def test_a_log_with_set_aside_lines_moves_verbatim(tmp_path: Path, pg_cluster: C
     assert [r.action for r in moved.audit.records()][:3] == ["init", "torn", "doctor"]
 
 
+def test_a_json_object_set_aside_in_a_folder_log_moves_too(tmp_path: Path,
+                                                            pg_cluster: Cluster) -> None:
+    # A folder writer appends "{}" (and a record-shaped line numbered
+    # wrong); the next writer's torn record sets them aside, and the folder
+    # vault is clean. The database refused every JSON object that was no
+    # record numbered as its row, so this vault could never move there.
+    from vault._ops.migrate import move_vault
+
+    office = make_office(tmp_path / "a", FolderKind())
+    with open(office.path / "audit" / "log", "ab") as log:
+        log.write(b'{}\n{"v":2,"seq":999}\n')
+    office.as_("clerk").seal(io.BytesIO(b"staff notes"), level="INTERNAL",
+                             compartments=["STAFF"])  # sets both aside
+    assert office.as_("officer").doctor().ok
+    pg = pg_cluster.new_database()
+    move_vault(office.location, pg, office.ids["officer"])
+    moved = vault.Vault(pg, office.ids["officer"])
+    assert moved.verify_audit().root == office.as_("officer").verify_audit().root
+    assert moved.doctor().ok
+    # Alone, such a line is still refused: no torn record names it.
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="no torn record"):
+        pg_cluster.execute("INSERT INTO vault.audit_log (seq, line) SELECT max(seq) + 1, "
+                           "'{}' FROM vault.audit_log", dbname=dbname_of(pg), user=APP)
+
+
 def test_planted_checkpoints_are_not_moved(tmp_path: Path, pg_cluster: Cluster) -> None:
     # A folder writer plants checkpoint files: one of 1 MiB, and one that
     # does not verify. They are findings, not checkpoints: the move carries

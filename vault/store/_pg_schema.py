@@ -400,6 +400,41 @@ ALTER TABLE vault.keyrings ADD CONSTRAINT keyrings_entry_size
     CHECK (octet_length(data) <= 65536) NOT VALID;
 """
 
+# What a folder's reading rules accept and this schema refused: a line that
+# is a JSON object but no version 2 record numbered as its row (a folder
+# writer's "{}", set aside by the next writer's torn record) was refused
+# outright, so a folder vault holding one could never move here. It is a
+# fragment now, like any other line that is no record: accepted only if a
+# torn record of the same transaction names it (audit_named, at commit).
+_V16 = r"""
+CREATE FUNCTION vault.audit_is_record(line bytea, num bigint) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+DECLARE
+    doc json := vault.audit_json(line);
+BEGIN
+    RETURN coalesce(json_typeof(doc) = 'object'
+                    AND json_typeof(doc -> 'v') = 'number' AND doc ->> 'v' = '2'
+                    AND json_typeof(doc -> 'seq') = 'number' AND doc ->> 'seq' = num::text,
+                    false);
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_check_line() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    expected bigint;
+BEGIN
+    SELECT coalesce(max(seq) + 1, 0) INTO expected FROM vault.audit_log;
+    IF NEW.seq <> expected THEN
+        RAISE EXCEPTION 'audit record % is not the next one (%)', NEW.seq, expected
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;  -- a line that is no record: audit_named checks it at commit
+END $$;
+DROP TRIGGER audit_log_named ON vault.audit_log;
+CREATE CONSTRAINT TRIGGER audit_log_named AFTER INSERT ON vault.audit_log
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NOT vault.audit_is_record(NEW.line, NEW.seq)) EXECUTE FUNCTION vault.audit_named();
+"""
+
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
 # not read: format vault/v2 starts at FIRST.
@@ -414,6 +449,8 @@ STEPS: Sequence[tuple[int, str, str]] = (
          "bytes' SHA-256; checkpoint notes of at most 64 KiB", _V14),
     (15, "audit log: a stored tree row is never replaced; keyring entries of at most 64 KiB",
      _V15),
+    (16, "audit log: a JSON object that is no record is a fragment, set aside as any other",
+     _V16),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
