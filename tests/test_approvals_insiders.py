@@ -539,3 +539,37 @@ def test_an_approver_refuses_a_request_its_approval_could_never_serve(
     assert e.value.kind == "unrecorded"
     assert not [r for r in records(office) if r["action"] == "approve"
                 and r["outcome"] == "allowed" and r.get("state")]
+
+
+def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Kind,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # An approval binds a new label's level, compartments, caveats, embargo
+    # and declassify-on, not its 'created' -- and a declassify-on duration
+    # counts from 'created'. The leader's modified client recorded the
+    # approved "CONFIDENTIAL, declassify P25Y" with 'created' in 1990: the
+    # document was due at once, and any rule for due documents (a release
+    # by one person) applied, on every machine; doctor was clean.
+    from vault.policy import Policy
+
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader", declassify_on="P25Y")
+    approval = grant(office, "deputy", ask(office, "leader", "reclassify", doc,
+                                           level="CONFIDENTIAL"))
+    made = Policy.make_label
+
+    def dated_back(self: Policy, **fields: Any) -> Any:
+        return made(self, **{**fields, "created": datetime(1990, 1, 1, tzinfo=UTC)})
+
+    with monkeypatch.context() as m:
+        m.setattr(Policy, "make_label", dated_back)
+        with office.as_("leader") as v, pytest.raises(IntegrityError, match="does not count"):
+            v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval])
+    for state_dir in (None, tmp_path / "fresh-state"):  # this machine, and a new one
+        if state_dir is not None:
+            monkeypatch.setenv("VAULT_STATE_DIR", str(state_dir))
+        with office.as_("leader") as v:
+            (row,) = [d for d in v.ls() if d.id == doc]
+            assert row.label.level == "SECRET"  # the relabel did not count
+            assert not v._s.trusted.docs(due_by=datetime.now(UTC).date().isoformat())
+        assert any(kind == "document" and "'created' time is not the time" in message
+                   for _, kind, message in findings(office))

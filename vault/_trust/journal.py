@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_signing_key
@@ -40,7 +41,7 @@ from vault._trust.classes import (
     unclean,
     user_by_recipient,
 )
-from vault._trust.journal_approvals import ApprovalReplay, Invalid
+from vault._trust.journal_approvals import CLOCK_SKEW, ApprovalReplay, Invalid
 from vault._trust.state import DocRow, StateStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,9 +57,12 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "6"
+RULES = "7"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+# How long before its record a new label may have been made: a batch seals
+# for as long as it takes, under the label made at its start.
+_LABEL_AGE = timedelta(days=1)
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 _VERSION = re.compile(r"\A[0-9a-f]{8}\Z")
 _DOC_ID = re.compile(r"\A[a-z2-7]{16}\Z")
@@ -553,6 +557,13 @@ class Journal(ApprovalReplay):
         action = st.get("action")
         _need(action in _CHANGES, "unknown label action")
         _need(label.classified_by == rec.actor, "the label names another classifier")
+        # A declassify-on duration counts from the label's 'created', which
+        # no approval binds: dated back (an approved "P25Y" relabel made due
+        # at once), it would bring a due date forward unseen. An honest label
+        # is made within the operation its record completes (FORMAT.md §14.6).
+        _need(label.created is None or
+              rec.datetime - _LABEL_AGE <= label.created <= rec.datetime + CLOCK_SKEW,
+              "the label's 'created' time is not the time of the operation that recorded it")
         if prev is None:
             _need(action == "seal" and st.get("sealed_by") == rec.actor,
                   "a new document must be sealed by its signer")
