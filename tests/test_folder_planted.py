@@ -74,9 +74,10 @@ def test_a_planted_shred_tombstone_destroys_nothing(office: Office) -> None:
     os.rename(staff_file, renamed)
     # A real interrupted shred: recorded, its tombstone left behind.
     gone_file = _stored(office, gone)
+    stored = gone_file.read_bytes()
     office.as_("leader").shred(gone, justification="done")
     tomb = office.path / f".shred-{gone_file.name}"
-    tomb.write_bytes(b"age-encryption.org/v1\n" + os.urandom(300))
+    tomb.write_bytes(os.urandom(300) + stored[300:])  # its header overwritten, no more
     before = log.read_bytes()
 
     r = _vault(office, "officer", "doctor")
@@ -143,8 +144,7 @@ def test_doctor_never_destroys_a_version_linked_to_the_log(office: Office) -> No
     before = log.read_bytes()
     r = _vault(office, "officer", "doctor", "--repair")
     assert r.returncode == INTEGRITY, r.stdout + r.stderr
-    assert f"docs/{stray.name}: document {doc}: its file has 2 names in the file system " \
-           "(a hard link); it was not destroyed" in r.stdout
+    assert f"docs/{stray.name}: named like a version of {doc}, but it is not one" in r.stdout
     assert log.read_bytes()[:len(before)] == before and stray.exists()
     assert vault.Vault(office.location).verify_audit()
 
@@ -166,7 +166,7 @@ def test_repair_never_destroys_a_keyring_entry_or_checkpoint_linked_into_docs(
         os.link(e, office.path / "docs" / f"{staff}.{i:08x}.age")
     r = _vault(office, "officer", "doctor", "--repair")
     assert r.returncode == INTEGRITY, r.stdout + r.stderr
-    assert r.stdout.count("names in the file system (a hard link); it was not destroyed") \
+    assert r.stdout.count(f"named like a version of {staff}, but it is not one") \
         == len(kept), r.stdout
     assert all(e.read_bytes() == data for e, data in kept.items())
     out = io.BytesIO()
@@ -221,6 +221,42 @@ def test_a_keyring_entry_renamed_as_a_tombstone_is_not_destroyed(office: Office)
     assert tomb.exists()
     os.rename(tomb, entry)
     assert office.as_("officer").doctor().ok
+
+
+def test_repair_never_destroys_another_file_renamed_as_a_stray_version_or_tombstone(
+        office: Office) -> None:
+    # Renamed, one name each, under the name of a document whose own file is
+    # in place: another document's only file, the leader's keyring entry
+    # and a checkpoint as stray versions of it, and another document as the
+    # tombstone of a shredded one. The repair destroyed every one of them.
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    other = _seal(office, "clerk", b"other notes", "INTERNAL", "STAFF")
+    gone = _seal(office, "clerk", b"to be shredded", "INTERNAL", "STAFF")
+    gone_version = _stored(office, gone).name.split(".")[1]
+    office.as_("leader").shred(gone, justification="done")
+    office.as_("officer").audit.checkpoint()
+    leader = office.path / "keyrings" / owner_key(office.ids["leader"].recipient)
+    moved = {_stored(office, board): office.path / "docs" / f"{staff}.00000001.age",
+             sorted(leader.iterdir())[0]: office.path / "docs" / f"{staff}.00000002.age",
+             sorted((office.path / "audit" / "checkpoints").iterdir())[-1]:
+                 office.path / "docs" / f"{staff}.00000003.age",
+             _stored(office, other): office.path / f".shred-{gone}.{gone_version}.age"}
+    kept = {to: origin.read_bytes() for origin, to in moved.items()}
+    for origin, to in moved.items():
+        os.rename(origin, to)
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert r.stdout.count(f"named like a version of {staff}, but it is not one") == 3, r.stdout
+    assert f"named like an interrupted shred of {gone}, but it is not what is left of that " \
+           "document" in r.stdout
+    assert all(to.read_bytes() == data for to, data in kept.items())
+    for origin, to in moved.items():
+        os.rename(to, origin)
+    assert office.as_("officer").doctor().ok
+    out = io.BytesIO()
+    office.as_("leader").open(board, out)
+    assert out.getvalue() == b"board minutes"
 
 
 # -- 2. named pipes ------------------------------------------------------------------------

@@ -117,11 +117,12 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
     otherwise it is planted, evidence, and never written to or removed."""
     finish: dict[tuple[str, str], Leftover] = {}
     for doc_id, version in s.backend.interrupted_shreds():
+        row = s.trusted.doc(doc_id)
         try:
-            item, problem = s.backend.shred_leftover(doc_id, version)
+            item, problem = s.backend.shred_leftover(
+                doc_id, version, row.statement.get("content") if row is not None else None)
         except FileNotFoundError:
             continue
-        row = s.trusted.doc(doc_id)
         if problem is None and (row is None or (row.version == version and not row.shredded)):
             problem = ("the audit log records no shred of it" if row is None else
                        "it is the current version of a live document, which the audit log "
@@ -204,6 +205,12 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                              "while its current file is missing: this may be it under "
                              "another name; it was not removed, keep it as evidence")
             continue
+        if not _is_version_of(s, doc_id, version):
+            # Another document, a keyring entry or a checkpoint renamed to a
+            # stray version's name: a rename back would restore it.
+            refused.add(key, f"{where}: named like a version of {doc_id}, but it is not one "
+                             "(not its payload); it was not removed, keep it as evidence")
+            continue
         try:
             _destroy(s, doc_id, version)
         except IntegrityError as e:  # not the file it is named as (a hard link to another)
@@ -225,6 +232,26 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                                   "are named as")
     stray.into(report.leftovers, "{} more stored versions the audit log does not count")
     removed.into(report.repaired, "removed {} more stored versions the audit log does not count")
+
+
+def _is_version_of(s: Session, doc_id: str, version: str) -> bool:
+    """Is this stored version one of ``doc_id``'s? With the document's
+    content on the record (live or shredded), it must end with that payload;
+    an interrupted seal's (nothing recorded yet) must at least be a
+    document: an age header with a label stanza."""
+    from vault._sealed.reading import holds_payload
+
+    row = s.trusted.doc(doc_id)
+    try:
+        with s.backend.open_document(doc_id, version) as f:
+            if row is not None:
+                return holds_payload(f, row.statement.get("content"))
+            head = f.read(1 << 20)
+    except (OSError, VaultError):
+        return False
+    end = head.find(b"\n--- ")
+    return head.startswith(b"age-encryption.org/v1\n") and end > 0 \
+        and b"\n-> vault/v2/label\n" in head[:end + 1]
 
 
 def _destroy(s: Session, doc_id: str, version: str) -> None:

@@ -184,6 +184,25 @@ class PayloadDigest(_PayloadSink):
         check_payload(sealed, self.hexdigest(), self.size)
 
 
+def holds_payload(f: BinaryIO, content: object) -> bool:
+    """Does the stored file ``f`` end with the payload a label's ``content``
+    commits to (its SHA-256 and size, §11.4)? Every version of a document,
+    and what a shred leaves of one (its header overwritten), does; a file of
+    anything else renamed to its name does not. ``f`` must be seekable."""
+    from vault.age import hash_payload
+
+    if not isinstance(content, dict) or type(content.get("size")) is not int \
+            or not isinstance(content.get("payload"), str):
+        return False
+    size = content["size"]
+    end = f.seek(0, 2)
+    if size > end:
+        return False
+    f.seek(end - size)
+    sha, got = hash_payload(f)
+    return got == size and hmac.compare_digest(sha, content["payload"])
+
+
 def check_payload(sealed: Sealed, sha256_hex: str, size: int) -> None:
     """Refuse a payload whose SHA-256 or size is not what the label committed to."""
     content = sealed.label.content

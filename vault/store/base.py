@@ -218,10 +218,12 @@ class Backend(abc.ABC):
         log and :meth:`shred_leftover` before :meth:`finish_shreds`."""
         return []
 
-    def shred_leftover(self, doc_id: str, version: str) -> tuple[Leftover, str | None]:
+    def shred_leftover(self, doc_id: str, version: str,
+                       content: object = None) -> tuple[Leftover, str | None]:
         """What an interrupted shred left, and why it cannot be one (a link,
-        not a regular file, another name of a file still in use), None when
-        it can; :class:`FileNotFoundError` when it is gone."""
+        not a regular file, another name of a file still in use, not ending
+        with the payload ``content`` commits to, when given), None when it
+        can; :class:`FileNotFoundError` when it is gone."""
         raise FileNotFoundError(f"no interrupted shred of {doc_id}")
 
     def finish_shreds(self, shreds: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -422,7 +422,8 @@ class FolderBackend(Backend):
             return []
         return sorted((m.group(1), m.group(2)) for n in names if (m := _SHRED.match(n)))
 
-    def shred_leftover(self, doc_id: str, version: str) -> tuple[Leftover, str | None]:
+    def shred_leftover(self, doc_id: str, version: str,
+                       content: object = None) -> tuple[Leftover, str | None]:
         tomb = self._tomb(doc_id, version)
         item = Leftover(os.path.basename(tomb), os.lstat(tomb).st_size, True,
                         f"an interrupted shred of {doc_id}")
@@ -441,6 +442,12 @@ class FolderBackend(Backend):
             return item, f"it has {st.st_nlink} names in the file system (a hard link)"
         if not _could_be_document(tomb):
             return item, "it is an age file but no document (a keyring entry, renamed?)"
+        if content is not None:
+            from vault._sealed.reading import holds_payload
+
+            with open(open_regular(tomb), "rb") as f:
+                if not holds_payload(f, content):
+                    return item, "it is not what is left of that document (not its payload)"
         return item, None
 
     def finish_shreds(self, shreds: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
