@@ -147,9 +147,23 @@ def test_a_policy_that_clears_nobody_for_a_class_in_use_is_refused(
     doc = office.as_("clerk").seal(io.BytesIO(b"board paper"), level="CONFIDENTIAL",
                                    compartments=["BOARD"]).id
     renamed = office.write_policy({"CONFIDENTIAL": "CONF"})
-    with pytest.raises(UsageError, match=r"clears nobody for CONFIDENTIAL//BOARD \(1 document\)"):
+    with pytest.raises(UsageError, match=r"clears nobody who holds the key of "
+                                         r"CONFIDENTIAL//BOARD \(1 document\)"):
         office.as_("officer").apply_policy(renamed)
+    # Its holders lowered, someone who never held it raised: nobody left to
+    # grant it to them.
+    secret = office.as_("leader").seal(io.BytesIO(b"minutes"), level="SECRET",
+                                       compartments=["BOARD"]).id
+    swapped = office.write_policy({
+        "clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}":
+            "clearance: {level: CONFIDENTIAL, compartments: [STAFF, HR, FINANCE, BOARD]}",
+        "clearance: {level: INTERNAL, compartments: [STAFF]}":
+            "clearance: {level: SECRET, compartments: [STAFF, BOARD]}"})
+    with pytest.raises(UsageError, match=r"clears nobody who holds the key of "
+                                         r"SECRET//BOARD \(1 document\)"):
+        office.as_("officer").apply_policy(swapped)
     assert office.as_("officer").policy_version == 1
+    office.as_("deputy").open(secret, io.BytesIO())
     out = io.BytesIO()
     office.as_("leader").open(doc, out)
     assert out.getvalue() == b"board paper"

@@ -104,15 +104,22 @@ def _check_successor(s: Session, new: Policy) -> None:
 
 
 def _check_nobody_stranded(s: Session, new: Policy) -> None:
-    """A version that clears nobody for a class with live documents (a
-    level or compartment renamed, its last cleared user removed) would
-    withdraw its key from every holder: nobody could open, rotate or be
-    granted those documents through the vault again, whatever version
-    came next. Refused before anything is recorded."""
+    """A version that clears none of the holders of a class's current key,
+    for a class with live documents (a level or compartment renamed, its
+    holders lowered or removed), would withdraw the key from every holder:
+    nobody could open, rotate or be granted those documents through the
+    vault again, whatever version came next. Refused before anything is
+    recorded."""
     stranded = []
+    entries = s.trusted.store.entries()
     for gens in s.trusted.classes():
         cls = gens[-1].cls
-        if cleared_users(new, cls):
+        # Someone who holds its current key must stay cleared (by name: a
+        # user given new keys is the documented case of DESIGN.md §10.3) --
+        # else nobody is left to grant it to those cleared, or to rotate.
+        holders = {u.name for u in s.trusted.policy.users.values()
+                   if (gens[-1].key_id, u.recipient) in entries}
+        if holders & {u.name for u in cleared_users(new, cls)}:
             continue
         count = sum(len(s.trusted.docs(key_id=g.key_id)) for g in gens)
         if count:
@@ -120,11 +127,12 @@ def _check_nobody_stranded(s: Session, new: Policy) -> None:
     if stranded:
         more = f" and {len(stranded) - 5} more classes" if len(stranded) > 5 else ""
         raise UsageError(
-            f"the new policy clears nobody for {', '.join(stranded[:5])}{more}: its key would "
-            "be withdrawn from everyone, and nobody could open those documents through the "
-            "vault again",
-            hint="keep someone cleared for it (was a level or compartment renamed?), or "
-                 "reclassify, declassify or shred those documents first")
+            f"the new policy clears nobody who holds the key of {', '.join(stranded[:5])}"
+            f"{more}: its key would be withdrawn from every holder, and nobody could open, "
+            "grant or rotate those documents through the vault again",
+            hint="keep one of its holders cleared until someone newly cleared holds it "
+                 "(was a level or compartment renamed?), or reclassify, declassify or shred "
+                 "those documents first")
 
 
 def _holding(s: Session, ck: ClassKey) -> str:
