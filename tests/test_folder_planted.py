@@ -259,6 +259,35 @@ def test_repair_never_destroys_another_file_renamed_as_a_stray_version_or_tombst
     assert out.getvalue() == b"board minutes"
 
 
+def test_a_repair_killed_while_finishing_a_shred_is_finished_by_the_next(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A shred interrupted after its rename, then the repair that finishes it
+    # interrupted after overwriting. The repair overwrote up to 1 MiB --
+    # all of a small document, payload included -- so the next repair no
+    # longer saw the document's payload in it and called it planted, for
+    # good. Now only what precedes the payload is overwritten.
+    from vault.store.folder import FolderBackend
+
+    doc = _seal(office, "clerk", b"spent notes", "INTERNAL", "STAFF")
+    real_overwrite, real_unlink = FolderBackend._overwrite, FolderBackend._unlink_tomb
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FolderBackend, "_overwrite", staticmethod(killed))
+    with pytest.raises(KeyboardInterrupt):
+        office.as_("leader").shred(doc, justification="done")
+    monkeypatch.setattr(FolderBackend, "_overwrite", staticmethod(real_overwrite))
+    monkeypatch.setattr(FolderBackend, "_unlink_tomb", killed)
+    with pytest.raises(KeyboardInterrupt):
+        office.as_("officer").doctor(repair=True)
+    monkeypatch.setattr(FolderBackend, "_unlink_tomb", real_unlink)
+    report = office.as_("officer").doctor(repair=True)
+    assert not report.problems and any(".shred-" in r for r in report.repaired), report
+    assert office.as_("officer").doctor().ok
+    assert not list(office.path.glob(".shred-*"))
+
+
 # -- 2. named pipes ------------------------------------------------------------------------
 
 

@@ -116,6 +116,7 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
     earlier version doctor was destroying) and it is nothing but itself:
     otherwise it is planted, evidence, and never written to or removed."""
     finish: dict[tuple[str, str], Leftover] = {}
+    payloads: dict[tuple[str, str], int] = {}
     for doc_id, version in s.backend.interrupted_shreds():
         row = s.trusted.doc(doc_id)
         try:
@@ -139,9 +140,12 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
                                    "as evidence and remove it once investigated")
         elif repair:
             finish[(doc_id, version)] = item
+            size = row.statement.get("content", {}).get("size") if row is not None else None
+            if isinstance(size, int):
+                payloads[(doc_id, version)] = size
         else:
             report.leftovers.append(_described(item))
-    for done in s.backend.finish_shreds(list(finish)):
+    for done in s.backend.finish_shreds(list(finish), payloads):
         report.repaired.append(f"removed {_described(finish[done])}")
 
 
@@ -255,8 +259,14 @@ def _is_version_of(s: Session, doc_id: str, version: str) -> bool:
 
 
 def _destroy(s: Session, doc_id: str, version: str) -> None:
+    # The header only (every wrapped file key): the payload it ends with
+    # stays, so that a repair killed half way leaves a tombstone that still
+    # shows whose it is, and the next repair finishes it.
+    row = s.trusted.doc(doc_id)
+    payload = row.statement.get("content", {}).get("size") if row is not None else None
     with s.backend.open_document(doc_id, version) as f:
-        size = min(len(f.read(1 << 20)), 1 << 20)
+        end = f.seek(0, 2)
+    size = end - payload if isinstance(payload, int) and payload <= end else min(end, 1 << 20)
     s.backend.shred_document(doc_id, version, size, stray=True)
 
 

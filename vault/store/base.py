@@ -27,7 +27,7 @@ import abc
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -226,10 +226,14 @@ class Backend(abc.ABC):
         can; :class:`FileNotFoundError` when it is gone."""
         raise FileNotFoundError(f"no interrupted shred of {doc_id}")
 
-    def finish_shreds(self, shreds: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    def finish_shreds(self, shreds: Iterable[tuple[str, str]],
+                      payloads: Mapping[tuple[str, str], int] | None = None
+                      ) -> list[tuple[str, str]]:
         """Complete the interrupted shreds named (each one the audit log
         records), leaving alone anything that is not one; return those done.
-        Call with :meth:`lock` held."""
+        ``payloads``: the payload size of those whose size is on record (all
+        but their last that many bytes are overwritten). Call with
+        :meth:`lock` held."""
         return []
 
     def layout_problems(self) -> list[str]:

@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, BinaryIO
 
 from vault import _atomic
@@ -450,7 +450,9 @@ class FolderBackend(Backend):
                     return item, "it is not what is left of that document (not its payload)"
         return item, None
 
-    def finish_shreds(self, shreds: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    def finish_shreds(self, shreds: Iterable[tuple[str, str]],
+                      payloads: Mapping[tuple[str, str], int] | None = None
+                      ) -> list[tuple[str, str]]:
         done = []
         for doc_id, version in shreds:
             tomb = self._tomb(doc_id, version)
@@ -461,9 +463,13 @@ class FolderBackend(Backend):
             try:
                 if os.fstat(fd).st_nlink != 1:
                     continue
-                # The header size is unknown now: overwrite as much as any
-                # header may take (docs/FORMAT.md §2.4), or the whole file.
-                self._overwrite(fd, min(os.fstat(fd).st_size, _MAX_HEADER))
+                # What precedes the payload, when its size is on record (so
+                # that a repair killed here leaves a tombstone that still
+                # ends with it); else as much as any header may take
+                # (docs/FORMAT.md §2.4), or the whole file.
+                end, keep = os.fstat(fd).st_size, (payloads or {}).get((doc_id, version))
+                self._overwrite(fd, min(end - keep, _MAX_HEADER)
+                                if keep is not None and keep <= end else min(end, _MAX_HEADER))
             finally:
                 os.close(fd)
             self._unlink_tomb(tomb)
