@@ -174,3 +174,27 @@ def test_a_policy_that_clears_nobody_for_a_class_in_use_is_refused(
     problems = office.as_("officer").doctor().problems
     assert any(p.startswith("class CONFIDENTIAL//BOARD: nobody holds its current key, so nobody "
                             "can open its 1 document") for p in problems), problems
+
+
+def test_holders_given_new_keys_do_not_freeze_the_policy(office: Office) -> None:
+    # The officer gives both holders of the SECRET//BOARD key new keys (the
+    # documented case where nobody can rewrap until one of them has their
+    # old key back). The check looked for holders among the recipients of
+    # the version in force only, found none, and refused every later
+    # version: the old keys back, an unrelated edit, a revocation.
+    from office import policy_text
+
+    from vault.identity import new_identity
+
+    office.as_("leader").seal(io.BytesIO(b"minutes"), level="SECRET", compartments=["BOARD"])
+    renewed = {**office.ids, "leader": new_identity("leader", post_quantum=True),
+               "deputy": new_identity("deputy", post_quantum=True)}
+    recovery = [str(office.recovery.recipient)]
+    for n, text in enumerate((policy_text(renewed, recovery),
+                              policy_text(renewed, recovery, {
+                                  "clearance: {level: INTERNAL, compartments: [STAFF]}":
+                                      "clearance: PUBLIC"}),
+                              policy_text(office.ids, recovery)), 2):
+        path = office.root / f"v{n}.yaml"
+        path.write_text(text)
+        assert office.as_("officer").apply_policy(path).version == n

@@ -112,14 +112,20 @@ def _check_nobody_stranded(s: Session, new: Policy) -> None:
     recorded."""
     stranded = []
     entries = s.trusted.store.entries()
+    # Whose each recipient was, under any version: a user given new keys is
+    # still a holder by name (DESIGN.md §10.3) -- matched against the
+    # version in force alone, one such change refused every later version.
+    named = {u.recipient: u.name for _, sha, *_ in s.trusted.policy_versions()
+             for u in s.trusted.policy_by_hash(sha).users.values()}
     for gens in s.trusted.classes():
         cls = gens[-1].cls
-        # Someone who holds its current key must stay cleared (by name: a
-        # user given new keys is the documented case of DESIGN.md §10.3) --
-        # else nobody is left to grant it to those cleared, or to rotate.
-        holders = {u.name for u in s.trusted.policy.users.values()
-                   if (gens[-1].key_id, u.recipient) in entries}
-        if holders & {u.name for u in cleared_users(new, cls)}:
+        # Someone who holds its current key must stay cleared -- else nobody
+        # is left to grant it to those cleared, or to rotate.
+        holders = {named[owner] for kid, owner in entries
+                   if kid == gens[-1].key_id and owner in named}
+        # None left already (doctor names such a class): this version cannot
+        # make it worse, and refusing would freeze the policy for good.
+        if not holders or holders & {u.name for u in cleared_users(new, cls)}:
             continue
         count = sum(len(s.trusted.docs(key_id=g.key_id)) for g in gens)
         if count:
