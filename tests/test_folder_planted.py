@@ -288,6 +288,56 @@ def test_a_repair_killed_while_finishing_a_shred_is_finished_by_the_next(
     assert not list(office.path.glob(".shred-*"))
 
 
+def _killed_before_completion(office: Office) -> None:
+    """The clerk's seal, killed (as by kill -9) once its file is in place,
+    before its completion record: an interrupted seal, its file a stray."""
+    import vault._ops.seal as sealing
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies
+        try:
+            sealing.complete = lambda *a, **k: os._exit(137)  # type: ignore[assignment]
+            _seal(office, "clerk", b"interrupted", "INTERNAL", "STAFF")
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 137
+
+
+def test_repair_never_destroys_a_document_renamed_as_an_interrupted_seal_or_behind_a_decoy(
+        office: Office) -> None:
+    # (1) Over the file an interrupted seal left, the clerk renames the
+    # board's only file: it is "a document", and nothing is recorded of the
+    # interrupted one -- the repair destroyed it. (2) A live document's file
+    # renamed to a stray version of itself, an empty file left in its place:
+    # the current file "exists", and the repair destroyed the real one.
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    board_file = _stored(office, board)
+    before = set((office.path / "docs").iterdir())
+    _killed_before_completion(office)
+    (interrupted,) = set((office.path / "docs").iterdir()) - before
+    os.rename(board_file, interrupted)
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert f"docs/{interrupted.name}: named like a version of" in r.stdout, r.stdout
+    assert interrupted.exists()
+    os.rename(interrupted, board_file)
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    staff_file = _stored(office, staff)
+    renamed = staff_file.with_name(f"{staff}.00000001.age")
+    os.rename(staff_file, renamed)
+    staff_file.write_bytes(b"")
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert f"docs/{renamed.name}: a version of {staff} the audit log does not count, while " \
+           "its current file is missing" in r.stdout, r.stdout
+    assert renamed.exists()
+    os.replace(renamed, staff_file)
+    assert office.as_("officer").doctor(repair=True).ok
+    for doc, data in ((board, b"board minutes"), (staff, b"staff notes")):
+        out = io.BytesIO()
+        office.as_("leader").open(doc, out)
+        assert out.getvalue() == data
+
+
 # -- 2. named pipes ------------------------------------------------------------------------
 
 

@@ -184,6 +184,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")}
     found: set[str] = set()  # live documents whose current file is stored
     planted, stray, refused, removed = _Few(), _Few(), _Few(), _Few()
+    in_place: dict[str, bool] = {}  # live documents whose current file has its header
     for doc_id, version in s.backend.iter_document_files():
         current = live.get(doc_id)
         if current is not None and current.version == version:
@@ -202,9 +203,12 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
         if not repair:
             stray.add(key, what)
             continue
-        if current is not None and not s.backend.has_document(doc_id, current.version):
-            # The live document's current file is missing: this may be it,
-            # renamed. Destroying it would lose what a rename could restore.
+        if current is not None and doc_id not in in_place:
+            in_place[doc_id] = _header_sha(s, doc_id, current.version) == current.header
+        if current is not None and not in_place[doc_id]:
+            # The live document's current file is missing (or something else
+            # is in its place): this may be it, renamed. Destroying it would
+            # lose what a rename could restore.
             refused.add(key, f"{where}: a version of {doc_id} the audit log does not count, "
                              "while its current file is missing: this may be it under "
                              "another name; it was not removed, keep it as evidence")
@@ -246,16 +250,32 @@ def _is_version_of(s: Session, doc_id: str, version: str) -> bool:
     from vault._sealed.reading import holds_payload
 
     row = s.trusted.doc(doc_id)
+    if row is None:
+        # Nothing recorded yet: a document's header, but none the log
+        # records (another document's file renamed to this name).
+        sha = _header_sha(s, doc_id, version, label=True)
+        return sha is not None and not s.trusted.store.has_header(sha)
     try:
         with s.backend.open_document(doc_id, version) as f:
-            if row is not None:
-                return holds_payload(f, row.statement.get("content"))
-            head = f.read(1 << 20)
+            return holds_payload(f, row.statement.get("content"))
     except (OSError, VaultError):
         return False
-    end = head.find(b"\n--- ")
-    return head.startswith(b"age-encryption.org/v1\n") and end > 0 \
-        and b"\n-> vault/v2/label\n" in head[:end + 1]
+
+
+def _header_sha(s: Session, doc_id: str, version: str, *, label: bool = False) -> str | None:
+    """SHA-256 (hex) of a stored version's age header, as records name it;
+    None if it has none (or, with ``label``, one without a label stanza)."""
+    from vault._sealed.label import LABEL_STANZA
+    from vault.age import read_header
+
+    try:
+        with s.backend.open_document(doc_id, version) as f:
+            header = read_header(f)
+    except (OSError, VaultError, ValueError):
+        return None
+    if label and not any(st.type == LABEL_STANZA for st in header.stanzas):
+        return None
+    return hashlib.sha256(header.encode()).hexdigest()
 
 
 def _destroy(s: Session, doc_id: str, version: str) -> None:

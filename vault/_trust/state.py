@@ -403,6 +403,12 @@ class StateStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT seq, kind, message FROM findings ORDER BY n")]
 
+    def has_header(self, sha256: str) -> bool:
+        """Does a document's recorded version (live or shredded) have this
+        header?"""
+        return self._db.execute("SELECT 1 FROM docs WHERE header = ? LIMIT 1",
+                                (sha256,)).fetchone() is not None
+
     def first_finding(self, kind: str) -> str | None:
         """The message of the first finding of that kind, if any."""
         row = self._db.execute("SELECT message FROM findings WHERE kind = ? ORDER BY n LIMIT 1",
