@@ -541,8 +541,10 @@ def test_an_approver_refuses_a_request_its_approval_could_never_serve(
                 and r["outcome"] == "allowed" and r.get("state")]
 
 
+@pytest.mark.parametrize("completion", ["on time", "dated back too"])
 def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Kind,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     completion: str) -> None:
     # An approval binds a new label's level, compartments, caveats, embargo
     # and declassify-on, not its 'created' -- and a declassify-on duration
     # counts from 'created'. The leader's modified client recorded the
@@ -562,6 +564,23 @@ def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Ki
 
     with monkeypatch.context() as m:
         m.setattr(Policy, "make_label", dated_back)
+        if completion == "dated back too":
+            # The completion record, which carries the label, dated back with
+            # it; the decision, which carries the approval, left on time.
+            import vault.audit._log as log_module
+
+            real_now, real_complete, completing = log_module.now, change.complete, [False]
+
+            def dated_complete(*a: Any, **k: Any) -> Any:
+                completing[0] = True
+                try:
+                    return real_complete(*a, **k)
+                finally:
+                    completing[0] = False
+
+            m.setattr(log_module, "now", lambda: "1990-01-01T00:00:30.000000Z"
+                      if completing[0] else real_now())
+            m.setattr(change, "complete", dated_complete)
         with office.as_("leader") as v, pytest.raises(IntegrityError, match="does not count"):
             v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval])
     for state_dir in (None, tmp_path / "fresh-state"):  # this machine, and a new one
@@ -571,5 +590,6 @@ def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Ki
             (row,) = [d for d in v.ls() if d.id == doc]
             assert row.label.level == "SECRET"  # the relabel did not count
             assert not v._s.trusted.docs(due_by=datetime.now(UTC).date().isoformat())
-        assert any(kind == "document" and "'created' time is not the time" in message
+        assert any(kind == "document" and ("'created' time is not the time" in message
+                                           or "precedes this record" in message)
                    for _, kind, message in findings(office))

@@ -230,16 +230,32 @@ class Journal(ApprovalReplay):
                 # file the look of an interrupted write.
                 return False
             self.store.add_pending(rec.request, rec.seq, rec.action, rec.doc, rec.actor,
-                                   rec.host, rec.pid)
+                                   rec.host, rec.pid, rec.time)
             self._open[rec.request] = (rec.action, rec.doc, rec.actor)
         elif rec.outcome in ("done", "failed"):
             decided = self._open.get(rec.request)
             if decided is None or not self._by_maker(rec, decided[2], signer, line):
                 return False
+            if rec.outcome == "done" and not self._after_decision(rec):
+                return False  # counts for nothing, and the decision stays open
             self.store.end_pending(rec.request)
             del self._open[rec.request]
             return rec.outcome == "done" and decided == (rec.action, rec.doc, rec.actor)
         return False
+
+    def _after_decision(self, rec: AuditRecord) -> bool:
+        """A completion dated before its own decision (beyond clock skew)
+        does not count: its state is judged at its own time, and a new
+        label's 'created' is held to that time -- dated back with it, a
+        declassify-on duration would be due early (FORMAT.md §14.6)."""
+        from datetime import UTC, datetime
+
+        decided = self.store.decided_at(rec.request)
+        if decided is None:  # decided before its time was kept: replayed again anyway
+            return True
+        # Times are checked when records are read (AUDIT.md §3): ...Z, UTC.
+        return rec.datetime >= datetime.fromisoformat(decided[:-1]).replace(
+            tzinfo=UTC) - CLOCK_SKEW
 
     def _completion(self, rec: AuditRecord, action: Any, doc_id: str) -> None:
         _need(rec.seq in self._completes and rec.action == action and rec.doc == doc_id,

@@ -35,7 +35,7 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_path"]
 
-_SCHEMA_VERSION = 7
+_SCHEMA_VERSION = 8
 
 
 def _add_listing_entries(db: sqlite3.Connection) -> None:
@@ -58,13 +58,25 @@ def _add_pins(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE docs ADD COLUMN pins TEXT")
 
 
+def _add_decision_times(db: sqlite3.Connection) -> None:
+    """Schema 7 -> 8: when each open decision was made, filled by the replay
+    under rules 7 (a completion dated before its decision does not count)."""
+    db.execute("ALTER TABLE pending ADD COLUMN time TEXT")
+
+
 def _from_5(db: sqlite3.Connection) -> None:
     _add_listing_entries(db)
+    _from_6(db)
+
+
+def _from_6(db: sqlite3.Connection) -> None:
     _add_pins(db)
+    _add_decision_times(db)
 
 
 # Steps from an older schema to this one that keep what was verified.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {5: _from_5, 6: _add_pins}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    5: _from_5, 6: _from_6, 7: _add_decision_times}
 _LISTING = ("SELECT doc_id, statement, label, listed FROM docs "
             "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
 _LISTING_ENTRIES = ("SELECT doc_id, CASE WHEN listed IS NULL THEN statement END, label, listed "
@@ -100,7 +112,7 @@ CREATE INDEX answers_request ON answers (request);
 CREATE TABLE approved (request TEXT PRIMARY KEY, actor TEXT NOT NULL, seq INTEGER NOT NULL,
     approvers TEXT NOT NULL, expect TEXT NOT NULL);
 CREATE TABLE pending (request TEXT PRIMARY KEY, seq INTEGER NOT NULL, action TEXT NOT NULL,
-    doc TEXT, actor TEXT, host TEXT NOT NULL, pid INTEGER NOT NULL);
+    doc TEXT, actor TEXT, host TEXT NOT NULL, pid INTEGER NOT NULL, time TEXT);
 """
 
 
@@ -478,9 +490,16 @@ class StateStore:
         self._db.execute("DELETE FROM approved WHERE request = ?", (request,))
 
     def add_pending(self, request: str, seq: int, action: str, doc: str | None,
-                    actor: str | None, host: str, pid: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (request, seq, action, doc, actor, host, pid))
+                    actor: str | None, host: str, pid: int, time: str | None = None) -> None:
+        self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (request, seq, action, doc, actor, host, pid, time))
+
+    def decided_at(self, request: str) -> str | None:
+        """When the open decision of ``request`` was recorded (its record's
+        time), if known."""
+        row = self._db.execute("SELECT time FROM pending WHERE request = ?",
+                               (request,)).fetchone()
+        return None if row is None else row[0]
 
     def end_pending(self, request: str) -> None:
         self._db.execute("DELETE FROM pending WHERE request = ?", (request,))
