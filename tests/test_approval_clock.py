@@ -22,11 +22,21 @@ from vault.errors import DeniedError
 FAR_AHEAD = datetime(2099, 1, 1, tzinfo=UTC)
 
 
+class _Ahead(datetime):
+    @classmethod
+    def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+        return FAR_AHEAD
+
+
 def _dated_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client whose clock says 2099: its records, and the labels it seals
+    (a label's 'created' is held to its record's time)."""
+    import vault._ops.seal as sealing
     import vault.audit._log as log
     from vault.audit._record import format_time
 
     monkeypatch.setattr(log, "now", lambda: format_time(FAR_AHEAD))
+    monkeypatch.setattr(sealing, "datetime", _Ahead)
 
 
 @pytest.mark.parametrize("how", ["the outsider's record that changes nothing",

@@ -325,17 +325,47 @@ def test_repair_never_destroys_a_document_renamed_as_an_interrupted_seal_or_behi
     staff_file = _stored(office, staff)
     renamed = staff_file.with_name(f"{staff}.00000001.age")
     os.rename(staff_file, renamed)
-    staff_file.write_bytes(b"")
-    r = _vault(office, "officer", "doctor", "--repair")
-    assert f"docs/{renamed.name}: a version of {staff} the audit log does not count, while " \
-           "its current file is missing" in r.stdout, r.stdout
-    assert renamed.exists()
+    header = renamed.read_bytes()[:renamed.read_bytes().index(b"\n--- ") + 1]
+    header += renamed.read_bytes()[len(header):].split(b"\n", 1)[0] + b"\n"
+    for decoy in (b"", header):  # nothing, or the document's header copied: no payload
+        staff_file.write_bytes(decoy)
+        r = _vault(office, "officer", "doctor", "--repair")
+        assert f"docs/{renamed.name}: a version of {staff} the audit log does not count, " \
+               "while its current file is missing" in r.stdout, r.stdout
+        assert renamed.exists()
     os.replace(renamed, staff_file)
     assert office.as_("officer").doctor(repair=True).ok
     for doc, data in ((board, b"board minutes"), (staff, b"staff notes")):
         out = io.BytesIO()
         office.as_("leader").open(doc, out)
         assert out.getvalue() == data
+
+
+def test_a_repair_killed_while_destroying_an_interrupted_seal_is_finished_by_the_next(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clerk's seal killed before its completion; the officer's repair,
+    # destroying its file, killed after renaming it to a tombstone (and,
+    # the second time, after overwriting it). With nothing on record for
+    # that document, every later repair called the tombstone planted.
+    from vault.store.folder import FolderBackend
+
+    real = {name: getattr(FolderBackend, name) for name in ("_overwrite", "_unlink_tomb")}
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    for step, fake in (("_overwrite", staticmethod(killed)), ("_unlink_tomb", killed)):
+        _killed_before_completion(office)
+        monkeypatch.setattr(FolderBackend, step, fake)
+        with pytest.raises(KeyboardInterrupt):
+            office.as_("officer").doctor(repair=True)
+        monkeypatch.setattr(FolderBackend, step, real[step] if step == "_unlink_tomb"
+                            else staticmethod(real[step]))
+        assert list(office.path.glob(".shred-*"))
+        report = office.as_("officer").doctor(repair=True)
+        assert not report.problems, report.problems
+        assert not list(office.path.glob(".shred-*"))
+    assert office.as_("officer").doctor().ok
 
 
 # -- 2. named pipes ------------------------------------------------------------------------

@@ -117,14 +117,20 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
     otherwise it is planted, evidence, and never written to or removed."""
     finish: dict[tuple[str, str], Leftover] = {}
     payloads: dict[tuple[str, str], int] = {}
+    # Seals allowed and never completed: a repair killed while destroying
+    # one's stray leaves its tombstone, with nothing on record to hold it to.
+    sealing = {p[3] for p in s.trusted.store.pending() if p[2] == "seal"}
     for doc_id, version in s.backend.interrupted_shreds():
         row = s.trusted.doc(doc_id)
         try:
             item, problem = s.backend.shred_leftover(
-                doc_id, version, row.statement.get("content") if row is not None else None)
+                doc_id, version, row.statement.get("content") if row is not None else None,
+                known=s.trusted.store.has_header if row is None and doc_id in sealing else None)
         except FileNotFoundError:
             continue
-        if problem is None and (row is None or (row.version == version and not row.shredded)):
+        if problem is None and row is None and doc_id in sealing:
+            pass  # what is left of an interrupted seal's file (shred_leftover checked it)
+        elif problem is None and (row is None or (row.version == version and not row.shredded)):
             problem = ("the audit log records no shred of it" if row is None else
                        "it is the current version of a live document, which the audit log "
                        "records no shred of")
@@ -204,7 +210,9 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
             stray.add(key, what)
             continue
         if current is not None and doc_id not in in_place:
-            in_place[doc_id] = _header_sha(s, doc_id, current.version) == current.header
+            in_place[doc_id] = (_header_sha(s, doc_id, current.version) == current.header
+                                and _ends_with_payload(s, doc_id, current.version,
+                                                       current.statement.get("content")))
         if current is not None and not in_place[doc_id]:
             # The live document's current file is missing (or something else
             # is in its place): this may be it, renamed. Destroying it would
@@ -247,7 +255,6 @@ def _is_version_of(s: Session, doc_id: str, version: str) -> bool:
     content on the record (live or shredded), it must end with that payload;
     an interrupted seal's (nothing recorded yet) must at least be a
     document: an age header with a label stanza."""
-    from vault._sealed.reading import holds_payload
 
     row = s.trusted.doc(doc_id)
     if row is None:
@@ -255,9 +262,15 @@ def _is_version_of(s: Session, doc_id: str, version: str) -> bool:
         # records (another document's file renamed to this name).
         sha = _header_sha(s, doc_id, version, label=True)
         return sha is not None and not s.trusted.store.has_header(sha)
+    return _ends_with_payload(s, doc_id, version, row.statement.get("content"))
+
+
+def _ends_with_payload(s: Session, doc_id: str, version: str, content: object) -> bool:
+    from vault._sealed.reading import holds_payload
+
     try:
         with s.backend.open_document(doc_id, version) as f:
-            return holds_payload(f, row.statement.get("content"))
+            return holds_payload(f, content)
     except (OSError, VaultError):
         return False
 
@@ -447,11 +460,16 @@ def _unfinished(s: Session, report: DoctorReport, repair: bool) -> None:
     for request, seq, action, doc, actor, host, pid in s.trusted.store.pending():
         what = (f"record {seq}: {actor or 'someone'}'s {action}"
                 f"{' of ' + doc if doc else ''} was allowed but never completed")
-        if repair and host == here and not _alive(pid):
+        # Only its maker's record ends a decision (DESIGN.md §6): one of
+        # someone else's is named, never "completed" with a record that
+        # would count for nothing, again at every repair.
+        if repair and host == here and not _alive(pid) and actor == s.actor().name:
             dead.append(Attempt(action, doc, request=request, recorded=True, allowed=True))
             report.repaired.append(f"{what}: recorded as failed (its process ended)")
         else:
-            report.notes.append(f"{what} (request {request[:8]}, {host} pid {pid})")
+            ended = " (its process ended: its maker's next 'doctor --repair' on this host " \
+                    "records it as failed)" if host == here and not _alive(pid) else ""
+            report.notes.append(f"{what} (request {request[:8]}, {host} pid {pid}){ended}")
     if dead:
         record(s, dead, "failed", [], "interrupted: the process ended before it finished",
                completion=True)

@@ -218,12 +218,16 @@ class Backend(abc.ABC):
         log and :meth:`shred_leftover` before :meth:`finish_shreds`."""
         return []
 
-    def shred_leftover(self, doc_id: str, version: str,
-                       content: object = None) -> tuple[Leftover, str | None]:
+    def shred_leftover(self, doc_id: str, version: str, content: object = None, *,
+                       known: Callable[[str], bool] | None = None
+                       ) -> tuple[Leftover, str | None]:
         """What an interrupted shred left, and why it cannot be one (a link,
         not a regular file, another name of a file still in use, not ending
         with the payload ``content`` commits to, when given), None when it
-        can; :class:`FileNotFoundError` when it is gone."""
+        can; :class:`FileNotFoundError` when it is gone. ``known``: for an
+        interrupted seal's (nothing on record), whether a header SHA-256 is
+        a recorded document's: it must be a document header none records, or
+        overwritten (no age file, no text)."""
         raise FileNotFoundError(f"no interrupted shred of {doc_id}")
 
     def finish_shreds(self, shreds: Iterable[tuple[str, str]],

@@ -33,12 +33,12 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, BinaryIO
 
 from vault import _atomic
 from vault._atomic import NotRegularFile, open_regular, real_directory
-from vault.errors import IntegrityError, StorageError, UsageError
+from vault.errors import IntegrityError, StorageError, UsageError, VaultError
 from vault.store.base import (
     DOC_ID,
     HASH,
@@ -422,8 +422,9 @@ class FolderBackend(Backend):
             return []
         return sorted((m.group(1), m.group(2)) for n in names if (m := _SHRED.match(n)))
 
-    def shred_leftover(self, doc_id: str, version: str,
-                       content: object = None) -> tuple[Leftover, str | None]:
+    def shred_leftover(self, doc_id: str, version: str, content: object = None, *,
+                       known: Callable[[str], bool] | None = None
+                       ) -> tuple[Leftover, str | None]:
         tomb = self._tomb(doc_id, version)
         item = Leftover(os.path.basename(tomb), os.lstat(tomb).st_size, True,
                         f"an interrupted shred of {doc_id}")
@@ -448,6 +449,8 @@ class FolderBackend(Backend):
             with open(open_regular(tomb), "rb") as f:
                 if not holds_payload(f, content):
                     return item, "it is not what is left of that document (not its payload)"
+        elif known is not None and not _left_of_a_seal(tomb, known):
+            return item, "it is not what is left of an interrupted seal's file"
         return item, None
 
     def finish_shreds(self, shreds: Iterable[tuple[str, str]],
@@ -550,3 +553,27 @@ def _could_be_document(path: str) -> bool:
     if end < 0:
         return True  # no whole header: overwritten in part
     return b"\n-> vault/v2/label\n" in head[:end + 1]
+
+
+def _left_of_a_seal(path: str, known: Callable[[str], bool]) -> bool:
+    """What a repair killed while destroying an interrupted seal's file
+    leaves: that file (a document header no record names) or, overwritten,
+    bytes that are neither an age file nor text (a checkpoint, a statement
+    or the log renamed here are text; a keyring entry has no label)."""
+    from vault.age import read_header
+
+    try:
+        with open(open_regular(path), "rb") as f:
+            head = f.read(4096)
+            if not head.startswith(b"age-encryption.org/v1\n"):
+                try:
+                    head.decode("utf-8")
+                except UnicodeDecodeError:
+                    return True  # random: overwritten
+                return False
+            f.seek(0)
+            header = read_header(f)
+    except (OSError, NotRegularFile, VaultError, ValueError):
+        return False
+    return any(st.type == "vault/v2/label" for st in header.stanzas) and \
+        not known(hashlib.sha256(header.encode()).hexdigest())
