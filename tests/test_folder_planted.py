@@ -368,6 +368,21 @@ def test_a_repair_killed_while_destroying_an_interrupted_seal_is_finished_by_the
     assert office.as_("officer").doctor().ok
 
 
+def test_the_officers_repair_records_nothing_for_anothers_dead_decision(
+        office: Office) -> None:
+    # The clerk's seal killed between its decision and its completion. The
+    # officer's repair recorded it as failed -- a record of the officer's,
+    # which ends nothing (only its maker's does) -- again at every repair.
+    _killed_before_completion(office)
+    for _ in range(2):
+        report = office.as_("officer").doctor(repair=True)
+        assert not report.problems
+        assert any("allowed but never completed" in n and "only a record of its maker's" in n
+                   for n in report.notes), report.notes
+    assert not [line for line in office.raw.audit_lines()
+                if b'"outcome":"failed"' in line and b"interrupted" in line]
+
+
 # -- 2. named pipes ------------------------------------------------------------------------
 
 

@@ -467,8 +467,8 @@ def _unfinished(s: Session, report: DoctorReport, repair: bool) -> None:
             dead.append(Attempt(action, doc, request=request, recorded=True, allowed=True))
             report.repaired.append(f"{what}: recorded as failed (its process ended)")
         else:
-            ended = " (its process ended: its maker's next 'doctor --repair' on this host " \
-                    "records it as failed)" if host == here and not _alive(pid) else ""
+            ended = " (its process ended; only a record of its maker's ends it)" \
+                if host == here and not _alive(pid) else ""
             report.notes.append(f"{what} (request {request[:8]}, {host} pid {pid}){ended}")
     if dead:
         record(s, dead, "failed", [], "interrupted: the process ended before it finished",
