@@ -593,3 +593,37 @@ def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Ki
         assert any(kind == "document" and ("'created' time is not the time" in message
                                            or "precedes this record" in message)
                    for _, kind, message in findings(office))
+
+
+def test_a_clock_stepped_back_mid_operation_loses_nothing(tmp_path: Path, backend: Kind,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # An honest client whose clock steps back two minutes (a time sync)
+    # between its decision and its completion: the completion is dated
+    # before the decision and the label's 'created' after its record. It
+    # counts; a day is what the replay allows either way.
+    import vault.audit._log as log_module
+    from vault.audit._record import format_time
+
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader", declassify_on="P25Y")
+    approval = grant(office, "deputy", ask(office, "leader", "reclassify", doc,
+                                           level="CONFIDENTIAL"))
+    real_complete, completing = change.complete, [False]
+
+    def stepped_back(*a: Any, **k: Any) -> Any:
+        completing[0] = True
+        try:
+            return real_complete(*a, **k)
+        finally:
+            completing[0] = False
+
+    with monkeypatch.context() as m:
+        m.setattr(log_module, "now", lambda: format_time(
+            datetime.now(UTC) - (timedelta(minutes=2) if completing[0] else timedelta())))
+        m.setattr(change, "complete", stepped_back)
+        with office.as_("leader") as v:
+            v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval])
+    monkeypatch.setenv("VAULT_STATE_DIR", str(tmp_path / "fresh-state"))
+    with office.as_("officer") as v:
+        assert [d.label.level for d in v.ls() if d.id == doc] == ["CONFIDENTIAL"]
+        assert v.doctor().ok

@@ -41,7 +41,7 @@ from vault._trust.classes import (
     unclean,
     user_by_recipient,
 )
-from vault._trust.journal_approvals import CLOCK_SKEW, ApprovalReplay, Invalid
+from vault._trust.journal_approvals import ApprovalReplay, Invalid
 from vault._trust.state import DocRow, StateStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,8 +60,11 @@ __all__ = ["RULES", "Journal", "inert"]
 RULES = "7"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
-# How long before its record a new label may have been made: a batch seals
-# for as long as it takes, under the label made at its start.
+# How far from its record's time a new label's 'created' may be: a batch
+# seals for as long as it takes, under the label made at its start, and a
+# clock stepped back mid-operation must not make an honest change count for
+# nothing. A completion is held to its decision by as much. What a modified
+# client gains by it: a due date two days early.
 _LABEL_AGE = timedelta(days=1)
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 _VERSION = re.compile(r"\A[0-9a-f]{8}\Z")
@@ -244,8 +247,8 @@ class Journal(ApprovalReplay):
         return False
 
     def _after_decision(self, rec: AuditRecord) -> bool:
-        """A completion dated before its own decision (beyond clock skew)
-        does not count: its state is judged at its own time, and a new
+        """A completion dated more than a day before its own decision does
+        not count: its state is judged at its own time, and a new
         label's 'created' is held to that time -- dated back with it, a
         declassify-on duration would be due early (FORMAT.md §14.6)."""
         from datetime import UTC, datetime
@@ -255,7 +258,7 @@ class Journal(ApprovalReplay):
             return True
         # Times are checked when records are read (AUDIT.md §3): ...Z, UTC.
         return rec.datetime >= datetime.fromisoformat(decided[:-1]).replace(
-            tzinfo=UTC) - CLOCK_SKEW
+            tzinfo=UTC) - _LABEL_AGE
 
     def _completion(self, rec: AuditRecord, action: Any, doc_id: str) -> None:
         _need(rec.seq in self._completes and rec.action == action and rec.doc == doc_id,
@@ -578,7 +581,7 @@ class Journal(ApprovalReplay):
         # at once), it would bring a due date forward unseen. An honest label
         # is made within the operation its record completes (FORMAT.md §14.6).
         _need(label.created is None or
-              rec.datetime - _LABEL_AGE <= label.created <= rec.datetime + CLOCK_SKEW,
+              rec.datetime - _LABEL_AGE <= label.created <= rec.datetime + _LABEL_AGE,
               "the label's 'created' time is not the time of the operation that recorded it")
         if prev is None:
             _need(action == "seal" and st.get("sealed_by") == rec.actor,
