@@ -541,6 +541,24 @@ def test_an_approver_refuses_a_request_its_approval_could_never_serve(
                 and r["outcome"] == "allowed" and r.get("state")]
 
 
+def _completions_dated(m: pytest.MonkeyPatch, when: Any) -> None:
+    """Completion records (those change.complete writes) dated ``when(now)``;
+    every other record on time."""
+    import vault.audit._log as log_module
+
+    real_now, real_complete, completing = log_module.now, change.complete, [False]
+
+    def complete(*a: Any, **k: Any) -> Any:
+        completing[0] = True
+        try:
+            return real_complete(*a, **k)
+        finally:
+            completing[0] = False
+
+    m.setattr(log_module, "now", lambda: when(real_now()) if completing[0] else real_now())
+    m.setattr(change, "complete", complete)
+
+
 @pytest.mark.parametrize("completion", ["on time", "dated back too"])
 def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Kind,
                                                      monkeypatch: pytest.MonkeyPatch,
@@ -567,20 +585,7 @@ def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Ki
         if completion == "dated back too":
             # The completion record, which carries the label, dated back with
             # it; the decision, which carries the approval, left on time.
-            import vault.audit._log as log_module
-
-            real_now, real_complete, completing = log_module.now, change.complete, [False]
-
-            def dated_complete(*a: Any, **k: Any) -> Any:
-                completing[0] = True
-                try:
-                    return real_complete(*a, **k)
-                finally:
-                    completing[0] = False
-
-            m.setattr(log_module, "now", lambda: "1990-01-01T00:00:30.000000Z"
-                      if completing[0] else real_now())
-            m.setattr(change, "complete", dated_complete)
+            _completions_dated(m, lambda now: "1990-01-01T00:00:30.000000Z")
         with office.as_("leader") as v, pytest.raises(IntegrityError, match="does not count"):
             v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval])
     for state_dir in (None, tmp_path / "fresh-state"):  # this machine, and a new one
@@ -601,26 +606,14 @@ def test_a_clock_stepped_back_mid_operation_loses_nothing(tmp_path: Path, backen
     # between its decision and its completion: the completion is dated
     # before the decision and the label's 'created' after its record. It
     # counts; a day is what the replay allows either way.
-    import vault.audit._log as log_module
     from vault.audit._record import format_time
 
     office = office_for(tmp_path, backend)
     doc = seal(office, "leader", declassify_on="P25Y")
     approval = grant(office, "deputy", ask(office, "leader", "reclassify", doc,
                                            level="CONFIDENTIAL"))
-    real_complete, completing = change.complete, [False]
-
-    def stepped_back(*a: Any, **k: Any) -> Any:
-        completing[0] = True
-        try:
-            return real_complete(*a, **k)
-        finally:
-            completing[0] = False
-
     with monkeypatch.context() as m:
-        m.setattr(log_module, "now", lambda: format_time(
-            datetime.now(UTC) - (timedelta(minutes=2) if completing[0] else timedelta())))
-        m.setattr(change, "complete", stepped_back)
+        _completions_dated(m, lambda now: format_time(datetime.now(UTC) - timedelta(minutes=2)))
         with office.as_("leader") as v:
             v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval])
     monkeypatch.setenv("VAULT_STATE_DIR", str(tmp_path / "fresh-state"))

@@ -496,7 +496,8 @@ def test_large_lines_the_role_plants_cost_readers_bounded_memory(
     # 60 of them (30 MB) here; before, each reader's peak of Python
     # allocations was about twice that.
     import json
-    import tracemalloc
+
+    from test_audit_junk_memory import _peak as peak
 
     _seal(pg_office, "clerk", b"before")
     size = 512 * 1024
@@ -506,14 +507,6 @@ def test_large_lines_the_role_plants_cost_readers_bounded_memory(
             prefix = json.dumps({"v": 2, "seq": head + i, "pad": ""})[:-2]
             c.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
                       (head + i, (prefix + "x" * (size - len(prefix) - 2) + '"}').encode()))
-
-    def peak(step: Any) -> int:
-        tracemalloc.start()
-        try:
-            step()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
 
     bound = 16 * 2**20
     wrote = peak(lambda: _seal(pg_office, "clerk", b"after"))  # sets the lines aside
