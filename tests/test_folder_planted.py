@@ -383,6 +383,30 @@ def test_the_officers_repair_records_nothing_for_anothers_dead_decision(
                 if b'"outcome":"failed"' in line and b"interrupted" in line]
 
 
+def test_repair_keeps_a_granted_keyring_entry_filed_under_another_user(
+        office: Office) -> None:
+    # The leader's entries for SECRET//BOARD moved into the outsider's and
+    # the clerk's keyring folders: no grant under those names, so the
+    # officer's repair deleted them -- the leader's only keys for the class,
+    # which a move back would have restored.
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    leader = office.path / "keyrings" / owner_key(office.ids["leader"].recipient)
+    outsider = office.path / "keyrings" / owner_key(office.ids["outsider"].recipient)
+    outsider.mkdir(exist_ok=True)
+    moved = {e: outsider / e.name for e in sorted(leader.iterdir())}
+    for origin, to in moved.items():
+        os.rename(origin, to)
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert r.stdout.count("the entry the audit log granted leader for") == len(moved), r.stdout
+    assert all(to.exists() for to in moved.values())
+    for origin, to in moved.items():
+        os.rename(to, origin)
+    out = io.BytesIO()
+    office.as_("leader").open(board, out)
+    assert out.getvalue() == b"board minutes"
+
+
 # -- 2. named pipes ------------------------------------------------------------------------
 
 

@@ -517,3 +517,25 @@ def test_large_lines_the_role_plants_cost_readers_bounded_memory(
         checked = peak(v.verify_audit)
         assert v.doctor().ok
     assert replayed < bound and checked < bound, (replayed / 2**20, checked / 2**20)
+
+
+def test_repair_keeps_a_granted_keyring_entry_filed_under_another_user(
+        pg_office: Office) -> None:
+    # The role re-files the leader's entries under the outsider (an UPDATE
+    # of their owner key): the officer's repair deleted them as ungranted.
+    from vault.store.base import owner_key
+
+    with pg_office.as_("leader") as v:
+        doc = v.seal(io.BytesIO(b"board minutes"), filename="m.bin", level="SECRET",
+                     compartments=["BOARD"]).id
+    leader = owner_key(pg_office.ids["leader"].recipient)
+    outsider = owner_key(pg_office.ids["outsider"].recipient)
+    with _intruder(pg_office, autocommit=True) as c:
+        c.execute("UPDATE vault.keyrings SET okey = %s WHERE okey = %s", (outsider, leader))
+    report = pg_office.as_("officer").doctor(repair=True)
+    assert any("the entry the audit log granted leader for" in p for p in report.problems)
+    with _intruder(pg_office, autocommit=True) as c:
+        c.execute("UPDATE vault.keyrings SET okey = %s WHERE okey = %s", (leader, outsider))
+    out = io.BytesIO()
+    pg_office.as_("leader").open(doc, out)
+    assert out.getvalue() == b"board minutes"

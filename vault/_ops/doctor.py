@@ -354,13 +354,25 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
     names = {u.recipient: u.name for u in policy.users.values()}
     owners = {owner_key(o): o for _, o in logged} | {owner_key(r): r for r in names}
     found: set[tuple[str, str]] = set()  # (owner key, key id) of entries granted and stored
-    stray, removed = _Few(), _Few()
+    granted = {digest: (kid, owner) for (kid, owner), digest in logged.items()}
+    stray, removed, misfiled = _Few(), _Few(), _Few()
     for okey, kid in s.backend.iter_keyring_files():
         known = owners.get(okey)
         if known is not None and (kid, known) in logged:
             found.add((okey, kid))
             continue
         what = f"keyrings/{okey}/{kid}.age"
+        data = s.backend.read_keyring_file(okey, kid) if repair else None
+        whose = granted.get(hashlib.sha256(data).hexdigest()) if data is not None else None
+        if whose is not None:
+            # An entry the log granted, filed under another owner or key:
+            # moving it back restores it -- destroyed, it might be the last.
+            ck = s.trusted.key(whose[0])
+            misfiled.add((okey, kid), f"{what}: the entry the audit log granted "
+                         f"{names.get(whose[1], 'a former user')} for "
+                         f"{ck.cls if ck else whose[0]}, filed under another name; it was not "
+                         "removed, keep it as evidence")
+            continue
         if repair:
             s.backend.delete_keyring_entry(okey, kid)
             removed.add((okey, kid), f"removed {what}: no grant in the audit log")
@@ -380,6 +392,7 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
                                    "replaced); it is not used")
     stray.into(report.leftovers, "{} more keyring entries with no grant in the audit log; "
                                  "not used")
+    misfiled.into(report.problems, "{} more granted keyring entries filed under another name")
     removed.into(report.repaired, "removed {} more keyring entries with no grant in the "
                                   "audit log")
     if s.identity is not None:

@@ -156,6 +156,11 @@ class Backend(abc.ABC):
     def write_keyring_entry(self, owner: str, key_id: str, data: bytes) -> None: ...
 
     @abc.abstractmethod
+    def read_keyring_file(self, owner_key: str, key_id: str) -> bytes | None:
+        """The entry filed under :func:`owner_key` ``owner_key`` (whoever's it
+        is), at most MAX_KEYRING_ENTRY + 1 bytes; None when absent."""
+
+    @abc.abstractmethod
     def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
         """Remove an entry by :func:`owner_key` (no error when absent)."""
 

@@ -293,6 +293,15 @@ class FolderBackend(Backend):
         self._write(("keyrings", owner_key(owner), f"{_check('key', key_id)}.age"), data,
                     mode=_SECRET, replace=True)
 
+    def read_keyring_file(self, owner_key: str, key_id: str) -> bytes | None:
+        if not self._folder("keyrings", _check("key", owner_key)):
+            return None
+        try:
+            return self._read("keyrings", owner_key, f"{_check('key', key_id)}.age",
+                              limit=MAX_KEYRING_ENTRY + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
         path = self._p("keyrings", _check("key", owner_key), f"{_check('key', key_id)}.age")
         if not self._folder("keyrings", owner_key):

@@ -261,6 +261,13 @@ class PostgresBackend(Backend):
                          " ON CONFLICT (okey, key_id) DO UPDATE SET data = excluded.data",
                          (owner_key(_check("owner", owner)), _check("key", key_id), data))
 
+    def read_keyring_file(self, owner_key: str, key_id: str) -> bytes | None:
+        data = self._one("cannot read a keyring entry", "SELECT substring(data FROM 1 FOR %s)"
+                         " FROM vault.keyrings WHERE okey = %s AND key_id = %s",
+                         (MAX_KEYRING_ENTRY + 1, _check("key", owner_key),
+                          _check("key", key_id)))
+        return None if data is None else bytes(data)
+
     def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
         with storage_errors("cannot delete a keyring entry", self.db), self.db.connection() as conn:
             conn.execute("DELETE FROM vault.keyrings WHERE okey = %s AND key_id = %s",
