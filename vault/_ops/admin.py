@@ -298,8 +298,12 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                 label = LabelStanza.carry(sealed.label).wrap(file_key)
                 header = Header.seal([*stanzas, *label, sealed.meta], file_key)
                 version = new_version()
-                with s.backend.write_document(row.doc_id, version) as out:
-                    write_rewrapped(f, out, header)
+                try:
+                    with s.backend.write_document(row.doc_id, version) as out:
+                        write_rewrapped(f, out, header)
+                except IntegrityError as e:  # its payload, damaged (a chunk cut short)
+                    report.pending.append(_damaged(row.doc_id, e))
+                    continue
                 state = doc_state(row.doc_id, version, header, current,
                                   sealed.label.statement, {})
                 written.append((row.doc_id, version, row.version, state))
