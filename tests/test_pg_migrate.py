@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import psycopg
@@ -196,6 +197,24 @@ def test_a_json_object_set_aside_in_a_folder_log_moves_too(tmp_path: Path,
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="no torn record"):
         pg_cluster.execute("INSERT INTO vault.audit_log (seq, line) SELECT max(seq) + 1, "
                            "'{}' FROM vault.audit_log", dbname=dbname_of(pg), user=APP)
+
+
+def test_a_document_stored_under_another_name_is_named_when_a_move_stops(
+        tmp_path: Path) -> None:
+    # A document's file renamed (a move back restores it): the move stopped
+    # with "vault: fileNotFoundError", naming nothing.
+    from vault._ops.migrate import move_vault
+    from vault.errors import IntegrityError
+
+    office = make_office(tmp_path / "a", FolderKind())
+    doc = office.as_("clerk").seal(io.BytesIO(b"staff notes"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    (stored,) = (office.path / "docs").glob(f"{doc}.*.age")
+    os.rename(stored, stored.with_name(f"{doc}.00000000.age"))
+    with pytest.raises(IntegrityError, match=f"document {doc}: its current version is not "
+                                             "stored"):
+        move_vault(office.location, tmp_path / "b", office.ids["officer"])
+    assert not (tmp_path / "b" / "vault.json").exists()
 
 
 def test_planted_checkpoints_are_not_moved(tmp_path: Path, pg_cluster: Cluster) -> None:

@@ -117,8 +117,15 @@ def _copy(src: Session, dst: Backend, report: MoveReport) -> None:
             dst.put_statement(kind, data)
             report.statements += 1
     for row in src.trusted.docs():
-        with contextlib.closing(b.open_document(row.doc_id, row.version)) as f, \
-                dst.write_document(row.doc_id, row.version) as out:
+        try:
+            source = b.open_document(row.doc_id, row.version)
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"document {row.doc_id}: its current version is not stored (missing, or "
+                "stored under another name); nothing was moved",
+                hint="'vault doctor' names what it finds; put it back or restore it from a "
+                     "backup, then move again") from None
+        with contextlib.closing(source) as f, dst.write_document(row.doc_id, row.version) as out:
             shutil.copyfileobj(f, out, 1 << 20)  # streamed: never a whole document
         report.documents += 1
 
