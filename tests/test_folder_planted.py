@@ -407,6 +407,33 @@ def test_repair_keeps_a_granted_keyring_entry_filed_under_another_user(
     assert out.getvalue() == b"board minutes"
 
 
+def test_a_link_or_pipe_planted_as_a_keyring_entry_stops_no_repair(office: Office) -> None:
+    # The repair reads an ungranted entry to tell a misfiled grant from a
+    # stray; a link or a named pipe planted under an entry's name made that
+    # read fail, and the whole repair stopped (exit 4).
+    planted = office.path / "keyrings" / ("ab" * 16)
+    planted.mkdir()
+    os.symlink(office.path / "audit" / "log", planted / f"{'cd' * 16}.age")
+    os.mkfifo(planted / f"{'ef' * 16}.age")
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not list(planted.iterdir())
+    assert (office.path / "audit" / "log").stat().st_size > 0
+
+
+def test_a_huge_statement_file_is_never_held_whole(office: Office) -> None:
+    # A request file of 16 MiB planted in the folder: every approver's
+    # listing read it whole (the database holds statements of 1 MiB at
+    # most, so it also stopped every move there).
+    from test_audit_junk_memory import _peak
+
+    folder = office.path / "requests"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{'0' * 64}.json").write_bytes(b"{" + b" " * (16 << 20) + b"}")
+    peak = _peak(lambda: office.as_("leader").approvals())
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB"
+
+
 # -- 2. named pipes ------------------------------------------------------------------------
 
 

@@ -217,6 +217,20 @@ def test_a_document_stored_under_another_name_is_named_when_a_move_stops(
     assert not (tmp_path / "b" / "vault.json").exists()
 
 
+def test_a_planted_oversized_statement_file_does_not_stop_a_move(
+        tmp_path: Path, pg_cluster: Cluster) -> None:
+    # A request file over the database's 1 MiB bound, planted in the folder:
+    # the move to PostgreSQL failed as a whole.
+    from vault._ops.migrate import move_vault
+
+    office = make_office(tmp_path / "a", FolderKind())
+    (office.path / "requests").mkdir(exist_ok=True)
+    (office.path / "requests" / f"{'0' * 64}.json").write_bytes(b"{" + b" " * (2 << 20) + b"}")
+    pg = pg_cluster.new_database()
+    move_vault(office.location, pg, office.ids["officer"])
+    assert vault.Vault(pg, office.ids["officer"]).doctor().ok
+
+
 def test_planted_checkpoints_are_not_moved(tmp_path: Path, pg_cluster: Cluster) -> None:
     # A folder writer plants checkpoint files: one of 1 MiB, and one that
     # does not verify. They are findings, not checkpoints: the move carries

@@ -563,3 +563,21 @@ def _seal_at(office: Office, who: str, data: bytes) -> str:
     with office.as_(who) as v:
         return v.seal(io.BytesIO(data), filename="m.bin", level="CONFIDENTIAL",
                       compartments=["FINANCE"]).id
+
+
+def test_a_lowered_declared_size_makes_no_shorter_copy(pg_office: Office) -> None:
+    # The role lowers one document's declared size by 1 MB, its chunks left
+    # in place. An honest rotation copied the 1.5 MB it could read into a
+    # new version, recorded it and dropped the old one: the payload was gone
+    # for good, though a reverse UPDATE would have restored it.
+    big = _seal_at(pg_office, "leader", os.urandom(2_500_000))
+    _app_sql(pg_office, "UPDATE vault.documents SET size = size - 1000000 WHERE id = %s", big)
+    pg_office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}"
+                     "\n  outsider:": "clearance: {level: SECRET, compartments: [STAFF, HR, "
+                     "BOARD]}\n  outsider:"})
+    report = pg_office.as_("leader").rotate()
+    assert big not in report.rewrapped and any(big in p for p in report.pending), report
+    _app_sql(pg_office, "UPDATE vault.documents SET size = size + 1000000 WHERE id = %s", big)
+    out = io.BytesIO()
+    pg_office.as_("leader").open(big, out)
+    assert len(out.getvalue()) == 2_500_000

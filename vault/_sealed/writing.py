@@ -149,9 +149,24 @@ def _read_up_to(src: BinaryIO, limit: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def write_rewrapped(payload: BinaryIO, out: BinaryIO, header: Header) -> None:
+def write_rewrapped(payload: BinaryIO, out: BinaryIO, header: Header,
+                    size: int | None = None) -> None:
     """A document again, with a new header and its payload copied byte for
     byte (``payload`` positioned at the payload's start): nothing is
-    re-encrypted (docs/FORMAT.md §8)."""
+    re-encrypted (docs/FORMAT.md §8). ``size``: the payload size the label
+    commits to; a stored payload of any other size (a declared size the
+    PostgreSQL role lowered, a file cut short) is refused before the copy
+    ends, so that no shorter copy replaces the document."""
     out.write(header.encode())
-    shutil.copyfileobj(payload, out, 1 << 20)
+    copied = 0
+    while chunk := payload.read(1 << 20):
+        out.write(chunk)
+        copied += len(chunk)
+        if size is not None and copied > size:
+            break
+    if size is not None and copied != size:
+        from vault.errors import IntegrityError
+
+        raise IntegrityError(f"its stored payload is {'longer' if copied > size else 'shorter'}"
+                             " than the one its label commits to",
+                             hint="restore it from a backup; treat it as an incident")

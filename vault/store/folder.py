@@ -61,6 +61,7 @@ _PUBLIC = 0o644  # non-secret records (manifest, public keys, statements)
 _SHRED = re.compile(r"\A\.shred-([a-z2-7]{16})\.([0-9a-f]{8})\.age\Z")
 _DOC = re.compile(r"\A([a-z2-7]{16})\.([0-9a-f]{8})\.age\Z")
 _MAX_HEADER = 1 << 20  # an age header ends within 1 MiB (docs/FORMAT.md §2.4)
+MAX_STATEMENT = 1 << 20  # a request or approval, as the database bounds it (FORMAT.md §13.7)
 _SECRET = 0o600  # anything holding (even wrapped) key material
 _KINDS = ("request", "approval")
 
@@ -533,7 +534,11 @@ class FolderBackend(Backend):
         for n in self._names(kind + "s"):
             if n.endswith(".json") and HASH.match(n[:-5]):
                 with contextlib.suppress(FileNotFoundError, IntegrityError):
-                    yield n[:-5], self._read(kind + "s", n)
+                    # As the database holds them: at most 1 MiB. A larger
+                    # file (planted) is never one, and is never held whole.
+                    data = self._read(kind + "s", n, limit=MAX_STATEMENT + 1)
+                    if len(data) <= MAX_STATEMENT:
+                        yield n[:-5], data
 
     # -- the audit log ---------------------------------------------------------
 
