@@ -419,6 +419,26 @@ def test_a_link_or_pipe_planted_as_a_keyring_entry_stops_no_repair(office: Offic
     assert r.returncode == 0, r.stdout + r.stderr
     assert not list(planted.iterdir())
     assert (office.path / "audit" / "log").stat().st_size > 0
+    # A folder at an entry's name cannot be removed: named, and nothing stops.
+    (planted / f"{'12' * 16}.age").mkdir()
+    r = _vault(office, "officer", "doctor", "--repair")
+    assert r.returncode == INTEGRITY and "not a file (planted)" in r.stdout, r.stdout + r.stderr
+
+
+def test_folders_planted_at_checkpoint_names_fail_no_write(office: Office) -> None:
+    # Folders made at the names of the checkpoints still to come: once one
+    # was due, every append failed ("audit record not durable", though its
+    # records were), doctor --repair too. A checkpoint is not stored there.
+    with office.as_("clerk") as v:
+        size = v.verify_audit().size
+        v.seal_many([io.BytesIO(b"n%d" % i) for i in range(1000 - size - 3)],
+                    level="INTERNAL", compartments=["STAFF"])
+        size = v.verify_audit().size
+    for n in range(size, size + 30):
+        (office.path / "audit" / "checkpoints" / str(n)).mkdir()
+    for i in range(10):
+        _seal(office, "clerk", b"honest %d" % i, "INTERNAL", "STAFF")
+    assert office.as_("officer").verify_audit().size >= size + 20
 
 
 def test_a_huge_statement_file_is_never_held_whole(office: Office) -> None:

@@ -581,3 +581,29 @@ def test_a_lowered_declared_size_makes_no_shorter_copy(pg_office: Office) -> Non
     out = io.BytesIO()
     pg_office.as_("leader").open(big, out)
     assert len(out.getvalue()) == 2_500_000
+
+
+def test_a_swapped_chunk_is_never_copied_into_a_new_version(pg_office: Office) -> None:
+    # The role moves a chunk out of the way (numbered past the declared
+    # size) and puts a zero chunk of its length in its place: the size
+    # holds, the payload does not. An honest rotation copied it, recorded it
+    # and dropped the old version with the real chunk; a reverse UPDATE
+    # before it would have restored the document.
+    big = _seal_at(pg_office, "leader", os.urandom(2_500_000))
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    (vid,) = cluster.execute("SELECT vid FROM vault.documents WHERE id = %s", (big,),
+                             dbname=dbname_of(pg_office.location))[0]
+    _app_sql(pg_office, "UPDATE vault.document_chunks SET n = 1000 WHERE vid = %s AND n = 1", vid)
+    _app_sql(pg_office, "INSERT INTO vault.document_chunks (vid, n, data) SELECT vid, 1,"
+                        " decode(repeat('00', octet_length(data)), 'hex') FROM"
+                        " vault.document_chunks WHERE vid = %s AND n = 1000", vid)
+    pg_office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}"
+                     "\n  outsider:": "clearance: {level: SECRET, compartments: [STAFF, HR, "
+                     "BOARD]}\n  outsider:"})
+    report = pg_office.as_("leader").rotate()
+    assert big not in report.rewrapped and any(big in p for p in report.pending), report
+    _app_sql(pg_office, "DELETE FROM vault.document_chunks WHERE vid = %s AND n = 1", vid)
+    _app_sql(pg_office, "UPDATE vault.document_chunks SET n = 1 WHERE vid = %s AND n = 1000", vid)
+    out = io.BytesIO()
+    pg_office.as_("leader").open(big, out)
+    assert len(out.getvalue()) == 2_500_000

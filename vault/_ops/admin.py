@@ -300,7 +300,7 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                 version = new_version()
                 try:
                     with s.backend.write_document(row.doc_id, version) as out:
-                        write_rewrapped(f, out, header, sealed.label.content.get("size"))
+                        write_rewrapped(f, out, header, sealed.label.content)
                 except IntegrityError as e:  # its payload, damaged (a chunk cut short)
                     report.pending.append(_damaged(row.doc_id, e))
                     continue

@@ -79,7 +79,7 @@ def rewrap_document(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_
         version = new_version()
         f.seek(sealed.header_size)
         with s.backend.write_document(sealed.doc_id, version) as out:
-            write_rewrapped(f, out, header, sealed.label.content.get("size"))
+            write_rewrapped(f, out, header, sealed.label.content)
         try:
             complete(s, [att], [doc_state(sealed.doc_id, version, header, ck, statement,
                                           inputs)])

@@ -356,7 +356,7 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
     owners = {owner_key(o): o for _, o in logged} | {owner_key(r): r for r in names}
     found: set[tuple[str, str]] = set()  # (owner key, key id) of entries granted and stored
     granted = {digest: (kid, owner) for (kid, owner), digest in logged.items()}
-    stray, removed, misfiled = _Few(), _Few(), _Few()
+    stray, removed, misfiled, odd = _Few(), _Few(), _Few(), _Few()
     for okey, kid in s.backend.iter_keyring_files():
         known = owners.get(okey)
         if known is not None and (kid, known) in logged:
@@ -380,7 +380,11 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
                          "removed, keep it as evidence")
             continue
         if repair:
-            s.backend.delete_keyring_entry(okey, kid)
+            try:
+                s.backend.delete_keyring_entry(okey, kid)
+            except (OSError, VaultError):  # a folder planted at its name: named, left
+                odd.add((okey, kid), f"{what}: not a file (planted); it was not removed")
+                continue
             removed.add((okey, kid), f"removed {what}: no grant in the audit log")
         else:
             stray.add((okey, kid), f"{what}: no grant in the audit log (an interrupted grant, "
@@ -399,6 +403,7 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
     stray.into(report.leftovers, "{} more keyring entries with no grant in the audit log; "
                                  "not used")
     misfiled.into(report.problems, "{} more granted keyring entries filed under another name")
+    odd.into(report.problems, "{} more keyring names that are not files (planted); not removed")
     removed.into(report.repaired, "removed {} more keyring entries with no grant in the "
                                   "audit log")
     if s.identity is not None:

@@ -26,13 +26,14 @@ A source that grew meanwhile is refused, as one whose header length changed.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable
 from types import EllipsisType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from vault.age import Header, PayloadDigest, encrypt_payload
 from vault.errors import UsageError
@@ -150,23 +151,29 @@ def _read_up_to(src: BinaryIO, limit: int) -> bytes:
 
 
 def write_rewrapped(payload: BinaryIO, out: BinaryIO, header: Header,
-                    size: int | None = None) -> None:
+                    content: dict[str, Any] | None = None) -> None:
     """A document again, with a new header and its payload copied byte for
     byte (``payload`` positioned at the payload's start): nothing is
-    re-encrypted (docs/FORMAT.md §8). ``size``: the payload size the label
-    commits to; a stored payload of any other size (a declared size the
-    PostgreSQL role lowered, a file cut short) is refused before the copy
-    ends, so that no shorter copy replaces the document."""
+    re-encrypted (docs/FORMAT.md §8). ``content``: what the label commits
+    to (§11.4); a stored payload of any other size or SHA-256 (chunks the
+    PostgreSQL role swapped or cut, a declared size it lowered, a file cut
+    short) is refused before the copy is committed, so that no other copy
+    replaces the document for good."""
     out.write(header.encode())
-    copied = 0
+    size = content.get("size") if content else None
+    digest, copied = hashlib.sha256(), 0
     while chunk := payload.read(1 << 20):
         out.write(chunk)
+        digest.update(chunk)
         copied += len(chunk)
-        if size is not None and copied > size:
+        if isinstance(size, int) and copied > size:
             break
-    if size is not None and copied != size:
+    if content is None:
+        return
+    if copied != size or not hmac.compare_digest(digest.hexdigest(),
+                                                 str(content.get("payload"))):
         from vault.errors import IntegrityError
 
-        raise IntegrityError(f"its stored payload is {'longer' if copied > size else 'shorter'}"
-                             " than the one its label commits to",
+        raise IntegrityError("its stored payload is not the one its label commits to "
+                             f"({'its size differs' if copied != size else 'its SHA-256 differs'})",
                              hint="restore it from a backup; treat it as an incident")

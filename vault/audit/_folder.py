@@ -188,7 +188,11 @@ class FolderStorage(LogStorage):
                 if due:  # rare: sync and store under the lock, so the next writer sees them
                     _SYNC(files.log_fd)
                     for size, note in due:
-                        self._write_checkpoint(size, note)
+                        # The records are durable now: a checkpoint that cannot
+                        # be stored (a full disk) fails none of them; the next
+                        # one due is tried again.
+                        with contextlib.suppress(OSError):
+                            self._write_checkpoint(size, note)
                     self._wrote = False
             finally:
                 self._owner = None
@@ -316,22 +320,27 @@ class FolderStorage(LogStorage):
     def store_checkpoint(self, size: int, note: bytes) -> bool:
         if self._inside:
             self._due.append((size, note))  # after the fdatasync (see exclusive)
-        else:
-            self._write_checkpoint(size, note)
-        return True  # a bogus file in its place is replaced
+            return True
+        return self._write_checkpoint(size, note)  # a bogus file in its place is replaced
 
-    def _write_checkpoint(self, size: int, note: bytes) -> None:
+    def _write_checkpoint(self, size: int, note: bytes) -> bool:
         path = self.paths.checkpoint(size)
         with contextlib.suppress(OSError):
             if self.read_checkpoint(size) == note:  # Ed25519 is deterministic: same tree, note
-                return
+                return True
         try:
             real_directory(self.paths.checkpoints)
         except NotRegularFile:
             # Never written through a planted link, nor made its target:
             # no checkpoint is stored (the records are), and doctor names it.
-            return
+            return False
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                return False  # a folder planted at its name: as above, never removed
+        except FileNotFoundError:
+            pass
         write_atomic(path, note, mode=0o600, replace=True)  # a bogus file is replaced
+        return True
 
     # -- derived data and moves ------------------------------------------------
 
