@@ -620,3 +620,36 @@ def test_a_clock_stepped_back_mid_operation_loses_nothing(tmp_path: Path, backen
     with office.as_("officer") as v:
         assert [d.label.level for d in v.ls() if d.id == doc] == ["CONFIDENTIAL"]
         assert v.doctor().ok
+
+
+def test_a_decision_dated_in_year_one_stops_nobody(tmp_path: Path, backend: Kind,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clerk's modified client records a seal decision dated 0001-01-01
+    # (a valid record time) and its completion: holding the completion to a
+    # day of its decision subtracted a day from year 1, and every command of
+    # every user ended in "internal error (OverflowError)", for good.
+    import secrets
+
+    import vault.audit._log as log_module
+
+    office = office_for(tmp_path, backend)
+    clerk = office.ids["clerk"]
+    request = secrets.token_hex(16)
+
+    def record_of(outcome: str) -> dict[str, Any]:
+        return {"actor": {"name": "clerk", "key": clerk.fingerprint}, "action": "seal",
+                "doc": "a" * 16, "label": None, "outcome": outcome, "rules": [],
+                "reason": "", "policy": None, "request": request, "state": None}
+
+    with office.as_("clerk") as v:
+        with monkeypatch.context() as m:
+            m.setattr(log_module, "now", lambda: "0001-01-01T00:00:00.000000Z")
+            v.audit.append(record_of("allowed"), clerk.signing_key)
+        v.audit.append(record_of("done"), clerk.signing_key)
+    for state_dir in (None, tmp_path / "fresh-state"):
+        if state_dir is not None:
+            monkeypatch.setenv("VAULT_STATE_DIR", str(state_dir))
+        for who in ("officer", "leader"):
+            r = office.cli(who, "ls")
+            assert r.exit_code == 0, r.stderr
+        assert office.as_("officer").verify_audit().size > 0

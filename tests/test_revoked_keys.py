@@ -198,3 +198,19 @@ def test_holders_given_new_keys_do_not_freeze_the_policy(office: Office) -> None
         path = office.root / f"v{n}.yaml"
         path.write_text(text)
         assert office.as_("officer").apply_policy(path).version == n
+
+
+def test_renaming_a_classs_only_holder_is_no_stranding(office: Office) -> None:
+    # The deputy, the only holder of a class's key, renamed "vice" with the
+    # same keys and clearance: refused, as if nobody held it any more.
+    # The leader loses BOARD: the deputy alone is cleared for SECRET//BOARD.
+    office.apply({"STAFF, HR, FINANCE, BOARD]}\n  deputy:": "STAFF, HR, FINANCE]}\n  deputy:"})
+    doc = office.as_("deputy").seal(io.BytesIO(b"minutes"), level="SECRET",
+                                    compartments=["BOARD"]).id
+    renamed = office.write_policy({
+        "STAFF, HR, FINANCE, BOARD]}\n  deputy:": "STAFF, HR, FINANCE]}\n  deputy:",
+        "  deputy:\n": "  vice:\n", "[leader, deputy]": "[leader, vice]"})
+    office.as_("officer").apply_policy(renamed)
+    out = io.BytesIO()
+    office.as_("deputy").open(doc, out)
+    assert out.getvalue() == b"minutes"

@@ -123,6 +123,10 @@ def _check_nobody_stranded(s: Session, new: Policy) -> None:
         # is left to grant it to those cleared, or to rotate.
         holders = {named[owner] for kid, owner in entries
                    if kid == gens[-1].key_id and owner in named}
+        # ... and by the names the new version gives their recipients (a
+        # holder renamed, keys kept).
+        holders |= {u.name for u in new.users.values()
+                    if (gens[-1].key_id, u.recipient) in entries}
         # None left already (doctor names such a class): this version cannot
         # make it worse, and refusing would freeze the policy for good.
         if not holders or holders & {u.name for u in cleared_users(new, cls)}:

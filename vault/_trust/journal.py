@@ -256,9 +256,10 @@ class Journal(ApprovalReplay):
         decided = self.store.decided_at(rec.request)
         if decided is None:  # decided before its time was kept: replayed again anyway
             return True
-        # Times are checked when records are read (AUDIT.md §3): ...Z, UTC.
-        return rec.datetime >= datetime.fromisoformat(decided[:-1]).replace(
-            tzinfo=UTC) - _LABEL_AGE
+        # Times are checked when records are read (AUDIT.md §3): ...Z, UTC. A
+        # difference, never a sum: a decision dated in year 1 must not overflow.
+        return datetime.fromisoformat(decided[:-1]).replace(tzinfo=UTC) - rec.datetime \
+            <= _LABEL_AGE
 
     def _completion(self, rec: AuditRecord, action: Any, doc_id: str) -> None:
         _need(rec.seq in self._completes and rec.action == action and rec.doc == doc_id,
@@ -290,7 +291,7 @@ class Journal(ApprovalReplay):
                 counted = True
             except _Invalid as e:
                 self._finding(rec.seq, kind.replace("_", " "), f"{e}; ignored")
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 self._finding(rec.seq, kind.replace("_", " "), "malformed; ignored")
         return counted
 
@@ -580,8 +581,9 @@ class Journal(ApprovalReplay):
         # no approval binds: dated back (an approved "P25Y" relabel made due
         # at once), it would bring a due date forward unseen. An honest label
         # is made within the operation its record completes (FORMAT.md §14.6).
-        _need(label.created is None or
-              rec.datetime - _LABEL_AGE <= label.created <= rec.datetime + _LABEL_AGE,
+        # A difference, never a sum: a time of year 1 or 9999 is valid, and
+        # adding a day to it would overflow.
+        _need(label.created is None or abs(label.created - rec.datetime) <= _LABEL_AGE,
               "the label's 'created' time is not the time of the operation that recorded it")
         if prev is None:
             _need(action == "seal" and st.get("sealed_by") == rec.actor,
