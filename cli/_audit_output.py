@@ -37,10 +37,12 @@ _CSV_FIELDS = (
 
 
 def matches(r: AuditRecord, filters: dict[str, Any]) -> bool:
+    from vault.audit._reader import in_window
+
     since, until = filters.get("since"), filters.get("until")
     return all(filters.get(k) is None or getattr(r, k) == filters[k]
                for k in ("actor", "doc", "action", "outcome")) and (
-        since is None or r.datetime >= since) and (until is None or r.datetime < until)
+        (since is None and until is None) or in_window(r, since, until))
 
 
 def follow(ctx: click.Context, log: AuditLog, interval: float, as_csv: bool,

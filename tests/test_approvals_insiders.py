@@ -622,8 +622,10 @@ def test_a_clock_stepped_back_mid_operation_loses_nothing(tmp_path: Path, backen
         assert v.doctor().ok
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00.000000Z", "2025-13-01T00:00:00.000000Z"])
 def test_a_decision_dated_in_year_one_stops_nobody(tmp_path: Path, backend: Kind,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    when: str) -> None:
     # The clerk's modified client records a seal decision dated 0001-01-01
     # (a valid record time) and its completion: holding the completion to a
     # day of its decision subtracted a day from year 1, and every command of
@@ -643,7 +645,7 @@ def test_a_decision_dated_in_year_one_stops_nobody(tmp_path: Path, backend: Kind
 
     with office.as_("clerk") as v:
         with monkeypatch.context() as m:
-            m.setattr(log_module, "now", lambda: "0001-01-01T00:00:00.000000Z")
+            m.setattr(log_module, "now", lambda: when)  # month 13 matches the pattern too
             v.audit.append(record_of("allowed"), clerk.signing_key)
         v.audit.append(record_of("done"), clerk.signing_key)
     for state_dir in (None, tmp_path / "fresh-state"):
@@ -653,3 +655,48 @@ def test_a_decision_dated_in_year_one_stops_nobody(tmp_path: Path, backend: Kind
             r = office.cli(who, "ls")
             assert r.exit_code == 0, r.stderr
         assert office.as_("officer").verify_audit().size > 0
+        r = office.cli("officer", "audit", "log", "--since", "2000-01-01")
+        assert r.exit_code == 0 and "allowed" in r.stdout, r.stderr
+
+
+def test_a_request_dated_in_year_9999_stops_no_approver(tmp_path: Path,
+                                                         backend: Kind) -> None:
+    # A request file left in the vault dated 9999-12-31: reading it added
+    # 90 days to its time, and every approver's listing ended in
+    # "internal error (OverflowError)".
+    from vault._primitives import b64, canonical_json, sign
+    from vault._trust._statement import encode
+
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader")
+    honest = ask(office, "leader", "reclassify", doc, level="CONFIDENTIAL")
+    planted = {**honest.statement, "created": "9999-12-31T23:59:58Z",
+               "expires": "9999-12-31T23:59:59Z"}
+    sig = sign(office.ids["clerk"].signing_key, "request", canonical_json(planted))
+    with office.as_("clerk") as v:  # anyone who can write the vault
+        v._s.backend.put_statement("request", encode({"sig": b64(sig), "statement": planted}))
+    with office.as_("deputy") as v:
+        assert honest.id in {r.id for r in v.approvals()}
+
+
+def test_a_sealed_at_that_is_no_time_stops_no_listing(tmp_path: Path, backend: Kind,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # A modified client seals with "sealed_at": "not-a-time" in its signed
+    # statement: 'vault ls --since' ended in a usage error for everyone.
+    import vault._ops.seal as sealing
+
+    office = office_for(tmp_path, backend)
+    real = sealing._seal_into
+
+    def junk_time(out: Any, stream: Any, size: Any, doc_id: str, me: Any, common: Any,
+                  *rest: Any) -> Any:
+        return real(out, stream, size, doc_id, me, {**common, "sealed_at": "not-a-time"},
+                    *rest)
+
+    with monkeypatch.context() as m:
+        m.setattr(sealing, "_seal_into", junk_time)
+        seal(office, "clerk", "INTERNAL", ("STAFF",), data=b"dated nowhere")
+    honest = seal(office, "clerk", "INTERNAL", ("STAFF",), data=b"dated")
+    r = office.cli("leader", "ls", "--since", "2000-01-01", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert honest in r.stdout

@@ -256,10 +256,14 @@ class Journal(ApprovalReplay):
         decided = self.store.decided_at(rec.request)
         if decided is None:  # decided before its time was kept: replayed again anyway
             return True
-        # Times are checked when records are read (AUDIT.md §3): ...Z, UTC. A
-        # difference, never a sum: a decision dated in year 1 must not overflow.
-        return datetime.fromisoformat(decided[:-1]).replace(tzinfo=UTC) - rec.datetime \
-            <= _LABEL_AGE
+        # A difference, never a sum: a decision dated in year 1 must not
+        # overflow. Record times match their pattern (AUDIT.md §3) but may be
+        # no date at all (month 13): such a decision is nobody's to complete.
+        try:
+            return datetime.fromisoformat(decided[:-1]).replace(tzinfo=UTC) - rec.datetime \
+                <= _LABEL_AGE
+        except (ValueError, OverflowError):
+            return False
 
     def _completion(self, rec: AuditRecord, action: Any, doc_id: str) -> None:
         _need(rec.seq in self._completes and rec.action == action and rec.doc == doc_id,

@@ -174,7 +174,7 @@ class Request(SignedStatement):
         read_text(st["justification"], "justification")
         who = Party.read(st["requester"], "requester")
         created, expires = read_time(st["created"], "created"), read_time(st["expires"], "expires")
-        if not created < expires <= created + MAX_LIFETIME:
+        if not (created < expires and expires - created <= MAX_LIFETIME):  # no sum: year 9999
             raise StatementError("the request must expire after it was made, within 90 days")
         if not _verify(parse_signing_key(who.signing_key), "request", canonical_json(st), sig):
             raise ApprovalError("forged", f"the request's signature does not verify with "

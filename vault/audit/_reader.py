@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vault.audit._scan import Scan
 
-__all__ = ["attributed", "select"]
+__all__ = ["attributed", "in_window", "select"]
 
 KeyLookup = Callable[[str | None, str, int], "Ed25519PublicKey | None"]
 
@@ -38,11 +38,20 @@ def select(
             continue
         if outcome is not None and record.outcome != outcome:
             continue
-        if since is not None and record.datetime < since:
-            continue
-        if until is not None and record.datetime >= until:
+        if (since is not None or until is not None) and not in_window(record, since, until):
             continue
         yield record
+
+
+def in_window(record: AuditRecord, since: datetime | None, until: datetime | None) -> bool:
+    """Is the record's time in [since, until)? A time that matches the
+    pattern but is no date (month 13, written by a modified client) is in
+    no window: it must not stop the listing of everyone else's."""
+    try:
+        when = record.datetime
+    except ValueError:
+        return False
+    return (since is None or when >= since) and (until is None or when < until)
 
 
 def attributed(scan: Scan, key_lookup: KeyLookup,
