@@ -551,12 +551,17 @@ def test_one_damaged_chunk_does_not_stop_the_rotation_of_the_others(pg_office: O
     _app_sql(pg_office, "UPDATE vault.document_chunks SET data = substring(data FROM 1 FOR"
                         " octet_length(data) - 1) WHERE n = 2 AND vid ="
                         " (SELECT vid FROM vault.documents WHERE id = %s)", big)
-    pg_office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}"
-                     "\n  outsider:": "clearance: {level: SECRET, compartments: [STAFF, HR, "
-                     "BOARD]}\n  outsider:"})
+    pg_office.apply(DEPUTY_LEAVES_FINANCE)
     report = pg_office.as_("leader").rotate()
     assert sorted(report.rewrapped) == sorted(docs)
     assert any(big in p for p in report.pending), report.pending
+
+
+# The deputy is no longer cleared for FINANCE: every CONFIDENTIAL//FINANCE
+# document must be rewrapped off the key they kept.
+DEPUTY_LEAVES_FINANCE = {
+    "clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}\n  outsider:":
+        "clearance: {level: SECRET, compartments: [STAFF, HR, BOARD]}\n  outsider:"}
 
 
 def _seal_at(office: Office, who: str, data: bytes) -> str:
@@ -572,9 +577,7 @@ def test_a_lowered_declared_size_makes_no_shorter_copy(pg_office: Office) -> Non
     # for good, though a reverse UPDATE would have restored it.
     big = _seal_at(pg_office, "leader", os.urandom(2_500_000))
     _app_sql(pg_office, "UPDATE vault.documents SET size = size - 1000000 WHERE id = %s", big)
-    pg_office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}"
-                     "\n  outsider:": "clearance: {level: SECRET, compartments: [STAFF, HR, "
-                     "BOARD]}\n  outsider:"})
+    pg_office.apply(DEPUTY_LEAVES_FINANCE)
     report = pg_office.as_("leader").rotate()
     assert big not in report.rewrapped and any(big in p for p in report.pending), report
     _app_sql(pg_office, "UPDATE vault.documents SET size = size + 1000000 WHERE id = %s", big)
@@ -597,9 +600,7 @@ def test_a_swapped_chunk_is_never_copied_into_a_new_version(pg_office: Office) -
     _app_sql(pg_office, "INSERT INTO vault.document_chunks (vid, n, data) SELECT vid, 1,"
                         " decode(repeat('00', octet_length(data)), 'hex') FROM"
                         " vault.document_chunks WHERE vid = %s AND n = 1000", vid)
-    pg_office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}"
-                     "\n  outsider:": "clearance: {level: SECRET, compartments: [STAFF, HR, "
-                     "BOARD]}\n  outsider:"})
+    pg_office.apply(DEPUTY_LEAVES_FINANCE)
     report = pg_office.as_("leader").rotate()
     assert big not in report.rewrapped and any(big in p for p in report.pending), report
     _app_sql(pg_office, "DELETE FROM vault.document_chunks WHERE vid = %s AND n = 1", vid)
