@@ -700,3 +700,37 @@ def test_a_sealed_at_that_is_no_time_stops_no_listing(tmp_path: Path, backend: K
     r = office.cli("leader", "ls", "--since", "2000-01-01", "--json")
     assert r.exit_code == 0, r.stderr
     assert honest in r.stdout
+
+
+def test_a_record_time_of_no_date_is_no_clock(tmp_path: Path, backend: Kind,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clerk records a request dated 2026-02-30 (it matches the pattern
+    # of record times) while only the officer has written: it counted, and
+    # became the time every expiry was checked from, which no date parser
+    # takes -- each approved action ended in "internal error".
+    import vault.audit._log as log_module
+    from vault._trust.approvals import new_request
+    from vault._trust.journal_approvals import clock
+
+    office = office_for(tmp_path, backend)
+    clerk, no_date = office.ids["clerk"], "2026-02-30T00:00:00.000000Z"
+    with office.as_("clerk") as v, monkeypatch.context() as m:
+        s = v._s
+        r = new_request(s.me(), vault=s.manifest.vault_id, action="seal", doc=None,
+                        state=None, label={"level": "SECRET", "compartments": ["BOARD"],
+                                           "caveats": []}, new_label=None, details={},
+                        justification="x", requester="clerk", policy=s.trusted.policy.hash,
+                        lifetime=None)
+        m.setattr(log_module, "now", lambda: no_date)
+        v.audit.append({"actor": {"name": "clerk", "key": clerk.fingerprint},
+                        "action": "request", "doc": None, "label": None,
+                        "outcome": "allowed", "rules": [], "reason": "", "policy": None,
+                        "state": {"request": {"id": r.id, "digest": r.digest,
+                                              "statement": r.signed()}}},
+                       clerk.signing_key)
+    with office.as_("officer") as v:
+        v._s.trusted.catch_up()
+        assert v._s.trusted.store.meta("latest") != no_date
+    # A time kept by an earlier version's replay is no clock either.
+    now = datetime.now(UTC)
+    assert clock(no_date, now) == now and clock("0001-01-01T00:00:00.000000Z", now) == now

@@ -92,6 +92,10 @@ class ApprovalReplay:
         make every approval look expired, while a use dated back is still
         caught once two people have written since. Kept in the store for
         later replays."""
+        try:  # a time that matches its pattern but is no date (second 60, 30 February)
+            datetime.fromisoformat(time[:-1])
+        except ValueError:
+            return  # places no one: it would make every later expiry check fail
         by = self._times_by()
         if time > by.get(actor, ""):  # RFC 3339 at a fixed width: ordered as text
             by[actor] = time
@@ -263,4 +267,7 @@ def clock(latest: str | None, at: datetime) -> datetime:
     meta value) if that is later: the time expiries are checked at."""
     if not latest:
         return at
-    return max(at, datetime.fromisoformat(latest[:-1]).replace(tzinfo=UTC) - CLOCK_SKEW)
+    try:  # kept by an earlier version's replay, which took any time that matched
+        return max(at, datetime.fromisoformat(latest[:-1]).replace(tzinfo=UTC) - CLOCK_SKEW)
+    except (ValueError, OverflowError):  # no date, or year 1
+        return at
