@@ -405,7 +405,9 @@ ALTER TABLE vault.keyrings ADD CONSTRAINT keyrings_entry_size
 # writer's "{}", set aside by the next writer's torn record) was refused
 # outright, so a folder vault holding one could never move here. It is a
 # fragment now, like any other line that is no record: accepted only if a
-# torn record of the same transaction names it (audit_named, at commit).
+# torn record of the same transaction names it (audit_named, at commit). So
+# is JSON the server stores but cannot read members of ("\u0000"), which
+# made the checks themselves fail.
 _V16 = r"""
 CREATE FUNCTION vault.audit_is_record(line bytea, num bigint) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
@@ -416,6 +418,10 @@ BEGIN
                     AND json_typeof(doc -> 'v') = 'number' AND doc ->> 'v' = '2'
                     AND json_typeof(doc -> 'seq') = 'number' AND doc ->> 'seq' = num::text,
                     false);
+EXCEPTION WHEN others THEN
+    -- JSON the server stores but cannot read members of ("\u0000"): a
+    -- line that is no record to it either, set aside as any other.
+    RETURN false;
 END $$;
 CREATE OR REPLACE FUNCTION vault.audit_check_line() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog AS $$
@@ -428,6 +434,36 @@ BEGIN
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NEW;  -- a line that is no record: audit_named checks it at commit
+END $$;
+-- The fragments a torn record names, or NULL when the line is no torn
+-- record, or JSON the server cannot read members of ("\u0000").
+CREATE FUNCTION vault.audit_torn_fragments(line bytea) RETURNS json
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+DECLARE
+    doc json := vault.audit_json(line);
+BEGIN
+    IF json_typeof(doc) = 'object' AND doc ->> 'action' = 'torn'
+            AND json_typeof(doc -> 'fragments') = 'array' THEN
+        RETURN doc -> 'fragments';
+    END IF;
+    RETURN NULL;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_named() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM vault.audit_log AS t,
+                      json_array_elements(vault.audit_torn_fragments(t.line)) AS f
+        WHERE t.seq > NEW.seq AND t.seq <= NEW.seq + 4097
+          AND f ->> 'seq' = NEW.seq::text
+          AND f ->> 'length' = octet_length(NEW.line)::text
+          AND f ->> 'sha256' = encode(sha256(NEW.line), 'hex')) THEN
+        RAISE EXCEPTION 'audit line % is not a record and no torn record sets it aside',
+            NEW.seq USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
 END $$;
 DROP TRIGGER audit_log_named ON vault.audit_log;
 CREATE CONSTRAINT TRIGGER audit_log_named AFTER INSERT ON vault.audit_log
