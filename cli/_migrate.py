@@ -1,7 +1,7 @@
 """``vault migrate``: the PostgreSQL schema's versions, and moving a vault
 between a folder and PostgreSQL (docs/DEPLOYMENT.md §5 and §7).
 
-    vault migrate [LOCATION] [--grant ROLE ...] [--checkpoint-key]
+    vault migrate [LOCATION] [--grant ROLE ...] [--[no-]checkpoint-key]
     vault migrate --to DEST [--from SOURCE] [--json]
 
 The first form, run as the database's owner, creates or upgrades the vault
@@ -36,8 +36,9 @@ def _default_location(ctx: click.Context, given: str | None, what: str) -> str:
 @click.argument("location", required=False, metavar="[LOCATION]")
 @click.option("--grant", "roles", multiple=True, metavar="ROLE",
               help="Give this database role the application privileges (repeatable).")
-@click.option("--checkpoint-key", is_flag=True,
-              help="With --grant: the roles may also read the checkpoint signing key.")
+@click.option("--checkpoint-key/--no-checkpoint-key", default=None,
+              help="With --grant: the roles may (or may no longer) read the checkpoint "
+                   "signing key; without either, a role granted before keeps what it had.")
 @click.option("--to", "destination", metavar="DEST",
               help="Move the vault here: a new folder or an empty PostgreSQL database.")
 @click.option("--from", "source", metavar="SOURCE",
@@ -45,7 +46,7 @@ def _default_location(ctx: click.Context, given: str | None, what: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
-            checkpoint_key: bool, destination: str | None, source: str | None,
+            checkpoint_key: bool | None, destination: str | None, source: str | None,
             as_json: bool) -> None:
     """Create or upgrade a PostgreSQL vault's schema, or move a vault.
 
@@ -56,33 +57,43 @@ def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
     verifying end to end, against the same checkpoints.
     """
     if destination is not None:
-        if location or roles or checkpoint_key:
+        if location or roles or checkpoint_key is not None:
             raise click.UsageError("--to moves a vault; it takes no LOCATION, --grant or "
-                                   "--checkpoint-key")
+                                   "--[no-]checkpoint-key")
         _move(ctx, _default_location(ctx, source, "vault to move"), destination, as_json)
         return
     if source is not None:
         raise click.UsageError("--from needs --to")
-    if checkpoint_key and not roles:
-        raise click.UsageError("--checkpoint-key goes with --grant ROLE")
+    if checkpoint_key is not None and not roles:
+        raise click.UsageError("--[no-]checkpoint-key goes with --grant ROLE")
     _upgrade(_default_location(ctx, location, "database"), roles, checkpoint_key, as_json)
 
 
-def _upgrade(location: str, roles: Sequence[str], checkpoint_key: bool, as_json: bool) -> None:
+def _upgrade(location: str, roles: Sequence[str], checkpoint_key: bool | None,
+             as_json: bool) -> None:
     from vault.store import migrate_schema, open_backend
 
     before, after = migrate_schema(location, grant=list(roles), checkpoint_key=checkpoint_key)
     backend = open_backend(location)
+    keys: dict[str, bool] = {}
+    if roles:
+        from vault.store.postgres import granted_roles
+
+        # Each role's checkpoint key as the database now has it, so a
+        # re-grant never changes it unnoticed (docs/DEPLOYMENT.md §5).
+        granted = granted_roles(location)
+        keys = {role: granted.get(role, False) for role in roles}
     if as_json:
         echo_json({"location": backend.location, "before": before, "after": after,
-                   "granted": list(roles)})
+                   "granted": list(roles), "checkpoint_key": keys})
         return
     if before == after:
         click.echo(f"{backend.location}: vault schema version {after}, up to date")
     else:
         click.echo(f"{backend.location}: vault schema version {before} -> {after}")
     for role in roles:
-        extra = " and the checkpoint key" if checkpoint_key else ""
+        extra = (" and the checkpoint key" if keys[role]
+                 else " (not the checkpoint key)")
         click.echo(f"granted the application privileges{extra} to {role}")
 
 

@@ -110,6 +110,29 @@ def test_schema_command(pg_cluster: Cluster) -> None:
     assert r.exit_code == 2 and "only PostgreSQL vaults" in r.stderr
 
 
+def test_a_grant_again_keeps_the_checkpoint_key_unless_told(pg_cluster: Cluster) -> None:
+    # The upgrade a deployment runs after each release, `vault migrate DSN
+    # --grant ROLE`, once took the checkpoint key from the checkpoint job's
+    # role without a word: checkpoints then stopped being signed.
+    owner = pg_cluster.dsn(OWNER, dbname_of(pg_cluster.new_database(schema=False)))
+    r = vault_cli("migrate", owner, "--grant", APP, "--checkpoint-key")
+    assert r.exit_code == 0, r.stderr
+    assert f"granted the application privileges and the checkpoint key to {APP}" in r.stdout
+    r = vault_cli("migrate", owner, "--grant", APP, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["checkpoint_key"] == {APP: True}
+    app = pg_cluster.dsn(APP, dbname_of(owner))
+    with psycopg.connect(app) as conn:  # the role still reads it
+        conn.execute("SELECT count(*) FROM vault.log_key").fetchone()
+    r = vault_cli("migrate", owner, "--grant", APP, "--no-checkpoint-key")
+    assert r.exit_code == 0, r.stderr
+    assert f"granted the application privileges (not the checkpoint key) to {APP}" in r.stdout
+    with psycopg.connect(app) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT count(*) FROM vault.log_key")
+    r = vault_cli("migrate", owner, "--no-checkpoint-key")
+    assert r.exit_code == 2 and "goes with --grant ROLE" in r.stderr
+
+
 def test_the_cli_takes_a_dsn_as_vault(tmp_path: Path, pg_cluster: Cluster,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from backends import PostgresKind

@@ -45,7 +45,7 @@ def open_backend(location: str | os.PathLike[str] | Backend) -> Backend:
 
 
 def migrate_schema(location: str, *, grant: Sequence[str] = (),
-                   checkpoint_key: bool = False) -> tuple[int, int]:
+                   checkpoint_key: bool | None = None) -> tuple[int, int]:
     """Bring a PostgreSQL vault's schema up to date and grant roles
     (:func:`vault.store.postgres.migrate_schema`); a folder vault has no
     schema to migrate (UsageError)."""

@@ -529,13 +529,18 @@ def _grant_statements(role: str, checkpoints: bool) -> list[sql.Composed]:
     ]
 
 
-def grant(conn: Connection, role: str, *, checkpoints: bool) -> None:
-    """Give ``role`` an application role's privileges (inside a transaction)."""
-    conn.execute("INSERT INTO vault.app_roles (role, checkpoints) VALUES (%s, %s)"
-                 " ON CONFLICT (role) DO UPDATE SET checkpoints = excluded.checkpoints",
-                 (role, checkpoints))
-    for statement in _grant_statements(role, checkpoints):
+def grant(conn: Connection, role: str, *, checkpoints: bool | None) -> bool:
+    """Give ``role`` an application role's privileges (inside a transaction);
+    with ``checkpoints`` None, a role granted before keeps whether it may read
+    the checkpoint key (a new one may not). Returns whether it may."""
+    row = conn.execute("INSERT INTO vault.app_roles (role, checkpoints) VALUES (%s, %s)"
+                       " ON CONFLICT (role) DO UPDATE SET checkpoints ="
+                       " COALESCE(%s, vault.app_roles.checkpoints) RETURNING checkpoints",
+                       (role, bool(checkpoints), checkpoints)).fetchone()
+    may = bool(row[0]) if row is not None else bool(checkpoints)
+    for statement in _grant_statements(role, may):
         conn.execute(statement)
+    return may
 
 
 def upgrade(conn: Connection, *, target: int = VERSION) -> tuple[int, int]:

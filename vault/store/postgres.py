@@ -358,12 +358,15 @@ class PostgresBackend(Backend):
         pass  # the connections are shared by the process (vault.store._pg_conn)
 
 
-def migrate_schema(location: str, *, grant: Sequence[str] = (), checkpoint_key: bool = False,
+def migrate_schema(location: str, *, grant: Sequence[str] = (),
+                   checkpoint_key: bool | None = None,
                    target: int | None = None) -> tuple[int, int]:
     """Bring the vault schema of the database at ``location`` (connecting as
     its owner) to ``target`` (default: the latest version), then give each
     role in ``grant`` an application role's privileges -- with
-    ``checkpoint_key``, including reading the checkpoint signing key.
+    ``checkpoint_key`` True, including reading the checkpoint signing key;
+    False takes that away; None (the default) leaves a role granted before
+    as it was, and gives a new role no key (:func:`granted_roles` tells).
     Returns the schema versions ``(before, after)``."""
     target = _pg_schema.VERSION if target is None else target
     if grant and target != _pg_schema.VERSION:
@@ -377,3 +380,14 @@ def migrate_schema(location: str, *, grant: Sequence[str] = (), checkpoint_key: 
                 _pg_schema.grant(conn, role, checkpoints=checkpoint_key)
     db.schema_checked = False
     return before, after
+
+
+def granted_roles(location: str) -> dict[str, bool]:
+    """The application roles granted so far (connecting as the database's
+    owner), each with whether it may read the checkpoint signing key."""
+    db = Database.get(location)
+    with storage_errors(f"cannot read the roles of {db.location}", db), \
+            db.connection() as conn:
+        rows = conn.execute("SELECT role, checkpoints FROM vault.app_roles"
+                            " ORDER BY role").fetchall()
+    return {str(role): bool(checkpoints) for role, checkpoints in rows}
