@@ -19,7 +19,7 @@ import click
 
 from vault.errors import UsageError
 
-from ._common import echo_json, settings
+from ._common import echo_json, settings, warn
 from ._common import info as tell
 from ._vault_common import user_identity
 
@@ -43,11 +43,14 @@ def _default_location(ctx: click.Context, given: str | None, what: str) -> str:
               help="Move the vault here: a new folder or an empty PostgreSQL database.")
 @click.option("--from", "source", metavar="SOURCE",
               help="With --to: the vault to move (default: --vault, then VAULT_DSN).")
+@click.option("--missing-ok", is_flag=True,
+              help="With --to: move the rest when a document's file is missing at the "
+                   "source, and name it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
             checkpoint_key: bool | None, destination: str | None, source: str | None,
-            as_json: bool) -> None:
+            missing_ok: bool, as_json: bool) -> None:
     """Create or upgrade a PostgreSQL vault's schema, or move a vault.
 
     Without --to: bring the vault schema of the database LOCATION to this
@@ -60,10 +63,11 @@ def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
         if location or roles or checkpoint_key is not None:
             raise click.UsageError("--to moves a vault; it takes no LOCATION, --grant or "
                                    "--[no-]checkpoint-key")
-        _move(ctx, _default_location(ctx, source, "vault to move"), destination, as_json)
+        _move(ctx, _default_location(ctx, source, "vault to move"), destination, missing_ok,
+              as_json)
         return
-    if source is not None:
-        raise click.UsageError("--from needs --to")
+    if source is not None or missing_ok:
+        raise click.UsageError("--from and --missing-ok need --to")
     if checkpoint_key is not None and not roles:
         raise click.UsageError("--[no-]checkpoint-key goes with --grant ROLE")
     _upgrade(_default_location(ctx, location, "database"), roles, checkpoint_key, as_json)
@@ -97,10 +101,11 @@ def _upgrade(location: str, roles: Sequence[str], checkpoint_key: bool | None,
         click.echo(f"granted the application privileges{extra} to {role}")
 
 
-def _move(ctx: click.Context, source: str, destination: str, as_json: bool) -> None:
+def _move(ctx: click.Context, source: str, destination: str, missing_ok: bool,
+          as_json: bool) -> None:
     from vault._ops.migrate import move_vault
 
-    report = move_vault(source, destination, user_identity(ctx))
+    report = move_vault(source, destination, user_identity(ctx), missing_ok=missing_ok)
     if as_json:
         echo_json(report.to_dict())
         return
@@ -111,3 +116,8 @@ def _move(ctx: click.Context, source: str, destination: str, as_json: bool) -> N
                f"root {report.root} (verified at the destination)")
     for note in report.notes:
         tell(f"note: {note}")
+    for doc in report.missing:
+        warn(f"document {doc} was not moved: its file is missing at the source")
+    if report.missing:
+        tell("hint: restore each from a backup into the destination; 'vault doctor' there "
+             "names them until then")

@@ -239,6 +239,23 @@ def test_a_document_stored_under_another_name_is_named_when_a_move_stops(
                                              "stored"):
         move_vault(office.location, tmp_path / "b", office.ids["officer"])
     assert not (tmp_path / "b" / "vault.json").exists()
+    # Any folder writer can delete a file; that must not stop every move
+    # for good. Asked to, the rest moves and the missing one is named.
+    kept = office.as_("clerk").seal(io.BytesIO(b"rota"), level="INTERNAL",
+                                    compartments=["STAFF"]).id
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", str(tmp_path / "c"), "--missing-ok")
+    assert r.exit_code == 0, r.stderr
+    assert f"vault: warning: document {doc} was not moved" in r.stderr
+    assert "moved the vault" in r.stdout and "2 documents" not in r.stdout
+    out = io.BytesIO()
+    vault.Vault(str(tmp_path / "c"), office.ids["leader"]).open(kept, out)
+    assert out.getvalue() == b"rota"
+    report = move_vault(office.location, tmp_path / "d", office.ids["officer"],
+                        missing_ok=True)
+    assert (report.missing, report.documents) == ([doc], 1)
+    r = vault_cli("migrate", "--missing-ok")
+    assert r.exit_code == 2 and "need --to" in r.stderr
 
 
 def test_a_planted_oversized_statement_file_does_not_stop_a_move(

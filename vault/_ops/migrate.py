@@ -53,6 +53,7 @@ class MoveReport:
     records: int = 0  # lines of the audit log
     checkpoints: int = 0
     root: str = ""  # the audit log's Merkle root (hex), the same on both sides
+    missing: list[str] = field(default_factory=list)  # documents not stored: not moved
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,9 +61,14 @@ class MoveReport:
 
 
 def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[str],
-               identity: UserIdentity) -> MoveReport:
+               identity: UserIdentity, *, missing_ok: bool = False) -> MoveReport:
     """Copy the vault at ``source`` to ``destination`` (a new folder or an
-    empty PostgreSQL database), as ``identity`` (an administrator)."""
+    empty PostgreSQL database), as ``identity`` (an administrator).
+
+    A document whose current version is not stored at the source (deleted,
+    or renamed) stops the move, naming it -- unless ``missing_ok``: then the
+    rest moves and ``MoveReport.missing`` names it, to be restored from a
+    backup into the destination (it is on the record there as here)."""
     src = Session(open_backend(source), identity)
     dst = open_backend(destination)
     from vault._ops.verify import verify_audit
@@ -78,7 +84,7 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     dst.create()
     report = MoveReport(src.backend.location, dst.location)
     with src.lock():
-        _copy(src, dst, report)
+        _copy(src, dst, report, missing_ok)
         if src.log.tip().size != report.records:
             raise StorageError("records were appended to the source's audit log during the "
                                "move; the destination is incomplete (it has no manifest)",
@@ -88,7 +94,7 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     return report
 
 
-def _copy(src: Session, dst: Backend, report: MoveReport) -> None:
+def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> None:
     b = src.backend
     try:
         dst.write_log_key(b.read_log_key())
@@ -120,11 +126,14 @@ def _copy(src: Session, dst: Backend, report: MoveReport) -> None:
         try:
             source = b.open_document(row.doc_id, row.version)
         except FileNotFoundError:
+            if missing_ok:
+                report.missing.append(row.doc_id)
+                continue
             raise IntegrityError(
                 f"document {row.doc_id}: its current version is not stored (missing, or "
                 "stored under another name); nothing was moved",
                 hint="'vault doctor' names what it finds; put it back or restore it from a "
-                     "backup, then move again") from None
+                     "backup, then move again (or move the rest: --missing-ok)") from None
         with contextlib.closing(source) as f, dst.write_document(row.doc_id, row.version) as out:
             shutil.copyfileobj(f, out, 1 << 20)  # streamed: never a whole document
         report.documents += 1
