@@ -280,6 +280,9 @@ def _doctor_hint(ctx: click.Context, report: Any, repair: bool) -> str | None:
         # know): no damage, no evidence -- a rotation by someone cleared.
         return "each problem is a rotation a change of clearances left pending: someone " \
             "cleared for the class must run 'vault rotate'; nothing was damaged"
+    if report.problems and all("recovery identity" in p for p in report.problems):
+        return "no key of the vault can open these documents: whoever keeps the recovery " \
+            "identity opens them ('vault age decrypt -i') and someone cleared seals them again"
     if repair:
         return "each problem names what was found; treat unexplained ones as an incident"
     if not report.leftovers:

@@ -200,6 +200,35 @@ def test_holders_given_new_keys_do_not_freeze_the_policy(office: Office) -> None
         assert office.as_("officer").apply_policy(path).version == n
 
 
+def test_doctor_asks_for_the_recovery_identity_when_no_holder_kept_their_keys(
+        office: Office) -> None:
+    # Everyone cleared for SECRET//BOARD given new keys at once (DESIGN.md
+    # §10.3): no rotation can rewrap its documents, since nobody cleared can
+    # unwrap the key they are wrapped to. Doctor asked "someone cleared" to
+    # run 'vault rotate', which can only leave them as they are.
+    from office import policy_text
+
+    from vault.identity import new_identity
+
+    office.as_("leader").seal(io.BytesIO(b"minutes"), level="SECRET", compartments=["BOARD"])
+    renewed = {**office.ids, "leader": new_identity("leader", post_quantum=True),
+               "deputy": new_identity("deputy", post_quantum=True)}
+    path = office.root / "renewed.yaml"
+    path.write_text(policy_text(renewed, [str(office.recovery.recipient)]))
+    office.as_("officer").apply_policy(path)
+    (problem,) = [p for p in office.as_("officer").doctor().problems if "BOARD" in p]
+    assert "nobody cleared holds it, open its documents with the recovery identity" in problem
+    office.ids = renewed
+    office.as_("leader").rotate()  # leaves the same work, on the older generation
+    (problem,) = [p for p in office.as_("officer").doctor().problems if "BOARD" in p]
+    assert "nobody cleared holds that key to rewrap them: open them with the recovery " \
+           "identity" in problem, problem
+    assert "'vault rotate'" not in problem
+    r = office.cli("officer", "doctor")
+    assert r.exit_code == 4
+    assert "hint: no key of the vault can open these documents" in r.stderr, r.stderr
+
+
 def test_renaming_a_classs_only_holder_is_no_stranding(office: Office) -> None:
     # The deputy, the only holder of a class's key, renamed "vice" with the
     # same keys and clearance: refused, as if nobody held it any more.

@@ -429,8 +429,11 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
                     f" still wrapped to generation {old.generation}")
             if unclean:
                 who = ", ".join(h.name or "an unknown recipient" for h in unclean)
-                report.problems.append(f"{what}, which {who} could keep; someone cleared must "
-                                       "run 'vault rotate'")
+                report.problems.append(f"{what}, which {who} could keep; " + (
+                    "someone cleared must run 'vault rotate'" if _held_cleared(s, old) else
+                    # A rotation unwraps with the old key: nobody cleared can.
+                    "nobody cleared holds that key to rewrap them: open them with the "
+                    "recovery identity and seal them again"))
             else:
                 report.notes.append(f"{what} (a pending rewrap: 'vault rotate')")
         ck = gens[-1]
@@ -439,7 +442,10 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
             who = ", ".join(h.name or "an unknown recipient" for h in unclean)
             report.problems.append(
                 f"class {ck.cls}: its current key could be known to {who}, who is not (or no "
-                "longer) cleared for it; someone cleared must run 'vault rotate'")
+                "longer) cleared for it; someone cleared must run 'vault rotate'" + (
+                    "" if _held_cleared(s, ck) or not s.trusted.docs(key_id=ck.key_id) else
+                    ", and since nobody cleared holds it, open its documents with the "
+                    "recovery identity and seal them again"))
             continue
         if repair:
             report.repaired += [f"granted {g}" for g in grant_missing(s, ck)]
@@ -462,6 +468,15 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
         report.notes += [f"{what} ('vault rotate --post-quantum' by someone cleared)"
                          for what in classical_left(s) if "identities" not in what]
     _unfinished(s, report, repair)
+
+
+def _held_cleared(s: Session, ck: ClassKey) -> bool:
+    """Does a user cleared for ``ck``'s class hold an entry for it?"""
+    from vault._trust.classes import cleared_users
+
+    entries = s.trusted.store.entries()
+    return any((ck.key_id, u.recipient) in entries
+               for u in cleared_users(s.trusted.policy, ck.cls))
 
 
 def _held(s: Session, ck: ClassKey) -> bool:
