@@ -35,7 +35,7 @@ def vault_policy(ctx: click.Context) -> Policy:
 
     from ._vault_common import vault_dir
 
-    with Vault(vault_dir(ctx)) as v:
+    with Vault(vault_dir(ctx), vault_id=settings(ctx).vault_id) as v:
         return v.policy
 
 

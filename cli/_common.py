@@ -24,6 +24,7 @@ class Settings:
 
     vault_dir: str | None = None
     identity_path: str | None = None
+    vault_id: str | None = None  # the id the user knows the vault by (--vault-id)
 
 
 def _lower_first(message: str) -> str:

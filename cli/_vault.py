@@ -109,9 +109,13 @@ def init(
     officer = user_identity(ctx, officer_path)
     passphrase = read_passphrase("passphrase for the recovery identity", confirm=True,
                                  env=RECOVERY_PASSPHRASE_FILE) if protect_recovery else None
-    Vault.init(directory, policy_path, officer, recovery_out=recovery_out,
-               recovery_passphrase=passphrase).close()
+    made = Vault.init(directory, policy_path, officer, recovery_out=recovery_out,
+                      recovery_passphrase=passphrase)
+    vault_id = made.id
+    made.close()
     tell(f"created vault in {directory}, policy signed by {officer.name}")
+    tell(f"vault id {vault_id}: give it to everyone who will use the vault, to check with "
+         "--vault-id (env VAULT_ID)")
     if recovery_out:
         how = "passphrase-protected" if passphrase else "unencrypted"
         tell(f"recovery identity written to {recovery_out} ({how}): keep it offline, "

@@ -57,7 +57,7 @@ def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Vault:
     ident = None
     if need_identity or settings(ctx).identity_path:
         ident = user_identity(ctx)
-    v = Vault(path, ident, on_wait=_waiting)
+    v = Vault(path, ident, on_wait=_waiting, vault_id=settings(ctx).vault_id)
     ctx.call_on_close(v.close)
     return v
 
@@ -178,7 +178,7 @@ def vault_for_audit(ctx: click.Context) -> Vault | None:
     if v is None:
         from vault import Vault
 
-        v = ctx.meta["vault_cli.audit_vault"] = Vault(path)
+        v = ctx.meta["vault_cli.audit_vault"] = Vault(path, vault_id=settings(ctx).vault_id)
     return v
 
 

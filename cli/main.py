@@ -273,8 +273,16 @@ def _exit_code(e: Exception) -> int | None:
     type=click.Path(dir_okay=False),
     help="Your identity file (env VAULT_IDENTITY).",
 )
+@click.option(
+    "--vault-id",
+    "vault_id",
+    metavar="ID",
+    envvar="VAULT_ID",
+    help="The vault's id, as its officer gave it: refuse any other vault (env VAULT_ID).",
+)
 @click.pass_context
-def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None) -> None:
+def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None,
+        vault_id: str | None) -> None:
     """vault: seal, open and audit classified office documents.
 
     Documents are standard age v1 files; who may open them is decided by a
@@ -287,7 +295,7 @@ def cli(ctx: click.Context, vault_dir: str | None, identity_path: str | None) ->
     """
     from ._common import Settings
 
-    ctx.obj = Settings(vault_dir=vault_dir, identity_path=identity_path)
+    ctx.obj = Settings(vault_dir=vault_dir, identity_path=identity_path, vault_id=vault_id)
 
 
 def main() -> None:

@@ -73,8 +73,8 @@ def _write_recovery(path: str | os.PathLike[str], vault_id: str, post_quantum: b
 
 def init_vault(path: str | os.PathLike[str] | Backend, policy_path: str | os.PathLike[str],
                officer: UserIdentity, recovery_out: str | os.PathLike[str] | None,
-               recovery_passphrase: str | None = None) -> Backend:
-    """Create the vault; returns its backend (the caller opens it)."""
+               recovery_passphrase: str | None = None) -> tuple[Backend, str]:
+    """Create the vault; returns its backend (the caller opens it) and id."""
     from vault._ops.keys import wants_pq
 
     backend = open_backend(path)
@@ -122,7 +122,7 @@ def init_vault(path: str | os.PathLike[str] | Backend, policy_path: str | os.Pat
                 with contextlib.suppress(OSError):
                     os.unlink(recovery_out)
         raise
-    return backend
+    return backend, vault_id
 
 
 def _populate(backend: Backend, policy: Policy, text: str, name: str, officer: UserIdentity,

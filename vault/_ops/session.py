@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from vault._trust.keyring import Keyring
 from vault._trust.manifest import Manifest
+from vault._trust.places import check_place
+from vault._trust.state import state_base
 from vault._trust.trusted import TrustedState
 from vault.errors import UsageError
 
@@ -74,18 +76,24 @@ class Session:
     """An open vault, for one process and (optionally) one identity."""
 
     def __init__(self, backend: Backend, identity: UserIdentity | None, *,
-                 state_dir: str | None = None, persistent: bool = True) -> None:
+                 state_dir: str | None = None, persistent: bool = True,
+                 vault_id: str | None = None) -> None:
         self.backend = backend
         manifest_bytes = backend.read_manifest()
         self.manifest = Manifest.load(manifest_bytes)
-        signer, self.log_key_problem = self._log_signer()
-        self.log: AuditLog = backend.audit_log(signer, self.manifest.origin)
         path = None
         if state_dir is not None:
             import os
 
             os.makedirs(state_dir, mode=0o700, exist_ok=True)
             path = os.path.join(state_dir, f"{self.manifest.vault_id}.sqlite")
+        # Before anything of it is believed: is it the vault this place held
+        # (vault/_trust/places.py)?
+        check_place(state_dir if state_dir is not None else
+                    (state_base() if persistent else None), type(backend).__name__,
+                    backend.location, self.manifest.vault_id, vault_id)
+        signer, self.log_key_problem = self._log_signer()
+        self.log: AuditLog = backend.audit_log(signer, self.manifest.origin)
         self.trusted = TrustedState(self.manifest, manifest_bytes, self.log, path,
                                     persistent=persistent)
         self.trusted.confirm = self._confirm

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_canonical_json, sign, unb64
 from vault._primitives import verify as verify_sig
+from vault._trust._statement import HEX32
 from vault.errors import IntegrityError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,6 +93,10 @@ class Manifest:
                     tuple(statement["recovery"]))
             if not all(isinstance(r, str) for r in m.recovery) or set(m.officer) != {
                     "name", "recipient", "signing_key"}:
+                raise ValueError
+            # §13.4: 32 lowercase hex digits. The id names this user's trusted
+            # state file: "../x" or "/tmp/x" would put it where others write.
+            if not isinstance(m.vault_id, str) or not HEX32.match(m.vault_id):
                 raise ValueError
         except (KeyError, TypeError, ValueError):
             raise IntegrityError("vault.json is malformed or of an unknown format") from None

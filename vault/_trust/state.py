@@ -33,7 +33,7 @@ from typing import Any
 from vault._primitives import canonical_json
 from vault.errors import StorageError
 
-__all__ = ["DocRow", "StateStore", "state_path"]
+__all__ = ["DocRow", "StateStore", "state_base", "state_path"]
 
 _SCHEMA_VERSION = 8
 
@@ -119,6 +119,12 @@ CREATE TABLE pending (request TEXT PRIMARY KEY, seq INTEGER NOT NULL, action TEX
 def state_path(vault_id: str) -> str | None:
     """Where this user keeps the replay of vault ``vault_id`` (None: keep
     it in memory, when no folder is set or can be made)."""
+    base = state_base()
+    return None if base is None else os.path.join(base, f"{vault_id}.sqlite")
+
+
+def state_base() -> str | None:
+    """This user's private folder of trusted states (None: none usable)."""
     base = os.environ.get("VAULT_STATE_DIR")
     if not base:
         xdg = os.environ.get("XDG_STATE_HOME")
@@ -133,7 +139,7 @@ def state_path(vault_id: str) -> str | None:
         return None
     if not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o022 or st.st_uid != os.getuid():
         return None  # a folder others may write is no place for a trusted state
-    return os.path.join(base, f"{vault_id}.sqlite")
+    return base
 
 
 def _unusable(path: str, e: sqlite3.DatabaseError) -> StorageError:

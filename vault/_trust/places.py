@@ -1,0 +1,86 @@
+"""Which vault each place held when this machine user last opened it
+(docs/DESIGN.md §8.3).
+
+The trusted state is kept per vault id (:func:`vault._trust.state.state_path`),
+so on its own it cannot notice a vault *replaced* by another one: someone
+who can write the vault folder moves it aside and makes a new vault there,
+under a policy that looks the same but a recovery recipient of their own.
+Every machine would take the new id for a vault it has never seen, and seal
+the next documents to that recipient. So each place (a folder, or a
+PostgreSQL location without its password) is pinned, in the same private
+folder as the trusted states, to the id of the vault first opened there; a
+place that later holds another vault is an alarm, until its user confirms
+the new id (``--vault-id``, env ``VAULT_ID``), the same out-of-band check a
+first opening asks for (THREAT-MODEL.md §2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+
+from vault._atomic import write_atomic
+from vault.errors import IntegrityError, UsageError
+
+__all__ = ["check_place"]
+
+_ID = re.compile(r"\A[0-9a-f]{32}\Z")  # a vault id (FORMAT.md §13.4)
+
+
+def check_place(base: str | None, kind: str, location: str, vault_id: str,
+                confirmed: str | None) -> None:
+    """Hold ``vault_id``, found at ``location`` (of backend ``kind``), to the
+    id pinned there in ``base`` (None: no private folder, nothing kept), and
+    to ``confirmed`` when the user names one. The first opening pins; a
+    confirmed id pins it anew. IntegrityError for another vault."""
+    if confirmed is not None and confirmed != vault_id:
+        raise IntegrityError(
+            f"this is vault {vault_id}, not vault {confirmed!r} as you said",
+            hint="someone may have replaced the whole vault: treat it as an incident, or "
+                 "check the vault id with its officer")
+    if base is None:
+        return
+    name = hashlib.sha256(f"{kind}\0{location}".encode()).hexdigest()[:32]
+    folder = os.path.join(base, "places")
+    path = os.path.join(folder, name)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        pinned = _read(path)
+        if pinned == vault_id:
+            return
+        if pinned is None or confirmed is not None:
+            with contextlib.suppress(FileExistsError):  # a race with ourselves: read again
+                write_atomic(path, f"{vault_id}\n".encode(), replace=confirmed is not None)
+            pinned = _read(path)
+    except OSError:
+        return  # like the trusted state: no private folder, nothing pinned
+    if pinned is not None and pinned != vault_id:
+        raise IntegrityError(
+            f"this place held vault {pinned} when this machine last opened it; it now holds "
+            f"vault {vault_id}",
+            hint="someone may have replaced the whole vault: treat it as an incident; if its "
+                 "officer made a new vault here, check the new id with them and pass "
+                 "--vault-id ID (env VAULT_ID) once")
+
+
+def _read(path: str) -> str | None:
+    """The id pinned at ``path``; None if none (or unreadable: rewritten)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(80).decode("ascii", "replace").strip()
+    except FileNotFoundError:
+        return None
+    return text if _ID.match(text) else None
+
+
+def confirmed_id(value: str | None) -> str | None:
+    """A vault id a user typed (``--vault-id``), checked for shape."""
+    if value is None or value == "":
+        return None
+    value = value.strip().lower()
+    if not _ID.match(value):
+        raise UsageError("not a vault id", hint="a vault id is 32 lowercase hex digits: "
+                                                "'vault init' prints it, 'vault status' shows it")
+    return value
