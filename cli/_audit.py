@@ -150,9 +150,9 @@ def log_(
     elif as_jsonl:
         shown = out.write_jsonl(records)
     elif as_csv:
-        shown = out.write_csv(records)
+        shown = out.write_csv(records, claims.claim)
     else:
-        shown = out.write_table(records, _label_writer(vault), claims.claimed)
+        shown = out.write_table(records, _label_writer(vault), claims.claim)
     if not shown:
         info("no matching records")
     claims.report()
@@ -168,19 +168,23 @@ class _Claims:
         self.count = 0
         self._last: Any = None  # the record just given out, if it is a claim
 
-    def sift(self, pairs: Any) -> Any:
-        for record, attributed in pairs:
-            self._last = None if attributed else record
+    def sift(self, triples: Any) -> Any:
+        for record, attributed, signer in triples:
+            self._last = None if attributed else (record, signer)
             if not attributed:
                 self.count += 1
                 if len(self.first) < 5:
                     self.first.append(record.seq)
             yield record
 
-    def claimed(self, record: Any) -> bool:
-        """Is ``record`` -- the one just given out: the table writes each
-        row as it comes -- a claim? Nothing is kept per record."""
-        return record is self._last
+    def claim(self, record: Any) -> str | None:
+        """The actor cell of ``record`` -- the one just given out: each row
+        is written as it comes, and nothing is kept per record -- if its
+        name is only a claim: who signed it, if a user of the policy did."""
+        if self._last is None or self._last[0] is not record or record.actor is None:
+            return None
+        signer = self._last[1]
+        return f"{signer} (claims {record.actor})" if signer else f"(claims {record.actor})"
 
     def report(self) -> None:
         if self.count:
@@ -189,7 +193,8 @@ class _Claims:
                  f"{'are' if self.count != 1 else 'is'} not signed by the key the policy "
                  f"gave the name {'they carry' if self.count != 1 else 'it carries'} "
                  f"(seq {first}{', ...' if self.count > 5 else ''}): that name is only a "
-                 "claim; run 'vault audit verify', and treat those actors as unknown")
+                 "claim (the table and CSV name who signed, where a user of the policy did); "
+                 "run 'vault audit verify'")
 
 
 def _label_writer(vault: Any) -> out.LabelWriter:

@@ -106,9 +106,9 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def _csv_row(r: AuditRecord) -> list[str]:
+def _csv_row(r: AuditRecord, claim: str | None = None) -> list[str]:
     text = [
-        r.actor or "",
+        claim or r.actor or "",
         r.actor_key,
         r.action,
         r.doc or "",
@@ -130,12 +130,14 @@ def _csv_row(r: AuditRecord) -> list[str]:
     ]
 
 
-def write_csv(records: Iterable[AuditRecord]) -> int:
+def write_csv(records: Iterable[AuditRecord], claim: ActorOf = lambda r: None) -> int:
+    """A header, then a row per record; a claim's actor cell as in the table
+    (a feed must not take a name as the actor's when it is only a claim)."""
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(_CSV_FIELDS)
     n = 0
     for record in records:
-        out.writerow(_csv_row(record))
+        out.writerow(_csv_row(record, claim(record)))
         n += 1
     return n
 
@@ -153,7 +155,12 @@ def _label(r: AuditRecord, write: LabelWriter) -> str:
     return write(r.level, r.compartments, r.caveats) if r.level else "-"
 
 
-def _table_row(r: AuditRecord, write: LabelWriter, claimed: bool) -> tuple[str, ...]:
+#: the actor cell of a record whose name is only a claim ("clerk (claims
+#: officer)"), asked as each record comes; None: its name, as written
+ActorOf = Callable[[AuditRecord], "str | None"]
+
+
+def _table_row(r: AuditRecord, write: LabelWriter, claim: str | None) -> tuple[str, ...]:
     # Every cell escaped: whoever signed a record chose its text, and a
     # '\r' or an escape sequence in it must not redraw the auditor's table.
     when = r.time[:19].replace("T", " ")
@@ -161,7 +168,7 @@ def _table_row(r: AuditRecord, write: LabelWriter, claimed: bool) -> tuple[str, 
     return tuple(map(printable, (
         str(r.seq),
         when,
-        f"(claims {actor})" if claimed and r.actor is not None else actor,
+        claim or actor,
         r.action,
         r.doc or "-",
         _label(r, write),
@@ -172,10 +179,10 @@ def _table_row(r: AuditRecord, write: LabelWriter, claimed: bool) -> tuple[str, 
 
 
 def _blocks(records: Iterable[AuditRecord], write: LabelWriter,
-            claimed: Callable[[AuditRecord], bool]) -> Iterator[list[tuple[str, ...]]]:
+            claim: ActorOf) -> Iterator[list[tuple[str, ...]]]:
     block: list[tuple[str, ...]] = []
     for record in records:
-        block.append(_table_row(record, write, claimed(record)))
+        block.append(_table_row(record, write, claim(record)))
         if len(block) == _TABLE_BLOCK:
             yield block
             block = []
@@ -184,14 +191,14 @@ def _blocks(records: Iterable[AuditRecord], write: LabelWriter,
 
 
 def write_table(records: Iterable[AuditRecord], write: LabelWriter = banner,
-                claimed: Callable[[AuditRecord], bool] = lambda r: False) -> int:
-    """The records as an aligned table, the actor of those ``claimed``
-    (asked as each record comes) shown as a claim; returns how many were
-    shown."""
+                claim: ActorOf = lambda r: None) -> int:
+    """The records as an aligned table, the actor of each record ``claim``
+    names one for (asked as each record comes) shown as a claim; returns
+    how many were shown."""
     header = ("SEQ", "TIME (UTC)", "ACTOR", "ACTION", "DOC", "LABEL", "OUTCOME", "RULES", "REASON")
     widths = [len(h) for h in header]
     shown = 0
-    for block in _blocks(records, write, claimed):
+    for block in _blocks(records, write, claim):
         for row in block:
             widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
         if not shown:

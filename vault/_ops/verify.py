@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault._primitives import parse_signing_key
+from vault.errors import AuditIntegrityError, IntegrityError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
     from vault.audit import NoteVerifier, VerifyReport
     from vault.audit._tip import TrustedTip
 
-__all__ = ["confirm_history", "key_lookup", "verify_audit"]
+__all__ = ["confirm_history", "key_lookup", "signer_lookup", "verify_audit"]
 
 
 def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey | None]:
@@ -59,6 +60,42 @@ def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey 
     return lookup
 
 
+def signer_lookup(s: Session) -> tuple[Callable[[str, int], tuple[str, Ed25519PublicKey] | None],
+                                        Callable[[str], set[str]]]:
+    """Who holds a signing key: ``(fingerprint, seq)`` to the name and key
+    of the user the policy in force at ``seq`` gave it (the officer before
+    the first policy); and a name to every fingerprint any version gave it.
+    For telling who signed a record under another's name (AUDIT.md §14)."""
+    from vault.audit import fingerprint
+
+    versions = s.trusted.policy_versions()
+    starts = [seq for _, _, seq, _, _ in versions]
+    shas = [sha for _, sha, *_ in versions]
+    officer = s.manifest.officer
+    by_version: dict[int, dict[str, tuple[str, Ed25519PublicKey]]] = {}
+
+    def keys(i: int) -> dict[str, tuple[str, Ed25519PublicKey]]:
+        found = by_version.get(i)
+        if found is None:
+            named = ([(officer["name"], officer["signing_key"])] if i < 0 else
+                     [(u.name, u.signing_key) for u in
+                      s.trusted.policy_by_hash(shas[i]).users.values()])
+            found = by_version[i] = {}
+            for name, text in named:
+                key = parse_signing_key(text)
+                found[fingerprint(key)] = (name, key)
+        return found
+
+    def lookup(fp: str, seq: int) -> tuple[str, Ed25519PublicKey] | None:
+        return keys(bisect.bisect_left(starts, seq) - 1).get(fp)
+
+    def fingerprints(name: str) -> set[str]:
+        return {fp for i in range(-1, len(shas)) for fp, (who, _) in keys(i).items()
+                if who == name}
+
+    return lookup, fingerprints
+
+
 def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
     try:
         digest = base64.b64decode(fp.removeprefix("SHA256:") + "=", validate=True)
@@ -86,6 +123,35 @@ def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,
     from vault.audit import NoteVerifier
 
     sealed_off = set(s.trusted.sealed_off_now())
-    return s.log.verify(trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup(s),
-                        verifier=verifier or NoteVerifier.from_key(s.manifest.log_key),
-                        sealed_off=sealed_off, expect_signer=True)
+    try:
+        return s.log.verify(trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup(s),
+                            verifier=verifier or NoteVerifier.from_key(s.manifest.log_key),
+                            sealed_off=sealed_off, expect_signer=True)
+    except AuditIntegrityError as e:
+        signer = _who_signed(s, e.seq) if e.kind == "signature" else None
+        if signer is None:
+            raise
+        raise AuditIntegrityError(f"record {e.seq} ({signer[1]}) is signed by {signer[0]}'s "
+                                  "key, which the policy does not give that name",
+                                  kind=e.kind, seq=e.seq, hint=e.hint) from None
+
+
+def _who_signed(s: Session, seq: int | None) -> tuple[str, str] | None:
+    """For a record whose signature does not verify with the key of the
+    name it carries: the user whose key does verify it -- someone who
+    signed under another's name, to be named as themselves, not as "an
+    unknown key" (AUDIT.md §14) -- and the name it carries."""
+    from vault.audit._reader import attributed
+
+    if seq is None:
+        return None
+    lookup, _ = signer_lookup(s)
+    try:
+        for record, own, signer in attributed(s.log.scan(), key_lookup(s),
+                                              lambda r: r.seq == seq, lookup):
+            if not own and signer is not None and record.actor is not None:
+                return signer, record.actor
+            return None
+    except IntegrityError:
+        return None  # damage elsewhere: the message stays as it was
+    return None

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
-from vault.audit._reader import KeyLookup, attributed, select
+from vault.audit._reader import KeyLookup, SignerLookup, attributed, select
 from vault.audit._record import AuditRecord
 from vault.audit._scan import Scan
 from vault.audit._storage import LogStorage
@@ -143,13 +143,25 @@ class LogReading:
         return select(self._records(self.scan()), actor=actor, doc=doc, action=action,
                       outcome=outcome, since=since, until=until)
 
-    def attributed_records(self, key_lookup: KeyLookup, **filters: object
-                           ) -> Iterator[tuple[AuditRecord, bool]]:
+    def attributed_records(self, key_lookup: KeyLookup, signer_lookup: SignerLookup,
+                           actor_keys: Collection[str] = (), **filters: object
+                           ) -> Iterator[tuple[AuditRecord, bool, str | None]]:
         """:meth:`records`, each with whether it is its actor's: signed (with
         its run) by the key ``key_lookup(name, fingerprint, seq)`` gives its
-        name before the run's first line (docs/AUDIT.md §14)."""
-        return attributed(self.scan(), key_lookup,
-                          lambda r: next(select((r,), **filters), None) is not None)  # type: ignore[arg-type]
+        name before the run's first line -- and who signed it, if known
+        (:func:`vault.audit._reader.attributed`; docs/AUDIT.md §14). An
+        ``actor`` filter picks records carrying that name and those its
+        user signed under another name (their key fingerprints are
+        ``actor_keys``): who acted is who signed, not the name written."""
+        actor = filters.pop("actor", None)
+
+        def shown(r: AuditRecord) -> bool:
+            return (actor is None or r.actor == actor or r.actor_key in actor_keys) and \
+                next(select((r,), **filters), None) is not None  # type: ignore[arg-type]
+
+        for r, own, signer in attributed(self.scan(), key_lookup, shown, signer_lookup):
+            if actor is None or r.actor == actor or signer == actor:
+                yield r, own, signer
 
     @staticmethod
     def _records(scan: Scan) -> Iterator[AuditRecord]:

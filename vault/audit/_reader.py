@@ -16,6 +16,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["attributed", "in_window", "select"]
 
 KeyLookup = Callable[[str | None, str, int], "Ed25519PublicKey | None"]
+#: (fingerprint, seq) -> the name and key of the user the policy in force at
+#: ``seq`` gave that signing key, if any
+SignerLookup = Callable[[str, int], "tuple[str, Ed25519PublicKey] | None"]
 
 
 def select(
@@ -54,15 +57,19 @@ def in_window(record: AuditRecord, since: datetime | None, until: datetime | Non
     return (since is None or when >= since) and (until is None or when < until)
 
 
-def attributed(scan: Scan, key_lookup: KeyLookup,
-               shown: Callable[[AuditRecord], bool]) -> Iterator[tuple[AuditRecord, bool]]:
+def attributed(scan: Scan, key_lookup: KeyLookup, shown: Callable[[AuditRecord], bool],
+               signer_lookup: SignerLookup | None = None,
+               ) -> Iterator[tuple[AuditRecord, bool, str | None]]:
     """The records ``shown`` picks, each with whether it is its actor's
     (§14): its run's signature verifies with the key ``key_lookup`` gives
     the signer's name before the run's first line, and the record carries
     that signer's name and key (as the replay judges a run, DESIGN.md §8.2).
     A name in a record is a claim until then: anyone who can append can
-    write another's. Only runs holding a record shown are verified; damage
-    is raised as :meth:`AuditLog.records` raises it."""
+    write another's. Third, who signed it: its name when it is its actor's;
+    else, with ``signer_lookup``, the user whose key the record names, if
+    that key verifies its run (someone who signed under another's name);
+    else None. Only runs holding a record shown are verified; damage is
+    raised as :meth:`AuditLog.records` raises it."""
     from vault.audit._chain import verify_record
 
     run: list[AuditRecord] = []
@@ -83,5 +90,12 @@ def attributed(scan: Scan, key_lookup: KeyLookup,
             key = key_lookup(record.actor, record.actor_key, item.covers.start)
             signed = (key is not None and item.chain is not None
                       and verify_record(record, item.chain, key))
+            signer = record.actor if signed else None
+            if not signed and signer_lookup is not None and item.chain is not None:
+                found = signer_lookup(record.actor_key, item.covers.start)
+                if found is not None and verify_record(record, item.chain, found[1]):
+                    signer = found[0]
             for r in picked:
-                yield r, signed and r.actor == record.actor and r.actor_key == record.actor_key
+                own = r.actor_key == record.actor_key
+                yield (r, signed and own and r.actor == record.actor,
+                       signer if own else None)
