@@ -6,6 +6,7 @@ bounded (a long run is named by its last lines and covered by a digest)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -245,3 +246,37 @@ def test_doctor_names_a_bogus_checkpoint(office: Office) -> None:
     report = office.as_("officer").doctor()
     assert report.ok  # a finding, not damage (docs/AUDIT.md §7)
     assert any(n.startswith(f"audit log: checkpoint {size} does not verify") for n in report.notes)
+
+
+def test_a_record_dated_in_other_digits_is_junk_set_aside(office: Office,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # A modified client dates its record "٢٠٢٦-١٢-٠٧T…": Python's \d took
+    # those digits for a time (AUDIT.md §2 says RFC 3339), so the vault
+    # believed a record other readers of the format refuse. It is junk: the
+    # next writer sets it aside, and everyone goes on.
+    import vault.audit._log as log_module
+    from vault.audit._fields import RecordBuilder
+
+    clerk = office.as_("clerk")
+    doc = clerk.seal(io.BytesIO(b"rota"), level="INTERNAL", compartments=["STAFF"]).id
+    first = len(office.raw.audit_lines())
+
+    def other_digits(*, time: str, host: str, pid: int) -> RecordBuilder:
+        return RecordBuilder(time="٢٠٢٦-١٢-٠٧T04:00:00.000000Z", host=host, pid=pid)
+
+    ident = office.ids["clerk"]
+    with monkeypatch.context() as m, office.as_("clerk") as v:
+        m.setattr(log_module, "RecordBuilder", other_digits)
+        with contextlib.suppress(AuditIntegrityError):
+            v.audit.append({"actor": {"name": "clerk", "key": ident.fingerprint},
+                            "action": "ls", "outcome": "allowed", "reason": "listed"},
+                           ident.signing_key)
+    assert "٢٠٢٦" in office.raw.audit_lines()[first].decode()
+    out = io.BytesIO()
+    office.as_("leader").open(doc, out)
+    assert out.getvalue() == b"rota"
+    officer = office.as_("officer")
+    assert officer.verify_audit().unrecovered_lines == 0
+    assert officer.doctor().ok
+    assert any(json.loads(line).get("action") == "torn"
+               for line in office.raw.audit_lines()[first + 1:])

@@ -24,10 +24,10 @@ MAX_TEXT = 2000  # justification, reason
 MAX_LIFETIME = timedelta(days=90)
 DEFAULT_LIFETIME = timedelta(days=7)
 ACTIONS = ("open", "export", "seal", "reclassify", "declassify", "shred", "policy-apply",
-           "rotate", "incident", "doctor")
+           "rotate", "incident", "doctor", "migrate")
 # Requests to administer, with no document and no label (docs/FORMAT.md §16.1);
 # ``doctor`` asks for ``doctor --repair``.
-ADMINISTRATIVE = frozenset(("policy-apply", "rotate", "incident", "doctor"))
+ADMINISTRATIVE = frozenset(("policy-apply", "rotate", "incident", "doctor", "migrate"))
 MAX_INCIDENT = 100_000  # lines one incident seals off (docs/AUDIT.md §11.3)
 ON_DOCUMENT = frozenset(("open", "export", "reclassify", "declassify", "shred"))
 CHANGES = frozenset(("reclassify", "declassify"))
@@ -35,7 +35,7 @@ HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 DOC = re.compile(r"\A[a-z2-7]{16}\Z")
 NAME = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}\Z")  # docs/POLICY.md §3.6
-TIME = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+TIME = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
 REQUEST_MEMBERS = frozenset(("vault", "id", "action", "doc", "state", "label", "new_label",
                              "details", "justification", "requester", "policy", "created",
                              "expires"))

@@ -57,7 +57,8 @@ TORN_ACTION = "torn"
 _encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
+# RFC 3339 (§2): ASCII digits -- Python's \d alone takes "٢٠٢٦" too.
+TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z", re.ASCII)
 MEMBERS = frozenset(
     {"v", "seq", "time", "actor", "action", "doc", "label", "outcome", "rules", "reason",
      "policy", "request", "host", "pid", "state"}

@@ -11,12 +11,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# re.ASCII: a policy's dates are ISO 8601 in ASCII digits ("٢٠٢٦" is no year).
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})"
+    r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})",
+    re.ASCII,
 )
-_DURATION = re.compile(r"P(?:(\d{1,4})Y)?(?:(\d{1,4})M)?(?:(\d{1,4})W)?(?:(\d{1,5})D)?")
-_EXEMPT = re.compile(r"exempt:([A-Za-z0-9][A-Za-z0-9._-]{0,31})(?:@(\d{4}-\d{2}-\d{2}))?")
+_DURATION = re.compile(r"P(?:(\d{1,4})Y)?(?:(\d{1,4})M)?(?:(\d{1,4})W)?(?:(\d{1,5})D)?", re.ASCII)
+_EXEMPT = re.compile(r"exempt:([A-Za-z0-9][A-Za-z0-9._-]{0,31})(?:@(\d{4}-\d{2}-\d{2}))?",
+                     re.ASCII)
 _EVENT = re.compile(r"event:(\S(?:.{0,198}\S)?)")
 
 TIME_HINT = "write a date like 2025-01-31 or a time like 2025-01-31T09:00:00Z"
