@@ -162,7 +162,7 @@ def _request_json(r: Request) -> dict[str, Any]:
 @click.command("request")
 @click.argument("action", type=click.Choice(("open", "export", "seal", "reclassify",
                                              "declassify", "shred", "policy-apply", "rotate",
-                                             "incident", "doctor")))
+                                             "incident", "doctor", "migrate")))
 @click.argument("target", metavar="[ID|FILE|LINES]", required=False)
 @click.option("--level", metavar="L", help="seal: the label's level; reclassify: the new level.")
 @click.option("--compartment", "compartments", multiple=True, metavar="C",
@@ -185,7 +185,8 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
             expires: str | None, output: str | None, force: bool, as_json: bool) -> None:
     """Ask a second person to approve ACTION (on document ID; for
     policy-apply the policy FILE; for incident the audit LINES, FIRST-LAST;
-    doctor asks for 'doctor --repair'); prints the request id.
+    doctor asks for 'doctor --repair', migrate for 'migrate --to'); prints the
+    request id.
 
     The request is signed with your key, recorded in the audit log and left
     in the vault: an approver runs 'vault approve ID' (or gets the file),
@@ -198,8 +199,8 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
     if action == "policy-apply" and target is None:
         raise UsageError("policy-apply needs the policy FILE to install")
     doc = target if action not in ("policy-apply", "seal", "rotate", "incident",
-                                   "doctor") else None
-    if action in ("seal", "rotate", "doctor") and target is not None:
+                                   "doctor", "migrate") else None
+    if action in ("seal", "rotate", "doctor", "migrate") and target is not None:
         raise UsageError(f"{action} takes no ID", hint="give the label with --level etc."
                          if action == "seal" else None)
     lines = _lines(target) if action == "incident" else None
@@ -253,11 +254,14 @@ def _confirm(refuse: bool) -> None:
 @click.option("-o", "--output", metavar="FILE", help="Also write the approval file here.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (you read the request).")
+@click.option("--policy", "policy_file", metavar="FILE",
+              help="For a new policy version: its file, to see what it changes (needed to "
+                   "approve).")
 @click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON.")
 @click.pass_context
 def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
             expires: str | None, output: str | None, force: bool, yes: bool,
-            as_json: bool) -> None:
+            policy_file: str | None, as_json: bool) -> None:
     """Approve (or refuse) a request, signed with your own key.
 
     Shows what is asked in plain words and why the policy needs approval,
@@ -276,10 +280,14 @@ def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
     else:
         raise UsageError(f"{source} is neither a request file nor a request id",
                          hint="'vault approvals' lists the requests waiting for you")
-    tell(v.explain_request(r))
+    if r.action == "policy-apply" and policy_file is None and not refuse:
+        tell(v.explain_request(r))
+        v.approve(data)  # a usage error naming --policy FILE, before any confirmation
+    tell(v.explain_request(r, policy_file))
     if not yes:
         _confirm(refuse)
-    a = v.approve(data, refuse=refuse, reason=reason, expires=parse_lifetime(expires))
+    a = v.approve(data, refuse=refuse, reason=reason, expires=parse_lifetime(expires),
+                  policy=policy_file)
     if output:
         _write(output, a.to_bytes(), force, "answer")
     if as_json:

@@ -117,10 +117,11 @@ def test_policy_apply_and_rotate_carry_approvals(strict: Office) -> None:
     other = policy_file(strict, "v3b.yaml", {**EVERY_ACTION, "description: ": "description: 3b "})
     r = ask(strict, "officer", "policy-apply", policy_path=other)
     with strict.as_("officer") as v, pytest.raises(ApprovalError, match="another policy file"):
-        v.apply_policy(new, approvals=[grant(strict, "leader", r)])
+        v.apply_policy(new, approvals=[grant(strict, "leader", r, policy=other)])
     r = ask(strict, "officer", "policy-apply", policy_path=new)
     with strict.as_("officer") as v:
-        assert v.apply_policy(new, approvals=[grant(strict, "leader", r)]).version == 3
+        assert v.apply_policy(new, approvals=[grant(strict, "leader", r, policy=new)]
+                              ).version == 3
     r = ask(strict, "officer", "rotate")
     with strict.as_("officer") as v:
         v.rotate(approvals=[grant(strict, "leader", r)])

@@ -96,8 +96,8 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
 
         out["details"] = {"from": lines[0], "to": lines[1]}
         check_range(*lines)
-    elif action == "doctor":
-        pass  # doctor --repair: nothing more to bind
+    elif action in ("doctor", "migrate"):
+        pass  # doctor --repair, migrate --to: nothing more to bind
     else:
         from vault._ops.admin import _select
 
@@ -195,10 +195,16 @@ def standing(s: Session, r: Request, name: str) -> str | None:
 
 
 def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None = None,
-           lifetime: timedelta | None = None) -> Approval:
-    """Approve (or refuse) a request file, with the caller's own key."""
+           lifetime: timedelta | None = None, policy_path: Any = None) -> Approval:
+    """Approve (or refuse) a request file, with the caller's own key. A
+    ``policy-apply`` request is approved only with the file asked to be
+    installed (``policy_path``; vault/_ops/policy_changes.py)."""
     check_free_text(reason, "reason")
     r = read_request(data)
+    if r.action == "policy-apply" and (not refuse or policy_path is not None):
+        from vault._ops.policy_changes import check_policy_file
+
+        check_policy_file(s, r, policy_path)
     me, actor = s.me(), s.actor()
     with attempt(s, "refuse" if refuse else "approve", r.doc) as att:
         if r.label is not None:
@@ -289,11 +295,20 @@ def pending(s: Session) -> list[Request]:
     return sorted(out.values(), key=lambda r: (r.statement["created"], r.id))
 
 
-def explain(s: Session, r: Request) -> str:
+def explain(s: Session, r: Request, policy_path: Any = None) -> str:
     """The request in plain words, why the policy asks for approval, and
-    whether the caller's approval would count."""
+    whether the caller's approval would count; for a ``policy-apply``
+    request with the file (``policy_path``), what it changes."""
     policy = s.trusted.policy
     lines = [r.describe(policy)]
+    if r.action == "policy-apply":
+        if policy_path is None:
+            lines.append("what it changes: not shown without the file (--policy FILE)")
+        else:
+            from vault._ops.policy_changes import check_policy_file
+
+            lines.append("what it changes from the version in force:")
+            lines += [f"  {line}" for line in check_policy_file(s, r, policy_path)]
     from vault.policy import Label
 
     label = None if r.label is None else Label.from_dict(r.label)
