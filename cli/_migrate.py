@@ -19,6 +19,7 @@ import click
 
 from vault.errors import UsageError
 
+from ._approve import approval_options, approved
 from ._common import echo_json, settings, warn
 from ._common import info as tell
 from ._vault_common import user_identity
@@ -47,6 +48,7 @@ def _default_location(ctx: click.Context, given: str | None, what: str) -> str:
               help="With --to: move the rest when a document's file is missing at the "
                    "source, and name it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@approval_options()
 @click.pass_context
 def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
             checkpoint_key: bool | None, destination: str | None, source: str | None,
@@ -66,6 +68,8 @@ def migrate(ctx: click.Context, location: str | None, roles: Sequence[str],
         _move(ctx, _default_location(ctx, source, "vault to move"), destination, missing_ok,
               as_json)
         return
+    if approved():
+        raise click.UsageError("approvals are for a move (--to)")
     if source is not None or missing_ok:
         raise click.UsageError("--from and --missing-ok need --to")
     if checkpoint_key is not None and not roles:
@@ -105,7 +109,8 @@ def _move(ctx: click.Context, source: str, destination: str, missing_ok: bool,
           as_json: bool) -> None:
     from vault._ops.migrate import move_vault
 
-    report = move_vault(source, destination, user_identity(ctx), missing_ok=missing_ok)
+    report = move_vault(source, destination, user_identity(ctx), missing_ok=missing_ok,
+                        **approved())
     if as_json:
         echo_json(report.to_dict())
         return

@@ -25,9 +25,11 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vault._ops.approved import Approved
 from vault._ops.discipline import attempt, authorise
 from vault._ops.session import Session
 from vault.errors import IntegrityError, StorageError, UsageError
@@ -61,14 +63,17 @@ class MoveReport:
 
 
 def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[str],
-               identity: UserIdentity, *, missing_ok: bool = False) -> MoveReport:
+               identity: UserIdentity, *, missing_ok: bool = False,
+               approvals: Sequence[bytes] = (), request: str | None = None) -> MoveReport:
     """Copy the vault at ``source`` to ``destination`` (a new folder or an
     empty PostgreSQL database), as ``identity`` (an administrator).
 
     A document whose current version is not stored at the source (deleted,
     or renamed) stops the move, naming it -- unless ``missing_ok``: then the
     rest moves and ``MoveReport.missing`` names it, to be restored from a
-    backup into the destination (it is on the record there as here)."""
+    backup into the destination (it is on the record there as here).
+    ``approvals``/``request``: where the policy asks approval to
+    ``administer`` (a ``vault request migrate``)."""
     src = Session(open_backend(source), identity)
     dst = open_backend(destination)
     from vault._ops.verify import verify_audit
@@ -80,7 +85,11 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     with attempt(src, "migrate") as att:  # a refusal from here on is on the record
         if type(dst) is type(src.backend) and dst.location == src.backend.location:
             raise UsageError("the source and the destination are the same vault")
-        authorise(src, att, "administer", None, note="move the vault to another store")
+        approved = Approved(src, list(approvals), request) if approvals or request else None
+        if approved:
+            approved.bind("migrate")
+        authorise(src, att, "administer", None, approved=approved,
+                  note="move the vault to another store")
     dst.create()
     report = MoveReport(src.backend.location, dst.location)
     with src.lock():
