@@ -34,11 +34,12 @@ __all__ = ["parallel_tree"]
 BLOCK_LEVEL = 14  # TreeBuilder's blocks
 MIN_BYTES = 64 << 20  # below this a helper costs more than it saves
 
-# argv: path start stop keep wanted...: hash the lines of path[start:stop]
+# argv: fd start stop keep wanted...: hash the lines of fd[start:stop]
 # (numbered from 0), note the offset of line ``keep``, print one JSON object.
+# The log is passed open: a name could lead to another file by then.
 _HELPER = r"""
 import hashlib, json, os, sys
-path, start, stop, keep = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+fd, start, stop, keep = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 wanted = sorted(int(x) for x in sys.argv[5:])
 sha, B, L = hashlib.sha256, 1 << 14, 14
 
@@ -70,7 +71,6 @@ def block(leaves, base):
         w += 1
     return lv
 
-fd = os.open(path, os.O_RDONLY)
 while pos < stop:
     chunk = os.pread(fd, min(1 << 22, stop - pos), pos)
     if not chunk:
@@ -123,10 +123,29 @@ def parallel_tree(storage: LogStorage, end: LogEnd, wanted: list[int],
         return None
     first, offset = split
     keep = keep_from - first if consumer is not None else 1 << 62
+    log_fd = os.open(storage.paths.log, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        result = _with_helper(storage, log_fd, end, wanted, consumer, keep_from, first,
+                              offset, keep)
+        # The halves were read through their own opens of the name: both
+        # must have been this file (a writer may rename another in place).
+        same = os.fstat(log_fd)
+        now = os.stat(storage.paths.log)
+        if result is not None and (same.st_dev, same.st_ino) != (now.st_dev, now.st_ino):
+            return None
+        return result
+    finally:
+        os.close(log_fd)
+
+
+def _with_helper(storage: FolderStorage, log_fd: int, end: LogEnd, wanted: list[int],
+                 consumer: Consumer | None, keep_from: int, first: int, offset: int,
+                 keep: int) -> TreeResult | None:
+    assert end.offset is not None
     helper = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-c", _HELPER, str(storage.paths.log), str(offset),
+        [sys.executable, "-I", "-S", "-c", _HELPER, str(log_fd), str(offset),
          str(end.offset), str(keep), *(str(s - first) for s in wanted if s > first)],
-        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, pass_fds=(log_fd,))
     try:
         builder = TreeBuilder([s for s in wanted if s <= first])
         seq = pos = 0
@@ -149,11 +168,7 @@ def parallel_tree(storage: LogStorage, end: LogEnd, wanted: list[int],
             consumer(line_no, block, [_sha256(LEAF_PREFIX + x).digest() for x in block])
             line_no += len(block)
     if result.end < end.offset:
-        fd = os.open(storage.paths.log, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            result.tail = os.pread(fd, end.offset - result.end, result.end)
-        finally:
-            os.close(fd)
+        result.tail = os.pread(log_fd, end.offset - result.end, result.end)
     return result
 
 
