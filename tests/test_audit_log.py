@@ -356,3 +356,39 @@ def test_a_large_log_is_hashed_in_two_processes(tmp_path: Path,
     with pytest.raises(AuditIntegrityError):
         log.verify()
     assert called == [None]
+
+
+def test_the_helpers_half_is_of_the_file_verified(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The helper opened the log again by its name: a writer renaming
+    # another file into place meanwhile could have one file's tree joined
+    # to another's. It is given the open file, and a name that leads to
+    # another file by the end throws its result away.
+    import shutil
+
+    from vault.audit import _parallel
+
+    log = AuditLog.create(tmp_path / "a", origin=ORIGIN, checkpoint_every=7000)
+    for start in range(0, 40_000, 10_000):
+        log.append_many([(fields("bob", i, reason=""), KEYS["bob"])
+                         for i in range(start, start + 10_000)])
+    path = tmp_path / "a" / "log"
+    real, results = _parallel._with_helper, []
+
+    def swapped(*args: object) -> object:
+        out = real(*args)  # type: ignore[arg-type]
+        shutil.copyfile(path, tmp_path / "copy")
+        os.replace(tmp_path / "copy", path)  # the same bytes, another file
+        return out
+
+    real_tree = _parallel.parallel_tree
+
+    def spy(*args: object) -> object:
+        results.append(real_tree(*args))  # type: ignore[arg-type]
+        return results[-1]
+
+    monkeypatch.setattr(_parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(_parallel, "_with_helper", swapped)
+    monkeypatch.setattr(_parallel, "parallel_tree", spy)
+    assert log.verify().size == 40_000
+    assert results == [None]  # hashed again in one process

@@ -205,6 +205,74 @@ def test_a_manifest_the_officer_signs_again_is_refused(office: Office, tmp_path:
     assert len(list(office.raw.blobs())) == stored  # nothing was sealed
 
 
+def test_a_whole_vault_replaced_at_its_place_is_refused(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The officer, cleared only for CONFIDENTIAL, moves the folder's
+    # contents aside and makes a new vault there under the same policy text,
+    # with a recovery identity they keep. Machines keep their replay per
+    # vault id, so the leader's took the new id for a vault never seen, and
+    # wrapped the board's next minutes to the officer's recovery key.
+    import os
+    import shutil
+
+    from click.testing import CliRunner
+
+    from vault_cli.main import cli
+
+    office = make_office(tmp_path / "office")
+    old = office.as_("leader").id
+    office.as_("leader").seal(io.BytesIO(b"minutes 1"), level="SECRET", compartments=["BOARD"])
+    shutil.move(office.path, tmp_path / "aside")
+    os.mkdir(office.path)
+    policy = tmp_path / "same.yaml"
+    policy.write_text(policy_text(office.ids))
+    with monkeypatch.context() as m:  # on the officer's own machine
+        m.setenv("VAULT_STATE_DIR", str(tmp_path / "officers-machine"))
+        made = vault.Vault.init(office.path, policy, office.ids["officer"],
+                                recovery_out=tmp_path / "officers-own.key")
+        new = made.id
+        made.close()
+    with pytest.raises(IntegrityError, match=f"this place held vault {old} when this machine "
+                                             f"last opened it; it now holds vault {new}") as e:
+        office.as_("leader").seal(io.BytesIO(b"minutes 2"), level="SECRET",
+                                  compartments=["BOARD"])
+    assert "--vault-id" in (e.value.hint or "")
+    assert not list((office.path / "docs").glob("*.age"))
+    # On the command line too: exit 4, nothing sealed.
+    src = tmp_path / "m.txt"
+    src.write_bytes(b"minutes 3")
+    r = CliRunner().invoke(cli, ["--vault", str(office.path), "--identity",
+                                 str(office.files["leader"]), "seal",
+                                 str(src), "--level", "SECRET", "--compartment", "BOARD"])
+    assert (r.exit_code, r.stdout) == (4, ""), r.stderr
+    assert f"vault: this place held vault {old}" in r.stderr
+    # A machine that never opened it has nothing to compare with -- unless
+    # its user gives the id the officer announced (VAULT_ID).
+    with pytest.raises(IntegrityError, match=f"this is vault {new}, not vault '{old}'"):
+        vault.Vault(office.path, office.ids["leader"], state_dir=tmp_path / "new-laptop",
+                    vault_id=old)
+    assert not (tmp_path / "new-laptop" / f"{new}.sqlite").exists()
+    # The new vault, once its id is confirmed, is this place's from then on.
+    with vault.Vault(office.path, office.ids["leader"], vault_id=new) as v:
+        assert v.id == new
+    with vault.Vault(office.path, office.ids["leader"]) as v:
+        assert v.id == new
+
+
+def test_a_vault_id_that_is_no_id_is_refused(office: Office, tmp_path: Path) -> None:
+    # The id names the user's trusted state file: a manifest whose id was
+    # "/tmp/x" put that file (0600 SQLite, the reference the vault is held
+    # to) wherever its signer chose.
+    from vault._trust.manifest import sign_statement
+
+    statement = json.loads(office.raw.manifest())["statement"]
+    statement["vault"] = str(tmp_path / "planted")
+    office.raw.set_manifest(sign_statement(office.ids["officer"], "manifest", statement))
+    with pytest.raises(IntegrityError, match=r"vault\.json is malformed"):
+        vault.Vault(office.location, office.ids["leader"], state_dir=tmp_path / "fresh")
+    assert not list(tmp_path.glob("planted*"))
+
+
 def test_a_second_first_policy_naming_another_manifest_is_refused(office: Office,
                                                                    tmp_path: Path) -> None:
     # Right after init the officer records "policy version 1" again, naming
@@ -274,6 +342,49 @@ def test_audit_log_shows_a_name_its_signer_could_not_sign_for_as_a_claim(
         assert "2 records shown are not signed" in r.stderr, (form, r.stderr)
     alone = office.cli("officer", "audit", "log", "--action", "seal")
     assert alone.exit_code == 0 and alone.stderr == "", alone.stderr
+
+
+def test_who_signed_under_another_name_is_named_as_themselves(office: Office) -> None:
+    # The clerk records an open under the officer's name, signed with the
+    # clerk's own key. 'audit log --actor clerk' found nothing (it matched
+    # the name written), the CSV feed gave the officer as its actor, and
+    # 'audit verify' blamed "an unknown key": the auditor was sent looking
+    # for a stolen key or an outsider instead of at the clerk.
+    import csv
+
+    doc = office.as_("clerk").seal(io.BytesIO(b"rota"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    clerk = office.ids["clerk"]
+    with office.as_("clerk") as v:
+        seq = v.audit.append({"actor": {"name": "officer", "key": clerk.fingerprint},
+                              "action": "open", "doc": doc,
+                              "label": {"level": "INTERNAL", "compartments": ["STAFF"],
+                                        "caveats": []},
+                              "outcome": "allowed", "rules": ["open-with-need-to-know"],
+                              "reason": "allowed", "policy": None, "state": None},
+                             clerk.signing_key).seq
+    r = office.cli("officer", "audit", "log", "--actor", "clerk", "--action", "open")
+    assert r.exit_code == 0, r.stderr
+    (row,) = [line for line in r.stdout.splitlines() if line.startswith(f"{seq} ")]
+    assert "clerk (claims officer)" in row
+    r = office.cli("officer", "audit", "log", "--csv", "--action", "open")
+    assert r.exit_code == 0, r.stderr
+    rows = {int(x["seq"]): x for x in csv.DictReader(io.StringIO(r.stdout))}
+    assert rows[seq]["actor"] == "clerk (claims officer)"
+    assert "1 record shown is not signed" in r.stderr
+    # The officer's own records are theirs; the clerk's claim is not among them
+    # unmarked.
+    r = office.cli("officer", "audit", "log", "--actor", "officer")
+    assert r.exit_code == 0
+    assert [line for line in r.stdout.splitlines() if line.startswith(f"{seq} ")
+            and "clerk (claims officer)" in line]
+    with office.as_("officer") as v:
+        mine = [(rec.seq, own, signer) for rec, own, signer in v.audit_records(actor="clerk")]
+    assert (seq, False, "clerk") in mine and all(own for n, own, _ in mine if n != seq)
+    r = office.cli("officer", "audit", "verify")
+    assert r.exit_code == 4
+    assert f"vault: record {seq} (officer) is signed by clerk's key, which the policy does " \
+           "not give that name" in r.stderr, r.stderr
 
 
 def test_audit_log_marks_every_claim_however_many_come_before(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from backends import Kind
 from office import Office, make_office
 from vault_helpers import forge_record_after_last
 
+import vault
 from vault.errors import DeniedError
 
 TWO_PERSON = {
@@ -66,7 +67,8 @@ def test_the_officer_cannot_clear_themselves_alone(guarded: Office) -> None:
     # The leader can read what is asked, and approve it: then, on the record.
     request = ask(guarded, "officer", "policy-apply", policy_path=path)
     with guarded.as_("officer") as v:
-        assert v.apply_policy(path, approvals=[grant(guarded, "leader", request)]).version == 2
+        assert v.apply_policy(path, approvals=[grant(guarded, "leader", request, policy=path)]
+                              ).version == 2
 
 
 def test_a_policy_version_recorded_without_approval_does_not_count(guarded: Office) -> None:
@@ -97,7 +99,8 @@ def _install(office: Office, edit: dict[str, str]) -> int:
     path = office.write_policy(edit)
     request = ask(office, "officer", "policy-apply", policy_path=path)
     with office.as_("officer") as v:
-        return v.apply_policy(path, approvals=[grant(office, "leader", request)]).version
+        return v.apply_policy(path, approvals=[grant(office, "leader", request, policy=path)]
+                              ).version
 
 
 def test_an_approval_does_not_come_back_with_an_old_policy_text(guarded: Office) -> None:
@@ -110,7 +113,8 @@ def test_an_approval_does_not_come_back_with_an_old_policy_text(guarded: Office)
 
     doc = _minutes(guarded)
     path = guarded.write_policy({**TWO_PERSON, OFFICER: OFFICER_SECRET})
-    old = grant(guarded, "leader", ask(guarded, "officer", "policy-apply", policy_path=path))
+    old = grant(guarded, "leader", ask(guarded, "officer", "policy-apply", policy_path=path),
+                policy=path)
     assert _install(guarded, {**TWO_PERSON, **CONTRACTOR}) == 2
     assert _install(guarded, TWO_PERSON) == 3  # the first text, again
     with pytest.raises(ApprovalError, match="another policy version") as e:
@@ -136,7 +140,7 @@ def test_a_completion_held_back_past_another_version_gets_no_approvers(
     doc = _minutes(guarded)
     path = guarded.write_policy({**TWO_PERSON, OFFICER: OFFICER_SECRET})
     approval = grant(guarded, "leader", ask(guarded, "officer", "policy-apply",
-                                            policy_path=path))
+                                            policy_path=path), policy=path)
     raw, new = read_policy_file(path)
     with guarded.as_("officer") as v:
         v._s.trusted.catch_up()
@@ -247,5 +251,70 @@ def test_an_approver_refuses_a_request_recorded_before_the_policy_in_force(
     assert _install(guarded, {**TWO_PERSON, **CONTRACTOR}) == 2
     assert _install(guarded, TWO_PERSON) == 3  # the first text, again
     with pytest.raises(ApprovalError, match="another policy version") as e:
-        grant(guarded, "leader", request)
+        grant(guarded, "leader", request, policy=path)
     assert e.value.kind == "policy"
+
+
+def test_the_approver_of_a_policy_version_sees_what_it_changes(guarded: Office) -> None:
+    # The officer asks for "a typo in a description" and sends a version
+    # that clears them for SECRET//BOARD. The leader was shown two SHA-256
+    # lines and the justification, approved, and the officer read the
+    # board's minutes: the two-person rule was one person's and a blind
+    # signature.
+    from vault.errors import UsageError
+
+    path = guarded.write_policy({**TWO_PERSON, OFFICER: OFFICER_SECRET})
+    request = ask(guarded, "officer", "policy-apply", policy_path=path,
+                  justification="typo in a description")
+    with guarded.as_("leader") as v:
+        with pytest.raises(UsageError, match="approved only once read") as e:
+            v.approve(request.to_bytes())
+        assert "--policy FILE" in (e.value.hint or "")
+        other = guarded.write_policy({**TWO_PERSON, "description: ": "description: typo "})
+        with pytest.raises(UsageError, match="not the one asked for"):
+            v.approve(request.to_bytes(), policy=other)
+        shown = v.explain_request(request, path)
+    assert "clearance of officer: CONFIDENTIAL//HR/STAFF -> SECRET//BOARD/HR/STAFF" in shown
+    assert "+    clearance: {level: SECRET, compartments: [STAFF, HR, BOARD]}" in shown
+    assert not [r for r in guarded.raw.audit_lines() if b'"approve"' in r]
+    # On the command line: refused before any confirmation, then shown.
+    r = guarded.cli("leader", "approve", request.id, "--yes")
+    assert r.exit_code == 2 and "what it changes: not shown without the file" in r.stderr
+    assert "hint: add --policy FILE" in r.stderr
+    r = guarded.cli("leader", "approve", request.id, "--yes", "--policy", str(path))
+    assert r.exit_code == 0, r.stderr
+    assert "clearance of officer: CONFIDENTIAL//HR/STAFF -> SECRET//BOARD/HR/STAFF" in r.stderr
+    # Refusing needs no file.
+    again = ask(guarded, "officer", "policy-apply", policy_path=path)
+    r = guarded.cli("leader", "approve", again.id, "--yes", "--refuse")
+    assert r.exit_code == 0 and "hint: add --policy" not in r.stderr, r.stderr
+
+
+def test_a_move_under_the_two_person_rule_is_asked_for_and_approved(
+        guarded: Office, tmp_path: Path) -> None:
+    # With approval required to administer, 'vault migrate --to' could never
+    # run: it took no approvals, and its hint named 'vault request migrate',
+    # which did not exist.
+    from vault._ops.migrate import move_vault
+
+    doc = _minutes(guarded)
+    with pytest.raises(DeniedError, match="approv") as e:
+        move_vault(guarded.location, tmp_path / "moved", guarded.ids["officer"])
+    assert "vault request migrate" in (e.value.hint or "")
+    r = guarded.cli("officer", "request", "migrate", "--justification", "new file server")
+    assert r.exit_code == 0, r.stderr
+    request_id = r.stdout.strip()
+    r = guarded.cli("leader", "approve", request_id, "--yes")
+    assert r.exit_code == 0, r.stderr
+    assert "asks to move the vault to another store" in r.stderr
+    r = guarded.cli("officer", "migrate", "--from", guarded.location, "--to",
+                    str(tmp_path / "moved"), "--request", request_id)
+    assert r.exit_code == 0, r.stderr
+    out = io.BytesIO()
+    with vault.Vault(str(tmp_path / "moved"), guarded.ids["leader"]) as v:
+        v.open(doc, out)
+    assert out.getvalue() == b"board minutes"
+    # One approval, one move.
+    r = guarded.cli("officer", "migrate", "--from", guarded.location, "--to",
+                    str(tmp_path / "again"), "--request", request_id)
+    assert r.exit_code == 3, r.stderr

@@ -55,16 +55,23 @@ class Vault:
     def __init__(self, path: str | os.PathLike[str] | Backend,
                  identity: UserIdentity | None = None, *,
                  state_dir: str | os.PathLike[str] | None = None,
-                 on_wait: Callable[[str], None] | None = None) -> None:
+                 on_wait: Callable[[str], None] | None = None,
+                 vault_id: str | None = None) -> None:
         """``on_wait(why)`` is called when an operation has to wait for the
-        vault's lock, which another process holds."""
+        vault's lock, which another process holds. ``vault_id``: the id the
+        caller knows the vault by (checked out of band), refused if it is
+        another; it also confirms a new vault at a place that held another
+        (IntegrityError otherwise: docs/DESIGN.md §8.3)."""
+        from vault._trust.places import confirmed_id
+
         backend = open_backend(path)
         if not backend.exists():
             raise UsageError(f"no vault at {backend.location}",
                              hint="create one with 'vault init DIR --policy FILE'")
         backend.on_wait = on_wait
         self._s = Session(backend, identity,
-                          state_dir=None if state_dir is None else os.fspath(state_dir))
+                          state_dir=None if state_dir is None else os.fspath(state_dir),
+                          vault_id=confirmed_id(vault_id))
 
     # -- creating ------------------------------------------------------------
 
@@ -78,8 +85,11 @@ class Vault:
         if given, which stock age also reads)."""
         from vault._ops.init import init_vault
 
-        return cls(init_vault(path, policy_path, officer, recovery_out, recovery_passphrase),
-                   officer)
+        backend, vault_id = init_vault(path, policy_path, officer, recovery_out,
+                                       recovery_passphrase)
+        # The officer made this vault: a place that held another vault is
+        # pinned to it anew on this machine (docs/DESIGN.md §8.3).
+        return cls(backend, officer, vault_id=vault_id)
 
     # -- what it is ------------------------------------------------------------
 
@@ -137,14 +147,22 @@ class Vault:
         """The vault's audit log (``vault.audit.AuditLog``), for reading."""
         return self._s.log
 
-    def audit_records(self, **filters: Any) -> Iterator[tuple[AuditRecord, bool]]:
+    def audit_records(self, **filters: Any) -> Iterator[tuple[AuditRecord, bool, str | None]]:
         """The records ``audit.records(**filters)`` gives, oldest first, each
-        with whether it is its actor's: signed, with its run, by the key the
-        policy in force then gave the name it carries. One that is not is
-        only a claim: anyone who can append can write another's name."""
-        from vault._ops.verify import key_lookup
+        with whether it is its actor's -- signed, with its run, by the key the
+        policy in force then gave the name it carries -- and who signed it.
+        One that is not its actor's is only a claim: anyone who can append
+        can write another's name; the signer is then the user whose key
+        verifies it, if any (None: nobody the policy knows). ``actor=NAME``
+        gives the records NAME signed, under any name, and those carrying
+        NAME (docs/AUDIT.md §14)."""
+        from vault._ops.verify import key_lookup, signer_lookup
 
-        return self._s.log.attributed_records(key_lookup(self._s), **filters)
+        lookup, fingerprints = signer_lookup(self._s)
+        actor = filters.get("actor")
+        return self._s.log.attributed_records(
+            key_lookup(self._s), lookup,
+            fingerprints(actor) if isinstance(actor, str) else set(), **filters)
 
     def verify_audit(self, *, trusted_checkpoint: bytes | None = None,
                      verifier: NoteVerifier | None = None) -> VerifyReport:
@@ -379,13 +397,16 @@ class Vault:
                                     lines=lines)
 
     def approve(self, request: bytes, *, refuse: bool = False, reason: str | None = None,
-                expires: timedelta | None = None) -> Approval:
+                expires: timedelta | None = None,
+                policy: str | os.PathLike[str] | None = None) -> Approval:
         """Answer a request file with your own key, after checking it against
         the vault as it is now; recorded, and left in the vault for the
-        requester. ``Approval.to_bytes()`` is the approval file."""
+        requester. ``Approval.to_bytes()`` is the approval file. Approving a
+        new policy version needs its file, ``policy`` (the one asked for)."""
         from vault._ops import approve
 
-        return approve.answer(self._s, request, refuse=refuse, reason=reason, lifetime=expires)
+        return approve.answer(self._s, request, refuse=refuse, reason=reason, lifetime=expires,
+                              policy_path=policy)
 
     def find_request(self, request_id: str) -> Request:
         """A request left in the vault or on the record, by its id."""
@@ -399,13 +420,15 @@ class Vault:
 
         return approve.pending(self._s)
 
-    def explain_request(self, request: Request) -> str:
+    def explain_request(self, request: Request,
+                        policy: str | os.PathLike[str] | None = None) -> str:
         """A request in plain words, why the policy needs approval, and
-        whether yours would count."""
+        whether yours would count; for a new policy version, with its file
+        ``policy``, what it changes from the version in force."""
         self._s.trusted.catch_up()
         from vault._ops import approve
 
-        return approve.explain(self._s, request)
+        return approve.explain(self._s, request, policy)
 
     def doctor(self, repair: bool = False, *, deep: bool = False, approvals: Approvals = (),
                request: str | None = None,

@@ -123,6 +123,7 @@ class Request(SignedStatement):
 
         what = {"policy-apply": "install a new policy version", "rotate": "rotate class keys",
                 "seal": "seal a new document", "doctor": "repair the vault (doctor --repair)",
+                "migrate": "move the vault to another store (migrate --to)",
                 "incident": "declare audit lines damaged (an incident)",
                 }.get(self.action, f"{self.action} document {self.doc}")
         lines = [f"{self.requester.name} asks to {what}"]
