@@ -318,3 +318,37 @@ def test_a_move_under_the_two_person_rule_is_asked_for_and_approved(
     r = guarded.cli("officer", "migrate", "--from", guarded.location, "--to",
                     str(tmp_path / "again"), "--request", request_id)
     assert r.exit_code == 3, r.stderr
+
+
+def test_what_a_policy_version_changes_is_shown_whatever_its_layout_hides(
+        guarded: Office) -> None:
+    # Three versions the approver was shown as harmless: a lowered intake
+    # floor below 450 lines of comments ("nothing that decides access", the
+    # change cut off after 400 lines of differences); the two-person rule
+    # dropped ("rule changed", as for a new description); an alias moved
+    # from SECRET to INTERNAL ("levels: …" the same on both sides).
+    padding = "".join(f"# note {i}\n" for i in range(450))
+    cases = [
+        ({"    - id: board-minutes\n      description: Minutes and papers of the board.\n"
+          "      keywords: [board minutes, minutes of the board, board paper]\n"
+          "      label: {level: CONFIDENTIAL, compartments: [BOARD]}":
+          "    - id: board-minutes\n      description: Minutes and papers of the board.\n"
+          "      keywords: [board minutes, minutes of the board, board paper]\n"
+          "      label: {level: CONFIDENTIAL, compartments: [STAFF]}"},
+         'intake floors board-minutes label compartments: ["BOARD"] -> ["STAFF"]'),
+        ({"    who: {groups: [officers]}\n    require: [approver]\n"
+          "    approvers: {users: [leader]}\n": "    who: {groups: [officers]}\n"},
+         "rules officers-administer require: removed"),
+        ({"    aliases: [S]": "    aliases: []", "    aliases: [I]": "    aliases: [I, S]"},
+         'levels INTERNAL aliases: ["I"] -> ["I", "S"]'),
+    ]
+    for edit, shown in cases:
+        path = guarded.write_policy({**TWO_PERSON, **edit})
+        path.write_text(padding + path.read_text())
+        request = ask(guarded, "officer", "policy-apply", policy_path=path,
+                      justification="comments")
+        with guarded.as_("leader") as v:
+            text = v.explain_request(request, path)
+        assert shown in text, text[:3000]
+        assert "nothing but descriptions" not in text
+        assert text.count("+# note") == 450  # every line of the differences

@@ -6,9 +6,11 @@ more: an approver shown only that approves blind, and an officer who may
 not clear themselves alone would ask for "a typo in a description" and get
 a clearance. So approving one needs the file itself: its digest must be the
 one asked for, and the approver is shown, against the version in force,
-every change that decides who can read -- people and their clearances,
-keys, roles and groups, recovery recipients, rules, levels and categories --
-then the text's own differences, line by line.
+every difference of the parsed policies but descriptions -- people and their
+clearances and keys, member by member for the rest: rules, levels and their
+aliases, categories, groups, recovery recipients, intake floors and
+mappings, labelling -- then the text's own differences, line by line, all
+of them (a version padded with comments must not push a change off screen).
 """
 
 from __future__ import annotations
@@ -22,47 +24,86 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["check_policy_file", "policy_changes"]
 
-_DIFF_LINES = 400  # of the text's differences shown; the summary above is complete
-
 
 def policy_changes(old: Policy, old_text: str, new: Policy, new_text: str) -> list[str]:
-    """Lines saying what ``new`` changes from ``old`` (the version in force)."""
-    out: list[str] = []
-    out += _users(old, new)
-    out += _keyed("group", {n: g.to_dict() for n, g in old.groups.items()},
-                  {n: g.to_dict() for n, g in new.groups.items()})
+    """Lines saying what ``new`` changes from ``old`` (the version in force):
+    every difference of the parsed policies but descriptions, member by
+    member -- complete by construction, whatever the text's layout hides --
+    then the whole text's differences, line by line."""
+    out = _users(old, new)
+    a, b = _comparable(old), _comparable(new)
+    if a["level order"] != b["level order"]:
+        out.append("levels, lowest first: " + " < ".join(a["level order"]) + "  ->  "
+                   + " < ".join(b["level order"]))
+    out += [line for line in _differences("", a, b) if not line.startswith("level order")]
     added = sorted(set(new.recovery) - set(old.recovery))
-    removed = sorted(set(old.recovery) - set(new.recovery))
-    out += [f"recovery recipient added: {_short(r)} (opens every document sealed from now on)"
+    out += [f"  (recovery recipient {_short(r)} opens every document sealed from now on)"
             for r in added]
-    out += [f"recovery recipient removed: {_short(r)}" for r in removed]
-    out += _keyed("rule", {r.id: r.to_dict() for r in old.rules},
-                  {r.id: r.to_dict() for r in new.rules})
-    if [lv.to_dict() for lv in old.levels] != [lv.to_dict() for lv in new.levels]:
-        out.append("levels: " + " < ".join(lv.name for lv in old.levels) + "  ->  "
-                   + " < ".join(lv.name for lv in new.levels))
-    for what, a, b in (("compartment", old.compartments, new.compartments),
-                       ("caveat", old.caveats, new.caveats), ("role", old.roles, new.roles)):
-        out += _keyed(what, {n: c.to_dict() for n, c in a.items()},
-                      {n: c.to_dict() for n, c in b.items()})
-    if old.post_quantum != new.post_quantum:
-        out.append(f"post_quantum: {old.post_quantum} -> {new.post_quantum}")
-    if old.declassification.to_dict() != new.declassification.to_dict():
-        out.append("declassification settings changed")
-    if old.default_label.to_dict() != new.default_label.to_dict():
-        out.append("default label changed")
     if not out and old_text != new_text:
-        out.append("nothing that decides access (descriptions, comments or layout only)")
+        out.append("nothing but descriptions, comments or layout")
     diff = list(difflib.unified_diff(old_text.splitlines(), new_text.splitlines(),
                                      "in force", "new", n=1, lineterm=""))
     if diff:
         out.append("the text, line by line:")
         # A key is a line of 1,900 characters: its ends tell it apart.
         out += [f"  {line if len(line) <= 120 else line[:80] + '…' + line[-30:]}"
-                for line in diff[:_DIFF_LINES]]
-        if len(diff) > _DIFF_LINES:
-            out.append(f"  ... {len(diff) - _DIFF_LINES} more lines of differences")
+                for line in diff]
     return out
+
+
+def _comparable(policy: Policy) -> dict[str, Any]:
+    """The parsed policy as nested dicts, lists of named things keyed by
+    their names, without descriptions; users apart (:func:`_users`)."""
+    d = policy.to_dict()
+    d.pop("users", None)
+    d["level order"] = [lv["name"] for lv in d["levels"]]
+    out: dict[str, Any] = _strip(_keyed_lists(d))
+    return out
+
+
+def _keyed_lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _keyed_lists(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(
+            isinstance(x, dict) and isinstance(x.get("id", x.get("name")), str) for x in value):
+        keyed = {str(x.get("id", x.get("name"))): _keyed_lists(x) for x in value}
+        if len(keyed) == len(value):
+            return keyed
+    if isinstance(value, list):
+        return [_keyed_lists(x) for x in value]
+    return value
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k != "description"}
+    if isinstance(value, list):
+        return [_strip(x) for x in value]
+    return value
+
+
+def _differences(path: str, a: Any, b: Any) -> list[str]:
+    if a == b:
+        return []
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in [*a, *(k for k in b if k not in a)]:
+            where = f"{path} {key}".strip() if path else key
+            if key not in b:
+                out.append(f"{where}: removed (was {_show(a[key])})")
+            elif key not in a:
+                out.append(f"{where}: added, {_show(b[key])}")
+            else:
+                out += _differences(where, a[key], b[key])
+        return out
+    return [f"{path}: {_show(a)} -> {_show(b)}"]
+
+
+def _show(value: Any) -> str:
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 160 else text[:120] + "…" + text[-30:]
 
 
 def _users(old: Policy, new: Policy) -> list[str]:
@@ -84,13 +125,6 @@ def _users(old: Policy, new: Policy) -> list[str]:
                 out.append(f"roles of {name}: {_names(a.roles)} -> {_names(b.roles)}")
             if a.groups != b.groups:
                 out.append(f"groups of {name}: {_names(a.groups)} -> {_names(b.groups)}")
-    return out
-
-
-def _keyed(what: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    out = [f"{what} added: {n}" for n in sorted(set(new) - set(old))]
-    out += [f"{what} removed: {n}" for n in sorted(set(old) - set(new))]
-    out += [f"{what} changed: {n}" for n in sorted(set(old) & set(new)) if old[n] != new[n]]
     return out
 
 
