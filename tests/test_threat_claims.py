@@ -259,6 +259,41 @@ def test_a_whole_vault_replaced_at_its_place_is_refused(tmp_path: Path,
         assert v.id == new
 
 
+def test_a_machine_that_followed_a_vault_before_places_were_kept_is_not_fooled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The leader's machine followed the vault with a release that kept no
+    # places: after the upgrade, a vault made in its place was pinned as new.
+    import os
+    import shutil
+
+    from vault.errors import UsageError
+
+    office = make_office(tmp_path / "office")
+    state = tmp_path / "leader-state"
+    with vault.Vault(office.path, office.ids["leader"], state_dir=state) as v:
+        old = v.id
+    shutil.rmtree(state / "places")  # as the release before left it
+    with vault.Vault(office.path, office.ids["leader"], state_dir=state) as v:
+        assert v.id == old  # the vault it followed: pinned now, no question
+    shutil.rmtree(state / "places")
+    shutil.move(office.path, tmp_path / "aside")
+    os.mkdir(office.path)
+    policy = tmp_path / "same.yaml"
+    policy.write_text(policy_text(office.ids))
+    with monkeypatch.context() as m:
+        m.setenv("VAULT_STATE_DIR", str(tmp_path / "officers-machine"))
+        vault.Vault.init(office.path, policy, office.ids["officer"],
+                         recovery_out=tmp_path / "officers-own.key").close()
+    with pytest.raises(UsageError, match="which it never opened"):
+        vault.Vault(office.path, office.ids["leader"], state_dir=state)
+    # A vault at a place never used before is a question too, until the
+    # vault it followed has been opened once at its place.
+    with vault.Vault(tmp_path / "aside", office.ids["leader"], state_dir=state) as v:
+        assert v.id == old
+    with vault.Vault(office.path, office.ids["leader"], state_dir=state) as v:
+        assert v.id != old  # nothing left unplaced: a new vault is a new vault
+
+
 def test_a_vault_id_that_is_no_id_is_refused(office: Office, tmp_path: Path) -> None:
     # The id names the user's trusted state file: a manifest whose id was
     # "/tmp/x" put that file (0600 SQLite, the reference the vault is held

@@ -46,23 +46,49 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
     folder = os.path.join(base, "places")
     path = os.path.join(folder, name)
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.makedirs(os.path.join(folder, "ids"), mode=0o700, exist_ok=True)
         pinned = _read(path)
         if pinned == vault_id:
             return
+        if pinned is None and confirmed is None and _unplaced(base, vault_id):
+            raise UsageError(
+                f"this machine followed vaults before it kept their places; this place holds "
+                f"vault {vault_id}, which it never opened",
+                hint="if a vault was replaced here, treat it as an incident; else check the id "
+                     "out of band (its officer and a second administrator) and pass "
+                     "--vault-id ID (env VAULT_ID) once")
         if pinned is None or confirmed is not None:
             with contextlib.suppress(FileExistsError):  # a race with ourselves: read again
                 write_atomic(path, f"{vault_id}\n".encode(), replace=confirmed is not None)
             pinned = _read(path)
+        if pinned == vault_id:
+            with contextlib.suppress(FileExistsError):
+                write_atomic(os.path.join(folder, "ids", vault_id), f"{name}\n".encode())
     except OSError:
         return  # like the trusted state: no private folder, nothing pinned
     if pinned is not None and pinned != vault_id:
         raise IntegrityError(
             f"this place held vault {pinned} when this machine last opened it; it now holds "
             f"vault {vault_id}",
-            hint="someone may have replaced the whole vault: treat it as an incident; if its "
-                 "officer made a new vault here, check the new id with them and pass "
-                 "--vault-id ID (env VAULT_ID) once")
+            hint="someone may have replaced the whole vault: treat it as an incident; if a new "
+                 "vault was made here on purpose, check its id out of band (its officer and a "
+                 "second administrator) and pass --vault-id ID (env VAULT_ID) once")
+
+
+def _unplaced(base: str, vault_id: str) -> bool:
+    """Is ``vault_id`` new to this machine while it holds the replay of a
+    vault whose place it never kept (made before places were kept)? Then
+    this place may have held that one: a new id here is not taken on trust.
+    A vault it has a replay of was opened here before: it is pinned."""
+    if os.path.exists(os.path.join(base, f"{vault_id}.sqlite")):
+        return False
+    ids = os.path.join(base, "places", "ids")
+    for entry in os.listdir(base):
+        other = entry.removesuffix(".sqlite")
+        if entry.endswith(".sqlite") and _ID.match(other) and \
+                not os.path.exists(os.path.join(ids, other)):
+            return True
+    return False
 
 
 def _read(path: str) -> str | None:
