@@ -163,7 +163,7 @@ def _request_json(r: Request) -> dict[str, Any]:
 @click.argument("action", type=click.Choice(("open", "export", "seal", "reclassify",
                                              "declassify", "shred", "policy-apply", "rotate",
                                              "incident", "doctor", "migrate")))
-@click.argument("target", metavar="[ID|FILE|LINES]", required=False)
+@click.argument("target", metavar="[ID|FILE|LINES|DEST]", required=False)
 @click.option("--level", metavar="L", help="seal: the label's level; reclassify: the new level.")
 @click.option("--compartment", "compartments", multiple=True, metavar="C",
               help="seal, reclassify: compartment; repeat for several.")
@@ -185,8 +185,8 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
             expires: str | None, output: str | None, force: bool, as_json: bool) -> None:
     """Ask a second person to approve ACTION (on document ID; for
     policy-apply the policy FILE; for incident the audit LINES, FIRST-LAST;
-    doctor asks for 'doctor --repair', migrate for 'migrate --to'); prints the
-    request id.
+    doctor asks for 'doctor --repair', migrate for 'migrate --to DEST' with
+    DEST); prints the request id.
 
     The request is signed with your key, recorded in the audit log and left
     in the vault: an approver runs 'vault approve ID' (or gets the file),
@@ -198,9 +198,11 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
     _check_output(output, force)
     if action == "policy-apply" and target is None:
         raise UsageError("policy-apply needs the policy FILE to install")
+    if action == "migrate" and target is None:
+        raise UsageError("migrate needs DEST, where the vault is to be moved")
     doc = target if action not in ("policy-apply", "seal", "rotate", "incident",
                                    "doctor", "migrate") else None
-    if action in ("seal", "rotate", "doctor", "migrate") and target is not None:
+    if action in ("seal", "rotate", "doctor") and target is not None:
         raise UsageError(f"{action} takes no ID", hint="give the label with --level etc."
                          if action == "seal" else None)
     lines = _lines(target) if action == "incident" else None
@@ -210,7 +212,8 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
         action, doc, level=level, compartments=new_comps, caveats=new_cavs,
         justification=justification, expires=parse_lifetime(expires),
         policy_path=target if action == "policy-apply" else None,
-        classes=list(classes) or None, lines=lines)
+        classes=list(classes) or None, lines=lines,
+        destination=target if action == "migrate" else None)
     if output:
         _write(output, r.to_bytes(), force, "request")
     if as_json:
@@ -257,11 +260,13 @@ def _confirm(refuse: bool) -> None:
 @click.option("--policy", "policy_file", metavar="FILE",
               help="For a new policy version: its file, to see what it changes (needed to "
                    "approve).")
+@click.option("--to", "destination", metavar="DEST",
+              help="For a move: check that it is to DEST (the request names it by digest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON.")
 @click.pass_context
 def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
             expires: str | None, output: str | None, force: bool, yes: bool,
-            policy_file: str | None, as_json: bool) -> None:
+            policy_file: str | None, destination: str | None, as_json: bool) -> None:
     """Approve (or refuse) a request, signed with your own key.
 
     Shows what is asked in plain words and why the policy needs approval,
@@ -280,6 +285,11 @@ def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
     else:
         raise UsageError(f"{source} is neither a request file nor a request id",
                          hint="'vault approvals' lists the requests waiting for you")
+    if destination is not None:
+        from vault._ops.migrate import destination_digest
+
+        if r.action != "migrate" or r.details.get("to") != destination_digest(destination):
+            raise UsageError(f"the request is not for a move to {destination}")
     if r.action == "policy-apply" and policy_file is None and not refuse:
         tell(v.explain_request(r))
         v.approve(data)  # a usage error naming --policy FILE, before any confirmation

@@ -110,7 +110,7 @@ def _move(ctx: click.Context, source: str, destination: str, missing_ok: bool,
     from vault._ops.migrate import move_vault
 
     report = move_vault(source, destination, user_identity(ctx), missing_ok=missing_ok,
-                        **approved())
+                        vault_id=settings(ctx).vault_id, **approved())
     if as_json:
         echo_json(report.to_dict())
         return

@@ -379,13 +379,15 @@ class Vault:
                 caveats: Sequence[str] | None = None, justification: str | None = None,
                 expires: timedelta | None = None, policy_path: str | os.PathLike[str] | None = None,
                 classes: Sequence[str] | None = None,
-                lines: tuple[int, int] | None = None) -> Request:
+                lines: tuple[int, int] | None = None,
+                destination: str | os.PathLike[str] | None = None) -> Request:
         """Ask for approval of one action: ``open``, ``export``, ``shred``,
         ``reclassify`` (``level``, ``compartments``, ``caveats``: the new
         label, unchanged when None), ``declassify`` (of ``doc_id``);
         ``seal`` (the proposed label); ``policy-apply`` (``policy_path``);
         ``rotate`` (``classes``, default all); ``incident`` (``lines``,
-        first and last); ``doctor`` (``doctor --repair``). Signed with your key,
+        first and last); ``doctor`` (``doctor --repair``); ``migrate`` (a
+        move to ``destination``, ``migrate --to``). Signed with your key,
         recorded, and left in the vault for approvers; expires after
         ``expires`` (default 7 days, at most 90). ``Request.to_bytes()`` is
         the request file."""
@@ -394,7 +396,7 @@ class Vault:
         return approve.make_request(self._s, action, doc_id, justification=justification,
                                     lifetime=expires, level=level, compartments=compartments,
                                     caveats=caveats, policy_path=policy_path, classes=classes,
-                                    lines=lines)
+                                    lines=lines, destination=destination)
 
     def approve(self, request: bytes, *, refuse: bool = False, reason: str | None = None,
                 expires: timedelta | None = None,

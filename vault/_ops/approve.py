@@ -54,7 +54,8 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
            compartments: Sequence[str] | None = None, caveats: Sequence[str] | None = None,
            justification: str | None = None, policy_path: str | os.PathLike[str] | None = None,
            classes: Sequence[str] | None = None,
-           lines: tuple[int, int] | None = None) -> dict[str, Any]:
+           lines: tuple[int, int] | None = None,
+           destination: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """What a request for ``action`` binds, from the trusted state now:
     ``doc``, ``state``, ``label``, ``new_label``, ``details``."""
     policy, actor = s.trusted.policy, s.actor()
@@ -96,8 +97,14 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
 
         out["details"] = {"from": lines[0], "to": lines[1]}
         check_range(*lines)
-    elif action in ("doctor", "migrate"):
-        pass  # doctor --repair, migrate --to: nothing more to bind
+    elif action == "migrate":
+        if destination is None:
+            raise UsageError("name where the vault is to be moved (DEST)")
+        from vault._ops.migrate import destination_digest
+
+        out["details"] = {"to": destination_digest(destination)}
+    elif action == "doctor":
+        pass  # doctor --repair: nothing more to bind
     else:
         from vault._ops.admin import _select
 

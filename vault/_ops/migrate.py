@@ -62,9 +62,21 @@ class MoveReport:
         return dataclasses.asdict(self)
 
 
+def destination_digest(destination: str | os.PathLike[str]) -> str:
+    """What a ``migrate`` request binds of where the vault goes: the SHA-256
+    of the backend's kind, a NUL and its location (a folder's absolute
+    path; a PostgreSQL location without its password) -- not the place
+    itself, which the audit log does not keep (FORMAT.md §16.1)."""
+    import hashlib
+
+    dst = open_backend(destination)
+    return hashlib.sha256(f"{type(dst).__name__}\0{dst.location}".encode()).hexdigest()
+
+
 def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[str],
                identity: UserIdentity, *, missing_ok: bool = False,
-               approvals: Sequence[bytes] = (), request: str | None = None) -> MoveReport:
+               approvals: Sequence[bytes] = (), request: str | None = None,
+               vault_id: str | None = None) -> MoveReport:
     """Copy the vault at ``source`` to ``destination`` (a new folder or an
     empty PostgreSQL database), as ``identity`` (an administrator).
 
@@ -73,8 +85,12 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     rest moves and ``MoveReport.missing`` names it, to be restored from a
     backup into the destination (it is on the record there as here).
     ``approvals``/``request``: where the policy asks approval to
-    ``administer`` (a ``vault request migrate``)."""
-    src = Session(open_backend(source), identity)
+    ``administer`` (a ``vault request migrate DEST``, for this destination).
+    ``vault_id``: the id the caller knows the source by (as for
+    :class:`vault.Vault`)."""
+    from vault._trust.places import confirmed_id
+
+    src = Session(open_backend(source), identity, vault_id=confirmed_id(vault_id))
     dst = open_backend(destination)
     from vault._ops.verify import verify_audit
 
@@ -87,7 +103,7 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
             raise UsageError("the source and the destination are the same vault")
         approved = Approved(src, list(approvals), request) if approvals or request else None
         if approved:
-            approved.bind("migrate")
+            approved.bind("migrate", details={"to": destination_digest(destination)})
         authorise(src, att, "administer", None, approved=approved,
                   note="move the vault to another store")
     dst.create()

@@ -140,6 +140,9 @@ def read_details(action: str, value: Any) -> dict[str, Any]:
         first, last = value.get("from"), value.get("to")
         ok = set(value) == {"from", "to"} and type(first) is int and type(last) is int \
             and 0 <= first <= last < first + MAX_INCIDENT
+    elif ok and action == "migrate":
+        ok = set(value) == {"to"} and isinstance(value["to"], str) \
+            and bool(HEX64.match(value["to"]))
     elif ok and action == "rotate":
         classes = value.get("classes")
         ok = set(value) == {"classes"} and (classes is None or (

@@ -134,7 +134,10 @@ class Request(SignedStatement):
             lines.append(f"  label          {mark(self.label)}")
         if self.new_label is not None:
             lines.append(f"  new label      {mark(self.new_label)}")
-        for key, value in sorted(self.details.items()):
+        if self.action == "migrate":
+            lines.append(f"  to             the place whose sha256 is {self.details['to']} "
+                         "(check it: vault approve ID --to DEST)")
+        for key, value in sorted(self.details.items() if self.action != "migrate" else ()):
             shown = ", ".join(value) if isinstance(value, list) else "all" if value is None \
                 else value
             lines.append(f"  {key:<14} {shown}")
