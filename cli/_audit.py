@@ -181,10 +181,12 @@ class _Claims:
         """The actor cell of ``record`` -- the one just given out: each row
         is written as it comes, and nothing is kept per record -- if its
         name is only a claim: who signed it, if a user of the policy did."""
-        if self._last is None or self._last[0] is not record or record.actor is None:
+        if self._last is None or self._last[0] is not record:
             return None
-        signer = self._last[1]
-        return f"{signer} (claims {record.actor})" if signer else f"(claims {record.actor})"
+        signer, name = self._last[1], record.actor
+        if name is None:  # no name, but signed by a user's key: theirs
+            return f"{signer} (claims no name)" if signer else None
+        return f"{signer} (claims {name})" if signer else f"(claims {name})"
 
     def report(self) -> None:
         if self.count:

@@ -422,6 +422,42 @@ def test_who_signed_under_another_name_is_named_as_themselves(office: Office) ->
            "not give that name" in r.stderr, r.stderr
 
 
+def test_a_record_of_a_users_key_that_carries_no_name_is_theirs(office: Office) -> None:
+    # The clerk's modified client writes her open with no name, signed with
+    # her own key, and leaves that key among the unnamed actors' keys. The
+    # viewer showed "(unknown key)", '--actor clerk' found nothing, and
+    # verify and doctor were clean: the clerk's open was nobody's.
+    import csv
+    import hashlib
+
+    from vault._primitives import raw_public
+
+    doc = office.as_("clerk").seal(io.BytesIO(b"rota"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    clerk = office.ids["clerk"]
+    raw = raw_public(clerk.signing_key.public_key())
+    with office.as_("clerk") as v:
+        v._s.backend.register_actor(hashlib.sha256(raw).hexdigest(), raw)
+        seq = v.audit.append({"actor": {"name": None, "key": clerk.fingerprint},
+                              "action": "open", "doc": doc,
+                              "label": {"level": "INTERNAL", "compartments": ["STAFF"],
+                                        "caveats": []},
+                              "outcome": "allowed", "rules": [], "reason": "allowed",
+                              "policy": None, "state": None}, clerk.signing_key).seq
+    r = office.cli("officer", "audit", "log", "--actor", "clerk", "--action", "open")
+    assert r.exit_code == 0, r.stderr
+    (row,) = [line for line in r.stdout.splitlines() if line.startswith(f"{seq} ")]
+    assert "clerk (claims no name)" in row
+    assert "1 record shown is not signed" in r.stderr
+    r = office.cli("officer", "audit", "log", "--csv", "--action", "open")
+    rows = {int(x["seq"]): x for x in csv.DictReader(io.StringIO(r.stdout))}
+    assert rows[seq]["actor"] == "clerk (claims no name)"
+    r = office.cli("officer", "audit", "verify")
+    assert r.exit_code == 4
+    assert f"vault: record {seq} carries no name but is signed by clerk's key" in r.stderr
+    assert not office.as_("officer").doctor().ok
+
+
 def test_audit_log_marks_every_claim_however_many_come_before(tmp_path: Path) -> None:
     # 10,000 planted records under the leader's name, then the one that
     # matters: the table marked only the first 10,000 claims it met.

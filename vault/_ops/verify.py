@@ -38,13 +38,25 @@ def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey 
     policies = [s.trusted.policy_by_hash(sha) for _, sha, *_ in versions]
     officer = s.manifest.officer
     parsed: dict[str, Ed25519PublicKey] = {}  # a policy's keys, parsed once
+    named: dict[int, set[str]] = {}  # fingerprints each version gives a name
+
+    def users(i: int) -> set[str]:
+        found = named.get(i)
+        if found is None:
+            texts = [officer["signing_key"]] if i < 0 else \
+                [u.signing_key for u in policies[i].users.values()]
+            found = named[i] = {fingerprint(parse_signing_key(t)) for t in texts}
+        return found
 
     def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
-        if name is None:
-            return _registered(s, fp)
         # The version in force when the record was appended (the record
         # that installs a version is signed under the one before it).
         i = bisect.bisect_left(starts, seq) - 1
+        if name is None:
+            # A key the policy then gave a user stands for that user, never
+            # for an unnamed actor: a record of theirs that carries no name
+            # hides who acted (DESIGN.md §9.1).
+            return None if fp in users(i) else _registered(s, fp)
         if i < 0:
             text = officer["signing_key"] if name == officer["name"] else None
         else:
@@ -131,12 +143,14 @@ def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,
         signer = _who_signed(s, e.seq) if e.kind == "signature" else None
         if signer is None:
             raise
-        raise AuditIntegrityError(f"record {e.seq} ({signer[1]}) is signed by {signer[0]}'s "
-                                  "key, which the policy does not give that name",
-                                  kind=e.kind, seq=e.seq, hint=e.hint) from None
+        raise AuditIntegrityError(
+            f"record {e.seq} ({signer[1]}) is signed by {signer[0]}'s key, which the policy "
+            "does not give that name" if signer[1] is not None else
+            f"record {e.seq} carries no name but is signed by {signer[0]}'s key",
+            kind=e.kind, seq=e.seq, hint=e.hint) from None
 
 
-def _who_signed(s: Session, seq: int | None) -> tuple[str, str] | None:
+def _who_signed(s: Session, seq: int | None) -> tuple[str, str | None] | None:
     """For a record whose signature does not verify with the key of the
     name it carries: the user whose key does verify it -- someone who
     signed under another's name, to be named as themselves, not as "an
@@ -149,7 +163,7 @@ def _who_signed(s: Session, seq: int | None) -> tuple[str, str] | None:
     try:
         for record, own, signer in attributed(s.log.scan(), key_lookup(s),
                                               lambda r: r.seq == seq, lookup):
-            if not own and signer is not None and record.actor is not None:
+            if not own and signer is not None:
                 return signer, record.actor
             return None
     except IntegrityError:
