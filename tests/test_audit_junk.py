@@ -280,3 +280,31 @@ def test_a_record_dated_in_other_digits_is_junk_set_aside(office: Office,
     assert officer.doctor().ok
     assert any(json.loads(line).get("action") == "torn"
                for line in office.raw.audit_lines()[first + 1:])
+
+
+def test_go_agrees_on_a_record_dated_in_other_digits(auditcheck: Path, tmp_path: Path,  # noqa: F811
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A signed line dated "٢٠٢٦-…" is no record to the vault, which sets it
+    # aside; the independent checker took it for one and then refused the
+    # torn record that names it.
+    import vault.audit._log as log_module
+    from vault.audit._fields import RecordBuilder
+
+    path = tmp_path / "log"
+    make_log(path, 20, every=7)
+    log = AuditLog.open(path, checkpoint_every=7)
+
+    def other_digits(*, time: str, host: str, pid: int) -> RecordBuilder:
+        return RecordBuilder(time="٢٠٢٦-١٢-٠٧T04:00:00.000000Z", host=host, pid=pid)
+
+    with monkeypatch.context() as m:
+        m.setattr(log_module, "RecordBuilder", other_digits)
+        with contextlib.suppress(AuditIntegrityError):
+            log.append(fields("bob"), KEYS["bob"])
+    log = AuditLog.open(path, checkpoint_every=7)
+    log.append(fields("bob"), KEYS["bob"])  # sets it aside
+    assert json.loads(lines_of(path)[21])["action"] == "torn"
+    result = subprocess.run([str(auditcheck), *_files(tmp_path, path, 3, newest=21)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "1 lines set aside" in result.stdout.splitlines()[-1]

@@ -4,7 +4,9 @@ package main
 // §8), checked with the Go standard library alone:
 //
 //   - a line is a record when it is a JSON object with "v" 2 and "seq" its
-//     line number; it is signed when it has a "sig" member;
+//     line number, exactly the record members (§2: "sig" and "fragments"
+//     optional) and a "time" of ASCII digits; it is signed when it has a
+//     "sig" member;
 //   - a signed record at line k covers the run s..k of unsigned records right
 //     before it that carry its actor.key; chain(k) = SHA-256(leaf(s-1) ||
 //     leaf(s) || ... || leaf(k-1)), leaf(-1) = 32 zero bytes;
@@ -26,6 +28,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -77,12 +80,31 @@ func readKeys(data []byte) map[string]ed25519.PublicKey {
 }
 
 // parseRecord returns the record on line seq, or nil for any other line.
+// timePattern is §2's time: RE2's \d is ASCII digits only.
+var timePattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
+
 func parseRecord(line []byte, seq int64) *record {
 	var members map[string]json.RawMessage
 	if json.Unmarshal(line, &members) != nil {
 		return nil
 	}
 	if string(members["v"]) != "2" || string(members["seq"]) != strconv.FormatInt(seq, 10) {
+		return nil
+	}
+	required := 0
+	for name := range members {
+		switch name {
+		case "v", "seq", "time", "actor", "action", "doc", "label", "outcome", "rules",
+			"reason", "policy", "request", "host", "pid", "state":
+			required++
+		case "sig", "fragments":
+		default:
+			return nil
+		}
+	}
+	var when string
+	if required != 15 || json.Unmarshal(members["time"], &when) != nil ||
+		!timePattern.MatchString(when) {
 		return nil
 	}
 	var actor struct {
