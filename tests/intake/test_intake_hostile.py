@@ -80,6 +80,22 @@ def many_entries(path: Path) -> None:
             z.writestr(f"e/{i}", b"")
 
 
+def lying_directory(n: int) -> Callable[[Path], None]:
+    """An end record declaring 3 entries before a directory of ``n``:
+    zipfile parsed all of them (1,000,000: 9 s, 470 MB) before any count."""
+    import struct
+
+    def make(path: Path) -> None:
+        records = [struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 7,
+                               0, 0, 0, 0, 0, 0) + b"%07d" % i for i in range(n)]
+        directory = b"".join(records)
+        local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, 17, 0) \
+            + b"word/document.xml"
+        end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 3, 3, len(directory), len(local), 0)
+        path.write_bytes(local + directory + end)
+    return make
+
+
 BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
                   + b"".join(b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10
                                                         if i > 1 else b"&lol;" * 10)
@@ -119,6 +135,8 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "zip-bomb.docx": (zip_bomb, "too-large"),
     "lying-zip-bomb.docx": (lying_zip_bomb, "malformed"),
     "many-entries.docx": (many_entries, "too-many-entries"),
+    "lying-directory.docx": (lying_directory(1_000_000), "too-many-entries"),
+    "lying-directory-counted.docx": (lying_directory(200_000), "too-many-entries"),
     "billion-laughs.docx": (write(document(BILLION_LAUGHS)), "xml-dtd"),
     "external-entity.docx": (write(docx_with({"word/document.xml": b"<w/>",
                                               "docProps/custom.xml": EXTERNAL})), "xml-dtd"),

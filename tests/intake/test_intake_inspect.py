@@ -189,6 +189,44 @@ def test_a_text_part_under_another_name_is_read() -> None:
     assert result.counts["m"] == 1 and result.status == "complete", result
 
 
+def test_a_text_part_typed_by_its_extension_is_read() -> None:
+    # The same body typed by a <Default Extension="bin"> instead of an
+    # Override: only Overrides were read, so the board minutes behind a
+    # decoy were sealed at the default label.
+    import zipfile
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml",
+                   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                   '<Default Extension="xml" ContentType="application/xml"/>'
+                   f'<Default Extension="BIN" ContentType="{main}"/></Types>')
+        z.writestr("word/body.bin", f'<w:document {w}><w:body><w:p><w:r><w:t>the board '
+                                    'minutes of March</w:t></w:r></w:p></w:body></w:document>')
+        z.writestr("word/document.xml", f"<w:document {w}/>")
+    rules = [ContentRule("m", phrases=("board minutes",))]
+    result = inspect(io.BytesIO(out.getvalue()), rules=rules)
+    assert result.counts["m"] == 1 and result.status == "complete", result
+
+
+def test_a_file_read_only_in_part_is_sealed_as_uninspectable() -> None:
+    # A file padded (or made slow) so that the budget ran out before its
+    # markings was "truncated", and what was found so far stood: no floor,
+    # sealed at the default label.
+    from vault.intake import Budget
+
+    policy = load_policy(POLICIES / "office.yaml", template=True)
+    text = b"lunch menu\n" * 2000 + b"board minutes, card 4111 1111 1111 1111\n"
+    result = inspect(io.BytesIO(text), budget=Budget(max_chars=1000))
+    assert result.status == "truncated" and not result.matched_rules
+    outcome = classify_for_seal(policy, result, None, actor="clerk")
+    assert (outcome.label, outcome.allowed, outcome.rule_ids) == \
+        (None, False, ("intake:uninspectable",))
+    assert "could not be inspected whole" in outcome.reasons[0]
+
+
 def test_a_part_under_its_usual_name_is_read_as_that_name_says() -> None:
     # A sheet declared with the shared strings' content type is still read
     # as a sheet: its cell values too, which a shared-strings reading skips.

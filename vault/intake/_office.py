@@ -110,13 +110,22 @@ def _typed_parts(zf: SafeZip, kind: str, meter: Meter
         events = parse_small(f, CONTENT_TYPES, budget.max_metadata_bytes, budget.max_xml_depth)
     wanted = {t.lower(): reader for t, reader in _TYPED[kind].items()}
     names = {n.lower(): n for n in zf.names()}  # part names are case-insensitive (OPC)
-    out = {}
+    overrides: dict[str, str] = {}
+    defaults: dict[str, str] = {}
     for tag, attrib, _, _ in events:
-        if tag.rsplit("}", 1)[-1] != "Override":
-            continue
-        reader = wanted.get(attrib.get("ContentType", "").lower())
-        name = names.get(attrib.get("PartName", "").lstrip("/").lower())
-        if reader is not None and name is not None:
+        local = tag.rsplit("}", 1)[-1]
+        content_type = attrib.get("ContentType", "").lower()
+        if local == "Override":
+            overrides[attrib.get("PartName", "").lstrip("/").lower()] = content_type
+        elif local == "Default":  # a part without an Override has its extension's type
+            defaults[attrib.get("Extension", "").lower()] = content_type
+    out = {}
+    for low, name in names.items():
+        declared = overrides.get(low)
+        if declared is None and "." in low.rsplit("/", 1)[-1]:
+            declared = defaults.get(low.rsplit(".", 1)[-1])
+        reader = wanted.get(declared or "")
+        if reader is not None:
             out[name] = reader
     return out
 

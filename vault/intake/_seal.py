@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from vault.errors import DeniedError
-from vault.intake._model import Inspection
+from vault.intake._model import COMPLETE, Inspection
 from vault.policy import Decision, Label, Policy
 
 __all__ = ["UNINSPECTABLE_RULE", "SealClassification", "classify_for_seal", "floor_of", "join"]
@@ -64,12 +64,12 @@ def floor_of(policy: Policy, inspection: Inspection) -> tuple[Label | None, list
             n = inspection.counts[rid]
             reasons.append(f"floor {rule.id} matched {n} time{'s' * (n != 1)}: at least "
                            f"{_show(policy, rule.label)}")
-    if not inspection.inspectable and intake.uninspectable == "floor" \
+    if not _whole(inspection) and intake.uninspectable == "floor" \
             and intake.uninspectable_floor is not None:
         found.append(intake.uninspectable_floor)
         ids.append(UNINSPECTABLE_RULE)
-        reasons.append(f"the file could not be inspected ({inspection.reason}): at least "
-                       f"{_show(policy, intake.uninspectable_floor)}")
+        reasons.append(f"the file could not be inspected whole ({inspection.reason}): at "
+                       f"least {_show(policy, intake.uninspectable_floor)}")
     return (join(policy, found) if found else None), ids, reasons
 
 
@@ -121,6 +121,14 @@ def _short(label: Label | None) -> dict[str, Any] | None:
             "caveats": sorted(label.caveats)}
 
 
+def _whole(inspection: Inspection) -> bool:
+    """Was all of the file read? A truncated inspection vouches for nothing
+    after where it stopped: a file padded (or made slow to read) so that
+    the budget runs out before its markings is not inspected, for a seal
+    (docs/POLICY.md §11.5)."""
+    return inspection.status == COMPLETE
+
+
 def classify_for_seal(policy: Policy, inspection: Inspection, proposed: Label | None, *,
                       actor: str, justification: str | None = None,
                       at: datetime | None = None) -> SealClassification:
@@ -131,11 +139,11 @@ def classify_for_seal(policy: Policy, inspection: Inspection, proposed: Label | 
     allow rule for seal with ``below_floor: true`` matches, with whatever it
     requires (typically a justification)."""
     floor, ids, reasons = floor_of(policy, inspection)
-    must_give = (not inspection.inspectable and policy.intake.uninspectable == "require-label"
+    must_give = (not _whole(inspection) and policy.intake.uninspectable == "require-label"
                  and proposed is None)
     if must_give:
         ids.append(UNINSPECTABLE_RULE)
-        reasons.append(f"the file could not be inspected ({inspection.reason}): policy "
+        reasons.append(f"the file could not be inspected whole ({inspection.reason}): policy "
                        f"{policy.name} requires the sealer to give a label")
         return SealClassification(inspection, floor, None, False, False, None, tuple(ids),
                                   tuple(reasons))
