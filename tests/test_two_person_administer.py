@@ -348,12 +348,17 @@ def test_what_a_policy_version_changes_is_shown_whatever_its_layout_hides(
           "    - id: board-minutes\n      description: Minutes and papers of the board.\n"
           "      keywords: [board minutes, minutes of the board, board paper]\n"
           "      label: {level: CONFIDENTIAL, compartments: [STAFF]}"},
-         'intake floors board-minutes label compartments: ["BOARD"] -> ["STAFF"]'),
+         'intake floors id board-minutes label compartments: ["BOARD"] -> ["STAFF"]'),
         ({"    who: {groups: [officers]}\n    require: [approver]\n"
           "    approvers: {users: [leader]}\n": "    who: {groups: [officers]}\n"},
-         "rules officers-administer require: removed"),
+         "rules id officers-administer require: removed"),
         ({"    aliases: [S]": "    aliases: []", "    aliases: [I]": "    aliases: [I, S]"},
-         'levels INTERNAL aliases: ["I"] -> ["I", "S"]'),
+         'levels name INTERNAL aliases: ["I"] -> ["I", "S"]'),
+        # A rule whose id is "description" was taken for a description, and
+        # the whole version for "nothing but descriptions".
+        ({"\nrules:\n": "\nrules:\n  - {id: description, description: wording, effect: deny, "
+                        "actions: [open, seal, list, export], who: {users: [leader]}}\n"},
+         "rules id description: added"),
     ]
     for edit, shown in cases:
         path = guarded.write_policy({**TWO_PERSON, **edit})

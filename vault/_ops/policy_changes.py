@@ -45,30 +45,33 @@ def policy_changes(old: Policy, old_text: str, new: Policy, new_text: str) -> li
                                      "in force", "new", n=1, lineterm=""))
     if diff:
         out.append("the text, line by line:")
-        # A key is a line of 1,900 characters: its ends tell it apart.
-        out += [f"  {line if len(line) <= 120 else line[:80] + '…' + line[-30:]}"
-                for line in diff]
+        # Whole lines, however long: a change hides in what is cut.
+        out += [f"  {line}" for line in diff]
     return out
 
 
 def _comparable(policy: Policy) -> dict[str, Any]:
     """The parsed policy as nested dicts, lists of named things keyed by
-    their names, without descriptions; users apart (:func:`_users`)."""
+    ``id X`` or ``name X``, without descriptions; users apart
+    (:func:`_users`). Descriptions go before the keying: a rule whose id is
+    "description" is a rule."""
     d = policy.to_dict()
     d.pop("users", None)
     d["level order"] = [lv["name"] for lv in d["levels"]]
-    out: dict[str, Any] = _strip(_keyed_lists(d))
+    out: dict[str, Any] = _keyed_lists(_strip(d))
     return out
 
 
 def _keyed_lists(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _keyed_lists(v) for k, v in value.items()}
-    if isinstance(value, list) and value and all(
-            isinstance(x, dict) and isinstance(x.get("id", x.get("name")), str) for x in value):
-        keyed = {str(x.get("id", x.get("name"))): _keyed_lists(x) for x in value}
-        if len(keyed) == len(value):
-            return keyed
+    if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+        keys = [f"id {x['id']}" if isinstance(x.get("id"), str) else
+                f"name {x['name']}" if isinstance(x.get("name"), str) else None for x in value]
+        if None not in keys and len(set(keys)) == len(keys):
+            return {str(k): _keyed_lists(x) for k, x in zip(keys, value, strict=True)}
+        # Not keyable (two of one name): entry by entry, in order.
+        return {f"entry {i + 1}": _keyed_lists(x) for i, x in enumerate(value)}
     if isinstance(value, list):
         return [_keyed_lists(x) for x in value]
     return value
@@ -102,8 +105,7 @@ def _differences(path: str, a: Any, b: Any) -> list[str]:
 def _show(value: Any) -> str:
     import json
 
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= 160 else text[:120] + "…" + text[-30:]
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)  # whole: nothing hides
 
 
 def _users(old: Policy, new: Policy) -> list[str]:
