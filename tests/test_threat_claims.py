@@ -262,21 +262,28 @@ def test_a_whole_vault_replaced_at_its_place_is_refused(tmp_path: Path,
 def test_a_machine_that_followed_a_vault_before_places_were_kept_is_not_fooled(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The leader's machine followed the vault with a release that kept no
-    # places: after the upgrade, a vault made in its place was pinned as new.
+    # places: after the upgrade, a vault made in its place was pinned as
+    # new; and so was a copy of another vault it followed elsewhere (the
+    # officer's scratch vault, with a recovery key of theirs).
     import os
     import shutil
 
     from vault.errors import UsageError
 
     office = make_office(tmp_path / "office")
+    scratch = make_office(tmp_path / "scratch")
     state = tmp_path / "leader-state"
     with vault.Vault(office.path, office.ids["leader"], state_dir=state) as v:
         old = v.id
+    with vault.Vault(scratch.path, scratch.ids["leader"], state_dir=state) as v:
+        other = v.id
     shutil.rmtree(state / "places")  # as the release before left it
-    with vault.Vault(office.path, office.ids["leader"], state_dir=state) as v:
-        assert v.id == old  # the vault it followed: pinned now, no question
-    shutil.rmtree(state / "places")
     shutil.move(office.path, tmp_path / "aside")
+    shutil.copytree(scratch.path, office.path)
+    with pytest.raises(UsageError, match=f"this place, new to it, holds vault {other}") as e:
+        vault.Vault(office.path, office.ids["leader"], state_dir=state)
+    assert "--vault-id" in (e.value.hint or "")
+    shutil.rmtree(office.path)
     os.mkdir(office.path)
     policy = tmp_path / "same.yaml"
     policy.write_text(policy_text(office.ids))
@@ -284,14 +291,17 @@ def test_a_machine_that_followed_a_vault_before_places_were_kept_is_not_fooled(
         m.setenv("VAULT_STATE_DIR", str(tmp_path / "officers-machine"))
         vault.Vault.init(office.path, policy, office.ids["officer"],
                          recovery_out=tmp_path / "officers-own.key").close()
-    with pytest.raises(UsageError, match="which it never opened"):
+    with pytest.raises(UsageError, match="new to it"):
         vault.Vault(office.path, office.ids["leader"], state_dir=state)
-    # A vault at a place never used before is a question too, until the
-    # vault it followed has been opened once at its place.
+    # Each vault it followed is confirmed once where it is; then no question.
+    with vault.Vault(tmp_path / "aside", office.ids["leader"], state_dir=state,
+                     vault_id=old) as v:
+        assert v.id == old
+    with vault.Vault(scratch.path, scratch.ids["leader"], state_dir=state,
+                     vault_id=other) as v:
+        assert v.id == other
     with vault.Vault(tmp_path / "aside", office.ids["leader"], state_dir=state) as v:
         assert v.id == old
-    with vault.Vault(office.path, office.ids["leader"], state_dir=state) as v:
-        assert v.id != old  # nothing left unplaced: a new vault is a new vault
 
 
 def test_a_vault_id_that_is_no_id_is_refused(office: Office, tmp_path: Path) -> None:

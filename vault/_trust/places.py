@@ -50,13 +50,17 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
         pinned = _read(path)
         if pinned == vault_id:
             return
-        if pinned is None and confirmed is None and _unplaced(base, vault_id):
+        unplaced = _unplaced(base) if pinned is None and confirmed is None else []
+        if unplaced:
             raise UsageError(
-                f"this machine followed vaults before it kept their places; this place holds "
-                f"vault {vault_id}, which it never opened",
-                hint="if a vault was replaced here, treat it as an incident; else check the id "
-                     "out of band (its officer and a second administrator) and pass "
-                     "--vault-id ID (env VAULT_ID) once")
+                f"this machine followed {len(unplaced)} vault{'s' * (len(unplaced) != 1)} "
+                f"({', '.join(sorted(unplaced)[:3])}{', …' if len(unplaced) > 3 else ''}) "
+                f"before it kept their places, and this place, new to it, holds vault "
+                f"{vault_id}",
+                hint="check the id out of band (its officer and a second administrator) and "
+                     "pass --vault-id ID (env VAULT_ID) once; if a vault was replaced here, "
+                     "treat it as an incident; the replay of a vault no longer used may be "
+                     "deleted from the state folder (docs/DEPLOYMENT.md §12)")
         if pinned is None or confirmed is not None:
             with contextlib.suppress(FileExistsError):  # a race with ourselves: read again
                 write_atomic(path, f"{vault_id}\n".encode(), replace=confirmed is not None)
@@ -75,20 +79,16 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
                  "second administrator) and pass --vault-id ID (env VAULT_ID) once")
 
 
-def _unplaced(base: str, vault_id: str) -> bool:
-    """Is ``vault_id`` new to this machine while it holds the replay of a
-    vault whose place it never kept (made before places were kept)? Then
-    this place may have held that one: a new id here is not taken on trust.
-    A vault it has a replay of was opened here before: it is pinned."""
-    if os.path.exists(os.path.join(base, f"{vault_id}.sqlite")):
-        return False
+def _unplaced(base: str) -> list[str]:
+    """The vaults this machine holds a replay of whose place it never kept
+    (made before places were kept). One of them may have been at a place
+    new to the pins, so no vault found at such a place is taken on trust --
+    not even one with a replay here: having followed a vault somewhere says
+    nothing of this place (a copy of another followed vault, put here)."""
     ids = os.path.join(base, "places", "ids")
-    for entry in os.listdir(base):
-        other = entry.removesuffix(".sqlite")
-        if entry.endswith(".sqlite") and _ID.match(other) and \
-                not os.path.exists(os.path.join(ids, other)):
-            return True
-    return False
+    return [entry.removesuffix(".sqlite") for entry in os.listdir(base)
+            if entry.endswith(".sqlite") and _ID.match(entry.removesuffix(".sqlite"))
+            and not os.path.exists(os.path.join(ids, entry.removesuffix(".sqlite")))]
 
 
 def _read(path: str) -> str | None:
