@@ -261,7 +261,8 @@ def _confirm(refuse: bool) -> None:
               help="For a new policy version: its file, to see what it changes (needed to "
                    "approve).")
 @click.option("--to", "destination", metavar="DEST",
-              help="For a move: check that it is to DEST (the request names it by digest).")
+              help="For a move: its destination, to check (needed to approve; the request "
+                   "names it by digest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON.")
 @click.pass_context
 def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
@@ -285,19 +286,20 @@ def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
     else:
         raise UsageError(f"{source} is neither a request file nor a request id",
                          hint="'vault approvals' lists the requests waiting for you")
-    if destination is not None:
-        from vault._ops.migrate import destination_digest
-
-        if r.action != "migrate" or r.details.get("to") != destination_digest(destination):
-            raise UsageError(f"the request is not for a move to {destination}")
+    if destination is not None and r.action != "migrate":
+        raise UsageError("--to is for a move (migrate)")
     if r.action == "policy-apply" and policy_file is None and not refuse:
         tell(v.explain_request(r))
         v.approve(data)  # a usage error naming --policy FILE, before any confirmation
     tell(v.explain_request(r, policy_file))
+    if r.action == "migrate" and not refuse:
+        from vault._ops.approve import check_destination
+
+        tell(f"the move is to {check_destination(r, destination)}")
     if not yes:
         _confirm(refuse)
     a = v.approve(data, refuse=refuse, reason=reason, expires=parse_lifetime(expires),
-                  policy=policy_file)
+                  policy=policy_file, destination=destination)
     if output:
         _write(output, a.to_bytes(), force, "answer")
     if as_json:

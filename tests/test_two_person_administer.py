@@ -305,17 +305,27 @@ def test_a_move_under_the_two_person_rule_is_asked_for_and_approved(
                     "--justification", "new file server")
     assert r.exit_code == 0, r.stderr
     request_id = r.stdout.strip()
+    r = guarded.cli("leader", "approve", request_id, "--yes")  # not blind
+    assert r.exit_code == 2 and "hint: add --to DEST" in r.stderr, r.stderr
     r = guarded.cli("leader", "approve", request_id, "--yes", "--to", str(tmp_path / "else"))
     assert r.exit_code == 2 and "not for a move to" in r.stderr
     r = guarded.cli("leader", "approve", request_id, "--yes", "--to", str(tmp_path / "moved"))
     assert r.exit_code == 0, r.stderr
     assert "asks to move the vault to another store" in r.stderr
     # The approval is for that destination only (the officer's private copy
-    # was moved on the leader's approval of another place).
+    # was moved on the leader's approval of another place) -- not even
+    # through a link made at the approved name.
     r = guarded.cli("officer", "migrate", "--from", guarded.location, "--to",
                     str(tmp_path / "private-copy"), "--request", request_id)
     assert r.exit_code == 3, r.stderr
     assert not (tmp_path / "private-copy" / "vault.json").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "moved").symlink_to(tmp_path / "mine")
+    r = guarded.cli("officer", "migrate", "--from", guarded.location, "--to",
+                    str(tmp_path / "moved"), "--request", request_id)
+    assert r.exit_code == 3, r.stderr
+    assert not (tmp_path / "mine" / "vault.json").exists()
+    (tmp_path / "moved").unlink()
     # A vault id given is held to, as by every command.
     r = guarded.cli("officer", "--vault-id", "0" * 32, "migrate", "--from", guarded.location,
                     "--to", str(tmp_path / "moved"), "--request", request_id)

@@ -400,15 +400,17 @@ class Vault:
 
     def approve(self, request: bytes, *, refuse: bool = False, reason: str | None = None,
                 expires: timedelta | None = None,
-                policy: str | os.PathLike[str] | None = None) -> Approval:
+                policy: str | os.PathLike[str] | None = None,
+                destination: str | os.PathLike[str] | None = None) -> Approval:
         """Answer a request file with your own key, after checking it against
         the vault as it is now; recorded, and left in the vault for the
         requester. ``Approval.to_bytes()`` is the approval file. Approving a
-        new policy version needs its file, ``policy`` (the one asked for)."""
+        new policy version needs its file, ``policy`` (the one asked for);
+        approving a move, its ``destination``."""
         from vault._ops import approve
 
         return approve.answer(self._s, request, refuse=refuse, reason=reason, lifetime=expires,
-                              policy_path=policy)
+                              policy_path=policy, destination=destination)
 
     def find_request(self, request_id: str) -> Request:
         """A request left in the vault or on the record, by its id."""

@@ -202,7 +202,8 @@ def standing(s: Session, r: Request, name: str) -> str | None:
 
 
 def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None = None,
-           lifetime: timedelta | None = None, policy_path: Any = None) -> Approval:
+           lifetime: timedelta | None = None, policy_path: Any = None,
+           destination: Any = None) -> Approval:
     """Approve (or refuse) a request file, with the caller's own key. A
     ``policy-apply`` request is approved only with the file asked to be
     installed (``policy_path``; vault/_ops/policy_changes.py)."""
@@ -212,6 +213,8 @@ def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None 
         from vault._ops.policy_changes import check_policy_file
 
         check_policy_file(s, r, policy_path)
+    if r.action == "migrate" and (not refuse or destination is not None):
+        check_destination(r, destination)
     me, actor = s.me(), s.actor()
     with attempt(s, "refuse" if refuse else "approve", r.doc) as att:
         if r.label is not None:
@@ -300,6 +303,20 @@ def pending(s: Session) -> list[Request]:
             continue
         out[r.digest] = r
     return sorted(out.values(), key=lambda r: (r.statement["created"], r.id))
+
+
+def check_destination(r: Request, destination: Any) -> str:
+    """A ``migrate`` request is approved only for a destination the approver
+    names: it must be the one asked for. Returns where it really is."""
+    from vault._ops.migrate import destination_digest
+
+    if destination is None:
+        raise UsageError("a move is approved only for a destination you name",
+                         hint="add --to DEST, the destination the requester names")
+    if r.details.get("to") != destination_digest(destination):
+        raise UsageError("the request is not for a move to that destination")
+    dest = str(os.fspath(destination))
+    return dest if "://" in dest else os.path.realpath(dest)
 
 
 def explain(s: Session, r: Request, policy_path: Any = None) -> str:

@@ -64,13 +64,18 @@ class MoveReport:
 
 def destination_digest(destination: str | os.PathLike[str]) -> str:
     """What a ``migrate`` request binds of where the vault goes: the SHA-256
-    of the backend's kind, a NUL and its location (a folder's absolute
-    path; a PostgreSQL location without its password) -- not the place
-    itself, which the audit log does not keep (FORMAT.md §16.1)."""
+    of the backend's kind, a NUL and its location (a folder's real path,
+    links resolved; a PostgreSQL location without its password) -- not the
+    place itself, which the audit log does not keep (FORMAT.md §16.1)."""
     import hashlib
 
     dst = open_backend(destination)
-    return hashlib.sha256(f"{type(dst).__name__}\0{dst.location}".encode()).hexdigest()
+    where = dst.location
+    if "://" not in os.fspath(destination):
+        # Where the folder really is: a link made at the approved name
+        # later leads elsewhere, and the move would follow it.
+        where = os.path.realpath(where)
+    return hashlib.sha256(f"{type(dst).__name__}\0{where}".encode()).hexdigest()
 
 
 def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[str],

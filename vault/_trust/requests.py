@@ -136,7 +136,7 @@ class Request(SignedStatement):
             lines.append(f"  new label      {mark(self.new_label)}")
         if self.action == "migrate":
             lines.append(f"  to             the place whose sha256 is {self.details['to']} "
-                         "(check it: vault approve ID --to DEST)")
+                         "(approved only with --to DEST)")
         for key, value in sorted(self.details.items() if self.action != "migrate" else ()):
             shown = ", ".join(value) if isinstance(value, list) else "all" if value is None \
                 else value
