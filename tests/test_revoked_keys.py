@@ -243,3 +243,21 @@ def test_renaming_a_classs_only_holder_is_no_stranding(office: Office) -> None:
     out = io.BytesIO()
     office.as_("deputy").open(doc, out)
     assert out.getvalue() == b"minutes"
+
+
+def test_a_version_pairing_a_recipient_with_another_signing_key_is_refused(
+        office: Office) -> None:
+    # The clerk's recipient replaced, her signing key kept: her client was
+    # then no user, and her next honest attempt was recorded with no name
+    # under a key the policy gives her -- a finding for 'audit verify' and
+    # 'doctor' on an intact vault, for everyone, until an incident.
+    from vault.age import MLKEM768X25519Identity
+    from vault.errors import UsageError
+
+    clerk = office.ids["clerk"]
+    other = str(MLKEM768X25519Identity.generate().recipient)
+    path = office.write_policy({clerk.recipient: other})
+    with pytest.raises(UsageError, match="user clerk: a recipient and a signing key come "
+                                         "from one identity"):
+        office.as_("officer").apply_policy(path)
+    assert office.as_("officer").policy_version == 1

@@ -95,12 +95,35 @@ def _check_successor(s: Session, new: Policy) -> None:
     if new.hash == s.trusted.policy.hash:
         raise UsageError("this policy is already the active version")
     _check_nobody_stranded(s, new)
+    _check_whole_identities(s, new)
     recovery = recovery_for(new, s.manifest.recovery)
     if new.post_quantum == "required" and not all(r.startswith("age1pq1") for r in recovery):
         raise UsageError("post_quantum is required but this vault's recovery recipient made at "
                          "'vault init' is classical",
                          hint="name a post-quantum recovery recipient in the policy "
                               "('vault age keygen --pq'), docs/POLICY.md §3.12")
+
+
+def _check_whole_identities(s: Session, new: Policy) -> None:
+    """A recipient and a signing key come from one identity (one secret):
+    a version pairing either with another than it ever had is a typing
+    mistake or a trick, and its person's client would then be no user --
+    an honest attempt recorded with no name under a key the policy gives a
+    name, which verification must call a finding."""
+    recipient_of: dict[str, str] = {}
+    signing_of: dict[str, str] = {}
+    for _, sha, *_ in s.trusted.policy_versions():
+        for u in s.trusted.policy_by_hash(sha).users.values():
+            recipient_of.setdefault(u.signing_key, u.recipient)
+            signing_of.setdefault(u.recipient, u.signing_key)
+    for u in new.users.values():
+        if recipient_of.get(u.signing_key, u.recipient) != u.recipient or \
+                signing_of.get(u.recipient, u.signing_key) != u.signing_key:
+            raise UsageError(
+                f"user {u.name}: a recipient and a signing key come from one identity, but "
+                "this version pairs one of them with another than it had",
+                hint="give both keys of the person's identity ('vault identity show FILE' "
+                     "prints them), or neither")
 
 
 def _check_nobody_stranded(s: Session, new: Policy) -> None:
