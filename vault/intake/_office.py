@@ -2,11 +2,16 @@
 (docs/POLICY.md §11.1).
 
 Word (.docx, .docm): the body, headers and footers, comments, footnotes
-and endnotes, deleted text of tracked changes included. Excel (.xlsx,
-.xlsm): shared strings, each sheet's inline strings and cell values, and
-comments. PowerPoint (.pptx, .pptm): slides, notes and comments -- found by
-name, and by the content type [Content_Types].xml declares for them. Embedded
-objects, images and macros are not inspected.
+and endnotes, deleted text of tracked changes and field instructions
+included; a document importing another (altChunk) is not inspected. Excel
+(.xlsx, .xlsm): shared strings, each sheet's inline strings, cell values and
+printed headers and footers, sheet names, and comments. PowerPoint (.pptx,
+.pptm): slides, their masters and layouts, notes and comments. In all
+three: text boxes, shapes, charts and SmartArt (DrawingML text). Parts are
+found by name, and by the content type [Content_Types].xml declares for
+them; Strict (ISO 29500) namespaces are read as the transitional ones.
+Embedded objects, images, macros and formulas' results not stored in the
+file are not inspected.
 """
 
 from __future__ import annotations
@@ -33,48 +38,100 @@ W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+# ISO 29500 Strict names the same elements in other namespaces; Word, Excel
+# and PowerPoint open and save such files.
+_STRICT = {W: "{http://purl.oclc.org/ooxml/wordprocessingml/main}",
+           S: "{http://purl.oclc.org/ooxml/spreadsheetml/main}",
+           A: "{http://purl.oclc.org/ooxml/drawingml/main}",
+           P: "{http://purl.oclc.org/ooxml/presentationml/main}"}
+
+
+def _tags(ns: str, *names: str) -> frozenset[str]:
+    """Each element name in the transitional and the Strict namespace."""
+    return frozenset(f"{n}{name}" for n in (ns, _STRICT[ns]) for name in names)
+
+
+class _WordTarget(TextTarget):
+    """A Word part's text; field instructions too (a QUOTE field shows its
+    text). A part that imports another document into itself (altChunk:
+    HTML, RTF or a second .docx that Word merges when it opens the file) is
+    not inspected: its text is not in this part."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(_tags(W, "t", "delText", "instrText"), _tags(W, "p", "br", "cr"),
+                         _tags(W, "tab"), depth)
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if tag in _ALT_CHUNK:
+            raise Refused("unsupported", "a Word document that imports another document "
+                          "(altChunk) is not inspected")
+        super().start(tag, attrib)
+
+
+_ALT_CHUNK = _tags(W, "altChunk")
 
 _WORD = (re.compile(r"word/(document|header\d*|footer\d*|comments|footnotes|endnotes)\.xml"),
-         lambda depth: TextTarget(frozenset((W + "t", W + "delText")),
-                                  frozenset((W + "p", W + "br", W + "cr")),
-                                  frozenset((W + "tab",)), depth))
+         lambda depth: _WordTarget(depth))
 _SHARED = (re.compile(r"xl/sharedStrings\.xml"),
-           lambda depth: TextTarget(frozenset((S + "t",)), frozenset((S + "si",)),
-                                    max_depth=depth))
+           lambda depth: TextTarget(_tags(S, "t"), _tags(S, "si"), max_depth=depth))
 _SHEET = (re.compile(r"xl/worksheets/sheet\d+\.xml"),
           lambda depth: _SheetTarget(depth))
+_WORKBOOK = (re.compile(r"xl/workbook\.xml"), lambda depth: _NamesTarget(depth))
 _XL_COMMENTS = (re.compile(r"xl/comments\d*\.xml"),
-                lambda depth: TextTarget(frozenset((S + "t",)), frozenset((S + "comment",)),
-                                         max_depth=depth))
-_SLIDES = (re.compile(r"ppt/(slides/slide|notesSlides/notesSlide)\d+\.xml"),
-           lambda depth: TextTarget(frozenset((A + "t",)), frozenset((A + "p", A + "br")),
-                                    max_depth=depth))
+                lambda depth: TextTarget(_tags(S, "t"), _tags(S, "comment"), max_depth=depth))
+_SLIDES = (re.compile(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster"
+                      r"|slideLayouts/slideLayout)\d+\.xml"),
+           lambda depth: TextTarget(_tags(A, "t"), _tags(A, "p", "br"), max_depth=depth))
 _PPT_COMMENTS = (re.compile(r"ppt/comments/[^/]+\.xml"),
-                 lambda depth: TextTarget(frozenset((P + "text",)), frozenset((P + "cm",)),
-                                          max_depth=depth))
+                 lambda depth: TextTarget(_tags(P, "text"), _tags(P, "cm"), max_depth=depth))
+# Text boxes, shapes, charts and SmartArt: DrawingML text, in any of the
+# three kinds of document.
+_DRAWING = (re.compile(r"(word|xl|ppt)/(drawings|charts|diagrams)/[^/]+\.xml"),
+            lambda depth: TextTarget(_tags(A, "t"), _tags(A, "p", "br"), max_depth=depth))
 
 _KINDS: dict[str, tuple[str, tuple[tuple[re.Pattern[str], Callable[[int], TextTarget]], ...]]] = {
-    "word/document.xml": ("word", (_WORD,)),
-    "xl/workbook.xml": ("excel", (_SHARED, _SHEET, _XL_COMMENTS)),
-    "ppt/presentation.xml": ("powerpoint", (_SLIDES, _PPT_COMMENTS)),
+    "word/document.xml": ("word", (_WORD, _DRAWING)),
+    "xl/workbook.xml": ("excel", (_SHARED, _SHEET, _WORKBOOK, _XL_COMMENTS, _DRAWING)),
+    "ppt/presentation.xml": ("powerpoint", (_SLIDES, _PPT_COMMENTS, _DRAWING)),
 }
 
 
-class _SheetTarget(TextTarget):
-    """Inline strings and cell values, but not shared-string indexes."""
+class _NamesTarget(TextTarget):
+    """A workbook's sheet names, shown on their tabs."""
 
     def __init__(self, depth: int) -> None:
-        super().__init__(frozenset((S + "t", S + "v")), frozenset((S + "c", S + "row")),
-                         max_depth=depth, skip=self._index)
+        super().__init__(frozenset(), max_depth=depth)
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        if tag in _SHEET_TAGS:
+            self._add(attrib.get("name", "") + "\n")
+
+
+_SHEET_TAGS = _tags(S, "sheet")
+
+
+class _SheetTarget(TextTarget):
+    """Inline strings and cell values, but not shared-string indexes; the
+    page headers and footers printed with the sheet."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(_tags(S, "t", "v", "oddHeader", "oddFooter", "evenHeader",
+                               "evenFooter", "firstHeader", "firstFooter"),
+                         _tags(S, "c", "row", "headerFooter"), max_depth=depth,
+                         skip=self._index)
         self.cell_type: str | None = None
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
-        if tag == S + "c":
+        if tag in _CELL:
             self.cell_type = attrib.get("t")
         super().start(tag, attrib)
 
     def _index(self, tag: str, attrib: dict[str, str]) -> bool:
-        return tag == S + "v" and self.cell_type == "s"
+        return tag in _VALUE and self.cell_type == "s"
+
+
+_CELL, _VALUE = _tags(S, "c"), _tags(S, "v")
 
 
 # Text parts found by their declared content type, whatever their names: an
@@ -92,10 +149,13 @@ _TYPED: dict[str, dict[str, tuple[re.Pattern[str], Callable[[int], TextTarget]]]
     "excel": {f"{_OOXML}spreadsheetml.worksheet+xml": _SHEET,
               f"{_OOXML}spreadsheetml.sharedStrings+xml": _SHARED,
               f"{_OOXML}spreadsheetml.comments+xml": _XL_COMMENTS},
-    "powerpoint": {f"{_OOXML}presentationml.slide+xml": _SLIDES,
-                   f"{_OOXML}presentationml.notesSlide+xml": _SLIDES,
-                   f"{_OOXML}presentationml.comments+xml": _PPT_COMMENTS},
+    "powerpoint": {f"{_OOXML}presentationml.{t}+xml": _SLIDES
+                   for t in ("slide", "notesSlide", "slideMaster", "slideLayout")}
+    | {f"{_OOXML}presentationml.comments+xml": _PPT_COMMENTS},
 }
+for _typed in _TYPED.values():  # drawings, charts and SmartArt, in every kind
+    _typed |= {f"{_OOXML}{t}+xml": _DRAWING
+               for t in ("drawing", "drawingml.chart", "drawingml.diagramData")}
 
 
 def _typed_parts(zf: SafeZip, kind: str, meter: Meter

@@ -93,10 +93,44 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
         if meter.out_of_time():
             break
         scanner.start(f"page {number}")
-        text = page.extract_text() or ""
+        text = (page.extract_text() or "") + _annotations(page)
         meter.add_bytes(len(text))
         more = scanner.feed(text)
         scanner.end()
         if not more and (meter.chars >= meter.budget.max_chars or meter.out_of_time()):
             break
+    fields = _form_values(reader)
+    if fields:
+        scanner.start("form fields")
+        meter.add_bytes(len(fields))
+        scanner.feed(fields)
+        scanner.end()
     return labels
+
+
+_MAX_ANNOTATIONS = 10_000  # per page: a viewer shows them all, a file may hold many
+
+
+def _annotations(page: Any) -> str:
+    """The text a viewer shows in a page's annotations (a FreeText box, a
+    note's contents, rich text), which ``extract_text`` leaves out."""
+    annots = page.get("/Annots")
+    if annots is None:
+        return ""
+    out = []
+    for ref in list(annots.get_object())[:_MAX_ANNOTATIONS]:
+        annot = ref.get_object()
+        if not hasattr(annot, "get"):
+            continue
+        for key in ("/Contents", "/RC", "/T"):
+            value = annot.get(key)
+            if value is not None:
+                out.append(str(value.get_object() if hasattr(value, "get_object") else value))
+    return "\n" + "\n".join(out) if out else ""
+
+
+def _form_values(reader: Any) -> str:
+    """The values of the document's form fields, shown in their boxes."""
+    fields = reader.get_fields() or {}
+    return "\n".join(str(f.get("/V")) for f in list(fields.values())[:_MAX_ANNOTATIONS]
+                     if hasattr(f, "get") and f.get("/V") is not None)

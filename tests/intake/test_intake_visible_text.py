@@ -1,0 +1,133 @@
+"""Text an application shows that intake once left unread (docs/POLICY.md
+§11.1): each file below holds board minutes with a card number where Word,
+Excel, PowerPoint or a PDF viewer shows it, and was inspected "complete"
+with no match -- sealed at the default label, opened by someone cleared
+for INTERNAL. Now each is found, or (a document importing another) is not
+inspected at all."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import make_files as mf
+import pytest
+
+from vault.intake import classify_for_seal, inspect
+from vault.policy import load_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "BOARD MINUTES - venue paid with card 4111 1111 1111 1111"
+Parts = dict[str, bytes]
+
+
+def rewrite(data: bytes, change: Callable[[Parts], Parts]) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, part in change({i.filename: src.read(i) for i in src.infolist()}).items():
+            z.writestr(name, part)
+    return out.getvalue()
+
+
+def strict(parts: Parts) -> Parts:
+    # ISO 29500 Strict: the same elements in another namespace.
+    return {n: p.replace(b"http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+                         b"http://purl.oclc.org/ooxml/wordprocessingml/main") for n, p in
+            parts.items()}
+
+
+def master(parts: Parts) -> Parts:
+    # A text box on the slide master: shown on every slide.
+    name = "ppt/slideMasters/slideMaster1.xml"
+    box = ('<p:sp><p:nvSpPr><p:cNvPr id="99" name="Banner"/><p:cNvSpPr txBox="1"/><p:nvPr/>'
+           '</p:nvSpPr><p:spPr/><p:txBody><a:bodyPr/><a:lstStyle/><a:p><a:r><a:rPr lang="en-US"/>'
+           f'<a:t>{SECRET}</a:t></a:r></a:p></p:txBody></p:sp>').encode()
+    parts[name] = re.sub(rb"(<p:spTree>.*?</p:grpSpPr>)", lambda m: m.group(1) + box,
+                         parts[name], count=1, flags=re.S)
+    assert SECRET.encode() in parts[name]
+    return parts
+
+
+def tab_name(parts: Parts) -> Parts:
+    parts["xl/workbook.xml"] = re.sub(rb'<sheet ([^>]*)name="[^"]*"',
+                                      rb'<sheet \1name="Board minutes 4111111111111111"',
+                                      parts["xl/workbook.xml"])
+    return parts
+
+
+def page_header(parts: Parts) -> Parts:
+    name = "xl/worksheets/sheet1.xml"
+    parts[name] = parts[name].replace(
+        b"</worksheet>", f"<headerFooter><oddHeader>{SECRET}</oddHeader></headerFooter>"
+                         "</worksheet>".encode())
+    return parts
+
+
+def text_box(parts: Parts) -> Parts:
+    # A drawing's text box (Excel), read whatever refers to it.
+    parts["xl/drawings/drawing1.xml"] = (
+        '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/'
+        'spreadsheetDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">'
+        f'<xdr:twoCellAnchor><xdr:sp><xdr:txBody><a:p><a:r><a:t>{SECRET}</a:t></a:r></a:p>'
+        '</xdr:txBody></xdr:sp></xdr:twoCellAnchor></xdr:wsDr>').encode()
+    return parts
+
+
+def quote_field(parts: Parts) -> Parts:
+    name = "word/document.xml"
+    parts[name] = parts[name].replace(
+        b"<w:sectPr", f'<w:p><w:r><w:instrText> QUOTE "{SECRET}" </w:instrText></w:r></w:p>'
+                      "<w:sectPr".encode(), 1)
+    return parts
+
+
+def alt_chunk(parts: Parts) -> Parts:
+    # An HTML part Word imports into the body when it opens the file.
+    parts["word/chunk1.html"] = f"<html><body><p>{SECRET}</p></body></html>".encode()
+    parts["word/document.xml"] = parts["word/document.xml"].replace(
+        b"<w:sectPr", b'<w:altChunk r:id="rIdAlt1"/><w:sectPr', 1)
+    return parts
+
+
+def pdf_annotation() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.annotations import FreeText
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(mf.pdf(["Canteen hours."]))))
+    writer.add_annotation(0, FreeText(text=SECRET, rect=(50, 550, 550, 600)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+CASES: dict[str, Callable[[], bytes]] = {
+    "strict.docx": lambda: rewrite(mf.docx([SECRET]), strict),
+    "quote-field.docx": lambda: rewrite(mf.docx(["Canteen hours."]), quote_field),
+    "slide-master.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."), master),
+    "tab-name.xlsx": lambda: rewrite(mf.xlsx([["Budget", 2025]]), tab_name),
+    "page-header.xlsx": lambda: rewrite(mf.xlsx([["Budget", 2025]]), page_header),
+    "text-box.xlsx": lambda: rewrite(mf.xlsx([["Budget", 2025]]), text_box),
+    "annotation.pdf": pdf_annotation,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_text_an_application_shows_is_inspected(name: str) -> None:
+    policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
+    result = inspect(io.BytesIO(CASES[name]()), rules=policy.intake.content_rules())
+    assert result.status == "complete" and "card-numbers" in result.matched_rules, result
+    outcome = classify_for_seal(policy, result, None, actor="clerk")
+    assert outcome.floor is not None and "PERSONAL-DATA" in outcome.floor.caveats
+
+
+def test_a_document_importing_another_is_not_inspected() -> None:
+    policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
+    data = rewrite(mf.docx(["Canteen hours."]), alt_chunk)
+    result = inspect(io.BytesIO(data), rules=policy.intake.content_rules())
+    assert (result.status, result.cause) == ("uninspectable", "unsupported"), result
+    outcome = classify_for_seal(policy, result, None, actor="clerk")
+    assert (outcome.label, outcome.allowed) == (None, False)  # require-label
