@@ -176,3 +176,48 @@ def test_hostile_files_are_uninspectable_quickly_and_in_little_memory(
     assert report["reason"] and "passwd" not in report["reason"]
     assert report["seconds"] < MAX_SECONDS, report
     assert report["rss_mb"] < MAX_RSS_MB, report
+
+
+def shared_strings_pdf(mode: str, size: int = 100_000, n: int = 10_000) -> bytes:
+    """One page listing one annotation ``n`` times, or ``n`` form fields
+    sharing one value: a ``size``-byte string, once on disk."""
+    objs = {6: b"(" + b"A" * size + b")",
+            5: b"<< /Type /Annot /Subtype /Text /Rect [0 0 10 10] /Contents 6 0 R >>",
+            7: b"[" + b" ".join([b"5 0 R"] * (n if mode == "annots" else 0)) + b"]",
+            100: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R "
+                 b"/Annots 7 0 R >>",
+            4: b"<< /Length 0 >>\nstream\n\nendstream",
+            2: b"<< /Type /Pages /Kids [100 0 R] /Count 1 >>",
+            1: b"<< /Type /Catalog /Pages 2 0 R >>"}
+    if mode == "fields":
+        for i in range(n):
+            objs[1000 + i] = b"<< /FT /Tx /T (f%d) /V 6 0 R >>" % i
+        objs[8] = b"<< /Fields [" + b" ".join(b"%d 0 R" % (1000 + i) for i in range(n)) + b"] >>"
+        objs[1] = b"<< /Type /Catalog /Pages 2 0 R /AcroForm 8 0 R >>"
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    for num in sorted(objs):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
+                    b"0000000000 65535 f \n" for i in range(1, size))
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("mode", ["annots", "fields"])
+def test_one_string_listed_many_times_is_read_once(mode: str, tmp_path: Path) -> None:
+    # 160 KB listing one 100 KB annotation 10,000 times (or 10,000 form
+    # fields sharing one value) took 2 to 3 GB: each was copied before any
+    # bound was checked.
+    path = tmp_path / f"shared-{mode}.pdf"
+    path.write_bytes(shared_strings_pdf(mode))
+    proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
+                           _PROBE, str(path)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "complete", report
+    assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report

@@ -93,13 +93,13 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
         if meter.out_of_time():
             break
         scanner.start(f"page {number}")
-        text = (page.extract_text() or "") + _annotations(page)
+        text = (page.extract_text() or "") + _annotations(page, meter)
         meter.add_bytes(len(text))
         more = scanner.feed(text)
         scanner.end()
         if not more and (meter.chars >= meter.budget.max_chars or meter.out_of_time()):
             break
-    fields = _form_values(reader)
+    fields = "" if meter.out_of_time() else _form_values(reader, meter)
     if fields:
         scanner.start("form fields")
         meter.add_bytes(len(fields))
@@ -111,26 +111,55 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
 _MAX_ANNOTATIONS = 10_000  # per page: a viewer shows them all, a file may hold many
 
 
-def _annotations(page: Any) -> str:
+def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
+    """The text of ``values``, each object once (a file may list one string
+    10,000 times: 100 KB on disk, gigabytes once copied), and no more
+    characters than one part may hold (``max_part_chars``)."""
+    seen: set[int] = set()
+    out: list[str] = []
+    room = meter.budget.max_part_chars
+    for value in values:
+        if value is None or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if len(value) > room if hasattr(value, "__len__") else False:
+            meter.truncate(f"{what} past {meter.budget.max_part_chars} characters were not "
+                           "inspected")
+            break
+        text = str(value)
+        if len(text) > room:
+            meter.truncate(f"{what} past {meter.budget.max_part_chars} characters were not "
+                           "inspected")
+            break
+        room -= len(text)
+        out.append(text)
+    return "\n".join(out)
+
+
+def _annotations(page: Any, meter: Meter) -> str:
     """The text a viewer shows in a page's annotations (a FreeText box, a
     note's contents, rich text), which ``extract_text`` leaves out."""
     annots = page.get("/Annots")
     if annots is None:
         return ""
-    out = []
-    for ref in list(annots.get_object())[:_MAX_ANNOTATIONS]:
-        annot = ref.get_object()
-        if not hasattr(annot, "get"):
-            continue
-        for key in ("/Contents", "/RC", "/T"):
-            value = annot.get(key)
-            if value is not None:
-                out.append(str(value.get_object() if hasattr(value, "get_object") else value))
-    return "\n" + "\n".join(out) if out else ""
+
+    def values() -> Iterator[Any]:
+        seen: set[int] = set()
+        for ref in list(annots.get_object())[:_MAX_ANNOTATIONS]:
+            annot = ref.get_object()
+            if not hasattr(annot, "get") or id(annot) in seen:
+                continue
+            seen.add(id(annot))
+            for key in ("/Contents", "/RC", "/T"):
+                value = annot.get(key)
+                yield value.get_object() if hasattr(value, "get_object") else value
+
+    text = _texts(values(), meter, "annotations")
+    return "\n" + text if text else ""
 
 
-def _form_values(reader: Any) -> str:
+def _form_values(reader: Any, meter: Meter) -> str:
     """The values of the document's form fields, shown in their boxes."""
     fields = reader.get_fields() or {}
-    return "\n".join(str(f.get("/V")) for f in list(fields.values())[:_MAX_ANNOTATIONS]
-                     if hasattr(f, "get") and f.get("/V") is not None)
+    return _texts((f.get("/V") for f in list(fields.values())[:_MAX_ANNOTATIONS]
+                   if hasattr(f, "get")), meter, "form field values")
