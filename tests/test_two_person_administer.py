@@ -380,3 +380,29 @@ def test_what_a_policy_version_changes_is_shown_whatever_its_layout_hides(
         assert shown in text, text[:3000]
         assert "nothing but descriptions" not in text
         assert text.count("+# note") == 450  # every line of the differences
+
+
+def test_an_approved_new_identity_leaves_no_finding(guarded: Office) -> None:
+    # The clerk's laptop is lost: the officer, not cleared for BOARD, installs
+    # (with the leader's approval) a version giving her a new identity. Its
+    # record withdrawing her old entries was judged without that approval,
+    # so every 'doctor' on this intact vault found "may not withdraw its
+    # entries", for good.
+    from vault.identity import new_identity
+
+    guarded.as_("clerk").seal(io.BytesIO(b"board papers"), level="CONFIDENTIAL",
+                              compartments=["BOARD"])
+    renewed = {**guarded.ids, "clerk": new_identity("clerk", post_quantum=True)}
+    old = guarded.ids
+    guarded.ids = renewed
+    path = guarded.write_policy(TWO_PERSON)
+    guarded.ids = old
+    request = ask(guarded, "officer", "policy-apply", policy_path=path,
+                  justification="the clerk's laptop was lost")
+    with guarded.as_("officer") as v:
+        v.apply_policy(path, approvals=[grant(guarded, "leader", request, policy=path)])
+    guarded.ids = renewed
+    guarded.as_("leader").rotate()
+    report = guarded.as_("officer").doctor()
+    assert report.ok, report.problems
+    assert guarded.as_("officer").verify_audit().size > 0
