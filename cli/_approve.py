@@ -206,8 +206,12 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
         raise UsageError(f"{action} takes no ID", hint="give the label with --level etc."
                          if action == "seal" else None)
     lines = _lines(target) if action == "incident" else None
-    new_comps = () if clear_compartments else (tuple(compartments) or None)
-    new_cavs = () if clear_caveats else (tuple(caveats) or None)
+    # A whole label (LEVEL//COMPARTMENT/...//CAVEAT) replaces the sets, as
+    # 'vault reclassify --level' takes it: else the request asked for
+    # another label than the command then makes, and its approval never fit.
+    whole = action == "reclassify" and level is not None and "/" in level
+    new_comps = () if clear_compartments else (tuple(compartments) or (() if whole else None))
+    new_cavs = () if clear_caveats else (tuple(caveats) or (() if whole else None))
     r = open_vault(ctx).request(
         action, doc, level=level, compartments=new_comps, caveats=new_cavs,
         justification=justification, expires=parse_lifetime(expires),
@@ -221,8 +225,10 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
     else:
         click.echo(r.id)
     tell(f"request {r.id} recorded and left in the vault until {r.statement['expires']}")
-    tell(f"an approver runs 'vault approve {r.id}'"
-         + (f" (or 'vault approve {output}' on their machine)" if output else "")
+    needs = {"policy-apply": " --policy FILE", "migrate": " --to DEST"}.get(action, "")
+    tell(f"an approver runs 'vault approve {r.id}{needs}'"
+         + (f" (or 'vault approve {output}{needs}' on their machine)" if output else "")
+         + (" with the file you send them" if action == "policy-apply" else "")
          + f"; then act with --request {r.id}")
 
 

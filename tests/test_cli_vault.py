@@ -376,6 +376,29 @@ def test_reclassify_a_secret_document_takes_two_leaders(office: Office) -> None:
     assert json.loads(r.stdout)["label"]["level"] == "CONFIDENTIAL"
 
 
+def test_a_request_for_a_whole_new_label_asks_for_what_reclassify_makes(
+        office: Office) -> None:
+    # 'vault request reclassify --level CONFIDENTIAL//STAFF' kept the old
+    # compartments and caveats in the label it asked for, while 'vault
+    # reclassify --level CONFIDENTIAL//STAFF' replaces them: the approval
+    # never fitted, and the two-person lowering could not be done.
+    doc_id = office.seal("leader", office.root / "memo.txt", "--level",
+                         "SECRET//BOARD/FINANCE")
+    r = office.as_("leader", "request", "reclassify", doc_id, "--level", "CONFIDENTIAL//BOARD",
+                   "--justification", "less sensitive now")
+    assert r.exit_code == 0, r.stderr
+    request_id = r.stdout.strip()
+    r = office.as_("deputy", "approve", request_id, "--yes")
+    assert r.exit_code == 0, r.stderr
+    assert "new label      CONFIDENTIAL//BOARD\n" in r.stderr, r.stderr
+    r = office.as_("leader", "reclassify", doc_id, "--level", "CONFIDENTIAL//BOARD",
+                   "--request", request_id)
+    assert r.exit_code == 0, r.stderr
+    r = office.as_("leader", "info", doc_id, "--json")
+    label = json.loads(r.stdout)["label"]
+    assert (label["level"], label["compartments"]) == ("CONFIDENTIAL", ["BOARD"])
+
+
 def test_reclassify_can_clear_compartments(office: Office) -> None:
     doc_id = office.seal("clerk", office.root / "memo.txt", "--level", "C", "--compartment",
                          "BOARD", "--caveat", "PERSONAL-DATA")

@@ -300,10 +300,11 @@ def test_a_move_under_the_two_person_rule_is_asked_for_and_approved(
     doc = _minutes(guarded)
     with pytest.raises(DeniedError, match="approv") as e:
         move_vault(guarded.location, tmp_path / "moved", guarded.ids["officer"])
-    assert "vault request migrate" in (e.value.hint or "")
+    assert "vault request migrate DEST" in (e.value.hint or "")
     r = guarded.cli("officer", "request", "migrate", str(tmp_path / "moved"),
                     "--justification", "new file server")
     assert r.exit_code == 0, r.stderr
+    assert "--to DEST'" in r.stderr
     request_id = r.stdout.strip()
     r = guarded.cli("leader", "approve", request_id, "--yes")  # not blind
     assert r.exit_code == 2 and "hint: add --to DEST" in r.stderr, r.stderr
