@@ -116,7 +116,8 @@ def _move(ctx: click.Context, source: str, destination: str, missing_ok: bool,
         return
     click.echo(f"moved the vault from {report.source} to {report.destination}")
     click.echo(f"  {report.documents} documents, {report.keyring_entries} keyring entries, "
-               f"{report.actors} registered actors, {report.statements} requests and approvals")
+               f"{report.actors} registered actor{'s' * (report.actors != 1)}, "
+               f"{report.statements} requests and approvals")
     click.echo(f"  audit log: {report.records} lines, {report.checkpoints} checkpoints, "
                f"root {report.root} (verified at the destination)")
     for note in report.notes:

@@ -46,7 +46,8 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
     folder = os.path.join(base, "places")
     path = os.path.join(folder, name)
     try:
-        os.makedirs(os.path.join(folder, "ids"), mode=0o700, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)  # each level 0700: makedirs
+        os.makedirs(os.path.join(folder, "ids"), mode=0o700, exist_ok=True)  # sets only the last
         pinned = _read(path)
         if pinned == vault_id:
             return
