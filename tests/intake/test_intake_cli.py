@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cli_support import run
 from intake_support import FILES, HC_ALL, POLICIES
 from vault_helpers import make_office
@@ -112,3 +113,25 @@ def test_the_readme_example_is_what_classify_prints() -> None:
     assert r.exit_code == 0
     shown = r.stdout.replace(str(POLICIES.parent) + "/", "").splitlines()
     assert shown == expected
+
+
+def test_a_file_cut_short_by_the_budget_is_not_sealed_on_what_was_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The vault's own seal decided on what a truncated inspection had found
+    # so far: board minutes with a card number past the budget were sealed
+    # at the default label.
+    import functools
+    import io
+
+    import vault.intake
+    from vault.errors import UsageError
+
+    office = make_office(tmp_path)
+    monkeypatch.setattr(vault.intake, "Budget", functools.partial(vault.intake.Budget,
+                                                                  max_chars=1000))
+    text = b"lunch menu\n" * 2000 + b"board minutes, card 4111 1111 1111 1111\n"
+    with pytest.raises(UsageError, match="could not be inspected whole"):
+        office.as_("clerk").seal(io.BytesIO(text), filename="menu.txt")
+    doc = office.as_("clerk").seal(io.BytesIO(text), filename="menu.txt",
+                                   level="CONFIDENTIAL", compartments=["BOARD"]).id
+    assert doc

@@ -120,10 +120,12 @@ def decide_label(policy: Policy, found: Sequence[Inspection], proposed: Label | 
 
     floors, ids = [], []
     for inspection in found:
-        if (not inspection.inspectable and policy.intake.uninspectable == "require-label"
+        # Not inspected whole (uninspectable, or cut short by a budget: what
+        # lies past it is unknown) is no inspection to seal on (POLICY.md §11.5).
+        if (inspection.status != "complete" and policy.intake.uninspectable == "require-label"
                 and proposed is None):
-            raise UsageError(f"a file could not be inspected ({inspection.reason}) and the "
-                             "policy requires a label for it", hint="give --level (and "
+            raise UsageError(f"a file could not be inspected whole ({inspection.reason}) and "
+                             "the policy requires a label for it", hint="give --level (and "
                              "compartments) for it")
         floor, rule_ids, _ = floor_of(policy, inspection)
         if floor is not None:
