@@ -135,3 +135,52 @@ def test_a_file_cut_short_by_the_budget_is_not_sealed_on_what_was_read(
     doc = office.as_("clerk").seal(io.BytesIO(text), filename="menu.txt",
                                    level="CONFIDENTIAL", compartments=["BOARD"]).id
     assert doc
+
+
+def test_a_stream_longer_than_is_inspected_is_not_sealed_on_its_head(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # From a pipe, only the first max_input_bytes were inspected, as if they
+    # were all of it, and the rest sealed unseen at the default label.
+    import functools
+    import io
+
+    import vault.intake
+    from vault.errors import UsageError
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+            return self.data.readinto(b)
+
+    office = make_office(tmp_path)
+    monkeypatch.setattr(vault.intake, "Budget", functools.partial(vault.intake.Budget,
+                                                                  max_input_bytes=4096))
+    text = b"lunch menu\n" * 372 + b"board minutes, card 4111 1111 1111 1111\n"
+    with pytest.raises(UsageError, match="could not be inspected whole"):
+        office.as_("clerk").seal(io.BufferedReader(Pipe(text)), filename="menu.txt")
+
+
+def test_text_around_a_small_pdf_is_scanned_as_text() -> None:
+    # A text file with a blank one-page PDF in its first kilobyte was read
+    # by the PDF reader alone: the card numbers any editor shows were not.
+    import io
+
+    from pypdf import PdfWriter
+
+    from vault.intake import inspect
+    from vault.policy import load_policy
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    pdf = io.BytesIO()
+    writer.write(pdf)
+    card = b"board minutes, card 4111 1111 1111 1111\n"
+    data = card + pdf.getvalue() + card * 3
+    policy = load_policy(POLICIES / "office.yaml", template=True)
+    result = inspect(io.BytesIO(data), rules=policy.intake.content_rules())
+    assert result.kind == "pdf" and "card-numbers" in result.matched_rules, result

@@ -92,7 +92,9 @@ def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
         found = inspect(stream, filename=name, budget=budget, rules=rules)
         stream.seek(start)
         return stream, found, Seen(before) if before is not None else None
-    head = stream.read(budget.max_input_bytes)
+    # One byte more than is inspected: a stream longer than that is too
+    # large (uninspectable), never inspected as if its head were all of it.
+    head = stream.read(budget.max_input_bytes + 1)
     found = inspect(io.BytesIO(head), filename=name, budget=budget, rules=rules)
     replay = io.BufferedReader(Prefixed(head, stream), 1 << 20)
     return replay, found, None

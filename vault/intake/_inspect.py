@@ -108,6 +108,14 @@ def _inspect_stream(fp: BinaryIO, budget: Budget, rules: tuple[ContentRule, ...]
             from vault.intake._pdf import read_pdf
 
             labels = read_pdf(fp, scanner, meter)
+            if not head.startswith(b"%PDF-"):
+                # Bytes before the PDF: a text file with a small PDF inside
+                # shows its text in any editor, and the PDF reader never
+                # looks at it. Scanned as text as well.
+                from vault.intake._text import read_text
+
+                fp.seek(0)
+                read_text(fp, scanner, meter)
         elif kind == "ole":
             raise _ole(fp)
         else:
