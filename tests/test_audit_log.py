@@ -316,14 +316,21 @@ def test_forked_handles_do_not_share_the_lock(tmp_path: Path) -> None:
     log.verify(key_lookup=key_lookup)
 
 
+def _forty_thousand(path: Path) -> AuditLog:
+    """A log of 40,000 records, large enough to be hashed in two processes
+    once ``_parallel.MIN_BYTES`` is lowered."""
+    log = AuditLog.create(path, origin=ORIGIN, checkpoint_every=7000)
+    for start in range(0, 40_000, 10_000):
+        log.append_many([(fields("bob", i, reason=""), KEYS["bob"])
+                         for i in range(start, start + 10_000)])
+    return log
+
+
 def test_a_large_log_is_hashed_in_two_processes(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from vault.audit import _parallel
 
-    log = AuditLog.create(tmp_path / "a", origin=ORIGIN, checkpoint_every=7000)
-    for start in range(0, 40_000, 10_000):
-        log.append_many([(fields("bob", i, reason=""), KEYS["bob"])
-                         for i in range(start, start + 10_000)])
+    log = _forty_thousand(tmp_path / "a")
     log.append(fields("carol", 1), KEYS["carol"])
     with open(tmp_path / "a" / "log", "ab") as f:
         f.write(b'{"torn')  # a torn tail for the helper's half to report
@@ -368,10 +375,7 @@ def test_the_helpers_half_is_of_the_file_verified(tmp_path: Path,
 
     from vault.audit import _parallel
 
-    log = AuditLog.create(tmp_path / "a", origin=ORIGIN, checkpoint_every=7000)
-    for start in range(0, 40_000, 10_000):
-        log.append_many([(fields("bob", i, reason=""), KEYS["bob"])
-                         for i in range(start, start + 10_000)])
+    log = _forty_thousand(tmp_path / "a")
     path = tmp_path / "a" / "log"
     real, results = _parallel._with_helper, []
 
