@@ -103,6 +103,9 @@ def _upgrade(location: str, roles: Sequence[str], checkpoint_key: bool | None,
         extra = (" and the checkpoint key" if keys[role]
                  else " (not the checkpoint key)")
         click.echo(f"granted the application privileges{extra} to {role}")
+        if keys[role] and checkpoint_key is False:
+            warn(f"{role} can still read the checkpoint key through another role it is a "
+                 "member of (or PUBLIC): revoke it there")
 
 
 def _move(ctx: click.Context, source: str, destination: str, missing_ok: bool,

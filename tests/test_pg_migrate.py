@@ -133,6 +133,28 @@ def test_a_grant_again_keeps_the_checkpoint_key_unless_told(pg_cluster: Cluster)
     assert r.exit_code == 2 and "goes with --grant ROLE" in r.stderr
 
 
+def test_grants_name_real_roles_and_say_what_they_can_read(pg_cluster: Cluster) -> None:
+    # "--grant public" granted PUBLIC -- every role of the cluster -- the
+    # application privileges and the checkpoint key, and said "granted ...
+    # to public"; and "--no-checkpoint-key" said "(not the checkpoint key)"
+    # of a role that still read it through a group it belongs to.
+    owner = pg_cluster.dsn(OWNER, dbname_of(pg_cluster.new_database(schema=False)))
+    for name in ("public", "PUBLIC", "nobody_here"):
+        r = vault_cli("migrate", owner, "--grant", name, "--checkpoint-key")
+        assert r.exit_code == 2 and "there is no database role" in r.stderr, r.stderr
+    db = dbname_of(owner)
+    pg_cluster.execute("CREATE ROLE ws_group NOLOGIN")
+    pg_cluster.execute("CREATE ROLE ws_anna LOGIN IN ROLE ws_group")
+    assert vault_cli("migrate", owner, "--grant", "ws_group", "--checkpoint-key").exit_code == 0
+    r = vault_cli("migrate", owner, "--grant", "ws_anna", "--no-checkpoint-key")
+    assert r.exit_code == 0, r.stderr
+    assert "granted the application privileges and the checkpoint key to ws_anna" in r.stdout
+    assert "vault: warning: ws_anna can still read the checkpoint key through another role" \
+        in r.stderr
+    assert pg_cluster.execute("SELECT has_table_privilege('ws_anna', 'vault.log_key', 'SELECT')",
+                              dbname=db) == [(True,)]
+
+
 def test_the_cli_takes_a_dsn_as_vault(tmp_path: Path, pg_cluster: Cluster,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from backends import PostgresKind

@@ -357,7 +357,8 @@ class Vault:
         # The damage may be below what this machine verified, which refuses
         # to go on: the declaration is made from a fresh replay of the log.
         with tempfile.TemporaryDirectory() as fresh:
-            s = Session(self._s.backend, self._s.identity, state_dir=fresh)
+            s = Session(self._s.backend, self._s.identity, state_dir=fresh,
+                        vault_id=self._s.manifest.vault_id)
             try:
                 return declare_incident(s, first, last, reason,
                                         approved=self._approved(approvals, request, s))

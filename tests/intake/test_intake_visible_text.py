@@ -131,3 +131,31 @@ def test_a_document_importing_another_is_not_inspected() -> None:
     assert (result.status, result.cause) == ("uninspectable", "unsupported"), result
     outcome = classify_for_seal(policy, result, None, actor="clerk")
     assert (outcome.label, outcome.allowed) == (None, False)  # require-label
+
+
+def test_annotations_past_the_cap_make_the_inspection_not_whole() -> None:
+    # 10,000 references to one empty annotation, then the one that shows
+    # the card: the rest of the list was skipped without a word, and the
+    # inspection said "complete" -- sealed at the default label.
+    objs = {5: b"<< /Type /Annot /Subtype /Text /Rect [0 0 1 1] /Contents () >>",
+            9: b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 200 20] /Contents ("
+               + SECRET.encode() + b") >>",
+            7: b"[" + b"5 0 R " * 10_000 + b"9 0 R]",
+            100: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots 7 0 R >>",
+            2: b"<< /Type /Pages /Kids [100 0 R] /Count 1 >>",
+            1: b"<< /Type /Catalog /Pages 2 0 R >>"}
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    for num in sorted(objs):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
+                    b"0000000000 65535 f \n" for i in range(1, size))
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
+    result = inspect(io.BytesIO(bytes(out)), rules=policy.intake.content_rules())
+    assert result.status == "truncated" and "annotations past" in (result.reason or "")
+    outcome = classify_for_seal(policy, result, None, actor="clerk")
+    assert (outcome.label, outcome.allowed) == (None, False)  # require-label

@@ -95,6 +95,10 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     :class:`vault.Vault`)."""
     from vault._trust.places import confirmed_id
 
+    if "://" not in os.fspath(destination):
+        # The folder the approval names, resolved once: a link made at its
+        # name after the check must not lead the move elsewhere.
+        destination = os.path.realpath(destination)
     src = Session(open_backend(source), identity, vault_id=confirmed_id(vault_id))
     dst = open_backend(destination)
     from vault._ops.verify import verify_audit

@@ -143,9 +143,15 @@ def _annotations(page: Any, meter: Meter) -> str:
     if annots is None:
         return ""
 
+    listed = annots.get_object()
+    if not isinstance(listed, list):
+        return ""  # not an array: no annotations a viewer shows
+    if len(listed) > _MAX_ANNOTATIONS:  # the rest unread: not inspected whole
+        meter.truncate(f"annotations past {_MAX_ANNOTATIONS} on a page were not inspected")
+
     def values() -> Iterator[Any]:
         seen: set[int] = set()
-        for ref in list(annots.get_object())[:_MAX_ANNOTATIONS]:
+        for ref in listed[:_MAX_ANNOTATIONS]:
             annot = ref.get_object()
             if not hasattr(annot, "get") or id(annot) in seen:
                 continue
@@ -160,6 +166,8 @@ def _annotations(page: Any, meter: Meter) -> str:
 
 def _form_values(reader: Any, meter: Meter) -> str:
     """The values of the document's form fields, shown in their boxes."""
-    fields = reader.get_fields() or {}
-    return _texts((f.get("/V") for f in list(fields.values())[:_MAX_ANNOTATIONS]
-                   if hasattr(f, "get")), meter, "form field values")
+    fields = list((reader.get_fields() or {}).values())
+    if len(fields) > _MAX_ANNOTATIONS:
+        meter.truncate(f"form fields past {_MAX_ANNOTATIONS} were not inspected")
+    return _texts((f.get("/V") for f in fields[:_MAX_ANNOTATIONS] if hasattr(f, "get")),
+                  meter, "form field values")

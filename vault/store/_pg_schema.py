@@ -533,6 +533,12 @@ def grant(conn: Connection, role: str, *, checkpoints: bool | None) -> bool:
     """Give ``role`` an application role's privileges (inside a transaction);
     with ``checkpoints`` None, a role granted before keeps whether it may read
     the checkpoint key (a new one may not). Returns whether it may."""
+    # A role that exists: "public" (any case) names PUBLIC, every role of
+    # the cluster, whatever the quoting -- granted so, anyone could read
+    # the checkpoint key and insert records.
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+        raise UsageError(f"there is no database role {role!r}",
+                         hint="create it first (createuser ROLE); PUBLIC is not a role to grant")
     row = conn.execute("INSERT INTO vault.app_roles (role, checkpoints) VALUES (%s, %s)"
                        " ON CONFLICT (role) DO UPDATE SET checkpoints ="
                        " COALESCE(%s, vault.app_roles.checkpoints) RETURNING checkpoints",

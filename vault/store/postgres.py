@@ -384,10 +384,14 @@ def migrate_schema(location: str, *, grant: Sequence[str] = (),
 
 def granted_roles(location: str) -> dict[str, bool]:
     """The application roles granted so far (connecting as the database's
-    owner), each with whether it may read the checkpoint signing key."""
+    owner), each with whether it can read the checkpoint signing key --
+    in effect, through any role it is a member of or PUBLIC, not only as
+    granted by name."""
     db = Database.get(location)
     with storage_errors(f"cannot read the roles of {db.location}", db), \
             db.connection() as conn:
-        rows = conn.execute("SELECT role, checkpoints FROM vault.app_roles"
-                            " ORDER BY role").fetchall()
-    return {str(role): bool(checkpoints) for role, checkpoints in rows}
+        rows = conn.execute(
+            "SELECT role, has_table_privilege(role, 'vault.log_key', 'SELECT')"
+            " FROM vault.app_roles WHERE role IN (SELECT rolname FROM pg_roles)"
+            " ORDER BY role").fetchall()
+    return {str(role): bool(may) for role, may in rows}
