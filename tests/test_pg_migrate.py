@@ -153,6 +153,17 @@ def test_grants_name_real_roles_and_say_what_they_can_read(pg_cluster: Cluster) 
         in r.stderr
     assert pg_cluster.execute("SELECT has_table_privilege('ws_anna', 'vault.log_key', 'SELECT')",
                               dbname=db) == [(True,)]
+    # A role that reads it by a column grant, or can SET ROLE to one that
+    # may (NOINHERIT), reads it too.
+    pg_cluster.execute("CREATE ROLE ws_ben LOGIN NOINHERIT IN ROLE ws_group")
+    pg_cluster.execute("CREATE ROLE ws_cid LOGIN")
+    for role in ("ws_ben", "ws_cid"):
+        assert vault_cli("migrate", owner, "--grant", role, "--no-checkpoint-key").exit_code == 0
+    pg_cluster.execute("GRANT SELECT (data) ON vault.log_key TO ws_cid", dbname=db)
+    from vault.store.postgres import granted_roles
+
+    granted = granted_roles(owner)
+    assert (granted["ws_ben"], granted["ws_cid"], granted["ws_group"]) == (True, True, True)
 
 
 def test_the_cli_takes_a_dsn_as_vault(tmp_path: Path, pg_cluster: Cluster,

@@ -184,3 +184,39 @@ def test_text_around_a_small_pdf_is_scanned_as_text() -> None:
     policy = load_policy(POLICIES / "office.yaml", template=True)
     result = inspect(io.BytesIO(data), rules=policy.intake.content_rules())
     assert result.kind == "pdf" and "card-numbers" in result.matched_rules, result
+
+
+def test_a_pdf_after_a_few_bytes_is_read_as_before() -> None:
+    # Scanning the whole file as text when "%PDF-" was not at its start
+    # refused honest PDFs whose streams hold a NUL byte ("binary data"),
+    # throwing away what the PDF reader found, and matched digits inside
+    # the PDF that no viewer shows.
+    import io
+
+    from vault.intake import inspect
+    from vault.policy import load_policy
+
+    policy = load_policy(POLICIES / "office.yaml", template=True)
+    rules = policy.intake.content_rules()
+    pdf = (FILES / "labelled.pdf").read_bytes()
+    digits = b"4111 1111 1111 1111\n"  # in an object no page shows
+    objs = {5: b"<< /Length %d >>\nstream\n%s\nendstream" % (len(digits), digits),
+            100: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+            2: b"<< /Type /Pages /Kids [100 0 R] /Count 1 >>",
+            1: b"<< /Type /Catalog /Pages 2 0 R >>"}
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    for num in sorted(objs):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
+                    b"0000000000 65535 f \n" for i in range(1, size))
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    for data, prefix in ((pdf, b"\x00\r\n"), (bytes(out), b"\r\n")):
+        plain = inspect(io.BytesIO(data), rules=rules)
+        prefixed = inspect(io.BytesIO(prefix + data), rules=rules)
+        assert prefixed.status == plain.status == "complete", prefixed
+        assert prefixed.counts == plain.counts
+    assert "card-numbers" not in plain.matched_rules

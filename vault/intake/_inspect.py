@@ -10,6 +10,7 @@ Every way a file can fail to be read ends as an ``uninspectable``
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -23,6 +24,7 @@ from vault.intake._model import (
     Budget,
     Inspection,
     Meter,
+    MiB,
     OfficeLabel,
     Refused,
 )
@@ -108,14 +110,7 @@ def _inspect_stream(fp: BinaryIO, budget: Budget, rules: tuple[ContentRule, ...]
             from vault.intake._pdf import read_pdf
 
             labels = read_pdf(fp, scanner, meter)
-            if not head.startswith(b"%PDF-"):
-                # Bytes before the PDF: a text file with a small PDF inside
-                # shows its text in any editor, and the PDF reader never
-                # looks at it. Scanned as text as well.
-                from vault.intake._text import read_text
-
-                fp.seek(0)
-                read_text(fp, scanner, meter)
+            _around_pdf(fp, head, size, scanner, meter)
         elif kind == "ole":
             raise _ole(fp)
         else:
@@ -129,6 +124,37 @@ def _inspect_stream(fp: BinaryIO, budget: Budget, rules: tuple[ContentRule, ...]
                       cause="budget" if meter.truncated else None, office_labels=labels,
                       matches=tuple(scanner.matches), counts=scanner.counts,
                       parts=tuple(scanner.parts), chars=meter.chars, bytes_read=meter.bytes)
+
+
+def _around_pdf(fp: BinaryIO, head: bytes, size: int, scanner: Scanner, meter: Meter) -> None:
+    """Text before a PDF's header or after its last ``%%EOF``: a text file
+    with a small PDF inside shows that text in any editor, and the PDF
+    reader never looks at it. Scanned as text when it is text (a binary
+    prefix, as some honest writers leave, is not); the PDF itself never
+    is (its binary streams would match at random)."""
+    from vault.intake._text import read_text
+
+    pieces = []
+    start = head.find(b"%PDF-")
+    if start > 0:
+        pieces.append(head[:start])
+    tail_len = min(size, MiB)
+    fp.seek(size - tail_len)
+    tail = fp.read(tail_len)
+    end = tail.rfind(b"%%EOF")
+    if end < 0 and size > tail_len:
+        meter.truncate("no end of the PDF in its last MiB: what follows it was not inspected")
+    elif end >= 0 and tail[end + 5:].strip():
+        after = size - tail_len + end + 5
+        if size - after > meter.budget.max_part_chars:
+            meter.truncate("text after the PDF was not inspected")
+        else:
+            fp.seek(after)
+            pieces.append(fp.read(size - after))
+    for piece in pieces:
+        with contextlib.suppress(Refused):  # binary: no text an editor shows
+            read_text(io.BytesIO(piece), scanner, meter)
+    fp.seek(0)
 
 
 def _kind(head: bytes) -> str:

@@ -122,7 +122,9 @@ def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
         if value is None or id(value) in seen:
             continue
         seen.add(id(value))
-        if len(value) > room if hasattr(value, "__len__") else False:
+        if hasattr(value, "get_data"):  # a stream (rich text, an appearance): its bytes
+            value = value.get_data().decode("latin-1")
+        elif len(value) > room if hasattr(value, "__len__") else False:
             meter.truncate(f"{what} past {meter.budget.max_part_chars} characters were not "
                            "inspected")
             break
@@ -156,12 +158,25 @@ def _annotations(page: Any, meter: Meter) -> str:
             if not hasattr(annot, "get") or id(annot) in seen:
                 continue
             seen.add(id(annot))
-            for key in ("/Contents", "/RC", "/T"):
-                value = annot.get(key)
-                yield value.get_object() if hasattr(value, "get_object") else value
+            for key in ("/Contents", "/RC", "/T", "/V"):  # /V: a widget's value
+                yield _resolved(annot.get(key))
+            # What a viewer draws: the appearance streams (their text
+            # operators hold the strings shown), each state's too.
+            appearance = _resolved(annot.get("/AP"))
+            if hasattr(appearance, "get"):
+                for key in ("/N", "/R", "/D"):
+                    drawn = _resolved(appearance.get(key))
+                    if hasattr(drawn, "get_data"):
+                        yield drawn
+                    elif hasattr(drawn, "values"):
+                        yield from (_resolved(v) for v in list(drawn.values())[:16])
 
     text = _texts(values(), meter, "annotations")
     return "\n" + text if text else ""
+
+
+def _resolved(value: Any) -> Any:
+    return value.get_object() if hasattr(value, "get_object") else value
 
 
 def _form_values(reader: Any, meter: Meter) -> str:
@@ -169,5 +184,5 @@ def _form_values(reader: Any, meter: Meter) -> str:
     fields = list((reader.get_fields() or {}).values())
     if len(fields) > _MAX_ANNOTATIONS:
         meter.truncate(f"form fields past {_MAX_ANNOTATIONS} were not inspected")
-    return _texts((f.get("/V") for f in fields[:_MAX_ANNOTATIONS] if hasattr(f, "get")),
-                  meter, "form field values")
+    return _texts((_resolved(f.get("/V")) for f in fields[:_MAX_ANNOTATIONS]
+                   if hasattr(f, "get")), meter, "form field values")

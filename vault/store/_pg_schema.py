@@ -566,7 +566,9 @@ def upgrade(conn: Connection, *, target: int = VERSION) -> tuple[int, int]:
                              " VALUES (%s, %s)", (version, description))
         after = max(before, target)
         if after >= 1:
-            roles = conn.execute("SELECT role, checkpoints FROM vault.app_roles").fetchall()
+            # A role dropped since it was granted has nothing to be given.
+            roles = conn.execute("SELECT role, checkpoints FROM vault.app_roles"
+                                 " WHERE role IN (SELECT rolname FROM pg_roles)").fetchall()
             if after >= VERSION:  # grants name tables of the latest version
                 for role, checkpoints in roles:
                     for statement in _grant_statements(str(role), bool(checkpoints)):

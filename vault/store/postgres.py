@@ -390,8 +390,12 @@ def granted_roles(location: str) -> dict[str, bool]:
     db = Database.get(location)
     with storage_errors(f"cannot read the roles of {db.location}", db), \
             db.connection() as conn:
+        # Any column, through any role it may become (SET ROLE works for a
+        # NOINHERIT member too), or as a superuser: each reads the key.
         rows = conn.execute(
-            "SELECT role, has_table_privilege(role, 'vault.log_key', 'SELECT')"
-            " FROM vault.app_roles WHERE role IN (SELECT rolname FROM pg_roles)"
-            " ORDER BY role").fetchall()
+            "SELECT a.role, EXISTS (SELECT 1 FROM pg_roles r"
+            "  WHERE pg_has_role(a.role, r.oid, 'MEMBER')"
+            "  AND (r.rolsuper OR has_any_column_privilege(r.oid, 'vault.log_key', 'SELECT')))"
+            " FROM vault.app_roles a WHERE a.role IN (SELECT rolname FROM pg_roles)"
+            " ORDER BY a.role").fetchall()
     return {str(role): bool(may) for role, may in rows}
