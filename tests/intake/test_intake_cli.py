@@ -180,10 +180,13 @@ def test_text_around_a_small_pdf_is_scanned_as_text() -> None:
     pdf = io.BytesIO()
     writer.write(pdf)
     card = b"board minutes, card 4111 1111 1111 1111\n"
-    data = card + pdf.getvalue() + card * 3
     policy = load_policy(POLICIES / "office.yaml", template=True)
-    result = inspect(io.BytesIO(data), rules=policy.intake.content_rules())
-    assert result.kind == "pdf" and "card-numbers" in result.matched_rules, result
+    # ... and with a NUL byte in it, which a text reader refuses but an
+    # editor shows around.
+    for data in (card + pdf.getvalue() + card * 3, card + b"\x00\n" + pdf.getvalue(),
+                 pdf.getvalue() + card + b"\x00"):
+        result = inspect(io.BytesIO(data), rules=policy.intake.content_rules())
+        assert result.kind == "pdf" and "card-numbers" in result.matched_rules, result
 
 
 def test_a_pdf_after_a_few_bytes_is_read_as_before() -> None:

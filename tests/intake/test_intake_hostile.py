@@ -221,3 +221,38 @@ def test_one_string_listed_many_times_is_read_once(mode: str, tmp_path: Path) ->
     report = json.loads(proc.stdout)
     assert report["status"] == "complete", report
     assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report
+
+
+def test_appearance_streams_are_decoded_within_the_budget(tmp_path: Path) -> None:
+    # Four pages, each with an annotation drawn by a 60 KB Flate stream of
+    # 60 MiB: pypdf decoded and kept each whole (about 70 MB a page).
+    import zlib
+
+    packed = zlib.compress(bytes(60 << 20), 9)
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [100 0 R 101 0 R 102 0 R 103 0 R] /Count 4 >>"}
+    for i in range(4):
+        objs[100 + i] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] "
+                         b"/Annots [%d 0 R] >>" % (200 + i))
+        objs[200 + i] = (b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 9 9] /Contents () "
+                         b"/AP << /N %d 0 R >> >>" % (300 + i))
+        objs[300 + i] = (b"<< /Type /XObject /Subtype /Form /BBox [0 0 9 9] /Filter /FlateDecode"
+                         b" /Length %d >>\nstream\n" % len(packed) + packed + b"\nendstream")
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    for num in sorted(objs):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
+    xref, size = len(out), max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
+                    b"0000000000 65535 f \n" for i in range(1, size))
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    path = tmp_path / "appearances.pdf"
+    path.write_bytes(bytes(out))
+    proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
+                           _PROBE, str(path)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "truncated" and report["rss_mb"] < MAX_RSS_MB, report

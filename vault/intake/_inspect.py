@@ -10,7 +10,6 @@ Every way a file can fail to be read ends as an ``uninspectable``
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import tempfile
@@ -129,9 +128,9 @@ def _inspect_stream(fp: BinaryIO, budget: Budget, rules: tuple[ContentRule, ...]
 def _around_pdf(fp: BinaryIO, head: bytes, size: int, scanner: Scanner, meter: Meter) -> None:
     """Text before a PDF's header or after its last ``%%EOF``: a text file
     with a small PDF inside shows that text in any editor, and the PDF
-    reader never looks at it. Scanned as text when it is text (a binary
-    prefix, as some honest writers leave, is not); the PDF itself never
-    is (its binary streams would match at random)."""
+    reader never looks at it. Scanned as text (bytes as Latin-1, NULs as
+    spaces, when a text reader refuses them); the PDF itself never is (its
+    binary streams would match at random)."""
     from vault.intake._text import read_text
 
     pieces = []
@@ -152,8 +151,12 @@ def _around_pdf(fp: BinaryIO, head: bytes, size: int, scanner: Scanner, meter: M
             fp.seek(after)
             pieces.append(fp.read(size - after))
     for piece in pieces:
-        with contextlib.suppress(Refused):  # binary: no text an editor shows
+        try:
             read_text(io.BytesIO(piece), scanner, meter)
+        except Refused:  # a NUL in it: still what an editor shows, NULs aside
+            scanner.start("text")
+            scanner.feed(piece.replace(b"\x00", b" ").decode("latin-1"))
+            scanner.end()
     fp.seek(0)
 
 
