@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import run
-from intake_support import FILES, HC_ALL, POLICIES
+from intake_support import FILES, HC_ALL, POLICIES, raw_pdf
 from vault_helpers import make_office
 
 OFFICE = str(POLICIES / "office.yaml")
@@ -207,17 +207,7 @@ def test_a_pdf_after_a_few_bytes_is_read_as_before() -> None:
             100: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
             2: b"<< /Type /Pages /Kids [100 0 R] /Count 1 >>",
             1: b"<< /Type /Catalog /Pages 2 0 R >>"}
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = {}
-    for num in sorted(objs):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
-                    b"0000000000 65535 f \n" for i in range(1, size))
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
-    for data, prefix in ((pdf, b"\x00\r\n"), (bytes(out), b"\r\n")):
+    for data, prefix in ((pdf, b"\x00\r\n"), (raw_pdf(objs), b"\r\n")):
         plain = inspect(io.BytesIO(data), rules=rules)
         prefixed = inspect(io.BytesIO(prefix + data), rules=rules)
         assert prefixed.status == plain.status == "complete", prefixed

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from intake_support import FILES
+from intake_support import FILES, raw_pdf
 
 MAX_SECONDS = 1.0
 MAX_RSS_MB = 100.0
@@ -194,17 +194,7 @@ def shared_strings_pdf(mode: str, size: int = 100_000, n: int = 10_000) -> bytes
             objs[1000 + i] = b"<< /FT /Tx /T (f%d) /V 6 0 R >>" % i
         objs[8] = b"<< /Fields [" + b" ".join(b"%d 0 R" % (1000 + i) for i in range(n)) + b"] >>"
         objs[1] = b"<< /Type /Catalog /Pages 2 0 R /AcroForm 8 0 R >>"
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = {}
-    for num in sorted(objs):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
-                    b"0000000000 65535 f \n" for i in range(1, size))
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
-    return bytes(out)
+    return raw_pdf(objs)
 
 
 @pytest.mark.parametrize("mode", ["annots", "fields"])
@@ -238,18 +228,8 @@ def test_appearance_streams_are_decoded_within_the_budget(tmp_path: Path) -> Non
                          b"/AP << /N %d 0 R >> >>" % (300 + i))
         objs[300 + i] = (b"<< /Type /XObject /Subtype /Form /BBox [0 0 9 9] /Filter /FlateDecode"
                          b" /Length %d >>\nstream\n" % len(packed) + packed + b"\nendstream")
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = {}
-    for num in sorted(objs):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
-                    b"0000000000 65535 f \n" for i in range(1, size))
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
     path = tmp_path / "appearances.pdf"
-    path.write_bytes(bytes(out))
+    path.write_bytes(raw_pdf(objs))
     proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
                            _PROBE, str(path)], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False)

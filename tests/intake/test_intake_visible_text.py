@@ -15,6 +15,7 @@ from pathlib import Path
 
 import make_files as mf
 import pytest
+from intake_support import raw_pdf
 
 from vault.intake import classify_for_seal, inspect
 from vault.policy import load_policy
@@ -144,35 +145,11 @@ def test_annotations_past_the_cap_make_the_inspection_not_whole() -> None:
             100: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Annots 7 0 R >>",
             2: b"<< /Type /Pages /Kids [100 0 R] /Count 1 >>",
             1: b"<< /Type /Catalog /Pages 2 0 R >>"}
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = {}
-    for num in sorted(objs):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
-                    b"0000000000 65535 f \n" for i in range(1, size))
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
     policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
-    result = inspect(io.BytesIO(bytes(out)), rules=policy.intake.content_rules())
+    result = inspect(io.BytesIO(raw_pdf(objs)), rules=policy.intake.content_rules())
     assert result.status == "truncated" and "annotations past" in (result.reason or "")
     outcome = classify_for_seal(policy, result, None, actor="clerk")
     assert (outcome.label, outcome.allowed) == (None, False)  # require-label
-
-
-def _pdf(objs: dict[int, bytes]) -> bytes:
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = {}
-    for num in sorted(objs):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n" % num + objs[num] + b"\nendobj\n"
-    xref, size = len(out), max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offsets[i] if i in offsets else
-                    b"0000000000 65535 f \n" for i in range(1, size))
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
-    return bytes(out)
 
 
 def _stream(data: bytes, kind: bytes = b"") -> bytes:
@@ -208,5 +185,5 @@ def test_what_a_viewer_draws_of_an_annotation_is_inspected(name: str) -> None:
             3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Annots [10 0 R] >>",
             20: b"<< /Fields [] >>", **_ANNOTATED[name]}
     policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
-    result = inspect(io.BytesIO(_pdf(objs)), rules=policy.intake.content_rules())
+    result = inspect(io.BytesIO(raw_pdf(objs)), rules=policy.intake.content_rules())
     assert result.status == "complete" and "card-numbers" in result.matched_rules, result
