@@ -14,6 +14,7 @@ import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from intake_support import FILES, raw_pdf
@@ -151,6 +152,21 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
 }
 
 
+def probe(path: Path) -> dict[str, Any]:
+    """Inspect ``path`` in a process of its own: status, time, peak RSS."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # Linux carries a process's RSS high-water mark across exec: started
+    # directly from this (large) process, the probe would report at least
+    # our RSS. A shell that forks the probe (not its last command, so no
+    # exec) gives it a fresh one.
+    proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
+                           _PROBE, str(path)], capture_output=True, text=True, timeout=60,
+                          env=env, check=False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
 @pytest.fixture(scope="module")
 def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hostile")
@@ -162,16 +178,7 @@ def test_hostile_files_are_uninspectable_quickly_and_in_little_memory(
     make, cause = HOSTILE[name]
     path = hostile_dir / name
     make(path)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    # Linux carries a process's RSS high-water mark across exec: started
-    # directly from this (large) process, the probe would report at least
-    # our RSS. A shell that forks the probe (not its last command, so no
-    # exec) gives it a fresh one.
-    proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
-                           _PROBE, str(path)], capture_output=True, text=True, timeout=60,
-                          env=env, check=False)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    report = json.loads(proc.stdout)
+    report = probe(path)
     assert (report["status"], report["cause"]) == ("uninspectable", cause), report
     assert report["reason"] and "passwd" not in report["reason"]
     assert report["seconds"] < MAX_SECONDS, report
@@ -204,11 +211,7 @@ def test_one_string_listed_many_times_is_read_once(mode: str, tmp_path: Path) ->
     # bound was checked.
     path = tmp_path / f"shared-{mode}.pdf"
     path.write_bytes(shared_strings_pdf(mode))
-    proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
-                           _PROBE, str(path)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    report = json.loads(proc.stdout)
+    report = probe(path)
     assert report["status"] == "complete", report
     assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report
 
@@ -230,9 +233,5 @@ def test_appearance_streams_are_decoded_within_the_budget(tmp_path: Path) -> Non
                          b" /Length %d >>\nstream\n" % len(packed) + packed + b"\nendstream")
     path = tmp_path / "appearances.pdf"
     path.write_bytes(raw_pdf(objs))
-    proc = subprocess.run(["/bin/sh", "-c", '"$0" -c "$1" "$2"; exit $?', sys.executable,
-                           _PROBE, str(path)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    report = json.loads(proc.stdout)
+    report = probe(path)
     assert report["status"] == "truncated" and report["rss_mb"] < MAX_RSS_MB, report
