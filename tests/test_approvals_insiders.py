@@ -734,3 +734,20 @@ def test_a_record_time_of_no_date_is_no_clock(tmp_path: Path, backend: Kind,
     # A time kept by an earlier version's replay is no clock either.
     now = datetime.now(UTC)
     assert clock(no_date, now) == now and clock("0001-01-01T00:00:00.000000Z", now) == now
+
+
+def test_a_line_break_in_a_justification_prints_no_line_of_another_request(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A modified client's justification held line breaks and then a whole
+    # fake description ("reclassify ... typo in the title"): 'vault approve'
+    # printed it as lines of its own, below which the real request scrolled
+    # away. It is one line, its breaks shown as \n.
+    import vault._ops.approve as approve_module
+
+    doc = seal(office, "leader")
+    monkeypatch.setattr(approve_module, "check_free_text", lambda *a: None)
+    r = ask(office, "leader", "declassify", doc,
+            justification="routine\n\n\nleader asks to reclassify document x")
+    shown = r.describe()
+    assert "routine\\n\\n\\nleader asks" in shown
+    assert not [line for line in shown.splitlines() if line.startswith("leader asks to recl")]

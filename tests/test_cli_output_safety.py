@@ -156,6 +156,22 @@ def test_a_symbolic_link_another_user_made_is_refused(
         assert link.is_symlink() and target.read_bytes() == b"keep", name
 
 
+def test_a_folder_link_another_user_made_is_refused_for_open_into_it(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
+    # "vault open ID -o DIR" (and -O -o DIR) followed a link another user
+    # planted at DIR, and wrote the plaintext into that user's folder.
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    inbox = tmp_path / "inbox"
+    inbox.symlink_to(theirs)
+    make_another_users(inbox)
+    args = _writers(office, age_files)["open"]
+    for more in ([], ["-O"]):
+        r = run(*args[:-1], *more, "-o", str(inbox))
+        assert_error(r, 2, "symbolic link that another user made")
+    assert list(theirs.iterdir()) == []
+
+
 def test_an_existing_file_is_replaced_only_with_force(
         office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -293,9 +293,14 @@ def open_into(s: Session, doc_id: str, folder: str | os.PathLike[str], *,
               approved: Approved | None = None) -> tuple[str, DocumentInfo]:
     """Open a document into ``folder`` under its stored file name, made
     safe (:func:`vault._ops.filenames.safe_filename`): never outside it."""
+    from vault._inputs import refuse_planted_links
     from vault._ops.filenames import safe_filename
 
     where = os.fspath(folder)
+    # A link another user made at the folder (or on its way) would put the
+    # plaintext in a folder of theirs, as for -o FILE (THREAT-MODEL §13.2).
+    refuse_planted_links(where, "open into a folder of your own, without that link",
+                         new=True)
     if not os.path.isdir(where):
         raise UsageError(f"{where} is not a folder", hint="create it first, or give -o FILE")
     with _authorised(s, "open", doc_id, None, overwrite, justification,
@@ -305,6 +310,8 @@ def open_into(s: Session, doc_id: str, folder: str | os.PathLike[str], *,
         def named(meta: Metadata) -> str:
             nonlocal path
             path = os.path.join(where, safe_filename(meta.filename, doc_id, meta.content_type))
+            refuse_planted_links(path, "open into a folder of your own, without that link",
+                                 new=True)  # again: the folder may have been swapped since
             _check_destination(path, overwrite, given=False)
             return path
 
