@@ -751,3 +751,39 @@ def test_a_line_break_in_a_justification_prints_no_line_of_another_request(
     shown = r.describe()
     assert "routine\\n\\n\\nleader asks" in shown
     assert not [line for line in shown.splitlines() if line.startswith("leader asks to recl")]
+
+
+def test_a_request_naming_another_label_than_the_documents_is_refused(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The leader's modified client asked to lower a SECRET//BOARD document,
+    # naming its label SECRET//STAFF: the deputy was shown "SECRET//STAFF
+    # -> CONFIDENTIAL//STAFF, a routine staff memo", approved, and the board
+    # document was lowered, on every machine, doctor clean.
+    import vault._ops.approve as approve_module
+    from vault._trust.approvals import ApprovalError
+
+    doc = seal(office, "leader", comps=("BOARD",))
+    real = approve_module._doc_label
+
+    def claimed(s: Any, doc_id: str | None) -> tuple[str, Any]:
+        header, label = real(s, doc_id)
+        return header, s.trusted.policy.make_label(level=label.level, compartments=["STAFF"])
+
+    with monkeypatch.context() as m:
+        m.setattr(approve_module, "_doc_label", claimed)
+        r = ask(office, "leader", "reclassify", doc, level="CONFIDENTIAL",
+                compartments=["STAFF"])
+    assert r.label is not None and r.label["compartments"] == ["STAFF"]
+    with pytest.raises(ApprovalError, match="names another label than document") as e:
+        grant(office, "deputy", r)
+    assert e.value.kind == "label"
+    # Signed all the same (a modified approver's client, or one fooled before
+    # this check): the use is refused, and the document keeps its label.
+    with monkeypatch.context() as m:
+        m.setattr(approve_module, "_check_asked", lambda *a: None)
+        approval = grant(office, "deputy", r)
+    with pytest.raises(ApprovalError, match="names another label"), office.as_("leader") as v:
+        v.reclassify(doc, level="CONFIDENTIAL", compartments=["STAFF"],
+                     approvals=[approval])
+    with office.as_("leader") as v:
+        assert v.info(doc).label.compartments == frozenset({"BOARD"})

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._ops.approved import refusal
 from vault._ops.discipline import attempt, check_free_text, record
+from vault._trust._statement import bound_label
 from vault._trust.approvals import (
     ACTIONS,
     Approval,
@@ -181,6 +182,14 @@ def _check_asked(s: Session, r: Request, me_name: str) -> None:
                                  "records it")
     if r.doc is not None:
         row = s.trusted.doc(r.doc)
+        if row is not None and not row.shredded and row.header == r.state \
+                and r.label != bound_label(row.statement["label"]):
+            from vault.policy import Label
+
+            has = policy.format_label(Label.from_dict(row.statement["label"]))
+            raise ApprovalError("label", f"the request names another label than document "
+                                f"{r.doc} has ({has}): what it shows you is not the "
+                                "document's", hint="treat it as forged; refuse it")
         if row is None or row.shredded or row.header != r.state:
             raise ApprovalError("state", f"document {r.doc} changed since the request was "
                                 "made (or is gone)", hint=again)

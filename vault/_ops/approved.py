@@ -153,9 +153,14 @@ class Approved:
         """docs/FORMAT.md §16.4, against the trusted state as it is now
         (call it under the vault's exclusive lock)."""
         me, actor = s.me(), s.actor()
+        row = s.trusted.doc(self.doc) if self.doc is not None else None
         verified = check_request(
             self.approvals, vault=s.manifest.vault_id, action=self.action, doc=self.doc,
             state=self.state, requester=Party(actor.decides_as, me.signing_public),
+            # The label of the state bound (a document changed meanwhile is
+            # "used" or "changed since", said by the checks before this one).
+            label=row.statement["label"] if row is not None and row.header == self.state
+            else None,
             policy=s.trusted.policy, used=s.trusted.store.used, refused=refusal(s),
             recorded=s.trusted.store.request_seq, installed=s.trusted.store.policy_seq(),
             # as the replay will: never earlier than the log's latest changes allow

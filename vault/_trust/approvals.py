@@ -17,7 +17,7 @@ they decide, and the replay of the log calls them again on the records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -162,7 +162,8 @@ def check_request(approvals: Sequence[Approval], *, vault: str, action: str,
                   doc: str | None, state: str | None, requester: Party, policy: Policy,
                   now: datetime, used: Callable[[str], int | None],
                   refused: Callable[[str], str | None],
-                  recorded: Callable[[str], int | None], installed: int) -> Verified:
+                  recorded: Callable[[str], int | None], installed: int,
+                  label: Mapping[str, Any] | None = None) -> Verified:
     """docs/FORMAT.md §16.4: the approvals answer one request, made by
     ``requester`` for exactly this action on this document state under the
     policy in force, unexpired, never used or refused; each is an approval
@@ -203,6 +204,13 @@ def check_request(approvals: Sequence[Approval], *, vault: str, action: str,
     if r.state != state:
         raise ApprovalError("state", f"document {doc} changed since the request was made: the "
                             "approval is for an earlier version of it", hint=_AGAIN)
+    # The label a request names for its document is what its approver was
+    # shown: it must be the label the document has (``label``, as the log
+    # records it), or the approver approved another document's change.
+    if doc is not None and label is not None and r.label != bound_label(label):
+        raise ApprovalError("label", f"the request names another label than document {doc} "
+                            "has: its approver was shown a label that is not the document's",
+                            hint="treat it as forged; ask again")
     if now >= r.expires:
         raise ApprovalError("expired", f"the request expired at {utc_text(r.expires)}",
                             hint=_AGAIN)

@@ -183,7 +183,8 @@ class ApprovalReplay:
                 state=doc.header if on_doc and doc is not None and not doc.shredded else None,
                 requester=self._requester(rec), policy=self.policy, now=self._clock(rec),
                 used=self.store.used, refused=self._refusal,
-                recorded=self.store.request_seq, installed=self.store.policy_seq())
+                recorded=self.store.request_seq, installed=self.store.policy_seq(),
+                label=doc.statement["label"] if on_doc and doc is not None else None)
         except ApprovalError as e:
             raise Invalid(e.message) from None
         made = max([verified.request.created, *(a.created for a in approvals)])
