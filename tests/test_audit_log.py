@@ -316,6 +316,24 @@ def test_forked_handles_do_not_share_the_lock(tmp_path: Path) -> None:
     log.verify(key_lookup=key_lookup)
 
 
+def _spy_parallel(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Let any log use the helper process, and list what each parallel
+    tree pass returned (None: it did not apply, and the log was hashed in
+    one process)."""
+    from vault.audit import _parallel
+
+    results: list[object] = []
+    real = _parallel.parallel_tree
+
+    def spy(*args: object) -> object:
+        results.append(real(*args))  # type: ignore[arg-type]
+        return results[-1]
+
+    monkeypatch.setattr(_parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(_parallel, "parallel_tree", spy)
+    return results
+
+
 def _forty_thousand(path: Path) -> AuditLog:
     """A log of 40,000 records, large enough to be hashed in two processes
     once ``_parallel.MIN_BYTES`` is lowered."""
@@ -328,22 +346,12 @@ def _forty_thousand(path: Path) -> AuditLog:
 
 def test_a_large_log_is_hashed_in_two_processes(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from vault.audit import _parallel
-
     log = _forty_thousand(tmp_path / "a")
     log.append(fields("carol", 1), KEYS["carol"])
     with open(tmp_path / "a" / "log", "ab") as f:
         f.write(b'{"torn')  # a torn tail for the helper's half to report
     alone = log.verify()
-    called: list[object] = []
-    real = _parallel.parallel_tree
-
-    def spy(*args: object) -> object:
-        called.append(real(*args))  # type: ignore[arg-type]
-        return called[-1]
-
-    monkeypatch.setattr(_parallel, "MIN_BYTES", 0)
-    monkeypatch.setattr(_parallel, "parallel_tree", spy)
+    called = _spy_parallel(monkeypatch)
     both = log.verify()
     assert called and called[0] is not None  # the helper did half of it
     assert both == alone and both.size == 40_001 and both.checkpoints == 5
@@ -377,7 +385,7 @@ def test_the_helpers_half_is_of_the_file_verified(tmp_path: Path,
 
     log = _forty_thousand(tmp_path / "a")
     path = tmp_path / "a" / "log"
-    real, results = _parallel._with_helper, []
+    real = _parallel._with_helper
 
     def swapped(*args: object) -> object:
         out = real(*args)  # type: ignore[arg-type]
@@ -385,14 +393,7 @@ def test_the_helpers_half_is_of_the_file_verified(tmp_path: Path,
         os.replace(tmp_path / "copy", path)  # the same bytes, another file
         return out
 
-    real_tree = _parallel.parallel_tree
-
-    def spy(*args: object) -> object:
-        results.append(real_tree(*args))  # type: ignore[arg-type]
-        return results[-1]
-
-    monkeypatch.setattr(_parallel, "MIN_BYTES", 0)
+    results = _spy_parallel(monkeypatch)
     monkeypatch.setattr(_parallel, "_with_helper", swapped)
-    monkeypatch.setattr(_parallel, "parallel_tree", spy)
     assert log.verify().size == 40_000
     assert results == [None]  # hashed again in one process

@@ -355,6 +355,19 @@ def test_policy_apply_refuses_a_broken_policy(office: Office) -> None:
     assert_error(r, r.exit_code, "bad.yaml")
 
 
+def _approved_request(office: Office, doc_id: str, level: str) -> tuple[str, str]:
+    """The leader asks to reclassify ``doc_id`` to ``level``, the deputy
+    approves with their own identity: the request id and the approval's
+    stderr."""
+    r = office.as_("leader", "request", "reclassify", doc_id, "--level", level,
+                   "--justification", "less sensitive now")
+    assert r.exit_code == 0, r.stderr
+    request_id = r.stdout.strip()
+    r = office.as_("deputy", "approve", request_id, "--yes")
+    assert r.exit_code == 0, r.stderr
+    return request_id, r.stderr
+
+
 def test_reclassify_a_secret_document_takes_two_leaders(office: Office) -> None:
     doc_id = office.seal("leader", office.root / "memo.txt", "--level", "SECRET",
                          "--compartment", "BOARD")
@@ -362,12 +375,7 @@ def test_reclassify_a_secret_document_takes_two_leaders(office: Office) -> None:
                    "--justification", "less sensitive now")
     assert_error(r, 3, "approval")
     # The deputy approves with their own identity; nobody hands a key over.
-    r = office.as_("leader", "request", "reclassify", doc_id, "--level", "CONFIDENTIAL",
-                   "--justification", "less sensitive now")
-    assert r.exit_code == 0, r.stderr
-    request_id = r.stdout.strip()
-    r = office.as_("deputy", "approve", request_id, "--yes")
-    assert r.exit_code == 0, r.stderr
+    request_id, _ = _approved_request(office, doc_id, "CONFIDENTIAL")
     r = office.as_("leader", "reclassify", doc_id, "--level", "CONFIDENTIAL",
                    "--request", request_id)
     assert r.exit_code == 0, r.stderr
@@ -384,13 +392,8 @@ def test_a_request_for_a_whole_new_label_asks_for_what_reclassify_makes(
     # never fitted, and the two-person lowering could not be done.
     doc_id = office.seal("leader", office.root / "memo.txt", "--level",
                          "SECRET//BOARD/FINANCE")
-    r = office.as_("leader", "request", "reclassify", doc_id, "--level", "CONFIDENTIAL//BOARD",
-                   "--justification", "less sensitive now")
-    assert r.exit_code == 0, r.stderr
-    request_id = r.stdout.strip()
-    r = office.as_("deputy", "approve", request_id, "--yes")
-    assert r.exit_code == 0, r.stderr
-    assert "new label      CONFIDENTIAL//BOARD\n" in r.stderr, r.stderr
+    request_id, shown = _approved_request(office, doc_id, "CONFIDENTIAL//BOARD")
+    assert "new label      CONFIDENTIAL//BOARD\n" in shown, shown
     r = office.as_("leader", "reclassify", doc_id, "--level", "CONFIDENTIAL//BOARD",
                    "--request", request_id)
     assert r.exit_code == 0, r.stderr

@@ -163,13 +163,27 @@ def test_an_uninspectable_file_needs_a_label_under_require_label() -> None:
     assert floor.floor is not None and floor.floor.level == "AMBER"
 
 
+_TYPES = '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+
+
+def _package(types: str, parts: dict[str, str]) -> bytes:
+    """An OOXML package: ``[Content_Types].xml`` holding ``types`` (its
+    Default and Override elements), and ``parts`` by name."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml", f"{_TYPES}{types}</Types>")
+        for name, text in parts.items():
+            z.writestr(name, text)
+    return out.getvalue()
+
+
 def test_a_text_part_under_another_name_is_read() -> None:
     # An application finds a package's parts by their relationships and
     # content types: a body (or sheet, or slide) may live under any name,
     # beside a decoy under the usual one. What the content types declare a
     # text part is read too.
-    import zipfile
-
     w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 
     def part(text: str) -> str:
@@ -177,15 +191,11 @@ def test_a_text_part_under_another_name_is_read() -> None:
                 '</w:document>')
 
     main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        z.writestr("[Content_Types].xml",
-                   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                   f'<Override PartName="/WORD/Body.xml" ContentType="{main}"/></Types>')
-        z.writestr("word/body.xml", part("the board minutes of March"))
-        z.writestr("word/document.xml", part("lunch menu"))
+    data = _package(f'<Override PartName="/WORD/Body.xml" ContentType="{main}"/>',
+                    {"word/body.xml": part("the board minutes of March"),
+                     "word/document.xml": part("lunch menu")})
     rules = [ContentRule("m", phrases=("board minutes",))]
-    result = inspect(io.BytesIO(out.getvalue()), rules=rules)
+    result = inspect(io.BytesIO(data), rules=rules)
     assert result.counts["m"] == 1 and result.status == "complete", result
 
 
@@ -193,21 +203,15 @@ def test_a_text_part_typed_by_its_extension_is_read() -> None:
     # The same body typed by a <Default Extension="bin"> instead of an
     # Override: only Overrides were read, so the board minutes behind a
     # decoy were sealed at the default label.
-    import zipfile
-
     w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
     main = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        z.writestr("[Content_Types].xml",
-                   '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                   '<Default Extension="xml" ContentType="application/xml"/>'
-                   f'<Default Extension="BIN" ContentType="{main}"/></Types>')
-        z.writestr("word/body.bin", f'<w:document {w}><w:body><w:p><w:r><w:t>the board '
-                                    'minutes of March</w:t></w:r></w:p></w:body></w:document>')
-        z.writestr("word/document.xml", f"<w:document {w}/>")
+    data = _package('<Default Extension="xml" ContentType="application/xml"/>'
+                    f'<Default Extension="BIN" ContentType="{main}"/>',
+                    {"word/body.bin": f'<w:document {w}><w:body><w:p><w:r><w:t>the board '
+                                      'minutes of March</w:t></w:r></w:p></w:body></w:document>',
+                     "word/document.xml": f"<w:document {w}/>"})
     rules = [ContentRule("m", phrases=("board minutes",))]
-    result = inspect(io.BytesIO(out.getvalue()), rules=rules)
+    result = inspect(io.BytesIO(data), rules=rules)
     assert result.counts["m"] == 1 and result.status == "complete", result
 
 
