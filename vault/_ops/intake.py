@@ -124,7 +124,7 @@ def decide_label(policy: Policy, found: Sequence[Inspection], proposed: Label | 
     for inspection in found:
         # Not inspected whole (uninspectable, or cut short by a budget: what
         # lies past it is unknown) is no inspection to seal on (POLICY.md §11.5).
-        if (inspection.status != "complete" and policy.intake.uninspectable == "require-label"
+        if (not inspection.whole and policy.intake.uninspectable == "require-label"
                 and proposed is None):
             raise UsageError(f"a file could not be inspected whole ({inspection.reason}) and "
                              "the policy requires a label for it", hint="give --level (and "

@@ -149,6 +149,14 @@ class Inspection:
         return self.status != UNINSPECTABLE
 
     @property
+    def whole(self) -> bool:
+        """Was all of the file read? A truncated inspection vouches for
+        nothing after where it stopped: a file padded (or made slow to
+        read) so that a budget runs out before its markings is, for a
+        seal, not inspected (docs/POLICY.md §11.5)."""
+        return self.status == COMPLETE
+
+    @property
     def office_label(self) -> OfficeLabel | None:
         """The first enabled Office label, if any."""
         return next((lab for lab in self.office_labels if lab.enabled), None)

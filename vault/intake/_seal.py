@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from vault.errors import DeniedError
-from vault.intake._model import COMPLETE, Inspection
+from vault.intake._model import Inspection
 from vault.policy import Decision, Label, Policy
 
 __all__ = ["UNINSPECTABLE_RULE", "SealClassification", "classify_for_seal", "floor_of", "join"]
@@ -64,7 +64,7 @@ def floor_of(policy: Policy, inspection: Inspection) -> tuple[Label | None, list
             n = inspection.counts[rid]
             reasons.append(f"floor {rule.id} matched {n} time{'s' * (n != 1)}: at least "
                            f"{_show(policy, rule.label)}")
-    if not _whole(inspection) and intake.uninspectable == "floor" \
+    if not inspection.whole and intake.uninspectable == "floor" \
             and intake.uninspectable_floor is not None:
         found.append(intake.uninspectable_floor)
         ids.append(UNINSPECTABLE_RULE)
@@ -121,14 +121,6 @@ def _short(label: Label | None) -> dict[str, Any] | None:
             "caveats": sorted(label.caveats)}
 
 
-def _whole(inspection: Inspection) -> bool:
-    """Was all of the file read? A truncated inspection vouches for nothing
-    after where it stopped: a file padded (or made slow to read) so that
-    the budget runs out before its markings is not inspected, for a seal
-    (docs/POLICY.md §11.5)."""
-    return inspection.status == COMPLETE
-
-
 def classify_for_seal(policy: Policy, inspection: Inspection, proposed: Label | None, *,
                       actor: str, justification: str | None = None,
                       at: datetime | None = None) -> SealClassification:
@@ -139,7 +131,7 @@ def classify_for_seal(policy: Policy, inspection: Inspection, proposed: Label | 
     allow rule for seal with ``below_floor: true`` matches, with whatever it
     requires (typically a justification)."""
     floor, ids, reasons = floor_of(policy, inspection)
-    must_give = (not _whole(inspection) and policy.intake.uninspectable == "require-label"
+    must_give = (not inspection.whole and policy.intake.uninspectable == "require-label"
                  and proposed is None)
     if must_give:
         ids.append(UNINSPECTABLE_RULE)
