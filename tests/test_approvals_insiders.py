@@ -787,3 +787,26 @@ def test_a_request_naming_another_label_than_the_documents_is_refused(
                      approvals=[approval])
     with office.as_("leader") as v:
         assert v.info(doc).label.compartments == frozenset({"BOARD"})
+    # A client modified further skips that check too and writes the
+    # reclassification with the lying request's approval. Every replay --
+    # the leader's own and a machine's that starts afresh -- holds the use
+    # to the label it records for that document state (replay rules 9).
+    import vault._ops.approved as approved_module
+    real_check = approved_module.check_request
+
+    def no_label(*args: Any, **kwargs: Any) -> Any:
+        return real_check(*args, **{**kwargs, "label": None})
+
+    with monkeypatch.context() as m:
+        m.setattr(approved_module, "check_request", no_label)
+        with pytest.raises(IntegrityError, match="does not count"), office.as_("leader") as v:
+            v.reclassify(doc, level="CONFIDENTIAL", compartments=["STAFF"],
+                         approvals=[approval])
+    for state in (None, "fresh-state"):
+        with monkeypatch.context() as m:
+            if state is not None:
+                m.setenv("VAULT_STATE_DIR", str(office.root / state))
+            with office.as_("deputy") as v:
+                assert v.info(doc).label.compartments == frozenset({"BOARD"})
+            assert any("names another label" in message
+                       for _, _, message in findings(office))
