@@ -279,17 +279,16 @@ def _ends_with_payload(s: Session, doc_id: str, version: str, content: object) -
 def _header_sha(s: Session, doc_id: str, version: str, *, label: bool = False) -> str | None:
     """SHA-256 (hex) of a stored version's age header, as records name it;
     None if it has none (or, with ``label``, one without a label stanza)."""
-    from vault._sealed.label import LABEL_STANZA
+    from vault._sealed.reading import labelled_header_sha
     from vault.age import read_header
 
     try:
         with s.backend.open_document(doc_id, version) as f:
-            header = read_header(f)
+            if label:
+                return labelled_header_sha(f)
+            return hashlib.sha256(read_header(f).encode()).hexdigest()
     except (OSError, VaultError, ValueError):
         return None
-    if label and not any(st.type == LABEL_STANZA for st in header.stanzas):
-        return None
-    return hashlib.sha256(header.encode()).hexdigest()
 
 
 def _destroy(s: Session, doc_id: str, version: str) -> None:

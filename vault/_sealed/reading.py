@@ -38,6 +38,7 @@ from vault.errors import (
     NoKeyError,
     StateError,
     UsageError,
+    VaultError,
 )
 from vault.store.base import DOC_ID
 
@@ -201,6 +202,19 @@ def holds_payload(f: BinaryIO, content: object) -> bool:
     f.seek(end - size)
     sha, got = hash_payload(f)
     return got == size and hmac.compare_digest(sha, content["payload"])
+
+
+def labelled_header_sha(f: BinaryIO) -> str | None:
+    """SHA-256 (hex) of the age header ``f`` starts with, as records name
+    it, if it is a document's -- it carries a label stanza (§11) -- else
+    None: a keyring entry, another file or bytes that are no age header."""
+    try:
+        header = read_header(f)
+    except (OSError, VaultError, ValueError):
+        return None
+    if not any(st.type == LABEL_STANZA for st in header.stanzas):
+        return None
+    return hashlib.sha256(header.encode()).hexdigest()
 
 
 def check_payload(sealed: Sealed, sha256_hex: str, size: int) -> None:

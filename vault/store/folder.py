@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from vault import _atomic
 from vault._atomic import NotRegularFile, open_regular, real_directory
-from vault.errors import IntegrityError, StorageError, UsageError, VaultError
+from vault.errors import IntegrityError, StorageError, UsageError
 from vault.store.base import (
     DOC_ID,
     HASH,
@@ -574,7 +574,7 @@ def _left_of_a_seal(path: str, known: Callable[[str], bool]) -> bool:
     leaves: that file (a document header no record names) or, overwritten,
     bytes that are neither an age file nor text (a checkpoint, a statement
     or the log renamed here are text; a keyring entry has no label)."""
-    from vault.age import read_header
+    from vault._sealed.reading import labelled_header_sha
 
     try:
         with open(open_regular(path), "rb") as f:
@@ -586,8 +586,7 @@ def _left_of_a_seal(path: str, known: Callable[[str], bool]) -> bool:
                     return True  # random: overwritten
                 return False
             f.seek(0)
-            header = read_header(f)
-    except (OSError, NotRegularFile, VaultError, ValueError):
+            sha = labelled_header_sha(f)
+    except (OSError, NotRegularFile):
         return False
-    return any(st.type == "vault/v2/label" for st in header.stanzas) and \
-        not known(hashlib.sha256(header.encode()).hexdigest())
+    return sha is not None and not known(sha)
