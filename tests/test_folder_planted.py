@@ -591,6 +591,32 @@ def test_a_derived_file_that_is_not_a_file_is_rebuilt(office: Office, name: str,
     assert vault.Vault(office.location).verify_audit()
 
 
+@pytest.mark.parametrize("name", ["index", "hashes"])
+@pytest.mark.parametrize("target", ["the log", "a document"])
+def test_a_derived_file_linked_to_another_file_is_never_written_through(
+        office: Office, name: str, target: str) -> None:
+    # Any folder writer: 'rm audit/hashes; ln audit/log audit/hashes'. The
+    # next append rebuilt the derived files in place, truncating and
+    # overwriting the file linked there: the whole audit log was emptied
+    # (an auditor's read-only 'vault audit verify' did it too, and said
+    # ok), or a document was overwritten with hashes.
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    other = office.path / "audit" / "log" if target == "the log" else _stored(office, staff)
+    before = other.read_bytes()
+    path = office.path / "audit" / name
+    path.unlink()
+    os.link(other, path)
+    for who, *args in (("officer", "audit", "verify"), ("clerk", "ls"),
+                       ("clerk", "open", staff, "-o", "-")):
+        r = _vault(office, who, *args)
+        assert r.returncode == 0, r
+        assert other.read_bytes()[:len(before)] == before
+    assert r.stdout == "staff notes"
+    assert path.is_file() and os.stat(path).st_nlink == 1
+    assert _vault(office, "officer", "doctor").returncode == 0
+    assert vault.Vault(office.location).verify_audit()
+
+
 @pytest.mark.parametrize("planted", ["file", "dangling link"])
 def test_a_keyring_folder_that_is_not_a_folder_is_named(office: Office, planted: str) -> None:
     _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
@@ -638,3 +664,4 @@ def test_a_bloated_keyring_entry_costs_its_reader_nothing(tmp_path: Path) -> Non
     assert peak < 4 << 20, peak
     assert any("is not the one the audit log granted" in p
                for p in office.as_("officer").doctor().problems)
+

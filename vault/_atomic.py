@@ -408,9 +408,14 @@ def _kind(mode: int) -> str:
 
 
 def open_regular(path: str | os.PathLike[str], flags: int = os.O_RDONLY,
-                 mode: int = 0o600) -> int:
+                 mode: int = 0o600, *, alone: bool = False) -> int:
     """Open ``path``, which must be a regular file (``flags`` may add
     ``O_CREAT`` and the like), and return the descriptor.
+
+    ``alone``: the file must have no other name (a hard link planted at
+    ``path`` is another file of the folder's -- the audit log, a document
+    -- that writing through ``path`` would destroy); one that has raises
+    :class:`NotRegularFile` too.
 
     Never through a symbolic link, and never blocking: opening a planted
     named pipe would wait forever for a writer. Anything but a regular file
@@ -435,6 +440,9 @@ def open_regular(path: str | os.PathLike[str], flags: int = os.O_RDONLY,
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotRegularFile(path, _kind(st.st_mode))
+        if alone and st.st_nlink != 1:
+            raise NotRegularFile(path, f"a hard link ({st.st_nlink} names)",
+                                 "a file with no other name")
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

@@ -13,7 +13,7 @@ checkpoints syncs and stores them before it lets go of the lock (one turn in
 ``checkpoint_every``): no checkpoint is ever durable before its lines, and
 the next writer always sees it.
 ``hashes`` and ``index`` are derived (§6) and never fsynced; anything but a
-regular file in their place is set aside and they are rebuilt. Every file
+regular file of one name in their place is set aside and they are rebuilt. Every file
 is opened without following a link or waiting on a planted named pipe
 (:func:`vault._atomic.open_regular`).
 """
@@ -80,20 +80,23 @@ class _Files:
             self.close()
             raise
 
-    def _open(self, path: Path, flags: int) -> int:
-        fd = open_regular(path, flags, 0o600)  # never through a link, never a pipe
+    def _open(self, path: Path, flags: int, *, alone: bool = False) -> int:
+        # never through a link, never a pipe
+        fd = open_regular(path, flags, 0o600, alone=alone)
         self._fds.append(fd)
         return fd
 
     def _derived(self, path: Path, flags: int) -> int:
+        # Written in place and truncated when rebuilt: a file with another
+        # name (a hard link to the log, a document) would be destroyed.
         try:
-            return self._open(path, flags)
+            return self._open(path, flags, alone=True)
         except NotRegularFile:
             # Derived data (§6): whatever took its place (a folder, a pipe,
             # a link) is set aside, never used, and the file is rebuilt.
             with contextlib.suppress(FileNotFoundError):  # another writer was first
                 os.rename(path, path.with_name(f".{path.name}.set-aside-{secrets.token_hex(4)}"))
-            return self._open(path, flags)
+            return self._open(path, flags, alone=True)
 
     def stale(self) -> bool:
         """Was a file removed or replaced since we opened it? (A writer

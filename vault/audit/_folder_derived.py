@@ -37,8 +37,8 @@ class FolderDerived(DerivedStore):
 
     def _open(self, path: Path) -> int:
         try:
-            fd = open_regular(path)
-        except (FileNotFoundError, NotRegularFile):  # a pipe, a folder: rebuilt by the writer
+            fd = open_regular(path, alone=True)
+        except (FileNotFoundError, NotRegularFile):  # a pipe, a hard link: rebuilt by the writer
             fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # reads as empty
         self._stack.callback(os.close, fd)
         return fd
