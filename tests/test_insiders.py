@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from office import Office
+from backends import Kind
+from office import Office, make_office
 from vault_helpers import make_another_users
 
 import vault
@@ -482,3 +483,56 @@ def test_a_file_rewritten_between_intake_and_sealing_seals_nothing(
     assert (last["action"], last["outcome"]) == ("seal", "failed")
     assert office.as_("leader").ls() == []
     assert office.as_("officer").doctor().ok
+
+
+def test_a_record_dated_back_into_a_window_that_closed_does_not_count(
+        tmp_path: Path, backend: Kind) -> None:
+    # Clerks released staff documents until an hour ago. The clerk's
+    # modified client dates its declassification back into that window,
+    # after the leader and the deputy have written since: the replay judged
+    # it at the time it claimed, and the outsider read the document.
+    import datetime as dt
+    from unittest import mock
+
+    import vault._ops.change as change
+    import vault.audit._log as log_module
+    import vault.policy._decide as decide
+
+    closed = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    rule = f"""
+  - id: clerks-release-window
+    effect: allow
+    actions: [declassify]
+    who: {{groups: [clerks]}}
+    label: {{max: CONFIDENTIAL}}
+    when: {{until: {closed.strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+    require: [justification]
+
+  - id: leaders-shred"""
+    office = make_office(tmp_path, backend, edit={"\n  - id: leaders-shred": rule})
+    doc = seal(office, "leader", b"staff list", level="CONFIDENTIAL", compartments=["STAFF"],
+               justification="list")
+    seal(office, "deputy", b"rota", level="CONFIDENTIAL", compartments=["STAFF"])
+    with pytest.raises(DeniedError):
+        office.as_("clerk").declassify([doc], justification="release")
+    back = closed - dt.timedelta(days=1)
+
+    class Back(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return back if tz else back.replace(tzinfo=None)
+
+    with mock.patch.object(log_module, "now", lambda: back.strftime("%Y-%m-%dT%H:%M:%S.%fZ")), \
+            mock.patch.object(decide, "datetime", Back), \
+            mock.patch.object(change, "datetime", Back), \
+            pytest.raises(IntegrityError, match="does not count"):
+        office.as_("clerk").declassify([doc], justification="release")
+    for state in (None, tmp_path / "fresh-state"):
+        with pytest.MonkeyPatch.context() as m:
+            if state is not None:
+                m.setenv("VAULT_STATE_DIR", str(state))
+            with pytest.raises(DeniedError):
+                office.as_("outsider").open(doc, io.BytesIO())
+            with office.as_("officer") as v:
+                assert v.info(doc).label.level == "CONFIDENTIAL"
+                assert any("not entitled" in p for p in v.doctor().problems)

@@ -57,7 +57,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "9"
+RULES = "10"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 # How far from its record's time a new label's 'created' may be: a batch
@@ -313,16 +313,20 @@ class Journal(ApprovalReplay):
         given["approvers"] = self.approvers_for(rec, made or {})
         if given.get("floor") is not None and not isinstance(given["floor"], Label):
             given["floor"] = Label.from_dict(given["floor"])
+        # At the record's time, or, dated back, no earlier than the clock
+        # skew before the time two people have written since (§17): a
+        # writer choosing its record's time must not reopen a rule's window
+        # that closed (``until``) before others' records.
+        at = self._clock(rec)
         try:
-            key: tuple[Any, ...] | None = (rec.actor, action, label, rec.time,
+            key: tuple[Any, ...] | None = (rec.actor, action, label, at,
                                            tuple(sorted(given.items())))
             hash(key)
         except TypeError:  # an input that cannot be a key: decided on its own
             key = None
         decision = self._decided.get(key) if key is not None else None
         if decision is None:
-            decision = self.policy.decide(rec.actor, action, label, at=rec.datetime,
-                                          inputs=given)
+            decision = self.policy.decide(rec.actor, action, label, at=at, inputs=given)
             if key is not None:
                 self._decided[key] = decision
         _need(decision.allowed, f"{rec.actor} was not entitled to {action} this "

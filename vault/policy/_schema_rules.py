@@ -124,6 +124,16 @@ class RuleFields(Fields):
             if when and (when.embargo or when.declassify_on) and actions & _LABEL_FREE:
                 self.err(f["when"], f"{what} tests a label's embargo or declassify-on but "
                          "administer has no label", "move administer into a rule of its own")
+            elif when and actions & _LABEL_FREE:
+                # A policy version's record carries the time its writer's
+                # client gives it (docs/THREAT-MODEL.md §7): an administrator
+                # dating it into the window, or a holder of the rule dating
+                # it ahead, would change who administers -- and so who is
+                # cleared -- at will.
+                self.err(f["when"], f"{what} limits administer in time, but a policy "
+                         "version's time is its writer's to give",
+                         "begin or end an administrator's powers with a new policy version; "
+                         "move administer into a rule of its own, without 'when'")
         if "label" in f and actions & _LABEL_FREE:
             self.err(f["label"], f"{what} has a label condition; administer has no label",
                      "move administer into a rule of its own")
