@@ -213,3 +213,30 @@ def test_a_pdf_after_a_few_bytes_is_read_as_before() -> None:
         assert prefixed.status == plain.status == "complete", prefixed
         assert prefixed.counts == plain.counts
     assert "card-numbers" not in plain.matched_rules
+
+
+@pytest.mark.parametrize("declassify_on", ["2001-01-01", "P1D"])
+def test_a_seal_at_the_floor_but_due_at_once_is_below_it(tmp_path: Path,
+                                                        declassify_on: str) -> None:
+    # The clerk sealed card numbers at exactly their floor with a
+    # declassify-on already past (or a day away): no below-floor rule was
+    # needed, and the leader's routine 'declassify --due' released them to
+    # the outsider. Bringing the release forward lowers a label (POLICY.md
+    # §6.4): under a floor it is sealing below it.
+    office = make_office(tmp_path)
+    src = office.file("payroll.txt", b"Payroll export\nCard: 4111 1111 1111 1111\n")
+    floor = "CONFIDENTIAL//FINANCE//PERSONAL-DATA"
+    r = office.cli("clerk", "seal", str(src), "--level", floor, "--declassify-on", declassify_on)
+    assert r.exit_code == 3, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    assert "releases it sooner) is below the floor" in r.stderr, r.stderr
+    r = office.cli("clerk", "seal", str(src), "--level", floor)  # as the policy dates it
+    assert r.exit_code == 0, r.stderr
+    doc = r.stdout.strip()
+    r = office.cli("leader", "declassify", "--due", "--justification", "monthly release")
+    assert doc not in r.stdout
+    assert office.cli("outsider", "open", doc, "-o", "-").exit_code == 3
+    # With a rule for sealing below the floor, and its justification, it may.
+    r = office.cli("leader", "seal", str(src), "--level", floor, "--declassify-on", declassify_on,
+                   "--justification", "released with the annual report")
+    assert r.exit_code == 0, r.stderr

@@ -142,3 +142,36 @@ def test_an_office_label_without_its_label_is_a_problem_not_a_crash() -> None:
     - {id: 87ba5c36-b7cf-4793-bbc2-bd5b3a9f95ca, name: Public}
 """
     assert [msg for _, _, msg, _ in problems(text)] == ["office label is missing 'label'"]
+
+
+def test_a_floor_dated_with_its_seal_holds_the_release_date_too() -> None:
+    # POLICY.md §6.6: a floor made when sealing carries the seal's creation
+    # time and the policy's default declassify-on; a label due sooner is
+    # below it. A floor recorded undated by an earlier release is judged as
+    # then, so that replaying its seal counts what counted.
+    from datetime import UTC, datetime
+
+    from vault.intake import dated_floor
+    from vault.policy import Label
+
+    policy = load_policy(POLICIES / "office.yaml", template=True)
+    now = datetime.now(UTC)
+    label = policy.make_label(level="CONFIDENTIAL", compartments=["FINANCE"],
+                              declassify_on="2001-01-01", created=now)
+    undated = Label("CONFIDENTIAL", compartments=frozenset({"FINANCE"}))
+    assert policy.decide("clerk", "seal", label, inputs={"floor": undated}).allowed
+    dated = dated_floor(policy, undated, now)
+    denied = policy.decide("clerk", "seal", label, inputs={"floor": dated})
+    assert not denied.allowed and denied.rule_ids == ["builtin:floor"]
+    assert policy.decide("clerk", "seal", label.replace(declassify_on=None),
+                         inputs={"floor": dated}).allowed
+    later = label.replace(declassify_on="2099-01-01")
+    assert not policy.decide("clerk", "seal", later, inputs={"floor": dated}).allowed  # no default
+    tenyears = load_policy_text(OFFICE.replace("declassification:\n  to: PUBLIC\n",
+                                               "declassification:\n  to: PUBLIC\n"
+                                               "  default: P10Y\n"), "p.yaml")
+    dated = dated_floor(tenyears, undated, now)
+    assert dated.declassify_on == "P10Y"
+    assert tenyears.decide("clerk", "seal", later, inputs={"floor": dated}).allowed
+    assert not tenyears.decide("clerk", "seal", label.replace(declassify_on="P1Y"),
+                               inputs={"floor": dated}).allowed

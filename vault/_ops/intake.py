@@ -118,7 +118,7 @@ def decide_label(policy: Policy, found: Sequence[Inspection], proposed: Label | 
                  fields: dict[str, Any]) -> tuple[Label, Label | None, str]:
     """The label to seal every file with, the joined floor, and the note
     the decision's record carries (rule ids, never content)."""
-    from vault.intake import floor_of, join
+    from vault.intake import dated_floor, floor_of, join
 
     floors, ids = [], []
     for inspection in found:
@@ -133,7 +133,7 @@ def decide_label(policy: Policy, found: Sequence[Inspection], proposed: Label | 
         if floor is not None:
             floors.append(floor)
         ids += [r for r in rule_ids if r not in ids]
-    floor = join(policy, floors) if floors else None
+    floor = dated_floor(policy, join(policy, floors), fields["created"]) if floors else None
     label = proposed
     if label is None:
         default = policy.make_label(**fields)

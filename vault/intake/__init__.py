@@ -27,16 +27,23 @@ if TYPE_CHECKING:
     from vault.intake._mark import mark_office, mark_pdf, office_label_for
     from vault.intake._model import Budget, Inspection, Match, OfficeLabel
     from vault.intake._scan import ContentRule, builtin_rules
-    from vault.intake._seal import SealClassification, classify_for_seal, floor_of, join
+    from vault.intake._seal import (
+        SealClassification,
+        classify_for_seal,
+        dated_floor,
+        floor_of,
+        join,
+    )
 
 __all__ = ["Budget", "ContentRule", "Inspection", "Match", "OfficeLabel", "SealClassification",
-           "builtin_rules", "classify_for_seal", "floor_of", "inspect", "join", "mark_office",
-           "mark_pdf", "office_label_for"]
+           "builtin_rules", "classify_for_seal", "dated_floor", "floor_of", "inspect", "join",
+           "mark_office", "mark_pdf", "office_label_for"]
 
 _WHERE = {
     "inspect": "_inspect", "Budget": "_model", "Inspection": "_model", "Match": "_model",
     "OfficeLabel": "_model", "ContentRule": "_scan", "builtin_rules": "_scan",
     "SealClassification": "_seal", "classify_for_seal": "_seal", "floor_of": "_seal",
+    "dated_floor": "_seal",
     "join": "_seal", "mark_office": "_mark", "mark_pdf": "_mark",
     "office_label_for": "_mark",
 }

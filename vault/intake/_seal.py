@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from vault.errors import DeniedError
@@ -121,6 +121,15 @@ def _short(label: Label | None) -> dict[str, Any] | None:
             "caveats": sorted(label.caveats)}
 
 
+def dated_floor(policy: Policy, floor: Label, created: datetime | None) -> Label:
+    """``floor`` as a seal at ``created`` holds a label to (docs/POLICY.md
+    §6.6): with the policy's default declassify-on, so that a label the
+    sealer makes due sooner -- for the next ``declassify --due`` -- is below
+    it, as a reclassification that does so lowers (§6.4)."""
+    return floor.replace(created=created or datetime.now(UTC),
+                         declassify_on=policy.declassification.default)
+
+
 def classify_for_seal(policy: Policy, inspection: Inspection, proposed: Label | None, *,
                       actor: str, justification: str | None = None,
                       at: datetime | None = None) -> SealClassification:
@@ -131,6 +140,8 @@ def classify_for_seal(policy: Policy, inspection: Inspection, proposed: Label | 
     allow rule for seal with ``below_floor: true`` matches, with whatever it
     requires (typically a justification)."""
     floor, ids, reasons = floor_of(policy, inspection)
+    if floor is not None:
+        floor = dated_floor(policy, floor, proposed.created if proposed is not None else at)
     must_give = (not inspection.whole and policy.intake.uninspectable == "require-label"
                  and proposed is None)
     if must_give:

@@ -119,12 +119,16 @@ def builtin_checks(
         # docs/POLICY.md §6.6. The overriding rule's own require: (a
         # justification, later more) is enforced below like any other.
         by = [c.id for c in allow if c.below_floor]
+        shown = fmt(label)
+        if below and not engine.below_floor(action, label.replace(declassify_on=None),
+                                            {"floor": floor}):
+            shown += f" (its declassify-on {label.declassify_on} releases it sooner)"
         record(FLOOR, not below or bool(by),
-               f"{fmt(label)} is below the floor {fmt(floor)} that intake "
+               f"{shown} is below the floor {fmt(floor)} that intake "
                f"found; allowed by rule {', '.join(by)}" if below and by else
-               f"{fmt(label)} is below the floor {fmt(floor)} that intake found;"
+               f"{shown} is below the floor {fmt(floor)} that intake found;"
                " sealing below it needs a rule with below_floor: true" if below else
-               f"{fmt(label)} is at or above the floor {fmt(floor)}")
+               f"{shown} is at or above the floor {fmt(floor)}")
     required = set().union(*(c.require for c in allow))
     lowering = action == "declassify" or (
         action == "reclassify" and label is not None and new is not None

@@ -234,7 +234,9 @@ class Engine:
         """docs/POLICY.md §6.6: is a label being sealed below the floor that
         intake found (``inputs['floor']``, see vault.intake.classify_for_seal)?
         Below means a lower level, or a compartment or caveat of the floor
-        missing."""
+        missing -- or, for a floor dated with its seal's ``created`` (see
+        vault.intake.dated_floor), a declassify-on due sooner than the
+        floor's (§6.4: what ``declassify --due`` releases is lowered)."""
         floor = inputs.get("floor")
         if floor is None or action != "seal" or label is None:
             return False
@@ -242,7 +244,9 @@ class Engine:
             raise TypeError("inputs['floor'] must be a vault.policy.Label")
         return (self.rank[label.level] < self.rank[floor.level]
                 or not floor.compartments <= label.compartments
-                or not floor.caveats <= label.caveats)
+                or not floor.caveats <= label.caveats
+                # An undated floor is an earlier release's record: judged as then.
+                or (floor.created is not None and due_sooner(floor, label)))
 
     def mismatch(self, c: _Compiled, label: Label | None, new: Label | None,
                  at: datetime, below: bool = False) -> str | None:
