@@ -432,13 +432,20 @@ def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office, tmp_path:
     # them, and a lock wait of a day let a held lock hang everyone. A limit
     # of 1 ms on an idle transaction ended every replay, verification and
     # long read ("internal error"), and SQL_ASCII made every text column
-    # bytes: doctor found every document missing on an intact vault.
+    # bytes: doctor found every document missing on an intact vault. A
+    # library to load that does not exist failed every new session at its
+    # start. (Superusers alone set session_preload_libraries: the role's
+    # ALTER ROLE is refused.) A search path the role names is not used.
     from vault.store._pg_conn import IDLE_FLOOR, LOCK_TIMEOUT, Database
 
     cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
     _seal(pg_office, "clerk", b"before")
     with _intruder(pg_office, autocommit=True) as c:
-        c.execute("ALTER ROLE CURRENT_USER SET default_transaction_read_only = on;"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("ALTER ROLE CURRENT_USER SET session_preload_libraries = 'nosuchlib'")
+        c.execute("ALTER ROLE CURRENT_USER SET local_preload_libraries = 'nosuchlib';"
+                  " ALTER ROLE CURRENT_USER SET search_path = pg_temp, public;"
+                  " ALTER ROLE CURRENT_USER SET default_transaction_read_only = on;"
                   " ALTER ROLE CURRENT_USER SET default_transaction_isolation = serializable;"
                   " ALTER ROLE CURRENT_USER SET statement_timeout = 1;"
                   " ALTER ROLE CURRENT_USER SET idle_session_timeout = 1;"
@@ -458,6 +465,9 @@ def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office, tmp_path:
                                " current_setting('idle_in_transaction_session_timeout')"
                                ).fetchone()
         assert row == (f"{LOCK_TIMEOUT}s", f"{IDLE_FLOOR // 60}min")
+        with db.connection() as conn:
+            row = conn.execute("SELECT current_setting('search_path')").fetchone()
+        assert row == ("pg_catalog,pg_temp",)
         # A machine that replays the log for the first time, verifies it
         # and runs doctor over the intact vault.
         with vault.Vault(pg_office.location, pg_office.ids["officer"],
@@ -608,3 +618,111 @@ def test_a_swapped_chunk_is_never_copied_into_a_new_version(pg_office: Office) -
     out = io.BytesIO()
     pg_office.as_("leader").open(big, out)
     assert len(out.getvalue()) == 2_500_000
+
+
+# -- names the role plants in its own temporary schema (schema 17) ---------------------
+
+# A temporary function that notes whom it ran as and, run as anyone but the
+# session's own role, makes itself a way back in: a SECURITY DEFINER
+# function in schema vault that runs any statement as the owner.
+_EVIL = """CREATE FUNCTION pg_temp.evil(v anyelement) RETURNS pg_catalog.bool
+    LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_catalog.set_config('attack.ran_as', pg_catalog.concat_ws(' ',
+        pg_catalog.current_setting('attack.ran_as', true), current_user), false);
+    IF current_user <> session_user THEN
+        EXECUTE 'CREATE OR REPLACE FUNCTION vault.sudo(q pg_catalog.text) RETURNS void'
+                ' LANGUAGE plpgsql SECURITY DEFINER AS $b$ BEGIN EXECUTE q; END $b$';
+        EXECUTE 'GRANT EXECUTE ON FUNCTION vault.sudo(pg_catalog.text) TO PUBLIC';
+    END IF;
+    RETURN true;
+END $f$"""
+
+# The types the schema's functions name, each shadowed by a temporary domain
+# over the real one whose CHECK calls the planted function.
+_SHADOWED = ("bytea", "int4", "int8", "integer", "bigint", "json", "text", "bool", "boolean")
+
+
+def _plant_temporary_types(c: psycopg.Connection[Any]) -> None:
+    c.execute(_EVIL)
+    for name in _SHADOWED:
+        base = {"integer": "int4", "bigint": "int8", "boolean": "bool"}.get(name, name)
+        c.execute(f"CREATE DOMAIN pg_temp.{name} AS pg_catalog.{base}"
+                  " CHECK (pg_temp.evil(VALUE))")
+
+
+def test_types_the_role_plants_in_its_temporary_schema_run_nothing_as_the_owner(
+        pg_office: Office, tmp_path: Path) -> None:
+    # The functions set search_path = pg_catalog, which still looks in the
+    # caller's temporary schema FIRST for types: a temporary domain "bytea"
+    # made the tree trigger, which runs as the schema's owner, run the
+    # role's own function as the owner. It read the checkpoint key,
+    # disabled the append-only triggers and deleted its own 'open' record,
+    # and a new machine's verify and doctor were clean.
+    doc = _seal(pg_office, "clerk", b"staff rota")
+    with pg_office.as_("clerk") as v:
+        v.open(doc, io.BytesIO())  # the record the insider wants gone
+    with _intruder(pg_office, autocommit=True) as c:
+        _plant_temporary_types(c)
+        (n,) = c.execute("SELECT max(seq) + 1 FROM vault.audit_log").fetchone()  # type: ignore[misc]
+        c.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
+                  (n, b'{"v":2,"seq":%d}' % n))
+        # A line no check accepts is still refused, the types planted.
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
+            c.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
+                      (n + 5, b'{"v":2,"seq":%d}' % (n + 5)))
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
+            c.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, 'junk')", (n + 1,))
+        c.execute("INSERT INTO vault.audit_checkpoints (size, note) VALUES (%s, 'note')", (n,))
+        (ran_as,) = c.execute("SELECT current_setting('attack.ran_as', true)"
+                              ).fetchone()  # type: ignore[misc]
+        sudo = c.execute("SELECT 1 FROM pg_proc WHERE proname = 'sudo'").fetchall()
+    assert OWNER not in (ran_as or "").split() and not sudo, (ran_as, sudo)
+    with vault.Vault(pg_office.location, pg_office.ids["officer"],
+                     state_dir=tmp_path / "new") as v:
+        assert "open" in {r.action for r, _, _ in v.audit_records()}
+        assert v.verify_audit().hashes_ok
+
+
+def test_every_function_of_the_schema_looks_in_pg_catalog_before_pg_temp(
+        pg_cluster: Cluster) -> None:
+    # A fresh schema, and one upgraded from functions that named pg_catalog
+    # alone (as versions 11 to 16 made them): every function in schema
+    # vault, whichever version made it -- and whichever a later version adds
+    # -- sets the search path, and is one the schema knows.
+    from vault.store._pg_schema import FUNCTIONS, SAFE_SEARCH_PATH
+
+    fresh = dbname_of(pg_cluster.new_database())
+    old = dbname_of(pg_cluster.new_database(schema=False))
+    assert migrate_schema(pg_cluster.dsn(OWNER, old), target=16) == (0, 16)
+    pg_cluster.execute("DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT oid FROM pg_proc"
+                       " WHERE pronamespace = 'vault'::regnamespace LOOP EXECUTE format("
+                       "'ALTER FUNCTION %%s SET search_path = pg_catalog', f); END LOOP; END $$",
+                       dbname=old, user=OWNER)
+    assert migrate_schema(pg_cluster.dsn(OWNER, old), grant=[APP]) == (16, VERSION)
+    for name in (fresh, old):
+        rows = pg_cluster.execute("SELECT proname, proconfig FROM pg_proc"
+                                  " WHERE pronamespace = 'vault'::regnamespace", dbname=name)
+        assert {str(r[0]) for r in rows} == set(FUNCTIONS), name
+        for proname, config in rows:
+            assert config == [f"search_path={SAFE_SEARCH_PATH}"], (name, proname, config)
+
+
+def test_doctor_names_a_function_the_migrations_did_not_make(pg_office: Office) -> None:
+    # Whoever once had the owner's privileges can leave a way back in: a
+    # SECURITY DEFINER function in schema vault, an audit trigger disabled.
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    name = dbname_of(pg_office.location)
+    _seal(pg_office, "clerk", b"notice")
+    cluster.execute("CREATE FUNCTION vault.sudo(q text) RETURNS void LANGUAGE plpgsql"
+                    " SECURITY DEFINER AS $$ BEGIN EXECUTE q; END $$;"
+                    " ALTER FUNCTION vault.audit_json(bytea) RESET search_path;"
+                    " ALTER TABLE vault.audit_log DISABLE TRIGGER audit_log_append_only",
+                    dbname=name, user=OWNER)
+    with pg_office.as_("officer") as v:
+        problems = v.doctor().problems
+    assert problems == [
+        "database: function vault.audit_json does not set search_path to pg_catalog, pg_temp",
+        "database: function vault.sudo was not made by the vault's migrations and runs as "
+        "the schema's owner",
+        "database: trigger audit_log_append_only on vault.audit_log is disabled"], problems

@@ -62,13 +62,21 @@ IDLE_FLOOR = 300  # seconds: the least idle_in_transaction_session_timeout kept
 # every workstation: read-only transactions, time limits, serializable
 # transactions that fail, strings whose backslashes escape, an encoding that
 # turns every text column into bytes -- doctor then found every document
-# missing). A limit on an idle transaction is raised to IDLE_FLOOR instead
-# (one of 1 ms ended every replay and long read): the administrator's own
-# limit, for sessions that hang holding locks, is kept if it is longer.
+# missing; a library to load that does not exist, which failed every new
+# session at its start -- session_preload_libraries, and the other settings
+# that load code or skip triggers, are for superusers alone). A limit on an
+# idle transaction is raised to IDLE_FLOOR instead (one of 1 ms ended every
+# replay and long read): the administrator's own limit, for sessions that
+# hang holding locks, is kept if it is longer. Names are looked up in
+# pg_catalog, then the session's own temporary schema: never first in a
+# schema the role's defaults name, where a role able to create objects
+# there (PUBLIC may in "public" before PostgreSQL 15) could plant a function
+# that matches the vault's arguments better than pg_catalog's.
 _SESSION = ("-c default_transaction_read_only=off"
             " -c default_transaction_isolation=read\\ committed"
             " -c statement_timeout=0 -c idle_session_timeout=0"
-            " -c standard_conforming_strings=on -c client_encoding=UTF8")
+            " -c standard_conforming_strings=on -c client_encoding=UTF8"
+            " -c local_preload_libraries= -c search_path=pg_catalog,pg_temp")
 
 Connection = psycopg.Connection[Any]
 

@@ -32,9 +32,9 @@ from psycopg import sql
 from vault.errors import UsageError
 from vault.store._pg_conn import Connection
 
-__all__ = ["AUDIT_LOCK", "FIRST", "MIGRATE_LOCK", "STEPS", "VERSION", "WRITE_LOCK",
-           "current_version",
-           "grant", "upgrade"]
+__all__ = ["AUDIT_LOCK", "FIRST", "FUNCTIONS", "MIGRATE_LOCK", "SAFE_SEARCH_PATH", "STEPS",
+           "VERSION", "WRITE_LOCK", "current_version", "function_problems", "grant",
+           "upgrade"]
 
 # Advisory lock keys (docs/DEPLOYMENT.md §1): the vault's write lock
 # (session level; shared by sealers), the audit log's append lock and the
@@ -112,14 +112,14 @@ CREATE TABLE vault.audit_checkpoints (
     note bytea NOT NULL
 );
 CREATE FUNCTION vault.append_only() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'vault.% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END $$;
 -- Rows are numbered 0, 1, 2, ... without gaps: each new row must be the next.
 CREATE FUNCTION vault.audit_next() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     expected bigint;
 BEGIN
@@ -144,7 +144,7 @@ END $$;
 -- the length is returned so the caller can sign again. Else -1.
 CREATE FUNCTION vault.audit_append(first bigint, lines bytea[], first_hash bigint,
                                    hashes bytea[], cp_sizes bigint[], cp_notes bytea[])
-    RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     head bigint;
 BEGIN
@@ -170,7 +170,7 @@ REVOKE ALL ON FUNCTION vault.audit_append FROM PUBLIC;
 -- leaves, largest first (docs/AUDIT.md §5: subtree (L, i) is hash number
 -- N(((i + 1) << L) - 1) + L, with N(x) = 2x - popcount(x)).
 CREATE FUNCTION vault.audit_head(OUT head bigint, OUT checkpointed bigint, OUT edge bytea[])
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     lo bigint := 0;
     leaf bigint;
@@ -211,12 +211,12 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON vault.audit_chec
 # The stored hashes line NEW.seq adds (docs/AUDIT.md §6), as version 12
 # made them (version 15 changes what a conflict does).
 _TREE_ROW = r"""CREATE FUNCTION vault.audit_tree_row() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    h bytea := sha256('\x00'::bytea || NEW.line);
-    stored bytea := h;
-    lvl integer := 0;
-    sibling bytea;
+    h pg_catalog.bytea := pg_catalog.sha256('\x00'::pg_catalog.bytea || NEW.line);
+    stored pg_catalog.bytea := h;
+    lvl pg_catalog.int4 := 0;
+    sibling pg_catalog.bytea;
 BEGIN
     WHILE ((NEW.seq >> lvl) & 1) = 1 LOOP
         SELECT substring(t.hashes FROM lvl * 32 + 1 FOR 32) INTO sibling
@@ -224,7 +224,7 @@ BEGIN
         IF sibling IS NULL OR octet_length(sibling) <> 32 THEN
             RETURN NEW;  -- derived data lagging: readers fall back to the lines
         END IF;
-        h := sha256('\x01'::bytea || sibling || h);
+        h := pg_catalog.sha256('\x01'::pg_catalog.bytea || sibling || h);
         stored := stored || h;
         lvl := lvl + 1;
     END LOOP;
@@ -256,17 +256,17 @@ CREATE TABLE vault.audit_tree (
 );
 -- The line as JSON, or NULL when it is not UTF-8 JSON (a fragment).
 CREATE FUNCTION vault.audit_json(line bytea) RETURNS json
-    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN convert_from(line, 'UTF8')::json;
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END $$;
 CREATE FUNCTION vault.audit_is_object(line bytea) RETURNS boolean
-    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
     RETURN coalesce(json_typeof(vault.audit_json(line)) = 'object', false);
 CREATE FUNCTION vault.audit_check_line() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     expected bigint;
     doc json;
@@ -291,7 +291,7 @@ END $$;
 -- At commit: a line that is no record must be set aside by a torn record
 -- of the same transaction naming its number, length and SHA-256.
 CREATE FUNCTION vault.audit_named() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (
         SELECT 1 FROM vault.audit_log AS t,
@@ -318,7 +318,7 @@ CREATE CONSTRAINT TRIGGER audit_log_named AFTER INSERT ON vault.audit_log
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
     WHEN (NOT vault.audit_is_object(NEW.line)) EXECUTE FUNCTION vault.audit_named();
 CREATE FUNCTION vault.audit_check_checkpoint() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NEW.size > (SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log) THEN
         RAISE EXCEPTION 'checkpoint % is larger than the audit log', NEW.size
@@ -356,9 +356,9 @@ ALTER TABLE vault.actors ADD CONSTRAINT actors_key_hash
 #   more of one stored before this version.
 _V14 = r"""
 CREATE FUNCTION vault.documents_vid() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    drawn bigint;
+    drawn pg_catalog.int8;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         IF NEW.vid <> OLD.vid THEN
@@ -410,7 +410,7 @@ ALTER TABLE vault.keyrings ADD CONSTRAINT keyrings_entry_size
 # made the checks themselves fail.
 _V16 = r"""
 CREATE FUNCTION vault.audit_is_record(line bytea, num bigint) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     doc json := vault.audit_json(line);
 BEGIN
@@ -424,7 +424,7 @@ EXCEPTION WHEN others THEN
     RETURN false;
 END $$;
 CREATE OR REPLACE FUNCTION vault.audit_check_line() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     expected bigint;
 BEGIN
@@ -438,7 +438,7 @@ END $$;
 -- The fragments a torn record names, or NULL when the line is no torn
 -- record, or JSON the server cannot read members of ("\u0000").
 CREATE FUNCTION vault.audit_torn_fragments(line bytea) RETURNS json
-    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     doc json := vault.audit_json(line);
 BEGIN
@@ -451,7 +451,7 @@ EXCEPTION WHEN others THEN
     RETURN NULL;
 END $$;
 CREATE OR REPLACE FUNCTION vault.audit_named() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (
         SELECT 1 FROM vault.audit_log AS t,
@@ -471,6 +471,41 @@ CREATE CONSTRAINT TRIGGER audit_log_named AFTER INSERT ON vault.audit_log
     WHEN (NOT vault.audit_is_record(NEW.line, NEW.seq)) EXECUTE FUNCTION vault.audit_named();
 """
 
+# Where every function of the schema looks names up. "pg_catalog" alone
+# still left the caller's temporary schema (pg_temp) searched FIRST for
+# tables and types: an application role could create a temporary domain
+# named "bytea" whose CHECK called its own function, and the trigger that
+# runs as the schema's owner (audit_tree_row) ran that function as the
+# owner -- which read the checkpoint key and deleted audit records. Named
+# last, pg_temp comes after pg_catalog for everything, and is never
+# searched for functions or operators. Every function of the schema gets
+# the setting, whichever version made it; the definitions above carry it too.
+SAFE_SEARCH_PATH = "pg_catalog, pg_temp"
+_V17 = r"""
+DO $$
+DECLARE
+    f pg_catalog.regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc AS p
+             WHERE p.pronamespace = 'vault'::pg_catalog.regnamespace AND p.prokind IN ('f', 'p')
+             ORDER BY p.oid LOOP
+        EXECUTE pg_catalog.format('ALTER ROUTINE %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END $$;
+"""
+
+# The functions the migrations leave in the schema (at VERSION), each with
+# whether it runs as the schema's owner (SECURITY DEFINER). Any other --
+# or one of these overloaded, running as the owner when it should not, or
+# without SAFE_SEARCH_PATH -- was put there by someone who had the owner's
+# privileges, and ``vault doctor`` names it (function_problems).
+FUNCTIONS: dict[str, bool] = {
+    "append_only": False, "audit_json": False, "audit_is_object": False,
+    "audit_check_line": False, "audit_named": False, "audit_tree_row": True,
+    "audit_check_checkpoint": False, "documents_vid": True, "audit_is_record": False,
+    "audit_torn_fragments": False,
+}
+
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
 # not read: format vault/v2 starts at FIRST.
@@ -487,6 +522,8 @@ STEPS: Sequence[tuple[int, str, str]] = (
      _V15),
     (16, "audit log: a JSON object that is no record is a fragment, set aside as any other",
      _V16),
+    (17, "functions: search_path pg_catalog, then pg_temp (never the caller's temporary "
+         "types first)", _V17),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
@@ -504,6 +541,41 @@ def current_version(conn: Connection) -> int:
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
         return 0
     return int(row[0]) if row and row[0] is not None else 0
+
+
+def function_problems(conn: Connection) -> list[str]:
+    """What is wrong with the schema's functions and triggers (see
+    :data:`FUNCTIONS`): each names one that someone with the owner's
+    privileges made or changed. A name is shown as the catalog holds it, at
+    most 64 characters."""
+    rows = conn.execute(
+        "SELECT left(p.proname, 64), p.prosecdef, coalesce(p.proconfig, '{}')"
+        " FROM pg_catalog.pg_proc AS p"
+        " WHERE p.pronamespace = 'vault'::pg_catalog.regnamespace ORDER BY 1, p.oid").fetchall()
+    problems: list[str] = []
+    seen: set[str] = set()
+    for name, definer, config in rows:
+        what = f"database: function vault.{name}"
+        if name not in FUNCTIONS:
+            problems.append(f"{what} was not made by the vault's migrations"
+                            + (" and runs as the schema's owner" if definer else ""))
+            continue
+        if name in seen:
+            problems.append(f"{what} is there twice: one was not made by the migrations")
+        seen.add(name)
+        if definer and not FUNCTIONS[name]:
+            problems.append(f"{what} was changed to run as the schema's owner")
+        if f"search_path={SAFE_SEARCH_PATH}" not in config:
+            problems.append(f"{what} does not set search_path to {SAFE_SEARCH_PATH}")
+    # A trigger disabled (ALTER TABLE ... DISABLE TRIGGER) stops guarding
+    # the audit tables without a trace in the log.
+    for table, trigger in conn.execute(
+            "SELECT left(c.relname, 64), left(t.tgname, 64) FROM pg_catalog.pg_trigger AS t"
+            " JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid"
+            " WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace AND NOT t.tgisinternal"
+            " AND t.tgenabled = 'D' ORDER BY 1, 2").fetchall():
+        problems.append(f"database: trigger {trigger} on vault.{table} is disabled")
+    return problems
 
 
 def _tables(names: Sequence[str]) -> sql.Composed:

@@ -192,6 +192,13 @@ class PostgresBackend(Backend):
                     raise StorageError("the database session holding the vault's write lock "
                                        "was lost", hint="run 'vault doctor' to check the vault")
 
+    def layout_problems(self) -> list[str]:
+        # Functions the migrations did not make, or that look names up
+        # where the caller can plant them (docs/DEPLOYMENT.md §5).
+        with storage_errors(f"cannot read the vault schema of {self.location}", self.db), \
+                self.db.connection() as conn:
+            return _pg_schema.function_problems(conn)
+
     def leftovers(self) -> list[Leftover]:
         return []  # every write is one transaction: a crash leaves nothing behind
 
