@@ -5,8 +5,8 @@ accepts it: age 1.3 and later for the post-quantum keys made by default,
 any age for ``--classic`` X25519 ones); the user's Ed25519 signing key is
 derived from the same secret, so one file serves both. By default the file
 is itself encrypted with a passphrase, in the form stock age reads. Beside
-it, ``FILE.pub`` holds the public parts, so that showing them needs no
-passphrase.
+it, ``FILE.pub`` holds the public parts, signed by the signing key, so that
+showing them needs no passphrase.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vault.errors import UsageError
+from vault.errors import UsageError, VaultError
 
-from ._common import echo_json, info, read_passphrase
+from ._common import echo_json, info, read_passphrase, warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault import UserIdentity
@@ -36,6 +36,9 @@ def identity_summary(identity: UserIdentity | PublicIdentity) -> dict[str, objec
         "recipient": identity.recipient,
         "signing_key": identity.signing_public,
         "fingerprint": identity.fingerprint,
+        # Over both keys: what a person and the officer compare (the signing
+        # key's own fingerprint is in every label its holder signs).
+        "identity_fingerprint": identity.identity_fingerprint,
         "post_quantum": identity.post_quantum,
         "keyring": owner_key(identity.recipient),  # keyrings/<this>/ in a folder vault
     }
@@ -152,12 +155,39 @@ def _public_parts(file: str) -> UserIdentity | PublicIdentity:
     return load_identity_file(file)
 
 
+def _write_public(me: UserIdentity, path: str) -> None:
+    """``me``'s signed public parts to ``path``: a new file, or in place of
+    a FILE.pub of the same keys (an unsigned one, written before they were
+    signed) -- never over anything else."""
+    from vault._atomic import open_output
+    from vault.identity import load_public_identity
+
+    same = False
+    if os.path.lexists(path):
+        try:
+            old = load_public_identity(path)
+        except VaultError:
+            old = None
+        same = old is not None and (old.recipient, old.signing_public) == (
+            me.recipient, me.signing_public)
+        if not same:
+            raise UsageError(f"{path} already exists",
+                             hint="choose another file name; only a FILE.pub of this "
+                                  "identity's keys is replaced")
+    try:
+        with open_output(path, mode=0o644, replace=same) as f:
+            f.write(me.public().to_text().encode("utf-8"))
+    except FileExistsError:
+        raise UsageError(f"{path} already exists", hint="choose another file name") from None
+
+
 def policy_snippet(summary: dict[str, object]) -> str:
     """A ``users:`` entry of a policy, ready to paste but for the clearance,
     which is the officer's decision (the placeholder fails 'policy check')."""
     name = str(summary["name"])
-    lines = [f"# {name}: paste under 'users:' in the policy, and set the clearance "
-             f"(fingerprint {summary['fingerprint']})"]
+    lines = [f"# {name}: paste under 'users:' in the policy, and set the clearance",
+             f"# identity fingerprint {summary['identity_fingerprint']} (compare it with "
+             f"{name}'s own), signing key {summary['fingerprint']}"]
     from vault.policy._fields import PRINCIPAL_NAME
 
     if not PRINCIPAL_NAME.fullmatch(name):
@@ -175,14 +205,35 @@ def policy_snippet(summary: dict[str, object]) -> str:
 @identity.command("show")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def show(file: str, as_json: bool) -> None:
+@click.option("--public-out", metavar="OUT", type=click.Path(dir_okay=False),
+              help="Also write the signed public parts to OUT, as 'identity new' writes "
+                   "FILE.pub (from FILE itself, never its FILE.pub: signing needs the "
+                   "secret). Only a FILE.pub of the same keys is replaced.")
+def show(file: str, as_json: bool, public_out: str | None) -> None:
     """Print the public parts of an identity, as a policy 'users:' entry.
 
     FILE is an identity file or its FILE.pub. No passphrase is needed when
     FILE.pub is beside an encrypted FILE. --json gives name, recipient,
-    signing_key, fingerprint, post_quantum and keyring (its folder name).
+    signing_key, fingerprint (the signing key's), identity_fingerprint (over
+    the recipient and the signing key: the one to compare with a person),
+    post_quantum and keyring (its folder name).
     """
-    summary = identity_summary(_public_parts(file))
+    if public_out is not None:
+        me = load_identity_file(file)  # only its signing key signs: never FILE.pub
+        _write_public(me, public_out)
+        info(f"wrote the signed public parts of {me.name!r} to {public_out}")
+        summary = identity_summary(me)
+    else:
+        from vault._identity_public import SIGNED_HINT
+        from vault.identity import PublicIdentity, public_path
+
+        parts = _public_parts(file)
+        if isinstance(parts, PublicIdentity) and not parts.signed:
+            read = file if file.endswith(".pub") else public_path(file)
+            warn(f"{read} is not signed, so nothing ties its recipient to its signing key: "
+                 f"compare its identity fingerprint with {parts.name}'s own; "
+                 f"{SIGNED_HINT}")
+        summary = identity_summary(parts)
     if as_json:
         echo_json(summary)
         return

@@ -306,11 +306,13 @@ def test_policy_fill_puts_people_s_keys_into_a_template(tmp_path: Path) -> None:
     lines = r.stderr.splitlines()
     assert lines[0] == f"wrote {out}: keys of clerk, officer filled in"
     shown = {n: json.loads(run("identity", "show", str(tmp_path / f"{n}.key.pub"),
-                               "--json").stdout)["fingerprint"] for n in ("clerk", "officer")}
-    assert lines[1:3] == [f"  clerk: signing key {shown['clerk']}",
-                          f"  officer: signing key {shown['officer']}"]
-    assert "auditor is no user of the template" in lines[3]
-    assert "still placeholders: deputy, leader, outsider, registrar" in lines[4]
+                               "--json").stdout) for n in ("clerk", "officer")}
+    assert lines[1:3] == [
+        f"  {n}: identity fingerprint {shown[n]['identity_fingerprint']} "
+        f"(signing key {shown[n]['fingerprint']})" for n in ("clerk", "officer")]
+    assert "compare each identity fingerprint" in lines[3]
+    assert "auditor is no user of the template" in lines[4]
+    assert "still placeholders: deputy, leader, outsider, registrar" in lines[5]
     text = out.read_text()
     officer = json.loads(run("identity", "show", pubs[0], "--json").stdout)
     assert officer["recipient"] in text and officer["signing_key"] in text
@@ -343,6 +345,109 @@ def test_policy_fill_refuses_two_files_naming_one_user(tmp_path: Path) -> None:
             "-o", str(out))
     assert_error(r, 2, "file.pub 2 and 3 both name leader, with different keys")
     assert r.stdout == "" and not out.exists()
+    # The hint tells the two apart by what the leader's own 'identity show'
+    # prints: a fingerprint over both keys.
+    mine, planted = (json.loads(run("identity", "show", p, "--json").stdout)
+                     ["identity_fingerprint"]
+                     for p in (pubs[1], str(tmp_path / "planted" / "leader.key.pub")))
+    assert mine != planted and f"are {mine} and {planted}: ask leader" in r.stderr
     # The same file given twice is one claim.
     r = run("policy", "fill", str(OFFICE), *pubs, pubs[1], "-o", str(out))
     assert r.exit_code == 0, r.stderr
+
+
+def _forge_leader_pub(tmp_path: Path, copy_signature: bool) -> Path:
+    """The clerk's leader.pub: the leader's real name, signing key and
+    fingerprint (public: in the leader's FILE.pub and in every label the
+    leader signs), with the recipient of a fresh key only the clerk holds --
+    and, if asked, the signature line of the leader's real FILE.pub."""
+    assert run("identity", "new", "leader", "-o", str(tmp_path / "shadow.key"),
+               "--no-passphrase").exit_code == 0
+    real = (tmp_path / "leader.key.pub").read_text().splitlines()
+    shadow = (tmp_path / "shadow.key.pub").read_text().splitlines()
+    kept = [line for line in real if line.startswith("#")
+            and (copy_signature or not line.startswith("# signature:"))]
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    forged = tmp_path / "inbox" / f"leader{'-signed' if copy_signature else ''}.key.pub"
+    forged.write_text("\n".join([*kept, shadow[-1]]) + "\n")
+    return forged
+
+
+def test_policy_fill_refuses_the_leader_s_signing_key_beside_the_clerk_s_recipient(
+        tmp_path: Path) -> None:
+    # Nothing tied a FILE.pub's recipient to its signing key, and the
+    # fingerprint covered the signing key alone: the clerk's leader.pub
+    # passed 'policy fill' showing the leader's own fingerprint, and the
+    # deputy's next SECRET//BOARD seal gave 'leader' a keyring entry the
+    # clerk opened with stock age.
+    from office import OFFICE
+
+    for name in ("officer", "leader"):
+        assert run("identity", "new", name, "-o", str(tmp_path / f"{name}.key"),
+                   "--no-passphrase").exit_code == 0
+    officer = str(tmp_path / "officer.key.pub")
+    out = tmp_path / "office.yaml"
+    for copy_signature, said in [
+            (False, "not signed, so nothing ties its recipient to leader's signing key"),
+            (True, "not signed by its signing key: its recipient may be anyone's")]:
+        forged = _forge_leader_pub(tmp_path, copy_signature)
+        r = run("policy", "fill", str(OFFICE), officer, str(forged), "-o", str(out))
+        assert_error(r, 2, said)
+        assert r.stdout == "" and not out.exists()
+        (tmp_path / "shadow.key").unlink()
+        (tmp_path / "shadow.key.pub").unlink()
+    # Shown, the copied signature is refused too; the unsigned one is
+    # warned about, with a fingerprint over both keys that is not the
+    # leader's.
+    assert_error(run("identity", "show", str(tmp_path / "inbox" / "leader-signed.key.pub")),
+                 2, "not signed by its signing key")
+    shown = run("identity", "show", str(tmp_path / "inbox" / "leader.key.pub"), "--json")
+    assert shown.exit_code == 0 and "is not signed" in shown.stderr
+    real = json.loads(run("identity", "show", str(tmp_path / "leader.key"), "--json").stdout)
+    forged_shown = json.loads(shown.stdout)
+    assert forged_shown["fingerprint"] == real["fingerprint"]  # the signing key's: public
+    assert forged_shown["identity_fingerprint"] != real["identity_fingerprint"]
+    # The leader's own FILE.pub passes, with that identity fingerprint.
+    r = run("policy", "fill", str(OFFICE), officer, str(tmp_path / "leader.key.pub"),
+            "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert f"  leader: identity fingerprint {real['identity_fingerprint']} " in r.stderr
+    assert real["recipient"] in out.read_text()
+
+
+def test_an_unsigned_file_pub_gets_a_hint_and_its_owner_writes_a_signed_one(
+        tmp_path: Path) -> None:
+    # A FILE.pub written before they were signed: 'policy fill' refuses it
+    # and says how its owner writes a signed one, from the identity file
+    # and its passphrase, in its place.
+    from office import OFFICE
+
+    key = tmp_path / "leader.key"
+    env = {"VAULT_PASSPHRASE_FILE": str(_passphrase_file(tmp_path))}
+    assert run("identity", "new", "leader", "-o", str(key), env=env).exit_code == 0
+    pub = tmp_path / "leader.key.pub"
+    signed = pub.read_text()
+    pub.write_text("".join(line for line in signed.splitlines(keepends=True)
+                           if not line.startswith("# signature:")))
+    out = tmp_path / "office.yaml"
+    r = run("policy", "fill", str(OFFICE), str(pub), "-o", str(out))
+    assert_error(r, 2, f"{pub} is not signed")
+    assert "hint: a FILE.pub written before they were signed" in r.stderr
+    assert "'vault identity show FILE --public-out FILE.pub'" in r.stderr
+    assert not out.exists()
+    # Its owner does as the hint says: the file is replaced by a signed one
+    # of the same keys -- and only such a file is ever replaced.
+    r = run("identity", "show", str(key), "--public-out", str(pub), env=env)
+    assert r.exit_code == 0, r.stderr
+    assert pub.read_text() == signed and _mode(pub) == 0o644
+    assert run("policy", "fill", str(OFFICE), str(pub), "-o", str(out)).exit_code == 0
+    assert run("identity", "new", "clerk", "-o", str(tmp_path / "clerk.key"),
+               "--no-passphrase").exit_code == 0
+    other = tmp_path / "clerk.key.pub"
+    before = other.read_text()
+    r = run("identity", "show", str(key), "--public-out", str(other), env=env)
+    assert_error(r, 2, "already exists")
+    assert other.read_text() == before
+    # Signing needs the identity file, never its FILE.pub.
+    assert_error(run("identity", "show", str(pub), "--public-out", str(tmp_path / "x.pub")),
+                 2, "not an identity file")

@@ -290,6 +290,41 @@ def test_the_approver_of_a_policy_version_sees_what_it_changes(guarded: Office) 
     assert r.exit_code == 0 and "hint: add --policy" not in r.stderr, r.stderr
 
 
+def test_the_approver_is_told_who_a_change_of_keys_gives_what(guarded: Office) -> None:
+    # The clerk's recipient replaced by another, her signing key kept, was
+    # shown as "keys of clerk replaced (whoever holds the new ones acts as
+    # clerk)": nobody does -- whoever holds the new recipient reads what the
+    # clerk is cleared for, with stock age. A new identity, or a new user,
+    # is shown with its identity fingerprint, to compare with its person's.
+    from vault.age import MLKEM768X25519Identity
+    from vault.identity import new_identity
+
+    clerk = guarded.ids["clerk"]
+    other = str(MLKEM768X25519Identity.generate().recipient)
+    renewed, newcomer = new_identity("clerk"), new_identity("newcomer")
+    cases = [
+        ({clerk.recipient: other},
+         "recipient of clerk replaced, signing key kept (whoever holds the new recipient "
+         "reads what clerk is cleared for; nobody holds both keys, so nobody acts as clerk)"),
+        ({clerk.recipient: renewed.recipient, clerk.signing_public: renewed.signing_public},
+         "keys of clerk replaced (whoever holds the new ones acts as clerk and reads what "
+         f"clerk is cleared for): identity fingerprint {renewed.identity_fingerprint} "
+         "(compare it with clerk's own)"),
+        ({"\nusers:\n": f"\nusers:\n  newcomer:\n    recipient: {newcomer.recipient}\n"
+                        f"    signing_key: {newcomer.signing_public}\n"
+                        "    clearance: {level: INTERNAL}\n"},
+         "user added: newcomer, cleared INTERNAL, identity fingerprint "
+         f"{newcomer.identity_fingerprint} (compare it with newcomer's own)"),
+    ]
+    for edit, shown in cases:
+        path = guarded.write_policy({**TWO_PERSON, **edit})
+        request = ask(guarded, "officer", "policy-apply", policy_path=path)
+        with guarded.as_("leader") as v:
+            text = v.explain_request(request, path)
+        assert shown in text, text[:3000]
+        assert "whoever holds the new ones acts as clerk)" not in text
+
+
 def test_a_move_under_the_two_person_rule_is_asked_for_and_approved(
         guarded: Office, tmp_path: Path) -> None:
     # With approval required to administer, 'vault migrate --to' could never

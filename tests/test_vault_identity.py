@@ -178,3 +178,78 @@ def test_the_public_part_is_a_recipients_file_that_names_its_user(tmp_path: Path
     with pytest.raises(IdentityFileError, match="not an identity file"):
         Path(public_path(path)).chmod(0o600)
         load_identity(public_path(path))
+
+
+def test_a_file_pub_is_signed_over_its_name_and_both_keys(tmp_path: Path) -> None:
+    # Both keys of a person are public: only the signing key's signature
+    # ties the recipient to it. The clerk's file giving the leader's name,
+    # signing key and signature beside her own recipient was read as the
+    # leader's.
+    from vault.identity import load_public_identity
+
+    leader, clerk = new_identity("leader"), new_identity("clerk")
+    genuine = leader.public().to_text()
+    path = tmp_path / "leader.pub"
+    path.write_text(genuine)
+    public = load_public_identity(path)
+    assert public.signed and public.signature_holds()
+    assert public.identity_fingerprint == leader.identity_fingerprint != clerk.identity_fingerprint
+    for forged in (genuine.replace(leader.recipient, clerk.recipient),
+                   genuine.replace("# name: leader", "# name: deputy"),
+                   genuine.replace("# signature: ", "# signature: AAAA"),
+                   genuine.replace("# signature: ", "# signature: x")):
+        path.write_text(forged)
+        with pytest.raises(IdentityFileError, match="not signed by its signing key"):
+            load_public_identity(path)
+    # One written before they were signed is read, as unsigned.
+    path.write_text("".join(line for line in genuine.splitlines(keepends=True)
+                            if not line.startswith("# signature:")))
+    old = load_public_identity(path)
+    assert not old.signed and (old.recipient, old.signing_public) == (
+        leader.recipient, leader.signing_public)
+    # The identity fingerprint changes with either key; the signing key's
+    # fingerprint does not see the recipient.
+    swapped = type(old)("leader", clerk.recipient, leader.signing_public)
+    assert swapped.fingerprint == leader.fingerprint
+    assert swapped.identity_fingerprint != leader.identity_fingerprint
+
+
+def test_the_public_identity_vector(tmp_path: Path) -> None:
+    # docs/FORMAT.md §12.4, from the document alone; then the library
+    # writes the same file from the identity it names.
+    import hashlib
+    import re
+
+    import format_reference as ref
+
+    from vault.identity import load_public_identity
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "FORMAT.md").read_text()
+    section = doc[doc.index("### 12.4 Public identity files"):doc.index("## 13. Vault records")]
+    file_text, message = re.findall(r"```\n(.*?)\n```", section, re.S)
+    secret = re.search(r"`(AGE-SECRET-KEY-1\w+)`", section)
+    stated = re.search(r"identity fingerprint is\s+`(SHA256:[\w+/]+)`", section)
+    assert secret is not None and stated is not None
+    fields = dict(line[2:].split(": ", 1) for line in file_text.splitlines()[:4])
+    recipient = file_text.splitlines()[4]
+    key = ref.signing_key_of(secret.group(1))
+    assert fields["signing key"] == ref.signing_key_text(key)
+    assert fields["fingerprint"] == ref.fingerprint(key)
+    statement = ref.canonical_json({"name": fields["name"], "recipient": recipient,
+                                    "signing_key": fields["signing key"]})
+    assert message.encode() == b"vault/v1 public identity\n" + statement
+    ref.verify(fields["signing key"], "public identity", statement,
+               ref.unb64(fields["signature"]))
+    digest = hashlib.sha256(b"vault/v1 identity fingerprint\n" + ref.canonical_json(
+        {"recipient": recipient, "signing_key": fields["signing key"]})).digest()
+    assert stated.group(1) == "SHA256:" + ref.b64_unpadded(digest)
+    # The library: the same bytes, the same fingerprint.
+    alice = tmp_path / "alice.key"
+    alice.write_text((Path(__file__).parent / "vectors" / "vault" / "alice.key").read_text())
+    alice.chmod(0o600)
+    me = load_identity(alice)
+    assert str(me.age_identity) == secret.group(1)
+    assert me.public().to_text() == file_text + "\n"
+    assert me.identity_fingerprint == stated.group(1)
+    (tmp_path / "alice.pub").write_text(file_text + "\n")
+    assert load_public_identity(tmp_path / "alice.pub").signed

@@ -15,8 +15,9 @@ an scrypt stanza (age's "encrypted identity file", also read by stock age).
 
 Beside it, ``vault identity new`` writes ``FILE.pub``: the public parts
 only, as an age recipients file (stock ``age -R FILE.pub`` encrypts to it)
-whose comment lines name the user and give the signing key. Showing them
-needs no passphrase (:func:`load_public_identity`).
+whose comment lines name the user, give the signing key and that key's
+signature over the name and both keys. Showing them needs no passphrase
+(:func:`load_public_identity`).
 
 The user's Ed25519 signing key is derived from the same 32 secret bytes::
 
@@ -38,11 +39,14 @@ from typing import NoReturn, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vault._identity_public import (
+    PUBLIC_IDENTITY_CONTEXT,
     PublicIdentity,
+    identity_fingerprint,
     load_public_identity,
     public_path,
+    public_statement,
 )
-from vault._primitives import format_signing_key, hkdf
+from vault._primitives import format_signing_key, hkdf, sign
 from vault.age import MLKEM768X25519Identity, X25519Identity
 from vault.errors import (
     AgeError,
@@ -110,6 +114,12 @@ class UserIdentity:
 
         return str(fingerprint(self.signing_key.public_key()))
 
+    @property
+    def identity_fingerprint(self) -> str:
+        """``SHA256:…`` over the recipient and the signing key together
+        (:func:`vault._identity_public.identity_fingerprint`)."""
+        return identity_fingerprint(self.recipient, self.signing_public)
+
     def __repr__(self) -> str:
         return f"UserIdentity(name={self.name!r}, recipient={self.recipient!r})"
 
@@ -133,7 +143,11 @@ class UserIdentity:
 
 
     def public(self) -> PublicIdentity:
-        return PublicIdentity(self.name, self.recipient, self.signing_public)
+        """The public parts, signed by the signing key: the signature is
+        what ties the recipient to it in a FILE.pub (docs/FORMAT.md §12.4)."""
+        statement = public_statement(self.name, self.recipient, self.signing_public)
+        return PublicIdentity(self.name, self.recipient, self.signing_public,
+                              sign(self.signing_key, PUBLIC_IDENTITY_CONTEXT, statement))
 
 
 def write_secret_file(path: str | os.PathLike[str], data: bytes, passphrase: str | None,

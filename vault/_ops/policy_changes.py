@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vault.policy import Policy
+    from vault.policy import Policy, User
 
 __all__ = ["check_policy_file", "policy_changes"]
 
@@ -113,7 +113,8 @@ def _users(old: Policy, new: Policy) -> list[str]:
     for name in sorted(set(old.users) | set(new.users)):
         a, b = old.users.get(name), new.users.get(name)
         if a is None and b is not None:
-            out.append(f"user added: {name}, cleared {_clearance(b.clearance.to_dict())}")
+            out.append(f"user added: {name}, cleared {_clearance(b.clearance.to_dict())}, "
+                       f"identity fingerprint {_identity(b)} (compare it with {name}'s own)")
         elif b is None and a is not None:
             out.append(f"user removed: {name}")
         elif a is not None and b is not None:
@@ -121,13 +122,45 @@ def _users(old: Policy, new: Policy) -> list[str]:
                 out.append(f"clearance of {name}: {_clearance(a.clearance.to_dict())} -> "
                            f"{_clearance(b.clearance.to_dict())}")
             if (a.recipient, a.signing_key) != (b.recipient, b.signing_key):
-                out.append(f"keys of {name} replaced (whoever holds the new ones acts as "
-                           f"{name}): recipient {_short(b.recipient)}")
+                out.append(_keys_replaced(name, a, b))
             if a.roles != b.roles:
                 out.append(f"roles of {name}: {_names(a.roles)} -> {_names(b.roles)}")
             if a.groups != b.groups:
                 out.append(f"groups of {name}: {_names(a.groups)} -> {_names(b.groups)}")
     return out
+
+
+def _keys_replaced(name: str, a: User, b: User) -> str:
+    """What a change of ``name``'s keys gives whom. The recipient decides
+    who reads -- keyring entries are encrypted to it, and stock age opens
+    them -- the pair decides who acts; so a recipient changed alone gives
+    its holder what ``name`` is cleared for, acting as nobody. (``policy
+    apply`` refuses such a pairing for a user it knew: one identity gives
+    both keys.)"""
+    if a.signing_key == b.signing_key:
+        return (f"recipient of {name} replaced, signing key kept (whoever holds the new "
+                f"recipient reads what {name} is cleared for; nobody holds both keys, so "
+                f"nobody acts as {name}): recipient {_short(b.recipient)}")
+    if a.recipient == b.recipient:
+        return (f"signing key of {name} replaced, recipient kept (whoever holds the old "
+                f"recipient still reads what {name} is cleared for; nobody holds both keys, so "
+                f"nobody acts as {name}): signing key {_fingerprint(b.signing_key)}")
+    return (f"keys of {name} replaced (whoever holds the new ones acts as {name} and reads "
+            f"what {name} is cleared for): identity fingerprint {_identity(b)} (compare it "
+            f"with {name}'s own), recipient {_short(b.recipient)}")
+
+
+def _identity(user: User) -> str:
+    from vault._identity_public import identity_fingerprint
+
+    return identity_fingerprint(user.recipient, user.signing_key)
+
+
+def _fingerprint(signing_key: str) -> str:
+    from vault._primitives import parse_signing_key
+    from vault.audit import fingerprint
+
+    return str(fingerprint(parse_signing_key(signing_key)))
 
 
 def _clearance(d: Mapping[str, Any]) -> str:
