@@ -141,7 +141,23 @@ def test_go_rejects_what_we_would_reject(auditcheck: Path, tmp_path: Path) -> No
     result = _check(auditcheck, args)
     assert result.returncode == 1 and "inclusion proof" in result.stderr
 
+    # A checkpoint signed by the log's key whose size is no canonical
+    # decimal, or whose origin is not the key's name (AUDIT.md §7).
+    from vault.audit.note import NoteSigner
+
     _files(tmp_path, log_dir, 9)
+    signer = NoteSigner.from_private_key((log_dir / "log.key").read_text().strip())
+    good = Path(args[3]).read_bytes()
+    origin, size, root = good.decode().split("\n")[:3]
+    for text, error in ((f"{origin}\n+{size}\n{root}\n", "checkpoint size"),
+                        (f"{origin}\n0{size}\n{root}\n", "checkpoint size"),
+                        (f"{origin}/other\n{size}\n{root}\n", "is not its key's name")):
+        Path(args[3]).write_bytes(signer.sign(text))
+        result = _check(auditcheck, args)
+        assert result.returncode == 1 and error in result.stderr, (text, result.stderr)
+    Path(args[3]).write_bytes(good)
+    assert _check(auditcheck, args).returncode == 0
+
     hashes = bytearray(Path(args[5]).read_bytes())
     hashes[5] ^= 1
     Path(args[5]).write_bytes(bytes(hashes))

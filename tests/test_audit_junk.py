@@ -308,3 +308,26 @@ def test_go_agrees_on_a_record_dated_in_other_digits(auditcheck: Path, tmp_path:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "1 lines set aside" in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("member", ["KEY", "Key"])
+def test_go_agrees_on_an_actor_key_in_other_case(auditcheck: Path, tmp_path: Path,  # noqa: F811
+                                                 member: str) -> None:
+    # Go's encoding/json matches a struct's member names case-insensitively:
+    # the independent checker read "KEY" as the actor's key and took a line
+    # the vault sets aside for a record -- whose signature then failed.
+    path = tmp_path / "log"
+    make_log(path, 20, every=7)
+    line = json.loads(lines_of(path)[-1])
+    line["seq"] = 20
+    line["actor"] = {"name": line["actor"]["name"], member: line["actor"]["key"]}
+    with open(path / "log", "ab") as f:
+        f.write(json.dumps(line, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    log = AuditLog.open(path, checkpoint_every=7)
+    log.append(fields("bob"), KEYS["bob"])  # sets it aside
+    log.checkpoint()
+    assert json.loads(lines_of(path)[21])["action"] == "torn"
+    result = subprocess.run([str(auditcheck), *_files(tmp_path, path, 3)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "1 lines set aside" in result.stdout.splitlines()[-1]

@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -52,8 +53,13 @@ func hash(text string) tlog.Hash {
 	return h
 }
 
+// sizePattern is a checkpoint's size: ASCII decimal without a sign or a
+// leading zero (ParseInt alone takes "+3" and "03").
+var sizePattern = regexp.MustCompile(`^(0|[1-9][0-9]*)$`)
+
 // openCheckpoint verifies the note's signature and parses its body
-// (c2sp.org/tlog-checkpoint: origin, size, base64 root).
+// (c2sp.org/tlog-checkpoint: origin, size, base64 root). The origin must be
+// the key's name (docs/AUDIT.md §7): a key signs for one log.
 func openCheckpoint(verifiers note.Verifiers, msg []byte) (string, int64, tlog.Hash) {
 	n, err := note.Open(msg, verifiers)
 	if err != nil {
@@ -63,8 +69,11 @@ func openCheckpoint(verifiers note.Verifiers, msg []byte) (string, int64, tlog.H
 	if len(lines) < 4 {
 		fail("checkpoint body too short")
 	}
+	if lines[0] != n.Sigs[0].Name {
+		fail("checkpoint origin %q is not its key's name %q", lines[0], n.Sigs[0].Name)
+	}
 	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || size < 0 {
+	if err != nil || size < 0 || !sizePattern.MatchString(lines[1]) {
 		fail("checkpoint size %q", lines[1])
 	}
 	return lines[0], size, hash(lines[2])

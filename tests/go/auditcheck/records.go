@@ -107,15 +107,22 @@ func parseRecord(line []byte, seq int64) *record {
 		!timePattern.MatchString(when) {
 		return nil
 	}
-	var actor struct {
-		Key string `json:"key"`
-	}
-	var action string
-	if json.Unmarshal(members["actor"], &actor) != nil || actor.Key == "" ||
+	// The actor's members by their exact names: a struct field would also
+	// take "KEY" or "Key" (encoding/json matches names case-insensitively),
+	// a line the library sets aside.
+	var actor map[string]json.RawMessage
+	var key, action string
+	if json.Unmarshal(members["actor"], &actor) != nil ||
+		json.Unmarshal(actor["key"], &key) != nil || key == "" ||
 		json.Unmarshal(members["action"], &action) != nil {
 		return nil
 	}
-	r := &record{key: actor.Key, action: action, body: line}
+	for name := range actor {
+		if name != "name" && name != "key" {
+			return nil
+		}
+	}
+	r := &record{key: key, action: action, body: line}
 	if raw, ok := members["sig"]; ok {
 		var text string
 		sig, err := []byte(nil), json.Unmarshal(raw, &text)
