@@ -26,7 +26,7 @@ from vault_helpers import make_another_users
 
 import vault
 from vault.age import Header, MLKEM768X25519Identity, read_header, unwrap_file_key
-from vault.errors import DeniedError, IntegrityError, UsageError
+from vault.errors import DeniedError, IntegrityError, StorageError, UsageError
 from vault.identity import UserIdentity, load_identity
 
 
@@ -536,3 +536,48 @@ def test_a_record_dated_back_into_a_window_that_closed_does_not_count(
             with office.as_("officer") as v:
                 assert v.info(doc).label.level == "CONFIDENTIAL"
                 assert any("not entitled" in p for p in v.doctor().problems)
+
+
+@pytest.mark.parametrize("when", ["before its record", "as its record is written"])
+def test_a_seal_whose_lock_was_broken_during_a_revocation_leaves_nothing_to_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    # The clerk, losing FINANCE, renames a fresh file over the vault's
+    # 'lock' while the leader's seal holds it shared: the officer's
+    # revocation (and rotation) runs in the middle of the seal. The leader's
+    # completion came after the rotation and did not count -- but the
+    # stored version stayed, wrapped to the generation the clerk kept, and
+    # doctor called it planted. Now the seal checks its key before its
+    # record, and removes what the log did not count.
+    import vault._ops.seal as seal_module
+
+    officer = "clearance: {level: CONFIDENTIAL, compartments: [STAFF, HR]}"
+    office = make_office(tmp_path, edit={officer: officer.replace("HR]", "HR, FINANCE]")})
+    seal(office, "leader", b"old finance", level="CONFIDENTIAL", compartments=["FINANCE"])
+    name = "_unchanged" if when == "before its record" else "complete"
+    real = getattr(seal_module, name)
+
+    def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        fresh = office.path / "lock.new"
+        fresh.write_bytes(b"")
+        os.rename(fresh, office.path / "lock")
+        report = office.apply({
+            officer: officer.replace("HR]", "HR, FINANCE]"),
+            "clearance: {level: CONFIDENTIAL, compartments: [STAFF, FINANCE, BOARD]}":
+                "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}"})
+        assert report.rotated
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(seal_module, name, revoked_meanwhile)
+    error = "rotated or revoked while sealing" if when == "before its record" \
+        else "does not count"
+    with pytest.raises(IntegrityError if when != "before its record" else StorageError,
+                       match=error):
+        seal(office, "leader", b"new finance", level="CONFIDENTIAL", compartments=["FINANCE"])
+    monkeypatch.undo()
+    assert len(list((office.path / "docs").glob("*.age"))) == 1  # the old document alone
+    with office.as_("officer") as v:
+        assert len(v.ls()) == 1
+        problems = v.doctor().problems
+    assert not any("planted" in p for p in problems), problems
+    if when == "before its record":
+        assert not problems

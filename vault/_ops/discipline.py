@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vault.errors import AuditWriteError, DeniedError, UsageError, VaultError
+from vault.errors import AuditWriteError, DeniedError, IntegrityError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
@@ -256,23 +256,26 @@ def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, 
     check_counted(s, states)
 
 
+class NotCounted(IntegrityError):
+    """A state just recorded is not the one the trusted state holds: the
+    replay did not count it (``doctor`` names the reason)."""
+
+
 def check_counted(s: Session, states: Sequence[Mapping[str, Any] | None]) -> None:
     """Each document state just recorded is the one the trusted state now
     holds: the replay accepted it. Nothing that relied on it (removing the
-    old version) may happen otherwise."""
-    from vault.errors import IntegrityError
-
+    old version) may happen otherwise; raises :class:`NotCounted`."""
     for state in states:
         gone = (state or {}).get("shred")
         if gone is not None:
             row = s.trusted.doc(gone["doc"])
             if row is None or not row.shredded:
-                raise IntegrityError(f"document {gone['doc']}: the shred was recorded but does "
+                raise NotCounted(f"document {gone['doc']}: the shred was recorded but does "
                                      "not count", hint="'vault doctor' names the reason")
         doc = (state or {}).get("document")
         if doc is None:
             continue
         row = s.trusted.doc(doc["doc"])
         if row is None or row.version != doc["version"]:
-            raise IntegrityError(f"document {doc['doc']}: the change was recorded but does "
+            raise NotCounted(f"document {doc['doc']}: the change was recorded but does "
                                  "not count", hint="'vault doctor' names the reason")
