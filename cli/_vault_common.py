@@ -14,7 +14,7 @@ import click
 
 from vault.errors import UsageError
 
-from ._common import echo_json, printable, settings
+from ._common import echo_json, printable, settings, warn
 from ._common import info as tell
 from ._complete import complete_caveats, complete_compartments, complete_levels
 from ._identity import load_identity_file
@@ -59,7 +59,20 @@ def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Vault:
         ident = user_identity(ctx)
     v = Vault(path, ident, on_wait=_waiting, vault_id=settings(ctx).vault_id)
     ctx.call_on_close(v.close)
+    _warn_unkept()
     return v
+
+
+def _warn_unkept() -> None:
+    """The replay kept in memory alone is said, never silent: this machine
+    would not notice a log rolled back or a vault replaced in its place."""
+    from vault._trust.state import state_problem
+
+    why = state_problem()
+    if why is not None:
+        warn(f"this machine keeps no record of the vault: {why}; a log rolled back or a "
+             "vault replaced in its place goes unnoticed (set VAULT_STATE_DIR to a folder "
+             "of your own, mode 0700)")
 
 
 def jsonable(value: Any) -> Any:

@@ -325,6 +325,29 @@ def test_a_read_only_state_folder_falls_back_to_memory(tmp_path: Path) -> None:
     assert r.stderr.startswith("vault: cannot use this machine's record of the vault")
 
 
+@pytest.mark.parametrize("kind", ["writable by others", "a file"])
+def test_a_state_folder_that_cannot_be_trusted_is_said(tmp_path: Path, kind: str) -> None:
+    # A state folder writable by others (or no folder at all) was passed
+    # over in silence: the replay lived in memory, and this machine no
+    # longer noticed a log rolled back or a vault replaced in its place.
+    office = make_office(tmp_path / "office")
+    state = tmp_path / "state"
+    if kind == "a file":
+        state.write_text("")
+    else:
+        state.mkdir()
+        state.chmod(0o777)
+    r = office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(state)})
+    assert r.exit_code == 0, r.stderr
+    what = "is not a folder" if kind == "a file" else "is writable by others"
+    assert r.stderr.startswith(f"vault: warning: this machine keeps no record of the vault: "
+                               f"its folder {what}"), r.stderr
+    assert str(state) not in r.stderr
+    ok = tmp_path / "ok-state"
+    r = office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(ok)})
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
+
+
 # -- 'identity new' on a full disk ----------------------------------------------------
 
 

@@ -125,21 +125,38 @@ def state_path(vault_id: str) -> str | None:
 
 def state_base() -> str | None:
     """This user's private folder of trusted states (None: none usable)."""
+    return _state_folder()[0]
+
+
+def state_problem() -> str | None:
+    """Why this user's folder of trusted states, which exists or was named,
+    cannot be used -- the replay is then kept in memory, and a log rolled
+    back or a vault replaced in its place goes unnoticed -- or None."""
+    return _state_folder()[1]
+
+
+def _state_folder() -> tuple[str | None, str | None]:
     base = os.environ.get("VAULT_STATE_DIR")
     if not base:
         xdg = os.environ.get("XDG_STATE_HOME")
         home = os.path.expanduser("~")
         if not xdg and home in ("~", "/"):
-            return None
+            return None, None  # no home: nothing was asked for (DEPLOYMENT.md §12)
         base = os.path.join(xdg or os.path.join(home, ".local", "state"), "vault")
     try:
         os.makedirs(base, mode=0o700, exist_ok=True)
         st = os.stat(base)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o022 or st.st_uid != os.getuid():
-        return None  # a folder others may write is no place for a trusted state
-    return base
+    except FileExistsError:  # a file, or a link, by that name
+        return None, "its folder is not a folder"
+    except OSError as e:
+        return None, f"its folder cannot be made ({e.strerror})"
+    if not stat.S_ISDIR(st.st_mode):
+        return None, "its folder is not a folder"
+    if st.st_uid != os.getuid():
+        return None, "its folder belongs to another user"
+    if st.st_mode & 0o022:  # a folder others may write is no place for a trusted state
+        return None, "its folder is writable by others"
+    return base, None
 
 
 def _unusable(path: str, e: sqlite3.DatabaseError) -> StorageError:
