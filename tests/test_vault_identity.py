@@ -201,6 +201,13 @@ def test_a_file_pub_is_signed_over_its_name_and_both_keys(tmp_path: Path) -> Non
         path.write_text(forged)
         with pytest.raises(IdentityFileError, match="not signed by its signing key"):
             load_public_identity(path)
+    # A recipient of the clerk's past the 64 KiB read went unseen here, while
+    # 'age -R leader.pub' encrypted to it too.
+    path.write_text(genuine + "#" * 70_000 + "\n" + clerk.recipient + "\n")
+    with pytest.raises(IdentityFileError, match=r"longer than a FILE\.pub"):
+        load_public_identity(path)
+    path.write_text(genuine.replace("\n", "\r\n"))  # as age reads it
+    assert load_public_identity(path).recipient == leader.recipient
     # One written before they were signed is read, as unsigned.
     path.write_text("".join(line for line in genuine.splitlines(keepends=True)
                             if not line.startswith("# signature:")))

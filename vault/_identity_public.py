@@ -153,10 +153,16 @@ def load_public_identity(path: str | os.PathLike[str]) -> PublicIdentity:
             f"{path} is a secret key, not shown",
             hint="give the public part instead: FILE.pub, beside the identity file "
                  "('vault identity new NAME -o FILE' wrote both)")
+    if len(data) > _MAX_FILE:  # what lies past the part read would go unseen
+        raise IdentityFileError(f"{path} is longer than a FILE.pub ({_MAX_FILE} bytes at most)",
+                                hint="ask its owner for the FILE.pub 'vault identity new' wrote")
     fields: dict[str, str] = {}
     recipients = []
-    for line in data[:_MAX_FILE].decode("utf-8", "replace").splitlines():
-        line = line.strip()
+    # Lines as age reads a recipients file (``age -R FILE.pub``): split at
+    # LF alone, a CR before it dropped. str.splitlines() also split at
+    # U+2028 or \x1c, and could see no recipient where age sees one.
+    for line in data.decode("utf-8", "replace").split("\n"):
+        line = line.removesuffix("\r").strip()
         if line.startswith("#"):
             key, sep, value = line[1:].partition(":")
             if sep:
