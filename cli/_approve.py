@@ -184,9 +184,10 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
             clear_caveats: bool, classes: Sequence[str], justification: str | None,
             expires: str | None, output: str | None, force: bool, as_json: bool) -> None:
     """Ask a second person to approve ACTION (on document ID; for
-    policy-apply the policy FILE; for incident the audit LINES, FIRST-LAST;
-    doctor asks for 'doctor --repair', migrate for 'migrate --to DEST' with
-    DEST); prints the request id.
+    policy-apply the policy FILE; for seal the FILE to seal, whose floor the
+    approver is then shown (needed to seal below it); for incident the
+    audit LINES, FIRST-LAST; doctor asks for 'doctor --repair', migrate for
+    'migrate --to DEST' with DEST); prints the request id.
 
     The request is signed with your key, recorded in the audit log and left
     in the vault: an approver runs 'vault approve ID' (or gets the file),
@@ -202,9 +203,8 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
         raise UsageError("migrate needs DEST, where the vault is to be moved")
     doc = target if action not in ("policy-apply", "seal", "rotate", "incident",
                                    "doctor", "migrate") else None
-    if action in ("seal", "rotate", "doctor") and target is not None:
-        raise UsageError(f"{action} takes no ID", hint="give the label with --level etc."
-                         if action == "seal" else None)
+    if action in ("rotate", "doctor") and target is not None:
+        raise UsageError(f"{action} takes no ID")
     lines = _lines(target) if action == "incident" else None
     # A whole label (LEVEL//COMPARTMENT/...//CAVEAT) replaces the sets, as
     # 'vault reclassify --level' takes it: else the request asked for
@@ -217,7 +217,8 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
         justification=justification, expires=parse_lifetime(expires),
         policy_path=target if action == "policy-apply" else None,
         classes=list(classes) or None, lines=lines,
-        destination=target if action == "migrate" else None)
+        destination=target if action == "migrate" else None,
+        file=target if action == "seal" else None)
     if output:
         _write(output, r.to_bytes(), force, "request")
     if as_json:

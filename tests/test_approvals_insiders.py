@@ -810,3 +810,85 @@ def test_a_request_naming_another_label_than_the_documents_is_refused(
                 assert v.info(doc).label.compartments == frozenset({"BOARD"})
             assert any("names another label" in message
                        for _, _, message in findings(office))
+
+
+_SEAL_WITH_A_SECOND_LEADER = {
+    "    below_floor: true\n    require: [justification]":
+        "    below_floor: true\n    require: [justification, approver]\n"
+        "    approvers: {groups: [leaders]}",
+    "    description: Leaders seal documents at any level they are cleared for.\n"
+    "    effect: allow\n    actions: [seal]\n    who: {groups: [leaders]}\n":
+        "    description: Leaders seal documents at any level they are cleared for.\n"
+        "    effect: allow\n    actions: [seal]\n    who: {groups: [leaders]}\n"
+        "    require: [approver]\n    approvers: {groups: [leaders]}\n"}
+
+
+def test_an_approval_to_seal_serves_below_a_floor_only_if_it_was_asked_for(
+        tmp_path: Path, backend: Kind) -> None:
+    # Every leader's seal takes a second leader, and so does sealing below
+    # the floor intake finds. The deputy approved "seal at INTERNAL//STAFF,
+    # weekly staff newsletter", shown no file; the leader used it to seal a
+    # file holding a card number (floor CONFIDENTIAL//FINANCE//PERSONAL-DATA)
+    # at INTERNAL//STAFF. And asking for the below-floor seal itself was
+    # impossible: a request was decided without the file's floor.
+    from vault._trust.approvals import ApprovalError
+
+    office = office_for(tmp_path, backend, _SEAL_WITH_A_SECOND_LEADER)
+    card = office.file("refund.txt", b"Refund to card 4111 1111 1111 1111, thanks.\n")
+    staff = {"level": "INTERNAL", "compartments": ["STAFF"]}
+    newsletter = ask(office, "leader", "seal", justification="weekly staff newsletter", **staff)
+    assert "floor" not in newsletter.details
+    approval = grant(office, "deputy", newsletter)
+    with pytest.raises(ApprovalError, match="below the floor intake found") as e, \
+            office.as_("leader") as v:
+        v.seal(card, justification="weekly staff newsletter", approvals=[approval], **staff)
+    assert e.value.kind == "floor"
+    # Asked for with the file: the approver is shown its floor, and it serves.
+    below = ask(office, "leader", "seal", file=card, justification="refund notice", **staff)
+    assert below.details == {"floor": {"level": "CONFIDENTIAL", "compartments": ["FINANCE"],
+                                       "caveats": ["PERSONAL-DATA"]}}
+    with office.as_("deputy") as v:
+        assert "  below floor    CONFIDENTIAL//FINANCE//PERSONAL-DATA: intake found this in " \
+            "the file" in below.describe(v.policy)
+    # A client modified to skip the check records the seal all the same: the
+    # replay gives it no approvers, and it does not count.
+    import vault._ops.approved as approved_module
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(approved_module, "check_outcome", lambda *a, **k: None)
+        with pytest.raises(IntegrityError, match="does not count"), office.as_("leader") as v:
+            v.seal(card, justification="weekly staff newsletter",
+                   approvals=[grant(office, "deputy", ask(
+                       office, "leader", "seal", justification="weekly staff newsletter",
+                       **staff))], **staff)
+    approval = grant(office, "deputy", below)
+    with office.as_("leader") as v:
+        doc = v.seal(card, justification="refund notice", approvals=[approval], **staff).id
+    for state in (None, "fresh-state"):
+        with pytest.MonkeyPatch.context() as m:
+            if state is not None:
+                m.setenv("VAULT_STATE_DIR", str(tmp_path / state))
+            with office.as_("deputy") as v:
+                assert v.info(doc).label.level == "INTERNAL"
+
+
+def test_a_seal_below_its_floor_under_a_two_person_rule_can_be_asked_for(
+        tmp_path: Path, backend: Kind) -> None:
+    # The hint said "vault request seal ...", and the request answered
+    # "seal needs no approval here": it was decided without the file's floor.
+    office = office_for(tmp_path, backend, {
+        "    below_floor: true\n    require: [justification]":
+            "    below_floor: true\n    require: [justification, approver]\n"
+            "    approvers: {groups: [leaders]}"})
+    card = str(office.file("refund.txt", b"Refund to card 4111 1111 1111 1111.\n"))
+    args = ("--level", "INTERNAL//STAFF", "--justification", "refund notice")
+    r = office.cli("leader", "seal", card, *args)
+    assert r.exit_code == 3 and "vault request seal FILE --level" in r.stderr, r.stderr
+    r = office.cli("leader", "request", "seal", card, *args)
+    assert r.exit_code == 0, r.stderr
+    request_id = r.stdout.strip()
+    r = office.cli("deputy", "approve", request_id, "--yes")
+    assert r.exit_code == 0, r.stderr
+    assert "below floor    CONFIDENTIAL//FINANCE//PERSONAL-DATA" in r.stderr + r.stdout
+    r = office.cli("leader", "seal", card, *args, "--request", request_id)
+    assert r.exit_code == 0, r.stderr

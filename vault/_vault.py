@@ -381,11 +381,14 @@ class Vault:
                 expires: timedelta | None = None, policy_path: str | os.PathLike[str] | None = None,
                 classes: Sequence[str] | None = None,
                 lines: tuple[int, int] | None = None,
-                destination: str | os.PathLike[str] | None = None) -> Request:
+                destination: str | os.PathLike[str] | None = None,
+                file: str | os.PathLike[str] | None = None) -> Request:
         """Ask for approval of one action: ``open``, ``export``, ``shred``,
         ``reclassify`` (``level``, ``compartments``, ``caveats``: the new
         label, unchanged when None), ``declassify`` (of ``doc_id``);
-        ``seal`` (the proposed label); ``policy-apply`` (``policy_path``);
+        ``seal`` (the proposed label; with ``file``, the file to be sealed,
+        whose floor intake finds: an approval to seal below it needs it);
+        ``policy-apply`` (``policy_path``);
         ``rotate`` (``classes``, default all); ``incident`` (``lines``,
         first and last); ``doctor`` (``doctor --repair``); ``migrate`` (a
         move to ``destination``, ``migrate --to``). Signed with your key,
@@ -397,7 +400,7 @@ class Vault:
         return approve.make_request(self._s, action, doc_id, justification=justification,
                                     lifetime=expires, level=level, compartments=compartments,
                                     caveats=caveats, policy_path=policy_path, classes=classes,
-                                    lines=lines, destination=destination)
+                                    lines=lines, destination=destination, file=file)
 
     def approve(self, request: bytes, *, refuse: bool = False, reason: str | None = None,
                 expires: timedelta | None = None,

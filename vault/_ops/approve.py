@@ -25,6 +25,7 @@ from vault._trust.approvals import (
     Approval,
     ApprovalError,
     Request,
+    floor_terms,
     new_request,
     policy_action,
     read_request,
@@ -56,9 +57,11 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
            justification: str | None = None, policy_path: str | os.PathLike[str] | None = None,
            classes: Sequence[str] | None = None,
            lines: tuple[int, int] | None = None,
-           destination: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+           destination: str | os.PathLike[str] | None = None,
+           file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """What a request for ``action`` binds, from the trusted state now:
-    ``doc``, ``state``, ``label``, ``new_label``, ``details``."""
+    ``doc``, ``state``, ``label``, ``new_label``, ``details``; and, for a
+    seal of ``file``, the ``floor`` intake finds in it (decided with)."""
     policy, actor = s.trusted.policy, s.actor()
     if action not in ACTIONS:
         raise UsageError(f"cannot ask approval to {action!r}",
@@ -66,7 +69,9 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
     if (action in _ON_DOC) != (doc_id is not None):
         raise UsageError(f"{action} {'needs' if action in _ON_DOC else 'takes no'} document id")
     out: dict[str, Any] = {"doc": None, "state": None, "label": None, "new_label": None,
-                           "details": {}}
+                           "details": {}, "floor": None}
+    if file is not None and action != "seal":
+        raise UsageError(f"{action} takes no file to inspect")
     if action in _ON_DOC:
         out["state"], old = _doc_label(s, doc_id)
         out.update(doc=doc_id, label=old)
@@ -85,6 +90,12 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
             actor=actor.decides_as, level=level, compartments=list(compartments or ()),
             caveats=list(caveats or ()), classified_by=actor.name, reason=justification,
             created=datetime.now(UTC))
+        if file is not None:
+            # Sealed below what intake finds in it, the approver is shown
+            # that floor, and the approval serves only that (FORMAT.md §16.2).
+            out["floor"] = floor = _floor_of(s, file, out["label"])
+            if floor is not None and policy.below_floor(out["label"], floor):
+                out["details"] = {"floor": floor_terms(floor)}
     elif action == "policy-apply":
         if policy_path is None:
             raise UsageError("name the policy file to install")
@@ -114,6 +125,21 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
     return out
 
 
+def _floor_of(s: Session, path: str | os.PathLike[str], label: Label) -> Label | None:
+    """The floor intake finds in the file at ``path``, dated as a seal of
+    ``label`` would date it."""
+    import contextlib
+
+    from vault._ops import intake
+    from vault._ops.seal import open_source
+
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(open_source(os.fspath(path)))
+        _, found, _ = intake.inspect_all(s.trusted.policy, [(stream, os.path.basename(path))])
+        return intake.decide_label(s.trusted.policy, found, label,
+                                   {"created": label.created})[1]
+
+
 def make_request(s: Session, action: str, doc_id: str | None = None, *,
                  justification: str | None = None, lifetime: timedelta | None = None,
                  **what: Any) -> Request:
@@ -127,7 +153,8 @@ def make_request(s: Session, action: str, doc_id: str | None = None, *,
     policy = s.trusted.policy
     decision = policy.decide(actor.name, policy_action(action), bound["label"], inputs={
         "justification": justification, "approvers": [],
-        **({"new_label": bound["new_label"]} if bound["new_label"] is not None else {})})
+        **({"new_label": bound["new_label"]} if bound["new_label"] is not None else {}),
+        **({"floor": bound["floor"]} if bound["floor"] is not None else {})})
     if decision.allowed:
         raise UsageError(f"{action} needs no approval here: {'; '.join(decision.reasons)}",
                          hint="act without a request")
@@ -149,7 +176,7 @@ def make_request(s: Session, action: str, doc_id: str | None = None, *,
                         policy=policy.hash, lifetime=lifetime)
         rules = [x.id for x in policy.approval_rules(actor.name, policy_action(action),
                                                      bound["label"], inputs={
-            "new_label": bound["new_label"]} if bound["new_label"] is not None else None)]
+            k: bound[k] for k in ("new_label", "floor") if bound[k] is not None} or None)]
         record(s, [att], "allowed", rules, f"request {r.id}: {actor.name} asks to {action}"
                + (f" {doc_id}" if doc_id else "") + f", until {r.statement['expires']}"
                + (f"; justification: {justification}" if justification else ""),
@@ -205,9 +232,22 @@ def standing(s: Session, r: Request, name: str) -> str | None:
     from vault.policy import Label
 
     label = None if r.label is None else Label.from_dict(r.label)
-    inputs = None if r.new_label is None else {"new_label": Label.from_dict(r.new_label)}
     return s.trusted.policy.approver_problem(r.requester.name, policy_action(r.action), label,
-                                             name, inputs=inputs)
+                                             name, inputs=request_inputs(r))
+
+
+def request_inputs(r: Request) -> dict[str, Any] | None:
+    """The inputs a request's action is decided with, as far as it binds
+    them: a change's new label; the floor a seal is below (whose rules
+    then ask for approval)."""
+    from vault.policy import Label
+
+    inputs: dict[str, Any] = {}
+    if r.new_label is not None:
+        inputs["new_label"] = Label.from_dict(r.new_label)
+    if r.action == "seal" and "floor" in r.details:
+        inputs["floor"] = Label.from_dict(r.details["floor"])
+    return inputs or None
 
 
 def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None = None,
@@ -345,9 +385,9 @@ def explain(s: Session, r: Request, policy_path: Any = None) -> str:
     from vault.policy import Label
 
     label = None if r.label is None else Label.from_dict(r.label)
-    inputs = None if r.new_label is None else {"new_label": Label.from_dict(r.new_label)}
     rules = policy.approval_rules(r.requester.name, policy_action(r.action), label,
-                                  inputs=inputs) if r.requester.name in policy.users else []
+                                  inputs=request_inputs(r)) \
+        if r.requester.name in policy.users else []
     lines.append("why approval is needed:")
     for rule in rules:
         who = rule.approvers.describe() if rule.approvers else "anyone cleared for it"

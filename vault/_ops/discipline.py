@@ -215,7 +215,7 @@ def _decide(s: Session, atts: list[Attempt], action: str, label: Label | None,
                 "ask the officer to add your keys to the policy ('vault identity show')")
         if APPROVER in decision.rule_ids and "approvers" not in inputs:
             act = atts[0].action
-            what = {"seal": "seal --level L ...", "policy-apply": "policy-apply FILE",
+            what = {"seal": "seal FILE --level L ...", "policy-apply": "policy-apply FILE",
                     "migrate": "migrate DEST", "incident": "incident FIRST-LAST"}.get(
                 act, f"{act} {atts[0].doc}" + (" --level L ..." if act == "reclassify" else "")
                 if atts[0].doc else act)

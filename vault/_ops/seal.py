@@ -47,6 +47,7 @@ from vault._sealed.label import LabelStanza, content_of
 from vault._sealed.meta import Metadata
 from vault._sealed.recipients import recipient_stanzas, vault_recipient
 from vault._sealed.writing import size_hint, write_sealed
+from vault._trust.approvals import floor_terms
 from vault._trust.classes import ClassKey, LabelClass
 from vault.age import Header, Stanza
 from vault.errors import IntegrityError, StorageError, UsageError, VaultError
@@ -154,7 +155,9 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
         if floor is not None:
             inputs["floor"] = floor
         if approved:
-            approved.bind("seal", label=label)
+            below = floor is not None and policy.below_floor(label, floor)
+            approved.bind("seal", label=label,
+                          below_floor=floor_terms(floor) if below and floor else None)
         decision = authorise(s, atts, "seal", label, inputs=inputs, note=note, approved=approved)
         decided = {**inputs, "approvers": approvers(decision)}
         cls = LabelClass.of(label)

@@ -149,6 +149,14 @@ def read_details(action: str, value: Any) -> dict[str, Any]:
             isinstance(classes, list) and 0 < len(classes) <= 1000
             and all(isinstance(c, str) and HEX32.match(c) for c in classes)
             and classes == sorted(set(classes))))
+    elif ok and action == "seal" and value:  # the floor it is sealed below (FORMAT.md §16.2)
+        floor = value.get("floor")
+        ok = set(value) == {"floor"} and isinstance(floor, dict) \
+            and set(floor) == {"level", "compartments", "caveats"} \
+            and isinstance(floor["level"], str) and all(
+                isinstance(floor[k], list) and len(floor[k]) <= 64
+                and all(isinstance(n, str) for n in floor[k]) and floor[k] == sorted(set(floor[k]))
+                for k in ("compartments", "caveats"))
     elif ok:
         ok = value == {}
     if not ok:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ACTIONS", "MAX_FILE", "Approval", "ApprovalError", "Party", "Request",
            "StatementError", "Verified", "bound_label", "check_outcome", "check_request",
+           "floor_terms",
            "new_request", "policy_action", "read_approval", "read_request", "sign_approval"]
 
 MAX_APPROVALS = 16  # approvals one attempt may carry (docs/POLICY.md §4.5)
@@ -258,19 +259,36 @@ def _check_one(a: Approval, requester: Party, policy: Policy, now: datetime,
 
 
 def check_outcome(request: Request, *, label: Any = None, new_label: Any = None,
-                  details: dict[str, Any] | None = None) -> None:
+                  details: dict[str, Any] | None = None,
+                  below_floor: dict[str, Any] | None = None) -> None:
     """docs/FORMAT.md §16.4: what the action produces is what was approved:
     the label a seal signs, a change's new label, an administrative
-    action's details."""
+    action's details. ``below_floor``: the floor (:func:`floor_terms`) a
+    seal's label is below -- which its approver must have been shown."""
     expect = request.label if request.action == "seal" else request.new_label
     made = label if request.action == "seal" else new_label
     if expect is not None and (made is None or bound_label(made) != expect):
         raise ApprovalError("label", "the approval is for another label "
                             f"({_show(expect)}, not {_show(made)})", hint=_AGAIN)
+    if below_floor is not None and request.details.get("floor") != below_floor:
+        # An approval of an ordinary seal is no approval to seal a file
+        # below what intake found in it: the approver saw no such file.
+        raise ApprovalError("floor", f"the seal is below the floor intake found "
+                            f"({_show(below_floor)}), and the approval is not for sealing "
+                            "that below it", hint="ask again with the file: 'vault request "
+                            "seal FILE --level ...' shows the approver its floor")
     if details is not None and details != request.details:
         raise ApprovalError("details", "the approval is for another " + {
             "policy-apply": "policy file", "incident": "range of lines"}.get(
                 request.action, "set of label classes"), hint=_AGAIN)
+
+
+def floor_terms(floor: Any) -> dict[str, Any]:
+    """What a seal request binds of a floor (FORMAT.md §16.2): its level,
+    compartments and caveats (the floor's dating is the seal's)."""
+    d = floor if isinstance(floor, dict) else floor.to_dict()
+    return {"level": d["level"], "compartments": sorted(d.get("compartments") or ()),
+            "caveats": sorted(d.get("caveats") or ())}
 
 
 def _show(label: Any) -> str:

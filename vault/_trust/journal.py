@@ -332,6 +332,22 @@ class Journal(ApprovalReplay):
         _need(decision.allowed, f"{rec.actor} was not entitled to {action} this "
               f"({'; '.join(decision.reasons)})")
 
+    def _below(self, label: Label, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The floor a seal's label is below (its approvals must be for
+        sealing below it, FORMAT.md §16.2), or None."""
+        from vault._trust.approvals import floor_terms
+        from vault.policy import Label
+
+        floor = inputs.get("floor")
+        if floor is None:
+            return None
+        try:
+            floor = floor if isinstance(floor, Label) else Label.from_dict(floor)
+            below = self.policy is not None and self.policy.below_floor(label, floor)
+        except (KeyError, TypeError, ValueError):
+            raise _Invalid("the seal's floor is no label of the policy") from None
+        return floor_terms(floor) if below else None
+
     def _policy(self, rec: AuditRecord, st: Mapping[str, Any]) -> None:
         version, sha, text = st["version"], st["sha256"], st["text"]
         _need(isinstance(version, int) and isinstance(text, str) and isinstance(sha, str),
@@ -606,7 +622,8 @@ class Journal(ApprovalReplay):
                           for k in ("meta", "payload"))
                   and isinstance(content["size"], int) and content["size"] >= 16,
                   "the label does not commit to the content")
-            self._allowed(rec, "seal", label, inputs, {"label": label})
+            self._allowed(rec, "seal", label, inputs, {"label": label,
+                                                      "below_floor": self._below(label, inputs)})
             return
         _need(action != "seal", f"document {prev.doc_id} exists already")
         old = prev.statement

@@ -10,6 +10,7 @@ expires. Approvals answer it by the SHA-256 of its statement
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,7 +119,8 @@ class Request(SignedStatement):
             if policy is not None:
                 from vault.policy import Label
 
-                return str(policy.format_label(Label.from_dict(d)))
+                with contextlib.suppress(KeyError, ValueError, TypeError):  # not the policy's
+                    return str(policy.format_label(Label.from_dict(d)))
             return "/".join([d["level"], *d["compartments"]])
 
         what = {"policy-apply": "install a new policy version", "rotate": "rotate class keys",
@@ -137,7 +139,11 @@ class Request(SignedStatement):
         if self.action == "migrate":
             lines.append(f"  to             the place whose sha256 is {self.details['to']} "
                          "(approved only with --to DEST)")
-        for key, value in sorted(self.details.items() if self.action != "migrate" else ()):
+        if self.action == "seal" and "floor" in self.details:
+            lines.append(f"  below floor    {mark(self.details['floor'])}: intake found this in "
+                         "the file, and the label is below it")
+        for key, value in sorted(self.details.items() if self.action not in (
+                "migrate", "seal") else ()):
             shown = ", ".join(value) if isinstance(value, list) else "all" if value is None \
                 else value
             lines.append(f"  {key:<14} {shown}")
