@@ -169,6 +169,14 @@ def test_passwords_never_show(pg_cluster: Cluster) -> None:
     assert redact("postgresql://app:s3cret@db.example/vault") == \
         "postgresql://app:***@db.example/vault"
     assert "s3cret" not in redact("host=db user=app password=s3cret dbname=vault")
+    # libpq also takes it in the query (the user part masked, the query left
+    # whole, printed it), and a client key's passphrase as sslpassword.
+    assert redact("postgresql://app@/vault?host=/run/pg&password=s3cret") == \
+        "postgresql://app@/vault?host=/run/pg&password=***"
+    assert redact("postgresql://app:s3cret@db/vault?password=s3cret&sslmode=require") == \
+        "postgresql://app:***@db/vault?password=***&sslmode=require"
+    assert "s3cret" not in redact("postgresql://app@db/vault?sslpassword=s3cret")
+    assert "s3cret" not in redact("host=db sslpassword=s3cret dbname=vault")
     pg_cluster.execute(f"ALTER ROLE {SUPER} PASSWORD 's3cret'")
     bad = pg_cluster.dsn(SUPER).replace(f"{SUPER}@", f"{SUPER}:s3cret@").replace(
         "/postgres?", "/no_such_db?")
@@ -176,6 +184,10 @@ def test_passwords_never_show(pg_cluster: Cluster) -> None:
     assert "s3cret" not in backend.location and "s3cret" not in repr(backend)
     with pytest.raises(StorageError) as caught:
         vault.Vault(bad)
+    assert "s3cret" not in str(caught.value) and "no_such_db" in str(caught.value)
+    in_query = pg_cluster.dsn(SUPER).replace("/postgres?", "/no_such_db?password=s3cret&")
+    with pytest.raises(StorageError) as caught:
+        vault.Vault(in_query)
     assert "s3cret" not in str(caught.value) and "no_such_db" in str(caught.value)
 
 

@@ -40,6 +40,7 @@ import logging
 import os
 import select
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,21 +104,38 @@ _GRANT_HINT = (
 )
 
 
+# Connection parameters that hold a secret: the password, and the one
+# that unlocks a client certificate's key.
+_SECRET_PARAMS = frozenset(("password", "sslpassword"))
+
+
 def redact(location: str) -> str:
-    """``location`` without its password, for messages and ``repr``."""
+    """``location`` without its secrets, for messages and ``repr``: a URI's
+    password, in its user part or its query (``?password=``), and
+    ``sslpassword``, wherever they are written."""
     try:
         params = _conninfo.conninfo_to_dict(location)
     except psycopg.ProgrammingError:
         raise UsageError("not a valid PostgreSQL connection string",
                          hint="write it as postgresql://[user@]host[:port]/database") from None
-    if "password" not in params:
+    if not _SECRET_PARAMS & set(params):
         return location
-    scheme, _, rest = location.partition("://")
-    if rest and "@" in rest.split("/", 1)[0]:
-        userinfo, _, host = rest.partition("@")
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    params["password"] = "***"  # noqa: S105 - the mask, not a password
+    scheme, sep, _ = location.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        parts = urllib.parse.urlsplit(location)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hosts = netloc.rpartition("@")
+            user, colon, _ = userinfo.partition(":")
+            netloc = f"{user}{':***' if colon else ''}@{hosts}"
+        query = "&".join(
+            f"{key}=***" if urllib.parse.unquote(key).lower() in _SECRET_PARAMS else pair
+            for pair in parts.query.split("&") if pair
+            for key in (pair.split("=", 1)[0],))
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query,
+                                        parts.fragment))
+    for key in _SECRET_PARAMS & set(params):
+        params[key] = "***"
     return _conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
 
 
