@@ -42,11 +42,18 @@ def _key_of(office: Office, doc: str) -> str:
 
 def _modified_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """The leader's copy of the library treats every class key as usable:
-    the unclean current generation is wrapped to instead of being replaced."""
+    the unclean current generation is wrapped to instead of being replaced;
+    and it leaves what it wrote when the log does not count it."""
+    import vault._ops.seal as seal_module
+
     def usable(self: ClassKey, policy: Any, post_quantum: bool) -> bool:
         return True
 
+    class NeverRaised(Exception):
+        pass
+
     monkeypatch.setattr(ClassKey, "usable", usable)
+    monkeypatch.setattr(seal_module, "NotCounted", NeverRaised)
 
 
 def test_a_new_document_wrapped_to_the_key_a_revoked_user_kept_does_not_count(
