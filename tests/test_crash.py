@@ -396,3 +396,44 @@ def _audit_append_trials(tmp_path: Path, zygote: Zygote, count: int) -> None:
 def test_audit_append_killed_at_random_points(tmp_path: Path, zygote: Zygote) -> None:
     for i, count in enumerate(_batches()):
         _audit_append_trials(tmp_path / f"batch-{i}", zygote, count)
+
+
+def test_anyones_interrupted_change_is_ended_by_their_own_repair(tmp_path: Path) -> None:
+    # A leader's seal killed after its decision stayed "allowed but never
+    # completed" for good: only a record of its maker's ends a decision, so
+    # the officer's repair left it, and the leader's '--repair' was refused
+    # as administration. A user's own repair ends their own.
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    office = make_office(tmp_path / "office")
+    src = office.file("minutes.txt", b"board minutes")
+    script = ("import sys, time, vault, vault._ops.seal as s\n"
+              "s._write_all = lambda *a, **k: time.sleep(600)\n"
+              "v = vault.Vault(sys.argv[1], vault.load_identity(sys.argv[2]))\n"
+              "v.seal(sys.argv[3], level='CONFIDENTIAL', compartments=['BOARD'])\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, office.location,
+                             str(office.files["leader"]), str(src)],
+                            env={**os.environ, "VAULT_STATE_DIR": str(tmp_path / "s")})
+    try:
+        for _ in range(600):
+            if any(json.loads(line)["action"] == "seal" for line in office.raw.audit_lines()):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the seal never recorded its decision")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert any("was allowed but never completed" in n
+               for n in office.as_("officer").doctor(repair=True).notes)
+    r = office.cli("leader", "doctor", "--repair")
+    assert r.exit_code == 0, r.stderr
+    assert "leader's seal" in r.stdout and "recorded as failed" in r.stdout, r.stdout
+    notes = office.as_("officer").doctor().notes
+    assert not any("never completed" in n for n in notes), notes
+    r = office.cli("clerk", "doctor", "--repair")  # nothing of theirs, and nothing else done
+    assert r.exit_code == 0 and "recorded as failed" not in r.stdout, r.stdout

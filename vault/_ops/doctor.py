@@ -56,14 +56,23 @@ __all__ = ["doctor"]
 def doctor(s: Session, repair: bool, deep: bool = False, approved: Approved | None = None,
            recovery: Sequence[Identity] = ()) -> DoctorReport:
     if repair and s.identity is None:
-        raise UsageError("repairing needs your identity (an administrator's)",
+        raise UsageError("repairing needs your identity",
                          hint="pass --identity FILE or set VAULT_IDENTITY")
     report = DoctorReport()
     if s.identity is None:
         _check(s, report, repair=False, deep=deep, recovery=recovery)
         return report
     with attempt(s, "doctor") as att:
-        if repair:
+        if repair and approved is None \
+                and not s.trusted.policy.may_administer(s.actor().decides_as):
+            # Not an administrator: the repair of what is theirs alone to
+            # end -- their own decisions whose process died on this host,
+            # which nobody else's record can end (DESIGN.md §6).
+            record(s, [att], "allowed", [], "doctor --repair of one's own interrupted changes")
+            _check(s, report, repair=False, deep=deep, recovery=recovery, own=True)
+            report.notes.append("the rest of a repair is an administrator's "
+                                "('vault doctor --repair' as one)")
+        elif repair:
             if approved:
                 approved.bind("doctor")
             authorise(s, att, "administer", None, approved=approved, note="doctor --repair")
@@ -76,7 +85,8 @@ def doctor(s: Session, repair: bool, deep: bool = False, approved: Approved | No
 
 
 def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool,
-           recovery: Sequence[Identity]) -> None:
+           recovery: Sequence[Identity], own: bool = False) -> None:
+    """``own``: end the caller's own interrupted changes, as a repair does."""
     if s.log_key_problem:
         report.problems.append(f"audit log: {s.log_key_problem}; checkpoints are not being made")
     sealed_off = s.trusted.store.sealed_off()
@@ -94,6 +104,7 @@ def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool,
     _documents(s, report, repair, deep, recovery)
     _keyrings(s, report, repair)
     _classes(s, report, repair)
+    _unfinished(s, report, repair or own)
     _audit(s, report)
 
 
@@ -466,7 +477,6 @@ def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
 
         report.notes += [f"{what} ('vault rotate --post-quantum' by someone cleared)"
                          for what in classical_left(s) if "identities" not in what]
-    _unfinished(s, report, repair)
 
 
 def _held_cleared(s: Session, ck: ClassKey) -> bool:
