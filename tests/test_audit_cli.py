@@ -280,6 +280,41 @@ def test_checkpoint_and_prove(log_dir: Path) -> None:
     assert r.exit_code == 2
 
 
+@pytest.mark.parametrize("later", [0, 3])
+def test_prove_hands_out_no_proof_against_a_checkpoint_of_another_history(
+        log_dir: Path, later: int) -> None:
+    # Whoever holds the checkpoint key (on a folder vault, every writer)
+    # stored a signed checkpoint of a history where line 4 differs, and
+    # derived hashes to match: 'audit prove' checked the proof against both
+    # and handed it out -- a signed statement of a history no machine saw.
+    from vault.audit._checkpoint import Checkpoint
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._tree import stored_order, tree_root
+
+    log = AuditLog.open(log_dir)
+    assert run("audit", "prove", "0", "--log", str(log_dir)).exit_code == 0
+    # An honest checkpoint older than the log's end: a prefix of it.
+    AuditLog(log_dir, checkpoint_every=0).append_many([(fields("bob", 90), KEYS["bob"])])
+    assert run("audit", "prove", "0", "--log", str(log_dir)).exit_code == 0
+    log.checkpoint()
+    lines = lines_of(log_dir)
+    forged = [*lines[:4], lines[4].replace(b"reason 4", b"REASON 4"), *lines[5:]]
+    leaves = [leaf_hash(line) for line in forged]
+    (log_dir / "hashes").write_bytes(stored_order(leaves))
+    assert log.checkpoint_signer is not None
+    note = Checkpoint(ORIGIN, len(lines), tree_root(leaves)).sign([log.checkpoint_signer])
+    (log_dir / "checkpoints" / str(len(lines))).write_bytes(note)
+    if later:  # the forged checkpoint is then a prefix to check, no longer the tip
+        AuditLog(log_dir, checkpoint_every=0).append_many(
+            [(fields("bob", i), KEYS["bob"]) for i in range(later)])
+        (log_dir / "hashes").write_bytes(stored_order(
+            [*leaves, *(leaf_hash(line) for line in lines_of(log_dir)[len(lines):])]))
+    r = run("audit", "prove", "0", "--log", str(log_dir))
+    assert r.exit_code == 4, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    assert f"does not match its checkpoint of size {len(lines)}" in r.stderr
+
+
 def test_usage_errors(tmp_path: Path) -> None:
     r = run("audit", "verify")
     assert r.exit_code == 2 and "vault: no audit log given" in r.stderr

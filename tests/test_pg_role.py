@@ -726,3 +726,33 @@ def test_doctor_names_a_function_the_migrations_did_not_make(pg_office: Office) 
         "database: function vault.sudo was not made by the vault's migrations and runs as "
         "the schema's owner",
         "database: trigger audit_log_append_only on vault.audit_log is disabled"], problems
+
+
+def test_a_bogus_checkpoint_misleads_no_workstation_without_the_key(
+        pg_office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A workstation without the checkpoint key only parsed stored notes: the
+    # role's note at the log's size, signed by no key of the vault, became
+    # its newest checkpoint, and 'audit prove' failed for good with a false
+    # "does not match its checkpoint". Notes are verified with the key
+    # vault.json pins, key or no key.
+    import vault._ops.session as session_module
+    from vault.audit import NoteSigner
+    from vault.audit._checkpoint import Checkpoint
+
+    _seal(pg_office, "clerk", b"notice")
+    assert pg_office.cli("officer", "audit", "checkpoint").exit_code == 0
+    with pg_office.as_("officer") as v:
+        origin, kept = v.audit.origin, v.audit.verifier()
+    _seal(pg_office, "clerk", b"later")
+    size = len(pg_office.raw.audit_lines())
+    assert origin is not None
+    note = Checkpoint(origin, size, bytes(32)).sign([NoteSigner.generate(origin)])
+    _app_sql(pg_office, "INSERT INTO vault.audit_checkpoints (size, note) VALUES (%s, %s)",
+             size, note.decode())
+    monkeypatch.setattr(session_module.Session, "_log_signer",
+                        lambda self: (None, "this workstation holds no checkpoint key"))
+    r = pg_office.cli("clerk", "audit", "prove", "0")
+    assert r.exit_code == 0, r.stderr
+    from vault.audit import verify_tlog_proof
+
+    assert verify_tlog_proof(r.stdout, [kept]).checkpoint.size < size

@@ -94,6 +94,10 @@ class Session:
                     backend.location, self.manifest.vault_id, vault_id)
         signer, self.log_key_problem = self._log_signer()
         self.log: AuditLog = backend.audit_log(signer, self.manifest.origin)
+        if signer is None:  # stored checkpoints still verified, with the pinned key
+            from vault.audit import NoteVerifier
+
+            self.log.checkpoint_verifier = NoteVerifier.from_key(self.manifest.log_key)
         self.trusted = TrustedState(self.manifest, manifest_bytes, self.log, path,
                                     persistent=persistent)
         self.trusted.confirm = self._confirm

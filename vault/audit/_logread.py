@@ -21,7 +21,7 @@ from vault.audit._storage import LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
 from vault.audit._writer import check_tip
 from vault.audit.note import NoteSigner, NoteVerifier, parse_note
-from vault.errors import CheckpointError, UsageError
+from vault.errors import AuditIntegrityError, CheckpointError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover - verification is imported when used
     from vault.audit._chain import KeyLookup
@@ -35,6 +35,10 @@ class LogReading:
 
     storage: LogStorage
     checkpoint_signer: NoteSigner | None
+    #: the key stored checkpoints must verify with when this handle has no
+    #: signer (a vault pins it: a note another key signed, or none, is
+    #: ignored, §7); without either, a note is only parsed
+    checkpoint_verifier: NoteVerifier | None = None
     checkpoint_every: int
     origin: str | None
     notes: list[str]
@@ -42,6 +46,9 @@ class LogReading:
 
     def checkpoint(self) -> bytes:
         raise NotImplementedError  # AuditLog signs and stores one
+
+    def tip(self) -> TrustedTip:
+        raise NotImplementedError  # AuditLog hashes the lines past its trusted tip
 
     # -- checkpoints (docs/AUDIT.md §7) ----------------------------------------------
 
@@ -83,9 +90,10 @@ class LogReading:
 
     def _checkpoint_from(self, note: bytes) -> Checkpoint | None:
         try:
-            if self.checkpoint_signer is not None:
-                return open_checkpoint(note, [self.checkpoint_signer.verifier],
-                                       origin=self.origin)
+            verifier = self.checkpoint_signer.verifier if self.checkpoint_signer is not None \
+                else self.checkpoint_verifier
+            if verifier is not None:
+                return open_checkpoint(note, [verifier], origin=self.origin)
             unverified_text, _ = parse_note(note)  # a proof's reader verifies it
             return Checkpoint.from_text(unverified_text)
         except (CheckpointError, UnicodeError):
@@ -237,7 +245,39 @@ class LogReading:
             assert cp is not None
             found = [(note, cp)]
         note, cp = found[-1]
+        self._check_root(cp)
         return prove(self, seq, note, cp)
+
+    def _check_root(self, cp: Checkpoint) -> None:
+        """A proof is handed out only against a checkpoint whose root is the
+        lines' own (§10): a stored one is signed by whoever holds the key,
+        and the derived hashes it would be checked with are anyone's to
+        write -- together they vouched for a history no machine saw. Checked
+        against the trusted tip (the lines hashed past it first): equal, or
+        a prefix of it by a consistency proof; else from the lines alone."""
+        from vault.audit._proof import verify_consistency
+        from vault.audit._storage import LogEnd
+        from vault.audit._treepass import hash_tree
+        from vault.errors import MerkleError
+
+        tip = self._tip
+        if tip is None or tip.size < cp.size:
+            tip = self.tip()
+        if tip.size == cp.size and tip.root == cp.root:
+            return
+        if tip.size > cp.size:
+            with contextlib.suppress(MerkleError, EOFError, OSError, ValueError):
+                verify_consistency(cp.size, tip.size, self.consistency_proof(cp.size, tip.size),
+                                   cp.root, tip.root)
+                return
+            with self._reading():  # the derived hashes may be what is wrong
+                result = hash_tree(self.storage, LogEnd(cp.size, None), [cp.size])
+            if result.roots.get(cp.size) == cp.root:
+                return
+        raise AuditIntegrityError(
+            f"the audit log does not match its checkpoint of size {cp.size}",
+            kind="truncated" if tip.size < cp.size else "modified",
+            hint="run 'vault audit verify'")
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between two sizes of this log."""
