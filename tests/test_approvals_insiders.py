@@ -892,3 +892,72 @@ def test_a_seal_below_its_floor_under_a_two_person_rule_can_be_asked_for(
     assert "below floor    CONFIDENTIAL//FINANCE//PERSONAL-DATA" in r.stderr + r.stdout
     r = office.cli("leader", "seal", card, *args, "--request", request_id)
     assert r.exit_code == 0, r.stderr
+
+
+def _plant_request(office: Office, who: str, action: str, doc: str | None,
+                   label: dict[str, Any], new_label: dict[str, Any] | None) -> Request:
+    """A request ``who``'s modified client signs and records as they are:
+    genuine, on the record, left in the vault -- whatever its labels name."""
+    from vault._ops.discipline import attempt
+
+    with office.as_(who) as v:
+        s = v._s
+        s.trusted.catch_up()
+        row = s.trusted.doc(doc) if doc is not None else None
+        r = new_request(s.me(), vault=s.manifest.vault_id, action=action, doc=doc,
+                        state=row.header if row is not None else None, label=label,
+                        new_label=new_label, details={}, justification="routine",
+                        requester=who, policy=s.trusted.policy.hash)
+        with attempt(s, "request", doc) as att:
+            record(s, [att], "allowed", [], f"request {r.id}",
+                   [{"request": {"id": r.id, "digest": r.digest, "statement": r.signed()}}])
+        s.backend.put_statement("request", r.to_bytes())
+    return r
+
+
+@pytest.mark.parametrize("what", ["a level", "a compartment", "a caveat", "a new level"])
+def test_a_request_naming_what_the_policy_does_not_know_stops_no_approver(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    # The leader's modified client recorded a genuine request whose label
+    # (or a reclassification's new label) named a level, compartment or
+    # caveat the policy does not define: every approver's 'vault approvals'
+    # ended in "internal error (KeyError)", and 'vault approve ID --refuse'
+    # too, until it expired (up to 90 days); doctor said ok. Now the replay
+    # does not count it and doctor names it; approvers list the others, and
+    # answering it is refused with a clear error (a refusal would not count
+    # either: no rule asks anyone to answer it, and it can never be done).
+    from vault._trust._statement import bound_label
+
+    office = office_for(tmp_path, backend)
+    doc = seal(office, "leader")
+    honest = ask(office, "leader", "reclassify", doc, level="CONFIDENTIAL")
+    unknown = {"a level": {"level": "NOPE", "compartments": [], "caveats": []},
+               "a compartment": {"level": "SECRET", "compartments": ["ZZZ"], "caveats": []},
+               "a caveat": {"level": "SECRET", "compartments": [], "caveats": ["ZZZ"]},
+               "a new level": {"level": "NOPE", "compartments": ["BOARD"], "caveats": []}}[what]
+    if what == "a new level":
+        with office.as_("leader") as v:
+            label = bound_label(v.info(doc).label)
+        r = _plant_request(office, "leader", "reclassify", doc, label, unknown)
+    else:
+        r = _plant_request(office, "leader", "seal", None, unknown, None)
+    with office.as_("deputy") as v:
+        assert [p.id for p in v.approvals()] == [honest.id]
+    res = office.cli("deputy", "approvals")
+    assert res.exit_code == 0 and honest.id in res.stdout and r.id not in res.stdout, res.stderr
+    res = office.cli("deputy", "approve", r.id, "--refuse", "--yes", "--reason", "bogus")
+    assert res.exit_code == 3, res.stderr
+    assert f"vault: request {r.id} cannot be answered: the " in res.stderr
+    assert "unknown to this policy" in res.stderr and "internal error" not in res.stderr
+    res = office.cli("deputy", "approve", r.id, "--yes")
+    assert res.exit_code == 3 and "unknown to this policy" in res.stderr, res.stderr
+    for _ in ("this machine", "a fresh one"):
+        assert any(f"a request whose {'new ' if what == 'a new level' else ''}label names"
+                   in message for _, _, message in findings(office))
+        fresh(monkeypatch, tmp_path)
+    assert any("unknown to this policy" in p for p in problems(office))
+    # The honest request is still answered, and performed.
+    approval = grant(office, "deputy", honest)
+    with office.as_("leader") as v:
+        assert v.reclassify(doc, level="CONFIDENTIAL", approvals=[approval],
+                            justification="the merger closed").label.level == "CONFIDENTIAL"

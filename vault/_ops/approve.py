@@ -203,6 +203,10 @@ def _check_asked(s: Session, r: Request, me_name: str) -> None:
     if r.policy != policy.hash or (at is not None and at < s.trusted.store.policy_seq()):
         raise ApprovalError("policy", "the request was made under another policy version "
                             "than the one in force now", hint=again)
+    if (why := r.unknown_to(policy)) is not None:  # the replay does not count it either
+        raise ApprovalError("label", f"request {r.id} cannot be answered: {why}",
+                            hint="treat it as forged: no rule can ask for its approval, and "
+                                 "it can never be performed")
     if at is None:  # an approval of it could never be used (FORMAT.md §16.4)
         raise ApprovalError("unrecorded", f"request {r.id} is not on the audit record",
                             hint="ask the requester to ask with 'vault request', which "
@@ -344,11 +348,16 @@ def pending(s: Session) -> list[Request]:
         if r.digest in out or u is None or u.signing_key != r.requester.signing_key:
             continue  # kept only once, and only if its requester's key is theirs
         try:
+            if refused(r.digest) or any(a == name for a, *_ in s.trusted.store.answers(
+                    r.digest)):
+                continue
             _check_asked(s, r, name)
-        except ApprovalError:
-            continue
-        if refused(r.digest) or any(a == name for a, *_ in s.trusted.store.answers(r.digest)) \
-                or standing(s, r, name) is not None:
+            if standing(s, r, name) is not None:
+                continue
+        except (UsageError, DeniedError, KeyError, TypeError, ValueError):
+            # A genuine requester's modified client signs whatever it likes:
+            # a request the checks cannot answer is skipped, never the
+            # listing of everyone's others.
             continue
         out[r.digest] = r
     return sorted(out.values(), key=lambda r: (r.statement["created"], r.id))
@@ -394,11 +403,13 @@ def explain(s: Session, r: Request, policy_path: Any = None) -> str:
         lines.append(f"  rule {rule.id}: {rule.description or '(no description)'}")
         lines.append(f"    needs {rule.approvals} approval{'s' if rule.approvals != 1 else ''}"
                      f" by {who}, other than {r.requester.name}")
+    unknown = r.unknown_to(policy)
     if not rules:
-        lines.append("  no rule of the policy in force asks for approval of it")
+        lines.append(f"  none can: {unknown}" if unknown else
+                     "  no rule of the policy in force asks for approval of it")
     name = s.actor().name
     if name is not None:
-        why = standing(s, r, name) if rules else "no rule asks for it"
+        why = standing(s, r, name) if rules else unknown or "no rule asks for it"
         lines.append(f"your approval ({name}) " + ("counts" if why is None else
                                                     f"would not count: {why}"))
     return "\n".join(lines)

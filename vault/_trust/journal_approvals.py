@@ -130,6 +130,9 @@ class ApprovalReplay:
             raise Invalid("a request for another vault")
         if r.requester != self._requester(rec):
             raise Invalid("a request recorded by someone else than its requester")
+        assert self.policy is not None
+        if (why := r.unknown_to(self.policy)) is not None:  # nobody could answer it
+            raise Invalid(f"a request whose {why.removeprefix('the ')}")
         self.store.add_request(r.digest, r.id, r.requester.name, r.statement["expires"],
                                rec.seq, r.signed())
 

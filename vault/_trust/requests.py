@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vault._primitives import b64, canonical_json, parse_signing_key
 from vault._primitives import sha256_hex as _sha
@@ -47,6 +47,9 @@ from vault._trust._statement import (
     utc_text,
 )
 from vault.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vault.policy import Policy
 
 __all__ = ["Request", "new_request", "read_request"]
 
@@ -102,7 +105,16 @@ class Request(SignedStatement):
     def policy(self) -> str:
         return str(self.statement["policy"])
 
+    def unknown_to(self, policy: Policy) -> str | None:
+        """What the request's label or new label names that ``policy`` does
+        not define, or None. The reader checks a label's form only: a
+        modified client signs any level's name, and no rule can ask for the
+        approval of, or allow, a label the policy does not know."""
+        from vault.policy import Label
 
+        label = None if self.label is None else Label.from_dict(self.label)
+        new = None if self.new_label is None else Label.from_dict(self.new_label)
+        return policy.unknown_in(label, new)
 
     # -- encodings ---------------------------------------------------------------
 

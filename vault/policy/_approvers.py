@@ -33,6 +33,8 @@ def _rules(policy: Policy, actor: str, action: str, label: Label | None, at: dat
         return [], None
     given = dict(inputs or {})
     new = _new_label(engine, action, label, given) if action in _NEW_LABEL else None
+    if engine.unknown_labels(label, new) is not None:
+        return [], new  # refused before any rule (decide's builtin:unknown-label)
     below = engine.below_floor(action, label, given)
     allow, deny, _ = engine._match_rules(user, action, label, new, at or datetime.now(UTC),
                                          None, below)
@@ -54,8 +56,9 @@ def approver_problem(policy: Policy, actor: str, action: str, label: Label | Non
     """Why ``approver``'s approval of ``actor``'s request would not count
     (for some rule that asks for approval), or None when it counts for all."""
     rules, new = _rules(policy, actor, action, label, at, inputs)
-    if not rules:
-        return f"no rule asks for approval when {actor} may {action} this"
+    if not rules:  # a label the policy does not know: no rule can ask for approval
+        return policy._engine.unknown_labels(label, new) \
+            or f"no rule asks for approval when {actor} may {action} this"
     user = policy.users[actor]
     for c in rules:
         why = not_counted(policy._engine, user, label, new, c, approver)

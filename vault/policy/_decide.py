@@ -199,6 +199,16 @@ class Engine:
             return f"caveat {', '.join(sorted(label.caveats - self.caveats))}"
         return None
 
+    def unknown_labels(self, label: Label | None, new: Label | None) -> str | None:
+        """Why a decision on ``label`` (and a change's ``new`` label) is
+        refused before any rule: a level, compartment or caveat this policy
+        does not know -- rules compare known ranks and names only."""
+        for lab, what in ((label, "label"), (new, "new label")):
+            bad = lab is not None and not self._known(lab) and self._unknown(lab)
+            if bad:
+                return f"the {what} names {bad}, unknown to this policy"
+        return None
+
     def lowering(self, old: Label, new: Label) -> bool:
         """docs/POLICY.md §6.4: does ``new`` let more people read, sooner?"""
         return (self.rank[new.level] < self.rank[old.level]
@@ -316,13 +326,10 @@ class Engine:
                 trace.append(check_entry(UNKNOWN_ACTOR, False, f"'{actor}' is not a user"))
             return False, [UNKNOWN_ACTOR], [f"'{actor}' is not a user of this policy"], []
         new = _new_label(self, action, label, inputs) if action in _NEW_LABEL else None
-        for lab, what in ((label, "label"), (new, "new label")):
-            bad = lab is not None and not self._known(lab) and self._unknown(lab)
-            if bad:
-                reason = f"the {what} names {bad}, unknown to this policy"
-                if trace is not None:
-                    trace.append(check_entry(UNKNOWN_LABEL, False, reason))
-                return False, [UNKNOWN_LABEL], [reason], []
+        if (reason := self.unknown_labels(label, new)) is not None:
+            if trace is not None:
+                trace.append(check_entry(UNKNOWN_LABEL, False, reason))
+            return False, [UNKNOWN_LABEL], [reason], []
 
         floor = inputs.get("floor")  # docs/POLICY.md §6.6
         if floor is not None and not isinstance(floor, Label):

@@ -527,6 +527,13 @@ class Policy:
 
         return approver_problem(self, actor, action, label, approver, at=at, inputs=inputs)
 
+    def unknown_in(self, label: Label | None, new: Label | None = None) -> str | None:
+        """What in ``label`` (or a change's ``new`` label) this policy does
+        not define -- a level by name, a compartment, a caveat -- said as
+        a decision says it before any rule (``builtin:unknown-label``,
+        docs/POLICY.md §6.2), or None when it defines all of it."""
+        return self._engine.unknown_labels(label, new)
+
     def below_floor(self, label: Label, floor: Label | None) -> bool:
         """Whether sealing ``label`` would be below the intake ``floor``
         (docs/POLICY.md §6.6): a lower level, or a floor compartment or
