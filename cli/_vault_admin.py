@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from vault.errors import DeniedError, UsageError
+from vault.errors import DeniedError, PartialError, UsageError
 
 from ._approve import approval_options, approved
-from ._common import echo_json, printable
+from ._common import echo_json, printable, report_error
 from ._common import info as tell
 from ._complete import complete_caveats, complete_compartments, complete_doc_ids
 from ._vault_common import (
@@ -159,11 +159,25 @@ def declassify(
     ctx: click.Context, doc_ids: Sequence[str], due: bool, justification: str | None,
     as_json: bool
 ) -> None:
-    """Declassify documents ID... and/or those due (prints each id)."""
+    """Declassify documents ID... and/or those due (prints each id).
+
+    A due document that cannot be declassified (spoiled, shredded meanwhile)
+    is named on stderr and the others are declassified; then the exit code
+    is that failure's (4 for a spoiled document)."""
     if not doc_ids and not due:
         raise UsageError("no documents named", hint="give document ids, or --due")
-    docs = open_vault(ctx).declassify(list(doc_ids) or None, due=due, justification=justification,
-                                      **approved())
+    try:
+        docs = open_vault(ctx).declassify(list(doc_ids) or None, due=due,
+                                          justification=justification, **approved())
+    except PartialError as e:
+        _declassified(e.done, as_json)  # what was done is said even so
+        for doc_id, why in e.failed:
+            report_error(f"{doc_id} not declassified: {why.message}")
+        raise
+    _declassified(docs, as_json)
+
+
+def _declassified(docs: Sequence[Any], as_json: bool) -> None:
     if as_json:
         print_docs_json(docs)
         return

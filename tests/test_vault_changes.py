@@ -14,7 +14,7 @@ from vault_helpers import Office, age_decrypt, make_office
 from vault._ops.change import check_unchanged
 from vault._sealed.reading import read_sealed
 from vault.age import read_header
-from vault.errors import DeniedError, StorageError, UsageError
+from vault.errors import DeniedError, IntegrityError, PartialError, StorageError, UsageError
 
 
 def _payload(office: Office, doc: str) -> bytes:
@@ -87,6 +87,86 @@ def test_declassify_due_documents(tmp_path: Path, backend: Kind) -> None:
         office.as_("clerk").declassify([later], justification="not mine to release")
     with pytest.raises(UsageError):
         leader.declassify(justification="nothing named")
+
+
+def _due(office: Office, n: int) -> list[str]:
+    """``n`` documents due for declassification, in the order 'declassify
+    --due' walks them."""
+    with office.as_("leader") as v:
+        for i in range(n):
+            v.seal(io.BytesIO(b"old minutes %d" % i), filename=f"m{i}.txt", level="INTERNAL",
+                   compartments=["STAFF"], declassify_on="2001-01-01")
+        v._s.trusted.catch_up()
+        return [row.doc_id for row in v._s.trusted.docs(due_by="2999-01-01")]
+
+
+def _levels(office: Office, docs: list[str]) -> list[str]:
+    with office.as_("officer") as v:
+        v._s.trusted.catch_up()
+        return [v._s.trusted.doc(d).statement["label"]["level"] for d in docs]  # type: ignore[union-attr]
+
+
+def test_one_spoiled_due_document_stops_no_other_release(tmp_path: Path,
+                                                         backend: Kind) -> None:
+    # Anyone who can write the vault flips one byte of one due document:
+    # 'vault declassify --due' stopped there with exit 4, every document
+    # after it stayed unreleased run after run, and stdout was empty though
+    # those before it were declassified. Now each failure is its own: the
+    # others are released and listed, the spoiled one is named, and the
+    # exit code is the failure's (4, an integrity failure).
+    office = make_office(tmp_path, backend)
+    order = _due(office, 4)
+    spoiled = order[1]
+    version = office.raw.current(spoiled)
+    data = bytearray(office.raw.doc_version_bytes(spoiled, version))
+    data[40] ^= 1
+    office.raw.set_doc_version_bytes(spoiled, version, bytes(data))
+    r = office.cli("leader", "declassify", "--due", "--justification", "retention over")
+    released = [d for d in order if d != spoiled]
+    assert r.exit_code == 4, r.stderr
+    assert r.stdout.split() == released, (r.stdout, r.stderr)
+    assert f"vault: {spoiled} not declassified: " in r.stderr
+    assert "vault: 1 of 4 due documents not declassified" in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert _levels(office, order) == ["INTERNAL" if d == spoiled else "PUBLIC" for d in order]
+    tried = [json.loads(line) for line in office.raw.audit_lines()]
+    assert any(rec["action"] == "declassify" and rec["doc"] == spoiled
+               and rec["outcome"] == "error" for rec in tried)  # the attempt, recorded
+    # The next run releases nothing twice, and names the spoiled one again.
+    with pytest.raises(PartialError, match="1 of 1 due document not") as e:
+        office.as_("leader").declassify(due=True, justification="retention over")
+    assert e.value.done == [] and e.value.exit_code == 4
+    assert [d for d, _ in e.value.failed] == [spoiled]
+    assert isinstance(e.value.failed[0][1], IntegrityError)
+    r = office.cli("leader", "declassify", "--due", "--justification", "retention over",
+                   "--json")
+    assert r.exit_code == 4 and json.loads(r.stdout) == [], r.stderr
+
+
+def test_a_due_document_shredded_during_the_run_stops_no_other_release(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deputy shreds a due document while the leader's 'declassify --due'
+    # runs (between the listing of the due documents and its turn): the run
+    # stopped there with a usage error, and the documents after it stayed.
+    import vault._ops.change as change
+
+    office = make_office(tmp_path, backend)
+    order = _due(office, 3)
+    gone = order[1]
+    real = change._declassify_one
+
+    def meanwhile(s: object, doc_id: str, *rest: object) -> object:
+        if doc_id == gone:
+            office.as_("deputy").shred(gone, justification="retention over")
+        return real(s, doc_id, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(change, "_declassify_one", meanwhile)
+    r = office.cli("leader", "declassify", "--due", "--justification", "retention over")
+    assert r.exit_code == 2, r.stderr  # a usage error: the document is gone
+    assert r.stdout.split() == [order[0], order[2]]
+    assert f"vault: {gone} not declassified: " in r.stderr
+    assert "1 of 3 due documents not declassified" in r.stderr
+    assert _levels(office, [order[0], order[2]]) == ["PUBLIC", "PUBLIC"]
 
 
 def test_shred_destroys_every_wrapped_key(tmp_path: Path, backend: Kind) -> None:

@@ -16,6 +16,9 @@ branches below say who has to act:
 * :class:`OperationalError` -- the environment failed (disk full, read-only
   folder, lock, database). Nothing was changed; retry once the cause is fixed.
 
+:class:`PartialError` gathers those of a run over many documents that went
+on past the ones that failed.
+
 Each class carries the CLI exit code it maps to (documented in README.md) and
 an optional ``hint`` telling the reader what to do next. Messages never
 contain key material, passphrases or plaintext: errors are shown to people
@@ -52,6 +55,7 @@ __all__ = [
     "NoIdentityMatchError",
     "NoKeyError",
     "OperationalError",
+    "PartialError",
     "PayloadError",
     "PolicyLoadError",
     "PolicyProblem",
@@ -307,3 +311,22 @@ class AuditWriteError(OperationalError):
 
 class StorageError(OperationalError):
     """The vault's storage could not complete a read or write."""
+
+
+# --------------------------------------------------------------------------
+# A run over many documents that went on past those that failed.
+
+
+class PartialError(VaultError):
+    """Some documents of a run failed, each on its own, and the run went on
+    (``declassify --due``): ``done`` holds what was done, in order, and
+    ``failed`` each (document id, error), in order. Its exit code is that
+    of the failures when they share one (4 for spoiled documents), else 1."""
+
+    def __init__(self, message: str, done: Sequence[Any],
+                 failed: Sequence[tuple[str, VaultError]], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.done = list(done)
+        self.failed = list(failed)
+        codes = {e.exit_code for _, e in self.failed}
+        self.exit_code = codes.pop() if len(codes) == 1 else EXIT_OTHER

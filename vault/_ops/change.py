@@ -39,7 +39,15 @@ from vault._sealed.reading import Sealed, read_sealed, unlock
 from vault._sealed.writing import write_rewrapped
 from vault._trust.classes import LabelClass
 from vault.age import Header, Stanza
-from vault.errors import DeniedError, NoKeyError, StorageError, UsageError, VaultError
+from vault.errors import (
+    AuditWriteError,
+    DeniedError,
+    NoKeyError,
+    PartialError,
+    StorageError,
+    UsageError,
+    VaultError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
@@ -189,9 +197,11 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
                justification: str | None,
                approved: Approved | None = None) -> list[DocumentInfo]:
     """Declassify the given documents, or with ``due`` every document whose
-    declassify-on day has passed according to the verified log (then the
-    documents the caller may not or cannot declassify are skipped; each
-    attempt is still recorded)."""
+    declassify-on day has passed according to the verified log. Then the
+    documents the caller may not or cannot declassify are skipped, and one
+    that fails otherwise (spoiled, shredded or changed meanwhile) stops only
+    itself: each attempt is recorded, and :class:`PartialError` names the
+    failures after the others were declassified."""
     if due == (doc_ids is not None):
         raise UsageError("name documents to declassify, or ask for those that are due")
     check_free_text(justification, "justification")
@@ -202,13 +212,29 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
         with s.lock(shared=True):  # the documents the log says are due now
             doc_ids = [r.doc_id for r in s.trusted.docs(due_by=today)]
     assert doc_ids is not None
-    done = []
+    done: list[DocumentInfo] = []
+    failed: list[tuple[str, VaultError]] = []
     for doc_id in doc_ids:
         try:
             done.append(_declassify_one(s, doc_id, justification, approved))
         except (DeniedError, NoKeyError):
             if not due:
                 raise
+        except AuditWriteError:
+            raise  # nothing more can be recorded, so nothing more is done
+        except VaultError as e:
+            # Anyone who can write the folder can spoil one due document (or
+            # shred one meanwhile): it must not keep every later one from
+            # its release, run after run.
+            if not due:
+                raise
+            failed.append((doc_id, e))
+    if failed:
+        raise PartialError(f"{len(failed)} of {len(doc_ids)} due document"
+                           f"{'s' * (len(doc_ids) != 1)} not declassified", done, failed,
+                           hint="the others were declassified; 'vault doctor' names a spoiled "
+                                "document: restore it from a backup or shred it, then run "
+                                "this again")
     return done
 
 
