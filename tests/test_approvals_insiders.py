@@ -895,7 +895,8 @@ def test_a_seal_below_its_floor_under_a_two_person_rule_can_be_asked_for(
 
 
 def _plant_request(office: Office, who: str, action: str, doc: str | None,
-                   label: dict[str, Any], new_label: dict[str, Any] | None) -> Request:
+                   label: dict[str, Any], new_label: dict[str, Any] | None,
+                   details: dict[str, Any] | None = None) -> Request:
     """A request ``who``'s modified client signs and records as they are:
     genuine, on the record, left in the vault -- whatever its labels name."""
     from vault._ops.discipline import attempt
@@ -906,7 +907,7 @@ def _plant_request(office: Office, who: str, action: str, doc: str | None,
         row = s.trusted.doc(doc) if doc is not None else None
         r = new_request(s.me(), vault=s.manifest.vault_id, action=action, doc=doc,
                         state=row.header if row is not None else None, label=label,
-                        new_label=new_label, details={}, justification="routine",
+                        new_label=new_label, details=details or {}, justification="routine",
                         requester=who, policy=s.trusted.policy.hash)
         with attempt(s, "request", doc) as att:
             record(s, [att], "allowed", [], f"request {r.id}",
@@ -915,7 +916,8 @@ def _plant_request(office: Office, who: str, action: str, doc: str | None,
     return r
 
 
-@pytest.mark.parametrize("what", ["a level", "a compartment", "a caveat", "a new level"])
+@pytest.mark.parametrize("what", ["a level", "a compartment", "a caveat", "a new level",
+                                  "a floor"])
 def test_a_request_naming_what_the_policy_does_not_know_stops_no_approver(
         tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch, what: str) -> None:
     # The leader's modified client recorded a genuine request whose label
@@ -934,8 +936,13 @@ def test_a_request_naming_what_the_policy_does_not_know_stops_no_approver(
     unknown = {"a level": {"level": "NOPE", "compartments": [], "caveats": []},
                "a compartment": {"level": "SECRET", "compartments": ["ZZZ"], "caveats": []},
                "a caveat": {"level": "SECRET", "compartments": [], "caveats": ["ZZZ"]},
-               "a new level": {"level": "NOPE", "compartments": ["BOARD"], "caveats": []}}[what]
-    if what == "a new level":
+               "a new level": {"level": "NOPE", "compartments": ["BOARD"], "caveats": []},
+               "a floor": {"level": "NOPE", "compartments": [], "caveats": []}}[what]
+    if what == "a floor":  # a seal below a floor the policy does not know
+        r = _plant_request(office, "leader", "seal", None,
+                           {"level": "INTERNAL", "compartments": ["STAFF"], "caveats": []},
+                           None, {"floor": unknown})
+    elif what == "a new level":
         with office.as_("leader") as v:
             label = bound_label(v.info(doc).label)
         r = _plant_request(office, "leader", "reclassify", doc, label, unknown)
@@ -952,8 +959,9 @@ def test_a_request_naming_what_the_policy_does_not_know_stops_no_approver(
     res = office.cli("deputy", "approve", r.id, "--yes")
     assert res.exit_code == 3 and "unknown to this policy" in res.stderr, res.stderr
     for _ in ("this machine", "a fresh one"):
-        assert any(f"a request whose {'new ' if what == 'a new level' else ''}label names"
-                   in message for _, _, message in findings(office))
+        whose = {"a new level": "new label", "a floor": "floor"}.get(what, "label")
+        assert any(f"a request whose {whose} names" in message
+                   for _, _, message in findings(office))
         fresh(monkeypatch, tmp_path)
     assert any("unknown to this policy" in p for p in problems(office))
     # The honest request is still answered, and performed.

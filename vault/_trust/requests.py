@@ -114,10 +114,12 @@ class Request(SignedStatement):
 
         label = None if self.label is None else Label.from_dict(self.label)
         new = None if self.new_label is None else Label.from_dict(self.new_label)
+        floor = self.details.get("floor") if self.action == "seal" else None
+        if floor is not None and (why := policy.unknown_in(Label.from_dict(floor))):
+            return "the floor " + why.removeprefix("the label ")  # below-floor rules use it
         return policy.unknown_in(label, new)
 
     # -- encodings ---------------------------------------------------------------
-
 
     def to_bytes(self) -> bytes:
         return encode(self.signed())

@@ -33,7 +33,9 @@ def _rules(policy: Policy, actor: str, action: str, label: Label | None, at: dat
         return [], None
     given = dict(inputs or {})
     new = _new_label(engine, action, label, given) if action in _NEW_LABEL else None
-    if engine.unknown_labels(label, new) is not None:
+    floor = given.get("floor")
+    if engine.unknown_labels(label, new) is not None or (
+            floor is not None and engine.unknown_labels(floor, None) is not None):
         return [], new  # refused before any rule (decide's builtin:unknown-label)
     below = engine.below_floor(action, label, given)
     allow, deny, _ = engine._match_rules(user, action, label, new, at or datetime.now(UTC),
