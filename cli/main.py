@@ -245,7 +245,7 @@ def _exit_code(e: Exception) -> int | None:
     if isinstance(e, OSError):
         # OSError text holds the path and the system's reason, never secrets.
         where = f": {e.filename}" if e.filename else ""
-        report_error(f"{e.strerror or type(e).__name__}{where}")
+        report_error(f"{e.strerror or str(e) or type(e).__name__}{where}")
         return EXIT_OTHER
     # A bug: never show a traceback (it may quote data).
     report_error(

@@ -323,3 +323,29 @@ def test_planted_checkpoints_are_not_moved(tmp_path: Path, pg_cluster: Cluster) 
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["checkpoints"] >= 1
     assert vault.Vault(pg, office.ids["officer"]).doctor().ok
+
+
+@pytest.mark.parametrize("planted", ["a checkpoint key", "a statement"])
+def test_rows_put_in_a_prepared_database_stop_no_move_in_silence(
+        tmp_path: Path, pg_cluster: Cluster, planted: str) -> None:
+    # The database is prepared ('vault migrate DB --grant vault_app'); before
+    # the move, someone holding the application role inserts a row. A
+    # checkpoint key stopped every move for good with "vault:
+    # fileExistsError" (the role cannot remove it); a statement was taken
+    # over by the vault made there. Both are refused, naming why.
+    office = make_office(tmp_path / "a", FolderKind())
+    pg = pg_cluster.new_database()
+    with psycopg.connect(pg_cluster.dsn(APP, dbname_of(pg)), autocommit=True) as c:
+        if planted == "a checkpoint key":
+            c.execute("INSERT INTO vault.log_key (data) VALUES ('PRIVATE+KEY+planted')")
+        else:
+            c.execute("INSERT INTO vault.statements (kind, name, data) VALUES "
+                      "('request', encode(sha256('x'), 'hex'), 'x')")
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", pg)
+    assert r.exit_code == 2, (r.exit_code, r.stderr)
+    assert ("already holds a checkpoint key" if planted == "a checkpoint key"
+            else "holds vault data but no manifest (in statements") in r.stderr, r.stderr
+    assert "use a new database (createdb)" in r.stderr
+    with pytest.raises(UsageError):  # a vault made there is refused the same way
+        vault.Vault.init(pg, office.policy, office.ids["officer"])

@@ -128,10 +128,20 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
     return report
 
 
+def _key_there() -> UsageError:
+    # Its table takes rows from the application role, which cannot read or
+    # remove them: a key put there before the move would stop it for good.
+    return UsageError("the destination already holds a checkpoint key, put there before the "
+                      "vault was moved (an interrupted move, or someone who may write it)",
+                      hint="use a new database (createdb) or folder, then move again")
+
+
 def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> None:
     b = src.backend
     try:
         dst.write_log_key(b.read_log_key())
+    except FileExistsError:
+        raise _key_there() from None
     except (FileNotFoundError, PermissionError):
         report.notes.append("the checkpoint key was not readable here and was not copied: "
                             "checkpoints need it (docs/DEPLOYMENT.md §6)")

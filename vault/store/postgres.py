@@ -77,6 +77,21 @@ def _check(kind: str, value: str) -> str:
     return value
 
 
+
+# The tables of a vault that hold nothing before its first record
+# (docs/DEPLOYMENT.md §5), those of them that hold something; the key's,
+# which the application role may not read, refuses a second key itself.
+_NOT_EMPTY = """SELECT array_remove(ARRAY[
+    CASE WHEN EXISTS (SELECT 1 FROM vault.audit_log) THEN 'audit_log' END,
+    CASE WHEN EXISTS (SELECT 1 FROM vault.audit_checkpoints) THEN 'audit_checkpoints' END,
+    CASE WHEN EXISTS (SELECT 1 FROM vault.keyrings) THEN 'keyrings' END,
+    CASE WHEN EXISTS (SELECT 1 FROM vault.actors) THEN 'actors' END,
+    CASE WHEN EXISTS (SELECT 1 FROM vault.statements) THEN 'statements' END,
+    CASE WHEN EXISTS (SELECT 1 FROM vault.documents) THEN 'documents' END,
+    CASE WHEN EXISTS (SELECT 1 FROM vault.document_chunks) THEN 'document_chunks' END
+], NULL)"""
+
+
 class PostgresBackend(Backend):
     """A vault stored in the PostgreSQL database named by ``location``."""
 
@@ -138,6 +153,7 @@ class PostgresBackend(Backend):
                               "SELECT EXISTS (SELECT 1 FROM vault.manifest)"))
 
     def create(self) -> None:
+        """Make the schema if need be, and check that nothing is in it yet."""
         if not self._ready():
             try:
                 with self.db.connection() as conn:
@@ -150,11 +166,14 @@ class PostgresBackend(Backend):
             self._ready()
         if self.exists():
             raise UsageError(f"a vault already exists in {self.location}")
-        used = self._one("cannot read the database", "SELECT EXISTS (SELECT 1 FROM"
-                         " vault.audit_log) OR EXISTS (SELECT 1 FROM vault.documents)")
+        # Every table a vault starts empty: a row the application role put in
+        # one before the vault was made (a checkpoint key, a keyring entry, a
+        # statement) would be taken over by it, or stop it for good.
+        used = self._one("cannot read the database", _NOT_EMPTY)
         if used:
-            raise UsageError(f"{self.location} holds vault data but no manifest (an "
-                             "interrupted init?)",
+            raise UsageError(f"{self.location} holds vault data but no manifest (in "
+                             f"{', '.join(used)}: an interrupted init, or rows put there "
+                             "before the vault was made)",
                              hint="use a new database (createdb), then 'vault migrate'")
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
