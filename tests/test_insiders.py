@@ -538,25 +538,32 @@ def test_a_record_dated_back_into_a_window_that_closed_does_not_count(
                 assert any("not entitled" in p for p in v.doctor().problems)
 
 
+@pytest.mark.parametrize("action", ["seal", "reclassify"])
 @pytest.mark.parametrize("when", ["before its record", "as its record is written"])
-def test_a_seal_whose_lock_was_broken_during_a_revocation_leaves_nothing_to_read(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+def test_a_change_whose_lock_was_broken_during_a_revocation_leaves_nothing_to_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str, action: str) -> None:
     # The clerk, losing FINANCE, renames a fresh file over the vault's
-    # 'lock' while the leader's seal holds it shared: the officer's
-    # revocation (and rotation) runs in the middle of the seal. The leader's
-    # completion came after the rotation and did not count -- but the
-    # stored version stayed, wrapped to the generation the clerk kept, and
-    # doctor called it planted. Now the seal checks its key before its
-    # record, and removes what the log did not count.
+    # 'lock' while the leader's seal (or reclassification of an HR document
+    # to FINANCE) holds it: the officer's revocation and rotation run in the
+    # middle. The leader's completion came after the rotation and did not
+    # count -- but the new version stayed, wrapped to the generation the
+    # clerk kept (she read the HR document she was never cleared for), and
+    # doctor called a seal's planted. Now the key is checked against the
+    # log before the record, and what the log did not count is removed.
+    import vault._ops.change as change_module
+    import vault._ops.discipline as discipline_module
     import vault._ops.seal as seal_module
 
     officer = "clearance: {level: CONFIDENTIAL, compartments: [STAFF, HR]}"
     office = make_office(tmp_path, edit={officer: officer.replace("HR]", "HR, FINANCE]")})
     seal(office, "leader", b"old finance", level="CONFIDENTIAL", compartments=["FINANCE"])
-    name = "_unchanged" if when == "before its record" else "complete"
-    real = getattr(seal_module, name)
+    hr = seal(office, "leader", b"HR: dismissal", level="CONFIDENTIAL", compartments=["HR"])
+    module, name = (discipline_module, "complete") if when != "before its record" else (
+        (seal_module, "_unchanged") if action == "seal" else (change_module, "write_rewrapped"))
+    real = getattr(module, name)
 
     def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs) if name == "write_rewrapped" else None
         fresh = office.path / "lock.new"
         fresh.write_bytes(b"")
         os.rename(fresh, office.path / "lock")
@@ -565,18 +572,24 @@ def test_a_seal_whose_lock_was_broken_during_a_revocation_leaves_nothing_to_read
             "clearance: {level: CONFIDENTIAL, compartments: [STAFF, FINANCE, BOARD]}":
                 "clearance: {level: CONFIDENTIAL, compartments: [STAFF]}"})
         assert report.rotated
-        return real(*args, **kwargs)
+        return result if name == "write_rewrapped" else real(*args, **kwargs)
 
-    monkeypatch.setattr(seal_module, name, revoked_meanwhile)
-    error = "rotated or revoked while sealing" if when == "before its record" \
-        else "does not count"
-    with pytest.raises(IntegrityError if when != "before its record" else StorageError,
-                       match=error):
-        seal(office, "leader", b"new finance", level="CONFIDENTIAL", compartments=["FINANCE"])
+    monkeypatch.setattr(module, name, revoked_meanwhile)
+    error = (StorageError, "rotated or revoked meanwhile") if when == "before its record" \
+        else (IntegrityError, "does not count")
+    with pytest.raises(error[0], match=error[1]):
+        if action == "seal":
+            seal(office, "leader", b"new finance", level="CONFIDENTIAL",
+                 compartments=["FINANCE"])
+        else:
+            with office.as_("leader") as v:
+                v.reclassify(hr, compartments=["FINANCE"], justification="moved")
     monkeypatch.undo()
-    assert len(list((office.path / "docs").glob("*.age"))) == 1  # the old document alone
+    # One version of each of the two documents (the rotation rewrapped them): nothing new.
+    assert len(list((office.path / "docs").glob("*.age"))) == 2
     with office.as_("officer") as v:
-        assert len(v.ls()) == 1
+        assert len(v.ls()) == 2
+        assert v.info(hr).label.compartments == frozenset({"HR"})
         problems = v.doctor().problems
     assert not any("planted" in p for p in problems), problems
     if when == "before its record":

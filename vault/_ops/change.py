@@ -28,6 +28,7 @@ from vault._ops.discipline import (
     authorise,
     check_free_text,
     complete,
+    complete_wrapped,
     record,
 )
 from vault._ops.keys import usable_key
@@ -89,8 +90,8 @@ def rewrap_document(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_
         with s.backend.write_document(sealed.doc_id, version) as out:
             write_rewrapped(f, out, header, sealed.label.content)
         try:
-            complete(s, [att], [doc_state(sealed.doc_id, version, header, ck, statement,
-                                          inputs)])
+            complete_wrapped(s, [att], [doc_state(sealed.doc_id, version, header, ck,
+                                                  statement, inputs)], ck)
         except BaseException:
             if not att.completed:  # once its record was tried, it may count: it stays
                 with contextlib.suppress(VaultError, OSError):

@@ -32,10 +32,11 @@ from vault.errors import AuditWriteError, DeniedError, IntegrityError, UsageErro
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
+    from vault._trust.classes import ClassKey
     from vault.policy import Decision, Label
 
 __all__ = ["Attempt", "approvers", "attempt", "attempts", "authorise", "check_free_text",
-           "complete", "record"]
+           "complete", "complete_wrapped", "record"]
 
 MAX_REASON = 2000
 # Errors whose messages name no path, title or secret, by design of their
@@ -254,6 +255,36 @@ def complete(s: Session, atts: Sequence[Attempt], states: Sequence[Mapping[str, 
         raise UsageError("internal: completing an attempt that was not allowed")
     record(s, atts, "done", [], reason, states, completion=True)
     check_counted(s, states)
+
+
+def complete_wrapped(s: Session, atts: Sequence[Attempt],
+                     states: Sequence[Mapping[str, Any] | None], ck: ClassKey,
+                     reason: str = "") -> None:
+    """:func:`complete`, for new versions wrapped to ``ck`` under a lock.
+    A lock is advisory and anyone can break it (a folder's 'lock' renamed
+    over, a PostgreSQL session ended): a revocation that ran meanwhile must
+    not find them counted under the key it replaced, nor left readable with
+    it (docs/DESIGN.md §7.2). So the key is checked against the log first,
+    and versions the log does not count (a rotation in between) removed."""
+    from vault._ops.keys import still_current
+    from vault.errors import StorageError
+
+    s.trusted.catch_up()
+    if not still_current(s, ck):
+        raise StorageError("the class key was rotated or revoked meanwhile, though the vault's "
+                           "lock was held: nothing was changed",
+                           hint="run the command again; if it happens again, someone is "
+                                "breaking the vault's lock (treat it as an incident)")
+    try:
+        complete(s, atts, states, reason)
+    except NotCounted:
+        for state in states:
+            doc = (state or {}).get("document")
+            row = s.trusted.doc(doc["doc"]) if doc is not None else None
+            if doc is not None and (row is None or row.version != doc["version"]):
+                with contextlib.suppress(VaultError, OSError):
+                    s.backend.delete_document(doc["doc"], doc["version"])
+        raise
 
 
 class NotCounted(IntegrityError):

@@ -53,6 +53,13 @@ def usable_key(s: Session, cls: LabelClass) -> ClassKey:
     return ck
 
 
+def still_current(s: Session, ck: ClassKey) -> bool:
+    """Is ``ck`` its class's current key, usable under the policy in force?"""
+    current = s.trusted.current(ck.cls)
+    return current is not None and current.key_id == ck.key_id and current.usable(
+        s.trusted.policy, s.trusted.post_quantum_keys())
+
+
 def fit_for(s: Session, ck: ClassKey) -> bool:
     """May the caller wrap new headers to ``ck``: it is usable under the
     policy in force, and the caller was not granted an entry for it that

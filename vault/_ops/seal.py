@@ -34,14 +34,13 @@ from vault._inputs import open_input
 from vault._ops import intake
 from vault._ops.discipline import (
     Attempt,
-    NotCounted,
     approvers,
     attempts,
     authorise,
     check_free_text,
-    complete,
+    complete_wrapped,
 )
-from vault._ops.keys import usable_key
+from vault._ops.keys import still_current, usable_key
 from vault._results import DocumentInfo
 from vault._sealed.label import LabelStanza, content_of
 from vault._sealed.meta import Metadata
@@ -166,7 +165,7 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
             # No rotation runs while the documents are written: each is
             # wrapped to the key that is current when it appears.
             with s.lock(shared=True):
-                if not _still_current(s, ck):
+                if not still_current(s, ck):
                     continue  # rotated or revoked meanwhile: take the new key
                 _recheck(s, atts, label, decided)
                 recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}
@@ -174,13 +173,6 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
         raise StorageError("the class key kept changing while sealing",
                            hint="run the command again")
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _still_current(s: Session, ck: ClassKey) -> bool:
-    """Is ``ck`` its class's current key, usable under the policy in force?"""
-    current = s.trusted.current(ck.cls)
-    return current is not None and current.key_id == ck.key_id and current.usable(
-        s.trusted.policy, s.trusted.post_quantum_keys())
 
 
 def _recheck(s: Session, atts: list[Attempt], label: Label, inputs: dict[str, Any]) -> None:
@@ -297,28 +289,9 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
         written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
         _unchanged(sources, seen)
         states = [doc_state(d, v, h, ck, st, inputs) for d, v, h, st, _ in written]
-        # The shared lock keeps rotations out -- unless someone broke it (a
-        # folder's 'lock' renamed over, a PostgreSQL session ended): a
-        # revocation that ran meanwhile must not find these documents
-        # counted under the key it replaced (docs/DESIGN.md §7.2).
-        s.trusted.catch_up()
-        if not _still_current(s, ck):
-            raise StorageError("the class key was rotated or revoked while sealing, though "
-                               "the vault's lock was held: nothing was sealed",
-                               hint="run the command again; if it happens again, someone is "
-                               "breaking the vault's lock (treat it as an incident)")
         n = len(written)
-        try:
-            complete(s, atts, states, reason=f"{n} document{'s' if n != 1 else ''} sealed")
-        except NotCounted:
-            # Written, but the log does not count them (a rotation between
-            # that check and the record): nothing refers to these versions.
-            for doc_id, version, *_ in written:
-                row = s.trusted.doc(doc_id)
-                if row is None or row.version != version:
-                    with contextlib.suppress(VaultError, OSError):
-                        s.backend.delete_document(doc_id, version)
-            raise
+        complete_wrapped(s, atts, states, ck,
+                         reason=f"{n} document{'s' if n != 1 else ''} sealed")
     except BaseException:
         # Until their completion records are tried, they never counted: taken
         # away. After (an interrupt during the replay), they may count: they
