@@ -177,6 +177,12 @@ def test_passwords_never_show(pg_cluster: Cluster) -> None:
         "postgresql://app:***@db/vault?password=***&sslmode=require"
     assert "s3cret" not in redact("postgresql://app@db/vault?sslpassword=s3cret")
     assert "s3cret" not in redact("host=db sslpassword=s3cret dbname=vault")
+    # libpq takes '#' and '?' raw where a URL parser cuts the text.
+    for location in ("postgresql://app:Hunter#2s3cret@db/vault",
+                     "postgresql://app:Hunter?2s3cret@db/vault",
+                     "postgresql://app@db/vault?password=Hunter#2s3cret",
+                     "postgresql://app@db/vault?sslpassword=a#b&password=s3cret"):
+        assert "s3cret" not in redact(location), redact(location)
     pg_cluster.execute(f"ALTER ROLE {SUPER} PASSWORD 's3cret'")
     bad = pg_cluster.dsn(SUPER).replace(f"{SUPER}@", f"{SUPER}:s3cret@").replace(
         "/postgres?", "/no_such_db?")

@@ -132,8 +132,15 @@ def redact(location: str) -> str:
             f"{key}=***" if urllib.parse.unquote(key).lower() in _SECRET_PARAMS else pair
             for pair in parts.query.split("&") if pair
             for key in (pair.split("=", 1)[0],))
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query,
-                                        parts.fragment))
+        masked = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query,
+                                          parts.fragment))
+        # libpq takes '#' and '?' raw where a URL parser cuts: shown only if
+        # libpq reads back exactly the location, its secrets masked.
+        for key in _SECRET_PARAMS & set(params):
+            params[key] = "***"
+        with contextlib.suppress(psycopg.ProgrammingError):
+            if _conninfo.conninfo_to_dict(masked) == params:
+                return masked
     for key in _SECRET_PARAMS & set(params):
         params[key] = "***"
     return _conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
