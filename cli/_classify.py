@@ -33,9 +33,10 @@ def vault_policy(ctx: click.Context) -> Policy:
     read (and verified) by ``Vault``; nothing is decrypted or recorded."""
     from vault import Vault
 
-    from ._vault_common import vault_dir
+    from ._vault_common import vault_dir, warn_unkept
 
     with Vault(vault_dir(ctx), vault_id=settings(ctx).vault_id) as v:
+        warn_unkept()
         return v.policy
 
 

@@ -59,11 +59,11 @@ def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Vault:
         ident = user_identity(ctx)
     v = Vault(path, ident, on_wait=_waiting, vault_id=settings(ctx).vault_id)
     ctx.call_on_close(v.close)
-    _warn_unkept()
+    warn_unkept()
     return v
 
 
-def _warn_unkept() -> None:
+def warn_unkept() -> None:
     """The replay kept in memory alone is said, never silent: this machine
     would not notice a log rolled back or a vault replaced in its place."""
     from vault._trust.state import state_problem
@@ -192,6 +192,7 @@ def vault_for_audit(ctx: click.Context) -> Vault | None:
         from vault import Vault
 
         v = ctx.meta["vault_cli.audit_vault"] = Vault(path, vault_id=settings(ctx).vault_id)
+        warn_unkept()
     return v
 
 
