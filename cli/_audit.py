@@ -354,7 +354,10 @@ def checkpoint(ctx: click.Context, log_dir: str | None) -> None:
 @click.pass_context
 def prove(ctx: click.Context, log_dir: str | None, seq: int) -> None:
     """Print a c2sp.org/tlog-proof@v1 inclusion proof for record SEQ."""
-    click.echo(_open_log(ctx, log_dir).prove(seq), nl=False)
+    log = _open_log(ctx, log_dir)
+    click.echo(log.prove(seq), nl=False)
+    for note in log.notes:
+        info(f"note: {note}")
 
 
 @audit.command("key")

@@ -309,9 +309,21 @@ def test_prove_hands_out_no_proof_against_a_checkpoint_of_another_history(
             [(fields("bob", i), KEYS["bob"]) for i in range(later)])
         (log_dir / "hashes").write_bytes(stored_order(
             [*leaves, *(leaf_hash(line) for line in lines_of(log_dir)[len(lines):])]))
+    # The proof is made against a checkpoint that is the lines' own (an
+    # older one), and the forged one named; never against the forged one.
     r = run("audit", "prove", "0", "--log", str(log_dir))
-    assert r.exit_code == 4, (r.stdout, r.stderr)
-    assert r.stdout == ""
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    proof = verify_tlog_proof(r.stdout, [log.verifier()])
+    assert proof.checkpoint.size < len(lines) and proof.leaf == lines[0]
+    assert f"note: stored checkpoint {len(lines)} does not match the log's lines and was " \
+        "passed over" in r.stderr
+    # With none of its own left to serve, and no key to make one: refused.
+    for size in log.paths.checkpoint_sizes():
+        if size != len(lines):
+            log.paths.checkpoint(size).unlink()
+    (log_dir / "log.key").rename(log_dir / "kept.key")
+    r = run("audit", "prove", "0", "--log", str(log_dir))
+    assert r.exit_code == 4 and r.stdout == "", (r.stdout, r.stderr)
     assert f"does not match its checkpoint of size {len(lines)}" in r.stderr
 
 
