@@ -154,7 +154,8 @@ def _error_paths(office: Office, doc: str, tmp: Path) -> Iterator[tuple[list[str
     yield ["--vault", v, "--identity", key["clerk"], "shred", doc, "--justification", "x"], {}
     yield ["--vault", v, "--identity", key["clerk"], "seal", str(office.root / "pass"),
            "--level", "NO-SUCH-LEVEL"], {}
-    yield ["--vault", v, "--identity", key["clerk"], "doctor", "--repair"], {}
+    yield ["--vault", v, "--identity", key["clerk"], "doctor", "--repair", "--request",
+           "0" * 32], {}  # a repair beyond one's own interrupted changes, with no request
     yield ["--vault", v, "--identity", key["clerk"], "policy", "apply", str(office.policy)], {}
     yield ["--vault", v, "--identity", locked, "open", "bbbbbbbbbbbbbbbb", "-o", "-"], right
     yield ["--vault", v, "--identity", key["clerk"], "info", "../../etc/passwd"], {}
