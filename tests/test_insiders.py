@@ -594,3 +594,29 @@ def test_a_change_whose_lock_was_broken_during_a_revocation_leaves_nothing_to_re
     assert not any("planted" in p for p in problems), problems
     if when == "before its record":
         assert not problems
+
+
+@pytest.mark.parametrize("post_quantum", [False, True])
+def test_one_key_written_another_way_is_no_second_person(post_quantum: bool) -> None:
+    # X25519 ignores a public key's top bit: the officer gave "ghost",
+    # cleared SECRET//BOARD, their own key with that bit set. "One key per
+    # person" compared recipients as text, so the policy loaded, and what a
+    # cleared user's client wrapped to ghost opened with the officer's key.
+    from office import PEOPLE, policy_text
+
+    from vault.age import _bech32
+    from vault.errors import PolicyLoadError
+    from vault.identity import new_identity
+    from vault.policy import load_policy_text
+
+    keys = {n: new_identity(n, post_quantum=post_quantum) for n in PEOPLE}
+    officer = keys["officer"].recipient
+    hrp = "age1pq" if post_quantum else "age"
+    raw = _bech32.decode(officer)[1]
+    alias = _bech32.encode(hrp, raw[:-1] + bytes([raw[-1] | 0x80]))
+    assert alias != officer
+    text = policy_text(keys, edit=None if post_quantum else {
+        "version: 1\n": "version: 1\npost_quantum: off\n"})
+    load_policy_text(text, "p.yaml")
+    with pytest.raises(PolicyLoadError, match="not an X25519 key in its one encoding"):
+        load_policy_text(text.replace(keys["registrar"].recipient, alias), "p.yaml")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault.age import parse_recipient
+from vault.age import MLKEM768X25519Recipient, X25519Recipient, parse_recipient
 from vault.errors import IdentityFileError
 
 SIGNING_PREFIX = "ed25519:"
@@ -101,11 +101,24 @@ def recipient_problem(text: str) -> str | None:
     if text != text.lower() or text != text.strip():
         return f"'{_short(text)}' is not a native age recipient; expected lowercase age1…"
     try:
-        parse_recipient(text)
+        recipient = parse_recipient(text)
     except IdentityFileError:
         return (f"'{_short(text)}' is not a valid age recipient (mistyped or cut?); plugin "
                 "and SSH recipients are not supported")
+    # X25519 ignores the top bit of a public key, and reduces it modulo the
+    # field prime: one key has several spellings, and "one key per person"
+    # compares recipients as text. Only the canonical one is a recipient here
+    # (the X25519 half of a hybrid one too: its last 32 bytes).
+    raw = recipient.to_bytes() if isinstance(
+        recipient, X25519Recipient | MLKEM768X25519Recipient) else b""
+    x25519 = raw[-32:]
+    if int.from_bytes(x25519, "little") >= _FIELD_PRIME:
+        return (f"'{_short(text)}' is not an X25519 key in its one encoding (another "
+                "spelling of some key); expected the recipient its identity file gives")
     return None
+
+
+_FIELD_PRIME = 2**255 - 19
 
 
 def _short(text: str) -> str:
