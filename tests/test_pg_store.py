@@ -181,7 +181,11 @@ def test_passwords_never_show(pg_cluster: Cluster) -> None:
     for location in ("postgresql://app:Hunter#2s3cret@db/vault",
                      "postgresql://app:Hunter?2s3cret@db/vault",
                      "postgresql://app@db/vault?password=Hunter#2s3cret",
-                     "postgresql://app@db/vault?sslpassword=a#b&password=s3cret"):
+                     "postgresql://app@db/vault?sslpassword=a#b&password=s3cret",
+                     # and ends the user part at a '/': "app:Pa55/s3cret@db" was a host
+                     # and a port to it, no password, and was shown whole
+                     "postgresql://app:Pa55/s3cret@db/vault",
+                     "postgresql://app:p@s3cret/w@db/vault"):
         assert "s3cret" not in redact(location), redact(location)
     pg_cluster.execute(f"ALTER ROLE {SUPER} PASSWORD 's3cret'")
     bad = pg_cluster.dsn(SUPER).replace(f"{SUPER}@", f"{SUPER}:s3cret@").replace(

@@ -114,10 +114,19 @@ def redact(location: str) -> str:
     password, in its user part or its query (``?password=``), and
     ``sslpassword``, wherever they are written."""
     try:
-        params = _conninfo.conninfo_to_dict(location)
+        _conninfo.conninfo_to_dict(location)
     except psycopg.ProgrammingError:
         raise UsageError("not a valid PostgreSQL connection string",
                          hint="write it as postgresql://[user@]host[:port]/database") from None
+    # What a person means as the password -- between the first ':' of the
+    # user part and its last '@' -- is masked first, whatever libpq makes of
+    # it: it ends the user part at a '/', and takes "app:Pa55/word@db" for a
+    # host and a port, no password at all.
+    location = _mask_userinfo(location)
+    try:
+        params = _conninfo.conninfo_to_dict(location)
+    except psycopg.ProgrammingError:
+        return location.partition("://")[0] + "://***"
     if not _SECRET_PARAMS & set(params):
         return location
     scheme, sep, _ = location.partition("://")
@@ -144,6 +153,16 @@ def redact(location: str) -> str:
     for key in _SECRET_PARAMS & set(params):
         params[key] = "***"
     return _conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+
+
+def _mask_userinfo(location: str) -> str:
+    scheme, sep, rest = location.partition("://")
+    head = rest.split("?", 1)[0]
+    if not sep or "@" not in head:
+        return location
+    cut = head.rfind("@")
+    user, colon, _ = head[:cut].partition(":")
+    return f"{scheme}://{user}:***{rest[cut:]}" if colon else location
 
 
 def describe(e: BaseException) -> str:
