@@ -358,3 +358,16 @@ def test_console_script(log_dir: Path) -> None:
     out = subprocess.run([vault, "audit", "verify", "--log", str(log_dir)],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 4 and out.stdout == "" and "Traceback" not in out.stderr
+
+
+def test_prove_on_a_log_cut_below_its_checkpoint_is_an_alarm(log_dir: Path) -> None:
+    # Passing over a checkpoint of another history must not pass over a cut
+    # log: 'prove' said ok with a note and signed a checkpoint of the cut
+    # log, vouching for the rollback.
+    lines = lines_of(log_dir)
+    stored = sorted(AuditLog.open(log_dir).paths.checkpoint_sizes())
+    write_lines(log_dir, lines[:-3])
+    r = run("audit", "prove", "0", "--log", str(log_dir))
+    assert r.exit_code == 4 and r.stdout == "", (r.stdout, r.stderr)
+    assert "fewer than" in r.stderr
+    assert sorted(AuditLog.open(log_dir).paths.checkpoint_sizes()) == stored  # nothing signed

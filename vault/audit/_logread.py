@@ -236,7 +236,6 @@ class LogReading:
             raise ValueError("seq must be a non-negative integer")
         with self._reading():
             found = self._valid_checkpoints(newest_only=True)
-        mismatch: AuditIntegrityError | None = None
         if found and found[-1][1].size > seq:
             try:
                 self._check_root(found[-1][1])
@@ -244,12 +243,18 @@ class LogReading:
                 # Signed by whoever holds the key (every folder writer): one
                 # stored for another history must not stop every proof. The
                 # newest that is the lines' own and covers seq serves; the
-                # others are named (a note), as 'verify' names them.
-                mismatch, found = e, self._matching(seq)
+                # others are named (a note), as 'verify' names them. A log
+                # cut below a checkpoint is no such case: it stays an alarm,
+                # and nothing is signed over what was passed over.
+                if e.kind != "modified":
+                    raise
+                found = self._matching(seq)
+                if not found:
+                    raise
         if not found or found[-1][1].size <= seq:
             if self.checkpoint_signer is None:
-                raise mismatch or UsageError(f"no checkpoint covers record {seq} yet",
-                                             hint="create one with 'vault audit checkpoint'")
+                raise UsageError(f"no checkpoint covers record {seq} yet",
+                                 hint="create one with 'vault audit checkpoint'")
             note = self.checkpoint()
             cp = self._checkpoint_from(note)
             assert cp is not None
@@ -259,19 +264,29 @@ class LogReading:
 
     def _matching(self, seq: int) -> list[tuple[bytes, Checkpoint]]:
         """The newest stored checkpoint above ``seq`` whose root is the
-        lines' own (or none), noting those passed over."""
+        lines' own (or none), noting those passed over; every root hashed
+        from the lines in one pass. A checkpoint larger than the log is
+        the log cut below it (``truncated``), raised."""
+        from vault.audit._storage import LogEnd
+        from vault.audit._treepass import hash_tree
+
+        tip = self.tip()
         with self._reading():
             stored = self._valid_checkpoints(above=seq)
+            if stored and stored[-1][1].size > tip.size:
+                raise AuditIntegrityError(
+                    f"the audit log holds fewer than the {stored[-1][1].size} lines of its "
+                    "checkpoint", kind="truncated", seq=tip.size,
+                    hint="run 'vault audit verify'")
+            roots = hash_tree(self.storage, LogEnd(stored[-1][1].size, None),
+                              [cp.size for _, cp in stored]).roots if stored else {}
         chosen: list[tuple[bytes, Checkpoint]] = []
         passed: list[int] = []
         for entry in reversed(stored):
-            try:
-                self._check_root(entry[1])
-            except AuditIntegrityError:
-                passed.append(entry[1].size)
-                continue
-            chosen = [entry]
-            break
+            if roots.get(entry[1].size) == entry[1].root:
+                chosen = [entry]
+                break
+            passed.append(entry[1].size)
         if passed:
             sizes = ", ".join(map(str, sorted(passed)))
             self.notes.append(
@@ -306,10 +321,13 @@ class LogReading:
                 result = hash_tree(self.storage, LogEnd(cp.size, None), [cp.size])
             if result.roots.get(cp.size) == cp.root:
                 return
+        if tip.size < cp.size:
+            raise AuditIntegrityError(f"the audit log holds fewer than the {cp.size} lines of "
+                                      "its checkpoint", kind="truncated", seq=tip.size,
+                                      hint="run 'vault audit verify'")
         raise AuditIntegrityError(
             f"the audit log does not match its checkpoint of size {cp.size}",
-            kind="truncated" if tip.size < cp.size else "modified",
-            hint="run 'vault audit verify'")
+            kind="modified", hint="run 'vault audit verify'")
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between two sizes of this log."""
