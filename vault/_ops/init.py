@@ -136,9 +136,10 @@ def _populate(backend: Backend, policy: Policy, text: str, name: str, officer: U
     try:
         backend.write_log_key((signer.private_key() + "\n").encode("ascii"))
     except FileExistsError:  # put there before the vault was made: never ours
-        raise UsageError("the vault's place already holds a checkpoint key, put there before "
-                         "the vault was made", hint="use a new database (createdb) or folder, "
-                         "then 'vault init'") from None
+        raise UsageError("the vault's place already holds a checkpoint key (an interrupted "
+                         "init, or put there by someone who may write it)",
+                         hint="use a new database (createdb) or folder, then 'vault init'"
+                         ) from None
     created = _now()
     manifest = Manifest(vault_id, created,
                         {"name": name, "recipient": officer.recipient,
