@@ -89,6 +89,15 @@ def use(approval: bytes) -> dict[str, Any]:
 # -- one approval, one document --------------------------------------------------------
 
 
+def _as_written(complete: Any) -> Any:
+    """A modified client's ``complete_wrapped``: its own completion, no
+    check of its key first and nothing removed after."""
+    def complete_wrapped(s: Session, atts: list[Attempt], states: list[dict[str, Any]],
+                         ck: Any, reason: str = "") -> None:
+        complete(s, atts, states, reason)
+    return complete_wrapped
+
+
 def _relabel_another(s: Session, att: Attempt, states: list[dict[str, Any]],
                      other: str) -> None:
     """What a modified client writes instead of the approved completion:
@@ -132,7 +141,7 @@ def test_one_approval_to_downgrade_a_document_relabels_no_other(
         _relabel_another(s, atts[0], states, b)
 
     with monkeypatch.context() as m:
-        m.setattr(change, "complete", complete)
+        m.setattr(change, "complete_wrapped", _as_written(complete))
         with pytest.raises(IntegrityError, match=f"document {b}: the change was recorded but "
                                                  "does not count"):
             office.as_("leader").reclassify(a, level="CONFIDENTIAL", approvals=[approval])
@@ -168,7 +177,7 @@ def _relabel_first(office: Office, a: str, b: str, monkeypatch: pytest.MonkeyPat
         check_counted(s, [theirs, states[0]])
 
     with monkeypatch.context() as m:
-        m.setattr(change, "complete", complete)
+        m.setattr(change, "complete_wrapped", _as_written(complete))
         with pytest.raises(IntegrityError, match=f"document {b}: the change was recorded"):
             office.as_("leader").reclassify(a, level="CONFIDENTIAL", approvals=[approval])
 
@@ -377,7 +386,7 @@ def test_another_persons_decision_under_a_seals_request_id_takes_nothing(
     import vault._ops.seal as sealing
 
     office = office_for(tmp_path, backend)
-    real = sealing.complete
+    real = sealing.complete_wrapped
 
     def interloper(*args: Any, **kwargs: Any) -> Any:
         lines = [json.loads(x) for x in office.raw.audit_lines()]
@@ -386,7 +395,7 @@ def test_another_persons_decision_under_a_seals_request_id_takes_nothing(
         append_run(office, "registrar", ("seal", last["doc"], last["request"], None, "allowed"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sealing, "complete", interloper)
+    monkeypatch.setattr(sealing, "complete_wrapped", interloper)
     with office.as_("leader") as v:
         doc = v.seal(io.BytesIO(b"board minutes"), level="SECRET", compartments=["BOARD"],
                      justification="minutes").id
@@ -546,17 +555,20 @@ def _completions_dated(m: pytest.MonkeyPatch, when: Any) -> None:
     every other record on time."""
     import vault.audit._log as log_module
 
-    real_now, real_complete, completing = log_module.now, change.complete, [False]
+    real_now, completing = log_module.now, [False]
 
-    def complete(*a: Any, **k: Any) -> Any:
-        completing[0] = True
-        try:
-            return real_complete(*a, **k)
-        finally:
-            completing[0] = False
+    def dated(real: Any) -> Any:
+        def complete(*a: Any, **k: Any) -> Any:
+            completing[0] = True
+            try:
+                return real(*a, **k)
+            finally:
+                completing[0] = False
+        return complete
 
     m.setattr(log_module, "now", lambda: when(real_now()) if completing[0] else real_now())
-    m.setattr(change, "complete", complete)
+    m.setattr(change, "complete", dated(change.complete))
+    m.setattr(change, "complete_wrapped", dated(change.complete_wrapped))
 
 
 @pytest.mark.parametrize("completion", ["on time", "dated back too"])

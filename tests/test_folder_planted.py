@@ -296,7 +296,7 @@ def _killed_before_completion(office: Office) -> None:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child dies
         try:
-            sealing.complete = lambda *a, **k: os._exit(137)  # type: ignore[assignment]
+            sealing.complete_wrapped = lambda *a, **k: os._exit(137)  # type: ignore[assignment]
             _seal(office, "clerk", b"interrupted", "INTERNAL", "STAFF")
         finally:
             os._exit(1)
