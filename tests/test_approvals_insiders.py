@@ -904,6 +904,14 @@ def test_a_seal_below_its_floor_under_a_two_person_rule_can_be_asked_for(
     assert "below floor    CONFIDENTIAL//FINANCE//PERSONAL-DATA" in r.stderr + r.stdout
     r = office.cli("leader", "seal", card, *args, "--request", request_id)
     assert r.exit_code == 0, r.stderr
+    # The replay judged the approval without the request's floor: no rule
+    # asked for it, and doctor called the honest approval a problem for good.
+    for state in (None, "fresh-state"):
+        with pytest.MonkeyPatch.context() as m:
+            if state is not None:
+                m.setenv("VAULT_STATE_DIR", str(tmp_path / state))
+            with office.as_("officer") as v:
+                assert v.doctor().problems == []
 
 
 def _plant_request(office: Office, who: str, action: str, doc: str | None,

@@ -237,21 +237,7 @@ def standing(s: Session, r: Request, name: str) -> str | None:
 
     label = None if r.label is None else Label.from_dict(r.label)
     return s.trusted.policy.approver_problem(r.requester.name, policy_action(r.action), label,
-                                             name, inputs=request_inputs(r))
-
-
-def request_inputs(r: Request) -> dict[str, Any] | None:
-    """The inputs a request's action is decided with, as far as it binds
-    them: a change's new label; the floor a seal is below (whose rules
-    then ask for approval)."""
-    from vault.policy import Label
-
-    inputs: dict[str, Any] = {}
-    if r.new_label is not None:
-        inputs["new_label"] = Label.from_dict(r.new_label)
-    if r.action == "seal" and "floor" in r.details:
-        inputs["floor"] = Label.from_dict(r.details["floor"])
-    return inputs or None
+                                             name, inputs=r.inputs() or None)
 
 
 def answer(s: Session, data: bytes, *, refuse: bool = False, reason: str | None = None,
@@ -395,7 +381,7 @@ def explain(s: Session, r: Request, policy_path: Any = None) -> str:
 
     label = None if r.label is None else Label.from_dict(r.label)
     rules = policy.approval_rules(r.requester.name, policy_action(r.action), label,
-                                  inputs=request_inputs(r)) \
+                                  inputs=r.inputs() or None) \
         if r.requester.name in policy.users else []
     lines.append("why approval is needed:")
     for rule in rules:

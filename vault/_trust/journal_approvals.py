@@ -153,7 +153,7 @@ class ApprovalReplay:
         # Eligible: the approval would count for the request, under the
         # policy in force now (docs/POLICY.md §4.5).
         label = None if r.label is None else Label.from_dict(r.label)
-        inputs = {} if r.new_label is None else {"new_label": Label.from_dict(r.new_label)}
+        inputs = r.inputs()  # a seal's floor too: its below-floor rules ask for approval
         if r.requester.name not in self.policy.users:
             why: str | None = f"{r.requester.name} is not a user of the policy in force"
         else:

@@ -105,6 +105,19 @@ class Request(SignedStatement):
     def policy(self) -> str:
         return str(self.statement["policy"])
 
+    def inputs(self) -> dict[str, Any]:
+        """The inputs the requested action is decided with, as far as the
+        request binds them: a change's new label; the floor a seal is below
+        (whose rules then ask for approval)."""
+        from vault.policy import Label
+
+        out: dict[str, Any] = {}
+        if self.new_label is not None:
+            out["new_label"] = Label.from_dict(self.new_label)
+        if self.action == "seal" and "floor" in self.details:
+            out["floor"] = Label.from_dict(self.details["floor"])
+        return out
+
     def unknown_to(self, policy: Policy) -> str | None:
         """What the request's label or new label names that ``policy`` does
         not define, or None. The reader checks a label's form only: a
