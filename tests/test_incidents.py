@@ -151,3 +151,50 @@ def test_an_incident_over_one_line_excuses_no_other_change_below_what_a_machine_
     office.raw.set_audit_line(v3, b'{"junk":"the revocation is gone"}')  # before it reads it
     with pytest.raises(AuditIntegrityError, match="rolled back or rewritten"):
         versions()
+
+
+def test_one_sealed_off_line_excuses_no_other_line_of_a_condensed_stretch(
+        tmp_path: Path) -> None:
+    # A folder writer puts a junk line, then a run of her own longer than a
+    # reader holds (4,096 pending lines): the damage before the run's end is
+    # one condensed item, named by its first line. Sealing off that line
+    # excused the whole item -- so honest lines rewritten into it afterwards
+    # passed verify, against a kept checkpoint too.
+    import os
+
+    from audit_support import KEYS, ORIGIN, fields, key_lookup, lines_of, write_lines
+
+    from vault.audit import AuditLog, fingerprint
+    from vault.audit._chain import chain_digest
+    from vault.audit._fields import FieldChecker, RecordBuilder
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._record import now
+
+    path = tmp_path / "log"
+    log = AuditLog.create(path, origin=ORIGIN, checkpoint_every=0)
+    for i in range(10):
+        log.append(fields(("bob", "carol")[i % 2], i), KEYS[("bob", "carol")[i % 2]])
+    write_lines(path, [*lines_of(path), b"junk"])  # line 10
+    lines, key = lines_of(path), KEYS["alice"]  # her own client: one run of 4,097
+    check = FieldChecker()
+    items = [check(fields("alice", 100 + j), key, fingerprint(key.public_key()),
+                   os.urandom(16).hex()) for j in range(4097)]
+    build = RecordBuilder(time=now(), host="alice-pc", pid=1)
+    unsigned = [build.unsigned(c, len(lines) + i) for i, c in enumerate(items[:-1])]
+    chain = chain_digest(leaf_hash(lines[-1]), [leaf_hash(r.line) for r in unsigned])
+    last = build.signed(items[-1], len(lines) + len(unsigned), chain)
+    write_lines(path, [*lines, *(r.line for r in unsigned), last.line])
+    kept = AuditLog.open(path, checkpoint_every=0).checkpoint()
+    with pytest.raises(AuditIntegrityError, match="line 10 is not a valid record"):
+        AuditLog.open(path).verify(key_lookup=key_lookup)
+    report = AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off={10},
+                                        trusted_checkpoint=kept)
+    assert report.incidents
+    lines = lines_of(path)
+    write_lines(path, [lines[0], *(b"erased %d" % i for i in range(1, 10)), *lines[10:]])
+    with pytest.raises(AuditIntegrityError) as e:
+        AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off={10},
+                                   trusted_checkpoint=kept)
+    assert e.value.kind == "modified", e.value.message
+    # Sealing off every line of the stretch is what excuses it.
+    AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off=set(range(1, 11)))

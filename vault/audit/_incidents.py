@@ -21,11 +21,22 @@ class Incidents:
         self.notes: list[str] = []
         self._seen: set[tuple[str, int | None]] = set()
 
-    def excuse(self, error: AuditIntegrityError, lines: Iterable[int]) -> bool:
-        """Is ``error``, about ``lines``, explained by a sealed-off line?"""
+    def excuse(self, error: AuditIntegrityError, lines: Iterable[int], *,
+               every: bool = False) -> bool:
+        """Is ``error``, about ``lines``, explained by a sealed-off line --
+        with ``every``, by all of them sealed off? A signature over a run
+        fails for one damaged line in it; a damaged stretch (a condensed
+        item, named by its first line) is damage at each of its lines, and
+        sealing off one of them must not excuse the others."""
         if not self.lines:
             return False
-        if isinstance(lines, range):  # a long run's lines (§8): never listed one by one
+        if every and isinstance(lines, range):  # counted, never listed one by one
+            if sum(1 for i in self.lines if i in lines) != len(lines):
+                return False
+        elif every:
+            if not set(lines) <= self.lines:
+                return False
+        elif isinstance(lines, range):  # a long run's lines (§8): never listed one by one
             if not any(i in lines for i in self.lines):
                 return False
         elif self.lines.isdisjoint(lines):

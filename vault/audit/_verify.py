@@ -153,7 +153,8 @@ class _Checker:
             self._run = None
         if item.problem is not None:
             lines = range(item.seq, item.seq + item.count)
-            if not self.incidents.excuse(item.problem, lines) and self.problem is None:
+            if not self.incidents.excuse(item.problem, lines, every=True) \
+                    and self.problem is None:
                 self.problem = item.problem
             return
         record = item.record

@@ -271,6 +271,14 @@ class Walker:
         dropped = self.count - len(self.pending)
         if not dropped:
             return []
+        if problem is not None and dropped > 1:
+            # One item stands for them all: each is damage, and an incident
+            # must name each (vault/audit/_incidents.py), so the message
+            # gives the whole stretch.
+            last = self.first + dropped - 1
+            problem = AuditIntegrityError(
+                f"{problem.message} (with lines {self.first}-{last}, {dropped} lines)",
+                kind=problem.kind, seq=problem.seq, hint=problem.hint)
         return [ScannedLine(self.first, b"", self._dropped_leaf, None, problem=problem,
                             count=dropped)]
 
