@@ -198,3 +198,37 @@ def test_one_sealed_off_line_excuses_no_other_line_of_a_condensed_stretch(
     assert e.value.kind == "modified", e.value.message
     # Sealing off every line of the stretch is what excuses it.
     AuditLog.open(path).verify(key_lookup=key_lookup, sealed_off=set(range(1, 11)))
+
+
+def test_the_audit_listing_passes_over_lines_an_incident_sealed_off(tmp_path: Path) -> None:
+    # A folder writer's junk line, then a record of her own signed over it:
+    # the officer sealed the line off, doctor and verify were clean -- and
+    # 'vault audit log' ended on it with exit 4, for everyone, for good.
+    import os
+
+    from vault.audit import fingerprint
+    from vault.audit._chain import chain_digest
+    from vault.audit._fields import FieldChecker, RecordBuilder
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._record import now
+
+    office = make_office(tmp_path / "o")
+    doc = office.as_("clerk").seal(io.BytesIO(b"x"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    lines = [*office.raw.audit_lines(), b"junk"]
+    key = office.ids["clerk"].signing_key
+    checked = FieldChecker()(
+        {"actor": {"name": "clerk", "key": office.ids["clerk"].fingerprint}, "action": "ls",
+         "doc": None, "outcome": "allowed", "rules": [], "reason": "listed", "policy": None,
+         "label": None, "state": None, "request": os.urandom(16).hex()},
+        key, fingerprint(key.public_key()), os.urandom(16).hex())
+    last = RecordBuilder(time=now(), host="h", pid=1).signed(
+        checked, len(lines), chain_digest(leaf_hash(lines[-1]), []))
+    (office.path / "audit" / "log").write_bytes(b"".join(x + b"\n" for x in [*lines, last.line]))
+    at = len(lines) - 1
+    r = office.cli("officer", "audit", "log")
+    assert r.exit_code == 4 and "is not a valid record" in r.stderr, r.stderr  # until declared
+    office.as_("officer").declare_incident(at, at, reason="junk line")
+    r = office.cli("officer", "audit", "log", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert doc in r.stdout and json.loads(r.stdout)[-1]["action"] == "incident"

@@ -162,7 +162,8 @@ class Vault:
         actor = filters.get("actor")
         return self._s.log.attributed_records(
             key_lookup(self._s), lookup,
-            fingerprints(actor) if isinstance(actor, str) else set(), **filters)
+            fingerprints(actor) if isinstance(actor, str) else set(),
+            frozenset(self._s.trusted.sealed_off_now()), **filters)
 
     def verify_audit(self, *, trusted_checkpoint: bytes | None = None,
                      verifier: NoteVerifier | None = None) -> VerifyReport:

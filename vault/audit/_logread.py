@@ -152,7 +152,8 @@ class LogReading:
                       outcome=outcome, since=since, until=until)
 
     def attributed_records(self, key_lookup: KeyLookup, signer_lookup: SignerLookup,
-                           actor_keys: Collection[str] = (), **filters: object
+                           actor_keys: Collection[str] = (),
+                           sealed_off: Collection[int] = frozenset(), **filters: object
                            ) -> Iterator[tuple[AuditRecord, bool, str | None]]:
         """:meth:`records`, each with whether it is its actor's: signed (with
         its run) by the key ``key_lookup(name, fingerprint, seq)`` gives its
@@ -167,7 +168,8 @@ class LogReading:
             return (actor is None or r.actor == actor or r.actor_key in actor_keys) and \
                 next(select((r,), **filters), None) is not None  # type: ignore[arg-type]
 
-        for r, own, signer in attributed(self.scan(), key_lookup, shown, signer_lookup):
+        for r, own, signer in attributed(self.scan(), key_lookup, shown, signer_lookup,
+                                         sealed_off):
             if actor is None or r.actor == actor or signer == actor:
                 yield r, own, signer
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,7 @@ def in_window(record: AuditRecord, since: datetime | None, until: datetime | Non
 
 def attributed(scan: Scan, key_lookup: KeyLookup, shown: Callable[[AuditRecord], bool],
                signer_lookup: SignerLookup | None = None,
+               sealed_off: Collection[int] = frozenset(),
                ) -> Iterator[tuple[AuditRecord, bool, str | None]]:
     """The records ``shown`` picks, each with whether it is its actor's
     (§14): its run's signature verifies with the key ``key_lookup`` gives
@@ -69,13 +70,19 @@ def attributed(scan: Scan, key_lookup: KeyLookup, shown: Callable[[AuditRecord],
     else, with ``signer_lookup``, the user whose key the record names, if
     that key verifies its run (someone who signed under another's name);
     else None. Only runs holding a record shown are verified; damage is
-    raised as :meth:`AuditLog.records` raises it."""
+    raised as :meth:`AuditLog.records` raises it, but on lines an incident
+    sealed off (``sealed_off``, every line of the damage): those are passed
+    over, as verification passes over them (§11.3)."""
     from vault.audit._chain import verify_record
 
     run: list[AuditRecord] = []
     with scan:
         for item in scan:
             if item.problem is not None:
+                if sum(1 for i in sealed_off if item.seq <= i < item.seq + item.count) \
+                        == item.count:
+                    run = []  # a run broken by the damage is no longer one
+                    continue
                 raise item.problem
             record = item.record
             if record is None:
