@@ -230,6 +230,8 @@ def test_a_seal_at_the_floor_but_due_at_once_is_below_it(tmp_path: Path,
     assert r.exit_code == 3, (r.stdout, r.stderr)
     assert r.stdout == ""
     assert "releases it sooner) is below the floor" in r.stderr, r.stderr
+    # The hint's command takes no declassify-on, and would show the floor met.
+    assert "which leaves out --declassify-on" in r.stderr, r.stderr
     r = office.cli("clerk", "seal", str(src), "--level", floor)  # as the policy dates it
     assert r.exit_code == 0, r.stderr
     doc = r.stdout.strip()

@@ -237,8 +237,13 @@ def _explain_command(s: Session, att: Attempt, action: str, label: Label | None,
     """The command that explains this very denial against the policy in force."""
     if action == "seal" and inputs and inputs.get("floor") is not None and label is not None:
         # What the file said of itself is part of the decision: classify knows it.
-        return (f"vault classify FILE --explain --user {s.actor().decides_as} --level "
-                f"{s.trusted.policy.format_label(label)}")
+        command = (f"vault classify FILE --explain --user {s.actor().decides_as} --level "
+                   f"{s.trusted.policy.format_label(label)}")
+        if label.declassify_on is not None:
+            # classify takes no declassify-on: it would show the floor met.
+            command += (" (which leaves out --declassify-on: under a floor, a label may be due "
+                        "no sooner than the policy's default declassify-on, or never without one)")
+        return command
     command = f"vault policy explain --action {action}"
     if att.doc is not None and att.action != "seal":
         return f"{command} --doc {att.doc}"
