@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
+from vault.audit._prover import not_its_checkpoint, short_of_checkpoint
 from vault.audit._reader import KeyLookup, SignerLookup, attributed, select
 from vault.audit._record import AuditRecord
 from vault.audit._scan import Scan
@@ -276,10 +277,7 @@ class LogReading:
         with self._reading():
             stored = self._valid_checkpoints(above=seq)
             if stored and stored[-1][1].size > tip.size:
-                raise AuditIntegrityError(
-                    f"the audit log holds fewer than the {stored[-1][1].size} lines of its "
-                    "checkpoint", kind="truncated", seq=tip.size,
-                    hint="run 'vault audit verify'")
+                raise short_of_checkpoint(stored[-1][1].size, tip.size)
             roots = hash_tree(self.storage, LogEnd(stored[-1][1].size, None),
                               [cp.size for _, cp in stored]).roots if stored else {}
         chosen: list[tuple[bytes, Checkpoint]] = []
@@ -323,13 +321,8 @@ class LogReading:
                 result = hash_tree(self.storage, LogEnd(cp.size, None), [cp.size])
             if result.roots.get(cp.size) == cp.root:
                 return
-        if tip.size < cp.size:
-            raise AuditIntegrityError(f"the audit log holds fewer than the {cp.size} lines of "
-                                      "its checkpoint", kind="truncated", seq=tip.size,
-                                      hint="run 'vault audit verify'")
-        raise AuditIntegrityError(
-            f"the audit log does not match its checkpoint of size {cp.size}",
-            kind="modified", hint="run 'vault audit verify'")
+        raise short_of_checkpoint(cp.size, tip.size) if tip.size < cp.size \
+            else not_its_checkpoint(cp.size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between two sizes of this log."""

@@ -26,10 +26,23 @@ from vault.errors import AuditIntegrityError, MerkleError, UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit._logread import LogReading
 
-__all__ = ["consistency", "prove"]
+__all__ = ["consistency", "not_its_checkpoint", "prove", "short_of_checkpoint"]
 
 T = TypeVar("T")
 _FAILED = (MerkleError, EOFError, OSError, ValueError)
+
+
+def short_of_checkpoint(size: int, have: int) -> AuditIntegrityError:
+    """The log holds ``have`` lines, fewer than its checkpoint's ``size``."""
+    return AuditIntegrityError(f"the audit log holds fewer than the {size} lines of its "
+                               "checkpoint", kind="truncated", seq=have,
+                               hint="run 'vault audit verify'")
+
+
+def not_its_checkpoint(size: int) -> AuditIntegrityError:
+    """The log's first ``size`` lines are not those its checkpoint signs."""
+    return AuditIntegrityError(f"the audit log does not match its checkpoint of size {size}",
+                               kind="modified", hint="run 'vault audit verify'")
 
 
 def _from_derived(log: LogReading, size: int, make: Callable[[StoredHashes], T]) -> T:
@@ -89,16 +102,12 @@ def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
     with log._reading():
         hashes, lines = _in_memory(log, cp.size)
     if len(lines) < cp.size:
-        raise AuditIntegrityError(f"the audit log holds fewer than the {cp.size} lines of its "
-                                  "checkpoint", kind="truncated", seq=len(lines),
-                                  hint="run 'vault audit verify'")
+        raise short_of_checkpoint(cp.size, len(lines))
     proof = inclusion_proof(seq, cp.size, hashes.subtree)
     try:
         verify_inclusion(seq, cp.size, leaf_hash(lines[seq]), proof, cp.root)
     except MerkleError as e:
-        raise AuditIntegrityError("the audit log does not match its checkpoint of size "
-                                  f"{cp.size}", kind="modified",
-                                  hint="run 'vault audit verify'") from e
+        raise not_its_checkpoint(cp.size) from e
     return TlogProof(seq, tuple(proof), note, extra=lines[seq]).to_text()
 
 
