@@ -74,13 +74,13 @@ def attributed(scan: Scan, key_lookup: KeyLookup, shown: Callable[[AuditRecord],
     sealed off (``sealed_off``, every line of the damage): those are passed
     over, as verification passes over them (§11.3)."""
     from vault.audit._chain import verify_record
+    from vault.audit._incidents import all_sealed_off
 
     run: list[AuditRecord] = []
     with scan:
         for item in scan:
             if item.problem is not None:
-                if sum(1 for i in sealed_off if item.seq <= i < item.seq + item.count) \
-                        == item.count:
+                if all_sealed_off(sealed_off, range(item.seq, item.seq + item.count)):
                     run = []  # a run broken by the damage is no longer one
                     continue
                 raise item.problem
