@@ -129,29 +129,22 @@ def redact(location: str) -> str:
         return location.partition("://")[0] + "://***"
     if not _SECRET_PARAMS & set(params):
         return location
+    for key in _SECRET_PARAMS & set(params):
+        params[key] = "***"
     scheme, sep, _ = location.partition("://")
-    if sep and scheme in ("postgresql", "postgres"):
+    if sep and scheme in ("postgresql", "postgres"):  # the user part is masked already
         parts = urllib.parse.urlsplit(location)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hosts = netloc.rpartition("@")
-            user, colon, _ = userinfo.partition(":")
-            netloc = f"{user}{':***' if colon else ''}@{hosts}"
         query = "&".join(
             f"{key}=***" if urllib.parse.unquote(key).lower() in _SECRET_PARAMS else pair
             for pair in parts.query.split("&") if pair
             for key in (pair.split("=", 1)[0],))
-        masked = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query,
+        masked = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query,
                                           parts.fragment))
         # libpq takes '#' and '?' raw where a URL parser cuts: shown only if
         # libpq reads back exactly the location, its secrets masked.
-        for key in _SECRET_PARAMS & set(params):
-            params[key] = "***"
         with contextlib.suppress(psycopg.ProgrammingError):
             if _conninfo.conninfo_to_dict(masked) == params:
                 return masked
-    for key in _SECRET_PARAMS & set(params):
-        params[key] = "***"
     return _conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
 
 
