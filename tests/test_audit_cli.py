@@ -371,3 +371,43 @@ def test_prove_on_a_log_cut_below_its_checkpoint_is_an_alarm(log_dir: Path) -> N
     assert r.exit_code == 4 and r.stdout == "", (r.stdout, r.stderr)
     assert "fewer than" in r.stderr
     assert sorted(AuditLog.open(log_dir).paths.checkpoint_sizes()) == stored  # nothing signed
+
+
+def test_prove_hands_out_no_proof_of_lines_this_machine_read_otherwise(tmp_path: Path) -> None:
+    # A folder writer rewrote a line this machine had read (same length),
+    # the derived hashes and a checkpoint to match: 'prove' passed over the
+    # honest checkpoint as one "of another history" and proved the forged
+    # line, exit 0, where 'verify' on the same machine alarmed.
+    from office import make_office
+
+    from vault.audit._checkpoint import Checkpoint
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._tree import stored_order, tree_root
+
+    office = make_office(tmp_path / "office", post_quantum=False)
+    minutes = office.file("minutes.txt", b"board minutes\n")
+    machine = {"VAULT_STATE_DIR": str(tmp_path / "leader-state")}
+    r = office.cli("leader", "seal", str(minutes), "--level", "SECRET", "--compartment",
+                   "BOARD", "--justification", "minutes", env=machine)
+    assert r.exit_code == 0, r.stderr
+    r = office.cli("leader", "open", r.stdout.split()[0], "-o", str(tmp_path / "out"),
+                   env=machine)
+    assert r.exit_code == 0, r.stderr
+    log_dir = office.path / "audit"
+    lines = lines_of(log_dir)
+    k = next(i for i, line in enumerate(lines) if b'"justification":"minutes"' in line)
+    r = office.cli("leader", "audit", "prove", str(k), env=machine)
+    assert r.exit_code == 0, r.stderr  # this machine has now read every line
+    forged = [*lines[:k], lines[k].replace(b"minutes", b"MINUTES"), *lines[k + 1:]]
+    write_lines(log_dir, forged)
+    leaves = [leaf_hash(line) for line in forged]
+    (log_dir / "hashes").write_bytes(stored_order(leaves))
+    log = AuditLog.open(log_dir)
+    assert log.checkpoint_signer is not None
+    note = Checkpoint(log.origin or "", len(forged), tree_root(leaves)).sign(
+        [log.checkpoint_signer])
+    (log_dir / "checkpoints" / str(len(forged))).write_bytes(note)
+    r = office.cli("leader", "audit", "prove", str(k), env=machine)
+    assert r.exit_code == 4 and r.stdout == "", (r.stdout, r.stderr)
+    assert "first 5 lines are not those this machine read" in r.stderr
+    assert office.cli("leader", "audit", "verify", env=machine).exit_code == 4

@@ -274,12 +274,21 @@ class LogReading:
         from vault.audit._treepass import hash_tree
 
         tip = self.tip()
+        # Passing over is for checkpoints of another history, never for
+        # lines of another history: the lines this machine read before (its
+        # trusted tip) are hashed in the same pass and must be those it saw.
+        trusted = self._tip if self._tip is not None and self._tip.size else None
         with self._reading():
             stored = self._valid_checkpoints(above=seq)
             if stored and stored[-1][1].size > tip.size:
                 raise short_of_checkpoint(stored[-1][1].size, tip.size)
-            roots = hash_tree(self.storage, LogEnd(stored[-1][1].size, None),
-                              [cp.size for _, cp in stored]).roots if stored else {}
+            wanted = [cp.size for _, cp in stored] + ([trusted.size] if trusted else [])
+            roots = hash_tree(self.storage, LogEnd(max(wanted), None), wanted).roots \
+                if wanted else {}
+        if trusted is not None and roots.get(trusted.size) != trusted.root:
+            raise AuditIntegrityError(
+                f"the audit log's first {trusted.size} lines are not those this machine read",
+                kind="modified", hint="run 'vault audit verify'")
         chosen: list[tuple[bytes, Checkpoint]] = []
         passed: list[int] = []
         for entry in reversed(stored):
