@@ -161,9 +161,10 @@ def declassify(
 ) -> None:
     """Declassify documents ID... and/or those due (prints each id).
 
-    A due document that cannot be declassified (spoiled, shredded meanwhile)
-    is named on stderr and the others are declassified; then the exit code
-    is that failure's (4 for a spoiled document)."""
+    A document that cannot be declassified (spoiled, shredded meanwhile; of
+    several named, also one refused) is named on stderr and the others are
+    declassified; then the exit code is the failures' (4 for a spoiled
+    document; 1 when they differ)."""
     if not doc_ids and not due:
         raise UsageError("no documents named", hint="give document ids, or --due")
     try:

@@ -143,6 +143,37 @@ def test_one_spoiled_due_document_stops_no_other_release(tmp_path: Path,
     assert r.exit_code == 4 and json.loads(r.stdout) == [], r.stderr
 
 
+def test_one_spoiled_document_of_several_named_stops_no_other(tmp_path: Path,
+                                                              backend: Kind) -> None:
+    # 'vault declassify A B C' stopped at the first that failed: B spoiled,
+    # C was never tried. Each named document is now tried, each failure
+    # named, and the exit code is the failures' (4 spoiled; 1 when they
+    # differ); one document named still fails with its own error.
+    office = make_office(tmp_path, backend)
+    order = _due(office, 3)
+    spoiled = order[1]
+    version = office.raw.current(spoiled)
+    data = bytearray(office.raw.doc_version_bytes(spoiled, version))
+    data[40] ^= 1
+    office.raw.set_doc_version_bytes(spoiled, version, bytes(data))
+    r = office.cli("leader", "declassify", *order, "--justification", "retention over")
+    assert r.exit_code == 4, r.stderr
+    assert r.stdout.split() == [order[0], order[2]], (r.stdout, r.stderr)
+    assert f"vault: {spoiled} not declassified: " in r.stderr
+    assert "vault: 1 of 3 documents not declassified" in r.stderr
+    assert _levels(office, order) == ["PUBLIC", "INTERNAL", "PUBLIC"]
+    r = office.cli("leader", "declassify", spoiled, "--justification", "retention over")
+    assert r.exit_code == 4 and r.stdout == "", r.stderr
+    assert "not declassified" not in r.stderr
+    # A denial among several named is said too, and the exit code mixed.
+    more = _due(office, 2)
+    fresh = [d for d in more if d not in order]
+    r = office.cli("clerk", "declassify", spoiled, *fresh, "--justification", "x")
+    assert r.exit_code != 0 and r.stdout == "", (r.stdout, r.stderr)
+    assert f"vault: {fresh[0]} not declassified: " in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
 def test_a_due_document_shredded_during_the_run_stops_no_other_release(
         tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
     # The deputy shreds a due document while the leader's 'declassify --due'

@@ -202,7 +202,9 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
     documents the caller may not or cannot declassify are skipped, and one
     that fails otherwise (spoiled, shredded or changed meanwhile) stops only
     itself: each attempt is recorded, and :class:`PartialError` names the
-    failures after the others were declassified."""
+    failures after the others were declassified. Of several documents
+    named, likewise each failure (a denial too) stops only itself; one
+    document named raises its own error."""
     if due == (doc_ids is not None):
         raise UsageError("name documents to declassify, or ask for those that are due")
     check_free_text(justification, "justification")
@@ -213,25 +215,29 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
         with s.lock(shared=True):  # the documents the log says are due now
             doc_ids = [r.doc_id for r in s.trusted.docs(due_by=today)]
     assert doc_ids is not None
+    several = due or len(doc_ids) > 1
     done: list[DocumentInfo] = []
     failed: list[tuple[str, VaultError]] = []
     for doc_id in doc_ids:
         try:
             done.append(_declassify_one(s, doc_id, justification, approved))
-        except (DeniedError, NoKeyError):
-            if not due:
-                raise
         except AuditWriteError:
             raise  # nothing more can be recorded, so nothing more is done
+        except (DeniedError, NoKeyError) as e:
+            if not several:
+                raise
+            if not due:  # named: the caller meant it, so it is said
+                failed.append((doc_id, e))
         except VaultError as e:
             # Anyone who can write the folder can spoil one due document (or
             # shred one meanwhile): it must not keep every later one from
             # its release, run after run.
-            if not due:
+            if not several:
                 raise
             failed.append((doc_id, e))
     if failed:
-        raise PartialError(f"{len(failed)} of {len(doc_ids)} due document"
+        what = "due document" if due else "document"
+        raise PartialError(f"{len(failed)} of {len(doc_ids)} {what}"
                            f"{'s' * (len(doc_ids) != 1)} not declassified", done, failed,
                            hint="the others were declassified; 'vault doctor' names a spoiled "
                                 "document: restore it from a backup or shred it, then run "
