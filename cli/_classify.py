@@ -12,6 +12,7 @@ and 4 as for every command (README.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -121,14 +122,16 @@ def _explain(pol: Policy, name: str, outcome: SealClassification, user: str | No
 @click.option("--level", "-l", help="The label the sealer would give (default: none, so "
               "the proposed one).")
 @label_options
+@click.option("--declassify-on", metavar="DATE",
+              help="The declassify-on date the sealer would give (default: the policy's).")
 @click.option("--justification", help="Justification for sealing below the floor.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option("--explain", is_flag=True, help="Every mapping and floor rule considered.")
 @click.pass_context
 def classify(ctx: click.Context, files: Sequence[str], policy_file: str | None,
              user: str | None, level: str | None, compartments: Sequence[str],
-             caveats: Sequence[str], justification: str | None, as_json: bool,
-             explain: bool) -> None:
+             caveats: Sequence[str], declassify_on: str | None, justification: str | None,
+             as_json: bool, explain: bool) -> None:
     """Show the label each FILE would be sealed with, and why.
 
     Reads Office sensitivity labels and runs the policy's content floors
@@ -143,10 +146,14 @@ def classify(ctx: click.Context, files: Sequence[str], policy_file: str | None,
         raise UsageError("no policy given", hint="pass --policy FILE, or --vault DIR before "
                          "the command (or set VAULT_DIR) to use the vault's policy")
     pol = load_policy(policy_file, template=True) if policy_file else vault_policy(ctx)
-    if (compartments or caveats or justification) and level is None:
-        raise UsageError("--compartment, --caveat and --justification need --level")
+    if (compartments or caveats or justification or declassify_on) and level is None:
+        raise UsageError("--compartment, --caveat, --declassify-on and --justification "
+                         "need --level")
+    # Dated now, as a seal now would date it: under a floor, a label due
+    # sooner than the policy's default declassify-on is below it (§6.6).
     given = None if level is None else pol.make_label(
-        level=level, compartments=compartments, caveats=caveats)
+        level=level, compartments=compartments, caveats=caveats, declassify_on=declassify_on,
+        created=datetime.now(UTC))
     rules = pol.intake.content_rules()
     out: list[dict[str, Any]] = []
     denied = False

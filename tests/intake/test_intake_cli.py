@@ -230,8 +230,15 @@ def test_a_seal_at_the_floor_but_due_at_once_is_below_it(tmp_path: Path,
     assert r.exit_code == 3, (r.stdout, r.stderr)
     assert r.stdout == ""
     assert "releases it sooner) is below the floor" in r.stderr, r.stderr
-    # The hint's command takes no declassify-on, and would show the floor met.
-    assert "which leaves out --declassify-on" in r.stderr, r.stderr
+    # The hint's command shows the same: classify takes the declassify-on.
+    assert f"--level {floor} --declassify-on {declassify_on}" in r.stderr, r.stderr
+    r = office.cli("clerk", "classify", str(src), "--explain", "--user", "clerk", "--level",
+                   floor, "--declassify-on", declassify_on)
+    assert r.exit_code == 3 and "is below the floor" in r.stdout, (r.stdout, r.stderr)
+    r = office.cli("clerk", "classify", str(src), "--user", "clerk", "--level", floor)
+    assert r.exit_code == 0 and "ALLOW" in r.stdout, (r.stdout, r.stderr)
+    r = office.cli("clerk", "classify", str(src), "--declassify-on", declassify_on)
+    assert r.exit_code == 2 and "need --level" in r.stderr
     r = office.cli("clerk", "seal", str(src), "--level", floor)  # as the policy dates it
     assert r.exit_code == 0, r.stderr
     doc = r.stdout.strip()

@@ -240,9 +240,8 @@ def _explain_command(s: Session, att: Attempt, action: str, label: Label | None,
         command = (f"vault classify FILE --explain --user {s.actor().decides_as} --level "
                    f"{s.trusted.policy.format_label(label)}")
         if label.declassify_on is not None:
-            # classify takes no declassify-on: it would show the floor met.
-            command += (" (which leaves out --declassify-on: under a floor, a label may be due "
-                        "no sooner than the policy's default declassify-on, or never without one)")
+            # Without it classify would show the floor met (§6.6).
+            command += f" --declassify-on {label.declassify_on}"
         return command
     command = f"vault policy explain --action {action}"
     if att.doc is not None and att.action != "seal":
