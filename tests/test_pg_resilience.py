@@ -168,3 +168,41 @@ def test_server_restart_mid_append(office: Office, pg_cluster: Cluster) -> None:
     assert office.as_("officer").verify_audit().size == len(records) > before
     new = [(r.action, r.outcome) for r in records[before:] if r.action == "seal"]
     assert new == [("seal", "allowed"), ("seal", "done")]
+
+
+def test_a_short_lock_wait_the_role_gives_itself_fails_no_honest_work(
+        office: Office, pg_cluster: Cluster) -> None:
+    # Anyone holding the shared role ran ALTER ROLE CURRENT_USER SET
+    # lock_timeout = '1ms' once and left: from then on honest workstations
+    # that met on a lock failed ("gave up after 1ms"), for good. Every
+    # session now sets its own wait, as it sets the other settings.
+    import psycopg
+
+    from vault.store._pg_conn import LOCK_TIMEOUT, Database
+
+    with psycopg.connect(pg_cluster.dsn(APP, dbname_of(office.location)),
+                         autocommit=True) as intruder:
+        intruder.execute("ALTER ROLE CURRENT_USER SET lock_timeout = '1ms'")
+    try:
+        db = Database.get(office.location)
+        db.close()  # new sessions only, as on every other workstation
+        with db.connection() as conn:
+            row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+        assert row == (f"{LOCK_TIMEOUT}s",)
+        # Another workstation holds the append lock for a moment: the seal
+        # waits for it instead of failing.
+        with psycopg.connect(pg_cluster.dsn(APP, dbname_of(office.location)),
+                             autocommit=True) as other:
+            other.execute("SELECT pg_advisory_lock(%s)", (AUDIT_LOCK,))
+            timer = threading.Timer(0.5, other.execute, ("SELECT pg_advisory_unlock_all()",))
+            timer.start()
+            try:
+                doc = office.as_("clerk").seal(io.BytesIO(b"memo"), level="INTERNAL",
+                                               compartments=["STAFF"]).id
+            finally:
+                timer.join()
+        out = io.BytesIO()
+        office.as_("clerk").open(doc, out)
+        assert out.getvalue() == b"memo"
+    finally:
+        pg_cluster.execute(f"ALTER ROLE {APP} RESET lock_timeout")

@@ -144,7 +144,7 @@ def test_a_lock_held_for_ever_is_a_clear_error_naming_its_holder(pg_office: Offi
                 assert code == 0, err
                 continue
             assert code == 1, err
-            assert f"pid {pid} (intruder)" in err and "gave up after 1s" in err, err
+            assert f"pid {pid} (application 'intruder')" in err and "gave up after 1s" in err, err
             assert "pg_terminate_backend" in err and took < 30
             assert all(line.startswith(("vault: ", "hint: ", "waiting for"))
                        for line in err.splitlines()), err
@@ -303,7 +303,7 @@ def test_one_login_role_per_workstation_in_a_group_role(pg_cluster: Cluster,
         (tmp_path / "note.txt").write_bytes(b"a note")
         code, err, _ = _run(second, tmp_path / "clerk.key", tmp_path, "seal", "--level",
                             "INTERNAL", "--compartment", "STAFF", str(tmp_path / "note.txt"))
-        assert code == 1 and f"pid {c1.info.backend_pid} (ws1)" in err, err
+        assert code == 1 and f"pid {c1.info.backend_pid} (application 'ws1')" in err, err
 
 
 def test_a_planted_actor_file_is_not_moved_into_postgresql(tmp_path: Path,

@@ -23,9 +23,10 @@ Four rules keep this safe:
 * no wait for a lock is endless: any session of the application role can
   take the vault's advisory locks or lock a table and keep it, so every
   session gets a ``lock_timeout`` (:data:`LOCK_TIMEOUT` seconds, or
-  ``VAULT_PG_LOCK_TIMEOUT``; a shorter limit the server or the location
-  already sets is kept, a longer one cut), and a wait that runs out is a
-  :class:`StorageError` naming the sessions that hold the vault's locks.
+  ``VAULT_PG_LOCK_TIMEOUT``, whatever the role's defaults say; a shorter
+  limit the location's own options set is kept, a longer one cut), and a
+  wait that runs out is a :class:`StorageError` naming the sessions, and
+  the prepared transactions, that hold the vault's locks.
 
 Errors: psycopg's exceptions never leave this package. :func:`storage_errors`
 turns them into :class:`~vault.errors.StorageError` (permission problems
@@ -170,11 +171,19 @@ def lock_wait_error(db: Database | None, what: str, cls: type[VaultError] = Stor
                     hint: str = "") -> VaultError:
     """A wait for a lock ran out (``lock_timeout``): say who holds the vault's locks."""
     holders, limit = db.lock_holders() if db is not None else ([], "")
-    who = ", ".join(f"pid {pid} ({app or 'no application name'})" for pid, app in holders)
+    prepared = db.prepared_transactions() if db is not None else []
+    # The application name is the holder's to set: quoted, so that it can
+    # never read as another pid to end.
+    who = [f"pid {pid} (application {app!r})" for pid, app in holders] + \
+        [f"prepared transaction {gid!r}" for gid in prepared]
+    end = ("if that session is stuck or hostile, the database administrator can end it "
+           "(pg_terminate_backend)") if holders or not prepared else ""
+    if prepared:  # it belongs to no session: no restart or termination ends it
+        end += ("; " if end else "") + "a prepared transaction outlives every session: the " \
+            "database administrator ends it with ROLLBACK PREPARED (docs/DEPLOYMENT.md §1.2)"
     return cls(f"{what}: gave up after {limit or 'the lock timeout'} waiting for a lock that "
-               "another database session holds" + (f": {who}" if who else ""),
-               hint=(hint + "; " if hint else "") + "if that session is stuck or hostile, the "
-               "database administrator can end it (pg_terminate_backend); "
+               "another database session holds" + (f": {', '.join(who)}" if who else ""),
+               hint=(hint + "; " if hint else "") + end + "; "
                f"{LOCK_TIMEOUT_ENV} sets the wait (docs/DEPLOYMENT.md §1.2)")
 
 
@@ -238,8 +247,13 @@ class Database:
         # Settings in the startup packet take precedence over the role's own
         # defaults, from the first moment of the session (an idle-session
         # limit of 1 ms would end it before any SET).
-        extra["options"] = f"{given.get('options', '')} {_SESSION}".strip()
         wait = _lock_timeout()
+        # The wait for a lock too, unless the location sets its own: a role
+        # default of 1 ms failed honest work wherever two workstations met
+        # on a lock, for good and with no one present.
+        own = "lock_timeout" in str(given.get("options") or "")
+        pinned = "" if own else f" -c lock_timeout={wait or f'{LOCK_TIMEOUT}s'}"
+        extra["options"] = f"{given.get('options', '')} {_SESSION}{pinned}".strip()
         with storage_errors(f"cannot connect to the vault database {self.location}"):
             conn = psycopg.connect(self.conninfo, autocommit=True, **extra)
             try:
@@ -259,6 +273,11 @@ class Database:
                     " %s, false) END",
                     (wait, f"{LOCK_TIMEOUT}s", f"{LOCK_TIMEOUT}s", f"{IDLE_FLOOR}s",
                      f"{IDLE_FLOOR}s"))
+                if conn.info.server_version >= 170000:
+                    # Unknown before version 17 (where the startup packet
+                    # could not name it): a role default of 1 ms there would
+                    # end every transaction of more than one statement.
+                    conn.execute("SELECT set_config('transaction_timeout', '0', false)")
             except BaseException:
                 conn.close()
                 raise
@@ -278,6 +297,20 @@ class Database:
         except (psycopg.Error, VaultError):
             return [], ""
         return [(int(r[0]), str(r[1])) for r in found], str(limit[0]) if limit else ""
+
+    def prepared_transactions(self) -> list[str]:
+        """Up to three prepared transactions of this database (``PREPARE
+        TRANSACTION``: held locks that no session owns, and that survive a
+        restart), by their ids as the catalog holds them, at most 64
+        characters; nothing when that cannot be read."""
+        try:
+            with self.connection() as conn:
+                found = conn.execute(
+                    "SELECT left(gid, 64) FROM pg_catalog.pg_prepared_xacts"
+                    " WHERE database = current_database() ORDER BY prepared LIMIT 3").fetchall()
+        except (psycopg.Error, VaultError):
+            return []
+        return [str(r[0]) for r in found]
 
     def _checkout(self) -> Connection:
         while True:
