@@ -34,13 +34,24 @@ def raw_parts(data: bytes) -> dict[str, bytes]:
     return out
 
 
-def test_office_label_for_picks_the_mapping() -> None:
+def test_office_label_for_picks_the_least_mapping_that_covers_the_label() -> None:
     label = POLICY.make_label
     mapping = office_label_for(POLICY, label(level="SECRET", compartments=["STAFF"]))
     assert mapping is not None and mapping.id == HC_ALL
-    closest = office_label_for(POLICY, label(level="CONFIDENTIAL", compartments=["STAFF", "HR"]))
-    assert closest is not None and closest.id == CONF_ALL
+    higher = office_label_for(POLICY, label(level="CONFIDENTIAL", compartments=["STAFF"]))
+    assert higher is not None and higher.id == CONF_ALL
+    covering = office_label_for(POLICY, label(level="INTERNAL", compartments=["BOARD"]))
+    assert covering is not None and covering.label.compartments == {"BOARD"}
     assert office_label_for(POLICY, label(level="PUBLIC")) is not None
+    # Marked lower, the copy would be floored lower when sealed again: a
+    # compartment or caveat dropped, or a lower level, never.
+    for level, compartments, caveats in (("CONFIDENTIAL", ["STAFF", "HR"], []),
+                                         ("CONFIDENTIAL", ["FINANCE"], ["PERSONAL-DATA"]),
+                                         ("CONFIDENTIAL", ["BOARD", "FINANCE"], []),
+                                         ("SECRET", ["BOARD", "FINANCE"], []),
+                                         ("INTERNAL", ["HR"], [])):
+        assert office_label_for(POLICY, label(level=level, compartments=compartments,
+                                              caveats=caveats)) is None, (level, compartments)
 
 
 @pytest.mark.parametrize("name", ["plain.docx", "labelinfo.xlsx", "confidential.pptx",
@@ -207,3 +218,23 @@ def test_open_mark_of_a_file_that_is_not_office_or_pdf_leaves_nothing(tmp_path: 
     # The attempt is on the record, as failed.
     last = [json.loads(line) for line in office.raw.audit_lines()][-1]
     assert last["action"] == "open" and last["outcome"] == "failed"
+
+
+def test_a_marked_copy_sealed_again_is_never_lower_than_its_document(tmp_path: Path) -> None:
+    # The officer (cleared CONFIDENTIAL//HR) opened an HR document with
+    # --mark: the copy carried "Confidential\\All Employees", mapped to
+    # CONFIDENTIAL//STAFF -- HR dropped. The clerk, not cleared for HR,
+    # sealed the copy without a label: intake floored it at CONFIDENTIAL//
+    # STAFF, no lowering rule, no approval, and she read the HR file.
+    office, doc = _sealed(tmp_path, "plain.docx", "CONFIDENTIAL", ["STAFF", "HR"])
+    out = tmp_path / "copy.docx"
+    r = office.cli("officer", "open", doc, "-o", str(out), "--mark")
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert "maps no Office label that covers CONFIDENTIAL//HR/STAFF" in r.stderr
+    assert not out.exists() and r.stdout == ""
+    # Marked as the policy can cover it, the copy comes back at least as high.
+    office2, doc2 = _sealed(tmp_path / "b", "plain.docx", "CONFIDENTIAL", ["STAFF"])
+    r = office2.cli("leader", "open", doc2, "-o", str(out), "--mark")
+    assert r.exit_code == 0, r.stderr
+    r = office2.cli("clerk", "classify", str(out))
+    assert r.exit_code == 0 and "CONFIDENTIAL//STAFF (proposed)" in r.stdout, r.stdout

@@ -32,9 +32,11 @@ def mapping_for(policy: Policy, label: Label) -> OfficeLabelMapping:
 
     mapping = office_label_for(policy, label)
     if mapping is None:
-        raise UsageError(f"the policy maps no Office label to {policy.format_label(label)}",
-                         hint="the officer adds one with an id under 'intake: office_labels' "
-                              "(docs/POLICY.md §3.11), or open it without --mark")
+        raise UsageError(f"the policy maps no Office label that covers "
+                         f"{policy.format_label(label)}",
+                         hint="a lower one would let the copy be sealed lower; the officer adds "
+                              "one with an id under 'intake: office_labels' (docs/POLICY.md "
+                              "§3.11), or open it without --mark")
     return mapping
 
 

@@ -41,22 +41,21 @@ _PROPS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationship
 
 
 def office_label_for(policy: Policy, label: Label) -> OfficeLabelMapping | None:
-    """The Office label to mark a document labelled ``label`` with: a mapping
-    (with an id) whose label equals it; else the one of the same level whose
-    compartments and caveats are the most that ``label`` has; else the
-    lowest mapping of a higher level. None when the policy maps none."""
+    """The Office label to mark a document labelled ``label`` with: of the
+    mappings (with an id) whose label is at least ``label`` -- a level as
+    high, every compartment and caveat of it -- the least (lowest level,
+    then fewest compartments and caveats; policy order breaks ties). None
+    when no mapping covers it: a copy read back at intake takes the mapped
+    label as its floor, so marking it lower would let whoever seals the
+    copy lower the document without the policy's leave (§6.4)."""
     rank = policy.level_rank
-    mapped = [m for m in policy.intake.office_labels if m.id is not None]
-    for m in mapped:
-        if (m.label.level, m.label.compartments, m.label.caveats) == \
-                (label.level, label.compartments, label.caveats):
-            return m
-    same = [m for m in mapped if m.label.level == label.level
-            and m.label.compartments <= label.compartments and m.label.caveats <= label.caveats]
-    if same:
-        return max(same, key=lambda m: len(m.label.compartments) + len(m.label.caveats))
-    higher = [m for m in mapped if rank(m.label.level) > rank(label.level)]
-    return min(higher, key=lambda m: rank(m.label.level)) if higher else None
+    covering = [m for m in policy.intake.office_labels if m.id is not None
+                and rank(m.label.level) >= rank(label.level)
+                and m.label.compartments >= label.compartments
+                and m.label.caveats >= label.caveats]
+    return min(covering, key=lambda m: (rank(m.label.level),
+                                        len(m.label.compartments) + len(m.label.caveats)),
+               default=None)
 
 
 def _fields(mapping: OfficeLabelMapping, site_id: str | None, method: str,
