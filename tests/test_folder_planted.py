@@ -665,3 +665,31 @@ def test_a_bloated_keyring_entry_costs_its_reader_nothing(tmp_path: Path) -> Non
     assert any("is not the one the audit log granted" in p
                for p in office.as_("officer").doctor().problems)
 
+
+
+@pytest.mark.parametrize("end", [1 << 44, 0])
+def test_a_planted_index_entry_makes_prove_rebuild_not_fail(office: Office, tmp_path: Path,
+                                                            end: int) -> None:
+    # Anyone who can write the folder set one end offset of audit/index past
+    # the log's end (2**44): every 'vault audit prove' of that line, on every
+    # machine, failed with "internal error (MemoryError)" until someone ran
+    # 'vault audit verify'. The derived data is never trusted: rebuilt.
+    import struct
+
+    from vault.audit import verify_tlog_proof
+
+    _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    seq = 2
+    index = office.path / "audit" / "index"
+    data = bytearray(index.read_bytes())
+    start = struct.unpack(">Q", data[(seq - 1) * 8: seq * 8])[0]
+    data[seq * 8: (seq + 1) * 8] = struct.pack(">Q", start + end)
+    index.write_bytes(bytes(data))
+    for state in ("leader", "new"):
+        r = office.cli("leader", "audit", "prove", str(seq),
+                       env={"VAULT_STATE_DIR": str(tmp_path / state)})
+        assert r.exit_code == 0, r.stderr
+        assert "internal error" not in r.stderr
+        with office.as_("officer") as v:
+            proof = verify_tlog_proof(r.stdout, [v.audit.verifier()])
+        assert proof.leaf == office.raw.audit_lines()[seq]

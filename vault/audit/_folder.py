@@ -274,7 +274,12 @@ class FolderStorage(LogStorage):
                 if len(raw) != 16:
                     return None
                 start, end = struct.unpack(">2Q", raw)
-                data = os.pread(log_fd, end - start, start) if end > start else b""
+                # The index is anyone's to write: an end past the log's own
+                # (2**44, say) asked for that much memory, and prove failed
+                # for everyone with an internal error instead of rebuilding.
+                if not start < end <= os.fstat(log_fd).st_size:
+                    return None
+                data = os.pread(log_fd, end - start, start)
         except (OSError, OverflowError):
             return None
         return data[:-1] if data.endswith(b"\n") and len(data) == end - start else None
