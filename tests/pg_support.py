@@ -82,7 +82,9 @@ class Cluster:
         self._run("initdb", "-D", str(self.data), "-U", SUPER, "--auth=trust", "-E", "UTF8",
                   "--no-locale", "--no-sync")
         options = (f"-c listen_addresses='' -c unix_socket_directories='{self.dir}'"
-                   f" -c port={self.port} -c max_connections=200")
+                   f" -c port={self.port} -c max_connections=200"
+                   # a few, so that a test can leave one behind as an insider would
+                   " -c max_prepared_transactions=4")
         if not self.durable:
             # a throwaway cluster for tests: nothing to keep across a crash
             # of the machine, so no fsync (shutdown checkpoints stay quick)

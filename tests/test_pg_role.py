@@ -20,14 +20,14 @@ import psycopg
 import pytest
 from backends import PostgresKind
 from office import Office, make_office
-from pg_support import APP, OWNER, Cluster, dbname_of
+from pg_support import APP, OWNER, SUPER, Cluster, dbname_of
 from vault_helpers import PEOPLE, office_policy
 
 import vault
 from vault._ops.migrate import move_vault
 from vault._primitives import raw_public
 from vault.errors import DeniedError
-from vault.store._pg_schema import AUDIT_LOCK, VERSION, WRITE_LOCK
+from vault.store._pg_schema import AUDIT_LOCK, STEPS, VERSION, WRITE_LOCK
 from vault.store.postgres import migrate_schema
 
 
@@ -726,6 +726,177 @@ def test_doctor_names_a_function_the_migrations_did_not_make(pg_office: Office) 
         "database: function vault.sudo was not made by the vault's migrations and runs as "
         "the schema's owner",
         "database: trigger audit_log_append_only on vault.audit_log is disabled"], problems
+
+
+# Each switches the append-only guard of the audit tables off, or lets a
+# role past it, as whoever had the owner's privileges would leave it (the
+# superuser for what the owner cannot do alone: give a table away, make a
+# role a member of its own); doctor names each.
+_REPLICA = "fires only in replication sessions (ENABLE REPLICA TRIGGER): never for the vault"
+_TAMPERING = {
+    "replica trigger": (
+        "ALTER TABLE vault.audit_log ENABLE REPLICA TRIGGER audit_log_append_only", OWNER,
+        [f"database: trigger audit_log_append_only on vault.audit_log {_REPLICA}"]),
+    "always trigger": (
+        "ALTER TABLE vault.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate", OWNER,
+        ["database: trigger audit_log_no_truncate on vault.audit_log is enabled ALWAYS, not"
+         " as the migrations made it"]),
+    "dropped trigger": (
+        "DROP TRIGGER audit_checkpoints_append_only ON vault.audit_checkpoints", OWNER,
+        ["database: trigger audit_checkpoints_append_only on vault.audit_checkpoints is"
+         " missing: it was dropped"]),
+    "trigger defined again": (
+        "DROP TRIGGER audit_log_append_only ON vault.audit_log; CREATE TRIGGER"
+        " audit_log_append_only BEFORE UPDATE ON vault.audit_log FOR EACH ROW EXECUTE"
+        " FUNCTION vault.append_only()", OWNER,
+        ["database: trigger audit_log_append_only on vault.audit_log is not the one the"
+         " migrations made: it was defined again"]),
+    "permissive body": (
+        "CREATE OR REPLACE FUNCTION vault.append_only() RETURNS trigger LANGUAGE plpgsql"
+        " SET search_path = pg_catalog, pg_temp AS $$ BEGIN IF TG_OP = 'DELETE' THEN"
+        " RETURN OLD; END IF; RETURN NEW; END $$", OWNER,
+        ["database: function vault.append_only is not the one the migrations made: its body"
+         " was replaced"]),
+    "grant to the role": (
+        f"GRANT UPDATE, DELETE ON vault.audit_log TO {APP}", OWNER,
+        [f"database: role {APP} holds DELETE, UPDATE on vault.audit_log, which the vault's"
+         " grants do not give"]),
+    "column grant": (
+        f"GRANT UPDATE (line) ON vault.audit_log TO {APP}", OWNER,
+        [f"database: role {APP} holds UPDATE on vault.audit_log, which the vault's grants do"
+         " not give"]),
+    "grant to public": (
+        "GRANT TRUNCATE ON vault.audit_checkpoints TO PUBLIC", OWNER,
+        ["database: PUBLIC (every role) holds TRUNCATE on vault.audit_checkpoints, which the"
+         " vault's grants do not give"]),
+    "derived hashes writable": (
+        f"GRANT INSERT, UPDATE ON vault.audit_tree TO {APP}", OWNER,
+        [f"database: role {APP} holds INSERT, UPDATE on vault.audit_tree, which the vault's"
+         " grants do not give"]),
+    "create in the schema": (
+        f"GRANT CREATE ON SCHEMA vault TO {APP}", OWNER,
+        [f"database: role {APP} may create objects in schema vault"]),
+    "rule": (
+        "CREATE RULE keep_out AS ON INSERT TO vault.audit_checkpoints DO INSTEAD NOTHING",
+        OWNER, ["database: rule keep_out on vault.audit_checkpoints was not made by the"
+                " vault's migrations"]),
+    "row-level security": (
+        "ALTER TABLE vault.audit_log ENABLE ROW LEVEL SECURITY; CREATE POLICY hide ON"
+        " vault.audit_log USING (seq < 1000)", OWNER,
+        ["database: vault.audit_log has row-level security, which the vault's migrations"
+         " never set"]),
+    "table given away": (
+        f"ALTER TABLE vault.audit_log OWNER TO {APP}", SUPER,
+        [f"database: table vault.audit_log belongs to role {APP}, not to the schema's owner"]),
+    "function given away": (
+        f"ALTER FUNCTION vault.append_only() OWNER TO {APP}", SUPER,
+        [f"database: function vault.append_only belongs to role {APP}, not to the schema's"
+         " owner"]),
+    "member of the owner": (
+        f"GRANT {OWNER} TO {APP}", SUPER,
+        [f"database: role {APP} is a member of the schema's owner, and so holds all its"
+         " privileges"]),
+}
+
+
+@pytest.mark.parametrize("tampering", list(_TAMPERING))
+def test_doctor_names_every_change_to_the_schema_the_migrations_made(
+        pg_office: Office, tampering: str) -> None:
+    # With a replaced trigger body, or DELETE granted, the role deleted the
+    # clerk's last open record, and a new machine's verify and doctor, and
+    # the officer's own, were clean: doctor compared only function names,
+    # settings and disabled triggers.
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    name = dbname_of(pg_office.location)
+    _seal(pg_office, "clerk", b"notice")
+    statement, who, expected = _TAMPERING[tampering]
+    cluster.execute(statement, dbname=name, user=who)
+    try:
+        with pg_office.as_("officer") as v:
+            problems = v.doctor().problems
+        assert problems == expected, problems
+    finally:
+        if tampering == "member of the owner":  # roles are the cluster's, not the vault's
+            cluster.execute(f"REVOKE {OWNER} FROM {APP}")
+
+
+# What a prepared transaction of the role may hold for good: the append
+# lock (every workstation's records wait on it, their doctor's too: the
+# check without an identity, which records nothing, names it), or a
+# document's row (its shred and every rotation wait).
+_PREPARED = {
+    "the append lock": f"SELECT pg_advisory_xact_lock({AUDIT_LOCK})",
+    "a document's row": "UPDATE vault.documents SET size = size",
+}
+
+
+@pytest.mark.parametrize("hold", list(_PREPARED))
+def test_doctor_names_a_prepared_transaction_and_how_to_end_it(pg_office: Office,
+                                                               hold: str) -> None:
+    # A prepared transaction outlives its session and every restart: what
+    # it holds stays held, and no session shows who holds it.
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    name = dbname_of(pg_office.location)
+    _seal(pg_office, "clerk", b"notice")
+    with _intruder(pg_office, autocommit=False) as conn:
+        conn.execute(_PREPARED[hold])
+        conn.execute("PREPARE TRANSACTION 'it''s mine'")
+        conn.commit()
+    try:
+        if hold == "the append lock":
+            with vault.Vault(pg_office.location, None,
+                             state_dir=tempfile.mkdtemp(dir=pg_office.root)) as v:
+                problems = v.doctor().problems
+        else:
+            with pg_office.as_("officer") as v:
+                problems = v.doctor().problems
+        assert len(problems) == 1, problems
+        assert problems[0].startswith(f"database: prepared transaction 'it''s mine' of role {APP},"
+                                      " prepared 2"), problems
+        assert problems[0].endswith("holds its locks until it is ended, across restarts: end it"
+                                    " with ROLLBACK PREPARED 'it''s mine' (as that role or a"
+                                    " superuser)"), problems
+    finally:
+        cluster.execute("ROLLBACK PREPARED 'it''s mine'", dbname=name)
+    with pg_office.as_("officer") as v:
+        assert v.doctor().problems == []
+
+
+class _UpgradedKind(PostgresKind):
+    """Vaults in databases taken through every migration, one at a time."""
+
+    def new_location(self, root: Path) -> str:
+        owner = self.cluster.dsn(OWNER, dbname_of(self.cluster.new_database(schema=False)))
+        for version, _, _ in STEPS:
+            migrate_schema(owner, target=version)
+        migrate_schema(owner, grant=[APP], checkpoint_key=True)  # as new_database does
+        return self.cluster.dsn(APP, dbname_of(owner))
+
+
+@pytest.mark.parametrize("upgraded", [False, True], ids=["fresh", "upgraded"])
+def test_an_honest_schema_and_its_documented_roles_give_doctor_nothing_to_name(
+        tmp_path: Path, pg_cluster: Cluster, upgraded: bool) -> None:
+    # No false alarm: a vault made fresh or upgraded through every
+    # migration, with the roles DEPLOYMENT.md §2 and §6 give -- a checkpoint
+    # job's role, a group role of workstations, an auditor.
+    kind = _UpgradedKind(pg_cluster) if upgraded else PostgresKind(pg_cluster)
+    office = make_office(tmp_path / "office", kind)
+    name = dbname_of(office.location)
+    owner = pg_cluster.dsn(OWNER, name)
+    for role in ("doc_checkpointer", "doc_apps", "doc_auditor"):
+        pg_cluster.execute(f"DO $$ BEGIN CREATE ROLE {role}; EXCEPTION WHEN duplicate_object"
+                           " THEN NULL; END $$")
+    migrate_schema(owner, grant=["doc_checkpointer"], checkpoint_key=True)
+    migrate_schema(owner, grant=["doc_apps"])
+    for statement in ("GRANT USAGE ON SCHEMA vault TO doc_auditor",
+                      "GRANT SELECT ON ALL TABLES IN SCHEMA vault TO doc_auditor",
+                      "REVOKE SELECT ON vault.log_key FROM doc_auditor"):
+        pg_cluster.execute(statement, dbname=name, user=OWNER)
+    _seal(office, "clerk", b"notice")
+    r = office.cli("officer", "audit", "checkpoint")
+    assert r.exit_code == 0, r.stderr
+    with office.as_("officer") as v:
+        assert v.doctor().problems == []
 
 
 def test_a_bogus_checkpoint_misleads_no_workstation_without_the_key(

@@ -24,6 +24,7 @@ SQL is a role name, quoted by psycopg's ``sql.Identifier``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import psycopg
@@ -33,8 +34,8 @@ from vault.errors import UsageError
 from vault.store._pg_conn import Connection
 
 __all__ = ["AUDIT_LOCK", "FIRST", "FUNCTIONS", "MIGRATE_LOCK", "SAFE_SEARCH_PATH", "STEPS",
-           "VERSION", "WRITE_LOCK", "current_version", "function_problems", "grant",
-           "upgrade"]
+           "TRIGGERS", "VERSION", "WRITE_LOCK", "current_version", "grant",
+           "schema_problems", "upgrade"]
 
 # Advisory lock keys (docs/DEPLOYMENT.md §1): the vault's write lock
 # (session level; shared by sealers), the audit log's append lock and the
@@ -494,17 +495,61 @@ BEGIN
 END $$;
 """
 
-# The functions the migrations leave in the schema (at VERSION), each with
-# whether it runs as the schema's owner (SECURITY DEFINER). Any other --
-# or one of these overloaded, running as the owner when it should not, or
-# without SAFE_SEARCH_PATH -- was put there by someone who had the owner's
-# privileges, and ``vault doctor`` names it (function_problems).
-FUNCTIONS: dict[str, bool] = {
-    "append_only": False, "audit_json": False, "audit_is_object": False,
-    "audit_check_line": False, "audit_named": False, "audit_tree_row": True,
-    "audit_check_checkpoint": False, "documents_vid": True, "audit_is_record": False,
-    "audit_torn_fragments": False,
+# The functions the migrations leave in the schema (at VERSION): whether
+# each runs as the schema's owner (SECURITY DEFINER), and the SHA-256 of
+# its source as the catalog holds it (pg_proc.prosrc; for a function with a
+# SQL-standard body, which has none, that body as PostgreSQL writes it back).
+# Any other function -- or one of these overloaded, with another body,
+# running as the owner when it should not, or without SAFE_SEARCH_PATH --
+# was put there by someone who had the owner's privileges, and ``vault
+# doctor`` names it (schema_problems). A migration that changes a function
+# changes its digest here: a fresh vault's doctor then says which.
+FUNCTIONS: dict[str, tuple[bool, str]] = {
+    "append_only": (False, "84a5b9366558684602e86f059a18e91a406aa5f6eb462b13a4a26b842d957e8a"),
+    "audit_json": (False, "31976b160282bb00eecfc30526ab177781269ce571dd918fc3d3a2925874ec83"),
+    "audit_is_object": (False,
+                        "ae76547de338878c09ff75262b415c8f8a134a2d7c882fb13376f3e89982c956"),
+    "audit_check_line": (False,
+                         "f9046524d5f237ba417884934c3d482db6e2ce60d82d728e609d26a238992d75"),
+    "audit_named": (False, "51a3c1295f01841456c85556cb3f0634947f2729199fe67c7cfeeb3a752ddd7a"),
+    "audit_tree_row": (True, "fa1e7ad2a8eaef985854da1845564c784ff73d6c87917fbc33fb10a4834bef8c"),
+    "audit_check_checkpoint": (
+        False, "27a9f161a1917082eb5e363e89db1e425b6f573952ee7d81a616b32c5a7087ba"),
+    "documents_vid": (True, "45657fe42bce10e9e7075b5c2019b2507027e495a578d59c616ee3756d5c0d5c"),
+    "audit_is_record": (False,
+                        "6574b0a3da39a62f6a2492fa456da1d8c0ca06cf11c3be8559d04f0ee8fd9245"),
+    "audit_torn_fragments": (
+        False, "8bef02a3f82216de7aa347d19ce47af3e2a565fba38e7cf52cc716d120e25c3c"),
 }
+
+# The triggers the migrations leave (at VERSION), as PostgreSQL writes each
+# back (pg_get_triggerdef, under SAFE_SEARCH_PATH), each enabled as made
+# ("origin" mode). One missing, defined otherwise, disabled, enabled only
+# for replication sessions (then it never fires for the vault) or ALWAYS,
+# or a trigger more, is someone's with the owner's privileges: the
+# append-only guard of the audit tables is these triggers.
+TRIGGERS: dict[str, tuple[str, str]] = {name: (table, f"CREATE {kind}TRIGGER {name} {body}")
+                                        for name, table, kind, body in (
+    ("audit_checkpoints_append_only", "audit_checkpoints", "", "BEFORE DELETE OR UPDATE ON"
+     " vault.audit_checkpoints FOR EACH ROW EXECUTE FUNCTION vault.append_only()"),
+    ("audit_checkpoints_check", "audit_checkpoints", "", "BEFORE INSERT ON"
+     " vault.audit_checkpoints FOR EACH ROW EXECUTE FUNCTION vault.audit_check_checkpoint()"),
+    ("audit_checkpoints_no_truncate", "audit_checkpoints", "", "BEFORE TRUNCATE ON"
+     " vault.audit_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only()"),
+    ("audit_log_1_check", "audit_log", "", "BEFORE INSERT ON vault.audit_log"
+     " FOR EACH ROW EXECUTE FUNCTION vault.audit_check_line()"),
+    ("audit_log_2_tree", "audit_log", "", "BEFORE INSERT ON vault.audit_log"
+     " FOR EACH ROW EXECUTE FUNCTION vault.audit_tree_row()"),
+    ("audit_log_append_only", "audit_log", "", "BEFORE DELETE OR UPDATE ON vault.audit_log"
+     " FOR EACH ROW EXECUTE FUNCTION vault.append_only()"),
+    ("audit_log_named", "audit_log", "CONSTRAINT ", "AFTER INSERT ON vault.audit_log"
+     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((NOT vault.audit_is_record(new.line,"
+     " new.seq))) EXECUTE FUNCTION vault.audit_named()"),
+    ("audit_log_no_truncate", "audit_log", "", "BEFORE TRUNCATE ON vault.audit_log"
+     " FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only()"),
+    ("documents_vid", "documents", "", "BEFORE INSERT OR UPDATE ON vault.documents"
+     " FOR EACH ROW EXECUTE FUNCTION vault.documents_vid()"),
+)}
 
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
@@ -543,18 +588,42 @@ def current_version(conn: Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def function_problems(conn: Connection) -> list[str]:
-    """What is wrong with the schema's functions and triggers (see
-    :data:`FUNCTIONS`): each names one that someone with the owner's
-    privileges made or changed. A name is shown as the catalog holds it, at
-    most 64 characters."""
+def _app_privileges() -> dict[str, set[str]]:
+    """What :func:`_grant_statements` gives an application role (one that
+    signs checkpoints), by table or sequence of the schema."""
+    given = {table: {"SELECT", "INSERT"} for table in _ADD_ONLY}
+    given |= {table: {"SELECT", "INSERT", "UPDATE", "DELETE"} for table in _READ_WRITE}
+    given |= {"schema_version": {"SELECT"}, "audit_tree": {"SELECT"},
+              "document_versions": {"USAGE"},
+              "log_key": {"SELECT", "INSERT"}}
+    return given
+
+
+def schema_problems(conn: Connection) -> list[str]:
+    """What differs from the schema the migrations made, for ``vault
+    doctor``: each names something that someone with the owner's privileges
+    made or changed (functions, triggers, privileges, ownership), or a
+    prepared transaction, which holds its locks until someone ends it. A
+    name is shown as the catalog holds it, at most 64 characters. A few
+    catalog queries, in one transaction."""
+    with conn.transaction():
+        # pg_get_triggerdef qualifies names by the search path.
+        conn.execute(f"SET LOCAL search_path = {SAFE_SEARCH_PATH}")
+        return (_function_problems(conn) + _trigger_problems(conn)
+                + _privilege_problems(conn) + _prepared_problems(conn))
+
+
+def _function_problems(conn: Connection) -> list[str]:
     rows = conn.execute(
-        "SELECT left(p.proname, 64), p.prosecdef, coalesce(p.proconfig, '{}')"
-        " FROM pg_catalog.pg_proc AS p"
-        " WHERE p.pronamespace = 'vault'::pg_catalog.regnamespace ORDER BY 1, p.oid").fetchall()
+        "SELECT left(p.proname, 64), p.prosecdef, coalesce(p.proconfig, '{}'),"
+        " CASE WHEN p.prosqlbody IS NULL THEN p.prosrc"
+        " ELSE pg_catalog.pg_get_function_sqlbody(p.oid) END,"
+        " p.proowner = n.nspowner, left(pg_catalog.pg_get_userbyid(p.proowner), 64)"
+        " FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n"
+        " ON n.oid = p.pronamespace WHERE n.nspname = 'vault' ORDER BY 1, p.oid").fetchall()
     problems: list[str] = []
     seen: set[str] = set()
-    for name, definer, config in rows:
+    for name, definer, config, source, owned, owner in rows:
         what = f"database: function vault.{name}"
         if name not in FUNCTIONS:
             problems.append(f"{what} was not made by the vault's migrations"
@@ -563,18 +632,139 @@ def function_problems(conn: Connection) -> list[str]:
         if name in seen:
             problems.append(f"{what} is there twice: one was not made by the migrations")
         seen.add(name)
-        if definer and not FUNCTIONS[name]:
+        made_definer, digest = FUNCTIONS[name]
+        if hashlib.sha256(str(source or "").encode()).hexdigest() != digest:
+            problems.append(f"{what} is not the one the migrations made: its body was replaced")
+        if definer and not made_definer:
             problems.append(f"{what} was changed to run as the schema's owner")
         if f"search_path={SAFE_SEARCH_PATH}" not in config:
             problems.append(f"{what} does not set search_path to {SAFE_SEARCH_PATH}")
-    # A trigger disabled (ALTER TABLE ... DISABLE TRIGGER) stops guarding
-    # the audit tables without a trace in the log.
-    for table, trigger in conn.execute(
-            "SELECT left(c.relname, 64), left(t.tgname, 64) FROM pg_catalog.pg_trigger AS t"
-            " JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid"
-            " WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace AND NOT t.tgisinternal"
-            " AND t.tgenabled = 'D' ORDER BY 1, 2").fetchall():
-        problems.append(f"database: trigger {trigger} on vault.{table} is disabled")
+        if not owned:
+            problems.append(f"{what} belongs to role {owner}, not to the schema's owner")
+    return problems
+
+
+# How a trigger fires (pg_trigger.tgenabled) when it is not as made ('O').
+_TRIGGER_MODES = {
+    "D": "is disabled",
+    "R": "fires only in replication sessions (ENABLE REPLICA TRIGGER): never for the vault",
+    "A": "is enabled ALWAYS, not as the migrations made it",
+}
+
+
+def _trigger_problems(conn: Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT left(c.relname, 64), left(t.tgname, 64), t.tgenabled,"
+        " pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger AS t"
+        " JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid"
+        " WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace AND NOT t.tgisinternal"
+        " ORDER BY 1, 2").fetchall()
+    problems: list[str] = []
+    found: set[str] = set()
+    for table, name, mode, definition in rows:
+        what = f"database: trigger {name} on vault.{table}"
+        if TRIGGERS.get(name, ("", ""))[0] != table:
+            problems.append(f"{what} was not made by the vault's migrations")
+            continue
+        found.add(name)
+        if definition != TRIGGERS[name][1]:
+            problems.append(f"{what} is not the one the migrations made: it was defined again")
+        if mode != "O":
+            problems.append(f"{what} {_TRIGGER_MODES.get(mode, 'is not enabled as made')}")
+    for name, (table, _) in sorted(TRIGGERS.items()):
+        if name not in found:
+            problems.append(f"database: trigger {name} on vault.{table} is missing: it was"
+                            " dropped")
+    # Rules rewrite what a statement does before any trigger sees it (DO
+    # INSTEAD NOTHING drops appends); row-level security hides rows from a
+    # reader. The migrations make neither.
+    for table, rule in conn.execute(
+            "SELECT left(c.relname, 64), left(r.rulename, 64) FROM pg_catalog.pg_rewrite AS r"
+            " JOIN pg_catalog.pg_class AS c ON c.oid = r.ev_class"
+            " WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace"
+            " AND r.rulename <> '_RETURN' ORDER BY 1, 2").fetchall():
+        problems.append(f"database: rule {rule} on vault.{table} was not made by the vault's"
+                        " migrations")
+    for (table,) in conn.execute(
+            "SELECT left(c.relname, 64) FROM pg_catalog.pg_class AS c"
+            " WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace AND (c.relrowsecurity"
+            " OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy AS p WHERE p.polrelid = c.oid))"
+            " ORDER BY 1").fetchall():
+        problems.append(f"database: vault.{table} has row-level security, which the vault's"
+                        " migrations never set")
+    return problems
+
+
+def _privilege_problems(conn: Connection) -> list[str]:
+    """Privileges on the schema's tables and sequences beyond what the
+    grants give: a role may read any (an auditor, DEPLOYMENT.md §2; reading
+    the checkpoint key is ``vault migrate``'s to report) and hold what
+    :func:`_grant_statements` gives an application role (which roles those
+    are, ``vault.app_roles``, only the owner reads); PUBLIC, nothing.
+    Column privileges count as the table's. Ownership: every table and
+    sequence is the schema owner's, no other role may create in the schema,
+    and no role granted any of these privileges is a member of the owner."""
+    given = _app_privileges()
+    rows = conn.execute(
+        "WITH rel AS (SELECT c.oid, c.relname, c.relowner, c.relacl, n.nspowner"
+        "  FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n"
+        "  ON n.oid = c.relnamespace WHERE n.nspname = 'vault'"
+        "  AND c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f')),"
+        " acl AS (SELECT rel.relname, rel.relowner, rel.nspowner, a.grantee, a.privilege_type"
+        "  FROM rel, pg_catalog.aclexplode(rel.relacl) AS a"
+        "  UNION ALL SELECT rel.relname, rel.relowner, rel.nspowner, a.grantee, a.privilege_type"
+        "  FROM rel JOIN pg_catalog.pg_attribute AS t ON t.attrelid = rel.oid"
+        "  AND t.attnum > 0 AND NOT t.attisdropped, pg_catalog.aclexplode(t.attacl) AS a)"
+        " SELECT DISTINCT left(relname, 64), grantee = 0,"
+        "  left(pg_catalog.pg_get_userbyid(grantee), 64), privilege_type,"
+        "  grantee <> 0 AND pg_catalog.pg_has_role(grantee, nspowner, 'MEMBER') FROM acl"
+        " WHERE grantee NOT IN (relowner, nspowner) ORDER BY 1, 3, 4").fetchall()
+    extra: dict[tuple[str, str], list[str]] = {}
+    members: set[str] = set()
+    for table, public, role, privilege, member in rows:
+        allowed = set() if public else given.get(table, set()) | {"SELECT"}
+        if privilege not in allowed:
+            who = "PUBLIC (every role)" if public else f"role {role}"
+            extra.setdefault((table, who), []).append(privilege)
+        if member:
+            members.add(role)
+    problems = [f"database: {who} holds {', '.join(privileges)} on vault.{table}, which the"
+                " vault's grants do not give" for (table, who), privileges in extra.items()]
+    problems += [f"database: role {role} is a member of the schema's owner, and so holds all"
+                 " its privileges" for role in sorted(members)]
+    for kind, name, owner in conn.execute(
+            "SELECT c.relkind, left(c.relname, 64), left(pg_catalog.pg_get_userbyid("
+            "c.relowner), 64) FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = 'vault'"
+            " AND c.relkind IN ('r', 'p', 'S', 'v', 'm', 'f') AND c.relowner <> n.nspowner"
+            " ORDER BY 2").fetchall():
+        what = "sequence" if kind == "S" else "table"
+        problems.append(f"database: {what} vault.{name} belongs to role {owner}, not to the"
+                        " schema's owner")
+    for public, role in conn.execute(
+            "SELECT a.grantee = 0, left(pg_catalog.pg_get_userbyid(a.grantee), 64)"
+            " FROM pg_catalog.pg_namespace AS n, pg_catalog.aclexplode(n.nspacl) AS a"
+            " WHERE n.nspname = 'vault' AND a.grantee <> n.nspowner"
+            " AND a.privilege_type = 'CREATE' ORDER BY 2").fetchall():
+        who = "PUBLIC (every role)" if public else f"role {role}"
+        problems.append(f"database: {who} may create objects in schema vault")
+    return problems
+
+
+def _prepared_problems(conn: Connection) -> list[str]:
+    # A prepared transaction outlives its session and every restart: what it
+    # locked (the vault's append lock, the next audit line) stays locked, for
+    # every workstation, until someone commits or rolls it back.
+    problems: list[str] = []
+    for gid, owner, when in conn.execute(
+            "SELECT gid, left(owner::text, 64),"
+            " to_char(prepared AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+            " FROM pg_catalog.pg_prepared_xacts WHERE database = pg_catalog.current_database()"
+            " ORDER BY prepared, gid").fetchall():
+        literal = "'" + str(gid).replace("'", "''") + "'"
+        problems.append(f"database: prepared transaction {literal} of role {owner}, prepared"
+                        f" {when}, holds its locks until it is ended, across restarts: end it"
+                        f" with ROLLBACK PREPARED {literal} (as that role or a superuser)")
     return problems
 
 

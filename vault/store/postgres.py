@@ -212,11 +212,12 @@ class PostgresBackend(Backend):
                                        "was lost", hint="run 'vault doctor' to check the vault")
 
     def layout_problems(self) -> list[str]:
-        # Functions the migrations did not make, or that look names up
-        # where the caller can plant them (docs/DEPLOYMENT.md §5).
+        # What differs from the schema the migrations made: functions,
+        # triggers, privileges, ownership; and prepared transactions
+        # (docs/DEPLOYMENT.md §5).
         with storage_errors(f"cannot read the vault schema of {self.location}", self.db), \
                 self.db.connection() as conn:
-            return _pg_schema.function_problems(conn)
+            return _pg_schema.schema_problems(conn)
 
     def leftovers(self) -> list[Leftover]:
         return []  # every write is one transaction: a crash leaves nothing behind
