@@ -844,6 +844,10 @@ def test_doctor_names_a_prepared_transaction_and_how_to_end_it(pg_office: Office
         conn.commit()
     try:
         if hold == "the append lock":
+            # Every command that records waits, and its error says what to end.
+            code, err, _ = _vault(pg_office, "leader", "ls")
+            assert code == 1 and "prepared transaction 'it''s mine'" in err, err
+            assert "ROLLBACK PREPARED" in err and "Traceback" not in err
             with vault.Vault(pg_office.location, None,
                              state_dir=tempfile.mkdtemp(dir=pg_office.root)) as v:
                 problems = v.doctor().problems

@@ -175,7 +175,7 @@ def lock_wait_error(db: Database | None, what: str, cls: type[VaultError] = Stor
     # The application name is the holder's to set: quoted, so that it can
     # never read as another pid to end.
     who = [f"pid {pid} (application {app!r})" for pid, app in holders] + \
-        [f"prepared transaction {gid!r}" for gid in prepared]
+        [f"prepared transaction '{gid.replace(chr(39), chr(39) * 2)}'" for gid in prepared]
     end = ("if that session is stuck or hostile, the database administrator can end it "
            "(pg_terminate_backend)") if holders or not prepared else ""
     if prepared:  # it belongs to no session: no restart or termination ends it
