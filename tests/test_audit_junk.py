@@ -6,10 +6,13 @@ bounded (a long run is named by its last lines and covered by a digest)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import io
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,10 @@ from backends import RawFolder, RawPostgres
 from office import Office
 from test_audit_go import _files, auditcheck  # noqa: F401 - the Go checker, built once
 
-from vault.audit import AuditLog
+from vault.audit import AuditLog, fingerprint
+from vault.audit._chain import SIGNING_CONTEXT
+from vault.audit._hashing import leaf_hash
+from vault.audit._record import AuditRecord, canonical_json
 from vault.audit._walk import MAX_FRAGMENTS
 from vault.errors import AuditIntegrityError
 
@@ -331,3 +337,164 @@ def test_go_agrees_on_an_actor_key_in_other_case(auditcheck: Path, tmp_path: Pat
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "1 lines set aside" in result.stdout.splitlines()[-1]
+
+
+# Lines a writer with a key of its own can sign and plant: a record's members
+# signed over their chain (§4) like a record, yet no record by §2-§3, and
+# the canonical lines of unusual members that are records. Each case gets
+# the body of the log's last record (without "sig", at the next line) and
+# ``sign``: the signature, in base64, of the given JSON text there.
+Sign = Callable[[bytes], str]
+Case = Callable[[dict[str, Any], Sign], bytes]
+
+
+def _canonical(body: dict[str, Any], sign: Sign) -> bytes:
+    return canonical_json({**body, "sig": sign(canonical_json(body))})
+
+
+def _spoiled(text: bytes, sign: Sign) -> bytes:
+    """``text`` signed as it is, its "sig" last: a line an independent
+    checker that does not re-encode takes for a record whose signature
+    verifies."""
+    return text[:-1] + b',"sig":"%s"}' % sign(text).encode()
+
+
+def _long_integer(body: dict[str, Any], sign: Sign) -> bytes:
+    """A pid of 4,301 digits, canonical but for what Python's json does not
+    read, "sig" in its place (after "seq")."""
+    text = canonical_json({**body, "pid": 2}).replace(b'"pid":2,', b'"pid":1%s,' % (b"0" * 4300))
+    seq = b'"seq":%d,' % body["seq"]
+    return text.replace(seq, seq + b'"sig":"%s",' % sign(text).encode(), 1)
+
+
+def _trailing_bits(body: dict[str, Any], sign: Sign) -> bytes:
+    """The signature in base64 whose unused last bits are not zero: the same
+    64 bytes, not their encoding."""
+    sig = sign(canonical_json(body))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet.index(sig[-3])
+    other = sig[:-3] + alphabet[last ^ 1] + "=="
+    assert base64.b64decode(other) == base64.b64decode(sig)
+    return canonical_json({**body, "sig": other})
+
+
+def _with(**members: Any) -> Case:
+    return lambda body, sign: _canonical({**body, **members}, sign)
+
+
+def _text(change: Callable[[bytes], bytes], **members: Any) -> Case:
+    return lambda body, sign: _spoiled(change(canonical_json({**body, **members})), sign)
+
+
+def _named(name: str) -> Case:
+    return lambda body, sign: _canonical({**body, "actor": {**body["actor"], "name": name}}, sign)
+
+
+def _copy_with_a_space(last: bytes, seq: int) -> bytes:
+    """The log's last signed record copied to line ``seq``, one space in."""
+    return last.replace(b'"seq":%d' % (seq - 1), b'"seq":%d' % seq).replace(b"{", b"{ ", 1)
+
+
+_NO_RECORD: dict[str, Case] = {
+    # §3: not the canonical encoding of what it holds
+    "a space": _text(lambda t: t.replace(b"{", b"{ ", 1)),
+    "members out of order": _text(lambda t: b'{"v":2,' + t[1:].replace(b',"v":2}', b"}")),
+    "a duplicate member": _text(lambda t: t[:-1] + b',"reason":"again"}'),
+    "state members out of order": _text(
+        lambda t: t.replace(b'{"a":1,"b":2}', b'{"b":2,"a":1}'), state={"a": 1, "b": 2}),
+    "a duplicate member in state": _text(
+        lambda t: t.replace(b'{"a":1,"b":2}', b'{"a":1,"a":1,"b":2}'), state={"a": 1, "b": 2}),
+    "2.0 for 2": _text(lambda t: t.replace(b'"v":2}', b'"v":2.0}')),
+    "a pid of 2.0": _text(lambda t: t.replace(b'"pid":2,', b'"pid":2.0,'), pid=2),
+    "a letter escaped": _text(lambda t: t.replace(b'"A reason"', b'"\\u0041 reason"'),
+                              reason="A reason"),
+    "U+2028 escaped": _text(lambda t: t.replace("\u2028".encode(), b"\\u2028"),
+                            reason="a\u2028b"),
+    "a control escaped in capitals": _text(lambda t: t.replace(b"\\u001f", b"\\u001F"),
+                                           reason="a\x1fb"),
+    "a tab escaped as \\u0009": _text(lambda t: t.replace(b"\\t", b"\\u0009"), reason="a\tb"),
+    "the signature's unused bits set": _trailing_bits,
+    "an integer of 4,301 digits": _long_integer,
+    # §2: a value the record's members may not hold
+    "outcome bogus": _with(outcome="bogus"),
+    "a request with a space": _with(request="a b"),
+    "compartments out of order": _with(label={"caveats": [], "compartments": ["b", "a"],
+                                              "level": "secret"}),
+    "a label with a title": _with(label={"caveats": [], "compartments": [], "level": "secret",
+                                         "title": "Q3 layoffs"}),
+    "an empty rule": _with(rules=[""]),
+    "a host that is a number": _with(host=5),
+    "a negative pid": _with(pid=-1),
+    "a policy in capitals": _with(policy="AB" * 32),
+    "an empty doc": _with(doc=""),
+    "a reason of null": _with(reason=None),
+    "a state with an empty key": _with(state={"": 1}),
+    "a state with a float": _with(state={"n": 1.5}),
+    "a name with a no-break space": _named("bob\u00a0"),
+    "a name of 65 characters": _named("b" * 65),
+    "fragments on an open record": _with(fragments=[]),
+}
+_RECORD: dict[str, Case] = {
+    # §3: strings hold these raw, or escaped as Python's json escapes them
+    "raw U+2028 and escaped controls": _with(
+        reason="a\u2028b\u2029c\x7f<>&'\"\\/\b\f\n\r\t\x00\x1f\u00e9\U0001f600"),
+    "a state sorted by code point": _with(state={
+        "z": [-1, 0, 10**30, True, False, None, {"": "x", "B": [], "a": {}}],
+        "\u00e9": "\u00fc", "a": {}, "Z": ""}),
+    "a printable name": _named("Zo\u00eb \u00dcnal-O'Brien"),
+    "an integer of 4,300 digits": _with(pid=10**4299),
+}
+
+
+def _by_fingerprint(name: str | None, fp: str, seq: int = 0) -> Any:
+    keys = {fingerprint(k.public_key()): k.public_key() for k in KEYS.values()}
+    return keys.get(fp)
+
+
+@pytest.mark.parametrize("case", ["a copy with a space", *_NO_RECORD, *_RECORD])
+def test_go_and_the_vault_agree_on_what_is_a_record(auditcheck: Path,  # noqa: F811
+                                                    tmp_path: Path, case: str) -> None:
+    # docs/AUDIT.md §3: a reader re-encodes a parsed line and compares; a line
+    # that differs, or that breaks a value rule of §2, is no record. A folder
+    # writer plants one such line signed with its own key -- or a signed
+    # record copied, one space in; the vault sets it aside with the next
+    # writer's torn record. The independent checker took it for a signed
+    # record: its signature failed, or the torn record naming it did -- a
+    # false alarm for good.
+    path = tmp_path / "log"
+    make_log(path, 20, every=7)
+    lines = lines_of(path)
+    body = json.loads(lines[-1])
+    del body["sig"]
+    key = KEYS[body["actor"]["name"]]
+    body["seq"] = len(lines)
+    chain = hashlib.sha256(leaf_hash(lines[-1])).digest()
+
+    def sign(text: bytes) -> str:
+        return base64.b64encode(key.sign(SIGNING_CONTEXT + chain + text)).decode()
+
+    is_record = case in _RECORD
+    if case == "a copy with a space":
+        line = _copy_with_a_space(lines[-1], len(lines))
+    else:
+        line = {**_NO_RECORD, **_RECORD}[case](body, sign)
+    try:
+        AuditRecord.from_line(line, seq=20)
+        parsed = True
+    except AuditIntegrityError:
+        parsed = False
+    assert parsed == is_record
+    with open(path / "log", "ab") as f:
+        f.write(line + b"\n")
+    log = AuditLog.open(path, checkpoint_every=7)
+    log.append(fields("alice"), KEYS["alice"])
+    log.checkpoint()
+    after = lines_of(path)
+    assert (json.loads(after[21])["action"] == "torn") != is_record
+    assert log.verify(key_lookup=_by_fingerprint).unrecovered_lines == 0
+    result = subprocess.run([str(auditcheck), *_files(tmp_path, path, 3)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"signatures ok: 22 signed records cover 0 unsigned; {0 if is_record else 1} lines "
+        "set aside, 0 pending")

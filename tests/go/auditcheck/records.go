@@ -3,15 +3,15 @@ package main
 // Record signatures of a vault audit log, format v2 (docs/AUDIT.md §2-§5,
 // §8), checked with the Go standard library alone:
 //
-//   - a line is a record when it is a JSON object with "v" 2 and "seq" its
-//     line number, exactly the record members (§2: "sig" and "fragments"
-//     optional) and a "time" of ASCII digits; it is signed when it has a
-//     "sig" member;
+//   - a line is a record when it is exactly the canonical encoding (§3) of
+//     a JSON object holding the record's members, each with a value §2
+//     allows, and "seq" is its line number (parseRecord); it is signed when
+//     it has a "sig" member;
 //   - a signed record at line k covers the run s..k of unsigned records right
 //     before it that carry its actor.key; chain(k) = SHA-256(leaf(s-1) ||
 //     leaf(s) || ... || leaf(k-1)), leaf(-1) = 32 zero bytes;
-//   - the actor signs "vault audit record v2\n" || chain(k) || the line
-//     without its top-level ,"sig":"..." member;
+//   - the actor signs "vault audit record v2\n" || chain(k) || the
+//     canonical JSON of the record without "sig";
 //   - every other line must be covered that way, or named by the fragments
 //     of the torn record that follows the run it belongs to: every line of
 //     the run, or, for a run longer than maxFragments lines, its last
@@ -28,7 +28,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -41,9 +40,9 @@ const maxFragments = 4096
 const maxRunBytes = 16 << 20
 
 type fragment struct {
-	Length int64  `json:"length"`
-	Seq    int64  `json:"seq"`
-	Sha256 string `json:"sha256"`
+	Length int64
+	Seq    int64
+	Sha256 string
 }
 
 type record struct {
@@ -79,91 +78,54 @@ func readKeys(data []byte) map[string]ed25519.PublicKey {
 	return keys
 }
 
-// parseRecord returns the record on line seq, or nil for any other line.
-// timePattern is §2's time: RE2's \d is ASCII digits only.
-var timePattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
-
+// parseRecord returns the record on line seq, or nil for any other line:
+// a line is a record when it is the canonical encoding of what it holds
+// (§3, canonical.go), holds exactly a record's members with the values §2
+// allows (members.go) and has "seq" its line number. Any other line waits
+// to be covered or set aside (§8).
 func parseRecord(line []byte, seq int64) *record {
-	var members map[string]json.RawMessage
-	if json.Unmarshal(line, &members) != nil {
+	if len(line) > maxLine {
 		return nil
 	}
-	if string(members["v"]) != "2" || string(members["seq"]) != strconv.FormatInt(seq, 10) {
+	m := parseCanonical(line)
+	if m == nil || m["seq"] != json.Number(strconv.FormatInt(seq, 10)) || !validMembers(m) {
 		return nil
 	}
-	required := 0
-	for name := range members {
-		switch name {
-		case "v", "seq", "time", "actor", "action", "doc", "label", "outcome", "rules",
-			"reason", "policy", "request", "host", "pid", "state":
-			required++
-		case "sig", "fragments":
-		default:
-			return nil
+	actor := m["actor"].(object)
+	r := &record{key: actor["key"].(string), action: m["action"].(string), body: line}
+	if raw, signed := m["sig"]; signed {
+		// §4: the signature covers the canonical JSON of the record without
+		// "sig".
+		unsigned := object{}
+		for name, value := range m {
+			if name != "sig" {
+				unsigned[name] = value
+			}
 		}
+		r.signed, r.sig = true, signature(raw)
+		r.body, _ = appendCanonical(nil, unsigned)
 	}
-	var when string
-	if required != 15 || json.Unmarshal(members["time"], &when) != nil ||
-		!timePattern.MatchString(when) {
-		return nil
-	}
-	// The actor's members by their exact names: a struct field would also
-	// take "KEY" or "Key" (encoding/json matches names case-insensitively),
-	// a line the library sets aside.
-	var actor map[string]json.RawMessage
-	var key, action string
-	if json.Unmarshal(members["actor"], &actor) != nil ||
-		json.Unmarshal(actor["key"], &key) != nil || key == "" ||
-		json.Unmarshal(members["action"], &action) != nil {
-		return nil
-	}
-	for name := range actor {
-		if name != "name" && name != "key" {
-			return nil
+	if list, torn := m["fragments"].([]any); torn {
+		for _, item := range list {
+			f := item.(object)
+			r.fragments = append(r.fragments, fragment{
+				Length: count(f["length"]),
+				Seq:    count(f["seq"]),
+				Sha256: f["sha256"].(string),
+			})
 		}
-	}
-	r := &record{key: key, action: action, body: line}
-	if raw, ok := members["sig"]; ok {
-		var text string
-		sig, err := []byte(nil), json.Unmarshal(raw, &text)
-		if err == nil {
-			sig, err = base64.StdEncoding.DecodeString(text)
-		}
-		body, found := withoutMember(line, "sig")
-		if err != nil || len(sig) != ed25519.SignatureSize || !found {
-			return nil
-		}
-		r.signed, r.sig, r.body = true, sig, body
-	}
-	if raw, ok := members["fragments"]; ok && json.Unmarshal(raw, &r.fragments) != nil {
-		return nil
 	}
 	return r
 }
 
-// withoutMember removes a top-level member (and the comma before it) from a
-// JSON object, using the decoder's offsets: nested members are never touched.
-func withoutMember(line []byte, name string) ([]byte, bool) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, false
+// count returns the value of an integer >= 0; -1 for one beyond int64,
+// which no line's length or number reaches.
+func count(v any) int64 {
+	n, err := strconv.ParseInt(string(v.(json.Number)), 10, 64)
+	if err != nil {
+		return -1
 	}
-	for dec.More() {
-		start := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, false
-		}
-		var value json.RawMessage
-		if dec.Decode(&value) != nil {
-			return nil, false
-		}
-		if key, _ := tok.(string); key == name && start > 1 {
-			out := append([]byte{}, line[:start]...)
-			return append(out, line[dec.InputOffset():]...), true
-		}
-	}
-	return nil, false
+	return n
 }
 
 // checkRecords applies the reading rules to every complete line and checks
