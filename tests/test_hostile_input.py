@@ -23,6 +23,7 @@ import random
 import resource
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -529,3 +530,41 @@ def test_read_only_vault(tmp_path: Path) -> None:
             "BUG vault/store/index.py (SQLiteIndex._connect): on a read-only vault the "
             "WAL index cannot be opened, and doctor reports it as an integrity problem; "
             f"open it read-only (mode=ro&immutable=1) there: {r.stdout!r} {r.stderr!r}")
+
+
+def test_a_full_disk_under_the_state_folder_is_a_clear_error(tmp_path: Path) -> None:
+    # The disk holding a user's state folder filled up: their machine's
+    # record could not grow while it caught up with others' work, and every
+    # command ended in "internal error (OperationalError)", "a bug in
+    # vault". Now it says what could not be written, and loses nothing.
+    from office import make_office as make_office_of
+
+    office = make_office_of(tmp_path / "office")
+    state = tmp_path / "clerk-state"
+    env = {**os.environ, "VAULT_STATE_DIR": str(state)}
+    base = [sys.executable, "-m", "vault_cli.main", "--vault", office.location,
+            "--identity", str(office.files["clerk"])]
+    assert subprocess.run([*base, "ls"], env=env, capture_output=True,
+                          timeout=60).returncode == 0
+    with office.as_("leader") as leader:
+        for i in range(40):
+            leader.seal(io.BytesIO(b"minutes %d" % i * 500), filename=f"m{i}.txt",
+                        level="SECRET", compartments=["BOARD"], justification="minutes")
+    # No file of the state may grow past what it holds now.
+    limit = max(f.stat().st_size for f in state.glob("*.sqlite*"))
+    failed = 0
+    for args in (["audit", "verify"], ["ls"]):
+        r = subprocess.run([*base, *args], env=env, capture_output=True, text=True,
+                           timeout=60, check=False,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                                                 (limit, limit)))
+        if r.returncode == 0:
+            continue  # a command that found room in the file's free pages
+        assert r.returncode == 1, r.stderr
+        assert "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert "cannot update this machine's record of the vault" in r.stderr, r.stderr
+        failed += 1
+    assert failed  # the disk was full for the state
+    r = subprocess.run([*base, "audit", "verify"], env=env, capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr

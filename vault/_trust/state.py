@@ -159,6 +159,12 @@ def _state_folder() -> tuple[str | None, str | None]:
     return base, None
 
 
+def _not_updated(e: sqlite3.Error) -> StorageError:
+    return StorageError(f"cannot update this machine's record of the vault: {e}",
+                        hint="nothing was changed; check the disk and the folder that holds "
+                             "it: $VAULT_STATE_DIR (or ~/.local/state/vault)")
+
+
 def _unusable(path: str, e: sqlite3.DatabaseError) -> StorageError:
     return StorageError(
         f"cannot use this machine's record of the vault: {e}",
@@ -268,14 +274,18 @@ class StateStore:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
-            raise StorageError(f"cannot update this machine's record of the vault: {e}",
-                               hint="check $VAULT_STATE_DIR (or ~/.local/state/vault)") from e
+            raise _not_updated(e) from e
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("COMMIT")
+        except BaseException as e:
+            # A full disk (or a failing one) fails a write or the commit:
+            # nothing of it counts, and it is said as such, not as a bug.
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise _not_updated(e) from e
             raise
-        self._db.execute("COMMIT")
 
     def reset(self) -> None:
         """Forget everything (inside a transaction): the next replay starts over."""
