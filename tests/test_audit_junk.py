@@ -390,6 +390,14 @@ def _named(name: str) -> Case:
     return lambda body, sign: _canonical({**body, "actor": {**body["actor"], "name": name}}, sign)
 
 
+def _nested(depth: int) -> Any:
+    """Lists and objects nested ``depth`` deep."""
+    value: Any = []
+    for i in range(depth - 1):
+        value = [value] if i % 2 else {"x": value}
+    return value
+
+
 def _copy_with_a_space(last: bytes, seq: int) -> bytes:
     """The log's last signed record copied to line ``seq``, one space in."""
     return last.replace(b'"seq":%d' % (seq - 1), b'"seq":%d' % seq).replace(b"{", b"{ ", 1)
@@ -432,6 +440,9 @@ _NO_RECORD: dict[str, Case] = {
     "a state with a float": _with(state={"n": 1.5}),
     "a name with a no-break space": _named("bob\u00a0"),
     "a name of 65 characters": _named("b" * 65),
+    # §3: deeper than 64 -- Python's own limit depends on its caller's depth
+    "nested 65 deep": _with(state={"n": _nested(63)}),
+    "nested 900 deep": _with(state={"n": _nested(898)}),
     "fragments on an open record": _with(fragments=[]),
 }
 _RECORD: dict[str, Case] = {
@@ -443,6 +454,8 @@ _RECORD: dict[str, Case] = {
         "\u00e9": "\u00fc", "a": {}, "Z": ""}),
     "a printable name": _named("Zo\u00eb \u00dcnal-O'Brien"),
     "an integer of 4,300 digits": _with(pid=10**4299),
+    # 64 deep with the record: state at 2, then 62 more
+    "nested 64 deep": _with(state={"n": _nested(62)}),
 }
 
 

@@ -32,6 +32,10 @@ var integerPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 var errDuplicate = errors.New("a member name given twice")
 
+// maxDepth: objects and arrays nest at most this deep in a record, the
+// record itself at depth 1 (§3).
+const maxDepth = 64
+
 // parseCanonical returns the JSON object line holds when line is exactly
 // that object's canonical encoding (§3), else nil.
 func parseCanonical(line []byte) object {
@@ -40,7 +44,7 @@ func parseCanonical(line []byte) object {
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
-	value, err := readValue(dec)
+	value, err := readValue(dec, 1)
 	obj, isObject := value.(object)
 	if err != nil || !isObject {
 		return nil
@@ -54,7 +58,8 @@ func parseCanonical(line []byte) object {
 
 // readValue reads the next JSON value from dec, refusing an object that
 // names a member twice (encoding/json would keep the last one).
-func readValue(dec *json.Decoder) (any, error) {
+// depth is the nesting an object or array read here would have.
+func readValue(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
@@ -62,6 +67,9 @@ func readValue(dec *json.Decoder) (any, error) {
 	delim, isDelim := tok.(json.Delim)
 	if !isDelim {
 		return tok, nil // a string, json.Number, bool or nil
+	}
+	if depth > maxDepth {
+		return nil, errors.New("nested too deep")
 	}
 	var value any
 	switch delim {
@@ -76,7 +84,7 @@ func readValue(dec *json.Decoder) (any, error) {
 			if _, seen := obj[name]; seen {
 				return nil, errDuplicate
 			}
-			if obj[name], err = readValue(dec); err != nil {
+			if obj[name], err = readValue(dec, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -84,7 +92,7 @@ func readValue(dec *json.Decoder) (any, error) {
 	case '[':
 		list := []any{}
 		for dec.More() {
-			item, err := readValue(dec)
+			item, err := readValue(dec, depth+1)
 			if err != nil {
 				return nil, err
 			}
