@@ -568,3 +568,22 @@ def test_a_full_disk_under_the_state_folder_is_a_clear_error(tmp_path: Path) -> 
     r = subprocess.run([*base, "audit", "verify"], env=env, capture_output=True, text=True,
                        timeout=60, check=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_statements_nest_at_most_64_deep_wherever_they_are_read() -> None:
+    # Python's parser gives up at a depth that depends on its caller's: a
+    # label or statement nested some 950 deep was valid in one command and
+    # not in another. The bound is the vault's own (AUDIT.md §3).
+    import sys
+
+    from vault._primitives import MAX_DEPTH, parse_canonical_json
+
+    def nested(depth: int) -> bytes:
+        return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+    assert parse_canonical_json(nested(MAX_DEPTH)) is not None
+    for depth in (MAX_DEPTH + 1, sys.getrecursionlimit() - 50):
+        with pytest.raises(ValueError, match="nested too deep"):
+            parse_canonical_json(nested(depth))
+    # Brackets inside strings are text, not depth.
+    assert parse_canonical_json(b'{"a":"' + b"[{" * 500 + b'"}') == {"a": "[{" * 500}

@@ -22,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -107,6 +108,32 @@ def unb64(text: Any, size: int | None = None) -> bytes:
 # -- canonical JSON --------------------------------------------------------------
 
 
+# Objects and arrays nested at most this deep, the outermost at depth 1
+# (docs/AUDIT.md §3). Python's parser gives up at a depth that depends on
+# how deep its caller already is: without a bound of its own, one record,
+# label or statement could be valid on one machine, or in one command, and
+# not in another.
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+
+
+def too_deep(line: bytes) -> bool:
+    """Are objects and arrays nested deeper than :data:`MAX_DEPTH` in
+    ``line`` (brackets inside strings aside)? Cheap for every honest line:
+    the brackets are counted first, and only a line holding more of them
+    than the bound is looked at closer."""
+    if line.count(b"{") + line.count(b"[") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for byte in _STRING.sub(b"", line).translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in (0x7B, 0x5B) else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                               allow_nan=False)
 
@@ -122,6 +149,8 @@ def parse_canonical_json(data: bytes) -> dict[str, Any]:
 
     Raises ValueError (the callers turn it into the right IntegrityError).
     """
+    if too_deep(data):
+        raise ValueError("nested too deep")
     try:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):

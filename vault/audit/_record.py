@@ -26,6 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from vault._primitives import MAX_DEPTH, too_deep
 from vault.audit._members import (
     HEX64_RE,
     OUTCOMES,
@@ -52,13 +53,6 @@ __all__ = [
 
 FORMAT_VERSION = 2
 MAX_LINE = 524_288  # a policy version's text travels in a record's state
-# Objects and arrays nested at most this deep, the record itself at depth 1
-# (§3). Python's parser gives up at a depth that depends on how deep its
-# caller already is: without a bound of its own, one line could be a record
-# on one machine, or in one command, and junk in another.
-MAX_DEPTH = 64
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
 TORN_ACTION = "torn"
 
 _encoder = json.JSONEncoder(
@@ -75,21 +69,6 @@ MEMBERS = frozenset(
 def canonical_json(obj: Any) -> bytes:
     """docs/AUDIT.md §3: sorted keys, ``,``/``:`` separators, UTF-8."""
     return _encoder.encode(obj).encode("utf-8")
-
-
-def too_deep(line: bytes) -> bool:
-    """Are objects and arrays nested deeper than :data:`MAX_DEPTH` in
-    ``line`` (brackets inside strings aside)? Cheap for every honest line:
-    the brackets are counted first, and only a line holding more of them
-    than the bound is looked at closer."""
-    if line.count(b"{") + line.count(b"[") <= MAX_DEPTH:
-        return False
-    depth = 0
-    for byte in _STRING.sub(b"", line).translate(None, _NOT_BRACKETS):
-        depth += 1 if byte in (0x7B, 0x5B) else -1
-        if depth > MAX_DEPTH:
-            return True
-    return False
 
 
 def fingerprint(public_key: Ed25519PublicKey) -> str:
