@@ -10,8 +10,14 @@ Office writes a label in one or both of two places ([MS-OFFCRYPTO] §2.6):
   ``id``, ``enabled``, ``method``, ``siteId``, ``contentBits``, ``removed``
   (namespace ``http://schemas.microsoft.com/office/2020/mipLabelMetadata``).
 
-LabelInfo is read first; custom properties add the labels it lacks and the
-names it never carries. A PDF exported from a labelled document carries
+Both are found as an application finds them (vault/intake/_opc.py): by the
+package relationship of their type, by their usual names (compared without
+regard to ASCII case) and by their declared content types. Every part so
+found is read: the labels of all of them count, and where two readings of
+one label differ, the enabled one stands (a decoy part cannot switch off
+the label the other carries). LabelInfo is read first; custom properties
+add the labels it lacks and the names it never carries. Property names
+compare without regard to case. A PDF exported from a labelled document carries
 the same custom properties in its document information dictionary, and
 in its XMP metadata (pdfx namespace).
 """
@@ -37,7 +43,7 @@ CUSTOM_PROPS = "docProps/custom.xml"
 LABEL_INFO = "docMetadata/LabelInfo.xml"
 LABEL_NS = "http://schemas.microsoft.com/office/2020/mipLabelMetadata"
 PROPERTY = re.compile(r"MSIP_Label_([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
-                      r"[0-9A-Fa-f]{12})_([A-Za-z]+)")
+                      r"[0-9A-Fa-f]{12})_([A-Za-z]+)", re.IGNORECASE)
 _GUID = re.compile(r"\{?([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
                    r"[0-9A-Fa-f]{12})\}?")
 _MAX_FIELD = 256  # longer property values are not a label's
@@ -59,20 +65,25 @@ def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
     for name, value in props.items():
         m = PROPERTY.fullmatch(name)
         if m and len(value) <= _MAX_FIELD:
-            fields.setdefault(m.group(1).lower(), {})[m.group(2).lower()] = value.strip()
+            got = fields.setdefault(m.group(1).lower(), {})
+            key = m.group(2).lower()
+            # one field named twice in different case: enabled if either says so
+            if not (key == "enabled" and _true(got.get(key))):
+                got[key] = value.strip()
     return [OfficeLabel(gid, f.get("name") or None, _true(f.get("enabled")),
                         f.get("method") or None, guid(f.get("siteid")), source)
             for gid, f in fields.items()]
 
 
-def read_custom(stream: BinaryIO, limit: int, max_depth: int) -> dict[str, str]:
+def read_custom(stream: BinaryIO, limit: int, max_depth: int,
+                part: str = CUSTOM_PROPS) -> dict[str, str]:
     """The custom properties of ``docProps/custom.xml``: name -> value text
     (the text of the property's one child, ``vt:lpwstr``, ``vt:bool``, ...)."""
     out: dict[str, str] = {}
     value = ""
     from vault.intake._xml import parse_small  # the XML parser only when a file has labels
 
-    for tag, attrib, text, _ in parse_small(stream, CUSTOM_PROPS, limit, max_depth):
+    for tag, attrib, text, _ in parse_small(stream, part, limit, max_depth):
         if tag.rsplit("}", 1)[-1] == "property":
             name = attrib.get("name")
             if name:
@@ -83,12 +94,13 @@ def read_custom(stream: BinaryIO, limit: int, max_depth: int) -> dict[str, str]:
     return out
 
 
-def read_label_info(stream: BinaryIO, limit: int, max_depth: int) -> list[OfficeLabel]:
-    """Labels listed in ``docMetadata/LabelInfo.xml`` that are not removed."""
+def read_label_info(stream: BinaryIO, limit: int, max_depth: int,
+                    part: str = LABEL_INFO) -> list[OfficeLabel]:
+    """Labels listed in a LabelInfo part (``part``) that are not removed."""
     out: list[OfficeLabel] = []
     from vault.intake._xml import parse_small
 
-    for tag, attrib, _, _ in parse_small(stream, LABEL_INFO, limit, max_depth):
+    for tag, attrib, _, _ in parse_small(stream, part, limit, max_depth):
         if tag != f"{{{LABEL_NS}}}label":
             continue
         gid = guid(attrib.get("id"))
@@ -96,16 +108,26 @@ def read_label_info(stream: BinaryIO, limit: int, max_depth: int) -> list[Office
             continue
         out.append(OfficeLabel(gid, None, _true(attrib.get("enabled")),
                                attrib.get("method") or None, guid(attrib.get("siteId")),
-                               LABEL_INFO))
+                               part))
+    return out
+
+
+def _enabled_first(labels: Iterable[OfficeLabel]) -> dict[str, OfficeLabel]:
+    """One reading per label id: the first enabled one, else the first."""
+    out: dict[str, OfficeLabel] = {}
+    for lab in labels:
+        if lab.id not in out or (lab.enabled and not out[lab.id].enabled):
+            out[lab.id] = lab
     return out
 
 
 def merge(first: Iterable[OfficeLabel], then: Iterable[OfficeLabel]) -> tuple[OfficeLabel, ...]:
     """``first`` wins for the labels it has (taking names from ``then``);
-    ``then`` adds the others ([MS-OFFCRYPTO] §2.6.3)."""
-    later = {lab.id: lab for lab in then}
+    ``then`` adds the others ([MS-OFFCRYPTO] §2.6.3). Within each, an
+    enabled reading of a label wins over a disabled one."""
+    later = _enabled_first(then)
     out: dict[str, OfficeLabel] = {}
-    for lab in first:
+    for lab in _enabled_first(first).values():
         if lab.id not in out:
             name = lab.name or (later[lab.id].name if lab.id in later else None)
             out[lab.id] = OfficeLabel(lab.id, name, lab.enabled, lab.method, lab.site_id,

@@ -20,13 +20,15 @@ policy is checked, and bounded when they run:
 
 Keyword phrases are compiled here into a pattern of our own (escaped, any
 run of whitespace between words, word boundaries, case-insensitive), which
-needs no vetting.
+needs no vetting. Text and phrases both go through :func:`normalise` first.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -45,9 +47,31 @@ _REPEATS = {_consts.MAX_REPEAT, _consts.MIN_REPEAT, getattr(_consts, "POSSESSIVE
 _UNBOUNDED = _consts.MAXREPEAT
 
 
+# Dashes a reader takes for a hyphen (hyphen, non-breaking hyphen, figure
+# dash, en and em dashes, horizontal bar, minus sign, and their small and
+# full-width forms NFKC leaves alone or makes one of these): matched as "-".
+_DASHES = str.maketrans(dict.fromkeys(
+    (*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63, 0xFF0D), "-"))
+
+
+@functools.cache
+def _invisible() -> re.Pattern[str]:
+    """Format characters (Unicode category Cf: zero-width space and
+    joiners, word joiner, soft hyphen, direction marks, ...): not drawn,
+    or drawn only at a line break, so "4111<ZWSP>1111..." shows as the
+    number it hides."""
+    cf = [chr(c) for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile("[" + "".join(re.escape(c) for c in cf) + "]")
+
+
 def normalise(text: str) -> str:
-    """NFKC, as the scanner does to extracted text before matching."""
-    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    """What the scanner matches against, as a reader sees ``text``: NFKC,
+    format characters dropped, dashes as hyphens."""
+    if text.isascii():
+        return text
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _invisible().sub("", text).translate(_DASHES)
 
 
 def pattern_problem(pattern: str) -> str | None:

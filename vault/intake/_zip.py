@@ -16,12 +16,22 @@ import struct
 import zipfile
 import zlib
 from typing import IO, BinaryIO
+from urllib.parse import unquote
 
 from vault.intake._model import Meter, MiB, Refused
 
-__all__ = ["SafeZip"]
+__all__ = ["SafeZip", "part_key"]
 
 _EOCD = b"PK\x05\x06"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def part_key(name: str) -> str:
+    """The name an OPC package compares part names by: without a leading
+    slash, percent-escapes decoded, ASCII letters folded to lowercase
+    (ISO/IEC 29500-2 §6.2.2.3: ``docProps/Custom.xml`` is the part
+    ``docProps/custom.xml``)."""
+    return unquote(name.lstrip("/")).translate(_ASCII_LOWER)
 
 
 _CDIR = b"PK\x01\x02"
@@ -132,12 +142,23 @@ class SafeZip:
             # own choice, so the scanner (or marking) could be shown one and
             # the reader the other.
             raise Refused("malformed", "the container holds two parts of the same name")
+        self.keys = {part_key(name): name for name in self.infos}
+        if len(self.keys) != len(self.infos):
+            # Office compares part names without regard to ASCII case: two
+            # names that differ only so are one part named twice.
+            raise Refused("malformed", "the container holds two parts whose names differ only "
+                          "in case or escaping")
 
     def names(self) -> list[str]:
         return list(self.infos)
 
     def __contains__(self, name: object) -> bool:
         return name in self.infos
+
+    def find(self, name: str) -> str | None:
+        """The stored name of the part an application opens as ``name``
+        (compared as :func:`part_key` says), or None."""
+        return self.keys.get(part_key(name))
 
     def open(self, name: str, limit: int | None = None) -> io.BufferedReader:
         """A reader of part ``name``; reading past the budget raises Refused."""

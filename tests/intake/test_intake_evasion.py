@@ -1,0 +1,243 @@
+"""Files crafted so that intake misses what the application shows
+(docs/POLICY.md §11.1): each was inspected "complete" with no floor and
+sealed by a clerk's plain ``vault seal FILE`` at the default INTERNAL//STAFF,
+then opened by the registrar (cleared INTERNAL//STAFF only). Now each gets
+its floor, or is not inspected."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import make_files as mf
+import pytest
+from intake_support import FILES, HC_ALL, POLICIES
+from office import make_office
+
+from vault.intake import classify_for_seal, inspect
+from vault.policy import load_policy
+
+POLICY = load_policy(POLICIES / "office.yaml", template=True)
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+DECOY = f"<w:document {W}><w:body/></w:document>".encode()
+WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+Parts = dict[str, bytes]
+
+
+def rewrite(data: bytes, change: Callable[[Parts], Parts]) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, part in change({i.filename: src.read(i) for i in src.infolist()}).items():
+            z.writestr(name, part)
+    return out.getvalue()
+
+
+def added(name: str, body: bytes) -> Callable[[Parts], Parts]:
+    return lambda p: {**p, name: body}
+
+
+def moved(old: str, new: str) -> Callable[[Parts], Parts]:
+    """The part ``old`` renamed ``new``, wherever the package names it."""
+    def change(parts: Parts) -> Parts:
+        out = {}
+        for name, body in parts.items():
+            if name in ("_rels/.rels", "[Content_Types].xml"):
+                body = body.replace(old.encode(), new.encode())
+            out[new if name == old else name] = body
+        return out
+    return change
+
+
+def floor_of(data: bytes) -> tuple[str, str | None, list[str]]:
+    result = inspect(io.BytesIO(data), rules=POLICY.intake.content_rules())
+    outcome = classify_for_seal(POLICY, result, None, actor="clerk")
+    return result.status, None if outcome.floor is None else outcome.floor.level, \
+        list(outcome.rule_ids)
+
+
+def _docx_run(runs: str) -> bytes:
+    body = f"<w:p><w:r>{runs}</w:r></w:p>".encode()
+    return rewrite(mf.docx(["Canteen hours."]), lambda p: {
+        **p, "word/document.xml": p["word/document.xml"].replace(b"<w:body>",
+                                                                 b"<w:body>" + body, 1)})
+
+
+def _chart_pptx() -> bytes:
+    import pptx
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    data = CategoryChartData()
+    data.categories = ["Q1", f"Card {mf.CARD}"]
+    data.add_series("Spend", (1, 2))
+    slide.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1), Inches(6),
+                           Inches(4), data)
+    out = io.BytesIO()
+    prs.save(out)
+    return out.getvalue()
+
+
+def _formatted_xlsx(code: str, value: object) -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws["A1"], ws["B1"] = "Refund to", value
+    ws["B1"].number_format = code
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+_MODERN_COMMENT = (
+    b'<p188:cmLst xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:p188='
+    b'"http://schemas.microsoft.com/office/powerpoint/2018/8/main"><p188:cm id="{1}"><p188:txBody>'
+    b"<a:bodyPr/><a:p><a:r><a:t>Card 4111 1111 1111 1111</a:t></a:r></a:p></p188:txBody>"
+    b"</p188:cm></p188:cmLst>")
+_THREADED = (
+    b'<ThreadedComments xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/'
+    b'threadedcomments"><threadedComment ref="A1" id="{1}"><text>Card 4111 1111 1111 1111'
+    b"</text></threadedComment></ThreadedComments>")
+_ZW = "\u200b"
+_CARD_DIGITS = [c for c in mf.CARD if c.isdigit()]
+
+# name -> the crafted file; _FLOOR: the floor's level it must now get (else CONFIDENTIAL)
+CRAFTED: dict[str, Callable[[], bytes]] = {
+    # 1. a decoy Word body in a PowerPoint or Excel file
+    "decoy-body.pptx": lambda: rewrite((FILES / "notes.pptx").read_bytes(),
+                                       added("word/document.xml", DECOY)),
+    "decoy-body.xlsx": lambda: rewrite((FILES / "iban-cell.xlsx").read_bytes(),
+                                       added("word/document.xml", DECOY)),
+    # 2. the label part under another name or case
+    "custom-case.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
+                                        moved("docProps/custom.xml", "docProps/Custom.xml")),
+    "custom-renamed.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
+                                           moved("docProps/custom.xml", "docProps/props2.xml")),
+    "custom-property-case.docx": lambda: rewrite(
+        (FILES / "highly-confidential.docx").read_bytes(),
+        lambda p: {**p, "docProps/custom.xml": p["docProps/custom.xml"].replace(
+            b"MSIP_Label_", b"msip_label_")}),
+    "labelinfo-case.xlsx": lambda: rewrite((FILES / "labelinfo.xlsx").read_bytes(), moved(
+        "docMetadata/LabelInfo.xml", "docMetadata/labelinfo.xml")),
+    "labelinfo-renamed.xlsx": lambda: rewrite((FILES / "labelinfo.xlsx").read_bytes(), moved(
+        "docMetadata/LabelInfo.xml", "docMetadata/meta.xml")),
+    # ... beside a decoy under the usual name that says the label is off
+    "custom-decoy.docx": lambda: rewrite(
+        rewrite((FILES / "highly-confidential.docx").read_bytes(),
+                moved("docProps/custom.xml", "docProps/props2.xml")),
+        added("docProps/custom.xml", mf.custom_xml(HC_ALL, "Highly Confidential\\All Employees")
+              .replace(b"<vt:lpwstr>true</vt:lpwstr>", b"<vt:lpwstr>false</vt:lpwstr>"))),
+    # 3. chart text and number-format text
+    "chart-category.pptx": _chart_pptx,
+    "number-format.xlsx": lambda: _formatted_xlsx('"4111 1111 1111 "0000', 1111),
+    "number-format-escaped.xlsx": lambda: _formatted_xlsx(r"\4\1\1\1 \1\1\1\1 0000 0000",
+                                                          11111111),
+    "text-format.xlsx": lambda: _formatted_xlsx('"Board minutes "@', "of 12 May"),
+    # 4. characters a reader does not show, or shows as a hyphen or a digit
+    "zero-width.txt": lambda: (f"BOARD MIN{_ZW}UTES\ncard 4111{_ZW}1111\u20601111\u00ad1111\n"
+                               f"IBAN DE89{_ZW} 3704 0044 0532 0130 00\n").encode(),
+    "dashes.docx": lambda: _docx_run(f"<w:t>card {mf.CARD.replace(' ', chr(0x2011))} "
+                                     f"or {mf.CARD.replace(' ', chr(0x2212))}</w:t>"),
+    "symbols.docx": lambda: _docx_run("<w:t xml:space=\"preserve\">card </w:t>" + "".join(
+        f'<w:sym w:font="Symbol" w:char="F0{0x30 + int(c):02X}"/>' for c in _CARD_DIGITS)),
+    # leads: modern and threaded comments, a data part bound to content controls
+    "modern-comment.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."), added(
+        "ppt/comments/modernComment_100_1.xml", _MODERN_COMMENT)),
+    "threaded-comment.xlsx": lambda: rewrite(mf.xlsx([["Budget", 2025]]), added(
+        "xl/threadedComments/threadedComment1.xml", _THREADED)),
+    "custom-xml.docx": lambda: rewrite(mf.docx(["Canteen hours."]), added(
+        "customXml/item9.xml", f"<d><card>{mf.CARD}</card></d>".encode())),
+}
+_FLOOR = {"decoy-body.pptx": "CONFIDENTIAL", "custom-case.docx": "SECRET",
+          "custom-renamed.docx": "SECRET", "custom-property-case.docx": "SECRET",
+          "custom-decoy.docx": "SECRET"}
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+def test_a_crafted_file_gets_its_floor(name: str) -> None:
+    status, level, rule_ids = floor_of(CRAFTED[name]())
+    assert status == "complete", (status, rule_ids)
+    assert level == _FLOOR.get(name, "CONFIDENTIAL"), rule_ids
+
+
+def _main_types(parts: Parts, extra: str) -> Parts:
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>", extra.encode() + b"</Types>")
+    return parts
+
+
+def _second_main_rel(parts: Parts) -> Parts:
+    parts["_rels/.rels"] = parts["_rels/.rels"].replace(b"</Relationships>", (
+        b'<Relationship Id="rIdX" Type="http://purl.oclc.org/ooxml/officeDocument/'
+        b'relationships/officeDocument" Target="word/document.xml"/></Relationships>'))
+    return parts
+
+
+AMBIGUOUS: dict[str, Callable[[], bytes]] = {
+    # a second part declared a main document (of another kind)
+    "two-mains.pptx": lambda: rewrite((FILES / "notes.pptx").read_bytes(), lambda p: _main_types(
+        {**p, "word/document.xml": DECOY},
+        f'<Override PartName="/word/document.xml" ContentType="{WORD_MAIN}"/>')),
+    # a second officeDocument relationship (Strict)
+    "two-relationships.pptx": lambda: rewrite((FILES / "notes.pptx").read_bytes(),
+                                              lambda p: _second_main_rel(
+                                                  {**p, "word/document.xml": DECOY})),
+    # the relationship names a part not declared as a main document
+    "undeclared-main.docx": lambda: rewrite((FILES / "plain.docx").read_bytes(), lambda p: {
+        **p, "[Content_Types].xml": p["[Content_Types].xml"].replace(WORD_MAIN.encode(),
+                                                                     b"application/xml")}),
+    # two parts whose names differ only in case: one part named twice
+    "case-twins.docx": lambda: rewrite((FILES / "plain.docx").read_bytes(),
+                                       added("word/Document.xml", DECOY)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AMBIGUOUS))
+def test_a_package_an_application_may_read_otherwise_is_not_inspected(name: str) -> None:
+    result = inspect(io.BytesIO(AMBIGUOUS[name]()), rules=POLICY.intake.content_rules())
+    assert result.status == "uninspectable", result
+    outcome = classify_for_seal(POLICY, result, None, actor="clerk")
+    assert (outcome.label, outcome.allowed) == (None, False)  # require-label
+
+
+def test_honest_charts_and_formats_set_no_floor() -> None:
+    # Dates, currencies and thousands in number formats; a chart of figures.
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for i, (value, code) in enumerate([(45000, "yyyy-mm-dd"), (1234.5, '"€"#,##0.00'),
+                                       (4111111, '#,##0 "units"'), (0.25, "0.0%")], 1):
+        ws.cell(i, 1, value).number_format = code
+    out = io.BytesIO()
+    wb.save(out)
+    assert floor_of(out.getvalue())[1:] == (None, [])
+
+
+@pytest.mark.parametrize("name", ["decoy-body.xlsx", "custom-renamed.docx", "zero-width.txt",
+                                  "number-format.xlsx"])
+def test_the_clerk_cannot_seal_it_below_its_floor(name: str, tmp_path: Path) -> None:
+    # As the insider did it: a plain `vault seal FILE`, no --level.
+    office = make_office(tmp_path, post_quantum=False)
+    path = tmp_path / name
+    path.write_bytes(CRAFTED[name]())
+    classified = office.cli("clerk", "classify", str(path))
+    assert "floor      none" not in classified.stdout, classified.stdout
+    sealed = office.cli("clerk", "seal", str(path))
+    if sealed.exit_code != 0:  # a SECRET floor: above what a clerk may seal
+        assert name == "custom-renamed.docx" and "SECRET" in sealed.stderr, sealed.stderr
+        return
+    doc = sealed.stdout.split()[0]
+    assert re.fullmatch(r"[a-z0-9]{16}", doc), sealed.stdout
+    opened = office.cli("registrar", "open", doc, "-o", str(tmp_path / "out"))
+    assert opened.exit_code == 3 and "no read up" in opened.stderr, opened.stderr
+    assert not (tmp_path / "out").exists()
