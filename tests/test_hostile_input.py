@@ -587,3 +587,12 @@ def test_statements_nest_at_most_64_deep_wherever_they_are_read() -> None:
             parse_canonical_json(nested(depth))
     # Brackets inside strings are text, not depth.
     assert parse_canonical_json(b'{"a":"' + b"[{" * 500 + b'"}') == {"a": "[{" * 500}
+    # A string that never closes, of escaped quotes, after many brackets: a
+    # planted audit line like it held every reader for minutes (the scan
+    # retried from every quote), and is simply not JSON.
+    from vault._primitives import too_deep
+
+    hostile = b"[" * 65 + b'"' + b'\\"' * 32_000
+    assert too_deep(hostile)
+    with pytest.raises(ValueError):
+        parse_canonical_json(b'{"a":' + b"[" * 70 + b'"' + b'\\"' * 32_000)

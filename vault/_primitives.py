@@ -114,7 +114,11 @@ def unb64(text: Any, size: int | None = None) -> bytes:
 # label or statement could be valid on one machine, or in one command, and
 # not in another.
 MAX_DEPTH = 64
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# A string, or what is left of an unterminated one: possessive, so that every
+# match that starts runs to its end once and the scan stays linear (a line
+# of escaped quotes that never closes made the plain pattern retry from
+# every quote: minutes for one planted line).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.S)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
 
 
