@@ -189,6 +189,15 @@ def test_a_short_lock_wait_the_role_gives_itself_fails_no_honest_work(
         with db.connection() as conn:
             row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
         assert row == (f"{LOCK_TIMEOUT}s",)
+        # A location whose options set another setting ending in the same
+        # name (deadlock_timeout, or an application's own such as
+        # app.lock_timeout) is no location that sets its own wait.
+        other = Database.get(office.location + "&options=-c%20app.lock_timeout%3D1ms")
+        with other.connection() as conn:
+            row = conn.execute("SELECT current_setting('lock_timeout'),"
+                               " current_setting('app.lock_timeout')").fetchone()
+        assert row == (f"{LOCK_TIMEOUT}s", "1ms")
+        other.close()
         # Another workstation holds the append lock for a moment: the seal
         # waits for it instead of failing.
         with psycopg.connect(pg_cluster.dsn(APP, dbname_of(office.location)),

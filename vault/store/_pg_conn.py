@@ -39,6 +39,7 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import select
 import threading
 import urllib.parse
@@ -81,6 +82,10 @@ _SESSION = ("-c default_transaction_read_only=off"
             " -c local_preload_libraries= -c search_path=pg_catalog,pg_temp")
 
 Connection = psycopg.Connection[Any]
+
+# The location's own lock_timeout among its options (-c name=value or
+# --name=value): a name that only ends so, deadlock_timeout, is not it.
+_OWN_LOCK_TIMEOUT = re.compile(r"(?:^|\s)(?:-c\s*|--)lock[_-]timeout\s*=")
 
 # Sessions holding a lock a vault operation may wait for: the vault's
 # advisory locks (a bigint key is classid << 32 | objid), a table lock
@@ -251,7 +256,7 @@ class Database:
         # The wait for a lock too, unless the location sets its own: a role
         # default of 1 ms failed honest work wherever two workstations met
         # on a lock, for good and with no one present.
-        own = "lock_timeout" in str(given.get("options") or "")
+        own = _OWN_LOCK_TIMEOUT.search(str(given.get("options") or "")) is not None
         pinned = "" if own else f" -c lock_timeout={wait or f'{LOCK_TIMEOUT}s'}"
         extra["options"] = f"{given.get('options', '')} {_SESSION}{pinned}".strip()
         with storage_errors(f"cannot connect to the vault database {self.location}"):
@@ -301,12 +306,13 @@ class Database:
     def prepared_transactions(self) -> list[str]:
         """Up to three prepared transactions of this database (``PREPARE
         TRANSACTION``: held locks that no session owns, and that survive a
-        restart), by their ids as the catalog holds them, at most 64
-        characters; nothing when that cannot be read."""
+        restart), by their whole ids (at most 200 characters: one cut short
+        would make the ROLLBACK PREPARED the error suggests end another, or
+        nothing); nothing when that cannot be read."""
         try:
             with self.connection() as conn:
                 found = conn.execute(
-                    "SELECT left(gid, 64) FROM pg_catalog.pg_prepared_xacts"
+                    "SELECT gid FROM pg_catalog.pg_prepared_xacts"
                     " WHERE database = current_database() ORDER BY prepared LIMIT 3").fetchall()
         except (psycopg.Error, VaultError):
             return []
