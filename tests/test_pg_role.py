@@ -27,7 +27,8 @@ import vault
 from vault._ops.migrate import move_vault
 from vault._primitives import raw_public
 from vault.errors import DeniedError
-from vault.store._pg_schema import AUDIT_LOCK, STEPS, VERSION, WRITE_LOCK
+from vault.store._pg_conn import Database
+from vault.store._pg_schema import AUDIT_LOCK, STEPS, VERSION, WRITE_LOCK, schema_problems
 from vault.store.postgres import migrate_schema
 
 
@@ -796,6 +797,54 @@ _TAMPERING = {
         f"GRANT {OWNER} TO {APP}", SUPER,
         [f"database: role {APP} is a member of the schema's owner, and so holds all its"
          " privileges"]),
+    # What the tables refuse: a constraint dropped lets the role plant an
+    # actor under another's hash, a line numbered twice, a bloated note.
+    "check dropped": (
+        "ALTER TABLE vault.actors DROP CONSTRAINT actors_key_hash", OWNER,
+        ["database: constraint actors_key_hash on vault.actors is missing: it was dropped"]),
+    "primary key dropped": (
+        "ALTER TABLE vault.audit_log DROP CONSTRAINT audit_log_pkey", OWNER,
+        ["database: constraint audit_log_pkey on vault.audit_log is missing: it was dropped"]),
+    "bound widened": (
+        "ALTER TABLE vault.audit_log DROP CONSTRAINT audit_log_line_size, ADD CONSTRAINT"
+        " audit_log_line_size CHECK (octet_length(line) BETWEEN 1 AND 1073741824)", OWNER,
+        ["database: constraint audit_log_line_size on vault.audit_log is not the one the"
+         " migrations made: it was defined again"]),
+    "check left unvalidated": (
+        "ALTER TABLE vault.actors DROP CONSTRAINT actors_key_hash, ADD CONSTRAINT"
+        " actors_key_hash CHECK (key_hash = encode(sha256(public_key), 'hex')) NOT VALID",
+        OWNER, ["database: constraint actors_key_hash on vault.actors is NOT VALID: rows it"
+                " refuses may be there"]),
+    "not null dropped": (
+        "ALTER TABLE vault.audit_log ALTER COLUMN line DROP NOT NULL", OWNER,
+        ["database: column line of vault.audit_log is bytea, not bytea NOT NULL as the"
+         " migrations made it"]),
+    "unlogged audit log": (
+        "ALTER TABLE vault.audit_tree SET UNLOGGED; ALTER TABLE vault.audit_log SET UNLOGGED",
+        OWNER, ["database: table vault.audit_log is not logged (UNLOGGED or temporary): a crash"
+                " empties it, and no trigger fires",
+                "database: table vault.audit_tree is not logged (UNLOGGED or temporary): a"
+                " crash empties it, and no trigger fires"]),
+    "censoring check": (
+        "CREATE FUNCTION public.keep(l bytea) RETURNS boolean LANGUAGE sql IMMUTABLE"
+        " AS $$ SELECT position('\"shred\"'::bytea IN l) = 0 $$;"
+        " ALTER TABLE vault.audit_log ADD CONSTRAINT audit_log_ok CHECK (public.keep(line))"
+        " NOT VALID", OWNER,
+        ["database: constraint audit_log_ok on vault.audit_log was not made by the vault's"
+         " migrations",
+         "database: constraint audit_log_ok on table vault.audit_log depends on function"
+         " public.keep(bytea), outside schemas pg_catalog and vault: whoever owns that decides"
+         " what it does"]),
+    "triggers off for the role": (
+        f"ALTER ROLE {APP} IN DATABASE @DB@ SET session_replication_role = replica", SUPER,
+        [f"database: session_replication_role is set to replica for role {APP} in the vault's"
+         " database: triggers do not fire in its sessions -- the audit log's guards among"
+         " them"]),
+    "triggers off for the database": (
+        "ALTER DATABASE @DB@ SET session_replication_role = replica", SUPER,
+        ["database: session_replication_role is set to replica for every role in the vault's"
+         " database: triggers do not fire in its sessions -- the audit log's guards among"
+         " them"]),
 }
 
 
@@ -810,7 +859,7 @@ def test_doctor_names_every_change_to_the_schema_the_migrations_made(
     name = dbname_of(pg_office.location)
     _seal(pg_office, "clerk", b"notice")
     statement, who, expected = _TAMPERING[tampering]
-    cluster.execute(statement, dbname=name, user=who)
+    cluster.execute(statement.replace("@DB@", name), dbname=name, user=who)
     try:
         with pg_office.as_("officer") as v:
             problems = v.doctor().problems
@@ -901,6 +950,61 @@ def test_an_honest_schema_and_its_documented_roles_give_doctor_nothing_to_name(
     assert r.exit_code == 0, r.stderr
     with office.as_("officer") as v:
         assert v.doctor().problems == []
+
+
+class _HardenedKind(PostgresKind):
+    """Databases whose administrator took EXECUTE on new functions from
+    PUBLIC (ALTER DEFAULT PRIVILEGES) before the first ``vault migrate``."""
+
+    def new_location(self, root: Path) -> str:
+        name = dbname_of(self.cluster.new_database(schema=False))
+        self.cluster.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {OWNER} REVOKE EXECUTE ON"
+                             " FUNCTIONS FROM PUBLIC", dbname=name)
+        migrate_schema(self.cluster.dsn(OWNER, name), grant=[APP], checkpoint_key=True)
+        return self.cluster.dsn(APP, name)
+
+
+def test_functions_kept_from_public_still_run_for_the_application_role(
+        tmp_path: Path, pg_cluster: Cluster) -> None:
+    # A common hardening step: every audit append then failed ("permission
+    # denied for function audit_is_record"), which the WHEN clause of
+    # audit_log_named calls as the inserting role -- vault init included.
+    office = make_office(tmp_path / "office", _HardenedKind(pg_cluster))
+    doc = _seal(office, "clerk", b"minutes")
+    with office.as_("leader") as v:
+        out = io.BytesIO()
+        v.open(doc, out)
+        assert out.getvalue() == b"minutes"
+    assert office.cli("officer", "audit", "checkpoint").exit_code == 0
+    with office.as_("officer") as v:
+        assert v.doctor().problems == []
+
+
+@pytest.mark.parametrize("how", ["the role's own default", "the cluster's setting"])
+def test_quoting_every_identifier_is_no_change_to_the_schema(pg_office: Office,
+                                                             how: str) -> None:
+    # quote_all_identifiers changes how PostgreSQL writes back a trigger or
+    # a SQL body: any role may turn it on for itself (ALTER ROLE CURRENT_USER
+    # SET), an administrator for the cluster -- and every workstation's
+    # doctor then found ten triggers and a function changed in an intact vault.
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    _seal(pg_office, "clerk", b"notice")
+    if how == "the role's own default":
+        _app_sql(pg_office, "ALTER ROLE CURRENT_USER SET quote_all_identifiers = on")
+    else:
+        cluster.execute("ALTER SYSTEM SET quote_all_identifiers = on")
+        cluster.execute("SELECT pg_reload_conf()")
+    try:
+        Database.get(pg_office.location).close()  # new sessions, as on another workstation
+        with pg_office.as_("officer") as v:
+            assert v.doctor().problems == []
+        # a session that does not pin the setting: the comparison pins it itself
+        with psycopg.connect(pg_office.location, autocommit=True) as conn:
+            assert schema_problems(conn) == []
+    finally:
+        cluster.execute(f"ALTER ROLE {APP} RESET quote_all_identifiers")
+        cluster.execute("ALTER SYSTEM RESET quote_all_identifiers")
+        cluster.execute("SELECT pg_reload_conf()")
 
 
 def test_a_bogus_checkpoint_misleads_no_workstation_without_the_key(

@@ -74,12 +74,16 @@ IDLE_FLOOR = 300  # seconds: the least idle_in_transaction_session_timeout kept
 # pg_catalog, then the session's own temporary schema: never first in a
 # schema the role's defaults name, where a role able to create objects
 # there (PUBLIC may in "public" before PostgreSQL 15) could plant a function
-# that matches the vault's arguments better than pg_catalog's.
+# that matches the vault's arguments better than pg_catalog's. Identifiers
+# are quoted only where they must be: with quote_all_identifiers on, the
+# catalog's own texts that doctor compares (trigger definitions, a function's
+# SQL body) are written otherwise, and an intact schema looked changed.
 _SESSION = ("-c default_transaction_read_only=off"
             " -c default_transaction_isolation=read\\ committed"
             " -c statement_timeout=0 -c idle_session_timeout=0"
             " -c standard_conforming_strings=on -c client_encoding=UTF8"
-            " -c local_preload_libraries= -c search_path=pg_catalog,pg_temp")
+            " -c local_preload_libraries= -c search_path=pg_catalog,pg_temp"
+            " -c quote_all_identifiers=off")
 
 Connection = psycopg.Connection[Any]
 

@@ -44,6 +44,14 @@ WRITE_LOCK = 0x7661756C74_0001
 AUDIT_LOCK = 0x7661756C74_0002
 MIGRATE_LOCK = 0x7661756C74_0003
 
+# THE MIGRATIONS BELOW ARE NEVER EDITED ONCE SHIPPED. A database an earlier
+# release made keeps what that release's text said: a step changed in place
+# afterwards changes fresh databases only, and upgraded ones then differ from
+# them (``vault doctor`` rightly names the difference). Every change, however
+# small, is a new version at the end of STEPS. Versions 12, 14 and 16 were
+# edited in place before this rule was written down; version 18 re-creates
+# what they made, so that every database ends the same (tests/pg_schemas
+# holds each schema as the releases made it).
 _STORAGE = r"""
 CREATE SCHEMA vault;
 CREATE TABLE vault.schema_version (
@@ -495,6 +503,140 @@ BEGIN
 END $$;
 """
 
+# Every function of the schema as it is now, whichever release made the
+# database. Versions 12, 14 and 16 were edited in place after they had
+# shipped (types named in pg_catalog; a tree row never replaced; JSON the
+# server cannot read members of taken as no record): a database an earlier
+# release made kept the old bodies through every upgrade, and differed from
+# a fresh one. Re-created here, every database holds the same functions
+# (their owner, privileges and triggers are kept by CREATE OR REPLACE).
+_V18 = r"""
+CREATE OR REPLACE FUNCTION vault.append_only() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'vault.% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_json(line bytea) RETURNS json
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN convert_from(line, 'UTF8')::json;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_is_object(line bytea) RETURNS boolean
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+    RETURN coalesce(json_typeof(vault.audit_json(line)) = 'object', false);
+CREATE OR REPLACE FUNCTION vault.audit_is_record(line bytea, num bigint) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    doc json := vault.audit_json(line);
+BEGIN
+    RETURN coalesce(json_typeof(doc) = 'object'
+                    AND json_typeof(doc -> 'v') = 'number' AND doc ->> 'v' = '2'
+                    AND json_typeof(doc -> 'seq') = 'number' AND doc ->> 'seq' = num::text,
+                    false);
+EXCEPTION WHEN others THEN
+    -- JSON the server stores but cannot read members of ("\u0000"): a
+    -- line that is no record to it either, set aside as any other.
+    RETURN false;
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_torn_fragments(line bytea) RETURNS json
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    doc json := vault.audit_json(line);
+BEGIN
+    IF json_typeof(doc) = 'object' AND doc ->> 'action' = 'torn'
+            AND json_typeof(doc -> 'fragments') = 'array' THEN
+        RETURN doc -> 'fragments';
+    END IF;
+    RETURN NULL;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_check_line() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expected bigint;
+BEGIN
+    SELECT coalesce(max(seq) + 1, 0) INTO expected FROM vault.audit_log;
+    IF NEW.seq <> expected THEN
+        RAISE EXCEPTION 'audit record % is not the next one (%)', NEW.seq, expected
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;  -- a line that is no record: audit_named checks it at commit
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_named() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM vault.audit_log AS t,
+                      json_array_elements(vault.audit_torn_fragments(t.line)) AS f
+        WHERE t.seq > NEW.seq AND t.seq <= NEW.seq + 4097
+          AND f ->> 'seq' = NEW.seq::text
+          AND f ->> 'length' = octet_length(NEW.line)::text
+          AND f ->> 'sha256' = encode(sha256(NEW.line), 'hex')) THEN
+        RAISE EXCEPTION 'audit line % is not a record and no torn record sets it aside',
+            NEW.seq USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_check_checkpoint() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.size > (SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log) THEN
+        RAISE EXCEPTION 'checkpoint % is larger than the audit log', NEW.size
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    PERFORM convert_from(NEW.note, 'UTF8');
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_tree_row() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h pg_catalog.bytea := pg_catalog.sha256('\x00'::pg_catalog.bytea || NEW.line);
+    stored pg_catalog.bytea := h;
+    lvl pg_catalog.int4 := 0;
+    sibling pg_catalog.bytea;
+BEGIN
+    WHILE ((NEW.seq >> lvl) & 1) = 1 LOOP
+        SELECT substring(t.hashes FROM lvl * 32 + 1 FOR 32) INTO sibling
+            FROM vault.audit_tree AS t WHERE t.seq = ((NEW.seq >> lvl) << lvl) - 1;
+        IF sibling IS NULL OR octet_length(sibling) <> 32 THEN
+            RETURN NEW;  -- derived data lagging: readers fall back to the lines
+        END IF;
+        h := pg_catalog.sha256('\x01'::pg_catalog.bytea || sibling || h);
+        stored := stored || h;
+        lvl := lvl + 1;
+    END LOOP;
+    INSERT INTO vault.audit_tree (seq, hashes) VALUES (NEW.seq, stored)
+        ON CONFLICT (seq) DO NOTHING;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE FUNCTION vault.documents_vid() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    drawn pg_catalog.int8;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.vid <> OLD.vid THEN
+            RAISE EXCEPTION 'a document version number is never changed'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END IF;
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO drawn
+        FROM vault.document_versions;
+    IF NEW.vid < 1 OR NEW.vid > drawn THEN
+        RAISE EXCEPTION 'document version number % was not drawn from its sequence', NEW.vid
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION vault.audit_tree_row() FROM PUBLIC;
+REVOKE ALL ON FUNCTION vault.documents_vid() FROM PUBLIC;
+"""
+
 # The functions the migrations leave in the schema (at VERSION): whether
 # each runs as the schema's owner (SECURITY DEFINER), and the SHA-256 of
 # its source as the catalog holds it (pg_proc.prosrc; for a function with a
@@ -551,6 +693,78 @@ TRIGGERS: dict[str, tuple[str, str]] = {name: (table, f"CREATE {kind}TRIGGER {na
      " FOR EACH ROW EXECUTE FUNCTION vault.documents_vid()"),
 )}
 
+# The tables the migrations leave (at VERSION), each column as
+# "type [NOT NULL] [DEFAULT expression]" (format_type, pg_get_expr), and
+# their constraints as PostgreSQL writes each back (pg_get_constraintdef,
+# under SAFE_SEARCH_PATH, without " NOT VALID"). Every vault table is logged.
+_BYTES = "bytea NOT NULL"
+_INT8 = "bigint NOT NULL"
+_TEXT = "text NOT NULL"
+_ONE = "boolean NOT NULL DEFAULT true"
+COLUMNS: dict[str, dict[str, str]] = {
+    "actors": {"key_hash": _TEXT, "public_key": _BYTES},
+    "app_roles": {"role": "name NOT NULL", "checkpoints": "boolean NOT NULL"},
+    "audit_checkpoints": {"size": _INT8, "note": _BYTES},
+    "audit_log": {"seq": _INT8, "line": _BYTES},
+    "audit_tree": {"seq": _INT8, "hashes": _BYTES},
+    "document_chunks": {"vid": _INT8, "n": "integer NOT NULL", "data": _BYTES},
+    "documents": {"id": _TEXT, "tag": _TEXT, "vid": _INT8, "size": _INT8},
+    "keyrings": {"okey": _TEXT, "key_id": _TEXT, "data": _BYTES},
+    "log_key": {"one": _ONE, "data": _BYTES},
+    "manifest": {"one": _ONE, "data": _BYTES},
+    "schema_version": {"version": "integer NOT NULL", "description": _TEXT,
+                       "applied_at": "timestamp with time zone NOT NULL DEFAULT now()"},
+    "statements": {"kind": _TEXT, "name": _TEXT, "data": _BYTES},
+}
+CONSTRAINTS: dict[tuple[str, str], str] = {(table, name): definition
+                                           for table, name, definition in (
+    ("actors", "actors_key_hash", "CHECK ((key_hash = encode(sha256(public_key), 'hex'::text)))"),
+    ("actors", "actors_key_hash_check", "CHECK ((key_hash ~ '^[0-9a-f]{64}$'::text))"),
+    ("actors", "actors_pkey", "PRIMARY KEY (key_hash)"),
+    ("actors", "actors_public_key_check", "CHECK ((octet_length(public_key) = 32))"),
+    ("app_roles", "app_roles_pkey", "PRIMARY KEY (role)"),
+    ("audit_checkpoints", "audit_checkpoints_note", "CHECK ((octet_length(note) <= 65536))"),
+    ("audit_checkpoints", "audit_checkpoints_pkey", "PRIMARY KEY (size)"),
+    ("audit_checkpoints", "audit_checkpoints_size_check", "CHECK ((size >= 0))"),
+    ("audit_log", "audit_log_line_check", "CHECK ((POSITION(('\\x0a'::bytea) IN (line)) = 0))"),
+    ("audit_log", "audit_log_line_size",
+     "CHECK (((octet_length(line) >= 1) AND (octet_length(line) <= 524288)))"),
+    ("audit_log", "audit_log_pkey", "PRIMARY KEY (seq)"),
+    ("audit_log", "audit_log_seq_check", "CHECK ((seq >= 0))"),
+    ("audit_tree", "audit_tree_hashes_check",
+     "CHECK ((((octet_length(hashes) % 32) = 0) AND (octet_length(hashes) > 0)))"),
+    ("audit_tree", "audit_tree_pkey", "PRIMARY KEY (seq)"),
+    ("audit_tree", "audit_tree_seq_check", "CHECK ((seq >= 0))"),
+    ("document_chunks", "document_chunks_n_check", "CHECK ((n >= 0))"),
+    ("document_chunks", "document_chunks_pkey", "PRIMARY KEY (vid, n)"),
+    ("document_chunks", "document_chunks_vid_fkey", "FOREIGN KEY (vid) REFERENCES"
+     " vault.documents(vid) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"),
+    ("documents", "documents_id_check", "CHECK ((id ~ '^[a-z2-7]{16}$'::text))"),
+    ("documents", "documents_pkey", "PRIMARY KEY (id, tag)"),
+    ("documents", "documents_size_check", "CHECK ((size >= 0))"),
+    ("documents", "documents_tag_check", "CHECK ((tag ~ '^[0-9a-f]{8}$'::text))"),
+    ("documents", "documents_vid_key", "UNIQUE (vid)"),
+    ("keyrings", "keyrings_entry_size", "CHECK ((octet_length(data) <= 65536))"),
+    ("keyrings", "keyrings_key_id_check", "CHECK ((key_id ~ '^[0-9a-f]{32}$'::text))"),
+    ("keyrings", "keyrings_okey_check", "CHECK ((okey ~ '^[0-9a-f]{32}$'::text))"),
+    ("keyrings", "keyrings_pkey", "PRIMARY KEY (okey, key_id)"),
+    ("log_key", "log_key_one_check", "CHECK (one)"),
+    ("log_key", "log_key_pkey", "PRIMARY KEY (one)"),
+    ("manifest", "manifest_one_check", "CHECK (one)"),
+    ("manifest", "manifest_pkey", "PRIMARY KEY (one)"),
+    ("schema_version", "schema_version_pkey", "PRIMARY KEY (version)"),
+    ("statements", "statements_data_check", "CHECK ((octet_length(data) <= 1048576))"),
+    ("statements", "statements_kind_check",
+     "CHECK ((kind = ANY (ARRAY['request'::text, 'approval'::text])))"),
+    ("statements", "statements_name_check", "CHECK ((name ~ '^[0-9a-f]{64}$'::text))"),
+    ("statements", "statements_named", "CHECK ((name = encode(sha256(data), 'hex'::text)))"),
+    ("statements", "statements_pkey", "PRIMARY KEY (kind, name)"),
+)}
+# Added NOT VALID, by design (docs/DEPLOYMENT.md §5): rows stored before the
+# version that made them keep their names and sizes, and readers bound what
+# they take of them. Validated by an administrator, they are as good.
+_NOT_VALID = frozenset({"statements_named", "audit_checkpoints_note", "keyrings_entry_size"})
+
 #: (version, description, DDL), applied in this order.
 # Versions 1 to 4 held vaults of format vault/v1, which this version does
 # not read: format vault/v2 starts at FIRST.
@@ -569,6 +783,8 @@ STEPS: Sequence[tuple[int, str, str]] = (
      _V16),
     (17, "functions: search_path pg_catalog, then pg_temp (never the caller's temporary "
          "types first)", _V17),
+    (18, "functions: every one re-created as it is now, whichever release made the database",
+     _V18),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
@@ -576,6 +792,16 @@ VERSION = STEPS[-1][0]
 # Privileges of an application role, by table (docs/DEPLOYMENT.md §2).
 _ADD_ONLY = ("manifest", "actors", "statements", "audit_log", "audit_checkpoints")
 _READ_WRITE = ("keyrings", "documents", "document_chunks")
+# The functions an application role's own statements evaluate, as that
+# role: audit_log_named's WHEN clause (audit_is_record), and what it and
+# audit_named -- a trigger function that does not run as the owner -- call
+# in turn. PostgreSQL gives every role EXECUTE on a new function, unless an
+# administrator's ALTER DEFAULT PRIVILEGES ... REVOKE EXECUTE ON FUNCTIONS
+# FROM PUBLIC took that away: then every audit append failed. No CHECK
+# constraint or column default calls a function of the schema; a trigger's
+# own function needs no EXECUTE to fire.
+_APP_FUNCTIONS = ("audit_is_record(bytea, bigint)", "audit_json(bytea)",
+                  "audit_torn_fragments(bytea)")
 
 
 def current_version(conn: Connection) -> int:
@@ -607,10 +833,15 @@ def schema_problems(conn: Connection) -> list[str]:
     name is shown as the catalog holds it, at most 64 characters. A few
     catalog queries, in one transaction."""
     with conn.transaction():
-        # pg_get_triggerdef qualifies names by the search path.
+        # The catalog's texts (pg_get_triggerdef, pg_get_constraintdef, a SQL
+        # body) qualify names by the search path and quote identifiers as
+        # quote_all_identifiers says, which any role may set for itself.
         conn.execute(f"SET LOCAL search_path = {SAFE_SEARCH_PATH}")
+        conn.execute("SET LOCAL quote_all_identifiers = off")
         return (_function_problems(conn) + _trigger_problems(conn)
-                + _privilege_problems(conn) + _prepared_problems(conn))
+                + _table_problems(conn) + _foreign_problems(conn)
+                + _privilege_problems(conn) + _setting_problems(conn)
+                + _prepared_problems(conn))
 
 
 def _function_problems(conn: Connection) -> list[str]:
@@ -692,6 +923,142 @@ def _trigger_problems(conn: Connection) -> list[str]:
             " ORDER BY 1").fetchall():
         problems.append(f"database: vault.{table} has row-level security, which the vault's"
                         " migrations never set")
+    return problems
+
+
+def _table_problems(conn: Connection) -> list[str]:
+    """Tables, columns and constraints other than the migrations made them:
+    a CHECK or key dropped lets in the rows it refused (an actors row under
+    another's hash, an audit line numbered twice); an UNLOGGED table is
+    emptied by the next crash, and no trigger fires."""
+    problems: list[str] = []
+    columns: dict[str, dict[str, str]] = {}
+    for table, column, kind, notnull, default in conn.execute(
+            "SELECT left(c.relname, 64), left(a.attname, 64),"
+            " pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+            " coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')"
+            " FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_attribute AS a"
+            " ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+            " LEFT JOIN pg_catalog.pg_attrdef AS d ON d.adrelid = c.oid AND d.adnum = a.attnum"
+            " WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace"
+            " AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1, a.attnum").fetchall():
+        columns.setdefault(table, {})[column] = (
+            kind + (" NOT NULL" if notnull else "") + (f" DEFAULT {default}" if default else ""))
+    for table, found in columns.items():
+        if table not in COLUMNS:
+            problems.append(f"database: table vault.{table} was not made by the vault's"
+                            " migrations")
+            continue
+        made = COLUMNS[table]
+        problems += [f"database: column {column} of vault.{table} was not made by the vault's"
+                     " migrations" for column in found if column not in made]
+        problems += [f"database: column {column} of vault.{table} is missing: it was dropped"
+                     for column in made if column not in found]
+        problems += [f"database: column {column} of vault.{table} is {found[column]}, not"
+                     f" {made[column]} as the migrations made it"
+                     for column in made if column in found and found[column] != made[column]]
+    problems += [f"database: table vault.{table} is missing: it was dropped"
+                 for table in COLUMNS if table not in columns]
+    for kind, name in conn.execute(
+            "SELECT c.relkind, left(c.relname, 64) FROM pg_catalog.pg_class AS c"
+            " WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace"
+            " AND c.relkind IN ('r', 'p', 'S', 'm') AND c.relpersistence <> 'p'"
+            " ORDER BY 2").fetchall():
+        what = "sequence" if kind == "S" else "table"
+        problems.append(f"database: {what} vault.{name} is not logged (UNLOGGED or"
+                        " temporary): a crash empties it, and no trigger fires")
+    found_constraints: set[tuple[str, str]] = set()
+    for table, name, definition, validated in conn.execute(
+            "SELECT left(c.relname, 64), left(k.conname, 64),"
+            " pg_catalog.pg_get_constraintdef(k.oid), k.convalidated"
+            " FROM pg_catalog.pg_constraint AS k JOIN pg_catalog.pg_class AS c"
+            " ON c.oid = k.conrelid WHERE c.relnamespace = 'vault'::pg_catalog.regnamespace"
+            # constraint triggers are compared as triggers; NOT NULL as columns
+            " AND k.contype NOT IN ('t', 'n') ORDER BY 1, 2").fetchall():
+        what = f"database: constraint {name} on vault.{table}"
+        made_as = CONSTRAINTS.get((table, name))
+        if made_as is None:
+            problems.append(f"{what} was not made by the vault's migrations")
+            continue
+        found_constraints.add((table, name))
+        if str(definition).removesuffix(" NOT VALID") != made_as:
+            problems.append(f"{what} is not the one the migrations made: it was defined again")
+        elif not validated and name not in _NOT_VALID:
+            problems.append(f"{what} is NOT VALID: rows it refuses may be there")
+    problems += [f"database: constraint {name} on vault.{table} is missing: it was dropped"
+                 for table, name in sorted(CONSTRAINTS) if (table, name) not in found_constraints]
+    return problems
+
+
+def _foreign_problems(conn: Connection) -> list[str]:
+    """Anything of the schema (a constraint, a default, an index, a trigger
+    or its WHEN clause, a column's type, a function's SQL body) that depends
+    on a function, operator or type outside pg_catalog and vault: whoever
+    owns that decides what it does -- a CHECK calling ``public.keep(line)``
+    refuses the audit records its owner chooses."""
+    rows = conn.execute(
+        "WITH dep AS (SELECT d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid,"
+        "  CASE d.classid"
+        "  WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN (SELECT k.connamespace"
+        "   FROM pg_catalog.pg_constraint AS k WHERE k.oid = d.objid)"
+        "  WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN (SELECT c.relnamespace"
+        "   FROM pg_catalog.pg_attrdef AS a JOIN pg_catalog.pg_class AS c"
+        "   ON c.oid = a.adrelid WHERE a.oid = d.objid)"
+        "  WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN (SELECT c.relnamespace"
+        "   FROM pg_catalog.pg_class AS c WHERE c.oid = d.objid)"
+        "  WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN (SELECT c.relnamespace"
+        "   FROM pg_catalog.pg_trigger AS t JOIN pg_catalog.pg_class AS c"
+        "   ON c.oid = t.tgrelid WHERE t.oid = d.objid)"
+        "  WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN (SELECT p.pronamespace"
+        "   FROM pg_catalog.pg_proc AS p WHERE p.oid = d.objid)"
+        "  WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN (SELECT t.typnamespace"
+        "   FROM pg_catalog.pg_type AS t WHERE t.oid = d.objid) END AS objns,"
+        "  CASE d.refclassid"
+        "  WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN (SELECT p.pronamespace"
+        "   FROM pg_catalog.pg_proc AS p WHERE p.oid = d.refobjid)"
+        "  WHEN 'pg_catalog.pg_operator'::pg_catalog.regclass THEN (SELECT o.oprnamespace"
+        "   FROM pg_catalog.pg_operator AS o WHERE o.oid = d.refobjid)"
+        "  WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN (SELECT t.typnamespace"
+        "   FROM pg_catalog.pg_type AS t WHERE t.oid = d.refobjid) END AS refns"
+        "  FROM pg_catalog.pg_depend AS d WHERE d.deptype = 'n')"
+        " SELECT DISTINCT left(pg_catalog.pg_describe_object(classid, objid, objsubid), 160),"
+        " left(pg_catalog.pg_describe_object(refclassid, refobjid, 0), 160) FROM dep"
+        " WHERE objns = 'vault'::pg_catalog.regnamespace"
+        " AND refns NOT IN ('pg_catalog'::pg_catalog.regnamespace,"
+        " 'vault'::pg_catalog.regnamespace) ORDER BY 1, 2").fetchall()
+    return [f"database: {what} depends on {used}, outside schemas pg_catalog and vault:"
+            " whoever owns that decides what it does" for what, used in rows]
+
+
+def _setting_problems(conn: Connection) -> list[str]:
+    """session_replication_role set to anything but "origin" turns off every
+    trigger in origin mode -- the audit tables' append-only guards, the
+    checks of every line: set for the database or a role using the vault
+    (pg_db_role_setting), or for this session by the server's own
+    configuration. Only a superuser may set it."""
+    problems: list[str] = []
+    for role, everywhere, value in conn.execute(
+            "SELECT left(coalesce(r.rolname, ''), 64), s.setdatabase = 0, left(split_part(c,"
+            " '=', 2), 64) FROM pg_catalog.pg_db_role_setting AS s"
+            " LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = s.setrole,"
+            " pg_catalog.unnest(s.setconfig) AS c"
+            " WHERE s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database AS d"
+            "  WHERE d.datname = pg_catalog.current_database()))"
+            " AND (s.setrole = 0 OR pg_catalog.has_schema_privilege(s.setrole, 'vault', 'USAGE'))"
+            " AND pg_catalog.lower(split_part(c, '=', 1)) = 'session_replication_role'"
+            " AND pg_catalog.lower(split_part(c, '=', 2)) <> 'origin'"
+            " ORDER BY 1, 2").fetchall():
+        where = (f"role {role}" if role else "every role") + (
+            " in every database" if everywhere else " in the vault's database")
+        problems.append(f"database: session_replication_role is set to {value} for {where}:"
+                        " triggers do not fire in its sessions -- the audit log's guards"
+                        " among them")
+    (current,) = conn.execute("SELECT pg_catalog.current_setting('session_replication_role')"
+                              ).fetchone() or ("origin",)
+    if current != "origin" and not problems:
+        problems.append(f"database: session_replication_role is {str(current)[:64]} in this"
+                        " session (the server's configuration): triggers do not fire --"
+                        " the audit log's guards among them")
     return problems
 
 
@@ -782,6 +1149,8 @@ def _grant_statements(role: str, checkpoints: bool) -> list[sql.Composed]:
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(
             _tables(_READ_WRITE), who),
         sql.SQL("GRANT USAGE ON SEQUENCE vault.document_versions TO {}").format(who),
+        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
+            sql.SQL(", ").join(sql.SQL(f"vault.{f}") for f in _APP_FUNCTIONS), who),
         # Derived hashes: computed by the database (audit_tree_row), read here.
         sql.SQL("GRANT SELECT ON vault.audit_tree TO {}").format(who),
         # The checkpoint key: written once at init; read only by roles that
