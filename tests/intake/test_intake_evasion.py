@@ -14,6 +14,7 @@ from pathlib import Path
 
 import make_files as mf
 import pytest
+from crafted_shown import SHOWN, SHOWN_FLOOR
 from intake_support import FILES, HC_ALL, POLICIES
 from office import make_office
 
@@ -156,9 +157,12 @@ CRAFTED: dict[str, Callable[[], bytes]] = {
     "custom-xml.docx": lambda: rewrite(mf.docx(["Canteen hours."]), added(
         "customXml/item9.xml", f"<d><card>{mf.CARD}</card></d>".encode())),
 }
+# 5. what an application shows elsewhere: a watermark, list labels, formulas,
+# data validation, conditional formats, masters, other digits, bookmarks ...
+CRAFTED |= SHOWN
 _FLOOR = {"decoy-body.pptx": "CONFIDENTIAL", "custom-case.docx": "SECRET",
           "custom-renamed.docx": "SECRET", "custom-property-case.docx": "SECRET",
-          "custom-decoy.docx": "SECRET"}
+          "custom-decoy.docx": "SECRET", **SHOWN_FLOOR}
 
 
 @pytest.mark.parametrize("name", sorted(CRAFTED))
@@ -221,6 +225,53 @@ def test_honest_charts_and_formats_set_no_floor() -> None:
     out = io.BytesIO()
     wb.save(out)
     assert floor_of(out.getvalue())[1:] == (None, [])
+
+
+def test_honest_formulas_lists_and_watermarks_set_no_floor() -> None:
+    # An accounts workbook: sums, a yes/no list, a currency conditional
+    # format, a print area; a Word draft with a watermark and a numbered list.
+    import openpyxl
+    from openpyxl.formatting.rule import CellIsRule
+    from openpyxl.styles.differential import DifferentialStyle
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in range(1, 200):
+        ws.cell(row, 1, 4111 * row + 0.25).number_format = '"$"#,##0.00_);[Red]\\("$"#,##0.00\\)'
+    ws["B1"] = '=IF(SUM(A1:A199)>5000,"over budget","ok")'
+    dv = DataValidation(type="list", formula1='"Yes,No"', prompt="Approved?")
+    ws.add_data_validation(dv)
+    dv.add("C1")
+    rule = CellIsRule(operator="greaterThan", formula=["1000"])
+    rule.dxf = DifferentialStyle(numFmt=openpyxl.styles.numbers.NumberFormat(
+        164, '[>1000000]"large "#,##0;#,##0'))
+    ws.conditional_formatting.add("A1:A199", rule)
+    ws.print_area = "A1:C199"
+    out = io.BytesIO()
+    wb.save(out)
+    assert floor_of(out.getvalue())[1:] == (None, [])
+    assert floor_of(_draft())[1:] == (None, [])
+
+
+def _draft() -> bytes:
+    return rewrite(mf.docx(["1. Venue", "2. Catering"], header="Office"), lambda p: {
+        **p, "word/header1.xml": p["word/header1.xml"].replace(b"</w:hdr>", (
+            b'<w:p><w:r><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml"><v:textpath '
+            b'string="DRAFT"/></v:shape></w:pict></w:r></w:p></w:hdr>'))})
+
+
+def test_a_currency_format_is_parsed_once_and_its_cells_not_rendered() -> None:
+    # Its literal text (a currency sign, brackets, spaces) adds nothing a
+    # rule reads: the cells are read as their values, at plain speed.
+    from vault.intake._numfmt import CellFormats, parse
+
+    code = '"$"#,##0.00_);[Red]\\("$"#,##0.00\\)'
+    assert parse(code) is parse(code) and not parse(code).shows_text
+    formats = CellFormats()
+    formats.tables.append(({"164": code, "165": '"Ref "0'}, ["0", "164", "165"]))
+    assert formats.codes("1") == [] and formats.codes("2") == ['"Ref "0']
 
 
 @pytest.mark.parametrize("name", ["decoy-body.xlsx", "custom-renamed.docx", "zero-width.txt",

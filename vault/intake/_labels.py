@@ -122,16 +122,19 @@ def _enabled_first(labels: Iterable[OfficeLabel]) -> dict[str, OfficeLabel]:
 
 
 def merge(first: Iterable[OfficeLabel], then: Iterable[OfficeLabel]) -> tuple[OfficeLabel, ...]:
-    """``first`` wins for the labels it has (taking names from ``then``);
-    ``then`` adds the others ([MS-OFFCRYPTO] §2.6.3). Within each, an
-    enabled reading of a label wins over a disabled one."""
+    """``first`` gives the labels it has (taking names from ``then``);
+    ``then`` adds the others ([MS-OFFCRYPTO] §2.6.3). A label is enabled
+    if any reading of it, in either, says so: a decoy reading that says it
+    is off, in one part or the other, does not switch it off."""
     later = _enabled_first(then)
     out: dict[str, OfficeLabel] = {}
     for lab in _enabled_first(first).values():
-        if lab.id not in out:
-            name = lab.name or (later[lab.id].name if lab.id in later else None)
-            out[lab.id] = OfficeLabel(lab.id, name, lab.enabled, lab.method, lab.site_id,
-                                      lab.source)
+        other = later.get(lab.id)
+        name = lab.name or (other.name if other else None)
+        if not lab.enabled and other is not None and other.enabled:
+            lab = other  # the enabled reading stands, with all it says
+        out[lab.id] = OfficeLabel(lab.id, name, lab.enabled, lab.method,
+                                  lab.site_id, lab.source)
     for lab in later.values():
         out.setdefault(lab.id, lab)
     return tuple(out.values())

@@ -8,20 +8,30 @@ with it: ``"4111 1111 1111 "0000`` shows the number 1111 as a card number,
 format in the styles part is read as text of that part, and a cell whose
 style has such a format is also read as Excel shows it: the value's digits
 put in the format's digit placeholders (``0``, ``#``, ``?``), text put at
-``@``. The rendering is the shape Excel gives, not every detail of it
+``@``. A format whose sections have conditions (``[>5000]``) shows the
+value with each section; the formats conditional formatting applies
+(``dxf``) are kept apart from the cell styles' and shown with every cell.
+Each code is parsed once; only cells whose formats have literal text are
+rendered. The rendering is the shape Excel gives, not every detail of it
 (no rounding, thousands separators or scaling; dates and times are left
 as their literal text).
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from vault.intake._model import Refused
 from vault.intake._xml import TextTarget
 
-__all__ = ["CellFormats", "StylesTarget", "literal_text", "render"]
+__all__ = ["CellFormats", "StylesTarget", "literal_text", "parse", "render"]
 
 Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep
+MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
 _DATE = frozenset("yYmMdDhHsSeEbBgG")  # date and time codes (e/b/g: eras); E+ is taken first
 
 
@@ -71,121 +81,221 @@ def tokens(code: str) -> list[Token]:
     return out
 
 
-def _sections(code: str) -> list[list[Token]]:
-    out: list[list[Token]] = [[]]
-    for tok in tokens(code):
-        if tok[0] == "sep":
-            out.append([])
-        else:
-            out[-1].append(tok)
-    return out
-
-
-def literal_text(code: str) -> str:
-    """The literal text of each section of a format, a line each."""
-    return "\n".join("".join(t for k, t in section if k == "lit")
-                     for section in _sections(code))
-
-
 def _fill(placeholder: str) -> str:
     return {"0": "0", "?": " "}.get(placeholder, "")
 
 
-def _number(section: list[Token], digits: str, fraction: str) -> str:
-    point = next((i for i, (k, _) in enumerate(section) if k == "point"), len(section))
-    places = [i for i, (k, _) in enumerate(section[:point]) if k == "digit"]
-    shown: dict[int, str] = {}
-    spare = len(digits) - len(places)
-    for n, at in enumerate(places):  # right-aligned; the first takes any extra digits
-        if n == 0 and spare > 0:
-            shown[at] = digits[:spare + 1]
-        else:
-            k = n + spare
-            shown[at] = digits[k] if 0 <= k < len(digits) else _fill(section[at][1])
-    after = [i for i, (k, _) in enumerate(section) if k == "digit" and i > point]
-    for n, at in enumerate(after):
-        shown[at] = fraction[n] if n < len(fraction) else _fill(section[at][1])
+def _number(section: _Section, digits: str, fraction: str) -> str:
+    """The number's digits in the placeholders, right-aligned (the first
+    takes any extra digits), its fraction's left-aligned (no rounding)."""
+    places = len(section.fills)
+    spare = len(digits) - places
+    if places == 0:
+        whole: list[str] = []
+    elif spare >= 0:
+        whole = [digits[:spare + 1], *digits[spare + 1:]]
+    else:
+        whole = [*section.fills[:-spare], *digits]
+    after = section.fraction_fills
+    shown = iter(whole)
+    fractions = iter([*fraction[:len(after)], *after[len(fraction):]])
     out = []
-    for i, (kind, text) in enumerate(section):
-        if kind == "lit":
-            out.append(text)
-        elif kind == "digit":
-            out.append(shown[i])
-        elif kind == "point":
-            out.append(".")
-        elif kind == "general":
-            out.append(digits + ("." + fraction if fraction else ""))
+    for kind, text in section.plan:
+        out.append(text if kind == "lit" else next(shown) if kind == "whole"
+                   else next(fractions) if kind == "fraction" else "." if kind == "point"
+                   else digits + ("." + fraction if fraction else ""))
     return "".join(out)
 
 
-def render(code: str, value: str, numeric: bool) -> str | None:
-    """``value`` as the format ``code`` shows it, or None where the format
-    adds nothing to read (no literal text, a date, a text format Excel
-    does not apply to this value)."""
-    sections = _sections(code)
-    if not any(k == "lit" and t.strip() for s in sections for k, t in s):
-        return None
-    if not numeric:
-        section = sections[3] if len(sections) > 3 else sections[0]
-        if not any(k == "text" for k, _ in section):
-            return None
-        return "".join(t if k == "lit" else value if k == "text" else "" for k, t in section)
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """One section of a format, worked out once: what it shows, in order
+    (``plan``: literal text, a whole or fraction digit placeholder, the
+    point, a General number), and what each placeholder shows unfilled."""
+
+    tokens: tuple[Token, ...]
+    plan: tuple[Token, ...]  # (kind, text): lit, whole, fraction, point, general
+    fills: tuple[str, ...]  # of the whole-number placeholders
+    fraction_fills: tuple[str, ...]
+    date: bool
+    text: bool  # has @
+
+    @classmethod
+    def of(cls, toks: list[Token]) -> _Section:
+        point = next((i for i, (k, _) in enumerate(toks) if k == "point"), len(toks))
+        plan = [("whole" if i < point else "fraction", t) if k == "digit" else (k, t)
+                for i, (k, t) in enumerate(toks) if k in ("lit", "digit", "point", "general")]
+        return cls(tuple(toks), tuple(plan),
+                   tuple(_fill(t) for k, t in plan if k == "whole"),
+                   tuple(_fill(t) for k, t in plan if k == "fraction"),
+                   any(k == "date" for k, _ in toks), any(k == "text" for k, _ in toks))
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A format code parsed: its sections; whether it shows literal text
+    that adds to what a rule reads (else a cell formatted with it shows
+    nothing more to read than its value); whether a section has a
+    condition (``[>5000]``)."""
+
+    sections: tuple[_Section, ...]
+    shows_text: bool
+    conditional: bool
+
+
+@functools.lru_cache(maxsize=4096)  # a workbook has few formats and many cells
+def parse(code: str) -> Format:
+    sections: list[list[Token]] = [[]]
+    conditional = False
+    for tok in tokens(code):
+        if tok[0] == "sep":
+            sections.append([])
+        else:
+            sections[-1].append(tok)
+            conditional = conditional or (tok[0] == "other" and tok[1][:1] in "<>=")
+    return Format(tuple(_Section.of(s) for s in sections),
+                  any(k == "lit" and _adds(t) for s in sections for k, t in s), conditional)
+
+
+def _adds(literal: str) -> bool:
+    """Whether literal text can add to what a rule reads in a number:
+    spaces, currency signs and brackets around an amount (the usual
+    currency and accounting formats) only come between or around its
+    digits, which are read without them."""
+    return any(not (c.isspace() or c in "()" or unicodedata.category(c) == "Sc")
+               for c in literal)
+
+
+def literal_text(code: str) -> str:
+    """The literal text of each section of a format, a line each."""
+    return "\n".join("".join(t for k, t in section.tokens if k == "lit")
+                     for section in parse(code).sections)
+
+
+_PLAIN = re.compile(r"(-?)0*(\d*)(?:\.(\d*?)0*)?")  # how Excel writes most numbers
+
+
+def _digits(value: str) -> tuple[int, str, str] | None:
+    """(sign, whole digits, fraction digits) of a cell's number, None if
+    it is none: the text itself when plain, else through Decimal
+    (exponents)."""
+    m = _PLAIN.fullmatch(value.strip())
+    if m and (m.group(2) or m.group(3)):
+        whole, fraction = m.group(2) or "0", m.group(3) or ""
+        zero = whole == "0" and not fraction
+        return (0 if zero else -1 if m.group(1) else 1), whole, fraction
     try:
         number = Decimal(value.strip())
     except InvalidOperation:
         return None
     if not number.is_finite():
         return None
-    pick = 0 if number > 0 or len(sections) == 1 else 1 if number < 0 else 2
-    section = sections[pick] if pick < len(sections) else sections[0]
-    if any(k == "date" for k, _ in section):
-        return None
     whole, _, fraction = format(abs(number), "f").partition(".")
-    sign = "-" if number < 0 and pick == 0 else ""
-    return sign + _number(section, whole.lstrip("0") or "0", fraction)
+    return (number > 0) - (number < 0), whole.lstrip("0") or "0", fraction.rstrip("0")
+
+
+def render(code: str, value: str, numeric: bool) -> str | None:
+    """``value`` as the format ``code`` shows it, or None where the format
+    adds nothing to read (no literal text that adds to what a rule reads,
+    a date, a text format Excel does not apply to this value). A format with conditions shows the
+    value with every section, a line each: which one Excel picks is not
+    worked out here."""
+    fmt = parse(code)
+    if not fmt.shows_text:
+        return None
+    sections = fmt.sections
+    if not numeric:
+        section = sections[3] if len(sections) > 3 else sections[0]
+        if not section.text:
+            return None
+        return "".join(t if k == "lit" else value if k == "text" else ""
+                       for k, t in section.tokens)
+    parts = _digits(value)
+    if parts is None:
+        return None
+    sign, whole, fraction = parts
+    if fmt.conditional:
+        picked = list(enumerate(sections[:3]))
+    else:
+        pick = 0 if sign > 0 or len(sections) == 1 else 1 if sign < 0 else 2
+        picked = [(pick, sections[pick] if pick < len(sections) else sections[0])]
+    shown = ["-" * (sign < 0 and at == 0) + _number(section, whole, fraction)
+             for at, section in picked if not section.date]
+    return "\n".join(shown) if shown else None
 
 
 class CellFormats:
-    """The custom number format of each cell style (``xf`` of ``cellXfs``)
-    of a workbook's styles part(s)."""
+    """The number formats of a workbook's styles part(s): the format of
+    each cell style (``xf`` of ``cellXfs``), and the formats conditional
+    formatting may apply to any cell (``dxf``: they have number format ids
+    of their own, apart from the cell styles')."""
 
     def __init__(self) -> None:
         self.tables: list[tuple[dict[str, str], list[str]]] = []
+        self.dxf: list[str] = []
+        self._shown: dict[str | None, list[str]] = {}
 
     def codes(self, style: str | None) -> list[str]:
-        """The format codes a cell of style index ``style`` is shown with."""
+        """The format codes with literal text a cell of style index
+        ``style`` may be shown with: its own, and every conditional one."""
+        if (got := self._shown.get(style)) is not None:
+            return got
         index = int(style) if style and style.isdigit() else 0
-        return [codes[xfs[index]] for codes, xfs in self.tables
+        mine = [codes[xfs[index]] for codes, xfs in self.tables
                 if index < len(xfs) and xfs[index] in codes]
+        got = [code for code in dict.fromkeys(mine + self.dxf) if parse(code).shows_text]
+        if len(self._shown) < 65536:  # style indexes are few; a hostile sheet's are not
+            self._shown[style] = got
+        return got
+
+    def changed(self) -> None:
+        self._shown.clear()
 
 
 class StylesTarget(TextTarget):
     """A styles part: the literal text of each number format, a line each;
     the tables of ``formats`` filled as it is read."""
 
-    def __init__(self, collect: frozenset[str], numfmt: frozenset[str],
-                 cell_xfs: frozenset[str], xf: frozenset[str], formats: CellFormats,
-                 max_depth: int) -> None:
-        super().__init__(collect, max_depth=max_depth)
-        self.numfmt, self.cell_xfs, self.xf = numfmt, cell_xfs, xf
+    def __init__(self, numfmt: frozenset[str], cell_xfs: frozenset[str], xf: frozenset[str],
+                 dxfs: frozenset[str], formats: CellFormats, max_depth: int) -> None:
+        super().__init__(frozenset(), max_depth=max_depth)
+        self.numfmt, self.cell_xfs, self.xf, self.dxfs = numfmt, cell_xfs, xf, dxfs
+        self.formats = formats
         self.codes: dict[str, str] = {}
         self.xfs: list[str] = []
-        self.in_xfs = False
+        self.in_xfs = self.in_dxfs = False
         formats.tables.append((self.codes, self.xfs))
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
         if tag in self.numfmt:
             code = attrib.get("formatCode", "")
-            self.codes[attrib.get("numFmtId", "").strip()] = code
+            if self.in_dxfs:
+                self._conditional(code)
+            else:
+                self.codes[attrib.get("numFmtId", "").strip()] = code
+            self.formats.changed()
             if text := literal_text(code).strip():
                 self._add(text + "\n")
         elif tag in self.cell_xfs:
             self.in_xfs = True
+        elif tag in self.dxfs:
+            self.in_dxfs = True
         elif tag in self.xf and self.in_xfs:
             self.xfs.append(attrib.get("numFmtId", "0").strip())
+            self.formats.changed()
+
+    def _conditional(self, code: str) -> None:
+        dxf = self.formats.dxf
+        if parse(code).shows_text and code not in dxf:
+            if len(dxf) >= MAX_CONDITIONAL:  # each is rendered with every cell
+                raise Refused("too-large", f"a workbook with more than {MAX_CONDITIONAL} "
+                              "conditional number formats with text")
+            dxf.append(code)
 
     def end(self, tag: str) -> None:
         if tag in self.cell_xfs:
             self.in_xfs = False
+        elif tag in self.dxfs:
+            self.in_dxfs = False
         super().end(tag)

@@ -7,8 +7,8 @@ is a Word, Excel or PowerPoint file; the sensitivity label wherever the
 relationships, the usual names or the content types put it. Then the text
 parts of that kind (vault/intake/_parts.py) are read: by their usual
 names, and by the content type ``[Content_Types].xml`` declares for them.
-Embedded objects, images, macros and formulas' results not stored in the
-file are not inspected.
+Embedded objects, images and macros (VBA) are not inspected, nor is what a
+formula computes beyond its string literals (vault/intake/_sheets.py).
 """
 
 from __future__ import annotations

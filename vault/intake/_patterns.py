@@ -50,8 +50,18 @@ _UNBOUNDED = _consts.MAXREPEAT
 # Dashes a reader takes for a hyphen (hyphen, non-breaking hyphen, figure
 # dash, en and em dashes, horizontal bar, minus sign, and their small and
 # full-width forms NFKC leaves alone or makes one of these): matched as "-".
-_DASHES = str.maketrans(dict.fromkeys(
-    (*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63, 0xFF0D), "-"))
+_DASHES = dict.fromkeys((*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63, 0xFF0D), "-")
+
+
+@functools.cache
+def _shown_as() -> dict[int, str]:
+    """Dashes as "-", and every decimal digit of any script (Arabic-Indic,
+    Devanagari, Thai, ...: what a reader of that locale reads as a number)
+    as its ASCII digit, one character for one, so offsets stay those of
+    the text scanned."""
+    table = {c: str(unicodedata.digit(chr(c))) for c in range(0x80, sys.maxunicode + 1)
+             if chr(c).isdecimal()}
+    return table | _DASHES
 
 
 @functools.cache
@@ -66,12 +76,12 @@ def _invisible() -> re.Pattern[str]:
 
 def normalise(text: str) -> str:
     """What the scanner matches against, as a reader sees ``text``: NFKC,
-    format characters dropped, dashes as hyphens."""
+    format characters dropped, dashes as hyphens, digits as ASCII digits."""
     if text.isascii():
         return text
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    return _invisible().sub("", text).translate(_DASHES)
+    return _invisible().sub("", text).translate(_shown_as())
 
 
 def pattern_problem(pattern: str) -> str | None:

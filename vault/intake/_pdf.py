@@ -1,6 +1,7 @@
 """PDF text and labels, with pypdf (docs/POLICY.md §11.1).
 
-Text is extracted page by page; the time budget is checked between pages
+Text is extracted page by page, with the annotations' and form fields'
+text and the outline's (bookmarks') titles; the time budget is checked between pages
 and pypdf bounds what one stream may decode to (75 MB by default). A PDF
 encrypted with a user password is not inspected; one that opens with the
 empty password (owner-password protection only) is. Labels come from the
@@ -99,12 +100,13 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
         scanner.end()
         if not more and (meter.chars >= meter.budget.max_chars or meter.out_of_time()):
             break
-    fields = "" if meter.out_of_time() else _form_values(reader, meter)
-    if fields:
-        scanner.start("form fields")
-        meter.add_bytes(len(fields))
-        scanner.feed(fields)
-        scanner.end()
+    for part, read in (("form fields", _form_values), ("outline", _outline)):
+        text = "" if meter.out_of_time() else read(reader, meter)
+        if text:
+            scanner.start(part)
+            meter.add_bytes(len(text))
+            scanner.feed(text)
+            scanner.end()
     return labels
 
 
@@ -201,6 +203,31 @@ def _annotations(page: Any, meter: Meter) -> str:
 
 def _resolved(value: Any) -> Any:
     return value.get_object() if hasattr(value, "get_object") else value
+
+
+def _outline(reader: Any, meter: Meter) -> str:
+    """The titles of the document's outline (bookmarks), shown in a
+    viewer's side pane: walked here by /First and /Next, each item once
+    (a file may link them in a cycle), at most _MAX_ANNOTATIONS of them."""
+    outlines = _resolved(reader.trailer["/Root"].get("/Outlines"))
+    if not hasattr(outlines, "get"):
+        return ""
+
+    def titles() -> Iterator[Any]:
+        seen: set[int] = set()
+        todo = [outlines.get("/First")]
+        while todo:
+            item = _resolved(todo.pop())
+            if not hasattr(item, "get") or id(item) in seen:
+                continue
+            if len(seen) >= _MAX_ANNOTATIONS:
+                meter.truncate(f"outline items past {_MAX_ANNOTATIONS} were not inspected")
+                return
+            seen.add(id(item))
+            yield _resolved(item.get("/Title"))
+            todo += [item.get("/Next"), item.get("/First")]
+
+    return _texts(titles(), meter, "outline titles")
 
 
 def _form_values(reader: Any, meter: Meter) -> str:

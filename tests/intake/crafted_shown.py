@@ -1,0 +1,184 @@
+"""Files whose card number is shown by Word, Excel, PowerPoint or a PDF
+viewer in a place intake did not read (docs/POLICY.md §11.1): each builds
+the file as the insider would, with a card number nowhere else in it."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable
+
+import make_files as mf
+from intake_support import FILES
+
+Parts = dict[str, bytes]
+CARD = mf.CARD
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+S = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+A = 'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
+P = 'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"'
+
+
+def rewrite(data: bytes, change: Callable[[Parts], Parts]) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, part in change({i.filename: src.read(i) for i in src.infolist()}).items():
+            z.writestr(name, part)
+    return out.getvalue()
+
+
+def _sub(name: str, pattern: bytes, repl: bytes) -> Callable[[Parts], Parts]:
+    """Part ``name`` with the first match of ``pattern`` replaced by ``repl``
+    (``{}`` in it: the match)."""
+    def change(parts: Parts) -> Parts:
+        body, n = re.subn(pattern, lambda m: repl.replace(b"{}", m.group()), parts[name],
+                          count=1)
+        assert n == 1, (name, pattern)
+        return {**parts, name: body}
+    return change
+
+
+def _word(xml: str) -> bytes:
+    return rewrite(mf.docx(["Canteen hours."]), _sub("word/document.xml", rb"<w:body>",
+                                                     b"<w:body>" + xml.encode()))
+
+
+def _watermark() -> bytes:
+    # Design > Watermark: WordArt in the header, its text an attribute.
+    shape = ('<w:p><w:r><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml" '
+             'id="PowerPlusWaterMarkObject" type="#_x0000_t136" fillcolor="silver">'
+             f'<v:textpath style="font-family:Calibri" string="Card {CARD}"/></v:shape>'
+             "</w:pict></w:r></w:p>")
+    return rewrite(mf.docx(["Canteen hours."], header="Office"),
+                   _sub("word/header1.xml", rb"<w:hdr[^>]*>", b"{}" + shape.encode()))
+
+
+def _numbering() -> bytes:
+    # The list label drawn before the first item: "Card 4111 ... 1111" (%1 = 1).
+    numbering = (f"<w:numbering {W}><w:abstractNum w:abstractNumId=\"0\"><w:lvl w:ilvl=\"0\">"
+                 f'<w:start w:val="1"/><w:numFmt w:val="decimal"/>'
+                 f'<w:lvlText w:val="Card {CARD[:-1]}%1"/></w:lvl></w:abstractNum>'
+                 '<w:num w:numId="1"><w:abstractNumId w:val="0"/></w:num></w:numbering>')
+    item = ('<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr>'
+            "<w:r><w:t>Venue booked.</w:t></w:r></w:p>")
+    return rewrite(_word(item), lambda p: {**p, "word/numbering.xml": numbering.encode()})
+
+
+def _xlsx(change: Callable[[Parts], Parts], cell: str = "<v>1111</v>",
+          style: str = "") -> bytes:
+    """A one-sheet workbook (openpyxl's) whose B1 is ``cell``, changed."""
+    data = mf.xlsx([["Refund to", 1]])
+    return rewrite(data, lambda p: change(_sub(
+        "xl/worksheets/sheet1.xml", rb'<c r="B1"[^>]*>.*?</c>',
+        f'<c r="B1"{style}>{cell}</c>'.encode())(p)))
+
+
+def _numfmts(cell_code: str, dxf_code: str | None = None, dxf_id: int = 164,
+             rule: bool = False) -> Callable[[Parts], Parts]:
+    """B1 styled with ``cell_code`` (id 164); a dxf ``dxf_code`` (id
+    ``dxf_id``), and a conditional-formatting rule that applies it to B1."""
+    def change(p: Parts) -> Parts:
+        dxfs = (f'<dxfs count="1"><dxf><numFmt numFmtId="{dxf_id}" formatCode="{dxf_code}"/>'
+                "</dxf></dxfs>" if dxf_code else "")
+        styles = (f'<styleSheet {S}><numFmts count="1"><numFmt numFmtId="164" '
+                  f'formatCode="{cell_code}"/></numFmts><cellXfs count="2"><xf numFmtId="0"/>'
+                  f'<xf numFmtId="164" applyNumberFormat="1"/></cellXfs>{dxfs}</styleSheet>')
+        p = {**p, "xl/styles.xml": styles.encode()}
+        if rule:
+            p = _sub("xl/worksheets/sheet1.xml", rb"</sheetData>", (
+                b'</sheetData><conditionalFormatting sqref="B1"><cfRule type="expression" '
+                b'dxfId="0" priority="1"><formula>TRUE</formula></cfRule>'
+                b"</conditionalFormatting>"))(p)
+        return p
+    return change
+
+
+def _sheet_after(xml: str) -> Callable[[Parts], Parts]:
+    return _sub("xl/worksheets/sheet1.xml", rb"</sheetData>", b"</sheetData>" + xml.encode())
+
+
+def _added(name: str, xml: str) -> Callable[[Parts], Parts]:
+    return lambda p: {**p, name: xml.encode()}
+
+
+_PPT_BOX = (f"<p:cSld><p:spTree><p:sp><p:txBody><a:bodyPr/><a:p><a:r><a:t>Card {CARD}</a:t>"
+            "</a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld>")
+_CHARTEX = ('<cx:chartSpace xmlns:cx="http://schemas.microsoft.com/office/drawing/2014/chartex">'
+            '<cx:chartData><cx:data id="0"><cx:strDim type="cat"><cx:lvl ptCount="2">'
+            f'<cx:pt idx="0">Card {CARD}</cx:pt><cx:pt idx="1">Other</cx:pt></cx:lvl>'
+            "</cx:strDim></cx:data></cx:chartData></cx:chartSpace>")
+
+
+def _outline_pdf() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(mf.pdf(["Canteen hours."]))))
+    writer.add_outline_item(title="Venue", page_number=0)
+    writer.add_outline_item(title=f"Card {CARD}", page_number=0)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _label_info_off(p: Parts) -> Parts:
+    # LabelInfo says the Highly Confidential label is off; custom.xml says on.
+    return {**p, "docMetadata/LabelInfo.xml": (
+        '<clbl:labelList xmlns:clbl="http://schemas.microsoft.com/office/2020/mipLabelMetadata">'
+        f'<clbl:label id="{{{mf.HC_ALL}}}" enabled="0" method="Privileged" '
+        f'siteId="{{{mf.SITE}}}" removed="0"/></clbl:labelList>').encode()}
+
+
+_DIGITS = {"arabic": 0x660, "devanagari": 0x966, "thai": 0xE50}
+_CARD_CODE = f'"{CARD[:-4]}"0000'.replace('"', "&quot;")
+
+SHOWN: dict[str, Callable[[], bytes]] = {
+    "watermark.docx": _watermark,
+    "numbering.docx": _numbering,
+    "field-instruction.docx": lambda: _word(
+        f'<w:p><w:fldSimple w:instr="QUOTE &quot;Card {CARD}&quot;"/></w:p>'),
+    "core-title.docx": lambda: rewrite(mf.docx(["Canteen hours."]), _sub(
+        "docProps/core.xml", rb"</cp:coreProperties>",
+        f"<dc:title>Card {CARD}</dc:title></cp:coreProperties>".encode())),
+    **{f"{script}-digits.docx": (lambda z=zero: mf.docx([
+        "Venue paid with card " + CARD.translate({ord(str(i)): z + i for i in range(10)})]))
+       for script, zero in _DIGITS.items()},
+    # a formula whose result is not stored: Excel computes and shows it
+    "formula.xlsx": lambda: _xlsx(lambda p: p, cell=(
+        f'<f>"Card {CARD[:10]}"&amp;"{CARD[10:]}"</f><v></v>'), style=' t="str"'),
+    "validation-prompt.xlsx": lambda: _xlsx(_sheet_after(
+        '<dataValidations count="1"><dataValidation type="whole" showInputMessage="1" '
+        f'promptTitle="Refunds" prompt="Card {CARD}" sqref="B1"/></dataValidations>')),
+    "validation-list.xlsx": lambda: _xlsx(_sheet_after(
+        '<dataValidations count="1"><dataValidation type="list" sqref="B1">'
+        f"<formula1>\"Card {CARD},Cash\"</formula1></dataValidation></dataValidations>")),
+    "hyperlink-tooltip.xlsx": lambda: _xlsx(_sheet_after(
+        f'<hyperlinks><hyperlink ref="A1" location="A1" tooltip="Card {CARD}"/></hyperlinks>')),
+    "condition-section.xlsx": lambda: _xlsx(_numfmts(
+        "[&gt;5000]&quot;ok &quot;0;" + _CARD_CODE), style=' s="1"'),
+    "dxf-same-id.xlsx": lambda: _xlsx(_numfmts(_CARD_CODE, "&quot;x&quot;0"), style=' s="1"'),
+    "conditional-format.xlsx": lambda: _xlsx(_numfmts("0", _CARD_CODE, 165, rule=True),
+                                             style=' s="1"'),
+    "macro-sheet.xlsx": lambda: _xlsx(_added("xl/macrosheets/sheet1.xml", (
+        f'<xm:macrosheet xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main" {S}>'
+        f'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Card {CARD}</t></is></c></row>'
+        "</sheetData></xm:macrosheet>"))),
+    "chart-sheet-header.xlsx": lambda: _xlsx(_added("xl/chartsheets/sheet1.xml", (
+        f"<chartsheet {S}><headerFooter><oddHeader>&amp;CCard {CARD}</oddHeader>"
+        "</headerFooter></chartsheet>"))),
+    "defined-name.xlsx": lambda: _xlsx(_sub("xl/workbook.xml", rb"</workbook>", (
+        f'<definedNames><definedName name="Pay">"Card {CARD}"</definedName></definedNames>'
+        "</workbook>").encode())),
+    "notes-master.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."), _added(
+        "ppt/notesMasters/notesMaster1.xml", f"<p:notesMaster {A} {P}>{_PPT_BOX}</p:notesMaster>")),
+    "handout-master.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."), _added(
+        "ppt/handoutMasters/handoutMaster1.xml",
+        f"<p:handoutMaster {A} {P}>{_PPT_BOX}</p:handoutMaster>")),
+    "chartex.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."),
+                                    _added("ppt/charts/chartEx1.xml", _CHARTEX)),
+    "outline.pdf": _outline_pdf,
+    "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
+                                          _label_info_off),
+}
+SHOWN_FLOOR = {"labelinfo-off.docx": "SECRET"}

@@ -1,0 +1,144 @@
+"""What of an Excel sheet or workbook part is read (docs/POLICY.md §11.1).
+
+A worksheet's cells (inline strings and values, not shared-string indexes),
+each value also as its number formats show it (vault/intake/_numfmt.py);
+the string literals of its formulas (Excel computes a formula whose result
+the file does not store, and shows the formula in the formula bar: those
+joined by ``&`` are read run together, as the result shows them); the
+input and error messages and list items of its data validation; its
+hyperlinks' shown text and tooltips; the page headers and footers printed
+with it. Macro sheets, chart sheets and dialog sheets have the same parts.
+A workbook part: its sheet names (on their tabs) and its defined names'
+formulas (their string literals).
+"""
+
+from __future__ import annotations
+
+import re
+
+from vault.intake._numfmt import CellFormats, render
+from vault.intake._xml import TextTarget
+
+__all__ = ["NamesTarget", "SheetTarget", "formula_text"]
+
+S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+S_STRICT = "{http://purl.oclc.org/ooxml/spreadsheetml/main}"
+MAX_FORMULA = 16 * 1024  # characters kept of one formula (Excel allows 8,192)
+_LITERAL = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def _tags(*names: str) -> frozenset[str]:
+    return frozenset(f"{ns}{name}" for ns in (S, S_STRICT) for name in names)
+
+
+def formula_text(formula: str) -> str:
+    """The string literals of a formula, a line each; literals joined by
+    ``&`` (nothing else between them) run together."""
+    out: list[str] = []
+    end = -1
+    for m in _LITERAL.finditer(formula):
+        text = m.group(1).replace('""', '"')
+        if out and formula[end:m.start()].strip() == "&":
+            out[-1] += text
+        else:
+            out.append(text)
+        end = m.end()
+    return "\n".join(out)
+
+
+class _Formulas(TextTarget):
+    """A target that also reads the string literals of ``formulas`` elements."""
+
+    def __init__(self, collect: frozenset[str], breaks: frozenset[str], depth: int,
+                 formulas: frozenset[str]) -> None:
+        super().__init__(collect, breaks, max_depth=depth, skip=self._skip)
+        self.formulas = formulas
+        self.formula: list[str] | None = None
+        self.formula_size = 0
+
+    def _skip(self, tag: str, attrib: dict[str, str]) -> bool:
+        return False
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        if tag in self.formulas and self.formula is None:
+            self.formula, self.formula_size = [], 0
+
+    def data(self, text: str) -> None:
+        super().data(text)
+        if self.formula is not None and self.formula_size < MAX_FORMULA:
+            self.formula.append(text)
+            self.formula_size += len(text)
+
+    def end(self, tag: str) -> None:
+        if tag in self.formulas and self.formula is not None:
+            if text := formula_text("".join(self.formula)[:MAX_FORMULA]):
+                self._add("\n" + text + "\n")
+            self.formula = None
+        super().end(tag)
+
+
+class SheetTarget(_Formulas):
+    """A worksheet (or macro, chart or dialog sheet); ``formats`` are the
+    workbook's number formats (vault/intake/_numfmt.py)."""
+
+    def __init__(self, depth: int, formats: CellFormats) -> None:
+        super().__init__(_tags("t", "v", "oddHeader", "oddFooter", "evenHeader", "evenFooter",
+                               "firstHeader", "firstFooter", "formula1", "formula2"),
+                         _tags("c", "row", "headerFooter", "dataValidation"), depth, _FORMULA)
+        self.formats = formats
+        self.cell_type: str | None = None
+        self.codes: list[str] = []
+        self.value: list[str] | None = None
+
+    def _skip(self, tag: str, attrib: dict[str, str]) -> bool:
+        return tag in _VALUE and self.cell_type == "s"  # a shared-string index
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if tag in _CELL:
+            self.cell_type = attrib.get("t")
+            self.codes = self.formats.codes(attrib.get("s"))
+        super().start(tag, attrib)
+        if self.codes and tag in _CELL_TEXT and self.inside == self.depth:
+            self.value = []
+        elif tag in _SHOWN_ATTRS:
+            shown = [attrib.get(a, "") for a in _SHOWN_ATTRS[tag]]
+            if text := "\n".join(s for s in shown if s):
+                self._add("\n" + text + "\n")
+
+    def data(self, text: str) -> None:
+        super().data(text)
+        if self.value is not None:
+            self.value.append(text)
+
+    def end(self, tag: str) -> None:
+        if self.value is not None and self.inside == self.depth:
+            value, numeric = "".join(self.value), self.cell_type in (None, "n")
+            self.value = None
+            for code in self.codes:
+                if (shown := render(code, value, numeric)) is not None:
+                    self._add("\n" + shown + "\n")
+        super().end(tag)
+
+
+_CELL, _VALUE, _CELL_TEXT, _FORMULA = _tags("c"), _tags("v"), _tags("v", "t"), _tags("f")
+# elements whose attributes an application shows: a data validation's input
+# and error messages, a hyperlink's shown text and tooltip
+_SHOWN_ATTRS = {tag: ("promptTitle", "prompt", "errorTitle", "error")
+                for tag in _tags("dataValidation")} | {
+                tag: ("display", "tooltip") for tag in _tags("hyperlink")}
+
+
+class NamesTarget(_Formulas):
+    """A workbook part: sheet names, and the string literals of defined names."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(frozenset(), frozenset(), depth, _tags("definedName"))
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        if tag in _SHEET_TAGS:
+            self._add(attrib.get("name", "") + "\n")
+
+
+_SHEET_TAGS = _tags("sheet")
