@@ -292,3 +292,15 @@ def test_the_clerk_cannot_seal_it_below_its_floor(name: str, tmp_path: Path) -> 
     opened = office.cli("registrar", "open", doc, "-o", str(tmp_path / "out"))
     assert opened.exit_code == 3 and "no read up" in opened.stderr, opened.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["1E+1000000", "1E+999999", "-1E-1000000"])
+def test_a_number_no_cell_can_hold_is_read_as_it_is_written(value: str) -> None:
+    # A planted 1E+1000000 in a cell with a number format of text overflowed
+    # (classify and seal: "internal error (Overflow)"); 1E+999999 was spelled
+    # out in a million digits. Excel's numbers stop near 1E308.
+    from crafted_shown import _numfmts, _xlsx
+
+    data = _xlsx(_numfmts("&quot;No. &quot;0"), cell=f"<v>{value}</v>", style=' s="1"')
+    found = inspect(io.BytesIO(data), filename="planted.xlsx")
+    assert found.status == "complete", (found.status, found.reason)

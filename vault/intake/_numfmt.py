@@ -172,6 +172,7 @@ def literal_text(code: str) -> str:
                      for section in parse(code).sections)
 
 
+_MOST_DIGITS = 310  # a number's exponent, either way, that a cell can hold
 _PLAIN = re.compile(r"(-?)0*(\d*)(?:\.(\d*?)0*)?")  # how Excel writes most numbers
 
 
@@ -188,7 +189,10 @@ def _digits(value: str) -> tuple[int, str, str] | None:
         number = Decimal(value.strip())
     except InvalidOperation:
         return None
-    if not number.is_finite():
+    # Excel's numbers stop near 1E308: one planted as 1E+1000000 overflowed
+    # (an internal error), and one just inside was spelled out in a million
+    # digits per cell.
+    if not number.is_finite() or not -_MOST_DIGITS < number.adjusted() < _MOST_DIGITS:
         return None
     whole, _, fraction = format(abs(number), "f").partition(".")
     return (number > 0) - (number < 0), whole.lstrip("0") or "0", fraction.rstrip("0")
