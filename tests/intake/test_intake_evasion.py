@@ -304,3 +304,27 @@ def test_a_number_no_cell_can_hold_is_read_as_it_is_written(value: str) -> None:
     data = _xlsx(_numfmts("&quot;No. &quot;0"), cell=f"<v>{value}</v>", style=' s="1"')
     found = inspect(io.BytesIO(data), filename="planted.xlsx")
     assert found.status == "complete", (found.status, found.reason)
+
+
+@pytest.mark.parametrize(("make", "part", "kind"), [
+    (lambda: mf.xlsx([["Card 4111 1111 1111 1111"]]), "xl/workbook.xml",
+     "application/vnd.ms-excel.addin.macroEnabled.main+xml"),
+    (lambda: mf.pptx("Card 4111 1111 1111 1111", "notes"), "ppt/presentation.xml",
+     "application/vnd.ms-powerpoint.addin.macroEnabled.main+xml"),
+])
+def test_an_add_in_is_read_as_its_application_reads_it(make: Callable[[], bytes], part: str,
+                                                       kind: str) -> None:
+    # An Excel or PowerPoint add-in (.xlam, .ppam) declares its own main
+    # type: it was taken for no Office document at all.
+    from crafted_shown import rewrite
+
+    def retyped(p: dict[str, bytes]) -> dict[str, bytes]:
+        types = re.sub(rb'(PartName="/' + part.encode() + rb'" ContentType=")[^"]*',
+                       rb"\g<1>" + kind.encode(), p["[Content_Types].xml"])
+        assert kind.encode() in types
+        return {**p, "[Content_Types].xml": types}
+
+    data = rewrite(make(), retyped)
+    found = inspect(io.BytesIO(data), rules=POLICY.intake.content_rules())
+    assert found.status == "complete", (found.status, found.reason)
+    assert "card-numbers" in found.matched_rules

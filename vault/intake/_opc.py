@@ -37,18 +37,18 @@ CUSTOM_PROPERTIES_TYPE = f"{_OOXML}custom-properties+xml"
 CLASSIFICATION_LABELS_TYPE = "application/vnd.ms-office.classificationlabels+xml"
 
 # The content type of each kind's main document (its macro-enabled,
-# template and slide-show variants); the same in Strict packages.
+# template, slide-show and add-in variants); the same in Strict packages.
 MAIN_TYPES: dict[str, str] = {
     **{f"{_OOXML}wordprocessingml.{t}.main+xml": "word" for t in ("document", "template")},
     **{f"application/vnd.ms-word.{t}.main+xml": "word"
        for t in ("document.macroEnabled", "template.macroEnabledTemplate")},
     **{f"{_OOXML}spreadsheetml.{t}.main+xml": "excel" for t in ("sheet", "template")},
     **{f"application/vnd.ms-excel.{t}.macroEnabled.main+xml": "excel"
-       for t in ("sheet", "template")},
+       for t in ("sheet", "template", "addin")},
     **{f"{_OOXML}presentationml.{t}.main+xml": "powerpoint"
        for t in ("presentation", "slideshow", "template")},
     **{f"application/vnd.ms-powerpoint.{t}.macroEnabled.main+xml": "powerpoint"
-       for t in ("presentation", "slideshow", "template")},
+       for t in ("presentation", "slideshow", "template", "addin")},
 }
 # Where each kind's main document usually is: read so only when the
 # package names none (no application opens such a package; hostile ones
