@@ -328,3 +328,63 @@ def test_an_add_in_is_read_as_its_application_reads_it(make: Callable[[], bytes]
     found = inspect(io.BytesIO(data), rules=POLICY.intake.content_rules())
     assert found.status == "complete", (found.status, found.reason)
     assert "card-numbers" in found.matched_rules
+
+
+def test_a_planted_number_or_format_holds_no_one_up() -> None:
+    # A 4 KB workbook: one cell of 200,000 zeros under a conditional format
+    # of text took some 280 s and ran out intake's budget (a pattern that
+    # gave back what it took, inside one parser feed); one format of
+    # 300,000 characters rendered into every cell filled the memory.
+    from crafted_shown import _numfmts, _xlsx
+
+    value = "1." + "0" * 200_000 + "1"
+    data = _xlsx(_numfmts("0", "0&quot; kg&quot;", rule=True), cell=f"<v>{value}</v>",
+                 style=' s="1"')
+    found = inspect(io.BytesIO(data), filename="planted.xlsx")
+    assert found.status == "complete", (found.status, found.reason)
+    long = "&quot;" + "x" * 300 + "&quot;0"
+    data = _xlsx(_numfmts("0", long, rule=True), style=' s="1"')
+    found = inspect(io.BytesIO(data), filename="planted.xlsx")
+    assert found.status == "uninspectable"
+    assert found.reason is not None and "255 characters" in found.reason
+
+
+def test_a_ratio_is_no_card_number_but_a_card_stored_as_a_number_is() -> None:
+    # Every budget sheet's ratios were read as their stored digits: 6/11 is
+    # 0.5454545454545454, a Mastercard number that passes the Luhn check,
+    # and honest sheets were floored FINANCE//PERSONAL-DATA. A number's
+    # whole part is read; a card number stored as a number still is.
+    from crafted_shown import _xlsx
+
+    rules = POLICY.intake.content_rules()
+    for ratio in ("0.5454545454545454", "-0.5454545454545454", "5.454545454545454E-1"):
+        found = inspect(io.BytesIO(_xlsx(lambda p: p, cell=f"<v>{ratio}</v>")), rules=rules)
+        assert "card-numbers" not in found.matched_rules, ratio
+    for card in ("4111111111111111", "4.111111111111111E+15"):
+        found = inspect(io.BytesIO(_xlsx(lambda p: p, cell=f"<v>{card}</v>")), rules=rules)
+        assert "card-numbers" in found.matched_rules, card
+
+
+def test_a_charts_ratio_is_no_card_number_either() -> None:
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    def deck(values: tuple[float, ...]) -> bytes:
+        prs = Presentation()
+        slide = prs.slides.add_slide(prs.slide_layouts[6])
+        data = CategoryChartData()
+        data.categories = [str(i) for i in range(len(values))]
+        data.add_series("share", values)
+        slide.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1),
+                               Inches(4), Inches(3), data)
+        out = io.BytesIO()
+        prs.save(out)
+        return out.getvalue()
+
+    rules = POLICY.intake.content_rules()
+    found = inspect(io.BytesIO(deck((0.5454545454545454, 0.25))), rules=rules)
+    assert found.status == "complete" and "card-numbers" not in found.matched_rules
+    found = inspect(io.BytesIO(deck((4111111111111111.0,))), rules=rules)
+    assert "card-numbers" in found.matched_rules

@@ -28,10 +28,11 @@ from decimal import Decimal, InvalidOperation
 from vault.intake._model import Refused
 from vault.intake._xml import TextTarget
 
-__all__ = ["CellFormats", "StylesTarget", "literal_text", "parse", "render"]
+__all__ = ["CellFormats", "StylesTarget", "literal_text", "number_text", "parse", "render"]
 
 Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
+MAX_CODE = 255  # characters of a number format: Excel's own limit
 _DATE = frozenset("yYmMdDhHsSeEbBgG")  # date and time codes (e/b/g: eras); E+ is taken first
 
 
@@ -173,20 +174,28 @@ def literal_text(code: str) -> str:
 
 
 _MOST_DIGITS = 310  # a number's exponent, either way, that a cell can hold
-_PLAIN = re.compile(r"(-?)0*(\d*)(?:\.(\d*?)0*)?")  # how Excel writes most numbers
+# How Excel writes most numbers. No pattern that gives back what it took:
+# one lazy group before trailing zeros made a 4 KB value of 200,000 zeros
+# take minutes, inside one parser feed where no budget is looked at.
+_PLAIN = re.compile(r"(-?)(\d*)(?:\.(\d*))?")
+_LONGEST = 400  # characters of a number worth rendering (Excel keeps 15 digits)
+_ENDS = 32  # characters of each end of a long text value shown around a format's text
 
 
 def _digits(value: str) -> tuple[int, str, str] | None:
     """(sign, whole digits, fraction digits) of a cell's number, None if
     it is none: the text itself when plain, else through Decimal
     (exponents)."""
-    m = _PLAIN.fullmatch(value.strip())
+    text = value.strip()
+    if len(text) > _LONGEST:
+        return None
+    m = _PLAIN.fullmatch(text)
     if m and (m.group(2) or m.group(3)):
-        whole, fraction = m.group(2) or "0", m.group(3) or ""
-        zero = whole == "0" and not fraction
-        return (0 if zero else -1 if m.group(1) else 1), whole, fraction
+        whole, fraction = m.group(2).lstrip("0"), (m.group(3) or "").rstrip("0")
+        sign = 0 if not (whole or fraction) else -1 if m.group(1) else 1
+        return sign, whole or "0", fraction
     try:
-        number = Decimal(value.strip())
+        number = Decimal(text)
     except InvalidOperation:
         return None
     # Excel's numbers stop near 1E308: one planted as 1E+1000000 overflowed
@@ -196,6 +205,20 @@ def _digits(value: str) -> tuple[int, str, str] | None:
         return None
     whole, _, fraction = format(abs(number), "f").partition(".")
     return (number > 0) - (number < 0), whole.lstrip("0") or "0", fraction.rstrip("0")
+
+
+def number_text(value: str) -> str:
+    """A cell's number as it is read when no format adds text to it: an
+    integer whole (a card number stored as a number, shown by a format of
+    ``0``), of any other number its whole part. The digits after a
+    decimal point are not read: every ratio of a budget sheet (6/11 is
+    stored as 0.5454545454545454) read as a card number or a national
+    identity number, and a number shows at most 15 significant digits."""
+    parts = _digits(value)
+    if parts is None:  # no number: read as it is written
+        return value
+    sign, whole, _ = parts
+    return "-" * (sign < 0) + whole
 
 
 def render(code: str, value: str, numeric: bool) -> str | None:
@@ -212,6 +235,11 @@ def render(code: str, value: str, numeric: bool) -> str | None:
         section = sections[3] if len(sections) > 3 else sections[0]
         if not section.text:
             return None
+        # The value is read as it is elsewhere; here only what the format
+        # puts around it counts, so a long one is its two ends (a format of
+        # 255 @ over a 30,000-character cell was 7 million characters).
+        if len(value) > 2 * _ENDS:
+            value = value[:_ENDS] + "\n" + value[-_ENDS:]
         return "".join(t if k == "lit" else value if k == "text" else ""
                        for k, t in section.tokens)
     parts = _digits(value)
@@ -274,6 +302,9 @@ class StylesTarget(TextTarget):
         super().start(tag, attrib)
         if tag in self.numfmt:
             code = attrib.get("formatCode", "")
+            if len(code) > MAX_CODE:  # rendered in every cell it formats
+                raise Refused("malformed", f"a number format longer than the {MAX_CODE} "
+                              "characters Excel allows")
             if self.in_dxfs:
                 self._conditional(code)
             else:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vault.intake._numfmt import CellFormats, StylesTarget
+from vault.intake._numfmt import CellFormats, StylesTarget, number_text
 from vault.intake._sheets import NamesTarget, SheetTarget
 from vault.intake._word import NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
@@ -71,14 +71,47 @@ class _AllText(TextTarget):
         self._add("\n")
 
 
+class _ChartTarget(TextTarget):
+    """A chart's numbers (in c:numCache, c:numLit) are read as a sheet's
+    are (number_text): their whole part, not a ratio's digits."""
+
+    _NUMBERS = _tags(C, "numCache", "numLit")
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt")),
+                         _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",)),
+                         max_depth=depth)
+        self.numbers = 0  # depth of the numbers element we are in, 0 if none
+        self.number: list[str] | None = None
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        if tag in self._NUMBERS and not self.numbers:
+            self.numbers = self.depth
+        elif self.numbers and self.inside == self.depth:
+            self.number = []
+
+    def data(self, text: str) -> None:
+        if self.number is not None:
+            self.number.append(text)
+        else:
+            super().data(text)
+
+    def end(self, tag: str) -> None:
+        if self.number is not None and self.inside == self.depth:
+            self._add(number_text("".join(self.number)))
+            self.number = None
+        if self.numbers == self.depth:
+            self.numbers = 0
+        super().end(tag)
+
+
 def _drawing(ctx: Context) -> TextTarget:
     # DrawingML text, and a chart's values and names (categories, series,
     # titles from cells: c:v in c:strCache, c:tx, c:cat), drawn on its axes,
     # legend and data labels.
     # A newer chart's (chartex) categories are the text of its cx:pt.
-    return TextTarget(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt")),
-                      _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",)),
-                      max_depth=ctx.depth)
+    return _ChartTarget(ctx.depth)
 
 
 _WORD = (_names(r"word/(document|header\d*|footer\d*|comments|footnotes|endnotes)\.xml"),

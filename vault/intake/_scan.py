@@ -27,6 +27,7 @@ _LINES = re.compile(rf"[^\n]{{1,{LINE_WINDOW}}}")
 _REACH = MAX_MATCH + 4  # past a match's lookbehind and lookahead, with room
 # b"1" for an ASCII digit, b"0" for any other byte
 _DIGIT_MARKS = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_DIGIT_RUN = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +53,15 @@ def near_digits(text: str) -> list[tuple[int, int]] | None:
     Every detector match holds a digit and is at most MAX_MATCH characters
     long (vault/intake/_detectors.py), so none lies more than _REACH
     characters from a digit, and none crosses from one stretch into the
-    next. Only for ASCII text, whose digits are 0-9: they are marked in one
-    ``bytes.translate`` and their runs found with ``bytes.find``. Other text,
-    or text whose stretches would cover half of it, is read whole."""
-    if not text.isascii():
-        return None
-    marks = text.encode("ascii").translate(_DIGIT_MARKS)
-    size = len(marks)
+    next. The text is normalised (every script's digits are ASCII digits
+    by then): in ASCII text the digits are marked in one
+    ``bytes.translate`` and their runs found with ``bytes.find``, in other
+    text their runs are found by a pattern. Text whose stretches would
+    cover half of it is read whole."""
     spans: list[tuple[int, int]] = []
     covered = 0
-    find = marks.find
-    i = find(b"1")
-    while i >= 0:
-        j = find(b"0", i)
-        if j < 0:
-            j = size
+    size = len(text)
+    for i, j in _digit_runs(text):
         start, end = max(0, i - _REACH), min(size, j + _REACH)  # digits i .. j - 1
         if spans and start <= spans[-1][1]:
             covered += end - spans[-1][1]
@@ -76,8 +71,24 @@ def near_digits(text: str) -> list[tuple[int, int]] | None:
             spans.append((start, end))
         if 2 * covered > size:
             return None
-        i = find(b"1", j)
     return spans
+
+
+def _digit_runs(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each run of ASCII digits in ``text``."""
+    if not text.isascii():
+        for m in _DIGIT_RUN.finditer(text):
+            yield m.span()
+        return
+    marks = text.encode("ascii").translate(_DIGIT_MARKS)
+    find = marks.find
+    i = find(b"1")
+    while i >= 0:
+        j = find(b"0", i)
+        if j < 0:
+            j = len(marks)
+        yield i, j
+        i = find(b"1", j)
 
 
 def _in_spans(find: Finder, text: str, spans: list[tuple[int, int]] | None) -> Iterator[int]:

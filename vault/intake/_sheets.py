@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from vault.intake._numfmt import CellFormats, render
+from vault.intake._numfmt import CellFormats, number_text, render
 from vault.intake._xml import TextTarget
 
 __all__ = ["NamesTarget", "SheetTarget", "formula_text"]
@@ -89,18 +89,24 @@ class SheetTarget(_Formulas):
         self.formats = formats
         self.cell_type: str | None = None
         self.codes: list[str] = []
-        self.value: list[str] | None = None
+        self.value: list[str] | None = None  # a cell's value, to render with its formats
+        self.value_depth = 0
+        self.number: list[str] | None = None  # a number's value, to read as shown
 
     def _skip(self, tag: str, attrib: dict[str, str]) -> bool:
-        return tag in _VALUE and self.cell_type == "s"  # a shared-string index
+        # a shared-string index; a number, read as shown (number_text)
+        return tag in _VALUE and self.cell_type in ("s", None, "n")
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         if tag in _CELL:
             self.cell_type = attrib.get("t")
             self.codes = self.formats.codes(attrib.get("s"))
         super().start(tag, attrib)
-        if self.codes and tag in _CELL_TEXT and self.inside == self.depth:
-            self.value = []
+        if tag in _VALUE and self.cell_type in (None, "n") and not self.inside:
+            self.number = []
+        if self.codes and tag in _CELL_TEXT and (self.inside == self.depth
+                                                 or self.number is not None):
+            self.value, self.value_depth = [], self.depth
         elif tag in _SHOWN_ATTRS:
             shown = [attrib.get(a, "") for a in _SHOWN_ATTRS[tag]]
             if text := "\n".join(s for s in shown if s):
@@ -110,14 +116,19 @@ class SheetTarget(_Formulas):
         super().data(text)
         if self.value is not None:
             self.value.append(text)
+        if self.number is not None:
+            self.number.append(text)
 
     def end(self, tag: str) -> None:
-        if self.value is not None and self.inside == self.depth:
+        if self.value is not None and self.value_depth == self.depth:
             value, numeric = "".join(self.value), self.cell_type in (None, "n")
             self.value = None
             for code in self.codes:
                 if (shown := render(code, value, numeric)) is not None:
                     self._add("\n" + shown + "\n")
+        if self.number is not None and tag in _VALUE:
+            self._add(number_text("".join(self.number)))
+            self.number = None
         super().end(tag)
 
 

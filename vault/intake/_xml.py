@@ -22,6 +22,7 @@ from vault.intake._model import Meter, Refused
 __all__ = ["TextTarget", "iter_text", "parse_small"]
 
 CHUNK = 64 * 1024
+MAX_PENDING = 64 * CHUNK  # characters collected from one CHUNK at most (see _add)
 
 
 class TextTarget:
@@ -65,6 +66,14 @@ class TextTarget:
     def _add(self, text: str) -> None:
         self.pieces.append(text)
         self.size += len(text)
+        # What one feed of CHUNK bytes collects is looked at only after it:
+        # text read out of attributes, list labels and number formats
+        # rendered into cells can outgrow the bytes many times over, and a
+        # planted part could fill the memory (or outlast every budget)
+        # before that. No honest part comes near this.
+        if self.size > MAX_PENDING:
+            raise Refused("too-large", f"more than {MAX_PENDING} characters of text from "
+                          f"{CHUNK} bytes of XML")
 
     def take(self) -> str:
         out = "".join(self.pieces)
