@@ -980,19 +980,24 @@ def test_functions_kept_from_public_still_run_for_the_application_role(
         assert v.doctor().problems == []
 
 
+@pytest.mark.parametrize("setting", ["quote_all_identifiers = on", "bytea_output = escape",
+                                     "extra_float_digits = 3", "DateStyle = 'SQL, DMY'",
+                                     "IntervalStyle = sql_standard", "TimeZone = 'Asia/Tokyo'"])
 @pytest.mark.parametrize("how", ["the role's own default", "the cluster's setting"])
 def test_quoting_every_identifier_is_no_change_to_the_schema(pg_office: Office,
-                                                             how: str) -> None:
+                                                             how: str, setting: str) -> None:
     # quote_all_identifiers changes how PostgreSQL writes back a trigger or
     # a SQL body: any role may turn it on for itself (ALTER ROLE CURRENT_USER
     # SET), an administrator for the cluster -- and every workstation's
     # doctor then found ten triggers and a function changed in an intact vault.
     cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
     _seal(pg_office, "clerk", b"notice")
+    # (bytea_output = escape wrote a constraint's '\x0a'::bytea as '\012')
+    name = setting.split(" ", 1)[0]
     if how == "the role's own default":
-        _app_sql(pg_office, "ALTER ROLE CURRENT_USER SET quote_all_identifiers = on")
+        _app_sql(pg_office, f"ALTER ROLE CURRENT_USER SET {setting}")
     else:
-        cluster.execute("ALTER SYSTEM SET quote_all_identifiers = on")
+        cluster.execute(f"ALTER SYSTEM SET {setting}")
         cluster.execute("SELECT pg_reload_conf()")
     try:
         Database.get(pg_office.location).close()  # new sessions, as on another workstation
@@ -1002,8 +1007,8 @@ def test_quoting_every_identifier_is_no_change_to_the_schema(pg_office: Office,
         with psycopg.connect(pg_office.location, autocommit=True) as conn:
             assert schema_problems(conn) == []
     finally:
-        cluster.execute(f"ALTER ROLE {APP} RESET quote_all_identifiers")
-        cluster.execute("ALTER SYSTEM RESET quote_all_identifiers")
+        cluster.execute(f"ALTER ROLE {APP} RESET {name}")
+        cluster.execute(f"ALTER SYSTEM RESET {name}")
         cluster.execute("SELECT pg_reload_conf()")
 
 

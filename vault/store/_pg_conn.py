@@ -83,7 +83,7 @@ _SESSION = ("-c default_transaction_read_only=off"
             " -c statement_timeout=0 -c idle_session_timeout=0"
             " -c standard_conforming_strings=on -c client_encoding=UTF8"
             " -c local_preload_libraries= -c search_path=pg_catalog,pg_temp"
-            " -c quote_all_identifiers=off")
+            " -c quote_all_identifiers=off -c bytea_output=hex")
 
 Connection = psycopg.Connection[Any]
 

@@ -825,6 +825,11 @@ def _app_privileges() -> dict[str, set[str]]:
     return given
 
 
+_CATALOG_TEXT_SETTINGS = (("quote_all_identifiers", "off"), ("bytea_output", "hex"),
+                          ("extra_float_digits", "1"), ("DateStyle", "'ISO, MDY'"),
+                          ("IntervalStyle", "postgres"), ("TimeZone", "'UTC'"))
+
+
 def schema_problems(conn: Connection) -> list[str]:
     """What differs from the schema the migrations made, for ``vault
     doctor``: each names something that someone with the owner's privileges
@@ -834,10 +839,14 @@ def schema_problems(conn: Connection) -> list[str]:
     catalog queries, in one transaction."""
     with conn.transaction():
         # The catalog's texts (pg_get_triggerdef, pg_get_constraintdef, a SQL
-        # body) qualify names by the search path and quote identifiers as
-        # quote_all_identifiers says, which any role may set for itself.
+        # body) qualify names by the search path, quote identifiers as
+        # quote_all_identifiers says and write constants by the output
+        # settings (bytea_output = escape wrote '\x0a'::bytea as '\012'),
+        # which any role may set for itself: each pinned to what the texts
+        # compared with were written under.
         conn.execute(f"SET LOCAL search_path = {SAFE_SEARCH_PATH}")
-        conn.execute("SET LOCAL quote_all_identifiers = off")
+        for setting, value in _CATALOG_TEXT_SETTINGS:
+            conn.execute(f"SET LOCAL {setting} = {value}")
         return (_function_problems(conn) + _trigger_problems(conn)
                 + _table_problems(conn) + _foreign_problems(conn)
                 + _privilege_problems(conn) + _setting_problems(conn)
