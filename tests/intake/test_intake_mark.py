@@ -44,14 +44,20 @@ def test_office_label_for_picks_the_least_mapping_that_covers_the_label() -> Non
     assert covering is not None and covering.label.compartments == {"BOARD"}
     assert office_label_for(POLICY, label(level="PUBLIC")) is not None
     # Marked lower, the copy would be floored lower when sealed again: a
-    # compartment or caveat dropped, or a lower level, never.
+    # compartment or caveat dropped, or a lower level, never. The office
+    # policy's Restricted labels cover what no narrower one does.
+    rank = POLICY.level_rank
     for level, compartments, caveats in (("CONFIDENTIAL", ["STAFF", "HR"], []),
                                          ("CONFIDENTIAL", ["FINANCE"], ["PERSONAL-DATA"]),
                                          ("CONFIDENTIAL", ["BOARD", "FINANCE"], []),
                                          ("SECRET", ["BOARD", "FINANCE"], []),
                                          ("INTERNAL", ["HR"], [])):
-        assert office_label_for(POLICY, label(level=level, compartments=compartments,
-                                              caveats=caveats)) is None, (level, compartments)
+        wanted = label(level=level, compartments=compartments, caveats=caveats)
+        got = office_label_for(POLICY, wanted)
+        assert got is not None and got.name is not None and "Restricted" in got.name
+        assert rank(got.label.level) >= rank(level)
+        assert got.label.compartments >= wanted.compartments
+        assert got.label.caveats >= wanted.caveats
 
 
 @pytest.mark.parametrize("name", ["plain.docx", "labelinfo.xlsx", "confidential.pptx",
@@ -176,8 +182,12 @@ def test_what_cannot_be_marked_is_a_clear_error() -> None:
 # -- vault open --mark ------------------------------------------------------------
 
 
-def _sealed(tmp_path: Path, name: str, level: str, compartments: list[str]) -> tuple[Any, str]:
-    office = make_office(tmp_path)
+POLICY_TEXT = (POLICIES / "office.yaml").read_text(encoding="utf-8")
+
+
+def _sealed(tmp_path: Path, name: str, level: str, compartments: list[str],
+            edit: dict[str, str] | None = None) -> tuple[Any, str]:
+    office = make_office(tmp_path, edit=edit)
     src = office.file(name, (FILES / name).read_bytes())
     doc = office.as_("leader").seal(src, level=level, compartments=compartments,
                                     justification="marking").id
@@ -228,6 +238,19 @@ def test_a_marked_copy_sealed_again_is_never_lower_than_its_document(tmp_path: P
     # STAFF, no lowering rule, no approval, and she read the HR file.
     office, doc = _sealed(tmp_path, "plain.docx", "CONFIDENTIAL", ["STAFF", "HR"])
     out = tmp_path / "copy.docx"
+    r = office.cli("officer", "open", doc, "-o", str(out), "--mark")
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    r = office.cli("clerk", "classify", str(out))  # Confidential\Restricted: every compartment
+    assert "floor      CONFIDENTIAL//BOARD/FINANCE/HR/STAFF" in r.stdout, r.stdout
+    sealed = office.cli("clerk", "seal", str(out))
+    if sealed.exit_code == 0:
+        assert office.cli("clerk", "open", sealed.stdout.split()[0], "-o", "-").exit_code == 3
+    # A policy with no label that covers it: refused before anything is decrypted.
+    restricted = POLICY_TEXT[POLICY_TEXT.index("    # Restricted: every compartment"):
+                             POLICY_TEXT.index("    # Files labelled by another tenant")]
+    out.unlink()
+    office, doc = _sealed(tmp_path / "narrow", "plain.docx", "CONFIDENTIAL", ["STAFF", "HR"],
+                          edit={restricted: ""})
     r = office.cli("officer", "open", doc, "-o", str(out), "--mark")
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert "maps no Office label that covers CONFIDENTIAL//HR/STAFF" in r.stderr
