@@ -232,3 +232,53 @@ def test_the_audit_listing_passes_over_lines_an_incident_sealed_off(tmp_path: Pa
     r = office.cli("officer", "audit", "log", "--json")
     assert r.exit_code == 0, r.stderr
     assert doc in r.stdout and json.loads(r.stdout)[-1]["action"] == "incident"
+
+
+@pytest.mark.parametrize("same_length", [True])
+def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
+                                                              same_length: bool) -> None:
+    # A disk error damaged one line; 'verify' alarmed, the officer sealed
+    # the line off and made a checkpoint: 'verify' was ok again, but
+    # 'prove' failed for every record, on every machine, for good ("does
+    # not match its checkpoint", "not those this machine read").
+    office = make_office(tmp_path / "o", post_quantum=False)
+    machines = {who: {"VAULT_STATE_DIR": str(tmp_path / f"{who}-state")}
+                for who in ("officer", "clerk")}
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=machines["clerk"])
+        assert r.exit_code == 0, r.stderr
+    assert office.cli("officer", "audit", "verify", env=machines["officer"]).exit_code == 0
+    lines = office.raw.audit_lines()
+    k = len(lines) - 3
+    flip = (b'"outcome":"', b'"outcome":"X') if not same_length else (b'"host":"', b'"host":"X')
+    damaged = lines[k].replace(*flip, 1)
+    if same_length:  # one byte flipped, as a disk error does
+        at = damaged.index(b'"host":"X') + len(b'"host":"X')
+        damaged = damaged[:at] + damaged[at + 1:]
+    assert damaged != lines[k] and (len(damaged) == len(lines[k])) == same_length
+    office.raw.set_audit_line(k, damaged)
+    r = office.cli("officer", "audit", "verify", env=machines["officer"])
+    assert r.exit_code == 4, r.stderr
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=machines["officer"])
+    assert r.exit_code == 0, r.stderr
+    r = office.cli("officer", "audit", "checkpoint", env=machines["officer"])
+    assert r.exit_code == 0, r.stderr
+    r = office.cli("officer", "audit", "verify", env=machines["officer"])
+    assert r.exit_code == 0, r.stderr
+    from vault.audit import verify_tlog_proof
+    from vault.audit.note import NoteVerifier
+
+    with office.as_("officer") as v:
+        verifier = NoteVerifier.from_key(v.manifest.log_key)
+    fresh = {"VAULT_STATE_DIR": str(tmp_path / "fresh-state")}
+    for who, env in (("officer", machines["officer"]), ("clerk", machines["clerk"]),
+                     ("leader", fresh)):
+        for seq in (1, k - 1, k + 1):
+            r = office.cli(who, "audit", "prove", str(seq), env=env)
+            assert r.exit_code == 0, (who, seq, r.stderr)
+            verify_tlog_proof(r.stdout, [verifier])
+        r = office.cli(who, "audit", "prove", str(k), env=env)
+        assert r.exit_code != 0 and r.stdout == "", r.stdout
+        assert f"line {k} was sealed off by an incident" in r.stderr, r.stderr

@@ -101,6 +101,8 @@ class Session:
         self.trusted = TrustedState(self.manifest, manifest_bytes, self.log, path,
                                     persistent=persistent)
         self.trusted.confirm = self._confirm
+        # Proofs are made under the incidents the log declares (AUDIT.md §10).
+        self.log.sealed_off = self.trusted.sealed_off_now
         self.identity = identity
         self.keyring = Keyring(backend, self.trusted, identity) if identity else None
         self._depth = 0

@@ -9,7 +9,7 @@ may make.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,11 @@ class LogReading:
     origin: str | None
     notes: list[str]
     _tip: TrustedTip | None
+    #: the lines the incidents a proof is made under seal off (§10, §11.3)
+    _sealed_off: frozenset[int] = frozenset()
+    #: gives the lines the log's incidents seal off (a vault interprets the
+    #: incident records and sets it); proofs are made under them
+    sealed_off: Callable[[], Collection[int]] = staticmethod(frozenset)
 
     def checkpoint(self) -> bytes:
         raise NotImplementedError  # AuditLog signs and stores one
@@ -230,13 +235,22 @@ class LogReading:
                           sealed_off=frozenset(sealed_off), expect_signer=expect_signer,
                           known=known)
 
-    def prove(self, seq: int) -> str:
+    def prove(self, seq: int, *, sealed_off: Collection[int] | None = None) -> str:
         """A c2sp.org/tlog-proof@v1 that record ``seq`` is in the log, against
-        the newest valid checkpoint (a new one is made if none covers it)."""
+        the newest valid checkpoint (a new one is made if none covers it).
+        ``sealed_off``: the lines an officer's incidents declared damaged
+        (§11.3; default: what the :attr:`sealed_off` hook gives); a root
+        differing from the lines' own only there, by the leaves they had
+        when written, is still theirs, and such a line itself proves
+        nothing."""
         from vault.audit._prover import prove
 
         if not isinstance(seq, int) or seq < 0:
             raise ValueError("seq must be a non-negative integer")
+        self._sealed_off = frozenset(self.sealed_off() if sealed_off is None else sealed_off)
+        if seq in self._sealed_off:
+            raise UsageError(f"line {seq} was sealed off by an incident: no proof is made of it",
+                             hint="see 'vault audit verify'; the line stays as evidence only")
         with self._reading():
             found = self._valid_checkpoints(newest_only=True)
         if found and found[-1][1].size > seq:
@@ -285,14 +299,16 @@ class LogReading:
             wanted = [cp.size for _, cp in stored] + ([trusted.size] if trusted else [])
             roots = hash_tree(self.storage, LogEnd(max(wanted), None), wanted).roots \
                 if wanted else {}
-        if trusted is not None and roots.get(trusted.size) != trusted.root:
+        if trusted is not None and roots.get(trusted.size) != trusted.root \
+                and not self._original_root(trusted.size, trusted.root):
             raise AuditIntegrityError(
                 f"the audit log's first {trusted.size} lines are not those this machine read",
                 kind="modified", hint="run 'vault audit verify'")
         chosen: list[tuple[bytes, Checkpoint]] = []
         passed: list[int] = []
         for entry in reversed(stored):
-            if roots.get(entry[1].size) == entry[1].root:
+            if roots.get(entry[1].size) == entry[1].root or \
+                    self._original_root(entry[1].size, entry[1].root):
                 chosen = [entry]
                 break
             passed.append(entry[1].size)
@@ -330,8 +346,25 @@ class LogReading:
                 result = hash_tree(self.storage, LogEnd(cp.size, None), [cp.size])
             if result.roots.get(cp.size) == cp.root:
                 return
+        if tip.size >= cp.size and self._original_root(cp.size, cp.root):
+            return
         raise short_of_checkpoint(cp.size, tip.size) if tip.size < cp.size \
             else not_its_checkpoint(cp.size)
+
+    def _original_root(self, size: int, root: bytes) -> bool:
+        """Does ``root`` differ from the root of the first ``size`` lines only
+        at lines an incident sealed off, by the leaves they had when
+        written -- the rule 'verify' holds a checkpoint to (§11.3)? The
+        leaves come from the derived data, which need not be trusted: a
+        leaf that is not the one written cannot reproduce a signed root."""
+        from vault.audit._damage import Target
+        from vault.audit._incidents import Incidents
+        from vault.audit._verify_end import _originals_confirm
+
+        if not self._sealed_off:
+            return False
+        with self._reading():
+            return _originals_confirm(self, Target(size, root), Incidents(self._sealed_off))
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between two sizes of this log."""

@@ -86,6 +86,8 @@ def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
     note is ``note``), carrying the line as extra data, verified first."""
     if seq >= cp.size:
         raise UsageError(f"there is no record {seq}: the log holds {cp.size} lines")
+    if any(i < cp.size for i in log._sealed_off):
+        return _under_incident(log, seq, note, cp)
     for attempt in range(2):
         try:
             with log._reading():
@@ -109,6 +111,35 @@ def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
     except MerkleError as e:
         raise not_its_checkpoint(cp.size) from e
     return TlogProof(seq, tuple(proof), note, extra=lines[seq]).to_text()
+
+
+def _under_incident(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
+    """The proof against a checkpoint over lines an incident sealed off
+    (§11.3): made from the leaves those lines had when written, which the
+    derived data keeps (verification does not rebuild it over them), and
+    the lines' own elsewhere -- never rebuilt here, or no proof could be
+    made again. Its other hashes may be older than the damage: all are
+    recomputed from the leaves."""
+    from vault.audit._tree import tree_root
+    from vault.audit._verify_end import originals
+
+    with log._reading():
+        leaves = originals(log, cp.size, log._sealed_off)
+        line = log.storage.line(seq)
+    if leaves is None or tree_root(leaves) != cp.root or line is None \
+            or leaf_hash(line) != leaves[seq]:
+        raise not_its_checkpoint(cp.size)
+    data = stored_order(leaves)
+
+    def read(indexes: object) -> list[bytes]:
+        return [data[i * HASH_SIZE : (i + 1) * HASH_SIZE] for i in indexes]  # type: ignore[attr-defined]
+
+    proof = inclusion_proof(seq, cp.size, StoredHashes(read, len(data) // HASH_SIZE).subtree)
+    try:
+        verify_inclusion(seq, cp.size, leaf_hash(line), proof, cp.root)
+    except MerkleError as e:
+        raise not_its_checkpoint(cp.size) from e
+    return TlogProof(seq, tuple(proof), note, extra=line).to_text()
 
 
 def consistency(log: LogReading, old_size: int, new_size: int) -> list[bytes]:

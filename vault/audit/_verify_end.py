@@ -8,6 +8,7 @@ derived data rebuilt, a missing checkpoint key -- is a finding.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint
@@ -80,7 +81,13 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
         findings.append(f"{pending} lines and {len(tree.tail)} bytes at the end were left "
                         "by an interrupted write; the next append sets them aside")
     hashes_ok = derived_ok and _derived_ok(log, tree, checkpoints)
-    if not hashes_ok:
+    if not hashes_ok and originals(log, tree.size, incidents.lines) is not None:
+        # They differ only at sealed-off lines: they keep the leaves those
+        # lines had, which every checkpoint signed since holds and proofs
+        # against them need (§10). Rebuilt, no proof could be made again.
+        findings.append("the derived hashes keep the original leaves of the lines an "
+                        "incident sealed off, and are not rebuilt")
+    elif not hashes_ok:
         findings.append(_repair(log, tree))
     proved = _prove_consistency(log, trusted, checkpoints)
     if expect_signer:
@@ -112,21 +119,33 @@ def _excused(log: LogReading, target: Target, incidents: Incidents, vouched: boo
 def _originals_confirm(log: LogReading, target: Target, incidents: Incidents) -> bool:
     from vault.audit._tree import tree_root
 
+    original = originals(log, target.size, incidents.lines)
+    return original is not None and hmac.compare_digest(tree_root(original), target.root)
+
+
+def originals(log: LogReading, size: int, sealed_off: Collection[int]) -> list[bytes] | None:
+    """The leaf hashes the derived data holds for the first ``size`` lines,
+    when they differ from the lines' own only at ``sealed_off`` lines (the
+    leaves those lines had when written, §11.3); else None. Not trusted:
+    only a signed root they reproduce makes them the originals."""
+    if not any(i < size for i in sealed_off):
+        return None
     derived = log.storage.derived()
     if derived is None:
-        return False
+        return None
     try:
         with derived:
-            original = derived.hashes().leaf_hashes(target.size)
+            if derived.covered() < size:
+                return None
+            original = derived.hashes().leaf_hashes(size)
     except (OSError, EOFError):
-        return False
-    if not hmac.compare_digest(tree_root(original), target.root):
-        return False
-    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(target.size, None))
-           for line in block][: target.size]
-    return len(now) == target.size and all(
-        i in incidents.lines for i, (a, b) in enumerate(zip(now, original, strict=True))
-        if a != b)
+        return None
+    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(size, None))
+           for line in block][:size]
+    if len(now) != size or not all(i in sealed_off for i, (a, b)
+                                   in enumerate(zip(now, original, strict=True)) if a != b):
+        return None
+    return original
 
 
 def _derived_ok(log: LogReading, tree: TreeResult, checkpoints: list[Checkpoint]) -> bool:
