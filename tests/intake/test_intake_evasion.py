@@ -360,7 +360,11 @@ def test_a_ratio_is_no_card_number_but_a_card_stored_as_a_number_is() -> None:
     for ratio in ("0.5454545454545454", "-0.5454545454545454", "5.454545454545454E-1"):
         found = inspect(io.BytesIO(_xlsx(lambda p: p, cell=f"<v>{ratio}</v>")), rules=rules)
         assert "card-numbers" not in found.matched_rules, ratio
-    for card in ("4111111111111111", "4.111111111111111E+15"):
+    # As many digits as a cell shows (15): a typed 0.378282246310005 shows an
+    # Amex number under a format of fifteen decimals. A <v> inside the <v>
+    # hides nothing.
+    for card in ("4111111111111111", "4.111111111111111E+15", "0.378282246310005",
+                 "4111111111111111<v/>", "41111111<v/>11111111"):
         found = inspect(io.BytesIO(_xlsx(lambda p: p, cell=f"<v>{card}</v>")), rules=rules)
         assert "card-numbers" in found.matched_rules, card
 
@@ -388,3 +392,20 @@ def test_a_charts_ratio_is_no_card_number_either() -> None:
     assert found.status == "complete" and "card-numbers" not in found.matched_rules
     found = inspect(io.BytesIO(deck((4111111111111111.0,))), rules=rules)
     assert "card-numbers" in found.matched_rules
+
+
+def test_a_list_label_of_millions_of_numbers_is_refused_before_it_is_built() -> None:
+    # One w:lvlText of millions of %1, each level starting at 999999999,
+    # read eleven times over: gigabytes built in one parser callback.
+    from crafted_shown import _word, rewrite
+
+    label = "%1" * 600
+    numbering = ('<w:numbering xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/'
+                 '2006/main"><w:abstractNum w:abstractNumId="0"><w:lvl w:ilvl="0">'
+                 f'<w:start w:val="999999999"/><w:lvlText w:val="{label}"/></w:lvl>'
+                 "</w:abstractNum></w:numbering>")
+    data = rewrite(_word("<w:p><w:r><w:t>x</w:t></w:r></w:p>"),
+                   lambda p: {**p, "word/numbering.xml": numbering.encode()})
+    found = inspect(io.BytesIO(data), filename="planted.docx")
+    assert found.status == "uninspectable" and found.reason is not None
+    assert "list label longer than" in found.reason

@@ -180,6 +180,7 @@ _MOST_DIGITS = 310  # a number's exponent, either way, that a cell can hold
 _PLAIN = re.compile(r"(-?)(\d*)(?:\.(\d*))?")
 _LONGEST = 400  # characters of a number worth rendering (Excel keeps 15 digits)
 _ENDS = 32  # characters of each end of a long text value shown around a format's text
+_SHOWN = 15  # significant digits Excel shows of a number
 
 
 def _digits(value: str) -> tuple[int, str, str] | None:
@@ -210,15 +211,19 @@ def _digits(value: str) -> tuple[int, str, str] | None:
 def number_text(value: str) -> str:
     """A cell's number as it is read when no format adds text to it: an
     integer whole (a card number stored as a number, shown by a format of
-    ``0``), of any other number its whole part. The digits after a
-    decimal point are not read: every ratio of a budget sheet (6/11 is
-    stored as 0.5454545454545454) read as a card number or a national
-    identity number, and a number shows at most 15 significant digits."""
+    ``0``); a number of at most 15 significant digits, as many as Excel
+    shows, whole (typed: 0.378282246310005 shows an Amex number under a
+    format of fifteen decimals); of a longer one, a computed ratio, its
+    whole part. Every ratio of a budget sheet (6/11 is stored as
+    0.5454545454545454) read as a card number or a national identity
+    number, though no cell shows its sixteenth digit."""
     parts = _digits(value)
     if parts is None:  # no number: read as it is written
         return value
-    sign, whole, _ = parts
-    return "-" * (sign < 0) + whole
+    sign, whole, fraction = parts
+    significant = len((whole + fraction).lstrip("0"))
+    shown = whole + ("." + fraction if fraction and significant <= _SHOWN else "")
+    return "-" * (sign < 0) + shown
 
 
 def render(code: str, value: str, numeric: bool) -> str | None:

@@ -92,6 +92,7 @@ class SheetTarget(_Formulas):
         self.value: list[str] | None = None  # a cell's value, to render with its formats
         self.value_depth = 0
         self.number: list[str] | None = None  # a number's value, to read as shown
+        self.number_depth = 0
 
     def _skip(self, tag: str, attrib: dict[str, str]) -> bool:
         # a shared-string index; a number, read as shown (number_text)
@@ -102,8 +103,9 @@ class SheetTarget(_Formulas):
             self.cell_type = attrib.get("t")
             self.codes = self.formats.codes(attrib.get("s"))
         super().start(tag, attrib)
-        if tag in _VALUE and self.cell_type in (None, "n") and not self.inside:
-            self.number = []
+        if tag in _VALUE and self.cell_type in (None, "n") and not self.inside \
+                and self.number is None:
+            self.number, self.number_depth = [], self.depth
         if self.codes and tag in _CELL_TEXT and (self.inside == self.depth
                                                  or self.number is not None):
             self.value, self.value_depth = [], self.depth
@@ -126,7 +128,7 @@ class SheetTarget(_Formulas):
             for code in self.codes:
                 if (shown := render(code, value, numeric)) is not None:
                     self._add("\n" + shown + "\n")
-        if self.number is not None and tag in _VALUE:
+        if self.number is not None and self.number_depth == self.depth:
             self._add(number_text("".join(self.number)))
             self.number = None
         super().end(tag)

@@ -85,6 +85,11 @@ class NumberingTarget(TextTarget):
         elif tag in _START:
             self.starts[self.level] = _attr(attrib, "val").strip()[:9]
         elif tag in _LEVEL_TEXT and (label := _attr(attrib, "val")):
+            # Read eleven times over (below), each level number up to nine
+            # digits: a planted label of millions of them was gigabytes
+            # built inside one parser callback, where no budget looks.
+            if len(label) > MAX_LABEL:
+                raise Refused("too-large", f"a list label longer than {MAX_LABEL} characters")
             if not _LEVEL_NUMBER.search(label):
                 self._add(label + "\n")
                 return
@@ -94,5 +99,6 @@ class NumberingTarget(TextTarget):
                       + "\n")
 
 
+MAX_LABEL = 1024  # characters of one list label (Word's are a few)
 _LIST, _LEVEL = _tags("abstractNum", "num"), _tags("lvl", "lvlOverride")
 _START, _LEVEL_TEXT = _tags("start", "startOverride"), _tags("lvlText")

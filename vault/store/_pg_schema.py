@@ -827,7 +827,8 @@ def _app_privileges() -> dict[str, set[str]]:
 
 _CATALOG_TEXT_SETTINGS = (("quote_all_identifiers", "off"), ("bytea_output", "hex"),
                           ("extra_float_digits", "1"), ("DateStyle", "'ISO, MDY'"),
-                          ("IntervalStyle", "postgres"), ("TimeZone", "'UTC'"))
+                          ("IntervalStyle", "postgres"), ("TimeZone", "'UTC'"),
+                          ("standard_conforming_strings", "on"))
 
 
 def schema_problems(conn: Connection) -> list[str]:
