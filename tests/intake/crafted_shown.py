@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections.abc import Callable
 
 import make_files as mf
-from intake_support import FILES
+from intake_support import FILES, rewrite
 
 Parts = dict[str, bytes]
 CARD = mf.CARD
@@ -18,15 +17,6 @@ W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 S = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 A = 'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"'
 P = 'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"'
-
-
-def rewrite(data: bytes, change: Callable[[Parts], Parts]) -> bytes:
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, part in change({i.filename: src.read(i) for i in src.infolist()}).items():
-            z.writestr(name, part)
-    return out.getvalue()
 
 
 def _sub(name: str, pattern: bytes, repl: bytes) -> Callable[[Parts], Parts]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,3 +28,16 @@ def raw_pdf(objs: dict[int, bytes]) -> bytes:
                     b"0000000000 65535 f \n" for i in range(1, size))
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
     return bytes(out)
+
+
+Parts = dict[str, bytes]
+
+
+def rewrite(data: bytes, change: Callable[[Parts], Parts]) -> bytes:
+    """A zip package (an Office file) with its parts as ``change`` makes them."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, part in change({i.filename: src.read(i) for i in src.infolist()}).items():
+            z.writestr(name, part)
+    return out.getvalue()

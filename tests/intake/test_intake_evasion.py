@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import make_files as mf
 import pytest
 from crafted_shown import SHOWN, SHOWN_FLOOR
-from intake_support import FILES, HC_ALL, POLICIES
+from intake_support import FILES, HC_ALL, POLICIES, rewrite
 from office import make_office
 
 from vault.intake import classify_for_seal, inspect
@@ -26,15 +25,6 @@ W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 DECOY = f"<w:document {W}><w:body/></w:document>".encode()
 WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
 Parts = dict[str, bytes]
-
-
-def rewrite(data: bytes, change: Callable[[Parts], Parts]) -> bytes:
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, part in change({i.filename: src.read(i) for i in src.infolist()}).items():
-            z.writestr(name, part)
-    return out.getvalue()
 
 
 def added(name: str, body: bytes) -> Callable[[Parts], Parts]:

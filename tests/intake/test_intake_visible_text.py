@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import make_files as mf
 import pytest
-from intake_support import raw_pdf
+from intake_support import raw_pdf, rewrite
 
 from vault.intake import classify_for_seal, inspect
 from vault.policy import load_policy
@@ -23,15 +22,6 @@ from vault.policy import load_policy
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "BOARD MINUTES - venue paid with card 4111 1111 1111 1111"
 Parts = dict[str, bytes]
-
-
-def rewrite(data: bytes, change: Callable[[Parts], Parts]) -> bytes:
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, part in change({i.filename: src.read(i) for i in src.infolist()}).items():
-            z.writestr(name, part)
-    return out.getvalue()
 
 
 def strict(parts: Parts) -> Parts:
