@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 from vault.errors import BadDataError
 from vault.intake._labels import CUSTOM_PROPS, LABEL_INFO, LABEL_NS, PROPERTY
 from vault.intake._model import Budget, Meter, Refused
+from vault.intake._opc import CUSTOM_PROPERTIES_REL, CUSTOM_PROPERTIES_TYPE
 from vault.intake._xml import parse_small
 from vault.intake._zipwrite import ZipCopier
 
@@ -36,8 +37,6 @@ __all__ = ["mark_office", "mark_pdf", "office_label_for"]
 _FMTID = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"
 _PROPS_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
 _VT_NS = "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"
-_PROPS_TYPE = "application/vnd.openxmlformats-officedocument.custom-properties+xml"
-_PROPS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/custom-properties"
 
 
 def office_label_for(policy: Policy, label: Label) -> OfficeLabelMapping | None:
@@ -179,11 +178,11 @@ def _mark_zip(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, site_id
     if CUSTOM_PROPS not in zf:
         replace["[Content_Types].xml"] = _insert(
             parts["[Content_Types].xml"], b"</Types>",
-            f'<Override PartName="/{CUSTOM_PROPS}" ContentType="{_PROPS_TYPE}"/>',
+            f'<Override PartName="/{CUSTOM_PROPS}" ContentType="{CUSTOM_PROPERTIES_TYPE}"/>',
             "[Content_Types].xml")
         replace["_rels/.rels"] = _insert(
             parts["_rels/.rels"], b"</Relationships>",
-            f'<Relationship Id="rIdVaultCustomProps" Type="{_PROPS_REL}" '
+            f'<Relationship Id="rIdVaultCustomProps" Type="{CUSTOM_PROPERTIES_REL}" '
             f'Target="{CUSTOM_PROPS}"/>', "_rels/.rels")
     out = ZipCopier(src, dst)
     for info in zf.zip.infolist():

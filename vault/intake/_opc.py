@@ -30,7 +30,8 @@ _OOXML = "application/vnd.openxmlformats-officedocument."
 _RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
 _STRICT_RELS = "http://purl.oclc.org/ooxml/officeDocument/relationships/"
 OFFICE_DOCUMENT = frozenset((_RELS + "officeDocument", _STRICT_RELS + "officeDocument"))
-CUSTOM_PROPERTIES = frozenset((_RELS + "custom-properties", _STRICT_RELS + "customProperties"))
+CUSTOM_PROPERTIES_REL = _RELS + "custom-properties"  # the one marking writes
+CUSTOM_PROPERTIES = frozenset((CUSTOM_PROPERTIES_REL, _STRICT_RELS + "customProperties"))
 CLASSIFICATION_LABELS = frozenset((
     "http://schemas.microsoft.com/office/2020/02/relationships/classificationlabels",))
 CUSTOM_PROPERTIES_TYPE = f"{_OOXML}custom-properties+xml"
