@@ -106,6 +106,15 @@ def _levels(office: Office, docs: list[str]) -> list[str]:
         return [v._s.trusted.doc(d).statement["label"]["level"] for d in docs]  # type: ignore[union-attr]
 
 
+def _spoil(office: Office, doc: str) -> None:
+    """One byte of the document's stored version flipped, as anyone who can
+    write the vault can."""
+    version = office.raw.current(doc)
+    data = bytearray(office.raw.doc_version_bytes(doc, version))
+    data[40] ^= 1
+    office.raw.set_doc_version_bytes(doc, version, bytes(data))
+
+
 def test_one_spoiled_due_document_stops_no_other_release(tmp_path: Path,
                                                          backend: Kind) -> None:
     # Anyone who can write the vault flips one byte of one due document:
@@ -117,10 +126,7 @@ def test_one_spoiled_due_document_stops_no_other_release(tmp_path: Path,
     office = make_office(tmp_path, backend)
     order = _due(office, 4)
     spoiled = order[1]
-    version = office.raw.current(spoiled)
-    data = bytearray(office.raw.doc_version_bytes(spoiled, version))
-    data[40] ^= 1
-    office.raw.set_doc_version_bytes(spoiled, version, bytes(data))
+    _spoil(office, spoiled)
     r = office.cli("leader", "declassify", "--due", "--justification", "retention over")
     released = [d for d in order if d != spoiled]
     assert r.exit_code == 4, r.stderr
@@ -152,10 +158,7 @@ def test_one_spoiled_document_of_several_named_stops_no_other(tmp_path: Path,
     office = make_office(tmp_path, backend)
     order = _due(office, 3)
     spoiled = order[1]
-    version = office.raw.current(spoiled)
-    data = bytearray(office.raw.doc_version_bytes(spoiled, version))
-    data[40] ^= 1
-    office.raw.set_doc_version_bytes(spoiled, version, bytes(data))
+    _spoil(office, spoiled)
     r = office.cli("leader", "declassify", *order, "--justification", "retention over")
     assert r.exit_code == 4, r.stderr
     assert r.stdout.split() == [order[0], order[2]], (r.stdout, r.stderr)
