@@ -49,15 +49,18 @@ def _waiting(why: str) -> None:
     tell(f"waiting for the vault's lock: {why}; this goes on when they finish")
 
 
-def open_vault(ctx: click.Context, *, need_identity: bool = True) -> Vault:
-    """The vault named by --vault/VAULT_DIR, acting as --identity/VAULT_IDENTITY."""
+def open_vault(ctx: click.Context, *, need_identity: bool = True,
+               for_incident: bool = False) -> Vault:
+    """The vault named by --vault/VAULT_DIR, acting as --identity/VAULT_IDENTITY
+    (``for_incident``: see :class:`vault.Vault`)."""
     from vault import Vault
 
     path = vault_dir(ctx)
     ident = None
     if need_identity or settings(ctx).identity_path:
         ident = user_identity(ctx)
-    v = Vault(path, ident, on_wait=_waiting, vault_id=settings(ctx).vault_id)
+    v = Vault(path, ident, on_wait=_waiting, vault_id=settings(ctx).vault_id,
+              for_incident=for_incident)
     ctx.call_on_close(v.close)
     warn_unkept()
     return v

@@ -282,3 +282,83 @@ def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
         r = office.cli(who, "audit", "prove", str(k), env=env)
         assert r.exit_code != 0 and r.stdout == "", r.stdout
         assert f"line {k} was sealed off by an incident" in r.stderr, r.stderr
+
+
+def _flip(office: Office, seq: int) -> None:
+    """One byte of line ``seq`` changed, its length kept: a disk error."""
+    line = office.raw.audit_lines()[seq]
+    at = line.index(b'"host":"') + len(b'"host":"')
+    office.raw.set_audit_line(seq, line[:at] + (b"Y" if line[at:at + 1] == b"X" else b"X")
+                              + line[at + 1:])
+
+
+def _declared(office: Office) -> list[dict[str, object]]:
+    return [rec["state"]["incident"] for rec in map(json.loads, office.raw.audit_lines())
+            if isinstance(rec.get("state"), dict) and "incident" in rec["state"]]
+
+
+def test_the_officer_declares_the_damage_from_the_machine_that_stopped_at_it(
+        office: Office, tmp_path: Path) -> None:
+    # The officer's machine had verified the log; a disk error then changed
+    # the last line it verified. It stopped ("no longer extends what this
+    # machine verified"), as it must -- and 'audit incident' failed there
+    # too, with the same error: the officer could not declare the damage
+    # from the machine that found it.
+    machine = {"VAULT_STATE_DIR": str(tmp_path / "officer-machine")}
+    _seal(office, b"one")
+    r = office.cli("officer", "audit", "verify", env=machine)
+    assert r.exit_code == 0, r.stderr
+    at = len(office.raw.audit_lines()) - 1  # the last line this machine verified
+    _seal(office, b"two")  # the others keep working
+    _flip(office, at)
+    r = office.cli("officer", "audit", "verify", env=machine)
+    assert r.exit_code == 4 and "no longer extends what this machine verified" in r.stderr
+    r = office.cli("officer", "audit", "incident", str(at), str(at), "--reason", "disk error",
+                   "--json", env=machine)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["first"] == at and _declared(office) == [
+        {"from": at, "to": at, "reason": "disk error"}]
+    # The machine accepts the log again, the incident reported, and works on.
+    r = office.cli("officer", "audit", "verify", env=machine)
+    assert r.exit_code == 0 and r.stdout.startswith("ok: "), r.stderr
+    assert "incident: " in r.stderr and str(at) in r.stderr
+    third = _seal(office, b"three")
+    r = office.cli("officer", "ls", "--json", env=machine)
+    assert r.exit_code == 0 and third in r.stdout, r.stderr
+    assert office.cli("officer", "audit", "verify", env=machine).exit_code == 0
+
+
+def test_an_incident_from_a_stopped_machine_carries_no_other_change_nor_a_rollback(
+        tmp_path: Path) -> None:
+    # Declared from the officer's machine, an incident must explain the whole
+    # change below what it verified: one over the line that stopped it must
+    # not carry another line changed, nor a log cut back, past that machine.
+    office = make_office(tmp_path / "o", post_quantum=False)
+    state = str(tmp_path / "officer-machine")
+    machine = {"VAULT_STATE_DIR": state}
+    for data in (b"one", b"two"):
+        _seal(office, data)
+    assert office.cli("officer", "audit", "verify", env=machine).exit_code == 0
+    seen = len(office.raw.audit_lines())
+    _seal(office, b"three")
+    _flip(office, seen - 1)
+    _flip(office, 2)  # below, and not declared
+    r = office.cli("officer", "audit", "incident", str(seen - 1), str(seen - 1),
+                   "--reason", "disk error", env=machine)
+    assert r.exit_code == 4 and r.stdout == "", r.stdout
+    assert "at lines the incident does not cover" in r.stderr and "record 2" in r.stderr
+    assert _declared(office) == []
+    r = office.cli("officer", "audit", "verify", env=machine)
+    assert r.exit_code == 4 and "no longer extends what this machine verified" in r.stderr
+    # Opened to declare an incident, the vault does nothing else there.
+    with vault.Vault(office.location, office.ids["officer"], state_dir=state,
+                     for_incident=True) as v, pytest.raises(AuditIntegrityError):
+        v.ls()
+    # Cut back below what the machine verified: no incident explains that.
+    office.raw.truncate_audit(seen - 1)
+    r = office.cli("officer", "audit", "incident", "2", str(seen - 2), "--reason", "cut",
+                   env=machine)
+    assert r.exit_code == 4 and "cut back" in r.stderr, r.stderr
+    assert _declared(office) == []
+    r = office.cli("officer", "audit", "verify", env=machine)
+    assert r.exit_code == 4 and "no longer extends what this machine verified" in r.stderr

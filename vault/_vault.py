@@ -56,12 +56,16 @@ class Vault:
                  identity: UserIdentity | None = None, *,
                  state_dir: str | os.PathLike[str] | None = None,
                  on_wait: Callable[[str], None] | None = None,
-                 vault_id: str | None = None) -> None:
+                 vault_id: str | None = None, for_incident: bool = False) -> None:
         """``on_wait(why)`` is called when an operation has to wait for the
         vault's lock, which another process holds. ``vault_id``: the id the
         caller knows the vault by (checked out of band), refused if it is
         another; it also confirms a new vault at a place that held another
-        (IntegrityError otherwise: docs/DESIGN.md §8.3)."""
+        (IntegrityError otherwise: docs/DESIGN.md §8.3). ``for_incident``:
+        open it even when the audit log no longer extends what this machine
+        verified, to :meth:`declare_incident` the damage (docs/AUDIT.md
+        §11.3); anything else still raises AuditIntegrityError until an
+        incident explains the change."""
         from vault._trust.places import confirmed_id
 
         backend = open_backend(path)
@@ -71,7 +75,7 @@ class Vault:
         backend.on_wait = on_wait
         self._s = Session(backend, identity,
                           state_dir=None if state_dir is None else os.fspath(state_dir),
-                          vault_id=confirmed_id(vault_id))
+                          vault_id=confirmed_id(vault_id), for_incident=for_incident)
 
     # -- creating ------------------------------------------------------------
 
@@ -350,19 +354,25 @@ class Vault:
         """An administrator seals off audit lines ``first``..``last`` as
         damaged, keeping them as evidence (docs/AUDIT.md §11.3); returns the
         incident record's number. ``approvals``/``request``: where the
-        policy asks a second person to approve administering."""
+        policy asks a second person to approve administering. On a machine
+        that stopped at the damage (opened ``for_incident``), the lines must
+        explain the whole change below what it verified: AuditIntegrityError
+        otherwise, and no incident is recorded (the attempt is)."""
         import tempfile
 
         from vault._ops.incident import declare_incident
 
         # The damage may be below what this machine verified, which refuses
-        # to go on: the declaration is made from a fresh replay of the log.
+        # to go on: the declaration is made from a fresh replay of the log,
+        # held to what this machine verified if that is what stopped it.
+        verified = self._s.trusted.refused
         with tempfile.TemporaryDirectory() as fresh:
             s = Session(self._s.backend, self._s.identity, state_dir=fresh,
                         vault_id=self._s.manifest.vault_id)
             try:
                 return declare_incident(s, first, last, reason,
-                                        approved=self._approved(approvals, request, s))
+                                        approved=self._approved(approvals, request, s),
+                                        verified=verified)
             finally:
                 s.trusted.close()
 

@@ -16,13 +16,17 @@ from typing import TYPE_CHECKING
 
 from vault._ops.discipline import attempt, authorise, check_free_text, complete
 from vault._trust._statement import MAX_INCIDENT
-from vault.errors import UsageError
+from vault.errors import AuditIntegrityError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
+    from vault.audit import TrustedTip
 
 __all__ = ["check_range", "declare_incident"]
+
+_HINT = ("declare every damaged line, or compare the log with a checkpoint kept outside "
+         "(docs/DEPLOYMENT.md §14); a log rolled back is restored from a backup")
 
 
 def check_range(first: int, last: int) -> None:
@@ -33,10 +37,13 @@ def check_range(first: int, last: int) -> None:
 
 
 def declare_incident(s: Session, first: int, last: int, reason: str,
-                     approved: Approved | None = None) -> int:
+                     approved: Approved | None = None,
+                     verified: TrustedTip | None = None) -> int:
     """Seal off lines ``first`` to ``last`` (inclusive); returns the
     incident record's number. ``approved``: where a two-person rule covers
-    ``administer``, approvals of an ``incident`` request for those lines."""
+    ``administer``, approvals of an ``incident`` request for those lines.
+    ``verified``: what the declaring machine verified before the log
+    stopped extending it; the lines must explain the whole change."""
     check_range(first, last)
     if not reason.strip() or len(reason) > 2000:
         raise UsageError("give the reason for the record (1 to 2000 characters)")
@@ -49,6 +56,10 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
             approved.bind("incident", details={"from": first, "to": last})
         authorise(s, att, "administer", None, approved=approved,
                   note=f"declare lines {first} to {last} damaged: {reason}")
+        if verified is not None:
+            # After the first append: it brought the derived data in step
+            # with the lines, as the machine will find it (vault/audit/_writer.py).
+            _explains(s, verified, size, range(first, last + 1))
         complete(s, [att], [{"incident": {"from": first, "to": last, "reason": reason}}],
                  reason=reason)
     sealed = s.trusted.store.sealed_off()
@@ -58,3 +69,32 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
         raise IntegrityError("the incident was recorded but does not count",
                              hint="'vault doctor' names the reason")
     return s.log.tip().size - 1
+
+
+def _explains(s: Session, verified: TrustedTip, size: int, lines: range) -> None:
+    """Would the machine that verified ``verified`` accept the log (of
+    ``size`` lines before this declaration) once ``lines`` are sealed off?
+    It does (vault/_trust/trusted.py) when a new incident seals off a line
+    it had seen and the log differs from what it verified only at sealed-off
+    lines, every signature checked: the same check, made before the
+    incident is recorded. A log cut back below what it verified, or changed
+    at lines not declared, is refused: an incident must never carry a
+    rollback or another change past this machine."""
+    from vault._ops.verify import confirm_history
+
+    seen = verified.size
+    if size < seen:
+        raise AuditIntegrityError(
+            f"the audit log was cut back to {size} lines below the {seen} this machine "
+            "verified before: an incident does not explain a rollback",
+            kind="truncated", seq=size, hint=_HINT)
+    try:
+        if lines.start >= seen:
+            raise AuditIntegrityError("no line this machine verified is declared",
+                                      kind="modified", seq=seen - 1)
+        confirm_history(s, verified, lines)
+    except AuditIntegrityError as e:
+        raise AuditIntegrityError(
+            f"the audit log differs from the {seen} lines this machine verified before "
+            f"at lines the incident does not cover ({e.message}): it was not declared",
+            kind=e.kind, seq=e.seq, hint=_HINT) from e

@@ -28,7 +28,7 @@ from vault._trust.manifest import Manifest
 from vault._trust.places import check_place
 from vault._trust.state import state_base
 from vault._trust.trusted import TrustedState
-from vault.errors import UsageError
+from vault.errors import AuditIntegrityError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, NoteSigner
@@ -77,7 +77,7 @@ class Session:
 
     def __init__(self, backend: Backend, identity: UserIdentity | None, *,
                  state_dir: str | None = None, persistent: bool = True,
-                 vault_id: str | None = None) -> None:
+                 vault_id: str | None = None, for_incident: bool = False) -> None:
         self.backend = backend
         manifest_bytes = backend.read_manifest()
         self.manifest = Manifest.load(manifest_bytes)
@@ -109,7 +109,7 @@ class Session:
         self._shared = False
         self._actor: tuple[Policy, Actor] | None = None
         self._registered = False
-        self.trusted.catch_up()
+        self._first_catch_up(for_incident)
         if identity is not None and identity.recipient in self.trusted.recovery_ever():
             self.close()
             # Not a person: acting with it would only be recorded as a
@@ -120,6 +120,19 @@ class Session:
                 hint="decrypt a document's stored file with any age implementation, e.g. "
                      "'age -d -i RECOVERY-FILE docs/ID.VERSION.age' (age 1.3 or later for "
                      "post-quantum keys), or 'vault age decrypt -i RECOVERY-FILE FILE'")
+
+    def _first_catch_up(self, for_incident: bool) -> None:
+        """Bring the state up to date. ``for_incident``: a log that no
+        longer extends what this machine verified does not stop the opening
+        -- the machine stopped at damage its officer now declares, from a
+        fresh replay checked against that record (vault/_ops/incident.py).
+        Every operation still catches up first, and refuses until an
+        incident explains the change."""
+        try:
+            self.trusted.catch_up()
+        except AuditIntegrityError:
+            if not for_incident or self.trusted.refused is None:
+                raise
 
     def _log_signer(self) -> tuple[NoteSigner | None, str | None]:
         """The checkpoint signer, if this process may read the log key (0600)

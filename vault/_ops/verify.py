@@ -119,14 +119,17 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def confirm_history(s: Session, tip: TrustedTip) -> VerifyReport:
+def confirm_history(s: Session, tip: TrustedTip, declared: range = range(0)) -> VerifyReport:
     """Does the log differ from what this machine verified (``tip``) only at
-    the lines incidents seal off? Every signature is checked (docs/AUDIT.md
-    §11.3); raises :class:`AuditIntegrityError` otherwise. Called while the
-    state is being replayed again, so it reads the store, never catching up."""
+    the lines incidents seal off -- and the ``declared`` lines, which an
+    incident about to be recorded will? Every signature is checked
+    (docs/AUDIT.md §11.3); raises :class:`AuditIntegrityError` otherwise.
+    Called while the state is being replayed again, so it reads the store,
+    never catching up."""
     from vault.audit import NoteVerifier
 
-    return s.log.verify(key_lookup=key_lookup(s), sealed_off=set(s.trusted.store.sealed_off()),
+    return s.log.verify(key_lookup=key_lookup(s),
+                        sealed_off=set(s.trusted.store.sealed_off()).union(declared),
                         verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip)
 
 

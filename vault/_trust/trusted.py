@@ -100,6 +100,10 @@ class TrustedState:
         #: tip) only at lines an incident seals off; raises AuditIntegrityError
         #: (the session's verification with every signature, vault/_ops/verify.py)
         self.confirm: Callable[[TrustedTip], object] | None = None
+        #: what this machine verified, when the last catch-up refused the log
+        #: because it no longer extends it (None otherwise): the record an
+        #: incident declared from this machine must explain (vault/_ops/incident.py)
+        self.refused: TrustedTip | None = None
 
     def close(self) -> None:
         # What this session replayed in memory only is kept for the next one.
@@ -176,6 +180,7 @@ class TrustedState:
                 if not any(seq < tip.size <= incident
                            for seq, incident in self.store.sealed_off().items()) \
                         or not self._confined(tip):
+                    self.refused = tip
                     raise AuditIntegrityError(
                         "the audit log no longer extends what this machine verified before "
                         f"(record {tip.size}): it was rolled back or rewritten",
@@ -230,6 +235,7 @@ class TrustedState:
                    keep: bool = False) -> bool:
         if not keep:  # the store holds every line up to new_tip
             self._ahead.clear()
+        self.refused = None
         self._trusted_tip = new_tip
         self._log.set_trusted_tip(new_tip)
         self._end = end
