@@ -45,7 +45,9 @@ def test_a_forged_record_is_contained_then_sealed_off(office: Office) -> None:
     assert json.loads(office.raw.audit_lines()[at])["reason"] == "the leader looked"
     record = json.loads(office.raw.audit_lines()[n])
     assert record["action"] == "incident" and record["actor"]["name"] == "officer"
-    assert record["state"] == {"incident": {"from": at, "to": at,
+    # It carries the line's leaf hash as the machine read it (FORMAT.md §14.8).
+    leaf = vault.audit.leaf_hash(office.raw.audit_lines()[at]).hex()
+    assert record["state"] == {"incident": {"from": at, "to": at, "leaves": [leaf],
                                             "reason": "a forged record, kept"}}
 
 
@@ -310,14 +312,17 @@ def test_the_officer_declares_the_damage_from_the_machine_that_stopped_at_it(
     assert r.exit_code == 0, r.stderr
     at = len(office.raw.audit_lines()) - 1  # the last line this machine verified
     _seal(office, b"two")  # the others keep working
+    written = vault.audit.leaf_hash(office.raw.audit_lines()[at]).hex()
     _flip(office, at)
     r = office.cli("officer", "audit", "verify", env=machine)
     assert r.exit_code == 4 and "no longer extends what this machine verified" in r.stderr
     r = office.cli("officer", "audit", "incident", str(at), str(at), "--reason", "disk error",
                    "--json", env=machine)
     assert r.exit_code == 0, r.stderr
+    # It carries the leaf the line had when written, which reproduces the
+    # root this machine verified (FORMAT.md §14.8).
     assert json.loads(r.stdout)["first"] == at and _declared(office) == [
-        {"from": at, "to": at, "reason": "disk error"}]
+        {"from": at, "to": at, "reason": "disk error", "leaves": [written]}]
     # The machine accepts the log again, the incident reported, and works on.
     r = office.cli("officer", "audit", "verify", env=machine)
     assert r.exit_code == 0 and r.stdout.startswith("ok: "), r.stderr
@@ -362,3 +367,131 @@ def test_an_incident_from_a_stopped_machine_carries_no_other_change_nor_a_rollba
     assert _declared(office) == []
     r = office.cli("officer", "audit", "verify", env=machine)
     assert r.exit_code == 4 and "no longer extends what this machine verified" in r.stderr
+
+
+def _honest_incident(tmp_path: Path, same_length: bool = True
+                     ) -> tuple[Office, dict[str, dict[str, str]], int, bytes]:
+    """Three machines -- the officer's, a clerk's that read the log before
+    the damage, a new one -- and a line one disk error changed (one byte,
+    or, ``same_length`` false, its length too), sealed off by the officer
+    and followed by a checkpoint. Returns the office, the machines, the
+    line and its original bytes."""
+    office = make_office(tmp_path / "o", post_quantum=False)
+    machines = {who: {"VAULT_STATE_DIR": str(tmp_path / f"{who}-state")}
+                for who in ("officer", "clerk")}
+    machines["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "fresh-state")}
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=machines["clerk"])
+        assert r.exit_code == 0, r.stderr
+    assert office.cli("officer", "audit", "verify", env=machines["officer"]).exit_code == 0
+    lines = office.raw.audit_lines()
+    k = len(lines) - 3
+    if same_length:
+        _flip(office, k)
+    else:
+        office.raw.set_audit_line(k, lines[k].replace(b'"host":"', b'"host":"XY', 1))
+    assert (len(office.raw.audit_lines()[k]) == len(lines[k])) == same_length
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=machines["officer"])
+    assert r.exit_code == 0, r.stderr
+    r = office.cli("officer", "audit", "checkpoint", env=machines["officer"])
+    assert r.exit_code == 0, r.stderr
+    return office, machines, k, lines[k]
+
+
+def _proofs_work(office: Office, machines: dict[str, dict[str, str]], k: int) -> None:
+    from vault.audit import verify_tlog_proof
+    from vault.audit.note import NoteVerifier
+
+    with office.as_("officer") as v:
+        verifier = NoteVerifier.from_key(v.manifest.log_key)
+    for who, env in machines.items():
+        for seq in (1, k - 1, k + 1):
+            r = office.cli(who, "audit", "prove", str(seq), env=env)
+            assert r.exit_code == 0, (who, seq, r.stderr)
+            verify_tlog_proof(r.stdout, [verifier])
+        r = office.cli(who, "audit", "prove", str(k), env=env)
+        assert r.exit_code != 0 and f"line {k} was sealed off by an incident" in r.stderr
+
+
+@pytest.mark.parametrize(("attack", "same_length"), [
+    ("deleted", True), ("damaged", True), ("deleted", False)])
+def test_proofs_outlive_the_derived_data_after_an_honest_incident(
+        tmp_path: Path, attack: str, same_length: bool) -> None:
+    # After an honest incident, proofs were made from the original leaf the
+    # derived hashes still held. Any folder writer deleted (or damaged)
+    # them: the next append rebuilt them from the damaged line -- or failed,
+    # "the audit log changed while its derived files were rebuilt" -- and
+    # from then on every 'audit prove' exited 4 on every machine, while
+    # verify and doctor said ok. The incident record now carries the leaf.
+    from vault.audit import leaf_hash
+
+    office, machines, k, original = _honest_incident(tmp_path, same_length)
+    _proofs_work(office, machines, k)
+    # What the doctor says on each machine, before: one that replayed the
+    # log since the damage (every machine, the line's length changed) finds
+    # the seal the damaged decision was about never completed, as it is.
+    doctor = {who: office.cli(who, "doctor", env=env).exit_code
+              for who, env in machines.items()}
+    assert not same_length or doctor["officer"] == doctor["clerk"] == 0
+    hashes = office.path / "audit" / "hashes"
+    if attack == "deleted":
+        hashes.unlink()
+    else:
+        data = bytearray(hashes.read_bytes())
+        data[32 * k: 32 * k + 32] = bytes(32)
+        hashes.write_bytes(bytes(data))
+    for i, who in enumerate(("clerk", "leader")):  # each append rebuilds them first
+        r = office.cli(who, "seal", str(office.file(f"z{i}.txt", b"z\n")), env=machines[who])
+        assert r.exit_code == 0, (who, r.stderr)
+    r = office.cli("officer", "ls", env=machines["officer"])
+    assert r.exit_code == 0, r.stderr
+    for who, env in machines.items():
+        r = office.cli(who, "audit", "verify", env=env)
+        assert r.exit_code == 0 and r.stdout.startswith("ok: "), (who, r.stderr)
+        r = office.cli(who, "doctor", env=env)
+        assert r.exit_code == doctor[who], (who, r.stdout, r.stderr)
+    _proofs_work(office, machines, k)
+    r = office.cli("officer", "audit", "checkpoint", env=machines["officer"])
+    assert r.exit_code == 0, r.stderr
+    hashes.unlink(missing_ok=True)
+    _proofs_work(office, machines, k)
+    assert _declared(office)[-1]["leaves"] == [leaf_hash(original).hex()]
+
+
+def test_recorded_leaves_excuse_no_line_outside_the_incident(tmp_path: Path) -> None:
+    # The leaves an incident carries stand only for the lines it seals off:
+    # another line changed after it is still an alarm for prove and verify,
+    # on every machine, whatever the derived data holds.
+    office, machines, k, _ = _honest_incident(tmp_path)
+    _flip(office, k - 1)
+    (office.path / "audit" / "hashes").unlink()
+    for who, env in machines.items():
+        r = office.cli(who, "audit", "prove", "1", env=env)
+        assert r.exit_code == 4 and r.stdout == "", (who, r.stdout)
+    r = office.cli("officer", "audit", "verify", env=machines["officer"])
+    assert r.exit_code == 4, r.stderr
+    r = office.cli("leader", "audit", "verify", env={"VAULT_STATE_DIR": str(tmp_path / "new")})
+    assert r.exit_code == 4, r.stderr
+
+
+@pytest.mark.parametrize("leaves", [["AB" * 32], ["ab" * 31], ["ab" * 32] * 2, "ab" * 32,
+                                    [], [None]])
+def test_an_incident_with_malformed_leaves_does_not_count(
+        office: Office, monkeypatch: pytest.MonkeyPatch, leaves: object) -> None:
+    # Not lowercase hex, not 64 characters, not one per line, not a list:
+    # the record does not count (nothing is sealed off), and doctor says why.
+    import vault._ops.incident as incident
+    from vault.errors import IntegrityError
+
+    at = forge_record_after_last(office)
+    monkeypatch.setattr(incident, "_original_leaves", lambda *_: leaves)
+    monkeypatch.setattr(incident, "_explains", lambda *_: None)
+    with pytest.raises(IntegrityError, match="does not count"):
+        office.as_("officer").declare_incident(at, at, reason="a forged record")
+    assert _declared(office)[-1]["leaves"] == leaves
+    with pytest.raises(AuditIntegrityError):
+        office.as_("officer").verify_audit()
+    report = office.as_("officer").doctor()
+    assert any("malformed incident leaves" in p for p in map(str, report.problems)), report

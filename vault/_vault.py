@@ -366,13 +366,16 @@ class Vault:
         # to go on: the declaration is made from a fresh replay of the log,
         # held to what this machine verified if that is what stopped it.
         verified = self._s.trusted.refused
+        # What this machine's own state trusts: the leaves the declared
+        # lines had when written are believed if they reproduce its root.
+        known = verified or self._s.log._tip
         with tempfile.TemporaryDirectory() as fresh:
             s = Session(self._s.backend, self._s.identity, state_dir=fresh,
                         vault_id=self._s.manifest.vault_id)
             try:
                 return declare_incident(s, first, last, reason,
                                         approved=self._approved(approvals, request, s),
-                                        verified=verified)
+                                        verified=verified, known=known)
             finally:
                 s.trusted.close()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vault._ops.discipline import attempt, authorise, check_free_text, complete
-from vault._trust._statement import MAX_INCIDENT
+from vault._trust._statement import MAX_INCIDENT, MAX_INCIDENT_LEAVES
 from vault.errors import AuditIntegrityError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,19 +38,30 @@ def check_range(first: int, last: int) -> None:
 
 def declare_incident(s: Session, first: int, last: int, reason: str,
                      approved: Approved | None = None,
-                     verified: TrustedTip | None = None) -> int:
+                     verified: TrustedTip | None = None,
+                     known: TrustedTip | None = None) -> int:
     """Seal off lines ``first`` to ``last`` (inclusive); returns the
     incident record's number. ``approved``: where a two-person rule covers
     ``administer``, approvals of an ``incident`` request for those lines.
     ``verified``: what the declaring machine verified before the log
-    stopped extending it; the lines must explain the whole change."""
+    stopped extending it; the lines must explain the whole change. The
+    record carries the leaf hashes the lines had when written, when this
+    machine can establish them (:func:`_original_leaves`) from a root it
+    trusts: ``known``, the tip its own state trusts (default: ``verified``,
+    else the session's)."""
     check_range(first, last)
     if not reason.strip() or len(reason) > 2000:
         raise UsageError("give the reason for the record (1 to 2000 characters)")
     check_free_text(reason, "reason")
+    known = verified or known or s.log._tip  # before tip() moves it on
     size = s.log.tip().size
     if last >= size:
         raise UsageError(f"the audit log has {size} lines; line {last} does not exist")
+    # Before anything is appended: an append may rebuild the derived data.
+    leaves = _original_leaves(s, first, last, known)
+    state: dict[str, object] = {"from": first, "to": last, "reason": reason}
+    if leaves is not None:
+        state["leaves"] = leaves
     with attempt(s, "incident") as att:
         if approved:
             approved.bind("incident", details={"from": first, "to": last})
@@ -59,9 +70,10 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
         if verified is not None:
             # After the first append: it brought the derived data in step
             # with the lines, as the machine will find it (vault/audit/_writer.py).
-            _explains(s, verified, size, range(first, last + 1))
-        complete(s, [att], [{"incident": {"from": first, "to": last, "reason": reason}}],
-                 reason=reason)
+            _explains(s, verified, size, range(first, last + 1), dict(zip(
+                range(first, last + 1), (bytes.fromhex(h) for h in leaves or ()),
+                strict=False)))
+        complete(s, [att], [{"incident": state}], reason=reason)
     sealed = s.trusted.store.sealed_off()
     if any(seq not in sealed for seq in range(first, last + 1)):
         from vault.errors import IntegrityError
@@ -71,7 +83,42 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
     return s.log.tip().size - 1
 
 
-def _explains(s: Session, verified: TrustedTip, size: int, lines: range) -> None:
+def _original_leaves(s: Session, first: int, last: int,
+                     known: TrustedTip | None) -> list[str] | None:
+    """The leaf hashes lines ``first`` to ``last`` had when written (hex),
+    or None when this machine cannot establish them. Taken from the derived
+    data, anyone's to write, and believed only if -- with the lines' own
+    leaves elsewhere, and those earlier incidents carry -- they reproduce a
+    root this machine trusts: its own trusted tip (``known``), or a stored
+    checkpoint whose signature verifies with the pinned key (docs/AUDIT.md
+    §11.3)."""
+    import hmac
+
+    from vault.audit._tree import CompactRange
+    from vault.audit._verify_end import originals
+
+    if last - first + 1 > MAX_INCIDENT_LEAVES:
+        return None
+    sealed = frozenset(s.trusted.store.sealed_off()).union(range(first, last + 1))
+    roots = {known.size: known.root} if known is not None and known.size > last else {}
+    with s.log._reading():
+        for _, cp in s.log._valid_checkpoints(above=last):
+            roots.setdefault(cp.size, cp.root)
+        if not roots:
+            return None
+        found = originals(s.log, max(roots), sealed, s.trusted.store.original_leaves())
+    if found is None:
+        return None
+    rng = CompactRange()  # the root at each size, in one pass
+    for leaf in found:
+        rng.append(leaf)
+        if rng.size in roots and hmac.compare_digest(rng.root(), roots[rng.size]):
+            return [h.hex() for h in found[first:last + 1]]
+    return None
+
+
+def _explains(s: Session, verified: TrustedTip, size: int, lines: range,
+              leaves: dict[int, bytes]) -> None:
     """Would the machine that verified ``verified`` accept the log (of
     ``size`` lines before this declaration) once ``lines`` are sealed off?
     It does (vault/_trust/trusted.py) when a new incident seals off a line
@@ -79,7 +126,8 @@ def _explains(s: Session, verified: TrustedTip, size: int, lines: range) -> None
     lines, every signature checked: the same check, made before the
     incident is recorded. A log cut back below what it verified, or changed
     at lines not declared, is refused: an incident must never carry a
-    rollback or another change past this machine."""
+    rollback or another change past this machine. ``leaves``: those the
+    declared lines had when written, if the record is to carry them."""
     from vault._ops.verify import confirm_history
 
     seen = verified.size
@@ -92,7 +140,7 @@ def _explains(s: Session, verified: TrustedTip, size: int, lines: range) -> None
         if lines.start >= seen:
             raise AuditIntegrityError("no line this machine verified is declared",
                                       kind="modified", seq=seen - 1)
-        confirm_history(s, verified, lines)
+        confirm_history(s, verified, lines, leaves)
     except AuditIntegrityError as e:
         raise AuditIntegrityError(
             f"the audit log differs from the {seen} lines this machine verified before "

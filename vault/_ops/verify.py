@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -119,10 +119,12 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def confirm_history(s: Session, tip: TrustedTip, declared: range = range(0)) -> VerifyReport:
+def confirm_history(s: Session, tip: TrustedTip, declared: range = range(0),
+                    leaves: Mapping[int, bytes] | None = None) -> VerifyReport:
     """Does the log differ from what this machine verified (``tip``) only at
     the lines incidents seal off -- and the ``declared`` lines, which an
-    incident about to be recorded will? Every signature is checked
+    incident about to be recorded will, carrying ``leaves`` (the leaf
+    hashes those lines had when written)? Every signature is checked
     (docs/AUDIT.md §11.3); raises :class:`AuditIntegrityError` otherwise.
     Called while the state is being replayed again, so it reads the store,
     never catching up."""
@@ -130,7 +132,8 @@ def confirm_history(s: Session, tip: TrustedTip, declared: range = range(0)) -> 
 
     return s.log.verify(key_lookup=key_lookup(s),
                         sealed_off=set(s.trusted.store.sealed_off()).union(declared),
-                        verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip)
+                        verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip,
+                        recorded={**(leaves or {}), **s.trusted.store.original_leaves()})
 
 
 def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,
@@ -141,7 +144,8 @@ def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,
     try:
         return s.log.verify(trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup(s),
                             verifier=verifier or NoteVerifier.from_key(s.manifest.log_key),
-                            sealed_off=sealed_off, expect_signer=True)
+                            sealed_off=sealed_off, expect_signer=True,
+                            recorded=s.trusted.store.original_leaves())
     except AuditIntegrityError as e:
         signer = _who_signed(s, e.seq) if e.kind == "signature" else None
         if signer is None:

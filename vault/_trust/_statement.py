@@ -29,6 +29,7 @@ ACTIONS = ("open", "export", "seal", "reclassify", "declassify", "shred", "polic
 # ``doctor`` asks for ``doctor --repair``.
 ADMINISTRATIVE = frozenset(("policy-apply", "rotate", "incident", "doctor", "migrate"))
 MAX_INCIDENT = 100_000  # lines one incident seals off (docs/AUDIT.md §11.3)
+MAX_INCIDENT_LEAVES = 4_096  # lines whose original leaves one incident carries (FORMAT §14.8)
 ON_DOCUMENT = frozenset(("open", "export", "reclassify", "declassify", "shred"))
 CHANGES = frozenset(("reclassify", "declassify"))
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")

@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, parse_signing_key
-from vault._trust._statement import MAX_INCIDENT
+from vault._trust._statement import MAX_INCIDENT, MAX_INCIDENT_LEAVES
 from vault._trust.classes import (
     Holder,
     LabelClass,
@@ -655,9 +655,16 @@ class Journal(ApprovalReplay):
         first, last = st["from"], st["to"]
         _need(isinstance(first, int) and isinstance(last, int) and 0 <= first <= last < rec.seq
               and last - first < MAX_INCIDENT, "malformed incident range")
+        leaves = st.get("leaves", ())
+        _need("leaves" not in st or (
+            type(leaves) is list and len(leaves) == last - first + 1 <= MAX_INCIDENT_LEAVES
+            and all(type(h) is str and _HEX64.match(h) for h in leaves)),
+            "malformed incident leaves")
         self._allowed(rec, "administer", None, made={"details": {"from": first, "to": last}})
         for seq in range(first, last + 1):
             self.store.seal_off(seq, rec.seq)
+        for seq, leaf in enumerate(leaves, first):
+            self.store.keep_original(seq, bytes.fromhex(leaf), rec.seq)
 
 
 

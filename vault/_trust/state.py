@@ -35,7 +35,7 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_base", "state_path"]
 
-_SCHEMA_VERSION = 8
+_SCHEMA_VERSION = 9
 
 
 def _add_listing_entries(db: sqlite3.Connection) -> None:
@@ -64,6 +64,17 @@ def _add_decision_times(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE pending ADD COLUMN time TEXT")
 
 
+_ORIGINALS = """CREATE TABLE original_leaves (seq INTEGER PRIMARY KEY, leaf BLOB NOT NULL,
+    incident INTEGER NOT NULL)"""
+
+
+def _add_original_leaves(db: sqlite3.Connection) -> None:
+    """Schema 8 -> 9: the leaf hashes incident records carry for the lines
+    they seal off (FORMAT.md §14.8). No earlier release wrote them: an
+    incident replayed already carries none."""
+    db.execute(_ORIGINALS)
+
+
 def _from_5(db: sqlite3.Connection) -> None:
     _add_listing_entries(db)
     _from_6(db)
@@ -71,12 +82,17 @@ def _from_5(db: sqlite3.Connection) -> None:
 
 def _from_6(db: sqlite3.Connection) -> None:
     _add_pins(db)
+    _from_7(db)
+
+
+def _from_7(db: sqlite3.Connection) -> None:
     _add_decision_times(db)
+    _add_original_leaves(db)
 
 
 # Steps from an older schema to this one that keep what was verified.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    5: _from_5, 6: _from_6, 7: _add_decision_times}
+    5: _from_5, 6: _from_6, 7: _from_7, 8: _add_original_leaves}
 _LISTING = ("SELECT doc_id, statement, label, listed FROM docs "
             "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
 _LISTING_ENTRIES = ("SELECT doc_id, CASE WHEN listed IS NULL THEN statement END, label, listed "
@@ -103,6 +119,7 @@ CREATE INDEX docs_key ON docs (key_id) WHERE shredded = 0;
 CREATE TABLE findings (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL,
     message TEXT NOT NULL);
 CREATE TABLE sealed_off (seq INTEGER PRIMARY KEY, incident INTEGER NOT NULL);
+""" + _ORIGINALS + """;
 CREATE TABLE used (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE requests (digest TEXT PRIMARY KEY, id TEXT NOT NULL, requester TEXT NOT NULL,
     expires TEXT NOT NULL, seq INTEGER NOT NULL, statement TEXT NOT NULL);
@@ -290,8 +307,8 @@ class StateStore:
     def reset(self) -> None:
         """Forget everything (inside a transaction): the next replay starts over."""
         for table in ("meta", "policies", "class_keys", "holders", "entries", "docs",
-                      "findings", "sealed_off", "used", "pending", "requests", "answers",
-                      "approved"):
+                      "findings", "sealed_off", "original_leaves", "used", "pending",
+                      "requests", "answers", "approved"):
             self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
 
     # -- small values ----------------------------------------------------------
@@ -465,6 +482,16 @@ class StateStore:
 
     def sealed_off(self) -> dict[int, int]:
         return dict(self._db.execute("SELECT seq, incident FROM sealed_off"))
+
+    def keep_original(self, seq: int, leaf: bytes, incident: int) -> None:
+        """The leaf hash line ``seq`` had when written, as incident record
+        ``incident`` carries it (the first such record's stands)."""
+        self._db.execute("INSERT OR IGNORE INTO original_leaves VALUES (?, ?, ?)",
+                         (seq, leaf, incident))
+
+    def original_leaves(self) -> dict[int, bytes]:
+        return {int(seq): bytes(leaf) for seq, leaf in
+                self._db.execute("SELECT seq, leaf FROM original_leaves")}
 
     def use(self, item: str, seq: int) -> None:
         self._db.execute("INSERT INTO used VALUES (?, ?)", (item, seq))

@@ -3,12 +3,14 @@
 The vault logs an incident naming lines it found damaged; verification is
 then given those line numbers (``sealed_off``). Damage confined to them --
 and to the next signed record, whose chain covers them (§4) -- is reported
-as an incident instead of raising; anything else still raises.
+as an incident instead of raising; anything else still raises. An
+incident may carry the leaf hashes its lines had when written (``leaves``):
+the originals a checkpoint signed before the damage holds (§11.3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from vault.errors import AuditIntegrityError
 
@@ -23,8 +25,12 @@ def all_sealed_off(sealed_off: Collection[int], lines: range) -> bool:
 
 
 class Incidents:
-    def __init__(self, sealed_off: frozenset[int]) -> None:
+    def __init__(self, sealed_off: frozenset[int],
+                 leaves: Mapping[int, bytes] | None = None) -> None:
         self.lines = sealed_off
+        #: the original leaf hashes incident records carry, by line (only
+        #: sealed-off lines': a leaf for another line is never used)
+        self.leaves = {i: h for i, h in (leaves or {}).items() if i in sealed_off}
         self.notes: list[str] = []
         self._seen: set[tuple[str, int | None]] = set()
 

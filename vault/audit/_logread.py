@@ -9,8 +9,9 @@ may make.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
@@ -49,6 +50,13 @@ class LogReading:
     #: gives the lines the log's incidents seal off (a vault interprets the
     #: incident records and sets it); proofs are made under them
     sealed_off: Callable[[], Collection[int]] = staticmethod(frozenset)
+    #: the original leaf hashes the incidents a proof is made under carry
+    _recorded: Mapping[int, bytes] = MappingProxyType({})
+    #: gives the leaf hashes incident records carry for the lines they seal
+    #: off, by line (a vault sets it, beside :attr:`sealed_off`; read after
+    #: it, without catching up again); appends rebuilding the derived data
+    #: hold the trusted tip to them too (§6, §11.3)
+    original_leaves: Callable[[], Mapping[int, bytes]] = staticmethod(dict)
 
     def checkpoint(self) -> bytes:
         raise NotImplementedError  # AuditLog signs and stores one
@@ -216,6 +224,7 @@ class LogReading:
         sealed_off: Collection[int] = (),
         expect_signer: bool = False,
         known: TrustedTip | None = None,
+        recorded: Mapping[int, bytes] | None = None,
     ) -> VerifyReport:
         """Recompute the tree from the log and check it (docs/AUDIT.md §11).
 
@@ -226,6 +235,8 @@ class LogReading:
         damage confined to the ``sealed_off`` lines (an officer's incident),
         reported in ``report.incidents``. ``known``: a tip the caller verified
         before (a machine's trusted state), held to as a checkpoint is.
+        ``recorded``: the leaf hashes the incidents carry for sealed-off
+        lines (the lines' leaves when written, §11.3).
         """
         from vault.audit._verify import verify_log
 
@@ -233,21 +244,26 @@ class LogReading:
         return verify_log(self, verifier=verifier, origin=self.origin or verifier.name,
                           trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup,
                           sealed_off=frozenset(sealed_off), expect_signer=expect_signer,
-                          known=known)
+                          known=known, recorded=recorded or {})
 
-    def prove(self, seq: int, *, sealed_off: Collection[int] | None = None) -> str:
+    def prove(self, seq: int, *, sealed_off: Collection[int] | None = None,
+              recorded: Mapping[int, bytes] | None = None) -> str:
         """A c2sp.org/tlog-proof@v1 that record ``seq`` is in the log, against
         the newest valid checkpoint (a new one is made if none covers it).
         ``sealed_off``: the lines an officer's incidents declared damaged
         (§11.3; default: what the :attr:`sealed_off` hook gives); a root
         differing from the lines' own only there, by the leaves they had
         when written, is still theirs, and such a line itself proves
-        nothing."""
+        nothing. ``recorded``: the leaf hashes those lines had, as their
+        incident records carry them (default: the :attr:`original_leaves`
+        hook's, with the default ``sealed_off``)."""
         from vault.audit._prover import prove
 
         if not isinstance(seq, int) or seq < 0:
             raise ValueError("seq must be a non-negative integer")
         self._sealed_off = frozenset(self.sealed_off() if sealed_off is None else sealed_off)
+        self._recorded = dict(recorded if recorded is not None else
+                              self.original_leaves() if sealed_off is None else {})
         if seq in self._sealed_off:
             raise UsageError(f"line {seq} was sealed off by an incident: no proof is made of it",
                              hint="see 'vault audit verify'; the line stays as evidence only")
@@ -355,8 +371,9 @@ class LogReading:
         """Does ``root`` differ from the root of the first ``size`` lines only
         at lines an incident sealed off, by the leaves they had when
         written -- the rule 'verify' holds a checkpoint to (§11.3)? The
-        leaves come from the derived data, which need not be trusted: a
-        leaf that is not the one written cannot reproduce a signed root."""
+        leaves come from the incident records, else the derived data; none
+        need be trusted: a leaf that is not the one written cannot
+        reproduce a signed root."""
         from vault.audit._damage import Target
         from vault.audit._incidents import Incidents
         from vault.audit._verify_end import _originals_confirm
@@ -364,7 +381,8 @@ class LogReading:
         if not self._sealed_off:
             return False
         with self._reading():
-            return _originals_confirm(self, Target(size, root), Incidents(self._sealed_off))
+            return _originals_confirm(self, Target(size, root),
+                                      Incidents(self._sealed_off, self._recorded))
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between two sizes of this log."""

@@ -115,18 +115,23 @@ def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
 
 def _under_incident(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
     """The proof against a checkpoint over lines an incident sealed off
-    (§11.3): made from the leaves those lines had when written, which the
-    derived data keeps (verification does not rebuild it over them), and
-    the lines' own elsewhere -- never rebuilt here, or no proof could be
-    made again. Its other hashes may be older than the damage: all are
-    recomputed from the leaves."""
+    (§11.3): made from the leaves those lines had when written -- those
+    their incident records carry, else those the derived data keeps (which
+    verification does not rebuild over them) -- and the lines' own
+    elsewhere; or, for a checkpoint signed over the lines as they are now,
+    from the lines alone. The derived data is never rebuilt here, or no
+    proof could be made again. Its other hashes may be older than the
+    damage: all are recomputed from the leaves."""
     from vault.audit._tree import tree_root
     from vault.audit._verify_end import originals
 
     with log._reading():
-        leaves = originals(log, cp.size, log._sealed_off)
+        leaves = originals(log, cp.size, log._sealed_off, log._recorded)
         line = log.storage.line(seq)
-    if leaves is None or tree_root(leaves) != cp.root or line is None \
+        if leaves is None or tree_root(leaves) != cp.root:
+            leaves = [leaf_hash(x) for block in log.storage.read(0, 0, LogEnd(cp.size, None))
+                      for x in block][:cp.size]
+    if len(leaves) != cp.size or tree_root(leaves) != cp.root or line is None \
             or leaf_hash(line) != leaves[seq]:
         raise not_its_checkpoint(cp.size)
     data = stored_order(leaves)

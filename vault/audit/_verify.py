@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import collections
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +200,8 @@ class _Checker:
         §11.3)? If the record itself is sealed off, yes (its run's other
         lines are then vouched for by nothing). If a sealed-off line is only
         in its chain, only when the signature verifies with the leaves
-        those lines had when they were written: else a line that is not
+        those lines had when they were written (those their incident records
+        carry, else those the derived data holds): else a line that is not
         sealed off changed too -- the record after a sealed-off line would
         otherwise be anyone's to rewrite, with the unsigned lines of its run."""
         sealed = self.incidents.lines
@@ -214,17 +216,21 @@ class _Checker:
         have = {seq: leaf for seq, leaf in self.recent if start <= seq < item.seq}
         if len(have) != item.seq - max(start, 0):
             return False  # a run longer than what is kept: the incident must cover it
-        derived = self.storage.derived() if self.storage is not None else None
-        if derived is None:
-            return False
-        try:
-            with derived:
-                hashes = derived.hashes()
-                for i in sealed:
-                    if start <= i < item.seq and 0 <= i < derived.covered():
-                        have[i] = hashes.leaf(i)
-        except (OSError, EOFError):
-            return False
+        recorded = self.incidents.leaves
+        have.update((i, leaf) for i, leaf in recorded.items() if start <= i < item.seq)
+        if any(start <= i < item.seq and i not in recorded for i in sealed):
+            derived = self.storage.derived() if self.storage is not None else None
+            if derived is None:
+                return False
+            try:
+                with derived:
+                    hashes = derived.hashes()
+                    for i in sealed:
+                        if start <= i < item.seq and i not in recorded \
+                                and 0 <= i < derived.covered():
+                            have[i] = hashes.leaf(i)
+            except (OSError, EOFError):
+                return False
         before = have[start] if start >= 0 else ZERO_LEAF
         chain = chain_digest(before, [have[i] for i in range(start + 1, item.seq)])
         return verify_record(record, chain, key)
@@ -302,7 +308,8 @@ def _open_trusted(data: bytes, verifier: NoteVerifier, origin: str) -> Checkpoin
 def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                trusted_checkpoint: bytes | None, key_lookup: KeyLookup | None,
                sealed_off: frozenset[int], expect_signer: bool,
-               known: TrustedTip | None = None) -> VerifyReport:
+               known: TrustedTip | None = None,
+               recorded: Mapping[int, bytes] | None = None) -> VerifyReport:
     from vault.audit._verify_end import finish
 
     storage = log.storage
@@ -316,7 +323,7 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                if trusted_checkpoint is not None else None)
     wanted = [c.size for c in checkpoints] + ([trusted.size] if trusted else [])
     covered = max(wanted, default=0)
-    incidents = Incidents(sealed_off)
+    incidents = Incidents(sealed_off, recorded)
     checker = _Checker(0 if key_lookup else covered, key_lookup, incidents, storage=storage)
     sizes = [*wanted, *([tip.size] if tip else []), *([known.size] if known else [])]
     if key_lookup is None:

@@ -8,7 +8,7 @@ derived data rebuilt, a missing checkpoint key -- is a finding.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint
@@ -81,10 +81,14 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
         findings.append(f"{pending} lines and {len(tree.tail)} bytes at the end were left "
                         "by an interrupted write; the next append sets them aside")
     hashes_ok = derived_ok and _derived_ok(log, tree, checkpoints)
-    if not hashes_ok and originals(log, tree.size, incidents.lines) is not None:
+    original = None if hashes_ok else originals(log, tree.size, incidents.lines,
+                                                incidents.leaves)
+    if original is not None and (needs_derived(incidents, tree.size)
+                                 or _derived_holds(log, original)):
         # They differ only at sealed-off lines: they keep the leaves those
         # lines had, which every checkpoint signed since holds and proofs
-        # against them need (§10). Rebuilt, no proof could be made again.
+        # against them need (§10). Where an incident record carries none,
+        # rebuilt, no proof could be made again.
         findings.append("the derived hashes keep the original leaves of the lines an "
                         "incident sealed off, and are not rebuilt")
     elif not hashes_ok:
@@ -119,17 +123,47 @@ def _excused(log: LogReading, target: Target, incidents: Incidents, vouched: boo
 def _originals_confirm(log: LogReading, target: Target, incidents: Incidents) -> bool:
     from vault.audit._tree import tree_root
 
-    original = originals(log, target.size, incidents.lines)
+    original = originals(log, target.size, incidents.lines, incidents.leaves)
     return original is not None and hmac.compare_digest(tree_root(original), target.root)
 
 
-def originals(log: LogReading, size: int, sealed_off: Collection[int]) -> list[bytes] | None:
-    """The leaf hashes the derived data holds for the first ``size`` lines,
-    when they differ from the lines' own only at ``sealed_off`` lines (the
-    leaves those lines had when written, §11.3); else None. Not trusted:
+def originals(log: LogReading, size: int, sealed_off: Collection[int],
+              recorded: Mapping[int, bytes] | None = None) -> list[bytes] | None:
+    """The leaf hashes the first ``size`` lines had when written, as far as
+    they can be told: the lines' own, but at a sealed-off line the leaf its
+    incident record carries (``recorded``) or, for one whose incident
+    carries none, the one the derived data holds -- which then must differ
+    from the lines' own only at ``sealed_off`` lines (§11.3). None when no
+    sealed-off line is among them or a leaf cannot be told. Not trusted:
     only a signed root they reproduce makes them the originals."""
     if not any(i < size for i in sealed_off):
         return None
+    recorded = recorded or {}
+    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(size, None))
+           for line in block][:size]
+    if len(now) != size:
+        return None
+    original = now
+    if any(i < size and i not in recorded for i in sealed_off):
+        original = _derived_leaves(log, size) or []
+        if len(original) != size or not all(i in sealed_off for i, (a, b)
+                                            in enumerate(zip(now, original, strict=True))
+                                            if a != b):
+            return None
+    original = list(original)
+    for i, leaf in recorded.items():
+        if i < size and i in sealed_off:
+            original[i] = leaf
+    return original
+
+
+def needs_derived(incidents: Incidents, size: int) -> bool:
+    """Does telling the original leaves of the first ``size`` lines need
+    the derived data (an incident below ``size`` carries no leaves)?"""
+    return any(i < size and i not in incidents.leaves for i in incidents.lines)
+
+
+def _derived_leaves(log: LogReading, size: int) -> list[bytes] | None:
     derived = log.storage.derived()
     if derived is None:
         return None
@@ -137,15 +171,24 @@ def originals(log: LogReading, size: int, sealed_off: Collection[int]) -> list[b
         with derived:
             if derived.covered() < size:
                 return None
-            original = derived.hashes().leaf_hashes(size)
+            return derived.hashes().leaf_hashes(size)
     except (OSError, EOFError):
         return None
-    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(size, None))
-           for line in block][:size]
-    if len(now) != size or not all(i in sealed_off for i, (a, b)
-                                   in enumerate(zip(now, original, strict=True)) if a != b):
-        return None
-    return original
+
+
+def _derived_holds(log: LogReading, leaves: list[bytes]) -> bool:
+    """Does the derived data serve the tree of ``leaves`` (its root)?"""
+    from vault.audit._tree import tree_root
+
+    derived = log.storage.derived()
+    if derived is None:
+        return False
+    try:
+        with derived:
+            return derived.covered() == len(leaves) and hmac.compare_digest(
+                derived.hashes().root(len(leaves)), tree_root(leaves))
+    except (OSError, EOFError):
+        return False
 
 
 def _derived_ok(log: LogReading, tree: TreeResult, checkpoints: list[Checkpoint]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import NamedTuple
 
@@ -92,8 +93,10 @@ class Turn:
     """A writer's turn: call inside ``storage.exclusive()``."""
 
     def __init__(self, storage: LogStorage, tip: TrustedTip | None, every: int, *,
-                 rebuild: bool = False, settled: bool = False) -> None:
+                 rebuild: bool = False, settled: bool = False,
+                 originals: Callable[[], Mapping[int, bytes]] | None = None) -> None:
         self.storage = storage
+        self._originals = originals  # the leaves incidents carry (see rebuild)
         self._settled = settled  # does the tip end at a settle point (§5)?
         self.every = every
         self.notes: list[str] = []
@@ -145,7 +148,7 @@ class Turn:
         self._derived = derived
         tip = self.tip
         if self._force or not derived.in_step(tip.size, tip.end_offset, tip.last_leaf):
-            self.notes.append(rebuild(self.storage, derived, tip))
+            self.notes.append(rebuild(self.storage, derived, tip, self._originals))
 
     def _extend_derived(self, size: int, ends: list[int], stored: bytes) -> None:
         if self._derived is not None:
@@ -269,8 +272,26 @@ def _changed(seq: int) -> AuditIntegrityError:
                                kind="truncated", seq=seq, hint=_HINT)
 
 
-def rebuild(storage: LogStorage, derived: DerivedStore, tip: TrustedTip) -> str:
-    """Recompute the derived data of the first ``tip.size`` lines from the log."""
+def rebuild(storage: LogStorage, derived: DerivedStore, tip: TrustedTip,
+            originals: Callable[[], Mapping[int, bytes]] | None = None) -> str:
+    """Recompute the derived data of the first ``tip.size`` lines from the
+    log. A tip built before some of them were damaged holds the leaves they
+    had when written: those an incident record carries (``originals``,
+    asked only then) stand for them, and the derived data is written as
+    the tip sees the log (§6, §11.3)."""
+    written = _rebuilt(storage, derived, tip, {})
+    if written != (tip.size, tip.end_offset, tip.frontier) and originals is not None:
+        leaves = {i: h for i, h in originals().items() if i < tip.size}
+        if leaves:
+            written = _rebuilt(storage, derived, tip, leaves)
+    if written != (tip.size, tip.end_offset, tip.frontier):
+        raise AuditIntegrityError("the audit log changed while its derived files were rebuilt",
+                                  kind="modified", hint=_HINT)
+    return f"the derived hash and index data did not match the log; rebuilt ({tip.size} lines)"
+
+
+def _rebuilt(storage: LogStorage, derived: DerivedStore, tip: TrustedTip,
+             leaves: Mapping[int, bytes]) -> tuple[int, int, tuple[bytes, ...]]:
     derived.reset()
     rng = CompactRange()
     pos = 0
@@ -279,13 +300,11 @@ def rebuild(storage: LogStorage, derived: DerivedStore, tip: TrustedTip) -> str:
         if not block:
             break
         at = rng.size
-        stored = stored_order((leaf_hash(line) for line in block), rng)
+        stored = stored_order((leaves.get(at + k) or leaf_hash(line)
+                               for k, line in enumerate(block)), rng)
         ends = []
         for line in block:
             pos += len(line) + 1
             ends.append(pos)
         derived.extend(at, ends, stored)
-    if (rng.size, pos, tuple(rng.hashes)) != (tip.size, tip.end_offset, tip.frontier):
-        raise AuditIntegrityError("the audit log changed while its derived files were rebuilt",
-                                  kind="modified", hint=_HINT)
-    return f"the derived hash and index data did not match the log; rebuilt ({tip.size} lines)"
+    return rng.size, pos, tuple(rng.hashes)
