@@ -14,6 +14,8 @@ from pathlib import Path
 import make_files as mf
 import pytest
 from crafted_shown import SHOWN, SHOWN_FLOOR
+from hypothesis import given
+from hypothesis import strategies as st
 from intake_support import FILES, HC_ALL, POLICIES, rewrite
 from office import make_office
 
@@ -344,19 +346,24 @@ def test_a_ratio_is_no_card_number_but_a_card_stored_as_a_number_is() -> None:
     # 0.5454545454545454, a Mastercard number that passes the Luhn check,
     # and honest sheets were floored FINANCE//PERSONAL-DATA. A number's
     # whole part is read; a card number stored as a number still is.
-    from crafted_shown import _xlsx
+    from crafted_shown import _numfmts, _xlsx
 
     rules = POLICY.intake.content_rules()
     for ratio in ("0.5454545454545454", "-0.5454545454545454", "5.454545454545454E-1"):
         found = inspect(io.BytesIO(_xlsx(lambda p: p, cell=f"<v>{ratio}</v>")), rules=rules)
         assert "card-numbers" not in found.matched_rules, ratio
-    # As many digits as a cell shows (15): a typed 0.378282246310005 shows an
-    # Amex number under a format of fifteen decimals. A <v> inside the <v>
-    # hides nothing.
-    for card in ("4111111111111111", "4.111111111111111E+15", "0.378282246310005",
-                 "4111111111111111<v/>", "41111111<v/>11111111"):
+    # A <v> inside the <v> hides nothing.
+    for card in ("4111111111111111", "4.111111111111111E+15", "4111111111111111<v/>",
+                 "41111111<v/>11111111"):
         found = inspect(io.BytesIO(_xlsx(lambda p: p, cell=f"<v>{card}</v>")), rules=rules)
         assert "card-numbers" in found.matched_rules, card
+    # As many digits as the cell shows: a typed 0.378282246310005 shows an
+    # Amex number under a format of fifteen decimals (or a conditional one).
+    fifteen = "0." + "0" * 15
+    for formats in (_numfmts(fifteen), _numfmts("0", fifteen, 165, rule=True)):
+        found = inspect(io.BytesIO(_xlsx(formats, cell="<v>0.378282246310005</v>",
+                                         style=' s="1"')), rules=rules)
+        assert "card-numbers" in found.matched_rules
 
 
 def test_a_charts_ratio_is_no_card_number_either() -> None:
@@ -399,3 +406,75 @@ def test_a_list_label_of_millions_of_numbers_is_refused_before_it_is_built() -> 
     found = inspect(io.BytesIO(data), filename="planted.docx")
     assert found.status == "uninspectable" and found.reason is not None
     assert "list label longer than" in found.reason
+
+
+def _chart_deck(values: tuple[float, ...], code: str | None = None) -> bytes:
+    """A slide with a pie chart of ``values`` (their cache's format ``code``)."""
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    prs = Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    data = CategoryChartData(number_format=code or "General")
+    data.categories = [f"team {i}" for i in range(len(values))]
+    data.add_series("share", values)
+    slide.shapes.add_chart(XL_CHART_TYPE.PIE, Inches(1), Inches(1), Inches(4), Inches(3), data)
+    out = io.BytesIO()
+    prs.save(out)
+    return out.getvalue()
+
+
+def test_an_honest_sheets_ratios_times_and_durations_set_no_floor() -> None:
+    # Excel stores a computed value in 15 digits: 28/81 as 0.345679012345679
+    # and the clock time 08:13:26 as 0.342662037037037, each a Luhn-valid
+    # Amex number; the duration 8:21 as 8.36111111111111 (Diners). Read
+    # whole, they floored budget sheets and timesheets CONFIDENTIAL, though
+    # the cells show 34.6%, 0.345679012, 08:13:26 and 8:21.
+    import datetime
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["team", "headcount", "total", "share", "share of all"])
+    for row, (team, n) in enumerate([("north", 28), ("south", 53)], 2):
+        ws.append([team, n, 81, n / 81, n / 81])
+        ws.cell(row, 4).number_format = "0.0%"  # column E: General
+    ws.append(["clock-in", datetime.time(8, 13, 26), "overtime", 8.36111111111111])
+    ws["B4"].number_format = "hh:mm:ss"
+    ws["D4"].number_format = "[h]:mm"
+    out = io.BytesIO()
+    wb.save(out)
+    assert floor_of(out.getvalue())[1:] == (None, [])
+    for code in (None, "0.0%"):
+        assert floor_of(_chart_deck((28 / 81, 53 / 81), code))[1:] == (None, []), code
+
+
+def test_a_chart_shows_a_number_by_its_format() -> None:
+    # Under a format of fifteen decimals a chart's data labels show the
+    # Amex number a typed 0.378282246310005 holds.
+    rules = POLICY.intake.content_rules()
+    found = inspect(io.BytesIO(_chart_deck((0.378282246310005,), "0." + "0" * 15)), rules=rules)
+    assert "card-numbers" in found.matched_rules
+    found = inspect(io.BytesIO(_chart_deck((0.378282246310005,))), rules=rules)
+    assert "card-numbers" not in found.matched_rules
+
+
+_EXCEL = st.sampled_from(["%.15g", "%r"])  # how Excel and other writers store a double
+_SHOWN_AS = st.sampled_from([None, "0%", "0.0%", "0.00%", "0.00", "0.0000", "hh:mm:ss",
+                             "[h]:mm", "#,##0.00", "0.00E+00"])
+
+
+@given(st.integers(1, 10**5), st.integers(1, 10**5), _EXCEL, _SHOWN_AS)
+def test_no_ratio_an_honest_format_shows_reads_as_an_identity_number(
+        i: int, j: int, writer: str, code: str | None) -> None:
+    from vault.intake._detectors import DETECTORS
+    from vault.intake._numfmt import number_text, parse
+
+    stored = writer % (i / j)
+    shown = number_text(stored, (None if code is None else parse(code),))
+    for name, (find, _) in DETECTORS.items():
+        assert not list(find(shown, 0, None)), (name, stored, code, shown)

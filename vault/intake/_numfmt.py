@@ -15,6 +15,12 @@ Each code is parsed once; only cells whose formats have literal text are
 rendered. The rendering is the shape Excel gives, not every detail of it
 (no rounding, thousands separators or scaling; dates and times are left
 as their literal text).
+
+A cell's number is read as its format shows it (:func:`number_text`):
+its whole part, and of its fraction only as many digits as the format
+displays -- Excel stores a computed value in 15 digits, and the ratio
+28/81 (0.345679012345679) or the time 08:13:26 (0.342662037037037) would
+otherwise read as card numbers no cell shows.
 """
 
 from __future__ import annotations
@@ -28,12 +34,23 @@ from decimal import Decimal, InvalidOperation
 from vault.intake._model import Refused
 from vault.intake._xml import TextTarget
 
-__all__ = ["CellFormats", "StylesTarget", "literal_text", "number_text", "parse", "render"]
+__all__ = ["BUILTIN", "CellFormats", "Format", "StylesTarget", "literal_text", "number_text",
+           "parse", "render"]
 
 Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
 MAX_CODE = 255  # characters of a number format: Excel's own limit
 _DATE = frozenset("yYmMdDhHsSeEbBgG")  # date and time codes (e/b/g: eras); E+ is taken first
+# The built-in formats a style names by id alone (ISO/IEC 29500-1 §18.8.30)
+# whose display differs from General; the other ids are shown here as
+# General, the widest of them where it counts (at most 11 characters).
+BUILTIN = {"1": "0", "2": "0.00", "3": "#,##0", "4": "#,##0.00", "9": "0%", "10": "0.00%",
+           "11": "0.00E+00", "12": "# ?/?", "13": "# ??/??", "14": "mm-dd-yy",
+           "15": "d-mmm-yy", "16": "d-mmm", "17": "mmm-yy", "18": "h:mm AM/PM",
+           "19": "h:mm:ss AM/PM", "20": "h:mm", "21": "h:mm:ss", "22": "m/d/yy h:mm",
+           "37": "#,##0 ;(#,##0)", "38": "#,##0 ;[Red](#,##0)", "39": "#,##0.00;(#,##0.00)",
+           "40": "#,##0.00;[Red](#,##0.00)", "45": "mm:ss", "46": "[h]:mm:ss", "47": "mmss.0",
+           "48": "##0.0E+0", "49": "@"}
 
 
 def _bracket(inner: str) -> Token:
@@ -120,16 +137,32 @@ class _Section:
     fraction_fills: tuple[str, ...]
     date: bool
     text: bool  # has @
+    places: int | None  # digits of the stored fraction shown; None: as General
 
     @classmethod
     def of(cls, toks: list[Token]) -> _Section:
         point = next((i for i, (k, _) in enumerate(toks) if k == "point"), len(toks))
         plan = [("whole" if i < point else "fraction", t) if k == "digit" else (k, t)
                 for i, (k, t) in enumerate(toks) if k in ("lit", "digit", "point", "general")]
-        return cls(tuple(toks), tuple(plan),
-                   tuple(_fill(t) for k, t in plan if k == "whole"),
-                   tuple(_fill(t) for k, t in plan if k == "fraction"),
-                   any(k == "date" for k, _ in toks), any(k == "text" for k, _ in toks))
+        fraction_fills = tuple(_fill(t) for k, t in plan if k == "fraction")
+        date = any(k == "date" for k, _ in toks)
+        return cls(tuple(toks), tuple(plan), tuple(_fill(t) for k, t in plan if k == "whole"),
+                   fraction_fills, date, any(k == "text" for k, _ in toks),
+                   _places(toks, len(fraction_fills), date))
+
+
+def _places(toks: list[Token], fraction_digits: int, date: bool) -> int | None:
+    """How many digits of a number's stored fraction a section shows: none
+    for a date, time or duration (its fraction is the time of day, shown
+    as hours and minutes); its placeholders after the point, and two more
+    for each ``%`` (the fraction times 100); None for General (a section
+    of General, or of text only, shows a number as General does)."""
+    if date:
+        return 0
+    if any(k == "general" for k, _ in toks) or (
+            not any(k == "digit" for k, _ in toks) and any(k == "text" for k, _ in toks)):
+        return None
+    return fraction_digits + 2 * sum(t.count("%") for k, t in toks if k == "lit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +175,20 @@ class Format:
     sections: tuple[_Section, ...]
     shows_text: bool
     conditional: bool
+
+    def sections_for(self, sign: int) -> tuple[_Section, ...]:
+        """The sections a number of this sign may be shown with: the one
+        Excel picks by the sign, or the first three of a format whose
+        sections have conditions."""
+        if self.conditional:
+            return self.sections[:3]
+        pick = 0 if sign > 0 or len(self.sections) == 1 else 1 if sign < 0 else 2
+        return (self.sections[pick] if pick < len(self.sections) else self.sections[0],)
+
+    @property
+    def most_places(self) -> int:
+        """The most digits of a stored fraction any section shows (General: none here)."""
+        return max((s.places or 0 for s in self.sections), default=0)
 
 
 @functools.lru_cache(maxsize=4096)  # a workbook has few formats and many cells
@@ -208,22 +255,53 @@ def _digits(value: str) -> tuple[int, str, str] | None:
     return (number > 0) - (number < 0), whole.lstrip("0") or "0", fraction.rstrip("0")
 
 
-def number_text(value: str) -> str:
-    """A cell's number as it is read when no format adds text to it: an
-    integer whole (a card number stored as a number, shown by a format of
-    ``0``); a number of at most 15 significant digits, as many as Excel
-    shows, whole (typed: 0.378282246310005 shows an Amex number under a
-    format of fifteen decimals); of a longer one, a computed ratio, its
-    whole part. Every ratio of a budget sheet (6/11 is stored as
-    0.5454545454545454) read as a card number or a national identity
-    number, though no cell shows its sixteenth digit."""
+_GENERAL_WIDTH = 11  # characters of a number General shows in a cell (Excel's, sign and point too)
+
+
+def _general_places(sign: int, whole: str) -> int:
+    return max(0, _GENERAL_WIDTH - len(whole) - 1 - (sign < 0))
+
+
+def _places_shown(fmt: Format | None, sign: int, whole: str) -> int:
+    if fmt is None:
+        return _general_places(sign, whole)
+    return max(_general_places(sign, whole) if s.places is None else s.places
+               for s in fmt.sections_for(sign))
+
+
+def _rounded(whole: str, fraction: str, keep: int) -> tuple[str, str]:
+    """The number rounded to ``keep`` digits of its fraction, as a cell
+    shows it (half away from zero)."""
+    if len(fraction) <= keep:
+        return whole, fraction
+    digits = whole + fraction[:keep]
+    if fraction[keep] >= "5":
+        digits = str(int(digits) + 1).zfill(len(digits))
+    cut = len(digits) - keep
+    return digits[:cut].lstrip("0") or "0", digits[cut:].rstrip("0")
+
+
+def number_text(value: str, formats: tuple[Format | None, ...] = (None,),
+                at_least: int = 0) -> str:
+    """A cell's number as it is read when no format adds text to it: as
+    the cell shows it. Its whole part whole (a card number stored as a
+    number, shown by a format of ``0``); of its fraction only as many
+    digits as the most any of ``formats`` shows (None: General, at most 11
+    characters in all), or ``at_least`` (what a conditional format may
+    show), rounded, never past the 15 significant digits Excel shows. A
+    typed 0.378282246310005 shows an Amex number under a format of fifteen
+    decimals; under ``0.0%`` the ratio 28/81 (0.345679012345679) shows
+    34.6% and the time 08:13:26 (0.342662037037037) under ``hh:mm:ss``
+    no digit of its fraction: read whole, each was a card number."""
     parts = _digits(value)
     if parts is None:  # no number: read as it is written
         return value
     sign, whole, fraction = parts
-    significant = len((whole + fraction).lstrip("0"))
-    shown = whole + ("." + fraction if fraction and significant <= _SHOWN else "")
-    return "-" * (sign < 0) + shown
+    if fraction:
+        keep = max([at_least, *(_places_shown(f, sign, whole) for f in formats)])
+        significant = len(whole) if whole != "0" else -(len(fraction) - len(fraction.lstrip("0")))
+        whole, fraction = _rounded(whole, fraction, min(keep, max(0, _SHOWN - significant)))
+    return "-" * (sign < 0) + whole + ("." + fraction if fraction else "")
 
 
 def render(code: str, value: str, numeric: bool) -> str | None:
@@ -251,13 +329,9 @@ def render(code: str, value: str, numeric: bool) -> str | None:
     if parts is None:
         return None
     sign, whole, fraction = parts
-    if fmt.conditional:
-        picked = list(enumerate(sections[:3]))
-    else:
-        pick = 0 if sign > 0 or len(sections) == 1 else 1 if sign < 0 else 2
-        picked = [(pick, sections[pick] if pick < len(sections) else sections[0])]
-    shown = ["-" * (sign < 0 and at == 0) + _number(section, whole, fraction)
-             for at, section in picked if not section.date]
+    picked = fmt.sections_for(sign)
+    shown = ["-" * (sign < 0 and section is sections[0]) + _number(section, whole, fraction)
+             for section in picked if not section.date]
     return "\n".join(shown) if shown else None
 
 
@@ -270,7 +344,9 @@ class CellFormats:
     def __init__(self) -> None:
         self.tables: list[tuple[dict[str, str], list[str]]] = []
         self.dxf: list[str] = []
+        self.dxf_places = 0  # the most digits of a fraction a conditional format shows
         self._shown: dict[str | None, list[str]] = {}
+        self._numbers: dict[str | None, tuple[Format | None, ...]] = {}
 
     def codes(self, style: str | None) -> list[str]:
         """The format codes with literal text a cell of style index
@@ -285,8 +361,27 @@ class CellFormats:
             self._shown[style] = got
         return got
 
+    def numbers(self, style: str | None) -> tuple[Format | None, ...]:
+        """The formats a number in a cell of style index ``style`` is shown
+        with (None: General), for :func:`number_text`."""
+        if (got := self._numbers.get(style)) is not None:
+            return got
+        got = tuple(dict.fromkeys(None if code is None else parse(code)
+                                  for code in self._own(style))) or (None,)
+        if len(self._numbers) < 65536:
+            self._numbers[style] = got
+        return got
+
+    def _own(self, style: str | None) -> list[str | None]:
+        """The format code of style ``style`` in each styles part, its own
+        or built in (None: General)."""
+        index = int(style) if style and style.isdigit() else 0
+        return [codes.get(xfs[index], BUILTIN.get(xfs[index])) for codes, xfs in self.tables
+                if index < len(xfs)]
+
     def changed(self) -> None:
         self._shown.clear()
+        self._numbers.clear()
 
 
 class StylesTarget(TextTarget):
@@ -312,6 +407,7 @@ class StylesTarget(TextTarget):
                               "characters Excel allows")
             if self.in_dxfs:
                 self._conditional(code)
+                self.formats.dxf_places = max(self.formats.dxf_places, parse(code).most_places)
             else:
                 self.codes[attrib.get("numFmtId", "").strip()] = code
             self.formats.changed()

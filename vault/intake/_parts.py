@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vault.intake._numfmt import CellFormats, StylesTarget, number_text
+from vault.intake._numfmt import MAX_CODE, CellFormats, Format, StylesTarget, number_text, parse
 from vault.intake._sheets import NamesTarget, SheetTarget
 from vault.intake._word import NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
@@ -72,10 +72,15 @@ class _AllText(TextTarget):
 
 
 class _ChartTarget(TextTarget):
-    """A chart's numbers (in c:numCache, c:numLit) are read as a sheet's
-    are (number_text): their whole part, not a ratio's digits."""
+    """A chart's numbers (in c:numCache, c:numLit, a newer chart's
+    cx:numDim) are read as a sheet's are (number_text): as their format
+    shows them -- the cache's ``c:formatCode`` (a newer chart's
+    ``formatCode``), a point's own, and as many more digits as any data
+    label's ``c:numFmt`` shows; General where none is given."""
 
-    _NUMBERS = _tags(C, "numCache", "numLit")
+    _NUMBERS = _tags(C, "numCache", "numLit") | frozenset((f"{CX}numDim",))
+    _CODE, _LABEL_FORMAT = _tags(C, "formatCode"), _tags(C, "numFmt")
+    _LEVEL = frozenset((f"{CX}lvl",))
 
     def __init__(self, depth: int) -> None:
         super().__init__(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt")),
@@ -83,27 +88,56 @@ class _ChartTarget(TextTarget):
                          max_depth=depth)
         self.numbers = 0  # depth of the numbers element we are in, 0 if none
         self.number: list[str] | None = None
+        self.code: list[str] | None = None  # the text of a c:formatCode
+        self.cache_format: Format | None = None  # the numbers' format; None: General
+        self.point_format: Format | None = None
+        self.label_places = 0  # the most digits of a fraction a data label shows
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
+        if tag in self._LABEL_FORMAT and (label := _format(attrib.get("formatCode"))):
+            self.label_places = max(self.label_places, label.most_places)
         if tag in self._NUMBERS and not self.numbers:
-            self.numbers = self.depth
+            self.numbers, self.cache_format = self.depth, None
+        elif self.numbers and tag in self._CODE:
+            self.code = []
+        elif self.numbers and tag in self._LEVEL:
+            self.cache_format = _format(attrib.get("formatCode"))
         elif self.numbers and self.inside == self.depth:
             self.number = []
+        if self.numbers and "formatCode" in attrib and tag not in self._LEVEL:
+            self.point_format = _format(attrib["formatCode"])  # a c:pt's own format
 
     def data(self, text: str) -> None:
         if self.number is not None:
             self.number.append(text)
+        elif self.code is not None:
+            if len(self.code) < MAX_CODE:
+                self.code.append(text)
         else:
             super().data(text)
 
     def end(self, tag: str) -> None:
         if self.number is not None and self.inside == self.depth:
-            self._add(number_text("".join(self.number)))
+            formats = (self.cache_format,) if self.point_format is None else (
+                self.cache_format, self.point_format)
+            self._add(number_text("".join(self.number), formats, self.label_places))
             self.number = None
+        elif self.code is not None and tag in self._CODE:
+            self.cache_format, self.code = _format("".join(self.code)), None
+        if self.numbers and tag not in self._NUMBERS and self.depth == self.numbers + 1:
+            self.point_format = None
         if self.numbers == self.depth:
             self.numbers = 0
         super().end(tag)
+
+
+def _format(code: str | None) -> Format | None:
+    """A chart's number format parsed; None (General) for none, General, or
+    one longer than Excel allows."""
+    if not code or len(code) > MAX_CODE or code.strip().lower() == "general":
+        return None
+    return parse(code)
 
 
 def _drawing(ctx: Context) -> TextTarget:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from vault.intake._numfmt import CellFormats, number_text, render
+from vault.intake._numfmt import CellFormats, Format, number_text, render
 from vault.intake._xml import TextTarget
 
 __all__ = ["NamesTarget", "SheetTarget", "formula_text"]
@@ -89,6 +89,7 @@ class SheetTarget(_Formulas):
         self.formats = formats
         self.cell_type: str | None = None
         self.codes: list[str] = []
+        self.shown: tuple[Format | None, ...] = (None,)  # the formats a number is shown with
         self.value: list[str] | None = None  # a cell's value, to render with its formats
         self.value_depth = 0
         self.number: list[str] | None = None  # a number's value, to read as shown
@@ -102,6 +103,7 @@ class SheetTarget(_Formulas):
         if tag in _CELL:
             self.cell_type = attrib.get("t")
             self.codes = self.formats.codes(attrib.get("s"))
+            self.shown = self.formats.numbers(attrib.get("s"))
         super().start(tag, attrib)
         if tag in _VALUE and self.cell_type in (None, "n") and not self.inside \
                 and self.number is None:
@@ -129,7 +131,7 @@ class SheetTarget(_Formulas):
                 if (shown := render(code, value, numeric)) is not None:
                     self._add("\n" + shown + "\n")
         if self.number is not None and self.number_depth == self.depth:
-            self._add(number_text("".join(self.number)))
+            self._add(number_text("".join(self.number), self.shown, self.formats.dxf_places))
             self.number = None
         super().end(tag)
 
