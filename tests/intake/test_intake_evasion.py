@@ -478,3 +478,36 @@ def test_no_ratio_an_honest_format_shows_reads_as_an_identity_number(
     shown = number_text(stored, (None if code is None else parse(code),))
     for name, (find, _) in DETECTORS.items():
         assert not list(find(shown, 0, None)), (name, stored, code, shown)
+
+
+_X14 = ('<extLst><ext uri="{{{uri}}}" '
+        'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">{body}'
+        "</ext></extLst>")
+_XM = 'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"'
+
+
+def _x14_sheet(uri: str, body: str) -> Callable[[Parts], Parts]:
+    """Sheet 1 with ``body`` in an extension of its extLst (last in the sheet)."""
+    ext = _X14.format(uri=uri, body=body).encode()
+    return lambda p: {**p, "xl/worksheets/sheet1.xml": p["xl/worksheets/sheet1.xml"].replace(
+        b"</worksheet>", ext + b"</worksheet>")}
+
+
+@pytest.mark.parametrize(("attrs", "formula"), [
+    (f'promptTitle="Refunds" prompt="Card {mf.CARD}"', "Lists!$A$1:$A$2"),
+    (f'errorTitle="Card {mf.CARD}" error="Pick one"', "Lists!$A$1:$A$2"),
+    ("", f'"Card {mf.CARD},Cash"'),
+])
+def test_a_data_validation_excel_writes_as_an_extension_is_read(attrs: str, formula: str) -> None:
+    # A validation whose list is on another sheet is written by Excel 2010
+    # and later as x14:dataValidation in the sheet's extLst: its input and
+    # error messages (shown to whoever selects the cell) and its list
+    # were not read.
+    from crafted_shown import _xlsx
+
+    rule = (f'<x14:dataValidations count="1" {_XM}><x14:dataValidation type="list" '
+            f'showInputMessage="1" showErrorMessage="1" {attrs}><x14:formula1><xm:f>{formula}'
+            "</xm:f></x14:formula1><xm:sqref>B1</xm:sqref></x14:dataValidation>"
+            "</x14:dataValidations>")
+    data = _xlsx(_x14_sheet("CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF", rule))
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])

@@ -5,7 +5,8 @@ each value also as its number formats show it (vault/intake/_numfmt.py);
 the string literals of its formulas (Excel computes a formula whose result
 the file does not store, and shows the formula in the formula bar: those
 joined by ``&`` are read run together, as the result shows them); the
-input and error messages and list items of its data validation; its
+input and error messages and list items of its data validation (also
+as Excel 2010 writes it, x14:dataValidation in the sheet's extLst); its
 hyperlinks' shown text and tooltips; the page headers and footers printed
 with it. Macro sheets, chart sheets and dialog sheets have the same parts.
 A workbook part: its sheet names (on their tabs) and its defined names'
@@ -23,12 +24,19 @@ __all__ = ["NamesTarget", "SheetTarget", "formula_text"]
 
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 S_STRICT = "{http://purl.oclc.org/ooxml/spreadsheetml/main}"
+# Excel 2010's extensions, in a worksheet's extLst: a data validation whose
+# list or formula refers to another sheet is written there (x14:dataValidation)
+X14 = "{http://schemas.microsoft.com/office/spreadsheetml/2009/9/main}"
 MAX_FORMULA = 16 * 1024  # characters kept of one formula (Excel allows 8,192)
 _LITERAL = re.compile(r'"((?:[^"]|"")*)"')
 
 
 def _tags(*names: str) -> frozenset[str]:
     return frozenset(f"{ns}{name}" for ns in (S, S_STRICT) for name in names)
+
+
+def _x14(*names: str) -> frozenset[str]:
+    return frozenset(f"{X14}{name}" for name in names)
 
 
 def formula_text(formula: str) -> str:
@@ -84,8 +92,10 @@ class SheetTarget(_Formulas):
 
     def __init__(self, depth: int, formats: CellFormats) -> None:
         super().__init__(_tags("t", "v", "oddHeader", "oddFooter", "evenHeader", "evenFooter",
-                               "firstHeader", "firstFooter", "formula1", "formula2"),
-                         _tags("c", "row", "headerFooter", "dataValidation"), depth, _FORMULA)
+                               "firstHeader", "firstFooter", "formula1", "formula2")
+                         | _x14("formula1", "formula2"),
+                         _tags("c", "row", "headerFooter", "dataValidation")
+                         | _x14("dataValidation"), depth, _FORMULA)
         self.formats = formats
         self.cell_type: str | None = None
         self.codes: list[str] = []
@@ -140,7 +150,7 @@ _CELL, _VALUE, _CELL_TEXT, _FORMULA = _tags("c"), _tags("v"), _tags("v", "t"), _
 # elements whose attributes an application shows: a data validation's input
 # and error messages, a hyperlink's shown text and tooltip
 _SHOWN_ATTRS = {tag: ("promptTitle", "prompt", "errorTitle", "error")
-                for tag in _tags("dataValidation")} | {
+                for tag in _tags("dataValidation") | _x14("dataValidation")} | {
                 tag: ("display", "tooltip") for tag in _tags("hyperlink")}
 
 
