@@ -511,3 +511,24 @@ def test_a_data_validation_excel_writes_as_an_extension_is_read(attrs: str, form
             "</x14:dataValidations>")
     data = _xlsx(_x14_sheet("CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF", rule))
     assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+@pytest.mark.parametrize(("code", "value"), [
+    ("&quot;4111 1111 1111 &quot;0000", "1111"),  # the format's text and the cell's number
+    ("0." + "0" * 15, "0.378282246310005"),  # fifteen decimals: the Amex number the cell holds
+])
+def test_a_conditional_format_excel_writes_in_the_sheet_is_read(code: str, value: str) -> None:
+    # A conditional format whose rule refers to another sheet is written by
+    # Excel as x14:conditionalFormatting in the sheet's extLst, its number
+    # format in an x14:dxf there, after the cells: only styles.xml's dxfs
+    # were read, and the cell it formats showed a card number unread.
+    from crafted_shown import _xlsx
+
+    rule = (f'<x14:conditionalFormattings><x14:conditionalFormatting {_XM}>'
+            '<x14:cfRule type="expression" priority="1" id="{0-0-0-0-1}">'
+            f'<xm:f>Flags!$A$1=1</xm:f><x14:dxf><numFmt numFmtId="164" formatCode="{code}"/>'
+            "</x14:dxf></x14:cfRule><xm:sqref>B1</xm:sqref></x14:conditionalFormatting>"
+            "</x14:conditionalFormattings>")
+    data = _xlsx(_x14_sheet("78C0D931-6437-407d-A8EE-F0AAD7539E65", rule),
+                 cell=f"<v>{value}</v>")
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])

@@ -35,7 +35,7 @@ from vault.intake._opc import (
 )
 from vault.intake._parts import KINDS, STYLES, TYPED, Context, Reader
 from vault.intake._scan import Scanner
-from vault.intake._xml import iter_text
+from vault.intake._xml import TextTarget, iter_text
 from vault.intake._zip import SafeZip
 
 __all__ = ["office_kind", "read_labels", "read_office"]
@@ -109,10 +109,14 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
     for name in sorted(chosen, key=lambda n: (chosen[n] is not STYLES, _order(n))):
         _, make = chosen[name]
         scanner.start(name)
-        with zf.open(name) as stream:
-            for text in iter_text(stream, make(ctx), name, meter):
-                if not scanner.feed(text):
-                    break
+        target: TextTarget | None = make(ctx)
+        while target is not None:
+            with zf.open(name) as stream:
+                for text in iter_text(stream, target, name, meter):
+                    if not scanner.feed(text):
+                        target = None
+                        break
+            target = target and target.next_pass()
         scanner.end()
         if meter.truncated and (meter.chars >= meter.budget.max_chars or meter.out_of_time()):
             break

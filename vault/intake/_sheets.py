@@ -17,7 +17,17 @@ from __future__ import annotations
 
 import re
 
-from vault.intake._numfmt import CellFormats, Format, number_text, render
+from vault.intake._model import Refused
+from vault.intake._numfmt import (
+    MAX_CODE,
+    MAX_CONDITIONAL,
+    CellFormats,
+    Format,
+    literal_text,
+    number_text,
+    parse,
+    render,
+)
 from vault.intake._xml import TextTarget
 
 __all__ = ["NamesTarget", "SheetTarget", "formula_text"]
@@ -104,6 +114,9 @@ class SheetTarget(_Formulas):
         self.value_depth = 0
         self.number: list[str] | None = None  # a number's value, to read as shown
         self.number_depth = 0
+        self.x14_dxf = 0  # depth of the x14:dxf we are in, 0 if none
+        self.late: list[str] = []  # its formats with text, met after the cells
+        self.late_places = 0
 
     def _skip(self, tag: str, attrib: dict[str, str]) -> bool:
         # a shared-string index; a number, read as shown (number_text)
@@ -121,6 +134,10 @@ class SheetTarget(_Formulas):
         if self.codes and tag in _CELL_TEXT and (self.inside == self.depth
                                                  or self.number is not None):
             self.value, self.value_depth = [], self.depth
+        elif tag in _X14_DXF and not self.x14_dxf:
+            self.x14_dxf = self.depth
+        elif tag in _NUMFMT and self.x14_dxf:
+            self._late(attrib.get("formatCode", ""))
         elif tag in _SHOWN_ATTRS:
             shown = [attrib.get(a, "") for a in _SHOWN_ATTRS[tag]]
             if text := "\n".join(s for s in shown if s):
@@ -143,10 +160,70 @@ class SheetTarget(_Formulas):
         if self.number is not None and self.number_depth == self.depth:
             self._add(number_text("".join(self.number), self.shown, self.formats.dxf_places))
             self.number = None
+        if self.x14_dxf == self.depth:
+            self.x14_dxf = 0
+        super().end(tag)
+
+    def _late(self, code: str) -> None:
+        """A conditional format's number format written in the sheet (an
+        x14:dxf of the extLst, for a rule referring to another sheet): read
+        as the styles' are, its literal text, and again with every cell."""
+        if len(code) > MAX_CODE:
+            raise Refused("malformed", f"a number format longer than the {MAX_CODE} "
+                          "characters Excel allows")
+        if text := literal_text(code).strip():
+            self._add("\n" + text + "\n")
+        fmt = parse(code)
+        self.late_places = max(self.late_places, fmt.most_places)
+        if fmt.shows_text and code not in self.late:
+            if len(self.late) >= MAX_CONDITIONAL:  # each is rendered with every cell
+                raise Refused("too-large", f"a sheet with more than {MAX_CONDITIONAL} "
+                              "conditional number formats with text")
+            self.late.append(code)
+
+    def next_pass(self) -> TextTarget | None:
+        # The extLst comes after the cells: they are read again, with its formats.
+        if self.late or self.late_places > self.formats.dxf_places:
+            return _LateCells(self.max_depth, self.late, self.late_places)
+        return None
+
+
+class _LateCells(TextTarget):
+    """A sheet read again for its cells only, each shown with ``codes``
+    (rendered) and its number with ``places`` digits of its fraction."""
+
+    def __init__(self, depth: int, codes: list[str], places: int) -> None:
+        super().__init__(frozenset(), max_depth=depth)
+        self.codes, self.places = codes, places
+        self.cell_type: str | None = None
+        self.value: list[str] | None = None
+        self.value_depth = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        if tag in _CELL:
+            self.cell_type = attrib.get("t")
+        elif tag in _CELL_TEXT and self.value is None and self.cell_type != "s":
+            self.value, self.value_depth = [], self.depth
+
+    def data(self, text: str) -> None:
+        if self.value is not None:
+            self.value.append(text)
+
+    def end(self, tag: str) -> None:
+        if self.value is not None and self.value_depth == self.depth:
+            value, numeric = "".join(self.value), self.cell_type in (None, "n")
+            self.value = None
+            shown = [render(code, value, numeric) for code in self.codes]
+            if numeric and self.places:
+                shown.append(number_text(value, (), self.places))
+            if text := "\n".join(s for s in shown if s is not None):
+                self._add("\n" + text + "\n")
         super().end(tag)
 
 
 _CELL, _VALUE, _CELL_TEXT, _FORMULA = _tags("c"), _tags("v"), _tags("v", "t"), _tags("f")
+_X14_DXF, _NUMFMT = _x14("dxf"), _tags("numFmt")
 # elements whose attributes an application shows: a data validation's input
 # and error messages, a hyperlink's shown text and tooltip
 _SHOWN_ATTRS = {tag: ("promptTitle", "prompt", "errorTitle", "error")

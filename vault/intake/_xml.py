@@ -84,6 +84,11 @@ class TextTarget:
     def close(self) -> None:
         return None
 
+    def next_pass(self) -> TextTarget | None:
+        """A target to read the same part with again, once this one is
+        done (a sheet's cells with formats met only after them), or None."""
+        return None
+
 
 def _parser(target: object) -> DefusedXMLParser:
     return DefusedXMLParser(target=target, forbid_dtd=True, forbid_entities=True,
