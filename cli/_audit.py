@@ -268,6 +268,17 @@ def _read_key(text: str) -> NoteVerifier:
         ) from None
 
 
+def _read_checkpoint(path: str) -> bytes:
+    """A checkpoint note kept outside, read from ``path``."""
+    with open_input(path) as f:
+        note = f.read(MAX_CHECKPOINT + 1)  # /dev/zero must not fill the memory
+    if len(note) > MAX_CHECKPOINT:
+        raise UsageError(f"{path} is larger than any checkpoint "
+                         f"({MAX_CHECKPOINT // 1024} KiB at most)",
+                         hint="give the note 'vault audit checkpoint' printed")
+    return note
+
+
 @audit.command("verify")
 @_log_option
 @click.option(
@@ -293,14 +304,7 @@ def verify(
         if log.checkpoint_signer is None:
             raise UsageError("no verifier key for this log", hint="pass --key (vault audit key)")
         info("note: checkpoints checked against the log's own key; pass --key to pin it")
-    trusted = None
-    if checkpoint_file:
-        with open_input(checkpoint_file) as f:
-            trusted = f.read(MAX_CHECKPOINT + 1)  # /dev/zero must not fill the memory
-        if len(trusted) > MAX_CHECKPOINT:
-            raise UsageError(f"{checkpoint_file} is larger than any checkpoint "
-                             f"({MAX_CHECKPOINT // 1024} KiB at most)",
-                             hint="give the note 'vault audit checkpoint' printed")
+    trusted = _read_checkpoint(checkpoint_file) if checkpoint_file else None
     try:
         # A vault's log is verified as the vault reads it (record signatures by
         # the keys its policy versions gave, incidents sealed off); a
@@ -373,10 +377,19 @@ def key(ctx: click.Context, log_dir: str | None) -> None:
 @click.argument("last", type=click.IntRange(min=0))
 @click.option("--reason", required=True, metavar="TEXT",
               help="What happened, for the record (no secrets: it is kept in the log).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A checkpoint you kept elsewhere: the log must agree with it once the lines are "
+         "sealed off, and the lines' original leaves are taken only if they reproduce it "
+         "(or this machine's own tip).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @approval_options()
 @click.pass_context
-def incident(ctx: click.Context, first: int, last: int, reason: str, as_json: bool) -> None:
+def incident(ctx: click.Context, first: int, last: int, reason: str,
+             checkpoint_file: str | None, as_json: bool) -> None:
     """Seal off damaged audit lines FIRST..LAST as an incident (administrators).
 
     The lines stay in the log as evidence; a signed incident record says
@@ -385,9 +398,10 @@ def incident(ctx: click.Context, first: int, last: int, reason: str, as_json: bo
     """
     from ._vault_common import open_vault
 
+    kept = _read_checkpoint(checkpoint_file) if checkpoint_file else None
     # A machine that stopped at the damage must be able to declare it.
     v = open_vault(ctx, for_incident=True)
-    seq = v.declare_incident(first, last, reason=reason, **approved())
+    seq = v.declare_incident(first, last, reason=reason, checkpoint=kept, **approved())
     if as_json:
         click.echo(json.dumps({"incident": seq, "first": first, "last": last}))
     else:

@@ -351,14 +351,22 @@ def test_an_incident_from_a_stopped_machine_carries_no_other_change_nor_a_rollba
     r = office.cli("officer", "audit", "incident", str(seen - 1), str(seen - 1),
                    "--reason", "disk error", env=machine)
     assert r.exit_code == 4 and r.stdout == "", r.stdout
-    assert "at lines the incident does not cover" in r.stderr and "record 2" in r.stderr
+    assert "at lines the incident does not cover" in r.stderr, r.stderr
+    assert "a record between 0 and 5 was modified" in r.stderr, r.stderr
     assert _declared(office) == []
     r = office.cli("officer", "audit", "verify", env=machine)
     assert r.exit_code == 4 and "no longer extends what this machine verified" in r.stderr
-    # Opened to declare an incident, the vault does nothing else there.
+    # Opened to declare an incident, the vault does nothing else there: it
+    # neither signs a checkpoint over the log it refused, nor reads or
+    # verifies it, nor proves a line of it.
+    stored = sorted((office.path / "audit" / "checkpoints").iterdir())
     with vault.Vault(office.location, office.ids["officer"], state_dir=state,
-                     for_incident=True) as v, pytest.raises(AuditIntegrityError):
-        v.ls()
+                     for_incident=True) as v:
+        for act in (v.ls, lambda: v.audit.checkpoint(), lambda: v.audit.prove(1),
+                    v.verify_audit, lambda: list(v.audit_records()), v.doctor):
+            with pytest.raises(AuditIntegrityError):
+                act()
+    assert sorted((office.path / "audit" / "checkpoints").iterdir()) == stored
     # Cut back below what the machine verified: no incident explains that.
     office.raw.truncate_audit(seen - 1)
     r = office.cli("officer", "audit", "incident", "2", str(seen - 2), "--reason", "cut",
@@ -495,3 +503,203 @@ def test_an_incident_with_malformed_leaves_does_not_count(
         office.as_("officer").verify_audit()
     report = office.as_("officer").doctor()
     assert any("malformed incident leaves" in p for p in map(str, report.problems)), report
+
+
+def _planted(office: Office, k: int, line: bytes, sizes: tuple[int, ...] = ()) -> None:
+    """What any folder writer can do with the log key the folder holds:
+    derived hashes computed as if line ``k`` were ``line``, and stored
+    checkpoints signed over that history (at its end, and at ``sizes``)."""
+    from vault.audit import AuditLog, leaf_hash
+    from vault.audit._checkpoint import Checkpoint
+    from vault.audit._tree import tree_root
+
+    audit = office.path / "audit"
+    now = office.raw.audit_lines()
+    office.raw.set_audit_line(k, line)
+    for name in ("hashes", "index"):
+        (audit / name).unlink(missing_ok=True)
+    log = AuditLog.open(audit, checkpoint_every=0)
+    log.checkpoint()
+    office.raw.set_audit_line(k, now[k])
+    leaves = [leaf_hash(x) for x in now]
+    leaves[k] = leaf_hash(line)
+    for size in sizes:
+        note = Checkpoint(log.origin, size, tree_root(leaves[:size])).sign(
+            [log._require_signer()])
+        assert log.storage.store_checkpoint(size, note)
+
+
+@pytest.mark.parametrize("declared_from", ["stopped", "new"])
+def test_an_incident_never_launders_a_record_its_own_signer_rewrote(
+        tmp_path: Path, declared_from: str) -> None:
+    # The clerk, a folder writer, rewrote her own newest record (her 'open'
+    # of one document now named another), re-signed with her own key, and
+    # flipped a byte of an unrelated earlier line, planting derived hashes
+    # and a checkpoint (signed with the folder's log key) holding that
+    # line's leaf. The officer declared the one visible damage, and from
+    # then on the machines that had verified her record, and 'verify' with
+    # a checkpoint kept outside, accepted the rewritten one: "checkpoint 12
+    # differs from the log only at lines an incident sealed off" -- its
+    # signature verified, which vouches for nothing against its signer.
+    import base64
+    import hashlib
+
+    from vault._primitives import canonical_json
+    from vault.audit import leaf_hash
+    from vault.audit._chain import SIGNING_CONTEXT
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
+         for w in ("officer", "clerk", "leader")}
+    for i in range(4):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    docs = [d.id for d in office.as_("clerk").ls()]
+    r = office.cli("clerk", "open", docs[0], "-o", str(tmp_path / "out.txt"), env=m["clerk"])
+    assert r.exit_code == 0, r.stderr
+    lines = office.raw.audit_lines()
+    mine = len(lines) - 1
+    rec = json.loads(lines[mine])
+    assert rec["action"] == "open" and rec["doc"] == docs[0]
+    for w in ("officer", "leader"):
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    kept = tmp_path / "kept.checkpoint"
+    kept.write_text(r.stdout)
+    # The clerk: her record rewritten and re-signed, an earlier line damaged.
+    body = {key: value for key, value in rec.items() if key != "sig"}
+    body["doc"] = docs[1]
+    chain = hashlib.sha256(leaf_hash(lines[mine - 1])).digest()
+    sig = office.ids["clerk"].signing_key.sign(SIGNING_CONTEXT + chain + canonical_json(body))
+    office.raw.set_audit_line(mine, canonical_json({**body, "sig": base64.b64encode(sig).decode()}))
+    k = 3
+    _flip(office, k)
+    _planted(office, k, lines[k], sizes=(k + 2,))
+    r = office.cli("officer", "audit", "verify", env=m["officer"])
+    assert r.exit_code == 4, r.stderr
+    where = m["officer"] if declared_from == "stopped" else \
+        {"VAULT_STATE_DIR": str(tmp_path / "new-state")}
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=where)
+    if declared_from == "stopped":
+        # The machine that verified record 11 does not explain it away.
+        assert r.exit_code == 4, r.stderr
+        assert "at lines the incident does not cover" in r.stderr, r.stderr
+        assert _declared(office) == []
+    else:
+        assert r.exit_code == 0, r.stderr
+        assert "leaves" not in _declared(office)[-1]  # nothing this machine trusts has them
+    for w in ("officer", "leader"):
+        r = office.cli(w, "audit", "verify", env=m[w])
+        assert r.exit_code == 4, (w, r.stderr)
+        assert "no longer extends what this machine verified" in r.stderr, (w, r.stderr)
+        r = office.cli(w, "ls", env=m[w])
+        assert r.exit_code == 4, (w, r.stderr)
+    r = office.cli("leader", "audit", "verify", "--checkpoint", str(kept),
+                   env={"VAULT_STATE_DIR": str(tmp_path / "auditor")})
+    assert r.exit_code == 4, r.stderr
+    assert "does not match its checkpoint of size 12" in r.stderr or (
+        "was modified" in r.stderr), r.stderr
+    assert "incident sealed off" not in r.stderr
+    # Nor does a proof against the checkpoint kept stand for the rewrite.
+    r = office.cli("leader", "audit", "prove", str(mine), env=m["leader"])
+    assert r.exit_code == 4 and r.stdout == "", r.stdout
+
+
+def test_leaves_planted_before_an_honest_incident_are_not_recorded(tmp_path: Path) -> None:
+    # Before the officer declared a damaged line, the clerk planted derived
+    # hashes holding a leaf of her choosing for it, and a checkpoint over
+    # that history, signed with the folder's log key at a size no
+    # machine's tip has. The officer's honest incident recorded her leaf:
+    # then 'audit verify' failed on every machine for good ("record 12
+    # (clerk) has a bad signature"), and no later incident could correct it
+    # (the first record's leaves stood).
+    import shutil
+
+    from vault.audit import leaf_hash
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
+    m["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "fresh")}
+    assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    r = office.cli("leader", "audit", "checkpoint", env=m["leader"])
+    assert r.exit_code == 0, r.stderr
+    kept = tmp_path / "kept.checkpoint"
+    kept.write_text(r.stdout)
+    audit = office.path / "audit"
+    backup = tmp_path / "backup"
+    shutil.copytree(audit, backup, ignore=shutil.ignore_patterns("log", "log.key", "lock"))
+    lines = office.raw.audit_lines()
+    k = len(lines) - 4
+    _flip(office, k)
+    at = lines[k].index(b'"host":"') + len(b'"host":"')
+    fake = lines[k][:at] + b"Q" + lines[k][at + 1:]
+    _planted(office, k, fake, sizes=(k + 2,))
+    for attempt in ([], ["--checkpoint", str(kept)]):
+        r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                       *attempt, env=m["officer"])
+        assert r.exit_code in (0, 4), r.stderr
+        assert leaf_hash(fake).hex() not in json.dumps(_declared(office)), attempt
+    assert len(_declared(office)) == 1 and "leaves" not in _declared(office)[0]
+    # What verification has to go on for that line is now the derived
+    # data, anyone's to mend: the office restores it, and the checkpoints,
+    # from a backup (the planted ones are kept aside as evidence), and the
+    # officer declares the line again with the checkpoint kept outside.
+    shutil.move(audit / "checkpoints", tmp_path / "evidence")
+    for item in backup.iterdir():
+        (shutil.copytree if item.is_dir() else shutil.copy)(item, audit / item.name)
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "again",
+                   "--checkpoint", str(kept), env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    assert _declared(office)[-1]["leaves"] == [leaf_hash(lines[k]).hex()]
+    for w, env in m.items():
+        r = office.cli(w, "audit", "verify", env=env)
+        assert r.exit_code == 0 and r.stdout.startswith("ok: "), (w, r.stderr)
+        r = office.cli(w, "audit", "verify", "--checkpoint", str(kept), env=env)
+        assert r.exit_code == 0, (w, r.stderr)
+
+
+def test_a_later_incident_corrects_the_leaves_an_earlier_one_carries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An incident recorded a wrong leaf for its line (declared before this
+    # release checked where leaves come from, say): every verification
+    # failed at the record after the line. The first record's leaves stood
+    # against every later one; a later declaration now replaces them.
+    import vault._ops.incident as incident
+    from vault.audit import leaf_hash
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    kept = tmp_path / "kept.checkpoint"
+    kept.write_text(r.stdout)
+    lines = office.raw.audit_lines()
+    k = len(lines) - 4
+    _flip(office, k)
+    with monkeypatch.context() as patch:
+        patch.setattr(incident, "_original_leaves", lambda *_: ["ab" * 32])
+        patch.setattr(incident, "_explains", lambda *_: None)
+        r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                       env={"VAULT_STATE_DIR": str(tmp_path / "elsewhere")})
+        assert r.exit_code == 0, r.stderr
+    r = office.cli("clerk", "audit", "verify", env=m["clerk"])
+    assert r.exit_code == 4, r.stderr
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "corrected",
+                   "--checkpoint", str(kept), env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    assert _declared(office)[-1]["leaves"] == [leaf_hash(lines[k]).hex()]
+    for w, env in m.items():
+        r = office.cli(w, "audit", "verify", "--checkpoint", str(kept), env=env)
+        assert r.exit_code == 0, (w, r.stderr)
+        assert office.cli(w, "audit", "prove", "1", env=env).exit_code == 0

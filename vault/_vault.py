@@ -148,7 +148,12 @@ class Vault:
 
     @property
     def audit(self) -> AuditLog:
-        """The vault's audit log (``vault.audit.AuditLog``), for reading."""
+        """The vault's audit log (``vault.audit.AuditLog``), for reading. On
+        a machine opened ``for_incident`` that stopped at damage, refused
+        (AuditIntegrityError) until an incident explains the change: its
+        checkpoint would sign, its proofs vouch for, a log it does not trust."""
+        if self._s.trusted.refused is not None:
+            self._s.trusted.catch_up(force=True)
         return self._s.log
 
     def audit_records(self, **filters: Any) -> Iterator[tuple[AuditRecord, bool, str | None]]:
@@ -350,14 +355,18 @@ class Vault:
                             approved=self._approved(approvals, request))
 
     def declare_incident(self, first: int, last: int, *, reason: str,
-                         approvals: Approvals = (), request: str | None = None) -> int:
+                         approvals: Approvals = (), request: str | None = None,
+                         checkpoint: bytes | None = None) -> int:
         """An administrator seals off audit lines ``first``..``last`` as
         damaged, keeping them as evidence (docs/AUDIT.md §11.3); returns the
         incident record's number. ``approvals``/``request``: where the
         policy asks a second person to approve administering. On a machine
         that stopped at the damage (opened ``for_incident``), the lines must
         explain the whole change below what it verified: AuditIntegrityError
-        otherwise, and no incident is recorded (the attempt is)."""
+        otherwise, and no incident is recorded (the attempt is).
+        ``checkpoint``: a signed checkpoint note kept outside the vault, held
+        to as that machine's tip is (and, if it covers them, where the
+        leaves the lines had when written are established from)."""
         import tempfile
 
         from vault._ops.incident import declare_incident
@@ -366,8 +375,10 @@ class Vault:
         # to go on: the declaration is made from a fresh replay of the log,
         # held to what this machine verified if that is what stopped it.
         verified = self._s.trusted.refused
-        # What this machine's own state trusts: the leaves the declared
-        # lines had when written are believed if they reproduce its root.
+        # What this machine's own state trusts (not the fresh replay's tip,
+        # the log as it is now): the leaves the declared lines had when
+        # written are believed if they reproduce its root, or the root of
+        # the checkpoint given -- never a stored checkpoint's.
         known = verified or self._s.log._tip
         with tempfile.TemporaryDirectory() as fresh:
             s = Session(self._s.backend, self._s.identity, state_dir=fresh,
@@ -375,7 +386,8 @@ class Vault:
             try:
                 return declare_incident(s, first, last, reason,
                                         approved=self._approved(approvals, request, s),
-                                        verified=verified, known=known)
+                                        verified=verified, known=known,
+                                        checkpoint=checkpoint)
             finally:
                 s.trusted.close()
 

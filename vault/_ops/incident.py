@@ -12,6 +12,7 @@ say, and every later record still commits to them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from vault._ops.discipline import attempt, authorise, check_free_text, complete
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.audit import TrustedTip
+    from vault.audit._checkpoint import Checkpoint
 
 __all__ = ["check_range", "declare_incident"]
 
@@ -39,26 +41,38 @@ def check_range(first: int, last: int) -> None:
 def declare_incident(s: Session, first: int, last: int, reason: str,
                      approved: Approved | None = None,
                      verified: TrustedTip | None = None,
-                     known: TrustedTip | None = None) -> int:
+                     known: TrustedTip | None = None,
+                     checkpoint: bytes | None = None) -> int:
     """Seal off lines ``first`` to ``last`` (inclusive); returns the
     incident record's number. ``approved``: where a two-person rule covers
     ``administer``, approvals of an ``incident`` request for those lines.
     ``verified``: what the declaring machine verified before the log
-    stopped extending it; the lines must explain the whole change. The
-    record carries the leaf hashes the lines had when written, when this
-    machine can establish them (:func:`_original_leaves`) from a root it
-    trusts: ``known``, the tip its own state trusts (default: ``verified``,
-    else the session's)."""
+    stopped extending it; the lines must explain the whole change.
+    ``checkpoint``: a signed checkpoint the officer kept outside the vault
+    (verified with the pinned log key); the log must be consistent with it
+    once the lines are sealed off, as 'verify' holds it. The record carries
+    the leaf hashes the lines had when written when this machine can
+    establish them (:func:`_original_leaves`) from a root it trusts by
+    itself: ``known``, the tip its own state folder trusts (``verified``,
+    else the machine's trusted tip -- never the tip of ``s``, a fresh
+    replay of the log as it is now), or ``checkpoint``."""
     check_range(first, last)
     if not reason.strip() or len(reason) > 2000:
         raise UsageError("give the reason for the record (1 to 2000 characters)")
     check_free_text(reason, "reason")
-    known = verified or known or s.log._tip  # before tip() moves it on
+    known = verified or known
+    kept = _kept(s, checkpoint) if checkpoint is not None else None
     size = s.log.tip().size
     if last >= size:
         raise UsageError(f"the audit log has {size} lines; line {last} does not exist")
+    if kept is not None and kept.size > size:
+        raise AuditIntegrityError(
+            f"the audit log was cut back to {size} lines below the {kept.size} of the "
+            "checkpoint given: an incident does not explain a rollback",
+            kind="truncated", seq=size, hint=_HINT)
     # Before anything is appended: an append may rebuild the derived data.
-    leaves = _original_leaves(s, first, last, known)
+    trusted = [t for t in (known, kept) if t is not None]
+    leaves = _original_leaves(s, first, last, {t.size: t.root for t in reversed(trusted)})
     state: dict[str, object] = {"from": first, "to": last, "reason": reason}
     if leaves is not None:
         state["leaves"] = leaves
@@ -67,12 +81,12 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
             approved.bind("incident", details={"from": first, "to": last})
         authorise(s, att, "administer", None, approved=approved,
                   note=f"declare lines {first} to {last} damaged: {reason}")
-        if verified is not None:
+        if verified is not None or checkpoint is not None:
             # After the first append: it brought the derived data in step
             # with the lines, as the machine will find it (vault/audit/_writer.py).
             _explains(s, verified, size, range(first, last + 1), dict(zip(
                 range(first, last + 1), (bytes.fromhex(h) for h in leaves or ()),
-                strict=False)))
+                strict=False)), checkpoint)
         complete(s, [att], [{"incident": state}], reason=reason)
     sealed = s.trusted.store.sealed_off()
     if any(seq not in sealed for seq in range(first, last + 1)):
@@ -83,66 +97,83 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
     return s.log.tip().size - 1
 
 
+def _kept(s: Session, note: bytes) -> Checkpoint:
+    """The checkpoint the officer kept outside, verified with the key
+    vault.json pins."""
+    from vault.audit import NoteVerifier
+    from vault.audit._checkpoint import open_checkpoint
+    from vault.errors import CheckpointError
+
+    verifier = NoteVerifier.from_key(s.manifest.log_key)
+    try:
+        return open_checkpoint(note, [verifier], origin=s.log.origin or verifier.name)
+    except CheckpointError as e:
+        raise AuditIntegrityError(f"the checkpoint given does not verify: {e}",
+                                  kind="checkpoint") from e
+
+
 def _original_leaves(s: Session, first: int, last: int,
-                     known: TrustedTip | None) -> list[str] | None:
+                     trusted: Mapping[int, bytes]) -> list[str] | None:
     """The leaf hashes lines ``first`` to ``last`` had when written (hex),
     or None when this machine cannot establish them. Taken from the derived
     data, anyone's to write, and believed only if -- with the lines' own
-    leaves elsewhere, and those earlier incidents carry -- they reproduce a
-    root this machine trusts: its own trusted tip (``known``), or a stored
-    checkpoint whose signature verifies with the pinned key (docs/AUDIT.md
-    §11.3)."""
+    leaves elsewhere, and those earlier incidents carry for other lines --
+    they reproduce a root this machine trusts by itself (``trusted``, size
+    to root: its own trusted tip, a checkpoint the officer kept outside).
+    Never a stored checkpoint: any folder writer can read the log key and
+    sign one over leaves of their choosing (docs/AUDIT.md §11.3). Leaves an
+    earlier incident carries for the declared lines are not used: this
+    declaration may be correcting them."""
     import hmac
 
-    from vault.audit._tree import CompactRange
+    from vault.audit._tree import tree_root
     from vault.audit._verify_end import originals
 
     if last - first + 1 > MAX_INCIDENT_LEAVES:
         return None
-    sealed = frozenset(s.trusted.store.sealed_off()).union(range(first, last + 1))
-    roots = {known.size: known.root} if known is not None and known.size > last else {}
-    with s.log._reading():
-        for _, cp in s.log._valid_checkpoints(above=last):
-            roots.setdefault(cp.size, cp.root)
-        if not roots:
-            return None
-        found = originals(s.log, max(roots), sealed, s.trusted.store.original_leaves())
-    if found is None:
+    declared = range(first, last + 1)
+    sealed = frozenset(s.trusted.store.sealed_off()).union(declared)
+    roots = {size: root for size, root in trusted.items() if size > last}
+    if not roots:
         return None
-    rng = CompactRange()  # the root at each size, in one pass
-    for leaf in found:
-        rng.append(leaf)
-        if rng.size in roots and hmac.compare_digest(rng.root(), roots[rng.size]):
+    recorded = {i: h for i, h in s.trusted.store.original_leaves().items() if i not in declared}
+    for size in sorted(roots, reverse=True):  # derived data may cover the smaller only
+        with s.log._reading():
+            found = originals(s.log, size, sealed, recorded)
+        if found is not None and hmac.compare_digest(tree_root(found), roots[size]):
             return [h.hex() for h in found[first:last + 1]]
     return None
 
 
-def _explains(s: Session, verified: TrustedTip, size: int, lines: range,
-              leaves: dict[int, bytes]) -> None:
+def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
+              leaves: dict[int, bytes], checkpoint: bytes | None = None) -> None:
     """Would the machine that verified ``verified`` accept the log (of
-    ``size`` lines before this declaration) once ``lines`` are sealed off?
-    It does (vault/_trust/trusted.py) when a new incident seals off a line
-    it had seen and the log differs from what it verified only at sealed-off
-    lines, every signature checked: the same check, made before the
-    incident is recorded. A log cut back below what it verified, or changed
-    at lines not declared, is refused: an incident must never carry a
-    rollback or another change past this machine. ``leaves``: those the
-    declared lines had when written, if the record is to carry them."""
+    ``size`` lines before this declaration) once ``lines`` are sealed off
+    -- and 'verify' with the ``checkpoint`` kept outside? It does
+    (vault/_trust/trusted.py) when a new incident seals off a line it had
+    seen and the original leaves (the lines' own, those incident records
+    carry at sealed-off lines) reproduce the root it verified: the same
+    check, made before the incident is recorded. A log cut back below what
+    it verified, or changed at lines not declared, is refused: an incident
+    must never carry a rollback or another change past this machine.
+    ``leaves``: those the declared lines had when written, if the record is
+    to carry them."""
     from vault._ops.verify import confirm_history
 
-    seen = verified.size
-    if size < seen:
+    seen = verified.size if verified is not None else 0
+    if verified is not None and size < seen:
         raise AuditIntegrityError(
             f"the audit log was cut back to {size} lines below the {seen} this machine "
             "verified before: an incident does not explain a rollback",
             kind="truncated", seq=size, hint=_HINT)
+    what = f"the {seen} lines this machine verified before" if verified is not None \
+        else "the checkpoint given"
     try:
-        if lines.start >= seen:
+        if verified is not None and lines.start >= seen:
             raise AuditIntegrityError("no line this machine verified is declared",
                                       kind="modified", seq=seen - 1)
-        confirm_history(s, verified, lines, leaves)
+        confirm_history(s, verified, lines, leaves, checkpoint)
     except AuditIntegrityError as e:
         raise AuditIntegrityError(
-            f"the audit log differs from the {seen} lines this machine verified before "
-            f"at lines the incident does not cover ({e.message}): it was not declared",
-            kind=e.kind, seq=e.seq, hint=_HINT) from e
+            f"the audit log differs from {what} at lines the incident does not cover "
+            f"({e.message}): it was not declared", kind=e.kind, seq=e.seq, hint=_HINT) from e

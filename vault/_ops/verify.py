@@ -119,21 +119,28 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def confirm_history(s: Session, tip: TrustedTip, declared: range = range(0),
-                    leaves: Mapping[int, bytes] | None = None) -> VerifyReport:
-    """Does the log differ from what this machine verified (``tip``) only at
-    the lines incidents seal off -- and the ``declared`` lines, which an
-    incident about to be recorded will, carrying ``leaves`` (the leaf
-    hashes those lines had when written)? Every signature is checked
-    (docs/AUDIT.md §11.3); raises :class:`AuditIntegrityError` otherwise.
-    Called while the state is being replayed again, so it reads the store,
-    never catching up."""
+def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(0),
+                    leaves: Mapping[int, bytes] | None = None,
+                    checkpoint: bytes | None = None) -> VerifyReport:
+    """Does the log differ from what this machine verified (``tip``) -- and
+    from ``checkpoint``, one kept outside -- only at the lines incidents
+    seal off, and the ``declared`` lines, which an incident about to be
+    recorded will, carrying ``leaves`` (the leaf hashes those lines had
+    when written)? Only if the original leaves -- the lines' own, at
+    sealed-off lines those incident records carry (else the derived data's,
+    for an incident carrying none) -- reproduce the root (docs/AUDIT.md
+    §11.3); every signature is checked too. Raises
+    :class:`AuditIntegrityError` otherwise. Called while the state is being
+    replayed again, so it reads the store, never catching up."""
     from vault.audit import NoteVerifier
 
-    return s.log.verify(key_lookup=key_lookup(s),
+    # The declaration's leaves stand for the declared lines: a later
+    # incident's replace those an earlier one carries (FORMAT.md §14.8).
+    recorded = {**s.trusted.store.original_leaves(), **(leaves or {})}
+    return s.log.verify(key_lookup=key_lookup(s), trusted_checkpoint=checkpoint,
                         sealed_off=set(s.trusted.store.sealed_off()).union(declared),
                         verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip,
-                        recorded={**(leaves or {}), **s.trusted.store.original_leaves()})
+                        recorded=recorded)
 
 
 def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,

@@ -485,8 +485,9 @@ class StateStore:
 
     def keep_original(self, seq: int, leaf: bytes, incident: int) -> None:
         """The leaf hash line ``seq`` had when written, as incident record
-        ``incident`` carries it (the first such record's stands)."""
-        self._db.execute("INSERT OR IGNORE INTO original_leaves VALUES (?, ?, ?)",
+        ``incident`` carries it: a later record's replaces an earlier one's
+        (an administrator correcting a declaration, FORMAT.md §14.8)."""
+        self._db.execute("INSERT OR REPLACE INTO original_leaves VALUES (?, ?, ?)",
                          (seq, leaf, incident))
 
     def original_leaves(self) -> dict[int, bytes]:

@@ -87,9 +87,6 @@ class _Checker:
     # The leaves of the lines just read: a chain to recompute (§11.3).
     recent: collections.deque[tuple[int, bytes]] = field(
         default_factory=lambda: collections.deque(maxlen=MAX_FRAGMENTS + 2))
-    # Lines whose run signature an incident excused (the run's signed record
-    # sealed off): nothing vouches for them any more, only a checkpoint.
-    unvouched: list[range] = field(default_factory=list)
     _run: tuple[int, str] | None = None  # first line and key of the unsigned run being read
 
     def __call__(self, first: int, lines: list[bytes], leaves: list[bytes]) -> None:
@@ -198,8 +195,8 @@ class _Checker:
                    key: Ed25519PublicKey | None) -> bool:
         """May an incident excuse this signed record's bad signature (AUDIT.md
         §11.3)? If the record itself is sealed off, yes (its run's other
-        lines are then vouched for by nothing). If a sealed-off line is only
-        in its chain, only when the signature verifies with the leaves
+        lines are then vouched for by nothing but a root that covers them).
+        If a sealed-off line is only in its chain, only when the signature verifies with the leaves
         those lines had when they were written (those their incident records
         carry, else those the derived data holds): else a line that is not
         sealed off changed too -- the record after a sealed-off line would
@@ -208,7 +205,6 @@ class _Checker:
         if not sealed:
             return False
         if item.seq in sealed:
-            self.unvouched.append(range(item.covers.start, item.seq))
             return True
         if key is None:
             return False
@@ -344,5 +340,5 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
     if checker.walker is None:  # nothing at or after the start: still seed the reading
         checker._seed()
     return finish(log, tree, checker, checkpoints, trusted, tip, end, findings, incidents,
-                  expect_signer=expect_signer, deep=key_lookup is not None,
+                  expect_signer=expect_signer,
                   derived_ok=derived_ok, known=known)

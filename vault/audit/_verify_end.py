@@ -33,7 +33,7 @@ _HINT = "treat this as a security incident; keep a copy of the log as evidence"
 
 def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: list[Checkpoint],
            trusted: Checkpoint | None, tip: TrustedTip | None, end: LogEnd, findings: list[str],
-           incidents: Incidents, *, expect_signer: bool, deep: bool,
+           incidents: Incidents, *, expect_signer: bool,
            derived_ok: bool = True, known: TrustedTip | None = None) -> VerifyReport:
     from vault.audit._verify import VerifyReport
 
@@ -50,8 +50,7 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
                 "were written", kind="truncated", seq=tree.size, hint=_HINT)
             against.add(id(t))
         elif not hmac.compare_digest(tree.roots[t.size], t.root) and not _excused(
-                log, t, incidents, deep and not any(r.start < t.size for r in checker.unvouched
-                                                    if r)):
+                log, t, incidents):
             damage = damage or AuditIntegrityError(
                 f"the audit log does not match its checkpoint of size {t.size}",
                 kind="modified", hint=_HINT)
@@ -105,15 +104,17 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
         unsigned_covered=checker.unsigned_covered, unrecovered_lines=pending)
 
 
-def _excused(log: LogReading, target: Target, incidents: Incidents, vouched: bool) -> bool:
-    """A root that differs only because of sealed-off lines (§11.3): every
-    other line is vouched for by its actors' chained signatures (``vouched``:
-    every signature was checked, and none an incident excused covers a line
-    that is not sealed off), or the derived leaves reproduce the root and
-    differ only there."""
+def _excused(log: LogReading, target: Target, incidents: Incidents) -> bool:
+    """A root that differs only because of sealed-off lines (§11.3): the
+    original leaves -- the lines' own, and at sealed-off lines those the
+    incident records carry (else, for an incident carrying none, those the
+    derived data holds, differing from the lines' own only there) --
+    reproduce it exactly. Signatures never stand in for that: a user can
+    re-sign a rewritten record of their own, and nothing later covers the
+    newest records; only a root fixes every line below it."""
     if not incidents.before(target.size):
         return False
-    ok = vouched or _originals_confirm(log, target, incidents)
+    ok = _originals_confirm(log, target, incidents)
     if ok:
         incidents.note(f"checkpoint {target.size} differs from the log only at lines an "
                        "incident sealed off")
