@@ -532,3 +532,49 @@ def test_a_conditional_format_excel_writes_in_the_sheet_is_read(code: str, value
     data = _xlsx(_x14_sheet("78C0D931-6437-407d-A8EE-F0AAD7539E65", rule),
                  cell=f"<v>{value}</v>")
     assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+_AMEX_FRACTION = "0.378282246310005"  # shows a Luhn-valid Amex number under 15 decimals
+_FIFTEEN = "0." + "0" * 15
+
+
+def _x14_dxf(code: str) -> Callable[[Parts], Parts]:
+    """Sheet 1 with a conditional format on B1 whose number format ``code``
+    is written in the sheet, in an x14:dxf of its extLst."""
+    return _x14_sheet("78C0D931-6437-407d-A8EE-F0AAD7539E65", (
+        f'<x14:conditionalFormattings><x14:conditionalFormatting {_XM}>'
+        '<x14:cfRule type="expression" priority="1" id="{0-0-0-0-1}">'
+        f'<xm:f>Flags!$A$1=1</xm:f><x14:dxf><numFmt numFmtId="164" formatCode="{code}"/>'
+        "</x14:dxf></x14:cfRule><xm:sqref>B1</xm:sqref></x14:conditionalFormatting>"
+        "</x14:conditionalFormattings>"))
+
+
+@pytest.mark.parametrize("where", ["cell", "dxf", "x14:dxf", "chart"])
+@pytest.mark.parametrize("colour", ["Magenta", "magenta", "Red", "Color13"])
+def test_a_colour_is_no_elapsed_time(where: str, colour: str) -> None:
+    # [Magenta] was taken for an elapsed-time code ([m]): the section a
+    # date, none of a number's fraction read, and 0.378282246310005, which
+    # Excel shows in magenta with fifteen decimals, sealed without a floor.
+    from crafted_shown import _numfmts, _xlsx
+
+    code = f"[{colour}]{_FIFTEEN}"
+    cell = f"<v>{_AMEX_FRACTION}</v>"
+    data = {"cell": lambda: _xlsx(_numfmts(code), cell=cell, style=' s="1"'),
+            "dxf": lambda: _xlsx(_numfmts("0", code, 165, rule=True), cell=cell, style=' s="1"'),
+            "x14:dxf": lambda: _xlsx(_x14_dxf(code), cell=cell),
+            "chart": lambda: _chart_deck((float(_AMEX_FRACTION),), code)}[where]()
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+@pytest.mark.parametrize(("bracket", "elapsed"), [
+    ("[h]", True), ("[HH]", True), ("[m]", True), ("[mm]", True), ("[s]", True), ("[Ss]", True),
+    *((f"[{c}]", False) for c in ("Black", "Blue", "Cyan", "Green", "Magenta", "Red", "White",
+                                  "Yellow", "Color1", "Color56", "MAGENTA")),
+    ("[>=100]", False), ("[<>0]", False), ("[=1]", False), ("[$-409]", False),
+    ("[$€-x-euro2]", False), ("[$-x-sysdate]", False), ("[DBNum1]", False), ("[hm]", False),
+    ("[ms]", False), ("[sh]", False),
+])
+def test_only_h_m_or_s_in_brackets_is_elapsed_time(bracket: str, elapsed: bool) -> None:
+    from vault.intake._numfmt import parse
+
+    assert parse(bracket + "0.00").sections[0].date is elapsed

@@ -53,12 +53,20 @@ BUILTIN = {"1": "0", "2": "0.00", "3": "#,##0", "4": "#,##0.00", "9": "0%", "10"
            "48": "##0.0E+0", "49": "@"}
 
 
+# An elapsed time: [h], [mm], [ss], one letter repeated. Every other bracket
+# Excel defines is no date: a colour ([Magenta], [Color13]), a condition
+# ([>=100]), a locale or currency ([$-409], [$€-x-euro2]), a numeral system
+# ([DBNum1]). [Magenta] taken for [m] made its section a date, and none of
+# a number's fraction was read under [Magenta]0.000000000000000.
+_ELAPSED = re.compile(r"h+|m+|s+", re.IGNORECASE)
+
+
 def _bracket(inner: str) -> Token:
     if inner.startswith("$"):  # [$€-407]: the currency text is shown
         return ("lit", inner[1:].split("-", 1)[0])
-    if inner[:1].lower() in ("h", "m", "s"):  # [h]:mm elapsed time
+    if _ELAPSED.fullmatch(inner):  # [h]:mm elapsed time
         return ("date", inner)
-    return ("other", inner)  # a colour or a condition
+    return ("other", inner)  # a colour, a condition, a numeral system
 
 
 def tokens(code: str) -> list[Token]:
