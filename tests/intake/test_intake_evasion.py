@@ -262,8 +262,8 @@ def test_a_currency_format_is_parsed_once_and_its_cells_not_rendered() -> None:
     code = '"$"#,##0.00_);[Red]\\("$"#,##0.00\\)'
     assert parse(code) is parse(code) and not parse(code).shows_text
     formats = CellFormats()
-    formats.tables.append(({"164": code, "165": '"Ref "0'}, ["0", "164", "165"]))
-    assert formats.codes("1") == [] and formats.codes("2") == ['"Ref "0']
+    formats.tables.append(({164: code, 165: '"Ref "0'}, [0, 164, 165]))
+    assert formats.codes(1) == [] and formats.codes(2) == ['"Ref "0']
 
 
 @pytest.mark.parametrize("name", ["decoy-body.xlsx", "custom-renamed.docx", "zero-width.txt",
@@ -578,3 +578,49 @@ def test_only_h_m_or_s_in_brackets_is_elapsed_time(bracket: str, elapsed: bool) 
     from vault.intake._numfmt import parse
 
     assert parse(bracket + "0.00").sections[0].date is elapsed
+
+
+def _styles(code: str, xf_id: str = "164", fmt_id: str = "164") -> Callable[[Parts], Parts]:
+    """B1's style (index 1) of format id ``xf_id``, the number format
+    ``code`` declared under id ``fmt_id``: each spelled as given."""
+    styles = (f'<styleSheet {_S}><numFmts count="1"><numFmt numFmtId="{fmt_id}" '
+              f'formatCode="{code}"/></numFmts><cellXfs count="2"><xf numFmtId="0"/>'
+              f'<xf numFmtId="{xf_id}" applyNumberFormat="1"/></cellXfs></styleSheet>')
+    return lambda p: {**p, "xl/styles.xml": styles.encode()}
+
+
+_S = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_ID_SPELLINGS = [{"xf_id": "0164"}, {"fmt_id": "0164"}, {"xf_id": "+164"}, {"fmt_id": "+164"},
+                 {"xf_id": " 164\t"}, {"fmt_id": "\n164 "}, {"s": "1 "}, {"s": "01"},
+                 {"s": "+1"}, {"s": " 0001"}]
+
+
+@pytest.mark.parametrize("spelling", _ID_SPELLINGS, ids=repr)
+@pytest.mark.parametrize(("code", "value"), [
+    ("&quot;4111 1111 1111 &quot;0000", "1111"), (_FIFTEEN, _AMEX_FRACTION)],
+    ids=["text", "fifteen-decimals"])
+def test_a_style_or_format_id_is_read_as_the_number_it_spells(spelling: dict[str, str],
+                                                             code: str, value: str) -> None:
+    # numFmtId="0164", "+164" or a cell's s="1 " spell the numbers 164 and 1
+    # as an XML schema reads them (and Excel and openpyxl with them): compared
+    # as strings, the format was not found, and the cell read as General.
+    from crafted_shown import _xlsx
+
+    ids = {k: v for k, v in spelling.items() if k != "s"}
+    data = _xlsx(_styles(code, **ids), cell=f"<v>{value}</v>",
+                 style=f' s="{spelling.get("s", "1")}"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+@pytest.mark.parametrize("spelling", [{"xf_id": "x164"}, {"fmt_id": "164.0"}, {"xf_id": ""},
+                                      {"s": "1.0"}, {"s": "-1"}, {"s": ""}, {"s": "١"},
+                                      {"fmt_id": "1_64"}, {"xf_id": "4294967296"}], ids=repr)
+def test_an_id_no_schema_reads_as_a_number_is_not_inspected(spelling: dict[str, str]) -> None:
+    # Which format Excel would give such a cell is not known: no General.
+    from crafted_shown import _xlsx
+
+    ids = {k: v for k, v in spelling.items() if k != "s"}
+    data = _xlsx(_styles('&quot;4111 1111 1111 &quot;0000', **ids), cell="<v>1111</v>",
+                 style=f' s="{spelling.get("s", "1")}"')
+    found = inspect(io.BytesIO(data), rules=POLICY.intake.content_rules())
+    assert (found.status, found.cause) == ("uninspectable", "malformed"), found

@@ -35,7 +35,7 @@ from vault.intake._model import Refused
 from vault.intake._xml import TextTarget
 
 __all__ = ["BUILTIN", "CellFormats", "Format", "StylesTarget", "literal_text", "number_text",
-           "parse", "render"]
+           "parse", "render", "style_index", "unsigned"]
 
 Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
@@ -44,13 +44,32 @@ _DATE = frozenset("yYmMdDhHsSeEbBgG")  # date and time codes (e/b/g: eras); E+ i
 # The built-in formats a style names by id alone (ISO/IEC 29500-1 §18.8.30)
 # whose display differs from General; the other ids are shown here as
 # General, the widest of them where it counts (at most 11 characters).
-BUILTIN = {"1": "0", "2": "0.00", "3": "#,##0", "4": "#,##0.00", "9": "0%", "10": "0.00%",
-           "11": "0.00E+00", "12": "# ?/?", "13": "# ??/??", "14": "mm-dd-yy",
-           "15": "d-mmm-yy", "16": "d-mmm", "17": "mmm-yy", "18": "h:mm AM/PM",
-           "19": "h:mm:ss AM/PM", "20": "h:mm", "21": "h:mm:ss", "22": "m/d/yy h:mm",
-           "37": "#,##0 ;(#,##0)", "38": "#,##0 ;[Red](#,##0)", "39": "#,##0.00;(#,##0.00)",
-           "40": "#,##0.00;[Red](#,##0.00)", "45": "mm:ss", "46": "[h]:mm:ss", "47": "mmss.0",
-           "48": "##0.0E+0", "49": "@"}
+BUILTIN = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%",
+           11: "0.00E+00", 12: "# ?/?", 13: "# ??/??", 14: "mm-dd-yy",
+           15: "d-mmm-yy", 16: "d-mmm", 17: "mmm-yy", 18: "h:mm AM/PM",
+           19: "h:mm:ss AM/PM", 20: "h:mm", 21: "h:mm:ss", 22: "m/d/yy h:mm",
+           37: "#,##0 ;(#,##0)", 38: "#,##0 ;[Red](#,##0)", 39: "#,##0.00;(#,##0.00)",
+           40: "#,##0.00;[Red](#,##0.00)", 45: "mm:ss", 46: "[h]:mm:ss", 47: "mmss.0",
+           48: "##0.0E+0", 49: "@"}
+# An xsd:unsignedInt as a schema reader takes it: white space collapsed,
+# an optional sign (- only before zero), leading zeros; ASCII digits only.
+_UNSIGNED = re.compile(r"[ \t\r\n]*(?:\+?([0-9]+)|-(0+))[ \t\r\n]*")
+_MOST_UNSIGNED = 0xFFFFFFFF
+
+
+def unsigned(text: str, what: str) -> int:
+    """A style index or number format id, the number its text spells:
+    ``164``, ``0164``, ``+164`` and `` 164 `` are one id (compared as text,
+    a cell's format was not found and it was read as General). Text that
+    spells no such number is refused: which format Excel gives the cell is
+    not known."""
+    if text.isdigit() and text.isascii() and len(text) < 10:  # how they are written
+        return int(text)
+    m = _UNSIGNED.fullmatch(text)
+    digits = (m.group(1) or "0").lstrip("0") if m else ""
+    if m is None or len(digits) > 10 or int(digits or "0") > _MOST_UNSIGNED:
+        raise Refused("malformed", f"a {what} that is no unsigned number")
+    return int(digits or "0")
 
 
 # An elapsed time: [h], [mm], [ss], one letter repeated. Every other bracket
@@ -343,6 +362,11 @@ def render(code: str, value: str, numeric: bool) -> str | None:
     return "\n".join(shown) if shown else None
 
 
+def style_index(s: str | None) -> int:
+    """A cell's style index (its ``s``; none: 0)."""
+    return 0 if s is None else unsigned(s, "cell style index")
+
+
 class CellFormats:
     """The number formats of a workbook's styles part(s): the format of
     each cell style (``xf`` of ``cellXfs``), and the formats conditional
@@ -350,40 +374,38 @@ class CellFormats:
     of their own, apart from the cell styles')."""
 
     def __init__(self) -> None:
-        self.tables: list[tuple[dict[str, str], list[str]]] = []
+        self.tables: list[tuple[dict[int, str], list[int]]] = []
         self.dxf: list[str] = []
         self.dxf_places = 0  # the most digits of a fraction a conditional format shows
-        self._shown: dict[str | None, list[str]] = {}
-        self._numbers: dict[str | None, tuple[Format | None, ...]] = {}
+        self._shown: dict[int, list[str]] = {}
+        self._numbers: dict[int, tuple[Format | None, ...]] = {}
 
-    def codes(self, style: str | None) -> list[str]:
+    def codes(self, index: int) -> list[str]:
         """The format codes with literal text a cell of style index
-        ``style`` may be shown with: its own, and every conditional one."""
-        if (got := self._shown.get(style)) is not None:
+        ``index`` may be shown with: its own, and every conditional one."""
+        if (got := self._shown.get(index)) is not None:
             return got
-        index = int(style) if style and style.isdigit() else 0
         mine = [codes[xfs[index]] for codes, xfs in self.tables
                 if index < len(xfs) and xfs[index] in codes]
         got = [code for code in dict.fromkeys(mine + self.dxf) if parse(code).shows_text]
         if len(self._shown) < 65536:  # style indexes are few; a hostile sheet's are not
-            self._shown[style] = got
+            self._shown[index] = got
         return got
 
-    def numbers(self, style: str | None) -> tuple[Format | None, ...]:
-        """The formats a number in a cell of style index ``style`` is shown
+    def numbers(self, index: int) -> tuple[Format | None, ...]:
+        """The formats a number in a cell of style index ``index`` is shown
         with (None: General), for :func:`number_text`."""
-        if (got := self._numbers.get(style)) is not None:
+        if (got := self._numbers.get(index)) is not None:
             return got
         got = tuple(dict.fromkeys(None if code is None else parse(code)
-                                  for code in self._own(style))) or (None,)
+                                  for code in self._own(index))) or (None,)
         if len(self._numbers) < 65536:
-            self._numbers[style] = got
+            self._numbers[index] = got
         return got
 
-    def _own(self, style: str | None) -> list[str | None]:
-        """The format code of style ``style`` in each styles part, its own
+    def _own(self, index: int) -> list[str | None]:
+        """The format code of style ``index`` in each styles part, its own
         or built in (None: General)."""
-        index = int(style) if style and style.isdigit() else 0
         return [codes.get(xfs[index], BUILTIN.get(xfs[index])) for codes, xfs in self.tables
                 if index < len(xfs)]
 
@@ -401,8 +423,8 @@ class StylesTarget(TextTarget):
         super().__init__(frozenset(), max_depth=max_depth)
         self.numfmt, self.cell_xfs, self.xf, self.dxfs = numfmt, cell_xfs, xf, dxfs
         self.formats = formats
-        self.codes: dict[str, str] = {}
-        self.xfs: list[str] = []
+        self.codes: dict[int, str] = {}
+        self.xfs: list[int] = []
         self.in_xfs = self.in_dxfs = False
         formats.tables.append((self.codes, self.xfs))
 
@@ -417,7 +439,7 @@ class StylesTarget(TextTarget):
                 self._conditional(code)
                 self.formats.dxf_places = max(self.formats.dxf_places, parse(code).most_places)
             else:
-                self.codes[attrib.get("numFmtId", "").strip()] = code
+                self.codes[unsigned(attrib.get("numFmtId", ""), "number format id")] = code
             self.formats.changed()
             if text := literal_text(code).strip():
                 self._add(text + "\n")
@@ -426,7 +448,7 @@ class StylesTarget(TextTarget):
         elif tag in self.dxfs:
             self.in_dxfs = True
         elif tag in self.xf and self.in_xfs:
-            self.xfs.append(attrib.get("numFmtId", "0").strip())
+            self.xfs.append(unsigned(attrib.get("numFmtId", "0"), "number format id"))
             self.formats.changed()
 
     def _conditional(self, code: str) -> None:

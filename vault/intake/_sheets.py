@@ -27,6 +27,7 @@ from vault.intake._numfmt import (
     number_text,
     parse,
     render,
+    style_index,
 )
 from vault.intake._xml import TextTarget
 
@@ -125,8 +126,9 @@ class SheetTarget(_Formulas):
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         if tag in _CELL:
             self.cell_type = attrib.get("t")
-            self.codes = self.formats.codes(attrib.get("s"))
-            self.shown = self.formats.numbers(attrib.get("s"))
+            style = style_index(attrib.get("s"))
+            self.codes = self.formats.codes(style)
+            self.shown = self.formats.numbers(style)
         super().start(tag, attrib)
         if tag in _VALUE and self.cell_type in (None, "n") and not self.inside \
                 and self.number is None:
