@@ -262,8 +262,8 @@ def test_a_currency_format_is_parsed_once_and_its_cells_not_rendered() -> None:
     code = '"$"#,##0.00_);[Red]\\("$"#,##0.00\\)'
     assert parse(code) is parse(code) and not parse(code).shows_text
     formats = CellFormats()
-    formats.tables.append(({164: code, 165: '"Ref "0'}, [0, 164, 165]))
-    assert formats.codes(1) == [] and formats.codes(2) == ['"Ref "0']
+    formats.add({164: code, 165: '"Ref "0'}, [0, 164, 165])
+    assert formats.codes(1) == [] and formats.codes(2) == [parse('"Ref "0')]
 
 
 @pytest.mark.parametrize("name", ["decoy-body.xlsx", "custom-renamed.docx", "zero-width.txt",
@@ -624,3 +624,44 @@ def test_an_id_no_schema_reads_as_a_number_is_not_inspected(spelling: dict[str, 
                  style=f' s="{spelling.get("s", "1")}"')
     found = inspect(io.BytesIO(data), rules=POLICY.intake.content_rules())
     assert (found.status, found.cause) == ("uninspectable", "malformed"), found
+
+
+def _many_styles(formats: int, spellings: int) -> bytes:
+    """A workbook of ``formats`` styles, each its own format with text, and
+    a cell of each style with its index spelled ``spellings`` ways."""
+    from crafted_shown import _xlsx
+
+    codes = "".join(f'<numFmt numFmtId="{164 + i}" formatCode="&quot;k{i} &quot;0.000"/>'
+                    for i in range(formats))
+    xfs = "".join(f'<xf numFmtId="{164 + i}"/>' for i in range(formats))
+    styles = (f'<styleSheet {_S}><numFmts>{codes}</numFmts><cellXfs><xf numFmtId="0"/>{xfs}'
+              "</cellXfs></styleSheet>")
+    cells = "".join(f'<c s="{"0" * k}{1 + i}"><v>{i}</v></c>'
+                    for k in range(spellings) for i in range(formats))
+    return _xlsx(lambda p: {**p, "xl/styles.xml": styles.encode(),
+                            "xl/worksheets/sheet1.xml": p["xl/worksheets/sheet1.xml"].replace(
+                                b"</sheetData>", f"<row>{cells}</row></sheetData>".encode())})
+
+
+def test_a_format_is_parsed_once_however_its_cells_spell_their_style(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The formats of each style were kept by the cell's s as written, and
+    # parsed formats in a cache of 4,096: 40 spellings of s over 5,000
+    # styles made 200,000 cells take 46 s instead of 4, and a larger sheet
+    # ran out the budget (uninspectable).
+    from vault.intake import _numfmt
+
+    parsed: list[str] = []
+    tokens = _numfmt.tokens
+    monkeypatch.setattr(_numfmt, "tokens", lambda code: parsed.append(code) or tokens(code))
+    data = _many_styles(4200, 4)
+    assert inspect(io.BytesIO(data)).status == "complete"
+    assert len(parsed) <= 2 * 4200 + 100, len(parsed)  # its literal text, and its cells
+
+
+def test_a_workbook_of_more_cell_styles_than_excel_allows_is_not_inspected() -> None:
+    from crafted_shown import _xlsx
+
+    styles = (f'<styleSheet {_S}><cellXfs>{"<xf/>" * 65537}</cellXfs></styleSheet>').encode()
+    found = inspect(io.BytesIO(_xlsx(lambda p: {**p, "xl/styles.xml": styles})))
+    assert (found.status, found.cause) == ("uninspectable", "too-large"), found

@@ -40,6 +40,7 @@ __all__ = ["BUILTIN", "CellFormats", "Format", "StylesTarget", "literal_text", "
 Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
 MAX_CODE = 255  # characters of a number format: Excel's own limit
+MAX_STYLES = 65536  # cell styles (xf of cellXfs) of a styles part; Excel's limit is about 64,000
 _DATE = frozenset("yYmMdDhHsSeEbBgG")  # date and time codes (e/b/g: eras); E+ is taken first
 # The built-in formats a style names by id alone (ISO/IEC 29500-1 §18.8.30)
 # whose display differs from General; the other ids are shown here as
@@ -331,13 +332,12 @@ def number_text(value: str, formats: tuple[Format | None, ...] = (None,),
     return "-" * (sign < 0) + whole + ("." + fraction if fraction else "")
 
 
-def render(code: str, value: str, numeric: bool) -> str | None:
-    """``value`` as the format ``code`` shows it, or None where the format
+def render(fmt: Format, value: str, numeric: bool) -> str | None:
+    """``value`` as the format ``fmt`` shows it, or None where the format
     adds nothing to read (no literal text that adds to what a rule reads,
     a date, a text format Excel does not apply to this value). A format with conditions shows the
     value with every section, a line each: which one Excel picks is not
     worked out here."""
-    fmt = parse(code)
     if not fmt.shows_text:
         return None
     sections = fmt.sections
@@ -371,47 +371,65 @@ class CellFormats:
     """The number formats of a workbook's styles part(s): the format of
     each cell style (``xf`` of ``cellXfs``), and the formats conditional
     formatting may apply to any cell (``dxf``: they have number format ids
-    of their own, apart from the cell styles')."""
+    of their own, apart from the cell styles'). Each format is parsed once,
+    by its id; what a cell of a style is shown with is worked out once per
+    style index (those past the last style all alike), so a sheet's cells
+    cost no more whatever their styles and however their indexes are
+    written."""
 
     def __init__(self) -> None:
         self.tables: list[tuple[dict[int, str], list[int]]] = []
-        self.dxf: list[str] = []
+        self.dxf: list[Format] = []
         self.dxf_places = 0  # the most digits of a fraction a conditional format shows
-        self._shown: dict[int, list[str]] = {}
+        self._by_id: dict[tuple[int, int], Format | None] = {}
+        self._shown: dict[int, list[Format]] = {}
         self._numbers: dict[int, tuple[Format | None, ...]] = {}
+        self._styles = 0  # the most cell styles of a styles part
 
-    def codes(self, index: int) -> list[str]:
-        """The format codes with literal text a cell of style index
-        ``index`` may be shown with: its own, and every conditional one."""
-        if (got := self._shown.get(index)) is not None:
+    def add(self, codes: dict[int, str], xfs: list[int]) -> None:
+        """A styles part's formats by id and its cell styles' format ids,
+        filled as it is read (:meth:`changed` after each)."""
+        self.tables.append((codes, xfs))
+        self.changed()
+
+    def codes(self, index: int) -> list[Format]:
+        """The formats with literal text a cell of style index ``index``
+        may be shown with: its own, and every conditional one."""
+        key = min(index, self._styles)
+        if (got := self._shown.get(key)) is not None:
             return got
-        mine = [codes[xfs[index]] for codes, xfs in self.tables
+        mine = [self._format(t, xfs[index]) for t, (codes, xfs) in enumerate(self.tables)
                 if index < len(xfs) and xfs[index] in codes]
-        got = [code for code in dict.fromkeys(mine + self.dxf) if parse(code).shows_text]
-        if len(self._shown) < 65536:  # style indexes are few; a hostile sheet's are not
-            self._shown[index] = got
+        got = [f for f in dict.fromkeys([*mine, *self.dxf]) if f is not None and f.shows_text]
+        self._shown[key] = got
         return got
 
     def numbers(self, index: int) -> tuple[Format | None, ...]:
         """The formats a number in a cell of style index ``index`` is shown
         with (None: General), for :func:`number_text`."""
-        if (got := self._numbers.get(index)) is not None:
+        key = min(index, self._styles)
+        if (got := self._numbers.get(key)) is not None:
             return got
-        got = tuple(dict.fromkeys(None if code is None else parse(code)
-                                  for code in self._own(index))) or (None,)
-        if len(self._numbers) < 65536:
-            self._numbers[index] = got
+        got = tuple(dict.fromkeys(self._format(t, xfs[index])
+                                  for t, (_, xfs) in enumerate(self.tables)
+                                  if index < len(xfs))) or (None,)
+        self._numbers[key] = got
         return got
 
-    def _own(self, index: int) -> list[str | None]:
-        """The format code of style ``index`` in each styles part, its own
-        or built in (None: General)."""
-        return [codes.get(xfs[index], BUILTIN.get(xfs[index])) for codes, xfs in self.tables
-                if index < len(xfs)]
+    def _format(self, table: int, fmt_id: int) -> Format | None:
+        """The format of id ``fmt_id`` in styles part ``table``, its own or
+        built in (None: General), parsed once."""
+        key = (table, fmt_id)
+        if key not in self._by_id:
+            code = self.tables[table][0].get(fmt_id, BUILTIN.get(fmt_id))
+            self._by_id[key] = None if code is None else parse(code)
+        return self._by_id[key]
 
     def changed(self) -> None:
+        self._by_id.clear()
         self._shown.clear()
         self._numbers.clear()
+        self._styles = max((len(xfs) for _, xfs in self.tables), default=0)
 
 
 class StylesTarget(TextTarget):
@@ -426,7 +444,7 @@ class StylesTarget(TextTarget):
         self.codes: dict[int, str] = {}
         self.xfs: list[int] = []
         self.in_xfs = self.in_dxfs = False
-        formats.tables.append((self.codes, self.xfs))
+        formats.add(self.codes, self.xfs)
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
@@ -448,16 +466,18 @@ class StylesTarget(TextTarget):
         elif tag in self.dxfs:
             self.in_dxfs = True
         elif tag in self.xf and self.in_xfs:
+            if len(self.xfs) >= MAX_STYLES:  # each is worked out once, and kept
+                raise Refused("too-large", f"a workbook with more than {MAX_STYLES} cell styles")
             self.xfs.append(unsigned(attrib.get("numFmtId", "0"), "number format id"))
             self.formats.changed()
 
     def _conditional(self, code: str) -> None:
-        dxf = self.formats.dxf
-        if parse(code).shows_text and code not in dxf:
+        dxf, fmt = self.formats.dxf, parse(code)
+        if fmt.shows_text and fmt not in dxf:
             if len(dxf) >= MAX_CONDITIONAL:  # each is rendered with every cell
                 raise Refused("too-large", f"a workbook with more than {MAX_CONDITIONAL} "
                               "conditional number formats with text")
-            dxf.append(code)
+            dxf.append(fmt)
 
     def end(self, tag: str) -> None:
         if tag in self.cell_xfs:

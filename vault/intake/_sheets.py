@@ -109,14 +109,14 @@ class SheetTarget(_Formulas):
                          | _x14("dataValidation"), depth, _FORMULA)
         self.formats = formats
         self.cell_type: str | None = None
-        self.codes: list[str] = []
+        self.codes: list[Format] = []  # the formats with text a value is shown with
         self.shown: tuple[Format | None, ...] = (None,)  # the formats a number is shown with
         self.value: list[str] | None = None  # a cell's value, to render with its formats
         self.value_depth = 0
         self.number: list[str] | None = None  # a number's value, to read as shown
         self.number_depth = 0
         self.x14_dxf = 0  # depth of the x14:dxf we are in, 0 if none
-        self.late: list[str] = []  # its formats with text, met after the cells
+        self.late: list[Format] = []  # its formats with text, met after the cells
         self.late_places = 0
 
     def _skip(self, tag: str, attrib: dict[str, str]) -> bool:
@@ -156,8 +156,8 @@ class SheetTarget(_Formulas):
         if self.value is not None and self.value_depth == self.depth:
             value, numeric = "".join(self.value), self.cell_type in (None, "n")
             self.value = None
-            for code in self.codes:
-                if (shown := render(code, value, numeric)) is not None:
+            for fmt in self.codes:
+                if (shown := render(fmt, value, numeric)) is not None:
                     self._add("\n" + shown + "\n")
         if self.number is not None and self.number_depth == self.depth:
             self._add(number_text("".join(self.number), self.shown, self.formats.dxf_places))
@@ -177,11 +177,11 @@ class SheetTarget(_Formulas):
             self._add("\n" + text + "\n")
         fmt = parse(code)
         self.late_places = max(self.late_places, fmt.most_places)
-        if fmt.shows_text and code not in self.late:
+        if fmt.shows_text and fmt not in self.late:
             if len(self.late) >= MAX_CONDITIONAL:  # each is rendered with every cell
                 raise Refused("too-large", f"a sheet with more than {MAX_CONDITIONAL} "
                               "conditional number formats with text")
-            self.late.append(code)
+            self.late.append(fmt)
 
     def next_pass(self) -> TextTarget | None:
         # The extLst comes after the cells: they are read again, with its formats.
@@ -194,7 +194,7 @@ class _LateCells(TextTarget):
     """A sheet read again for its cells only, each shown with ``codes``
     (rendered) and its number with ``places`` digits of its fraction."""
 
-    def __init__(self, depth: int, codes: list[str], places: int) -> None:
+    def __init__(self, depth: int, codes: list[Format], places: int) -> None:
         super().__init__(frozenset(), max_depth=depth)
         self.codes, self.places = codes, places
         self.cell_type: str | None = None
@@ -216,7 +216,7 @@ class _LateCells(TextTarget):
         if self.value is not None and self.value_depth == self.depth:
             value, numeric = "".join(self.value), self.cell_type in (None, "n")
             self.value = None
-            shown = [render(code, value, numeric) for code in self.codes]
+            shown = [render(fmt, value, numeric) for fmt in self.codes]
             if numeric and self.places:
                 shown.append(number_text(value, (), self.places))
             if text := "\n".join(s for s in shown if s is not None):
