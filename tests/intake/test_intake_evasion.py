@@ -665,3 +665,68 @@ def test_a_workbook_of_more_cell_styles_than_excel_allows_is_not_inspected() -> 
     styles = (f'<styleSheet {_S}><cellXfs>{"<xf/>" * 65537}</cellXfs></styleSheet>').encode()
     found = inspect(io.BytesIO(_xlsx(lambda p: {**p, "xl/styles.xml": styles})))
     assert (found.status, found.cause) == ("uninspectable", "too-large"), found
+
+
+def _labelled_deck(value: float, code: str, where: str) -> bytes:
+    """A pie chart of ``value`` (its cache General) whose data labels show
+    it by ``code``: set on the series (before its values) or on the chart
+    group (after every series)."""
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    prs = Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    data = CategoryChartData(number_format="General")
+    data.categories = ["north"]
+    data.add_series("share", (value,))
+    chart = slide.shapes.add_chart(XL_CHART_TYPE.PIE, Inches(1), Inches(1), Inches(4),
+                                   Inches(3), data).chart
+    plot = chart.plots[0]
+    plot.has_data_labels = where == "group"
+    labels = plot.data_labels if where == "group" else plot.series[0].data_labels
+    labels.number_format, labels.number_format_is_linked, labels.show_value = code, False, True
+    out = io.BytesIO()
+    prs.save(out)
+    return out.getvalue()
+
+
+def _chartex(data_code: str, label_code: str, value: str) -> bytes:
+    """A waterfall (a newer chart) of ``value``: its data (first) under
+    ``data_code``, its data labels (after it) under ``label_code``."""
+    chart = ('<cx:chartSpace xmlns:cx="http://schemas.microsoft.com/office/drawing/2014/chartex">'
+             '<cx:chartData><cx:data id="0"><cx:strDim type="cat"><cx:lvl ptCount="1">'
+             '<cx:pt idx="0">north</cx:pt></cx:lvl></cx:strDim><cx:numDim type="val">'
+             f'<cx:lvl ptCount="1" formatCode="{data_code}"><cx:pt idx="0">{value}</cx:pt>'
+             "</cx:lvl></cx:numDim></cx:data></cx:chartData><cx:chart><cx:plotArea>"
+             '<cx:plotAreaRegion><cx:series layoutId="waterfall" uniqueId="{0-0-0-0-1}">'
+             f'<cx:dataLabels pos="outEnd"><cx:numFmt formatCode="{label_code}" '
+             'sourceLinked="0"/><cx:visibility seriesName="0" categoryName="0" value="1"/>'
+             '</cx:dataLabels><cx:dataId val="0"/></cx:series></cx:plotAreaRegion>'
+             "</cx:plotArea></cx:chart></cx:chartSpace>")
+    return rewrite(mf.pptx("Project update", "Notes."),
+                   added("ppt/charts/chartEx1.xml", chart.encode()))
+
+
+@pytest.mark.parametrize("chart", ["series", "group", "chartex", "chartex-data"])
+def test_a_charts_data_labels_show_its_numbers_by_their_format_wherever_it_is(
+        chart: str) -> None:
+    # Data labels set for the whole chart group (c:dLbls after every
+    # series, as Excel writes them) or a newer chart's (cx:dataLabels, in
+    # cx:chart after cx:chartData) showed 0.378282246310005 with fifteen
+    # decimals, an Amex number: only labels met before the values counted,
+    # and cx:numFmt was never read.
+    value = float(_AMEX_FRACTION)
+    data = {"series": lambda: _labelled_deck(value, _FIFTEEN, "series"),
+            "group": lambda: _labelled_deck(value, _FIFTEEN, "group"),
+            "chartex": lambda: _chartex("General", _FIFTEEN, _AMEX_FRACTION),
+            "chartex-data": lambda: _chartex(_FIFTEEN, "General", _AMEX_FRACTION)}[chart]()
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+def test_a_charts_ratio_is_no_card_number_whatever_its_labels_show() -> None:
+    # Labels of a percentage, wherever they are, show 28/81 as 34.6%.
+    ratio = 28 / 81
+    assert floor_of(_labelled_deck(ratio, "0.0%", "group"))[1:] == (None, [])
+    assert floor_of(_chartex("General", "0.0%", repr(ratio)))[1:] == (None, [])

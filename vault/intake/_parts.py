@@ -76,16 +76,24 @@ class _ChartTarget(TextTarget):
     cx:numDim) are read as a sheet's are (number_text): as their format
     shows them -- the cache's ``c:formatCode`` (a newer chart's
     ``formatCode``), a point's own, and as many more digits as any data
-    label's ``c:numFmt`` shows; General where none is given."""
+    label's ``c:numFmt`` (a newer chart's ``cx:numFmt``) anywhere in the
+    part shows; General where none is given. Labels may come after the
+    numbers (a chart group's c:dLbls follow every series, a newer chart's
+    cx:dataLabels its cx:chartData): the part is then read again for its
+    numbers alone, each that reads otherwise with the digits they show
+    (``again``)."""
 
     _NUMBERS = _tags(C, "numCache", "numLit") | frozenset((f"{CX}numDim",))
-    _CODE, _LABEL_FORMAT = _tags(C, "formatCode"), _tags(C, "numFmt")
+    _CODE = _tags(C, "formatCode")
+    _LABEL_FORMAT = _tags(C, "numFmt") | frozenset((f"{CX}numFmt",))
     _LEVEL = frozenset((f"{CX}lvl",))
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, again: int | None = None) -> None:
         super().__init__(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt")),
-                         _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",)),
-                         max_depth=depth)
+                         _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",))
+                         if again is None else frozenset(), max_depth=depth)
+        self.again = again  # the digits the labels show, reading the numbers again
+        self.read_at: int | None = None  # label_places when the first number was read
         self.numbers = 0  # depth of the numbers element we are in, 0 if none
         self.number: list[str] | None = None
         self.code: list[str] | None = None  # the text of a c:formatCode
@@ -114,15 +122,21 @@ class _ChartTarget(TextTarget):
         elif self.code is not None:
             if len(self.code) < MAX_CODE:
                 self.code.append(text)
-        else:
+        elif self.again is None:
             super().data(text)
 
     def end(self, tag: str) -> None:
         if self.number is not None and self.inside == self.depth:
             formats = (self.cache_format,) if self.point_format is None else (
                 self.cache_format, self.point_format)
-            self._add(number_text("".join(self.number), formats, self.label_places))
-            self.number = None
+            value, self.number = "".join(self.number), None
+            if self.again is None:
+                self.read_at = self.label_places if self.read_at is None else self.read_at
+                self._add(number_text(value, formats, self.label_places))
+            elif self.label_places < self.again and (
+                    shown := number_text(value, formats, self.again)) != number_text(
+                    value, formats, self.label_places):
+                self._add(shown + "\n")
         elif self.code is not None and tag in self._CODE:
             self.cache_format, self.code = _format("".join(self.code)), None
         if self.numbers and tag not in self._NUMBERS and self.depth == self.numbers + 1:
@@ -130,6 +144,11 @@ class _ChartTarget(TextTarget):
         if self.numbers == self.depth:
             self.numbers = 0
         super().end(tag)
+
+    def next_pass(self) -> TextTarget | None:
+        if self.again is None and self.read_at is not None and self.label_places > self.read_at:
+            return _ChartTarget(self.max_depth, self.label_places)
+        return None
 
 
 def _format(code: str | None) -> Format | None:
