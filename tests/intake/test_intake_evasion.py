@@ -730,3 +730,19 @@ def test_a_charts_ratio_is_no_card_number_whatever_its_labels_show() -> None:
     ratio = 28 / 81
     assert floor_of(_labelled_deck(ratio, "0.0%", "group"))[1:] == (None, [])
     assert floor_of(_chartex("General", "0.0%", repr(ratio)))[1:] == (None, [])
+
+
+@pytest.mark.parametrize("code", [None, "General", "0.00E+00", "##0.0E+0"])
+@pytest.mark.parametrize("number", ["378282246310005", "3.78282246310005E+14", "4005400000076"])
+def test_a_whole_number_is_read_whole_whatever_general_or_an_exponent_shows(
+        code: str | None, number: str) -> None:
+    # Excel shows 378282246310005 as 3.78282E+14 under General, but its
+    # formula bar shows every digit: a card number typed in a cell is read
+    # whole. So is an EAN-13 barcode that happens to pass the Luhn check
+    # (4005400000076, shown 4.0054E+12): a known false floor (POLICY.md
+    # §11.1), the sealer gives such a sheet its label.
+    from crafted_shown import _numfmts, _xlsx
+
+    formats, style = (_numfmts(code), ' s="1"') if code else ((lambda p: p), "")
+    data = _xlsx(formats, cell=f"<v>{number}</v>", style=style)
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
