@@ -703,3 +703,56 @@ def test_a_later_incident_corrects_the_leaves_an_earlier_one_carries(
         r = office.cli(w, "audit", "verify", "--checkpoint", str(kept), env=env)
         assert r.exit_code == 0, (w, r.stderr)
         assert office.cli(w, "audit", "prove", "1", env=env).exit_code == 0
+
+
+def test_a_replay_judges_the_record_after_a_sealed_off_line_by_the_line_as_written(
+        tmp_path: Path) -> None:
+    # A disk error changed one byte of line k, a seal's completion; line
+    # k+1 is the clerk's honest decision to seal the next note. The
+    # officer's incident carries the leaf line k had when written and
+    # 'verify' is ok everywhere -- but every machine replaying the log since
+    # the damage (a new one, a rebuilt one, one that read it before the
+    # incident) checked record k+1's signature over the damaged line and
+    # silently refused it: the note vanished from 'ls' there, and 'doctor'
+    # called the honest document "planted ... remove it".
+    import shutil
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
+    lines = office.raw.audit_lines()
+    k = len(lines) - 3
+    damaged, decision = json.loads(lines[k]), json.loads(lines[k + 1])
+    assert (damaged["action"], damaged["outcome"]) == ("seal", "done")
+    assert (decision["action"], decision["outcome"]) == ("seal", "allowed")
+    _flip(office, k)
+    # A machine that read the log after the damage, before the incident.
+    m["registrar"] = {"VAULT_STATE_DIR": str(tmp_path / "registrar-state")}
+    assert office.cli("registrar", "ls", env=m["registrar"]).exit_code == 0
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    assert "leaves" in _declared(office)[-1]
+    shutil.rmtree(tmp_path / "clerk-state")  # the clerk's machine rebuilds its state
+    m["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "new-state")}  # a new machine
+    for who, env in m.items():
+        r = office.cli(who, "audit", "verify", env=env)
+        assert r.exit_code == 0, (who, r.stderr)
+        r = office.cli(who, "ls", env=env)
+        assert r.exit_code == 0 and decision["doc"] in r.stdout, (who, r.stderr)
+        r = office.cli(who, "doctor", env=env)
+        assert r.exit_code == 0, (who, r.stdout, r.stderr)
+        assert "planted" not in r.stdout + r.stderr, (who, r.stdout, r.stderr)
+    # The document whose completion the incident sealed off is the honest
+    # one the clerk sealed: a repair keeps it, as evidence, and says so.
+    stored = sorted(p.name for p in (office.path / "docs").iterdir())
+    assert any(name.startswith(damaged["doc"]) for name in stored)
+    r = office.cli("officer", "doctor", "--repair", env=m["leader"])
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    assert f"a version of {damaged['doc']} whose completion an incident may have sealed off" \
+        in r.stdout + r.stderr, (r.stdout, r.stderr)
+    assert sorted(p.name for p in (office.path / "docs").iterdir()) == stored

@@ -198,10 +198,16 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                recovery: Sequence[Identity]) -> None:
     live = {r.doc_id: r for r in s.trusted.docs()}
     shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
-    pending = {p[3] for p in s.trusted.store.pending()
-               if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")}
+    decided = [p for p in s.trusted.store.pending()
+               if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")]
+    pending = {p[3] for p in decided}
+    # A decision followed by a line an incident sealed off may have been
+    # completed there (docs/AUDIT.md §11.3): its document's stored version is
+    # then the honest document whose record was damaged, never a leftover.
+    sealed = max(s.trusted.store.sealed_off(), default=-1)
+    sealed_after = {p[3]: p[1] for p in decided if p[1] < sealed}
     found: set[str] = set()  # live documents whose current file is stored
-    planted, stray, refused, removed = _Few(), _Few(), _Few(), _Few()
+    planted, stray, refused, removed, kept = _Few(), _Few(), _Few(), _Few(), _Few()
     in_place: dict[str, bool] = {}  # live documents whose current file has its header
     for doc_id, version in s.backend.iter_document_files():
         current = live.get(doc_id)
@@ -211,6 +217,12 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
         key, where = (doc_id, version), f"docs/{doc_id}.{version}.age"
         if doc_id in shredded:
             what = f"{where}: a version of shredded document {doc_id} is still stored"
+        elif doc_id in sealed_after:
+            kept.add(key, f"{where}: a version of {doc_id} whose completion an incident may "
+                          f"have sealed off (its decision is record {sealed_after[doc_id]}, "
+                          "a sealed-off line follows it): kept as evidence, never removed "
+                          "by a repair")
+            continue
         elif current is not None or doc_id in pending:
             what = f"{where}: a version of {doc_id} the audit log does not count (an " \
                    "interrupted write)"
@@ -258,6 +270,8 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                                   "(planted, or copied in); not used")
     refused.into(report.problems, "{} more stored versions not removed: not the files they "
                                   "are named as")
+    kept.into(report.notes, "{} more stored versions whose completion an incident may have "
+                            "sealed off: kept as evidence")
     stray.into(report.leftovers, "{} more stored versions the audit log does not count")
     removed.into(report.repaired, "removed {} more stored versions the audit log does not count")
 

@@ -160,11 +160,15 @@ class Journal(ApprovalReplay):
 
     def _run_signed(self, rec: AuditRecord, line: ScannedLine) -> bool:
         """Does the run's signature (on ``rec``, its last record) verify with
-        its actor's policy key? Verified once per run."""
+        its actor's policy key? Verified once per run: over the lines as they
+        are, or -- where the run's chain covers a line an incident sealed
+        off -- over the leaves those lines had when written (the record
+        after a damaged line was signed over it as written, AUDIT.md §11.3)."""
         if self._signed is None:
             key = self._key(rec)
-            self._signed = (key is not None and line.chain is not None
-                            and self._verify(rec, line.chain, key))
+            self._signed = key is not None and any(
+                chain is not None and self._verify(rec, chain, key)
+                for chain in (line.chain, line.original_chain))
         return self._signed
 
     def _feed_run(self, rec: AuditRecord, line: ScannedLine, run: list[AuditRecord]) -> None:

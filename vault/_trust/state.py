@@ -304,6 +304,18 @@ class StateStore:
                 raise _not_updated(e) from e
             raise
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: what is done in it is undone if it raises."""
+        self._db.execute("SAVEPOINT replay_again")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO replay_again")
+            self._db.execute("RELEASE replay_again")
+            raise
+        self._db.execute("RELEASE replay_again")
+
     def reset(self) -> None:
         """Forget everything (inside a transaction): the next replay starts over."""
         for table in ("meta", "policies", "class_keys", "holders", "entries", "docs",

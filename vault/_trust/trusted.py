@@ -28,7 +28,7 @@ from vault.errors import AuditIntegrityError, AuditWriteError, IntegrityError, V
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.manifest import Manifest
-    from vault.audit import AuditLog, LastAppend, TrustedTip
+    from vault.audit import AuditLog, LastAppend, Scan, TrustedTip
     from vault.policy import Policy
 
 __all__ = ["TrustedState"]
@@ -343,24 +343,63 @@ class TrustedState:
                 through: TrustedTip | None = None) -> tuple[TrustedTip, bool]:
         """Feed the lines after ``tip`` to the journal (inside a transaction);
         the new tip, and whether any state record was applied. ``through``:
-        a tip the lines must pass through on the way (AuditIntegrityError)."""
+        a tip the lines must pass through on the way (AuditIntegrityError).
+
+        A record after a line an incident sealed off was signed over that
+        line as written: it is judged with the leaf hash the incident carries
+        for it (docs/AUDIT.md §11.3). An incident met in this replay, whose
+        leaves were not known when the lines after its damaged ones were
+        replayed, has the log replayed again from its start with them, held
+        to the tip this replay reached (:meth:`_replay_held`)."""
+        given = self.store.original_leaves()
+        new_tip, applied = self._replay_pass(tip, through, given)
+        for _ in range(3):  # a replay with new leaves may count another incident's
+            found = self.store.original_leaves()
+            if all(given.get(i) == leaf for i, leaf in found.items()) \
+                    or not self._replay_held(new_tip, found):
+                break
+            given, applied = found, True
+        return new_tip, applied
+
+    def _replay_pass(self, tip: TrustedTip | None, through: TrustedTip | None,
+                     recorded: dict[int, bytes], stop: int | None = None
+                     ) -> tuple[TrustedTip, bool]:
         from vault.audit import verify_record
 
         journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
         passed = through is None or through.size == 0
-        with self._log.scan(tip) as scan:
+        with self._log.scan(tip, recorded) as scan:
             for line in scan:
                 journal.feed(line)
                 if through is not None and not passed and scan.tip.size >= through.size:
-                    passed = scan.tip == through
+                    passed = _holds(scan, through)
                     if not passed:
                         break
+                if stop is not None and scan.tip.size >= stop:
+                    break
         if through is not None and not passed:
             raise AuditIntegrityError(
                 f"the audit log no longer starts with the {through.size} lines this machine "
                 "verified before", kind="modified", seq=through.size - 1,
                 hint="treat this as an incident; compare with a published checkpoint")
         return scan.tip, journal.applied > 0
+
+    def _replay_held(self, reached: TrustedTip, leaves: dict[int, bytes]) -> bool:
+        """Replay the log again from its start with the original ``leaves``
+        up to ``reached``, the tip the replay just made (kept), keeping the
+        manifest's pin; the lines must still be those of ``reached`` (by
+        their own leaves, or the original ones at their lines). False, and
+        the state as it was, otherwise (the log changed meanwhile)."""
+        pins = self.store.metas("manifest", "vault", "rules", "tip", "state")
+        try:
+            with self.store.savepoint():
+                self.store.reset()
+                for key, value in pins.items():
+                    self.store.set_meta(key, value)
+                self._replay_pass(None, reached, leaves, stop=reached.size)
+        except AuditIntegrityError:
+            return False
+        return True
 
     def _replay_again(self, old: TrustedTip) -> tuple[TrustedTip, bool]:
         """This machine replayed the log under other rules (``RULES``): replay
@@ -499,6 +538,13 @@ class TrustedState:
 
     def docs(self, **where: object) -> list[DocRow]:
         return self.store.docs(**where)  # type: ignore[arg-type]
+
+
+def _holds(scan: Scan, tip: TrustedTip) -> bool:
+    """Has ``scan`` (at ``tip``'s size) read the lines of ``tip``: the same
+    lines, or lines differing from them only at sealed-off lines, by the
+    leaves their incidents carry (given to the scan)?"""
+    return scan.tip == tip or (scan.tip.size == tip.size and scan.original_root == tip.root)
 
 
 def recovery_for(policy: Policy, from_init: Sequence[str]) -> list[str]:

@@ -135,16 +135,20 @@ class LogReading:
             raise UsageError(f"no audit log in {self.storage.location}",
                              hint="check the --log directory") from None
 
-    def scan(self, start: TrustedTip | None = None) -> Scan:
+    def scan(self, start: TrustedTip | None = None,
+             recorded: Mapping[int, bytes] | None = None) -> Scan:
         """Every settled line after ``start`` (default: the beginning), with
         its leaf hash, parsed record, chain digest and damage if any; the
-        scan's ``tip`` is the trusted tip after the lines it yielded."""
+        scan's ``tip`` is the trusted tip after the lines it yielded.
+        ``recorded``: the leaf hashes sealed-off lines had when written
+        (§11.3): a signed record whose chain covers one also gets the chain
+        over them (``original_chain``)."""
         start = start or EMPTY_TIP
         with self._reading():
             end = self.storage.end()
             check_tip(self.storage, start, end)
             source = self.storage.read(start.size, start.end_offset, end)
-        return Scan(source, start)
+        return Scan(source, start, recorded)
 
     def records(
         self,

@@ -63,6 +63,9 @@ class ScannedLine:
     covers: range = range(0)  # signed records: the lines their signature covers
     problem: AuditIntegrityError | None = None  # the reading rules are broken here
     count: int = 1  # lines this item stands for
+    #: signed records whose chain covers a sealed-off line: chain(k) over the
+    #: leaf hashes those lines had when written (a replay given them, §11.3)
+    original_chain: bytes | None = None
 
     @property
     def fragment(self) -> bool:
