@@ -646,7 +646,10 @@ def test_leaves_planted_before_an_honest_incident_are_not_recorded(tmp_path: Pat
                        *attempt, env=m["officer"])
         assert r.exit_code in (0, 4), r.stderr
         assert leaf_hash(fake).hex() not in json.dumps(_declared(office)), attempt
-    assert len(_declared(office)) == 1 and "leaves" not in _declared(office)[0]
+    # (Held to the officer's machine's own tip, which covers the line, a
+    # declaration is refused while the planted leaf breaks the record after
+    # it; one recorded carries no leaf.)
+    assert len(_declared(office)) <= 1 and all("leaves" not in d for d in _declared(office))
     # What verification has to go on for that line is now the derived
     # data, anyone's to mend: the office restores it, and the checkpoints,
     # from a backup (the planted ones are kept aside as evidence), and the
@@ -756,3 +759,50 @@ def test_a_replay_judges_the_record_after_a_sealed_off_line_by_the_line_as_writt
     assert f"a version of {damaged['doc']} whose completion an incident may have sealed off" \
         in r.stdout + r.stderr, (r.stdout, r.stderr)
     assert sorted(p.name for p in (office.path / "docs").iterdir()) == stored
+
+
+@pytest.mark.parametrize("derived", ["kept", "rebuilt"])
+def test_a_declaration_is_held_to_the_tip_of_a_machine_that_did_not_stop(
+        tmp_path: Path, derived: str) -> None:
+    # A folder writer flipped one byte of another user's line below what
+    # the officer's machine verified (not its last line: the machine does
+    # not notice at opening, and does not stop), deleted the derived files
+    # and sealed once, rebuilding them from the damaged line. The officer's
+    # declaration from that machine was held to nothing: recorded without
+    # leaves, and from then on 'verify' failed on every machine, the
+    # officer's own tip never reproduced again. Now it is held to the
+    # machine's tip, stopped or not: with the original leaf still in the
+    # derived data it is recorded with it, and verify is ok; without, it
+    # is refused and nothing is declared.
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
+         for w in ("officer", "clerk", "registrar")}
+    for i in range(3):
+        for who in ("registrar", "clerk"):
+            r = office.cli(who, "seal", str(office.file(f"{who}{i}.txt", b"%d\n" % i)),
+                           env=m[who])
+            assert r.exit_code == 0, r.stderr
+    assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
+    lines = office.raw.audit_lines()
+    k = max(i for i, line in enumerate(lines[:-2])
+            if json.loads(line)["actor"]["name"] == "registrar")
+    _flip(office, k)
+    if derived == "rebuilt":
+        for name in ("hashes", "index"):
+            (office.path / "audit" / name).unlink()
+    r = office.cli("clerk", "seal", str(office.file("x.txt", b"x\n")),
+                   env={"VAULT_STATE_DIR": str(tmp_path / "throwaway")})
+    assert r.exit_code == 0, r.stderr
+    assert office.cli("officer", "ls", env=m["officer"]).exit_code == 0  # it did not stop
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "damaged",
+                   env=m["officer"])
+    if derived == "rebuilt":
+        assert r.exit_code == 4 and r.stdout == "", (r.stdout, r.stderr)
+        assert "verified before" in r.stderr, r.stderr
+        assert _declared(office) == []
+        return
+    assert r.exit_code == 0, r.stderr
+    assert _declared(office)[-1]["leaves"] == [vault.audit.leaf_hash(lines[k]).hex()]
+    for who, env in m.items():
+        r = office.cli(who, "audit", "verify", env=env)
+        assert r.exit_code == 0, (who, r.stderr)

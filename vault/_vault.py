@@ -361,9 +361,12 @@ class Vault:
         damaged, keeping them as evidence (docs/AUDIT.md §11.3); returns the
         incident record's number. ``approvals``/``request``: where the
         policy asks a second person to approve administering. On a machine
-        that stopped at the damage (opened ``for_incident``), the lines must
-        explain the whole change below what it verified: AuditIntegrityError
-        otherwise, and no incident is recorded (the attempt is).
+        whose trusted tip covers a declared line (one that stopped at the
+        damage, opened ``for_incident``, or one that did not notice it), the
+        lines must explain the whole change below what it verified, the
+        leaves they had when written reproducing its root:
+        AuditIntegrityError otherwise, and no incident is recorded (the
+        attempt is).
         ``checkpoint``: a signed checkpoint note kept outside the vault, held
         to as that machine's tip is (and, if it covers them, where the
         leaves the lines had when written are established from)."""
@@ -373,13 +376,16 @@ class Vault:
 
         # The damage may be below what this machine verified, which refuses
         # to go on: the declaration is made from a fresh replay of the log,
-        # held to what this machine verified if that is what stopped it.
-        verified = self._s.trusted.refused
+        # held to what this machine verified -- whether that stopped it or
+        # not: a change below its tip that keeps the lines' lengths is not
+        # seen at opening, and a declaration over lines it verified must
+        # still explain the whole change below its tip.
         # What this machine's own state trusts (not the fresh replay's tip,
         # the log as it is now): the leaves the declared lines had when
         # written are believed if they reproduce its root, or the root of
         # the checkpoint given -- never a stored checkpoint's.
-        known = verified or self._s.log._tip
+        known = self._s.trusted.refused or self._s.log._tip
+        verified = known if known is not None and known.size > first else None
         with tempfile.TemporaryDirectory() as fresh:
             s = Session(self._s.backend, self._s.identity, state_dir=fresh,
                         vault_id=self._s.manifest.vault_id)

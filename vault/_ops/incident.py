@@ -46,8 +46,9 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
     """Seal off lines ``first`` to ``last`` (inclusive); returns the
     incident record's number. ``approved``: where a two-person rule covers
     ``administer``, approvals of an ``incident`` request for those lines.
-    ``verified``: what the declaring machine verified before the log
-    stopped extending it; the lines must explain the whole change.
+    ``verified``: what the declaring machine verified (its trusted tip,
+    whether or not the log stopped extending it) when that covers a
+    declared line; the lines must explain the whole change below it.
     ``checkpoint``: a signed checkpoint the officer kept outside the vault
     (verified with the pinned log key); the log must be consistent with it
     once the lines are sealed off, as 'verify' holds it. The record carries
@@ -84,9 +85,7 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
         if verified is not None or checkpoint is not None:
             # After the first append: it brought the derived data in step
             # with the lines, as the machine will find it (vault/audit/_writer.py).
-            _explains(s, verified, size, range(first, last + 1), dict(zip(
-                range(first, last + 1), (bytes.fromhex(h) for h in leaves or ()),
-                strict=False)), checkpoint)
+            _explains(s, verified, size, range(first, last + 1), leaves, checkpoint)
         complete(s, [att], [{"incident": state}], reason=reason)
     sealed = s.trusted.store.sealed_off()
     if any(seq not in sealed for seq in range(first, last + 1)):
@@ -146,7 +145,7 @@ def _original_leaves(s: Session, first: int, last: int,
 
 
 def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
-              leaves: dict[int, bytes], checkpoint: bytes | None = None) -> None:
+              leaves: list[str] | None, checkpoint: bytes | None = None) -> None:
     """Would the machine that verified ``verified`` accept the log (of
     ``size`` lines before this declaration) once ``lines`` are sealed off
     -- and 'verify' with the ``checkpoint`` kept outside? It does
@@ -156,8 +155,8 @@ def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
     check, made before the incident is recorded. A log cut back below what
     it verified, or changed at lines not declared, is refused: an incident
     must never carry a rollback or another change past this machine.
-    ``leaves``: those the declared lines had when written, if the record is
-    to carry them."""
+    ``leaves``: those the declared lines had when written (hex), if the
+    record is to carry them."""
     from vault._ops.verify import confirm_history
 
     seen = verified.size if verified is not None else 0
@@ -172,7 +171,14 @@ def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
         if verified is not None and lines.start >= seen:
             raise AuditIntegrityError("no line this machine verified is declared",
                                       kind="modified", seq=seen - 1)
-        confirm_history(s, verified, lines, leaves, checkpoint)
+        # Held to this machine's tip and the checkpoint given, never to the
+        # stored checkpoints: any holder of the log key signs those, and one
+        # signed before damage no original leaf can be told for (the derived
+        # data rebuilt since) would refuse every declaration, on every
+        # machine (DEPLOYMENT.md §14 sets them aside).
+        confirm_history(s, verified, lines, dict(zip(
+            lines, (bytes.fromhex(h) for h in leaves or ()), strict=False)), checkpoint,
+            stored=False)
     except AuditIntegrityError as e:
         raise AuditIntegrityError(
             f"the audit log differs from {what} at lines the incident does not cover "

@@ -121,7 +121,7 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
 
 def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(0),
                     leaves: Mapping[int, bytes] | None = None,
-                    checkpoint: bytes | None = None) -> VerifyReport:
+                    checkpoint: bytes | None = None, *, stored: bool = True) -> VerifyReport:
     """Does the log differ from what this machine verified (``tip``) -- and
     from ``checkpoint``, one kept outside -- only at the lines incidents
     seal off, and the ``declared`` lines, which an incident about to be
@@ -131,7 +131,9 @@ def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(
     for an incident carrying none) -- reproduce the root (docs/AUDIT.md
     §11.3); every signature is checked too. Raises
     :class:`AuditIntegrityError` otherwise. Called while the state is being
-    replayed again, so it reads the store, never catching up."""
+    replayed again, so it reads the store, never catching up. ``stored``:
+    False holds the log to ``tip`` and ``checkpoint`` only, not to the
+    stored checkpoints."""
     from vault.audit import NoteVerifier
 
     # The declaration's leaves stand for the declared lines: a later
@@ -140,7 +142,7 @@ def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(
     return s.log.verify(key_lookup=key_lookup(s), trusted_checkpoint=checkpoint,
                         sealed_off=set(s.trusted.store.sealed_off()).union(declared),
                         verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip,
-                        recorded=recorded)
+                        recorded=recorded, stored=stored)
 
 
 def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,

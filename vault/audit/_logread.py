@@ -229,6 +229,7 @@ class LogReading:
         expect_signer: bool = False,
         known: TrustedTip | None = None,
         recorded: Mapping[int, bytes] | None = None,
+        stored: bool = True,
     ) -> VerifyReport:
         """Recompute the tree from the log and check it (docs/AUDIT.md §11).
 
@@ -240,7 +241,10 @@ class LogReading:
         reported in ``report.incidents``. ``known``: a tip the caller verified
         before (a machine's trusted state), held to as a checkpoint is.
         ``recorded``: the leaf hashes the incidents carry for sealed-off
-        lines (the lines' leaves when written, §11.3).
+        lines (the lines' leaves when written, §11.3). ``stored``: False
+        leaves the stored checkpoints out (a declaration is held to the
+        caller's own tip and a checkpoint it gives, never to notes any
+        holder of the log key can store).
         """
         from vault.audit._verify import verify_log
 
@@ -248,7 +252,7 @@ class LogReading:
         return verify_log(self, verifier=verifier, origin=self.origin or verifier.name,
                           trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup,
                           sealed_off=frozenset(sealed_off), expect_signer=expect_signer,
-                          known=known, recorded=recorded or {})
+                          known=known, recorded=recorded or {}, stored=stored)
 
     def prove(self, seq: int, *, sealed_off: Collection[int] | None = None,
               recorded: Mapping[int, bytes] | None = None) -> str:

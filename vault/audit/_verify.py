@@ -305,7 +305,8 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                trusted_checkpoint: bytes | None, key_lookup: KeyLookup | None,
                sealed_off: frozenset[int], expect_signer: bool,
                known: TrustedTip | None = None,
-               recorded: Mapping[int, bytes] | None = None) -> VerifyReport:
+               recorded: Mapping[int, bytes] | None = None,
+               stored: bool = True) -> VerifyReport:
     from vault.audit._verify_end import finish
 
     storage = log.storage
@@ -313,7 +314,7 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
     tip = log._tip  # before the snapshot: another thread's append may move it on
     with log._reading():
         end = storage.end()
-        checkpoints = _open_all(storage, verifier, origin, findings)
+        checkpoints = _open_all(storage, verifier, origin, findings) if stored else []
     # b"" is a checkpoint given, and malformed (a kept file emptied), never none.
     trusted = (_open_trusted(trusted_checkpoint, verifier, origin)
                if trusted_checkpoint is not None else None)
