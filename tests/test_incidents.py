@@ -45,9 +45,9 @@ def test_a_forged_record_is_contained_then_sealed_off(office: Office) -> None:
     assert json.loads(office.raw.audit_lines()[at])["reason"] == "the leader looked"
     record = json.loads(office.raw.audit_lines()[n])
     assert record["action"] == "incident" and record["actor"]["name"] == "officer"
-    # It carries the line's leaf hash as the machine read it (FORMAT.md §14.8).
-    leaf = vault.audit.leaf_hash(office.raw.audit_lines()[at]).hex()
-    assert record["state"] == {"incident": {"from": at, "to": at, "leaves": [leaf],
+    # The line is as it was written (appended, never changed): the record
+    # carries no leaves, the line's own being no original (FORMAT.md §14.8).
+    assert record["state"] == {"incident": {"from": at, "to": at,
                                             "reason": "a forged record, kept"}}
 
 
@@ -806,3 +806,45 @@ def test_a_declaration_is_held_to_the_tip_of_a_machine_that_did_not_stop(
     for who, env in m.items():
         r = office.cli(who, "audit", "verify", env=env)
         assert r.exit_code == 0, (who, r.stderr)
+
+
+def test_a_machine_that_read_the_log_only_after_the_damage_records_no_leaves(
+        tmp_path: Path) -> None:
+    # A disk error changed line k, and an append rebuilt the derived data
+    # from the damaged line. Declared from a machine whose tip was first
+    # made after that, the incident recorded the damaged line's own leaf as
+    # its "original" (it reproduces that tip): the office then restored
+    # audit/hashes from a backup made before the damage, as DEPLOYMENT.md
+    # §14 says, but the recorded leaf stood against it and the stored
+    # checkpoint signed before the damage could never be excused again.
+    import shutil
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    audit, backup = office.path / "audit", tmp_path / "backup"
+    backup.mkdir()
+    for name in ("hashes", "index"):
+        shutil.copy(audit / name, backup / name)
+    k = len(office.raw.audit_lines()) - 3
+    _flip(office, k)
+    for name in ("hashes", "index"):
+        (audit / name).unlink()
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new-state")}
+    r = office.cli("clerk", "seal", str(office.file("x.txt", b"x\n")), env=new)
+    assert r.exit_code == 0, r.stderr
+    r = office.cli("officer", "audit", "incident", str(k), str(k + 1), "--reason",
+                   "disk error", env=new)
+    assert r.exit_code == 0, r.stderr
+    assert _declared(office) == [{"from": k, "to": k + 1, "reason": "disk error"}]
+    for name in ("hashes", "index"):
+        shutil.copy(backup / name, audit / name)
+    r = office.cli("leader", "audit", "verify",
+                   env={"VAULT_STATE_DIR": str(tmp_path / "auditor")})
+    assert r.exit_code == 0, r.stderr
+    assert "checkpoint" in r.stderr and "incident sealed off" in r.stderr, r.stderr

@@ -139,9 +139,29 @@ def _original_leaves(s: Session, first: int, last: int,
     for size in sorted(roots, reverse=True):  # derived data may cover the smaller only
         with s.log._reading():
             found = originals(s.log, size, sealed, recorded)
+            now = _leaves_now(s, first, last) if found is not None else None
         if found is not None and hmac.compare_digest(tree_root(found), roots[size]):
+            # A root made after the damage (a machine that first read the
+            # log since) reproduces the lines as they are: it tells no
+            # original, and the lines' current leaves are none (FORMAT.md
+            # §14.8) -- recorded, they would stand against every root signed
+            # before the damage.
+            if now == found[first:last + 1]:
+                return None
             return [h.hex() for h in found[first:last + 1]]
     return None
+
+
+def _leaves_now(s: Session, first: int, last: int) -> list[bytes]:
+    """The leaf hashes lines ``first`` to ``last`` have now."""
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._storage import LogEnd
+
+    source = s.log.storage.read(0, 0, LogEnd(last + 1, None))
+    try:
+        return [leaf_hash(line) for block in source for line in block][first:last + 1]
+    finally:
+        source.close()
 
 
 def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
