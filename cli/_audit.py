@@ -406,3 +406,20 @@ def incident(ctx: click.Context, first: int, last: int, reason: str,
         click.echo(json.dumps({"incident": seq, "first": first, "last": last}))
     else:
         click.echo(f"incident recorded as line {seq}: lines {first}..{last} sealed off")
+    if not _carries_leaves(v.audit, seq):
+        info(f"note: the incident carries no original leaves of lines {first}..{last} (no "
+             "root this machine trusts by itself tells them): checkpoints and machines' "
+             "trusted tips from before the damage match the log only while audit/hashes "
+             "still holds them, or on machines that confirmed them with 'vault audit "
+             "verify'; declare the lines again with '--checkpoint FILE', a checkpoint a "
+             "witness kept from before the damage (docs/DEPLOYMENT.md §13, §14)")
+
+
+def _carries_leaves(log: AuditLog, seq: int) -> bool:
+    """Does incident record ``seq`` carry the original leaves (FORMAT.md §14.8)?"""
+    line = next(itertools.islice(log.lines(), seq, seq + 1), b"")
+    try:
+        incident = json.loads(line)["state"]["incident"]
+    except (ValueError, KeyError, TypeError):
+        return True  # not ours to judge here: 'audit verify' says what is wrong
+    return isinstance(incident, dict) and "leaves" in incident

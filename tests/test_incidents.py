@@ -79,7 +79,10 @@ def test_the_command_line_declares_an_incident_and_verify_reports_it(office: Off
     assert r.exit_code == 3 and r.stdout == "" and "denied" in r.stderr
     r = office.cli("officer", "audit", "incident", str(at), str(at), "--reason",
                    "a forged record", "--json")
-    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    # A line never changed (appended forged) has no original leaf but its
+    # own: the record carries none, and the note says what that means.
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.startswith("note: the incident carries no original leaves"), r.stderr
     out = json.loads(r.stdout)
     assert out["first"] == out["last"] == at and out["incident"] > at
     r = office.cli("officer", "audit", "verify")
@@ -848,3 +851,42 @@ def test_a_machine_that_read_the_log_only_after_the_damage_records_no_leaves(
                    env={"VAULT_STATE_DIR": str(tmp_path / "auditor")})
     assert r.exit_code == 0, r.stderr
     assert "checkpoint" in r.stderr and "incident sealed off" in r.stderr, r.stderr
+
+
+def test_a_machine_keeps_the_original_leaves_it_confirmed(tmp_path: Path) -> None:
+    # A disk error changed one byte of line k; the officer declared it from
+    # a new laptop, which tells no original leaf, so the record carries
+    # none (FORMAT.md §14.8) -- and said nothing about it. 'verify' was ok
+    # while the derived data held the original leaf; once a folder writer
+    # deleted it and an append rebuilt it from the damaged line, the
+    # machines that had verified the log before the damage failed 'verify'
+    # and 'prove' for good: their own tips, and the record after the line,
+    # no longer matched anything. Now each keeps the leaves it confirmed.
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("clerk", "registrar")}
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    assert office.cli("registrar", "audit", "verify", env=m["registrar"]).exit_code == 0
+    k = len(office.raw.audit_lines()) - 3
+    _flip(office, k)
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env={"VAULT_STATE_DIR": str(tmp_path / "laptop")})
+    assert r.exit_code == 0, r.stderr
+    assert "leaves" not in _declared(office)[-1]
+    assert "note: the incident carries no original leaves" in r.stderr, r.stderr
+    assert "--checkpoint FILE" in r.stderr, r.stderr
+    for who, env in m.items():
+        r = office.cli(who, "audit", "verify", env=env)
+        assert r.exit_code == 0, (who, r.stderr)
+    for name in ("hashes", "index"):
+        (office.path / "audit" / name).unlink()
+    r = office.cli("clerk", "seal", str(office.file("z.txt", b"z\n")),
+                   env={"VAULT_STATE_DIR": str(tmp_path / "elsewhere")})
+    assert r.exit_code == 0, r.stderr
+    for who, env in m.items():
+        r = office.cli(who, "audit", "verify", env=env)
+        assert r.exit_code == 0, (who, r.stderr)
+        r = office.cli(who, "audit", "prove", str(k + 1), env=env)
+        assert r.exit_code == 0, (who, r.stderr)

@@ -151,10 +151,12 @@ def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,
 
     sealed_off = set(s.trusted.sealed_off_now())
     try:
-        return s.log.verify(trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup(s),
-                            verifier=verifier or NoteVerifier.from_key(s.manifest.log_key),
-                            sealed_off=sealed_off, expect_signer=True,
-                            recorded=s.trusted.store.original_leaves())
+        report = s.log.verify(trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup(s),
+                              verifier=verifier or NoteVerifier.from_key(s.manifest.log_key),
+                              sealed_off=sealed_off, expect_signer=True,
+                              recorded=s.trusted.store.original_leaves())
+        _keep_confirmed(s, sealed_off)
+        return report
     except AuditIntegrityError as e:
         signer = _who_signed(s, e.seq) if e.kind == "signature" else None
         if signer is None:
@@ -164,6 +166,26 @@ def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,
             "does not give that name" if signer[1] is not None else
             f"record {e.seq} carries no name but is signed by {signer[0]}'s key",
             kind=e.kind, seq=e.seq, hint=e.hint) from None
+
+
+def _keep_confirmed(s: Session, sealed_off: set[int]) -> None:
+    """The log verified against this machine's trusted tip: where the
+    original leaves of sealed-off lines below it that no incident carries
+    reproduce its root, keep them in this machine's state (docs/AUDIT.md
+    §11.3) -- derived data any folder writer may delete and any append then
+    rebuilds from the damaged lines is otherwise all that holds them."""
+    import contextlib
+
+    from vault.errors import VaultError
+
+    tip = s.log._tip
+    if tip is None or not sealed_off:
+        return
+    recorded = s.trusted.store.original_leaves()
+    if all(i >= tip.size or i in recorded for i in sealed_off):
+        return
+    with contextlib.suppress(VaultError), s.trusted.store.transaction():
+        s.trusted.keep_confirmed(tip)
 
 
 def _who_signed(s: Session, seq: int | None) -> tuple[str, str | None] | None:

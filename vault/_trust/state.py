@@ -317,11 +317,14 @@ class StateStore:
         self._db.execute("RELEASE replay_again")
 
     def reset(self) -> None:
-        """Forget everything (inside a transaction): the next replay starts over."""
+        """Forget everything (inside a transaction): the next replay starts
+        over -- except the original leaves this machine confirmed itself."""
         for table in ("meta", "policies", "class_keys", "holders", "entries", "docs",
-                      "findings", "sealed_off", "original_leaves", "used", "pending",
+                      "findings", "sealed_off", "used", "pending",
                       "requests", "answers", "approved"):
             self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+        # What this machine confirmed itself is no product of the replay.
+        self._db.execute("DELETE FROM original_leaves WHERE incident >= 0")
 
     # -- small values ----------------------------------------------------------
 
@@ -501,6 +504,14 @@ class StateStore:
         (an administrator correcting a declaration, FORMAT.md §14.8)."""
         self._db.execute("INSERT OR REPLACE INTO original_leaves VALUES (?, ?, ?)",
                          (seq, leaf, incident))
+
+    def keep_own_original(self, seq: int, leaf: bytes) -> None:
+        """The leaf hash line ``seq`` had when written, as this machine
+        confirmed it (the derived data's, reproducing its own trusted tip):
+        marked as its own (incident -1), never replacing one an incident
+        record carries, and kept when the state is replayed again."""
+        self._db.execute("INSERT OR IGNORE INTO original_leaves VALUES (?, ?, -1)",
+                         (seq, leaf))
 
     def original_leaves(self) -> dict[int, bytes]:
         return {int(seq): bytes(leaf) for seq, leaf in

@@ -213,7 +213,45 @@ class TrustedState:
             self.confirm(tip)
         except AuditIntegrityError:
             return False
+        self.keep_confirmed(tip)
         return True
+
+    def keep_confirmed(self, tip: TrustedTip) -> int:
+        """Keep, as this machine's own, the original leaves of sealed-off
+        lines below ``tip`` whose incidents carry none, when the derived
+        data holds leaves that reproduce ``tip``'s root and differ from the
+        lines' current ones (inside a transaction; docs/AUDIT.md §11.3):
+        once the derived data is rebuilt from the damaged lines, nothing
+        else holds them. How many were kept."""
+        import hmac
+
+        from vault._trust._statement import MAX_INCIDENT_LEAVES
+        from vault.audit import leaf_hash
+        from vault.audit._storage import LogEnd
+        from vault.audit._tree import tree_root
+        from vault.audit._verify_end import originals
+
+        sealed = self.store.sealed_off()
+        recorded = self.store.original_leaves()
+        missing = [i for i in sealed if i < tip.size and i not in recorded]
+        if not missing or len(missing) > MAX_INCIDENT_LEAVES:
+            return 0
+        storage = self._log.storage
+        with self._log._reading():
+            found = originals(self._log, tip.size, frozenset(sealed), recorded)
+            if found is None or not hmac.compare_digest(tree_root(found), tip.root):
+                return 0
+            source = storage.read(0, 0, LogEnd(tip.size, None))
+            try:
+                now = [leaf_hash(line) for block in source for line in block]
+            finally:
+                source.close()
+        kept = 0
+        for i in missing:
+            if i < len(now) and found[i] != now[i]:
+                self.store.keep_own_original(i, found[i])
+                kept += 1
+        return kept
 
     def _adopt(self, end: object) -> bool | None:
         """Without taking the store's write lock: has another session of
