@@ -106,3 +106,79 @@ def test_the_witness_keeps_only_checkpoints_that_go_forward(tmp_path: Path) -> N
     assert cut.returncode != 0
     assert (home / "latest.note").read_bytes() == kept
     clerk.close()
+
+
+def _restart_script() -> str:
+    section = DEPLOYMENT.split("## 13.", 1)[1].split("## 14.", 1)[0]
+    match = re.search(r"```sh\n(#!/bin/sh\n# After an incident.*?)```", section, re.S)
+    assert match, "DEPLOYMENT.md §13 has no script to restart a witness after an incident"
+    return match.group(1)
+
+
+def test_the_witness_starts_a_new_chain_after_an_incident(tmp_path: Path) -> None:
+    # After an honest incident (a disk error changed one byte of a line; the
+    # officer sealed it off and every machine verifies again) the witness's
+    # check failed for good: 'verify --log' knows no incident, and neither
+    # its latest note nor the stored checkpoints from before the damage
+    # match the lines. DEPLOYMENT.md §13/§14 say how it goes on: the office
+    # sets those stored checkpoints aside, the officer confirms a new
+    # checkpoint, and the witness keeps its old notes as evidence and
+    # starts a new chain from it.
+    office = make_office(tmp_path / "office", post_quantum=False)
+    officer = {"VAULT_STATE_DIR": str(tmp_path / "officer-state")}
+    for i in range(4):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)))
+        assert r.exit_code == 0, r.stderr
+    assert office.cli("officer", "audit", "verify", env=officer).exit_code == 0
+    home, env = _witness(tmp_path, office)
+    first = _run(home, env)
+    assert first.returncode == 0, first.stderr
+    before = (home / "latest.note").resolve()
+    lines = office.raw.audit_lines()
+    k = len(lines) - 3
+    at = lines[k].index(b'"host":"') + len(b'"host":"')
+    office.raw.set_audit_line(k, lines[k][:at] + (b"Y" if lines[k][at:at + 1] == b"X" else b"X")
+                              + lines[k][at + 1:])
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=officer)
+    assert r.exit_code == 0, r.stderr
+    assert office.cli("officer", "audit", "verify", env=officer).exit_code == 0
+    stuck = _run(home, env)
+    assert stuck.returncode != 0 and "modified" in stuck.stderr, stuck.stderr
+    # §14 step 4: the stored checkpoints from before the damage, aside.
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    for note in (office.path / "audit" / "checkpoints").iterdir():
+        if int(note.name.split(".")[0]) > k:
+            shutil.move(note, evidence / note.name)
+    r = office.cli("officer", "audit", "verify", env=officer)
+    assert r.exit_code == 0 and "incident: " in r.stderr, r.stderr
+    # §13: the account on the vault's host that signs the witness's
+    # checkpoints (here the witness's own state folder stands for its)
+    # starts anew, signing over the lines as they are; the officer confirms
+    # the checkpoint it signs; the witness restarts from it.
+    shutil.move(home / "state", tmp_path / "host-state-before")
+    (home / "state").mkdir(mode=0o700)
+    host = {"VAULT_STATE_DIR": str(home / "state")}
+    assert office.cli("officer", "audit", "verify", env=host).exit_code == 0
+    r = office.cli("officer", "audit", "checkpoint", env=host)
+    assert r.exit_code == 0, r.stderr
+    confirmed = tmp_path / "confirmed.note"
+    confirmed.write_text(r.stdout)
+    r = office.cli("officer", "audit", "verify", "--checkpoint", str(confirmed), env=officer)
+    assert r.exit_code == 0, r.stderr
+    restart = home / "vault-witness-restart"
+    _executable(restart, _restart_script().replace("dir=/var/lib/vault-witness",
+                                                    f"dir={home}", 1))
+    done = subprocess.run([str(restart), str(confirmed)], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (home / "latest.note").read_text() == confirmed.read_text()
+    kept = [p.name for d in (home / "evidence").iterdir() for p in d.iterdir()]
+    assert kept == [before.name]
+    for i in range(2):
+        r = office.cli("clerk", "seal", str(office.file(f"m{i}.txt", b"memo %d\n" % i)))
+        assert r.exit_code == 0, r.stderr
+        again = _run(home, env)
+        assert again.returncode == 0, again.stderr
+    assert _size((home / "latest.note").resolve()) > _size(confirmed)
