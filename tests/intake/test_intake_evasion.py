@@ -746,3 +746,66 @@ def test_a_whole_number_is_read_whole_whatever_general_or_an_exponent_shows(
     formats, style = (_numfmts(code), ' s="1"') if code else ((lambda p: p), "")
     data = _xlsx(formats, cell=f"<v>{number}</v>", style=style)
     assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+_X14_NS = 'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"'
+_SLICER_DXFS = ('<extLst><ext uri="{46F421CA-312F-682f-3DD2-61675219B42D}" '
+                f'{_X14_NS}><x14:dxfs count="1"><dxf><numFmt numFmtId="164" formatCode="0"/>'
+                "</dxf></x14:dxfs></ext></extLst>")
+_STYLES_EXTENDED = {
+    # a slicer style's dxf (x14:dxfs in the styles' extLst) of the cell's format id
+    "x14-dxfs": ("", _SLICER_DXFS),
+    # an extension Excel ignores, holding a numFmt of the cell's format id
+    "unknown-ext": ("", '<extLst><ext uri="{00000000-0000-0000-0000-000000000000}">'
+                        '<numFmt numFmtId="164" formatCode="0"/></ext></extLst>'),
+    # an xf in the first xf's own extLst: every later style index shifted
+    "xf-in-xf": ('<extLst><ext uri="{00000000-0000-0000-0000-000000000001}">'
+                 '<xf numFmtId="0"/></ext></extLst>', ""),
+    # a cellXfs in the first xf's extLst: its end ended the real one's
+    "cellXfs-in-xf": ('<extLst><ext uri="{00000000-0000-0000-0000-000000000002}">'
+                      '<cellXfs><xf numFmtId="0"/></cellXfs></ext></extLst>', ""),
+}
+
+
+@pytest.mark.parametrize("where", sorted(_STYLES_EXTENDED))
+def test_a_styles_extension_replaces_no_cell_format_or_style(where: str) -> None:
+    # A numFmt was taken for a cell format wherever it stood outside
+    # <dxfs> (the last of an id winning), an xf for a cell style wherever
+    # it stood inside <cellXfs>: a slicer style's dxf of id 164 made the
+    # cell's 0.000000000000000 a 0, and 0.378282246310005 (an Amex number
+    # Excel shows) was read as 0.
+    from crafted_shown import _xlsx
+
+    in_xf, after = _STYLES_EXTENDED[where]
+    styles = (f'<styleSheet {_S}><numFmts count="1"><numFmt numFmtId="164" '
+              f'formatCode="{_FIFTEEN}"/></numFmts><cellXfs count="2"><xf numFmtId="0">{in_xf}'
+              '</xf><xf numFmtId="164" applyNumberFormat="1"/></cellXfs>'
+              f"{after}</styleSheet>")
+    data = _xlsx(lambda p: {**p, "xl/styles.xml": styles.encode()},
+                 cell=f"<v>{_AMEX_FRACTION}</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+def test_a_slicer_styles_format_is_read_as_a_conditional_one() -> None:
+    # x14:dxfs formats apply to slicers, not cells: read as conditional
+    # formats are, their literal text and the digits they show.
+    from crafted_shown import _numfmts, _xlsx
+
+    ext = _SLICER_DXFS.replace('formatCode="0"', f'formatCode="{_FIFTEEN}"')
+    styled = _numfmts("0")
+    data = _xlsx(lambda p: (q := styled(p)) and {
+        **q, "xl/styles.xml": q["xl/styles.xml"].replace(b"</styleSheet>",
+                                                         ext.encode() + b"</styleSheet>")},
+        cell=f"<v>{_AMEX_FRACTION}</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+def test_a_cell_in_an_extension_is_no_cell() -> None:
+    # A c in a cell's extLst was taken for the cell: its t="s" made the
+    # cell's own number a shared-string index, never read.
+    from crafted_shown import _xlsx
+
+    ext = ('<extLst><ext uri="{00000000-0000-0000-0000-000000000003}"><c t="s"/></ext>'
+           "</extLst>")
+    data = _xlsx(lambda p: p, cell=f"{ext}<v>378282246310005</v>")
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])

@@ -434,38 +434,47 @@ class CellFormats:
 
 class StylesTarget(TextTarget):
     """A styles part: the literal text of each number format, a line each;
-    the tables of ``formats`` filled as it is read."""
+    the tables of ``formats`` filled as it is read. Each element counts by
+    its place, never by its name alone: a cell format is a
+    ``styleSheet/numFmts/numFmt``, a cell style a ``styleSheet/cellXfs/xf``,
+    a conditional format's a ``styleSheet/dxfs/dxf/numFmt``. A ``numFmt``
+    anywhere else (an ``extLst``'s slicer styles, ``x14:dxfs``, or an
+    extension Excel ignores) is read as a conditional format's (its literal
+    text, the digits it shows, and rendered with every cell), never as a
+    cell's; an ``xf`` anywhere else is no cell style. ``spaces`` are the
+    namespaces of a styles part's own elements."""
 
-    def __init__(self, numfmt: frozenset[str], cell_xfs: frozenset[str], xf: frozenset[str],
-                 dxfs: frozenset[str], formats: CellFormats, max_depth: int) -> None:
+    def __init__(self, spaces: frozenset[str], formats: CellFormats, max_depth: int) -> None:
         super().__init__(frozenset(), max_depth=max_depth)
-        self.numfmt, self.cell_xfs, self.xf, self.dxfs = numfmt, cell_xfs, xf, dxfs
+        self.spaces = spaces
         self.formats = formats
         self.codes: dict[int, str] = {}
         self.xfs: list[int] = []
-        self.in_xfs = self.in_dxfs = False
+        self.path: list[str] = []  # the local names of the open elements (others: in full)
         formats.add(self.codes, self.xfs)
+
+    def _local(self, tag: str) -> str:
+        ns, _, name = tag.rpartition("}")
+        return name if ns + "}" in self.spaces else tag
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
-        if tag in self.numfmt:
+        self.path.append(self._local(tag))
+        path = tuple(self.path)
+        if path[-1] == "numFmt":
             code = attrib.get("formatCode", "")
             if len(code) > MAX_CODE:  # rendered in every cell it formats
                 raise Refused("malformed", f"a number format longer than the {MAX_CODE} "
                               "characters Excel allows")
-            if self.in_dxfs:
+            if path == _CELL_FORMAT:
+                self.codes[unsigned(attrib.get("numFmtId", ""), "number format id")] = code
+            else:  # a dxf's, or in an extension: never a cell's
                 self._conditional(code)
                 self.formats.dxf_places = max(self.formats.dxf_places, parse(code).most_places)
-            else:
-                self.codes[unsigned(attrib.get("numFmtId", ""), "number format id")] = code
             self.formats.changed()
             if text := literal_text(code).strip():
                 self._add(text + "\n")
-        elif tag in self.cell_xfs:
-            self.in_xfs = True
-        elif tag in self.dxfs:
-            self.in_dxfs = True
-        elif tag in self.xf and self.in_xfs:
+        elif path == _CELL_STYLE:
             if len(self.xfs) >= MAX_STYLES:  # each is worked out once, and kept
                 raise Refused("too-large", f"a workbook with more than {MAX_STYLES} cell styles")
             self.xfs.append(unsigned(attrib.get("numFmtId", "0"), "number format id"))
@@ -480,8 +489,9 @@ class StylesTarget(TextTarget):
             dxf.append(fmt)
 
     def end(self, tag: str) -> None:
-        if tag in self.cell_xfs:
-            self.in_xfs = False
-        elif tag in self.dxfs:
-            self.in_dxfs = False
+        self.path.pop()
         super().end(tag)
+
+
+_CELL_FORMAT = ("styleSheet", "numFmts", "numFmt")
+_CELL_STYLE = ("styleSheet", "cellXfs", "xf")

@@ -189,8 +189,7 @@ _XL_THREADED = (_names(r"xl/threadedComments/[^/]+\.xml"),
                                        frozenset((f"{TC}threadedComment",)),
                                        max_depth=ctx.depth))
 STYLES = (_names(r"xl/styles\.xml"),
-          lambda ctx: StylesTarget(_tags(S, "numFmt"), _tags(S, "cellXfs"), _tags(S, "xf"),
-                                   _tags(S, "dxfs"), ctx.formats, ctx.depth))
+          lambda ctx: StylesTarget(frozenset((S, _STRICT[S])), ctx.formats, ctx.depth))
 _SLIDES = (_names(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster"
                   r"|slideLayouts/slideLayout|notesMasters/notesMaster"
                   r"|handoutMasters/handoutMaster)\d+\.xml"),

@@ -118,20 +118,32 @@ class SheetTarget(_Formulas):
         self.x14_dxf = 0  # depth of the x14:dxf we are in, 0 if none
         self.late: list[Format] = []  # its formats with text, met after the cells
         self.late_places = 0
+        self.parents: list[str] = []  # the tags of the open elements
+        self.cell = 0  # depth of the cell we are in (a c of a row), 0 if none
+
+    def _in_cell(self) -> bool:
+        """Whether the element just opened is a child of a cell."""
+        return bool(self.cell) and self.depth == self.cell + 1
 
     def _skip(self, tag: str, attrib: dict[str, str]) -> bool:
-        # a shared-string index; a number, read as shown (number_text)
-        return tag in _VALUE and self.cell_type in ("s", None, "n")
+        # a shared-string index; a number, read as shown (number_text). A
+        # value anywhere but in a cell is read as it is written.
+        return tag in _VALUE and self._in_cell() and self.cell_type in ("s", None, "n")
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
-        if tag in _CELL:
+        # A cell is a c of a row, never one of an extension (extLst) or
+        # elsewhere: such a c was taken for the next value's cell, its
+        # t="s" or style in its stead.
+        if tag in _CELL and self.parents and self.parents[-1] in _ROW:
             self.cell_type = attrib.get("t")
             style = style_index(attrib.get("s"))
             self.codes = self.formats.codes(style)
             self.shown = self.formats.numbers(style)
+            self.cell = self.depth + 1
+        self.parents.append(tag)
         super().start(tag, attrib)
-        if tag in _VALUE and self.cell_type in (None, "n") and not self.inside \
-                and self.number is None:
+        if tag in _VALUE and self._in_cell() and self.cell_type in (None, "n") \
+                and not self.inside and self.number is None:
             self.number, self.number_depth = [], self.depth
         if self.codes and tag in _CELL_TEXT and (self.inside == self.depth
                                                  or self.number is not None):
@@ -164,6 +176,9 @@ class SheetTarget(_Formulas):
             self.number = None
         if self.x14_dxf == self.depth:
             self.x14_dxf = 0
+        if self.cell == self.depth:
+            self.cell = 0
+        self.parents.pop()
         super().end(tag)
 
     def _late(self, code: str) -> None:
@@ -225,7 +240,7 @@ class _LateCells(TextTarget):
 
 
 _CELL, _VALUE, _CELL_TEXT, _FORMULA = _tags("c"), _tags("v"), _tags("v", "t"), _tags("f")
-_X14_DXF, _NUMFMT = _x14("dxf"), _tags("numFmt")
+_X14_DXF, _NUMFMT, _ROW = _x14("dxf"), _tags("numFmt"), _tags("row")
 # elements whose attributes an application shows: a data validation's input
 # and error messages, a hyperlink's shown text and tooltip
 _SHOWN_ATTRS = {tag: ("promptTitle", "prompt", "errorTitle", "error")
