@@ -193,12 +193,14 @@ def _places(toks: list[Token], fraction_digits: int, date: bool) -> int | None:
     return fraction_digits + 2 * sum(t.count("%") for k, t in toks if k == "lit")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Format:
     """A format code parsed: its sections; whether it shows literal text
     that adds to what a rule reads (else a cell formatted with it shows
     nothing more to read than its value); whether a section has a
-    condition (``[>5000]``)."""
+    condition (``[>5000]``). Formats compare and hash by identity, one
+    object per code through :func:`parse`'s cache: hashed by value, each
+    of 255 characters of ``;`` walked its 249 sections every time."""
 
     sections: tuple[_Section, ...]
     shows_text: bool
@@ -375,15 +377,17 @@ class CellFormats:
     by its id; what a cell of a style is shown with is worked out once per
     style index (those past the last style all alike), so a sheet's cells
     cost no more whatever their styles and however their indexes are
-    written."""
+    written. The formats are gathered once per distinct tuple of format
+    ids a style resolves to (one per styles part), not per style index."""
 
     def __init__(self) -> None:
         self.tables: list[tuple[dict[int, str], list[int]]] = []
         self.dxf: list[Format] = []
         self.dxf_places = 0  # the most digits of a fraction a conditional format shows
         self._by_id: dict[tuple[int, int], Format | None] = {}
-        self._shown: dict[int, list[Format]] = {}
-        self._numbers: dict[int, tuple[Format | None, ...]] = {}
+        self._ids: dict[int, tuple[int | None, ...]] = {}  # style index -> its format ids
+        self._shown: dict[tuple[int | None, ...], list[Format]] = {}
+        self._numbers: dict[tuple[int | None, ...], tuple[Format | None, ...]] = {}
         self._styles = 0  # the most cell styles of a styles part
 
     def add(self, codes: dict[int, str], xfs: list[int]) -> None:
@@ -395,11 +399,11 @@ class CellFormats:
     def codes(self, index: int) -> list[Format]:
         """The formats with literal text a cell of style index ``index``
         may be shown with: its own, and every conditional one."""
-        key = min(index, self._styles)
+        key = self._format_ids(index)
         if (got := self._shown.get(key)) is not None:
             return got
-        mine = [self._format(t, xfs[index]) for t, (codes, xfs) in enumerate(self.tables)
-                if index < len(xfs) and xfs[index] in codes]
+        mine = [self._format(t, fmt_id) for t, fmt_id in enumerate(key)
+                if fmt_id is not None and fmt_id in self.tables[t][0]]
         got = [f for f in dict.fromkeys([*mine, *self.dxf]) if f is not None and f.shows_text]
         self._shown[key] = got
         return got
@@ -407,13 +411,22 @@ class CellFormats:
     def numbers(self, index: int) -> tuple[Format | None, ...]:
         """The formats a number in a cell of style index ``index`` is shown
         with (None: General), for :func:`number_text`."""
-        key = min(index, self._styles)
+        key = self._format_ids(index)
         if (got := self._numbers.get(key)) is not None:
             return got
-        got = tuple(dict.fromkeys(self._format(t, xfs[index])
-                                  for t, (_, xfs) in enumerate(self.tables)
-                                  if index < len(xfs))) or (None,)
+        got = tuple(dict.fromkeys(self._format(t, fmt_id) for t, fmt_id in enumerate(key)
+                                  if fmt_id is not None)) or (None,)
         self._numbers[key] = got
+        return got
+
+    def _format_ids(self, index: int) -> tuple[int | None, ...]:
+        """The format id style ``index`` has in each styles part (None:
+        it has no such style), worked out once per index (those past the
+        last style all alike)."""
+        key = min(index, self._styles)
+        if (got := self._ids.get(key)) is None:
+            got = self._ids[key] = tuple(xfs[index] if index < len(xfs) else None
+                                         for _, xfs in self.tables)
         return got
 
     def _format(self, table: int, fmt_id: int) -> Format | None:
@@ -427,6 +440,7 @@ class CellFormats:
 
     def changed(self) -> None:
         self._by_id.clear()
+        self._ids.clear()
         self._shown.clear()
         self._numbers.clear()
         self._styles = max((len(xfs) for _, xfs in self.tables), default=0)
