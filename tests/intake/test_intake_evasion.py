@@ -842,3 +842,37 @@ def test_a_style_costs_no_walk_of_every_conditional_format(
                                 b"</sheetData>", f"<row>{cells}</row></sheetData>".encode())})
     assert inspect(io.BytesIO(data)).status == "complete"
     assert hashed < 1000, hashed
+
+
+_AMEX_PERCENT = "0.00378282246310005"  # 0.378282246310005% under fifteen decimals and a %
+_FIFTEEN_PERCENT = _FIFTEEN + "%"
+
+
+@pytest.mark.parametrize("where", ["cell", "dxf", "x14:dxf", "chart", "chart-labels",
+                                   "chartex-labels"])
+def test_a_percent_format_shows_its_number_times_100(where: str) -> None:
+    # 0.00378282246310005 under 0.000000000000000% shows 0.378282246310005%
+    # (an Amex number); its stored digits were read in place, two more of
+    # them for the %, the point not moved.
+    from crafted_shown import _numfmts, _xlsx
+
+    cell, code = f"<v>{_AMEX_PERCENT}</v>", _FIFTEEN_PERCENT
+    data = {"cell": lambda: _xlsx(_numfmts(code), cell=cell, style=' s="1"'),
+            "dxf": lambda: _xlsx(_numfmts("0", code, 165, rule=True), cell=cell, style=' s="1"'),
+            "x14:dxf": lambda: _xlsx(_x14_dxf(code), cell=cell),
+            "chart": lambda: _chart_deck((float(_AMEX_PERCENT),), code),
+            "chart-labels": lambda: _labelled_deck(float(_AMEX_PERCENT), code, "group"),
+            "chartex-labels": lambda: _chartex("General", code, _AMEX_PERCENT)}[where]()
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+@pytest.mark.parametrize(("code", "shown"), [
+    (_FIFTEEN_PERCENT, "0\n0.378282246310005"),
+    ("0.00%%", "0\n37.83"),  # each % another 100
+    (_FIFTEEN + '"%"', "0.0037828224631"),  # a quoted % is text: no shift
+    (_FIFTEEN + "\\%", "0.0037828224631"),  # so is an escaped one
+])
+def test_only_an_unquoted_percent_moves_the_point(code: str, shown: str) -> None:
+    from vault.intake._numfmt import number_text, parse
+
+    assert number_text(_AMEX_PERCENT, (parse(code),)) == shown

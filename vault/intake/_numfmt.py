@@ -13,8 +13,9 @@ value with each section; the formats conditional formatting applies
 (``dxf``) are kept apart from the cell styles' and shown with every cell.
 Each code is parsed once; only cells whose formats have literal text are
 rendered. The rendering is the shape Excel gives, not every detail of it
-(no rounding, thousands separators or scaling; dates and times are left
-as their literal text).
+(no rounding, thousands separators or scaling by a trailing ``,``; a
+``%`` shows the number times 100; dates and times are left as their
+literal text).
 
 A cell's number is read as its format shows it (:func:`number_text`):
 its whole part, and of its fraction only as many digits as the format
@@ -37,7 +38,9 @@ from vault.intake._xml import TextTarget
 __all__ = ["BUILTIN", "CellFormats", "Format", "StylesTarget", "literal_text", "number_text",
            "parse", "render", "style_index", "unsigned"]
 
-Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep
+Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep,
+# percent (an unquoted, unescaped %: the number shown times 100; shown as literal text)
+Places = dict[int, int]  # the percent signs of a section -> the most fraction digits shown
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
 MAX_CODE = 255  # characters of a number format: Excel's own limit
 MAX_STYLES = 65536  # cell styles (xf of cellXfs) of a styles part; Excel's limit is about 64,000
@@ -119,7 +122,7 @@ def tokens(code: str) -> list[Token]:
             i += 2
             continue
         kind = {"0": "digit", "#": "digit", "?": "digit", ".": "point", "@": "text",
-                ";": "sep", ",": "other"}.get(c)
+                ";": "sep", ",": "other", "%": "percent"}.get(c)
         if kind is None:
             kind = "date" if c in _DATE or code[i:i + 5].upper() == "AM/PM" else "lit"
         out.append((kind, c))
@@ -167,8 +170,12 @@ class _Section:
     text: bool  # has @
     places: int | None  # digits of the stored fraction shown; None: as General
 
+    percent: int  # unquoted, unescaped % signs: the number is shown times 100 for each
+
     @classmethod
     def of(cls, toks: list[Token]) -> _Section:
+        percent = sum(k == "percent" for k, _ in toks)
+        toks = [("lit", t) if k == "percent" else (k, t) for k, t in toks]
         point = next((i for i, (k, _) in enumerate(toks) if k == "point"), len(toks))
         plan = [("whole" if i < point else "fraction", t) if k == "digit" else (k, t)
                 for i, (k, t) in enumerate(toks) if k in ("lit", "digit", "point", "general")]
@@ -176,21 +183,22 @@ class _Section:
         date = any(k == "date" for k, _ in toks)
         return cls(tuple(toks), tuple(plan), tuple(_fill(t) for k, t in plan if k == "whole"),
                    fraction_fills, date, any(k == "text" for k, _ in toks),
-                   _places(toks, len(fraction_fills), date))
+                   _places(toks, len(fraction_fills), date), percent)
 
 
 def _places(toks: list[Token], fraction_digits: int, date: bool) -> int | None:
-    """How many digits of a number's stored fraction a section shows: none
-    for a date, time or duration (its fraction is the time of day, shown
-    as hours and minutes); its placeholders after the point, and two more
-    for each ``%`` (the fraction times 100); None for General (a section
-    of General, or of text only, shows a number as General does)."""
+    """How many digits of a number's fraction a section shows (of the
+    number times 100 for each ``%``, :attr:`_Section.percent`): none for a
+    date, time or duration (its fraction is the time of day, shown as
+    hours and minutes); its placeholders after the point; None for General
+    (a section of General, or of text only, shows a number as General
+    does)."""
     if date:
         return 0
     if any(k == "general" for k, _ in toks) or (
             not any(k == "digit" for k, _ in toks) and any(k == "text" for k, _ in toks)):
         return None
-    return fraction_digits + 2 * sum(t.count("%") for k, t in toks if k == "lit")
+    return fraction_digits
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -216,9 +224,13 @@ class Format:
         return (self.sections[pick] if pick < len(self.sections) else self.sections[0],)
 
     @property
-    def most_places(self) -> int:
-        """The most digits of a stored fraction any section shows (General: none here)."""
-        return max((s.places or 0 for s in self.sections), default=0)
+    def most_places(self) -> Places:
+        """The most digits of a fraction any section shows, by the percent
+        signs of the section (General: none here)."""
+        out: Places = {}
+        for s in self.sections:
+            out[s.percent] = max(out.get(s.percent, 0), s.places or 0)
+        return out
 
 
 @functools.lru_cache(maxsize=4096)  # a workbook has few formats and many cells
@@ -292,11 +304,22 @@ def _general_places(sign: int, whole: str) -> int:
     return max(0, _GENERAL_WIDTH - len(whole) - 1 - (sign < 0))
 
 
-def _places_shown(fmt: Format | None, sign: int, whole: str) -> int:
-    if fmt is None:
-        return _general_places(sign, whole)
-    return max(_general_places(sign, whole) if s.places is None else s.places
-               for s in fmt.sections_for(sign))
+def add_places(into: Places, more: Places) -> bool:
+    """``more``'s places added to ``into`` (the most of each); whether any grew."""
+    grew = False
+    for percent, places in more.items():
+        if places > into.get(percent, -1):
+            into[percent], grew = places, True
+    return grew
+
+
+def _percent(whole: str, fraction: str, percent: int) -> tuple[str, str]:
+    """The number times 100 for each ``%``, exactly: its point moved."""
+    if not percent:
+        return whole, fraction
+    shift = 2 * percent
+    moved = (whole + fraction[:shift].ljust(shift, "0")).lstrip("0") or "0"
+    return moved, fraction[shift:]
 
 
 def _rounded(whole: str, fraction: str, keep: int) -> tuple[str, str]:
@@ -312,26 +335,44 @@ def _rounded(whole: str, fraction: str, keep: int) -> tuple[str, str]:
 
 
 def number_text(value: str, formats: tuple[Format | None, ...] = (None,),
-                at_least: int = 0) -> str:
+                at_least: Places | None = None) -> str:
     """A cell's number as it is read when no format adds text to it: as
     the cell shows it. Its whole part whole (a card number stored as a
     number, shown by a format of ``0``); of its fraction only as many
     digits as the most any of ``formats`` shows (None: General, at most 11
     characters in all), or ``at_least`` (what a conditional format may
-    show), rounded, never past the 15 significant digits Excel shows. A
-    typed 0.378282246310005 shows an Amex number under a format of fifteen
-    decimals; under ``0.0%`` the ratio 28/81 (0.345679012345679) shows
-    34.6% and the time 08:13:26 (0.342662037037037) under ``hh:mm:ss``
-    no digit of its fraction: read whole, each was a card number."""
+    show, by its percent signs), rounded, never past the 15 significant
+    digits Excel shows. A section with ``%`` shows the number times 100
+    for each (its point moved, exactly): the number is read so too, a line
+    for each shift. A typed 0.378282246310005 shows an Amex number under a
+    format of fifteen decimals, 0.00378282246310005 under fifteen and a
+    ``%``; under ``0.0%`` the ratio 28/81 (0.345679012345679) shows 34.6%
+    and the time 08:13:26 (0.342662037037037) under ``hh:mm:ss`` no digit
+    of its fraction: read whole, each was a card number."""
     parts = _digits(value)
     if parts is None:  # no number: read as it is written
         return value
     sign, whole, fraction = parts
-    if fraction:
-        keep = max([at_least, *(_places_shown(f, sign, whole) for f in formats)])
-        significant = len(whole) if whole != "0" else -(len(fraction) - len(fraction.lstrip("0")))
-        whole, fraction = _rounded(whole, fraction, min(keep, max(0, _SHOWN - significant)))
-    return "-" * (sign < 0) + whole + ("." + fraction if fraction else "")
+    keep: dict[int, int] = {0: 0}
+    add_places(keep, at_least or {})
+    for fmt in formats:
+        for section in (None,) if fmt is None else fmt.sections_for(sign):
+            percent = 0 if section is None else section.percent
+            places = None if section is None else section.places
+            if places is None:
+                places = _general_places(sign, _percent(whole, fraction, percent)[0])
+            add_places(keep, {percent: places})
+    out = []
+    for percent in sorted(keep):
+        shown_whole, shown_fraction = _percent(whole, fraction, percent)
+        if shown_fraction:
+            significant = len(shown_whole) if shown_whole != "0" else -(
+                len(shown_fraction) - len(shown_fraction.lstrip("0")))
+            shown_whole, shown_fraction = _rounded(
+                shown_whole, shown_fraction, min(keep[percent], max(0, _SHOWN - significant)))
+        out.append("-" * (sign < 0) + shown_whole
+                    + ("." + shown_fraction if shown_fraction else ""))
+    return "\n".join(out)
 
 
 def render(fmt: Format, value: str, numeric: bool) -> str | None:
@@ -359,7 +400,8 @@ def render(fmt: Format, value: str, numeric: bool) -> str | None:
         return None
     sign, whole, fraction = parts
     picked = fmt.sections_for(sign)
-    shown = ["-" * (sign < 0 and section is sections[0]) + _number(section, whole, fraction)
+    shown = ["-" * (sign < 0 and section is sections[0])
+             + _number(section, *_percent(whole, fraction, section.percent))
              for section in picked if not section.date]
     return "\n".join(shown) if shown else None
 
@@ -383,7 +425,7 @@ class CellFormats:
     def __init__(self) -> None:
         self.tables: list[tuple[dict[int, str], list[int]]] = []
         self.dxf: list[Format] = []
-        self.dxf_places = 0  # the most digits of a fraction a conditional format shows
+        self.dxf_places: Places = {}  # the most digits of a fraction a conditional format shows
         self._by_id: dict[tuple[int, int], Format | None] = {}
         self._ids: dict[int, tuple[int | None, ...]] = {}  # style index -> its format ids
         self._shown: dict[tuple[int | None, ...], list[Format]] = {}
@@ -484,7 +526,7 @@ class StylesTarget(TextTarget):
                 self.codes[unsigned(attrib.get("numFmtId", ""), "number format id")] = code
             else:  # a dxf's, or in an extension: never a cell's
                 self._conditional(code)
-                self.formats.dxf_places = max(self.formats.dxf_places, parse(code).most_places)
+                add_places(self.formats.dxf_places, parse(code).most_places)
             self.formats.changed()
             if text := literal_text(code).strip():
                 self._add(text + "\n")

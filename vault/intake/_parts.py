@@ -12,7 +12,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vault.intake._numfmt import MAX_CODE, CellFormats, Format, StylesTarget, number_text, parse
+from vault.intake._numfmt import (
+    MAX_CODE,
+    CellFormats,
+    Format,
+    Places,
+    StylesTarget,
+    add_places,
+    number_text,
+    parse,
+)
 from vault.intake._sheets import NamesTarget, SheetTarget
 from vault.intake._word import NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
@@ -88,23 +97,23 @@ class _ChartTarget(TextTarget):
     _LABEL_FORMAT = _tags(C, "numFmt") | frozenset((f"{CX}numFmt",))
     _LEVEL = frozenset((f"{CX}lvl",))
 
-    def __init__(self, depth: int, again: int | None = None) -> None:
+    def __init__(self, depth: int, again: Places | None = None) -> None:
         super().__init__(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt")),
                          _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",))
                          if again is None else frozenset(), max_depth=depth)
         self.again = again  # the digits the labels show, reading the numbers again
-        self.read_at: int | None = None  # label_places when the first number was read
+        self.read_at: Places | None = None  # label_places when the first number was read
         self.numbers = 0  # depth of the numbers element we are in, 0 if none
         self.number: list[str] | None = None
         self.code: list[str] | None = None  # the text of a c:formatCode
         self.cache_format: Format | None = None  # the numbers' format; None: General
         self.point_format: Format | None = None
-        self.label_places = 0  # the most digits of a fraction a data label shows
+        self.label_places: Places = {}  # the most digits of a fraction a data label shows
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
         if tag in self._LABEL_FORMAT and (label := _format(attrib.get("formatCode"))):
-            self.label_places = max(self.label_places, label.most_places)
+            add_places(self.label_places, label.most_places)
         if tag in self._NUMBERS and not self.numbers:
             self.numbers, self.cache_format = self.depth, None
         elif self.numbers and tag in self._CODE:
@@ -131,9 +140,10 @@ class _ChartTarget(TextTarget):
                 self.cache_format, self.point_format)
             value, self.number = "".join(self.number), None
             if self.again is None:
-                self.read_at = self.label_places if self.read_at is None else self.read_at
+                if self.read_at is None:
+                    self.read_at = dict(self.label_places)
                 self._add(number_text(value, formats, self.label_places))
-            elif self.label_places < self.again and (
+            elif add_places(dict(self.label_places), self.again) and (
                     shown := number_text(value, formats, self.again)) != number_text(
                     value, formats, self.label_places):
                 self._add(shown + "\n")
@@ -146,7 +156,8 @@ class _ChartTarget(TextTarget):
         super().end(tag)
 
     def next_pass(self) -> TextTarget | None:
-        if self.again is None and self.read_at is not None and self.label_places > self.read_at:
+        if self.again is None and self.read_at is not None and add_places(
+                dict(self.read_at), self.label_places):
             return _ChartTarget(self.max_depth, self.label_places)
         return None
 

@@ -23,6 +23,8 @@ from vault.intake._numfmt import (
     MAX_CONDITIONAL,
     CellFormats,
     Format,
+    Places,
+    add_places,
     literal_text,
     number_text,
     parse,
@@ -117,7 +119,7 @@ class SheetTarget(_Formulas):
         self.number_depth = 0
         self.x14_dxf = 0  # depth of the x14:dxf we are in, 0 if none
         self.late: list[Format] = []  # its formats with text, met after the cells
-        self.late_places = 0
+        self.late_places: Places = {}
         self.parents: list[str] = []  # the tags of the open elements
         self.cell = 0  # depth of the cell we are in (a c of a row), 0 if none
 
@@ -191,7 +193,7 @@ class SheetTarget(_Formulas):
         if text := literal_text(code).strip():
             self._add("\n" + text + "\n")
         fmt = parse(code)
-        self.late_places = max(self.late_places, fmt.most_places)
+        add_places(self.late_places, fmt.most_places)
         if fmt.shows_text and fmt not in self.late:
             if len(self.late) >= MAX_CONDITIONAL:  # each is rendered with every cell
                 raise Refused("too-large", f"a sheet with more than {MAX_CONDITIONAL} "
@@ -200,7 +202,7 @@ class SheetTarget(_Formulas):
 
     def next_pass(self) -> TextTarget | None:
         # The extLst comes after the cells: they are read again, with its formats.
-        if self.late or self.late_places > self.formats.dxf_places:
+        if self.late or add_places(dict(self.formats.dxf_places), self.late_places):
             return _LateCells(self.max_depth, self.late, self.late_places)
         return None
 
@@ -209,7 +211,7 @@ class _LateCells(TextTarget):
     """A sheet read again for its cells only, each shown with ``codes``
     (rendered) and its number with ``places`` digits of its fraction."""
 
-    def __init__(self, depth: int, codes: list[Format], places: int) -> None:
+    def __init__(self, depth: int, codes: list[Format], places: Places) -> None:
         super().__init__(frozenset(), max_depth=depth)
         self.codes, self.places = codes, places
         self.cell_type: str | None = None
