@@ -177,3 +177,55 @@ def test_what_a_viewer_draws_of_an_annotation_is_inspected(name: str) -> None:
     policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
     result = inspect(io.BytesIO(raw_pdf(objs)), rules=policy.intake.content_rules())
     assert result.status == "complete" and "card-numbers" in result.matched_rules, result
+
+
+_FONTED = _FORM + b"/Resources << /Font << /F1 30 0 R >> >> "
+_HEX = b"<" + SECRET.encode().hex().encode() + b">"
+_OCTAL = b"(" + b"".join(b"\\%03o" % c for c in SECRET.encode()) + b")"
+_SPLIT = b"[(" + SECRET.encode()[:30] + b") -120 <" + SECRET.encode()[30:].hex().encode() + b">]"
+_DRAWN_AS = {
+    "hex-string": {11: _stream(b"BT /F1 10 Tf 2 5 Td " + _HEX + b" Tj ET", _FONTED)},
+    "octal-escapes": {11: _stream(b"BT /F1 10 Tf 2 5 Td " + _OCTAL + b" Tj ET", _FONTED)},
+    "TJ-array": {11: _stream(b"BT /F1 10 Tf 2 5 Td " + _SPLIT + b" TJ ET", _FONTED)},
+    "nested-form": {11: _stream(b"/Fm0 Do", _FORM + b"/Resources << /XObject << /Fm0 12 0 R "
+                                                    b">> >> "),
+                    12: _stream(_DRAWN, _FONTED)},
+    "form-in-form": {11: _stream(b"/Fm0 Do", _FORM + b"/Resources << /XObject << /Fm0 12 0 R "
+                                                     b">> >> "),
+                     12: _stream(b"q /Fm1 Do Q", _FORM + b"/Resources << /XObject << /Fm1 13 "
+                                                         b"0 R >> >> "),
+                     13: _stream(b"BT /F1 10 Tf 2 5 Td " + _HEX + b" Tj ET", _FONTED)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DRAWN_AS))
+def test_an_appearance_is_read_as_the_strings_it_draws(name: str) -> None:
+    # A FreeText box's appearance was read as its raw bytes: the same text
+    # drawn as a hex string, with octal escapes, or by a Form XObject it
+    # draws (Do, as Acrobat writes appearances) was sealed "complete" with
+    # no floor.
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Annots [10 0 R] >>",
+            10: b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 400 20] /Contents () "
+                b"/DA (/F1 10 Tf 0 g) /AP << /N 11 0 R >> >>",
+            30: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", **_DRAWN_AS[name]}
+    policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
+    result = inspect(io.BytesIO(raw_pdf(objs)), rules=policy.intake.content_rules())
+    assert result.status == "complete" and "card-numbers" in result.matched_rules, result
+
+
+def test_an_appearance_drawing_itself_ends() -> None:
+    # A form drawing itself (and another drawing it back) is followed once.
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Annots [10 0 R] >>",
+            10: b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 400 20] /Contents () "
+                b"/AP << /N 11 0 R >> >>",
+            11: _stream(b"/A Do /B Do " + _DRAWN, _FORM + b"/Resources << /XObject << /A 11 0 R "
+                                                         b"/B 12 0 R >> >> "),
+            12: _stream(b"/A Do /B Do", _FORM + b"/Resources << /XObject << /A 11 0 R "
+                                                b"/B 12 0 R >> >> ")}
+    policy = load_policy(ROOT / "policies" / "office.yaml", template=True)
+    result = inspect(io.BytesIO(raw_pdf(objs)), rules=policy.intake.content_rules())
+    assert result.status == "complete" and "card-numbers" in result.matched_rules, result

@@ -1,7 +1,8 @@
 """PDF text and labels, with pypdf (docs/POLICY.md §11.1).
 
 Text is extracted page by page, with the annotations' and form fields'
-text and the outline's (bookmarks') titles; the time budget is checked between pages
+text (an appearance stream's as the strings it draws, through the forms
+it draws) and the outline's (bookmarks') titles; the time budget is checked between pages
 and pypdf bounds what one stream may decode to (75 MB by default). A PDF
 encrypted with a user password is not inspected; one that opens with the
 empty password (owner-password protection only) is. Labels come from the
@@ -94,7 +95,7 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
         if meter.out_of_time():
             break
         scanner.start(f"page {number}")
-        text = (page.extract_text() or "") + _annotations(page, meter)
+        text = (page.extract_text() or "") + _annotations(page, meter, reader)
         meter.add_bytes(len(text))
         more = scanner.feed(text)
         scanner.end()
@@ -124,7 +125,15 @@ def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
         if value is None or id(value) in seen:
             continue
         seen.add(id(value))
-        if hasattr(value, "get_data"):  # a stream (rich text, an appearance): its bytes
+        if isinstance(value, _Appearance):  # what it draws: its text operators' strings
+            drawn = _drawn(value.stream, value.reader, room)
+            if drawn is None:
+                meter.truncate(f"{what}: a stream in an encoding not read was not inspected")
+                continue
+            if drawn[1]:
+                meter.truncate(f"{what}: {drawn[1]}")
+            value = drawn[0]
+        elif hasattr(value, "get_data"):  # a stream (rich text, a value): its bytes
             data = _stream_bytes(value, room)
             if data is None:
                 meter.truncate(f"{what}: a stream in an encoding not read was not inspected")
@@ -164,7 +173,97 @@ def _stream_bytes(stream: Any, room: int) -> bytes | None:
         return None
 
 
-def _annotations(page: Any, meter: Meter) -> str:
+class _Appearance:
+    """An appearance stream, read as the content stream it is."""
+
+    def __init__(self, stream: Any, reader: Any) -> None:
+        self.stream, self.reader = stream, reader
+
+
+_MAX_FORM_DEPTH = 8  # Form XObjects drawn inside one another (Do), as deep as followed
+_MAX_FORMS = 64  # Form XObjects followed from one appearance
+_SHOW = frozenset((b"Tj", b"TJ", b"'", b'"'))
+
+
+def _shown_string(value: Any) -> str:
+    """A string operand as its bytes, Latin-1 (hex and escapes decoded by pypdf)."""
+    raw = getattr(value, "original_bytes", None)
+    if isinstance(raw, bytes):
+        return raw.decode("latin-1")
+    return str(value) if isinstance(value, str) else ""
+
+
+def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None:
+    """The strings an appearance stream shows (Tj, TJ, ', "): each string
+    operand as pypdf decodes it (a hex string, octal escapes), as its bytes
+    in Latin-1; a Form XObject it draws (Do) followed through its
+    /Resources, at most _MAX_FORM_DEPTH deep and _MAX_FORMS in all, each
+    once. At most ``room`` + 1 characters, each stream decoded to at most
+    that (_stream_bytes); what was left unread, if anything (a stream
+    decoding past that, a nested form in an encoding not read). None if
+    the appearance itself is in such an encoding; a stream pypdf cannot
+    parse is read as its bytes."""
+    from pypdf.generic import ContentStream, DecodedStreamObject
+
+    out: list[str] = []
+    size = 0
+    forms = 0
+    seen: set[int] = set()
+    unread = cut = False
+
+    def walk(form: Any, depth: int) -> None:
+        nonlocal size, forms, unread, cut
+        data = _stream_bytes(form, room - size)
+        if data is None:
+            unread = True
+            return
+        if len(data) > room - size:  # decoded past what a part may hold: the rest unread
+            cut = True
+            data = data[: max(0, room - size)]
+        holder = DecodedStreamObject()
+        holder.set_data(data)
+        try:
+            operations = ContentStream(holder, reader).operations
+        except Exception:  # not a content stream pypdf reads: its bytes, as they are
+            out.append(data.decode("latin-1"))
+            size += len(data)
+            return
+        resources = _resolved(form.get("/Resources"))
+        for operands, operator in operations:
+            if size > room:
+                return
+            if operator in _SHOW and operands:
+                shown = operands[-1]
+                parts = shown if operator == b"TJ" and isinstance(shown, list) else [shown]
+                text = "".join(_shown_string(_resolved(p)) for p in parts)
+                out.append(text)
+                size += len(text)
+            elif operator == b"Do" and operands and depth < _MAX_FORM_DEPTH \
+                    and hasattr(resources, "get"):
+                xobjects = _resolved(resources.get("/XObject"))
+                inner: Any = _resolved(xobjects.get(operands[0])) \
+                    if hasattr(xobjects, "get") else None
+                if hasattr(inner, "get_data") and inner.get("/Subtype") == "/Form" \
+                        and id(inner) not in seen and forms < _MAX_FORMS:
+                    seen.add(id(inner))
+                    forms += 1
+                    walk(inner, depth + 1)
+            elif operator in (b"BT", b"ET"):
+                out.append("\n")
+
+    seen.add(id(stream))
+    if _stream_bytes(stream, 0) is None:
+        return None
+    walk(stream, 0)
+    text = "".join(out)[: room + 1]
+    if cut:
+        return text, "an appearance stream past the characters a part may hold was not inspected"
+    if unread:
+        return text, "a stream in an encoding not read was not inspected"
+    return text, None
+
+
+def _annotations(page: Any, meter: Meter, reader: Any = None) -> str:
     """The text a viewer shows in a page's annotations (a FreeText box, a
     note's contents, rich text), which ``extract_text`` leaves out."""
     annots = page.get("/Annots")
@@ -193,9 +292,11 @@ def _annotations(page: Any, meter: Meter) -> str:
                 for key in ("/N", "/R", "/D"):
                     drawn = _resolved(appearance.get(key))
                     if hasattr(drawn, "get_data"):
-                        yield drawn
+                        yield _Appearance(drawn, reader)
                     elif hasattr(drawn, "values"):
-                        yield from (_resolved(v) for v in list(drawn.values())[:16])
+                        yield from (_Appearance(v, reader) for v in
+                                    (_resolved(v) for v in list(drawn.values())[:16])
+                                    if hasattr(v, "get_data"))
 
     text = _texts(values(), meter, "annotations")
     return "\n" + text if text else ""
