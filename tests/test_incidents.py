@@ -890,3 +890,83 @@ def test_a_machine_keeps_the_original_leaves_it_confirmed(tmp_path: Path) -> Non
         assert r.exit_code == 0, (who, r.stderr)
         r = office.cli(who, "audit", "prove", str(k + 1), env=env)
         assert r.exit_code == 0, (who, r.stderr)
+
+
+def _batch_with_a_sealed_off_completion(tmp_path: Path, *, rewrite: bool
+                                        ) -> tuple[Office, dict[str, dict[str, str]], int,
+                                                   list[str]]:
+    """The clerk seals one note, then three in one batch (one run: unsigned
+    completions, the last signed); two machines verify the log. A disk
+    error flips one byte of the batch's first unsigned completion (line
+    L), the officer declares it with its original leaf, and -- ``rewrite``
+    -- a folder writer then rewrites line L: the clerk's record, unsigned,
+    with the document's payload hash changed. Returns the office, the
+    machines (officer, registrar: read the log before; leader: new), L and
+    the batch's documents (L's first)."""
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
+         for w in ("officer", "clerk", "registrar")}
+    r = office.cli("clerk", "seal", str(office.file("a.txt", b"x\n")), env=m["clerk"])
+    assert r.exit_code == 0, r.stderr
+    r = office.cli("clerk", "seal", *(str(office.file(f"b{i}.txt", b"batch %d\n" % i))
+                                      for i in (1, 2, 3)), env=m["clerk"])
+    assert r.exit_code == 0, r.stderr
+    for w in ("officer", "registrar"):
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    lines = office.raw.audit_lines()
+    records = [json.loads(line) for line in lines]
+    at = next(i for i, rec in enumerate(records)
+              if rec.get("outcome") == "done" and "sig" not in rec)
+    batch = [rec["doc"] for rec in records[at:] if rec.get("outcome") == "done"]
+    assert len(batch) == 3 and "sig" in records[at + 2]
+    _flip(office, at)
+    r = office.cli("officer", "audit", "incident", str(at), str(at), "--reason", "disk error",
+                   env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    assert "leaves" in _declared(office)[-1]
+    if rewrite:
+        forged = records[at]
+        forged["state"]["document"]["statement"]["content"]["payload"] = "00" * 32
+        office.raw.set_audit_line(at, json.dumps(forged, separators=(",", ":"),
+                                                 sort_keys=True).encode())
+    m["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "new-state")}
+    return office, m, at, batch
+
+
+@pytest.mark.parametrize("rewrite", [True, False])
+def test_a_record_on_a_sealed_off_line_never_counts(tmp_path: Path, rewrite: bool) -> None:
+    # A folder writer rewrote an unsigned record of the clerk's batch run at
+    # a line the officer had sealed off: the run's signature verifies over
+    # the line as written (the leaf the incident carries), and every
+    # machine -- those that read the log before as much as a new one --
+    # applied the run as it now reads, her line too: the clerk's document
+    # recorded with her payload hash. What a sealed-off line says never
+    # counts, whatever signature covers it; the run's other records do.
+    office, m, at, batch = _batch_with_a_sealed_off_completion(tmp_path, rewrite=rewrite)
+    for who, env in m.items():
+        r = office.cli(who, "audit", "verify", env=env)
+        assert r.exit_code == 0, (who, r.stderr)
+        assert "sealed off" in r.stderr and "bad signature" not in r.stderr, (who, r.stderr)
+        r = office.cli(who, "ls", env=env)
+        assert r.exit_code == 0, (who, r.stderr)
+        assert batch[0] not in r.stdout and all(d in r.stdout for d in batch[1:]), (who, r.stdout)
+        with vault.Vault(office.location, office.ids[who],
+                         state_dir=env["VAULT_STATE_DIR"]) as v:
+            assert v._s.trusted.doc(batch[0]) is None
+            notes = [n for n in v.doctor().notes if f"audit record {at} " in n]
+            assert notes and "sealed off by incident record" in notes[0], notes
+        r = office.cli(who, "doctor", env=env)
+        assert r.exit_code == 0, (who, r.stdout, r.stderr)
+    for doc in batch[1:]:  # the clerk's other documents of the run still open
+        r = office.cli("clerk", "open", doc, "-o", str(tmp_path / f"{doc}.txt"),
+                       env={"VAULT_STATE_DIR": str(tmp_path / "clerk-new")})
+        assert r.exit_code == 0, r.stderr
+    # The sealed-off completion's document: kept as evidence by a repair.
+    stored = sorted(p.name for p in (office.path / "docs").iterdir())
+    assert any(name.startswith(batch[0]) for name in stored)
+    r = office.cli("officer", "doctor", "--repair", env=m["officer"])
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    assert f"a version of {batch[0]} whose completion an incident may have sealed off" \
+        in r.stdout + r.stderr, (r.stdout, r.stderr)
+    assert sorted(p.name for p in (office.path / "docs").iterdir()) == stored
+

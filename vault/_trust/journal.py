@@ -57,7 +57,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "10"
+RULES = "11"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 # How far from its record's time a new label's 'created' may be: a batch
@@ -74,6 +74,11 @@ _PENDING = frozenset(("seal", "reclassify", "declassify", "shred"))
 STATE_KINDS = ("policy", "class_key", "grants", "retire", "document", "shred", "incident",
                "request", "approval", "use")
 _Invalid = Invalid  # a state record that must not count (the message says why)
+
+
+class _SealedOff(Invalid):
+    """A completion that does not count because an incident sealed off its
+    decision: evidence of an honest change the damage took, a note."""
 
 
 def inert(rec: AuditRecord) -> bool:
@@ -95,8 +100,16 @@ class Journal(ApprovalReplay):
 
     def __init__(self, store: StateStore, manifest: Manifest,
                  policy_of: Callable[[str, str], Policy],
-                 verify: Callable[[AuditRecord, bytes, Ed25519PublicKey], bool]) -> None:
+                 verify: Callable[[AuditRecord, bytes, Ed25519PublicKey], bool],
+                 sealed: Mapping[int, int] | None = None) -> None:
         self.store = store
+        # Line -> the incident record sealing it off, as a replay before this
+        # one found them (docs/AUDIT.md §11.3): what such a line says never
+        # counts, whatever signature covers it.
+        self._sealed: Mapping[int, int] = dict(sealed or {})
+        # Allowed decisions at sealed-off lines, request id -> (line, action,
+        # doc, actor): a completion naming one is refused as evidence (a note).
+        self._sealed_decisions: dict[str, tuple[int, str, str | None, str | None]] = {}
         self.manifest = manifest
         self._policy_of = policy_of
         self._verify = verify
@@ -137,6 +150,9 @@ class Journal(ApprovalReplay):
             return
         run, self._pending = [*self._pending, rec], []
         self._signed = None
+        run = self._sealed_part(rec, run)
+        if not run:
+            return
         try:
             self._feed_run(rec, line, run)
         finally:
@@ -166,10 +182,43 @@ class Journal(ApprovalReplay):
         after a damaged line was signed over it as written, AUDIT.md §11.3)."""
         if self._signed is None:
             key = self._key(rec)
+            # The original chain only where the run's chain holds a sealed-off
+            # line: leaves anywhere else stand for nothing.
+            covers = range(line.covers.start - 1, line.seq)
+            original = line.original_chain if any(i in self._sealed for i in covers) else None
             self._signed = key is not None and any(
                 chain is not None and self._verify(rec, chain, key)
-                for chain in (line.chain, line.original_chain))
+                for chain in (line.chain, original))
         return self._signed
+
+    def _sealed_part(self, rec: AuditRecord, run: list[AuditRecord]) -> list[AuditRecord]:
+        """The records of ``run`` (signed by ``rec``) that may count: none at
+        a sealed-off line -- what a line an incident sealed off says is
+        ignored, whatever signature covers it (a folder writer may have
+        rewritten it since, and a run's signature verifying over the leaves
+        the lines had when written vouches only for the lines still holding
+        them) -- and none at all when the signature itself is on one. The
+        others are reported (kind "sealed off": notes) and their allowed
+        decisions remembered (see :meth:`_completion`)."""
+        sealed = self._sealed
+        cut = [r for r in run if r.seq in sealed]
+        if not cut and rec.seq not in sealed:
+            return run
+        for r in cut:
+            if r.outcome == "allowed" and r.action in _PENDING \
+                    and r.request not in self._sealed_decisions:
+                self._sealed_decisions[r.request] = (r.seq, r.action, r.doc, r.actor)
+            if r.state:
+                self._finding(r.seq, "sealed off", f"a {r.action} record on a line incident "
+                              f"record {sealed[r.seq]} sealed off; what it says does not count")
+        if rec.seq in sealed:
+            for r in run:
+                if r.state and r.seq not in sealed:
+                    self._finding(r.seq, "signature", f"a {r.action} record whose run's "
+                                  f"signature is on line {rec.seq}, which incident record "
+                                  f"{sealed[rec.seq]} sealed off, changed nothing")
+            return []
+        return [r for r in run if r.seq not in sealed]
 
     def _feed_run(self, rec: AuditRecord, line: ScannedLine, run: list[AuditRecord]) -> None:
         if any(r.actor_key != rec.actor_key or r.actor != rec.actor for r in run):
@@ -270,6 +319,15 @@ class Journal(ApprovalReplay):
             return False
 
     def _completion(self, rec: AuditRecord, action: Any, doc_id: str) -> None:
+        sealed = self._sealed_decisions.get(rec.request)
+        if rec.seq not in self._completes and sealed is not None \
+                and sealed[1:] == (action, doc_id, rec.actor):
+            raise _SealedOff(
+                f"the allowed {action} decision of document {doc_id} this record completes "
+                f"(record {sealed[0]}) is on a line incident record {self._sealed[sealed[0]]} "
+                "sealed off: the change does not count; its stored file is kept as evidence -- "
+                "to record it again, open it with the recovery identity ('vault age decrypt "
+                "-i') and seal it again")
         _need(rec.seq in self._completes and rec.action == action and rec.doc == doc_id,
               f"no allowed {action} decision of document {doc_id} under request id "
               f"{rec.request} precedes this record (a completion follows its own decision)")
@@ -297,6 +355,8 @@ class Journal(ApprovalReplay):
                     raise _Invalid("no policy is in force yet")
                 getattr(self, f"_{kind}")(rec, state[kind])
                 counted = True
+            except _SealedOff as e:
+                self._finding(rec.seq, "sealed off", f"{kind.replace('_', ' ')}: {e}")
             except _Invalid as e:
                 self._finding(rec.seq, kind.replace("_", " "), f"{e}; ignored")
             except (KeyError, TypeError, ValueError, OverflowError):

@@ -355,9 +355,12 @@ class TrustedState:
         records = [rec for a in chain for rec in a.records]
         if all(inert(rec) for rec in records):
             return after, False
+        if any(rec.state and "incident" in rec.state for rec in records):
+            return None  # replayed again with the lines it seals off (_replay)
         from vault.audit import Scan, verify_record
 
-        journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
+        journal = Journal(self.store, self.manifest, _parse_policy, verify_record,
+                          self.store.sealed_off())
         with Scan(_Written([rec.line for rec in records]), tip) as scan:
             for line in scan:
                 journal.feed(line)
@@ -383,28 +386,37 @@ class TrustedState:
         the new tip, and whether any state record was applied. ``through``:
         a tip the lines must pass through on the way (AuditIntegrityError).
 
-        A record after a line an incident sealed off was signed over that
-        line as written: it is judged with the leaf hash the incident carries
-        for it (docs/AUDIT.md §11.3). An incident met in this replay, whose
-        leaves were not known when the lines after its damaged ones were
-        replayed, has the log replayed again from its start with them, held
-        to the tip this replay reached (:meth:`_replay_held`)."""
-        given = self.store.original_leaves()
-        new_tip, applied = self._replay_pass(tip, through, given)
+        A line an incident sealed off never counts, whatever signature covers
+        it, and a record after one was signed over that line as written: it
+        is judged with the leaf hash the incident carries for it (docs/AUDIT.md
+        §11.3). An incident met in this replay -- sealing off lines the replay
+        did not know as such, or carrying leaves it did not know -- has the log
+        replayed again from its start with them, held to the tip this replay
+        reached (:meth:`_replay_held`): what those lines said is then replayed
+        away, on a machine that counted it before as on a new one."""
+        given = self._sealed_now()
+        new_tip, applied = self._replay_pass(tip, through, *given)
         for _ in range(3):  # a replay with new leaves may count another incident's
-            found = self.store.original_leaves()
-            if all(given.get(i) == leaf for i, leaf in found.items()) \
-                    or not self._replay_held(new_tip, found):
+            found = self._sealed_now()
+            if found == given or not self._replay_held(new_tip, *found):
                 break
             given, applied = found, True
         return new_tip, applied
 
+    def _sealed_now(self) -> tuple[dict[int, bytes], dict[int, int]]:
+        """The original leaves (those incident records carry and this
+        machine's own), of sealed-off lines only, and the sealed-off lines
+        (line -> incident record), as the state holds them."""
+        sealed = self.store.sealed_off()
+        leaves = {i: leaf for i, leaf in self.store.original_leaves().items() if i in sealed}
+        return leaves, sealed
+
     def _replay_pass(self, tip: TrustedTip | None, through: TrustedTip | None,
-                     recorded: dict[int, bytes], stop: int | None = None
-                     ) -> tuple[TrustedTip, bool]:
+                     recorded: dict[int, bytes], sealed: dict[int, int],
+                     stop: int | None = None) -> tuple[TrustedTip, bool]:
         from vault.audit import verify_record
 
-        journal = Journal(self.store, self.manifest, _parse_policy, verify_record)
+        journal = Journal(self.store, self.manifest, _parse_policy, verify_record, sealed)
         passed = through is None or through.size == 0
         with self._log.scan(tip, recorded) as scan:
             for line in scan:
@@ -422,19 +434,21 @@ class TrustedState:
                 hint="treat this as an incident; compare with a published checkpoint")
         return scan.tip, journal.applied > 0
 
-    def _replay_held(self, reached: TrustedTip, leaves: dict[int, bytes]) -> bool:
+    def _replay_held(self, reached: TrustedTip, leaves: dict[int, bytes],
+                     sealed: dict[int, int]) -> bool:
         """Replay the log again from its start with the original ``leaves``
-        up to ``reached``, the tip the replay just made (kept), keeping the
-        manifest's pin; the lines must still be those of ``reached`` (by
-        their own leaves, or the original ones at their lines). False, and
-        the state as it was, otherwise (the log changed meanwhile)."""
+        and the ``sealed`` off lines up to ``reached``, the tip the replay
+        just made (kept), keeping the manifest's pin; the lines must still be
+        those of ``reached`` (by their own leaves, or the original ones at
+        their lines). False, and the state as it was, otherwise (the log
+        changed meanwhile)."""
         pins = self.store.metas("manifest", "vault", "rules", "tip", "state")
         try:
             with self.store.savepoint():
                 self.store.reset()
                 for key, value in pins.items():
                     self.store.set_meta(key, value)
-                self._replay_pass(None, reached, leaves, stop=reached.size)
+                self._replay_pass(None, reached, leaves, sealed, stop=reached.size)
         except AuditIntegrityError:
             return False
         return True

@@ -181,6 +181,15 @@ class _Checker:
             ok = key is not None and verify_record(record, item.chain, key)
             why = "has a bad signature" if key else "is signed by an unknown key"
             lines = range(item.covers.start - 1, item.seq + 1)
+            if not ok and item.seq not in self.incidents.lines \
+                    and self._original(item, record, key, derived=False):
+                # Signed over the lines as written, by the leaves the incidents
+                # carry: as the replay counts it (AUDIT.md §11.3, §12).
+                ok = True
+                who = record.actor if record.actor is not None else record.actor_key
+                self.incidents.note(f"record {item.seq} ({who}) is signed over lines an "
+                                    "incident sealed off, as they were written (their "
+                                    "original leaves)", item.seq)
             self.signatures += ok
         if not ok:
             who = record.actor if record.actor is not None else record.actor_key
@@ -201,29 +210,39 @@ class _Checker:
         carry, else those the derived data holds): else a line that is not
         sealed off changed too -- the record after a sealed-off line would
         otherwise be anyone's to rewrite, with the unsigned lines of its run."""
-        sealed = self.incidents.lines
-        if not sealed:
-            return False
-        if item.seq in sealed:
+        if item.seq in self.incidents.lines:
             return True
-        if key is None:
+        return self._original(item, record, key, derived=True)
+
+    def _original(self, item: ScannedLine, record: AuditRecord,
+                  key: Ed25519PublicKey | None, *, derived: bool) -> bool:
+        """Does this signed record's signature verify over its chain with the
+        original leaves of the sealed-off lines in it -- those incident
+        records carry (the replay's, ``derived`` false), or, for a line whose
+        incident carries none, with ``derived`` those the derived data holds?"""
+        sealed = self.incidents.lines
+        if not sealed or key is None:
             return False
         start = item.covers.start - 1
+        if not any(start <= i < item.seq for i in sealed):
+            return False
         have = {seq: leaf for seq, leaf in self.recent if start <= seq < item.seq}
         if len(have) != item.seq - max(start, 0):
             return False  # a run longer than what is kept: the incident must cover it
         recorded = self.incidents.leaves
         have.update((i, leaf) for i, leaf in recorded.items() if start <= i < item.seq)
         if any(start <= i < item.seq and i not in recorded for i in sealed):
-            derived = self.storage.derived() if self.storage is not None else None
-            if derived is None:
+            if not derived:
+                return False
+            found = self.storage.derived() if self.storage is not None else None
+            if found is None:
                 return False
             try:
-                with derived:
-                    hashes = derived.hashes()
+                with found:
+                    hashes = found.hashes()
                     for i in sealed:
                         if start <= i < item.seq and i not in recorded \
-                                and 0 <= i < derived.covered():
+                                and 0 <= i < found.covered():
                             have[i] = hashes.leaf(i)
             except (OSError, EOFError):
                 return False
