@@ -970,3 +970,144 @@ def test_a_record_on_a_sealed_off_line_never_counts(tmp_path: Path, rewrite: boo
         in r.stdout + r.stderr, (r.stdout, r.stderr)
     assert sorted(p.name for p in (office.path / "docs").iterdir()) == stored
 
+
+@pytest.mark.parametrize("incident", [True, False])
+def test_an_incident_shields_no_file_planted_under_an_open_decision(
+        tmp_path: Path, incident: bool) -> None:
+    # The deputy's seal decision, its process killed before the file was
+    # written; later an unrelated line (the clerk's) is damaged and sealed
+    # off. Every file named like a version of the deputy's document was
+    # then "kept as evidence, never removed by a repair" -- junk, another
+    # document's file copied in -- and 'doctor --repair' exited 0. Only a
+    # version an incident may have taken the completion of is kept.
+    import os
+
+    import vault._ops.seal as sealing
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    _seal(office, b"before")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies
+        try:
+            sealing._seal_one = lambda *a, **k: os._exit(9)  # type: ignore[attr-defined]
+            office.as_("deputy").seal(io.BytesIO(b"x"), level="INTERNAL",
+                                      compartments=["STAFF"])
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    decision = json.loads(office.raw.audit_lines()[-1])
+    assert (decision["action"], decision["outcome"]) == ("seal", "allowed")
+    doc = decision["doc"]
+    for i in range(3):
+        _seal(office, b"b %d" % i)
+    office.as_("clerk").open(_seal(office, b"read"), io.BytesIO())
+    inert = len(office.raw.audit_lines()) - 1  # the clerk's 'open' decision
+    _seal(office, b"after")
+    office.as_("officer").verify_audit()
+    if incident:
+        _flip(office, inert)
+        office.as_("officer").declare_incident(inert, inert, reason="disk error")
+    docs = office.path / "docs"
+    other = next(p for p in docs.iterdir())
+    (docs / f"{doc}.deadbeef.age").write_bytes(b"anything at all\n")
+    (docs / f"{doc}.0badf00d.age").write_bytes(other.read_bytes())
+    for i in range(3):
+        (docs / f"{doc}.{i:08x}.age").write_bytes(os.urandom(64))
+    planted = sorted(p.name for p in docs.iterdir() if p.name.startswith(doc))
+    env = {"VAULT_STATE_DIR": str(tmp_path / "officer-state")}
+    r = office.cli("officer", "doctor", "--repair", env=env)
+    assert r.exit_code != 0, (r.stdout, r.stderr)
+    assert "kept as evidence, never removed" not in r.stdout + r.stderr, r.stdout
+    assert f"named like a version of {doc}, but it is not one" in r.stdout, r.stdout
+    assert sorted(p.name for p in docs.iterdir() if p.name.startswith(doc)) == planted
+
+
+def _kept_after_an_incident(office: Office, machines: dict[str, dict[str, str]],
+                            doc: str) -> None:
+    """Every machine: verify and doctor ok (the refused completion a note
+    naming the incident), ``doc`` not listed (its decision is sealed off),
+    its file kept by a repair as evidence."""
+    for who, env in machines.items():
+        r = office.cli(who, "audit", "verify", env=env)
+        assert r.exit_code == 0, (who, r.stderr)
+        r = office.cli(who, "ls", env=env)
+        assert r.exit_code == 0 and doc not in r.stdout, (who, r.stdout, r.stderr)
+        r = office.cli(who, "doctor", env=env)
+        assert r.exit_code == 0, (who, r.stdout, r.stderr)
+        out = r.stdout + r.stderr
+        assert "planted" not in out, (who, out)
+        assert f"seal decision of document {doc} this record completes" in out, (who, out)
+        assert "vault age decrypt" in out, (who, out)
+    stored = sorted(p.name for p in (office.path / "docs").iterdir())
+    assert any(name.startswith(doc) for name in stored)
+    for who, env in machines.items():
+        r = office.cli("officer", "doctor", "--repair", env=env)
+        assert r.exit_code == 0, (who, r.stdout, r.stderr)
+        assert sorted(p.name for p in (office.path / "docs").iterdir()) == stored
+
+
+def test_an_honest_seal_decision_sealed_off_leaves_its_document_as_evidence(
+        tmp_path: Path) -> None:
+    # A disk error flipped one byte of the clerk's signed seal decision; the
+    # officer declared that line, with its original leaf. The completion
+    # after it was refused as a problem on every machine for good ("no
+    # allowed seal decision ... precedes this record"), doctor exited 4 and
+    # called the honest document's file planted.
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
+         for w in ("officer", "clerk", "registrar")}
+    for i in range(3):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    for w in ("officer", "registrar"):
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    records = [json.loads(line) for line in office.raw.audit_lines()]
+    k = max(i for i, rec in enumerate(records)
+            if (rec.get("action"), rec.get("outcome")) == ("seal", "allowed"))
+    _flip(office, k)
+    r = office.cli("clerk", "seal", str(office.file("after.txt", b"more\n")), env=m["clerk"])
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    assert "leaves" in _declared(office)[-1]
+    m["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "new-state")}
+    _kept_after_an_incident(office, m, records[k]["doc"])
+
+
+def test_the_no_original_leaves_procedure_leaves_the_document_as_evidence(
+        tmp_path: Path) -> None:
+    # A disk error shortened the clerk's completion line k; a new machine's
+    # seal rebuilt the derived data from it. The officer followed
+    # DEPLOYMENT.md §14 ("no original leaves"): declared k..k+1 (the next
+    # seal's decision, whose signature covers k) from a new machine and set
+    # the old machines' state aside. The next seal's completion was then a
+    # problem on every machine for good, its file called planted.
+    import shutil
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
+         for w in ("officer", "clerk", "registrar", "leader")}
+    for i in range(6):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    for w in ("registrar", "officer"):
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    lines = office.raw.audit_lines()
+    k = len(lines) - 3
+    decision = json.loads(lines[k + 1])
+    assert (decision["action"], decision["outcome"]) == ("seal", "allowed")
+    office.raw.set_audit_line(k, lines[k][:-5])
+    r = office.cli("leader", "seal", str(office.file("after.txt", b"work\n")), env=m["leader"])
+    fresh = {"VAULT_STATE_DIR": str(tmp_path / "officer-new-state")}
+    r = office.cli("officer", "audit", "incident", str(k), str(k + 1), "--reason",
+                   "disk error; k+1 breaks with it", env=fresh)
+    assert r.exit_code == 0, r.stderr
+    for w in ("officer", "clerk", "registrar"):  # set aside, as evidence
+        shutil.move(m[w]["VAULT_STATE_DIR"], tmp_path / f"aside-{w}")
+    m["officer"] = fresh
+    for note in list((office.path / "audit" / "checkpoints").iterdir()):
+        if int(note.name.split(".")[0]) > k:
+            shutil.move(str(note), str(tmp_path / f"stored-{note.name}"))
+    _kept_after_an_incident(office, m, decision["doc"])

@@ -34,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vault._ops.discipline import attempt, authorise, record
 from vault._ops.keys import grant_missing, lacking
@@ -94,7 +94,9 @@ def _check(s: Session, report: DoctorReport, *, repair: bool, deep: bool,
         what = f"audit record {seq} ({kind}): {message}"
         if seq in sealed_off:  # an administrator declared it: evidence, not news
             report.notes.append(f"{what} (sealed off by incident record {sealed_off[seq]})")
-        elif kind == "history":  # a changed history an incident record explained
+        elif kind in ("history", "sealed off"):
+            # A changed history an incident record explained; a record refused
+            # because an incident sealed off what it depends on (its decision).
             report.notes.append(what)
         else:
             report.problems.append(what)
@@ -201,13 +203,12 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
     decided = [p for p in s.trusted.store.pending()
                if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")]
     pending = {p[3] for p in decided}
-    # A decision followed by a line an incident sealed off may have been
-    # completed there (docs/AUDIT.md §11.3): its document's stored version is
-    # then the honest document whose record was damaged, never a leftover.
-    sealed = max(s.trusted.store.sealed_off(), default=-1)
-    sealed_after = {p[3]: p[1] for p in decided if p[1] < sealed}
+    # Versions an incident may have taken the record of (docs/AUDIT.md §11.3):
+    # evidence, never leftovers -- but only those, each checked.
+    shadowed, orphaned = _sealed_evidence(s, decided)
     found: set[str] = set()  # live documents whose current file is stored
     planted, stray, refused, removed, kept = _Few(), _Few(), _Few(), _Few(), _Few()
+    kept_for: set[str] = set()
     in_place: dict[str, bool] = {}  # live documents whose current file has its header
     for doc_id, version in s.backend.iter_document_files():
         current = live.get(doc_id)
@@ -217,11 +218,20 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
         key, where = (doc_id, version), f"docs/{doc_id}.{version}.age"
         if doc_id in shredded:
             what = f"{where}: a version of shredded document {doc_id} is still stored"
-        elif doc_id in sealed_after:
+        elif key in orphaned:
+            kept.add(key, f"{where}: the version of {doc_id} record {orphaned[key]} names, "
+                          "whose decision an incident sealed off: kept as evidence, never "
+                          "removed by a repair; it does not count -- to record it again, "
+                          "open it with the recovery identity ('vault age decrypt -i') and "
+                          "seal it again")
+            continue
+        elif doc_id in shadowed and doc_id not in kept_for \
+                and _is_version_of(s, doc_id, version):
+            kept_for.add(doc_id)  # one version per decision
             kept.add(key, f"{where}: a version of {doc_id} whose completion an incident may "
-                          f"have sealed off (its decision is record {sealed_after[doc_id]}, "
-                          "a sealed-off line follows it): kept as evidence, never removed "
-                          "by a repair")
+                          f"have sealed off (its decision is record {shadowed[doc_id][0]}, "
+                          f"sealed-off line {shadowed[doc_id][1]} follows it before its "
+                          "maker's next record): kept as evidence, never removed by a repair")
             continue
         elif current is not None or doc_id in pending:
             what = f"{where}: a version of {doc_id} the audit log does not count (an " \
@@ -270,10 +280,58 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                                   "(planted, or copied in); not used")
     refused.into(report.problems, "{} more stored versions not removed: not the files they "
                                   "are named as")
-    kept.into(report.notes, "{} more stored versions whose completion an incident may have "
+    kept.into(report.notes, "{} more stored versions whose record an incident may have "
                             "sealed off: kept as evidence")
     stray.into(report.leftovers, "{} more stored versions the audit log does not count")
     removed.into(report.repaired, "removed {} more stored versions the audit log does not count")
+
+
+def _sealed_evidence(s: Session, decided: Sequence[tuple[Any, ...]]
+                     ) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], int]]:
+    """Stored versions an incident may have taken the record of: (1) by
+    document, an open decision's (its line, the sealed-off line) when a
+    sealed-off line lies between it and its maker's next completion (of any
+    decision, on a line not sealed off; none: the log's end) -- the
+    completion that would have counted it was there, if that line now reads
+    as no record or as one of the maker's (a batch completes its decisions
+    in order, after them); (2) by
+    (document, version), the completion record refused because an incident
+    sealed off its decision (a "sealed off" finding on a line not sealed
+    off), whose stored version is the one with the header it names. Read
+    from the log only when there is any."""
+    sealed = s.trusted.store.sealed_off()
+    refused = {seq for seq, kind, _ in s.trusted.store.findings()
+               if kind == "sealed off" and seq not in sealed}
+    watch = {p[3]: (p[1], p[4]) for p in decided if any(i > p[1] for i in sealed)}
+    shadowed: dict[str, tuple[int, int]] = {}
+    orphaned: dict[tuple[str, str], int] = {}
+    if not watch and not refused:
+        return shadowed, orphaned
+    headers: dict[tuple[str, str], tuple[int, str]] = {}
+    done: set[str] = set()  # decisions whose maker completed again, on a line not sealed off
+    with s.log.scan() as scan:
+        for item in scan:
+            rec, lines = item.record, range(item.seq, item.seq + item.count)
+            for doc_id, (at, maker) in watch.items():
+                if doc_id in done or doc_id in shadowed or item.seq + item.count <= at + 1:
+                    continue
+                hit = next((i for i in sorted(sealed) if i in lines and i > at), None)
+                if hit is not None:
+                    if rec is None or rec.actor == maker:
+                        shadowed[doc_id] = (at, hit)
+                elif rec is not None and rec.actor == maker \
+                        and rec.outcome in ("done", "failed"):
+                    done.add(doc_id)
+            if rec is not None and item.seq in refused and isinstance(rec.state, dict):
+                st = rec.state.get("document")
+                if isinstance(st, dict) and isinstance(st.get("doc"), str) \
+                        and isinstance(st.get("version"), str) \
+                        and isinstance(st.get("header"), str):
+                    headers[(st["doc"], st["version"])] = (item.seq, st["header"])
+    for (doc_id, version), (seq, header) in headers.items():
+        if _header_sha(s, doc_id, version) == header:
+            orphaned[(doc_id, version)] = seq
+    return shadowed, orphaned
 
 
 def _is_version_of(s: Session, doc_id: str, version: str) -> bool:
