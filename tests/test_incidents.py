@@ -289,6 +289,19 @@ def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
         assert f"line {k} was sealed off by an incident" in r.stderr, r.stderr
 
 
+def _machines(tmp_path: Path, *users: str) -> dict[str, dict[str, str]]:
+    """Each user on a machine of their own: the environment of its state folder."""
+    return {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in users}
+
+
+def _notes(office: Office, env: dict[str, str], count: int) -> None:
+    """The clerk seals ``count`` short notes from the machine ``env``."""
+    for i in range(count):
+        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
+                       env=env)
+        assert r.exit_code == 0, r.stderr
+
+
 def _flip(office: Office, seq: int) -> None:
     """One byte of line ``seq`` changed, its length kept: a disk error."""
     line = office.raw.audit_lines()[seq]
@@ -552,12 +565,8 @@ def test_an_incident_never_launders_a_record_its_own_signer_rewrote(
     from vault.audit._chain import SIGNING_CONTEXT
 
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
-         for w in ("officer", "clerk", "leader")}
-    for i in range(4):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    m = _machines(tmp_path, "officer", "clerk", "leader")
+    _notes(office, m["clerk"], 4)
     docs = [d.id for d in office.as_("clerk").ls()]
     r = office.cli("clerk", "open", docs[0], "-o", str(tmp_path / "out.txt"), env=m["clerk"])
     assert r.exit_code == 0, r.stderr
@@ -624,13 +633,10 @@ def test_leaves_planted_before_an_honest_incident_are_not_recorded(tmp_path: Pat
     from vault.audit import leaf_hash
 
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
+    m = _machines(tmp_path, "officer", "clerk")
     m["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "fresh")}
     assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    _notes(office, m["clerk"], 6)
     r = office.cli("leader", "audit", "checkpoint", env=m["leader"])
     assert r.exit_code == 0, r.stderr
     kept = tmp_path / "kept.checkpoint"
@@ -681,11 +687,8 @@ def test_a_later_incident_corrects_the_leaves_an_earlier_one_carries(
     from vault.audit import leaf_hash
 
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    m = _machines(tmp_path, "officer", "clerk")
+    _notes(office, m["clerk"], 6)
     r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
     assert r.exit_code == 0, r.stderr
     kept = tmp_path / "kept.checkpoint"
@@ -724,11 +727,8 @@ def test_a_replay_judges_the_record_after_a_sealed_off_line_by_the_line_as_writt
     import shutil
 
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    m = _machines(tmp_path, "officer", "clerk")
+    _notes(office, m["clerk"], 6)
     assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
     lines = office.raw.audit_lines()
     k = len(lines) - 3
@@ -778,8 +778,7 @@ def test_a_declaration_is_held_to_the_tip_of_a_machine_that_did_not_stop(
     # derived data it is recorded with it, and verify is ok; without, it
     # is refused and nothing is declared.
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
-         for w in ("officer", "clerk", "registrar")}
+    m = _machines(tmp_path, "officer", "clerk", "registrar")
     for i in range(3):
         for who in ("registrar", "clerk"):
             r = office.cli(who, "seal", str(office.file(f"{who}{i}.txt", b"%d\n" % i)),
@@ -823,11 +822,8 @@ def test_a_machine_that_read_the_log_only_after_the_damage_records_no_leaves(
     import shutil
 
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("officer", "clerk")}
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    m = _machines(tmp_path, "officer", "clerk")
+    _notes(office, m["clerk"], 6)
     r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
     assert r.exit_code == 0, r.stderr
     audit, backup = office.path / "audit", tmp_path / "backup"
@@ -863,11 +859,8 @@ def test_a_machine_keeps_the_original_leaves_it_confirmed(tmp_path: Path) -> Non
     # and 'prove' for good: their own tips, and the record after the line,
     # no longer matched anything. Now each keeps the leaves it confirmed.
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")} for w in ("clerk", "registrar")}
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    m = _machines(tmp_path, "clerk", "registrar")
+    _notes(office, m["clerk"], 6)
     assert office.cli("registrar", "audit", "verify", env=m["registrar"]).exit_code == 0
     k = len(office.raw.audit_lines()) - 3
     _flip(office, k)
@@ -904,8 +897,7 @@ def _batch_with_a_sealed_off_completion(tmp_path: Path, *, rewrite: bool
     machines (officer, registrar: read the log before; leader: new), L and
     the batch's documents (L's first)."""
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
-         for w in ("officer", "clerk", "registrar")}
+    m = _machines(tmp_path, "officer", "clerk", "registrar")
     r = office.cli("clerk", "seal", str(office.file("a.txt", b"x\n")), env=m["clerk"])
     assert r.exit_code == 0, r.stderr
     r = office.cli("clerk", "seal", *(str(office.file(f"b{i}.txt", b"batch %d\n" % i))
@@ -1054,12 +1046,8 @@ def test_an_honest_seal_decision_sealed_off_leaves_its_document_as_evidence(
     # allowed seal decision ... precedes this record"), doctor exited 4 and
     # called the honest document's file planted.
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
-         for w in ("officer", "clerk", "registrar")}
-    for i in range(3):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    m = _machines(tmp_path, "officer", "clerk", "registrar")
+    _notes(office, m["clerk"], 3)
     for w in ("officer", "registrar"):
         assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
     records = [json.loads(line) for line in office.raw.audit_lines()]
@@ -1086,12 +1074,8 @@ def test_the_no_original_leaves_procedure_leaves_the_document_as_evidence(
     import shutil
 
     office = make_office(tmp_path / "o", post_quantum=False)
-    m = {w: {"VAULT_STATE_DIR": str(tmp_path / f"{w}-state")}
-         for w in ("officer", "clerk", "registrar", "leader")}
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=m["clerk"])
-        assert r.exit_code == 0, r.stderr
+    m = _machines(tmp_path, "officer", "clerk", "registrar", "leader")
+    _notes(office, m["clerk"], 6)
     for w in ("registrar", "officer"):
         assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
     lines = office.raw.audit_lines()
