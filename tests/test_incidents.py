@@ -247,12 +247,8 @@ def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
     # 'prove' failed for every record, on every machine, for good ("does
     # not match its checkpoint", "not those this machine read").
     office = make_office(tmp_path / "o", post_quantum=False)
-    machines = {who: {"VAULT_STATE_DIR": str(tmp_path / f"{who}-state")}
-                for who in ("officer", "clerk")}
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=machines["clerk"])
-        assert r.exit_code == 0, r.stderr
+    machines = _machines(tmp_path, "officer", "clerk")
+    _notes(office, machines["clerk"], 6)
     assert office.cli("officer", "audit", "verify", env=machines["officer"]).exit_code == 0
     lines = office.raw.audit_lines()
     k = len(lines) - 3
@@ -401,13 +397,9 @@ def _honest_incident(tmp_path: Path, same_length: bool = True
     and followed by a checkpoint. Returns the office, the machines, the
     line and its original bytes."""
     office = make_office(tmp_path / "o", post_quantum=False)
-    machines = {who: {"VAULT_STATE_DIR": str(tmp_path / f"{who}-state")}
-                for who in ("officer", "clerk")}
+    machines = _machines(tmp_path, "officer", "clerk")
     machines["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "fresh-state")}
-    for i in range(6):
-        r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
-                       env=machines["clerk"])
-        assert r.exit_code == 0, r.stderr
+    _notes(office, machines["clerk"], 6)
     assert office.cli("officer", "audit", "verify", env=machines["officer"]).exit_code == 0
     lines = office.raw.audit_lines()
     k = len(lines) - 3
