@@ -876,3 +876,45 @@ def test_only_an_unquoted_percent_moves_the_point(code: str, shown: str) -> None
     from vault.intake._numfmt import number_text, parse
 
     assert number_text(_AMEX_PERCENT, (parse(code),)) == shown
+
+
+_APPEARANCE_SECRET = b"BOARD MINUTES - venue paid with card 4111 1111 1111 1111"
+_FORM = b"/Type /XObject /Subtype /Form /BBox [0 0 400 20] "
+_FONTED = _FORM + b"/Resources << /Font << /F1 30 0 R >> >> "
+
+
+def _pdf_stream(data: bytes, kind: bytes = b"") -> bytes:
+    return b"<< %s/Length %d >>\nstream\n" % (kind, len(data)) + data + b"\nendstream"
+
+
+def _annotated_pdf(annots: list[int], objs: dict[int, bytes]) -> bytes:
+    from intake_support import raw_pdf
+
+    kids = b" ".join(b"%d 0 R" % a for a in annots)
+    return raw_pdf({1: b"<< /Type /Catalog /Pages 2 0 R >>",
+                    2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                    3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Annots ["
+                       + kids + b"] >>",
+                    30: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", **objs})
+
+
+def _free_text(ap: bytes) -> dict[int, bytes]:
+    return {10: b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 400 20] /Contents () "
+                b"/DA (/F1 10 Tf 0 g) /AP << /N 11 0 R >> >>",
+            11: _pdf_stream(ap, _FONTED)}
+
+
+def test_every_state_of_an_appearance_is_read() -> None:
+    # A checkbox's /N held /Off (a decoy) and /On (board minutes with a card
+    # number): each state was wrapped for reading and told apart by the
+    # wrapper's address, freed once read, so the second state often had the
+    # first one's and was skipped as already read.
+    def drawn(s: bytes) -> bytes:
+        return _pdf_stream(b"BT /F1 10 Tf 2 5 Td (" + s + b") Tj ET", _FONTED)
+
+    data = _annotated_pdf([10], {
+        10: b"<< /Type /Annot /Subtype /Widget /FT /Btn /T (cb) /Rect [0 0 400 20] /AS /On "
+            b"/AP << /N << /Off 12 0 R /On 11 0 R >> /D << /Off 12 0 R /On 11 0 R >> >> >>",
+        11: drawn(_APPEARANCE_SECRET), 12: drawn(b"no")})
+    for _ in range(5):
+        assert floor_of(data) == ("complete", "CONFIDENTIAL", ["board-minutes", "card-numbers"])

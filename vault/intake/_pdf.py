@@ -118,13 +118,17 @@ def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
     """The text of ``values``, each object once (a file may list one string
     10,000 times: 100 KB on disk, gigabytes once copied), and no more
     characters than one part may hold (``max_part_chars``)."""
-    seen: set[int] = set()
+    # Keyed by the PDF object itself, held here while its id is used: an
+    # _Appearance wrapper is freed once read, and the next one may reuse
+    # its address.
+    seen: dict[int, Any] = {}
     out: list[str] = []
     room = meter.budget.max_part_chars
     for value in values:
-        if value is None or id(value) in seen:
+        key = value.stream if isinstance(value, _Appearance) else value
+        if value is None or id(key) in seen:
             continue
-        seen.add(id(value))
+        seen[id(key)] = key
         if isinstance(value, _Appearance):  # what it draws: its text operators' strings
             drawn = _drawn(value.stream, value.reader, room)
             if drawn is None:
