@@ -918,3 +918,15 @@ def test_every_state_of_an_appearance_is_read() -> None:
         11: drawn(_APPEARANCE_SECRET), 12: drawn(b"no")})
     for _ in range(5):
         assert floor_of(data) == ("complete", "CONFIDENTIAL", ["board-minutes", "card-numbers"])
+
+
+@pytest.mark.parametrize("tail", [b"(x", b"<<", b"<zz", b")"])
+def test_an_appearance_pypdf_cannot_parse_is_not_read_as_its_bytes(tail: bytes) -> None:
+    # A stray token after ET made the whole appearance unparsable and it was
+    # read as its raw bytes: the hex string drawn before it (board minutes
+    # with a card number, drawn by a viewer) was never decoded, and the
+    # file sealed complete with no floor.
+    hexed = b"<" + _APPEARANCE_SECRET.hex().encode() + b">"
+    data = _annotated_pdf([10], _free_text(b"BT /F1 10 Tf 2 5 Td " + hexed + b" Tj ET " + tail))
+    status, level, _ = floor_of(data)
+    assert (status, level) == ("truncated", "CONFIDENTIAL")

@@ -205,18 +205,19 @@ def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None
     once. At most ``room`` + 1 characters, each stream decoded to at most
     that (_stream_bytes); what was left unread, if anything (a stream
     decoding past that, a nested form in an encoding not read). None if
-    the appearance itself is in such an encoding; a stream pypdf cannot
-    parse is read as its bytes."""
+    the appearance itself is in such an encoding. A stream pypdf cannot
+    parse whole is read up to the error and the rest left unread (never as
+    its raw bytes: a hex string drawn before the error would go undecoded)."""
     from pypdf.generic import ContentStream, DecodedStreamObject
 
     out: list[str] = []
     size = 0
     forms = 0
     seen: set[int] = set()
-    unread = cut = False
+    unread = cut = broken = False
 
     def walk(form: Any, depth: int) -> None:
-        nonlocal size, forms, unread, cut
+        nonlocal size, forms, unread, cut, broken
         data = _stream_bytes(form, room - size)
         if data is None:
             unread = True
@@ -226,12 +227,12 @@ def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None
             data = data[: max(0, room - size)]
         holder = DecodedStreamObject()
         holder.set_data(data)
+        content = ContentStream(holder, reader)
         try:
-            operations = ContentStream(holder, reader).operations
-        except Exception:  # not a content stream pypdf reads: its bytes, as they are
-            out.append(data.decode("latin-1"))
-            size += len(data)
-            return
+            operations = content.operations
+        except Exception:  # not parsed whole: what was, and the rest left unread
+            operations = list(getattr(content, "_operations", None) or [])
+            broken = True
         resources = _resolved(form.get("/Resources"))
         for operands, operator in operations:
             if size > room:
@@ -264,6 +265,8 @@ def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None
         return text, "an appearance stream past the characters a part may hold was not inspected"
     if unread:
         return text, "a stream in an encoding not read was not inspected"
+    if broken:
+        return text, "an appearance stream past what could be parsed was not inspected"
     return text, None
 
 
