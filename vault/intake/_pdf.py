@@ -88,6 +88,7 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
         raise Refused("encrypted", "an encrypted PDF (it needs a password to open)")
     labels = merge(_info_labels(reader), _xmp_labels(reader, meter))
+    forms = _FormsRead()
     for number, page in enumerate(reader.pages, 1):
         if number > meter.budget.max_pdf_pages:
             meter.truncate(f"pages past {meter.budget.max_pdf_pages} were not inspected")
@@ -95,7 +96,7 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
         if meter.out_of_time():
             break
         scanner.start(f"page {number}")
-        text = (page.extract_text() or "") + _annotations(page, meter, reader)
+        text = (page.extract_text() or "") + _annotations(page, meter, reader, forms)
         meter.add_bytes(len(text))
         more = scanner.feed(text)
         scanner.end()
@@ -125,12 +126,14 @@ def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
     out: list[str] = []
     room = meter.budget.max_part_chars
     for value in values:
+        if meter.out_of_time():
+            break
         key = value.stream if isinstance(value, _Appearance) else value
         if value is None or id(key) in seen:
             continue
         seen[id(key)] = key
         if isinstance(value, _Appearance):  # what it draws: its text operators' strings
-            drawn = _drawn(value.stream, value.reader, room)
+            drawn = _drawn(value, room, meter)
             if drawn is None:
                 meter.truncate(f"{what}: a stream in an encoding not read was not inspected")
                 continue
@@ -177,11 +180,33 @@ def _stream_bytes(stream: Any, room: int) -> bytes | None:
         return None
 
 
+_MAX_APPEARANCE_BYTES = 4 << 20  # decoded, of all the appearance streams of a document
+_CHECK_EVERY = 4096  # operations of a stream between two looks at the clock
+
+
+class _FormsRead:
+    """The appearance streams and Form XObjects a document's appearances
+    have drawn so far, each read once however many annotations draw it
+    (keyed by the stream object, held here while its id is used), and the
+    decoded bytes all of them may still take (_MAX_APPEARANCE_BYTES)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, Any] = {}
+        self.left = _MAX_APPEARANCE_BYTES
+
+    def first(self, stream: Any) -> bool:
+        """Whether ``stream`` is read here for the first time (and now read)."""
+        if id(stream) in self.seen:
+            return False
+        self.seen[id(stream)] = stream
+        return True
+
+
 class _Appearance:
     """An appearance stream, read as the content stream it is."""
 
-    def __init__(self, stream: Any, reader: Any) -> None:
-        self.stream, self.reader = stream, reader
+    def __init__(self, stream: Any, reader: Any, forms: _FormsRead) -> None:
+        self.stream, self.reader, self.forms = stream, reader, forms
 
 
 _MAX_FORM_DEPTH = 8  # Form XObjects drawn inside one another (Do), as deep as followed
@@ -197,34 +222,46 @@ def _shown_string(value: Any) -> str:
     return str(value) if isinstance(value, str) else ""
 
 
-def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None:
+def _drawn(appearance: _Appearance, room: int,
+           meter: Meter) -> tuple[str, str | None] | None:
     """The strings an appearance stream shows (Tj, TJ, ', "): each string
     operand as pypdf decodes it (a hex string, octal escapes), as its bytes
     in Latin-1; a Form XObject it draws (Do) followed through its
     /Resources, at most _MAX_FORM_DEPTH deep and _MAX_FORMS in all, each
-    once. At most ``room`` + 1 characters, each stream decoded to at most
-    that (_stream_bytes); what was left unread, if anything (a stream
-    decoding past that, a nested form in an encoding not read). None if
-    the appearance itself is in such an encoding. A stream pypdf cannot
-    parse whole is read up to the error and the rest left unread (never as
-    its raw bytes: a hex string drawn before the error would go undecoded)."""
+    stream once in the whole document (_FormsRead), all of them decoding
+    to at most _MAX_APPEARANCE_BYTES, the time budget checked before each
+    stream and every _CHECK_EVERY operations. At most ``room`` + 1
+    characters, each stream decoded to at most that (_stream_bytes); what
+    was left unread, if anything (a stream decoding past that, a nested
+    form in an encoding not read). None if the appearance itself is in
+    such an encoding. A stream pypdf cannot parse whole is read up to the
+    error and the rest left unread (never as its raw bytes: a hex string
+    drawn before the error would go undecoded)."""
     from pypdf.generic import ContentStream, DecodedStreamObject
 
+    stream, reader, read = appearance.stream, appearance.reader, appearance.forms
     out: list[str] = []
     size = 0
     forms = 0
-    seen: set[int] = set()
-    unread = cut = broken = False
+    unread = cut = broken = over = late = False
 
     def walk(form: Any, depth: int) -> None:
-        nonlocal size, forms, unread, cut, broken
-        data = _stream_bytes(form, room - size)
+        nonlocal size, forms, unread, cut, broken, over, late
+        if late or meter.out_of_time():
+            late = True
+            return
+        limit = max(0, min(room - size, read.left))
+        data = _stream_bytes(form, limit)
         if data is None:
             unread = True
             return
-        if len(data) > room - size:  # decoded past what a part may hold: the rest unread
-            cut = True
-            data = data[: max(0, room - size)]
+        if len(data) > limit:  # decoded past what may be read: the rest unread
+            if limit == read.left:
+                over = True
+            else:
+                cut = True
+            data = data[:limit]
+        read.left -= len(data)
         holder = DecodedStreamObject()
         holder.set_data(data)
         content = ContentStream(holder, reader)
@@ -234,8 +271,11 @@ def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None
             operations = list(getattr(content, "_operations", None) or [])
             broken = True
         resources = _resolved(form.get("/Resources"))
-        for operands, operator in operations:
+        for done, (operands, operator) in enumerate(operations, 1):
             if size > room:
+                return
+            if done % _CHECK_EVERY == 0 and meter.out_of_time():
+                late = True
                 return
             if operator in _SHOW and operands:
                 shown = operands[-1]
@@ -249,17 +289,18 @@ def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None
                 inner: Any = _resolved(xobjects.get(operands[0])) \
                     if hasattr(xobjects, "get") else None
                 if hasattr(inner, "get_data") and inner.get("/Subtype") == "/Form" \
-                        and id(inner) not in seen and forms < _MAX_FORMS:
-                    seen.add(id(inner))
+                        and forms < _MAX_FORMS and read.first(inner):
                     forms += 1
                     walk(inner, depth + 1)
+                    if late:
+                        return
             elif operator in (b"BT", b"ET"):
                 out.append("\n")
 
-    seen.add(id(stream))
     if _stream_bytes(stream, 0) is None:
         return None
-    walk(stream, 0)
+    if read.first(stream):
+        walk(stream, 0)
     text = "".join(out)[: room + 1]
     if cut:
         return text, "an appearance stream past the characters a part may hold was not inspected"
@@ -267,10 +308,13 @@ def _drawn(stream: Any, reader: Any, room: int) -> tuple[str, str | None] | None
         return text, "a stream in an encoding not read was not inspected"
     if broken:
         return text, "an appearance stream past what could be parsed was not inspected"
+    if over:
+        return text, f"appearance streams past {_MAX_APPEARANCE_BYTES} bytes were not inspected"
     return text, None
 
 
-def _annotations(page: Any, meter: Meter, reader: Any = None) -> str:
+def _annotations(page: Any, meter: Meter, reader: Any = None,
+                 forms: _FormsRead | None = None) -> str:
     """The text a viewer shows in a page's annotations (a FreeText box, a
     note's contents, rich text), which ``extract_text`` leaves out."""
     annots = page.get("/Annots")
@@ -282,6 +326,8 @@ def _annotations(page: Any, meter: Meter, reader: Any = None) -> str:
         return ""  # not an array: no annotations a viewer shows
     if len(listed) > _MAX_ANNOTATIONS:  # the rest unread: not inspected whole
         meter.truncate(f"annotations past {_MAX_ANNOTATIONS} on a page were not inspected")
+
+    read = _FormsRead() if forms is None else forms
 
     def values() -> Iterator[Any]:
         seen: set[int] = set()
@@ -299,9 +345,9 @@ def _annotations(page: Any, meter: Meter, reader: Any = None) -> str:
                 for key in ("/N", "/R", "/D"):
                     drawn = _resolved(appearance.get(key))
                     if hasattr(drawn, "get_data"):
-                        yield _Appearance(drawn, reader)
+                        yield _Appearance(drawn, reader, read)
                     elif hasattr(drawn, "values"):
-                        yield from (_Appearance(v, reader) for v in
+                        yield from (_Appearance(v, reader, read) for v in
                                     (_resolved(v) for v in list(drawn.values())[:16])
                                     if hasattr(v, "get_data"))
 
