@@ -930,3 +930,18 @@ def test_an_appearance_pypdf_cannot_parse_is_not_read_as_its_bytes(tail: bytes) 
     data = _annotated_pdf([10], _free_text(b"BT /F1 10 Tf 2 5 Td " + hexed + b" Tj ET " + tail))
     status, level, _ = floor_of(data)
     assert (status, level) == ("truncated", "CONFIDENTIAL")
+
+
+@pytest.mark.parametrize("where", ["dxf", "x14:dxf"])
+def test_a_conditional_percent_format_adds_no_reading_to_a_whole_number(where: str) -> None:
+    # A percent conditional format ("margin above 30% in red") gave every
+    # number of the workbook a reading times 100: the SIRET number
+    # 44306184100047 of an honest supplier sheet was read as
+    # 4430618410004700, a Luhn-valid Visa-range card number, and floored,
+    # though Excel never shows it.
+    from crafted_shown import _numfmts, _xlsx
+
+    cell = "<v>44306184100047</v>"
+    data = {"dxf": lambda: _xlsx(_numfmts("0", "0.0%", 165, rule=True), cell=cell),
+            "x14:dxf": lambda: _xlsx(_x14_dxf("0.0%"), cell=cell)}[where]()
+    assert floor_of(data) == ("complete", None, [])

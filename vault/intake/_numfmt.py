@@ -313,6 +313,18 @@ def add_places(into: Places, more: Places) -> bool:
     return grew
 
 
+def conditional_places(value: str, places: Places) -> Places:
+    """The places a conditional format (dxf) may show of a cell's number
+    ``value``: ``places``, but none for a whole number -- a ``%`` only
+    appends zeros to it, which the cell does not show unless the rule
+    applies to it, and its whole part is read anyway (a 14-digit SIRET
+    number with two zeros appended reads as a 16-digit card number)."""
+    parts = _digits(value)
+    if parts is None or not parts[2].strip("0"):
+        return {}
+    return places
+
+
 def _percent(whole: str, fraction: str, percent: int) -> tuple[str, str]:
     """The number times 100 for each ``%``, exactly: its point moved."""
     if not percent:

@@ -25,6 +25,7 @@ from vault.intake._numfmt import (
     Format,
     Places,
     add_places,
+    conditional_places,
     literal_text,
     number_text,
     parse,
@@ -174,7 +175,9 @@ class SheetTarget(_Formulas):
                 if (shown := render(fmt, value, numeric)) is not None:
                     self._add("\n" + shown + "\n")
         if self.number is not None and self.number_depth == self.depth:
-            self._add(number_text("".join(self.number), self.shown, self.formats.dxf_places))
+            number = "".join(self.number)
+            self._add(number_text(number, self.shown,
+                                  conditional_places(number, self.formats.dxf_places)))
             self.number = None
         if self.x14_dxf == self.depth:
             self.x14_dxf = 0
@@ -235,7 +238,7 @@ class _LateCells(TextTarget):
             self.value = None
             shown = [render(fmt, value, numeric) for fmt in self.codes]
             if numeric and self.places:
-                shown.append(number_text(value, (), self.places))
+                shown.append(number_text(value, (), conditional_places(value, self.places)))
             if text := "\n".join(s for s in shown if s is not None):
                 self._add("\n" + text + "\n")
         super().end(tag)
