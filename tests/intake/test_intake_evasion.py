@@ -945,3 +945,27 @@ def test_a_conditional_percent_format_adds_no_reading_to_a_whole_number(where: s
     data = {"dxf": lambda: _xlsx(_numfmts("0", "0.0%", 165, rule=True), cell=cell),
             "x14:dxf": lambda: _xlsx(_x14_dxf("0.0%"), cell=cell)}[where]()
     assert floor_of(data) == ("complete", None, [])
+
+
+_IDENTITY_UCS = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CIDSystemInfo "
+                 b"<< /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def /CMapName "
+                 b"/Adobe-Identity-UCS def /CMapType 2 def 1 begincodespacerange <0000> <FFFF> "
+                 b"endcodespacerange 1 beginbfrange <0000> <FFFF> <0000> endbfrange endcmap "
+                 b"CMapName currentdict /CMap defineresource pop end end")
+
+
+def test_an_appearance_is_read_through_its_font() -> None:
+    # Drawn in a composite (Type0, Identity-H) font with a truthful
+    # ToUnicode map, two bytes a character, the appearance was read as
+    # Latin-1 bytes, a NUL between the characters: board minutes with a
+    # card number sealed with no floor, though caught on a page.
+    shown = b"<" + _APPEARANCE_SECRET.decode().encode("utf-16-be").hex().encode() + b">"
+    data = _annotated_pdf([10], {
+        **_free_text(b"BT /F1 10 Tf 2 5 Td " + shown + b" Tj ET"),
+        30: b"<< /Type /Font /Subtype /Type0 /BaseFont /ArialMT /Encoding /Identity-H "
+            b"/DescendantFonts [31 0 R] /ToUnicode 32 0 R >>",
+        31: b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /ArialMT /CIDSystemInfo "
+            b"<< /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /CIDToGIDMap "
+            b"/Identity >>",
+        32: _pdf_stream(_IDENTITY_UCS)})
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["board-minutes", "card-numbers"])

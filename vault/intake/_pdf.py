@@ -193,6 +193,20 @@ class _FormsRead:
     def __init__(self) -> None:
         self.seen: dict[int, Any] = {}
         self.left = _MAX_APPEARANCE_BYTES
+        self.fonts: dict[int, tuple[Any, Any]] = {}  # id -> (font dictionary, pypdf's Font)
+
+    def font(self, resource: Any) -> Any:
+        """pypdf's reading of a font dictionary (its encoding, its ToUnicode
+        map), once per font of the document; None if it cannot read it."""
+        if id(resource) not in self.fonts:
+            from pypdf.generic._font import Font
+
+            try:
+                font: Any = Font.from_font_resource(resource)
+            except Exception:  # pypdf raises many kinds on a malformed font
+                font = None
+            self.fonts[id(resource)] = (resource, font)
+        return self.fonts[id(resource)][1]
 
     def first(self, stream: Any) -> bool:
         """Whether ``stream`` is read here for the first time (and now read)."""
@@ -214,19 +228,34 @@ _MAX_FORMS = 64  # Form XObjects followed from one appearance
 _SHOW = frozenset((b"Tj", b"TJ", b"'", b'"'))
 
 
-def _shown_string(value: Any) -> str:
-    """A string operand as its bytes, Latin-1 (hex and escapes decoded by pypdf)."""
+def _shown_string(value: Any, font: Any = None) -> str:
+    """A string operand (hex and escapes decoded by pypdf) as ``font``
+    shows it: its bytes through the font's encoding and ToUnicode map, as
+    pypdf's text extraction reads them (two bytes a character under a
+    composite font's Identity-H); with no font, its bytes as Latin-1."""
     raw = getattr(value, "original_bytes", None)
-    if isinstance(raw, bytes):
+    if not isinstance(raw, bytes):
+        return str(value) if isinstance(value, str) else ""
+    if font is None:
         return raw.decode("latin-1")
-    return str(value) if isinstance(value, str) else ""
+    encoding = font.encoding
+    if isinstance(encoding, str):
+        try:
+            text = raw.decode(encoding, "surrogatepass")
+        except UnicodeDecodeError:
+            text = raw.decode(encoding, "replace")
+    else:
+        text = "".join(encoding.get(byte, chr(byte)) for byte in raw)
+    shown = font.character_map
+    return "".join(shown.get(c, c) for c in text)
 
 
 def _drawn(appearance: _Appearance, room: int,
            meter: Meter) -> tuple[str, str | None] | None:
     """The strings an appearance stream shows (Tj, TJ, ', "): each string
-    operand as pypdf decodes it (a hex string, octal escapes), as its bytes
-    in Latin-1; a Form XObject it draws (Do) followed through its
+    operand as pypdf decodes it (a hex string, octal escapes), read through
+    the font its Tf chose (_shown_string; a font pypdf cannot read leaves
+    it not read whole); a Form XObject it draws (Do) followed through its
     /Resources, at most _MAX_FORM_DEPTH deep and _MAX_FORMS in all, each
     stream once in the whole document (_FormsRead), all of them decoding
     to at most _MAX_APPEARANCE_BYTES, the time budget checked before each
@@ -243,10 +272,10 @@ def _drawn(appearance: _Appearance, room: int,
     out: list[str] = []
     size = 0
     forms = 0
-    unread = cut = broken = over = late = False
+    unread = cut = broken = over = late = unknown = False
 
-    def walk(form: Any, depth: int) -> None:
-        nonlocal size, forms, unread, cut, broken, over, late
+    def walk(form: Any, depth: int, font: Any) -> None:
+        nonlocal size, forms, unread, cut, broken, over, late, unknown
         if late or meter.out_of_time():
             late = True
             return
@@ -277,10 +306,17 @@ def _drawn(appearance: _Appearance, room: int,
             if done % _CHECK_EVERY == 0 and meter.out_of_time():
                 late = True
                 return
-            if operator in _SHOW and operands:
+            if operator == b"Tf" and operands:
+                fonts: Any = _resolved(resources.get("/Font")) \
+                    if hasattr(resources, "get") else None
+                chosen = _resolved(fonts.get(operands[0])) if hasattr(fonts, "get") else None
+                font = read.font(chosen) if hasattr(chosen, "get") else None
+                if font is None and chosen is not None:  # a font pypdf cannot read
+                    unknown = True
+            elif operator in _SHOW and operands:
                 shown = operands[-1]
                 parts = shown if operator == b"TJ" and isinstance(shown, list) else [shown]
-                text = "".join(_shown_string(_resolved(p)) for p in parts)
+                text = "".join(_shown_string(_resolved(p), font) for p in parts)
                 out.append(text)
                 size += len(text)
             elif operator == b"Do" and operands and depth < _MAX_FORM_DEPTH \
@@ -291,7 +327,7 @@ def _drawn(appearance: _Appearance, room: int,
                 if hasattr(inner, "get_data") and inner.get("/Subtype") == "/Form" \
                         and forms < _MAX_FORMS and read.first(inner):
                     forms += 1
-                    walk(inner, depth + 1)
+                    walk(inner, depth + 1, font)
                     if late:
                         return
             elif operator in (b"BT", b"ET"):
@@ -300,7 +336,7 @@ def _drawn(appearance: _Appearance, room: int,
     if _stream_bytes(stream, 0) is None:
         return None
     if read.first(stream):
-        walk(stream, 0)
+        walk(stream, 0, None)
     text = "".join(out)[: room + 1]
     if cut:
         return text, "an appearance stream past the characters a part may hold was not inspected"
@@ -308,6 +344,8 @@ def _drawn(appearance: _Appearance, room: int,
         return text, "a stream in an encoding not read was not inspected"
     if broken:
         return text, "an appearance stream past what could be parsed was not inspected"
+    if unknown:
+        return text, "an appearance stream in a font not read was not inspected"
     if over:
         return text, f"appearance streams past {_MAX_APPEARANCE_BYTES} bytes were not inspected"
     return text, None
