@@ -1087,3 +1087,77 @@ def test_the_no_original_leaves_procedure_leaves_the_document_as_evidence(
         if int(note.name.split(".")[0]) > k:
             shutil.move(str(note), str(tmp_path / f"stored-{note.name}"))
     _kept_after_an_incident(office, m, decision["doc"])
+
+
+def _rules_before(machines: dict[str, dict[str, str]], rules: str = "10") -> None:
+    """Each machine's state as the release before left it: replayed under
+    its rules (the log is then replayed again from its start)."""
+    import sqlite3
+
+    for env in machines.values():
+        for db in Path(env["VAULT_STATE_DIR"]).glob("*.sqlite"):
+            con = sqlite3.connect(db)
+            with con:
+                con.execute("UPDATE meta SET value = ? WHERE key = 'rules'", (rules,))
+            con.close()
+
+
+def _office_with_an_incident(tmp_path: Path) -> tuple[Office, dict[str, dict[str, str]], int]:
+    """Every machine read the log; a disk error then flipped one byte of the
+    clerk's last seal decision k, which the officer declared (with its
+    original leaf), and every machine verified the log since."""
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = _machines(tmp_path, "officer", "clerk", "registrar", "leader")
+    _notes(office, m["clerk"], 5)
+    for w in ("officer", "registrar", "leader"):
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    k = len(office.raw.audit_lines()) - 2
+    _flip(office, k)
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    assert "leaves" in _declared(office)[-1]
+    for note in list((office.path / "audit" / "checkpoints").iterdir()):
+        if int(note.name.split(".")[0]) > k:  # signed over the damaged line: set aside
+            note.unlink()
+    for w, env in m.items():
+        r = office.cli(w, "audit", "verify", env=env)
+        assert r.exit_code == 0, (w, r.stderr)
+    return office, m, k
+
+
+@pytest.mark.parametrize("incident", [True, False])
+def test_machines_that_knew_an_incident_replay_again_under_new_rules(
+        tmp_path: Path, incident: bool) -> None:
+    # Every machine that read the log before an honest, declared incident
+    # stopped for good once a new release replayed the log again from its
+    # start: the replay was held to its old tip without the original leaf
+    # the incident carries ("no longer extends what this machine verified").
+    if incident:
+        office, m, _ = _office_with_an_incident(tmp_path)
+    else:
+        office = make_office(tmp_path / "o", post_quantum=False)
+        m = _machines(tmp_path, "officer", "clerk", "registrar", "leader")
+        _notes(office, m["clerk"], 3)
+        for w, env in m.items():
+            assert office.cli(w, "audit", "verify", env=env).exit_code == 0
+    fresh = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "new")})
+    assert fresh.exit_code == 0, fresh.stderr
+    _rules_before(m)
+    for w, env in m.items():
+        for command in (("audit", "verify"), ("doctor",)):
+            r = office.cli(w, *command, env=env)
+            assert r.exit_code == 0, (w, command, r.stdout, r.stderr)
+        r = office.cli("registrar", "ls", env=env)
+        assert r.exit_code == 0 and r.stdout == fresh.stdout, (w, r.stdout, r.stderr)
+
+
+def test_a_line_changed_outside_an_incident_is_refused_when_replaying_again(
+        tmp_path: Path) -> None:
+    office, m, k = _office_with_an_incident(tmp_path)
+    assert k != 4
+    _flip(office, 4)  # a line every machine verified, which no incident seals off
+    _rules_before(m)
+    for w, env in m.items():
+        r = office.cli(w, "audit", "verify", env=env)
+        assert r.exit_code == 4 and "rolled back or rewritten" in r.stderr, (w, r.stderr)

@@ -458,15 +458,39 @@ class TrustedState:
         it from its start under these, keeping the manifest's pin, and still
         holding the log to the lines verified before -- a machine that
         started over as if new could no longer tell a cut or rewritten log
-        (THREAT-MODEL.md §5.5). Inside the transaction: a failure keeps the
-        old state. A log that no longer passes through ``old`` raises
-        AuditIntegrityError, which ``catch_up`` handles as for any replay."""
+        (THREAT-MODEL.md §5.5). The log is held to ``old`` after the replay,
+        with what the replay established: the lines the incidents seal off
+        and the original leaves they carry, and those this machine confirmed
+        itself (kept through the reset) -- held to it before them, a machine
+        that read a line before an incident sealed it off was stopped for
+        good. Inside the transaction: a failure keeps the old state. A log
+        that no longer passes through ``old`` raises AuditIntegrityError,
+        which ``catch_up`` handles as for any replay."""
         pins = self.store.metas("manifest", "vault")
         self.store.reset()
         for key, value in pins.items():
             self.store.set_meta(key, value)
-        new_tip, _ = self._replay(None, through=old)
+        new_tip, _ = self._replay(None)
+        self._hold(old)
         return new_tip, True
+
+    def _hold(self, old: TrustedTip) -> None:
+        """Does the log still start with the lines of ``old`` -- the same
+        lines, or lines differing from them only at sealed-off lines, by
+        the original leaves the state holds for them? AuditIntegrityError
+        otherwise."""
+        leaves, _ = self._sealed_now()
+        passed = old.size == 0
+        with self._log.scan(None, leaves) as scan:
+            for _ in scan:
+                if scan.tip.size >= old.size:
+                    passed = _holds(scan, old)
+                    break
+        if not passed:
+            raise AuditIntegrityError(
+                f"the audit log no longer starts with the {old.size} lines this machine "
+                "verified before", kind="modified", seq=old.size - 1,
+                hint="treat this as an incident; compare with a published checkpoint")
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[TrustedState]:
