@@ -875,6 +875,10 @@ def test_a_machine_keeps_the_original_leaves_it_confirmed(tmp_path: Path) -> Non
         assert r.exit_code == 0, (who, r.stderr)
         r = office.cli(who, "audit", "prove", str(k + 1), env=env)
         assert r.exit_code == 0, (who, r.stderr)
+    # And each counts what a new machine counts: nothing of line k.
+    fresh = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "new")})
+    for env in m.values():
+        assert office.cli("registrar", "ls", env=env).stdout == fresh.stdout
 
 
 def _batch_with_a_sealed_off_completion(tmp_path: Path, *, rewrite: bool
@@ -1161,3 +1165,34 @@ def test_a_line_changed_outside_an_incident_is_refused_when_replaying_again(
     for w, env in m.items():
         r = office.cli(w, "audit", "verify", env=env)
         assert r.exit_code == 4 and "rolled back or rewritten" in r.stderr, (w, r.stderr)
+
+
+def test_a_line_changed_while_a_machine_replays_an_incident_again_is_an_alarm(
+        tmp_path: Path) -> None:
+    # A folder writer changed one byte of a line below the registrar's tip
+    # (its length kept) before its machine first met an honest incident,
+    # then restored it: the replay from the start failed on her line and was
+    # passed over, silently, the machine keeping the state of its first pass
+    # -- it went on counting what the sealed-off line said, for good, while
+    # every other machine did not (verify and doctor clean everywhere).
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = _machines(tmp_path, "officer", "clerk", "registrar")
+    _notes(office, m["clerk"], 5)
+    for w in ("officer", "registrar"):
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    k = len(office.raw.audit_lines()) - 2  # the clerk's last seal decision
+    _flip(office, k)
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    saved = office.raw.audit_lines()[4]
+    _flip(office, 4)  # a line the registrar verified, no incident's
+    r = office.cli("registrar", "ls", env=m["registrar"])
+    assert r.exit_code == 4 and "rolled back or rewritten" in r.stderr, (r.stdout, r.stderr)
+    office.raw.set_audit_line(4, saved)
+    fresh = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "new")})
+    assert fresh.exit_code == 0, fresh.stderr
+    for w in ("registrar", "officer"):
+        r = office.cli("registrar", "ls", env=m[w])
+        assert r.exit_code == 0 and r.stdout == fresh.stdout, (w, r.stdout, fresh.stdout)
+

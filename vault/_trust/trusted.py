@@ -393,13 +393,16 @@ class TrustedState:
         did not know as such, or carrying leaves it did not know -- has the log
         replayed again from its start with them, held to the tip this replay
         reached (:meth:`_replay_held`): what those lines said is then replayed
-        away, on a machine that counted it before as on a new one."""
+        away, on a machine that counted it before as on a new one. A log
+        that no longer holds the lines of that tip raises AuditIntegrityError
+        (nothing of the replay is kept)."""
         given = self._sealed_now()
         new_tip, applied = self._replay_pass(tip, through, *given)
         for _ in range(3):  # a replay with new leaves may count another incident's
             found = self._sealed_now()
-            if found == given or not self._replay_held(new_tip, *found):
+            if found == given:
                 break
+            self._replay_held(new_tip, *found)
             given, applied = found, True
         return new_tip, applied
 
@@ -435,23 +438,23 @@ class TrustedState:
         return scan.tip, journal.applied > 0
 
     def _replay_held(self, reached: TrustedTip, leaves: dict[int, bytes],
-                     sealed: dict[int, int]) -> bool:
+                     sealed: dict[int, int]) -> None:
         """Replay the log again from its start with the original ``leaves``
         and the ``sealed`` off lines up to ``reached``, the tip the replay
         just made (kept), keeping the manifest's pin; the lines must still be
         those of ``reached`` (by their own leaves, or the original ones at
-        their lines). False, and the state as it was, otherwise (the log
-        changed meanwhile)."""
+        their lines). Otherwise a line below it changed (a line below the
+        tip a first pass from that tip did not read): AuditIntegrityError,
+        and the caller's transaction keeps nothing of this catch-up --
+        keeping the first pass's state, a machine would count what the
+        incident's lines said for good once the line was restored, while
+        every other machine does not."""
         pins = self.store.metas("manifest", "vault", "rules", "tip", "state")
-        try:
-            with self.store.savepoint():
-                self.store.reset()
-                for key, value in pins.items():
-                    self.store.set_meta(key, value)
-                self._replay_pass(None, reached, leaves, sealed, stop=reached.size)
-        except AuditIntegrityError:
-            return False
-        return True
+        with self.store.savepoint():
+            self.store.reset()
+            for key, value in pins.items():
+                self.store.set_meta(key, value)
+            self._replay_pass(None, reached, leaves, sealed, stop=reached.size)
 
     def _replay_again(self, old: TrustedTip) -> tuple[TrustedTip, bool]:
         """This machine replayed the log under other rules (``RULES``): replay

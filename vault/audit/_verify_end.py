@@ -83,7 +83,8 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
     original = None if hashes_ok else originals(log, tree.size, incidents.lines,
                                                 incidents.leaves)
     if original is not None and (needs_derived(incidents, tree.size)
-                                 or _derived_holds(log, original)):
+                                 or _derived_holds(log, original)
+                                 or _derived_keeps(log, original, incidents.lines)):
         # They differ only at sealed-off lines: they keep the leaves those
         # lines had, which every checkpoint signed since holds and proofs
         # against them need (§10). Where an incident record carries none,
@@ -175,6 +176,26 @@ def _derived_leaves(log: LogReading, size: int) -> list[bytes] | None:
             return derived.hashes().leaf_hashes(size)
     except (OSError, EOFError):
         return None
+
+
+def _derived_keeps(log: LogReading, original: list[bytes], sealed_off: Collection[int]) -> bool:
+    """Does the derived data hold, at each sealed-off line whose original
+    leaf differs from its current one, that original leaf? Then it is what
+    other machines confirm their own tips with (where an incident carries
+    none, or only this machine's state holds one): rebuilt from the lines,
+    it would hold the damaged ones."""
+    size = len(original)
+    changed = [i for i in sealed_off if i < size]
+    if not changed:
+        return False
+    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(size, None))
+           for line in block][:size]
+    if len(now) != size:
+        return False
+    changed = [i for i in changed if now[i] != original[i]]
+    derived = _derived_leaves(log, size) if changed else None
+    return derived is not None and len(derived) == size and all(
+        hmac.compare_digest(derived[i], original[i]) for i in changed)
 
 
 def _derived_holds(log: LogReading, leaves: list[bytes]) -> bool:
