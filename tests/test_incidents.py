@@ -1196,3 +1196,46 @@ def test_a_line_changed_while_a_machine_replays_an_incident_again_is_an_alarm(
         r = office.cli("registrar", "ls", env=m[w])
         assert r.exit_code == 0 and r.stdout == fresh.stdout, (w, r.stdout, fresh.stdout)
 
+
+
+def test_copies_planted_beside_a_sealed_off_completion_never_cost_the_honest_file(
+        tmp_path: Path) -> None:
+    # After an honest incident over the clerk's seal completion, doctor kept
+    # the document's stored version as evidence -- one per decision, the
+    # first met. A folder writer planted copies of it under other version
+    # names, one character of the header MAC changed (nothing without the
+    # file key tells them apart); a copy was kept and 'doctor --repair'
+    # removed the honest file, the only one the office could seal again.
+    import secrets
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = _machines(tmp_path, "officer", "clerk", "registrar")
+    _notes(office, m["clerk"], 5)
+    for w in ("officer", "registrar"):
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    k = len(office.raw.audit_lines()) - 1  # the clerk's last completion
+    state = json.loads(office.raw.audit_lines()[k])["state"]["document"]
+    doc = state["doc"]
+    honest = office.path / "docs" / f"{doc}.{state['version']}.age"
+    _flip(office, k)
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
+                   env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    for note in list((office.path / "audit" / "checkpoints").iterdir()):
+        if int(note.name.split(".")[0]) > k:
+            note.unlink()
+    r = office.cli("officer", "doctor", env=m["officer"])
+    assert r.exit_code == 0 and "kept as evidence" in r.stdout, (r.stdout, r.stderr)
+    data = honest.read_bytes()
+    at = data.index(b"\n--- ") + 5
+    fake = data[:at] + (b"B" if data[at:at + 1] == b"A" else b"A") + data[at + 1:]
+    copies = [office.path / "docs" / f"{doc}.{secrets.token_hex(4)}.age" for _ in range(16)]
+    for copy in copies:
+        copy.write_bytes(fake)
+    for env in m.values():
+        r = office.cli("officer", "doctor", "--repair", env=env)
+        assert honest.exists() and all(c.exists() for c in copies), (r.stdout, r.stderr)
+        # The officer must choose: a problem, naming the candidates.
+        assert r.exit_code != 0, (r.stdout, r.stderr)
+        out = r.stdout + r.stderr
+        assert f"17 stored versions of {doc}" in out and honest.name in out, out

@@ -208,7 +208,10 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
     shadowed, orphaned = _sealed_evidence(s, decided)
     found: set[str] = set()  # live documents whose current file is stored
     planted, stray, refused, removed, kept = _Few(), _Few(), _Few(), _Few(), _Few()
-    kept_for: set[str] = set()
+    # Versions kept for a decision whose completion an incident may have
+    # sealed off: every one that passes the check, never just the first met
+    # (a folder writer's copies, met first, would cost the honest file).
+    kept_for: dict[str, list[str]] = {}
     in_place: dict[str, bool] = {}  # live documents whose current file has its header
     for doc_id, version in s.backend.iter_document_files():
         current = live.get(doc_id)
@@ -225,9 +228,8 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                           "open it with the recovery identity ('vault age decrypt -i') and "
                           "seal it again")
             continue
-        elif doc_id in shadowed and doc_id not in kept_for \
-                and _is_version_of(s, doc_id, version):
-            kept_for.add(doc_id)  # one version per decision
+        elif doc_id in shadowed and _is_version_of(s, doc_id, version):
+            kept_for.setdefault(doc_id, []).append(where)
             kept.add(key, f"{where}: a version of {doc_id} whose completion an incident may "
                           f"have sealed off (its decision is record {shadowed[doc_id][0]}, "
                           f"sealed-off line {shadowed[doc_id][1]} follows it before its "
@@ -275,6 +277,18 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                                    f"records it (record {row.seq}) and no shred")
             continue
         _check_document(s, report, doc_id, deep, recovery)
+    for doc_id, wheres in sorted(kept_for.items()):
+        if len(wheres) > 1:
+            # At most one is the version the decision sealed; nothing short
+            # of the file key tells which (a copy with its header MAC changed
+            # passes every other check): the officer chooses.
+            report.problems.append(
+                f"{len(wheres)} stored versions of {doc_id} could be the one whose completion "
+                f"an incident may have sealed off (its decision is record "
+                f"{shadowed[doc_id][0]}): {_named(sorted(wheres))}; all kept, none removed "
+                "by a repair -- open each with the recovery identity ('vault age decrypt -i') "
+                "to tell which is the document, seal that one again and keep the others as "
+                "evidence")
     report.documents = len(live)
     planted.into(report.problems, "{} more stored documents the audit log never saw "
                                   "(planted, or copied in); not used")
@@ -284,6 +298,11 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                             "sealed off: kept as evidence")
     stray.into(report.leftovers, "{} more stored versions the audit log does not count")
     removed.into(report.repaired, "removed {} more stored versions the audit log does not count")
+
+
+def _named(wheres: Sequence[str], most: int = 32) -> str:
+    more = len(wheres) - most
+    return ", ".join(wheres[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 def _sealed_evidence(s: Session, decided: Sequence[tuple[Any, ...]]
