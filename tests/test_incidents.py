@@ -246,10 +246,7 @@ def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
     # the line off and made a checkpoint: 'verify' was ok again, but
     # 'prove' failed for every record, on every machine, for good ("does
     # not match its checkpoint", "not those this machine read").
-    office = make_office(tmp_path / "o", post_quantum=False)
-    machines = _machines(tmp_path, "officer", "clerk")
-    _notes(office, machines["clerk"], 6)
-    assert office.cli("officer", "audit", "verify", env=machines["officer"]).exit_code == 0
+    office, machines = _office_read_by(tmp_path, ("officer", "clerk"), 6, ("officer",))
     lines = office.raw.audit_lines()
     k = len(lines) - 3
     flip = (b'"outcome":"', b'"outcome":"X') if not same_length else (b'"host":"', b'"host":"X')
@@ -296,6 +293,18 @@ def _notes(office: Office, env: dict[str, str], count: int) -> None:
         r = office.cli("clerk", "seal", str(office.file(f"n{i}.txt", b"note %d\n" % i)),
                        env=env)
         assert r.exit_code == 0, r.stderr
+
+
+def _office_read_by(tmp_path: Path, users: tuple[str, ...], notes: int,
+                    readers: tuple[str, ...] = ()) -> tuple[Office, dict[str, dict[str, str]]]:
+    """An office with a machine for each of ``users``, the clerk's ``notes``
+    sealed, and the log verified on each of ``readers``' machines."""
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = _machines(tmp_path, *users)
+    _notes(office, m["clerk"], notes)
+    for w in readers:
+        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    return office, m
 
 
 def _flip(office: Office, seq: int) -> None:
@@ -396,11 +405,8 @@ def _honest_incident(tmp_path: Path, same_length: bool = True
     or, ``same_length`` false, its length too), sealed off by the officer
     and followed by a checkpoint. Returns the office, the machines, the
     line and its original bytes."""
-    office = make_office(tmp_path / "o", post_quantum=False)
-    machines = _machines(tmp_path, "officer", "clerk")
+    office, machines = _office_read_by(tmp_path, ("officer", "clerk"), 6, ("officer",))
     machines["leader"] = {"VAULT_STATE_DIR": str(tmp_path / "fresh-state")}
-    _notes(office, machines["clerk"], 6)
-    assert office.cli("officer", "audit", "verify", env=machines["officer"]).exit_code == 0
     lines = office.raw.audit_lines()
     k = len(lines) - 3
     if same_length:
@@ -718,10 +724,7 @@ def test_a_replay_judges_the_record_after_a_sealed_off_line_by_the_line_as_writt
     # called the honest document "planted ... remove it".
     import shutil
 
-    office = make_office(tmp_path / "o", post_quantum=False)
-    m = _machines(tmp_path, "officer", "clerk")
-    _notes(office, m["clerk"], 6)
-    assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
+    office, m = _office_read_by(tmp_path, ("officer", "clerk"), 6, ("officer",))
     lines = office.raw.audit_lines()
     k = len(lines) - 3
     damaged, decision = json.loads(lines[k]), json.loads(lines[k + 1])
@@ -850,10 +853,7 @@ def test_a_machine_keeps_the_original_leaves_it_confirmed(tmp_path: Path) -> Non
     # machines that had verified the log before the damage failed 'verify'
     # and 'prove' for good: their own tips, and the record after the line,
     # no longer matched anything. Now each keeps the leaves it confirmed.
-    office = make_office(tmp_path / "o", post_quantum=False)
-    m = _machines(tmp_path, "clerk", "registrar")
-    _notes(office, m["clerk"], 6)
-    assert office.cli("registrar", "audit", "verify", env=m["registrar"]).exit_code == 0
+    office, m = _office_read_by(tmp_path, ("clerk", "registrar"), 6, ("registrar",))
     k = len(office.raw.audit_lines()) - 3
     _flip(office, k)
     r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
@@ -1041,11 +1041,8 @@ def test_an_honest_seal_decision_sealed_off_leaves_its_document_as_evidence(
     # after it was refused as a problem on every machine for good ("no
     # allowed seal decision ... precedes this record"), doctor exited 4 and
     # called the honest document's file planted.
-    office = make_office(tmp_path / "o", post_quantum=False)
-    m = _machines(tmp_path, "officer", "clerk", "registrar")
-    _notes(office, m["clerk"], 3)
-    for w in ("officer", "registrar"):
-        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    office, m = _office_read_by(tmp_path, ("officer", "clerk", "registrar"), 3,
+                                ("officer", "registrar"))
     records = [json.loads(line) for line in office.raw.audit_lines()]
     k = max(i for i, rec in enumerate(records)
             if (rec.get("action"), rec.get("outcome")) == ("seal", "allowed"))
@@ -1069,11 +1066,8 @@ def test_the_no_original_leaves_procedure_leaves_the_document_as_evidence(
     # problem on every machine for good, its file called planted.
     import shutil
 
-    office = make_office(tmp_path / "o", post_quantum=False)
-    m = _machines(tmp_path, "officer", "clerk", "registrar", "leader")
-    _notes(office, m["clerk"], 6)
-    for w in ("registrar", "officer"):
-        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    office, m = _office_read_by(tmp_path, ("officer", "clerk", "registrar", "leader"), 6,
+                                ("registrar", "officer"))
     lines = office.raw.audit_lines()
     k = len(lines) - 3
     decision = json.loads(lines[k + 1])
@@ -1110,11 +1104,8 @@ def _office_with_an_incident(tmp_path: Path) -> tuple[Office, dict[str, dict[str
     """Every machine read the log; a disk error then flipped one byte of the
     clerk's last seal decision k, which the officer declared (with its
     original leaf), and every machine verified the log since."""
-    office = make_office(tmp_path / "o", post_quantum=False)
-    m = _machines(tmp_path, "officer", "clerk", "registrar", "leader")
-    _notes(office, m["clerk"], 5)
-    for w in ("officer", "registrar", "leader"):
-        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    office, m = _office_read_by(tmp_path, ("officer", "clerk", "registrar", "leader"), 5,
+                                ("officer", "registrar", "leader"))
     k = len(office.raw.audit_lines()) - 2
     _flip(office, k)
     r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
@@ -1140,11 +1131,8 @@ def test_machines_that_knew_an_incident_replay_again_under_new_rules(
     if incident:
         office, m, _ = _office_with_an_incident(tmp_path)
     else:
-        office = make_office(tmp_path / "o", post_quantum=False)
-        m = _machines(tmp_path, "officer", "clerk", "registrar", "leader")
-        _notes(office, m["clerk"], 3)
-        for w, env in m.items():
-            assert office.cli(w, "audit", "verify", env=env).exit_code == 0
+        users = ("officer", "clerk", "registrar", "leader")
+        office, m = _office_read_by(tmp_path, users, 3, users)
     fresh = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "new")})
     assert fresh.exit_code == 0, fresh.stderr
     _rules_before(m)
@@ -1175,11 +1163,8 @@ def test_a_line_changed_while_a_machine_replays_an_incident_again_is_an_alarm(
     # passed over, silently, the machine keeping the state of its first pass
     # -- it went on counting what the sealed-off line said, for good, while
     # every other machine did not (verify and doctor clean everywhere).
-    office = make_office(tmp_path / "o", post_quantum=False)
-    m = _machines(tmp_path, "officer", "clerk", "registrar")
-    _notes(office, m["clerk"], 5)
-    for w in ("officer", "registrar"):
-        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    office, m = _office_read_by(tmp_path, ("officer", "clerk", "registrar"), 5,
+                                ("officer", "registrar"))
     k = len(office.raw.audit_lines()) - 2  # the clerk's last seal decision
     _flip(office, k)
     r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason", "disk error",
@@ -1208,11 +1193,8 @@ def test_copies_planted_beside_a_sealed_off_completion_never_cost_the_honest_fil
     # removed the honest file, the only one the office could seal again.
     import secrets
 
-    office = make_office(tmp_path / "o", post_quantum=False)
-    m = _machines(tmp_path, "officer", "clerk", "registrar")
-    _notes(office, m["clerk"], 5)
-    for w in ("officer", "registrar"):
-        assert office.cli(w, "audit", "verify", env=m[w]).exit_code == 0
+    office, m = _office_read_by(tmp_path, ("officer", "clerk", "registrar"), 5,
+                                ("officer", "registrar"))
     k = len(office.raw.audit_lines()) - 1  # the clerk's last completion
     state = json.loads(office.raw.audit_lines()[k])["state"]["document"]
     doc = state["doc"]
