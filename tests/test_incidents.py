@@ -1221,3 +1221,76 @@ def test_copies_planted_beside_a_sealed_off_completion_never_cost_the_honest_fil
         assert r.exit_code != 0, (r.stdout, r.stderr)
         out = r.stdout + r.stderr
         assert f"17 stored versions of {doc}" in out and honest.name in out, out
+
+
+def test_a_sealed_off_line_rewritten_at_another_length_stops_no_machine(
+        tmp_path: Path) -> None:
+    # Any folder writer may rewrite a line an incident sealed off. Rewritten
+    # at another length, every machine that had accepted the honest
+    # incident stopped for good ("no longer extends what this machine
+    # verified before"): its trusted tip was held to the byte offset its
+    # lines ended at; an incident it knew explained nothing, and the
+    # officer's new declaration of the same line did not either.
+    office, m, k = _office_with_an_incident(tmp_path)
+    line = office.raw.audit_lines()[k]
+    host = line.index(b'"host":"') + len(b'"host":"')
+    longer, shorter = line[:host] + b"EVIL-LONGER-" + line[host:], line[:host] + line[host + 2:]
+    for i, rewritten in enumerate((longer, shorter)):
+        assert len(rewritten) != len(line)
+        office.raw.set_audit_line(k, rewritten)
+        fresh = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / f"new{i}")})
+        assert fresh.exit_code == 0, fresh.stderr
+        for w, env in m.items():
+            r = office.cli("registrar", "ls", env=env)
+            assert r.exit_code == 0 and r.stdout == fresh.stdout, (w, r.stderr)
+            r = office.cli(w, "audit", "verify", env=env)
+            assert r.exit_code == 0, (w, r.stderr)
+        _notes(office, m["clerk"], 1)  # a writer goes on from where the lines end now
+    r = office.cli("officer", "doctor", env=m["officer"])
+    assert r.exit_code == 0 and "rewritten at another length" in r.stdout, r.stdout
+    for w, env in m.items():
+        r = office.cli(w, "audit", "prove", "1", env=env)
+        assert r.exit_code == 0, (w, r.stderr)
+
+
+@pytest.mark.parametrize("attack", ["longer", "rolled back"])
+def test_a_line_not_sealed_off_rewritten_at_another_length_is_still_an_alarm(
+        tmp_path: Path, attack: str) -> None:
+    office, m, k = _office_with_an_incident(tmp_path)
+    lines = office.raw.audit_lines()
+    if attack == "longer":  # a line every machine verified, which no incident seals off
+        assert k != 4
+        office.raw.set_audit_line(4, lines[4].replace(b'"host":"', b'"host":"X', 1))
+        office.raw.set_audit_line(k, lines[k].replace(b'"host":"', b'"host":"X', 1))
+    else:  # the last line every machine verified cut off, the sealed-off one longer
+        office.raw.set_audit_line(k, lines[k].replace(b'"host":"', b'"host":"XY', 1))
+        office.raw.truncate_audit(len(lines) - 1)
+    for w, env in m.items():
+        r = office.cli(w, "audit", "verify", env=env)
+        assert r.exit_code == 4 and "rolled back or rewritten" in r.stderr, (w, r.stderr)
+
+
+def test_verify_rebuilds_junk_in_the_derived_hashes_keeping_the_original_leaves(
+        tmp_path: Path) -> None:
+    # After an honest incident carrying its leaf, a folder writer zeroed the
+    # stored leaf of an ordinary line: 'verify' kept the derived hashes
+    # ("they keep the original leaves") as it only looked at the
+    # sealed-off line, and the junk stayed for good.
+    from vault.audit import stored_hash_index
+
+    office, m, k = _office_with_an_incident(tmp_path)
+    hashes = office.path / "audit" / "hashes"
+    at, two = 32 * stored_hash_index(0, k), 32 * stored_hash_index(0, 2)
+    data = bytearray(hashes.read_bytes())
+    original = bytes(data[at: at + 32])
+    data[two: two + 32] = bytes(32)  # line 2's leaf
+    hashes.write_bytes(bytes(data))
+    r = office.cli("officer", "audit", "verify", env=m["officer"])
+    assert r.exit_code == 0 and "rebuilt" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    data = bytearray(hashes.read_bytes())
+    assert data[two: two + 32] != bytes(32) and data[at: at + 32] == original
+    r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    for w, env in m.items():
+        r = office.cli(w, "audit", "prove", "2", env=env)
+        assert r.exit_code == 0, (w, r.stderr)

@@ -105,7 +105,7 @@ class Session:
         self.log.sealed_off = self.trusted.sealed_off_now
         # And the leaves they carry (FORMAT.md §14.8), without catching up:
         # asked after sealed_off, and by a writer rebuilding the derived data.
-        self.log.original_leaves = self.trusted.store.original_leaves
+        self.log.original_leaves = self.trusted.original_leaves
         self.identity = identity
         self.keyring = Keyring(backend, self.trusted, identity) if identity else None
         self._depth = 0

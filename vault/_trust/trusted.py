@@ -160,7 +160,7 @@ class TrustedState:
                 if tip is not None and self.store.meta("rules") != RULES:
                     new_tip, applied = self._replay_again(tip)
                 else:
-                    new_tip, applied = self._own_lines(tip, end) or self._replay(tip)
+                    new_tip, applied = self._own_lines(tip, end) or self._replay_from(tip)
             except AuditIntegrityError as e:
                 if tip is None:
                     raise
@@ -193,7 +193,7 @@ class TrustedState:
             started_over = self.store.meta("rules") != RULES  # the store was emptied
             if started_over:
                 self.store.set_meta("rules", RULES)
-            if tip is None or started_over or new_tip.size != tip.size:
+            if tip is None or started_over or new_tip != tip:  # moved, or grown
                 self._tip_text = _tip_to_text(new_tip)
                 self._tip = new_tip
                 self.store.set_meta("tip", self._tip_text)
@@ -405,6 +405,37 @@ class TrustedState:
             self._replay_held(new_tip, *found)
             given, applied = found, True
         return new_tip, applied
+
+    def _replay_from(self, tip: TrustedTip | None) -> tuple[TrustedTip, bool]:
+        """:meth:`_replay` from ``tip`` -- from where its lines end now, when
+        a line an incident sealed off below it was rewritten at another
+        length (anyone may: it never counts, docs/AUDIT.md §11.3) and the
+        lines, with the original leaves this machine holds at sealed-off
+        lines, still reproduce its root (:func:`~vault.audit.moved_tip`; a
+        finding notes it). Held to its offset, the machine would stop for
+        good at an incident it already knew, as an alarm."""
+        from vault.audit._writer import moved_tip
+
+        if tip is None:
+            return self._replay(None)
+        try:
+            with self.store.savepoint():
+                return self._replay(tip)
+        except AuditIntegrityError:
+            moved = moved_tip(self._log.storage, tip, self.original_leaves())
+            if moved is None:
+                raise
+        self.store.add_finding(tip.size, "history", "a line an incident sealed off below "
+                               "what this machine had verified was rewritten at another "
+                               "length; the lines still hold its tip with the original leaves, "
+                               "and the tip was moved to where they end now")
+        return self._replay(moved)
+
+    def original_leaves(self) -> dict[int, bytes]:
+        """The original leaves the state holds (those incident records carry
+        and this machine's own), of sealed-off lines only, without catching
+        up: what a root is held to at those lines (docs/AUDIT.md §11.3)."""
+        return self._sealed_now()[0]
 
     def _sealed_now(self) -> tuple[dict[int, bytes], dict[int, int]]:
         """The original leaves (those incident records carry and this

@@ -82,15 +82,19 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
     hashes_ok = derived_ok and _derived_ok(log, tree, checkpoints)
     original = None if hashes_ok else originals(log, tree.size, incidents.lines,
                                                 incidents.leaves)
-    if original is not None and (needs_derived(incidents, tree.size)
-                                 or _derived_holds(log, original)
-                                 or _derived_keeps(log, original, incidents.lines)):
+    if original is not None and _derived_holds(log, original, tree.end):
         # They differ only at sealed-off lines: they keep the leaves those
         # lines had, which every checkpoint signed since holds and proofs
         # against them need (§10). Where an incident record carries none,
-        # rebuilt, no proof could be made again.
+        # rebuilt from the lines, no proof could be made again.
         findings.append("the derived hashes keep the original leaves of the lines an "
                         "incident sealed off, and are not rebuilt")
+    elif original is not None:
+        # Anything else in them (a folder writer's junk at another line, the
+        # offsets of lines after a sealed-off line rewritten at another
+        # length) is rebuilt -- with the original leaves, which other
+        # machines confirm their tips with.
+        findings.append(_repair(log, tree, original, incidents.lines))
     elif not hashes_ok:
         findings.append(_repair(log, tree))
     proved = _prove_consistency(log, trusted, checkpoints)
@@ -178,37 +182,40 @@ def _derived_leaves(log: LogReading, size: int) -> list[bytes] | None:
         return None
 
 
-def _derived_keeps(log: LogReading, original: list[bytes], sealed_off: Collection[int]) -> bool:
-    """Does the derived data hold, at each sealed-off line whose original
-    leaf differs from its current one, that original leaf? Then it is what
-    other machines confirm their own tips with (where an incident carries
-    none, or only this machine's state holds one): rebuilt from the lines,
-    it would hold the damaged ones."""
-    size = len(original)
-    changed = [i for i in sealed_off if i < size]
-    if not changed:
-        return False
-    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(size, None))
-           for line in block][:size]
-    if len(now) != size:
-        return False
-    changed = [i for i in changed if now[i] != original[i]]
-    derived = _derived_leaves(log, size) if changed else None
-    return derived is not None and len(derived) == size and all(
-        hmac.compare_digest(derived[i], original[i]) for i in changed)
-
-
-def _derived_holds(log: LogReading, leaves: list[bytes]) -> bool:
-    """Does the derived data serve the tree of ``leaves`` (its root)?"""
-    from vault.audit._tree import tree_root
+def _derived_holds(log: LogReading, leaves: list[bytes], end: int) -> bool:
+    """Does the derived data hold the tree of ``leaves`` -- every stored
+    hash, and the end offset of every line, over lines ending at ``end`` --
+    and nothing else? (A database computes its own: its root is compared.)"""
+    from vault.audit._tree import CompactRange, stored_hash_count, stored_order, tree_root
 
     derived = log.storage.derived()
     if derived is None:
         return False
+    size = len(leaves)
     try:
         with derived:
-            return derived.covered() == len(leaves) and hmac.compare_digest(
-                derived.hashes().root(len(leaves)), tree_root(leaves))
+            if derived.covered() != size or derived.end_of(size) not in (end, None):
+                return False
+            if not derived.writable:
+                return hmac.compare_digest(derived.hashes().root(size), tree_root(leaves))
+            rng, offset = CompactRange(), 0
+            source = log.storage.read(0, 0, LogEnd(size, None))
+            try:
+                for block in source:
+                    block = block[: size - rng.size]
+                    if not block:
+                        break
+                    at, at_hash = rng.size, stored_hash_count(rng.size)
+                    stored = stored_order(leaves[at: at + len(block)], rng)
+                    ends = []
+                    for line in block:
+                        offset += len(line) + 1
+                        ends.append(offset)
+                    if not derived.holds(at_hash, stored, at, ends):
+                        return False
+            finally:
+                source.close()
+            return rng.size == size
     except (OSError, EOFError):
         return False
 
@@ -237,8 +244,12 @@ def _derived_ok(log: LogReading, tree: TreeResult, checkpoints: list[Checkpoint]
     return True
 
 
-def _repair(log: LogReading, tree: TreeResult | None) -> str:
-    """Rebuild the derived data from the log, as a writer would (§6)."""
+def _repair(log: LogReading, tree: TreeResult | None, original: list[bytes] | None = None,
+            sealed_off: Collection[int] = ()) -> str:
+    """Rebuild the derived data from the log, as a writer would (§6);
+    with the ``original`` leaves of ``tree``'s lines (§11.3) where they
+    differ from the lines' own, as a writer whose tip was built before the
+    damage does (``sealed_off``: their lines)."""
     derived = log.storage.derived()
     writable = derived is not None and derived.writable
     if derived is not None:
@@ -247,12 +258,27 @@ def _repair(log: LogReading, tree: TreeResult | None) -> str:
         return "the derived hash data does not match the log (the database computes it)"
     try:
         with log.storage.exclusive():
-            turn = Turn(log.storage, tree.tip() if tree else log._tip, 0, rebuild=True)
+            tip = tree.tip() if tree else log._tip
+            leaves: dict[int, bytes] = {}
+            if tree is not None and original is not None:
+                tip = _original_tip(tree, original)
+                leaves = {i: original[i] for i in sealed_off if i < len(original)}
+            turn = Turn(log.storage, tip, 0, rebuild=True, originals=lambda: leaves)
             turn.close()
     except (VaultError, OSError) as e:
         what = e.message if isinstance(e, VaultError) else (e.strerror or type(e).__name__)
         return f"the derived hash and index data do not match the log; not rebuilt: {what}"
     return turn.notes[0] if turn.notes else "the derived hash and index data were rebuilt"
+
+
+def _original_tip(tree: TreeResult, original: list[bytes]) -> TrustedTip:
+    """The tip of ``tree``'s lines with their ``original`` leaves."""
+    from vault.audit._tree import CompactRange
+
+    rng = CompactRange()
+    for leaf in original:
+        rng.append(leaf)
+    return TrustedTip.of(rng, tree.end, tree.last_leaf)
 
 
 def _prove_consistency(log: LogReading, trusted: Checkpoint | None,

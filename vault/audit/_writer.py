@@ -10,6 +10,7 @@ lines, never from stored hashes.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from vault.audit._tree import CompactRange, extend_range, stored_order
 from vault.audit._walk import MAX_FRAGMENTS, Walker, parse, settles
 from vault.errors import AuditIntegrityError
 
-__all__ = ["Turn", "check_tip"]
+__all__ = ["Turn", "check_tip", "moved_tip"]
 
 TORN_REASON = "an interrupted write left these lines; they are set aside, not records"
 _HINT = "run 'vault audit verify' and treat this as an incident"
@@ -89,6 +90,37 @@ def check_tip(storage: LogStorage, tip: TrustedTip, end: LogEnd,
     return last[-1]
 
 
+def moved_tip(storage: LogStorage, tip: TrustedTip,
+              leaves: Mapping[int, bytes]) -> TrustedTip | None:
+    """Where the lines of ``tip`` lie now, when :func:`check_tip` no longer
+    finds them at its offset: a line an incident sealed off below it was
+    rewritten at another length (§11.3: anyone may, it never counts). Only
+    if the first ``tip.size`` lines, with ``leaves`` -- the original leaves
+    of sealed-off lines, and of those only -- at their lines, reproduce the
+    tip's root: then they differ from the lines the tip describes at
+    sealed-off lines only. The tip keeps its tree and takes the offset the
+    lines end at now, and its last line's leaf as it is now. None otherwise
+    (a log cut back, a line not sealed off changed, an original leaf not
+    known): the alarm stays."""
+    if tip.size == 0 or not any(i < tip.size for i in leaves):
+        return None  # no line below it may differ: it is no longer there
+    rng, offset, last = CompactRange(), 0, ZERO_LEAF
+    source = storage.read(0, 0, LogEnd(tip.size, None))
+    try:
+        for block in source:
+            for line in block[: tip.size - rng.size]:
+                last = leaf_hash(line)
+                rng.append(leaves.get(rng.size, last))
+                offset += len(line) + 1
+            if rng.size == tip.size:
+                break
+    finally:
+        source.close()
+    if rng.size != tip.size or not hmac.compare_digest(rng.root(), tip.root):
+        return None
+    return TrustedTip(tip.size, offset, tip.frontier, last)
+
+
 class Turn:
     """A writer's turn: call inside ``storage.exclusive()``."""
 
@@ -109,8 +141,21 @@ class Turn:
         storage = self.storage
         start = tip if tip is not None else EMPTY_TIP
         end, read = storage.end_and_last(start.size, start.end_offset)
+        try:
+            self._start_line = check_tip(storage, start, end, read)
+        except AuditIntegrityError:
+            moved = moved_tip(storage, start, self._originals()) if self._originals else None
+            if moved is None:
+                raise
+            # A sealed-off line below the tip was rewritten at another length
+            # since the tip was made: its lines still hold it (§11.3).
+            start = moved
+            end, read = storage.end_and_last(start.size, start.end_offset)
+            self._start_line = check_tip(storage, start, end, read)
+            self.notes.append(f"the lines before line {start.size} moved: a line an incident "
+                              "sealed off was rewritten at another length; the trusted tip "
+                              "was moved to where they end now")
         self._start = start
-        self._start_line = check_tip(storage, start, end, read)
         self._recent: deque[_Line] = deque(maxlen=MAX_FRAGMENTS + 1)
         if end.lines == start.size or end.offset == start.end_offset:
             self.tail, self.tip = b"", start  # nobody wrote since: nothing to read
