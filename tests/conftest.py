@@ -16,10 +16,16 @@ from pathlib import Path
 import pytest
 from backends import FolderKind, Kind, PostgresKind
 from hardening_support import trial_seed
+from hypothesis import settings
 from office import Office, make_office
 from pg_support import INSTALL_HINT, Cluster, find_bindir
 
 _STATE_DIRS: list[str] = []
+
+# Speed is measured in benchmarks/, never asserted by a test: no property
+# fails because a machine (or a busy CI worker) ran one example slowly.
+settings.register_profile("vault", deadline=None)
+settings.load_profile("vault")
 
 
 def pytest_configure(config: pytest.Config) -> None:

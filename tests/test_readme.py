@@ -75,6 +75,7 @@ def test_library_example_runs_as_written(
 def test_readme_commands_are_the_ones_ci_runs() -> None:
     demo, tests = _shell_commands()[:2]
     assert demo == "python3 -m pip install . && vault demo"
-    assert tests == "python3 -m pip install -e '.[test]' && python3 -m pytest"
+    assert tests == ("python3 -m pip install -e '.[test]' && "
+                     "python3 -m pytest -n auto --dist loadscope")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert any(line.strip().startswith(tests) for line in ci.splitlines())
