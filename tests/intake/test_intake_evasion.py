@@ -969,3 +969,211 @@ def test_an_appearance_is_read_through_its_font() -> None:
             b"/Identity >>",
         32: _pdf_stream(_IDENTITY_UCS)})
     assert floor_of(data) == ("complete", "CONFIDENTIAL", ["board-minutes", "card-numbers"])
+
+
+# A font whose codes a-j draw the digits 0-9: a viewer shows "4111 1111 1111
+# 1111" where the stream holds "ebbb bbbb bbbb bbbb".
+_DIGITS_FONT = (b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type "
+                b"/Encoding /BaseEncoding /WinAnsiEncoding /Differences [97 /zero /one /two "
+                b"/three /four /five /six /seven /eight /nine] >> >>")
+_CODED = b"BOARD MINUTES - VENUE PAID WITH CARD ebbb bbbb bbbb bbbb"
+_BOTH_FONTS = b"/Resources << /Font << /F1 30 0 R /F2 31 0 R >> >> "
+_FONT_STATE = b"<< /Type /ExtGState /Font [31 0 R 10] >>"
+_SECRET_FLOOR = ("complete", "CONFIDENTIAL", ["board-minutes", "card-numbers"])
+
+
+def _page_pdf(content: bytes, resources: bytes, objs: dict[int, bytes]) -> bytes:
+    """One page drawing ``content`` with ``resources``, no annotation."""
+    from intake_support import raw_pdf
+
+    return raw_pdf({1: b"<< /Type /Catalog /Pages 2 0 R >>",
+                    2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                    3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
+                       b"/Resources << " + resources + b" >> >>",
+                    4: _pdf_stream(content),
+                    30: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", **objs})
+
+
+def _font_evasion(way: str, text: bytes) -> bytes:
+    """``text`` drawn in _DIGITS_FONT as a viewer draws it, chosen ``way``."""
+    shown = b"BT 2 5 Td (" + text + b") Tj ET"
+    if way == "q-Q":  # Q restores F2, set before the q: F1 was set inside it only
+        return _annotated_pdf([10], {
+            **_free_text(b"BT /F2 10 Tf ET q BT /F1 10 Tf ET Q " + shown),
+            11: _pdf_stream(b"BT /F2 10 Tf ET q BT /F1 10 Tf ET Q " + shown, _FORM + _BOTH_FONTS),
+            31: _DIGITS_FONT})
+    if way == "gs":  # an ExtGState's /Font, set by gs
+        return _annotated_pdf([10], {
+            11: _pdf_stream(b"/GS1 gs " + shown, _FORM + b"/Resources << /ExtGState << "
+                                                        b"/GS1 40 0 R >> >> "),
+            10: _free_text(b"")[10], 31: _DIGITS_FONT, 40: _FONT_STATE})
+    if way == "gs-page":
+        return _page_pdf(b"/GS1 gs " + shown, b"/ExtGState << /GS1 40 0 R >> "
+                                              b"/Font << /F1 30 0 R >>",
+                         {31: _DIGITS_FONT, 40: _FONT_STATE})
+    assert way == "inherited"  # a form without /Resources draws with its drawer's
+    return _annotated_pdf([10], {
+        10: _free_text(b"")[10],
+        11: _pdf_stream(b"/X1 Do", _FORM + b"/Resources << /Font << /F2 31 0 R >> "
+                                           b"/XObject << /X1 12 0 R >> >> "),
+        12: _pdf_stream(b"BT /F2 10 Tf 2 5 Td (" + text + b") Tj ET", _FORM),
+        31: _DIGITS_FONT})
+
+
+_FONT_WAYS = ["q-Q", "gs", "gs-page", "inherited"]
+
+
+@pytest.mark.parametrize("way", _FONT_WAYS)
+def test_a_pdf_string_is_read_in_the_font_a_viewer_draws_it_with(way: str) -> None:
+    # Board minutes with a card number, drawn by MuPDF and pdf.js in a font
+    # whose codes a-j are the digits: read in the wrong font (the one set
+    # inside a q ... Q, none where gs set it, none in a nested form that
+    # has no /Resources of its own; on a page, pypdf's extraction ignores
+    # gs too), they were read as letters and sealed with no floor.
+    assert floor_of(_font_evasion(way, _CODED)) == _SECRET_FLOOR
+
+
+@pytest.mark.parametrize("way", _FONT_WAYS)
+def test_honest_text_in_a_font_set_so_sets_no_floor(way: str) -> None:
+    assert floor_of(_font_evasion(way, b"canteen hours bcdf")) == ("complete", None, [])
+
+
+def test_a_font_set_inside_q_is_gone_after_its_q() -> None:
+    # The other way round: letters drawn in Helvetica after a Q that ended
+    # the digits font's reign are letters, as a viewer shows them.
+    q = b"BT /F1 10 Tf ET q BT /F2 10 Tf ET Q BT 2 5 Td (" + _CODED.lower() + b") Tj ET"
+    data = _annotated_pdf([10], {10: _free_text(b"")[10], 31: _DIGITS_FONT,
+                                 11: _pdf_stream(q, _FORM + _BOTH_FONTS)})
+    assert floor_of(data)[2] == ["board-minutes"]
+
+
+def _tiling(text: bytes, resources: bytes = b"/Font << /F1 30 0 R >>") -> bytes:
+    return _pdf_stream(b"BT /F1 8 Tf 2 5 Td (" + text + b") Tj ET",
+                       b"/Type /Pattern /PatternType 1 /PaintType 1 /TilingType 1 "
+                       b"/BBox [0 0 400 20] /XStep 400 /YStep 20 /Resources << " + resources
+                       + b" >> ")
+
+
+def _pattern_pdf(where: str, text: bytes) -> bytes:
+    fill = b"/Pattern cs /P0 scn 0 0 400 100 re f"
+    if where == "page":
+        return _page_pdf(fill, b"/Pattern << /P0 20 0 R >>", {20: _tiling(text)})
+    if where == "form on a page":
+        return _page_pdf(b"/X1 Do", b"/XObject << /X1 12 0 R >>", {
+            20: _tiling(text),
+            12: _pdf_stream(fill, _FORM + b"/Resources << /Pattern << /P0 20 0 R >> >> ")})
+    return _annotated_pdf([10], {10: _free_text(b"")[10], 20: _tiling(text),
+                                 11: _pdf_stream(fill, _FORM + b"/Resources << /Pattern << "
+                                                               b"/P0 20 0 R >> >> ")})
+
+
+@pytest.mark.parametrize("where", ["page", "form on a page", "appearance"])
+def test_text_a_tiling_pattern_draws_is_read(where: str) -> None:
+    # A page (or an annotation) filled with a tiling pattern whose cell
+    # draws board minutes with a card number: every viewer shows it, intake
+    # never read a pattern's content.
+    assert floor_of(_pattern_pdf(where, _APPEARANCE_SECRET)) == _SECRET_FLOOR
+    assert floor_of(_pattern_pdf(where, b"canteen hours")) == ("complete", None, [])
+
+
+def test_a_pattern_drawing_itself_is_read_once() -> None:
+    data = _page_pdf(b"/Pattern cs /P0 scn 0 0 400 100 re f", b"/Pattern << /P0 20 0 R >>",
+                     {20: _tiling(_APPEARANCE_SECRET, b"/Font << /F1 30 0 R >> /Pattern << "
+                                                      b"/P0 20 0 R /P1 21 0 R >>"),
+                      21: _tiling(b"x", b"/Pattern << /P0 20 0 R /P1 21 0 R >>")})
+    assert floor_of(data) == _SECRET_FLOOR
+
+
+def test_every_state_of_many_is_read() -> None:
+    # A checkbox of 40 appearance states, the one shown (/AS) the last: past
+    # the 16th, the states were dropped unread.
+    states = b" ".join(b"/S%d 12 0 R" % i for i in range(39)) + b" /On 11 0 R"
+
+    def data(secret: bytes) -> bytes:
+        return _annotated_pdf([10], {
+            10: b"<< /Type /Annot /Subtype /Widget /FT /Btn /T (cb) /Rect [0 0 400 20] /AS /On "
+                b"/AP << /N << " + states + b" >> >> >>",
+            11: _pdf_stream(b"BT /F1 10 Tf 2 5 Td (" + secret + b") Tj ET", _FONTED),
+            12: _pdf_stream(b"BT /F1 10 Tf 2 5 Td (no) Tj ET", _FONTED)})
+
+    assert floor_of(data(_APPEARANCE_SECRET)) == _SECRET_FLOOR
+    assert floor_of(data(b"canteen hours")) == ("complete", None, [])
+
+
+_ACROFORM = b"/AcroForm << /Fields [%s] /NeedAppearances true /DR << /Font << /Helv 30 0 R >> >> >>"
+
+
+def _field_pdf(way: str, text: bytes) -> bytes:
+    """A form field that shows ``text`` in a viewer, ``way``; no appearance."""
+    from intake_support import raw_pdf
+
+    widget = b"/Type /Annot /Subtype /Widget /Rect [0 0 400 20] /DA (/Helv 10 Tf 0 g) "
+    fields = b"10 0 R"
+    objs = {10: {
+        # The value of a parent field no /Fields lists, its widget holding none.
+        "inherited": b"<< " + widget + b"/Parent 21 0 R >>",
+        "combo": b"<< " + widget + b"/FT /Ch /Ff 131072 /T (pay) /Opt [[(x) (" + text
+                 + b")] [(y) (none)]] /V (x) >>",
+        "list": b"<< " + widget + b"/FT /Ch /T (pay) /Opt [(" + text + b") (none)] >>",
+        "tooltip": b"<< " + widget + b"/FT /Tx /T (a) /TU (" + text + b") >>",
+        "rich": b"<< " + widget + b"/FT /Tx /Ff 33554432 /T (a) /RV (<body><p>"
+                + text.replace(b" ", b"<span> </span>") + b"</p></body>) >>",
+        "caption": b"<< " + widget + b"/FT /Btn /Ff 65536 /T (b) /MK << /CA (" + text + b") >> >>",
+    }[way]}
+    if way == "inherited":
+        fields = b""
+        objs[21] = b"<< /FT /Tx /T (notes) /V (" + text + b") /Kids [10 0 R] >>"
+    return raw_pdf({1: b"<< /Type /Catalog /Pages 2 0 R " + _ACROFORM % fields + b" >>",
+                    2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                    3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] "
+                       b"/Annots [10 0 R] >>",
+                    30: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", **objs})
+
+
+_FIELD_WAYS = ["inherited", "combo", "list", "tooltip", "rich", "caption"]
+
+
+@pytest.mark.parametrize("way", _FIELD_WAYS)
+def test_form_text_a_viewer_shows_is_read(way: str) -> None:
+    # Each shown by MuPDF or pdf.js (a field's value inherited from a
+    # parent /Fields does not list, a combo box's option text beside the
+    # export value its /V names, a list box's options, a tooltip, a rich
+    # value whose spaces are styled spans, a push button's caption), none
+    # read by intake.
+    assert floor_of(_field_pdf(way, _APPEARANCE_SECRET)) == _SECRET_FLOOR
+
+
+@pytest.mark.parametrize("way", _FIELD_WAYS)
+def test_honest_form_text_sets_no_floor(way: str) -> None:
+    assert floor_of(_field_pdf(way, b"canteen hours")) == ("complete", None, [])
+
+
+def test_a_font_state_on_a_page_sharing_its_resources_is_read() -> None:
+    # Pages share one resources dictionary: the second draws the card
+    # number through the gs font too.
+    from intake_support import raw_pdf
+
+    res = b"/Resources 7 0 R"
+    data = raw_pdf({1: b"<< /Type /Catalog /Pages 2 0 R >>",
+                    2: b"<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>",
+                    3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
+                       + res + b" >>",
+                    4: _pdf_stream(b"BT /F1 10 Tf 2 5 Td (CANTEEN HOURS) Tj ET"),
+                    5: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 6 0 R "
+                       + res + b" >>",
+                    6: _pdf_stream(b"/GS1 gs BT 2 5 Td (" + _CODED + b") Tj ET"),
+                    7: b"<< /ExtGState << /GS1 40 0 R >> /Font << /F1 30 0 R >> >>",
+                    30: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+                    31: _DIGITS_FONT, 40: _FONT_STATE})
+    assert floor_of(data) == _SECRET_FLOOR
+
+
+def test_a_parent_field_that_is_a_widget_too_has_its_appearance_read() -> None:
+    # Reading a widget's inherited value must not take its parent, also a
+    # widget listed after it, for an annotation already read.
+    data = _annotated_pdf([12, 10], {
+        **_free_text(b"BT /F1 10 Tf 2 5 Td (" + _APPEARANCE_SECRET + b") Tj ET"),
+        10: b"<< /Type /Annot /Subtype /Widget /FT /Btn /T (b) /Rect [0 0 400 20] "
+            b"/AP << /N 11 0 R >> >>",
+        12: b"<< /Type /Annot /Subtype /Widget /Rect [0 0 400 20] /Parent 10 0 R >>"})
+    assert floor_of(data) == _SECRET_FLOOR

@@ -279,3 +279,73 @@ def test_the_appearances_of_a_document_decode_to_a_bounded_size(tmp_path: Path) 
     assert report["status"] == "truncated" and "appearance streams past" in report["reason"], \
         report
     assert report["seconds"] < 10 and report["rss_mb"] < MAX_RSS_MB, report
+
+
+def _widgets_pdf(widgets: int, fields: dict[int, bytes], listed: bytes = b"") -> bytes:
+    """A page of ``widgets`` widgets, each the kid of field 21, and the
+    fields ``fields`` (field 21 among them); /AcroForm lists ``listed``."""
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [" + listed + b"] >> >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Annots ["
+               + b" ".join(b"%d 0 R" % (1000 + i) for i in range(widgets)) + b"] >>", **fields}
+    for i in range(widgets):
+        objs[1000 + i] = b"<< /Type /Annot /Subtype /Widget /Rect [0 0 9 9] /Parent 21 0 R >>"
+    return raw_pdf(objs)
+
+
+def _field_chain(length: int, back_to: int | None = None) -> dict[int, bytes]:
+    """Fields 21, 22, ... each the /Parent and /Kids of the next, the
+    last's /Parent ``back_to`` (a cycle), each with a 10 KB value."""
+    objs = {}
+    for i in range(length):
+        parent = 22 + i if i + 1 < length else back_to
+        objs[21 + i] = (b"<< /FT /Tx /T (f%d) /V (%s) /Kids [%d 0 R]" % (i, b"v" * 10_000, 20 + i)
+                        + (b" /Parent %d 0 R" % parent if parent else b"") + b" >>")
+    return objs
+
+
+def test_a_cycle_of_fields_ends(tmp_path: Path) -> None:
+    # 10,000 widgets, each inheriting from a field whose /Parent chain
+    # (and /Kids, from /AcroForm) loops back on itself.
+    path = tmp_path / "field-cycle.pdf"
+    path.write_bytes(_widgets_pdf(10_000, _field_chain(20, back_to=21), b"21 0 R"))
+    report = probe(path)
+    assert report["status"] == "complete", report
+    assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report
+
+
+def test_fields_nested_past_the_depth_followed_are_not_inspected(tmp_path: Path) -> None:
+    path = tmp_path / "field-deep.pdf"
+    path.write_bytes(_widgets_pdf(1, _field_chain(40)))
+    report = probe(path)
+    assert report["status"] == "truncated" and "nested past" in report["reason"], report
+
+
+def _patterns_pdf(patterns: int) -> bytes:
+    """A page filled with one of ``patterns`` tiling patterns, each listing
+    all of them among its resources (each drawing itself and the others)."""
+    listed = b"/Pattern << " + b" ".join(b"/P%d %d 0 R" % (i, 100 + i)
+                                          for i in range(patterns)) + b" >>"
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
+               b"/Resources << " + listed + b" >> >>",
+            4: b"<< /Length 36 >>\nstream\n/Pattern cs /P0 scn 0 0 400 100 re f\nendstream"}
+    cell = b"/P0 Do BT (x) Tj ET"
+    for i in range(patterns):
+        objs[100 + i] = (b"<< /Type /Pattern /PatternType 1 /PaintType 1 /TilingType 1 "
+                         b"/BBox [0 0 9 9] /XStep 9 /YStep 9 /Resources << " + listed
+                         + b" >> /Length %d >>\nstream\n" % len(cell) + cell + b"\nendstream")
+    return raw_pdf(objs)
+
+
+@pytest.mark.parametrize(("patterns", "status"), [(60, "complete"), (200, "truncated")])
+def test_patterns_drawing_one_another_are_read_once_each(patterns: int, status: str,
+                                                         tmp_path: Path) -> None:
+    # Each pattern is read once in the document; past 64 from one stream,
+    # the rest is not inspected.
+    path = tmp_path / "patterns.pdf"
+    path.write_bytes(_patterns_pdf(patterns))
+    report = probe(path)
+    assert report["status"] == status, report
+    assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report

@@ -1,8 +1,11 @@
 """PDF text and labels, with pypdf (docs/POLICY.md §11.1).
 
-Text is extracted page by page, with the annotations' and form fields'
-text (an appearance stream's as the strings it draws, through the forms
-it draws) and the outline's (bookmarks') titles; the time budget is checked between pages
+Text is extracted page by page, with what the extraction leaves out of a
+page (its tiling patterns' text, its contents again where an ExtGState
+sets a font), the annotations' and form fields' text (an appearance
+stream's as the strings it draws, through the forms and patterns it
+draws; a field's value, inherited ones, tooltip, options, captions) and
+the outline's (bookmarks') titles; the time budget is checked between pages
 and pypdf bounds what one stream may decode to (75 MB by default). A PDF
 encrypted with a user password is not inspected; one that opens with the
 empty password (owner-password protection only) is. Labels come from the
@@ -14,8 +17,10 @@ pypdf's log messages about malformed files are silenced while it runs.
 
 from __future__ import annotations
 
+import html
 import io
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -97,6 +102,8 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
             break
         scanner.start(f"page {number}")
         text = (page.extract_text() or "") + _annotations(page, meter, reader, forms)
+        drawn = _page_drawn(page, meter, reader, forms)
+        text += "\n" + drawn if drawn else ""
         meter.add_bytes(len(text))
         more = scanner.feed(text)
         scanner.end()
@@ -128,6 +135,9 @@ def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
     for value in values:
         if meter.out_of_time():
             break
+        rich = isinstance(value, _Rich)
+        if rich:
+            value = value.value
         key = value.stream if isinstance(value, _Appearance) else value
         if value is None or id(key) in seen:
             continue
@@ -150,7 +160,7 @@ def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
             meter.truncate(f"{what} past {meter.budget.max_part_chars} characters were not "
                            "inspected")
             break
-        text = str(value)
+        text = _plain(str(value)) if rich else str(value)
         if len(text) > room:
             meter.truncate(f"{what} past {meter.budget.max_part_chars} characters were not "
                            "inspected")
@@ -158,6 +168,15 @@ def _texts(values: Iterator[Any], meter: Meter, what: str) -> str:
         room -= len(text)
         out.append(text)
     return "\n".join(out)
+
+
+_MARKUP = re.compile(r"<[^<>]*>")
+
+
+def _plain(rich: str) -> str:
+    """Rich text (XHTML) as the text it shows: tags removed, character
+    references decoded."""
+    return html.unescape(_MARKUP.sub("", rich))
 
 
 def _stream_bytes(stream: Any, room: int) -> bytes | None:
@@ -217,14 +236,20 @@ class _FormsRead:
 
 
 class _Appearance:
-    """An appearance stream, read as the content stream it is."""
+    """A content stream read for the strings it draws: an appearance
+    stream, a tiling pattern, or a page's contents (a stream, or the
+    array of streams a viewer reads as one); ``resources`` are those it
+    is drawn with when it has none of its own (its drawer's, or the
+    page's)."""
 
-    def __init__(self, stream: Any, reader: Any, forms: _FormsRead) -> None:
+    def __init__(self, stream: Any, reader: Any, forms: _FormsRead,
+                 resources: Any = None) -> None:
         self.stream, self.reader, self.forms = stream, reader, forms
+        self.resources = resources
 
 
-_MAX_FORM_DEPTH = 8  # Form XObjects drawn inside one another (Do), as deep as followed
-_MAX_FORMS = 64  # Form XObjects followed from one appearance
+_MAX_FORM_DEPTH = 8  # forms and patterns drawn inside one another, as deep as followed
+_MAX_FORMS = 64  # Form XObjects and tiling patterns followed from one content stream
 _SHOW = frozenset((b"Tj", b"TJ", b"'", b'"'))
 
 
@@ -250,37 +275,98 @@ def _shown_string(value: Any, font: Any = None) -> str:
     return "".join(shown.get(c, c) for c in text)
 
 
+def _content_bytes(content: Any, limit: int) -> bytes | None:
+    """A content stream's bytes (_stream_bytes), or those of an array of
+    them joined as a viewer joins a page's: None if one is in an encoding
+    not read."""
+    if not isinstance(content, list):
+        return _stream_bytes(content, limit)
+    out = bytearray()
+    for part in content:
+        data = _stream_bytes(_resolved(part), max(0, limit - len(out)))
+        if data is None:
+            return None
+        out += data + b"\n"
+        if len(out) > limit:
+            break
+    return bytes(out)
+
+
+def _entry(resources: Any, kind: str, name: Any) -> Any:
+    """The resource ``name`` of ``kind`` (/Font, /XObject, /ExtGState,
+    /Pattern) in ``resources``, resolved; None if there is none."""
+    group: Any = _resolved(resources.get(kind)) if hasattr(resources, "get") else None
+    return _resolved(group.get(name)) if hasattr(group, "get") else None
+
+
+def _tiling_patterns(resources: Any) -> list[Any]:
+    """The tiling patterns (PatternType 1: a content stream a viewer draws
+    as the fill) among ``resources``."""
+    group: Any = _resolved(resources.get("/Pattern")) if hasattr(resources, "get") else None
+    if not hasattr(group, "values"):
+        return []
+    return [p for p in (_resolved(v) for v in group.values())
+            if hasattr(p, "get_data") and p.get("/PatternType") == 1]
+
+
 def _drawn(appearance: _Appearance, room: int,
            meter: Meter) -> tuple[str, str | None] | None:
-    """The strings an appearance stream shows (Tj, TJ, ', "): each string
-    operand as pypdf decodes it (a hex string, octal escapes), read through
-    the font its Tf chose (_shown_string; a font pypdf cannot read leaves
-    it not read whole); a Form XObject it draws (Do) followed through its
-    /Resources, at most _MAX_FORM_DEPTH deep and _MAX_FORMS in all, each
-    stream once in the whole document (_FormsRead), all of them decoding
-    to at most _MAX_APPEARANCE_BYTES, the time budget checked before each
-    stream and every _CHECK_EVERY operations. At most ``room`` + 1
-    characters, each stream decoded to at most that (_stream_bytes); what
-    was left unread, if anything (a stream decoding past that, a nested
-    form in an encoding not read). None if the appearance itself is in
-    such an encoding. A stream pypdf cannot parse whole is read up to the
-    error and the rest left unread (never as its raw bytes: a hex string
-    drawn before the error would go undecoded)."""
+    """The strings a content stream shows (Tj, TJ, ', "), as a viewer
+    draws them: each string operand as pypdf decodes it (a hex string,
+    octal escapes), read through the font the graphics state holds -- set
+    by Tf or by an ExtGState's /Font (gs), restored by Q to what it was at
+    its q (_shown_string; a font pypdf cannot read leaves it not read
+    whole); a Form XObject it draws (Do), and every tiling pattern among
+    its resources (a pattern a fill may paint), followed through their
+    /Resources, or the drawer's when they have none, at most
+    _MAX_FORM_DEPTH deep and _MAX_FORMS in all (past which the rest is not
+    read whole), each stream once in the whole document (_FormsRead), all
+    of them decoding to at most _MAX_APPEARANCE_BYTES, the time budget
+    checked before each stream and every _CHECK_EVERY operations. At most
+    ``room`` + 1 characters, each stream decoded to at most that
+    (_stream_bytes); what was left unread, if anything (a stream decoding
+    past that, a nested form in an encoding not read). None if the stream
+    itself is in such an encoding. A stream pypdf cannot parse whole is
+    read up to the error and the rest left unread (never as its raw bytes:
+    a hex string drawn before the error would go undecoded)."""
     from pypdf.generic import ContentStream, DecodedStreamObject
 
     stream, reader, read = appearance.stream, appearance.reader, appearance.forms
     out: list[str] = []
     size = 0
     forms = 0
-    unread = cut = broken = over = late = unknown = False
+    unread = cut = broken = over = late = unknown = many = False
 
-    def walk(form: Any, depth: int, font: Any) -> None:
-        nonlocal size, forms, unread, cut, broken, over, late, unknown
+    def chosen(resource: Any) -> Any:
+        """pypdf's reading of the font dictionary ``resource``; None (its
+        bytes read as Latin-1, a viewer's fallback font) if it is none."""
+        nonlocal unknown
+        if not hasattr(resource, "get"):
+            return None
+        read_font = read.font(resource)
+        if read_font is None:  # a font pypdf cannot read
+            unknown = True
+        return read_font
+
+    def follow(inner: Any, depth: int, font: Any, resources: Any) -> None:
+        """Walk the form or pattern ``inner``, once in the document."""
+        nonlocal forms, many
+        if id(inner) in read.seen:
+            return
+        if forms >= _MAX_FORMS or depth >= _MAX_FORM_DEPTH:
+            many = True
+            return
+        read.first(inner)
+        forms += 1
+        walk(inner, depth + 1, font, resources)
+
+    def walk(form: Any, depth: int, font: Any, inherited: Any) -> None:
+        nonlocal size, unread, cut, broken, over, late
         if late or meter.out_of_time():
             late = True
             return
         limit = max(0, min(room - size, read.left))
-        data = _stream_bytes(form, limit)
+        data = _content_bytes(form, limit)
         if data is None:
             unread = True
             return
@@ -299,44 +385,53 @@ def _drawn(appearance: _Appearance, room: int,
         except Exception:  # not parsed whole: what was, and the rest left unread
             operations = list(getattr(content, "_operations", None) or [])
             broken = True
-        resources = _resolved(form.get("/Resources"))
+        own: Any = _resolved(form.get("/Resources")) if hasattr(form, "get") else None
+        resources = own if hasattr(own, "get") else inherited  # a viewer's inheritance
+        saved: list[Any] = []  # the font at each open q
         for done, (operands, operator) in enumerate(operations, 1):
             if size > room:
                 return
             if done % _CHECK_EVERY == 0 and meter.out_of_time():
                 late = True
                 return
-            if operator == b"Tf" and operands:
-                fonts: Any = _resolved(resources.get("/Font")) \
-                    if hasattr(resources, "get") else None
-                chosen = _resolved(fonts.get(operands[0])) if hasattr(fonts, "get") else None
-                font = read.font(chosen) if hasattr(chosen, "get") else None
-                if font is None and chosen is not None:  # a font pypdf cannot read
-                    unknown = True
+            if operator == b"q":
+                saved.append(font)
+            elif operator == b"Q":
+                font = saved.pop() if saved else font
+            elif operator == b"Tf" and operands:
+                font = chosen(_entry(resources, "/Font", operands[0]))
+            elif operator == b"gs" and operands:
+                state = _entry(resources, "/ExtGState", operands[0])
+                set_font = _resolved(state.get("/Font")) if hasattr(state, "get") else None
+                if isinstance(set_font, list) and set_font:
+                    font = chosen(_resolved(set_font[0]))
             elif operator in _SHOW and operands:
                 shown = operands[-1]
                 parts = shown if operator == b"TJ" and isinstance(shown, list) else [shown]
                 text = "".join(_shown_string(_resolved(p), font) for p in parts)
                 out.append(text)
                 size += len(text)
-            elif operator == b"Do" and operands and depth < _MAX_FORM_DEPTH \
-                    and hasattr(resources, "get"):
-                xobjects = _resolved(resources.get("/XObject"))
-                inner: Any = _resolved(xobjects.get(operands[0])) \
-                    if hasattr(xobjects, "get") else None
-                if hasattr(inner, "get_data") and inner.get("/Subtype") == "/Form" \
-                        and forms < _MAX_FORMS and read.first(inner):
-                    forms += 1
-                    walk(inner, depth + 1, font)
-                    if late:
-                        return
+            elif operator == b"Do" and operands:
+                inner = _entry(resources, "/XObject", operands[0])
+                if hasattr(inner, "get_data") and inner.get("/Subtype") == "/Form":
+                    follow(inner, depth, font, resources)
             elif operator in (b"BT", b"ET"):
                 out.append("\n")
+            if late:
+                return
+        group = _resolved(resources.get("/Pattern")) if hasattr(resources, "get") else None
+        if group is not None and read.first(group):  # a dictionary many list: once
+            patterns.extend((p, resources) for p in _tiling_patterns(resources))
 
-    if _stream_bytes(stream, 0) is None:
+    patterns: list[tuple[Any, Any]] = []  # met in resources, each drawn on its own
+    if _content_bytes(stream, 0) is None:
         return None
     if read.first(stream):
-        walk(stream, 0, None)
+        walk(stream, 0, None, appearance.resources)
+    for pattern, resources in patterns:  # grows as it goes: each drawn in its own
+        if late:                         # graphics state (no font), none nested
+            break
+        follow(pattern, 0, None, resources)
     text = "".join(out)[: room + 1]
     if cut:
         return text, "an appearance stream past the characters a part may hold was not inspected"
@@ -346,6 +441,9 @@ def _drawn(appearance: _Appearance, room: int,
         return text, "an appearance stream past what could be parsed was not inspected"
     if unknown:
         return text, "an appearance stream in a font not read was not inspected"
+    if many:
+        return text, (f"forms and patterns past {_MAX_FORMS}, or nested past "
+                      f"{_MAX_FORM_DEPTH}, were not inspected")
     if over:
         return text, f"appearance streams past {_MAX_APPEARANCE_BYTES} bytes were not inspected"
     return text, None
@@ -354,7 +452,9 @@ def _drawn(appearance: _Appearance, room: int,
 def _annotations(page: Any, meter: Meter, reader: Any = None,
                  forms: _FormsRead | None = None) -> str:
     """The text a viewer shows in a page's annotations (a FreeText box, a
-    note's contents, rich text), which ``extract_text`` leaves out."""
+    note's contents, rich text, a widget's field as _field_texts reads it,
+    its own and those it inherits through /Parent), which ``extract_text``
+    leaves out."""
     annots = page.get("/Annots")
     if annots is None:
         return ""
@@ -369,15 +469,21 @@ def _annotations(page: Any, meter: Meter, reader: Any = None,
 
     def values() -> Iterator[Any]:
         seen: set[int] = set()
+        fields: set[int] = set()  # apart: a parent may be an annotation listed later
         for ref in listed[:_MAX_ANNOTATIONS]:
             annot = ref.get_object()
             if not hasattr(annot, "get") or id(annot) in seen:
                 continue
             seen.add(id(annot))
-            for key in ("/Contents", "/RC", "/T", "/V"):  # /V: a widget's value
+            for key in ("/Contents", "/T"):
                 yield _resolved(annot.get(key))
+            yield _Rich(_resolved(annot.get("/RC")))
+            yield from _field_texts(annot)
+            for parent in _ancestors(annot, fields, meter):  # a widget's field
+                yield from _field_texts(parent)
             # What a viewer draws: the appearance streams (their text
-            # operators hold the strings shown), each state's too.
+            # operators hold the strings shown), every state's too: the
+            # 4 MiB all of them may decode to bounds how many are read.
             appearance = _resolved(annot.get("/AP"))
             if hasattr(appearance, "get"):
                 for key in ("/N", "/R", "/D"):
@@ -386,11 +492,113 @@ def _annotations(page: Any, meter: Meter, reader: Any = None,
                         yield _Appearance(drawn, reader, read)
                     elif hasattr(drawn, "values"):
                         yield from (_Appearance(v, reader, read) for v in
-                                    (_resolved(v) for v in list(drawn.values())[:16])
+                                    (_resolved(v) for v in drawn.values())
                                     if hasattr(v, "get_data"))
 
     text = _texts(values(), meter, "annotations")
     return "\n" + text if text else ""
+
+
+_MAX_FIELD_DEPTH = 32  # fields nested in one another (/Kids, /Parent), as deep as followed
+
+
+class _Rich:
+    """A rich text string or stream (/RC, /RV: XHTML), read as the text it
+    shows: its markup removed and its character references decoded, so a
+    number split across styled spans reads whole."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _strings(value: Any) -> Iterator[Any]:
+    """``value``, or each item of it if it is an array (a list box's
+    several values; /Opt: each option, its export value and the text
+    shown for it)."""
+    if isinstance(value, list):
+        yield from (_resolved(item) for item in value)
+    else:
+        yield value
+
+
+def _field_texts(node: Any) -> Iterator[Any]:
+    """What a viewer shows of a form field or widget besides its
+    appearance streams: its value (/V), tooltip (/TU), rich value (/RV),
+    the options of a list or combo box (/Opt) and a button's captions
+    (/MK: /CA, /RC rollover, /AC pressed)."""
+    yield from _strings(_resolved(node.get("/V")))
+    yield _resolved(node.get("/TU"))
+    yield _Rich(_resolved(node.get("/RV")))
+    opt = _resolved(node.get("/Opt"))
+    if isinstance(opt, list):
+        for item in opt:  # an item, or an [export value, text shown] pair
+            item = _resolved(item)
+            yield from (_resolved(i) for i in item[:2]) if isinstance(item, list) else (item,)
+    captions = _resolved(node.get("/MK"))
+    if hasattr(captions, "get"):
+        for key in ("/CA", "/RC", "/AC"):
+            yield _resolved(captions.get(key))
+
+
+def _ancestors(node: Any, seen: set[int], meter: Meter) -> Iterator[Any]:
+    """The fields ``node`` inherits from by /Parent (its value, where it
+    has none), nearest first, up to one already in ``seen`` (whose own
+    were read with it; a file may link them in a cycle), at most
+    _MAX_FIELD_DEPTH (past which the inspection is not whole)."""
+    parent = _resolved(node.get("/Parent"))
+    for _ in range(_MAX_FIELD_DEPTH):
+        if not hasattr(parent, "get") or id(parent) in seen:
+            return
+        seen.add(id(parent))
+        yield parent
+        parent = _resolved(parent.get("/Parent"))
+    if hasattr(parent, "get") and id(parent) not in seen:
+        meter.truncate(f"form fields nested past {_MAX_FIELD_DEPTH} were not inspected")
+
+
+def _page_drawn(page: Any, meter: Meter, reader: Any, forms: _FormsRead) -> str:
+    """What a viewer draws on a page that ``extract_text`` leaves out: the
+    text of every tiling pattern among the page's resources and those of
+    the forms it draws (_drawn, each pattern once in the document), and,
+    where a font is set by an ExtGState (gs /Font, which extract_text does
+    not follow), the page's contents read again through _drawn. The
+    resources are walked for each page (pages share them: what one finds
+    holds for every page drawing them), each once, at most _MAX_FORM_DEPTH
+    deep and _MAX_ANNOTATIONS in all (past which the inspection is not
+    whole), the time budget checked before each."""
+    resources = _resolved(page.get("/Resources"))
+    patterns: list[_Appearance] = []
+    font_state = False
+    seen: dict[int, Any] = {}  # resources and /XObject dictionaries walked, held
+    todo = [(resources, 0)]
+    while todo:
+        res, depth = todo.pop()
+        if not hasattr(res, "get") or id(res) in seen:
+            continue
+        if len(seen) >= _MAX_ANNOTATIONS or depth > _MAX_FORM_DEPTH:
+            meter.truncate(f"a page's forms past {_MAX_ANNOTATIONS}, or nested past "
+                           f"{_MAX_FORM_DEPTH}, were not inspected")
+            break
+        if meter.out_of_time():
+            break
+        seen[id(res)] = res
+        states = _resolved(res.get("/ExtGState"))
+        if hasattr(states, "values") and any(
+                _resolved(_resolved(v).get("/Font")) is not None for v in states.values()
+                if hasattr(_resolved(v), "get")):
+            font_state = True
+        patterns += [_Appearance(p, reader, forms, res) for p in _tiling_patterns(res)
+                     if id(p) not in forms.seen]
+        xobjects = _resolved(res.get("/XObject"))
+        if hasattr(xobjects, "values") and id(xobjects) not in seen:
+            seen[id(xobjects)] = xobjects  # shared: its forms listed once
+            todo += [(_resolved(x.get("/Resources")), depth + 1)
+                     for x in (_resolved(v) for v in xobjects.values())
+                     if hasattr(x, "get_data") and x.get("/Subtype") == "/Form"]
+    contents = _resolved(page.get("/Contents"))
+    drawn = ([_Appearance(contents, reader, forms, resources)]
+             if font_state and contents is not None else []) + patterns
+    return _texts(iter(drawn), meter, "page content")
 
 
 def _resolved(value: Any) -> Any:
@@ -423,9 +631,33 @@ def _outline(reader: Any, meter: Meter) -> str:
 
 
 def _form_values(reader: Any, meter: Meter) -> str:
-    """The values of the document's form fields, shown in their boxes."""
-    fields = list((reader.get_fields() or {}).values())
-    if len(fields) > _MAX_ANNOTATIONS:
-        meter.truncate(f"form fields past {_MAX_ANNOTATIONS} were not inspected")
-    return _texts((_resolved(f.get("/V")) for f in fields[:_MAX_ANNOTATIONS]
-                   if hasattr(f, "get")), meter, "form field values")
+    """What the document's form fields show (_field_texts), walked from
+    /AcroForm /Fields by /Kids, each field once (a file may link them in
+    a cycle), at most _MAX_ANNOTATIONS of them and _MAX_FIELD_DEPTH deep
+    (past which the inspection is not whole)."""
+    form = _resolved(reader.trailer["/Root"].get("/AcroForm"))
+    listed = _resolved(form.get("/Fields")) if hasattr(form, "get") else None
+    if not isinstance(listed, list):
+        return ""
+
+    def values() -> Iterator[Any]:
+        seen: set[int] = set()
+        listed_kids: dict[int, Any] = {}
+        todo = [(field, 0) for field in reversed(listed)]
+        while todo:
+            field, depth = todo.pop()
+            field = _resolved(field)
+            if not hasattr(field, "get") or id(field) in seen:
+                continue
+            if len(seen) >= _MAX_ANNOTATIONS or depth >= _MAX_FIELD_DEPTH:
+                meter.truncate(f"form fields past {_MAX_ANNOTATIONS}, or nested past "
+                               f"{_MAX_FIELD_DEPTH}, were not inspected")
+                return
+            seen.add(id(field))
+            yield from _field_texts(field)
+            kids = _resolved(field.get("/Kids"))
+            if isinstance(kids, list) and id(kids) not in listed_kids:
+                listed_kids[id(kids)] = kids  # shared: its fields listed once
+                todo += [(kid, depth + 1) for kid in reversed(kids)]
+
+    return _texts(values(), meter, "form field values")
