@@ -480,6 +480,117 @@ def test_no_ratio_an_honest_format_shows_reads_as_an_identity_number(
         assert not list(find(shown, 0, None)), (name, stored, code, shown)
 
 
+# A card number whose last four digits a date, time or duration shows
+# beside the format's literal text: 1,111 elapsed hours, minutes or seconds;
+# the clock time 11:11; the 11th of November (2024-11-11 is day 45607 of
+# the 1900 date system, day 44145 of the 1904 one).
+_CARD_HEAD = "&quot;card 4111 1111 1111 &quot;"
+_SHOWN_AS_DATE = [
+    ("[h]", "46.2916666666667"), ("[hh]", "46.29166666666666"), ("[m]", "0.771527777777778"),
+    ("[mm]", "0.7715277777777775"), ("[s]", "0.0128587962962963"),
+    ("[ss]", "0.01285879629629"),  # 1,110.99999 s: Excel's rounding of seconds
+    ("hhmm", "0.465972222222222"), ("mmdd", "45607"), ("mmdd", "45607.75"),
+]
+
+
+@pytest.mark.parametrize(("code", "value"), _SHOWN_AS_DATE)
+def test_a_card_number_a_date_or_duration_completes_is_read(code: str, value: str) -> None:
+    # "card 4111 1111 1111 "[h] shows 46.2916666666667 as card 4111 1111 1111
+    # 1111 (46 days and 7 hours: 1,111 hours); a date or time section was
+    # never shown, and the number was read as its whole part, 46: sealed
+    # without a floor.
+    from crafted_shown import _numfmts, _xlsx
+
+    data = _xlsx(_numfmts(_CARD_HEAD + code), cell=f"<v>{value}</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+@pytest.mark.parametrize("flag", ["1", "true", " 1 ", "yes"])
+def test_a_1904_workbooks_dates_are_shown_as_excel_shows_them(flag: str) -> None:
+    # In a workbook of the 1904 date system day 44145 is 2024-11-11 (in the
+    # 1900 system 2020-11-10, which completes no card number). A value no
+    # schema reads as a boolean ("yes") has the dates shown in both systems.
+    from crafted_shown import _numfmts, _xlsx
+
+    def date1904(p: Parts) -> Parts:
+        book = p["xl/workbook.xml"].replace(b"<workbookPr/>",
+                                            f'<workbookPr date1904="{flag}"/>'.encode())
+        assert b"date1904" in book
+        return _numfmts(_CARD_HEAD + "mmdd")({**p, "xl/workbook.xml": book})
+
+    data = _xlsx(date1904, cell="<v>44145</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+    # the same day in a workbook of the 1900 system shows 1110
+    data = _xlsx(_numfmts(_CARD_HEAD + "mmdd"), cell="<v>44145</v>", style=' s="1"')
+    assert floor_of(data)[1:] == (None, [])
+
+
+def test_dates_and_durations_are_shown_as_excel_shows_them() -> None:
+    from vault.intake._numfmt import parse, render
+
+    for code, value, shown in [
+            ('"at "yyyy-mm-dd hh:mm:ss', "45000.342662037", "at 2023-03-15 08:13:26"),
+            ('"on "m/d/yy', "60", "on 2/29/00"),  # Lotus's 1900-02-29, kept by Excel
+            ('"on "yyyy-mm-dd', "0", "on 1900-01-00"),
+            ('"on "yyyy-mm-dd', "61", "on 1900-03-01"),
+            ('"on "dddd d mmmm yyyy', "2958465", "on Friday 31 December 9999"),
+            ('"at "h:mm AM/PM', "0.75", "at 6:00 PM"),
+            ('"at "h:mm a/p', "0.25", "at 6:00 a"),
+            ('"lap "mm:ss.00', "0.0001", "lap 00:08.64"),
+            ('"took "[h]:mm:ss', "8.36111111111111", "took 200:40:00"),
+            ('"took "[mm]:ss', "0.5", "took 720:00"),
+            ('"at "h:mm', "0.43749999", "at 10:29\nat 10:30"),  # seconds cut or rounded
+            ('"at "h:mm:ss', "0.99999999", "at 23:59:59\nat 0:00:00"),
+    ]:
+        assert render(parse(code), value, True) == shown, (code, value)
+    # No date shows a negative number or one past 9999-12-31: as before.
+    for value in ("-1", "2958466", "1E+300"):
+        assert render(parse('"on "yyyy-mm-dd'), value, True) is None, value
+    assert render(parse('"on "yyyy-mm-dd'), "0", True, (1904,)) == "on 1904-01-01"
+
+
+def test_an_honest_sheets_dates_times_and_durations_set_no_floor() -> None:
+    import datetime
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["day", "in", "out", "worked", "lap", "due", "stamp"])
+    start = datetime.datetime(2024, 1, 1, 8, 13, 26)
+    for row in range(2, 400):
+        when = start + datetime.timedelta(days=row * 3, minutes=row * 7, seconds=row)
+        ws.append([when.date(), when.time(), (when + datetime.timedelta(hours=9)).time(),
+                   row * 0.36111111111111, row / 86400 * 1.37, when, when])
+        for column, code in enumerate(['"Day "dddd d mmmm yyyy', "hh:mm:ss", "h:mm AM/PM",
+                                       '"worked "[h]:mm:ss', "mm:ss.000",
+                                       '"due "dd/mm/yyyy', "yyyy-mm-dd hh:mm:ss"], 1):
+            ws.cell(row, column).number_format = code
+    out = io.BytesIO()
+    wb.save(out)
+    assert floor_of(out.getvalue())[1:] == (None, [])
+
+
+_DATE_CODES = st.sampled_from(['"on "yyyy-mm-dd', '"on "dd/mm/yyyy hh:mm', '"at "hh:mm:ss',
+                               '"took "[h]:mm:ss', '"took "[mm]:ss.00', '"on "m/d/yy h:mm AM/PM',
+                               '"on "dd.mm.yyyy', '"on "yyyy-mm-dd hh:mm:ss.000',
+                               '"on "d mmmm yyyy', '"at "h:mm'])
+
+
+@given(st.integers(0, 2958465 * 86400), st.integers(0, 999), _DATE_CODES,
+       st.sampled_from([(1900,), (1904,)]))
+def test_no_date_an_honest_format_shows_reads_as_an_identity_number(
+        seconds: int, ms: int, code: str, systems: tuple[int, ...]) -> None:
+    from vault.intake._detectors import DETECTORS
+    from vault.intake._numfmt import parse, render
+
+    stored = "%.15g" % ((seconds + ms / 1000) / 86400)
+    shown = render(parse(code), stored, True, systems) or ""
+    for name, (find, _) in DETECTORS.items():
+        assert not list(find(shown, 0, None)), (name, stored, code, shown)
+
+
 _X14 = ('<extLst><ext uri="{{{uri}}}" '
         'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main">{body}'
         "</ext></extLst>")

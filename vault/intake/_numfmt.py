@@ -14,8 +14,10 @@ value with each section; the formats conditional formatting applies
 Each code is parsed once; only cells whose formats have literal text are
 rendered. The rendering is the shape Excel gives, not every detail of it
 (no rounding, thousands separators or scaling by a trailing ``,``; a
-``%`` shows the number times 100; dates and times are left as their
-literal text).
+``%`` shows the number times 100). A date, time or duration section shows
+the number as Excel shows it, in the workbook's date system
+(vault/intake/_datefmt.py): ``"card 4111 1111 1111 "[h]`` shows
+46.2916666666667 as 1,111 elapsed hours beside its text.
 
 A cell's number is read as its format shows it (:func:`number_text`):
 its whole part, and of its fraction only as many digits as the format
@@ -32,14 +34,16 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from vault.intake import _datefmt as dates
 from vault.intake._model import Refused
 from vault.intake._xml import TextTarget
 
 __all__ = ["BUILTIN", "CellFormats", "Format", "StylesTarget", "literal_text", "number_text",
            "parse", "render", "style_index", "unsigned"]
 
-Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date, other, sep,
-# percent (an unquoted, unescaped %: the number shown times 100; shown as literal text)
+Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date (a run of one
+# date letter: yyyy, mm), elapsed ([h]: its letters), ampm (AM/PM, A/P), other, sep, percent
+# (an unquoted, unescaped %: the number shown times 100; shown as literal text)
 Places = dict[int, int]  # the percent signs of a section -> the most fraction digits shown
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
 MAX_CODE = 255  # characters of a number format: Excel's own limit
@@ -88,7 +92,7 @@ def _bracket(inner: str) -> Token:
     if inner.startswith("$"):  # [$€-407]: the currency text is shown
         return ("lit", inner[1:].split("-", 1)[0])
     if _ELAPSED.fullmatch(inner):  # [h]:mm elapsed time
-        return ("date", inner)
+        return ("elapsed", inner)
     return ("other", inner)  # a colour, a condition, a numeral system
 
 
@@ -121,13 +125,30 @@ def tokens(code: str) -> list[Token]:
             out.append(("other", code[i:i + 2]))
             i += 2
             continue
+        if (ampm := _ampm(code, i)) is not None:
+            out.append(("ampm", ampm))
+            i += len(ampm)
+            continue
+        if c in _DATE:  # a run of one letter is one code: yyyy, mmm, hh
+            j = i + 1
+            while j < n and code[j].lower() == c.lower():
+                j += 1
+            out.append(("date", code[i:j]))
+            i = j
+            continue
         kind = {"0": "digit", "#": "digit", "?": "digit", ".": "point", "@": "text",
-                ";": "sep", ",": "other", "%": "percent"}.get(c)
-        if kind is None:
-            kind = "date" if c in _DATE or code[i:i + 5].upper() == "AM/PM" else "lit"
+                ";": "sep", ",": "other", "%": "percent"}.get(c, "lit")
         out.append((kind, c))
         i += 1
     return out
+
+
+def _ampm(code: str, i: int) -> str | None:
+    """The 12-hour clock's marker at ``i`` (``AM/PM``, ``A/P``, any case), or None."""
+    for size in (5, 3):
+        if code[i:i + size].upper() == ("AM/PM" if size == 5 else "A/P"):
+            return code[i:i + size]
+    return None
 
 
 def _fill(placeholder: str) -> str:
@@ -167,6 +188,7 @@ class _Section:
     fills: tuple[str, ...]  # of the whole-number placeholders
     fraction_fills: tuple[str, ...]
     date: bool
+    dates: dates.Plan | None  # what a date, time or duration section shows (_datefmt.py)
     text: bool  # has @
     places: int | None  # digits of the stored fraction shown; None: as General
 
@@ -180,9 +202,10 @@ class _Section:
         plan = [("whole" if i < point else "fraction", t) if k == "digit" else (k, t)
                 for i, (k, t) in enumerate(toks) if k in ("lit", "digit", "point", "general")]
         fraction_fills = tuple(_fill(t) for k, t in plan if k == "fraction")
-        date = any(k == "date" for k, _ in toks)
+        date = any(k in ("date", "elapsed", "ampm") for k, _ in toks)
         return cls(tuple(toks), tuple(plan), tuple(_fill(t) for k, t in plan if k == "whole"),
-                   fraction_fills, date, any(k == "text" for k, _ in toks),
+                   fraction_fills, date, dates.Plan.of(toks) if date else None,
+                   any(k == "text" for k, _ in toks),
                    _places(toks, len(fraction_fills), date), percent)
 
 
@@ -387,12 +410,16 @@ def number_text(value: str, formats: tuple[Format | None, ...] = (None,),
     return "\n".join(out)
 
 
-def render(fmt: Format, value: str, numeric: bool) -> str | None:
+def render(fmt: Format, value: str, numeric: bool,
+           systems: tuple[int, ...] = (1900,)) -> str | None:
     """``value`` as the format ``fmt`` shows it, or None where the format
     adds nothing to read (no literal text that adds to what a rule reads,
-    a date, a text format Excel does not apply to this value). A format with conditions shows the
-    value with every section, a line each: which one Excel picks is not
-    worked out here."""
+    a text format Excel does not apply to this value, a date no cell
+    shows). A format with conditions shows the value with every section, a
+    line each: which one Excel picks is not worked out here. A date, time
+    or duration section shows the number as a date in each of the
+    workbook's date ``systems`` (1900, 1904), its digits beside the
+    literal text (vault/intake/_datefmt.py)."""
     if not fmt.shows_text:
         return None
     sections = fmt.sections
@@ -411,11 +438,25 @@ def render(fmt: Format, value: str, numeric: bool) -> str | None:
     if parts is None:
         return None
     sign, whole, fraction = parts
-    picked = fmt.sections_for(sign)
-    shown = ["-" * (sign < 0 and section is sections[0])
-             + _number(section, *_percent(whole, fraction, section.percent))
-             for section in picked if not section.date]
+    shown: list[str] = []
+    for section in fmt.sections_for(sign):
+        if section.date:
+            shown += _dated(section, sign, whole, fraction, systems)
+        else:
+            shown.append("-" * (sign < 0 and section is sections[0])
+                         + _number(section, *_percent(whole, fraction, section.percent)))
     return "\n".join(shown) if shown else None
+
+
+def _dated(section: _Section, sign: int, whole: str, fraction: str,
+           systems: tuple[int, ...]) -> list[str]:
+    """A number as a date section shows it in each date system, a line
+    each (a negative number: none, Excel fills the cell with ``#``)."""
+    if sign < 0 or section.dates is None:
+        return []
+    number = f"{whole}.{fraction}" if fraction else whole
+    return [line for system in systems
+            for line in dates.readings(section.dates, whole, fraction, system, number)]
 
 
 def style_index(s: str | None) -> int:
@@ -443,6 +484,9 @@ class CellFormats:
         self._shown: dict[tuple[int | None, ...], list[Format]] = {}
         self._numbers: dict[tuple[int | None, ...], tuple[Format | None, ...]] = {}
         self._styles = 0  # the most cell styles of a styles part
+        # the date systems a number is shown in as a date: the workbook's
+        # (its workbookPr's date1904), both where it says neither clearly
+        self.systems: tuple[int, ...] = (1900,)
 
     def add(self, codes: dict[int, str], xfs: list[int]) -> None:
         """A styles part's formats by id and its cell styles' format ids,

@@ -35,6 +35,7 @@ from vault.intake._opc import (
 )
 from vault.intake._parts import KINDS, STYLES, TYPED, Context, Reader
 from vault.intake._scan import Scanner
+from vault.intake._sheets import DateSystemTarget
 from vault.intake._xml import TextTarget, iter_text
 from vault.intake._zip import SafeZip
 
@@ -93,10 +94,20 @@ def read_labels(zf: SafeZip, meter: Meter, pkg: Package | None = None
     return merge(info, props)
 
 
+def _date_systems(zf: SafeZip, main: str, meter: Meter, depth: int) -> tuple[int, ...]:
+    """The date systems of an Excel workbook, from its main part
+    (:class:`DateSystemTarget`), whatever else reads that part."""
+    target = DateSystemTarget(depth)
+    with zf.open(main) as stream:
+        for _ in iter_text(stream, target, main, meter):
+            pass
+    return target.systems
+
+
 def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple[OfficeLabel, ...]]:
     """Scan the text parts of an OOXML package; (kind, labels found)."""
     pkg = Package.read(zf)
-    kind, _ = main_part(pkg)
+    kind, main = main_part(pkg)
     labels = read_labels(zf, meter, pkg)
     readers = KINDS[kind]
     # Parts under their usual names are read as those names say, whatever
@@ -105,6 +116,8 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
     chosen |= {name: reader for name in zf.names() for reader in readers
                if reader[0].fullmatch(name)}
     ctx = Context(meter.budget.max_xml_depth)
+    if kind == "excel" and main is not None:  # dates are shown in the workbook's date system
+        ctx.formats.systems = _date_systems(zf, main, meter, ctx.depth)
     # The styles first: a sheet's cells are read as their formats show them.
     for name in sorted(chosen, key=lambda n: (chosen[n] is not STYLES, _order(n))):
         _, make = chosen[name]

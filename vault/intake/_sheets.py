@@ -34,7 +34,7 @@ from vault.intake._numfmt import (
 )
 from vault.intake._xml import TextTarget
 
-__all__ = ["NamesTarget", "SheetTarget", "formula_text"]
+__all__ = ["DateSystemTarget", "NamesTarget", "SheetTarget", "formula_text"]
 
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 S_STRICT = "{http://purl.oclc.org/ooxml/spreadsheetml/main}"
@@ -172,7 +172,7 @@ class SheetTarget(_Formulas):
             value, numeric = "".join(self.value), self.cell_type in (None, "n")
             self.value = None
             for fmt in self.codes:
-                if (shown := render(fmt, value, numeric)) is not None:
+                if (shown := render(fmt, value, numeric, self.formats.systems)) is not None:
                     self._add("\n" + shown + "\n")
         if self.number is not None and self.number_depth == self.depth:
             number = "".join(self.number)
@@ -206,7 +206,7 @@ class SheetTarget(_Formulas):
     def next_pass(self) -> TextTarget | None:
         # The extLst comes after the cells: they are read again, with its formats.
         if self.late or add_places(dict(self.formats.dxf_places), self.late_places):
-            return _LateCells(self.max_depth, self.late, self.late_places)
+            return _LateCells(self.max_depth, self.late, self.late_places, self.formats.systems)
         return None
 
 
@@ -214,9 +214,10 @@ class _LateCells(TextTarget):
     """A sheet read again for its cells only, each shown with ``codes``
     (rendered) and its number with ``places`` digits of its fraction."""
 
-    def __init__(self, depth: int, codes: list[Format], places: Places) -> None:
+    def __init__(self, depth: int, codes: list[Format], places: Places,
+                 systems: tuple[int, ...]) -> None:
         super().__init__(frozenset(), max_depth=depth)
-        self.codes, self.places = codes, places
+        self.codes, self.places, self.systems = codes, places, systems
         self.cell_type: str | None = None
         self.value: list[str] | None = None
         self.value_depth = 0
@@ -236,7 +237,7 @@ class _LateCells(TextTarget):
         if self.value is not None and self.value_depth == self.depth:
             value, numeric = "".join(self.value), self.cell_type in (None, "n")
             self.value = None
-            shown = [render(fmt, value, numeric) for fmt in self.codes]
+            shown = [render(fmt, value, numeric, self.systems) for fmt in self.codes]
             if numeric and self.places:
                 shown.append(number_text(value, (), conditional_places(value, self.places)))
             if text := "\n".join(s for s in shown if s is not None):
@@ -266,3 +267,29 @@ class NamesTarget(_Formulas):
 
 
 _SHEET_TAGS = _tags("sheet")
+
+
+class DateSystemTarget(TextTarget):
+    """A workbook part read for its date system alone, before its sheets:
+    the ``date1904`` of its ``workbookPr`` (a child of the root, an
+    xsd:boolean), under which every date Excel shows is 1,462 days later
+    than in the 1900 system. Both systems where the part says neither
+    clearly (a value no schema reads as a boolean, two that differ)."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(frozenset(), max_depth=depth)
+        self.found: set[int] = set()
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        if self.depth == 2 and tag in _WORKBOOK_PR:
+            flag = attrib.get("date1904", "false").strip(" \t\r\n")
+            self.found |= {1904} if flag in ("true", "1") else {1900} if flag in (
+                "false", "0") else {1900, 1904}
+
+    @property
+    def systems(self) -> tuple[int, ...]:
+        return tuple(sorted(self.found)) or (1900,)
+
+
+_WORKBOOK_PR = _tags("workbookPr")
