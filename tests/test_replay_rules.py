@@ -108,6 +108,7 @@ def test_a_record_kept_by_the_version_before_is_upgraded_in_place(
     db.execute("ALTER TABLE docs DROP COLUMN pins")
     db.execute("ALTER TABLE pending DROP COLUMN time")  # schema 8's
     db.execute("DROP TABLE original_leaves")  # schema 9's
+    db.execute("DROP TABLE tip_leaves")  # schema 10's
     db.execute("UPDATE meta SET value = '3' WHERE key = 'rules'")
     db.execute("PRAGMA user_version=6")
     db.commit()

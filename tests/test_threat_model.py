@@ -197,6 +197,7 @@ def as_schema_5(path: str) -> None:
     db.execute("ALTER TABLE docs DROP COLUMN pins")
     db.execute("ALTER TABLE pending DROP COLUMN time")
     db.execute("DROP TABLE original_leaves")
+    db.execute("DROP TABLE tip_leaves")
     db.execute("PRAGMA user_version=5")
     db.commit()
     db.close()

@@ -106,6 +106,9 @@ class Session:
         # And the leaves they carry (FORMAT.md §14.8), without catching up:
         # asked after sealed_off, and by a writer rebuilding the derived data.
         self.log.original_leaves = self.trusted.original_leaves
+        # And those its trusted tip's tree holds there, which appends and
+        # verify hold the tip to (AUDIT.md §11.3).
+        self.log.held_leaves = self.trusted.tip_leaves
         self.identity = identity
         self.keyring = Keyring(backend, self.trusted, identity) if identity else None
         self._depth = 0

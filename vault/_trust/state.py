@@ -35,7 +35,7 @@ from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_base", "state_path"]
 
-_SCHEMA_VERSION = 9
+_SCHEMA_VERSION = 10
 
 
 def _add_listing_entries(db: sqlite3.Connection) -> None:
@@ -75,6 +75,21 @@ def _add_original_leaves(db: sqlite3.Connection) -> None:
     db.execute(_ORIGINALS)
 
 
+_TIP_LEAVES = "CREATE TABLE tip_leaves (seq INTEGER PRIMARY KEY, leaf BLOB NOT NULL)"
+
+
+def _add_tip_leaves(db: sqlite3.Connection) -> None:
+    """Schema 9 -> 10: the leaf the trusted tip's tree holds at each
+    sealed-off line below it, found again at the next catch-up (no "held"
+    mark: docs/AUDIT.md §11.3)."""
+    db.execute(_TIP_LEAVES)
+
+
+def _from_8(db: sqlite3.Connection) -> None:
+    _add_original_leaves(db)
+    _add_tip_leaves(db)
+
+
 def _from_5(db: sqlite3.Connection) -> None:
     _add_listing_entries(db)
     _from_6(db)
@@ -87,12 +102,12 @@ def _from_6(db: sqlite3.Connection) -> None:
 
 def _from_7(db: sqlite3.Connection) -> None:
     _add_decision_times(db)
-    _add_original_leaves(db)
+    _from_8(db)
 
 
 # Steps from an older schema to this one that keep what was verified.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    5: _from_5, 6: _from_6, 7: _from_7, 8: _add_original_leaves}
+    5: _from_5, 6: _from_6, 7: _from_7, 8: _from_8, 9: _add_tip_leaves}
 _LISTING = ("SELECT doc_id, statement, label, listed FROM docs "
             "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
 _LISTING_ENTRIES = ("SELECT doc_id, CASE WHEN listed IS NULL THEN statement END, label, listed "
@@ -119,7 +134,7 @@ CREATE INDEX docs_key ON docs (key_id) WHERE shredded = 0;
 CREATE TABLE findings (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL,
     message TEXT NOT NULL);
 CREATE TABLE sealed_off (seq INTEGER PRIMARY KEY, incident INTEGER NOT NULL);
-""" + _ORIGINALS + """;
+""" + _ORIGINALS + ";\n" + _TIP_LEAVES + """;
 CREATE TABLE used (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE requests (digest TEXT PRIMARY KEY, id TEXT NOT NULL, requester TEXT NOT NULL,
     expires TEXT NOT NULL, seq INTEGER NOT NULL, statement TEXT NOT NULL);
@@ -516,6 +531,17 @@ class StateStore:
     def original_leaves(self) -> dict[int, bytes]:
         return {int(seq): bytes(leaf) for seq, leaf in
                 self._db.execute("SELECT seq, leaf FROM original_leaves")}
+
+    def tip_leaves(self) -> dict[int, bytes]:
+        """The leaf the stored tip's tree holds at sealed-off lines below
+        it, as far as this machine told them (kept through :meth:`reset`:
+        the tip is too, until a replay from the start replaces it)."""
+        return {int(seq): bytes(leaf) for seq, leaf in
+                self._db.execute("SELECT seq, leaf FROM tip_leaves")}
+
+    def set_tip_leaves(self, leaves: dict[int, bytes]) -> None:
+        self._db.execute("DELETE FROM tip_leaves")
+        self._db.executemany("INSERT INTO tip_leaves VALUES (?, ?)", sorted(leaves.items()))
 
     def use(self, item: str, seq: int) -> None:
         self._db.execute("INSERT INTO used VALUES (?, ?)", (item, seq))

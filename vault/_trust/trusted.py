@@ -156,6 +156,7 @@ class TrustedState:
         with self.store.transaction():
             self._check_pin()
             tip = self._stored_tip()
+            anew = tip is None or self.store.meta("rules") != RULES  # a tip made from line 0
             try:
                 if tip is not None and self.store.meta("rules") != RULES:
                     new_tip, applied = self._replay_again(tip)
@@ -169,6 +170,7 @@ class TrustedState:
                 # explains that; otherwise it is an alarm.
                 self.store.reset()  # "rules" too: the tip is stored again below
                 self._pinned = False
+                anew = True
                 self._check_pin()
                 new_tip, applied = self._replay(None)
                 applied = True
@@ -197,6 +199,7 @@ class TrustedState:
                 self._tip_text = _tip_to_text(new_tip)
                 self._tip = new_tip
                 self.store.set_meta("tip", self._tip_text)
+            self._keep_tip_leaves(new_tip, anew)
             if applied or tip is None:
                 # A new mark whenever a state record was replayed (or the
                 # replay started over): what sessions cached is stale.
@@ -410,10 +413,11 @@ class TrustedState:
         """:meth:`_replay` from ``tip`` -- from where its lines end now, when
         a line an incident sealed off below it was rewritten at another
         length (anyone may: it never counts, docs/AUDIT.md §11.3) and the
-        lines, with the original leaves this machine holds at sealed-off
-        lines, still reproduce its root (:func:`~vault.audit.moved_tip`; a
-        finding notes it). Held to its offset, the machine would stop for
-        good at an incident it already knew, as an alarm."""
+        lines, with the leaves its tree holds at sealed-off lines
+        (:meth:`tip_leaves`), still reproduce its root
+        (:func:`~vault.audit.moved_tip`; a finding notes it). Held to its
+        offset, the machine would stop for good at an incident it already
+        knew, as an alarm."""
         from vault.audit._writer import moved_tip
 
         if tip is None:
@@ -422,13 +426,13 @@ class TrustedState:
             with self.store.savepoint():
                 return self._replay(tip)
         except AuditIntegrityError:
-            moved = moved_tip(self._log.storage, tip, self.original_leaves())
+            moved = moved_tip(self._log.storage, tip, self.tip_leaves())
             if moved is None:
                 raise
         self.store.add_finding(tip.size, "history", "a line an incident sealed off below "
                                "what this machine had verified was rewritten at another "
-                               "length; the lines still hold its tip with the original leaves, "
-                               "and the tip was moved to where they end now")
+                               "length; the lines still hold its tip with the leaves it was made "
+                               "with there, and the tip was moved to where they end now")
         return self._replay(moved)
 
     def original_leaves(self) -> dict[int, bytes]:
@@ -436,6 +440,70 @@ class TrustedState:
         and this machine's own), of sealed-off lines only, without catching
         up: what a root is held to at those lines (docs/AUDIT.md §11.3)."""
         return self._sealed_now()[0]
+
+    def tip_leaves(self) -> dict[int, bytes]:
+        """The leaves the stored tip's tree holds at sealed-off lines below
+        it, without catching up: those this machine told when it stored the
+        tip (:meth:`_keep_tip_leaves`) -- the original leaf where it read
+        the line before the damage, the line's own where it first read it
+        after -- else the original ones the state holds. A sealed-off line
+        never counts (docs/AUDIT.md §11.3): the tip is held to these, never
+        to what the line says now, which any folder writer may change again."""
+        sealed = self.store.sealed_off()
+        held = {i: leaf for i, leaf in self.store.tip_leaves().items() if i in sealed}
+        return {**self._sealed_now()[0], **held}
+
+    def _keep_tip_leaves(self, tip: TrustedTip, anew: bool) -> None:
+        """Tell and keep the leaves ``tip``'s tree holds at the sealed-off
+        lines below it (inside the catch-up's transaction), once after each
+        replay that met an incident or started over (no "held" mark: a
+        reset clears it; ``anew``: the tip was made from line 0 again, and
+        what was kept was another tree's). The tip was just held to the
+        lines -- by their own leaves, or the original ones at sealed-off
+        lines -- so one of the two reproduces its root now; the leaves
+        kept before stand for lines below the tip it extends."""
+        if anew:
+            self.store.set_tip_leaves({})
+        if self.store.meta("held") is not None:
+            return
+        self.store.set_meta("held", "1")
+        sealed = self.store.sealed_off()
+        known = {i: h for i, h in self.store.tip_leaves().items() if i in sealed}
+        below = sorted(i for i in sealed if i < tip.size)
+        if all(i in known for i in below):
+            self.store.set_tip_leaves({i: known[i] for i in below})
+            return
+        found = self._tip_tree(tip, known)
+        if found is not None:
+            self.store.set_tip_leaves({i: found[i] for i in below})
+
+    def _tip_tree(self, tip: TrustedTip, known: dict[int, bytes]) -> list[bytes] | None:
+        """The leaves of ``tip``'s tree, if the lines reproduce its root with
+        the ``known`` leaves at their lines and, at the other sealed-off
+        lines, their own leaves or else the original ones (None: neither)."""
+        import hmac
+
+        from vault.audit import leaf_hash
+        from vault.audit._storage import LogEnd
+        from vault.audit._tree import tree_root
+
+        with self._log._reading():
+            source = self._log.storage.read(0, 0, LogEnd(tip.size, None))
+            try:
+                now = [leaf_hash(line) for block in source for line in block][:tip.size]
+            finally:
+                source.close()
+        if len(now) != tip.size:
+            return None
+        originals = self._sealed_now()[0]
+        for variant in ({}, originals):
+            leaves = list(now)
+            for i, leaf in {**variant, **known}.items():
+                if i < tip.size:
+                    leaves[i] = leaf
+            if hmac.compare_digest(tree_root(leaves), tip.root):
+                return leaves
+        return None
 
     def _sealed_now(self) -> tuple[dict[int, bytes], dict[int, int]]:
         """The original leaves (those incident records carry and this
@@ -447,12 +515,13 @@ class TrustedState:
 
     def _replay_pass(self, tip: TrustedTip | None, through: TrustedTip | None,
                      recorded: dict[int, bytes], sealed: dict[int, int],
-                     stop: int | None = None) -> tuple[TrustedTip, bool]:
+                     stop: int | None = None,
+                     tree: dict[int, bytes] | None = None) -> tuple[TrustedTip, bool]:
         from vault.audit import verify_record
 
         journal = Journal(self.store, self.manifest, _parse_policy, verify_record, sealed)
         passed = through is None or through.size == 0
-        with self._log.scan(tip, recorded) as scan:
+        with self._log.scan(tip, recorded, tree) as scan:
             for line in scan:
                 journal.feed(line)
                 if through is not None and not passed and scan.tip.size >= through.size:
@@ -481,11 +550,14 @@ class TrustedState:
         incident's lines said for good once the line was restored, while
         every other machine does not."""
         pins = self.store.metas("manifest", "vault", "rules", "tip", "state")
+        # Held by the leaves its tree holds where this machine told them
+        # (they stand for lines below the tip ``reached`` extends).
+        tree = {**leaves, **{i: h for i, h in self.store.tip_leaves().items() if i in sealed}}
         with self.store.savepoint():
             self.store.reset()
             for key, value in pins.items():
                 self.store.set_meta(key, value)
-            self._replay_pass(None, reached, leaves, sealed, stop=reached.size)
+            self._replay_pass(None, reached, leaves, sealed, stop=reached.size, tree=tree)
 
     def _replay_again(self, old: TrustedTip) -> tuple[TrustedTip, bool]:
         """This machine replayed the log under other rules (``RULES``): replay
@@ -501,19 +573,22 @@ class TrustedState:
         that no longer passes through ``old`` raises AuditIntegrityError,
         which ``catch_up`` handles as for any replay."""
         pins = self.store.metas("manifest", "vault")
+        held = self.tip_leaves()  # of the old tip's tree: asked before the reset
         self.store.reset()
         for key, value in pins.items():
             self.store.set_meta(key, value)
         new_tip, _ = self._replay(None)
-        self._hold(old)
+        self._hold(old, held)
         return new_tip, True
 
-    def _hold(self, old: TrustedTip) -> None:
+    def _hold(self, old: TrustedTip, held: dict[int, bytes]) -> None:
         """Does the log still start with the lines of ``old`` -- the same
         lines, or lines differing from them only at sealed-off lines, by
-        the original leaves the state holds for them? AuditIntegrityError
-        otherwise."""
-        leaves, _ = self._sealed_now()
+        the leaves ``old``'s tree holds there (:meth:`tip_leaves`, asked
+        before the replay), else the original leaves the state holds for
+        them? AuditIntegrityError otherwise."""
+        leaves, sealed = self._sealed_now()
+        leaves.update({i: h for i, h in held.items() if i in sealed})
         passed = old.size == 0
         with self._log.scan(None, leaves) as scan:
             for _ in scan:

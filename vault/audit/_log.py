@@ -212,7 +212,7 @@ class AuditLog(LogReading):
         with self._writing("cannot append") as stack:
             turn = stack.enter_context(contextlib.closing(
                 Turn(self.storage, self._tip, self.checkpoint_every, settled=self._settled,
-                     originals=self.original_leaves)))
+                     originals=self.held_leaves or self.original_leaves)))
             builder = RecordBuilder(time=now(), host=self._host,
                                     pid=os.getpid())  # one moment for the whole batch
             turn.recover(builder, checked[0])
@@ -303,7 +303,8 @@ class AuditLog(LogReading):
         self.unstored = None
         with self._writing("cannot write a checkpoint") as stack:
             turn = stack.enter_context(contextlib.closing(
-                Turn(self.storage, self._tip, 0, originals=self.original_leaves)))
+                Turn(self.storage, self._tip, 0,
+                     originals=self.held_leaves or self.original_leaves)))
             note = self._sign(signer, turn.tip.size, turn.tip.root)
             if not self.storage.store_checkpoint(turn.tip.size, note):
                 # Someone stored a note of that size first (a PostgreSQL

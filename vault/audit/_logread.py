@@ -57,6 +57,13 @@ class LogReading:
     #: it, without catching up again); appends rebuilding the derived data
     #: hold the trusted tip to them too (§6, §11.3)
     original_leaves: Callable[[], Mapping[int, bytes]] = staticmethod(dict)
+    #: gives the leaves the trusted tip's tree holds at sealed-off lines
+    #: below it -- the original ones, or those the tip was made with, where
+    #: it read a line only after the damage (a vault sets it; None: those of
+    #: :attr:`original_leaves`). Appends hold the tip to them when a
+    #: sealed-off line moved or changed, and verify holds the tip to them
+    #: (§11.3): a sealed-off line never counts, whatever it says now.
+    held_leaves: Callable[[], Mapping[int, bytes]] | None = None
 
     def checkpoint(self) -> bytes:
         raise NotImplementedError  # AuditLog signs and stores one
@@ -136,19 +143,21 @@ class LogReading:
                              hint="check the --log directory") from None
 
     def scan(self, start: TrustedTip | None = None,
-             recorded: Mapping[int, bytes] | None = None) -> Scan:
+             recorded: Mapping[int, bytes] | None = None,
+             tree: Mapping[int, bytes] | None = None) -> Scan:
         """Every settled line after ``start`` (default: the beginning), with
         its leaf hash, parsed record, chain digest and damage if any; the
         scan's ``tip`` is the trusted tip after the lines it yielded.
         ``recorded``: the leaf hashes sealed-off lines had when written
         (§11.3): a signed record whose chain covers one also gets the chain
-        over them (``original_chain``)."""
+        over them (``original_chain``). ``tree``: the leaves the scan's
+        ``original_root`` holds at their lines instead (default: ``recorded``)."""
         start = start or EMPTY_TIP
         with self._reading():
             end = self.storage.end()
             check_tip(self.storage, start, end)
             source = self.storage.read(start.size, start.end_offset, end)
-        return Scan(source, start, recorded)
+        return Scan(source, start, recorded, tree)
 
     def records(
         self,

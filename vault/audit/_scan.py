@@ -36,7 +36,8 @@ class Scan(Iterator[ScannedLine]):
     """Settled lines after ``start`` read from ``source`` (see module doc)."""
 
     def __init__(self, source: LineSource, start: TrustedTip,
-                 recorded: Mapping[int, bytes] | None = None) -> None:
+                 recorded: Mapping[int, bytes] | None = None,
+                 tree: Mapping[int, bytes] | None = None) -> None:
         self._source = source
         self._blocks: Iterator[list[bytes]] | None = iter(source)
         self._walker = Walker(start.last_leaf)
@@ -53,6 +54,9 @@ class Scan(Iterator[ScannedLine]):
         # With original leaves: the leaves of the lines just read (a chain to
         # recompute), and the tree with the original leaves at their lines.
         self._recorded = dict(recorded or {})
+        # The leaves :attr:`original_root` puts at their lines (default: the
+        # recorded ones): a trusted tip's own, which may differ (§11.3).
+        self._tree = dict(self._recorded if tree is None else tree)
         self._recent: collections.deque[tuple[int, bytes]] = collections.deque(
             [(start.size - 1, start.last_leaf)] if start.size else (), maxlen=MAX_FRAGMENTS + 2)
         self._original = start.range()
@@ -61,8 +65,9 @@ class Scan(Iterator[ScannedLine]):
     @property
     def original_root(self) -> bytes:
         """The root of the lines yielded so far (as :attr:`tip`), with the
-        original leaves given at their lines (the lines' own without any)."""
-        return fold(list(self._original_edge[1])) if self._recorded else self._tip.root
+        original leaves given at their lines (the lines' own without any),
+        or the ``tree`` leaves, when given."""
+        return fold(list(self._original_edge[1])) if self._tree else self._tip.root
 
     @property
     def tip(self) -> TrustedTip:
@@ -91,7 +96,7 @@ class Scan(Iterator[ScannedLine]):
             sha, prefix, feed = _sha256, LEAF_PREFIX, self._walker.feed
             queue, rng, offset = self._queue, self._range, self._offset
             seq = self._next_seq
-            if self._recorded:
+            if self._tree or self._recorded:
                 seq, offset = self._feed_recorded(block, seq, offset)
             else:
                 for line in block:
@@ -107,7 +112,7 @@ class Scan(Iterator[ScannedLine]):
         item, tip = self._queue.popleft()
         if tip is not None:
             self._tip = tip
-            if self._recorded:
+            if self._tree or self._recorded:
                 self._original_edge = self._edges.popleft()
         return item
 
@@ -116,11 +121,11 @@ class Scan(Iterator[ScannedLine]):
         if not hasattr(self, "_edges"):
             self._edges: collections.deque[tuple[int, tuple[bytes, ...]]] = (
                 collections.deque())
-        recorded, recent, original = self._recorded, self._recent, self._original
+        tree, recent, original = self._tree, self._recent, self._original
         for line in block:
             leaf = _sha256(LEAF_PREFIX + line).digest()
             self._range.append(leaf)
-            original.append(recorded.get(seq, leaf))
+            original.append(tree.get(seq, leaf))
             recent.append((seq, leaf))
             offset += len(line) + 1
             settled = [self._with_original(item) for item in self._walker.feed(seq, line, leaf)]

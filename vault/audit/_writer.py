@@ -128,7 +128,9 @@ class Turn:
                  rebuild: bool = False, settled: bool = False,
                  originals: Callable[[], Mapping[int, bytes]] | None = None) -> None:
         self.storage = storage
-        self._originals = originals  # the leaves incidents carry (see rebuild)
+        # The leaves the tip's tree holds at sealed-off lines: those incidents
+        # carry, or those the tip was made with (§11.3; see moved_tip, rebuild).
+        self._originals = originals
         self._settled = settled  # does the tip end at a settle point (§5)?
         self.every = every
         self.notes: list[str] = []
