@@ -1340,6 +1340,6 @@ def test_a_machine_that_first_read_a_sealed_off_line_damaged_outlives_its_rewrit
     for w, env in m.items():
         r = office.cli("registrar", "audit", "verify", env=env)
         assert r.exit_code == 0, (w, r.stderr)
-        if attack != "without leaves":  # no proof yet: see docs/AUDIT.md §11.3
+        if attack != "without leaves":  # not promised then: docs/AUDIT.md §11.3
             r = office.cli("registrar", "audit", "prove", "1", env=env)
             assert r.exit_code == 0, (w, r.stderr)
