@@ -1288,3 +1288,118 @@ def test_a_parent_field_that_is_a_widget_too_has_its_appearance_read() -> None:
             b"/AP << /N 11 0 R >> >>",
         12: b"<< /Type /Annot /Subtype /Widget /Rect [0 0 400 20] /Parent 10 0 R >>"})
     assert floor_of(data) == _SECRET_FLOOR
+
+
+# A page filling a black rectangle through a soft mask (an ExtGState's
+# /SMask) whose luminosity group draws white text on black: the fill shows
+# the glyphs' shapes in black, the text nowhere else.
+_MASK_FILL = b"q /GS1 gs 0 0 0 rg 0 0 400 100 re f Q"
+_MASK_STATES = b"/ExtGState << /GS1 40 0 R >>"
+_MASK_STATE = b"<< /Type /ExtGState /SMask << /Type /Mask /S /Luminosity /G 20 0 R >> >>"
+
+
+def _mask_group(text: bytes, resources: bytes = b"/Resources << /Font << /F1 30 0 R >> >> "
+                ) -> bytes:
+    return _pdf_stream(b"0 0 0 rg 0 0 400 100 re f BT /F1 10 Tf 1 1 1 rg 2 5 Td (" + text
+                       + b") Tj ET", b"/Type /XObject /Subtype /Form /BBox [0 0 400 100] "
+                       b"/Group << /S /Transparency /CS /DeviceRGB >> " + resources)
+
+
+def _soft_mask_pdf(where: str, text: bytes) -> bytes:
+    """``text`` drawn in a soft mask's group through which a fill paints,
+    the mask set ``where``."""
+    masked = {20: _mask_group(text), 40: _MASK_STATE}
+    with_mask = b"/Resources << " + _MASK_STATES + b" >> "
+    if where == "page":
+        return _page_pdf(_MASK_FILL, _MASK_STATES, masked)
+    if where == "group without resources":  # drawn with its drawer's, as a viewer does
+        return _page_pdf(_MASK_FILL, _MASK_STATES + b" /Font << /F1 30 0 R >>",
+                         {20: _mask_group(text, b""), 40: _MASK_STATE})
+    if where == "form on a page":
+        return _page_pdf(b"/X1 Do", b"/XObject << /X1 12 0 R >>",
+                         {**masked, 12: _pdf_stream(_MASK_FILL, _FORM + with_mask)})
+    if where == "pattern":
+        return _page_pdf(b"/Pattern cs /P0 scn 0 0 400 100 re f", b"/Pattern << /P0 21 0 R >>", {
+            **masked, 21: _pdf_stream(_MASK_FILL, b"/Type /Pattern /PatternType 1 /PaintType 1 "
+                                      b"/TilingType 1 /BBox [0 0 400 100] /XStep 400 "
+                                      b"/YStep 100 " + with_mask)})
+    assert where == "appearance"
+    return _annotated_pdf([10], {**masked, 10: _free_text(b"")[10],
+                                 11: _pdf_stream(_MASK_FILL, _FORM + with_mask)})
+
+
+_MASK_WAYS = ["page", "group without resources", "form on a page", "pattern", "appearance"]
+
+
+@pytest.mark.parametrize("where", _MASK_WAYS)
+def test_text_a_soft_mask_draws_is_read(where: str) -> None:
+    # PDFium, MuPDF and pdf.js show the card number in black where the fill
+    # paints through the mask; intake read neither the mask nor its group.
+    assert floor_of(_soft_mask_pdf(where, _APPEARANCE_SECRET)) == _SECRET_FLOOR
+
+
+@pytest.mark.parametrize("where", _MASK_WAYS)
+def test_honest_text_in_a_soft_mask_sets_no_floor(where: str) -> None:
+    assert floor_of(_soft_mask_pdf(where, b"canteen hours")) == ("complete", None, [])
+
+
+_SHOW_A = b"BT /F3 500 Tf 2 5 Td (a) Tj ET"  # glyph a of the Type3 font F3, 10 points
+
+
+def _type3_font(resources: bytes = b"/Resources << /Font << /F1 30 0 R >> >> ") -> bytes:
+    return (b"<< /Type /Font /Subtype /Type3 /FontBBox [0 0 1000 1000] /FontMatrix [0.001 0 0 "
+            b"0.001 0 0] /CharProcs << /a 32 0 R /b 34 0 R >> /Encoding << /Type /Encoding "
+            b"/Differences [97 /a /b] >> /FirstChar 97 /LastChar 98 /Widths [1000 1000] "
+            + resources + b">>")
+
+
+def _glyph(text: bytes) -> bytes:
+    return _pdf_stream(b"1000 0 d0 BT /F1 20 Tf 0 0 Td (" + text + b") Tj ET")
+
+
+def _type3_pdf(where: str, text: bytes) -> bytes:
+    """A page showing ``a`` in a Type3 font whose glyph procedure for ``a``
+    draws ``text`` in Helvetica, the font used ``where``."""
+    glyphs = {32: _glyph(text), 34: _pdf_stream(b"1000 0 0 0 750 750 d1 0 0 750 750 re f"),
+              33: _type3_font()}
+    uses_it = b"/Resources << /Font << /F3 33 0 R >> >> "
+    if where == "page":
+        return _page_pdf(_SHOW_A, b"/Font << /F3 33 0 R >>", glyphs)
+    if where == "font without resources":  # the glyph drawn with its drawer's
+        return _page_pdf(_SHOW_A, b"/Font << /F1 30 0 R /F3 33 0 R >>",
+                         {**glyphs, 33: _type3_font(b"")})
+    if where == "form on a page":
+        return _page_pdf(b"/X1 Do", b"/XObject << /X1 12 0 R >>",
+                         {**glyphs, 12: _pdf_stream(_SHOW_A, _FORM + uses_it)})
+    if where == "soft mask":
+        return _page_pdf(_MASK_FILL, _MASK_STATES, {
+            **glyphs, 40: _MASK_STATE,
+            20: _pdf_stream(b"0 0 0 rg 0 0 400 100 re f 1 1 1 rg " + _SHOW_A,
+                            _FORM + b"/Group << /S /Transparency >> " + uses_it)})
+    assert where == "appearance"
+    return _annotated_pdf([10], {**glyphs, 10: _free_text(b"")[10],
+                                 11: _pdf_stream(_SHOW_A, _FORM + uses_it)})
+
+
+_TYPE3_WAYS = ["page", "font without resources", "form on a page", "soft mask", "appearance"]
+
+
+@pytest.mark.parametrize("where", _TYPE3_WAYS)
+def test_text_a_type3_glyph_draws_is_read(where: str) -> None:
+    # PDFium draws the card number where the page shows one glyph, a;
+    # intake read a.
+    assert floor_of(_type3_pdf(where, _APPEARANCE_SECRET)) == _SECRET_FLOOR
+
+
+@pytest.mark.parametrize("where", _TYPE3_WAYS)
+def test_honest_type3_glyphs_set_no_floor(where: str) -> None:
+    assert floor_of(_type3_pdf(where, b"canteen hours")) == ("complete", None, [])
+
+
+def test_a_type3_glyph_drawing_its_own_font_is_read_once() -> None:
+    data = _page_pdf(_SHOW_A, b"/Font << /F3 33 0 R >>", {
+        32: _pdf_stream(b"1000 0 d0 BT /F3 10 Tf (ab) Tj ET BT /F1 24 Tf 0 0 Td ("
+                        + _APPEARANCE_SECRET + b") Tj ET"),
+        34: _pdf_stream(b"1000 0 d0 BT /F3 10 Tf (ba) Tj ET"),
+        33: _type3_font(b"/Resources << /Font << /F1 30 0 R /F3 33 0 R >> >> ")})
+    assert floor_of(data) == _SECRET_FLOOR

@@ -349,3 +349,76 @@ def test_patterns_drawing_one_another_are_read_once_each(patterns: int, status: 
     report = probe(path)
     assert report["status"] == status, report
     assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report
+
+
+def _masks_pdf(masks: int) -> bytes:
+    """A page filled through one of ``masks`` soft masks, each mask's group
+    listing all of them among its resources (each drawing through itself
+    and the others)."""
+    listed = b"/ExtGState << " + b" ".join(b"/G%d %d 0 R" % (i, 100 + i)
+                                            for i in range(masks)) + b" >>"
+    fill = b"q /G0 gs 0 0 400 100 re f Q"
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
+               b"/Resources << " + listed + b" >> >>",
+            4: b"<< /Length %d >>\nstream\n" % len(fill) + fill + b"\nendstream"}
+    group = fill + b" BT (x) Tj ET"
+    for i in range(masks):
+        objs[100 + i] = b"<< /SMask << /S /Luminosity /G %d 0 R >> >>" % (1000 + i)
+        objs[1000 + i] = (b"<< /Subtype /Form /BBox [0 0 9 9] /Resources << " + listed
+                          + b" >> /Length %d >>\nstream\n" % len(group) + group
+                          + b"\nendstream")
+    return raw_pdf(objs)
+
+
+@pytest.mark.parametrize(("masks", "status"), [(60, "complete"), (200, "truncated")])
+def test_soft_masks_drawing_one_another_are_read_once_each(masks: int, status: str,
+                                                           tmp_path: Path) -> None:
+    # Each mask's group is read once in the document; past 64 from one
+    # stream, the rest is not inspected.
+    path = tmp_path / "masks.pdf"
+    path.write_bytes(_masks_pdf(masks))
+    report = probe(path)
+    assert report["status"] == status, report
+    assert status == "complete" or "soft masks past 64" in report["reason"], report
+    assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report
+
+
+def _type3_pdf(fonts: int, glyphs: int) -> bytes:
+    """A page showing a glyph of one of ``fonts`` Type3 fonts of ``glyphs``
+    glyphs each, every glyph showing a glyph of every font (its own too)."""
+    listed = b"/Font << " + b" ".join(b"/F%d %d 0 R" % (i, 100 + i)
+                                       for i in range(fonts)) + b" >>"
+    shown = b"BT /F0 9 Tf (a) Tj ET"
+    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
+               b"/Resources << " + listed + b" >> >>",
+            4: b"<< /Length %d >>\nstream\n" % len(shown) + shown + b"\nendstream"}
+    glyph = b"9 0 d0 " + b" ".join(b"BT /F%d 9 Tf (a) Tj ET" % i for i in range(fonts))
+    for i in range(fonts):
+        procs = b" ".join(b"/g%d %d 0 R" % (g, 10_000 + i * glyphs + g) for g in range(glyphs))
+        objs[100 + i] = (b"<< /Type /Font /Subtype /Type3 /FontBBox [0 0 9 9] /FontMatrix "
+                         b"[0.1 0 0 0.1 0 0] /CharProcs << " + procs + b" >> /Encoding << "
+                         b"/Differences [97 /g0] >> /FirstChar 97 /LastChar 97 /Widths [9] "
+                         b"/Resources << " + listed + b" >> >>")
+        for g in range(glyphs):
+            objs[10_000 + i * glyphs + g] = (b"<< /Length %d >>\nstream\n" % len(glyph)
+                                             + glyph + b"\nendstream")
+    return raw_pdf(objs)
+
+
+@pytest.mark.parametrize(("fonts", "glyphs", "status"),
+                         [(4, 256, "complete"), (1, 300, "truncated")])
+def test_type3_glyphs_drawing_their_own_fonts_are_read_once_each(
+        fonts: int, glyphs: int, status: str, tmp_path: Path) -> None:
+    # Each glyph is read once in the document however many glyphs show it;
+    # past 256 glyphs in a font (a byte code picks one of 256), the rest is
+    # not inspected.
+    path = tmp_path / "type3.pdf"
+    path.write_bytes(_type3_pdf(fonts, glyphs))
+    report = probe(path)
+    assert report["status"] == status, report
+    assert status == "complete" or "glyphs past 256" in report["reason"], report
+    assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report

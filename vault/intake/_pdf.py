@@ -1,10 +1,12 @@
 """PDF text and labels, with pypdf (docs/POLICY.md §11.1).
 
 Text is extracted page by page, with what the extraction leaves out of a
-page (its tiling patterns' text, its contents again where an ExtGState
+page (the text of its tiling patterns, its soft masks' groups and its
+Type3 fonts' glyph procedures, its contents again where an ExtGState
 sets a font), the annotations' and form fields' text (an appearance
-stream's as the strings it draws, through the forms and patterns it
-draws; a field's value, inherited ones, tooltip, options, captions) and
+stream's as the strings it draws, through the forms, patterns, masks and
+glyphs it draws; a field's value, inherited ones, tooltip, options,
+captions) and
 the outline's (bookmarks') titles; the time budget is checked between pages
 and pypdf bounds what one stream may decode to (75 MB by default). A PDF
 encrypted with a user password is not inspected; one that opens with the
@@ -249,7 +251,7 @@ class _Appearance:
 
 
 _MAX_FORM_DEPTH = 8  # forms and patterns drawn inside one another, as deep as followed
-_MAX_FORMS = 64  # Form XObjects and tiling patterns followed from one content stream
+_MAX_FORMS = 64  # Form XObjects, tiling patterns, mask groups followed from one stream
 _SHOW = frozenset((b"Tj", b"TJ", b"'", b'"'))
 
 
@@ -299,14 +301,60 @@ def _entry(resources: Any, kind: str, name: Any) -> Any:
     return _resolved(group.get(name)) if hasattr(group, "get") else None
 
 
-def _tiling_patterns(resources: Any) -> list[Any]:
-    """The tiling patterns (PatternType 1: a content stream a viewer draws
-    as the fill) among ``resources``."""
-    group: Any = _resolved(resources.get("/Pattern")) if hasattr(resources, "get") else None
-    if not hasattr(group, "values"):
+_MAX_GLYPHS = 256  # glyph procedures read of one Type3 font: its one-byte codes pick 256
+
+
+def _side_streams(resources: Any, read: _FormsRead, meter: Meter) -> list[tuple[Any, Any, bool]]:
+    """The content streams a viewer may draw through ``resources`` besides
+    those a ``Do`` names, each with the resources it is read with if it has
+    none of its own (``resources``, as a viewer falls back to its drawer's)
+    and whether it counts among the forms and patterns of one stream
+    (_MAX_FORMS): every tiling pattern (/PatternType 1, whose cell a fill
+    paints); every soft mask's group (an ExtGState's /SMask /G, also the
+    ExtGState of a shading pattern: a fill through the mask shows the
+    shapes the group draws, text too); and the glyph procedures of every
+    Type3 font (/CharProcs: what its glyphs draw, a glyph's own text
+    included), read with the font's /Resources, at most _MAX_GLYPHS a font
+    (past which the inspection is not whole) and not counted as forms.
+    Each /Pattern, /ExtGState and /Font dictionary and each Type3 font is
+    looked into once in the document (_FormsRead.first): a glyph drawing
+    with its own font, or a mask's group listing its own ExtGState, ends."""
+    if not hasattr(resources, "get"):
         return []
-    return [p for p in (_resolved(v) for v in group.values())
-            if hasattr(p, "get_data") and p.get("/PatternType") == 1]
+    found: list[tuple[Any, Any, bool]] = []
+    states: list[Any] = []
+    patterns: Any = _resolved(resources.get("/Pattern"))
+    if hasattr(patterns, "values") and read.first(patterns):
+        for pattern in (_resolved(v) for v in patterns.values()):
+            kind = pattern.get("/PatternType") if hasattr(pattern, "get") else None
+            if kind == 1 and hasattr(pattern, "get_data"):
+                found.append((pattern, resources, True))
+            elif kind == 2:
+                states.append(_resolved(pattern.get("/ExtGState")))
+    listed: Any = _resolved(resources.get("/ExtGState"))
+    if hasattr(listed, "values") and read.first(listed):
+        states += [_resolved(v) for v in listed.values()]
+    for state in states:
+        mask: Any = _resolved(state.get("/SMask")) if hasattr(state, "get") else None
+        group: Any = _resolved(mask.get("/G")) if hasattr(mask, "get") else None
+        if hasattr(group, "get_data") and group.get("/Subtype") in ("/Form", None):
+            found.append((group, resources, True))
+    fonts: Any = _resolved(resources.get("/Font"))
+    if hasattr(fonts, "values") and read.first(fonts):
+        for font in (_resolved(v) for v in fonts.values()):
+            if (not hasattr(font, "get") or font.get("/Subtype") != "/Type3"
+                    or not read.first(font)):
+                continue
+            procs: Any = _resolved(font.get("/CharProcs"))
+            if not hasattr(procs, "values"):
+                continue
+            own: Any = _resolved(font.get("/Resources"))
+            drawn_with = own if hasattr(own, "get") else resources
+            glyphs = [g for g in (_resolved(v) for v in procs.values()) if hasattr(g, "get_data")]
+            if len(glyphs) > _MAX_GLYPHS:
+                meter.truncate(f"glyphs past {_MAX_GLYPHS} in a Type3 font were not inspected")
+            found += [(g, drawn_with, False) for g in glyphs[:_MAX_GLYPHS]]
+    return found
 
 
 def _drawn(appearance: _Appearance, room: int,
@@ -316,11 +364,12 @@ def _drawn(appearance: _Appearance, room: int,
     octal escapes), read through the font the graphics state holds -- set
     by Tf or by an ExtGState's /Font (gs), restored by Q to what it was at
     its q (_shown_string; a font pypdf cannot read leaves it not read
-    whole); a Form XObject it draws (Do), and every tiling pattern among
-    its resources (a pattern a fill may paint), followed through their
-    /Resources, or the drawer's when they have none, at most
-    _MAX_FORM_DEPTH deep and _MAX_FORMS in all (past which the rest is not
-    read whole), each stream once in the whole document (_FormsRead), all
+    whole); a Form XObject it draws (Do), and every tiling pattern, soft
+    mask group and Type3 glyph procedure among its resources
+    (_side_streams), followed through their /Resources, or the drawer's
+    when they have none, at most _MAX_FORM_DEPTH deep and _MAX_FORMS in
+    all, glyphs apart (past which the rest is not read whole), each stream
+    once in the whole document (_FormsRead), all
     of them decoding to at most _MAX_APPEARANCE_BYTES, the time budget
     checked before each stream and every _CHECK_EVERY operations. At most
     ``room`` + 1 characters, each stream decoded to at most that
@@ -348,16 +397,17 @@ def _drawn(appearance: _Appearance, room: int,
             unknown = True
         return read_font
 
-    def follow(inner: Any, depth: int, font: Any, resources: Any) -> None:
-        """Walk the form or pattern ``inner``, once in the document."""
+    def follow(inner: Any, depth: int, font: Any, resources: Any, counted: bool = True) -> None:
+        """Walk the form, pattern, mask group or glyph ``inner``, once in
+        the document."""
         nonlocal forms, many
         if id(inner) in read.seen:
             return
-        if forms >= _MAX_FORMS or depth >= _MAX_FORM_DEPTH:
+        if (counted and forms >= _MAX_FORMS) or depth >= _MAX_FORM_DEPTH:
             many = True
             return
         read.first(inner)
-        forms += 1
+        forms += 1 if counted else 0
         walk(inner, depth + 1, font, resources)
 
     def walk(form: Any, depth: int, font: Any, inherited: Any) -> None:
@@ -419,19 +469,17 @@ def _drawn(appearance: _Appearance, room: int,
                 out.append("\n")
             if late:
                 return
-        group = _resolved(resources.get("/Pattern")) if hasattr(resources, "get") else None
-        if group is not None and read.first(group):  # a dictionary many list: once
-            patterns.extend((p, resources) for p in _tiling_patterns(resources))
+        others.extend(_side_streams(resources, read, meter))
 
-    patterns: list[tuple[Any, Any]] = []  # met in resources, each drawn on its own
+    others: list[tuple[Any, Any, bool]] = []  # met in resources, each drawn on its own
     if _content_bytes(stream, 0) is None:
         return None
     if read.first(stream):
         walk(stream, 0, None, appearance.resources)
-    for pattern, resources in patterns:  # grows as it goes: each drawn in its own
-        if late:                         # graphics state (no font), none nested
+    for other, resources, counted in others:  # grows as it goes: each drawn in its
+        if late:                              # own graphics state (no font), none nested
             break
-        follow(pattern, 0, None, resources)
+        follow(other, 0, None, resources, counted)
     text = "".join(out)[: room + 1]
     if cut:
         return text, "an appearance stream past the characters a part may hold was not inspected"
@@ -442,7 +490,7 @@ def _drawn(appearance: _Appearance, room: int,
     if unknown:
         return text, "an appearance stream in a font not read was not inspected"
     if many:
-        return text, (f"forms and patterns past {_MAX_FORMS}, or nested past "
+        return text, (f"forms, patterns and soft masks past {_MAX_FORMS}, or nested past "
                       f"{_MAX_FORM_DEPTH}, were not inspected")
     if over:
         return text, f"appearance streams past {_MAX_APPEARANCE_BYTES} bytes were not inspected"
@@ -558,8 +606,9 @@ def _ancestors(node: Any, seen: set[int], meter: Meter) -> Iterator[Any]:
 
 def _page_drawn(page: Any, meter: Meter, reader: Any, forms: _FormsRead) -> str:
     """What a viewer draws on a page that ``extract_text`` leaves out: the
-    text of every tiling pattern among the page's resources and those of
-    the forms it draws (_drawn, each pattern once in the document), and,
+    text of every tiling pattern, soft mask group and Type3 glyph
+    procedure among the page's resources and those of the forms it draws
+    (_side_streams, read by _drawn, each once in the document), and,
     where a font is set by an ExtGState (gs /Font, which extract_text does
     not follow), the page's contents read again through _drawn. The
     resources are walked for each page (pages share them: what one finds
@@ -567,7 +616,7 @@ def _page_drawn(page: Any, meter: Meter, reader: Any, forms: _FormsRead) -> str:
     deep and _MAX_ANNOTATIONS in all (past which the inspection is not
     whole), the time budget checked before each."""
     resources = _resolved(page.get("/Resources"))
-    patterns: list[_Appearance] = []
+    others: list[_Appearance] = []
     font_state = False
     seen: dict[int, Any] = {}  # resources and /XObject dictionaries walked, held
     todo = [(resources, 0)]
@@ -587,8 +636,9 @@ def _page_drawn(page: Any, meter: Meter, reader: Any, forms: _FormsRead) -> str:
                 _resolved(_resolved(v).get("/Font")) is not None for v in states.values()
                 if hasattr(_resolved(v), "get")):
             font_state = True
-        patterns += [_Appearance(p, reader, forms, res) for p in _tiling_patterns(res)
-                     if id(p) not in forms.seen]
+        others += [_Appearance(p, reader, forms, drawn_with)
+                   for p, drawn_with, _ in _side_streams(res, forms, meter)
+                   if id(p) not in forms.seen]
         xobjects = _resolved(res.get("/XObject"))
         if hasattr(xobjects, "values") and id(xobjects) not in seen:
             seen[id(xobjects)] = xobjects  # shared: its forms listed once
@@ -597,7 +647,7 @@ def _page_drawn(page: Any, meter: Meter, reader: Any, forms: _FormsRead) -> str:
                      if hasattr(x, "get_data") and x.get("/Subtype") == "/Form"]
     contents = _resolved(page.get("/Contents"))
     drawn = ([_Appearance(contents, reader, forms, resources)]
-             if font_state and contents is not None else []) + patterns
+             if font_state and contents is not None else []) + others
     return _texts(iter(drawn), meter, "page content")
 
 
