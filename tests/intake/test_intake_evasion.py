@@ -260,7 +260,7 @@ def test_a_currency_format_is_parsed_once_and_its_cells_not_rendered() -> None:
     from vault.intake._numfmt import CellFormats, parse
 
     code = '"$"#,##0.00_);[Red]\\("$"#,##0.00\\)'
-    assert parse(code) is parse(code) and not parse(code).shows_text
+    assert parse(code) is parse(code) and not parse(code).renders
     formats = CellFormats()
     formats.add({164: code, 165: '"Ref "0'}, [0, 164, 165])
     assert formats.codes(1) == [] and formats.codes(2) == [parse('"Ref "0')]
@@ -525,6 +525,91 @@ def test_a_1904_workbooks_dates_are_shown_as_excel_shows_them(flag: str) -> None
     assert floor_of(data)[1:] == (None, [])
 
 
+# 4111-11-11 at 11:11:11 (day 807867.466099537 of the 1900 date system)
+# under a date format of no literal text at all: the year, the month, the
+# minutes after an hour, the day after a second -- a card number.
+_CARD_DAY = "807867.466099537"
+
+
+@pytest.mark.parametrize("where", ["cell", "dxf", "x14:dxf"])
+@pytest.mark.parametrize("code", ["yyyymmddhhmmssdd", "yyyy mmdd hhmm ssdd"])
+def test_a_date_format_of_no_literal_text_is_shown_as_excel_shows_it(
+        code: str, where: str) -> None:
+    # Only a format with literal text was rendered: yyyymmddhhmmssdd showed
+    # 4111111111111111, read as the number's whole part, 807867: no floor.
+    from crafted_shown import _numfmts, _xlsx
+
+    change = {"cell": _numfmts(code), "dxf": _numfmts("0", dxf_code=code),
+              "x14:dxf": _x14_dxf(code)}[where]
+    data = _xlsx(change, cell=f"<v>{_CARD_DAY}</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+@pytest.mark.parametrize("where", ["cache", "series", "group", "chartex", "chartex-data"])
+@pytest.mark.parametrize(("code", "value"), [
+    ('"card 4111 1111 1111 "0000', "1111"), ('"card 4111 1111 1111 "[h]', "46.2916666666667"),
+    ("yyyymmddhhmmssdd", _CARD_DAY)])
+def test_a_charts_number_is_shown_with_its_format_and_its_text(
+        code: str, value: str, where: str) -> None:
+    # A chart's formats were used only to count a number's digits: a data
+    # label's (or the cache's) "card 4111 1111 1111 "0000 drew a card number
+    # on the slide, its literal text never read, the number read as 1111.
+    if where == "cache":
+        data = _chart_deck((float(value),), code)
+    elif where in ("series", "group"):
+        data = _labelled_deck(float(value), code, where)
+    else:
+        escaped = code.replace('"', "&quot;")
+        data = (_chartex("General", escaped, value) if where == "chartex"
+                else _chartex(escaped, "General", value))
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+@pytest.mark.parametrize(("date1904", "value", "floors"), [
+    ('<c:date1904 val="1"/>', "806405.466099537", True),  # 4111-11-11 in 1904
+    ('<c:date1904 val="0"/>', "806405.466099537", False),
+    ('<c:date1904 val="1"/>', _CARD_DAY, False),
+    ("", "806405.466099537", True),  # a deck's chart not saying: both systems
+    ('<c:date1904 val="maybe"/>', "806405.466099537", True)])
+def test_a_charts_dates_are_shown_in_its_date_system(
+        date1904: str, value: str, floors: bool) -> None:
+    def system(p: Parts) -> Parts:
+        name = next(n for n in p if n.startswith("ppt/charts/chart"))
+        chart = re.sub(rb"<c:date1904[^>]*/>", b"", p[name])  # before c:chart, as Excel has it
+        return {**p, name: chart.replace(b"<c:chart>", date1904.encode() + b"<c:chart>", 1)}
+
+    data = rewrite(_chart_deck((float(value),), "yyyymmddhhmmssdd"), system)
+    assert floor_of(data)[1:] == (("CONFIDENTIAL", ["card-numbers"]) if floors else (None, []))
+
+
+def test_a_date_in_a_calendar_intake_does_not_show_is_not_inspected() -> None:
+    # B2 (and a locale's Hijri, Japanese, Thai... calendar) shows other digits
+    # than the Gregorian date intake showed: not guessed.
+    from crafted_shown import _numfmts, _xlsx
+
+    for code in ("B2yyyymmdd", "[$-1060401]yyyymmddhhmmssdd", "[$-70409]yyyy mmdd"):
+        data = _xlsx(_numfmts(code), cell="<v>45000</v>", style=' s="1"')
+        assert floor_of(data)[0] == "uninspectable", code
+    for code in ("B1yyyymmddhhmmssdd", "[$-409]yyyymmddhhmmssdd", "[$-2010401]yyyy mmdd hhmm ssdd"):
+        data = _xlsx(_numfmts(code), cell=f"<v>{_CARD_DAY}</v>", style=' s="1"')
+        assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"]), code
+
+
+def test_system_dates_wide_elapsed_time_and_calendars_are_shown() -> None:
+    from vault.intake._numfmt import parse, render
+
+    for code, value, shown in [
+            ("[$-F800]dddd, mmmm dd, yyyy", "45000", "Wednesday, March 15, 2023"),
+            ("[$-x-sysdate]yyyymmdd", "45000", "20230315\nWednesday, March 15, 2023"),
+            ("[$-F400]h:mm:ss AM/PM", "0.75", "6:00:00 PM"),
+            ("[$-F800]0.00", "45000.5", "45000.50\nWednesday, March 15, 2023"),  # both
+            ('"card 4111 1111 1111 "[hhhh]', "0.0416666666666667",
+             "card 4111 1111 1111 01\ncard 4111 1111 1111 0001"),  # padded to 2, or its letters
+            ("B1yyyy-mm-dd", "45000", "2023-03-15"),  # B1: Gregorian, no Buddhist year
+    ]:
+        assert render(parse(code), value, True) == shown, (code, value)
+
+
 def test_dates_and_durations_are_shown_as_excel_shows_them() -> None:
     from vault.intake._numfmt import parse, render
 
@@ -572,6 +657,35 @@ def test_an_honest_sheets_dates_times_and_durations_set_no_floor() -> None:
     assert floor_of(out.getvalue())[1:] == (None, [])
 
 
+def test_an_honest_timesheet_of_plain_date_formats_sets_no_floor() -> None:
+    import datetime
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    start = datetime.datetime(2024, 1, 1, 8, 13, 26)
+    for row in range(1, 600):
+        when = start + datetime.timedelta(days=row, minutes=row * 7, seconds=row * 13)
+        ws.append([when.date(), when, when.time(), when, when, when])
+        for column, code in enumerate(["yyyy-mm-dd", "m/d/yyyy h:mm", "h:mm:ss", "d-mmm-yy",
+                                       "dd/mm/yyyy hh:mm:ss", "[$-F800]dddd, mmmm dd, yyyy"], 1):
+            ws.cell(row, column).number_format = code
+    out = io.BytesIO()
+    wb.save(out)
+    assert floor_of(out.getvalue())[1:] == (None, [])
+
+
+def test_an_honest_charts_dates_and_percentages_set_no_floor() -> None:
+    # a chart of dates by day and of shares as percentages, its labels so too
+    for code, values in [("yyyy-mm-dd", (45000.0, 45001.0, 45031.0)),
+                         ("m/d/yyyy h:mm", (45000.342662037, 45001.75)),
+                         ("0.0%", (28 / 81, 0.342662037037037))]:
+        assert floor_of(_chart_deck(values, code))[1:] == (None, []), code
+        assert floor_of(_labelled_deck(values[0], code, "group"))[1:] == (None, []), code
+
+
 _DATE_CODES = st.sampled_from(['"on "yyyy-mm-dd', '"on "dd/mm/yyyy hh:mm', '"at "hh:mm:ss',
                                '"took "[h]:mm:ss', '"took "[mm]:ss.00', '"on "m/d/yy h:mm AM/PM',
                                '"on "dd.mm.yyyy', '"on "yyyy-mm-dd hh:mm:ss.000',
@@ -585,6 +699,8 @@ def test_no_date_an_honest_format_shows_reads_as_an_identity_number(
     from vault.intake._detectors import DETECTORS
     from vault.intake._numfmt import parse, render
 
+    if "[" in code:  # a duration of 10,000 days at most: 500 years of minutes shows 9 digits
+        seconds %= 10_000 * 86400  # (a number Excel shows, read as such)
     stored = "%.15g" % ((seconds + ms / 1000) / 86400)
     shown = render(parse(code), stored, True, systems) or ""
     for name, (find, _) in DETECTORS.items():

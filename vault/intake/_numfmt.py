@@ -11,8 +11,8 @@ put in the format's digit placeholders (``0``, ``#``, ``?``), text put at
 ``@``. A format whose sections have conditions (``[>5000]``) shows the
 value with each section; the formats conditional formatting applies
 (``dxf``) are kept apart from the cell styles' and shown with every cell.
-Each code is parsed once; only cells whose formats have literal text are
-rendered. The rendering is the shape Excel gives, not every detail of it
+Each code is parsed once; only cells whose formats have literal text or
+a date section are rendered. The rendering is the shape Excel gives, not every detail of it
 (no rounding, thousands separators or scaling by a trailing ``,``; a
 ``%`` shows the number times 100). A date, time or duration section shows
 the number as Excel shows it, in the workbook's date system
@@ -43,7 +43,9 @@ __all__ = ["BUILTIN", "CellFormats", "Format", "StylesTarget", "literal_text", "
 
 Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date (a run of one
 # date letter: yyyy, mm), elapsed ([h]: its letters), ampm (AM/PM, A/P), other, sep, percent
-# (an unquoted, unescaped %: the number shown times 100; shown as literal text)
+# (an unquoted, unescaped %: the number shown times 100; shown as literal text), system (the
+# system's long date or time, [$-F800], [$-F400]: "date", "time"), calendar (one intake does
+# not show dates in: B2, Hijri; a locale's, [$-60401]: its name)
 Places = dict[int, int]  # the percent signs of a section -> the most fraction digits shown
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
 MAX_CODE = 255  # characters of a number format: Excel's own limit
@@ -88,12 +90,32 @@ def unsigned(text: str, what: str) -> int:
 _ELAPSED = re.compile(r"h+|m+|s+", re.IGNORECASE)
 
 
-def _bracket(inner: str) -> Token:
+# A locale's [$-F800] or [$-x-sysdate] has Excel show the system's long date
+# in its stead, whatever the rest of the code; [$-F400] or [$-x-systime] the
+# system's time. Intake shows them in these forms, the code's own as well.
+_SYSTEM = {"f800": "date", "x-sysdate": "date", "f400": "time", "x-systime": "time"}
+SYSTEM_CODES = {"date": "dddd, mmmm d, yyyy", "time": "h:mm:ss AM/PM"}
+# The calendars of a locale id ([$-NNCCLLLL]: its byte CC) whose dates are
+# Gregorian: none named (0), localised (1), US English (2), Middle East
+# French (9), Arabic (10), transliterated English (11) and French (12).
+# Another -- Japanese era, Taiwan, Korean, Hijri, Thai, Hebrew, Umm al-Qura
+# -- shows other digits than a Gregorian date: not shown here, not guessed.
+_GREGORIAN = frozenset((0, 1, 2, 9, 10, 11, 12))
+_LOCALE = re.compile(r"[0-9a-fA-F]{1,8}")
+
+
+def _bracket(inner: str) -> list[Token]:
     if inner.startswith("$"):  # [$€-407]: the currency text is shown
-        return ("lit", inner[1:].split("-", 1)[0])
+        text, _, locale = inner[1:].partition("-")
+        out: list[Token] = [("lit", text)]
+        if (system := _SYSTEM.get(locale.lower())) is not None:
+            out.append(("system", system))
+        elif _LOCALE.fullmatch(locale) and (int(locale, 16) >> 16) & 0xFF not in _GREGORIAN:
+            out.append(("calendar", f"locale {locale}"))
+        return out
     if _ELAPSED.fullmatch(inner):  # [h]:mm elapsed time
-        return ("elapsed", inner)
-    return ("other", inner)  # a colour, a condition, a numeral system
+        return [("elapsed", inner)]
+    return [("other", inner)]  # a colour, a condition, a numeral system
 
 
 def tokens(code: str) -> list[Token]:
@@ -114,8 +136,14 @@ def tokens(code: str) -> list[Token]:
         if c == "[":
             j = code.find("]", i + 1)
             j = n if j < 0 else j
-            out.append(_bracket(code[i + 1:j]))
+            out += _bracket(code[i + 1:j])
             i = j + 1
+            continue
+        if c in "bB" and code[i + 1:i + 2] in ("1", "2"):
+            # B1: the Gregorian calendar (as without); B2: the Hijri one
+            if code[i + 1] == "2":
+                out.append(("calendar", "Hijri (B2)"))
+            i += 2
             continue
         if code[i:i + 7].lower() == "general":
             out.append(("general", ""))
@@ -188,7 +216,10 @@ class _Section:
     fills: tuple[str, ...]  # of the whole-number placeholders
     fraction_fills: tuple[str, ...]
     date: bool
-    dates: dates.Plan | None  # what a date, time or duration section shows (_datefmt.py)
+    # what a date, time or duration section shows (_datefmt.py): by its own
+    # code, and the system's long date or time where it names one
+    dates: tuple[dates.Plan, ...]
+    calendar: str | None  # a calendar whose dates intake does not show (B2), if named
     text: bool  # has @
     places: int | None  # digits of the stored fraction shown; None: as General
 
@@ -203,8 +234,13 @@ class _Section:
                 for i, (k, t) in enumerate(toks) if k in ("lit", "digit", "point", "general")]
         fraction_fills = tuple(_fill(t) for k, t in plan if k == "fraction")
         date = any(k in ("date", "elapsed", "ampm") for k, _ in toks)
+        # a system date or time is shown besides what the code shows, even
+        # a number: which of the two Excel shows is not relied on
+        plans = (*((dates.Plan.of(toks),) if date else ()),
+                 *(dates.Plan.of(tokens(SYSTEM_CODES[t])) for k, t in toks if k == "system"))
         return cls(tuple(toks), tuple(plan), tuple(_fill(t) for k, t in plan if k == "whole"),
-                   fraction_fills, date, dates.Plan.of(toks) if date else None,
+                   fraction_fills, date, plans,
+                   next((t for k, t in toks if k == "calendar"), None),
                    any(k == "text" for k, _ in toks),
                    _places(toks, len(fraction_fills), date), percent)
 
@@ -226,15 +262,18 @@ def _places(toks: list[Token], fraction_digits: int, date: bool) -> int | None:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Format:
-    """A format code parsed: its sections; whether it shows literal text
-    that adds to what a rule reads (else a cell formatted with it shows
-    nothing more to read than its value); whether a section has a
+    """A format code parsed: its sections; whether it is rendered, a cell
+    shown with it read as it shows it (:func:`render`): it has literal text
+    that adds to what a rule reads or a date, time or duration section
+    (``yyyymmddhhmmssdd`` shows the day 4111-11-11 at 11:11:11 as a card
+    number, no literal text in it) -- else a cell formatted with it shows
+    nothing more to read than its value; whether a section has a
     condition (``[>5000]``). Formats compare and hash by identity, one
     object per code through :func:`parse`'s cache: hashed by value, each
     of 255 characters of ``;`` walked its 249 sections every time."""
 
     sections: tuple[_Section, ...]
-    shows_text: bool
+    renders: bool
     conditional: bool
 
     def sections_for(self, sign: int) -> tuple[_Section, ...]:
@@ -266,8 +305,9 @@ def parse(code: str) -> Format:
         else:
             sections[-1].append(tok)
             conditional = conditional or (tok[0] == "other" and tok[1][:1] in "<>=")
-    return Format(tuple(_Section.of(s) for s in sections),
-                  any(k == "lit" and _adds(t) for s in sections for k, t in s), conditional)
+    parsed = tuple(_Section.of(s) for s in sections)
+    return Format(parsed, any(s.dates for s in parsed) or any(
+        k == "lit" and _adds(t) for s in sections for k, t in s), conditional)
 
 
 def _adds(literal: str) -> bool:
@@ -295,6 +335,7 @@ _ENDS = 32  # characters of each end of a long text value shown around a format'
 _SHOWN = 15  # significant digits Excel shows of a number
 
 
+@functools.lru_cache(maxsize=256)  # a cell's value is read as its number and as rendered
 def _digits(value: str) -> tuple[int, str, str] | None:
     """(sign, whole digits, fraction digits) of a cell's number, None if
     it is none: the text itself when plain, else through Decimal
@@ -342,6 +383,8 @@ def conditional_places(value: str, places: Places) -> Places:
     appends zeros to it, which the cell does not show unless the rule
     applies to it, and its whole part is read anyway (a 14-digit SIRET
     number with two zeros appended reads as a 16-digit card number)."""
+    if not places:
+        return places
     parts = _digits(value)
     if parts is None or not parts[2].strip("0"):
         return {}
@@ -420,7 +463,7 @@ def render(fmt: Format, value: str, numeric: bool,
     or duration section shows the number as a date in each of the
     workbook's date ``systems`` (1900, 1904), its digits beside the
     literal text (vault/intake/_datefmt.py)."""
-    if not fmt.shows_text:
+    if not fmt.renders:
         return None
     sections = fmt.sections
     if not numeric:
@@ -440,23 +483,28 @@ def render(fmt: Format, value: str, numeric: bool,
     sign, whole, fraction = parts
     shown: list[str] = []
     for section in fmt.sections_for(sign):
-        if section.date:
-            shown += _dated(section, sign, whole, fraction, systems)
-        else:
+        if not section.date:
             shown.append("-" * (sign < 0 and section is sections[0])
                          + _number(section, *_percent(whole, fraction, section.percent)))
+        if section.dates:
+            shown += _dated(section, sign, whole, fraction, systems)
     return "\n".join(shown) if shown else None
 
 
 def _dated(section: _Section, sign: int, whole: str, fraction: str,
            systems: tuple[int, ...]) -> list[str]:
     """A number as a date section shows it in each date system, a line
-    each (a negative number: none, Excel fills the cell with ``#``)."""
-    if sign < 0 or section.dates is None:
+    each (a negative number: none, Excel fills the cell with ``#``). A
+    calendar whose dates are not shown here (Hijri, B2) makes the file not
+    inspected whole: the date's digits Excel shows are not known."""
+    if sign < 0:
         return []
+    if section.calendar is not None:
+        raise Refused("unsupported", "a date shown in a calendar intake does not show "
+                      f"({section.calendar})")
     number = f"{whole}.{fraction}" if fraction else whole
-    return [line for system in systems
-            for line in dates.readings(section.dates, whole, fraction, system, number)]
+    return list(dict.fromkeys(line for plan in section.dates for system in systems
+                              for line in dates.readings(plan, whole, fraction, system, number)))
 
 
 def style_index(s: str | None) -> int:
@@ -502,7 +550,7 @@ class CellFormats:
             return got
         mine = [self._format(t, fmt_id) for t, fmt_id in enumerate(key)
                 if fmt_id is not None and fmt_id in self.tables[t][0]]
-        got = [f for f in dict.fromkeys([*mine, *self.dxf]) if f is not None and f.shows_text]
+        got = [f for f in dict.fromkeys([*mine, *self.dxf]) if f is not None and f.renders]
         self._shown[key] = got
         return got
 
@@ -594,7 +642,7 @@ class StylesTarget(TextTarget):
 
     def _conditional(self, code: str) -> None:
         dxf, fmt = self.formats.dxf, parse(code)
-        if fmt.shows_text and fmt not in dxf:
+        if fmt.renders and fmt not in dxf:
             if len(dxf) >= MAX_CONDITIONAL:  # each is rendered with every cell
                 raise Refused("too-large", f"a workbook with more than {MAX_CONDITIONAL} "
                               "conditional number formats with text")

@@ -116,8 +116,10 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
     chosen |= {name: reader for name in zf.names() for reader in readers
                if reader[0].fullmatch(name)}
     ctx = Context(meter.budget.max_xml_depth)
-    if kind == "excel" and main is not None:  # dates are shown in the workbook's date system
-        ctx.formats.systems = _date_systems(zf, main, meter, ctx.depth)
+    # Dates are shown in the workbook's date system; a chart's, where its
+    # part does not say, in the workbook's, or in both outside a workbook.
+    ctx.formats.systems = _date_systems(zf, main, meter, ctx.depth) if (
+        kind == "excel" and main is not None) else (1900, 1904)
     # The styles first: a sheet's cells are read as their formats show them.
     for name in sorted(chosen, key=lambda n: (chosen[n] is not STYLES, _order(n))):
         _, make = chosen[name]

@@ -9,18 +9,22 @@ same readers by content type, for parts under other names.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from vault.intake._model import Refused
 from vault.intake._numfmt import (
     MAX_CODE,
+    MAX_CONDITIONAL,
     CellFormats,
     Format,
     Places,
     StylesTarget,
     add_places,
+    literal_text,
     number_text,
     parse,
+    render,
 )
 from vault.intake._sheets import NamesTarget, SheetTarget
 from vault.intake._word import NumberingTarget, WordTarget
@@ -80,40 +84,81 @@ class _AllText(TextTarget):
         self._add("\n")
 
 
+@dataclass
+class _Labels:
+    """What a chart's first reading leaves to a second, when data labels
+    (or its ``c:date1904``) came after its numbers: the digits the labels
+    show (``places``), every label format that renders (``formats``), how
+    many of them each number was shown with (``shown_with``, by the
+    number's place in the part), and the chart's date systems with those
+    the numbers read before ``c:date1904`` were not shown in
+    (``missed``, for the first ``before`` numbers)."""
+
+    places: Places
+    formats: list[Format]
+    shown_with: list[int]
+    systems: tuple[int, ...]
+    missed: tuple[int, ...]
+    before: int
+
+
 class _ChartTarget(TextTarget):
     """A chart's numbers (in c:numCache, c:numLit, a newer chart's
     cx:numDim) are read as a sheet's are (number_text): as their format
     shows them -- the cache's ``c:formatCode`` (a newer chart's
     ``formatCode``), a point's own, and as many more digits as any data
     label's ``c:numFmt`` (a newer chart's ``cx:numFmt``) anywhere in the
-    part shows; General where none is given. Labels may come after the
-    numbers (a chart group's c:dLbls follow every series, a newer chart's
-    cx:dataLabels its cx:chartData): the part is then read again for its
-    numbers alone, each that reads otherwise with the digits they show
+    part shows; General where none is given. Each is also rendered, as a
+    cell is, with each of those formats that renders (literal text, a
+    date, a time): ``"card 4111 1111 1111 "0000`` on a data label shows
+    1111 as a card number. The literal text of every format code of the
+    part is read. Dates are shown in the chart's date system (its
+    ``c:date1904``), else the workbook's, else both. Labels may come after
+    the numbers (a chart group's c:dLbls follow every series, a newer
+    chart's cx:dataLabels its cx:chartData): the part is then read again
+    for its numbers alone, each that reads otherwise with the digits they
+    show, and rendered with the label formats it was not yet shown with
     (``again``)."""
 
     _NUMBERS = _tags(C, "numCache", "numLit") | frozenset((f"{CX}numDim",))
     _CODE = _tags(C, "formatCode")
     _LABEL_FORMAT = _tags(C, "numFmt") | frozenset((f"{CX}numFmt",))
     _LEVEL = frozenset((f"{CX}lvl",))
+    _DATE1904 = _tags(C, "date1904")
 
-    def __init__(self, depth: int, again: Places | None = None) -> None:
+    def __init__(self, depth: int, systems: tuple[int, ...],
+                 again: _Labels | None = None) -> None:
         super().__init__(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt")),
                          _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",))
                          if again is None else frozenset(), max_depth=depth)
-        self.again = again  # the digits the labels show, reading the numbers again
+        self.again = again  # what the labels show, reading the numbers again
+        self.systems = systems if again is None else again.systems
+        self.fallback = systems  # the systems before the chart's c:date1904 says
         self.read_at: Places | None = None  # label_places when the first number was read
+        self.read = 0  # numbers read
+        self.before: int | None = None  # numbers read before the chart's c:date1904
         self.numbers = 0  # depth of the numbers element we are in, 0 if none
         self.number: list[str] | None = None
         self.code: list[str] | None = None  # the text of a c:formatCode
         self.cache_format: Format | None = None  # the numbers' format; None: General
         self.point_format: Format | None = None
         self.label_places: Places = {}  # the most digits of a fraction a data label shows
+        self.labels: list[Format] = []  # the data labels' formats that render
+        self.shown_with: list[int] = []  # of self.labels, how many each number was shown with
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
+        if (code := attrib.get("formatCode")) is not None and self.again is None:
+            self._literal(code)
         if tag in self._LABEL_FORMAT and (label := _format(attrib.get("formatCode"))):
             add_places(self.label_places, label.most_places)
+            self._label(label)
+        if tag in self._DATE1904 and self.depth == 2 and self.again is None:
+            flag = attrib.get("val", "true").strip(" \t\r\n")  # CT_Boolean: true if left out
+            self.systems = (1904,) if flag in ("true", "1") else (1900,) if flag in (
+                "false", "0") else (1900, 1904)
+            if self.before is None:
+                self.before = self.read
         if tag in self._NUMBERS and not self.numbers:
             self.numbers, self.cache_format = self.depth, None
         elif self.numbers and tag in self._CODE:
@@ -124,6 +169,19 @@ class _ChartTarget(TextTarget):
             self.number = []
         if self.numbers and "formatCode" in attrib and tag not in self._LEVEL:
             self.point_format = _format(attrib["formatCode"])  # a c:pt's own format
+
+    def _literal(self, code: str) -> None:
+        """A format code's literal text, read (a code longer than Excel
+        allows, shown as General: as it is written)."""
+        if text := (code if len(code) > MAX_CODE else literal_text(code)).strip():
+            self._add("\n" + text + "\n")
+
+    def _label(self, label: Format) -> None:
+        if label.renders and label not in self.labels:
+            if len(self.labels) >= MAX_CONDITIONAL:  # each is rendered with every number
+                raise Refused("too-large", f"a chart with more than {MAX_CONDITIONAL} "
+                              "data label number formats with text")
+            self.labels.append(label)
 
     def data(self, text: str) -> None:
         if self.number is not None:
@@ -136,29 +194,57 @@ class _ChartTarget(TextTarget):
 
     def end(self, tag: str) -> None:
         if self.number is not None and self.inside == self.depth:
-            formats = (self.cache_format,) if self.point_format is None else (
-                self.cache_format, self.point_format)
             value, self.number = "".join(self.number), None
-            if self.again is None:
-                if self.read_at is None:
-                    self.read_at = dict(self.label_places)
-                self._add(number_text(value, formats, self.label_places))
-            elif add_places(dict(self.label_places), self.again) and (
-                    shown := number_text(value, formats, self.again)) != number_text(
-                    value, formats, self.label_places):
-                self._add(shown + "\n")
+            self._number(value)
         elif self.code is not None and tag in self._CODE:
-            self.cache_format, self.code = _format("".join(self.code)), None
+            code, self.code = "".join(self.code), None
+            if self.again is None:
+                self._literal(code)
+            self.cache_format = _format(code)
         if self.numbers and tag not in self._NUMBERS and self.depth == self.numbers + 1:
             self.point_format = None
         if self.numbers == self.depth:
             self.numbers = 0
         super().end(tag)
 
+    def _number(self, value: str) -> None:
+        own = tuple(dict.fromkeys((self.cache_format, self.point_format)))
+        formats = tuple(f for f in own if f is not None)
+        again, k = self.again, self.read
+        self.read += 1
+        if again is None:
+            if self.read_at is None:
+                self.read_at = dict(self.label_places)
+            self.shown_with.append(len(self.labels))
+            self._add(number_text(value, own if self.point_format else (self.cache_format,),
+                                  self.label_places))
+            self._shown(value, (*formats, *self.labels), self.systems)
+            return
+        numbers = own if self.point_format else (self.cache_format,)
+        if add_places(dict(self.label_places), again.places) and (
+                shown := number_text(value, numbers, again.places)) != number_text(
+                value, numbers, self.label_places):
+            self._add(shown + "\n")
+        seen = again.shown_with[k] if k < len(again.shown_with) else 0
+        self._shown(value, again.formats[seen:], again.systems)
+        if k < again.before and again.missed:
+            self._shown(value, (*formats, *again.formats[:seen]), again.missed)
+
+    def _shown(self, value: str, formats: Sequence[Format], systems: tuple[int, ...]) -> None:
+        for fmt in dict.fromkeys(formats):
+            if (shown := render(fmt, value, True, systems)) is not None:
+                self._add("\n" + shown + "\n")
+
     def next_pass(self) -> TextTarget | None:
-        if self.again is None and self.read_at is not None and add_places(
-                dict(self.read_at), self.label_places):
-            return _ChartTarget(self.max_depth, self.label_places)
+        if self.again is not None or self.read_at is None:
+            return None
+        missed = tuple(s for s in self.systems if s not in self.fallback)
+        before = self.read if self.before is None else self.before
+        if add_places(dict(self.read_at), self.label_places) or (
+                self.shown_with and self.shown_with[-1] < len(self.labels)) or (
+                missed and before):
+            return _ChartTarget(self.max_depth, self.fallback, _Labels(
+                self.label_places, self.labels, self.shown_with, self.systems, missed, before))
         return None
 
 
@@ -175,7 +261,7 @@ def _drawing(ctx: Context) -> TextTarget:
     # titles from cells: c:v in c:strCache, c:tx, c:cat), drawn on its axes,
     # legend and data labels.
     # A newer chart's (chartex) categories are the text of its cx:pt.
-    return _ChartTarget(ctx.depth)
+    return _ChartTarget(ctx.depth, ctx.formats.systems)
 
 
 _WORD = (_names(r"word/(document|header\d*|footer\d*|comments|footnotes|endnotes)\.xml"),

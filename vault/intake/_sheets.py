@@ -197,7 +197,7 @@ class SheetTarget(_Formulas):
             self._add("\n" + text + "\n")
         fmt = parse(code)
         add_places(self.late_places, fmt.most_places)
-        if fmt.shows_text and fmt not in self.late:
+        if fmt.renders and fmt not in self.late:
             if len(self.late) >= MAX_CONDITIONAL:  # each is rendered with every cell
                 raise Refused("too-large", f"a sheet with more than {MAX_CONDITIONAL} "
                               "conditional number formats with text")
