@@ -1343,3 +1343,135 @@ def test_a_machine_that_first_read_a_sealed_off_line_damaged_outlives_its_rewrit
         if attack != "without leaves":  # not promised then: docs/AUDIT.md §11.3
             r = office.cli("registrar", "audit", "prove", "1", env=env)
             assert r.exit_code == 0, (w, r.stderr)
+
+
+def _rewritten_after_read(office: Office, k: int, line: bytes, reads: int,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder writer's timing, modelled on the log's reads (the smallest
+    seam; nothing else is changed): line ``k`` becomes ``line`` (a sealed-off
+    line: anyone may) just after the ``reads``-th reading of the log from
+    its start got it -- while a machine's catch-up replays the log."""
+    from vault.audit import LineSource
+    from vault.audit._folder import FolderStorage
+
+    real = FolderStorage.read
+    count = [0]
+
+    class Racing(LineSource):
+        def __init__(self, inner: LineSource, last: bool) -> None:
+            self._inner, self._last = inner, last
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            seen = 0
+            for block in self._inner:
+                seen += len(block)
+                if self._last and seen > k:  # the block holding line k is read
+                    self._last = False
+                    office.raw.set_audit_line(k, line)
+                yield block
+
+        @property
+        def tail(self) -> bytes:  # type: ignore[override]
+            return self._inner.tail
+
+        def close(self) -> None:
+            self._inner.close()
+
+    def read(self: FolderStorage, start: int, offset: int, stop: object = None) -> LineSource:
+        source = real(self, start, offset, stop)  # type: ignore[arg-type]
+        if start != 0 or count[0] >= reads:
+            return source
+        count[0] += 1
+        return Racing(source, count[0] == reads)
+
+    monkeypatch.setattr(FolderStorage, "read", read)
+
+
+@pytest.mark.parametrize("leaves", [True, False])
+def test_a_rewrite_while_a_new_machine_first_replays_keeps_the_leaf_its_tip_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, leaves: bool) -> None:
+    # After an honest incident, a folder writer rewrote the sealed-off line
+    # (same length) while a new machine first caught up: after its replay
+    # read the line, before it told the leaf its tip's tree holds there,
+    # which it did by reading the lines again. Neither the line's new leaf
+    # nor the original reproduced the tip's root: nothing was kept, the
+    # machine fell back to the original leaf its tip never held, and her
+    # later rewrite of the line at another length stopped that machine for
+    # good ("no longer extends what this machine verified before"), an
+    # officer declaring the line again notwithstanding.
+    if leaves:
+        office, m, k = _office_with_an_incident(tmp_path)
+    else:
+        office, m = _office_read_by(tmp_path, ("clerk", "registrar"), 5, ("registrar",))
+        k = len(office.raw.audit_lines()) - 2
+        _flip(office, k)
+        m["officer"] = {"VAULT_STATE_DIR": str(tmp_path / "laptop")}
+        r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason",
+                       "disk error", env=m["officer"])
+        assert r.exit_code == 0 and "leaves" not in _declared(office)[-1], r.stderr
+        for w, env in m.items():  # each keeps the original leaf it confirms (§11.3)
+            r = office.cli("registrar", "audit", "verify", env=env)
+            assert r.exit_code == 0, (w, r.stderr)
+    line = office.raw.audit_lines()[k]
+    at = line.index(b'"host":"') + len(b'"host":"')
+    with monkeypatch.context() as patch:
+        _rewritten_after_read(office, k, line[:at] + b"Q" + line[at + 1:], 2, patch)
+        new = {"VAULT_STATE_DIR": str(tmp_path / "new-machine")}
+        r = office.cli("registrar", "ls", env=new)
+        assert r.exit_code == 0, r.stderr
+    assert office.raw.audit_lines()[k] != line  # the writer's rewrite landed
+    line = office.raw.audit_lines()[k]
+    office.raw.set_audit_line(k, line[:at] + b"EVIL-LONGER-" + line[at:])
+    fresh = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "fresh")})
+    assert fresh.exit_code == 0, fresh.stderr
+    for w, env in {**m, "new": new}.items():
+        r = office.cli("registrar", "ls", env=env)
+        assert r.exit_code == 0 and r.stdout == fresh.stdout, (w, r.stderr)
+    if leaves:  # without, the record after the line is judged by the derived data alone
+        r = office.cli("registrar", "audit", "verify", env=new)
+        assert r.exit_code == 0, r.stderr
+    # Still held: a line no incident seals off changed is the alarm.
+    lines = office.raw.audit_lines()
+    assert k != 4
+    office.raw.set_audit_line(4, lines[4].replace(b'"host":"', b'"host":"X', 1))
+    r = office.cli("registrar", "ls", env=new)
+    assert r.exit_code == 4 and "rolled back or rewritten" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("attack", [True, False])
+def test_an_officer_set_up_after_an_incident_declares_another_after_a_rewrite(
+        tmp_path: Path, attack: bool) -> None:
+    # The officer's new laptop, set up after an honest incident, made its
+    # tip from the damaged line; a folder writer then rewrote that line
+    # (same length: nothing else notices). Every declaration from the
+    # laptop -- a genuine disk error at another line too -- was held to the
+    # laptop's tip with the leaves a fresh replay of the log as it is now
+    # holds there, which never reproduce it: "the audit log differs from
+    # the 22 lines this machine verified before at lines the incident does
+    # not cover". Held to the leaves the laptop's own tip holds, it goes on;
+    # a change at a line no incident covers is still refused.
+    office, m, k = _office_with_an_incident(tmp_path)
+    laptop = {"VAULT_STATE_DIR": str(tmp_path / "officer-new-laptop")}
+    assert office.cli("officer", "audit", "verify", env=laptop).exit_code == 0
+    line = office.raw.audit_lines()[k]
+    at = line.index(b'"host":"') + len(b'"host":"')
+    office.raw.set_audit_line(k, line[:at] + b"Q" + line[at + 1:])
+    _notes(office, m["clerk"], 2)
+    j = len(office.raw.audit_lines()) - 2
+    _flip(office, j)
+    if not attack:  # and a line no incident covers, at its length
+        lines = office.raw.audit_lines()
+        office.raw.set_audit_line(4, lines[4].replace(b'"host":"X', b'"host":"Y', 1)
+                                  if b'"host":"X' in lines[4]
+                                  else lines[4].replace(b'"host":"', b'"host":"X', 1)[:-1])
+    r = office.cli("officer", "audit", "incident", str(j), str(j), "--reason",
+                   "second disk error", env=laptop)
+    if not attack:
+        assert r.exit_code == 4 and "at lines the incident does not cover" in r.stderr, (
+            r.stderr)
+        return
+    assert r.exit_code == 0, r.stderr
+    assert _declared(office)[-1]["from"] == j
+    for w, env in {**m, "laptop": laptop}.items():
+        r = office.cli("registrar", "audit", "verify", env=env)
+        assert r.exit_code == 0, (w, r.stderr)

@@ -386,6 +386,11 @@ class Vault:
         # the checkpoint given -- never a stored checkpoint's.
         known = self._s.trusted.refused or self._s.log._tip
         verified = known if known is not None and known.size > first else None
+        # And the leaves its tree holds at the lines sealed off here: a tip
+        # made from such a line as this machine read it is held to those,
+        # never to what the line says now -- anyone may have rewritten it
+        # since -- nor to the fresh replay's (AUDIT.md §11.3).
+        held = self._s.trusted.tip_leaves()
         with tempfile.TemporaryDirectory() as fresh:
             s = Session(self._s.backend, self._s.identity, state_dir=fresh,
                         vault_id=self._s.manifest.vault_id)
@@ -393,7 +398,7 @@ class Vault:
                 return declare_incident(s, first, last, reason,
                                         approved=self._approved(approvals, request, s),
                                         verified=verified, known=known,
-                                        checkpoint=checkpoint)
+                                        checkpoint=checkpoint, held=held)
             finally:
                 s.trusted.close()
 

@@ -42,7 +42,8 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
                      approved: Approved | None = None,
                      verified: TrustedTip | None = None,
                      known: TrustedTip | None = None,
-                     checkpoint: bytes | None = None) -> int:
+                     checkpoint: bytes | None = None,
+                     held: Mapping[int, bytes] | None = None) -> int:
     """Seal off lines ``first`` to ``last`` (inclusive); returns the
     incident record's number. ``approved``: where a two-person rule covers
     ``administer``, approvals of an ``incident`` request for those lines.
@@ -56,7 +57,11 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
     establish them (:func:`_original_leaves`) from a root it trusts by
     itself: ``known``, the tip its own state folder trusts (``verified``,
     else the machine's trusted tip -- never the tip of ``s``, a fresh
-    replay of the log as it is now), or ``checkpoint``."""
+    replay of the log as it is now), or ``checkpoint``. ``held``: the
+    leaves ``known``'s tree holds at the lines sealed off on that machine
+    (its own: ``TrustedState.tip_leaves``), which it is held to there --
+    never what those lines say now, which anyone may rewrite, nor the
+    fresh replay's."""
     check_range(first, last)
     if not reason.strip() or len(reason) > 2000:
         raise UsageError("give the reason for the record (1 to 2000 characters)")
@@ -72,8 +77,8 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
             "checkpoint given: an incident does not explain a rollback",
             kind="truncated", seq=size, hint=_HINT)
     # Before anything is appended: an append may rebuild the derived data.
-    trusted = [t for t in (known, kept) if t is not None]
-    leaves = _original_leaves(s, first, last, {t.size: t.root for t in reversed(trusted)})
+    trusted = [(t, tree) for t, tree in ((kept, None), (known, held)) if t is not None]
+    leaves = _original_leaves(s, first, last, trusted)
     state: dict[str, object] = {"from": first, "to": last, "reason": reason}
     if leaves is not None:
         state["leaves"] = leaves
@@ -85,7 +90,7 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
         if verified is not None or checkpoint is not None:
             # After the first append: it brought the derived data in step
             # with the lines, as the machine will find it (vault/audit/_writer.py).
-            _explains(s, verified, size, range(first, last + 1), leaves, checkpoint)
+            _explains(s, verified, size, range(first, last + 1), leaves, checkpoint, held)
         complete(s, [att], [{"incident": state}], reason=reason)
     sealed = s.trusted.store.sealed_off()
     if any(seq not in sealed for seq in range(first, last + 1)):
@@ -112,13 +117,16 @@ def _kept(s: Session, note: bytes) -> Checkpoint:
 
 
 def _original_leaves(s: Session, first: int, last: int,
-                     trusted: Mapping[int, bytes]) -> list[str] | None:
+                     trusted: list[tuple[TrustedTip | Checkpoint, Mapping[int, bytes] | None]],
+                     ) -> list[str] | None:
     """The leaf hashes lines ``first`` to ``last`` had when written (hex),
     or None when this machine cannot establish them. Taken from the derived
     data, anyone's to write, and believed only if -- with the lines' own
     leaves elsewhere, and those earlier incidents carry for other lines --
-    they reproduce a root this machine trusts by itself (``trusted``, size
-    to root: its own trusted tip, a checkpoint the officer kept outside).
+    they reproduce a root this machine trusts by itself (``trusted``: its
+    own trusted tip, a checkpoint the officer kept outside -- each with
+    the leaves its tree holds at lines sealed off before, when they may
+    differ from those incidents carry: the machine's own tip leaves).
     Never a stored checkpoint: any folder writer can read the log key and
     sign one over leaves of their choosing (docs/AUDIT.md §11.3). Leaves an
     earlier incident carries for the declared lines are not used: this
@@ -132,15 +140,18 @@ def _original_leaves(s: Session, first: int, last: int,
         return None
     declared = range(first, last + 1)
     sealed = frozenset(s.trusted.store.sealed_off()).union(declared)
-    roots = {size: root for size, root in trusted.items() if size > last}
+    roots = {t.size: (t.root, tree) for t, tree in trusted if t.size > last}
     if not roots:
         return None
-    recorded = {i: h for i, h in s.trusted.store.original_leaves().items() if i not in declared}
+    originals_now = s.trusted.store.original_leaves()
     for size in sorted(roots, reverse=True):  # derived data may cover the smaller only
+        root, tree = roots[size]
+        recorded = {i: h for i, h in {**originals_now, **(tree or {})}.items()
+                    if i not in declared}
         with s.log._reading():
             found = originals(s.log, size, sealed, recorded)
             now = _leaves_now(s, first, last) if found is not None else None
-        if found is not None and hmac.compare_digest(tree_root(found), roots[size]):
+        if found is not None and hmac.compare_digest(tree_root(found), root):
             # A root made after the damage (a machine that first read the
             # log since) reproduces the lines as they are: it tells no
             # original, and the lines' current leaves are none (FORMAT.md
@@ -165,7 +176,8 @@ def _leaves_now(s: Session, first: int, last: int) -> list[bytes]:
 
 
 def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
-              leaves: list[str] | None, checkpoint: bytes | None = None) -> None:
+              leaves: list[str] | None, checkpoint: bytes | None = None,
+              held: Mapping[int, bytes] | None = None) -> None:
     """Would the machine that verified ``verified`` accept the log (of
     ``size`` lines before this declaration) once ``lines`` are sealed off
     -- and 'verify' with the ``checkpoint`` kept outside? It does
@@ -176,7 +188,9 @@ def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
     it verified, or changed at lines not declared, is refused: an incident
     must never carry a rollback or another change past this machine.
     ``leaves``: those the declared lines had when written (hex), if the
-    record is to carry them."""
+    record is to carry them. ``held``: the leaves ``verified``'s tree holds
+    at lines sealed off on that machine (held to as
+    :func:`~vault._ops.verify.confirm_history` says)."""
     from vault._ops.verify import confirm_history
 
     seen = verified.size if verified is not None else 0
@@ -198,7 +212,7 @@ def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
         # machine (DEPLOYMENT.md §14 sets them aside).
         confirm_history(s, verified, lines, dict(zip(
             lines, (bytes.fromhex(h) for h in leaves or ()), strict=False)), checkpoint,
-            stored=False)
+            stored=False, held=held)
     except AuditIntegrityError as e:
         raise AuditIntegrityError(
             f"the audit log differs from {what} at lines the incident does not cover "

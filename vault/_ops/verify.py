@@ -121,7 +121,8 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
 
 def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(0),
                     leaves: Mapping[int, bytes] | None = None,
-                    checkpoint: bytes | None = None, *, stored: bool = True) -> VerifyReport:
+                    checkpoint: bytes | None = None, *, stored: bool = True,
+                    held: Mapping[int, bytes] | None = None) -> VerifyReport:
     """Does the log differ from what this machine verified (``tip``) -- and
     from ``checkpoint``, one kept outside -- only at the lines incidents
     seal off, and the ``declared`` lines, which an incident about to be
@@ -133,7 +134,11 @@ def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(
     :class:`AuditIntegrityError` otherwise. Called while the state is being
     replayed again, so it reads the store, never catching up. ``stored``:
     False holds the log to ``tip`` and ``checkpoint`` only, not to the
-    stored checkpoints."""
+    stored checkpoints. ``held``: the leaves ``tip``'s tree holds at the
+    lines sealed off on the machine it is from (its own, which may differ
+    from the original ones: ``TrustedState.tip_leaves``), which it is also
+    held to -- a tip made from a sealed-off line as that machine read it,
+    which anyone may rewrite since."""
     from vault.audit import NoteVerifier
 
     # The declaration's leaves stand for the declared lines: a later
@@ -142,7 +147,8 @@ def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(
     return s.log.verify(key_lookup=key_lookup(s), trusted_checkpoint=checkpoint,
                         sealed_off=set(s.trusted.store.sealed_off()).union(declared),
                         verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip,
-                        recorded=recorded, stored=stored)
+                        recorded=recorded, stored=stored,
+                        known_leaves=held)
 
 
 def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,

@@ -80,8 +80,8 @@ _TIP_LEAVES = "CREATE TABLE tip_leaves (seq INTEGER PRIMARY KEY, leaf BLOB NOT N
 
 def _add_tip_leaves(db: sqlite3.Connection) -> None:
     """Schema 9 -> 10: the leaf the trusted tip's tree holds at each
-    sealed-off line below it, found again at the next catch-up (no "held"
-    mark: docs/AUDIT.md §11.3)."""
+    sealed-off line below it, told from the lines at the next catch-up
+    while they still reproduce the tip (docs/AUDIT.md §11.3)."""
     db.execute(_TIP_LEAVES)
 
 

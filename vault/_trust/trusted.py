@@ -104,6 +104,9 @@ class TrustedState:
         #: because it no longer extends it (None otherwise): the record an
         #: incident declared from this machine must explain (vault/_ops/incident.py)
         self.refused: TrustedTip | None = None
+        # The leaves the last replay's tree holds at the sealed-off lines
+        # below its tip, as its held pass read them (None: no such pass).
+        self._told: dict[int, bytes] | None = None
 
     def close(self) -> None:
         # What this session replayed in memory only is kept for the next one.
@@ -157,6 +160,7 @@ class TrustedState:
             self._check_pin()
             tip = self._stored_tip()
             anew = tip is None or self.store.meta("rules") != RULES  # a tip made from line 0
+            self._told = None
             try:
                 if tip is not None and self.store.meta("rules") != RULES:
                     new_tip, applied = self._replay_again(tip)
@@ -199,7 +203,7 @@ class TrustedState:
                 self._tip_text = _tip_to_text(new_tip)
                 self._tip = new_tip
                 self.store.set_meta("tip", self._tip_text)
-            self._keep_tip_leaves(new_tip, anew)
+            self._keep_tip_leaves(new_tip, anew, self._told)
             if applied or tip is None:
                 # A new mark whenever a state record was replayed (or the
                 # replay started over): what sessions cached is stale.
@@ -398,14 +402,17 @@ class TrustedState:
         reached (:meth:`_replay_held`): what those lines said is then replayed
         away, on a machine that counted it before as on a new one. A log
         that no longer holds the lines of that tip raises AuditIntegrityError
-        (nothing of the replay is kept)."""
+        (nothing of the replay is kept). That pass also tells the leaves the
+        new tip's tree holds at the sealed-off lines below it, as it reads
+        them (:meth:`_keep_tip_leaves`)."""
+        self._told = None
         given = self._sealed_now()
         new_tip, applied = self._replay_pass(tip, through, *given)
         for _ in range(3):  # a replay with new leaves may count another incident's
             found = self._sealed_now()
             if found == given:
                 break
-            self._replay_held(new_tip, *found)
+            self._told = self._replay_held(tip, new_tip, *found)
             given, applied = found, True
         return new_tip, applied
 
@@ -445,42 +452,48 @@ class TrustedState:
         """The leaves the stored tip's tree holds at sealed-off lines below
         it, without catching up: those this machine told when it stored the
         tip (:meth:`_keep_tip_leaves`) -- the original leaf where it read
-        the line before the damage, the line's own where it first read it
-        after -- else the original ones the state holds. A sealed-off line
-        never counts (docs/AUDIT.md §11.3): the tip is held to these, never
-        to what the line says now, which any folder writer may change again."""
+        the line before the damage, the line's own, as its replay read it,
+        where it first read it after -- else the original ones the state
+        holds. A sealed-off line never counts (docs/AUDIT.md §11.3): the tip
+        is held to these, never to what the line says now, which any folder
+        writer may change again."""
         sealed = self.store.sealed_off()
         held = {i: leaf for i, leaf in self.store.tip_leaves().items() if i in sealed}
         return {**self._sealed_now()[0], **held}
 
-    def _keep_tip_leaves(self, tip: TrustedTip, anew: bool) -> None:
-        """Tell and keep the leaves ``tip``'s tree holds at the sealed-off
-        lines below it (inside the catch-up's transaction), once after each
-        replay that met an incident or started over (no "held" mark: a
-        reset clears it; ``anew``: the tip was made from line 0 again, and
-        what was kept was another tree's). The tip was just held to the
-        lines -- by their own leaves, or the original ones at sealed-off
-        lines -- so one of the two reproduces its root now; the leaves
-        kept before stand for lines below the tip it extends."""
-        if anew:
-            self.store.set_tip_leaves({})
-        if self.store.meta("held") is not None:
-            return
-        self.store.set_meta("held", "1")
+    def _keep_tip_leaves(self, tip: TrustedTip, anew: bool,
+                         told: dict[int, bytes] | None) -> None:
+        """Keep the leaves ``tip``'s tree holds at the sealed-off lines below
+        it (inside the catch-up's transaction): ``told`` by the replay's held
+        pass (:meth:`_replay_held`), which read every line below the tip and
+        was held to its root -- never read again after the replay: a folder
+        writer may rewrite a sealed-off line at any moment, and a leaf taken
+        from a later reading is no leaf of this tree. Without such a pass,
+        the tip extends the one stored before (its leaves stand), or it was
+        made from line 0 again (``anew``: what was kept was another tree's).
+        A sealed-off line still without one -- a state kept before these
+        were told as read -- is told from the lines as they are now, if
+        they reproduce the tip's root (:meth:`_tip_tree`); if not, it is
+        left untold, and the next catch-up tries again."""
         sealed = self.store.sealed_off()
-        known = {i: h for i, h in self.store.tip_leaves().items() if i in sealed}
-        below = sorted(i for i in sealed if i < tip.size)
-        if all(i in known for i in below):
-            self.store.set_tip_leaves({i: known[i] for i in below})
-            return
-        found = self._tip_tree(tip, known)
-        if found is not None:
-            self.store.set_tip_leaves({i: found[i] for i in below})
+        below = [i for i in sealed if i < tip.size]
+        stored = self.store.tip_leaves()
+        if told is not None:
+            keep = {i: told[i] for i in below if i in told}
+        else:
+            keep = {} if anew else {i: stored[i] for i in below if i in stored}
+        if any(i not in keep for i in below):
+            found = self._tip_tree(tip, keep)
+            if found is not None:
+                keep = {i: found[i] for i in below}
+        if keep != stored:
+            self.store.set_tip_leaves(keep)
 
     def _tip_tree(self, tip: TrustedTip, known: dict[int, bytes]) -> list[bytes] | None:
         """The leaves of ``tip``'s tree, if the lines reproduce its root with
         the ``known`` leaves at their lines and, at the other sealed-off
-        lines, their own leaves or else the original ones (None: neither)."""
+        lines, their own leaves or else the original ones (None: neither).
+        Only for a tip stored before its leaves were told as read."""
         import hmac
 
         from vault.audit import leaf_hash
@@ -515,13 +528,18 @@ class TrustedState:
 
     def _replay_pass(self, tip: TrustedTip | None, through: TrustedTip | None,
                      recorded: dict[int, bytes], sealed: dict[int, int],
-                     stop: int | None = None,
-                     tree: dict[int, bytes] | None = None) -> tuple[TrustedTip, bool]:
+                     stop: int | None = None, tree: dict[int, bytes] | None = None,
+                     told: dict[int, bytes] | None = None) -> tuple[TrustedTip, bool]:
+        """One pass of :meth:`_replay`. ``told``, given with ``through``:
+        filled with the leaves ``through``'s tree holds at the ``sealed``
+        lines below it, as this pass read them (its lines' own, or the
+        ``tree`` leaves, whichever reproduce its root)."""
         from vault.audit import verify_record
 
         journal = Journal(self.store, self.manifest, _parse_policy, verify_record, sealed)
         passed = through is None or through.size == 0
-        with self._log.scan(tip, recorded, tree) as scan:
+        keep = sealed if told is not None else ()
+        with self._log.scan(tip, recorded, tree, keep) as scan:
             for line in scan:
                 journal.feed(line)
                 if through is not None and not passed and scan.tip.size >= through.size:
@@ -535,29 +553,42 @@ class TrustedState:
                 f"the audit log no longer starts with the {through.size} lines this machine "
                 "verified before", kind="modified", seq=through.size - 1,
                 hint="treat this as an incident; compare with a published checkpoint")
+        if told is not None and through is not None:
+            own = scan.tip == through  # else the tree leaves reproduced it (_holds)
+            told.update({i: pair[0] if own else pair[1] for i, pair in scan.kept.items()
+                         if i < through.size})
         return scan.tip, journal.applied > 0
 
-    def _replay_held(self, reached: TrustedTip, leaves: dict[int, bytes],
-                     sealed: dict[int, int]) -> None:
+    def _replay_held(self, start: TrustedTip | None, reached: TrustedTip,
+                     leaves: dict[int, bytes], sealed: dict[int, int]) -> dict[int, bytes]:
         """Replay the log again from its start with the original ``leaves``
         and the ``sealed`` off lines up to ``reached``, the tip the replay
-        just made (kept), keeping the manifest's pin; the lines must still be
-        those of ``reached`` (by their own leaves, or the original ones at
-        their lines). Otherwise a line below it changed (a line below the
-        tip a first pass from that tip did not read): AuditIntegrityError,
-        and the caller's transaction keeps nothing of this catch-up --
-        keeping the first pass's state, a machine would count what the
-        incident's lines said for good once the line was restored, while
-        every other machine does not."""
+        from ``start`` just made (kept), keeping the manifest's pin; the
+        lines must still be those of ``reached``: by their own leaves, or by
+        the leaves its tree holds at sealed-off lines -- below ``start``,
+        those of ``start``'s tree (:meth:`tip_leaves`); above it, the lines'
+        own, as the first pass read them. Otherwise a line below it changed
+        (a line below the tip a first pass from that tip did not read, or a
+        sealed-off line rewritten since the first pass read it):
+        AuditIntegrityError, and the caller's transaction keeps nothing of
+        this catch-up -- keeping the first pass's state, a machine would
+        count what the incident's lines said for good once the line was
+        restored, while every other machine does not. The leaves
+        ``reached``'s tree holds at the sealed-off lines below it, as this
+        pass read them (no later reading tells them: a line may be rewritten
+        in between)."""
         pins = self.store.metas("manifest", "vault", "rules", "tip", "state")
-        # Held by the leaves its tree holds where this machine told them
-        # (they stand for lines below the tip ``reached`` extends).
-        tree = {**leaves, **{i: h for i, h in self.store.tip_leaves().items() if i in sealed}}
+        size = start.size if start is not None else 0
+        held = {**leaves, **self.store.tip_leaves()}
+        tree = {i: held[i] for i in sealed if i < size and i in held}
+        told: dict[int, bytes] = {}
         with self.store.savepoint():
             self.store.reset()
             for key, value in pins.items():
                 self.store.set_meta(key, value)
-            self._replay_pass(None, reached, leaves, sealed, stop=reached.size, tree=tree)
+            self._replay_pass(None, reached, leaves, sealed, stop=reached.size, tree=tree,
+                              told=told)
+        return told
 
     def _replay_again(self, old: TrustedTip) -> tuple[TrustedTip, bool]:
         """This machine replayed the log under other rules (``RULES``): replay

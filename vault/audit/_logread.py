@@ -144,20 +144,23 @@ class LogReading:
 
     def scan(self, start: TrustedTip | None = None,
              recorded: Mapping[int, bytes] | None = None,
-             tree: Mapping[int, bytes] | None = None) -> Scan:
+             tree: Mapping[int, bytes] | None = None,
+             keep: Collection[int] = ()) -> Scan:
         """Every settled line after ``start`` (default: the beginning), with
         its leaf hash, parsed record, chain digest and damage if any; the
         scan's ``tip`` is the trusted tip after the lines it yielded.
         ``recorded``: the leaf hashes sealed-off lines had when written
         (§11.3): a signed record whose chain covers one also gets the chain
         over them (``original_chain``). ``tree``: the leaves the scan's
-        ``original_root`` holds at their lines instead (default: ``recorded``)."""
+        ``original_root`` holds at their lines instead (default: ``recorded``).
+        ``keep``: lines whose leaves the scan keeps as it reads them
+        (``Scan.kept``)."""
         start = start or EMPTY_TIP
         with self._reading():
             end = self.storage.end()
             check_tip(self.storage, start, end)
             source = self.storage.read(start.size, start.end_offset, end)
-        return Scan(source, start, recorded, tree)
+        return Scan(source, start, recorded, tree, keep)
 
     def records(
         self,
@@ -239,6 +242,7 @@ class LogReading:
         known: TrustedTip | None = None,
         recorded: Mapping[int, bytes] | None = None,
         stored: bool = True,
+        known_leaves: Mapping[int, bytes] | None = None,
     ) -> VerifyReport:
         """Recompute the tree from the log and check it (docs/AUDIT.md §11).
 
@@ -253,7 +257,9 @@ class LogReading:
         lines (the lines' leaves when written, §11.3). ``stored``: False
         leaves the stored checkpoints out (a declaration is held to the
         caller's own tip and a checkpoint it gives, never to notes any
-        holder of the log key can store).
+        holder of the log key can store). ``known_leaves``: the leaves
+        ``known``'s tree holds at sealed-off lines (that machine's own,
+        §11.3), which it is also held to.
         """
         from vault.audit._verify import verify_log
 
@@ -261,7 +267,8 @@ class LogReading:
         return verify_log(self, verifier=verifier, origin=self.origin or verifier.name,
                           trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup,
                           sealed_off=frozenset(sealed_off), expect_signer=expect_signer,
-                          known=known, recorded=recorded or {}, stored=stored)
+                          known=known, recorded=recorded or {}, stored=stored,
+                          known_leaves=known_leaves)
 
     def prove(self, seq: int, *, sealed_off: Collection[int] | None = None,
               recorded: Mapping[int, bytes] | None = None) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 from vault.audit._chain import ZERO_LEAF, chain_digest
 from vault.audit._hashing import LEAF_PREFIX, _sha256
@@ -37,7 +37,8 @@ class Scan(Iterator[ScannedLine]):
 
     def __init__(self, source: LineSource, start: TrustedTip,
                  recorded: Mapping[int, bytes] | None = None,
-                 tree: Mapping[int, bytes] | None = None) -> None:
+                 tree: Mapping[int, bytes] | None = None,
+                 keep: Collection[int] = ()) -> None:
         self._source = source
         self._blocks: Iterator[list[bytes]] | None = iter(source)
         self._walker = Walker(start.last_leaf)
@@ -57,6 +58,13 @@ class Scan(Iterator[ScannedLine]):
         # The leaves :attr:`original_root` puts at their lines (default: the
         # recorded ones): a trusted tip's own, which may differ (§11.3).
         self._tree = dict(self._recorded if tree is None else tree)
+        # The lines whose leaves are kept as read (:attr:`kept`).
+        self._keep = frozenset(keep)
+        #: at each line of ``keep`` read: its own leaf as this scan read it,
+        #: and the one :attr:`original_root` put there -- what a tree held
+        #: to this scan holds at the line, with nothing read again (§11.3)
+        self.kept: dict[int, tuple[bytes, bytes]] = {}
+        self._full = bool(self._tree or self._recorded or self._keep)
         self._recent: collections.deque[tuple[int, bytes]] = collections.deque(
             [(start.size - 1, start.last_leaf)] if start.size else (), maxlen=MAX_FRAGMENTS + 2)
         self._original = start.range()
@@ -96,7 +104,7 @@ class Scan(Iterator[ScannedLine]):
             sha, prefix, feed = _sha256, LEAF_PREFIX, self._walker.feed
             queue, rng, offset = self._queue, self._range, self._offset
             seq = self._next_seq
-            if self._tree or self._recorded:
+            if self._full:
                 seq, offset = self._feed_recorded(block, seq, offset)
             else:
                 for line in block:
@@ -112,7 +120,7 @@ class Scan(Iterator[ScannedLine]):
         item, tip = self._queue.popleft()
         if tip is not None:
             self._tip = tip
-            if self._tree or self._recorded:
+            if self._full:
                 self._original_edge = self._edges.popleft()
         return item
 
@@ -122,10 +130,13 @@ class Scan(Iterator[ScannedLine]):
             self._edges: collections.deque[tuple[int, tuple[bytes, ...]]] = (
                 collections.deque())
         tree, recent, original = self._tree, self._recent, self._original
+        keep, kept = self._keep, self.kept
         for line in block:
             leaf = _sha256(LEAF_PREFIX + line).digest()
             self._range.append(leaf)
             original.append(tree.get(seq, leaf))
+            if seq in keep:
+                kept[seq] = (leaf, tree.get(seq, leaf))
             recent.append((seq, leaf))
             offset += len(line) + 1
             settled = [self._with_original(item) for item in self._walker.feed(seq, line, leaf)]

@@ -325,7 +325,8 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                sealed_off: frozenset[int], expect_signer: bool,
                known: TrustedTip | None = None,
                recorded: Mapping[int, bytes] | None = None,
-               stored: bool = True) -> VerifyReport:
+               stored: bool = True,
+               known_leaves: Mapping[int, bytes] | None = None) -> VerifyReport:
     from vault.audit._verify_end import finish
 
     storage = log.storage
@@ -361,4 +362,4 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
         checker._seed()
     return finish(log, tree, checker, checkpoints, trusted, tip, end, findings, incidents,
                   expect_signer=expect_signer,
-                  derived_ok=derived_ok, known=known)
+                  derived_ok=derived_ok, known=known, known_leaves=known_leaves)

@@ -8,7 +8,7 @@ derived data rebuilt, a missing checkpoint key -- is a finding.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint
@@ -34,8 +34,17 @@ _HINT = "treat this as a security incident; keep a copy of the log as evidence"
 def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: list[Checkpoint],
            trusted: Checkpoint | None, tip: TrustedTip | None, end: LogEnd, findings: list[str],
            incidents: Incidents, *, expect_signer: bool,
-           derived_ok: bool = True, known: TrustedTip | None = None) -> VerifyReport:
+           derived_ok: bool = True, known: TrustedTip | None = None,
+           known_leaves: Mapping[int, bytes] | None = None) -> VerifyReport:
     from vault.audit._verify import VerifyReport
+
+    # The leaves each trusted tip's tree holds at sealed-off lines: this
+    # log's own tip's (a vault's state), and ``known``'s, given with it.
+    trees: list[tuple[TrustedTip, Callable[[], Mapping[int, bytes]]]] = []
+    if tip is not None and log.held_leaves is not None:
+        trees.append((tip, log.held_leaves))
+    if known is not None and known_leaves is not None:
+        trees.append((known, lambda: known_leaves))
 
     targets = [Target(c.size, c.root) for c in checkpoints]
     targets += [Target(trusted.size, trusted.root)] if trusted else []
@@ -50,8 +59,9 @@ def finish(log: LogReading, tree: TreeResult, checker: _Checker, checkpoints: li
                 "were written", kind="truncated", seq=tree.size, hint=_HINT)
             against.add(id(t))
         elif not hmac.compare_digest(tree.roots[t.size], t.root) and not _excused(
-                log, t, incidents) and not (tip is not None and t.size == tip.size
-                                            and t.root == tip.root and _held(log, t, incidents)):
+                log, t, incidents) and not any(
+                    t.size == own.size and t.root == own.root and _held(log, t, incidents, held)
+                    for own, held in trees):
             damage = damage or AuditIntegrityError(
                 f"the audit log does not match its checkpoint of size {t.size}",
                 kind="modified", hint=_HINT)
@@ -127,18 +137,27 @@ def _excused(log: LogReading, target: Target, incidents: Incidents) -> bool:
     return ok
 
 
-def _held(log: LogReading, target: Target, incidents: Incidents) -> bool:
-    """This machine's trusted tip, made from a sealed-off line as it read
-    it (damaged, or rewritten since): reproduced by the lines with the
-    leaves the tip's tree holds at sealed-off lines (§11.3). What such a
-    line says never counts; the lines around it are still held."""
+def _held(log: LogReading, target: Target, incidents: Incidents,
+          leaves: Callable[[], Mapping[int, bytes]]) -> bool:
+    """A machine's trusted tip, made from a sealed-off line as it read it
+    (damaged, or rewritten since): reproduced by the lines with the
+    ``leaves`` the tip's tree holds at the lines sealed off on that machine
+    (§11.3) -- and at other sealed-off lines (an incident it did not know
+    yet), the lines' own, as it read them after the damage, or else the
+    original ones. What such a line says never counts; the lines around it
+    are still held."""
     from vault.audit._tree import tree_root
 
-    if log.held_leaves is None or not incidents.before(target.size):
+    if not incidents.before(target.size):
         return False
-    held = {i: h for i, h in log.held_leaves().items() if i in incidents.lines}
-    leaves = originals(log, target.size, incidents.lines, held)
-    ok = leaves is not None and hmac.compare_digest(tree_root(leaves), target.root)
+    held = {i: h for i, h in leaves().items() if i in incidents.lines and i < target.size}
+    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(target.size, None))
+           for line in block][:target.size]
+    tree = [held.get(i, leaf) for i, leaf in enumerate(now)]
+    ok = len(tree) == target.size and hmac.compare_digest(tree_root(tree), target.root)
+    if not ok:
+        tree = originals(log, target.size, incidents.lines, {**incidents.leaves, **held}) or []
+        ok = len(tree) == target.size and hmac.compare_digest(tree_root(tree), target.root)
     if ok:
         incidents.note(f"this machine's trusted tip ({target.size} lines) differs from the "
                        "log only at lines an incident sealed off")
