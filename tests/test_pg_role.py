@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,45 @@ def test_the_lock_wait_is_configured_by_the_environment(pg_office: Office) -> No
         assert code == 1 and "gave up after 3s" in err and 3 <= took < 30, err
         code, err, _ = _vault(pg_office, "leader", "ls", wait="soon")
         assert code == 2 and "VAULT_PG_LOCK_TIMEOUT must be a number" in err, err
+
+
+def test_audit_lines_inserted_without_the_append_lock_fail_no_honest_append(
+        pg_office: Office) -> None:
+    # The role inserts the next audit line in a loop, each a record the
+    # schema accepts, never taking the append lock: every workstation's
+    # append failed ("audit record 368 is not the next one (375)") for as
+    # long as the loop ran -- and no lock was held, so no wait ran out to
+    # name it. Every insert takes the lock now (schema 19): the loop's wait
+    # for a writer's turn, a writer's for the loop's one-line transaction.
+    _seal(pg_office, "clerk", b"before")
+    insert, _ = _HOLDS["an uncommitted next audit line"]
+    stop, inserted = threading.Event(), [0]
+
+    def insider() -> None:
+        with _intruder(pg_office, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    conn.execute(insert)
+                    inserted[0] += 1
+                except psycopg.errors.IntegrityConstraintViolation:
+                    pass  # a writer's line came first: the next one, then
+
+    thread = threading.Thread(target=insider)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while inserted[0] < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        before = inserted[0]
+        docs = [_seal(pg_office, "leader", b"honest %d" % i) for i in range(6)]
+        assert inserted[0] > before > 0  # the loop ran all along
+    finally:
+        stop.set()
+        thread.join()
+    with pg_office.as_("leader") as v:
+        out = io.BytesIO()
+        v.open(docs[-1], out)
+        assert out.getvalue() == b"honest 5"
 
 
 # -- a flood of statements ---------------------------------------------------------------
@@ -400,13 +440,24 @@ def test_two_sessions_racing_one_line_number_cannot_write_the_derived_hashes(
         a.execute("BEGIN")
         a.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
                   (n, json.dumps({"v": 2, "seq": n}).encode()))
-        other = threading.Thread(target=lambda: b.execute(
-            "INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (n, json.dumps({"v": 2, "seq": n, "x": "other"}).encode())))
+        refused: list[BaseException] = []
+
+        def race() -> None:
+            try:
+                b.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)"
+                          " ON CONFLICT DO NOTHING",
+                          (n, json.dumps({"v": 2, "seq": n, "x": "other"}).encode()))
+            except psycopg.errors.IntegrityConstraintViolation as e:
+                refused.append(e)
+
+        other = threading.Thread(target=race)
         other.start()
-        time.sleep(0.5)  # B waits on A's tree row
+        time.sleep(0.5)  # B waits on A's tree row (from schema 19, on the append lock)
         a.execute("COMMIT")
         other.join(timeout=30)
+        # From schema 19 B waits for the append lock A's insert took, and
+        # its line is then no longer the next one: refused, before any tree row.
+        assert len(refused) == 1 and "is not the next one" in str(refused[0]), refused
         line, tree = a.execute("SELECT l.line, t.hashes FROM vault.audit_log l JOIN"
                                " vault.audit_tree t USING (seq) WHERE seq = %s",
                                (n,)).fetchone()  # type: ignore[misc]
@@ -477,6 +528,75 @@ def test_defaults_the_role_gives_itself_stop_nobody(pg_office: Office, tmp_path:
             assert checked.hashes_ok and not checked.findings, checked
             report = v.doctor()
             assert report.ok, (report.problems, report.leftovers)
+    finally:
+        cluster.execute(f"ALTER ROLE {APP} RESET ALL")
+
+
+# Planner and JIT defaults the role gave itself: every operation of every
+# workstation about 75 times slower (0.09 s to 6.8 s), for good.
+_SLOW_PLANS = ("jit_above_cost = 0", "jit_inline_above_cost = 0", "jit_optimize_above_cost = 0",
+               "force_parallel_mode = on", "parallel_setup_cost = 0",
+               "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+               "max_parallel_workers_per_gather = 8", "jit = on", "enable_indexscan = off",
+               "enable_bitmapscan = off", "enable_indexonlyscan = off",
+               "random_page_cost = 1e9", "cpu_index_tuple_cost = 1e9",
+               "plan_cache_mode = force_generic_plan", "geqo_threshold = 2")
+
+
+def test_planner_defaults_the_role_gives_itself_slow_no_workstation(pg_office: Office) -> None:
+    from vault.store._pg_conn import Database
+
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    doc = _seal(pg_office, "clerk", b"before")
+    with _intruder(pg_office, autocommit=True) as c:
+        for setting in _SLOW_PLANS:
+            c.execute(f"ALTER ROLE CURRENT_USER SET {setting}")
+    db = Database.get(pg_office.location)
+    db.close()  # new sessions only, as on every other workstation
+    try:
+        with db.connection() as conn:
+            row = conn.execute(
+                "SELECT current_setting('jit'), current_setting('force_parallel_mode'),"
+                " current_setting('max_parallel_workers_per_gather'),"
+                " current_setting('enable_indexscan'), current_setting('enable_bitmapscan'),"
+                " current_setting('random_page_cost'), current_setting('plan_cache_mode')"
+            ).fetchone()
+            assert row == ("off", "off", "0", "on", "on", "4", "auto"), row
+            (plan,) = conn.execute("EXPLAIN (FORMAT JSON) SELECT line FROM vault.audit_log"
+                                   " WHERE seq = 0").fetchone() or (None,)
+        top = plan[0]["Plan"]
+        assert top["Node Type"] == "Index Scan" and "JIT" not in plan[0], plan
+        with pg_office.as_("leader") as v:
+            out = io.BytesIO()
+            v.open(doc, out)
+            assert out.getvalue() == b"before"
+        # Each is set back in every session: nothing for doctor to name
+        # but the one setting no session sets back.
+        with pg_office.as_("officer") as v:
+            assert v.doctor().problems == [
+                f"database: geqo_threshold is set to 2 for role {APP} in every database:"
+                " every session of it starts so, and the vault does not set it back -- reset"
+                " it, or set it in the server's configuration (docs/DEPLOYMENT.md §3)"]
+    finally:
+        cluster.execute(f"ALTER ROLE {APP} RESET ALL")
+
+
+def test_doctor_names_the_settings_of_the_database_and_its_roles(pg_office: Office) -> None:
+    # What no session of the library sets back: a working memory of 64 kB
+    # for every sort, a cache the planner thinks is one page.
+    cluster: Cluster = pg_office.kind.cluster  # type: ignore[attr-defined]
+    name = dbname_of(pg_office.location)
+    _app_sql(pg_office, "ALTER ROLE CURRENT_USER SET work_mem = '64kB'")
+    cluster.execute(f"ALTER DATABASE {name} SET effective_cache_size = 1", dbname=name,
+                    user=OWNER)
+    tail = (": every session of it starts so, and the vault does not set it back -- reset it,"
+            " or set it in the server's configuration (docs/DEPLOYMENT.md §3)")
+    try:
+        with pg_office.as_("officer") as v:
+            assert v.doctor().problems == [
+                "database: effective_cache_size is set to 1 for every role in the vault's"
+                f" database{tail}",
+                f"database: work_mem is set to 64kB for role {APP} in every database{tail}"]
     finally:
         cluster.execute(f"ALTER ROLE {APP} RESET ALL")
 

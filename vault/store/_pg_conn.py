@@ -51,8 +51,8 @@ from psycopg import conninfo as _conninfo
 
 from vault.errors import StorageError, UsageError, VaultError
 
-__all__ = ["LOCK_TIMEOUT", "SCHEMES", "Connection", "Database", "lock_wait_error", "redact",
-           "storage_errors"]
+__all__ = ["LOCK_TIMEOUT", "PINNED", "SCHEMES", "Connection", "Database", "lock_wait_error",
+           "redact", "storage_errors"]
 
 SCHEMES = ("postgresql://", "postgres://")
 MAX_IDLE = 8  # idle sessions kept per database and process
@@ -83,9 +83,34 @@ _SESSION = ("-c default_transaction_read_only=off"
             " -c statement_timeout=0 -c idle_session_timeout=0"
             " -c standard_conforming_strings=on -c client_encoding=UTF8"
             " -c local_preload_libraries= -c search_path=pg_catalog,pg_temp"
-            " -c quote_all_identifiers=off -c bytea_output=hex")
+            " -c quote_all_identifiers=off -c bytea_output=hex"
+            " -c exit_on_error=off -c client_min_messages=notice")
+# How the server plans the vault's statements, pinned for the same reason:
+# JIT compilation from a cost of 0, parallel plans forced onto every query,
+# index scans switched off made every operation of every workstation about
+# 75 times slower, for good. The vault's statements are short lookups by
+# key: no JIT, no parallel workers (with none per gather, no plan is made
+# parallel, whatever force_parallel_mode or debug_parallel_query say), every
+# kind of plan allowed, PostgreSQL's own costs and plan-cache choice. Only
+# names PostgreSQL 15 knows: the startup packet fails on any other.
+_PLANNER = (" -c jit=off -c max_parallel_workers_per_gather=0"
+            " -c seq_page_cost=1 -c random_page_cost=4 -c cpu_tuple_cost=0.01"
+            " -c cpu_index_tuple_cost=0.005 -c cpu_operator_cost=0.0025"
+            " -c plan_cache_mode=auto -c geqo=on -c constraint_exclusion=partition"
+            " -c from_collapse_limit=8 -c join_collapse_limit=8"
+            + "".join(f" -c enable_{kind}=on" for kind in (
+                "async_append", "bitmapscan", "gathermerge", "hashagg", "hashjoin",
+                "incremental_sort", "indexonlyscan", "indexscan", "material", "memoize",
+                "mergejoin", "nestloop", "parallel_append", "parallel_hash",
+                "partition_pruning", "seqscan", "sort", "tidscan")))
 
 Connection = psycopg.Connection[Any]
+
+#: The settings every session of the library sets itself, whatever a role's
+#: or a database's defaults say (doctor names the others, _pg_schema).
+PINNED = frozenset(re.findall(r"-c (\w+)=", _SESSION + _PLANNER)) | {
+    "lock_timeout", "synchronous_commit", "idle_in_transaction_session_timeout",
+    "transaction_timeout", "force_parallel_mode", "debug_parallel_query"}
 
 # The location's own lock_timeout among its options (-c name=value or
 # --name=value): a name that only ends so, deadlock_timeout, is not it.
@@ -212,6 +237,12 @@ def storage_errors(what: str, db: Database | None = None) -> Iterator[None]:
                                 "nothing was changed by the failed step") from e
 
 
+def _forced_parallel(version: int) -> str:
+    """The setting that forces parallel plans: renamed in PostgreSQL 16, so
+    set after the session starts (see _PLANNER)."""
+    return "debug_parallel_query" if version >= 160000 else "force_parallel_mode"
+
+
 def _dead(conn: Connection) -> bool:
     """Did the server end this idle session? Its socket then has something
     to read although we sent nothing."""
@@ -262,13 +293,14 @@ class Database:
         # on a lock, for good and with no one present.
         own = _OWN_LOCK_TIMEOUT.search(str(given.get("options") or "")) is not None
         pinned = "" if own else f" -c lock_timeout={wait or f'{LOCK_TIMEOUT}s'}"
-        extra["options"] = f"{given.get('options', '')} {_SESSION}{pinned}".strip()
+        extra["options"] = f"{given.get('options', '')} {_SESSION}{_PLANNER}{pinned}".strip()
         with storage_errors(f"cannot connect to the vault database {self.location}"):
             conn = psycopg.connect(self.conninfo, autocommit=True, **extra)
             try:
                 # One round trip: keep commits durable if the server made them
                 # lazy, and bound every wait for a lock (see module doc): a
-                # role's default of a day is cut too (see _SESSION).
+                # role's default of a day is cut too (see _SESSION); and no
+                # plan forced parallel (see _PLANNER).
                 conn.execute(
                     "SELECT CASE WHEN current_setting('synchronous_commit') = 'off'"
                     " THEN set_config('synchronous_commit', 'local', false) END,"
@@ -279,9 +311,9 @@ class Database:
                     " CASE WHEN current_setting('idle_in_transaction_session_timeout') <> '0'"
                     " AND current_setting('idle_in_transaction_session_timeout')::interval"
                     " < %s::interval THEN set_config('idle_in_transaction_session_timeout',"
-                    " %s, false) END",
+                    " %s, false) END, set_config(%s, 'off', false)",
                     (wait, f"{LOCK_TIMEOUT}s", f"{LOCK_TIMEOUT}s", f"{IDLE_FLOOR}s",
-                     f"{IDLE_FLOOR}s"))
+                     f"{IDLE_FLOOR}s", _forced_parallel(conn.info.server_version)))
                 if conn.info.server_version >= 170000:
                     # Unknown before version 17 (where the startup packet
                     # could not name it): a role default of 1 ms there would

@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 from vault.errors import UsageError
-from vault.store._pg_conn import Connection
+from vault.store._pg_conn import PINNED, Connection
 
 __all__ = ["AUDIT_LOCK", "FIRST", "FUNCTIONS", "MIGRATE_LOCK", "SAFE_SEARCH_PATH", "STEPS",
            "TRIGGERS", "VERSION", "WRITE_LOCK", "current_version", "grant",
@@ -637,6 +637,34 @@ REVOKE ALL ON FUNCTION vault.audit_tree_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION vault.documents_vid() FROM PUBLIC;
 """
 
+# Every insert into the audit log takes the append lock first, whoever
+# makes it: the vault's writers take it before they read the log's length
+# and number their lines from it, but the application role could insert the
+# next line without it (a plain INSERT, COPY, ON CONFLICT, many rows at
+# once), and a loop doing so failed every workstation's append ("audit
+# record N is not the next one") with no lock held, so no lock wait that
+# could run out and name it. Now such an insert waits for a writer's turn
+# to end, and a writer for that insert's transaction: the writer's lock
+# wait names its holder (a session, or a prepared transaction). The honest
+# writer holds the lock already, in the same transaction: taking it again
+# is no wait. The trigger that checks the line's number takes it, so the
+# number is checked under the lock, before any other trigger runs.
+_V19 = r"""
+CREATE OR REPLACE FUNCTION vault.audit_check_line() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expected bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(audit_lock)d);  -- AUDIT_LOCK
+    SELECT coalesce(max(seq) + 1, 0) INTO expected FROM vault.audit_log;
+    IF NEW.seq <> expected THEN
+        RAISE EXCEPTION 'audit record % is not the next one (%)', NEW.seq, expected
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;  -- a line that is no record: audit_named checks it at commit
+END $$;
+""".replace("%(audit_lock)d", str(AUDIT_LOCK))
+
 # The functions the migrations leave in the schema (at VERSION): whether
 # each runs as the schema's owner (SECURITY DEFINER), and the SHA-256 of
 # its source as the catalog holds it (pg_proc.prosrc; for a function with a
@@ -652,7 +680,7 @@ FUNCTIONS: dict[str, tuple[bool, str]] = {
     "audit_is_object": (False,
                         "ae76547de338878c09ff75262b415c8f8a134a2d7c882fb13376f3e89982c956"),
     "audit_check_line": (False,
-                         "f9046524d5f237ba417884934c3d482db6e2ce60d82d728e609d26a238992d75"),
+                         "f77e57f53d7cceeb6b4e39e9fe0cdc105f929749b28468419e2d59ccdcebf63e"),
     "audit_named": (False, "51a3c1295f01841456c85556cb3f0634947f2729199fe67c7cfeeb3a752ddd7a"),
     "audit_tree_row": (True, "fa1e7ad2a8eaef985854da1845564c784ff73d6c87917fbc33fb10a4834bef8c"),
     "audit_check_checkpoint": (
@@ -785,6 +813,7 @@ STEPS: Sequence[tuple[int, str, str]] = (
          "types first)", _V17),
     (18, "functions: every one re-created as it is now, whichever release made the database",
      _V18),
+    (19, "audit log: every insert takes the append lock, whoever makes it", _V19),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
@@ -1040,32 +1069,56 @@ def _foreign_problems(conn: Connection) -> list[str]:
             " whoever owns that decides what it does" for what, used in rows]
 
 
+# Settings a role's or the database's defaults may hold without a word from
+# doctor: those every session of the library sets itself (PINNED), those
+# that only change how doctor's own catalog texts are written (it pins
+# them in its transaction), costs of JIT and parallel plans (neither is
+# ever used: PINNED), the application's name and how dates, numbers and
+# money are written -- the vault reads none of them.
+_HARMLESS_SETTINGS = PINNED | {name.lower() for name, _ in _CATALOG_TEXT_SETTINGS} | {
+    "application_name", "jit_above_cost", "jit_inline_above_cost", "jit_optimize_above_cost",
+    "parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size",
+    "min_parallel_index_scan_size", "lc_monetary", "lc_numeric", "lc_time"}
+
+
 def _setting_problems(conn: Connection) -> list[str]:
-    """session_replication_role set to anything but "origin" turns off every
-    trigger in origin mode -- the audit tables' append-only guards, the
-    checks of every line: set for the database or a role using the vault
-    (pg_db_role_setting), or for this session by the server's own
-    configuration. Only a superuser may set it."""
+    """Settings of the vault's database, or of a role using the vault, in
+    every session of theirs (pg_db_role_setting): session_replication_role
+    set to anything but "origin" turns off every trigger in origin mode --
+    the audit tables' append-only guards, the checks of every line (or this
+    session has it, by the server's own configuration; only a superuser may
+    set it); any other setting that is not harmless to the vault
+    (_HARMLESS_SETTINGS) changes how every workstation's sessions run, and
+    anyone holding the role may have set it (ALTER ROLE CURRENT_USER SET):
+    JIT from a cost of 0, index scans off, made every operation 75 times
+    slower."""
     problems: list[str] = []
-    for role, everywhere, value in conn.execute(
-            "SELECT left(coalesce(r.rolname, ''), 64), s.setdatabase = 0, left(split_part(c,"
-            " '=', 2), 64) FROM pg_catalog.pg_db_role_setting AS s"
+    for role, everywhere, name, value in conn.execute(
+            "SELECT left(coalesce(r.rolname, ''), 64), s.setdatabase = 0,"
+            " pg_catalog.lower(split_part(c, '=', 1)),"
+            " left(substr(c, pg_catalog.strpos(c, '=') + 1), 64)"
+            " FROM pg_catalog.pg_db_role_setting AS s"
             " LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = s.setrole,"
             " pg_catalog.unnest(s.setconfig) AS c"
             " WHERE s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database AS d"
             "  WHERE d.datname = pg_catalog.current_database()))"
             " AND (s.setrole = 0 OR pg_catalog.has_schema_privilege(s.setrole, 'vault', 'USAGE'))"
-            " AND pg_catalog.lower(split_part(c, '=', 1)) = 'session_replication_role'"
-            " AND pg_catalog.lower(split_part(c, '=', 2)) <> 'origin'"
-            " ORDER BY 1, 2").fetchall():
+            " ORDER BY 3, 1, 2").fetchall():
         where = (f"role {role}" if role else "every role") + (
             " in every database" if everywhere else " in the vault's database")
-        problems.append(f"database: session_replication_role is set to {value} for {where}:"
-                        " triggers do not fire in its sessions -- the audit log's guards"
-                        " among them")
+        if name == "session_replication_role":
+            if str(value).lower() != "origin":
+                problems.append(f"database: session_replication_role is set to {value} for"
+                                f" {where}: triggers do not fire in its sessions -- the audit"
+                                " log's guards among them")
+        elif name not in _HARMLESS_SETTINGS:
+            problems.append(f"database: {name[:64]} is set to {value} for {where}: every"
+                            " session of it starts so, and the vault does not set it back --"
+                            " reset it, or set it in the server's configuration"
+                            " (docs/DEPLOYMENT.md §3)")
     (current,) = conn.execute("SELECT pg_catalog.current_setting('session_replication_role')"
                               ).fetchone() or ("origin",)
-    if current != "origin" and not problems:
+    if current != "origin" and not any("session_replication_role" in p for p in problems):
         problems.append(f"database: session_replication_role is {str(current)[:64]} in this"
                         " session (the server's configuration): triggers do not fire --"
                         " the audit log's guards among them")
