@@ -62,8 +62,25 @@ def open_vault(ctx: click.Context, *, need_identity: bool = True,
     v = Vault(path, ident, on_wait=_waiting, vault_id=settings(ctx).vault_id,
               for_incident=for_incident)
     ctx.call_on_close(v.close)
+    ctx.call_on_close(lambda: warn_replayed(v))  # runs first: before the vault closes
     warn_unkept()
     return v
+
+
+def warn_replayed(v: Vault) -> None:
+    """What the replay found that no command may keep silent: records out of
+    place (lines inserted, split or joined), after which records stop
+    counting (docs/AUDIT.md §11.3)."""
+    import sqlite3
+
+    from vault.errors import VaultError
+
+    try:
+        found = v.warnings()
+    except (VaultError, sqlite3.Error):  # the state cannot be read: the command said why
+        return
+    for message in found:
+        warn(message)
 
 
 def warn_unkept() -> None:
@@ -195,6 +212,8 @@ def vault_for_audit(ctx: click.Context) -> Vault | None:
         from vault import Vault
 
         v = ctx.meta["vault_cli.audit_vault"] = Vault(path, vault_id=settings(ctx).vault_id)
+        opened = v
+        ctx.call_on_close(lambda: warn_replayed(opened))
         warn_unkept()
     return v
 

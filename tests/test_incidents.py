@@ -1475,3 +1475,62 @@ def test_an_officer_set_up_after_an_incident_declares_another_after_a_rewrite(
     for w, env in {**m, "laptop": laptop}.items():
         r = office.cli("registrar", "audit", "verify", env=env)
         assert r.exit_code == 0, (w, r.stderr)
+
+
+def _renumbered(office: Office, k: int, how: str) -> list[bytes]:
+    """Line ``k`` split in two (one byte of it a newline), joined with the
+    line before it (the newline between them a byte of theirs), or a junk
+    line inserted before it -- as a folder writer does it; the log before."""
+    lines = office.raw.audit_lines()
+    changed = list(lines)
+    at = lines[k].index(b'"host":"') + len(b'"host":"')
+    if how == "split":
+        changed[k] = lines[k][:at] + b"\n" + lines[k][at + 1:]
+    elif how == "join":
+        changed[k - 1:k + 1] = [lines[k - 1] + b" " + lines[k][:at] + lines[k][at + 2:]]
+    else:
+        changed.insert(k, b"junk")
+    (office.path / "audit" / "log").write_bytes(b"".join(x + b"\n" for x in changed))
+    return lines
+
+
+@pytest.mark.parametrize("how", ["split", "join", "insert"])
+def test_lines_split_joined_or_inserted_are_never_silent_and_rejoined_stop_no_machine(
+        tmp_path: Path, how: str) -> None:
+    # A sealed-off line may be rewritten, but within itself (AUDIT.md §11.3).
+    # A folder writer split it in two, joined it with the line before, or
+    # inserted a junk line: a new machine listed one document fewer with
+    # nothing on stderr (every record after it out of place, silently not
+    # counting); once a writer rebuilt the derived data, every machine that
+    # had read the log stopped, "changed while its derived files were
+    # rebuilt". Now each says which line moved; the lines put back as
+    # written, every machine works again.
+    office, m, k = _office_with_an_incident(tmp_path)
+    _notes(office, m["clerk"], 1)
+    listed = office.cli("registrar", "ls", env=m["registrar"]).stdout
+    lines = _renumbered(office, k, how)
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new")}
+    r = office.cli("registrar", "ls", env=new)
+    assert r.exit_code == 0 and r.stdout != listed, r.stderr
+    moved = "inserted after line" if how != "join" else "removed, or lines after it joined"
+    assert "records out of place" in r.stderr and moved in r.stderr, r.stderr
+    r = office.cli("registrar", "doctor", env=new)
+    assert "records out of place" in r.stderr and moved in r.stdout, r.stdout
+    office.cli("clerk", "seal", str(office.file("z.txt", b"z\n")), env=m["clerk"])
+    for w, env in m.items():  # the derived data rebuilt: every machine names the move
+        r = office.cli(w, "audit", "verify", env=env)
+        assert r.exit_code == 4 and "derived files were rebuilt" not in r.stderr and any(
+            said in r.stderr for said in (" holds record ", "inserted at position",
+                                          "no longer extends")), (w, r.stderr)
+    (office.path / "audit" / "log").write_bytes(b"".join(x + b"\n" for x in lines))
+    for w, env in m.items():
+        r = office.cli("registrar", "ls", env=env)
+        if how == "split" and r.exit_code == 4:
+            # It read lines after the split while they were out of place:
+            # its tip counts one line more (DEPLOYMENT.md §14 sets it aside).
+            assert "no longer extends" in r.stderr, (w, r.stderr)
+            continue
+        assert r.exit_code == 0 and r.stdout == listed and r.stderr == "", (w, r.stderr)
+        assert office.cli(w, "audit", "verify", env=env).exit_code == 0
+    r = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "after")})
+    assert r.exit_code == 0 and r.stdout == listed and r.stderr == "", r.stderr

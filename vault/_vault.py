@@ -174,6 +174,12 @@ class Vault:
             fingerprints(actor) if isinstance(actor, str) else set(),
             frozenset(self._s.trusted.sealed_off_now()), **filters)
 
+    def warnings(self) -> list[str]:
+        """What this machine's replay of the audit log found that every
+        command should say (records out of place, docs/AUDIT.md §11.3),
+        without replaying again; empty when there is nothing to say."""
+        return self._s.trusted.warnings()
+
     def verify_audit(self, *, trusted_checkpoint: bytes | None = None,
                      verifier: NoteVerifier | None = None) -> VerifyReport:
         """Verify the audit log: Merkle tree, checkpoints (against

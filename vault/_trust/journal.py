@@ -143,7 +143,11 @@ class Journal(ApprovalReplay):
         rec = line.record
         if rec is None:
             if line.problem is not None:
-                self._finding(line.seq, "damage", line.problem.message)
+                # Records out of place (lines inserted, split or joined) are
+                # said on every command (Vault.warnings), not only by doctor:
+                # every record they moved stops counting.
+                kind = "misplaced" if line.problem.kind in ("inserted", "deleted") else "damage"
+                self._finding(line.seq, kind, line.problem.message)
             return
         if rec.signature is None:  # covered by a later record of the same run
             self._pending.append(rec)

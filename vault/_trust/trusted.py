@@ -684,6 +684,15 @@ class TrustedState:
         self.catch_up()
         return self.store.requests()
 
+    def warnings(self) -> list[str]:
+        """What the replay kept that every command must say, read from the
+        state without replaying: records out of place -- lines inserted,
+        split or joined -- after which the records they moved do not count
+        (docs/AUDIT.md §11.3; the office puts the lines back as written,
+        DEPLOYMENT.md §14)."""
+        found = self.store.first_finding("misplaced")
+        return [] if found is None else [f"the audit log has records out of place: {found}"]
+
     def sealed_off_now(self) -> dict[int, int]:
         """Lines sealed off by the incidents the log declares by now
         (docs/AUDIT.md §11.3): line -> incident record."""

@@ -35,7 +35,8 @@ from vault.audit._chain import ZERO_LEAF
 from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.errors import AuditIntegrityError
 
-__all__ = ["MAX_FRAGMENTS", "MAX_RUN_BYTES", "ScannedLine", "Walker", "settles"]
+__all__ = ["MAX_FRAGMENTS", "MAX_RUN_BYTES", "ScannedLine", "Walker", "misplaced_message",
+           "settles"]
 
 # The most lines one torn record names (about 110 bytes each, within
 # MAX_LINE); a longer run is named by its last MAX_FRAGMENTS lines and
@@ -117,6 +118,23 @@ def parse(line: bytes, seq: int) -> AuditRecord | None:
         return None
 
 
+def misplaced_message(last: int, seq: int, number: int) -> str:
+    """Line ``seq`` holds record ``number``, and line ``last`` is the last
+    one before it that settled in its place: lines were inserted, or one
+    split in two, between them (a number below the line's), or removed or
+    joined (above it). A line an incident sealed off is rewritten only
+    within itself: one split or joined with another moves every record
+    after it, which then never counts (AUDIT.md §11.3)."""
+    if number < seq:
+        how = (f"{seq - number} line{'s' if seq - number > 1 else ''} inserted after line "
+               f"{last}, or a line after it split in two")
+    else:
+        how = (f"{number - seq} line{'s' if number - seq > 1 else ''} after line {last} "
+               "removed, or lines after it joined")
+    return (f"line {seq} holds record {number}: {how}; the records so moved do not count "
+            "until the lines are put back as written")
+
+
 def _damage(kind: str, seq: int, message: str) -> AuditIntegrityError:
     return AuditIntegrityError(message, kind=kind, seq=seq)
 
@@ -127,6 +145,8 @@ class Walker:
 
     def __init__(self, before: bytes = ZERO_LEAF) -> None:
         self._reset(before)
+        # Records out of place: by how many lines, and the first line so.
+        self._shift: tuple[int, int] | None = None
 
     def _reset(self, before: bytes) -> None:
         self.before = before
@@ -153,13 +173,27 @@ class Walker:
         if record is not None and record.seq != seq:
             # A whole record out of place is never an interrupted write (§8).
             kind = "deleted" if record.seq > seq else "inserted"
-            problem = _damage(kind, min(seq, record.seq), f"line {seq} holds record {record.seq}")
+            problem = AuditIntegrityError(
+                self._misplaced(seq, record.seq), kind=kind, seq=min(seq, record.seq),
+                hint="put the lines back as written (docs/DEPLOYMENT.md §14) and treat this "
+                     "as an incident")
             self._hold(_Pending.of(seq, line, leaf, None))
             return self._flush(problem)
         if record is None or record.signature is None:
             self._hold(_Pending.of(seq, line, leaf, record))
             return []
         return self._settle(record, seq, line, leaf)
+
+    def _misplaced(self, seq: int, number: int) -> str:
+        """What a record numbered ``number`` on line ``seq`` says: where the
+        lines stopped matching their numbers, and how -- the same shift as
+        the line before it is the same damage, named once (§8)."""
+        shift = seq - number
+        if self._shift is not None and self._shift[0] == shift:
+            return (f"line {seq} holds record {number} (records out of place since line "
+                    f"{self._shift[1]})")
+        self._shift = (shift, seq)
+        return misplaced_message(self.first - 1 if self.count else seq - 1, seq, number)
 
     def hold(self, seq: int, line: bytes, leaf: bytes, fragment: Fragment | None = None,
              actor_key: str | None = None) -> None:
@@ -267,6 +301,7 @@ class Walker:
                     for p in held[len(held) - covered:]]
         out.append(ScannedLine(seq, line, leaf, record, chain, range(seq - run, seq + 1)))
         self._reset(leaf)
+        self._shift = None  # a record in its place: the lines match their numbers again
         return out
 
     def _gone(self, problem: AuditIntegrityError | None) -> list[ScannedLine]:

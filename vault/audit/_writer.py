@@ -25,7 +25,7 @@ from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.audit._storage import DerivedStore, LogEnd, LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
 from vault.audit._tree import CompactRange, extend_range, stored_order
-from vault.audit._walk import MAX_FRAGMENTS, Walker, parse, settles
+from vault.audit._walk import MAX_FRAGMENTS, Walker, misplaced_message, parse, settles
 from vault.errors import AuditIntegrityError
 
 __all__ = ["Turn", "check_tip", "moved_tip"]
@@ -332,9 +332,51 @@ def rebuild(storage: LogStorage, derived: DerivedStore, tip: TrustedTip,
         if leaves:
             written = _rebuilt(storage, derived, tip, leaves)
     if written != (tip.size, tip.end_offset, tip.frontier):
+        moved = _recounted(storage, tip, written[:2])
+        if moved is not None:
+            raise moved
         raise AuditIntegrityError("the audit log changed while its derived files were rebuilt",
                                   kind="modified", hint=_HINT)
     return f"the derived hash and index data did not match the log; rebuilt ({tip.size} lines)"
+
+
+def _recounted(storage: LogStorage, tip: TrustedTip,
+               read: tuple[int, int]) -> AuditIntegrityError | None:
+    """The bytes of ``tip``'s lines hold another number of lines (``read``:
+    lines and end offset found): lines were inserted, split or joined below
+    it (§11.3: a sealed-off line may be rewritten, but only within itself).
+    Named by the first record out of place, for the office to put the lines
+    back (DEPLOYMENT.md §14); None when the count is not what changed."""
+    size, end = read
+    if (size == tip.size) == (end == tip.end_offset):
+        return None
+    how = "more" if size == tip.size else "fewer"
+    what = f"the {tip.size} lines this machine verified are now {how} lines"
+    last, seq = -1, 0
+    source = storage.read(0, 0, LogEnd(None, tip.end_offset))
+    try:
+        for block in source:
+            for line in block:
+                record = parse(line, seq)
+                if record is not None and record.seq != seq:
+                    what = misplaced_message(last, seq, record.seq)
+                    return AuditIntegrityError(
+                        f"the audit log no longer numbers its lines as this machine verified "
+                        f"them: {what}", kind="inserted" if how == "more" else "deleted",
+                        seq=seq, hint=_MOVED_HINT)
+                if record is not None:
+                    last = seq
+                seq += 1
+    finally:
+        source.close()
+    return AuditIntegrityError(f"the audit log no longer numbers its lines as this machine "
+                               f"verified them: {what}",
+                               kind="inserted" if how == "more" else "deleted",
+                               seq=tip.size - 1, hint=_MOVED_HINT)
+
+
+_MOVED_HINT = ("a line was inserted, split in two or joined with another: put the lines back "
+               "as written (docs/DEPLOYMENT.md §14) and treat this as an incident")
 
 
 def _rebuilt(storage: LogStorage, derived: DerivedStore, tip: TrustedTip,
