@@ -894,6 +894,85 @@ def test_a_workbook_of_more_cell_styles_than_excel_allows_is_not_inspected() -> 
     assert (found.status, found.cause) == ("uninspectable", "too-large"), found
 
 
+_STYLES_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
+_STYLES_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles"
+
+
+def _sheet_styles(code: str) -> str:
+    """A styles part whose style 1 has the number format ``code``."""
+    return (f'<styleSheet {_S}><numFmts count="1"><numFmt numFmtId="164" formatCode="{code}"/>'
+            '</numFmts><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs>'
+            "</styleSheet>")
+
+
+def _styled_parts(named: list[str], parts: dict[str, str], value: str) -> bytes:
+    """A workbook whose B1 (style 1) holds ``value``, its workbook naming
+    the styles parts ``named`` (none: no styles relationship), ``parts``
+    replacing xl/styles.xml, each typed as styles by its extension (an
+    ``sty`` Default) or its name."""
+    from crafted_shown import _xlsx
+
+    rels = "".join(f'<Relationship Id="rS{i}" Type="{_STYLES_REL}" Target="/{name}"/>'
+                   for i, name in enumerate(named))
+
+    def change(p: Parts) -> Parts:
+        p = {k: v for k, v in p.items() if k != "xl/styles.xml"}
+        p["xl/_rels/workbook.xml.rels"] = re.sub(
+            rb'<Relationship [^>]*relationships/styles"[^>]*/>', b"",
+            p["xl/_rels/workbook.xml.rels"]).replace(b"</Relationships>",
+                                                     rels.encode() + b"</Relationships>")
+        p["[Content_Types].xml"] = p["[Content_Types].xml"].replace(
+            b"<Override", f'<Default Extension="sty" ContentType="{_STYLES_TYPE}"/><Override'
+            .encode(), 1)
+        return {**p, **{name: body.encode() for name, body in parts.items()}}
+
+    return _xlsx(change, cell=f"<v>{value}</v>", style=' s="1"')
+
+
+_CARD_FORMAT = "&quot;4111 1111 1111 &quot;0000"
+_CARD_TEXT = "&quot;card 4111 1111 1111 1111 &quot;0"
+
+
+def test_a_workbooks_cells_are_shown_with_the_styles_part_it_names() -> None:
+    # Excel shows the cells with the one styles part the workbook's
+    # relationship names, under any name, whatever other part is typed as
+    # styles; another is read for its formats' literal text alone.
+    plain = _sheet_styles("0")
+    named = _styled_parts(["xl/look.sty"], {"xl/look.sty": _sheet_styles(_CARD_FORMAT),
+                                            "xl/styles.xml": plain}, "1111")
+    assert floor_of(named) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+    only = _styled_parts([], {"xl/styles.xml": _sheet_styles(_CARD_FORMAT)}, "1111")
+    assert floor_of(only) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+    text = _styled_parts(["xl/styles.xml"], {"xl/styles.xml": plain,
+                                             "xl/t0.sty": _sheet_styles(_CARD_TEXT)}, "1")
+    assert floor_of(text) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+def test_a_styles_part_the_workbook_does_not_name_formats_no_cell() -> None:
+    # 0.378282246310005 is shown by its workbook's styles under General,
+    # 0.378282246: no card number. Every part typed as styles was applied
+    # to every cell, so a part Excel never reads read it under fifteen
+    # decimals, an Amex number, and floored the honest sheet.
+    data = _styled_parts(["xl/styles.xml"], {"xl/styles.xml": _sheet_styles("General"),
+                                             "xl/t0.sty": _sheet_styles(_FIFTEEN)},
+                         _AMEX_FRACTION)
+    assert floor_of(data) == ("complete", None, [])
+
+
+@pytest.mark.parametrize(("named", "cause"), [
+    ([], "ambiguous"), (["xl/styles.xml", "xl/t0.sty"], "ambiguous"),
+    (["xl/gone.sty"], "malformed")])
+def test_a_workbook_whose_cell_styles_excel_may_take_otherwise_is_not_inspected(
+        named: list[str], cause: str) -> None:
+    # Two styles parts the workbook names, or none of two typed as styles:
+    # which one Excel shows the cells with is its own choice; a styles part
+    # named but missing shows none.
+    data = _styled_parts(named, {"xl/styles.xml": _sheet_styles("0"),
+                                 "xl/t0.sty": _sheet_styles(_CARD_FORMAT)}, "1111")
+    found = inspect(io.BytesIO(data), rules=POLICY.intake.content_rules())
+    assert (found.status, found.cause) == ("uninspectable", cause), found
+
+
 def _labelled_deck(value: float, code: str, where: str) -> bytes:
     """A pie chart of ``value`` (its cache General) whose data labels show
     it by ``code``: set on the series (before its values) or on the chart
@@ -1238,6 +1317,13 @@ def _font_evasion(way: str, text: bytes) -> bytes:
         return _page_pdf(b"/GS1 gs " + shown, b"/ExtGState << /GS1 40 0 R >> "
                                               b"/Font << /F1 30 0 R >>",
                          {31: _DIGITS_FONT, 40: _FONT_STATE})
+    if way == "form-defaults":  # an appearance without /Resources: the form's /DR
+        return _annotated_pdf([10], {
+            1: b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [] "
+               b"/DR << /Font << /F2 31 0 R >> >> >> >>",
+            10: _free_text(b"")[10],
+            11: _pdf_stream(b"BT /F2 10 Tf 2 5 Td (" + text + b") Tj ET", _FORM),
+            31: _DIGITS_FONT})
     assert way == "inherited"  # a form without /Resources draws with its drawer's
     return _annotated_pdf([10], {
         10: _free_text(b"")[10],
@@ -1247,7 +1333,7 @@ def _font_evasion(way: str, text: bytes) -> bytes:
         31: _DIGITS_FONT})
 
 
-_FONT_WAYS = ["q-Q", "gs", "gs-page", "inherited"]
+_FONT_WAYS = ["q-Q", "gs", "gs-page", "inherited", "form-defaults"]
 
 
 @pytest.mark.parametrize("way", _FONT_WAYS)
@@ -1255,8 +1341,10 @@ def test_a_pdf_string_is_read_in_the_font_a_viewer_draws_it_with(way: str) -> No
     # Board minutes with a card number, drawn by MuPDF and pdf.js in a font
     # whose codes a-j are the digits: read in the wrong font (the one set
     # inside a q ... Q, none where gs set it, none in a nested form that
-    # has no /Resources of its own; on a page, pypdf's extraction ignores
-    # gs too), they were read as letters and sealed with no floor.
+    # has no /Resources of its own, none in an appearance that has none
+    # where viewers take the form's default resources, /AcroForm /DR; on a
+    # page, pypdf's extraction ignores gs too), they were read as letters
+    # and sealed with no floor.
     assert floor_of(_font_evasion(way, _CODED)) == _SECRET_FLOOR
 
 

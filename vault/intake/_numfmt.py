@@ -513,83 +513,75 @@ def style_index(s: str | None) -> int:
 
 
 class CellFormats:
-    """The number formats of a workbook's styles part(s): the format of
-    each cell style (``xf`` of ``cellXfs``), and the formats conditional
-    formatting may apply to any cell (``dxf``: they have number format ids
-    of their own, apart from the cell styles'). Each format is parsed once,
-    by its id; what a cell of a style is shown with is worked out once per
-    style index (those past the last style all alike), so a sheet's cells
-    cost no more whatever their styles and however their indexes are
-    written. The formats are gathered once per distinct tuple of format
-    ids a style resolves to (one per styles part), not per style index."""
+    """The number formats of a workbook's styles part -- the one its
+    workbook's styles relationship names, the only one Excel shows its
+    cells with (vault/intake/_office.py) -- the format of each cell style
+    (``xf`` of ``cellXfs``), and the formats conditional formatting may
+    apply to any cell (``dxf``: they have number format ids of their own,
+    apart from the cell styles'). Each format is parsed once, by its id;
+    what a cell is shown with is worked out once per format its style
+    resolves to, never per style index: the cache holds no more entries
+    than formats were parsed, each from a ``numFmt`` the part's read bytes
+    counted (or built in), however many styles or cells name them."""
 
     def __init__(self) -> None:
-        self.tables: list[tuple[dict[int, str], list[int]]] = []
+        self.table: dict[int, str] = {}  # the styles part's formats by id
+        self.xfs: list[int] = []  # its cell styles' format ids, by style index
+        self.read = False  # whether a styles part was given (:meth:`add`)
         self.dxf: list[Format] = []
         self.dxf_places: Places = {}  # the most digits of a fraction a conditional format shows
-        self._by_id: dict[tuple[int, int], Format | None] = {}
-        self._ids: dict[int, tuple[int | None, ...]] = {}  # style index -> its format ids
-        self._shown: dict[tuple[int | None, ...], list[Format]] = {}
-        self._numbers: dict[tuple[int | None, ...], tuple[Format | None, ...]] = {}
-        self._styles = 0  # the most cell styles of a styles part
+        self._by_id: dict[int, Format | None] = {}  # format id -> its format, if it has a code
+        self._shown: dict[Format | None, list[Format]] = {}  # a style's format -> what shows
         # the date systems a number is shown in as a date: the workbook's
         # (its workbookPr's date1904), both where it says neither clearly
         self.systems: tuple[int, ...] = (1900,)
 
     def add(self, codes: dict[int, str], xfs: list[int]) -> None:
-        """A styles part's formats by id and its cell styles' format ids,
-        filled as it is read (:meth:`changed` after each)."""
-        self.tables.append((codes, xfs))
+        """The styles part's formats by id and its cell styles' format ids,
+        filled as it is read (:meth:`changed` after each). A workbook's
+        cells are shown with one styles part: a second is refused, never
+        merged."""
+        if self.read:
+            raise Refused("ambiguous", "a workbook with more than one styles part for its cells")
+        self.table, self.xfs, self.read = codes, xfs, True
         self.changed()
+
+    def _own(self, index: int) -> tuple[int | None, Format | None]:
+        """The format id of style ``index`` (None: no such style) and its
+        format (None: General)."""
+        fmt_id = self.xfs[index] if index < len(self.xfs) else None
+        return fmt_id, None if fmt_id is None else self._format(fmt_id)
 
     def codes(self, index: int) -> list[Format]:
         """The formats with literal text a cell of style index ``index``
-        may be shown with: its own, and every conditional one."""
-        key = self._format_ids(index)
-        if (got := self._shown.get(key)) is not None:
-            return got
-        mine = [self._format(t, fmt_id) for t, fmt_id in enumerate(key)
-                if fmt_id is not None and fmt_id in self.tables[t][0]]
-        got = [f for f in dict.fromkeys([*mine, *self.dxf]) if f is not None and f.renders]
-        self._shown[key] = got
+        may be shown with: its own (a format of the styles part, never a
+        built-in one), and every conditional one."""
+        fmt_id, fmt = self._own(index)
+        mine = fmt if fmt_id is not None and fmt_id in self.table else None
+        if (got := self._shown.get(mine)) is None:
+            got = self._shown[mine] = [f for f in dict.fromkeys([mine, *self.dxf])
+                                       if f is not None and f.renders]
         return got
 
     def numbers(self, index: int) -> tuple[Format | None, ...]:
         """The formats a number in a cell of style index ``index`` is shown
         with (None: General), for :func:`number_text`."""
-        key = self._format_ids(index)
-        if (got := self._numbers.get(key)) is not None:
+        return (self._own(index)[1],)
+
+    def _format(self, fmt_id: int) -> Format | None:
+        """The format of id ``fmt_id``, the styles part's own or built in
+        (None: General), parsed once; an id with neither is kept nowhere."""
+        if (got := self._by_id.get(fmt_id)) is not None:
             return got
-        got = tuple(dict.fromkeys(self._format(t, fmt_id) for t, fmt_id in enumerate(key)
-                                  if fmt_id is not None)) or (None,)
-        self._numbers[key] = got
+        code = self.table.get(fmt_id, BUILTIN.get(fmt_id))
+        if code is None:
+            return None
+        got = self._by_id[fmt_id] = parse(code)
         return got
-
-    def _format_ids(self, index: int) -> tuple[int | None, ...]:
-        """The format id style ``index`` has in each styles part (None:
-        it has no such style), worked out once per index (those past the
-        last style all alike)."""
-        key = min(index, self._styles)
-        if (got := self._ids.get(key)) is None:
-            got = self._ids[key] = tuple(xfs[index] if index < len(xfs) else None
-                                         for _, xfs in self.tables)
-        return got
-
-    def _format(self, table: int, fmt_id: int) -> Format | None:
-        """The format of id ``fmt_id`` in styles part ``table``, its own or
-        built in (None: General), parsed once."""
-        key = (table, fmt_id)
-        if key not in self._by_id:
-            code = self.tables[table][0].get(fmt_id, BUILTIN.get(fmt_id))
-            self._by_id[key] = None if code is None else parse(code)
-        return self._by_id[key]
 
     def changed(self) -> None:
         self._by_id.clear()
-        self._ids.clear()
         self._shown.clear()
-        self._numbers.clear()
-        self._styles = max((len(xfs) for _, xfs in self.tables), default=0)
 
 
 class StylesTarget(TextTarget):

@@ -29,17 +29,20 @@ from vault.intake._opc import (
     CLASSIFICATION_LABELS_TYPE,
     CUSTOM_PROPERTIES,
     CUSTOM_PROPERTIES_TYPE,
+    STYLES_REL,
     USUAL_MAIN,
     Package,
     main_part,
 )
-from vault.intake._parts import KINDS, STYLES, TYPED, Context, Reader
+from vault.intake._parts import KINDS, STYLES, STYLES_TEXT, TYPED, Context, Reader
 from vault.intake._scan import Scanner
 from vault.intake._sheets import DateSystemTarget
 from vault.intake._xml import TextTarget, iter_text
 from vault.intake._zip import SafeZip
 
 __all__ = ["office_kind", "read_labels", "read_office"]
+
+WORKBOOK = "xl/workbook.xml"  # where a workbook is, when the package names none
 
 
 def _typed_parts(pkg: Package, kind: str) -> dict[str, Reader]:
@@ -94,6 +97,27 @@ def read_labels(zf: SafeZip, meter: Meter, pkg: Package | None = None
     return merge(info, props)
 
 
+def _cell_styles(pkg: Package, main: str | None, candidates: list[str]) -> str | None:
+    """The styles part a workbook's cells are shown with, as Excel finds
+    it: the one the workbook's styles relationship names (whatever its name
+    or declared type). Where the workbook names none, the one part typed or
+    named as styles, if only one is. More than one -- two relationships, or
+    none and two candidates -- is ``Refused``: which one Excel shows is its
+    own choice. ``candidates``: the parts typed or named as styles."""
+    workbook = main or pkg.zf.find(WORKBOOK)
+    named = pkg.part_related(workbook, STYLES_REL) if workbook is not None else []
+    if len(named) > 1:
+        raise Refused("ambiguous", "the workbook names more than one styles part")
+    if named:
+        if named[0] is None:
+            raise Refused("malformed", "the workbook's styles part is missing")
+        return named[0]
+    if len(candidates) > 1:
+        raise Refused("ambiguous", "the package holds more than one styles part and the "
+                      "workbook names none")
+    return candidates[0] if candidates else None
+
+
 def _date_systems(zf: SafeZip, main: str, meter: Meter, depth: int) -> tuple[int, ...]:
     """The date systems of an Excel workbook, from its main part
     (:class:`DateSystemTarget`), whatever else reads that part."""
@@ -115,6 +139,15 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
     chosen = _typed_parts(pkg, kind)
     chosen |= {name: reader for name in zf.names() for reader in readers
                if reader[0].fullmatch(name)}
+    if kind == "excel":
+        # One styles part shows the cells; every other typed or named as
+        # styles is read for its formats' text alone, never applied to a
+        # cell (each applied would cost every cell style once per part).
+        styles = [name for name, reader in chosen.items() if reader is STYLES]
+        shown = _cell_styles(pkg, main, styles)
+        chosen |= {name: STYLES_TEXT for name in styles}
+        if shown is not None:
+            chosen[shown] = STYLES
     ctx = Context(meter.budget.max_xml_depth)
     # Dates are shown in the workbook's date system; a chart's, where its
     # part does not say, in the workbook's, or in both outside a workbook.

@@ -32,6 +32,7 @@ _STRICT_RELS = "http://purl.oclc.org/ooxml/officeDocument/relationships/"
 OFFICE_DOCUMENT = frozenset((_RELS + "officeDocument", _STRICT_RELS + "officeDocument"))
 CUSTOM_PROPERTIES_REL = _RELS + "custom-properties"  # the one marking writes
 CUSTOM_PROPERTIES = frozenset((CUSTOM_PROPERTIES_REL, _STRICT_RELS + "customProperties"))
+STYLES_REL = frozenset((_RELS + "styles", _STRICT_RELS + "styles"))  # a workbook's
 CLASSIFICATION_LABELS = frozenset((
     "http://schemas.microsoft.com/office/2020/02/relationships/classificationlabels",))
 CUSTOM_PROPERTIES_TYPE = f"{_OOXML}custom-properties+xml"
@@ -92,15 +93,24 @@ class Package:
                 self.defaults[attrib.get("Extension", "").lower()] = content_type
 
     def _read_rels(self) -> None:
-        name = self.zf.find(PACKAGE_RELS)
+        self.rels = self._relationships(PACKAGE_RELS, "")
+
+    def _relationships(self, rels: str, folder: str) -> list[tuple[str, str | None]]:
+        """(type, stored name of the target) of each internal relationship
+        of the relationships part ``rels``, targets resolved from
+        ``folder`` (the source part's)."""
+        name = self.zf.find(rels)
         if name is None:
-            return
+            return []
+        found: list[tuple[str, str | None]] = []
         for tag, attrib, _, _ in self._parse(name):
             if tag.rsplit("}", 1)[-1] != "Relationship" \
                     or attrib.get("TargetMode", "").lower() == "external":
                 continue
-            target = posixpath.normpath("/" + attrib.get("Target", "").strip())
-            self.rels.append((attrib.get("Type", "").strip(), self.zf.find(target)))
+            target = attrib.get("Target", "").strip()
+            path = posixpath.normpath(target if target.startswith("/") else f"/{folder}/{target}")
+            found.append((attrib.get("Type", "").strip(), self.zf.find(path)))
+        return found
 
     def content_type(self, name: str) -> str | None:
         """The content type declared for the stored part ``name``, lowercase."""
@@ -115,6 +125,15 @@ class Package:
         """The parts the package relationships of ``types`` point at (None
         for a target that is not in the package)."""
         return [name for rel_type, name in self.rels if rel_type in types]
+
+    def part_related(self, source: str, types: frozenset[str]) -> list[str | None]:
+        """The parts the relationships of part ``source`` (its
+        ``_rels/NAME.rels`` beside it) of ``types`` point at (None for a
+        target that is not in the package)."""
+        folder, _, last = source.rpartition("/")
+        rels = f"{folder}/_rels/{last}.rels" if folder else f"_rels/{last}.rels"
+        return [name for rel_type, name in self._relationships(rels, folder)
+                if rel_type in types]
 
     def parts_of_type(self, content_type: str) -> list[str]:
         return [n for n in self.zf.names() if self.content_type(n) == content_type.lower()]

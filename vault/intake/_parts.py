@@ -30,7 +30,7 @@ from vault.intake._sheets import NamesTarget, SheetTarget
 from vault.intake._word import NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
 
-__all__ = ["KINDS", "STYLES", "TYPED", "Context", "Reader"]
+__all__ = ["KINDS", "STYLES", "STYLES_TEXT", "TYPED", "Context", "Reader"]
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -287,6 +287,10 @@ _XL_THREADED = (_names(r"xl/threadedComments/[^/]+\.xml"),
                                        max_depth=ctx.depth))
 STYLES = (_names(r"xl/styles\.xml"),
           lambda ctx: StylesTarget(frozenset((S, _STRICT[S])), ctx.formats, ctx.depth))
+# Another part typed as styles, which Excel never shows cells with (it reads
+# the one the workbook names): the literal text of its number formats only.
+STYLES_TEXT = (STYLES[0], lambda ctx: StylesTarget(frozenset((S, _STRICT[S])), CellFormats(),
+                                                   ctx.depth))
 _SLIDES = (_names(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster"
                   r"|slideLayouts/slideLayout|notesMasters/notesMaster"
                   r"|handoutMasters/handoutMaster)\d+\.xml"),

@@ -241,8 +241,8 @@ class _Appearance:
     """A content stream read for the strings it draws: an appearance
     stream, a tiling pattern, or a page's contents (a stream, or the
     array of streams a viewer reads as one); ``resources`` are those it
-    is drawn with when it has none of its own (its drawer's, or the
-    page's)."""
+    is drawn with when it has none of its own (its drawer's, the page's,
+    or an annotation's appearance the form's default resources)."""
 
     def __init__(self, stream: Any, reader: Any, forms: _FormsRead,
                  resources: Any = None) -> None:
@@ -514,6 +514,9 @@ def _annotations(page: Any, meter: Meter, reader: Any = None,
         meter.truncate(f"annotations past {_MAX_ANNOTATIONS} on a page were not inspected")
 
     read = _FormsRead() if forms is None else forms
+    # An appearance with no /Resources of its own is drawn, as viewers draw
+    # it, with the form's default resources (/AcroForm /DR).
+    defaults = _default_resources(reader)
 
     def values() -> Iterator[Any]:
         seen: set[int] = set()
@@ -537,14 +540,24 @@ def _annotations(page: Any, meter: Meter, reader: Any = None,
                 for key in ("/N", "/R", "/D"):
                     drawn = _resolved(appearance.get(key))
                     if hasattr(drawn, "get_data"):
-                        yield _Appearance(drawn, reader, read)
+                        yield _Appearance(drawn, reader, read, defaults)
                     elif hasattr(drawn, "values"):
-                        yield from (_Appearance(v, reader, read) for v in
+                        yield from (_Appearance(v, reader, read, defaults) for v in
                                     (_resolved(v) for v in drawn.values())
                                     if hasattr(v, "get_data"))
 
     text = _texts(values(), meter, "annotations")
     return "\n" + text if text else ""
+
+
+def _default_resources(reader: Any) -> Any:
+    """The interactive form's default resources (/AcroForm /DR), None if
+    the document has none."""
+    if reader is None:
+        return None
+    form = _resolved(reader.trailer["/Root"].get("/AcroForm"))
+    found = _resolved(form.get("/DR")) if hasattr(form, "get") else None
+    return found if hasattr(found, "get") else None
 
 
 _MAX_FIELD_DEPTH = 32  # fields nested in one another (/Kids, /Parent), as deep as followed
