@@ -209,3 +209,55 @@ def test_a_run_that_installs_a_policy_is_judged_under_the_one_before(
             verified = False
     assert (counted, verified) == ((True, True) if signed_with == "the key before"
                                    else (False, False))
+
+
+def test_verify_while_others_append_is_no_false_alarm(tmp_path: Path, backend: Kind,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another workstation seals while the officer verifies: the derived
+    data it reads then covers lines the verification's pass did not. It
+    serves those lines, read from the log: nothing to report, nothing
+    rebuilt -- at every point verification reads it (docs/AUDIT.md §11)."""
+    office = make_office(tmp_path, backend)
+    clerk = office.as_("clerk")
+    clerk.seal(io.BytesIO(b"first"), level="INTERNAL", compartments=["STAFF"])
+    v = office.as_("officer")
+    storage = v._s.log.storage
+    real = storage.derived
+    appended = []
+
+    def derived_after_a_seal():  # type: ignore[no-untyped-def]
+        # A real seal by another session before the derived data is read:
+        # before the pass (a deep one reads it along), then after it.
+        if len(appended) < 2:
+            appended.append(clerk.seal(io.BytesIO(b"meanwhile"), level="INTERNAL",
+                                       compartments=["STAFF"]).id)
+        return real()
+
+    monkeypatch.setattr(storage, "derived", derived_after_a_seal)
+    report = v.verify_audit()
+    monkeypatch.undo()
+    assert len(appended) == 2, "the seam was not reached"
+    assert report.hashes_ok, report.findings
+    assert not [f for f in report.findings if "derived" in f], report.findings
+    after = office.as_("officer").verify_audit()
+    assert after.hashes_ok and after.size > report.size
+
+
+def test_derived_data_past_the_log_is_still_reported(tmp_path: Path) -> None:
+    """A folder writer's hashes and offsets for lines the log does not hold
+    are no appends made meanwhile: reported, and rebuilt."""
+    from backends import FolderKind
+
+    office = make_office(tmp_path, FolderKind())
+    office.as_("clerk").seal(io.BytesIO(b"x"), level="INTERNAL", compartments=["STAFF"])
+    audit = Path(office.location) / "audit"
+    index = (audit / "index").read_bytes()
+    hashes = (audit / "hashes").read_bytes()
+    # One line more: its end offset past the log's, a leaf and the hashes it adds.
+    end = int.from_bytes(index[-8:], "big")
+    (audit / "index").write_bytes(index + (end + 10).to_bytes(8, "big"))
+    (audit / "hashes").write_bytes(hashes + bytes(32) * 8)
+    report = office.as_("officer").verify_audit()
+    assert not report.hashes_ok
+    assert any("rebuilt" in f for f in report.findings), report.findings
+    assert office.as_("officer").verify_audit().hashes_ok

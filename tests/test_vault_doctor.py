@@ -274,3 +274,37 @@ def test_a_decision_under_another_name_is_nobodys(office: Office, how: str) -> N
     assert "leader's seal" not in text and "never completed" not in text, text
     assert any(p.startswith(f"docs/{doc}.00000001.age: a document the audit log never saw")
                for p in report.problems), report.problems
+
+
+def test_documents_sealed_while_doctor_lists_are_not_planted(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Others seal, reclassify and shred while a read-only doctor reads: a
+    decision appended after doctor read the log, its file there when doctor
+    lists the documents, is counted -- never "planted", "missing" or a stray
+    version. A document planted then is still named (docs/DESIGN.md §6.7)."""
+    office, ids = _office_with_docs(tmp_path, backend)
+    clerk, leader = office.as_("clerk"), office.as_("leader")
+    v = vault.Vault(office.location)
+    backend_ = v._s.backend
+    listing = backend_.iter_document_files
+    sealed: list[str] = []
+
+    def changed_first():  # type: ignore[no-untyped-def]
+        # Real work by other sessions after doctor read the log, before it lists.
+        if not sealed:
+            sealed.append(clerk.seal(io.BytesIO(b"meanwhile"), level="INTERNAL",
+                                     compartments=["STAFF"]).id)
+            leader.reclassify(ids[1], level="SECRET", compartments=["BOARD"],
+                              justification="raise")
+            leader.shred(ids[2], justification="done with it")
+            office.raw.set_doc_version_bytes("aaaaaaaaaaaaaaaa", "01234567",
+                                             office.raw.doc_bytes(ids[0]))
+        return listing()
+
+    monkeypatch.setattr(backend_, "iter_document_files", changed_first)
+    report = v.doctor()
+    monkeypatch.undo()
+    assert sealed
+    assert [p for p in report.problems if "aaaaaaaaaaaaaaaa" not in p] == [], report.problems
+    assert any("aaaaaaaaaaaaaaaa" in p and "never saw" in p for p in report.problems)
+    assert report.leftovers == [], report.leftovers

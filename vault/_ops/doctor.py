@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vault._ops.discipline import attempt, authorise, record
@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault._trust.classes import ClassKey
+    from vault._trust.state import DocRow
     from vault.age import Identity
 
 __all__ = ["doctor"]
@@ -200,8 +201,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                recovery: Sequence[Identity]) -> None:
     live = {r.doc_id: r for r in s.trusted.docs()}
     shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
-    decided = [p for p in s.trusted.store.pending()
-               if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")]
+    decided = _decided(s)
     pending = {p[3] for p in decided}
     # Versions an incident may have taken the record of (docs/AUDIT.md §11.3):
     # evidence, never leftovers -- but only those, each checked.
@@ -213,7 +213,13 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
     # (a folder writer's copies, met first, would cost the honest file).
     kept_for: dict[str, list[str]] = {}
     in_place: dict[str, bool] = {}  # live documents whose current file has its header
-    for doc_id, version in s.backend.iter_document_files():
+    started = live  # the documents checked for: those live before the listing
+    for doc_id, version, caught_up in _listed_then_caught_up(
+            s, s.backend.iter_document_files(), started):
+        if caught_up:  # judged by what the log says now
+            live = {r.doc_id: r for r in s.trusted.docs()}
+            shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
+            pending = {p[3] for p in _decided(s)}
         current = live.get(doc_id)
         if current is not None and current.version == version:
             found.add(doc_id)
@@ -271,11 +277,16 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
             pass
         else:
             removed.add(key, f"removed {where}")
-    for doc_id, row in sorted(live.items()):
+    for doc_id in sorted(started):
         if doc_id not in found:
-            report.problems.append(f"document {doc_id}: missing, although the audit log "
-                                   f"records it (record {row.seq}) and no shred")
-            continue
+            row = _missing(s, doc_id)
+            if row is not None:
+                report.problems.append(f"document {doc_id}: missing, although the audit log "
+                                       f"records it (record {row.seq}) and no shred")
+                continue
+            now = s.trusted.doc(doc_id)
+            if now is None or now.shredded:
+                continue  # shredded meanwhile
         _check_document(s, report, doc_id, deep, recovery)
     for doc_id, wheres in sorted(kept_for.items()):
         if len(wheres) > 1:
@@ -298,6 +309,65 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                             "sealed off: kept as evidence")
     stray.into(report.leftovers, "{} more stored versions the audit log does not count")
     removed.into(report.repaired, "removed {} more stored versions the audit log does not count")
+
+
+#: Stored files the trusted state does not count, judged a batch at a time.
+_BATCH = 1024
+
+
+def _decided(s: Session) -> list[tuple[Any, ...]]:
+    """Open decisions that make a document version."""
+    return [p for p in s.trusted.store.pending()
+            if p[3] is not None and p[2] in ("seal", "reclassify", "declassify")]
+
+
+def _listed_then_caught_up(s: Session, listing: Iterable[tuple[str, str]],
+                           live: Mapping[str, DocRow]
+                           ) -> Iterator[tuple[str, str, bool]]:
+    """``listing``'s document files, each with whether the trusted state
+    caught up (and changed) just before it. A file the state does not count
+    as the current version of a live document is judged only once the state
+    has caught up after it was listed: a writer appends its decision before
+    it writes a file (DESIGN.md §6), so a document sealed or changed while
+    doctor reads -- its decision appended after the state was read, its
+    file there when listed -- is then counted, never called planted or
+    stray. A batch at a time: one catch-up for many files, and no more held."""
+    batch: list[tuple[str, str]] = []
+
+    def judged() -> Iterator[tuple[str, str, bool]]:
+        changed = s.trusted.catch_up()
+        for i, (doc_id, version) in enumerate(batch):
+            yield doc_id, version, changed and i == 0
+        batch.clear()
+
+    for doc_id, version in listing:
+        row = live.get(doc_id)
+        if row is not None and row.version == version:
+            yield doc_id, version, False
+            continue
+        batch.append((doc_id, version))
+        if len(batch) >= _BATCH:
+            yield from judged()
+    yield from judged()
+
+
+def _missing(s: Session, doc_id: str) -> DocRow | None:
+    """The record of a live document whose current file the listing did
+    not meet and is not stored now, by the state caught up after the
+    listing; None when it is stored, or was shredded meanwhile. A document
+    changed while doctor listed (a new version written, the old removed)
+    is looked for again at its version then, a few times at most."""
+    row = s.trusted.doc(doc_id)
+    for _ in range(3):
+        if row is None or row.shredded or s.backend.has_document(doc_id, row.version):
+            return None
+        s.trusted.catch_up()
+        now = s.trusted.doc(doc_id)
+        if now is None or (now.seq, now.version, now.shredded) == (row.seq, row.version,
+                                                                    row.shredded):
+            return row
+        row = now
+    return row
 
 
 def _named(wheres: Sequence[str], most: int = 32) -> str:

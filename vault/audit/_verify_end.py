@@ -16,7 +16,7 @@ from vault.audit._damage import Target, classify
 from vault.audit._hashing import leaf_hash
 from vault.audit._incidents import Incidents
 from vault.audit._proof import verify_consistency
-from vault.audit._storage import LogEnd
+from vault.audit._storage import DerivedStore, LogEnd
 from vault.audit._tip import TrustedTip
 from vault.audit._treepass import TreeResult
 from vault.audit._writer import Turn
@@ -24,6 +24,7 @@ from vault.errors import AuditIntegrityError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.audit._logread import LogReading
+    from vault.audit._tree import CompactRange
     from vault.audit._verify import VerifyReport, _Checker
 
 __all__ = ["finish"]
@@ -232,10 +233,12 @@ def _derived_holds(log: LogReading, leaves: list[bytes], end: int) -> bool:
     size = len(leaves)
     try:
         with derived:
-            if derived.covered() != size or derived.end_of(size) not in (end, None):
+            covered = derived.covered()
+            if covered < size or derived.end_of(size) not in (end, None):
                 return False
             if not derived.writable:
-                return hmac.compare_digest(derived.hashes().root(size), tree_root(leaves))
+                return hmac.compare_digest(derived.hashes().root(size), tree_root(leaves)) \
+                    and _grown(log, derived, _range_of(leaves), end, covered)
             rng, offset = CompactRange(), 0
             source = log.storage.read(0, 0, LogEnd(size, None))
             try:
@@ -253,7 +256,7 @@ def _derived_holds(log: LogReading, leaves: list[bytes], end: int) -> bool:
                         return False
             finally:
                 source.close()
-            return rng.size == size
+            return rng.size == size and _grown(log, derived, rng, end, covered)
     except (OSError, EOFError):
         return False
 
@@ -266,9 +269,12 @@ def _derived_ok(log: LogReading, tree: TreeResult, checkpoints: list[Checkpoint]
         return True  # nothing derived: nothing to disagree
     try:
         with derived:
-            hashes = derived.hashes()
-            if derived.covered() != tree.size:
+            # Read before the hashes: what it covers, they hold (a writer
+            # adds hashes before the offsets that count them).
+            covered = derived.covered()
+            if covered < tree.size:
                 return False
+            hashes = derived.hashes()
             end = derived.end_of(tree.size)
             if end is not None and end != tree.end and log.storage.can_tear:
                 return False
@@ -277,9 +283,43 @@ def _derived_ok(log: LogReading, tree: TreeResult, checkpoints: list[Checkpoint]
             for size, root in [*newest, (tree.size, tree.root)]:
                 if 0 < size <= tree.size and not hmac.compare_digest(hashes.root(size), root):
                     return False
+            return _grown(log, derived, tree.range, tree.end, covered)
     except (OSError, EOFError):
         return False
-    return True
+
+
+def _grown(log: LogReading, derived: DerivedStore, rng: CompactRange, end: int,
+           covered: int) -> bool:
+    """Derived data covering ``covered`` lines, more than the ``rng.size``
+    (ending at ``end``) this verification read: lines appended since, by
+    anyone working meanwhile -- an append adds its lines before the derived
+    data that describes them, so the log read now holds them. Held to those
+    lines: the root and end offset over them agree, else it describes lines
+    the log does not hold (§6). Without a lock: verification stops nobody."""
+    if covered == rng.size:
+        return True
+    rng, offset = rng.copy(), end
+    source = log.storage.read(rng.size, end, LogEnd(covered, None))
+    try:
+        for block in source:
+            for line in block[: covered - rng.size]:
+                rng.append(leaf_hash(line))
+                offset += len(line) + 1
+            if rng.size == covered:
+                break
+    finally:
+        source.close()
+    return (rng.size == covered and derived.end_of(covered) in (offset, None)
+            and hmac.compare_digest(derived.hashes().root(covered), rng.root()))
+
+
+def _range_of(leaves: list[bytes]) -> CompactRange:
+    from vault.audit._tree import CompactRange
+
+    rng = CompactRange()
+    for leaf in leaves:
+        rng.append(leaf)
+    return rng
 
 
 def _repair(log: LogReading, tree: TreeResult | None, original: list[bytes] | None = None,
