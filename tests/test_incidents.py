@@ -1121,6 +1121,21 @@ def _office_with_an_incident(tmp_path: Path) -> tuple[Office, dict[str, dict[str
     return office, m, k
 
 
+def _office_with_an_incident_without_leaves(
+        tmp_path: Path) -> tuple[Office, dict[str, dict[str, str]], int]:
+    """The registrar's machine read the log; a disk error then flipped one
+    byte of the clerk's last seal decision k, which the officer declared
+    from a laptop that had never read the log: no original leaves."""
+    office, m = _office_read_by(tmp_path, ("clerk", "registrar"), 5, ("registrar",))
+    k = len(office.raw.audit_lines()) - 2
+    _flip(office, k)
+    m["officer"] = {"VAULT_STATE_DIR": str(tmp_path / "laptop")}
+    r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason",
+                   "disk error", env=m["officer"])
+    assert r.exit_code == 0 and "leaves" not in _declared(office)[-1], r.stderr
+    return office, m, k
+
+
 @pytest.mark.parametrize("incident", [True, False])
 def test_machines_that_knew_an_incident_replay_again_under_new_rules(
         tmp_path: Path, incident: bool) -> None:
@@ -1308,14 +1323,7 @@ def test_a_machine_that_first_read_a_sealed_off_line_damaged_outlives_its_rewrit
     # verified before") -- every machine set up since the incident, and,
     # for an incident declared without leaves, every machine at all.
     if attack == "without leaves":
-        office, m = _office_read_by(tmp_path, ("clerk", "registrar"), 5, ("registrar",))
-        k = len(office.raw.audit_lines()) - 2
-        _flip(office, k)
-        m["officer"] = {"VAULT_STATE_DIR": str(tmp_path / "laptop")}
-        r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason",
-                       "disk error", env=m["officer"])
-        assert r.exit_code == 0, r.stderr
-        assert "leaves" not in _declared(office)[-1]
+        office, m, k = _office_with_an_incident_without_leaves(tmp_path)
     else:
         office, m, k = _office_with_an_incident(tmp_path)
     m["new"] = {"VAULT_STATE_DIR": str(tmp_path / "new-machine")}
@@ -1402,13 +1410,7 @@ def test_a_rewrite_while_a_new_machine_first_replays_keeps_the_leaf_its_tip_hold
     if leaves:
         office, m, k = _office_with_an_incident(tmp_path)
     else:
-        office, m = _office_read_by(tmp_path, ("clerk", "registrar"), 5, ("registrar",))
-        k = len(office.raw.audit_lines()) - 2
-        _flip(office, k)
-        m["officer"] = {"VAULT_STATE_DIR": str(tmp_path / "laptop")}
-        r = office.cli("officer", "audit", "incident", str(k), str(k), "--reason",
-                       "disk error", env=m["officer"])
-        assert r.exit_code == 0 and "leaves" not in _declared(office)[-1], r.stderr
+        office, m, k = _office_with_an_incident_without_leaves(tmp_path)
         for w, env in m.items():  # each keeps the original leaf it confirms (§11.3)
             r = office.cli("registrar", "audit", "verify", env=env)
             assert r.exit_code == 0, (w, r.stderr)

@@ -339,18 +339,6 @@ def _patterns_pdf(patterns: int) -> bytes:
     return raw_pdf(objs)
 
 
-@pytest.mark.parametrize(("patterns", "status"), [(60, "complete"), (200, "truncated")])
-def test_patterns_drawing_one_another_are_read_once_each(patterns: int, status: str,
-                                                         tmp_path: Path) -> None:
-    # Each pattern is read once in the document; past 64 from one stream,
-    # the rest is not inspected.
-    path = tmp_path / "patterns.pdf"
-    path.write_bytes(_patterns_pdf(patterns))
-    report = probe(path)
-    assert report["status"] == status, report
-    assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report
-
-
 def _masks_pdf(masks: int) -> bytes:
     """A page filled through one of ``masks`` soft masks, each mask's group
     listing all of them among its resources (each drawing through itself
@@ -372,13 +360,14 @@ def _masks_pdf(masks: int) -> bytes:
     return raw_pdf(objs)
 
 
-@pytest.mark.parametrize(("masks", "status"), [(60, "complete"), (200, "truncated")])
-def test_soft_masks_drawing_one_another_are_read_once_each(masks: int, status: str,
-                                                           tmp_path: Path) -> None:
-    # Each mask's group is read once in the document; past 64 from one
-    # stream, the rest is not inspected.
-    path = tmp_path / "masks.pdf"
-    path.write_bytes(_masks_pdf(masks))
+@pytest.mark.parametrize("build", [_patterns_pdf, _masks_pdf], ids=["patterns", "soft masks"])
+@pytest.mark.parametrize(("count", "status"), [(60, "complete"), (200, "truncated")])
+def test_patterns_or_soft_masks_drawing_one_another_are_read_once_each(
+        build: Callable[[int], bytes], count: int, status: str, tmp_path: Path) -> None:
+    # Each pattern or mask's group is read once in the document; past 64
+    # from one stream, the rest is not inspected.
+    path = tmp_path / "drawn.pdf"
+    path.write_bytes(build(count))
     report = probe(path)
     assert report["status"] == status, report
     assert status == "complete" or "soft masks past 64" in report["reason"], report
