@@ -308,3 +308,139 @@ def test_documents_sealed_while_doctor_lists_are_not_planted(
     assert [p for p in report.problems if "aaaaaaaaaaaaaaaa" not in p] == [], report.problems
     assert any("aaaaaaaaaaaaaaaa" in p and "never saw" in p for p in report.problems)
     assert report.leftovers == [], report.leftovers
+
+
+def test_a_shred_under_way_while_doctor_reads_is_not_planted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shred starts after a read-only doctor on another machine read the
+    log: its record is appended, its file is a tombstone when doctor lists
+    them. Judged by the
+    log read again: what an interrupted shred left, never "planted". A
+    tombstone planted under a live document's name is still named."""
+    import threading
+
+    from backends import FolderKind
+
+    office, ids = _office_with_docs(tmp_path, FolderKind())
+    planted = office.path / f".shred-{_stored_name(office, ids[1])}"
+    planted.write_bytes(office.raw.doc_bytes(ids[1]))  # a copy: nothing but itself
+    leader = office.as_("leader")
+    lb = leader._s.backend
+    under_way, go = threading.Event(), threading.Event()
+    overwrite = lb._overwrite
+
+    def paused(fd: int, size: int) -> None:  # the leader's shred, its tombstone made
+        under_way.set()
+        assert go.wait(60)
+        overwrite(fd, size)
+
+    monkeypatch.setattr(lb, "_overwrite", paused)
+    shred = threading.Thread(target=leader.shred, args=(ids[2],),
+                             kwargs={"justification": "done with it"})
+    v = vault.Vault(office.location, state_dir=tmp_path / "another machine")
+    backend_ = v._s.backend
+    listing, documents = backend_.interrupted_shreds, backend_.iter_document_files
+
+    def shred_started():  # type: ignore[no-untyped-def]
+        shred.start()  # after doctor read the log
+        assert under_way.wait(60)
+        return listing()
+
+    def shred_ended():  # type: ignore[no-untyped-def]
+        go.set()
+        shred.join(60)
+        return documents()
+
+    monkeypatch.setattr(backend_, "interrupted_shreds", shred_started)
+    monkeypatch.setattr(backend_, "iter_document_files", shred_ended)
+    try:
+        report = v.doctor()
+    finally:
+        go.set()
+    monkeypatch.undo()
+    assert shred.ident is not None and not shred.is_alive()
+    assert [p for p in report.problems if planted.name not in p] == [], report.problems
+    assert any(planted.name in p and "planted" in p for p in report.problems), report.problems
+    assert any(f".shred-{ids[2]}." in item for item in report.leftovers), report.leftovers
+
+
+def _stored_name(office: Office, doc_id: str) -> str:
+    return next(p.name for p in (office.path / "docs").iterdir()
+                if p.name.startswith(f"{doc_id}."))
+
+
+def test_documents_changed_while_doctor_reads_them_are_no_problem(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Others reclassify and shred after a read-only doctor listed the
+    documents, before it reads their files: each is judged by the log read
+    again -- never "missing" or "not the version recorded". A document
+    replaced before is still named (docs/DESIGN.md §6.7)."""
+    office, ids = _office_with_docs(tmp_path, backend)
+    office.raw.set_doc_bytes(ids[0], office.raw.doc_bytes(ids[1]))  # replaced
+    leader = office.as_("leader")
+    v = vault.Vault(office.location)
+    backend_ = v._s.backend
+    open_document = backend_.open_document
+    changed: list[str] = []
+
+    def changed_first(doc_id: str, version: str):  # type: ignore[no-untyped-def]
+        # Real work by another session once doctor reads a document's file.
+        if not changed:
+            changed.append(doc_id)
+            leader.reclassify(ids[1], level="SECRET", compartments=["BOARD"],
+                              justification="raise")
+            leader.shred(ids[2], justification="done with it")
+        return open_document(doc_id, version)
+
+    monkeypatch.setattr(backend_, "open_document", changed_first)
+    report = v.doctor(deep=True)
+    monkeypatch.undo()
+    assert changed
+    assert [p for p in report.problems if ids[0] not in p] == [], report.problems
+    assert any(ids[0] in p and "rolled back or replaced" in p for p in report.problems)
+
+
+def test_keyring_entries_retired_while_doctor_reads_are_no_problem(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A revocation retires entries after a read-only doctor read the log
+    (before it lists the keyrings), then another while it reads them: each
+    entry is judged by the log read again -- never "missing" or "not the one
+    the audit log granted". An entry changed before is still named."""
+    office, _ = _office_with_docs(tmp_path, backend)
+    registrar = owner_key(office.ids["registrar"].recipient)
+    rk, rkid = next((o, k) for o, k in office.raw.keyring_files() if o == registrar)
+    data = bytearray(office.raw.keyring_entry(rk, rkid))
+    data[-1] ^= 1
+    office.raw.set_keyring_entry(rk, rkid, bytes(data))
+    leader = office.as_("leader")
+    v = vault.Vault(office.location)
+    backend_ = v._s.backend
+    listing, read = backend_.iter_keyring_files, backend_.read_keyring_entry
+    retired: list[str] = []
+
+    def revoked_first():  # type: ignore[no-untyped-def]
+        retired.append("listing")
+        office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, BOARD]}"
+                      "\n  outsider:": "clearance: {level: CONFIDENTIAL, compartments: "
+                      "[STAFF]}\n  outsider:"})
+        leader.rotate()  # someone cleared for SECRET//BOARD ends the revocation
+        return listing()
+
+    def revoked_again(owner: str, kid: str):  # type: ignore[no-untyped-def]
+        if len(retired) == 1:
+            retired.append("read")
+            office.apply({"clearance: {level: SECRET, compartments: [STAFF, HR, FINANCE, "
+                          "BOARD]}\n  outsider:": "clearance: {level: INTERNAL, "
+                          "compartments: [STAFF]}\n  outsider:"})
+            leader.rotate()
+        return read(owner, kid)
+
+    monkeypatch.setattr(backend_, "iter_keyring_files", revoked_first)
+    monkeypatch.setattr(backend_, "read_keyring_entry", revoked_again)
+    report = v.doctor()
+    monkeypatch.undo()
+    assert retired == ["listing", "read"]
+    assert [p for p in report.problems if not p.startswith("registrar's")] == [], \
+        report.problems
+    assert any(p.startswith("registrar's keyring entry") and "not the one" in p
+               for p in report.problems), report.problems

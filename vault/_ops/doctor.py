@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vault._ops.discipline import attempt, authorise, record
 from vault._ops.keys import grant_missing, lacking
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault._trust.classes import ClassKey
+    from vault._trust.keyring import Keyring
     from vault._trust.state import DocRow
     from vault.age import Identity
 
@@ -132,29 +134,24 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
     otherwise it is planted, evidence, and never written to or removed."""
     finish: dict[tuple[str, str], Leftover] = {}
     payloads: dict[tuple[str, str], int] = {}
-    # Seals allowed and never completed: a repair killed while destroying
-    # one's stray leaves its tombstone, with nothing on record to hold it to.
-    sealing = {p[3] for p in s.trusted.store.pending() if p[2] == "seal"}
+    sealing = _sealing(s)
+
+    def judged(doc_id: str, version: str, changed: bool
+               ) -> tuple[Leftover, str | None, DocRow | None]:
+        nonlocal sealing
+        if changed:
+            sealing = _sealing(s)
+        return _shred(s, doc_id, version, sealing)
+
     for doc_id, version in s.backend.interrupted_shreds():
-        row = s.trusted.doc(doc_id)
         try:
-            item, problem = s.backend.shred_leftover(
-                doc_id, version, row.statement.get("content") if row is not None else None,
-                known=s.trusted.store.has_header if row is None and doc_id in sealing else None)
+            # A shred appends its record before its file becomes a tombstone
+            # (DESIGN.md §6.5): one started after the log was read is judged
+            # by the log read again, never named planted.
+            item, problem, row = _settled(s, partial(judged, doc_id, version),
+                                          lambda found: found[1] is not None)
         except FileNotFoundError:
-            continue
-        if problem is None and row is None and doc_id in sealing:
-            pass  # what is left of an interrupted seal's file (shred_leftover checked it)
-        elif problem is None and (row is None or (row.version == version and not row.shredded)):
-            problem = ("the audit log records no shred of it" if row is None else
-                       "it is the current version of a live document, which the audit log "
-                       "records no shred of")
-        # A live document's file renamed under an older version's tombstone
-        # name: finishing it would destroy the document.
-        if (problem is None and row is not None and not row.shredded
-                and not s.backend.has_document(doc_id, row.version)):
-            problem = ("the live document's current file is missing, and this may be it "
-                       "under another name")
+            continue  # finished meanwhile
         if problem is not None:
             report.problems.append(f"{item.where}: named like an interrupted shred of {doc_id}, "
                                    f"but {problem}; planted: it is not used or touched, keep it "
@@ -168,6 +165,38 @@ def _shreds(s: Session, report: DoctorReport, repair: bool) -> None:
             report.leftovers.append(_described(item))
     for done in s.backend.finish_shreds(list(finish), payloads):
         report.repaired.append(f"removed {_described(finish[done])}")
+
+
+def _sealing(s: Session) -> set[str]:
+    """Documents of seals allowed and never completed: a repair killed while
+    destroying one's stray leaves its tombstone, with nothing on record to
+    hold it to."""
+    return {str(p[3]) for p in s.trusted.store.pending() if p[2] == "seal"}
+
+
+def _shred(s: Session, doc_id: str, version: str, sealing: set[str]
+           ) -> tuple[Leftover, str | None, DocRow | None]:
+    """A tombstone, why it is no interrupted shred (None: it is one) and its
+    document's record, by the state as it is; :class:`FileNotFoundError`
+    when it is gone."""
+    row = s.trusted.doc(doc_id)
+    seal = row is None and doc_id in sealing
+    item, problem = s.backend.shred_leftover(
+        doc_id, version, row.statement.get("content") if row is not None else None,
+        known=s.trusted.store.has_header if seal else None)
+    if problem is None and seal:
+        pass  # what is left of an interrupted seal's file (shred_leftover checked it)
+    elif problem is None and (row is None or (row.version == version and not row.shredded)):
+        problem = ("the audit log records no shred of it" if row is None else
+                   "it is the current version of a live document, which the audit log "
+                   "records no shred of")
+    # A live document's file renamed under an older version's tombstone
+    # name: finishing it would destroy the document.
+    if (problem is None and row is not None and not row.shredded
+            and not s.backend.has_document(doc_id, row.version)):
+        problem = ("the live document's current file is missing, and this may be it "
+                   "under another name")
+    return item, problem, row
 
 
 # Whoever can write the folder, or the PostgreSQL role, can store any number
@@ -215,7 +244,8 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
     in_place: dict[str, bool] = {}  # live documents whose current file has its header
     started = live  # the documents checked for: those live before the listing
     for doc_id, version, caught_up in _listed_then_caught_up(
-            s, s.backend.iter_document_files(), started):
+            s, s.backend.iter_document_files(),
+            lambda d, v: d in started and started[d].version == v):
         if caught_up:  # judged by what the log says now
             live = {r.doc_id: r for r in s.trusted.docs()}
             shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
@@ -284,10 +314,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                 report.problems.append(f"document {doc_id}: missing, although the audit log "
                                        f"records it (record {row.seq}) and no shred")
                 continue
-            now = s.trusted.doc(doc_id)
-            if now is None or now.shredded:
-                continue  # shredded meanwhile
-        _check_document(s, report, doc_id, deep, recovery)
+        _check_document(s, report, doc_id, deep, recovery)  # nothing if shredded meanwhile
     for doc_id, wheres in sorted(kept_for.items()):
         if len(wheres) > 1:
             # At most one is the version the decision sealed; nothing short
@@ -311,6 +338,31 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
     removed.into(report.repaired, "removed {} more stored versions the audit log does not count")
 
 
+#: How many times a problem found is judged again, each time by a state
+#: that caught up with lines appended since (others at work meanwhile).
+_TRIES = 3
+
+_T = TypeVar("_T")
+
+
+def _settled(s: Session, judge: Callable[[bool], _T], failed: Callable[[_T], bool]) -> _T:
+    """What ``judge`` finds, a problem standing only once judged again by
+    the trusted state caught up after it was found. Every writer appends
+    its record before it changes what the record names (a new version or
+    entry before the old one is removed, a shred's record before its
+    tombstone, a retirement's before the entries go; DESIGN.md §6), so a
+    file or entry changed by others while doctor read is judged by a state
+    that counts the change -- a state that did not change since stands. A
+    few times at most; ``judge`` is told whether the state changed since
+    its last call."""
+    found = judge(False)
+    for _ in range(_TRIES):
+        if not failed(found) or not s.trusted.catch_up():
+            break
+        found = judge(True)
+    return found
+
+
 #: Stored files the trusted state does not count, judged a batch at a time.
 _BATCH = 1024
 
@@ -322,30 +374,30 @@ def _decided(s: Session) -> list[tuple[Any, ...]]:
 
 
 def _listed_then_caught_up(s: Session, listing: Iterable[tuple[str, str]],
-                           live: Mapping[str, DocRow]
+                           counted: Callable[[str, str], bool]
                            ) -> Iterator[tuple[str, str, bool]]:
-    """``listing``'s document files, each with whether the trusted state
-    caught up (and changed) just before it. A file the state does not count
-    as the current version of a live document is judged only once the state
-    has caught up after it was listed: a writer appends its decision before
-    it writes a file (DESIGN.md §6), so a document sealed or changed while
-    doctor reads -- its decision appended after the state was read, its
-    file there when listed -- is then counted, never called planted or
-    stray. A batch at a time: one catch-up for many files, and no more held."""
+    """``listing``'s files (document versions, keyring entries), each with
+    whether the trusted state caught up (and changed) just before it. A
+    file the state read first does not ``count`` is judged only once the
+    state has caught up after it was listed: a writer appends its decision
+    before it writes a document's file (DESIGN.md §6), so a document sealed
+    or changed while doctor reads -- its decision appended after the state
+    was read, its file there when listed -- is then counted, never called
+    planted or stray (as is an entry whose grant was appended by then). A
+    batch at a time: one catch-up for many files, and no more held."""
     batch: list[tuple[str, str]] = []
 
     def judged() -> Iterator[tuple[str, str, bool]]:
         changed = s.trusted.catch_up()
-        for i, (doc_id, version) in enumerate(batch):
-            yield doc_id, version, changed and i == 0
+        for i, (a, b) in enumerate(batch):
+            yield a, b, changed and i == 0
         batch.clear()
 
-    for doc_id, version in listing:
-        row = live.get(doc_id)
-        if row is not None and row.version == version:
-            yield doc_id, version, False
+    for a, b in listing:
+        if counted(a, b):
+            yield a, b, False
             continue
-        batch.append((doc_id, version))
+        batch.append((a, b))
         if len(batch) >= _BATCH:
             yield from judged()
     yield from judged()
@@ -477,13 +529,26 @@ def _destroy(s: Session, doc_id: str, version: str) -> None:
 
 def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool,
                     recovery: Sequence[Identity]) -> None:
+    # Rewrapped (reclassified, its key rotated) or shredded by others after
+    # the log was read, before its file was: judged by the log read again.
+    report.problems += _settled(
+        s, lambda _changed: _document_problems(s, doc_id, deep, recovery), bool)
+
+
+def _document_problems(s: Session, doc_id: str, deep: bool,
+                       recovery: Sequence[Identity]) -> list[str]:
+    """What is wrong with a document's recorded version, by the state as it
+    is: nothing for one shredded by then."""
+    row = s.trusted.doc(doc_id)
+    if row is None or row.shredded:
+        return []
+    problems: list[str] = []
     try:
         sealed, f = read_sealed(s.backend, s.trusted, doc_id)
     except (VaultError, OSError) as e:
-        report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
-        return
+        return [f"document {doc_id}: {getattr(e, 'message', e)}"]
     if recovery:
-        _recovers(s, report, sealed, recovery)
+        problems += _recovers(s, sealed, recovery)
     with f:
         try:
             if s.identity is not None:
@@ -497,11 +562,11 @@ def _check_document(s: Session, report: DoctorReport, doc_id: str, deep: bool,
         except NoKeyError:
             pass
         except (IntegrityError, OSError) as e:
-            report.problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
+            problems.append(f"document {doc_id}: {getattr(e, 'message', e)}")
+    return problems
 
 
-def _recovers(s: Session, report: DoctorReport, sealed: Sealed,
-              recovery: Sequence[Identity]) -> None:
+def _recovers(s: Session, sealed: Sealed, recovery: Sequence[Identity]) -> list[str]:
     """Does the recovery identity given open the document? Nobody but its
     holder can tell: a recovery stanza made after a change of recovery
     recipients is counted, not checked (docs/DESIGN.md §4.3), so a cleared
@@ -516,19 +581,27 @@ def _recovers(s: Session, report: DoctorReport, sealed: Sealed,
                "'vault rotate'" if recovery_behind(s, sealed.row) else
                f"the version recorded in audit record {sealed.row.seq} holds recovery "
                "stanzas for another key: whoever recorded it chose them")
-        report.problems.append(f"document {sealed.doc_id}: the recovery identity given does "
-                               f"not open it ({why})")
+        return [f"document {sealed.doc_id}: the recovery identity given does not open it "
+                f"({why})"]
+    return []
 
 
 def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
     policy = s.trusted.policy
-    logged = s.trusted.store.entries()
+    logged = started = s.trusted.store.entries()  # the entries checked for: granted before
+    listed_as = {(owner_key(o), k) for k, o in started}
     names = {u.recipient: u.name for u in policy.users.values()}
     owners = {owner_key(o): o for _, o in logged} | {owner_key(r): r for r in names}
     found: set[tuple[str, str]] = set()  # (owner key, key id) of entries granted and stored
     granted = {digest: (kid, owner) for (kid, owner), digest in logged.items()}
     stray, removed, misfiled, odd = _Few(), _Few(), _Few(), _Few()
-    for okey, kid in s.backend.iter_keyring_files():
+    for okey, kid, caught_up in _listed_then_caught_up(
+            s, s.backend.iter_keyring_files(),
+            lambda o, k: (o, k) in listed_as):
+        if caught_up:  # judged by what the log says now
+            logged = s.trusted.store.entries()
+            owners |= {owner_key(o): o for _, o in logged}
+            granted = {digest: (kid, owner) for (kid, owner), digest in logged.items()}
         known = owners.get(okey)
         if known is not None and (kid, known) in logged:
             found.add((okey, kid))
@@ -560,17 +633,15 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
         else:
             stray.add((okey, kid), f"{what}: no grant in the audit log (an interrupted grant, "
                                    "a retired entry or a planted file); it is not used")
-    for (kid, owner), digest in sorted(logged.items()):
-        ck = s.trusted.key(kid)
-        who = names.get(owner, "a former user")
-        what = f"{who}'s keyring entry for {ck.cls if ck else kid}"
-        if (owner_key(owner), kid) not in found:
-            report.problems.append(f"{what} is missing (the audit log granted it)")
-            continue
-        data = s.backend.read_keyring_entry(owner, kid)
-        if data is None or hashlib.sha256(data).hexdigest() != digest:
-            report.problems.append(f"{what} is not the one the audit log granted (changed or "
-                                   "replaced); it is not used")
+    for kid, owner in sorted(started):
+        # Retired or granted again by others while doctor read (a
+        # revocation, a move to post-quantum keys): judged by the log read
+        # again -- a retirement is recorded before its entries go.
+        listed = (owner_key(owner), kid) in found
+        problem = _settled(s, partial(_entry_problem, s, kid, owner, names, listed),
+                           lambda p: p is not None)
+        if problem is not None:
+            report.problems.append(problem)
     stray.into(report.leftovers, "{} more keyring entries with no grant in the audit log; "
                                  "not used")
     misfiled.into(report.problems, "{} more granted keyring entries filed under another name")
@@ -581,10 +652,38 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
         keyring = s.my_keyring()
         for gens in s.trusted.classes():
             for ck in gens:
-                problem = keyring.check(ck)
-                if problem and problem != "not granted in the audit log":
+                problem = _settled(s, partial(_own_problem, keyring, ck),
+                                   lambda p: p is not None)
+                if problem:
                     report.problems.append(f"your keyring entry for {ck.cls} generation "
                                            f"{ck.generation}: {problem}")
+
+
+def _entry_problem(s: Session, kid: str, owner: str, names: Mapping[str, str],
+                   listed: bool, changed: bool) -> str | None:
+    """What is wrong with a granted keyring entry, by the state as it is:
+    nothing for one retired by then. ``listed``: whether the listing met
+    it; once the state ``changed``, it is looked up again."""
+    listed_: bool | None = None if changed else listed
+    digest = s.trusted.entry_digest(kid, owner)
+    if digest is None:
+        return None
+    ck = s.trusted.key(kid)
+    what = f"{names.get(owner, 'a former user')}'s keyring entry for {ck.cls if ck else kid}"
+    data = s.backend.read_keyring_entry(owner, kid) if listed_ is not False else None
+    if data is None and not listed_:
+        return f"{what} is missing (the audit log granted it)"
+    if data is None or hashlib.sha256(data).hexdigest() != digest:
+        return (f"{what} is not the one the audit log granted (changed or replaced); it is "
+                "not used")
+    return None
+
+
+def _own_problem(keyring: Keyring, ck: ClassKey, _changed: bool) -> str | None:
+    """Why the caller's own entry for ``ck`` does not count; an entry with
+    no grant is another check's (a leftover, named by file)."""
+    problem = keyring.check(ck)
+    return None if problem == "not granted in the audit log" else problem
 
 
 def _classes(s: Session, report: DoctorReport, repair: bool) -> None:
