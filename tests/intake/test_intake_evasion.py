@@ -1607,3 +1607,112 @@ def test_a_type3_glyph_drawing_its_own_font_is_read_once() -> None:
         34: _pdf_stream(b"1000 0 d0 BT /F3 10 Tf (ba) Tj ET"),
         33: _type3_font(b"/Resources << /Font << /F1 30 0 R /F3 33 0 R >> >> ")})
     assert floor_of(data) == _SECRET_FLOOR
+
+
+@pytest.mark.parametrize(("code", "value"), [
+    ("0 ??/100", "3714496353984.31"),  # 3714496353984 31/100: an Amex number
+    ("# ??/100", "41111111111110.2"),  # 41111111111110 20/100
+    ("&quot;Refund &quot;0 ??/100", "41111111111110.2"),
+    ("??/100", "41111111111110.2"),  # 4111111111111020/100: the numerator alone
+])
+def test_a_card_number_a_fraction_completes_is_read(code: str, value: str) -> None:
+    # A fraction format shows the numerator beside the whole part; only the
+    # whole part was read, the denominator's 0s taken for placeholders.
+    from crafted_shown import _numfmts, _xlsx
+
+    data = _xlsx(_numfmts(code), cell=f"<v>{value}</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+def test_an_honest_fraction_is_read_as_shown() -> None:
+    from crafted_shown import _numfmts, _xlsx
+
+    data = _xlsx(_numfmts("# ??/??"), cell="<v>1234.345679012345679</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", None, [])
+    from vault.intake._numfmt import parse, render
+    assert render(parse("# ??/??"), "1234.345679012345679", True) == "1234 28/81"
+    assert render(parse("0 ?/8"), "2.99", True) == "3 0/8"
+
+
+_MC = 'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'
+
+
+def _alternate(choice: str, fallback: str | None = None) -> str:
+    return (f'<mc:AlternateContent {_MC}><mc:Choice Requires="x14">{choice}</mc:Choice>'
+            + (f"<mc:Fallback>{fallback}</mc:Fallback>" if fallback is not None else "")
+            + "</mc:AlternateContent>")
+
+
+def _mce_xlsx(where: str, choice_only: bool = True) -> bytes:
+    """4111-11-11 11:11:11 under yyyymmddhhmmssdd, with what shows it in an
+    mc:AlternateContent: the workbook's date system, the cell style, the cell."""
+    from crafted_shown import _numfmts, _xlsx
+
+    value = "806405.466099537" if where == "date1904" else "807867.466099537"
+
+    def change(p: Parts) -> Parts:
+        p = _numfmts("yyyymmddhhmmssdd")(p)
+        if where == "date1904":
+            pr = '<workbookPr date1904="1"/>'
+            p["xl/workbook.xml"] = p["xl/workbook.xml"].replace(
+                b"<workbookPr/>", _alternate(pr, None if choice_only else pr).encode())
+        elif where == "xf":
+            xf = '<xf numFmtId="164" applyNumberFormat="1"/>'
+            p["xl/styles.xml"] = p["xl/styles.xml"].replace(
+                xf.encode(), _alternate(xf, None if choice_only else xf).encode())
+        else:
+            sheet = p["xl/worksheets/sheet1.xml"]
+            cell = re.search(rb'<c r="B1".*?</c>', sheet, re.S)
+            assert cell is not None
+            p["xl/worksheets/sheet1.xml"] = sheet.replace(cell.group(0), _alternate(
+                cell.group(0).decode()).encode())
+        return p
+
+    return _xlsx(change, cell=f"<v>{value}</v>", style=' s="1"')
+
+
+@pytest.mark.parametrize("where", ["date1904", "xf", "cell"])
+def test_markup_compatibility_is_read_as_office_reads_it(where: str) -> None:
+    # Office processes mc:AlternateContent before anything else: the
+    # Choice's workbookPr, cell style or cell stands where it is. Intake
+    # took none of them for what they are: the 1900 system, General.
+    assert floor_of(_mce_xlsx(where)) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
+def test_the_date_systems_of_both_branches_are_shown() -> None:
+    assert floor_of(_mce_xlsx("date1904", choice_only=False))[1:] == (
+        "CONFIDENTIAL", ["card-numbers"])
+
+
+def test_cell_styles_in_two_branches_are_not_guessed() -> None:
+    # each branch read, every later style's index would shift
+    found = inspect(io.BytesIO(_mce_xlsx("xf", choice_only=False)),
+                    rules=POLICY.intake.content_rules())
+    assert (found.status, found.cause) == ("uninspectable", "ambiguous"), found
+
+
+def test_an_honest_workbooks_alternate_content_is_read() -> None:
+    # Excel writes its x15ac:absPath in an AlternateContent of workbook.xml
+    from crafted_shown import _xlsx
+
+    path = ('<x15ac:absPath xmlns:x15ac="http://schemas.microsoft.com/office/'
+            'spreadsheetml/2010/11/ac" url="C:\\Users\\clerk\\"/>')
+    data = _xlsx(lambda p: {**p, "xl/workbook.xml": p["xl/workbook.xml"].replace(
+        b"<workbookPr/>", b"<workbookPr/>" + _alternate(path).encode())},
+        cell="<v>1111</v>")
+    assert floor_of(data) == ("complete", None, [])
+
+
+@pytest.mark.parametrize("target", ["workbook.xml", "worksheets/sheet1.xml"])
+def test_a_styles_relationship_takes_no_text_part_from_its_reader(target: str) -> None:
+    # The workbook's styles relationship named itself or a sheet (or its
+    # shared strings): that part was read as styles alone, its text unread.
+    data = mf.xlsx([["Card", mf.CARD]])
+    honest = floor_of(data)
+    assert honest == ("complete", "CONFIDENTIAL", ["card-numbers"])
+    rels = "xl/_rels/workbook.xml.rels"
+    hijacked = rewrite(data, lambda p: {**p, rels: re.sub(
+        rb'(Type="[^"]*/styles" Target=")[^"]*"', b"\\g<1>" + target.encode() + b'"', p[rels])})
+    assert hijacked != data
+    found = inspect(io.BytesIO(hijacked), rules=POLICY.intake.content_rules())
+    assert (found.status, found.cause) == ("uninspectable", "ambiguous"), found

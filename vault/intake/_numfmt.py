@@ -29,10 +29,12 @@ otherwise read as card numbers no cell shows.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from vault.intake import _datefmt as dates
 from vault.intake._model import Refused
@@ -206,6 +208,101 @@ def _number(section: _Section, digits: str, fraction: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _FractionPlan:
+    """A fraction section (``# ??/100``, ``# ?/?``, ``??/??``): the tokens
+    before its numerator (literal text, the integer part's placeholders:
+    none, and the whole number is the numerator), the numerator's
+    placeholders, its denominator -- a fixed number, or its count of
+    placeholders (``??``: any below 100) -- and the literal text after."""
+
+    before: tuple[Token, ...]
+    numerator: tuple[str, ...]
+    fixed: int | None
+    digits: int
+    after: tuple[Token, ...]
+
+    @classmethod
+    def of(cls, toks: list[Token]) -> _FractionPlan | None:
+        """The fraction ``toks`` show, or None: one pass each way from the
+        first ``/`` after a placeholder, no pattern to backtrack."""
+        if any(k in ("point", "text", "general", "date", "elapsed", "ampm") for k, _ in toks):
+            return None
+        slash = next((i for i, (k, t) in enumerate(toks)
+                      if k == "lit" and t == "/" and i and toks[i - 1][0] == "digit"), None)
+        if slash is None:
+            return None
+        start = slash - 1
+        while start > 0 and toks[start - 1][0] == "digit":
+            start -= 1
+        end = slash + 1
+        while end < len(toks) and (toks[end][0] == "digit" or (
+                toks[end][0] == "lit" and len(toks[end][1]) == 1 and toks[end][1] in _ASCII)):
+            end += 1
+        below = "".join(t for _, t in toks[slash + 1:end])
+        if below[:1] in tuple("123456789") and all(c in _ASCII for c in below):
+            fixed, digits = int(below), len(below)
+        elif below and all(c in "#?0" for c in below):
+            fixed, digits = None, len(below)
+        else:
+            return None
+        return cls(tuple(toks[:start]), tuple(t for _, t in toks[start:slash]), fixed, digits,
+                   tuple((k, t) for k, t in toks[end:] if k == "lit"))
+
+
+_ASCII = frozenset("0123456789")
+
+
+def _convergent(x: Fraction, most: int) -> Fraction:
+    """The last convergent of ``x``'s continued fraction whose denominator
+    is at most ``most``."""
+    p0, q0, p1, q1 = 0, 1, 1, 0
+    n, d = x.numerator, x.denominator
+    while d:
+        a = n // d
+        if q0 + a * q1 > most:
+            break
+        p0, q0, p1, q1 = p1, q1, p0 + a * p1, q0 + a * q1
+        n, d = d, n - a * d
+    return Fraction(p1, q1)
+
+
+def _placed(fills: tuple[str, ...], digits: str) -> str:
+    """``digits`` in placeholders, right-aligned, the first taking any extra."""
+    spare = len(digits) - len(fills)
+    return digits if spare >= 0 else "".join(_fill(f) for f in fills[:-spare]) + digits
+
+
+def _fractions(plan: _FractionPlan, whole: str, fraction: str) -> list[str]:
+    """A number as a fraction section shows it: with a fixed denominator
+    its numerator rounded (``0 ??/100``: 3714496353984.31 as
+    ``3714496353984 31/100``); with one of n placeholders the closest
+    fraction whose denominator has at most n digits, and the last
+    convergent of its continued fraction where that differs (which of the
+    two Excel shows is not relied on). Without an integer part the whole
+    number is the numerator."""
+    value = Fraction(int(whole + fraction), 10 ** len(fraction))
+    integer = [t for k, t in plan.before if k == "digit"]
+    base = value.numerator // value.denominator if integer else 0
+    rest = value - base
+    if plan.fixed is not None:
+        readings = [(math.floor(rest * plan.fixed + Fraction(1, 2)), plan.fixed)]
+    else:
+        most = 10 ** plan.digits - 1
+        readings = list(dict.fromkeys((f.numerator, f.denominator) for f in (
+            rest.limit_denominator(most), _convergent(rest, most))))
+    out = []
+    for above, below in readings:
+        whole_part = base + 1 if integer and above == below else base
+        above = 0 if integer and above == below else above
+        shown_whole = iter([_placed(tuple(integer), str(whole_part).lstrip("0") or "0")])
+        text = "".join(t if k == "lit" else next(shown_whole, "") for k, t in plan.before)
+        denominator = str(below) if plan.fixed is not None else str(below).ljust(plan.digits)
+        out.append(text + _placed(plan.numerator, str(above)) + "/" + denominator
+                   + "".join(t for _, t in plan.after))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class _Section:
     """One section of a format, worked out once: what it shows, in order
     (``plan``: literal text, a whole or fraction digit placeholder, the
@@ -224,6 +321,7 @@ class _Section:
     places: int | None  # digits of the stored fraction shown; None: as General
 
     percent: int  # unquoted, unescaped % signs: the number is shown times 100 for each
+    fraction: _FractionPlan | None  # a fraction section's plan
 
     @classmethod
     def of(cls, toks: list[Token]) -> _Section:
@@ -242,7 +340,7 @@ class _Section:
                    fraction_fills, date, plans,
                    next((t for k, t in toks if k == "calendar"), None),
                    any(k == "text" for k, _ in toks),
-                   _places(toks, len(fraction_fills), date), percent)
+                   _places(toks, len(fraction_fills), date), percent, _FractionPlan.of(toks))
 
 
 def _places(toks: list[Token], fraction_digits: int, date: bool) -> int | None:
@@ -306,7 +404,7 @@ def parse(code: str) -> Format:
             sections[-1].append(tok)
             conditional = conditional or (tok[0] == "other" and tok[1][:1] in "<>=")
     parsed = tuple(_Section.of(s) for s in sections)
-    return Format(parsed, any(s.dates for s in parsed) or any(
+    return Format(parsed, any(s.dates or s.fraction for s in parsed) or any(
         k == "lit" and _adds(t) for s in sections for k, t in s), conditional)
 
 
@@ -483,7 +581,10 @@ def render(fmt: Format, value: str, numeric: bool,
     sign, whole, fraction = parts
     shown: list[str] = []
     for section in fmt.sections_for(sign):
-        if not section.date:
+        if section.fraction is not None:
+            shown += ["-" * (sign < 0 and section is sections[0]) + text for text in _fractions(
+                section.fraction, *_percent(whole, fraction, section.percent))]
+        elif not section.date:
             shown.append("-" * (sign < 0 and section is sections[0])
                          + _number(section, *_percent(whole, fraction, section.percent)))
         if section.dates:
@@ -557,7 +658,10 @@ class CellFormats:
         may be shown with: its own (a format of the styles part, never a
         built-in one), and every conditional one."""
         fmt_id, fmt = self._own(index)
-        mine = fmt if fmt_id is not None and fmt_id in self.table else None
+        # a built-in format shows nothing a rule reads but its number, save
+        # a fraction's (12, 13: ``# ?/?``, ``# ??/??``)
+        mine = fmt if fmt_id is not None and (fmt_id in self.table or (
+            fmt is not None and any(s.fraction for s in fmt.sections))) else None
         if (got := self._shown.get(mine)) is None:
             got = self._shown[mine] = [f for f in dict.fromkeys([mine, *self.dxf])
                                        if f is not None and f.renders]
@@ -603,6 +707,7 @@ class StylesTarget(TextTarget):
         self.codes: dict[int, str] = {}
         self.xfs: list[int] = []
         self.path: list[str] = []  # the local names of the open elements (others: in full)
+        self.branch_of: dict[int, int] = {}  # AlternateContent -> its branch with cell styles
         formats.add(self.codes, self.xfs)
 
     def _local(self, tag: str) -> str:
@@ -619,6 +724,7 @@ class StylesTarget(TextTarget):
                 raise Refused("malformed", f"a number format longer than the {MAX_CODE} "
                               "characters Excel allows")
             if path == _CELL_FORMAT:
+                self._one_branch()
                 self.codes[unsigned(attrib.get("numFmtId", ""), "number format id")] = code
             else:  # a dxf's, or in an extension: never a cell's
                 self._conditional(code)
@@ -629,8 +735,20 @@ class StylesTarget(TextTarget):
         elif path == _CELL_STYLE:
             if len(self.xfs) >= MAX_STYLES:  # each is worked out once, and kept
                 raise Refused("too-large", f"a workbook with more than {MAX_STYLES} cell styles")
+            self._one_branch()
             self.xfs.append(unsigned(attrib.get("numFmtId", "0"), "number format id"))
             self.formats.changed()
+
+    def _one_branch(self) -> None:
+        """A cell style or format read in a branch of Markup Compatibility
+        (vault/intake/_xml.py): refused where another branch of the same
+        AlternateContent gave one too -- each branch read, every later cell
+        style's index would shift; which branch Excel takes is its own
+        choice. One branch giving them is read as Excel reads it."""
+        for serial, branch in self.branches:
+            if self.branch_of.setdefault(serial, branch) != branch:
+                raise Refused("ambiguous", "cell styles or formats in more than one branch of "
+                              "a styles part's alternate content")
 
     def _conditional(self, code: str) -> None:
         dxf, fmt = self.formats.dxf, parse(code)

@@ -118,6 +118,15 @@ def _cell_styles(pkg: Package, main: str | None, candidates: list[str]) -> str |
     return candidates[0] if candidates else None
 
 
+def _shown_reader_free(chosen: dict[str, Reader], shown: str, main: str | None) -> None:
+    """Refused where the styles part the workbook names is a part read for
+    text of its own (the workbook, its shared strings, a sheet): read as
+    styles alone, its own text went unread; read as both, which Excel takes
+    it for is not known."""
+    if shown == main or chosen.get(shown, STYLES) not in (STYLES, STYLES_TEXT):
+        raise Refused("ambiguous", "the workbook's styles part is also one of its text parts")
+
+
 def _date_systems(zf: SafeZip, main: str, meter: Meter, depth: int) -> tuple[int, ...]:
     """The date systems of an Excel workbook, from its main part
     (:class:`DateSystemTarget`), whatever else reads that part."""
@@ -147,6 +156,7 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
         shown = _cell_styles(pkg, main, styles)
         chosen |= {name: STYLES_TEXT for name in styles}
         if shown is not None:
+            _shown_reader_free(chosen, shown, main)
             chosen[shown] = STYLES
     ctx = Context(meter.budget.max_xml_depth)
     # Dates are shown in the workbook's date system; a chart's, where its

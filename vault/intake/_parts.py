@@ -155,8 +155,10 @@ class _ChartTarget(TextTarget):
             self._label(label)
         if tag in self._DATE1904 and self.depth == 2 and self.again is None:
             flag = attrib.get("val", "true").strip(" \t\r\n")  # CT_Boolean: true if left out
-            self.systems = (1904,) if flag in ("true", "1") else (1900,) if flag in (
+            said = (1904,) if flag in ("true", "1") else (1900,) if flag in (
                 "false", "0") else (1900, 1904)
+            # two (each branch of an mc:AlternateContent read): both systems they name
+            self.systems = said if self.before is None else tuple(sorted({*self.systems, *said}))
             if self.before is None:
                 self.before = self.read
         if tag in self._NUMBERS and not self.numbers:

@@ -42,6 +42,9 @@ class TextTarget:
         self.inside = 0  # depth of the collected element we are in, 0 if none
         self.pieces: list[str] = []
         self.size = 0
+        # the branches of Markup Compatibility read (:class:`_Unwrap`): per
+        # AlternateContent around, its serial in the part and the branch's index
+        self.branches: tuple[tuple[int, int], ...] = ()
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         self.depth += 1
@@ -90,6 +93,67 @@ class TextTarget:
         return None
 
 
+MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
+_ALTERNATE = f"{MC}AlternateContent"
+_BRANCHES = frozenset((f"{MC}Choice", f"{MC}Fallback"))
+
+
+class _Unwrap:
+    """Markup Compatibility (ISO/IEC 29500-3) processed as Office does
+    before anything else reads a part: an ``mc:AlternateContent`` and its
+    ``mc:Choice`` and ``mc:Fallback`` are no elements of their own, the
+    content of each branch stands where the AlternateContent is -- a
+    ``workbookPr``, a cell style ``xf``, a cell ``c`` or a chart's
+    ``c:date1904`` in a Choice is a child of the AlternateContent's parent.
+    Every branch is read (which one an application takes depends on what
+    it understands); ``target.branches`` tells a reader to which two
+    branches giving different structures matter (a cell style's index)
+    which branch of which AlternateContent it reads."""
+
+    def __init__(self, target: TextTarget) -> None:
+        self.target = target
+        self.stack: list[str] = []  # per open element: "" passed on, or what of MCE it is
+        # per open AlternateContent: its serial, its branch read last, whether in it
+        self.alternates: list[list[int]] = []
+        self.serial = 0
+
+    def _enter(self, inside: int) -> None:
+        self.alternates[-1][2] = inside
+        self.target.branches = tuple((serial, branch) for serial, branch, inside
+                                     in self.alternates if inside)
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if len(self.stack) >= self.target.max_depth:
+            raise Refused("xml-too-deep", f"XML nested deeper than {self.target.max_depth} "
+                          "elements")
+        if tag == _ALTERNATE:
+            self.serial += 1
+            self.alternates.append([self.serial, -1, 0])
+            self.stack.append("alternate")
+        elif tag in _BRANCHES and self.stack and self.stack[-1] == "alternate":
+            self.alternates[-1][1] += 1
+            self._enter(1)
+            self.stack.append("branch")
+        else:
+            self.stack.append("")
+            self.target.start(tag, attrib)
+
+    def end(self, tag: str) -> None:
+        kind = self.stack.pop()
+        if not kind:
+            self.target.end(tag)
+        elif kind == "branch":
+            self._enter(0)
+        else:
+            self.alternates.pop()
+
+    def data(self, text: str) -> None:
+        self.target.data(text)
+
+    def close(self) -> None:
+        self.target.close()
+
+
 def _parser(target: object) -> DefusedXMLParser:
     return DefusedXMLParser(target=target, forbid_dtd=True, forbid_entities=True,
                             forbid_external=True)
@@ -114,7 +178,7 @@ def iter_text(stream: BinaryIO, target: TextTarget, part: str, meter: Meter,
               flush: int = CHUNK) -> Iterator[str]:
     """Feed ``stream`` through the parser, yielding collected text in pieces
     of about ``flush`` characters. The caller may stop early (a budget)."""
-    parser = _parser(target)
+    parser = _parser(_Unwrap(target))
     while True:
         data = stream.read(CHUNK)
         _feed(parser, data or None, part)
