@@ -116,6 +116,9 @@ class _Unwrap:
         # per open AlternateContent: its serial, its branch read last, whether in it
         self.alternates: list[list[int]] = []
         self.serial = 0
+        # text is the parser's busiest event and Markup Compatibility has
+        # nothing to do with it: handed to the target without a call here
+        self.data = target.data
 
     def _enter(self, inside: int) -> None:
         self.alternates[-1][2] = inside
@@ -146,9 +149,6 @@ class _Unwrap:
             self._enter(0)
         else:
             self.alternates.pop()
-
-    def data(self, text: str) -> None:
-        self.target.data(text)
 
     def close(self) -> None:
         self.target.close()
