@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 from backends import Kind
@@ -20,7 +22,10 @@ from vault_helpers import (
     opens_with,
 )
 
-from vault.errors import DeniedError, UsageError
+import vault
+from vault._ops.read import CHANGED_WHILE_LISTED
+from vault._sealed.reading import READ_TRIES
+from vault.errors import DeniedError, StateError, StorageError, UsageError
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +169,144 @@ def test_round_trip_property(office: Office, size: int, level: str) -> None:
     out = io.BytesIO()
     assert clerk.open(info.id, out).plaintext_size == size
     assert out.getvalue() == data
+
+
+# -- another process changes the document while it is being opened -------------
+#
+# Between the moment a reader's state names the document's version and the
+# moment its file is opened, another person's process may relabel, rewrap
+# or shred it, removing that version. The wrapper below models only that
+# timing: the other person's real operation runs just before the reader's
+# file is opened.
+
+
+def _meanwhile(reader: vault.Vault, doc: str, change: Callable[[], object],
+               times: int = 1) -> list[str]:
+    """Run ``change`` the first ``times`` times ``reader`` opens a stored
+    version of ``doc``; returns the versions it opened, in order."""
+    backend = reader._s.backend
+    plain = backend.open_document
+    opened: list[str] = []
+
+    def racing(doc_id: str, version: str) -> BinaryIO:
+        if doc_id == doc:
+            opened.append(version)
+            if len(opened) <= times:
+                change()
+        return plain(doc_id, version)
+
+    backend.open_document = racing  # type: ignore[method-assign]
+    return opened
+
+
+def _decisions(office: Office, doc: str, action: str, actor: str) -> list[Any]:
+    """The decision records (no completions) of ``actor``'s ``action`` on ``doc``."""
+    return [r for r in office.as_("officer").audit.records() if r.doc == doc
+            and r.action == action and r.actor == actor and r.outcome not in ("done", "failed")]
+
+
+@pytest.mark.parametrize("how", ["open", "export", "info", "reclassify", "shred"])
+def test_a_document_relabelled_while_it_is_opened_is_no_alarm(
+        tmp_path: Path, backend: Kind, how: str) -> None:
+    # Was "document X is missing from the vault, although the audit log
+    # records it ... treat it as an incident" (exit 4) on an intact vault.
+    office = make_office(tmp_path, backend)
+    doc = office.as_("clerk").seal(office.file("a.txt", b"agenda\n"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    leader = office.as_("leader")
+    opened = _meanwhile(leader, doc, lambda: office.as_("clerk").reclassify(
+        doc, level="CONFIDENTIAL", justification="salaries"))
+    out = tmp_path / "out"
+    if how == "open":
+        got = leader.open(doc, out)
+        assert out.read_bytes() == b"agenda\n"
+    elif how == "export":
+        got = leader.export(doc, out)
+        assert age_decrypt(office.files["recovery"], out).stdout == b"agenda\n"
+    elif how == "info":
+        got = leader.info(doc)
+        assert got.filename == "a.txt"
+    elif how == "reclassify":
+        got = leader.reclassify(doc, level="SECRET", justification="board matter")
+        assert got.previous is not None and got.previous.level == "CONFIDENTIAL"
+    else:
+        leader.shred(doc, justification="retention period over")
+    if how != "reclassify" and how != "shred":
+        # Decided on the label of the version read, the one the log records now.
+        assert got.label.level == "CONFIDENTIAL"
+    assert len(opened) >= 2 and opened[0] != opened[1]  # the one removed, then the next
+    (rec,) = _decisions(office, doc, how, "leader")  # one attempt, one decision record
+    assert (rec.outcome, rec.level) == ("allowed", "CONFIDENTIAL")
+    assert office.as_("officer").doctor(repair=False).problems == []
+
+
+def test_a_document_relabelled_beyond_the_reader_while_opened_is_denied(
+        tmp_path: Path, backend: Kind) -> None:
+    # The new version is never opened on the old label's decision.
+    office = make_office(tmp_path, backend)
+    doc = office.as_("leader").seal(office.file("b.txt", b"board\n"), level="INTERNAL",
+                                    compartments=["STAFF"]).id
+    clerk = office.as_("clerk")
+    _meanwhile(clerk, doc, lambda: office.as_("leader").reclassify(
+        doc, level="SECRET", compartments=["BOARD"], justification="board matter"))
+    with pytest.raises(DeniedError):
+        clerk.open(doc, tmp_path / "b.txt")
+    assert not (tmp_path / "b.txt").exists()
+    (rec,) = _decisions(office, doc, "open", "clerk")
+    assert (rec.outcome, rec.level) == ("denied", "SECRET")
+
+
+def test_a_document_relabelled_every_time_it_is_read_is_a_clear_error(
+        tmp_path: Path, backend: Kind) -> None:
+    # Followed a bounded number of times (READ_TRIES), then "run it again".
+    office = make_office(tmp_path, backend)
+    doc = office.as_("clerk").seal(office.file("f.txt", b"busy\n"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    leader = office.as_("leader")
+    opened = _meanwhile(leader, doc, lambda: office.as_("clerk").reclassify(
+        doc, level="CONFIDENTIAL", justification="undecided"), times=READ_TRIES)
+    with pytest.raises(StorageError, match=f"document {doc} changed again and again"):
+        leader.open(doc, tmp_path / "f.txt")
+    assert len(set(opened)) == READ_TRIES and not (tmp_path / "f.txt").exists()
+    (rec,) = _decisions(office, doc, "open", "leader")
+    assert rec.outcome == "error"
+
+
+def test_a_document_shredded_while_it_is_opened_is_no_alarm(
+        tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
+    doc = office.as_("clerk").seal(office.file("c.txt", b"old\n"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    leader = office.as_("leader")
+    _meanwhile(leader, doc, lambda: office.as_("leader").shred(
+        doc, justification="retention period over"))
+    with pytest.raises(UsageError, match=f"document {doc} was shredded"):
+        leader.open(doc, tmp_path / "c.txt")
+    (rec,) = _decisions(office, doc, "open", "leader")
+    assert rec.outcome == "error"
+
+
+def test_a_document_deleted_while_it_is_opened_is_still_the_alarm(
+        tmp_path: Path, backend: Kind) -> None:
+    # Following the log is no excuse: a version it still records, gone,
+    # is an incident, whenever it went.
+    office = make_office(tmp_path, backend)
+    doc = office.as_("clerk").seal(office.file("d.txt", b"keep\n"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    leader = office.as_("leader")
+    _meanwhile(leader, doc, lambda: office.raw.delete_doc(doc))
+    with pytest.raises(StateError, match=f"document {doc} is missing from the vault"):
+        leader.open(doc, tmp_path / "d.txt")
+
+
+def test_titles_of_a_document_relabelled_while_listed_are_not_shown(
+        tmp_path: Path, backend: Kind) -> None:
+    office = make_office(tmp_path, backend)
+    doc = office.as_("clerk").seal(office.file("e.txt", b"list\n"), level="INTERNAL",
+                                   compartments=["STAFF"], title="Rota").id
+    leader = office.as_("leader")
+    _meanwhile(leader, doc, lambda: office.as_("leader").reclassify(
+        doc, level="SECRET", compartments=["BOARD"], justification="board matter"))
+    (listed,) = [d for d in leader.ls(metadata=True) if d.id == doc]
+    assert listed.label.level == "INTERNAL" and listed.title is None
+    assert listed.hidden == CHANGED_WHILE_LISTED

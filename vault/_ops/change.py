@@ -179,7 +179,7 @@ def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,
     with attempt(s, "reclassify", doc_id) as att:
         if approved:
             justification = approved.justification(justification)
-        sealed, f = read_sealed(s.backend, s.trusted, doc_id)
+        sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         with f:
             old = att.label = sealed.label.label
             compartments, caveats = changes.apply(old)
@@ -251,7 +251,7 @@ def _declassify_one(s: Session, doc_id: str, justification: str | None,
     with attempt(s, "declassify", doc_id) as att:
         if approved:
             justification = approved.justification(justification)
-        sealed, f = read_sealed(s.backend, s.trusted, doc_id)
+        sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         with f:
             old = att.label = sealed.label.label
             new = s.trusted.policy.declassified_label(old).replace(
@@ -286,7 +286,7 @@ def shred(s: Session, doc_id: str, *, justification: str | None,
     with attempt(s, "shred", doc_id) as att:
         if approved:
             justification = approved.justification(justification)
-        sealed, f = read_sealed(s.backend, s.trusted, doc_id)
+        sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         f.close()
         att.label = sealed.label.label
         inputs = {"justification": justification}

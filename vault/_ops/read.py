@@ -40,6 +40,7 @@ Destination = str | os.PathLike[str] | BinaryIO
 HIDDEN_POLICY = "the policy does not let you open it"
 HIDDEN_NO_KEY = ("you hold no key for its class yet (someone who holds it grants it when "
                  "they next use it, or with 'vault rotate')")
+CHANGED_WHILE_LISTED = "it was relabelled while it was listed (list again)"
 
 
 _DECODE = json.JSONDecoder().decode
@@ -122,8 +123,13 @@ def _with_metadata(s: Session, infos: list[DocumentInfo]) -> list[DocumentInfo]:
             out.append(dataclasses.replace(doc, hidden=HIDDEN_POLICY))
             continue
         try:
-            sealed, f = read_sealed(s.backend, s.trusted, doc.id)
+            sealed, f = read_sealed(s.backend, s.trusted, doc.id, current=True)
             f.close()
+            if sealed.label.label != doc.label:
+                # Relabelled since it was listed: decided on its old label,
+                # it shows nothing of the new version.
+                out.append(dataclasses.replace(doc, hidden=CHANGED_WHILE_LISTED))
+                continue
             kid = sealed.row.key_id
             if kid not in keys:
                 keys[kid] = class_identities(s, sealed)
@@ -161,7 +167,7 @@ def class_identities(s: Session, sealed: Sealed) -> list[AgeKeyPair]:
 def info(s: Session, doc_id: str) -> DocumentInfo:
     actor = s.actor()
     with attempt(s, "info", doc_id) as att:
-        sealed, f = read_sealed(s.backend, s.trusted, doc_id)
+        sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         f.close()
         att.label = label = sealed.label.label
         authorise(s, att, "list", label)
@@ -243,7 +249,7 @@ def _authorised(s: Session, action: str, doc_id: str, dst: Destination | None, o
     if dst is not None:
         _check_destination(dst, overwrite)  # an impossible request is no attempt
     with attempt(s, action, doc_id) as att:
-        sealed, f = read_sealed(s.backend, s.trusted, doc_id)
+        sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         with f:
             att.label = sealed.label.label
             if approved:

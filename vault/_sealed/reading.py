@@ -3,7 +3,10 @@
 :func:`read_sealed` needs no key. It opens the version of the document the
 verified audit log records, and checks that its header is byte for byte
 the one recorded (SHA-256): a document rolled back to an earlier copy,
-replaced, or deleted is an integrity failure, whatever its signatures say.
+replaced, or deleted is an integrity failure, whatever its signatures say
+-- unless the log moved on meanwhile: a version another process removed
+after relabelling, rewrapping or shredding the document is followed to the
+one the log records now, before the decision is made (``current``).
 Then it checks the header's shape (one label stanza, one metadata stanza,
 otherwise only recipient stanzas) and the label's signature. That is all
 ``info``/``shred`` need, and it happens before the audit record is written.
@@ -37,6 +40,7 @@ from vault.errors import (
     NoIdentityMatchError,
     NoKeyError,
     StateError,
+    StorageError,
     UsageError,
     VaultError,
 )
@@ -89,11 +93,12 @@ def check_shape(stanzas: Sequence[Stanza], doc_id: str) -> tuple[Stanza, Stanza]
     return labels[0], metas[0]
 
 
-def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str) -> tuple[Sealed, BinaryIO]:
-    """Open the recorded version of a document and verify what needs no
-    key. Returns the checked header and the file, positioned at the
-    payload (the caller closes it)."""
-    check_doc_id(doc_id)
+# How many times a read before the decision follows a document another
+# process changed meanwhile before it gives up (see read_sealed).
+READ_TRIES = 3
+
+
+def _recorded(trusted: TrustedState, doc_id: str) -> DocRow:
     row = trusted.doc(doc_id)
     if row is None:
         raise UsageError(f"no document {doc_id} in this vault",
@@ -101,12 +106,57 @@ def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str) -> tuple[S
     if row.shredded:
         raise UsageError(f"document {doc_id} was shredded", hint="'vault audit log --doc "
                          f"{doc_id}' shows when and by whom")
-    try:
-        f = backend.open_document(doc_id, row.version)
-    except FileNotFoundError:
-        raise StateError(f"document {doc_id} is missing from the vault, although the audit "
-                             "log records it", hint="someone deleted it; restore it from a "
-                             "backup, and treat it as an incident") from None
+    return row
+
+
+def _missing(doc_id: str) -> StateError:
+    return StateError(f"document {doc_id} is missing from the vault, although the audit log "
+                      "records it", hint="someone deleted it; restore it from a backup, and "
+                      "treat it as an incident")
+
+
+def _open_recorded(backend: Backend, trusted: TrustedState, doc_id: str,
+                   current: bool) -> tuple[DocRow, BinaryIO]:
+    """The version of ``doc_id`` the trusted state records, opened. Once
+    open it stays readable whoever removes it (a folder's open file; a
+    PostgreSQL snapshot). With ``current``, a version removed before it was
+    opened is followed to the one the log records now (read_sealed)."""
+    for _ in range(READ_TRIES):
+        row = _recorded(trusted, doc_id)
+        try:
+            return row, backend.open_document(doc_id, row.version)
+        except FileNotFoundError:
+            if not current:
+                raise _missing(doc_id) from None
+        # Relabelled, rewrapped or shredded since this state was read: the
+        # writer records the new state before it removes the old version,
+        # so the log tells. Still the version it records: someone deleted it.
+        trusted.catch_up()
+        now = trusted.doc(doc_id)
+        if now is not None and not now.shredded and now.version == row.version:
+            raise _missing(doc_id)
+    _recorded(trusted, doc_id)  # shredded at the last: say so
+    raise StorageError(f"document {doc_id} changed again and again while it was being read",
+                       hint="run the command again")
+
+
+def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str, *,
+                current: bool = False) -> tuple[Sealed, BinaryIO]:
+    """Open the recorded version of a document and verify what needs no
+    key. Returns the checked header and the file, positioned at the
+    payload (the caller closes it).
+
+    ``current``: the caller reads before its decision, which it makes on
+    the label read here. Another process may relabel, rewrap or shred the
+    document between the moment this state was read and the file opened,
+    removing the version read: then the state is caught up with the log and
+    the version it records now is read (shredded: UsageError; changed every
+    time, :data:`READ_TRIES` times: StorageError, run again). Only a version
+    the log still records is missing for good: the integrity alarm. Without
+    ``current`` (a caller that already decided on what it read, or holds
+    the vault's lock), a missing version is that alarm at once."""
+    check_doc_id(doc_id)
+    row, f = _open_recorded(backend, trusted, doc_id, current)
     try:
         header = read_header(f)
         raw = header.encode()
