@@ -261,3 +261,44 @@ def test_derived_data_past_the_log_is_still_reported(tmp_path: Path) -> None:
     assert not report.hashes_ok
     assert any("rebuilt" in f for f in report.findings), report.findings
     assert office.as_("officer").verify_audit().hashes_ok
+
+
+def test_a_hash_changed_under_lines_appended_during_verify_is_still_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the officer verifies, a folder writer seals (her lines and
+    their derived data written honestly) and then changes the stored leaf
+    hash of her first new line, leaving the subtree node above it as it
+    was. Verification held the lines appended meanwhile to the root and end
+    offset alone: it said nothing, rebuilt nothing, and the next writer
+    kept the junk. Every hash and offset of those lines is compared too."""
+    from backends import FolderKind
+
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._tree import stored_hash_count
+
+    office = make_office(tmp_path, FolderKind())
+    clerk = office.as_("clerk")
+    clerk.seal(io.BytesIO(b"first"), level="INTERNAL", compartments=["STAFF"])
+    audit = Path(office.location) / "audit"
+    v = office.as_("officer")
+    storage = v._s.log.storage
+    real = storage.derived
+    grown: list[int] = []
+
+    def derived_after_her_seal():  # type: ignore[no-untyped-def]
+        if not grown:
+            grown.append(len((audit / "log").read_bytes().splitlines()))
+            clerk.seal(io.BytesIO(b"meanwhile"), level="INTERNAL", compartments=["STAFF"])
+            data = bytearray((audit / "hashes").read_bytes())
+            data[stored_hash_count(grown[0]) * 32] ^= 0xFF
+            (audit / "hashes").write_bytes(bytes(data))
+        return real()
+
+    monkeypatch.setattr(storage, "derived", derived_after_her_seal)
+    report = v.verify_audit()
+    monkeypatch.undo()
+    assert grown, "the seam was not reached"
+    assert not report.hashes_ok and any("rebuilt" in f for f in report.findings), report
+    line = (audit / "log").read_bytes().splitlines()[grown[0]]
+    at = stored_hash_count(grown[0]) * 32
+    assert (audit / "hashes").read_bytes()[at: at + 32] == leaf_hash(line)

@@ -295,16 +295,29 @@ def _grown(log: LogReading, derived: DerivedStore, rng: CompactRange, end: int,
     anyone working meanwhile -- an append adds its lines before the derived
     data that describes them, so the log read now holds them. Held to those
     lines: the root and end offset over them agree, else it describes lines
-    the log does not hold (§6). Without a lock: verification stops nobody."""
+    the log does not hold (§6) -- and so does every stored hash and end
+    offset it holds for them: a leaf hash changed there under an intact
+    subtree node passes the root alone, and the next writer keeps what it
+    finds. Without a lock: verification stops nobody."""
+    from vault.audit._tree import stored_hash_count, stored_order
+
     if covered == rng.size:
         return True
     rng, offset = rng.copy(), end
     source = log.storage.read(rng.size, end, LogEnd(covered, None))
     try:
         for block in source:
-            for line in block[: covered - rng.size]:
-                rng.append(leaf_hash(line))
+            block = block[: covered - rng.size]
+            if not block:
+                break
+            at, at_hash = rng.size, stored_hash_count(rng.size)
+            stored = stored_order((leaf_hash(line) for line in block), rng)
+            ends = []
+            for line in block:
                 offset += len(line) + 1
+                ends.append(offset)
+            if not derived.holds(at_hash, stored, at, ends):
+                return False
             if rng.size == covered:
                 break
     finally:
