@@ -1671,24 +1671,158 @@ def _mce_xlsx(where: str, choice_only: bool = True) -> bytes:
     return _xlsx(change, cell=f"<v>{value}</v>", style=' s="1"')
 
 
-@pytest.mark.parametrize("where", ["date1904", "xf", "cell"])
-def test_markup_compatibility_is_read_as_office_reads_it(where: str) -> None:
+def _cause(data: bytes) -> tuple[str, str | None]:
+    found = inspect(io.BytesIO(data), rules=POLICY.intake.content_rules())
+    return found.status, found.cause
+
+
+def test_markup_compatibility_is_read_as_office_reads_it() -> None:
     # Office processes mc:AlternateContent before anything else: the
-    # Choice's workbookPr, cell style or cell stands where it is. Intake
-    # took none of them for what they are: the 1900 system, General.
-    assert floor_of(_mce_xlsx(where)) == ("complete", "CONFIDENTIAL", ["card-numbers"])
+    # Choice's cell stands where it is, a c of its row. Intake took it for
+    # no cell, its number read as written.
+    assert floor_of(_mce_xlsx("cell")) == ("complete", "CONFIDENTIAL", ["card-numbers"])
 
 
-def test_the_date_systems_of_both_branches_are_shown() -> None:
-    assert floor_of(_mce_xlsx("date1904", choice_only=False))[1:] == (
-        "CONFIDENTIAL", ["card-numbers"])
+def _styles_with(numfmts: str, xfs: str, after: str = "") -> Callable[[Parts], Parts]:
+    """styles.xml whose numFmts and cellXfs are ``numfmts`` and ``xfs``."""
+    from crafted_shown import S
+
+    styles = (f"<styleSheet {S}><numFmts>{numfmts}</numFmts><cellXfs>{xfs}</cellXfs>{after}"
+              "</styleSheet>")
+    return added("xl/styles.xml", styles.encode())
 
 
-def test_cell_styles_in_two_branches_are_not_guessed() -> None:
-    # each branch read, every later style's index would shift
-    found = inspect(io.BytesIO(_mce_xlsx("xf", choice_only=False)),
-                    rules=POLICY.intake.content_rules())
-    assert (found.status, found.cause) == ("uninspectable", "ambiguous"), found
+_DATE_CARD_NUMFMT = '<numFmt numFmtId="164" formatCode="yyyymmddhhmmssdd"/>'
+_TWO_XFS = '<xf numFmtId="0"/><xf numFmtId="164" applyNumberFormat="1"/>'
+_UNKNOWN = 'xmlns:zz="urn:example:nothing"'
+
+
+def _in_branches(where: str) -> bytes:
+    """4111-11-11 11:11:11 in B1 of style 1, yyyymmddhhmmssdd (a card
+    number Excel shows), with a cell style, format or date system in a
+    branch of an mc:AlternateContent that Excel may take or not."""
+    from crafted_shown import _xlsx
+
+    empty_choice = f'<mc:AlternateContent {_MC}><mc:Choice Requires="x14"/>'
+    change = {
+        # Excel takes the empty Choice; each branch read, the Fallback's xf
+        # made style 1 General
+        "xf-fallback": _styles_with(_DATE_CARD_NUMFMT, '<xf numFmtId="0"/>' + empty_choice
+                                    + '<mc:Fallback><xf numFmtId="0"/></mc:Fallback>'
+                                    '</mc:AlternateContent><xf numFmtId="164"/>'),
+        # a Choice no Office understands, no Fallback: dropped
+        "xf-unknown": _styles_with(_DATE_CARD_NUMFMT, f'<xf numFmtId="0"/><mc:AlternateContent '
+                                   f'{_MC} {_UNKNOWN}><mc:Choice Requires="zz"><xf numFmtId="0"/>'
+                                   '</mc:Choice></mc:AlternateContent><xf numFmtId="164"/>'),
+        "xf-both": _styles_with(_DATE_CARD_NUMFMT, '<xf numFmtId="0"/>' + _alternate(
+            '<xf numFmtId="164"/>', '<xf numFmtId="164"/>')),
+        "xf-choice": _styles_with(_DATE_CARD_NUMFMT, '<xf numFmtId="0"/>' + _alternate(
+            '<xf numFmtId="164"/>')),
+        # the Fallback redefined 164 as 0: read last, it stood
+        "numfmt-fallback": _styles_with(_DATE_CARD_NUMFMT + empty_choice + '<mc:Fallback><numFmt '
+                                        'numFmtId="164" formatCode="0"/></mc:Fallback>'
+                                        "</mc:AlternateContent>", _TWO_XFS),
+        "cellstylexf": _styles_with(_DATE_CARD_NUMFMT, _TWO_XFS, "<cellStyleXfs>" + _alternate(
+            '<xf numFmtId="0"/>') + "</cellStyleXfs>"),
+        "dxf": _styles_with(_DATE_CARD_NUMFMT, _TWO_XFS, "<dxfs>" + _alternate(
+            '<dxf><numFmt numFmtId="165" formatCode="0"/></dxf>') + "</dxfs>"),
+    }.get(where)
+    if change is None:  # the workbook's date system: 1904 in a Choice Excel may drop
+        pr = '<workbookPr date1904="1"/>'
+        return _mce_xlsx("date1904", choice_only=where == "date1904-choice") if (
+            where != "date1904-unknown") else _xlsx(lambda p: {
+                **_styles_with(_DATE_CARD_NUMFMT, _TWO_XFS)(p),
+                "xl/workbook.xml": p["xl/workbook.xml"].replace(b"<workbookPr/>", (
+                    f'<mc:AlternateContent {_MC} {_UNKNOWN}><mc:Choice Requires="zz">{pr}'
+                    "</mc:Choice></mc:AlternateContent>").encode())},
+                cell="<v>807867.466099537</v>", style=' s="1"')
+    return _xlsx(change, cell="<v>807867.466099537</v>", style=' s="1"')
+
+
+@pytest.mark.parametrize("where", ["xf-fallback", "xf-unknown", "numfmt-fallback",
+                                   "date1904-unknown"])
+def test_what_formats_a_cell_in_one_branch_is_not_guessed(where: str) -> None:
+    # Each branch was read: a cell style or format in a branch Excel does
+    # not take counted, every later style's index shifted (style 1 read as
+    # General), format 164 redefined, the 1904 system taken alone.
+    assert _cause(_in_branches(where)) == ("uninspectable", "ambiguous")
+
+
+@pytest.mark.parametrize("where", ["xf-both", "xf-choice", "cellstylexf", "dxf",
+                                   "date1904-choice", "date1904-both"])
+def test_cell_styles_and_date_systems_in_any_branch_are_not_guessed(where: str) -> None:
+    # Excel writes none of them in a branch: which it takes is not known
+    assert _cause(_in_branches(where)) == ("uninspectable", "ambiguous")
+
+
+@pytest.mark.parametrize("second", ['numFmtId="164" formatCode="0"',
+                                    'numFmtId="0164" formatCode="General"'])
+def test_a_number_format_defined_twice_is_not_guessed(second: str) -> None:
+    # The last definition stood: style 1 read as General, its card unread.
+    from crafted_shown import _xlsx
+
+    data = _xlsx(_styles_with(f"{_DATE_CARD_NUMFMT}<numFmt {second}/>", _TWO_XFS),
+                 cell="<v>807867.466099537</v>", style=' s="1"')
+    assert _cause(data) == ("uninspectable", "ambiguous")
+
+
+def _process_content(part: str, old: bytes, new: bytes) -> bytes:
+    """The card workbook with ``old`` in ``part`` wrapped as ``new`` says,
+    in an element its root declares mc:ProcessContent: Office reads it as
+    its content (ISO/IEC 29500-3 §10.2.3)."""
+    from crafted_shown import _numfmts, _xlsx
+
+    value = "806405.466099537" if part == "xl/workbook.xml" else "807867.466099537"
+
+    def change(p: Parts) -> Parts:
+        p = _numfmts("yyyymmddhhmmssdd")(p)
+        body = re.sub(rb"(<[A-Za-z]+) ", b'\\1 ' + _MC.encode() + b' xmlns:x="urn:example:wrap" '
+                      b'mc:Ignorable="x" mc:ProcessContent="x:w" ', p[part], count=1)
+        assert old in body, old
+        return {**p, part: body.replace(old, new)}
+
+    return _xlsx(change, cell=f"<v>{value}</v>", style=' s="1"')
+
+
+@pytest.mark.parametrize("what", ["cell", "xf", "date1904"])
+def test_markup_compatibility_process_content_is_not_inspected(what: str) -> None:
+    # The wrapper was taken for an element: the cell no c of its row, the
+    # style no cell style (style 1 missing: General), the 1904 system unread.
+    if what == "cell":
+        data = _process_content("xl/worksheets/sheet1.xml", b'<c r="B1" s="1">',
+                                b'<x:w><c r="B1" s="1">')
+        data = rewrite(data, lambda p: {**p, "xl/worksheets/sheet1.xml": re.sub(
+            rb'(<c r="B1".*?</c>)', b"\\1</x:w>", p["xl/worksheets/sheet1.xml"], count=1,
+            flags=re.S)})
+    elif what == "xf":
+        data = _process_content("xl/styles.xml", b'<xf numFmtId="0"/>',
+                                b'<x:w><xf numFmtId="0"/></x:w><xf numFmtId="0"/>')
+    else:
+        data = _process_content("xl/workbook.xml", b"<workbookPr/>",
+                                b'<x:w><workbookPr date1904="1"/></x:w>')
+    assert _cause(data) == ("uninspectable", "unsupported")
+
+
+def test_an_honest_workbooks_markup_compatibility_is_read() -> None:
+    # Excel declares its extensions ignorable on every part's root and
+    # writes their attributes on rows, fonts and cell styles
+    from crafted_shown import _numfmts, _xlsx
+
+    ignorable = (f'{_MC} xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/'
+                 'ac" mc:Ignorable="x14ac" ')
+
+    def change(p: Parts) -> Parts:
+        p = _numfmts("yyyymmddhhmmssdd")(p)
+        for part in ("xl/styles.xml", "xl/worksheets/sheet1.xml", "xl/workbook.xml"):
+            p[part] = re.sub(rb"(<[A-Za-z]+) ", b"\\1 " + ignorable.encode(), p[part], count=1)
+        p["xl/styles.xml"] = p["xl/styles.xml"].replace(
+            b'<xf numFmtId="164"', b'<xf x14ac:quotePrefix="0" numFmtId="164"')
+        p["xl/worksheets/sheet1.xml"] = p["xl/worksheets/sheet1.xml"].replace(
+            b"<row ", b'<row x14ac:dyDescent="0.25" ')
+        return p
+
+    data = _xlsx(change, cell="<v>807867.466099537</v>", style=' s="1"')
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
 
 
 def test_an_honest_workbooks_alternate_content_is_read() -> None:
@@ -1716,3 +1850,51 @@ def test_a_styles_relationship_takes_no_text_part_from_its_reader(target: str) -
     assert hijacked != data
     found = inspect(io.BytesIO(hijacked), rules=POLICY.intake.content_rules())
     assert (found.status, found.cause) == ("uninspectable", "ambiguous"), found
+
+
+_ENABLED = re.compile(rb'(<property [^>]*_Enabled"[^>]*>)(<vt:lpwstr>true</vt:lpwstr>)'
+                      rb"(</property>)")
+_IGNORABLE = _MC.encode() + b' xmlns:x="urn:example:ext" mc:Ignorable="x" '
+
+
+def _label_read_otherwise(way: str) -> bytes:
+    """The Highly Confidential document with its Enabled property written
+    so that, read as written, the label was off."""
+    def change(body: bytes) -> bytes:
+        if way == "choice":  # Office: the Choice's value stands in its place
+            repl = (b"\\1<mc:AlternateContent " + _MC.encode() + b'><mc:Choice Requires="vt">'
+                    b"\\2</mc:Choice></mc:AlternateContent>\\3")
+        elif way == "ignorable":  # Office ignores the element after the value
+            body = body.replace(b"<Properties ", b"<Properties " + _IGNORABLE, 1)
+            repl = b"\\1\\2<x:note/>\\3"
+        elif way == "two-values":
+            repl = b"\\1\\2<vt:lpwstr/>\\3"
+        else:  # named twice, off the second time
+            repl = b"\\1\\2\\3\\1<vt:lpwstr>false</vt:lpwstr>\\3"
+        out, n = _ENABLED.subn(repl, body)
+        assert n == 1
+        return out
+
+    return rewrite((FILES / "highly-confidential.docx").read_bytes(), lambda p: {
+        **p, "docProps/custom.xml": change(p["docProps/custom.xml"])})
+
+
+@pytest.mark.parametrize("way", ["choice", "ignorable", "two-values", "named-twice"])
+def test_a_label_property_office_may_read_otherwise_is_not_guessed(way: str) -> None:
+    # A property's value was the text of the last element that ended in
+    # it, the last property of a name stood, and Markup Compatibility was
+    # not processed in label parts: each read the label as off, no floor.
+    assert _cause(_label_read_otherwise(way)) == ("uninspectable", "ambiguous")
+
+
+def test_markup_compatibility_in_label_info_is_not_guessed() -> None:
+    data = rewrite((FILES / "labelinfo.xlsx").read_bytes(), lambda p: {
+        **p, "docMetadata/LabelInfo.xml": p["docMetadata/LabelInfo.xml"].replace(
+            b"<clbl:labelList ", b"<clbl:labelList " + _IGNORABLE, 1)})
+    assert _cause(data) == ("uninspectable", "ambiguous")
+
+
+def test_an_honest_label_part_is_read() -> None:
+    assert floor_of((FILES / "highly-confidential.docx").read_bytes())[:2] == (
+        "complete", "SECRET")
+    assert floor_of((FILES / "labelinfo.xlsx").read_bytes())[0] == "complete"

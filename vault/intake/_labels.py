@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
-from vault.intake._model import OfficeLabel
+from vault.intake._model import OfficeLabel, Refused
 
 __all__ = [
     "CUSTOM_PROPS",
@@ -75,32 +75,57 @@ def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
             for gid, f in fields.items()]
 
 
+Items = list[tuple[str, dict[str, str], str, tuple[str, ...]]]
+
+
+def _parsed(stream: BinaryIO, part: str, limit: int, max_depth: int) -> Items:
+    """Every element of a label part (vault/intake/_xml.py), refused,
+    ``ambiguous``, where Markup Compatibility is in it -- an element or an
+    attribute of its namespace: Office processes it before reading the
+    label (a value in an ``mc:Choice``, an ``mc:Ignorable`` element beside
+    it) and writes none there; read as written, a label Office shows
+    enabled read as off."""
+    from vault.intake._xml import MC, parse_small  # the XML parser only when a file has labels
+
+    items = parse_small(stream, part, limit, max_depth)
+    for tag, attrib, _, _ in items:
+        if tag.startswith(MC) or any(key.startswith(MC) for key in attrib):
+            raise Refused("ambiguous", f"{part}: a label part with Markup Compatibility")
+    return items
+
+
 def read_custom(stream: BinaryIO, limit: int, max_depth: int,
                 part: str = CUSTOM_PROPS) -> dict[str, str]:
-    """The custom properties of ``docProps/custom.xml``: name -> value text
-    (the text of the property's one child, ``vt:lpwstr``, ``vt:bool``, ...)."""
+    """The custom properties of ``docProps/custom.xml``: name -> value text,
+    the text of the property's one child element (``vt:lpwstr``,
+    ``vt:bool``, ...). A property with more than one is refused,
+    ``ambiguous``: which is its value is not known (the last one read was
+    taken, an empty element after ``true`` switched a label off), and so
+    is one named twice with two values (the last was taken)."""
     out: dict[str, str] = {}
-    value = ""
-    from vault.intake._xml import parse_small  # the XML parser only when a file has labels
-
-    for tag, attrib, text, _ in parse_small(stream, part, limit, max_depth):
-        if tag.rsplit("}", 1)[-1] == "property":
-            name = attrib.get("name")
-            if name:
-                out[name] = value
-            value = ""
-        else:
-            value = text
+    children: dict[int, list[str]] = {}  # depth -> the texts of a property's children there
+    for tag, attrib, text, parents in _parsed(stream, part, limit, max_depth):
+        if parents and _local(parents[-1]) == "property":
+            children.setdefault(len(parents), []).append(text)
+        if _local(tag) == "property":
+            values = children.pop(len(parents) + 1, [])
+            if len(values) > 1:
+                raise Refused("ambiguous", f"{part}: a custom property with more than one value")
+            value = values[0] if values else ""
+            if (name := attrib.get("name")) and out.setdefault(name, value) != value:
+                raise Refused("ambiguous", f"{part}: a custom property named twice")
     return out
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
 
 
 def read_label_info(stream: BinaryIO, limit: int, max_depth: int,
                     part: str = LABEL_INFO) -> list[OfficeLabel]:
     """Labels listed in a LabelInfo part (``part``) that are not removed."""
     out: list[OfficeLabel] = []
-    from vault.intake._xml import parse_small
-
-    for tag, attrib, _, _ in parse_small(stream, part, limit, max_depth):
+    for tag, attrib, _, _ in _parsed(stream, part, limit, max_depth):
         if tag != f"{{{LABEL_NS}}}label":
             continue
         gid = guid(attrib.get("id"))

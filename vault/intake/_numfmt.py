@@ -698,7 +698,17 @@ class StylesTarget(TextTarget):
     extension Excel ignores) is read as a conditional format's (its literal
     text, the digits it shows, and rendered with every cell), never as a
     cell's; an ``xf`` anywhere else is no cell style. ``spaces`` are the
-    namespaces of a styles part's own elements."""
+    namespaces of a styles part's own elements.
+
+    What gives a cell its format is taken once, and only outside Markup
+    Compatibility's branches (vault/intake/_xml.py): a format id defined
+    twice, or a cell style (``xf`` of ``cellXfs`` or ``cellStyleXfs``),
+    cell format (``numFmt`` of ``numFmts``) or conditional format
+    (``dxf``) in an ``mc:Choice`` or ``mc:Fallback`` is refused,
+    ``ambiguous``: which of two Excel takes, and whether it takes a branch
+    at all (an empty Choice it understands before a Fallback with a cell
+    style, a Choice it does not with no Fallback), is its own choice, and
+    every later style's index shifts with it. Excel writes none of them."""
 
     def __init__(self, spaces: frozenset[str], formats: CellFormats, max_depth: int) -> None:
         super().__init__(frozenset(), max_depth=max_depth)
@@ -707,7 +717,6 @@ class StylesTarget(TextTarget):
         self.codes: dict[int, str] = {}
         self.xfs: list[int] = []
         self.path: list[str] = []  # the local names of the open elements (others: in full)
-        self.branch_of: dict[int, int] = {}  # AlternateContent -> its branch with cell styles
         formats.add(self.codes, self.xfs)
 
     def _local(self, tag: str) -> str:
@@ -724,8 +733,12 @@ class StylesTarget(TextTarget):
                 raise Refused("malformed", f"a number format longer than the {MAX_CODE} "
                               "characters Excel allows")
             if path == _CELL_FORMAT:
-                self._one_branch()
-                self.codes[unsigned(attrib.get("numFmtId", ""), "number format id")] = code
+                self._in_no_branch()
+                fmt_id = unsigned(attrib.get("numFmtId", ""), "number format id")
+                if fmt_id in self.codes:
+                    raise Refused("ambiguous", "a number format id defined twice in the "
+                                  "styles part")
+                self.codes[fmt_id] = code
             else:  # a dxf's, or in an extension: never a cell's
                 self._conditional(code)
                 add_places(self.formats.dxf_places, parse(code).most_places)
@@ -735,20 +748,17 @@ class StylesTarget(TextTarget):
         elif path == _CELL_STYLE:
             if len(self.xfs) >= MAX_STYLES:  # each is worked out once, and kept
                 raise Refused("too-large", f"a workbook with more than {MAX_STYLES} cell styles")
-            self._one_branch()
+            self._in_no_branch()
             self.xfs.append(unsigned(attrib.get("numFmtId", "0"), "number format id"))
             self.formats.changed()
+        elif path in _IN_NO_BRANCH:
+            self._in_no_branch()
 
-    def _one_branch(self) -> None:
-        """A cell style or format read in a branch of Markup Compatibility
-        (vault/intake/_xml.py): refused where another branch of the same
-        AlternateContent gave one too -- each branch read, every later cell
-        style's index would shift; which branch Excel takes is its own
-        choice. One branch giving them is read as Excel reads it."""
-        for serial, branch in self.branches:
-            if self.branch_of.setdefault(serial, branch) != branch:
-                raise Refused("ambiguous", "cell styles or formats in more than one branch of "
-                              "a styles part's alternate content")
+    def _in_no_branch(self) -> None:
+        """Refused in a branch of Markup Compatibility (see the class)."""
+        if self.branches:
+            raise Refused("ambiguous", "cell styles or number formats in a branch of a "
+                          "styles part's alternate content")
 
     def _conditional(self, code: str) -> None:
         dxf, fmt = self.formats.dxf, parse(code)
@@ -765,3 +775,6 @@ class StylesTarget(TextTarget):
 
 _CELL_FORMAT = ("styleSheet", "numFmts", "numFmt")
 _CELL_STYLE = ("styleSheet", "cellXfs", "xf")
+# what else gives a cell its format, by index: a cell style's parent style
+# and a conditional format
+_IN_NO_BRANCH = frozenset((("styleSheet", "cellStyleXfs", "xf"), ("styleSheet", "dxfs", "dxf")))

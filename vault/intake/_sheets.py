@@ -274,7 +274,11 @@ class DateSystemTarget(TextTarget):
     the ``date1904`` of its ``workbookPr`` (a child of the root, an
     xsd:boolean), under which every date Excel shows is 1,462 days later
     than in the 1900 system. Both systems where the part says neither
-    clearly (a value no schema reads as a boolean, two that differ)."""
+    clearly (a value no schema reads as a boolean, two that differ). One
+    in a branch of Markup Compatibility (vault/intake/_xml.py) is refused,
+    ``ambiguous``: whether Excel takes that branch (a Choice it does not
+    understand, with no Fallback, it drops) is its own choice, and Excel
+    writes none there."""
 
     def __init__(self, depth: int) -> None:
         super().__init__(frozenset(), max_depth=depth)
@@ -283,6 +287,9 @@ class DateSystemTarget(TextTarget):
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
         if self.depth == 2 and tag in _WORKBOOK_PR:
+            if self.branches:
+                raise Refused("ambiguous", "the workbook's date system in a branch of its "
+                              "alternate content")
             flag = attrib.get("date1904", "false").strip(" \t\r\n")
             self.found |= {1904} if flag in ("true", "1") else {1900} if flag in (
                 "false", "0") else {1900, 1904}

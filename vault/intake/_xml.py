@@ -96,6 +96,7 @@ class TextTarget:
 MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 _ALTERNATE = f"{MC}AlternateContent"
 _BRANCHES = frozenset((f"{MC}Choice", f"{MC}Fallback"))
+_PROCESS_CONTENT = f"{MC}ProcessContent"
 
 
 class _Unwrap:
@@ -103,12 +104,22 @@ class _Unwrap:
     before anything else reads a part: an ``mc:AlternateContent`` and its
     ``mc:Choice`` and ``mc:Fallback`` are no elements of their own, the
     content of each branch stands where the AlternateContent is -- a
-    ``workbookPr``, a cell style ``xf``, a cell ``c`` or a chart's
-    ``c:date1904`` in a Choice is a child of the AlternateContent's parent.
-    Every branch is read (which one an application takes depends on what
-    it understands); ``target.branches`` tells a reader to which two
-    branches giving different structures matter (a cell style's index)
-    which branch of which AlternateContent it reads."""
+    cell ``c`` or a chart's ``c:date1904`` in a Choice is a child of the
+    AlternateContent's parent. Every branch is read (which one an
+    application takes depends on what it understands, and a Choice it does
+    not understand with no Fallback is dropped); ``target.branches`` tells
+    a reader whose structure no branch may change (a cell style, whose
+    index would shift with a branch taken or not) that it is in one: per
+    AlternateContent around, its serial and the branch's index.
+
+    An element of an ``mc:Ignorable`` namespace is read as an element
+    (Office drops it and its content: intake reads more, never less), but
+    one named by ``mc:ProcessContent`` stands for its content in Office --
+    a cell in such a wrapper is a cell of its row, a cell style one of the
+    list. Office writes none; a part declaring one is refused as not
+    inspected whole, ``unsupported``, rather than its prefixes resolved
+    against the namespaces Office understands, which intake does not
+    know."""
 
     def __init__(self, target: TextTarget) -> None:
         self.target = target
@@ -129,6 +140,9 @@ class _Unwrap:
         if len(self.stack) >= self.target.max_depth:
             raise Refused("xml-too-deep", f"XML nested deeper than {self.target.max_depth} "
                           "elements")
+        if _PROCESS_CONTENT in attrib:
+            raise Refused("unsupported", "Markup Compatibility's ProcessContent (elements "
+                          "Office reads as their content)")
         if tag == _ALTERNATE:
             self.serial += 1
             self.alternates.append([self.serial, -1, 0])
