@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -1753,6 +1754,24 @@ def test_what_formats_a_cell_in_one_branch_is_not_guessed(where: str) -> None:
 def test_cell_styles_and_date_systems_in_any_branch_are_not_guessed(where: str) -> None:
     # Excel writes none of them in a branch: which it takes is not known
     assert _cause(_in_branches(where)) == ("uninspectable", "ambiguous")
+
+
+@pytest.mark.parametrize("spelling", ["character reference", "utf-16"])
+def test_markup_compatibility_is_found_however_its_namespace_is_spelled(spelling: str) -> None:
+    # Intake unwraps Markup Compatibility from where its namespace is
+    # declared: a namespace spelled with a character reference, or a part
+    # in UTF-16, declares it as well (a search of the bytes would miss both).
+    def spelled(p: Parts) -> Parts:
+        styles = p["xl/styles.xml"]
+        if spelling == "utf-16":
+            text = styles.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+            return {**p, "xl/styles.xml": text.encode("utf-16")}
+        return {**p, "xl/styles.xml": styles.replace(b"markup-compatibility",
+                                                     b"markup&#x2d;compatibility")}
+
+    data = rewrite(_in_branches("xf-choice"), spelled)
+    assert b"markup-compatibility" not in zipfile.ZipFile(io.BytesIO(data)).read("xl/styles.xml")
+    assert _cause(data) == ("uninspectable", "ambiguous")
 
 
 @pytest.mark.parametrize("second", ['numFmtId="164" formatCode="0"',

@@ -93,7 +93,8 @@ class TextTarget:
         return None
 
 
-MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
+_MC_URI = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+MC = "{" + _MC_URI + "}"
 _ALTERNATE = f"{MC}AlternateContent"
 _BRANCHES = frozenset((f"{MC}Choice", f"{MC}Fallback"))
 _PROCESS_CONTENT = f"{MC}ProcessContent"
@@ -123,7 +124,9 @@ class _Unwrap:
 
     def __init__(self, target: TextTarget) -> None:
         self.target = target
-        self.stack: list[str] = []  # per open element: "" passed on, or what of MCE it is
+        # per element opened since the unwrapping began: "" passed on, or
+        # what of MCE it is (those opened before end past an empty stack)
+        self.stack: list[str] = []
         # per open AlternateContent: its serial, its branch read last, whether in it
         self.alternates: list[list[int]] = []
         self.serial = 0
@@ -156,7 +159,7 @@ class _Unwrap:
             self.target.start(tag, attrib)
 
     def end(self, tag: str) -> None:
-        kind = self.stack.pop()
+        kind = self.stack.pop() if self.stack else ""
         if not kind:
             self.target.end(tag)
         elif kind == "branch":
@@ -192,7 +195,18 @@ def iter_text(stream: BinaryIO, target: TextTarget, part: str, meter: Meter,
               flush: int = CHUNK) -> Iterator[str]:
     """Feed ``stream`` through the parser, yielding collected text in pieces
     of about ``flush`` characters. The caller may stop early (a budget)."""
-    parser = _parser(_Unwrap(target))
+    parser = _parser(target)
+
+    def declared(prefix: str | None, uri: str) -> None:
+        # Markup Compatibility's elements and attributes exist only where
+        # its namespace is declared, and expat reports a declaration (after
+        # decoding, in any encoding) before the element that carries it:
+        # from there on the part is read through the unwrapping, which a
+        # part without it never pays for.
+        if uri == _MC_URI and parser.target is target:
+            parser.target = _Unwrap(target)
+
+    parser.parser.StartNamespaceDeclHandler = declared
     while True:
         data = stream.read(CHUNK)
         _feed(parser, data or None, part)
