@@ -112,12 +112,19 @@ def _print_table(policy: Policy, docs: list[DocumentInfo], titles: bool) -> None
 
 
 def _say_what_is_hidden(docs: list[DocumentInfo]) -> None:
-    from vault._ops.read import CHANGED_WHILE_LISTED, HIDDEN_NO_KEY, HIDDEN_POLICY
+    from vault._ops.read import (
+        CHANGED_WHILE_LISTED,
+        HIDDEN_NO_KEY,
+        HIDDEN_POLICY,
+        POLICY_CHANGED_WHILE_LISTED,
+    )
 
     plain = {HIDDEN_POLICY: "the policy does not let you open them",
              HIDDEN_NO_KEY: "you hold no key for their class yet (someone who holds it grants "
                             "it when they next use it, or with 'vault rotate')",
-             CHANGED_WHILE_LISTED: "they were relabelled while they were listed (list again)"}
+             CHANGED_WHILE_LISTED: "they were relabelled while they were listed (list again)",
+             POLICY_CHANGED_WHILE_LISTED: "the policy changed while they were listed (list "
+                                          "again)"}
     why = Counter(d.hidden for d in docs if d.hidden is not None)
     for reason, n in sorted(why.items(), key=lambda kv: -kv[1]):
         tell(f"titles not shown for {n} document{'s' if n != 1 else ''}: "

@@ -173,7 +173,6 @@ class Changes:
 def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,
                justification: str | None, declassify_on: Any, embargo_until: Any,
                approved: Approved | None = None) -> DocumentInfo:
-    actor = s.actor()
     changes.check()
     check_free_text(justification, "justification")
     with attempt(s, "reclassify", doc_id) as att:
@@ -181,6 +180,7 @@ def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,
             justification = approved.justification(justification)
         sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         with f:
+            actor = s.actor()  # under the policy the read may have caught up with
             old = att.label = sealed.label.label
             compartments, caveats = changes.apply(old)
             new = s.trusted.policy.make_label(
@@ -247,12 +247,12 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
 
 def _declassify_one(s: Session, doc_id: str, justification: str | None,
                     approved: Approved | None) -> DocumentInfo:
-    actor = s.actor()
     with attempt(s, "declassify", doc_id) as att:
         if approved:
             justification = approved.justification(justification)
         sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         with f:
+            actor = s.actor()  # under the policy the read may have caught up with
             old = att.label = sealed.label.label
             new = s.trusted.policy.declassified_label(old).replace(
                 classified_by=actor.name, reason=justification or None,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
     from vault._ops.session import Session
     from vault.identity import AgeKeyPair
-    from vault.policy import Label
+    from vault.policy import Label, Policy
 
 __all__ = ["HIDDEN_NO_KEY", "HIDDEN_POLICY", "export", "info", "ls", "ls_json", "open_document",
            "open_into"]
@@ -41,6 +41,7 @@ HIDDEN_POLICY = "the policy does not let you open it"
 HIDDEN_NO_KEY = ("you hold no key for its class yet (someone who holds it grants it when "
                  "they next use it, or with 'vault rotate')")
 CHANGED_WHILE_LISTED = "it was relabelled while it was listed (list again)"
+POLICY_CHANGED_WHILE_LISTED = "the policy changed while it was listed (list again)"
 
 
 _DECODE = json.JSONDecoder().decode
@@ -62,7 +63,8 @@ def _listed(s: Session, *, metadata: bool = False,
             from vault.policy import Label
 
             authorise(s, att, "list", Label(level=s.trusted.policy.levels[0].name))
-        allowed = s.trusted.policy.decider(actor.decides_as, "list")  # one moment for all
+        policy = s.trusted.policy  # until a document's read installs a newer version
+        allowed = policy.decider(actor.decides_as, "list")  # one moment for all
         # Documents sealed together share their label: each distinct one is
         # read (and written back canonically) once.
         labels: dict[str, Label] = {}
@@ -104,7 +106,7 @@ def _listed(s: Session, *, metadata: bool = False,
                 if where is None or where(doc):
                     out.append(doc)
         if metadata:
-            out = _with_metadata(s, out)
+            out = _with_metadata(s, out, policy)
         count = len(out)
         shown = sum(d.hidden is None for d in out) if metadata else 0
         record(s, [att], "allowed", [], f"{count} document{'s' if count != 1 else ''} listed"
@@ -112,9 +114,47 @@ def _listed(s: Session, *, metadata: bool = False,
     return out
 
 
-def _with_metadata(s: Session, infos: list[DocumentInfo]) -> list[DocumentInfo]:
+def _with_metadata(s: Session, infos: list[DocumentInfo],
+                   policy: Policy) -> list[DocumentInfo]:
     """Titles and file names of the documents the caller may open and holds
-    the key of (as :func:`info` shows them); for the rest, why not."""
+    the key of (as :func:`info` shows them); for the rest, why not. The
+    documents were listed under ``policy``; what is shown is decided under
+    the version the listing's record names, the one in force at its end."""
+    shown = _titled(s, infos)
+    if s.trusted.policy is policy:
+        return shown
+    # Reading a document another process had changed caught the state up
+    # with the log, and with it a policy version installed since: the
+    # listing is decided again under that one, reading nothing more (so
+    # nothing catches up again before the record).
+    return _decided_again(s, infos, shown)
+
+
+def _decided_again(s: Session, listed: list[DocumentInfo],
+                   shown: list[DocumentInfo]) -> list[DocumentInfo]:
+    """``shown`` (what was read for ``listed``, in order) under the policy
+    version in force now: a document it does not let the caller list is
+    left out, the title of one it does not let them open hidden, and one
+    hidden by the earlier version's decision said to be worth listing again."""
+    decides_as = s.actor().decides_as
+    may_list = s.trusted.policy.decider(decides_as, "list")
+    may_open = s.trusted.policy.decider(decides_as, "open")
+    out = []
+    for doc, got in zip(listed, shown, strict=True):
+        raw = doc.label.to_dict()
+        if not may_list(raw):
+            continue
+        if not may_open(raw):
+            got = dataclasses.replace(doc, hidden=HIDDEN_POLICY)
+        elif got.hidden == HIDDEN_POLICY:
+            got = dataclasses.replace(doc, hidden=POLICY_CHANGED_WHILE_LISTED)
+        out.append(got)
+    return out
+
+
+def _titled(s: Session, infos: list[DocumentInfo]) -> list[DocumentInfo]:
+    """:func:`_with_metadata` under the policy version in force when it
+    starts: one entry for each of ``infos``, in order."""
     may_open = s.trusted.policy.decider(s.actor().decides_as, "open")
     keys: dict[str, list[AgeKeyPair]] = {}
     out = []
@@ -165,10 +205,10 @@ def class_identities(s: Session, sealed: Sealed) -> list[AgeKeyPair]:
 
 
 def info(s: Session, doc_id: str) -> DocumentInfo:
-    actor = s.actor()
     with attempt(s, "info", doc_id) as att:
         sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         f.close()
+        actor = s.actor()  # under the policy the read may have caught up with
         att.label = label = sealed.label.label
         authorise(s, att, "list", label)
         meta: Metadata | None = None

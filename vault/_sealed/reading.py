@@ -5,8 +5,9 @@ verified audit log records, and checks that its header is byte for byte
 the one recorded (SHA-256): a document rolled back to an earlier copy,
 replaced, or deleted is an integrity failure, whatever its signatures say
 -- unless the log moved on meanwhile: a version another process removed
-after relabelling, rewrapping or shredding the document is followed to the
-one the log records now, before the decision is made (``current``).
+after relabelling, rewrapping or shredding the document, or whose header a
+shred overwrote under the reader, is followed to the one the log records
+now, before the decision is made (``current``).
 Then it checks the header's shape (one label stanza, one metadata stanza,
 otherwise only recipient stanzas) and the label's signature. That is all
 ``info``/``shred`` need, and it happens before the audit record is written.
@@ -35,6 +36,7 @@ from vault.age import Header, Stanza, read_header
 from vault.age import PayloadDigest as _PayloadSink
 from vault.age import unwrap_file_key as _unwrap
 from vault.errors import (
+    HeaderError,
     IntegrityError,
     LabelError,
     NoIdentityMatchError,
@@ -115,26 +117,60 @@ def _missing(doc_id: str) -> StateError:
                       "treat it as an incident")
 
 
-def _open_recorded(backend: Backend, trusted: TrustedState, doc_id: str,
-                   current: bool) -> tuple[DocRow, BinaryIO]:
-    """The version of ``doc_id`` the trusted state records, opened. Once
-    open it stays readable whoever removes it (a folder's open file; a
-    PostgreSQL snapshot). With ``current``, a version removed before it was
-    opened is followed to the one the log records now (read_sealed)."""
+def _overtaken(trusted: TrustedState, row: DocRow, gone: VaultError) -> None:
+    """After the recorded version ``row`` could not be read (gone, or not
+    its recorded header any more): catch the state up with the log. The
+    writer that relabelled, rewrapped or shredded the document recorded the
+    new state before it removed or overwrote the old version, so the log
+    tells; if it still records ``row``'s version, raise ``gone``: the alarm."""
+    trusted.catch_up()
+    now = trusted.doc(row.doc_id)
+    if now is not None and not now.shredded and now.version == row.version:
+        raise gone
+
+
+def _header_of(f: BinaryIO, row: DocRow) -> tuple[Header, bytes]:
+    """The header ``f`` starts with and its bytes, if they are the ones
+    ``row`` records (else StateError); ``f`` is left at the payload."""
+    header = read_header(f)
+    raw = header.encode()
+    if hashlib.sha256(raw).hexdigest() != row.header:
+        raise StateError(f"document {row.doc_id} is not the version the audit log records: it "
+                         "was rolled back or replaced", hint="restore it from a backup; treat "
+                         "it as an incident")
+    return header, raw
+
+
+def _recorded_header(backend: Backend, trusted: TrustedState, doc_id: str,
+                     current: bool) -> tuple[DocRow, BinaryIO, Header, bytes]:
+    """The version of ``doc_id`` the trusted state records, opened, and its
+    header, byte for byte the recorded one; the file is positioned at the
+    payload. Once open, a version stays readable whoever removes it (a
+    folder's open file; a PostgreSQL snapshot), but a folder's shred
+    overwrites its header in place, through the same file. With
+    ``current``, a version removed or shredded before its header was read
+    is followed to the one the log records now (read_sealed)."""
     for _ in range(READ_TRIES):
         row = _recorded(trusted, doc_id)
         try:
-            return row, backend.open_document(doc_id, row.version)
+            f = backend.open_document(doc_id, row.version)
         except FileNotFoundError:
-            if not current:
-                raise _missing(doc_id) from None
-        # Relabelled, rewrapped or shredded since this state was read: the
-        # writer records the new state before it removes the old version,
-        # so the log tells. Still the version it records: someone deleted it.
-        trusted.catch_up()
-        now = trusted.doc(doc_id)
-        if now is not None and not now.shredded and now.version == row.version:
-            raise _missing(doc_id)
+            gone: VaultError = _missing(doc_id)
+        else:
+            try:
+                header, raw = _header_of(f, row)
+            except BaseException as e:
+                f.close()
+                if not isinstance(e, HeaderError | StateError):
+                    raise
+                # Random bytes where the header was: a shred, if the log
+                # says so (it leaves the rest of the file, the payload).
+                gone = e
+            else:
+                return row, f, header, raw
+        if not current:
+            raise gone
+        _overtaken(trusted, row, gone)
     _recorded(trusted, doc_id)  # shredded at the last: say so
     raise StorageError(f"document {doc_id} changed again and again while it was being read",
                        hint="run the command again")
@@ -148,22 +184,19 @@ def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str, *,
 
     ``current``: the caller reads before its decision, which it makes on
     the label read here. Another process may relabel, rewrap or shred the
-    document between the moment this state was read and the file opened,
-    removing the version read: then the state is caught up with the log and
-    the version it records now is read (shredded: UsageError; changed every
-    time, :data:`READ_TRIES` times: StorageError, run again). Only a version
-    the log still records is missing for good: the integrity alarm. Without
-    ``current`` (a caller that already decided on what it read, or holds
-    the vault's lock), a missing version is that alarm at once."""
+    document between the moment this state was read and its header read,
+    removing the version read or overwriting its header: then the state is
+    caught up with the log and the version it records now is read
+    (shredded: UsageError; changed every time, :data:`READ_TRIES` times:
+    StorageError, run again). Only a version the log still records, gone
+    or not its recorded header, is the integrity alarm. Without ``current``
+    (a caller that already decided on what it read, or holds the vault's
+    lock), it is that alarm at once. The caller decides under the policy
+    the state holds after this returns: catching up may have installed a
+    new version of it."""
     check_doc_id(doc_id)
-    row, f = _open_recorded(backend, trusted, doc_id, current)
+    row, f, header, raw = _recorded_header(backend, trusted, doc_id, current)
     try:
-        header = read_header(f)
-        raw = header.encode()
-        if hashlib.sha256(raw).hexdigest() != row.header:
-            raise StateError(
-                f"document {doc_id} is not the version the audit log records: it was rolled "
-                "back or replaced", hint="restore it from a backup; treat it as an incident")
         label_stanza, meta = check_shape(header.stanzas, doc_id)
         if row.pins is not None and not pins_match(recipient_stanzas(header), row.pins):
             # FORMAT.md §14.6: the header is the one recorded, but the record
