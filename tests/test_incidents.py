@@ -1536,3 +1536,96 @@ def test_lines_split_joined_or_inserted_are_never_silent_and_rejoined_stop_no_ma
         assert office.cli(w, "audit", "verify", env=env).exit_code == 0
     r = office.cli("registrar", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "after")})
     assert r.exit_code == 0 and r.stdout == listed and r.stderr == "", r.stderr
+
+
+def _stderr_of_every_command(office: Office, env: dict[str, str]) -> str:
+    """What ``ls``, ``doctor`` and ``audit verify`` say on stderr, exit 0 each."""
+    said = ""
+    for args in (("ls",), ("doctor",), ("audit", "verify")):
+        r = office.cli("registrar", *args, env=env)
+        assert r.exit_code == 0, (args, r.stdout, r.stderr)
+        said += r.stderr
+    return said
+
+
+@pytest.mark.parametrize("copies", [1, 2])
+def test_a_record_copied_at_the_end_of_the_log_is_junk_set_aside(tmp_path: Path,
+                                                                 copies: int) -> None:
+    # A folder writer appended byte-exact copies of earlier signed records:
+    # every command of every machine warned "records out of place: line 8
+    # holds record 2: 6 lines inserted", verify and doctor exited 4 for
+    # good and the torn record of the next writer set nothing aside --
+    # though nothing moved. A record alone at another offset (or copies of
+    # records already read in place) is a stray line, set aside as junk.
+    office, m = _office_read_by(tmp_path, ("officer", "clerk", "registrar"), 3, ("registrar",))
+    lines = office.raw.audit_lines()
+    for i in range(copies):
+        office.raw.append_audit_line(lines[2 + i])
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new")}
+    assert "out of place" not in office.cli("registrar", "ls", env=new).stderr
+    _notes(office, m["clerk"], 1)  # its torn record sets the copies aside
+    for env in (m["registrar"], new, {"VAULT_STATE_DIR": str(tmp_path / "after")}):
+        assert "out of place" not in _stderr_of_every_command(office, env)
+
+
+def test_a_sealed_off_line_rewritten_as_a_copy_of_a_record_moves_nothing(
+        tmp_path: Path) -> None:
+    # A sealed-off line may hold any bytes without a newline (AUDIT.md
+    # §11.3); rewritten as a copy of an earlier signed record, every new
+    # machine warned "records out of place" on every command for good, even
+    # once the line was restored.
+    office, m, k = _office_with_an_incident(tmp_path)
+    _notes(office, m["clerk"], 1)
+    lines = office.raw.audit_lines()
+    office.raw.set_audit_line(k, lines[2])
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new")}
+    for env in (m["registrar"], new):
+        r = office.cli("registrar", "ls", env=env)
+        assert r.exit_code == 0 and "out of place" not in r.stderr, r.stderr
+    office.raw.set_audit_line(k, lines[k])
+    for env in (m["registrar"], new, {"VAULT_STATE_DIR": str(tmp_path / "after")}):
+        r = office.cli("registrar", "ls", env=env)
+        assert r.exit_code == 0 and "out of place" not in r.stderr, r.stderr
+
+
+def test_nothing_is_decided_while_records_are_out_of_place(tmp_path: Path) -> None:
+    # A revoked registrar, still a folder writer, inserted one junk line
+    # before the revocation's records: on a new machine they did not count,
+    # and the clerk sealed CONFIDENTIAL//STAFF from it (a warning, exit 0)
+    # under the old class key, which the registrar opened. Now every
+    # command that decides refuses there, appending nothing, until the
+    # lines are put back; a report (ls without titles, doctor) goes on.
+    from vault_helpers import doc_file, held_secret_keys, opens_with
+
+    cleared = "clearance: {level: INTERNAL, compartments: [STAFF]}"
+    office = make_office(tmp_path / "o")
+    office.apply({cleared: cleared.replace("INTERNAL", "CONFIDENTIAL")})
+    old = office.as_("clerk").seal(office.file("c0.txt", b"before"), level="CONFIDENTIAL",
+                                   compartments=["STAFF"]).id
+    before = len(office.raw.audit_lines())
+    assert office.apply({}).revoked == ["registrar: CONFIDENTIAL//STAFF"]
+    lines = office.raw.audit_lines()
+    log = office.path / "audit" / "log"
+    log.write_bytes(b"".join(x + b"\n" for x in [*lines[:before], b"junk", *lines[before:]]))
+    written = log.read_bytes()
+    new = {"VAULT_STATE_DIR": str(tmp_path / "clerk-new")}
+    late = str(office.file("late.txt", b"after the revocation\n"))
+    for args in (("seal", late, "--level", "CONFIDENTIAL", "--compartment", "STAFF"),
+                 ("open", old, "-o", str(tmp_path / "opened")), ("info", old),
+                 ("rotate",), ("doctor", "--repair")):
+        who = "officer" if args[0] in ("rotate", "doctor") else "clerk"
+        r = office.cli(who, *args, env=new)
+        assert r.exit_code == 4 and "records out of place" in r.stderr \
+            and "DEPLOYMENT.md §14" in r.stderr, (args, r.stderr)
+    assert log.read_bytes() == written  # nothing appended: it would be out of place itself
+    r = office.cli("clerk", "ls", env=new)
+    assert r.exit_code == 0 and "records out of place" in r.stderr and "c0.txt" not in r.stdout
+    r = office.cli("officer", "doctor", env=new)
+    assert r.exit_code == 4 and "inserted after line" in r.stdout, r.stdout
+    log.write_bytes(b"".join(x + b"\n" for x in office.raw.audit_lines()[:before] + lines[before:]))
+    after = {"VAULT_STATE_DIR": str(tmp_path / "clerk-after")}
+    r = office.cli("clerk", "seal", late, "--level", "CONFIDENTIAL", "--compartment", "STAFF",
+                   env=after)
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    doc = r.stdout.strip().split()[-1]
+    assert not opens_with(held_secret_keys(office, "registrar"), doc_file(office, doc), tmp_path)

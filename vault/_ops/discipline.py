@@ -27,7 +27,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vault.errors import AuditWriteError, DeniedError, IntegrityError, UsageError, VaultError
+from vault.errors import (
+    AuditIntegrityError,
+    AuditWriteError,
+    DeniedError,
+    IntegrityError,
+    UsageError,
+    VaultError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
@@ -35,8 +42,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.classes import ClassKey
     from vault.policy import Decision, Label
 
-__all__ = ["Attempt", "approvers", "attempt", "attempts", "authorise", "check_free_text",
-           "complete", "complete_wrapped", "record"]
+__all__ = ["Attempt", "OutOfPlace", "approvers", "attempt", "attempts", "authorise",
+           "check_free_text", "complete", "complete_wrapped", "record", "refuse_out_of_place"]
 
 MAX_REASON = 2000
 # Errors whose messages name no path, title or secret, by design of their
@@ -144,18 +151,47 @@ def _doc_ok(doc: str) -> bool:
     return bool(DOC_ID.match(doc))
 
 
+# What is done while records of the log are out of place: reports of what
+# the replay holds, which decide nothing the hidden records may have changed
+# ('ls' shows no title meanwhile; 'doctor --repair' refuses).
+_REPORTS = frozenset({"ls", "doctor"})
+
+
+class OutOfPlace(AuditIntegrityError):
+    """Records of the audit log are out of place: nothing is decided."""
+
+
+def refuse_out_of_place(s: Session) -> None:
+    """Raise while this machine's replay found records out of place (lines
+    inserted, split or joined, docs/AUDIT.md §11.3): the records they moved
+    -- a revocation, a rotation, a new policy -- do not count here, so any
+    decision, key wrapped or state written would be made without them."""
+    found = s.trusted.out_of_place()
+    if found is not None:
+        raise OutOfPlace(
+            f"the audit log has records out of place ({found}): nothing is decided or "
+            "changed until they are", kind="inserted",
+            hint="the officer puts the lines back as written (docs/DEPLOYMENT.md §14); "
+                 "'vault doctor' and 'vault audit verify' name them")
+
+
 @contextlib.contextmanager
 def attempts(s: Session, action: str, docs: Sequence[str | None]) -> Iterator[list[Attempt]]:
     """Several attempts decided together (sealing many files). Whatever is
     raised before an attempt's decision is recorded as its outcome; a
-    failure after an allowed decision completes it as ``failed``."""
+    failure after an allowed decision completes it as ``failed``. While
+    records are out of place nothing but a report is attempted, and the
+    refusal appends nothing: a record appended now would be out of place
+    itself once the lines are put back."""
     s.me()
     atts = [Attempt(action, d) for d in docs]
     try:
         s.trusted.catch_up()  # decide under the policy version in force now
+        if action not in _REPORTS:
+            refuse_out_of_place(s)
         yield atts
     except BaseException as e:
-        if isinstance(e, AuditWriteError):
+        if isinstance(e, (AuditWriteError, OutOfPlace)):
             raise
         pending = [a for a in atts if not a.recorded]
         unfinished = [a for a in atts if a.recorded and a.allowed and not a.completed]

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vault._ops.discipline import attempt, authorise, record
+from vault._ops.discipline import attempt, authorise, record, refuse_out_of_place
 from vault._ops.keys import grant_missing, lacking
 from vault._results import DoctorReport
 from vault._sealed.reading import Sealed, check_payload, read_sealed, unlock
@@ -66,6 +66,8 @@ def doctor(s: Session, repair: bool, deep: bool = False, approved: Approved | No
         _check(s, report, repair=False, deep=deep, recovery=recovery)
         return report
     with attempt(s, "doctor") as att:
+        if repair:
+            refuse_out_of_place(s)  # a repair writes what the hidden records may deny
         if repair and approved is None \
                 and not s.trusted.policy.may_administer(s.actor().decides_as):
             # Not an administrator: the repair of what is theirs alone to

@@ -42,6 +42,8 @@ HIDDEN_NO_KEY = ("you hold no key for its class yet (someone who holds it grants
                  "they next use it, or with 'vault rotate')")
 CHANGED_WHILE_LISTED = "it was relabelled while it was listed (list again)"
 POLICY_CHANGED_WHILE_LISTED = "the policy changed while it was listed (list again)"
+HIDDEN_OUT_OF_PLACE = "records of the audit log are out of place: nothing is opened until " \
+    "they are put back"
 
 
 _DECODE = json.JSONDecoder().decode
@@ -120,6 +122,10 @@ def _with_metadata(s: Session, infos: list[DocumentInfo],
     the key of (as :func:`info` shows them); for the rest, why not. The
     documents were listed under ``policy``; what is shown is decided under
     the version the listing's record names, the one in force at its end."""
+    if s.trusted.out_of_place() is not None:
+        # Opening is decided under a policy the records out of place may
+        # have changed (a revocation): nothing is opened meanwhile.
+        return [dataclasses.replace(doc, hidden=HIDDEN_OUT_OF_PLACE) for doc in infos]
     shown = _titled(s, infos)
     if s.trusted.policy is policy:
         return shown

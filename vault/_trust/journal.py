@@ -57,7 +57,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "11"
+RULES = "12"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 # How far from its record's time a new label's 'created' may be: a batch
@@ -144,9 +144,13 @@ class Journal(ApprovalReplay):
         if rec is None:
             if line.problem is not None:
                 # Records out of place (lines inserted, split or joined) are
-                # said on every command (Vault.warnings), not only by doctor:
-                # every record they moved stops counting.
-                kind = "misplaced" if line.problem.kind in ("inserted", "deleted") else "damage"
+                # said on every command (Vault.warnings), which refuse to decide
+                # meanwhile: every record they moved stops counting. A line an
+                # incident sealed off may hold anything without a newline: what
+                # it holds moves nothing (AUDIT.md §11.3).
+                moved = line.problem.kind in ("inserted", "deleted") and not all(
+                    i in self._sealed for i in range(line.seq, line.seq + line.count))
+                kind = "misplaced" if moved else "damage"
                 self._finding(line.seq, kind, line.problem.message)
             return
         if rec.signature is None:  # covered by a later record of the same run

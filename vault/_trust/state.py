@@ -495,6 +495,11 @@ class StateStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT seq, kind, message FROM findings ORDER BY n")]
 
+    def findings_of(self, kind: str) -> list[tuple[int, str]]:
+        """The line and message of each finding of that kind, in order."""
+        return [(int(seq), str(message)) for seq, message in self._db.execute(
+            "SELECT seq, message FROM findings WHERE kind = ? ORDER BY n", (kind,))]
+
     def has_header(self, sha256: str) -> bool:
         """Does a document's recorded version (live or shredded) have this
         header?"""

@@ -690,8 +690,20 @@ class TrustedState:
         split or joined -- after which the records they moved do not count
         (docs/AUDIT.md §11.3; the office puts the lines back as written,
         DEPLOYMENT.md §14)."""
-        found = self.store.first_finding("misplaced")
+        found = self.out_of_place()
         return [] if found is None else [f"the audit log has records out of place: {found}"]
+
+    def out_of_place(self) -> str | None:
+        """The first record out of place the replay found, as the log
+        stands: none at a line an incident seals off by now (such a line
+        may hold anything without a newline, and moves nothing). While one
+        stands, the records it moved do not count here, so nothing is
+        decided (vault/_ops/discipline.py)."""
+        sealed = self.store.sealed_off()
+        for seq, message in self.store.findings_of("misplaced"):
+            if seq not in sealed:
+                return message
+        return None
 
     def sealed_off_now(self) -> dict[int, int]:
         """Lines sealed off by the incidents the log declares by now

@@ -41,7 +41,7 @@ class Scan(Iterator[ScannedLine]):
                  keep: Collection[int] = ()) -> None:
         self._source = source
         self._blocks: Iterator[list[bytes]] | None = iter(source)
-        self._walker = Walker(start.last_leaf)
+        self._walker = Walker(start.last_leaf, start.size)
         # Each item, with the tip after it when it ends what one line settled.
         self._queue: collections.deque[tuple[ScannedLine, TrustedTip | None]] = (
             collections.deque())

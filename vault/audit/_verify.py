@@ -107,10 +107,10 @@ class _Checker:
         """Start at the last settle point before ``start``: a run of pending
         lines straddling it is then read whole."""
         seed = list(self.buffer)
-        before = ZERO_LEAF
+        before, start = ZERO_LEAF, 0
         for i in range(len(seed) - 1, -1, -1):
             if settles(parse(seed[i][1], seed[i][0]), seed[i][0]):
-                before, seed = seed[i][2], seed[i + 1 :]
+                before, start, seed = seed[i][2], seed[i][0] + 1, seed[i + 1 :]
                 break
         else:
             if seed and seed[0][0] > 0:  # a long run straddles it: read from the start
@@ -119,7 +119,7 @@ class _Checker:
                 for seq, line, leaf in seed:
                     self._feed(seq, line, leaf)
                 return
-        self.walker = Walker(before)
+        self.walker = Walker(before, start)
         for seq, line, leaf in seed:
             self._feed(seq, line, leaf)
 

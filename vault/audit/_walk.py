@@ -139,14 +139,27 @@ def _damage(kind: str, seq: int, message: str) -> AuditIntegrityError:
     return AuditIntegrityError(message, kind=kind, seq=seq)
 
 
+def _moved(kind: str, seq: int, message: str) -> AuditIntegrityError:
+    return AuditIntegrityError(message, kind=kind, seq=seq, hint=(
+        "put the lines back as written (docs/DEPLOYMENT.md §14) and treat this as an "
+        "incident"))
+
+
 class Walker:
     """Settles lines fed in order; ``before`` is the leaf hash of the line
     before the first one fed (32 zero bytes at the start of a log)."""
 
-    def __init__(self, before: bytes = ZERO_LEAF) -> None:
+    def __init__(self, before: bytes = ZERO_LEAF, start: int = 0) -> None:
         self._reset(before)
         # Records out of place: by how many lines, and the first line so.
         self._shift: tuple[int, int] | None = None
+        # A record out of place not yet followed by another at its offset:
+        # (offset, line, what it says if one follows). Held as any other line
+        # until then -- alone it is a stray line, no lines moved (§8).
+        self._stray: tuple[int, int, str] | None = None
+        # The last line holding a record in its place; the lines before
+        # ``start`` count as such (a reader held them to what it verified).
+        self._in_place = start - 1
 
     def _reset(self, before: bytes) -> None:
         self.before = before
@@ -171,29 +184,46 @@ class Walker:
         """Add line ``seq``; return the lines it settles, in order."""
         record = parse(line, seq)
         if record is not None and record.seq != seq:
-            # A whole record out of place is never an interrupted write (§8).
-            kind = "deleted" if record.seq > seq else "inserted"
-            problem = AuditIntegrityError(
-                self._misplaced(seq, record.seq), kind=kind, seq=min(seq, record.seq),
-                hint="put the lines back as written (docs/DEPLOYMENT.md §14) and treat this "
-                     "as an incident")
-            self._hold(_Pending.of(seq, line, leaf, None))
-            return self._flush(problem)
+            return self._out_of_place(seq, line, leaf, record.seq)
+        if record is not None:
+            self._in_place, self._stray = seq, None  # the one before was a stray line
         if record is None or record.signature is None:
             self._hold(_Pending.of(seq, line, leaf, record))
             return []
         return self._settle(record, seq, line, leaf)
 
-    def _misplaced(self, seq: int, number: int) -> str:
-        """What a record numbered ``number`` on line ``seq`` says: where the
-        lines stopped matching their numbers, and how -- the same shift as
-        the line before it is the same damage, named once (§8)."""
+    def _out_of_place(self, seq: int, line: bytes, leaf: bytes,
+                      number: int) -> list[ScannedLine]:
+        """Line ``seq`` holds record ``number``. Records were moved -- lines
+        inserted, split, joined or removed before them -- only when the next
+        record is out of place by as much, or the records from here on
+        already were, and nothing with that number came before in its
+        place: then each such line is damage (``inserted`` or ``deleted``).
+        A record alone at another offset is a stray line -- a copy, say --
+        and waits like any other line that is no record (§8)."""
         shift = seq - number
+        kind = "deleted" if number > seq else "inserted"
         if self._shift is not None and self._shift[0] == shift:
-            return (f"line {seq} holds record {number} (records out of place since line "
-                    f"{self._shift[1]})")
-        self._shift = (shift, seq)
-        return misplaced_message(self.first - 1 if self.count else seq - 1, seq, number)
+            message = (f"line {seq} holds record {number} (records out of place since line "
+                       f"{self._shift[1]})")
+        elif self._stray is not None and self._stray[0] == shift:
+            self._shift = (shift, self._stray[1])
+            first, said = self._stray[1], self._stray[2]
+            self._stray = None
+            out = self._flush(_moved(kind, min(first, first - shift), said))
+            self._hold(_Pending.of(seq, line, leaf, None))
+            return out + self._flush(_moved(kind, min(seq, number), (
+                f"line {seq} holds record {number} (records out of place since line {first})")))
+        else:
+            if number > self._in_place:  # a number not yet seen in its place
+                self._stray = (shift, seq, misplaced_message(
+                    self.first - 1 if self.count else seq - 1, seq, number))
+            else:
+                self._stray = None
+            self._hold(_Pending.of(seq, line, leaf, None))
+            return []
+        self._hold(_Pending.of(seq, line, leaf, None))
+        return self._flush(_moved(kind, min(seq, number), message))
 
     def hold(self, seq: int, line: bytes, leaf: bytes, fragment: Fragment | None = None,
              actor_key: str | None = None) -> None:

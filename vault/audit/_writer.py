@@ -25,7 +25,7 @@ from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.audit._storage import DerivedStore, LogEnd, LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
 from vault.audit._tree import CompactRange, extend_range, stored_order
-from vault.audit._walk import MAX_FRAGMENTS, Walker, misplaced_message, parse, settles
+from vault.audit._walk import MAX_FRAGMENTS, Walker, parse, settles
 from vault.errors import AuditIntegrityError
 
 __all__ = ["Turn", "check_tip", "moved_tip"]
@@ -352,20 +352,20 @@ def _recounted(storage: LogStorage, tip: TrustedTip,
         return None
     how = "more" if size == tip.size else "fewer"
     what = f"the {tip.size} lines this machine verified are now {how} lines"
-    last, seq = -1, 0
+    seq = 0
+    walker = Walker()  # the reading rules name the first record out of place (§8)
     source = storage.read(0, 0, LogEnd(None, tip.end_offset))
     try:
         for block in source:
             for line in block:
-                record = parse(line, seq)
-                if record is not None and record.seq != seq:
-                    what = misplaced_message(last, seq, record.seq)
-                    return AuditIntegrityError(
-                        f"the audit log no longer numbers its lines as this machine verified "
-                        f"them: {what}", kind="inserted" if how == "more" else "deleted",
-                        seq=seq, hint=_MOVED_HINT)
-                if record is not None:
-                    last = seq
+                for item in walker.feed(seq, line, leaf_hash(line)):
+                    problem = item.problem
+                    if problem is not None and problem.kind in ("inserted", "deleted"):
+                        return AuditIntegrityError(
+                            f"the audit log no longer numbers its lines as this machine "
+                            f"verified them: {problem.message}",
+                            kind="inserted" if how == "more" else "deleted",
+                            seq=problem.seq, hint=_MOVED_HINT)
                 seq += 1
     finally:
         source.close()
