@@ -225,7 +225,7 @@ def _derived_holds(log: LogReading, leaves: list[bytes], end: int) -> bool:
     """Does the derived data hold the tree of ``leaves`` -- every stored
     hash, and the end offset of every line, over lines ending at ``end`` --
     and nothing else? (A database computes its own: its root is compared.)"""
-    from vault.audit._tree import CompactRange, stored_hash_count, stored_order, tree_root
+    from vault.audit._tree import CompactRange, tree_root
 
     derived = log.storage.derived()
     if derived is None:
@@ -246,14 +246,11 @@ def _derived_holds(log: LogReading, leaves: list[bytes], end: int) -> bool:
                     block = block[: size - rng.size]
                     if not block:
                         break
-                    at, at_hash = rng.size, stored_hash_count(rng.size)
-                    stored = stored_order(leaves[at: at + len(block)], rng)
-                    ends = []
-                    for line in block:
-                        offset += len(line) + 1
-                        ends.append(offset)
-                    if not derived.holds(at_hash, stored, at, ends):
+                    at = rng.size
+                    held = _holds(derived, rng, leaves[at: at + len(block)], block, offset)
+                    if held is None:
                         return False
+                    offset = held
             finally:
                 source.close()
             return rng.size == size and _grown(log, derived, rng, end, covered)
@@ -299,8 +296,6 @@ def _grown(log: LogReading, derived: DerivedStore, rng: CompactRange, end: int,
     offset it holds for them: a leaf hash changed there under an intact
     subtree node passes the root alone, and the next writer keeps what it
     finds. Without a lock: verification stops nobody."""
-    from vault.audit._tree import stored_hash_count, stored_order
-
     if covered == rng.size:
         return True
     rng, offset = rng.copy(), end
@@ -310,20 +305,33 @@ def _grown(log: LogReading, derived: DerivedStore, rng: CompactRange, end: int,
             block = block[: covered - rng.size]
             if not block:
                 break
-            at, at_hash = rng.size, stored_hash_count(rng.size)
-            stored = stored_order((leaf_hash(line) for line in block), rng)
-            ends = []
-            for line in block:
-                offset += len(line) + 1
-                ends.append(offset)
-            if not derived.holds(at_hash, stored, at, ends):
+            held = _holds(derived, rng, [leaf_hash(line) for line in block], block, offset)
+            if held is None:
                 return False
+            offset = held
             if rng.size == covered:
                 break
     finally:
         source.close()
     return (rng.size == covered and derived.end_of(covered) in (offset, None)
             and hmac.compare_digest(derived.hashes().root(covered), rng.root()))
+
+
+def _holds(derived: DerivedStore, rng: CompactRange, leaves: list[bytes], block: list[bytes],
+           offset: int) -> int | None:
+    """Does the derived data hold, after ``rng``'s lines (ending at
+    ``offset``), the stored hashes ``leaves`` add and the end offsets of the
+    lines of ``block``? ``rng`` is extended with them; the end offset after
+    them, or None."""
+    from vault.audit._tree import stored_hash_count, stored_order
+
+    at, at_hash = rng.size, stored_hash_count(rng.size)
+    stored = stored_order(leaves, rng)
+    ends = []
+    for line in block:
+        offset += len(line) + 1
+        ends.append(offset)
+    return offset if derived.holds(at_hash, stored, at, ends) else None
 
 
 def _range_of(leaves: list[bytes]) -> CompactRange:
