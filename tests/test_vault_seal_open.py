@@ -201,6 +201,15 @@ def _meanwhile(reader: vault.Vault, doc: str, change: Callable[[], object],
     backend.open_document = racing  # type: ignore[method-assign]
     return opened
 
+def _office_with_a_note(tmp_path: Path, kind: Kind, name: str, data: bytes, *,
+                        by: str = "clerk", title: str | None = None) -> tuple[Office, str]:
+    """An office in ``kind`` and the id of a short INTERNAL//STAFF note ``by`` sealed."""
+    office = make_office(tmp_path, kind)
+    doc = office.as_(by).seal(office.file(name, data), level="INTERNAL", compartments=["STAFF"],
+                              title=title).id
+    return office, doc
+
+
 
 def _decisions(office: Office, doc: str, action: str, actor: str) -> list[Any]:
     """The decision records (no completions) of ``actor``'s ``action`` on ``doc``."""
@@ -213,9 +222,7 @@ def test_a_document_relabelled_while_it_is_opened_is_no_alarm(
         tmp_path: Path, backend: Kind, how: str) -> None:
     # Was "document X is missing from the vault, although the audit log
     # records it ... treat it as an incident" (exit 4) on an intact vault.
-    office = make_office(tmp_path, backend)
-    doc = office.as_("clerk").seal(office.file("a.txt", b"agenda\n"), level="INTERNAL",
-                                   compartments=["STAFF"]).id
+    office, doc = _office_with_a_note(tmp_path, backend, "a.txt", b"agenda\n")
     leader = office.as_("leader")
     opened = _meanwhile(leader, doc, lambda: office.as_("clerk").reclassify(
         doc, level="CONFIDENTIAL", justification="salaries"))
@@ -246,9 +253,7 @@ def test_a_document_relabelled_while_it_is_opened_is_no_alarm(
 def test_a_document_relabelled_beyond_the_reader_while_opened_is_denied(
         tmp_path: Path, backend: Kind) -> None:
     # The new version is never opened on the old label's decision.
-    office = make_office(tmp_path, backend)
-    doc = office.as_("leader").seal(office.file("b.txt", b"board\n"), level="INTERNAL",
-                                    compartments=["STAFF"]).id
+    office, doc = _office_with_a_note(tmp_path, backend, "b.txt", b"board\n", by="leader")
     clerk = office.as_("clerk")
     _meanwhile(clerk, doc, lambda: office.as_("leader").reclassify(
         doc, level="SECRET", compartments=["BOARD"], justification="board matter"))
@@ -262,9 +267,7 @@ def test_a_document_relabelled_beyond_the_reader_while_opened_is_denied(
 def test_a_document_relabelled_every_time_it_is_read_is_a_clear_error(
         tmp_path: Path, backend: Kind) -> None:
     # Followed a bounded number of times (READ_TRIES), then "run it again".
-    office = make_office(tmp_path, backend)
-    doc = office.as_("clerk").seal(office.file("f.txt", b"busy\n"), level="INTERNAL",
-                                   compartments=["STAFF"]).id
+    office, doc = _office_with_a_note(tmp_path, backend, "f.txt", b"busy\n")
     leader = office.as_("leader")
     opened = _meanwhile(leader, doc, lambda: office.as_("clerk").reclassify(
         doc, level="CONFIDENTIAL", justification="undecided"), times=READ_TRIES)
@@ -277,9 +280,7 @@ def test_a_document_relabelled_every_time_it_is_read_is_a_clear_error(
 
 def test_a_document_shredded_while_it_is_opened_is_no_alarm(
         tmp_path: Path, backend: Kind) -> None:
-    office = make_office(tmp_path, backend)
-    doc = office.as_("clerk").seal(office.file("c.txt", b"old\n"), level="INTERNAL",
-                                   compartments=["STAFF"]).id
+    office, doc = _office_with_a_note(tmp_path, backend, "c.txt", b"old\n")
     leader = office.as_("leader")
     _meanwhile(leader, doc, lambda: office.as_("leader").shred(
         doc, justification="retention period over"))
@@ -293,9 +294,7 @@ def test_a_document_deleted_while_it_is_opened_is_still_the_alarm(
         tmp_path: Path, backend: Kind) -> None:
     # Following the log is no excuse: a version it still records, gone,
     # is an incident, whenever it went.
-    office = make_office(tmp_path, backend)
-    doc = office.as_("clerk").seal(office.file("d.txt", b"keep\n"), level="INTERNAL",
-                                   compartments=["STAFF"]).id
+    office, doc = _office_with_a_note(tmp_path, backend, "d.txt", b"keep\n")
     leader = office.as_("leader")
     _meanwhile(leader, doc, lambda: office.raw.delete_doc(doc))
     with pytest.raises(StateError, match=f"document {doc} is missing from the vault"):
@@ -304,9 +303,7 @@ def test_a_document_deleted_while_it_is_opened_is_still_the_alarm(
 
 def test_titles_of_a_document_relabelled_while_listed_are_not_shown(
         tmp_path: Path, backend: Kind) -> None:
-    office = make_office(tmp_path, backend)
-    doc = office.as_("clerk").seal(office.file("e.txt", b"list\n"), level="INTERNAL",
-                                   compartments=["STAFF"], title="Rota").id
+    office, doc = _office_with_a_note(tmp_path, backend, "e.txt", b"list\n", title="Rota")
     leader = office.as_("leader")
     _meanwhile(leader, doc, lambda: office.as_("leader").reclassify(
         doc, level="SECRET", compartments=["BOARD"], justification="board matter"))
@@ -322,9 +319,7 @@ def test_a_document_shredded_once_its_file_is_open_is_no_alarm(
     # place: a reader that opened it just before read random bytes -- "not
     # an age file" (exit 4) on an intact vault. (A PostgreSQL reader holds
     # the version's header from its opening on: nothing to follow there.)
-    office = make_office(tmp_path, FolderKind())
-    doc = office.as_("clerk").seal(office.file("g.txt", b"gone\n"), level="INTERNAL",
-                                   compartments=["STAFF"]).id
+    office, doc = _office_with_a_note(tmp_path, FolderKind(), "g.txt", b"gone\n")
     leader = office.as_("leader")
     _meanwhile(leader, doc, lambda: office.as_("leader").shred(
         doc, justification="retention period over"), after=True)
@@ -346,9 +341,7 @@ def test_a_header_overwritten_once_its_file_is_open_is_still_the_alarm(tmp_path:
     # Following the log is no excuse here either: random bytes over the
     # header of a version the log still records are an incident (folder:
     # as above).
-    office = make_office(tmp_path, FolderKind())
-    doc = office.as_("clerk").seal(office.file("h.txt", b"keep\n"), level="INTERNAL",
-                                   compartments=["STAFF"]).id
+    office, doc = _office_with_a_note(tmp_path, FolderKind(), "h.txt", b"keep\n")
     version = office.raw.current(doc)
     data = office.raw.doc_version_bytes(doc, version)
     leader = office.as_("leader")
