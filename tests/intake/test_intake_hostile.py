@@ -321,16 +321,22 @@ def test_fields_nested_past_the_depth_followed_are_not_inspected(tmp_path: Path)
     assert report["status"] == "truncated" and "nested past" in report["reason"], report
 
 
+def _one_page(resources: bytes, content: bytes) -> dict[int, bytes]:
+    """The objects of a one-page PDF: its page's ``resources`` (the
+    dictionary's entries) and its ``content`` stream, objects 1 to 4."""
+    return {1: b"<< /Type /Catalog /Pages 2 0 R >>",
+            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
+               b"/Resources << " + resources + b" >> >>",
+            4: b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"}
+
+
 def _patterns_pdf(patterns: int) -> bytes:
     """A page filled with one of ``patterns`` tiling patterns, each listing
     all of them among its resources (each drawing itself and the others)."""
     listed = b"/Pattern << " + b" ".join(b"/P%d %d 0 R" % (i, 100 + i)
                                           for i in range(patterns)) + b" >>"
-    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
-            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
-               b"/Resources << " + listed + b" >> >>",
-            4: b"<< /Length 36 >>\nstream\n/Pattern cs /P0 scn 0 0 400 100 re f\nendstream"}
+    objs = _one_page(listed, b"/Pattern cs /P0 scn 0 0 400 100 re f")
     cell = b"/P0 Do BT (x) Tj ET"
     for i in range(patterns):
         objs[100 + i] = (b"<< /Type /Pattern /PatternType 1 /PaintType 1 /TilingType 1 "
@@ -346,11 +352,7 @@ def _masks_pdf(masks: int) -> bytes:
     listed = b"/ExtGState << " + b" ".join(b"/G%d %d 0 R" % (i, 100 + i)
                                             for i in range(masks)) + b" >>"
     fill = b"q /G0 gs 0 0 400 100 re f Q"
-    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
-            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
-               b"/Resources << " + listed + b" >> >>",
-            4: b"<< /Length %d >>\nstream\n" % len(fill) + fill + b"\nendstream"}
+    objs = _one_page(listed, fill)
     group = fill + b" BT (x) Tj ET"
     for i in range(masks):
         objs[100 + i] = b"<< /SMask << /S /Luminosity /G %d 0 R >> >>" % (1000 + i)
@@ -380,11 +382,7 @@ def _type3_pdf(fonts: int, glyphs: int) -> bytes:
     listed = b"/Font << " + b" ".join(b"/F%d %d 0 R" % (i, 100 + i)
                                        for i in range(fonts)) + b" >>"
     shown = b"BT /F0 9 Tf (a) Tj ET"
-    objs = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
-            2: b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 100] /Contents 4 0 R "
-               b"/Resources << " + listed + b" >> >>",
-            4: b"<< /Length %d >>\nstream\n" % len(shown) + shown + b"\nendstream"}
+    objs = _one_page(listed, shown)
     glyph = b"9 0 d0 " + b" ".join(b"BT /F%d 9 Tf (a) Tj ET" % i for i in range(fonts))
     for i in range(fonts):
         procs = b" ".join(b"/g%d %d 0 R" % (g, 10_000 + i * glyphs + g) for g in range(glyphs))
