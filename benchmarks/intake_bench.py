@@ -4,7 +4,10 @@
 Two 50 MB files on tmpfs (/dev/shm when available): a .docx whose body is
 text of random words (it compresses little, so the file is 50 MB and its
 document.xml larger), and a PDF of text pages with uncompressed content
-streams. Each is inspected under the office policy's content rules
+streams; and a timesheet workbook (.xlsx) of 400,000 number cells in
+eight formats, dates, times, durations, money, percentages and a number
+with literal text, each of which intake shows as Excel shows it
+(docs/POLICY.md §11.1). Each is inspected under the office policy's content rules
 (detectors, keyword phrases) with a budget large enough to read all of it,
 and encrypted to one X25519 recipient, interleaved; figures are MB/s of
 the file's size (10**6 bytes per second), median with min and max.
@@ -25,7 +28,7 @@ from benchmarks import Row, judge
 from benchmarks._tools import MiB, shm_or_tmp
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET_MBPS = {"docx": 10.0, "pdf": 1.0}  # docs/PERFORMANCE.md §3, "intake"
+TARGET_MBPS = {"docx": 10.0, "pdf": 1.0, "xlsx": 10.0}  # docs/PERFORMANCE.md §3, "intake"
 _CT = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
        b'package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/>'
        b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
@@ -59,6 +62,69 @@ def make_docx(path: str, size: int) -> int:
                 xml += len(chunk)
             part.write(b"</w:body></w:document>")
     return xml
+
+
+_XLSX_FORMATS = ("yyyy-mm-dd", "h:mm:ss AM/PM", "[h]:mm", "dd mmm yyyy hh:mm",
+                 "#,##0.00", "0.0%", '"Ref "0000', "General")
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _xlsx_parts(rows: int) -> dict[str, bytes]:
+    rng = random.Random(3)
+    codes = "".join(f'<numFmt numFmtId="{164 + i}" formatCode="{c.replace(chr(34), "&quot;")}"/>'
+                    for i, c in enumerate(_XLSX_FORMATS))
+    xfs = "".join(f'<xf numFmtId="{164 + i}" applyNumberFormat="1"/>'
+                  for i in range(len(_XLSX_FORMATS)))
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    styles = (f'<styleSheet {ns}><numFmts count="{len(_XLSX_FORMATS)}">{codes}</numFmts>'
+              f'<cellXfs count="{len(_XLSX_FORMATS) + 1}"><xf numFmtId="0"/>{xfs}</cellXfs>'
+              "</styleSheet>")
+    cells = []
+    for r in range(1, rows + 1):
+        day = 45_000 + rng.random() * 3_000
+        values = (day, rng.random(), rng.random() * 9, day, rng.random() * 1e6, rng.random(),
+                  rng.randrange(10_000), rng.random() * 1e4)
+        cells.append(f'<row r="{r}">' + "".join(
+            f'<c r="{col}{r}" s="{i + 1}"><v>{v!r}</v></c>'
+            for i, (col, v) in enumerate(zip("ABCDEFGH", values, strict=True))) + "</row>")
+    cells.append(f'<row r="{rows + 1}"><c r="A{rows + 1}" t="inlineStr"><is>'
+                 "<t>card 4111 1111 1111 1111</t></is></c></row>")
+    sheet = f"<worksheet {ns}><sheetData>{''.join(cells)}</sheetData></worksheet>"
+    main = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    return {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{main}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/styles.xml" ContentType="{main}.styles+xml"/>'
+            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{main}.worksheet+xml"/>'
+            "</Types>").encode(),
+        "_rels/.rels": (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Type="{_REL}/officeDocument" Target="xl/workbook.xml" Id="rId1"/>'
+            "</Relationships>").encode(),
+        "xl/workbook.xml": (
+            f'<workbook {ns} xmlns:r="{_REL}"><workbookPr/><sheets><sheet name="Hours" '
+            'sheetId="1" r:id="rId1"/></sheets></workbook>').encode(),
+        "xl/_rels/workbook.xml.rels": (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Type="{_REL}/worksheet" Target="worksheets/sheet1.xml" Id="rId1"/>'
+            f'<Relationship Type="{_REL}/styles" Target="styles.xml" Id="rId2"/>'
+            "</Relationships>").encode(),
+        "xl/styles.xml": styles.encode(),
+        "xl/worksheets/sheet1.xml": sheet.encode(),
+    }
+
+
+def make_xlsx(path: str, cells: int) -> int:
+    """A timesheet workbook of about ``cells`` formatted number cells; returns
+    its sheet's size."""
+    parts = _xlsx_parts(cells // len(_XLSX_FORMATS))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in parts.items():
+            z.writestr(name, body)
+    return len(parts["xl/worksheets/sheet1.xml"])
 
 
 def make_pdf(path: str, size: int) -> None:
@@ -115,6 +181,7 @@ def run(quick: bool) -> list[Row]:
     from vault.policy import load_policy
 
     size = 2 * MiB if quick else 50 * MiB
+    cells = 16_000 if quick else 400_000
     reps = 2 if quick else 3
     from benchmarks._office import filled_policy
 
@@ -126,10 +193,12 @@ def run(quick: bool) -> list[Row]:
     recipient = age.X25519Identity.generate().recipient
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(dir=shm_or_tmp()) as work:
-        docx, pdf, out = (os.path.join(work, n) for n in ("big.docx", "big.pdf", "out.age"))
+        docx, pdf, xlsx, out = (os.path.join(work, n)
+                                for n in ("big.docx", "big.pdf", "hours.xlsx", "out.age"))
         xml = make_docx(docx, size)
         make_pdf(pdf, size)
-        for kind, path in (("docx", docx), ("pdf", pdf)):
+        sheet = make_xlsx(xlsx, cells)
+        for kind, path in (("docx", docx), ("pdf", pdf), ("xlsx", xlsx)):
             file_size = os.path.getsize(path)
             ours: list[float] = []
             peer: list[float] = []
@@ -145,7 +214,9 @@ def run(quick: bool) -> list[Row]:
                 peer.append(_timed(encrypt))
             ours_text, ours_med = _mbps(file_size, ours)
             peer_text, _ = _mbps(file_size, peer)
-            extra = f", {xml / 1e6:.0f} MB of XML" if kind == "docx" else ""
+            extra = {"docx": f", {xml / 1e6:.0f} MB of XML",
+                     "xlsx": f", {cells:,} formatted number cells, {sheet / 1e6:.0f} MB of XML",
+                     "pdf": ""}[kind]
             rows.append(Row(
                 f"classify {file_size / 1e6:.0f} MB .{kind}{extra} vs age encrypt of it",
                 ours_text, peer_text,
