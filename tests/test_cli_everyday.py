@@ -96,6 +96,24 @@ def test_stored_names_are_made_safe(stored: str, saved: str) -> None:
     assert safe_filename(stored, doc_id, "text/plain") == saved.format(id=doc_id)
 
 
+@pytest.mark.parametrize(("name", "content_type", "fallback"), [
+    ("Minutes.DOCX", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+     ".docx"),
+    ("budget.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
+    ("scan.JPEG", "image/jpeg", ".jpg"),
+    ("notes", None, ".bin"),
+    ("archive.unknownext", None, ".bin"),
+])
+def test_a_content_type_comes_from_the_vaults_own_table(name: str, content_type: str | None,
+                                                         fallback: str) -> None:
+    # The same on every workstation: Python's mimetypes reads the system's
+    # tables, which know .docx on one machine and not on another.
+    from vault._ops.filenames import content_type_of, safe_filename
+
+    assert content_type_of(name) == content_type
+    assert safe_filename("..", "abcdefghijklmnop", content_type) == "abcdefghijklmnop" + fallback
+
+
 def test_global_options_after_the_command(office: Office) -> None:
     leader = str(office.people["leader"].key)
     r = run("ls", "--vault", str(office.vault), "--identity", leader, "--json")

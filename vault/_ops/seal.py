@@ -23,7 +23,6 @@ import contextlib
 import errno
 import hashlib
 import io
-import mimetypes
 import os
 import secrets
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from vault._ops.discipline import (
     check_free_text,
     complete_wrapped,
 )
+from vault._ops.filenames import content_type_of
 from vault._ops.keys import still_current, usable_key
 from vault._results import DocumentInfo
 from vault._sealed.label import LabelStanza, content_of
@@ -188,7 +188,7 @@ def _recheck(s: Session, atts: list[Attempt], label: Label, inputs: dict[str, An
 
 def _template(name: str | None, title: str | None, content_type: str | None) -> Metadata:
     if content_type is None and name:
-        content_type = mimetypes.guess_type(name)[0]
+        content_type = content_type_of(name)
     return Metadata(name, title, content_type or "application/octet-stream", 0).check()
 
 
