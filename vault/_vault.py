@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 # The other operations are imported by the methods that use them: a command
 # loads only what it runs (start-up and peak RSS, docs/PERFORMANCE.md).
-from vault._ops import read, seal
+from vault._ops import seal
 from vault._ops.approved import Approved
 from vault._ops.session import Session
 from vault._results import ApplyReport, DoctorReport, DocumentInfo, PolicyVersion, RotateReport
@@ -211,14 +211,20 @@ class Vault:
         With ``metadata``, titles and file names of the ones you may open
         and hold the key of; ``hidden`` says why for the others. One audit
         record either way."""
+        from vault._ops import read  # loaded when used: sealing never needs it
+
         return read.ls(self._s, metadata, where)
 
     def ls_json(self) -> str:
         """:meth:`ls` as JSON text (``[d.to_dict() for d in ls()]``)."""
+        from vault._ops import read
+
         return read.ls_json(self._s)
 
     def info(self, doc_id: str) -> DocumentInfo:
         """Label and, if you may open it and hold its key, its metadata."""
+        from vault._ops import read
+
         return read.info(self._s, doc_id)
 
     def open(self, doc_id: str, dst: Destination, *, overwrite: bool = False,
@@ -237,6 +243,8 @@ class Vault:
         Every action takes ``approvals`` (approval files' bytes) and
         ``request`` (a request id whose approvals were left in the vault)
         where a rule requires approval (docs/POLICY.md §4.5)."""
+        from vault._ops import read
+
         return read.open_document(self._s, doc_id, dst, overwrite=overwrite, mark=mark,
                                   justification=justification,
                                   approved=self._approved(approvals, request))
@@ -248,6 +256,8 @@ class Vault:
         """Decrypt a document into ``folder`` under its stored file name
         (only its last part, cleaned; the id when none is usable): never
         outside the folder. Returns the path written and the document."""
+        from vault._ops import read
+
         return read.open_into(self._s, doc_id, folder, overwrite=overwrite, mark=mark,
                               justification=justification,
                               approved=self._approved(approvals, request))
@@ -256,6 +266,8 @@ class Vault:
                justification: str | None = None, approvals: Approvals = (),
                request: str | None = None) -> DocumentInfo:
         """Write the sealed document, a standard age file, to ``dst``."""
+        from vault._ops import read
+
         return read.export(self._s, doc_id, dst, overwrite=overwrite,
                            justification=justification,
                            approved=self._approved(approvals, request))

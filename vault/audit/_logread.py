@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from vault.audit._checkpoint import Checkpoint, open_checkpoint
-from vault.audit._prover import not_its_checkpoint, short_of_checkpoint
 from vault.audit._reader import KeyLookup, SignerLookup, attributed, select
 from vault.audit._record import AuditRecord
 from vault.audit._scan import Scan
@@ -335,6 +334,9 @@ class LogReading:
         with self._reading():
             stored = self._valid_checkpoints(above=seq)
             if stored and stored[-1][1].size > tip.size:
+                # the proof module is loaded for a mismatch only, not by every append
+                from vault.audit._prover import short_of_checkpoint
+
                 raise short_of_checkpoint(stored[-1][1].size, tip.size)
             wanted = [cp.size for _, cp in stored] + ([trusted.size] if trusted else [])
             roots = hash_tree(self.storage, LogEnd(max(wanted), None), wanted).roots \
@@ -388,6 +390,8 @@ class LogReading:
                 return
         if tip.size >= cp.size and self._original_root(cp.size, cp.root):
             return
+        from vault.audit._prover import not_its_checkpoint, short_of_checkpoint
+
         raise short_of_checkpoint(cp.size, tip.size) if tip.size < cp.size \
             else not_its_checkpoint(cp.size)
 
