@@ -140,6 +140,10 @@ class _Flow:
         self.source.stop()
         for c in self.consumers:
             c.close()
+            # A consumer and its lane hold each other: left to the cyclic
+            # collector, the rings (a megabyte) would outlive the payload
+            # into the sealing's last, largest step (PERFORMANCE.md §4.2).
+            c.lane.consumer = None
         if exc_type is None:
             self.check()
 
