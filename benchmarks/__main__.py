@@ -82,6 +82,21 @@ def _fsync_latency(directory: str) -> str:
             "of other work")
 
 
+def _interpreter_rss() -> str:
+    """The peak RSS of this interpreter doing nothing, with and without its
+    site start-up: every vault process starts from it, and the ``.pth``
+    files of an installation may import much that a fresh virtual
+    environment does not (the peak RSS rows compare only within one)."""
+    from benchmarks._tools import peak_kib
+
+    with tempfile.TemporaryDirectory() as work:
+        plain, bare = (peak_kib([sys.executable, *flag, "-c", "pass"], work)
+                       for flag in ([], ["-S"]))
+    if plain is None or bare is None:
+        return ""
+    return f" (`python -c pass` {plain / 1024:.1f} MB, {bare / 1024:.1f} MB with -S)"
+
+
 def machine() -> list[str]:
     from importlib.metadata import version
 
@@ -91,7 +106,8 @@ def machine() -> list[str]:
     return [
         f"machine: {platform.system()} {platform.release()} {platform.machine()}, "
         f"{os.cpu_count()} cores, {_cpu()}, {_memory()}",
-        f"software: Python {platform.python_version()}, cryptography {version('cryptography')}, "
+        f"software: Python {platform.python_version()}{_interpreter_rss()}, "
+        f"cryptography {version('cryptography')}, "
         f"click {version('click')}, age {_version(['age', '--version'])}, "
         f"{_version(['gpg', '--version'])}, sqlite3 {sqlite}",
         f"storage: tmpfs rows in /dev/shm; disk rows in {disk} "
