@@ -120,6 +120,11 @@ def _label_info_off(p: Parts) -> Parts:
         f'siteId="{{{mf.SITE}}}" removed="0"/></clbl:labelList>').encode()}
 
 
+def _formatted(code: str, cell: str, attrs: str = "") -> bytes:
+    """B1 holding ``cell``, styled with the number format ``code``."""
+    return _xlsx(_numfmts(code.replace('"', "&quot;")), cell=cell, style=' s="1"' + attrs)
+
+
 _DIGITS = {"arabic": 0x660, "devanagari": 0x966, "thai": 0xE50}
 _CARD_CODE = f'"{CARD[:-4]}"0000'.replace('"', "&quot;")
 
@@ -150,6 +155,20 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "dxf-same-id.xlsx": lambda: _xlsx(_numfmts(_CARD_CODE, "&quot;x&quot;0"), style=' s="1"'),
     "conditional-format.xlsx": lambda: _xlsx(_numfmts("0", _CARD_CODE, 165, rule=True),
                                              style=' s="1"'),
+    # a fraction's integer digits one a placeholder: 3x4111 1111 1111 1111+1/2
+    "fraction-integer.xlsx": lambda: _formatted('0"x"0"111 1111 1111 111"0"+"?/?',
+                                                "<v>341.5</v>"),
+    # a quoted or escaped "/" is text, no fraction bar: 4111 1111 1111 1111/0
+    "quoted-slash.xlsx": lambda: _formatted('"4111 1111 1111 "0000"/"0', "<v>11110</v>"),
+    "escaped-slash.xlsx": lambda: _formatted('"4111 1111 1111 "0000\\/0', "<v>11110</v>"),
+    # a mantissa of fifteen places: 378282246310005E-15, an Amex number
+    "scientific-mantissa.xlsx": lambda: _formatted("000000000000000E+0",
+                                                   "<v>0.378282246310005</v>"),
+    "scientific-text.xlsx": lambda: _formatted('"4111 1111 1111 "0000E+0', "<v>11110000</v>"),
+    # an inline string of two runs, the format's text before the whole of it
+    "inline-runs.xlsx": lambda: _formatted(
+        '"4111 1111 "@', '<is><r><t xml:space="preserve">1111 </t></r><r><t>1111</t></r>'
+        '<rPh sb="0" eb="1"><t>1</t></rPh></is>', ' t="inlineStr"'),
     "macro-sheet.xlsx": lambda: _xlsx(_added("xl/macrosheets/sheet1.xml", (
         f'<xm:macrosheet xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main" {S}>'
         f'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Card {CARD}</t></is></c></row>'

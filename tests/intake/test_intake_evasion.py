@@ -268,7 +268,8 @@ def test_a_currency_format_is_parsed_once_and_its_cells_not_rendered() -> None:
 
 
 @pytest.mark.parametrize("name", ["decoy-body.xlsx", "custom-renamed.docx", "zero-width.txt",
-                                  "number-format.xlsx"])
+                                  "number-format.xlsx", "fraction-integer.xlsx",
+                                  "inline-runs.xlsx", "scientific-mantissa.xlsx"])
 def test_the_clerk_cannot_seal_it_below_its_floor(name: str, tmp_path: Path) -> None:
     # As the insider did it: a plain `vault seal FILE`, no --level.
     office = make_office(tmp_path, post_quantum=False)
@@ -741,11 +742,17 @@ def test_a_data_validation_excel_writes_as_an_extension_is_read(attrs: str, form
     assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
 
 
-@pytest.mark.parametrize(("code", "value"), [
-    ("&quot;4111 1111 1111 &quot;0000", "1111"),  # the format's text and the cell's number
-    ("0." + "0" * 15, "0.378282246310005"),  # fifteen decimals: the Amex number the cell holds
+@pytest.mark.parametrize(("code", "cell", "style"), [
+    # the format's text and the cell's number
+    ("&quot;4111 1111 1111 &quot;0000", "<v>1111</v>", ""),
+    # fifteen decimals: the Amex number the cell holds
+    ("0." + "0" * 15, "<v>0.378282246310005</v>", ""),
+    # the format's text before an inline string of two runs, read again after the cells
+    ("&quot;4111 1111 &quot;@", "<is><r><t>1111 </t></r><r><t>1111</t></r></is>",
+     ' t="inlineStr"'),
 ])
-def test_a_conditional_format_excel_writes_in_the_sheet_is_read(code: str, value: str) -> None:
+def test_a_conditional_format_excel_writes_in_the_sheet_is_read(code: str, cell: str,
+                                                                 style: str) -> None:
     # A conditional format whose rule refers to another sheet is written by
     # Excel as x14:conditionalFormatting in the sheet's extLst, its number
     # format in an x14:dxf there, after the cells: only styles.xml's dxfs
@@ -757,8 +764,8 @@ def test_a_conditional_format_excel_writes_in_the_sheet_is_read(code: str, value
             f'<xm:f>Flags!$A$1=1</xm:f><x14:dxf><numFmt numFmtId="164" formatCode="{code}"/>'
             "</x14:dxf></x14:cfRule><xm:sqref>B1</xm:sqref></x14:conditionalFormatting>"
             "</x14:conditionalFormattings>")
-    data = _xlsx(_x14_sheet("78C0D931-6437-407d-A8EE-F0AAD7539E65", rule),
-                 cell=f"<v>{value}</v>")
+    data = _xlsx(_x14_sheet("78C0D931-6437-407d-A8EE-F0AAD7539E65", rule), cell=cell,
+                 style=style)
     assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
 
 
@@ -1633,6 +1640,77 @@ def test_an_honest_fraction_is_read_as_shown() -> None:
     from vault.intake._numfmt import parse, render
     assert render(parse("# ??/??"), "1234.345679012345679", True) == "1234 28/81"
     assert render(parse("0 ?/8"), "2.99", True) == "3 0/8"
+
+
+def test_a_formats_placeholders_and_text_are_shown_as_excel_shows_them() -> None:
+    # The integer of a fraction one digit a placeholder, as a plain
+    # number's; a quoted or escaped "/" as text; a scientific mantissa by
+    # its places (crafted_shown.py: fraction-integer, quoted-slash, ...).
+    from vault.intake._numfmt import number_text, parse, render
+
+    assert render(parse('0"x"0"111 1111 1111 111"0"+"?/?'), "341.5", True) == \
+        "3x4111 1111 1111 1111+1/2"
+    for code in ('"4111 1111 1111 "0000"/"0', '"4111 1111 1111 "0000\\/0', '"No. "0/"7"'):
+        assert parse(code).sections[0].fraction is None, code
+    assert render(parse('"4111 1111 1111 "0000\\/0'), "11110", True) == \
+        "4111 1111 1111 1111/0"
+    assert number_text("0.378282246310005", (parse("000000000000000E+0"),)) == \
+        "0\n378282246310005"
+    assert render(parse('"4111 1111 1111 "0000E+0'), "11110000", True) == \
+        "4111 1111 1111 1111E+4"
+    assert render(parse('"n "##0.0E+0'), "12345", True) == "n 123.5E+2\nn 12.3E+3"
+
+
+@pytest.mark.parametrize(("code", "cell"), [
+    ('"4111 1111 1111 1"*1', "<v>0</v>"),  # a column of one width: 4111 1111 1111 1111
+    ('"4111 1111 1111 1"*\u0661', "<v>0</v>"),  # an Arabic-Indic one
+    ('"4111 1111 1111 1"*\uff11', "<v>0</v>"),  # a full-width one
+    ('0;0;0;"4111 1111 1111 1"@*1', '<is><t>x</t></is>'),  # a text cell's
+])
+def test_a_format_filling_its_cell_with_a_digit_is_not_inspected(code: str, cell: str) -> None:
+    # Excel repeats a fill (*c) as often as the column's width allows: the
+    # digit was read once, no floor. How wide the column shows is not
+    # worked out; no honest format fills with a digit.
+    from crafted_shown import _formatted
+
+    attrs = ' t="inlineStr"' if cell.startswith("<is>") else ""
+    assert _cause(_formatted(code, cell, attrs)) == ("uninspectable", "unsupported")
+
+
+def test_a_charts_data_labels_show_a_mantissa_and_refuse_a_digit_fill() -> None:
+    # Data labels are shown with the same formats as cells.
+    fifteen = "000000000000000E+0"
+    assert floor_of(_labelled_deck(float(_AMEX_FRACTION), fifteen, "group")) == (
+        "complete", "CONFIDENTIAL", ["card-numbers"])
+    assert floor_of(_chartex("General", fifteen, _AMEX_FRACTION)) == (
+        "complete", "CONFIDENTIAL", ["card-numbers"])
+    filled = _labelled_deck(0.5, '"4111 1111 1111 1"*1', "series")
+    assert _cause(filled) == ("uninspectable", "unsupported")
+
+
+def test_honest_fractions_fills_exponents_and_rich_text_set_no_floor() -> None:
+    # A measurements sheet: fractions, accounting amounts (filled with
+    # spaces), numbers in scientific notation, notes in rich text.
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    codes = ["# ?/?", "# ??/100", "# ??/??", '_(* #,##0.00_);_(* \\(#,##0.00\\);_(* "-"??_);_(@_)',
+             "0.00E+00", "##0.0E+0", "0.000E+00"]
+    for row in range(1, 300):
+        for col, code in enumerate(codes, 1):
+            ws.cell(row, col, 4111 * row + row / 7 + 1 / 81).number_format = code
+    out = io.BytesIO()
+    wb.save(out)
+    assert floor_of(out.getvalue()) == ("complete", None, [])
+    from crafted_shown import _formatted, _numfmts, _xlsx
+
+    runs = ('<is><r><t xml:space="preserve">Room 4111 </t></r><r><rPr><b/></rPr>'
+            "<t>booked 12 May</t></r></is>")
+    assert floor_of(_xlsx(_numfmts("0"), cell=runs, style=' t="inlineStr"')) == (
+        "complete", None, [])
+    assert floor_of(_formatted('"Note: "@', runs, ' t="inlineStr"')) == ("complete", None, [])
 
 
 _MC = 'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'

@@ -38,16 +38,20 @@ from fractions import Fraction
 
 from vault.intake import _datefmt as dates
 from vault.intake._model import Refused
+from vault.intake._patterns import normalise
 from vault.intake._xml import TextTarget
 
 __all__ = ["BUILTIN", "CellFormats", "Format", "StylesTarget", "literal_text", "number_text",
            "parse", "render", "style_index", "unsigned"]
 
-Token = tuple[str, str]  # (kind, text): lit, digit, point, text, general, date (a run of one
+Token = tuple[str, str]  # (kind, text): lit (a character shown as itself, unquoted: a "/"
+# is a fraction's bar), quoted (text in quotes, an escaped character, the space of _: shown as
+# text, never a bar or a denominator), fill (the character of *: repeated to fill the cell),
+# digit, point, text, general, date (a run of one
 # date letter: yyyy, mm), elapsed ([h]: its letters), ampm (AM/PM, A/P), other, sep, percent
 # (an unquoted, unescaped %: the number shown times 100; shown as literal text), system (the
 # system's long date or time, [$-F800], [$-F400]: "date", "time"), calendar (one intake does
-# not show dates in: B2, Hijri; a locale's, [$-60401]: its name)
+# not show dates in: B2, Hijri; a locale's, [$-60401]: its name), exponent (E+, E-)
 Places = dict[int, int]  # the percent signs of a section -> the most fraction digits shown
 MAX_CONDITIONAL = 32  # distinct conditional (dxf) number formats with literal text
 MAX_CODE = 255  # characters of a number format: Excel's own limit
@@ -128,11 +132,11 @@ def tokens(code: str) -> list[Token]:
         if c == '"':
             j = code.find('"', i + 1)
             j = n if j < 0 else j
-            out.append(("lit", code[i + 1:j]))
+            out.append(("quoted", code[i + 1:j]))
             i = j + 1
             continue
         if c in "\\*_":  # escaped; repeated to fill (shown once at least); a space as wide
-            out.append(("lit", " " if c == "_" else code[i + 1:i + 2]))
+            out.append(("fill" if c == "*" else "quoted", " " if c == "_" else code[i + 1:i + 2]))
             i += 2
             continue
         if c == "[":
@@ -152,7 +156,7 @@ def tokens(code: str) -> list[Token]:
             i += 7
             continue
         if c in "eE" and code[i + 1:i + 2] in ("+", "-"):
-            out.append(("other", code[i:i + 2]))
+            out.append(("exponent", code[i + 1]))
             i += 2
             continue
         if (ampm := _ampm(code, i)) is not None:
@@ -185,26 +189,43 @@ def _fill(placeholder: str) -> str:
     return {"0": "0", "?": " "}.get(placeholder, "")
 
 
+def _each(fills: tuple[str, ...], digits: str) -> list[str]:
+    """What each placeholder of a whole number shows (``fills``: what each
+    shows unfilled): its digits right-aligned, one a placeholder, the
+    first taking any extra -- ``0"x"0"-"0`` shows 341 as ``3x4-1``."""
+    if not fills:
+        return []
+    spare = len(digits) - len(fills)
+    if spare >= 0:
+        return [digits[:spare + 1], *digits[spare + 1:]]
+    return [*fills[:-spare], *digits]
+
+
+def _left(fills: tuple[str, ...], digits: str) -> list[str]:
+    """What each placeholder after a point shows: ``digits`` left-aligned."""
+    return [*digits[:len(fills)], *fills[len(digits):]]
+
+
 def _number(section: _Section, digits: str, fraction: str) -> str:
     """The number's digits in the placeholders, right-aligned (the first
     takes any extra digits), its fraction's left-aligned (no rounding)."""
-    places = len(section.fills)
-    spare = len(digits) - places
-    if places == 0:
-        whole: list[str] = []
-    elif spare >= 0:
-        whole = [digits[:spare + 1], *digits[spare + 1:]]
-    else:
-        whole = [*section.fills[:-spare], *digits]
-    after = section.fraction_fills
-    shown = iter(whole)
-    fractions = iter([*fraction[:len(after)], *after[len(fraction):]])
+    shown = iter(_each(section.fills, digits))
+    fractions = iter(_left(section.fraction_fills, fraction))
     out = []
     for kind, text in section.plan:
         out.append(text if kind == "lit" else next(shown) if kind == "whole"
                    else next(fractions) if kind == "fraction" else "." if kind == "point"
                    else digits + ("." + fraction if fraction else ""))
     return "".join(out)
+
+
+# Kinds of token shown as their text wherever they are: a bare character,
+# quoted or escaped text, a fill's character (at least once)
+_TEXT = frozenset(("lit", "quoted", "fill"))
+
+
+def _as_text(toks: list[Token] | tuple[Token, ...]) -> list[Token]:
+    return [("lit", t) if k in _TEXT else (k, t) for k, t in toks]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +245,12 @@ class _FractionPlan:
     @classmethod
     def of(cls, toks: list[Token]) -> _FractionPlan | None:
         """The fraction ``toks`` show, or None: one pass each way from the
-        first ``/`` after a placeholder, no pattern to backtrack."""
-        if any(k in ("point", "text", "general", "date", "elapsed", "ampm") for k, _ in toks):
+        first bare ``/`` after a placeholder, no pattern to backtrack. Only
+        a bare ``/`` is a bar and only bare digits a fixed denominator: a
+        quoted or escaped one is text Excel shows as it is (ISO/IEC 29500-1
+        §18.8.31), ``0000"/"0`` shows 11110 as ``1111/0``, no fraction."""
+        if any(k in ("point", "text", "general", "date", "elapsed", "ampm", "exponent")
+               for k, _ in toks):
             return None
         slash = next((i for i, (k, t) in enumerate(toks)
                       if k == "lit" and t == "/" and i and toks[i - 1][0] == "digit"), None)
@@ -236,7 +261,7 @@ class _FractionPlan:
             start -= 1
         end = slash + 1
         while end < len(toks) and (toks[end][0] == "digit" or (
-                toks[end][0] == "lit" and len(toks[end][1]) == 1 and toks[end][1] in _ASCII)):
+                toks[end][0] == "lit" and toks[end][1] in _ASCII)):
             end += 1
         below = "".join(t for _, t in toks[slash + 1:end])
         if below[:1] in tuple("123456789") and all(c in _ASCII for c in below):
@@ -245,8 +270,8 @@ class _FractionPlan:
             fixed, digits = None, len(below)
         else:
             return None
-        return cls(tuple(toks[:start]), tuple(t for _, t in toks[start:slash]), fixed, digits,
-                   tuple((k, t) for k, t in toks[end:] if k == "lit"))
+        return cls(tuple(_as_text(toks[:start])), tuple(t for _, t in toks[start:slash]),
+                   fixed, digits, tuple((k, t) for k, t in _as_text(toks[end:]) if k == "lit"))
 
 
 _ASCII = frozenset("0123456789")
@@ -279,9 +304,11 @@ def _fractions(plan: _FractionPlan, whole: str, fraction: str) -> list[str]:
     fraction whose denominator has at most n digits, and the last
     convergent of its continued fraction where that differs (which of the
     two Excel shows is not relied on). Without an integer part the whole
-    number is the numerator."""
+    number is the numerator; with one, its digits are placed one a
+    placeholder as a plain number's (:func:`_each`): ``0"x"0"-"0 ?/?``
+    shows 341.5 as ``3x4-1 1/2``."""
     value = Fraction(int(whole + fraction), 10 ** len(fraction))
-    integer = [t for k, t in plan.before if k == "digit"]
+    integer = tuple(_fill(t) for k, t in plan.before if k == "digit")
     base = value.numerator // value.denominator if integer else 0
     rest = value - base
     if plan.fixed is not None:
@@ -294,12 +321,86 @@ def _fractions(plan: _FractionPlan, whole: str, fraction: str) -> list[str]:
     for above, below in readings:
         whole_part = base + 1 if integer and above == below else base
         above = 0 if integer and above == below else above
-        shown_whole = iter([_placed(tuple(integer), str(whole_part).lstrip("0") or "0")])
-        text = "".join(t if k == "lit" else next(shown_whole, "") for k, t in plan.before)
+        shown_whole = iter(_each(integer, str(whole_part)))
+        text = "".join(t if k == "lit" else next(shown_whole) if k == "digit" else ""
+                       for k, t in plan.before)
         denominator = str(below) if plan.fixed is not None else str(below).ljust(plan.digits)
         out.append(text + _placed(plan.numerator, str(above)) + "/" + denominator
                    + "".join(t for _, t in plan.after))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Scientific:
+    """A scientific section (``0.00E+00``, ``##0.0E+0``): what it shows,
+    in order (``plan``: literal text; ``whole`` and ``fraction``, the
+    mantissa's placeholders before and after its point; ``point``;
+    ``exponent``, the E and its sign; ``power``, the exponent's
+    placeholders), and what each placeholder shows unfilled."""
+
+    plan: tuple[Token, ...]
+    whole: tuple[str, ...]
+    fraction: tuple[str, ...]
+    power: tuple[str, ...]
+
+    @classmethod
+    def of(cls, toks: list[Token]) -> _Scientific | None:
+        e = next((i for i, (k, _) in enumerate(toks) if k == "exponent"), None)
+        if e is None:
+            return None
+        point = next((i for i, (k, _) in enumerate(toks[:e]) if k == "point"), e)
+        plan = [("whole" if i < point else "fraction" if i < e else "power", t)
+                if k == "digit" else (k, t) for i, (k, t) in enumerate(toks)
+                if k in ("lit", "digit", "exponent") or i == point < e]
+        fills = {kind: tuple(_fill(t) for k, t in plan if k == kind)
+                 for kind in ("whole", "fraction", "power")}
+        return cls(tuple(plan), fills["whole"], fills["fraction"], fills["power"])
+
+    def readings(self, whole: str, fraction: str) -> list[tuple[str, str, int]]:
+        """(the mantissa's whole digits, its fraction's, the exponent) as
+        the section may show a number: its significant digits rounded to
+        as many as the mantissa has placeholders, never past the 15 Excel
+        keeps -- ``000000000000000E+0`` shows 0.378282246310005 as
+        ``378282246310005E-15`` -- the whole part as many digits as its
+        placeholders, or, led by ``#`` or ``?``, as few as make the
+        exponent a multiple of them (``##0.0E+0``, engineering notation):
+        which of the two Excel shows is not relied on."""
+        digits = (whole + fraction).lstrip("0")
+        if not digits:
+            return [("0", "", 0)]
+        point = len(whole) if whole != "0" else len(digits) - len(fraction)
+        keep = max(1, min(len(self.whole) + len(self.fraction), _SHOWN))
+        if len(digits) > keep:
+            rounded = str(int(digits[:keep]) + (digits[keep] >= "5"))
+            point += len(rounded) - keep
+            digits = rounded[:keep]
+        places = len(self.whole)
+        splits = {places} | ({(point - 1) % places + 1} if places and self.whole[0] != "0"
+                             else set())
+        return [((digits + "0" * k)[:k], digits[k:].rstrip("0"), point - k)
+                for k in sorted(splits, reverse=True)]
+
+    def shown(self, whole: str, fraction: str, digits_only: bool = False) -> list[str]:
+        """The number as the section shows it, a line for each reading;
+        ``digits_only``: the mantissa's digits alone, as a rule reads them."""
+        out = []
+        for mantissa, after, power in self.readings(whole, fraction):
+            shown = iter(_each(self.whole, mantissa))
+            fractions = iter(_left(self.fraction, after))
+            exponent = iter(_each(self.power, str(abs(power))))
+            out.append("".join(
+                next(shown) if kind == "whole" else next(fractions) if kind == "fraction"
+                else "" if digits_only else text if kind == "lit" else "." if kind == "point"
+                else next(exponent) if kind == "power"
+                else "E" + ("-" if power < 0 else "+" if text == "+" else "")
+                for kind, text in self.plan))
+        return out
+
+
+def _reads_as_digit(character: str) -> bool:
+    """Whether a rule reads ``character`` as a digit (any script's, as
+    normalised for matching: ``١``, ``¹``, a full-width ``１``)."""
+    return any(c in _ASCII for c in normalise(character))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,11 +423,19 @@ class _Section:
 
     percent: int  # unquoted, unescaped % signs: the number is shown times 100 for each
     fraction: _FractionPlan | None  # a fraction section's plan
+    scientific: _Scientific | None  # a scientific section's plan
+    # a fill character a rule reads as a digit (*1): Excel repeats it as
+    # often as the column is wide, which intake does not know
+    digit_fill: str | None
 
     @classmethod
     def of(cls, toks: list[Token]) -> _Section:
         percent = sum(k == "percent" for k, _ in toks)
         toks = [("lit", t) if k == "percent" else (k, t) for k, t in toks]
+        fraction_plan = _FractionPlan.of(toks)  # before quoted text is taken for bare
+        digit_fill = next((t for k, t in toks if k == "fill" and _reads_as_digit(t)), None)
+        toks = _as_text(toks)
+        scientific = _Scientific.of(toks)
         point = next((i for i, (k, _) in enumerate(toks) if k == "point"), len(toks))
         plan = [("whole" if i < point else "fraction", t) if k == "digit" else (k, t)
                 for i, (k, t) in enumerate(toks) if k in ("lit", "digit", "point", "general")]
@@ -336,11 +445,14 @@ class _Section:
         # a number: which of the two Excel shows is not relied on
         plans = (*((dates.Plan.of(toks),) if date else ()),
                  *(dates.Plan.of(tokens(SYSTEM_CODES[t])) for k, t in toks if k == "system"))
+        # a scientific section's digits are read as its mantissa shows them
+        # (number_text), none of the fraction as a plain number's
+        places = 0 if scientific else _places(toks, len(fraction_fills), date)
         return cls(tuple(toks), tuple(plan), tuple(_fill(t) for k, t in plan if k == "whole"),
                    fraction_fills, date, plans,
                    next((t for k, t in toks if k == "calendar"), None),
                    any(k == "text" for k, _ in toks),
-                   _places(toks, len(fraction_fills), date), percent, _FractionPlan.of(toks))
+                   places, percent, fraction_plan, scientific, digit_fill)
 
 
 def _places(toks: list[Token], fraction_digits: int, date: bool) -> int | None:
@@ -404,8 +516,22 @@ def parse(code: str) -> Format:
             sections[-1].append(tok)
             conditional = conditional or (tok[0] == "other" and tok[1][:1] in "<>=")
     parsed = tuple(_Section.of(s) for s in sections)
-    return Format(parsed, any(s.dates or s.fraction for s in parsed) or any(
-        k == "lit" and _adds(t) for s in sections for k, t in s), conditional)
+    return Format(parsed, any(s.dates or s.fraction or _long_mantissa(s) for s in parsed) or any(
+        k in _TEXT and _adds(t) for s in sections for k, t in s), conditional)
+
+
+# Digits in a row of the shortest number a detector reads alone (a BSN): a
+# mantissa of fewer places shows none, whatever its digits.
+_SHORTEST = 9
+
+
+def _long_mantissa(section: _Section) -> bool:
+    """Whether a scientific section's mantissa shows enough digits to be
+    read, as shown, with every cell a format may show (a conditional or
+    data label format, which is given no cell's number): ``0.00E+00`` never
+    is, ``000000000000000E+0`` is."""
+    science = section.scientific
+    return science is not None and len(science.whole) + len(science.fraction) >= _SHORTEST
 
 
 def _adds(literal: str) -> bool:
@@ -531,8 +657,11 @@ def number_text(value: str, formats: tuple[Format | None, ...] = (None,),
     sign, whole, fraction = parts
     keep: dict[int, int] = {0: 0}
     add_places(keep, at_least or {})
+    scientific: list[_Section] = []
     for fmt in formats:
         for section in (None,) if fmt is None else fmt.sections_for(sign):
+            if section is not None and section.scientific is not None:
+                scientific.append(section)
             percent = 0 if section is None else section.percent
             places = None if section is None else section.places
             if places is None:
@@ -548,7 +677,11 @@ def number_text(value: str, formats: tuple[Format | None, ...] = (None,),
                 shown_whole, shown_fraction, min(keep[percent], max(0, _SHOWN - significant)))
         out.append("-" * (sign < 0) + shown_whole
                     + ("." + shown_fraction if shown_fraction else ""))
-    return "\n".join(out)
+    for section in scientific:  # its mantissa's digits, the point left out
+        assert section.scientific is not None
+        out += ["-" * (sign < 0) + digits for digits in section.scientific.shown(
+            *_percent(whole, fraction, section.percent), digits_only=True)]
+    return "\n".join(dict.fromkeys(out))
 
 
 def render(fmt: Format, value: str, numeric: bool,
@@ -568,6 +701,7 @@ def render(fmt: Format, value: str, numeric: bool,
         section = sections[3] if len(sections) > 3 else sections[0]
         if not section.text:
             return None
+        _not_filled(section)
         # The value is read as it is elsewhere; here only what the format
         # puts around it counts, so a long one is its two ends (a format of
         # 255 @ over a 30,000-character cell was 7 million characters).
@@ -581,7 +715,11 @@ def render(fmt: Format, value: str, numeric: bool,
     sign, whole, fraction = parts
     shown: list[str] = []
     for section in fmt.sections_for(sign):
-        if section.fraction is not None:
+        _not_filled(section)
+        if section.scientific is not None:
+            shown += ["-" * (sign < 0 and section is sections[0]) + text for text in
+                      section.scientific.shown(*_percent(whole, fraction, section.percent))]
+        elif section.fraction is not None:
             shown += ["-" * (sign < 0 and section is sections[0]) + text for text in _fractions(
                 section.fraction, *_percent(whole, fraction, section.percent))]
         elif not section.date:
@@ -590,6 +728,17 @@ def render(fmt: Format, value: str, numeric: bool,
         if section.dates:
             shown += _dated(section, sign, whole, fraction, systems)
     return "\n".join(shown) if shown else None
+
+
+def _not_filled(section: _Section) -> None:
+    """A section whose fill (``*1``) a rule reads as a digit makes the file
+    not inspected whole: Excel repeats it as often as the column's width
+    allows (``"4111 1111 1111 1"*1`` shows a card number in a column of
+    one width), and no honest format fills with a digit; a fill of spaces
+    (``_(* #,##0_)``, accounting) or other characters is read once."""
+    if section.digit_fill is not None:
+        raise Refused("unsupported", "a number format filling its cell with a digit "
+                      f"({section.digit_fill!r}), repeated as wide as its column")
 
 
 def _dated(section: _Section, sign: int, whole: str, fraction: str,

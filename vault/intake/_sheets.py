@@ -116,6 +116,7 @@ class SheetTarget(_Formulas):
         self.shown: tuple[Format | None, ...] = (None,)  # the formats a number is shown with
         self.value: list[str] | None = None  # a cell's value, to render with its formats
         self.value_depth = 0
+        self.phonetic = 0  # depth of the phonetic run (rPh) we are in, 0 if none
         self.number: list[str] | None = None  # a number's value, to read as shown
         self.number_depth = 0
         self.x14_dxf = 0  # depth of the x14:dxf we are in, 0 if none
@@ -148,9 +149,13 @@ class SheetTarget(_Formulas):
         if tag in _VALUE and self._in_cell() and self.cell_type in (None, "n") \
                 and not self.inside and self.number is None:
             self.number, self.number_depth = [], self.depth
-        if self.codes and tag in _CELL_TEXT and (self.inside == self.depth
-                                                 or self.number is not None):
+        if self.codes and self.value is None and (
+                (tag in _INLINE and self._in_cell()) or (
+                    tag in _CELL_TEXT and (self.inside == self.depth or self.number is not None))):
+            # an inline string is one value, however many runs hold its text
             self.value, self.value_depth = [], self.depth
+        elif tag in _PHONETIC and self.value is not None and not self.phonetic:
+            self.phonetic = self.depth
         elif tag in _X14_DXF and not self.x14_dxf:
             self.x14_dxf = self.depth
         elif tag in _NUMFMT and self.x14_dxf:
@@ -162,7 +167,8 @@ class SheetTarget(_Formulas):
 
     def data(self, text: str) -> None:
         super().data(text)
-        if self.value is not None:
+        if self.value is not None and (self.inside or self.number is not None) \
+                and not self.phonetic:
             self.value.append(text)
         if self.number is not None:
             self.number.append(text)
@@ -179,6 +185,8 @@ class SheetTarget(_Formulas):
             self._add(number_text(number, self.shown,
                                   conditional_places(number, self.formats.dxf_places)))
             self.number = None
+        if self.phonetic == self.depth:
+            self.phonetic = 0
         if self.x14_dxf == self.depth:
             self.x14_dxf = 0
         if self.cell == self.depth:
@@ -221,16 +229,22 @@ class _LateCells(TextTarget):
         self.cell_type: str | None = None
         self.value: list[str] | None = None
         self.value_depth = 0
+        self.text = 0  # depth of the v or t (not of a phonetic run) we are in, 0 if none
+        self.phonetic = 0
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
         if tag in _CELL:
             self.cell_type = attrib.get("t")
-        elif tag in _CELL_TEXT and self.value is None and self.cell_type != "s":
+        elif tag in (_INLINE | _CELL_TEXT) and self.value is None and self.cell_type != "s":
             self.value, self.value_depth = [], self.depth
+        if tag in _PHONETIC and not self.phonetic:
+            self.phonetic = self.depth
+        if tag in _CELL_TEXT and self.value is not None and not (self.text or self.phonetic):
+            self.text = self.depth
 
     def data(self, text: str) -> None:
-        if self.value is not None:
+        if self.value is not None and self.text:
             self.value.append(text)
 
     def end(self, tag: str) -> None:
@@ -242,10 +256,16 @@ class _LateCells(TextTarget):
                 shown.append(number_text(value, (), conditional_places(value, self.places)))
             if text := "\n".join(s for s in shown if s is not None):
                 self._add("\n" + text + "\n")
+        if self.text == self.depth:
+            self.text = 0
+        if self.phonetic == self.depth:
+            self.phonetic = 0
         super().end(tag)
 
 
 _CELL, _VALUE, _CELL_TEXT, _FORMULA = _tags("c"), _tags("v"), _tags("v", "t"), _tags("f")
+# a cell's inline string, and the phonetic runs in it Excel shows only as a guide above it
+_INLINE, _PHONETIC = _tags("is"), _tags("rPh")
 _X14_DXF, _NUMFMT, _ROW = _x14("dxf"), _tags("numFmt"), _tags("row")
 # elements whose attributes an application shows: a data validation's input
 # and error messages, a hyperlink's shown text and tooltip
