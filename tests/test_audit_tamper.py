@@ -124,6 +124,39 @@ def test_a_copy_appended_at_the_end_is_a_stray_line(
     assert log.verify().unrecovered_lines == 0
 
 
+@pytest.mark.parametrize("planted", ["numbered ahead", "a line inserted before"])
+def test_nothing_is_appended_or_signed_after_records_out_of_place(
+    pristine: Path, tmp_path_factory: pytest.TempPathFactory, planted: str
+) -> None:
+    # Records out of place after the last settle point (§8): the next
+    # writer's torn record set them aside -- the records of a revocation
+    # they moved with them -- and its own records followed, out of place
+    # themselves once the lines were put back as written; a checkpoint was
+    # signed over them. Now nothing is written, and the log, put back,
+    # takes appends again.
+    path = _copy(pristine, tmp_path_factory)
+    lines = lines_of(path)
+    if planted == "numbered ahead":
+        copies = [lines[-1].replace(b'"seq":%d,' % (N - 1), b'"seq":%d,' % (N + k))
+                  for k in (1000, 1001)]
+        assert all(c != lines[-1] for c in copies)
+        write_lines(path, [*lines, *copies])
+    else:
+        write_lines(path, [*lines[:N - 2], b"junk", *lines[N - 2:]])
+    damaged = (path / "log").read_bytes()
+    for act in (lambda log: log.append(fields("bob"), KEYS["bob"]),
+                lambda log: log.checkpoint()):
+        with pytest.raises(AuditIntegrityError, match="records out of place") as e:
+            act(AuditLog.open(path))
+        assert e.value.kind in ("inserted", "deleted")
+        assert (path / "log").read_bytes() == damaged
+    write_lines(path, lines)
+    log = AuditLog.open(path)
+    log.append(fields("bob"), KEYS["bob"])
+    assert "torn" not in [r.action for r in log.records()]
+    assert log.verify().unrecovered_lines == 0
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cut=st.integers(0, 10_000))
 def test_truncation_below_the_newest_checkpoint(

@@ -1629,3 +1629,74 @@ def test_nothing_is_decided_while_records_are_out_of_place(tmp_path: Path) -> No
     assert r.exit_code == 0 and r.stderr == "", r.stderr
     doc = r.stdout.strip().split()[-1]
     assert not opens_with(held_secret_keys(office, "registrar"), doc_file(office, doc), tmp_path)
+
+
+def _moved_by(office: Office, how: str) -> tuple[bytes, bytes]:
+    """The log as written, and as a folder writer without a key left it:
+    two copies of the last record numbered 1000 and 1001 lines ahead (off
+    by as much), or one junk line before the records of a revocation."""
+    log = office.path / "audit" / "log"
+    if how == "numbered ahead":
+        written = log.read_bytes()
+        lines = written.split(b"\n")[:-1]
+        forged = []
+        for k in (1000, 1001):
+            record = json.loads(lines[-1])
+            record["seq"] = len(lines) + k
+            forged.append(json.dumps(record, separators=(",", ":"), sort_keys=True).encode())
+        return written, written + b"".join(x + b"\n" for x in forged)
+    before = len(office.raw.audit_lines())
+    assert office.apply({}).revoked == ["registrar: CONFIDENTIAL//STAFF"]
+    written = log.read_bytes()
+    lines = written.split(b"\n")[:-1]
+    return written, b"".join(x + b"\n" for x in [*lines[:before], b"junk", *lines[before:]])
+
+
+@pytest.mark.parametrize("how", ["numbered ahead", "junk before a revocation"])
+def test_reports_append_nothing_while_records_are_out_of_place(tmp_path: Path,
+                                                               how: str) -> None:
+    # While records were out of place, 'ls' (exit 0) and the read-only
+    # 'doctor' appended a torn record setting the moved lines aside -- a
+    # revocation's records with them -- and their own record, and moved
+    # the machine's trusted tip past those lines: with the lines put back
+    # as written, what they appended was out of place itself (exit 4 on
+    # every machine), and with the log cut back to before the attack every
+    # machine that had listed stopped ("no longer extends what this machine
+    # verified... treat this as an incident"), though no incident applies.
+    cleared = "clearance: {level: INTERNAL, compartments: [STAFF]}"
+    office = make_office(tmp_path / "o")
+    office.apply({cleared: cleared.replace("INTERNAL", "CONFIDENTIAL")})
+    doc = office.as_("clerk").seal(office.file("a.txt", b"hello\n"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    office.as_("clerk").seal(office.file("c0.txt", b"before"), level="CONFIDENTIAL",
+                             compartments=["STAFF"])  # the registrar holds its key
+    m = _machines(tmp_path, "clerk", "officer")
+    for w, env in m.items():
+        assert office.cli(w, "ls", env=env).exit_code == 0
+    log = office.path / "audit" / "log"
+    written, planted = _moved_by(office, how)
+    log.write_bytes(planted)
+    for w, env in m.items():
+        r = office.cli(w, "ls", env=env)
+        assert r.exit_code == 0 and "records out of place" in r.stderr, r.stderr
+        assert office.cli(w, "doctor", env=env).exit_code == 4
+        assert office.cli(w, "doctor", "--json", env=env).exit_code == 4
+    assert log.read_bytes() == planted  # nothing appended: not even a torn record
+    r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
+    assert r.exit_code == 4 and "records out of place" in r.stderr, r.stderr
+    assert not (office.path / "audit" / "checkpoints").exists() or not any(
+        (office.path / "audit" / "checkpoints").iterdir())
+    # The office puts the lines back as written (DEPLOYMENT.md §14): the
+    # planted ones removed, all else kept -- which is the log as written.
+    stray = set(planted.split(b"\n")) - set(written.split(b"\n"))
+    repaired = b"".join(x + b"\n" for x in log.read_bytes().split(b"\n")[:-1] if x not in stray)
+    assert repaired == written
+    log.write_bytes(repaired)
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new")}
+    for i, (w, env) in enumerate((*m.items(), ("clerk", new))):
+        for args in (("open", doc, "-o", str(tmp_path / f"opened-{i}.txt")),
+                     ("seal", str(office.file(f"after-{i}.txt", b"after\n"))), ("ls",)):
+            r = office.cli(w if args == ("ls",) else "clerk", *args, env=env)
+            assert r.exit_code == 0 and "out of place" not in r.stderr \
+                and "warning" not in r.stderr, (i, args, r.stderr)
+    assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0

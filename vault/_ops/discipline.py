@@ -64,6 +64,9 @@ class Attempt:
     recorded: bool = False
     allowed: bool = False
     completed: bool = False
+    #: a report made while records of the log are out of place: nothing is
+    #: appended for it (see :func:`attempts`)
+    unrecorded: bool = False
 
 
 # What must not be in a justification or reason: C0 and C1 controls, DEL,
@@ -117,6 +120,13 @@ def record(s: Session, atts: Sequence[Attempt], outcome: str, rules: Sequence[st
     AuditWriteError, and then nothing may happen). Records that change the
     vault's state take effect here: the trusted state replays them before
     this returns."""
+    if all(a.unrecorded for a in atts):
+        for a in atts:  # as if recorded: never a record later for it
+            if completion:
+                a.completed = True
+            else:
+                a.recorded, a.allowed = True, outcome == "allowed"
+        return
     me = s.me()
     s.register_me()
     actor = s.actor()
@@ -153,7 +163,10 @@ def _doc_ok(doc: str) -> bool:
 
 # What is done while records of the log are out of place: reports of what
 # the replay holds, which decide nothing the hidden records may have changed
-# ('ls' shows no title meanwhile; 'doctor --repair' refuses).
+# and decrypt nothing ('ls' shows no title meanwhile; 'doctor --repair'
+# refuses). They are the one exception to "every attempt is recorded":
+# appended meanwhile, their records would be out of place themselves once
+# the lines are put back as written (docs/DESIGN.md §8.4).
 _REPORTS = frozenset({"ls", "doctor"})
 
 
@@ -180,15 +193,18 @@ def attempts(s: Session, action: str, docs: Sequence[str | None]) -> Iterator[li
     """Several attempts decided together (sealing many files). Whatever is
     raised before an attempt's decision is recorded as its outcome; a
     failure after an allowed decision completes it as ``failed``. While
-    records are out of place nothing but a report is attempted, and the
-    refusal appends nothing: a record appended now would be out of place
-    itself once the lines are put back."""
+    records are out of place nothing but a report is attempted, and nothing
+    is appended, neither the refusal nor the report: a record appended now
+    would be out of place itself once the lines are put back."""
     s.me()
     atts = [Attempt(action, d) for d in docs]
     try:
         s.trusted.catch_up()  # decide under the policy version in force now
-        if action not in _REPORTS:
-            refuse_out_of_place(s)
+        if s.trusted.out_of_place() is not None:
+            if action not in _REPORTS:
+                refuse_out_of_place(s)
+            for a in atts:
+                a.unrecorded = True
         yield atts
     except BaseException as e:
         if isinstance(e, (AuditWriteError, OutOfPlace)):

@@ -495,6 +495,11 @@ class StateStore:
         return [tuple(r) for r in self._db.execute(
             "SELECT seq, kind, message FROM findings ORDER BY n")]
 
+    def drop_findings(self, kind: str, start: int) -> None:
+        """Forget the findings of that kind from line ``start`` on (a replay
+        from there finds them again while they stand)."""
+        self._db.execute("DELETE FROM findings WHERE kind = ? AND seq >= ?", (kind, start))
+
     def findings_of(self, kind: str) -> list[tuple[int, str]]:
         """The line and message of each finding of that kind, in order."""
         return [(int(seq), str(message)) for seq, message in self._db.execute(

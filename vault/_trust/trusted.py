@@ -165,7 +165,8 @@ class TrustedState:
                 if tip is not None and self.store.meta("rules") != RULES:
                     new_tip, applied = self._replay_again(tip)
                 else:
-                    new_tip, applied = self._own_lines(tip, end) or self._replay_from(tip)
+                    new_tip, applied = self._own_lines(tip, end) or self._replay_in_place(
+                        functools.partial(self._replay_from, tip), tip)
             except AuditIntegrityError as e:
                 if tip is None:
                     raise
@@ -176,7 +177,7 @@ class TrustedState:
                 self._pinned = False
                 anew = True
                 self._check_pin()
-                new_tip, applied = self._replay(None)
+                new_tip, _ = self._replay_in_place(self._replay_start, None)
                 applied = True
                 # The incident must be new to this machine (recorded at or
                 # after what it had verified) and seal off lines it had seen:
@@ -191,7 +192,8 @@ class TrustedState:
                         "the audit log no longer extends what this machine verified before "
                         f"(record {tip.size}): it was rolled back or rewritten",
                         kind=e.kind, seq=e.seq,
-                        hint="treat this as an incident; compare with a published checkpoint"
+                        hint=e.hint if e.kind in ("inserted", "deleted") and e.hint else
+                        "treat this as an incident; compare with a published checkpoint"
                     ) from e
                 self.store.add_finding(tip.size, "history", "the log changed below what "
                                        "this machine had verified; an administrator's incident "
@@ -387,11 +389,46 @@ class TrustedState:
                                  hint="someone replaced the vault's manifest; treat it as an "
                                       "incident")
 
-    def _replay(self, tip: TrustedTip | None,
-                through: TrustedTip | None = None) -> tuple[TrustedTip, bool]:
+    def _replay_in_place(self, replay: Callable[[int | None], tuple[TrustedTip, bool]],
+                         tip: TrustedTip | None) -> tuple[TrustedTip, bool]:
+        """``replay(None)`` from ``tip`` (inside a transaction) -- unless it
+        finds records out of place after it, as the log stands (lines
+        inserted, split, joined or removed before them; none at a line an
+        incident seals off by then, which moves nothing): then what it did
+        is undone and ``replay(M)`` stops before ``M``, the first of their
+        lines, keeping only the finding there. The tip never passes them,
+        nor what follows: the records they moved do not count, nor does
+        anything after them (docs/AUDIT.md §11.3) -- and once the office
+        puts the lines back as written (DEPLOYMENT.md §14), the log extends
+        what this machine verified, as it did before the lines moved."""
+        start = tip.size if tip is not None else 0
+        self.store.drop_findings("misplaced", start)  # found again below while they stand
+        try:
+            with self.store.savepoint():
+                done = replay(None)
+                sealed = self.store.sealed_off()
+                moved = next(((seq, message) for seq, message
+                              in self.store.findings_of("misplaced")
+                              if seq >= start and seq not in sealed), None)
+                if moved is not None:
+                    raise _Moved(*moved)
+            return done
+        except _Moved as e:
+            at, message = e.seq, e.message
+        new_tip, applied = replay(at)
+        self.store.add_finding(at, "misplaced", message)
+        return new_tip, applied
+
+    def _replay_start(self, until: int | None) -> tuple[TrustedTip, bool]:
+        """:meth:`_replay` from the log's start, stopping before ``until``."""
+        return self._replay(None, until=until)
+
+    def _replay(self, tip: TrustedTip | None, through: TrustedTip | None = None,
+                until: int | None = None) -> tuple[TrustedTip, bool]:
         """Feed the lines after ``tip`` to the journal (inside a transaction);
         the new tip, and whether any state record was applied. ``through``:
         a tip the lines must pass through on the way (AuditIntegrityError).
+        ``until``: the replay stops before the line so numbered.
 
         A line an incident sealed off never counts, whatever signature covers
         it, and a record after one was signed over that line as written: it
@@ -407,7 +444,7 @@ class TrustedState:
         them (:meth:`_keep_tip_leaves`)."""
         self._told = None
         given = self._sealed_now()
-        new_tip, applied = self._replay_pass(tip, through, *given)
+        new_tip, applied = self._replay_pass(tip, through, *given, until=until)
         for _ in range(3):  # a replay with new leaves may count another incident's
             found = self._sealed_now()
             if found == given:
@@ -416,7 +453,8 @@ class TrustedState:
             given, applied = found, True
         return new_tip, applied
 
-    def _replay_from(self, tip: TrustedTip | None) -> tuple[TrustedTip, bool]:
+    def _replay_from(self, tip: TrustedTip | None,
+                     until: int | None = None) -> tuple[TrustedTip, bool]:
         """:meth:`_replay` from ``tip`` -- from where its lines end now, when
         a line an incident sealed off below it was rewritten at another
         length (anyone may: it never counts, docs/AUDIT.md §11.3) and the
@@ -428,10 +466,10 @@ class TrustedState:
         from vault.audit._writer import moved_tip
 
         if tip is None:
-            return self._replay(None)
+            return self._replay(None, until=until)
         try:
             with self.store.savepoint():
-                return self._replay(tip)
+                return self._replay(tip, until=until)
         except AuditIntegrityError:
             moved = moved_tip(self._log.storage, tip, self.tip_leaves())
             if moved is None:
@@ -440,7 +478,7 @@ class TrustedState:
                                "what this machine had verified was rewritten at another "
                                "length; the lines still hold its tip with the leaves it was made "
                                "with there, and the tip was moved to where they end now")
-        return self._replay(moved)
+        return self._replay(moved, until=until)
 
     def original_leaves(self) -> dict[int, bytes]:
         """The original leaves the state holds (those incident records carry
@@ -529,19 +567,28 @@ class TrustedState:
     def _replay_pass(self, tip: TrustedTip | None, through: TrustedTip | None,
                      recorded: dict[int, bytes], sealed: dict[int, int],
                      stop: int | None = None, tree: dict[int, bytes] | None = None,
-                     told: dict[int, bytes] | None = None) -> tuple[TrustedTip, bool]:
+                     told: dict[int, bytes] | None = None,
+                     until: int | None = None) -> tuple[TrustedTip, bool]:
         """One pass of :meth:`_replay`. ``told``, given with ``through``:
         filled with the leaves ``through``'s tree holds at the ``sealed``
         lines below it, as this pass read them (its lines' own, or the
-        ``tree`` leaves, whichever reproduce its root)."""
+        ``tree`` leaves, whichever reproduce its root). ``until``: stop
+        before the line so numbered, with the tip of the lines before it."""
         from vault.audit import verify_record
 
         journal = Journal(self.store, self.manifest, _parse_policy, verify_record, sealed)
         passed = through is None or through.size == 0
         keep = sealed if told is not None else ()
         with self._log.scan(tip, recorded, tree, keep) as scan:
+            before, stopped = scan.tip, None
             for line in scan:
+                if until is not None and line.seq >= until:
+                    # What one line settles starts a new tip's lines: the tip
+                    # before it ends exactly at the line before ``until``.
+                    stopped = before
+                    break
                 journal.feed(line)
+                before = scan.tip
                 if through is not None and not passed and scan.tip.size >= through.size:
                     passed = _holds(scan, through)
                     if not passed:
@@ -557,7 +604,7 @@ class TrustedState:
             own = scan.tip == through  # else the tree leaves reproduced it (_holds)
             told.update({i: pair[0] if own else pair[1] for i, pair in scan.kept.items()
                          if i < through.size})
-        return scan.tip, journal.applied > 0
+        return stopped or scan.tip, journal.applied > 0
 
     def _replay_held(self, start: TrustedTip | None, reached: TrustedTip,
                      leaves: dict[int, bytes], sealed: dict[int, int]) -> dict[int, bytes]:
@@ -608,7 +655,7 @@ class TrustedState:
         self.store.reset()
         for key, value in pins.items():
             self.store.set_meta(key, value)
-        new_tip, _ = self._replay(None)
+        new_tip, _ = self._replay_in_place(self._replay_start, None)
         self._hold(old, held)
         return new_tip, True
 
@@ -775,6 +822,14 @@ class TrustedState:
 
     def docs(self, **where: object) -> list[DocRow]:
         return self.store.docs(**where)  # type: ignore[arg-type]
+
+
+class _Moved(Exception):
+    """A replay found records out of place: undone (``_replay_in_place``)."""
+
+    def __init__(self, seq: int, message: str) -> None:
+        super().__init__(message)
+        self.seq, self.message = seq, message
 
 
 def _holds(scan: Scan, tip: TrustedTip) -> bool:

@@ -305,6 +305,9 @@ class AuditLog(LogReading):
             turn = stack.enter_context(contextlib.closing(
                 Turn(self.storage, self._tip, 0,
                      originals=self.held_leaves or self.original_leaves)))
+            # Never over records out of place: once the lines are put back
+            # as written, the checkpoint would disagree with the log (§8).
+            turn.trailing_run()
             note = self._sign(signer, turn.tip.size, turn.tip.root)
             if not self.storage.store_checkpoint(turn.tip.size, note):
                 # Someone stored a note of that size first (a PostgreSQL

@@ -35,8 +35,8 @@ from vault.audit._chain import ZERO_LEAF
 from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.errors import AuditIntegrityError
 
-__all__ = ["MAX_FRAGMENTS", "MAX_RUN_BYTES", "ScannedLine", "Walker", "misplaced_message",
-           "settles"]
+__all__ = ["MAX_FRAGMENTS", "MAX_RUN_BYTES", "MOVED_HINT", "ScannedLine", "Walker",
+           "misplaced_message", "settles"]
 
 # The most lines one torn record names (about 110 bytes each, within
 # MAX_LINE); a longer run is named by its last MAX_FRAGMENTS lines and
@@ -139,10 +139,14 @@ def _damage(kind: str, seq: int, message: str) -> AuditIntegrityError:
     return AuditIntegrityError(message, kind=kind, seq=seq)
 
 
+# Records out of place are no incident: no declaration covers every record
+# they move, and once the lines are back as written every machine goes on.
+MOVED_HINT = ("put the lines back as written, keeping the changed log as evidence "
+              "(docs/DEPLOYMENT.md §14)")
+
+
 def _moved(kind: str, seq: int, message: str) -> AuditIntegrityError:
-    return AuditIntegrityError(message, kind=kind, seq=seq, hint=(
-        "put the lines back as written (docs/DEPLOYMENT.md §14) and treat this as an "
-        "incident"))
+    return AuditIntegrityError(message, kind=kind, seq=seq, hint=MOVED_HINT)
 
 
 class Walker:
@@ -160,6 +164,9 @@ class Walker:
         # The last line holding a record in its place; the lines before
         # ``start`` count as such (a reader held them to what it verified).
         self._in_place = start - 1
+        #: lines only held (:meth:`hold`): the first records found out of
+        #: place among them, which no torn record may set aside (§8)
+        self.moved: AuditIntegrityError | None = None
 
     def _reset(self, before: bytes) -> None:
         self.before = before
@@ -184,7 +191,7 @@ class Walker:
         """Add line ``seq``; return the lines it settles, in order."""
         record = parse(line, seq)
         if record is not None and record.seq != seq:
-            return self._out_of_place(seq, line, leaf, record.seq)
+            return self._out_of_place(_Pending.of(seq, line, leaf, None), record.seq)
         if record is not None:
             self._in_place, self._stray = seq, None  # the one before was a stray line
         if record is None or record.signature is None:
@@ -192,51 +199,68 @@ class Walker:
             return []
         return self._settle(record, seq, line, leaf)
 
-    def _out_of_place(self, seq: int, line: bytes, leaf: bytes,
-                      number: int) -> list[ScannedLine]:
-        """Line ``seq`` holds record ``number``. Records were moved -- lines
+    def _out_of_place(self, p: _Pending, number: int, *,
+                      settle: bool = True) -> list[ScannedLine]:
+        """Line ``p.seq`` holds record ``number``. Records were moved -- lines
         inserted, split, joined or removed before them -- only when the next
         record is out of place by as much, or the records from here on
         already were, and nothing with that number came before in its
         place: then each such line is damage (``inserted`` or ``deleted``).
         A record alone at another offset is a stray line -- a copy, say --
-        and waits like any other line that is no record (§8)."""
+        and waits like any other line that is no record (§8). Without
+        ``settle`` (a writer holding lines to set them aside) nothing is
+        settled: the first damage so found is kept in :attr:`moved`."""
+        seq = p.seq
         shift = seq - number
         kind = "deleted" if number > seq else "inserted"
+        said: list[AuditIntegrityError] = []
         if self._shift is not None and self._shift[0] == shift:
-            message = (f"line {seq} holds record {number} (records out of place since line "
-                       f"{self._shift[1]})")
+            said.append(_moved(kind, min(seq, number), (
+                f"line {seq} holds record {number} (records out of place since line "
+                f"{self._shift[1]})")))
         elif self._stray is not None and self._stray[0] == shift:
             self._shift = (shift, self._stray[1])
-            first, said = self._stray[1], self._stray[2]
+            first, message = self._stray[1], self._stray[2]
             self._stray = None
-            out = self._flush(_moved(kind, min(first, first - shift), said))
-            self._hold(_Pending.of(seq, line, leaf, None))
-            return out + self._flush(_moved(kind, min(seq, number), (
+            said.append(_moved(kind, min(first, first - shift), message))
+            said.append(_moved(kind, min(seq, number), (
                 f"line {seq} holds record {number} (records out of place since line {first})")))
+        elif number > self._in_place:  # a number not yet seen in its place
+            self._stray = (shift, seq, misplaced_message(
+                self.first - 1 if self.count else seq - 1, seq, number))
         else:
-            if number > self._in_place:  # a number not yet seen in its place
-                self._stray = (shift, seq, misplaced_message(
-                    self.first - 1 if self.count else seq - 1, seq, number))
-            else:
-                self._stray = None
-            self._hold(_Pending.of(seq, line, leaf, None))
+            self._stray = None
+        if not settle or not said:
+            if said and self.moved is None:
+                self.moved = said[0]
+            self._hold(p)
             return []
-        self._hold(_Pending.of(seq, line, leaf, None))
-        return self._flush(_moved(kind, min(seq, number), message))
+        out = self._flush(said[0]) if len(said) == 2 else []
+        self._hold(p)
+        return out + self._flush(said[-1])
 
     def hold(self, seq: int, line: bytes, leaf: bytes, fragment: Fragment | None = None,
-             actor_key: str | None = None) -> None:
+             actor_key: str | None = None, number: int | None = None) -> None:
         """Add a line to the pending ones without settling anything (a writer
-        about to set them aside, §8). ``fragment``: a line known only by what
-        a torn record names of it (``line`` unused) -- with ``actor_key``, an
-        unsigned record of that actor, which its chain still follows."""
+        about to set them aside, §8), judging as :meth:`feed` does whether
+        records among them are out of place (:attr:`moved`). ``fragment``: a
+        line known only by what a torn record names of it (``line`` unused)
+        -- with ``actor_key``, an unsigned record of that actor, which its
+        chain still follows; with ``number``, the ``seq`` of the record it
+        holds, if any."""
         if fragment is not None:
-            self._hold(_Pending(seq, b"", leaf, None, fragment.length, fragment, actor_key))
+            p = _Pending(seq, b"", leaf, None, fragment.length, fragment, actor_key)
+        else:
+            record = parse(line, seq)
+            number = record.seq if record is not None else None
+            unsigned = record if record is not None and record.signature is None else None
+            p = _Pending.of(seq, line, leaf, unsigned if number == seq else None)
+        if number is not None and number != seq:
+            self._out_of_place(p, number, settle=False)
             return
-        record = parse(line, seq)
-        unsigned = record if record is not None and record.signature is None else None
-        self._hold(_Pending.of(seq, line, leaf, unsigned))
+        if number is not None:
+            self._in_place, self._stray = seq, None
+        self._hold(p)
 
     def _hold(self, p: _Pending) -> None:
         if not self.count:

@@ -25,13 +25,15 @@ from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.audit._storage import DerivedStore, LogEnd, LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
 from vault.audit._tree import CompactRange, extend_range, stored_order
-from vault.audit._walk import MAX_FRAGMENTS, Walker, parse, settles
+from vault.audit._walk import MAX_FRAGMENTS, MOVED_HINT, Walker, parse, settles
 from vault.errors import AuditIntegrityError
 
 __all__ = ["Turn", "check_tip", "moved_tip"]
 
 TORN_REASON = "an interrupted write left these lines; they are set aside, not records"
 _HINT = "run 'vault audit verify' and treat this as an incident"
+_PUT_BACK = ("the officer puts the lines back as written (docs/DEPLOYMENT.md §14); 'vault "
+             "audit verify' names them")
 _BACK = 256  # lines read at a time looking back for where a run starts (§8)
 
 
@@ -44,6 +46,7 @@ class _Line(NamedTuple):
     fragment: Fragment | None = None
     settle: bool = False  # a large line: is it a settle point (§5)?
     signer: str | None = None  # a large unsigned record: its actor key
+    number: int | None = None  # a large line holding a record: its seq
 
 
 # A line at least this long is remembered by what the writer needs of it --
@@ -57,9 +60,12 @@ def _line(seq: int, line: bytes, leaf: bytes, end: int) -> _Line:
     if len(line) < _COMPACT:
         return _Line(seq, line, leaf, end, len(line))
     record = parse(line, seq)
-    unsigned = record is not None and record.signature is None
+    if record is None:
+        return _Line(seq, b"", leaf, end, len(line), Fragment.of(seq, line))
+    # A record out of place is no record there (§8): its actor's chain skips it.
+    unsigned = record.signature is None and record.seq == seq
     return _Line(seq, b"", leaf, end, len(line), Fragment.of(seq, line), settles(record, seq),
-                 record.actor_key if record is not None and unsigned else None)
+                 record.actor_key if unsigned else None, record.seq)
 
 
 def _settles(item: _Line) -> bool:
@@ -237,7 +243,7 @@ class Turn:
             self.storage.terminate_tail()
             self._add([self.tail], [leaf_hash(self.tail)], remember=True)
             self.tail = b""
-        walker = self._trailing_run()
+        walker = self.trailing_run()
         if not walker.count:
             return
         chain, _ = walker.torn_chain(first.fingerprint)
@@ -249,8 +255,23 @@ class Turn:
         record = builder.signed(torn, self.tip.size, chain, fragments)
         self.append([record], [leaf_hash(record.line)])
 
-    def _trailing_run(self) -> Walker:
-        """The lines after the last settle point (§5, §8), held by a walker."""
+    def trailing_run(self) -> Walker:
+        """The lines after the last settle point (§5, §8), held by a walker.
+        Records out of place among them -- lines inserted, split, joined or
+        removed before them -- are never set aside nor appended after
+        (AuditIntegrityError, nothing written): a torn record would drop
+        what they moved (a revocation's records), and anything appended now
+        would itself be out of place once the lines are put back as written
+        (docs/DEPLOYMENT.md §14)."""
+        walker = self._held_run()
+        if walker.moved is not None:
+            raise AuditIntegrityError(
+                f"the audit log has records out of place ({walker.moved.message}): nothing "
+                "is appended or signed until they are put back", kind=walker.moved.kind,
+                seq=walker.moved.seq, hint=_PUT_BACK)
+        return walker
+
+    def _held_run(self) -> Walker:
         items = list(self._recent)
         i = len(items)
         while i and not _settles(items[i - 1]):
@@ -267,7 +288,7 @@ class Turn:
         # read it forwards; the walker holds its last lines and digests (§8).
         first_end = items[0].end - items[0].length - 1 if items else self.tip.end_offset
         start, offset, before = self._run_start(first_seq, first_end)
-        walker = Walker(before)
+        walker = Walker(before, start)
         tip = self.tip
         source = self.storage.read(start, offset, LogEnd(tip.size, tip.end_offset))
         seq = start
@@ -308,9 +329,9 @@ class Turn:
 
 
 def _held(items: list[_Line], before: bytes) -> Walker:
-    walker = Walker(before)
+    walker = Walker(before, items[0].seq if items else 0)
     for item in items:
-        walker.hold(item.seq, item.line, item.leaf, item.fragment, item.signer)
+        walker.hold(item.seq, item.line, item.leaf, item.fragment, item.signer, item.number)
     return walker
 
 
@@ -375,8 +396,7 @@ def _recounted(storage: LogStorage, tip: TrustedTip,
                                seq=tip.size - 1, hint=_MOVED_HINT)
 
 
-_MOVED_HINT = ("a line was inserted, split in two or joined with another: put the lines back "
-               "as written (docs/DEPLOYMENT.md §14) and treat this as an incident")
+_MOVED_HINT = f"a line was inserted, split in two or joined with another: {MOVED_HINT}"
 
 
 def _rebuilt(storage: LogStorage, derived: DerivedStore, tip: TrustedTip,
