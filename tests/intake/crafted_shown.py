@@ -125,6 +125,134 @@ def _formatted(code: str, cell: str, attrs: str = "") -> bytes:
     return _xlsx(_numfmts(code.replace('"', "&quot;")), cell=cell, style=' s="1"' + attrs)
 
 
+def _typed(name: str, xml: str, content_type: str) -> Callable[[Parts], Parts]:
+    """Part ``name`` added, its content type declared by an Override."""
+    return lambda p: {**_sub("[Content_Types].xml", rb"</Types>", (
+        f'<Override PartName="/{name}" ContentType="{content_type}"/></Types>').encode())(p),
+        name: xml.encode()}
+
+
+_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+
+
+def _related(source: str, rel_type: str, target: str) -> Callable[[Parts], Parts]:
+    """A relationship ``rIdX`` of part ``source`` of type ``rel_type`` to ``target``."""
+    folder, _, last = source.rpartition("/")
+    rels = f"{folder}/_rels/{last}.rels"
+    link = f'<Relationship Id="rIdX" Type="{rel_type}" Target="{target}"/>'
+
+    def change(p: Parts) -> Parts:
+        body = p.get(rels, b'<Relationships xmlns="http://schemas.openxmlformats.org/package/'
+                           b'2006/relationships"></Relationships>')
+        return {**p, rels: body.replace(b"</Relationships>",
+                                        link.encode() + b"</Relationships>")}
+    return change
+
+
+def _then(*changes: Callable[[Parts], Parts]) -> Callable[[Parts], Parts]:
+    def change(p: Parts) -> Parts:
+        for one in changes:
+            p = one(p)
+        return p
+    return change
+
+
+def _chart_xlsx(change: Callable[[Parts], Parts]) -> bytes:
+    """A workbook with a bar chart of two quarters' spend (openpyxl's,
+    ``xl/charts/chart1.xml``, its namespace the default one), changed."""
+    import openpyxl
+    from openpyxl.chart import BarChart, Reference
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in [["Quarter", "Spend"], ["Q1", 10], ["Q2", 20]]:
+        ws.append(row)
+    chart = BarChart()
+    chart.add_data(Reference(ws, min_col=2, min_row=1, max_row=3), titles_from_data=True)
+    ws.add_chart(chart, "D2")
+    out = io.BytesIO()
+    wb.save(out)
+    return rewrite(out.getvalue(), change)
+
+
+_CHART = "xl/charts/chart1.xml"
+_OOXML = "application/vnd.openxmlformats-officedocument."
+# Insert > Text Box on a chart: a shape of the chart's own drawing (c:userShapes)
+_USER_SHAPES = (
+    '<c:userShapes xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" '
+    'xmlns:cdr="http://schemas.openxmlformats.org/drawingml/2006/chartDrawing" '
+    f'{A}><cdr:relSizeAnchor><cdr:from><cdr:x>0.1</cdr:x><cdr:y>0.1</cdr:y></cdr:from>'
+    "<cdr:to><cdr:x>0.9</cdr:x><cdr:y>0.3</cdr:y></cdr:to><cdr:sp macro=\"\" textlink=\"\">"
+    '<cdr:nvSpPr><cdr:cNvPr id="2" name="TextBox 1"/><cdr:cNvSpPr txBox="1"/></cdr:nvSpPr>'
+    "<cdr:spPr/><cdr:txBody><a:bodyPr/><a:p><a:r><a:t>Card "
+    f"{CARD}</a:t></a:r></a:p></cdr:txBody></cdr:sp></cdr:relSizeAnchor></c:userShapes>")
+
+
+def _user_shapes() -> bytes:
+    overlay = "xl/chartOverlays/overlay1.xml"
+    return _chart_xlsx(_then(
+        _sub(_CHART, rb"</chartSpace>", b'<userShapes xmlns:r="http://schemas.openxmlformats.org/'
+             b'officeDocument/2006/relationships" r:id="rIdX"/></chartSpace>'),
+        _related(_CHART, _RELS + "chartUserShapes", "../chartOverlays/overlay1.xml"),
+        _typed(overlay, _USER_SHAPES, f"{_OOXML}drawingml.chartshapes+xml")))
+
+
+def _axis_minimum() -> bytes:
+    # Format Axis: bounds fixed at 4111111111111111 and ...121, a major
+    # unit of 10, numbers "0000 0000 0000 0000": the first tick label is a
+    # card number no cell or cache holds.
+    return _chart_xlsx(_then(
+        _sub(_CHART, rb'<valAx><axId val="100"/><scaling><orientation val="minMax"/>',
+             b'{}<max val="4111111111111121"/><min val="4111111111111111"/>'),
+        _sub(_CHART, rb'<axPos val="l"/><majorGridlines/>', b'{}<numFmt formatCode='
+             b'"0000 0000 0000 0000" sourceLinked="0"/>'),
+        _sub(_CHART, rb'<crossAx val="10"/></valAx>',
+             b'<crossAx val="10"/><crossBetween val="between"/><majorUnit val="10"/></valAx>')))
+
+
+def _commented_docx(author: str, initials: str = "JD") -> bytes:
+    """A Word document whose one comment is by ``author``."""
+    comments = (f'<w:comments {W}><w:comment w:id="0" w:author="{author}" '
+                f'w:date="2025-05-12T08:15:00Z" w:initials="{initials}"><w:p><w:r><w:t>'
+                "See above.</w:t></w:r></w:p></w:comment></w:comments>")
+    body = ('<w:p><w:commentRangeStart w:id="0"/><w:r><w:t>Venue booked.</w:t></w:r>'
+            '<w:commentRangeEnd w:id="0"/><w:r><w:commentReference w:id="0"/></w:r></w:p>')
+    return rewrite(_word(body), _then(
+        _related("word/document.xml", _RELS + "comments", "comments.xml"),
+        _typed("word/comments.xml", comments, f"{_OOXML}wordprocessingml.comments+xml")))
+
+
+def _revised(xml: str) -> bytes:
+    """Track Changes on: ``xml`` in a paragraph, by its author."""
+    return _word(f"<w:p>{xml}</w:p>")
+
+
+def _form_field(ff_data: str, kind: str, result: str = "") -> bytes:
+    """A legacy form field (Developer > Legacy Tools) of ``ff_data``."""
+    return _word(
+        f'<w:p><w:r><w:fldChar w:fldCharType="begin"><w:ffData><w:name w:val="Field1"/>'
+        f'<w:enabled/><w:calcOnExit w:val="0"/>{ff_data}</w:ffData></w:fldChar></w:r>'
+        f'<w:r><w:instrText xml:space="preserve"> {kind} </w:instrText></w:r>'
+        '<w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+        f'{result}<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')
+
+
+def _control(properties: str, shown: str = "Choose an item.") -> bytes:
+    """A content control of ``properties`` showing ``shown``."""
+    return _word(f'<w:sdt><w:sdtPr><w:id w:val="7"/>{properties}</w:sdtPr><w:sdtContent><w:p>'
+                 f"<w:r><w:t>{shown}</w:t></w:r></w:p></w:sdtContent></w:sdt>")
+
+
+def _ppt_commented(authors: str, name: str, content_type: str, rel_type: str) -> bytes:
+    """A deck whose comment authors part ``name`` is ``authors``."""
+    return rewrite(mf.pptx("Project update", "Notes."), _then(
+        _related("ppt/presentation.xml", rel_type, name.rpartition("/")[2]),
+        _typed(name, authors, content_type)))
+
+
+_P188 = 'xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main"'
+_TC = 'xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"'
 _DIGITS = {"arabic": 0x660, "devanagari": 0x966, "thai": 0xE50}
 _CARD_CODE = f'"{CARD[:-4]}"0000'.replace('"', "&quot;")
 
@@ -186,6 +314,54 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         f"<p:handoutMaster {A} {P}>{_PPT_BOX}</p:handoutMaster>")),
     "chartex.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."),
                                     _added("ppt/charts/chartEx1.xml", _CHARTEX)),
+    # shown by Office, in what intake did not read
+    "chart-user-shapes.xlsx": _user_shapes,
+    "axis-minimum.xlsx": _axis_minimum,
+    "comment-author.docx": lambda: _commented_docx(f"Card {CARD}"),
+    "comment-initials.docx": lambda: _commented_docx("Jane Doe", CARD),
+    "insertion-author.docx": lambda: _revised(
+        f'<w:ins w:id="1" w:author="{CARD}" w:date="2025-05-12T08:15:00Z"><w:r><w:t>'
+        "Open 9-5.</w:t></w:r></w:ins>"),
+    "deletion-author.docx": lambda: _revised(
+        f'<w:del w:id="1" w:author="{CARD}"><w:r><w:delText>Shut.</w:delText></w:r></w:del>'),
+    "format-change-author.docx": lambda: _revised(
+        '<w:r><w:rPr><w:b/><w:rPrChange w:id="1" w:author="' + CARD + '"><w:rPr/>'
+        "</w:rPrChange></w:rPr><w:t>Open 9-5.</w:t></w:r>"),
+    "content-control-title.docx": lambda: _control(f'<w:alias w:val="Card {CARD}"/>'
+                                                   '<w:tag w:val="t"/>', "Menu"),
+    "drop-down-item.docx": lambda: _control(
+        '<w:dropDownList><w:listItem w:displayText="Choose" w:value="0"/>'
+        f'<w:listItem w:displayText="Card {CARD}" w:value="1"/></w:dropDownList>', "Choose"),
+    "drop-down-value.docx": lambda: _control(
+        f'<w:dropDownList><w:listItem w:displayText="Card" w:value="{CARD}"/>'
+        "</w:dropDownList>", "Choose"),
+    "combo-box-item.docx": lambda: _control(
+        f'<w:comboBox><w:listItem w:displayText="Card {CARD}" w:value="x"/></w:comboBox>',
+        "Pick"),
+    "legacy-drop-down.docx": lambda: _form_field(
+        '<w:ddList><w:result w:val="1"/><w:listEntry w:val="Choose"/>'
+        f'<w:listEntry w:val="Card {CARD}"/></w:ddList>', "FORMDROPDOWN"),
+    "form-field-status.docx": lambda: _form_field(
+        f'<w:statusText w:type="text" w:val="Card {CARD}"/><w:textInput/>', "FORMTEXT",
+        "<w:r><w:t>x</w:t></w:r>"),
+    "form-field-help.docx": lambda: _form_field(
+        f'<w:helpText w:type="text" w:val="Card {CARD}"/><w:textInput/>', "FORMTEXT",
+        "<w:r><w:t>x</w:t></w:r>"),
+    "form-field-default.docx": lambda: _form_field(
+        f'<w:textInput><w:default w:val="Card {CARD}"/></w:textInput>', "FORMTEXT"),
+    "comment-author.pptx": lambda: _ppt_commented(
+        f'<p:cmAuthorLst {P}><p:cmAuthor id="1" name="Card {CARD}" initials="AB" lastIdx="1" '
+        'clrIdx="0"/></p:cmAuthorLst>', "ppt/commentAuthors.xml",
+        f"{_OOXML}presentationml.commentAuthors+xml", _RELS + "commentAuthors"),
+    "modern-comment-author.pptx": lambda: _ppt_commented(
+        f'<p188:authorLst {_P188}><p188:author id="{{1}}" name="Jane Doe" initials="{CARD}" '
+        'userId="Jane Doe" providerId="None"/></p188:authorLst>', "ppt/authors.xml",
+        "application/vnd.ms-powerpoint.authors+xml",
+        "http://schemas.microsoft.com/office/2018/10/relationships/authors"),
+    "threaded-comment-person.xlsx": lambda: _xlsx(_typed(
+        "xl/persons/people.xml", f'<personList {_TC}><person displayName="Card {CARD}" '
+        'id="{1}" userId="jane" providerId="None"/></personList>',
+        "application/vnd.ms-excel.person+xml")),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

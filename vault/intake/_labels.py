@@ -34,6 +34,7 @@ __all__ = [
     "CUSTOM_PROPS",
     "LABEL_INFO",
     "from_properties",
+    "is_label_property",
     "merge",
     "read_custom",
     "read_label_info",
@@ -44,6 +45,10 @@ LABEL_INFO = "docMetadata/LabelInfo.xml"
 LABEL_NS = "http://schemas.microsoft.com/office/2020/mipLabelMetadata"
 PROPERTY = re.compile(r"MSIP_Label_([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
                       r"[0-9A-Fa-f]{12})_([A-Za-z]+)", re.IGNORECASE)
+# A property of a label, whatever its field (older clients also wrote
+# fields such as ``_Extended_MSFT_Method``, read by none here).
+_LABEL_PROPERTY = re.compile(r"MSIP_Label_[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+                             r"[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}_", re.IGNORECASE)
 _GUID = re.compile(r"\{?([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
                    r"[0-9A-Fa-f]{12})\}?")
 _MAX_FIELD = 256  # longer property values are not a label's
@@ -59,10 +64,23 @@ def _true(text: str | None) -> bool:
     return (text or "").strip().lower() in ("true", "1")
 
 
+def is_label_property(name: str) -> bool:
+    """Whether a property's name says it is a label's (``MSIP_Label_``, in
+    any case), whether or not its label id is one (:func:`from_properties`)."""
+    return name[:11].lower() == "msip_label_"
+
+
 def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
-    """Labels from ``MSIP_Label_<guid>_<Field>`` properties, in first-seen order."""
+    """Labels from ``MSIP_Label_<guid>_<Field>`` properties, in first-seen
+    order. A property named ``MSIP_Label_`` whose label id is not a GUID
+    as Office writes it (without braces, with its hyphens) is refused,
+    ``ambiguous``: whether a client reads a label in it is not known, and
+    skipped it was a label read as none."""
     fields: dict[str, dict[str, str]] = {}
     for name, value in props.items():
+        if is_label_property(name) and not _LABEL_PROPERTY.match(name):
+            raise Refused("ambiguous", f"{source}: a label property whose label id is not "
+                          "a GUID")
         m = PROPERTY.fullmatch(name)
         if m and len(value) <= _MAX_FIELD:
             got = fields.setdefault(m.group(1).lower(), {})
@@ -123,13 +141,18 @@ def _local(tag: str) -> str:
 
 def read_label_info(stream: BinaryIO, limit: int, max_depth: int,
                     part: str = LABEL_INFO) -> list[OfficeLabel]:
-    """Labels listed in a LabelInfo part (``part``) that are not removed."""
+    """Labels listed in a LabelInfo part (``part``) that are not removed.
+    A label whose id is not a GUID (``{…}`` or bare, with its hyphens) is
+    refused, ``ambiguous``: skipped, it was a label read as none, and
+    whether a client reads it another way is not known."""
     out: list[OfficeLabel] = []
     for tag, attrib, _, _ in _parsed(stream, part, limit, max_depth):
         if tag != f"{{{LABEL_NS}}}label":
             continue
         gid = guid(attrib.get("id"))
-        if gid is None or _true(attrib.get("removed")):
+        if gid is None:
+            raise Refused("ambiguous", f"{part}: a label whose id is not a GUID")
+        if _true(attrib.get("removed")):
             continue
         out.append(OfficeLabel(gid, None, _true(attrib.get("enabled")),
                                attrib.get("method") or None, guid(attrib.get("siteId")),

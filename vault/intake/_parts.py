@@ -84,6 +84,22 @@ class _AllText(TextTarget):
         self._add("\n")
 
 
+class _AttributeText(TextTarget):
+    """The values of the attributes ``shown`` names of each element it
+    names, a line each (a part of names an application shows: comment
+    authors, their initials)."""
+
+    def __init__(self, shown: dict[str, tuple[str, ...]], depth: int) -> None:
+        super().__init__(frozenset(), max_depth=depth)
+        self.shown = shown
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        for name in self.shown.get(tag, ()):
+            if text := attrib.get(name):
+                self._add(text + "\n")
+
+
 @dataclass
 class _Labels:
     """What a chart's first reading leaves to a second, when data labels
@@ -125,6 +141,13 @@ class _ChartTarget(TextTarget):
     _LABEL_FORMAT = _tags(C, "numFmt") | frozenset((f"{CX}numFmt",))
     _LEVEL = frozenset((f"{CX}lvl",))
     _DATE1904 = _tags(C, "date1904")
+    # An axis, and the numbers written in it that it draws: its fixed
+    # bounds and units (the first tick is at its minimum, the others a
+    # major unit apart), where it crosses the other axis, its display unit.
+    _AXIS = _tags(C, "valAx", "catAx", "dateAx", "serAx") | frozenset((f"{CX}axis",))
+    _AXIS_VALUES = _tags(C, "min", "max", "majorUnit", "minorUnit", "crossesAt", "custUnit")
+    _AXIS_SCALING = frozenset((f"{CX}valScaling",))  # a newer chart's, in attributes
+    _SCALING_VALUES = ("min", "max", "majorUnit", "minorUnit")
 
     def __init__(self, depth: int, systems: tuple[int, ...],
                  again: _Labels | None = None) -> None:
@@ -145,6 +168,10 @@ class _ChartTarget(TextTarget):
         self.label_places: Places = {}  # the most digits of a fraction a data label shows
         self.labels: list[Format] = []  # the data labels' formats that render
         self.shown_with: list[int] = []  # of self.labels, how many each number was shown with
+        self.axis = 0  # depth of the axis we are in, 0 if none
+        self.axis_values: list[str] = []  # the numbers written in it
+        self.axis_format: Format | None = None  # its number format; None: General
+        self.source_format: Format | None = None  # the first numbers' (a linked axis's)
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
@@ -161,6 +188,8 @@ class _ChartTarget(TextTarget):
             self.systems = said if self.before is None else tuple(sorted({*self.systems, *said}))
             if self.before is None:
                 self.before = self.read
+        if self.again is None:
+            self._axis_start(tag, attrib)
         if tag in self._NUMBERS and not self.numbers:
             self.numbers, self.cache_format = self.depth, None
         elif self.numbers and tag in self._CODE:
@@ -171,6 +200,33 @@ class _ChartTarget(TextTarget):
             self.number = []
         if self.numbers and "formatCode" in attrib and tag not in self._LEVEL:
             self.point_format = _format(attrib["formatCode"])  # a c:pt's own format
+
+    def _axis_start(self, tag: str, attrib: dict[str, str]) -> None:
+        """An axis's numbers and number format, kept until the axis ends
+        (its bounds come before its format)."""
+        if tag in self._AXIS and not self.axis:
+            self.axis, self.axis_values, self.axis_format = self.depth, [], None
+        elif not self.axis:
+            return
+        elif tag in self._AXIS_VALUES and (value := attrib.get("val")):
+            self.axis_values.append(value)
+        elif tag in self._AXIS_SCALING:
+            self.axis_values += [v for name in self._SCALING_VALUES if (v := attrib.get(name))]
+        elif tag in self._LABEL_FORMAT and self.depth == self.axis + 1:
+            self.axis_format = _format(attrib.get("formatCode"))
+            if attrib.get("sourceLinked", "").strip() in ("1", "true"):
+                self.axis_format = self.source_format  # the data's format
+
+    def _axis_end(self) -> None:
+        """The axis's numbers read as its tick labels show them: with its
+        format, as a chart's numbers are, and rendered with it and with
+        every data label format that renders."""
+        formats = (self.axis_format,)
+        for value in dict.fromkeys(self.axis_values):
+            self._add("\n" + number_text(value, formats, self.label_places) + "\n")
+            self._shown(value, tuple(f for f in (self.axis_format, *self.labels)
+                                     if f is not None), self.systems)
+        self.axis, self.axis_values = 0, []
 
     def _literal(self, code: str) -> None:
         """A format code's literal text, read (a code longer than Excel
@@ -206,7 +262,11 @@ class _ChartTarget(TextTarget):
         if self.numbers and tag not in self._NUMBERS and self.depth == self.numbers + 1:
             self.point_format = None
         if self.numbers == self.depth:
+            if self.read and self.source_format is None:
+                self.source_format = self.cache_format
             self.numbers = 0
+        if self.axis == self.depth:
+            self._axis_end()
         super().end(tag)
 
     def _number(self, value: str) -> None:
@@ -303,14 +363,23 @@ _PPT_COMMENTS = (_names(r"ppt/comments/[^/]+\.xml"),
                                         _tags(P, "cm") | _tags(A, "p", "br")
                                         | frozenset((f"{P188}cm", f"{P188}reply")),
                                         max_depth=ctx.depth))
+# Comment authors, shown by name and initials on each comment:
+# PowerPoint's (p:cmAuthor), its modern comments' (p188:author), and the
+# persons of Excel's threaded comments (their displayName).
+_PPT_AUTHORS = (_names(r"ppt/(commentAuthors|authors)\.xml"), lambda ctx: _AttributeText(
+    dict.fromkeys(_tags(P, "cmAuthor") | frozenset((f"{P188}author",)), ("name", "initials")),
+    ctx.depth))
+_XL_PERSONS = (_names(r"xl/persons/[^/]+\.xml"), lambda ctx: _AttributeText(
+    {f"{TC}person": ("displayName",)}, ctx.depth))
 # Text boxes, shapes, charts and SmartArt, in any of the three kinds.
 _DRAWING = (_names(r"(word|xl|ppt)/(drawings|charts|diagrams)/[^/]+\.xml"), _drawing)
 
 # kind -> the readers of its parts, by their usual names
 KINDS: dict[str, tuple[Reader, ...]] = {
     "word": (_WORD, _NUMBERING, _CORE, _DRAWING, _CUSTOM_XML),
-    "excel": (STYLES, _SHARED, _SHEET, _WORKBOOK, _XL_COMMENTS, _XL_THREADED, _DRAWING),
-    "powerpoint": (_SLIDES, _PPT_COMMENTS, _DRAWING),
+    "excel": (STYLES, _SHARED, _SHEET, _WORKBOOK, _XL_COMMENTS, _XL_THREADED, _XL_PERSONS,
+              _DRAWING),
+    "powerpoint": (_SLIDES, _PPT_COMMENTS, _PPT_AUTHORS, _DRAWING),
 }
 
 # Text parts found by their declared content type, whatever their names: an
@@ -332,14 +401,22 @@ TYPED: dict[str, dict[str, Reader]] = {
     | {f"{_OOXML}spreadsheetml.sharedStrings+xml": _SHARED,
        f"{_OOXML}spreadsheetml.comments+xml": _XL_COMMENTS,
        f"{_OOXML}spreadsheetml.styles+xml": STYLES,
-       "application/vnd.ms-excel.threadedcomments+xml": _XL_THREADED},
+       "application/vnd.ms-excel.threadedcomments+xml": _XL_THREADED,
+       "application/vnd.ms-excel.person+xml": _XL_PERSONS},
     "powerpoint": {f"{_OOXML}presentationml.{t}+xml": _SLIDES
                    for t in ("slide", "notesSlide", "slideMaster", "slideLayout", "notesMaster",
                              "handoutMaster")}
     | {f"{_OOXML}presentationml.comments+xml": _PPT_COMMENTS,
-       "application/vnd.ms-powerpoint.comments+xml": _PPT_COMMENTS},
+       "application/vnd.ms-powerpoint.comments+xml": _PPT_COMMENTS,
+       f"{_OOXML}presentationml.commentAuthors+xml": _PPT_AUTHORS,
+       "application/vnd.ms-powerpoint.authors+xml": _PPT_AUTHORS},
 }
-for _typed in TYPED.values():  # drawings, charts and SmartArt, in every kind
+# Drawings, charts, a chart's own shapes (c:userShapes: text boxes drawn
+# on it) and SmartArt (its data, and the drawing Office keeps of it), in
+# every kind.
+for _typed in TYPED.values():
     _typed |= {f"{_OOXML}{t}+xml": _DRAWING
-               for t in ("drawing", "drawingml.chart", "drawingml.diagramData")}
-    _typed["application/vnd.ms-office.chartex+xml"] = _DRAWING
+               for t in ("drawing", "drawingml.chart", "drawingml.chartshapes",
+                         "drawingml.diagramData")}
+    _typed |= {f"application/vnd.ms-office.{t}+xml": _DRAWING
+               for t in ("chartex", "drawingml.diagramDrawing")}

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from vault.intake._labels import PROPERTY, from_properties, merge
+from vault.intake._labels import from_properties, is_label_property, merge
 from vault.intake._model import Meter, OfficeLabel, Refused
 from vault.intake._scan import Scanner
 from vault.intake._xml import parse_small
@@ -51,7 +51,7 @@ def _quiet() -> Iterator[None]:
 def _info_labels(reader: Any) -> list[OfficeLabel]:
     info = reader.metadata or {}
     props = {str(k).lstrip("/"): str(v) for k, v in info.items()
-             if PROPERTY.fullmatch(str(k).lstrip("/"))}
+             if is_label_property(str(k).lstrip("/"))}
     return from_properties(props, "pdf:info")
 
 
@@ -68,10 +68,10 @@ def _xmp_labels(reader: Any, meter: Meter) -> list[OfficeLabel]:
     for tag, attrib, text, _ in parse_small(io.BytesIO(data), "XMP metadata",
                                             budget.max_metadata_bytes, budget.max_xml_depth):
         local = tag.rsplit("}", 1)[-1]
-        if PROPERTY.fullmatch(local):
+        if is_label_property(local):
             props[local] = text
         for key, value in attrib.items():
-            if PROPERTY.fullmatch(key.rsplit("}", 1)[-1]):
+            if is_label_property(key.rsplit("}", 1)[-1]):
                 props[key.rsplit("}", 1)[-1]] = value
     return from_properties(props, "pdf:xmp")
 

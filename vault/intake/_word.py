@@ -4,7 +4,13 @@ The text of runs, deleted runs and field instructions (a QUOTE field shows
 its text; ``w:fldSimple`` carries its instruction as an attribute);
 symbols (``w:sym``: a character given by its code, in a symbol font
 offset by F000); a hyperlink's tooltip; a watermark (WordArt in a header:
-the ``string`` of a VML ``v:textpath``). The numbering part: each list
+the ``string`` of a VML ``v:textpath``); what Word shows from attributes
+(``_SHOWN``): the author and initials of a comment and the author of a
+tracked change (on the comment card and the revision balloon), a content
+control's title (``w:alias``) and its drop-down or combo-box items
+(``w:listItem``: shown text and value), and a legacy form field's
+drop-down entries (``w:listEntry``: each, whichever ``w:result`` picks),
+default text, status-bar and help text. The numbering part: each list
 level's label (``w:lvlText``), drawn before every paragraph of the list,
 read with its level numbers (``%1`` ...) as the level's start and as each
 single digit. A part that imports another document into itself (altChunk:
@@ -57,14 +63,34 @@ class WordTarget(TextTarget):
                 n = n - 0xF000 if 0xF000 <= n <= 0xF0FF else n
                 if 0 < n <= 0x10FFFF and not 0xD800 <= n <= 0xDFFF:
                     self._add(chr(n))
-        elif text := _attr(attrib, special):  # an attribute shown as text
-            self._add("\n" + text + "\n")
+            return
+        for name in _SHOWN.get(special, (special,)):  # attributes shown as text
+            if text := _attr(attrib, name):
+                self._add("\n" + text + "\n")
 
 
-# element -> what it shows: a symbol; an import (refused); the attribute shown
+# What a group of elements shows from its attributes (ISO/IEC 29500-1):
+# every element of a tracked change (CT_TrackChange, §17.13.5) shows its
+# author in the revision balloon, a comment (§17.13.4.2) its author and
+# initials on its card; a drop-down or combo-box item (§17.5.2.21) the text
+# listed and its value; a legacy form field (§17.16) each drop-down entry,
+# its default text, status-bar and help text; a content control's title
+# (w:alias, §17.5.2.1) on its tab. A content control's tag (w:tag) is not
+# shown.
+_SHOWN = {"comment": ("author", "initials"), "listItem": ("displayText", "value")}
+_REVISIONS = ("ins", "del", "moveFrom", "moveTo", "rPrChange", "pPrChange", "sectPrChange",
+              "tblPrChange", "tblPrExChange", "trPrChange", "tcPrChange", "numberingChange",
+              "cellIns", "cellDel", "cellMerge", "moveFromRangeStart", "moveToRangeStart",
+              "customXmlInsRangeStart", "customXmlDelRangeStart",
+              "customXmlMoveFromRangeStart", "customXmlMoveToRangeStart")
+_VALUES = ("alias", "listEntry", "default", "statusText", "helpText")
+# element -> what it shows: a symbol; an import (refused); the attribute
+# shown, or a group of attributes (_SHOWN)
 _SPECIAL = dict.fromkeys(_tags("altChunk"), "altChunk") | dict.fromkeys(_tags("sym"), "sym") \
     | {f"{VML}textpath": "string"} | dict.fromkeys(_tags("fldSimple"), "instr") \
-    | dict.fromkeys(_tags("hyperlink"), "tooltip")
+    | dict.fromkeys(_tags("hyperlink"), "tooltip") | dict.fromkeys(_tags(*_REVISIONS), "author") \
+    | dict.fromkeys(_tags("comment"), "comment") | dict.fromkeys(_tags("listItem"), "listItem") \
+    | dict.fromkeys(_tags(*_VALUES), "val")
 _LEVEL_NUMBER = re.compile(r"%[1-9]")
 
 
