@@ -345,7 +345,8 @@ def _print_report(report: VerifyReport) -> None:
 @click.pass_context
 def checkpoint(ctx: click.Context, log_dir: str | None) -> None:
     """Sign a checkpoint of the log now and print it (a C2SP signed note)."""
-    log = _open_log(ctx, log_dir)
+    vault = vault_for_audit(ctx) if log_dir is None else None
+    log = vault.audit_to_sign() if vault is not None else _open_log(ctx, log_dir)
     note = log.checkpoint()
     click.echo(note.decode("utf-8"), nl=False)
     if log.unstored:

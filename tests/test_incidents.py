@@ -1700,3 +1700,89 @@ def test_reports_append_nothing_while_records_are_out_of_place(tmp_path: Path,
             assert r.exit_code == 0 and "out of place" not in r.stderr \
                 and "warning" not in r.stderr, (i, args, r.stderr)
     assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
+
+
+def _back_in_place(office: Office, how: str) -> tuple[bytes, bytes]:
+    """The log as written, and as an insider left it: one junk line before
+    the records of a revocation, then the last record back in its own place
+    -- two of the later lines joined, a copy of the last record renumbered
+    to its new line (its signature no longer valid), or one valid record of
+    the registrar's own."""
+    import base64
+    import hashlib
+
+    from vault.audit._chain import SIGNING_CONTEXT
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._record import canonical_json
+
+    before = len(office.raw.audit_lines())
+    assert office.apply({}).revoked == ["registrar: CONFIDENTIAL//STAFF"]
+    log = office.path / "audit" / "log"
+    written = log.read_bytes()
+    w = written.split(b"\n")[:-1]
+    planted = [*w[:before], b"junk", *w[before:]]
+    if how == "two lines joined":
+        planted = [*planted[:-3], planted[-3] + planted[-2], planted[-1]]
+    else:
+        record = json.loads(w[-1])
+        record["seq"] = len(planted)
+        if how == "a record of her own":
+            ident = office.ids["registrar"]
+            record.pop("sig")
+            record["actor"] = {"key": ident.fingerprint, "name": "registrar"}
+            chain = hashlib.sha256(leaf_hash(planted[-1])).digest()
+            record["sig"] = base64.b64encode(ident.signing_key.sign(
+                SIGNING_CONTEXT + chain + canonical_json(record))).decode()
+        planted.append(canonical_json(record))
+    return written, b"".join(x + b"\n" for x in planted)
+
+
+@pytest.mark.parametrize("how", ["two lines joined", "a renumbered copy",
+                                 "a record of her own"])
+def test_no_checkpoint_over_records_out_of_place_before_a_settle_point(
+        tmp_path: Path, how: str) -> None:
+    # 'audit checkpoint' looked only at the lines after the last settle
+    # point: a record in its own place after the moved ones -- two lines
+    # joined, a copy renumbered (its signature never checked there) or a
+    # record of one's own -- had the log key sign over records out of
+    # place, so once the lines were put back as written 'audit verify' and
+    # 'doctor' exited 4 on every machine, new ones too, suspecting the
+    # officer who holds the log key.
+    cleared = "clearance: {level: INTERNAL, compartments: [STAFF]}"
+    office = make_office(tmp_path / "o")
+    office.apply({cleared: cleared.replace("INTERNAL", "CONFIDENTIAL")})
+    office.as_("clerk").seal(office.file("c0.txt", b"x"), level="CONFIDENTIAL",
+                             compartments=["STAFF"])
+    m = _machines(tmp_path, "clerk", "officer")
+    for w, env in m.items():
+        assert office.cli(w, "ls", env=env).exit_code == 0
+    log = office.path / "audit" / "log"
+    written, planted = _back_in_place(office, how)
+    log.write_bytes(planted)
+    checkpoints = office.path / "audit" / "checkpoints"
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new")}
+    for env in (m["officer"], new):
+        r = office.cli("officer", "audit", "checkpoint", env=env)
+        assert r.exit_code == 4 and "records out of place" in r.stderr, r.stderr
+        assert "put the lines back" in r.stderr or "puts the lines back" in r.stderr, r.stderr
+    # The log alone, without a vault's replay, signs nothing either: not
+    # on demand, not for a proof, not when one falls due.
+    standalone = vault.audit.AuditLog.open(log.parent)
+    with pytest.raises(AuditIntegrityError, match="records out of place"):
+        standalone.checkpoint()
+    with pytest.raises(AuditIntegrityError, match="records out of place"):
+        standalone.prove(len(planted.split(b"\n")) - 2)
+    assert not checkpoints.exists() or not any(checkpoints.iterdir())
+    # verify and migrate name them as every command does: no incident.
+    for args in (("audit", "verify"), ("migrate", "--to", str(tmp_path / "moved-to"))):
+        r = office.cli("officer", *args, env=new)
+        assert r.exit_code == 4 and "put the lines back as written" in r.stderr \
+            and "security incident" not in r.stderr, (args, r.stderr)
+    assert log.read_bytes() == planted
+    log.write_bytes(written)  # put back as written (DEPLOYMENT.md §14)
+    for env in (m["officer"], new):
+        for args in (("audit", "verify"), ("doctor",)):
+            r = office.cli("officer", *args, env=env)
+            assert r.exit_code == 0, (args, r.stderr)
+    r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
+    assert r.exit_code == 0, r.stderr

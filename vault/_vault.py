@@ -174,6 +174,18 @@ class Vault:
             fingerprints(actor) if isinstance(actor, str) else set(),
             frozenset(self._s.trusted.sealed_off_now()), **filters)
 
+    def audit_to_sign(self) -> AuditLog:
+        """The vault's audit log, to sign a checkpoint of: refused
+        (AuditIntegrityError) while this machine's replay finds records out
+        of place (docs/AUDIT.md §8), as every decision is -- a checkpoint
+        over them would disagree with the log once the lines are put back
+        as written, on every machine."""
+        from vault._ops.discipline import refuse_out_of_place
+
+        log = self.audit
+        refuse_out_of_place(self._s)
+        return log
+
     def warnings(self) -> list[str]:
         """What this machine's replay of the audit log found that every
         command should say (records out of place, docs/AUDIT.md §11.3),

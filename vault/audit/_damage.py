@@ -62,16 +62,14 @@ def classify(
     start = 0
     if original is not None:
         found = _diff(leaves, original, required)
-        if found is not None and found.kind == "modified" and _misplaced(structure):
-            # A line split in two or joined with another reads as changed
-            # leaves here; the records after it out of place say how.
-            return structure  # type: ignore[return-value]
+        # A line the hashes written at append time have and the log lost
+        # stays a deleted record; lines added or changed are named as moved.
         if found is not None:
-            return found
+            return _moved(found, structure, ("modified", "inserted"))
         start = len(original)
     found = _by_seq(lines, start, required)
     if found is not None:
-        return found
+        return _moved(found, structure, ("modified", "inserted", "deleted"))
     if len(lines) < required:
         return _truncated(len(lines), required)
     return (
@@ -79,6 +77,18 @@ def classify(
         or structure
         or _damage("modified", 0, "the audit log does not match its checkpoints")
     )
+
+
+def _moved(found: AuditIntegrityError, structure: AuditIntegrityError | None,
+           kinds: tuple[str, ...]) -> AuditIntegrityError:
+    """``found``, unless it is of ``kinds`` and the reading rules found
+    records out of place: a line inserted, split or joined (changed
+    leaves, a line "inserted", or by the numbers alone a record "deleted")
+    is then named as they name it, with their repair -- put the lines back
+    as written -- as every other command names it: no incident (§11.3)."""
+    if structure is not None and found.kind in kinds and _misplaced(structure):
+        return structure
+    return found
 
 
 def _misplaced(error: AuditIntegrityError | None) -> bool:

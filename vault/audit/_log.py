@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vault.audit._chain import KeyLookup
+from vault.audit._chain import ZERO_LEAF, KeyLookup
 from vault.audit._checkpoint import Checkpoint
 from vault.audit._fields import FieldChecker, RecordBuilder
 from vault.audit._files import LogPaths
@@ -98,6 +98,9 @@ class AuditLog(LogReading):
         self._settled = False  # whether the tip ends at a settle point (docs/AUDIT.md §5)
         self._failed = False
         self._checkpointed = 0  # newest checkpoint size this handle knows of
+        # A tip before which no record is out of place: the caller's trusted
+        # tip, or where this handle's last walk ended (see _walk_in_place).
+        self._in_place: TrustedTip | None = None
         self._fingerprints: dict[int, tuple[Ed25519PrivateKey, str]] = {}
         #: this handle's latest append: the lines it wrote, between two tips
         self.last_append: LastAppend | None = None
@@ -160,6 +163,9 @@ class AuditLog(LogReading):
         # still ends where our last append left it, at a settle point.
         same = tip == self._tip
         self._tip, self._settled = tip, same and self._settled
+        # A machine's trusted tip never passes a record out of place (§8):
+        # a checkpoint's walk may start there.
+        self._in_place = tip
 
     def tip(self) -> TrustedTip:
         """The trusted tip of every complete line now in the log (to persist)."""
@@ -288,9 +294,29 @@ class AuditLog(LogReading):
             self._checkpointed = self._newest_counting(size, above=size - every)
             if size - self._checkpointed >= every:
                 due = [(size, turn.tip.root)]
+        if due:
+            self._walk_in_place(turn)
         for n, root in due:
             self.storage.store_checkpoint(n, self._sign(signer, n, root))
             self._checkpointed = max(self._checkpointed, n)
+
+    def _walk_in_place(self, turn: Turn) -> None:
+        """Raise (nothing signed) if any record after the last point known
+        in place is out of place (§8): the trailing run is not enough, for a
+        line looking like a settle point may follow moved records. Walked
+        from the later of this handle's tip in place and the newest
+        checkpoint that verifies and is still the lines' own; ordinary
+        appends never walk, only a turn that signs."""
+        start: tuple[int, int, bytes] = (0, 0, ZERO_LEAF)
+        known = self._in_place
+        if known is not None and 0 < known.size <= turn.tip.size:
+            last = self.storage.lines_before(known.size, known.end_offset, 1)
+            if last and last != [b"\n"] and leaf_hash(last[-1]) == known.last_leaf:
+                start = (known.size, known.end_offset, known.last_leaf)
+        cp = self._newest_checkpoint(turn.tip.size, above=start[0])
+        found = turn.checkpoint_start(cp.size, cp.root) if cp is not None else None
+        turn.walk_in_place(*(found or start))
+        self._in_place = turn.tip
 
     def _sign(self, signer: NoteSigner, size: int, root: bytes) -> bytes:
         assert self.origin is not None
@@ -308,6 +334,7 @@ class AuditLog(LogReading):
             # Never over records out of place: once the lines are put back
             # as written, the checkpoint would disagree with the log (§8).
             turn.trailing_run()
+            self._walk_in_place(turn)
             note = self._sign(signer, turn.tip.size, turn.tip.root)
             if not self.storage.store_checkpoint(turn.tip.size, note):
                 # Someone stored a note of that size first (a PostgreSQL

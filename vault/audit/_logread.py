@@ -97,6 +97,12 @@ class LogReading:
         counts (§7: one that does not verify is ignored, also in deciding
         whether one is due), else ``max(above, 0)``. Bounded: sizes at or
         below ``above`` are never read, however many were planted."""
+        cp = self._newest_checkpoint(size, above)
+        return cp.size if cp is not None else max(above, 0)
+
+    def _newest_checkpoint(self, size: int, above: int) -> Checkpoint | None:
+        """The newest stored checkpoint in ``(above, size]`` that counts (see
+        :meth:`_newest_counting`), if any."""
         for stored in reversed(self.storage.checkpoint_sizes()):
             if stored <= above:
                 break
@@ -105,8 +111,8 @@ class LogReading:
             note = self.storage.read_checkpoint(stored)
             cp = self._checkpoint_from(note) if note else None
             if cp is not None and cp.size == stored:
-                return stored
-        return max(above, 0)
+                return cp
+        return None
 
     def _checkpoint_from(self, note: bytes) -> Checkpoint | None:
         try:

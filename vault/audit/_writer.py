@@ -21,12 +21,13 @@ from vault.audit._chain import ZERO_LEAF
 from vault.audit._fields import Checked, RecordBuilder
 from vault.audit._hashing import LEAF_PREFIX, _sha256, leaf_hash
 from vault.audit._members import caller_members
+from vault.audit._proof import consistency_proof, verify_consistency
 from vault.audit._record import TORN_ACTION, AuditRecord, Fragment
 from vault.audit._storage import DerivedStore, LogEnd, LogStorage
 from vault.audit._tip import EMPTY_TIP, TrustedTip
 from vault.audit._tree import CompactRange, extend_range, stored_order
 from vault.audit._walk import MAX_FRAGMENTS, MOVED_HINT, Walker, parse, settles
-from vault.errors import AuditIntegrityError
+from vault.errors import AuditIntegrityError, MerkleError
 
 __all__ = ["Turn", "check_tip", "moved_tip"]
 
@@ -265,11 +266,63 @@ class Turn:
         (docs/DEPLOYMENT.md §14)."""
         walker = self._held_run()
         if walker.moved is not None:
-            raise AuditIntegrityError(
-                f"the audit log has records out of place ({walker.moved.message}): nothing "
-                "is appended or signed until they are put back", kind=walker.moved.kind,
-                seq=walker.moved.seq, hint=_PUT_BACK)
+            raise _out_of_place(walker.moved)
         return walker
+
+    def checkpoint_start(self, size: int, root: bytes) -> tuple[int, int, bytes] | None:
+        """Where a walk (:meth:`walk_in_place`) may start after a checkpoint
+        of ``size`` lines and ``root`` the log signed: ``(size, offset, leaf
+        before)`` when the first ``size`` lines are still those it covers --
+        a consistency proof from the derived hashes to the turn's tip, whose
+        root comes from the lines; hashes planted there only fail it -- else
+        None. The offset, from the derived index, is held to a line's end
+        here and to the count of lines after it by the walk."""
+        tip, derived = self.tip, self._derived
+        if derived is None or not 0 < size <= tip.size:
+            return None
+        try:
+            if size < tip.size:
+                proof = derived.hashes().prefetched(
+                    lambda sub: consistency_proof(size, tip.size, sub))
+                verify_consistency(size, tip.size, proof, root, tip.root)
+            elif not hmac.compare_digest(root, tip.root):
+                return None
+            offset = derived.end_of(size)
+            last = None if offset is None else self.storage.lines_before(size, offset, 1)
+        except (MerkleError, EOFError, OSError, ValueError):
+            return None
+        if offset is None or not last or last == [b"\n"]:
+            return None
+        return size, offset, leaf_hash(last[-1])
+
+    def walk_in_place(self, size: int, offset: int, before: bytes) -> None:
+        """Walk every line from line ``size`` (at byte ``offset``; ``before``
+        the leaf hash of the line before it) to the turn's tip by the reading
+        rules, and raise on the first record out of place (§8). A checkpoint
+        is signed only after it: the lines after the last settle point are
+        not enough, for a line that merely looks like a settle point -- a
+        copy renumbered to its new line, a record of one's own, two lines
+        joined -- may follow records out of place, and a checkpoint over
+        them disagrees with the log once they are put back as written
+        (docs/DEPLOYMENT.md §14). Lines before ``size`` must be known in
+        place: a machine's trusted tip, or a checkpoint the log signed."""
+        tip = self.tip
+        walker = Walker(before, size)
+        seq = size
+        source = self.storage.read(size, offset, LogEnd(tip.size, tip.end_offset))
+        try:
+            for block in source:
+                for line in block:
+                    if seq >= tip.size:
+                        raise _changed(seq)
+                    for item in walker.feed(seq, line, leaf_hash(line)):
+                        if item.problem is not None and item.problem.kind in _MOVED:
+                            raise _out_of_place(item.problem)
+                    seq += 1
+        finally:
+            source.close()
+        if seq != tip.size:
+            raise _changed(seq)
 
     def _held_run(self) -> Walker:
         items = list(self._recent)
@@ -326,6 +379,15 @@ class Turn:
         lines = [r.line for r in records]
         self.storage.append(lines)
         self._add(lines, leaves)
+
+
+_MOVED = ("inserted", "deleted")  # what the reading rules call records out of place
+
+
+def _out_of_place(found: AuditIntegrityError) -> AuditIntegrityError:
+    return AuditIntegrityError(
+        f"the audit log has records out of place ({found.message}): nothing is appended "
+        "or signed until they are put back", kind=found.kind, seq=found.seq, hint=_PUT_BACK)
 
 
 def _held(items: list[_Line], before: bytes) -> Walker:
