@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 # The other operations are imported by the methods that use them: a command
 # loads only what it runs (start-up and peak RSS, docs/PERFORMANCE.md).
-from vault._ops import seal
 from vault._ops.approved import Approved
 from vault._ops.session import Session
 from vault._results import ApplyReport, DoctorReport, DocumentInfo, PolicyVersion, RotateReport
@@ -223,7 +222,7 @@ class Vault:
         With ``metadata``, titles and file names of the ones you may open
         and hold the key of; ``hidden`` says why for the others. One audit
         record either way."""
-        from vault._ops import read  # loaded when used: sealing never needs it
+        from vault._ops import read  # loaded when used, as seal: each process needs one
 
         return read.ls(self._s, metadata, where)
 
@@ -313,6 +312,8 @@ class Vault:
         one source). Paths are all opened before the decision and stay open
         until the end: a call cannot take more files than the process may
         open (a usage error says so; ``vault seal`` splits its files to fit)."""
+        from vault._ops import seal  # with intake: loaded by the processes that seal
+
         return seal.seal_many(self._s, list(srcs), level=level, compartments=compartments,
                               caveats=caveats, title=title, filename=filename,
                               declassify_on=declassify_on, embargo_until=embargo_until,
