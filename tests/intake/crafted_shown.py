@@ -251,6 +251,105 @@ def _ppt_commented(authors: str, name: str, content_type: str, rel_type: str) ->
         _typed(name, authors, content_type)))
 
 
+_VML = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" '
+        'xmlns:o="urn:schemas-microsoft-com:office:office" '
+        'xmlns:x="urn:schemas-microsoft-com:office:excel"><v:shape id="_x0000_s1025" '
+        'type="#_x0000_t202" style="position:absolute;margin-left:60pt;margin-top:20pt;'
+        'width:200pt;height:20pt;z-index:1" filled="f" stroked="f" o:insetmode="auto">'
+        '<v:textbox><div style="text-align:left"><font face="Calibri" size="220" '
+        'color="#000000">{}</font></div></v:textbox><x:ClientData ObjectType="Label">'
+        "<x:Anchor>1, 0, 1, 0, 4, 0, 2, 0</x:Anchor><x:AutoFill>False</x:AutoFill>"
+        "</x:ClientData></v:shape></xml>")
+
+
+def _form_label(text: str, name: str = "xl/drawings/vmlDrawing1.vml") -> bytes:
+    """Developer > Insert > Form Controls > Label on the sheet: its caption
+    is in the sheet's legacy VML drawing, ``name``."""
+    return _xlsx(_then(
+        _sub("xl/worksheets/sheet1.xml", rb"</worksheet>", (
+            b'<legacyDrawing xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/'
+            b'relationships" r:id="rIdX"/></worksheet>')),
+        _related("xl/worksheets/sheet1.xml", _RELS + "vmlDrawing",
+                 "../" + name.removeprefix("xl/")),
+        _typed(name, _VML.replace("{}", text), f"{_OOXML}vmlDrawing")))
+
+
+_P14 = "http://schemas.microsoft.com/office/powerpoint/2010/main"
+
+
+def _sections(*names: str) -> bytes:
+    """Home > Section > Add Section: the deck's one slide in each section ``names``."""
+    slide = '<p14:sldId id="256"/>'
+    sections = "".join(
+        f'<p14:section name="{name}" id="{{1B2C3D4E-5F60-4718-9A0B-1C2D3E4F506{i}}}">'
+        f'<p14:sldIdLst>{"" if i else slide}</p14:sldIdLst></p14:section>'
+        for i, name in enumerate(names))
+    return rewrite(mf.pptx("Project update", "Notes."), _sub(
+        "ppt/presentation.xml", rb"</p:presentation>", (
+            '<p:extLst><p:ext uri="{521415D9-36F7-43E2-AB2F-B90AF26B5E84}">'
+            f'<p14:sectionLst xmlns:p14="{_P14}">{sections}</p14:sectionLst></p:ext></p:extLst>'
+            "</p:presentation>").encode()))
+
+
+def _custom_show(name: str) -> bytes:
+    """Slide Show > Custom Slide Show: a show of the deck's one slide."""
+    return rewrite(mf.pptx("Project update", "Notes."), _sub(
+        "ppt/presentation.xml", rb"<p:defaultTextStyle>", (
+            f'<p:custShowLst><p:custShow name="{name}" id="0"><p:sldLst>'
+            '<p:sld r:id="rId7"/></p:sldLst></p:custShow></p:custShowLst>{}').encode()))
+
+
+_STORE = "{5A1C2D3E-4F50-4A6B-9C7D-8E9FA0B1C2D3}"
+_APP_STORE = "{6668398D-A668-4E3E-A5EB-62B293D839F1}"  # Word's store id of docProps/app.xml
+_EXTENDED = "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"
+
+
+def _bound(xpath: str, store: str, change: Callable[[Parts], Parts],
+           prefixes: str = "") -> bytes:
+    """A content control bound (w:dataBinding) to ``xpath`` in the store
+    ``store``, its stale content "See file": Word shows the store's value."""
+    return rewrite(_control(
+        f'<w:alias w:val="Reference"/><w:dataBinding w:prefixMappings="{prefixes}" '
+        f'w:xpath="{xpath}" w:storeItemID="{store}"/><w:text/>', "See file"), change)
+
+
+def _company(name: str) -> bytes:
+    # Insert > Quick Parts > Document Property > Company
+    return _bound("/ns0:Properties[1]/ns0:Company[1]", _APP_STORE, _sub(
+        "docProps/app.xml", rb"<Template>", f"<Company>{name}</Company>{{}}".encode()),
+        f"xmlns:ns0='{_EXTENDED}'")
+
+
+def _data_store(xml: str, name: str = "customXml/item1.xml") -> Callable[[Parts], Parts]:
+    """The document's custom XML part holding ``xml``, stored as ``name``
+    (its relationship and properties following it), its id ``_STORE``."""
+    def change(p: Parts) -> Parts:
+        p = {k: v for k, v in p.items() if k != "customXml/item1.xml"}
+        base = name.rpartition("/")[2]
+        p[f"customXml/_rels/{base}.rels"] = p.pop("customXml/_rels/item1.xml.rels")
+        p[name] = xml.encode()
+        p["customXml/itemProps1.xml"] = re.sub(rb'ds:itemID="[^"]+"',
+                                               f'ds:itemID="{_STORE}"'.encode(),
+                                               p["customXml/itemProps1.xml"])
+        p["word/_rels/document.xml.rels"] = p["word/_rels/document.xml.rels"].replace(
+            b'Target="../customXml/item1.xml"', f'Target="../{name}"'.encode())
+        return p
+    return change
+
+
+def _display_units(low: str, high: str, unit: str, units: str) -> bytes:
+    """Format Axis: bounds ``low`` .. ``high``, a major unit, numbers
+    "0", display units ``units`` (Excel draws each number divided by them)."""
+    return _chart_xlsx(_then(
+        _sub(_CHART, rb'<valAx><axId val="100"/><scaling><orientation val="minMax"/>',
+             f'{{}}<max val="{high}"/><min val="{low}"/>'.encode()),
+        _sub(_CHART, rb'<axPos val="l"/><majorGridlines/>',
+             b'{}<numFmt formatCode="0" sourceLinked="0"/>'),
+        _sub(_CHART, rb'<crossAx val="10"/></valAx>', (
+            f'<crossAx val="10"/><crossBetween val="between"/><majorUnit val="{unit}"/>'
+            f"<dispUnits>{units}</dispUnits></valAx>").encode())))
+
+
 _P188 = 'xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main"'
 _TC = 'xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"'
 _DIGITS = {"arabic": 0x660, "devanagari": 0x966, "thai": 0xE50}
@@ -362,6 +461,30 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         "xl/persons/people.xml", f'<personList {_TC}><person displayName="Card {CARD}" '
         'id="{1}" userId="jane" providerId="None"/></personList>',
         "application/vnd.ms-excel.person+xml")),
+    # a card number right after a "-": a negative number Excel shows with
+    # its minus, or text
+    "negative-card-text.xlsx": lambda: _formatted(f'"{CARD[:-4]}"0000', "<v>-1111</v>"),
+    "negative-amex.xlsx": lambda: _formatted("0", "<v>-378282246310005</v>"),
+    "card-after-dash.docx": lambda: _word(
+        f"<w:p><w:r><w:t>Refund to card no.-{CARD.replace(' ', '')}</w:t></w:r></w:p>"),
+    # a whole number under a fraction format: Excel blanks the fraction 0/1
+    "fraction-whole.xlsx": lambda: _formatted(f'"{CARD[:-3]}"0 ?/?', "<v>111</v>"),
+    "fraction-whole-rounded.xlsx": lambda: _formatted(f'"{CARD[:-3]}"0 ?/?', "<v>110.99</v>"),
+    "fraction-quarters-whole.xlsx": lambda: _formatted(f'"{CARD[:-3]}"# ?/4', "<v>111</v>"),
+    "form-control-label.xlsx": lambda: _form_label(f"Card {CARD}"),
+    "vml-typed.xlsx": lambda: _form_label(f"Card {CARD}", "xl/controls/label1.xml"),
+    "section-name.pptx": lambda: _sections("Intro", f"Card {CARD}"),
+    "custom-show.pptx": lambda: _custom_show(f"Card {CARD}"),
+    "bound-company.docx": lambda: _company(CARD),
+    "bound-data-part.docx": lambda: _bound("/r[1]/c[1]", _STORE, _data_store(
+        f"<r><c>{CARD}</c></r>", "customXml/data.xml")),
+    "bound-attribute.docx": lambda: _bound("/r[1]/@c", _STORE, _data_store(
+        f'<r c="{CARD}"/>')),
+    "axis-display-units.xlsx": lambda: _display_units(
+        "378282246310005000", "378282246310015000", "10000",
+        '<builtInUnit val="thousands"/>'),
+    "axis-custom-unit.xlsx": lambda: _display_units(
+        "3782822463100050", "3782822463100150", "100", '<custUnit val="10"/>'),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

@@ -64,6 +64,26 @@ def test_near_miss_card_numbers_are_not(text: str) -> None:
     assert found("payment-card", text) == []
 
 
+@pytest.mark.parametrize(("text", "at"), [
+    ("Visa-4111 1111 1111 1111", 5),  # after a word and a dash
+    ("balance -4111 1111 1111 1111", 9),  # a negative number Excel shows with its minus
+    ("-378282246310005", 1),
+    ("ref --4111111111111111", 6),
+])
+def test_a_card_number_after_a_dash_is_found(text: str, at: int) -> None:
+    assert found("payment-card", text) == [at]
+
+
+@pytest.mark.parametrize("text", [
+    "ISBN 978-3-16-148410-0", "see-978-3-16-148410-0",  # an ISBN, after a dash too
+    "Tel.-+44-20-7946-0958", "call -+1-212-555-0100",  # phone numbers
+    "IBAN-DE89-3704-0044-0532-0130-00", "balance -1,234.56",
+    "2024-2025", "2024-12-31-2025-01-31", "12-4111111111111111",  # a longer dashed run
+])
+def test_honest_dashed_numbers_are_no_card_numbers(text: str) -> None:
+    assert found("payment-card", text) == []
+
+
 @given(st.text(alphabet=string.digits, min_size=15, max_size=15))
 def test_luhn_accepts_its_check_digit_and_refuses_any_other(payload: str) -> None:
     good = luhn_digit(payload)
@@ -258,20 +278,23 @@ def test_the_stretches_near_digits() -> None:
     assert near_digits("12 " * 20000) is None  # digits everywhere: read it all
 
 
-def _lookarounds(parsed: Any) -> Iterator[tuple[int, Any]]:
-    """(direction, subpattern) of every lookahead (1) and lookbehind (-1)."""
+def _lookarounds(parsed: Any, before: int = 0) -> Iterator[tuple[int, Any, int]]:
+    """(direction, subpattern, the fewest characters of the match before
+    it) of every lookahead (1) and lookbehind (-1): a lookbehind placed
+    after the match's first character reads one character less before it."""
     for op, av in parsed:
         name = str(op)
         if name in ("ASSERT", "ASSERT_NOT"):
-            yield av[0], av[1]
-            yield from _lookarounds(av[1])
+            yield av[0], av[1], before
+            yield from _lookarounds(av[1], before)
         elif name == "SUBPATTERN":
-            yield from _lookarounds(av[-1])
+            yield from _lookarounds(av[-1], before)
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            yield from _lookarounds(av[2])
+            yield from _lookarounds(av[2], before)
         elif name == "BRANCH":
             for branch in av[1]:
-                yield from _lookarounds(branch)
+                yield from _lookarounds(branch, before)
+        before += type(parsed)(parsed.state, [(op, av)]).getwidth()[0]
 
 
 def test_the_detectors_stay_within_the_bounds_near_digits_relies_on() -> None:
@@ -293,8 +316,9 @@ def test_the_detectors_stay_within_the_bounds_near_digits_relies_on() -> None:
         assert parsed.getwidth()[1] <= MAX_MATCH, pattern.pattern
         looks = list(_lookarounds(parsed))
         assert looks, pattern.pattern
-        for direction, sub in looks:
-            assert sub.getwidth()[1] <= (2 if direction < 0 else 1), pattern.pattern
+        for direction, sub, before in looks:
+            reach = sub.getwidth()[1] - before if direction < 0 else sub.getwidth()[1]
+            assert reach <= (2 if direction < 0 else 1), pattern.pattern
 
 
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))

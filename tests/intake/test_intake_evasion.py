@@ -1640,7 +1640,10 @@ def test_an_honest_fraction_is_read_as_shown() -> None:
     assert floor_of(data) == ("complete", None, [])
     from vault.intake._numfmt import parse, render
     assert render(parse("# ??/??"), "1234.345679012345679", True) == "1234 28/81"
-    assert render(parse("0 ?/8"), "2.99", True) == "3 0/8"
+    # A zero fraction beside an integer part shows as blanks, read so and as 0/n.
+    assert [render(parse(code), value, True) for code, value in (
+        ("0 ?/8", "2.99"), ("0 ?/?", "111"), ("# ??/4", "2.99"))] == [
+        "3    \n3 0/8", "111    \n111 0/1", "3     \n3  0/4"]
 
 
 def test_a_formats_placeholders_and_text_are_shown_as_excel_shows_them() -> None:
@@ -2080,3 +2083,56 @@ def test_a_label_field_intake_does_not_read_is_no_unreadable_label() -> None:
             f'name="MSIP_Label_{HC_ALL}_Extended_MSFT_Method"><vt:lpwstr>Manual</vt:lpwstr>'
             "</property></Properties>").encode())})
     assert floor_of(data)[:2] == ("complete", "SECRET")
+
+
+def test_honest_bound_controls_vml_sections_and_display_units_set_no_floor() -> None:
+    # A letter whose content control shows the Company property "Acme Ltd";
+    # an invoice's custom XML with attributes; recipe quantities under
+    # "# ?/?"; a negative balance and a date range; an ISBN and a phone
+    # number after a dash; a comment box and a form label; sections
+    # "Intro" and "Results"; a chart axis in thousands.
+    import openpyxl
+    from crafted_shown import (
+        _STORE,
+        _bound,
+        _company,
+        _data_store,
+        _display_units,
+        _form_label,
+        _formatted,
+        _sections,
+        _word,
+    )
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row, value in enumerate([1, 2, 250, 1.5, 0.25, 12, 500, 3.75, 1000], 1):
+        ws.cell(row, 1, value).number_format = "# ?/?"
+    ws.cell(1, 2, -1234.56).number_format = "#,##0.00"
+    ws.cell(2, 2, "2024-2025")
+    ws.cell(3, 2, "ISBN-978-3-16-148410-0")
+    ws.cell(4, 2, "Tel.-+44-20-7946-0958")
+    ws.cell(5, 2, "ok").comment = openpyxl.comments.Comment("Checked by Jane, 2024-05-12", "Jane")
+    out = io.BytesIO()
+    wb.save(out)
+    invoice = ('<invoice xmlns="urn:acme:invoice" number="INV-2024-0012" date="2024-05-12" '
+               'total="-1234.56" isbn="978-3-16-148410-0"><client phone="+44-20-7946-0958">'
+               "Acme Ltd</client></invoice>")
+    documents = [
+        out.getvalue(),
+        _company("Acme Ltd"),
+        _bound("/ns0:invoice[1]/@number", _STORE, _data_store(invoice),
+               "xmlns:ns0='urn:acme:invoice'"),
+        _bound("/ns0:invoice[1]/ns0:client[1]", _STORE, _data_store(invoice, "customXml/inv.xml"),
+               "xmlns:ns0='urn:acme:invoice'"),
+        _word("<w:p><w:r><w:t>Balance -1,234.56 for 2024-2025; ISBN-978-3-16-148410-0, "
+              "call-+44-20-7946-0958</w:t></w:r></w:p>"),
+        _formatted("# ?/?", "<v>-111</v>"),
+        _form_label("Tick when paid - 2024-2025"),
+        _sections("Intro", "Results"),
+        _display_units("0", "5000000", "1000000", '<builtInUnit val="thousands"/>'),
+        _display_units("-2500000", "2500000", "500000", '<custUnit val="1000"/>'),
+    ]
+    for data in documents:
+        assert floor_of(data) == ("complete", None, [])

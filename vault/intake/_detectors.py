@@ -34,7 +34,10 @@ def _end(text: str, end: int | None) -> int:
 
 # -- payment cards ------------------------------------------------------------
 
-_CARD = re.compile(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?!\d)")
+# A card number may follow a "-" (a negative number Excel shows with its
+# minus, "Visa-4111 ..."), but not a digit, nor a digit and a "-": a longer
+# run of dashed digits (an ISBN, a phone number) is not cut in its middle.
+_CARD = re.compile(r"\d(?<!\d\d)(?<!\d-\d)(?:[ -]?\d){12,18}(?!\d)")
 
 
 def luhn_valid(digits: str) -> bool:

@@ -306,7 +306,10 @@ def _fractions(plan: _FractionPlan, whole: str, fraction: str) -> list[str]:
     two Excel shows is not relied on). Without an integer part the whole
     number is the numerator; with one, its digits are placed one a
     placeholder as a plain number's (:func:`_each`): ``0"x"0"-"0 ?/?``
-    shows 341.5 as ``3x4-1 1/2``."""
+    shows 341.5 as ``3x4-1 1/2``. A fraction of 0 beside an integer part
+    shows as blanks as wide as its numerator, bar and denominator
+    (``"4111 1111 1111 1"0 ?/?`` shows 111 as ``4111 1111 1111 1111``
+    and three spaces); it is read so and, besides, as ``0/1``."""
     value = Fraction(int(whole + fraction), 10 ** len(fraction))
     integer = tuple(_fill(t) for k, t in plan.before if k == "digit")
     base = value.numerator // value.denominator if integer else 0
@@ -325,8 +328,11 @@ def _fractions(plan: _FractionPlan, whole: str, fraction: str) -> list[str]:
         text = "".join(t if k == "lit" else next(shown_whole) if k == "digit" else ""
                        for k, t in plan.before)
         denominator = str(below) if plan.fixed is not None else str(below).ljust(plan.digits)
-        out.append(text + _placed(plan.numerator, str(above)) + "/" + denominator
-                   + "".join(t for _, t in plan.after))
+        shown = _placed(plan.numerator, str(above)) + "/" + denominator
+        after = "".join(t for _, t in plan.after)
+        if integer and above == 0:  # Excel blanks a zero fraction beside an integer part
+            out.append(text + " " * len(shown) + after)
+        out.append(text + shown + after)
     return out
 
 

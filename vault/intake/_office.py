@@ -29,12 +29,13 @@ from vault.intake._opc import (
     CLASSIFICATION_LABELS_TYPE,
     CUSTOM_PROPERTIES,
     CUSTOM_PROPERTIES_TYPE,
+    CUSTOM_XML_RELS,
     STYLES_REL,
     USUAL_MAIN,
     Package,
     main_part,
 )
-from vault.intake._parts import KINDS, STYLES, STYLES_TEXT, TYPED, Context, Reader
+from vault.intake._parts import CUSTOM_XML, KINDS, STYLES, STYLES_TEXT, TYPED, Context, Reader
 from vault.intake._scan import Scanner
 from vault.intake._sheets import DateSystemTarget
 from vault.intake._xml import TextTarget, iter_text
@@ -58,6 +59,22 @@ def _order(name: str) -> tuple[str, int, str]:
     stem = name[: m.start()] if m else name.removesuffix(".xml")
     first = "" if name in USUAL_MAIN or name.endswith("/document.xml") else stem
     return first, int(m.group(1)) if m else 0, name
+
+
+_RELS_PART = re.compile(r"(?:(.*)/)?_rels/([^/]+)\.rels", re.IGNORECASE)
+
+
+def _custom_xml(pkg: Package) -> list[str]:
+    """The custom XML data parts any relationship of the package names
+    (a Word document's, and its glossary's): Word finds the store a
+    content control is bound to through them, whatever the part's name;
+    a data part has no content type of its own (``application/xml``)."""
+    found: list[str | None] = list(pkg.related(CUSTOM_XML_RELS))
+    for rels in pkg.zf.names():
+        if (m := _RELS_PART.fullmatch(rels)) and m.group(2):
+            source = f"{m.group(1)}/{m.group(2)}" if m.group(1) else m.group(2)
+            found += pkg.part_related(source, CUSTOM_XML_RELS)
+    return list(dict.fromkeys(name for name in found if name is not None))
 
 
 def office_kind(zf: SafeZip) -> str | None:
@@ -148,6 +165,8 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
     chosen = _typed_parts(pkg, kind)
     chosen |= {name: reader for name in zf.names() for reader in readers
                if reader[0].fullmatch(name)}
+    if kind == "word":  # custom XML data parts under other names
+        chosen |= {name: CUSTOM_XML for name in _custom_xml(pkg) if name not in chosen}
     if kind == "excel":
         # One styles part shows the cells; every other typed or named as
         # styles is read for its formats' text alone, never applied to a

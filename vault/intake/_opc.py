@@ -32,6 +32,9 @@ _STRICT_RELS = "http://purl.oclc.org/ooxml/officeDocument/relationships/"
 OFFICE_DOCUMENT = frozenset((_RELS + "officeDocument", _STRICT_RELS + "officeDocument"))
 CUSTOM_PROPERTIES_REL = _RELS + "custom-properties"  # the one marking writes
 CUSTOM_PROPERTIES = frozenset((CUSTOM_PROPERTIES_REL, _STRICT_RELS + "customProperties"))
+# A Word document's custom XML data parts (the stores its content controls
+# are bound to), whatever their names.
+CUSTOM_XML_RELS = frozenset((_RELS + "customXml", _STRICT_RELS + "customXml"))
 STYLES_REL = frozenset((_RELS + "styles", _STRICT_RELS + "styles"))  # a workbook's
 CLASSIFICATION_LABELS = frozenset((
     "http://schemas.microsoft.com/office/2020/02/relationships/classificationlabels",))

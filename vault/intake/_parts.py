@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Context as Decimals
+from decimal import Decimal, InvalidOperation
 
 from vault.intake._model import Refused
 from vault.intake._numfmt import (
@@ -30,7 +32,7 @@ from vault.intake._sheets import NamesTarget, SheetTarget
 from vault.intake._word import NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
 
-__all__ = ["KINDS", "STYLES", "STYLES_TEXT", "TYPED", "Context", "Reader"]
+__all__ = ["CUSTOM_XML", "KINDS", "STYLES", "STYLES_TEXT", "TYPED", "Context", "Reader"]
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -47,6 +49,8 @@ _STRICT = {W: "{http://purl.oclc.org/ooxml/wordprocessingml/main}",
 CX = "{http://schemas.microsoft.com/office/drawing/2014/chartex}"  # newer chart types
 P188 = "{http://schemas.microsoft.com/office/powerpoint/2018/8/main}"  # modern comments
 TC = "{http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments}"
+P14 = "{http://schemas.microsoft.com/office/powerpoint/2010/main}"  # slide sections
+VML = "{urn:schemas-microsoft-com:vml}"
 
 
 def _tags(ns: str, *names: str) -> frozenset[str]:
@@ -100,6 +104,43 @@ class _AttributeText(TextTarget):
                 self._add(text + "\n")
 
 
+class _DataText(_AllText):
+    """Every element's text and every attribute's value, a line each (a
+    custom XML data part: a content control bound to an attribute,
+    ``/r[1]/@c``, shows its value)."""
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        for value in attrib.values():
+            self._add("\n" + value + "\n")
+
+
+class _VmlTarget(TextTarget):
+    """A legacy VML drawing (an Excel form control's label, a comment's
+    box, a text box): the text of each ``v:textbox`` (HTML-like ``div``,
+    ``font`` and ``br`` inside, in no namespace), a line each paragraph,
+    and the ``string`` of a WordArt ``v:textpath``. An ``x:ClientData``
+    holds the control's settings (anchor, cell links, ranges), no text
+    it shows."""
+
+    _LINES = frozenset(("div", "p", "br"))
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(frozenset((f"{VML}textbox",)), max_depth=depth)
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        if tag == f"{VML}textpath" and (text := attrib.get("string")):
+            self._add("\n" + text + "\n")
+
+    def end(self, tag: str) -> None:
+        if self.inside and tag.rsplit("}", 1)[-1] in self._LINES:
+            self._add("\n")
+        super().end(tag)
+        if tag == f"{VML}textbox":
+            self._add("\n")
+
+
 @dataclass
 class _Labels:
     """What a chart's first reading leaves to a second, when data labels
@@ -148,6 +189,12 @@ class _ChartTarget(TextTarget):
     _AXIS_VALUES = _tags(C, "min", "max", "majorUnit", "minorUnit", "crossesAt", "custUnit")
     _AXIS_SCALING = frozenset((f"{CX}valScaling",))  # a newer chart's, in attributes
     _SCALING_VALUES = ("min", "max", "majorUnit", "minorUnit")
+    # Display units (c:dispUnits): the tick labels show each number divided
+    # by one, a built-in (c:builtInUnit, a newer chart's cx:units) or a
+    # custom one (c:custUnit).
+    _BUILT_IN_UNIT = _tags(C, "builtInUnit")
+    _UNITS = frozenset((f"{CX}units",))
+    _CUSTOM_UNIT = _tags(C, "custUnit")
 
     def __init__(self, depth: int, systems: tuple[int, ...],
                  again: _Labels | None = None) -> None:
@@ -171,6 +218,7 @@ class _ChartTarget(TextTarget):
         self.axis = 0  # depth of the axis we are in, 0 if none
         self.axis_values: list[str] = []  # the numbers written in it
         self.axis_format: Format | None = None  # its number format; None: General
+        self.axis_unit: Decimal | None = None  # its display unit, if any
         self.source_format: Format | None = None  # the first numbers' (a linked axis's)
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
@@ -206,10 +254,16 @@ class _ChartTarget(TextTarget):
         (its bounds come before its format)."""
         if tag in self._AXIS and not self.axis:
             self.axis, self.axis_values, self.axis_format = self.depth, [], None
+            self.axis_unit = None
         elif not self.axis:
             return
+        elif tag in self._BUILT_IN_UNIT or tag in self._UNITS:
+            name = attrib.get("val" if tag in self._BUILT_IN_UNIT else "unit", "")
+            self.axis_unit = _DISPLAY_UNITS.get(name.strip(), self.axis_unit)
         elif tag in self._AXIS_VALUES and (value := attrib.get("val")):
             self.axis_values.append(value)
+            if tag in self._CUSTOM_UNIT:
+                self.axis_unit = _unit(value)
         elif tag in self._AXIS_SCALING:
             self.axis_values += [v for name in self._SCALING_VALUES if (v := attrib.get(name))]
         elif tag in self._LABEL_FORMAT and self.depth == self.axis + 1:
@@ -222,7 +276,10 @@ class _ChartTarget(TextTarget):
         format, as a chart's numbers are, and rendered with it and with
         every data label format that renders."""
         formats = (self.axis_format,)
-        for value in dict.fromkeys(self.axis_values):
+        values = self.axis_values
+        if self.axis_unit is not None:  # each as written and as its tick label shows it
+            values = values + [v for value in values if (v := _divided(value, self.axis_unit))]
+        for value in dict.fromkeys(values):
             self._add("\n" + number_text(value, formats, self.label_places) + "\n")
             self._shown(value, tuple(f for f in (self.axis_format, *self.labels)
                                      if f is not None), self.systems)
@@ -310,6 +367,35 @@ class _ChartTarget(TextTarget):
         return None
 
 
+# The built-in display units of an axis (ISO/IEC 29500-1 §21.2.3.6
+# ST_BuiltInUnit; a newer chart's cx:units, the same names).
+_DISPLAY_UNITS = {name: Decimal(10) ** power for name, power in (
+    ("hundreds", 2), ("thousands", 3), ("tenThousands", 4), ("hundredThousands", 5),
+    ("millions", 6), ("tenMillions", 7), ("hundredMillions", 8), ("billions", 9),
+    ("trillions", 12))}
+_EXACT = Decimals(prec=64)  # wide enough for any number Excel keeps, divided
+
+
+def _unit(value: str) -> Decimal | None:
+    """A custom display unit, None unless it is a positive number."""
+    try:
+        unit = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    return unit if unit.is_finite() and unit > 0 and abs(unit.adjusted()) < 400 else None
+
+
+def _divided(value: str, unit: Decimal) -> str | None:
+    """An axis number as its display unit shows it, written out plainly."""
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or abs(number.adjusted()) > 400:
+        return None
+    return format(_EXACT.divide(number, unit), "f")
+
+
 def _format(code: str | None) -> Format | None:
     """A chart's number format parsed; None (General) for none, General, or
     one longer than Excel allows."""
@@ -334,8 +420,14 @@ _NUMBERING = (_names(r"word/numbering\.xml"), lambda ctx: NumberingTarget(ctx.de
 _CORE = (_names(r"docProps/core\.xml"), lambda ctx: _AllText(frozenset(), max_depth=ctx.depth))
 # Word content controls bound to a custom XML part show its values: Word
 # refreshes them from the part when it opens the document.
-_CUSTOM_XML = (_names(r"customXml/item\d+\.xml"), lambda ctx: _AllText(frozenset(),
-                                                                       max_depth=ctx.depth))
+# Their values are element text or attributes (a control may be bound to
+# an attribute, ``/r[1]/@c``). Parts of other names are found by the
+# relationships that name them (CUSTOM_XML, vault/intake/_office.py).
+CUSTOM_XML = (_names(r"customXml/item\d+\.xml"), lambda ctx: _DataText(frozenset(),
+                                                                      max_depth=ctx.depth))
+# The extended properties (Company, Manager, ...): Word shows them in the
+# content controls bound to them (Insert > Quick Parts > Document Property).
+_APP = (_names(r"docProps/app\.xml"), lambda ctx: _AllText(frozenset(), max_depth=ctx.depth))
 _SHARED = (_names(r"xl/sharedStrings\.xml"),
            lambda ctx: TextTarget(_tags(S, "t"), _tags(S, "si"), max_depth=ctx.depth))
 _SHEET = (_names(r"xl/(worksheets|macrosheets|chartsheets|dialogsheets)/(intl)?sheet\d+\.xml"),
@@ -369,17 +461,25 @@ _PPT_COMMENTS = (_names(r"ppt/comments/[^/]+\.xml"),
 _PPT_AUTHORS = (_names(r"ppt/(commentAuthors|authors)\.xml"), lambda ctx: _AttributeText(
     dict.fromkeys(_tags(P, "cmAuthor") | frozenset((f"{P188}author",)), ("name", "initials")),
     ctx.depth))
+# A presentation's section names and custom shows' names: PowerPoint shows
+# the sections in the thumbnail pane and the slide sorter, a custom show
+# in the Slide Show menu.
+_PRESENTATION = (_names(r"ppt/presentation\.xml"), lambda ctx: _AttributeText(
+    dict.fromkeys(_tags(P, "custShow") | frozenset((f"{P14}section",)), ("name",)), ctx.depth))
 _XL_PERSONS = (_names(r"xl/persons/[^/]+\.xml"), lambda ctx: _AttributeText(
     {f"{TC}person": ("displayName",)}, ctx.depth))
 # Text boxes, shapes, charts and SmartArt, in any of the three kinds.
 _DRAWING = (_names(r"(word|xl|ppt)/(drawings|charts|diagrams)/[^/]+\.xml"), _drawing)
+# Legacy VML drawings: Excel's form controls and comment boxes, text boxes.
+_VML = (_names(r"(word|xl|ppt)/(.+\.vml|(.+/)?vmlDrawing[^/]*)"),
+        lambda ctx: _VmlTarget(ctx.depth))
 
 # kind -> the readers of its parts, by their usual names
 KINDS: dict[str, tuple[Reader, ...]] = {
-    "word": (_WORD, _NUMBERING, _CORE, _DRAWING, _CUSTOM_XML),
+    "word": (_WORD, _NUMBERING, _CORE, _APP, _DRAWING, _VML, CUSTOM_XML),
     "excel": (STYLES, _SHARED, _SHEET, _WORKBOOK, _XL_COMMENTS, _XL_THREADED, _XL_PERSONS,
-              _DRAWING),
-    "powerpoint": (_SLIDES, _PPT_COMMENTS, _PPT_AUTHORS, _DRAWING),
+              _DRAWING, _VML),
+    "powerpoint": (_SLIDES, _PRESENTATION, _PPT_COMMENTS, _PPT_AUTHORS, _DRAWING, _VML),
 }
 
 # Text parts found by their declared content type, whatever their names: an
@@ -394,7 +494,8 @@ TYPED: dict[str, dict[str, Reader]] = {
     | {f"application/vnd.ms-word.{t}.main+xml": _WORD
        for t in ("document.macroEnabled", "template.macroEnabledTemplate")}
     | {f"{_OOXML}wordprocessingml.numbering+xml": _NUMBERING,
-       "application/vnd.openxmlformats-package.core-properties+xml": _CORE},
+       "application/vnd.openxmlformats-package.core-properties+xml": _CORE,
+       f"{_OOXML}extended-properties+xml": _APP},
     "excel": {f"{_OOXML}spreadsheetml.{t}+xml": _SHEET
               for t in ("worksheet", "chartsheet", "dialogsheet")}
     | {f"application/vnd.ms-excel.{t}+xml": _SHEET for t in ("macrosheet", "intlmacrosheet")}
@@ -406,6 +507,10 @@ TYPED: dict[str, dict[str, Reader]] = {
     "powerpoint": {f"{_OOXML}presentationml.{t}+xml": _SLIDES
                    for t in ("slide", "notesSlide", "slideMaster", "slideLayout", "notesMaster",
                              "handoutMaster")}
+    | {f"{_OOXML}presentationml.{t}.main+xml": _PRESENTATION
+       for t in ("presentation", "slideshow", "template")}
+    | {f"application/vnd.ms-powerpoint.{t}.macroEnabled.main+xml": _PRESENTATION
+       for t in ("presentation", "slideshow", "template")}
     | {f"{_OOXML}presentationml.comments+xml": _PPT_COMMENTS,
        "application/vnd.ms-powerpoint.comments+xml": _PPT_COMMENTS,
        f"{_OOXML}presentationml.commentAuthors+xml": _PPT_AUTHORS,
@@ -420,3 +525,4 @@ for _typed in TYPED.values():
                          "drawingml.diagramData")}
     _typed |= {f"application/vnd.ms-office.{t}+xml": _DRAWING
                for t in ("chartex", "drawingml.diagramDrawing")}
+    _typed[f"{_OOXML}vmlDrawing"] = _VML
