@@ -472,6 +472,7 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "fraction-whole-rounded.xlsx": lambda: _formatted(f'"{CARD[:-3]}"0 ?/?', "<v>110.99</v>"),
     "fraction-quarters-whole.xlsx": lambda: _formatted(f'"{CARD[:-3]}"# ?/4', "<v>111</v>"),
     "form-control-label.xlsx": lambda: _form_label(f"Card {CARD}"),
+    "form-control-label-lines.xlsx": lambda: _form_label(f"Paid<br>Card {CARD}<br>Thanks"),
     "vml-typed.xlsx": lambda: _form_label(f"Card {CARD}", "xl/controls/label1.xml"),
     "section-name.pptx": lambda: _sections("Intro", f"Card {CARD}"),
     "custom-show.pptx": lambda: _custom_show(f"Card {CARD}"),

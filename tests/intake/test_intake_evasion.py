@@ -2130,6 +2130,8 @@ def test_honest_bound_controls_vml_sections_and_display_units_set_no_floor() -> 
               "call-+44-20-7946-0958</w:t></w:r></w:p>"),
         _formatted("# ?/?", "<v>-111</v>"),
         _form_label("Tick when paid - 2024-2025"),
+        # as Excel writes a label of two lines: HTML's <br>, unclosed
+        _form_label("Tick when paid<br>Thank you<BR >Accounts"),
         _sections("Intro", "Results"),
         _display_units("0", "5000000", "1000000", '<builtInUnit val="thousands"/>'),
         _display_units("-2500000", "2500000", "500000", '<custUnit val="1000"/>'),

@@ -124,6 +124,7 @@ class _VmlTarget(TextTarget):
     it shows."""
 
     _LINES = frozenset(("div", "p", "br"))
+    html_breaks = True
 
     def __init__(self, depth: int) -> None:
         super().__init__(frozenset((f"{VML}textbox",)), max_depth=depth)

@@ -10,6 +10,7 @@ each ends as :class:`Refused`, never as a parser traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 from xml.etree.ElementTree import ParseError
@@ -29,6 +30,11 @@ class TextTarget:
     """Collects text of ``collect`` elements; ``breaks`` end with a newline,
     ``tabs`` stand for a tab. ``skip(tag, attrib)`` may veto collecting an
     element's text (a spreadsheet cell's shared-string index)."""
+
+    # Whether the part may hold HTML's <br> unclosed, as Excel writes legacy
+    # VML (a comment box or form control label of several lines): read as
+    # <br/>, not refused as malformed XML.
+    html_breaks = False
 
     def __init__(self, collect: frozenset[str], breaks: frozenset[str] = frozenset(),
                  tabs: frozenset[str] = frozenset(), max_depth: int = 256,
@@ -191,11 +197,33 @@ def _feed(parser: DefusedXMLParser, data: bytes | None, part: str) -> None:
         raise Refused("xml-too-deep", f"{part}: XML nested too deeply") from None
 
 
+_OPEN_BR = re.compile(rb"<([bB][rR])(\s*)>")
+_BR_TAIL = 16  # bytes of a chunk's end kept back while they may begin a <br >
+
+
+def _closed_breaks(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` with every ``<br>`` (any case, spaces before ``>``) written
+    ``<br/>``; a tag cut between two chunks is mended whole."""
+    held = b""
+    for chunk in chunks:
+        data = held + chunk
+        cut = data.rfind(b"<")
+        keep = cut >= 0 and b">" not in data[cut:] and len(data) - cut <= _BR_TAIL
+        data, held = (data[:cut], data[cut:]) if keep else (data, b"")
+        if data:  # an empty chunk would end the part for the parser
+            yield _OPEN_BR.sub(rb"<\1\2/>", data)
+    if held:
+        yield _OPEN_BR.sub(rb"<\1\2/>", held)
+
+
 def iter_text(stream: BinaryIO, target: TextTarget, part: str, meter: Meter,
               flush: int = CHUNK) -> Iterator[str]:
     """Feed ``stream`` through the parser, yielding collected text in pieces
     of about ``flush`` characters. The caller may stop early (a budget)."""
     parser = _parser(target)
+    chunks: Iterator[bytes] = iter(lambda: stream.read(CHUNK), b"")
+    if target.html_breaks:
+        chunks = _closed_breaks(chunks)
 
     def declared(prefix: str | None, uri: str) -> None:
         # Markup Compatibility's elements and attributes exist only where
@@ -208,7 +236,7 @@ def iter_text(stream: BinaryIO, target: TextTarget, part: str, meter: Meter,
 
     parser.parser.StartNamespaceDeclHandler = declared
     while True:
-        data = stream.read(CHUNK)
+        data = next(chunks, b"")
         _feed(parser, data or None, part)
         if target.size >= flush or (not data and target.size):
             yield target.take()
