@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from office import Office, make_office
@@ -1786,3 +1787,92 @@ def test_no_checkpoint_over_records_out_of_place_before_a_settle_point(
             assert r.exit_code == 0, (args, r.stderr)
     r = office.cli("officer", "audit", "checkpoint", env=m["officer"])
     assert r.exit_code == 0, r.stderr
+
+
+# -- a catch-up within an attempt meets records out of place ---------------------
+#
+# The check at an attempt's start is not the last word: a read that follows
+# a document rewrapped meanwhile catches the state up with the log, and may
+# meet there records out of place. The hook below models only that timing
+# (the other person's real operations run just before the reader's file is
+# opened, as tests/test_vault_seal_open.py's _meanwhile); the rest is real.
+
+_CLEARED = "clearance: {level: INTERNAL, compartments: [STAFF]}"
+_NO_CLERK_OPENS = ("rules:\n  - id: no-clerk-open\n    description: closed\n    effect: deny\n"
+                   "    actions: [open]\n    who: {groups: [clerks]}\n\n")
+
+
+def _junk_before_the_next_policy(office: Office, state: Path, revoke: bool) -> bytes:
+    """On the officer's machine (``state``), a routine rotation rewraps every
+    CONFIDENTIAL//STAFF document, then the officer applies a policy denying
+    clerks 'open' -- or, with ``revoke``, one taking CONFIDENTIAL back from
+    the registrar (rotating the class again); a folder writer inserts one
+    junk line between the two. Returns the log's bytes as it stands then."""
+    edit = {} if revoke else {_CLEARED: _CLEARED.replace("INTERNAL", "CONFIDENTIAL"),
+                              "rules:\n": _NO_CLERK_OPENS}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VAULT_STATE_DIR", str(state))
+        with office.as_("officer") as officer:
+            officer.rotate(["CONFIDENTIAL//STAFF"], justification="routine")
+            before = len(office.raw.audit_lines())
+            report = officer.apply_policy(office.write_policy(edit))
+    assert bool(report.revoked) == revoke
+    lines = office.raw.audit_lines()
+    log = office.path / "audit" / "log"
+    log.write_bytes(b"".join(x + b"\n" for x in [*lines[:before], b"junk", *lines[before:]]))
+    return log.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["open", "vault open", "ls --titles"])
+@pytest.mark.parametrize("revoke", [False, True], ids=["denied", "revoked"])
+def test_nothing_is_decided_when_a_read_catches_up_with_records_out_of_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, revoke: bool) -> None:
+    # The registrar, a clerk and a folder writer, inserted one junk line
+    # between a rotation that rewrapped the pay scales and the officer's
+    # next policy (clerks may no longer open; or her CONFIDENTIAL revoked).
+    # Her open, already past the check at its start, followed the rewrap
+    # to the log, caught up to the junk line, decided under the old policy
+    # and appended 'open allowed': she had the plaintext (under the
+    # revocation: "missing from the vault ... treat it as an incident", a
+    # false alarm), and ls --titles showed the title. Now the catch-up's
+    # finding stops the attempt as it would at its start: exit 4, nothing
+    # decrypted or appended; ls hides every title.
+    from vault._ops.read import HIDDEN_OUT_OF_PLACE
+    from vault.store.folder import FolderBackend
+
+    office = make_office(tmp_path / "o")
+    office.apply({_CLEARED: _CLEARED.replace("INTERNAL", "CONFIDENTIAL")})
+    doc = office.as_("leader").seal(office.file("pay.txt", b"pay scales\n"),
+                                    level="CONFIDENTIAL", compartments=["STAFF"],
+                                    title="Pay scales 2025").id
+    mine = tmp_path / "registrar-state"
+    monkeypatch.setenv("VAULT_STATE_DIR", str(mine))
+    assert office.cli("registrar", "open", doc, "-o", str(tmp_path / "earlier")).exit_code == 0
+    plain = FolderBackend.open_document
+    raced: list[str] = []
+    written: list[bytes] = []
+
+    def racing(backend: FolderBackend, doc_id: str, version: str) -> BinaryIO:
+        if doc_id == doc and not raced:
+            raced.append(version)  # first: the officer's rotation opens it too
+            written.append(_junk_before_the_next_policy(office, tmp_path / "officer", revoke))
+        return plain(backend, doc_id, version)
+
+    monkeypatch.setattr(FolderBackend, "open_document", racing)
+    out = tmp_path / "pay.txt"
+    if how == "ls --titles":
+        (listed,) = office.as_("registrar").ls(metadata=True)
+        assert written and listed.id == doc
+        assert (listed.title, listed.filename, listed.hidden) == (None, None, HIDDEN_OUT_OF_PLACE)
+        return  # ls, a report, records that it listed (docs/AUDIT.md §11.3)
+    if how == "open":
+        with pytest.raises(AuditIntegrityError, match="records out of place") as e:
+            office.as_("registrar").open(doc, out)
+        message = e.value.message
+    else:
+        r = office.cli("registrar", "open", doc, "-o", str(out))
+        assert r.exit_code == 4, r.stderr
+        message = r.stderr
+    assert written and "records out of place" in message and "missing" not in message
+    assert not out.exists()
+    assert (office.path / "audit" / "log").read_bytes() == written[0]  # nothing appended

@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vault._trust.trusted import OutOfPlace
 from vault.errors import (
-    AuditIntegrityError,
     AuditWriteError,
     DeniedError,
     IntegrityError,
@@ -120,6 +120,10 @@ def record(s: Session, atts: Sequence[Attempt], outcome: str, rules: Sequence[st
     AuditWriteError, and then nothing may happen). Records that change the
     vault's state take effect here: the trusted state replays them before
     this returns."""
+    if not completion and all(a.action in _REPORTS for a in atts) \
+            and s.trusted.out_of_place() is not None:
+        for a in atts:  # met during the report: unrecorded, as when met at its start
+            a.unrecorded = True
     if all(a.unrecorded for a in atts):
         for a in atts:  # as if recorded: never a record later for it
             if completion:
@@ -127,6 +131,13 @@ def record(s: Session, atts: Sequence[Attempt], outcome: str, rules: Sequence[st
             else:
                 a.recorded, a.allowed = True, outcome == "allowed"
         return
+    if not completion and any(a.action not in _REPORTS for a in atts):
+        # Checked at the attempt's start, but any catch-up since -- a read
+        # following a document rewrapped meanwhile, taking the lock -- may
+        # have met records out of place: nothing is decided or appended
+        # under the state they left behind (completions count or not, as
+        # the replay says: check_counted).
+        refuse_out_of_place(s)
     me = s.me()
     s.register_me()
     actor = s.actor()
@@ -170,22 +181,10 @@ def _doc_ok(doc: str) -> bool:
 _REPORTS = frozenset({"ls", "doctor"})
 
 
-class OutOfPlace(AuditIntegrityError):
-    """Records of the audit log are out of place: nothing is decided."""
-
-
 def refuse_out_of_place(s: Session) -> None:
-    """Raise while this machine's replay found records out of place (lines
-    inserted, split or joined, docs/AUDIT.md §11.3): the records they moved
-    -- a revocation, a rotation, a new policy -- do not count here, so any
-    decision, key wrapped or state written would be made without them."""
-    found = s.trusted.out_of_place()
-    if found is not None:
-        raise OutOfPlace(
-            f"the audit log has records out of place ({found}): nothing is decided or "
-            "changed until they are", kind="inserted",
-            hint="the officer puts the lines back as written (docs/DEPLOYMENT.md §14); "
-                 "'vault doctor' and 'vault audit verify' name them")
+    """Raise :class:`OutOfPlace` while this machine's replay found records
+    out of place (TrustedState.refuse_out_of_place)."""
+    s.trusted.refuse_out_of_place()
 
 
 @contextlib.contextmanager
@@ -238,6 +237,7 @@ def authorise(s: Session, atts: Attempt | Sequence[Attempt], action: str,
     if len(atts) != 1:
         raise UsageError("approvals cover one document: act on one at a time")
     with s.lock():
+        refuse_out_of_place(s)  # taking the lock caught up: approvals are verified after
         verified = approved.verify(s)  # an ApprovalError is recorded as the denial
         given = {**(inputs or {}), "approvers": list(verified.names)}
         note = (f"{note} | " if note else "") + (

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vault._atomic import atomic_writer, open_output, output_target
 from vault._ops import marking
-from vault._ops.discipline import attempt, authorise, check_free_text, record
+from vault._ops.discipline import OutOfPlace, attempt, authorise, check_free_text, record
 from vault._results import LISTED_WITHOUT_TITLES, DocumentInfo, listing_entry
 from vault._sealed.meta import Metadata
 from vault._sealed.reading import PayloadDigest, Sealed, read_sealed, unlock
@@ -125,8 +125,15 @@ def _with_metadata(s: Session, infos: list[DocumentInfo],
     if s.trusted.out_of_place() is not None:
         # Opening is decided under a policy the records out of place may
         # have changed (a revocation): nothing is opened meanwhile.
-        return [dataclasses.replace(doc, hidden=HIDDEN_OUT_OF_PLACE) for doc in infos]
-    shown = _titled(s, infos)
+        return _out_of_place(infos)
+    try:
+        shown = _titled(s, infos)
+    except OutOfPlace:  # a document's read caught up and met them
+        return _out_of_place(infos)
+    if s.trusted.out_of_place() is not None:
+        # Met by any other catch-up during the reads: the titles were
+        # decided without the records they moved.
+        return _out_of_place(infos)
     if s.trusted.policy is policy:
         return shown
     # Reading a document another process had changed caught the state up
@@ -134,6 +141,10 @@ def _with_metadata(s: Session, infos: list[DocumentInfo],
     # listing is decided again under that one, reading nothing more (so
     # nothing catches up again before the record).
     return _decided_again(s, infos, shown)
+
+
+def _out_of_place(infos: list[DocumentInfo]) -> list[DocumentInfo]:
+    return [dataclasses.replace(doc, hidden=HIDDEN_OUT_OF_PLACE) for doc in infos]
 
 
 def _decided_again(s: Session, listed: list[DocumentInfo],
@@ -183,6 +194,8 @@ def _titled(s: Session, infos: list[DocumentInfo]) -> list[DocumentInfo]:
                 out.append(dataclasses.replace(doc, hidden=HIDDEN_NO_KEY))
                 continue
             _, meta = unlock(sealed, keys[kid], s.trusted)
+        except OutOfPlace:
+            raise  # nothing more is read: every title is hidden (_with_metadata)
         except VaultError as e:  # one damaged document does not hide the others
             out.append(dataclasses.replace(doc, hidden=f"cannot be read: {e.message}"))
             continue

@@ -122,8 +122,13 @@ def _overtaken(trusted: TrustedState, row: DocRow, gone: VaultError) -> None:
     its recorded header any more): catch the state up with the log. The
     writer that relabelled, rewrapped or shredded the document recorded the
     new state before it removed or overwrote the old version, so the log
-    tells; if it still records ``row``'s version, raise ``gone``: the alarm."""
+    tells; if it still records ``row``'s version, raise ``gone``: the alarm.
+    Unless the catch-up met records out of place (OutOfPlace): the change
+    may be among the records they moved, which do not count here -- what
+    the state says of the document then, or of the policy the caller
+    decides under, is no ground for an alarm or a decision."""
     trusted.catch_up()
+    trusted.refuse_out_of_place()
     now = trusted.doc(row.doc_id)
     if now is not None and not now.shredded and now.version == row.version:
         raise gone
@@ -188,8 +193,10 @@ def read_sealed(backend: Backend, trusted: TrustedState, doc_id: str, *,
     removing the version read or overwriting its header: then the state is
     caught up with the log and the version it records now is read
     (shredded: UsageError; changed every time, :data:`READ_TRIES` times:
-    StorageError, run again). Only a version the log still records, gone
-    or not its recorded header, is the integrity alarm. Without ``current``
+    StorageError, run again); records out of place met on catching up
+    stop it (OutOfPlace: nothing may be decided). Only a version the log
+    still records, gone or not its recorded header, is the integrity
+    alarm. Without ``current``
     (a caller that already decided on what it read, or holds the vault's
     lock), it is that alarm at once. The caller decides under the policy
     the state holds after this returns: catching up may have installed a

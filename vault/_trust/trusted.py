@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import AuditLog, LastAppend, Scan, TrustedTip
     from vault.policy import Policy
 
-__all__ = ["TrustedState"]
+__all__ = ["OutOfPlace", "TrustedState"]
 
 _UNSET = object()
 _AHEAD = 256  # own appends kept in memory only, at most, before the store is written
@@ -59,6 +59,10 @@ def _tip_from_text(text: str | None) -> TrustedTip | None:
     d = json.loads(text)
     return TrustedTip(size=d["size"], end_offset=d["end"], last_leaf=unb64(d["last"], 32),
                       frontier=tuple(unb64(h, 32) for h in d["frontier"]))
+
+
+class OutOfPlace(AuditIntegrityError):
+    """Records of the audit log are out of place: nothing is decided."""
 
 
 class _Written(LineSource):
@@ -751,6 +755,21 @@ class TrustedState:
             if seq not in sealed:
                 return message
         return None
+
+    def refuse_out_of_place(self) -> None:
+        """Raise :class:`OutOfPlace` while the replay found records out of
+        place (lines inserted, split or joined, docs/AUDIT.md §11.3): the
+        records they moved -- a revocation, a rotation, a new policy -- do
+        not count here, so any decision, key wrapped or state written would
+        be made without them. Asked at an attempt's start and again after
+        any catch-up within it: one may meet them there first."""
+        found = self.out_of_place()
+        if found is not None:
+            raise OutOfPlace(
+                f"the audit log has records out of place ({found}): nothing is decided or "
+                "changed until they are", kind="inserted",
+                hint="the officer puts the lines back as written (docs/DEPLOYMENT.md §14); "
+                     "'vault doctor' and 'vault audit verify' name them")
 
     def sealed_off_now(self) -> dict[int, int]:
         """Lines sealed off by the incidents the log declares by now
