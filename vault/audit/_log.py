@@ -225,6 +225,12 @@ class AuditLog(LogReading):
             before = turn.tip
             records, leaves = builder.run(checked, turn.tip.size, turn.tip.last_leaf)
             turn.append(records, leaves)
+            if self._in_place is not None and self._in_place == before:
+                # Our own records, numbered by their lines, right after lines
+                # known in place: so are they, and a checkpoint falling due
+                # need not walk them again (a walk costs some 40 µs a line,
+                # four times what a batched append does).
+                self._in_place = turn.tip
             self._store_due(turn)
         self._after(turn)
         self._settled = True  # the tip ends with a signed record of ours
