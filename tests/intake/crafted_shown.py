@@ -350,6 +350,34 @@ def _display_units(low: str, high: str, unit: str, units: str) -> bytes:
             f"<dispUnits>{units}</dispUnits></valAx>").encode())))
 
 
+def _screen_tip(tag: str, part: str = "ppt/slides/slide1.xml") -> bytes:
+    """Insert > Link > ScreenTip: the title's text links to a page, the
+    tip PowerPoint shows on the link in a slide show a card number."""
+    folder, _, name = part.rpartition("/")
+    rels = f"{folder}/_rels/{name}.rels"
+    link = (f'<a:r><a:rPr lang="en-GB"><a:{tag} r:id="rIdTip" tooltip="Card {CARD}"/>'
+            "</a:rPr><a:t>Pay here</a:t></a:r>")
+    return rewrite(mf.pptx("Project update", "Notes."), _then(
+        _sub(part, rb"<a:p>", b"{}" + link.encode()),
+        _sub(rels, rb"</Relationships>", (
+            f'<Relationship Id="rIdTip" Type="{_RELS}hyperlink" '
+            'Target="https://pay.example.com/" TargetMode="External"/></Relationships>'
+        ).encode())))
+
+
+def _axis_ticks(low: str, high: str, unit: str, code: str) -> bytes:
+    """Format Axis: bounds ``low`` .. ``high`` and a major unit (Excel draws
+    a tick label at low + k * unit), numbers ``code``."""
+    return _chart_xlsx(_then(
+        _sub(_CHART, rb'<valAx><axId val="100"/><scaling><orientation val="minMax"/>',
+             ("{}" + (f'<max val="{high}"/>' if high else "") + f'<min val="{low}"/>').encode()),
+        _sub(_CHART, rb'<axPos val="l"/><majorGridlines/>',
+             f'{{}}<numFmt formatCode="{code}" sourceLinked="0"/>'.encode()),
+        _sub(_CHART, rb'<crossAx val="10"/></valAx>', (
+            f'<crossAx val="10"/><crossBetween val="between"/><majorUnit val="{unit}"/>'
+            "</valAx>").encode())))
+
+
 _P188 = 'xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main"'
 _TC = 'xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"'
 _DIGITS = {"arabic": 0x660, "devanagari": 0x966, "thai": 0xE50}
@@ -486,6 +514,24 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         '<builtInUnit val="thousands"/>'),
     "axis-custom-unit.xlsx": lambda: _display_units(
         "3782822463100050", "3782822463100150", "100", '<custUnit val="10"/>'),
+    # a card number with more digits beside it: an expiry, a CVV, a line number
+    "card-expiry.docx": lambda: mf.docx([f"Deposit paid by card {CARD} 12/27, thank you."]),
+    "card-cvv.docx": lambda: mf.docx(["Card 5555 5555 5555 4444 737"]),
+    "card-line-number.xlsx": lambda: mf.xlsx([["Paid with", f"1 {CARD}"]]),
+    # a hidden run before the card number Word shows alone
+    "card-hidden-digit-dash.docx": lambda: _word(
+        '<w:p><w:r><w:rPr><w:vanish/></w:rPr><w:t xml:space="preserve">1-</w:t></w:r>'
+        f"<w:r><w:t>{CARD}</w:t></w:r></w:p>"),
+    "card-hidden-digit-space.docx": lambda: _word(
+        '<w:p><w:r><w:rPr><w:vanish/></w:rPr><w:t xml:space="preserve">7 </w:t></w:r>'
+        f"<w:r><w:t>{CARD}</w:t></w:r></w:p>"),
+    "screen-tip.pptx": lambda: _screen_tip("hlinkClick"),
+    "screen-tip-hover.pptx": lambda: _screen_tip("hlinkHover"),
+    "screen-tip-layout.pptx": lambda: _screen_tip("hlinkClick",
+                                                  "ppt/slideLayouts/slideLayout1.xml"),
+    "axis-second-tick.xlsx": lambda: _axis_ticks("1000", "2000", "111", _CARD_CODE),
+    "axis-amex-tick.xlsx": lambda: _axis_ticks("378282246310000", "378282246310020", "5", "0"),
+    "axis-tick-no-maximum.xlsx": lambda: _axis_ticks("378282246310000", "", "5", "0"),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

@@ -4,6 +4,7 @@ generated numbers (hypothesis) for the Luhn and IBAN checks."""
 from __future__ import annotations
 
 import io
+import re
 import string
 from collections.abc import Iterator
 from typing import Any
@@ -82,6 +83,53 @@ def test_a_card_number_after_a_dash_is_found(text: str, at: int) -> None:
 ])
 def test_honest_dashed_numbers_are_no_card_numbers(text: str) -> None:
     assert found("payment-card", text) == []
+
+
+@pytest.mark.parametrize(("text", "at"), [
+    ("card 4111 1111 1111 1111 12/27", 5),  # an expiry after it
+    ("5555 5555 5555 4444 737", 0),  # a CVV
+    ("1 4111 1111 1111 1111", 2),  # a line number before it
+    ("7 4111 1111 1111 1111", 2),
+    ("12 34 4111 1111 1111 1111 99", 6),
+    ("1-4111 1111 1111 1111", 2),  # a hidden "1-": a spaced card after a dashed run
+    ("4111 1111 1111 1111-7", 0),
+    ("3782-822463-10005", 0), ("4111-1111-1111-1111-110", 0),  # Visa 19, 4-4-4-4-3
+    ("4111-1111-1111 1111", 0),
+])
+def test_a_card_number_beside_other_digits_is_found(text: str, at: int) -> None:
+    assert found("payment-card", text) == [at]
+
+
+@pytest.mark.parametrize("text", [
+    "K4W7FF4HP4NR-412345678-1000",  # a SharePoint document id: 412345678-1000 is Luhn-valid
+    "https://example.sharepoint.com/_layouts/15/DocIdRedir.aspx?ID=K4W7FF4HP4NR-412345678-1000",
+    "41111-1111-1111-111", "4111-11111111-1111",  # dashes where no card has them
+    "4111111111111111-7",  # a longer dashed run is not cut
+    "Account 4111111111111111111111",  # a long account number
+    "ref 1234 5678 9012 3456 7890",  # a 20-digit reference
+    "2024 2025", "from 2024 2025 to 2026",
+])
+def test_honest_numbers_beside_digits_are_no_card_numbers(text: str) -> None:
+    assert found("payment-card", text) == []
+
+
+def _card_runs(text: str) -> set[int]:
+    """Where a run of whole space-separated groups of ``text`` starts that
+    is a valid card number, 13-19 digits."""
+    groups = [(m.start(), m.group()) for m in re.finditer(r"\d+", text)]
+    return {groups[i][0] for i in range(len(groups)) for j in range(i + 1, len(groups) + 1)
+            if 13 <= sum(len(g) for _, g in groups[i:j]) <= 19
+            and card_valid("".join(g for _, g in groups[i:j]))}
+
+
+@given(st.lists(st.integers(0, 9999), min_size=1, max_size=40), st.sampled_from([10, 100, 1000]))
+def test_a_table_of_numbers_floors_only_at_a_card_number(numbers: list[int], base: int) -> None:
+    # A table of numbers separated by spaces: every offset found starts a
+    # run of whole numbers that is a valid card number.
+    text = " ".join(str(n % base) for n in numbers)
+    at = found("payment-card", text)
+    assert set(at) <= _card_runs(text)
+    assert bool(at) == bool(_card_runs(text))
 
 
 @given(st.text(alphabet=string.digits, min_size=15, max_size=15))

@@ -34,10 +34,10 @@ def _end(text: str, end: int | None) -> int:
 
 # -- payment cards ------------------------------------------------------------
 
-# A card number may follow a "-" (a negative number Excel shows with its
-# minus, "Visa-4111 ..."), but not a digit, nor a digit and a "-": a longer
-# run of dashed digits (an ISBN, a phone number) is not cut in its middle.
-_CARD = re.compile(r"\d(?<!\d\d)(?<!\d-\d)(?:[ -]?\d){12,18}(?!\d)")
+# A candidate is a run of digit groups, single spaces or dashes between,
+# not right after a digit: the pattern takes up to 19 digits, to the end of
+# a group. A card number is a run of its whole groups, 13-19 digits (below).
+_CARD = re.compile(r"\d(?<!\d\d)(?:[ -]?\d){12,18}(?!\d)")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -85,11 +85,69 @@ def card_valid(digits: str) -> bool:
     return known and luhn_valid(digits)
 
 
-def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
-    for m in _CARD.finditer(text, pos, _end(text, end)):
-        digits = m.group().replace(" ", "").replace("-", "")
+def dashed_as_a_card(sizes: list[int]) -> bool:
+    """Whether digit groups of these sizes, a dash among their separators,
+    are grouped as a card number is written: 4-6-4 or 4-6-5, or groups of 4
+    and a last one of 1-4 digits, 13-19 in all (4-4-4-1 ... 4-4-4-4-3)."""
+    if sizes in ([4, 6, 4], [4, 6, 5]):
+        return True
+    return (len(sizes) in (4, 5) and all(n == 4 for n in sizes[:-1])
+            and 1 <= sizes[-1] <= 4 and 13 <= sum(sizes) <= 19)
+
+
+def _card_run(text: str, start: int, groups: list[tuple[int, int]],
+              after_dash: bool) -> int | None:
+    """The end of a card number of whole groups from ``start`` on, or None.
+
+    ``groups`` are the candidate's digit groups, (start, end) each; a run
+    of them is cut at a dash only where it is grouped by spaces alone, and
+    so is one right after a digit and a dash (``after_dash``): a longer
+    dashed run (an ISBN, a date range, a document id) is not cut."""
+    for i in range(len(groups) - 1, -1, -1):
+        end = groups[i][1]
+        run = text[start:end]
+        digits = run.replace(" ", "").replace("-", "")
+        if not 13 <= len(digits) <= 19:
+            continue
+        spaced = "-" not in run and " " in run
+        cut_at_dash = i + 1 < len(groups) and text[end] == "-"
+        if (after_dash or cut_at_dash) and not spaced:
+            continue
+        if "-" in run and not dashed_as_a_card([b - a for a, b in groups[:i + 1]]):
+            continue
         if card_valid(digits):
-            yield m.start()
+            return end
+    return None
+
+
+def _groups(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each run of digits in text[start:end], a match of _CARD."""
+    groups, at = [], start
+    for i in range(start, end):
+        if not text[i].isdigit():
+            groups.append((at, i))
+            at = i + 1
+    groups.append((at, end))
+    return groups
+
+
+def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
+    # Each candidate is tried as every run of its whole groups from its
+    # start; where none is a card, the next try starts at its second group
+    # (an expiry date, a CVV or a line number beside a card is no part of
+    # it). Each try reads at most MAX_MATCH characters: linear in the text.
+    stop = _end(text, end)
+    m = _CARD.search(text, pos, stop)
+    while m is not None:
+        start = m.start()
+        groups = _groups(text, start, m.end())
+        after_dash = start >= 2 and text[start - 1] == "-" and text[start - 2].isdigit()
+        found = _card_run(text, start, groups, after_dash)
+        if found is not None:
+            yield start
+            m = _CARD.search(text, found, stop)
+        else:
+            m = _CARD.search(text, groups[1][0] if len(groups) > 1 else m.end(), stop)
 
 
 # -- IBAN ---------------------------------------------------------------------

@@ -104,6 +104,26 @@ class _AttributeText(TextTarget):
                 self._add(text + "\n")
 
 
+# A DrawingML hyperlink's ScreenTip (Insert > Link > ScreenTip), which
+# PowerPoint shows when the pointer rests on the link in a slide show, as
+# Word and Excel show a hyperlink's tooltip: on a click or a hover link.
+_SCREEN_TIP = _tags(A, "hlinkClick", "hlinkHover")
+
+
+def _screen_tip(target: TextTarget, tag: str, attrib: dict[str, str]) -> None:
+    if tag in _SCREEN_TIP and (tip := attrib.get("tooltip")):
+        target._add("\n" + tip + "\n")
+
+
+class _DrawingText(TextTarget):
+    """DrawingML text (a slide, layout, master, notes page), a line each
+    paragraph, and each hyperlink's ScreenTip."""
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        super().start(tag, attrib)
+        _screen_tip(self, tag, attrib)
+
+
 class _DataText(_AllText):
     """Every element's text and every attribute's value, a line each (a
     custom XML data part: a content control bound to an attribute,
@@ -221,6 +241,8 @@ class _ChartTarget(TextTarget):
         self.axis_format: Format | None = None  # its number format; None: General
         self.axis_unit: Decimal | None = None  # its display unit, if any
         self.source_format: Format | None = None  # the first numbers' (a linked axis's)
+        self.axis_scale: dict[str, str] = {}  # its min, max, majorUnit, ... as written
+        self.ticks = 0  # tick labels worked out in the part
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
@@ -239,6 +261,7 @@ class _ChartTarget(TextTarget):
                 self.before = self.read
         if self.again is None:
             self._axis_start(tag, attrib)
+            _screen_tip(self, tag, attrib)
         if tag in self._NUMBERS and not self.numbers:
             self.numbers, self.cache_format = self.depth, None
         elif self.numbers and tag in self._CODE:
@@ -255,7 +278,7 @@ class _ChartTarget(TextTarget):
         (its bounds come before its format)."""
         if tag in self._AXIS and not self.axis:
             self.axis, self.axis_values, self.axis_format = self.depth, [], None
-            self.axis_unit = None
+            self.axis_unit, self.axis_scale = None, {}
         elif not self.axis:
             return
         elif tag in self._BUILT_IN_UNIT or tag in self._UNITS:
@@ -263,10 +286,12 @@ class _ChartTarget(TextTarget):
             self.axis_unit = _DISPLAY_UNITS.get(name.strip(), self.axis_unit)
         elif tag in self._AXIS_VALUES and (value := attrib.get("val")):
             self.axis_values.append(value)
+            self.axis_scale[tag.rpartition("}")[2]] = value
             if tag in self._CUSTOM_UNIT:
                 self.axis_unit = _unit(value)
         elif tag in self._AXIS_SCALING:
             self.axis_values += [v for name in self._SCALING_VALUES if (v := attrib.get(name))]
+            self.axis_scale.update((n, v) for n in self._SCALING_VALUES if (v := attrib.get(n)))
         elif tag in self._LABEL_FORMAT and self.depth == self.axis + 1:
             self.axis_format = _format(attrib.get("formatCode"))
             if attrib.get("sourceLinked", "").strip() in ("1", "true"):
@@ -277,7 +302,7 @@ class _ChartTarget(TextTarget):
         format, as a chart's numbers are, and rendered with it and with
         every data label format that renders."""
         formats = (self.axis_format,)
-        values = self.axis_values
+        values = self.axis_values + self._ticks()
         if self.axis_unit is not None:  # each as written and as its tick label shows it
             values = values + [v for value in values if (v := _divided(value, self.axis_unit))]
         for value in dict.fromkeys(values):
@@ -285,6 +310,26 @@ class _ChartTarget(TextTarget):
             self._shown(value, tuple(f for f in (self.axis_format, *self.labels)
                                      if f is not None), self.systems)
         self.axis, self.axis_values = 0, []
+
+    def _ticks(self) -> list[str]:
+        """The numbers of the major tick labels after the first: the minimum
+        plus each multiple of the major unit up to the maximum, exactly
+        (the minor ticks have no labels); with no maximum written (Excel
+        takes one from the data, not known here) the first MAX_TICKS.
+        With no minimum or major unit written none is worked out."""
+        low = _finite(self.axis_scale.get("min"))
+        step = _finite(self.axis_scale.get("majorUnit"))
+        if low is None or step is None or step <= 0:
+            return []
+        high = _finite(self.axis_scale.get("max"))
+        if high is not None and high < low:
+            return []
+        count = MAX_TICKS if high is None else int(_EXACT.divide_int(high - low, step))
+        if count > MAX_TICKS or self.ticks + count > MAX_TICKS_A_PART:
+            raise Refused("too-large", f"a chart axis of more than {MAX_TICKS} tick labels, "
+                          f"or more than {MAX_TICKS_A_PART} in a part")
+        self.ticks += count
+        return [format(_EXACT.fma(step, k, low), "f") for k in range(1, count + 1)]
 
     def _literal(self, code: str) -> None:
         """A format code's literal text, read (a code longer than Excel
@@ -386,6 +431,24 @@ def _unit(value: str) -> Decimal | None:
     return unit if unit.is_finite() and unit > 0 and abs(unit.adjusted()) < 400 else None
 
 
+# The tick labels worked out from an axis's bounds and major unit: at most
+# MAX_TICKS on an axis (Excel draws so many only on a very wide chart),
+# MAX_TICKS_A_PART in a part; more make the file uninspectable, too-large.
+MAX_TICKS = 64
+MAX_TICKS_A_PART = 1000
+
+
+def _finite(value: str | None) -> Decimal | None:
+    """An axis number written in the part, None unless it is one."""
+    if value is None:
+        return None
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and abs(number.adjusted()) <= 400 else None
+
+
 def _divided(value: str, unit: Decimal) -> str | None:
     """An axis number as its display unit shows it, written out plainly."""
     try:
@@ -449,7 +512,7 @@ STYLES_TEXT = (STYLES[0], lambda ctx: StylesTarget(frozenset((S, _STRICT[S])), C
 _SLIDES = (_names(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster"
                   r"|slideLayouts/slideLayout|notesMasters/notesMaster"
                   r"|handoutMasters/handoutMaster)\d+\.xml"),
-           lambda ctx: TextTarget(_tags(A, "t"), _tags(A, "p", "br"), max_depth=ctx.depth))
+           lambda ctx: _DrawingText(_tags(A, "t"), _tags(A, "p", "br"), max_depth=ctx.depth))
 # Comments, and modern comments (their text is DrawingML, in p188:txBody).
 _PPT_COMMENTS = (_names(r"ppt/comments/[^/]+\.xml"),
                  lambda ctx: TextTarget(_tags(P, "text") | _tags(A, "t"),
