@@ -140,6 +140,9 @@ def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
     m = _CARD.search(text, pos, stop)
     while m is not None:
         start = m.start()
+        if text[start] not in "23456":  # no issuer's number starts so: next group
+            m = _CARD.search(text, start + len(m.group().split()[0].split("-")[0]) + 1, stop)
+            continue
         groups = _groups(text, start, m.end())
         after_dash = start >= 2 and text[start - 1] == "-" and text[start - 2].isdigit()
         found = _card_run(text, start, groups, after_dash)
