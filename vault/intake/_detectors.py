@@ -9,6 +9,7 @@ the candidate text never leaves this module.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 
@@ -79,10 +80,19 @@ _IIN: tuple[tuple[int, int, frozenset[int]], ...] = (
 
 def card_valid(digits: str) -> bool:
     """A known issuer range, a length that issuer uses, and the Luhn check."""
-    n = len(digits)
-    known = any(lo <= int(digits[:len(str(lo))]) <= hi and n in lengths
-                for lo, hi, lengths in _IIN)
-    return known and luhn_valid(digits)
+    return len(digits) in issuer_lengths(digits[:4]) and luhn_valid(digits)
+
+
+@functools.lru_cache(maxsize=4096)
+def issuer_lengths(head: str) -> frozenset[int]:
+    """The lengths the issuers whose ranges take a number starting with
+    ``head`` (its first four digits; a range names at most four) use."""
+    out: frozenset[int] = frozenset()
+    for lo, hi, lengths in _IIN:
+        prefix = head[:len(str(lo))]
+        if len(prefix) == len(str(lo)) and prefix.isdigit() and lo <= int(prefix) <= hi:
+            out |= lengths
+    return out
 
 
 def dashed_as_a_card(sizes: list[int]) -> bool:
@@ -103,12 +113,22 @@ def _card_run(text: str, start: int, groups: list[tuple[int, int]],
     of them is cut at a dash only where it is grouped by spaces alone, and
     so is one right after a digit and a dash (``after_dash``): a longer
     dashed run (an ISBN, a date range, a document id) is not cut."""
+    # The issuer is known from the first digits, the same for every run:
+    # only a run of a length it uses is looked at further (a text of "4 "
+    # repeated, each digit starting candidates of 13 to 19 one-digit
+    # groups, took 7 s for 400 KB when every run was checked whole).
+    head = "".join(text[a:b] for a, b in groups)[:4]
+    lengths = issuer_lengths(head)
+    sizes = [b - a for a, b in groups]
+    total = sum(sizes)
     for i in range(len(groups) - 1, -1, -1):
+        if i + 1 < len(groups):
+            total -= sizes[i + 1]
+        if not 13 <= total <= 19 or total not in lengths:
+            continue
         end = groups[i][1]
         run = text[start:end]
         digits = run.replace(" ", "").replace("-", "")
-        if not 13 <= len(digits) <= 19:
-            continue
         spaced = "-" not in run and " " in run
         cut_at_dash = i + 1 < len(groups) and text[end] == "-"
         if (after_dash or cut_at_dash) and not spaced:
