@@ -1789,6 +1789,155 @@ def test_no_checkpoint_over_records_out_of_place_before_a_settle_point(
     assert r.exit_code == 0, r.stderr
 
 
+# -- lines planted while a writer waits for the lock ----------------------------
+
+
+def _planted_ahead(lines: list[bytes]) -> list[bytes]:
+    """Two copies of the last record numbered 1000 lines ahead (records out
+    of place), then a copy renumbered to its own new line: a settle point
+    as the trailing run reads it (its signature is not checked there)."""
+    from vault.audit._record import canonical_json
+
+    n = len(lines)
+
+    def copy(seq: int) -> bytes:
+        record = json.loads(lines[-1])
+        record["seq"] = seq
+        return canonical_json(record)
+
+    return [copy(n + 1000), copy(n + 1001), copy(n + 2)]
+
+
+@pytest.mark.parametrize("victim", ["seal", "open"])
+def test_a_turn_appends_nothing_after_records_planted_while_it_waits_for_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, victim: str) -> None:
+    # A folder writer without a key held the log's lock while an honest
+    # command, past its check for records out of place, waited for it; she
+    # appended two records numbered 1000 lines ahead and a copy renumbered
+    # to its own line, and let go. The turn looked only after that seeming
+    # settle point: the seal appended its records after the planted lines
+    # (exit 4, "recorded but does not count"), the open delivered the
+    # plaintext, and once the planted lines were removed every machine
+    # exited 4 for good ("3 lines after line 5 removed"). The race is
+    # modelled here: the lines are planted as the turn's catch-up starts.
+    from vault.audit import _writer
+
+    office = make_office(tmp_path / "o")
+    doc = office.as_("clerk").seal(office.file("a.txt", b"secret\n"), level="INTERNAL",
+                                   compartments=["STAFF"]).id
+    m = _machines(tmp_path, "clerk", "officer")
+    for w, env in m.items():
+        assert office.cli(w, "ls", env=env).exit_code == 0
+    log = office.path / "audit" / "log"
+    written = log.read_bytes()
+    planted = b"".join(x + b"\n" for x in _planted_ahead(written.split(b"\n")[:-1]))
+    catch_up = _writer.Turn._catch_up
+    raced: list[bool] = []
+
+    def racing(turn: _writer.Turn, tip: object) -> None:
+        if not raced:  # the first turn: the command's own, under the lock
+            raced.append(True)
+            with log.open("ab") as f:
+                f.write(planted)
+        catch_up(turn, tip)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_writer.Turn, "_catch_up", racing)
+    opened = tmp_path / "opened.txt"
+    args = ("open", doc, "-o", str(opened)) if victim == "open" else (
+        "seal", str(office.file("v.txt", b"victim\n")), "--level", "INTERNAL",
+        "--compartment", "STAFF")
+    r = office.cli("clerk", *args, env=m["clerk"])
+    monkeypatch.undo()
+    assert raced and r.exit_code == 4 and "records out of place" in r.stderr, r.stderr
+    assert log.read_bytes() == written + planted  # nothing appended after them
+    assert not opened.exists()
+    log.write_bytes(written)  # put back as written (DEPLOYMENT.md §14)
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new")}
+    for i, env in enumerate((m["clerk"], m["officer"], new)):
+        for w, cmd in (("officer", ("doctor",)), ("officer", ("audit", "verify")),
+                       ("clerk", ("open", doc, "-o", str(tmp_path / f"o{i}.txt"))),
+                       ("clerk", ("seal", str(office.file(f"b{i}.txt", b"b\n")), "--level",
+                                  "INTERNAL", "--compartment", "STAFF"))):
+            r = office.cli(w, *cmd, env=env)
+            assert r.exit_code == 0 and "out of place" not in r.stderr, (i, cmd, r.stderr)
+
+
+def test_a_turn_passes_over_junk_lines_planted_while_it_waits_for_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Junk lines (a torn write, a crash) are no records out of place: the
+    # turn that reads them sets them aside and goes on.
+    from vault.audit import _writer
+
+    office = make_office(tmp_path / "o")
+    log = office.path / "audit" / "log"
+    catch_up = _writer.Turn._catch_up
+    raced: list[bool] = []
+
+    def racing(turn: _writer.Turn, tip: object) -> None:
+        if not raced:
+            raced.append(True)
+            with log.open("ab") as f:
+                f.write(b'{"torn\n{"seq":3,\n')
+        catch_up(turn, tip)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_writer.Turn, "_catch_up", racing)
+    r = office.cli("clerk", "seal", str(office.file("v.txt", b"v\n")), "--level", "INTERNAL",
+                   "--compartment", "STAFF")
+    monkeypatch.undo()
+    assert raced and r.exit_code == 0, r.stderr
+    assert office.cli("officer", "audit", "verify").exit_code == 0
+
+
+def test_sealed_off_lines_rewritten_as_later_records_stop_no_checkpoint(tmp_path: Path) -> None:
+    # An officer's incident sealed off damaged lines 5-6; a folder writer
+    # then rewrote them (anyone may, AUDIT.md §11.3) as copies of two later
+    # records. The replay passes over sealed-off lines ('audit verify' exit
+    # 0), but the walk before signing did not: 'audit checkpoint' and every
+    # proof were refused, "records out of place ... put back", and a log
+    # handle whose checkpoint fell due raised on every append after writing
+    # its line.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    for i in range(3):
+        office.as_("clerk").seal(office.file(f"a{i}.txt", b"hello %d\n" % i),
+                                 level="INTERNAL", compartments=["STAFF"])
+    m = _machines(tmp_path, "clerk", "officer")
+    for w, env in m.items():
+        assert office.cli(w, "ls", env=env).exit_code == 0
+    log = office.path / "audit" / "log"
+    lines = log.read_bytes().split(b"\n")[:-1]
+    for j in (5, 6):  # damage: one byte changed in each
+        lines[j] = lines[j][:20] + b"X" + lines[j][21:]
+    log.write_bytes(b"".join(x + b"\n" for x in lines))
+    r = office.cli("officer", "audit", "incident", "5", "6", "--reason", "disk damage",
+                   env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    for i in range(2):
+        r = office.cli("clerk", "seal", str(office.file(f"m{i}.txt", b"more\n")), "--level",
+                       "INTERNAL", "--compartment", "STAFF", env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+    lines = log.read_bytes().split(b"\n")[:-1]
+    n = len(lines)
+    lines[5], lines[6] = lines[n - 3], lines[n - 2]
+    log.write_bytes(b"".join(x + b"\n" for x in lines))
+    new = {"VAULT_STATE_DIR": str(tmp_path / "new")}
+    for env in (m["officer"], new):
+        assert office.cli("officer", "audit", "verify", env=env).exit_code == 0
+        r = office.cli("officer", "audit", "checkpoint", env=env)
+        assert r.exit_code == 0, r.stderr
+        r = office.cli("officer", "audit", "prove", str(n - 1), env=env)
+        assert r.exit_code == 0, r.stderr
+    # A log handle that knows no incident refuses, but never after writing.
+    handle = vault.audit.AuditLog.open(log.parent, checkpoint_every=4)
+    key = Ed25519PrivateKey.generate()
+    for _ in range(3):
+        before = log.read_bytes()
+        with pytest.raises(AuditIntegrityError, match="records out of place"):
+            handle.append({"actor": {"name": "x"}, "action": "note", "outcome": "allowed"}, key)
+        assert log.read_bytes() == before
+
+
 # -- a catch-up within an attempt meets records out of place ---------------------
 #
 # The check at an attempt's start is not the last word: a read that follows

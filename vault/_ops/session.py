@@ -109,6 +109,9 @@ class Session:
         # And those its trusted tip's tree holds there, which appends and
         # verify hold the tip to (AUDIT.md §11.3).
         self.log.held_leaves = self.trusted.tip_leaves
+        # And the sealed-off lines as the state holds them (no catch-up):
+        # a writer's walk for records out of place passes over them.
+        self.log.sealed_known = self.trusted.sealed_off_held
         self.identity = identity
         self.keyring = Keyring(backend, self.trusted, identity) if identity else None
         self._depth = 0

@@ -771,6 +771,11 @@ class TrustedState:
                 hint="the officer puts the lines back as written (docs/DEPLOYMENT.md §14); "
                      "'vault doctor' and 'vault audit verify' name them")
 
+    def sealed_off_held(self) -> dict[int, int]:
+        """Lines sealed off by the incidents the state holds, without
+        catching up (a writer under the log's lock asks)."""
+        return self.store.sealed_off()
+
     def sealed_off_now(self) -> dict[int, int]:
         """Lines sealed off by the incidents the log declares by now
         (docs/AUDIT.md §11.3): line -> incident record."""

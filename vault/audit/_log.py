@@ -218,12 +218,18 @@ class AuditLog(LogReading):
         with self._writing("cannot append") as stack:
             turn = stack.enter_context(contextlib.closing(
                 Turn(self.storage, self._tip, self.checkpoint_every, settled=self._settled,
-                     originals=self.held_leaves or self.original_leaves)))
+                     originals=self.held_leaves or self.original_leaves,
+                     sealed=self.sealed_known)))
             builder = RecordBuilder(time=now(), host=self._host,
                                     pid=os.getpid())  # one moment for the whole batch
             turn.recover(builder, checked[0])
             before = turn.tip
             records, leaves = builder.run(checked, turn.tip.size, turn.tip.last_leaf)
+            # A checkpoint falling due walks the lines before ours first, so
+            # that a refusal comes before anything is written (§8).
+            walked = self._due(turn, len(records))
+            if walked:
+                self._walk_in_place(turn)
             turn.append(records, leaves)
             if self._in_place is not None and self._in_place == before:
                 # Our own records, numbered by their lines, right after lines
@@ -231,7 +237,7 @@ class AuditLog(LogReading):
                 # need not walk them again (a walk costs some 40 µs a line,
                 # four times what a batched append does).
                 self._in_place = turn.tip
-            self._store_due(turn)
+            self._store_due(turn, walked=walked)
         self._after(turn)
         self._settled = True  # the tip ends with a signed record of ours
         self.last_append = LastAppend(before, tuple(records), turn.tip)
@@ -288,7 +294,20 @@ class AuditLog(LogReading):
 
     # -- checkpoints (docs/AUDIT.md §7) ----------------------------------------------
 
-    def _store_due(self, turn: Turn) -> None:
+    def _due(self, turn: Turn, count: int) -> bool:
+        """Will a checkpoint fall due once ``count`` more lines are appended
+        in ``turn`` (as :meth:`_store_due` then finds)?"""
+        signer, every = self.checkpoint_signer, self.checkpoint_every
+        if signer is None or not every:
+            return False
+        now, size = turn.tip.size, turn.tip.size + count
+        if turn.due or size // every > now // every:
+            return True
+        if size - self._checkpointed >= every:  # one may have been missed
+            self._checkpointed = self._newest_counting(size, above=size - every)
+        return size - self._checkpointed >= every
+
+    def _store_due(self, turn: Turn, *, walked: bool = False) -> None:
         signer, every = self.checkpoint_signer, self.checkpoint_every
         if signer is None or not every:
             return
@@ -300,7 +319,7 @@ class AuditLog(LogReading):
             self._checkpointed = self._newest_counting(size, above=size - every)
             if size - self._checkpointed >= every:
                 due = [(size, turn.tip.root)]
-        if due:
+        if due and not walked:
             self._walk_in_place(turn)
         for n, root in due:
             self.storage.store_checkpoint(n, self._sign(signer, n, root))
@@ -336,7 +355,8 @@ class AuditLog(LogReading):
         with self._writing("cannot write a checkpoint") as stack:
             turn = stack.enter_context(contextlib.closing(
                 Turn(self.storage, self._tip, 0,
-                     originals=self.held_leaves or self.original_leaves)))
+                     originals=self.held_leaves or self.original_leaves,
+                     sealed=self.sealed_known)))
             # Never over records out of place: once the lines are put back
             # as written, the checkpoint would disagree with the log (§8).
             turn.trailing_run()

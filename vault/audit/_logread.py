@@ -63,6 +63,10 @@ class LogReading:
     #: sealed-off line moved or changed, and verify holds the tip to them
     #: (§11.3): a sealed-off line never counts, whatever it says now.
     held_leaves: Callable[[], Mapping[int, bytes]] | None = None
+    #: gives the lines the log's incidents seal off as known now, without
+    #: catching up (a vault sets it): a writer's walk for records out of
+    #: place passes over them, as the replay does (§8, §11.3)
+    sealed_known: Callable[[], Collection[int]] = staticmethod(frozenset)
 
     def checkpoint(self) -> bytes:
         raise NotImplementedError  # AuditLog signs and stores one
