@@ -1632,6 +1632,22 @@ def test_nothing_is_decided_while_records_are_out_of_place(tmp_path: Path) -> No
     assert not opens_with(held_secret_keys(office, "registrar"), doc_file(office, doc), tmp_path)
 
 
+def _registrar_cleared(tmp_path: Path) -> Office:
+    """An office whose registrar is cleared for CONFIDENTIAL//STAFF."""
+    cleared = "clearance: {level: INTERNAL, compartments: [STAFF]}"
+    office = make_office(tmp_path / "o")
+    office.apply({cleared: cleared.replace("INTERNAL", "CONFIDENTIAL")})
+    return office
+
+
+def _listed_on(office: Office, tmp_path: Path, *users: str) -> dict[str, dict[str, str]]:
+    """A machine of each of ``users`` that has read the log (``ls``)."""
+    m = _machines(tmp_path, *users)
+    for w, env in m.items():
+        assert office.cli(w, "ls", env=env).exit_code == 0
+    return m
+
+
 def _moved_by(office: Office, how: str) -> tuple[bytes, bytes]:
     """The log as written, and as a folder writer without a key left it:
     two copies of the last record numbered 1000 and 1001 lines ahead (off
@@ -1664,16 +1680,12 @@ def test_reports_append_nothing_while_records_are_out_of_place(tmp_path: Path,
     # every machine), and with the log cut back to before the attack every
     # machine that had listed stopped ("no longer extends what this machine
     # verified... treat this as an incident"), though no incident applies.
-    cleared = "clearance: {level: INTERNAL, compartments: [STAFF]}"
-    office = make_office(tmp_path / "o")
-    office.apply({cleared: cleared.replace("INTERNAL", "CONFIDENTIAL")})
+    office = _registrar_cleared(tmp_path)
     doc = office.as_("clerk").seal(office.file("a.txt", b"hello\n"), level="INTERNAL",
                                    compartments=["STAFF"]).id
     office.as_("clerk").seal(office.file("c0.txt", b"before"), level="CONFIDENTIAL",
                              compartments=["STAFF"])  # the registrar holds its key
-    m = _machines(tmp_path, "clerk", "officer")
-    for w, env in m.items():
-        assert office.cli(w, "ls", env=env).exit_code == 0
+    m = _listed_on(office, tmp_path, "clerk", "officer")
     log = office.path / "audit" / "log"
     written, planted = _moved_by(office, how)
     log.write_bytes(planted)
@@ -1749,14 +1761,10 @@ def test_no_checkpoint_over_records_out_of_place_before_a_settle_point(
     # place, so once the lines were put back as written 'audit verify' and
     # 'doctor' exited 4 on every machine, new ones too, suspecting the
     # officer who holds the log key.
-    cleared = "clearance: {level: INTERNAL, compartments: [STAFF]}"
-    office = make_office(tmp_path / "o")
-    office.apply({cleared: cleared.replace("INTERNAL", "CONFIDENTIAL")})
+    office = _registrar_cleared(tmp_path)
     office.as_("clerk").seal(office.file("c0.txt", b"x"), level="CONFIDENTIAL",
                              compartments=["STAFF"])
-    m = _machines(tmp_path, "clerk", "officer")
-    for w, env in m.items():
-        assert office.cli(w, "ls", env=env).exit_code == 0
+    m = _listed_on(office, tmp_path, "clerk", "officer")
     log = office.path / "audit" / "log"
     written, planted = _back_in_place(office, how)
     log.write_bytes(planted)
