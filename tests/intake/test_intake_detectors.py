@@ -95,6 +95,8 @@ def test_honest_dashed_numbers_are_no_card_numbers(text: str) -> None:
     ("4111 1111 1111 1111-7", 0),
     ("3782-822463-10005", 0), ("4111-1111-1111-1111-110", 0),  # Visa 19, 4-4-4-4-3
     ("4111-1111-1111 1111", 0),
+    # a dashed candidate is judged whole, however grouped
+    ("41111-1111-1111-111", 0), ("4111-11111111-1111", 0), ("Card 4111-1111-11111111 exp", 5),
 ])
 def test_a_card_number_beside_other_digits_is_found(text: str, at: int) -> None:
     assert found("payment-card", text) == [at]
@@ -103,7 +105,9 @@ def test_a_card_number_beside_other_digits_is_found(text: str, at: int) -> None:
 @pytest.mark.parametrize("text", [
     "K4W7FF4HP4NR-412345678-1000",  # a SharePoint document id: 412345678-1000 is Luhn-valid
     "https://example.sharepoint.com/_layouts/15/DocIdRedir.aspx?ID=K4W7FF4HP4NR-412345678-1000",
-    "41111-1111-1111-111", "4111-11111111-1111",  # dashes where no card has them
+    # a row of lottery numbers, quiz scores, amounts: no run cut from it is
+    # read as a card unless grouped as one (4-4-4-4 ...)
+    "13 15 17 31 36 49 10 26 31 35 36 41", "46 19 25 26 70 43 20 44 54 61",
     "4111111111111111-7",  # a longer dashed run is not cut
     "Account 4111111111111111111111",  # a long account number
     "ref 1234 5678 9012 3456 7890",  # a 20-digit reference
@@ -125,11 +129,11 @@ def _card_runs(text: str) -> set[int]:
 @given(st.lists(st.integers(0, 9999), min_size=1, max_size=40), st.sampled_from([10, 100, 1000]))
 def test_a_table_of_numbers_floors_only_at_a_card_number(numbers: list[int], base: int) -> None:
     # A table of numbers separated by spaces: every offset found starts a
-    # run of whole numbers that is a valid card number.
+    # run of whole numbers that is a valid card number (not every such run
+    # is found: one cut from a longer row counts only grouped as a card).
     text = " ".join(str(n % base) for n in numbers)
     at = found("payment-card", text)
     assert set(at) <= _card_runs(text)
-    assert bool(at) == bool(_card_runs(text))
 
 
 @given(st.text(alphabet=string.digits, min_size=15, max_size=15))

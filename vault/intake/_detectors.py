@@ -96,23 +96,36 @@ def issuer_lengths(head: str) -> frozenset[int]:
 
 
 def dashed_as_a_card(sizes: list[int]) -> bool:
-    """Whether digit groups of these sizes, a dash among their separators,
-    are grouped as a card number is written: 4-6-4 or 4-6-5, or groups of 4
-    and a last one of 1-4 digits, 13-19 in all (4-4-4-1 ... 4-4-4-4-3)."""
+    """Whether digit groups of these sizes are grouped as a card number is
+    written: 4-6-4 or 4-6-5, or groups of 4 and a last one of 1-4 digits,
+    13-19 in all (4-4-4-1 ... 4-4-4-4-3)."""
     if sizes in ([4, 6, 4], [4, 6, 5]):
         return True
     return (len(sizes) in (4, 5) and all(n == 4 for n in sizes[:-1])
             and 1 <= sizes[-1] <= 4 and 13 <= sum(sizes) <= 19)
 
 
-def _card_run(text: str, start: int, groups: list[tuple[int, int]],
-              after_dash: bool) -> int | None:
+def _grouped_as_a_card(sizes: list[int]) -> bool:
+    """A card's own grouping, or one group of 13-19 digits."""
+    return (len(sizes) == 1 and 13 <= sizes[0] <= 19) or dashed_as_a_card(sizes)
+
+
+def _card_run(text: str, start: int, groups: list[tuple[int, int]], *,
+              after_dash: bool, cut_start: bool) -> int | None:
     """The end of a card number of whole groups from ``start`` on, or None.
 
-    ``groups`` are the candidate's digit groups, (start, end) each; a run
-    of them is cut at a dash only where it is grouped by spaces alone, and
-    so is one right after a digit and a dash (``after_dash``): a longer
-    dashed run (an ISBN, a date range, a document id) is not cut."""
+    ``groups`` are the candidate's digit groups, (start, end) each. The
+    candidate whole is judged as the pattern found it, whatever its
+    grouping; a run cut from it -- shorter than the candidate, or starting
+    at a later group of the digits before it (``cut_start``) -- counts
+    only grouped as a card is written (4-4-4-4, 4-6-5, ... or one group):
+    an expiry date, a CVV or a line number beside a card is cut off, while
+    a row of lottery numbers, scores or amounts is not read as every card
+    its groups could spell. A dashed run is cut at a dash only where it is
+    grouped by spaces alone, and so is one right after a digit and a dash
+    (``after_dash``): a longer dashed run (an ISBN, a date range) is not
+    cut; a dashed candidate right after a dash (a document id,
+    ``PREFIX-412345678-1000``) counts only grouped as a card."""
     # The issuer is known from the first digits, the same for every run:
     # only a run of a length it uses is looked at further (a text of "4 "
     # repeated, each digit starting candidates of 13 to 19 one-digit
@@ -121,6 +134,7 @@ def _card_run(text: str, start: int, groups: list[tuple[int, int]],
     lengths = issuer_lengths(head)
     sizes = [b - a for a, b in groups]
     total = sum(sizes)
+    after_a_dash = start >= 1 and text[start - 1] == "-"
     for i in range(len(groups) - 1, -1, -1):
         if i + 1 < len(groups):
             total -= sizes[i + 1]
@@ -128,14 +142,15 @@ def _card_run(text: str, start: int, groups: list[tuple[int, int]],
             continue
         end = groups[i][1]
         run = text[start:end]
-        digits = run.replace(" ", "").replace("-", "")
-        spaced = "-" not in run and " " in run
+        dashed = "-" in run
+        cut = cut_start or i + 1 < len(groups)
+        if (cut or (dashed and after_a_dash)) and not _grouped_as_a_card(sizes[:i + 1]):
+            continue
+        spaced = not dashed and " " in run
         cut_at_dash = i + 1 < len(groups) and text[end] == "-"
         if (after_dash or cut_at_dash) and not spaced:
             continue
-        if "-" in run and not dashed_as_a_card([b - a for a, b in groups[:i + 1]]):
-            continue
-        if card_valid(digits):
+        if card_valid(run.replace(" ", "").replace("-", "")):
             return end
     return None
 
@@ -160,12 +175,20 @@ def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
     m = _CARD.search(text, pos, stop)
     while m is not None:
         start = m.start()
-        if text[start] not in "23456":  # no issuer's number starts so: next group
-            m = _CARD.search(text, start + len(m.group().split()[0].split("-")[0]) + 1, stop)
+        cut_start = start >= 2 and text[start - 1] in " -" and text[start - 2].isdigit()
+        after = start
+        while after < stop and text[after].isdigit():  # at most 19: the pattern's
+            after += 1
+        width = after - start
+        # A run cut from the digits before it starts as a card's own
+        # grouping does (a group of 4, or one of 13 or more digits), and no
+        # issuer's number starts with 0, 1, 7, 8 or 9: the next group at once.
+        if text[start] not in "23456" or (cut_start and width != 4 and width < 13):
+            m = _CARD.search(text, after + 1, stop)
             continue
         groups = _groups(text, start, m.end())
         after_dash = start >= 2 and text[start - 1] == "-" and text[start - 2].isdigit()
-        found = _card_run(text, start, groups, after_dash)
+        found = _card_run(text, start, groups, after_dash=after_dash, cut_start=cut_start)
         if found is not None:
             yield start
             m = _CARD.search(text, found, stop)
