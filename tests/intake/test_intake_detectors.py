@@ -97,6 +97,8 @@ def test_honest_dashed_numbers_are_no_card_numbers(text: str) -> None:
     ("4111-1111-1111 1111", 0),
     # a dashed candidate is judged whole, however grouped
     ("41111-1111-1111-111", 0), ("4111-11111111-1111", 0), ("Card 4111-1111-11111111 exp", 5),
+    # a number before it that starts no candidate cuts nothing from it
+    ("Invoice 2023 41111111 11111111", 13), ("Line 3 60119444 73838497377", 7),
 ])
 def test_a_card_number_beside_other_digits_is_found(text: str, at: int) -> None:
     assert found("payment-card", text) == [at]

@@ -173,9 +173,11 @@ def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
     # it). Each try reads at most MAX_MATCH characters: linear in the text.
     stop = _end(text, end)
     m = _CARD.search(text, pos, stop)
+    covered = pos  # where the candidates tried so far end: one starting before is cut
     while m is not None:
         start = m.start()
-        cut_start = start >= 2 and text[start - 1] in " -" and text[start - 2].isdigit()
+        cut_start = start < covered
+        covered = max(covered, m.end())
         after = start
         while after < stop and text[after].isdigit():  # at most 19: the pattern's
             after += 1
