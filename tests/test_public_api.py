@@ -9,11 +9,12 @@ import io
 import typing
 from pathlib import Path
 
+import pytest
 from backends import FolderKind
 from vault_helpers import make_office
 
 import vault
-from vault.errors import DeniedError
+from vault.errors import DeniedError, UsageError
 
 PLUMBING = ("record", "authorise", "attempt", "attempts", "lock", "shared_lock", "catch_up",
             "refresh", "backend", "session")
@@ -48,3 +49,42 @@ def test_a_listing_of_one_is_recorded_as_one_document(tmp_path: Path) -> None:
     notes = [r.reason for r in office.as_("officer").audit.records() if r.action == "ls"]
     assert notes and "1 document listed" in notes[-1]
     assert "1 documents" not in notes[-1]
+
+
+def _misuses(v: vault.Vault, info: object, out: Path) -> dict[str, typing.Callable[[], object]]:
+    doc = typing.cast(str, info)
+    return {
+        "info": lambda: v.info(doc),
+        "open": lambda: v.open(doc, io.BytesIO()),
+        "open_into": lambda: v.open_into(doc, out),
+        "export": lambda: v.export(doc, io.BytesIO(), justification="for the auditors"),
+        "reclassify": lambda: v.reclassify(doc, level="SECRET", compartments=["BOARD"],
+                                           justification="board matter"),
+        "declassify": lambda: v.declassify([doc], justification="public now"),
+        "shred": lambda: v.shred(doc, justification="retention ended"),
+        "request": lambda: v.request("shred", doc, justification="retention ended"),
+    }
+
+
+def test_a_document_passed_for_its_id_is_a_usage_error(tmp_path: Path) -> None:
+    """The DocumentInfo ``seal`` returns, passed where its id belongs: a
+    UsageError naming only the type (the object holds the title) -- it was
+    a TypeError from the audit record of the attempt, and nothing was
+    recorded -- and the vault goes on."""
+    office = make_office(tmp_path / "o", FolderKind())
+    leader = office.as_("leader")
+    info = leader.seal(io.BytesIO(b"minutes"), filename="minutes-secret-merger.txt",
+                       title="Merger minutes", level="CONFIDENTIAL", compartments=["BOARD"])
+    assert info.title
+    (tmp_path / "out").mkdir()
+    for name, call in _misuses(leader, info, tmp_path / "out").items():
+        before = leader.audit.tip().size
+        with pytest.raises(UsageError) as e:
+            call()
+        assert "DocumentInfo" in e.value.message, name
+        assert "merger" not in (str(e.value) + (e.value.hint or "")).lower(), name
+        # Each attempt is on the record; a request only once made, as
+        # with an unknown id.
+        assert (leader.audit.tip().size > before) == (name != "request"), name
+    assert leader.doctor().problems == []
+    assert leader.open(info.id, io.BytesIO()) is not None

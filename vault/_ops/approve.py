@@ -43,9 +43,10 @@ _ON_DOC = ("open", "export", "reclassify", "declassify", "shred")
 
 
 def _doc_label(s: Session, doc_id: str | None) -> tuple[str, Label]:
+    from vault._sealed.reading import check_doc_id
     from vault.policy import Label
 
-    row = s.trusted.doc(doc_id or "")
+    row = s.trusted.doc(check_doc_id(doc_id)) if doc_id is not None else None
     if doc_id is None or row is None or row.shredded:
         raise UsageError(f"no document {doc_id} in this vault",
                          hint="'vault ls' lists the documents you may see")

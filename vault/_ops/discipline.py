@@ -167,9 +167,10 @@ def record(s: Session, atts: Sequence[Attempt], outcome: str, rules: Sequence[st
 def _doc_ok(doc: str) -> bool:
     from vault.store.base import DOC_ID
 
-    # Only a well-formed id: a hostile one ('', '../x', megabytes) never
-    # becomes the record's doc.
-    return bool(DOC_ID.match(doc))
+    # Only a well-formed id: a hostile one ('', '../x', megabytes, or no
+    # string at all: the attempt is still recorded) never becomes the
+    # record's doc.
+    return isinstance(doc, str) and bool(DOC_ID.match(doc))
 
 
 # What is done while records of the log are out of place: reports of what

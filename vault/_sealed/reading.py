@@ -58,8 +58,12 @@ __all__ = ["PayloadDigest", "Sealed", "check_doc_id", "check_payload", "read_sea
 
 
 def check_doc_id(doc_id: str) -> str:
-    if not isinstance(doc_id, str) or not DOC_ID.match(doc_id):
-        raise UsageError(f"{str(doc_id)[:40]!r} is not a document id",
+    if not isinstance(doc_id, str):
+        # Its type only: the object (a DocumentInfo) may hold a title.
+        raise UsageError(f"a document id is a string, not {type(doc_id).__name__}",
+                         hint="pass the document's id: DocumentInfo.id, as 'vault ls' shows")
+    if not DOC_ID.match(doc_id):
+        raise UsageError(f"{doc_id[:40]!r} is not a document id",
                          hint="document ids are 16 letters and digits, as 'vault ls' shows")
     return doc_id
 
