@@ -47,36 +47,81 @@ _REPEATS = {_consts.MAX_REPEAT, _consts.MIN_REPEAT, getattr(_consts, "POSSESSIVE
 _UNBOUNDED = _consts.MAXREPEAT
 
 
-# Dashes a reader takes for a hyphen (hyphen, non-breaking hyphen, figure
-# dash, en and em dashes, horizontal bar, minus sign, and their small and
-# full-width forms NFKC leaves alone or makes one of these): matched as "-".
-_DASHES = dict.fromkeys((*range(0x2010, 0x2016), 0x2212, 0xFE58, 0xFE63, 0xFF0D), "-")
+# Dashes a reader takes for a hyphen (every dash punctuation, Unicode
+# category Pd: hyphen, non-breaking hyphen, figure dash, en and em dashes,
+# horizontal bar, Armenian, Hebrew and Mongolian hyphens, ...; and the
+# minus signs and hyphen bullet, U+02D7, U+2043, U+2212, U+2796), in the
+# forms NFKC leaves: matched as "-". Every space separator (category Zs)
+# NFKC leaves, the Ogham space mark, is matched as a space.
+_DASHES = (0x02D7, 0x2043, 0x2212, 0x2796)
 
 
 @functools.cache
 def _shown_as() -> dict[int, str]:
-    """Dashes as "-", and every decimal digit of any script (Arabic-Indic,
+    """Dashes as "-", spaces as " ", and every decimal digit of any script (Arabic-Indic,
     Devanagari, Thai, ...: what a reader of that locale reads as a number)
     as its ASCII digit, one character for one, so offsets stay those of
     the text scanned."""
-    table = {c: str(unicodedata.digit(chr(c))) for c in range(0x80, sys.maxunicode + 1)
-             if chr(c).isdecimal()}
-    return table | _DASHES
+    table: dict[int, str] = {}
+    for c in range(0x80, sys.maxunicode + 1):
+        kind = unicodedata.category(chr(c))
+        if kind == "Nd":
+            table[c] = str(unicodedata.digit(chr(c)))
+        elif kind == "Pd":
+            table[c] = "-"
+        elif kind == "Zs":
+            table[c] = " "
+    return table | dict.fromkeys(_DASHES, "-")
+
+
+# Default-ignorable code points beyond the format characters (Unicode's
+# DerivedCoreProperties: Default_Ignorable_Code_Point): the combining
+# grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian
+# variation selectors, variation selectors, unassigned tags -- drawn as
+# nothing where a font has no glyph for them.
+_IGNORABLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+              (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+              (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
 
 
 @functools.cache
 def _invisible() -> re.Pattern[str]:
     """Format characters (Unicode category Cf: zero-width space and
-    joiners, word joiner, soft hyphen, direction marks, ...): not drawn,
-    or drawn only at a line break, so "4111<ZWSP>1111..." shows as the
-    number it hides."""
-    cf = [chr(c) for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
-    return re.compile("[" + "".join(re.escape(c) for c in cf) + "]")
+    joiners, word joiner, soft hyphen, direction marks, ...) and every
+    other default-ignorable code point (_IGNORABLE): not drawn, or drawn
+    only at a line break, so "4111<ZWSP>1111..." shows as the number it
+    hides."""
+    cf = [c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile(_one_of({*cf, *(c for a, b in _IGNORABLE for c in range(a, b + 1))}))
+
+
+@functools.cache
+def _marks_on_digits() -> re.Pattern[str]:
+    """Combining marks (categories Mn, Me) on a digit: a keycap, an
+    underline or a dot over a digit, which a reader reads as the digit."""
+    marks = [c for c in range(0x300, sys.maxunicode + 1)
+             if unicodedata.category(chr(c)) in ("Mn", "Me")]
+    return re.compile("(?<=[0-9])" + _one_of(set(marks)) + "+")
+
+
+def _one_of(codes: set[int]) -> str:
+    """A character class of ``codes``, as ranges: a class of single
+    characters made matching three times slower."""
+    ranges: list[list[int]] = []
+    for c in sorted(codes):
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return "[" + "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "")
+                         for a, b in ranges) + "]"
 
 
 def normalise(text: str) -> str:
     """What the scanner matches against, as a reader sees ``text``: NFKC,
-    format characters dropped, dashes as hyphens, digits as ASCII digits."""
+    default-ignorable characters dropped (format characters, variation
+    selectors, ...), dashes as hyphens, spaces as spaces, digits as ASCII
+    digits, combining marks on a digit dropped."""
     if text.isascii():
         return text
     if not unicodedata.is_normalized("NFKC", text):
@@ -88,12 +133,22 @@ def normalise(text: str) -> str:
 
 
 # Beyond Latin-1, and its one format character, the soft hyphen: every
-# character _shown_as or _invisible changes is one of these.
+# character _shown_as or _invisible changes, and every combining mark, is
+# one of these.
 _MAY_CHANGE = re.compile(r"[^\x00-\xac\xae-\xff]+")
 
 
 def _shown(run: re.Match[str]) -> str:
-    return _invisible().sub("", run.group()).translate(_shown_as())
+    text = _invisible().sub("", run.group()).translate(_shown_as())
+    at = run.start()
+    if at and run.string[at - 1] in "0123456789":  # a mark may sit on the digit before
+        text = _marks_on_digits().sub("", run.string[at - 1] + text)[1:]
+    elif _DIGIT.search(text):
+        text = _marks_on_digits().sub("", text)
+    return text
+
+
+_DIGIT = re.compile("[0-9]")
 
 
 def pattern_problem(pattern: str) -> str | None:
