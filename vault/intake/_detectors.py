@@ -166,6 +166,28 @@ def _groups(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return groups
 
 
+ROW = 6  # four-digit groups in a row that is read as a table's, not as cards
+
+
+def _row_of_fours(text: str, start: int, stop: int) -> int | None:
+    """The end of the run of four-digit groups (single spaces or dashes
+    between) holding the group at ``start``, if it has ROW groups or more,
+    else None. Looks back at most ROW - 1 groups, and forward to the run's
+    end only once it is that long: linear in the text over all calls."""
+    def four(at: int) -> bool:  # exactly four digits at text[at:at + 4]
+        return (at >= 0 and at + 4 <= stop and text[at:at + 4].isdigit()
+                and (at == 0 or not text[at - 1].isdigit())
+                and (at + 4 == stop or not text[at + 4].isdigit()))
+
+    count, first = 1, start
+    while count < ROW and first >= 5 and text[first - 1] in " -" and four(first - 5):
+        first, count = first - 5, count + 1
+    last = start  # a short run ends within ROW - 1 groups; a long one is then skipped
+    while last + 9 <= stop and text[last + 4] in " -" and four(last + 5):
+        last, count = last + 5, count + 1
+    return last + 4 if count >= ROW else None
+
+
 def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
     # Each candidate is tried as every run of its whole groups from its
     # start; where none is a card, the next try starts at its second group
@@ -174,6 +196,7 @@ def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
     stop = _end(text, end)
     m = _CARD.search(text, pos, stop)
     covered = pos  # where the candidates tried so far end: one starting before is cut
+    row_end = pos  # where the last row of ROW four-digit groups or more ends
     while m is not None:
         start = m.start()
         cut_start = start < covered
@@ -188,9 +211,20 @@ def _cards(text: str, pos: int = 0, end: int | None = None) -> Iterator[int]:
         if text[start] not in "23456" or (cut_start and width != 4 and width < 13):
             m = _CARD.search(text, after + 1, stop)
             continue
+        if width == 4 and start >= row_end:
+            row_end = _row_of_fours(text, start, stop) or row_end
+        if start < row_end:  # a timetable's or a table's row: no card read in it
+            m = _CARD.search(text, row_end, stop)
+            continue
         groups = _groups(text, start, m.end())
         after_dash = start >= 2 and text[start - 1] == "-" and text[start - 2].isdigit()
-        found = _card_run(text, start, groups, after_dash=after_dash, cut_start=cut_start)
+        # The pattern stops at 19 digits: where more groups follow, the
+        # candidate is cut from a longer run, not the run whole (a row of
+        # lottery numbers is not read as the card its first groups spell).
+        end_at = m.end()
+        longer = end_at + 1 < stop and text[end_at] in " -" and text[end_at + 1].isdigit()
+        found = _card_run(text, start, groups, after_dash=after_dash,
+                          cut_start=cut_start or longer)
         if found is not None:
             yield start
             m = _CARD.search(text, found, stop)
