@@ -251,6 +251,56 @@ def _ppt_commented(authors: str, name: str, content_type: str, rel_type: str) ->
         _typed(name, authors, content_type)))
 
 
+def _run(text: str) -> str:
+    return f'<w:r><w:t xml:space="preserve">{text}</w:t></w:r>'
+
+
+def _header(xml: str) -> bytes:
+    """A Word document whose header's one paragraph is ``xml``."""
+    return rewrite(mf.docx(["Canteen hours."], header="Office"), _sub(
+        "word/header1.xml", rb"<w:p>.*</w:p>", f"<w:p>{xml}</w:p>".encode()))
+
+
+def _split(around: Callable[[str], str]) -> str:
+    """The card number Word shows whole, its third group ``around``
+    something (a tracked insertion, a link, a field, a content control)."""
+    return _run(f"Card {CARD[:10]}") + around(_run(CARD[10:14])) + _run(CARD[14:])
+
+
+_AUTHOR = 'w:id="1" w:author="Bob Clerk" w:date="2025-05-12T08:00:00Z"'
+
+
+def _split_link(tag: str) -> bytes:
+    """A slide whose card number's third group is a link with a ScreenTip
+    (Insert > Link > ScreenTip)."""
+    def run(text: str, link: str = "") -> str:
+        props = f'<a:rPr lang="en-GB">{link}</a:rPr>' if link else '<a:rPr lang="en-GB"/>'
+        return f"<a:r>{props}<a:t>{text}</a:t></a:r>"
+
+    runs = run(f"Card {CARD[:10]}") + run(CARD[10:14], (
+        f'<a:{tag} r:id="rIdTip" tooltip="Pay here"/>')) + run(CARD[14:])
+    return rewrite(mf.pptx("Project update", "Notes."), _then(
+        _sub("ppt/slides/slide1.xml", rb"<a:r>(?:(?!</a:r>).)*?Project update</a:t></a:r>",
+             runs.encode()),
+        _sub("ppt/slides/_rels/slide1.xml.rels", rb"</Relationships>", (
+            f'<Relationship Id="rIdTip" Type="{_RELS}hyperlink" '
+            'Target="https://pay.example.com/" TargetMode="External"/></Relationships>'
+        ).encode())))
+
+
+def _footnoted(last: str) -> bytes:
+    """A paragraph ending ``last`` and a footnote reference, Word's first
+    (drawn as a superscript 1), with its footnote."""
+    notes = (f'<w:footnotes {W}><w:footnote w:type="separator" w:id="-1"><w:p><w:r>'
+             '<w:separator/></w:r></w:p></w:footnote><w:footnote w:id="1"><w:p><w:r>'
+             '<w:footnoteRef/></w:r><w:r><w:t xml:space="preserve"> Paid in May.</w:t></w:r>'
+             "</w:p></w:footnote></w:footnotes>")
+    return rewrite(_word(f'<w:p>{_run(last)}<w:r><w:footnoteReference w:id="1"/></w:r></w:p>'),
+                   _then(_related("word/document.xml", _RELS + "footnotes", "footnotes.xml"),
+                         _typed("word/footnotes.xml", notes,
+                                f"{_OOXML}wordprocessingml.footnotes+xml")))
+
+
 _VML = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" '
         'xmlns:o="urn:schemas-microsoft-com:office:office" '
         'xmlns:x="urn:schemas-microsoft-com:office:excel"><v:shape id="_x0000_s1025" '
@@ -532,6 +582,49 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "axis-second-tick.xlsx": lambda: _axis_ticks("1000", "2000", "111", _CARD_CODE),
     "axis-amex-tick.xlsx": lambda: _axis_ticks("378282246310000", "378282246310020", "5", "0"),
     "axis-tick-no-maximum.xlsx": lambda: _axis_ticks("378282246310000", "", "5", "0"),
+    # run content Word draws as characters: a non-breaking hyphen, a page number
+    "non-breaking-hyphen-before.docx": lambda: _word(
+        f"<w:p><w:r><w:t>Ref 2024</w:t><w:noBreakHyphen/><w:t>{CARD}</w:t></w:r></w:p>"),
+    "non-breaking-hyphen-after.docx": lambda: _word(
+        f"<w:p><w:r><w:t>Card {CARD}</w:t><w:noBreakHyphen/><w:t>7</w:t></w:r></w:p>"),
+    "page-number.docx": lambda: _word(
+        f"<w:p><w:r><w:t>Card {CARD[:-1]}</w:t><w:pgNum/></w:r></w:p>"),
+    "page-number-header.docx": lambda: _header(
+        f"<w:r><w:t>Card {CARD[:-1]}</w:t><w:pgNum/></w:r>"),
+    "footnote-number.docx": lambda: _footnoted(f"Card {CARD[:-1]}"),
+    # text shown apart from the line (a tracked change's author, a tooltip,
+    # a field's instruction, a control's title) around one group of a card
+    # number Word shows whole: Track Changes on, correcting a number
+    "tracked-insertion-group.docx": lambda: _word("<w:p>" + _split(
+        lambda runs: f"<w:ins {_AUTHOR}>{runs}</w:ins>") + "</w:p>"),
+    "hyperlink-group.docx": lambda: _word("<w:p>" + _split(
+        lambda runs: f'<w:hyperlink w:anchor="x" w:tooltip="Pay">{runs}</w:hyperlink>')
+        + "</w:p>"),
+    "quote-field-group.docx": lambda: _word("<w:p>" + _split(
+        lambda runs: f'<w:fldSimple w:instr=" QUOTE 1111 ">{runs}</w:fldSimple>') + "</w:p>"),
+    "page-field.docx": lambda: _word(
+        f'<w:p>{_run("Card " + CARD[:-1])}<w:fldSimple w:instr=" PAGE ">{_run("1")}'
+        "</w:fldSimple></w:p>"),
+    "page-field-complex.docx": lambda: _word(
+        f'<w:p>{_run("Card " + CARD[:-1])}<w:r><w:fldChar w:fldCharType="begin"/></w:r>'
+        '<w:r><w:instrText xml:space="preserve"> PAGE </w:instrText></w:r>'
+        f'<w:r><w:fldChar w:fldCharType="separate"/></w:r>{_run("1")}'
+        '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'),
+    "control-title-group.docx": lambda: _word("<w:p>" + _split(
+        lambda runs: '<w:sdt><w:sdtPr><w:alias w:val="Number"/></w:sdtPr><w:sdtContent>'
+        f"{runs}</w:sdtContent></w:sdt>") + "</w:p>"),
+    "phonetic-guide-group.docx": lambda: _word("<w:p>" + _split(
+        lambda runs: '<w:r><w:ruby><w:rubyPr><w:rubyAlign w:val="center"/></w:rubyPr>'
+        f'<w:rt>{_run("ichi")}</w:rt><w:rubyBase>{runs}</w:rubyBase></w:ruby></w:r>')
+        + "</w:p>"),
+    # a legacy drop-down's entry picked, shown in the line, the others apart
+    "legacy-drop-down-digit.docx": lambda: _word(
+        f'<w:p>{_run("Card " + CARD[:-1])}<w:r><w:fldChar w:fldCharType="begin"><w:ffData>'
+        '<w:name w:val="Digit"/><w:enabled/><w:ddList><w:result w:val="1"/>'
+        '<w:listEntry w:val="-"/><w:listEntry w:val="1"/></w:ddList></w:ffData></w:fldChar>'
+        '</w:r><w:r><w:instrText xml:space="preserve"> FORMDROPDOWN </w:instrText></w:r>'
+        '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'),
+    "screen-tip-group.pptx": lambda: _split_link("hlinkClick"),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

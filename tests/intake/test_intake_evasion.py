@@ -2049,6 +2049,67 @@ def test_honest_authors_controls_and_axes_set_no_floor() -> None:
         assert floor_of(data) == ("complete", None, [])
 
 
+def test_honest_hyphens_page_numbers_fields_and_links_set_no_floor() -> None:
+    # A reviewed agenda: a non-breaking hyphen in "2024-25", "Page 1 of 3"
+    # by a page number and by fields, a tracked correction of "9-5", a
+    # linked room with a ScreenTip, a footnote after a clause number, a
+    # titled control, a phonetic guide, a Yes/No drop-down, a date block;
+    # a deck's linked slide number with a ScreenTip.
+    from crafted_shown import _AUTHOR, _footnoted, _run, _word
+
+    page_field = ('<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText '
+                  'xml:space="preserve"> NUMPAGES </w:instrText></w:r><w:r><w:fldChar '
+                  f'w:fldCharType="separate"/></w:r>{_run("3")}<w:r><w:fldChar '
+                  'w:fldCharType="end"/></w:r>')
+    paragraphs = [
+        "<w:r><w:t>Budget 2024</w:t><w:noBreakHyphen/><w:t>25, page </w:t><w:pgNum/>"
+        '<w:t xml:space="preserve"> of 3</w:t></w:r>',
+        f'{_run("Page ")}<w:fldSimple w:instr=" PAGE ">{_run("1")}</w:fldSimple>'
+        f'{_run(" of ")}{page_field}',
+        f'{_run("Open 9")}<w:ins {_AUTHOR}>{_run("-5")}</w:ins>{_run(" daily.")}',
+        f'{_run("Meet in ")}<w:hyperlink w:anchor="room" w:tooltip="Room 101, first floor">'
+        f'{_run("room 101")}</w:hyperlink>{_run(" at 10:30.")}',
+        '<w:sdt><w:sdtPr><w:alias w:val="Client 2"/></w:sdtPr><w:sdtContent>'
+        f'{_run("Acme Ltd")}</w:sdtContent></w:sdt>{_run(" since 2019")}',
+        '<w:r><w:ruby><w:rubyPr/><w:rt><w:r><w:t>とうきょう</w:t></w:r></w:rt><w:rubyBase><w:r>'
+        "<w:t>東京</w:t></w:r></w:rubyBase></w:ruby></w:r>",
+        f'{_run("Attending: ")}<w:r><w:fldChar w:fldCharType="begin"><w:ffData><w:name '
+        'w:val="Yes"/><w:ddList><w:result w:val="0"/><w:listEntry w:val="Yes"/><w:listEntry '
+        'w:val="No"/></w:ddList></w:ffData></w:fldChar></w:r><w:r><w:instrText> FORMDROPDOWN '
+        '</w:instrText></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>',
+        "<w:r><w:t>Printed </w:t><w:dayShort/><w:t>/</w:t><w:monthShort/><w:t>/</w:t>"
+        "<w:yearLong/><w:t xml:space=\"preserve\"> </w:t><w:dayLong/></w:r>",
+    ]
+    documents = [_word("".join(f"<w:p>{p}</w:p>" for p in paragraphs)),
+                 _footnoted("See clause 3.2"), _footnoted("Total paid: 1,250")]
+    for data in documents:
+        assert floor_of(data) == ("complete", None, [])
+
+
+def test_a_date_block_is_read_as_the_day_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Card 4111 1111 1111 11" and a date block (w:dayShort, DD): Word
+    # shows the card number on the 11th of a month.
+    import datetime
+
+    from crafted_shown import CARD, _word
+
+    from vault.intake import _word as word
+
+    def day(n: int) -> type[datetime.date]:
+        class Day(datetime.date):
+            @classmethod
+            def today(cls) -> Day:
+                return cls(2025, 5, n)
+        return Day
+
+    data = _word(f"<w:p><w:r><w:t>Card {CARD[:-2]}</w:t><w:dayShort/></w:r></w:p>")
+    monkeypatch.setattr(word, "date", day(12))
+    assert floor_of(data) == ("complete", None, [])  # shown on the 11th only
+    monkeypatch.setattr(word, "date", day(11))
+    status, level, _ = floor_of(data)
+    assert (status, level) == ("complete", "CONFIDENTIAL")
+
+
 def _label_ids(way: str) -> bytes:
     """The Highly Confidential label written with an id intake cannot read."""
     bare, braced = HC_ALL, "{" + HC_ALL + "}"

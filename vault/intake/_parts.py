@@ -107,17 +107,18 @@ class _AttributeText(TextTarget):
 # A DrawingML hyperlink's ScreenTip (Insert > Link > ScreenTip), which
 # PowerPoint shows when the pointer rests on the link in a slide show, as
 # Word and Excel show a hyperlink's tooltip: on a click or a hover link.
+# Shown apart from the run it links, it is read aside (TextTarget._aside).
 _SCREEN_TIP = _tags(A, "hlinkClick", "hlinkHover")
 
 
 def _screen_tip(target: TextTarget, tag: str, attrib: dict[str, str]) -> None:
     if tag in _SCREEN_TIP and (tip := attrib.get("tooltip")):
-        target._add("\n" + tip + "\n")
+        target._aside(tip)
 
 
 class _DrawingText(TextTarget):
     """DrawingML text (a slide, layout, master, notes page), a line each
-    paragraph, and each hyperlink's ScreenTip."""
+    paragraph, and each hyperlink's ScreenTip, after its paragraph."""
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
@@ -152,14 +153,14 @@ class _VmlTarget(TextTarget):
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
         if tag == f"{VML}textpath" and (text := attrib.get("string")):
-            self._add("\n" + text + "\n")
+            self._aside(text)
 
     def end(self, tag: str) -> None:
         if self.inside and tag.rsplit("}", 1)[-1] in self._LINES:
-            self._add("\n")
+            self._line()
         super().end(tag)
         if tag == f"{VML}textbox":
-            self._add("\n")
+            self._line()
 
 
 @dataclass

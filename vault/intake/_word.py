@@ -10,7 +10,13 @@ tracked change (on the comment card and the revision balloon), a content
 control's title (``w:alias``) and its drop-down or combo-box items
 (``w:listItem``: shown text and value), and a legacy form field's
 drop-down entries (``w:listEntry``: each, whichever ``w:result`` picks),
-default text, status-bar and help text. The numbering part: each list
+default text, status-bar and help text. What Word shows apart from the
+line it is written in -- those attributes, field instructions, a phonetic
+guide (``w:rt``) -- is read aside, after the paragraph (TextTarget._aside),
+never inside the text around it; a legacy drop-down's entry picked is
+read where the field is. Run content Word draws as characters is read as
+drawn (``_DRAWN``, a date block, a note's number): a page number as 1.
+The numbering part: each list
 level's label (``w:lvlText``), drawn before every paragraph of the list,
 read with its level numbers (``%1`` ...) as the level's start and as each
 single digit. A part that imports another document into itself (altChunk:
@@ -21,6 +27,9 @@ not inspected: its text is not in this part.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
 
 from vault.intake._model import Refused
 from vault.intake._xml import TextTarget
@@ -45,8 +54,11 @@ class WordTarget(TextTarget):
     """A Word document, header, footer, comments, footnotes or endnotes part."""
 
     def __init__(self, depth: int) -> None:
-        super().__init__(_tags("t", "delText", "instrText"), _tags("p", "br", "cr"),
-                         _tags("tab"), depth)
+        super().__init__(_tags("t", "delText", "instrText", "delInstrText"), _tags("p", "br", "cr"),
+                         _tags("tab", "ptab"), depth,
+                         asides=_tags("instrText", "delInstrText", "rt"))
+        self.marks: dict[str, int] = {}  # notes and note references met, by kind
+        self.drop_down: _DropDown | None = None  # the legacy drop-down we are in
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         special = _SPECIAL.get(tag)  # one look-up for most elements: none
@@ -63,10 +75,82 @@ class WordTarget(TextTarget):
                 n = n - 0xF000 if 0xF000 <= n <= 0xF0FF else n
                 if 0 < n <= 0x10FFFF and not 0xD800 <= n <= 0xDFFF:
                     self._add(chr(n))
-            return
-        for name in _SHOWN.get(special, (special,)):  # attributes shown as text
-            if text := _attr(attrib, name):
-                self._add("\n" + text + "\n")
+        elif special in _DRAWN:
+            self._add(_DRAWN[special])
+        elif special in _DATE_BLOCKS:
+            self._add(_DATE_BLOCKS[special](date.today()))
+        elif special in ("note", "noteRef", "noteReference"):
+            self._note(special, tag.rsplit("}", 1)[-1], attrib)
+        elif special in ("ddList", "result", "listEntry") or (
+                tag in _DEFAULT and self.drop_down is not None):
+            self._drop_down(special, tag, attrib)
+        else:
+            for name in _SHOWN.get(special, (special,)):  # attributes shown as text
+                if text := _attr(attrib, name):
+                    self._aside(text)
+
+    def end(self, tag: str) -> None:
+        if self.drop_down is not None and self.drop_down.depth == self.depth:
+            # the entry picked, shown where the field is, among the line's text
+            entries, picked = self.drop_down.entries, self.drop_down.picked()
+            self._add(entries[picked] if picked < len(entries) else "")
+            self.drop_down = None
+        super().end(tag)
+
+    def _note(self, special: str, name: str, attrib: dict[str, str]) -> None:
+        """A footnote's or endnote's number, as Word numbers them by
+        default: the note's place among the notes of its part (its mark in
+        the note, ``w:footnoteRef``), the reference's among the references
+        (``w:footnoteReference``, drawn in the text) -- a number format,
+        start or restart of its own (``w:footnotePr``) is not applied."""
+        if special == "note":
+            if _attr(attrib, "type").strip() in ("", "normal"):  # no separator
+                self.marks[name] = self.marks.get(name, 0) + 1
+        elif special == "noteRef":
+            self._add(str(self.marks.get(name.removesuffix("Ref"), 0)))
+        elif _attr(attrib, "customMarkFollows").strip() not in ("1", "true", "on"):
+            self.marks[name] = self.marks.get(name, 0) + 1  # the mark is the text after it
+            self._add(str(self.marks[name]))
+
+    def _drop_down(self, special: str, tag: str, attrib: dict[str, str]) -> None:
+        """A legacy drop-down form field (w:ddList, §17.16.9): each entry
+        read aside, and the one it shows -- its w:result, else its
+        w:default, else the first -- where the field is, when it ends."""
+        value = _attr(attrib, "val")
+        if special == "ddList":
+            self.drop_down = _DropDown(self.depth)
+        elif self.drop_down is None:  # a w:listEntry or w:result outside one
+            if special == "listEntry" and value:
+                self._aside(value)
+        elif special == "listEntry":
+            self.drop_down.entries.append(value)
+            if value:
+                self._aside(value)
+        elif tag in _RESULT:
+            self.drop_down.result = _index(value)
+        elif tag in _DEFAULT:
+            self.drop_down.default = _index(value)
+
+
+@dataclass
+class _DropDown:
+    depth: int
+    entries: list[str] = field(default_factory=list)
+    result: int | None = None
+    default: int | None = None
+
+    def picked(self) -> int:
+        """The entry shown; past the entries or unreadable, the first (as
+        where none is given)."""
+        for index in (self.result, self.default):
+            if index is not None and 0 <= index < len(self.entries):
+                return index
+        return 0
+
+
+def _index(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 6 else None
 
 
 # What a group of elements shows from its attributes (ISO/IEC 29500-1):
@@ -76,21 +160,58 @@ class WordTarget(TextTarget):
 # listed and its value; a legacy form field (§17.16) each drop-down entry,
 # its default text, status-bar and help text; a content control's title
 # (w:alias, §17.5.2.1) on its tab. A content control's tag (w:tag) is not
-# shown.
+# shown. Each is shown apart from the text around it, and read aside.
 _SHOWN = {"comment": ("author", "initials"), "listItem": ("displayText", "value")}
 _REVISIONS = ("ins", "del", "moveFrom", "moveTo", "rPrChange", "pPrChange", "sectPrChange",
               "tblPrChange", "tblPrExChange", "trPrChange", "tcPrChange", "numberingChange",
               "cellIns", "cellDel", "cellMerge", "moveFromRangeStart", "moveToRangeStart",
               "customXmlInsRangeStart", "customXmlDelRangeStart",
               "customXmlMoveFromRangeStart", "customXmlMoveToRangeStart")
-_VALUES = ("alias", "listEntry", "default", "statusText", "helpText")
-# element -> what it shows: a symbol; an import (refused); the attribute
-# shown, or a group of attributes (_SHOWN)
+_VALUES = ("alias", "default", "statusText", "helpText")
+_RESULT, _DEFAULT = _tags("result"), _tags("default")
+# Run content Word draws as characters (§17.3.3), read as drawn where it
+# is: a non-breaking hyphen (noBreakHyphen, §17.3.3.18) as "-"; a page
+# number (pgNum, §17.3.3.22) as the first page's, 1 (the number a later
+# page shows is not worked out, as a PAGE field is read by its cached
+# result). An absolute position tab (ptab) is a tab. An optional hyphen
+# (softHyphen) is drawn only where Word breaks the line at it, and read as
+# nothing, as U+00AD is; so are a page break last rendered
+# (lastRenderedPageBreak), which marks where the last layout broke and
+# draws nothing, a note separator's rule (separator,
+# continuationSeparator), a line, no character, and the marks of a
+# comment (annotationRef, commentReference, §17.13.4), drawn in the
+# margin's balloon, whose author is read aside. A footnote's or endnote's
+# number (footnoteRef, endnoteRef, footnoteReference, endnoteReference;
+# §17.11) is read as WordTarget._note counts it; a field instruction
+# (instrText, and one deleted, delInstrText) and a phonetic guide's text
+# (w:rt of w:ruby, drawn above its base) aside. Every other element of
+# run content (§17.3.3) is a drawing, an object or a field character,
+# whose text, if any, is read where it is.
+_DRAWN = {"noBreakHyphen": "-", "pgNum": "1"}
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+# A date block (dayShort, dayLong, monthShort, monthLong, yearShort,
+# yearLong; §17.3.3, a legacy construct an application still draws): the
+# current date, by the pictures DD, DDDD, MM, MMMM, YY, YYYY -- read as on
+# the day of the inspection (another day shows other digits: a known
+# limit).
+_DATE_BLOCKS: dict[str, Callable[[date], str]] = {
+    "dayShort": lambda d: f"{d.day:02}", "dayLong": lambda d: _DAYS[d.weekday()],
+    "monthShort": lambda d: f"{d.month:02}", "monthLong": lambda d: _MONTHS[d.month - 1],
+    "yearShort": lambda d: f"{d.year % 100:02}", "yearLong": lambda d: f"{d.year:04}"}
+# element -> what it shows: a symbol; an import (refused); what it draws;
+# a date block; a note's number; a legacy drop-down; the attribute shown,
+# or a group of attributes (_SHOWN)
 _SPECIAL = dict.fromkeys(_tags("altChunk"), "altChunk") | dict.fromkeys(_tags("sym"), "sym") \
     | {f"{VML}textpath": "string"} | dict.fromkeys(_tags("fldSimple"), "instr") \
     | dict.fromkeys(_tags("hyperlink"), "tooltip") | dict.fromkeys(_tags(*_REVISIONS), "author") \
     | dict.fromkeys(_tags("comment"), "comment") | dict.fromkeys(_tags("listItem"), "listItem") \
-    | dict.fromkeys(_tags(*_VALUES), "val")
+    | dict.fromkeys(_tags(*_VALUES), "val") | {t: t.rsplit("}", 1)[-1] for t in _tags(
+        *_DRAWN, *_DATE_BLOCKS, "ddList", "result", "listEntry")} \
+    | dict.fromkeys(_tags("footnote", "endnote"), "note") \
+    | dict.fromkeys(_tags("footnoteRef", "endnoteRef"), "noteRef") \
+    | dict.fromkeys(_tags("footnoteReference", "endnoteReference"), "noteReference")
 _LEVEL_NUMBER = re.compile(r"%[1-9]")
 
 

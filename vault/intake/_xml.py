@@ -29,7 +29,15 @@ MAX_PENDING = 64 * CHUNK  # characters collected from one CHUNK at most (see _ad
 class TextTarget:
     """Collects text of ``collect`` elements; ``breaks`` end with a newline,
     ``tabs`` stand for a tab. ``skip(tag, attrib)`` may veto collecting an
-    element's text (a spreadsheet cell's shared-string index)."""
+    element's text (a spreadsheet cell's shared-string index).
+
+    Text an application shows elsewhere than in the line it is written in
+    (an attribute's: a tooltip, a tracked change's author; a field's
+    instruction, ``asides``) is read aside (:meth:`_aside`): held until
+    the line ends (a ``breaks`` element, :meth:`_line`) or the part does,
+    then read on lines of its own. Read where it is written, it split the
+    text around it in two: a card number one group of which was a
+    hyperlink with a tooltip was read as two numbers, neither a card's."""
 
     # Whether the part may hold HTML's <br> unclosed, as Excel writes legacy
     # VML (a comment box or form control label of several lines): read as
@@ -38,16 +46,22 @@ class TextTarget:
 
     def __init__(self, collect: frozenset[str], breaks: frozenset[str] = frozenset(),
                  tabs: frozenset[str] = frozenset(), max_depth: int = 256,
-                 skip: Callable[[str, dict[str, str]], bool] | None = None) -> None:
+                 skip: Callable[[str, dict[str, str]], bool] | None = None,
+                 asides: frozenset[str] = frozenset()) -> None:
         self.collect = collect
         self.breaks = breaks
         self.tabs = tabs
         self.max_depth = max_depth
         self.skip = skip
+        self.asides = asides
         self.depth = 0
         self.inside = 0  # depth of the collected element we are in, 0 if none
+        self.apart = 0  # depth of the ``asides`` element we are in, 0 if none
         self.pieces: list[str] = []
         self.size = 0
+        self.aside: list[str] = []  # text read aside, until the line ends
+        self.aside_seen: set[str] = set()  # of it, the attribute texts (each read once)
+        self.aside_size = 0
         # the branches of Markup Compatibility read (:class:`_Unwrap`): per
         # AlternateContent around, its serial in the part and the branch's index
         self.branches: tuple[tuple[int, int], ...] = ()
@@ -56,6 +70,8 @@ class TextTarget:
         self.depth += 1
         if self.depth > self.max_depth:
             raise Refused("xml-too-deep", f"XML nested deeper than {self.max_depth} elements")
+        if not self.apart and tag in self.asides:
+            self.apart = self.depth
         if not self.inside and tag in self.collect and not (self.skip and self.skip(tag, attrib)):
             self.inside = self.depth
         elif tag in self.tabs:
@@ -64,13 +80,44 @@ class TextTarget:
     def end(self, tag: str) -> None:
         if self.inside == self.depth:
             self.inside = 0
+        if self.apart == self.depth:
+            self.apart = 0
         self.depth -= 1
         if tag in self.breaks:
-            self._add("\n")
+            self._line()
 
     def data(self, text: str) -> None:
         if self.inside:
-            self._add(text)
+            if self.apart:
+                self._hold(text)
+            else:
+                self._add(text)
+
+    def _aside(self, text: str) -> None:
+        """``text``, shown apart from the line it is written in, read on a
+        line of its own once that line ends; the same text once a line."""
+        if text not in self.aside_seen:
+            self.aside_seen.add(text)
+            self._hold("\n" + text + "\n")
+
+    def _hold(self, text: str) -> None:
+        self.aside.append(text)
+        self.aside_size += len(text)
+        # Held until the line ends, across feeds: bounded as what one
+        # feed collects is (see _add), no honest line comes near it.
+        if self.aside_size > MAX_PENDING:
+            raise Refused("too-large", f"more than {MAX_PENDING} characters of text shown "
+                          "apart from one line")
+
+    def _line(self) -> None:
+        """The end of a line (a paragraph, a line break): the text held
+        aside is read after it."""
+        self._add("\n")
+        if self.aside:
+            self._add("".join(self.aside) + "\n")
+            self.aside.clear()
+            self.aside_seen.clear()
+            self.aside_size = 0
 
     def _add(self, text: str) -> None:
         self.pieces.append(text)
@@ -91,7 +138,8 @@ class TextTarget:
         return out
 
     def close(self) -> None:
-        return None
+        if self.aside:  # the part ended inside a line
+            self._line()
 
     def next_pass(self) -> TextTarget | None:
         """A target to read the same part with again, once this one is
