@@ -205,6 +205,33 @@ def test_repair_keeps_a_stray_version_while_the_current_file_is_missing(
     assert out.getvalue() == b"board minutes"
 
 
+def test_doctor_names_evidence_alike_with_or_without_repair(office: Office) -> None:
+    # A stray version kept as evidence by the officer's repair ("it was not
+    # removed, keep it as evidence") was a leftover of "an interrupted
+    # write" in anyone's plain doctor, whose hint said a repair removes the
+    # leftovers listed.
+    doc = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    current = _stored(office, doc)
+    renamed = current.with_name(f"{doc}.00000000.age")
+    os.rename(current, renamed)
+    staff = _seal(office, "clerk", b"staff notes", "INTERNAL", "STAFF")
+    other = office.path / "docs" / f"{staff}.00000001.age"
+    other.write_bytes(b"not a version of it")
+    said = {}
+    for who, args in (("leader", ["doctor"]), ("officer", ["doctor", "--repair"])):
+        r = _vault(office, who, *args)
+        assert r.returncode == INTEGRITY, r.stdout + r.stderr
+        assert f"problem: docs/{renamed.name}: a version of {doc} the audit log does not " \
+               "count, while its current file is missing: this may be it under another " \
+               "name;" in r.stdout, r.stdout
+        assert f"problem: docs/{other.name}: named like a version of {staff}, but it is not " \
+               "one" in r.stdout, r.stdout
+        assert "leftover" not in r.stdout and "interrupted write" not in r.stdout, r.stdout
+        said[who] = r.stdout
+    assert said["leader"].count("keep it as evidence") == 2, said["leader"]
+    assert renamed.exists() and other.exists()
+
+
 def test_a_keyring_entry_renamed_as_a_tombstone_is_not_destroyed(office: Office) -> None:
     # Named like an interrupted shred of an older version of a live
     # document: before, the repair "finished the shred" of what was the

@@ -59,6 +59,60 @@ def test_an_incident_names_real_lines(office: Office) -> None:
         office.as_("officer").declare_incident(3, 1, reason="x")
 
 
+def test_an_incident_over_honest_lines_is_refused(office: Office, tmp_path: Path) -> None:
+    # The officer -- an administrator, not cleared for BOARD, not allowed to
+    # shred -- declared the leader's reclassification of a BOARD document
+    # (lines that verify, in place, signed by the leader) an incident. It
+    # was accepted: the replay ignored the lines, the document was "missing
+    # from the vault, although the audit log records it" for the leader and
+    # the deputy, and the officer's 'doctor --repair' removed their keyring
+    # entries for the class key, leaving the document to the offline
+    # recovery identity alone.
+    leader = office.as_("leader")
+    doc = leader.seal(office.file("plan.txt", b"board plan"), level="CONFIDENTIAL",
+                      compartments=["BOARD"], title="plan").id
+    first = len(office.raw.audit_lines())
+    leader.reclassify(doc, level="SECRET", compartments=["BOARD"], justification="raise")
+    last = len(office.raw.audit_lines()) - 1
+    officer = office.as_("officer")
+    with pytest.raises(UsageError, match=rf"lines {first} to {last} verify in place .*: an "
+                       "incident seals off only damaged lines") as caught:
+        officer.declare_incident(first, last, reason="looks damaged")
+    assert caught.value.hint and "--checkpoint" in caught.value.hint
+    # Refused before anything was sealed off; the attempt is on the record.
+    assert _declared(office) == []
+    tried = json.loads(office.raw.audit_lines()[-1])
+    assert (tried["action"], tried["outcome"], tried["actor"]["name"]) == (
+        "incident", "failed", "officer")
+    # From a machine that verified the lines too, and through the command
+    # line: one honest line among them is enough to refuse.
+    machine = {"VAULT_STATE_DIR": str(tmp_path / "officer-machine")}
+    assert office.cli("officer", "audit", "verify", env=machine).exit_code == 0
+    r = office.cli("officer", "audit", "incident", str(last), str(last), "--reason", "x",
+                   env=machine)
+    assert r.exit_code == 2 and r.stdout == "", (r.exit_code, r.stdout)
+    assert f"line {last} verifies in place and differs from nothing this machine verified: " \
+           "an incident seals off only damaged lines" in r.stderr, r.stderr
+    assert _declared(office) == []
+    # The record appended after an honest one is damage, not the honest one
+    # before it, whose line its chain starts with.
+    at = forge_record_after_last(office)
+    with pytest.raises(UsageError, match=rf"line {at - 1} verifies in place"):
+        officer.declare_incident(at - 1, at, reason="a forged record and the one before")
+    officer.declare_incident(at, at, reason="a forged record")
+    assert _declared(office) == [{"from": at, "to": at, "reason": "a forged record"}]
+    # The reclassification stands for everyone it was meant for, and the
+    # officer's repair takes away nobody's key.
+    report = officer.doctor(repair=True)
+    assert not [x for x in report.repaired if "keyrings" in x], report.repaired
+    assert report.ok, report.problems
+    for who in ("leader", "deputy"):
+        out = io.BytesIO()
+        office.as_(who).open(doc, out)
+        assert out.getvalue() == b"board plan"
+        assert office.as_(who).info(doc).label.level == "SECRET"
+
+
 def test_history_rewritten_below_what_a_machine_verified_is_an_alarm(tmp_path: Path) -> None:
     office = make_office(tmp_path)
     _seal(office, b"seen")
@@ -617,6 +671,55 @@ def test_an_incident_never_launders_a_record_its_own_signer_rewrote(
     # Nor does a proof against the checkpoint kept stand for the rewrite.
     r = office.cli("leader", "audit", "prove", str(mine), env=m["leader"])
     assert r.exit_code == 4 and r.stdout == "", r.stdout
+
+
+def test_a_rewrite_only_a_root_tells_is_declared_where_that_root_is_trusted(
+        tmp_path: Path) -> None:
+    # The clerk rewrote a record of hers and signed it again: it verifies as
+    # it stands, and only a root signed before tells it changed. Declared
+    # from the officer's machine, which verified it, it shows damage; from a
+    # machine that knows no such root, it shows none.
+    import base64
+    import hashlib
+
+    from vault._primitives import canonical_json
+    from vault.audit import leaf_hash
+    from vault.audit._chain import SIGNING_CONTEXT
+
+    office = make_office(tmp_path / "o", post_quantum=False)
+    m = _machines(tmp_path, "officer", "clerk")
+    _notes(office, m["clerk"], 3)
+    docs = [d.id for d in office.as_("clerk").ls()]
+
+    def rewritten_open() -> tuple[int, bytes]:
+        """The clerk opens a document, then rewrites that record of hers to
+        name another, signed again with her own key."""
+        out = tmp_path / f"out{len(office.raw.audit_lines())}.txt"
+        r = office.cli("clerk", "open", docs[0], "-o", str(out), env=m["clerk"])
+        assert r.exit_code == 0, r.stderr
+        lines = office.raw.audit_lines()
+        mine = len(lines) - 1
+        body = {k: v for k, v in json.loads(lines[mine]).items() if k != "sig"}
+        assert body["action"] == "open"
+        assert office.cli("officer", "audit", "verify", env=m["officer"]).exit_code == 0
+        body["doc"] = docs[1]
+        chain = hashlib.sha256(leaf_hash(lines[mine - 1])).digest()
+        sig = office.ids["clerk"].signing_key.sign(SIGNING_CONTEXT + chain
+                                                   + canonical_json(body))
+        office.raw.set_audit_line(mine, canonical_json(
+            {**body, "sig": base64.b64encode(sig).decode()}))
+        return mine, lines[mine]
+
+    mine, written = rewritten_open()
+    r = office.cli("officer", "audit", "incident", str(mine), str(mine), "--reason",
+                   "rewritten by its signer", env=m["officer"])
+    assert r.exit_code == 0, r.stderr
+    assert _declared(office)[-1]["leaves"] == [leaf_hash(written).hex()]
+    mine, _ = rewritten_open()
+    r = office.cli("officer", "audit", "incident", str(mine), str(mine), "--reason",
+                   "rewritten", env={"VAULT_STATE_DIR": str(tmp_path / "new")})
+    assert r.exit_code == 2 and f"line {mine} verifies in place" in r.stderr, r.stderr
+    assert len(_declared(office)) == 1
 
 
 def test_leaves_planted_before_an_honest_incident_are_not_recorded(tmp_path: Path) -> None:

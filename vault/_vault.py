@@ -397,7 +397,11 @@ class Vault:
         lines must explain the whole change below what it verified, the
         leaves they had when written reproducing its root:
         AuditIntegrityError otherwise, and no incident is recorded (the
-        attempt is).
+        attempt is). Every declared line must show damage on this machine
+        (not verifying as it stands, out of place, in the run of a
+        signature that fails, differing from what it verified or from
+        ``checkpoint``, or a record the replay refused): UsageError
+        otherwise, likewise recorded.
         ``checkpoint``: a signed checkpoint note kept outside the vault, held
         to as that machine's tip is (and, if it covers them, where the
         leaves the lines had when written are established from)."""

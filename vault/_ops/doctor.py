@@ -280,9 +280,10 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
             planted.add(key, f"{where}: a document the audit log never saw (planted, or "
                              "copied in); it is not used; remove it once investigated")
             continue
-        if not repair:
-            stray.add(key, what)
-            continue
+        # Judged alike with or without --repair: the leftovers a read-only
+        # run lists are what a repair removes, and evidence is named so by
+        # whoever runs it.
+        kept_as = "it was not removed" if repair else "a repair does not remove it"
         if current is not None and doc_id not in in_place:
             in_place[doc_id] = (_header_sha(s, doc_id, current.version) == current.header
                                 and _ends_with_payload(s, doc_id, current.version,
@@ -293,13 +294,16 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
             # lose what a rename could restore.
             refused.add(key, f"{where}: a version of {doc_id} the audit log does not count, "
                              "while its current file is missing: this may be it under "
-                             "another name; it was not removed, keep it as evidence")
+                             f"another name; {kept_as}, keep it as evidence")
             continue
         if not _is_version_of(s, doc_id, version):
             # Another document, a keyring entry or a checkpoint renamed to a
             # stray version's name: a rename back would restore it.
             refused.add(key, f"{where}: named like a version of {doc_id}, but it is not one "
-                             "(not its payload); it was not removed, keep it as evidence")
+                             f"(not its payload); {kept_as}, keep it as evidence")
+            continue
+        if not repair:
+            stray.add(key, what)
             continue
         try:
             _destroy(s, doc_id, version)

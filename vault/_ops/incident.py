@@ -7,7 +7,9 @@ The evidence stays where it is -- nothing is ever rewritten or removed --
 and an administrator declares, in a signed record of their own, which lines
 are damaged and why. From then on the vault's verification reports those
 lines as a known incident instead of failing, the replay ignores what they
-say, and every later record still commits to them.
+say, and every later record still commits to them. Only lines that show
+damage on the declaring machine may be declared (:func:`_damaged`): what
+an honest line records is nobody's to undo by calling it damaged.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ __all__ = ["check_range", "declare_incident"]
 
 _HINT = ("declare every damaged line, or compare the log with a checkpoint kept outside "
          "(docs/DEPLOYMENT.md §14); a log rolled back is restored from a backup")
+_UNDAMAGED_HINT = (
+    "declare only the lines 'vault audit verify' and 'vault doctor' name, with the rest of a "
+    "run whose signature fails; a line that differs only from what a machine verified is "
+    "declared from that machine, or with the checkpoint kept outside (--checkpoint; "
+    "docs/DEPLOYMENT.md §14)")
+# Replay findings that are no damage of their line: a record refused because
+# an incident sealed off what it depends on, a history an incident explained.
+_NO_DAMAGE = frozenset({"sealed off", "history"})
 
 
 def check_range(first: int, last: int) -> None:
@@ -61,7 +71,9 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
     leaves ``known``'s tree holds at the lines sealed off on that machine
     (its own: ``TrustedState.tip_leaves``), which it is held to there --
     never what those lines say now, which anyone may rewrite, nor the
-    fresh replay's."""
+    fresh replay's. A declared line that shows no damage here refuses the
+    declaration (:class:`UsageError`, :func:`_damaged`), the attempt
+    recorded as failed."""
     check_range(first, last)
     if not reason.strip() or len(reason) > 2000:
         raise UsageError("give the reason for the record (1 to 2000 characters)")
@@ -91,6 +103,7 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
             # After the first append: it brought the derived data in step
             # with the lines, as the machine will find it (vault/audit/_writer.py).
             _explains(s, verified, size, range(first, last + 1), leaves, checkpoint, held)
+        _damaged(s, range(first, last + 1), leaves, known, checkpoint, held)
         complete(s, [att], [{"incident": state}], reason=reason)
     sealed = s.trusted.store.sealed_off()
     if any(seq not in sealed for seq in range(first, last + 1)):
@@ -217,3 +230,68 @@ def _explains(s: Session, verified: TrustedTip | None, size: int, lines: range,
         raise AuditIntegrityError(
             f"the audit log differs from {what} at lines the incident does not cover "
             f"({e.message}): it was not declared", kind=e.kind, seq=e.seq, hint=_HINT) from e
+
+
+def _damaged(s: Session, lines: range, leaves: list[str] | None,
+             known: TrustedTip | None, checkpoint: bytes | None,
+             held: Mapping[int, bytes] | None) -> None:
+    """Does every declared line show damage on this machine? Sealing off a
+    line makes what it says count for nothing, on every machine: a line
+    that verifies would let one administrator undo anyone's decision (a
+    reclassification, a shred, a rotation, grants) without the right to
+    make it (docs/AUDIT.md §11.3). A line shows damage when the vault's
+    own verification, with the lines counted as sealed off, finds it: the
+    reading rules break on it (no record, torn, out of place), it is in the
+    run of a signature that does not verify as the lines stand (a bad
+    signature, a signer the policy does not give that name), or it differs
+    from a root this machine trusts by itself (its trusted tip, with the
+    leaves its tree holds, and the ``checkpoint`` kept outside; never a
+    stored one, which any holder of the log key may sign) -- or the
+    replay refused its record (a signer not entitled to it). Raises
+    :class:`UsageError` naming the lines that show none."""
+    import contextlib
+
+    from vault._ops.verify import confirm_history
+
+    found: list[range] = []
+    # Raised for other damage, or a change past this machine: what each
+    # line showed stands all the same.
+    with contextlib.suppress(AuditIntegrityError):
+        confirm_history(s, known, lines, _by_line(lines, leaves), checkpoint, stored=False,
+                        held=held, damage=found)
+    clean = set(lines)
+    for seq, kind, _ in s.trusted.store.findings():
+        if kind not in _NO_DAMAGE:
+            clean.discard(seq)
+    for stretch in found:
+        clean.difference_update(range(max(stretch.start, lines.start),
+                                      min(stretch.stop, lines.stop)))
+    if clean:
+        spans = _spans(sorted(clean))
+        one = len(clean) == 1
+        raise UsageError(
+            f"{spans} {'verifies' if one else 'verify'} in place and "
+            f"{'differs' if one else 'differ'} from nothing this machine verified: an "
+            "incident seals off only damaged lines", hint=_UNDAMAGED_HINT)
+
+
+def _by_line(lines: range, leaves: list[str] | None) -> dict[int, bytes]:
+    """The declaration's leaves by line; none where they are malformed (the
+    record then does not count, FORMAT.md §14.8)."""
+    try:
+        return dict(zip(lines, (bytes.fromhex(h) for h in leaves or ()), strict=False))
+    except (TypeError, ValueError):
+        return {}
+
+
+def _spans(seqs: list[int]) -> str:
+    """Sorted line numbers as "line 4", "lines 4 to 6", "lines 2, 4 to 6"."""
+    spans: list[tuple[int, int]] = []
+    for seq in seqs:
+        if spans and spans[-1][1] == seq - 1:
+            spans[-1] = (spans[-1][0], seq)
+        else:
+            spans.append((seq, seq))
+    shown = [str(a) if a == b else f"{a} to {b}" for a, b in spans[:5]]
+    more = f" and {len(spans) - 5} more" if len(spans) > 5 else ""
+    return ("line " if len(seqs) == 1 else "lines ") + ", ".join(shown) + more

@@ -122,7 +122,8 @@ def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
 def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(0),
                     leaves: Mapping[int, bytes] | None = None,
                     checkpoint: bytes | None = None, *, stored: bool = True,
-                    held: Mapping[int, bytes] | None = None) -> VerifyReport:
+                    held: Mapping[int, bytes] | None = None,
+                    damage: list[range] | None = None) -> VerifyReport:
     """Does the log differ from what this machine verified (``tip``) -- and
     from ``checkpoint``, one kept outside -- only at the lines incidents
     seal off, and the ``declared`` lines, which an incident about to be
@@ -138,7 +139,8 @@ def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(
     lines sealed off on the machine it is from (its own, which may differ
     from the original ones: ``TrustedState.tip_leaves``), which it is also
     held to -- a tip made from a sealed-off line as that machine read it,
-    which anyone may rewrite since."""
+    which anyone may rewrite since. ``damage``: filled, even when this
+    raises, with the lines found damaged (``LogReading.verify``)."""
     from vault.audit import NoteVerifier
 
     # The declaration's leaves stand for the declared lines: a later
@@ -148,7 +150,7 @@ def confirm_history(s: Session, tip: TrustedTip | None, declared: range = range(
                         sealed_off=set(s.trusted.store.sealed_off()).union(declared),
                         verifier=NoteVerifier.from_key(s.manifest.log_key), known=tip,
                         recorded=recorded, stored=stored,
-                        known_leaves=held)
+                        known_leaves=held, damage=damage)
 
 
 def verify_audit(s: Session, *, trusted_checkpoint: bytes | None = None,

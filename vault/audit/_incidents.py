@@ -10,7 +10,7 @@ the originals a checkpoint signed before the damage holds (§11.3).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from vault.errors import AuditIntegrityError
 
@@ -26,13 +26,31 @@ def all_sealed_off(sealed_off: Collection[int], lines: range) -> bool:
 
 class Incidents:
     def __init__(self, sealed_off: frozenset[int],
-                 leaves: Mapping[int, bytes] | None = None) -> None:
+                 leaves: Mapping[int, bytes] | None = None,
+                 found: list[range] | None = None) -> None:
         self.lines = sealed_off
         #: the original leaf hashes incident records carry, by line (only
         #: sealed-off lines': a leaf for another line is never used)
         self.leaves = {i: h for i, h in (leaves or {}).items() if i in sealed_off}
         self.notes: list[str] = []
         self._seen: set[tuple[str, int | None]] = set()
+        #: where the lines showed damage, excused or not (``damaged``), when
+        #: the caller asked: what an incident may seal off (§11.3)
+        self.found = found
+
+    def damaged(self, lines: range) -> None:
+        """Verification found damage at ``lines``: a stretch the reading
+        rules break on, the run of a signature that does not verify as the
+        lines stand, lines differing from a root trusted here."""
+        if self.found is not None:
+            self.found.append(lines)
+
+    def differ(self, now: Sequence[bytes], original: Sequence[bytes]) -> None:
+        """A root was reproduced with ``original`` leaves where the lines
+        have ``now``: the sealed-off lines at which they differ are damaged."""
+        for i in self.lines:
+            if i < len(now) and i < len(original) and now[i] != original[i]:
+                self.damaged(range(i, i + 1))
 
     def excuse(self, error: AuditIntegrityError, lines: Iterable[int], *,
                every: bool = False) -> bool:

@@ -252,6 +252,7 @@ class LogReading:
         recorded: Mapping[int, bytes] | None = None,
         stored: bool = True,
         known_leaves: Mapping[int, bytes] | None = None,
+        damage: list[range] | None = None,
     ) -> VerifyReport:
         """Recompute the tree from the log and check it (docs/AUDIT.md §11).
 
@@ -268,7 +269,11 @@ class LogReading:
         caller's own tip and a checkpoint it gives, never to notes any
         holder of the log key can store). ``known_leaves``: the leaves
         ``known``'s tree holds at sealed-off lines (that machine's own,
-        §11.3), which it is also held to.
+        §11.3), which it is also held to. ``damage``: filled, even when
+        this raises, with the lines found damaged (excused or not: the
+        stretches the reading rules break on, the runs of signatures that
+        do not verify as the lines stand, sealed-off lines differing from a
+        root held to) -- what an incident may seal off.
         """
         from vault.audit._verify import verify_log
 
@@ -277,7 +282,7 @@ class LogReading:
                           trusted_checkpoint=trusted_checkpoint, key_lookup=key_lookup,
                           sealed_off=frozenset(sealed_off), expect_signer=expect_signer,
                           known=known, recorded=recorded or {}, stored=stored,
-                          known_leaves=known_leaves)
+                          known_leaves=known_leaves, damage=damage)
 
     def prove(self, seq: int, *, sealed_off: Collection[int] | None = None,
               recorded: Mapping[int, bytes] | None = None) -> str:

@@ -149,6 +149,8 @@ class _Checker:
     def _check(self, item: ScannedLine) -> None:
         if item.problem is not None or item.record is None:
             self._run = None
+            # No record: junk a torn record set aside, or damage.
+            self.incidents.damaged(range(item.seq, item.seq + item.count))
         if item.problem is not None:
             lines = range(item.seq, item.seq + item.count)
             if not self.incidents.excuse(item.problem, lines, every=True) \
@@ -176,11 +178,18 @@ class _Checker:
             ok = key is not None and fingerprint(key) == record.actor_key
             why = "is not the record of a known actor"
             lines = range(item.seq, item.seq + 1)
+            if not ok:
+                self.incidents.damaged(lines)
         else:
             assert item.chain is not None
             ok = key is not None and verify_record(record, item.chain, key)
             why = "has a bad signature" if key else "is signed by an unknown key"
             lines = range(item.covers.start - 1, item.seq + 1)
+            if not ok:
+                # Damage somewhere in the run the signature covers, the line
+                # before it aside: that line is judged by its own checks
+                # (a record appended after an honest one is no damage of it).
+                self.incidents.damaged(range(item.covers.start, item.seq + 1))
             if not ok and item.seq not in self.incidents.lines \
                     and self._original(item, record, key, derived=False):
                 # Signed over the lines as written, by the leaves the incidents
@@ -326,7 +335,8 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                known: TrustedTip | None = None,
                recorded: Mapping[int, bytes] | None = None,
                stored: bool = True,
-               known_leaves: Mapping[int, bytes] | None = None) -> VerifyReport:
+               known_leaves: Mapping[int, bytes] | None = None,
+               damage: list[range] | None = None) -> VerifyReport:
     from vault.audit._verify_end import finish
 
     storage = log.storage
@@ -340,7 +350,7 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
                if trusted_checkpoint is not None else None)
     wanted = [c.size for c in checkpoints] + ([trusted.size] if trusted else [])
     covered = max(wanted, default=0)
-    incidents = Incidents(sealed_off, recorded)
+    incidents = Incidents(sealed_off, recorded, damage)
     checker = _Checker(0 if key_lookup else covered, key_lookup, incidents, storage=storage)
     sizes = [*wanted, *([tip.size] if tip else []), *([known.size] if known else [])]
     if key_lookup is None:

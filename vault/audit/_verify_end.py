@@ -152,14 +152,14 @@ def _held(log: LogReading, target: Target, incidents: Incidents,
     if not incidents.before(target.size):
         return False
     held = {i: h for i, h in leaves().items() if i in incidents.lines and i < target.size}
-    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(target.size, None))
-           for line in block][:target.size]
+    now = _leaves_now(log, target.size)
     tree = [held.get(i, leaf) for i, leaf in enumerate(now)]
     ok = len(tree) == target.size and hmac.compare_digest(tree_root(tree), target.root)
     if not ok:
         tree = originals(log, target.size, incidents.lines, {**incidents.leaves, **held}) or []
         ok = len(tree) == target.size and hmac.compare_digest(tree_root(tree), target.root)
     if ok:
+        incidents.differ(now, tree)
         incidents.note(f"this machine's trusted tip ({target.size} lines) differs from the "
                        "log only at lines an incident sealed off")
     return ok
@@ -169,7 +169,17 @@ def _originals_confirm(log: LogReading, target: Target, incidents: Incidents) ->
     from vault.audit._tree import tree_root
 
     original = originals(log, target.size, incidents.lines, incidents.leaves)
-    return original is not None and hmac.compare_digest(tree_root(original), target.root)
+    ok = original is not None and hmac.compare_digest(tree_root(original), target.root)
+    if ok and incidents.found is not None:
+        assert original is not None
+        incidents.differ(_leaves_now(log, target.size), original)
+    return ok
+
+
+def _leaves_now(log: LogReading, size: int) -> list[bytes]:
+    """The leaf hashes the first ``size`` lines have now."""
+    return [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(size, None))
+            for line in block][:size]
 
 
 def originals(log: LogReading, size: int, sealed_off: Collection[int],
@@ -184,8 +194,7 @@ def originals(log: LogReading, size: int, sealed_off: Collection[int],
     if not any(i < size for i in sealed_off):
         return None
     recorded = recorded or {}
-    now = [leaf_hash(line) for block in log.storage.read(0, 0, LogEnd(size, None))
-           for line in block][:size]
+    now = _leaves_now(log, size)
     if len(now) != size:
         return None
     original = now
