@@ -279,6 +279,52 @@ def test_append_that_cannot_be_made_durable_fails_closed(tmp_path: Path) -> None
     log.verify(key_lookup=key_lookup)
 
 
+@pytest.mark.parametrize("k", [1, 2, 3], ids=["newline", "torn record", "records"])
+def test_a_write_landing_after_lines_slipped_in_under_the_lock_fails_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int) -> None:
+    # This turn writes three times: the newline ending a torn tail, the torn
+    # record setting it aside, its own record. A folder writer appends a
+    # line through her own descriptor, ignoring the lock, right before the
+    # k-th: whatever is written then lands a line late. The append fails
+    # there (the guarded operation is not performed), writes nothing more,
+    # takes no tip from the wrong offsets and appends no more; the next
+    # writer sets the lines aside, and the log verifies.
+    from vault.audit import _folder
+
+    path = tmp_path / "log"
+    make_log(path, 4)
+    with open(path / "log", "ab") as f:
+        f.write(b'{"action":"op')  # a torn tail
+    log = AuditLog.open(path)
+    write = _folder.FolderStorage._write
+    writes = [0]
+
+    def racing(storage: _folder.FolderStorage, data: bytes, *at: int) -> None:
+        writes[0] += 1
+        if writes[0] == k:
+            fd = os.open(path / "log", os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, b"x\n")
+            finally:
+                os.close(fd)
+        write(storage, data, *at)
+
+    monkeypatch.setattr(_folder.FolderStorage, "_write", racing)
+    doomed = fields("alice", request="doomed")
+    with pytest.raises(AuditWriteError, match="another writer wrote to the audit log") as e:
+        log.append(doomed, KEYS["alice"])
+    assert e.value.hint and "not performed" in e.value.hint
+    assert writes[0] == k and log.last_append is None
+    with pytest.raises(AuditWriteError, match="an earlier write"):
+        log.append(doomed, KEYS["alice"])
+    monkeypatch.undo()
+    log = AuditLog.open(path)
+    log.append(fields("bob"), KEYS["bob"])
+    assert "doomed" not in {r.request for r in log.records()}
+    report = log.verify(key_lookup=key_lookup)
+    assert report.size == len(lines_of(path)) and report.unrecovered == 0
+
+
 def test_planted_link_and_missing_folder_fail_closed(tmp_path: Path) -> None:
     # A link planted in place of the log is never followed (it could point
     # at any file the writer may change). Full disks: test_hostile_input.py.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -1997,6 +1998,138 @@ def test_a_turn_passes_over_junk_lines_planted_while_it_waits_for_the_lock(
     monkeypatch.undo()
     assert raced and r.exit_code == 0, r.stderr
     assert office.cli("officer", "audit", "verify").exit_code == 0
+
+
+_REVOKE_STAFF = {"clearance: {level: CONFIDENTIAL, compartments: [STAFF, FINANCE, BOARD]}":
+                 "clearance: {level: CONFIDENTIAL, compartments: [FINANCE, BOARD]}"}
+
+
+def _junk_before_write(monkeypatch: pytest.MonkeyPatch, log: Path, k: int) -> list[int]:
+    """A folder writer without a key appends one junk line through her own
+    descriptor, ignoring the lock, right before the ``k``-th write of the
+    commands that follow: after that turn's catch-up, while it holds
+    audit/lock. Returns the count of appends made so far."""
+    from vault.audit import _folder
+
+    append = _folder.FolderStorage.append
+    made: list[int] = [0]
+
+    def racing(storage: _folder.FolderStorage, lines: list[bytes], *at: int) -> None:
+        made[0] += 1
+        if made[0] == k:
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, b"x\n")
+            finally:
+                os.close(fd)
+        append(storage, lines, *at)
+
+    monkeypatch.setattr(_folder.FolderStorage, "append", racing)
+    return made
+
+
+def _everyone_works(office: Office, tmp_path: Path, envs: list[dict[str, str]],
+                    doc: str) -> None:
+    for i, env in enumerate(envs):
+        for w, cmd in (("clerk", ("ls",)), ("officer", ("audit", "verify")),
+                       ("officer", ("doctor",)),
+                       ("clerk", ("open", doc, "-o", str(tmp_path / f"again{i}.txt"))),
+                       ("clerk", ("seal", str(office.file(f"b{i}.txt", b"b\n")), "--level",
+                                  "INTERNAL", "--compartment", "STAFF"))):
+            r = office.cli(w, *cmd, env=env)
+            assert r.exit_code == 0 and "out of place" not in r.stderr, (i, cmd, r.stderr)
+
+
+def _set_aside(office: Office) -> list[int]:
+    """The lines torn records of the log set aside."""
+    return [f["seq"] for x in office.raw.audit_lines() if x.startswith(b"{")
+            for f in json.loads(x).get("fragments", [])]
+
+
+def test_an_append_landing_after_lines_slipped_in_under_the_lock_does_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A folder writer without a key appended one junk line, ignoring the
+    # lock, while the clerk's open held it between its catch-up and its
+    # write: the 'open allowed' record landed a line late (record N on line
+    # N + 1), nothing checked where, and the open delivered the plaintext;
+    # the next writer set the junk and the misplaced record aside as torn,
+    # and verify and doctor said ok everywhere: an open on no record that
+    # counts. Now the write is found out of place: exit 1, nothing opened,
+    # and the next writer's torn record sets the lines aside as before.
+    office = make_office(tmp_path / "o")
+    doc = _seal(office, b"secret\n")
+    m = _listed_on(office, tmp_path, "clerk", "officer")
+    log = office.path / "audit" / "log"
+    before = len(office.raw.audit_lines())
+    made = _junk_before_write(monkeypatch, log, 1)
+    opened = tmp_path / "opened.txt"
+    r = office.cli("clerk", "open", doc, "-o", str(opened), env=m["clerk"])
+    monkeypatch.undo()
+    assert made[0] == 1 and r.exit_code == 1, r.stderr
+    assert "another writer wrote to the audit log during this append" in r.stderr, r.stderr
+    assert not opened.exists()
+    lines = office.raw.audit_lines()
+    assert lines[before] == b"x" and json.loads(lines[before + 1])["seq"] == before
+    # The clerk's machine, whose write was misplaced, goes on like the others.
+    _everyone_works(office, tmp_path, [m["clerk"], m["officer"],
+                                       {"VAULT_STATE_DIR": str(tmp_path / "new")}], doc)
+    assert {before, before + 1} <= set(_set_aside(office))
+
+
+def test_a_revocation_whose_completion_lands_out_of_place_fails_and_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same junk line, slipped in before the officer's 'policy apply'
+    # wrote its completion: the command said it was done, the completion
+    # was set aside as torn -- the clerk's STAFF clearance was never taken
+    # back -- and the officer's machine, whose trusted tip was saved from
+    # the wrong offsets, stopped for good ("no longer extends what this
+    # machine verified"; an incident from it refused). Now the apply fails
+    # before anything counts, and the officer applies the policy again.
+    office = make_office(tmp_path / "o")
+    doc = _seal(office, b"secret\n")
+    m = _listed_on(office, tmp_path, "clerk", "officer")
+    policy = office.write_policy(_REVOKE_STAFF)
+    made = _junk_before_write(monkeypatch, office.path / "audit" / "log", 2)
+    r = office.cli("officer", "policy", "apply", str(policy), env=m["officer"])
+    monkeypatch.undo()
+    assert made[0] == 2 and r.exit_code == 1, r.stderr
+    assert "another writer wrote to the audit log during this append" in r.stderr, r.stderr
+    for w, cmd in (("officer", ("ls",)), ("officer", ("audit", "verify")),
+                   ("officer", ("policy", "apply", str(policy)))):
+        r = office.cli(w, *cmd, env=m["officer"])
+        assert r.exit_code == 0 and "out of place" not in r.stderr, (cmd, r.stderr)
+    for i, env in enumerate((m["clerk"], {"VAULT_STATE_DIR": str(tmp_path / "new")})):
+        out = tmp_path / f"revoked{i}.txt"
+        r = office.cli("clerk", "open", doc, "-o", str(out), env=env)
+        assert r.exit_code != 0 and not out.exists(), r.stderr
+        assert office.cli("officer", "audit", "verify", env=env).exit_code == 0
+
+
+def test_a_batch_landing_out_of_place_is_put_back_like_an_inserted_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two records slipped a line late are records out of place (AUDIT.md
+    # §8): no torn record sets them aside, and nothing is decided until the
+    # officer puts the lines back as written (DEPLOYMENT.md §14) -- as for
+    # any line a folder writer inserts. The seal of two files did nothing,
+    # and once the junk line is removed every machine, the clerk's too,
+    # works again.
+    office = make_office(tmp_path / "o")
+    doc = _seal(office, b"secret\n")
+    m = _listed_on(office, tmp_path, "clerk", "officer")
+    log = office.path / "audit" / "log"
+    made = _junk_before_write(monkeypatch, log, 1)
+    r = office.cli("clerk", "seal", str(office.file("p.txt", b"p\n")),
+                   str(office.file("q.txt", b"q\n")), "--level", "INTERNAL",
+                   "--compartment", "STAFF", env=m["clerk"])
+    monkeypatch.undo()
+    assert made[0] == 1 and r.exit_code == 1 and r.stdout == "", r.stderr
+    assert "another writer wrote to the audit log during this append" in r.stderr, r.stderr
+    r = office.cli("officer", "audit", "verify", env=m["officer"])
+    assert r.exit_code == 4 and "out of place" in r.stderr, r.stderr
+    log.write_bytes(b"".join(x + b"\n" for x in office.raw.audit_lines() if x != b"x"))
+    _everyone_works(office, tmp_path, [m["clerk"], m["officer"],
+                                       {"VAULT_STATE_DIR": str(tmp_path / "new")}], doc)
+    assert len(office.as_("officer").ls()) == 4  # the first document and three seals since
 
 
 def test_sealed_off_lines_rewritten_as_later_records_stop_no_checkpoint(tmp_path: Path) -> None:

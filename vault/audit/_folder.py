@@ -4,7 +4,8 @@ Every change to the log happens under an exclusive ``flock`` on ``lock``
 (and a thread lock: ``flock`` does not separate threads sharing a
 descriptor; a forked child reopens everything). The log file is opened
 ``O_WRONLY | O_APPEND``; nothing here seeks in it, truncates it or rewrites
-it. Lines are written under the lock and made durable with one
+it, and every write must land right after the lines the turn read (someone
+may append without the lock). Lines are written under the lock and made durable with one
 ``fdatasync`` *after* the lock is released (§9, group commit): the next
 writer writes meanwhile, and concurrent ``fdatasync`` calls on one file
 share the file system's journal commit. A record is acknowledged only after
@@ -35,12 +36,18 @@ from pathlib import Path
 from vault._atomic import NotRegularFile, fsync_dir, open_regular, real_directory, write_atomic
 from vault.audit._files import LineBlocks, LogPaths
 from vault.audit._storage import MAX_CHECKPOINT, DerivedStore, LineSource, LogEnd, LogStorage
+from vault.errors import AuditWriteError
 
 __all__ = ["FolderStorage"]
 
 _SYNC = getattr(os, "fdatasync", os.fsync)  # appends: fdatasync also flushes the new size
 _WRITE_CHUNK = 1 << 22  # one write(2) per 4 MiB
 _OFFSET = struct.Struct(">Q")
+_MISPLACED = ("audit record not durable: another writer wrote to the audit log during this "
+              "append, ignoring its lock; the record landed out of place and does not count")
+_MISPLACED_HINT = ("the operation was not performed; retry. Only someone writing to audit/log "
+                   "without its lock does this: keep a copy of the vault and run 'vault audit "
+                   "verify' (docs/DEPLOYMENT.md §14)")
 
 
 def _close_all(fds: list[int]) -> None:
@@ -291,24 +298,33 @@ class FolderStorage(LogStorage):
         stack.callback(os.close, fd)
         return fd
 
-    def append(self, lines: Sequence[bytes]) -> None:
+    def append(self, lines: Sequence[bytes], at: int) -> None:
         assert self._inside and self._files is not None
         data = b"".join(line + b"\n" for line in lines)
         for start in range(0, len(data), _WRITE_CHUNK):
-            self._write(data[start : start + _WRITE_CHUNK])
+            self._write(data[start : start + _WRITE_CHUNK], at + start)
 
-    def terminate_tail(self) -> None:
-        self._write(b"\n")
+    def terminate_tail(self, at: int) -> None:
+        self._write(b"\n", at)
 
-    def _write(self, data: bytes) -> None:
-        """One write(2). A short write is a failure too: retrying could
-        interleave with the torn bytes of a crash, so the next writer's
-        recovery (§8) handles it."""
+    def _write(self, data: bytes, at: int) -> None:
+        """One write(2), which must land at byte ``at``. A short write is a
+        failure too: retrying could interleave with the torn bytes of a
+        crash, so the next writer's recovery (§8) handles it."""
         assert self._files is not None
         self._wrote = True
-        n = os.write(self._files.log_fd, data)
+        fd = self._files.log_fd
+        n = os.write(fd, data)
         if n != len(data):
             raise OSError(f"short write to the audit log ({n} of {len(data)} bytes)")
+        # O_APPEND wrote at the end of the file as it was then, and left this
+        # descriptor's offset just past the bytes (others' writes move only
+        # theirs). Anyone who can write the folder can append without the
+        # lock: bytes she slipped in after the turn's catch-up put these a
+        # line late, record N on line N + 1, and their tip, derived data and
+        # checkpoints would be computed from the wrong lines (AUDIT.md §9.3).
+        if os.lseek(fd, 0, os.SEEK_CUR) - n != at:
+            raise AuditWriteError(_MISPLACED, hint=_MISPLACED_HINT)
 
     # -- checkpoints -----------------------------------------------------------
 

@@ -247,6 +247,7 @@ class AuditLog(LogReading):
     def _writing(self, what: str) -> Iterator[contextlib.ExitStack]:
         """The exclusive lock, with failures turned into AuditWriteError."""
         failure: Exception | None = None
+        misplaced = False
         try:
             with contextlib.ExitStack() as outer:
                 try:
@@ -259,19 +260,32 @@ class AuditLog(LogReading):
                     with contextlib.ExitStack() as stack:
                         yield stack
                     outer.close()  # releases the lock; the lines become durable here
+                except AuditWriteError:
+                    # A write the storage found out of place (another writer
+                    # ignored the lock): a failed write like any other.
+                    misplaced = True
+                    raise
                 except (VaultError, ValueError, TypeError):
                     raise
                 except Exception as e:
                     failure = e
         except (VaultError, ValueError, TypeError):
+            if misplaced:
+                self._give_up()
             raise
         except Exception as e:  # letting go of the storage failed after a failure inside
             failure = failure or e
         if failure is not None:
-            if self.storage.can_tear:
-                self._failed = True
-                self.storage.close()
+            self._give_up()
             raise _write_failed(failure, what) from failure
+
+    def _give_up(self) -> None:
+        """After a failed write: no tip from it is ever adopted, and a
+        storage that can tear is never appended to through this handle
+        again (its lines may be anywhere, or dropped by the kernel)."""
+        if self.storage.can_tear:
+            self._failed = True
+            self.storage.close()
 
     def _after(self, turn: Turn) -> None:
         self._tip = turn.tip

@@ -173,12 +173,18 @@ class LogStorage(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def append(self, lines: Sequence[bytes]) -> None:
-        """Append lines (inside :meth:`exclusive`). May fail part-way in a
-        folder (a torn tail), never in a database."""
+    def append(self, lines: Sequence[bytes], at: int) -> None:
+        """Append lines (inside :meth:`exclusive`) right after what the
+        turn read, which ends ``at`` bytes into the folder layout. May fail
+        part-way in a folder (a torn tail), never in a database. Lines that
+        land anywhere else -- someone appended without the lock meanwhile --
+        are a failed append (AuditWriteError): a file checks where each
+        write landed; a database numbers its lines, and refuses another
+        number under the lock."""
 
-    def terminate_tail(self) -> None:
-        """Make a torn tail a line of its own (one newline; folder only)."""
+    def terminate_tail(self, at: int) -> None:
+        """Make a torn tail, ending ``at`` bytes in, a line of its own (one
+        newline, checked as :meth:`append`; folder only)."""
         raise NotImplementedError
 
     # -- checkpoints -----------------------------------------------------------

@@ -253,7 +253,7 @@ class Turn:
         A run of any length: a long one is named by its last lines and
         covered whole by the torn record's chain."""
         if self.tail:
-            self.storage.terminate_tail()
+            self.storage.terminate_tail(self.tip.end_offset + len(self.tail))
             self._add([self.tail], [leaf_hash(self.tail)], remember=True)
             self.tail = b""
         walker = self.trailing_run()
@@ -395,8 +395,11 @@ class Turn:
     # -- appending ---------------------------------------------------------------------
 
     def append(self, records: list[AuditRecord], leaves: list[bytes]) -> None:
+        """Write ``records`` right after the tip, or raise (AuditWriteError)
+        before they extend it: lines landing elsewhere are numbered, hashed
+        and signed as lines they are not."""
         lines = [r.line for r in records]
-        self.storage.append(lines)
+        self.storage.append(lines, self.tip.end_offset)
         self._add(lines, leaves)
 
 

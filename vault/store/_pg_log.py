@@ -276,7 +276,11 @@ class PostgresLogStorage(LogStorage):
                                (seq,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def append(self, lines: Sequence[bytes]) -> None:
+    def append(self, lines: Sequence[bytes], at: int) -> None:
+        # ``at`` is the folder layout's: here every line is inserted under
+        # its number, and audit_check_line, under the append lock any insert
+        # takes, refuses a number that is not the next one -- no line can
+        # land between the turn's catch-up and its own.
         assert self._writing and self._conn is not None
         if self._head < 0:
             self.end()
