@@ -9,14 +9,18 @@ backends.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from approval_support import ask, grant, office_for, seal
+from approval_support import ask, findings, grant, office_for, records, seal
 from backends import Kind
-from test_approvals_insiders import SHRED_APPROVED, append_run, shredded
+from office import Office
+from test_approvals_insiders import SHRED_APPROVED, append_run, fresh, gone, shredded, use
 
+from vault._primitives import b64, canonical_json, sign
+from vault._trust._statement import MAX_LIFETIME, utc_text
+from vault._trust.approvals import Approval, ApprovalError, Request, read_approval
 from vault.errors import DeniedError
 
 FAR_AHEAD = datetime(2099, 1, 1, tzinfo=UTC)
@@ -71,3 +75,137 @@ def test_two_people_dating_ahead_is_what_it_takes(
     with pytest.raises(DeniedError, match="expired"):
         office.as_("leader").shred(doc, approvals=[approval])
     assert not shredded(office, doc)
+
+
+# -- statements dated ahead --------------------------------------------------------------
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+
+
+def _at(when: datetime) -> type[datetime]:
+    class _Clock(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return when
+    return _Clock
+
+
+def _clock(m: pytest.MonkeyPatch, when: datetime) -> None:
+    """A machine whose clock says ``when``: its records, the statements it
+    signs and the checks it makes of them."""
+    import vault._ops.approve as approve
+    import vault._ops.approved as approved
+    import vault._ops.seal as sealing
+    import vault._trust.approvals as approvals
+    import vault._trust.requests as requests
+    import vault.audit._log as log
+    from vault.audit._record import format_time
+
+    m.setattr(log, "now", lambda: format_time(when))
+    for module in (approve, approved, sealing, approvals, requests):
+        m.setattr(module, "datetime", _at(when))
+
+
+def _request_dated(m: pytest.MonkeyPatch, when: datetime) -> None:
+    """The requester's modified client: it signs its request's 'created' as
+    ``when``; its records keep the machine's time."""
+    import vault._trust.requests as requests
+
+    m.setattr(requests, "datetime", _at(when))
+
+
+def _approved_as_before(office: Office, r: Request) -> bytes:
+    """The deputy's approval of ``r`` as the approver's client signed it
+    before: today, expiring with the request, whenever it was dated."""
+    st = {"vault": r.statement["vault"], "request": r.digest, "decision": "approve",
+          "reason": None, "approver": {"name": "deputy",
+                                       "signing_key": office.ids["deputy"].signing_public},
+          "created": utc_text(T0), "expires": r.statement["expires"]}
+    sig = sign(office.ids["deputy"].signing_key, "approval", canonical_json(st))
+    return Approval.read({"approval": {"sig": b64(sig), "statement": st},
+                          "request": r.signed()}).to_bytes()
+
+
+@pytest.mark.parametrize("record", ["dated today", "dated ahead with it"])
+def test_an_approver_refuses_a_request_dated_ahead(tmp_path: Path, backend: Kind,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  record: str) -> None:
+    # The leader's modified client dates a shred request 400 days ahead,
+    # with a 7-day lifetime -- and the request record today, or then too.
+    # The deputy's client approved it: an approval expiring in 407 days,
+    # past the 90 days any request may live.
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes to keep")
+    with monkeypatch.context() as m:
+        if record == "dated today":
+            _request_dated(m, T0 + timedelta(days=400))
+        else:
+            _clock(m, T0 + timedelta(days=400))
+        r = ask(office, "leader", "shred", doc)
+    with pytest.raises(ApprovalError, match="request is dated ahead of this machine's clock") \
+            as caught:
+        grant(office, "deputy", r)
+    assert caught.value.kind == "ahead"
+    with office.as_("deputy") as v:  # nothing signed, nothing left for the requester
+        assert not list(v._s.backend.statements("approval"))
+        assert r.id not in {x.id for x in v.approvals()}
+    assert not [x for x in records(office) if x["action"] == "approve"
+                and x["outcome"] == "allowed"]
+
+
+def test_a_request_dated_ahead_of_its_record_serves_no_approval(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same request, approved by the approver's client as it was: on
+    # day 200 the leader shredded with it (records dated day 400), while an
+    # ordinary approval of day 0 was long expired, and a new machine's
+    # replay counted the shred, doctor clean. The replay does not count a
+    # request dated after its record: no approval of it is ever used.
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes to keep")
+    with monkeypatch.context() as m:
+        _request_dated(m, T0 + timedelta(days=400))
+        r = ask(office, "leader", "shred", doc)
+    approval = _approved_as_before(office, r)
+    for who in ("clerk", "deputy"):  # the log's clock moves on to day 200
+        with monkeypatch.context() as m:
+            _clock(m, T0 + timedelta(days=200))
+            seal(office, who, "CONFIDENTIAL", data=f"day 200 by {who}".encode())
+    with monkeypatch.context() as m:
+        _clock(m, T0 + timedelta(days=400))
+        # Its request is on no record the replay counts, and the approval
+        # lasts 90 days from when it was given, whatever the request says.
+        with pytest.raises(ApprovalError, match=r"expired|not on the audit record"):
+            office.as_("leader").shred(doc, approvals=[approval])
+        # The modified client records the use and the shred anyway.
+        append_run(office, "leader", ("shred", doc, "r1", use(approval), "allowed"))
+        append_run(office, "leader", ("shred", doc, "r1", gone(doc), "done"))
+    fresh(monkeypatch, tmp_path)
+    assert not shredded(office, doc)
+    request_seq = next(x["seq"] for x in records(office) if x["action"] == "request")
+    assert (request_seq, "request", "the request is dated after the record that carries it "
+            "(dated ahead); ignored") in findings(office)
+
+
+def test_an_approval_lasts_at_most_90_days_from_when_it_was_given(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A request dated ahead within the clock skew is answered; whatever a
+    # request says, its approval expires at most 90 days after it is
+    # given, and one signed to last longer counts no longer.
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes to keep")
+    with monkeypatch.context() as m:
+        _request_dated(m, datetime.now(UTC) + timedelta(seconds=30))
+        r = ask(office, "leader", "shred", doc, expires=MAX_LIFETIME)
+    given = read_approval(grant(office, "deputy", r))
+    assert given.expires == given.created + MAX_LIFETIME < r.expires
+    as_before = read_approval(_approved_as_before(office, _a_day_ahead(office, r)))
+    assert as_before.ends == as_before.created + MAX_LIFETIME < as_before.expires
+
+
+def _a_day_ahead(office: Office, r: Request) -> Request:
+    """``r`` as the requester's modified client signs it, a day ahead with
+    90 days to live: an approval of it today would expire in 91."""
+    st = {**r.statement, "created": utc_text(T0 + timedelta(days=1)),
+          "expires": utc_text(T0 + timedelta(days=91))}
+    sig = sign(office.ids["leader"].signing_key, "request", canonical_json(st))
+    return Request.read({"sig": b64(sig), "statement": st})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._ops.approved import refusal
 from vault._ops.discipline import attempt, check_free_text, record
-from vault._trust._statement import bound_label
+from vault._trust._statement import CLOCK_SKEW, bound_label, utc_text
 from vault._trust.approvals import (
     ACTIONS,
     Approval,
@@ -200,6 +200,12 @@ def _check_asked(s: Session, r: Request, me_name: str) -> None:
     if user is None or user.signing_key != r.requester.signing_key:
         raise ApprovalError("requester", f"the request is signed by a key the policy in force "
                             f"does not give {r.requester.name}", hint="treat it as forged")
+    if r.created - datetime.now(UTC) > CLOCK_SKEW:
+        # Its 90 days run from its 'created': dated ahead, an approval of it
+        # would serve for as long past them (and the log does not count it).
+        raise ApprovalError("ahead", f"the request is dated ahead of this machine's clock: "
+                            f"made {utc_text(r.created)}", hint="ask the requester to check "
+                            "their clock and ask again (or check this one)")
     at = s.trusted.store.request_seq(r.digest)
     if r.policy != policy.hash or (at is not None and at < s.trusted.store.policy_seq()):
         raise ApprovalError("policy", "the request was made under another policy version "

@@ -23,6 +23,10 @@ MAX_FILE = 64 * 1024  # a statement file, and each statement inside a record
 MAX_TEXT = 2000  # justification, reason
 MAX_LIFETIME = timedelta(days=90)
 DEFAULT_LIFETIME = timedelta(days=7)
+# How far the clocks of the machines writing one log may differ: a statement
+# dated more than this after the record that carries it, or after the clock
+# of the machine that reads it, is dated ahead (docs/AUDIT.md §17).
+CLOCK_SKEW = timedelta(seconds=60)
 ACTIONS = ("open", "export", "seal", "reclassify", "declassify", "shred", "policy-apply",
            "rotate", "incident", "doctor", "migrate")
 # Requests to administer, with no document and no label (docs/FORMAT.md §16.1);
@@ -53,7 +57,7 @@ class ApprovalError(DeniedError):
     """An approval that does not count for this attempt (exit 3). ``kind``
     names the reason for scripts and tests: forged, vault, action, document,
     state, label, details, requester, policy, expired, refused, self,
-    approver, key, used, mixed, unrecorded."""
+    approver, key, used, mixed, unrecorded, ahead."""
 
     def __init__(self, kind: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

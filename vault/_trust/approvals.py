@@ -32,6 +32,7 @@ from vault._trust._statement import (
     HEX32,
     HEX64,
     MAX_FILE,
+    MAX_LIFETIME,
     ApprovalError,
     Party,
     SignedStatement,
@@ -81,8 +82,14 @@ class Approval(SignedStatement):
     def reason(self) -> str | None:
         return self.statement["reason"]  # type: ignore[no-any-return]
 
-
-
+    @property
+    def ends(self) -> datetime:
+        """When it stops counting: its ``expires``, and never later than
+        90 days after it was made -- the request's own 90 days run from a
+        ``created`` its requester chose (docs/FORMAT.md §16.3)."""
+        created, expires = self.created, self.expires
+        # No sum unless it is earlier than ``expires``: year 9999.
+        return expires if expires - created <= MAX_LIFETIME else created + MAX_LIFETIME
 
     def to_dict(self) -> dict[str, Any]:
         """The approval file's content: the approval and its request."""
@@ -131,9 +138,11 @@ def sign_approval(identity: Any, request: Request, *, name: str, refuse: bool = 
                   reason: str | None = None, lifetime: timedelta | None = None,
                   now: datetime | None = None) -> Approval:
     """Answer ``request`` with ``identity``, the approver's own keys; it
-    expires with the request, or earlier with ``lifetime``."""
+    expires with the request, or earlier with ``lifetime``, and at most 90
+    days after it is made, however far ahead the request is dated."""
     created = (now or datetime.now(UTC)).replace(microsecond=0)
-    expires = request.expires if lifetime is None else min(request.expires, created + lifetime)
+    expires = min(request.expires, created + (MAX_LIFETIME if lifetime is None
+                                              else min(lifetime, MAX_LIFETIME)))
     if expires <= created:
         raise ApprovalError("expired", f"the request expired at {utc_text(request.expires)}",
                             hint="ask the requester to make a new request")
@@ -240,8 +249,8 @@ def _check_one(a: Approval, requester: Party, policy: Policy, now: datetime,
     if a.decision != "approve":
         raise ApprovalError("refused", f"{name} refused this request"
                             + (f": {a.reason}" if a.reason else ""), hint=_AGAIN)
-    if now >= a.expires:
-        raise ApprovalError("expired", f"{name}'s approval expired at {utc_text(a.expires)}",
+    if now >= a.ends:
+        raise ApprovalError("expired", f"{name}'s approval expired at {utc_text(a.ends)}",
                             hint=_AGAIN)
     if name == requester.name:
         raise ApprovalError("self", f"{name} approved their own request; a second person must "

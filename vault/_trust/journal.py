@@ -57,7 +57,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "13"
+RULES = "14"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 # How far from its record's time a new label's 'created' may be: a batch

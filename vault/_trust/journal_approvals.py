@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json
+from vault._trust._statement import CLOCK_SKEW
 from vault._trust.approvals import (
     Approval,
     ApprovalError,
@@ -55,10 +56,10 @@ __all__ = ["CLOCK_SKEW", "ApprovalReplay", "clock"]
 _COMPLETED = frozenset(("seal", "reclassify", "declassify", "shred", "policy-apply",
                         "incident"))
 _MAX_USE = 16
-# How much earlier than the latest state run before it a use may be dated
-# and still have its expiry checked at its own time: the clocks of the
+# CLOCK_SKEW: how much earlier than the latest state run before it a use
+# may be dated and still have its expiry checked at its own time, and how
+# much later than its record a statement may be dated: the clocks of the
 # machines writing one log differ a little (docs/AUDIT.md §17).
-CLOCK_SKEW = timedelta(seconds=60)
 
 
 class Invalid(Exception):
@@ -130,6 +131,9 @@ class ApprovalReplay:
             raise Invalid("a request for another vault")
         if r.requester != self._requester(rec):
             raise Invalid("a request recorded by someone else than its requester")
+        # Dated ahead of its record, its 90 days would run from a time its
+        # requester chose: one approval could serve for years.
+        _not_ahead(r.created, rec, "request")
         assert self.policy is not None
         if (why := r.unknown_to(self.policy)) is not None:  # nobody could answer it
             raise Invalid(f"a request whose {why.removeprefix('the ')}")
@@ -150,6 +154,7 @@ class ApprovalReplay:
             raise Invalid("an approval recorded by someone else than its approver")
         if rec.action != a.decision:  # an approve record approves, a refuse record refuses
             raise Invalid(f"a {rec.action} record carrying a decision to {a.decision}")
+        _not_ahead(a.created, rec, "approval")
         # Eligible: the approval would count for the request, under the
         # policy in force now (docs/POLICY.md §4.5).
         label = None if r.label is None else Label.from_dict(r.label)
@@ -254,6 +259,17 @@ class ApprovalReplay:
         doc = docs.pop()
         row = self.store.doc(doc)
         return doc, None if row is None else row.header
+
+
+def _not_ahead(made: datetime, rec: AuditRecord, what: str) -> None:
+    """A statement recorded at ``rec`` was made by then, give or take the
+    clock skew; its signer chose both times (docs/AUDIT.md §17)."""
+    try:
+        at = rec.datetime
+    except ValueError:  # a time that matches its pattern but is no date
+        raise Invalid(f"a {what} recorded at a time that is no date") from None
+    if made - at > CLOCK_SKEW:  # no sum: year 9999
+        raise Invalid(f"the {what} is dated after the record that carries it (dated ahead)")
 
 
 class _Expected:
