@@ -209,3 +209,54 @@ def _a_day_ahead(office: Office, r: Request) -> Request:
           "expires": utc_text(T0 + timedelta(days=91))}
     sig = sign(office.ids["leader"].signing_key, "request", canonical_json(st))
     return Request.read({"sig": b64(sig), "statement": st})
+
+
+def test_an_approval_dated_ahead_is_refused_before_anything_is_recorded(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deputy's clock runs ten minutes fast. The leader's client took
+    # the approval, recorded its use and shredded: the replay did not count
+    # the use (dated before the approval was made), so the shred did not
+    # count, each retry recorded another refused pair, and every machine's
+    # doctor said "leader was not entitled to shred this".
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
+    r = ask(office, "leader", "shred", doc)
+    with monkeypatch.context() as m:
+        _clock(m, datetime.now(UTC) + timedelta(minutes=10))
+        approval = grant(office, "deputy", r)
+    before = len(records(office))
+    with pytest.raises(ApprovalError, match="deputy's approval is dated ahead of this "
+                       "machine's clock: valid from") as caught:
+        office.as_("leader").shred(doc, approvals=[approval])
+    assert caught.value.kind == "ahead" and "check their clock" in (caught.value.hint or "")
+    assert not [x for x in records(office)[before:] if x["outcome"] == "allowed"]
+    assert not shredded(office, doc)
+    # Not spent: once the leader's clock has passed its time, it serves.
+    with monkeypatch.context() as m:
+        _clock(m, datetime.now(UTC) + timedelta(minutes=11))
+        office.as_("leader").shred(doc, approvals=[approval])
+    fresh(monkeypatch, tmp_path)
+    assert shredded(office, doc)
+    with office.as_("officer") as v:
+        report = v.doctor()
+    assert report.ok, report.problems
+
+
+def test_a_use_recorded_before_its_approval_was_made_names_the_approval(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A modified requester's client that records the use all the same: the
+    # replay does not count it, and says the approval was dated ahead.
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
+    r = ask(office, "leader", "shred", doc)
+    with monkeypatch.context() as m:
+        _clock(m, datetime.now(UTC) + timedelta(minutes=10))
+        approval = grant(office, "deputy", r)
+    append_run(office, "leader", ("shred", doc, "r1", use(approval), "allowed"))
+    append_run(office, "leader", ("shred", doc, "r1", gone(doc), "done"))
+    fresh(monkeypatch, tmp_path)
+    assert not shredded(office, doc)
+    made = utc_text(read_approval(approval).created)
+    assert (records(office)[-2]["seq"], "use", f"deputy's approval is dated ahead of the "
+            f"record that uses it: valid from {made} (or the record is dated back); "
+            "ignored") in findings(office)

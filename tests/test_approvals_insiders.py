@@ -328,8 +328,10 @@ def test_a_use_dated_before_its_approval_was_made_does_not_count(
     append_run(office, "leader", ("shred", a, "r1", gone(a), "done"))
     monkeypatch.undo()
     assert not shredded(office, a)
-    assert (records(office)[-2]["seq"], "use", "the record is dated before the request and "
-            "approvals it uses were made (dated back); ignored") in findings(office)
+    made = read_approval(approval).statement["created"]
+    assert (records(office)[-2]["seq"], "use", f"deputy's approval is dated ahead of the record "
+            f"that uses it: valid from {made} (or the record is dated back); ignored") \
+        in findings(office)
 
 
 @pytest.mark.parametrize("who", ["registrar", "a forged line", "registrar deciding"])

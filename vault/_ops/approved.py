@@ -25,6 +25,7 @@ from vault._trust.approvals import (
     Party,
     StatementError,
     Verified,
+    check_dated,
     check_outcome,
     check_request,
     read_approval,
@@ -165,6 +166,9 @@ class Approved:
             recorded=s.trusted.store.request_seq, installed=s.trusted.store.policy_seq(),
             # as the replay will: never earlier than the log's latest changes allow
             now=clock(s.trusted.store.meta("latest"), datetime.now(UTC)) + _MARGIN)
+        # The use is recorded now: dated before an approval was made, the
+        # replay would not count it (an approver's clock running fast).
+        check_dated(verified.request, self.approvals, datetime.now(UTC))
         check_outcome(verified.request, **self.made)
         return verified
 

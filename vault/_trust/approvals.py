@@ -29,6 +29,7 @@ from vault._primitives import verify as _verify
 from vault._trust._statement import (
     ACTIONS,
     APPROVAL_MEMBERS,
+    CLOCK_SKEW,
     HEX32,
     HEX64,
     MAX_FILE,
@@ -53,7 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.policy import Policy
 
 __all__ = ["ACTIONS", "MAX_FILE", "Approval", "ApprovalError", "Party", "Request",
-           "StatementError", "Verified", "bound_label", "check_outcome", "check_request",
+           "StatementError", "Verified", "bound_label", "check_dated", "check_outcome",
+           "check_request",
            "floor_terms",
            "new_request", "policy_action", "read_approval", "read_request", "sign_approval"]
 
@@ -265,6 +267,26 @@ def _check_one(a: Approval, requester: Party, policy: Policy, now: datetime,
     if (seq := used(a.id)) is not None:
         raise ApprovalError("used", f"{name}'s approval was already used (audit record {seq}); "
                             "an approval counts once", hint=_AGAIN)
+
+
+def check_dated(request: Request, approvals: Sequence[Approval], at: datetime, *,
+                against: str = "this machine's clock") -> None:
+    """docs/FORMAT.md §16.4 step 7: a use recorded at ``at`` comes after the
+    request and every approval it uses were made, give or take the clock
+    skew. An approver whose clock runs fast (or who dates it so) signs an
+    approval a use recorded now would be dated before: the replay would
+    count that use for nothing, and the action done with it with no
+    approvers."""
+    latest = max(approvals, key=lambda a: a.created, default=None)
+    if latest is not None and latest.created >= request.created:
+        if latest.created - at > CLOCK_SKEW:  # no difference of a time and the skew: year 1
+            name = latest.approver.name
+            raise ApprovalError("ahead", f"{name}'s approval is dated ahead of {against}: "
+                                f"valid from {utc_text(latest.created)}",
+                                hint=f"ask {name} to check their clock (or check this one)")
+    elif request.created - at > CLOCK_SKEW:
+        raise ApprovalError("ahead", f"the request is dated ahead of {against}: valid from "
+                            f"{utc_text(request.created)}", hint="check this machine's clock")
 
 
 def check_outcome(request: Request, *, label: Any = None, new_label: Any = None,

@@ -40,6 +40,7 @@ from vault._trust.approvals import (
     Party,
     Request,
     StatementError,
+    check_dated,
     check_outcome,
     check_request,
     policy_action,
@@ -195,10 +196,11 @@ class ApprovalReplay:
                 label=doc.statement["label"] if on_doc and doc is not None else None)
         except ApprovalError as e:
             raise Invalid(e.message) from None
-        made = max([verified.request.created, *(a.created for a in approvals)])
-        if rec.datetime < made - CLOCK_SKEW:
-            raise Invalid("the record is dated before the request and approvals it uses were "
-                          "made (dated back)")
+        try:  # an approval (or the request) dated ahead, or the record dated back
+            check_dated(verified.request, approvals, rec.datetime,
+                        against="the record that uses it")
+        except ApprovalError as e:
+            raise Invalid(f"{e.message} (or the record is dated back)") from None
         for item in (*verified.ids, verified.request.digest):
             self.store.use(item, rec.seq)
         if rec.action in _COMPLETED:
