@@ -166,7 +166,7 @@ def _groups(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return groups
 
 
-ROW = 6  # four-digit groups in a row that is read as a table's, not as cards
+ROW = 8  # four-digit groups in a row that is read as a table's, not as cards
 
 
 def _row_of_fours(text: str, start: int, stop: int) -> int | None:

@@ -33,7 +33,8 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["LINE_WINDOW", "MAX_PATTERN", "compile_keywords", "compile_regex", "pattern_problem"]
+__all__ = ["LINE_WINDOW", "MAX_PATTERN", "compile_keywords", "compile_regex", "held_back",
+           "pattern_problem"]
 
 MAX_PATTERN = 256
 MAX_PHRASE = 200
@@ -53,25 +54,29 @@ _UNBOUNDED = _consts.MAXREPEAT
 # minus signs and hyphen bullet, U+02D7, U+2043, U+2212, U+2796), in the
 # forms NFKC leaves: matched as "-". Every space separator (category Zs)
 # NFKC leaves, the Ogham space mark, is matched as a space.
-_DASHES = (0x02D7, 0x2043, 0x2212, 0x2796)
+_DASHES = (0x02D7, 0x2043, 0x2212, 0x2796,
+           # box-drawing horizontals, drawn as a dash between digits
+           0x2500, 0x2501, 0x2504, 0x2505, 0x2508, 0x2509, 0x254C, 0x254D, 0x2574, 0x2576,
+           0x2578, 0x257A, 0x257C, 0x257E, 0x23AF)
 
 
 @functools.cache
 def _shown_as() -> dict[int, str]:
-    """Dashes as "-", spaces as " ", and every decimal digit of any script (Arabic-Indic,
+    """Dashes as "-", spaces as " ", and every digit of any script (Arabic-Indic,
     Devanagari, Thai, ...: what a reader of that locale reads as a number)
     as its ASCII digit, one character for one, so offsets stay those of
     the text scanned."""
     table: dict[int, str] = {}
     for c in range(0x80, sys.maxunicode + 1):
         kind = unicodedata.category(chr(c))
-        if kind == "Nd":
-            table[c] = str(unicodedata.digit(chr(c)))
+        digit = unicodedata.digit(chr(c), None)
+        if digit is not None:  # Nd, and digits NFKC leaves: dingbat circled ones
+            table[c] = str(digit)
         elif kind == "Pd":
             table[c] = "-"
         elif kind == "Zs":
             table[c] = " "
-    return table | dict.fromkeys(_DASHES, "-")
+    return table | dict.fromkeys(_DASHES, "-") | dict.fromkeys(_BLANKS, " ")
 
 
 # Default-ignorable code points beyond the format characters (Unicode's
@@ -79,9 +84,13 @@ def _shown_as() -> dict[int, str]:
 # grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian
 # variation selectors, variation selectors, unassigned tags -- drawn as
 # nothing where a font has no glyph for them.
+# The whole block U+2060-U+206F is, unassigned code points included (drawn
+# as nothing too). The Braille pattern blank is no space to Unicode, but is
+# drawn as one: matched as a space.
 _IGNORABLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
-              (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
-              (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+              (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0),
+              (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+_BLANKS = (0x2800,)
 
 
 @functools.cache
@@ -117,19 +126,50 @@ def _one_of(codes: set[int]) -> str:
                          for a, b in ranges) + "]"
 
 
-def normalise(text: str) -> str:
+def normalise(text: str, before: str = "") -> str:
     """What the scanner matches against, as a reader sees ``text``: NFKC,
     default-ignorable characters dropped (format characters, variation
     selectors, ...), dashes as hyphens, spaces as spaces, digits as ASCII
-    digits, combining marks on a digit dropped."""
+    digits, combining marks on a digit dropped. ``before``: the character
+    the text follows, when it is read in pieces (vault/intake/_scan.py)."""
+    if before and text and _SCRIPT_EDGE.match(before + text[0], 1):
+        text = " " + text  # a superscript digit and an ordinary one, apart at the join
     if text.isascii():
         return text
+    if _SCRIPT_DIGIT.search(text):
+        # A superscript or subscript digit beside ordinary ones is a mark of
+        # its own (a footnote's, an exponent), read so before NFKC makes it
+        # an ordinary digit: "4111 1111 1111 1111¹" is a card and its note.
+        text = _SCRIPT_EDGE.sub(" ", text)
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     # Only runs of what may change are looked at: Latin-1 letters, most of
     # a European text, never do (a pass over all of it, character by
     # character, made accented text four times slower to read).
     return _MAY_CHANGE.sub(_shown, text)
+
+
+_SCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074-\u2079\u2080-\u2089"
+_SCRIPT_DIGIT = re.compile(f"[{_SCRIPTS}]")
+_SCRIPT_EDGE = re.compile(f"(?<=[0-9])(?=[{_SCRIPTS}])|(?<=[{_SCRIPTS}])(?=[0-9])")
+
+
+def held_back(text: str) -> tuple[str, str]:
+    """``text`` cut before its last character that is no combining mark and
+    no default-ignorable one, and what follows it (at most HELD characters):
+    normalised only with the text after it, so that a mark or an ignorable
+    character the next piece begins with is read with the digit it sits on,
+    and NFKC composes across pieces (vault/intake/_scan.py)."""
+    i, stop = len(text), max(len(text) - HELD, 0)
+    while i > stop and (unicodedata.combining(text[i - 1])
+                        or unicodedata.category(text[i - 1]) in ("Mn", "Me", "Cf")
+                        or _invisible().match(text[i - 1])):
+        i -= 1
+    i = max(i - 1, 0) if i > stop else stop
+    return text[:i], text[i:]
+
+
+HELD = 32  # characters held back at most: a run of marks longer is cut
 
 
 # Beyond Latin-1, and its one format character, the soft hyphen: every

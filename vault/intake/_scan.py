@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 from vault.intake._detectors import DETECTORS, MAX_MATCH, Finder
 from vault.intake._model import Match, Meter
-from vault.intake._patterns import LINE_WINDOW, compile_keywords, compile_regex, normalise
+from vault.intake._patterns import (
+    LINE_WINDOW,
+    compile_keywords,
+    compile_regex,
+    held_back,
+    normalise,
+)
 
 __all__ = ["ContentRule", "Scanner", "builtin_rules", "near_digits"]
 
@@ -143,12 +149,15 @@ class Scanner:
         self.parts: list[str] = []
         self._part = ""
         self._pending = ""
+        self._held = ""  # the end of the text fed, not normalised yet (held_back)
+        self._before = ""  # the last character normalised, of the text fed
         self._base = 0
         self._part_chars = 0
 
     def start(self, part: str) -> None:
         self.parts.append(part)
         self._part, self._pending, self._base, self._part_chars = part, "", 0, 0
+        self._held = self._before = ""
 
     def feed(self, text: str) -> bool:
         """Add text of the current part; False once a budget says stop."""
@@ -163,13 +172,17 @@ class Scanner:
                 else f"text past {budget.max_chars} characters in all was not inspected")
         self._part_chars += len(text)
         self.meter.chars += len(text)
-        self._pending += normalise(text)
+        head, self._held = held_back(self._held + text)
+        self._pending += normalise(head, self._before)
+        self._before = head[-1:] or self._before
         while len(self._pending) >= WINDOW:
             self._scan(final=False)
         return not full and not self.meter.out_of_time()
 
     def end(self) -> None:
         """The current part is complete: scan what remains of it."""
+        self._pending += normalise(self._held, self._before)
+        self._held = self._before = ""
         if self._pending:
             self._scan(final=True)
         self._pending = ""
