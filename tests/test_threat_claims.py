@@ -304,6 +304,28 @@ def test_a_machine_that_followed_a_vault_before_places_were_kept_is_not_fooled(
         assert v.id == old
 
 
+def test_a_place_pinned_without_its_id_by_a_full_disk_refuses_no_new_vault(
+        tmp_path: Path) -> None:
+    # The clerk's first command found one free page in her state folder:
+    # the place was pinned, the note of its id was not (ENOSPC, passed over
+    # like any failure to keep state). Every later command saw the pin and
+    # returned, so the vault looked followed before places were kept, and
+    # the first new vault she opened -- a second one, or this one moved --
+    # was refused as a possible replacement (exit 2), for good.
+    import os
+
+    office, other = make_office(tmp_path / "office"), make_office(tmp_path / "other")
+    state = tmp_path / "clerk-state"
+    with vault.Vault(office.path, office.ids["clerk"], state_dir=state) as v:
+        first = v.id
+    os.unlink(state / "places" / "ids" / first)  # as the full disk left it
+    with vault.Vault(office.path, office.ids["clerk"], state_dir=state) as v:
+        v.ls()
+    assert (state / "places" / "ids" / first).exists()
+    with vault.Vault(other.path, other.ids["clerk"], state_dir=state) as v:
+        assert v.id != first
+
+
 def test_a_vault_id_that_is_no_id_is_refused(office: Office, tmp_path: Path) -> None:
     # The id names the user's trusted state file: a manifest whose id was
     # "/tmp/x" put that file (0600 SQLite, the reference the vault is held

@@ -50,6 +50,11 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
         os.makedirs(os.path.join(folder, "ids"), mode=0o700, exist_ok=True)  # sets only the last
         pinned = _read(path)
         if pinned == vault_id:
+            # Its id kept too: the run that pinned it may have stopped in
+            # between (a full disk), and a pin without it makes the vault
+            # look followed before places were kept, refusing the next new one.
+            if not os.path.exists(os.path.join(folder, "ids", vault_id)):
+                _keep_id(folder, vault_id, name)
             return
         unplaced = _unplaced(base) if pinned is None and confirmed is None else []
         if unplaced:
@@ -67,8 +72,7 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
                 write_atomic(path, f"{vault_id}\n".encode(), replace=confirmed is not None)
             pinned = _read(path)
         if pinned == vault_id:
-            with contextlib.suppress(FileExistsError):
-                write_atomic(os.path.join(folder, "ids", vault_id), f"{name}\n".encode())
+            _keep_id(folder, vault_id, name)
     except OSError:
         return  # like the trusted state: no private folder, nothing pinned
     if pinned is not None and pinned != vault_id:
@@ -78,6 +82,12 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
             hint="someone may have replaced the whole vault: treat it as an incident; if a new "
                  "vault was made here on purpose, check its id out of band (its officer and a "
                  "second administrator) and pass --vault-id ID (env VAULT_ID) once")
+
+
+def _keep_id(folder: str, vault_id: str, name: str) -> None:
+    """Note that the place of ``vault_id`` is kept (as ``name``)."""
+    with contextlib.suppress(FileExistsError):
+        write_atomic(os.path.join(folder, "ids", vault_id), f"{name}\n".encode())
 
 
 def _unplaced(base: str) -> list[str]:
