@@ -288,17 +288,38 @@ def _split_link(tag: str) -> bytes:
         ).encode())))
 
 
-def _footnoted(last: str) -> bytes:
+def _footnoted(last: str, note: str = " Paid in May.") -> bytes:
     """A paragraph ending ``last`` and a footnote reference, Word's first
-    (drawn as a superscript 1), with its footnote."""
+    (drawn as a superscript 1), with its footnote: its mark, then ``note``."""
     notes = (f'<w:footnotes {W}><w:footnote w:type="separator" w:id="-1"><w:p><w:r>'
              '<w:separator/></w:r></w:p></w:footnote><w:footnote w:id="1"><w:p><w:r>'
-             '<w:footnoteRef/></w:r><w:r><w:t xml:space="preserve"> Paid in May.</w:t></w:r>'
+             f'<w:footnoteRef/></w:r><w:r><w:t xml:space="preserve">{note}</w:t></w:r>'
              "</w:p></w:footnote></w:footnotes>")
     return rewrite(_word(f'<w:p>{_run(last)}<w:r><w:footnoteReference w:id="1"/></w:r></w:p>'),
                    _then(_related("word/document.xml", _RELS + "footnotes", "footnotes.xml"),
                          _typed("word/footnotes.xml", notes,
                                 f"{_OOXML}wordprocessingml.footnotes+xml")))
+
+
+def _tracked(xml: str, hidden: bool = False) -> bytes:
+    """Track Changes on: ``xml``, paragraphs with changes by their author;
+    ``hidden``: the document opens showing none (Review > Simple Markup,
+    its insertions and deletions not drawn: w:revisionView w:insDel="0")."""
+    data = _word(xml)
+    if not hidden:
+        return data
+    return rewrite(data, _sub("word/settings.xml", rb"<w:settings[^>]*>",
+                              b'{}<w:revisionView w:markup="0" w:insDel="0"/>'))
+
+
+def _deleted(text: str) -> str:
+    return (f'<w:del {_AUTHOR}><w:r><w:delText xml:space="preserve">{text}</w:delText>'
+            "</w:r></w:del>")
+
+
+def _mark(kind: str) -> str:
+    """A paragraph's properties, its mark tracked as ``kind`` (ins, del)."""
+    return f"<w:pPr><w:rPr><w:{kind} {_AUTHOR}/></w:rPr></w:pPr>"
 
 
 _VML = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" '
@@ -592,6 +613,31 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "page-number-header.docx": lambda: _header(
         f"<w:r><w:t>Card {CARD[:-1]}</w:t><w:pgNum/></w:r>"),
     "footnote-number.docx": lambda: _footnoted(f"Card {CARD[:-1]}"),
+    # a note's number drawn raised right after or before a card number,
+    # read glued to it: "4111 1111 1111 11111", "14111 1111 1111 1111"
+    "footnote-after-card.docx": lambda: _footnoted(f"Card {CARD}"),
+    "footnote-mark-before-card.docx": lambda: _footnoted("Paid.", CARD),
+    # tracked changes Word does not show by default (deleted text, a
+    # deleted line break or paragraph mark), or shows in its Original view
+    # only (inserted text, an inserted paragraph mark), inside a card number
+    "tracked-deletion-digit.docx": lambda: _tracked(
+        f"<w:p>{_run('Card ' + CARD[:-1])}{_deleted('9')}{_run(CARD[-1])}</w:p>", hidden=True),
+    "tracked-deletion-group.docx": lambda: _tracked(
+        f"<w:p>{_run('Card ' + CARD[:9])}{_deleted(' 0000')}{_run(CARD[9:])}</w:p>"),
+    "moved-from-digit.docx": lambda: _tracked(
+        f"<w:p>{_run('Card ' + CARD[:-1])}<w:moveFrom {_AUTHOR}>{_run('9')}</w:moveFrom>"
+        f"{_run(CARD[-1])}</w:p>", hidden=True),
+    "deleted-line-break.docx": lambda: _tracked(
+        f"<w:p>{_run('Card ' + CARD[:10])}<w:del {_AUTHOR}><w:r><w:br/></w:r></w:del>"
+        f"{_run(CARD[10:])}</w:p>"),
+    "deleted-paragraph-mark.docx": lambda: _tracked(
+        f"<w:p>{_mark('del')}{_run('Card ' + CARD[:10])}</w:p><w:p>{_run(CARD[10:])}</w:p>",
+        hidden=True),
+    "original-view-digit.docx": lambda: _tracked(
+        f"<w:p>{_run('Card ' + CARD[:-1])}<w:ins {_AUTHOR}>{_run('9')}</w:ins>"
+        f"{_deleted(CARD[-1])}</w:p>"),
+    "inserted-paragraph-mark.docx": lambda: _tracked(
+        f"<w:p>{_mark('ins')}{_run('Card ' + CARD[:10])}</w:p><w:p>{_run(CARD[10:])}</w:p>"),
     # text shown apart from the line (a tracked change's author, a tooltip,
     # a field's instruction, a control's title) around one group of a card
     # number Word shows whole: Track Changes on, correcting a number

@@ -2086,6 +2086,31 @@ def test_honest_hyphens_page_numbers_fields_and_links_set_no_floor() -> None:
         assert floor_of(data) == ("complete", None, [])
 
 
+def test_honest_tracked_changes_and_footnotes_set_no_floor() -> None:
+    # A contract reviewed with Track Changes on, opening in Simple Markup:
+    # a due date re-typed, an amount corrected, a clause moved, a line
+    # break and two paragraph marks deleted (joining "Invoice 2023" to "41
+    # items" and "Room 101" to "2024 budget"), a paragraph split by an
+    # inserted mark; footnotes after a clause number, a phone number, an
+    # amount and a year, and a note's mark right before its text.
+    from crafted_shown import _AUTHOR, _deleted, _footnoted, _mark, _run, _tracked
+
+    paragraphs = [
+        f"{_run('Payment due ')}{_deleted('12')}<w:ins {_AUTHOR}>{_run('19')}</w:ins>"
+        f"{_run(' May 2025, 1,250.00')}{_deleted(' 1,205.00')}{_run(' in all.')}",
+        f"<w:moveFrom {_AUTHOR}>{_run('Clause 4.1 applies.')}</w:moveFrom>{_run('Signed 2024')}"
+        f"<w:del {_AUTHOR}><w:r><w:br/></w:r></w:del>{_run('11 12')}",
+        f"{_mark('del')}{_run('Invoice 2023')}", _run("41 items, 3 boxes"),
+        f"{_mark('del')}{_run('Room 101')}", _run("2024 budget 4,111"),
+        f"{_mark('ins')}{_run('Call 020 7946 0000')}", _run("or 0161 496 0000."),
+    ]
+    documents = [_tracked("".join(f"<w:p>{p}</w:p>" for p in paragraphs), hidden=True),
+                 _footnoted("See clause 4.1"), _footnoted("Call 020 7946 0000"),
+                 _footnoted("Total 1,250.00 paid 2024"), _footnoted("Paid.", "2024 accounts")]
+    for data in documents:
+        assert floor_of(data) == ("complete", None, [])
+
+
 def test_a_date_block_is_read_as_the_day_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # "Card 4111 1111 1111 11" and a date block (w:dayShort, DD): Word
     # shows the card number on the 11th of a month.

@@ -477,3 +477,28 @@ def test_an_unclosed_br_is_mended_wherever_the_chunks_cut_it(size: int) -> None:
     mended = b"".join(_closed_breaks(iter(chunks)))
     assert mended == vml.replace(b"<br>", b"<br/>").replace(b"<BR  >", b"<BR  />")
     assert all(_closed_breaks(iter(chunks)))  # no empty chunk: it would end the part
+
+
+def test_the_other_readings_of_a_line_are_bounded_as_text_read_aside(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Deleted paragraphs whose marks are deleted too are one line as the
+    # text stands now: the text as it stood (and with every change marked)
+    # is held until that line ends, within the bound of text held aside.
+    from crafted_shown import _deleted, _mark, _run, _word
+
+    from vault.intake import _xml
+    from vault.intake._model import Budget, Meter, Refused
+    from vault.intake._word import WordTarget
+
+    def read(paragraphs: int) -> str:
+        body = f"<w:p>{_run('Kept.')}</w:p>" + "".join(
+            f"<w:p>{_mark('del')}{_deleted('x' * 90)}</w:p>" for _ in range(paragraphs))
+        document = zipfile.ZipFile(io.BytesIO(_word(body))).read("word/document.xml")
+        return "".join(_xml.iter_text(io.BytesIO(document), WordTarget(256), "word/document.xml",
+                                      Meter(Budget())))
+
+    monkeypatch.setattr(_xml, "MAX_PENDING", 2000)
+    assert read(8).count("x" * 90) == 8  # the deletions alike in both: read once
+    with pytest.raises(Refused, match="other readings of one line") as refused:
+        read(16)
+    assert refused.value.cause == "too-large"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from vault.intake._model import Refused
-from vault.intake._xml import TextTarget
+from vault.intake._xml import EVERY, MAIN, MARKUP, ORIGINAL, TextTarget
 
 __all__ = ["NumberingTarget", "WordTarget"]
 
@@ -56,9 +56,14 @@ class WordTarget(TextTarget):
     def __init__(self, depth: int) -> None:
         super().__init__(_tags("t", "delText", "instrText", "delInstrText"), _tags("p", "br", "cr"),
                          _tags("tab", "ptab"), depth,
-                         asides=_tags("instrText", "delInstrText", "rt"))
+                         asides=_tags("instrText", "delInstrText", "rt"),
+                         inserted=_tags(*_INSERTED), deleted=_tags(*_DELETED))
         self.marks: dict[str, int] = {}  # notes and note references met, by kind
         self.drop_down: _DropDown | None = None  # the legacy drop-down we are in
+        # per paragraph open: its depth, whether its mark is inserted, deleted
+        self.paragraphs: list[list[int]] = []
+        self.paragraph_props = 0  # depth of the open paragraph's w:pPr, 0 if none
+        self.mark_props = 0  # depth of its mark's properties (w:pPr/w:rPr), 0 if none
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         special = _SPECIAL.get(tag)  # one look-up for most elements: none
@@ -68,6 +73,10 @@ class WordTarget(TextTarget):
         super().start(tag, attrib)
         if special is None:
             return
+        if special in _MARK_PARTS or (self.mark_props and tag in _MARK_CHANGES):
+            self._paragraph_mark(special, tag)
+            if special != "author":
+                return
         if special == "sym":
             code = _attr(attrib, "char")
             if re.fullmatch(r"[0-9A-Fa-f]{1,6}", code):
@@ -95,7 +104,40 @@ class WordTarget(TextTarget):
             entries, picked = self.drop_down.entries, self.drop_down.picked()
             self._add(entries[picked] if picked < len(entries) else "")
             self.drop_down = None
+        if self.mark_props == self.depth:
+            self.mark_props = 0
+        elif self.paragraph_props == self.depth:
+            self.paragraph_props = 0
         super().end(tag)
+
+    def _paragraph_mark(self, special: str, tag: str) -> None:
+        """A paragraph (w:p), and its mark's properties (w:pPr/w:rPr) with
+        the change tracked in them (w:ins, w:del, w:moveFrom, w:moveTo;
+        §17.13.5): a deleted mark joins its paragraph to the next one as
+        the text stands now, an inserted one split a paragraph that stood
+        whole before (:meth:`_ends`)."""
+        if special == "p":
+            self.paragraphs.append([self.depth, 0, 0])
+        elif special == "pPr":
+            if self.paragraphs and self.paragraphs[-1][0] == self.depth - 1:
+                self.paragraph_props = self.depth
+        elif special == "rPr":
+            if self.paragraph_props and self.paragraph_props == self.depth - 1:
+                self.mark_props = self.depth
+        elif self.mark_props == self.depth - 1:  # a change of the mark
+            self.paragraphs[-1][1 if tag in _MARK_INSERTED else 2] = 1
+
+    def _ends(self, tag: str) -> int:
+        """A paragraph ends a line in the readings its mark is in (those
+        of the content around it too); a line break in those of its run."""
+        if tag not in _PARAGRAPH or not self.paragraphs:
+            return self.readings
+        _, inserted, deleted = self.paragraphs.pop()
+        if deleted:
+            readings = MARKUP if inserted else ORIGINAL | MARKUP
+        else:
+            readings = MAIN | MARKUP if inserted else EVERY
+        return readings & self.readings
 
     def _note(self, special: str, name: str, attrib: dict[str, str]) -> None:
         """A footnote's or endnote's number, as Word numbers them by
@@ -107,10 +149,10 @@ class WordTarget(TextTarget):
             if _attr(attrib, "type").strip() in ("", "normal"):  # no separator
                 self.marks[name] = self.marks.get(name, 0) + 1
         elif special == "noteRef":
-            self._add(str(self.marks.get(name.removesuffix("Ref"), 0)))
+            self._mark(str(self.marks.get(name.removesuffix("Ref"), 0)))
         elif _attr(attrib, "customMarkFollows").strip() not in ("1", "true", "on"):
             self.marks[name] = self.marks.get(name, 0) + 1  # the mark is the text after it
-            self._add(str(self.marks[name]))
+            self._mark(str(self.marks[name]))
 
     def _drop_down(self, special: str, tag: str, attrib: dict[str, str]) -> None:
         """A legacy drop-down form field (w:ddList, §17.16.9): each entry
@@ -168,6 +210,25 @@ _REVISIONS = ("ins", "del", "moveFrom", "moveTo", "rPrChange", "pPrChange", "sec
               "customXmlInsRangeStart", "customXmlDelRangeStart",
               "customXmlMoveFromRangeStart", "customXmlMoveToRangeStart")
 _VALUES = ("alias", "default", "statusText", "helpText")
+# What Word shows of a tracked change (ISO/IEC 29500-1 §17.13.5), read by
+# TextTarget in each of its readings: as the text stands now (Word's
+# default views, Simple Markup and No Markup, and what w:revisionView
+# with w:insDel="false", §17.15.1.69, shows), as it stood before (the
+# Original view), and in All Markup view. Inserted run content (w:ins;
+# moved to, w:moveTo) is shown now, not before; deleted run content
+# (w:del; moved from, w:moveFrom), and deleted text and field
+# instructions wherever written (w:delText, w:delInstrText), before, not
+# now; all of it in All Markup view. The same four in a paragraph mark's
+# properties (w:pPr/w:rPr; moved, §17.13.5.21 and §17.13.5.26) split or
+# join two paragraphs (WordTarget._paragraph_mark). A table row or cell
+# inserted or deleted (w:trPr/w:ins, w:trPr/w:del, w:cellIns, w:cellDel)
+# holds paragraphs, lines of their own in any view: read in every reading.
+_INSERTED = ("ins", "moveTo")
+_DELETED = ("del", "moveFrom", "delText", "delInstrText")
+_MARK_CHANGES = _tags(*_INSERTED, *_DELETED[:2])
+_MARK_INSERTED = _tags(*_INSERTED)
+_PARAGRAPH = _tags("p")
+_MARK_PARTS = ("p", "pPr", "rPr")
 _RESULT, _DEFAULT = _tags("result"), _tags("default")
 # Run content Word draws as characters (§17.3.3), read as drawn where it
 # is: a non-breaking hyphen (noBreakHyphen, §17.3.3.18) as "-"; a page
@@ -211,7 +272,8 @@ _SPECIAL = dict.fromkeys(_tags("altChunk"), "altChunk") | dict.fromkeys(_tags("s
         *_DRAWN, *_DATE_BLOCKS, "ddList", "result", "listEntry")} \
     | dict.fromkeys(_tags("footnote", "endnote"), "note") \
     | dict.fromkeys(_tags("footnoteRef", "endnoteRef"), "noteRef") \
-    | dict.fromkeys(_tags("footnoteReference", "endnoteReference"), "noteReference")
+    | dict.fromkeys(_tags("footnoteReference", "endnoteReference"), "noteReference") \
+    | {t: t.rsplit("}", 1)[-1] for t in _tags(*_MARK_PARTS)}
 _LEVEL_NUMBER = re.compile(r"%[1-9]")
 
 

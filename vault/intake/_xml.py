@@ -20,10 +20,23 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from vault.intake._model import Meter, Refused
 
-__all__ = ["TextTarget", "iter_text", "parse_small"]
+__all__ = ["EVERY", "MAIN", "MARKUP", "ORIGINAL", "TextTarget", "iter_text", "parse_small"]
 
 CHUNK = 64 * 1024
 MAX_PENDING = 64 * CHUNK  # characters collected from one CHUNK at most (see _add)
+
+
+# The readings of a text with changes tracked in it (:meth:`TextTarget._text`),
+# one bit each: as it stands now, every change made (the main one, read
+# in the line); as it stood before them; with every change marked in
+# place, deleted text beside inserted text (read after the line, each
+# where it differs from the main one).
+MAIN, ORIGINAL, MARKUP = 1, 2, 4
+EVERY = MAIN | ORIGINAL | MARKUP
+_VARIANTS = (ORIGINAL, MARKUP)
+# Characters of a line's main text copied into a reading begun in it (the
+# line's last ones): more than the 1,000 a rule reads of a line at once.
+HEAD = 4 * 1024
 
 
 class TextTarget:
@@ -37,7 +50,17 @@ class TextTarget:
     the line ends (a ``breaks`` element, :meth:`_line`) or the part does,
     then read on lines of its own. Read where it is written, it split the
     text around it in two: a card number one group of which was a
-    hyperlink with a tooltip was read as two numbers, neither a card's."""
+    hyperlink with a tooltip was read as two numbers, neither a card's.
+
+    A line with changes tracked in it (the content of ``inserted`` and
+    ``deleted`` elements) is read as the application shows it by default,
+    every change made (inserted text shown, deleted text not), and, aside,
+    as it stood before (deleted text shown, inserted text not) and with
+    every change marked in place (both) -- a reading other than the main
+    one (a variant) is kept only for a line where it differs, copied from
+    the line's main text where it first does (:meth:`_text`). Read inline
+    alone, a deleted digit inside a card number the application shows
+    whole split it: "4111 1111 1111 11191"."""
 
     # Whether the part may hold HTML's <br> unclosed, as Excel writes legacy
     # VML (a comment box or form control label of several lines): read as
@@ -47,21 +70,34 @@ class TextTarget:
     def __init__(self, collect: frozenset[str], breaks: frozenset[str] = frozenset(),
                  tabs: frozenset[str] = frozenset(), max_depth: int = 256,
                  skip: Callable[[str, dict[str, str]], bool] | None = None,
-                 asides: frozenset[str] = frozenset()) -> None:
+                 asides: frozenset[str] = frozenset(), inserted: frozenset[str] = frozenset(),
+                 deleted: frozenset[str] = frozenset()) -> None:
         self.collect = collect
         self.breaks = breaks
         self.tabs = tabs
         self.max_depth = max_depth
         self.skip = skip
         self.asides = asides
+        self.inserted = inserted
+        self.deleted = deleted
         self.depth = 0
         self.inside = 0  # depth of the collected element we are in, 0 if none
         self.apart = 0  # depth of the ``asides`` element we are in, 0 if none
+        self.ins_at = 0  # depth of the ``inserted`` element we are in, 0 if none
+        self.del_at = 0  # depth of the ``deleted`` element we are in, 0 if none
+        self.readings = EVERY  # the readings the content we are in is shown in
         self.pieces: list[str] = []
         self.size = 0
         self.aside: list[str] = []  # text read aside, until the line ends
         self.aside_seen: set[str] = set()  # of it, the attribute texts (each read once)
         self.aside_size = 0
+        # per reading of _VARIANTS: its text since the main line it differs
+        # in began, or None while it is the main one's
+        self.variants: list[list[str] | None] = [None] * len(_VARIANTS)
+        self.varied = False  # whether any is kept
+        self.variant_size = 0
+        self.line_from = 0  # the piece the main line begins at
+        self.head = ""  # the main line's text taken before it (its last HEAD characters)
         # the branches of Markup Compatibility read (:class:`_Unwrap`): per
         # AlternateContent around, its serial in the part and the branch's index
         self.branches: tuple[tuple[int, int], ...] = ()
@@ -72,6 +108,12 @@ class TextTarget:
             raise Refused("xml-too-deep", f"XML nested deeper than {self.max_depth} elements")
         if not self.apart and tag in self.asides:
             self.apart = self.depth
+        if not self.ins_at and tag in self.inserted:
+            self.ins_at = self.depth
+            self._changed()
+        if not self.del_at and tag in self.deleted:
+            self.del_at = self.depth
+            self._changed()
         if not self.inside and tag in self.collect and not (self.skip and self.skip(tag, attrib)):
             self.inside = self.depth
         elif tag in self.tabs:
@@ -82,9 +124,15 @@ class TextTarget:
             self.inside = 0
         if self.apart == self.depth:
             self.apart = 0
+        if self.ins_at == self.depth:
+            self.ins_at = 0
+            self._changed()
+        if self.del_at == self.depth:
+            self.del_at = 0
+            self._changed()
         self.depth -= 1
         if tag in self.breaks:
-            self._line()
+            self._line(self._ends(tag))
 
     def data(self, text: str) -> None:
         if self.inside:
@@ -92,6 +140,19 @@ class TextTarget:
                 self._hold(text)
             else:
                 self._add(text)
+
+    def _changed(self) -> None:
+        # Inserted text is not in the text as it stood, deleted text not in
+        # it as it stands; text inserted and deleted since is in neither.
+        if self.del_at:
+            self.readings = MARKUP if self.ins_at else ORIGINAL | MARKUP
+        else:
+            self.readings = MAIN | MARKUP if self.ins_at else EVERY
+
+    def _ends(self, tag: str) -> int:
+        """The readings a ``breaks`` element ends a line in: those of the
+        content it is in."""
+        return self.readings
 
     def _aside(self, text: str) -> None:
         """``text``, shown apart from the line it is written in, read on a
@@ -104,22 +165,103 @@ class TextTarget:
         self.aside.append(text)
         self.aside_size += len(text)
         # Held until the line ends, across feeds: bounded as what one
-        # feed collects is (see _add), no honest line comes near it.
+        # feed collects is (see _put), no honest line comes near it.
         if self.aside_size > MAX_PENDING:
             raise Refused("too-large", f"more than {MAX_PENDING} characters of text shown "
                           "apart from one line")
 
-    def _line(self) -> None:
-        """The end of a line (a paragraph, a line break): the text held
-        aside is read after it."""
-        self._add("\n")
-        if self.aside:
-            self._add("".join(self.aside) + "\n")
-            self.aside.clear()
-            self.aside_seen.clear()
-            self.aside_size = 0
-
     def _add(self, text: str) -> None:
+        """Content text, read in the readings the content is shown in."""
+        if self.readings == EVERY and not self.varied:
+            self._put(text)  # the busy case: no change tracked in the line
+        else:
+            self._text(text, self.readings)
+
+    def _mark(self, text: str) -> None:
+        """A mark drawn raised beside the text (a note's number): read as a
+        group of its own in the main reading, glued to the text around it
+        in the others -- a card number ended by a note's reference is read
+        whole, and one whose last digit is the note's number too."""
+        self._text(f" {text} ", self.readings & MAIN)
+        self._text(text, self.readings & ~MAIN)
+
+    def _text(self, text: str, readings: int) -> None:
+        """``text`` in ``readings``: the main line's if MAIN is one, and each
+        variant's that is one; a variant is begun (the main line so far)
+        where the two first differ."""
+        for i, bit in enumerate(_VARIANTS):
+            kept = self.variants[i]
+            if kept is None:
+                if bool(readings & bit) == bool(readings & MAIN):
+                    continue
+                kept = self._begin(i)
+            if readings & bit:
+                kept.append(text)
+                self._grow(len(text))
+        if readings & MAIN:
+            self._put(text)
+
+    def _begin(self, i: int) -> list[str]:
+        """Variant ``i``, begun as the main line's text so far: its last
+        HEAD characters (from a space), the part around any change a rule
+        reads -- a line of millions of characters is not copied."""
+        before = self.head + "".join(self.pieces[self.line_from:])
+        if len(before) > HEAD:
+            before = before[-HEAD:]
+            before = before[before.find(" ") + 1:]
+        kept = [before]
+        self.variants[i] = kept
+        self.varied = True
+        self._grow(len(before))
+        return kept
+
+    def _grow(self, n: int) -> None:
+        # A variant is held until its line ends, across feeds: bounded as
+        # text read aside is (see _hold).
+        self.variant_size += n
+        if self.variant_size > MAX_PENDING:
+            raise Refused("too-large", f"more than {MAX_PENDING} characters of other readings "
+                          "of one line")
+
+    def _line(self, readings: int = EVERY) -> None:
+        """The end of a line (a paragraph, a line break) in ``readings``.
+        Where the main line ends, each variant that ends there too and the
+        text held aside are read after it, on lines of their own; a variant
+        that goes on (the break inserted since) is read where it ends."""
+        for i, bit in enumerate(_VARIANTS):
+            kept = self.variants[i]
+            if kept is None and bool(readings & bit) != bool(readings & MAIN):
+                kept = self._begin(i)
+            if kept is not None and readings & bit and not readings & MAIN:
+                kept.append("\n")
+                self._grow(1)
+        if readings & MAIN:
+            self._put("\n")
+            self._end_variants(readings)
+            if self.aside:
+                self._put("".join(self.aside) + "\n")
+                self.aside.clear()
+                self.aside_seen.clear()
+                self.aside_size = 0
+            self.line_from, self.head = len(self.pieces), ""
+
+    def _end_variants(self, readings: int) -> None:
+        """Each variant that ends with the main line (in ``readings``) read
+        after it; two alike once."""
+        ended: list[str] = []
+        for i, bit in enumerate(_VARIANTS):
+            kept = self.variants[i]
+            if kept is not None and readings & bit:
+                self.variants[i] = None
+                if (text := "".join(kept) + "\n") not in ended:
+                    ended.append(text)
+        if ended:
+            self._put("".join(ended))
+            self.varied = any(kept is not None for kept in self.variants)
+            if not self.varied:
+                self.variant_size = 0
+
+    def _put(self, text: str) -> None:
         self.pieces.append(text)
         self.size += len(text)
         # What one feed of CHUNK bytes collects is looked at only after it:
@@ -132,13 +274,16 @@ class TextTarget:
                           f"{CHUNK} bytes of XML")
 
     def take(self) -> str:
+        if self.line_from < len(self.pieces):  # the line goes on: its end kept for _begin
+            self.head = (self.head + "".join(self.pieces[self.line_from:]))[-HEAD:]
         out = "".join(self.pieces)
         self.pieces.clear()
         self.size = 0
+        self.line_from = 0
         return out
 
     def close(self) -> None:
-        if self.aside:  # the part ended inside a line
+        if self.aside or self.varied:  # the part ended inside a line
             self._line()
 
     def next_pass(self) -> TextTarget | None:
