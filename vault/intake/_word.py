@@ -1,7 +1,11 @@
 """What of a Word part is read (docs/POLICY.md §11.1).
 
-The text of runs, deleted runs and field instructions (a QUOTE field shows
-its text; ``w:fldSimple`` carries its instruction as an attribute);
+The text of runs and field instructions (a QUOTE field shows its text;
+``w:fldSimple`` carries its instruction as an attribute); tracked changes
+as Word shows them by default -- inserted text shown, deleted and
+moved-from text, a deleted line break and a deleted paragraph mark (which
+joins two paragraphs) not -- and, after the line, as the text stood
+before them and with every change marked (TextTarget's readings);
 symbols (``w:sym``: a character given by its code, in a symbol font
 offset by F000); a hyperlink's tooltip; a watermark (WordArt in a header:
 the ``string`` of a VML ``v:textpath``); what Word shows from attributes
@@ -15,7 +19,9 @@ line it is written in -- those attributes, field instructions, a phonetic
 guide (``w:rt``) -- is read aside, after the paragraph (TextTarget._aside),
 never inside the text around it; a legacy drop-down's entry picked is
 read where the field is. Run content Word draws as characters is read as
-drawn (``_DRAWN``, a date block, a note's number): a page number as 1.
+drawn (``_DRAWN``, a date block, a note's number): a page number as 1;
+a note's number, drawn raised, as a group of its own, and after the line
+glued to the text around it (TextTarget._mark).
 The numbering part: each list
 level's label (``w:lvlText``), drawn before every paragraph of the list,
 read with its level numbers (``%1`` ...) as the level's start and as each
