@@ -371,3 +371,64 @@ def test_threads_share_one_handle(tmp_path: Path) -> None:
     assert not errors, errors
     report = log.verify(key_lookup=key_lookup)
     assert report.size == 2 + 2 * 60 and not report.findings
+
+
+@pytest.mark.parametrize("k", [1, 2, 3], ids=["newline", "torn record", "records"])
+def test_a_write_into_a_log_renamed_over_under_the_lock_fails_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int) -> None:
+    # A folder writer keeps a second link to the log, copies it and renames
+    # the copy over audit/log right before the turn's k-th write: the turn's
+    # descriptor still names the old file, one link left, where nobody reads
+    # -- its records were lost with it, the operation done. Now the write
+    # fails there, nothing more is written, and the next writer goes on.
+    import shutil
+
+    from vault.audit import _folder
+
+    path = tmp_path / "log"
+    make_log(path, 4)
+    with open(path / "log", "ab") as f:
+        f.write(b'{"action":"op')  # a torn tail
+    log = AuditLog.open(path)
+    write = _folder.FolderStorage._write
+    writes = [0]
+
+    def racing(storage: _folder.FolderStorage, data: bytes, *at: int) -> None:
+        writes[0] += 1
+        if writes[0] == k:
+            os.link(path / "log", path / ".hidden")
+            shutil.copyfile(path / "log", path / ".copy")
+            os.rename(path / ".copy", path / "log")
+        write(storage, data, *at)
+
+    monkeypatch.setattr(_folder.FolderStorage, "_write", racing)
+    doomed = fields("alice", request="doomed")
+    with pytest.raises(AuditWriteError, match="the audit log was replaced") as e:
+        log.append(doomed, KEYS["alice"])
+    assert e.value.hint and "not performed" in e.value.hint
+    assert writes[0] == k and log.last_append is None
+    monkeypatch.undo()
+    os.unlink(path / ".hidden")
+    log = AuditLog.open(path)
+    log.append(fields("bob"), KEYS["bob"])
+    assert "doomed" not in {r.request for r in log.records()}
+    report = log.verify(key_lookup=key_lookup)
+    assert report.size == len(lines_of(path)) and report.unrecovered == 0
+
+
+def test_a_log_renamed_over_between_turns_is_reopened(tmp_path: Path) -> None:
+    # The same swap between two appends of one long-lived handle: the next
+    # turn finds its descriptors no longer the files at their names, opens
+    # them again and appends to the log everyone reads.
+    import shutil
+
+    path = tmp_path / "log"
+    make_log(path, 4)
+    log = AuditLog.open(path)
+    log.append(fields("alice"), KEYS["alice"])
+    os.link(path / "log", path / ".hidden")
+    shutil.copyfile(path / "log", path / ".copy")
+    os.rename(path / ".copy", path / "log")
+    log.append(fields("bob", request="after"), KEYS["bob"])
+    assert "after" in {r.request for r in AuditLog.open(path).records()}
+    assert (path / ".hidden").stat().st_size < (path / "log").stat().st_size

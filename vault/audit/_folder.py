@@ -45,6 +45,8 @@ _WRITE_CHUNK = 1 << 22  # one write(2) per 4 MiB
 _OFFSET = struct.Struct(">Q")
 _MISPLACED = ("audit record not durable: another writer wrote to the audit log during this "
               "append, ignoring its lock; the record landed out of place and does not count")
+_REPLACED = ("audit record not durable: the audit log was replaced during this append (renamed "
+             "over by another file); the record went to the file replaced, which nobody reads")
 _MISPLACED_HINT = ("the operation was not performed; retry. Only someone writing to audit/log "
                    "without its lock does this: keep a copy of the vault and run 'vault audit "
                    "verify' (docs/DEPLOYMENT.md §14)")
@@ -73,6 +75,7 @@ class _Files:
         new_log = not paths.log.exists()
         flags = os.O_CLOEXEC | os.O_CREAT
         self._lock_path = str(paths.lock)
+        self._names = (paths.lock, paths.log, paths.log, paths.hashes, paths.index)
         try:
             self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
             self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
@@ -108,17 +111,21 @@ class _Files:
     def stale(self) -> bool:
         """Was a file removed or replaced since we opened it? (A writer
         must not lock one lock file while others lock its replacement, nor
-        append to a log nobody reads.) A file renamed over or unlinked has
-        no link left; the lock file must also still be the one at its name."""
-        if any(os.fstat(fd).st_nlink == 0 for fd in (self.lock_fd, self.log_fd, self.hash_fd,
-                                                      self.index_fd)):
-            return True
+        append to a log nobody reads.) Each must still be the file at its
+        name: one renamed over keeps a link where a folder writer made one
+        (`link(log, .hidden)`, then a copy renamed over the log)."""
+        fds = (self.lock_fd, self.log_fd, self.read_fd, self.hash_fd, self.index_fd)
+        return not all(self.at_name(fd, path) for fd, path in zip(fds, self._names, strict=True))
+
+    @staticmethod
+    def at_name(fd: int, path: Path) -> bool:
+        """Is ``fd`` the file at ``path`` now?"""
         try:
-            st = os.stat(self._lock_path, follow_symlinks=False)
+            st = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
-            return True
-        mine = os.fstat(self.lock_fd)
-        return (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino)
+            return False
+        mine = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
     def close(self) -> None:
         self._closer()
@@ -325,6 +332,11 @@ class FolderStorage(LogStorage):
         # checkpoints would be computed from the wrong lines (AUDIT.md §9.3).
         if os.lseek(fd, 0, os.SEEK_CUR) - n != at:
             raise AuditWriteError(_MISPLACED, hint=_MISPLACED_HINT)
+        # And into the log everyone reads: a log renamed over during the turn
+        # (a copy, the one written to kept by another link) took these
+        # lines away with it, where nobody reads them.
+        if not self._files.at_name(fd, self.paths.log):
+            raise AuditWriteError(_REPLACED, hint=_MISPLACED_HINT)
 
     # -- checkpoints -----------------------------------------------------------
 
