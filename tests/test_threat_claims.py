@@ -304,6 +304,40 @@ def test_a_machine_that_followed_a_vault_before_places_were_kept_is_not_fooled(
         assert v.id == old
 
 
+def test_an_administrator_who_damages_lines_first_seals_them_off(tmp_path: Path) -> None:
+    # A limit (THREAT-MODEL.md §9): the officer, not cleared for BOARD, may
+    # write the folder like everyone. She changes one character of each
+    # signature of the leader's reclassification, then declares the lines
+    # damaged -- as they now are: an incident cannot tell a disk error from
+    # damage made on purpose. Every machine then ignores the records; the
+    # document is missing until restored from a backup of the log. What is
+    # left is on the record: the declaration names her, and her damage
+    # stopped every machine that had verified the lines until she declared.
+    from vault.errors import IntegrityError
+
+    office = make_office(tmp_path / "office")
+    leader = office.as_("leader")
+    doc = leader.seal(office.file("plan.txt", b"board plan"), level="CONFIDENTIAL",
+                      compartments=["BOARD"], title="plan").id
+    first = len(office.raw.audit_lines())
+    leader.reclassify(doc, level="SECRET", compartments=["BOARD"], justification="raise")
+    last = len(office.raw.audit_lines()) - 1
+    for i in range(first, last + 1):
+        rec = json.loads(office.raw.audit_lines()[i])
+        rec["sig"] = ("B" if rec["sig"][0] != "B" else "C") + rec["sig"][1:]
+        office.raw.set_audit_line(i, json.dumps(rec, sort_keys=True, separators=(",", ":"),
+                                                ensure_ascii=False).encode())
+    with pytest.raises(IntegrityError):  # the leader's machine stops at the damage
+        office.as_("leader").open(doc, io.BytesIO())
+    with vault.Vault(office.location, office.ids["officer"], for_incident=True) as v:
+        n = v.declare_incident(first, last, reason="disk error")
+    record = json.loads(office.raw.audit_lines()[n])
+    assert (record["action"], record["actor"]["name"]) == ("incident", "officer")
+    with pytest.raises(IntegrityError, match="missing from the vault"):
+        vault.Vault(office.location, office.ids["leader"],
+                    state_dir=tmp_path / "new").open(doc, io.BytesIO())
+
+
 def test_a_place_pinned_without_its_id_by_a_full_disk_refuses_no_new_vault(
         tmp_path: Path) -> None:
     # The clerk's first command found one free page in her state folder:
