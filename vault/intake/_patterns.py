@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["LINE_WINDOW", "MAX_PATTERN", "compile_keywords", "compile_regex", "held_back",
-           "pattern_problem"]
+           "last_seen", "pattern_problem"]
 
 MAX_PATTERN = 256
 MAX_PHRASE = 200
@@ -110,7 +110,8 @@ def _marks_on_digits() -> re.Pattern[str]:
     underline or a dot over a digit, which a reader reads as the digit."""
     marks = [c for c in range(0x300, sys.maxunicode + 1)
              if unicodedata.category(chr(c)) in ("Mn", "Me")]
-    return re.compile("(?<=[0-9])" + _one_of(set(marks)) + "+")
+    # (or on a superscript digit, held as a noncharacter: see normalise)
+    return re.compile("(?<=[0-9\ufdd0-\ufdd9])" + _one_of(set(marks)) + "+")
 
 
 def _one_of(codes: set[int]) -> str:
@@ -130,28 +131,83 @@ def normalise(text: str, before: str = "") -> str:
     """What the scanner matches against, as a reader sees ``text``: NFKC,
     default-ignorable characters dropped (format characters, variation
     selectors, ...), dashes as hyphens, spaces as spaces, digits as ASCII
-    digits, combining marks on a digit dropped. ``before``: the character
-    the text follows, when it is read in pieces (vault/intake/_scan.py)."""
-    if before and text and _SCRIPT_EDGE.match(before + text[0], 1):
-        text = " " + text  # a superscript digit and an ordinary one, apart at the join
+    digits, combining marks on a digit dropped, a superscript or subscript
+    digit beside other digits set apart by a space. ``before``: the last
+    character seen (no mark, none ignorable) of the text this follows,
+    when it is read in pieces (vault/intake/_scan.py)."""
+    if before and text:
+        text = _after(before, text)
     if text.isascii():
         return text
-    if _SCRIPT_DIGIT.search(text):
+    scripts = _SCRIPT_DIGIT.search(text) is not None
+    if scripts:
         # A superscript or subscript digit beside ordinary ones is a mark of
-        # its own (a footnote's, an exponent), read so before NFKC makes it
-        # an ordinary digit: "4111 1111 1111 1111¹" is a card and its note.
-        text = _SCRIPT_EDGE.sub(" ", text)
+        # its own (a footnote's, an exponent): "4111 1111 1111 1111¹" is a
+        # card and its note. Held as a noncharacter of its own until the
+        # text is as a reader sees it (invisible characters and marks
+        # between dropped, every script's digits ASCII), then set apart.
+        text = text.translate(_TO_MARKER)
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     # Only runs of what may change are looked at: Latin-1 letters, most of
     # a European text, never do (a pass over all of it, character by
     # character, made accented text four times slower to read).
-    return _MAY_CHANGE.sub(_shown, text)
+    text = _MAY_CHANGE.sub(_shown, text)
+    if scripts:
+        text = _MARKER_EDGE.sub(" ", text).translate(_FROM_MARKER)
+    return text
+
+
+def _after(before: str, text: str) -> str:
+    """``text`` as it reads after ``before``: the marks and ignorable
+    characters it begins with dropped where they sit on a digit (a run of
+    them longer than held_back holds), a space where a superscript digit
+    and an ordinary one meet."""
+    digit = unicodedata.digit(before, None) is not None
+    if digit and not text[0].isascii():
+        lead = _leading_soft().match(text)
+        if lead is not None and lead.end() > 0:
+            text = text[lead.end():]
+            if not text:
+                return text
+    if digit and unicodedata.digit(text[0], None) is not None \
+            and (before in _SCRIPT_SET) != (text[0] in _SCRIPT_SET):
+        text = " " + text
+    return text
 
 
 _SCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074-\u2079\u2080-\u2089"
+_SCRIPT_SET = frozenset("\u2070\u00b9\u00b2\u00b3" + "".join(chr(c) for c in range(0x2074, 0x207A))
+                        + "".join(chr(c) for c in range(0x2080, 0x208A)))
 _SCRIPT_DIGIT = re.compile(f"[{_SCRIPTS}]")
-_SCRIPT_EDGE = re.compile(f"(?<=[0-9])(?=[{_SCRIPTS}])|(?<=[{_SCRIPTS}])(?=[0-9])")
+# Noncharacters (U+FDD0-U+FDD9, kept for a program's own use) hold the place
+# of a superscript or subscript digit 0-9; one in the text itself is no
+# character to a reader, and is read as U+FFFD.
+_TO_MARKER = {ord(c): chr(0xFDD0 + unicodedata.digit(c)) for c in _SCRIPT_SET} \
+    | {c: "\ufffd" for c in range(0xFDD0, 0xFDDA)}
+_FROM_MARKER = {0xFDD0 + d: str(d) for d in range(10)}
+_MARKER_EDGE = re.compile("(?<=[0-9])(?=[\ufdd0-\ufdd9])|(?<=[\ufdd0-\ufdd9])(?=[0-9])")
+
+
+@functools.cache
+def _leading_soft() -> re.Pattern[str]:
+    """The run of combining marks (Mn, Me) and ignorable characters a text
+    begins with."""
+    marks = {c for c in range(0x300, sys.maxunicode + 1)
+             if unicodedata.category(chr(c)) in ("Mn", "Me")}
+    cf = {c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    return re.compile(_one_of(marks | cf | {c for a, b in _IGNORABLE for c in range(a, b + 1)})
+                      + "*")
+
+
+def last_seen(text: str) -> str:
+    """The last character of ``text`` that is no combining mark and none
+    ignorable (among its last HELD), or ""."""
+    for c in reversed(text[-HELD:]):
+        if not (unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")
+                or _invisible().match(c)):
+            return c
+    return ""
 
 
 def held_back(text: str) -> tuple[str, str]:
@@ -188,7 +244,7 @@ def _shown(run: re.Match[str]) -> str:
     return text
 
 
-_DIGIT = re.compile("[0-9]")
+_DIGIT = re.compile("[0-9\ufdd0-\ufdd9]")
 
 
 def pattern_problem(pattern: str) -> str | None:

@@ -22,6 +22,7 @@ from vault.intake._patterns import (
     compile_keywords,
     compile_regex,
     held_back,
+    last_seen,
     normalise,
 )
 
@@ -174,7 +175,7 @@ class Scanner:
         self.meter.chars += len(text)
         head, self._held = held_back(self._held + text)
         self._pending += normalise(head, self._before)
-        self._before = head[-1:] or self._before
+        self._before = last_seen(head) or self._before
         while len(self._pending) >= WINDOW:
             self._scan(final=False)
         return not full and not self.meter.out_of_time()
