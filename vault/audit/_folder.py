@@ -75,7 +75,7 @@ class _Files:
         new_log = not paths.log.exists()
         flags = os.O_CLOEXEC | os.O_CREAT
         self._lock_path = str(paths.lock)
-        self._names = (paths.lock, paths.log, paths.log, paths.hashes, paths.index)
+        self._log_path = str(paths.log)
         try:
             self.lock_fd = self._open(paths.lock, os.O_RDWR | flags)
             self.log_fd = self._open(paths.log, os.O_WRONLY | os.O_APPEND | flags)
@@ -114,17 +114,24 @@ class _Files:
         append to a log nobody reads.) Each must still be the file at its
         name: one renamed over keeps a link where a folder writer made one
         (`link(log, .hidden)`, then a copy renamed over the log)."""
-        fds = (self.lock_fd, self.log_fd, self.read_fd, self.hash_fd, self.index_fd)
-        return not all(self.at_name(fd, path) for fd, path in zip(fds, self._names, strict=True))
+        # The derived files need only be linked somewhere: what is read
+        # from them is checked against the log (§6).
+        if any(os.fstat(fd).st_nlink == 0 for fd in (self.hash_fd, self.index_fd)):
+            return True
+        log, read = os.fstat(self.log_fd), os.fstat(self.read_fd)
+        return (log.st_dev, log.st_ino) != (read.st_dev, read.st_ino) \
+            or not self.at_name(self.log_fd, self._log_path, log) \
+            or not self.at_name(self.lock_fd, self._lock_path)
 
     @staticmethod
-    def at_name(fd: int, path: Path) -> bool:
-        """Is ``fd`` the file at ``path`` now?"""
+    def at_name(fd: int, path: str | Path, mine: os.stat_result | None = None) -> bool:
+        """Is ``fd`` (whose ``fstat`` is ``mine``, if known) the file at
+        ``path`` now?"""
         try:
             st = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
             return False
-        mine = os.fstat(fd)
+        mine = mine or os.fstat(fd)
         return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
     def close(self) -> None:
@@ -335,7 +342,7 @@ class FolderStorage(LogStorage):
         # And into the log everyone reads: a log renamed over during the turn
         # (a copy, the one written to kept by another link) took these
         # lines away with it, where nobody reads them.
-        if not self._files.at_name(fd, self.paths.log):
+        if not self._files.at_name(fd, self._files._log_path):
             raise AuditWriteError(_REPLACED, hint=_MISPLACED_HINT)
 
     # -- checkpoints -----------------------------------------------------------
