@@ -128,6 +128,17 @@ class Office:
         return run("--vault", self.location, *who, *args, input=input, env=env)
 
 
+def board_plan_raised(office: Office) -> tuple[str, int, int]:
+    """The leader seals a CONFIDENTIAL//BOARD plan and raises it to SECRET:
+    the document's id and the first and last audit lines of the raise."""
+    leader = office.as_("leader")
+    doc = leader.seal(office.file("plan.txt", b"board plan"), level="CONFIDENTIAL",
+                      compartments=["BOARD"], title="plan").id
+    first = len(office.raw.audit_lines())
+    leader.reclassify(doc, level="SECRET", compartments=["BOARD"], justification="raise")
+    return doc, first, len(office.raw.audit_lines()) - 1
+
+
 def make_office(root: Path, backend: Kind | None = None, *, post_quantum: bool = True,
                 people: Sequence[str] = PEOPLE, edit: Mapping[str, str] | None = None) -> Office:
     """An office whose vault lives in ``backend`` (default: a folder). With

@@ -211,6 +211,18 @@ def _a_day_ahead(office: Office, r: Request) -> Request:
     return Request.read({"sig": b64(sig), "statement": st})
 
 
+def _approved_ahead(tmp_path: Path, backend: Kind,
+                    monkeypatch: pytest.MonkeyPatch) -> tuple[Office, str, bytes]:
+    """The leader asks to shred the deputy's minutes; the deputy, whose
+    clock runs ten minutes fast, approves."""
+    office = office_for(tmp_path, backend, SHRED_APPROVED)
+    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
+    r = ask(office, "leader", "shred", doc)
+    with monkeypatch.context() as m:
+        _clock(m, datetime.now(UTC) + timedelta(minutes=10))
+        return office, doc, grant(office, "deputy", r)
+
+
 def test_an_approval_dated_ahead_is_refused_before_anything_is_recorded(
         tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
     # The deputy's clock runs ten minutes fast. The leader's client took
@@ -218,12 +230,7 @@ def test_an_approval_dated_ahead_is_refused_before_anything_is_recorded(
     # the use (dated before the approval was made), so the shred did not
     # count, each retry recorded another refused pair, and every machine's
     # doctor said "leader was not entitled to shred this".
-    office = office_for(tmp_path, backend, SHRED_APPROVED)
-    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
-    r = ask(office, "leader", "shred", doc)
-    with monkeypatch.context() as m:
-        _clock(m, datetime.now(UTC) + timedelta(minutes=10))
-        approval = grant(office, "deputy", r)
+    office, doc, approval = _approved_ahead(tmp_path, backend, monkeypatch)
     before = len(records(office))
     with pytest.raises(ApprovalError, match="deputy's approval is dated ahead of this "
                        "machine's clock: valid from") as caught:
@@ -246,12 +253,7 @@ def test_a_use_recorded_before_its_approval_was_made_names_the_approval(
         tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
     # A modified requester's client that records the use all the same: the
     # replay does not count it, and says the approval was dated ahead.
-    office = office_for(tmp_path, backend, SHRED_APPROVED)
-    doc = seal(office, "deputy", "CONFIDENTIAL", data=b"minutes")
-    r = ask(office, "leader", "shred", doc)
-    with monkeypatch.context() as m:
-        _clock(m, datetime.now(UTC) + timedelta(minutes=10))
-        approval = grant(office, "deputy", r)
+    office, doc, approval = _approved_ahead(tmp_path, backend, monkeypatch)
     append_run(office, "leader", ("shred", doc, "r1", use(approval), "allowed"))
     append_run(office, "leader", ("shred", doc, "r1", gone(doc), "done"))
     fresh(monkeypatch, tmp_path)

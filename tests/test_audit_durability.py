@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -279,16 +280,14 @@ def test_append_that_cannot_be_made_durable_fails_closed(tmp_path: Path) -> None
     log.verify(key_lookup=key_lookup)
 
 
-@pytest.mark.parametrize("k", [1, 2, 3], ids=["newline", "torn record", "records"])
-def test_a_write_landing_after_lines_slipped_in_under_the_lock_fails_closed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int) -> None:
-    # This turn writes three times: the newline ending a torn tail, the torn
-    # record setting it aside, its own record. A folder writer appends a
-    # line through her own descriptor, ignoring the lock, right before the
-    # k-th: whatever is written then lands a line late. The append fails
-    # there (the guarded operation is not performed), writes nothing more,
-    # takes no tip from the wrong offsets and appends no more; the next
-    # writer sets the lines aside, and the log verifies.
+def _race_before_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int,
+                       race: Callable[[Path], None], match: str) -> Path:
+    """A turn that writes three times -- the newline ending a torn tail,
+    the torn record setting it aside, its own record -- with ``race`` run
+    on the log's folder right before the ``k``-th write. The append must
+    fail there (``match``; the guarded operation is not performed), write
+    nothing more, take no tip from it and append no more. Returns the
+    log's folder."""
     from vault.audit import _folder
 
     path = tmp_path / "log"
@@ -302,27 +301,46 @@ def test_a_write_landing_after_lines_slipped_in_under_the_lock_fails_closed(
     def racing(storage: _folder.FolderStorage, data: bytes, *at: int) -> None:
         writes[0] += 1
         if writes[0] == k:
-            fd = os.open(path / "log", os.O_WRONLY | os.O_APPEND)
-            try:
-                os.write(fd, b"x\n")
-            finally:
-                os.close(fd)
+            race(path)
         write(storage, data, *at)
 
-    monkeypatch.setattr(_folder.FolderStorage, "_write", racing)
-    doomed = fields("alice", request="doomed")
-    with pytest.raises(AuditWriteError, match="another writer wrote to the audit log") as e:
-        log.append(doomed, KEYS["alice"])
-    assert e.value.hint and "not performed" in e.value.hint
-    assert writes[0] == k and log.last_append is None
-    with pytest.raises(AuditWriteError, match="an earlier write"):
-        log.append(doomed, KEYS["alice"])
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr(_folder.FolderStorage, "_write", racing)
+        doomed = fields("alice", request="doomed")
+        with pytest.raises(AuditWriteError, match=match) as e:
+            log.append(doomed, KEYS["alice"])
+        assert e.value.hint and "not performed" in e.value.hint
+        assert writes[0] == k and log.last_append is None
+        with pytest.raises(AuditWriteError, match="an earlier write"):
+            log.append(doomed, KEYS["alice"])
+    return path
+
+
+def _goes_on(path: Path) -> None:
+    """The next writer appends, the doomed record counts nowhere, and the
+    log verifies."""
     log = AuditLog.open(path)
     log.append(fields("bob"), KEYS["bob"])
     assert "doomed" not in {r.request for r in log.records()}
     report = log.verify(key_lookup=key_lookup)
     assert report.size == len(lines_of(path)) and report.unrecovered == 0
+
+
+@pytest.mark.parametrize("k", [1, 2, 3], ids=["newline", "torn record", "records"])
+def test_a_write_landing_after_lines_slipped_in_under_the_lock_fails_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int) -> None:
+    # A folder writer appends a line through her own descriptor, ignoring
+    # the lock: whatever is written next lands a line late. The next
+    # writer sets the lines aside.
+    def junk(path: Path) -> None:
+        fd = os.open(path / "log", os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"x\n")
+        finally:
+            os.close(fd)
+
+    _goes_on(_race_before_write(tmp_path, monkeypatch, k, junk,
+                                "another writer wrote to the audit log"))
 
 
 def test_planted_link_and_missing_folder_fail_closed(tmp_path: Path) -> None:
@@ -377,43 +395,19 @@ def test_threads_share_one_handle(tmp_path: Path) -> None:
 def test_a_write_into_a_log_renamed_over_under_the_lock_fails_closed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int) -> None:
     # A folder writer keeps a second link to the log, copies it and renames
-    # the copy over audit/log right before the turn's k-th write: the turn's
-    # descriptor still names the old file, one link left, where nobody reads
-    # -- its records were lost with it, the operation done. Now the write
-    # fails there, nothing more is written, and the next writer goes on.
+    # the copy over audit/log: the turn's descriptor still names the old
+    # file, one link left, where nobody reads -- its records were lost with
+    # it, the operation done.
     import shutil
 
-    from vault.audit import _folder
+    def swap(path: Path) -> None:
+        os.link(path / "log", path / ".hidden")
+        shutil.copyfile(path / "log", path / ".copy")
+        os.rename(path / ".copy", path / "log")
 
-    path = tmp_path / "log"
-    make_log(path, 4)
-    with open(path / "log", "ab") as f:
-        f.write(b'{"action":"op')  # a torn tail
-    log = AuditLog.open(path)
-    write = _folder.FolderStorage._write
-    writes = [0]
-
-    def racing(storage: _folder.FolderStorage, data: bytes, *at: int) -> None:
-        writes[0] += 1
-        if writes[0] == k:
-            os.link(path / "log", path / ".hidden")
-            shutil.copyfile(path / "log", path / ".copy")
-            os.rename(path / ".copy", path / "log")
-        write(storage, data, *at)
-
-    monkeypatch.setattr(_folder.FolderStorage, "_write", racing)
-    doomed = fields("alice", request="doomed")
-    with pytest.raises(AuditWriteError, match="the audit log was replaced") as e:
-        log.append(doomed, KEYS["alice"])
-    assert e.value.hint and "not performed" in e.value.hint
-    assert writes[0] == k and log.last_append is None
-    monkeypatch.undo()
+    path = _race_before_write(tmp_path, monkeypatch, k, swap, "the audit log was replaced")
     os.unlink(path / ".hidden")
-    log = AuditLog.open(path)
-    log.append(fields("bob"), KEYS["bob"])
-    assert "doomed" not in {r.request for r in log.records()}
-    report = log.verify(key_lookup=key_lookup)
-    assert report.size == len(lines_of(path)) and report.unrecovered == 0
+    _goes_on(path)
 
 
 def test_a_log_renamed_over_between_turns_is_reopened(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from office import Office, make_office
+from office import Office, board_plan_raised, make_office
 from vault_helpers import forge_record_after_last, rewrite_audit_line
 
 import vault
@@ -69,12 +69,7 @@ def test_an_incident_over_honest_lines_is_refused(office: Office, tmp_path: Path
     # the deputy, and the officer's 'doctor --repair' removed their keyring
     # entries for the class key, leaving the document to the offline
     # recovery identity alone.
-    leader = office.as_("leader")
-    doc = leader.seal(office.file("plan.txt", b"board plan"), level="CONFIDENTIAL",
-                      compartments=["BOARD"], title="plan").id
-    first = len(office.raw.audit_lines())
-    leader.reclassify(doc, level="SECRET", compartments=["BOARD"], justification="raise")
-    last = len(office.raw.audit_lines()) - 1
+    doc, first, last = board_plan_raised(office)
     officer = office.as_("officer")
     with pytest.raises(UsageError, match=rf"lines {first} to {last} verify in place .*: an "
                        "incident seals off only damaged lines") as caught:
@@ -2028,6 +2023,18 @@ def _junk_before_write(monkeypatch: pytest.MonkeyPatch, log: Path, k: int) -> li
     return made
 
 
+def _raced(office: Office, monkeypatch: pytest.MonkeyPatch, k: int, who: str, *cmd: str,
+           env: dict[str, str]) -> None:
+    """``who`` runs ``cmd`` with the junk line slipped in before its
+    ``k``-th write (:func:`_junk_before_write`): it fails, exit 1, nothing
+    on stdout, naming the other writer."""
+    made = _junk_before_write(monkeypatch, office.path / "audit" / "log", k)
+    r = office.cli(who, *cmd, env=env)
+    monkeypatch.undo()
+    assert made[0] == k and r.exit_code == 1 and r.stdout == "", r.stderr
+    assert "another writer wrote to the audit log during this append" in r.stderr, r.stderr
+
+
 def _everyone_works(office: Office, tmp_path: Path, envs: list[dict[str, str]],
                     doc: str) -> None:
     for i, env in enumerate(envs):
@@ -2059,14 +2066,9 @@ def test_an_append_landing_after_lines_slipped_in_under_the_lock_does_nothing(
     office = make_office(tmp_path / "o")
     doc = _seal(office, b"secret\n")
     m = _listed_on(office, tmp_path, "clerk", "officer")
-    log = office.path / "audit" / "log"
     before = len(office.raw.audit_lines())
-    made = _junk_before_write(monkeypatch, log, 1)
     opened = tmp_path / "opened.txt"
-    r = office.cli("clerk", "open", doc, "-o", str(opened), env=m["clerk"])
-    monkeypatch.undo()
-    assert made[0] == 1 and r.exit_code == 1, r.stderr
-    assert "another writer wrote to the audit log during this append" in r.stderr, r.stderr
+    _raced(office, monkeypatch, 1, "clerk", "open", doc, "-o", str(opened), env=m["clerk"])
     assert not opened.exists()
     lines = office.raw.audit_lines()
     assert lines[before] == b"x" and json.loads(lines[before + 1])["seq"] == before
@@ -2089,11 +2091,7 @@ def test_a_revocation_whose_completion_lands_out_of_place_fails_and_is_made_agai
     doc = _seal(office, b"secret\n")
     m = _listed_on(office, tmp_path, "clerk", "officer")
     policy = office.write_policy(_REVOKE_STAFF)
-    made = _junk_before_write(monkeypatch, office.path / "audit" / "log", 2)
-    r = office.cli("officer", "policy", "apply", str(policy), env=m["officer"])
-    monkeypatch.undo()
-    assert made[0] == 2 and r.exit_code == 1, r.stderr
-    assert "another writer wrote to the audit log during this append" in r.stderr, r.stderr
+    _raced(office, monkeypatch, 2, "officer", "policy", "apply", str(policy), env=m["officer"])
     for w, cmd in (("officer", ("ls",)), ("officer", ("audit", "verify")),
                    ("officer", ("policy", "apply", str(policy)))):
         r = office.cli(w, *cmd, env=m["officer"])
@@ -2117,13 +2115,9 @@ def test_a_batch_landing_out_of_place_is_put_back_like_an_inserted_line(
     doc = _seal(office, b"secret\n")
     m = _listed_on(office, tmp_path, "clerk", "officer")
     log = office.path / "audit" / "log"
-    made = _junk_before_write(monkeypatch, log, 1)
-    r = office.cli("clerk", "seal", str(office.file("p.txt", b"p\n")),
-                   str(office.file("q.txt", b"q\n")), "--level", "INTERNAL",
-                   "--compartment", "STAFF", env=m["clerk"])
-    monkeypatch.undo()
-    assert made[0] == 1 and r.exit_code == 1 and r.stdout == "", r.stderr
-    assert "another writer wrote to the audit log during this append" in r.stderr, r.stderr
+    _raced(office, monkeypatch, 1, "clerk", "seal", str(office.file("p.txt", b"p\n")),
+           str(office.file("q.txt", b"q\n")), "--level", "INTERNAL", "--compartment", "STAFF",
+           env=m["clerk"])
     r = office.cli("officer", "audit", "verify", env=m["officer"])
     assert r.exit_code == 4 and "out of place" in r.stderr, r.stderr
     log.write_bytes(b"".join(x + b"\n" for x in office.raw.audit_lines() if x != b"x"))

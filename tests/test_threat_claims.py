@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from backends import Kind, PostgresKind
-from office import Office, make_office, policy_text
+from office import Office, board_plan_raised, make_office, policy_text
 from pg_support import APP, Cluster, dbname_of
 from vault_helpers import doc_file, forge_manifest, held_secret_keys, opens_with
 
@@ -316,12 +316,7 @@ def test_an_administrator_who_damages_lines_first_seals_them_off(tmp_path: Path)
     from vault.errors import IntegrityError
 
     office = make_office(tmp_path / "office")
-    leader = office.as_("leader")
-    doc = leader.seal(office.file("plan.txt", b"board plan"), level="CONFIDENTIAL",
-                      compartments=["BOARD"], title="plan").id
-    first = len(office.raw.audit_lines())
-    leader.reclassify(doc, level="SECRET", compartments=["BOARD"], justification="raise")
-    last = len(office.raw.audit_lines()) - 1
+    doc, first, last = board_plan_raised(office)
     for i in range(first, last + 1):
         rec = json.loads(office.raw.audit_lines()[i])
         rec["sig"] = ("B" if rec["sig"][0] != "B" else "C") + rec["sig"][1:]
