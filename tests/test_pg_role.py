@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from backends import PostgresKind
+from backends import FolderKind, PostgresKind
 from office import Office, make_office
 from pg_support import APP, OWNER, SUPER, Cluster, dbname_of
 from vault_helpers import PEOPLE, office_policy
@@ -27,7 +28,7 @@ from vault_helpers import PEOPLE, office_policy
 import vault
 from vault._ops.migrate import move_vault
 from vault._primitives import raw_public
-from vault.errors import DeniedError
+from vault.errors import DeniedError, StorageError
 from vault.store._pg_conn import Database
 from vault.store._pg_schema import AUDIT_LOCK, STEPS, VERSION, WRITE_LOCK, schema_problems
 from vault.store.postgres import migrate_schema
@@ -392,6 +393,85 @@ def test_document_version_numbers_cannot_be_taken_ahead(pg_office: Office) -> No
         problems = v.doctor().problems  # the role's own row only, named as planted
         assert len(problems) == 1 and "aaaaaaaaaaaaaaaa" in problems[0], problems
 
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def _torn_row(seq: int, lines: list[bytes]) -> bytes:
+    """An unsigned "torn" row naming ``lines`` (the rows just before it):
+    enough for the schema's commit-time check, no record to any reader."""
+    return _canonical({"v": 2, "seq": seq, "action": "torn", "fragments": [
+        {"length": len(x), "seq": seq - len(lines) + i,
+         "sha256": hashlib.sha256(x).hexdigest()}
+        for i, x in enumerate(lines)]})
+
+
+def test_records_planted_ahead_of_their_lines_are_refused(pg_office: Office) -> None:
+    # The role copied the last record twice, numbered 1,000 lines ahead, and
+    # added an unsigned torn row naming both (the commit-time check was
+    # content): every reader found records out of place ("line N holds
+    # record N+1000"), every deciding command exited 4 on every machine, an
+    # incident was refused and the lines could never be put back (DELETE is
+    # refused even to the owner). Such a row is refused now (schema 20): no
+    # row is ever removed here, so no record can be numbered ahead of its row.
+    doc = _seal(pg_office, "clerk", b"payroll")
+    with _intruder(pg_office, autocommit=True) as c:
+        (n,) = c.execute("SELECT count(*) FROM vault.audit_log").fetchone()  # type: ignore[misc]
+        (last,) = c.execute("SELECT line FROM vault.audit_log WHERE seq = %s",
+                            (n - 1,)).fetchone()  # type: ignore[misc]
+        record = json.loads(bytes(last))
+        unsigned = {k: v for k, v in record.items() if k != "sig"}
+        # As planted; with "\u0000", JSON the server stores but cannot read
+        # members of; numbered beyond any bigint; one line ahead, unsigned.
+        for number, base in ((n + 1000, record), (n + 1000, {**record, "reason": "\x00"}),
+                             (10 ** 40, record), (n + 1, unsigned)):
+            planted = [_canonical({**base, "seq": number + i}) for i in range(2)]
+            with pytest.raises(psycopg.errors.IntegrityConstraintViolation,
+                               match=f"audit line {n} holds a record numbered"
+                                     r" \d+, ahead of its line"), c.transaction():
+                for i, line in enumerate([*planted, _torn_row(n + 2, planted)]):
+                    c.execute("INSERT INTO vault.audit_log VALUES (%s, %s)", (n + i, line))
+        # A huge number in JSON's exponent form is ahead too.
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="ahead"):
+            c.execute("INSERT INTO vault.audit_log VALUES (%s, %s)",
+                      (n, bytes(last).replace(b'"seq":%d' % (n - 1), b'"seq":1e999999')))
+        # A copy numbered below its row -- its number read in place -- is
+        # still set aside as any line that is no record there.
+        with c.transaction():
+            c.execute("INSERT INTO vault.audit_log VALUES (%s, %s), (%s, %s)",
+                      (n, bytes(last), n + 1, _torn_row(n + 1, [bytes(last)])))
+    for who in ("clerk", "officer"):
+        r = pg_office.cli(who, "open", doc, "-o", str(pg_office.root / f"out-{who}"))
+        assert r.exit_code == 0, r.output
+        assert (pg_office.root / f"out-{who}").read_bytes() == b"payroll"
+    with pg_office.as_("officer") as v:
+        assert v.doctor().ok
+        assert not v.verify_audit().findings
+
+
+def test_a_folder_log_with_a_record_numbered_ahead_stops_its_move(tmp_path: Path,
+                                                                  pg_cluster: Cluster) -> None:
+    # Only tampering leaves one in a folder (a copy of a later record, set
+    # aside there as a stray line): the database would refuse it, so the
+    # move stops, naming the line, and nothing of the log is kept.
+    office = make_office(tmp_path / "a", FolderKind())
+    log = office.path / "audit" / "log"
+    lines = log.read_bytes().split(b"\n")[:-1]
+    planted = _canonical({**json.loads(lines[-1]), "seq": len(lines) + 7})
+    with open(log, "ab") as f:
+        f.write(planted + b"\n")
+    _seal(office, "clerk", b"staff notes")  # sets the stray line aside
+    assert office.as_("officer").doctor().ok
+    pg = pg_cluster.new_database()
+    with pytest.raises(StorageError, match=f"audit line {len(lines)} holds a record numbered"
+                                           f" {len(lines) + 7}, ahead of its line"):
+        move_vault(office.location, pg, office.ids["officer"])
+    rows = pg_cluster.execute("SELECT count(*) FROM vault.audit_log", dbname=dbname_of(pg),
+                              user=OWNER)
+    assert rows == [(0,)]
 
 def test_the_migration_drops_version_numbers_taken_ahead(pg_cluster: Cluster) -> None:
     app = pg_cluster.new_database(schema=False)

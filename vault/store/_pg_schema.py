@@ -665,6 +665,73 @@ BEGIN
 END $$;
 """.replace("%(audit_lock)d", str(AUDIT_LOCK))
 
+# A line holding a record numbered AHEAD of its row is refused (AUDIT.md
+# §13). Rows are never removed here, so no honest writer, crash or move
+# leaves one: the application role planted two copies of a record numbered
+# 1,000 lines ahead, and an unsigned torn row naming them (audit_named was
+# content), and every reader then found records out of place ("line N
+# holds record N+1000") -- every deciding command stopped, on every
+# machine, and the repair the reading rules ask for (put the lines back)
+# is refused to all but a superuser. A record numbered below its row stays
+# accepted when a torn record sets it aside (a copy, or a record that
+# landed late in a folder log, moved here). A line is taken for a record
+# here as a reader would take it at most: a JSON object with "v" the
+# number 2, "time" a string and "seq" a number (a reader wants more, never
+# less); "\u0000", which the server stores but cannot read members of, is
+# read as another escape of the same shape, and a number beyond numeric's
+# range by its sign and its exponent's. One parse of the line per insert.
+_V20 = r"""
+CREATE FUNCTION vault.audit_ahead(line bytea, num bigint) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v json;
+    t json;
+    s json;
+    n text;
+BEGIN
+    SELECT r.v, r."time", r.seq INTO v, t, s
+        FROM json_to_record(replace(convert_from(line, 'UTF8'), '\u0000', '\ufffd')::json)
+        AS r(v json, "time" json, seq json);
+    IF json_typeof(v) IS DISTINCT FROM 'number' OR v::text <> '2'
+            OR json_typeof(t) IS DISTINCT FROM 'string'
+            OR json_typeof(s) IS DISTINCT FROM 'number' THEN
+        RETURN NULL;
+    END IF;
+    n := s::text;
+    IF n ~ '^[0-9]+$' THEN  -- JSON has no leading zeros: more than 19 digits is no bigint
+        RETURN CASE WHEN length(n) > 19 OR n::numeric > num THEN n END;
+    END IF;
+    BEGIN
+        RETURN CASE WHEN n::numeric > num THEN n END;
+    EXCEPTION WHEN others THEN
+        -- Beyond numeric's range: huge, unless negative or tiny.
+        RETURN CASE WHEN n !~ '^-' AND n !~* 'e-' THEN n END;
+    END;
+EXCEPTION WHEN others THEN
+    RETURN NULL;  -- not UTF-8 JSON, or no object: no record to any reader
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_check_line() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expected bigint;
+    ahead text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(audit_lock)d);  -- AUDIT_LOCK
+    SELECT coalesce(max(seq) + 1, 0) INTO expected FROM vault.audit_log;
+    IF NEW.seq <> expected THEN
+        RAISE EXCEPTION 'audit record % is not the next one (%)', NEW.seq, expected
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    ahead := vault.audit_ahead(NEW.line, NEW.seq);
+    IF ahead IS NOT NULL THEN
+        RAISE EXCEPTION 'audit line % holds a record numbered %, ahead of its line: lines are'
+            ' never removed here, so it was planted', NEW.seq, left(ahead, 40)
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;  -- a line that is no record: audit_named checks it at commit
+END $$;
+""".replace("%(audit_lock)d", str(AUDIT_LOCK))
+
 # The functions the migrations leave in the schema (at VERSION): whether
 # each runs as the schema's owner (SECURITY DEFINER), and the SHA-256 of
 # its source as the catalog holds it (pg_proc.prosrc; for a function with a
@@ -680,7 +747,7 @@ FUNCTIONS: dict[str, tuple[bool, str]] = {
     "audit_is_object": (False,
                         "ae76547de338878c09ff75262b415c8f8a134a2d7c882fb13376f3e89982c956"),
     "audit_check_line": (False,
-                         "f77e57f53d7cceeb6b4e39e9fe0cdc105f929749b28468419e2d59ccdcebf63e"),
+                         "3cb0835a39ef3094a045ef162979c0f92e70d56e16e7356ee43bedf7af2556da"),
     "audit_named": (False, "51a3c1295f01841456c85556cb3f0634947f2729199fe67c7cfeeb3a752ddd7a"),
     "audit_tree_row": (True, "fa1e7ad2a8eaef985854da1845564c784ff73d6c87917fbc33fb10a4834bef8c"),
     "audit_check_checkpoint": (
@@ -690,6 +757,7 @@ FUNCTIONS: dict[str, tuple[bool, str]] = {
                         "6574b0a3da39a62f6a2492fa456da1d8c0ca06cf11c3be8559d04f0ee8fd9245"),
     "audit_torn_fragments": (
         False, "8bef02a3f82216de7aa347d19ce47af3e2a565fba38e7cf52cc716d120e25c3c"),
+    "audit_ahead": (False, "82e687864fc6f2c9f178962009fd52e2a60de15e38aff0c80f3fe7890ecd26ae"),
 }
 
 # The triggers the migrations leave (at VERSION), as PostgreSQL writes each
@@ -814,6 +882,7 @@ STEPS: Sequence[tuple[int, str, str]] = (
     (18, "functions: every one re-created as it is now, whichever release made the database",
      _V18),
     (19, "audit log: every insert takes the append lock, whoever makes it", _V19),
+    (20, "audit log: a line holding a record numbered ahead of its row is refused", _V20),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
@@ -822,15 +891,15 @@ VERSION = STEPS[-1][0]
 _ADD_ONLY = ("manifest", "actors", "statements", "audit_log", "audit_checkpoints")
 _READ_WRITE = ("keyrings", "documents", "document_chunks")
 # The functions an application role's own statements evaluate, as that
-# role: audit_log_named's WHEN clause (audit_is_record), and what it and
-# audit_named -- a trigger function that does not run as the owner -- call
-# in turn. PostgreSQL gives every role EXECUTE on a new function, unless an
+# role: audit_log_named's WHEN clause (audit_is_record), and what it,
+# audit_named and audit_check_line -- trigger functions that do not run as
+# the owner -- call in turn. PostgreSQL gives every role EXECUTE on a new function, unless an
 # administrator's ALTER DEFAULT PRIVILEGES ... REVOKE EXECUTE ON FUNCTIONS
 # FROM PUBLIC took that away: then every audit append failed. No CHECK
 # constraint or column default calls a function of the schema; a trigger's
 # own function needs no EXECUTE to fire.
-_APP_FUNCTIONS = ("audit_is_record(bytea, bigint)", "audit_json(bytea)",
-                  "audit_torn_fragments(bytea)")
+_APP_FUNCTIONS = ("audit_ahead(bytea, bigint)", "audit_is_record(bytea, bigint)",
+                  "audit_json(bytea)", "audit_torn_fragments(bytea)")
 
 
 def current_version(conn: Connection) -> int:
