@@ -322,6 +322,71 @@ def _mark(kind: str) -> str:
     return f"<w:pPr><w:rPr><w:{kind} {_AUTHOR}/></w:rPr></w:pPr>"
 
 
+def _field(instruction: str) -> str:
+    """A complex field (Ctrl+F9) of ``instruction`` runs, showing "See file"."""
+    return ('<w:r><w:fldChar w:fldCharType="begin"/></w:r>' + instruction
+            + '<w:r><w:fldChar w:fldCharType="separate"/></w:r>' + _run("See file")
+            + '<w:r><w:fldChar w:fldCharType="end"/></w:r>')
+
+
+def _instr(text: str) -> str:
+    return f'<w:r><w:instrText xml:space="preserve">{text}</w:instrText></w:r>'
+
+
+def _guide(guide: str) -> str:
+    """Home > Phonetic Guide: ``guide`` runs over "Paid"."""
+    return (f'<w:r><w:ruby><w:rubyPr/><w:rt>{guide}</w:rt><w:rubyBase>{_run("Paid")}'
+            "</w:rubyBase></w:ruby></w:r>")
+
+
+# Insert > Text Box, Layout Options "In Front of Text": anchored where the
+# cursor was, drawn apart from the line (DrawingML, or VML as older Word
+# and the Fallback write it).
+_WPS = ('xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+        'xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" ' + A)
+
+
+def _text_box(paragraphs: str, vml: bool = False) -> str:
+    if vml:
+        return ('<w:r><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml" '
+                'style="position:absolute;margin-left:300pt;width:80pt;height:20pt;z-index:1">'
+                f"<v:textbox><w:txbxContent>{paragraphs}</w:txbxContent></v:textbox></v:shape>"
+                "</w:pict></w:r>")
+    return (f'<w:r><w:drawing><wp:anchor {_WPS} simplePos="0" relativeHeight="1" behindDoc="0" '
+            'locked="0" layoutInCell="1" allowOverlap="1"><wp:simplePos x="0" y="0"/>'
+            '<wp:positionH relativeFrom="page"><wp:posOffset>5000000</wp:posOffset>'
+            '</wp:positionH><wp:positionV relativeFrom="page"><wp:posOffset>500000'
+            '</wp:posOffset></wp:positionV><wp:extent cx="1000000" cy="300000"/><wp:wrapNone/>'
+            '<wp:docPr id="1" name="Text Box 1"/><a:graphic><a:graphicData '
+            'uri="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"><wps:wsp>'
+            '<wps:cNvSpPr txBox="1"/><wps:spPr/><wps:txbx><w:txbxContent>' + paragraphs
+            + "</w:txbxContent></wps:txbx><wps:bodyPr/></wps:wsp></a:graphicData></a:graphic>"
+            "</wp:anchor></w:drawing></w:r>")
+
+
+_MCE = ('xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+        'xmlns:w14="http://schemas.microsoft.com/office/word/2010/wordml"')
+
+
+def _both_branches(xml: str) -> str:
+    """``xml`` in the Choice and in the Fallback of an mc:AlternateContent."""
+    return (f'<mc:AlternateContent {_MCE}><mc:Choice Requires="w14">{xml}</mc:Choice>'
+            f"<mc:Fallback>{xml}</mc:Fallback></mc:AlternateContent>")
+
+
+def _original_view(before: str) -> str:
+    """A paragraph ``before`` a card number Word's Original view shows
+    whole (its last 1 deleted since, a 9 typed in its place)."""
+    return (f"<w:p>{_run(before + CARD[:-1])}<w:ins {_AUTHOR}>{_run('9')}</w:ins>"
+            f"{_deleted(CARD[-1])}</w:p>")
+
+
+# A long paragraph of no ASCII space: minutes in Chinese, or words joined
+# by no-break spaces (Ctrl+Shift+Space).
+_MINUTES = "本公司董事会会议纪要，付款已于五月完成。" * 220 + "信用卡号："
+_JOINED = "\u00a0".join(["Payment"] * 600) + "\u00a0card:\u00a0"
+
+
 _VML = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" '
         'xmlns:o="urn:schemas-microsoft-com:office:office" '
         'xmlns:x="urn:schemas-microsoft-com:office:excel"><v:shape id="_x0000_s1025" '
@@ -671,6 +736,44 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         '</w:r><w:r><w:instrText xml:space="preserve"> FORMDROPDOWN </w:instrText></w:r>'
         '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'),
     "screen-tip-group.pptx": lambda: _split_link("hlinkClick"),
+    # a tracked change inside a QUOTE field's instruction (shown by Alt+F9,
+    # and as its result once updated) or a phonetic guide: its author and
+    # the deleted text were read inside the text read aside
+    "field-code-deleted-digit.docx": lambda: _tracked("<w:p>" + _run("Ref ") + _field(
+        _instr(f' QUOTE "{CARD[:-1]}') + f'<w:del {_AUTHOR}><w:r><w:delInstrText>9'
+        f'</w:delInstrText></w:r></w:del>' + _instr(f'{CARD[-1]}" ')) + "</w:p>", hidden=True),
+    "field-code-inserted-group.docx": lambda: _tracked("<w:p>" + _run("Ref ") + _field(
+        _instr(f' QUOTE "{CARD[:10]}') + f"<w:ins {_AUTHOR}>{_instr(CARD[10:15])}</w:ins>"
+        + _instr(f'{CARD[15:]}" ')) + "</w:p>"),
+    "field-code-format-change.docx": lambda: _tracked("<w:p>" + _run("Ref ") + _field(
+        _instr(f' QUOTE "{CARD[:10]}') + f"<w:r><w:rPr><w:b/><w:rPrChange {_AUTHOR}><w:rPr/>"
+        f"</w:rPrChange></w:rPr><w:instrText>{CARD[10:15]}</w:instrText></w:r>"
+        + _instr(f'{CARD[15:]}" ')) + "</w:p>"),
+    "phonetic-guide-deleted-digit.docx": lambda: _tracked("<w:p>" + _guide(
+        _run(CARD[:-1]) + _deleted("9") + _run(CARD[-1])) + "</w:p>", hidden=True),
+    "phonetic-guide-inserted-group.docx": lambda: _tracked("<w:p>" + _guide(
+        _run(CARD[:10]) + f"<w:ins {_AUTHOR}>{_run(CARD[10:15])}</w:ins>" + _run(CARD[15:]))
+        + "</w:p>"),
+    # a card number only Word's Original view shows whole, ending a long
+    # paragraph of no ASCII space: its other readings were cut inside it
+    "original-view-long-chinese.docx": lambda: _tracked(_original_view(_MINUTES)),
+    "original-view-long-joined.docx": lambda: _tracked(_original_view(_JOINED)),
+    # a floating text box anchored between two groups of a card number Word
+    # draws whole: its paragraphs ended the line
+    "text-box-in-line.docx": lambda: _word("<w:p>" + _run(f"Card {CARD[:10]}") + _text_box(
+        "<w:p>" + _run("DRAFT") + "</w:p>") + _run(CARD[10:]) + "</w:p>"),
+    "empty-text-box-in-line.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:10]}") + _text_box("<w:p/>") + _run(CARD[10:]) + "</w:p>"),
+    "vml-text-box-in-line.docx": lambda: _word("<w:p>" + _run(f"Card {CARD[:10]}") + _text_box(
+        "<w:p>" + _run("DRAFT") + "</w:p>", vml=True) + _run(CARD[10:]) + "</w:p>"),
+    # a group (a digit) written in both branches of an mc:AlternateContent,
+    # of which Word takes one: read twice
+    "alternate-content-group.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:10]}") + _both_branches(_run(CARD[10:14]))
+        + _run(CARD[14:]) + "</w:p>"),
+    "alternate-content-digit.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:-1]}") + "<w:r>" + _both_branches("<w:t>1</w:t>")
+        + "</w:r>" + _run(" paid") + "</w:p>"),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

@@ -2111,6 +2111,58 @@ def test_honest_tracked_changes_and_footnotes_set_no_floor() -> None:
         assert floor_of(data) == ("complete", None, [])
 
 
+def test_honest_fields_text_boxes_shapes_and_long_paragraphs_set_no_floor() -> None:
+    # A report edited with Track Changes on: a TOC field's instruction
+    # re-typed and a DATE field's reformatted, a phonetic guide corrected;
+    # text boxes and a shape as Word writes them (DrawingML in a Choice,
+    # VML in the Fallback), anchored in a line of figures; an equation
+    # (Office Math, a picture in the Fallback); minutes of 4,400 Chinese
+    # characters with an amount corrected at their end; an old version of
+    # 2,300 paragraphs deleted whole.
+    from crafted_shown import (
+        _AUTHOR,
+        _MCE,
+        _MINUTES,
+        _deleted,
+        _field,
+        _guide,
+        _instr,
+        _mark,
+        _run,
+        _text_box,
+        _tracked,
+    )
+
+    draft = "<w:p>" + _run("Draft 2 of 3, 2024") + "</w:p>"
+    box, vml = _text_box(draft), _text_box(draft, vml=True)
+    shape = (f'<w:r><mc:AlternateContent {_MCE}><mc:Choice Requires="wps">{box[5:-6]}'
+             f"</mc:Choice><mc:Fallback>{vml[5:-6]}</mc:Fallback></mc:AlternateContent></w:r>")
+    math = (f'<mc:AlternateContent {_MCE} xmlns:m="http://schemas.openxmlformats.org/'
+            'officeDocument/2006/math"><mc:Choice Requires="m"><m:oMath><m:r><m:t>x=1111</m:t>'
+            "</m:r></m:oMath></mc:Choice><mc:Fallback>" + _run("x=1111") + "</mc:Fallback>"
+            "</mc:AlternateContent>")
+    paragraphs = [
+        _field(_instr(' TOC \\o "1-') + f"<w:del {_AUTHOR}><w:r><w:delInstrText>3"
+               f"</w:delInstrText></w:r></w:del><w:ins {_AUTHOR}>{_instr('4')}</w:ins>"
+               + _instr('" \\h ')),
+        _field(_instr(" DATE ") + f"<w:r><w:rPr><w:b/><w:rPrChange {_AUTHOR}><w:rPr/>"
+               '</w:rPrChange></w:rPr><w:instrText xml:space="preserve">\\@ "d MMMM yyyy"'
+               "</w:instrText></w:r>"),
+        _guide(_run("とう") + _deleted("こ") + f"<w:ins {_AUTHOR}>{_run('きょう')}</w:ins>"),
+        _run("Totals 2024: 1111 ") + box + _run("2222 3333 4444"),
+        _run("Quarter 1 4111 1111 ") + shape + _run("units"),
+        _run("Solve ") + math + _run(" for 2024."),
+        _run(_MINUTES + "金额 1,250 元") + _deleted("，1,205 元") + _run("。"),
+    ]
+    old = "".join(f"<w:p>{_mark('del')}{_deleted('The supplier shall deliver. ' * 33)}</w:p>"
+                  for _ in range(2300))
+    documents = [_tracked("".join(f"<w:p>{p}</w:p>" for p in paragraphs)),
+                 _tracked("".join(f"<w:p>{p}</w:p>" for p in paragraphs), hidden=True),
+                 _tracked(old + f"<w:p>{_run('New terms follow.')}</w:p>")]
+    for data in documents:
+        assert floor_of(data) == ("complete", None, [])
+
+
 def test_a_date_block_is_read_as_the_day_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # "Card 4111 1111 1111 11" and a date block (w:dayShort, DD): Word
     # shows the card number on the 11th of a month.

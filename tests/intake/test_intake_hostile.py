@@ -483,22 +483,27 @@ def test_the_other_readings_of_a_line_are_bounded_as_text_read_aside(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Deleted paragraphs whose marks are deleted too are one line as the
     # text stands now: the text as it stood (and with every change marked)
-    # is held until that line ends, within the bound of text held aside.
+    # is read a line at a time as each deleted mark ends it -- an old
+    # version of 2 M characters deleted with Track Changes on was refused
+    # as too large -- and a line of it held until it ends, within the
+    # bound of text held aside.
     from crafted_shown import _deleted, _mark, _run, _word
 
     from vault.intake import _xml
     from vault.intake._model import Budget, Meter, Refused
     from vault.intake._word import WordTarget
 
-    def read(paragraphs: int) -> str:
+    def read(paragraphs: int, size: int = 90) -> str:
         body = f"<w:p>{_run('Kept.')}</w:p>" + "".join(
-            f"<w:p>{_mark('del')}{_deleted('x' * 90)}</w:p>" for _ in range(paragraphs))
+            f"<w:p>{_mark('del')}{_deleted('x' * size)}</w:p>" for _ in range(paragraphs))
         document = zipfile.ZipFile(io.BytesIO(_word(body))).read("word/document.xml")
         return "".join(_xml.iter_text(io.BytesIO(document), WordTarget(256), "word/document.xml",
-                                      Meter(Budget())))
+                                      Meter(Budget()), flush=500))
 
     monkeypatch.setattr(_xml, "MAX_PENDING", 2000)
+    monkeypatch.setattr(_xml, "CHUNK", 1024)
     assert read(8).count("x" * 90) == 8  # the deletions alike in both: read once
+    assert read(400).count("x" * 90) == 400  # 36,000 characters, a line at a time
     with pytest.raises(Refused, match="other readings of one line") as refused:
-        read(16)
+        read(1, 2100)
     assert refused.value.cause == "too-large"

@@ -59,11 +59,17 @@ def _attr(attrib: dict[str, str], name: str) -> str:
 class WordTarget(TextTarget):
     """A Word document, header, footer, comments, footnotes or endnotes part."""
 
+    # Word takes one branch of an mc:AlternateContent (a shape as DrawingML
+    # or VML, an equation as Office Math or a picture): each is read in a
+    # reading of the line of its own.
+    branch_readings = True
+
     def __init__(self, depth: int) -> None:
         super().__init__(_tags("t", "delText", "instrText", "delInstrText"), _tags("p", "br", "cr"),
                          _tags("tab", "ptab"), depth,
                          asides=_tags("instrText", "delInstrText", "rt"),
-                         inserted=_tags(*_INSERTED), deleted=_tags(*_DELETED))
+                         inserted=_tags(*_INSERTED), deleted=_tags(*_DELETED),
+                         stories=_STORIES)
         self.marks: dict[str, int] = {}  # notes and note references met, by kind
         self.drop_down: _DropDown | None = None  # the legacy drop-down we are in
         # per paragraph open: its depth, whether its mark is inserted, deleted
@@ -255,6 +261,13 @@ _RESULT, _DEFAULT = _tags("result"), _tags("default")
 # run content (§17.3.3) is a drawing, an object or a field character,
 # whose text, if any, is read where it is.
 _DRAWN = {"noBreakHyphen": "-", "pgNum": "1"}
+# A drawing or VML picture in a run (w:drawing, w:pict; §17.3.3.9,
+# §17.3.3.21) is drawn where it is anchored, a floating one apart from the
+# line, and a text box's content in either (w:txbxContent, §17.17.1.1) is
+# a story of its own, its paragraphs none of the line's: read after the
+# line, the line read whole (TextTarget's stories). Read inline, a text
+# box anchored between two groups of a card number ended the line there.
+_STORIES = _tags("drawing", "pict", "txbxContent")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")

@@ -18,7 +18,9 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from vault.intake._detectors import MAX_MATCH
 from vault.intake._model import Meter, Refused
+from vault.intake._patterns import LINE_WINDOW
 
 __all__ = ["EVERY", "MAIN", "MARKUP", "ORIGINAL", "TextTarget", "iter_text", "parse_small"]
 
@@ -37,6 +39,74 @@ _VARIANTS = (ORIGINAL, MARKUP)
 # Characters of a line's main text copied into a reading begun in it (the
 # line's last ones): more than the 1,000 a rule reads of a line at once.
 HEAD = 4 * 1024
+# Of those, the last ones a reading copies whole, never cut inside (see
+# _cut): a rule's window of a line and a detector's longest candidate.
+WHOLE = LINE_WINDOW + MAX_MATCH
+
+
+def _cut(before: str) -> str:
+    """The last HEAD characters of ``before``, begun where no word or
+    number is cut in two: after the first space, else the first mark that
+    is no letter or digit, else the first non-digit, among those before
+    the last WHOLE characters -- never inside the text a candidate ending
+    at the change can span. Cut at its first ASCII space, a line of
+    Chinese (or of words joined by no-break spaces) was cut inside the
+    card number it ended with."""
+    if len(before) <= HEAD:
+        return before
+    before = before[-HEAD:]
+    free = before[:HEAD - WHOLE]
+    for fits in (str.isspace, lambda c: not c.isalnum(), lambda c: not c.isdigit()):
+        at = next((i for i, c in enumerate(free) if fits(c)), -1)
+        if at >= 0:
+            return before[at + 1:]
+    return before
+
+
+class _Line:
+    """A line being read in one story -- the part's own text, a text box's
+    (a story inside a line), the text a line shows apart (a field's
+    instruction, a phonetic guide) -- and what is read after it."""
+
+    __slots__ = ("after", "aside", "base", "branches", "head", "notes", "out", "start",
+                 "variants")
+
+    def __init__(self, out: list[str], base: int = 0) -> None:
+        self.out = out  # the story's text (for the part's own, the pieces taken)
+        self.start = len(out)  # the piece of ``out`` the line's main text begins at
+        self.head = ""  # its main text taken before that (its last HEAD characters)
+        self.base = base  # the branches of Markup Compatibility around the story
+        # per reading of _VARIANTS: its text since the main line it differs
+        # in began, or None while it is the main one's
+        self.variants: list[list[str] | None] = [None] * len(_VARIANTS)
+        self.branches: list[_Branch] = []  # readings taking another branch
+        self.aside: _Line | None = None  # the text shown apart from the line
+        self.notes: list[str] = []  # attribute texts shown apart (each once)
+        self.after: list[str] = []  # the stories inside the line, as read
+
+    def text(self) -> str:
+        """The line's main text so far: its last HEAD characters, cut (_cut)."""
+        tail, n, at = [], 0, len(self.out)
+        while at > self.start and n <= HEAD:  # from its end: a long line is not copied
+            at -= 1
+            tail.append(self.out[at])
+            n += len(self.out[at])
+        if n <= HEAD:
+            tail.append(self.head)
+        return _cut("".join(reversed(tail)))
+
+
+class _Branch:
+    """A reading of a line taking another branch of an mc:AlternateContent
+    in it than the first (:meth:`TextTarget.alternate`)."""
+
+    __slots__ = ("own", "picks", "serial", "text")
+
+    def __init__(self, picks: dict[int, int], serial: int, text: str) -> None:
+        self.picks = picks  # per AlternateContent (serial): the branch taken
+        self.serial = serial  # the AlternateContent it was begun in
+        self.text = [text]
+        self.own = False  # whether its branch read text the first one did not
 
 
 class TextTarget:
@@ -45,12 +115,17 @@ class TextTarget:
     element's text (a spreadsheet cell's shared-string index).
 
     Text an application shows elsewhere than in the line it is written in
-    (an attribute's: a tooltip, a tracked change's author; a field's
-    instruction, ``asides``) is read aside (:meth:`_aside`): held until
-    the line ends (a ``breaks`` element, :meth:`_line`) or the part does,
-    then read on lines of its own. Read where it is written, it split the
-    text around it in two: a card number one group of which was a
-    hyperlink with a tooltip was read as two numbers, neither a card's.
+    is read after that line, never inside it: an attribute's (a tooltip,
+    a tracked change's author: :meth:`_aside`, each on a line of its own);
+    the content of ``asides`` elements (a field's instruction, a phonetic
+    guide), a line of its own read as the line is (in each reading,
+    below); a ``stories`` element's (a text box anchored in the line, its
+    own paragraphs), read as a story of its own, the line around it kept
+    whole (:meth:`_enter`). Read where it is written, it split the text
+    around it in two: a card number one group of which was a hyperlink
+    with a tooltip, or with a text box anchored between two groups, was
+    read as two numbers, neither a card's; an author read inside a
+    field's instruction split the card number in it.
 
     A line with changes tracked in it (the content of ``inserted`` and
     ``deleted`` elements) is read as the application shows it by default,
@@ -60,18 +135,26 @@ class TextTarget:
     one (a variant) is kept only for a line where it differs, copied from
     the line's main text where it first does (:meth:`_text`). Read inline
     alone, a deleted digit inside a card number the application shows
-    whole split it: "4111 1111 1111 11191"."""
+    whole split it: "4111 1111 1111 11191". A variant's lines the main
+    line goes on past (a deleted paragraph mark) are read as they end.
+
+    With ``branch_readings``, a line holding an mc:AlternateContent is read
+    with its first branch and, after it, with each other (:meth:`alternate`)."""
 
     # Whether the part may hold HTML's <br> unclosed, as Excel writes legacy
     # VML (a comment box or form control label of several lines): read as
     # <br/>, not refused as malformed XML.
     html_breaks = False
+    # Whether a line is read once per branch of Markup Compatibility in it
+    # (an application takes one), rather than with every branch inline.
+    branch_readings = False
 
     def __init__(self, collect: frozenset[str], breaks: frozenset[str] = frozenset(),
                  tabs: frozenset[str] = frozenset(), max_depth: int = 256,
                  skip: Callable[[str, dict[str, str]], bool] | None = None,
                  asides: frozenset[str] = frozenset(), inserted: frozenset[str] = frozenset(),
-                 deleted: frozenset[str] = frozenset()) -> None:
+                 deleted: frozenset[str] = frozenset(),
+                 stories: frozenset[str] = frozenset()) -> None:
         self.collect = collect
         self.breaks = breaks
         self.tabs = tabs
@@ -80,34 +163,36 @@ class TextTarget:
         self.asides = asides
         self.inserted = inserted
         self.deleted = deleted
+        self.stories = stories
         self.depth = 0
         self.inside = 0  # depth of the collected element we are in, 0 if none
-        self.apart = 0  # depth of the ``asides`` element we are in, 0 if none
         self.ins_at = 0  # depth of the ``inserted`` element we are in, 0 if none
         self.del_at = 0  # depth of the ``deleted`` element we are in, 0 if none
         self.readings = EVERY  # the readings the content we are in is shown in
         self.pieces: list[str] = []
         self.size = 0
-        self.aside: list[str] = []  # text read aside, until the line ends
-        self.aside_seen: set[str] = set()  # of it, the attribute texts (each read once)
-        self.aside_size = 0
-        # per reading of _VARIANTS: its text since the main line it differs
-        # in began, or None while it is the main one's
-        self.variants: list[list[str] | None] = [None] * len(_VARIANTS)
-        self.varied = False  # whether any is kept
+        self.root = self.line = _Line(self.pieces)  # the part's line, the one read
+        # per story or aside entered: its depth and the line it is inside of
+        self.outer: list[tuple[int, _Line]] = []
+        self.held = 0  # characters held until the part's line ends
+        self.varied = False  # whether the line read has another reading
         self.variant_size = 0
-        self.line_from = 0  # the piece the main line begins at
-        self.head = ""  # the main line's text taken before it (its last HEAD characters)
         # the branches of Markup Compatibility read (:class:`_Unwrap`): per
         # AlternateContent around, its serial in the part and the branch's index
         self.branches: tuple[tuple[int, int], ...] = ()
+        self.off_main = False  # whether in a branch but the first (of the line's story)
+        self.alternates: dict[int, tuple[_Line, str]] = {}  # open: its line, text before it
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         self.depth += 1
         if self.depth > self.max_depth:
             raise Refused("xml-too-deep", f"XML nested deeper than {self.max_depth} elements")
-        if not self.apart and tag in self.asides:
-            self.apart = self.depth
+        if tag in self.stories:
+            self._enter(_Line([], len(self.branches)))
+        elif tag in self.asides:
+            if self.line.aside is None:
+                self.line.aside = _Line([], len(self.branches))
+            self._enter(self.line.aside)
         if not self.ins_at and tag in self.inserted:
             self.ins_at = self.depth
             self._changed()
@@ -122,24 +207,59 @@ class TextTarget:
     def end(self, tag: str) -> None:
         if self.inside == self.depth:
             self.inside = 0
-        if self.apart == self.depth:
-            self.apart = 0
         if self.ins_at == self.depth:
             self.ins_at = 0
             self._changed()
         if self.del_at == self.depth:
             self.del_at = 0
             self._changed()
+        if self.outer and self.outer[-1][0] == self.depth:
+            self._leave()
         self.depth -= 1
         if tag in self.breaks:
             self._line(self._ends(tag))
 
     def data(self, text: str) -> None:
         if self.inside:
-            if self.apart:
-                self._hold(text)
-            else:
-                self._add(text)
+            self._add(text)
+
+    def _enter(self, line: _Line) -> None:
+        """Read ``line`` (a story's, or the text a line shows apart) until
+        the element entered ends, the line it is inside of kept as it is."""
+        self.outer.append((self.depth, self.line))
+        self.line = line
+        self._vary()
+
+    def _leave(self) -> None:
+        line = self.line
+        self.line = self.outer.pop()[1]
+        if line is not self.line.aside:  # a story: its lines read after the line around it
+            if self._pending(line):
+                self._within(line, self._line)
+            self.line.after.append("".join(line.out))
+        self._vary()
+
+    def _within(self, line: _Line, act: Callable[[], None]) -> None:
+        outer, self.line = self.line, line
+        self._vary()
+        try:
+            act()
+        finally:
+            self.line = outer
+            self._vary()
+
+    def _vary(self) -> None:
+        line = self.line
+        self.off_main = self.branch_readings and any(
+            branch for _, branch in self.branches[line.base:])
+        self.varied = self.off_main or bool(line.branches) or any(
+            kept is not None for kept in line.variants)
+
+    @staticmethod
+    def _pending(line: _Line) -> bool:
+        return (line.start < len(line.out) or bool(line.head) or line.aside is not None
+                or bool(line.notes or line.after or line.branches)
+                or any(kept is not None for kept in line.variants))
 
     def _changed(self) -> None:
         # Inserted text is not in the text as it stood, deleted text not in
@@ -157,16 +277,15 @@ class TextTarget:
     def _aside(self, text: str) -> None:
         """``text``, shown apart from the line it is written in, read on a
         line of its own once that line ends; the same text once a line."""
-        if text not in self.aside_seen:
-            self.aside_seen.add(text)
-            self._hold("\n" + text + "\n")
+        if text not in self.line.notes:
+            self.line.notes.append(text)
+            self._hold(len(text) + 2)
 
-    def _hold(self, text: str) -> None:
-        self.aside.append(text)
-        self.aside_size += len(text)
-        # Held until the line ends, across feeds: bounded as what one
-        # feed collects is (see _put), no honest line comes near it.
-        if self.aside_size > MAX_PENDING:
+    def _hold(self, n: int) -> None:
+        self.held += n
+        # Held until the part's line ends, across feeds: bounded as what
+        # one feed collects is (see _put), no honest line comes near it.
+        if self.held > MAX_PENDING:
             raise Refused("too-large", f"more than {MAX_PENDING} characters of text shown "
                           "apart from one line")
 
@@ -188,9 +307,19 @@ class TextTarget:
     def _text(self, text: str, readings: int) -> None:
         """``text`` in ``readings``: the main line's if MAIN is one, and each
         variant's that is one; a variant is begun (the main line so far)
-        where the two first differ."""
+        where the two first differ. In a branch but the first, only the
+        readings taking it read its text (in the main reading)."""
+        line = self.line
+        if readings & MAIN:
+            for reading in line.branches:
+                if self._takes(reading):
+                    reading.text.append(text)
+                    reading.own |= self.off_main
+                    self._grow(len(text))
+        if self.off_main:
+            return
         for i, bit in enumerate(_VARIANTS):
-            kept = self.variants[i]
+            kept = line.variants[i]
             if kept is None:
                 if bool(readings & bit) == bool(readings & MAIN):
                     continue
@@ -201,16 +330,19 @@ class TextTarget:
         if readings & MAIN:
             self._put(text)
 
+    def _takes(self, reading: _Branch) -> bool:
+        """Whether ``reading`` takes the branches we are in (the first of
+        every AlternateContent it was not begun for)."""
+        return all(reading.picks.get(serial, 0) == branch
+                   for serial, branch in self.branches[self.line.base:])
+
     def _begin(self, i: int) -> list[str]:
         """Variant ``i``, begun as the main line's text so far: its last
-        HEAD characters (from a space), the part around any change a rule
-        reads -- a line of millions of characters is not copied."""
-        before = self.head + "".join(self.pieces[self.line_from:])
-        if len(before) > HEAD:
-            before = before[-HEAD:]
-            before = before[before.find(" ") + 1:]
+        HEAD characters (_cut), the part around any change a rule reads
+        -- a line of millions of characters is not copied."""
+        before = self.line.text()
         kept = [before]
-        self.variants[i] = kept
+        self.line.variants[i] = kept
         self.varied = True
         self._grow(len(before))
         return kept
@@ -223,47 +355,160 @@ class TextTarget:
             raise Refused("too-large", f"more than {MAX_PENDING} characters of other readings "
                           "of one line")
 
+    def alternate(self, serial: int, begins: bool) -> None:
+        """An mc:AlternateContent begins or ends (:class:`_Unwrap`). An
+        application takes one of its branches (ISO/IEC 29500-3 §10.2.1:
+        the first Choice whose namespaces it understands, else the
+        Fallback); which, intake does not know. The first is read in the
+        line; each other, where it holds text of its own, in a reading of
+        the line of its own, read after it (:meth:`_end_branches`). Read
+        inline, both branches doubled the group written in each:
+        "4111 1111 11111111 1111"."""
+        if not self.branch_readings:
+            return
+        if begins:
+            self.alternates[serial] = (self.line, self._so_far())
+            return
+        line, _ = self.alternates.pop(serial)
+        line.branches = [reading for reading in line.branches
+                         if reading.serial != serial or reading.own]
+        self._vary()
+
+    def _so_far(self) -> str:
+        """The text so far of the reading of the line the content we are in
+        is read in (its last HEAD characters, cut)."""
+        if not self.off_main:
+            return self.line.text()
+        taking = next((r for r in self.line.branches if self._takes(r)), None)
+        return _cut("".join(taking.text)) if taking is not None else ""
+
+    def enter_branches(self, branches: tuple[tuple[int, int], ...], entered: bool) -> None:
+        """The branches we are in (per AlternateContent around: its serial
+        and the branch's index), one ``entered`` or left; a reading begun
+        for a branch entered but the first."""
+        self.branches = branches
+        if self.branch_readings and entered and branches[-1][1]:
+            serial = branches[-1][0]
+            line, before = self.alternates.get(serial, (None, ""))
+            if line is self.line:
+                picks = {s: b for s, b in branches[line.base:] if b}
+                line.branches.append(_Branch(picks, serial, before))
+                self._grow(len(before))
+        self._vary()
+
     def _line(self, readings: int = EVERY) -> None:
         """The end of a line (a paragraph, a line break) in ``readings``.
         Where the main line ends, each variant that ends there too and the
         text held aside are read after it, on lines of their own; a variant
-        that goes on (the break inserted since) is read where it ends."""
+        that goes on (the break inserted since) is read where it ends, one
+        that ends where the main line goes on (the break deleted since)
+        read before the main line, as it ends (:meth:`_before`)."""
+        line = self.line
+        if self.off_main:  # a break in a branch but the first: in the readings taking it
+            if readings & MAIN:
+                self._text("\n", MAIN)
+            return
+        ended: list[str] = []
         for i, bit in enumerate(_VARIANTS):
-            kept = self.variants[i]
+            kept = line.variants[i]
             if kept is None and bool(readings & bit) != bool(readings & MAIN):
                 kept = self._begin(i)
             if kept is not None and readings & bit and not readings & MAIN:
                 kept.append("\n")
-                self._grow(1)
+                text = "".join(kept)
+                kept.clear()
+                self.variant_size -= len(text) - 1
+                if text not in ended:
+                    ended.append(text)
+        if ended:
+            self._before("".join(ended))
         if readings & MAIN:
+            for reading in line.branches:
+                reading.text.append("\n")
             self._put("\n")
             self._end_variants(readings)
-            if self.aside:
-                self._put("".join(self.aside) + "\n")
-                self.aside.clear()
-                self.aside_seen.clear()
-                self.aside_size = 0
-            self.line_from, self.head = len(self.pieces), ""
+            self._end_branches()
+            self._after()
+            line.start, line.head = len(line.out), ""
+            for serial, (at, _) in self.alternates.items():  # begun anew
+                if at is line:
+                    self.alternates[serial] = (line, "")
+            if line is self.root:
+                self.held = 0
+            self._vary()
+
+    def _before(self, text: str) -> None:
+        """A variant's finished lines, read before the main line they end
+        in as it goes on: held to its end, a deletion of a long past
+        version (its paragraph marks deleted too) outgrew every bound. The
+        main line, if part of it was taken already, goes on from its last
+        characters (copied, cut as _cut cuts)."""
+        line = self.line
+        pieces = [text]
+        if line.head:
+            pieces = ["\n" + text, _cut(line.head)]
+            line.head = ""
+        line.out[line.start:line.start] = pieces
+        line.start += 1  # at the main line's text (its last characters copied)
+        self._count(sum(map(len, pieces)))
 
     def _end_variants(self, readings: int) -> None:
         """Each variant that ends with the main line (in ``readings``) read
         after it; two alike once."""
         ended: list[str] = []
         for i, bit in enumerate(_VARIANTS):
-            kept = self.variants[i]
+            kept = self.line.variants[i]
             if kept is not None and readings & bit:
-                self.variants[i] = None
+                self.line.variants[i] = None
                 if (text := "".join(kept) + "\n") not in ended:
                     ended.append(text)
         if ended:
             self._put("".join(ended))
-            self.varied = any(kept is not None for kept in self.variants)
-            if not self.varied:
+            if self.line is self.root and all(kept is None for kept in self.line.variants):
                 self.variant_size = 0
 
+    def _end_branches(self) -> None:
+        """Each reading of the line taking another branch, read after it;
+        two alike once. One whose AlternateContent is still open goes on,
+        begun anew (a branch of whole paragraphs)."""
+        ended: list[str] = []
+        going: list[_Branch] = []
+        for reading in self.line.branches:
+            if (text := "".join(reading.text)) not in ended:
+                ended.append(text)
+            if reading.serial in self.alternates:
+                reading.text = [""]
+                going.append(reading)
+        self.line.branches = going
+        if ended:
+            self._put("".join(ended))
+
+    def _after(self) -> None:
+        """What is read after the line that just ended: the text it shows
+        apart (its own line, in its readings), attribute texts, the
+        stories anchored in it."""
+        line = self.line
+        if (aside := line.aside) is not None:
+            line.aside = None
+            if self._pending(aside):
+                self._within(aside, self._line)
+            self._put("".join(aside.out))
+        if line.notes:
+            self._put("".join(f"{note}\n" for note in line.notes))
+            line.notes.clear()
+        if line.after:
+            self._put("".join(line.after))
+            line.after.clear()
+
     def _put(self, text: str) -> None:
-        self.pieces.append(text)
-        self.size += len(text)
+        self.line.out.append(text)
+        self._count(len(text))
+
+    def _count(self, n: int) -> None:
+        if self.line.out is not self.pieces:  # a story's or an aside's: held
+            self._hold(n)
+            return
+        self.size += n
         # What one feed of CHUNK bytes collects is looked at only after it:
         # text read out of attributes, list labels and number formats
         # rendered into cells can outgrow the bytes many times over, and a
@@ -274,16 +519,19 @@ class TextTarget:
                           f"{CHUNK} bytes of XML")
 
     def take(self) -> str:
-        if self.line_from < len(self.pieces):  # the line goes on: its end kept for _begin
-            self.head = (self.head + "".join(self.pieces[self.line_from:]))[-HEAD:]
+        root = self.root
+        if root.start < len(self.pieces):  # the line goes on: its end kept for _begin
+            root.head = (root.head + "".join(self.pieces[root.start:]))[-HEAD:]
         out = "".join(self.pieces)
         self.pieces.clear()
         self.size = 0
-        self.line_from = 0
+        root.start = 0
         return out
 
     def close(self) -> None:
-        if self.aside or self.varied:  # the part ended inside a line
+        root = self.root
+        if root.aside is not None or root.notes or root.after or root.branches or any(
+                kept is not None for kept in root.variants):  # the part ended inside a line
             self._line()
 
     def next_pass(self) -> TextTarget | None:
@@ -307,7 +555,10 @@ class _Unwrap:
     cell ``c`` or a chart's ``c:date1904`` in a Choice is a child of the
     AlternateContent's parent. Every branch is read (which one an
     application takes depends on what it understands, and a Choice it does
-    not understand with no Fallback is dropped); ``target.branches`` tells
+    not understand with no Fallback is dropped) -- inline, or, for a target
+    reading lines (``branch_readings``), the first inline and each other
+    in a reading of the line of its own (:meth:`TextTarget.alternate`,
+    told where each AlternateContent begins and ends); ``target.branches`` tells
     a reader whose structure no branch may change (a cell style, whose
     index would shift with a branch taken or not) that it is in one: per
     AlternateContent around, its serial and the branch's index.
@@ -335,8 +586,8 @@ class _Unwrap:
 
     def _enter(self, inside: int) -> None:
         self.alternates[-1][2] = inside
-        self.target.branches = tuple((serial, branch) for serial, branch, inside
-                                     in self.alternates if inside)
+        self.target.enter_branches(tuple((serial, branch) for serial, branch, inside
+                                         in self.alternates if inside), bool(inside))
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         if len(self.stack) >= self.target.max_depth:
@@ -349,6 +600,7 @@ class _Unwrap:
             self.serial += 1
             self.alternates.append([self.serial, -1, 0])
             self.stack.append("alternate")
+            self.target.alternate(self.serial, True)
         elif tag in _BRANCHES and self.stack and self.stack[-1] == "alternate":
             self.alternates[-1][1] += 1
             self._enter(1)
@@ -364,7 +616,7 @@ class _Unwrap:
         elif kind == "branch":
             self._enter(0)
         else:
-            self.alternates.pop()
+            self.target.alternate(self.alternates.pop()[0], False)
 
     def close(self) -> None:
         self.target.close()
