@@ -501,6 +501,28 @@ def _screen_tip(tag: str, part: str = "ppt/slides/slide1.xml") -> bytes:
         ).encode())))
 
 
+_MATH = "http://schemas.openxmlformats.org/officeDocument/2006/math"
+
+
+def _equation_docx() -> bytes:
+    """Insert > Equation: Word draws the equation's text (m:t) in the line."""
+    return _word(f'<w:p><w:r><w:t xml:space="preserve">Card </w:t></w:r>'
+                 f'<m:oMath xmlns:m="{_MATH}"><m:r><m:t>{CARD}</m:t></m:r></m:oMath></w:p>')
+
+
+def _equation_pptx() -> bytes:
+    """An equation on a slide, as PowerPoint writes it: its text in the
+    a14:m choice, a picture as the fallback older readers show."""
+    math = ('<mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-'
+            'compatibility/2006"><mc:Choice xmlns:a14="http://schemas.microsoft.com/office/'
+            'drawing/2010/main" Requires="a14"><a14:m>'
+            f'<m:oMathPara xmlns:m="{_MATH}"><m:oMath><m:r><m:t>{CARD}</m:t></m:r></m:oMath>'
+            "</m:oMathPara></a14:m></mc:Choice><mc:Fallback><a:r><a:t> </a:t></a:r>"
+            "</mc:Fallback></mc:AlternateContent>")
+    return rewrite(mf.pptx("Project update", "Notes."),
+                   _sub("ppt/slides/slide1.xml", rb"<a:p>", b"{}" + math.encode()))
+
+
 def _axis_ticks(low: str, high: str, unit: str, code: str) -> bytes:
     """Format Axis: bounds ``low`` .. ``high`` and a major unit (Excel draws
     a tick label at low + k * unit), numbers ``code``."""
@@ -736,6 +758,9 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         '</w:r><w:r><w:instrText xml:space="preserve"> FORMDROPDOWN </w:instrText></w:r>'
         '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'),
     "screen-tip-group.pptx": lambda: _split_link("hlinkClick"),
+    # an equation's text (Office Math), in Word and on a slide
+    "equation.docx": _equation_docx,
+    "equation.pptx": _equation_pptx,
     # a tracked change inside a QUOTE field's instruction (shown by Alt+F9,
     # and as its result once updated) or a phonetic guide: its author and
     # the deleted text were read inside the text read aside

@@ -29,7 +29,7 @@ from vault.intake._numfmt import (
     render,
 )
 from vault.intake._sheets import NamesTarget, SheetTarget
-from vault.intake._word import NumberingTarget, WordTarget
+from vault.intake._word import MATH_TEXT, NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
 
 __all__ = ["CUSTOM_XML", "KINDS", "STYLES", "STYLES_TEXT", "TYPED", "Context", "Reader"]
@@ -513,7 +513,8 @@ STYLES_TEXT = (STYLES[0], lambda ctx: StylesTarget(frozenset((S, _STRICT[S])), C
 _SLIDES = (_names(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster"
                   r"|slideLayouts/slideLayout|notesMasters/notesMaster"
                   r"|handoutMasters/handoutMaster)\d+\.xml"),
-           lambda ctx: _DrawingText(_tags(A, "t"), _tags(A, "p", "br"), max_depth=ctx.depth))
+           lambda ctx: _DrawingText(_tags(A, "t") | MATH_TEXT, _tags(A, "p", "br"),
+                                    max_depth=ctx.depth))
 # Comments, and modern comments (their text is DrawingML, in p188:txBody).
 _PPT_COMMENTS = (_names(r"ppt/comments/[^/]+\.xml"),
                  lambda ctx: TextTarget(_tags(P, "text") | _tags(A, "t"),

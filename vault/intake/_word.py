@@ -46,11 +46,16 @@ from datetime import date
 from vault.intake._model import Refused
 from vault.intake._xml import EVERY, MAIN, MARKUP, ORIGINAL, TextTarget
 
-__all__ = ["NumberingTarget", "WordTarget"]
+__all__ = ["MATH_TEXT", "NumberingTarget", "WordTarget"]
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 W_STRICT = "{http://purl.oclc.org/ooxml/wordprocessingml/main}"
 VML = "{urn:schemas-microsoft-com:vml}"
+# An equation's text (Office Math, ISO/IEC 29500-1 §22.1.2.116, m:t), drawn
+# where the equation stands: in a paragraph, a slide, a text box.
+MATH_TEXT = frozenset(f"{ns}t" for ns in ("{http://schemas.openxmlformats.org/officeDocument/"
+                                          "2006/math}", "{http://purl.oclc.org/ooxml/"
+                                          "officeDocument/math}"))
 
 
 def _tags(*names: str) -> frozenset[str]:
@@ -71,7 +76,8 @@ class WordTarget(TextTarget):
     branch_readings = True
 
     def __init__(self, depth: int) -> None:
-        super().__init__(_tags("t", "delText", "instrText", "delInstrText"), _tags("p", "br", "cr"),
+        super().__init__(_tags("t", "delText", "instrText", "delInstrText") | MATH_TEXT,
+                         _tags("p", "br", "cr"),
                          _tags("tab", "ptab"), depth,
                          asides=_tags("instrText", "delInstrText", "rt"),
                          inserted=_tags(*_INSERTED), deleted=_tags(*_DELETED),
