@@ -1240,3 +1240,30 @@ def test_a_bogus_checkpoint_misleads_no_workstation_without_the_key(
     from vault.audit import verify_tlog_proof
 
     assert verify_tlog_proof(r.stdout, [kept]).checkpoint.size < size
+
+
+def test_a_database_not_in_utf8_takes_no_schema_and_is_named(pg_cluster: Cluster) -> None:
+    # The owner made the database as `initdb` under a C locale makes it:
+    # SQL_ASCII. The schema's checks read each line as JSON, and that
+    # server cannot decode every line the vault reads as a record ("\u00e9"
+    # in a reason): it took two records numbered 1,000 lines ahead for no
+    # records, and every deciding command stopped on every machine.
+    name = f"vault_ascii_{os.getpid()}"
+    pg_cluster.execute(f"CREATE DATABASE {name} OWNER {OWNER} ENCODING 'SQL_ASCII' "
+                       "TEMPLATE template0")
+    with pytest.raises(vault.errors.UsageError,
+                       match="the database's encoding is SQL_ASCII, not UTF8") as caught:
+        migrate_schema(pg_cluster.dsn(OWNER, name), grant=[APP])
+    assert "ENCODING 'UTF8'" in (caught.value.hint or "")
+    (tables,) = pg_cluster.execute("SELECT count(*) FROM pg_catalog.pg_namespace"
+                                   " WHERE nspname = 'vault'", dbname=name)
+    assert tables == (0,)
+    # One made before the check (its encoding changed under it here): doctor
+    # names it.
+    dsn = pg_cluster.new_database()
+    pg_cluster.execute("UPDATE pg_catalog.pg_database SET encoding ="
+                       " pg_catalog.pg_char_to_encoding('SQL_ASCII')"
+                       " WHERE datname = %s", (dbname_of(dsn),))
+    with psycopg.connect(pg_cluster.dsn(OWNER, dbname_of(dsn))) as conn:
+        problems = schema_problems(conn)
+    assert any("encoding is SQL_ASCII, not UTF8" in p for p in problems), problems

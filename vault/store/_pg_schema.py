@@ -946,10 +946,28 @@ def schema_problems(conn: Connection) -> list[str]:
         conn.execute(f"SET LOCAL search_path = {SAFE_SEARCH_PATH}")
         for setting, value in _CATALOG_TEXT_SETTINGS:
             conn.execute(f"SET LOCAL {setting} = {value}")
+        if encoding := _encoding_problem(conn):
+            return [encoding]  # what the catalog says is not read alike either
         return (_function_problems(conn) + _trigger_problems(conn)
                 + _table_problems(conn) + _foreign_problems(conn)
                 + _privilege_problems(conn) + _setting_problems(conn)
                 + _prepared_problems(conn))
+
+
+def _encoding_problem(conn: Connection) -> str | None:
+    """Why the database's encoding will not do, or None. The schema's
+    checks read each audit line as JSON; in a database that is not UTF8
+    the server cannot decode every line the vault reads as a record (a
+    "\\u00e9" escape in SQL_ASCII), takes it for no record, and lets the
+    application role plant records the checks would refuse (AUDIT.md §13)."""
+    row = conn.execute("SELECT pg_catalog.current_setting('server_encoding')").fetchone()
+    value = row[0] if row else "?"
+    # bytes where the session does not decode: the server's own encoding
+    encoding = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    if encoding == "UTF8":
+        return None
+    return (f"the database's encoding is {encoding[:32]}, not UTF8: its checks cannot read "
+            "every audit line as the vault does")
 
 
 def _function_problems(conn: Connection) -> list[str]:
@@ -1318,6 +1336,9 @@ def upgrade(conn: Connection, *, target: int = VERSION) -> tuple[int, int]:
         raise ValueError(f"schema version {target} does not exist (latest: {VERSION})")
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+        if (problem := _encoding_problem(conn)) is not None:
+            raise UsageError(problem, hint="create the database with ENCODING 'UTF8' TEMPLATE "
+                                           "template0 (docs/DEPLOYMENT.md §2)")
         before = current_version(conn)
         if 0 < before < FIRST:
             raise UsageError("this database holds a vault of an earlier format (schema "
