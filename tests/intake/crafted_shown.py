@@ -523,6 +523,35 @@ def _equation_pptx() -> bytes:
                    _sub("ppt/slides/slide1.xml", rb"<a:p>", b"{}" + math.encode()))
 
 
+def _delimited_equation(props: str, *arguments: str) -> bytes:
+    """An equation whose delimiter draws characters of its own
+    (``m:begChr``, ``m:sepChr``, ``m:endChr``) around its arguments."""
+    args = "".join(f"<m:e><m:r><m:t>{a}</m:t></m:r></m:e>" for a in arguments)
+    return _word(f'<w:p><w:r><w:t xml:space="preserve">Card </w:t></w:r>'
+                 f'<m:oMath xmlns:m="{_MATH}"><m:d><m:dPr>{props}</m:dPr>{args}</m:d>'
+                 "</m:oMath></w:p>")
+
+
+def _equation_in_sheet() -> bytes:
+    """Insert > Equation in Excel: a text box of the sheet's drawing, its
+    text an equation (a14:m) in the branch Excel 2010 and later take."""
+    box = ('<xdr:sp macro="" textlink=""><xdr:nvSpPr><xdr:cNvPr id="2" name="TextBox 1"/>'
+           '<xdr:cNvSpPr txBox="1"/></xdr:nvSpPr><xdr:spPr/><xdr:txBody><a:bodyPr/>'
+           '<a:p>{}</a:p></xdr:txBody></xdr:sp>')
+    math = (f'<a14:m><m:oMathPara xmlns:m="{_MATH}"><m:oMath><m:r><m:t>{CARD}</m:t></m:r>'
+            "</m:oMath></m:oMathPara></a14:m>")
+    drawing = (
+        '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/'
+        f'spreadsheetDrawing" {A} xmlns:mc="http://schemas.openxmlformats.org/markup-'
+        'compatibility/2006" xmlns:a14="http://schemas.microsoft.com/office/drawing/2010/main">'
+        "<xdr:oneCellAnchor><xdr:from><xdr:col>0</xdr:col><xdr:colOff>0</xdr:colOff>"
+        '<xdr:row>5</xdr:row><xdr:rowOff>0</xdr:rowOff></xdr:from><xdr:ext cx="3000000" '
+        f'cy="300000"/><mc:AlternateContent><mc:Choice Requires="a14">{box.format(math)}'
+        f"</mc:Choice><mc:Fallback>{box.format('<a:r><a:t> </a:t></a:r>')}</mc:Fallback>"
+        "</mc:AlternateContent><xdr:clientData/></xdr:oneCellAnchor></xdr:wsDr>")
+    return _chart_xlsx(lambda p: {**p, "xl/drawings/drawing1.xml": drawing.encode()})
+
+
 def _axis_ticks(low: str, high: str, unit: str, code: str) -> bytes:
     """Format Axis: bounds ``low`` .. ``high`` and a major unit (Excel draws
     a tick label at low + k * unit), numbers ``code``."""
@@ -761,6 +790,13 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     # an equation's text (Office Math), in Word and on a slide
     "equation.docx": _equation_docx,
     "equation.pptx": _equation_pptx,
+    "equation-in-sheet.xlsx": _equation_in_sheet,
+    # what an equation's delimiter draws: its opening character, a separator
+    "equation-delimiter.docx": lambda: _delimited_equation(
+        '<m:begChr m:val="4"/><m:endChr m:val=""/>', "111 1111 1111 1111"),
+    "equation-separator.docx": lambda: _delimited_equation(
+        '<m:begChr m:val=""/><m:sepChr m:val="1"/><m:endChr m:val=""/>',
+        "4111 1111 1111 111", ""),
     # a tracked change inside a QUOTE field's instruction (shown by Alt+F9,
     # and as its result once updated) or a phonetic guide: its author and
     # the deleted text were read inside the text read aside

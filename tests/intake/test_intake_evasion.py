@@ -2276,3 +2276,23 @@ def test_honest_bound_controls_vml_sections_and_display_units_set_no_floor() -> 
     ]
     for data in documents:
         assert floor_of(data) == ("complete", None, [])
+
+
+def test_honest_equations_set_no_floor() -> None:
+    # Delimiters with their default characters and with others, an n-ary
+    # sum, fractions of numbers, in Word: what they draw is read, no card.
+    from crafted_shown import _MATH, _word
+
+    parts = [
+        "<m:d><m:e><m:r><m:t>a+b</m:t></m:r></m:e></m:d>",
+        '<m:d><m:dPr><m:begChr m:val="["/><m:sepChr m:val=";"/><m:endChr m:val="]"/>'
+        "</m:dPr><m:e><m:r><m:t>2024</m:t></m:r></m:e><m:e><m:r><m:t>1111</m:t></m:r></m:e>"
+        "</m:d>",
+        '<m:nary><m:naryPr><m:chr m:val="\u2211"/></m:naryPr><m:sub><m:r><m:t>i=1</m:t></m:r>'
+        "</m:sub><m:sup><m:r><m:t>12</m:t></m:r></m:sup><m:e><m:r><m:t>4111 x</m:t></m:r>"
+        "</m:e></m:nary>",
+        "<m:f><m:num><m:r><m:t>1111</m:t></m:r></m:num><m:den><m:r><m:t>1111</m:t></m:r>"
+        "</m:den></m:f>",
+    ]
+    data = _word("".join(f'<w:p><m:oMath xmlns:m="{_MATH}">{p}</m:oMath></w:p>' for p in parts))
+    assert floor_of(data) == ("complete", None, [])

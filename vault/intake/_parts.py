@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Context as Decimals
 from decimal import Decimal, InvalidOperation
 
+from vault.intake._math import MATH_TAGS, MathDrawn
 from vault.intake._model import Refused
 from vault.intake._numfmt import (
     MAX_CODE,
@@ -118,11 +119,24 @@ def _screen_tip(target: TextTarget, tag: str, attrib: dict[str, str]) -> None:
 
 class _DrawingText(TextTarget):
     """DrawingML text (a slide, layout, master, notes page), a line each
-    paragraph, and each hyperlink's ScreenTip, after its paragraph."""
+    paragraph, each hyperlink's ScreenTip, after its paragraph, and what an
+    equation draws (vault/intake/_math.py)."""
+
+    def __init__(self, collect: frozenset[str], breaks: frozenset[str], *,
+                 max_depth: int) -> None:
+        super().__init__(collect, breaks, max_depth=max_depth)
+        self.math = MathDrawn()
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
         _screen_tip(self, tag, attrib)
+        if tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
+            self._add(drawn)
+
+    def end(self, tag: str) -> None:
+        if tag in MATH_TAGS and (drawn := self.math.end(tag)):
+            self._add(drawn)
+        super().end(tag)
 
 
 class _DataText(_AllText):
@@ -220,7 +234,8 @@ class _ChartTarget(TextTarget):
 
     def __init__(self, depth: int, systems: tuple[int, ...],
                  again: _Labels | None = None) -> None:
-        super().__init__(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt")),
+        super().__init__(_tags(A, "t") | _tags(C, "v") | frozenset((f"{CX}v", f"{CX}pt"))
+                         | MATH_TEXT,
                          _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",))
                          if again is None else frozenset(), max_depth=depth)
         self.again = again  # what the labels show, reading the numbers again
@@ -244,9 +259,12 @@ class _ChartTarget(TextTarget):
         self.source_format: Format | None = None  # the first numbers' (a linked axis's)
         self.axis_scale: dict[str, str] = {}  # its min, max, majorUnit, ... as written
         self.ticks = 0  # tick labels worked out in the part
+        self.math = MathDrawn()  # what an equation in a drawing draws
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
+        if tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
+            self._add(drawn)
         if (code := attrib.get("formatCode")) is not None and self.again is None:
             self._literal(code)
         if tag in self._LABEL_FORMAT and (label := _format(attrib.get("formatCode"))):
@@ -355,6 +373,8 @@ class _ChartTarget(TextTarget):
             super().data(text)
 
     def end(self, tag: str) -> None:
+        if tag in MATH_TAGS and (drawn := self.math.end(tag)):
+            self._add(drawn)
         if self.number is not None and self.inside == self.depth:
             value, self.number = "".join(self.number), None
             self._number(value)

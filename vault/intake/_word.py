@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from vault.intake._math import MATH_TAGS, MathDrawn
 from vault.intake._model import Refused
 from vault.intake._xml import EVERY, MAIN, MARKUP, ORIGINAL, TextTarget
 
@@ -84,6 +85,7 @@ class WordTarget(TextTarget):
                          stories=_STORIES)
         self.marks: dict[str, int] = {}  # notes and note references met, by kind
         self.drop_down: _DropDown | None = None  # the legacy drop-down we are in
+        self.math = MathDrawn()  # what equations draw beyond their text
         # per paragraph open: its depth, whether its mark is inserted, deleted
         self.paragraphs: list[list[int]] = []
         self.paragraph_props = 0  # depth of the open paragraph's w:pPr, 0 if none
@@ -96,6 +98,8 @@ class WordTarget(TextTarget):
                           "(altChunk) is not inspected")
         super().start(tag, attrib)
         if special is None:
+            if tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
+                self._add(drawn)
             return
         if special in _MARK_PARTS or (self.mark_props and tag in _MARK_CHANGES):
             self._paragraph_mark(special, tag)
@@ -123,6 +127,8 @@ class WordTarget(TextTarget):
                     self._aside(text)
 
     def end(self, tag: str) -> None:
+        if tag in MATH_TAGS and (drawn := self.math.end(tag)):
+            self._add(drawn)
         if self.drop_down is not None and self.drop_down.depth == self.depth:
             # the entry picked, shown where the field is, among the line's text
             entries, picked = self.drop_down.entries, self.drop_down.picked()
