@@ -374,6 +374,46 @@ def _both_branches(xml: str) -> str:
             f"<mc:Fallback>{xml}</mc:Fallback></mc:AlternateContent>")
 
 
+def _inline_box(paragraphs: str, vml: bool = False) -> str:
+    """Insert > Text Box, Layout Options "In Line with Text": drawn in the
+    line as a character (DrawingML wp:inline, or VML not positioned)."""
+    if vml:
+        return ('<w:r><w:pict><v:shape xmlns:v="urn:schemas-microsoft-com:vml" '
+                'style="width:28pt;height:12pt" stroked="f" filled="f"><v:textbox>'
+                f"<w:txbxContent>{paragraphs}</w:txbxContent></v:textbox></v:shape></w:pict></w:r>")
+    return (f'<w:r><w:drawing><wp:inline {_WPS}><wp:extent cx="380000" cy="160000"/>'
+            '<wp:docPr id="1" name="Text Box 1"/><a:graphic><a:graphicData '
+            'uri="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"><wps:wsp>'
+            '<wps:cNvSpPr txBox="1"/><wps:spPr/><wps:txbx><w:txbxContent>' + paragraphs
+            + "</w:txbxContent></wps:txbx><wps:bodyPr/></wps:wsp></a:graphicData></a:graphic>"
+            "</wp:inline></w:drawing></w:r>")
+
+
+_UNKNOWN = 'xmlns:x9="urn:example:unknown"'
+
+
+def _skipped(choice: str, fallback: str | None = None) -> str:
+    """An mc:AlternateContent whose Choice requires a namespace no Office
+    understands: Word takes its Fallback, or nothing where it has none."""
+    tail = "" if fallback is None else f"<mc:Fallback>{fallback}</mc:Fallback>"
+    return (f'<mc:AlternateContent {_MCE} {_UNKNOWN}><mc:Choice Requires="x9">{choice}'
+            f"</mc:Choice>{tail}</mc:AlternateContent>")
+
+
+_MCE_A = ('xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+          'xmlns:a14="http://schemas.microsoft.com/office/drawing/2010/main"')
+
+
+def _drawn_twice() -> str:
+    """DrawingML runs of a card number, a group written in both branches
+    (PowerPoint or Excel draws one)."""
+    def run(text: str) -> str:
+        return f"<a:r><a:t>{text}</a:t></a:r>"
+    return (run(f"Card {CARD[:10]}") + f'<mc:AlternateContent {_MCE_A}><mc:Choice '
+            f'Requires="a14">{run(CARD[10:14])}</mc:Choice><mc:Fallback>{run(CARD[10:14])}'
+            f"</mc:Fallback></mc:AlternateContent>{run(CARD[14:])}")
+
+
 def _original_view(before: str) -> str:
     """A paragraph ``before`` a card number Word's Original view shows
     whole (its last 1 deleted since, a 9 typed in its place)."""
@@ -835,6 +875,40 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "alternate-content-digit.docx": lambda: _word(
         "<w:p>" + _run(f"Card {CARD[:-1]}") + "<w:r>" + _both_branches("<w:t>1</w:t>")
         + "</w:r>" + _run(" paid") + "</w:p>"),
+    # an inline text box (drawn as a character) completing a card number
+    "inline-text-box.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:15]}") + _inline_box("<w:p>" + _run(CARD[15:]) + "</w:p>")
+        + _run(" paid") + "</w:p>"),
+    "inline-vml-text-box.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:15]}") + _inline_box(
+            "<w:p>" + _run(CARD[15:]) + "</w:p>", vml=True) + _run(" paid") + "</w:p>"),
+    # a Choice Word skips (its namespace unknown): the Fallback's text, or none
+    "skipped-choice-empty-fallback.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:-1]}") + _skipped(_run("9"), "") + _run(CARD[-1] + " paid")
+        + "</w:p>"),
+    "skipped-choice-no-fallback.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:-1]}") + _skipped(_run("9")) + _run(CARD[-1] + " paid")
+        + "</w:p>"),
+    "skipped-choice-field-code.docx": lambda: _word("<w:p>" + _field(
+        _instr(f' QUOTE "{CARD[:-1]}') + _skipped(_instr("9")) + _instr(f'{CARD[-1]}"'))
+        + "</w:p>"),
+    # two Choices Word skips: both Fallbacks shown
+    "two-fallbacks.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:5]}") + _skipped(_run("2222"), _run(CARD[5:9])) + _run(" ")
+        + _skipped(_run("3333"), _run(CARD[10:14])) + _run(CARD[14:]) + "</w:p>"),
+    # a QUOTE field's instruction, then a phonetic guide "7": read glued
+    "field-code-then-guide.docx": lambda: _word(
+        "<w:p>" + _field(_instr(f" QUOTE {CARD}")) + _run(" and ") + _guide(_run("7"))
+        + "</w:p>"),
+    # a group in both branches, on a slide, in an Excel text box, a chart title
+    "alternate-content-group.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."), _then(
+        _sub("ppt/slides/slide1.xml", rb"<a:r>(?:(?!</a:r>).)*Project update.*?</a:r>",
+             _drawn_twice().encode()),
+        _sub("ppt/slides/slide1.xml", rb"<p:sld ", f"<p:sld {_MCE_A} ".encode()))),
+    "alternate-content-chart-title.xlsx": lambda: _chart_xlsx(_sub(
+        _CHART, rb"<chart>", (f"<chart><title><tx><rich {A} {_MCE_A}><a:bodyPr/><a:p>"
+                              + _drawn_twice() + '</a:p></rich></tx><overlay val="0"/>'
+                              "</title>").encode())),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

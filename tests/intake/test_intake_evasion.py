@@ -2163,6 +2163,70 @@ def test_honest_fields_text_boxes_shapes_and_long_paragraphs_set_no_floor() -> N
         assert floor_of(data) == ("complete", None, [])
 
 
+def test_an_honest_report_with_a_text_box_in_each_paragraph_is_inspected_whole() -> None:
+    # Each text box as Word writes it (DrawingML in a Choice, VML in the
+    # Fallback), after 4,000 characters of its paragraph: the other
+    # readings its AlternateContent began were never given back, and a
+    # report of 1,100 such paragraphs was refused as too large.
+    from crafted_shown import _MCE, _run, _text_box
+
+    note = "<w:p>" + _run("See note") + "</w:p>"
+    box, vml = _text_box(note), _text_box(note, vml=True)
+    shape = (f'<w:r><mc:AlternateContent {_MCE}><mc:Choice Requires="wps">{box[5:-6]}'
+             f"</mc:Choice><mc:Fallback>{vml[5:-6]}</mc:Fallback></mc:AlternateContent></w:r>")
+    paragraph = "<w:p>" + _run("The committee reviewed the proposal. " * 110) + shape + "</w:p>"
+    data = rewrite(mf.docx(["Canteen hours."]), lambda p: {
+        **p, "word/document.xml": p["word/document.xml"].replace(
+            b"<w:body>", b"<w:body>" + (paragraph * 1100).encode(), 1)})
+    assert floor_of(data) == ("complete", None, [])
+
+
+def test_honest_inline_pictures_text_boxes_and_branches_set_no_floor() -> None:
+    # A form of figures: a picture and text boxes drawn in line with the
+    # text, a label in a box between two amounts, a shape and an equation
+    # as Word writes them, two on one line; a slide and a chart title with
+    # a run in both branches.
+    from crafted_shown import (
+        _CHART,
+        _MCE,
+        _MCE_A,
+        _chart_xlsx,
+        _inline_box,
+        _run,
+        _skipped,
+        _sub,
+        _word,
+    )
+
+    picture = ('<w:r><w:drawing><wp:inline xmlns:wp="http://schemas.openxmlformats.org/'
+               'drawingml/2006/wordprocessingDrawing"><wp:extent cx="90000" cy="90000"/>'
+               '<wp:docPr id="2" name="Picture 2"/></wp:inline></w:drawing></w:r>')
+    label = "<w:p>" + _run("EUR") + "</w:p>"
+    both = (f'<w:r><mc:AlternateContent {_MCE}><mc:Choice Requires="wps">'
+            f"{_inline_box(label)[5:-6]}</mc:Choice><mc:Fallback>"
+            f"{_inline_box(label, vml=True)[5:-6]}</mc:Fallback></mc:AlternateContent></w:r>")
+    paragraphs = [
+        _run("Totals 2024: 1111 ") + picture + _run(" 2222 3333 4444"),
+        _run("Amount 4111 1111 ") + _inline_box(label) + _run(" 1111 units"),
+        _run("Quarter 1 4111 1111 ") + both + _run(" 2222 ") + both + _run(" units"),
+        _run("Ref 1111 ") + _skipped(_run("2222"), _run("3333")) + _run(" 4444 ")
+        + _skipped(_run("5555")) + _run(" done"),
+    ]
+    assert floor_of(_word("".join(f"<w:p>{p}</w:p>" for p in paragraphs))) == (
+        "complete", None, [])
+    runs = (f"<a:r><a:t>Quarter 2024 </a:t></a:r><mc:AlternateContent {_MCE_A}><mc:Choice "
+            'Requires="a14"><a:r><a:t>1111</a:t></a:r></mc:Choice><mc:Fallback><a:r><a:t>1111'
+            "</a:t></a:r></mc:Fallback></mc:AlternateContent><a:r><a:t> units</a:t></a:r>")
+    slide = rewrite(mf.pptx("Project update", "Notes."), _sub(
+        "ppt/slides/slide1.xml", rb"<a:r>(?:(?!</a:r>).)*Project update.*?</a:r>",
+        runs.encode()))
+    chart = _chart_xlsx(_sub(_CHART, rb"<chart>", (
+        '<chart><title><tx><rich xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/'
+        f'main" {_MCE_A}><a:bodyPr/><a:p>{runs}</a:p></rich></tx></title>').encode()))
+    for data in (slide, chart):
+        assert floor_of(data) == ("complete", None, [])
+
+
 def test_a_date_block_is_read_as_the_day_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # "Card 4111 1111 1111 11" and a date block (w:dayShort, DD): Word
     # shows the card number on the 11th of a month.

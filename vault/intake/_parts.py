@@ -120,7 +120,11 @@ def _screen_tip(target: TextTarget, tag: str, attrib: dict[str, str]) -> None:
 class _DrawingText(TextTarget):
     """DrawingML text (a slide, layout, master, notes page), a line each
     paragraph, each hyperlink's ScreenTip, after its paragraph, and what an
-    equation draws (vault/intake/_math.py)."""
+    equation draws (vault/intake/_math.py); a line holding an
+    mc:AlternateContent is read once per branch, as a Word part's is
+    (TextTarget.alternate)."""
+
+    branch_readings = True
 
     def __init__(self, collect: frozenset[str], breaks: frozenset[str], *,
                  max_depth: int) -> None:
@@ -211,8 +215,10 @@ class _ChartTarget(TextTarget):
     chart's cx:dataLabels its cx:chartData): the part is then read again
     for its numbers alone, each that reads otherwise with the digits they
     show, and rendered with the label formats it was not yet shown with
-    (``again``)."""
+    (``again``). A line holding an mc:AlternateContent is read once per
+    branch (TextTarget.alternate): Office draws one."""
 
+    branch_readings = True
     _NUMBERS = _tags(C, "numCache", "numLit") | frozenset((f"{CX}numDim",))
     _CODE = _tags(C, "formatCode")
     _LABEL_FORMAT = _tags(C, "numFmt") | frozenset((f"{CX}numFmt",))

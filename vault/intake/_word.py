@@ -101,6 +101,13 @@ class WordTarget(TextTarget):
             if tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
                 self._add(drawn)
             return
+        if special in ("inline", "anchor", "shape"):
+            self._placed(special, attrib)
+            return
+        if special == "fldChar":
+            if _attr(attrib, "fldCharType").strip() in ("separate", "end"):
+                self._end_aside()  # the field's instruction ends
+            return
         if special in _MARK_PARTS or (self.mark_props and tag in _MARK_CHANGES):
             self._paragraph_mark(special, tag)
             if special != "author":
@@ -139,6 +146,23 @@ class WordTarget(TextTarget):
         elif self.paragraph_props == self.depth:
             self.paragraph_props = 0
         super().end(tag)
+        if tag in _ASIDE_ENDS:
+            self._end_aside()
+
+    def _placed(self, special: str, attrib: dict[str, str]) -> None:
+        """Where a drawing or VML picture (a story) is drawn, said by its
+        first element: inline (wp:inline, ISO/IEC 29500-1 §20.4.2.8,
+        "treated like a character glyph"; a VML shape not positioned
+        absolutely, §14.1.2.19) in the line, as a character, its text read
+        there too (TextTarget._in_place); anchored (wp:anchor, §20.4.2.3;
+        position:absolute) apart from it."""
+        if not self.outer or self.outer[-1][0] != self.depth - 1:
+            return  # not the drawing's or picture's own child
+        if special == "shape":
+            style = _attr(attrib, "style").replace(" ", "").lower()
+            self.line.inline = "position:absolute" not in style
+        else:
+            self.line.inline = special == "inline"
 
     def _paragraph_mark(self, special: str, tag: str) -> None:
         """A paragraph (w:p), and its mark's properties (w:pPr/w:rPr) with
@@ -286,6 +310,16 @@ _DRAWN = {"noBreakHyphen": "-", "pgNum": "1"}
 # line, the line read whole (TextTarget's stories). Read inline, a text
 # box anchored between two groups of a card number ended the line there.
 _STORIES = _tags("drawing", "pict", "txbxContent")
+# A field's instruction ends where its result begins (w:fldChar separate)
+# or the field ends (end; w:fldSimple, its instruction an attribute), a
+# phonetic guide with its w:rt: each a line of its own (TextTarget._end_aside).
+_ASIDE_ENDS = _tags("fldSimple", "rt")
+WP = "{http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing}"
+# The elements saying where a drawing (wp:inline, wp:anchor) or a VML
+# picture (its shape, of any VML kind but a shape type) is drawn.
+_PLACED = {f"{WP}inline": "inline", f"{WP}anchor": "anchor"} | {
+    f"{VML}{kind}": "shape" for kind in ("shape", "rect", "roundrect", "oval", "line",
+                                         "polyline", "curve", "arc", "group", "image")}
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
@@ -310,7 +344,8 @@ _SPECIAL = dict.fromkeys(_tags("altChunk"), "altChunk") | dict.fromkeys(_tags("s
     | dict.fromkeys(_tags("footnote", "endnote"), "note") \
     | dict.fromkeys(_tags("footnoteRef", "endnoteRef"), "noteRef") \
     | dict.fromkeys(_tags("footnoteReference", "endnoteReference"), "noteReference") \
-    | {t: t.rsplit("}", 1)[-1] for t in _tags(*_MARK_PARTS)}
+    | {t: t.rsplit("}", 1)[-1] for t in _tags(*_MARK_PARTS)} | _PLACED \
+    | dict.fromkeys(_tags("fldChar"), "fldChar")
 _LEVEL_NUMBER = re.compile(r"%[1-9]")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import BinaryIO
 from xml.etree.ElementTree import ParseError
 
@@ -68,8 +69,8 @@ class _Line:
     (a story inside a line), the text a line shows apart (a field's
     instruction, a phonetic guide) -- and what is read after it."""
 
-    __slots__ = ("after", "aside", "base", "branches", "head", "notes", "out", "start",
-                 "variants")
+    __slots__ = ("after", "aside", "base", "branches", "head", "inline", "notes", "out",
+                 "start", "variants")
 
     def __init__(self, out: list[str], base: int = 0) -> None:
         self.out = out  # the story's text (for the part's own, the pieces taken)
@@ -83,6 +84,7 @@ class _Line:
         self.aside: _Line | None = None  # the text shown apart from the line
         self.notes: list[str] = []  # attribute texts shown apart (each once)
         self.after: list[str] = []  # the stories inside the line, as read
+        self.inline = False  # a story's: drawn in the line around it, as a character
 
     def text(self) -> str:
         """The line's main text so far: its last HEAD characters, cut (_cut)."""
@@ -96,17 +98,38 @@ class _Line:
         return _cut("".join(reversed(tail)))
 
 
+# The branch a reading takes of an AlternateContent it takes none of.
+NONE = -1
+
+
 class _Branch:
-    """A reading of a line taking another branch of an mc:AlternateContent
-    in it than the first (:meth:`TextTarget.alternate`)."""
+    """A reading of a line taking another alternative in it than the main
+    one (:meth:`TextTarget.alternate`): another branch of an
+    mc:AlternateContent, or none of its; an inline drawing's text in place.
+    The line's last reading (``picks`` None) takes every alternative's
+    last: each AlternateContent's Fallback (none of its Choices where it
+    has none), every inline drawing's text in place."""
 
-    __slots__ = ("own", "picks", "serial", "text")
+    __slots__ = ("differs", "picks", "serial", "text")
 
-    def __init__(self, picks: dict[int, int], serial: int, text: str) -> None:
-        self.picks = picks  # per AlternateContent (serial): the branch taken
-        self.serial = serial  # the AlternateContent it was begun in
+    def __init__(self, picks: dict[int, int] | None, serial: int, text: str) -> None:
+        self.picks = picks  # per AlternateContent (serial): the branch taken, else the first
+        self.serial = serial  # the AlternateContent it was begun in (0: none)
         self.text = [text]
-        self.own = False  # whether its branch read text the first one did not
+        # whether it read text the main reading did not, or left out text it read
+        self.differs = False
+
+
+class _Alternate:
+    """An open mc:AlternateContent: the lines read in it (the line it
+    begins in, and the text that line shows apart) with the text each
+    read before it, and whether it has a Fallback."""
+
+    __slots__ = ("fallback", "lines")
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[_Line, str]] = []
+        self.fallback = False
 
 
 class TextTarget:
@@ -178,10 +201,11 @@ class TextTarget:
         self.varied = False  # whether the line read has another reading
         self.variant_size = 0
         # the branches of Markup Compatibility read (:class:`_Unwrap`): per
-        # AlternateContent around, its serial in the part and the branch's index
-        self.branches: tuple[tuple[int, int], ...] = ()
+        # AlternateContent around, its serial in the part, the branch's index
+        # and whether it is the Fallback
+        self.branches: tuple[tuple[int, int, bool], ...] = ()
         self.off_main = False  # whether in a branch but the first (of the line's story)
-        self.alternates: dict[int, tuple[_Line, str]] = {}  # open: its line, text before it
+        self.alternates: dict[int, _Alternate] = {}  # those open, by serial
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         self.depth += 1
@@ -236,8 +260,30 @@ class TextTarget:
         if line is not self.line.aside:  # a story: its lines read after the line around it
             if self._pending(line):
                 self._within(line, self._line)
-            self.line.after.append("".join(line.out))
+            self.line.after.append(text := "".join(line.out))
+            if line.inline and self.branch_readings:
+                self._vary()
+                self._in_place(text)
         self._vary()
+
+    def _in_place(self, text: str) -> None:
+        """An inline drawing's text (its lines joined by spaces), drawn
+        in the line as a character is: read in place in the line's last
+        reading and in a reading of its own, as well as after the line.
+        Read only after it, "Card 4111 1111 1111 " and a box holding
+        "1111" were two numbers, neither a card's."""
+        text = " ".join(line for line in text.split("\n") if line)
+        if not text.strip():
+            return
+        before = self._so_far()
+        last = next((r for r in self.line.branches if r.picks is None), None)
+        readings = [self._begin_reading(None if last is None else self._picks(), 0, before)]
+        if last is not None and self._takes(last):
+            readings.append(last)
+        for reading in readings:
+            reading.text.append(text)
+            reading.differs = True
+            self._grow(len(text))
 
     def _within(self, line: _Line, act: Callable[[], None]) -> None:
         outer, self.line = self.line, line
@@ -251,7 +297,7 @@ class TextTarget:
     def _vary(self) -> None:
         line = self.line
         self.off_main = self.branch_readings and any(
-            branch for _, branch in self.branches[line.base:])
+            branch for _, branch, _ in self.branches[line.base:])
         self.varied = self.off_main or bool(line.branches) or any(
             kept is not None for kept in line.variants)
 
@@ -280,6 +326,15 @@ class TextTarget:
         if text not in self.line.notes:
             self.line.notes.append(text)
             self._hold(len(text) + 2)
+
+    def _end_aside(self) -> None:
+        """The end of a line of the text the line shows apart (a field's
+        instruction, a phonetic guide): the next one is a line of its own.
+        Joined, a QUOTE field's card number and a later guide's "7" read
+        "4111 1111 1111 11117"."""
+        aside = self.line.aside
+        if aside is not None and self._pending(aside):
+            self._within(aside, self._line)
 
     def _hold(self, n: int) -> None:
         self.held += n
@@ -312,9 +367,10 @@ class TextTarget:
         line = self.line
         if readings & MAIN:
             for reading in line.branches:
-                if self._takes(reading):
+                takes = self._takes(reading)
+                reading.differs |= takes == self.off_main
+                if takes:
                     reading.text.append(text)
-                    reading.own |= self.off_main
                     self._grow(len(text))
         if self.off_main:
             return
@@ -332,9 +388,25 @@ class TextTarget:
 
     def _takes(self, reading: _Branch) -> bool:
         """Whether ``reading`` takes the branches we are in (the first of
-        every AlternateContent it was not begun for)."""
-        return all(reading.picks.get(serial, 0) == branch
-                   for serial, branch in self.branches[self.line.base:])
+        every AlternateContent it picks none of; the last reading, each
+        Fallback)."""
+        around = self.branches[self.line.base:]
+        if reading.picks is None:
+            return all(fallback for _, _, fallback in around)
+        return all(reading.picks.get(serial, 0) == branch for serial, branch, _ in around)
+
+    def _picks(self) -> dict[int, int]:
+        """The branches we are in that are not the first, per AlternateContent."""
+        return {serial: branch for serial, branch, _ in self.branches[self.line.base:] if branch}
+
+    def _begin_reading(self, picks: dict[int, int] | None, serial: int, before: str) -> _Branch:
+        reading = _Branch(picks, serial, before)
+        self.line.branches.append(reading)
+        self._grow(len(before))
+        return reading
+
+    def _drop(self, reading: _Branch) -> None:
+        self.variant_size -= sum(map(len, reading.text))  # given back: the bound is a line's
 
     def _begin(self, i: int) -> list[str]:
         """Variant ``i``, begun as the main line's text so far: its last
@@ -349,7 +421,9 @@ class TextTarget:
 
     def _grow(self, n: int) -> None:
         # A variant is held until its line ends, across feeds: bounded as
-        # text read aside is (see _hold).
+        # text read aside is (see _hold), its size given back as it ends or
+        # is dropped -- kept, an honest report with a text box in each
+        # paragraph outgrew the bound.
         self.variant_size += n
         if self.variant_size > MAX_PENDING:
             raise Refused("too-large", f"more than {MAX_PENDING} characters of other readings "
@@ -359,20 +433,44 @@ class TextTarget:
         """An mc:AlternateContent begins or ends (:class:`_Unwrap`). An
         application takes one of its branches (ISO/IEC 29500-3 §10.2.1:
         the first Choice whose namespaces it understands, else the
-        Fallback); which, intake does not know. The first is read in the
-        line; each other, where it holds text of its own, in a reading of
-        the line of its own, read after it (:meth:`_end_branches`). Read
-        inline, both branches doubled the group written in each:
-        "4111 1111 11111111 1111"."""
+        Fallback, else none); which, intake does not know. The first is
+        read in the line (the main reading); each other, and none of them,
+        in a reading of the line of its own; each AlternateContent's
+        Fallback (or none of its Choices), with every other's, in the
+        line's last reading -- each kept where it differs from the main
+        one, read after it (:meth:`_end_branches`). Read inline, both
+        branches doubled the group written in each: "4111 1111 11111111
+        1111"; read only where another branch held text, a Choice Word
+        skips hid the card number around it."""
         if not self.branch_readings:
             return
         if begins:
-            self.alternates[serial] = (self.line, self._so_far())
+            alternate = self.alternates[serial] = _Alternate()
+            line = self.line
+            for reader in (line, line.aside):  # the line, and the text it shows apart
+                if reader is not None:
+                    self._within(reader, lambda: self._begin_alternate(serial, alternate))
             return
-        line, _ = self.alternates.pop(serial)
-        line.branches = [reading for reading in line.branches
-                         if reading.serial != serial or reading.own]
+        alternate = self.alternates.pop(serial)
+        for line, _ in alternate.lines:
+            kept = []
+            for reading in line.branches:
+                if reading.serial == serial and (not reading.differs or (
+                        alternate.fallback and reading.picks and reading.picks[serial] == NONE)):
+                    self._drop(reading)  # the main one's, or none of a Fallback's branches
+                else:
+                    kept.append(reading)
+            line.branches = kept
         self._vary()
+
+    def _begin_alternate(self, serial: int, alternate: _Alternate) -> None:
+        """The readings of the line begun where an AlternateContent begins:
+        taking none of its branches, and the line's last (if not begun)."""
+        before = self._so_far()
+        alternate.lines.append((self.line, before))
+        self._begin_reading(self._picks() | {serial: NONE}, serial, before)
+        if all(reading.picks is not None for reading in self.line.branches):
+            self._begin_reading(None, serial, before)
 
     def _so_far(self) -> str:
         """The text so far of the reading of the line the content we are in
@@ -382,19 +480,22 @@ class TextTarget:
         taking = next((r for r in self.line.branches if self._takes(r)), None)
         return _cut("".join(taking.text)) if taking is not None else ""
 
-    def enter_branches(self, branches: tuple[tuple[int, int], ...], entered: bool) -> None:
-        """The branches we are in (per AlternateContent around: its serial
-        and the branch's index), one ``entered`` or left; a reading begun
-        for a branch entered but the first."""
+    def enter_branches(self, branches: tuple[tuple[int, int, bool], ...], entered: bool) -> None:
+        """The branches we are in (per AlternateContent around: its serial,
+        the branch's index and whether it is the Fallback), one ``entered``
+        or left; a reading begun for a branch entered but the first, in
+        each line read in its AlternateContent."""
         self.branches = branches
-        if self.branch_readings and entered and branches[-1][1]:
-            serial = branches[-1][0]
-            line, before = self.alternates.get(serial, (None, ""))
-            if line is self.line:
-                picks = {s: b for s, b in branches[line.base:] if b}
-                line.branches.append(_Branch(picks, serial, before))
-                self._grow(len(before))
+        alternate = self.alternates.get(branches[-1][0]) if branches and entered else None
+        if alternate is not None:
+            serial, branch, fallback = branches[-1]
+            alternate.fallback |= fallback
+            for line, before in alternate.lines if branch else ():
+                self._within(line, partial(self._begin_branch, serial, before))
         self._vary()
+
+    def _begin_branch(self, serial: int, before: str) -> None:
+        self._begin_reading(self._picks(), serial, before)
 
     def _line(self, readings: int = EVERY) -> None:
         """The end of a line (a paragraph, a line break) in ``readings``.
@@ -423,16 +524,14 @@ class TextTarget:
         if ended:
             self._before("".join(ended))
         if readings & MAIN:
-            for reading in line.branches:
-                reading.text.append("\n")
             self._put("\n")
             self._end_variants(readings)
             self._end_branches()
             self._after()
             line.start, line.head = len(line.out), ""
-            for serial, (at, _) in self.alternates.items():  # begun anew
-                if at is line:
-                    self.alternates[serial] = (line, "")
+            for alternate in self.alternates.values():  # begun anew
+                alternate.lines = [(at, "" if at is line else before)
+                                   for at, before in alternate.lines]
             if line is self.root:
                 self.held = 0
             self._vary()
@@ -460,12 +559,12 @@ class TextTarget:
             kept = self.line.variants[i]
             if kept is not None and readings & bit:
                 self.line.variants[i] = None
-                if (text := "".join(kept) + "\n") not in ended:
+                text = "".join(kept)
+                self.variant_size -= len(text)
+                if (text := text + "\n") not in ended:
                     ended.append(text)
         if ended:
             self._put("".join(ended))
-            if self.line is self.root and all(kept is None for kept in self.line.variants):
-                self.variant_size = 0
 
     def _end_branches(self) -> None:
         """Each reading of the line taking another branch, read after it;
@@ -474,7 +573,9 @@ class TextTarget:
         ended: list[str] = []
         going: list[_Branch] = []
         for reading in self.line.branches:
-            if (text := "".join(reading.text)) not in ended:
+            text = "".join(reading.text)
+            self.variant_size -= len(text)
+            if (text := text + "\n") not in ended:
                 ended.append(text)
             if reading.serial in self.alternates:
                 reading.text = [""]
@@ -543,7 +644,8 @@ class TextTarget:
 _MC_URI = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 MC = "{" + _MC_URI + "}"
 _ALTERNATE = f"{MC}AlternateContent"
-_BRANCHES = frozenset((f"{MC}Choice", f"{MC}Fallback"))
+_FALLBACK = f"{MC}Fallback"
+_BRANCHES = frozenset((f"{MC}Choice", _FALLBACK))
 _PROCESS_CONTENT = f"{MC}ProcessContent"
 
 
@@ -577,7 +679,8 @@ class _Unwrap:
         # per element opened since the unwrapping began: "" passed on, or
         # what of MCE it is (those opened before end past an empty stack)
         self.stack: list[str] = []
-        # per open AlternateContent: its serial, its branch read last, whether in it
+        # per open AlternateContent: its serial, its branch read last, whether
+        # in it, whether that branch is its Fallback
         self.alternates: list[list[int]] = []
         self.serial = 0
         # text is the parser's busiest event and Markup Compatibility has
@@ -586,8 +689,9 @@ class _Unwrap:
 
     def _enter(self, inside: int) -> None:
         self.alternates[-1][2] = inside
-        self.target.enter_branches(tuple((serial, branch) for serial, branch, inside
-                                         in self.alternates if inside), bool(inside))
+        self.target.enter_branches(tuple((serial, branch, bool(fallback)) for serial, branch,
+                                         inside, fallback in self.alternates if inside),
+                                   bool(inside))
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         if len(self.stack) >= self.target.max_depth:
@@ -598,11 +702,12 @@ class _Unwrap:
                           "Office reads as their content)")
         if tag == _ALTERNATE:
             self.serial += 1
-            self.alternates.append([self.serial, -1, 0])
+            self.alternates.append([self.serial, -1, 0, 0])
             self.stack.append("alternate")
             self.target.alternate(self.serial, True)
         elif tag in _BRANCHES and self.stack and self.stack[-1] == "alternate":
             self.alternates[-1][1] += 1
+            self.alternates[-1][3] = int(tag == _FALLBACK)
             self._enter(1)
             self.stack.append("branch")
         else:
