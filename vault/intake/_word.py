@@ -17,12 +17,14 @@ drop-down entries (``w:listEntry``: each, whichever ``w:result`` picks),
 default text, status-bar and help text. What Word shows apart from the
 line it is written in -- those attributes, field instructions, a phonetic
 guide (``w:rt``) -- is read aside, after the paragraph (TextTarget._aside),
-never inside the text around it; an instruction or a guide as a line of
-its own, in each reading the paragraph is read in, a change's author
-after it. A drawing, a VML picture and a text box's content are stories
-of their own (``_STORIES``), read after the line they are anchored in;
-of an mc:AlternateContent in a line the first branch is read in it and
-each other in a reading of the line of its own (TextTarget.alternate).
+never inside the text around it; each instruction or guide as a line of
+its own (``_ASIDE_ENDS``), in each reading the paragraph is read in, a
+change's author after it. A drawing, a VML picture and a text box's
+content are stories of their own (``_STORIES``), read after the line they
+are anchored in, one drawn inline also in place in a reading of the line
+(WordTarget._placed); of an mc:AlternateContent in a line the first
+branch is read in it, each other and none in readings of the line of
+their own, every Fallback in one more (TextTarget.alternate).
 A legacy drop-down's entry picked is
 read where the field is. Run content Word draws as characters is read as
 drawn (``_DRAWN``, a date block, a note's number): a page number as 1;

@@ -162,7 +162,11 @@ class TextTarget:
     line goes on past (a deleted paragraph mark) are read as they end.
 
     With ``branch_readings``, a line holding an mc:AlternateContent is read
-    with its first branch and, after it, with each other (:meth:`alternate`)."""
+    with its first branch and, after it, with each other, with none, and
+    with every Fallback (:meth:`alternate`); a story drawn inline (``inline``)
+    is read in place too, in readings of the line (:meth:`_in_place`). The
+    other readings of a line are held within MAX_PENDING, each given back
+    as it ends or is dropped."""
 
     # Whether the part may hold HTML's <br> unclosed, as Excel writes legacy
     # VML (a comment box or form control label of several lines): read as
@@ -659,7 +663,7 @@ class _Unwrap:
     application takes depends on what it understands, and a Choice it does
     not understand with no Fallback is dropped) -- inline, or, for a target
     reading lines (``branch_readings``), the first inline and each other
-    in a reading of the line of its own (:meth:`TextTarget.alternate`,
+    (none, every Fallback) in a reading of the line of its own (:meth:`TextTarget.alternate`,
     told where each AlternateContent begins and ends); ``target.branches`` tells
     a reader whose structure no branch may change (a cell style, whose
     index would shift with a branch taken or not) that it is in one: per
