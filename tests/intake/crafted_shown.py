@@ -592,6 +592,14 @@ def _equation_in_sheet() -> bytes:
     return _chart_xlsx(lambda p: {**p, "xl/drawings/drawing1.xml": drawing.encode()})
 
 
+def _ignorable_attribute(xml: str) -> bytes:
+    """``xml`` in the body, its elements carrying an attribute of the same
+    name in a namespace the document declares ignorable: Word skips it
+    (ISO/IEC 29500-3 §10.1.1) and reads its own."""
+    return rewrite(_word(xml), _sub("word/document.xml", rb'mc:Ignorable="',
+                                    b'xmlns:zz="http://example.com/ignored" mc:Ignorable="zz '))
+
+
 def _axis_ticks(low: str, high: str, unit: str, code: str) -> bytes:
     """Format Axis: bounds ``low`` .. ``high`` and a major unit (Excel draws
     a tick label at low + k * unit), numbers ``code``."""
@@ -831,6 +839,14 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "equation.docx": _equation_docx,
     "equation.pptx": _equation_pptx,
     "equation-in-sheet.xlsx": _equation_in_sheet,
+    # an attribute in an ignorable namespace before Word's own of that name
+    "ignorable-attribute-symbol.docx": lambda: _ignorable_attribute(
+        '<w:p><w:r><w:t xml:space="preserve">Card </w:t><w:sym zz:char="0041" '
+        f'w:font="Calibri" w:char="0034"/><w:t>{CARD[1:]}</w:t></w:r></w:p>'),
+    "ignorable-attribute-delimiter.docx": lambda: _ignorable_attribute(
+        f'<w:p><w:r><w:t xml:space="preserve">Card </w:t></w:r><m:oMath xmlns:m="{_MATH}">'
+        '<m:d><m:dPr><m:begChr zz:val="(" m:val="4"/><m:endChr m:val=""/></m:dPr>'
+        f"<m:e><m:r><m:t>{CARD[1:]}</m:t></m:r></m:e></m:d></m:oMath></w:p>"),
     # what an equation's delimiter draws: its opening character, a separator
     "equation-delimiter.docx": lambda: _delimited_equation(
         '<m:begChr m:val="4"/><m:endChr m:val=""/>', "111 1111 1111 1111"),

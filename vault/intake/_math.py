@@ -39,7 +39,9 @@ class MathDrawn:
     def start(self, tag: str, attrib: dict[str, str]) -> str:
         """At an element of MATH_TAGS."""
         name = tag.rsplit("}", 1)[-1]
-        val = next((v for k, v in attrib.items() if k.rsplit("}", 1)[-1] == "val"), None)
+        # m:val in the element's own namespace (one in an ignorable
+        # namespace is skipped by Office, ISO/IEC 29500-3 §10.1.1)
+        val = attrib.get(tag[:len(tag) - len(name)] + "val")
         parent = self.open[-1] if self.open else ""
         self.open.append(name)
         if name == "d":

@@ -66,8 +66,14 @@ def _tags(*names: str) -> frozenset[str]:
 
 
 def _attr(attrib: dict[str, str], name: str) -> str:
-    """A Word attribute's value, in whichever namespace it is written."""
-    return next((v for k, v in attrib.items() if k.rsplit("}", 1)[-1] == name), "")
+    """A Word attribute's value: in WordprocessingML's namespace (either
+    form), else unqualified (VML's). One of that name in another namespace
+    is not Word's: one declared ignorable that Word skips (ISO/IEC 29500-3
+    §10.1.1) stood before the real one and was read for it."""
+    for key in (W + name, W_STRICT + name, name):
+        if (value := attrib.get(key)) is not None:
+            return value
+    return ""
 
 
 class WordTarget(TextTarget):
