@@ -1926,6 +1926,26 @@ def test_an_honest_workbooks_markup_compatibility_is_read() -> None:
     assert floor_of(data) == ("complete", "CONFIDENTIAL", ["card-numbers"])
 
 
+def test_an_honest_paragraph_of_many_emoji_is_read() -> None:
+    # Word 2016+ writes each emoji as an AlternateContent, a w16se:symEx
+    # Choice and the character as its Fallback: 350 in one paragraph of
+    # 23,450 characters were refused as too large
+    from crafted_shown import _word
+
+    symex = ('xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+             'xmlns:w16se="http://schemas.microsoft.com/office/word/2015/wordml/symex"')
+    emoji = (f'<w:r><mc:AlternateContent {symex}><mc:Choice Requires="w16se"><w16se:symEx '
+             'w16se:font="Segoe UI Emoji" w16se:char="1F600"/></mc:Choice><mc:Fallback>'
+             "<w:t>\U0001F600</w:t></mc:Fallback></mc:AlternateContent></w:r>")
+    words = ('<w:r><w:t xml:space="preserve"> Thanks for the lovely lunch, see you all next '
+             "week at the offsite </w:t></w:r>")
+    paragraph = (words + emoji) * 350
+    assert floor_of(_word(f"<w:p>{paragraph}</w:p>")) == ("complete", None, [])
+    card = f'<w:r><w:t xml:space="preserve"> Card {mf.CARD}</w:t></w:r>'
+    assert floor_of(_word(f"<w:p>{paragraph}{card}</w:p>")) == \
+        ("complete", "CONFIDENTIAL", ["card-numbers"])
+
+
 def test_an_honest_workbooks_alternate_content_is_read() -> None:
     # Excel writes its x15ac:absPath in an AlternateContent of workbook.xml
     from crafted_shown import _xlsx

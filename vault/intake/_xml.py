@@ -110,7 +110,7 @@ class _Branch:
     last: each AlternateContent's Fallback (none of its Choices where it
     has none), every inline drawing's text in place."""
 
-    __slots__ = ("differs", "picks", "serial", "text")
+    __slots__ = ("alike", "differs", "picks", "serial", "text")
 
     def __init__(self, picks: dict[int, int] | None, serial: int, text: str) -> None:
         self.picks = picks  # per AlternateContent (serial): the branch taken, else the first
@@ -118,6 +118,7 @@ class _Branch:
         self.text = [text]
         # whether it read text the main reading did not, or left out text it read
         self.differs = False
+        self.alike = 0  # characters it read as the main reading did since it last differed
 
 
 class _Alternate:
@@ -370,12 +371,20 @@ class TextTarget:
         readings taking it read its text (in the main reading)."""
         line = self.line
         if readings & MAIN:
+            done: list[_Branch] = []
             for reading in line.branches:
                 takes = self._takes(reading)
-                reading.differs |= takes == self.off_main
+                if takes == self.off_main:
+                    reading.differs, reading.alike = True, 0
                 if takes:
                     reading.text.append(text)
                     self._grow(len(text))
+                    if not self.off_main:
+                        reading.alike += len(text)
+                        if reading.alike > WHOLE:
+                            done.append(reading)
+            for reading in done:
+                self._end_reading(reading)
         if self.off_main:
             return
         for i, bit in enumerate(_VARIANTS):
@@ -408,6 +417,19 @@ class TextTarget:
         self.line.branches.append(reading)
         self._grow(len(before))
         return reading
+
+    def _end_reading(self, reading: _Branch) -> None:
+        """``reading``, alike the main one for more than WHOLE characters
+        since it last differed: read now, before the main line goes on --
+        no rule window or candidate reaches back to where it differs.
+        Carried to the line's end, each of a long paragraph's emoji (an
+        AlternateContent each, its Fallback the character) copied all the
+        line after it, and an honest paragraph of 350 was refused."""
+        self.line.branches.remove(reading)
+        self._drop(reading)
+        if reading.differs:
+            self._before("".join(reading.text) + "\n")
+        self._vary()
 
     def _drop(self, reading: _Branch) -> None:
         self.variant_size -= sum(map(len, reading.text))  # given back: the bound is a line's
