@@ -414,6 +414,28 @@ def _drawn_twice() -> str:
             f"</mc:Fallback></mc:AlternateContent>{run(CARD[14:])}")
 
 
+def _fallback_choice_fallback(run: Callable[[str], str], mce: str, known: str) -> str:
+    """A card's last three groups in three AlternateContents: the first
+    and last a Choice no Office understands (their Fallback taken), the
+    middle one a Choice Office does (``known``) taken."""
+    def alternate(choice: str, fallback: str, requires: str) -> str:
+        return (f'<mc:AlternateContent {mce} {_UNKNOWN}><mc:Choice Requires="{requires}">'
+                f"{run(choice)}</mc:Choice><mc:Fallback>{run(fallback)}</mc:Fallback>"
+                "</mc:AlternateContent>")
+    return (run(f"Card {CARD[:5]}") + alternate("-", CARD[5:9], "x9") + run(" ")
+            + alternate(CARD[10:14], "-", known) + run(" ") + alternate("-", CARD[15:], "x9"))
+
+
+def _boxed_choice(text: str) -> str:
+    """An inline text box of ``text`` as Word writes one: a wps Choice,
+    a VML rectangle with no text its Fallback."""
+    return (f'<mc:AlternateContent {_MCE} xmlns:wps="http://schemas.microsoft.com/office/word/'
+            '2010/wordprocessingShape"><mc:Choice Requires="wps">'
+            + _inline_box("<w:p>" + _run(text) + "</w:p>") + "</mc:Choice><mc:Fallback><w:r>"
+            '<w:pict><v:rect xmlns:v="urn:schemas-microsoft-com:vml" style="width:28pt;'
+            'height:12pt"/></w:pict></w:r></mc:Fallback></mc:AlternateContent>')
+
+
 def _original_view(before: str) -> str:
     """A paragraph ``before`` a card number Word's Original view shows
     whole (its last 1 deleted since, a 9 typed in its place)."""
@@ -912,6 +934,19 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "two-fallbacks.docx": lambda: _word(
         "<w:p>" + _run(f"Card {CARD[:5]}") + _skipped(_run("2222"), _run(CARD[5:9])) + _run(" ")
         + _skipped(_run("3333"), _run(CARD[10:14])) + _run(CARD[14:]) + "</w:p>"),
+    # Fallback, Choice, Fallback: Word takes each AlternateContent's branch
+    # by what it understands
+    "fallback-choice-fallback.docx": lambda: _word(
+        "<w:p>" + _fallback_choice_fallback(_run, _MCE, "w14") + "</w:p>"),
+    "fallback-choice-fallback.pptx": lambda: rewrite(mf.pptx("Project update", "Notes."), _sub(
+        "ppt/slides/slide1.xml", rb"<a:r>(?:(?!</a:r>).)*Project update.*?</a:r>",
+        _fallback_choice_fallback(lambda t: f"<a:r><a:t>{t}</a:t></a:r>", _MCE_A,
+                                  "a14").encode())),
+    # two inline text boxes, the second and fourth groups, as Word writes
+    # them (a wps Choice, a VML picture its Fallback): drawn together
+    "two-inline-text-boxes.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:5]}") + _boxed_choice(CARD[5:9]) + _run(CARD[9:15])
+        + _boxed_choice(CARD[15:]) + "</w:p>"),
     # a QUOTE field's instruction, then a phonetic guide "7": read glued
     "field-code-then-guide.docx": lambda: _word(
         "<w:p>" + _field(_instr(f" QUOTE {CARD}")) + _run(" and ") + _guide(_run("7"))

@@ -274,16 +274,24 @@ class TextTarget:
     def _in_place(self, text: str) -> None:
         """An inline drawing's text (its lines joined by spaces), drawn
         in the line as a character is: read in place in the line's last
-        reading and in a reading of its own, as well as after the line.
+        reading and in one with every inline drawing in place taking the
+        branches we are in, as well as after the line.
         Read only after it, "Card 4111 1111 1111 " and a box holding
         "1111" were two numbers, neither a card's."""
         text = " ".join(line for line in text.split("\n") if line)
         if not text.strip():
             return
-        before = self._so_far()
+        picks = self._picks()
         last = next((r for r in self.line.branches if r.picks is None), None)
-        readings = [self._begin_reading(None if last is None else self._picks(), 0, before)]
-        if last is not None and self._takes(last):
+        # the reading with every inline drawing before in place too, taking
+        # the branches we are in: Word draws them all, and read each alone,
+        # a card whose second and fourth groups were two boxes was not read
+        boxes = next((r for r in self.line.branches
+                      if r.serial == 0 and r.picks == picks and self._takes(r)), None)
+        if boxes is None:
+            boxes = self._begin_reading(None if last is None else picks, 0, self._so_far())
+        readings = [boxes]
+        if last is not None and last is not boxes and self._takes(last):
             readings.append(last)
         for reading in readings:
             reading.text.append(text)
@@ -673,6 +681,49 @@ _ALTERNATE = f"{MC}AlternateContent"
 _FALLBACK = f"{MC}Fallback"
 _BRANCHES = frozenset((f"{MC}Choice", _FALLBACK))
 _PROCESS_CONTENT = f"{MC}ProcessContent"
+_CHOICE = f"{MC}Choice"
+
+# The namespaces some version of Office understands, by how their names
+# begin: ISO/IEC 29500's own (transitional, strict: w, a, p, m, ...), the
+# VML family's (v, o, w10, x, pvml: ISO/IEC 29500-4 §14) and Microsoft's
+# extensions, all under one stem ([MS-DOCX] §2.2, [MS-ODRAWXML] §2.2,
+# [MS-PPTX] §2.2, [MS-XLSX] §2.2: w14, w15, w16se, w16cid, w16du, wps, wpg,
+# wpc, wpi, wp14, a14, a15, a16, p14, p15, x14, x14ac, x15, c14, c15, c16,
+# cx1 ... cx8, ...). By stem, not name by name: each Office release adds
+# a few, and a Choice taken for one no Office understands (dropped, below)
+# where a newer Office does take it would hide its text.
+_OFFICE_NAMESPACES = (
+    "http://schemas.openxmlformats.org/",
+    "http://purl.oclc.org/ooxml/",
+    "urn:schemas-microsoft-com:",
+    "http://schemas.microsoft.com/office/",
+)
+
+
+class Namespaces:
+    """The namespace each prefix is bound to where the parser is (each
+    declaration in scope until its element ends): Markup Compatibility's
+    Requires names namespaces by prefix (ISO/IEC 29500-3 §7.2)."""
+
+    def __init__(self) -> None:
+        self.bound: dict[str, list[str]] = {}
+
+    def declared(self, prefix: str | None, uri: str) -> None:
+        self.bound.setdefault(prefix or "", []).append(uri)
+
+    def ended(self, prefix: str | None) -> None:
+        if uris := self.bound.get(prefix or ""):
+            uris.pop()
+
+    def unknown_to_office(self, prefixes: str) -> bool:
+        """Whether one of ``prefixes`` (a Requires) is bound to a namespace
+        no version of Office understands. An unbound one is not: Office
+        refuses such a part, intake reads it as any."""
+        for prefix in prefixes.split():
+            uris = self.bound.get(prefix)
+            if uris and not uris[-1].startswith(_OFFICE_NAMESPACES):
+                return True
+        return False
 
 
 class _Unwrap:
@@ -681,9 +732,10 @@ class _Unwrap:
     ``mc:Choice`` and ``mc:Fallback`` are no elements of their own, the
     content of each branch stands where the AlternateContent is -- a
     cell ``c`` or a chart's ``c:date1904`` in a Choice is a child of the
-    AlternateContent's parent. Every branch is read (which one an
-    application takes depends on what it understands, and a Choice it does
-    not understand with no Fallback is dropped) -- inline, or, for a target
+    AlternateContent's parent. A Choice requiring a namespace no Office
+    understands is never taken and never read (:meth:`_drop`); every other
+    branch is read (which one an application takes depends on what its
+    version understands) -- inline, or, for a target
     reading lines (``branch_readings``), the first inline and each other
     (none, every Fallback) in a reading of the line of its own (:meth:`TextTarget.alternate`,
     told where each AlternateContent begins and ends); ``target.branches`` tells
@@ -700,8 +752,13 @@ class _Unwrap:
     against the namespaces Office understands, which intake does not
     know."""
 
-    def __init__(self, target: TextTarget) -> None:
+    def __init__(self, target: TextTarget, namespaces: Namespaces | None = None) -> None:
         self.target = target
+        self.namespaces = namespaces or Namespaces()
+        # the depth of the Choice no Office takes we are in (0: none), and
+        # the collecting the target was in at it
+        self.dropped = 0
+        self.inside = 0
         # per element opened since the unwrapping began: "" passed on, or
         # what of MCE it is (those opened before end past an empty stack)
         self.stack: list[str] = []
@@ -723,6 +780,13 @@ class _Unwrap:
         if len(self.stack) >= self.target.max_depth:
             raise Refused("xml-too-deep", f"XML nested deeper than {self.target.max_depth} "
                           "elements")
+        if self.dropped:
+            self.stack.append("dropped")
+            return
+        if (tag == _CHOICE and self.stack and self.stack[-1] == "alternate"
+                and self.namespaces.unknown_to_office(attrib.get("Requires", ""))):
+            self._drop()
+            return
         if _PROCESS_CONTENT in attrib:
             raise Refused("unsupported", "Markup Compatibility's ProcessContent (elements "
                           "Office reads as their content)")
@@ -740,7 +804,25 @@ class _Unwrap:
             self.stack.append("")
             self.target.start(tag, attrib)
 
+    def _drop(self) -> None:
+        """A Choice requiring a namespace no Office understands: never
+        taken (ISO/IEC 29500-3 §10.2.1), read in no reading -- the next
+        Choice, or the Fallback, is the AlternateContent's first branch.
+        Read as a branch Office may take, the Fallbacks of two such around
+        a Choice Word takes were never read together with it: "4111 [1111]
+        [1111] [1111]", one of each reading but none whole. Its text is
+        not collected (text is handed to the target directly)."""
+        self.stack.append("dropped")
+        self.dropped = len(self.stack)
+        self.inside, self.target.inside = self.target.inside, 0
+
     def end(self, tag: str) -> None:
+        if self.dropped:
+            if len(self.stack) == self.dropped:
+                self.dropped = 0
+                self.target.inside = self.inside
+            self.stack.pop()
+            return
         kind = self.stack.pop() if self.stack else ""
         if not kind:
             self.target.end(tag)
@@ -800,6 +882,7 @@ def iter_text(stream: BinaryIO, target: TextTarget, part: str, meter: Meter,
     chunks: Iterator[bytes] = iter(lambda: stream.read(CHUNK), b"")
     if target.html_breaks:
         chunks = _closed_breaks(chunks)
+    namespaces = Namespaces()
 
     def declared(prefix: str | None, uri: str) -> None:
         # Markup Compatibility's elements and attributes exist only where
@@ -807,10 +890,12 @@ def iter_text(stream: BinaryIO, target: TextTarget, part: str, meter: Meter,
         # decoding, in any encoding) before the element that carries it:
         # from there on the part is read through the unwrapping, which a
         # part without it never pays for.
+        namespaces.declared(prefix, uri)
         if uri == _MC_URI and parser.target is target:
-            parser.target = _Unwrap(target)
+            parser.target = _Unwrap(target, namespaces)
 
     parser.parser.StartNamespaceDeclHandler = declared
+    parser.parser.EndNamespaceDeclHandler = namespaces.ended
     while True:
         data = next(chunks, b"")
         _feed(parser, data or None, part)
