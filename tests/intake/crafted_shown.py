@@ -947,6 +947,16 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "two-inline-text-boxes.docx": lambda: _word(
         "<w:p>" + _run(f"Card {CARD[:5]}") + _boxed_choice(CARD[5:9]) + _run(CARD[9:15])
         + _boxed_choice(CARD[15:]) + "</w:p>"),
+    # an inline text box whose group is a link with a ScreenTip (shown
+    # only on hover), and two inline boxes around a deleted one
+    "inline-text-box-tooltip.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:5]}") + _inline_box(
+            '<w:p><w:hyperlink w:anchor="top" w:tooltip="Open">' + _run(CARD[5:9])
+            + "</w:hyperlink></w:p>") + _run(CARD[9:]) + "</w:p>"),
+    "inline-text-box-deleted.docx": lambda: _word(
+        "<w:p>" + _run(f"Card {CARD[:5]}") + _boxed_choice(CARD[5:9]) + f"<w:del {_AUTHOR}>"
+        + _inline_box(f"<w:p>{_deleted('0')}</w:p>") + "</w:del>" + _run(CARD[9:15])
+        + _boxed_choice(CARD[15:]) + "</w:p>"),
     # a QUOTE field's instruction, then a phonetic guide "7": read glued
     "field-code-then-guide.docx": lambda: _word(
         "<w:p>" + _field(_instr(f" QUOTE {CARD}")) + _run(" and ") + _guide(_run("7"))

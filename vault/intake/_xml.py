@@ -70,9 +70,9 @@ class _Line:
     instruction, a phonetic guide) -- and what is read after it."""
 
     __slots__ = ("after", "aside", "base", "branches", "head", "inline", "notes", "out",
-                 "start", "variants")
+                 "shown", "start", "variants")
 
-    def __init__(self, out: list[str], base: int = 0) -> None:
+    def __init__(self, out: list[str], base: int = 0, story: bool = False) -> None:
         self.out = out  # the story's text (for the part's own, the pieces taken)
         self.start = len(out)  # the piece of ``out`` the line's main text begins at
         self.head = ""  # its main text taken before that (its last HEAD characters)
@@ -85,6 +85,10 @@ class _Line:
         self.notes: list[str] = []  # attribute texts shown apart (each once)
         self.after: list[str] = []  # the stories inside the line, as read
         self.inline = False  # a story's: drawn in the line around it, as a character
+        # a story's main text alone (its lines' ends, the stories inside it
+        # too): what an inline one draws in place, without what is read
+        # after its lines; None for a line no story
+        self.shown: list[str] | None = [] if story else None
 
     def text(self) -> str:
         """The line's main text so far: its last HEAD characters, cut (_cut)."""
@@ -217,7 +221,7 @@ class TextTarget:
         if self.depth > self.max_depth:
             raise Refused("xml-too-deep", f"XML nested deeper than {self.max_depth} elements")
         if tag in self.stories:
-            self._enter(_Line([], len(self.branches)))
+            self._enter(_Line([], len(self.branches), story=True))
         elif tag in self.asides:
             if self.line.aside is None:
                 self.line.aside = _Line([], len(self.branches))
@@ -265,21 +269,32 @@ class TextTarget:
         if line is not self.line.aside:  # a story: its lines read after the line around it
             if self._pending(line):
                 self._within(line, self._line)
-            self.line.after.append(text := "".join(line.out))
+            self.line.after.append("".join(line.out))
+            shown = "".join(line.shown or ())
+            if self.line.shown is not None:  # a text box's content, in its drawing
+                self.line.shown.append(shown)
             if line.inline and self.branch_readings:
                 self._vary()
-                self._in_place(text)
+                self._in_place(shown)
         self._vary()
 
     def _in_place(self, text: str) -> None:
         """An inline drawing's text (its lines joined by spaces), drawn
-        in the line as a character is: read in place in the line's last
-        reading and in one with every inline drawing in place taking the
-        branches we are in, as well as after the line.
+        in the line as a character is: its main text alone (not what is
+        read after its lines: a hyperlink's tooltip put "Open" in a card's
+        middle) read in place in the line's last reading and in one with
+        every inline drawing in place taking the branches we are in, as
+        well as after the line.
         Read only after it, "Card 4111 1111 1111 " and a box holding
         "1111" were two numbers, neither a card's."""
         text = " ".join(line for line in text.split("\n") if line)
         if not text.strip():
+            return
+        if not self.readings & MAIN:
+            # a deleted drawing: in place where deleted text is shown, alone.
+            # Read in every reading, a deleted box's "0" glued two boxes'
+            # groups into "11110".
+            self._text(text, self.readings)
             return
         picks = self._picks()
         last = next((r for r in self.line.branches if r.picks is None), None)
@@ -360,7 +375,7 @@ class TextTarget:
     def _add(self, text: str) -> None:
         """Content text, read in the readings the content is shown in."""
         if self.readings == EVERY and not self.varied:
-            self._put(text)  # the busy case: no change tracked in the line
+            self._main(text)  # the busy case: no change tracked in the line
         else:
             self._text(text, self.readings)
 
@@ -405,7 +420,13 @@ class TextTarget:
                 kept.append(text)
                 self._grow(len(text))
         if readings & MAIN:
-            self._put(text)
+            self._main(text)
+
+    def _main(self, text: str) -> None:
+        """``text`` of the main line."""
+        self._put(text)
+        if self.line.shown is not None:
+            self.line.shown.append(text)
 
     def _takes(self, reading: _Branch) -> bool:
         """Whether ``reading`` takes the branches we are in (the first of
@@ -558,7 +579,7 @@ class TextTarget:
         if ended:
             self._before("".join(ended))
         if readings & MAIN:
-            self._put("\n")
+            self._main("\n")
             self._end_variants(readings)
             self._end_branches()
             self._after()
