@@ -957,6 +957,11 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         "<w:p>" + _run(f"Card {CARD[:5]}") + _boxed_choice(CARD[5:9]) + f"<w:del {_AUTHOR}>"
         + _inline_box(f"<w:p>{_deleted('0')}</w:p>") + "</w:del>" + _run(CARD[9:15])
         + _boxed_choice(CARD[15:]) + "</w:p>"),
+    # a digit in an element of an mc:Ignorable namespace Word does not
+    # understand: dropped with the element
+    "ignorable-element.docx": lambda: _word(
+        f'<w:p {_MCE} {_UNKNOWN} mc:Ignorable="x9">' + _run(f"Card {CARD[:10]}")
+        + "<x9:note>" + _run("0") + "</x9:note>" + _run(CARD[10:]) + "</w:p>"),
     # a QUOTE field's instruction, then a phonetic guide "7": read glued
     "field-code-then-guide.docx": lambda: _word(
         "<w:p>" + _field(_instr(f" QUOTE {CARD}")) + _run(" and ") + _guide(_run("7"))

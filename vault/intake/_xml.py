@@ -703,6 +703,7 @@ _FALLBACK = f"{MC}Fallback"
 _BRANCHES = frozenset((f"{MC}Choice", _FALLBACK))
 _PROCESS_CONTENT = f"{MC}ProcessContent"
 _CHOICE = f"{MC}Choice"
+_IGNORABLE = f"{MC}Ignorable"
 
 # The namespaces some version of Office understands, by how their names
 # begin: ISO/IEC 29500's own (transitional, strict: w, a, p, m, ...), the
@@ -736,6 +737,11 @@ class Namespaces:
         if uris := self.bound.get(prefix or ""):
             uris.pop()
 
+    def uris(self, prefixes: str) -> frozenset[str]:
+        """The namespaces ``prefixes`` are bound to (those bound)."""
+        return frozenset(uris[-1] for prefix in prefixes.split()
+                         if (uris := self.bound.get(prefix)))
+
     def unknown_to_office(self, prefixes: str) -> bool:
         """Whether one of ``prefixes`` (a Requires) is bound to a namespace
         no version of Office understands. An unbound one is not: Office
@@ -764,8 +770,10 @@ class _Unwrap:
     index would shift with a branch taken or not) that it is in one: per
     AlternateContent around, its serial and the branch's index.
 
-    An element of an ``mc:Ignorable`` namespace is read as an element
-    (Office drops it and its content: intake reads more, never less), but
+    An element of an ``mc:Ignorable`` namespace Office understands is
+    read as an element; of one it does not, for a target reading lines,
+    in a reading of its own (:meth:`_branch_of_its_own`), else as an
+    element (Office drops it and its content: intake reads more); but
     one named by ``mc:ProcessContent`` stands for its content in Office --
     a cell in such a wrapper is a cell of its row, a cell style one of the
     list. Office writes none; a part declaring one is refused as not
@@ -780,6 +788,9 @@ class _Unwrap:
         # the collecting the target was in at it
         self.dropped = 0
         self.inside = 0
+        # per element naming mc:Ignorable namespaces no Office understands:
+        # its place in the stack and those namespaces
+        self.ignorable: list[tuple[int, frozenset[str]]] = []
         # per element opened since the unwrapping began: "" passed on, or
         # what of MCE it is (those opened before end past an empty stack)
         self.stack: list[str] = []
@@ -808,6 +819,11 @@ class _Unwrap:
                 and self.namespaces.unknown_to_office(attrib.get("Requires", ""))):
             self._drop()
             return
+        if ignorable := attrib.get(_IGNORABLE):
+            unknown = frozenset(uri for uri in self.namespaces.uris(ignorable)
+                                if not uri.startswith(_OFFICE_NAMESPACES))
+            if unknown:
+                self.ignorable.append((len(self.stack) + 1, unknown))
         if _PROCESS_CONTENT in attrib:
             raise Refused("unsupported", "Markup Compatibility's ProcessContent (elements "
                           "Office reads as their content)")
@@ -821,9 +837,36 @@ class _Unwrap:
             self.alternates[-1][3] = int(tag == _FALLBACK)
             self._enter(1)
             self.stack.append("branch")
+        elif self.target.branch_readings and self._ignored(tag):
+            self._branch_of_its_own()
+            self.target.start(tag, attrib)
         else:
             self.stack.append("")
             self.target.start(tag, attrib)
+
+    def _ignored(self, tag: str) -> bool:
+        """Whether ``tag`` is of an mc:Ignorable namespace no Office
+        understands."""
+        if not self.ignorable or not tag.startswith("{"):
+            return False
+        uri = tag[1:tag.find("}")]
+        return any(uri in uris for _, uris in self.ignorable)
+
+    def _branch_of_its_own(self) -> None:
+        """An element of an mc:Ignorable namespace no Office understands:
+        Office drops it with its content (ISO/IEC 29500-3 §10.1.1), so it is
+        read as the second branch of an AlternateContent whose first is
+        empty -- the line without it the main reading, with it another.
+        Read inline, a digit in one Word never draws split the card number
+        around it: "4111 1111 01111 1111"."""
+        self.serial += 1
+        self.alternates.append([self.serial, 0, 0, 1])
+        self.stack.append("ignored")
+        self.target.alternate(self.serial, True)
+        self._enter(1)  # the empty branch, as a Fallback: the line's last reading too
+        self._enter(0)
+        self.alternates[-1][1:] = [1, 0, 0]
+        self._enter(1)
 
     def _drop(self) -> None:
         """A Choice requiring a namespace no Office understands: never
@@ -844,9 +887,15 @@ class _Unwrap:
                 self.target.inside = self.inside
             self.stack.pop()
             return
+        if self.ignorable and self.ignorable[-1][0] == len(self.stack):
+            self.ignorable.pop()
         kind = self.stack.pop() if self.stack else ""
         if not kind:
             self.target.end(tag)
+        elif kind == "ignored":
+            self.target.end(tag)
+            self._enter(0)
+            self.target.alternate(self.alternates.pop()[0], False)
         elif kind == "branch":
             self._enter(0)
         else:
