@@ -22,9 +22,12 @@ its own (``_ASIDE_ENDS``), in each reading the paragraph is read in, a
 change's author after it. A drawing, a VML picture and a text box's
 content are stories of their own (``_STORIES``), read after the line they
 are anchored in, one drawn inline also in place in a reading of the line
-(WordTarget._placed); of an mc:AlternateContent in a line the first
-branch is read in it, each other and none in readings of the line of
-their own, every Fallback in one more (TextTarget.alternate).
+(WordTarget._placed), its shown text alone, every inline one together; of
+an mc:AlternateContent in a line the first branch Office may take is read
+in it (a Choice requiring a namespace no Office understands is never
+read, nor is an element of an mc:Ignorable one but in a reading of its
+own), each other and none in readings of the line of their own, every
+Fallback in one more (TextTarget.alternate).
 A legacy drop-down's entry picked is
 read where the field is. Run content Word draws as characters is read as
 drawn (``_DRAWN``, a date block, a note's number): a page number as 1;
