@@ -82,39 +82,60 @@ def _shown_as() -> dict[int, str]:
 # Default-ignorable code points beyond the format characters (Unicode's
 # DerivedCoreProperties: Default_Ignorable_Code_Point): the combining
 # grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian
-# variation selectors, variation selectors, unassigned tags -- drawn as
+# variation selectors, the whole block U+2060-U+206F (unassigned code
+# points included), variation selectors, unassigned tags -- drawn as
 # nothing where a font has no glyph for them.
-# The whole block U+2060-U+206F is, unassigned code points included (drawn
-# as nothing too). The Braille pattern blank is no space to Unicode, but is
-# drawn as one: matched as a space.
 _IGNORABLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
               (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0),
               (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+# The Braille pattern blank is no space to Unicode, but is drawn as one:
+# matched as a space.
 _BLANKS = (0x2800,)
 
 
 @functools.cache
-def _invisible() -> re.Pattern[str]:
+def _unseen() -> frozenset[int]:
     """Format characters (Unicode category Cf: zero-width space and
     joiners, word joiner, soft hyphen, direction marks, ...) and every
     other default-ignorable code point (_IGNORABLE): not drawn, or drawn
     only at a line break, so "4111<ZWSP>1111..." shows as the number it
     hides."""
-    cf = [c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
-    return re.compile(_one_of({*cf, *(c for a, b in _IGNORABLE for c in range(a, b + 1))}))
+    cf = {c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    return frozenset(cf | {c for a, b in _IGNORABLE for c in range(a, b + 1)})
+
+
+@functools.cache
+def _marks() -> frozenset[int]:
+    """Combining marks (categories Mn, Me): on a digit -- a keycap, an
+    underline, a dot over it -- a reader reads the digit."""
+    return frozenset(c for c in range(0x300, sys.maxunicode + 1)
+                     if unicodedata.category(chr(c)) in ("Mn", "Me"))
+
+
+@functools.cache
+def _invisible() -> re.Pattern[str]:
+    return re.compile(_one_of(_unseen()))
 
 
 @functools.cache
 def _marks_on_digits() -> re.Pattern[str]:
-    """Combining marks (categories Mn, Me) on a digit: a keycap, an
-    underline or a dot over a digit, which a reader reads as the digit."""
-    marks = [c for c in range(0x300, sys.maxunicode + 1)
-             if unicodedata.category(chr(c)) in ("Mn", "Me")]
     # (or on a superscript digit, held as a noncharacter: see normalise)
-    return re.compile("(?<=[0-9\ufdd0-\ufdd9])" + _one_of(set(marks)) + "+")
+    return re.compile("(?<=[0-9\ufdd0-\ufdd9])" + _one_of(_marks()) + "+")
 
 
-def _one_of(codes: set[int]) -> str:
+@functools.cache
+def _leading_soft() -> re.Pattern[str]:
+    """The run of marks and unseen characters a text begins with."""
+    return re.compile(_one_of(_marks() | _unseen()) + "*")
+
+
+def _soft(c: str) -> bool:
+    """Is ``c`` a combining mark or an unseen character (no character a
+    reader sees of its own)?"""
+    return bool(unicodedata.combining(c)) or ord(c) in _marks() or ord(c) in _unseen()
+
+
+def _one_of(codes: set[int] | frozenset[int]) -> str:
     """A character class of ``codes``, as ranges: a class of single
     characters made matching three times slower."""
     ranges: list[list[int]] = []
@@ -176,10 +197,10 @@ def _after(before: str, text: str) -> str:
     return text
 
 
-_SCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074-\u2079\u2080-\u2089"
-_SCRIPT_SET = frozenset("\u2070\u00b9\u00b2\u00b3" + "".join(chr(c) for c in range(0x2074, 0x207A))
-                        + "".join(chr(c) for c in range(0x2080, 0x208A)))
-_SCRIPT_DIGIT = re.compile(f"[{_SCRIPTS}]")
+# Superscript and subscript digits 0-9.
+_SCRIPT_SET = frozenset(map(chr, (0x2070, 0xB9, 0xB2, 0xB3, *range(0x2074, 0x207A),
+                                  *range(0x2080, 0x208A))))
+_SCRIPT_DIGIT = re.compile(_one_of(set(map(ord, _SCRIPT_SET))))
 # Noncharacters (U+FDD0-U+FDD9, kept for a program's own use) hold the place
 # of a superscript or subscript digit 0-9; one in the text itself is no
 # character to a reader, and is read as U+FFFD.
@@ -189,25 +210,10 @@ _FROM_MARKER = {0xFDD0 + d: str(d) for d in range(10)}
 _MARKER_EDGE = re.compile("(?<=[0-9])(?=[\ufdd0-\ufdd9])|(?<=[\ufdd0-\ufdd9])(?=[0-9])")
 
 
-@functools.cache
-def _leading_soft() -> re.Pattern[str]:
-    """The run of combining marks (Mn, Me) and ignorable characters a text
-    begins with."""
-    marks = {c for c in range(0x300, sys.maxunicode + 1)
-             if unicodedata.category(chr(c)) in ("Mn", "Me")}
-    cf = {c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
-    return re.compile(_one_of(marks | cf | {c for a, b in _IGNORABLE for c in range(a, b + 1)})
-                      + "*")
-
-
 def last_seen(text: str) -> str:
     """The last character of ``text`` that is no combining mark and none
     ignorable (among its last HELD), or ""."""
-    for c in reversed(text[-HELD:]):
-        if not (unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")
-                or _invisible().match(c)):
-            return c
-    return ""
+    return next((c for c in reversed(text[-HELD:]) if not _soft(c)), "")
 
 
 def held_back(text: str) -> tuple[str, str]:
@@ -217,9 +223,7 @@ def held_back(text: str) -> tuple[str, str]:
     character the next piece begins with is read with the digit it sits on,
     and NFKC composes across pieces (vault/intake/_scan.py)."""
     i, stop = len(text), max(len(text) - HELD, 0)
-    while i > stop and (unicodedata.combining(text[i - 1])
-                        or unicodedata.category(text[i - 1]) in ("Mn", "Me", "Cf")
-                        or _invisible().match(text[i - 1])):
+    while i > stop and _soft(text[i - 1]):
         i -= 1
     i = max(i - 1, 0) if i > stop else stop
     return text[:i], text[i:]
