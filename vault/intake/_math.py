@@ -15,9 +15,10 @@ are drawn above or below their base, not in the line, and are not read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = ["MATH_TAGS", "MathDrawn"]
 
-_DEFAULTS = {"begChr": "(", "sepChr": "|", "endChr": ")"}
 # The elements followed, in both namespaces: only these are counted as
 # open, so an argument's parent is the delimiter whose argument it is, and
 # any other element (a fraction, a radical inside an argument) is passed
@@ -28,13 +29,26 @@ MATH_TAGS = frozenset(f"{ns}{name}" for ns in (
     for name in ("d", "dPr", "begChr", "sepChr", "endChr", "e", "naryPr", "chr"))
 
 
+@dataclass
+class _Delimiter:
+    """An open ``m:d``: the characters it draws, and its arguments so far."""
+
+    begChr: str = "("  # named as its element: set by name
+    sepChr: str = "|"
+    endChr: str = ")"
+    arguments: int = 0
+
+
+_CHARACTERS = ("begChr", "sepChr", "endChr")
+
+
 class MathDrawn:
     """Follows the Office Math elements of a part; ``start`` and ``end``
     return the characters drawn there, in the line ("" for none)."""
 
     def __init__(self) -> None:
         self.open: list[str] = []  # the math elements open, by local name
-        self.delimiters: list[dict[str, str | int]] = []  # each open m:d's characters
+        self.delimiters: list[_Delimiter] = []  # each open m:d
 
     def start(self, tag: str, attrib: dict[str, str]) -> str:
         """At an element of MATH_TAGS."""
@@ -45,14 +59,13 @@ class MathDrawn:
         parent = self.open[-1] if self.open else ""
         self.open.append(name)
         if name == "d":
-            self.delimiters.append({**_DEFAULTS, "arguments": 0})
-        elif name in _DEFAULTS and parent == "dPr" and self.delimiters:
-            self.delimiters[-1][name] = val or ""
+            self.delimiters.append(_Delimiter())
+        elif name in _CHARACTERS and parent == "dPr" and self.delimiters:
+            setattr(self.delimiters[-1], name, val or "")
         elif name == "e" and parent == "d" and self.delimiters:
             d = self.delimiters[-1]
-            first = d["arguments"] == 0
-            d["arguments"] = int(d["arguments"]) + 1
-            return str(d["begChr" if first else "sepChr"])
+            d.arguments += 1
+            return d.begChr if d.arguments == 1 else d.sepChr
         elif name == "chr" and parent == "naryPr":
             return val or ""
         return ""
@@ -63,6 +76,6 @@ class MathDrawn:
         if self.open:
             self.open.pop()
         if name == "d" and self.delimiters:
-            return str(self.delimiters.pop()["endChr"])
+            return self.delimiters.pop().endChr
         return ""
 

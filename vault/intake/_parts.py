@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from decimal import Context as Decimals
 from decimal import Decimal, InvalidOperation
 
-from vault.intake._math import MATH_TAGS, MathDrawn
 from vault.intake._model import Refused
 from vault.intake._numfmt import (
     MAX_CODE,
@@ -124,23 +123,11 @@ class _DrawingText(TextTarget):
     mc:AlternateContent is read once per branch, as a Word part's is
     (TextTarget.alternate)."""
 
-    branch_readings = True
-
-    def __init__(self, collect: frozenset[str], breaks: frozenset[str], *,
-                 max_depth: int) -> None:
-        super().__init__(collect, breaks, max_depth=max_depth)
-        self.math = MathDrawn()
+    branch_readings = draws_math = True
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
         _screen_tip(self, tag, attrib)
-        if tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
-            self._add(drawn)
-
-    def end(self, tag: str) -> None:
-        if tag in MATH_TAGS and (drawn := self.math.end(tag)):
-            self._add(drawn)
-        super().end(tag)
 
 
 class _DataText(_AllText):
@@ -218,7 +205,7 @@ class _ChartTarget(TextTarget):
     (``again``). A line holding an mc:AlternateContent is read once per
     branch (TextTarget.alternate): Office draws one."""
 
-    branch_readings = True
+    branch_readings = draws_math = True
     _NUMBERS = _tags(C, "numCache", "numLit") | frozenset((f"{CX}numDim",))
     _CODE = _tags(C, "formatCode")
     _LABEL_FORMAT = _tags(C, "numFmt") | frozenset((f"{CX}numFmt",))
@@ -265,12 +252,9 @@ class _ChartTarget(TextTarget):
         self.source_format: Format | None = None  # the first numbers' (a linked axis's)
         self.axis_scale: dict[str, str] = {}  # its min, max, majorUnit, ... as written
         self.ticks = 0  # tick labels worked out in the part
-        self.math = MathDrawn()  # what an equation in a drawing draws
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         super().start(tag, attrib)
-        if tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
-            self._add(drawn)
         if (code := attrib.get("formatCode")) is not None and self.again is None:
             self._literal(code)
         if tag in self._LABEL_FORMAT and (label := _format(attrib.get("formatCode"))):
@@ -379,8 +363,6 @@ class _ChartTarget(TextTarget):
             super().data(text)
 
     def end(self, tag: str) -> None:
-        if tag in MATH_TAGS and (drawn := self.math.end(tag)):
-            self._add(drawn)
         if self.number is not None and self.inside == self.depth:
             value, self.number = "".join(self.number), None
             self._number(value)

@@ -48,7 +48,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from vault.intake._math import MATH_TAGS, MathDrawn
 from vault.intake._model import Refused
 from vault.intake._xml import EVERY, MAIN, MARKUP, ORIGINAL, TextTarget
 
@@ -85,7 +84,7 @@ class WordTarget(TextTarget):
     # Word takes one branch of an mc:AlternateContent (a shape as DrawingML
     # or VML, an equation as Office Math or a picture): each is read in a
     # reading of the line of its own.
-    branch_readings = True
+    branch_readings = draws_math = True
 
     def __init__(self, depth: int) -> None:
         super().__init__(_tags("t", "delText", "instrText", "delInstrText") | MATH_TEXT,
@@ -96,7 +95,6 @@ class WordTarget(TextTarget):
                          stories=_STORIES)
         self.marks: dict[str, int] = {}  # notes and note references met, by kind
         self.drop_down: _DropDown | None = None  # the legacy drop-down we are in
-        self.math = MathDrawn()  # what equations draw beyond their text
         # per paragraph open: its depth, whether its mark is inserted, deleted
         self.paragraphs: list[list[int]] = []
         self.paragraph_props = 0  # depth of the open paragraph's w:pPr, 0 if none
@@ -109,8 +107,6 @@ class WordTarget(TextTarget):
                           "(altChunk) is not inspected")
         super().start(tag, attrib)
         if special is None:
-            if tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
-                self._add(drawn)
             return
         if special in ("inline", "anchor", "shape"):
             self._placed(special, attrib)
@@ -145,8 +141,6 @@ class WordTarget(TextTarget):
                     self._aside(text)
 
     def end(self, tag: str) -> None:
-        if tag in MATH_TAGS and (drawn := self.math.end(tag)):
-            self._add(drawn)
         if self.drop_down is not None and self.drop_down.depth == self.depth:
             # the entry picked, shown where the field is, among the line's text
             entries, picked = self.drop_down.entries, self.drop_down.picked()

@@ -20,6 +20,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from vault.intake._detectors import MAX_MATCH
+from vault.intake._math import MATH_TAGS, MathDrawn
 from vault.intake._model import Meter, Refused
 from vault.intake._patterns import LINE_WINDOW
 
@@ -180,6 +181,9 @@ class TextTarget:
     # Whether a line is read once per branch of Markup Compatibility in it
     # (an application takes one), rather than with every branch inline.
     branch_readings = False
+    # Whether the part may hold Office Math, which draws characters of its
+    # own beyond its text (vault/intake/_math.py).
+    draws_math = False
 
     def __init__(self, collect: frozenset[str], breaks: frozenset[str] = frozenset(),
                  tabs: frozenset[str] = frozenset(), max_depth: int = 256,
@@ -215,6 +219,7 @@ class TextTarget:
         self.branches: tuple[tuple[int, int, bool], ...] = ()
         self.off_main = False  # whether in a branch but the first (of the line's story)
         self.alternates: dict[int, _Alternate] = {}  # those open, by serial
+        self.math = MathDrawn() if self.draws_math else None
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         self.depth += 1
@@ -236,8 +241,12 @@ class TextTarget:
             self.inside = self.depth
         elif tag in self.tabs:
             self._add("\t")
+        if self.math is not None and tag in MATH_TAGS and (drawn := self.math.start(tag, attrib)):
+            self._add(drawn)
 
     def end(self, tag: str) -> None:
+        if self.math is not None and tag in MATH_TAGS and (drawn := self.math.end(tag)):
+            self._add(drawn)
         if self.inside == self.depth:
             self.inside = 0
         if self.ins_at == self.depth:
