@@ -872,6 +872,10 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     # what an equation's delimiter draws: its opening character, a separator
     "equation-delimiter.docx": lambda: _delimited_equation(
         '<m:begChr m:val="4"/><m:endChr m:val=""/>', "111 1111 1111 1111"),
+    "equation-operator.docx": lambda: _word(
+        f'<w:p><w:r><w:t xml:space="preserve">Card </w:t></w:r><m:oMath xmlns:m="{_MATH}">'
+        '<m:nary><m:naryPr><m:chr m:val="4"/></m:naryPr><m:sub/><m:sup/>'
+        f"<m:e><m:r><m:t>{CARD[1:]}</m:t></m:r></m:e></m:nary></m:oMath></w:p>"),
     "equation-separator.docx": lambda: _delimited_equation(
         '<m:begChr m:val=""/><m:sepChr m:val="1"/><m:endChr m:val=""/>',
         "4111 1111 1111 111", ""),
