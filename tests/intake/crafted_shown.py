@@ -101,6 +101,32 @@ _CHARTEX = ('<cx:chartSpace xmlns:cx="http://schemas.microsoft.com/office/drawin
             "</cx:strDim></cx:data></cx:chartData></cx:chartSpace>")
 
 
+def _slide(body: str, first: str | None = None) -> bytes:
+    """A deck whose first slide's empty paragraph is ``body``; its first
+    slide numbered ``first``."""
+    styled = body.startswith("<a:lstStyle>")  # its own list style
+    change = _sub("ppt/slides/slide1.xml", rb"<a:lstStyle/><a:p/>",
+                  ("" if styled else "<a:lstStyle/>").encode() + body.encode())
+    if first is not None:
+        return rewrite(mf.pptx("Canteen hours", "Notes"), _then(change, _sub(
+            "ppt/presentation.xml", rb"<p:presentation ",
+            f'<p:presentation firstSlideNum="{first}" '.encode())))
+    return rewrite(mf.pptx("Canteen hours", "Notes"), change)
+
+
+def _slide_number(stored: str) -> str:
+    return (f'<a:fld id="{{B6F15528-21DE-4FAA-801E-634DDDAF4B2B}}" type="slidenum">'
+            f'<a:rPr lang="en-US"/><a:t>{stored}</a:t></a:fld>')
+
+
+def _bulleted(bullet: str, text: str, style: bool = False) -> str:
+    props = f'<a:pPr marL="457200" indent="-457200">{bullet}</a:pPr>'
+    if style:  # the text body's list style gives level 1 its bullet
+        return (f"<a:lstStyle><a:lvl1pPr>{bullet}</a:lvl1pPr></a:lstStyle>"
+                f"<a:p><a:r><a:t>{text}</a:t></a:r></a:p>")
+    return f"<a:p>{props}<a:r><a:t>{text}</a:t></a:r></a:p>"
+
+
 def _outline_pdf() -> bytes:
     from pypdf import PdfReader, PdfWriter
 
@@ -979,6 +1005,22 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         _CHART, rb"<chart>", (f"<chart><title><tx><rich {A} {_MCE_A}><a:bodyPr/><a:p>"
                               + _drawn_twice() + '</a:p></rich></tx><overlay val="0"/>'
                               "</title>").encode())),
+    # a slide number drawn as the presentation's first (1111), or as the
+    # slide's place over a stale stored "7"
+    "slide-number-first.pptx": lambda: _slide(
+        f"<a:p><a:r><a:t>Card {CARD[:15]}</a:t></a:r>{_slide_number('&#8249;#&#8250;')}</a:p>",
+        first=CARD[15:]),
+    "slide-number-stale.pptx": lambda: _slide(
+        f"<a:p><a:r><a:t>Card {CARD[:-1]}</a:t></a:r>{_slide_number('7')}</a:p>"),
+    # a numbered bullet drawing the first group, the second item's; a
+    # character bullet drawing a digit
+    "numbered-bullet.pptx": lambda: _slide(
+        _bulleted('<a:buAutoNum type="arabicPlain" startAt="4110"/>', "Refunds")
+        + _bulleted('<a:buAutoNum type="arabicPlain" startAt="4110"/>', CARD[5:])),
+    "numbered-bullet-list-style.pptx": lambda: _slide(
+        _bulleted('<a:buAutoNum type="arabicPlain" startAt="4111"/>', CARD[5:], style=True)),
+    "character-bullet.pptx": lambda: _slide(
+        _bulleted('<a:buChar char="4"/>', CARD[1:])),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

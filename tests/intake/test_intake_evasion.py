@@ -2386,3 +2386,61 @@ def test_honest_equations_set_no_floor() -> None:
     ]
     data = _word("".join(f'<w:p><m:oMath xmlns:m="{_MATH}">{p}</m:oMath></w:p>' for p in parts))
     assert floor_of(data) == ("complete", None, [])
+
+
+def _two_page_pdf(second: bytes, root: bytes = b"<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 >>"
+                  ) -> bytes:
+    """Page 1 an honest page; ``second`` the node object 6 is (the card
+    drawn by object 4)."""
+    from intake_support import raw_pdf
+
+    card = b"BT /F1 12 Tf 72 700 Td (Card " + mf.CARD.encode() + b") Tj ET"
+    page = b" /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >>"
+    return raw_pdf({
+        1: b"<< /Type /Catalog /Pages 2 0 R >>", 2: root,
+        3: b"<< /Type /Page /Parent 2 0 R" + page + b" /Contents 7 0 R >>",
+        4: b"<< /Length %d >>\nstream\n" % len(card) + card + b"\nendstream",
+        5: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        6: second.replace(b"PAGE", page),
+        7: b"<< /Length 44 >>\nstream\nBT /F1 12 Tf 72 700 Td (Canteen hours) Tj ET\nendstream",
+        8: b"<< /Type /Page /Parent 6 0 R PAGE /Contents 4 0 R >>".replace(b"PAGE", page),
+    })
+
+
+@pytest.mark.parametrize("second", [
+    b"<< /Type /page /Parent 2 0 R PAGE /Contents 4 0 R >>",  # pdf.js: no /Kids, a page
+    b"<< /Type /Pagex /Parent 2 0 R PAGE /Contents 4 0 R >>",
+    b"<< /Parent 2 0 R /Kids [8 0 R] /Count 1 >>".replace(b"/Parent", b"/Type /Nodes /Parent"),
+], ids=["lowercase", "typo", "inner-node-mistyped"])
+def test_a_pdf_page_pypdf_skips_is_not_inspected(second: bytes) -> None:
+    # pdf.js shows as a page every page tree node typed /Page or without
+    # /Kids, and walks the /Kids of any other; pypdf skipped a node typed
+    # neither /Page nor /Pages: the card on page 2 was never read, and the
+    # file sealed at the default label.
+    result = inspect(io.BytesIO(_two_page_pdf(second)), rules=POLICY.intake.content_rules())
+    assert (result.status, result.cause) == ("uninspectable", "malformed"), result
+
+
+@pytest.mark.parametrize(("second", "count"), [
+    (b"<< /Type /Page /Parent 2 0 R PAGE /Contents 4 0 R >>", b"2"),
+    (b"<< /Type /Page /Parent 2 0 R PAGE /Contents 4 0 R >>", b"5"),  # a wrong /Count
+    (b"<< /Type /Page /Parent 2 0 R PAGE /Contents 4 0 R >>", b"1"),
+    (b"<< /Parent 2 0 R PAGE /Contents 4 0 R >>", b"2"),  # no /Type: both read a page
+    (b"<< /Type /Pages /Parent 2 0 R /Kids [8 0 R] /Count 1 >>", b"2"),
+], ids=["plain", "count-high", "count-low", "untyped-page", "nested"])
+def test_every_page_of_an_honest_pdf_is_read(second: bytes, count: bytes) -> None:
+    # A viewer tolerates a wrong /Count; every page of the tree is read.
+    data = _two_page_pdf(second, b"<< /Type /Pages /Kids [3 0 R 6 0 R] /Count " + count + b" >>")
+    assert floor_of(data)[:2] == ("complete", "CONFIDENTIAL")
+
+
+def test_an_honest_deck_of_numbered_bullets_and_slide_numbers_sets_no_floor() -> None:
+    from crafted_shown import _bulleted, _slide, _slide_number
+
+    numbered = '<a:buAutoNum type="arabicPeriod"/>'
+    body = "".join(_bulleted(numbered, f"Item {i}: room {4000 + i}") for i in range(12)) \
+        + _bulleted('<a:buChar char="&#8226;"/>', "Kitchen closes at 14:00") \
+        + f"<a:p><a:r><a:t>Slide </a:t></a:r>{_slide_number('&#8249;#&#8250;')}</a:p>" \
+        + ('<a:p><a:fld id="{B6F15528-21DE-4FAA-801E-634DDDAF4B2C}" type="datetime1">'
+           "<a:t>5/12/2025</a:t></a:fld></a:p>")
+    assert floor_of(_slide(body, first="4111"))[1:] == (None, [])

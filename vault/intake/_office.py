@@ -38,6 +38,7 @@ from vault.intake._opc import (
 from vault.intake._parts import CUSTOM_XML, KINDS, STYLES, STYLES_TEXT, TYPED, Context, Reader
 from vault.intake._scan import Scanner
 from vault.intake._sheets import DateSystemTarget
+from vault.intake._slides import SlideListTarget
 from vault.intake._xml import TextTarget, iter_text
 from vault.intake._zip import SafeZip
 
@@ -154,6 +155,31 @@ def _date_systems(zf: SafeZip, main: str, meter: Meter, depth: int) -> tuple[int
     return target.systems
 
 
+_NOTES_SLIDE = frozenset(
+    f"{base}{name}" for base, name in (
+        ("http://schemas.openxmlformats.org/officeDocument/2006/relationships/", "notesSlide"),
+        ("http://purl.oclc.org/ooxml/officeDocument/relationships/", "notesSlide")))
+
+
+def _slide_numbers(pkg: Package, main: str, meter: Meter, ctx: Context) -> None:
+    """The number each slide shows (the presentation's first slide number
+    plus its place in the slide list, the order PowerPoint shows them in)
+    and each notes page, its slide's; the first slide's number, which a
+    layout, master or handout is read with."""
+    target = SlideListTarget(ctx.depth)
+    with pkg.zf.open(main) as stream:
+        for _ in iter_text(stream, target, main, meter):
+            pass
+    ctx.first_slide = target.first
+    slides = pkg.targets(main)
+    for place, rel_id in enumerate(target.ids):
+        if (slide := slides.get(rel_id)) is not None and slide not in ctx.slides:
+            ctx.slides[slide] = target.first + place
+            for notes in pkg.part_related(slide, _NOTES_SLIDE):
+                if notes is not None:
+                    ctx.slides.setdefault(notes, target.first + place)
+
+
 def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple[OfficeLabel, ...]]:
     """Scan the text parts of an OOXML package; (kind, labels found)."""
     pkg = Package.read(zf)
@@ -182,9 +208,12 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
     # part does not say, in the workbook's, or in both outside a workbook.
     ctx.formats.systems = _date_systems(zf, main, meter, ctx.depth) if (
         kind == "excel" and main is not None) else (1900, 1904)
+    if kind == "powerpoint" and (shown := main or pkg.zf.find("ppt/presentation.xml")):
+        _slide_numbers(pkg, shown, meter, ctx)
     # The styles first: a sheet's cells are read as their formats show them.
     for name in sorted(chosen, key=lambda n: (chosen[n] is not STYLES, _order(n))):
         _, make = chosen[name]
+        ctx.part = name
         scanner.start(name)
         target: TextTarget | None = make(ctx)
         while target is not None:

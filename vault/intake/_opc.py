@@ -102,17 +102,23 @@ class Package:
         """(type, stored name of the target) of each internal relationship
         of the relationships part ``rels``, targets resolved from
         ``folder`` (the source part's)."""
+        return [(rel_type, name) for _, rel_type, name in self._entries(rels, folder)]
+
+    def _entries(self, rels: str, folder: str) -> list[tuple[str, str, str | None]]:
+        """(id, type, stored name of the target) of each internal
+        relationship of the relationships part ``rels`` (_relationships)."""
         name = self.zf.find(rels)
         if name is None:
             return []
-        found: list[tuple[str, str | None]] = []
+        found: list[tuple[str, str, str | None]] = []
         for tag, attrib, _, _ in self._parse(name):
             if tag.rsplit("}", 1)[-1] != "Relationship" \
                     or attrib.get("TargetMode", "").lower() == "external":
                 continue
             target = attrib.get("Target", "").strip()
             path = posixpath.normpath(target if target.startswith("/") else f"/{folder}/{target}")
-            found.append((attrib.get("Type", "").strip(), self.zf.find(path)))
+            found.append((attrib.get("Id", "").strip(), attrib.get("Type", "").strip(),
+                          self.zf.find(path)))
         return found
 
     def content_type(self, name: str) -> str | None:
@@ -137,6 +143,16 @@ class Package:
         rels = f"{folder}/_rels/{last}.rels" if folder else f"_rels/{last}.rels"
         return [name for rel_type, name in self._relationships(rels, folder)
                 if rel_type in types]
+
+    def targets(self, source: str) -> dict[str, str | None]:
+        """The parts the relationships of part ``source`` point at, by
+        relationship id (the first of an id given twice)."""
+        folder, _, last = source.rpartition("/")
+        rels = f"{folder}/_rels/{last}.rels" if folder else f"_rels/{last}.rels"
+        found: dict[str, str | None] = {}
+        for rel_id, _, name in self._entries(rels, folder):
+            found.setdefault(rel_id, name)
+        return found
 
     def parts_of_type(self, content_type: str) -> list[str]:
         return [n for n in self.zf.names() if self.content_type(n) == content_type.lower()]

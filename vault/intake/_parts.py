@@ -29,6 +29,7 @@ from vault.intake._numfmt import (
     render,
 )
 from vault.intake._sheets import NamesTarget, SheetTarget
+from vault.intake._slides import DrawnText
 from vault.intake._word import MATH_TEXT, NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
 
@@ -62,10 +63,15 @@ def _tags(ns: str, *names: str) -> frozenset[str]:
 @dataclass
 class Context:
     """What a part's reader may need besides the part: the XML depth bound,
-    and (Excel) the number formats of the cell styles, read first."""
+    (Excel) the number formats of the cell styles, read first, and
+    (PowerPoint) the number each slide and notes page shows, by part, and
+    the first slide's (a layout's, master's or handout's), and the part."""
 
     depth: int
     formats: CellFormats = field(default_factory=CellFormats)
+    slides: dict[str, int] = field(default_factory=dict)
+    first_slide: int = 1
+    part: str = ""
 
 
 Reader = tuple[re.Pattern[str], Callable[[Context], TextTarget]]
@@ -116,9 +122,10 @@ def _screen_tip(target: TextTarget, tag: str, attrib: dict[str, str]) -> None:
         target._aside(tip)
 
 
-class _DrawingText(TextTarget):
+class _DrawingText(DrawnText):
     """DrawingML text (a slide, layout, master, notes page), a line each
-    paragraph, each hyperlink's ScreenTip, after its paragraph, and what an
+    paragraph, its bullet and fields as drawn (vault/intake/_slides.py),
+    each hyperlink's ScreenTip, after its paragraph, and what an
     equation draws (vault/intake/_math.py); a line holding an
     mc:AlternateContent is read once per branch, as a Word part's is
     (TextTarget.alternate)."""
@@ -186,7 +193,7 @@ class _Labels:
     before: int
 
 
-class _ChartTarget(TextTarget):
+class _ChartTarget(DrawnText):
     """A chart's numbers (in c:numCache, c:numLit, a newer chart's
     cx:numDim) are read as a sheet's are (number_text): as their format
     shows them -- the cache's ``c:formatCode`` (a newer chart's
@@ -232,6 +239,7 @@ class _ChartTarget(TextTarget):
                          _tags(A, "p", "br") | _tags(C, "pt") | frozenset((f"{CX}pt",))
                          if again is None else frozenset(), max_depth=depth)
         self.again = again  # what the labels show, reading the numbers again
+        self.drawn = again is None  # bullets and fields: read in the first reading only
         self.systems = systems if again is None else again.systems
         self.fallback = systems  # the systems before the chart's c:date1904 says
         self.read_at: Places | None = None  # label_places when the first number was read
@@ -522,7 +530,8 @@ _SLIDES = (_names(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideM
                   r"|slideLayouts/slideLayout|notesMasters/notesMaster"
                   r"|handoutMasters/handoutMaster)\d+\.xml"),
            lambda ctx: _DrawingText(_tags(A, "t") | MATH_TEXT, _tags(A, "p", "br"),
-                                    max_depth=ctx.depth))
+                                    max_depth=ctx.depth,
+                                    slide=ctx.slides.get(ctx.part, ctx.first_slide)))
 # Comments, and modern comments (their text is DrawingML, in p188:txBody).
 _PPT_COMMENTS = (_names(r"ppt/comments/[^/]+\.xml"),
                  lambda ctx: TextTarget(_tags(P, "text") | _tags(A, "t"),

@@ -96,6 +96,7 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
         raise Refused("encrypted", "an encrypted PDF (it needs a password to open)")
     labels = merge(_info_labels(reader), _xmp_labels(reader, meter))
     forms = _FormsRead()
+    _same_pages(reader, meter)
     for number, page in enumerate(reader.pages, 1):
         if number > meter.budget.max_pdf_pages:
             meter.truncate(f"pages past {meter.budget.max_pdf_pages} were not inspected")
@@ -119,6 +120,51 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
             scanner.feed(text)
             scanner.end()
     return labels
+
+
+_MAX_TREE_DEPTH = 64  # page tree nodes nested in one another, as deep as walked
+
+
+def _same_pages(reader: Any, meter: Meter) -> None:
+    """Refused unless the pages pypdf reads are those a viewer shows. A
+    viewer (pdf.js) walks the page tree from /Root /Pages and shows as a
+    page every node typed /Page or without /Kids, whatever else its /Type
+    says; pypdf skips a node typed neither /Page nor /Pages (/page,
+    /Pagex), its /Kids too, and reads a /Pages node without /Kids as no
+    page: a page so typed was shown and never read. The tree is walked
+    here as the viewer does, each node once (a node met twice, a cycle, is
+    malformed), at most _MAX_TREE_DEPTH deep; the leaves must be pypdf's
+    pages, in order. A tree's /Count is not compared: every leaf is read,
+    as many as the viewer shows or more."""
+    limit = meter.budget.max_pdf_pages
+    shown: list[Any] = []
+    seen: set[Any] = set()
+    todo: list[tuple[Any, int]] = [(reader.trailer["/Root"].get("/Pages"), 0)]
+    while todo and len(shown) <= limit:
+        ref, depth = todo.pop()
+        node = _resolved(ref)
+        key = _key(ref) or id(node)
+        if key in seen or depth > _MAX_TREE_DEPTH or not hasattr(node, "get"):
+            raise Refused("malformed", "a PDF whose page tree is not a tree of pages")
+        seen.add(key)
+        kids = _resolved(node.get("/Kids"))
+        if node.get("/Type") == "/Page" or kids is None:
+            shown.append(_key(ref))
+        elif isinstance(kids, list):
+            todo += [(kid, depth + 1) for kid in reversed(kids)]
+        else:
+            raise Refused("malformed", "a PDF whose page tree is not a tree of pages")
+    read = [_key(page.indirect_reference) for page in reader.pages[:len(shown)]]
+    if read != shown[:len(read)] or len(read) < min(len(shown), limit):
+        raise Refused("malformed", "a PDF page tree whose pages a viewer reads otherwise "
+                      "(a page not typed /Page)")
+
+
+def _key(ref: Any) -> tuple[int, int] | None:
+    """An indirect object's number and generation; None for a direct one."""
+    if ref is None or not hasattr(ref, "idnum"):
+        return None
+    return int(ref.idnum), int(ref.generation)
 
 
 _MAX_ANNOTATIONS = 10_000  # per page: a viewer shows them all, a file may hold many
