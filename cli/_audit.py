@@ -220,12 +220,12 @@ def _check_known(vault: Any, filters: dict[str, Any], log: AuditLog | None) -> N
     answer: say so (exit 2), with the closest name known."""
     actor, doc = filters.get("actor"), filters.get("doc")
     if actor is not None:
-        from vault.policy import load_policy_bytes
+        from vault.policy._loader import load_installed_policy
 
         known = set()
         for version in vault.policy_versions:
             text = vault.policy_text(version.version).encode("utf-8")
-            known |= set(load_policy_bytes(text, "policy").users)
+            known |= set(load_installed_policy(text, "policy").users)
         if log is not None:
             known |= {r.actor for r in log.records() if r.actor}
         if actor not in known:

@@ -100,8 +100,10 @@ def check(files: Sequence[str], as_json: bool) -> None:
                         "levels": len(pol.levels), "users": len(pol.users),
                         "rules": len(pol.rules)})
         if not as_json:
-            click.echo(f"{name}: ok (policy {pol.name}: {len(pol.levels)} levels, "
-                       f"{len(pol.users)} users, {len(pol.rules)} rules; sha256 {pol.hash})")
+            # The file's name and the policy's: escaped, each as one line.
+            click.echo(printable(f"{name}: ok (policy {pol.name}: {len(pol.levels)} levels, "
+                                 f"{len(pol.users)} users, {len(pol.rules)} rules; sha256 "
+                                 f"{pol.hash})"))
     if as_json:
         echo_json({"ok": failed == 0, "files": results})
     if failed:
@@ -267,12 +269,14 @@ def test(files: Sequence[str], as_json: bool) -> None:
         total += len(report.results)
         failed += len(report.failures)
         if not as_json:
+            # Case names and messages quote the files' own text: escaped.
             for r in report.results:
                 where = f"{name}:{r.line}" if r.line else name
-                click.echo(f"PASS  {r.name}" if r.passed else f"FAIL  {r.name} ({where}): "
-                           f"{r.message}")
-            click.echo(f"{name}: {len(report.results) - len(report.failures)} passed, "
-                       f"{len(report.failures)} failed (policy {report.policy.name})")
+                click.echo(printable(f"PASS  {r.name}" if r.passed else
+                                     f"FAIL  {r.name} ({where}): {r.message}"))
+            click.echo(printable(f"{name}: {len(report.results) - len(report.failures)} "
+                                 f"passed, {len(report.failures)} failed (policy "
+                                 f"{report.policy.name})"))
     if as_json:
         echo_json({"passed": not failed and not broken, "files": reports})
     if broken:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import click
 
+from vault.errors import PolicyProblem
+
 from ._approve import approval_options, approved
-from ._common import echo_json
+from ._common import echo_json, printable, warn
 from ._common import info as tell
 from ._vault_common import jsonable, open_vault, print_report
 
@@ -64,16 +66,20 @@ def show(ctx: click.Context, as_text: bool, version: int | None, as_json: bool) 
 
         raise UsageError(f"no policy version {version} was installed in this vault",
                          hint=f"versions: 1 to {len(versions)}")
-    from vault.policy import load_policy_bytes
+    from vault.policy._loader import installed_text_problems, load_installed_policy
 
-    pol = load_policy_bytes(v.policy_text(chosen.version).encode("utf-8"), "policy")
+    data = v.policy_text(chosen.version).encode("utf-8")
+    pol = load_installed_policy(data, "policy")
+    _warn_characters(installed_text_problems(data, f"policy version {chosen.version}"))
     if as_json:
         echo_json({"name": pol.name, "in_force": versions[-1].version,
                    **chosen.to_dict(), "versions": [x.to_dict() for x in versions]})
         return
     state = "in force" if chosen is versions[-1] else f"not in force (version " \
         f"{versions[-1].version} is)"
-    click.echo(f"policy     {pol.name}, version {chosen.version} of {len(versions)} ({state})")
+    # The name is the officer's text: escaped, so that it shows as one line.
+    click.echo(f"policy     {printable(pol.name)}, version {chosen.version} of "
+               f"{len(versions)} ({state})")
     click.echo(f"sha256     {chosen.sha256}")
     click.echo(f"installed  {chosen.applied_at} by {chosen.applied_by} "
                f"(audit record {chosen.seq})")
@@ -85,3 +91,14 @@ def show(ctx: click.Context, as_text: bool, version: int | None, as_json: bool) 
         for x in versions:
             click.echo(f"  {x.version}  {x.applied_at}  {x.applied_by:<12}  sha256 "
                        f"{x.sha256[:16]}…")
+
+
+def _warn_characters(problems: list[PolicyProblem]) -> None:
+    """A version installed before the reader refused the characters it
+    holds stays in force: say what the officer is to correct."""
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        warn(f"{first}{more}: a policy may no longer hold this; the officer applies a "
+             "corrected version ('vault policy show --text' gives the file, 'vault policy "
+             "check' lists every problem)")

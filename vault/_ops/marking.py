@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, BinaryIO
 
-from vault.errors import UsageError
+from vault.errors import BadDataError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault.policy import Label, Policy
@@ -29,6 +29,7 @@ def mapping_for(policy: Policy, label: Label) -> OfficeLabelMapping:
     """The Office label to write for ``label``, or a usage error: checked
     before anything is decrypted."""
     from vault.intake import office_label_for
+    from vault.intake._mark import NAME_HINT, name_problem
 
     mapping = office_label_for(policy, label)
     if mapping is None:
@@ -37,6 +38,9 @@ def mapping_for(policy: Policy, label: Label) -> OfficeLabelMapping:
                          hint="a lower one would let the copy be sealed lower; the officer adds "
                               "one with an id under 'intake: office_labels' (docs/POLICY.md "
                               "§3.11), or open it without --mark")
+    problem = name_problem(mapping)  # a version installed before the policy refused it
+    if problem:
+        raise BadDataError(problem, hint=NAME_HINT)
     return mapping
 
 

@@ -39,9 +39,11 @@ _AHEAD = 256  # own appends kept in memory only, at most, before the store is wr
 
 @functools.lru_cache(maxsize=64)
 def _parse_policy(text: str, sha: str) -> Policy:
-    from vault.policy import load_policy_bytes
+    from vault.policy._loader import load_installed_policy
 
-    policy = load_policy_bytes(text.encode("utf-8"), f"policy {sha[:12]}")
+    # A version the log installed: read as it was installed (a text value is
+    # not refused for characters a newer reader refuses, docs/POLICY.md §2.3).
+    policy = load_installed_policy(text.encode("utf-8"), f"policy {sha[:12]}")
     assert policy.hash == sha
     return policy
 

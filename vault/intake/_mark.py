@@ -13,6 +13,7 @@ information dictionary (:func:`mark_pdf`; pypdf rewrites the whole file).
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from vault.policy import Label, Policy
     from vault.policy._intake_model import OfficeLabelMapping
 
-__all__ = ["mark_office", "mark_pdf", "office_label_for"]
+__all__ = ["mark_office", "mark_pdf", "name_problem", "office_label_for"]
 
 _FMTID = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"
 _PROPS_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
@@ -57,9 +58,34 @@ def office_label_for(policy: Policy, label: Label) -> OfficeLabelMapping | None:
                default=None)
 
 
+# XML 1.0's Char production: what an XML part (and a PDF text string read
+# back as one) may hold. NUL or U+0001 written there makes a part no XML
+# parser reads (Office calls the file corrupt); a lone surrogate cannot be
+# encoded at all.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def name_problem(mapping: OfficeLabelMapping) -> str | None:
+    """Why ``mapping``'s Office label name cannot be written into a file, or
+    None. A policy refuses such a name (docs/POLICY.md §2.3); one installed
+    before it did is refused here, before anything is written."""
+    found = _NOT_XML_CHAR.search(mapping.name or "")
+    if found is None:
+        return None
+    return (f"the policy's Office label name for {mapping.rule_id} holds U+"
+            f"{ord(found.group()):04X}, which an Office file cannot carry")
+
+
+NAME_HINT = "the officer corrects the name in the policy's 'intake: office_labels' and " \
+    "applies it ('vault policy check' names the character); or open it without --mark"
+
+
 def _fields(mapping: OfficeLabelMapping, site_id: str | None, method: str,
             now: datetime) -> dict[str, str]:
     assert mapping.id is not None
+    problem = name_problem(mapping)
+    if problem:
+        raise BadDataError(problem, hint=NAME_HINT)
     out = {"Enabled": "true", "SetDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "Method": method,
            "Name": mapping.name or mapping.id}
     if site_id:

@@ -10,6 +10,7 @@ where a number is expected, and a date only where a time is expected.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +26,38 @@ MARKING_HINT = "names are 1-64 letters, digits, spaces and + . _ : / ( ) -, star
     "letter or digit"
 _YAML11_BOOLS = frozenset(("yes", "no", "on", "off", "y", "n", "True", "False", "TRUE", "FALSE",
                            "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"))
+
+
+# docs/POLICY.md §2.3: what a text value may hold once YAML has read its
+# escapes. The reader refuses control characters in the file itself, but a
+# double-quoted "\e", "\n", "\x01" or "\ud800" is printable text that
+# becomes one: a policy name or marking holding it would redraw the terminal
+# of whoever runs 'vault policy show', or break what is written with it (an
+# Office label name in an XML part). A value is printable as the command line
+# decides (str.isprintable: no control, format, bidi, surrogate, private-use
+# or unassigned character, no space but U+0020); a description may also
+# break lines.
+TEXT_HINT = ("remove it (a double-quoted escape such as \\n, \\e, \\x01 or \\u202e puts "
+             "it there): names, markings and labels are one line of printable text, "
+             "descriptions printable lines")
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_KINDS = {"Cc": "control character", "Cs": "lone surrogate", "Cf": "invisible format character",
+          "Zs": "space other than U+0020", "Zl": "line separator", "Zp": "paragraph separator",
+          "Co": "private-use character", "Cn": "unassigned character"}
+
+
+def character_problem(value: str, *, lines: bool = False) -> str | None:
+    """What makes ``value`` no printable text (one line, unless ``lines``):
+    'holds the control character U+001B', or None."""
+    if value.isprintable():
+        return None
+    for c in value:
+        if c.isprintable() or (lines and c == "\n"):
+            continue
+        kind = "line break" if c in "\n\r\x85" else "tab" if c == "\t" else \
+            "bidi control" if c in _BIDI else _KINDS.get(unicodedata.category(c), "character")
+        return f"holds the {kind} U+{ord(c):04X}"
+    return None
 
 
 # Text that must never be echoed back: a file given by mistake as a policy
@@ -151,7 +184,10 @@ class Fields:
             self.err(node, f"{what} is empty; expected at least one entry")
         return node.items
 
-    def text(self, node: Node, what: str) -> str | None:
+    def text(self, node: Node, what: str, *, lines: bool = False) -> str | None:
+        """A non-blank scalar of printable text: one line, or (``lines``)
+        lines of it. A policy the vault already installed keeps the
+        characters it was installed with (:attr:`Problems.installed`)."""
         if node.kind == "invalid":
             return None
         if node.kind != "scalar" or node.is_null():
@@ -159,6 +195,11 @@ class Fields:
             return None
         if not node.text.strip():
             self.err(node, f"{what} is empty; expected text")
+            return None
+        problem = character_problem(node.text, lines=lines)
+        if problem and not self.problems.installed:
+            self.err(node, f"{what} {describe(node)} {problem}; expected "
+                     f"{'printable text' if lines else 'one line of printable text'}", TEXT_HINT)
             return None
         return node.text
 
@@ -276,4 +317,6 @@ class Fields:
         return self.reference(value, node, "level", self._known("levels"), "levels")
 
     def _opt_text(self, fields: dict[str, Node], key: str) -> str | None:
-        return self.text(fields[key], key) if key in fields else None
+        # A description may run over lines (a block scalar); a marking is one.
+        return self.text(fields[key], key, lines=key == "description") if key in fields \
+            else None

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from vault.errors import PolicyLoadError
+from vault.errors import PolicyLoadError, PolicyProblem
 from vault.policy._fields import from_data
 from vault.policy._schema import build_policy
 from vault.policy._yaml import MAX_POLICY_BYTES, Problems, compose, decode
@@ -48,7 +48,35 @@ def load_policy(path: str | os.PathLike[str], *, template: bool = False) -> Poli
 
 def load_policy_bytes(data: bytes, filename: str = "<bytes>") -> Policy:
     """Load a policy from its exact bytes (``hash`` is their SHA-256)."""
-    problems = Problems(filename)
+    return _load(data, Problems(filename))
+
+
+def load_installed_policy(data: bytes, filename: str) -> Policy:
+    """Load a policy version the vault's log installed: as
+    :func:`load_policy_bytes`, but a text value holding a character a
+    policy may no longer hold (docs/POLICY.md §2.3) is kept, not refused.
+
+    Such a version was in force before the reader refused it; refusing it
+    now would leave every machine of the vault without a policy (and its
+    log's later versions without the one they follow). What reads its
+    texts escapes them on terminals or refuses to write them; the officer
+    applies a corrected version (:func:`installed_text_problems` names
+    what to correct)."""
+    return _load(data, Problems(filename, installed=True))
+
+
+def installed_text_problems(data: bytes, filename: str) -> list[PolicyProblem]:
+    """The problems a new policy with these bytes would be refused for; [] if
+    none. For a version :func:`load_installed_policy` loaded, these are the
+    characters its text values hold."""
+    try:
+        load_policy_bytes(data, filename)
+    except PolicyLoadError as e:
+        return list(e.problems)
+    return []
+
+
+def _load(data: bytes, problems: Problems) -> Policy:
     text = decode(data, problems)
     root = None if text is None else compose(text, problems)
     return build_policy(root, problems, hashlib.sha256(data).hexdigest())

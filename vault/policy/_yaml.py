@@ -102,6 +102,10 @@ class Problems:
     file: str
     items: list[PolicyProblem] = field(default_factory=list)
     truncated: bool = False
+    #: the policy is one the vault already installed (its log holds it): a
+    #: text value is not refused for the characters it holds, which a newer
+    #: reader may refuse where an older one did not (docs/POLICY.md §2.3)
+    installed: bool = False
 
     def add(
         self, line: int | None, column: int | None, message: str, hint: str | None = None
@@ -192,11 +196,11 @@ def _blank_bad_characters(text: str, problems: Problems) -> tuple[str, set[int]]
             if m.group() == "\t":
                 tab_lines.add(lineno)
                 problems.add(lineno, m.start() + 1, "tab character; expected spaces",
-                             "indent with spaces; write \\t in a double-quoted string for a tab")
+                             "indent with spaces")
             else:
                 problems.add(lineno, m.start() + 1,
                              f"control character U+{ord(m.group()):04X}; expected printable text",
-                             "remove it, or write it as an escape in a double-quoted string")
+                             "remove it")
     return _NOT_PRINTABLE.sub(" ", text), tab_lines
 
 

@@ -1,0 +1,201 @@
+"""What a policy's text values may hold once YAML has read its escapes
+(docs/POLICY.md §2.3), and what becomes of a version installed before the
+reader refused them.
+
+A double-quoted YAML escape (``\\ud800``, ``\\0``, ``\\e``, ``\\n``) is
+printable text in the file that becomes a lone surrogate or a control
+character in the value: the reader's check of the file's own characters
+never sees it. The officer's policy name then forged lines in every user's
+``vault policy show`` and sent it terminal escapes, a surrogate made it an
+internal error, and an Office label name holding one broke every
+``open --mark`` under its label (a surrogate) or wrote a custom.xml no
+XML parser reads (NUL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from backends import Kind
+from office import Office, make_office
+
+from vault.errors import BadDataError, PolicyLoadError
+from vault.intake import mark_office
+from vault.policy import Label, load_policy_text
+from vault.policy._intake_model import OfficeLabelMapping
+
+DOCX = (Path(__file__).parent / "intake" / "files" / "plain.docx").read_bytes()
+FORGED = ("office, version 1 of 1 (in force)\\nsha256     0000\\ninstalled  "
+          "2020-01-01T00:00:00Z by leader (audit record 0)\\n\\e]0;owned\\a\\e[8m")
+GENERAL = "      name: General\n"
+STAFF_ONLY = "    description: Staff only.\n"  # INTERNAL's
+
+
+@pytest.fixture(scope="module")
+def folder_office(tmp_path_factory: pytest.TempPathFactory) -> Office:
+    return make_office(tmp_path_factory.mktemp("office"))
+
+
+def _refused(text: str) -> list[str]:
+    with pytest.raises(PolicyLoadError) as e:
+        load_policy_text(text, "p.yaml")
+    return [f"{p.line}:{p.column}: {p.message}" for p in e.value.problems]
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\0", "\\x01", "\\e", "\\n", "\\a", "\\t",
+                                    "\\x85", "\\u202e", "\\u2066", "\\u200b", "\\u00a0"])
+@pytest.mark.parametrize("old, new", [
+    ("name: office", 'name: "office{}"'),                      # the policy's name
+    (GENERAL, '      name: "General{}"\n'),                   # an Office label name
+    ("name: INTERNAL\n", 'name: INTERNAL\n    marking: "INT{}"\n'),  # a level's marking
+    (STAFF_ONLY, '    description: "Staff{}"\n'),
+])
+def test_an_escape_the_file_writes_as_printable_text_is_refused_with_its_position(
+        folder_office: Office, escape: str, old: str, new: str) -> None:
+    text = folder_office.policy_text()
+    assert old in text
+    bad = text.replace(old, new.format(escape), 1)
+    assert bad.isprintable() or "\n" in bad  # the file itself holds no control character
+    if old == STAFF_ONLY and escape == "\\n":  # a description may break lines
+        assert load_policy_text(bad).levels[1].description == "Staff\n"
+        return
+    line = text[:text.index(old)].count("\n") + 1 + (new.startswith("name: INTERNAL"))
+    problems = _refused(bad)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{line}:") and "holds the" in problems[0], problems
+    assert "expected one line of printable text" in problems[0] or "description" in problems[0]
+
+
+def test_a_description_may_span_lines_and_nothing_else(folder_office: Office) -> None:
+    text = folder_office.policy_text()
+    ok = text.replace(STAFF_ONLY, "    description: |\n      Staff only.\n"
+                      "      Ask the officer.\n", 1)
+    assert load_policy_text(ok).levels[1].description == "Staff only.\nAsk the officer.\n"
+    ok = text.replace(STAFF_ONLY, '    description: "Staff\\nonly."\n', 1)
+    assert load_policy_text(ok).levels[1].description == "Staff\nonly."
+    for escape in ("\\e", "\\t", "\\r", "\\u2028", "\\ud800"):
+        problems = _refused(text.replace(STAFF_ONLY, f'    description: "a{escape}b"\n', 1))
+        assert len(problems) == 1 and "expected printable text" in problems[0], problems
+
+
+def test_honest_text_in_other_scripts_is_kept(folder_office: Office) -> None:
+    text = folder_office.policy_text().replace(
+        "name: office", 'name: "Büro – Zürich 東京 ⚖"', 1).replace(
+        GENERAL, '      name: "Général"\n', 1)
+    pol = load_policy_text(text)
+    assert pol.name == "Büro – Zürich 東京 ⚖"
+    assert any(m.name == "Général" for m in pol.intake.office_labels)
+
+
+@pytest.mark.parametrize("name", ["General\x00", "General\x01", "General\ud800", "a\ufffe"])
+def test_mark_office_refuses_a_name_no_xml_part_can_carry(name: str) -> None:
+    mapping = OfficeLabelMapping(Label("INTERNAL"), "d2e1f0a9-b8c7-4d6e-9f5a-4b3c2d1e0f9a", name)
+    out = io.BytesIO()
+    with pytest.raises(BadDataError) as e:
+        mark_office(io.BytesIO(DOCX), out, mapping)
+    assert "cannot carry" in e.value.message and e.value.hint
+    assert out.getvalue() == b""
+
+
+# -- the attacks, through the command line, in both backends -----------------------------
+
+
+def _assert_refused(r: object, where: str) -> None:
+    assert r.exit_code == 1, r.stderr  # type: ignore[attr-defined]
+    assert r.stdout == ""  # type: ignore[attr-defined]
+    assert "holds the" in r.stderr and "internal error" not in r.stderr  # type: ignore
+    assert f"p.yaml:{where}" in r.stderr  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("old, new, where", [
+    ("name: office", 'name: "office\\ud800"', "13:7"),
+    ("name: office", f'name: "{FORGED}"', "13:7"),
+    (GENERAL, '      name: "General\\ud800"\n', ""),
+    (GENERAL, '      name: "General\\0\\x01"\n', ""),
+])
+def test_policy_check_and_apply_refuse_an_escaped_control_character(
+        tmp_path: Path, backend: Kind, old: str, new: str, where: str) -> None:
+    o = make_office(tmp_path / "o", backend)
+    p = tmp_path / "p.yaml"
+    p.write_text(o.policy_text().replace(old, new, 1), encoding="utf-8")
+    _assert_refused(o.cli("officer", "policy", "check", str(p)), where)
+    r = o.cli("officer", "policy", "apply", str(p))
+    assert r.exit_code == 1 and r.stdout == "" and "holds the" in r.stderr, r.stderr
+    assert "internal error" not in r.stderr
+    r = o.cli("clerk", "policy", "show")
+    assert r.exit_code == 0 and r.stderr == "" and "version 1 of 1" in r.stdout
+    assert r.stdout.startswith("policy     office,"), r.stdout
+
+
+# -- a version installed before the reader refused it ------------------------------------
+
+
+def _install_as_an_older_client_did(o: Office, text: str) -> None:
+    """Record ``text`` as policy version 2, as 'policy apply' of a release
+    that did not refuse its characters recorded it: the officer's signed
+    state record."""
+    me = o.ids["officer"]
+    with o.as_("officer") as v:
+        assert v.policy_version == 1
+        v.audit.append({"actor": {"name": "officer", "key": me.fingerprint},
+                        "action": "policy-apply", "doc": None, "label": None,
+                        "outcome": "allowed", "rules": [], "reason": "", "policy": None,
+                        "state": {"policy": {"version": 2, "text": text,
+                                             "sha256": hashlib.sha256(text.encode()).hexdigest()}}},
+                       me.signing_key)
+
+
+def test_a_version_installed_before_stays_in_force_shown_escaped_until_corrected(
+        tmp_path: Path, backend: Kind) -> None:
+    o = make_office(tmp_path / "o", backend)
+    doc = o.as_("clerk").seal(o.file("memo.docx", DOCX), level="INTERNAL",
+                              compartments=["STAFF"], title="memo").id
+    old = o.policy_text().replace("name: office", f'name: "{FORGED}"', 1).replace(
+        GENERAL, '      name: "General\\ud800\\0"\n', 1)
+    _install_as_an_older_client_did(o, old)
+    for machine in ("first", "again"):  # replayed, then read from this machine's state
+        with o.as_("leader") as v:
+            assert v.policy_version == 2, machine
+            assert v.policy.name.startswith("office, version 1 of 1 (in force)\n")
+
+    # Every user's show: one line per field, nothing raw, the officer told what to do.
+    r = o.cli("clerk", "policy", "show")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 7 and lines[0].startswith("policy     office, version 1 of 1 (in "
+                                                   "force)\\nsha256"), r.stdout
+    assert lines[0].endswith(", version 2 of 2 (in force)")
+    assert [x[:10] for x in lines[:4]] == ["policy    ", "sha256    ", "installed ", "contents  "]
+    assert lines[2].endswith("by officer (audit record 4)")
+    assert not any(c in r.stdout for c in "\x1b\x07\r")
+    assert "policy version 2:13:7: name 'office, version 1 of 1 (in force)\\nsha256" in r.stderr
+    assert "holds the line break U+000A" in r.stderr
+    assert "corrected version" in r.stderr and "\x1b" not in r.stderr
+    r = o.cli("clerk", "policy", "show", "--json")
+    assert r.exit_code == 0 and "\\u001b]0;owned" in r.stdout
+
+    # open --mark refuses before decrypting, for everyone, and writes nothing.
+    for who in ("clerk", "leader"):
+        out = tmp_path / f"{who}.docx"
+        r = o.cli(who, "open", doc, "--mark", "-o", str(out))
+        assert r.exit_code == 1 and r.stdout == "", r.stderr
+        assert "Office label name" in r.stderr and "U+D800" in r.stderr
+        assert "internal error" not in r.stderr and not out.exists()
+    assert o.cli("clerk", "open", doc, "-o", str(tmp_path / "plain.docx")).exit_code == 0
+
+    # The officer applies the corrected version; everything works again.
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(o.policy_text().replace("name: office", "name: office2", 1))
+    r = o.cli("officer", "policy", "apply", str(fixed))
+    assert r.exit_code == 0, r.stderr
+    r = o.cli("clerk", "policy", "show")
+    assert r.exit_code == 0 and r.stderr == "" and "office2, version 3 of 3" in r.stdout
+    out = tmp_path / "marked.docx"
+    r = o.cli("clerk", "open", doc, "--mark", "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    with zipfile.ZipFile(out) as z:
+        assert b"General</vt:lpwstr>" in z.read("docProps/custom.xml")
