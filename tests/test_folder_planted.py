@@ -116,6 +116,59 @@ def test_a_planted_tombstone_does_not_stop_or_undo_a_shred(office: Office) -> No
     assert office.as_("officer").doctor().ok
 
 
+def _shred_outcomes(office: Office, doc: str) -> list[str]:
+    return [r.outcome for r in office.as_("officer").audit.records()
+            if r.action == "shred" and r.doc == doc]
+
+
+def test_a_folder_planted_at_the_tombstones_name_stops_no_shred(office: Office) -> None:
+    # The registrar, cleared for INTERNAL only, made a folder at the name
+    # the shred renames the document to. The shred was recorded done, then
+    # rename(2) failed: the file kept its header (every wrapped file key)
+    # byte for byte, the leader got an OS error naming a path (exit 1), and
+    # 'doctor --repair' failed to destroy the version without a word.
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    stored = _stored(office, board)
+    data = stored.read_bytes()
+    header = data[:data.index(b"\n--- ") + 1]
+    planted = office.path / f".shred-{stored.name}"
+    planted.mkdir()
+    with open(stored, "rb") as held:  # the file itself, whatever its names become
+        r = _vault(office, "leader", "shred", board, "--justification", "spent")
+        assert r.returncode == 0, r.stderr
+        assert held.read(len(header)) != header  # every wrapped file key destroyed
+    assert _shred_outcomes(office, board) == ["allowed", "done"]
+    assert not stored.exists() and planted.is_dir()  # the planted folder left as it was
+    r = _vault(office, "registrar", "doctor")
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"{planted.name}: named like an interrupted shred of {board}, but it is a " \
+           "directory" in r.stdout
+    assert str(office.path) not in r.stdout + r.stderr
+
+
+def test_a_shred_its_file_cannot_have_is_not_recorded_done(office: Office) -> None:
+    # A hard link to the document elsewhere in the vault (any folder writer
+    # can make one): the shred refuses to overwrite a file that is also the
+    # log's, a keyring's or another document's. It was refused after its
+    # record: the log said "done" of a document whose header was intact.
+    board = _seal(office, "leader", b"board minutes", "SECRET", "BOARD")
+    stored = _stored(office, board)
+    before = stored.read_bytes()
+    link = office.path / "audit" / "notes"
+    os.link(stored, link)
+    r = _vault(office, "leader", "shred", board, "--justification", "spent")
+    assert r.returncode == INTEGRITY, r.stderr
+    assert "is also audit/notes (a hard link); it was not destroyed" in r.stderr
+    assert str(office.path) not in r.stderr
+    assert stored.read_bytes() == before
+    assert _shred_outcomes(office, board) == ["allowed", "failed"]  # never "done"
+    assert board in [d.id for d in office.as_("leader").ls()]  # still live, as stored
+    link.unlink()
+    office.as_("leader").shred(board, justification="spent")
+    assert _shred_outcomes(office, board) == ["allowed", "failed", "allowed", "done"]
+    assert not stored.exists() and office.as_("officer").doctor().ok
+
+
 def test_a_live_file_renamed_as_another_versions_tombstone_is_not_destroyed(
         office: Office) -> None:
     # Renamed, not linked: one name only, and its version is not the live

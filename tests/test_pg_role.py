@@ -100,22 +100,24 @@ def _intruder(office: Office, *, autocommit: bool) -> psycopg.Connection[Any]:
                            autocommit=autocommit, application_name="intruder")
 
 
-def _vault(office: Office, who: str, *args: str, wait: str = "1") -> tuple[int, str, float]:
+def _vault(office: Office, who: str, *args: str, wait: str = "1",
+           out: bool = False) -> tuple[int, str, float]:
     if args[0] == "open":
         args = (*args, "-o", tempfile.mkdtemp(dir=office.root))
-    return _run(office.location, office.files[who], office.root, *args, wait=wait)
+    return _run(office.location, office.files[who], office.root, *args, wait=wait, out=out)
 
 
 def _run(location: str, identity: Path, cwd: Path, *args: str,
-         wait: str = "1") -> tuple[int, str, float]:
+         wait: str = "1", out: bool = False) -> tuple[int, str, float]:
     """``vault ARGS`` in a process of its own, waiting ``wait`` seconds for
-    a lock; a hang fails the test (the timeout), it does not stall it."""
+    a lock; a hang fails the test (the timeout), it does not stall it.
+    Gives back what it wrote to stderr (with ``out``: stdout and stderr)."""
     env = dict(os.environ, VAULT_PG_LOCK_TIMEOUT=wait)
     started = time.monotonic()
     p = subprocess.run([sys.executable, "-m", "vault_cli.main", "--vault", location,
                         "--identity", str(identity), *args], capture_output=True,
                        text=True, timeout=60, env=env, cwd=cwd)
-    return p.returncode, p.stderr, time.monotonic() - started
+    return p.returncode, p.stdout + p.stderr if out else p.stderr, time.monotonic() - started
 
 
 _HOLDS = {
@@ -159,6 +161,33 @@ def test_a_lock_held_for_ever_is_a_clear_error_naming_its_holder(pg_office: Offi
         report = officer.verify_audit()
         assert report.size > before and not report.findings
         assert officer.doctor().ok
+
+
+def test_a_document_row_held_locked_is_no_shred_the_log_calls_done_quietly(
+        pg_office: Office) -> None:
+    # The role holds the document's row locked (SELECT ... FOR UPDATE in a
+    # transaction it never ends). The shred was recorded done, its DELETE
+    # then gave up: the version stayed, with every wrapped file key, and
+    # 'doctor --repair' failed to destroy it without a word.
+    office = pg_office
+    board = office.as_("leader").seal(io.BytesIO(b"board minutes"), level="SECRET",
+                                      compartments=["BOARD"]).id
+    ((version,),) = [(v,) for d, v in office.raw.doc_files() if d == board]
+    with _intruder(office, autocommit=False) as conn:
+        conn.execute("SELECT 1 FROM vault.documents WHERE id = %s FOR UPDATE", (board,))
+        code, err, _ = _vault(office, "leader", "shred", board, "--justification", "spent")
+        assert code == 4, err
+        assert f"document {board}: its shred is recorded, but its stored version {version} " \
+               "was not destroyed" in err and "hint: " in err
+        code, out, _ = _vault(office, "officer", "doctor", "--repair", out=True)
+        assert code == 4, out
+        assert f"docs/{board}.{version}.age: a version of shredded document {board} is still " \
+               "stored; the repair could not destroy it" in out, out
+        assert (board, version) in office.raw.doc_files()
+    code, out, _ = _vault(office, "officer", "doctor", "--repair", out=True)
+    assert code == 0 and f"removed docs/{board}.{version}.age" in out, out
+    assert (board, version) not in office.raw.doc_files()
+    assert office.as_("officer").doctor().ok
 
 
 def test_the_lock_wait_is_configured_by_the_environment(pg_office: Office) -> None:

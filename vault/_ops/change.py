@@ -43,6 +43,7 @@ from vault.age import Header, Stanza
 from vault.errors import (
     AuditWriteError,
     DeniedError,
+    IntegrityError,
     NoKeyError,
     PartialError,
     StorageError,
@@ -303,9 +304,37 @@ def shred(s: Session, doc_id: str, *, justification: str | None,
             if not decision.allowed:  # a version installed since the decision says no
                 raise DeniedError(f"shred denied by the policy installed meanwhile: "
                                   f"{'; '.join(decision.reasons)}", decision=decision)
-            complete(s, [att], [{"shred": {"doc": doc_id, "inputs": inputs}}])
-            with contextlib.suppress(FileNotFoundError):
-                s.backend.shred_document(doc_id, sealed.row.version, sealed.header_size)
+            _destroy(s, att, sealed, inputs)
+
+
+def _destroy(s: Session, att: Attempt, sealed: Sealed, inputs: dict[str, Any]) -> None:
+    """Record the shred once every check that can show its file will not be
+    destroyed has passed (the store runs them first: a planted link, its
+    file gone), then destroy it. The record says the document was
+    destroyed: a destruction that fails after it is an incident."""
+    doc_id, version = sealed.doc_id, sealed.row.version
+    recorded = False
+
+    def decided() -> None:
+        nonlocal recorded
+        complete(s, [att], [{"shred": {"doc": doc_id, "inputs": inputs}}])
+        recorded = True
+
+    try:
+        s.backend.shred_document(doc_id, version, sealed.header_size, decided=decided)
+    except (OSError, VaultError) as e:
+        if isinstance(e, VaultError) and not recorded:
+            raise  # refused (a planted link), or the record itself failed
+        why = e.message if isinstance(e, VaultError) else e.strerror or type(e).__name__
+        if not recorded:  # its file gone (renamed away?) or not to be opened
+            raise StorageError(f"document {doc_id}: its stored file cannot be destroyed "
+                               f"({why}); it was not shredded",
+                               hint="'vault doctor' says what is wrong with it") from None
+        raise IntegrityError(f"document {doc_id}: its shred is recorded, but its stored "
+                             f"version {version} was not destroyed ({why})",
+                             hint="an administrator's 'vault doctor --repair' destroys it, or "
+                                  "names what keeps it from doing so; treat it as an "
+                                  "incident") from None
 
 
 _ = (record, Stanza)

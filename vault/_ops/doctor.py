@@ -309,8 +309,13 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
             _destroy(s, doc_id, version)
         except IntegrityError as e:  # not the file it is named as (a hard link to another)
             refused.add(key, f"{where}: {e.message}")
-        except (OSError, VaultError):
-            pass
+        except FileNotFoundError:
+            pass  # gone meanwhile
+        except (OSError, VaultError) as e:
+            # Never silently: a shredded document's version that stays
+            # keeps its wrapped file key (a row the role holds locked).
+            why = e.message if isinstance(e, VaultError) else e.strerror or type(e).__name__
+            refused.add(key, f"{what}; the repair could not destroy it ({why})")
         else:
             removed.add(key, f"removed {where}")
     for doc_id in sorted(started):
@@ -337,7 +342,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
     planted.into(report.problems, "{} more stored documents the audit log never saw "
                                   "(planted, or copied in); not used")
     refused.into(report.problems, "{} more stored versions not removed: not the files they "
-                                  "are named as")
+                                  "are named as, or not to be destroyed")
     kept.into(report.notes, "{} more stored versions whose record an incident may have "
                             "sealed off: kept as evidence")
     stray.into(report.leftovers, "{} more stored versions the audit log does not count")

@@ -208,13 +208,17 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def shred_document(self, doc_id: str, version: str, header_size: int, *,
-                       stray: bool = False) -> None:
+                       stray: bool = False, decided: Callable[[], None] | None = None) -> None:
         """Overwrite the first ``header_size`` bytes (every wrapped copy of
         the file key) in place, make that durable, then delete the file. It
-        leaves the listing first, in one atomic step: an interrupted shred
-        leaves only work that :meth:`finish_shreds` completes. ``stray``: a
+        leaves the listing first, in one atomic step, where nothing planted
+        stops that: an interrupted shred leaves only work that
+        :meth:`finish_shreds` or doctor's repair completes. ``stray``: a
         version nobody counts, refused (:class:`IntegrityError`) if its
-        file has any other name."""
+        file has any other name. ``decided`` (the shred's record) is called
+        once every check that can refuse has passed, before anything is
+        changed; :class:`FileNotFoundError` (nothing stored) is raised
+        before it."""
 
     def interrupted_shreds(self) -> list[tuple[str, str]]:
         """``(doc id, version)`` of what is named like a shred a killed

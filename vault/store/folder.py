@@ -350,27 +350,43 @@ class FolderBackend(Backend):
         return self._p(f".shred-{_check('doc', doc_id)}.{_check('version', version)}.age")
 
     def shred_document(self, doc_id: str, version: str, header_size: int, *,
-                       stray: bool = False) -> None:
-        # First the file leaves its name, in one durable rename: killed after
-        # this, the vault holds no document with a destroyed header, only a
-        # tombstone that finish_shreds completes (docs/THREAT-MODEL.md).
+                       stray: bool = False, decided: Callable[[], None] | None = None) -> None:
+        # Every check that can refuse runs before ``decided`` (the shred's
+        # record); what follows depends on no name a folder writer can
+        # occupy: the header is overwritten through the descriptor opened
+        # here, whatever the names hold by then (docs/DESIGN.md §6.5).
         path, tomb = self._doc(doc_id, version), self._tomb(doc_id, version)
         fd = self._open_to_destroy(path, f"document {doc_id}", tomb, alone=stray)
         try:
+            if decided is not None:
+                decided()
             st = os.fstat(fd)
-            os.rename(path, tomb)
-            _atomic.fsync_dir(os.path.dirname(path))
-            _atomic.fsync_dir(self.path)
+            self._leave_listing(path, tomb, st)
             self._overwrite(fd, header_size)
         finally:
             os.close(fd)
-        self._unlink_tomb(tomb)
-        # rename(2) does nothing when a hard link planted under the
-        # tombstone's name is the same file: then its own name goes too.
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.samestat(os.lstat(path), st):
+        # Destroyed: what a failure leaves now holds no key, and doctor's
+        # repair removes it -- the tombstone, or the file under its own name
+        # (a hard link planted at the tombstone's name is the same file:
+        # rename(2) then leaves both names).
+        self._unlink_tomb(tomb, st)
+        with contextlib.suppress(OSError):
+            if _is_file(path, st):
                 os.unlink(path)
                 _atomic.fsync_dir(os.path.dirname(path))
+
+    def _leave_listing(self, path: str, tomb: str, st: os.stat_result) -> None:
+        """Rename the file about to be overwritten to its tombstone, in one
+        durable step, when it still has its own name: killed after, the
+        vault holds no document with a destroyed header, only a tombstone
+        that finish_shreds completes. Anything at the tombstone's name that
+        rename(2) cannot replace (a folder someone planted there) is left
+        alone, and the file is overwritten under its own name instead."""
+        with contextlib.suppress(OSError):
+            if _is_file(path, st):
+                os.rename(path, tomb)
+                _atomic.fsync_dir(os.path.dirname(path))
+                _atomic.fsync_dir(self.path)
 
     def _open_to_destroy(self, path: str, what: str, tomb: str = "", *,
                          alone: bool = False) -> int:
@@ -420,10 +436,13 @@ class FolderBackend(Backend):
         os.pwrite(fd, os.urandom(header_size), 0)
         os.fsync(fd)
 
-    def _unlink_tomb(self, tomb: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tomb)
-        _atomic.fsync_dir(self.path)
+    def _unlink_tomb(self, tomb: str, st: os.stat_result) -> None:
+        # Only the file just overwritten: whatever else is at the name by
+        # now (a folder, another file) was put there by someone else.
+        with contextlib.suppress(OSError):
+            if _is_file(tomb, st):
+                os.unlink(tomb)
+                _atomic.fsync_dir(self.path)
 
     def interrupted_shreds(self) -> list[tuple[str, str]]:
         try:
@@ -474,7 +493,8 @@ class FolderBackend(Backend):
             except (FileNotFoundError, IntegrityError):
                 continue  # gone, or not a tombstone: left alone (doctor names it)
             try:
-                if os.fstat(fd).st_nlink != 1:
+                st = os.fstat(fd)
+                if st.st_nlink != 1:
                     continue
                 # What precedes the payload, when its size is on record (so
                 # that a repair killed here leaves a tombstone that still
@@ -485,7 +505,7 @@ class FolderBackend(Backend):
                                 if keep is not None and keep <= end else min(end, _MAX_HEADER))
             finally:
                 os.close(fd)
-            self._unlink_tomb(tomb)
+            self._unlink_tomb(tomb, st)
             done.append((doc_id, version))
         return done
 
@@ -546,6 +566,14 @@ class FolderBackend(Backend):
         from vault.audit import AuditLog
 
         return AuditLog(self._p("audit"), checkpoint_signer=signer, origin=origin)
+
+
+def _is_file(path: str, st: os.stat_result) -> bool:
+    """Is the entry at ``path`` (not followed) the file ``st`` describes?"""
+    try:
+        return os.path.samestat(os.lstat(path), st)
+    except FileNotFoundError:
+        return False
 
 
 def _could_be_document(path: str) -> bool:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import psycopg
@@ -323,12 +323,16 @@ class PostgresBackend(Backend):
         _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version))
 
     def shred_document(self, doc_id: str, version: str, header_size: int, *,
-                       stray: bool = False) -> None:
+                       stray: bool = False, decided: Callable[[], None] | None = None) -> None:
         # This one row, not the whole table: the role can fill the table.
         if self._one("cannot read the documents", "SELECT 1 FROM vault.documents"
                      " WHERE id = %s AND tag = %s",
                      (_check("doc", doc_id), _check("version", version))) is None:
             raise FileNotFoundError(f"no document {doc_id} version {version}")
+        if decided is not None:
+            decided()
+        # The role can still hold the row locked past lock_timeout: the
+        # caller says the version was not destroyed (docs/DESIGN.md §6.5).
         _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version))
 
     # -- actors ----------------------------------------------------------------
