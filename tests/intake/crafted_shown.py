@@ -661,6 +661,26 @@ def _axis_ticks(low: str, high: str, unit: str, code: str) -> bytes:
             "</valAx>").encode())))
 
 
+def _log_axis(scaling: str, code: str, unit: str = "") -> bytes:
+    """Format Axis > Logarithmic scale: the value axis's ``scaling`` (its
+    c:logBase, bounds), numbers ``code``; ticks are a factor apart, the
+    major ``unit`` where one is written."""
+    return _chart_xlsx(_then(
+        _sub(_CHART, rb'<valAx><axId val="100"/><scaling><orientation val="minMax"/>',
+             ('<valAx><axId val="100"/><scaling><logBase val="10"/>'
+              f'<orientation val="minMax"/>{scaling}').encode()),
+        _sub(_CHART, rb'<axPos val="l"/><majorGridlines/>',
+             f'{{}}<numFmt formatCode="{code}" sourceLinked="0"/>'.encode()),
+        _sub(_CHART, rb'<crossAx val="10"/></valAx>', (
+            '<crossAx val="10"/><crossBetween val="between"/>'
+            + (f'<majorUnit val="{unit}"/>' if unit else "") + "</valAx>").encode())))
+
+
+def _printed(header: str) -> bytes:
+    """A workbook whose sheet prints the header ``header`` (codes as written)."""
+    return _xlsx(_sheet_after(f"<headerFooter><oddHeader>{header}</oddHeader></headerFooter>"))
+
+
 _P188 = 'xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main"'
 _TC = 'xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"'
 _DIGITS = {"arabic": 0x660, "devanagari": 0x966, "thai": 0xE50}
@@ -815,6 +835,27 @@ SHOWN: dict[str, Callable[[], bytes]] = {
     "axis-second-tick.xlsx": lambda: _axis_ticks("1000", "2000", "111", _CARD_CODE),
     "axis-amex-tick.xlsx": lambda: _axis_ticks("378282246310000", "378282246310020", "5", "0"),
     "axis-tick-no-maximum.xlsx": lambda: _axis_ticks("378282246310000", "", "5", "0"),
+    # a logarithmic axis from 3.78282246310005: a tick is 378282246310005
+    "axis-log-tick.xlsx": lambda: _log_axis(
+        '<max val="1E+15"/><min val="3.78282246310005"/>', "0"),
+    "axis-log-tick-no-maximum.xlsx": lambda: _log_axis('<min val="3.78282246310005"/>', "0"),
+    # a number after 400 zeros (xsd:double allows them), shown by 0 and by General
+    "padded-number.xlsx": lambda: _formatted("0", f"<v>{'0' * 400}378282246310005</v>"),
+    "padded-number-general.xlsx": lambda: _xlsx(lambda p: p, cell=(
+        f"<v>{'0' * 400}378282246310005</v>")),
+    "padded-number-text.xlsx": lambda: _formatted(f'"{CARD[:-4]}"0000', f"<v>{'0' * 400}1111</v>"),
+    # a header's codes Excel prints nothing for: a colour, a font size, a
+    # font, underline toggles; and its page number, 1 on the first page
+    "header-colour.xlsx": lambda: _printed(
+        "&amp;CCard 4111&amp;K000000 1111&amp;K01+25 1111&amp;KFF0000 1111"),
+    "header-font-size.xlsx": lambda: _printed(f"&amp;CCard {CARD[:-4]}&amp;101111"),
+    "header-font-size-3.xlsx": lambda: _printed(f"&amp;CCard {CARD[:-4]}&amp;1001111"),
+    "header-font.xlsx": lambda: _printed(
+        f'&amp;CCard {CARD[:10]}&amp;"Arial,Regular"{CARD[10:]}'),
+    "header-toggles.xlsx": lambda: _printed(
+        "&amp;CCard 4111&amp;U1111&amp;B1111&amp;X&amp;Y1111&amp;U&amp;G"),
+    "header-page-number.xlsx": lambda: _printed(f"&amp;LCard {CARD[:-1]}&amp;P"),
+    "header-page-sum.xlsx": lambda: _printed(f"&amp;RCard {CARD[:-4]}&amp;P+1110"),
     # run content Word draws as characters: a non-breaking hyphen, a page number
     "non-breaking-hyphen-before.docx": lambda: _word(
         f"<w:p><w:r><w:t>Ref 2024</w:t><w:noBreakHyphen/><w:t>{CARD}</w:t></w:r></w:p>"),

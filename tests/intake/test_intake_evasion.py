@@ -332,11 +332,14 @@ def test_a_planted_number_or_format_holds_no_one_up() -> None:
     # 300,000 characters rendered into every cell filled the memory.
     from crafted_shown import _numfmts, _xlsx
 
-    value = "1." + "0" * 200_000 + "1"
-    data = _xlsx(_numfmts("0", "0&quot; kg&quot;", rule=True), cell=f"<v>{value}</v>",
-                 style=' s="1"')
-    found = inspect(io.BytesIO(data), filename="planted.xlsx")
-    assert found.status == "complete", (found.status, found.reason)
+    # Its zeros are no digits Excel keeps: 1.000... is 1; with a last 1,
+    # more significant digits than any number Excel keeps, refused.
+    for value, status in (("1." + "0" * 200_000, "complete"),
+                          ("1." + "0" * 200_000 + "1", "uninspectable")):
+        data = _xlsx(_numfmts("0", "0&quot; kg&quot;", rule=True), cell=f"<v>{value}</v>",
+                     style=' s="1"')
+        found = inspect(io.BytesIO(data), filename="planted.xlsx")
+        assert found.status == status, (found.status, found.reason)
     long = "&quot;" + "x" * 300 + "&quot;0"
     data = _xlsx(_numfmts("0", long, rule=True), style=' s="1"')
     found = inspect(io.BytesIO(data), filename="planted.xlsx")
@@ -2070,6 +2073,32 @@ def test_honest_authors_controls_and_axes_set_no_floor() -> None:
         rewrite(_axis_minimum(), lambda p: {**p, "xl/charts/chart1.xml": p[
             "xl/charts/chart1.xml"].replace(b"4111111111111121", b"100").replace(
             b"4111111111111111", b"0").replace(b"0000 0000 0000 0000", b"0")}),
+    ]
+    for data in documents:
+        assert floor_of(data) == ("complete", None, [])
+
+
+def test_honest_log_axes_printed_headers_and_long_numbers_set_no_floor() -> None:
+    # A chart of growth on a logarithmic axis (1 to 1,000,000, a label each
+    # power of 10; and with no maximum), a sheet printed with "Confidential",
+    # "Page 1 of 3" and the date in its header and the file's name in its
+    # footer, and numbers written in more digits than Excel keeps (0.1 in
+    # full, a tiny one, 401 characters with the zeros Excel never writes).
+    from crafted_shown import _formatted, _log_axis, _printed, _sub, _xlsx
+
+    documents = [
+        _log_axis('<max val="1000000"/><min val="1"/>', "#,##0", "10"),
+        _log_axis('<max val="1E+60"/><min val="1E-3"/>', "0", "1000"),
+        _log_axis('<min val="0.001"/>', "General"),
+        _printed("&amp;L&amp;\"Arial,Bold\"Confidential&amp;CPage &amp;P of &amp;N"
+                 "&amp;R&amp;D &amp;T"),
+        _xlsx(_sub("xl/worksheets/sheet1.xml", rb"</sheetData>", (
+            b'</sheetData><headerFooter differentFirst="1"><oddFooter>&amp;L&amp;Z&amp;F'
+            b"&amp;R&amp;10&amp;K01+000Page &amp;P+1 of &amp;N+1</oddFooter><firstHeader>"
+            b"&amp;C&amp;A &amp;&amp; notes</firstHeader></headerFooter>"))),
+        _formatted("0.00", "<v>0.1000000000000000055511151231257827021181583404541015625</v>"),
+        _xlsx(lambda p: p, cell="<v>1.2345678901234567E-300</v>"),
+        _formatted("0", f"<v>{'0' * 390}12345.678</v>"),
     ]
     for data in documents:
         assert floor_of(data) == ("complete", None, [])

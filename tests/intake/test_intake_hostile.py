@@ -134,6 +134,21 @@ def write(data: bytes) -> Callable[[Path], None]:
     return lambda path: path.write_bytes(data)
 
 
+def axis(high: str, unit: str) -> Callable[[Path], None]:
+    """A chart axis from 0 to ``high`` by ``unit``: ticks whose count has
+    more digits than the exact division holds (an internal error)."""
+    from crafted_shown import _axis_ticks
+
+    return lambda path: path.write_bytes(_axis_ticks("0", high, unit, "0"))
+
+
+def long_number(path: Path) -> None:
+    """A cell's number of 401 significant digits: Excel keeps 17."""
+    from crafted_shown import _formatted
+
+    path.write_bytes(_formatted("0", f"<v>{'1' * 200}.{'1' * 201}</v>"))
+
+
 HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "zip-bomb.docx": (zip_bomb, "too-large"),
     "lying-zip-bomb.docx": (lying_zip_bomb, "malformed"),
@@ -151,6 +166,9 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "encrypted.pdf": (encrypted_pdf, "encrypted"),
     "not-a-zip.docx": (write(b"PK\x03\x04" + b"\x00" * 100), "malformed"),
     "binary.bin": (write(bytes(range(256)) * 16), "unsupported"),
+    "axis-dividing.xlsx": (axis("1E+65", "1"), "too-large"),
+    "axis-dividing-small-unit.xlsx": (axis("1E+100", "1E-100"), "too-large"),
+    "long-number.xlsx": (long_number, "malformed"),
 }
 
 

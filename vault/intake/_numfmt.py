@@ -33,7 +33,6 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from vault.intake import _datefmt as dates
@@ -556,39 +555,62 @@ def literal_text(code: str) -> str:
 
 
 _MOST_DIGITS = 310  # a number's exponent, either way, that a cell can hold
-# How Excel writes most numbers. No pattern that gives back what it took:
-# one lazy group before trailing zeros made a 4 KB value of 200,000 zeros
-# take minutes, inside one parser feed where no budget is looked at.
-_PLAIN = re.compile(r"(-?)(\d*)(?:\.(\d*))?")
-_LONGEST = 400  # characters of a number worth rendering (Excel keeps 15 digits)
+# A number as xsd:double writes it (ISO/IEC 29500-1 §18.3.1.96 c/v): a sign,
+# digits with a point, an exponent. No pattern that gives back what it
+# took: one lazy group before trailing zeros made a 4 KB value of 200,000
+# zeros take minutes, inside one parser feed where no budget is looked at.
+_DOUBLE = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?)([0-9]+))?")
+_LONGEST = 400  # significant digits of a number worth rendering (Excel keeps 17)
 _ENDS = 32  # characters of each end of a long text value shown around a format's text
 _SHOWN = 15  # significant digits Excel shows of a number
 
 
-@functools.lru_cache(maxsize=256)  # a cell's value is read as its number and as rendered
 def _digits(value: str) -> tuple[int, str, str] | None:
     """(sign, whole digits, fraction digits) of a cell's number, None if
-    it is none: the text itself when plain, else through Decimal
-    (exponents)."""
-    text = value.strip()
-    if len(text) > _LONGEST:
+    it is none (read as it is written). A long value is worked out
+    uncached: the cache would hold it."""
+    return _cached_digits(value) if len(value) <= _LONGEST else _number_of(value)
+
+
+@functools.lru_cache(maxsize=256)  # a cell's value is read as its number and as rendered
+def _cached_digits(value: str) -> tuple[int, str, str] | None:
+    return _number_of(value)
+
+
+def _number_of(value: str) -> tuple[int, str, str] | None:
+    """A number in its canonical form, before any bound: leading zeros,
+    trailing zeros of its fraction and its exponent taken out, as Excel
+    reads it. xsd:double allows any number of leading zeros: a card number
+    after 400 zeros, refused by length before it was read, was read as
+    written, one run of digits too long to be a card, while Excel shows
+    the card. One of more significant digits than any number Excel keeps
+    is refused, never read as written; one no cell can hold (past 1E308
+    either way) shows no digits and is read as written -- spelled out,
+    1E+999999 was a million digits a cell."""
+    m = _DOUBLE.fullmatch(value.strip())
+    if m is None or not (m.group(2) or m.group(3)):
         return None
-    m = _PLAIN.fullmatch(text)
-    if m and (m.group(2) or m.group(3)):
-        whole, fraction = m.group(2).lstrip("0"), (m.group(3) or "").rstrip("0")
-        sign = 0 if not (whole or fraction) else -1 if m.group(1) else 1
-        return sign, whole or "0", fraction
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
+    digits = m.group(2) + (m.group(3) or "")
+    point = len(m.group(2))  # where the point falls in the digits
+    significant = digits.lstrip("0")
+    point -= len(digits) - len(significant)
+    significant = significant.rstrip("0")
+    if not significant:
+        return 0, "0", ""
+    exponent = m.group(5).lstrip("0") if m.group(5) else ""
+    if len(exponent) > len(str(2 * _MOST_DIGITS)):  # far past what a cell holds
         return None
-    # Excel's numbers stop near 1E308: one planted as 1E+1000000 overflowed
-    # (an internal error), and one just inside was spelled out in a million
-    # digits per cell.
-    if not number.is_finite() or not -_MOST_DIGITS < number.adjusted() < _MOST_DIGITS:
+    point += int(exponent or "0") * (-1 if m.group(4) == "-" else 1)
+    if not -_MOST_DIGITS < point - 1 < _MOST_DIGITS:
         return None
-    whole, _, fraction = format(abs(number), "f").partition(".")
-    return (number > 0) - (number < 0), whole.lstrip("0") or "0", fraction.rstrip("0")
+    if len(significant) > _LONGEST:
+        raise Refused("malformed", f"a number of more than {_LONGEST} significant digits")
+    sign = -1 if m.group(1) == "-" else 1
+    if point <= 0:
+        return sign, "0", "0" * -point + significant
+    if point >= len(significant):
+        return sign, significant + "0" * (point - len(significant)), ""
+    return sign, significant[:point], significant[point:]
 
 
 _GENERAL_WIDTH = 11  # characters of a number General shows in a cell (Excel's, sign and point too)

@@ -223,6 +223,7 @@ class _ChartTarget(DrawnText):
     # major unit apart), where it crosses the other axis, its display unit.
     _AXIS = _tags(C, "valAx", "catAx", "dateAx", "serAx") | frozenset((f"{CX}axis",))
     _AXIS_VALUES = _tags(C, "min", "max", "majorUnit", "minorUnit", "crossesAt", "custUnit")
+    _LOG_BASE = _tags(C, "logBase")  # a logarithmic axis's base, in its c:scaling
     _AXIS_SCALING = frozenset((f"{CX}valScaling",))  # a newer chart's, in attributes
     _SCALING_VALUES = ("min", "max", "majorUnit", "minorUnit")
     # Display units (c:dispUnits): the tick labels show each number divided
@@ -306,6 +307,8 @@ class _ChartTarget(DrawnText):
             self.axis_scale[tag.rpartition("}")[2]] = value
             if tag in self._CUSTOM_UNIT:
                 self.axis_unit = _unit(value)
+        elif tag in self._LOG_BASE and (value := attrib.get("val")):
+            self.axis_scale["logBase"] = value
         elif tag in self._AXIS_SCALING:
             self.axis_values += [v for name in self._SCALING_VALUES if (v := attrib.get(name))]
             self.axis_scale.update((n, v) for n in self._SCALING_VALUES if (v := attrib.get(n)))
@@ -329,24 +332,30 @@ class _ChartTarget(DrawnText):
         self.axis, self.axis_values = 0, []
 
     def _ticks(self) -> list[str]:
-        """The numbers of the major tick labels after the first: the minimum
-        plus each multiple of the major unit up to the maximum, exactly
-        (the minor ticks have no labels); with no maximum written (Excel
-        takes one from the data, not known here) the first MAX_TICKS.
-        With no minimum or major unit written none is worked out."""
+        """The numbers of the major tick labels after the first, exactly (the
+        minor ticks have no labels): on a linear axis the minimum plus each
+        multiple of the major unit up to the maximum; on a logarithmic one
+        (:func:`_log_ticks`) the minimum times each power of the major unit,
+        the base where none is written, and each power of the base in the
+        range. With no maximum written (Excel takes one from the data, not
+        known here) the first MAX_TICKS of each. With no minimum, or on a
+        linear axis no major unit, written none is worked out."""
         low = _finite(self.axis_scale.get("min"))
         step = _finite(self.axis_scale.get("majorUnit"))
-        if low is None or step is None or step <= 0:
-            return []
         high = _finite(self.axis_scale.get("max"))
-        if high is not None and high < low:
+        if low is None or (high is not None and high < low):
             return []
-        count = MAX_TICKS if high is None else int(_EXACT.divide_int(high - low, step))
-        if count > MAX_TICKS or self.ticks + count > MAX_TICKS_A_PART:
-            raise Refused("too-large", f"a chart axis of more than {MAX_TICKS} tick labels, "
-                          f"or more than {MAX_TICKS_A_PART} in a part")
-        self.ticks += count
-        return [format(_EXACT.fma(step, k, low), "f") for k in range(1, count + 1)]
+        base = _finite(self.axis_scale.get("logBase"))
+        if base is not None and _LOG_BASES[0] <= base <= _LOG_BASES[1]:
+            ticks = _log_ticks(low, high, step, base)
+        elif step is None or step <= 0:
+            return []
+        else:
+            ticks = _linear_ticks(low, high, step)
+        if self.ticks + len(ticks) > MAX_TICKS_A_PART:
+            raise _too_many_ticks()
+        self.ticks += len(ticks)
+        return [format(tick, "f") for tick in ticks]
 
     def _literal(self, code: str) -> None:
         """A format code's literal text, read (a code longer than Excel
@@ -453,6 +462,8 @@ def _unit(value: str) -> Decimal | None:
 # MAX_TICKS_A_PART in a part; more make the file uninspectable, too-large.
 MAX_TICKS = 64
 MAX_TICKS_A_PART = 1000
+_LOG_BASES = (Decimal(2), Decimal(1000))  # a logarithmic axis's base (ST_LogBase)
+_LARGEST = 310  # the exponent of a number past any a cell holds
 
 
 def _finite(value: str | None) -> Decimal | None:
@@ -464,6 +475,65 @@ def _finite(value: str | None) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() and abs(number.adjusted()) <= 400 else None
+
+
+def _too_many_ticks() -> Refused:
+    return Refused("too-large", f"a chart axis of more than {MAX_TICKS} tick labels, "
+                   f"or more than {MAX_TICKS_A_PART} in a part")
+
+
+def _linear_ticks(low: Decimal, high: Decimal | None, step: Decimal) -> list[Decimal]:
+    """``low`` plus each multiple of ``step`` up to ``high``. The count is
+    bounded by the numbers' exponents before it is divided out: an axis to
+    1E+65 by 1 was a quotient of more digits than the exact division
+    holds (an internal error)."""
+    span = _EXACT.subtract(high, low) if high is not None else None
+    if span is not None and span and span.adjusted() - step.adjusted() > len(str(MAX_TICKS)):
+        raise _too_many_ticks()
+    count = MAX_TICKS if span is None else int(_EXACT.divide_int(span, step))
+    if count > MAX_TICKS:
+        raise _too_many_ticks()
+    return [_EXACT.fma(step, k, low) for k in range(1, count + 1)]
+
+
+def _log_ticks(low: Decimal, high: Decimal | None, step: Decimal | None,
+               base: Decimal) -> list[Decimal]:
+    """A logarithmic axis's tick labels after the first (c:logBase): the
+    minimum times each power of the major unit -- on such an axis the
+    factor between ticks (Format Axis), the base where none is written --
+    up to the maximum, and, besides, each power of the base within the
+    range, where Excel may place them when the minimum is none (which of
+    the two it draws is not relied on). An axis of 1 to 1,000,000 by 10
+    draws 7 labels; counted as a linear one it was 99,999 and refused."""
+    if low <= 0:  # no logarithmic axis: Excel draws none so
+        return []
+    factor = step if step is not None and step > 1 else base
+    ticks = _powers(low, factor, high)
+    first = Decimal(1)
+    while first > low:
+        first = _EXACT.divide(first, base)
+    while first < low:
+        first = _EXACT.multiply(first, base)
+    ticks += [first] if first != low and (high is None or first <= high) else []
+    ticks += _powers(first, base, high)
+    return list(dict.fromkeys(ticks))
+
+
+def _powers(start: Decimal, factor: Decimal, high: Decimal | None) -> list[Decimal]:
+    """``start`` times each power of ``factor`` from the first up to
+    ``high`` (none: the first MAX_TICKS), no further than a cell's
+    numbers go; more than MAX_TICKS are refused."""
+    out: list[Decimal] = []
+    tick = start
+    while True:
+        tick = _EXACT.multiply(tick, factor)
+        if (high is not None and tick > high) or tick.adjusted() > _LARGEST:
+            return out
+        if len(out) == MAX_TICKS:
+            if high is None:
+                return out
+            raise _too_many_ticks()
+        out.append(tick)
 
 
 def _divided(value: str, unit: Decimal) -> str | None:

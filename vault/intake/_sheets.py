@@ -8,7 +8,8 @@ joined by ``&`` are read run together, as the result shows them); the
 input and error messages and list items of its data validation (also
 as Excel 2010 writes it, x14:dataValidation in the sheet's extLst); its
 hyperlinks' shown text and tooltips; the page headers and footers printed
-with it. Macro sheets, chart sheets and dialog sheets have the same parts.
+with it, as Excel prints them (:func:`header_text`). Macro sheets, chart
+sheets and dialog sheets have the same parts.
 A workbook part: its sheet names (on their tabs) and its defined names'
 formulas (their string literals).
 """
@@ -16,6 +17,7 @@ formulas (their string literals).
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from vault.intake._model import Refused
 from vault.intake._numfmt import (
@@ -34,7 +36,7 @@ from vault.intake._numfmt import (
 )
 from vault.intake._xml import TextTarget
 
-__all__ = ["DateSystemTarget", "NamesTarget", "SheetTarget", "formula_text"]
+__all__ = ["DateSystemTarget", "NamesTarget", "SheetTarget", "formula_text", "header_text"]
 
 S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 S_STRICT = "{http://purl.oclc.org/ooxml/spreadsheetml/main}"
@@ -66,6 +68,76 @@ def formula_text(formula: str) -> str:
             out.append(text)
         end = m.end()
     return "\n".join(out)
+
+
+# A header's or footer's codes (ISO/IEC 29500-1 §18.3.1.39; [MS-OI29500]
+# 2.1.619 gives their grammar), each ``&`` and what follows: a section (&L
+# &C &R), a page number or count with what is added to it (&P+1, &N-2), a
+# font ("&"Arial,Bold"), a colour (&K and RRGGBB, or a theme's TTSNN: 01+25),
+# a font size (1 to 3 digits: how many Excel takes before text that is
+# digits too is not relied on, so each width is read, ``_SIZE``), a code of
+# one letter, and an ampersand (&&).
+_HEADER_CODE = (r'&(?:([LCR])|([PN])(?:([+-])([0-9]*))?|"[^"]*"|K(?:[0-9]{2}[+-][0-9]{2}'
+                r'|[0-9A-Fa-f]{6})|[0-9]{1,%d}|([BIUESXYOHDTZFAG&]))')
+_SIZE = tuple(re.compile(_HEADER_CODE % width) for width in (2, 3))
+_MOST_ADDED = 15  # digits added to a page number read as a sum; more are read as written
+
+
+def _drawn(code: str, now: datetime) -> str:
+    """What a header's one-letter code prints: the date and time of the
+    inspection (another day prints other digits: a known limit), an
+    ampersand; a toggle (bold, underline, ...), the picture, the file's
+    path and name and the sheet's name (read elsewhere) nothing here."""
+    if code == "D":
+        return f"{now.month}/{now.day}/{now.year}"
+    if code == "T":
+        return f"{now.hour % 12 or 12}:{now.minute:02} {'AM' if now.hour < 12 else 'PM'}"
+    return "&" if code == "&" else ""
+
+
+def header_text(text: str, now: datetime | None = None) -> str:
+    """A header's or footer's text as Excel prints it, a line per section
+    and one of the sections side by side (left, centre, right, as they
+    are printed on one line): its codes dropped, each printing what it
+    draws -- a page number and the count of pages as the first page's, 1
+    (a later page prints another number, not worked out: a known limit, as
+    Word's page number is read), plus or minus what the code adds. Read as
+    written, ``4111&K000000 1111...`` or ``111&P`` held a card number Excel
+    prints. Text before any section is the centre's."""
+    now = now or datetime.now()
+    lines: list[str] = []
+    for code in _SIZE:
+        sections: dict[str, list[str]] = {"L": [], "C": [], "R": []}
+        into, at = sections["C"], 0
+        while (amp := text.find("&", at)) >= 0:
+            into.append(text[at:amp])
+            m = code.match(text, amp)
+            if m is None:  # an ampersand before nothing it codes: printed as it is
+                into.append("&")
+                at = amp + 1
+                continue
+            at = m.end()
+            if m.group(1):
+                into = sections[m.group(1)]
+            elif m.group(2):
+                into.append(_page(m.group(3), m.group(4)))
+            elif m.group(5):
+                into.append(_drawn(m.group(5), now))
+        into.append(text[at:])
+        shown = ["".join(parts) for parts in sections.values() if "".join(parts).strip()]
+        lines += shown + ([" ".join(shown)] if len(shown) > 1 else [])
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _page(sign: str | None, added: str | None) -> str:
+    """A page number or count as the first page prints it, 1, and what is
+    added to it (&P+10: 11); more digits than any page count are read after
+    it as written."""
+    if not sign:
+        return "1"
+    if not added or len(added) > _MOST_ADDED:
+        return "1" + sign + (added or "")
+    return str(1 + int(added) * (-1 if sign == "-" else 1))
 
 
 class _Formulas(TextTarget):
@@ -105,8 +177,7 @@ class SheetTarget(_Formulas):
     workbook's number formats (vault/intake/_numfmt.py)."""
 
     def __init__(self, depth: int, formats: CellFormats) -> None:
-        super().__init__(_tags("t", "v", "oddHeader", "oddFooter", "evenHeader", "evenFooter",
-                               "firstHeader", "firstFooter", "formula1", "formula2")
+        super().__init__(_tags("t", "v", "formula1", "formula2")
                          | _x14("formula1", "formula2"),
                          _tags("c", "row", "headerFooter", "dataValidation")
                          | _x14("dataValidation"), depth, _FORMULA)
@@ -124,6 +195,7 @@ class SheetTarget(_Formulas):
         self.late_places: Places = {}
         self.parents: list[str] = []  # the tags of the open elements
         self.cell = 0  # depth of the cell we are in (a c of a row), 0 if none
+        self.header: list[str] | None = None  # a header's or footer's text, as written
 
     def _in_cell(self) -> bool:
         """Whether the element just opened is a child of a cell."""
@@ -146,6 +218,8 @@ class SheetTarget(_Formulas):
             self.cell = self.depth + 1
         self.parents.append(tag)
         super().start(tag, attrib)
+        if tag in _HEADERS and self.header is None:
+            self.header = []
         if tag in _VALUE and self._in_cell() and self.cell_type in (None, "n") \
                 and not self.inside and self.number is None:
             self.number, self.number_depth = [], self.depth
@@ -167,6 +241,8 @@ class SheetTarget(_Formulas):
 
     def data(self, text: str) -> None:
         super().data(text)
+        if self.header is not None:
+            self.header.append(text)
         if self.value is not None and (self.inside or self.number is not None) \
                 and not self.phonetic:
             self.value.append(text)
@@ -185,6 +261,9 @@ class SheetTarget(_Formulas):
             self._add(number_text(number, self.shown,
                                   conditional_places(number, self.formats.dxf_places)))
             self.number = None
+        if self.header is not None and tag in _HEADERS:
+            self._add("\n" + header_text("".join(self.header)) + "\n")
+            self.header = None
         if self.phonetic == self.depth:
             self.phonetic = 0
         if self.x14_dxf == self.depth:
@@ -266,6 +345,9 @@ class _LateCells(TextTarget):
 _CELL, _VALUE, _CELL_TEXT, _FORMULA = _tags("c"), _tags("v"), _tags("v", "t"), _tags("f")
 # a cell's inline string, and the phonetic runs in it Excel shows only as a guide above it
 _INLINE, _PHONETIC = _tags("is"), _tags("rPh")
+# the headers and footers printed with the sheet (ISO/IEC 29500-1 §18.3.1.46)
+_HEADERS = _tags("oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader",
+                 "firstFooter")
 _X14_DXF, _NUMFMT, _ROW = _x14("dxf"), _tags("numFmt"), _tags("row")
 # elements whose attributes an application shows: a data validation's input
 # and error messages, a hyperlink's shown text and tooltip
