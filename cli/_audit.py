@@ -20,6 +20,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault._inputs import open_input
+from vault._primitives import loads_json
 from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport
 from vault.audit._storage import MAX_CHECKPOINT
 from vault.errors import AuditIntegrityError, UsageError
@@ -420,7 +421,7 @@ def _carries_leaves(log: AuditLog, seq: int) -> bool:
     """Does incident record ``seq`` carry the original leaves (FORMAT.md §14.8)?"""
     line = next(itertools.islice(log.lines(), seq, seq + 1), b"")
     try:
-        incident = json.loads(line)["state"]["incident"]
+        incident = loads_json(line)["state"]["incident"]
     except (ValueError, KeyError, TypeError):
         return True  # not ours to judge here: 'audit verify' says what is wrong
     return isinstance(incident, dict) and "leaves" in incident

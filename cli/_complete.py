@@ -80,7 +80,7 @@ def _items(values: list[str], incomplete: str, help_: dict[str, str] | None = No
 
 def complete_doc_ids(ctx: click.Context, param: click.Parameter,
                      incomplete: str) -> list[CompletionItem]:
-    import json
+    from vault._primitives import loads_json
 
     try:
         with _session(ctx) as (s, user):
@@ -90,7 +90,7 @@ def complete_doc_ids(ctx: click.Context, param: click.Parameter,
             allowed = policy.decider(user.name, "list")
             found: dict[str, str] = {}
             for doc_id, text, _, _ in s.trusted.store.listing():
-                statement = json.loads(text)
+                statement = loads_json(text)
                 if doc_id.startswith(incomplete) and allowed(statement["label"]):
                     from vault.policy import Label
 

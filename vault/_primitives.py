@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import json
 import re
+import sys
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -31,12 +32,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
+    "INT_BOUND",
+    "MAX_INT_DIGITS",
     "b64",
     "b64decode",
     "b64encode",
     "canonical_json",
     "format_signing_key",
     "hkdf",
+    "int_text",
+    "loads_json",
     "parse_canonical_json",
     "parse_signing_key",
     "raw_public",
@@ -141,11 +146,84 @@ def too_deep(line: bytes) -> bool:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                               allow_nan=False)
 
+#: The most decimal digits (a sign aside) of an integer in JSON the vault
+#: reads (docs/AUDIT.md §3): Python's default ``sys.int_max_str_digits``,
+#: fixed here rather than taken from the interpreter, which
+#: PYTHONINTMAXSTRDIGITS or ``-X int_max_str_digits`` set otherwise on one
+#: machine -- and a signed line would be a record there and junk elsewhere.
+MAX_INT_DIGITS = 4300
+# Integers of at most this many digits convert under any interpreter
+# setting (sys.int_info.str_digits_check_threshold, the lowest limit one
+# can set); longer ones are converted this many digits at a time.
+_FREE_DIGITS = 640
+_FREE_UNIT = 10**_FREE_DIGITS
+INT_BOUND = 10**MAX_INT_DIGITS  # an integer has at most MAX_INT_DIGITS digits below it
+
+
+def _int_of(text: str) -> int:
+    """A JSON integer's value, whatever the interpreter's limit (``parse_int``)."""
+    negative = text[:1] == "-"
+    digits = text[1:] if negative else text
+    if len(digits) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    if len(digits) <= _FREE_DIGITS:
+        return int(text)
+    value = 0
+    for at in range(0, len(digits), _FREE_DIGITS):
+        chunk = digits[at : at + _FREE_DIGITS]
+        value = value * 10 ** len(chunk) + int(chunk)
+    return -value if negative else value
+
+
+def int_text(n: int) -> str:
+    """Decimal text of an integer of at most MAX_INT_DIGITS digits, whatever
+    the interpreter's limit; ValueError for a longer one."""
+    if -_FREE_UNIT < n < _FREE_UNIT:
+        return int.__repr__(n)
+    if not -INT_BOUND < n < INT_BOUND:
+        raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    parts: list[int] = []
+    rest = abs(n)
+    while rest:
+        rest, part = divmod(rest, _FREE_UNIT)
+        parts.append(part)
+    return ("-" if n < 0 else "") + str(parts[-1]) + "".join(
+        f"{p:0{_FREE_DIGITS}d}" for p in reversed(parts[:-1]))
+
+
+def loads_json(data: str | bytes) -> Any:
+    """``json.loads`` with integers read by vault's own bound (MAX_INT_DIGITS),
+    never by the interpreter's: every reader of signed or stored JSON uses
+    it. Raises ValueError (JSONDecodeError, or an integer too long)."""
+    return json.loads(data, parse_int=_int_of)
+
+
+def _float_text(value: float) -> str:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("Out of range float values are not JSON compliant")
+    return float.__repr__(value)
+
+
+def _canonical_long(obj: Any) -> str:
+    """What :data:`_CANONICAL` writes, integers converted by :func:`int_text`:
+    Python's encoder converts them under the interpreter's limit."""
+    make = json.encoder._make_iterencode  # type: ignore[attr-defined]
+    chunks = make({}, _CANONICAL.default, json.encoder.encode_basestring, None, _float_text,
+                  ":", ",", True, False, True, _intstr=int_text)
+    return "".join(chunks(obj, 0))
+
 
 def canonical_json(obj: Any) -> bytes:
     """The canonical encoding of a JSON value (one encoder for every call:
-    what ``json.dumps`` with these options builds each time)."""
-    return _CANONICAL.encode(obj).encode("utf-8")
+    what ``json.dumps`` with these options builds each time). An integer
+    of more digits than the interpreter converts is written all the same
+    (at most MAX_INT_DIGITS, as every reader takes)."""
+    try:
+        return _CANONICAL.encode(obj).encode("utf-8")
+    except ValueError:
+        if sys.get_int_max_str_digits() == 0:
+            raise  # no limit: NaN, or a circular value
+        return _canonical_long(obj).encode("utf-8")
 
 
 def parse_canonical_json(data: bytes) -> dict[str, Any]:
@@ -156,8 +234,8 @@ def parse_canonical_json(data: bytes) -> dict[str, Any]:
     if too_deep(data):
         raise ValueError("nested too deep")
     try:
-        obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        obj = loads_json(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer too long
         raise ValueError("not JSON") from None
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")

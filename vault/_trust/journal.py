@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from vault._primitives import canonical_json, parse_signing_key
+from vault._primitives import canonical_json, loads_json, parse_signing_key
 from vault._trust._statement import MAX_INCIDENT, MAX_INCIDENT_LEAVES
 from vault._trust.classes import (
     Holder,
@@ -161,6 +161,14 @@ class Journal(ApprovalReplay):
         run = self._sealed_part(rec, run)
         if not run:
             return
+        if line.finding is not None:
+            # A torn record naming lines none pending (AUDIT.md §8): it sets
+            # nothing aside, and is its signer's to answer for -- named only
+            # when the policy's key for the name it carries signed it.
+            own = self._run_signed(rec, line)
+            self._finding(rec.seq, "torn", line.finding if own else
+                          f"{line.finding}; its signature is not the key the policy gives "
+                          "that name")
         try:
             self._feed_run(rec, line, run)
         finally:
@@ -497,12 +505,10 @@ class Journal(ApprovalReplay):
             raise _Invalid(f"no class key {kid}")
         hit = self._classes.get(kid)
         if hit is None:
-            import json
-
             found = self.store.class_of_key(kid)
             if found is None:
                 raise _Invalid(f"no class key {kid}")
-            hit = self._classes[kid] = LabelClass.from_dict(json.loads(found))
+            hit = self._classes[kid] = LabelClass.from_dict(loads_json(found))
         return hit
 
     def _key_clean(self, kid: str, cls: LabelClass) -> bool:

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from vault._primitives import canonical_json
+from vault._primitives import canonical_json, loads_json
 from vault._trust._statement import CLOCK_SKEW
 from vault._trust.approvals import (
     Approval,
@@ -110,7 +110,7 @@ class ApprovalReplay:
     def _times_by(self) -> dict[str, str]:
         if self._latest_by is None:
             kept = self.store.meta("latest_by")
-            self._latest_by = json.loads(kept) if kept is not None else {}
+            self._latest_by = loads_json(kept) if kept is not None else {}
         return self._latest_by
 
     def _clock(self, rec: AuditRecord) -> datetime:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vault._primitives import canonical_json
+from vault._primitives import canonical_json, loads_json
 from vault.errors import StorageError
 
 __all__ = ["DocRow", "StateStore", "state_base", "state_path"]
@@ -49,7 +49,7 @@ def _add_listing_entries(db: sqlite3.Connection) -> None:
     for doc_id, text in rows:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
             db.execute("UPDATE docs SET label = ?, listed = ? WHERE doc_id = ?",
-                       (*listing_entry(json.loads(text)), doc_id))
+                       (*listing_entry(loads_json(text)), doc_id))
 
 
 def _add_pins(db: sqlite3.Connection) -> None:
@@ -436,8 +436,8 @@ class StateStore:
 
     @staticmethod
     def _doc(r: Any) -> DocRow:
-        return DocRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
-                      r[10], bool(r[11]), r[3], None if r[12] is None else json.loads(r[12]))
+        return DocRow(r[0], r[1], r[2], loads_json(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
+                      r[10], bool(r[11]), r[3], None if r[12] is None else loads_json(r[12]))
 
     def doc(self, doc_id: str) -> DocRow | None:
         row = self._db.execute(self._DOC + " WHERE doc_id = ?", (doc_id,)).fetchone()
@@ -577,7 +577,7 @@ class StateStore:
 
     def requests(self) -> list[tuple[str, int, dict[str, Any]]]:
         """``(digest, seq, signed request)`` of every recorded request."""
-        return [(r[0], r[1], json.loads(r[2])) for r in self._db.execute(
+        return [(r[0], r[1], loads_json(r[2])) for r in self._db.execute(
             "SELECT digest, seq, statement FROM requests ORDER BY seq")]
 
     def add_answer(self, answer_id: str, request: str, approver: str, decision: str,
@@ -604,7 +604,7 @@ class StateStore:
         """``(actor, approvers, expected outcome)`` of a decision's approvals."""
         row = self._db.execute("SELECT actor, approvers, expect FROM approved WHERE request = ?",
                                (request,)).fetchone()
-        return None if row is None else (row[0], json.loads(row[1]), json.loads(row[2]))
+        return None if row is None else (row[0], loads_json(row[1]), loads_json(row[2]))
 
     def end_approved(self, request: str) -> None:
         self._db.execute("DELETE FROM approved WHERE request = ?", (request,))

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vault._primitives import b64, sha256_hex, unb64
+from vault._primitives import b64, loads_json, sha256_hex, unb64
 from vault._trust.classes import ClassKey, Holder, LabelClass
 from vault._trust.journal import RULES, Journal, inert
 from vault._trust.state import DocRow, StateStore, state_path
@@ -58,7 +58,7 @@ def _tip_from_text(text: str | None) -> TrustedTip | None:
 
     if text is None:
         return None
-    d = json.loads(text)
+    d = loads_json(text)
     return TrustedTip(size=d["size"], end_offset=d["end"], last_leaf=unb64(d["last"], 32),
                       frontier=tuple(unb64(h, 32) for h in d["frontier"]))
 
@@ -818,7 +818,7 @@ class TrustedState:
             keys: dict[str, list[ClassKey]] = {}
             for class_id, gen, cls, recipient, creator, seq in self.store.class_keys():
                 keys.setdefault(class_id, []).append(ClassKey(
-                    LabelClass.from_dict(json.loads(cls)), gen, recipient, creator, seq,
+                    LabelClass.from_dict(loads_json(cls)), gen, recipient, creator, seq,
                     frozenset(holders.get(key_id(recipient), ()))))
             self._keys = keys
             self._by_id = {ck.key_id: ck for gens in keys.values() for ck in gens}

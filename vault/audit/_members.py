@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vault._primitives import INT_BOUND, MAX_INT_DIGITS
+
 __all__ = [
     "FP_RE",
     "HEX64_RE",
@@ -86,8 +88,13 @@ def check_state(value: Any) -> dict[str, Any] | None:
     while stack:  # iterative: a deep state must not exhaust the Python stack
         item = pop()
         kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool:
+        if kind is str or item is None or kind is bool:
             continue  # the common leaves, by exact type first
+        if kind is int or (kind is not list and kind is not dict and isinstance(item, int)):
+            if not -INT_BOUND < item < INT_BOUND:  # what every reader takes (§3)
+                raise Invalid(f"'state' must hold no integer of more than {MAX_INT_DIGITS} "
+                              "digits (§3)")
+            continue
         if kind is dict or (kind is not list and isinstance(item, dict)):
             for k in item:
                 if type(k) is not str and not isinstance(k, str):
@@ -97,7 +104,7 @@ def check_state(value: Any) -> dict[str, Any] | None:
             push(item)
         elif isinstance(item, float):
             raise Invalid("'state' must hold no floating-point numbers (§3)")
-        elif not isinstance(item, str | int):
+        elif not isinstance(item, str):
             raise Invalid("'state' must hold only JSON values")
     return value
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -26,7 +25,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault._primitives import MAX_DEPTH, too_deep
+from vault._primitives import MAX_DEPTH, loads_json, too_deep
+from vault._primitives import canonical_json as _canonical_json
 from vault.audit._members import (
     HEX64_RE,
     OUTCOMES,
@@ -55,9 +55,6 @@ FORMAT_VERSION = 2
 MAX_LINE = 524_288  # a policy version's text travels in a record's state
 TORN_ACTION = "torn"
 
-_encoder = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
 # RFC 3339 (§2): ASCII digits -- Python's \d alone takes "٢٠٢٦" too.
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z", re.ASCII)
 MEMBERS = frozenset(
@@ -68,7 +65,7 @@ MEMBERS = frozenset(
 
 def canonical_json(obj: Any) -> bytes:
     """docs/AUDIT.md §3: sorted keys, ``,``/``:`` separators, UTF-8."""
-    return _encoder.encode(obj).encode("utf-8")
+    return _canonical_json(obj)
 
 
 def fingerprint(public_key: Ed25519PublicKey) -> str:
@@ -211,7 +208,7 @@ class AuditRecord:
                 raise Invalid(f"longer than {MAX_LINE} bytes")
             if too_deep(line):
                 raise Invalid(f"nested deeper than {MAX_DEPTH}")
-            data = json.loads(line)
+            data = loads_json(line)  # integers by §3's bound, not the interpreter's
             if not isinstance(data, dict):
                 raise Invalid("a record is a JSON object")
             record = cls._from_dict(data)

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vault._primitives import loads_json
 from vault.audit._chain import ZERO_LEAF
 from vault.audit._hashing import HASH_SIZE
 from vault.audit._tree import CompactRange, fold
@@ -88,8 +89,8 @@ class TrustedTip:
     @classmethod
     def from_json(cls, text: str | bytes) -> TrustedTip:
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError:
+            return cls.from_dict(loads_json(text))
+        except ValueError:  # not JSON, or an integer too long
             raise ValueError("not a trusted tip") from None
 
 

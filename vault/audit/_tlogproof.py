@@ -30,6 +30,7 @@ from vault.errors import ProofError
 __all__ = ["HEADER", "TlogProof", "VerifiedProof", "verify_tlog_proof"]
 
 HEADER = "c2sp.org/tlog-proof@v1"
+_INDEX_DIGITS = len(str(2**64 - 1))  # the most digits of a uint64
 
 
 def _b64(text: str) -> bytes:
@@ -68,7 +69,10 @@ class TlogProof:
         if not lines or not lines[0].startswith("index "):
             raise ProofError("malformed tlog-proof: no index line")
         number = lines.pop(0)[len("index ") :]
-        if not (number.isascii() and number.isdigit()) or (number != "0" and number[0] == "0"):
+        # A decimal uint64 (tlog-proof): its length bounded before int() reads
+        # it, whose own limit depends on the interpreter's settings.
+        if not (number.isascii() and number.isdigit()) or (number != "0" and number[0] == "0") \
+                or len(number) > _INDEX_DIGITS or int(number) >= 1 << 64:
             raise ProofError("malformed tlog-proof: bad index")
         if any(not line for line in lines):
             raise ProofError("malformed tlog-proof: empty proof line")

@@ -67,6 +67,13 @@ class VerifyReport:
         return d
 
 
+#: Bogus checkpoints named one by one; the rest are counted (whoever can
+#: store notes can store one at every size of the log).
+_NAMED_BOGUS = 100
+#: Refused records named one by one (whoever can append can append many).
+_NAMED_REFUSED = 100
+
+
 @dataclass
 class _Checker:
     """Reads lines by the rules from ``start`` on; checks signatures with
@@ -88,6 +95,10 @@ class _Checker:
     recent: collections.deque[tuple[int, bytes]] = field(
         default_factory=lambda: collections.deque(maxlen=MAX_FRAGMENTS + 2))
     _run: tuple[int, str] | None = None  # first line and key of the unsigned run being read
+    #: records whose word on other lines the reading rules refuse (§8): the
+    #: first _NAMED_REFUSED said, and how many in all
+    refused: list[str] = field(default_factory=list)
+    refused_count: int = 0
 
     def __call__(self, first: int, lines: list[bytes], leaves: list[bytes]) -> None:
         n = len(lines)
@@ -160,6 +171,10 @@ class _Checker:
         record = item.record
         if record is None:
             return
+        if item.finding is not None and item.seq not in self.incidents.lines:
+            self.refused_count += 1
+            if len(self.refused) < _NAMED_REFUSED:
+                self.refused.append(item.finding)
         if record.signature is None:
             self.unsigned_covered += 1
         if self.key_lookup is None:
@@ -208,6 +223,12 @@ class _Checker:
                 and self.incidents.excuse(error, lines)
             if not excused and self.bad_signature is None:
                 self.bad_signature = error
+
+    def said(self) -> list[str]:
+        """The findings of the records refused, the first ones named."""
+        more = self.refused_count - len(self.refused)
+        return self.refused + ([f"{more} more torn records name lines none pending, and set "
+                                "nothing aside"] if more else [])
 
     def _excusable(self, item: ScannedLine, record: AuditRecord,
                    key: Ed25519PublicKey | None) -> bool:
@@ -289,9 +310,6 @@ class _DerivedCheck:
             self.derived.close()
 
 
-#: Bogus checkpoints named one by one; the rest are counted (whoever can
-#: store notes can store one at every size of the log).
-_NAMED_BOGUS = 100
 
 
 def _open_all(storage: LogStorage, verifier: NoteVerifier, origin: str,
@@ -370,6 +388,7 @@ def verify_log(log: LogReading, *, verifier: NoteVerifier, origin: str,
         derived_ok = deep.ok
     if checker.walker is None:  # nothing at or after the start: still seed the reading
         checker._seed()
+    findings += checker.said()
     return finish(log, tree, checker, checkpoints, trusted, tip, end, findings, incidents,
                   expect_signer=expect_signer,
                   derived_ok=derived_ok, known=known, known_leaves=known_leaves)

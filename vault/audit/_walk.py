@@ -8,6 +8,8 @@ Every line is a leaf, but not every line counts on its own:
   fragments name: every pending line, or, for a run longer than
   :data:`MAX_FRAGMENTS`, the last ones while its signature covers the
   whole run (§8);
+* a torn record naming lines when none are pending settles nothing and
+  damages no line: it is said of its signer (:attr:`ScannedLine.finding`);
 * an unsigned record waits for the signed record that covers it;
 * any other line (a *fragment*) waits for a torn record that names it.
 
@@ -67,6 +69,10 @@ class ScannedLine:
     #: signed records whose chain covers a sealed-off line: chain(k) over the
     #: leaf hashes those lines had when written (a replay given them, §11.3)
     original_chain: bytes | None = None
+    #: a signed record the reading rules refuse what it says of other lines
+    #: -- a torn record naming lines when none are pending (§8) -- said so:
+    #: it settles nothing, and is no damage of any line
+    finding: str | None = None
 
     @property
     def fragment(self) -> bool:
@@ -333,6 +339,12 @@ class Walker:
             if named:
                 out = self._gone(None)
                 out += [ScannedLine(p.seq, p.line, p.leaf, None) for p in held]
+            elif not self.count:
+                # Nothing pending: no line to call damage, and the record is
+                # a settle point like any signed one. What it names is no
+                # interrupted write (a writer sets aside only pending lines):
+                # said of its signer, never of the lines it names (§8).
+                return self._refused(record, seq, line, leaf, chain, run)
             else:
                 at = self.first if self.count else seq
                 out = self._problems(_damage("modified", at, f"torn record {seq} does not "
@@ -357,6 +369,18 @@ class Walker:
         self._reset(leaf)
         self._shift = None  # a record in its place: the lines match their numbers again
         return out
+
+    def _refused(self, record: AuditRecord, seq: int, line: bytes, leaf: bytes,
+                 chain: bytes, run: int) -> list[ScannedLine]:
+        """A torn record naming lines when none are pending (§8)."""
+        n = len(record.fragments)
+        said = (f"torn record {seq} ({record.actor or record.actor_key}) names "
+                f"{n} line{'s' if n > 1 else ''} from line {seq - n} that no interrupted write "
+                "left pending: it sets nothing aside")
+        self._reset(leaf)
+        self._shift = None
+        return [ScannedLine(seq, line, leaf, record, chain, range(seq - run, seq + 1),
+                            finding=said)]
 
     def _gone(self, problem: AuditIntegrityError | None) -> list[ScannedLine]:
         """One item for the pending lines no longer held, if any."""

@@ -97,19 +97,22 @@ func parseProof(text string) proof {
 	}
 	lines = lines[1:]
 	var p proof
-	if strings.HasPrefix(lines[0], "extra ") {
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "extra ") {
 		extra, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(lines[0], "extra "))
 		if err != nil {
 			fail("tlog-proof: extra: %v", err)
 		}
 		p.extra, lines = extra, lines[1:]
 	}
-	if !strings.HasPrefix(lines[0], "index ") {
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "index ") {
 		fail("tlog-proof: no index line")
 	}
-	index, err := strconv.ParseInt(strings.TrimPrefix(lines[0], "index "), 10, 64)
-	if err != nil {
-		fail("tlog-proof: index: %v", err)
+	// A decimal number as the format writes it: ParseInt alone takes "+1",
+	// "01" and "-1".
+	number := strings.TrimPrefix(lines[0], "index ")
+	index, err := strconv.ParseInt(number, 10, 64)
+	if err != nil || !sizePattern.MatchString(number) {
+		fail("tlog-proof: bad index")
 	}
 	p.index = index
 	for _, line := range lines[1:] {
