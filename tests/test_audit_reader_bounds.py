@@ -182,6 +182,27 @@ def test_a_writer_with_no_integer_limit_refuses_what_readers_would_not_take(
     assert len(lines_of(path)) == 2
 
 
+@pytest.mark.parametrize("env_digits", [None, "0", "640"])
+def test_the_canonical_encoding_of_long_integers_is_the_same_under_any_limit(
+        env_digits: str | None) -> None:
+    # What a writer signs is the canonical encoding: the same bytes on a
+    # machine whose interpreter converts fewer digits, or none.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONINTMAXSTRDIGITS"}
+    if env_digits is not None:
+        env["PYTHONINTMAXSTRDIGITS"] = env_digits
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    code = ("import hashlib; from vault.audit._record import canonical_json\n"
+            "value = {'z': [10**4299, -10**700, 5, True, None, 'x'],"
+            " 'a': {'k': 1 - 10**641, 's': 'caf\\u00e9'}, 'n': 7}\n"
+            "print(hashlib.sha256(canonical_json(value)).hexdigest())\n")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    expected = canonical_json({"z": [10**4299, -10**700, 5, True, None, "x"],
+                               "a": {"k": 1 - 10**641, "s": "caf\u00e9"}, "n": 7})
+    assert result.stdout.strip() == hashlib.sha256(expected).hexdigest()
+
+
 # -- a tlog-proof's index (§10) -----------------------------------------------------------
 
 

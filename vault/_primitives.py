@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import json
 import re
+import secrets
 import sys
 from typing import Any
 
@@ -198,19 +199,27 @@ def loads_json(data: str | bytes) -> Any:
     return json.loads(data, parse_int=_int_of)
 
 
-def _float_text(value: float) -> str:
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError("Out of range float values are not JSON compliant")
-    return float.__repr__(value)
-
-
 def _canonical_long(obj: Any) -> str:
     """What :data:`_CANONICAL` writes, integers converted by :func:`int_text`:
-    Python's encoder converts them under the interpreter's limit."""
-    make = json.encoder._make_iterencode  # type: ignore[attr-defined]
-    chunks = make({}, _CANONICAL.default, json.encoder.encode_basestring, None, _float_text,
-                  ":", ",", True, False, True, _intstr=int_text)
-    return "".join(chunks(obj, 0))
+    Python's encoder converts them under the interpreter's limit. Each long
+    integer is written first as a string no value holds (a fresh random
+    tag and its place), which is then replaced by its digits."""
+    tag = secrets.token_hex(16)
+    digits: list[str] = []
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: swap(v) for key, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [swap(v) for v in value]
+        if isinstance(value, int) and not isinstance(value, bool) and not (
+                -_FREE_UNIT < value < _FREE_UNIT):
+            digits.append(int_text(value))
+            return f"{tag}{len(digits) - 1}"
+        return value
+
+    encoded: str = _CANONICAL.encode(swap(obj))
+    return re.sub(f'"{tag}([0-9]+)"', lambda m: digits[int(m.group(1))], encoded)
 
 
 def canonical_json(obj: Any) -> bytes:
