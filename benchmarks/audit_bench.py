@@ -199,6 +199,9 @@ def _prove(log: AuditLog, records: int, count: int, quick: bool) -> Row:
     reader = AuditLog.open(log.paths.directory)
     verifier = log.verifier()
     picks = random.Random(4).sample(range(records), count)
+
+    def lookup(name: str | None, fp: str, seq: int) -> Any:
+        return KEY.public_key()  # every record of the log is its
     proofs = [reader.prove(seq) for seq in picks[:5]]  # warm-up
 
     def ours(seq: int) -> float:
@@ -208,7 +211,7 @@ def _prove(log: AuditLog, records: int, count: int, quick: bool) -> Row:
 
     def peer(text: str) -> float:
         start = time.perf_counter()
-        verify_tlog_proof(text, [verifier])
+        verify_tlog_proof(text, [verifier], key_lookup=lookup)
         return time.perf_counter() - start
 
     t_ours = statistics.median(ours(seq) for seq in picks)

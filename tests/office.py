@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends import FolderKind, Kind, Raw
 from cli_support import Result, run
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import vault
 from vault.age import MLKEM768X25519Identity, X25519Identity
@@ -118,6 +119,19 @@ class Office:
     def doc_file(self, doc_id: str) -> Path:
         """The document's current version as a file, for stock tools."""
         return self.raw.doc_file(doc_id, self.root / "exported")
+
+    def key_lookup(self) -> Callable[[str | None, str, int], Ed25519PublicKey | None]:
+        """A third party's key lookup (docs/AUDIT.md §10): each person's
+        signing key, by name -- the keys an auditor trusts."""
+        from vault.audit import fingerprint
+
+        keys = {name: ident.signing_key.public_key() for name, ident in self.ids.items()}
+
+        def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
+            key = keys.get(name or "")
+            return key if key is not None and fingerprint(key) == fp else None
+
+        return lookup
 
     # -- the command line ------------------------------------------------------
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from audit_support import KEYS, ORIGIN, fields, lines_of, make_log, write_lines
+from audit_support import KEYS, ORIGIN, fields, key_lookup, lines_of, make_log, write_lines
 from click.testing import CliRunner, Result
 
 from vault.audit import VAULT_ACTIONS, AuditLog, NoteVerifier, open_checkpoint, verify_tlog_proof
@@ -272,7 +272,7 @@ def test_checkpoint_and_prove(log_dir: Path) -> None:
     assert open_checkpoint(r.stdout.encode(), [log.verifier()], origin=ORIGIN).size == 12
     r = run("audit", "prove", "4", "--log", str(log_dir))
     assert r.exit_code == 0 and r.stderr == ""
-    proof = verify_tlog_proof(r.stdout, [log.verifier()])
+    proof = verify_tlog_proof(r.stdout, [log.verifier()], key_lookup=key_lookup)
     assert proof.leaf == lines_of(log_dir)[4]
     r = run("audit", "prove", "99", "--log", str(log_dir))
     assert r.exit_code == 2 and "no record 99" in r.stderr and r.stdout == ""
@@ -313,7 +313,7 @@ def test_prove_hands_out_no_proof_against_a_checkpoint_of_another_history(
     # older one), and the forged one named; never against the forged one.
     r = run("audit", "prove", "0", "--log", str(log_dir))
     assert r.exit_code == 0, (r.stdout, r.stderr)
-    proof = verify_tlog_proof(r.stdout, [log.verifier()])
+    proof = verify_tlog_proof(r.stdout, [log.verifier()], key_lookup=key_lookup)
     assert proof.checkpoint.size < len(lines) and proof.leaf == lines[0]
     assert f"note: stored checkpoint {len(lines)} does not match the log's lines and was " \
         "passed over" in r.stderr

@@ -185,7 +185,7 @@ def test_sigkill_mid_append_then_recovery(tmp_path: Path) -> None:
     assert not set(range(settled, fragment_seq + 1)) & {r.seq for r in records}
     report = log.verify(key_lookup=key_lookup)
     assert report.unrecovered == 0 and report.size == fragment_seq + 3
-    verify_tlog_proof(log.prove(new.seq), [log.verifier()])
+    verify_tlog_proof(log.prove(new.seq), [log.verifier()], key_lookup=key_lookup)
     verify_tlog_proof(log.prove(fragment_seq), [log.verifier()], leaf=tail)
 
 

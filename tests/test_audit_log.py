@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from audit_support import KEYS, ORIGIN, fields, key_lookup, lines_of, make_log
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault.audit import AuditLog, NoteSigner, open_checkpoint, verify_tlog_proof
+from vault.audit import AuditLog, NoteSigner, fingerprint, open_checkpoint, verify_tlog_proof
 from vault.audit._hashing import leaf_hash
 from vault.audit._tlogproof import TlogProof
 from vault.audit._tree import stored_order, tree_root
@@ -18,6 +19,7 @@ from vault.errors import (
     CheckpointError,
     InsecureFileError,
     MerkleError,
+    ProofError,
     UsageError,
 )
 
@@ -110,17 +112,47 @@ def test_prove_every_record(tmp_path: Path) -> None:
     for seq in range(37):
         text = log.prove(seq)
         assert text.startswith("c2sp.org/tlog-proof@v1\nextra ")
-        proof = verify_tlog_proof(text, [log.verifier()], origin=ORIGIN)
+        proof = verify_tlog_proof(text, [log.verifier()], origin=ORIGIN, key_lookup=key_lookup)
         assert (proof.index, proof.leaf, proof.checkpoint.size) == (seq, lines[seq], 37)
+        assert proof.record is not None and proof.signer == proof.record.actor_key
         verify_tlog_proof(text, [log.verifier()], leaf=lines[seq])
     with pytest.raises(UsageError):
         log.prove(37)  # no such record: checkpoint() adds none
 
 
+def test_a_proof_carries_what_its_records_signature_covers(tmp_path: Path) -> None:
+    # Unsigned records of a batch, the record signing their run, a torn
+    # record setting a torn write aside: each proof lets a third party check
+    # who wrote the record, with the keys they trust (AUDIT.md §10).
+    log = make_log(tmp_path / "a", 3)
+    log.append_many([(fields("bob", i), KEYS["bob"]) for i in range(4)])  # lines 3-6
+    with open(tmp_path / "a" / "log", "ab") as f:
+        f.write(b'{"action":"op')  # a torn write: line 7
+    log = AuditLog.open(tmp_path / "a")
+    log.append(fields("carol"), KEYS["carol"])  # a torn record (8), then carol's (9)
+    lines = lines_of(tmp_path / "a")
+    bob = fingerprint(KEYS["bob"].public_key())
+    for seq, signer in ((3, bob), (5, bob), (6, bob), (8, None), (9, None)):
+        proof = verify_tlog_proof(log.prove(seq), [log.verifier()], key_lookup=key_lookup)
+        assert proof.record is not None and proof.leaf == lines[seq]
+        assert proof.signer == (signer or proof.record.actor_key)
+    # The line set aside carries nothing to attribute: only its inclusion.
+    with pytest.raises(ProofError, match="no audit record"):
+        verify_tlog_proof(log.prove(7), [log.verifier()], key_lookup=key_lookup)
+    verify_tlog_proof(log.prove(7), [log.verifier()], leaf=lines[7])
+    # A run whose name the caller gives no key for (or another key) is refused.
+    def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
+        return KEYS["alice"].public_key() if name == "bob" else key_lookup(name, fp, seq)
+
+    with pytest.raises(ProofError, match=r"record 5 \(bob\) is not signed by the key"):
+        verify_tlog_proof(log.prove(5), [log.verifier()], key_lookup=lookup)
+    verify_tlog_proof(log.prove(5), [log.verifier()], key_lookup=key_lookup)
+
+
 def test_prove_makes_a_checkpoint_when_needed(tmp_path: Path) -> None:
     log = make_log(tmp_path / "a", 5)
     log.append(fields(), KEYS["alice"])
-    proof = verify_tlog_proof(log.prove(5), [log.verifier()])
+    proof = verify_tlog_proof(log.prove(5), [log.verifier()], key_lookup=key_lookup)
     assert proof.checkpoint.size == 6
 
 
@@ -240,7 +272,7 @@ def test_checkpoints_that_do_not_verify_are_findings(tmp_path: Path) -> None:
     assert open_checkpoint(log.latest_checkpoint() or b"", [log.verifier()]).size == 12
     for i in range(3):  # appends go on, and so do proofs
         log.append(fields("bob", i), KEYS["bob"])
-    verify_tlog_proof(log.prove(13), [log.verifier()])
+    verify_tlog_proof(log.prove(13), [log.verifier()], key_lookup=key_lookup)
     assert log.verify(key_lookup=key_lookup).size == 15
 
 
@@ -270,7 +302,7 @@ def test_reader_without_key(tmp_path: Path) -> None:
         reader.verify()
     assert reader.verify(verifier=log.verifier()).size == 9
     proof = reader.prove(4)
-    assert verify_tlog_proof(proof, [log.verifier()]).index == 4
+    assert verify_tlog_proof(proof, [log.verifier()], key_lookup=key_lookup).index == 4
 
 
 def test_hash_files_are_rebuilt_when_lost(tmp_path: Path) -> None:
@@ -286,7 +318,7 @@ def test_hash_files_are_rebuilt_when_lost(tmp_path: Path) -> None:
     assert any("rebuilt" in n for n in fresh.notes)
     report = fresh.verify()
     assert report.hashes_ok and report.size == 41 and not report.findings
-    verify_tlog_proof(fresh.prove(3), [fresh.verifier()])
+    verify_tlog_proof(fresh.prove(3), [fresh.verifier()], key_lookup=key_lookup)
 
 
 def test_hash_file_damage_never_yields_a_bad_proof(tmp_path: Path) -> None:
@@ -296,7 +328,7 @@ def test_hash_file_damage_never_yields_a_bad_proof(tmp_path: Path) -> None:
     (tmp_path / "a" / "hashes").write_bytes(bytes(data))
     log.prove(0)  # does not use that node
     assert not log.notes
-    verify_tlog_proof(log.prove(2), [log.verifier()])  # rebuilt, then proven
+    verify_tlog_proof(log.prove(2), [log.verifier()], key_lookup=key_lookup)  # rebuilt, then proven
     assert any("rebuilt" in n for n in log.notes)
     rng = [leaf_hash(x) for x in lines_of(tmp_path / "a")]
     assert (tmp_path / "a" / "hashes").read_bytes() == stored_order(rng)

@@ -771,5 +771,6 @@ def test_a_planted_index_entry_makes_prove_rebuild_not_fail(office: Office, tmp_
         assert r.exit_code == 0, r.stderr
         assert "internal error" not in r.stderr
         with office.as_("officer") as v:
-            proof = verify_tlog_proof(r.stdout, [v.audit.verifier()])
+            proof = verify_tlog_proof(r.stdout, [v.audit.verifier()],
+                                      key_lookup=office.key_lookup())
         assert proof.leaf == office.raw.audit_lines()[seq]

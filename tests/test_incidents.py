@@ -327,7 +327,7 @@ def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
         for seq in (1, k - 1, k + 1):
             r = office.cli(who, "audit", "prove", str(seq), env=env)
             assert r.exit_code == 0, (who, seq, r.stderr)
-            verify_tlog_proof(r.stdout, [verifier])
+            verify_tlog_proof(r.stdout, [verifier], key_lookup=office.key_lookup())
         r = office.cli(who, "audit", "prove", str(k), env=env)
         assert r.exit_code != 0 and r.stdout == "", r.stdout
         assert f"line {k} was sealed off by an incident" in r.stderr, r.stderr
@@ -483,7 +483,7 @@ def _proofs_work(office: Office, machines: dict[str, dict[str, str]], k: int) ->
         for seq in (1, k - 1, k + 1):
             r = office.cli(who, "audit", "prove", str(seq), env=env)
             assert r.exit_code == 0, (who, seq, r.stderr)
-            verify_tlog_proof(r.stdout, [verifier])
+            verify_tlog_proof(r.stdout, [verifier], key_lookup=office.key_lookup())
         r = office.cli(who, "audit", "prove", str(k), env=env)
         assert r.exit_code != 0 and f"line {k} was sealed off by an incident" in r.stderr
 

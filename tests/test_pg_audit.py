@@ -73,7 +73,7 @@ def test_same_tree_checkpoints_and_proofs_as_a_folder_log(tmp_path: Path, dsn: s
     assert pg.latest_checkpoint() == folder.latest_checkpoint()
     for seq in (0, 7, 14):
         assert pg.prove(seq) == folder.prove(seq)  # byte for byte
-        verify_tlog_proof(pg.prove(seq), [SIGNER.verifier], origin=ORIGIN)
+        verify_tlog_proof(pg.prove(seq), [SIGNER.verifier], origin=ORIGIN, key_lookup=_lookup)
     assert pg.consistency_proof(5, 15) == folder.consistency_proof(5, 15)
     assert [r.line for r in pg.records()] == [r.line for r in folder.records()]
     # Appending goes on from the same tree, in both.
@@ -176,7 +176,7 @@ def test_hostile_checkpoint_rows(pg_cluster: Cluster, dsn: str) -> None:
     report = log.verify(key_lookup=_lookup)
     assert report.checkpoints == 0 and len(report.findings) == 2
     assert log.latest_checkpoint() is None
-    verify_tlog_proof(log.prove(2), [SIGNER.verifier])  # a new, valid one is made
+    verify_tlog_proof(log.prove(2), [SIGNER.verifier], key_lookup=_lookup)  # a new one is made
     _fill(log, 2)
     assert log.verify(key_lookup=_lookup).size == 5
 

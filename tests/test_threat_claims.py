@@ -617,3 +617,73 @@ def test_a_postgresql_application_role_changes_nothing_unseen(tmp_path: Path,
     office.as_("leader").open(keep, out)  # the rest goes on
     assert out.getvalue() == b"keep"
 
+
+
+def test_a_proof_of_a_record_nobody_signed_is_refused(office: Office) -> None:
+    # The clerk reads the checkpoint key (a folder writer reads audit/log.key;
+    # every workstation's PostgreSQL role reads it too), signs a checkpoint
+    # of the log plus one line of her own -- "leader opened SECRET//BOARD
+    # BOARD-plan-2026", the leader's real fingerprint, a random signature --
+    # and hands out the tlog-proof. verify_tlog_proof with the vault's
+    # pinned key and origin accepted it: the record's signature covers the
+    # lines before it, which the proof did not carry, so nobody checked it.
+    import base64
+    import os
+
+    from vault.audit import fingerprint, verify_tlog_proof
+    from vault.audit._checkpoint import Checkpoint
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._proof import inclusion_proof
+    from vault.audit._record import canonical_json
+    from vault.audit._tlogproof import TlogProof
+    from vault.audit._tree import tree_root
+    from vault.errors import ProofError
+
+    office.as_("leader").seal(io.BytesIO(b"board plan"), level="SECRET", compartments=["BOARD"])
+    clerk = office.ids["clerk"]
+    with office.as_("clerk") as v:
+        pinned, origin, signer = v.audit.verifier(), v.audit.origin, v.audit.checkpoint_signer
+        v.audit.append({"actor": {"name": "leader", "key": fingerprint(
+                            clerk.signing_key.public_key())},
+                        "action": "open", "doc": "BOARD-plan-2026",
+                        "label": {"level": "SECRET", "compartments": ["BOARD"], "caveats": []},
+                        "outcome": "allowed", "rules": ["board-read"], "reason": "read",
+                        "policy": None, "state": None}, clerk.signing_key)
+    assert signer is not None and origin is not None
+    trusted = office.key_lookup()  # the keys an auditor trusts, by name
+    lines = office.raw.audit_lines()
+
+    def forged_proof(line: bytes, extra: bytes) -> str:
+        leaves = [leaf_hash(x) for x in lines] + [leaf_hash(line)]
+        note = Checkpoint(origin, len(leaves), tree_root(leaves)).sign([signer])
+        proof = inclusion_proof(len(lines), len(leaves), lambda lo, hi: tree_root(leaves[lo:hi]))
+        return TlogProof(len(lines), tuple(proof), note, extra).to_text()
+
+    leader = office.ids["leader"].signing_key.public_key()
+    fake = json.loads(lines[-1])
+    fake.update({"seq": len(lines), "actor": {"key": fingerprint(leader), "name": "leader"},
+                 "sig": base64.b64encode(os.urandom(64)).decode()})
+    line = canonical_json(fake)
+    bare = forged_proof(line, line)  # as the attack made it: the line alone
+    with pytest.raises(ProofError, match="carries nothing its signature covers"):
+        verify_tlog_proof(bare, [pinned], origin=origin)
+    with pytest.raises(ProofError, match="carries nothing its signature covers"):
+        verify_tlog_proof(bare, [pinned], origin=origin, key_lookup=trusted)
+    # With the leaf its signature would cover (AUDIT.md §10): it is checked.
+    attested = forged_proof(line, line + b"\n\n" + leaf_hash(lines[-1]))
+    with pytest.raises(ProofError, match=r"\(leader\) is not signed by the key you trust"):
+        verify_tlog_proof(attested, [pinned], origin=origin, key_lookup=trusted)
+    # An honest proof names its actor, checked with the keys the auditor trusts.
+    r = office.cli("clerk", "audit", "prove", "1")
+    assert r.exit_code == 0, r.stderr
+    honest = verify_tlog_proof(r.stdout, [pinned], origin=origin, key_lookup=trusted)
+    assert honest.record is not None and honest.signer == fingerprint(
+        office.ids[honest.record.actor or ""].signing_key.public_key())
+    with pytest.raises(ProofError, match="only with the keys you trust"):
+        verify_tlog_proof(r.stdout, [pinned], origin=origin)
+
+    # The clerk's own record under the leader's name, signed by her, as proven.
+    r = office.cli("clerk", "audit", "prove", str(len(lines) - 1))
+    assert r.exit_code == 0, r.stderr
+    with pytest.raises(ProofError, match=r"\(leader\) is not signed by the key you trust"):
+        verify_tlog_proof(r.stdout, [pinned], origin=origin, key_lookup=trusted)

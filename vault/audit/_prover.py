@@ -1,7 +1,8 @@
 """Proofs served from the derived hashes, checked before they are handed
 out (docs/AUDIT.md §6, §10).
 
-A proof reads ``O(log n)`` stored hashes and one line; nothing is re-hashed.
+A proof reads ``O(log n)`` stored hashes, its line and the lines of its
+record's run, whose leaves it carries for the run's signature (§10).
 The stored hashes are derived data, so every inclusion proof is verified
 against its signed checkpoint first; when that fails the derived data is
 rebuilt from the log (with a note) and the proof made again -- or, where the
@@ -15,12 +16,16 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from vault.audit._chain import ZERO_LEAF
 from vault.audit._checkpoint import Checkpoint
+from vault.audit._fields import RUN_LIMIT
 from vault.audit._hashing import HASH_SIZE, leaf_hash
 from vault.audit._proof import consistency_proof, inclusion_proof, verify_inclusion
+from vault.audit._record import TORN_ACTION
 from vault.audit._storage import LogEnd
-from vault.audit._tlogproof import TlogProof
+from vault.audit._tlogproof import TlogProof, attested_extra
 from vault.audit._tree import StoredHashes, stored_order
+from vault.audit._walk import MAX_FRAGMENTS, Walker, parse, settles
 from vault.errors import AuditIntegrityError, MerkleError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +35,9 @@ __all__ = ["consistency", "not_its_checkpoint", "prove", "short_of_checkpoint"]
 
 T = TypeVar("T")
 _FAILED = (MerkleError, EOFError, OSError, ValueError)
+# The most lines read on either side of a proven line for what its run's
+# signature covers: a batch's run, or the pending lines a torn record names.
+_REACH = RUN_LIMIT + MAX_FRAGMENTS + 1
 
 
 def short_of_checkpoint(size: int, have: int) -> AuditIntegrityError:
@@ -97,7 +105,8 @@ def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
             if line is None:
                 raise EOFError("line not found through the derived index")
             verify_inclusion(seq, cp.size, leaf_hash(line), proof, cp.root)
-            return TlogProof(seq, tuple(proof), note, extra=line).to_text()
+            extra = _extra(log, seq, line, cp.size)
+            return TlogProof(seq, tuple(proof), note, extra=extra).to_text()
         except _FAILED:
             if attempt or not _rebuild(log):
                 break
@@ -110,7 +119,8 @@ def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
         verify_inclusion(seq, cp.size, leaf_hash(lines[seq]), proof, cp.root)
     except MerkleError as e:
         raise not_its_checkpoint(cp.size) from e
-    return TlogProof(seq, tuple(proof), note, extra=lines[seq]).to_text()
+    extra = _extra(log, seq, lines[seq], cp.size)
+    return TlogProof(seq, tuple(proof), note, extra=extra).to_text()
 
 
 def _under_incident(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
@@ -126,7 +136,7 @@ def _under_incident(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> s
     from vault.audit._verify_end import originals
 
     with log._reading():
-        leaves = originals(log, cp.size, log._sealed_off, log._recorded)
+        leaves = written = originals(log, cp.size, log._sealed_off, log._recorded)
         line = log.storage.line(seq)
         if leaves is None or tree_root(leaves) != cp.root:
             leaves = [leaf_hash(x) for block in log.storage.read(0, 0, LogEnd(cp.size, None))
@@ -144,7 +154,127 @@ def _under_incident(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> s
         verify_inclusion(seq, cp.size, leaf_hash(line), proof, cp.root)
     except MerkleError as e:
         raise not_its_checkpoint(cp.size) from e
-    return TlogProof(seq, tuple(proof), note, extra=line).to_text()
+    # The signatures cover the sealed-off lines as written, whichever tree
+    # the checkpoint holds.
+    extra = _extra(log, seq, line, cp.size, written if written is not None else leaves)
+    return TlogProof(seq, tuple(proof), note, extra=extra).to_text()
+
+
+def _extra(log: LogReading, seq: int, line: bytes, size: int,
+           leaves: list[bytes] | None = None) -> bytes:
+    """The proof's extra data (§10): the line and what its run's signature
+    covers, so that a third party can check who wrote it -- or the line
+    alone when it is no record its actor's signature covers within the
+    checkpoint (junk, a record set aside, a run still open). ``leaves``:
+    the tree's own, where they differ from the lines' (§11.3)."""
+    with log._reading():
+        found = _covering(log, seq, size, leaves)
+    if found is None:
+        return line
+    covering, chain = found
+    return attested_extra(line, covering, chain)
+
+
+def _covering(log: LogReading, seq: int, size: int,
+              tree: list[bytes] | None) -> tuple[bytes | None, list[bytes]] | None:
+    """The signed record covering line ``seq`` (None: the line itself) and
+    the leaves of its chain, leaf(s-1) first (§4), or None."""
+    def leaf(i: int, text: bytes) -> bytes:
+        return tree[i] if tree is not None else leaf_hash(text)
+
+    lines: dict[int, bytes] = {}
+
+    def read(i: int) -> bytes | None:
+        if i not in lines:
+            text = log.storage.line(i)
+            if text is None:
+                return None
+            lines[i] = text
+        return lines[i]
+
+    line = read(seq)
+    record = parse(line, seq) if line is not None else None
+    if record is None:
+        return None
+    if record.action == TORN_ACTION:
+        return _walked(read, leaf, seq)
+    signed: bytes | None = None  # the record signing the run, when not the line
+    end = seq if record.signature is not None else -1
+    for i in range(seq + 1, min(size, seq + RUN_LIMIT + 1)):
+        if end >= 0:
+            break
+        text = read(i)
+        if text is None:
+            return None
+        if not _unsigned_of(text, record.actor_key, i):
+            found = parse(text, i)
+            if found is None or not settles(found, i) or found.actor_key != record.actor_key \
+                    or found.action == TORN_ACTION:
+                return None  # never covered: set aside, or damage
+            signed, end = text, i
+    if end < 0:
+        return None
+    start = min(seq, end)
+    while start > 0 and end - start < RUN_LIMIT:
+        text = read(start - 1)
+        if text is None:
+            return None
+        if not _unsigned_of(text, record.actor_key, start - 1):
+            break
+        start -= 1
+    chain = [ZERO_LEAF] if start == 0 else []
+    for i in range(max(start - 1, 0), end):
+        text = read(i)
+        if text is None:
+            return None
+        chain.append(leaf(i, text))
+    return signed, chain
+
+
+def _unsigned_of(line: bytes, actor_key: str, seq: int) -> bool:
+    """Is ``line`` written as an unsigned record of ``actor_key`` at ``seq``?
+    A byte test, not a parse: a run of a batch is read without parsing each
+    of its (up to RUN_LIMIT) records. Canonical JSON sorts the members, so
+    ``actor`` follows ``action`` and ``state`` follows ``seq`` -- ``sig``
+    between them on a signed record; a string escapes its quotes, so these
+    bytes cannot stand inside one. A line this takes wrongly costs only its
+    proof, whose signature then does not verify for the third party."""
+    return (line.startswith(b'{"action":"')
+            and b'","actor":{"key":"' + actor_key.encode() + b'","name":' in line
+            and b',"seq":%d,"state":' % seq in line)
+
+
+def _walked(read: Callable[[int], bytes | None], leaf: Callable[[int, bytes], bytes],
+            seq: int) -> tuple[bytes | None, list[bytes]] | None:
+    """The leaves a torn record's chain covers -- every pending line, junk
+    too, for a long run (§8) -- by the reading rules, run from the nearest
+    settle point before it."""
+    start = seq
+    while start > 0 and seq - start < _REACH:  # back to a signed record in its place
+        before = read(start - 1)
+        if before is None:
+            return None
+        if settles(parse(before, start - 1), start - 1):
+            break
+        start -= 1
+    if start > 0 and seq - start >= _REACH:
+        return None
+    leaves = {start - 1: ZERO_LEAF}
+    if start > 0:
+        text = read(start - 1)
+        if text is None:
+            return None
+        leaves[start - 1] = leaf(start - 1, text)
+    walker = Walker(leaves[start - 1], start)
+    for i in range(start, seq + 1):
+        text = read(i)
+        if text is None:
+            return None
+        leaves[i] = leaf(i, text)
+        for item in walker.feed(i, text, leaves[i]):
+            if item.seq == seq and item.problem is None and item.chain is not None:
+                return None, [leaves[j] for j in range(item.covers.start - 1, seq)]
+    return None
 
 
 def consistency(log: LogReading, old_size: int, new_size: int) -> list[bytes]:

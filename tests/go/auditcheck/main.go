@@ -167,13 +167,16 @@ func main() {
 	if pOrigin != origin {
 		fail("proof checkpoint is for %q, not %q", pOrigin, origin)
 	}
-	if err := tlog.CheckRecord(p.hashes, pSize, pRoot, p.index, tlog.RecordHash(p.extra)); err != nil {
+	// The extra data is the record's line, then what its signature covers
+	// (docs/AUDIT.md §10): the leaf is the line's.
+	line, _, _ := bytes.Cut(p.extra, []byte("\n"))
+	if err := tlog.CheckRecord(p.hashes, pSize, pRoot, p.index, tlog.RecordHash(line)); err != nil {
 		fail("inclusion proof: %v", err)
 	}
 	fmt.Printf("inclusion ok: record %d in tree of size %d\n", p.index, pSize)
 
 	lines := bytes.Split(read(args[5]), []byte("\n"))
-	if p.index >= int64(len(lines)) || !bytes.Equal(lines[p.index], p.extra) {
+	if p.index >= int64(len(lines)) || !bytes.Equal(lines[p.index], line) {
 		fail("proof's record is not line %d of the log", p.index)
 	}
 	fmt.Printf("record ok: line %d of the log\n", p.index)
