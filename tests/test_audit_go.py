@@ -52,11 +52,18 @@ def _cli(*args: str) -> str:
     return result.stdout
 
 
-def _keys_file(path: Path, keys: dict[str, Ed25519PrivateKey]) -> str:
+def _keys_file(path: Path, keys: dict[str, Ed25519PrivateKey],
+               lines: dict[str, tuple[int, int | None]] | None = None) -> str:
+    """The auditor's keys file (AUDIT.md §15): each name, the lines its key
+    holds for (all of them unless ``lines`` says), its fingerprint and key."""
     raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    b64 = [base64.b64encode(k.public_key().public_bytes(*raw)).decode() for k in keys.values()]
-    path.write_text("".join(f"{fingerprint(k.public_key())} {text}\n"
-                            for k, text in zip(keys.values(), b64, strict=True)))
+    rows = []
+    for name, key in keys.items():
+        first, end = (lines or {}).get(name, (0, None))
+        text = base64.b64encode(key.public_key().public_bytes(*raw)).decode()
+        rows.append(f"{name} {first} {'-' if end is None else end} "
+                    f"{fingerprint(key.public_key())} {text}\n")
+    path.write_text("".join(rows))
     return str(path)
 
 
@@ -209,3 +216,39 @@ def test_go_confirms_rebuilt_derived_files(auditcheck: Path, tmp_path: Path) -> 
     assert log.verify(key_lookup=key_lookup).hashes_ok
     result = _check(auditcheck, _files(tmp_path, log_dir, 4))
     assert result.returncode == 0, result.stderr
+
+
+def test_go_attributes_a_record_to_the_key_bound_to_its_name(auditcheck: Path,
+                                                             tmp_path: Path) -> None:
+    # Mallory appends "leader opened BOARD-plan" under the leader's name,
+    # with her own fingerprint, signed by her own key. vault's verify said
+    # "signed by an unknown key"; Go's checker -- and AUDIT.md §15, which
+    # found the key by fingerprint alone -- said "signatures ok", and the
+    # auditor took the record for the leader's. A key revoked at a line
+    # was taken after it as well.
+    log_dir = tmp_path / "log"
+    make_log(log_dir, 14, every=7)
+    mallory = Ed25519PrivateKey.generate()
+    keys = {**KEYS, "mallory": mallory}
+    args = _files(tmp_path, log_dir, 3)
+    args[1] = _keys_file(tmp_path / "keys", keys)
+    assert _check(auditcheck, args).returncode == 0  # the honest office passes
+    log = AuditLog.open(log_dir, checkpoint_every=0)
+    log.append({**fields("bob", 99), "actor": {"name": "bob"}}, mallory)  # line 14
+    args = _files(tmp_path, log_dir, 3)
+    args[1] = _keys_file(tmp_path / "keys", keys)
+    result = _check(auditcheck, args)
+    assert result.returncode == 1, result.stdout
+    assert 'record 14 (' + fingerprint(mallory.public_key()) + ') is signed by no key ' \
+        'bound to "bob" at line 14' in result.stderr, result.stderr
+    with pytest.raises(Exception, match="signed by an unknown key"):
+        log.verify(key_lookup=key_lookup)
+
+    # Bob's key revoked at line 10: his record at line 13 is no longer his.
+    honest = tmp_path / "honest"
+    make_log(honest, 14, every=7)
+    args = _files(tmp_path, honest, 3)
+    args[1] = _keys_file(tmp_path / "keys", KEYS, {"bob": (0, 10)})
+    result = _check(auditcheck, args)
+    assert result.returncode == 1 and 'bound to "bob" at line 10' in result.stderr, \
+        result.stderr

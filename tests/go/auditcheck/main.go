@@ -11,8 +11,10 @@
 // OLD_CHECKPOINT are signed-note files; TLOG_PROOF a c2sp.org/tlog-proof@v1
 // file; HASHES the log's stored-hash file; LOG the log itself; CONSISTENCY
 // a file of base64 hashes (one per line) proving OLD_CHECKPOINT's tree is a
-// prefix of CHECKPOINT's. KEYS, a file of "FINGERPRINT BASE64-KEY" lines
-// (the actors' Ed25519 public keys), has every record signature checked
+// prefix of CHECKPOINT's. KEYS, a file of "NAME FIRST END FINGERPRINT
+// BASE64-KEY" lines (the key the vault's policy gave each name, for the runs
+// starting in lines FIRST to END-1; END "-" while it holds), has every
+// record signature checked, by the key bound to the name the record carries
 // (records.go).
 package main
 
@@ -146,7 +148,7 @@ func indexRange(n int64) []int64 {
 }
 
 func main() {
-	keysPath := flag.String("keys", "", "file of actor public keys: check every record signature")
+	keysPath := flag.String("keys", "", "file of the keys bound to names: check every record signature")
 	flag.Parse()
 	args := append([]string{os.Args[0]}, flag.Args()...)
 	if len(args) != 6 && len(args) != 8 {

@@ -49,34 +49,71 @@ type fragment struct {
 type record struct {
 	signed    bool
 	sig       []byte
-	body      []byte // the line without its top-level "sig" member
-	key       string // actor.key
+	body      []byte  // the line without its top-level "sig" member
+	key       string  // actor.key
+	name      *string // actor.name, nil when null
 	action    string
 	fragments []fragment
 }
 
-// readKeys reads "FINGERPRINT BASE64-KEY" lines; each key must hash to its
-// fingerprint (SHA256: + unpadded base64 of SHA-256 of the raw key).
-func readKeys(data []byte) map[string]ed25519.PublicKey {
-	keys := map[string]ed25519.PublicKey{}
+// binding: the key that signs for a name over a range of lines (§15): a
+// record whose run starts at line s is the name's only when first <= s <
+// end (end < 0: still in force).
+type binding struct {
+	name       string // "-" for records that carry no name (null)
+	first, end int64
+	key        ed25519.PublicKey
+}
+
+// readKeys reads "NAME FIRST END FINGERPRINT BASE64-KEY" lines (END "-"
+// while the binding holds); each key must hash to its fingerprint (SHA256:
+// + unpadded base64 of SHA-256 of the raw key). Bindings are looked up by
+// fingerprint, and hold only for their name and lines.
+func readKeys(data []byte) map[string][]binding {
+	keys := map[string][]binding{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) == 0 {
 			continue
 		}
-		raw, err := base64.StdEncoding.DecodeString(fields[len(fields)-1])
-		if len(fields) != 2 || err != nil || len(raw) != ed25519.PublicKeySize {
+		if len(fields) != 5 {
+			fail("keys: bad line %q (NAME FIRST END FINGERPRINT KEY)", sc.Text())
+		}
+		raw, err := base64.StdEncoding.DecodeString(fields[4])
+		first, errFirst := strconv.ParseInt(fields[1], 10, 64)
+		end, errEnd := int64(-1), error(nil)
+		if fields[2] != "-" {
+			end, errEnd = strconv.ParseInt(fields[2], 10, 64)
+		}
+		if err != nil || len(raw) != ed25519.PublicKeySize || errFirst != nil || errEnd != nil ||
+			first < 0 || (end >= 0 && end <= first) {
 			fail("keys: bad line %q", sc.Text())
 		}
 		sum := sha256.Sum256(raw)
 		fp := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-		if fp != fields[0] {
-			fail("keys: %s is not the fingerprint of its key", fields[0])
+		if fp != fields[3] {
+			fail("keys: %s is not the fingerprint of its key", fields[3])
 		}
-		keys[fp] = ed25519.PublicKey(raw)
+		keys[fp] = append(keys[fp], binding{fields[0], first, end, ed25519.PublicKey(raw)})
 	}
 	return keys
+}
+
+// keyFor returns the key bound to name (nil: no name) and fingerprint for
+// a run starting at line start, or nil: a record carrying another's name,
+// or a key used outside its lines (revoked, or not yet given), is no one's.
+func keyFor(keys map[string][]binding, name *string, fp string, start int64) ed25519.PublicKey {
+	want := "-"
+	if name != nil {
+		want = *name
+	}
+	for _, b := range keys[fp] {
+		if b.name == want && b.first <= start && (b.end < 0 || start < b.end) {
+			return b.key
+		}
+	}
+	return nil
 }
 
 // parseRecord returns the record on line seq, or nil for any other line:
@@ -94,6 +131,9 @@ func parseRecord(line []byte, seq int64) *record {
 	}
 	actor := m["actor"].(object)
 	r := &record{key: actor["key"].(string), action: m["action"].(string), body: line}
+	if name, named := actor["name"].(string); named {
+		r.name = &name
+	}
 	if raw, signed := m["sig"]; signed {
 		// §4: the signature covers the canonical JSON of the record without
 		// "sig".
@@ -131,7 +171,7 @@ func count(v any) int64 {
 
 // checkRecords applies the reading rules to every complete line and checks
 // every signature; it returns (signed, covered unsigned, set aside, pending).
-func checkRecords(lines [][]byte, keys map[string]ed25519.PublicKey) (int, int, int, int) {
+func checkRecords(lines [][]byte, keys map[string][]binding) (int, int, int, int) {
 	leaves := make([][32]byte, len(lines))
 	for i, line := range lines {
 		leaves[i] = sha256.Sum256(append([]byte{0}, line...))
@@ -168,9 +208,24 @@ func checkRecords(lines [][]byte, keys map[string]ed25519.PublicKey) (int, int, 
 		for j := start; j < i; j++ {
 			h.Write(leaves[j][:])
 		}
-		key, ok := keys[r.key]
+		// The signer must be the key bound to the name the record carries
+		// at the run's first line, as must every record of its run (§15).
+		key := keyFor(keys, r.name, r.key, int64(start))
+		if key == nil {
+			fail("signature: record %d (%s) is signed by no key bound to %s at line %d",
+				i, r.key, nameOf(r), start)
+		}
+		if !long && r.action != "torn" {
+			for _, j := range pending[s:] {
+				p := records[j]
+				if keyFor(keys, p.name, p.key, int64(start)) == nil {
+					fail("signature: record %d (%s) carries %s, bound to no such key at line %d",
+						j, p.key, nameOf(p), start)
+				}
+			}
+		}
 		message := append([]byte("vault audit record v2\n"), h.Sum(nil)...)
-		if !ok || !ed25519.Verify(key, append(message, r.body...), r.sig) {
+		if !ed25519.Verify(key, append(message, r.body...), r.sig) {
 			fail("signature: record %d (%s) does not verify", i, r.key)
 		}
 		signed++
@@ -214,6 +269,14 @@ func checkRecords(lines [][]byte, keys map[string]ed25519.PublicKey) (int, int, 
 		pending = nil
 	}
 	return signed, covered, aside, len(pending)
+}
+
+// nameOf is the name a record carries, quoted, or "no name".
+func nameOf(r *record) string {
+	if r.name == nil {
+		return "no name"
+	}
+	return strconv.Quote(*r.name)
 }
 
 func checkSignatures(log []byte, keysFile []byte) {
