@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import secrets
 import stat
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from vault._atomic import NotRegularFile, fsync_dir, open_regular, real_directory, write_atomic
 from vault.audit._files import LineBlocks, LogPaths
+from vault.audit._record import MAX_LINE
 from vault.audit._storage import MAX_CHECKPOINT, DerivedStore, LineSource, LogEnd, LogStorage
 from vault.errors import AuditWriteError
 
@@ -304,6 +306,34 @@ class FolderStorage(LogStorage):
         except (OSError, OverflowError):
             return None
         return data[:-1] if data.endswith(b"\n") and len(data) == end - start else None
+
+    def lines(self, start: int, stop: int) -> list[bytes] | None:
+        if not 0 <= start < stop:
+            return [] if start == stop else None
+        try:
+            with contextlib.ExitStack() as stack:
+                index_fd = self._fd(stack, self.paths.index, "index_fd")
+                log_fd = self._fd(stack, self.paths.log, "read_fd")
+                count = stop - start
+                raw = os.pread(index_fd, 8 * (count + 1), (start - 1) * 8) if start else (
+                    b"\0" * 8 + os.pread(index_fd, 8 * count, 0))
+                if len(raw) != 8 * (count + 1):
+                    return None
+                ends = struct.unpack(f">{count + 1}Q", raw)
+                # Unchecked, as for one line: bounded by the log's size and
+                # the longest lines, never trusted further.
+                if not ends[-1] <= os.fstat(log_fd).st_size \
+                        or ends[-1] - ends[0] > count * (MAX_LINE + 1) \
+                        or any(a >= b for a, b in itertools.pairwise(ends)):
+                    return None
+                data = os.pread(log_fd, ends[-1] - ends[0], ends[0])
+        except (OSError, OverflowError, struct.error):
+            return None
+        base = ends[0]
+        pieces = [data[a - base : b - base] for a, b in itertools.pairwise(ends)]
+        if data.count(b"\n") != count or not all(x.endswith(b"\n") for x in pieces):
+            return None
+        return [x[:-1] for x in pieces]
 
     def _fd(self, stack: contextlib.ExitStack, path: Path, name: str) -> int:
         if self._inside and self._files is not None:

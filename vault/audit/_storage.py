@@ -172,6 +172,12 @@ class LogStorage(abc.ABC):
         unchecked), or None when the storage cannot tell."""
         return None
 
+    def lines(self, start: int, stop: int) -> list[bytes] | None:
+        """Lines ``start`` to ``stop - 1`` found cheaply, as :meth:`line`
+        finds each (one read for them all where the storage can), or None."""
+        found = [self.line(seq) for seq in range(start, stop)]
+        return None if any(line is None for line in found) else found  # type: ignore[return-value]
+
     @abc.abstractmethod
     def append(self, lines: Sequence[bytes], at: int) -> None:
         """Append lines (inside :meth:`exclusive`) right after what the

@@ -276,6 +276,14 @@ class PostgresLogStorage(LogStorage):
                                (seq,)).fetchone()
         return bytes(row[0]) if row else None
 
+    def lines(self, start: int, stop: int) -> list[bytes] | None:
+        with self._session() as conn:
+            rows = conn.execute("SELECT seq, line FROM vault.audit_log WHERE seq >= %s AND "
+                                "seq < %s ORDER BY seq", (start, stop)).fetchall()
+        if [int(r[0]) for r in rows] != list(range(start, stop)):
+            return None
+        return [bytes(r[1]) for r in rows]
+
     def append(self, lines: Sequence[bytes], at: int) -> None:
         # ``at`` is the folder layout's: here every line is inserted under
         # its number, and audit_check_line, under the append lock any insert
