@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault._inputs import open_input
 from vault._primitives import loads_json
-from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport
+from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport, fingerprint
 from vault.audit._storage import MAX_CHECKPOINT
 from vault.errors import AuditIntegrityError, UsageError
 
@@ -372,6 +373,21 @@ def prove(ctx: click.Context, log_dir: str | None, seq: int) -> None:
 def key(ctx: click.Context, log_dir: str | None) -> None:
     """Print the log's verifier key (name+hash+base64, C2SP signed-note)."""
     click.echo(_open_log(ctx, log_dir).verifier().verifier_key())
+
+
+@audit.command("keys")
+@click.pass_context
+def keys(ctx: click.Context) -> None:
+    """Print the keys file a third party checks signatures with: one line
+    per binding, NAME FIRST END FINGERPRINT BASE64-KEY (docs/AUDIT.md §15)."""
+    v = vault_for_audit(ctx)
+    if v is None:
+        raise UsageError("a standalone audit log has no policy binding keys to names",
+                         hint="pass --vault DIR (or set VAULT_DIR)")
+    for name, first, end, public in v.audit_key_bindings():
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        click.echo(f"{name or '-'} {first} {'-' if end is None else end} "
+                   f"{fingerprint(public)} {base64.b64encode(raw).decode()}")
 
 
 @audit.command("incident")

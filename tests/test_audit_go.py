@@ -252,3 +252,66 @@ def test_go_attributes_a_record_to_the_key_bound_to_its_name(auditcheck: Path,
     result = _check(auditcheck, args)
     assert result.returncode == 1 and 'bound to "bob" at line 10' in result.stderr, \
         result.stderr
+
+
+def test_go_checks_a_vault_with_the_keys_file_it_prints(auditcheck: Path, tmp_path: Path) -> None:
+    # The auditor's keys file from 'vault audit keys': the honest office
+    # passes; the clerk's record under the leader's name, signed with her own
+    # key, is reported -- and so is one she appends after the officer
+    # revoked her.
+    import io
+
+    from office import make_office
+
+    office = make_office(tmp_path / "office")
+    office.as_("leader").seal(io.BytesIO(b"board plan"), level="SECRET", compartments=["BOARD"])
+    audit = office.path / "audit"
+
+    def check() -> subprocess.CompletedProcess[str]:
+        r = office.cli("officer", "audit", "keys")
+        assert r.exit_code == 0, r.stderr
+        (tmp_path / "keys").write_text(r.stdout)
+        (tmp_path / "vkey").write_text(office.cli("officer", "audit", "key").stdout)
+        r = office.cli("officer", "audit", "prove", "1")
+        assert r.exit_code == 0, r.stderr
+        (tmp_path / "proof").write_text(r.stdout)
+        newest = max(int(p.name) for p in (audit / "checkpoints").iterdir())
+        return _check(auditcheck, ["-keys", str(tmp_path / "keys"), str(tmp_path / "vkey"),
+                                   str(audit / "checkpoints" / str(newest)),
+                                   str(tmp_path / "proof"), str(audit / "hashes"),
+                                   str(audit / "log")])
+
+    result = check()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("signatures ok")
+    clerk = office.ids["clerk"]
+    with office.as_("clerk") as v:
+        forged = v.audit.append({
+            "actor": {"name": "leader", "key": fingerprint(clerk.signing_key.public_key())},
+            "action": "open", "doc": "BOARD-plan-2026",
+            "label": {"level": "SECRET", "compartments": ["BOARD"], "caveats": []},
+            "outcome": "allowed", "rules": ["board-read"], "reason": "read", "policy": None,
+            "state": None}, clerk.signing_key)
+    result = check()
+    assert result.returncode == 1, result.stdout
+    assert f"record {forged.seq} (" in result.stderr and 'bound to "leader"' in result.stderr
+
+    # The officer gives the clerk a new key; she signs on with the old one.
+    from office import policy_text
+
+    from vault.identity import new_identity
+
+    fresh = tmp_path / "office-2"
+    office = make_office(fresh)
+    audit = office.path / "audit"
+    new = {**office.ids, "clerk": new_identity("clerk", post_quantum=True)}
+    (fresh / "rekeyed.yaml").write_text(policy_text(new, [str(office.recovery.recipient)]))
+    office.as_("officer").apply_policy(fresh / "rekeyed.yaml")
+    old = office.ids["clerk"]  # her old key, appending as any folder writer can
+    stale = AuditLog.open(audit, checkpoint_every=0).append({
+        "actor": {"name": "clerk", "key": fingerprint(old.signing_key.public_key())},
+        "action": "ls", "doc": None, "label": None, "outcome": "allowed", "rules": [],
+        "reason": "", "policy": None, "state": None}, old.signing_key).seq
+    result = check()
+    assert result.returncode == 1, result.stdout
+    assert f"record {stale} (" in result.stderr and 'bound to "clerk"' in result.stderr

@@ -155,6 +155,16 @@ class Vault:
             self._s.trusted.catch_up(force=True)
         return self._s.log
 
+    def audit_key_bindings(self) -> list[tuple[str | None, int, int | None, Any]]:
+        """The keys a record is held to, as a third party's keys file gives
+        them (docs/AUDIT.md §15): ``(name, first, end, public key)`` -- the
+        key the policy gave ``name`` (None: a registered key, for records
+        that carry no name) for the runs starting at lines ``first`` to
+        ``end - 1`` (None: still in force)."""
+        from vault._ops.verify import key_bindings
+
+        return key_bindings(self._s)
+
     def audit_records(self, **filters: Any) -> Iterator[tuple[AuditRecord, bool, str | None]]:
         """The records ``audit.records(**filters)`` gives, oldest first, each
         with whether it is its actor's -- signed, with its run, by the key the

@@ -27,7 +27,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import NoteVerifier, VerifyReport
     from vault.audit._tip import TrustedTip
 
-__all__ = ["confirm_history", "key_lookup", "signer_lookup", "verify_audit"]
+__all__ = ["confirm_history", "key_bindings", "key_lookup", "signer_lookup", "verify_audit"]
+
+#: ``(name, first, end, key)``: ``key`` signs for ``name`` (None: an unnamed
+#: actor) in the runs starting at lines ``first`` to ``end - 1`` (None: on)
+Binding = tuple[str | None, int, int | None, Ed25519PublicKey]
 
 
 def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey | None]:
@@ -70,6 +74,44 @@ def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey 
         return key if fingerprint(key) == fp else None
 
     return lookup
+
+
+def key_bindings(s: Session) -> list[Binding]:
+    """What :func:`key_lookup` holds a record to, as the keys file of
+    docs/AUDIT.md §15: for each name, each key the policy gave it and the
+    runs it signs for -- a version recorded at line ``a`` governs the runs
+    starting after ``a``; before the first, the officer's key -- and each
+    registered key, for records that carry no name, wherever no version
+    gives it a user."""
+    from vault.audit import fingerprint
+
+    versions = s.trusted.policy_versions()
+    firsts = [0, *(seq + 1 for _, _, seq, _, _ in versions)]
+    officer = s.manifest.officer
+    registered = [Ed25519PublicKey.from_public_bytes(raw) for raw in
+                  (s.backend.actor_key(h) for h in sorted(s.backend.actor_keys()))
+                  if raw is not None]
+    done: list[Binding] = []
+    held: dict[tuple[str | None, str], tuple[int, Ed25519PublicKey]] = {}
+    for i, first in enumerate(firsts):
+        named = [(officer["name"], officer["signing_key"])] if i == 0 else \
+            [(u.name, u.signing_key) for u in
+             s.trusted.policy_by_hash(versions[i - 1][1]).users.values()]
+        now: dict[tuple[str | None, str], Ed25519PublicKey] = {}
+        for name, text in named:
+            key = parse_signing_key(text)
+            now[(name, fingerprint(key))] = key
+        users = {fp for _, fp in now}
+        for key in registered:
+            if fingerprint(key) not in users:
+                now[(None, fingerprint(key))] = key
+        for pair in [p for p in held if p not in now]:
+            since, key = held.pop(pair)
+            done.append((pair[0], since, first, key))
+        for pair, key in now.items():
+            held.setdefault(pair, (first, key))
+    done += [(name, since, None, key) for (name, _), (since, key) in held.items()]
+    return sorted(done, key=lambda b: (b[1], b[0] or "", fingerprint(b[3])))
 
 
 def signer_lookup(s: Session) -> tuple[Callable[[str, int], tuple[str, Ed25519PublicKey] | None],
