@@ -182,7 +182,7 @@ def test_a_writer_with_no_integer_limit_refuses_what_readers_would_not_take(
     assert len(lines_of(path)) == 2
 
 
-@pytest.mark.parametrize("env_digits", [None, "0", "640"])
+@pytest.mark.parametrize("env_digits", [None, "0", "640", "100000"])
 def test_the_canonical_encoding_of_long_integers_is_the_same_under_any_limit(
         env_digits: str | None) -> None:
     # What a writer signs is the canonical encoding: the same bytes on a
@@ -194,13 +194,19 @@ def test_the_canonical_encoding_of_long_integers_is_the_same_under_any_limit(
     code = ("import hashlib; from vault.audit._record import canonical_json\n"
             "value = {'z': [10**4299, -10**700, 5, True, None, 'x'],"
             " 'a': {'k': 1 - 10**641, 's': 'caf\\u00e9'}, 'n': 7}\n"
-            "print(hashlib.sha256(canonical_json(value)).hexdigest())\n")
+            "print(hashlib.sha256(canonical_json(value)).hexdigest())\n"
+            "try:\n    canonical_json({'n': 10**4300}); print('written')\n"
+            "except ValueError as e:\n    print('refused', e)\n")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     expected = canonical_json({"z": [10**4299, -10**700, 5, True, None, "x"],
                                "a": {"k": 1 - 10**641, "s": "caf\u00e9"}, "n": 7})
-    assert result.stdout.strip() == hashlib.sha256(expected).hexdigest()
+    digest, longer = result.stdout.splitlines()
+    assert digest == hashlib.sha256(expected).hexdigest()
+    # one digit more than every reader takes is refused, even where the
+    # interpreter would convert it
+    assert longer == "refused an integer of more than 4300 digits"
 
 
 # -- a tlog-proof's index (§10) -----------------------------------------------------------

@@ -225,13 +225,17 @@ def _canonical_long(obj: Any) -> str:
 def canonical_json(obj: Any) -> bytes:
     """The canonical encoding of a JSON value (one encoder for every call:
     what ``json.dumps`` with these options builds each time). An integer
-    of more digits than the interpreter converts is written all the same
-    (at most MAX_INT_DIGITS, as every reader takes)."""
+    of more digits than the interpreter converts is written all the same,
+    and one of more than MAX_INT_DIGITS, which no reader takes, is refused
+    (ValueError) whatever the interpreter converts."""
+    if not 0 < sys.get_int_max_str_digits() <= MAX_INT_DIGITS:
+        # A limit lifted on this machine would write what no reader takes.
+        return _canonical_long(obj).encode("utf-8")
     try:
         return _CANONICAL.encode(obj).encode("utf-8")
-    except ValueError:
-        if sys.get_int_max_str_digits() == 0:
-            raise  # no limit: NaN, or a circular value
+    except ValueError as e:
+        if "integer string conversion" not in str(e):
+            raise  # NaN or infinity
         return _canonical_long(obj).encode("utf-8")
 
 
