@@ -34,7 +34,9 @@ from ._common import echo_json, info
 
 DEFAULT_TIMEOUT = 15 * 60
 MAX_TIMEOUT = 24 * 3600
-_DURATION = re.compile(r"\A(\d+)([smh]?)\Z")
+# At most 6 ASCII digits: more is past MAX_TIMEOUT in any unit, and int()
+# refuses a string past 4,300 digits with a ValueError (or takes '١٢').
+_DURATION = re.compile(r"\A([0-9]{1,6})([smh]?)\Z")
 
 
 def parse_duration(text: str) -> int:

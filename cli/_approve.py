@@ -35,8 +35,8 @@ __all__ = ["approval_options", "approvals", "approve", "approved", "request"]
 
 _META = "vault_cli.approved"
 _MAX_FILE = 64 * 1024
-_DURATION = re.compile(r"P(?:(\d{1,3})W)?(?:(\d{1,3})D)?(?:T(?:(\d{1,4})H)?(?:(\d{1,5})M)?"
-                       r"(?:(\d{1,7})S)?)?")
+_DURATION = re.compile(r"P(?:([0-9]{1,3})W)?(?:([0-9]{1,3})D)?(?:T(?:([0-9]{1,4})H)?"
+                       r"(?:([0-9]{1,5})M)?(?:([0-9]{1,7})S)?)?")
 _DURATION_HINT = "write an ISO 8601 duration: P7D (7 days), PT12H (12 hours), P1DT6H, PT30M"
 
 
@@ -235,7 +235,7 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
 
 def _lines(text: str | None) -> tuple[int, int]:
     """An incident request's LINES: FIRST-LAST, or one line."""
-    m = re.fullmatch(r"(\d{1,12})(?:-(\d{1,12}))?", text or "")
+    m = re.fullmatch(r"([0-9]{1,12})(?:-([0-9]{1,12}))?", text or "")
     if m is None:
         raise UsageError("incident needs the audit LINES it declares damaged, as FIRST-LAST",
                          hint="for example: vault request incident 120-131")

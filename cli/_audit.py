@@ -11,6 +11,7 @@ import base64
 import difflib
 import itertools
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +78,20 @@ def _parse_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+MIN_INTERVAL, MAX_INTERVAL = 0.01, 3600
+_SECONDS = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
+
+
+def _check_interval(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """Decimal seconds, a few digits: a float would take 'nan', 'inf' or
+    '1e400', and time.sleep refuses each of them after the first look."""
+    seconds = float(value) if _SECONDS.fullmatch(value) else None
+    if seconds is None or not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise UsageError(f"--interval: {value!r} is not a number of seconds from "
+                         f"{MIN_INTERVAL} to {MAX_INTERVAL:,}", hint="for example: --interval 2")
+    return seconds
+
+
 def _check_action(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Only the vault's action names: a typo would silently match nothing."""
     if value is None or value in VAULT_ACTIONS:
@@ -103,13 +118,16 @@ def audit() -> None:
 @click.option("--until", callback=_parse_time, help="Before this time.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: an array of records.")
 @click.option("--jsonl", "as_jsonl", is_flag=True,
-              help="JSON Lines: the exact log lines, one record per line (for a SIEM).")
+              help="JSON Lines: one record per line (for a SIEM), every character that "
+                   "is not printable as a \\u escape.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
 @click.option("--follow", "-f", is_flag=True,
               help="Keep printing new records as they are written (with --jsonl or --csv; "
                    "Ctrl-C stops, exit 130).")
-@click.option("--interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
-              help="With --follow: seconds between looks at the log.")
+@click.option("--interval", callback=_check_interval, default="1", show_default=True,
+              metavar="SECONDS",
+              help=f"With --follow: seconds between looks at the log ({MIN_INTERVAL} to "
+                   f"{MAX_INTERVAL:,}).")
 @click.pass_context
 def log_(
     ctx: click.Context,

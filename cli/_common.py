@@ -77,9 +77,32 @@ def info(message: str) -> None:
     click.echo("\n".join(map(printable, message.split("\n"))), err=True)
 
 
+def json_text(text: str) -> str:
+    """JSON ``text`` with every character that is not printable written as
+    a ``\\u`` escape: the C0 and C1 controls, the bidi controls, U+2028
+    and U+2029, lone surrogates (vault/_text.py). JSON's encoder leaves all
+    but C0 raw, and a terminal acts on U+009B or U+202E, a line-based reader
+    (a SIEM, ``splitlines``) breaks at U+0085 or U+2028: a record's text
+    would forge lines or send escapes. The values a parser reads are the
+    same; only printable text, and escapes, are written."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _json_escape(c) for c in text)
+
+
+def _json_escape(c: str) -> str:
+    n = ord(c)
+    if n < 0x10000:
+        return f"\\u{n:04x}"
+    n -= 0x10000  # beyond the BMP: a UTF-16 surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+
+
 def echo_json(obj: Any) -> None:
-    """Write one JSON document to stdout (sorted keys, one line)."""
-    click.echo(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    """Write one JSON document to stdout (sorted keys, one line, only
+    printable text: :func:`json_text`)."""
+    click.echo(json_text(json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                                    ensure_ascii=False)))
 
 
 def binary_stream(name: Literal["stdin", "stdout"]) -> BinaryIO:

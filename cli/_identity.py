@@ -20,7 +20,7 @@ import click
 
 from vault.errors import UsageError, VaultError
 
-from ._common import echo_json, info, read_passphrase, warn
+from ._common import echo_json, info, printable, read_passphrase, warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault import UserIdentity
@@ -199,7 +199,10 @@ def policy_snippet(summary: dict[str, object]) -> str:
         f"    signing_key: {summary['signing_key']}",
         "    clearance: REPLACE-WITH-CLEARANCE  # e.g. {level: INTERNAL, compartments: [STAFF]}",
     ]
-    return "\n".join(lines)
+    # Each line escaped: the name is the file's, and a file made by another
+    # program than vault's may name anything (a NEL beginning a forged line,
+    # a CSI driving the officer's terminal).
+    return "\n".join(map(printable, lines))
 
 
 @identity.command("show")

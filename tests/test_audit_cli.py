@@ -146,6 +146,17 @@ def test_log_time_filters_and_injection(log_dir: Path) -> None:
     assert r.exit_code == 2 and "RFC 3339" in r.stderr and r.stdout == ""
 
 
+@pytest.mark.parametrize("interval", ["nan", "inf", "1e400", "9" * 5000, "0"],
+                         ids=["nan", "inf", "1e400", "5000-digits", "0"])
+def test_log_follow_refuses_an_interval_sleep_cannot_take(log_dir: Path, interval: str) -> None:
+    # A float takes 'nan', 'inf' and '1e400'; time.sleep refused each after
+    # the first look at the log, an internal error.
+    r = run("audit", "log", "--log", str(log_dir), "--follow", "--jsonl",
+            "--interval", interval)
+    assert r.exit_code == 2 and r.stdout == "" and "--interval" in r.stderr, r.stderr
+    assert "internal error" not in r.stderr
+
+
 def test_log_follow_tails_new_records(log_dir: Path) -> None:
     proc = _follow(log_dir, "--jsonl", "--actor", "bob")
     try:

@@ -105,6 +105,17 @@ def test_agent_usage_errors(tmp_path: Path) -> None:
     assert_error(r, 2, "24 hours")
 
 
+@pytest.mark.parametrize("timeout", ["9" * 5000, "9" * 4300 + "s", "\u0661\u0662s", "1\u0662"],
+                         ids=["5000-digits", "4300-digits-s", "arabic-indic-s", "mixed-digits"])
+def test_a_timeout_of_thousands_of_digits_or_other_digits_is_a_usage_error(
+        timeout: str) -> None:
+    # int() refuses a string past 4,300 digits with a ValueError (it was an
+    # internal error), and takes Arabic-Indic digits as 12.
+    r = run("agent", "start", "--timeout", timeout)
+    assert_error(r, 2, "not a duration")
+    assert r.stdout == "" and "internal error" not in r.stderr
+
+
 def test_fish_syntax(tmp_path: Path) -> None:
     sock_line = run_script("agent", "start", "--fish").stdout.decode()
     assert sock_line.startswith("set -gx VAULT_AGENT_SOCK ")

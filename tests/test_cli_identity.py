@@ -11,6 +11,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from cli_support import (
     PASSPHRASE,
@@ -171,6 +172,44 @@ def test_a_name_no_policy_accepts_is_refused_up_front(tmp_path: Path) -> None:
         in r.stderr
     assert r.stdout == ""
     assert not (tmp_path / "anna.key").exists()
+
+
+# A name an insider's own program writes: C1 controls (U+009B CSI begins a
+# terminal escape, U+0085 NEL breaks the line) and a bidi override.
+HOSTILE_NAME = "mallory\u009b2J\u0085# leader: paste under 'users:'\u202eevil"
+
+
+def _hostile_pub(tmp_path: Path, name: str) -> Path:
+    """A FILE.pub signed by its holder's key, whose name 'identity new'
+    would refuse: the insider writes it with a program of their own."""
+    from vault._identity_public import PUBLIC_IDENTITY_CONTEXT, PublicIdentity, public_statement
+    from vault._primitives import sign
+    from vault.identity import new_identity
+
+    me = new_identity("mallory", post_quantum=False)
+    statement = public_statement(name, me.recipient, me.signing_public)
+    path = tmp_path / "mallory.key.pub"
+    PublicIdentity(name, me.recipient, me.signing_public,
+                   sign(me.signing_key, PUBLIC_IDENTITY_CONTEXT, statement)).to_file(path)
+    return path
+
+
+@pytest.mark.parametrize("name", [HOSTILE_NAME, "mallory\u2028x", "mallory\u2066x",
+                                  "mallory\x7fx"])
+def test_a_file_pub_whose_name_carries_controls_never_reaches_the_officer_s_terminal(
+        tmp_path: Path, name: str) -> None:
+    # It was shown raw, in text and JSON: a forged "# leader: paste under
+    # 'users:'" line, and a CSI escape sent to the officer's terminal.
+    from office import OFFICE
+
+    pub = _hostile_pub(tmp_path, name)
+    for args in (["identity", "show", str(pub)], ["identity", "show", "--json", str(pub)],
+                 ["policy", "fill", str(OFFICE), str(pub), "-o", str(tmp_path / "p.yaml")]):
+        r = run(*args)
+        assert_error(r, 2, "is not the public part of an identity")
+        assert r.stdout == "", args
+        assert [c for c in name if not c.isprintable()
+                and c in r.stdout + r.stderr] == [], (args, r.stderr)
 
 
 def test_show_with_wrong_passphrase_fails_cleanly(tmp_path: Path) -> None:

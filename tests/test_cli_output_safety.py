@@ -8,24 +8,28 @@
   made in a tmp folder, never the system's.
 * Control characters that a user typed or that a record carries never
   reach the terminal raw: the audit log's table and CSV, and every error
-  message, show them escaped; a justification or incident reason carrying
-  them is refused at input.
+  message, show them escaped, every JSON output writes them as ``\\u``
+  escapes; a justification or incident reason carrying them is refused at
+  input.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import threading
 from pathlib import Path
 
 import pytest
+from backends import Kind
 from cli_support import Office, assert_error, make_office, run
 from office import make_office as make_library_office
 from vault_helpers import make_another_users
 
 import vault.age as agelib
+from vault._primitives import canonical_json
 
 MEMO = b"The office is closed on Friday.\n"
 
@@ -262,6 +266,38 @@ def test_control_characters_in_records_are_escaped_in_the_table_and_csv(
         assert "\\u202e" in r.stdout
         # splitlines() breaks at '\r' as a terminal does: no forged row appears.
         assert not any(row.startswith("3    2026-01-01") for row in r.stdout.splitlines()), fmt
+
+
+# A justification an insider's modified client signs: the input check skipped,
+# a NEL and a U+2028 forge a line, a CSI and an RLO drive the terminal.
+FORGED = "routine\x85vault: audit verified\u2028ok\x9b2J\u202eevil\u2066"
+
+
+def test_a_signed_justification_s_controls_are_escaped_in_every_json_output(
+        tmp_path: Path, backend: Kind) -> None:
+    # 'vault audit log --json' and '--jsonl' printed the record's line as
+    # stored: NEL, CSI and RLO raw to every user's terminal and SIEM.
+    o = make_library_office(tmp_path / "lib", backend, post_quantum=False)
+    me = o.ids["clerk"]
+    with o.as_("clerk") as v:
+        v.audit.append({"actor": {"name": "clerk", "key": me.fingerprint},
+                        "action": "seal", "doc": None, "label": None, "outcome": "allowed",
+                        "rules": [], "reason": FORGED, "policy": None, "state": None},
+                       me.signing_key)
+    stored = o.raw.audit_lines()[-1]
+    assert FORGED.encode() in stored  # accepted, signed, as the client wrote it
+    assert o.cli("leader", "audit", "verify").exit_code == 0
+    for fmt in (["--json"], ["--jsonl"], ["--jsonl", "--actor", "clerk"]):
+        r = o.cli("leader", "audit", "log", *fmt)
+        assert r.exit_code == 0, r.stderr
+        assert r.stdout.replace("\n", "").isprintable(), fmt
+        # One record a line; each the signed record's values, which give
+        # its signed bytes again in the canonical form (docs/AUDIT.md §3).
+        lines = r.stdout.split("\n")
+        records = json.loads(r.stdout) if fmt == ["--json"] else \
+            [json.loads(line) for line in lines if line]
+        assert records[-1]["reason"] == FORGED
+        assert canonical_json(records[-1]) == stored
 
 
 def test_names_in_error_messages_are_escaped(office: Office) -> None:

@@ -120,6 +120,33 @@ def test_names_are_one_line() -> None:
         new_identity("")
 
 
+# What vault/_text.py refuses in every name and free text: the C1 controls
+# (NEL breaks a line, CSI begins a terminal escape), DEL, the bidi controls,
+# the line and paragraph separators, a lone surrogate, a space but U+0020.
+UNSHOWN = ["\x85", "\x9b", "\x7f", "\u202e", "\u2066", "\u200f", "\u061c", "\u2028",
+           "\u2029", "\ud800", "\u00a0", "\ufeff"]
+
+
+@pytest.mark.parametrize("char", UNSHOWN)
+def test_a_name_holds_what_every_name_and_free_text_holds(char: str) -> None:
+    # A name excluded only C0 and DEL: a FILE.pub's name carried C1 and bidi
+    # controls to the officer's 'vault identity show'. Names, justifications,
+    # titles and the policy's text now share one rule.
+    from vault._ops.discipline import check_free_text
+    from vault._sealed.meta import Metadata
+    from vault.policy._fields import character_problem
+
+    with pytest.raises(UsageError, match="invalid user name"):
+        new_identity(f"mallory{char}x")
+    with pytest.raises(UsageError, match=f"U\\+{ord(char):04X}|not valid UTF-8"):
+        check_free_text(f"why{char}x", "justification")
+    with pytest.raises(UsageError, match="printable"):
+        Metadata(None, f"title{char}x", None, 0).check()
+    assert character_problem(f"name{char}x") is not None
+    honest = "Anna Smith \u00e9\u4e2d\U0001f600"  # letters of any script, and emoji
+    assert new_identity(honest).name == honest
+
+
 def test_a_protected_file_without_a_passphrase_says_how_to_give_one(tmp_path: Path) -> None:
     key = tmp_path / "a.key"
     new_identity("alice").to_file(key, "a long passphrase")

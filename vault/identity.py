@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 from collections.abc import Callable
 from typing import NoReturn, Protocol
 
@@ -47,6 +46,7 @@ from vault._identity_public import (
     public_statement,
 )
 from vault._primitives import format_signing_key, hkdf, sign
+from vault._text import is_text
 from vault.age import MLKEM768X25519Identity, X25519Identity
 from vault.errors import (
     AgeError,
@@ -76,15 +76,18 @@ AgeKeyPair = X25519Identity | MLKEM768X25519Identity
 SIGNING_KEY_INFO = b"vault/v1 signing key"
 MAX_IDENTITY_FILE = 64 * 1024
 
-# A name is written into a comment line and into audit records: one line of
-# printable text, no leading or trailing space.
-_NAME = re.compile(r"\A[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?\Z")
+# A name is written into a comment line and into audit records, and shown
+# to the officer who pastes it into a policy: printable text as every name
+# is (vault/_text.py: no C0 or C1 control, no bidi control, no line
+# separator), 1 to 64 characters, no leading or trailing space.
+MAX_NAME = 64
 _ENCRYPTED_PREFIXES = (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----")
 _SECRET_PREFIXES = ("AGE-SECRET-KEY-1", "AGE-SECRET-KEY-PQ-1")
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME \
+            or not is_text(name) or name.strip(" ") != name:
         raise UsageError(
             f"invalid user name {name!r}",
             hint="use 1 to 64 printable characters, without line breaks or outer spaces",

@@ -21,12 +21,12 @@ title or key material ever reaches a record).
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vault._text import character_problem, is_text
 from vault._trust.trusted import OutOfPlace
 from vault.errors import (
     AuditWriteError,
@@ -69,25 +69,20 @@ class Attempt:
     unrecorded: bool = False
 
 
-# What must not be in a justification or reason: C0 and C1 controls, DEL,
-# and the bidirectional marks, embeddings, overrides and isolates. Records
-# are read on terminals; these would redraw them or reorder their text.
-_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def check_free_text(text: str | None, what: str) -> None:
-    """UsageError for a ``what`` (justification, reason) that carries a
-    control or bidi character, before anything is recorded."""
-    if isinstance(text, str) and _SURROGATE.search(text):
+    """UsageError for a ``what`` (justification, reason) that is not one
+    line of printable text (vault/_text.py: records are read on terminals,
+    and a control or bidi character would redraw them or reorder their
+    text), before anything is recorded."""
+    if not isinstance(text, str) or is_text(text):
+        return
+    if any("\ud800" <= c <= "\udfff" for c in text):
         # Bytes that were not UTF-8 on the command line (Python keeps them
         # as lone surrogates): no record could hold them.
         raise UsageError(f"the {what} is not valid UTF-8 text",
                          hint=f"give the {what} as plain text on one line")
-    found = _UNSHOWABLE.search(text) if isinstance(text, str) else None
-    if found:
-        raise UsageError(f"the {what} contains the control character U+{ord(found.group()):04X}",
-                         hint=f"give the {what} as plain text on one line")
+    raise UsageError(f"the {what} {character_problem(text)}",
+                     hint=f"give the {what} as plain text on one line")
 
 
 def _summary(label: Label | None) -> dict[str, Any] | None:

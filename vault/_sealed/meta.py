@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from vault._primitives import canonical_json, hkdf, parse_canonical_json
+from vault._text import is_text
 from vault.age import Stanza
 from vault.errors import LabelError, UsageError
 
@@ -32,7 +33,7 @@ _FIELDS = {"filename", "title", "content_type", "size"}
 
 def _text_ok(value: Any, limit: int) -> bool:
     return value is None or (isinstance(value, str) and 0 < len(value) <= limit
-                             and value.isprintable())
+                             and is_text(value))
 
 
 @dataclass(frozen=True)

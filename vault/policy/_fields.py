@@ -10,11 +10,11 @@ where a number is expected, and a date only where a time is expected.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from vault._text import character_problem
 from vault.policy._time import TIME_HINT, format_time, parse_time
 from vault.policy._yaml import Node, Problems
 
@@ -33,31 +33,11 @@ _YAML11_BOOLS = frozenset(("yes", "no", "on", "off", "y", "n", "True", "False", 
 # double-quoted "\e", "\n", "\x01" or "\ud800" is printable text that
 # becomes one: a policy name or marking holding it would redraw the terminal
 # of whoever runs 'vault policy show', or break what is written with it (an
-# Office label name in an XML part). A value is printable as the command line
-# decides (str.isprintable: no control, format, bidi, surrogate, private-use
-# or unassigned character, no space but U+0020); a description may also
-# break lines.
+# Office label name in an XML part). A value is printable text as every name
+# and free text is (vault/_text.py); a description may also break lines.
 TEXT_HINT = ("remove it (a double-quoted escape such as \\n, \\e, \\x01 or \\u202e puts "
              "it there): names, markings and labels are one line of printable text, "
              "descriptions printable lines")
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_KINDS = {"Cc": "control character", "Cs": "lone surrogate", "Cf": "invisible format character",
-          "Zs": "space other than U+0020", "Zl": "line separator", "Zp": "paragraph separator",
-          "Co": "private-use character", "Cn": "unassigned character"}
-
-
-def character_problem(value: str, *, lines: bool = False) -> str | None:
-    """What makes ``value`` no printable text (one line, unless ``lines``):
-    'holds the control character U+001B', or None."""
-    if value.isprintable():
-        return None
-    for c in value:
-        if c.isprintable() or (lines and c == "\n"):
-            continue
-        kind = "line break" if c in "\n\r\x85" else "tab" if c == "\t" else \
-            "bidi control" if c in _BIDI else _KINDS.get(unicodedata.category(c), "character")
-        return f"holds the {kind} U+{ord(c):04X}"
-    return None
 
 
 # Text that must never be echoed back: a file given by mistake as a policy
