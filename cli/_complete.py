@@ -62,12 +62,14 @@ def _session(ctx: click.Context) -> Iterator[tuple[Session, User | None]]:
 
 
 def _public_keys(path: str | None) -> Any:
-    from vault.identity import load_identity, load_public_identity, public_path
+    from vault.identity import load_identity, load_own_public_identity, public_path
 
     if not path:
         return None
-    if os.path.isfile(public_path(path)):
-        return load_public_identity(public_path(path))
+    if os.path.lexists(public_path(path)):
+        # Only one nobody else can have put there: another user's would
+        # complete with what they may see (raises otherwise: nothing completed).
+        return load_own_public_identity(public_path(path))
     return load_identity(path)  # an encrypted file without .pub raises: nothing completed
 
 

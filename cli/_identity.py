@@ -134,8 +134,11 @@ def new(name: str, output: str, no_passphrase: bool, classic: bool) -> None:
 
 def _public_parts(file: str) -> UserIdentity | PublicIdentity:
     """The identity in ``file``, or only its public parts when they can be
-    read without a passphrase (``FILE.pub`` beside an encrypted file)."""
-    from vault.identity import load_public_identity, public_path
+    read without a passphrase: ``FILE.pub`` beside an encrypted file, if
+    nobody else can have put it there. Another user's FILE.pub (in a shared
+    folder, after its owner sent theirs and removed it) is validly signed by
+    that user's key: shown, it gave their keys under the user's name."""
+    from vault.identity import load_own_public_identity, load_public_identity, public_path
 
     if file.endswith(".pub"):
         return load_public_identity(file)
@@ -146,12 +149,20 @@ def _public_parts(file: str) -> UserIdentity | PublicIdentity:
             file, regular=True, what="identity file") as f:
         # Its head is looked at only if nobody else may read the file; other
         # files are refused by load_identity_file, before a byte is read.
-        info = os.fstat(f.fileno())
-        if info.st_uid in (os.geteuid(), 0) and not info.st_mode & 0o077:
+        st = os.fstat(f.fileno())
+        if st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o077:
             encrypted = f.read(64).lstrip().startswith(
                 (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----"))
-    if encrypted and os.path.isfile(public_path(file)):
-        return load_public_identity(public_path(file))
+    pub = public_path(file)
+    if encrypted and os.path.lexists(pub):
+        try:
+            parts = load_own_public_identity(pub)
+        except UsageError as e:  # not believed: the identity itself answers
+            warn(f"{e.message}, so it is not used: the public parts shown are read from "
+                 f"{file} itself (its passphrase is asked)")
+        else:
+            info(f"the public parts shown are those of {pub} (yours, writable by you alone)")
+            return parts
     return load_identity_file(file)
 
 

@@ -25,6 +25,7 @@ from cli_support import (
     run_script,
 )
 from tty_support import with_tty
+from vault_helpers import make_another_users
 
 
 def _mode(path: Path) -> int:
@@ -210,6 +211,59 @@ def test_a_file_pub_whose_name_carries_controls_never_reaches_the_officer_s_term
         assert r.stdout == "", args
         assert [c for c in name if not c.isprintable()
                 and c in r.stdout + r.stderr] == [], (args, r.stderr)
+
+
+@pytest.mark.parametrize("how", ["another user's", "writable by others", "in an open folder"])
+def test_a_file_pub_another_user_planted_beside_the_identity_is_not_shown(
+        tmp_path: Path, how: str) -> None:
+    # Alice keeps her passphrase-protected identity in a shared sticky folder
+    # (/tmp-like) and removed FILE.pub once sent. Another user wrote their
+    # own FILE.pub there, validly signed by their own key under her name:
+    # 'identity show alice.key' printed their keys as her policy entry, exit
+    # 0, with their identity fingerprint "to compare" -- and the officer
+    # gave their key alice's clearance.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777 if how != "in an open folder" else 0o777)
+    key = shared / "alice.key"
+    phrase = _passphrase_file(tmp_path)
+    assert run("identity", "new", "alice", "-o", str(key),
+               env={"VAULT_PASSPHRASE_FILE": str(phrase)}).exit_code == 0
+    honest = json.loads(run("identity", "show", str(key), "--json",
+                            env={"VAULT_PASSPHRASE_FILE": str(phrase)}).stdout)["recipient"]
+    (shared / "alice.key.pub").unlink()
+    mallory = tmp_path / "mallory.key"
+    assert run("identity", "new", "alice", "-o", str(mallory), "--no-passphrase").exit_code == 0
+    theirs = json.loads(run("identity", "show", str(mallory), "--json").stdout)["recipient"]
+    planted = shared / "alice.key.pub"
+    planted.write_bytes((tmp_path / "mallory.key.pub").read_bytes())
+    if how == "another user's":
+        make_another_users(planted)
+    elif how == "writable by others":
+        planted.chmod(0o666)  # a file of hers, but anyone may have written it
+
+    r = run("identity", "show", str(key), env={"VAULT_PASSPHRASE_FILE": ""})
+    reason = {"another user's": "belongs to another user",
+              "writable by others": "is writable by other users",
+              "in an open folder": "is writable by other users"}[how]
+    assert_error(r, 2, "a passphrase is needed")
+    assert f"warning: {'the folder of ' * (how == 'in an open folder')}{planted} {reason}, " \
+           f"so it is not used: the public parts shown are read from {key} itself" in r.stderr
+    assert theirs not in r.stdout + r.stderr
+    # With her passphrase, the identity itself answers: her own keys.
+    r = run("identity", "show", str(key), "--json", env={"VAULT_PASSPHRASE_FILE": str(phrase)})
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["recipient"] == honest
+    if how == "in an open folder":
+        return
+    # Her own FILE.pub, writable by her alone, is read without the passphrase, and said so.
+    planted.unlink()
+    assert run("identity", "show", str(key), "--public-out", str(planted),
+               env={"VAULT_PASSPHRASE_FILE": str(phrase)}).exit_code == 0
+    r = run("identity", "show", str(key), "--json", env={"VAULT_PASSPHRASE_FILE": ""})
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["recipient"] == honest
+    assert f"the public parts shown are those of {planted} (yours" in r.stderr
 
 
 def test_show_with_wrong_passphrase_fails_cleanly(tmp_path: Path) -> None:

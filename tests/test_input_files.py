@@ -354,6 +354,65 @@ def test_a_state_folder_that_cannot_be_trusted_is_said(tmp_path: Path, kind: str
     assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
 
 
+PLANTED = ["record", "record-wal", "places", "places/ids", "place pin", "place id",
+           "record writable by others"]
+
+
+@pytest.mark.parametrize("planted", PLANTED)
+def test_a_trusted_state_another_user_planted_is_refused(tmp_path: Path, planted: str) -> None:
+    # While the clerk's state folder was open to others (every command warned,
+    # and kept the replay in memory), another user put their own trusted
+    # state and place pins in it. Once she closed it as the warning says,
+    # her client believed them unseen: their maker chose the trusted tip and
+    # which vault the place holds -- no rollback check, no alarm at a
+    # vault replaced in its place.
+    office = make_office(tmp_path / "office")
+    prepared = tmp_path / "prepared"  # a faithful replay and its pins, made elsewhere
+    assert office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(prepared)}).exit_code == 0
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    env = {"VAULT_STATE_DIR": str(state)}
+    r = office.cli("clerk", "ls", env=env)
+    assert r.exit_code == 0 and "keeps no record of the vault" in r.stderr, r.stderr
+    shutil.copytree(prepared, state, dirs_exist_ok=True)
+    (record,) = state.glob("*.sqlite")
+    (pin,) = (p for p in (state / "places").iterdir() if p.is_file())
+    (kept,) = (state / "places" / "ids").iterdir()
+    if planted == "record-wal":
+        wal = state / f"{record.name}-wal"
+        wal.write_bytes(b"")
+    target = {"record": record, "places": state / "places", "places/ids": kept.parent,
+              "place pin": pin, "place id": kept, "record writable by others": record}.get(
+                  planted, state / f"{record.name}-wal")
+    if planted == "record writable by others":
+        record.chmod(0o666)  # hers, but anyone may have written it
+    else:
+        make_another_users(target)
+    state.chmod(0o700)  # as the warning said
+
+    r = office.cli("clerk", "ls", env=env)
+    what = {"record": "the vault: it belongs to another user",
+            "record-wal": "the vault (its -wal file): it belongs to another user",
+            "places": "the places of vaults: places belongs to another user",
+            "places/ids": "the places of vaults: places/ids belongs to another user",
+            "place pin": f"the places of vaults: places/{pin.name} belongs to another user",
+            "place id": f"the places of vaults: places/ids/{kept.name} belongs to another user",
+            "record writable by others": "the vault: it is writable by other users"}[planted]
+    assert_error(r, 1, f"cannot use this machine's record of {what}")
+    assert "hint: another user may have written it while the state folder was open to them: " \
+           "treat it as an incident" in r.stderr
+    assert r.stdout == ""
+    # Once the planted files are removed, the vault's id confirmed: her own record again.
+    for path in (record, state / "places"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for extra in state.glob("*.sqlite-*"):
+        extra.unlink()
+    r = office.cli("clerk", "ls", env={**env, "VAULT_ID": kept.name})
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
+    assert record.stat().st_uid == os.geteuid()
+
+
 # -- 'identity new' on a full disk ----------------------------------------------------
 
 

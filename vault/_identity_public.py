@@ -29,6 +29,7 @@ __all__ = [
     "PUBLIC_SUFFIX",
     "PublicIdentity",
     "identity_fingerprint",
+    "load_own_public_identity",
     "load_public_identity",
     "public_path",
     "public_statement",
@@ -137,10 +138,7 @@ def load_public_identity(path: str | os.PathLike[str]) -> PublicIdentity:
     it holds no secret). :class:`IdentityFileError` if it is not one, or if
     its signature is not its signing key's over its parts; one without a
     signature (written before they were signed) is read, ``signed`` False."""
-    from vault._inputs import holds_secret, open_input
-    from vault._primitives import parse_signing_key, unb64
-    from vault.age import parse_recipient
-    from vault.identity import check_name
+    from vault._inputs import open_input
 
     path = os.fspath(path)
     try:
@@ -148,6 +146,42 @@ def load_public_identity(path: str | os.PathLike[str]) -> PublicIdentity:
             data = f.read(_MAX_FILE + 1)
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    return _parse(path, data)
+
+
+def load_own_public_identity(path: str | os.PathLike[str]) -> PublicIdentity:
+    """A ``FILE.pub`` read in place of the user's own identity file, which
+    it then speaks for: believed only if nobody else can have put it there
+    -- a regular file, no link, of the user's own (or root's) that nobody
+    else may write, in a folder of the user's own (or root's) that nobody
+    else may write unless it is sticky (``/tmp``: others cannot rename or
+    remove what is not theirs). Any FILE.pub is signed by its own key, so
+    one that another user made in a shared folder would give their keys
+    under the user's name. :class:`InsecureFileError` otherwise, then as
+    :func:`load_public_identity`."""
+    from vault._inputs import check_own, open_own, refuse_planted_links
+
+    path = os.fspath(path)
+    hint = "read the identity file itself (it asks its passphrase)"
+    refuse_planted_links(path, hint)
+    folder = os.path.dirname(path) or "."
+    try:
+        check_own(f"the folder of {path}", os.stat(folder), hint=hint, folder=True,
+                  sticky=True)
+        with open_own(path, path, hint=hint) as f:
+            data = f.read(_MAX_FILE + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    return _parse(path, data)
+
+
+def _parse(path: str, data: bytes) -> PublicIdentity:
+    """The public identity ``data`` (read from ``path``) gives."""
+    from vault._inputs import holds_secret
+    from vault._primitives import parse_signing_key, unb64
+    from vault.age import parse_recipient
+    from vault.identity import check_name
+
     if holds_secret(data):  # given by mistake: said so, never quoted (docs/THREAT-MODEL.md §15)
         raise IdentityFileError(
             f"{path} is a secret key, not shown",

@@ -10,20 +10,24 @@ is read; the links and FIFOs of the user's own -- or the system's (root's)
 
 Files holding a secret (identity files, passphrase files) must be regular
 files of the user's own that nobody else can read: :func:`open_private`.
+Files the user's trust rests on without holding a secret (the trusted
+state, the place pins, a FILE.pub read in place of the user's own identity)
+must be the user's own and writable by nobody else: :func:`open_own`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import select
 import stat
 from typing import BinaryIO
 
-from vault.errors import InsecureFileError, UsageError
+from vault.errors import InsecureFileError, UsageError, VaultError
 
-__all__ = ["check_private", "holds_secret", "open_input", "open_private",
-           "read_passphrase_file", "refuse_planted_links"]
+__all__ = ["check_own", "check_private", "holds_secret", "open_input", "open_own",
+           "open_private", "read_passphrase_file", "refuse_planted_links"]
 
 # A passphrase is the first line of its file; a longer file is none.
 MAX_PASSPHRASE_FILE = 64 * 1024
@@ -123,6 +127,47 @@ def open_private(path: str, what: str, *, regular: bool = True) -> BinaryIO:
         f.close()
         raise
     return f
+
+
+def check_own(what: str, info: os.stat_result, error: type[VaultError] = InsecureFileError,
+              hint: str | None = None, *, folder: bool = False, sticky: bool = False) -> None:
+    """Refuse a file (a folder, with ``folder``) that the user's trust rests
+    on when someone else may have written it: anything but a regular file
+    (or folder), one another user (neither this one nor root) owns, and one
+    group or others may write -- but for a sticky folder, with ``sticky``
+    (``/tmp``: others add names there, but cannot rename or remove the
+    user's). Its owner alone can change its mode, so a file of the user's
+    own passes for as long as it is kept."""
+    if stat.S_ISLNK(info.st_mode):  # looked at with lstat: it leads where its maker chose
+        raise error(f"{what} is a symbolic link", hint=hint)
+    if not (stat.S_ISDIR(info.st_mode) if folder else stat.S_ISREG(info.st_mode)):
+        raise error(f"{what} is not a {'folder' if folder else 'regular file'}", hint=hint)
+    if info.st_uid not in (os.geteuid(), 0):
+        raise error(f"{what} belongs to another user", hint=hint)
+    if info.st_mode & 0o022 and not (sticky and info.st_mode & stat.S_ISVTX):
+        raise error(f"{what} is writable by other users", hint=hint)
+
+
+def open_own(path: str, what: str, error: type[VaultError] = InsecureFileError,
+             hint: str | None = None) -> BinaryIO:
+    """A file the user's trust rests on, opened without following a link
+    (a link is refused: it would lead wherever its maker chose) nor waiting
+    on a FIFO, and checked on that descriptor (:func:`check_own`) before a
+    byte of it is read. OSError is left to the caller (FileNotFoundError:
+    there is none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise error(f"{what} is a symbolic link", hint=hint) from None
+        raise
+    try:
+        check_own(what, os.fstat(fd), error, hint)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_passphrase_file(path: str, env: str) -> str:

@@ -17,7 +17,9 @@ Beside it, ``vault identity new`` writes ``FILE.pub``: the public parts
 only, as an age recipients file (stock ``age -R FILE.pub`` encrypts to it)
 whose comment lines name the user, give the signing key and that key's
 signature over the name and both keys. Showing them needs no passphrase
-(:func:`load_public_identity`).
+(:func:`load_public_identity`); one read in place of the user's own
+identity must be a file nobody else can have put there
+(:func:`load_own_public_identity`).
 
 The user's Ed25519 signing key is derived from the same 32 secret bytes::
 
@@ -41,6 +43,7 @@ from vault._identity_public import (
     PUBLIC_IDENTITY_CONTEXT,
     PublicIdentity,
     identity_fingerprint,
+    load_own_public_identity,
     load_public_identity,
     public_path,
     public_statement,
@@ -65,6 +68,7 @@ __all__ = [
     "PublicIdentity",
     "UserIdentity",
     "load_identity",
+    "load_own_public_identity",
     "load_public_identity",
     "new_identity",
     "public_path",

@@ -22,7 +22,7 @@ import os
 import re
 
 from vault._atomic import write_atomic
-from vault.errors import IntegrityError, UsageError
+from vault.errors import IntegrityError, StorageError, UsageError
 
 __all__ = ["check_place"]
 
@@ -48,12 +48,14 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)  # each level 0700: makedirs
         os.makedirs(os.path.join(folder, "ids"), mode=0o700, exist_ok=True)  # sets only the last
+        for sub in ("places", "places/ids"):
+            _check(sub, os.lstat(os.path.join(base, sub)), folder=True)
         pinned = _read(path)
         if pinned == vault_id:
             # Its id kept too: the run that pinned it may have stopped in
             # between (a full disk), and a pin without it makes the vault
             # look followed before places were kept, refusing the next new one.
-            if not os.path.exists(os.path.join(folder, "ids", vault_id)):
+            if not _kept(folder, vault_id):
                 _keep_id(folder, vault_id, name)
             return
         unplaced = _unplaced(base) if pinned is None and confirmed is None else []
@@ -96,16 +98,53 @@ def _unplaced(base: str) -> list[str]:
     new to the pins, so no vault found at such a place is taken on trust --
     not even one with a replay here: having followed a vault somewhere says
     nothing of this place (a copy of another followed vault, put here)."""
-    ids = os.path.join(base, "places", "ids")
-    return [entry.removesuffix(".sqlite") for entry in os.listdir(base)
-            if entry.endswith(".sqlite") and _ID.match(entry.removesuffix(".sqlite"))
-            and not os.path.exists(os.path.join(ids, entry.removesuffix(".sqlite")))]
+    from vault._trust.state import check_own_files
+
+    folder = os.path.join(base, "places")
+    ids = [entry.removesuffix(".sqlite") for entry in os.listdir(base)
+           if entry.endswith(".sqlite") and _ID.match(entry.removesuffix(".sqlite"))]
+    for vault_id in ids:  # one another user planted follows nothing: refused, not counted
+        check_own_files(os.path.join(base, f"{vault_id}.sqlite"))
+    return [vault_id for vault_id in ids if not _kept(folder, vault_id)]
+
+
+# Pins are this machine's own memory: no log can rebuild them, so one that
+# another user may have written (planted while the state folder was open to
+# them, and believed once the user closed it) is refused, never replaced --
+# it would choose which vault a place holds, or hide that one was replaced.
+_PLANTED_HINT = ("another user may have written it while the state folder was open to them: "
+                 "treat it as an incident; once looked into, remove it (the places folder of "
+                 "the state folder) and give each vault's id, checked out of band, with "
+                 "--vault-id ID (env VAULT_ID) once")
+
+
+def _check(name: str, info: os.stat_result, *, folder: bool = False) -> None:
+    """StorageError unless ``name`` (in the state folder) is the user's own
+    and writable by nobody else (:func:`vault._inputs.check_own`)."""
+    from vault._inputs import check_own
+
+    check_own(f"cannot use this machine's record of the places of vaults: {name}", info,
+              StorageError, _PLANTED_HINT, folder=folder)
+
+
+def _kept(folder: str, vault_id: str) -> bool:
+    """Whether the place of ``vault_id`` is noted as kept (``ids/<id>``)."""
+    try:
+        info = os.lstat(os.path.join(folder, "ids", vault_id))
+    except FileNotFoundError:
+        return False
+    _check(f"places/ids/{vault_id}", info)
+    return True
 
 
 def _read(path: str) -> str | None:
     """The id pinned at ``path``; None if none (or unreadable: rewritten)."""
+    from vault._inputs import open_own
+
+    name = "places/" + os.path.basename(path)
     try:
-        with open(path, "rb") as f:
+        with open_own(path, f"cannot use this machine's record of the places of vaults: "
+                            f"{name}", StorageError, _PLANTED_HINT) as f:
             text = f.read(80).decode("ascii", "replace").strip()
     except FileNotFoundError:
         return None

@@ -33,7 +33,7 @@ from typing import Any
 from vault._primitives import canonical_json, loads_json
 from vault.errors import StorageError
 
-__all__ = ["DocRow", "StateStore", "state_base", "state_path"]
+__all__ = ["DocRow", "StateStore", "check_own_files", "state_base", "state_path"]
 
 _SCHEMA_VERSION = 10
 
@@ -191,6 +191,42 @@ def _state_folder() -> tuple[str | None, str | None]:
     return base, None
 
 
+# SQLite's files of one record: the database, its write-ahead log and its
+# index, and the rollback journal of a database not in WAL mode.
+_SQLITE_FILES = {"": "", "-wal": " (its -wal file)", "-shm": " (its -shm file)",
+                 "-journal": " (its -journal file)"}
+
+
+def check_own_files(path: str) -> None:
+    """Refuse the record at ``path`` if another user may have written any of
+    its files: one planted while the state folder was open to others (its
+    warning said so, and the user then closed it) would choose the trusted
+    tip and everything the replay decides, unseen. Set aside and rebuilt
+    from the log, it would drop the rollback check it is there for, so it is
+    refused: StorageError naming what to do.
+
+    Looked at with ``lstat``, not on a descriptor: any descriptor of the
+    file this process closed would drop the locks SQLite holds on it. The
+    folder is the user's alone (:func:`state_problem`), so no one else can
+    put another file under these names meanwhile, nor change the mode of a
+    file of the user's own."""
+    from vault._inputs import check_own
+
+    hint = ("another user may have written it while the state folder was open to them: "
+            "treat it as an incident; once looked into, remove it with its -wal, -shm and "
+            f"-journal files (it is {path}; rebuilt from the audit log) and give the vault's "
+            "id, checked out of band, with --vault-id ID (env VAULT_ID) once")
+    for suffix, which in _SQLITE_FILES.items():
+        try:
+            info = os.lstat(path + suffix)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            continue  # the user's own mistake, not another's doing: SQLite says it cannot
+        check_own(f"cannot use this machine's record of the vault{which}: it", info,
+                  StorageError, hint)
+
+
 def _not_updated(e: sqlite3.Error) -> StorageError:
     return StorageError(f"cannot update this machine's record of the vault: {e}",
                         hint="nothing was changed; check the disk and the folder that holds "
@@ -261,9 +297,8 @@ class StateStore:
 
     @staticmethod
     def _open(path: str | None) -> sqlite3.Connection:
-        if path is not None and os.path.islink(path):
-            raise StorageError("this machine's record of the vault is a symbolic link",
-                               hint=f"remove {path}")
+        if path is not None:
+            check_own_files(path)
         # Never open the file outside SQLite: closing any descriptor of it
         # would drop the locks SQLite holds for this process's other
         # connections (and corrupt it). So SQLite creates it, under a umask
