@@ -169,6 +169,123 @@ def test_nobody_withdraws_the_entries_cleared_people_still_need(office: Office,
         report.problems
 
 
+CLERK_BOARD = "clearance: {level: CONFIDENTIAL, compartments: [STAFF, FINANCE, BOARD]}"
+REGISTRAR = "clearance: {level: INTERNAL, compartments: [STAFF]}"
+
+
+def _old_generation_left_to_its_holders(office: Office) -> str:
+    """Routine work: the leader seals a CONFIDENTIAL//BOARD paper (generation
+    1); the officer revokes the clerk's BOARD compartment and clears the
+    registrar for it; the leader's next BOARD paper makes generation 2 (the
+    registrar holds only that one), and raising the first paper to SECRET
+    leaves generation 1 needed by no document, its entries the leader's and
+    the deputy's. Generation 1's key id."""
+    old = seal(office, "leader", b"old board paper", level="CONFIDENTIAL",
+               compartments=["BOARD"])
+    with office.as_("leader") as v:
+        kid = v._s.trusted.doc(old).key_id  # type: ignore[union-attr]
+    office.apply({CLERK_BOARD: CLERK_BOARD.replace(", BOARD", ""),
+                  REGISTRAR: "clearance: {level: CONFIDENTIAL, compartments: [STAFF, BOARD]}"})
+    seal(office, "leader", b"new board paper", level="CONFIDENTIAL", compartments=["BOARD"])
+    office.as_("leader").reclassify(old, level="SECRET", compartments=["BOARD"],
+                                    justification="raise")
+    assert office.as_("officer").doctor().ok
+    return kid
+
+
+def _entries(office: Office, kid: str) -> set[str]:
+    from vault.store.base import owner_key
+
+    names = {owner_key(office.ids[n].recipient): n for n in office.ids}
+    return {names[o] for o, k in office.raw.keyring_files() if k == kid}
+
+
+@pytest.mark.parametrize("who", ["outsider", "registrar"])
+def test_a_rotate_withdraws_only_the_entries_the_replay_lets_its_runner_withdraw(
+        office: Office, who: str) -> None:
+    # The outsider (PUBLIC, no key) or the registrar (cleared for the class,
+    # holding only its newest generation) finishes pending work with 'vault
+    # rotate'. Their client deleted the leader's and the deputy's entries for
+    # the unused generation under a retire record every replay ignores: doctor
+    # exited 4 on every machine for good. Now it is left, pending, to those
+    # the replay lets withdraw it.
+    kid = _old_generation_left_to_its_holders(office)
+    before = len(office.raw.audit_lines())
+    result = office.cli(who, "rotate", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["retired"] == []
+    assert report["pending"] == [
+        "retire 2 entries of CONFIDENTIAL//BOARD generation 1: they await an administrator "
+        "(officer) or a holder of the key cleared for it (deputy, leader) running 'vault "
+        "rotate'"]
+    assert not any(json.loads(line).get("state") for line in office.raw.audit_lines()[before:])
+    assert _entries(office, kid) == {"leader", "deputy"}
+    for reader in ("leader", "officer"):
+        report_ = office.as_(reader).doctor()
+        assert report_.ok, report_.problems
+    # A holder of the generation, still cleared, withdraws it on the record.
+    result = office.cli("leader", "rotate", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["retired"] == ["CONFIDENTIAL//BOARD generation 1: 2 entries"]
+    assert _entries(office, kid) == set()
+    for reader in ("leader", "officer", who):
+        report_ = office.as_(reader).doctor()
+        assert report_.ok, report_.problems
+
+
+def test_a_retire_the_replay_ignores_deletes_no_entry(office: Office) -> None:
+    # Whatever made the client write it (a rule the replay applies otherwise),
+    # a withdrawal that does not count deletes nothing: the log still grants
+    # the entries, and deleted they would be missing on every machine.
+    from vault._ops.keys import retire
+
+    kid = _old_generation_left_to_its_holders(office)
+    owners = sorted(office.ids[n].recipient for n in ("deputy", "leader"))
+    with office.as_("outsider") as v:
+        s = v._s  # type: ignore[attr-defined]
+        ck = s.trusted.key(kid)
+        with s.lock(), pytest.raises(IntegrityError, match="does not count"):
+            retire(s, ck, owners, "retire 2 entries")
+    assert _entries(office, kid) == {"leader", "deputy"}
+    problems = office.as_("leader").doctor().problems
+    assert len(problems) == 1 and "may not withdraw" in problems[0], problems
+
+
+def test_a_withdrawal_an_older_client_left_ignored_is_repaired_by_an_administrators_rotate(
+        office: Office) -> None:
+    # What an older client left when the outsider ran 'vault rotate': a retire
+    # record every replay ignores, and the entries it named deleted. The
+    # repair DESIGN.md §6.6 gives: an administrator's rotate withdraws them on
+    # the record, and an incident over the ignored record makes it a note.
+    from vault.store.base import owner_key
+
+    kid = _old_generation_left_to_its_holders(office)
+    owners = sorted(office.ids[n].recipient for n in ("deputy", "leader"))
+    insider_append(office, "outsider", "retire", {"retire": {"key_id": kid, "owners": owners}})
+    at = len(office.raw.audit_lines()) - 1
+    with office.as_("outsider") as v:
+        for owner in owners:
+            v._s.backend.delete_keyring_entry(owner_key(owner), kid)  # type: ignore[attr-defined]
+    problems = office.as_("leader").doctor().problems
+    assert any(p.startswith(f"audit record {at} (retire)") for p in problems), problems
+    assert any("deputy's keyring entry" in p and "missing" in p for p in problems), problems
+
+    result = office.cli("officer", "rotate", "--json")
+    assert result.exit_code == 0, result.output
+    assert "CONFIDENTIAL//BOARD generation 1: 2 entries" in json.loads(result.output)["retired"]
+    for reader in ("leader", "officer"):
+        problems = office.as_(reader).doctor().problems
+        assert len(problems) == 1 and problems[0].startswith(f"audit record {at} (retire)"), \
+            problems
+    n = office.as_("officer").declare_incident(at, at, reason="an older client's retire record")
+    for reader in ("leader", "officer"):
+        report = office.as_(reader).doctor()
+        assert report.ok, report.problems
+        assert any(f"audit record {at}" in x and f"incident record {n}" in x
+                   for x in report.notes), report.notes
+
+
 def test_an_administrator_not_cleared_never_makes_a_class_key(office: Office) -> None:
     seal(office, "leader", b"s", level="SECRET", compartments=["BOARD"], justification="j")
     report = office.as_("officer").rotate()  # the officer is cleared CONFIDENTIAL only

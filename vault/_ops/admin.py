@@ -31,7 +31,7 @@ from vault._results import ApplyReport, RotateReport
 from vault._sealed.label import LabelStanza
 from vault._sealed.reading import read_sealed, unlock
 from vault._sealed.writing import write_rewrapped
-from vault._trust.classes import ClassKey, LabelClass, cleared_users
+from vault._trust.classes import ClassKey, LabelClass, cleared_users, may_withdraw, withdrawable
 from vault._trust.trusted import recovery_for
 from vault.age import Header
 from vault.errors import IntegrityError, NoKeyError, StorageError, UsageError, VaultError
@@ -205,7 +205,7 @@ def reconcile(s: Session, report: ApplyReport | RotateReport,
             me = policy.users.get(s.actor().name or "")
             if me is None or not policy.dominates(me.clearance, cls.label()):
                 report.pending.append(_pending_rotation(policy, cls, unclean, wrong_kind))
-                _retire_unclean(s, gens, policy)
+                _retire_unclean(s, gens, policy, report)
                 continue
             made = create_generation(s, cls)
             why = (f" (your entry for generation {current.generation} does not give you its key)"
@@ -246,22 +246,42 @@ def _pending_rotation(policy: Policy, cls: LabelClass, unclean: Sequence[Any],
 
 
 def _retire_unclean(s: Session, gens: list[ClassKey], policy: Policy,
-                    report: ApplyReport | RotateReport | None = None) -> None:
+                    report: ApplyReport | RotateReport) -> None:
     """Entries of people no longer cleared, and of old generations no
-    document needs any more, are removed (on the record)."""
+    document needs any more, are removed (on the record) -- by a caller the
+    replay lets withdraw them, under the rule it counts a ``retire`` by
+    (classes.may_withdraw). Anyone else leaves them, reported pending: a
+    record the replay ignores would not withdraw them, and the entries
+    deleted under it would be missing on every machine."""
     current = gens[-1]
-    cleared = {u.recipient for u in cleared_users(policy, current.cls)}
     entries = s.trusted.store.entries()
+    actor = s.actor().name
     for ck in gens:
-        needed = ck is current or bool(s.trusted.docs(key_id=ck.key_id))
+        unused = ck is not current and not s.trusted.docs(key_id=ck.key_id)
         owners = sorted(o for (k, o) in entries if k == ck.key_id
-                        and (o not in cleared or not needed))
-        if owners:
-            retire(s, ck, owners, f"retire {len(owners)} entr{'y' if len(owners) == 1 else 'ies'}"
-                   f" of {ck.cls} generation {ck.generation}")
-            if isinstance(report, RotateReport):
-                report.retired += [f"{ck.cls} generation {ck.generation}: {len(owners)} "
-                                   "entries"]
+                        and withdrawable(policy, ck.cls, o, unused))
+        if not owners:
+            continue
+        what = (f"{len(owners)} entr{'y' if len(owners) == 1 else 'ies'} of {ck.cls} "
+                f"generation {ck.generation}")
+        holder = any(h.name == actor for h in ck.holders)
+        if not may_withdraw(policy, ck.cls, actor, holder):
+            they = "it awaits" if len(owners) == 1 else "they await"
+            report.pending.append(f"retire {what}: {they} {_withdrawers(policy, ck)} "
+                                  "running 'vault rotate'")
+            continue
+        retire(s, ck, owners, f"retire {what}")
+        if isinstance(report, RotateReport):
+            report.retired += [f"{ck.cls} generation {ck.generation}: {len(owners)} entries"]
+
+
+def _withdrawers(policy: Policy, ck: ClassKey) -> str:
+    """Who may withdraw entries of ``ck``, named (classes.may_withdraw)."""
+    admins = policy.administrators()
+    holders = sorted({h.name for h in ck.holders if h.name is not None and h.name not in admins
+                      and may_withdraw(policy, ck.cls, h.name, True)})
+    return (f"an administrator ({', '.join(admins) or 'none'}) or a holder of the key cleared "
+            f"for it ({', '.join(holders) or 'none left'})")
 
 
 def _rewrap_class(s: Session, cls: LabelClass, report: ApplyReport | RotateReport) -> None:
@@ -269,7 +289,12 @@ def _rewrap_class(s: Session, cls: LabelClass, report: ApplyReport | RotateRepor
     the current recovery recipients, that the caller can open."""
     current = s.trusted.current(cls)
     assert current is not None
-    keyring = s.my_keyring()
+    # The replay counts a rewrap only from someone cleared for the class
+    # (FORMAT.md §14.6): anyone else, even holding an older key, leaves it
+    # pending, as one holding none does.
+    me = s.trusted.policy.users.get(s.actor().name or "")
+    keyring = s.my_keyring() if me is not None and s.trusted.policy.dominates(
+        me.clearance, cls.label()) else None
     todo = [row for row in s.trusted.docs() if row.class_id == cls.id
             and (row.key_id != current.key_id or recovery_behind(s, row))]
     for start in range(0, len(todo), _REWRAP_BATCH):
@@ -306,7 +331,8 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                 continue
             with f:
                 ck = s.trusted.key(row.key_id)
-                ids = [i for i in ([keyring.identity(ck)] if ck else []) if i is not None]
+                ids = [i for i in ([keyring.identity(ck)] if ck and keyring else [])
+                       if i is not None]
                 try:
                     file_key, _ = unlock(sealed, ids, s.trusted)
                 except NoKeyError:

@@ -152,9 +152,17 @@ def grant_missing(s: Session, ck: ClassKey) -> list[str]:
 
 
 def retire(s: Session, ck: ClassKey, owners: list[str], why: str) -> None:
-    """Delete entries of ``ck`` (under the write lock), on the record."""
+    """Delete entries of ``ck`` (under the write lock), on the record, once
+    the replay counted it: an entry a record it ignores names stays granted,
+    and deleted it would be missing on every machine (docs/DESIGN.md §3.5)."""
+    from vault._ops.discipline import NotCounted
+
     if not owners:
         return
     _state_record(s, "retire", why, {"retire": {"key_id": ck.key_id, "owners": owners}})
+    if any(s.trusted.entry_digest(ck.key_id, owner) is not None for owner in owners):
+        raise NotCounted(f"the withdrawal of keyring entries of {ck.cls} was recorded but "
+                         "does not count: no entry was deleted",
+                         hint="'vault doctor' names the reason")
     for owner in owners:
         s.backend.delete_keyring_entry(owner_key(owner), ck.key_id)

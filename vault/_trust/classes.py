@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 from vault._primitives import canonical_json
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from vault.age import Recipient
     from vault.policy import Label, Policy, User
 
-__all__ = ["ClassKey", "Holder", "LabelClass", "cleared_users", "key_id", "unclean",
-           "user_by_recipient"]
+__all__ = ["ClassKey", "Holder", "LabelClass", "cleared_users", "key_id", "may_withdraw",
+           "unclean", "user_by_recipient", "withdrawable"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,34 @@ def unclean(policy: Policy, cls: LabelClass, holders: Iterable[Holder]) -> list[
                 or not policy.dominates(user.clearance, label)):
             bad.append(h)
     return bad
+
+
+def may_withdraw(policy: Policy, cls: LabelClass, actor: str | None, holder: bool, *,
+                 at: datetime | None = None) -> bool:
+    """May ``actor`` withdraw keyring entries of a key of ``cls``
+    (FORMAT.md §14.5): an administrator (approvals aside: withdrawing
+    entries nobody needs only shuts out who is no longer cleared, and the
+    change that made them unneeded was itself approved), or a ``holder`` of
+    that key still cleared for the class. The replay counts a ``retire`` by
+    this rule and the client writes one only by it: a record the replay
+    ignores would leave the entries it deleted missing on every machine."""
+    if actor is None:
+        return False
+    if policy.may_administer(actor, at=at):
+        return True
+    user = policy.users.get(actor)
+    return holder and user is not None and policy.dominates(user.clearance, cls.label())
+
+
+def withdrawable(policy: Policy, cls: LabelClass, owner: str, unused: bool) -> bool:
+    """May the entry of ``owner`` (a recipient) for a key of ``cls`` be
+    withdrawn: the key is ``unused`` (an older generation no document is
+    wrapped to), or ``owner`` is no user cleared for the class. Anything
+    else would lock someone cleared out of the class's documents."""
+    if unused:
+        return True
+    who = user_by_recipient(policy, owner)
+    return who is None or not policy.dominates(who.clearance, cls.label())
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,10 @@ from vault._trust.classes import (
     LabelClass,
     cleared_users,
     key_id,
+    may_withdraw,
     unclean,
     user_by_recipient,
+    withdrawable,
 )
 from vault._trust.journal_approvals import ApprovalReplay, Invalid
 from vault._trust.state import DocRow, StateStore
@@ -571,27 +573,18 @@ class Journal(ApprovalReplay):
         _need(isinstance(kid, str) and isinstance(owners, list)
               and all(isinstance(o, str) for o in owners), "malformed")
         cls = self._key_class(kid)
-        user = self.policy.users[rec.actor]
         holder = any(k == kid and n == rec.actor for k, n, _ in self.store.holders())
-        # An administrator, approvals aside: withdrawing entries nobody needs
-        # (checked below) only shuts out who is no longer cleared, and the
-        # change that made them unneeded was itself approved. Asking for the
-        # approvals here made every approved revocation a finding for good.
-        admin = self.policy.may_administer(rec.actor, at=rec.datetime)
-        _need(admin or (holder and self.policy.dominates(user.clearance, cls.label())),
+        # The rule the client writes by too (classes.may_withdraw).
+        _need(may_withdraw(self.policy, cls, rec.actor, holder, at=rec.datetime),
               f"{rec.actor} neither administers the vault nor holds the key of {cls}, and "
               "may not withdraw its entries")
         generations = [(g, key_id(r)) for c, g, _, r, _, _ in self.store.class_keys()
                        if c == cls.id]
-        old = kid != max(generations)[1] and not self.store.docs(key_id=kid)
-        needed = []
-        for owner in owners:
-            who = user_by_recipient(self.policy, owner)
-            if not old and who is not None and self.policy.dominates(who.clearance,
-                                                                     cls.label()):
-                needed.append(who.name)
-        _need(not needed, f"the entries of {', '.join(needed)}, cleared for {cls}, are still "
-              "needed and may not be withdrawn")
+        unused = kid != max(generations)[1] and not self.store.docs(key_id=kid)
+        needed = [user_by_recipient(self.policy, o) for o in owners
+                  if not withdrawable(self.policy, cls, o, unused)]
+        _need(not needed, f"the entries of {', '.join(u.name for u in needed if u)}, cleared "
+              f"for {cls}, are still needed and may not be withdrawn")
         for owner in owners:
             self.store.remove_entry(kid, owner)
 
