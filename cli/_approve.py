@@ -296,9 +296,9 @@ def approve(ctx: click.Context, source: str, refuse: bool, reason: str | None,
     if destination is not None and r.action != "migrate":
         raise UsageError("--to is for a move (migrate)")
     if r.action == "policy-apply" and policy_file is None and not refuse:
-        tell(v.explain_request(r))
+        tell(v.explain_request_lines(r))
         v.approve(data)  # a usage error naming --policy FILE, before any confirmation
-    tell(v.explain_request(r, policy_file))
+    tell(v.explain_request_lines(r, policy_file))
     if r.action == "migrate" and not refuse:
         from vault._ops.approve import check_destination
 

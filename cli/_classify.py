@@ -110,7 +110,7 @@ def _explain(pol: Policy, name: str, outcome: SealClassification, user: str | No
                  + (f" {_label(pol, pol.intake.uninspectable_floor)}"
                     if pol.intake.uninspectable_floor else ""))
     if user is not None and outcome.decision is not None:
-        lines.append(outcome.decision.explain())
+        lines += outcome.decision.explain_lines()
     return lines
 
 
@@ -180,10 +180,10 @@ def classify(ctx: click.Context, files: Sequence[str], policy_file: str | None,
             lines = (_explain if explain else _report)(pol, click.format_filename(name),
                                                        outcome, user)
             # The file name, the user and the Office label names come from
-            # whoever made the file: escaped, line by line, like every
-            # string the command line shows.
-            text = "\n".join(lines).split("\n")
-            click.echo("\n".join(printable(line) for line in text))
+            # whoever made the file: each line escaped whole, never joined
+            # and split again, so that a line break in one stays in its line.
+            for line in lines:
+                click.echo(printable(line))
     if as_json:
         echo_json({"policy": {"name": pol.name, "hash": pol.hash}, "files": out})
     if denied:

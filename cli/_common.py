@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, cast
 
 import click
 
 from vault._inputs import read_passphrase_file
+from vault._text import printable as printable  # re-exported: every command escapes with it
 from vault.errors import UsageError
 
 
@@ -34,17 +36,6 @@ def _lower_first(message: str) -> str:
     return message
 
 
-def printable(s: str) -> str:
-    """``s`` with every character that is not printable escaped (``\\x1b``,
-    ``\\r``, ``\\u202e``): the one way the command line shows a string that
-    a user typed or a record carries, so that none drives the reader's
-    terminal (a colour, a title, a line overwritten by ``\\r``, text
-    reversed by a bidi override)."""
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
-
-
 # An error line quotes what it was given (a name, a label, a path): a value
 # of 100,000 characters must not become a 100 KB line on the terminal.
 _LONGEST = 2000
@@ -59,22 +50,26 @@ def bounded(line: str) -> str:
 
 
 def report_error(message: str, hint: str | None = None) -> None:
-    """Print ``vault: <message>`` and one ``hint:`` line per hint line to
-    stderr. Messages quote names and ids as given: escaped here, once, and
-    each line bounded."""
+    """Print ``vault: <message>`` and ``hint: <hint>`` to stderr, one line
+    each. Messages and hints quote names, markings and labels as given:
+    escaped here, whole, so that a line break in one shows as ``\\n`` and
+    never prints a line of its writer's; each line bounded."""
     click.echo(f"vault: {bounded(printable(_lower_first(message)))}", err=True)
     if hint:
-        for line in hint.splitlines():
-            click.echo(f"hint: {bounded(printable(line))}", err=True)
+        click.echo(f"hint: {bounded(printable(hint))}", err=True)
 
 
 def warn(message: str) -> None:
     click.echo(f"vault: warning: {bounded(printable(message))}", err=True)
 
 
-def info(message: str) -> None:
-    """A progress or status line for people (stderr, never parsed)."""
-    click.echo("\n".join(map(printable, message.split("\n"))), err=True)
+def info(message: str | Sequence[str]) -> None:
+    """Status lines for people (stderr, never parsed): a string is one
+    line, a sequence one line per item. Each is escaped whole, never split
+    on the line breaks it holds: those of a value it quotes (a policy's
+    description, a label, a name) show as ``\\n``."""
+    for line in [message] if isinstance(message, str) else message:
+        click.echo(printable(line), err=True)
 
 
 def json_text(text: str) -> str:

@@ -128,8 +128,11 @@ def manpage() -> str:
         lines += [".TP", f"\\fB{name}\\fR", _roff(meaning)]
     lines += [
         ".SH DIAGNOSTICS",
-        "Errors go to standard error as \\fBvault:\\fR \\fImessage\\fR followed by "
-        "\\fBhint:\\fR lines; data goes to standard output.",
+        "Errors go to standard error as \\fBvault:\\fR \\fImessage\\fR followed by a "
+        "\\fBhint:\\fR line; data goes to standard output.",
+        "Every value a line quotes (a name, a label, a marking, a description, a title, "
+        "a file name) is escaped in its place (\\en, \\ex1b, \\eu202e): "
+        "none starts a line of its own or drives the terminal.",
         ".SH SEE ALSO",
         "\\fBage\\fR(1), \\fBage\\-keygen\\fR(1); README.md and docs/ in the vault sources.",
     ]

@@ -212,8 +212,10 @@ def explain(ctx: click.Context, file: str | None, doc_id: str | None, user: str 
     if as_json:
         echo_json({**decision.to_dict(), "trace": decision.trace()})
     else:
-        # Names and reasons as given on the command line: escaped line by line.
-        click.echo("\n".join(map(printable, decision.explain().split("\n"))))
+        # Names, markings and descriptions escaped in their lines, which are
+        # never joined and split again (a line break in one stays in it).
+        for line in decision.explain_lines():
+            click.echo(printable(line))
     if not decision.allowed:
         ctx.exit(EXIT_DENIED)
 

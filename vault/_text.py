@@ -11,13 +11,24 @@ overrides and isolates reorder what a reader sees), no line or paragraph
 separator, no lone surrogate, private-use or unassigned character, and no
 space but U+0020. Such text is shown as it is on a terminal and written as
 it is in one line of a file, without redrawing, reordering or breaking it.
+
+How text another person controls is shown: one rule for the library's
+messages and explanations and for the command line.
+
+A policy's marking or description, an Office label's name, a file's name, a
+user's or group's name, a record's field: whoever wrote it can put a line
+break or a terminal escape in it. Such a value is escaped where it is put
+into a line of text, and text of many lines is carried as a list of lines,
+never joined and split again -- split, a line break in a value would print
+a line its writer chose, looking like one of the program's own.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
-__all__ = ["character_problem", "is_text"]
+__all__ = ["character_problem", "is_text", "printable", "printable_lines"]
 
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _KINDS = {"Cc": "control character", "Cs": "lone surrogate", "Cf": "invisible format character",
@@ -43,3 +54,21 @@ def character_problem(value: str, *, lines: bool = False) -> str | None:
             "bidi control" if c in _BIDI else _KINDS.get(unicodedata.category(c), "character")
         return f"holds the {kind} U+{ord(c):04X}"
     return None
+
+
+def printable(s: str) -> str:
+    """``s`` with every character that is not printable escaped (``\\n``,
+    ``\\x1b``, ``\\r``, ``\\u202e``): the one way a string that a user typed
+    or a record carries is shown, so that none drives the reader's terminal
+    (a colour, a title, a line overwritten by ``\\r``, text reversed by a
+    bidi override) or starts a line of its own (``\\n``, ``\\x85``,
+    ``\\u2028``)."""
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+
+
+def printable_lines(lines: Iterable[str]) -> list[str]:
+    """Each of ``lines`` escaped whole (:func:`printable`): a line break in
+    a value a line quotes stays in that line, shown as ``\\n``."""
+    return [printable(line) for line in lines]

@@ -514,7 +514,15 @@ class Vault:
                         policy: str | os.PathLike[str] | None = None) -> str:
         """A request in plain words, why the policy needs approval, and
         whether yours would count; for a new policy version, with its file
-        ``policy``, what it changes from the version in force."""
+        ``policy``, what it changes from the version in force:
+        :meth:`explain_request_lines` as one text."""
+        return "\n".join(self.explain_request_lines(request, policy))
+
+    def explain_request_lines(self, request: Request,
+                              policy: str | os.PathLike[str] | None = None) -> list[str]:
+        """:meth:`explain_request`, one string a line: every value it quotes
+        (a rule's description, a marking, a name) is escaped in its line,
+        so that none adds a line to the screen the approver decides on."""
         self._s.trusted.catch_up()
         from vault._ops import approve
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._ops.approved import refusal
 from vault._ops.discipline import attempt, check_free_text, record
+from vault._text import printable_lines
 from vault._trust._statement import CLOCK_SKEW, bound_label, utc_text
 from vault._trust.approvals import (
     ACTIONS,
@@ -370,12 +371,15 @@ def check_destination(r: Request, destination: Any) -> str:
     return dest if "://" in dest else os.path.realpath(dest)
 
 
-def explain(s: Session, r: Request, policy_path: Any = None) -> str:
+def explain(s: Session, r: Request, policy_path: Any = None) -> list[str]:
     """The request in plain words, why the policy asks for approval, and
     whether the caller's approval would count; for a ``policy-apply``
-    request with the file (``policy_path``), what it changes."""
+    request with the file (``policy_path``), what it changes. One string a
+    line, each escaped whole (vault/_text.py): a rule's description, a
+    marking or a name holding a line break would otherwise print lines of
+    its writer's on the screen the approver decides on."""
     policy = s.trusted.policy
-    lines = [r.describe(policy)]
+    lines = r.describe_lines(policy)
     if r.action == "policy-apply":
         if policy_path is None:
             lines.append("what it changes: not shown without the file (--policy FILE)")
@@ -405,5 +409,5 @@ def explain(s: Session, r: Request, policy_path: Any = None) -> str:
         why = standing(s, r, name) if rules else unknown or "no rule asks for it"
         lines.append(f"your approval ({name}) " + ("counts" if why is None else
                                                     f"would not count: {why}"))
-    return "\n".join(lines)
+    return printable_lines(lines)
 

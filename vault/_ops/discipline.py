@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vault._text import character_problem, is_text
+from vault._text import character_problem, is_text, printable
 from vault._trust.trusted import OutOfPlace
 from vault.errors import (
     AuditWriteError,
@@ -270,7 +270,9 @@ def _decide(s: Session, atts: list[Attempt], action: str, label: Label | None,
                 if atts[0].doc else act)
             hint = (f"ask for approval with 'vault request {what}', then act again with "
                     "--request ID once approved (or --approval FILE)")
-        raise DeniedError(f"{atts[0].action} denied: {'; '.join(reasons)}",
+        # The reasons quote the policy's descriptions: escaped where they are
+        # put into the message (vault/_text.py), as the marking in the hint.
+        raise DeniedError(f"{atts[0].action} denied: {printable('; '.join(reasons))}",
                           decision=decision, hint=hint)
     return decision
 
@@ -286,7 +288,7 @@ def _explain_command(s: Session, att: Attempt, action: str, label: Label | None,
     if action == "seal" and inputs and inputs.get("floor") is not None and label is not None:
         # What the file said of itself is part of the decision: classify knows it.
         command = (f"vault classify FILE --explain --user {s.actor().decides_as} --level "
-                   f"{s.trusted.policy.format_label(label)}")
+                   f"{printable(s.trusted.policy.format_label(label))}")
         if label.declassify_on is not None:
             # Without it classify would show the floor met (§6.6).
             command += f" --declassify-on {label.declassify_on}"
@@ -295,7 +297,7 @@ def _explain_command(s: Session, att: Attempt, action: str, label: Label | None,
     if att.doc is not None and att.action != "seal":
         return f"{command} --doc {att.doc}"
     if label is not None:
-        return f"{command} --level {s.trusted.policy.format_label(label)}"
+        return f"{command} --level {printable(s.trusted.policy.format_label(label))}"
     return command
 
 

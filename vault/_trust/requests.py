@@ -21,6 +21,7 @@ from vault._primitives import b64, canonical_json, parse_signing_key
 from vault._primitives import sha256_hex as _sha
 from vault._primitives import sign as _sign
 from vault._primitives import verify as _verify
+from vault._text import printable_lines
 from vault._trust._statement import (
     ACTIONS,
     ADMINISTRATIVE,
@@ -139,7 +140,14 @@ class Request(SignedStatement):
 
     def describe(self, policy: Any = None) -> str:
         """The request in plain words, for the approver (labels as the
-        policy marks them when it is given)."""
+        policy marks them when it is given): :meth:`describe_lines` as one
+        text, whose every line break is one of its own."""
+        return "\n".join(self.describe_lines(policy))
+
+    def describe_lines(self, policy: Any = None) -> list[str]:
+        """:meth:`describe`'s lines, each escaped whole (vault/_text.py): a
+        marking of the policy, a name or a field a modified client signed
+        holding a line break stays in its line."""
         def mark(d: dict[str, Any] | None) -> str:
             if d is None:
                 return "-"
@@ -184,7 +192,7 @@ class Request(SignedStatement):
         lines.append(f"  requested      {utc_text(self.created)}; expires "
                      f"{utc_text(self.expires)}")
         lines.append(f"  request id     {self.id}")
-        return "\n".join(lines)
+        return printable_lines(lines)
 
     # -- reading -----------------------------------------------------------------
 

@@ -75,7 +75,8 @@ def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
     order. A property named ``MSIP_Label_`` whose label id is not a GUID
     as Office writes it (without braces, with its hyphens) is refused,
     ``ambiguous``: whether a client reads a label in it is not known, and
-    skipped it was a label read as none."""
+    skipped it was a label read as none. So is a label field whose value
+    holds a character that is not printable (:func:`_checked`)."""
     fields: dict[str, dict[str, str]] = {}
     for name, value in props.items():
         if is_label_property(name) and not _LABEL_PROPERTY.match(name):
@@ -87,7 +88,7 @@ def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
             key = m.group(2).lower()
             # one field named twice in different case: enabled if either says so
             if not (key == "enabled" and _true(got.get(key))):
-                got[key] = value.strip()
+                got[key] = _checked(value, source)
     return [OfficeLabel(gid, f.get("name") or None, _true(f.get("enabled")),
                         f.get("method") or None, guid(f.get("siteid")), source)
             for gid, f in fields.items()]
@@ -135,6 +136,20 @@ def read_custom(stream: BinaryIO, limit: int, max_depth: int,
     return out
 
 
+def _checked(value: str, part: str) -> str:
+    """A label field's value without the spaces around it, refused,
+    ``ambiguous``, where a character in it is not printable (a line break
+    written ``&#10;``, a control, a bidi override): Office writes none in
+    a label's name, id or method, which label a client takes it for is not
+    known, and shown, a name holding a line break forged lines of
+    'vault classify' under the label the file really carries."""
+    value = value.strip()
+    if not value.isprintable():
+        raise Refused("ambiguous", f"{part}: a label field holding a character that is "
+                      "not printable")
+    return value
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -144,7 +159,8 @@ def read_label_info(stream: BinaryIO, limit: int, max_depth: int,
     """Labels listed in a LabelInfo part (``part``) that are not removed.
     A label whose id is not a GUID (``{…}`` or bare, with its hyphens) is
     refused, ``ambiguous``: skipped, it was a label read as none, and
-    whether a client reads it another way is not known."""
+    whether a client reads it another way is not known; so is one whose
+    method or site id holds a character that is not printable."""
     out: list[OfficeLabel] = []
     for tag, attrib, _, _ in _parsed(stream, part, limit, max_depth):
         if tag != f"{{{LABEL_NS}}}label":
@@ -154,9 +170,9 @@ def read_label_info(stream: BinaryIO, limit: int, max_depth: int,
             raise Refused("ambiguous", f"{part}: a label whose id is not a GUID")
         if _true(attrib.get("removed")):
             continue
+        method, site = (_checked(attrib.get(k) or "", part) for k in ("method", "siteId"))
         out.append(OfficeLabel(gid, None, _true(attrib.get("enabled")),
-                               attrib.get("method") or None, guid(attrib.get("siteId")),
-                               part))
+                               method or None, guid(site), part))
     return out
 
 

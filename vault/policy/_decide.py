@@ -76,10 +76,18 @@ class Decision:
                                      self.inputs, trace)
         return trace
 
-    def explain(self) -> str:
+    def explain_lines(self) -> list[str]:
+        """The explanation (docs/POLICY.md §7), one string a line: each value
+        it quotes (a name, a marking, a rule's description) is escaped in its
+        line, so that a line break in one never starts a line of its own."""
         from vault.policy._explain import render
 
         return render(self)
+
+    def explain(self) -> str:
+        """:meth:`explain_lines` as one text: its every line break is one of
+        the explanation's own."""
+        return "\n".join(self.explain_lines())
 
     def to_dict(self) -> dict[str, Any]:
         inputs: dict[str, Any] = {}

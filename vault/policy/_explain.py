@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
+from vault._text import printable_lines
 from vault.policy._time import format_time
 
 if TYPE_CHECKING:
@@ -16,7 +17,10 @@ if TYPE_CHECKING:
 _MARK = {"matched": "MATCH", "held": "HELD", "not-matched": "no", "not-applicable": "-"}
 
 
-def render(decision: Decision) -> str:
+def render(decision: Decision) -> list[str]:
+    """The explanation's lines, each escaped whole (vault/_text.py): names,
+    markings and descriptions come from the policy, the actor from the
+    caller, and a line break in one stays in its line."""
     policy = decision.policy
     user = policy.users.get(decision.actor)
     label = decision.label
@@ -63,7 +67,7 @@ def render(decision: Decision) -> str:
     width = max((len(t["id"]) for t in checks), default=0)
     for t in checks:
         lines.append(f"  {'pass' if t['passed'] else 'FAIL':<5} {t['id']:<{width}}  {t['why']}")
-    return "\n".join(lines)
+    return printable_lines(lines)
 
 
 def match_summary(rule: Rule, user: User, label: Label | None, embargoed: bool) -> str:
