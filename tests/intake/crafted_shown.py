@@ -681,6 +681,66 @@ def _printed(header: str) -> bytes:
     return _xlsx(_sheet_after(f"<headerFooter><oddHeader>{header}</oddHeader></headerFooter>"))
 
 
+_A14 = 'xmlns:a14="http://schemas.microsoft.com/office/drawing/2010/main"'
+_NUMBERED_4110 = '<a:buAutoNum type="arabicPlain" startAt="4110"/>'
+_NUMBERED_4111 = '<a:buAutoNum type="arabicPlain" startAt="4111"/>'
+
+
+def _equation_item() -> str:
+    """A numbered item holding only an equation (Insert > Equation):
+    PowerPoint numbers it, 4110, and the next item 4111."""
+    return (f'<a:p><a:pPr marL="457200" indent="-457200">{_NUMBERED_4110}</a:pPr>'
+            f'<a14:m {_A14}><m:oMathPara xmlns:m="http://schemas.openxmlformats.org/'
+            'officeDocument/2006/math"><m:oMath><m:r><m:t>x</m:t></m:r></m:oMath>'
+            '</m:oMathPara></a14:m><a:endParaRPr lang="en-US"/></a:p>')
+
+
+def _shape_in_choice(parts: Parts) -> Parts:
+    """The slide's text shape in an mc:AlternateContent, a picture of it
+    its Fallback, as PowerPoint writes a shape holding an equation."""
+    slide = parts["ppt/slides/slide1.xml"].decode()
+    i = slide.index('<p:sp><p:nvSpPr><p:cNvPr id="3"')
+    j = slide.index("</p:sp>", i) + len("</p:sp>")
+    fallback = ('<p:pic><p:nvPicPr><p:cNvPr id="3" name="Equation"/><p:cNvPicPr/><p:nvPr/>'
+                '</p:nvPicPr><p:blipFill><a:blip/></p:blipFill><p:spPr/></p:pic>')
+    wrapped = (f"<mc:AlternateContent {_MCE}><mc:Choice {_A14} Requires=\"a14\">"
+               f"{slide[i:j]}</mc:Choice><mc:Fallback>{fallback}</mc:Fallback>"
+               "</mc:AlternateContent>")
+    return {**parts, "ppt/slides/slide1.xml": (slide[:i] + wrapped + slide[j:]).encode()}
+
+
+def _text_box_deck(list_style: str, change: Callable[[Parts], Parts] | None) -> bytes:
+    """A deck whose slide holds a text box (no placeholder) of the card's
+    last three groups, its list style ``list_style``, the package changed."""
+    box = ('<p:sp><p:nvSpPr><p:cNvPr id="9" name="TextBox 8"/><p:cNvSpPr txBox="1"/><p:nvPr/>'
+           '</p:nvSpPr><p:spPr/><p:txBody><a:bodyPr wrap="square"/>' + list_style
+           + f'<a:p><a:pPr marL="457200" indent="-457200"/><a:r><a:t>{CARD[5:]}</a:t></a:r>'
+           "</a:p></p:txBody></p:sp>")
+    deck = rewrite(mf.pptx("Canteen hours", "Notes"), _sub(
+        "ppt/slides/slide1.xml", rb"</p:spTree>", box.encode() + b"{}"))
+    return rewrite(deck, change) if change else deck
+
+
+def _styled_level(name: str, style: str, bullet: str = _NUMBERED_4111
+                  ) -> Callable[[Parts], Parts]:
+    """Part ``name``'s ``style`` (p:defaultTextStyle, p:otherStyle) giving
+    its first level ``bullet``."""
+    return _sub(name, f"<p:{style}><a:defPPr><a:defRPr lang=\"en-US\"/></a:defPPr>"
+                "<a:lvl1pPr[^>]*>".encode(), ("{}" + bullet).encode())
+
+
+def _date_axis(low: str, high: str, unit: str, time_unit: str, code: str) -> bytes:
+    """A chart whose category axis is a date axis fixed at ``low`` ..
+    ``high``, a major unit of ``unit`` ``time_unit``, labels ``code``."""
+    axis = (f'<dateAx><axId val="10"/><scaling><orientation val="minMax"/><max val="{high}"/>'
+            f'<min val="{low}"/></scaling><delete val="0"/><axPos val="b"/>'
+            f'<numFmt formatCode="{code}" sourceLinked="0"/><majorTickMark val="out"/>'
+            '<minorTickMark val="none"/><tickLblPos val="nextTo"/><crossAx val="100"/>'
+            '<auto val="0"/><lblOffset val="100"/><baseTimeUnit val="days"/>'
+            f'<majorUnit val="{unit}"/><majorTimeUnit val="{time_unit}"/></dateAx>')
+    return _chart_xlsx(_sub(_CHART, rb"<catAx>.*?</catAx>", axis.encode()))
+
+
 _P188 = 'xmlns:p188="http://schemas.microsoft.com/office/powerpoint/2018/8/main"'
 _TC = 'xmlns="http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments"'
 _DIGITS = {"arabic": 0x660, "devanagari": 0x966, "thai": 0xE50}
@@ -1062,6 +1122,30 @@ SHOWN: dict[str, Callable[[], bytes]] = {
         _bulleted('<a:buAutoNum type="arabicPlain" startAt="4111"/>', CARD[5:], style=True)),
     "character-bullet.pptx": lambda: _slide(
         _bulleted('<a:buChar char="4"/>', CARD[1:])),
+    # a numbered list's first item an equation, PowerPoint numbering it
+    # (intake neither labelled nor counted it), also in the shape
+    # PowerPoint wraps in an mc:AlternateContent; a first item of an empty
+    # run, which PowerPoint does not number (intake counted it)
+    "numbered-bullet-after-equation.pptx": lambda: _slide(
+        _equation_item() + _bulleted(_NUMBERED_4110, CARD[5:])),
+    "numbered-bullet-after-equation-wrapped.pptx": lambda: rewrite(_slide(
+        _equation_item() + _bulleted(_NUMBERED_4110, CARD[5:])), _shape_in_choice),
+    "numbered-bullet-after-empty-run.pptx": lambda: _slide(
+        f'<a:p><a:pPr marL="457200" indent="-457200">{_NUMBERED_4111}</a:pPr>'
+        '<a:r><a:rPr lang="en-US" dirty="0"/><a:t></a:t></a:r></a:p>'
+        + _bulleted(_NUMBERED_4111, CARD[5:])),
+    # a text box's numbered bullet inherited from outside its text body:
+    # the presentation's default text style, the master's style for text
+    # not in a placeholder, the box's own list style's default level
+    "numbered-bullet-default-text-style.pptx": lambda: _text_box_deck(
+        "<a:lstStyle/>", _styled_level("ppt/presentation.xml", "defaultTextStyle")),
+    "numbered-bullet-other-style.pptx": lambda: _text_box_deck(
+        "<a:lstStyle/>", _styled_level("ppt/slideMasters/slideMaster1.xml", "otherStyle")),
+    "numbered-bullet-default-level.pptx": lambda: _text_box_deck(
+        f"<a:lstStyle><a:defPPr>{_NUMBERED_4111}</a:defPPr></a:lstStyle>", None),
+    # a date axis by 2 months from 15 Nov 1902: its second label is on
+    # 15 Jan 1903, 1111 (intake stepped in days: even serials only)
+    "date-axis-months.xlsx": lambda: _date_axis("1050", "1115", "2", "months", _CARD_CODE),
     "outline.pdf": _outline_pdf,
     "labelinfo-off.docx": lambda: rewrite((FILES / "highly-confidential.docx").read_bytes(),
                                           _label_info_off),

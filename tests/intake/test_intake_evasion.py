@@ -2473,3 +2473,43 @@ def test_an_honest_deck_of_numbered_bullets_and_slide_numbers_sets_no_floor() ->
         + ('<a:p><a:fld id="{B6F15528-21DE-4FAA-801E-634DDDAF4B2C}" type="datetime1">'
            "<a:t>5/12/2025</a:t></a:fld></a:p>")
     assert floor_of(_slide(body, first="4111"))[1:] == (None, [])
+
+
+def test_an_honest_deck_of_inherited_and_maybe_empty_numbered_items_sets_no_floor() -> None:
+    # Lists numbered by the presentation's default text style and the
+    # master's, items holding an equation, an empty run, spaces or a lone
+    # line break, long numbers, a table whose cells go without a:bodyPr, a
+    # date field: each number a bullet may draw is read, none makes a card.
+    from crafted_shown import (
+        _A14,
+        _bulleted,
+        _date_axis,
+        _equation_item,
+        _styled_level,
+        _sub,
+        _then,
+    )
+    from intake_support import rewrite
+
+    numbered = '<a:buAutoNum type="arabicPeriod"/>'
+    items = "".join(_bulleted(numbered, f"Order {4000 + i}, ref 2024 0511 {1000 + i}")
+                    for i in range(6))
+    maybe_empty = "".join(
+        f'<a:p><a:pPr marL="457200" indent="-457200">{numbered}</a:pPr>{content}</a:p>'
+        for content in ("<a:r><a:t></a:t></a:r>", "<a:r><a:t>  </a:t></a:r>", "<a:br/>"))
+    cells = "".join(f"<a:tc><a:txBody><a:p><a:pPr>{numbered}</a:pPr><a:r><a:t>{text}</a:t>"
+                    "</a:r></a:p></a:txBody></a:tc>" for text in ("Room", "Phone 0207 946 0958"))
+    table = f'<a:tbl {_A14}><a:tr h="370840">{cells}</a:tr></a:tbl>'
+    deck = rewrite(mf.pptx("Canteen hours", "Notes"), _then(
+        _styled_level("ppt/presentation.xml", "defaultTextStyle", numbered),
+        _styled_level("ppt/slideMasters/slideMaster1.xml", "otherStyle",
+                      '<a:buAutoNum type="arabicParenR" startAt="7"/>'),
+        _sub("ppt/slides/slide1.xml", rb"<a:lstStyle/><a:p/>", (
+            "<a:lstStyle/>" + _equation_item().replace("4110", "1") + items + maybe_empty
+            + items + table + '<a:p><a:fld id="{B6F15528-21DE-4FAA-801E-634DDDAF4B2C}" '
+            'type="datetime1"><a:t>5/12/2025</a:t></a:fld></a:p>').encode())))
+    assert floor_of(deck) == ("complete", None, [])
+    for axis in (_date_axis("45292", "46387", "1", "months", "mmm yy"),
+                 _date_axis("45292", "46387", "1", "years", "yyyy"),
+                 _date_axis("45322", "45700", "1", "months", "d mmm yyyy")):
+        assert floor_of(axis) == ("complete", None, [])

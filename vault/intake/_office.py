@@ -35,10 +35,19 @@ from vault.intake._opc import (
     Package,
     main_part,
 )
-from vault.intake._parts import CUSTOM_XML, KINDS, STYLES, STYLES_TEXT, TYPED, Context, Reader
+from vault.intake._parts import (
+    CUSTOM_XML,
+    KINDS,
+    SLIDES,
+    STYLES,
+    STYLES_TEXT,
+    TYPED,
+    Context,
+    Reader,
+)
 from vault.intake._scan import Scanner
 from vault.intake._sheets import DateSystemTarget
-from vault.intake._slides import SlideListTarget
+from vault.intake._slides import ListStylesTarget, SlideListTarget
 from vault.intake._xml import TextTarget, iter_text
 from vault.intake._zip import SafeZip
 
@@ -180,6 +189,18 @@ def _slide_numbers(pkg: Package, main: str, meter: Meter, ctx: Context) -> None:
                     ctx.slides.setdefault(notes, target.first + place)
 
 
+def _list_styles(zf: SafeZip, parts: list[str], meter: Meter, ctx: Context) -> None:
+    """The bullets drawing digits that the list styles of the presentation
+    (its default text style), its masters, layouts and slides give each
+    level (ListStylesTarget): a paragraph may inherit one from outside its
+    own text body. Read before any slide, as PowerPoint reads them."""
+    for name in parts:
+        target = ListStylesTarget(ctx.depth, ctx.bullets)
+        with zf.open(name) as stream:
+            for _ in iter_text(stream, target, name, meter):
+                pass
+
+
 def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple[OfficeLabel, ...]]:
     """Scan the text parts of an OOXML package; (kind, labels found)."""
     pkg = Package.read(zf)
@@ -210,6 +231,8 @@ def read_office(zf: SafeZip, scanner: Scanner, meter: Meter) -> tuple[str, tuple
         kind == "excel" and main is not None) else (1900, 1904)
     if kind == "powerpoint" and (shown := main or pkg.zf.find("ppt/presentation.xml")):
         _slide_numbers(pkg, shown, meter, ctx)
+        _list_styles(zf, [shown, *(n for n, reader in chosen.items() if reader is SLIDES)],
+                     meter, ctx)
     # The styles first: a sheet's cells are read as their formats show them.
     for name in sorted(chosen, key=lambda n: (chosen[n] is not STYLES, _order(n))):
         _, make = chosen[name]

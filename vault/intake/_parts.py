@@ -9,8 +9,10 @@ same readers by content type, for parts under other names.
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Context as Decimals
 from decimal import Decimal, InvalidOperation
 
@@ -29,7 +31,7 @@ from vault.intake._numfmt import (
     render,
 )
 from vault.intake._sheets import NamesTarget, SheetTarget
-from vault.intake._slides import DrawnText
+from vault.intake._slides import DrawnText, Inherited
 from vault.intake._word import MATH_TEXT, NumberingTarget, WordTarget
 from vault.intake._xml import TextTarget
 
@@ -65,12 +67,14 @@ class Context:
     """What a part's reader may need besides the part: the XML depth bound,
     (Excel) the number formats of the cell styles, read first, and
     (PowerPoint) the number each slide and notes page shows, by part, and
-    the first slide's (a layout's, master's or handout's), and the part."""
+    the first slide's (a layout's, master's or handout's), the bullets the
+    package's list styles give each level, and the part."""
 
     depth: int
     formats: CellFormats = field(default_factory=CellFormats)
     slides: dict[str, int] = field(default_factory=dict)
     first_slide: int = 1
+    bullets: Inherited = field(default_factory=dict)
     part: str = ""
 
 
@@ -224,6 +228,10 @@ class _ChartTarget(DrawnText):
     _AXIS = _tags(C, "valAx", "catAx", "dateAx", "serAx") | frozenset((f"{CX}axis",))
     _AXIS_VALUES = _tags(C, "min", "max", "majorUnit", "minorUnit", "crossesAt", "custUnit")
     _LOG_BASE = _tags(C, "logBase")  # a logarithmic axis's base, in its c:scaling
+    _DATE_AXIS = _tags(C, "dateAx")
+    # A date axis's units (§21.2.2.101, §21.2.2.12): its major unit counts
+    # days, months or years (CT_TimeUnit: days where val is left out).
+    _TIME_UNITS = _tags(C, "majorTimeUnit", "baseTimeUnit")
     _AXIS_SCALING = frozenset((f"{CX}valScaling",))  # a newer chart's, in attributes
     _SCALING_VALUES = ("min", "max", "majorUnit", "minorUnit")
     # Display units (c:dispUnits): the tick labels show each number divided
@@ -297,6 +305,8 @@ class _ChartTarget(DrawnText):
         if tag in self._AXIS and not self.axis:
             self.axis, self.axis_values, self.axis_format = self.depth, [], None
             self.axis_unit, self.axis_scale = None, {}
+            if tag in self._DATE_AXIS:
+                self.axis_scale["date"] = "1"
         elif not self.axis:
             return
         elif tag in self._BUILT_IN_UNIT or tag in self._UNITS:
@@ -309,6 +319,8 @@ class _ChartTarget(DrawnText):
                 self.axis_unit = _unit(value)
         elif tag in self._LOG_BASE and (value := attrib.get("val")):
             self.axis_scale["logBase"] = value
+        elif tag in self._TIME_UNITS:
+            self.axis_scale[tag.rpartition("}")[2]] = attrib.get("val", "days").strip()
         elif tag in self._AXIS_SCALING:
             self.axis_values += [v for name in self._SCALING_VALUES if (v := attrib.get(name))]
             self.axis_scale.update((n, v) for n in self._SCALING_VALUES if (v := attrib.get(n)))
@@ -350,12 +362,33 @@ class _ChartTarget(DrawnText):
             ticks = _log_ticks(low, high, step, base)
         elif step is None or step <= 0:
             return []
+        elif "date" in self.axis_scale:
+            ticks = self._date_ticks(low, high, step)
         else:
             ticks = _linear_ticks(low, high, step)
         if self.ticks + len(ticks) > MAX_TICKS_A_PART:
             raise _too_many_ticks()
         self.ticks += len(ticks)
         return [format(tick, "f") for tick in ticks]
+
+    def _date_ticks(self, low: Decimal, high: Decimal | None, step: Decimal) -> list[Decimal]:
+        """A date axis's tick labels: a major unit of days, months or years
+        as its c:majorTimeUnit says -- where it says none, as its
+        c:baseTimeUnit and in days, both read -- each stepped from the
+        minimum in the calendar of each date system the chart may be in.
+        Stepped in days, an axis by 2 months drew labels never read, and
+        an honest one of three years by the month was 1,095 labels."""
+        said = self.axis_scale.get("majorTimeUnit")
+        units = (said,) if said else tuple(dict.fromkeys(
+            ("days", self.axis_scale.get("baseTimeUnit", "days"))))
+        ticks: list[Decimal] = []
+        for unit in units:
+            if unit in _MONTHS_IN:
+                for system in self.systems:
+                    ticks += _calendar_ticks(low, high, step * _MONTHS_IN[unit], system)
+            else:
+                ticks += _linear_ticks(low, high, step)
+        return list(dict.fromkeys(ticks))
 
     def _literal(self, code: str) -> None:
         """A format code's literal text, read (a code longer than Excel
@@ -496,6 +529,80 @@ def _linear_ticks(low: Decimal, high: Decimal | None, step: Decimal) -> list[Dec
     return [_EXACT.fma(step, k, low) for k in range(1, count + 1)]
 
 
+_MONTHS_IN = {"months": 1, "years": 12}
+_EPOCH_1900, _EPOCH_1904 = date(1899, 12, 31), date(1904, 1, 1)
+_LEAP_DAY_1900 = 60  # 29 February 1900, a day Excel's 1900 date system counts
+
+
+def _calendar_day(serial: int, system: int) -> tuple[int, int, int] | None:
+    """A serial number's day (year, month, day) in a date system; None
+    outside the days Excel shows."""
+    if system == 1900 and serial == _LEAP_DAY_1900:
+        return 1900, 2, 29
+    first = 1 if system == 1900 else 0
+    if not first <= serial <= 2958465 - (1462 if system == 1904 else 0):
+        return None
+    day = (_EPOCH_1900 + timedelta(serial - (serial > _LEAP_DAY_1900))) if system == 1900 \
+        else _EPOCH_1904 + timedelta(serial)
+    return day.year, day.month, day.day
+
+
+def _serial(day: date, system: int) -> int:
+    if system == 1904:
+        return (day - _EPOCH_1904).days
+    n = (day - _EPOCH_1900).days
+    return n + (n >= _LEAP_DAY_1900)
+
+
+def _month_days(year: int, month: int, system: int) -> int:
+    if system == 1900 and (year, month) == (1900, 2):
+        return 29  # as Excel counts it
+    return monthrange(year, month)[1]
+
+
+def _calendar_ticks(low: Decimal, high: Decimal | None, months: Decimal,
+                    system: int) -> list[Decimal]:
+    """The minimum's day plus each multiple of ``months`` months, up to the
+    maximum (none: the first MAX_TICKS), in ``system``: its day of the
+    month kept, one past the month's end read both as its last day and
+    as the days it runs over into the next (which Excel draws is not
+    relied on). A fraction of a month is read both rounded down and up."""
+    start = _calendar_day(int(low), system)
+    if start is None:
+        return []
+    fraction = low - int(low)
+    year, month, day = start
+    steps = {int(months), -int(-months)} - {0}
+    ticks: list[Decimal] = []
+    for step in steps:
+        count = 0
+        while True:
+            count += 1
+            at = year * 12 + month - 1 + step * count
+            if not 1 <= at // 12 <= 9999:
+                break
+            y, m = at // 12, at % 12 + 1
+            last = _month_days(y, m, system)
+            days = [_serial_of(y, m, min(day, last), system)]
+            if day > last:  # or run over into the next month
+                days.append(days[0] + day - last)
+            shown = [Decimal(n) + fraction for n in days]
+            if high is not None and shown[0] > high:
+                break
+            if count > MAX_TICKS:
+                if high is None:
+                    break
+                raise _too_many_ticks()
+            ticks += [tick for tick in shown if high is None or tick <= high]
+    return ticks
+
+
+def _serial_of(year: int, month: int, day: int, system: int) -> int:
+    if system == 1900 and (year, month, day) == (1900, 2, 29):
+        return _LEAP_DAY_1900
+    return _serial(date(year, month, day), system)
+
+
 def _log_ticks(low: Decimal, high: Decimal | None, step: Decimal | None,
                base: Decimal) -> list[Decimal]:
     """A logarithmic axis's tick labels after the first (c:logBase): the
@@ -596,12 +703,13 @@ STYLES = (_names(r"xl/styles\.xml"),
 # the one the workbook names): the literal text of its number formats only.
 STYLES_TEXT = (STYLES[0], lambda ctx: StylesTarget(frozenset((S, _STRICT[S])), CellFormats(),
                                                    ctx.depth))
-_SLIDES = (_names(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster"
+SLIDES = (_names(r"ppt/(slides/slide|notesSlides/notesSlide|slideMasters/slideMaster"
                   r"|slideLayouts/slideLayout|notesMasters/notesMaster"
                   r"|handoutMasters/handoutMaster)\d+\.xml"),
            lambda ctx: _DrawingText(_tags(A, "t") | MATH_TEXT, _tags(A, "p", "br"),
                                     max_depth=ctx.depth,
-                                    slide=ctx.slides.get(ctx.part, ctx.first_slide)))
+                                    slide=ctx.slides.get(ctx.part, ctx.first_slide),
+                                    inherited=ctx.bullets))
 # Comments, and modern comments (their text is DrawingML, in p188:txBody).
 _PPT_COMMENTS = (_names(r"ppt/comments/[^/]+\.xml"),
                  lambda ctx: TextTarget(_tags(P, "text") | _tags(A, "t"),
@@ -632,7 +740,7 @@ KINDS: dict[str, tuple[Reader, ...]] = {
     "word": (_WORD, _NUMBERING, _CORE, _APP, _DRAWING, _VML, CUSTOM_XML),
     "excel": (STYLES, _SHARED, _SHEET, _WORKBOOK, _XL_COMMENTS, _XL_THREADED, _XL_PERSONS,
               _DRAWING, _VML),
-    "powerpoint": (_SLIDES, _PRESENTATION, _PPT_COMMENTS, _PPT_AUTHORS, _DRAWING, _VML),
+    "powerpoint": (SLIDES, _PRESENTATION, _PPT_COMMENTS, _PPT_AUTHORS, _DRAWING, _VML),
 }
 
 # Text parts found by their declared content type, whatever their names: an
@@ -657,7 +765,7 @@ TYPED: dict[str, dict[str, Reader]] = {
        f"{_OOXML}spreadsheetml.styles+xml": STYLES,
        "application/vnd.ms-excel.threadedcomments+xml": _XL_THREADED,
        "application/vnd.ms-excel.person+xml": _XL_PERSONS},
-    "powerpoint": {f"{_OOXML}presentationml.{t}+xml": _SLIDES
+    "powerpoint": {f"{_OOXML}presentationml.{t}+xml": SLIDES
                    for t in ("slide", "notesSlide", "slideMaster", "slideLayout", "notesMaster",
                              "handoutMaster")}
     | {f"{_OOXML}presentationml.{t}.main+xml": _PRESENTATION
