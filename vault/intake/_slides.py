@@ -8,8 +8,12 @@ before it numbered with the same scheme at the same level -- and a
 character bullet (``a:buChar``) its character, before the paragraph's
 text: read there, a space after it, as the gap PowerPoint leaves. A
 paragraph's own bullet (``a:pPr``) is read, else its text body's list
-style's for its level (``a:lstStyle``); one inherited from a layout's or
-master's styles is not worked out. A field (``a:fld``, §21.1.2.2.4) of a
+style's for its level (``a:lstStyle``), else none and, aside, each one
+a list style of the package gives its level (ListStylesTarget): which
+one it inherits is not worked out. A paragraph is numbered once it
+holds anything (an equation too), counted once it draws something, both
+ways where it may draw nothing (an empty run, spaces, a line break).
+A field (``a:fld``, §21.1.2.2.4) of a
 slide number draws the number of the slide (the presentation's
 ``firstSlideNum`` plus the slide's place in ``p:sldIdLst``; on a notes
 page its slide's; on a layout, master or handout the first slide's, as a
