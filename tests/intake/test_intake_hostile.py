@@ -282,10 +282,12 @@ def _shared_form_pdf(annotations: int, forms: list[bytes]) -> bytes:
 
 
 def test_a_form_many_appearances_draw_is_parsed_once(tmp_path: Path) -> None:
-    # Forty annotations drawing one shared form of 200,000 operations (19 KB
-    # on disk): each parsed it again; with 1.9M operations it took 227 s.
+    # Forty annotations drawing one shared form of 200,000 operations: each
+    # parsed it again; with 1.9M operations (19 KB on disk) it took 227 s.
+    # (Each a different number: the same one over and over inflates past
+    # 500 times its size, a bomb.)
     path = tmp_path / "shared-form.pdf"
-    path.write_bytes(_shared_form_pdf(40, [b"0 0 m\n" * 200_000]))
+    path.write_bytes(_shared_form_pdf(40, [b"".join(b"%d 0 m\n" % i for i in range(200_000))]))
     report = probe(path)
     assert report["status"] == "complete" and report["seconds"] < 10, report
 
@@ -293,8 +295,14 @@ def test_a_form_many_appearances_draw_is_parsed_once(tmp_path: Path) -> None:
 def test_the_appearances_of_a_document_decode_to_a_bounded_size(tmp_path: Path) -> None:
     # Each appearance's forms were decoded and parsed whole, however many:
     # past 4 MiB for all of a document's appearances, the rest is unread.
+    # (Comments of random letters: a MiB of NULs each inflates past 500
+    # times its size, a bomb.)
+    import random
+
+    letters = random.Random(0)
+    comment = bytes(letters.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(1 << 20))
     path = tmp_path / "many-forms.pdf"
-    path.write_bytes(_shared_form_pdf(2, [b"%" + bytes(1 << 20) + b"\n" for _ in range(5)]))
+    path.write_bytes(_shared_form_pdf(2, [b"%" + comment + b"\n" for _ in range(5)]))
     report = probe(path)
     assert report["status"] == "truncated" and "appearance streams past" in report["reason"], \
         report
@@ -429,6 +437,99 @@ def test_type3_glyphs_drawing_their_own_fonts_are_read_once_each(
     assert report["status"] == status, report
     assert status == "complete" or "glyphs past 256" in report["reason"], report
     assert report["seconds"] < MAX_SECONDS * 2 and report["rss_mb"] < MAX_RSS_MB, report
+
+
+def _object_streams_pdf(nodes: int, per: int, padding: bytes = b"",
+                       contents: bytes = b"BT /F1 12 Tf 72 720 Td (Canteen hours.) Tj ET") -> bytes:
+    """A one-page PDF whose page tree also holds ``nodes`` empty /Pages
+    nodes (``/Kids []``, each ending in ``padding``), ``per`` to a Flate
+    object stream, found through a Flate cross-reference stream; the page's
+    ``contents`` are Flate too. Every node is resolved as the tree is walked."""
+    import zlib
+
+    out = bytearray(b"%PDF-1.5\n")
+    where: dict[int, tuple[int, int, int]] = {}  # object -> (type, offset or stream, index)
+
+    def obj(num: int, body: bytes) -> None:
+        where[num] = (1, len(out), 0)
+        out.extend(b"%d 0 obj\n" % num + body + b"\nendobj\n")
+
+    def flate(data: bytes, entries: bytes = b"") -> bytes:
+        packed = zlib.compress(data, 9)
+        return (b"<< " + entries + b" /Filter /FlateDecode /Length %d >>\nstream\n" % len(packed)
+                + packed + b"\nendstream")
+
+    first = 10
+    kids = b" ".join(b"%d 0 R" % (first + i) for i in range(nodes))
+    obj(1, b"<< /Type /Catalog /Pages 2 0 R >>")
+    obj(3, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+           b"/Resources << /Font << /F1 5 0 R >> >> >>")
+    obj(4, flate(contents))
+    obj(5, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    groups = [[(2, b"<< /Type /Pages /Count 1 /Kids [3 0 R " + kids + b"] >>")]]
+    body = b"<< /Type /Pages /Parent 2 0 R /Count 0 /Kids []" + padding + b" >>"
+    groups += [[(first + i, body) for i in range(k, min(k + per, nodes))]
+               for k in range(0, nodes, per)]
+    stream = first + nodes
+    for group in groups:
+        head, data = [], b""
+        for index, (num, text) in enumerate(group):
+            head.append(b"%d %d" % (num, len(data)))
+            data += text + b"\n"
+            where[num] = (2, stream, index)
+        header = b" ".join(head) + b"\n"
+        obj(stream, flate(header + data, b"/Type /ObjStm /N %d /First %d" % (len(group),
+                                                                            len(header))))
+        stream += 1
+    where[stream] = (1, len(out), 0)
+    rows = b"".join(bytes([kind]) + a.to_bytes(4, "big") + b.to_bytes(2, "big")
+                    for kind, a, b in (where.get(i, (0, 0, 0xFFFF)) for i in range(stream + 1)))
+    xref = len(out)
+    out += b"%d 0 obj\n" % stream + flate(rows, b"/Type /XRef /Size %d /W [1 4 2] /Root 1 0 R"
+                                          % (stream + 1)) + b"\nendobj\n"
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+_SPACES = b" " * 2_000_000  # inflates about 1,000 times
+
+
+@pytest.mark.parametrize(("build", "cause"), [
+    # 121 KB: 60 nodes padded with 2 MB of spaces, 10 to an object stream,
+    # took 11 s and 186 MB (pypdf skips white space a byte at a time), the
+    # time budget never looked at: only between pages. Each object stream
+    # stops at 8 MiB; 4 to a stream (8 MB), at 500 times its size.
+    (lambda: _object_streams_pdf(60, 10, _SPACES), "too-large"),
+    (lambda: _object_streams_pdf(60, 4, _SPACES), "zip-bomb"),
+    # Each object stream under the MiB a stream may inflate freely, all of
+    # them far past 500 times what they take: 60 MB parsed, 4.6 s.
+    (lambda: _object_streams_pdf(60, 1, _SPACES[:1_000_000]), "zip-bomb"),
+    # The page's contents: 60 MB of spaces, decoded and held (150 MB).
+    (lambda: _object_streams_pdf(1, 1, b"", b" " * 60_000_000), "zip-bomb"),
+    # Within the ratio (spaces, a line break in a thousand): an object
+    # stream of 20 MB, parsed whole before anything returns (9 s, 186 MB).
+    (lambda: _object_streams_pdf(60, 10, bytes(10 if i % 997 == 0 else 32
+                                               for i in range(2_000_000))), "too-large"),
+], ids=["object-streams", "object-streams-ratio", "small-object-streams", "contents",
+        "object-stream-size"])
+def test_what_pypdf_decodes_counts_against_the_budget_as_decoded(
+        build: Callable[[], bytes], cause: str, tmp_path: Path) -> None:
+    # Every stream pypdf decodes -- object streams walking the page tree,
+    # a page's contents -- counts against the file's ratio and sizes as it
+    # is decoded: pypdf stops at the bound, never decoding a bomb whole.
+    path = tmp_path / "streams.pdf"
+    path.write_bytes(build())
+    report = probe(path)
+    assert (report["status"], report["cause"]) == ("uninspectable", cause), report
+    assert report["seconds"] < MAX_SECONDS and report["rss_mb"] < MAX_RSS_MB, report
+
+
+def test_an_honest_pdf_in_object_streams_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "streams.pdf"
+    path.write_bytes(_object_streams_pdf(600, 100))
+    report = probe(path)
+    assert report["status"] == "complete", report
+    assert report["seconds"] < MAX_SECONDS and report["rss_mb"] < MAX_RSS_MB, report
 
 
 _SHEET_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'

@@ -39,7 +39,7 @@ class Budget:
     max_part_chars: int = 16 * MiB  # characters of text inspected per part
     max_chars: int = 64 * MiB  # characters of text inspected in all
     max_pdf_pages: int = 10_000
-    max_seconds: float = 120.0  # wall time, checked between chunks and pages
+    max_seconds: float = 120.0  # wall time, checked between chunks, pages and PDF streams
     max_positions: int = 100  # positions kept per rule (every match is counted)
 
     def __post_init__(self) -> None:

@@ -7,14 +7,18 @@ sets a font), the annotations' and form fields' text (an appearance
 stream's as the strings it draws, through the forms, patterns, masks and
 glyphs it draws; a field's value, inherited ones, tooltip, options,
 captions) and
-the outline's (bookmarks') titles; the time budget is checked between pages
-and pypdf bounds what one stream may decode to (75 MB by default). A PDF
-encrypted with a user password is not inspected; one that opens with the
-empty password (owner-password protection only) is. Labels come from the
-document information dictionary (``/MSIP_Label_<guid>_<Field>`` entries, as
-Office writes them when exporting a labelled document) and from the XMP
-metadata stream, parsed here with defusedxml (not with pypdf's parser).
-pypdf's log messages about malformed files are silenced while it runs.
+the outline's (bookmarks') titles. Every stream pypdf decodes, whatever
+reads it (the cross-reference and object streams its parser reads, a page's
+contents, an appearance, the XMP metadata), and every one decoded here,
+counts against one budget for the file as it is decoded (_Decoding); the
+time budget is checked before each stream is decoded, between pages and
+within the walks here. A PDF encrypted with a user password is not
+inspected; one that opens with the empty password (owner-password
+protection only) is. Labels come from the document information dictionary
+(``/MSIP_Label_<guid>_<Field>`` entries, as Office writes them when
+exporting a labelled document) and from the XMP metadata stream, parsed
+here with defusedxml (not with pypdf's parser). pypdf's log messages
+about malformed files are silenced while it runs.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ import html
 import io
 import logging
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, BinaryIO
 
 from vault.intake._labels import from_properties, is_label_property, merge
-from vault.intake._model import Meter, OfficeLabel, Refused
+from vault.intake._model import Meter, MiB, OfficeLabel, Refused
 from vault.intake._scan import Scanner
 from vault.intake._xml import parse_small
 
@@ -78,14 +84,21 @@ def _xmp_labels(reader: Any, meter: Meter) -> list[OfficeLabel]:
 
 def read_pdf(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
     """Scan a PDF's pages; returns the labels found in its metadata."""
-    with _quiet():
+    with _quiet(), _counted(meter) as decoding:
         try:
-            return _read(fp, scanner, meter)
+            labels = _read(fp, scanner, meter)
+        except _Stop as stop:
+            if stop.refused is not None:
+                raise stop.refused from None
+            return ()  # out of time before the labels were read: truncated
         except Refused:
             raise
         except Exception as e:  # pypdf raises many kinds on malformed input
             raise Refused("malformed", f"a PDF that cannot be read ({type(e).__name__})") \
                 from None
+        if decoding.stopped is not None and decoding.stopped.refused is not None:
+            raise decoding.stopped.refused  # never read past, whatever caught it
+        return labels
 
 
 def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
@@ -95,6 +108,17 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
         raise Refused("encrypted", "an encrypted PDF (it needs a password to open)")
     labels = merge(_info_labels(reader), _xmp_labels(reader, meter))
+    try:
+        _scan(reader, scanner, meter)
+    except _Stop as stop:
+        if stop.refused is not None:
+            raise
+        # out of time inside pypdf: the labels stand, the text is truncated
+    return labels
+
+
+def _scan(reader: Any, scanner: Scanner, meter: Meter) -> None:
+    """Scan the pages, then the form fields' values and the outline."""
     forms = _FormsRead()
     _same_pages(reader, meter)
     for number, page in enumerate(reader.pages, 1):
@@ -119,7 +143,161 @@ def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ..
             meter.add_bytes(len(text))
             scanner.feed(text)
             scanner.end()
-    return labels
+
+
+_MAX_STREAM_BYTES = 75_000_000  # one stream decoded: pypdf's own default bound
+# One object stream decoded: pypdf parses it whole, a byte at a time through
+# white space, before it returns (8 MiB: under a second), and a writer packs
+# some hundred small objects in one (well under a MiB).
+_MAX_OBJECT_STREAM_BYTES = 8 * MiB
+# pypdf's bounds on what one filter may decode a stream to (pypdf.Configuration,
+# pypdf >= 6.18), each set for every stream to what the file's budget still
+# allows it; those the installed pypdf lacks are left out.
+_OUTPUT_LIMITS = ("zlib_maximum_output_length", "lzw_maximum_output_length",
+                  "run_length_maximum_output_length", "brotli_maximum_output_length",
+                  "jbig2_maximum_output_length")
+
+
+class _Stop(BaseException):
+    """Ends pypdf's work from inside it: ``refused`` the file's refusal, or
+    None when the time budget ran out. A BaseException because pypdf
+    catches Exception in its many recovery paths (a stream it cannot
+    decode, an object it cannot parse, a page tree it cannot walk) and
+    would go on reading the file another way round the stream refused."""
+
+    def __init__(self, refused: Refused | None) -> None:
+        super().__init__(refused.reason if refused is not None else "out of time")
+        self.refused = refused
+
+
+class _Decoding:
+    """The streams decoded for one file (pypdf's and those of
+    _stream_bytes), counted against its budget as they are decoded: one
+    stream at most _MAX_STREAM_BYTES (and ``max_part_bytes``), all of them
+    ``max_total_bytes`` (with the text read, in the meter), and, past its
+    first MiB, ``max_ratio`` times its encoded size, each stream and all of
+    them together (a file's first MiB once, not each of its streams': a
+    thousand streams of a MiB each, from a KB each, are a bomb); an object
+    stream at most _MAX_OBJECT_STREAM_BYTES. pypdf is
+    told each stream's bound before it decodes it, so a bomb stops at the
+    bound, never decoded whole; a stream pypdf decodes is also the moment
+    the time budget is looked at, since pypdf's parse (of an object stream,
+    a byte at a time through its white space) never returns to us in
+    between. Once stopped, every later stream stops again."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.encoded = 0
+        self.decoded = 0
+        self.stopped: _Stop | None = None
+
+    def _bounds(self, encoded: int, objects: bool = False) -> list[tuple[int, str, str]]:
+        """What a stream of ``encoded`` bytes (of ``objects``: an object
+        stream) may decode to, bound by bound, each with the cause and
+        reason past it."""
+        budget = self.meter.budget
+        ratio = budget.max_ratio
+        most = _MAX_OBJECT_STREAM_BYTES if objects else min(_MAX_STREAM_BYTES,
+                                                             budget.max_part_bytes)
+        return [
+            (most, "too-large", f"a PDF {'object ' if objects else ''}stream decodes to more "
+             f"than {most} bytes; not inspected"),
+            (budget.max_total_bytes - self.meter.bytes, "too-large",
+             f"more than {budget.max_total_bytes} bytes uncompressed; not inspected (a "
+             "decompression bomb, or too large to vouch for)"),
+            (max(MiB, ratio * max(encoded, 1)), "zip-bomb",
+             f"a PDF stream inflates more than {ratio} times its compressed size (a "
+             "decompression bomb)"),
+            (max(MiB, ratio * max(self.encoded + encoded, 1)) - self.decoded, "zip-bomb",
+             f"a PDF's streams inflate more than {ratio} times their compressed size (a "
+             "decompression bomb)"),
+        ]
+
+    def _stop(self, refused: Refused | None) -> _Stop:
+        self.stopped = _Stop(refused)
+        return self.stopped
+
+    def decode(self, stream: Any, decode: Callable[[Any], bytes]) -> bytes:
+        """pypdf's ``decode`` of ``stream``, within the bounds."""
+        from pypdf import apply_configuration, get_configuration
+        from pypdf.errors import LimitReachedError
+
+        if self.stopped is not None:
+            raise self.stopped
+        if self.meter.out_of_time():
+            raise self._stop(None)
+        raw = getattr(stream, "_data", b"")
+        encoded = len(raw) if isinstance(raw, bytes) else 0
+        objects = stream.get("/Type") == "/ObjStm"
+        most, cause, reason = min(self._bounds(encoded, objects))
+        # One more than allowed: a stream decoding to exactly its bound is
+        # read, one past it stops pypdf's decoder there. (0 would be none.)
+        limits: dict[str, Any] = {name: max(most, 0) + 1 for name in _OUTPUT_LIMITS
+                                  if hasattr(get_configuration(), name)}
+        try:
+            with apply_configuration(None, **limits):
+                data = decode(stream)
+        except LimitReachedError:  # past the bound (or past one of pypdf's own)
+            raise self._stop(Refused(cause, reason)) from None
+        self.count(encoded, len(data), objects)
+        return data
+
+    def count(self, encoded: int, decoded: int, objects: bool = False) -> None:
+        """Counts a stream of ``encoded`` bytes decoded to ``decoded``;
+        stops the read past any bound."""
+        past = [(cause, reason) for most, cause, reason in self._bounds(encoded, objects)
+                if decoded > most]
+        self.encoded += encoded
+        self.decoded += decoded
+        if past:
+            raise self._stop(Refused(*past[0]))
+        try:
+            self.meter.add_bytes(decoded)
+        except Refused as e:
+            raise self._stop(e) from None
+
+
+# pypdf decodes every stream through pypdf.filters.decode_stream_data (called
+# by EncodedStreamObject.get_data, looked up at each call) and offers no hook
+# to count what it decodes across a file: its Configuration bounds one stream
+# at a time. So while a PDF is read that function is replaced by one counting
+# for the read in progress (_DECODING: this thread's or task's; pypdf used
+# elsewhere meanwhile goes through untouched), and restored once the last
+# read ends.
+_DECODING: ContextVar[_Decoding | None] = ContextVar("vault_pdf_decoding", default=None)
+_hook_lock = threading.Lock()
+_hook_users = 0
+_pypdf_decode: list[Callable[[Any], bytes]] = []  # the original, while replaced
+
+
+def _decode_counted(stream: Any) -> bytes:
+    decoding = _DECODING.get()
+    decode = _pypdf_decode[0]
+    return decode(stream) if decoding is None else decoding.decode(stream, decode)
+
+
+@contextmanager
+def _counted(meter: Meter) -> Iterator[_Decoding]:
+    """Every stream decoded within, in this thread or task, counted by the
+    _Decoding yielded."""
+    import pypdf.filters
+
+    global _hook_users
+    decoding = _Decoding(meter)
+    with _hook_lock:
+        if _hook_users == 0:
+            _pypdf_decode.append(pypdf.filters.decode_stream_data)
+            setattr(pypdf.filters, "decode_stream_data", _decode_counted)  # noqa: B010
+        _hook_users += 1
+    token = _DECODING.set(decoding)
+    try:
+        yield decoding
+    finally:
+        _DECODING.reset(token)
+        with _hook_lock:
+            _hook_users -= 1
+            if _hook_users == 0:
+                setattr(pypdf.filters, "decode_stream_data", _pypdf_decode.pop())  # noqa: B010
 
 
 _MAX_TREE_DEPTH = 64  # page tree nodes nested in one another, as deep as walked
@@ -141,6 +319,8 @@ def _same_pages(reader: Any, meter: Meter) -> None:
     seen: set[Any] = set()
     todo: list[tuple[Any, int]] = [(reader.trailer["/Root"].get("/Pages"), 0)]
     while todo and len(shown) <= limit:
+        if meter.out_of_time():  # the tree not walked whole: the pages not vouched for
+            raise _Stop(None)
         ref, depth = todo.pop()
         node = _resolved(ref)
         key = _key(ref) or id(node)
@@ -229,8 +409,9 @@ def _plain(rich: str) -> str:
 
 def _stream_bytes(stream: Any, room: int) -> bytes | None:
     """A stream's bytes, decoded here to at most ``room`` + 1 (pypdf would
-    decode all of it and keep it: a 60 KB Flate stream of 60 MiB per page).
-    None for an encoding other than none or Flate."""
+    decode all of it and keep it: a 60 KB Flate stream of 60 MiB per page),
+    counted against the file's budget (_Decoding.count). None for an
+    encoding other than none or Flate."""
     import zlib
 
     raw = getattr(stream, "_data", None)
@@ -242,9 +423,13 @@ def _stream_bytes(stream: Any, room: int) -> bytes | None:
     if kind not in ("/FlateDecode", ["/FlateDecode"]) or stream.get("/DecodeParms"):
         return None
     try:
-        return zlib.decompressobj().decompress(raw, room + 1)
+        data = zlib.decompressobj().decompress(raw, room + 1)
     except zlib.error:
         return None
+    decoding = _DECODING.get()
+    if decoding is not None:  # bounded by room here, counted with the file's
+        decoding.count(len(raw), len(data))
+    return data
 
 
 _MAX_APPEARANCE_BYTES = 4 << 20  # decoded, of all the appearance streams of a document
