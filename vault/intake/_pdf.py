@@ -150,6 +150,11 @@ _MAX_STREAM_BYTES = 75_000_000  # one stream decoded: pypdf's own default bound
 # white space, before it returns (8 MiB: under a second), and a writer packs
 # some hundred small objects in one (well under a MiB).
 _MAX_OBJECT_STREAM_BYTES = 8 * MiB
+# All of a file's object streams decoded: each within every ratio, a few
+# hundred KB of white space compressed under the ratio still made a file
+# pypdf parsed for 9 s; a writer's object streams hold a few hundred bytes
+# an object, so a document of tens of thousands of pages stays within it.
+_MAX_OBJECT_STREAMS_BYTES = 16 * MiB
 # pypdf's bounds on what one filter may decode a stream to (pypdf.Configuration,
 # pypdf >= 6.18), each set for every stream to what the file's budget still
 # allows it; those the installed pypdf lacks are left out.
@@ -178,7 +183,8 @@ class _Decoding:
     first MiB, ``max_ratio`` times its encoded size, each stream and all of
     them together (a file's first MiB once, not each of its streams': a
     thousand streams of a MiB each, from a KB each, are a bomb); an object
-    stream at most _MAX_OBJECT_STREAM_BYTES. pypdf is
+    stream at most _MAX_OBJECT_STREAM_BYTES, all of them
+    _MAX_OBJECT_STREAMS_BYTES. pypdf is
     told each stream's bound before it decodes it, so a bomb stops at the
     bound, never decoded whole; a stream pypdf decodes is also the moment
     the time budget is looked at, since pypdf's parse (of an object stream,
@@ -189,6 +195,7 @@ class _Decoding:
         self.meter = meter
         self.encoded = 0
         self.decoded = 0
+        self.objects = 0  # of it, object streams
         self.stopped: _Stop | None = None
 
     def _bounds(self, encoded: int, objects: bool = False) -> list[tuple[int, str, str]]:
@@ -199,7 +206,7 @@ class _Decoding:
         ratio = budget.max_ratio
         most = _MAX_OBJECT_STREAM_BYTES if objects else min(_MAX_STREAM_BYTES,
                                                              budget.max_part_bytes)
-        return [
+        bounds = [
             (most, "too-large", f"a PDF {'object ' if objects else ''}stream decodes to more "
              f"than {most} bytes; not inspected"),
             (budget.max_total_bytes - self.meter.bytes, "too-large",
@@ -212,6 +219,11 @@ class _Decoding:
              f"a PDF's streams inflate more than {ratio} times their compressed size (a "
              "decompression bomb)"),
         ]
+        if objects:
+            bounds.append((_MAX_OBJECT_STREAMS_BYTES - self.objects, "too-large",
+                           f"a PDF's object streams decode to more than "
+                           f"{_MAX_OBJECT_STREAMS_BYTES} bytes in all; not inspected"))
+        return bounds
 
     def _stop(self, refused: Refused | None) -> _Stop:
         self.stopped = _Stop(refused)
@@ -249,6 +261,7 @@ class _Decoding:
                 if decoded > most]
         self.encoded += encoded
         self.decoded += decoded
+        self.objects += decoded if objects else 0
         if past:
             raise self._stop(Refused(*past[0]))
         try:
