@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import difflib
 import itertools
-import json
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -439,7 +438,7 @@ def incident(ctx: click.Context, first: int, last: int, reason: str,
     v = open_vault(ctx, for_incident=True)
     seq = v.declare_incident(first, last, reason=reason, checkpoint=kept, **approved())
     if as_json:
-        click.echo(json.dumps({"incident": seq, "first": first, "last": last}))
+        echo_json({"incident": seq, "first": first, "last": last})
     else:
         click.echo(f"incident recorded as line {seq}: lines {first}..{last} sealed off")
     if not _carries_leaves(v.audit, seq):

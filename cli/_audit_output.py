@@ -13,7 +13,7 @@ import click
 
 from vault.audit import AuditLog, AuditRecord
 
-from ._common import json_text, printable
+from ._common import echo_json_text, printable
 
 _TABLE_BLOCK = 500  # rows per aligned block: a long log never sits in memory
 _CSV_FIELDS = (
@@ -66,7 +66,7 @@ def follow(ctx: click.Context, log: AuditLog, interval: float, as_csv: bool,
                     if out is not None:
                         out.writerow(_csv_row(item.record))
                     else:
-                        click.echo(json_line(item.record))
+                        echo_json_text(json_line(item.record))
             tip = scan.tip
             sys.stdout.flush()
             time.sleep(interval)
@@ -82,12 +82,14 @@ def follow(ctx: click.Context, log: AuditLog, interval: float, as_csv: bool,
 
 
 def json_line(record: AuditRecord) -> str:
-    """The record's line with every character that is not printable written
-    as a JSON escape (docs/AUDIT.md §14): a modified client can sign a
-    justification holding U+0085 or U+202E, which would break the line for
-    a SIEM or reorder a terminal's text. Its values are the line's; its
-    bytes are not the signed ones where it held such a character."""
-    return json_text(record.line.decode("utf-8"))
+    """The record's line as JSON text, printed only through
+    :func:`echo_json_text`, which writes every character that is not
+    printable as a JSON escape (docs/AUDIT.md §14): a modified client can
+    sign a justification holding U+0085 or U+202E, which would break the
+    line for a SIEM or reorder a terminal's text. Its values are the
+    line's; its bytes are not the signed ones where it held such a
+    character."""
+    return record.line.decode("utf-8")
 
 
 def write_json(records: Iterable[AuditRecord]) -> int:
@@ -95,7 +97,8 @@ def write_json(records: Iterable[AuditRecord]) -> int:
     (a long log never sits in memory); returns how many."""
     sep, n = "[", 0
     for record in records:
-        click.echo(sep + json_line(record), nl=False)
+        click.echo(sep, nl=False)  # the array's own punctuation, a line break among it
+        echo_json_text(json_line(record), nl=False)
         sep, n = ",\n", n + 1
     click.echo("[]" if sep == "[" else "]")
     return n
@@ -105,7 +108,7 @@ def write_jsonl(records: Iterable[AuditRecord]) -> int:
     """The records' lines (:func:`json_line`), one per line (for a SIEM)."""
     n = 0
     for n, record in enumerate(records, 1):  # noqa: B007 - n is what was written
-        click.echo(json_line(record))
+        echo_json_text(json_line(record))
     return n
 
 

@@ -95,9 +95,17 @@ def _json_escape(c: str) -> str:
 
 def echo_json(obj: Any) -> None:
     """Write one JSON document to stdout (sorted keys, one line, only
-    printable text: :func:`json_text`)."""
-    click.echo(json_text(json.dumps(obj, sort_keys=True, separators=(",", ":"),
-                                    ensure_ascii=False)))
+    printable text: :func:`echo_json_text`)."""
+    echo_json_text(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def echo_json_text(text: str, *, nl: bool = True) -> None:
+    """Write JSON ``text`` to stdout through :func:`json_text`: the one way
+    the command line prints JSON, whoever made the text (the library's
+    listing, a record's stored line, :func:`echo_json`). JSON printed any
+    other way would carry a record's U+0085 or U+202E raw
+    (tests/test_cli_output_safety.py holds every command to it)."""
+    click.echo(json_text(text), nl=nl)
 
 
 def binary_stream(name: Literal["stdin", "stdout"]) -> BinaryIO:

@@ -17,7 +17,7 @@ import click
 
 from vault.errors import UsageError
 
-from ._common import echo_json
+from ._common import echo_json, echo_json_text
 from ._common import info as tell
 from ._complete import complete_doc_ids
 from ._vault_common import (
@@ -161,7 +161,7 @@ def ls(ctx: click.Context, label: str | None, level: str | None, compartments: S
     where = _where(v.policy, label, level, compartments, caveats, sealed_by,
                    _moment(since, "--since"), _moment(until, "--until"))
     if as_json and no_titles and where is None:
-        click.echo(v.ls_json())  # the same JSON, made for large vaults
+        echo_json_text(v.ls_json())  # the same JSON, made for large vaults
         return
     docs = v.ls(metadata=not no_titles, where=where)
     if title_words is not None:

@@ -25,9 +25,11 @@ from pathlib import Path
 import pytest
 from backends import Kind
 from cli_support import Office, assert_error, make_office, run
+from office import Office as LibraryOffice
 from office import make_office as make_library_office
 from vault_helpers import make_another_users
 
+import vault._ops.seal as seal_module
 import vault.age as agelib
 from vault._primitives import canonical_json
 
@@ -298,6 +300,63 @@ def test_a_signed_justification_s_controls_are_escaped_in_every_json_output(
             [json.loads(line) for line in lines if line]
         assert records[-1]["reason"] == FORGED
         assert canonical_json(records[-1]) == stored
+
+
+def _hostile_seal(o: LibraryOffice, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The clerk's modified client seals a document whose signed label's
+    reason is FORGED (the client's check skipped): its id."""
+    monkeypatch.setattr(seal_module, "check_free_text", lambda *a, **k: None)
+    with o.as_("clerk") as v:
+        doc = v.seal(o.file("a.txt", b"hi"), level="PUBLIC", reason=FORGED).id
+    monkeypatch.undo()
+    return doc
+
+
+def test_a_signed_label_reason_s_controls_are_escaped_in_every_json_listing(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 'vault ls --json --no-titles' printed the library's listing as it was:
+    # NEL, U+2028, CSI and RLO raw to every user's terminal, one document's
+    # JSON split into three lines for a line-based reader.
+    o = make_library_office(tmp_path / "lib", backend, post_quantum=False)
+    doc = _hostile_seal(o, monkeypatch)
+    for args in (["ls", "--json", "--no-titles"], ["ls", "--json"], ["info", doc, "--json"],
+                 ["ls", "--json", "--level", "PUBLIC"]):
+        r = o.cli("leader", *args)
+        assert r.exit_code == 0, (args, r.stderr)
+        assert r.stdout.endswith("\n") and r.stdout[:-1].isprintable(), (args, r.stdout)
+        assert len(r.stdout.splitlines()) == 1, args
+        got = json.loads(r.stdout)
+        (entry,) = [d for d in got if d["id"] == doc] if isinstance(got, list) else [got]
+        assert entry["label"]["reason"] == FORGED, args
+        assert "\\u0085" in r.stdout and "\\u202e" in r.stdout and "\\u2028" in r.stdout
+    # The reports that name the record: its signer's finding, printable.
+    for args in (["doctor", "--json"], ["audit", "log", "--jsonl", "--doc", doc]):
+        r = o.cli("leader", *args)
+        assert r.stdout.replace("\n", "").isprintable(), (args, r.stdout)
+        assert "clerk signed a label reason" in r.stdout or "audit" in args, (args, r.stdout)
+
+
+# How the command line may print JSON: through these two, which escape.
+_JSON_PRINTERS = ("echo_json(", "echo_json_text(")
+
+
+def test_every_json_output_of_the_command_line_goes_through_one_function() -> None:
+    # A command printing JSON any other way (click.echo(v.ls_json()) did)
+    # bypasses the escaping: no module of the command line but
+    # cli/_common.py makes JSON text for stdout, or escapes it itself.
+    import vault_cli
+
+    folder = Path(vault_cli.__file__).parent
+    for source in sorted(folder.glob("*.py")):
+        if source.name == "_common.py":
+            continue
+        for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{source.name}:{n}: {line.strip()}"
+            assert "json_text(" not in line.replace("echo_json_text(", ""), where
+            if "json.dumps(" in line:  # the agent's socket protocol alone
+                assert "sendall(" in line, where
+            if "ls_json(" in line or ("json_line(" in line and "def json_line" not in line):
+                assert any(p in line for p in _JSON_PRINTERS), where
 
 
 def test_names_in_error_messages_are_escaped(office: Office) -> None:

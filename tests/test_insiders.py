@@ -737,3 +737,31 @@ def test_one_key_written_another_way_is_no_second_person(post_quantum: bool) -> 
     load_policy_text(text, "p.yaml")
     with pytest.raises(PolicyLoadError, match="not an X25519 key in its one encoding"):
         load_policy_text(text.replace(keys["registrar"].recipient, alias), "p.yaml")
+
+
+# A label reason a modified client signs: a NEL and a U+2028 forge a line,
+# a CSI and an RLO drive the terminal (vault/_text.py).
+FORGED_REASON = "ok\x9b2J\x85FORGED LINE\u202etxt.exe\u2028x"
+
+
+def test_a_signed_label_reason_that_is_not_printable_is_its_signer_s_finding(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clerk's modified client skips the check every client makes before
+    # signing a label's reason; the replay took the record without a word,
+    # and the reason reached every user's listing.
+    import vault._ops.seal as seal_module
+
+    monkeypatch.setattr(seal_module, "check_free_text", lambda *a, **k: None)
+    doc = seal(office, "clerk", b"memo", level="PUBLIC", reason=FORGED_REASON)
+    monkeypatch.undo()
+    with office.as_("leader") as v:
+        # It counts all the same: one insider's record never stops the office.
+        assert [d.label.reason for d in v.ls() if d.id == doc] == [FORGED_REASON]
+        report = v.doctor()
+    (problem,) = [p for p in report.problems if "(text)" in p]
+    assert "clerk signed a label reason that holds the control character U+009B" in problem
+    assert problem.isprintable()
+    # An honest reason is nobody's finding.
+    seal(office, "clerk", b"memo 2", level="PUBLIC", reason="routine filing")
+    with office.as_("leader") as v:
+        assert [p for p in v.doctor().problems if "(text)" in p] == [problem]

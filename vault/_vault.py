@@ -237,7 +237,9 @@ class Vault:
         return read.ls(self._s, metadata, where)
 
     def ls_json(self) -> str:
-        """:meth:`ls` as JSON text (``[d.to_dict() for d in ls()]``)."""
+        """:meth:`ls` as JSON text (``[d.to_dict() for d in ls()]``), its
+        characters as the signed labels hold them: whoever prints it escapes
+        what is not printable, as the command line does (``vault ls --json``)."""
         from vault._ops import read
 
         return read.ls_json(self._s)

@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, loads_json, parse_signing_key
+from vault._text import character_problem
 from vault._trust._statement import MAX_INCIDENT, MAX_INCIDENT_LEAVES
 from vault._trust.classes import (
     Holder,
@@ -59,7 +60,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "14"
+RULES = "15"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 # How far from its record's time a new label's 'created' may be: a batch
@@ -364,6 +365,7 @@ class Journal(ApprovalReplay):
         if unknown:
             self._finding(rec.seq, "state", f"unknown state change {unknown[0]!r}; ignored")
             return False
+        self._check_free_text(rec, state)
         counted = False
         for kind in STATE_KINDS:
             if kind not in state:
@@ -380,6 +382,19 @@ class Journal(ApprovalReplay):
             except (KeyError, TypeError, ValueError, OverflowError):
                 self._finding(rec.seq, kind.replace("_", " "), "malformed; ignored")
         return counted
+
+    def _check_free_text(self, rec: AuditRecord, state: Mapping[str, Any]) -> None:
+        """Report, as its signer's finding, free text of a signed state record
+        that breaks the printable rule (vault/_text.py): a label's reason or
+        derived-from, a request's justification, an approval's reason. Every
+        client refuses such text before signing, so only a modified one
+        writes it; the record counts all the same -- one insider's record
+        must not stop the office -- and every output shows the text escaped."""
+        for what, value in _free_texts(state):
+            problem = character_problem(value) if isinstance(value, str) else None
+            if problem is not None:
+                self._finding(rec.seq, "text", f"{rec.actor} signed a {what} that {problem}, "
+                              "which no client of vault writes; it is shown escaped")
 
     def _allowed(self, rec: AuditRecord, action: str, label: Label | None,
                  inputs: Mapping[str, Any] | None = None,
@@ -737,6 +752,25 @@ class Journal(ApprovalReplay):
         for seq, leaf in enumerate(leaves, first):
             self.store.keep_original(seq, bytes.fromhex(leaf), rec.seq)
 
+
+
+def _free_texts(state: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The free text a state record's signer chose, named: what the
+    printable rule holds (FORMAT.md §12.1). Whatever is malformed is not
+    looked into here: the member's own check says so."""
+    found: list[tuple[str, Any]] = []
+    doc = state.get("document")
+    statement = doc.get("statement") if isinstance(doc, dict) else None
+    label = statement.get("label") if isinstance(statement, dict) else None
+    if isinstance(label, dict):
+        found += [("label reason", label.get("reason")),
+                  ("label derived-from", label.get("derived_from"))]
+    for kind, field in (("request", "justification"), ("approval", "reason")):
+        member = state.get(kind)
+        signed = member.get("statement") if isinstance(member, dict) else None
+        if isinstance(signed, dict):
+            found.append((f"{kind} {field}", signed.get(field)))
+    return found
 
 
 def _class_fields(label: Label) -> tuple[Any, ...]:
