@@ -23,7 +23,7 @@ from vault_helpers import make_another_users, small_tmpfs
 
 import vault
 from vault._inputs import read_passphrase_file
-from vault.errors import IdentityFileError, InsecureFileError, UsageError
+from vault.errors import IdentityFileError, InsecureFileError, StorageError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Long enough for a loaded machine, short enough that a hang fails the test.
@@ -411,6 +411,79 @@ def test_a_trusted_state_another_user_planted_is_refused(tmp_path: Path, planted
     r = office.cli("clerk", "ls", env={**env, "VAULT_ID": kept.name})
     assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
     assert record.stat().st_uid == os.geteuid()
+
+
+PLACES_OPEN = ("vault: warning: this machine's record of the places of vaults: {} was "
+               "writable by other users (as an earlier version left it under a umask such as "
+               "002); it is made private (0700)")
+
+
+def test_places_an_earlier_version_left_group_writable_are_made_private(
+        tmp_path: Path) -> None:
+    # An earlier version made places/ with os.makedirs(places/ids, 0o700),
+    # which gives its mode to the last level only: under the umask 002 many
+    # systems give their users, places/ was 0775. After upgrading, every
+    # command of that honest user was refused, told to treat it as an
+    # incident -- though nobody else could reach it through the private
+    # state folder, and a pin another user made is refused file by file.
+    office = make_office(tmp_path / "office")
+    state = tmp_path / "state"
+    env = {"VAULT_STATE_DIR": str(state)}
+    assert office.cli("clerk", "ls", env=env).exit_code == 0
+    (state / "places").chmod(0o775)
+    (state / "places" / "ids").chmod(0o775)
+    r = office.cli("clerk", "ls", env=env)
+    assert r.exit_code == 0, r.stderr
+    assert [line for line in r.stderr.splitlines() if "warning" in line] == [
+        PLACES_OPEN.format("places"), PLACES_OPEN.format("places/ids")], r.stderr
+    assert str(state) not in r.stderr
+    for folder in (state / "places", state / "places" / "ids"):
+        assert folder.stat().st_mode & 0o777 == 0o700
+    r = office.cli("clerk", "ls", env=env)
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("open_to_others", ["pin", "state folder"])
+def test_what_others_may_have_written_in_the_places_is_still_refused(
+        tmp_path: Path, open_to_others: str) -> None:
+    # Only a folder of the user's own inside the private state folder is made
+    # private: a pin others may write, or places/ in a state folder that is
+    # open to others, is still never believed.
+    office = make_office(tmp_path / "office")
+    state = tmp_path / "state"
+    env = {"VAULT_STATE_DIR": str(state)}
+    assert office.cli("clerk", "ls", env=env).exit_code == 0
+    (pin,) = (p for p in (state / "places").iterdir() if p.is_file())
+    if open_to_others == "pin":
+        pin.chmod(0o666)
+        r = office.cli("clerk", "ls", env=env)
+        assert_error(r, 1, f"cannot use this machine's record of the places of vaults: "
+                           f"places/{pin.name} is writable by other users")
+        assert r.stdout == ""
+        return
+    (state / "places").chmod(0o777)
+    state.chmod(0o777)
+    with pytest.raises(StorageError, match="places is writable by other users"):
+        vault.Vault(office.location, office.ids["clerk"], state_dir=str(state))
+
+
+def test_missing_folders_above_the_state_folder_are_made_private(tmp_path: Path) -> None:
+    # os.makedirs gave 0777 less the umask to every level above the last:
+    # 0775 under umask 002, a folder of the group's on the way to the state
+    # folder (or to a vault folder). Each level made is 0700 now.
+    office = make_office(tmp_path / "office")
+    state = tmp_path / "home" / "local" / "state" / "vault"
+    old = os.umask(0o002)
+    try:
+        assert office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(state)}).exit_code == 0
+        with vault.Vault(office.location, office.ids["clerk"],
+                         state_dir=str(tmp_path / "lib" / "a" / "b")) as v:
+            v.ls()
+    finally:
+        os.umask(old)
+    for folder in (state, state.parent, state.parent.parent, tmp_path / "home",
+                   tmp_path / "lib", tmp_path / "lib" / "a", tmp_path / "lib" / "a" / "b"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
 
 
 # -- 'identity new' on a full disk ----------------------------------------------------

@@ -34,6 +34,7 @@ __all__ = [
     "NotRegularFile",
     "atomic_writer",
     "fsync_dir",
+    "make_folders",
     "open_output",
     "open_regular",
     "output_target",
@@ -61,6 +62,25 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_folders(path: str, mode: int = 0o700) -> None:
+    """``path`` and every folder above it that is missing, each made with
+    ``mode`` (less the umask); one that exists is left as it is.
+    ``os.makedirs`` gives its mode to the last folder only: the others got
+    0777 less the umask -- 0775, writable by the group, under the umask 002
+    many systems give their users. FileExistsError where something that is
+    not a folder (nor a link to one) holds a name of ``path``."""
+    head, tail = os.path.split(path)
+    if not tail:  # 'a/b/': the last name is the one before the slash
+        head, tail = os.path.split(head)
+    if head and tail and not os.path.exists(head):
+        make_folders(head, mode)
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
 
 
 # st_dev -> whether anonymous temporary files can be linked there.

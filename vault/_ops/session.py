@@ -85,13 +85,17 @@ class Session:
         if state_dir is not None:
             import os
 
-            os.makedirs(state_dir, mode=0o700, exist_ok=True)
+            from vault._atomic import make_folders
+
+            make_folders(state_dir)
             path = os.path.join(state_dir, f"{self.manifest.vault_id}.sqlite")
         # Before anything of it is believed: is it the vault this place held
         # (vault/_trust/places.py)?
-        check_place(state_dir if state_dir is not None else
-                    (state_base() if persistent else None), type(backend).__name__,
-                    backend.location, self.manifest.vault_id, vault_id)
+        # What it set right on the way is said by every command (Vault.warnings).
+        self.notices = check_place(state_dir if state_dir is not None else
+                                   (state_base() if persistent else None),
+                                   type(backend).__name__, backend.location,
+                                   self.manifest.vault_id, vault_id)
         signer, self.log_key_problem = self._log_signer()
         self.log: AuditLog = backend.audit_log(signer, self.manifest.origin)
         if signer is None:  # stored checkpoints still verified, with the pinned key

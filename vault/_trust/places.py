@@ -20,8 +20,9 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 
-from vault._atomic import write_atomic
+from vault._atomic import make_folders, write_atomic
 from vault.errors import IntegrityError, StorageError, UsageError
 
 __all__ = ["check_place"]
@@ -30,26 +31,27 @@ _ID = re.compile(r"\A[0-9a-f]{32}\Z")  # a vault id (FORMAT.md §13.4)
 
 
 def check_place(base: str | None, kind: str, location: str, vault_id: str,
-                confirmed: str | None) -> None:
+                confirmed: str | None) -> list[str]:
     """Hold ``vault_id``, found at ``location`` (of backend ``kind``), to the
     id pinned there in ``base`` (None: no private folder, nothing kept), and
     to ``confirmed`` when the user names one. The first opening pins; a
-    confirmed id pins it anew. IntegrityError for another vault."""
+    confirmed id pins it anew. IntegrityError for another vault. Returns
+    what the user must be told (a folder of theirs made private)."""
     if confirmed is not None and confirmed != vault_id:
         raise IntegrityError(
             f"this is vault {vault_id}, not vault {confirmed!r} as you said",
             hint="someone may have replaced the whole vault: treat it as an incident, or "
                  "check the vault id with its officer")
     if base is None:
-        return
+        return []
     name = hashlib.sha256(f"{kind}\0{location}".encode()).hexdigest()[:32]
     folder = os.path.join(base, "places")
     path = os.path.join(folder, name)
+    notices = []
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)  # each level 0700: makedirs
-        os.makedirs(os.path.join(folder, "ids"), mode=0o700, exist_ok=True)  # sets only the last
+        make_folders(os.path.join(folder, "ids"))  # each level 0700
         for sub in ("places", "places/ids"):
-            _check(sub, os.lstat(os.path.join(base, sub)), folder=True)
+            notices += _private_folder(base, sub)
         pinned = _read(path)
         if pinned == vault_id:
             # Its id kept too: the run that pinned it may have stopped in
@@ -57,7 +59,7 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
             # look followed before places were kept, refusing the next new one.
             if not _kept(folder, vault_id):
                 _keep_id(folder, vault_id, name)
-            return
+            return notices
         unplaced = _unplaced(base) if pinned is None and confirmed is None else []
         if unplaced:
             raise UsageError(
@@ -76,7 +78,7 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
         if pinned == vault_id:
             _keep_id(folder, vault_id, name)
     except OSError:
-        return  # like the trusted state: no private folder, nothing pinned
+        return notices  # like the trusted state: no private folder, nothing pinned
     if pinned is not None and pinned != vault_id:
         raise IntegrityError(
             f"this place held vault {pinned} when this machine last opened it; it now holds "
@@ -84,6 +86,42 @@ def check_place(base: str | None, kind: str, location: str, vault_id: str,
             hint="someone may have replaced the whole vault: treat it as an incident; if a new "
                  "vault was made here on purpose, check its id out of band (its officer and a "
                  "second administrator) and pass --vault-id ID (env VAULT_ID) once")
+    return notices
+
+
+def _private_folder(base: str, sub: str) -> list[str]:
+    """Check folder ``sub`` of the state folder ``base`` (:func:`_check`),
+    first making it private (0700) where it is the user's own, inside a
+    private ``base``, but group- or other-writable: what an earlier version
+    left under a umask such as 002 (``os.makedirs`` gave 0777 less the
+    umask to every level but the last). Nobody else could reach it through
+    ``base``, and a pin another user made in it is theirs, refused file by
+    file; one of another user's, or a link, is still refused. Changed on
+    the opened folder, never through its name again. The notice to give."""
+    path = os.path.join(base, sub)
+    info = os.lstat(path)
+    if not (stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
+            and info.st_mode & 0o022 and _private(base)):
+        _check(sub, info, folder=True)
+        return []
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        opened = os.fstat(fd)
+        if stat.S_ISDIR(opened.st_mode) and opened.st_uid == os.geteuid():
+            os.fchmod(fd, 0o700)
+            opened = os.fstat(fd)
+        _check(sub, opened, folder=True)
+    finally:
+        os.close(fd)
+    return [f"this machine's record of the places of vaults: {sub} was writable by other "
+            "users (as an earlier version left it under a umask such as 002); it is made "
+            "private (0700)"]
+
+
+def _private(base: str) -> bool:
+    """Is the state folder the user's own and writable by nobody else?"""
+    info = os.stat(base)
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def _keep_id(folder: str, vault_id: str, name: str) -> None:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from vault._atomic import make_folders
 from vault._primitives import canonical_json, loads_json
 from vault.errors import StorageError
 
@@ -176,7 +177,7 @@ def _state_folder() -> tuple[str | None, str | None]:
             return None, None  # no home: nothing was asked for (DEPLOYMENT.md §12)
         base = os.path.join(xdg or os.path.join(home, ".local", "state"), "vault")
     try:
-        os.makedirs(base, mode=0o700, exist_ok=True)
+        make_folders(base)  # each level 0700: ~/.local/state too, where it is missing
         st = os.stat(base)
     except FileExistsError:  # a file, or a link, by that name
         return None, "its folder is not a folder"

@@ -103,7 +103,7 @@ class FolderBackend(Backend):
                              hint="'vault doctor' checks it; choose another folder for a new one")
         try:
             self._made_folder = not os.path.lexists(self.path)
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
+            _atomic.make_folders(self.path)  # each missing level 0700, not 0777 less the umask
             if any(not n.startswith(".") for n in os.listdir(self.path)):
                 raise UsageError(f"{self.path} is not empty",
                                  hint="choose a new or empty folder for the vault")
