@@ -41,7 +41,8 @@ def apply(ctx: click.Context, file: str, as_json: bool) -> None:
 
 @click.command()
 @click.option("--text", "as_text", is_flag=True,
-              help="Print the policy file itself (YAML), exactly as installed.")
+              help="Print the policy file itself (YAML) as installed, any character "
+              "that is not printable escaped.")
 @click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
               help="Show version N instead of the one in force.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -52,12 +53,14 @@ def show(ctx: click.Context, as_text: bool, version: int | None, as_json: bool) 
 
     Needs no identity: the policy is no secret to whoever can read the
     vault. 'vault policy show --text > current.yaml' gives the file to
-    read, or to pass to 'vault policy explain'.
+    read, or to pass to 'vault policy explain': its text, with any
+    character that is not printable escaped (a file the reader takes
+    holds none but line ends; an older version's are shown as, e.g., \\u202e).
     """
     v = open_vault(ctx, need_identity=False)
     versions = v.policy_versions
     if as_text:
-        click.echo(v.policy_text(version), nl=False)
+        _echo_policy_text(v.policy_text(version))
         return
     chosen = versions[-1] if version is None else next(
         (x for x in versions if x.version == version), None)
@@ -91,6 +94,21 @@ def show(ctx: click.Context, as_text: bool, version: int | None, as_json: bool) 
         for x in versions:
             click.echo(f"  {x.version}  {x.applied_at}  {x.applied_by:<12}  sha256 "
                        f"{x.sha256[:16]}…")
+
+
+def _echo_policy_text(text: str) -> None:
+    """The policy file's text, each line escaped (:func:`printable`): a line
+    of printable text is written as it is, and a version installed before
+    the reader refused a bidi override or a terminal escape in a comment
+    shows it escaped, never driving the reader's terminal. A line's CRLF
+    ending is kept (a file saved on Windows); the exact text is the
+    library's ``Vault.policy_text``."""
+    lines = text.split("\n")
+    for line in lines[:-1]:
+        body, end = (line[:-1], "\r\n") if line.endswith("\r") else (line, "\n")
+        click.echo(printable(body) + end, nl=False)
+    if lines[-1]:
+        click.echo(printable(lines[-1]), nl=False)
 
 
 def _warn_characters(problems: list[PolicyProblem]) -> None:

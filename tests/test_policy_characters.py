@@ -199,3 +199,61 @@ def test_a_version_installed_before_stays_in_force_shown_escaped_until_corrected
     assert r.exit_code == 0, r.stderr
     with zipfile.ZipFile(out) as z:
         assert b"General</vt:lpwstr>" in z.read("docProps/custom.xml")
+
+
+# -- a comment's characters ------------------------------------------------------------
+
+# What an officer's comment carried to every user's terminal through 'vault
+# policy show --text': an RLO, an isolate and a right-to-left mark.
+COMMENT = "# note \u202eevil \u2066x\u200f\n"
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200f", "\u200b", "\u00ad", "\x85",
+                                  "\u2028", "\u2029"])
+@pytest.mark.parametrize("where", ["comment", "value"])
+def test_a_format_character_or_odd_line_break_anywhere_in_the_file_is_refused(
+        folder_office: Office, char: str, where: str) -> None:
+    # The printable rule was checked on values only: a comment could hold
+    # anything YAML takes as printable.
+    text = folder_office.policy_text()
+    if where == "comment":
+        bad = text.replace("\nusers:", f"\n# see {char}below\nusers:", 1)
+        line = text[:text.index("\nusers:")].count("\n") + 2
+        column = 7
+    else:
+        bad = text.replace("name: office", f"name: off{char}ice", 1)
+        line, column = text[:text.index("name: office")].count("\n") + 1, 10
+    problems = _refused(bad)
+    assert problems[0].startswith(f"{line}:{column}: the file holds the "), problems
+    assert f"U+{ord(char):04X}; expected printable text, in comments too" in problems[0]
+
+
+def test_honest_comments_in_other_scripts_are_kept(folder_office: Office) -> None:
+    text = folder_office.policy_text().replace(
+        "\nusers:", "\n# Büro – Zürich 東京 ⚖ (révisé)\r\nusers:", 1)
+    assert load_policy_text(text).name == "office"
+
+
+def test_a_comment_s_bidi_characters_never_reach_a_terminal(
+        tmp_path: Path, backend: Kind) -> None:
+    o = make_office(tmp_path / "o", backend)
+    bad = o.policy_text().replace("\nusers:", "\n" + COMMENT + "users:", 1)
+    line = bad[:bad.index(COMMENT)].count("\n") + 1
+    p = tmp_path / "p.yaml"
+    p.write_text(bad, encoding="utf-8")
+    for command in ("check", "apply"):
+        r = o.cli("officer", "policy", command, str(p))
+        assert r.exit_code == 1 and r.stdout == "", (command, r.stdout, r.stderr)
+        assert f"p.yaml:{line}:8: the file holds the bidi control U+202E" in r.stderr, r.stderr
+        assert command == "apply" or "remove it: it reorders" in r.stderr, r.stderr
+        assert not any(c in r.stderr for c in "\u202e\u2066\u200f"), r.stderr
+    # A version an older client installed stays in force; its text shows
+    # each such character escaped, every printable line as it is.
+    _install_as_an_older_client_did(o, bad)
+    r = o.cli("clerk", "policy", "show", "--text")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert r.stdout == bad.replace(COMMENT, "# note \\u202eevil \\u2066x\\u200f\n"), r.stdout
+    r = o.cli("clerk", "policy", "show")
+    assert r.exit_code == 0 and "bidi control U+202E" in r.stderr, r.stderr
+    with o.as_("clerk") as v:
+        assert v.policy_text() == bad  # the exact text, from the library

@@ -20,6 +20,7 @@ found before it are kept.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -163,6 +164,8 @@ def compose(text: str, problems: Problems) -> Node | None:
                      "a policy this large is probably not a policy; split the data out")
         return None
     text, tab_lines = _blank_bad_characters(text, problems)
+    if not problems.installed:
+        text = _blank_invisible_characters(text, problems)
     events = _EventSource(text)
     try:
         return _StrictComposer(events, problems).compose_stream()
@@ -202,6 +205,32 @@ def _blank_bad_characters(text: str, problems: Problems) -> tuple[str, set[int]]
                              f"control character U+{ord(m.group()):04X}; expected printable text",
                              "remove it")
     return _NOT_PRINTABLE.sub(" ", text), tab_lines
+
+
+def _blank_invisible_characters(text: str, problems: Problems) -> str:
+    """Report every format character (the bidi marks, embeddings, overrides
+    and isolates, zero-width characters) and every line break YAML knows but
+    a text editor may not (U+0085, U+2028, U+2029), anywhere in the file --
+    a comment too, which the check of values never sees, and which 'vault
+    policy show --text' gives every user: an RLO there reorders what they
+    read (vault/_text.py). Returns the text with a space in their place.
+    A version the vault installed keeps them (:attr:`Problems.installed`)."""
+    from vault._text import character_problem
+
+    lines = text.split("\n")
+    if all(map(str.isprintable, lines)):  # the common case, in C
+        return text
+    for lineno, line in enumerate(lines, 1):
+        for column, c in enumerate(line, 1):
+            if c.isprintable() or c in "\t\r" or _NOT_PRINTABLE.match(c):
+                continue  # printable, or a tab or control character reported already
+            if unicodedata.category(c) in ("Cf", "Zl", "Zp") or c == "\x85":
+                problems.add(lineno, column, f"the file {character_problem(c)}; expected "
+                             "printable text, in comments too",
+                             "remove it: it reorders, hides or breaks what every reader of "
+                             "the policy sees")
+                lines[lineno - 1] = lines[lineno - 1].replace(c, " ")
+    return "\n".join(lines)
 
 
 class _StrictComposer:
