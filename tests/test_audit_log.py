@@ -149,6 +149,29 @@ def test_a_proof_carries_what_its_records_signature_covers(tmp_path: Path) -> No
     verify_tlog_proof(log.prove(5), [log.verifier()], key_lookup=key_lookup)
 
 
+def test_a_run_longer_than_a_batch_cuts_is_proven(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # A writer cuts a run after RUN_LIMIT records, but a reader takes a run
+    # of up to MAX_FRAGMENTS records within 16 MiB (AUDIT.md §5): the proof
+    # of a record in one carried only RUN_LIMIT of its lines, and a third
+    # party refused it.
+    import importlib
+
+    from vault.audit import _fields
+
+    importlib.import_module("vault.audit._prover")  # as loaded: only the writer cuts later
+    monkeypatch.setattr(_fields, "RUN_LIMIT", 1500)
+    log = make_log(tmp_path / "a", 2)
+    log.append_many([(fields("bob", i), KEYS["bob"]) for i in range(1500)])  # lines 2-1501
+    log.checkpoint()
+    lines = lines_of(tmp_path / "a")
+    assert b'"sig"' not in lines[2] and b'"sig"' in lines[1501]
+    assert log.verify(key_lookup=key_lookup).signatures == 3
+    for seq in (2, 700, 1501):
+        proof = verify_tlog_proof(log.prove(seq), [log.verifier()], key_lookup=key_lookup)
+        assert proof.signer == fingerprint(KEYS["bob"].public_key())
+
+
 def test_prove_makes_a_checkpoint_when_needed(tmp_path: Path) -> None:
     log = make_log(tmp_path / "a", 5)
     log.append(fields(), KEYS["alice"])

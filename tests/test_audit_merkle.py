@@ -18,7 +18,9 @@ from vault.audit._hashing import EMPTY_ROOT, leaf_hash, node_hash
 from vault.audit._proof import (
     consistency_proof,
     inclusion_proof,
+    range_proof,
     root_from_inclusion,
+    root_from_range,
     verify_consistency,
     verify_inclusion,
 )
@@ -239,3 +241,44 @@ def test_misuse_is_a_value_error() -> None:
         consistency_proof(0, 3, lambda lo, hi: b"")
     with pytest.raises(ValueError):
         CompactRange(3, [b"x" * 32])
+
+
+def outside(a: int, b: int, d: list[bytes], lo: int = 0) -> list[bytes]:
+    """The range proof of leaves [a, b) by its definition (AUDIT.md §10):
+    MTH of each maximal subtree outside the range, left to right."""
+    hi = lo + len(d)
+    if hi <= a or b <= lo:
+        return [mth(d)]
+    if a <= lo and hi <= b:
+        return []
+    k = _k(len(d))
+    return [*outside(a, b, d[:k], lo), *outside(a, b, d[k:], lo + k)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.lists(st.binary(max_size=4), min_size=1, max_size=70), pick=st.data())
+def test_range_proofs(data: list[bytes], pick: Any) -> None:
+    # A range proof of consecutive leaves: O(log n) hashes, leading with
+    # exactly those leaves at exactly those indices to the root.
+    n = len(data)
+    a = pick.draw(st.integers(0, n - 1), label="a")
+    b = pick.draw(st.integers(a + 1, n), label="b")
+    leaves = [leaf_hash(x) for x in data]
+    proof = range_proof(a, b, n, lambda lo, hi: mth(data[lo:hi]))
+    assert proof == outside(a, b, data)
+    assert len(proof) <= 2 * max(1, (n - 1).bit_length())
+    assert root_from_range(a, n, leaves[a:b], proof) == mth(data)
+    if b - a == 1:  # one leaf: its inclusion proof, root's child first
+        assert sorted(proof) == sorted(path(a, data))
+    wrong = [leaf_hash(b"x" + x) for x in data[a:b]]
+    assert root_from_range(a, n, wrong, proof) != mth(data)
+    if a + 1 < n and data[a] != data[a + 1] and b < n:  # shifted by one line
+        assert root_from_range(a + 1, n, leaves[a:b], range_proof(
+            a + 1, b + 1, n, lambda lo, hi: mth(data[lo:hi]))) != mth(data)
+    if proof:
+        with pytest.raises(ProofError, match="too short"):
+            root_from_range(a, n, leaves[a:b], proof[:-1])
+    with pytest.raises(ProofError, match="too long"):
+        root_from_range(a, n, leaves[a:b], [*proof, leaves[0]])
+    with pytest.raises(ProofError, match="no range"):
+        root_from_range(a, n, [*leaves[a:], leaves[0]], proof)

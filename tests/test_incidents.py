@@ -9,7 +9,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 from office import Office, board_plan_raised, make_office
@@ -316,7 +316,6 @@ def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
     assert r.exit_code == 0, r.stderr
     r = office.cli("officer", "audit", "verify", env=machines["officer"])
     assert r.exit_code == 0, r.stderr
-    from vault.audit import verify_tlog_proof
     from vault.audit.note import NoteVerifier
 
     with office.as_("officer") as v:
@@ -327,10 +326,25 @@ def test_proofs_are_handed_out_again_after_an_honest_incident(tmp_path: Path,
         for seq in (1, k - 1, k + 1):
             r = office.cli(who, "audit", "prove", str(seq), env=env)
             assert r.exit_code == 0, (who, seq, r.stderr)
-            verify_tlog_proof(r.stdout, [verifier], key_lookup=office.key_lookup())
+            _verified(office, r.stdout, verifier, seq, k)
         r = office.cli(who, "audit", "prove", str(k), env=env)
         assert r.exit_code != 0 and r.stdout == "", r.stdout
         assert f"line {k} was sealed off by an incident" in r.stderr, r.stderr
+
+
+def _verified(office: Office, proof: str, verifier: Any, seq: int, k: int) -> None:
+    """A proof of line ``seq`` verifies. The record after the sealed-off
+    line ``k`` signs over that line as written, which nobody can show any
+    more: its proof shows the line is in the log, not who wrote it."""
+    from vault.audit import verify_tlog_proof
+    from vault.errors import ProofError
+
+    if seq != k + 1:
+        verify_tlog_proof(proof, [verifier], key_lookup=office.key_lookup())
+        return
+    with pytest.raises(ProofError, match="carries nothing its signature covers"):
+        verify_tlog_proof(proof, [verifier], key_lookup=office.key_lookup())
+    verify_tlog_proof(proof, [verifier], leaf=office.raw.audit_lines()[seq])
 
 
 def _machines(tmp_path: Path, *users: str) -> dict[str, dict[str, str]]:
@@ -474,7 +488,6 @@ def _honest_incident(tmp_path: Path, same_length: bool = True
 
 
 def _proofs_work(office: Office, machines: dict[str, dict[str, str]], k: int) -> None:
-    from vault.audit import verify_tlog_proof
     from vault.audit.note import NoteVerifier
 
     with office.as_("officer") as v:
@@ -483,7 +496,7 @@ def _proofs_work(office: Office, machines: dict[str, dict[str, str]], k: int) ->
         for seq in (1, k - 1, k + 1):
             r = office.cli(who, "audit", "prove", str(seq), env=env)
             assert r.exit_code == 0, (who, seq, r.stderr)
-            verify_tlog_proof(r.stdout, [verifier], key_lookup=office.key_lookup())
+            _verified(office, r.stdout, verifier, seq, k)
         r = office.cli(who, "audit", "prove", str(k), env=env)
         assert r.exit_code != 0 and f"line {k} was sealed off by an incident" in r.stderr
 

@@ -633,9 +633,9 @@ def test_a_proof_of_a_record_nobody_signed_is_refused(office: Office) -> None:
     from vault.audit import fingerprint, verify_tlog_proof
     from vault.audit._checkpoint import Checkpoint
     from vault.audit._hashing import leaf_hash
-    from vault.audit._proof import inclusion_proof
+    from vault.audit._proof import inclusion_proof, range_proof
     from vault.audit._record import canonical_json
-    from vault.audit._tlogproof import TlogProof
+    from vault.audit._tlogproof import TlogProof, attested_extra
     from vault.audit._tree import tree_root
     from vault.errors import ProofError
 
@@ -669,8 +669,12 @@ def test_a_proof_of_a_record_nobody_signed_is_refused(office: Office) -> None:
         verify_tlog_proof(bare, [pinned], origin=origin)
     with pytest.raises(ProofError, match="carries nothing its signature covers"):
         verify_tlog_proof(bare, [pinned], origin=origin, key_lookup=trusted)
-    # With the leaf its signature would cover (AUDIT.md §10): it is checked.
-    attested = forged_proof(line, line + b"\n\n" + leaf_hash(lines[-1]))
+    # With the line before it, which its signature would cover, shown to be
+    # the tree's by a range proof (AUDIT.md §10): it is checked.
+    tree = [leaf_hash(x) for x in lines] + [leaf_hash(line)]
+    n = len(lines)
+    ranged = range_proof(n - 1, n + 1, n + 1, lambda lo, hi: tree_root(tree[lo:hi]))
+    attested = forged_proof(line, attested_extra(line, n, n, [lines[-1], line], ranged))
     with pytest.raises(ProofError, match=r"\(leader\) is not signed by the key you trust"):
         verify_tlog_proof(attested, [pinned], origin=origin, key_lookup=trusted)
     # An honest proof names its actor, checked with the keys the auditor trusts.
@@ -687,3 +691,177 @@ def test_a_proof_of_a_record_nobody_signed_is_refused(office: Office) -> None:
     assert r.exit_code == 0, r.stderr
     with pytest.raises(ProofError, match=r"\(leader\) is not signed by the key you trust"):
         verify_tlog_proof(r.stdout, [pinned], origin=origin, key_lookup=trusted)
+
+
+def _keys_file_lookup(office: Office) -> Any:
+    """The auditor's key lookup from 'vault audit keys' (AUDIT.md §15): the
+    key bound to a name (``-`` for none) over the lines ``first <= s < end``."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    r = office.cli("deputy", "audit", "keys")
+    assert r.exit_code == 0, r.stderr
+    bindings = [line.split() for line in r.stdout.splitlines()]
+
+    def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
+        for who, first, end, key_fp, key in bindings:
+            if who == (name or "-") and key_fp == fp and int(first) <= seq \
+                    and (end == "-" or seq < int(end)):
+                return Ed25519PublicKey.from_public_bytes(base64.b64decode(key))
+        return None
+
+    return lookup
+
+
+def _renew(office: Office, *names: str) -> int:
+    """Policy version 2 gives ``names`` new keys (their identity files too):
+    the line of the version's record."""
+    from vault.identity import new_identity
+
+    renewed = {**office.ids, **{n: new_identity(n, post_quantum=office.post_quantum)
+                                for n in names}}
+    office.ids.update(renewed)
+    p = office.root / "renewed.yaml"
+    p.write_text(office.policy_text())
+    office.as_("officer").apply_policy(p)
+    for n in names:
+        office.files[n] = office.root / "keys" / f"{n}-renewed.key"
+        office.ids[n].to_file(office.files[n], None)
+    return max(i for i, x in enumerate(office.raw.audit_lines()) if json.loads(x).get("policy"))
+
+
+def test_a_proof_asks_for_the_key_the_log_says_the_run_starts_under(office: Office) -> None:
+    # The officer gave the leader a new key (policy version 2): the old one
+    # is revoked. A thief holding it appended "leader opened SECRET//BOARD
+    # BOARD-plan-2026", signed with it over leaf(0)..leaf(k-1); the honest
+    # office's next seal signed a checkpoint over it. 'vault audit prove k'
+    # is refused, but a proof is anyone's to rewrite: the thief carried the
+    # k leaves her signature covers, which made the run start at line 1,
+    # where the old key was still the leader's -- and verify_tlog_proof took
+    # it with the keys file and with vault's own key lookup. The run is now
+    # the log's: its lines, shown to be the tree's by a range proof.
+    import base64
+
+    from vault._ops.verify import key_lookup as vault_lookup
+    from vault.audit import fingerprint, verify_tlog_proof
+    from vault.audit._chain import SIGNING_CONTEXT, ZERO_LEAF, chain_digest
+    from vault.audit._hashing import leaf_hash
+    from vault.audit._record import canonical_json
+    from vault.audit._tlogproof import TlogProof
+    from vault.errors import ProofError
+
+    office.as_("leader").seal(io.BytesIO(b"board plan"), level="SECRET", compartments=["BOARD"])
+    stolen = office.ids["leader"].signing_key
+    revoked_at = _renew(office, "leader")
+    office.as_("deputy").seal(io.BytesIO(b"minutes"), level="INTERNAL", compartments=["STAFF"])
+    lines = office.raw.audit_lines()
+    k = len(lines)
+    leaves = [leaf_hash(x) for x in lines]
+    fake = {key: value for key, value in json.loads(lines[-1]).items() if key != "sig"}
+    fake.update({"seq": k, "actor": {"name": "leader", "key": fingerprint(
+                     stolen.public_key())},
+                 "action": "open", "doc": "BOARD-plan-2026", "policy": None, "state": None,
+                 "label": {"level": "SECRET", "compartments": ["BOARD"], "caveats": []},
+                 "outcome": "allowed", "reason": "read", "rules": ["board-read"]})
+    fake["sig"] = base64.b64encode(stolen.sign(
+        SIGNING_CONTEXT + chain_digest(leaves[0], leaves[1:]) + canonical_json(fake))).decode()
+    line = canonical_json(fake)
+    office.raw.append_audit_line(line)
+    office.as_("deputy").seal(io.BytesIO(b"more"), level="INTERNAL", compartments=["STAFF"])
+    r = office.cli("deputy", "audit", "prove", str(k))
+    assert r.exit_code == 0, r.stderr
+    honest = TlogProof.from_text(r.stdout)
+    with office.as_("deputy") as v:
+        pinned, origin = v.audit.verifier(), v.audit.origin
+        lookups = [_keys_file_lookup(office), vault_lookup(v._s)]
+    assert lookups[0]("leader", fingerprint(stolen.public_key()), 1) is not None
+    assert lookups[0]("leader", fingerprint(stolen.public_key()), revoked_at + 1) is None
+
+    def forged(extra: bytes) -> str:
+        return TlogProof(k, honest.hashes, honest.checkpoint, extra).to_text()
+
+    # The attack as reported: k leaves, the run read as 1..k.
+    as_reported = forged(line + b"\n\n" + leaves[0] + b"".join(leaves[1:]))
+    for lookup in lookups:
+        with pytest.raises(ProofError, match=r"not signed by the key you trust"):
+            verify_tlog_proof(r.stdout, [pinned], origin=origin, key_lookup=lookup)
+        with pytest.raises(ProofError, match="made before proofs carried their run's lines"):
+            verify_tlog_proof(as_reported, [pinned], origin=origin, key_lookup=lookup)
+
+    # In today's format: lines 0..k with their true range proof -- lines
+    # 1..k-1 are no unsigned records of the old key, so no run starts at 1.
+    from vault.audit._proof import range_proof
+    from vault.audit._tlogproof import attested_extra
+    from vault.audit._tree import tree_root
+
+    size = int(honest.checkpoint.split(b"\n")[1])
+    tree = [leaf_hash(x) for x in office.raw.audit_lines()[:size]]
+
+    def ranged(a: int, b: int) -> list[bytes]:
+        return range_proof(a, b, size, lambda lo, hi: tree_root(tree[lo:hi]))
+
+    whole = forged(attested_extra(line, 1, k, [*lines, line], ranged(0, k + 1)))
+    # Lines of her own making in place of the log's, as unsigned records of
+    # the old key: not the tree's.
+    own = [canonical_json({key: value for key, value in {**fake, "seq": i}.items()
+                           if key != "sig"}) for i in range(1, k)]
+    planted = forged(attested_extra(line, 1, k, [lines[0], *own, line], ranged(0, k + 1)))
+    # The run the log holds: it starts at k, after the revocation.
+    own_run = forged(attested_extra(line, k, k, [lines[-1], line], ranged(k - 1, k + 1)))
+    for lookup in lookups:
+        with pytest.raises(ProofError, match=f"does not cover record {k}"):
+            verify_tlog_proof(whole, [pinned], origin=origin, key_lookup=lookup)
+        with pytest.raises(ProofError, match="are not the log's"):
+            verify_tlog_proof(planted, [pinned], origin=origin, key_lookup=lookup)
+        with pytest.raises(ProofError, match=r"not signed by the key you trust"):
+            verify_tlog_proof(own_run, [pinned], origin=origin, key_lookup=lookup)
+    assert ZERO_LEAF not in tree  # the thief's chain started at a real line
+
+
+def test_every_line_of_an_honest_office_log_is_proven_its_signers(office: Office) -> None:
+    # 'vault audit prove' of every line of an honest office's log -- policy
+    # versions giving people new keys, batches of many records (a seal of
+    # several files), a torn record setting aside what a crash left --
+    # verifies with the keys file
+    # of 'vault audit keys', each record its signer's: no false alarm.
+    from vault.audit import fingerprint, verify_tlog_proof
+    from vault.errors import ProofError
+
+    board_plan_raised(office)
+    files = [str(office.file(f"memo-{i}.txt", b"memo %d" % i)) for i in range(6)]
+    r = office.cli("clerk", "seal", *files, "--level", "INTERNAL", "--compartment", "STAFF")
+    assert r.exit_code == 0, r.stderr
+    _renew(office, "leader", "clerk")
+    # A batch a crash cut short: an unsigned record nothing covers, which
+    # the next writer sets aside with a torn record.
+    from vault.audit._record import canonical_json
+
+    lines = office.raw.audit_lines()
+    cut = {key: value for key, value in json.loads(lines[-1]).items() if key != "sig"}
+    office.raw.append_audit_line(canonical_json({**cut, "seq": len(lines)}))
+    set_aside = len(lines)
+    r = office.cli("clerk", "seal", *files[:4], "--level", "INTERNAL", "--compartment", "STAFF")
+    assert r.exit_code == 0, r.stderr
+    office.as_("leader").seal(io.BytesIO(b"y"), level="SECRET", compartments=["BOARD"])
+    office.as_("deputy").seal(io.BytesIO(b"z"), level="INTERNAL", compartments=["STAFF"])
+    lines = office.raw.audit_lines()
+    records = [json.loads(x) for x in lines]
+    assert sum(1 for x in records if "sig" not in x) >= 8  # batches
+    assert records[set_aside + 1]["action"] == "torn"
+    lookup = _keys_file_lookup(office)
+    with office.as_("deputy") as v:
+        pinned, origin = v.audit.verifier(), v.audit.origin
+    for seq, line in enumerate(lines):
+        r = office.cli("deputy", "audit", "prove", str(seq))
+        assert r.exit_code == 0, (seq, r.stderr)
+        if seq == set_aside:  # in the log, and no signature of its actor's covers it
+            with pytest.raises(ProofError, match="carries nothing its signature covers"):
+                verify_tlog_proof(r.stdout, [pinned], origin=origin, key_lookup=lookup)
+            verify_tlog_proof(r.stdout, [pinned], origin=origin, leaf=line)
+            continue
+        proof = verify_tlog_proof(r.stdout, [pinned], origin=origin, key_lookup=lookup)
+        assert proof.record is not None and proof.leaf == line, seq
+        assert proof.signer == proof.record.actor_key == records[seq]["actor"]["key"], seq
+    assert {fingerprint(office.ids[n].signing_key.public_key()) for n in ("leader", "clerk")} \
+        <= {x["actor"]["key"] for x in records}

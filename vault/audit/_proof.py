@@ -1,4 +1,5 @@
-"""Inclusion and consistency proofs, RFC 9162 §2.1.3 and §2.1.4.
+"""Inclusion and consistency proofs, RFC 9162 §2.1.3 and §2.1.4, and range
+proofs of consecutive leaves (docs/AUDIT.md §10).
 
 Generation reads subtree hashes through a ``subtree(lo, hi)`` callable
 (``MTH(D[lo:hi])``; :meth:`vault.audit._tree.HashFile.subtree` in the log),
@@ -21,7 +22,9 @@ __all__ = [
     "SubtreeReader",
     "consistency_proof",
     "inclusion_proof",
+    "range_proof",
     "root_from_inclusion",
+    "root_from_range",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -81,6 +84,55 @@ def consistency_proof(size1: int, size2: int, subtree: SubtreeReader) -> list[by
     if not whole:
         outer_first.append(subtree(lo, hi))
     return outer_first[::-1]
+
+
+def range_proof(start: int, end: int, size: int, subtree: SubtreeReader) -> list[bytes]:
+    """The range proof of leaves ``[start, end)`` in ``D[0:size]`` (AUDIT.md
+    §10): ``MTH`` of each maximal subtree outside the range, in the order
+    RFC 9162's recursive ``MTH`` visits them (left to right). At most two a
+    level: ``O(log size)`` hashes, whatever the range's length."""
+    if not 0 <= start < end <= size:
+        raise ValueError(f"no range [{start}, {end}) in a tree of size {size}")
+    out: list[bytes] = []
+
+    def visit(lo: int, hi: int) -> None:
+        if hi <= start or end <= lo:
+            out.append(subtree(lo, hi))
+        elif not (start <= lo and hi <= end):  # a subtree inside is the leaves' own
+            k = _split(hi - lo)
+            visit(lo, lo + k)
+            visit(lo + k, hi)
+
+    visit(0, size)
+    return out
+
+
+def root_from_range(start: int, size: int, leaves: Sequence[bytes],
+                    proof: Sequence[bytes]) -> bytes:
+    """The root that ``proof`` (:func:`range_proof`) leads to with ``leaves``
+    at ``start``, ``start + 1``, ...: ``MTH`` computed as RFC 9162 defines
+    it, taking each subtree outside the range from the proof, in order."""
+    end = start + len(leaves)
+    if not 0 <= start < end <= size:
+        raise ProofError(f"no range [{start}, {end}) in a tree of size {size}")
+    _check_hashes([*leaves, *proof])
+    given = iter(proof)
+
+    def mth(lo: int, hi: int) -> bytes:
+        if hi <= start or end <= lo:
+            h = next(given, None)
+            if h is None:
+                raise ProofError("range proof is too short")
+            return h
+        if hi - lo == 1:
+            return leaves[lo - start]
+        k = _split(hi - lo)
+        return _node(mth(lo, lo + k), mth(lo + k, hi))
+
+    root = mth(0, size)
+    if next(given, None) is not None:
+        raise ProofError("range proof is too long")
+    return root
 
 
 def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:

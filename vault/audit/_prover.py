@@ -2,9 +2,9 @@
 out (docs/AUDIT.md §6, §10).
 
 A proof reads ``O(log n)`` stored hashes, its line and the lines of its
-record's run, whose leaves it carries for the run's signature (§10).
-The stored hashes are derived data, so every inclusion proof is verified
-against its signed checkpoint first; when that fails the derived data is
+record's run, which it carries with their range proof for the run's
+signature (§10). The stored hashes are derived data, so every inclusion
+and range proof is verified against its signed checkpoint first; when that fails the derived data is
 rebuilt from the log (with a note) and the proof made again -- or, where the
 log logic may not rewrite it (a database computes its own), the proof is
 made from the lines themselves.
@@ -13,19 +13,26 @@ made from the lines themselves.
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from vault.audit._chain import ZERO_LEAF
 from vault.audit._checkpoint import Checkpoint
-from vault.audit._fields import RUN_LIMIT
 from vault.audit._hashing import HASH_SIZE, leaf_hash
-from vault.audit._proof import consistency_proof, inclusion_proof, verify_inclusion
+from vault.audit._proof import (
+    SubtreeReader,
+    consistency_proof,
+    inclusion_proof,
+    range_proof,
+    root_from_range,
+    verify_inclusion,
+)
 from vault.audit._record import TORN_ACTION
 from vault.audit._storage import LogEnd
 from vault.audit._tlogproof import TlogProof, attested_extra
 from vault.audit._tree import StoredHashes, stored_order
-from vault.audit._walk import MAX_FRAGMENTS, Walker, parse, settles
+from vault.audit._walk import MAX_FRAGMENTS, MAX_RUN_BYTES, Walker, parse, settles
 from vault.errors import AuditIntegrityError, MerkleError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,8 +43,11 @@ __all__ = ["consistency", "not_its_checkpoint", "prove", "short_of_checkpoint"]
 T = TypeVar("T")
 _FAILED = (MerkleError, EOFError, OSError, ValueError)
 # The most lines read on either side of a proven line for what its run's
-# signature covers: a batch's run, or the pending lines a torn record names.
-_REACH = RUN_LIMIT + MAX_FRAGMENTS + 1
+# signature covers: a run a reader takes (MAX_FRAGMENTS unsigned records,
+# §5), or the pending lines a torn record names.
+_REACH = 2 * MAX_FRAGMENTS + 1
+#: a proof's run: its first line s, its signed record k', lines s-1..k'
+Run = tuple[int, int, dict[int, bytes]]
 
 
 def short_of_checkpoint(size: int, have: int) -> AuditIntegrityError:
@@ -91,7 +101,8 @@ def _rebuild(log: LogReading) -> bool:
 
 def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
     """A c2sp.org/tlog-proof@v1 for line ``seq`` against ``cp`` (whose signed
-    note is ``note``), carrying the line as extra data, verified first."""
+    note is ``note``), carrying the line and its run as extra data, verified
+    first."""
     if seq >= cp.size:
         raise UsageError(f"there is no record {seq}: the log holds {cp.size} lines")
     if any(i < cp.size for i in log._sealed_off):
@@ -99,28 +110,59 @@ def prove(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
     for attempt in range(2):
         try:
             with log._reading():
-                proof = _from_derived(log, cp.size, lambda h: h.prefetched(
-                    lambda sub: inclusion_proof(seq, cp.size, sub)))
                 line = log.storage.line(seq)
+                run = _covering(log, seq, cp.size) if line is not None else None
+                proof, ranged = _from_derived(log, cp.size, _derived_proofs(seq, run, cp.size))
             if line is None:
                 raise EOFError("line not found through the derived index")
             verify_inclusion(seq, cp.size, leaf_hash(line), proof, cp.root)
-            extra = _extra(log, seq, line, cp.size)
+            extra = _extra(line, run, ranged, cp)
             return TlogProof(seq, tuple(proof), note, extra=extra).to_text()
         except _FAILED:
             if attempt or not _rebuild(log):
                 break
     with log._reading():
         hashes, lines = _in_memory(log, cp.size)
+        run = _covering(log, seq, cp.size) if seq < len(lines) else None
     if len(lines) < cp.size:
         raise short_of_checkpoint(cp.size, len(lines))
-    proof = inclusion_proof(seq, cp.size, hashes.subtree)
+    proof, ranged = _proofs(seq, run, cp.size, hashes.subtree)
     try:
         verify_inclusion(seq, cp.size, leaf_hash(lines[seq]), proof, cp.root)
+        extra = _extra(lines[seq], run, ranged, cp)
     except MerkleError as e:
         raise not_its_checkpoint(cp.size) from e
-    extra = _extra(log, seq, lines[seq], cp.size)
     return TlogProof(seq, tuple(proof), note, extra=extra).to_text()
+
+
+def _derived_proofs(seq: int, run: Run | None, size: int
+                    ) -> Callable[[StoredHashes], tuple[list[bytes], list[bytes]]]:
+    """:func:`_proofs` from the stored hashes, read in one batch."""
+    return lambda h: h.prefetched(lambda sub: _proofs(seq, run, size, sub))
+
+
+def _proofs(seq: int, run: Run | None, size: int,
+            subtree: SubtreeReader) -> tuple[list[bytes], list[bytes]]:
+    """The inclusion proof of line ``seq``, and the range proof of its run's
+    lines s-1..k' (none without a run)."""
+    ranged = [] if run is None else range_proof(max(run[0] - 1, 0), run[1] + 1, size, subtree)
+    return inclusion_proof(seq, size, subtree), ranged
+
+
+def _extra(line: bytes, run: Run | None, ranged: list[bytes], cp: Checkpoint) -> bytes:
+    """The proof's extra data (§10): the line and its run, whose lines the
+    range proof shows are the checkpoint's (or MerkleError) -- or the line
+    alone when it is no record its actor's signature covers within the
+    checkpoint (junk, a record set aside, a run still open)."""
+    if run is None:
+        return line
+    start, end, lines = run
+    carried = [lines[i] for i in range(max(start - 1, 0), end + 1)]
+    root = root_from_range(max(start - 1, 0), cp.size, [leaf_hash(x) for x in carried], ranged)
+    if not hmac.compare_digest(root, cp.root):
+        raise MerkleError(f"the lines {max(start - 1, 0)}-{end} are not those of the "
+                          f"checkpoint of size {cp.size}")
+    return attested_extra(line, start, end, carried, ranged)
 
 
 def _under_incident(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> str:
@@ -131,66 +173,52 @@ def _under_incident(log: LogReading, seq: int, note: bytes, cp: Checkpoint) -> s
     elsewhere; or, for a checkpoint signed over the lines as they are now,
     from the lines alone. The derived data is never rebuilt here, or no
     proof could be made again. Its other hashes may be older than the
-    damage: all are recomputed from the leaves."""
+    damage: all are recomputed from the leaves. A run holding a sealed-off
+    line (or next to one) is not carried: its line as written is gone, so
+    nobody could show the run its signature covers is the tree's."""
     from vault.audit._tree import tree_root
     from vault.audit._verify_end import originals
 
     with log._reading():
-        leaves = written = originals(log, cp.size, log._sealed_off, log._recorded)
+        leaves = originals(log, cp.size, log._sealed_off, log._recorded)
         line = log.storage.line(seq)
         if leaves is None or tree_root(leaves) != cp.root:
             leaves = [leaf_hash(x) for block in log.storage.read(0, 0, LogEnd(cp.size, None))
                       for x in block][:cp.size]
+        run = _covering(log, seq, cp.size) if line is not None else None
     if len(leaves) != cp.size or tree_root(leaves) != cp.root or line is None \
             or leaf_hash(line) != leaves[seq]:
         raise not_its_checkpoint(cp.size)
+    if run is not None and any(i in log._sealed_off for i in range(run[0] - 1, run[1] + 1)):
+        run = None
     data = stored_order(leaves)
 
     def read(indexes: object) -> list[bytes]:
         return [data[i * HASH_SIZE : (i + 1) * HASH_SIZE] for i in indexes]  # type: ignore[attr-defined]
 
-    proof = inclusion_proof(seq, cp.size, StoredHashes(read, len(data) // HASH_SIZE).subtree)
+    proof, ranged = _proofs(seq, run, cp.size, StoredHashes(read, len(data) // HASH_SIZE).subtree)
     try:
         verify_inclusion(seq, cp.size, leaf_hash(line), proof, cp.root)
+        extra = _extra(line, run, ranged, cp)
     except MerkleError as e:
         raise not_its_checkpoint(cp.size) from e
-    # The signatures cover the sealed-off lines as written, whichever tree
-    # the checkpoint holds.
-    extra = _extra(log, seq, line, cp.size, written if written is not None else leaves)
     return TlogProof(seq, tuple(proof), note, extra=extra).to_text()
 
 
-def _extra(log: LogReading, seq: int, line: bytes, size: int,
-           leaves: list[bytes] | None = None) -> bytes:
-    """The proof's extra data (§10): the line and what its run's signature
-    covers, so that a third party can check who wrote it -- or the line
-    alone when it is no record its actor's signature covers within the
-    checkpoint (junk, a record set aside, a run still open). ``leaves``:
-    the tree's own, where they differ from the lines' (§11.3)."""
-    with log._reading():
-        found = _covering(log, seq, size, leaves)
-    if found is None:
-        return line
-    covering, chain = found
-    return attested_extra(line, covering, chain)
-
-
-def _covering(log: LogReading, seq: int, size: int,
-              tree: list[bytes] | None) -> tuple[bytes | None, list[bytes]] | None:
-    """The signed record covering line ``seq`` (None: the line itself) and
-    the leaves of its chain, leaf(s-1) first (§4), or None."""
-    def leaf(i: int, text: bytes) -> bytes:
-        return tree[i] if tree is not None else leaf_hash(text)
-
+def _covering(log: LogReading, seq: int, size: int) -> Run | None:
+    """Line ``seq``'s run (§4): its first line s, the signed record k'
+    whose signature covers the line (k' = seq for a signed record), and the
+    lines s-1..k' -- or None when no signature of its actor's covers it
+    within the checkpoint, or covers more than a reader takes (§5)."""
     lines: dict[int, bytes] = {}
     span = [8]  # lines fetched at once, doubled up to a whole run
 
     def read(i: int) -> bytes | None:
-        # A batch's run, up to RUN_LIMIT lines on either side of the line
-        # proven, in a few reads; a record signed on its own in one or two.
+        # A batch's run, up to MAX_FRAGMENTS lines on either side of the
+        # line proven, in a few reads; a record signed on its own in one or two.
         if i not in lines and i != seq:
             lo, hi = (max(0, i - span[0] + 1), i + 1) if i < seq else (i, min(size, i + span[0]))
-            span[0] = min(2 * span[0], RUN_LIMIT + 1)
+            span[0] = min(2 * span[0], MAX_FRAGMENTS + 1)
             lines.update(enumerate(log.storage.lines(lo, hi) or (), lo))
         if i not in lines:
             text = log.storage.line(i)
@@ -204,38 +232,49 @@ def _covering(log: LogReading, seq: int, size: int,
     if record is None:
         return None
     if record.action == TORN_ACTION:
-        return _walked(read, leaf, seq)
-    signed: bytes | None = None  # the record signing the run, when not the line
-    end = seq if record.signature is not None else -1
-    for i in range(seq + 1, min(size, seq + RUN_LIMIT + 1)):
+        found = _walked(read, seq)
+    else:
+        found = _signed_run(read, record.actor_key, seq, record.signature is not None, size)
+    if found is None:
+        return None
+    start, end = found
+    if end - start > MAX_FRAGMENTS or any(read(i) is None
+                                          for i in range(max(start - 1, 0), end + 1)):
+        return None
+    return start, end, lines
+
+
+def _signed_run(read: Callable[[int], bytes | None], actor_key: str, seq: int, signed: bool,
+                size: int) -> tuple[int, int] | None:
+    """The run s..k' of an ordinary record at ``seq`` of ``actor_key``."""
+    end = seq if signed else -1
+    for i in range(seq + 1, min(size, seq + MAX_FRAGMENTS + 1)):
         if end >= 0:
             break
         text = read(i)
         if text is None:
             return None
-        if not _unsigned_of(text, record.actor_key, i):
+        if not _unsigned_of(text, actor_key, i):
             found = parse(text, i)
-            if found is None or not settles(found, i) or found.actor_key != record.actor_key \
+            if found is None or not settles(found, i) or found.actor_key != actor_key \
                     or found.action == TORN_ACTION:
                 return None  # never covered: set aside, or damage
-            signed, end = text, i
+            end = i
     if end < 0:
         return None
     start = min(seq, end)
-    while start > 0 and end - start < RUN_LIMIT:
+    while start > 0:
         text = read(start - 1)
         if text is None:
             return None
-        if not _unsigned_of(text, record.actor_key, start - 1):
+        if not _unsigned_of(text, actor_key, start - 1):
             break
         start -= 1
-    chain = [ZERO_LEAF] if start == 0 else []
-    for i in range(max(start - 1, 0), end):
-        text = read(i)
-        if text is None:
-            return None
-        chain.append(leaf(i, text))
-    return signed, chain
+        if end - start > MAX_FRAGMENTS:
+            return None  # longer than a reader takes (§5): damage
+    if sum(len(read(i) or b"") + 1 for i in range(start, end)) > MAX_RUN_BYTES:
+        return None  # larger than a reader takes (§5): damage
+    return start, end
 
 
 def _unsigned_of(line: bytes, actor_key: str, seq: int) -> bool:
@@ -251,9 +290,8 @@ def _unsigned_of(line: bytes, actor_key: str, seq: int) -> bool:
             and b',"seq":%d,"state":' % seq in line)
 
 
-def _walked(read: Callable[[int], bytes | None], leaf: Callable[[int, bytes], bytes],
-            seq: int) -> tuple[bytes | None, list[bytes]] | None:
-    """The leaves a torn record's chain covers -- every pending line, junk
+def _walked(read: Callable[[int], bytes | None], seq: int) -> tuple[int, int] | None:
+    """The run s..k a torn record's chain covers -- every pending line, junk
     too, for a long run (§8) -- by the reading rules, run from the nearest
     settle point before it."""
     start = seq
@@ -266,21 +304,20 @@ def _walked(read: Callable[[int], bytes | None], leaf: Callable[[int, bytes], by
         start -= 1
     if start > 0 and seq - start >= _REACH:
         return None
-    leaves = {start - 1: ZERO_LEAF}
+    last = ZERO_LEAF
     if start > 0:
         text = read(start - 1)
         if text is None:
             return None
-        leaves[start - 1] = leaf(start - 1, text)
-    walker = Walker(leaves[start - 1], start)
+        last = leaf_hash(text)
+    walker = Walker(last, start)
     for i in range(start, seq + 1):
         text = read(i)
         if text is None:
             return None
-        leaves[i] = leaf(i, text)
-        for item in walker.feed(i, text, leaves[i]):
+        for item in walker.feed(i, text, leaf_hash(text)):
             if item.seq == seq and item.problem is None and item.chain is not None:
-                return None, [leaves[j] for j in range(item.covers.start - 1, seq)]
+                return item.covers.start, seq
     return None
 
 
