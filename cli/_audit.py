@@ -17,18 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault._inputs import open_input
 from vault._primitives import loads_json
-from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport, fingerprint
+from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport
 from vault.audit._storage import MAX_CHECKPOINT
 from vault.errors import AuditIntegrityError, UsageError
 
 from . import _audit_output as out
 from ._approve import approval_options, approved
-from ._common import echo_json, info, warn
+from ._common import echo_json, info, printable, warn
 from ._complete import complete_doc_ids
 from ._vault_common import (
     vault_audit_log,
@@ -396,15 +395,16 @@ def key(ctx: click.Context, log_dir: str | None) -> None:
 @click.pass_context
 def keys(ctx: click.Context) -> None:
     """Print the keys file a third party checks signatures with: one line
-    per binding, NAME FIRST END FINGERPRINT BASE64-KEY (docs/AUDIT.md §15)."""
+    per binding, FIRST END FINGERPRINT BASE64-KEY NAME, the name a JSON
+    string (docs/AUDIT.md §15)."""
+    from vault._ops.verify import keys_file_line
+
     v = vault_for_audit(ctx)
     if v is None:
         raise UsageError("a standalone audit log has no policy binding keys to names",
                          hint="pass --vault DIR (or set VAULT_DIR)")
-    for name, first, end, public in v.audit_key_bindings():
-        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        click.echo(f"{name or '-'} {first} {'-' if end is None else end} "
-                   f"{fingerprint(public)} {base64.b64encode(raw).decode()}")
+    for binding in v.audit_key_bindings():
+        click.echo(printable(keys_file_line(binding)))
 
 
 @audit.command("incident")

@@ -61,8 +61,8 @@ def _keys_file(path: Path, keys: dict[str, Ed25519PrivateKey],
     for name, key in keys.items():
         first, end = (lines or {}).get(name, (0, None))
         text = base64.b64encode(key.public_key().public_bytes(*raw)).decode()
-        rows.append(f"{name} {first} {'-' if end is None else end} "
-                    f"{fingerprint(key.public_key())} {text}\n")
+        rows.append(f"{first} {'-' if end is None else end} "
+                    f"{fingerprint(key.public_key())} {text} {json.dumps(name)}\n")
     path.write_text("".join(rows))
     return str(path)
 

@@ -695,18 +695,20 @@ def test_a_proof_of_a_record_nobody_signed_is_refused(office: Office) -> None:
 
 def _keys_file_lookup(office: Office) -> Any:
     """The auditor's key lookup from 'vault audit keys' (AUDIT.md §15): the
-    key bound to a name (``-`` for none) over the lines ``first <= s < end``."""
+    key bound to a name (JSON, ``null`` for none) over the lines
+    ``first <= s < end``."""
     import base64
+    import json
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     r = office.cli("deputy", "audit", "keys")
     assert r.exit_code == 0, r.stderr
-    bindings = [line.split() for line in r.stdout.splitlines()]
+    bindings = [line.split(" ", 4) for line in r.stdout.splitlines()]
 
     def lookup(name: str | None, fp: str, seq: int) -> Ed25519PublicKey | None:
-        for who, first, end, key_fp, key in bindings:
-            if who == (name or "-") and key_fp == fp and int(first) <= seq \
+        for first, end, key_fp, key, who in bindings:
+            if json.loads(who) == name and key_fp == fp and int(first) <= seq \
                     and (end == "-" or seq < int(end)):
                 return Ed25519PublicKey.from_public_bytes(base64.b64decode(key))
         return None

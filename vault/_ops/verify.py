@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import NoteVerifier, VerifyReport
     from vault.audit._tip import TrustedTip
 
-__all__ = ["confirm_history", "key_bindings", "key_lookup", "signer_lookup", "verify_audit"]
+__all__ = ["confirm_history", "key_bindings", "key_lookup", "keys_file_line", "signer_lookup",
+           "verify_audit"]
 
 #: ``(name, first, end, key)``: ``key`` signs for ``name`` (None: an unnamed
 #: actor) in the runs starting at lines ``first`` to ``end - 1`` (None: on)
@@ -74,6 +76,21 @@ def key_lookup(s: Session) -> Callable[[str | None, str, int], Ed25519PublicKey 
         return key if fingerprint(key) == fp else None
 
     return lookup
+
+
+def keys_file_line(binding: Binding) -> str:
+    """One line of the keys file (docs/AUDIT.md §15): FIRST END FINGERPRINT
+    BASE64-KEY NAME, the name last as a JSON string (``null`` for records
+    that carry none) -- a name may hold spaces, so it is the rest of the
+    line, and JSON keeps it exact."""
+    from cryptography.hazmat.primitives import serialization
+
+    from vault.audit import fingerprint
+
+    name, first, end, public = binding
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return (f"{first} {'-' if end is None else end} {fingerprint(public)} "
+            f"{base64.b64encode(raw).decode()} {json.dumps(name, ensure_ascii=False)}")
 
 
 def key_bindings(s: Session) -> list[Binding]:

@@ -11,9 +11,9 @@
 // OLD_CHECKPOINT are signed-note files; TLOG_PROOF a c2sp.org/tlog-proof@v1
 // file; HASHES the log's stored-hash file; LOG the log itself; CONSISTENCY
 // a file of base64 hashes (one per line) proving OLD_CHECKPOINT's tree is a
-// prefix of CHECKPOINT's. KEYS, a file of "NAME FIRST END FINGERPRINT
-// BASE64-KEY" lines (the key the vault's policy gave each name, for the runs
-// starting in lines FIRST to END-1; END "-" while it holds), has every
+// prefix of CHECKPOINT's. KEYS, a file of "FIRST END FINGERPRINT BASE64-KEY
+// NAME" lines (the key the vault's policy gave each name, a JSON string, for
+// the runs starting in lines FIRST to END-1; END "-" while it holds), has every
 // record signature checked, by the key bound to the name the record carries
 // (records.go).
 package main

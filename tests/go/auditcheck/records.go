@@ -60,42 +60,47 @@ type record struct {
 // record whose run starts at line s is the name's only when first <= s <
 // end (end < 0: still in force).
 type binding struct {
-	name       string // "-" for records that carry no name (null)
+	name       *string // nil for records that carry no name (null)
 	first, end int64
 	key        ed25519.PublicKey
 }
 
-// readKeys reads "NAME FIRST END FINGERPRINT BASE64-KEY" lines (END "-"
-// while the binding holds); each key must hash to its fingerprint (SHA256:
-// + unpadded base64 of SHA-256 of the raw key). Bindings are looked up by
-// fingerprint, and hold only for their name and lines.
+// readKeys reads "FIRST END FINGERPRINT BASE64-KEY NAME" lines, fields
+// separated by one space and NAME the rest of the line, a JSON string (null
+// for records that carry none: a name may hold spaces); END "-" while the
+// binding holds. Each key must hash to its fingerprint (SHA256: + unpadded
+// base64 of SHA-256 of the raw key). Bindings are looked up by
+// fingerprint.
 func readKeys(data []byte) map[string][]binding {
 	keys := map[string][]binding{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" {
 			continue
 		}
+		fields := strings.SplitN(line, " ", 5)
 		if len(fields) != 5 {
-			fail("keys: bad line %q (NAME FIRST END FINGERPRINT KEY)", sc.Text())
+			fail("keys: bad line %q (FIRST END FINGERPRINT KEY NAME)", line)
 		}
-		raw, err := base64.StdEncoding.DecodeString(fields[4])
-		first, errFirst := strconv.ParseInt(fields[1], 10, 64)
+		var name *string
+		errName := json.Unmarshal([]byte(fields[4]), &name)
+		raw, err := base64.StdEncoding.DecodeString(fields[3])
+		first, errFirst := strconv.ParseInt(fields[0], 10, 64)
 		end, errEnd := int64(-1), error(nil)
-		if fields[2] != "-" {
-			end, errEnd = strconv.ParseInt(fields[2], 10, 64)
+		if fields[1] != "-" {
+			end, errEnd = strconv.ParseInt(fields[1], 10, 64)
 		}
-		if err != nil || len(raw) != ed25519.PublicKeySize || errFirst != nil || errEnd != nil ||
-			first < 0 || (end >= 0 && end <= first) {
-			fail("keys: bad line %q", sc.Text())
+		if errName != nil || err != nil || len(raw) != ed25519.PublicKeySize || errFirst != nil ||
+			errEnd != nil || first < 0 || (end >= 0 && end <= first) {
+			fail("keys: bad line %q", line)
 		}
 		sum := sha256.Sum256(raw)
 		fp := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-		if fp != fields[3] {
-			fail("keys: %s is not the fingerprint of its key", fields[3])
+		if fp != fields[2] {
+			fail("keys: %s is not the fingerprint of its key", fields[2])
 		}
-		keys[fp] = append(keys[fp], binding{fields[0], first, end, ed25519.PublicKey(raw)})
+		keys[fp] = append(keys[fp], binding{name, first, end, ed25519.PublicKey(raw)})
 	}
 	return keys
 }
@@ -104,12 +109,9 @@ func readKeys(data []byte) map[string][]binding {
 // a run starting at line start, or nil: a record carrying another's name,
 // or a key used outside its lines (revoked, or not yet given), is no one's.
 func keyFor(keys map[string][]binding, name *string, fp string, start int64) ed25519.PublicKey {
-	want := "-"
-	if name != nil {
-		want = *name
-	}
 	for _, b := range keys[fp] {
-		if b.name == want && b.first <= start && (b.end < 0 || start < b.end) {
+		same := (b.name == nil) == (name == nil) && (name == nil || *b.name == *name)
+		if same && b.first <= start && (b.end < 0 || start < b.end) {
 			return b.key
 		}
 	}
