@@ -83,7 +83,10 @@ def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
             raise Refused("ambiguous", f"{source}: a label property whose label id is not "
                           "a GUID")
         m = PROPERTY.fullmatch(name)
-        if m and len(value) <= _MAX_FIELD:
+        # Measured without the spaces around it, as it is read (_true,
+        # _checked): ``true`` padded past the bound with spaces was skipped,
+        # a label read as switched off.
+        if m and len(value.strip()) <= _MAX_FIELD:
             got = fields.setdefault(m.group(1).lower(), {})
             key = m.group(2).lower()
             # one field named twice in different case: enabled if either says so

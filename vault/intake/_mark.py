@@ -4,10 +4,13 @@ shows and enforces it once the document leaves the vault.
 
 The policy label is translated to the Office label its intake section
 maps to it (:func:`office_label_for`), and written as ``MSIP_Label_*``
-custom properties (``docProps/custom.xml``, created if missing) and, when
-the file has one, in ``docMetadata/LabelInfo.xml``. Every other part is
-copied byte for byte. A PDF gets the same properties in its document
-information dictionary (:func:`mark_pdf`; pypdf rewrites the whole file).
+custom properties and in LabelInfo, in every part intake reads labels
+from (found as it finds them: by relationship, by usual name in any case,
+by content type; ``docProps/custom.xml`` created if there is none). Every
+other part is copied byte for byte. A PDF gets the same properties in its
+document information dictionary (:func:`mark_pdf`; pypdf rewrites the
+whole file). Either copy is inspected before it is handed out, and
+refused unless intake reads it as carrying the vault's label alone.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from xml.sax.saxutils import escape, quoteattr
 
 from vault.errors import BadDataError
-from vault.intake._labels import CUSTOM_PROPS, LABEL_INFO, LABEL_NS, PROPERTY
+from vault.intake._labels import CUSTOM_PROPS, LABEL_NS, is_label_property
 from vault.intake._model import Budget, Meter, Refused
 from vault.intake._opc import CUSTOM_PROPERTIES_REL, CUSTOM_PROPERTIES_TYPE
 from vault.intake._xml import parse_small
@@ -97,8 +100,9 @@ def _fields(mapping: OfficeLabelMapping, site_id: str | None, method: str,
 
 def _custom_xml(old: list[tuple[str, str, str]], fields: dict[str, str]) -> bytes:
     """custom.xml with ``old`` properties (name, vt type, value) that are not
-    labels, then the label's fields."""
-    rows = [(n, t, v) for n, t, v in old if not PROPERTY.fullmatch(n)]
+    labels (named ``MSIP_Label_`` in any case, as intake reads them), then
+    the label's fields."""
+    rows = [(n, t, v) for n, t, v in old if not is_label_property(n)]
     rows += [(n, "lpwstr", v) for n, v in fields.items()]
     lines = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
              f'<Properties xmlns="{_PROPS_NS}" xmlns:vt="{_VT_NS}">']
@@ -109,10 +113,10 @@ def _custom_xml(old: list[tuple[str, str, str]], fields: dict[str, str]) -> byte
     return "".join(lines).encode("utf-8")
 
 
-def _old_properties(data: bytes, budget: Budget) -> list[tuple[str, str, str]]:
+def _old_properties(data: bytes, budget: Budget, part: str) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     child = ("lpwstr", "")
-    for tag, attrib, text, _ in parse_small(io.BytesIO(data), CUSTOM_PROPS,
+    for tag, attrib, text, _ in parse_small(io.BytesIO(data), part,
                                             budget.max_metadata_bytes, budget.max_xml_depth):
         local = tag.rsplit("}", 1)[-1]
         if local == "property":
@@ -164,52 +168,99 @@ def mark_office(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, *,
     set to ``mapping`` (see :func:`office_label_for`). ``site_id`` is the
     tenant's id (default: the mapping's, else the one the file already
     carries). BadDataError when ``src`` is not an Office document that can
-    be marked."""
+    be marked, or when intake would not read the copy as carrying that
+    label alone (:func:`_vouched`); nothing is written then."""
     if mapping.id is None:
         raise BadDataError("this Office label mapping has no id (GUID); it cannot be written")
-    with _seekable(src) as seekable:
-        _mark_zip(seekable, dst, mapping, site_id, method, now, budget or Budget())
+    budget = budget or Budget()
+    with _seekable(src) as seekable, _spool() as marked:
+        _mark_zip(seekable, marked, mapping, site_id, method, now, budget)
+        _vouched(marked, mapping, budget)
+        _copy(marked, dst)
+
+
+_SPOOLED = 64 << 20  # a marked copy held in memory up to this, on disk past it
+
+
+@contextmanager
+def _spool() -> Iterator[BinaryIO]:
+    with tempfile.SpooledTemporaryFile(_SPOOLED) as spool:
+        yield cast(BinaryIO, spool)
+
+
+def _copy(src: BinaryIO, dst: BinaryIO) -> None:
+    src.seek(0)
+    while chunk := src.read(1 << 20):
+        dst.write(chunk)
+
+
+def _vouched(marked: BinaryIO, mapping: OfficeLabelMapping, budget: Budget) -> None:
+    """BadDataError unless intake reads the marked copy and finds the label
+    written, enabled, and no other. A copy it could not read was sealed
+    again at any label its sealer gave (custom.xml added beside a
+    ``docProps/Custom.xml``: two parts of one name), and one with another
+    label left in it (a LabelInfo or custom properties part under another
+    name, a property named in lowercase) carried that label too. A copy cut
+    short by the time or text budget stands: at seal it counts as not
+    inspected whole (docs/POLICY.md §11.5)."""
+    from vault.intake._inspect import inspect
+
+    marked.seek(0)
+    found = inspect(marked, budget=budget, rules=())
+    if not found.inspectable:
+        raise BadDataError(f"cannot mark this file: intake could not read the marked copy "
+                           f"({found.reason})")
+    if [(lab.id, lab.enabled) for lab in found.office_labels] != [(mapping.id, True)]:
+        raise BadDataError("cannot mark this file: the marked copy would carry a label "
+                           "besides the vault's")
 
 
 def _mark_zip(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, site_id: str | None,
               method: str, now: datetime | None, budget: Budget) -> None:
     from vault.intake._labels import guid
-    from vault.intake._office import office_kind, read_labels
+    from vault.intake._office import label_parts, read_labels
+    from vault.intake._opc import CONTENT_TYPES, PACKAGE_RELS, Package, main_part
     from vault.intake._zip import SafeZip
 
     meter = Meter(budget)
     try:
         zf = SafeZip(src, meter)
-        if office_kind(zf) is None:
-            raise Refused("unsupported", "not a Word, Excel or PowerPoint document")
-        found = read_labels(zf, meter)
+        pkg = Package.read(zf)
+        try:
+            _, main = main_part(pkg)
+        except Refused as e:
+            raise Refused(e.cause, "not a Word, Excel or PowerPoint document" if
+                          e.cause == "unsupported" else e.reason) from None
+        found = read_labels(zf, meter, pkg)
         site = guid(site_id) or mapping.site_id or next(
             (lab.site_id for lab in found if lab.site_id), None)
-        parts = {}
-        for name in (CUSTOM_PROPS, "[Content_Types].xml", "_rels/.rels"):
-            if name in zf:
-                with zf.open(name, budget.max_metadata_bytes) as f:
-                    parts[name] = f.read()
-        missing = [n for n in ("[Content_Types].xml", "_rels/.rels")
-                   if n not in parts and CUSTOM_PROPS not in zf]
-        if missing:
-            raise Refused("malformed", f"it has no {missing[0]}")
+        fields = _fields(mapping, site, method, now or datetime.now(UTC))
+        # The parts intake reads labels from, found as it finds them (by
+        # relationship, usual name in any case, content type): each is
+        # rewritten, so the copy carries the vault's label and no other.
+        label_info, custom = label_parts(pkg)
+        _rewritable(set(label_info), set(custom), main, pkg)
+        replace = {name: _label_info(mapping, site, method) for name in label_info}
+        for name in custom:
+            with zf.open(name, budget.max_metadata_bytes) as f:
+                replace[name] = _custom_xml(_old_properties(f.read(), budget, name), fields)
+        if not custom:  # added, with its content type and relationship
+            types, rels = zf.find(CONTENT_TYPES), zf.find(PACKAGE_RELS)
+            for stored, usual in ((types, CONTENT_TYPES), (rels, PACKAGE_RELS)):
+                if stored is None:
+                    raise Refused("malformed", f"it has no {usual}")
+            assert types is not None and rels is not None
+            replace[CUSTOM_PROPS] = _custom_xml([], fields)
+            replace[types] = _insert(
+                _read(zf, types, budget), b"</Types>",
+                f'<Override PartName="/{CUSTOM_PROPS}" ContentType="{CUSTOM_PROPERTIES_TYPE}"/>',
+                CONTENT_TYPES)
+            replace[rels] = _insert(
+                _read(zf, rels, budget), b"</Relationships>",
+                f'<Relationship Id="rIdVaultCustomProps" Type="{CUSTOM_PROPERTIES_REL}" '
+                f'Target="{CUSTOM_PROPS}"/>', PACKAGE_RELS)
     except Refused as e:
         raise BadDataError(f"cannot mark this file: {e.reason}") from None
-    fields = _fields(mapping, site, method, now or datetime.now(UTC))
-    old = _old_properties(parts[CUSTOM_PROPS], budget) if CUSTOM_PROPS in parts else []
-    replace = {CUSTOM_PROPS: _custom_xml(old, fields)}
-    if LABEL_INFO in zf:
-        replace[LABEL_INFO] = _label_info(mapping, site, method)
-    if CUSTOM_PROPS not in zf:
-        replace["[Content_Types].xml"] = _insert(
-            parts["[Content_Types].xml"], b"</Types>",
-            f'<Override PartName="/{CUSTOM_PROPS}" ContentType="{CUSTOM_PROPERTIES_TYPE}"/>',
-            "[Content_Types].xml")
-        replace["_rels/.rels"] = _insert(
-            parts["_rels/.rels"], b"</Relationships>",
-            f'<Relationship Id="rIdVaultCustomProps" Type="{CUSTOM_PROPERTIES_REL}" '
-            f'Target="{CUSTOM_PROPS}"/>', "_rels/.rels")
     out = ZipCopier(src, dst)
     for info in zf.zip.infolist():
         if info.filename in replace:
@@ -222,42 +273,73 @@ def _mark_zip(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, site_id
     zf.close()
 
 
+def _read(zf: Any, name: str, budget: Budget) -> bytes:
+    with zf.open(name, budget.max_metadata_bytes) as f:
+        data: bytes = f.read()
+    return data
+
+
+def _rewritable(label_info: set[str], custom: set[str], main: str | None, pkg: Any) -> None:
+    """Refused where a part labels are read from cannot be rewritten as a
+    label part alone: one read both as LabelInfo and as custom properties,
+    or one that is also the main document, the content types or a
+    relationships part (its other role lost, or the package broken)."""
+    from vault.intake._opc import CONTENT_TYPES
+
+    if label_info & custom:
+        raise Refused("ambiguous", "a part read both as LabelInfo and as custom properties")
+    structural = {main, pkg.zf.find(CONTENT_TYPES)}
+    for name in label_info | custom:
+        if name in structural or name.lower().endswith(".rels"):
+            raise Refused("ambiguous", f"{name} holds labels and is also a part of the "
+                          "package's structure")
+
+
 def mark_pdf(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, *,
              site_id: str | None = None, method: str = "Privileged",
-             now: datetime | None = None) -> None:
+             now: datetime | None = None, budget: Budget | None = None) -> None:
     """The same for a PDF: ``/MSIP_Label_<guid>_<Field>`` entries in its
     document information dictionary (other entries kept). Not streaming:
     pypdf holds the document while it rewrites it. BadDataError for an
-    encrypted or unreadable PDF."""
+    encrypted or unreadable PDF, or one intake would not read as carrying
+    that label alone once marked (:func:`_vouched`)."""
     from pypdf import PdfReader, PdfWriter
 
     if mapping.id is None:
         raise BadDataError("this Office label mapping has no id (GUID); it cannot be written")
     fields = _fields(mapping, site_id or mapping.site_id, method, now or datetime.now(UTC))
-    try:
-        with _seekable(src) as seekable:
-            _write_pdf(PdfReader(seekable, strict=False), dst, fields, PdfWriter)
-    except BadDataError:
-        raise
-    except Exception as e:  # pypdf raises many kinds on malformed input
-        raise BadDataError(f"cannot mark this PDF ({type(e).__name__})") from None
+    budget = budget or Budget()
+    with _spool() as marked:
+        try:
+            with _seekable(src) as seekable:
+                _write_pdf(PdfReader(seekable, strict=False), marked, fields, PdfWriter)
+        except BadDataError:
+            raise
+        except Exception as e:  # pypdf raises many kinds on malformed input
+            raise BadDataError(f"cannot mark this PDF ({type(e).__name__})") from None
+        _vouched(marked, mapping, budget)
+        _copy(marked, dst)
 
 
 def _write_pdf(reader: Any, dst: BinaryIO, fields: dict[str, str], writer_type: Any) -> None:
+    from pypdf.generic import StreamObject
+
     if reader.is_encrypted:
         raise BadDataError("cannot mark an encrypted PDF")
     writer = writer_type(clone_from=reader)
     # The vault's label is the only one the copy carries: the labels the
     # file came with go, from the information dictionary and from the XMP
-    # metadata (which readers such as inspect() also take labels from).
+    # metadata (which readers such as inspect() also take labels from),
+    # their names in any case, as intake reads them.
     # (``writer.metadata`` is a copy: the dictionary itself is ``_info``.)
     info = writer._info.get_object() if writer._info is not None else None
     if info is not None:
-        for key in [k for k in info if str(k).startswith("/MSIP_Label_")]:
+        for key in [k for k in info if is_label_property(str(k)[1:])]:
             del info[key]
     root = writer.root_object
     meta = root.get("/Metadata")
-    if meta is not None and b"MSIP_Label_" in meta.get_object().get_data():
+    meta = meta.get_object() if meta is not None else None
+    if isinstance(meta, StreamObject) and b"msip_label_" in meta.get_data().lower():
         del root["/Metadata"]
     writer.add_metadata({f"/{k}": v for k, v in fields.items()})
     writer.write(dst)

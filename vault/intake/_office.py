@@ -51,7 +51,7 @@ from vault.intake._slides import ListStylesTarget, SlideListTarget
 from vault.intake._xml import TextTarget, iter_text
 from vault.intake._zip import SafeZip
 
-__all__ = ["office_kind", "read_labels", "read_office"]
+__all__ = ["label_parts", "office_kind", "read_labels", "read_office"]
 
 WORKBOOK = "xl/workbook.xml"  # where a workbook is, when the package names none
 
@@ -107,6 +107,14 @@ def _candidates(pkg: Package, rel_types: frozenset[str], usual: str,
     return list(dict.fromkeys(name for name in found if name is not None))
 
 
+def label_parts(pkg: Package) -> tuple[list[str], list[str]]:
+    """The stored names of the parts labels are read from: the LabelInfo
+    parts, then the custom properties parts (_candidates). Marking rewrites
+    these, so that the copy carries no label intake reads besides its own."""
+    return (_candidates(pkg, CLASSIFICATION_LABELS, LABEL_INFO, CLASSIFICATION_LABELS_TYPE),
+            _candidates(pkg, CUSTOM_PROPERTIES, CUSTOM_PROPS, CUSTOM_PROPERTIES_TYPE))
+
+
 def read_labels(zf: SafeZip, meter: Meter, pkg: Package | None = None
                 ) -> tuple[OfficeLabel, ...]:
     """Every label of every label part found (vault/intake/_labels.py)."""
@@ -115,10 +123,11 @@ def read_labels(zf: SafeZip, meter: Meter, pkg: Package | None = None
     limit, depth = budget.max_metadata_bytes, budget.max_xml_depth
     info: list[OfficeLabel] = []
     props: list[OfficeLabel] = []
-    for name in _candidates(pkg, CLASSIFICATION_LABELS, LABEL_INFO, CLASSIFICATION_LABELS_TYPE):
+    label_info, custom = label_parts(pkg)
+    for name in label_info:
         with zf.open(name, limit) as f:
             info += read_label_info(f, limit, depth, name)
-    for name in _candidates(pkg, CUSTOM_PROPERTIES, CUSTOM_PROPS, CUSTOM_PROPERTIES_TYPE):
+    for name in custom:
         with zf.open(name, limit) as f:
             props += from_properties(read_custom(f, limit, depth, name), name)
     return merge(info, props)

@@ -17,8 +17,13 @@ inspected; one that opens with the empty password (owner-password
 protection only) is. Labels come from the document information dictionary
 (``/MSIP_Label_<guid>_<Field>`` entries, as Office writes them when
 exporting a labelled document) and from the XMP metadata stream, parsed
-here with defusedxml (not with pypdf's parser). pypdf's log messages
-about malformed files are silenced while it runs.
+here with defusedxml (not with pypdf's parser): its pdfx properties, and
+the same names in other namespaces as decoys that may switch a label on,
+never off; a packet past the metadata bound is refused, never skipped.
+pypdf's log messages about malformed files are silenced while it runs,
+but for the one saying a dictionary defines a key twice: met before the
+labels are read, the file is refused (pypdf keeps the first definition, a
+viewer may keep the last).
 """
 
 from __future__ import annotations
@@ -43,15 +48,45 @@ __all__ = ["read_pdf"]
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    log = logging.getLogger("pypdf")
-    level, propagate = log.level, log.propagate
+    """pypdf's log messages silenced, but for the one that says a dictionary
+    defines a key twice (_note_duplicate), taken from the logger of the
+    module that parses dictionaries."""
+    from pypdf.generic import DictionaryObject
+
+    log, parser = logging.getLogger("pypdf"), logging.getLogger(DictionaryObject.__module__)
+    saved = [(one, one.level, one.propagate, one.handlers) for one in (log, parser)]
     log.setLevel(logging.CRITICAL + 1)
     log.propagate = False
+    parser.setLevel(logging.WARNING)
+    parser.propagate = False
+    parser.handlers = [_DUPLICATE_HANDLER]
     try:
         yield
     finally:
-        log.setLevel(level)
-        log.propagate = propagate
+        for one, level, propagate, handlers in saved:
+            one.setLevel(level)
+            one.propagate = propagate
+            one.handlers = handlers
+
+
+# pypdf keeps the first of a key a dictionary defines twice and says so only
+# in a log message ("Multiple definitions in dictionary at byte ... for key
+# ..."); a viewer may keep the last. The keys so defined while a PDF is read
+# are noted for that read (this thread's or task's).
+_DUPLICATES: ContextVar[list[str] | None] = ContextVar("vault_pdf_duplicates", default=None)
+_DUPLICATE_MESSAGE = re.compile(r"Multiple definitions in dictionary at byte \S+ for key (\S+)")
+
+
+class _DuplicateKeys(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        noted = _DUPLICATES.get()
+        if noted is None or not str(record.msg).startswith("Multiple definitions"):
+            return
+        if m := _DUPLICATE_MESSAGE.match(record.getMessage()):
+            noted.append(m.group(1))
+
+
+_DUPLICATE_HANDLER = _DuplicateKeys()
 
 
 def _info_labels(reader: Any) -> list[OfficeLabel]:
@@ -61,25 +96,106 @@ def _info_labels(reader: Any) -> list[OfficeLabel]:
     return from_properties(props, "pdf:info")
 
 
-def _xmp_labels(reader: Any, meter: Meter) -> list[OfficeLabel]:
-    root = reader.trailer["/Root"]
-    meta = root.get("/Metadata")
-    if meta is None:
-        return []
-    data = meta.get_object().get_data()
+PDFX = "http://ns.adobe.com/pdfx/1.3/"  # where Office writes a label in XMP, and reads it
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_RDF_VALUES = (f"{{{_RDF}}}value", f"{{{_RDF}}}resource")  # a property's value as an attribute
+
+
+def _xmp_data(reader: Any, meter: Meter) -> bytes | None:
+    """The XMP packet the catalogue's ``/Metadata`` names, or None. A
+    reference to an object that does not exist is null (ISO 32000-2
+    §7.3.10), and a /Metadata that is no stream holds no packet: no reader
+    takes one from either. A packet past ``max_metadata_bytes`` is refused,
+    ``too-large``: its labels unread, the file was read as labelled none."""
+    from pypdf.generic import StreamObject
+
+    meta = reader.trailer["/Root"].get("/Metadata")
+    meta = meta.get_object() if meta is not None else None
+    if not isinstance(meta, StreamObject):
+        return None
+    data: bytes = meta.get_data()
+    if len(data) > meter.budget.max_metadata_bytes:
+        raise Refused("too-large", f"the XMP metadata is larger than "
+                      f"{meter.budget.max_metadata_bytes} bytes")
+    return data
+
+
+def _xmp_readings(data: bytes, meter: Meter) -> dict[tuple[str, str], str]:
+    """Each label property of an XMP packet, (namespace, name) -> its value:
+    an attribute's, or a property element's text -- or, for one that holds
+    elements (a language alternative's ``rdf:li``, an ``rdf:value``), the
+    text of each leaf in it, and an ``rdf:value`` or ``rdf:resource``
+    attribute. A property read with two different values is refused,
+    ``ambiguous``: which one a reader takes is its own choice (the last one
+    read was taken, and a decoy after ``true`` switched the label off)."""
     budget = meter.budget
-    if len(data) > budget.max_metadata_bytes:
-        return []
-    props: dict[str, str] = {}
-    for tag, attrib, text, _ in parse_small(io.BytesIO(data), "XMP metadata",
-                                            budget.max_metadata_bytes, budget.max_xml_depth):
-        local = tag.rsplit("}", 1)[-1]
-        if is_label_property(local):
-            props[local] = text
+    out: dict[tuple[str, str], str] = {}
+    # depth -> the values of the subtrees ended there under the element open
+    # above, two at most: enough to tell one value from more, each element
+    # looked at once whatever its depth.
+    below: dict[int, set[str]] = {}
+
+    def note(tag: str, value: str) -> None:
+        ns, _, local = tag[1:].rpartition("}") if tag.startswith("{") else ("", "", tag)
+        if is_label_property(local) and out.setdefault((ns, local), value) != value:
+            raise Refused("ambiguous", "XMP metadata: a label property with two values")
+
+    for tag, attrib, text, parents in parse_small(io.BytesIO(data), "XMP metadata",
+                                                  budget.max_metadata_bytes,
+                                                  budget.max_xml_depth):
+        children = below.pop(len(parents) + 1, None)
+        values = _two({text} if children is None or text else set(), children or set(),
+                      {attrib[k] for k in _RDF_VALUES if k in attrib})
+        if is_label_property(tag.rsplit("}", 1)[-1]):
+            if len(values) > 1:
+                raise Refused("ambiguous", "XMP metadata: a label property with two values")
+            note(tag, values.pop() if values else "")
         for key, value in attrib.items():
-            if is_label_property(key.rsplit("}", 1)[-1]):
-                props[key.rsplit("}", 1)[-1]] = value
-    return from_properties(props, "pdf:xmp")
+            note(key, value)
+        below[len(parents)] = _two(below.get(len(parents), set()), values)
+    return out
+
+
+def _two(*sets: set[str]) -> set[str]:
+    """The union of ``sets``, two of its values at most."""
+    out: set[str] = set()
+    for one in sets:
+        for value in one:
+            if len(out) == 2:
+                return out
+            out.add(value)
+    return out
+
+
+def _xmp_labels(reader: Any, meter: Meter) -> list[OfficeLabel]:
+    """Labels of the XMP metadata: those of the pdfx namespace, which a
+    MIP-aware reader takes; a property of the same name in another
+    namespace is a decoy, read as another reading of the label -- enabled
+    if any reading says so (vault/intake/_labels.py), so it cannot switch
+    the label off."""
+    data = _xmp_data(reader, meter)
+    if data is None:
+        return []
+    by_ns: dict[str, dict[str, str]] = {}
+    for (ns, local), value in _xmp_readings(data, meter).items():
+        by_ns.setdefault(ns, {})[local] = value
+    labels = tuple(from_properties(by_ns.pop(PDFX, {}), "pdf:xmp"))
+    for props in by_ns.values():
+        labels = merge(labels, from_properties(props, "pdf:xmp"))
+    return list(labels)
+
+
+def _labels(reader: Any, meter: Meter) -> tuple[OfficeLabel, ...]:
+    """The labels of the information dictionary and the XMP metadata,
+    refused, ``ambiguous``, where a dictionary read for them (or before
+    them: the trailer, the catalogue, the information dictionary, the
+    metadata stream's) defines a key twice: pypdf keeps the first, a viewer
+    may keep the last (an information dictionary holding ``_Enabled
+    (false)`` then ``(true)`` was read as a label switched off)."""
+    labels = merge(_info_labels(reader), _xmp_labels(reader, meter))
+    if _DUPLICATES.get():
+        raise Refused("ambiguous", "a PDF dictionary that defines a key twice")
+    return labels
 
 
 def read_pdf(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
@@ -104,10 +220,14 @@ def read_pdf(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel,
 def _read(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
     from pypdf import PasswordType, PdfReader
 
-    reader = PdfReader(fp, strict=False)
-    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-        raise Refused("encrypted", "an encrypted PDF (it needs a password to open)")
-    labels = merge(_info_labels(reader), _xmp_labels(reader, meter))
+    token = _DUPLICATES.set([])  # the keys defined twice up to the labels
+    try:
+        reader = PdfReader(fp, strict=False)
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise Refused("encrypted", "an encrypted PDF (it needs a password to open)")
+        labels = _labels(reader, meter)
+    finally:
+        _DUPLICATES.reset(token)
     try:
         _scan(reader, scanner, meter)
     except _Stop as stop:
