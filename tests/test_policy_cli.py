@@ -36,7 +36,7 @@ def run(*args: str) -> Result:
 def test_check_ok(filled: str) -> None:
     r = run("check", filled)
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.startswith(f"{filled}: ok (policy office: 4 levels, 6 users, 18 rules; "
+    assert r.stdout.startswith(f"{filled}: ok (policy office: 4 levels, 6 users, 19 rules; "
                                "sha256 ")
     assert r.stderr == ""
 
@@ -165,7 +165,7 @@ def test_test_runs_case_files() -> None:
     r = run("test", str(ROOT / "policies" / "office.cases.yaml"))
     assert r.exit_code == 0, r.stdout
     assert r.stdout.splitlines()[0] == "PASS  a clerk seals a confidential finance memo"
-    assert r.stdout.splitlines()[-1].endswith(": 46 passed, 0 failed (policy office)")
+    assert r.stdout.splitlines()[-1].endswith(": 48 passed, 0 failed (policy office)")
     assert r.stderr == ""
 
 
