@@ -385,7 +385,8 @@ def test_a_policy_file_naming_a_level_with_escapes_is_reported_escaped(
 
 
 @pytest.mark.parametrize("char", ["\x1b", "\r", "\n", "\x07", "\x7f", "\x9b", "\u202e",
-                                  "\u2066", "\udcff"])  # the last: a byte not UTF-8 in argv
+                                  "\u2066", "\u2028", "\u200b", "\u2060", "\ufeff", "\u00ad",
+                                  "\udcff"])  # the last: a byte not UTF-8 in argv
 def test_control_characters_in_a_justification_or_reason_are_refused_at_input(
         office: Office, char: str) -> None:
     doc = office.seal("clerk", office.root / "memo.txt", "--level", "PUBLIC")
@@ -406,6 +407,47 @@ def test_control_characters_in_a_justification_or_reason_are_refused_at_input(
         assert_error(r, 2, "not valid UTF-8" if char == "\udcff" else f"U+{ord(char):04X}")
         assert r.stdout == ""
     assert len(office.audit_records()) == before  # nothing stored
+
+
+# Free text as honest people write it: French with a no-break space and a
+# narrow one, Persian with its ZWNJ, a Hindi conjunct and an emoji sequence
+# with a ZWJ (vault/_text.py).
+FRENCH = "budget 10\u00a0000\u202f\u20ac"
+PERSIAN = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+HINDI = "\u0915\u094d\u200d\u0937 \u0920\u0940\u0915"
+TITLE = "Rapport 10\u00a0000\u00a0\u20ac \U0001f469\u200d\U0001f4bb"
+
+
+def test_honest_free_text_in_any_language_is_accepted_and_shown_as_written(
+        tmp_path: Path, backend: Kind) -> None:
+    # Refused since free text followed the name rule: a no-break space was
+    # "a space other than U+0020", a joiner "an invisible format character".
+    from approval_support import ask, grant, office_for, seal
+
+    o = office_for(tmp_path / "o", backend)
+    doc = seal(o, "leader", justification=FRENCH, title=TITLE)
+    request = ask(o, "leader", "declassify", doc, justification=PERSIAN)
+    assert f"justification  {PERSIAN}" in request.describe()  # the approver's screen
+    grant(o, "deputy", request, reason=HINDI)
+    shown = {"ls": [TITLE], "info": [TITLE, FRENCH], "audit": [PERSIAN, HINDI]}
+    for args in (["ls"], ["ls", "--json"], ["info", doc], ["info", doc, "--json"],
+                 ["audit", "log"], ["audit", "log", "--json"], ["audit", "log", "--jsonl"]):
+        r = o.cli("leader", *args)
+        assert r.exit_code == 0, (args, r.stderr)
+        for text in shown[args[0]]:
+            assert text in r.stdout, (args, text, r.stdout[-400:])
+        assert not any(e in r.stdout for e in ("\\xa0", "\\u00a0", "\\u200c", "\\u200d")), args
+    r = o.cli("leader", "doctor")
+    assert r.exit_code == 0 and "(text)" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("char", ["\u00a0", "\u200d"])
+def test_a_name_with_a_space_or_joiner_free_text_holds_is_refused(
+        tmp_path: Path, char: str) -> None:
+    r = run("identity", "new", f"lea{char}der", "-o", str(tmp_path / "k.key"),
+            "--no-passphrase")
+    assert_error(r, 2, "user name")
+    assert not (tmp_path / "k.key").exists()
 
 
 # -- audit log filters are checked before anything is written ---------------------

@@ -63,6 +63,9 @@ def test_an_escape_the_file_writes_as_printable_text_is_refused_with_its_positio
     if old == STAFF_ONLY and escape == "\\n":  # a description may break lines
         assert load_policy_text(bad).levels[1].description == "Staff\n"
         return
+    if old == STAFF_ONLY and escape == "\\u00a0":  # free text: a no-break space
+        assert load_policy_text(bad).levels[1].description == "Staff\u00a0"
+        return
     line = text[:text.index(old)].count("\n") + 1 + (new.startswith("name: INTERNAL"))
     problems = _refused(bad)
     assert len(problems) == 1, problems
@@ -232,6 +235,53 @@ def test_honest_comments_in_other_scripts_are_kept(folder_office: Office) -> Non
     text = folder_office.policy_text().replace(
         "\nusers:", "\n# Büro – Zürich 東京 ⚖ (révisé)\r\nusers:", 1)
     assert load_policy_text(text).name == "office"
+
+
+# Free text in Persian (a ZWNJ inside a word), Hindi (a ZWJ in a conjunct),
+# French ("10 000 €", a no-break space and a narrow one) and an emoji
+# sequence (woman technologist, a ZWJ): a policy's descriptions and comments
+# hold them.
+PERSIAN = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+HONEST_FREE = (f"{PERSIAN} \u0915\u094d\u200d\u0937 10\u00a0000\u202f\u20ac "
+               "\U0001f469\u200d\U0001f4bb")
+
+
+def test_a_description_or_comment_in_any_language_is_accepted_and_shown_as_written(
+        tmp_path: Path, backend: Kind) -> None:
+    # Refused at check and apply when free text followed the name rule:
+    # a ZWNJ was an invisible format character, a no-break space a space
+    # other than U+0020.
+    o = make_office(tmp_path / "o", backend)
+    text = o.policy_text().replace(
+        STAFF_ONLY, f'    description: "{HONEST_FREE}"\n', 1).replace(
+        "\nusers:", f"\n# {HONEST_FREE}\nusers:", 1).replace(
+        "description: Classification policy", f"description: |\n  {HONEST_FREE}\n  {PERSIAN}\n"
+        "  Classification policy", 1)
+    pol = load_policy_text(text)
+    assert pol.levels[1].description == HONEST_FREE
+    assert pol.description is not None and pol.description.startswith(f"{HONEST_FREE}\n")
+    p = tmp_path / "p.yaml"
+    p.write_text(text, encoding="utf-8")
+    for command in ("check", "apply"):
+        r = o.cli("officer", "policy", command, str(p))
+        assert r.exit_code == 0 and "holds the" not in r.stderr, (command, r.stderr)
+    r = o.cli("clerk", "policy", "show", "--text")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert f"# {HONEST_FREE}\n" in r.stdout and f'"{HONEST_FREE}"' in r.stdout, r.stdout
+    assert "\\u200c" not in r.stdout and "\\xa0" not in r.stdout
+
+
+@pytest.mark.parametrize("char", ["\u00a0", "\u202f", "\u200c", "\u200d"])
+@pytest.mark.parametrize("old, new", [
+    ("name: office", 'name: "off{}ice"'),                        # the policy's name
+    (GENERAL, '      name: "Gene{}ral"\n'),                      # an Office label name
+    ("name: INTERNAL\n", 'name: INTERNAL\n    marking: "IN{}T"\n'),  # a marking, shown as a label
+])
+def test_a_name_or_marking_holding_a_space_or_joiner_free_text_holds_is_refused(
+        folder_office: Office, char: str, old: str, new: str) -> None:
+    # A name is a key others look up: "office" and "off\u200dice" look the same.
+    problems = _refused(folder_office.policy_text().replace(old, new.format(char), 1))
+    assert len(problems) == 1 and f"U+{ord(char):04X}" in problems[0], problems
 
 
 def test_a_comment_s_bidi_characters_never_reach_a_terminal(

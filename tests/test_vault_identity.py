@@ -122,16 +122,21 @@ def test_names_are_one_line() -> None:
 
 # What vault/_text.py refuses in every name and free text: the C1 controls
 # (NEL breaks a line, CSI begins a terminal escape), DEL, the bidi controls,
-# the line and paragraph separators, a lone surrogate, a space but U+0020.
+# the line and paragraph separators, a lone surrogate, the format characters
+# but the two joiners (a zero-width space, a word joiner, a BOM, a soft hyphen).
 UNSHOWN = ["\x85", "\x9b", "\x7f", "\u202e", "\u2066", "\u200f", "\u061c", "\u2028",
-           "\u2029", "\ud800", "\u00a0", "\ufeff"]
+           "\u2029", "\ud800", "\ufeff", "\u200b", "\u2060", "\u00ad", "\ue000"]
+# What a name refuses besides, and free text holds: a space but U+0020 (the
+# no-break space of "10 000 €", U+202F, U+3000) and the joiners U+200C
+# (Persian) and U+200D (Indic conjuncts, emoji sequences).
+FREE_ONLY = ["\u00a0", "\u202f", "\u3000", "\u200c", "\u200d"]
 
 
 @pytest.mark.parametrize("char", UNSHOWN)
 def test_a_name_holds_what_every_name_and_free_text_holds(char: str) -> None:
     # A name excluded only C0 and DEL: a FILE.pub's name carried C1 and bidi
     # controls to the officer's 'vault identity show'. Names, justifications,
-    # titles and the policy's text now share one rule.
+    # titles and the policy's text share what they refuse.
     from vault._ops.discipline import check_free_text
     from vault._sealed.meta import Metadata
     from vault.policy._fields import character_problem
@@ -143,8 +148,31 @@ def test_a_name_holds_what_every_name_and_free_text_holds(char: str) -> None:
     with pytest.raises(UsageError, match="printable"):
         Metadata(None, f"title{char}x", None, 0).check()
     assert character_problem(f"name{char}x") is not None
+    assert character_problem(f"text{char}x", free=True) is not None
     honest = "Anna Smith \u00e9\u4e2d\U0001f600"  # letters of any script, and emoji
     assert new_identity(honest).name == honest
+
+
+@pytest.mark.parametrize("char", FREE_ONLY)
+def test_free_text_holds_spaces_and_joiners_a_name_refuses(char: str) -> None:
+    # Free text refused them since it shared the name rule: "10 000 €" with
+    # its no-break space, Persian with its ZWNJ, a Hindi conjunct or an
+    # emoji sequence with its ZWJ. A name, a key others look up, keeps the
+    # stricter rule: "leader" and "lea\u200dder" look the same.
+    from vault._ops.discipline import check_free_text
+    from vault._sealed.meta import Metadata
+    from vault._text import printable
+    from vault.policy._fields import character_problem
+
+    with pytest.raises(UsageError, match="invalid user name"):
+        new_identity(f"mallory{char}x")
+    assert character_problem(f"name{char}x") is not None
+    check_free_text(f"why{char}x", "justification")
+    assert Metadata("a.txt", f"title{char}x", None, 0).check().title == f"title{char}x"
+    with pytest.raises(UsageError, match="file name"):  # a file name is a name
+        Metadata(f"a{char}.txt", None, None, 0).check()
+    assert character_problem(f"text{char}x", free=True) is None
+    assert printable(f"text{char}x") == f"text{char}x"  # shown as written
 
 
 def test_a_protected_file_without_a_passphrase_says_how_to_give_one(tmp_path: Path) -> None:

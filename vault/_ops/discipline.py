@@ -71,17 +71,18 @@ class Attempt:
 
 def check_free_text(text: str | None, what: str) -> None:
     """UsageError for a ``what`` (justification, reason) that is not one
-    line of printable text (vault/_text.py: records are read on terminals,
-    and a control or bidi character would redraw them or reorder their
-    text), before anything is recorded."""
-    if not isinstance(text, str) or is_text(text):
+    line of free text (vault/_text.py: records are read on terminals, and a
+    control or bidi character would redraw them or reorder their text; a
+    no-break space or a joiner is how people write), before anything is
+    recorded."""
+    if not isinstance(text, str) or is_text(text, free=True):
         return
     if any("\ud800" <= c <= "\udfff" for c in text):
         # Bytes that were not UTF-8 on the command line (Python keeps them
         # as lone surrogates): no record could hold them.
         raise UsageError(f"the {what} is not valid UTF-8 text",
                          hint=f"give the {what} as plain text on one line")
-    raise UsageError(f"the {what} {character_problem(text)}",
+    raise UsageError(f"the {what} {character_problem(text, free=True)}",
                      hint=f"give the {what} as plain text on one line")
 
 

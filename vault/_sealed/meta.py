@@ -31,9 +31,9 @@ MAX_NAME = 255  # characters of a file name or content type
 _FIELDS = {"filename", "title", "content_type", "size"}
 
 
-def _text_ok(value: Any, limit: int) -> bool:
+def _text_ok(value: Any, limit: int, *, free: bool = False) -> bool:
     return value is None or (isinstance(value, str) and 0 < len(value) <= limit
-                             and is_text(value))
+                             and is_text(value, free=free))
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,9 @@ class Metadata:
 
     def check(self) -> Metadata:
         """UsageError for a value that is out of bounds (docs/FORMAT.md §11.3)."""
-        if not _text_ok(self.title, MAX_TITLE):
+        # A title is free text (a no-break space, a joiner: vault/_text.py);
+        # a file name and a content type are names, the stricter rule.
+        if not _text_ok(self.title, MAX_TITLE, free=True):
             raise UsageError(f"a title is 1 to {MAX_TITLE} printable characters")
         for what, value in (("file name", self.filename), ("content type", self.content_type)):
             if not _text_ok(value, MAX_NAME):
@@ -66,7 +68,7 @@ class Metadata:
         if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 1 << 62:
             raise ValueError("bad metadata")
         meta = cls(d["filename"], d["title"], d["content_type"], size)
-        if not _text_ok(meta.title, MAX_TITLE) or not all(
+        if not _text_ok(meta.title, MAX_TITLE, free=True) or not all(
                 _text_ok(v, MAX_NAME) for v in (meta.filename, meta.content_type)):
             raise ValueError("bad metadata")
         return meta

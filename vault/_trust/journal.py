@@ -391,7 +391,7 @@ class Journal(ApprovalReplay):
         writes it; the record counts all the same -- one insider's record
         must not stop the office -- and every output shows the text escaped."""
         for what, value in _free_texts(state):
-            problem = character_problem(value) if isinstance(value, str) else None
+            problem = character_problem(value, free=True) if isinstance(value, str) else None
             if problem is not None:
                 self._finding(rec.seq, "text", f"{rec.actor} signed a {what} that {problem}, "
                               "which no client of vault writes; it is shown escaped")

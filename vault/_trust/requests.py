@@ -182,12 +182,10 @@ class Request(SignedStatement):
             shown = ", ".join(value) if isinstance(value, list) else "all" if value is None \
                 else value
             lines.append(f"  {key:<14} {shown}")
-        # One line whatever its text: a line break in a modified client's
-        # justification would print lines of a request that is not this one.
-        shown = (self.justification or "(none)").encode("unicode_escape").decode("ascii") \
-            if self.justification and not self.justification.isprintable() \
-            else (self.justification or "(none)")
-        lines.append(f"  justification  {shown}")
+        # One line whatever its text (printable_lines below escapes it): a
+        # line break in a modified client's justification would print lines
+        # of a request that is not this one.
+        lines.append(f"  justification  {self.justification or '(none)'}")
         lines.append(f"  policy         sha256 {self.policy}")
         lines.append(f"  requested      {utc_text(self.created)}; expires "
                      f"{utc_text(self.expires)}")

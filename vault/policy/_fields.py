@@ -34,7 +34,8 @@ _YAML11_BOOLS = frozenset(("yes", "no", "on", "off", "y", "n", "True", "False", 
 # becomes one: a policy name or marking holding it would redraw the terminal
 # of whoever runs 'vault policy show', or break what is written with it (an
 # Office label name in an XML part). A value is printable text as every name
-# and free text is (vault/_text.py); a description may also break lines.
+# and free text is (vault/_text.py); a description, free text, may also
+# break lines and hold a no-break space or a joiner.
 TEXT_HINT = ("remove it (a double-quoted escape such as \\n, \\e, \\x01 or \\u202e puts "
              "it there): names, markings and labels are one line of printable text, "
              "descriptions printable lines")
@@ -164,10 +165,13 @@ class Fields:
             self.err(node, f"{what} is empty; expected at least one entry")
         return node.items
 
-    def text(self, node: Node, what: str, *, lines: bool = False) -> str | None:
+    def text(self, node: Node, what: str, *, lines: bool = False,
+             free: bool = False) -> str | None:
         """A non-blank scalar of printable text: one line, or (``lines``)
-        lines of it. A policy the vault already installed keeps the
-        characters it was installed with (:attr:`Problems.installed`)."""
+        lines of it; a name's rule, or (``free``) free text's, which also
+        holds the space separators and the joiners (vault/_text.py). A
+        policy the vault already installed keeps the characters it was
+        installed with (:attr:`Problems.installed`)."""
         if node.kind == "invalid":
             return None
         if node.kind != "scalar" or node.is_null():
@@ -176,7 +180,7 @@ class Fields:
         if not node.text.strip():
             self.err(node, f"{what} is empty; expected text")
             return None
-        problem = character_problem(node.text, lines=lines)
+        problem = character_problem(node.text, lines=lines, free=free)
         if problem and not self.problems.installed:
             self.err(node, f"{what} {describe(node)} {problem}; expected "
                      f"{'printable text' if lines else 'one line of printable text'}", TEXT_HINT)
@@ -297,6 +301,7 @@ class Fields:
         return self.reference(value, node, "level", self._known("levels"), "levels")
 
     def _opt_text(self, fields: dict[str, Node], key: str) -> str | None:
-        # A description may run over lines (a block scalar); a marking is one.
-        return self.text(fields[key], key, lines=key == "description") if key in fields \
-            else None
+        # A description is free text and may run over lines (a block
+        # scalar); a marking is shown as a label, one line by a name's rule.
+        free = key == "description"
+        return self.text(fields[key], key, lines=free, free=free) if key in fields else None

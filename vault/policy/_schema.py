@@ -204,8 +204,8 @@ class Schema(RuleFields):
             k: self.refs_list(f[k], f"{what} {k}", k) for k in ("compartments", "caveats")
             if k in f}
         for k in ("classified_by", "reason", "derived_from"):
-            if k in f:
-                values[k] = self.text(f[k], f"{what} {k}")
+            if k in f:  # a reason is free text; who classified it, a name
+                values[k] = self.text(f[k], f"{what} {k}", free=k != "classified_by")
         for k in ("created", "embargo_until"):
             if k in f:
                 values[k] = self.time(f[k], f"{what} {k}")

@@ -209,21 +209,23 @@ def _blank_bad_characters(text: str, problems: Problems) -> tuple[str, set[int]]
 
 def _blank_invisible_characters(text: str, problems: Problems) -> str:
     """Report every format character (the bidi marks, embeddings, overrides
-    and isolates, zero-width characters) and every line break YAML knows but
-    a text editor may not (U+0085, U+2028, U+2029), anywhere in the file --
+    and isolates, zero-width characters) but the two joiners free text holds
+    (U+200C, U+200D: a value that is a name is refused them where it is
+    read), and every line break YAML knows but a text editor may not
+    (U+0085, U+2028, U+2029), anywhere in the file --
     a comment too, which the check of values never sees, and which 'vault
     policy show --text' gives every user: an RLO there reorders what they
     read (vault/_text.py). Returns the text with a space in their place.
     A version the vault installed keeps them (:attr:`Problems.installed`)."""
-    from vault._text import character_problem
+    from vault._text import character_problem, free_character
 
     lines = text.split("\n")
     if all(map(str.isprintable, lines)):  # the common case, in C
         return text
     for lineno, line in enumerate(lines, 1):
         for column, c in enumerate(line, 1):
-            if c.isprintable() or c in "\t\r" or _NOT_PRINTABLE.match(c):
-                continue  # printable, or a tab or control character reported already
+            if free_character(c) or c in "\t\r" or _NOT_PRINTABLE.match(c):
+                continue  # free text, or a tab or control character reported already
             if unicodedata.category(c) in ("Cf", "Zl", "Zp") or c == "\x85":
                 problems.add(lineno, column, f"the file {character_problem(c)}; expected "
                              "printable text, in comments too",
