@@ -765,3 +765,30 @@ def test_a_signed_label_reason_that_is_not_printable_is_its_signer_s_finding(
     seal(office, "clerk", b"memo 2", level="PUBLIC", reason="routine filing")
     with office.as_("leader") as v:
         assert [p for p in v.doctor().problems if "(text)" in p] == [problem]
+
+
+def test_a_label_text_finding_names_its_signer_once_never_whoever_rewraps_it(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clerk's modified client signs labels whose reason breaks the rule.
+    # The honest officer's rotation, and a policy apply renewing the clerk's
+    # key, rewrapped those documents, carrying each label statement unchanged
+    # into a record of the officer's: the replay reported each as "officer
+    # signed a label reason that holds the bidi control U+202E".
+    import vault._ops.seal as seal_module
+
+    monkeypatch.setattr(seal_module, "check_free_text", lambda *a, **k: None)
+    public = seal(office, "clerk", b"memo", level="PUBLIC", reason=FORGED_REASON)
+    staff = seal(office, "clerk", b"staff memo", level="INTERNAL", compartments=["STAFF"],
+                 reason=FORGED_REASON)
+    monkeypatch.undo()
+    with office.as_("officer") as v:
+        assert public in v.rotate(["PUBLIC"]).rewrapped
+    office.ids["clerk"] = vault.new_identity("clerk")  # renewed: her old key revoked
+    assert staff in office.apply({}).rewrapped
+    with office.as_("leader") as v:
+        found = [p for p in v.doctor().problems if "(text)" in p]
+    # One finding a planted label, at the record that brought it in, its signer's.
+    assert len(found) == 2, found
+    assert all("clerk signed a label reason that holds the control character U+009B" in p
+               for p in found), found
+    assert not any("officer" in p for p in found), found

@@ -32,7 +32,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, loads_json, parse_signing_key
-from vault._text import character_problem
 from vault._trust._statement import MAX_INCIDENT, MAX_INCIDENT_LEAVES
 from vault._trust.classes import (
     Holder,
@@ -365,7 +364,7 @@ class Journal(ApprovalReplay):
         if unknown:
             self._finding(rec.seq, "state", f"unknown state change {unknown[0]!r}; ignored")
             return False
-        self._check_free_text(rec, state)
+        self._check_free_text(rec, rec.actor or "-", _free_texts(state))
         counted = False
         for kind in STATE_KINDS:
             if kind not in state:
@@ -382,19 +381,6 @@ class Journal(ApprovalReplay):
             except (KeyError, TypeError, ValueError, OverflowError):
                 self._finding(rec.seq, kind.replace("_", " "), "malformed; ignored")
         return counted
-
-    def _check_free_text(self, rec: AuditRecord, state: Mapping[str, Any]) -> None:
-        """Report, as its signer's finding, free text of a signed state record
-        that breaks the printable rule (vault/_text.py): a label's reason or
-        derived-from, a request's justification, an approval's reason. Every
-        client refuses such text before signing, so only a modified one
-        writes it; the record counts all the same -- one insider's record
-        must not stop the office -- and every output shows the text escaped."""
-        for what, value in _free_texts(state):
-            problem = character_problem(value, free=True) if isinstance(value, str) else None
-            if problem is not None:
-                self._finding(rec.seq, "text", f"{rec.actor} signed a {what} that {problem}, "
-                              "which no client of vault writes; it is shown escaped")
 
     def _allowed(self, rec: AuditRecord, action: str, label: Label | None,
                  inputs: Mapping[str, Any] | None = None,
@@ -634,6 +620,11 @@ class Journal(ApprovalReplay):
             _need(statement.get("signer") == {"name": rec.actor,
                                                "signing_key": user.signing_key},
                   "the label is not signed by the one who recorded it")
+            # Its text, once: the record that brings the statement in, by its
+            # signer. A rewrap above carries it unchanged, whoever runs it.
+            self._check_free_text(rec, rec.actor, (
+                (f"label {name.replace('_', '-')}", statement["label"].get(name))
+                for name in ("reason", "derived_from")))
             _need(statement.get("policy") == self.policy.hash,
                   "the label was not signed under the policy in force")
             self._entitled(rec, statement, label, prev, inputs)
@@ -759,12 +750,6 @@ def _free_texts(state: Mapping[str, Any]) -> list[tuple[str, Any]]:
     printable rule holds (FORMAT.md §12.1). Whatever is malformed is not
     looked into here: the member's own check says so."""
     found: list[tuple[str, Any]] = []
-    doc = state.get("document")
-    statement = doc.get("statement") if isinstance(doc, dict) else None
-    label = statement.get("label") if isinstance(statement, dict) else None
-    if isinstance(label, dict):
-        found += [("label reason", label.get("reason")),
-                  ("label derived-from", label.get("derived_from"))]
     for kind, field in (("request", "justification"), ("approval", "reason")):
         member = state.get(kind)
         signed = member.get("statement") if isinstance(member, dict) else None

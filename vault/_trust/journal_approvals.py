@@ -28,11 +28,12 @@ without approvers, and a rule that requires approval refuses it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vault._primitives import canonical_json, loads_json
+from vault._text import character_problem
 from vault._trust._statement import CLOCK_SKEW
 from vault._trust.approvals import (
     Approval,
@@ -119,6 +120,23 @@ class ApprovalReplay:
         if self._latest is None:
             self._latest = self.store.meta("latest") or ""
         return clock(self._latest, rec.datetime)
+
+    def _check_free_text(self, rec: AuditRecord, signer: str,
+                         texts: Iterable[tuple[str, Any]]) -> None:
+        """Report, as ``signer``'s finding, free text of a statement that
+        breaks its rule (vault/_text.py): ``signer`` signed the statement,
+        and is the record's actor as the replay has checked -- never the one
+        who carries another's statement over (a rewrap, whoever runs it).
+        Every client refuses such text before signing, so only a modified
+        one writes it; the record counts all the same -- one insider's
+        record must not stop the office -- and every output shows the text
+        escaped."""
+        for what, value in texts:
+            problem = character_problem(value, free=True) if isinstance(value, str) else None
+            if problem is not None:
+                self.store.add_finding(rec.seq, "text", f"{signer} signed a {what} that "
+                                       f"{problem}, which no client of vault writes; it is "
+                                       "shown escaped")
 
     def _requester(self, rec: AuditRecord) -> Party:
         assert self.policy is not None and rec.actor is not None
