@@ -792,3 +792,37 @@ def test_a_label_text_finding_names_its_signer_once_never_whoever_rewraps_it(
     assert all("clerk signed a label reason that holds the control character U+009B" in p
                for p in found), found
     assert not any("officer" in p for p in found), found
+
+
+def test_a_request_justification_or_approval_reason_breaking_the_rule_is_its_signer_s_finding(
+        tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The leader's and the deputy's modified clients skip the check before
+    # signing; the replay looked one level too shallow (state.request is
+    # {sig, statement}, state.approval {approval: {sig, statement}, request})
+    # and said nothing.
+    from approval_support import ask, grant, office_for
+    from approval_support import seal as seal_board
+
+    import vault._ops.approve as approve_module
+
+    office = office_for(tmp_path / "o", backend)
+    doc = seal_board(office, "leader")
+    monkeypatch.setattr(approve_module, "check_free_text", lambda *a, **k: None)
+    request = ask(office, "leader", "declassify", doc, justification="pub\u202elished\u2028x")
+    grant(office, "deputy", request, reason="fine\x9b2J\u202e")
+    monkeypatch.undo()
+    with office.as_("officer") as v:
+        found = [p for p in v.doctor().problems if "(text)" in p]
+    # Each once, its signer's: the approval carries the request again, and
+    # that is no second finding of the leader's.
+    assert len(found) == 2, found
+    assert "leader signed a request justification that holds the bidi control U+202E" \
+        in found[0], found
+    assert "deputy signed an approval reason that holds the control character U+009B" \
+        in found[1], found
+    assert all(p.isprintable() for p in found)
+    # Honest text, in any language, is nobody's finding.
+    request = ask(office, "leader", "declassify", doc, justification="10\u00a0000\u202f\u20ac")
+    grant(office, "deputy", request, reason="\u0915\u094d\u200d\u0937")
+    with office.as_("officer") as v:
+        assert [p for p in v.doctor().problems if "(text)" in p] == found

@@ -364,7 +364,6 @@ class Journal(ApprovalReplay):
         if unknown:
             self._finding(rec.seq, "state", f"unknown state change {unknown[0]!r}; ignored")
             return False
-        self._check_free_text(rec, rec.actor or "-", _free_texts(state))
         counted = False
         for kind in STATE_KINDS:
             if kind not in state:
@@ -623,7 +622,7 @@ class Journal(ApprovalReplay):
             # Its text, once: the record that brings the statement in, by its
             # signer. A rewrap above carries it unchanged, whoever runs it.
             self._check_free_text(rec, rec.actor, (
-                (f"label {name.replace('_', '-')}", statement["label"].get(name))
+                (f"a label {name.replace('_', '-')}", statement["label"].get(name))
                 for name in ("reason", "derived_from")))
             _need(statement.get("policy") == self.policy.hash,
                   "the label was not signed under the policy in force")
@@ -742,20 +741,6 @@ class Journal(ApprovalReplay):
             self.store.seal_off(seq, rec.seq)
         for seq, leaf in enumerate(leaves, first):
             self.store.keep_original(seq, bytes.fromhex(leaf), rec.seq)
-
-
-
-def _free_texts(state: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The free text a state record's signer chose, named: what the
-    printable rule holds (FORMAT.md §12.1). Whatever is malformed is not
-    looked into here: the member's own check says so."""
-    found: list[tuple[str, Any]] = []
-    for kind, field in (("request", "justification"), ("approval", "reason")):
-        member = state.get(kind)
-        signed = member.get("statement") if isinstance(member, dict) else None
-        if isinstance(signed, dict):
-            found.append((f"{kind} {field}", signed.get(field)))
-    return found
 
 
 def _class_fields(label: Label) -> tuple[Any, ...]:

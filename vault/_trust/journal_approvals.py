@@ -134,7 +134,7 @@ class ApprovalReplay:
         for what, value in texts:
             problem = character_problem(value, free=True) if isinstance(value, str) else None
             if problem is not None:
-                self.store.add_finding(rec.seq, "text", f"{signer} signed a {what} that "
+                self.store.add_finding(rec.seq, "text", f"{signer} signed {what} that "
                                        f"{problem}, which no client of vault writes; it is "
                                        "shown escaped")
 
@@ -150,6 +150,11 @@ class ApprovalReplay:
             raise Invalid("a request for another vault")
         if r.requester != self._requester(rec):
             raise Invalid("a request recorded by someone else than its requester")
+        # The justification sits in the signed statement (state.request is
+        # {sig, statement}), its requester's, whose signature Request.read
+        # verified and who recorded it.
+        self._check_free_text(rec, r.requester.name, [("a request justification",
+                                                       r.justification)])
         # Dated ahead of its record, its 90 days would run from a time its
         # requester chose: one approval could serve for years.
         _not_ahead(r.created, rec, "request")
@@ -171,6 +176,10 @@ class ApprovalReplay:
             raise Invalid("an approval for another vault")
         if a.approver != self._requester(rec):
             raise Invalid("an approval recorded by someone else than its approver")
+        # The reason is its approver's (state.approval is {approval: {sig,
+        # statement}, request}); the request it carries was its requester's
+        # to record, and is not looked into again here.
+        self._check_free_text(rec, a.approver.name, [("an approval reason", a.reason)])
         if rec.action != a.decision:  # an approve record approves, a refuse record refuses
             raise Invalid(f"a {rec.action} record carrying a decision to {a.decision}")
         _not_ahead(a.created, rec, "approval")
