@@ -13,6 +13,7 @@ reached around the library, and independent age implementations as judges.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -151,6 +152,22 @@ def board_plan_raised(office: Office) -> tuple[str, int, int]:
     first = len(office.raw.audit_lines())
     leader.reclassify(doc, level="SECRET", compartments=["BOARD"], justification="raise")
     return doc, first, len(office.raw.audit_lines()) - 1
+
+
+def install_as_an_older_client_did(o: Office, text: str) -> None:
+    """Record ``text`` as policy version 2, as 'policy apply' of a release
+    that did not refuse its characters recorded it (or a modified client of
+    the officer's): her signed state record. The replay loads it leniently,
+    so that the office keeps working."""
+    me = o.ids["officer"]
+    with o.as_("officer") as v:
+        assert v.policy_version == 1
+        v.audit.append({"actor": {"name": "officer", "key": me.fingerprint},
+                        "action": "policy-apply", "doc": None, "label": None,
+                        "outcome": "allowed", "rules": [], "reason": "", "policy": None,
+                        "state": {"policy": {"version": 2, "text": text,
+                                             "sha256": hashlib.sha256(text.encode()).hexdigest()}}},
+                       me.signing_key)
 
 
 def make_office(root: Path, backend: Kind | None = None, *, post_quantum: bool = True,

@@ -108,24 +108,30 @@ def test_go_reports_a_torn_record_naming_settled_lines(auditcheck: Path,  # noqa
 # -- integers: §3's bound, not the interpreter's ----------------------------------------
 
 
-def _read_in(env_digits: str | None, path: Path) -> str:
-    """The records the reader finds in ``path``, and what verifying the log
-    makes of it, read by a process whose int_max_str_digits is
-    ``env_digits`` (None: the default)."""
+def _python(code: str, *args: str, env_digits: str | None) -> list[str]:
+    """The lines ``code`` prints, run by a process whose int_max_str_digits
+    is ``env_digits`` (None: the default)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONINTMAXSTRDIGITS"}
     if env_digits is not None:
         env["PYTHONINTMAXSTRDIGITS"] = env_digits
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"),
                                          env.get("PYTHONPATH", "")])
+    result = subprocess.run([sys.executable, "-c", code, *args], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def _read_in(env_digits: str | None, path: Path) -> str:
+    """The records the reader finds in ``path``, and what verifying the log
+    makes of it, read by a process whose int_max_str_digits is
+    ``env_digits`` (None: the default)."""
     code = ("import sys; from vault.audit import AuditLog\n"
             "log = AuditLog.open(sys.argv[1])\n"
             "r = log.verify()\n"
             "print([(x.seq, x.action, sorted(x.state or {})) for x in log.records()],"
             " r.records_parsed, r.unrecovered_lines)\n")
-    result = subprocess.run([sys.executable, "-c", code, str(path)], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return "\n".join(_python(code, str(path), env_digits=env_digits))
 
 
 def _signed_with_integer(lines: list[bytes], digits: int) -> bytes:
@@ -165,20 +171,15 @@ def test_a_writer_with_no_integer_limit_refuses_what_readers_would_not_take(
         tmp_path: Path) -> None:
     path = tmp_path / "log"
     make_log(path, 1, every=0, final_checkpoint=False)
-    env = {**os.environ, "PYTHONINTMAXSTRDIGITS": "0",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
     code = ("import sys; from vault.audit import AuditLog; from audit_support import KEYS, fields\n"
             "log = AuditLog.open(sys.argv[1])\n"
             "for n in (10**4299, 10**4300):\n"
             "    try:\n"
             "        log.append({**fields('bob'), 'state': {'n': n}}, KEYS['bob']); print('ok')\n"
             "    except ValueError as e: print('refused', e)\n")
-    result = subprocess.run([sys.executable, "-c", code, str(path)], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "ok"
-    assert result.stdout.splitlines()[1].startswith("refused")
-    assert "more than 4300 digits" in result.stdout
+    out = _python(code, str(path), env_digits="0")
+    assert out[0] == "ok"
+    assert out[1].startswith("refused") and "more than 4300 digits" in out[1]
     assert len(lines_of(path)) == 2
 
 
@@ -187,22 +188,15 @@ def test_the_canonical_encoding_of_long_integers_is_the_same_under_any_limit(
         env_digits: str | None) -> None:
     # What a writer signs is the canonical encoding: the same bytes on a
     # machine whose interpreter converts fewer digits, or none.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONINTMAXSTRDIGITS"}
-    if env_digits is not None:
-        env["PYTHONINTMAXSTRDIGITS"] = env_digits
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     code = ("import hashlib; from vault.audit._record import canonical_json\n"
             "value = {'z': [10**4299, -10**700, 5, True, None, 'x'],"
             " 'a': {'k': 1 - 10**641, 's': 'caf\\u00e9'}, 'n': 7}\n"
             "print(hashlib.sha256(canonical_json(value)).hexdigest())\n"
             "try:\n    canonical_json({'n': 10**4300}); print('written')\n"
             "except ValueError as e:\n    print('refused', e)\n")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr
+    digest, longer = _python(code, env_digits=env_digits)
     expected = canonical_json({"z": [10**4299, -10**700, 5, True, None, "x"],
                                "a": {"k": 1 - 10**641, "s": "caf\u00e9"}, "n": 7})
-    digest, longer = result.stdout.splitlines()
     assert digest == hashlib.sha256(expected).hexdigest()
     # one digit more than every reader takes is refused, even where the
     # interpreter would convert it

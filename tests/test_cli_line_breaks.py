@@ -13,7 +13,6 @@ person approves from, a ``hint:`` line of the writer's under a denial.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from approval_support import ask, seal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from office import Office, make_office
+from office import Office, install_as_an_older_client_did, make_office
 
 from cli._common import info, report_error
 from vault._text import is_text
@@ -45,19 +44,6 @@ def _forged(*outputs: str) -> list[str]:
               "  floor      none\\")
     return [line for out in outputs for line in out.split("\n")
             if line.lstrip().startswith(starts)]
-
-
-def _install_as_an_older_client_did(o: Office, text: str) -> None:
-    """Record ``text`` as policy version 2 as a modified client of the
-    officer's would: it is loaded leniently so the office keeps working."""
-    me = o.ids["officer"]
-    with o.as_("officer") as v:
-        v.audit.append({"actor": {"name": "officer", "key": me.fingerprint},
-                        "action": "policy-apply", "doc": None, "label": None,
-                        "outcome": "allowed", "rules": [], "reason": "", "policy": None,
-                        "state": {"policy": {"version": 2, "text": text,
-                                             "sha256": hashlib.sha256(text.encode()).hexdigest()}}},
-                       me.signing_key)
 
 
 @pytest.fixture
@@ -102,7 +88,7 @@ def test_a_rule_description_holding_line_breaks_forges_no_line_on_the_approve_sc
     doc = seal(office, "leader")
     text = office.policy_text()
     assert TWO_LEADERS in text
-    _install_as_an_older_client_did(office, text.replace(
+    install_as_an_older_client_did(office, text.replace(
         TWO_LEADERS, f'    description: "Routine filing correction.\\n    {NOBODY}"\n', 1))
     request = ask(office, "leader", "reclassify", doc, level="INTERNAL", compartments=["BOARD"])
     r = office.cli("deputy", "approve", request.id, input=b"n\n")
@@ -119,7 +105,7 @@ def test_a_marking_or_description_holding_a_line_break_forges_no_hint_or_explain
         office: Office) -> None:
     text = office.policy_text()
     assert NEED in text and "name: INTERNAL\n" in text
-    _install_as_an_older_client_did(office, text.replace("INTERNAL\n", MARKING, 1).replace(
+    install_as_an_older_client_did(office, text.replace("INTERNAL\n", MARKING, 1).replace(
         NEED, '    description: "Need\\nFORGED-RULE"\n', 1))
     memo = office.file("memo.txt", b"hello")
 
@@ -169,7 +155,7 @@ def test_no_value_adds_a_line_to_a_message_hint_or_status(
 
 def test_a_library_explanation_carries_its_lines_each_escaped(office: Office) -> None:
     text = office.policy_text()
-    _install_as_an_older_client_did(office, text.replace("INTERNAL\n", MARKING, 1))
+    install_as_an_older_client_did(office, text.replace("INTERNAL\n", MARKING, 1))
     with office.as_("clerk") as v:
         pol = v.policy
     label = pol.make_label(level="INTERNAL", compartments=["STAFF"])

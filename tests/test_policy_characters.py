@@ -14,14 +14,13 @@ XML parser reads (NUL).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from pathlib import Path
 
 import pytest
 from backends import Kind
-from office import Office, make_office
+from office import Office, install_as_an_older_client_did, make_office
 
 from vault.errors import BadDataError, PolicyLoadError
 from vault.intake import mark_office
@@ -137,21 +136,6 @@ def test_policy_check_and_apply_refuse_an_escaped_control_character(
 # -- a version installed before the reader refused it ------------------------------------
 
 
-def _install_as_an_older_client_did(o: Office, text: str) -> None:
-    """Record ``text`` as policy version 2, as 'policy apply' of a release
-    that did not refuse its characters recorded it: the officer's signed
-    state record."""
-    me = o.ids["officer"]
-    with o.as_("officer") as v:
-        assert v.policy_version == 1
-        v.audit.append({"actor": {"name": "officer", "key": me.fingerprint},
-                        "action": "policy-apply", "doc": None, "label": None,
-                        "outcome": "allowed", "rules": [], "reason": "", "policy": None,
-                        "state": {"policy": {"version": 2, "text": text,
-                                             "sha256": hashlib.sha256(text.encode()).hexdigest()}}},
-                       me.signing_key)
-
-
 def test_a_version_installed_before_stays_in_force_shown_escaped_until_corrected(
         tmp_path: Path, backend: Kind) -> None:
     o = make_office(tmp_path / "o", backend)
@@ -159,7 +143,7 @@ def test_a_version_installed_before_stays_in_force_shown_escaped_until_corrected
                               compartments=["STAFF"], title="memo").id
     old = o.policy_text().replace("name: office", f'name: "{FORGED}"', 1).replace(
         GENERAL, '      name: "General\\ud800\\0"\n', 1)
-    _install_as_an_older_client_did(o, old)
+    install_as_an_older_client_did(o, old)
     for machine in ("first", "again"):  # replayed, then read from this machine's state
         with o.as_("leader") as v:
             assert v.policy_version == 2, machine
@@ -299,7 +283,7 @@ def test_a_comment_s_bidi_characters_never_reach_a_terminal(
         assert not any(c in r.stderr for c in "\u202e\u2066\u200f"), r.stderr
     # A version an older client installed stays in force; its text shows
     # each such character escaped, every printable line as it is.
-    _install_as_an_older_client_did(o, bad)
+    install_as_an_older_client_did(o, bad)
     r = o.cli("clerk", "policy", "show", "--text")
     assert r.exit_code == 0 and r.stderr == "", r.stderr
     assert r.stdout == bad.replace(COMMENT, "# note \\u202eevil \\u2066x\\u200f\n"), r.stdout
