@@ -560,3 +560,113 @@ def test_a_marked_copy_reads_back_complete_with_the_written_label_alone(name: st
     mark = mark_pdf if name.endswith(".pdf") else mark_office
     mark(io.BytesIO((FILES / name).read_bytes()), out, mapping)
     assert _labels(out.getvalue()) == ("complete", [(BOARD, True)])
+
+
+_PROPS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
+_VT = "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"
+_HONEST = [  # (attributes after fmtid and pid, value) as Office and SharePoint write them
+    ('name="Keywords"', '<vt:vector size="2" baseType="lpwstr"><vt:lpwstr>budget</vt:lpwstr>'
+                        "<vt:lpwstr>2026 &amp; after</vt:lpwstr></vt:vector>"),
+    ('name="Reviewed"', "<vt:filetime>2026-03-02T09:30:00Z</vt:filetime>"),
+    ('name="Final"', "<vt:bool>true</vt:bool>"),
+    ('name="Pages"', "<vt:i4>12</vt:i4>"),
+    ('name="Client" linkTarget="_Client"', "<vt:lpwstr>Acme</vt:lpwstr>"),
+    ('name="Notes"', "<vt:lpwstr></vt:lpwstr>"),
+    ('name="Blank"', "<vt:lpwstr/>"),
+    ('name="Spaced"', '<vt:lpwstr xml:space="preserve">  two&#13;\nlines </vt:lpwstr>'),
+]
+
+
+def _custom_part(props: list[tuple[str, str]], vt: str = "vt") -> bytes:
+    rows = "".join(f'<property fmtid="{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}" pid="{pid}" '
+                   f"{attrs}>{value.replace('vt:', vt + ':')}</property>"
+                   for pid, (attrs, value) in enumerate(props, 2))
+    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Properties '
+            f'xmlns="{_PROPS}" xmlns:{vt}="{_VT}">{rows}</Properties>').encode()
+
+
+def _tree(elem: Any) -> tuple[Any, ...]:
+    """An element as its meaning: name, attributes, text, children, tail."""
+    return (elem.tag, sorted(elem.attrib.items()), elem.text or "",
+            [_tree(child) for child in elem], elem.tail or "")
+
+
+def _properties(part: bytes) -> tuple[dict[str, tuple[Any, ...]], list[int]]:
+    """Each property of a custom.xml by name, its pid left out, and the pids."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(part)
+    pids = [int(p.attrib.pop("pid")) for p in root]
+    return {p.get("name", ""): _tree(p) for p in root}, pids
+
+
+@pytest.mark.parametrize("vt", ["vt", "t"])
+def test_marking_keeps_every_other_custom_property_as_it_was(vt: str) -> None:
+    # A vt:vector (a keyword list) was written back as an empty
+    # <vt:vector></vt:vector>, its size, base type and values lost, the
+    # part invalid against its schema; linkTarget was dropped. Every
+    # property that is not a label is kept, whatever its type, and the
+    # old label's go.
+    import make_files as mf
+
+    old_label = [(f'name="MSIP_Label_{mf.GENERAL}_{k}"', f"<vt:lpwstr>{v}</vt:lpwstr>")
+                 for k, v in (("Enabled", "true"), ("Name", "General"))]
+    part = _custom_part(old_label[:1] + _HONEST + old_label[1:], vt)
+    source = mf.add_parts(mf.docx([TEXT]), {"docProps/custom.xml": part},
+                          {"docProps/custom.xml": mf.CUSTOM_TYPE},
+                          {"docProps/custom.xml": mf.CUSTOM_REL})
+    mapping = office_label_for(POLICY, POLICY.make_label(level="SECRET", compartments=["BOARD"]))
+    assert mapping is not None
+    out = io.BytesIO()
+    mark_office(io.BytesIO(source), out, mapping)
+    assert _labels(out.getvalue()) == ("complete", [(BOARD, True)])
+    before, _ = _properties(part)
+    after, pids = _properties(zipfile.ZipFile(out).read("docProps/custom.xml"))
+    kept = {name: tree for name, tree in after.items() if not name.startswith("MSIP_Label_")}
+    assert kept == {name: tree for name, tree in before.items()
+                    if not name.startswith("MSIP_Label_")}
+    assert len(kept) == len(_HONEST)
+    assert sorted(pids) == list(range(2, len(after) + 2))
+    assert kept["Keywords"][3][0][1] == [("baseType", "lpwstr"), ("size", "2")]
+    assert kept["Spaced"][3][0][2] == "  two\r\nlines "
+
+
+def _big_xmp_pdf(padding: int) -> bytes:
+    """An honest PDF whose XMP packet, no label in it, is padded to
+    ``padding`` bytes and more (as a Photoshop or InDesign file's packet
+    grows with its DocumentAncestors)."""
+    import make_files as mf
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    ancestors = "".join(f"<rdf:li>xmp.did:{i:032x}</rdf:li>" for i in range(1000))
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(mf.pdf(["Annual brochure."]))))
+    s = StreamObject()
+    s.set_data(('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:'
+                'ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                '<rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.com/photoshop/'
+                f'1.0/"><photoshop:DocumentAncestors><rdf:Bag>{ancestors}</rdf:Bag>'
+                "</photoshop:DocumentAncestors></rdf:Description></rdf:RDF></x:xmpmeta>"
+                + " " * padding + '<?xpacket end="w"?>').encode())
+    s.update({NameObject("/Type"): NameObject("/Metadata"),
+              NameObject("/Subtype"): NameObject("/XML")})
+    w.root_object[NameObject("/Metadata")] = w._add_object(s)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def test_marking_a_pdf_drops_an_xmp_packet_too_large_to_read() -> None:
+    # A packet past max_metadata_bytes holding no label was kept, and the
+    # copy refused: "intake could not read the marked copy (the XMP
+    # metadata is larger than 4194304 bytes)". One intake reads stays.
+    from pypdf import PdfReader
+
+    mapping = office_label_for(POLICY, POLICY.make_label(level="SECRET", compartments=["BOARD"]))
+    assert mapping is not None
+    for padding, kept in ((4 << 20, False), (1000, True)):
+        out = io.BytesIO()
+        mark_pdf(io.BytesIO(_big_xmp_pdf(padding)), out, mapping)
+        assert _labels(out.getvalue()) == ("complete", [(BOARD, True)])
+        root = PdfReader(io.BytesIO(out.getvalue())).trailer["/Root"]
+        assert ("/Metadata" in root) is kept

@@ -23,7 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape, quoteattr
+
+from defusedxml import DefusedXmlException
 
 from vault.errors import BadDataError
 from vault.intake._labels import CUSTOM_PROPS, LABEL_NS, is_label_property
@@ -98,34 +101,92 @@ def _fields(mapping: OfficeLabelMapping, site_id: str | None, method: str,
     return {f"MSIP_Label_{mapping.id}_{k}": v for k, v in out.items()}
 
 
-def _custom_xml(old: list[tuple[str, str, str]], fields: dict[str, str]) -> bytes:
-    """custom.xml with ``old`` properties (name, vt type, value) that are not
-    labels (named ``MSIP_Label_`` in any case, as intake reads them), then
-    the label's fields."""
-    rows = [(n, t, v) for n, t, v in old if not is_label_property(n)]
-    rows += [(n, "lpwstr", v) for n, v in fields.items()]
+def _custom_xml(old: list[Element], fields: dict[str, str]) -> bytes:
+    """custom.xml with the ``old`` properties (:func:`_old_properties`),
+    then the label's fields, numbered from 2 in that order."""
+    scope = {_PROPS_NS: "", _VT_NS: "vt"}  # the prefixes the root declares
+    rows = [_element(prop, scope, pid) for pid, prop in enumerate(old, 2)]
+    rows += [f'<property fmtid="{_FMTID}" pid="{pid}" name={quoteattr(name)}>'
+             f"<vt:lpwstr>{_text(value)}</vt:lpwstr></property>"
+             for pid, (name, value) in enumerate(fields.items(), len(old) + 2)]
     lines = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
-             f'<Properties xmlns="{_PROPS_NS}" xmlns:vt="{_VT_NS}">']
-    for pid, (name, vtype, value) in enumerate(rows, 2):
-        lines.append(f'<property fmtid="{_FMTID}" pid="{pid}" name={quoteattr(name)}>'
-                     f"<vt:{vtype}>{escape(value)}</vt:{vtype}></property>")
-    lines.append("</Properties>")
+             f'<Properties xmlns="{_PROPS_NS}" xmlns:vt="{_VT_NS}">', *rows, "</Properties>"]
     return "".join(lines).encode("utf-8")
 
 
-def _old_properties(data: bytes, budget: Budget, part: str) -> list[tuple[str, str, str]]:
-    out: list[tuple[str, str, str]] = []
-    child = ("lpwstr", "")
-    for tag, attrib, text, _ in parse_small(io.BytesIO(data), part,
-                                            budget.max_metadata_bytes, budget.max_xml_depth):
-        local = tag.rsplit("}", 1)[-1]
-        if local == "property":
-            if attrib.get("name"):
-                out.append((attrib["name"], child[0], child[1]))
-            child = ("lpwstr", "")
-        elif tag.startswith("{" + _VT_NS + "}"):
-            child = (local, text)
-    return out
+def _old_properties(data: bytes, budget: Budget, part: str) -> list[Element]:
+    """The properties of a custom properties part that are not labels
+    (named ``MSIP_Label_`` in any case, as intake reads them), each whole,
+    to be written again as it is: its attributes (``linkTarget`` too), its
+    value's elements -- a ``vt:vector`` with its ``size``, ``baseType``
+    and items, a ``vt:filetime``, an empty value -- and their text.
+    Rebuilt from its last element's name and text, a vector was written
+    as an empty ``<vt:vector></vt:vector>``, its values lost and the part
+    invalid, and a property's other attributes were dropped."""
+    from defusedxml.ElementTree import fromstring
+
+    # Read first as intake reads it: bounded, no DTD, its nesting bounded.
+    parse_small(io.BytesIO(data), part, budget.max_metadata_bytes, budget.max_xml_depth)
+    try:
+        root = fromstring(data, forbid_dtd=True)
+    except (ParseError, DefusedXmlException):
+        raise Refused("malformed", f"{part} is not well-formed XML") from None
+    return [prop for prop in root if _local(prop.tag) == "property"
+            and (name := prop.get("name")) and not is_label_property(name)]
+
+
+_XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _text(value: str) -> str:
+    # A carriage return the source wrote as &#13; stays one: written raw,
+    # a parser reads it as a line feed.
+    return escape(value, {"\r": "&#13;"})
+
+
+def _element(elem: Element, scope: dict[str, str], pid: int | None = None) -> str:
+    """``elem`` and its subtree as XML, where ``scope`` gives the prefix
+    of each namespace declared around it ("" the default's); one not
+    declared is declared where it is first used. ``pid``: the number its
+    ``pid`` attribute is given."""
+    scope = dict(scope)
+    declared: list[str] = []
+
+    def declare(ns: str, prefix: str) -> None:
+        for other in [k for k, v in scope.items() if v == prefix]:
+            del scope[other]
+        scope[ns] = prefix
+        declared.append(f" xmlns:{prefix}={quoteattr(ns)}" if prefix else
+                        f" xmlns={quoteattr(ns)}")
+
+    def qualified(tag: str, attribute: bool) -> str:
+        ns, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+        if ns == _XML_NS:
+            return f"xml:{local}"
+        if attribute and not ns:
+            return local
+        prefix = scope.get(ns)
+        if prefix is None or (attribute and not prefix):  # an attribute needs a prefix
+            if ns or attribute:
+                taken = set(scope.values())
+                prefix = next(f"ns{n}" for n in range(len(taken) + 1) if f"ns{n}" not in taken)
+            else:  # an element in no namespace, inside a default one
+                prefix = ""
+            declare(ns, prefix)
+        return f"{prefix}:{local}" if prefix else local
+
+    tag = qualified(elem.tag, False)
+    attrs = dict(elem.attrib)
+    if pid is not None:
+        attrs["pid"] = str(pid)
+    written = "".join(f" {qualified(k, True)}={quoteattr(v)}" for k, v in attrs.items())
+    body = _text(elem.text or "") + "".join(
+        _element(child, scope) + _text(child.tail or "") for child in elem)
+    return f"<{tag}{''.join(declared)}{written}>{body}</{tag}>"
 
 
 def _label_info(mapping: OfficeLabelMapping, site_id: str | None, method: str) -> bytes:
@@ -312,7 +373,8 @@ def mark_pdf(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, *,
     with _spool() as marked:
         try:
             with _seekable(src) as seekable:
-                _write_pdf(PdfReader(seekable, strict=False), marked, fields, PdfWriter)
+                _write_pdf(PdfReader(seekable, strict=False), marked, fields, PdfWriter,
+                           budget.max_metadata_bytes)
         except BadDataError:
             raise
         except Exception as e:  # pypdf raises many kinds on malformed input
@@ -321,7 +383,8 @@ def mark_pdf(src: BinaryIO, dst: BinaryIO, mapping: OfficeLabelMapping, *,
         _copy(marked, dst)
 
 
-def _write_pdf(reader: Any, dst: BinaryIO, fields: dict[str, str], writer_type: Any) -> None:
+def _write_pdf(reader: Any, dst: BinaryIO, fields: dict[str, str], writer_type: Any,
+               max_metadata: int) -> None:
     from pypdf.generic import StreamObject
 
     if reader.is_encrypted:
@@ -339,7 +402,11 @@ def _write_pdf(reader: Any, dst: BinaryIO, fields: dict[str, str], writer_type: 
     root = writer.root_object
     meta = root.get("/Metadata")
     meta = meta.get_object() if meta is not None else None
-    if isinstance(meta, StreamObject) and b"msip_label_" in meta.get_data().lower():
+    # An XMP packet larger than intake reads goes too, label or none: kept,
+    # the copy was refused as one intake cannot read (a Photoshop or
+    # InDesign file's packet swollen with its DocumentAncestors).
+    if isinstance(meta, StreamObject) and (len(data := meta.get_data()) > max_metadata
+                                           or b"msip_label_" in data.lower()):
         del root["/Metadata"]
     writer.add_metadata({f"/{k}": v for k, v in fields.items()})
     writer.write(dst)
