@@ -2030,6 +2030,47 @@ def test_an_honest_label_part_is_read() -> None:
     assert floor_of((FILES / "labelinfo.xlsx").read_bytes())[0] == "complete"
 
 
+FRENCH = "Confidentiel\u00a0: Conseil"  # a no-break space before the colon
+
+
+def test_a_label_name_in_french_typography_is_read_and_mapped(tmp_path: Path) -> None:
+    # The display name's no-break space was refused as a character that
+    # is not printable: the file uninspectable, the floor its GUID maps to
+    # (CONFIDENTIAL//BOARD) lost, and the sealer's own label taken.
+    by_guid = "6c7d8e9f-0a1b-4c2d-8e3f-4a5b6c7d8e9f"
+    data = mf.with_custom(mf.docx(["Procès-verbal."]), by_guid, FRENCH)
+    found = inspect(io.BytesIO(data))
+    assert found.status == "complete", found
+    assert [(lab.id, lab.name, lab.enabled) for lab in found.office_labels] == \
+        [(by_guid, FRENCH, True)]
+    assert floor_of(data) == ("complete", "CONFIDENTIAL", [f"office-label:{by_guid}"])
+    # Another tenant's label of that name, matched by the policy's name,
+    # which has a space there (a policy name holds no other).
+    text = (POLICIES / "office.yaml").read_text(encoding="utf-8")
+    assert text.count("    - name: Confidential\n") == 1
+    path = tmp_path / "office.yaml"
+    path.write_text(text.replace("    - name: Confidential\n",
+                                 "    - name: 'confidentiel : conseil'\n"), encoding="utf-8")
+    policy = load_policy(path, template=True)
+    another_tenants = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+    other = mf.with_custom(mf.docx(["Procès-verbal."]), another_tenants, FRENCH)
+    result = inspect(io.BytesIO(other), rules=policy.intake.content_rules())
+    outcome = classify_for_seal(policy, result, None, actor="clerk")
+    assert outcome.floor is not None and policy.format_label(outcome.floor) == \
+        "CONFIDENTIAL//STAFF"
+    assert list(outcome.rule_ids) == ["office-label:confidentiel : conseil"]
+
+
+@pytest.mark.parametrize("char", ["\n", "\u2028", "\x85", "\u202e", "\u2066", "\x9b",
+                                  "\u200b"])
+def test_a_label_name_breaking_the_free_text_rule_is_still_ambiguous(char: str) -> None:
+    # Shown, a line break in it forged lines of 'vault classify', a bidi
+    # control reordered them: free text holds neither.
+    escaped = f"&#{ord(char)};"
+    data = mf.with_custom(mf.docx(["Minutes."]), HC_ALL, f"Highly{escaped}Confidential")
+    assert _cause(data) == ("uninspectable", "ambiguous")
+
+
 def test_honest_authors_controls_and_axes_set_no_floor() -> None:
     # A reviewed draft: Jane Doe's comment and tracked change, a content
     # control titled "Client name", Yes/No drop-downs (a content control's

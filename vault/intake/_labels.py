@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
+from vault._text import is_text
 from vault.intake._model import OfficeLabel, Refused
 
 __all__ = [
@@ -76,7 +77,8 @@ def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
     as Office writes it (without braces, with its hyphens) is refused,
     ``ambiguous``: whether a client reads a label in it is not known, and
     skipped it was a label read as none. So is a label field whose value
-    holds a character that is not printable (:func:`_checked`)."""
+    holds a character that is not printable (:func:`_checked`; the display
+    name as free text is)."""
     fields: dict[str, dict[str, str]] = {}
     for name, value in props.items():
         if is_label_property(name) and not _LABEL_PROPERTY.match(name):
@@ -91,7 +93,7 @@ def from_properties(props: Mapping[str, str], source: str) -> list[OfficeLabel]:
             key = m.group(2).lower()
             # one field named twice in different case: enabled if either says so
             if not (key == "enabled" and _true(got.get(key))):
-                got[key] = _checked(value, source)
+                got[key] = _checked(value, source, free=key == "name")
     return [OfficeLabel(gid, f.get("name") or None, _true(f.get("enabled")),
                         f.get("method") or None, guid(f.get("siteid")), source)
             for gid, f in fields.items()]
@@ -139,15 +141,19 @@ def read_custom(stream: BinaryIO, limit: int, max_depth: int,
     return out
 
 
-def _checked(value: str, part: str) -> str:
+def _checked(value: str, part: str, *, free: bool = False) -> str:
     """A label field's value without the spaces around it, refused,
     ``ambiguous``, where a character in it is not printable (a line break
     written ``&#10;``, a control, a bidi override): Office writes none in
     a label's name, id or method, which label a client takes it for is not
     known, and shown, a name holding a line break forged lines of
-    'vault classify' under the label the file really carries."""
+    'vault classify' under the label the file really carries. The display
+    name (``free``) is read as free text (vault/_text.py): French
+    typography puts a no-break space before a colon ("Confidentiel : Conseil"),
+    and refused, an honest file was uninspectable, the floor its label's
+    GUID maps to lost."""
     value = value.strip()
-    if not value.isprintable():
+    if not is_text(value, free=free):
         raise Refused("ambiguous", f"{part}: a label field holding a character that is "
                       "not printable")
     return value

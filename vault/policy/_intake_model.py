@@ -7,6 +7,7 @@ Built by the schema (``_schema_intake.py``); read by
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,15 @@ UNINSPECTABLE_CHOICES = ("require-label", "accept")
 
 def _short(label: Label) -> dict[str, Any]:
     return {k: v for k, v in label.to_dict().items() if k in ("level", "compartments", "caveats")}
+
+
+def _folded(name: str) -> str:
+    """``name`` casefolded, each space separator (Zs) as U+0020: an Office
+    label's display name in French holds a no-break space before its colon
+    ("Confidentiel : Conseil"), where a policy's name, which holds no space
+    but U+0020 (docs/POLICY.md §2.3), has a space. Matched only where the
+    names differ in nothing else, a file is floored where the policy meant."""
+    return "".join(" " if unicodedata.category(c) == "Zs" else c for c in name).casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +114,15 @@ class IntakePolicy:
     configured: bool = True
 
     def mapping_for(self, office: OfficeLabel) -> OfficeLabelMapping | None:
-        """The mapping of an Office label: by GUID, else by name (ignoring case)."""
+        """The mapping of an Office label: by GUID, else by name (ignoring
+        case, and which space separator stands between words)."""
         for m in self.office_labels:
             if m.id is not None and m.id == office.id:
                 return m
         if office.name:
-            folded = office.name.casefold()
+            folded = _folded(office.name)
             for m in self.office_labels:
-                if m.id is None and m.name is not None and m.name.casefold() == folded:
+                if m.id is None and m.name is not None and _folded(m.name) == folded:
                     return m
         return None
 
