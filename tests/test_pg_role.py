@@ -166,9 +166,10 @@ def test_a_lock_held_for_ever_is_a_clear_error_naming_its_holder(pg_office: Offi
 def test_a_document_row_held_locked_is_no_shred_the_log_calls_done_quietly(
         pg_office: Office) -> None:
     # The role holds the document's row locked (SELECT ... FOR UPDATE in a
-    # transaction it never ends). The shred was recorded done, its DELETE
-    # then gave up: the version stayed, with every wrapped file key, and
-    # 'doctor --repair' failed to destroy it without a word.
+    # transaction it never ends). Once the shred was recorded done, then its
+    # DELETE gave up: the version stayed, with every wrapped file key. Now
+    # the shred locks the row before its record: the wait runs out first,
+    # naming the holder, nothing is recorded done and the document stays.
     office = pg_office
     board = office.as_("leader").seal(io.BytesIO(b"board minutes"), level="SECRET",
                                       compartments=["BOARD"]).id
@@ -176,18 +177,112 @@ def test_a_document_row_held_locked_is_no_shred_the_log_calls_done_quietly(
     with _intruder(office, autocommit=False) as conn:
         conn.execute("SELECT 1 FROM vault.documents WHERE id = %s FOR UPDATE", (board,))
         code, err, _ = _vault(office, "leader", "shred", board, "--justification", "spent")
-        assert code == 4, err
-        assert f"document {board}: its shred is recorded, but its stored version {version} " \
-               "was not destroyed" in err and "hint: " in err
-        code, out, _ = _vault(office, "officer", "doctor", "--repair", out=True)
-        assert code == 4, out
-        assert f"docs/{board}.{version}.age: a version of shredded document {board} is still " \
-               "stored; the repair could not destroy it" in out, out
+        assert code == 1, err
+        assert f"cannot delete document {board}: gave up after 1s" in err, err
+        assert "nothing was changed" in err and "recorded" not in err, err
         assert (board, version) in office.raw.doc_files()
-    code, out, _ = _vault(office, "officer", "doctor", "--repair", out=True)
-    assert code == 0 and f"removed docs/{board}.{version}.age" in out, out
+    out = io.BytesIO()
+    office.as_("leader").open(board, out)  # still live: no shred on the record
+    assert out.getvalue() == b"board minutes"
+    code, err, _ = _vault(office, "leader", "shred", board, "--justification", "spent")
+    assert code == 0, err
     assert (board, version) not in office.raw.doc_files()
     assert office.as_("officer").doctor().ok
+
+
+def _start(office: Office, who: str, *args: str) -> subprocess.Popen[str]:
+    """``vault ARGS`` started in a process of its own (a lock wait of 30 s)."""
+    env = dict(os.environ, VAULT_PG_LOCK_TIMEOUT="30")
+    return subprocess.Popen([sys.executable, "-m", "vault_cli.main", "--vault",
+                             office.location, "--identity", str(office.files[who]), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=office.root)
+
+
+def _waits_on_a_document_row(conn: psycopg.Connection[Any], holder: int) -> None:
+    """Until another session waits for a lock the holder has on vault.documents."""
+    for _ in range(1200):
+        if conn.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND %s = ANY (pg_blocking_pids(pid))"
+                        " AND query ILIKE '%%vault.documents%%'", (holder,)).fetchone():
+            return
+        time.sleep(0.05)
+    raise AssertionError("no session waited for the document's row")
+
+
+def test_a_shred_or_repair_raced_by_a_renamed_row_destroys_it_or_says_so(
+        pg_office: Office) -> None:
+    # The role locks the document's row, lets the shred queue behind it,
+    # renames the row's tag and commits: the shred's DELETE matched nothing
+    # and it said "shredded", the version -- every wrapped file key -- still
+    # stored under the new tag; each 'doctor --repair' said "removed" while
+    # the role renamed it again. Now a version's id and tag never change
+    # (schema version 21), and the shred deletes the row it locked.
+    office = pg_office
+    cluster: Cluster = office.kind.cluster  # type: ignore[attr-defined]
+    name = dbname_of(office.location)
+    board = office.as_("leader").seal(io.BytesIO(b"board minutes: merger"), level="SECRET",
+                                      compartments=["BOARD"]).id
+    ((version,),) = [(v,) for d, v in office.raw.doc_files() if d == board]
+    kept = cluster.execute("SELECT id, tag, vid, size FROM vault.documents WHERE id = %s",
+                           (board,), dbname=name, user=OWNER)
+    chunks = cluster.execute("SELECT vid, n, data FROM vault.document_chunks WHERE vid = %s",
+                             (kept[0][2],), dbname=name, user=OWNER)
+
+    def raced(*args: str) -> tuple[int, str]:
+        with _intruder(office, autocommit=False) as conn, _intruder(
+                office, autocommit=True) as watch:
+            conn.execute("SELECT 1 FROM vault.documents WHERE id = %s FOR UPDATE", (board,))
+            p = _start(office, *args)
+            try:
+                _waits_on_a_document_row(watch, conn.info.backend_pid)
+                with pytest.raises(psycopg.errors.IntegrityConstraintViolation,
+                                   match="never renamed"):
+                    conn.execute("UPDATE vault.documents SET tag = '00000000' WHERE id = %s",
+                                 (board,))
+                conn.rollback()
+                out, err = p.communicate(timeout=120)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        return p.returncode, out + err
+
+    code, out = raced("leader", "shred", board, "--justification", "spent")
+    assert code == 0 and f"shredded {board}" in out, out
+    assert cluster.execute("SELECT id, tag FROM vault.documents WHERE id = %s", (board,),
+                           dbname=name, user=OWNER) == []
+    assert cluster.execute("SELECT n FROM vault.document_chunks WHERE vid = %s",
+                           (kept[0][2],), dbname=name, user=OWNER) == []
+    # The version comes back (a backup restored by the owner): the repair
+    # destroys it, raced the same way, and says so only once it has.
+    cluster.execute("INSERT INTO vault.documents (id, tag, vid, size) VALUES (%s, %s, %s, %s)",
+                    kept[0], dbname=name, user=OWNER)
+    for row in chunks:
+        cluster.execute("INSERT INTO vault.document_chunks (vid, n, data) VALUES (%s, %s, %s)",
+                        row, dbname=name, user=OWNER)
+    leftover = f"docs/{board}.{version}.age: a version of shredded document {board} is still " \
+               "stored"
+    with _intruder(office, autocommit=False) as conn:  # held: the repair names it
+        conn.execute("SELECT 1 FROM vault.documents WHERE id = %s FOR UPDATE", (board,))
+        code, out, _ = _vault(office, "officer", "doctor", "--repair", out=True)
+        assert code == 4 and f"{leftover}; the repair could not destroy it" in out, out
+        assert "removed" not in out, out
+    code, out = raced("officer", "doctor", "--repair")
+    assert code == 0 and f"removed docs/{board}.{version}.age" in out, out
+    assert cluster.execute("SELECT id, tag FROM vault.documents WHERE id = %s", (board,),
+                           dbname=name, user=OWNER) == []
+    assert cluster.execute("SELECT n FROM vault.document_chunks WHERE vid = %s",
+                           (kept[0][2],), dbname=name, user=OWNER) == []
+    assert office.as_("officer").doctor().ok
+    # Nor can a chunk move to another version, where a shred would not find it.
+    with _intruder(office, autocommit=True) as c:
+        (a, b) = (int(c.execute("SELECT vid FROM vault.documents WHERE id = %s",
+                                (_seal(office, "clerk", data),)).fetchone()[0])  # type: ignore[index]
+                  for data in (b"one", b"two"))
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="never moved"):
+            c.execute("UPDATE vault.document_chunks SET vid = %s, n = n + 1000 WHERE vid = %s",
+                      (b, a))
 
 
 def test_the_lock_wait_is_configured_by_the_environment(pg_office: Office) -> None:

@@ -732,6 +732,56 @@ BEGIN
 END $$;
 """.replace("%(audit_lock)d", str(AUDIT_LOCK))
 
+# A stored document version is named by its row's id and tag, and its
+# chunks by their vid and number: none of these is ever changed (THREAT-MODEL
+# §6). The application role held a document's row locked, waited for the
+# shred's record, renamed the row's tag and committed: the shred's DELETE,
+# which had waited on that lock, found its row renamed, matched nothing and
+# returned, and the shred said done while the version -- every wrapped file
+# key -- stayed stored; every 'doctor --repair' said it removed it while the
+# role renamed it again. A chunk moved to another vid would have kept the
+# header out of the shred's reach the same way. The size stays writable: a
+# writer sets it at the end, and readers hold it to the label's.
+_V21 = r"""
+CREATE OR REPLACE FUNCTION vault.documents_vid() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    drawn pg_catalog.int8;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.vid <> OLD.vid THEN
+            RAISE EXCEPTION 'a document version number is never changed'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        IF NEW.id <> OLD.id OR NEW.tag <> OLD.tag THEN
+            RAISE EXCEPTION 'document % version % is never renamed', OLD.id, OLD.tag
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END IF;
+    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO drawn
+        FROM vault.document_versions;
+    IF NEW.vid < 1 OR NEW.vid > drawn THEN
+        RAISE EXCEPTION 'document version number % was not drawn from its sequence', NEW.vid
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION vault.documents_vid() FROM PUBLIC;
+CREATE FUNCTION vault.document_chunks_fixed() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.vid <> OLD.vid OR NEW.n <> OLD.n THEN
+        RAISE EXCEPTION 'chunk % of document version % is never moved', OLD.n, OLD.vid
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION vault.document_chunks_fixed() FROM PUBLIC;
+CREATE TRIGGER document_chunks_fixed BEFORE UPDATE ON vault.document_chunks
+    FOR EACH ROW EXECUTE FUNCTION vault.document_chunks_fixed();
+"""
+
 # The functions the migrations leave in the schema (at VERSION): whether
 # each runs as the schema's owner (SECURITY DEFINER), and the SHA-256 of
 # its source as the catalog holds it (pg_proc.prosrc; for a function with a
@@ -752,12 +802,14 @@ FUNCTIONS: dict[str, tuple[bool, str]] = {
     "audit_tree_row": (True, "fa1e7ad2a8eaef985854da1845564c784ff73d6c87917fbc33fb10a4834bef8c"),
     "audit_check_checkpoint": (
         False, "27a9f161a1917082eb5e363e89db1e425b6f573952ee7d81a616b32c5a7087ba"),
-    "documents_vid": (True, "45657fe42bce10e9e7075b5c2019b2507027e495a578d59c616ee3756d5c0d5c"),
+    "documents_vid": (True, "5011cd27a132c70fee05df2732a2f318ca712590fb37d5c68586583fe81fd0f0"),
     "audit_is_record": (False,
                         "6574b0a3da39a62f6a2492fa456da1d8c0ca06cf11c3be8559d04f0ee8fd9245"),
     "audit_torn_fragments": (
         False, "8bef02a3f82216de7aa347d19ce47af3e2a565fba38e7cf52cc716d120e25c3c"),
     "audit_ahead": (False, "82e687864fc6f2c9f178962009fd52e2a60de15e38aff0c80f3fe7890ecd26ae"),
+    "document_chunks_fixed": (False,
+                              "1b6e6144aaf2fa94b7a96c186772fd69059577ff09c9919f95cf6ccdb6741416"),
 }
 
 # The triggers the migrations leave (at VERSION), as PostgreSQL writes each
@@ -787,6 +839,8 @@ TRIGGERS: dict[str, tuple[str, str]] = {name: (table, f"CREATE {kind}TRIGGER {na
      " FOR EACH STATEMENT EXECUTE FUNCTION vault.append_only()"),
     ("documents_vid", "documents", "", "BEFORE INSERT OR UPDATE ON vault.documents"
      " FOR EACH ROW EXECUTE FUNCTION vault.documents_vid()"),
+    ("document_chunks_fixed", "document_chunks", "", "BEFORE UPDATE ON vault.document_chunks"
+     " FOR EACH ROW EXECUTE FUNCTION vault.document_chunks_fixed()"),
 )}
 
 # The tables the migrations leave (at VERSION), each column as
@@ -883,6 +937,8 @@ STEPS: Sequence[tuple[int, str, str]] = (
      _V18),
     (19, "audit log: every insert takes the append lock, whoever makes it", _V19),
     (20, "audit log: a line holding a record numbered ahead of its row is refused", _V20),
+    (21, "documents: a version's id and tag, and its chunks' version and number, never "
+         "change", _V21),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]

@@ -32,8 +32,8 @@ import psycopg
 from vault.errors import IntegrityError
 from vault.store._pg_conn import Connection, Database, storage_errors
 
-__all__ = ["CHUNK", "DocumentReader", "delete_document", "is_reader", "open_document",
-           "write_document"]
+__all__ = ["CHUNK", "DocumentReader", "delete_document", "destroy_version", "is_reader",
+           "open_document", "write_document"]
 
 CHUNK = 1 << 20  # bytes per row: large enough to amortise, small in memory
 HEAD = 1 << 18  # bytes fetched with the document's row (most documents whole)
@@ -247,19 +247,34 @@ def write_document(db: Database, doc_id: str, tag: str) -> Iterator[io.RawIOBase
 
 
 def delete_document(db: Database, doc_id: str, tag: str) -> None:
-    """Delete one stored version -- its header, every wrapped copy of its
-    file key, first -- in one transaction. PostgreSQL never overwrites a row
-    in place (an UPDATE writes a new row version), so the bytes are reclaimed
-    by VACUUM, not by an overwrite; docs/DEPLOYMENT.md §1.3 says what that
-    means for backups and WAL."""
+    """Delete one stored version, if it is stored -- its header, every
+    wrapped copy of its file key, first -- in one transaction. PostgreSQL
+    never overwrites a row in place (an UPDATE writes a new row version), so
+    the bytes are reclaimed by VACUUM, not by an overwrite;
+    docs/DEPLOYMENT.md §1.3 says what that means for backups and WAL."""
     with storage_errors(f"cannot delete document {doc_id}", db), db.transaction() as conn:
-        row = conn.execute("DELETE FROM vault.documents WHERE id = %s AND tag = %s"
-                           " RETURNING vid", (doc_id, tag)).fetchone()
-        if row is None:
-            return
-        # ON DELETE CASCADE removes the chunks; deleting them explicitly
-        # (the header's chunk first) does not depend on the constraint.
-        conn.execute("DELETE FROM vault.document_chunks WHERE vid = %s", (row[0],))
+        row = conn.execute("SELECT vid FROM vault.documents WHERE id = %s AND tag = %s"
+                           " FOR UPDATE", (doc_id, tag)).fetchone()
+        if row is not None:
+            destroy_version(conn, doc_id, tag, int(row[0]))
+
+
+def destroy_version(conn: Connection, doc_id: str, tag: str, vid: int) -> None:
+    """Delete the version ``vid``, whose row the caller's transaction holds
+    locked, and its chunks: :class:`IntegrityError` naming it if its row is
+    not deleted -- the caller found it, so it must be (a row renamed
+    meanwhile once made a shred's DELETE match nothing, and the shred say
+    done; schema version 21 refuses the rename)."""
+    row = conn.execute("DELETE FROM vault.documents WHERE vid = %s AND id = %s AND tag = %s"
+                       " RETURNING vid", (vid, doc_id, tag)).fetchone()
+    if row is None:
+        raise IntegrityError(f"document {doc_id}: its stored version {tag} was not deleted"
+                             " (its row was changed meanwhile)",
+                             hint="'vault doctor' names what is still stored; treat it as"
+                                  " an incident")
+    # ON DELETE CASCADE removes the chunks; deleting them explicitly
+    # (the header's chunk first) does not depend on the constraint.
+    conn.execute("DELETE FROM vault.document_chunks WHERE vid = %s", (vid,))
 
 
 def is_reader(f: object) -> DocumentReader | None:

@@ -324,16 +324,22 @@ class PostgresBackend(Backend):
 
     def shred_document(self, doc_id: str, version: str, header_size: int, *,
                        stray: bool = False, decided: Callable[[], None] | None = None) -> None:
-        # This one row, not the whole table: the role can fill the table.
-        if self._one("cannot read the documents", "SELECT 1 FROM vault.documents"
-                     " WHERE id = %s AND tag = %s",
-                     (_check("doc", doc_id), _check("version", version))) is None:
-            raise FileNotFoundError(f"no document {doc_id} version {version}")
-        if decided is not None:
-            decided()
-        # The role can still hold the row locked past lock_timeout: the
-        # caller says the version was not destroyed (docs/DESIGN.md §6.5).
-        _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version))
+        # One transaction: the row is found and locked before the record
+        # (a lock the role holds is a wait that runs out before anything is
+        # recorded), and the row locked is the row deleted, by its version
+        # number, which nobody can change; its id and tag neither (schema
+        # version 21). Found is deleted, or it is an error naming it.
+        doc_id, version = _check("doc", doc_id), _check("version", version)
+        with storage_errors(f"cannot delete document {doc_id}", self.db), \
+                self.db.transaction() as conn:
+            # This one row, not the whole table: the role can fill the table.
+            row = conn.execute("SELECT vid FROM vault.documents WHERE id = %s AND tag = %s"
+                               " FOR UPDATE", (doc_id, version)).fetchone()
+            if row is None:
+                raise FileNotFoundError(f"no document {doc_id} version {version}")
+            if decided is not None:
+                decided()
+            _pg_stream.destroy_version(conn, doc_id, version, int(row[0]))
 
     # -- actors ----------------------------------------------------------------
 
