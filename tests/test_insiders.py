@@ -794,6 +794,56 @@ def test_a_label_text_finding_names_its_signer_once_never_whoever_rewraps_it(
     assert not any("officer" in p for p in found), found
 
 
+
+def test_a_label_text_carried_into_a_declassify_or_reclassify_stays_its_signer_s_finding(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clerk's modified client seals documents whose label derived-from
+    # holds an RLO. The honest leader's declassify keeps a label's
+    # derived-from, so the planted text went into a statement the leader
+    # signed, and the replay reported "leader signed a label derived-from
+    # that holds the bidi control U+202E", once a document declassified.
+    import vault._ops.seal as seal_module
+    from vault.policy.model import Policy
+
+    forged = "memo-12\u202eexe.txt"
+    decide = seal_module.intake.decide_label
+
+    def planted(*a: Any, **k: Any) -> Any:
+        label, floor, note = decide(*a, **k)
+        return label.replace(derived_from=forged), floor, note
+
+    monkeypatch.setattr(seal_module.intake, "decide_label", planted)
+    released = seal(office, "clerk", b"staff memo", level="INTERNAL", compartments=["STAFF"])
+    raised = seal(office, "clerk", b"staff note", level="INTERNAL", compartments=["STAFF"])
+    monkeypatch.undo()
+    with office.as_("leader") as v:
+        v.declassify([released], justification="released to the public")
+    # A client that keeps a label's derived-from when it reclassifies.
+    make_label = Policy.make_label
+
+    def keeping(text: str) -> Any:
+        return lambda self, **f: make_label(self, **f).replace(derived_from=text)
+
+    monkeypatch.setattr(Policy, "make_label", keeping(forged))
+    with office.as_("leader") as v:
+        v.reclassify(raised, level="CONFIDENTIAL", justification="now board-adjacent")
+    with office.as_("officer") as v:
+        found = [p for p in v.doctor().problems if "(text)" in p]
+    # One finding a planted label, at the clerk's seal that brought it in.
+    assert len(found) == 2, found
+    assert all("clerk signed a label derived-from that holds the bidi control U+202E" in p
+               for p in found), found
+    # Text a signer brings in is theirs: a derived-from the label did not hold.
+    monkeypatch.setattr(Policy, "make_label", keeping(forged + "2"))
+    with office.as_("leader") as v:
+        v.reclassify(raised, level="INTERNAL", justification="back to staff")
+    monkeypatch.undo()
+    with office.as_("officer") as v:
+        found = [p for p in v.doctor().problems if "(text)" in p]
+    assert len(found) == 3, found
+    assert sum("leader signed a label derived-from that holds the bidi control U+202E" in p
+               for p in found) == 1, found
+
 def test_a_request_justification_or_approval_reason_breaking_the_rule_is_its_signer_s_finding(
         tmp_path: Path, backend: Kind, monkeypatch: pytest.MonkeyPatch) -> None:
     # The leader's and the deputy's modified clients skip the check before

@@ -255,6 +255,10 @@ def _declassify_one(s: Session, doc_id: str, justification: str | None,
         with f:
             actor = s.actor()  # under the policy the read may have caught up with
             old = att.label = sealed.label.label
+            # The old label's derived-from is carried as it is, even text that
+            # breaks the free-text rule: refusing would let whoever planted it
+            # hold the document back, and the replay keeps carried text the
+            # finding of the one who brought it in (DESIGN.md §13).
             new = s.trusted.policy.declassified_label(old).replace(
                 classified_by=actor.name, reason=justification or None,
                 created=datetime.now(UTC))

@@ -619,11 +619,17 @@ class Journal(ApprovalReplay):
             _need(statement.get("signer") == {"name": rec.actor,
                                                "signing_key": user.signing_key},
                   "the label is not signed by the one who recorded it")
-            # Its text, once: the record that brings the statement in, by its
-            # signer. A rewrap above carries it unchanged, whoever runs it.
+            # Its text, once: the record that brings it in, by its signer.
+            # Text equal to the same field of the label before is carried,
+            # not brought in -- a rewrap above, a declassify keeping the
+            # derived-from, a relabel keeping a reason -- and stays the
+            # finding of whoever brought it in, never of whoever carries it.
+            before = prev.statement.get("label") if prev is not None else None
             self._check_free_text(rec, rec.actor, (
-                (f"a label {name.replace('_', '-')}", statement["label"].get(name))
-                for name in ("reason", "derived_from")))
+                (f"a label {name.replace('_', '-')}", value)
+                for name in ("reason", "derived_from")
+                if (value := statement["label"].get(name)) is not None
+                and not (isinstance(before, dict) and before.get(name) == value)))
             _need(statement.get("policy") == self.policy.hash,
                   "the label was not signed under the policy in force")
             self._entitled(rec, statement, label, prev, inputs)
