@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Literal, cast
 import click
 
 from vault._inputs import read_passphrase_file
-from vault._text import free_character
+from vault._text import free_characters
 from vault._text import printable as printable  # re-exported: every command escapes with it
 from vault.errors import UsageError
 
@@ -81,10 +81,11 @@ def json_text(text: str) -> str:
     (a SIEM, ``splitlines``) breaks at U+0085 or U+2028: a record's text
     would forge lines or send escapes. The values a parser reads are the
     same; only printable text, and escapes, are written -- free text's no-break
-    spaces and joiners as they are, as :func:`printable` shows them."""
+    spaces and joiners as they are, as :func:`printable` shows them, but a
+    joiner that joins nothing (beside a string's quote too) escaped."""
     if text.isprintable():
         return text
-    return "".join(c if free_character(c) else _json_escape(c) for c in text)
+    return "".join(c if ok else _json_escape(c) for c, ok in free_characters(text, ends='"'))
 
 
 def _json_escape(c: str) -> str:

@@ -409,6 +409,32 @@ def test_control_characters_in_a_justification_or_reason_are_refused_at_input(
     assert len(office.audit_records()) == before  # nothing stored
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    ("\u200d\u200c\u200d", "says nothing"), (" \u200d ", "says nothing"),
+    ("\u3000\u200c\u00a0", "says nothing"), ("ok\u200d", "joiner U+200D where it joins nothing"),
+    ("\u200cok", "joiner U+200C where it joins nothing"),
+    ("o\u200d\u200dk", "joiner U+200D where it joins nothing"),
+    ("ok \u200dthen", "joiner U+200D where it joins nothing")])
+def test_a_justification_or_reason_that_shows_blank_is_refused_at_input(
+        office: Office, text: str, said: str) -> None:
+    # Joiners alone passed the input check and satisfied require:
+    # [justification] (strip() leaves them): the leader lowered
+    # CONFIDENTIAL//STAFF to INTERNAL//STAFF, and the audit log and the
+    # approve screen showed a blank justification.
+    doc = office.seal("clerk", office.root / "memo.txt", "--level", "PUBLIC")
+    before = len(office.audit_records())
+    for who, args in (("leader", ["reclassify", doc, "--level", "INTERNAL",
+                                  "--justification", text]),
+                      ("leader", ["declassify", doc, "--justification", text]),
+                      ("officer", ["audit", "incident", "0", "0", "--reason", text]),
+                      ("clerk", ["seal", str(office.root / "memo.txt"), "--level", "PUBLIC",
+                                 "--justification", text]),
+                      ("leader", ["request", "shred", doc, "--justification", text])):
+        r = office.as_(who, *args)
+        assert_error(r, 2, said)
+        assert r.stdout == ""
+    assert len(office.audit_records()) == before  # nothing stored
+
 # Free text as honest people write it: French with a no-break space and a
 # narrow one, Persian with its ZWNJ, a Hindi conjunct and an emoji sequence
 # with a ZWJ (vault/_text.py).

@@ -876,3 +876,24 @@ def test_a_request_justification_or_approval_reason_breaking_the_rule_is_its_sig
     grant(office, "deputy", request, reason="\u0915\u094d\u200d\u0937")
     with office.as_("officer") as v:
         assert [p for p in v.doctor().problems if "(text)" in p] == found
+
+
+def test_a_justification_of_joiners_alone_is_no_justification_given(
+        office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lowering needs a justification; one of joiners alone, shown blank in
+    # the audit log and on the approve screen, was taken as given (strip()
+    # leaves them). A modified client skips the input check: the decision,
+    # the client's and the replay's, is the same one.
+    import vault._ops.change as change_module
+
+    doc = seal(office, "leader", b"staff file", level="CONFIDENTIAL", compartments=["STAFF"],
+               justification="staff file")
+    import vault.policy._labels as labels_module
+
+    monkeypatch.setattr(change_module, "check_free_text", lambda *a, **k: None)
+    monkeypatch.setattr(labels_module, "_text", lambda value, what: value)
+    for blank in ("\u200d\u200c\u200d", "\u3000\u200d\u00a0"):
+        with office.as_("leader") as v, pytest.raises(DeniedError, match="justification"):
+            v.reclassify(doc, level="INTERNAL", justification=blank)
+    with office.as_("leader") as v:
+        assert v.info(doc).label.level == "CONFIDENTIAL"

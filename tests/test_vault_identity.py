@@ -315,3 +315,27 @@ def test_the_public_identity_vector(tmp_path: Path) -> None:
     assert me.identity_fingerprint == stated.group(1)
     (tmp_path / "alice.pub").write_text(file_text + "\n")
     assert load_public_identity(tmp_path / "alice.pub").signed
+
+
+@pytest.mark.parametrize("text", [
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: ZWNJ between letters
+    "\u0915\u094d\u200d\u0937",  # Hindi: ZWJ after the virama, a mark
+    "\U0001f469\u200d\U0001f4bb",  # an emoji sequence
+    "\U0001f3f3\ufe0f\u200d\U0001f308"])  # the ZWJ after a variation selector, a mark
+def test_a_joiner_stands_between_two_characters_that_are_neither_spaces_nor_joiners(
+        text: str) -> None:
+    # A joiner anywhere let text of joiners and spaces pass, shown blank: it
+    # joins letters, marks and emoji, and nothing else.
+    from vault._ops.discipline import check_free_text
+    from vault._text import character_problem, printable, says_something
+
+    check_free_text(f"why {text}", "justification")
+    assert character_problem(text, free=True) is None and printable(text) == text
+    assert says_something(text)
+    for j in ("\u200c", "\u200d"):
+        for bad in (f"{j}a", f"a{j}", f"a{j}{j}b", f"a {j}b", f"a{j}\u00a0b", f"a{j}\u3000b"):
+            assert "where it joins nothing" in (character_problem(bad, free=True) or ""), bad
+            assert j not in printable(bad), bad  # escaped: never shown as blank
+            with pytest.raises(UsageError, match="joins nothing"):
+                check_free_text(bad, "justification")
+        assert not says_something(f" {j}\u3000{j}\u00a0\u3164")

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vault._text import character_problem, is_text, printable
+from vault._text import character_problem, free_character, is_text, printable, says_something
 from vault._trust.trusted import OutOfPlace
 from vault.errors import (
     AuditWriteError,
@@ -74,8 +74,15 @@ def check_free_text(text: str | None, what: str) -> None:
     line of free text (vault/_text.py: records are read on terminals, and a
     control or bidi character would redraw them or reorder their text; a
     no-break space or a joiner is how people write), before anything is
-    recorded."""
-    if not isinstance(text, str) or is_text(text, free=True):
+    recorded. A text that is given says something: spaces and joiners alone
+    are shown blank in the audit log and on the approve screen, and no rule
+    takes them for a justification given (vault/_text.py)."""
+    if not isinstance(text, str) or not text:
+        return  # none given: the policy decides whether one is needed
+    if not says_something(text) and all(map(free_character, text)):
+        raise UsageError(f"the {what} says nothing: it holds only spaces or joiners",
+                         hint=f"write the {what} in words, or leave it out")
+    if is_text(text, free=True):
         return
     if any("\ud800" <= c <= "\udfff" for c in text):
         # Bytes that were not UTF-8 on the command line (Python keeps them

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from vault._ops.discipline import attempt, authorise, check_free_text, complete
+from vault._text import says_something
 from vault._trust._statement import MAX_INCIDENT, MAX_INCIDENT_LEAVES
 from vault.errors import AuditIntegrityError, UsageError
 
@@ -75,9 +76,9 @@ def declare_incident(s: Session, first: int, last: int, reason: str,
     declaration (:class:`UsageError`, :func:`_damaged`), the attempt
     recorded as failed."""
     check_range(first, last)
-    if not reason.strip() or len(reason) > 2000:
-        raise UsageError("give the reason for the record (1 to 2000 characters)")
     check_free_text(reason, "reason")
+    if not says_something(reason) or len(reason) > 2000:
+        raise UsageError("give the reason for the record (1 to 2000 characters)")
     known = verified or known
     kept = _kept(s, checkpoint) if checkpoint is not None else None
     size = s.log.tip().size

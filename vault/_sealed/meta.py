@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from vault._primitives import canonical_json, hkdf, parse_canonical_json
-from vault._text import is_text
+from vault._text import free_character, is_text
 from vault.age import Stanza
 from vault.errors import LabelError, UsageError
 
@@ -31,9 +31,13 @@ MAX_NAME = 255  # characters of a file name or content type
 _FIELDS = {"filename", "title", "content_type", "size"}
 
 
-def _text_ok(value: Any, limit: int, *, free: bool = False) -> bool:
+def _text_ok(value: Any, limit: int, *, free: bool = False, read: bool = False) -> bool:
+    # Read, a title's joiner may stand anywhere, as an earlier release wrote
+    # it: refusing it would make the document unreadable, and it is shown
+    # escaped where it joins nothing (vault/_text.py).
     return value is None or (isinstance(value, str) and 0 < len(value) <= limit
-                             and is_text(value, free=free))
+                             and (all(map(free_character, value)) if read and free
+                                  else is_text(value, free=free)))
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class Metadata:
         if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 1 << 62:
             raise ValueError("bad metadata")
         meta = cls(d["filename"], d["title"], d["content_type"], size)
-        if not _text_ok(meta.title, MAX_TITLE, free=True) or not all(
+        if not _text_ok(meta.title, MAX_TITLE, free=True, read=True) or not all(
                 _text_ok(v, MAX_NAME) for v in (meta.filename, meta.content_type)):
             raise ValueError("bad metadata")
         return meta

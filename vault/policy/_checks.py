@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from vault._text import says_something
 from vault.policy._time import format_time
 from vault.policy.model import Label, User
 
@@ -147,7 +148,7 @@ def builtin_checks(
         text = inputs.get("justification")
         if text is not None and not isinstance(text, str):
             raise TypeError("inputs['justification'] must be text")
-        ok = bool(text and text.strip())
+        ok = says_something(text)  # spaces and joiners alone are shown blank
         if tracing or not ok:
             by = _requirers(allow, "justification") or ["lowering a label"]
             record(JUSTIFICATION, ok, "a justification is given" if ok else
@@ -177,7 +178,8 @@ def _missing_fields(engine: Engine, label: Label) -> str:
     missing = []
     if "classified_by" in needs and not label.classified_by:
         missing.append("classified_by")
-    if "reason" in needs and not (label.reason or label.derived_from):
+    if "reason" in needs and not (says_something(label.reason)
+                                  or says_something(label.derived_from)):
         missing.append("reason (or derived_from)")
     return " and ".join(missing)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from vault._text import says_something
 from vault.errors import DeniedError, UsageError
 from vault.policy._checks import MANDATORY_LABELLING
 from vault.policy._fields import did_you_mean
@@ -74,7 +75,7 @@ def _known(names: set[str], defined: Mapping[str, Category], what: str) -> None:
 def _text(value: str | None, what: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not says_something(value):  # spaces and joiners alone are shown blank
         raise UsageError(f"{what.replace('_', ' ')} must be non-empty text")
     return value
 
