@@ -1395,3 +1395,69 @@ def test_a_database_not_in_utf8_takes_no_schema_and_is_named(pg_cluster: Cluster
     with psycopg.connect(pg_cluster.dsn(OWNER, dbname_of(dsn))) as conn:
         problems = schema_problems(conn)
     assert any("encoding is SQL_ASCII, not UTF8" in p for p in problems), problems
+
+
+_PROVE_PEAK = """
+import resource, sys, runpy
+sys.argv = ["vault", "--vault", sys.argv[1], "--identity", sys.argv[2], "audit", "prove",
+            sys.argv[3]]
+try:
+    runpy.run_module("vault_cli.main", run_name="__main__")
+except SystemExit as e:
+    assert not e.code, e.code
+sys.stderr.write("MAXRSS %d\\n" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))
+"""
+
+
+def test_proving_the_torn_record_after_planted_lines_costs_bounded_memory(
+        pg_office: Office) -> None:
+    # The role plants lines the schema takes for records, of 512 KiB each;
+    # the next writer sets them aside with its torn record. Proving that
+    # record read every planted line in one answer (storage.lines had no
+    # byte bound) and held them all, to carry them in the proof: 100 MiB
+    # planted cost the prove 236 MB, 2 GiB about 3.5 GiB, though the proof
+    # carries only the line before the torn record. A storage read now
+    # returns the lines that begin within 4 MiB (at least one), and the
+    # prover holds one such block and the lines its proof carries.
+    from vault.audit import verify_tlog_proof
+    from vault.audit._tlogproof import TlogProof
+
+    _seal(pg_office, "clerk", b"before")
+    size, planted = 512 * 1024, 100
+    with _intruder(pg_office, autocommit=True) as c:
+        (head,) = c.execute("SELECT max(seq) + 1 FROM vault.audit_log").fetchone()  # type: ignore[misc]
+        for i in range(planted):
+            prefix = json.dumps({"v": 2, "seq": head + i, "pad": ""})[:-2]
+            c.execute("INSERT INTO vault.audit_log (seq, line) VALUES (%s, %s)",
+                      (head + i, (prefix + "x" * (size - len(prefix) - 2) + '"}').encode()))
+    _seal(pg_office, "clerk", b"after")  # sets them aside
+    with _intruder(pg_office, autocommit=True) as c:
+        (torn,) = c.execute("SELECT seq FROM vault.audit_log WHERE seq = %s AND position("
+                            "'\"action\":\"torn\"'::bytea IN line) > 0",
+                            (head + planted,)).fetchone()  # type: ignore[misc]
+    with pg_office.as_("officer") as v:
+        storage = v.audit.storage
+        block = storage.lines(head, head + planted)
+        assert block is not None and 1 <= len(block) <= 9, len(block or ())
+        assert sum(map(len, block)) <= 4 * 2**20 + size
+        assert storage.lines(head - 1, head + 1) == [storage.line(head - 1),
+                                                     storage.line(head)]
+        text = v.audit.prove(torn)
+    # It carries its record and the line before it (its run is its own),
+    # none of the other lines it sets aside.
+    extra = TlogProof.from_text(text).extra or b""
+    assert extra.split(b"\n")[1] == b"run %d %d" % (torn, torn)
+    assert len(extra) < 2 * size
+    assert verify_tlog_proof(text, [v.audit.verifier()],
+                             key_lookup=pg_office.key_lookup()).record is not None
+
+    def peak(seq: int) -> int:
+        p = subprocess.run([sys.executable, "-c", _PROVE_PEAK, pg_office.location,
+                            str(pg_office.files["officer"]), str(seq)], capture_output=True,
+                           text=True, timeout=300, cwd=pg_office.root)
+        assert p.returncode == 0 and "tlog-proof" in p.stdout, p.stderr[-2000:]
+        return int(p.stderr.rsplit("MAXRSS ", 1)[1])
+
+    # 50 MiB planted: a prove of either line peaked at 227 MB, now 102 MB.
+    for seq in (1, torn):
+        assert peak(seq) < 150, f"{peak(seq)} MB proving line {seq}"

@@ -37,7 +37,14 @@ from pathlib import Path
 from vault._atomic import NotRegularFile, fsync_dir, open_regular, real_directory, write_atomic
 from vault.audit._files import LineBlocks, LogPaths
 from vault.audit._record import MAX_LINE
-from vault.audit._storage import MAX_CHECKPOINT, DerivedStore, LineSource, LogEnd, LogStorage
+from vault.audit._storage import (
+    LINES_BYTES,
+    MAX_CHECKPOINT,
+    DerivedStore,
+    LineSource,
+    LogEnd,
+    LogStorage,
+)
 from vault.errors import AuditWriteError
 
 __all__ = ["FolderStorage"]
@@ -326,6 +333,9 @@ class FolderStorage(LogStorage):
                         or ends[-1] - ends[0] > count * (MAX_LINE + 1) \
                         or any(a >= b for a, b in itertools.pairwise(ends)):
                     return None
+                # The lines that begin within LINES_BYTES (at least one).
+                count = sum(1 for x in ends[:-1] if x - ends[0] < LINES_BYTES)
+                ends = ends[:count + 1]
                 data = os.pread(log_fd, ends[-1] - ends[0], ends[0])
         except (OSError, OverflowError, struct.error):
             return None

@@ -209,24 +209,10 @@ def _covering(log: LogReading, seq: int, size: int) -> Run | None:
     """Line ``seq``'s run (§4): its first line s, the signed record k'
     whose signature covers the line (k' = seq for a signed record), and the
     lines s-1..k' -- or None when no signature of its actor's covers it
-    within the checkpoint, or covers more than a reader takes (§5)."""
-    lines: dict[int, bytes] = {}
-    span = [8]  # lines fetched at once, doubled up to a whole run
-
-    def read(i: int) -> bytes | None:
-        # A batch's run, up to MAX_FRAGMENTS lines on either side of the
-        # line proven, in a few reads; a record signed on its own in one or two.
-        if i not in lines and i != seq:
-            lo, hi = (max(0, i - span[0] + 1), i + 1) if i < seq else (i, min(size, i + span[0]))
-            span[0] = min(2 * span[0], MAX_FRAGMENTS + 1)
-            lines.update(enumerate(log.storage.lines(lo, hi) or (), lo))
-        if i not in lines:
-            text = log.storage.line(i)
-            if text is None:
-                return None
-            lines[i] = text
-        return lines[i]
-
+    within the checkpoint, or covers more than a reader takes (§5). Of the
+    lines read on the way -- a torn record's may be 4,096 lines set aside,
+    of 512 KiB each -- only those s-1..k' are kept."""
+    read = _Reader(log, seq, size)
     line = read(seq)
     record = parse(line, seq) if line is not None else None
     if record is None:
@@ -238,13 +224,61 @@ def _covering(log: LogReading, seq: int, size: int) -> Run | None:
     if found is None:
         return None
     start, end = found
-    if end - start > MAX_FRAGMENTS or any(read(i) is None
-                                          for i in range(max(start - 1, 0), end + 1)):
+    if end - start > MAX_FRAGMENTS:
         return None
+    lines: dict[int, bytes] = {}
+    for i in range(max(start - 1, 0), end + 1):
+        text = read(i)
+        if text is None:
+            return None
+        lines[i] = text
     return start, end, lines
 
 
-def _signed_run(read: Callable[[int], bytes | None], actor_key: str, seq: int, signed: bool,
+class _Reader:
+    """Lines near line ``seq``, a storage block (:meth:`LogStorage.lines`,
+    at most 4 MiB and a line) at a time, the last block alone held -- the
+    lines set aside before a torn record may be 4,096 of 512 KiB -- and the
+    length of every line read."""
+
+    def __init__(self, log: LogReading, seq: int, size: int) -> None:
+        self._storage, self._seq, self._size = log.storage, seq, size
+        self._block: dict[int, bytes] = {}
+        self._lengths: dict[int, int] = {}
+        self._span = 8  # lines fetched at once, doubled up to a whole run
+        self._last = seq
+
+    def __call__(self, i: int) -> bytes | None:
+        # A batch's run, up to MAX_FRAGMENTS lines on either side of the
+        # line proven, in a few reads; a record signed on its own in one or two.
+        # Forwards from a line read before it, else backwards.
+        if i not in self._block and i != self._seq:
+            forward, span = i > self._last, self._span
+            self._span = min(2 * span, MAX_FRAGMENTS + 1)
+            lo = i if forward else max(0, i - span + 1)
+            got = self._storage.lines(lo, min(self._size, i + span) if forward else i + 1)
+            if got and not forward and lo + len(got) <= i:  # what fits stops short of i
+                lo, self._span = i - len(got) + 1, len(got)
+                got = self._storage.lines(lo, i + 1)
+            self._block = dict(enumerate(got or (), lo))
+        self._last = i
+        text = self._block.get(i)
+        if text is None:
+            text = self._storage.line(i)
+            if text is None:
+                return None
+            self._block = {i: text}
+        self._lengths[i] = len(text)
+        return text
+
+    def length(self, i: int) -> int:
+        """The length of line ``i`` (read again if it was not read)."""
+        if i not in self._lengths:
+            self(i)
+        return self._lengths.get(i, 0)
+
+
+def _signed_run(read: _Reader, actor_key: str, seq: int, signed: bool,
                 size: int) -> tuple[int, int] | None:
     """The run s..k' of an ordinary record at ``seq`` of ``actor_key``."""
     end = seq if signed else -1
@@ -272,7 +306,7 @@ def _signed_run(read: Callable[[int], bytes | None], actor_key: str, seq: int, s
         start -= 1
         if end - start > MAX_FRAGMENTS:
             return None  # longer than a reader takes (§5): damage
-    if sum(len(read(i) or b"") + 1 for i in range(start, end)) > MAX_RUN_BYTES:
+    if sum(read.length(i) + 1 for i in range(start, end)) > MAX_RUN_BYTES:
         return None  # larger than a reader takes (§5): damage
     return start, end
 
@@ -290,7 +324,7 @@ def _unsigned_of(line: bytes, actor_key: str, seq: int) -> bool:
             and b',"seq":%d,"state":' % seq in line)
 
 
-def _walked(read: Callable[[int], bytes | None], seq: int) -> tuple[int, int] | None:
+def _walked(read: _Reader, seq: int) -> tuple[int, int] | None:
     """The run s..k a torn record's chain covers -- every pending line, junk
     too, for a long run (§8) -- by the reading rules, run from the nearest
     settle point before it."""

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from vault.audit._tree import StoredHashes
 
-__all__ = ["MAX_CHECKPOINT", "DerivedStore", "LineSource", "LogEnd", "LogStorage"]
+__all__ = ["LINES_BYTES", "MAX_CHECKPOINT", "DerivedStore", "LineSource", "LogEnd", "LogStorage"]
 
 #: The most bytes of a stored checkpoint note a reader takes (docs/AUDIT.md
 #: §7). A checkpoint is a few hundred bytes, and a hundred signatures
@@ -39,6 +39,9 @@ __all__ = ["MAX_CHECKPOINT", "DerivedStore", "LineSource", "LogEnd", "LogStorage
 #: whoever can store notes (a folder writer, the PostgreSQL application
 #: role) must not make every verification hold them whole.
 MAX_CHECKPOINT = 64 * 1024
+#: the bytes one :meth:`LogStorage.lines` returns: the lines that begin
+#: within them (at least one), as a reader's block of a database (§9.1)
+LINES_BYTES = 4 * 1024 * 1024
 
 
 class LogEnd(NamedTuple):
@@ -173,10 +176,22 @@ class LogStorage(abc.ABC):
         return None
 
     def lines(self, start: int, stop: int) -> list[bytes] | None:
-        """Lines ``start`` to ``stop - 1`` found cheaply, as :meth:`line`
-        finds each (one read for them all where the storage can), or None."""
-        found = [self.line(seq) for seq in range(start, stop)]
-        return None if any(line is None for line in found) else found  # type: ignore[return-value]
+        """Lines from ``start``, before ``stop``, found cheaply, as :meth:`line`
+        finds each (one read for them all where the storage can): as many as
+        begin within the first :data:`LINES_BYTES` bytes -- at least line
+        ``start``, and a caller asks again for the rest -- or None when line
+        ``start`` is not found."""
+        found: list[bytes] = []
+        held = 0
+        for seq in range(start, stop):
+            line = self.line(seq)
+            if line is None:
+                return found or None
+            found.append(line)
+            held += len(line) + 1
+            if held >= LINES_BYTES:
+                break
+        return found if found or start >= stop else None
 
     @abc.abstractmethod
     def append(self, lines: Sequence[bytes], at: int) -> None:

@@ -277,10 +277,12 @@ class PostgresLogStorage(LogStorage):
         return bytes(row[0]) if row else None
 
     def lines(self, start: int, stop: int) -> list[bytes] | None:
+        if not 0 <= start < stop:
+            return [] if start == stop else None
+        # What fits in _FETCH_BYTES, as _BOUNDED: the caller asks again.
         with self._session() as conn:
-            rows = conn.execute("SELECT seq, line FROM vault.audit_log WHERE seq >= %s AND "
-                                "seq < %s ORDER BY seq", (start, stop)).fetchall()
-        if [int(r[0]) for r in rows] != list(range(start, stop)):
+            rows = conn.execute(_BOUNDED, (start, stop, stop - start, _FETCH_BYTES)).fetchall()
+        if not rows or [int(r[0]) for r in rows] != list(range(start, start + len(rows))):
             return None
         return [bytes(r[1]) for r in rows]
 
