@@ -114,7 +114,6 @@ def test_a_marked_pdf_carries_the_vaults_label_alone() -> None:
     # dictionary and in its XMP metadata: the marked copy carries the
     # vault's label and nothing else, so that no reader picks the old one.
     from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import NameObject, StreamObject
 
     public = "87ba5c36-b7cf-4793-bbc2-bd5b3a9f95ca"
     fields = {f"/MSIP_Label_{public}_{k}": v
@@ -122,15 +121,8 @@ def test_a_marked_pdf_carries_the_vaults_label_alone() -> None:
     w = PdfWriter()
     w.add_blank_page(200, 200)
     w.add_metadata(fields)
-    xmp = StreamObject()
-    xmp.set_data(('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/'
-                  '1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:pdfx="http://'
-                  'ns.adobe.com/pdfx/1.3/" ' + " ".join(
-                      f'pdfx:{k[1:]}="{v}"' for k, v in fields.items())
-                  + '/></rdf:RDF></x:xmpmeta>').encode())
-    xmp.update({NameObject("/Type"): NameObject("/Metadata"),
-                NameObject("/Subtype"): NameObject("/XML")})
-    w.root_object[NameObject("/Metadata")] = w._add_object(xmp)
+    _set_xmp(w, '<rdf:Description rdf:about="" xmlns:pdfx="http://ns.adobe.com/pdfx/1.3/" '
+             + " ".join(f'pdfx:{k[1:]}="{v}"' for k, v in fields.items()) + "/>")
     src = io.BytesIO()
     w.write(src)
     assert {lab.id for lab in inspect(io.BytesIO(src.getvalue())).office_labels} == {public}
@@ -302,11 +294,22 @@ def _clerk_cannot_lower(office: Any, tmp_path: Path, name: str, copy: bytes) -> 
         assert office.cli("registrar", "open", doc, "-o", "-").exit_code != 0
 
 
+def _set_xmp(w: Any, rdf: str) -> None:
+    """Give the PDF ``w`` (a pypdf writer) an XMP packet whose RDF holds ``rdf``."""
+    from pypdf.generic import NameObject, StreamObject
+
+    packet = StreamObject()
+    packet.set_data(('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/'
+                     '1999/02/22-rdf-syntax-ns#">' + rdf + "</rdf:RDF></x:xmpmeta>").encode())
+    packet.update({NameObject("/Type"): NameObject("/Metadata"),
+                   NameObject("/Subtype"): NameObject("/XML")})
+    w.root_object[NameObject("/Metadata")] = w._add_object(packet)
+
+
 def _pdf_with(data: bytes, xmp: str | None, keep_info: bool = False) -> bytes:
     """``data`` with the label fields of its information dictionary moved
     into the XMP packet ``xmp`` (``{fields}``: them as pdfx attributes)."""
     from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import NameObject, StreamObject
 
     w = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
     info = w._info.get_object()
@@ -316,14 +319,7 @@ def _pdf_with(data: bytes, xmp: str | None, keep_info: bool = False) -> bytes:
             if str(k).startswith("/MSIP_Label_"):
                 del info[k]
     if xmp is not None:
-        attrs = " ".join(f'pdfx:{k}="{v}"' for k, v in fields.items())
-        s = StreamObject()
-        s.set_data(('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/'
-                    '1999/02/22-rdf-syntax-ns#">' + xmp.format(fields=attrs)
-                    + "</rdf:RDF></x:xmpmeta>").encode())
-        s.update({NameObject("/Type"): NameObject("/Metadata"),
-                  NameObject("/Subtype"): NameObject("/XML")})
-        w.root_object[NameObject("/Metadata")] = w._add_object(s)
+        _set_xmp(w, xmp.format(fields=" ".join(f'pdfx:{k}="{v}"' for k, v in fields.items())))
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
