@@ -28,7 +28,7 @@ import psycopg
 
 from vault.audit import DerivedStore, LineSource, LogEnd, LogStorage, StoredHashes
 from vault.audit import stored_hash_count as _count
-from vault.audit._storage import MAX_CHECKPOINT
+from vault.audit._storage import LINES_BYTES, MAX_CHECKPOINT
 from vault.errors import AuditWriteError, UsageError
 from vault.store._pg_conn import Connection, Database, lock_wait_error, storage_errors
 from vault.store._pg_schema import AUDIT_LOCK
@@ -38,8 +38,9 @@ __all__ = ["AUDIT_LOCK", "PostgresLogStorage"]
 _FETCH = 5000  # lines per round trip when streaming the log
 # ... and bytes: the role can insert lines of 512 KiB that the schema takes
 # for records, and 5,000 of them in one answer cost every reader 2.5 GiB.
-# A block stops at the line that takes it past this (at least one line).
-_FETCH_BYTES = 4 * 1024 * 1024
+# A block stops at the line that takes it past this (at least one line):
+# the bound every storage's lines() keeps.
+_FETCH_BYTES = LINES_BYTES
 # The lines of seq >= %s, at most %s of them and as many as fit in %s bytes
 # (the first always), each with how many the first two bounds allowed.
 _BOUNDED = ("SELECT seq, line, n FROM (SELECT seq, line, count(*) OVER () AS n,"
