@@ -433,6 +433,31 @@ def test_a_pdf_information_dictionary_defining_a_key_twice_is_ambiguous(
     assert _labels(marked) == ("complete", [(BOARD, True)])  # the copy as marked
 
 
+def test_reads_that_overlap_keep_the_duplicate_keys_noted_until_the_last_ends() -> None:
+    # Two PDFs read at once (library callers in threads): the first to end
+    # put pypdf's loggers back as it found them, so the second read noted
+    # no key defined twice -- an information dictionary saying _Enabled
+    # false, then true, read as a label switched off -- and the last left
+    # pypdf silenced for good.
+    import logging
+
+    from pypdf.generic import DictionaryObject
+
+    from vault.intake import Budget
+    from vault.intake._model import Meter
+    from vault.intake._pdf import _DUPLICATE_HANDLER, _counted
+
+    loggers = [logging.getLogger("pypdf"), logging.getLogger(DictionaryObject.__module__)]
+    before = [(one.level, one.propagate, list(one.handlers)) for one in loggers]
+    first, second = _counted(Meter(Budget())), _counted(Meter(Budget()))
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert loggers[1].handlers == [_DUPLICATE_HANDLER] and not loggers[1].propagate
+    second.__exit__(None, None, None)
+    assert [(one.level, one.propagate, list(one.handlers)) for one in loggers] == before
+
+
 def test_a_pdf_whose_metadata_names_no_stream_reads_as_without_xmp() -> None:
     # /Metadata pointing at an object that does not exist is null: an
     # honest file read uninspectable (AttributeError) before.

@@ -46,11 +46,16 @@ from vault.intake._xml import parse_small
 __all__ = ["read_pdf"]
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
+_Saved = list[tuple[logging.Logger, int, bool, list[logging.Handler]]]
+
+
+def _quiet() -> _Saved:
     """pypdf's log messages silenced, but for the one that says a dictionary
     defines a key twice (_note_duplicate), taken from the logger of the
-    module that parses dictionaries."""
+    module that parses dictionaries; what is returned puts them back
+    (_loud). Set by the first read under way and put back by the last
+    (_counted): saved and restored by each read, two reads overlapping left
+    the second without the duplicate keys noted, and pypdf silenced."""
     from pypdf.generic import DictionaryObject
 
     log, parser = logging.getLogger("pypdf"), logging.getLogger(DictionaryObject.__module__)
@@ -60,13 +65,14 @@ def _quiet() -> Iterator[None]:
     parser.setLevel(logging.WARNING)
     parser.propagate = False
     parser.handlers = [_DUPLICATE_HANDLER]
-    try:
-        yield
-    finally:
-        for one, level, propagate, handlers in saved:
-            one.setLevel(level)
-            one.propagate = propagate
-            one.handlers = handlers
+    return saved
+
+
+def _loud(saved: _Saved) -> None:
+    for one, level, propagate, handlers in saved:
+        one.setLevel(level)
+        one.propagate = propagate
+        one.handlers = handlers
 
 
 # pypdf keeps the first of a key a dictionary defines twice and says so only
@@ -200,7 +206,7 @@ def _labels(reader: Any, meter: Meter) -> tuple[OfficeLabel, ...]:
 
 def read_pdf(fp: BinaryIO, scanner: Scanner, meter: Meter) -> tuple[OfficeLabel, ...]:
     """Scan a PDF's pages; returns the labels found in its metadata."""
-    with _quiet(), _counted(meter) as decoding:
+    with _counted(meter) as decoding:
         try:
             labels = _read(fp, scanner, meter)
         except _Stop as stop:
@@ -401,6 +407,7 @@ _DECODING: ContextVar[_Decoding | None] = ContextVar("vault_pdf_decoding", defau
 _hook_lock = threading.Lock()
 _hook_users = 0
 _pypdf_decode: list[Callable[[Any], bytes]] = []  # the original, while replaced
+_logging: list[_Saved] = []  # pypdf's loggers as they were, while silenced
 
 
 def _decode_counted(stream: Any) -> bytes:
@@ -421,6 +428,7 @@ def _counted(meter: Meter) -> Iterator[_Decoding]:
         if _hook_users == 0:
             _pypdf_decode.append(pypdf.filters.decode_stream_data)
             setattr(pypdf.filters, "decode_stream_data", _decode_counted)  # noqa: B010
+            _logging.append(_quiet())
         _hook_users += 1
     token = _DECODING.set(decoding)
     try:
@@ -431,6 +439,7 @@ def _counted(meter: Meter) -> Iterator[_Decoding]:
             _hook_users -= 1
             if _hook_users == 0:
                 setattr(pypdf.filters, "decode_stream_data", _pypdf_decode.pop())  # noqa: B010
+                _loud(_logging.pop())
 
 
 _MAX_TREE_DEPTH = 64  # page tree nodes nested in one another, as deep as walked
