@@ -774,3 +774,19 @@ def test_a_planted_index_entry_makes_prove_rebuild_not_fail(office: Office, tmp_
             proof = verify_tlog_proof(r.stdout, [v.audit.verifier()],
                                       key_lookup=office.key_lookup())
         assert proof.leaf == office.raw.audit_lines()[seq]
+
+
+def test_a_planted_actor_file_that_is_no_key_stops_no_reader_of_the_keys(office: Office) -> None:
+    # actors/ holds registered keys under the SHA-256 of their bytes, which
+    # a reader checks; a folder writer's file of 33 bytes under its own
+    # hash passed that check and made 'vault audit keys' an internal error
+    # for everyone (no Ed25519 key is 33 bytes long).
+    import hashlib
+
+    junk = b"\x01" * 33
+    actors = office.path / "actors"
+    actors.mkdir(exist_ok=True)
+    (actors / f"{hashlib.sha256(junk).hexdigest()}.pub").write_bytes(junk)
+    r = office.cli("deputy", "audit", "keys")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() and "internal error" not in r.stderr

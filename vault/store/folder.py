@@ -533,8 +533,11 @@ class FolderBackend(Backend):
             data = self._read("actors", f"{_check('hash', key_hash)}.pub")
         except FileNotFoundError:
             return None
-        # Self-certifying: believed only if it is the key its name hashes.
-        return data if hashlib.sha256(data).hexdigest() == key_hash else None
+        # Self-certifying: believed only if it is the key its name hashes,
+        # and a key: 32 bytes (a planted file of any other length, named by
+        # its own hash, was an internal error for every reader of the keys).
+        return data if len(data) == 32 and hashlib.sha256(data).hexdigest() == key_hash \
+            else None
 
     def actor_keys(self) -> list[str]:
         return [n[:-4] for n in self._names("actors") if n.endswith(".pub")

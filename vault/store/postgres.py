@@ -353,8 +353,8 @@ class PostgresBackend(Backend):
     def actor_key(self, key_hash: str) -> bytes | None:
         data = self._one("cannot read an audit actor", "SELECT public_key FROM vault.actors"
                          " WHERE key_hash = %s", (_check("hash", key_hash),))
-        # Believed only if it is the key its hash names.
-        if data is None or hashlib.sha256(data).hexdigest() != key_hash:
+        # Believed only if it is a key (32 bytes) and the one its hash names.
+        if data is None or len(data) != 32 or hashlib.sha256(data).hexdigest() != key_hash:
             return None
         return bytes(data)
 
