@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault._primitives import parse_signing_key
+from vault._primitives import b64, parse_signing_key, raw_public
 from vault.errors import AuditIntegrityError, IntegrityError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,14 +83,11 @@ def keys_file_line(binding: Binding) -> str:
     BASE64-KEY NAME, the name last as a JSON string (``null`` for records
     that carry none) -- a name may hold spaces, so it is the rest of the
     line, and JSON keeps it exact."""
-    from cryptography.hazmat.primitives import serialization
-
     from vault.audit import fingerprint
 
     name, first, end, public = binding
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return (f"{first} {'-' if end is None else end} {fingerprint(public)} "
-            f"{base64.b64encode(raw).decode()} {json.dumps(name, ensure_ascii=False)}")
+            f"{b64(raw_public(public))} {json.dumps(name, ensure_ascii=False)}")
 
 
 def key_bindings(s: Session) -> list[Binding]:
