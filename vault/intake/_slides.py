@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vault.intake._model import Refused
+from vault.intake._word import _DAYS, _MONTHS  # the names a date block draws too
 from vault.intake._xml import TextTarget
 
 __all__ = ["DrawnText", "Inherited", "ListStylesTarget", "SlideListTarget"]
@@ -56,7 +57,6 @@ _BODY = _a("bodyPr")
 # A paragraph's children drawing nothing: every other one (a:r, a:br,
 # a:fld, an equation a14:m, whatever an extension adds) is its content.
 _NOT_CONTENT = _a("pPr", "endParaRPr")
-_DEFAULT_LEVEL = _a("defPPr")  # a list style's default, for every level
 _LEVELS = {f"{ns}lvl{n}pPr": n - 1 for ns in (A, A_STRICT) for n in range(1, 10)}
 _NUMBERED, _CHARACTER, _NO_BULLET = _a("buAutoNum"), _a("buChar"), _a("buNone", "buBlip")
 # The number a scheme draws, around its digits: every scheme ST_TextAutonumberScheme
@@ -111,11 +111,6 @@ def _number(value: str, what: str) -> int:
             or not -2**31 <= int(text) < 2**31:
         raise Refused("malformed", f"a presentation whose {what} is not a number")
     return int(text)
-
-
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _clock(t: datetime, seconds: bool) -> str:
