@@ -144,8 +144,10 @@ def _explained(e: DeniedError, policy: Any) -> DeniedError:
     if not dropped:
         return e
     hint = (f"the new label {label_text(policy, new)} drops {', '.join(dropped)}: to add a "
-            "compartment or caveat, use --add-compartment or --add-caveat\n" + (e.hint or ""))
-    return DeniedError(e.message, decision=decision, hint=hint.strip())
+            "compartment or caveat, use --add-compartment or --add-caveat")
+    # One hint line, as every hint is printed: joined by "; ", never "\n".
+    return DeniedError(e.message, decision=decision,
+                       hint="; ".join(h for h in (hint, e.hint) if h))
 
 
 @click.command()

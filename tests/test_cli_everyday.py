@@ -155,6 +155,7 @@ def test_reclassify_adds_and_removes_explicitly(office: Office) -> None:
                    "--justification", "add finance")
     assert_error(r, 3, "denied")
     assert "drops BOARD" in r.stderr and "--add-compartment" in r.stderr
+    assert "\\n" not in r.stderr  # one hint line, the parts joined, no escaped break
     r = office.as_("clerk", "reclassify", doc, "--add-compartment", "FINANCE",
                    "--justification", "add finance")
     assert r.exit_code == 0, r.stderr
