@@ -315,3 +315,19 @@ def test_go_checks_a_vault_with_the_keys_file_it_prints(auditcheck: Path, tmp_pa
     result = check()
     assert result.returncode == 1, result.stdout
     assert f"record {stale} (" in result.stderr and 'bound to "clerk"' in result.stderr
+
+
+@pytest.mark.parametrize("first, end", [("01", "-"), ("+0", "-"), ("0", "+9"), ("0", "09")])
+def test_go_reads_a_keys_files_lines_as_written(auditcheck: Path, tmp_path: Path,
+                                                first: str, end: str) -> None:
+    # FIRST and END are written as a checkpoint's size is: a binding read
+    # from "01" or "+0" is one no vault printed.
+    log_dir = tmp_path / "log"
+    make_log(log_dir, 14, every=7)
+    args = _files(tmp_path, log_dir, 3)
+    keys = (tmp_path / "keys").read_text().splitlines()
+    fields = keys[0].split(" ", 4)
+    keys[0] = " ".join([first, end, *fields[2:]])
+    (tmp_path / "keys").write_text("\n".join(keys) + "\n")
+    result = _check(auditcheck, args)
+    assert result.returncode == 1 and "keys: bad line" in result.stderr, result.stderr

@@ -91,8 +91,12 @@ func readKeys(data []byte) map[string][]binding {
 		if fields[1] != "-" {
 			end, errEnd = strconv.ParseInt(fields[1], 10, 64)
 		}
-		if errName != nil || err != nil || len(raw) != ed25519.PublicKeySize || errFirst != nil ||
-			errEnd != nil || first < 0 || (end >= 0 && end <= first) {
+		// FIRST and END are written as a checkpoint's size is (no sign, no
+		// leading zero), which ParseInt alone would not hold them to.
+		written := sizePattern.MatchString(fields[0]) &&
+			(fields[1] == "-" || sizePattern.MatchString(fields[1]))
+		if !written || errName != nil || err != nil || len(raw) != ed25519.PublicKeySize ||
+			errFirst != nil || errEnd != nil || first < 0 || (end >= 0 && end <= first) {
 			fail("keys: bad line %q", line)
 		}
 		sum := sha256.Sum256(raw)
