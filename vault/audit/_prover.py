@@ -288,7 +288,7 @@ def _signed_run(read: _Reader, actor_key: str, seq: int, signed: bool,
         text = read(i)
         if text is None:
             return None
-        if not _unsigned_of(text, actor_key, i):
+        if not _looks_unsigned_of(text, i, actor_key):
             found = parse(text, i)
             if found is None or not settles(found, i) or found.actor_key != actor_key \
                     or found.action == TORN_ACTION:
@@ -301,7 +301,7 @@ def _signed_run(read: _Reader, actor_key: str, seq: int, signed: bool,
         text = read(start - 1)
         if text is None:
             return None
-        if not _unsigned_of(text, actor_key, start - 1):
+        if not _looks_unsigned_of(text, start - 1, actor_key):
             break
         start -= 1
         if end - start > MAX_FRAGMENTS:
@@ -311,14 +311,15 @@ def _signed_run(read: _Reader, actor_key: str, seq: int, signed: bool,
     return start, end
 
 
-def _unsigned_of(line: bytes, actor_key: str, seq: int) -> bool:
+def _looks_unsigned_of(line: bytes, seq: int, actor_key: str) -> bool:
     """Is ``line`` written as an unsigned record of ``actor_key`` at ``seq``?
     A byte test, not a parse: a run of a batch is read without parsing each
     of its (up to RUN_LIMIT) records. Canonical JSON sorts the members, so
     ``actor`` follows ``action`` and ``state`` follows ``seq`` -- ``sig``
     between them on a signed record; a string escapes its quotes, so these
     bytes cannot stand inside one. A line this takes wrongly costs only its
-    proof, whose signature then does not verify for the third party."""
+    proof, whose signature then does not verify for the third party. (The
+    verifier's _unsigned_of, vault/audit/_tlogproof.py, parses each line.)"""
     return (line.startswith(b'{"action":"')
             and b'","actor":{"key":"' + actor_key.encode() + b'","name":' in line
             and b',"seq":%d,"state":' % seq in line)
