@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -452,3 +454,27 @@ def test_the_helpers_half_is_of_the_file_verified(tmp_path: Path,
     monkeypatch.setattr(_parallel, "_with_helper", swapped)
     assert log.verify().size == 40_000
     assert results == [None]  # hashed again in one process
+
+
+@pytest.mark.parametrize("rewrite, message", [
+    (lambda line, run: line + b"\nrun 3\n" + run.split(b"\n", 1)[1], "bad extra data"),
+    (lambda line, run: line + b"\nrun 03 6\n" + run.split(b"\n", 1)[1], "bad extra data"),
+    (lambda line, run: line + b"\nrun 0 6\n" + run.split(b"\n", 1)[1], "longer than any"),
+    (lambda line, run: line + b"\n" + run.split(b"\n", 1)[1], "does not show"),
+], ids=["one-number", "leading-zero", "run-too-long", "no-run"])
+def test_a_proof_whose_run_is_not_written_as_the_prover_writes_it_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        rewrite: Callable[[bytes, bytes], bytes], message: str) -> None:
+    # The extra data a third party reads: the line, "run s k'", the run's
+    # lines and their range proof (AUDIT.md §10). Each way of writing it
+    # otherwise is a ProofError naming what is wrong, never a record taken.
+    from vault.audit import _tlogproof
+
+    monkeypatch.setattr(_tlogproof, "MAX_FRAGMENTS", 5)  # run 0..6: 6 unsigned records
+    log = make_log(tmp_path / "a", 3)
+    log.append_many([(fields("bob", i), KEYS["bob"]) for i in range(4)])  # lines 3-6
+    proof = TlogProof.from_text(log.prove(5))
+    line, run = (proof.extra or b"").split(b"\n", 1)
+    forged = dataclasses.replace(proof, extra=rewrite(line, run)).to_text()
+    with pytest.raises(ProofError, match=message):
+        verify_tlog_proof(forged, [log.verifier()], key_lookup=key_lookup)
