@@ -15,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import hmac
 from collections.abc import Callable
+from itertools import repeat
+from operator import and_
 from typing import TYPE_CHECKING, TypeVar
 
 from vault.audit._chain import ZERO_LEAF
 from vault.audit._checkpoint import Checkpoint
+from vault.audit._fields import RUN_LIMIT
 from vault.audit._hashing import HASH_SIZE, leaf_hash
 from vault.audit._proof import (
     SubtreeReader,
@@ -29,7 +32,7 @@ from vault.audit._proof import (
     verify_inclusion,
 )
 from vault.audit._record import TORN_ACTION
-from vault.audit._storage import LogEnd
+from vault.audit._storage import LINES_BYTES, LogEnd
 from vault.audit._tlogproof import TlogProof, attested_extra
 from vault.audit._tree import StoredHashes, stored_order
 from vault.audit._walk import MAX_FRAGMENTS, MAX_RUN_BYTES, Walker, parse, settles
@@ -220,109 +223,181 @@ def _covering(log: LogReading, seq: int, size: int) -> Run | None:
     if record.action == TORN_ACTION:
         found = _walked(read, seq)
     else:
+        if record.signature is None:  # a line of a batch: its run in a read or two
+            read.widen(RUN_LIMIT + 1)
         found = _signed_run(read, record.actor_key, seq, record.signature is not None, size)
     if found is None:
         return None
     start, end = found
     if end - start > MAX_FRAGMENTS:
         return None
-    lines: dict[int, bytes] = {}
-    for i in range(max(start - 1, 0), end + 1):
-        text = read(i)
-        if text is None:
-            return None
-        lines[i] = text
-    return start, end, lines
+    lines = read.span(max(start - 1, 0), end + 1)
+    return None if lines is None else (start, end, lines)
 
 
 class _Reader:
     """Lines near line ``seq``, a storage block (:meth:`LogStorage.lines`,
-    at most 4 MiB and a line) at a time, the last block alone held -- the
-    lines set aside before a torn record may be 4,096 of 512 KiB -- and the
-    length of every line read."""
+    at most 4 MiB and a line) at a time.
+    The blocks read are kept while they hold no more than a run a reader
+    takes and a block (a batch's run is then read once); past that only the
+    last block is held -- the lines set aside before a torn record may be
+    4,096 of 512 KiB."""
 
     def __init__(self, log: LogReading, seq: int, size: int) -> None:
         self._storage, self._seq, self._size = log.storage, seq, size
-        self._block: dict[int, bytes] = {}
-        self._lengths: dict[int, int] = {}
-        self._span = 8  # lines fetched at once, doubled up to a whole run
+        self._blocks: list[tuple[int, list[bytes]]] = []  # (first index, lines)
+        self._bytes = 0
+        # Lines fetched at once in each direction, doubled up to a whole
+        # run: a record signed on its own needs one or two lines, a line of
+        # a batch the batch's run.
+        self._spans = {True: 8, False: 8}
         self._last = seq
 
     def __call__(self, i: int) -> bytes | None:
-        # A batch's run, up to MAX_FRAGMENTS lines on either side of the
-        # line proven, in a few reads; a record signed on its own in one or two.
-        # Forwards from a line read before it, else backwards.
-        if i not in self._block and i != self._seq:
-            forward, span = i > self._last, self._span
-            self._span = min(2 * span, MAX_FRAGMENTS + 1)
+        found = self._held(i)
+        if found is None:
+            found = self._fetch(i)
+        if found is None:
+            return None
+        lo, lines = found
+        self._last = i
+        return lines[i - lo]
+
+    def after(self, i: int, stop: int) -> list[bytes] | None:
+        """Lines ``i``, ``i + 1``, ... before ``stop`` as far as one block
+        holds them (at least line ``i``), or None if line ``i`` is missing."""
+        if self(i) is None:
+            return None
+        lo, lines = self._held(i) or (i, [])
+        return lines[i - lo : stop - lo] or None
+
+    def before(self, i: int) -> list[bytes] | None:
+        """Lines ..., ``i - 1``, ``i`` ending at ``i``, as far back as one
+        block holds them (at least line ``i``), or None if it is missing."""
+        if self(i) is None:
+            return None
+        lo, lines = self._held(i) or (i, [])
+        return lines[: i - lo + 1] or None
+
+    def span(self, lo: int, hi: int) -> dict[int, bytes] | None:
+        """Lines ``lo..hi-1`` (None if one is missing)."""
+        lines: dict[int, bytes] = {}
+        i = lo
+        while i < hi:
+            block = self.after(i, hi)
+            if block is None:
+                return None
+            lines.update(enumerate(block, i))
+            i += len(block)
+        return lines
+
+    def size(self, lo: int, hi: int) -> int:
+        """The bytes of lines ``lo..hi-1`` with their line ends (read again
+        where they are no longer held; a missing line counts nothing)."""
+        total, i = 0, lo
+        while i < hi:
+            block = self.after(i, hi) or [b""]
+            total += sum(map(len, block)) + len(block)
+            i += len(block)
+        return total
+
+    def widen(self, span: int) -> None:
+        """Fetch at least ``span`` lines at once from now on."""
+        self._spans = {k: max(v, span) for k, v in self._spans.items()}
+
+    def _held(self, i: int) -> tuple[int, list[bytes]] | None:
+        for lo, lines in reversed(self._blocks):
+            if lo <= i < lo + len(lines):
+                return lo, lines
+        return None
+
+    def _fetch(self, i: int) -> tuple[int, list[bytes]] | None:
+        got: list[bytes] | None = None
+        lo = i
+        if i != self._seq:
+            # Forwards from a line read before it, else backwards.
+            forward = i > self._last
+            span = self._spans[forward]
+            self._spans[forward] = min(2 * span, MAX_FRAGMENTS + 1)
             lo = i if forward else max(0, i - span + 1)
             got = self._storage.lines(lo, min(self._size, i + span) if forward else i + 1)
             if got and not forward and lo + len(got) <= i:  # what fits stops short of i
-                lo, self._span = i - len(got) + 1, len(got)
+                lo = i - len(got) + 1
+                self._spans[False] = len(got)
                 got = self._storage.lines(lo, i + 1)
-            self._block = dict(enumerate(got or (), lo))
-        self._last = i
-        text = self._block.get(i)
-        if text is None:
+        if not got or not lo <= i < lo + len(got):
             text = self._storage.line(i)
             if text is None:
                 return None
-            self._block = {i: text}
-        self._lengths[i] = len(text)
-        return text
-
-    def length(self, i: int) -> int:
-        """The length of line ``i`` (read again if it was not read)."""
-        if i not in self._lengths:
-            self(i)
-        return self._lengths.get(i, 0)
+            lo, got = i, [text]
+        size = sum(map(len, got))
+        if self._bytes + size > MAX_RUN_BYTES + LINES_BYTES:
+            self._blocks, self._bytes = [], 0
+        self._blocks.append((lo, got))
+        self._bytes += size
+        return lo, got
 
 
 def _signed_run(read: _Reader, actor_key: str, seq: int, signed: bool,
                 size: int) -> tuple[int, int] | None:
-    """The run s..k' of an ordinary record at ``seq`` of ``actor_key``."""
+    """The run s..k' of an ordinary record at ``seq`` of ``actor_key``: the
+    unsigned records of its actor before it and after it up to the signed
+    one, tested a block of lines at a time."""
+    unsigned_of = _unsigned_test(actor_key)
     end = seq if signed else -1
-    for i in range(seq + 1, min(size, seq + MAX_FRAGMENTS + 1)):
-        if end >= 0:
-            break
-        text = read(i)
-        if text is None:
+    i, stop = seq + 1, min(size, seq + MAX_FRAGMENTS + 1)
+    while end < 0 and i < stop:
+        block = read.after(i, stop)
+        if block is None:
             return None
-        if not _looks_unsigned_of(text, i, actor_key):
-            found = parse(text, i)
-            if found is None or not settles(found, i) or found.actor_key != actor_key \
+        flags = unsigned_of(block, i)
+        if False in flags:
+            k = flags.index(False)
+            found = parse(block[k], i + k)
+            if found is None or not settles(found, i + k) or found.actor_key != actor_key \
                     or found.action == TORN_ACTION:
                 return None  # never covered: set aside, or damage
-            end = i
+            end = i + k
+        i += len(block)
     if end < 0:
         return None
     start = min(seq, end)
     while start > 0:
-        text = read(start - 1)
-        if text is None:
+        block = read.before(start - 1)
+        if block is None:
             return None
-        if not _looks_unsigned_of(text, start - 1, actor_key):
-            break
-        start -= 1
+        flags = unsigned_of(block, start - len(block))
+        kept = flags[::-1].index(False) if False in flags else len(flags)
+        start -= kept
         if end - start > MAX_FRAGMENTS:
             return None  # longer than a reader takes (§5): damage
-    if sum(read.length(i) + 1 for i in range(start, end)) > MAX_RUN_BYTES:
+        if kept < len(flags):
+            break
+    if read.size(start, end) > MAX_RUN_BYTES:
         return None  # larger than a reader takes (§5): damage
     return start, end
 
 
-def _looks_unsigned_of(line: bytes, seq: int, actor_key: str) -> bool:
-    """Is ``line`` written as an unsigned record of ``actor_key`` at ``seq``?
-    A byte test, not a parse: a run of a batch is read without parsing each
-    of its (up to RUN_LIMIT) records. Canonical JSON sorts the members, so
-    ``actor`` follows ``action`` and ``state`` follows ``seq`` -- ``sig``
+def _unsigned_test(actor_key: str) -> Callable[[list[bytes], int], list[bool]]:
+    """For lines from index ``first`` on: is each written as an unsigned
+    record of ``actor_key`` at its seq? A byte test, not a parse: a run of
+    a batch is read without parsing each of its (up to RUN_LIMIT) records,
+    and tested in C, a block at a time. Canonical JSON sorts the members,
+    so ``actor`` follows ``action`` and ``state`` follows ``seq`` -- ``sig``
     between them on a signed record; a string escapes its quotes, so these
     bytes cannot stand inside one. A line this takes wrongly costs only its
     proof, whose signature then does not verify for the third party. (The
     verifier's _unsigned_of, vault/audit/_tlogproof.py, parses each line.)"""
-    return (line.startswith(b'{"action":"')
-            and b'","actor":{"key":"' + actor_key.encode() + b'","name":' in line
-            and b',"seq":%d,"state":' % seq in line)
+    actor = b'","actor":{"key":"' + actor_key.encode() + b'","name":'
+    seq_of = b',"seq":%d,"state":'.__mod__
+
+    def unsigned_of(lines: list[bytes], first: int) -> list[bool]:
+        n = len(lines)
+        return list(map(and_, map(and_,
+            map(bytes.startswith, lines, repeat(b'{"action":"', n)),
+            map(bytes.__contains__, lines, repeat(actor, n))),
+            map(bytes.__contains__, lines, map(seq_of, range(first, first + n)))))
+    return unsigned_of
 
 
 def _walked(read: _Reader, seq: int) -> tuple[int, int] | None:
