@@ -152,7 +152,8 @@ def _explained(e: DeniedError, policy: Any) -> DeniedError:
 
 @click.command()
 @click.argument("doc_ids", metavar="[ID]...", nargs=-1)
-@click.option("--due", is_flag=True, help="Every document whose declassify-on date has passed.")
+@click.option("--due", is_flag=True, help="Every document whose declassify-on instant has come "
+              "(a date: 00:00 UTC that day).")
 @_justification_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the documents.")
 @approval_options(needs_justification=True)

@@ -608,7 +608,7 @@ def test_an_approved_label_dated_back_is_not_counted(tmp_path: Path, backend: Ki
         with office.as_("leader") as v:
             (row,) = [d for d in v.ls() if d.id == doc]
             assert row.label.level == "SECRET"  # the relabel did not count
-            assert not v._s.trusted.docs(due_by=datetime.now(UTC).date().isoformat())
+            assert not v._s.trusted.docs(due_by=datetime.now(UTC))
         assert any(kind == "document" and ("'created' time is not the time" in message
                                            or "precedes this record" in message)
                    for _, kind, message in findings(office))

@@ -362,7 +362,8 @@ class Vault:
                    justification: str | None = None, approvals: Approvals = (),
                    request: str | None = None) -> list[DocumentInfo]:
         """Declassify ``doc_ids``, or (``due=True``) every document whose
-        declassify-on date has passed (approvals cover one document)."""
+        declassify-on instant is now or before (POLICY.md §5.3; approvals
+        cover one document)."""
         from vault._ops import change
 
         return change.declassify(self._s, doc_ids, due=due, justification=justification,

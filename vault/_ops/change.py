@@ -199,7 +199,9 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
                justification: str | None,
                approved: Approved | None = None) -> list[DocumentInfo]:
     """Declassify the given documents, or with ``due`` every document whose
-    declassify-on day has passed according to the verified log. Then the
+    declassify-on instant is now or before (POLICY.md §5.3): chosen by the
+    verified log, and each released only if the label it is decided on is
+    due too (it may have been relabelled meanwhile). Then the
     documents the caller may not or cannot declassify are skipped, and one
     that fails otherwise (spoiled, shredded or changed meanwhile) stops only
     itself: each attempt is recorded, and :class:`PartialError` names the
@@ -211,19 +213,22 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
     check_free_text(justification, "justification")
     if approved and (due or len(doc_ids or ()) != 1):
         raise UsageError("approvals cover one document", hint="declassify it on its own")
+    now: datetime | None = None
     if due:
-        today = datetime.now(UTC).date().isoformat()
+        now = datetime.now(UTC)  # one instant for the whole run: chosen and decided by it
         with s.lock(shared=True):  # the documents the log says are due now
-            doc_ids = [r.doc_id for r in s.trusted.docs(due_by=today)]
+            doc_ids = [r.doc_id for r in s.trusted.docs(due_by=now)]
     assert doc_ids is not None
     several = due or len(doc_ids) > 1
     done: list[DocumentInfo] = []
     failed: list[tuple[str, VaultError]] = []
     for doc_id in doc_ids:
         try:
-            done.append(_declassify_one(s, doc_id, justification, approved))
+            done.append(_declassify_one(s, doc_id, justification, approved, now))
         except AuditWriteError:
             raise  # nothing more can be recorded, so nothing more is done
+        except _NotDue:
+            continue  # relabelled since it was chosen: not among the due ones any more
         except (DeniedError, NoKeyError) as e:
             if not several:
                 raise
@@ -246,8 +251,16 @@ def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,
     return done
 
 
+class _NotDue(UsageError):
+    """A document chosen as due whose label, read to decide on, is not."""
+
+
 def _declassify_one(s: Session, doc_id: str, justification: str | None,
-                    approved: Approved | None) -> DocumentInfo:
+                    approved: Approved | None, due_by: datetime | None = None) -> DocumentInfo:
+    """Declassify one document; with ``due_by`` (``declassify --due``) only
+    if the label read now falls due by then: the state chose it, but the
+    label is what is decided on, and another writer may have put its
+    declassify-on later since."""
     with attempt(s, "declassify", doc_id) as att:
         if approved:
             justification = approved.justification(justification)
@@ -255,6 +268,9 @@ def _declassify_one(s: Session, doc_id: str, justification: str | None,
         with f:
             actor = s.actor()  # under the policy the read may have caught up with
             old = att.label = sealed.label.label
+            if due_by is not None and not _due(old, due_by):
+                raise _NotDue(f"document {doc_id} is not due for declassification: its "
+                              "label was changed since it was chosen")
             # The old label's derived-from is carried as it is, even text that
             # breaks the free-text rule: refusing would let whoever planted it
             # hold the document back, and the replay keeps carried text the
@@ -264,6 +280,12 @@ def _declassify_one(s: Session, doc_id: str, justification: str | None,
                 created=datetime.now(UTC))
             return _change_label(s, att, sealed, f, "declassify", new, justification,
                                  approved)
+
+
+def _due(label: Label, at: datetime) -> bool:
+    """Is ``label`` due for declassification at ``at`` (POLICY.md §5.3)?"""
+    when = label.declassify_at()
+    return when is not None and when <= at
 
 
 def _change_label(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, action: str,

@@ -44,7 +44,7 @@ from vault._trust.classes import (
     withdrawable,
 )
 from vault._trust.journal_approvals import ApprovalReplay, Invalid
-from vault._trust.state import DocRow, StateStore
+from vault._trust.state import DocRow, StateStore, due_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -635,11 +635,11 @@ class Journal(ApprovalReplay):
             self._entitled(rec, statement, label, prev, inputs)
             self._completion(rec, statement.get("action"), doc_id)
         pins = self._pins(st.get("stanzas"), prev)
-        when = label.declassify_at()
+        when = label.declassify_at()  # the instant, never the day (POLICY.md §5.3)
         self.store.put_doc(DocRow(
             doc_id, version, header, statement, kid, cls.id, label.level,
             str(statement["sealed_at"]), str(statement["sealed_by"]),
-            None if when is None else when.date().isoformat(), rec.seq, False, pins=pins))
+            None if when is None else due_text(when), rec.seq, False, pins=pins))
 
     def _pins(self, pins: Any, prev: DocRow | None) -> dict[str, Any] | None:
         """The recipient stanzas a version names (FORMAT.md §14.6), held to

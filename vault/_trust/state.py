@@ -28,15 +28,24 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from vault._atomic import make_folders
 from vault._primitives import canonical_json, loads_json
 from vault.errors import StorageError
 
-__all__ = ["DocRow", "StateStore", "check_own_files", "state_base", "state_path"]
+__all__ = ["DocRow", "StateStore", "check_own_files", "due_text", "state_base", "state_path"]
 
-_SCHEMA_VERSION = 10
+_SCHEMA_VERSION = 11
+
+
+def due_text(when: datetime) -> str:
+    """A document's due instant as the ``due`` column keeps it: UTC to the
+    microsecond, always as wide (four-digit year, six-digit fraction), so
+    that text order is time order and ``due <= due_text(now)`` is exactly
+    "due now" (POLICY.md §5.3) -- never a day early, as a date alone was."""
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _add_listing_entries(db: sqlite3.Connection) -> None:
@@ -86,9 +95,34 @@ def _add_tip_leaves(db: sqlite3.Connection) -> None:
     db.execute(_TIP_LEAVES)
 
 
+def _due_instants(db: sqlite3.Connection) -> None:
+    """Schema 10 -> 11: each document's due instant, made from the label
+    its verified statement holds, where the versions before kept only the
+    day (``declassify --due`` then took a document due at 23:59 from
+    midnight on). A label that cannot be read here has the whole log
+    replayed again, which makes every row as the journal does."""
+    from vault.policy import Label
+
+    rows = db.execute("SELECT doc_id, statement FROM docs WHERE due IS NOT NULL").fetchall()
+    for doc_id, text in rows:
+        try:
+            when = Label.from_dict(loads_json(text)["label"]).declassify_at()
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            db.execute("UPDATE docs SET due = NULL WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM meta WHERE key = 'rules'")  # replayed at the catch-up
+            continue
+        db.execute("UPDATE docs SET due = ? WHERE doc_id = ?",
+                   (None if when is None else due_text(when), doc_id))
+
+
 def _from_8(db: sqlite3.Connection) -> None:
     _add_original_leaves(db)
+    _from_9(db)
+
+
+def _from_9(db: sqlite3.Connection) -> None:
     _add_tip_leaves(db)
+    _due_instants(db)
 
 
 def _from_5(db: sqlite3.Connection) -> None:
@@ -108,7 +142,7 @@ def _from_7(db: sqlite3.Connection) -> None:
 
 # Steps from an older schema to this one that keep what was verified.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    5: _from_5, 6: _from_6, 7: _from_7, 8: _from_8, 9: _add_tip_leaves}
+    5: _from_5, 6: _from_6, 7: _from_7, 8: _from_8, 9: _from_9, 10: _due_instants}
 _LISTING = ("SELECT doc_id, statement, label, listed FROM docs "
             "WHERE shredded = 0 ORDER BY sealed_at, doc_id")
 _LISTING_ENTRIES = ("SELECT doc_id, CASE WHEN listed IS NULL THEN statement END, label, listed "
@@ -254,7 +288,7 @@ class DocRow:
     level: str
     sealed_at: str
     sealed_by: str
-    due: str | None  # declassify-on day
+    due: str | None  # when its declassify-on falls due (due_text), if known
     seq: int  # the record that made this state
     shredded: bool
     #: the statement as stored: its canonical JSON (empty when not read from the store)
@@ -480,15 +514,16 @@ class StateStore:
         return None if row is None else self._doc(row)
 
     def docs(self, *, live: bool = True, key_id: str | None = None,
-             due_by: str | None = None) -> list[DocRow]:
-        """Documents ordered by sealing time then id."""
+             due_by: datetime | None = None) -> list[DocRow]:
+        """Documents ordered by sealing time then id; with ``due_by``, only
+        those whose declassify-on falls due at that instant or before."""
         where, args = ["shredded = 0"] if live else [], []
         if key_id is not None:
             where.append("key_id = ?")
             args.append(key_id)
         if due_by is not None:
             where.append("due IS NOT NULL AND due <= ?")
-            args.append(due_by)
+            args.append(due_text(due_by))
         sql = self._DOC + (" WHERE " + " AND ".join(where) if where else "")
         return [self._doc(r) for r in self._db.execute(sql + " ORDER BY sealed_at, doc_id",
                                                        args)]
