@@ -337,6 +337,7 @@ def approvals(ctx: click.Context, as_json: bool) -> None:
     if not pending:
         tell("no requests wait for your approval")
         return
+    from vault._trust._label_dates import date_changes
     from vault.policy import Label
 
     rows = [("ID", "REQUESTER", "ACTION", "DOCUMENT", "LABEL", "EXPIRES")]
@@ -345,6 +346,10 @@ def approvals(ctx: click.Context, as_json: bool) -> None:
         shown = "-" if label is None else label_text(v.policy, Label.from_dict(label))
         if r.new_label is not None and r.label is not None:
             shown = f"{label_text(v.policy, Label.from_dict(r.label))} -> {shown}"
+            # Banners show no dates: a change that lifts an embargo or
+            # brings declassification forward reads like one that keeps them.
+            if changes := date_changes(r.label, r.new_label, r.created):
+                shown += f" ({', '.join(changes)})"
         rows.append((r.id, r.requester.name, r.action, r.doc or "-", shown,
                      r.statement["expires"]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

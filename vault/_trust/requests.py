@@ -22,6 +22,7 @@ from vault._primitives import sha256_hex as _sha
 from vault._primitives import sign as _sign
 from vault._primitives import verify as _verify
 from vault._text import printable_lines
+from vault._trust._label_dates import dating_lines
 from vault._trust._statement import (
     ACTIONS,
     ADMINISTRATIVE,
@@ -156,7 +157,9 @@ class Request(SignedStatement):
 
                 with contextlib.suppress(KeyError, ValueError, TypeError):  # not the policy's
                     return str(policy.format_label(Label.from_dict(d)))
-            return "/".join([d["level"], *d["compartments"]])
+            # The banner by names: level, compartments, then caveats.
+            return "//".join([d["level"], *("/".join(d[k]) for k in ("compartments", "caveats")
+                                           if d[k])])
 
         what = {"policy-apply": "install a new policy version", "rotate": "rotate class keys",
                 "seal": "seal a new document", "doctor": "repair the vault (doctor --repair)",
@@ -171,6 +174,10 @@ class Request(SignedStatement):
             lines.append(f"  label          {mark(self.label)}")
         if self.new_label is not None:
             lines.append(f"  new label      {mark(self.new_label)}")
+        # A banner shows no dates; the embargo and declassify-on bound with
+        # it decide when the document may be read (POLICY.md §6.4).
+        lines += dating_lines(self.label, self.new_label, self.created,
+                              sealing=self.action == "seal")
         if self.action == "migrate":
             lines.append(f"  to             the place whose sha256 is {self.details['to']} "
                          "(approved only with --to DEST)")
