@@ -185,9 +185,10 @@ def request(ctx: click.Context, action: str, target: str | None, level: str | No
             expires: str | None, output: str | None, force: bool, as_json: bool) -> None:
     """Ask a second person to approve ACTION (on document ID; for
     policy-apply the policy FILE; for seal the FILE to seal, whose floor the
-    approver is then shown (needed to seal below it); for incident the
-    audit LINES, FIRST-LAST; doctor asks for 'doctor --repair', migrate for
-    'migrate --to DEST' with DEST); prints the request id.
+    approver is then shown (needed to seal below it), and which alone the
+    approval serves; for incident the audit LINES, FIRST-LAST; doctor asks
+    for 'doctor --repair', migrate for 'migrate --to DEST' with DEST);
+    prints the request id.
 
     The request is signed with your key, recorded in the audit log and left
     in the vault: an approver runs 'vault approve ID' (or gets the file),

@@ -859,8 +859,9 @@ def test_an_approval_to_seal_serves_below_a_floor_only_if_it_was_asked_for(
     assert e.value.kind == "floor"
     # Asked for with the file: the approver is shown its floor, and it serves.
     below = ask(office, "leader", "seal", file=card, justification="refund notice", **staff)
-    assert below.details == {"floor": {"level": "CONFIDENTIAL", "compartments": ["FINANCE"],
-                                       "caveats": ["PERSONAL-DATA"]}}
+    assert below.details["floor"] == {"level": "CONFIDENTIAL", "compartments": ["FINANCE"],
+                                      "caveats": ["PERSONAL-DATA"]}
+    assert set(below.details) == {"file", "floor"}  # and of this file alone
     with office.as_("deputy") as v:
         assert "  below floor    CONFIDENTIAL//FINANCE//PERSONAL-DATA: intake found this in " \
             "the file" in below.describe(v.policy)

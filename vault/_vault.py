@@ -474,7 +474,8 @@ class Vault:
         ``reclassify`` (``level``, ``compartments``, ``caveats``: the new
         label, unchanged when None), ``declassify`` (of ``doc_id``);
         ``seal`` (the proposed label; with ``file``, the file to be sealed,
-        whose floor intake finds: an approval to seal below it needs it);
+        whose floor intake finds: an approval to seal below it needs it, and
+        serves a seal of that file alone);
         ``policy-apply`` (``policy_path``);
         ``rotate`` (``classes``, default all); ``incident`` (``lines``,
         first and last); ``doctor`` (``doctor --repair``); ``migrate`` (a

@@ -93,11 +93,13 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
             caveats=list(caveats or ()), classified_by=actor.name, reason=justification,
             created=datetime.now(UTC))
         if file is not None:
-            # Sealed below what intake finds in it, the approver is shown
-            # that floor, and the approval serves only that (FORMAT.md §16.2).
-            out["floor"] = floor = _floor_of(s, file, out["label"])
+            # The approval serves a seal of this file alone; sealed below
+            # what intake finds in it, the approver is shown that floor
+            # (FORMAT.md §16.2).
+            floor, digest = _inspected(s, file, out["label"])
+            out["floor"], out["details"] = floor, {"file": digest}
             if floor is not None and policy.below_floor(out["label"], floor):
-                out["details"] = {"floor": floor_terms(floor)}
+                out["details"]["floor"] = floor_terms(floor)
     elif action == "policy-apply":
         if policy_path is None:
             raise UsageError("name the policy file to install")
@@ -127,19 +129,27 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
     return out
 
 
-def _floor_of(s: Session, path: str | os.PathLike[str], label: Label) -> Label | None:
+def _inspected(s: Session, path: str | os.PathLike[str],
+               label: Label) -> tuple[Label | None, str]:
     """The floor intake finds in the file at ``path``, dated as a seal of
-    ``label`` would date it."""
+    ``label`` would date it, and the digest a request names the file by."""
     import contextlib
 
     from vault._ops import intake
     from vault._ops.seal import open_source
+    from vault._trust.requests import file_digest
 
     with contextlib.ExitStack() as stack:
         stream = stack.enter_context(open_source(os.fspath(path)))
+        if not stream.seekable():
+            raise UsageError("the file can be read only once: a request names a file the "
+                             "seal reads again", hint="copy it into a regular file first")
+        start = stream.tell()
+        digest = file_digest(s.me(), s.manifest.vault_id, stream)
+        stream.seek(start)
         _, found, _ = intake.inspect_all(s.trusted.policy, [(stream, os.path.basename(path))])
-        return intake.decide_label(s.trusted.policy, found, label,
-                                   {"created": label.created})[1]
+        floor = intake.decide_label(s.trusted.policy, found, label, {"created": label.created})[1]
+        return floor, digest
 
 
 def make_request(s: Session, action: str, doc_id: str | None = None, *,
@@ -215,6 +225,10 @@ def _check_asked(s: Session, r: Request, me_name: str) -> None:
         raise ApprovalError("label", f"request {r.id} cannot be answered: {why}",
                             hint="treat it as forged: no rule can ask for its approval, and "
                                  "it can never be performed")
+    if r.action == "seal" and "floor" in r.details and "file" not in r.details:
+        # An earlier version's: no client seals below a floor with it now.
+        raise ApprovalError("file", f"request {r.id} asks to seal below a floor without naming "
+                            "the file: an approval of it would serve no seal", hint=again)
     if at is None:  # an approval of it could never be used (FORMAT.md §16.4)
         raise ApprovalError("unrecorded", f"request {r.id} is not on the audit record",
                             hint="ask the requester to ask with 'vault request', which "

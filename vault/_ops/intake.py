@@ -32,12 +32,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.intake import ContentRule, Inspection
     from vault.policy import Label, Policy
 
-__all__ = ["decide_label", "inspect_all"]
+__all__ = ["decide_label", "inspect_all", "seekable"]
 
 Named = tuple[BinaryIO, str | None]
 
 
-def _seekable(f: BinaryIO) -> bool:
+def seekable(f: BinaryIO) -> bool:
     try:
         return bool(f.seekable())
     except (AttributeError, OSError, ValueError):
@@ -80,7 +80,7 @@ def _inspect_one(policy: Policy, stream: BinaryIO, name: str | None,
     from vault.intake import Budget, inspect
 
     budget = Budget()
-    if _seekable(stream):
+    if seekable(stream):
         start = stream.tell()
         before = stamp(stream)  # before intake reads a byte
         if before is not None and _others_may_write(before):

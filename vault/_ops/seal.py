@@ -22,6 +22,7 @@ import base64
 import contextlib
 import errno
 import hashlib
+import hmac
 import io
 import os
 import secrets
@@ -48,6 +49,7 @@ from vault._sealed.recipients import recipient_stanzas, vault_recipient
 from vault._sealed.writing import size_hint, write_sealed
 from vault._trust.approvals import floor_terms
 from vault._trust.classes import ClassKey, LabelClass
+from vault._trust.requests import file_digest, file_mac
 from vault.age import Header, Stanza
 from vault.errors import IntegrityError, StorageError, UsageError, VaultError
 
@@ -153,9 +155,11 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
         inputs: dict[str, Any] = {"justification": justification} if justification else {}
         if floor is not None:
             inputs["floor"] = floor
+        bound = None
         if approved:
             below = floor is not None and policy.below_floor(label, floor)
-            approved.bind("seal", label=label,
+            bound = _bound_file(s, approved, sources)
+            approved.bind("seal", label=label, file=bound,
                           below_floor=floor_terms(floor) if below and floor else None)
         decision = authorise(s, atts, "seal", label, inputs=inputs, note=note, approved=approved)
         decided = {**inputs, "approvers": approvers(decision)}
@@ -168,11 +172,30 @@ def seal_many(s: Session, srcs: Sequence[Source], *, level: str | None = None,
                 if not still_current(s, ck):
                     continue  # rotated or revoked meanwhile: take the new key
                 _recheck(s, atts, label, decided)
-                recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {})}
-                return _write_all(s, atts, sources, templates, label, ck, recorded, seen)
+                recorded = {**inputs, **({"floor": floor.to_dict()} if floor else {}),
+                            **({"file": bound} if bound else {})}
+                return _write_all(s, atts, sources, templates, label, ck, recorded, seen,
+                                  bound)
         raise StorageError("the class key kept changing while sealing",
                            hint="run the command again")
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _bound_file(s: Session, approved: Approved,
+                sources: Sequence[tuple[BinaryIO, str | None]]) -> str | None:
+    """The digest of the file to seal, when the approved request names the
+    file it is for (FORMAT.md §16.2): compared before the approvals are
+    used, and held to the bytes sealed (:func:`_seal_one`)."""
+    if not any("file" in a.request.details for a in approved.approvals):
+        return None
+    ((stream, _),) = sources  # approvals cover one document
+    if not intake.seekable(stream):
+        raise UsageError("a seal under a request that names its file reads the file twice, "
+                         "and this stream can be read once", hint="seal the file by its path")
+    start = stream.tell()
+    digest = file_digest(s.me(), s.manifest.vault_id, stream)
+    stream.seek(start)
+    return digest
 
 
 def _recheck(s: Session, atts: list[Attempt], label: Label, inputs: dict[str, Any]) -> None:
@@ -228,8 +251,8 @@ def _open_unplanted(path: str) -> BinaryIO:
 
 def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, str | None]],
                templates: list[Metadata], label: Label, ck: ClassKey,
-               inputs: dict[str, Any],
-               seen: Sequence[intake.Seen | None]) -> list[DocumentInfo]:
+               inputs: dict[str, Any], seen: Sequence[intake.Seen | None],
+               bound: str | None = None) -> list[DocumentInfo]:
     recipients = wrap_recipients(s, ck)
     me = s.me()
     name = s.actor().name
@@ -246,8 +269,11 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
     # A file someone else may write is sealed here, its bytes held to what
     # intake read (the workers read sources themselves).
     digests = [saw.digest if saw else None for saw in seen]
-    tasks, inline = _share_out([j for j in jobs if digests[j[0]] is None])
-    inline += [j for j in jobs if digests[j[0]] is not None]
+    # So is the file an approved request names (one), its bytes held to it.
+    held = [d is not None or bound is not None for d in digests]
+    tasks, inline = _share_out([j for j in jobs if not held[j[0]]])
+    inline += [j for j in jobs if held[j[0]]]
+    named = None if bound is None else (file_mac(me, s.manifest.vault_id), bound)
     written: list[tuple[str, str, Header, dict[str, Any], Metadata]] = []
     order: list[int] = []
     try:
@@ -284,7 +310,8 @@ def _write_all(s: Session, atts: list[Attempt], sources: list[tuple[BinaryIO, st
             for i, doc_id, version, template, stream in inline:
                 assert doc_id is not None
                 written.append(_seal_one(batch, stream, doc_id, version, me, common,
-                                         recipients, template, digests[i], (i + 1, len(jobs))))
+                                         recipients, template, digests[i], (i + 1, len(jobs)),
+                                         named))
                 order.append(i)
         written = [w for _, w in sorted(zip(order, written, strict=True), key=lambda x: x[0])]
         _unchanged(sources, seen)
@@ -379,23 +406,28 @@ def _seal_task(task: Task, me: UserIdentity, common: dict[str, Any],
 def _seal_one(batch: DocumentBatch, stream: BinaryIO, doc_id: str, version: str,
               me: UserIdentity, common: dict[str, Any], recipients: list[Recipient],
               template: Metadata, guard: tuple[int, bytes] | None = None,
-              which: tuple[int, int] = (1, 1)) -> tuple[str, str, Header, dict[str, Any],
-                                                        Metadata]:
+              which: tuple[int, int] = (1, 1), named: tuple[hmac.HMAC, str] | None = None,
+              ) -> tuple[str, str, Header, dict[str, Any], Metadata]:
     size = size_hint(stream)
-    hashed = _Hashed(stream) if guard is not None else None
+    mac = named[0] if named is not None else None
+    hashed = _Hashed(stream, mac) if guard is not None or named is not None else None
     with batch.write(doc_id, version, size) as out:
         header, statement, meta = _seal_into(out, cast(BinaryIO, hashed or stream), size,
                                              doc_id, me, common, recipients, template)
         if hashed is not None and guard is not None and not hashed.matches(guard):
             raise _changed(*which)  # before the document is in place
+        if mac is not None and named is not None and not hmac.compare_digest(
+                mac.hexdigest(), named[1]):
+            raise _changed(*which)  # not the file its approved request names
     return doc_id, version, header, statement, meta
 
 
 class _Hashed(io.RawIOBase):
-    """A source read through, its bytes hashed (see intake.Seen)."""
+    """A source read through, its bytes hashed (see intake.Seen), and fed
+    to ``mac`` (a request's digest of its file) when given."""
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw, self._sha, self._n = raw, hashlib.sha256(), 0
+    def __init__(self, raw: BinaryIO, mac: hmac.HMAC | None = None) -> None:
+        self._raw, self._sha, self._n, self._mac = raw, hashlib.sha256(), 0, mac
 
     def readable(self) -> bool:
         return True
@@ -404,6 +436,8 @@ class _Hashed(io.RawIOBase):
         got = cast(Any, self._raw).readinto(b)
         if got:
             self._sha.update(memoryview(b)[:got])
+            if self._mac is not None:
+                self._mac.update(memoryview(b)[:got])
             self._n += got
         return int(got or 0)
 

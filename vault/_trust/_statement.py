@@ -56,8 +56,8 @@ class StatementError(UsageError):
 class ApprovalError(DeniedError):
     """An approval that does not count for this attempt (exit 3). ``kind``
     names the reason for scripts and tests: forged, vault, action, document,
-    state, label, details, requester, policy, expired, refused, self,
-    approver, key, used, mixed, unrecorded, ahead."""
+    state, label, details, floor, file, requester, policy, expired, refused,
+    self, approver, key, used, mixed, unrecorded, ahead."""
 
     def __init__(self, kind: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -154,14 +154,16 @@ def read_details(action: str, value: Any) -> dict[str, Any]:
             isinstance(classes, list) and 0 < len(classes) <= 1000
             and all(isinstance(c, str) and HEX32.match(c) for c in classes)
             and classes == sorted(set(classes))))
-    elif ok and action == "seal" and value:  # the floor it is sealed below (FORMAT.md §16.2)
-        floor = value.get("floor")
-        ok = set(value) == {"floor"} and isinstance(floor, dict) \
-            and set(floor) == {"level", "compartments", "caveats"} \
-            and isinstance(floor["level"], str) and all(
-                isinstance(floor[k], list) and len(floor[k]) <= 64
-                and all(isinstance(n, str) for n in floor[k]) and floor[k] == sorted(set(floor[k]))
-                for k in ("compartments", "caveats"))
+    elif ok and action == "seal" and value:
+        # The file it is for and the floor it is sealed below (FORMAT.md §16.2).
+        floor, file = value.get("floor"), value.get("file")
+        ok = set(value) <= {"file", "floor"} and ("file" not in value or (
+            isinstance(file, str) and bool(HEX64.match(file)))) and ("floor" not in value or (
+                isinstance(floor, dict) and set(floor) == {"level", "compartments", "caveats"}
+                and isinstance(floor["level"], str) and all(
+                    isinstance(floor[k], list) and len(floor[k]) <= 64
+                    and all(isinstance(n, str) for n in floor[k])
+                    and floor[k] == sorted(set(floor[k])) for k in ("compartments", "caveats"))))
     elif ok:
         ok = value == {}
     if not ok:

@@ -291,16 +291,29 @@ def check_dated(request: Request, approvals: Sequence[Approval], at: datetime, *
 
 def check_outcome(request: Request, *, label: Any = None, new_label: Any = None,
                   details: dict[str, Any] | None = None,
-                  below_floor: dict[str, Any] | None = None) -> None:
+                  below_floor: dict[str, Any] | None = None,
+                  file: str | None = None, named: bool = False) -> None:
     """docs/FORMAT.md §16.4: what the action produces is what was approved:
     the label a seal signs, a change's new label, an administrative
     action's details. ``below_floor``: the floor (:func:`floor_terms`) a
-    seal's label is below -- which its approver must have been shown."""
+    seal's label is below -- which its approver must have been shown;
+    ``file``: the sealed file's digest as its request names a file
+    (:func:`vault._trust.requests.file_digest`). ``named``: a seal below a
+    floor needs a request naming its file (the client asks it; the replay
+    counts what approvals of requests made before they named it served)."""
     expect = request.label if request.action == "seal" else request.new_label
     made = label if request.action == "seal" else new_label
     if expect is not None and (made is None or bound_label(made) != expect):
         raise ApprovalError("label", "the approval is for another label "
                             f"({_show(expect)}, not {_show(made)})", hint=_AGAIN)
+    asked = request.details.get("file") if request.action == "seal" else None
+    if asked is not None and file != asked:
+        # The approver was shown what intake found in one file: an approval
+        # of it is no approval to seal another with the same floor.
+        raise ApprovalError("file", "the approval is for sealing another file: its request "
+                            "names the file it was asked for, and this is not it (or it "
+                            "changed since)", hint="seal the file the request was made with, "
+                            "or ask again with this one: 'vault request seal FILE --level ...'")
     if below_floor is not None and request.details.get("floor") != below_floor:
         # An approval of an ordinary seal is no approval to seal a file
         # below what intake found in it: the approver saw no such file.
@@ -308,6 +321,11 @@ def check_outcome(request: Request, *, label: Any = None, new_label: Any = None,
                             f"({_show(below_floor)}), and the approval is not for sealing "
                             "that below it", hint="ask again with the file: 'vault request "
                             "seal FILE --level ...' shows the approver its floor")
+    if named and below_floor is not None and asked is None:
+        raise ApprovalError("file", "the seal is below the floor intake found, and the "
+                            "approval's request does not name the file (it was made by an "
+                            "earlier version of vault)", hint="ask again with the file: "
+                            "'vault request seal FILE --level ...'")
     if details is not None and details != request.details:
         raise ApprovalError("details", "the approval is for another " + {
             "policy-apply": "policy file", "incident": "range of lines"}.get(

@@ -59,7 +59,7 @@ __all__ = ["RULES", "Journal", "inert"]
 # under other rules replays the log again from its start (keeping what it
 # pinned, docs/DESIGN.md §8.3): bump it with every change that could count a
 # record differently, or two machines would disagree about the same log.
-RULES = "15"
+RULES = "16"
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 # How far from its record's time a new label's 'created' may be: a batch
@@ -704,8 +704,11 @@ class Journal(ApprovalReplay):
                           for k in ("meta", "payload"))
                   and isinstance(content["size"], int) and content["size"] >= 16,
                   "the label does not commit to the content")
+            # The file its approved request names, by the digest the seal
+            # records (FORMAT.md §16.2, §16.4 step 6).
             self._allowed(rec, "seal", label, inputs, {"label": label,
-                                                      "below_floor": self._below(label, inputs)})
+                                                      "below_floor": self._below(label, inputs),
+                                                      "file": inputs.get("file")})
             return
         _need(action != "seal", f"document {prev.doc_id} exists already")
         old = prev.statement

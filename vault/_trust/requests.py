@@ -11,13 +11,15 @@ expires. Approvals answer it by the SHA-256 of its statement
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from vault._primitives import b64, canonical_json, parse_signing_key
+from vault._primitives import b64, canonical_json, hkdf, parse_signing_key
 from vault._primitives import sha256_hex as _sha
 from vault._primitives import sign as _sign
 from vault._primitives import verify as _verify
@@ -53,7 +55,9 @@ from vault.errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from vault.policy import Policy
 
-__all__ = ["Request", "new_request", "read_request"]
+__all__ = ["Request", "file_digest", "file_mac", "new_request", "read_request"]
+
+_FILE_INFO = b"vault/v1 seal request file"
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,9 @@ class Request(SignedStatement):
         if self.action == "migrate":
             lines.append(f"  to             the place whose sha256 is {self.details['to']} "
                          "(approved only with --to DEST)")
+        if self.action == "seal" and "file" in self.details:
+            lines.append(f"  file           digest {self.details['file'][:16]} (keyed by the "
+                         "requester): the approval serves a seal of that file alone")
         if self.action == "seal" and "floor" in self.details:
             lines.append(f"  below floor    {mark(self.details['floor'])}: intake found this in "
                          "the file, and the label is below it")
@@ -256,6 +263,25 @@ def new_request(identity: Any, *, vault: str, action: str, doc: str | None, stat
           "policy": policy, "created": utc_text(created), "expires": utc_text(created + life)}
     sig = _sign(identity.signing_key, "request", canonical_json(st))
     return Request.read({"sig": b64(sig), "statement": st})
+
+
+def file_mac(identity: Any, vault: str) -> hmac.HMAC:
+    """The keyed hash a seal request names its file by (FORMAT.md §16.2),
+    to be fed the file's bytes. Keyed by its requester's own identity: the
+    request is in the audit log, which everyone with the folder reads, and
+    a plain digest of the file would confirm a guess of its bytes there --
+    a one-line notice around a card number. Only its requester, who seals
+    with the request, needs to make it again."""
+    key = hkdf(identity.age_identity.to_bytes(), bytes.fromhex(vault), _FILE_INFO)
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def file_digest(identity: Any, vault: str, stream: BinaryIO) -> str:
+    """:func:`file_mac` of everything ``stream`` holds from where it is."""
+    mac = file_mac(identity, vault)
+    while chunk := stream.read(1 << 20):
+        mac.update(chunk)
+    return mac.hexdigest()
 
 
 def read_request(data: bytes) -> Request:
