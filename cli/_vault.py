@@ -29,6 +29,7 @@ from ._approve import approval_options, approved
 from ._common import binary_stream, read_passphrase
 from ._common import info as tell
 from ._complete import complete_doc_ids
+from ._text_files import FILE_NAME, TITLE, given
 from ._vault_admin import declassify, doctor, reclassify, rotate, shred
 from ._vault_common import (
     label_options,
@@ -138,9 +139,17 @@ _SEAL_BATCH = 500  # files per seal_many call
 )
 @level_option()
 @label_options
-@click.option("--title", metavar="T", help="Title (readable only with the document's key).")
+@click.option("--title", metavar="T",
+              help="Title (readable only with the document's key; given here, every local "
+              "user sees it in the process list: --title-file keeps it off).")
+@click.option("--title-file", metavar="FILE", type=click.Path(allow_dash=True),
+              help="Read the title from FILE's first line ('-': standard input): a file of "
+              "yours that nobody else may read, or a pipe, <(...).")
 @click.option("--filename", metavar="NAME",
-              help="The file name to store (default: FILE's own; none for '-').")
+              help="The file name to store (default: FILE's own; none for '-'); seen in the "
+              "process list, as FILE is.")
+@click.option("--filename-file", metavar="FILE", type=click.Path(allow_dash=True),
+              help="Read the file name to store from FILE's first line, as --title-file.")
 @click.option("--declassify-on", metavar="DATE", help="Date the document may be declassified.")
 @click.option("--embargo-until", metavar="TIME", help="No one opens it before this time.")
 @click.option("--justification", metavar="TEXT", help="Why this label (recorded).")
@@ -154,7 +163,9 @@ def seal(
     compartments: Sequence[str],
     caveats: Sequence[str],
     title: str | None,
+    title_file: str | None,
     filename: str | None,
+    filename_file: str | None,
     declassify_on: str | None,
     embargo_until: str | None,
     justification: str | None,
@@ -169,17 +180,30 @@ def seal(
     says of itself (see 'vault classify'). A path through a symbolic link
     that another user made is refused, and so is a FIFO or device file that
     another user made.
+
+    Every local user sees a command line in the process list while it
+    runs: a --title, a --filename, FILE's own path. --title-file and
+    --filename-file read them from a file of yours or a pipe instead ('-'
+    and --filename-file keep FILE's name off it too).
     """
-    if title is not None and len(files) > 1:
-        raise UsageError(
-            "--title names one document", hint="seal files one at a time to title each"
-        )
+    for option, text, path in (("--title", title, title_file),
+                               ("--filename", filename, filename_file)):
+        if (text is not None or path is not None) and len(files) > 1:
+            as_given = option if path is None else f"{option}-file"
+            raise UsageError(f"{as_given} names one document", hint="seal files one at a time"
+                             + (" to title each" if option == "--title" else ""))
     if approved() and len(files) > 1:
         raise UsageError("approvals cover one document", hint="seal files one at a time")
-    if filename is not None and len(files) > 1:
-        raise UsageError("--filename names one document", hint="seal files one at a time")
     if files.count("-") > 1:
         raise UsageError("standard input can be sealed once")
+    if files.count("-") + [title_file, filename_file].count("-") > 1:
+        raise UsageError("standard input can be read once",
+                         hint="give the title or file name in a file of yours, or a pipe: "
+                              "--title-file <(...)")
+    # Read before the vault is opened: a file that gives no title or name
+    # is refused at input; what one gives goes on as --title's would.
+    title = given(TITLE, title, title_file)
+    filename = given(FILE_NAME, filename, filename_file)
     v = open_vault(ctx)
     sealed = []
     for group in _batches(files):

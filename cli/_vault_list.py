@@ -20,6 +20,7 @@ from vault.errors import UsageError
 from ._common import echo_json, echo_json_text
 from ._common import info as tell
 from ._complete import complete_doc_ids
+from ._text_files import SEARCH, given
 from ._vault_common import (
     jsonable,
     label_options,
@@ -141,22 +142,29 @@ def _say_what_is_hidden(docs: list[DocumentInfo]) -> None:
 @click.option("--until", metavar="DATE", help="Only documents sealed before DATE (UTC).")
 @click.option("--title", "title_words", metavar="TEXT",
               help="Only documents whose title or file name contains TEXT (any case): "
-              "among those whose titles you may read.")
+              "among those whose titles you may read. Every local user sees TEXT in the "
+              "process list: --title-file keeps it off.")
+@click.option("--title-file", metavar="FILE", type=click.Path(allow_dash=True),
+              help="Search for the text on FILE's first line ('-': standard input): a file "
+              "of yours that nobody else may read, or a pipe, <(...).")
 @click.option("--no-titles", is_flag=True,
               help="Do not read titles and file names (faster for large vaults).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list.")
 @click.pass_context
 def ls(ctx: click.Context, label: str | None, level: str | None, compartments: Sequence[str],
        caveats: Sequence[str], sealed_by: str | None, since: str | None, until: str | None,
-       title_words: str | None, no_titles: bool, as_json: bool) -> None:
+       title_words: str | None, title_file: str | None, no_titles: bool,
+       as_json: bool) -> None:
     """List the documents you may see, oldest first.
 
     Titles and file names are shown for the documents you may open and
     hold the key of; for the others, stderr says why not. --compartment
     and --caveat keep the documents that have them all.
     """
-    if no_titles and title_words is not None:
-        raise UsageError("--title searches titles, which --no-titles does not read")
+    if no_titles and (title_words is not None or title_file is not None):
+        option = "--title" if title_file is None else "--title-file"
+        raise UsageError(f"{option} searches titles, which --no-titles does not read")
+    title_words = given(SEARCH, title_words, title_file)
     v = open_vault(ctx)
     where = _where(v.policy, label, level, compartments, caveats, sealed_by,
                    _moment(since, "--since"), _moment(until, "--until"))
