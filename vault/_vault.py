@@ -198,10 +198,12 @@ class Vault:
     def warnings(self) -> list[str]:
         """What this machine's replay of the audit log found that every
         command should say (records out of place, docs/AUDIT.md §11.3),
-        without replaying again, and what opening the vault set right in
-        this machine's private state (a folder of the user's own made
-        private); empty when there is nothing to say."""
-        return [*self._s.notices, *self._s.trusted.warnings()]
+        without replaying again, what opening the vault set right in this
+        machine's private state (a folder of the user's own made private),
+        and what changes made through this object recorded done but could
+        not remove from the store (an old version left over, DESIGN.md
+        §6.4); empty when there is nothing to say."""
+        return [*self._s.notices, *self._s.left_over, *self._s.trusted.warnings()]
 
     def verify_audit(self, *, trusted_checkpoint: bytes | None = None,
                      verifier: NoteVerifier | None = None) -> VerifyReport:

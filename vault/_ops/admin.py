@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vault._ops.discipline import Attempt, attempt, authorise, check_counted, complete, record
 from vault._ops.init import read_policy_file
 from vault._ops.keys import create_generation, grant_missing, lacking, retire, unopenable_entry
+from vault._ops.replaced import remove_version
 from vault._ops.seal import doc_state, new_version, rewrap_stanzas
 from vault._results import ApplyReport, RotateReport
 from vault._sealed.label import LabelStanza
@@ -374,7 +375,7 @@ def _rewrap_batch(s: Session, rows: list[Any], current: ClassKey, keyring: Any,
                     s.backend.delete_document(doc_id, version)
         raise
     for doc_id, _, old_version, _ in written:
-        s.backend.delete_document(doc_id, old_version)
+        remove_version(s, doc_id, old_version)  # they count: left over, said, if it stays
         report.rewrapped.append(doc_id)
 
 

@@ -6,7 +6,9 @@ file key wrapped to the current clean key of the new class, the metadata
 stanza and the payload copied byte for byte -- nothing is re-encrypted. The
 new version counts once its completion record names it; then the old one
 is removed. A crash in between leaves the old version current, and a file
-the log never recorded, which ``doctor --repair`` removes.
+the log never recorded, which ``doctor --repair`` removes; an old version
+that cannot be removed is left over, said, for the same repair
+(vault/_ops/replaced.py).
 
 Shredding is decided and recorded first; from that record on the document
 is gone for the vault, and its file -- every wrapped copy of its file key
@@ -33,6 +35,7 @@ from vault._ops.discipline import (
 )
 from vault._ops.keys import usable_key
 from vault._ops.read import class_identities
+from vault._ops.replaced import remove_version
 from vault._ops.seal import doc_state, new_version, rewrap_stanzas
 from vault._results import DocumentInfo
 from vault._sealed.label import LabelStanza
@@ -98,7 +101,7 @@ def rewrap_document(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, file_
                 with contextlib.suppress(VaultError, OSError):
                     s.backend.delete_document(sealed.doc_id, version)
             raise
-        s.backend.delete_document(sealed.doc_id, sealed.row.version)
+        remove_version(s, sealed.doc_id, sealed.row.version)  # it counts: best effort
         new, g = read_sealed(s.backend, s.trusted, sealed.doc_id)
         g.close()
     return new

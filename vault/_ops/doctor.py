@@ -275,7 +275,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
             continue
         elif current is not None or doc_id in pending:
             what = f"{where}: a version of {doc_id} the audit log does not count (an " \
-                   "interrupted write)"
+                   "interrupted write, or an old version a change left over)"
         else:
             planted.add(key, f"{where}: a document the audit log never saw (planted, or "
                              "copied in); it is not used; remove it once investigated")
@@ -637,8 +637,10 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
         if repair:
             try:
                 s.backend.delete_keyring_entry(okey, kid)
-            except (OSError, VaultError):  # a folder planted at its name: named, left
-                odd.add((okey, kid), f"{what}: not a file (planted); it was not removed")
+            except (OSError, VaultError) as e:  # a folder planted at its name, a row held
+                # locked by another session: named, with what kept it, and left
+                why = e.message if isinstance(e, VaultError) else "not a file (planted)"
+                odd.add((okey, kid), f"{what}: {why}; it was not removed")
                 continue
             removed.add((okey, kid), f"removed {what}: no grant in the audit log")
         else:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from vault._ops.replaced import remove_entries
 from vault._trust.classes import ClassKey, LabelClass, cleared_users, key_id
 from vault._trust.keyring import entry_bytes, new_class_identity
 from vault.errors import DeniedError, StorageError
-from vault.store.base import owner_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.session import Session
@@ -164,5 +164,4 @@ def retire(s: Session, ck: ClassKey, owners: list[str], why: str) -> None:
         raise NotCounted(f"the withdrawal of keyring entries of {ck.cls} was recorded but "
                          "does not count: no entry was deleted",
                          hint="'vault doctor' names the reason")
-    for owner in owners:
-        s.backend.delete_keyring_entry(owner_key(owner), ck.key_id)
+    remove_entries(s, ck, owners)  # withdrawn: one that stays is left over, said

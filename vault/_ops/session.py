@@ -117,6 +117,9 @@ class Session:
         # a writer's walk for records out of place passes over them.
         self.log.sealed_known = self.trusted.sealed_off_held
         self.identity = identity
+        # What changes recorded done left in the store, their removal failed
+        # (vault/_ops/replaced.py): said by every command (Vault.warnings).
+        self.left_over: list[str] = []
         self.keyring = Keyring(backend, self.trusted, identity) if identity else None
         self._depth = 0
         self._shared = False

@@ -202,8 +202,10 @@ def describe(e: BaseException) -> str:
 
 
 def lock_wait_error(db: Database | None, what: str, cls: type[VaultError] = StorageError,
-                    hint: str = "") -> VaultError:
-    """A wait for a lock ran out (``lock_timeout``): say who holds the vault's locks."""
+                    hint: str = "", *, waited: bool = True) -> VaultError:
+    """A wait for a lock ran out (``lock_timeout``), or with ``waited``
+    False a lock was not to be waited for (``NOWAIT``): say who holds the
+    vault's locks."""
     holders, limit = db.lock_holders() if db is not None else ([], "")
     prepared = db.prepared_transactions() if db is not None else []
     # The application name is the holder's to set: quoted, so that it can
@@ -215,20 +217,25 @@ def lock_wait_error(db: Database | None, what: str, cls: type[VaultError] = Stor
     if prepared:  # it belongs to no session: no restart or termination ends it
         end += ("; " if end else "") + "a prepared transaction outlives every session: the " \
             "database administrator ends it with ROLLBACK PREPARED (docs/DEPLOYMENT.md §1.2)"
-    return cls(f"{what}: gave up after {limit or 'the lock timeout'} waiting for a lock that "
-               "another database session holds" + (f": {', '.join(who)}" if who else ""),
+    held = (f"gave up after {limit or 'the lock timeout'} waiting for a lock that another "
+            "database session holds") if waited else \
+        "another database session holds a lock it needs (not waited for)"
+    return cls(f"{what}: {held}" + (f": {', '.join(who)}" if who else ""),
                hint=(hint + "; " if hint else "") + end + "; "
                f"{LOCK_TIMEOUT_ENV} sets the wait (docs/DEPLOYMENT.md §1.2)")
 
 
 @contextlib.contextmanager
-def storage_errors(what: str, db: Database | None = None) -> Iterator[None]:
+def storage_errors(what: str, db: Database | None = None, *,
+                   waited: bool = True) -> Iterator[None]:
     """Turn psycopg's exceptions into :class:`StorageError` ``what: reason``
-    (with ``db``, a lock wait that ran out names who holds the locks)."""
+    (with ``db``, a lock wait that ran out names who holds the locks;
+    ``waited`` False: the step asked for its locks ``NOWAIT``)."""
     try:
         yield
     except psycopg.errors.LockNotAvailable as e:
-        raise lock_wait_error(db, what, hint="nothing was changed by the failed step") from e
+        raise lock_wait_error(db, what, hint="nothing was changed by the failed step",
+                              waited=waited) from e
     except psycopg.errors.InsufficientPrivilege as e:
         raise StorageError(f"{what}: {describe(e)}", hint=_GRANT_HINT) from e
     except psycopg.Error as e:

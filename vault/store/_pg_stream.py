@@ -33,7 +33,7 @@ from vault.errors import IntegrityError
 from vault.store._pg_conn import Connection, Database, storage_errors
 
 __all__ = ["CHUNK", "DocumentReader", "delete_document", "destroy_version", "is_reader",
-           "open_document", "write_document"]
+           "lock_version", "open_document", "write_document"]
 
 CHUNK = 1 << 20  # bytes per row: large enough to amortise, small in memory
 HEAD = 1 << 18  # bytes fetched with the document's row (most documents whole)
@@ -53,6 +53,10 @@ _CREATE_SMALL = (
     " SELECT vid, 0, %b FROM doc WHERE %s > 0 RETURNING n)"
     " SELECT count(*) FROM doc"
 )
+
+# One stored version's row, locked for its deletion (waiting for the lock, or not).
+_LOCK_ROW = "SELECT vid FROM vault.documents WHERE id = %s AND tag = %s FOR UPDATE"
+_LOCK_ROW_NOWAIT = "SELECT vid FROM vault.documents WHERE id = %s AND tag = %s FOR UPDATE NOWAIT"
 
 
 def _damaged(doc_id: str, n: int) -> IntegrityError:
@@ -246,17 +250,27 @@ def write_document(db: Database, doc_id: str, tag: str) -> Iterator[io.RawIOBase
             raise
 
 
-def delete_document(db: Database, doc_id: str, tag: str) -> None:
+def delete_document(db: Database, doc_id: str, tag: str, *, wait: bool = True) -> None:
     """Delete one stored version, if it is stored -- its header, every
     wrapped copy of its file key, first -- in one transaction. PostgreSQL
     never overwrites a row in place (an UPDATE writes a new row version), so
     the bytes are reclaimed by VACUUM, not by an overwrite;
-    docs/DEPLOYMENT.md §1.3 says what that means for backups and WAL."""
-    with storage_errors(f"cannot delete document {doc_id}", db), db.transaction() as conn:
-        row = conn.execute("SELECT vid FROM vault.documents WHERE id = %s AND tag = %s"
-                           " FOR UPDATE", (doc_id, tag)).fetchone()
-        if row is not None:
-            destroy_version(conn, doc_id, tag, int(row[0]))
+    docs/DEPLOYMENT.md §1.3 says what that means for backups and WAL.
+    ``wait`` False: a row another session holds locked is an error at once."""
+    with storage_errors(f"cannot delete document {doc_id}", db, waited=wait), \
+            db.transaction() as conn:
+        vid = lock_version(conn, doc_id, tag, wait=wait)
+        if vid is not None:
+            destroy_version(conn, doc_id, tag, vid)
+
+
+def lock_version(conn: Connection, doc_id: str, tag: str, *, wait: bool = True) -> int | None:
+    """Lock one stored version's row (``FOR UPDATE``; ``wait`` False:
+    ``NOWAIT``) in the caller's transaction, and give its number; None when
+    it is not stored."""
+    # This one row, not the whole table: the role can fill the table.
+    row = conn.execute(_LOCK_ROW if wait else _LOCK_ROW_NOWAIT, (doc_id, tag)).fetchone()
+    return None if row is None else int(row[0])
 
 
 def destroy_version(conn: Connection, doc_id: str, tag: str, vid: int) -> None:

@@ -161,8 +161,10 @@ class Backend(abc.ABC):
         is), at most MAX_KEYRING_ENTRY + 1 bytes; None when absent."""
 
     @abc.abstractmethod
-    def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
-        """Remove an entry by :func:`owner_key` (no error when absent)."""
+    def delete_keyring_entry(self, owner_key: str, key_id: str, *, wait: bool = True) -> None:
+        """Remove an entry by :func:`owner_key` (no error when absent).
+        ``wait`` False: one that another session holds (its row locked) is
+        an error at once, not after the lock timeout."""
 
     # -- documents: one stored file per (id, version) -----------------------
 
@@ -203,8 +205,10 @@ class Backend(abc.ABC):
         return DocumentBatch(self)
 
     @abc.abstractmethod
-    def delete_document(self, doc_id: str, version: str) -> None:
-        """Remove a stored version (no error when it is absent)."""
+    def delete_document(self, doc_id: str, version: str, *, wait: bool = True) -> None:
+        """Remove a stored version (no error when it is absent). ``wait``
+        False: one that another session holds (its row locked) is an error
+        at once, not after the lock timeout."""
 
     @abc.abstractmethod
     def shred_document(self, doc_id: str, version: str, header_size: int, *,

@@ -303,7 +303,7 @@ class FolderBackend(Backend):
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
+    def delete_keyring_entry(self, owner_key: str, key_id: str, *, wait: bool = True) -> None:
         path = self._p("keyrings", _check("key", owner_key), f"{_check('key', key_id)}.age")
         if not self._folder("keyrings", owner_key):
             return
@@ -341,7 +341,8 @@ class FolderBackend(Backend):
 
         return FolderBatch(self, self._doc, _SECRET, count)
 
-    def delete_document(self, doc_id: str, version: str) -> None:
+    def delete_document(self, doc_id: str, version: str, *, wait: bool = True) -> None:
+        # Nothing here waits: nobody locks a stored file (``wait`` is moot).
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._doc(doc_id, version))
             _atomic.fsync_dir(self._p("docs"))

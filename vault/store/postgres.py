@@ -295,10 +295,15 @@ class PostgresBackend(Backend):
                           _check("key", key_id)))
         return None if data is None else bytes(data)
 
-    def delete_keyring_entry(self, owner_key: str, key_id: str) -> None:
-        with storage_errors("cannot delete a keyring entry", self.db), self.db.connection() as conn:
+    def delete_keyring_entry(self, owner_key: str, key_id: str, *, wait: bool = True) -> None:
+        okey, key_id = _check("key", owner_key), _check("key", key_id)
+        with storage_errors("cannot delete a keyring entry", self.db, waited=wait), \
+                self.db.transaction() as conn:
+            if not wait:  # the row locked at once, or an error (LockNotAvailable)
+                conn.execute("SELECT 1 FROM vault.keyrings WHERE okey = %s AND key_id = %s"
+                             " FOR UPDATE NOWAIT", (okey, key_id))
             conn.execute("DELETE FROM vault.keyrings WHERE okey = %s AND key_id = %s",
-                         (_check("key", owner_key), _check("key", key_id)))
+                         (okey, key_id))
 
     # -- documents -----------------------------------------------------------
 
@@ -319,8 +324,9 @@ class PostgresBackend(Backend):
         return cast(contextlib.AbstractContextManager[BinaryIO], _pg_stream.write_document(
             self.db, _check("doc", doc_id), _check("version", version)))
 
-    def delete_document(self, doc_id: str, version: str) -> None:
-        _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version))
+    def delete_document(self, doc_id: str, version: str, *, wait: bool = True) -> None:
+        _pg_stream.delete_document(self.db, _check("doc", doc_id), _check("version", version),
+                                   wait=wait)
 
     def shred_document(self, doc_id: str, version: str, header_size: int, *,
                        stray: bool = False, decided: Callable[[], None] | None = None) -> None:
@@ -332,14 +338,12 @@ class PostgresBackend(Backend):
         doc_id, version = _check("doc", doc_id), _check("version", version)
         with storage_errors(f"cannot delete document {doc_id}", self.db), \
                 self.db.transaction() as conn:
-            # This one row, not the whole table: the role can fill the table.
-            row = conn.execute("SELECT vid FROM vault.documents WHERE id = %s AND tag = %s"
-                               " FOR UPDATE", (doc_id, version)).fetchone()
-            if row is None:
+            vid = _pg_stream.lock_version(conn, doc_id, version)
+            if vid is None:
                 raise FileNotFoundError(f"no document {doc_id} version {version}")
             if decided is not None:
                 decided()
-            _pg_stream.destroy_version(conn, doc_id, version, int(row[0]))
+            _pg_stream.destroy_version(conn, doc_id, version, vid)
 
     # -- actors ----------------------------------------------------------------
 
