@@ -163,19 +163,30 @@ def test_a_lock_held_for_ever_is_a_clear_error_naming_its_holder(pg_office: Offi
         assert officer.doctor().ok
 
 
+_ROW_LOCKS = {
+    "its row": "SELECT 1 FROM vault.documents WHERE id = %s FOR UPDATE",
+    # Its header's chunk, which deleting the row deletes: the shred was
+    # recorded, then the delete gave up (exit 4, every wrapped key kept).
+    "its header's chunk": "SELECT 1 FROM vault.document_chunks c JOIN vault.documents d"
+                          " ON d.vid = c.vid WHERE d.id = %s AND c.n = 0 FOR KEY SHARE OF c",
+}
+
+
+@pytest.mark.parametrize("held", list(_ROW_LOCKS))
 def test_a_document_row_held_locked_is_no_shred_the_log_calls_done_quietly(
-        pg_office: Office) -> None:
+        pg_office: Office, held: str) -> None:
     # The role holds the document's row locked (SELECT ... FOR UPDATE in a
     # transaction it never ends). Once the shred was recorded done, then its
     # DELETE gave up: the version stayed, with every wrapped file key. Now
-    # the shred locks the row before its record: the wait runs out first,
-    # naming the holder, nothing is recorded done and the document stays.
+    # the shred locks the row and its chunks before its record: the wait
+    # runs out first, naming the holder, nothing is recorded done and the
+    # document stays.
     office = pg_office
     board = office.as_("leader").seal(io.BytesIO(b"board minutes"), level="SECRET",
                                       compartments=["BOARD"]).id
     ((version,),) = [(v,) for d, v in office.raw.doc_files() if d == board]
     with _intruder(office, autocommit=False) as conn:
-        conn.execute("SELECT 1 FROM vault.documents WHERE id = %s FOR UPDATE", (board,))
+        conn.execute(_ROW_LOCKS[held], (board,))
         code, err, _ = _vault(office, "leader", "shred", board, "--justification", "spent")
         assert code == 1, err
         assert f"cannot delete document {board}: gave up after 1s" in err, err

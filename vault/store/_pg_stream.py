@@ -54,9 +54,12 @@ _CREATE_SMALL = (
     " SELECT count(*) FROM doc"
 )
 
-# One stored version's row, locked for its deletion (waiting for the lock, or not).
+# One stored version's row and chunks, locked for their deletion (waiting
+# for the locks, or not).
 _LOCK_ROW = "SELECT vid FROM vault.documents WHERE id = %s AND tag = %s FOR UPDATE"
 _LOCK_ROW_NOWAIT = "SELECT vid FROM vault.documents WHERE id = %s AND tag = %s FOR UPDATE NOWAIT"
+_LOCK_CHUNKS = "SELECT n FROM vault.document_chunks WHERE vid = %s FOR UPDATE"
+_LOCK_CHUNKS_NOWAIT = "SELECT n FROM vault.document_chunks WHERE vid = %s FOR UPDATE NOWAIT"
 
 
 def _damaged(doc_id: str, n: int) -> IntegrityError:
@@ -265,12 +268,19 @@ def delete_document(db: Database, doc_id: str, tag: str, *, wait: bool = True) -
 
 
 def lock_version(conn: Connection, doc_id: str, tag: str, *, wait: bool = True) -> int | None:
-    """Lock one stored version's row (``FOR UPDATE``; ``wait`` False:
-    ``NOWAIT``) in the caller's transaction, and give its number; None when
-    it is not stored."""
+    """Lock one stored version's row and each of its chunks (``FOR
+    UPDATE``; ``wait`` False: ``NOWAIT``) in the caller's transaction, and
+    give its number; None when it is not stored. The chunks too: deleting
+    the row deletes them, and a chunk the application role held locked once
+    made a shred's delete wait, and give up, after its record."""
     # This one row, not the whole table: the role can fill the table.
     row = conn.execute(_LOCK_ROW if wait else _LOCK_ROW_NOWAIT, (doc_id, tag)).fetchone()
-    return None if row is None else int(row[0])
+    if row is None:
+        return None
+    # A chunk inserted from now on waits for this transaction: its reference
+    # to the row takes a lock that conflicts with this one.
+    conn.execute(_LOCK_CHUNKS if wait else _LOCK_CHUNKS_NOWAIT, (int(row[0]),))
+    return int(row[0])
 
 
 def destroy_version(conn: Connection, doc_id: str, tag: str, vid: int) -> None:

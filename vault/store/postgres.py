@@ -330,11 +330,12 @@ class PostgresBackend(Backend):
 
     def shred_document(self, doc_id: str, version: str, header_size: int, *,
                        stray: bool = False, decided: Callable[[], None] | None = None) -> None:
-        # One transaction: the row is found and locked before the record
-        # (a lock the role holds is a wait that runs out before anything is
-        # recorded), and the row locked is the row deleted, by its version
-        # number, which nobody can change; its id and tag neither (schema
-        # version 21). Found is deleted, or it is an error naming it.
+        # One transaction: the row and its chunks are found and locked
+        # before the record (a lock the role holds on any of them is a wait
+        # that runs out before anything is recorded), and the row locked is
+        # the row deleted, by its version number, which nobody can change;
+        # its id and tag neither (schema version 21). Found is deleted, or
+        # it is an error naming it.
         doc_id, version = _check("doc", doc_id), _check("version", version)
         with storage_errors(f"cannot delete document {doc_id}", self.db), \
                 self.db.transaction() as conn:
