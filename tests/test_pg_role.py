@@ -191,6 +191,10 @@ def test_a_document_row_held_locked_is_no_shred_the_log_calls_done_quietly(
         assert code == 1, err
         assert f"cannot delete document {board}: gave up after 1s" in err, err
         assert "nothing was changed" in err and "recorded" not in err, err
+        # The holder named, never the command's own session (its write lock):
+        # "end it" once pointed at the honest shred.
+        assert f"pid {conn.info.backend_pid} (application 'intruder')" in err, err
+        assert "application 'vault'" not in err, err
         assert (board, version) in office.raw.doc_files()
     out = io.BytesIO()
     office.as_("leader").open(board, out)  # still live: no shred on the record

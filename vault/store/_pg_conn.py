@@ -43,6 +43,7 @@ import re
 import select
 import threading
 import urllib.parse
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,16 +119,20 @@ _OWN_LOCK_TIMEOUT = re.compile(r"(?:^|\s)(?:-c\s*|--)lock[_-]timeout\s*=")
 
 # Sessions holding a lock a vault operation may wait for: the vault's
 # advisory locks (a bigint key is classid << 32 | objid), a table lock
-# stronger than reading or writing rows, or an open write to a vault table.
+# stronger than reading or writing rows, or an open write to a vault table
+# or rows of one locked (SELECT ... FOR KEY SHARE, as a reference inserted
+# takes: a row lock is in no view, its table's lock names its holder) --
+# never this process's own sessions (_OWN): the waiting command's write
+# lock is one of them, and "end it" once pointed there.
 _HOLDERS = (
     "SELECT l.pid, coalesce(a.application_name, ''), min(CASE WHEN l.locktype = 'advisory'"
-    " THEN 0 WHEN l.mode <> 'RowExclusiveLock' THEN 1 ELSE 2 END) AS rank"
-    " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.granted AND l.pid <> pg_backend_pid()"
+    " THEN 0 WHEN l.mode NOT IN ('RowExclusiveLock', 'RowShareLock') THEN 1 ELSE 2 END)"
+    " AS rank FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.granted AND l.pid <> pg_backend_pid() AND l.pid <> ALL(%s::int[])"
     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND ((l.locktype = 'advisory' AND l.objsubid = 1"
     "       AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY(%s))"
-    "   OR (l.locktype = 'relation' AND l.mode NOT IN ('AccessShareLock', 'RowShareLock')"
+    "   OR (l.locktype = 'relation' AND l.mode <> 'AccessShareLock'"
     "       AND l.relation IN (SELECT oid FROM pg_class"
     "                          WHERE relnamespace = 'vault'::regnamespace)))"
     " GROUP BY 1, 2 ORDER BY 3, 1 LIMIT 3"
@@ -329,18 +334,20 @@ class Database:
             except BaseException:
                 conn.close()
                 raise
+        _OWN.add(conn)
         return conn
 
     def lock_holders(self) -> tuple[list[tuple[int, str]], str]:
-        """Up to three ``(pid, application_name)`` of other sessions holding
-        the vault's locks (advisory ones first), and the ``lock_timeout``;
-        nothing when even that cannot be read."""
+        """Up to three ``(pid, application_name)`` of other processes'
+        sessions holding the vault's locks (advisory ones first), and the
+        ``lock_timeout``; nothing when even that cannot be read."""
         from vault.store._pg_schema import AUDIT_LOCK, MIGRATE_LOCK, WRITE_LOCK
 
+        mine = [c.info.backend_pid for c in list(_OWN) if not c.closed]
         try:
             with self.connection() as conn:
-                found = conn.execute(_HOLDERS,
-                                     ([WRITE_LOCK, AUDIT_LOCK, MIGRATE_LOCK],)).fetchall()
+                found = conn.execute(_HOLDERS, (mine, [WRITE_LOCK, AUDIT_LOCK,
+                                                       MIGRATE_LOCK])).fetchall()
                 limit = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
         except (psycopg.Error, VaultError):
             return [], ""
@@ -450,6 +457,9 @@ def _lock_timeout() -> str | None:
 
 # Every Database of this process, by connection string.
 _registry: dict[str, Database] = {}
+# Every session this process opened and has not dropped (closed ones are
+# skipped: their pids may be another's by now).
+_OWN: weakref.WeakSet[Connection] = weakref.WeakSet()
 _registry_lock = threading.Lock()
 
 
