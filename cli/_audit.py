@@ -19,7 +19,7 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault._inputs import open_input
+from vault._inputs import open_input, quoted_name, text_holds_secret
 from vault._primitives import loads_json
 from vault.audit import OUTCOMES, VAULT_ACTIONS, AuditLog, NoteVerifier, VerifyReport
 from vault.audit._storage import MAX_CHECKPOINT
@@ -248,7 +248,8 @@ def _check_known(vault: Any, filters: dict[str, Any], log: AuditLog | None) -> N
             known |= {r.actor for r in log.records() if r.actor}
         if actor not in known:
             close = difflib.get_close_matches(actor, sorted(known), n=1, cutoff=0.6)
-            raise UsageError(f"no user {actor!r} in any policy version of this vault",
+            shown = quoted_name(actor) if text_holds_secret(actor) else repr(actor)
+            raise UsageError(f"no user {shown} in any policy version of this vault",
                              hint=(f"did you mean '{close[0]}'? " if close else "")
                              + f"users: {', '.join(sorted(known))}")
     if doc is not None and log is not None and not any(True for _ in log.records(doc=doc)):

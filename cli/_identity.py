@@ -52,8 +52,13 @@ def policy_name(name: str) -> str:
 
 def check_policy_name(name: str) -> None:
     """Refuse a name no policy accepts, now rather than at 'policy check'."""
+    from vault._inputs import text_holds_secret
     from vault.policy._fields import PRINCIPAL_HINT, PRINCIPAL_NAME
 
+    if text_holds_secret(name):  # a key line pasted as NAME: never quoted back
+        raise UsageError("NAME holds a secret key, not shown: it cannot be a user name",
+                         hint=f"NAME is how the policy will call you, never a key: "
+                              f"{PRINCIPAL_HINT}")
     if not PRINCIPAL_NAME.fullmatch(name):
         raise UsageError(f"{name!r} cannot be a user name in a policy",
                          hint=f"{PRINCIPAL_HINT}; for example '{policy_name(name)}'")

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import Office, make_office, run
+from cli_support import Office, assert_error, make_office, run
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 import vault
@@ -306,3 +306,57 @@ def test_identity_files_readable_by_others_are_refused(office: Office, tmp_path:
     # The library refuses too, before reading a byte of the key.
     with pytest.raises(vault.errors.InsecureFileError):
         vault.load_identity(key)
+
+
+def test_a_secret_key_on_a_name_line_or_given_as_a_name_is_never_quoted(
+        office: Office, tmp_path: Path) -> None:
+    # An identity file whose '# name:' line holds its own key line (pasted
+    # there by hand) was refused with "invalid user name 'AGE-SECRET-KEY-…'":
+    # the key itself, on the terminal, and in whatever collects stderr.
+    # Its first 40 characters make a name of valid length, shown the same.
+    from vault.identity import write_secret_file
+
+    secrets = _all_secrets(office)
+    key_line = next(line for line in office.people["clerk"].key.read_text().splitlines()
+                    if line.startswith("AGE-SECRET-KEY-"))
+    files = []
+    for name_line, passphrase in ((key_line, None), (key_line[:40], None),
+                                  (key_line, PASSPHRASE)):
+        path = tmp_path / f"merged-{len(files)}.key"
+        write_secret_file(path, f"# recipient: x\n# name: {name_line}\n{key_line}\n".encode(),
+                          passphrase, "")
+        files.append(path)
+    env = {"VAULT_PASSPHRASE_FILE": str(office.root / "pass")}
+    for path in files:
+        for argv in (["identity", "show", str(path), "--json"], ["identity", "show", str(path)],
+                     ["--vault", str(office.vault), "--identity", str(path), "ls"]):
+            r = run(*argv, env=env)
+            assert_error(r, 2, f"identity file {path}: line 2 is not a valid user name")
+            assert "hint: correct its '# name:' line (a name, never a key)" in r.stderr
+            assert r.stdout == "" and not secrets.found_in(r.stdout_bytes + r.stderr_bytes), (
+                argv, r.stderr)
+        with pytest.raises(vault.errors.IdentityFileError) as e:
+            vault.load_identity(path, lambda: PASSPHRASE)
+        assert not secrets.found_in(f"{e.value} {e.value.hint}".encode()), e.value
+    # A name given elsewhere -- on the command line, in a policy -- is not
+    # quoted either when it holds a secret key; any other is, as before.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(office.policy.read_text().replace("\n  clerk:\n", f"\n  {key_line}:\n"))
+    for name in (key_line, key_line[:40]):
+        for code, argv in (
+                (2, ["identity", "new", name, "-o", str(tmp_path / "new.key"),
+                     "--no-passphrase"]),
+                (2, ["--vault", str(office.vault), "audit", "log", "--actor", name]),
+                (1, ["policy", "check", str(policy)])):
+            r = run(*argv)
+            assert r.exit_code == code, (argv, r.stdout, r.stderr)
+            assert not secrets.found_in(r.stdout_bytes + r.stderr_bytes), (argv, r.stdout,
+                                                                           r.stderr)
+            if code != 1 or name == key_line:  # 40 characters: a name policies take
+                assert "secret key, not shown" in r.stdout + r.stderr, argv
+        assert not (tmp_path / "new.key").exists()
+    with pytest.raises(vault.errors.UsageError) as e:
+        vault.UserIdentity(key_line, vault.load_identity(office.people["clerk"].key).age_identity)
+    assert "secret key, not shown" in str(e.value) and key_line[16:40] not in str(e.value)
+    r = run("identity", "new", "clerk\x1b", "-o", str(tmp_path / "new.key"), "--no-passphrase")
+    assert_error(r, 2, "'clerk\\x1b' cannot be a user name in a policy")

@@ -26,11 +26,19 @@ from typing import BinaryIO
 
 from vault.errors import InsecureFileError, UsageError, VaultError
 
-__all__ = ["check_own", "check_private", "holds_secret", "open_input", "open_own",
-           "open_private", "read_passphrase_file", "refuse_planted_links"]
+__all__ = ["SECRET_PREFIXES", "check_own", "check_private", "holds_secret", "open_input",
+           "open_own", "open_private", "quoted_name", "read_passphrase_file",
+           "refuse_planted_links", "text_holds_secret"]
 
 # A passphrase is the first line of its file; a longer file is none.
 MAX_PASSPHRASE_FILE = 64 * 1024
+# Text that must never be echoed back: what a secret key begins with. A
+# file given by mistake as a policy, or a name, may hold an identity file's
+# key line (docs/POLICY.md §2.4). Here, not in the policy package: a user
+# name is checked by every command, most of which never load a policy.
+SECRET_PREFIXES = ("AGE-SECRET-KEY-", "AGE-PLUGIN-", "PRIVATE+KEY+")
+_SECRET = re.compile("|".join(re.escape(p) for p in SECRET_PREFIXES).encode("ascii"),
+                     re.IGNORECASE)
 
 
 def refuse_planted_links(path: str, hint: str | None, *, new: bool = False) -> bool:
@@ -200,10 +208,22 @@ def holds_secret(data: bytes) -> bool:
     """Whether ``data`` holds a secret key anywhere (the prefixes a policy
     problem never quotes, docs/POLICY.md §2.4) or is an age file -- such as
     a passphrase-protected identity file -- rather than public text."""
-    from vault.policy._fields import _SECRET_PREFIXES
-
-    pattern = b"|".join(re.escape(p.encode("ascii")) for p in _SECRET_PREFIXES)
-    if re.search(pattern, data, re.IGNORECASE):
+    if _SECRET.search(data):
         return True
     head = data.lstrip(b" \t\r\n")
     return head.startswith((b"-----BEGIN AGE ENCRYPTED FILE-----", b"age-encryption.org/"))
+
+
+def text_holds_secret(text: str) -> bool:
+    """:func:`holds_secret` for text (a name from the command line may
+    carry lone surrogates: bytes of argv that are not UTF-8)."""
+    return holds_secret(text.encode("utf-8", "surrogatepass"))
+
+
+def quoted_name(name: str, quote: str = "'") -> str:
+    """``name`` between ``quote`` marks for a message -- or, where it holds a
+    secret key (a key line pasted where a name goes), a phrase saying so:
+    a message never shows a key (docs/THREAT-MODEL.md §15)."""
+    if text_holds_secret(name):
+        return "(a name holding a secret key, not shown)"
+    return f"{quote}{name}{quote}"

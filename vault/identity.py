@@ -87,15 +87,21 @@ MAX_IDENTITY_FILE = 64 * 1024
 MAX_NAME = 64
 _ENCRYPTED_PREFIXES = (b"age-encryption.org/", b"-----BEGIN AGE ENCRYPTED FILE-----")
 _SECRET_PREFIXES = ("AGE-SECRET-KEY-1", "AGE-SECRET-KEY-PQ-1")
+_NAME_HINT = "use 1 to 64 printable characters, without line breaks or outer spaces"
 
 
 def check_name(name: str) -> str:
+    """``name`` if it can be a user's name; UsageError otherwise. A name
+    holding a secret key (a key line pasted where the name goes) is none,
+    and is never quoted: the message would show the key."""
+    from vault._inputs import text_holds_secret
+
+    if isinstance(name, str) and text_holds_secret(name):
+        raise UsageError("invalid user name: it holds a secret key, not shown",
+                         hint=f"a name is never a key: {_NAME_HINT}")
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME \
             or not is_text(name) or name.strip(" ") != name:
-        raise UsageError(
-            f"invalid user name {name!r}",
-            hint="use 1 to 64 printable characters, without line breaks or outer spaces",
-        )
+        raise UsageError(f"invalid user name {name!r}", hint=_NAME_HINT)
     return name
 
 
@@ -357,13 +363,14 @@ def _damaged(path: str, e: AgeError) -> IdentityFileError:
 
 def _parse(path: str, text: str) -> UserIdentity:
     name: str | None = None
+    name_line = 0
     keys: list[str] = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if line.startswith("#"):
             key, sep, value = line[1:].strip().partition(":")
             if sep and key.strip() == "name" and name is None:
-                name = value.strip()
+                name, name_line = value.strip(), number
         elif line:
             keys.append(line)
     if len(keys) != 1 or not keys[0].startswith(_SECRET_PREFIXES):
@@ -379,4 +386,18 @@ def _parse(path: str, text: str) -> UserIdentity:
         raise IdentityFileError(f"{path} holds a malformed AGE-SECRET-KEY line") from None
     if name is None:
         name = os.path.splitext(os.path.basename(path))[0]
+    elif not _valid_name(name):
+        # Said by its line, never quoted: the text of a line of an identity
+        # file may be its secret key (a key line pasted as the name).
+        raise IdentityFileError(
+            f"identity file {path}: line {name_line} is not a valid user name",
+            hint=f"correct its '# name:' line (a name, never a key): {_NAME_HINT}")
     return UserIdentity(name, age_identity)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except UsageError:
+        return False
+    return True

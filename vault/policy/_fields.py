@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from vault._inputs import SECRET_PREFIXES, quoted_name
 from vault._text import character_problem
 from vault.policy._time import TIME_HINT, format_time, parse_time
 from vault.policy._yaml import Node, Problems
@@ -41,9 +42,6 @@ TEXT_HINT = ("remove it (a double-quoted escape such as \\n, \\e, \\x01 or \\u20
              "descriptions printable lines")
 
 
-# Text that must never be echoed back: a file given by mistake as a policy
-# may be an identity file or a passphrase file (docs/POLICY.md §2.4).
-_SECRET_PREFIXES = ("AGE-SECRET-KEY-", "AGE-PLUGIN-", "PRIVATE+KEY+")
 _QUOTE_MAX = 64
 
 
@@ -57,7 +55,7 @@ def describe(node: Node, *, quote: bool = True) -> str:
     text = node.text
     if not quote:
         return f"a text of {len(text)} characters, not shown"
-    if text.upper().startswith(_SECRET_PREFIXES):
+    if text.upper().startswith(SECRET_PREFIXES):
         return "a secret key, not shown"
     if len(text) > _QUOTE_MAX:
         return f"'{text[:_QUOTE_MAX]}…'"
@@ -191,7 +189,7 @@ class Fields:
              hint: str = PRINCIPAL_HINT) -> str | None:
         value = self.text(node, what)
         if value is not None and not pattern.fullmatch(value):
-            self.err(node, f"{what} '{value}' is not a valid name", hint)
+            self.err(node, f"{what} {quoted_name(value)} is not a valid name", hint)
             return None
         return value
 
