@@ -321,7 +321,8 @@ def open_(ctx: click.Context, doc_id: str, output: str | None, stored_name: bool
 
     An existing file is replaced only with --force; a device or FIFO
     (/dev/null, a pipe) is written in place; a symbolic link is followed,
-    never replaced, and refused if another user made it.
+    never replaced, and refused if another user made it. A folder another
+    user made, or one lying in such a folder, is refused.
     """
     into = None
     if stored_name or (output not in (None, "-") and os.path.isdir(str(output))):

@@ -178,6 +178,56 @@ def test_a_folder_link_another_user_made_is_refused_for_open_into_it(
     assert list(theirs.iterdir()) == []
 
 
+def test_a_folder_another_user_made_is_refused_for_open_into_it(
+        office: Office, age_files: tuple[Path, Path, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # In a folder others may write, another user made a folder where the
+    # clerk meant her file to go: "vault open ID -o shared/report.txt" put
+    # the plaintext in it under the stored file name, which its maker then
+    # read, with the size, and could rename or remove the file.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    theirs = shared / "report.txt"
+    theirs.mkdir()
+    theirs.chmod(0o777)
+    make_another_users(theirs)
+    args = _writers(office, age_files)["open"]
+    for more in ([], ["-O"]):
+        r = run(*args, *more, "-o", str(theirs))
+        assert_error(r, 2, f"{theirs} is a folder that another user made")
+        assert "hint: open into a folder of your own" in r.stderr
+    # Nor a folder of her own inside theirs: they can move it out and put
+    # one of theirs in its place; nor theirs reached by a link of her own,
+    # nor theirs as the working folder of "-O".
+    mine = theirs / "mine"
+    mine.mkdir()
+    r = run(*args, "-o", str(mine))
+    assert_error(r, 2, f"{mine} lies in {theirs}, a folder that another user made")
+    link = tmp_path / "inbox"
+    link.symlink_to(theirs)
+    assert_error(run(*args, "-o", str(link)), 2, f"{link} is a folder that another user made")
+    link.unlink()
+    link.symlink_to(mine)
+    assert_error(run(*args, "-o", str(link)), 2, f"{link} lies in {theirs}, a folder that")
+    monkeypatch.chdir(theirs)
+    assert_error(run(*args, "-O"), 2, ". is a folder that another user made")
+    assert_error(run(*args, "-O", "-o", "mine"), 2, "mine lies in")  # as given: "." is hers
+    assert [p.name for p in theirs.rglob("*")] == ["mine"]
+    # Her own folders are written into as before, a shared one of hers too,
+    # and -o FILE and -o - are untouched.
+    monkeypatch.chdir(tmp_path)
+    for folder in (tmp_path / "out", shared):
+        folder.mkdir(exist_ok=True)
+        r = run(*args, "-o", str(folder))
+        assert r.exit_code == 0, r.stderr
+        assert (folder / "memo.txt").read_bytes() == MEMO
+    r = run(*args, "-o", str(shared / "memo-2.txt"))
+    assert r.exit_code == 0 and (shared / "memo-2.txt").read_bytes() == MEMO, r.stderr
+    r = run(*args, "-o", "-")
+    assert r.exit_code == 0 and r.stdout_bytes == MEMO, r.stderr
+
+
 def test_an_existing_file_is_replaced_only_with_force(
         office: Office, age_files: tuple[Path, Path, str], tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -28,7 +28,7 @@ from vault.errors import InsecureFileError, UsageError, VaultError
 
 __all__ = ["SECRET_PREFIXES", "check_own", "check_private", "holds_secret", "open_input",
            "open_own", "open_private", "quoted_name", "read_passphrase_file",
-           "refuse_planted_links", "text_holds_secret"]
+           "refuse_foreign_folders", "refuse_planted_links", "text_holds_secret"]
 
 # A passphrase is the first line of its file; a longer file is none.
 MAX_PASSPHRASE_FILE = 64 * 1024
@@ -64,6 +64,26 @@ def refuse_planted_links(path: str, hint: str | None, *, new: bool = False) -> b
             raise UsageError(f"{path} goes through a symbolic link that another user made",
                              hint=hint)
     return link
+
+
+def refuse_foreign_folders(folder: str, hint: str | None) -> None:
+    """UsageError if ``folder``, or a folder it lies in (where it really
+    is: past the links on the way, which :func:`refuse_planted_links` let
+    pass, and the working folder's for a relative one), is another user's
+    (neither this one's nor root's): its owner sees the names and sizes of
+    what is put in it, and can rename or remove it -- and can move a folder
+    of the user's own out of it, putting one of theirs in its place."""
+    me = os.geteuid()
+    if os.stat(folder).st_uid not in (me, 0):
+        raise UsageError(f"{folder} is a folder that another user made", hint=hint)
+    above = os.path.dirname(os.path.realpath(folder))
+    while True:
+        if os.stat(above).st_uid not in (me, 0):
+            raise UsageError(f"{folder} lies in {above}, a folder that another user made",
+                             hint=hint)
+        if above == os.path.dirname(above):  # "/"
+            return
+        above = os.path.dirname(above)
 
 
 def open_input(path: str, *, regular: bool = False, what: str = "",

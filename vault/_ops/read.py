@@ -353,12 +353,16 @@ def _deliver(s: Session, sealed: Sealed, f: BinaryIO,
     return meta
 
 
+_FOREIGN_HINT = ("open into a folder of your own: its owner would see the file's name and "
+                 "size, and could move it")
+
+
 def open_into(s: Session, doc_id: str, folder: str | os.PathLike[str], *,
               overwrite: bool, mark: bool = False, justification: str | None = None,
               approved: Approved | None = None) -> tuple[str, DocumentInfo]:
     """Open a document into ``folder`` under its stored file name, made
     safe (:func:`vault._ops.filenames.safe_filename`): never outside it."""
-    from vault._inputs import refuse_planted_links
+    from vault._inputs import refuse_foreign_folders, refuse_planted_links
     from vault._ops.filenames import safe_filename
 
     where = os.fspath(folder)
@@ -368,6 +372,11 @@ def open_into(s: Session, doc_id: str, folder: str | os.PathLike[str], *,
                          new=True)
     if not os.path.isdir(where):
         raise UsageError(f"{where} is not a folder", hint="create it first, or give -o FILE")
+    # So would a folder of theirs, made where the user meant a new file to
+    # go (-o shared/report.txt): its owner would learn the stored file name
+    # and size, and could move the file. Nor may one of theirs lie on the
+    # way: they could move the user's folder out of it and put theirs there.
+    refuse_foreign_folders(where, _FOREIGN_HINT)
     with _authorised(s, "open", doc_id, None, overwrite, justification,
                      approved) as (sealed, f):
         path = ""
@@ -377,6 +386,7 @@ def open_into(s: Session, doc_id: str, folder: str | os.PathLike[str], *,
             path = os.path.join(where, safe_filename(meta.filename, doc_id, meta.content_type))
             refuse_planted_links(path, "open into a folder of your own, without that link",
                                  new=True)  # again: the folder may have been swapped since
+            refuse_foreign_folders(where, _FOREIGN_HINT)
             _check_destination(path, overwrite, given=False)
             return path
 
