@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from backends import Kind
 from cli_support import PASSPHRASE, VAULT, assert_error, run
 from office import make_office
 from vault_helpers import make_another_users, small_tmpfs
@@ -351,6 +352,67 @@ def test_a_state_folder_that_cannot_be_trusted_is_said(tmp_path: Path, kind: str
         assert "warning: this machine keeps no record of the vault" in r.stderr, (args, r.stderr)
     ok = tmp_path / "ok-state"
     r = office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(ok)})
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
+
+
+SWAPPABLE = {"a link another user made": "the way to its folder goes through a symbolic link "
+                                        "that another user made",
+             "in a folder others may write": "a folder it lies in is writable by other users",
+             "in a folder of another user's": "a folder it lies in belongs to another user"}
+
+
+@pytest.mark.parametrize("kind", SWAPPABLE)
+def test_a_state_folder_another_user_could_swap_is_refused_and_never_rebuilt(
+        tmp_path: Path, backend: Kind, kind: str) -> None:
+    # VAULT_STATE_DIR=/tmp/clerk-vault-state, as service accounts are told:
+    # another user made that name first, a link to a folder of the clerk's
+    # of their choosing, and it was followed without a word. Kept in a
+    # folder others may write (not sticky), or in one of another user's,
+    # the folder could be renamed away between two commands, and the next
+    # one made a new one: the pins and the trusted tip reset in silence.
+    office = make_office(tmp_path / "office", backend)
+    sticky = tmp_path / "tmp"  # as /tmp: root's, anyone adds names, none renames another's
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    kept = tmp_path / "kept"  # her record, made by a release that did not look
+    assert office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(kept)}).exit_code == 0
+    (record,) = kept.glob("*.sqlite")
+    inode = record.stat().st_ino
+    if kind == "a link another user made":
+        state = sticky / "clerk-vault-state"
+        state.symlink_to(kept)
+        make_another_users(state)
+    else:
+        above = tmp_path / "above"
+        above.mkdir()
+        if kind == "in a folder others may write":
+            above.chmod(0o777)
+        else:
+            make_another_users(above)
+        state = above / "state"
+        kept.rename(state)
+    r = office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(state)})
+    assert_error(r, 1, f"cannot use this machine's record of the vault: {SWAPPABLE[kind]}")
+    assert f"hint: it is {state}: keep it in a folder of your own" in r.stderr
+    assert r.stdout == ""
+    # Nothing was rebuilt, there or elsewhere: her record is as it was. A
+    # new vault is refused before anything of it is made.
+    (record,) = state.glob("*.sqlite")
+    assert record.stat().st_ino == inode
+    r = run("init", str(tmp_path / "second"), "--policy", str(office.root / "policy.yaml"),
+            "--identity", str(office.files["officer"]), env={"VAULT_STATE_DIR": str(state)})
+    assert_error(r, 1, SWAPPABLE[kind])
+    assert not (tmp_path / "second").exists()
+    # Moved as the hint says, record and all, into a folder of her own in
+    # the sticky one: her record is used again, without a word.
+    mine = sticky / "clerk-vault-state-2"
+    shutil.move(str(state.resolve()), mine)
+    r = office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(mine)})
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
+    assert (mine / record.name).stat().st_ino == inode
+    # Her own link on the way is followed, as before.
+    (tmp_path / "mine-link").symlink_to(mine)
+    r = office.cli("clerk", "ls", env={"VAULT_STATE_DIR": str(tmp_path / "mine-link")})
     assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
 
 

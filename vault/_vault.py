@@ -87,7 +87,9 @@ class Vault:
         recovery identity file (0600; encrypted with ``recovery_passphrase``
         if given, which stock age also reads)."""
         from vault._ops.init import init_vault
+        from vault._trust.state import state_base
 
+        state_base()  # a state folder refused is refused before anything is made
         backend, vault_id = init_vault(path, policy_path, officer, recovery_out,
                                        recovery_passphrase)
         # The officer made this vault: a place that held another vault is

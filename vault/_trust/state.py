@@ -211,6 +211,7 @@ def _state_folder() -> tuple[str | None, str | None]:
             return None, None  # no home: nothing was asked for (DEPLOYMENT.md §12)
         base = os.path.join(xdg or os.path.join(home, ".local", "state"), "vault")
     try:
+        _refuse_swappable(base)  # before anything is made on the way
         make_folders(base)  # each level 0700: ~/.local/state too, where it is missing
         st = os.stat(base)
     except FileExistsError:  # a file, or a link, by that name
@@ -224,6 +225,45 @@ def _state_folder() -> tuple[str | None, str | None]:
     if st.st_mode & 0o022:  # a folder others may write is no place for a trusted state
         return None, "its folder is writable by others"
     return base, None
+
+
+def _refuse_swappable(base: str) -> None:
+    """Refuse a state folder that another user could swap for another: one
+    reached through a symbolic link they made (at ``$VAULT_STATE_DIR`` in
+    ``/tmp``, made before the user's first command), or lying in a folder
+    of theirs or one they may write -- unless sticky, as ``/tmp`` is: there
+    others cannot rename or remove what is not theirs. They would choose
+    where the record is kept, or move it away between two commands: the
+    next one would make a new folder and start from nothing, the pins and
+    trusted tip gone without a word. So it is refused (StorageError), never
+    rebuilt in memory nor anew: the user moves it, record and all. Every
+    folder it lies in is looked at where it really is, up to ``/``, as
+    sshd's StrictModes looks at the way to ``authorized_keys``."""
+    from vault._inputs import check_own, refuse_planted_links
+    from vault.errors import UsageError
+
+    hint = (f"it is {base}: keep it in a folder of your own that lies in none another user "
+            "owns or may write (/tmp is sticky: it may lie there), move the record's files "
+            "with it, and set VAULT_STATE_DIR to it")
+    what = "cannot use this machine's record of the vault:"
+    try:
+        refuse_planted_links(base, hint, new=True)
+    except UsageError:
+        raise StorageError(f"{what} the way to its folder goes through a symbolic link that "
+                           "another user made", hint=hint) from None
+    above = os.path.dirname(os.path.realpath(base))
+    while True:
+        try:
+            info = os.stat(above)
+        except FileNotFoundError:
+            pass  # a level still to be made (0700)
+        else:
+            if stat.S_ISDIR(info.st_mode):  # else none can be made: said as before
+                check_own(f"{what} a folder it lies in", info, StorageError, hint,
+                          folder=True, sticky=True)
+        if above == os.path.dirname(above):  # "/"
+            return
+        above = os.path.dirname(above)
 
 
 # SQLite's files of one record: the database, its write-ahead log and its
