@@ -227,14 +227,32 @@ def rotate(ctx: click.Context, classes: Sequence[str], post_quantum: bool,
     The officer gives classes new keys; anyone else finishes pending rewraps
     of the classes whose keys they hold (that grants nothing). The report's
     'classical' lines say what a copy taken now would still leave to a
-    quantum computer.
+    quantum computer. A class that cannot be finished (something planted in
+    its way) is named on stderr after the report, and the others are
+    finished; then the exit code is the failures' (4 for a planted file).
     """
-    report = open_vault(ctx).rotate(list(classes) or None, post_quantum=post_quantum,
-                                    **approved())
+    try:
+        report = open_vault(ctx).rotate(list(classes) or None, post_quantum=post_quantum,
+                                        **approved())
+    except PartialError as e:
+        reconciled_in_part(e, as_json)
+        raise
     if as_json:
         echo_json(jsonable(report))
     else:
         print_report(report)
+
+
+def reconciled_in_part(e: PartialError, as_json: bool) -> None:
+    """What a rotation or policy install did before naming the classes it
+    could not finish: the report, then each class and why on stderr."""
+    for report in e.done:
+        if as_json:
+            echo_json(jsonable(report))
+        else:
+            print_report(report)
+    for cls, why in e.failed:
+        report_error(f"class {cls} not finished: {why.message}")
 
 
 @click.command()

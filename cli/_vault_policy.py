@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from vault.errors import PolicyProblem
+from vault.errors import PartialError, PolicyProblem
 
 from ._approve import approval_options, approved
 from ._common import echo_json, printable, warn
@@ -29,9 +29,19 @@ def apply(ctx: click.Context, file: str, as_json: bool) -> None:
     New grants get their class keys; users who lost a clearance lose the
     keys too: the affected classes are rotated and document headers
     rewrapped (payloads are never re-encrypted). What the officer cannot do
-    (a class she is not cleared for) is listed as pending, with who can.
+    (a class she is not cleared for) is listed as pending, with who can. A
+    class that cannot be finished (something planted in its way) is named
+    on stderr after the report; the version is in force all the same, and
+    the exit code is the failures'.
     """
-    report = open_vault(ctx).apply_policy(file, **approved())
+    try:
+        report = open_vault(ctx).apply_policy(file, **approved())
+    except PartialError as e:  # in force, some classes not reconciled
+        from ._vault_admin import reconciled_in_part
+
+        reconciled_in_part(e, as_json)
+        tell(f"policy {file} applied: version {e.done[0].version} is in force")
+        raise
     if as_json:
         echo_json(jsonable(report))
     else:

@@ -202,10 +202,12 @@ class Vault:
         command should say (records out of place, docs/AUDIT.md §11.3),
         without replaying again, what opening the vault set right in this
         machine's private state (a folder of the user's own made private),
-        and what changes made through this object recorded done but could
-        not remove from the store (an old version left over, DESIGN.md
-        §6.4); empty when there is nothing to say."""
-        return [*self._s.notices, *self._s.left_over, *self._s.trusted.warnings()]
+        what reading the store passed over (a folder of statements that
+        cannot be listed), and what changes made through this object
+        recorded done but could not remove from the store (an old version
+        left over, DESIGN.md §6.4); empty when there is nothing to say."""
+        return [*self._s.notices, *self._s.backend.notices(), *self._s.left_over,
+                *self._s.trusted.warnings()]
 
     def verify_audit(self, *, trusted_checkpoint: bytes | None = None,
                      verifier: NoteVerifier | None = None) -> VerifyReport:

@@ -320,8 +320,11 @@ class StorageError(OperationalError):
 class PartialError(VaultError):
     """Some documents of a run failed, each on its own, and the run went on
     (``declassify --due``): ``done`` holds what was done, in order, and
-    ``failed`` each (document id, error), in order. Its exit code is that
-    of the failures when they share one (4 for spoiled documents), else 1."""
+    ``failed`` each (document id, error), in order. Of a rotation or policy
+    install whose label classes failed each on its own, ``done`` holds the
+    one report of what was done, ``failed`` each (class, error). Its exit
+    code is that of the failures when they share one (4 for spoiled
+    documents), else 1."""
 
     def __init__(self, message: str, done: Sequence[Any],
                  failed: Sequence[tuple[str, VaultError]], *, hint: str | None = None) -> None:

@@ -35,7 +35,16 @@ from vault._sealed.writing import write_rewrapped
 from vault._trust.classes import ClassKey, LabelClass, cleared_users, may_withdraw, withdrawable
 from vault._trust.trusted import recovery_for
 from vault.age import Header
-from vault.errors import IntegrityError, NoKeyError, StorageError, UsageError, VaultError
+from vault.errors import (
+    AuditIntegrityError,
+    AuditWriteError,
+    IntegrityError,
+    NoKeyError,
+    PartialError,
+    StorageError,
+    UsageError,
+    VaultError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
@@ -185,42 +194,69 @@ def reconcile(s: Session, report: ApplyReport | RotateReport,
               *, force: Sequence[LabelClass] = (), only: set[str] | None = None) -> None:
     """Under the write lock: bring the class keys (of the classes ``only``
     names, default all) in line with the policy in force (after an install,
-    or for ``rotate``)."""
-    policy = s.trusted.policy
+    or for ``rotate``).
+
+    A class that cannot be finished (something planted in its way) keeps
+    no other on a key a revoked user kept: every class is tried, each on
+    its own records, and then those that failed are raised together
+    (PartialError, ``done`` holding ``report``). Only a failure of the
+    audit log itself stops the rest: nothing more could be recorded."""
+    failed: list[tuple[str, VaultError]] = []
     for gens in s.trusted.classes():
-        current = gens[-1]
-        cls = current.cls
+        cls = gens[-1].cls
         if only is not None and cls.id not in only:
             continue
-        unclean = current.unclean_holders(policy)
-        # A key of the wrong kind (classical where the policy's recipients
-        # are hybrid, or the reverse) cannot share a header with them.
-        pq = s.trusted.post_quantum_keys()
-        wrong_kind = ("hybrid" if pq else "classical") if current.post_quantum != pq else None
-        if isinstance(report, ApplyReport):
-            report.revoked += [f"{h.name or 'an unknown recipient'}: {cls}" for h in unclean]
-        # Someone granted an entry for the current key that does not open (a
-        # junk entry from its maker) makes a new one they hold, if cleared.
-        unheld = unopenable_entry(s, current)
-        if unclean or wrong_kind or unheld or cls in force:
-            me = policy.users.get(s.actor().name or "")
-            if me is None or not policy.dominates(me.clearance, cls.label()):
-                report.pending.append(_pending_rotation(policy, cls, unclean, wrong_kind))
-                _retire_unclean(s, gens, policy, report)
-                continue
-            made = create_generation(s, cls)
-            why = (f" (your entry for generation {current.generation} does not give you its key)"
-                   if unheld and not (unclean or wrong_kind or cls in force) else "")
-            report.rotated.append(f"{cls} -> generation {made.generation}{why}")
-        else:
-            report.granted += grant_missing(s, current)
-            waiting = [u.name for u in lacking(s, current)]
-            if waiting:
-                report.pending.append(
-                    f"grant {cls} to {', '.join(waiting)}: needs someone who holds its key "
-                    f"({_holding(s, current)}) to seal at it or to run 'vault rotate'")
-        _rewrap_class(s, cls, report)
-        _retire_unclean(s, s.trusted.generations(cls), policy, report)
+        try:
+            _reconcile_class(s, gens, report, force)
+        except (AuditWriteError, AuditIntegrityError):
+            raise
+        except VaultError as e:
+            failed.append((str(cls), e))
+        except OSError as e:
+            failed.append((str(cls), StorageError(e.strerror or type(e).__name__)))
+    if failed:
+        names = ", ".join(c for c, _ in failed)
+        raise PartialError(f"{len(failed)} class{'es' if len(failed) != 1 else ''} not brought "
+                           f"in line with the policy: {names}; the others were", [report],
+                           failed, hint="'vault doctor' names what is in the way; once it is "
+                           "set right, run 'vault rotate' again")
+
+
+def _reconcile_class(s: Session, gens: list[ClassKey], report: ApplyReport | RotateReport,
+                     force: Sequence[LabelClass]) -> None:
+    """:func:`reconcile` of one class, whose generations are ``gens``."""
+    policy = s.trusted.policy
+    current = gens[-1]
+    cls = current.cls
+    unclean = current.unclean_holders(policy)
+    # A key of the wrong kind (classical where the policy's recipients
+    # are hybrid, or the reverse) cannot share a header with them.
+    pq = s.trusted.post_quantum_keys()
+    wrong_kind = ("hybrid" if pq else "classical") if current.post_quantum != pq else None
+    if isinstance(report, ApplyReport):
+        report.revoked += [f"{h.name or 'an unknown recipient'}: {cls}" for h in unclean]
+    # Someone granted an entry for the current key that does not open (a
+    # junk entry from its maker) makes a new one they hold, if cleared.
+    unheld = unopenable_entry(s, current)
+    if unclean or wrong_kind or unheld or cls in force:
+        me = policy.users.get(s.actor().name or "")
+        if me is None or not policy.dominates(me.clearance, cls.label()):
+            report.pending.append(_pending_rotation(policy, cls, unclean, wrong_kind))
+            _retire_unclean(s, gens, policy, report)
+            return
+        made = create_generation(s, cls)
+        why = (f" (your entry for generation {current.generation} does not give you its key)"
+               if unheld and not (unclean or wrong_kind or cls in force) else "")
+        report.rotated.append(f"{cls} -> generation {made.generation}{why}")
+    else:
+        report.granted += grant_missing(s, current)
+        waiting = [u.name for u in lacking(s, current)]
+        if waiting:
+            report.pending.append(
+                f"grant {cls} to {', '.join(waiting)}: needs someone who holds its key "
+                f"({_holding(s, current)}) to seal at it or to run 'vault rotate'")
+    _rewrap_class(s, cls, report)
+    _retire_unclean(s, s.trusted.generations(cls), policy, report)
 
 
 def _pending_rotation(policy: Policy, cls: LabelClass, unclean: Sequence[Any],

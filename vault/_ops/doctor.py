@@ -20,7 +20,8 @@ are signed by their actor). They compare the store with the trusted state:
   records that shred (anyone who can write the folder can plant the name,
   as a hard link to a live document or to the log);
 * the store's own structure (a keyring or checkpoint folder replaced by a
-  link or a file).
+  link or a file, or one that cannot be listed), and requests and
+  approvals left that cannot be read.
 
 ``repair`` (an administrator) removes what interrupted writes left, the
 versions and entries the log does not count, finishes interrupted shreds
@@ -683,7 +684,10 @@ def _entry_problem(s: Session, kid: str, owner: str, names: Mapping[str, str],
         return None
     ck = s.trusted.key(kid)
     what = f"{names.get(owner, 'a former user')}'s keyring entry for {ck.cls if ck else kid}"
-    data = s.backend.read_keyring_entry(owner, kid) if listed_ is not False else None
+    try:
+        data = s.backend.read_keyring_entry(owner, kid) if listed_ is not False else None
+    except IntegrityError as e:  # made unreadable, or something else planted at its name
+        return f"{what}: {e.message}; it is not used"
     if data is None and not listed_:
         return f"{what} is missing (the audit log granted it)"
     if data is None or hashlib.sha256(data).hexdigest() != digest:

@@ -24,7 +24,7 @@ from vault._results import LISTED_WITHOUT_TITLES, DocumentInfo, listing_entry
 from vault._sealed.meta import Metadata
 from vault._sealed.reading import PayloadDigest, Sealed, read_sealed, unlock
 from vault.age import decrypt_payload
-from vault.errors import UsageError, VaultError
+from vault.errors import IntegrityError, UsageError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
@@ -216,10 +216,19 @@ def ls_json(s: Session) -> str:
 
 
 def class_identities(s: Session, sealed: Sealed) -> list[AgeKeyPair]:
+    """The caller's identity of the document's class key, if they hold it.
+    An entry of theirs the store cannot hand over (made unreadable, or
+    something else planted at its name) fails what needs it, naming it."""
     ck = s.trusted.key(sealed.row.key_id)
     if ck is None:
         return []
-    found = s.my_keyring().identity(ck)
+    keyring = s.my_keyring()
+    found = keyring.identity(ck)
+    why = keyring.damage(ck) if found is None else None
+    if why is not None:
+        raise IntegrityError(f"your keyring entry for {ck.cls} generation {ck.generation}: "
+                             f"{why}", hint="it gives you nothing: 'vault doctor' names it; "
+                             "treat it as an incident")
     return [found] if found is not None else []
 
 

@@ -11,6 +11,10 @@ tools which keys a user holds. An entry counts only if
   an entry planted, replaced or edited in the folder is ignored, and
 * its secret key's public half is the recipient of the class key it is
   filed under.
+
+An entry the store cannot hand over (a file made unreadable, or something
+else planted at its name) is damaged, as one replaced is: it gives nothing,
+and what needs it is told why (:meth:`Keyring.damage`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import hashlib
 import io
 from typing import TYPE_CHECKING
 
-from vault.errors import NoIdentityMatchError, VaultError
+from vault.errors import IntegrityError, NoIdentityMatchError, VaultError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.classes import ClassKey
@@ -81,6 +85,7 @@ class Keyring:
         self._trusted = trusted
         self._user = user
         self._cache: dict[str, Identity | None] = {}
+        self._damage: dict[str, str] = {}  # key id -> why its entry could not be read
 
     def identity(self, ck: ClassKey) -> Identity | None:
         """The identity of ``ck`` if this user holds a genuine entry for it."""
@@ -96,10 +101,18 @@ class Keyring:
     def identities(self, cks: list[ClassKey]) -> list[Identity]:
         return [i for ck in cks if (i := self.identity(ck)) is not None]
 
+    def damage(self, ck: ClassKey) -> str | None:
+        """Why this user's entry for ``ck`` could not be read, once
+        :meth:`identity` found none; None when it was read (or is absent)."""
+        return self._damage.get(ck.key_id)
+
     def check(self, ck: ClassKey) -> str | None:
         """Why this user's entry for ``ck`` does not count, or None."""
-        data = self._backend.read_keyring_entry(self._user.recipient, ck.key_id)
         logged = self._trusted.entry_digest(ck.key_id, self._user.recipient)
+        try:
+            data = self._backend.read_keyring_entry(self._user.recipient, ck.key_id)
+        except IntegrityError as e:
+            return e.message if logged else "not granted in the audit log"
         if data is None:
             return "missing" if logged else None
         if logged is None:
@@ -112,8 +125,16 @@ class Keyring:
         return None
 
     def _read(self, ck: ClassKey) -> Identity | None:
-        data = self._backend.read_keyring_entry(self._user.recipient, ck.key_id)
         logged = self._trusted.entry_digest(ck.key_id, self._user.recipient)
+        try:
+            data = self._backend.read_keyring_entry(self._user.recipient, ck.key_id)
+        except IntegrityError as e:
+            # Damaged: nothing is held from it, as from one replaced (the
+            # owner's client then makes a new key rather than seal to this
+            # one, docs/DESIGN.md §3.5); an open that needs it says why.
+            if logged is not None:
+                self._damage[ck.key_id] = e.message
+            return None
         if data is None or logged is None or hashlib.sha256(data).hexdigest() != logged:
             return None  # planted, edited or replaced: hold nothing from it
         found = parse_entry(data, self._user.age_identity)

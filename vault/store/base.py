@@ -255,7 +255,14 @@ class Backend(abc.ABC):
 
     def layout_problems(self) -> list[str]:
         """What is wrong with the store's own structure (a folder replaced
-        by a link or a file), for ``doctor``: each is refused where used."""
+        by a link or a file, one that cannot be listed), and the statements
+        left that cannot be read, for ``doctor``: each is refused or skipped
+        where used."""
+        return []
+
+    def notices(self) -> list[str]:
+        """What reading the store passed over that the command must say (a
+        folder of statements that cannot be listed, taken as empty)."""
         return []
 
     # -- public keys of audit actors the policy does not know -------------

@@ -27,6 +27,7 @@ with a named pipe.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -67,11 +68,24 @@ _KINDS = ("request", "approval")
 
 
 _ALTERED = "someone altered the vault folder; treat it as an incident"
+#: Why a file or folder of the layout cannot be read that is its own (its
+#: mode, which anyone who writes the folder can change; its blocks), not
+#: the process's or the system's (no descriptors or memory left, a stale
+#: network handle): what it holds is then damaged, as something planted
+#: in its place is.
+_ITS_OWN = (errno.EACCES, errno.EPERM, errno.EIO)
 
 
 def _planted(name: str, kind: str = "a symbolic link", expected: str = "") -> IntegrityError:
     return IntegrityError(f"{name} in the vault folder is {kind}"
                           + (f", not {expected}" if expected else ""), hint=_ALTERED)
+
+
+def _unreadable(name: str, e: OSError) -> IntegrityError:
+    why = (e.strerror or "").lower() or errno.errorcode.get(e.errno or 0, "unreadable")
+    return IntegrityError(f"{name} in the vault folder cannot be read ({why})",
+                          hint="the vault's account reads every file of its folder: someone "
+                               "changed who may; treat it as an incident")
 
 
 def _check(pattern_name: str, value: str) -> str:
@@ -88,6 +102,7 @@ class FolderBackend(Backend):
         self.path = os.path.abspath(os.fspath(path))
         self.location = self.path
         self._made_folder: bool | None = None  # by create(): the folder was new
+        self._notices: list[str] = []
 
     def _p(self, *parts: str) -> str:
         return os.path.join(self.path, *parts)
@@ -182,7 +197,13 @@ class FolderBackend(Backend):
         for d in self._temp_dirs():
             rel = os.path.relpath(d, self.path)
             secret = not rel.startswith(("actors", "requests", "approvals"))
-            for name, size in _atomic.stale_temps(d):
+            try:
+                temps = _atomic.stale_temps(d)
+            except OSError as e:  # a folder that cannot be listed: layout_problems names it
+                if e.errno not in _ITS_OWN:
+                    raise
+                continue
+            for name, size in temps:
                 where = os.path.normpath(os.path.join(rel, name))
                 found.append(Leftover(where, size, secret, "a temporary file an interrupted "
                                       "write left"))
@@ -191,8 +212,13 @@ class FolderBackend(Backend):
     def tidy(self) -> list[Leftover]:
         found = self.leftovers()
         for d in self._temp_dirs():
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            try:
                 _atomic.remove_stale_temps(d)
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            except OSError as e:  # cannot be listed: named, as by leftovers()
+                if e.errno not in _ITS_OWN:
+                    raise
         return found
 
     # -- small files ---------------------------------------------------------
@@ -210,6 +236,28 @@ class FolderBackend(Backend):
         with os.fdopen(self._open(*parts), "rb") as f:
             return f.read(limit)
 
+    def _open_item(self, *parts: str) -> int:
+        """:meth:`_open` for the file of one item -- a document, a keyring
+        entry, a statement, an actor's key. One the vault's account cannot
+        read (made mode 000 by anyone who writes the folder) is that item
+        damaged (IntegrityError naming it), as a file planted in its place
+        is: only what needs it fails, never everyone's command."""
+        try:
+            return self._open(*parts)
+        except OSError as e:
+            if e.errno not in _ITS_OWN:
+                raise
+            raise _unreadable("/".join(parts), e) from None
+
+    def _read_item(self, *parts: str, limit: int) -> bytes:
+        with os.fdopen(self._open_item(*parts), "rb") as f:
+            try:
+                return f.read(limit)
+            except OSError as e:  # a bad block
+                if e.errno not in _ITS_OWN:
+                    raise
+                raise _unreadable("/".join(parts), e) from None
+
     def _folder(self, *parts: str) -> bool:
         """Is the layout's folder ``parts`` there (False when absent)? A
         link or anything else in its place is refused (IntegrityError)."""
@@ -223,19 +271,61 @@ class FolderBackend(Backend):
         for parts in [("audit", "checkpoints"), *(("keyrings", n) for n in self._names("keyrings")
                                                   if KEY_ID.match(n))]:
             try:
-                self._folder(*parts)
+                if not self._folder(*parts) or parts[0] != "keyrings":
+                    continue
             except IntegrityError as e:
                 problems.append(f"{e.message}: it is not used")
+                continue
+            try:
+                next(iter(self._scan(*parts)), None)  # can it be listed?
+            except IntegrityError as e:
+                problems.append(f"{e.message}: none of its entries is used")
+        return problems + self._statement_problems()
+
+    def _statement_problems(self) -> list[str]:
+        """Statements that cannot be read (made unreadable, or not a file),
+        which every reader skips: the first hundred named, the rest counted."""
+        problems, more = [], 0
+        for kind in _KINDS:
+            try:
+                names = self._names(kind + "s")
+            except IntegrityError as e:
+                problems.append(f"{e.message}: no {kind} left there is seen")
+                continue
+            for n in names:
+                if not (n.endswith(".json") and HASH.match(n[:-5])):
+                    continue
+                try:
+                    os.close(self._open_item(kind + "s", n))
+                except FileNotFoundError:
+                    continue
+                except IntegrityError as e:
+                    if len(problems) < 100:
+                        problems.append(f"{e.message}: it is not used")
+                    else:
+                        more += 1
+        if more:
+            problems.append(f"{more:,} more requests and approvals left that cannot be read; "
+                            "not used")
         return problems
+
+    def notices(self) -> list[str]:
+        return list(self._notices)
 
     def _write(self, parts: tuple[str, ...], data: bytes, *, mode: int, replace: bool) -> None:
         _atomic.write_atomic(self._p(*parts), data, mode=mode, replace=replace)
 
     def _names(self, *parts: str) -> list[str]:
+        """The names in a folder of the layout, sorted; none when it is
+        absent. One that cannot be listed is named (IntegrityError)."""
         try:
             return sorted(n for n in os.listdir(self._p(*parts)) if not n.startswith("."))
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as e:
+            if e.errno not in _ITS_OWN:
+                raise
+            raise _unreadable("/".join(parts) + "/", e) from None
 
     def _scan(self, *parts: str) -> Iterator[str]:
         """The names in a folder as the kernel hands them out, unsorted and
@@ -247,6 +337,10 @@ class FolderBackend(Backend):
                         yield e.name
         except (FileNotFoundError, NotADirectoryError):
             return
+        except OSError as e:
+            if e.errno not in _ITS_OWN:
+                raise
+            raise _unreadable("/".join(parts) + "/", e) from None
 
     def read_manifest(self) -> bytes:
         self._check_layout()
@@ -268,18 +362,19 @@ class FolderBackend(Backend):
             try:
                 if not KEY_ID.match(owner) or not self._folder("keyrings", owner):
                     continue
-            except IntegrityError:  # layout_problems names it
-                continue
-            for n in self._scan("keyrings", owner):
-                if n.endswith(".age") and KEY_ID.match(n[:-4]):
-                    yield owner, n[:-4]
+                for n in self._scan("keyrings", owner):
+                    if n.endswith(".age") and KEY_ID.match(n[:-4]):
+                        yield owner, n[:-4]
+            except IntegrityError:  # not a folder, or one that cannot be listed:
+                continue  # layout_problems names it
 
     def read_keyring_entry(self, owner: str, key_id: str) -> bytes | None:
         name = f"{_check('key', key_id)}.age"
         if not self._folder("keyrings", owner_key(owner)):
             return None
         try:
-            return self._read("keyrings", owner_key(owner), name, limit=MAX_KEYRING_ENTRY + 1)
+            return self._read_item("keyrings", owner_key(owner), name,
+                                   limit=MAX_KEYRING_ENTRY + 1)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -298,8 +393,8 @@ class FolderBackend(Backend):
         if not self._folder("keyrings", _check("key", owner_key)):
             return None
         try:
-            return self._read("keyrings", owner_key, f"{_check('key', key_id)}.age",
-                              limit=MAX_KEYRING_ENTRY + 1)
+            return self._read_item("keyrings", owner_key, f"{_check('key', key_id)}.age",
+                                   limit=MAX_KEYRING_ENTRY + 1)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -307,9 +402,14 @@ class FolderBackend(Backend):
         path = self._p("keyrings", _check("key", owner_key), f"{_check('key', key_id)}.age")
         if not self._folder("keyrings", owner_key):
             return
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(path)
-            _atomic.fsync_dir(os.path.dirname(path))
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:  # planted at its name: named, never an OS error
+            raise _planted(f"keyrings/{owner_key}/{key_id}.age", "a directory",
+                           "a regular file") from None
+        _atomic.fsync_dir(os.path.dirname(path))
 
     # -- documents -----------------------------------------------------------
 
@@ -330,7 +430,7 @@ class FolderBackend(Backend):
 
     def open_document(self, doc_id: str, version: str) -> BinaryIO:
         self._doc(doc_id, version)  # checks the ids
-        return os.fdopen(self._open("docs", f"{doc_id}.{version}.age"), "rb")
+        return os.fdopen(self._open_item("docs", f"{doc_id}.{version}.age"), "rb")
 
     def write_document(self, doc_id: str,
                        version: str) -> contextlib.AbstractContextManager[BinaryIO]:
@@ -531,8 +631,8 @@ class FolderBackend(Backend):
 
     def actor_key(self, key_hash: str) -> bytes | None:
         try:
-            data = self._read("actors", f"{_check('hash', key_hash)}.pub")
-        except FileNotFoundError:
+            data = self._read_item("actors", f"{_check('hash', key_hash)}.pub", limit=33)
+        except (FileNotFoundError, IntegrityError):  # or nothing it can read: no key
             return None
         # Self-certifying: believed only if it is the key its name hashes,
         # and a key: 32 bytes (a planted file of any other length, named by
@@ -555,14 +655,23 @@ class FolderBackend(Backend):
 
     def statements(self, kind: str) -> Iterable[tuple[str, bytes]]:
         assert kind in _KINDS
-        for n in self._names(kind + "s"):
+        try:
+            names = self._names(kind + "s")
+        except IntegrityError as e:  # as if empty, and said: doctor names it too
+            notice = f"{e.message}: no {kind} left there is seen"
+            if notice not in self._notices:
+                self._notices.append(notice)
+            return
+        for n in names:
             if n.endswith(".json") and HASH.match(n[:-5]):
-                with contextlib.suppress(FileNotFoundError, IntegrityError):
+                try:
                     # As the database holds them: at most 1 MiB. A larger
                     # file (planted) is never one, and is never held whole.
-                    data = self._read(kind + "s", n, limit=MAX_STATEMENT + 1)
-                    if len(data) <= MAX_STATEMENT:
-                        yield n[:-5], data
+                    data = self._read_item(kind + "s", n, limit=MAX_STATEMENT + 1)
+                except (FileNotFoundError, IntegrityError):
+                    continue  # gone; planted or unreadable (doctor names it)
+                if len(data) <= MAX_STATEMENT:
+                    yield n[:-5], data
 
     # -- the audit log ---------------------------------------------------------
 
