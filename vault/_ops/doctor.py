@@ -641,7 +641,8 @@ def _keyrings(s: Session, report: DoctorReport, repair: bool) -> None:
             except (OSError, VaultError) as e:  # a folder planted at its name, a row held
                 # locked by another session: named, with what kept it, and left
                 why = e.message if isinstance(e, VaultError) else "not a file (planted)"
-                odd.add((okey, kid), f"{what}: {why}; it was not removed")
+                said = why if why.startswith(what) else f"{what}: {why}"  # named once
+                odd.add((okey, kid), f"{said}; it was not removed")
                 continue
             removed.add((okey, kid), f"removed {what}: no grant in the audit log")
         else:
