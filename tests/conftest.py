@@ -64,6 +64,20 @@ def _close_idle_database_sessions() -> Iterator[None]:
         conn._close_all()
 
 
+@pytest.fixture(autouse=True)
+def _forget_database_passwords() -> Iterator[None]:
+    """A driver's message holding a piece of a password the process was
+    given is not shown (vault/store/_pg_location.py): each test starts with
+    none, so that one test's password hides no message of another."""
+    yield
+    import sys
+
+    location = sys.modules.get("vault.store._pg_location")
+    if location is not None:
+        with location._known_lock:
+            location._known.clear()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     try:

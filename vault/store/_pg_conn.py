@@ -30,7 +30,10 @@ Four rules keep this safe:
 
 Errors: psycopg's exceptions never leave this package. :func:`storage_errors`
 turns them into :class:`~vault.errors.StorageError` (permission problems
-get a hint naming the grant), without ever quoting the connection string.
+get a hint naming the grant), without ever quoting the connection string,
+and without the driver's message where it may quote a password
+(:mod:`vault.store._pg_location`: a location libpq would read otherwise
+than meant is refused before it connects).
 """
 
 from __future__ import annotations
@@ -51,11 +54,18 @@ import psycopg
 from psycopg import conninfo as _conninfo
 
 from vault.errors import StorageError, UsageError, VaultError
+from vault.store._pg_location import (
+    ENCODE_HINT,
+    SCHEMES,
+    check_location,
+    quotes_a_secret,
+    remember_secrets,
+    secrets_of,
+)
 
-__all__ = ["LOCK_TIMEOUT", "PINNED", "SCHEMES", "Connection", "Database", "lock_wait_error",
-           "redact", "storage_errors"]
+__all__ = ["LOCK_TIMEOUT", "PINNED", "SCHEMES", "Connection", "Database", "driver_cause",
+           "lock_wait_error", "redact", "storage_errors"]
 
-SCHEMES = ("postgresql://", "postgres://")
 MAX_IDLE = 8  # idle sessions kept per database and process
 CONNECT_TIMEOUT = 10  # seconds, unless the location says otherwise
 LOCK_TIMEOUT = 30  # seconds a statement waits for a lock (see module doc)
@@ -157,7 +167,8 @@ def redact(location: str) -> str:
         _conninfo.conninfo_to_dict(location)
     except psycopg.ProgrammingError:
         raise UsageError("not a valid PostgreSQL connection string",
-                         hint="write it as postgresql://[user@]host[:port]/database") from None
+                         hint="write it as postgresql://[user[:password]@]host[:port]/database;"
+                              f" {ENCODE_HINT}") from None
     # What a person means as the password -- between the first ':' of the
     # user part and its last '@' -- is masked first, whatever libpq makes of
     # it: it ends the user part at a '/', and takes "app:Pa55/word@db" for a
@@ -198,12 +209,29 @@ def _mask_userinfo(location: str) -> str:
     return f"{scheme}://{user}:***{rest[cut:]}" if colon else location
 
 
+_WITHHELD = "the database driver's message is not shown, as it may quote a password"
+
+
 def describe(e: BaseException) -> str:
-    """One line saying what went wrong (psycopg messages quote no password)."""
+    """One line saying what went wrong -- not the driver's message where it
+    may quote a password: libpq quotes the host, port or database it read,
+    and where it read them from a password written otherwise than it reads
+    one, they are pieces of it."""
+    if driver_cause(e) is None:
+        return _WITHHELD
     diag = getattr(e, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     text = primary or str(e) or type(e).__name__
     return text.strip().splitlines()[0]
+
+
+def driver_cause(e: BaseException) -> BaseException | None:
+    """``e``, to chain to the error made of it -- or None where its text
+    may quote a password (a program that logs the chain would print it)."""
+    diag = getattr(e, "diag", None)
+    texts = [str(e), *(str(getattr(diag, field, None) or "") for field in
+                       ("message_primary", "message_detail", "message_hint"))]
+    return None if quotes_a_secret(texts) else e
 
 
 def lock_wait_error(db: Database | None, what: str, cls: type[VaultError] = StorageError,
@@ -242,11 +270,11 @@ def storage_errors(what: str, db: Database | None = None, *,
         raise lock_wait_error(db, what, hint="nothing was changed by the failed step",
                               waited=waited) from e
     except psycopg.errors.InsufficientPrivilege as e:
-        raise StorageError(f"{what}: {describe(e)}", hint=_GRANT_HINT) from e
+        raise StorageError(f"{what}: {describe(e)}", hint=_GRANT_HINT) from driver_cause(e)
     except psycopg.Error as e:
         raise StorageError(f"{what}: {describe(e)}",
                            hint="check the database server and the connection; "
-                                "nothing was changed by the failed step") from e
+                                "nothing was changed by the failed step") from driver_cause(e)
 
 
 def _forced_parallel(version: int) -> str:
@@ -274,8 +302,10 @@ class Database:
     """The connections of this process to one database (see module doc)."""
 
     def __init__(self, conninfo: str) -> None:
+        check_location(conninfo)
         self.conninfo = conninfo
         self.location = redact(conninfo)
+        remember_secrets(secrets_of(conninfo))
         self._idle: list[Connection] = []
         self._mutex = threading.Lock()
         self.schema_checked = False

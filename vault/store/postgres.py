@@ -37,7 +37,7 @@ import psycopg
 
 from vault.errors import StorageError, UsageError
 from vault.store import _pg_schema, _pg_stream
-from vault.store._pg_conn import Database, describe, storage_errors
+from vault.store._pg_conn import Database, describe, driver_cause, storage_errors
 from vault.store._pg_schema import WRITE_LOCK
 from vault.store.base import (
     DOC_ID,
@@ -162,7 +162,8 @@ class PostgresBackend(Backend):
                 raise UsageError(f"{self.location} has no vault schema, and this role may not "
                                  "create it", hint=_HINT_MIGRATE) from None
             except psycopg.Error as e:
-                raise StorageError(f"cannot create the vault schema: {describe(e)}") from e
+                raise StorageError(f"cannot create the vault schema: {describe(e)}") \
+                    from driver_cause(e)
             self._ready()
         if self.exists():
             raise UsageError(f"a vault already exists in {self.location}")
@@ -246,7 +247,8 @@ class PostgresBackend(Backend):
             raise PermissionError("this database role may not read the checkpoint key") \
                 from None
         except psycopg.Error as e:
-            raise StorageError(f"cannot read the checkpoint key: {describe(e)}") from e
+            raise StorageError(f"cannot read the checkpoint key: {describe(e)}") \
+                from driver_cause(e)
         if row is None:
             raise FileNotFoundError("no checkpoint key")
         return bytes(row[0])
