@@ -4,11 +4,12 @@
 Everything the vault relies on is copied byte for byte -- manifest,
 checkpoint key, the audit log's lines and signed checkpoints (through the
 log's own storage interface), the keyring entries and document versions the
-log counts, the registered actors, the requests and approvals -- so every
-signature, content commitment, Merkle root and checkpoint stays valid: the
-destination *is* the same vault (same id, same log, same pinned keys), and
-an auditor's old checkpoints verify against it. What the log does not count
-(a leftover version, a planted entry) is not copied.
+log counts, the registered actors its records name, the requests and
+approvals -- so every signature, content commitment, Merkle root and
+checkpoint stays valid: the destination *is* the same vault (same id, same
+log, same pinned keys), and an auditor's old checkpoints verify against it.
+What the log does not count (a leftover version, a planted entry, a key no
+record names) is not copied.
 
 The move is an administrative act and is on the record: the caller must be
 an administrator, and the ``migrate`` record is appended to the source
@@ -137,6 +138,8 @@ def _key_there() -> UsageError:
 
 
 def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> None:
+    from vault._ops.verify import named_actor_keys
+
     b = src.backend
     try:
         dst.write_log_key(b.read_log_key())
@@ -154,14 +157,12 @@ def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> N
         if data is not None:
             dst.write_keyring_entry(owner, kid, data)
             report.keyring_entries += 1
-    for key_hash in b.actor_keys():
-        key = b.actor_key(key_hash)  # None for a key its hash does not name: planted
-        if key is not None:
-            dst.register_actor(key_hash, key)
-            report.actors += 1
-        else:
-            report.notes.append(f"actor {key_hash[:16]}… holds a key its name is not the "
-                                "SHA-256 of (planted?) and was not copied")
+    # The registered keys the log's records give, no other: a key no record
+    # names checks nothing, and anyone who may write the store can register
+    # any number (a stranger's next attempt registers theirs again).
+    for key_hash, key in named_actor_keys(src):
+        dst.register_actor(key_hash, key)
+        report.actors += 1
     for kind in ("request", "approval"):
         for _, data in b.statements(kind):
             dst.put_statement(kind, data)

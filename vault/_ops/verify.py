@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.audit import NoteVerifier, VerifyReport
     from vault.audit._tip import TrustedTip
 
-__all__ = ["confirm_history", "key_bindings", "key_lookup", "keys_file_line", "signer_lookup",
-           "verify_audit"]
+__all__ = ["confirm_history", "key_bindings", "key_lookup", "keys_file_line", "named_actor_keys",
+           "signer_lookup", "verify_audit"]
 
 #: ``(name, first, end, key)``: ``key`` signs for ``name`` (None: an unnamed
 #: actor) in the runs starting at lines ``first`` to ``end - 1`` (None: on)
@@ -95,16 +95,14 @@ def key_bindings(s: Session) -> list[Binding]:
     docs/AUDIT.md §15: for each name, each key the policy gave it and the
     runs it signs for -- a version recorded at line ``a`` governs the runs
     starting after ``a``; before the first, the officer's key -- and each
-    registered key, for records that carry no name, wherever no version
-    gives it a user."""
+    registered key a record carrying no name gives as its actor's
+    (:func:`named_actor_keys`), wherever no version gives it a user."""
     from vault.audit import fingerprint
 
     versions = s.trusted.policy_versions()
     firsts = [0, *(seq + 1 for _, _, seq, _, _ in versions)]
     officer = s.manifest.officer
-    registered = [Ed25519PublicKey.from_public_bytes(raw) for raw in
-                  (s.backend.actor_key(h) for h in sorted(s.backend.actor_keys()))
-                  if raw is not None]
+    registered = [Ed25519PublicKey.from_public_bytes(raw) for _, raw in named_actor_keys(s)]
     done: list[Binding] = []
     held: dict[tuple[str | None, str], tuple[int, Ed25519PublicKey]] = {}
     for i, first in enumerate(firsts):
@@ -164,13 +162,49 @@ def signer_lookup(s: Session) -> tuple[Callable[[str, int], tuple[str, Ed25519Pu
     return lookup, fingerprints
 
 
-def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
+#: what the line of every record carrying no name holds: its actor member
+#: ends so in the canonical form (docs/AUDIT.md §3), the only one a record has
+_NO_NAME = b'"name":null}'
+
+
+def named_actor_keys(s: Session) -> list[tuple[str, bytes]]:
+    """``(hash, key)`` of each registered key that a record of the log
+    carrying no name gives as its actor's: the only ones a record is ever
+    checked with (:func:`key_lookup`). Found from the log's lines, a block
+    at a time (only those that can hold such a record are parsed), then read
+    in one go -- never every key registered: the application role (or a
+    folder writer) can register any number of them, each certifying itself,
+    and every one made the keys file a line longer and cost a query."""
+    from vault.audit import AuditRecord
+
+    hashes: set[str] = set()
+    for seq, line in enumerate(s.log.lines()):
+        if _NO_NAME not in line:
+            continue
+        try:
+            record = AuditRecord.from_line(line, seq=seq)
+        except AuditIntegrityError:
+            continue  # no record: it names nobody
+        if record.actor is None:
+            key_hash = _key_hash(record.actor_key)
+            if key_hash is not None:
+                hashes.add(key_hash)
+    return list(s.backend.registered_keys(hashes))
+
+
+def _key_hash(fp: str) -> str | None:
+    """The hex SHA-256 a key fingerprint (``SHA256:`` + base64) stands for."""
     try:
         digest = base64.b64decode(fp.removeprefix("SHA256:") + "=", validate=True)
     except ValueError:
         return None
-    raw = s.backend.actor_key(digest.hex()) if len(digest) == 32 else None
-    if raw is None or hashlib.sha256(raw).digest() != digest:
+    return digest.hex() if len(digest) == 32 else None
+
+
+def _registered(s: Session, fp: str) -> Ed25519PublicKey | None:
+    key_hash = _key_hash(fp)
+    raw = s.backend.actor_key(key_hash) if key_hash is not None else None
+    if raw is None or hashlib.sha256(raw).hexdigest() != key_hash:
         return None
     return Ed25519PublicKey.from_public_bytes(raw)
 

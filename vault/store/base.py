@@ -279,6 +279,16 @@ class Backend(abc.ABC):
     def actor_keys(self) -> list[str]:
         """Hashes of every registered key."""
 
+    def registered_keys(self, key_hashes: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """``(hash, key)`` of each of ``key_hashes`` registered as the key
+        its hash names (:meth:`actor_key`), in the order of the hashes --
+        never the whole table, which anyone who may write the store can
+        fill (docs/AUDIT.md §15)."""
+        for key_hash in sorted(set(key_hashes)):
+            key = self.actor_key(key_hash)
+            if key is not None:
+                yield key_hash, key
+
     # -- requests and approvals waiting to be picked up --------------------
 
     @abc.abstractmethod
