@@ -252,7 +252,8 @@ _RECONCILED = {"rotate": ("leader", ["CONFIDENTIAL//BOARD", "CONFIDENTIAL//FINAN
 
 
 @pytest.mark.parametrize("command", list(_RECONCILED))
-def test_an_entry_one_class_cannot_remove_stops_no_other_class(office: Office, command: str) -> None:
+def test_an_entry_one_class_cannot_remove_stops_no_other_class(office: Office,
+                                                               command: str) -> None:
     # A folder planted at the name of the deputy's entry for one revoked
     # class: its retirement failed ("is a directory: <path>", exit 1), and
     # every class after it kept the key the revoked clerk held, run after
