@@ -238,10 +238,10 @@ def _covering(log: LogReading, seq: int, size: int) -> Run | None:
 class _Reader:
     """Lines near line ``seq``, a storage block (:meth:`LogStorage.lines`,
     at most 4 MiB and a line) at a time.
-    The blocks read are kept while they hold no more than a run a reader
-    takes and a block (a batch's run is then read once); past that only the
-    last block is held -- the lines set aside before a torn record may be
-    4,096 of 512 KiB."""
+    The blocks read are kept while they hold no more than a block's 4 MiB
+    in all (a batch's run of a thousand records is then read once); past
+    that only the last block is held -- the lines set aside before a torn
+    record may be 4,096 of 512 KiB."""
 
     def __init__(self, log: LogReading, seq: int, size: int) -> None:
         self._storage, self._seq, self._size = log.storage, seq, size
@@ -331,7 +331,7 @@ class _Reader:
                 return None
             lo, got = i, [text]
         size = sum(map(len, got))
-        if self._bytes + size > MAX_RUN_BYTES + LINES_BYTES:
+        if self._bytes + size > LINES_BYTES:
             self._blocks, self._bytes = [], 0
         self._blocks.append((lo, got))
         self._bytes += size
