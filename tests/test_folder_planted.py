@@ -502,7 +502,9 @@ def test_a_link_or_pipe_planted_as_a_keyring_entry_stops_no_repair(office: Offic
     # A folder at an entry's name cannot be removed: named, and nothing stops.
     (planted / f"{'12' * 16}.age").mkdir()
     r = _vault(office, "officer", "doctor", "--repair")
-    assert r.returncode == INTEGRITY and "not a file (planted)" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == INTEGRITY, r.stdout + r.stderr
+    assert f"{'12' * 16}.age in the vault folder is a directory, not a regular file; it was " \
+           "not removed" in r.stdout, r.stdout
 
 
 def test_folders_planted_at_checkpoint_names_fail_no_write(office: Office) -> None:
