@@ -296,7 +296,9 @@ class Vault:
     def export(self, doc_id: str, dst: Destination, *, overwrite: bool = False,
                justification: str | None = None, approvals: Approvals = (),
                request: str | None = None) -> DocumentInfo:
-        """Write the sealed document, a standard age file, to ``dst``."""
+        """Write the sealed document, a standard age file, to ``dst``. The
+        result holds its title and file name only if you may also open it
+        and hold its key (as :meth:`info`)."""
         from vault._ops import read
 
         return read.export(self._s, doc_id, dst, overwrite=overwrite,
@@ -353,8 +355,10 @@ class Vault:
         """Give a document a new label, signed by you. ``compartments`` and
         ``caveats`` replace the current sets; ``add_…``/``remove_…`` change
         them instead (not both for one set). The result's ``previous`` and
-        ``changes()`` say what was added and dropped. With approvals, the
-        justification defaults to the approved request's."""
+        ``changes()`` say what was added and dropped; its title and file
+        name are there only if you may open the document as relabelled (as
+        :meth:`info`). With approvals, the justification defaults to the
+        approved request's."""
         from vault._ops import change
 
         changes = change.Changes(compartments, caveats, add_compartments, remove_compartments,

@@ -34,7 +34,7 @@ from vault._ops.discipline import (
     record,
 )
 from vault._ops.keys import usable_key
-from vault._ops.read import class_identities
+from vault._ops.read import class_identities, hidden_by_policy
 from vault._ops.replaced import remove_version
 from vault._ops.seal import doc_state, new_version, rewrap_stanzas
 from vault._results import DocumentInfo
@@ -305,8 +305,13 @@ def _change_label(s: Session, att: Attempt, sealed: Sealed, f: BinaryIO, action:
                          note=note, approved=approved)
     file_key, meta = unlock(sealed, class_identities(s, sealed), s.trusted)
     done = relabel(s, att, sealed, f, file_key, new, action, inputs, approvers(decision))
-    return DocumentInfo.of(done.label.statement, meta, header_size=done.header_size,
-                           previous=old)
+    # The metadata was decrypted to be carried into the new header, not to
+    # be shown: whoever may not open the document as it now stands sees
+    # none of it, as info shows it (a clerk may raise an embargoed
+    # decision she may not read).
+    hidden = hidden_by_policy(s, done.label.label)
+    return DocumentInfo.of(done.label.statement, None if hidden else meta,
+                           header_size=done.header_size, hidden=hidden, previous=old)
 
 
 def shred(s: Session, doc_id: str, *, justification: str | None,

@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault.identity import AgeKeyPair
     from vault.policy import Label, Policy
 
-__all__ = ["HIDDEN_NO_KEY", "HIDDEN_POLICY", "export", "info", "ls", "ls_json", "open_document",
-           "open_into"]
+__all__ = ["HIDDEN_NO_KEY", "HIDDEN_POLICY", "export", "hidden_by_policy", "info", "ls", "ls_json",
+           "open_document", "open_into"]
 
 Destination = str | os.PathLike[str] | BinaryIO
 # Why a title and file name are not shown (DocumentInfo.hidden).
@@ -232,18 +232,27 @@ def class_identities(s: Session, sealed: Sealed) -> list[AgeKeyPair]:
     return [found] if found is not None else []
 
 
+def hidden_by_policy(s: Session, label: Label) -> str | None:
+    """Why the policy keeps the caller from seeing the title and file name
+    of a document under ``label`` (:data:`HIDDEN_POLICY`), or None when it
+    lets them ``open`` it: whoever may not open a document is shown none
+    of its metadata, whatever else they may do with it. Decided for the
+    actor under the policy version in force now (after any catch-up of
+    the read)."""
+    if s.trusted.policy.decide(s.actor().decides_as, "open", label).allowed:
+        return None
+    return HIDDEN_POLICY
+
+
 def info(s: Session, doc_id: str) -> DocumentInfo:
     with attempt(s, "info", doc_id) as att:
         sealed, f = read_sealed(s.backend, s.trusted, doc_id, current=True)
         f.close()
-        actor = s.actor()  # under the policy the read may have caught up with
         att.label = label = sealed.label.label
         authorise(s, att, "list", label)
         meta: Metadata | None = None
-        hidden = None
-        if not s.trusted.policy.decide(actor.decides_as, "open", label).allowed:
-            hidden = HIDDEN_POLICY
-        else:
+        hidden = hidden_by_policy(s, label)
+        if hidden is None:
             ids = class_identities(s, sealed)
             if not ids:
                 hidden = HIDDEN_NO_KEY
@@ -411,6 +420,8 @@ def export(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,
         ids = class_identities(s, sealed)
         if ids:  # verify all that the file key shows before it leaves the vault
             _, meta = unlock(sealed, ids, s.trusted)
+        # Conveying a document is no leave to read its title (as info).
+        hidden = hidden_by_policy(s, sealed.label.label) if meta is not None else None
         digest = PayloadDigest()
         with _destination(dst, overwrite) as out:
             out.write(sealed.header.encode())
@@ -418,4 +429,5 @@ def export(s: Session, doc_id: str, dst: Destination, *, overwrite: bool,
                 digest(memoryview(chunk))
                 out.write(chunk)
             digest.check(sealed)
-    return DocumentInfo.of(sealed.label.statement, meta, header_size=sealed.header_size)
+    return DocumentInfo.of(sealed.label.statement, None if hidden else meta,
+                           header_size=sealed.header_size, hidden=hidden)
