@@ -357,8 +357,11 @@ class Vault:
         them instead (not both for one set). The result's ``previous`` and
         ``changes()`` say what was added and dropped; its title and file
         name are there only if you may open the document as relabelled (as
-        :meth:`info`). With approvals, the justification defaults to the
-        approved request's."""
+        :meth:`info`). A declassify-on duration not given anew is carried
+        as the instant it falls due; a new label that reads as the current
+        one (the same level, compartments, caveats, embargo and due
+        instant) raises :class:`UsageError`. With approvals, the
+        justification defaults to the approved request's."""
         from vault._ops import change
 
         changes = change.Changes(compartments, caveats, add_compartments, remove_compartments,

@@ -75,6 +75,8 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
     if file is not None and action != "seal":
         raise UsageError(f"{action} takes no file to inspect")
     if action in _ON_DOC:
+        from vault.policy._labels import carried_declassify_on
+
         out["state"], old = _doc_label(s, doc_id)
         out.update(doc=doc_id, label=old)
         if action == "reclassify":
@@ -83,8 +85,8 @@ def target(s: Session, action: str, doc_id: str | None, *, level: str | None = N
                 compartments=old.compartments if compartments is None else compartments,
                 caveats=old.caveats if caveats is None else caveats,
                 classified_by=actor.name, reason=justification or None,
-                created=datetime.now(UTC), declassify_on=old.declassify_on,
-                embargo_until=old.embargo_until)
+                created=datetime.now(UTC), declassify_on=carried_declassify_on(old),
+                embargo_until=old.embargo_until)  # as the reclassify will make it
         elif action == "declassify":
             out["new_label"] = policy.declassified_label(old)
     elif action == "seal":

@@ -53,6 +53,7 @@ from vault.errors import (
     UsageError,
     VaultError,
 )
+from vault.policy._labels import carried_declassify_on
 
 if TYPE_CHECKING:  # pragma: no cover
     from vault._ops.approved import Approved
@@ -192,10 +193,30 @@ def reclassify(s: Session, doc_id: str, *, level: str | None, changes: Changes,
                 compartments=compartments, caveats=caveats,
                 classified_by=actor.name, reason=justification or None,
                 created=datetime.now(UTC),
-                declassify_on=declassify_on if declassify_on is not None else old.declassify_on,
+                declassify_on=declassify_on if declassify_on is not None
+                else carried_declassify_on(old),
                 embargo_until=embargo_until if embargo_until is not None else old.embargo_until)
+            if _same_reading(old, new):
+                # It would only put the caller's name and reason on another's
+                # classification (a clerk may raise, and this lowers nothing).
+                raise UsageError(f"document {doc_id} already has this label",
+                                 hint="give the level, compartments, caveats or dates to "
+                                      f"change; 'vault info {doc_id}' shows its label")
             return _change_label(s, att, sealed, f, "reclassify", new, justification,
                                  approved)
+
+
+def _same_reading(old: Label, new: Label) -> bool:
+    """Does ``new`` say what ``old`` says of who may read the document and
+    when: the same level, compartments, caveats and embargo, and a
+    declassify-on due at the same instant (or, never due, written the same)?"""
+    if (old.level, old.compartments, old.caveats, old.embargo_until) != (
+            new.level, new.compartments, new.caveats, new.embargo_until):
+        return False
+    due = old.declassify_at()
+    if due is not None or new.declassify_at() is not None:
+        return due == new.declassify_at()
+    return old.declassify_on == new.declassify_on
 
 
 def declassify(s: Session, doc_ids: Sequence[str] | None, *, due: bool,

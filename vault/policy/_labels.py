@@ -15,7 +15,13 @@ from vault._text import says_something
 from vault.errors import DeniedError, UsageError
 from vault.policy._checks import MANDATORY_LABELLING
 from vault.policy._fields import did_you_mean
-from vault.policy._time import DECLASSIFY_HINT, TIME_HINT, as_time, parse_declassify_on
+from vault.policy._time import (
+    DECLASSIFY_HINT,
+    TIME_HINT,
+    as_time,
+    format_time,
+    parse_declassify_on,
+)
 from vault.policy.model import Category, Label
 
 if TYPE_CHECKING:
@@ -56,6 +62,25 @@ def make_label(
                  classified_by=_text(classified_by, "classified_by"),
                  reason=_text(reason, "reason"), derived_from=_text(derived_from, "derived_from"),
                  declassify_on=_declassify_on(policy, declassify_on), **times)
+
+
+def carried_declassify_on(label: Label) -> str | None:
+    """The declassify-on a new label made from ``label`` carries when it is
+    given none (POLICY.md §6.4): its own, but a duration as the instant it
+    falls due. A duration counts from its label's ``created``, which every
+    new label sets anew (the replay holds it to the time of its record):
+    carried as written, it would put the release off by as long as the old
+    label had stood, each relabelling again. A duration without ``created``
+    is never due, and is carried as written, as is one due beyond the
+    years a time may name (never, in effect)."""
+    text = label.declassify_on
+    due = label.declassify_at() if text is not None and text.startswith("P") else None
+    if due is None:
+        return text
+    try:
+        return parse_declassify_on(format_time(due)).text
+    except ValueError:
+        return text
 
 
 def _listed(values: Iterable[str], what: str) -> set[str]:
