@@ -11,12 +11,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vault._atomic import NotRegularFile, real_directory
 from vault.audit._storage import LineSource
+
+_SIZE = re.compile(r"0|[1-9][0-9]*", re.ASCII)  # a checkpoint's name
 
 __all__ = ["BLOCK_SIZE", "LineBlocks", "LogPaths"]
 
@@ -61,8 +64,10 @@ class LogPaths:
                 return []
         except NotRegularFile:  # a planted link: never read through (doctor names it)
             return []
-        names = os.listdir(self.checkpoints)
-        return sorted(int(n) for n in names if n.isascii() and n.isdigit() and str(int(n)) == n)
+        # A name is a size written in decimal with no leading zero; matched
+        # in C, a name at a time: a log of a million records keeps a
+        # thousand checkpoints, listed by every proof.
+        return sorted(map(int, filter(_SIZE.fullmatch, os.listdir(self.checkpoints))))
 
 
 class LineBlocks(LineSource):

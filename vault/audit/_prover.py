@@ -393,10 +393,11 @@ def _unsigned_test(actor_key: str) -> Callable[[list[bytes], int], list[bool]]:
 
     def unsigned_of(lines: list[bytes], first: int) -> list[bool]:
         n = len(lines)
+        # ``seq`` stands near a record's end: looked for from there.
         return list(map(and_, map(and_,
             map(bytes.startswith, lines, repeat(b'{"action":"', n)),
             map(bytes.__contains__, lines, repeat(actor, n))),
-            map(bytes.__contains__, lines, map(seq_of, range(first, first + n)))))
+            map((-1).__ne__, map(bytes.rfind, lines, map(seq_of, range(first, first + n))))))
     return unsigned_of
 
 
