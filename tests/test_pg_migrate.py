@@ -4,6 +4,7 @@ verifies end to end against a checkpoint taken before the first move."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -254,6 +255,112 @@ def test_a_json_object_set_aside_in_a_folder_log_moves_too(tmp_path: Path,
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="no torn record"):
         pg_cluster.execute("INSERT INTO vault.audit_log (seq, line) SELECT max(seq) + 1, "
                            "'{}' FROM vault.audit_log", dbname=dbname_of(pg), user=APP)
+
+
+# What a folder writer without a key can append to the log, each set aside
+# by the next writer's torn record: the folder vault stays clean with it.
+_SET_ASIDE = {
+    "an empty line": [b""],
+    "a line of 600,000 bytes": [b"x" * 600_000],
+    "a record numbered ahead": [b'{"v":2,"time":"x","seq":99999}'],
+    "5,000 lines": [b"x"] * 5000,  # more than a torn record names (AUDIT.md §8)
+}
+
+
+def _torn_naming(first: int, lines: list[bytes]) -> bytes:
+    seq = first + len(lines)
+    return json.dumps({"v": 2, "seq": seq, "time": "2024-01-01T00:00:00Z", "action": "torn",
+                       "fragments": [{"length": len(x), "seq": first + i,
+                                      "sha256": hashlib.sha256(x).hexdigest()}
+                                     for i, x in enumerate(lines)][-4096:]},
+                      separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("junk", list(_SET_ASIDE))
+def test_every_line_a_folder_log_sets_aside_moves_to_postgresql_and_back_byte_for_byte(
+        tmp_path: Path, pg_cluster: Cluster, junk: str) -> None:
+    # The database refused such a line (its size, or its number), and the
+    # vault could never move there again: lines are never removed.
+    office = make_office(tmp_path / "a", FolderKind())
+    with open(office.path / "audit" / "log", "ab") as log:
+        log.write(b"".join(x + b"\n" for x in _SET_ASIDE[junk]))
+    office.as_("clerk").seal(io.BytesIO(b"staff notes"), level="INTERNAL",
+                             compartments=["STAFF"])  # sets them aside
+    assert office.as_("officer").doctor().ok
+    pg = pg_cluster.new_database()
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", pg)
+    assert r.exit_code == 0, r.stderr
+    lines, there = office.raw.audit_lines(), PostgresKind(pg_cluster).raw(pg)
+    assert there.audit_lines() == lines
+    moved = vault.Vault(pg, office.ids["officer"])
+    assert moved.verify_audit().root == office.as_("officer").verify_audit().root
+    assert moved.doctor().ok
+    back = tmp_path / "b"
+    r = vault_cli("--vault", pg, "--identity", str(office.files["officer"]), "migrate",
+                  "--to", str(back))
+    assert r.exit_code == 0, r.stderr
+    assert FolderKind().raw(str(back)).audit_lines() == there.audit_lines()
+    assert there.audit_lines()[:len(lines)] == lines
+    # Written live, by the application role, the same lines are still
+    # refused -- with a torn record naming them in the same transaction.
+    with pg_cluster.connect(APP, dbname_of(pg)) as conn:
+        head = int(conn.execute("SELECT max(seq) + 1 FROM vault.audit_log").fetchone()[0])
+        planted = _SET_ASIDE[junk] + [_torn_naming(head, _SET_ASIDE[junk])]
+        with pytest.raises(psycopg.IntegrityError), conn.transaction():
+            conn.execute("INSERT INTO vault.audit_log (seq, line) SELECT %s + u.i - 1, u.line"
+                          " FROM unnest(%s::bytea[]) WITH ORDINALITY AS u(line, i)",
+                          (head, planted))
+    assert moved.doctor().ok
+
+
+def _rows(pg_cluster: Cluster, pg: str) -> list[tuple[int, int]]:
+    return [tuple(r) for r in pg_cluster.execute(  # type: ignore[misc]
+        "SELECT (SELECT count(*) FROM vault.audit_log), (SELECT count(*) FROM vault.log_key)",
+        dbname=dbname_of(pg), user=OWNER)]
+
+
+def test_a_line_longer_than_a_database_holds_stops_the_move_there_before_anything_is_written(
+        tmp_path: Path, pg_cluster: Cluster) -> None:
+    from vault.store._pg_log import MAX_IMPORTED_LINE
+
+    office = make_office(tmp_path / "a", FolderKind())
+    n = len(office.raw.audit_lines())
+    with open(office.path / "audit" / "log", "ab") as log:
+        log.write(b"x" * (MAX_IMPORTED_LINE + 1) + b"\n")
+    office.as_("clerk").seal(io.BytesIO(b"staff notes"), level="INTERNAL",
+                             compartments=["STAFF"])  # sets it aside
+    pg = pg_cluster.new_database()
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", pg)
+    assert r.exit_code == 4, r.stderr
+    assert f"vault: audit line {n} is {MAX_IMPORTED_LINE + 1:,} bytes, more than a " \
+           "database's audit log holds in a line" in r.stderr
+    assert "hint: only junk is that long" in r.stderr and "keep the vault in a folder" in r.stderr
+    assert _rows(pg_cluster, pg) == [(0, 0)]
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", str(tmp_path / "b"))
+    assert r.exit_code == 0, r.stderr
+
+
+def test_a_refusal_by_the_destinations_checks_is_named_so_and_leaves_nothing_there(
+        tmp_path: Path, pg_cluster: Cluster) -> None:
+    # The database's checks refused a line: the move said "check the database
+    # server and the connection; nothing was changed", while the checkpoint
+    # key was already stored there, and a move again was refused for it.
+    office = make_office(tmp_path / "a", FolderKind())
+    pg = pg_cluster.new_database()
+    pg_cluster.execute("ALTER TABLE vault.audit_log ADD CONSTRAINT audit_log_no_moves"
+                       " CHECK (position('\"migrate\"'::bytea IN line) = 0) NOT VALID",
+                       dbname=dbname_of(pg), user=OWNER)
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", pg)
+    assert r.exit_code == 4, r.stderr
+    assert "vault: the destination refused the audit log: new row for relation \"audit_log\" " \
+           "violates check constraint \"audit_log_no_moves\"" in r.stderr
+    assert "has its owner changed the schema?" in r.stderr
+    assert "server" not in r.stderr and "Traceback" not in r.stderr
+    assert _rows(pg_cluster, pg) == [(0, 0)]
 
 
 def test_a_document_stored_under_another_name_is_named_when_a_move_stops(

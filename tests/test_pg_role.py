@@ -28,7 +28,7 @@ from vault_helpers import PEOPLE, office_policy
 import vault
 from vault._ops.migrate import move_vault
 from vault._primitives import raw_public
-from vault.errors import DeniedError, StorageError
+from vault.errors import DeniedError
 from vault.store._pg_conn import Database
 from vault.store._pg_schema import AUDIT_LOCK, STEPS, VERSION, WRITE_LOCK, schema_problems
 from vault.store.postgres import migrate_schema
@@ -595,11 +595,13 @@ def test_records_planted_ahead_of_their_lines_are_refused(pg_office: Office) -> 
         assert not v.verify_audit().findings
 
 
-def test_a_folder_log_with_a_record_numbered_ahead_stops_its_move(tmp_path: Path,
-                                                                  pg_cluster: Cluster) -> None:
+def test_a_folder_log_with_a_record_numbered_ahead_moves_and_no_role_plants_one_after(
+        tmp_path: Path, pg_cluster: Cluster) -> None:
     # Only tampering leaves one in a folder (a copy of a later record, set
-    # aside there as a stray line): the database would refuse it, so the
-    # move stops, naming the line, and nothing of the log is kept.
+    # aside there as a stray line). The database refused it, and the vault
+    # could never move there (lines are never removed): the move takes it
+    # now, as the folder's readers read it, and the application role still
+    # cannot add one to the moved log.
     office = make_office(tmp_path / "a", FolderKind())
     log = office.path / "audit" / "log"
     lines = log.read_bytes().split(b"\n")[:-1]
@@ -609,12 +611,21 @@ def test_a_folder_log_with_a_record_numbered_ahead_stops_its_move(tmp_path: Path
     _seal(office, "clerk", b"staff notes")  # sets the stray line aside
     assert office.as_("officer").doctor().ok
     pg = pg_cluster.new_database()
-    with pytest.raises(StorageError, match=f"audit line {len(lines)} holds a record numbered"
-                                           f" {len(lines) + 7}, ahead of its line"):
-        move_vault(office.location, pg, office.ids["officer"])
-    rows = pg_cluster.execute("SELECT count(*) FROM vault.audit_log", dbname=dbname_of(pg),
-                              user=OWNER)
-    assert rows == [(0,)]
+    move_vault(office.location, pg, office.ids["officer"])
+    rows = pg_cluster.execute("SELECT line FROM vault.audit_log WHERE seq = %s",
+                              (len(lines),), dbname=dbname_of(pg), user=OWNER)
+    assert [bytes(r[0]) for r in rows] == [planted]
+    with psycopg.connect(pg_cluster.dsn(APP, dbname_of(pg)), autocommit=True) as c:
+        (n,) = c.execute("SELECT count(*) FROM vault.audit_log").fetchone()  # type: ignore[misc]
+        again = _canonical({**json.loads(lines[-1]), "seq": n + 7})
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation,
+                           match=f"audit line {n} holds a record numbered {n + 7}, ahead of "
+                                 "its line"), c.transaction():
+            c.execute("INSERT INTO vault.audit_log VALUES (%s, %s), (%s, %s)",
+                      (n, again, n + 1, _torn_row(n + 1, [again])))
+    with vault.Vault(pg, office.ids["officer"]) as v:
+        assert v.doctor().ok
+
 
 def test_the_migration_drops_version_numbers_taken_ahead(pg_cluster: Cluster) -> None:
     app = pg_cluster.new_database(schema=False)

@@ -141,6 +141,12 @@ def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> N
     from vault._ops.verify import named_actor_keys
 
     b = src.backend
+    # The log first: its import is all or nothing (one transaction in a
+    # database), so a log the destination refuses leaves nothing there.
+    checkpoints = src.log.stored_checkpoints()
+    dst_log = dst.audit_log(None, src.manifest.origin)
+    report.records, _ = dst_log.import_log(src.log.lines(), checkpoints)
+    report.checkpoints = len(checkpoints)
     try:
         dst.write_log_key(b.read_log_key())
     except FileExistsError:
@@ -148,10 +154,6 @@ def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> N
     except (FileNotFoundError, PermissionError):
         report.notes.append("the checkpoint key was not readable here and was not copied: "
                             "checkpoints need it (docs/DEPLOYMENT.md §6)")
-    checkpoints = src.log.stored_checkpoints()
-    dst_log = dst.audit_log(None, src.manifest.origin)
-    report.records, _ = dst_log.import_log(src.log.lines(), checkpoints)
-    report.checkpoints = len(checkpoints)
     for (kid, owner), _ in sorted(src.trusted.store.entries().items()):
         data = b.read_keyring_entry(owner, kid)
         if data is not None:

@@ -29,8 +29,8 @@ import psycopg
 from vault.audit import DerivedStore, LineSource, LogEnd, LogStorage, StoredHashes
 from vault.audit import stored_hash_count as _count
 from vault.audit._storage import LINES_BYTES, MAX_CHECKPOINT
-from vault.errors import AuditWriteError, UsageError
-from vault.store._pg_conn import Connection, Database, lock_wait_error, storage_errors
+from vault.errors import AuditWriteError, IntegrityError, UsageError
+from vault.store._pg_conn import Connection, Database, describe, lock_wait_error, storage_errors
 from vault.store._pg_schema import AUDIT_LOCK
 
 __all__ = ["AUDIT_LOCK", "PostgresLogStorage"]
@@ -51,6 +51,10 @@ _NO_END = 2**62  # no upper bound on seq
 _INSERT = ("INSERT INTO vault.audit_log (seq, line) SELECT %s + u.i - 1, u.line"
            " FROM unnest(%s::bytea[]) WITH ORDINALITY AS u(line, i) ORDER BY u.i")
 _HEAD = "SELECT coalesce(max(seq) + 1, 0) FROM vault.audit_log"
+#: The longest line a log moved into a database may hold: the schema's bound
+#: on every line (a record is at most 512 KiB: only junk is longer, and a
+#: line of 300 MB took three minutes to insert).
+MAX_IMPORTED_LINE = 64 * 1024 * 1024
 
 
 def _leaf_of(x: int) -> tuple[int, int]:
@@ -336,26 +340,50 @@ class PostgresLogStorage(LogStorage):
         return _Tree(self)
 
     def import_log(self, lines: Iterable[bytes], checkpoints: Mapping[int, bytes]) -> None:
+        # One transaction, which writes line 0: the schema takes from it
+        # every line a folder log's readers set aside (schema version 22).
         try:
             with self.db.transaction() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
                 row = conn.execute(_HEAD).fetchone()
                 if row and int(row[0]):
                     raise UsageError("the destination's audit log is not empty")
-                head, batch = 0, []
+                head, held = 0, 0
+                batch: list[bytes] = []
                 for line in lines:
-                    batch.append(line)
-                    if len(batch) >= _FETCH:
+                    if len(line) > MAX_IMPORTED_LINE:
+                        raise _too_long(head + len(batch), len(line))
+                    # Bounded in bytes too: 5,000 junk lines of 300 KB were
+                    # one statement of 1.5 GB, which the server refuses.
+                    if batch and (len(batch) >= _FETCH or held + len(line) > _FETCH_BYTES):
                         conn.execute(_INSERT, (head, batch))
-                        head, batch = head + len(batch), []
+                        head, batch, held = head + len(batch), [], 0
+                    batch.append(line)
+                    held += len(line)
                 if batch:
                     conn.execute(_INSERT, (head, batch))
                 for size, note in sorted(checkpoints.items()):
                     conn.execute("INSERT INTO vault.audit_checkpoints (size, note)"
                                  " VALUES (%s, %s)", (size, note))
+        except psycopg.errors.IntegrityError as e:
+            # The schema's own checks, not the server or the connection.
+            raise IntegrityError(
+                f"the destination refused the audit log: {describe(e)}",
+                hint="its schema's checks refused a line or checkpoint that the vault's "
+                     "migrations take from a log that verifies (has its owner changed the "
+                     "schema?); nothing of the log was written there") from e
         except psycopg.Error as e:
             with storage_errors("cannot import the audit log"):
                 raise e
+
+
+def _too_long(seq: int, size: int) -> IntegrityError:
+    return IntegrityError(
+        f"audit line {seq} is {size:,} bytes, more than a database's audit log holds in a line "
+        f"({MAX_IMPORTED_LINE:,}): this vault cannot move to PostgreSQL; nothing of the log was "
+        "written there",
+        hint="only junk is that long (a record is at most 512 KiB), and lines are never "
+             "removed: keep the vault in a folder (a move to another folder takes it)")
 
 
 class _Tree(DerivedStore):

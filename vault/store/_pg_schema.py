@@ -782,6 +782,78 @@ CREATE TRIGGER document_chunks_fixed BEFORE UPDATE ON vault.document_chunks
     FOR EACH ROW EXECUTE FUNCTION vault.document_chunks_fixed();
 """
 
+# What a folder log holds and its readers set aside, the database refused:
+# an empty line, one over 512 KiB, a record numbered ahead of its line, a
+# run of more than 4,097 lines before the torn record naming its last ones
+# (AUDIT.md §8). A folder writer without a key appended one, the next writer
+# set it aside, and the vault could never move here: lines are never
+# removed. These checks are for what the application role writes into a
+# live log, where the log's readers would pay for every such line and no
+# one could remove it; a log moved in is one the source verified, and is
+# taken as its readers read it. The schema tells one from the other: the
+# lines a transaction writes after the log's first line, itself written by
+# that transaction, while the vault has no manifest -- a move (or init's
+# first records; nothing else writes line 0, and a move or init refuses a
+# log that holds a line already). Once the manifest is there, no one's
+# transaction is that one again. A line is at most 64 MiB whoever writes it
+# (a move refuses a longer one before it writes anything).
+_V22 = r"""
+CREATE FUNCTION vault.audit_importing(num bigint) RETURNS boolean
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN NOT EXISTS (SELECT FROM vault.manifest)
+        AND (num = 0 OR EXISTS (SELECT FROM vault.audit_log AS t
+                                WHERE t.seq = 0 AND t.xmin = pg_current_xact_id()::xid));
+END $$;
+ALTER TABLE vault.audit_log DROP CONSTRAINT audit_log_line_size,
+    ADD CONSTRAINT audit_log_line_size CHECK (octet_length(line) <= 67108864);
+CREATE OR REPLACE FUNCTION vault.audit_check_line() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expected bigint;
+    ahead text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(audit_lock)d);  -- AUDIT_LOCK
+    SELECT coalesce(max(seq) + 1, 0) INTO expected FROM vault.audit_log;
+    IF NEW.seq <> expected THEN
+        RAISE EXCEPTION 'audit record % is not the next one (%)', NEW.seq, expected
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    IF octet_length(NEW.line) NOT BETWEEN 1 AND 524288 THEN
+        IF NOT vault.audit_importing(NEW.seq) THEN
+            RAISE EXCEPTION 'audit line % is % bytes: a line is of 1 to 524288', NEW.seq,
+                octet_length(NEW.line) USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;  -- no record: set aside in the log moved in
+    END IF;
+    ahead := vault.audit_ahead(NEW.line, NEW.seq);
+    IF ahead IS NOT NULL AND NOT vault.audit_importing(NEW.seq) THEN
+        RAISE EXCEPTION 'audit line % holds a record numbered %, ahead of its line: lines are'
+            ' never removed here, so it was planted', NEW.seq, left(ahead, 40)
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;  -- a line that is no record: audit_named checks it at commit
+END $$;
+CREATE OR REPLACE FUNCTION vault.audit_named() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF vault.audit_importing(NEW.seq) THEN
+        RETURN NULL;  -- set aside in the log moved in, named or not
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM vault.audit_log AS t,
+                      json_array_elements(vault.audit_torn_fragments(t.line)) AS f
+        WHERE t.seq > NEW.seq AND t.seq <= NEW.seq + 4097
+          AND f ->> 'seq' = NEW.seq::text
+          AND f ->> 'length' = octet_length(NEW.line)::text
+          AND f ->> 'sha256' = encode(sha256(NEW.line), 'hex')) THEN
+        RAISE EXCEPTION 'audit line % is not a record and no torn record sets it aside',
+            NEW.seq USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+""".replace("%(audit_lock)d", str(AUDIT_LOCK))
+
 # The functions the migrations leave in the schema (at VERSION): whether
 # each runs as the schema's owner (SECURITY DEFINER), and the SHA-256 of
 # its source as the catalog holds it (pg_proc.prosrc; for a function with a
@@ -797,8 +869,8 @@ FUNCTIONS: dict[str, tuple[bool, str]] = {
     "audit_is_object": (False,
                         "ae76547de338878c09ff75262b415c8f8a134a2d7c882fb13376f3e89982c956"),
     "audit_check_line": (False,
-                         "3cb0835a39ef3094a045ef162979c0f92e70d56e16e7356ee43bedf7af2556da"),
-    "audit_named": (False, "51a3c1295f01841456c85556cb3f0634947f2729199fe67c7cfeeb3a752ddd7a"),
+                         "e76b86c34943d8f3d2973db4087bdb7dc6741d8a056edef872571517ca5c3c93"),
+    "audit_named": (False, "bb653fabd1655a96727fcf3d49ad6cde8d63bad217a02779dd435c8ec5360beb"),
     "audit_tree_row": (True, "fa1e7ad2a8eaef985854da1845564c784ff73d6c87917fbc33fb10a4834bef8c"),
     "audit_check_checkpoint": (
         False, "27a9f161a1917082eb5e363e89db1e425b6f573952ee7d81a616b32c5a7087ba"),
@@ -810,6 +882,8 @@ FUNCTIONS: dict[str, tuple[bool, str]] = {
     "audit_ahead": (False, "82e687864fc6f2c9f178962009fd52e2a60de15e38aff0c80f3fe7890ecd26ae"),
     "document_chunks_fixed": (False,
                               "1b6e6144aaf2fa94b7a96c186772fd69059577ff09c9919f95cf6ccdb6741416"),
+    "audit_importing": (False,
+                        "81ee2ee5e7a3b976ebe781393ad274c844446ca66864824d812f5e8958935b92"),
 }
 
 # The triggers the migrations leave (at VERSION), as PostgreSQL writes each
@@ -877,8 +951,7 @@ CONSTRAINTS: dict[tuple[str, str], str] = {(table, name): definition
     ("audit_checkpoints", "audit_checkpoints_pkey", "PRIMARY KEY (size)"),
     ("audit_checkpoints", "audit_checkpoints_size_check", "CHECK ((size >= 0))"),
     ("audit_log", "audit_log_line_check", "CHECK ((POSITION(('\\x0a'::bytea) IN (line)) = 0))"),
-    ("audit_log", "audit_log_line_size",
-     "CHECK (((octet_length(line) >= 1) AND (octet_length(line) <= 524288)))"),
+    ("audit_log", "audit_log_line_size", "CHECK ((octet_length(line) <= 67108864))"),
     ("audit_log", "audit_log_pkey", "PRIMARY KEY (seq)"),
     ("audit_log", "audit_log_seq_check", "CHECK ((seq >= 0))"),
     ("audit_tree", "audit_tree_hashes_check",
@@ -939,6 +1012,8 @@ STEPS: Sequence[tuple[int, str, str]] = (
     (20, "audit log: a line holding a record numbered ahead of its row is refused", _V20),
     (21, "documents: a version's id and tag, and its chunks' version and number, never "
          "change", _V21),
+    (22, "audit log: a log moved in is taken as its readers read it, every line it sets "
+         "aside included", _V22),
 )
 FIRST = STEPS[0][0]
 VERSION = STEPS[-1][0]
@@ -954,8 +1029,9 @@ _READ_WRITE = ("keyrings", "documents", "document_chunks")
 # FROM PUBLIC took that away: then every audit append failed. No CHECK
 # constraint or column default calls a function of the schema; a trigger's
 # own function needs no EXECUTE to fire.
-_APP_FUNCTIONS = ("audit_ahead(bytea, bigint)", "audit_is_record(bytea, bigint)",
-                  "audit_json(bytea)", "audit_torn_fragments(bytea)")
+_APP_FUNCTIONS = ("audit_ahead(bytea, bigint)", "audit_importing(bigint)",
+                  "audit_is_record(bytea, bigint)", "audit_json(bytea)",
+                  "audit_torn_fragments(bytea)")
 
 
 def current_version(conn: Connection) -> int:
