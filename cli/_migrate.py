@@ -125,6 +125,9 @@ def _move(ctx: click.Context, source: str, destination: str, missing_ok: bool,
                f"root {report.root} (verified at the destination)")
     for note in report.notes:
         tell(f"note: {note}")
+    for where in report.evidence:
+        tell(f"note: {where}, kept as evidence after an incident, was moved too "
+             "('vault doctor' names it there)")
     for doc in report.missing:
         warn(f"document {doc} was not moved: its file is missing at the source")
     if report.missing:

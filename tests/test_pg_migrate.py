@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from backends import FolderKind, PostgresKind
+from backends import FolderKind, Kind, PostgresKind
 from click.testing import CliRunner, Result
 from pg_support import APP, OWNER, Cluster, dbname_of
 from vault_helpers import Office, age_decrypt, make_office
@@ -361,6 +361,56 @@ def test_a_refusal_by_the_destinations_checks_is_named_so_and_leaves_nothing_the
     assert "has its owner changed the schema?" in r.stderr
     assert "server" not in r.stderr and "Traceback" not in r.stderr
     assert _rows(pg_cluster, pg) == [(0, 0)]
+
+
+def test_a_version_kept_as_evidence_after_an_incident_moves_with_the_vault(
+        tmp_path: Path, backend: Kind, pg_cluster: Cluster) -> None:
+    # Honest use; a disk error changes one byte of the clerk's seal decision;
+    # the officer seals the line off (DEPLOYMENT.md §14), and doctor keeps
+    # the version its completion names as evidence -- the document's only
+    # stored copy, to be sealed again. A move left it behind, exit 0, and
+    # the destination's doctor still said it was kept.
+    office = make_office(tmp_path / "a", backend)
+    with office.as_("clerk") as v:
+        v.seal(io.BytesIO(b"rota"), level="INTERNAL", compartments=["STAFF"])
+        doc = v.seal(io.BytesIO(b"staff rota: the only copy"), level="INTERNAL",
+                     compartments=["STAFF"]).id
+    witness = office.as_("officer").audit.checkpoint()
+    lines = office.raw.audit_lines()
+    k = next(i for i, line in enumerate(lines) if json.loads(line).get("doc") == doc
+             and json.loads(line)["outcome"] == "allowed")
+    done = next(j for j in range(k + 1, len(lines)) if json.loads(lines[j]).get("doc") == doc)
+    line = lines[k]
+    at = line.index(b'"host":"') + len(b'"host":"')
+    office.raw.set_audit_line(k, line[:at] + (b"Y" if line[at:at + 1] == b"X" else b"X")
+                              + line[at + 1:])
+    with office.as_("officer") as v:
+        v.declare_incident(k, k, reason="disk error", checkpoint=witness)
+        assert any(f"of {doc} record" in n and "kept as evidence" in n for n in v.doctor().notes)
+    ((_, version),) = [(d, ver) for d, ver in office.raw.doc_files() if d == doc]
+    kept = office.raw.doc_version_bytes(doc, version)
+
+    other = PostgresKind(pg_cluster) if isinstance(backend, FolderKind) else FolderKind()
+    dest = other.new_location(tmp_path / "b")
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", dest, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["evidence"] == [f"docs/{doc}.{version}.age"]
+    there = other.raw(dest)
+    assert there.doc_version_bytes(doc, version) == kept
+    with vault.Vault(dest, office.ids["officer"]) as v:
+        report = v.doctor()
+        assert report.ok
+        assert any(n.startswith(f"docs/{doc}.{version}.age: the version of {doc}")
+                   and "kept as evidence" in n for n in report.notes), report.notes
+    # Gone from there, its doctor names it: the note says it is kept.
+    there.delete_doc_version(doc, version)
+    with vault.Vault(dest, office.ids["officer"]) as v:
+        problems = v.doctor().problems
+    assert [p for p in problems if f"docs/{doc}.{version}.age" in p] == [
+        f"docs/{doc}.{version}.age: the version of {doc} record {done} names, whose decision "
+        "an incident sealed off, is not stored: it is kept as evidence, the only copy to seal "
+        "again -- restore it from a backup"], problems
 
 
 def test_a_document_stored_under_another_name_is_named_when_a_move_stops(

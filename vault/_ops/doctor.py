@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vault._trust.state import DocRow
     from vault.age import Identity
 
-__all__ = ["doctor"]
+__all__ = ["doctor", "evidence_versions"]
 
 
 def doctor(s: Session, repair: bool, deep: bool = False, approved: Approved | None = None,
@@ -237,7 +237,7 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
     pending = {p[3] for p in decided}
     # Versions an incident may have taken the record of (docs/AUDIT.md §11.3):
     # evidence, never leftovers -- but only those, each checked.
-    shadowed, orphaned = _sealed_evidence(s, decided)
+    shadowed, orphaned, absent = _sealed_evidence(s, decided)
     found: set[str] = set()  # live documents whose current file is stored
     planted, stray, refused, removed, kept = _Few(), _Few(), _Few(), _Few(), _Few()
     # Versions kept for a decision whose completion an incident may have
@@ -327,6 +327,13 @@ def _documents(s: Session, report: DoctorReport, repair: bool, deep: bool,
                                        f"records it (record {row.seq}) and no shred")
                 continue
         _check_document(s, report, doc_id, deep, recovery)  # nothing if shredded meanwhile
+    for (doc_id, version), seq in sorted(absent.items()):
+        # Evidence a move left behind, or someone removed: the notes of the
+        # incident say it is kept.
+        report.problems.append(
+            f"docs/{doc_id}.{version}.age: the version of {doc_id} record {seq} names, whose "
+            "decision an incident sealed off, is not stored: it is kept as evidence, the only "
+            "copy to seal again -- restore it from a backup")
     for doc_id, wheres in sorted(kept_for.items()):
         if len(wheres) > 1:
             # At most one is the version the decision sealed; nothing short
@@ -439,8 +446,25 @@ def _named(wheres: Sequence[str], most: int = 32) -> str:
     return ", ".join(wheres[:most]) + (f" and {more} more" if more > 0 else "")
 
 
+def evidence_versions(s: Session) -> list[tuple[str, str]]:
+    """The stored versions doctor keeps as evidence, never removed by a
+    repair (docs/DEPLOYMENT.md §14), as ``(document id, version)``, sorted:
+    judged as :func:`_documents` judges them. A move takes them along."""
+    shadowed, orphaned, _ = _sealed_evidence(s, _decided(s))
+    if not shadowed and not orphaned:
+        return []
+    live = {r.doc_id: r.version for r in s.trusted.docs()}
+    shredded = {r.doc_id for r in s.trusted.docs(live=False) if r.shredded}
+    candidates = [(d, v) for d, v in s.backend.iter_document_files()
+                  if (d in shadowed or (d, v) in orphaned) and live.get(d) != v
+                  and d not in shredded]
+    return sorted(key for key in candidates
+                  if key in orphaned or _is_version_of(s, key[0], key[1]))
+
+
 def _sealed_evidence(s: Session, decided: Sequence[tuple[Any, ...]]
-                     ) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], int]]:
+                     ) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], int],
+                                dict[tuple[str, str], int]]:
     """Stored versions an incident may have taken the record of: (1) by
     document, an open decision's (its line, the sealed-off line) when a
     sealed-off line lies between it and its maker's next completion (of any
@@ -450,16 +474,18 @@ def _sealed_evidence(s: Session, decided: Sequence[tuple[Any, ...]]
     in order, after them); (2) by
     (document, version), the completion record refused because an incident
     sealed off its decision (a "sealed off" finding on a line not sealed
-    off), whose stored version is the one with the header it names. Read
-    from the log only when there is any."""
+    off), whose stored version is the one with the header it names; and
+    (3) such a completion's version that is not stored at all. Read from
+    the log only when there is any."""
     sealed = s.trusted.store.sealed_off()
     refused = {seq for seq, kind, _ in s.trusted.store.findings()
                if kind == "sealed off" and seq not in sealed}
     watch = {p[3]: (p[1], p[4]) for p in decided if any(i > p[1] for i in sealed)}
     shadowed: dict[str, tuple[int, int]] = {}
     orphaned: dict[tuple[str, str], int] = {}
+    absent: dict[tuple[str, str], int] = {}
     if not watch and not refused:
-        return shadowed, orphaned
+        return shadowed, orphaned, absent
     headers: dict[tuple[str, str], tuple[int, str]] = {}
     done: set[str] = set()  # decisions whose maker completed again, on a line not sealed off
     with s.log.scan() as scan:
@@ -482,9 +508,22 @@ def _sealed_evidence(s: Session, decided: Sequence[tuple[Any, ...]]
                         and isinstance(st.get("header"), str):
                     headers[(st["doc"], st["version"])] = (item.seq, st["header"])
     for (doc_id, version), (seq, header) in headers.items():
-        if _header_sha(s, doc_id, version) == header:
+        found = _header_sha(s, doc_id, version)
+        if found == header:
             orphaned[(doc_id, version)] = seq
-    return shadowed, orphaned
+        elif found is None and not _stored(s, doc_id, version):
+            absent[(doc_id, version)] = seq
+    return shadowed, orphaned, absent
+
+
+def _stored(s: Session, doc_id: str, version: str) -> bool:
+    try:
+        s.backend.open_document(doc_id, version).close()
+    except FileNotFoundError:
+        return False
+    except (OSError, VaultError):
+        pass  # something is there: judged with the other stored versions
+    return True
 
 
 def _is_version_of(s: Session, doc_id: str, version: str) -> bool:

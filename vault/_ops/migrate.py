@@ -9,7 +9,8 @@ approvals -- so every signature, content commitment, Merkle root and
 checkpoint stays valid: the destination *is* the same vault (same id, same
 log, same pinned keys), and an auditor's old checkpoints verify against it.
 What the log does not count (a leftover version, a planted entry, a key no
-record names) is not copied.
+record names) is not copied -- except the versions ``doctor`` keeps as
+evidence after an incident, which may be a document's only copy.
 
 The move is an administrative act and is on the record: the caller must be
 an administrator, and the ``migrate`` record is appended to the source
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault._ops.approved import Approved
 from vault._ops.discipline import attempt, authorise
+from vault._ops.doctor import evidence_versions
 from vault._ops.session import Session
 from vault.errors import IntegrityError, StorageError, UsageError
 from vault.store import open_backend
@@ -57,6 +59,9 @@ class MoveReport:
     checkpoints: int = 0
     root: str = ""  # the audit log's Merkle root (hex), the same on both sides
     missing: list[str] = field(default_factory=list)  # documents not stored: not moved
+    # Stored versions kept as evidence after an incident (docs/DEPLOYMENT.md
+    # §14), moved too: "docs/ID.VERSION.age", as doctor names them.
+    evidence: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,6 +189,18 @@ def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> N
         with contextlib.closing(source) as f, dst.write_document(row.doc_id, row.version) as out:
             shutil.copyfileobj(f, out, 1 << 20)  # streamed: never a whole document
         report.documents += 1
+    # What the log does not count but doctor keeps: a document an incident
+    # took the record of, whose only copy this may be, to be sealed again.
+    for doc_id, version in evidence_versions(src):
+        where = f"docs/{doc_id}.{version}.age"
+        try:
+            source = b.open_document(doc_id, version)
+        except FileNotFoundError:
+            raise IntegrityError(f"{where}, kept as evidence, is no longer stored; the vault "
+                                 "was not moved", hint="put it back, then move again") from None
+        with contextlib.closing(source) as f, dst.write_document(doc_id, version) as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+        report.evidence.append(where)
 
 
 def _check(src: Session, dst: Backend, report: MoveReport) -> None:
@@ -200,6 +217,8 @@ def _check(src: Session, dst: Backend, report: MoveReport) -> None:
                 raise IntegrityError("the moved audit log does not reproduce the source's tree")
             if len(moved.trusted.docs()) != len(src.trusted.docs()):
                 raise IntegrityError("the moved vault does not hold the source's documents")
+            if evidence_versions(moved) != evidence_versions(src):
+                raise IntegrityError("the moved vault does not keep the source's evidence")
         finally:
             moved.trusted.close()
     report.root = theirs.root.hex()
