@@ -413,6 +413,45 @@ def test_a_version_kept_as_evidence_after_an_incident_moves_with_the_vault(
         "again -- restore it from a backup"], problems
 
 
+@pytest.mark.parametrize("to", ["folder", "postgres"])
+def test_a_checkpoint_key_the_vault_does_not_pin_is_left_behind_with_a_note(
+        tmp_path: Path, pg_cluster: Cluster, to: str) -> None:
+    # A folder writer replaced audit/log.key with a key of her own (doctor:
+    # "it was replaced"); the move carried it into the database, where the
+    # application role can never take it out, and no checkpoint was made
+    # there. What the manifest does not pin is not the vault's: not moved.
+    from vault.audit import NoteSigner
+
+    office = make_office(tmp_path / "a", FolderKind())
+    key = office.path / "audit" / "log.key"
+    pinned = key.read_bytes()
+    mine = NoteSigner.generate(NoteSigner.from_private_key(pinned.decode().strip()).name)
+    key.write_bytes((mine.private_key() + "\n").encode())
+    assert any("it was replaced" in p for p in office.as_("officer").doctor().problems)
+    other = PostgresKind(pg_cluster) if to == "postgres" else FolderKind()
+    dest = other.new_location(tmp_path / "b")
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", dest)
+    assert r.exit_code == 0, r.stderr
+    assert "note: the checkpoint key is not the one vault.json pins (it was replaced): it was " \
+           "not copied" in r.stderr, r.stderr
+    with vault.Vault(dest, office.ids["officer"]) as v:
+        assert "audit log: the checkpoint key is missing; checkpoints are not being made" \
+            in v.doctor().problems
+    # The pinned key put there from a backup, as the note says: checkpoints again.
+    if to == "postgres":
+        pg_cluster.execute("INSERT INTO vault.log_key (data) VALUES (%s)", (pinned,),
+                           dbname=dbname_of(dest), user=APP)
+    else:
+        (Path(dest) / "audit" / "log.key").write_bytes(pinned)
+        os.chmod(Path(dest) / "audit" / "log.key", 0o600)
+    r = vault_cli("--vault", dest, "--identity", str(office.files["officer"]), "audit",
+                  "checkpoint")
+    assert r.exit_code == 0, r.stderr
+    with vault.Vault(dest, office.ids["officer"]) as v:
+        assert v.doctor().ok
+
+
 def test_a_document_stored_under_another_name_is_named_when_a_move_stops(
         tmp_path: Path) -> None:
     # A document's file renamed (a move back restores it): the move stopped

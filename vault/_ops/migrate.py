@@ -142,6 +142,30 @@ def _key_there() -> UsageError:
                       hint="use a new database (createdb) or folder, then move again")
 
 
+def _pinned_log_key(src: Session) -> bytes | str:
+    """The checkpoint key to copy -- only the one vault.json pins -- or a
+    note saying why it stays behind. Another key in its place is no part of
+    the vault (whoever may write the folder can put one there), and in a
+    database the application role could never take it out again."""
+    from vault.audit import NoteSigner
+
+    try:
+        data = src.backend.read_log_key()
+    except OSError:
+        return ("the checkpoint key was not readable here and was not copied: checkpoints "
+                "need it (docs/DEPLOYMENT.md §6)")
+    try:
+        signer = NoteSigner.from_private_key(data.decode("ascii").strip())
+        ours = signer.verifier_key() == src.manifest.log_key
+    except (UnicodeDecodeError, ValueError):
+        ours = False
+    if ours:
+        return data
+    why = src.log_key_problem or "the checkpoint key is not the one vault.json pins"
+    return (f"{why}: it was not copied -- put the pinned one there from a backup, or no "
+            "checkpoints are made there (docs/DEPLOYMENT.md §6, §7)")
+
+
 def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> None:
     from vault._ops.verify import named_actor_keys
 
@@ -152,13 +176,14 @@ def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> N
     dst_log = dst.audit_log(None, src.manifest.origin)
     report.records, _ = dst_log.import_log(src.log.lines(), checkpoints)
     report.checkpoints = len(checkpoints)
-    try:
-        dst.write_log_key(b.read_log_key())
-    except FileExistsError:
-        raise _key_there() from None
-    except (FileNotFoundError, PermissionError):
-        report.notes.append("the checkpoint key was not readable here and was not copied: "
-                            "checkpoints need it (docs/DEPLOYMENT.md §6)")
+    log_key = _pinned_log_key(src)
+    if isinstance(log_key, str):
+        report.notes.append(log_key)
+    else:
+        try:
+            dst.write_log_key(log_key)
+        except FileExistsError:
+            raise _key_there() from None
     for (kid, owner), _ in sorted(src.trusted.store.entries().items()):
         data = b.read_keyring_entry(owner, kid)
         if data is not None:
