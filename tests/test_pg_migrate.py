@@ -15,7 +15,7 @@ import pytest
 from backends import FolderKind, Kind, PostgresKind
 from click.testing import CliRunner, Result
 from pg_support import APP, OWNER, Cluster, dbname_of
-from vault_helpers import Office, age_decrypt, make_office
+from vault_helpers import Office, age_decrypt, make_office, small_tmpfs
 
 import vault
 from vault.errors import DeniedError, UsageError
@@ -450,6 +450,87 @@ def test_a_checkpoint_key_the_vault_does_not_pin_is_left_behind_with_a_note(
     assert r.exit_code == 0, r.stderr
     with vault.Vault(dest, office.ids["officer"]) as v:
         assert v.doctor().ok
+
+
+@pytest.mark.parametrize("to", ["folder", "postgres"])
+def test_a_source_a_new_machine_would_refuse_is_not_moved(
+        tmp_path: Path, pg_cluster: Cluster, to: str) -> None:
+    # A disk error changed one byte of the clerk's seal decision; the officer
+    # sealed the line off without a checkpoint kept outside: the officer's
+    # machine holds the line's original leaf, no new machine does. The move
+    # wrote the manifest, then its final check failed (exit 4), leaving a
+    # complete vault there that workstations used.
+    office = make_office(tmp_path / "a", FolderKind())
+    with vault.Vault(office.location, office.ids["clerk"], state_dir=tmp_path / "clerk") as v:
+        for _ in range(3):  # on the clerk's machine
+            v.seal(io.BytesIO(b"rota"), level="INTERNAL", compartments=["STAFF"])
+    k = next(i for i, line in enumerate(office.raw.audit_lines())
+             if json.loads(line).get("action") == "seal") + 2  # the second seal decision
+    line = office.raw.audit_lines()[k]
+    at = line.index(b'"host":"') + len(b'"host":"')
+    office.raw.set_audit_line(k, line[:at] + (b"Y" if line[at:at + 1] == b"X" else b"X")
+                              + line[at + 1:])
+    with office.as_("officer") as v:
+        v.declare_incident(k, k, reason="disk error")
+        assert v.verify_audit().size  # this machine accepts it
+    other = PostgresKind(pg_cluster) if to == "postgres" else FolderKind()
+    dest = other.new_location(tmp_path / "b")
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", dest)
+    assert r.exit_code == 4, r.stderr
+    assert "vault: the source's audit log does not verify on a machine that never read it: " \
+           f"record {k + 1} (clerk) has a bad signature" in r.stderr, r.stderr
+    assert "hint: every machine at the destination would refuse it" in r.stderr
+    assert "--checkpoint" in r.stderr
+    if to == "folder":
+        assert not os.path.lexists(dest)
+    else:
+        assert _rows(pg_cluster, dest) == [(0, 0)]
+    r = vault_cli("--vault", dest, "--identity", str(office.files["clerk"]), "ls")
+    assert r.exit_code == 2 and "no vault at" in r.stderr, r.stderr
+
+
+def test_a_move_its_final_check_refuses_leaves_no_vault_behind(
+        tmp_path: Path, pg_cluster: Cluster) -> None:
+    # The destination changes what it is given (its owner's trigger rewrites
+    # a line): the final check finds another tree, after the manifest had
+    # been written -- a complete vault, with another history, that worked.
+    office = make_office(tmp_path / "a", FolderKind())
+    pg = pg_cluster.new_database()
+    pg_cluster.execute(
+        "CREATE FUNCTION vault.reword() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " NEW.line := convert_to(replace(convert_from(NEW.line, 'UTF8'), ' created; ',"
+        " ' CREATED; '), 'UTF8');"
+        " RETURN NEW; END $$; CREATE TRIGGER audit_log_0_reword BEFORE INSERT ON"
+        " vault.audit_log FOR EACH ROW EXECUTE FUNCTION vault.reword()",
+        dbname=dbname_of(pg), user=OWNER)
+    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                  office.location, "--to", pg)
+    assert r.exit_code == 4, r.stderr
+    assert "vault: the moved vault does not verify: the audit log installs no policy" \
+        in r.stderr, r.stderr
+    assert "use a new database (createdb)" in r.stderr
+    r = vault_cli("--vault", pg, "--identity", str(office.files["clerk"]), "ls")
+    assert r.exit_code == 2 and "no vault at" in r.stderr, r.stderr
+
+
+def test_a_move_onto_a_full_disk_says_so_and_leaves_nothing_there(tmp_path: Path) -> None:
+    # "vault: no space left on device", exit 1, no hint, and the folder left
+    # half written, which 'vault ls' told to create with 'vault init'.
+    office = make_office(tmp_path / "a", FolderKind())
+    with office.as_("clerk") as v:
+        for i in range(3):
+            v.seal(io.BytesIO(os.urandom(200_000)), filename=f"{i}.bin", level="INTERNAL",
+                   compartments=["STAFF"])
+    with small_tmpfs(tmp_path / "small", "512k"):
+        dest = tmp_path / "small" / "v2"
+        r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
+                      office.location, "--to", str(dest))
+        assert r.exit_code == 1, r.stderr
+        assert "vault: the move failed: no space left on device" in r.stderr, r.stderr
+        assert "hint: fix the cause (a full disk?), then move again; no vault was made there" \
+            in r.stderr, r.stderr
+        assert not os.path.lexists(dest)
 
 
 def test_a_document_stored_under_another_name_is_named_when_a_move_stops(

@@ -16,8 +16,10 @@ The move is an administrative act and is on the record: the caller must be
 an administrator, and the ``migrate`` record is appended to the source
 before anything is copied (so it travels with the log). Writers must be
 stopped: the copy is made under the source's write lock, and refused if
-the log grew meanwhile. The manifest is written last -- the commit point,
-as in ``init``.
+the log grew meanwhile. The manifest is written last, once the destination
+checks as a new machine reads it -- the commit point, as in ``init``: a move
+that fails leaves no vault (and no folder it made). A source whose log such
+a machine would not accept is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ from vault._ops.approved import Approved
 from vault._ops.discipline import attempt, authorise
 from vault._ops.doctor import evidence_versions
 from vault._ops.session import Session
+from vault.audit import LineSource, LogEnd, LogStorage
 from vault.errors import IntegrityError, StorageError, UsageError
 from vault.store import open_backend
 
@@ -121,17 +124,111 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
             approved.bind("migrate", details={"to": destination_digest(destination)})
         authorise(src, att, "administer", None, approved=approved,
                   note="move the vault to another store")
+    _verifies_anew(source, identity)
     dst.create()
     report = MoveReport(src.backend.location, dst.location)
-    with src.lock():
-        _copy(src, dst, report, missing_ok)
-        if src.log.tip().size != report.records:
-            raise StorageError("records were appended to the source's audit log during the "
-                               "move; the destination is incomplete (it has no manifest)",
-                               hint="stop every writer, remove the destination, move again")
-        dst.write_manifest(src.backend.read_manifest())
-    _check(src, dst, report)
+    manifest = src.backend.read_manifest()
+    try:
+        with src.lock():
+            _copy(src, dst, report, missing_ok)
+            if src.log.tip().size != report.records:
+                raise StorageError("records were appended to the source's audit log during "
+                                   "the move; the destination is incomplete (it has no "
+                                   "manifest)",
+                                   hint="stop every writer, remove the destination, move again")
+        _check(src, dst, report, manifest)
+        # The commit point, once the destination checks: a vault there
+        # that failed the check would be used by whoever is pointed at it.
+        dst.write_manifest(manifest)
+    except BaseException as e:
+        with contextlib.suppress(Exception):  # the first error is the one to tell
+            if not dst.exists():
+                dst.abandon()  # a folder the move made goes; a database keeps its rows
+        if isinstance(e, OSError):  # a full disk, a read-only folder
+            why = e.strerror or str(e) or type(e).__name__
+            raise StorageError(f"the move failed: {why[:1].lower()}{why[1:]}",
+                               hint=f"fix the cause (a full disk?), then move again; "
+                                    f"{_NO_VAULT_THERE}") from e
+        raise
     return report
+
+
+# Hints of a move refused once something was written to the destination.
+_NO_VAULT_THERE = ("no vault was made there (it has no manifest): a folder the move made is "
+                   "removed, a database keeps the rows it took -- use a new database "
+                   "(createdb)")
+_DECLARE_AGAIN = ("every machine at the destination would refuse it so, reading the log for "
+                  "the first time: declare the damaged lines again from a machine that had "
+                  "verified them, or with --checkpoint FILE, a checkpoint a witness kept from "
+                  "before the damage (docs/DEPLOYMENT.md §14), then move again")
+
+
+def _verifies_anew(source: str | os.PathLike[str], identity: UserIdentity) -> None:
+    """Refuse, before anything is written, a source whose log a machine that
+    never read it would not accept: every machine at the destination is
+    one, and this one may hold what no other does (the original leaves of
+    lines an incident sealed off, docs/AUDIT.md §11.3)."""
+    from vault._ops.verify import verify_audit
+
+    backend = open_backend(source)
+    try:
+        with tempfile.TemporaryDirectory() as state:
+            fresh = Session(backend, identity, state_dir=state)
+            try:
+                # As the destination will hold the log: derived data of its
+                # own, made from the lines -- never the source's, which may
+                # hold leaves no incident carries (the replay uses none).
+                fresh.log.storage = _LinesOnly(fresh.log.storage)
+                verify_audit(fresh)
+            finally:
+                fresh.trusted.close()
+    except IntegrityError as e:
+        raise IntegrityError("the source's audit log does not verify on a machine that never "
+                             f"read it: {e.message}", hint=_DECLARE_AGAIN) from e
+    finally:
+        backend.close()
+
+
+class _LinesOnly(LogStorage):
+    """A log's lines and checkpoints without its derived data: what a move
+    takes of it (reading only)."""
+
+    def __init__(self, storage: LogStorage) -> None:
+        self._s = storage
+        self.location, self.can_tear = storage.location, storage.can_tear
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        return self._s.exclusive()
+
+    def shared(self) -> contextlib.AbstractContextManager[None]:
+        return self._s.shared()
+
+    def end(self) -> LogEnd:
+        return self._s.end()
+
+    def read(self, start: int, offset: int, stop: LogEnd | None = None) -> LineSource:
+        return self._s.read(start, offset, stop)
+
+    def lines_before(self, size: int, end_offset: int, count: int) -> list[bytes] | None:
+        return self._s.lines_before(size, end_offset, count)
+
+    def append(self, lines: Sequence[bytes], at: int) -> None:
+        raise NotImplementedError("a view for reading")
+
+    def checkpoint_sizes(self) -> list[int]:
+        return self._s.checkpoint_sizes()
+
+    def read_checkpoint(self, size: int) -> bytes | None:
+        return self._s.read_checkpoint(size)
+
+    def store_checkpoint(self, size: int, note: bytes) -> bool:
+        raise NotImplementedError("a view for reading")
+
+    def import_log(self, lines: Iterable[bytes], checkpoints: Mapping[int, bytes]) -> None:
+        raise NotImplementedError("a view for reading")
+
+    def close(self) -> None:
+        self._s.close()
 
 
 def _key_there() -> UsageError:
@@ -228,22 +325,28 @@ def _copy(src: Session, dst: Backend, report: MoveReport, missing_ok: bool) -> N
         report.evidence.append(where)
 
 
-def _check(src: Session, dst: Backend, report: MoveReport) -> None:
+def _check(src: Session, dst: Backend, report: MoveReport, manifest: bytes) -> None:
     """The destination's log must verify end to end (against the source's
-    newest checkpoint) and have the source's tree; its state must replay."""
+    newest checkpoint) and have the source's tree; its state must replay --
+    read as a new machine reads it, with ``manifest``, before it is there."""
     from vault._ops.verify import verify_audit
 
     theirs = verify_audit(src)
-    with tempfile.TemporaryDirectory() as state:
-        moved = Session(dst, src.identity, state_dir=state)
-        try:
-            ours = verify_audit(moved, trusted_checkpoint=src.log.latest_checkpoint())
-            if (ours.size, ours.root) != (theirs.size, theirs.root):
-                raise IntegrityError("the moved audit log does not reproduce the source's tree")
-            if len(moved.trusted.docs()) != len(src.trusted.docs()):
-                raise IntegrityError("the moved vault does not hold the source's documents")
-            if evidence_versions(moved) != evidence_versions(src):
-                raise IntegrityError("the moved vault does not keep the source's evidence")
-        finally:
-            moved.trusted.close()
+    try:
+        with tempfile.TemporaryDirectory() as state:
+            moved = Session(dst, src.identity, state_dir=state, manifest=manifest)
+            try:
+                ours = verify_audit(moved, trusted_checkpoint=src.log.latest_checkpoint())
+                if (ours.size, ours.root) != (theirs.size, theirs.root):
+                    raise IntegrityError("the moved audit log does not reproduce the source's "
+                                         "tree")
+                if len(moved.trusted.docs()) != len(src.trusted.docs()):
+                    raise IntegrityError("the moved vault does not hold the source's documents")
+                if evidence_versions(moved) != evidence_versions(src):
+                    raise IntegrityError("the moved vault does not keep the source's evidence")
+            finally:
+                moved.trusted.close()
+    except IntegrityError as e:
+        raise IntegrityError(f"the moved vault does not verify: {e.message}",
+                             hint=_NO_VAULT_THERE) from e
     report.root = theirs.root.hex()

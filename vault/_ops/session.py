@@ -77,9 +77,12 @@ class Session:
 
     def __init__(self, backend: Backend, identity: UserIdentity | None, *,
                  state_dir: str | None = None, persistent: bool = True,
-                 vault_id: str | None = None, for_incident: bool = False) -> None:
+                 vault_id: str | None = None, for_incident: bool = False,
+                 manifest: bytes | None = None) -> None:
+        """``manifest``: the manifest to take for the backend's (a move
+        checks its destination before it writes one there)."""
         self.backend = backend
-        manifest_bytes = backend.read_manifest()
+        manifest_bytes = backend.read_manifest() if manifest is None else manifest
         self.manifest = Manifest.load(manifest_bytes)
         path = None
         if state_dir is not None:
