@@ -533,6 +533,20 @@ def test_a_move_onto_a_full_disk_says_so_and_leaves_nothing_there(tmp_path: Path
         assert not os.path.lexists(dest)
 
 
+def test_a_mistyped_source_is_no_vault_not_tampering(tmp_path: Path,
+                                                       pg_cluster: Cluster) -> None:
+    # "vault: vault folder is missing keyrings/", exit 4, no hint: a typo
+    # reported as tampering, where 'vault ls' says "no vault at".
+    office = make_office(tmp_path / "a", FolderKind())
+    for source in (str(tmp_path / "no-such-vault"), pg_cluster.new_database()):
+        r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from", source,
+                      "--to", str(tmp_path / "b"))
+        assert r.exit_code == 2, r.stderr
+        assert f"vault: no vault at {open_backend(source).location}\n" \
+               "hint: check the vault to move: --from, --vault or VAULT_DSN" in r.stderr, r.stderr
+        assert not os.path.lexists(tmp_path / "b")
+
+
 def test_a_document_stored_under_another_name_is_named_when_a_move_stops(
         tmp_path: Path) -> None:
     # A document's file renamed (a move back restores it): the move stopped

@@ -108,7 +108,11 @@ def move_vault(source: str | os.PathLike[str], destination: str | os.PathLike[st
         # The folder the approval names, resolved once: a link made at its
         # name after the check must not lead the move elsewhere.
         destination = os.path.realpath(destination)
-    src = Session(open_backend(source), identity, vault_id=confirmed_id(vault_id))
+    backend = open_backend(source)
+    if not backend.exists():  # a mistyped place, as every command says it: no tampering
+        raise UsageError(f"no vault at {backend.location}",
+                         hint="check the vault to move: --from, --vault or VAULT_DSN")
+    src = Session(backend, identity, vault_id=confirmed_id(vault_id))
     dst = open_backend(destination)
     from vault._ops.verify import verify_audit
 
