@@ -163,8 +163,8 @@ _NO_VAULT_THERE = ("no vault was made there (it has no manifest): a folder the m
                    "(createdb)")
 _DECLARE_AGAIN = ("every machine at the destination would refuse it so, reading the log for "
                   "the first time: declare the damaged lines again from a machine that had "
-                  "verified them, or with --checkpoint FILE, a checkpoint a witness kept from "
-                  "before the damage (docs/DEPLOYMENT.md §14), then move again")
+                  "verified them before the damage, or with --checkpoint FILE, a checkpoint a "
+                  "witness kept from before it (docs/DEPLOYMENT.md §14), then move again")
 
 
 def _verifies_anew(source: str | os.PathLike[str], identity: UserIdentity) -> None:
