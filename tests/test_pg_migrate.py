@@ -495,6 +495,19 @@ def test_a_move_its_final_check_refuses_leaves_no_vault_behind(
     # The destination changes what it is given (its owner's trigger rewrites
     # a line): the final check finds another tree, after the manifest had
     # been written -- a complete vault, with another history, that worked.
+    office, pg, r = _moved_where_the_check_fails(tmp_path, pg_cluster)
+    assert r.exit_code == 4, r.stderr
+    assert "vault: the moved vault does not verify: the audit log installs no policy" \
+        in r.stderr, r.stderr
+    assert "use a new database (createdb)" in r.stderr
+    r = vault_cli("--vault", pg, "--identity", str(office.files["clerk"]), "ls")
+    assert r.exit_code == 2 and "no vault at" in r.stderr, r.stderr
+
+
+def _moved_where_the_check_fails(tmp_path: Path,
+                                 pg_cluster: Cluster) -> tuple[Office, str, Result]:
+    """A move into a database whose owner's trigger rewrites a line: the
+    final check refuses it, after the rows were written."""
     office = make_office(tmp_path / "a", FolderKind())
     pg = pg_cluster.new_database()
     pg_cluster.execute(
@@ -504,14 +517,28 @@ def test_a_move_its_final_check_refuses_leaves_no_vault_behind(
         " RETURN NEW; END $$; CREATE TRIGGER audit_log_0_reword BEFORE INSERT ON"
         " vault.audit_log FOR EACH ROW EXECUTE FUNCTION vault.reword()",
         dbname=dbname_of(pg), user=OWNER)
-    r = vault_cli("--identity", str(office.files["officer"]), "migrate", "--from",
-                  office.location, "--to", pg)
+    return office, pg, vault_cli("--identity", str(office.files["officer"]), "migrate",
+                                 "--from", office.location, "--to", pg)
+
+
+def test_a_place_a_move_left_unfinished_is_named_so_not_offered_for_an_init(
+        tmp_path: Path, pg_cluster: Cluster) -> None:
+    # A workstation pointed at what a failed move left in a database, or a
+    # killed one in a folder, was told "create one with 'vault init ...'".
+    office, pg, r = _moved_where_the_check_fails(tmp_path, pg_cluster)
     assert r.exit_code == 4, r.stderr
-    assert "vault: the moved vault does not verify: the audit log installs no policy" \
-        in r.stderr, r.stderr
-    assert "use a new database (createdb)" in r.stderr
-    r = vault_cli("--vault", pg, "--identity", str(office.files["clerk"]), "ls")
-    assert r.exit_code == 2 and "no vault at" in r.stderr, r.stderr
+    half = tmp_path / "half"
+    open_backend(half).create()  # a folder's layout, made first; no manifest
+    for place in (pg, str(half)):
+        r = vault_cli("--vault", place, "--identity", str(office.files["clerk"]), "ls")
+        assert r.exit_code == 2, r.stderr
+        assert f"vault: no vault at {open_backend(place).location}: it holds vault data but " \
+               "no manifest\nhint: an init or a move that did not finish leaves this: make it " \
+               "again in a new folder or database; if a vault was there, its manifest was " \
+               "removed -- restore it from a backup" in r.stderr, r.stderr
+    for place in (str(tmp_path / "none"), pg_cluster.new_database()):
+        r = vault_cli("--vault", place, "--identity", str(office.files["clerk"]), "ls")
+        assert r.exit_code == 2 and "create one with 'vault init" in r.stderr, r.stderr
 
 
 def test_a_move_onto_a_full_disk_says_so_and_leaves_nothing_there(tmp_path: Path) -> None:

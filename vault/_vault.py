@@ -69,6 +69,13 @@ class Vault:
 
         backend = open_backend(path)
         if not backend.exists():
+            if backend.unfinished():  # no place for a new vault either
+                raise UsageError(f"no vault at {backend.location}: it holds vault data but no "
+                                 "manifest",
+                                 hint="an init or a move that did not finish leaves this: make "
+                                      "it again in a new folder or database; if a vault was "
+                                      "there, its manifest was removed -- restore it from a "
+                                      "backup, and treat it as an incident")
             raise UsageError(f"no vault at {backend.location}",
                              hint="create one with 'vault init DIR --policy FILE'")
         backend.on_wait = on_wait

@@ -94,6 +94,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def exists(self) -> bool: ...
 
+    def unfinished(self) -> bool:
+        """Does the place hold vault data but no manifest -- what an init or
+        a move killed before its commit point leaves? (False by default.)"""
+        return False
+
     def abandon(self) -> None:
         """Undo a :meth:`create` whose init failed before the manifest was
         written, so that the same init can simply be run again. Nothing

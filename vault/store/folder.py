@@ -112,6 +112,9 @@ class FolderBackend(Backend):
     def exists(self) -> bool:
         return os.path.lexists(self._p("vault.json"))
 
+    def unfinished(self) -> bool:
+        return not self.exists() and any(os.path.lexists(self._p(d)) for d in _DIRS)
+
     def create(self) -> None:
         if self.exists():
             raise UsageError(f"a vault already exists in {self.path}",

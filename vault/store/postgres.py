@@ -152,6 +152,10 @@ class PostgresBackend(Backend):
         return bool(self._one("cannot read the manifest",
                               "SELECT EXISTS (SELECT 1 FROM vault.manifest)"))
 
+    def unfinished(self) -> bool:
+        return self._ready() and not self.exists() \
+            and bool(self._one("cannot read the database", _NOT_EMPTY))
+
     def create(self) -> None:
         """Make the schema if need be, and check that nothing is in it yet."""
         if not self._ready():
