@@ -14,7 +14,6 @@ per-item permission for its role to change: these are the folder's alone.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 from cli_support import VAULT, age_decrypt
 from office import Office, make_office
+from test_folder_planted import _seal, _stored
 from vault_helpers import doc_file, held_secret_keys, opens_with
 
 from vault.store.base import owner_key
@@ -66,16 +66,6 @@ def _vault(office: Office, who: str, *args: str) -> subprocess.CompletedProcess[
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
     assert str(office.path) not in r.stdout + r.stderr, r  # no path of the folder's
     return r
-
-
-def _seal(office: Office, who: str, data: bytes, level: str, compartment: str) -> str:
-    return office.as_(who).seal(io.BytesIO(data), filename="x.txt", level=level,
-                                compartments=[compartment]).id
-
-
-def _stored(office: Office, doc: str) -> Path:
-    (path,) = (office.path / "docs").glob(f"{doc}.*.age")
-    return path
 
 
 def _revoke_clerk(office: Office, keep: str) -> None:
